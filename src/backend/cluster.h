@@ -1,0 +1,125 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace ferry::backend {
+
+enum class ClusterState { kConnecting, kUp, kDown };
+
+std::string_view ToString(ClusterState state);
+
+struct BrokerInfo {
+  int32_t id = 0;
+  std::string host;
+  int32_t port = 0;
+};
+
+// What ferryd last learnt about a cluster.
+struct ClusterStatus {
+  ClusterState state = ClusterState::kConnecting;
+  // Why the cluster is down; empty when up.
+  std::string error;
+  std::vector<BrokerInfo> brokers;
+  // Topic names, internal ones (starting with "__") excluded. Filled only by
+  // Describe(/*include_topics=*/true).
+  std::vector<std::string> topics;
+  // When the cluster last answered; InfinitePast() if never.
+  absl::Time last_contact = absl::InfinitePast();
+};
+
+struct Header {
+  std::string key;
+  std::string value;
+};
+
+// One message to write.
+struct Record {
+  std::string topic;
+  std::string key;  // empty: no key
+  std::string value;
+  std::vector<Header> headers;
+  // Partitions by this instead of `key` when set (murmur2, as the Java client).
+  std::string ordering_key;
+  int64_t timestamp_ms = 0;  // 0: the backend's clock
+};
+
+// The outcome of one Publish. `status` is OK only once the broker
+// acknowledged the record durably (Kafka: acks=all).
+struct PublishOutcome {
+  absl::Status status;
+  bool retryable = false;  // decided by the backend's error-mapping table
+  int32_t partition = -1;
+  int64_t offset = -1;
+  int64_t timestamp_ms = 0;
+};
+
+using PublishCallback = std::function<void(PublishOutcome)>;
+
+struct PartitionInfo {
+  int32_t id = 0;
+  int32_t leader = -1;
+  std::vector<int32_t> replicas;
+  std::vector<int32_t> in_sync_replicas;
+  int64_t low_watermark = -1;
+  int64_t high_watermark = -1;
+};
+
+struct TopicInfo {
+  std::string name;
+  std::vector<PartitionInfo> partitions;
+};
+
+// One broker cluster as ferryd sees it; every backend (Kafka, embedded)
+// implements it. Implementations are thread-safe.
+class Cluster {
+ public:
+  virtual ~Cluster() = default;
+
+  virtual const std::string& name() const = 0;
+  virtual std::string_view type() const = 0;
+  virtual const std::string& bootstrap() const = 0;
+
+  // The last known status, without I/O.
+  virtual ClusterStatus Status() const = 0;
+
+  // Asks the cluster now, bounded by its probe timeout, and records the
+  // outcome as the new status. Blocks the calling thread: not for use on a
+  // gRPC callback thread.
+  virtual ClusterStatus Describe(bool include_topics) = 0;
+
+  // Writes `record` asynchronously. `done` runs exactly once, on a backend
+  // thread, possibly before Publish returns; it must not block. Records
+  // with the same partitioning key reach the same partition in call order.
+  virtual void Publish(Record record, PublishCallback done) = 0;
+
+  // Topic administration. Blocking (bounded by the backend's admin timeout);
+  // errors carry the backend's reason and a gRPC-compatible code.
+  virtual absl::StatusOr<TopicInfo> DescribeTopic(const std::string& topic) = 0;
+  virtual absl::Status CreateTopic(const std::string& topic, int partitions,
+                                   int replication_factor,
+                                   const std::map<std::string, std::string>& configs) = 0;
+  virtual absl::Status DeleteTopic(const std::string& topic) = 0;
+};
+
+inline std::string_view ToString(ClusterState state) {
+  switch (state) {
+    case ClusterState::kConnecting:
+      return "connecting";
+    case ClusterState::kUp:
+      return "up";
+    case ClusterState::kDown:
+      return "down";
+  }
+  return "unknown";
+}
+
+}  // namespace ferry::backend

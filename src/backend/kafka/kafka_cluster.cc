@@ -1,0 +1,144 @@
+#include "backend/kafka/kafka_cluster.h"
+
+#include <spdlog/spdlog.h>
+
+#include "backend/kafka/topic_admin.h"
+
+namespace ferry::backend::kafka {
+namespace {
+
+// librdkafka log levels are syslog levels; its connection chatter is
+// repeated on every retry, so it goes to debug and state changes are logged
+// by the probe instead.
+void OnLog(const rd_kafka_t*, int level, const char* facility, const char* buf) {
+  spdlog::debug("librdkafka level={} facility={} {}", level, facility, buf);
+}
+
+}  // namespace
+
+KafkaCluster::KafkaCluster(const config::ClusterConfig& config, const Options& options)
+    : name_(config.name), bootstrap_(config.bootstrap), options_(options) {}
+
+absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(
+    const config::ClusterConfig& config, const Options& options, ClientFactory& factory) {
+  const std::string prefix = fmt::format("clusters.{}.properties.", config.name);
+  auto conf = BuildConf(config.properties, prefix);
+  if (!conf.ok()) return conf.status();
+  Properties fixed = {{"bootstrap.servers", config.bootstrap},
+                      {"client.id", fmt::format("ferryd-{}", config.name)}};
+  for (const auto& [key, value] : fixed) {
+    char error[512];
+    if (rd_kafka_conf_set(conf->get(), key.c_str(), value.c_str(), error,
+                          sizeof(error)) != RD_KAFKA_CONF_OK) {
+      return absl::InvalidArgumentError(
+          fmt::format("clusters.{}: {}: {}", config.name, key, error));
+    }
+  }
+  std::unique_ptr<KafkaCluster> cluster(new KafkaCluster(config, options));
+  rd_kafka_conf_set_opaque(conf->get(), cluster.get());
+  rd_kafka_conf_set_error_cb(conf->get(), &KafkaCluster::OnError);
+  rd_kafka_conf_set_log_cb(conf->get(), &OnLog);
+  auto handle = factory.Create(RD_KAFKA_PRODUCER, *std::move(conf));
+  if (!handle.ok()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "clusters.{}: {}", config.name, std::string(handle.status().message())));
+  }
+  cluster->handle_ = *std::move(handle);
+  cluster->probe_thread_ = std::thread([c = cluster.get()] { c->ProbeLoop(); });
+  return cluster;
+}
+
+KafkaCluster::~KafkaCluster() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (probe_thread_.joinable()) probe_thread_.join();
+}
+
+void KafkaCluster::OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  auto* self = static_cast<KafkaCluster*>(opaque);
+  // "N/N brokers are down" follows the per-broker error that explains it.
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) return;
+  absl::MutexLock lock(&self->mu_);
+  self->last_client_error_ = reason;
+}
+
+ClusterStatus KafkaCluster::Status() const {
+  absl::MutexLock lock(&mu_);
+  return status_;
+}
+
+ClusterStatus KafkaCluster::Describe(bool include_topics) {
+  const rd_kafka_metadata_t* metadata = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_metadata(
+      handle_.get(), include_topics ? 1 : 0, nullptr, &metadata,
+      static_cast<int>(absl::ToInt64Milliseconds(options_.probe_timeout)));
+
+  // Error callbacks are served only by poll; serve them now so a failure
+  // below can quote librdkafka's reason (e.g. "Connection refused").
+  rd_kafka_poll(handle_.get(), 0);
+
+  ClusterStatus next;
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    next.state = ClusterState::kUp;
+    next.last_contact = absl::Now();
+    for (int i = 0; i < metadata->broker_cnt; ++i) {
+      const auto& b = metadata->brokers[i];
+      next.brokers.push_back({b.id, b.host, b.port});
+    }
+    for (int i = 0; include_topics && i < metadata->topic_cnt; ++i) {
+      std::string topic = metadata->topics[i].topic;
+      if (!topic.starts_with("__")) next.topics.push_back(std::move(topic));
+    }
+    rd_kafka_metadata_destroy(metadata);
+  }
+
+  absl::MutexLock lock(&mu_);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    next.state = ClusterState::kDown;
+    next.last_contact = status_.last_contact;
+    next.error = fmt::format("metadata request to {} failed: {}", bootstrap_,
+                             rd_kafka_err2str(err));
+    if (!last_client_error_.empty()) {
+      next.error += fmt::format(" ({})", last_client_error_);
+    }
+  }
+  if (next.state != status_.state) {
+    if (next.state == ClusterState::kUp) {
+      spdlog::info("cluster={} state=up bootstrap={} brokers={}", name_, bootstrap_,
+                   next.brokers.size());
+    } else {
+      spdlog::warn("cluster={} state=down error=\"{}\"", name_, next.error);
+    }
+  }
+  status_ = next;
+  return next;
+}
+
+absl::StatusOr<TopicInfo> KafkaCluster::DescribeTopic(const std::string& topic) {
+  return kafka::DescribeTopic(handle_.get(), topic, options_.admin_timeout);
+}
+
+absl::Status KafkaCluster::CreateTopic(const std::string& topic, int partitions,
+                                       int replication_factor,
+                                       const std::map<std::string, std::string>& configs) {
+  return kafka::CreateTopic(handle_.get(), topic, partitions, replication_factor, configs,
+                            options_.admin_timeout);
+}
+
+absl::Status KafkaCluster::DeleteTopic(const std::string& topic) {
+  return kafka::DeleteTopic(handle_.get(), topic, options_.admin_timeout);
+}
+
+void KafkaCluster::ProbeLoop() {
+  while (true) {
+    Describe(/*include_topics=*/false);
+    absl::MutexLock lock(&mu_);
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.probe_interval)) {
+      return;
+    }
+  }
+}
+
+}  // namespace ferry::backend::kafka

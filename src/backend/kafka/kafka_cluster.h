@@ -1,0 +1,74 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "backend/cluster.h"
+#include "backend/kafka/client_factory.h"
+#include "config/config.h"
+
+namespace ferry::backend::kafka {
+
+// A Kafka cluster: owns a librdkafka handle used for metadata and a probe
+// thread that refreshes the cluster's state every probe interval. An
+// unreachable cluster is not an error: it is reported as down (with
+// librdkafka's reason) and probed again.
+class KafkaCluster final : public Cluster {
+ public:
+  struct Options {
+    absl::Duration probe_interval = absl::Seconds(5);
+    absl::Duration probe_timeout = absl::Seconds(3);
+    // Bound on topic administration calls (create, delete, describe).
+    absl::Duration admin_timeout = absl::Seconds(30);
+    // How long a published record may wait for the broker's acknowledgement
+    // (librdkafka message.timeout.ms) before it fails UNAVAILABLE.
+    absl::Duration publish_timeout = absl::Seconds(10);
+  };
+
+  // Fails with INVALID_ARGUMENT when a raw property is rejected by
+  // librdkafka (the message names clusters.NAME.properties.KEY). Starts the
+  // probe thread; the first probe runs immediately.
+  static absl::StatusOr<std::unique_ptr<KafkaCluster>> Start(
+      const config::ClusterConfig& config, const Options& options,
+      ClientFactory& factory);
+
+  // Stops the probe thread and destroys the handle.
+  ~KafkaCluster() override;
+
+  const std::string& name() const override { return name_; }
+  std::string_view type() const override { return "kafka"; }
+  const std::string& bootstrap() const override { return bootstrap_; }
+  ClusterStatus Status() const override;
+  ClusterStatus Describe(bool include_topics) override;
+  void Publish(Record record, PublishCallback done) override;
+  absl::StatusOr<TopicInfo> DescribeTopic(const std::string& topic) override;
+  absl::Status CreateTopic(const std::string& topic, int partitions,
+                           int replication_factor,
+                           const std::map<std::string, std::string>& configs) override;
+  absl::Status DeleteTopic(const std::string& topic) override;
+
+ private:
+  KafkaCluster(const config::ClusterConfig& config, const Options& options);
+
+  static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  void ProbeLoop();
+
+  const std::string name_;
+  const std::string bootstrap_;
+  const Options options_;
+  RdKafkaPtr handle_;
+
+  mutable absl::Mutex mu_;
+  ClusterStatus status_ ABSL_GUARDED_BY(mu_);
+  // librdkafka's latest connection error, e.g. "Connect to ipv4#127.0.0.1:9
+  // failed: Connection refused"; explains a failed metadata request.
+  std::string last_client_error_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread probe_thread_;
+};
+
+}  // namespace ferry::backend::kafka

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+
+namespace ferry::cli {
+
+// Options every command shares.
+struct GlobalOptions {
+  std::string server = "127.0.0.1:7400";  // --server / FERRY_SERVER
+  absl::Duration timeout = absl::Seconds(10);
+};
+
+// The command chosen on the command line; returns the process exit code.
+using Command = std::function<int()>;
+
+std::shared_ptr<grpc::Channel> Connect(const GlobalOptions& options);
+
+// A client context whose deadline is now + options.timeout.
+std::unique_ptr<grpc::ClientContext> NewContext(const GlobalOptions& options);
+
+// One line for stderr: "ferry: <what>: <server>: <gRPC code>: <message>",
+// with a hint when the node is not reachable.
+std::string DescribeError(const GlobalOptions& options, std::string_view what,
+                          const grpc::Status& status);
+
+}  // namespace ferry::cli

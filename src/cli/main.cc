@@ -1,0 +1,18 @@
+// ferry: the command-line client of a Ferry node.
+#include <CLI/CLI.hpp>
+
+#include "cli/connection.h"
+#include "cli/status_command.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"ferry: command-line client for Ferry"};
+  app.require_subcommand(1);
+  ferry::cli::GlobalOptions options;
+  app.add_option("--server", options.server, "ferryd gRPC address (host:port)")
+      ->envname("FERRY_SERVER")
+      ->capture_default_str();
+  ferry::cli::Command command;
+  ferry::cli::AddStatusCommands(app, options, command);
+  CLI11_PARSE(app, argc, argv);
+  return command();
+}

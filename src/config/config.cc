@@ -1,0 +1,219 @@
+#include "config/config.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <yaml-cpp/yaml.h>
+
+#include <set>
+
+#include "config/key_table.h"
+
+namespace ferry::config {
+namespace {
+
+using Entry = std::pair<std::string, std::string>;  // dotted key, value
+
+// Flattens a YAML document into dotted keys: maps nest with '.', a list of
+// maps gets indexes (routes.0.topic) and a list of scalars becomes one
+// comma-separated value (routes.0.write = "main,standby").
+absl::Status Flatten(const YAML::Node& node, const std::string& prefix,
+                     std::vector<Entry>& out) {
+  switch (node.Type()) {
+    case YAML::NodeType::Null:
+      if (!prefix.empty()) out.emplace_back(prefix, "");
+      return absl::OkStatus();
+    case YAML::NodeType::Scalar:
+      out.emplace_back(prefix, node.Scalar());
+      return absl::OkStatus();
+    case YAML::NodeType::Map:
+      for (const auto& item : node) {
+        if (!item.first.IsScalar()) {
+          return absl::InvalidArgumentError(fmt::format(
+              "{}: keys must be plain strings", prefix.empty() ? "top level" : prefix));
+        }
+        std::string key = prefix.empty()
+                              ? item.first.Scalar()
+                              : fmt::format("{}.{}", prefix, item.first.Scalar());
+        if (absl::Status s = Flatten(item.second, key, out); !s.ok()) return s;
+      }
+      return absl::OkStatus();
+    case YAML::NodeType::Sequence: {
+      bool all_scalars = true;
+      for (const auto& item : node) all_scalars &= item.IsScalar();
+      if (all_scalars) {
+        std::vector<std::string> items;
+        for (const auto& item : node) items.push_back(item.Scalar());
+        out.emplace_back(prefix, fmt::format("{}", fmt::join(items, ",")));
+        return absl::OkStatus();
+      }
+      for (size_t i = 0; i < node.size(); ++i) {
+        if (absl::Status s = Flatten(node[i], fmt::format("{}.{}", prefix, i), out);
+            !s.ok()) {
+          return s;
+        }
+      }
+      return absl::OkStatus();
+    }
+    case YAML::NodeType::Undefined:
+      break;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<Entry>> ReadFile(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: cannot read the file (missing or not readable)", path));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}:{}:{}: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg));
+  }
+  if (!root.IsMap() && !root.IsNull()) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: the top level must be a mapping of keys", path));
+  }
+  std::vector<Entry> entries;
+  if (absl::Status s = Flatten(root, "", entries); !s.ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: {}", path, std::string(s.message())));
+  }
+  return entries;
+}
+
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t above = row[j];
+      row[j] = std::min(
+          {row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+std::string UnknownKeyMessage(std::string_view key) {
+  std::string best;
+  size_t best_distance = 4;  // suggest only close matches
+  for (const KeyInfo& info : KeyTable()) {
+    size_t d = EditDistance(key, info.pattern);
+    if (d < best_distance) {
+      best_distance = d;
+      best = std::string(info.pattern);
+    }
+  }
+  std::string message = fmt::format("unknown key \"{}\"", key);
+  if (!best.empty()) message += fmt::format(" (did you mean \"{}\"?)", best);
+  return message;
+}
+
+absl::Status Apply(Config& config, std::string_view source, const Entry& entry) {
+  std::vector<std::string> captures;
+  const KeyInfo* info = FindKey(entry.first, captures);
+  if (info == nullptr) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: {}", source, UnknownKeyMessage(entry.first)));
+  }
+  if (absl::Status s = info->apply(config, captures, entry.second); !s.ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: {}: {}", source, entry.first, std::string(s.message())));
+  }
+  return absl::OkStatus();
+}
+
+// Checks that need the whole configuration: required keys and references.
+absl::Status Validate(const Config& config) {
+  for (const auto& [name, cluster] : config.clusters) {
+    if (cluster.type.empty()) {
+      return absl::InvalidArgumentError(
+          fmt::format("clusters.{}.type: missing (one of: kafka)", name));
+    }
+    if (cluster.type == "kafka" && cluster.bootstrap.empty()) {
+      return absl::InvalidArgumentError(
+          fmt::format("clusters.{}.bootstrap: missing (e.g. 127.0.0.1:9092)", name));
+    }
+  }
+  std::set<std::string> topics;
+  for (size_t i = 0; i < config.routes.size(); ++i) {
+    const RouteConfig& route = config.routes[i];
+    if (route.topic.empty()) {
+      return absl::InvalidArgumentError(fmt::format("routes.{}.topic: missing", i));
+    }
+    if (!topics.insert(route.topic).second) {
+      return absl::InvalidArgumentError(
+          fmt::format("routes.{}.topic: \"{}\" is routed twice", i, route.topic));
+    }
+    if (route.write.empty()) {
+      return absl::InvalidArgumentError(
+          fmt::format("routes.{}.write: missing (a list of cluster names)", i));
+    }
+    for (const auto* list : {&route.write, &route.read}) {
+      for (const std::string& cluster : *list) {
+        if (!config.clusters.contains(cluster)) {
+          return absl::InvalidArgumentError(
+              fmt::format("routes.{}.{}: unknown cluster \"{}\"", i,
+                          list == &route.write ? "write" : "read", cluster));
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string EnvName(std::string_view key) {
+  std::string name = fmt::format("FERRY_{}", key);
+  for (char& c : name) {
+    c = c == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  return name;
+}
+
+absl::StatusOr<Config> Load(const Sources& sources) {
+  Config config;
+  if (!sources.file.empty()) {
+    auto entries = ReadFile(sources.file);
+    if (!entries.ok()) return entries.status();
+    for (const Entry& entry : *entries) {
+      if (absl::Status s = Apply(config, sources.file, entry); !s.ok()) return s;
+    }
+  }
+  for (const KeyInfo& info : KeyTable()) {
+    if (HasPlaceholder(info.pattern)) continue;  // no environment name
+    std::string name = EnvName(info.pattern);
+    auto it = sources.env.find(name);
+    if (it == sources.env.end()) continue;
+    if (absl::Status s = Apply(config, name, {std::string(info.pattern), it->second});
+        !s.ok()) {
+      return s;
+    }
+  }
+  for (const std::string& text : sources.overrides) {
+    size_t eq = text.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("--set: \"{}\" is not key=value", text));
+    }
+    if (absl::Status s =
+            Apply(config, "--set", {text.substr(0, eq), text.substr(eq + 1)});
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (absl::Status s = Validate(config); !s.ok()) {
+    const std::string source = sources.file.empty() ? "config" : sources.file;
+    return absl::InvalidArgumentError(
+        fmt::format("{}: {}", source, std::string(s.message())));
+  }
+  return config;
+}
+
+}  // namespace ferry::config

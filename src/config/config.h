@@ -1,0 +1,68 @@
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/net_address.h"
+
+namespace ferry::config {
+
+// One broker cluster Ferry talks to (`clusters.NAME`).
+struct ClusterConfig {
+  std::string name;
+  std::string type;       // "kafka"
+  std::string bootstrap;  // "host:port[,host:port...]"
+  // Raw client properties handed to the broker client unchanged
+  // (librdkafka for Kafka), e.g. {"linger.ms": "5"}.
+  std::map<std::string, std::string> properties;
+};
+
+// Which clusters serve topics matching `topic` (a glob).
+struct RouteConfig {
+  std::string topic;
+  std::vector<std::string> write;
+  std::vector<std::string> read;
+  bool auto_create_topics = false;
+};
+
+// The whole ferryd configuration. Defaults here are the documented defaults
+// (see KeyTable() and docs/configuration.md).
+struct Config {
+  NetAddress grpc_listen{"127.0.0.1", 7400};
+  NetAddress http_listen{"127.0.0.1", 7401};
+  std::string node_id;  // empty: "<hostname>:<grpc port>"
+  std::string log_level = "info";
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  absl::Duration cluster_probe_interval = absl::Seconds(5);
+  absl::Duration cluster_probe_timeout = absl::Seconds(3);
+  std::map<std::string, ClusterConfig> clusters;
+  std::vector<RouteConfig> routes;
+};
+
+// Where configuration comes from. Later sources override earlier ones:
+// file, then environment, then overrides.
+struct Sources {
+  // Path of a YAML file; empty for none.
+  std::string file = {};
+  // The process environment (name -> value). Only names of documented keys
+  // (FERRY_LISTEN_GRPC for listen.grpc, ...) are read; others are ignored so
+  // the CLI's and scripts' FERRY_* variables can share an environment.
+  std::map<std::string, std::string> env = {};
+  // "key=value" pairs, e.g. from `--set clusters.main.bootstrap=h:9092`.
+  std::vector<std::string> overrides = {};
+};
+
+// Reads, merges and validates configuration. On failure returns
+// INVALID_ARGUMENT with one message naming the source and the key, e.g.
+//   ferry.yaml: listen.grpc: port "99999" of "0.0.0.0:99999" is not in 1..65535
+//   ferry.yaml: unknown key "listen.grcp" (did you mean "listen.grpc"?)
+absl::StatusOr<Config> Load(const Sources& sources);
+
+// The environment variable that sets a scalar key: listen.grpc ->
+// FERRY_LISTEN_GRPC.
+std::string EnvName(std::string_view key);
+
+}  // namespace ferry::config

@@ -1,0 +1,170 @@
+#include "config/config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "config/key_table.h"
+
+namespace ferry::config {
+namespace {
+
+using ::testing::HasSubstr;
+
+// Writes `yaml` to a fresh file under the test's temp dir; returns its path.
+std::string WriteYaml(const std::string& yaml) {
+  static int counter = 0;
+  std::filesystem::path path = std::filesystem::path(::testing::TempDir()) /
+                               ("ferry_config_" + std::to_string(getpid()) + "_" +
+                                std::to_string(counter++) + ".yaml");
+  std::ofstream(path) << yaml;
+  return path.string();
+}
+
+absl::StatusOr<Config> LoadYaml(const std::string& yaml) {
+  return Load({.file = WriteYaml(yaml)});
+}
+
+// The error message of a failed load, as std::string for gmock matchers
+// (Debian's abseil has its own string_view type).
+std::string Error(const absl::StatusOr<Config>& config) {
+  return std::string(config.status().message());
+}
+
+TEST(Config, EmptySourcesGiveDocumentedDefaults) {
+  auto config = Load({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->grpc_listen.ToString(), "127.0.0.1:7400");
+  EXPECT_EQ(config->http_listen.ToString(), "127.0.0.1:7401");
+  EXPECT_EQ(config->log_level, "info");
+  EXPECT_EQ(config->shutdown_grace, absl::Seconds(10));
+  EXPECT_TRUE(config->clusters.empty());
+}
+
+TEST(Config, ReadsTheDesignDocExample) {
+  auto config = LoadYaml(R"(
+listen: { grpc: 127.0.0.1:7500, http: 127.0.0.1:7501 }
+clusters:
+  main:    { type: kafka, bootstrap: 127.0.0.1:9092, properties: { linger.ms: 5 } }
+  standby: { type: kafka, bootstrap: 127.0.0.1:9192 }
+routes:
+  - topic: "orders.*"         # glob
+    write: [main, standby]    # first healthy one is written
+    read:  [main, standby]
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->grpc_listen.port, 7500);
+  ASSERT_EQ(config->clusters.size(), 2u);
+  const ClusterConfig& main = config->clusters.at("main");
+  EXPECT_EQ(main.name, "main");
+  EXPECT_EQ(main.type, "kafka");
+  EXPECT_EQ(main.bootstrap, "127.0.0.1:9092");
+  EXPECT_EQ(main.properties.at("linger.ms"), "5");
+  ASSERT_EQ(config->routes.size(), 1u);
+  EXPECT_EQ(config->routes[0].topic, "orders.*");
+  EXPECT_EQ(config->routes[0].write, (std::vector<std::string>{"main", "standby"}));
+  EXPECT_EQ(config->routes[0].read, (std::vector<std::string>{"main", "standby"}));
+}
+
+TEST(Config, UnknownKeyIsNamedWithASuggestion) {
+  auto config = LoadYaml("listen:\n  grcp: 127.0.0.1:7400\n");
+  ASSERT_FALSE(config.ok());
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Error(config),
+              HasSubstr("unknown key \"listen.grcp\" (did you mean \"listen.grpc\"?)"));
+}
+
+TEST(Config, BadPortNamesKeyAndValue) {
+  auto config = LoadYaml("listen: { grpc: \"127.0.0.1:99999\" }\n");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(Error(config), HasSubstr("listen.grpc: port \"99999\""));
+}
+
+TEST(Config, MalformedYamlReportsLineAndColumn) {
+  auto config = LoadYaml("listen:\n  grpc: [unclosed\n");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(Error(config), HasSubstr(".yaml:"));
+}
+
+TEST(Config, MissingFileIsAClearError) {
+  auto config = Load({.file = "/nonexistent/ferry.yaml"});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(Error(config), HasSubstr("/nonexistent/ferry.yaml: cannot read the file"));
+}
+
+TEST(Config, ClusterNeedsTypeAndBootstrap) {
+  EXPECT_THAT(Error(LoadYaml("clusters: { main: { bootstrap: 'h:1' } }")),
+              HasSubstr("clusters.main.type: missing"));
+  EXPECT_THAT(Error(LoadYaml("clusters: { main: { type: kafka } }")),
+              HasSubstr("clusters.main.bootstrap: missing"));
+  EXPECT_THAT(Error(LoadYaml("clusters: { main: { type: pulsar } }")),
+              HasSubstr("clusters.main.type: \"pulsar\" is not one of kafka"));
+  EXPECT_THAT(Error(LoadYaml("clusters: { main: { type: kafka, bootstrap: 'h' } }")),
+              HasSubstr("clusters.main.bootstrap: \"h\" is not host:port"));
+}
+
+TEST(Config, RoutesMustNameConfiguredClusters) {
+  auto config = LoadYaml(R"(
+clusters: { main: { type: kafka, bootstrap: "h:9092" } }
+routes: [ { topic: "a.*", write: [main, missing] } ]
+)");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(Error(config), HasSubstr("routes.0.write: unknown cluster \"missing\""));
+}
+
+TEST(Config, DurationsAreCheckedAgainstBounds) {
+  EXPECT_THAT(Error(LoadYaml("shutdown: { grace: 10 }")),
+              HasSubstr("shutdown.grace: \"10\" is not a duration"));
+  EXPECT_THAT(Error(LoadYaml("shutdown: { grace: 1h }")),
+              HasSubstr("shutdown.grace: 1h is not in 0..5m"));
+}
+
+TEST(Config, EnvironmentOverridesFileAndSetOverridesEnvironment) {
+  Sources sources{
+      .file = WriteYaml("log: { level: warn }\nlisten: { grpc: 127.0.0.1:1 }\n"),
+      .env = {{"FERRY_LOG_LEVEL", "debug"},
+              {"FERRY_LISTEN_GRPC", "127.0.0.1:2"},
+              {"FERRY_SERVER", "ignored:1"}},
+      .overrides = {"listen.grpc=127.0.0.1:3", "clusters.main.type=kafka",
+                    "clusters.main.bootstrap=127.0.0.1:9092",
+                    "clusters.main.properties.socket.timeout.ms=500"}};
+  auto config = Load(sources);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->log_level, "debug");
+  EXPECT_EQ(config->grpc_listen.port, 3);
+  EXPECT_EQ(config->clusters.at("main").properties.at("socket.timeout.ms"), "500");
+}
+
+TEST(Config, BadEnvironmentValueNamesTheVariable) {
+  auto config = Load({.env = {{"FERRY_LOG_LEVEL", "loud"}}});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(Error(config),
+              HasSubstr("FERRY_LOG_LEVEL: log.level: \"loud\" is not one of"));
+}
+
+TEST(Config, SetWithoutEqualsIsRejected) {
+  auto config = Load({.overrides = {"listen.grpc"}});
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(Error(config), HasSubstr("is not key=value"));
+}
+
+TEST(Config, EnvNameDerivesFromKey) {
+  EXPECT_EQ(EnvName("listen.grpc"), "FERRY_LISTEN_GRPC");
+  EXPECT_EQ(EnvName("cluster_probe.interval"), "FERRY_CLUSTER_PROBE_INTERVAL");
+}
+
+TEST(Config, DocsMatchTheKeyTable) {
+  std::ifstream file(std::string(FERRY_SOURCE_DIR) + "/docs/configuration.md");
+  std::stringstream content;
+  content << file.rdbuf();
+  EXPECT_EQ(content.str(), RenderMarkdown())
+      << "docs/configuration.md is stale: regenerate it with "
+         "`build/src/server/ferryd --print-config-docs > docs/configuration.md`";
+}
+
+}  // namespace
+}  // namespace ferry::config

@@ -1,0 +1,265 @@
+#include "config/key_table.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <array>
+
+#include "common/strings.h"
+
+namespace ferry::config {
+namespace {
+
+using Captures = std::vector<std::string>;
+
+absl::Status Invalid(std::string why) {
+  return absl::InvalidArgumentError(std::move(why));
+}
+
+absl::Status ParseDurationIn(std::string_view value, absl::Duration min,
+                             absl::Duration max, absl::Duration& out) {
+  absl::Duration d;
+  if (!absl::ParseDuration(std::string(value), &d)) {
+    return Invalid(
+        fmt::format("\"{}\" is not a duration (write e.g. 5s, 250ms, 1m)", value));
+  }
+  if (d < min || d > max) {
+    return Invalid(fmt::format("{} is not in {}..{}", value, absl::FormatDuration(min),
+                               absl::FormatDuration(max)));
+  }
+  out = d;
+  return absl::OkStatus();
+}
+
+absl::Status ParseBool(std::string_view value, bool& out) {
+  if (value == "true") {
+    out = true;
+  } else if (value == "false") {
+    out = false;
+  } else {
+    return Invalid(fmt::format("\"{}\" is not true or false", value));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> ParseList(std::string_view value) {
+  std::vector<std::string> out;
+  for (std::string_view item : Split(value, ',')) {
+    item = Trim(item);
+    if (!item.empty()) out.emplace_back(item);
+  }
+  return out;
+}
+
+absl::Status SetListen(NetAddress& out, std::string_view value) {
+  auto address = ParseNetAddress(value);
+  if (!address.ok()) return address.status();
+  out = *std::move(address);
+  return absl::OkStatus();
+}
+
+ClusterConfig& Cluster(Config& c, const Captures& captures) {
+  ClusterConfig& cluster = c.clusters[captures[0]];
+  cluster.name = captures[0];
+  return cluster;
+}
+
+// Routes arrive as routes.N.field; indexes may arrive in any order, and the
+// loader checks afterwards that none is missing.
+absl::StatusOr<RouteConfig*> Route(Config& c, const Captures& captures) {
+  size_t index = 0;
+  if (!ParseInt(captures[0], index) || index >= 1000) {
+    return Invalid(fmt::format("route index {} is not in 0..999", captures[0]));
+  }
+  if (c.routes.size() <= index) c.routes.resize(index + 1);
+  return &c.routes[index];
+}
+
+constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
+constexpr std::string_view kClusterTypes[] = {"kafka"};
+
+constexpr auto kKeys = std::to_array<KeyInfo>({
+    {"listen.grpc", "host:port", "127.0.0.1:7400", "port 1..65535",
+     "Address of the gRPC API (Publisher, Subscriber, Admin, health, reflection).",
+     [](Config& c, const Captures&, std::string_view v) {
+       return SetListen(c.grpc_listen, v);
+     }},
+    {"listen.http", "host:port", "127.0.0.1:7401", "port 1..65535",
+     "Address of the HTTP listener: /healthz and /metrics (Prometheus).",
+     [](Config& c, const Captures&, std::string_view v) {
+       return SetListen(c.http_listen, v);
+     }},
+    {"node.id", "string", "<hostname>:<grpc port>", "1..128 characters",
+     "Name of this node in logs, metrics and the admin API; unique per tier.",
+     [](Config& c, const Captures&, std::string_view v) {
+       if (v.empty() || v.size() > 128) return Invalid("must be 1..128 characters");
+       c.node_id = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"log.level", "enum", "info", "trace, debug, info, warn, error",
+     "Lowest severity written to the log (stderr).",
+     [](Config& c, const Captures&, std::string_view v) {
+       for (std::string_view level : kLogLevels) {
+         if (v == level) {
+           c.log_level = std::string(v);
+           return absl::OkStatus();
+         }
+       }
+       return Invalid(
+           fmt::format("\"{}\" is not one of {}", v, fmt::join(kLogLevels, ", ")));
+     }},
+    {"shutdown.grace", "duration", "10s", "0s..5m",
+     "On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::ZeroDuration(), absl::Minutes(5),
+                              c.shutdown_grace);
+     }},
+    {"cluster_probe.interval", "duration", "5s", "100ms..5m",
+     "How often each cluster's metadata is fetched to track its state (up/down).",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::Milliseconds(100), absl::Minutes(5),
+                              c.cluster_probe_interval);
+     }},
+    {"cluster_probe.timeout", "duration", "3s", "100ms..1m",
+     "How long one metadata request may take before the cluster counts as down.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::Milliseconds(100), absl::Minutes(1),
+                              c.cluster_probe_timeout);
+     }},
+    {"clusters.NAME.type", "enum", "(required)", "kafka", "Broker type of cluster NAME.",
+     [](Config& c, const Captures& k, std::string_view v) {
+       for (std::string_view type : kClusterTypes) {
+         if (v == type) {
+           Cluster(c, k).type = std::string(v);
+           return absl::OkStatus();
+         }
+       }
+       return Invalid(
+           fmt::format("\"{}\" is not one of {}", v, fmt::join(kClusterTypes, ", ")));
+     }},
+    {"clusters.NAME.bootstrap", "host:port list", "(required for kafka)",
+     "comma-separated, ports 1..65535",
+     "Brokers to bootstrap from, e.g. 10.0.0.1:9092,10.0.0.2:9092.",
+     [](Config& c, const Captures& k, std::string_view v) {
+       auto list = ParseAddressList(v);
+       if (!list.ok()) return list.status();
+       Cluster(c, k).bootstrap = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"clusters.NAME.properties.KEY", "string", "(none)",
+     "checked by the client library at start-up",
+     "Raw client property passed through unchanged (librdkafka for Kafka), "
+     "e.g. clusters.main.properties.linger.ms: 5.",
+     [](Config& c, const Captures& k, std::string_view v) {
+       Cluster(c, k).properties[k[1]] = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"routes.N.topic", "glob", "(required)", "non-empty; * and ? wildcards",
+     "Topics this route applies to, e.g. orders.*; the most specific match wins.",
+     [](Config& c, const Captures& k, std::string_view v) {
+       if (v.empty()) return Invalid("must not be empty");
+       auto route = Route(c, k);
+       if (!route.ok()) return route.status();
+       (*route)->topic = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"routes.N.write", "cluster list", "(required)", "names under clusters",
+     "Clusters written, in preference order: the first healthy one takes writes.",
+     [](Config& c, const Captures& k, std::string_view v) {
+       auto route = Route(c, k);
+       if (!route.ok()) return route.status();
+       (*route)->write = ParseList(v);
+       return absl::OkStatus();
+     }},
+    {"routes.N.read", "cluster list", "the write list", "names under clusters",
+     "Clusters consumed (dual consume during failover and migration).",
+     [](Config& c, const Captures& k, std::string_view v) {
+       auto route = Route(c, k);
+       if (!route.ok()) return route.status();
+       (*route)->read = ParseList(v);
+       return absl::OkStatus();
+     }},
+    {"routes.N.auto_create_topics", "bool", "false", "true, false",
+     "Let publishing create a missing topic on the write cluster.",
+     [](Config& c, const Captures& k, std::string_view v) {
+       auto route = Route(c, k);
+       if (!route.ok()) return route.status();
+       return ParseBool(v, (*route)->auto_create_topics);
+     }},
+});
+
+bool IsIndex(std::string_view segment) {
+  return !segment.empty() && std::all_of(segment.begin(), segment.end(),
+                                         [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool Match(std::string_view pattern, std::string_view key, Captures& captures) {
+  std::vector<std::string_view> want = Split(pattern, '.');
+  std::vector<std::string_view> have = Split(key, '.');
+  captures.clear();
+  for (size_t i = 0; i < want.size(); ++i) {
+    if (i >= have.size() || have[i].empty()) return false;
+    if (want[i] == "KEY") {
+      captures.push_back(fmt::format("{}", fmt::join(have.begin() + i, have.end(), ".")));
+      return true;
+    }
+    if (want[i] == "NAME" || (want[i] == "N" && IsIndex(have[i]))) {
+      captures.emplace_back(have[i]);
+    } else if (want[i] != have[i]) {
+      return false;
+    }
+  }
+  return want.size() == have.size();
+}
+
+}  // namespace
+
+std::span<const KeyInfo> KeyTable() { return kKeys; }
+
+const KeyInfo* FindKey(std::string_view key, Captures& captures) {
+  for (const KeyInfo& info : kKeys) {
+    if (Match(info.pattern, key, captures)) return &info;
+  }
+  return nullptr;
+}
+
+bool HasPlaceholder(std::string_view pattern) {
+  for (std::string_view segment : Split(pattern, '.')) {
+    if (segment == "NAME" || segment == "N" || segment == "KEY") return true;
+  }
+  return false;
+}
+
+std::string RenderMarkdown() {
+  std::string out =
+      "# Configuration\n\n"
+      "<!-- Generated by `ferryd --print-config-docs` from src/config/key_table.cc;"
+      " a test keeps the two equal. -->\n\n"
+      "`ferryd` reads one YAML file (`--config FILE` or `FERRY_CONFIG`), then "
+      "`FERRY_*` environment variables, then `--set key=value` flags; later "
+      "sources win. Every key is optional. A scalar key `a.b` is set from the "
+      "environment as `FERRY_A_B`. Unknown keys and out-of-bounds values stop "
+      "`ferryd` at start-up with one message naming the key.\n\n"
+      "| key | type | default | bounds | description |\n"
+      "|---|---|---|---|---|\n";
+  for (const KeyInfo& info : kKeys) {
+    out += fmt::format("| `{}` | {} | `{}` | {} | {} |\n", info.pattern, info.type,
+                       info.default_value, info.bounds, info.description);
+  }
+  out +=
+      ("\nExample:\n\n```yaml\n"
+       "listen: { grpc: 127.0.0.1:7400, http: 127.0.0.1:7401 }\n"
+       "clusters:\n"
+       "  main:    { type: kafka, bootstrap: 127.0.0.1:9092, properties: { linger.ms: 5 "
+       "} }\n"
+       "  standby: { type: kafka, bootstrap: 127.0.0.1:9192 }\n"
+       "routes:\n"
+       "  - topic: \"orders.*\"\n"
+       "    write: [main, standby]\n"
+       "    read:  [main, standby]\n"
+       "```\n");
+  return out;
+}
+
+}  // namespace ferry::config

@@ -1,0 +1,130 @@
+// Dependency-free Prometheus metrics registry rendering the text exposition
+// format 0.0.4.
+//
+// Programming errors (invalid names, a name reused with another type, help or
+// bucket layout, a negative counter increment) abort the process with a
+// message on stderr, in release builds too.
+#ifndef FERRY_METRICS_REGISTRY_H_
+#define FERRY_METRICS_REGISTRY_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace ferry::metrics {
+
+// Label name/value pairs. Order does not matter: a series is identified by its
+// labels sorted by name. Names must be unique within one series.
+using Labels = std::vector<std::pair<std::string, std::string>>;
+
+// Monotonically increasing value. Lock-free; safe from any thread.
+class Counter {
+ public:
+  // v must be >= 0 (aborts otherwise).
+  void Inc(double v = 1);
+  double Value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0};
+};
+
+// Value that can go up and down. Lock-free; safe from any thread.
+class Gauge {
+ public:
+  void Set(double v) { value_.store(v, std::memory_order_relaxed); }
+  void Add(double v) { value_.fetch_add(v, std::memory_order_relaxed); }
+  double Value() const { return value_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<double> value_{0};
+};
+
+// Distribution of observations over fixed buckets. Observe() is thread-safe
+// and takes a short per-histogram lock so that a scrape sees buckets, _sum and
+// _count from the same instant.
+class Histogram {
+ public:
+  // bounds: finite, strictly increasing upper bounds; "+Inf" is implicit.
+  explicit Histogram(std::vector<double> bounds);
+
+  // Counts v in the first bucket with v <= bound (NaN lands in +Inf only).
+  void Observe(double v);
+
+ private:
+  friend class Registry;
+  struct Snapshot {
+    std::vector<uint64_t> cumulative;  // One per bound, then +Inf (= count).
+    double sum;
+  };
+  Snapshot Read() const;
+
+  const std::vector<double> bounds_;
+  mutable absl::Mutex mu_;
+  // Per-bucket (non-cumulative) counts; the last entry is the +Inf bucket.
+  std::vector<uint64_t> counts_ ABSL_GUARDED_BY(mu_);
+  double sum_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Owns metric families and renders them. All methods are thread-safe.
+// References returned stay valid for the registry's lifetime.
+class Registry {
+ public:
+  Registry();
+  ~Registry();
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Return the series for (name, labels), creating family and series on first
+  // use. A name keeps the type and help (and, for histograms, the bounds) it
+  // was first registered with; a mismatch aborts. Takes the registry lock:
+  // look series up once and keep the reference rather than calling per event.
+  Counter& GetCounter(std::string_view name, std::string_view help,
+                      const Labels& labels = {});
+  Gauge& GetGauge(std::string_view name, std::string_view help,
+                  const Labels& labels = {});
+  // "le" is reserved and must not appear in labels.
+  Histogram& GetHistogram(std::string_view name, std::string_view help,
+                          std::vector<double> bounds, const Labels& labels = {});
+
+  // A gauge computed at scrape time (e.g. uptime, connection state). fn is
+  // called under the registry lock from Render(), possibly from any thread; it
+  // must be cheap and must not call back into the registry (deadlock).
+  // Registering the same (name, labels) twice, or a series that GetGauge()
+  // already created, aborts. Callbacks are never removed: whatever fn captures
+  // must stay valid for as long as Render() may be called.
+  void AddGaugeCallback(std::string_view name, std::string_view help,
+                        const Labels& labels, std::function<double()> fn);
+
+  // Prometheus text format 0.0.4: families sorted by name, each with one
+  // "# HELP" and "# TYPE" line, series sorted by labels.
+  std::string Render() const;
+
+ private:
+  enum class Type { kCounter, kGauge, kHistogram };
+  struct Series;
+  struct Family;
+
+  Series& GetSeries(std::string_view name, std::string_view help, Type type,
+                    const std::vector<double>& bounds, const Labels& labels)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<Family>, std::less<>> families_
+      ABSL_GUARDED_BY(mu_);
+};
+
+// Default latency buckets in seconds, from 0.0005 to 10.
+std::vector<double> LatencyBuckets();
+
+}  // namespace ferry::metrics
+
+#endif  // FERRY_METRICS_REGISTRY_H_

@@ -1,0 +1,159 @@
+#include "metrics/registry.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace ferry::metrics {
+namespace {
+
+TEST(Registry, RendersCounterSeriesSortedByLabels) {
+  Registry registry;
+  registry
+      .GetCounter("ferry_requests_total", "Requests handled.",
+                  {{"method", "publish"}, {"code", "ok"}})
+      .Inc(2);
+  registry
+      .GetCounter("ferry_requests_total", "Requests handled.",
+                  {{"method", "publish"}, {"code", "error"}})
+      .Inc();
+
+  EXPECT_EQ(registry.Render(),
+            "# HELP ferry_requests_total Requests handled.\n"
+            "# TYPE ferry_requests_total counter\n"
+            "ferry_requests_total{code=\"error\",method=\"publish\"} 1\n"
+            "ferry_requests_total{code=\"ok\",method=\"publish\"} 2\n");
+}
+
+TEST(Registry, RendersGaugeAndFamiliesSortedByName) {
+  Registry registry;
+  Gauge& gauge = registry.GetGauge("ferry_z_inflight", "In flight.");
+  gauge.Set(5);
+  gauge.Add(-1.5);
+  registry.GetCounter("ferry_a_total", "A.").Inc(0.25);
+
+  EXPECT_EQ(registry.Render(),
+            "# HELP ferry_a_total A.\n"
+            "# TYPE ferry_a_total counter\n"
+            "ferry_a_total 0.25\n"
+            "# HELP ferry_z_inflight In flight.\n"
+            "# TYPE ferry_z_inflight gauge\n"
+            "ferry_z_inflight 3.5\n");
+}
+
+TEST(Registry, EvaluatesGaugeCallbackAtEachRender) {
+  Registry registry;
+  double uptime = 1;
+  registry.AddGaugeCallback("ferry_uptime_seconds", "Uptime.", {{"instance", "a"}},
+                            [&] { return uptime; });
+  const std::string before = registry.Render();
+  uptime = 42;
+
+  EXPECT_EQ(before,
+            "# HELP ferry_uptime_seconds Uptime.\n"
+            "# TYPE ferry_uptime_seconds gauge\n"
+            "ferry_uptime_seconds{instance=\"a\"} 1\n");
+  EXPECT_EQ(registry.Render(),
+            "# HELP ferry_uptime_seconds Uptime.\n"
+            "# TYPE ferry_uptime_seconds gauge\n"
+            "ferry_uptime_seconds{instance=\"a\"} 42\n");
+}
+
+TEST(Registry, RendersHistogramBucketsCumulatively) {
+  Registry registry;
+  Histogram& histogram = registry.GetHistogram("ferry_latency_seconds", "Latency.",
+                                               {0.5, 1, 2.5}, {{"op", "send"}});
+  for (double v : {0.25, 1.0, 2.0, 7.0}) histogram.Observe(v);
+
+  EXPECT_EQ(registry.Render(),
+            "# HELP ferry_latency_seconds Latency.\n"
+            "# TYPE ferry_latency_seconds histogram\n"
+            "ferry_latency_seconds_bucket{op=\"send\",le=\"0.5\"} 1\n"
+            "ferry_latency_seconds_bucket{op=\"send\",le=\"1\"} 2\n"
+            "ferry_latency_seconds_bucket{op=\"send\",le=\"2.5\"} 3\n"
+            "ferry_latency_seconds_bucket{op=\"send\",le=\"+Inf\"} 4\n"
+            "ferry_latency_seconds_sum{op=\"send\"} 10.25\n"
+            "ferry_latency_seconds_count{op=\"send\"} 4\n");
+}
+
+TEST(Registry, EscapesLabelValuesAndHelp) {
+  Registry registry;
+  registry.GetCounter("ferry_errors_total", "Errors \\ by\ncause.",
+                      {{"cause", "a\\b\"c\nd"}});
+
+  EXPECT_EQ(registry.Render(),
+            "# HELP ferry_errors_total Errors \\\\ by\\ncause.\n"
+            "# TYPE ferry_errors_total counter\n"
+            "ferry_errors_total{cause=\"a\\\\b\\\"c\\nd\"} 0\n");
+}
+
+TEST(Registry, ReturnsSameSeriesForSameNameAndLabelsInAnyOrder) {
+  Registry registry;
+  Counter& first = registry.GetCounter("ferry_c_total", "C.", {{"a", "1"}, {"b", "2"}});
+  Counter& again = registry.GetCounter("ferry_c_total", "C.", {{"b", "2"}, {"a", "1"}});
+  Counter& other = registry.GetCounter("ferry_c_total", "C.", {{"a", "2"}});
+
+  EXPECT_EQ(&first, &again);
+  EXPECT_NE(&first, &other);
+}
+
+TEST(Registry, SumsConcurrentIncrementsExactly) {
+  Registry registry;
+  Counter& counter = registry.GetCounter("ferry_c_total", "C.");
+  Histogram& histogram = registry.GetHistogram("ferry_h", "H.", LatencyBuckets());
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 100000; ++i) {
+        counter.Inc();
+        histogram.Observe(0.001);
+      }
+    });
+  }
+  std::thread scraper([&] {
+    for (int i = 0; i < 100; ++i) registry.Render();
+  });
+  for (std::thread& thread : threads) thread.join();
+  scraper.join();
+
+  EXPECT_EQ(counter.Value(), 400000);
+  EXPECT_NE(registry.Render().find("ferry_h_count 400000\n"), std::string::npos);
+}
+
+TEST(RegistryDeathTest, DiesOnTypeClash) {
+  Registry registry;
+  registry.GetCounter("ferry_x", "X.");
+
+  EXPECT_DEATH(registry.GetGauge("ferry_x", "X."),
+               "ferry_x: registered again with another type");
+}
+
+TEST(RegistryDeathTest, DiesOnHelpOrBoundsClash) {
+  Registry registry;
+  registry.GetHistogram("ferry_h", "H.", {1, 2});
+
+  EXPECT_DEATH(registry.GetHistogram("ferry_h", "Other.", {1, 2}), "another help");
+  EXPECT_DEATH(registry.GetHistogram("ferry_h", "H.", {1, 3}), "other histogram bounds");
+}
+
+TEST(RegistryDeathTest, DiesOnInvalidNamesAndLabels) {
+  Registry registry;
+
+  EXPECT_DEATH(registry.GetCounter("1bad", "B."), "invalid metric name");
+  EXPECT_DEATH(registry.GetCounter("ok", "B.", {{"a", "1"}, {"a", "2"}}),
+               "duplicate label");
+  EXPECT_DEATH(registry.GetHistogram("h", "H.", {1}, {{"le", "1"}}),
+               "\"le\" is reserved");
+  EXPECT_DEATH(registry.GetHistogram("h", "H.", {2, 1}), "strictly increasing");
+}
+
+TEST(RegistryDeathTest, DiesOnNegativeCounterIncrement) {
+  Counter counter;
+
+  EXPECT_DEATH(counter.Inc(-1), "increment must be >= 0");
+}
+
+}  // namespace
+}  // namespace ferry::metrics

@@ -1,0 +1,126 @@
+#include "server/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_builder.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "backend/kafka/kafka_cluster.h"
+#include "common/version.h"
+#include "grpc/health/v1/health.pb.h"
+
+namespace ferry::server {
+namespace {
+
+std::string DefaultNodeId(int grpc_port) {
+  char host[256] = "localhost";
+  gethostname(host, sizeof(host) - 1);
+  return fmt::format("{}:{}", host, grpc_port);
+}
+
+void RegisterNodeMetrics(metrics::Registry& registry, absl::Time started) {
+  registry
+      .GetGauge("ferry_build_info", "Build information; the value is always 1.",
+                {{"version", kVersion}})
+      .Set(1);
+  registry.AddGaugeCallback(
+      "ferry_uptime_seconds", "Seconds since ferryd started.", {},
+      [started] { return absl::ToDoubleSeconds(absl::Now() - started); });
+}
+
+void RegisterClusterMetrics(metrics::Registry& registry, backend::Cluster* cluster) {
+  metrics::Labels labels = {{"cluster", cluster->name()},
+                            {"type", std::string(cluster->type())}};
+  registry.AddGaugeCallback(
+      "ferry_cluster_up", "1 when the cluster's last metadata request succeeded.", labels,
+      [cluster] {
+        return cluster->Status().state == backend::ClusterState::kUp ? 1.0 : 0.0;
+      });
+  registry.AddGaugeCallback(
+      "ferry_cluster_brokers", "Brokers the cluster reported in its last metadata.",
+      labels,
+      [cluster] { return static_cast<double>(cluster->Status().brokers.size()); });
+}
+
+}  // namespace
+
+Server::Server(const config::Config& config) : config_(config), started_(absl::Now()) {}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& config) {
+  std::unique_ptr<Server> server(new Server(config));
+  RegisterNodeMetrics(server->registry_, server->started_);
+
+  backend::kafka::KafkaCluster::Options probe{config.cluster_probe_interval,
+                                              config.cluster_probe_timeout};
+  std::vector<backend::Cluster*> clusters;
+  for (const auto& [name, cluster_config] : config.clusters) {
+    auto cluster = backend::kafka::KafkaCluster::Start(cluster_config, probe,
+                                                       server->kafka_factory_);
+    if (!cluster.ok()) return cluster.status();
+    clusters.push_back(cluster->get());
+    RegisterClusterMetrics(server->registry_, cluster->get());
+    server->clusters_.push_back(*std::move(cluster));
+  }
+
+  // gRPC's built-in health service carries no protobuf descriptor; touching
+  // ours links it in so server reflection can describe grpc.health.v1.
+  grpc::health::v1::HealthCheckRequest::descriptor();
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default, which would let a second ferryd share
+  // this port silently; a port in use must be a start-up error instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  int bound_port = 0;
+  builder.AddListeningPort(config.grpc_listen.ToString(),
+                           grpc::InsecureServerCredentials(), &bound_port);
+
+  auto http =
+      HttpListener::Start(config.http_listen, &server->registry_, &server->draining_);
+  if (!http.ok()) return http.status();
+  server->http_ = *std::move(http);
+
+  admin::NodeIdentity identity{.id = config.node_id.empty()
+                                         ? DefaultNodeId(config.grpc_listen.port)
+                                         : config.node_id,
+                               .grpc_address = config.grpc_listen.ToString(),
+                               .http_address = config.http_listen.ToString(),
+                               .started = server->started_};
+  std::vector<std::string> cluster_names;
+  for (const auto& [name, unused] : config.clusters) cluster_names.push_back(name);
+  server->router_ = std::make_unique<routing::Router>(config.routes, cluster_names);
+  server->admin_ = std::make_unique<admin::AdminService>(
+      identity, clusters, server->router_.get(), config.routes, &server->draining_);
+  builder.RegisterService(server->admin_.get());
+  server->grpc_ = builder.BuildAndStart();
+  if (server->grpc_ == nullptr || bound_port == 0) {
+    return absl::UnavailableError(
+        fmt::format("listen.grpc: cannot listen on {} (address in use or not local)",
+                    config.grpc_listen.ToString()));
+  }
+  spdlog::info("ferryd {} serving node={} grpc={} http={} clusters={}", kVersion,
+               identity.id, identity.grpc_address, identity.http_address,
+               config.clusters.size());
+  return server;
+}
+
+void Server::Shutdown() {
+  if (stopped_) return;
+  stopped_ = true;
+  draining_ = true;
+  if (grpc_) {
+    spdlog::info("draining: grace {}", absl::FormatDuration(config_.shutdown_grace));
+    grpc_->GetHealthCheckService()->SetServingStatus(false);
+    grpc_->Shutdown(std::chrono::system_clock::now() +
+                    absl::ToChronoMilliseconds(config_.shutdown_grace));
+    grpc_->Wait();
+    spdlog::info("stopped");
+  }
+  http_.reset();
+  clusters_.clear();
+}
+
+Server::~Server() { Shutdown(); }
+
+}  // namespace ferry::server

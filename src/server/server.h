@@ -1,0 +1,52 @@
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "admin/admin_service.h"
+#include "backend/cluster.h"
+#include "backend/kafka/client_factory.h"
+#include "config/config.h"
+#include "metrics/registry.h"
+#include "routing/router.h"
+#include "server/http_listener.h"
+
+namespace ferry::server {
+
+// The composition root: builds every component from the configuration and
+// wires them together. Nothing else in ferryd constructs components.
+class Server {
+ public:
+  // Binds both listeners and starts serving. Fails with INVALID_ARGUMENT for
+  // configuration librdkafka rejects and UNAVAILABLE when a port cannot be
+  // bound (the message names the address). Unreachable clusters do not fail
+  // start-up: they are reported as down.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const config::Config& config);
+
+  // Drains: health turns NOT_SERVING, new calls are refused, in-flight calls
+  // get up to shutdown.grace to finish, then everything stops. Idempotent.
+  void Shutdown();
+  ~Server();
+
+ private:
+  Server(const config::Config& config);
+
+  const config::Config config_;
+  const absl::Time started_;
+  std::atomic<bool> draining_{false};
+  metrics::Registry registry_;
+  backend::kafka::LibrdkafkaClientFactory kafka_factory_;
+  std::vector<std::unique_ptr<backend::Cluster>> clusters_;
+  std::unique_ptr<routing::Router> router_;
+  std::unique_ptr<admin::AdminService> admin_;
+  std::unique_ptr<grpc::Server> grpc_;
+  std::unique_ptr<HttpListener> http_;
+  bool stopped_ = false;
+};
+
+}  // namespace ferry::server

@@ -1,0 +1,90 @@
+#include "testing/ferryd_process.h"
+
+#include <httplib.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <fstream>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+#if !defined(FERRYD_PATH) || !defined(FERRY_CLI_PATH)
+#error "FERRYD_PATH and FERRY_CLI_PATH must name the built binaries"
+#endif
+
+namespace ferry::testing {
+
+std::string WriteTempFile(const std::string& stem, const std::string& content) {
+  static std::atomic<int> counter{0};
+  std::string path =
+      absl::StrCat(P_tmpdir, "/ferry-", getpid(), "-", counter++, "-", stem);
+  std::ofstream(path) << content;
+  return path;
+}
+
+absl::StatusOr<std::unique_ptr<FerrydProcess>> FerrydProcess::Start(
+    const std::string& yaml, const std::map<std::string, std::string>& env) {
+  auto ports = PickFreePorts(2);
+  if (!ports.ok()) return ports.status();
+  std::unique_ptr<FerrydProcess> node(new FerrydProcess());
+  node->grpc_address_ = absl::StrCat("127.0.0.1:", (*ports)[0]);
+  node->http_address_ = absl::StrCat("127.0.0.1:", (*ports)[1]);
+  node->config_path_ = WriteTempFile(
+      "ferry.yaml", absl::StrCat("listen: { grpc: \"", node->grpc_address_,
+                                 "\", http: \"", node->http_address_, "\" }\n", yaml));
+  node->log_path_ = WriteTempFile("ferryd.log", "");
+  auto process = Subprocess::Spawn({FERRYD_PATH, "--config", node->config_path_},
+                                   node->log_path_, env);
+  if (!process.ok()) return process.status();
+  node->process_ = *std::move(process);
+
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (node->HttpGet("/healthz").first != 200) {
+    if (!node->process_->Running()) {
+      return absl::InternalError(
+          absl::StrCat("ferryd exited during start-up; log:\n", node->Log()));
+    }
+    if (absl::Now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("ferryd not healthy after 20s; log:\n", node->Log()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return node;
+}
+
+FerrydProcess::~FerrydProcess() {
+  process_.reset();
+  unlink(config_path_.c_str());
+  unlink(log_path_.c_str());
+}
+
+std::string FerrydProcess::Log() const { return ReadFile(log_path_); }
+
+std::pair<int, std::string> FerrydProcess::HttpGet(const std::string& path) const {
+  httplib::Client client(absl::StrCat("http://", http_address_));
+  client.set_connection_timeout(std::chrono::seconds(2));
+  client.set_read_timeout(std::chrono::seconds(10));
+  auto response = client.Get(path.c_str());
+  if (!response) return {-1, ""};
+  return {response->status, response->body};
+}
+
+absl::StatusOr<ProcessResult> RunFerryCli(const std::vector<std::string>& args,
+                                          const std::map<std::string, std::string>& env) {
+  std::vector<std::string> argv = {FERRY_CLI_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProcess(argv, env);
+}
+
+absl::StatusOr<ProcessResult> RunFerryd(const std::vector<std::string>& args,
+                                        const std::map<std::string, std::string>& env,
+                                        absl::Duration timeout) {
+  std::vector<std::string> argv = {FERRYD_PATH};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return RunProcess(argv, env, timeout);
+}
+
+}  // namespace ferry::testing

@@ -1,0 +1,62 @@
+#pragma once
+
+// A real ferryd process for integration tests, configured through a YAML file
+// the way an operator would, plus a runner for the `ferry` CLI.
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "testing/process.h"
+
+namespace ferry::testing {
+
+class FerrydProcess {
+ public:
+  // Writes `yaml` (clusters, routes, ...) plus listen addresses on free
+  // loopback ports to a config file and starts ferryd with it. Returns once
+  // GET /healthz answers 200; fails with the node's log if it exits or does
+  // not become healthy within 20 s.
+  static absl::StatusOr<std::unique_ptr<FerrydProcess>> Start(
+      const std::string& yaml, const std::map<std::string, std::string>& env = {});
+
+  // SIGKILLs the node if it is still running.
+  ~FerrydProcess();
+
+  const std::string& grpc_address() const { return grpc_address_; }
+  const std::string& http_address() const { return http_address_; }
+  Subprocess& process() { return *process_; }
+  // Everything the node wrote to stdout and stderr so far.
+  std::string Log() const;
+
+  // GET http://<http_address><path>: {status code, body}; status -1 when the
+  // listener does not answer.
+  std::pair<int, std::string> HttpGet(const std::string& path) const;
+
+ private:
+  FerrydProcess() = default;
+
+  std::string grpc_address_;
+  std::string http_address_;
+  std::string config_path_;
+  std::string log_path_;
+  std::unique_ptr<Subprocess> process_;
+};
+
+// Runs the built `ferry` CLI with `args` (e.g. {"--server", addr, "status"}).
+absl::StatusOr<ProcessResult> RunFerryCli(
+    const std::vector<std::string>& args,
+    const std::map<std::string, std::string>& env = {});
+
+// Runs the built `ferryd` to completion, for start-up failure tests.
+absl::StatusOr<ProcessResult> RunFerryd(
+    const std::vector<std::string>& args,
+    const std::map<std::string, std::string>& env = {},
+    absl::Duration timeout = absl::Seconds(30));
+
+// Writes `content` to a fresh file in the temp directory; returns its path.
+std::string WriteTempFile(const std::string& stem, const std::string& content);
+
+}  // namespace ferry::testing

@@ -1,0 +1,174 @@
+#include "testing/kafka_client.h"
+
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace ferry::testing {
+namespace {
+
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* conf) const { rd_kafka_conf_destroy(conf); }
+};
+struct KafkaDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using KafkaPtr = std::unique_ptr<rd_kafka_t, KafkaDeleter>;
+
+absl::StatusOr<ConfPtr> MakeConf(const std::map<std::string, std::string>& config) {
+  ConfPtr conf(rd_kafka_conf_new());
+  char errstr[512];
+  for (const auto& [key, value] : config) {
+    if (rd_kafka_conf_set(conf.get(), key.c_str(), value.c_str(), errstr,
+                          sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("librdkafka config ", key, "=", value, ": ", errstr));
+    }
+  }
+  return conf;
+}
+
+// Takes ownership of `conf` (librdkafka does on success; we do on failure).
+absl::StatusOr<KafkaPtr> MakeClient(rd_kafka_type_t type, ConfPtr conf) {
+  char errstr[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), errstr, sizeof(errstr));
+  if (rk == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("rd_kafka_new: ", errstr));
+  }
+  conf.release();
+  return KafkaPtr(rk);
+}
+
+struct Delivery {
+  bool done = false;
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+};
+
+void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* msg, void*) {
+  auto* delivery = static_cast<Delivery*>(msg->_private);
+  delivery->err = msg->err;
+  delivery->done = true;
+}
+
+}  // namespace
+
+absl::Status KafkaErrorStatus(rd_kafka_resp_err_t err, std::string_view context,
+                              std::string_view detail) {
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+  // Debian's absl::string_view is not std::string_view: build the message
+  // with std::string.
+  std::string message(context);
+  message += ": ";
+  message += rd_kafka_err2name(err);
+  message += ": ";
+  message += detail.empty() ? std::string_view(rd_kafka_err2str(err)) : detail;
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS:
+      return absl::AlreadyExistsError(message);
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+      return absl::DeadlineExceededError(message);
+    case RD_KAFKA_RESP_ERR_INVALID_PARTITIONS:
+    case RD_KAFKA_RESP_ERR_INVALID_REPLICATION_FACTOR:
+    case RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION:
+    case RD_KAFKA_RESP_ERR_INVALID_CONFIG:
+    case RD_KAFKA_RESP_ERR_INVALID_REQUEST:
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+      return absl::InvalidArgumentError(message);
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+      return absl::NotFoundError(message);
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_CONTROLLER:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+      return absl::UnavailableError(message);
+    default:
+      return absl::InternalError(message);
+  }
+}
+
+absl::Status ProduceOne(const std::string& bootstrap, const std::string& topic,
+                        std::string_view value,
+                        const std::map<std::string, std::string>& config) {
+  std::map<std::string, std::string> merged = {{"bootstrap.servers", bootstrap},
+                                               {"message.timeout.ms", "30000"}};
+  for (const auto& [key, val] : config) merged[key] = val;
+  absl::StatusOr<ConfPtr> conf = MakeConf(merged);
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), OnDelivery);
+  absl::StatusOr<KafkaPtr> producer = MakeClient(RD_KAFKA_PRODUCER, *std::move(conf));
+  if (!producer.ok()) return producer.status();
+  rd_kafka_t* rk = producer->get();
+
+  Delivery delivery;
+  rd_kafka_resp_err_t err =
+      rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic.c_str()),
+                        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+                        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                        RD_KAFKA_V_OPAQUE(&delivery), RD_KAFKA_V_END);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaErrorStatus(err, absl::StrCat("produce to ", topic));
+  }
+  // librdkafka always reports delivery within message.timeout.ms, so this
+  // loop ends; `delivery` must outlive it because the callback writes to it.
+  while (!delivery.done) rd_kafka_poll(rk, 100);
+  return KafkaErrorStatus(delivery.err,
+                          absl::StrCat("delivery to ", topic, " at ", bootstrap));
+}
+
+absl::StatusOr<std::vector<std::string>> ConsumeFromBeginning(
+    const std::string& bootstrap, const std::string& topic, int32_t partition,
+    size_t count, std::chrono::milliseconds timeout) {
+  absl::StatusOr<ConfPtr> conf = MakeConf({{"bootstrap.servers", bootstrap},
+                                           {"group.id", "ferry-testing"},
+                                           {"enable.auto.commit", "false"},
+                                           {"enable.partition.eof", "false"}});
+  if (!conf.ok()) return conf.status();
+  absl::StatusOr<KafkaPtr> consumer = MakeClient(RD_KAFKA_CONSUMER, *std::move(conf));
+  if (!consumer.ok()) return consumer.status();
+  rd_kafka_t* rk = consumer->get();
+
+  rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(assignment, topic.c_str(), partition)->offset =
+      RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_resp_err_t err = rd_kafka_assign(rk, assignment);
+  rd_kafka_topic_partition_list_destroy(assignment);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaErrorStatus(err, absl::StrCat("assign ", topic));
+  }
+
+  std::vector<std::string> values;
+  std::string last_error = "none";
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (values.size() < count && std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_message_t* msg = rd_kafka_consumer_poll(rk, 100);
+    if (msg == nullptr) continue;
+    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      values.push_back(
+          msg->payload == nullptr
+              ? std::string()
+              : std::string(static_cast<const char*>(msg->payload), msg->len));
+    } else {
+      last_error = rd_kafka_message_errstr(msg);
+    }
+    rd_kafka_message_destroy(msg);
+  }
+  rd_kafka_consumer_close(rk);
+  if (values.size() < count) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("read ", values.size(), " of ", count, " records of ", topic, "/",
+                     partition, " at ", bootstrap, " within ", timeout.count(),
+                     " ms; last consumer error: ", last_error));
+  }
+  return values;
+}
+
+}  // namespace ferry::testing

@@ -1,0 +1,47 @@
+#pragma once
+
+// Minimal synchronous librdkafka helpers for tests: enough to put a record
+// into a topic and read it back without going through Ferry. Each call
+// creates and destroys its own client, so calls are independent and safe
+// from any thread.
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace ferry::testing {
+
+// Maps a librdkafka error to a status whose message reads
+// "<context>: <ERR_NAME>: <detail or librdkafka's description>".
+// TOPIC_ALREADY_EXISTS -> ALREADY_EXISTS, timeouts (including
+// _MSG_TIMED_OUT) -> DEADLINE_EXCEEDED, invalid topic/partition/replication/
+// config -> INVALID_ARGUMENT, unknown topic -> NOT_FOUND, transport and
+// broker-availability errors -> UNAVAILABLE, anything else -> INTERNAL.
+absl::Status KafkaErrorStatus(rd_kafka_resp_err_t err, std::string_view context,
+                              std::string_view detail = {});
+
+// Produces one record and waits for its delivery report. `config` entries
+// override the defaults (bootstrap.servers, message.timeout.ms=30000).
+// Returns the delivery error mapped by KafkaErrorStatus.
+absl::Status ProduceOne(const std::string& bootstrap, const std::string& topic,
+                        std::string_view value,
+                        const std::map<std::string, std::string>& config = {});
+
+// Reads `count` records of `topic`/`partition` from the earliest offset
+// (assign, no group membership, no commits) and returns their values.
+// DEADLINE_EXCEEDED if fewer arrive within `timeout`; the message says how
+// many did and the last consumer error seen.
+absl::StatusOr<std::vector<std::string>> ConsumeFromBeginning(
+    const std::string& bootstrap, const std::string& topic, int32_t partition,
+    size_t count, std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+}  // namespace ferry::testing
