@@ -73,10 +73,11 @@ std::pair<int, std::string> FerrydProcess::HttpGet(const std::string& path) cons
 }
 
 absl::StatusOr<ProcessResult> RunFerryCli(const std::vector<std::string>& args,
-                                          const std::map<std::string, std::string>& env) {
+                                          const std::map<std::string, std::string>& env,
+                                          const std::string& input) {
   std::vector<std::string> argv = {FERRY_CLI_PATH};
   argv.insert(argv.end(), args.begin(), args.end());
-  return RunProcess(argv, env);
+  return RunProcess(argv, env, absl::Seconds(120), input);
 }
 
 absl::StatusOr<ProcessResult> RunFerryd(const std::vector<std::string>& args,

@@ -45,10 +45,11 @@ class FerrydProcess {
   std::unique_ptr<Subprocess> process_;
 };
 
-// Runs the built `ferry` CLI with `args` (e.g. {"--server", addr, "status"}).
+// Runs the built `ferry` CLI with `args` (e.g. {"--server", addr, "status"})
+// and `input` on its standard input.
 absl::StatusOr<ProcessResult> RunFerryCli(
     const std::vector<std::string>& args,
-    const std::map<std::string, std::string>& env = {});
+    const std::map<std::string, std::string>& env = {}, const std::string& input = "");
 
 // Runs the built `ferryd` to completion, for start-up failure tests.
 absl::StatusOr<ProcessResult> RunFerryd(

@@ -124,9 +124,10 @@ absl::Status ProduceOne(const std::string& bootstrap, const std::string& topic,
                           absl::StrCat("delivery to ", topic, " at ", bootstrap));
 }
 
-absl::StatusOr<std::vector<std::string>> ConsumeFromBeginning(
-    const std::string& bootstrap, const std::string& topic, int32_t partition,
-    size_t count, std::chrono::milliseconds timeout) {
+absl::StatusOr<std::vector<ConsumedRecord>> ConsumeRecords(
+    const std::string& bootstrap, const std::string& topic,
+    const std::vector<int32_t>& partitions, size_t count,
+    std::chrono::milliseconds timeout) {
   absl::StatusOr<ConfPtr> conf = MakeConf({{"bootstrap.servers", bootstrap},
                                            {"group.id", "ferry-testing"},
                                            {"enable.auto.commit", "false"},
@@ -136,38 +137,93 @@ absl::StatusOr<std::vector<std::string>> ConsumeFromBeginning(
   if (!consumer.ok()) return consumer.status();
   rd_kafka_t* rk = consumer->get();
 
-  rd_kafka_topic_partition_list_t* assignment = rd_kafka_topic_partition_list_new(1);
-  rd_kafka_topic_partition_list_add(assignment, topic.c_str(), partition)->offset =
-      RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_topic_partition_list_t* assignment =
+      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+  for (int32_t partition : partitions) {
+    rd_kafka_topic_partition_list_add(assignment, topic.c_str(), partition)->offset =
+        RD_KAFKA_OFFSET_BEGINNING;
+  }
   rd_kafka_resp_err_t err = rd_kafka_assign(rk, assignment);
   rd_kafka_topic_partition_list_destroy(assignment);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return KafkaErrorStatus(err, absl::StrCat("assign ", topic));
   }
 
-  std::vector<std::string> values;
+  std::vector<ConsumedRecord> records;
   std::string last_error = "none";
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (values.size() < count && std::chrono::steady_clock::now() < deadline) {
+  while (records.size() < count && std::chrono::steady_clock::now() < deadline) {
     rd_kafka_message_t* msg = rd_kafka_consumer_poll(rk, 100);
     if (msg == nullptr) continue;
     if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      values.push_back(
-          msg->payload == nullptr
-              ? std::string()
-              : std::string(static_cast<const char*>(msg->payload), msg->len));
+      ConsumedRecord record;
+      record.partition = msg->partition;
+      record.offset = msg->offset;
+      record.has_key = msg->key != nullptr;
+      if (msg->key != nullptr) {
+        record.key.assign(static_cast<const char*>(msg->key), msg->key_len);
+      }
+      if (msg->payload != nullptr) {
+        record.value.assign(static_cast<const char*>(msg->payload), msg->len);
+      }
+      record.timestamp_ms = rd_kafka_message_timestamp(msg, nullptr);
+      rd_kafka_headers_t* headers = nullptr;
+      if (rd_kafka_message_headers(msg, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name;
+        const void* value;
+        size_t size;
+        for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+                           RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++i) {
+          record.headers.emplace_back(
+              name, value == nullptr
+                        ? std::string()
+                        : std::string(static_cast<const char*>(value), size));
+        }
+      }
+      records.push_back(std::move(record));
     } else {
       last_error = rd_kafka_message_errstr(msg);
     }
     rd_kafka_message_destroy(msg);
   }
   rd_kafka_consumer_close(rk);
-  if (values.size() < count) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("read ", values.size(), " of ", count, " records of ", topic, "/",
-                     partition, " at ", bootstrap, " within ", timeout.count(),
-                     " ms; last consumer error: ", last_error));
+  if (records.size() < count) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "read ", records.size(), " of ", count, " records of ", topic, " at ", bootstrap,
+        " within ", timeout.count(), " ms; last consumer error: ", last_error));
   }
+  return records;
+}
+
+absl::StatusOr<std::vector<ConsumedRecord>> ConsumeToEnd(
+    const std::string& bootstrap, const std::string& topic,
+    const std::vector<int32_t>& partitions, std::chrono::milliseconds timeout) {
+  absl::StatusOr<ConfPtr> conf = MakeConf({{"bootstrap.servers", bootstrap}});
+  if (!conf.ok()) return conf.status();
+  absl::StatusOr<KafkaPtr> client = MakeClient(RD_KAFKA_PRODUCER, *std::move(conf));
+  if (!client.ok()) return client.status();
+  size_t count = 0;
+  for (int32_t partition : partitions) {
+    int64_t low = 0, high = 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_query_watermark_offsets(client->get(), topic.c_str(), partition, &low,
+                                         &high, static_cast<int>(timeout.count()));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return KafkaErrorStatus(err, absl::StrCat("watermarks of ", topic, "/", partition));
+    }
+    count += static_cast<size_t>(high - low);
+  }
+  return ConsumeRecords(bootstrap, topic, partitions, count, timeout);
+}
+
+absl::StatusOr<std::vector<std::string>> ConsumeFromBeginning(
+    const std::string& bootstrap, const std::string& topic, int32_t partition,
+    size_t count, std::chrono::milliseconds timeout) {
+  auto records = ConsumeRecords(bootstrap, topic, {partition}, count, timeout);
+  if (!records.ok()) return records.status();
+  std::vector<std::string> values;
+  for (ConsumedRecord& r : *records) values.push_back(std::move(r.value));
   return values;
 }
 

@@ -13,6 +13,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -35,6 +36,32 @@ absl::Status KafkaErrorStatus(rd_kafka_resp_err_t err, std::string_view context,
 absl::Status ProduceOne(const std::string& bootstrap, const std::string& topic,
                         std::string_view value,
                         const std::map<std::string, std::string>& config = {});
+
+// A record as a plain librdkafka consumer sees it.
+struct ConsumedRecord {
+  int32_t partition = -1;
+  int64_t offset = -1;
+  bool has_key = false;
+  std::string key;
+  std::string value;
+  std::vector<std::pair<std::string, std::string>> headers;
+  int64_t timestamp_ms = 0;
+};
+
+// Reads `count` records from the given partitions of `topic`, each from its
+// earliest offset (assign, no group membership, no commits), in arrival
+// order. DEADLINE_EXCEEDED if fewer arrive within `timeout`.
+absl::StatusOr<std::vector<ConsumedRecord>> ConsumeRecords(
+    const std::string& bootstrap, const std::string& topic,
+    const std::vector<int32_t>& partitions, size_t count,
+    std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Reads every record the partitions hold right now (from the earliest offset
+// up to each partition's high watermark, read first).
+absl::StatusOr<std::vector<ConsumedRecord>> ConsumeToEnd(
+    const std::string& bootstrap, const std::string& topic,
+    const std::vector<int32_t>& partitions,
+    std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
 // Reads `count` records of `topic`/`partition` from the earliest offset
 // (assign, no group membership, no commits) and returns their values.

@@ -46,9 +46,10 @@ std::vector<char*> Pointers(std::vector<std::string>& words) {
   return out;
 }
 
-// Spawns argv with stdin from /dev/null and stdout/stderr to the given files
+// Spawns argv with stdin from `in_path` and stdout/stderr to the given files
 // (opened for append). Descriptors beyond 2 are not inherited.
 absl::StatusOr<pid_t> SpawnRedirected(const std::vector<std::string>& argv,
+                                      const std::string& in_path,
                                       const std::string& out_path,
                                       const std::string& err_path,
                                       const std::map<std::string, std::string>& env) {
@@ -58,7 +59,7 @@ absl::StatusOr<pid_t> SpawnRedirected(const std::vector<std::string>& argv,
   std::vector<char*> env_ptrs = Pointers(envs);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 0, in_path.c_str(), O_RDONLY, 0);
   posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(),
                                    O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(),
@@ -89,16 +90,20 @@ std::string ReadFile(const std::string& path) {
 
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
                                          const std::map<std::string, std::string>& env,
-                                         absl::Duration timeout) {
+                                         absl::Duration timeout,
+                                         const std::string& input) {
+  const std::string in_path = TempPath("in");
   const std::string out_path = TempPath("out");
   const std::string err_path = TempPath("err");
-  auto pid = SpawnRedirected(argv, out_path, err_path, env);
+  std::ofstream(in_path) << input;
+  auto pid = SpawnRedirected(argv, in_path, out_path, err_path, env);
   if (!pid.ok()) return pid.status();
   Subprocess child(*pid);
   auto code = child.Wait(timeout);
   ProcessResult result{.exit_code = code.ok() ? *code : -1,
                        .out = ReadFile(out_path),
                        .err = ReadFile(err_path)};
+  unlink(in_path.c_str());
   unlink(out_path.c_str());
   unlink(err_path.c_str());
   if (!code.ok()) {
@@ -112,7 +117,7 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
 absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Spawn(
     const std::vector<std::string>& argv, const std::string& log_path,
     const std::map<std::string, std::string>& env) {
-  auto pid = SpawnRedirected(argv, log_path, log_path, env);
+  auto pid = SpawnRedirected(argv, "/dev/null", log_path, log_path, env);
   if (!pid.ok()) return pid.status();
   return std::unique_ptr<Subprocess>(new Subprocess(*pid));
 }

@@ -22,13 +22,13 @@ struct ProcessResult {
   std::string err = {};
 };
 
-// Runs argv[0] (looked up in PATH) with the current environment plus `env`,
-// stdin from /dev/null. Kills it and returns DEADLINE_EXCEEDED after
-// `timeout`.
+// Runs argv[0] (looked up in PATH) with the current environment plus `env`
+// and `input` as its standard input. Kills it and returns DEADLINE_EXCEEDED
+// after `timeout`.
 absl::StatusOr<ProcessResult> RunProcess(
     const std::vector<std::string>& argv,
     const std::map<std::string, std::string>& env = {},
-    absl::Duration timeout = absl::Seconds(60));
+    absl::Duration timeout = absl::Seconds(60), const std::string& input = "");
 
 // A running child whose stdout and stderr go to `log_path`. The destructor
 // SIGKILLs it if it is still running and reaps it.
@@ -49,7 +49,7 @@ class Subprocess {
  private:
   friend absl::StatusOr<ProcessResult> RunProcess(
       const std::vector<std::string>&, const std::map<std::string, std::string>&,
-      absl::Duration);
+      absl::Duration, const std::string&);
   explicit Subprocess(pid_t pid) : pid_(pid) {}
   pid_t pid_;
   bool reaped_ = false;

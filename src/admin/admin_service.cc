@@ -1,5 +1,12 @@
 #include "admin/admin_service.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <map>
+
+#include "common/topic_name.h"
 #include "common/version.h"
 
 namespace ferry::admin {
@@ -23,13 +30,52 @@ v1::Cluster::State ToProto(backend::ClusterState state) {
   return v1::Cluster::STATE_UNSPECIFIED;
 }
 
+// absl::StatusCode and grpc::StatusCode share their numeric values.
+grpc::Status ToGrpc(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                      std::string(status.message()));
+}
+
+// 0 asks for the broker's default. Negative counts are refused here: the
+// backend would otherwise take them for "default" too.
+absl::Status ValidateCounts(int32_t partitions, int32_t replication_factor) {
+  if (partitions < 0) {
+    return absl::InvalidArgumentError(fmt::format(
+        "partitions must be >= 0 (0: the broker's default), got {}", partitions));
+  }
+  if (replication_factor < 0) {
+    return absl::InvalidArgumentError(
+        fmt::format("replication_factor must be >= 0 (0: the broker's default), got {}",
+                    replication_factor));
+  }
+  return absl::OkStatus();
+}
+
+void FillTopic(const backend::TopicInfo& info, const std::string& cluster,
+               v1::Topic* out) {
+  out->set_name(info.name);
+  out->set_cluster(cluster);
+  for (const backend::PartitionInfo& p : info.partitions) {
+    v1::TopicPartition* partition = out->add_partitions();
+    partition->set_partition(p.id);
+    partition->set_leader(p.leader);
+    for (int32_t replica : p.replicas) partition->add_replicas(replica);
+    for (int32_t replica : p.in_sync_replicas) partition->add_in_sync_replicas(replica);
+    partition->set_low_watermark(p.low_watermark);
+    partition->set_high_watermark(p.high_watermark);
+  }
+}
+
 }  // namespace
 
 AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
+                           const routing::Router* router,
                            std::vector<config::RouteConfig> routes,
                            const std::atomic<bool>* draining)
     : identity_(std::move(identity)),
       clusters_(std::move(clusters)),
+      router_(router),
       routes_(std::move(routes)),
       draining_(draining) {}
 
@@ -91,6 +137,117 @@ grpc::Status AdminService::ListRoutes(grpc::ServerContext*, const v1::ListRoutes
     out->set_auto_create_topics(route.auto_create_topics);
   }
   return grpc::Status::OK;
+}
+
+absl::StatusOr<backend::Cluster*> AdminService::ClusterNamed(
+    const std::string& name) const {
+  std::vector<std::string> names;
+  for (backend::Cluster* cluster : clusters_) {
+    if (cluster->name() == name) return cluster;
+    names.push_back(cluster->name());
+  }
+  return absl::NotFoundError(
+      fmt::format("unknown cluster \"{}\" (configured: {})", name,
+                  names.empty() ? "none" : fmt::format("{}", fmt::join(names, ", "))));
+}
+
+absl::StatusOr<backend::Cluster*> AdminService::ClusterFor(
+    const std::string& requested, const std::string& topic) const {
+  if (!requested.empty()) return ClusterNamed(requested);
+  absl::StatusOr<routing::Route> route = router_->Resolve(topic);
+  if (!route.ok()) return route.status();
+  if (route->write.empty()) {
+    return absl::FailedPreconditionError(
+        fmt::format("route \"{}\" for topic \"{}\" writes no cluster; name one",
+                    route->pattern, topic));
+  }
+  return ClusterNamed(route->write.front());
+}
+
+// Names and clusters only: partitions would cost a watermark query per
+// partition of every topic, so they are left to DescribeTopic. A cluster that
+// does not answer fails the call (UNAVAILABLE naming it) rather than being
+// left out silently; `request.cluster` lists the others.
+grpc::Status AdminService::ListTopics(grpc::ServerContext*,
+                                      const v1::ListTopicsRequest* request,
+                                      v1::ListTopicsResponse* response) {
+  std::vector<backend::Cluster*> chosen = clusters_;
+  if (!request->cluster().empty()) {
+    absl::StatusOr<backend::Cluster*> cluster = ClusterNamed(request->cluster());
+    if (!cluster.ok()) return ToGrpc(cluster.status());
+    chosen = {*cluster};
+  }
+  for (backend::Cluster* cluster : chosen) {
+    backend::ClusterStatus status = cluster->Describe(/*include_topics=*/true);
+    if (status.state != backend::ClusterState::kUp) {
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          fmt::format("cluster \"{}\" is {}: {}", cluster->name(),
+                                      backend::ToString(status.state), status.error));
+    }
+    std::sort(status.topics.begin(), status.topics.end());
+    for (const std::string& topic : status.topics) {
+      v1::Topic* out = response->add_topics();
+      out->set_name(topic);
+      out->set_cluster(cluster->name());
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::CreateTopic(grpc::ServerContext*,
+                                       const v1::CreateTopicRequest* request,
+                                       v1::Topic* response) {
+  // The request is checked before a cluster is chosen, so a bad name is
+  // INVALID_ARGUMENT rather than "no route".
+  if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
+    return ToGrpc(valid);
+  }
+  if (absl::Status valid =
+          ValidateCounts(request->partitions(), request->replication_factor());
+      !valid.ok()) {
+    return ToGrpc(valid);
+  }
+  absl::StatusOr<backend::Cluster*> cluster =
+      ClusterFor(request->cluster(), request->name());
+  if (!cluster.ok()) return ToGrpc(cluster.status());
+  const std::map<std::string, std::string> configs(request->configs().begin(),
+                                                   request->configs().end());
+  absl::Status created = (*cluster)->CreateTopic(request->name(), request->partitions(),
+                                                 request->replication_factor(), configs);
+  if (!created.ok()) return ToGrpc(created);
+  // The topic exists now; its partitions are a courtesy to the caller, so a
+  // failure to describe it does not turn the creation into an error.
+  absl::StatusOr<backend::TopicInfo> info = (*cluster)->DescribeTopic(request->name());
+  FillTopic(info.ok() ? *info : backend::TopicInfo{.name = request->name()},
+            (*cluster)->name(), response);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::DescribeTopic(grpc::ServerContext*,
+                                         const v1::DescribeTopicRequest* request,
+                                         v1::Topic* response) {
+  if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
+    return ToGrpc(valid);
+  }
+  absl::StatusOr<backend::Cluster*> cluster =
+      ClusterFor(request->cluster(), request->name());
+  if (!cluster.ok()) return ToGrpc(cluster.status());
+  absl::StatusOr<backend::TopicInfo> info = (*cluster)->DescribeTopic(request->name());
+  if (!info.ok()) return ToGrpc(info.status());
+  FillTopic(*info, (*cluster)->name(), response);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::DeleteTopic(grpc::ServerContext*,
+                                       const v1::DeleteTopicRequest* request,
+                                       v1::DeleteTopicResponse*) {
+  if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
+    return ToGrpc(valid);
+  }
+  absl::StatusOr<backend::Cluster*> cluster =
+      ClusterFor(request->cluster(), request->name());
+  if (!cluster.ok()) return ToGrpc(cluster.status());
+  return ToGrpc((*cluster)->DeleteTopic(request->name()));
 }
 
 }  // namespace ferry::admin

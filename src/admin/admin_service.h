@@ -4,11 +4,12 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "backend/cluster.h"
 #include "config/config.h"
-#include "routing/router.h"
 #include "ferry/v1/admin.grpc.pb.h"
+#include "routing/router.h"
 
 namespace ferry::admin {
 
@@ -25,8 +26,8 @@ struct NodeIdentity {
 // timeout), which must not happen on a callback-API thread; admin traffic is
 // small, so gRPC's sync thread pool is the right home for it.
 //
-// RPCs that later issues implement (topics CRUD, groups, seek, pause, route
-// changes) answer UNIMPLEMENTED through the generated base class.
+// RPCs that later issues implement (groups, seek, pause, route changes)
+// answer UNIMPLEMENTED through the generated base class.
 class AdminService final : public v1::Admin::Service {
  public:
   // `clusters`, `router` and `draining` must outlive the service.
@@ -43,7 +44,33 @@ class AdminService final : public v1::Admin::Service {
                           const v1::ListRoutesRequest* request,
                           v1::ListRoutesResponse* response) override;
 
+  // Topic administration. Each call blocks on the chosen cluster (bounded by
+  // its admin timeout). The cluster is `request.cluster` when set, otherwise
+  // the first write cluster of the topic's route; NOT_FOUND for an unknown
+  // cluster or an unrouted topic, INVALID_ARGUMENT for a bad topic name or a
+  // negative count, and the backend's status otherwise.
+  grpc::Status ListTopics(grpc::ServerContext* context,
+                          const v1::ListTopicsRequest* request,
+                          v1::ListTopicsResponse* response) override;
+  grpc::Status CreateTopic(grpc::ServerContext* context,
+                           const v1::CreateTopicRequest* request,
+                           v1::Topic* response) override;
+  grpc::Status DescribeTopic(grpc::ServerContext* context,
+                             const v1::DescribeTopicRequest* request,
+                             v1::Topic* response) override;
+  grpc::Status DeleteTopic(grpc::ServerContext* context,
+                           const v1::DeleteTopicRequest* request,
+                           v1::DeleteTopicResponse* response) override;
+
  private:
+  // The configured cluster named `name`; NOT_FOUND listing the configured
+  // ones otherwise.
+  absl::StatusOr<backend::Cluster*> ClusterNamed(const std::string& name) const;
+  // The cluster a topic call goes to: `requested` when not empty, otherwise
+  // the first write cluster of `topic`'s route.
+  absl::StatusOr<backend::Cluster*> ClusterFor(const std::string& requested,
+                                               const std::string& topic) const;
+
   const NodeIdentity identity_;
   const std::vector<backend::Cluster*> clusters_;
   const routing::Router* router_;

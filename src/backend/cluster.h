@@ -43,12 +43,12 @@ struct Header {
 
 // One message to write.
 struct Record {
-  std::string topic;
-  std::string key;  // empty: no key
-  std::string value;
-  std::vector<Header> headers;
+  std::string topic = {};
+  std::string key = {};  // empty: no key
+  std::string value = {};
+  std::vector<Header> headers = {};
   // Partitions by this instead of `key` when set (murmur2, as the Java client).
-  std::string ordering_key;
+  std::string ordering_key = {};
   int64_t timestamp_ms = 0;  // 0: the backend's clock
 };
 
@@ -74,8 +74,8 @@ struct PartitionInfo {
 };
 
 struct TopicInfo {
-  std::string name;
-  std::vector<PartitionInfo> partitions;
+  std::string name = {};
+  std::vector<PartitionInfo> partitions = {};
 };
 
 // One broker cluster as ferryd sees it; every backend (Kafka, embedded)

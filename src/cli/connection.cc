@@ -63,8 +63,12 @@ std::string DescribeError(const GlobalOptions& options, std::string_view what,
                           const grpc::Status& status) {
   std::string line = fmt::format("ferry: {}: {}: {}: {}", what, options.server,
                                  CodeName(status.error_code()), status.error_message());
-  if (status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-      status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
+  // The hint is for a node that cannot be reached, not for a reachable node
+  // reporting that one of its clusters is down.
+  const bool unreachable = status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED ||
+                           (status.error_code() == grpc::StatusCode::UNAVAILABLE &&
+                            status.error_message().find("connect") != std::string::npos);
+  if (unreachable) {
     line += " (is ferryd running there? set --server or FERRY_SERVER)";
   }
   return line;

@@ -2,7 +2,9 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/connection.h"
+#include "cli/produce_command.h"
 #include "cli/status_command.h"
+#include "cli/topics_command.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"ferry: command-line client for Ferry"};
@@ -13,6 +15,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   ferry::cli::Command command;
   ferry::cli::AddStatusCommands(app, options, command);
+  ferry::cli::AddTopicsCommands(app, options, command);
+  ferry::cli::AddProduceCommand(app, options, command);
   CLI11_PARSE(app, argc, argv);
   return command();
 }

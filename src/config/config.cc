@@ -130,6 +130,18 @@ absl::Status Apply(Config& config, std::string_view source, const Entry& entry) 
 
 // Checks that need the whole configuration: required keys and references.
 absl::Status Validate(const Config& config) {
+  const PublishConfig& publish = config.publish;
+  if (publish.max_message_bytes > publish.max_batch_bytes) {
+    return absl::InvalidArgumentError(fmt::format(
+        "publish.max_message_bytes: {} is larger than publish.max_batch_bytes {}",
+        publish.max_message_bytes, publish.max_batch_bytes));
+  }
+  if (publish.max_batch_bytes > publish.max_inflight_bytes) {
+    return absl::InvalidArgumentError(fmt::format(
+        "publish.max_batch_bytes: {} is larger than publish.max_inflight_bytes {}, so "
+        "such a batch could never be accepted",
+        publish.max_batch_bytes, publish.max_inflight_bytes));
+  }
   for (const auto& [name, cluster] : config.clusters) {
     if (cluster.type.empty()) {
       return absl::InvalidArgumentError(

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -28,6 +29,15 @@ struct RouteConfig {
   bool auto_create_topics = false;
 };
 
+// Limits of the publish path (`publish.*`).
+struct PublishConfig {
+  int64_t max_message_bytes = 1 << 20;
+  int64_t max_batch_messages = 10000;
+  int64_t max_batch_bytes = 16 << 20;
+  int64_t max_inflight_bytes = 128 << 20;
+  absl::Duration timeout = absl::Seconds(10);
+};
+
 // The whole ferryd configuration. Defaults here are the documented defaults
 // (see KeyTable() and docs/configuration.md).
 struct Config {
@@ -38,6 +48,7 @@ struct Config {
   absl::Duration shutdown_grace = absl::Seconds(10);
   absl::Duration cluster_probe_interval = absl::Seconds(5);
   absl::Duration cluster_probe_timeout = absl::Seconds(3);
+  PublishConfig publish;
   std::map<std::string, ClusterConfig> clusters;
   std::vector<RouteConfig> routes;
 };

@@ -123,6 +123,17 @@ TEST(Config, DurationsAreCheckedAgainstBounds) {
               HasSubstr("shutdown.grace: 1h is not in 0..5m"));
 }
 
+TEST(Config, PublishLimitsMustNest) {
+  EXPECT_THAT(
+      Error(LoadYaml("publish: { max_message_bytes: 2048, max_batch_bytes: 1024 }")),
+      HasSubstr("publish.max_message_bytes: 2048 is larger than"));
+  EXPECT_THAT(Error(LoadYaml("publish: { max_batch_bytes: 1048577, "
+                             "max_inflight_bytes: 1048576 }")),
+              HasSubstr("could never be accepted"));
+  EXPECT_THAT(Error(LoadYaml("publish: { max_batch_messages: lots }")),
+              HasSubstr("publish.max_batch_messages: \"lots\" is not a whole number"));
+}
+
 TEST(Config, EnvironmentOverridesFileAndSetOverridesEnvironment) {
   Sources sources{
       .file = WriteYaml("log: { level: warn }\nlisten: { grpc: 127.0.0.1:1 }\n"),

@@ -59,6 +59,18 @@ absl::Status SetListen(NetAddress& out, std::string_view value) {
   return absl::OkStatus();
 }
 
+absl::Status ParseIntIn(std::string_view value, int64_t min, int64_t max, int64_t& out) {
+  int64_t parsed = 0;
+  if (!ParseInt(value, parsed)) {
+    return Invalid(fmt::format("\"{}\" is not a whole number", value));
+  }
+  if (parsed < min || parsed > max) {
+    return Invalid(fmt::format("{} is not in {}..{}", parsed, min, max));
+  }
+  out = parsed;
+  return absl::OkStatus();
+}
+
 ClusterConfig& Cluster(Config& c, const Captures& captures) {
   ClusterConfig& cluster = c.clusters[captures[0]];
   cluster.name = captures[0];
@@ -126,6 +138,34 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::Milliseconds(100), absl::Minutes(1),
                               c.cluster_probe_timeout);
+     }},
+    {"publish.max_message_bytes", "bytes", "1048576", "1024..67108864",
+     "Largest message (key + value + headers) accepted; larger ones fail "
+     "INVALID_ARGUMENT. Keep it within the brokers' message.max.bytes.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseIntIn(v, 1024, 64 << 20, c.publish.max_message_bytes);
+     }},
+    {"publish.max_batch_messages", "count", "10000", "1..100000",
+     "Most messages in one Publish batch; more fail the call INVALID_ARGUMENT.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseIntIn(v, 1, 100000, c.publish.max_batch_messages);
+     }},
+    {"publish.max_batch_bytes", "bytes", "16777216", "1024..268435456",
+     "Largest Publish batch in bytes; larger ones fail the call INVALID_ARGUMENT.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseIntIn(v, 1024, 256 << 20, c.publish.max_batch_bytes);
+     }},
+    {"publish.max_inflight_bytes", "bytes", "134217728", "1048576..17179869184",
+     "Bytes of messages this node holds unacknowledged. At the limit, streams stop "
+     "being read and unary calls fail RESOURCE_EXHAUSTED (retryable).",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseIntIn(v, 1 << 20, int64_t{16} << 30, c.publish.max_inflight_bytes);
+     }},
+    {"publish.timeout", "duration", "10s", "1s..5m",
+     "How long a message may wait for the broker's acknowledgement before it fails "
+     "UNAVAILABLE (retryable), e.g. while its cluster is down.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::Seconds(1), absl::Minutes(5), c.publish.timeout);
      }},
     {"clusters.NAME.type", "enum", "(required)", "kafka", "Broker type of cluster NAME.",
      [](Config& c, const Captures& k, std::string_view v) {

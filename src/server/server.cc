@@ -51,14 +51,18 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   std::unique_ptr<Server> server(new Server(config));
   RegisterNodeMetrics(server->registry_, server->started_);
 
-  backend::kafka::KafkaCluster::Options probe{config.cluster_probe_interval,
-                                              config.cluster_probe_timeout};
+  backend::kafka::KafkaCluster::Options kafka_options{
+      .probe_interval = config.cluster_probe_interval,
+      .probe_timeout = config.cluster_probe_timeout,
+      .publish_timeout = config.publish.timeout};
   std::vector<backend::Cluster*> clusters;
+  std::map<std::string, backend::Cluster*> clusters_by_name;
   for (const auto& [name, cluster_config] : config.clusters) {
-    auto cluster = backend::kafka::KafkaCluster::Start(cluster_config, probe,
+    auto cluster = backend::kafka::KafkaCluster::Start(cluster_config, kafka_options,
                                                        server->kafka_factory_);
     if (!cluster.ok()) return cluster.status();
     clusters.push_back(cluster->get());
+    clusters_by_name[name] = cluster->get();
     RegisterClusterMetrics(server->registry_, cluster->get());
     server->clusters_.push_back(*std::move(cluster));
   }
@@ -92,6 +96,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   server->router_ = std::make_unique<routing::Router>(config.routes, cluster_names);
   server->admin_ = std::make_unique<admin::AdminService>(
       identity, clusters, server->router_.get(), config.routes, &server->draining_);
+  server->publish_limiter_ =
+      std::make_unique<publish::InflightLimiter>(config.publish.max_inflight_bytes);
+  server->registry_.AddGaugeCallback(
+      "ferry_publish_inflight_bytes",
+      "Bytes of messages the publish path holds unacknowledged "
+      "(limit: publish.max_inflight_bytes).",
+      {}, [limiter = server->publish_limiter_.get()] {
+        return static_cast<double>(limiter->in_use());
+      });
+  server->batch_publisher_ = std::make_unique<publish::BatchPublisher>(
+      config.publish, server->router_.get(), clusters_by_name, &server->registry_,
+      server->publish_limiter_.get());
+  server->publisher_ = std::make_unique<publish::PublisherService>(
+      server->batch_publisher_.get(), server->publish_limiter_.get());
+  builder.RegisterService(server->publisher_.get());
   builder.RegisterService(server->admin_.get());
   server->grpc_ = builder.BuildAndStart();
   if (server->grpc_ == nullptr || bound_port == 0) {

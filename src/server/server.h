@@ -13,6 +13,9 @@
 #include "backend/kafka/client_factory.h"
 #include "config/config.h"
 #include "metrics/registry.h"
+#include "publish/batch_publisher.h"
+#include "publish/inflight_limiter.h"
+#include "publish/publisher_service.h"
 #include "routing/router.h"
 #include "server/http_listener.h"
 
@@ -43,6 +46,9 @@ class Server {
   backend::kafka::LibrdkafkaClientFactory kafka_factory_;
   std::vector<std::unique_ptr<backend::Cluster>> clusters_;
   std::unique_ptr<routing::Router> router_;
+  std::unique_ptr<publish::InflightLimiter> publish_limiter_;
+  std::unique_ptr<publish::BatchPublisher> batch_publisher_;
+  std::unique_ptr<publish::PublisherService> publisher_;
   std::unique_ptr<admin::AdminService> admin_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<HttpListener> http_;

@@ -24,8 +24,10 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(
   const std::string prefix = fmt::format("clusters.{}.properties.", config.name);
   auto conf = BuildConf(config.properties, prefix);
   if (!conf.ok()) return conf.status();
-  Properties fixed = {{"bootstrap.servers", config.bootstrap},
-                      {"client.id", fmt::format("ferryd-{}", config.name)}};
+  if (absl::Status s = RequireDurableProducer(config.properties, prefix); !s.ok()) {
+    return s;
+  }
+  Properties fixed = ProducerProperties(config, options);
   for (const auto& [key, value] : fixed) {
     char error[512];
     if (rd_kafka_conf_set(conf->get(), key.c_str(), value.c_str(), error,
@@ -38,12 +40,22 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(
   rd_kafka_conf_set_opaque(conf->get(), cluster.get());
   rd_kafka_conf_set_error_cb(conf->get(), &KafkaCluster::OnError);
   rd_kafka_conf_set_log_cb(conf->get(), &OnLog);
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &KafkaCluster::OnDelivery);
+  // Topic-level properties (message.timeout.ms, ...) set above live in the
+  // default topic conf: add the partitioner to it rather than replacing it.
+  rd_kafka_topic_conf_t* topic_conf = rd_kafka_conf_get_default_topic_conf(conf->get());
+  if (topic_conf == nullptr) {
+    topic_conf = rd_kafka_topic_conf_new();
+    rd_kafka_conf_set_default_topic_conf(conf->get(), topic_conf);
+  }
+  rd_kafka_topic_conf_set_partitioner_cb(topic_conf, &KafkaCluster::Partition);
   auto handle = factory.Create(RD_KAFKA_PRODUCER, *std::move(conf));
   if (!handle.ok()) {
     return absl::InvalidArgumentError(fmt::format(
         "clusters.{}: {}", config.name, std::string(handle.status().message())));
   }
   cluster->handle_ = *std::move(handle);
+  cluster->poll_thread_ = std::thread([c = cluster.get()] { c->PollLoop(); });
   cluster->probe_thread_ = std::thread([c = cluster.get()] { c->ProbeLoop(); });
   return cluster;
 }
@@ -54,6 +66,8 @@ KafkaCluster::~KafkaCluster() {
     stopping_ = true;
   }
   if (probe_thread_.joinable()) probe_thread_.join();
+  if (poll_thread_.joinable()) poll_thread_.join();
+  if (handle_) FailOutstanding();
 }
 
 void KafkaCluster::OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
@@ -74,10 +88,6 @@ ClusterStatus KafkaCluster::Describe(bool include_topics) {
   rd_kafka_resp_err_t err = rd_kafka_metadata(
       handle_.get(), include_topics ? 1 : 0, nullptr, &metadata,
       static_cast<int>(absl::ToInt64Milliseconds(options_.probe_timeout)));
-
-  // Error callbacks are served only by poll; serve them now so a failure
-  // below can quote librdkafka's reason (e.g. "Connection refused").
-  rd_kafka_poll(handle_.get(), 0);
 
   ClusterStatus next;
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -120,15 +130,24 @@ absl::StatusOr<TopicInfo> KafkaCluster::DescribeTopic(const std::string& topic) 
   return kafka::DescribeTopic(handle_.get(), topic, options_.admin_timeout);
 }
 
-absl::Status KafkaCluster::CreateTopic(const std::string& topic, int partitions,
-                                       int replication_factor,
-                                       const std::map<std::string, std::string>& configs) {
+absl::Status KafkaCluster::CreateTopic(
+    const std::string& topic, int partitions, int replication_factor,
+    const std::map<std::string, std::string>& configs) {
   return kafka::CreateTopic(handle_.get(), topic, partitions, replication_factor, configs,
                             options_.admin_timeout);
 }
 
 absl::Status KafkaCluster::DeleteTopic(const std::string& topic) {
   return kafka::DeleteTopic(handle_.get(), topic, options_.admin_timeout);
+}
+
+void KafkaCluster::PollLoop() {
+  // Delivery reports and error callbacks are served only by poll.
+  while (true) {
+    rd_kafka_poll(handle_.get(), 100);
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+  }
 }
 
 void KafkaCluster::ProbeLoop() {

@@ -55,7 +55,21 @@ class KafkaCluster final : public Cluster {
   KafkaCluster(const config::ClusterConfig& config, const Options& options);
 
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
+  static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
+  static int32_t Partition(const rd_kafka_topic_t* topic, const void* key,
+                           size_t key_length, int32_t partition_count, void* topic_opaque,
+                           void* message_opaque);
+  // Producer settings Ferry's guarantees depend on; they override the raw
+  // properties (RequireDurableProducer rejects conflicting ones up front).
+  static Properties ProducerProperties(const config::ClusterConfig& config,
+                                       const Options& options);
+  static absl::Status RequireDurableProducer(const Properties& properties,
+                                             std::string_view key_prefix);
+  void PollLoop();
   void ProbeLoop();
+  // At shutdown: waits briefly for in-flight records, then purges the rest so
+  // every Publish callback still runs (UNAVAILABLE, retryable).
+  void FailOutstanding();
 
   const std::string name_;
   const std::string bootstrap_;
@@ -68,6 +82,7 @@ class KafkaCluster final : public Cluster {
   // failed: Connection refused"; explains a failed metadata request.
   std::string last_client_error_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread poll_thread_;
   std::thread probe_thread_;
 };
 

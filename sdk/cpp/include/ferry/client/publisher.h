@@ -1,0 +1,186 @@
+// ferry::client::Publisher: publishes messages to Ferry nodes over gRPC.
+//
+//   std::string error;
+//   std::unique_ptr<ferry::client::Publisher> publisher =
+//       ferry::client::Publisher::Builder()
+//           .Endpoints({"ferry-1:7400", "ferry-2:7400"})
+//           .Build(&error);
+//   if (publisher == nullptr) { /* bad options: `error` says which */ }
+//
+//   ferry::client::Message message;
+//   message.key = "customer-42";
+//   message.value = R"({"total": 12})";
+//   std::future<ferry::client::PublishResult> done =
+//       publisher->Publish("orders", std::move(message));
+//   ferry::client::PublishResult result = done.get();
+//   if (!result.ok()) { /* result.code, result.error; nothing was acknowledged */ }
+//
+// Messages are batched per topic and sent to one of the endpoints (round-robin
+// over the healthy ones). A message is answered OK only after the broker
+// acknowledged it (Kafka: acks=all). Failed messages are retried when the node
+// says a retry may succeed, on another node when one is unreachable, until
+// DeliveryTimeout. Messages with the same ordering key (`ordering_key`, else
+// `key`) keep their publish order across retries and failover: at most one
+// batch per key is in flight at a time.
+//
+// This header is the SDK's whole public API: it exposes no gRPC, protobuf or
+// abseil types, so applications need only this header and the library.
+#ifndef FERRY_CLIENT_PUBLISHER_H_
+#define FERRY_CLIENT_PUBLISHER_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ferry::client {
+
+// Plain values. Every member has a default, so designated initializers
+// ({.key = "k", .value = "v"}) compile cleanly with -Wextra.
+
+// A record header. Keys may repeat; order is preserved.
+struct Header {
+  std::string key{};
+  std::string value{};
+};
+
+struct Message {
+  // Partitioning key (murmur2, as the Java Kafka client). Empty: no key.
+  std::string key{};
+  std::string value{};
+  std::vector<Header> headers{};
+  // When set, partitions and orders by this instead of `key` (the key is still
+  // stored as the record key).
+  std::string ordering_key{};
+  // Stored by the node as header `ferry.id`, so consumers can drop the rare
+  // duplicates a retry after a node failure causes. Empty: the publisher
+  // generates a random 128-bit id (32 lowercase hex digits).
+  std::string id{};
+  // Record timestamp; the node's clock when absent.
+  std::optional<std::chrono::system_clock::time_point> timestamp{};
+};
+
+// The final outcome of one message.
+struct PublishResult {
+  // gRPC status code number: 0 OK (the broker acknowledged the message),
+  // 3 INVALID_ARGUMENT, 4 DEADLINE_EXCEEDED, 5 NOT_FOUND, 8 RESOURCE_EXHAUSTED,
+  // 14 UNAVAILABLE, ...
+  int code = 0;
+  // Why the message failed; empty when ok().
+  std::string error{};
+  // True when publishing the same message again later may succeed (the
+  // publisher already retried it until DeliveryTimeout).
+  bool retryable = false;
+  // Where the message was written; set when ok().
+  std::string cluster{};
+  int32_t partition = -1;
+  int64_t offset = -1;
+  // The message's id (given or generated), also when it failed.
+  std::string id{};
+
+  bool ok() const { return code == 0; }
+};
+
+// Thread-safe: Publish and Flush may be called from any number of threads.
+//
+// Threading: each publisher runs one background sender thread that forms
+// batches, starts the gRPC calls (callback API, many calls in flight over one
+// channel per endpoint), handles their answers, retries and completes the
+// futures. gRPC's own threads only hand finished calls over to it. Publish
+// itself returns an already completed future only when it fails at once
+// (RESOURCE_EXHAUSTED without BlockWhenFull, INVALID_ARGUMENT, closed). When
+// a future is complete, its message's bytes are already free again.
+class Publisher {
+ public:
+  // Collects options; Build() checks them. Setters return *this for chaining.
+  class Builder {
+   public:
+    Builder();
+    ~Builder();
+    // A moved-from Builder may only be destroyed or assigned to.
+    Builder(Builder&&) noexcept;
+    Builder& operator=(Builder&&) noexcept;
+    Builder(const Builder&) = delete;
+    Builder& operator=(const Builder&) = delete;
+
+    // Required: the Ferry nodes, each "host:port" (any gRPC target such as
+    // "dns:///ferry.internal:7400" or "unix:/run/ferry.sock" works too).
+    Builder& Endpoints(std::vector<std::string> endpoints);
+    // A batch holds at most this many messages (>= 1; default 500) ...
+    Builder& MaxBatchMessages(int messages);
+    // ... and at most this many serialized bytes (>= 1; default 1 MiB). A
+    // single larger message is sent alone; the node decides if it is too big.
+    Builder& MaxBatchBytes(std::size_t bytes);
+    // How long a message may wait for companions before a partial batch is
+    // sent (>= 0; default 5 ms).
+    Builder& Linger(std::chrono::milliseconds linger);
+    // Cap on the key, ordering key, value and header bytes of messages whose
+    // futures are not yet complete (>= 1; default 64 MiB). A single message
+    // larger than this fails at once with INVALID_ARGUMENT.
+    Builder& MaxOutstandingBytes(std::size_t bytes);
+    // At the cap, Publish blocks until earlier messages complete (true,
+    // default) or returns an already completed RESOURCE_EXHAUSTED result
+    // (false).
+    Builder& BlockWhenFull(bool block);
+    // Deadline of each batch call (> 0; default 30 s). An expired call counts
+    // as a node failure: its messages are retried on another node.
+    Builder& RequestTimeout(std::chrono::milliseconds timeout);
+    // Bound on a message's life (> 0; default 120 s): no attempt starts later
+    // than this after Publish. When the next retry would, the message fails
+    // at once with the last error; a message that could not be sent at all
+    // by then (queued behind its key) fails with DEADLINE_EXCEEDED. An
+    // attempt already in flight is still awaited (up to RequestTimeout).
+    Builder& DeliveryTimeout(std::chrono::milliseconds timeout);
+    // Retries wait `initial`, doubling per attempt up to `max` (0 < initial
+    // <= max; default 50 ms and 2 s). An endpoint that failed is avoided for
+    // the same kind of period.
+    Builder& RetryBackoff(std::chrono::milliseconds initial,
+                          std::chrono::milliseconds max);
+    // How long the destructor waits for outstanding messages (>= 0; default
+    // 30 s).
+    Builder& CloseTimeout(std::chrono::milliseconds timeout);
+
+    // On success returns the publisher (channels connect lazily, so a node
+    // that is down is no error here). On bad options returns nullptr and, if
+    // `error` is not null, stores one line naming the option in *error.
+    std::unique_ptr<Publisher> Build(std::string* error) const;
+
+   private:
+    struct Options;
+    std::unique_ptr<Options> options_;
+  };
+
+  // Flush(CloseTimeout), then completes every remaining future with code 14
+  // (UNAVAILABLE) "publisher closed" (in-flight calls are cancelled; a message
+  // the node had already written may still be stored). Every Publish and
+  // Flush call must have returned before the destructor starts.
+  ~Publisher();
+
+  Publisher(const Publisher&) = delete;
+  Publisher& operator=(const Publisher&) = delete;
+
+  // Queues `message` for `topic`. The future completes exactly once, with the
+  // message's final result. Does not wait for the network; waits only when
+  // the outstanding-bytes cap is reached and BlockWhenFull is set. Never
+  // throws on publishing failures: they are reported through the result.
+  std::future<PublishResult> Publish(std::string topic, Message message);
+
+  // Sends queued messages without waiting for Linger and waits until every
+  // message published before this call has its final result. Returns false
+  // if `timeout` passed first (nothing is cancelled).
+  bool Flush(std::chrono::milliseconds timeout);
+
+ private:
+  class Impl;
+  explicit Publisher(std::unique_ptr<Impl> impl);
+
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ferry::client
+
+#endif  // FERRY_CLIENT_PUBLISHER_H_

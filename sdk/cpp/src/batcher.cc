@@ -1,0 +1,211 @@
+#include "batcher.h"
+
+#include <algorithm>
+#include <iterator>
+#include <utility>
+
+namespace ferry::client::internal {
+
+void Batcher::Add(std::unique_ptr<Pending> message) {
+  ++size_;
+  Topic& topic = topics_[message->topic];
+  if (message->order_key.empty()) {
+    MakeReady(topic, std::move(message));
+    return;
+  }
+  KeyQueue& queue = topic.keys[message->order_key];
+  queue.waiting.push_back(std::move(message));
+  Promote(topic, queue);
+}
+
+std::optional<Batch> Batcher::NextBatch(Clock::time_point now, uint64_t urgent_upto,
+                                        std::vector<std::unique_ptr<Pending>>* expired) {
+  for (auto it = topics_.begin(); it != topics_.end();) {
+    Topic& topic = it->second;
+    if (Due(topic, now, urgent_upto)) {
+      // Build always consumes at least one message, so this terminates.
+      Batch batch = Build(it->first, topic, now, expired);
+      if (!batch.messages.empty()) return batch;
+      continue;
+    }
+    it = topic.empty() ? topics_.erase(it) : std::next(it);
+  }
+  return std::nullopt;
+}
+
+void Batcher::Complete(const std::string& topic_name,
+                       const std::vector<std::string>& keys,
+                       std::vector<std::unique_ptr<Pending>> retries) {
+  Topic& topic = topics_[topic_name];
+  // Backwards, so that push_front leaves a key's retries in request order in
+  // front of its later messages.
+  for (auto it = retries.rbegin(); it != retries.rend(); ++it) {
+    std::unique_ptr<Pending>& message = *it;
+    ++size_;
+    if (message->order_key.empty()) {
+      Clock::time_point at = message->not_before;
+      backoff_.emplace(at, std::move(message));
+      continue;
+    }
+    KeyQueue& queue = topic.keys[message->order_key];
+    queue.waiting.push_front(std::move(message));
+    queue.requeued = true;
+  }
+  for (const std::string& key : keys) {
+    auto found = topic.keys.find(key);
+    if (found == topic.keys.end()) continue;  // TakeAll() ran meanwhile.
+    KeyQueue& queue = found->second;
+    queue.in_flight = false;
+    if (queue.requeued) {
+      // The key's first retry waits out its backoff; the rest of the key
+      // waits behind it.
+      queue.requeued = false;
+      std::unique_ptr<Pending> first = std::move(queue.waiting.front());
+      queue.waiting.pop_front();
+      queue.backing_off = true;
+      Clock::time_point at = first->not_before;
+      backoff_.emplace(at, std::move(first));
+    } else {
+      Promote(topic, queue);
+    }
+    EraseIfIdle(topic, key);
+  }
+  if (topic.empty()) topics_.erase(topic_name);
+}
+
+void Batcher::ReleaseBackoff(Clock::time_point now) {
+  while (!backoff_.empty() && backoff_.begin()->first <= now) {
+    std::unique_ptr<Pending> message = std::move(backoff_.begin()->second);
+    backoff_.erase(backoff_.begin());
+    Topic& topic = topics_[message->topic];
+    if (message->order_key.empty()) {
+      MakeReady(topic, std::move(message));
+      continue;
+    }
+    KeyQueue& queue = topic.keys[message->order_key];
+    queue.backing_off = false;
+    queue.waiting.push_front(std::move(message));
+    Promote(topic, queue);
+  }
+}
+
+Clock::time_point Batcher::NextWakeup() const {
+  Clock::time_point wakeup = Clock::time_point::max();
+  if (!backoff_.empty()) wakeup = backoff_.begin()->first;
+  for (const auto& [name, topic] : topics_) {
+    if (topic.ready.empty()) continue;
+    if (topic.ready.size() >= limits_.max_messages ||
+        topic.ready_bytes >= limits_.max_bytes || topic.ready_retries > 0) {
+      return Clock::time_point::min();
+    }
+    wakeup = std::min(wakeup, topic.ready.begin()->second->published_at + limits_.linger);
+  }
+  return wakeup;
+}
+
+std::vector<std::unique_ptr<Pending>> Batcher::TakeAll() {
+  std::vector<std::unique_ptr<Pending>> all;
+  all.reserve(size_);
+  for (auto& [name, topic] : topics_) {
+    for (auto& [seq, message] : topic.ready) all.push_back(std::move(message));
+    for (auto& [key, queue] : topic.keys) {
+      for (auto& message : queue.waiting) all.push_back(std::move(message));
+    }
+  }
+  for (auto& [at, message] : backoff_) all.push_back(std::move(message));
+  topics_.clear();
+  backoff_.clear();
+  size_ = 0;
+  return all;
+}
+
+bool Batcher::Due(const Topic& topic, Clock::time_point now, uint64_t urgent_upto) const {
+  if (topic.ready.empty()) return false;
+  // `ready` is ordered by seq, hence also by published_at: its first message
+  // is the oldest and the one with the lowest seq.
+  const Pending& oldest = *topic.ready.begin()->second;
+  return topic.ready.size() >= limits_.max_messages ||
+         topic.ready_bytes >= limits_.max_bytes || topic.ready_retries > 0 ||
+         oldest.seq <= urgent_upto || oldest.published_at + limits_.linger <= now;
+}
+
+Batch Batcher::Build(const std::string& name, Topic& topic, Clock::time_point now,
+                     std::vector<std::unique_ptr<Pending>>* expired) {
+  Batch batch;
+  batch.topic = name;
+  std::size_t bytes = 0;
+  auto it = topic.ready.begin();
+  while (it != topic.ready.end() && batch.messages.size() < limits_.max_messages) {
+    const uint64_t seq = it->first;
+    const bool too_late = it->second->deadline <= now;
+    if (!too_late && !batch.messages.empty() &&
+        bytes + it->second->wire_bytes > limits_.max_bytes) {
+      break;
+    }
+    std::unique_ptr<Pending> message = TakeReady(topic, it);
+    --size_;
+    if (!message->order_key.empty()) {
+      KeyQueue& queue = topic.keys[message->order_key];
+      queue.in_ready = false;
+      if (!too_late && !queue.in_flight) {
+        queue.in_flight = true;
+        batch.keys.push_back(message->order_key);
+      }
+      // The key's next message joins the candidates (at a higher seq, so
+      // this loop still meets it in publish order).
+      Promote(topic, queue, /*same_batch=*/true);
+      EraseIfIdle(topic, message->order_key);
+    }
+    if (too_late) {
+      expired->push_back(std::move(message));
+    } else {
+      bytes += message->wire_bytes;
+      batch.messages.push_back(std::move(message));
+    }
+    it = topic.ready.upper_bound(seq);
+  }
+  // The batch is closed: messages of its keys still in `ready` wait for it.
+  for (const std::string& key : batch.keys) {
+    KeyQueue& queue = topic.keys[key];
+    if (!queue.in_ready) continue;
+    auto found = topic.ready.find(queue.ready_seq);
+    queue.waiting.push_front(TakeReady(topic, found));
+    queue.in_ready = false;
+  }
+  return batch;
+}
+
+void Batcher::MakeReady(Topic& topic, std::unique_ptr<Pending> message) {
+  topic.ready_bytes += message->wire_bytes;
+  if (message->attempts > 0) ++topic.ready_retries;
+  uint64_t seq = message->seq;
+  topic.ready.emplace(seq, std::move(message));
+}
+
+std::unique_ptr<Pending> Batcher::TakeReady(
+    Topic& topic, std::map<uint64_t, std::unique_ptr<Pending>>::iterator it) {
+  std::unique_ptr<Pending> message = std::move(it->second);
+  topic.ready.erase(it);
+  topic.ready_bytes -= message->wire_bytes;
+  if (message->attempts > 0) --topic.ready_retries;
+  return message;
+}
+
+void Batcher::Promote(Topic& topic, KeyQueue& queue, bool same_batch) {
+  if (queue.waiting.empty() || queue.in_ready || queue.backing_off ||
+      (queue.in_flight && !same_batch)) {
+    return;
+  }
+  std::unique_ptr<Pending> first = std::move(queue.waiting.front());
+  queue.waiting.pop_front();
+  queue.in_ready = true;
+  queue.ready_seq = first->seq;
+  MakeReady(topic, std::move(first));
+}
+
+void Batcher::EraseIfIdle(Topic& topic, const std::string& key) {
+  auto found = topic.keys.find(key);
+  if (found != topic.keys.end() && found->second.idle()) topic.keys.erase(found);
+}
+
+}  // namespace ferry::client::internal

@@ -1,0 +1,132 @@
+// Per-topic batching with per-key ordering.
+#ifndef FERRY_CLIENT_SRC_BATCHER_H_
+#define FERRY_CLIENT_SRC_BATCHER_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "pending.h"
+
+namespace ferry::client::internal {
+
+struct BatchLimits {
+  std::size_t max_messages = 500;
+  std::size_t max_bytes = std::size_t{1} << 20;  // Sum of Pending::wire_bytes.
+  Clock::duration linger{};
+};
+
+// Messages of one topic to send in one call.
+struct Batch {
+  std::string topic;
+  // Request order. A key's messages appear in publish order.
+  std::vector<std::unique_ptr<Pending>> messages;
+  // The distinct ordering keys among `messages`: they are in flight until
+  // Complete() is called with them.
+  std::vector<std::string> keys;
+};
+
+// Holds queued messages per topic and decides what goes into the next batch.
+//
+// Ordering: a key (Pending::order_key) is in at most one in-flight batch at a
+// time. Its later messages wait behind an in-flight or backing-off earlier
+// one, in publish order; messages handed back for retry go in front of their
+// key's queue. Messages without a key are never held back.
+//
+// A topic is due when its eligible messages fill a batch (count or bytes),
+// when its oldest eligible message was published at least `linger` ago (so
+// messages that waited behind their key go at once), when a retry is
+// eligible (its backoff was its wait), or when it holds a message with
+// seq <= urgent_upto (Flush).
+//
+// Not thread-safe: owned by the publisher's sender thread.
+class Batcher {
+ public:
+  explicit Batcher(BatchLimits limits) : limits_(limits) {}
+
+  // Queues a newly published message behind its key's earlier ones.
+  void Add(std::unique_ptr<Pending> message);
+
+  // The next batch of a due topic, or nullopt when no topic is due. Messages
+  // met on the way whose deadline passed are moved to *expired instead.
+  std::optional<Batch> NextBatch(Clock::time_point now, uint64_t urgent_upto,
+                                 std::vector<std::unique_ptr<Pending>>* expired);
+
+  // A batch from NextBatch finished: `retries` (some of its messages, in
+  // request order, with not_before set) wait until not_before and then go in
+  // front of their keys' queues; the batch's `keys` are no longer in flight.
+  void Complete(const std::string& topic, const std::vector<std::string>& keys,
+                std::vector<std::unique_ptr<Pending>> retries);
+
+  // Messages whose retry backoff ended by `now` become eligible again.
+  void ReleaseBackoff(Clock::time_point now);
+
+  // When NextBatch or ReleaseBackoff may next have work without any other
+  // call in between; Clock::time_point::max() when never.
+  Clock::time_point NextWakeup() const;
+
+  // Removes and returns every queued message (not the in-flight ones).
+  std::vector<std::unique_ptr<Pending>> TakeAll();
+
+  // Messages held (queued or backing off; not in flight).
+  std::size_t size() const { return size_; }
+
+ private:
+  struct KeyQueue {
+    // Messages of the key that are nowhere else, in publish order.
+    std::deque<std::unique_ptr<Pending>> waiting;
+    // At most one of these holds. in_ready: the key's first message is in
+    // Topic::ready (under ready_seq). in_flight: a batch (or the batch being
+    // built) holds the key. backing_off: its first message waits in backoff_.
+    bool in_ready = false;
+    uint64_t ready_seq = 0;
+    bool in_flight = false;
+    bool backing_off = false;
+    // Set only inside Complete(): retried messages were put in front.
+    bool requeued = false;
+
+    bool idle() const {
+      return waiting.empty() && !in_ready && !in_flight && !backing_off;
+    }
+  };
+
+  struct Topic {
+    // Eligible messages by seq: unordered ones and at most one per key.
+    std::map<uint64_t, std::unique_ptr<Pending>> ready;
+    std::size_t ready_bytes = 0;
+    // Messages in `ready` that failed before: they make the topic due.
+    std::size_t ready_retries = 0;
+    std::unordered_map<std::string, KeyQueue> keys;
+
+    bool empty() const { return ready.empty() && keys.empty(); }
+  };
+
+  bool Due(const Topic& topic, Clock::time_point now, uint64_t urgent_upto) const;
+  Batch Build(const std::string& name, Topic& topic, Clock::time_point now,
+              std::vector<std::unique_ptr<Pending>>* expired);
+  void MakeReady(Topic& topic, std::unique_ptr<Pending> message);
+  std::unique_ptr<Pending> TakeReady(
+      Topic& topic, std::map<uint64_t, std::unique_ptr<Pending>>::iterator it);
+  // Moves the key's first waiting message to `ready` unless it is already
+  // there, backing off, or (unless `same_batch`) in flight. `same_batch`: the
+  // key is in flight in the batch being built, which may take more of it.
+  void Promote(Topic& topic, KeyQueue& queue, bool same_batch = false);
+  void EraseIfIdle(Topic& topic, const std::string& key);
+
+  const BatchLimits limits_;
+  std::map<std::string, Topic> topics_;
+  // Messages waiting for their retry backoff, by not_before. For a key, only
+  // its first message is here (KeyQueue::backing_off); the rest wait behind.
+  std::multimap<Clock::time_point, std::unique_ptr<Pending>> backoff_;
+  std::size_t size_ = 0;
+};
+
+}  // namespace ferry::client::internal
+
+#endif  // FERRY_CLIENT_SRC_BATCHER_H_

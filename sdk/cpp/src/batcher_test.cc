@@ -1,0 +1,239 @@
+#include "batcher.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace ferry::client::internal {
+namespace {
+
+using std::chrono::milliseconds;
+
+const Clock::time_point kStart = Clock::time_point() + std::chrono::hours(1);
+constexpr uint64_t kNotUrgent = 0;
+
+class BatcherTest : public ::testing::Test {
+ protected:
+  // Queues a message whose value is `value`; published `at` (seq order).
+  void Add(Batcher& batcher, const std::string& value, const std::string& key = "",
+           Clock::time_point at = kStart, std::size_t bytes = 10) {
+    auto message = std::make_unique<Pending>();
+    message->seq = ++seq_;
+    message->topic = "t";
+    message->order_key = key;
+    message->proto.set_value(value);
+    message->wire_bytes = bytes;
+    message->published_at = at;
+    message->deadline = at + std::chrono::seconds(10);
+    batcher.Add(std::move(message));
+  }
+
+  static std::vector<std::string> Values(const Batch& batch) {
+    std::vector<std::string> values;
+    for (const auto& message : batch.messages) values.push_back(message->proto.value());
+    return values;
+  }
+
+  // The next batch at `now`; fails the test when there is none.
+  Batch Next(Batcher& batcher, Clock::time_point now, uint64_t urgent_upto = kNotUrgent) {
+    std::vector<std::unique_ptr<Pending>> expired;
+    std::optional<Batch> batch = batcher.NextBatch(now, urgent_upto, &expired);
+    EXPECT_TRUE(expired.empty());
+    if (!batch.has_value()) {
+      ADD_FAILURE() << "no batch is due";
+      return Batch{};
+    }
+    return std::move(*batch);
+  }
+
+  static bool NothingDue(Batcher& batcher, Clock::time_point now,
+                         uint64_t urgent_upto = kNotUrgent) {
+    std::vector<std::unique_ptr<Pending>> expired;
+    return !batcher.NextBatch(now, urgent_upto, &expired).has_value() && expired.empty();
+  }
+
+  // Everything published so far is urgent (as after Flush).
+  uint64_t AllUrgent() const { return seq_; }
+
+  uint64_t seq_ = 0;
+};
+
+TEST_F(BatcherTest, PartialBatchWaitsForLingerThenLeavesInPublishOrder) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 10, .max_bytes = 1000, .linger = milliseconds(5)});
+  Add(batcher, "a");
+  Add(batcher, "b", "k");
+  Add(batcher, "c");
+  EXPECT_TRUE(NothingDue(batcher, kStart + milliseconds(4)));
+  EXPECT_EQ(batcher.NextWakeup(), kStart + milliseconds(5));
+  Batch batch = Next(batcher, kStart + milliseconds(5));
+  EXPECT_EQ(Values(batch), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(batch.keys, std::vector<std::string>{"k"});
+}
+
+TEST_F(BatcherTest, FullBatchLeavesWithoutWaitingForLinger) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 2, .max_bytes = 1000, .linger = milliseconds(5)});
+  Add(batcher, "a");
+  Add(batcher, "b");
+  Add(batcher, "c");
+  EXPECT_EQ(Values(Next(batcher, kStart)), (std::vector<std::string>{"a", "b"}));
+  EXPECT_TRUE(NothingDue(batcher, kStart));
+  EXPECT_EQ(batcher.size(), 1u);
+}
+
+TEST_F(BatcherTest, BatchStaysWithinMaxBytesButTakesOneOversizedMessage) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 10, .max_bytes = 25, .linger = milliseconds(0)});
+  Add(batcher, "a", "", kStart, 10);
+  Add(batcher, "b", "", kStart, 10);
+  Add(batcher, "c", "", kStart, 10);
+  Add(batcher, "huge", "", kStart, 100);
+  EXPECT_EQ(Values(Next(batcher, kStart)), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(Values(Next(batcher, kStart)), (std::vector<std::string>{"c"}));
+  EXPECT_EQ(Values(Next(batcher, kStart)), (std::vector<std::string>{"huge"}));
+}
+
+TEST_F(BatcherTest, UrgentMessagesIgnoreLinger) {
+  Batcher batcher(BatchLimits{
+      .max_messages = 10, .max_bytes = 1000, .linger = std::chrono::hours(1)});
+  Add(batcher, "a");
+  const uint64_t flushed = AllUrgent();
+  Add(batcher, "b");
+  EXPECT_TRUE(NothingDue(batcher, kStart));
+  // Once a topic is due, its batch also takes later messages.
+  EXPECT_EQ(Values(Next(batcher, kStart, flushed)), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST_F(BatcherTest, KeyIsInAtMostOneBatchAtATime) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 1, .max_bytes = 1000, .linger = milliseconds(0)});
+  Add(batcher, "k1", "k");
+  Add(batcher, "k2", "k");
+  Add(batcher, "u1");
+  Batch first = Next(batcher, kStart);
+  EXPECT_EQ(Values(first), std::vector<std::string>{"k1"});
+  // k2 waits for k1's batch; messages without a key do not.
+  EXPECT_EQ(Values(Next(batcher, kStart, AllUrgent())), std::vector<std::string>{"u1"});
+  EXPECT_TRUE(NothingDue(batcher, kStart, AllUrgent()));
+  batcher.Complete("t", first.keys, {});
+  EXPECT_EQ(Values(Next(batcher, kStart)), std::vector<std::string>{"k2"});
+}
+
+TEST_F(BatcherTest, OneBatchCarriesSeveralMessagesOfAKeyInOrder) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 10, .max_bytes = 1000, .linger = milliseconds(0)});
+  Add(batcher, "k1", "k");
+  Add(batcher, "j1", "j");
+  Add(batcher, "k2", "k");
+  Add(batcher, "u1");
+  Add(batcher, "k3", "k");
+  Batch batch = Next(batcher, kStart);
+  EXPECT_EQ(Values(batch), (std::vector<std::string>{"k1", "j1", "k2", "u1", "k3"}));
+  EXPECT_EQ(batch.keys, (std::vector<std::string>{"k", "j"}));
+}
+
+TEST_F(BatcherTest, KeysRestWaitsWhenTheBatchIsFull) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 2, .max_bytes = 1000, .linger = milliseconds(0)});
+  Add(batcher, "k1", "k");
+  Add(batcher, "k2", "k");
+  Add(batcher, "k3", "k");
+  Batch first = Next(batcher, kStart);
+  EXPECT_EQ(Values(first), (std::vector<std::string>{"k1", "k2"}));
+  EXPECT_TRUE(NothingDue(batcher, kStart, AllUrgent()));
+  batcher.Complete("t", first.keys, {});
+  EXPECT_EQ(Values(Next(batcher, kStart)), std::vector<std::string>{"k3"});
+}
+
+TEST_F(BatcherTest, RetriedMessagesGoBackInFrontOfTheirKeyAfterBackoff) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 10, .max_bytes = 1000, .linger = milliseconds(0)});
+  Add(batcher, "k1", "k");
+  Add(batcher, "k2", "k");
+  Add(batcher, "k3", "k");
+  Batch first = Next(batcher, kStart);
+  ASSERT_EQ(first.messages.size(), 3u);
+  Add(batcher, "k4", "k");
+  // Given k2 and k3 failed retryably,
+  std::vector<std::unique_ptr<Pending>> retries;
+  retries.push_back(std::move(first.messages[1]));
+  retries.push_back(std::move(first.messages[2]));
+  for (auto& message : retries) {
+    message->attempts = 1;
+    message->not_before = kStart + milliseconds(50);
+  }
+  batcher.Complete("t", first.keys, std::move(retries));
+  // when their backoff has not ended, the key waits (k4 too),
+  EXPECT_TRUE(NothingDue(batcher, kStart + milliseconds(49), AllUrgent()));
+  EXPECT_EQ(batcher.NextWakeup(), kStart + milliseconds(50));
+  // then they go first, in order, followed by k4.
+  batcher.ReleaseBackoff(kStart + milliseconds(50));
+  EXPECT_EQ(Values(Next(batcher, kStart + milliseconds(50))),
+            (std::vector<std::string>{"k2", "k3", "k4"}));
+}
+
+TEST_F(BatcherTest, RetryOfAMessageWithoutKeyHoldsNothingBack) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 1, .max_bytes = 1000, .linger = milliseconds(0)});
+  Add(batcher, "u1");
+  Batch first = Next(batcher, kStart);
+  Add(batcher, "u2");
+  first.messages[0]->not_before = kStart + milliseconds(50);
+  batcher.Complete("t", first.keys, std::move(first.messages));
+  EXPECT_EQ(Values(Next(batcher, kStart)), std::vector<std::string>{"u2"});
+  batcher.ReleaseBackoff(kStart + milliseconds(50));
+  EXPECT_EQ(Values(Next(batcher, kStart + milliseconds(50))),
+            std::vector<std::string>{"u1"});
+}
+
+TEST_F(BatcherTest, RetryLeavesWhenItsBackoffEndsWithoutWaitingForLinger) {
+  Batcher batcher(BatchLimits{
+      .max_messages = 10, .max_bytes = 1000, .linger = std::chrono::hours(1)});
+  Add(batcher, "u1");
+  Add(batcher, "k1", "k");
+  Batch first = Next(batcher, kStart, AllUrgent());
+  ASSERT_EQ(first.messages.size(), 2u);
+  for (auto& message : first.messages) {
+    message->attempts = 1;
+    message->not_before = kStart + milliseconds(50);
+  }
+  Add(batcher, "u2");
+  batcher.Complete("t", first.keys, std::move(first.messages));
+  EXPECT_EQ(batcher.NextWakeup(), kStart + milliseconds(50));
+  batcher.ReleaseBackoff(kStart + milliseconds(50));
+  EXPECT_EQ(Values(Next(batcher, kStart + milliseconds(50))),
+            (std::vector<std::string>{"u1", "k1", "u2"}));
+}
+
+TEST_F(BatcherTest, MessagesPastTheirDeadlineAreReturnedInsteadOfSent) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 10, .max_bytes = 1000, .linger = milliseconds(0)});
+  Add(batcher, "old", "k", kStart);
+  Add(batcher, "new", "k", kStart + std::chrono::seconds(5));
+  std::vector<std::unique_ptr<Pending>> expired;
+  std::optional<Batch> batch =
+      batcher.NextBatch(kStart + std::chrono::seconds(10), kNotUrgent, &expired);
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ(Values(*batch), std::vector<std::string>{"new"});
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0]->proto.value(), "old");
+}
+
+TEST_F(BatcherTest, TakeAllReturnsQueuedAndBackingOffMessages) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 1, .max_bytes = 1000, .linger = milliseconds(0)});
+  Add(batcher, "k1", "k");
+  Add(batcher, "k2", "k");
+  Batch first = Next(batcher, kStart);
+  first.messages[0]->not_before = kStart + milliseconds(50);
+  batcher.Complete("t", first.keys, std::move(first.messages));
+  Add(batcher, "u1");
+  EXPECT_EQ(batcher.TakeAll().size(), 3u);
+  EXPECT_EQ(batcher.size(), 0u);
+  EXPECT_EQ(batcher.NextWakeup(), Clock::time_point::max());
+}
+
+}  // namespace
+}  // namespace ferry::client::internal

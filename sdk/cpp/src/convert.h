@@ -1,0 +1,43 @@
+// Conversions between the SDK's public types and the ferry.v1 protos, and
+// message ids.
+#ifndef FERRY_CLIENT_SRC_CONVERT_H_
+#define FERRY_CLIENT_SRC_CONVERT_H_
+
+#include <cstddef>
+#include <random>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "ferry/client/publisher.h"
+#include "ferry/v1/publisher.pb.h"
+
+namespace ferry::client::internal {
+
+// Random 128-bit ids as 32 lowercase hex digits. Thread-safe.
+class IdGenerator {
+ public:
+  IdGenerator();  // Seeded from std::random_device.
+  std::string Next();
+
+ private:
+  absl::Mutex mu_;
+  std::mt19937_64 rng_ ABSL_GUARDED_BY(mu_);
+};
+
+// Bytes of a message counted against MaxOutstandingBytes: key, ordering key,
+// value and header keys and values.
+std::size_t PayloadBytes(const Message& message);
+
+// Moves `message` into `out`; `id` replaces message.id.
+void ToProto(Message message, std::string id, ferry::v1::OutgoingMessage* out);
+
+// The result of a message the node answered; `id` is used when the node did
+// not echo one.
+PublishResult FromProto(const ferry::v1::PublishResult& result, const std::string& id);
+
+PublishResult Failure(int code, std::string error, bool retryable, std::string id);
+
+}  // namespace ferry::client::internal
+
+#endif  // FERRY_CLIENT_SRC_CONVERT_H_

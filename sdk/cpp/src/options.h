@@ -1,0 +1,33 @@
+// The publisher's options as Builder collects them, and their validation.
+#ifndef FERRY_CLIENT_SRC_OPTIONS_H_
+#define FERRY_CLIENT_SRC_OPTIONS_H_
+
+#include <chrono>
+#include <cstddef>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace ferry::client::internal {
+
+struct PublisherOptions {
+  std::vector<std::string> endpoints;
+  int max_batch_messages = 500;
+  std::size_t max_batch_bytes = std::size_t{1} << 20;
+  std::chrono::milliseconds linger{5};
+  std::size_t max_outstanding_bytes = std::size_t{64} << 20;
+  bool block_when_full = true;
+  std::chrono::milliseconds request_timeout{30'000};
+  std::chrono::milliseconds delivery_timeout{120'000};
+  std::chrono::milliseconds initial_backoff{50};
+  std::chrono::milliseconds max_backoff{2'000};
+  std::chrono::milliseconds close_timeout{30'000};
+};
+
+// OK, or INVALID_ARGUMENT naming the first bad option (by its Builder name).
+absl::Status Validate(const PublisherOptions& options);
+
+}  // namespace ferry::client::internal
+
+#endif  // FERRY_CLIENT_SRC_OPTIONS_H_

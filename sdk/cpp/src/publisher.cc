@@ -1,0 +1,95 @@
+// Publisher and Publisher::Builder: thin forwarding to Publisher::Impl.
+#include "ferry/client/publisher.h"
+
+#include <utility>
+
+#include "options.h"
+#include "publisher_impl.h"
+
+namespace ferry::client {
+
+struct Publisher::Builder::Options : internal::PublisherOptions {};
+
+Publisher::Builder::Builder() : options_(std::make_unique<Options>()) {}
+Publisher::Builder::~Builder() = default;
+Publisher::Builder::Builder(Builder&&) noexcept = default;
+Publisher::Builder& Publisher::Builder::operator=(Builder&&) noexcept = default;
+
+Publisher::Builder& Publisher::Builder::Endpoints(std::vector<std::string> endpoints) {
+  options_->endpoints = std::move(endpoints);
+  return *this;
+}
+
+Publisher::Builder& Publisher::Builder::MaxBatchMessages(int messages) {
+  options_->max_batch_messages = messages;
+  return *this;
+}
+
+Publisher::Builder& Publisher::Builder::MaxBatchBytes(std::size_t bytes) {
+  options_->max_batch_bytes = bytes;
+  return *this;
+}
+
+Publisher::Builder& Publisher::Builder::Linger(std::chrono::milliseconds linger) {
+  options_->linger = linger;
+  return *this;
+}
+
+Publisher::Builder& Publisher::Builder::MaxOutstandingBytes(std::size_t bytes) {
+  options_->max_outstanding_bytes = bytes;
+  return *this;
+}
+
+Publisher::Builder& Publisher::Builder::BlockWhenFull(bool block) {
+  options_->block_when_full = block;
+  return *this;
+}
+
+Publisher::Builder& Publisher::Builder::RequestTimeout(
+    std::chrono::milliseconds timeout) {
+  options_->request_timeout = timeout;
+  return *this;
+}
+
+Publisher::Builder& Publisher::Builder::DeliveryTimeout(
+    std::chrono::milliseconds timeout) {
+  options_->delivery_timeout = timeout;
+  return *this;
+}
+
+Publisher::Builder& Publisher::Builder::RetryBackoff(std::chrono::milliseconds initial,
+                                                     std::chrono::milliseconds max) {
+  options_->initial_backoff = initial;
+  options_->max_backoff = max;
+  return *this;
+}
+
+Publisher::Builder& Publisher::Builder::CloseTimeout(std::chrono::milliseconds timeout) {
+  options_->close_timeout = timeout;
+  return *this;
+}
+
+std::unique_ptr<Publisher> Publisher::Builder::Build(std::string* error) const {
+  if (options_ == nullptr) {  // Moved from.
+    if (error != nullptr) *error = "Publisher::Builder used after being moved from";
+    return nullptr;
+  }
+  if (absl::Status status = internal::Validate(*options_); !status.ok()) {
+    if (error != nullptr) *error = std::string(status.message());
+    return nullptr;
+  }
+  return std::unique_ptr<Publisher>(
+      new Publisher(std::make_unique<Impl>(internal::PublisherOptions(*options_))));
+}
+
+Publisher::Publisher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Publisher::~Publisher() = default;
+
+std::future<PublishResult> Publisher::Publish(std::string topic, Message message) {
+  return impl_->Publish(std::move(topic), std::move(message));
+}
+
+bool Publisher::Flush(std::chrono::milliseconds timeout) { return impl_->Flush(timeout); }
+
+}  // namespace ferry::client

@@ -1,0 +1,359 @@
+#include "publisher_impl.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace ferry::client {
+namespace {
+
+constexpr int kDeadlineExceeded = static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED);
+constexpr int kResourceExhausted = static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED);
+constexpr int kInvalidArgument = static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT);
+constexpr int kInternal = static_cast<int>(grpc::StatusCode::INTERNAL);
+constexpr int kUnavailable = static_cast<int>(grpc::StatusCode::UNAVAILABLE);
+
+std::future<PublishResult> Ready(PublishResult result) {
+  std::promise<PublishResult> promise;
+  promise.set_value(std::move(result));
+  return promise.get_future();
+}
+
+// The node itself is the problem: try the others first for a while.
+// CANCELLED is here because the publisher cancels calls only when closing
+// (handled before this is asked): otherwise it is the node going away, e.g.
+// a ferryd shutting down cancels the calls its grace period did not finish.
+bool NodeFailure(grpc::StatusCode code) {
+  return code == grpc::StatusCode::UNAVAILABLE ||
+         code == grpc::StatusCode::DEADLINE_EXCEEDED ||
+         code == grpc::StatusCode::CANCELLED;
+}
+
+// Call-level failures worth sending again: the node is unreachable, too slow,
+// going away or shedding load. Anything else (INVALID_ARGUMENT, NOT_FOUND,
+// ...) would fail the same way again.
+bool RetryableCall(grpc::StatusCode code) {
+  return NodeFailure(code) || code == grpc::StatusCode::RESOURCE_EXHAUSTED;
+}
+
+PublishResult Closed(const internal::Pending& message) {
+  std::string error = "publisher closed";
+  if (message.last_error.code != 0) {
+    error = fmt::format("publisher closed; last error: {}", message.last_error.error);
+  }
+  return internal::Failure(kUnavailable, std::move(error), true, message.proto.id());
+}
+
+absl::Duration ToAbsl(internal::Clock::duration duration) {
+  return absl::FromChrono(std::chrono::duration_cast<std::chrono::nanoseconds>(duration));
+}
+
+}  // namespace
+
+Publisher::Impl::Impl(internal::PublisherOptions options)
+    : options_(std::move(options)),
+      backoff_(options_.initial_backoff, options_.max_backoff),
+      selector_(options_.endpoints.size(), backoff_),
+      batcher_(internal::BatchLimits{
+          .max_messages = static_cast<std::size_t>(options_.max_batch_messages),
+          .max_bytes = options_.max_batch_bytes,
+          .linger = options_.linger}) {
+  grpc::ChannelArguments args;
+  // gRPC's own reconnect backoff grows to 2 minutes by default; keep it
+  // near ours so that a node that is back is used again soon.
+  auto as_int = [](std::chrono::milliseconds ms) {
+    return static_cast<int>(std::min<int64_t>(ms.count(), INT32_MAX));
+  };
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, as_int(options_.initial_backoff));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, as_int(options_.max_backoff));
+  for (const std::string& address : options_.endpoints) {
+    auto channel =
+        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    endpoints_.push_back(Endpoint{address, ferry::v1::Publisher::NewStub(channel)});
+  }
+  sender_ = std::thread([this] { Run(); });
+}
+
+Publisher::Impl::~Impl() {
+  Flush(options_.close_timeout);
+  {
+    absl::MutexLock lock(&mu_);
+    closing_ = true;
+    wake_ = true;
+  }
+  sender_.join();
+}
+
+std::future<PublishResult> Publisher::Impl::Publish(std::string topic, Message message) {
+  auto pending = std::make_unique<Pending>();
+  pending->topic = std::move(topic);
+  pending->payload_bytes = internal::PayloadBytes(message);
+  pending->order_key = message.ordering_key.empty() ? message.key : message.ordering_key;
+  std::string id = message.id.empty() ? ids_.Next() : std::move(message.id);
+  if (pending->payload_bytes > options_.max_outstanding_bytes) {
+    return Ready(internal::Failure(
+        kInvalidArgument,
+        fmt::format("message of {} bytes exceeds MaxOutstandingBytes ({} bytes)",
+                    pending->payload_bytes, options_.max_outstanding_bytes),
+        false, std::move(id)));
+  }
+  internal::ToProto(std::move(message), std::move(id), &pending->proto);
+  pending->wire_bytes = pending->proto.ByteSizeLong();
+  std::future<PublishResult> future = pending->promise.get_future();
+
+  absl::MutexLock lock(&mu_);
+  const std::size_t bytes = pending->payload_bytes;
+  auto fits = [this, bytes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return closing_ || outstanding_bytes_ + bytes <= options_.max_outstanding_bytes;
+  };
+  if (!fits()) {
+    if (!options_.block_when_full) {
+      return Ready(internal::Failure(
+          kResourceExhausted,
+          fmt::format("MaxOutstandingBytes ({} bytes) reached: {} bytes are waiting for "
+                      "their results",
+                      options_.max_outstanding_bytes, outstanding_bytes_),
+          true, pending->proto.id()));
+    }
+    mu_.Await(absl::Condition(&fits));
+  }
+  if (closing_) return Ready(Closed(*pending));
+  pending->seq = next_seq_++;
+  pending->published_at = Clock::now();
+  pending->deadline = pending->published_at + options_.delivery_timeout;
+  outstanding_bytes_ += bytes;
+  unresolved_.insert(pending->seq);
+  incoming_.push_back(std::move(pending));
+  return future;
+}
+
+bool Publisher::Impl::Flush(std::chrono::milliseconds timeout) {
+  absl::MutexLock lock(&mu_);
+  const uint64_t upto = next_seq_ - 1;
+  auto done = [this, upto]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return unresolved_.empty() || *unresolved_.begin() > upto;
+  };
+  if (done()) return true;
+  if (upto > urgent_upto_) {
+    urgent_upto_ = upto;
+    wake_ = true;
+  }
+  return mu_.AwaitWithTimeout(absl::Condition(&done), absl::FromChrono(timeout));
+}
+
+void Publisher::Impl::Run() {
+  std::vector<std::unique_ptr<Pending>> incoming;
+  std::vector<Call*> finished;
+  std::vector<std::unique_ptr<Pending>> expired;
+  Resolutions done;
+  bool cancelled = false;
+  for (;;) {
+    const Clock::time_point wakeup = batcher_.NextWakeup();
+    uint64_t urgent_upto = 0;
+    bool closing = false;
+    {
+      absl::MutexLock lock(&mu_);
+      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return wake_ || !incoming_.empty() || !finished_.empty();
+      };
+      const absl::Condition condition(&has_work);
+      if (wakeup == Clock::time_point::max()) {
+        mu_.Await(condition);
+      } else if (Clock::time_point now = Clock::now(); wakeup > now) {
+        mu_.AwaitWithTimeout(condition, ToAbsl(wakeup - now));
+      }
+      incoming.swap(incoming_);
+      finished.swap(finished_);
+      wake_ = false;
+      urgent_upto = urgent_upto_;
+      closing = closing_;
+    }
+
+    const Clock::time_point now = Clock::now();
+    for (Call* call : finished) Finish(call, now, closing, &done);
+    finished.clear();
+    for (std::unique_ptr<Pending>& message : incoming) {
+      if (closing) {
+        PublishResult result = Closed(*message);
+        done.emplace_back(std::move(message), std::move(result));
+      } else {
+        batcher_.Add(std::move(message));
+      }
+    }
+    incoming.clear();
+
+    if (closing) {
+      for (std::unique_ptr<Pending>& message : batcher_.TakeAll()) {
+        PublishResult result = Closed(*message);
+        done.emplace_back(std::move(message), std::move(result));
+      }
+      if (!cancelled) {
+        // Their callbacks report CANCELLED (or the answer, if it won the
+        // race), which Finish turns into "publisher closed".
+        for (auto& [raw, call] : in_flight_) call->context.TryCancel();
+        cancelled = true;
+      }
+    } else {
+      batcher_.ReleaseBackoff(now);
+      while (std::optional<internal::Batch> batch =
+                 batcher_.NextBatch(now, urgent_upto, &expired)) {
+        Start(std::move(*batch), now);
+      }
+      for (std::unique_ptr<Pending>& message : expired) {
+        PublishResult result = message->last_error;
+        if (result.code == 0) {
+          result =
+              internal::Failure(kDeadlineExceeded,
+                                fmt::format("not sent within DeliveryTimeout ({} ms)",
+                                            options_.delivery_timeout.count()),
+                                true, message->proto.id());
+        }
+        done.emplace_back(std::move(message), std::move(result));
+      }
+      expired.clear();
+    }
+
+    Resolve(&done);
+    if (closing && in_flight_.empty()) return;
+  }
+}
+
+void Publisher::Impl::Start(internal::Batch batch, Clock::time_point now) {
+  auto call = std::make_unique<Call>();
+  int avoid = -1;
+  for (const std::unique_ptr<Pending>& message : batch.messages) {
+    if (message->failed_endpoint >= 0) {
+      avoid = message->failed_endpoint;
+      break;
+    }
+  }
+  call->endpoint = selector_.Pick(now, avoid);
+  call->request.set_request_id(++last_request_id_);
+  call->request.set_topic(batch.topic);
+  auto* messages = call->request.mutable_messages();
+  messages->Reserve(static_cast<int>(batch.messages.size()));
+  for (std::unique_ptr<Pending>& message : batch.messages) {
+    message->proto.Swap(messages->Add());
+  }
+  call->topic = std::move(batch.topic);
+  call->keys = std::move(batch.keys);
+  call->messages = std::move(batch.messages);
+  call->context.set_deadline(std::chrono::system_clock::now() + options_.request_timeout);
+
+  Call* raw = call.get();
+  in_flight_.emplace(raw, std::move(call));
+  endpoints_[raw->endpoint].stub->async()->Publish(
+      &raw->context, &raw->request, &raw->response,
+      [this, raw](grpc::Status status) { OnCallDone(raw, std::move(status)); });
+}
+
+void Publisher::Impl::OnCallDone(Call* call, grpc::Status status) {
+  call->status = std::move(status);
+  absl::MutexLock lock(&mu_);
+  finished_.push_back(call);
+}
+
+void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
+                             Resolutions* done) {
+  std::unique_ptr<Call> call = std::move(in_flight_.extract(raw).mapped());
+  const grpc::Status& status = call->status;
+  // Run() cancels in-flight calls only when closing.
+  const bool cancelled_by_us =
+      closing && status.error_code() == grpc::StatusCode::CANCELLED;
+  if (status.ok()) {
+    selector_.ReportSuccess(call->endpoint);
+  } else if (NodeFailure(status.error_code()) && !cancelled_by_us) {
+    selector_.ReportFailure(call->endpoint, now);
+  }
+
+  const int count = static_cast<int>(call->messages.size());
+  for (int i = 0; i < count; ++i) {
+    call->messages[i]->proto.Swap(call->request.mutable_messages(i));
+  }
+
+  std::vector<std::unique_ptr<Pending>> retries;
+  const std::string& address = endpoints_[call->endpoint].address;
+  if (status.ok() && call->response.results_size() == count) {
+    for (int i = 0; i < count; ++i) {
+      std::unique_ptr<Pending>& message = call->messages[i];
+      message->failed_endpoint = -1;
+      PublishResult result =
+          internal::FromProto(call->response.results(i), message->proto.id());
+      if (result.ok()) {
+        done->emplace_back(std::move(message), std::move(result));
+      } else {
+        Failed(std::move(message), std::move(result), now, closing, &retries, done);
+      }
+    }
+  } else {
+    int code = static_cast<int>(status.error_code());
+    std::string error = fmt::format("node {}: {}", address, status.error_message());
+    bool retryable = RetryableCall(status.error_code());
+    if (status.ok()) {
+      // A node that breaks the protocol: the messages' fate is unknown.
+      code = kInternal;
+      error = fmt::format("node {} answered {} results for a batch of {} messages",
+                          address, call->response.results_size(), count);
+      retryable = false;
+    } else if (cancelled_by_us) {
+      for (std::unique_ptr<Pending>& message : call->messages) {
+        PublishResult result = Closed(*message);
+        done->emplace_back(std::move(message), std::move(result));
+      }
+      call->messages.clear();
+    }
+    const int failed_endpoint =
+        NodeFailure(status.error_code()) ? static_cast<int>(call->endpoint) : -1;
+    for (std::unique_ptr<Pending>& message : call->messages) {
+      message->failed_endpoint = failed_endpoint;
+      PublishResult result =
+          internal::Failure(code, error, retryable, message->proto.id());
+      Failed(std::move(message), std::move(result), now, closing, &retries, done);
+    }
+  }
+  batcher_.Complete(call->topic, call->keys, std::move(retries));
+}
+
+void Publisher::Impl::Failed(std::unique_ptr<Pending> message, PublishResult error,
+                             Clock::time_point now, bool closing,
+                             std::vector<std::unique_ptr<Pending>>* retries,
+                             Resolutions* done) {
+  if (!error.retryable) {
+    done->emplace_back(std::move(message), std::move(error));
+    return;
+  }
+  message->last_error = std::move(error);
+  if (closing) {
+    PublishResult result = Closed(*message);
+    done->emplace_back(std::move(message), std::move(result));
+    return;
+  }
+  ++message->attempts;
+  const Clock::time_point retry_at = now + backoff_.Delay(message->attempts);
+  if (retry_at >= message->deadline) {
+    PublishResult result = message->last_error;
+    done->emplace_back(std::move(message), std::move(result));
+    return;
+  }
+  message->not_before = retry_at;
+  retries->push_back(std::move(message));
+}
+
+void Publisher::Impl::Resolve(Resolutions* done) {
+  if (done->empty()) return;
+  {
+    // Under mu_, so that a complete future's bytes are free for the next
+    // Publish and Flush never sees a message done whose future is not.
+    // set_value runs no application code.
+    absl::MutexLock lock(&mu_);
+    for (auto& [message, result] : *done) {
+      message->promise.set_value(std::move(result));
+      outstanding_bytes_ -= message->payload_bytes;
+      unresolved_.erase(message->seq);
+    }
+  }
+  done->clear();
+}
+
+}  // namespace ferry::client

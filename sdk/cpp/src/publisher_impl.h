@@ -1,0 +1,116 @@
+// Publisher::Impl: the sender thread and its gRPC calls.
+#ifndef FERRY_CLIENT_SRC_PUBLISHER_IMPL_H_
+#define FERRY_CLIENT_SRC_PUBLISHER_IMPL_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <future>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "batcher.h"
+#include "convert.h"
+#include "endpoints.h"
+#include "ferry/client/publisher.h"
+#include "ferry/v1/publisher.grpc.pb.h"
+#include "options.h"
+#include "pending.h"
+
+namespace ferry::client {
+
+// Threading: Publish() and Flush() run on application threads and only touch
+// the state under mu_. One sender thread owns everything else (the Batcher,
+// endpoint health, in-flight calls): it moves new messages into the Batcher,
+// starts calls, handles finished calls, retries and completes futures. gRPC
+// callbacks only store the call's status and queue the call for the sender
+// thread under mu_, so they never block and never run SDK logic. mu_ is never
+// held while calling into gRPC (a callback may run inline). Futures are
+// completed under mu_ together with releasing their bytes (set_value runs no
+// application code).
+class Publisher::Impl {
+ public:
+  explicit Impl(internal::PublisherOptions options);
+  ~Impl();
+
+  std::future<PublishResult> Publish(std::string topic, Message message);
+  bool Flush(std::chrono::milliseconds timeout);
+
+ private:
+  using Clock = internal::Clock;
+  using Pending = internal::Pending;
+  using Resolutions = std::vector<std::pair<std::unique_ptr<Pending>, PublishResult>>;
+
+  struct Endpoint {
+    std::string address;
+    std::unique_ptr<ferry::v1::Publisher::Stub> stub;
+  };
+
+  // One batch on the wire. Owned by in_flight_ from Start() until Finish().
+  struct Call {
+    std::size_t endpoint = 0;
+    std::string topic;
+    std::vector<std::string> keys;
+    // Request order; their protos are swapped into `request` meanwhile.
+    std::vector<std::unique_ptr<Pending>> messages;
+    grpc::ClientContext context;
+    ferry::v1::PublishRequest request;
+    ferry::v1::PublishResponse response;
+    // Written by the gRPC callback before it queues the call under mu_.
+    grpc::Status status;
+  };
+
+  // The sender thread's loop; returns once closing and nothing is in flight.
+  void Run();
+  void Start(internal::Batch batch, Clock::time_point now);
+  // gRPC callback thread.
+  void OnCallDone(Call* call, grpc::Status status);
+  void Finish(Call* call, Clock::time_point now, bool closing, Resolutions* done);
+  // Retries `message` after a retryable `error` if its deadline allows, else
+  // resolves it with `error`.
+  void Failed(std::unique_ptr<Pending> message, PublishResult error,
+              Clock::time_point now, bool closing,
+              std::vector<std::unique_ptr<Pending>>* retries, Resolutions* done);
+  // Completes the futures and, atomically with that, releases their bytes and
+  // Flush waiters.
+  void Resolve(Resolutions* done);
+
+  const internal::PublisherOptions options_;
+  const internal::Backoff backoff_;
+  internal::IdGenerator ids_;
+
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<Pending>> incoming_ ABSL_GUARDED_BY(mu_);
+  std::vector<Call*> finished_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
+  // Messages with seq <= urgent_upto_ are sent without waiting for Linger.
+  uint64_t urgent_upto_ ABSL_GUARDED_BY(mu_) = 0;
+  std::size_t outstanding_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Seqs of the messages whose future is not complete yet.
+  std::set<uint64_t> unresolved_ ABSL_GUARDED_BY(mu_);
+  // Wakes the sender thread for a Flush or for closing.
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Owned by the sender thread (set up before it starts).
+  std::vector<Endpoint> endpoints_;
+  internal::EndpointSelector selector_;
+  internal::Batcher batcher_;
+  std::unordered_map<Call*, std::unique_ptr<Call>> in_flight_;
+  uint64_t last_request_id_ = 0;
+
+  std::thread sender_;  // Last: started once everything above exists.
+};
+
+}  // namespace ferry::client
+
+#endif  // FERRY_CLIENT_SRC_PUBLISHER_IMPL_H_

@@ -1,0 +1,603 @@
+// Behaviour of ferry::client::Publisher against in-process fake nodes. Every
+// wait is bounded (kWait); nothing relies on sleeping for correctness.
+#include "ferry/client/publisher.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fake_node.h"
+
+namespace ferry::client {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::Accepted;
+using testing::FakeNode;
+
+constexpr milliseconds kWait(5000);
+// A linger no test waits out: batches then form by count, bytes or Flush only,
+// whatever the machine's speed.
+constexpr std::chrono::hours kLong(1);
+constexpr int kInvalidArgument = 3;
+constexpr int kNotFound = 5;
+constexpr int kResourceExhausted = 8;
+constexpr int kUnavailable = 14;
+
+// Fast retries and short linger so that tests take milliseconds.
+Publisher::Builder Options(const std::vector<const FakeNode*>& nodes) {
+  std::vector<std::string> endpoints;
+  for (const FakeNode* node : nodes) endpoints.push_back(node->address());
+  Publisher::Builder builder;
+  builder.Endpoints(std::move(endpoints))
+      .Linger(milliseconds(1))
+      .RetryBackoff(milliseconds(5), milliseconds(40))
+      .RequestTimeout(milliseconds(2000))
+      .CloseTimeout(milliseconds(2000));
+  return builder;
+}
+
+std::unique_ptr<Publisher> Build(const Publisher::Builder& builder) {
+  std::string error;
+  std::unique_ptr<Publisher> publisher = builder.Build(&error);
+  EXPECT_NE(publisher, nullptr) << error;
+  return publisher;
+}
+
+Message Make(std::string value, std::string key = "") {
+  Message message;
+  message.key = std::move(key);
+  message.value = std::move(value);
+  return message;
+}
+
+// The result, or a failed test if it does not arrive within kWait.
+PublishResult Get(std::future<PublishResult>& future) {
+  if (future.wait_for(kWait) != std::future_status::ready) {
+    ADD_FAILURE() << "no result within " << kWait.count() << " ms";
+    PublishResult missing;
+    missing.code = -1;
+    return missing;
+  }
+  return future.get();
+}
+
+bool IsReady(const std::future<PublishResult>& future) {
+  return future.wait_for(milliseconds(0)) == std::future_status::ready;
+}
+
+std::vector<std::string> Values(const ferry::v1::PublishRequest& call) {
+  std::vector<std::string> values;
+  for (const auto& message : call.messages()) values.push_back(message.value());
+  return values;
+}
+
+// Values the node wrote for `key`, in the order it wrote them.
+std::vector<std::string> WrittenForKey(const FakeNode& node, const std::string& key) {
+  std::vector<std::string> values;
+  for (const Accepted& accepted : node.accepted()) {
+    if (accepted.key == key) values.push_back(accepted.value);
+  }
+  return values;
+}
+
+std::set<std::string> WrittenIds(const FakeNode& node) {
+  std::set<std::string> ids;
+  for (const Accepted& accepted : node.accepted()) ids.insert(accepted.id);
+  return ids;
+}
+
+TEST(Publisher, ResultsCarryClusterPartitionAndOffset) {
+  FakeNode node("cluster-a");
+  auto publisher = Build(Options({&node}));
+  auto first = publisher->Publish("orders", Make("v1", "k"));
+  auto second = publisher->Publish("orders", Make("v2", "k"));
+  PublishResult one = Get(first);
+  PublishResult two = Get(second);
+
+  ASSERT_TRUE(one.ok()) << one.error;
+  ASSERT_TRUE(two.ok()) << two.error;
+  std::vector<Accepted> written = node.accepted();
+  ASSERT_EQ(written.size(), 2u);
+  EXPECT_EQ(one.cluster, "cluster-a");
+  EXPECT_EQ(one.partition, written[0].partition);
+  EXPECT_EQ(one.offset, written[0].offset);
+  EXPECT_EQ(one.id, written[0].id);
+  EXPECT_EQ(two.offset, one.offset + 1);
+  EXPECT_EQ(written[0].topic, "orders");
+}
+
+TEST(Publisher, SendsHeadersTimestampAndOrderingKey) {
+  FakeNode node;
+  auto publisher = Build(Options({&node}));
+  Message message = Make("v", "record-key");
+  message.ordering_key = "order-key";
+  message.headers = {{"h", "1"}, {"h", "2"}};
+  message.timestamp =
+      std::chrono::system_clock::time_point(std::chrono::milliseconds(1'700'000'000'123));
+  auto future = publisher->Publish("t", std::move(message));
+  ASSERT_TRUE(Get(future).ok());
+
+  const std::vector<ferry::v1::PublishRequest> calls = node.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  const ferry::v1::OutgoingMessage& sent = calls[0].messages(0);
+  EXPECT_EQ(sent.key(), "record-key");
+  EXPECT_EQ(sent.ordering_key(), "order-key");
+  ASSERT_EQ(sent.headers_size(), 2);
+  EXPECT_EQ(sent.headers(1).value(), "2");
+  EXPECT_EQ(sent.timestamp().seconds(), 1'700'000'000);
+  EXPECT_EQ(sent.timestamp().nanos(), 123'000'000);
+}
+
+TEST(Publisher, FullBatchLeavesWithoutWaitingForLinger) {
+  FakeNode node;
+  auto publisher = Build(Options({&node}).MaxBatchMessages(4).Linger(kLong));
+  std::vector<std::future<PublishResult>> futures;
+  for (int i = 0; i < 4; ++i) futures.push_back(publisher->Publish("t", Make("m")));
+  for (auto& future : futures) EXPECT_TRUE(Get(future).ok());
+  ASSERT_EQ(node.calls().size(), 1u);
+  EXPECT_EQ(node.calls()[0].messages_size(), 4);
+}
+
+TEST(Publisher, PartialBatchLeavesAfterLingerInPublishOrder) {
+  FakeNode node;
+  auto publisher = Build(Options({&node}).Linger(milliseconds(100)));
+  auto a = publisher->Publish("t", Make("a"));
+  auto b = publisher->Publish("t", Make("b", "k"));
+  auto c = publisher->Publish("t", Make("c"));
+  EXPECT_TRUE(Get(a).ok());
+  EXPECT_TRUE(Get(b).ok());
+  EXPECT_TRUE(Get(c).ok());
+  ASSERT_EQ(node.calls().size(), 1u);
+  EXPECT_EQ(Values(node.calls()[0]), (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST(Publisher, NoBatchExceedsMaxBatchBytes) {
+  FakeNode node;
+  auto publisher = Build(Options({&node}).MaxBatchBytes(300).Linger(kLong));
+  std::vector<std::future<PublishResult>> futures;
+  for (int i = 0; i < 5; ++i) {
+    futures.push_back(publisher->Publish("t", Make(std::string(100, 'a' + i))));
+  }
+  ASSERT_TRUE(publisher->Flush(kWait));
+  for (auto& future : futures) EXPECT_TRUE(Get(future).ok());
+  std::size_t messages = 0;
+  for (const auto& call : node.calls()) {
+    std::size_t bytes = 0;
+    for (const auto& message : call.messages()) bytes += message.ByteSizeLong();
+    EXPECT_LE(bytes, 300u);
+    EXPECT_LE(call.messages_size(), 2);
+    messages += call.messages_size();
+  }
+  EXPECT_EQ(messages, 5u);
+}
+
+TEST(Publisher, RetriesOnlyTheFailedMessages) {
+  FakeNode node;
+  node.FailMessageOnce("m2", kUnavailable, /*retryable=*/true);
+  auto publisher = Build(Options({&node}).MaxBatchMessages(4).Linger(kLong));
+  std::vector<std::future<PublishResult>> futures;
+  for (const char* value : {"m1", "m2", "m3", "m4"}) {
+    futures.push_back(publisher->Publish("t", Make(value)));
+  }
+  for (auto& future : futures) EXPECT_TRUE(Get(future).ok());
+  auto calls = node.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(Values(calls[0]), (std::vector<std::string>{"m1", "m2", "m3", "m4"}));
+  EXPECT_EQ(Values(calls[1]), std::vector<std::string>{"m2"});
+  EXPECT_EQ(calls[1].messages(0).id(), calls[0].messages(1).id());
+}
+
+TEST(Publisher, NonRetryableMessageFailureResolvesWithItsCodeAtOnce) {
+  FakeNode node;
+  node.FailMessageOnce("bad", kInvalidArgument, /*retryable=*/false, "message too large");
+  auto publisher = Build(Options({&node}).MaxBatchMessages(3).Linger(kLong));
+  auto ok1 = publisher->Publish("t", Make("ok1"));
+  auto bad = publisher->Publish("t", Make("bad"));
+  auto ok2 = publisher->Publish("t", Make("ok2"));
+
+  PublishResult result = Get(bad);
+  EXPECT_EQ(result.code, kInvalidArgument);
+  EXPECT_EQ(result.error, "message too large");
+  EXPECT_FALSE(result.retryable);
+  EXPECT_FALSE(result.id.empty());
+  EXPECT_TRUE(Get(ok1).ok());
+  EXPECT_TRUE(Get(ok2).ok());
+  ASSERT_TRUE(publisher->Flush(kWait));
+  EXPECT_EQ(node.calls().size(), 1u);
+}
+
+TEST(Publisher, NonRetryableCallErrorFailsTheWholeBatchOnce) {
+  FakeNode node;
+  node.FailCalls(1, grpc::StatusCode::NOT_FOUND);
+  auto publisher = Build(Options({&node}).MaxBatchMessages(2).Linger(kLong));
+  auto a = publisher->Publish("missing", Make("a"));
+  auto b = publisher->Publish("missing", Make("b"));
+  for (auto* future : {&a, &b}) {
+    PublishResult result = Get(*future);
+    EXPECT_EQ(result.code, kNotFound);
+    EXPECT_NE(result.error.find("scripted call failure"), std::string::npos)
+        << result.error;
+  }
+  EXPECT_EQ(node.calls().size(), 1u);
+}
+
+TEST(Publisher, RetriesTheWholeBatchAfterUnavailableCalls) {
+  FakeNode node;
+  node.FailCalls(2, grpc::StatusCode::UNAVAILABLE);
+  auto publisher = Build(Options({&node}).MaxBatchMessages(2).Linger(kLong));
+  auto a = publisher->Publish("t", Make("a"));
+  auto b = publisher->Publish("t", Make("b"));
+  EXPECT_TRUE(Get(a).ok());
+  EXPECT_TRUE(Get(b).ok());
+  auto calls = node.calls();
+  ASSERT_EQ(calls.size(), 3u);
+  for (const auto& call : calls)
+    EXPECT_EQ(Values(call), (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(Publisher, BacksOffAndRetriesAfterResourceExhausted) {
+  FakeNode node;
+  node.FailCalls(1, grpc::StatusCode::RESOURCE_EXHAUSTED);
+  auto publisher = Build(Options({&node}));
+  auto future = publisher->Publish("t", Make("a"));
+  EXPECT_TRUE(Get(future).ok());
+  EXPECT_EQ(node.calls().size(), 2u);
+}
+
+TEST(Publisher, GivesUpAfterDeliveryTimeoutWithTheLastError) {
+  FakeNode node;
+  node.FailCalls(1'000'000, grpc::StatusCode::UNAVAILABLE);
+  auto publisher = Build(Options({&node}).DeliveryTimeout(milliseconds(100)));
+  auto future = publisher->Publish("t", Make("a"));
+  PublishResult result = Get(future);
+  EXPECT_EQ(result.code, kUnavailable);
+  EXPECT_TRUE(result.retryable);
+  EXPECT_NE(result.error.find("scripted call failure"), std::string::npos)
+      << result.error;
+  EXPECT_GE(node.calls().size(), 2u);
+}
+
+TEST(Publisher, FailsOverToTheNextEndpointWhenOneIsDown) {
+  FakeNode down;
+  FakeNode up;
+  down.Shutdown();
+  auto publisher = Build(Options({&down, &up}).MaxBatchMessages(5));
+  std::vector<std::future<PublishResult>> futures;
+  for (int i = 0; i < 50; ++i) {
+    futures.push_back(
+        publisher->Publish("t", Make(fmt::format("m{}", i), fmt::format("k{}", i % 5))));
+  }
+  std::set<std::string> ids;
+  for (auto& future : futures) {
+    PublishResult result = Get(future);
+    EXPECT_TRUE(result.ok()) << result.error;
+    ids.insert(result.id);
+  }
+  EXPECT_EQ(ids.size(), 50u);
+  EXPECT_EQ(WrittenIds(up), ids);
+  for (int k = 0; k < 5; ++k) {
+    std::vector<std::string> expected;
+    for (int i = k; i < 50; i += 5) expected.push_back(fmt::format("m{}", i));
+    EXPECT_EQ(WrittenForKey(up, fmt::format("k{}", k)), expected);
+  }
+}
+
+TEST(Publisher, FailsOverWhenANodeGoesDownWithCallsInFlight) {
+  FakeNode dying;
+  FakeNode healthy;
+  dying.HoldAnswers(true);
+  auto publisher = Build(Options({&dying, &healthy}).MaxBatchMessages(1));
+  std::vector<std::future<PublishResult>> futures;
+  for (int i = 0; i < 10; ++i) {
+    futures.push_back(publisher->Publish("t", Make(fmt::format("m{}", i), "k")));
+    futures.push_back(publisher->Publish("t", Make(fmt::format("u{}", i))));
+  }
+  ASSERT_TRUE(dying.WaitForHeld(1, kWait));
+  // Held calls are answered UNAVAILABLE (their messages were written: the
+  // retries elsewhere are the duplicates ids reveal).
+  dying.Shutdown();
+  std::set<std::string> ids;
+  for (auto& future : futures) {
+    PublishResult result = Get(future);
+    EXPECT_TRUE(result.ok()) << result.error;
+    ids.insert(result.id);
+  }
+  std::set<std::string> written = WrittenIds(healthy);
+  for (const Accepted& accepted : dying.accepted()) written.insert(accepted.id);
+  EXPECT_EQ(written, ids);
+  std::vector<std::string> expected;
+  for (int i = 0; i < 10; ++i) expected.push_back(fmt::format("m{}", i));
+  // Key order holds on the node that survived, for what it wrote.
+  std::vector<std::string> on_healthy = WrittenForKey(healthy, "k");
+  EXPECT_TRUE(std::is_sorted(on_healthy.begin(), on_healthy.end())) << on_healthy.size();
+}
+
+TEST(Publisher, FailsOverWhenANodeAnswersUnavailable) {
+  FakeNode sick;
+  FakeNode healthy;
+  sick.FailCalls(1'000'000, grpc::StatusCode::UNAVAILABLE);
+  auto publisher = Build(Options({&sick, &healthy}).MaxBatchMessages(1));
+  std::vector<std::future<PublishResult>> futures;
+  for (int i = 0; i < 20; ++i) futures.push_back(publisher->Publish("t", Make("m")));
+  std::set<std::string> ids;
+  for (auto& future : futures) {
+    PublishResult result = Get(future);
+    EXPECT_TRUE(result.ok()) << result.error;
+    ids.insert(result.id);
+  }
+  EXPECT_EQ(WrittenIds(healthy), ids);
+  EXPECT_TRUE(sick.accepted().empty());
+  EXPECT_FALSE(sick.calls().empty());
+}
+
+TEST(Publisher, FailsOverWhenANodeDoesNotAnswerInTime) {
+  FakeNode hung;
+  FakeNode healthy;
+  hung.HoldAnswers(true);
+  auto publisher = Build(
+      Options({&hung, &healthy}).MaxBatchMessages(1).RequestTimeout(milliseconds(200)));
+  std::vector<std::future<PublishResult>> futures;
+  for (int i = 0; i < 6; ++i) futures.push_back(publisher->Publish("t", Make("m")));
+  std::set<std::string> ids;
+  for (auto& future : futures) {
+    PublishResult result = Get(future);
+    EXPECT_TRUE(result.ok()) << result.error;
+    ids.insert(result.id);
+  }
+  // The hung node may have written some too (a duplicate the id reveals).
+  EXPECT_EQ(WrittenIds(healthy), ids);
+  hung.ReleaseAll();
+}
+
+TEST(Publisher, KeepsKeyOrderAcrossARetry) {
+  FakeNode node;
+  node.DelayAnswers(milliseconds(2));
+  node.FailMessageOnce("K-3", kUnavailable, /*retryable=*/true);
+  // One message per call, so that K's messages could overtake each other if
+  // the publisher let a key into two calls at once.
+  auto publisher = Build(Options({&node}).MaxBatchMessages(1).Linger(milliseconds(0)));
+  std::vector<std::future<PublishResult>> futures;
+  for (int i = 1; i <= 6; ++i) {
+    futures.push_back(publisher->Publish("t", Make(fmt::format("K-{}", i), "K")));
+    futures.push_back(publisher->Publish("t", Make(fmt::format("J-{}", i), "J")));
+    futures.push_back(publisher->Publish("t", Make(fmt::format("U-{}", i))));
+  }
+  for (auto& future : futures) EXPECT_TRUE(Get(future).ok());
+
+  EXPECT_EQ(WrittenForKey(node, "K"),
+            (std::vector<std::string>{"K-1", "K-2", "K-3", "K-4", "K-5", "K-6"}));
+  EXPECT_EQ(WrittenForKey(node, "J"),
+            (std::vector<std::string>{"J-1", "J-2", "J-3", "J-4", "J-5", "J-6"}));
+  EXPECT_EQ(node.key_overlaps(), 0);
+  int k3_calls = 0;
+  for (const auto& call : node.calls()) k3_calls += Values(call)[0] == "K-3" ? 1 : 0;
+  EXPECT_EQ(k3_calls, 2);
+}
+
+TEST(Publisher, RetriedMessagesOfAKeyKeepTheirOrderInsideABatch) {
+  FakeNode node;
+  // The node also fails K-3 and K-4 (a later message of the key) with it.
+  node.FailMessageOnce("K-2", kUnavailable, /*retryable=*/true);
+  auto publisher = Build(Options({&node}).MaxBatchMessages(10).Linger(kLong));
+  std::vector<std::future<PublishResult>> futures;
+  for (int i = 1; i <= 4; ++i) {
+    futures.push_back(publisher->Publish("t", Make(fmt::format("K-{}", i), "K")));
+  }
+  ASSERT_TRUE(publisher->Flush(kWait));
+  for (auto& future : futures) EXPECT_TRUE(Get(future).ok());
+  EXPECT_EQ(WrittenForKey(node, "K"),
+            (std::vector<std::string>{"K-1", "K-2", "K-3", "K-4"}));
+  auto calls = node.calls();
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(Values(calls[1]), (std::vector<std::string>{"K-2", "K-3", "K-4"}));
+}
+
+TEST(Publisher, SendsManyBatchesAtOnceButAKeyInOneOnly) {
+  FakeNode node;
+  node.DelayAnswers(milliseconds(20));
+  auto publisher = Build(Options({&node}).MaxBatchMessages(3).Linger(kLong));
+  std::vector<std::future<PublishResult>> futures;
+  for (int i = 0; i < 60; ++i) {
+    std::string key = i % 2 == 0 ? "" : fmt::format("k{}", i % 3);
+    futures.push_back(publisher->Publish("t", Make(fmt::format("m{}", i), key)));
+  }
+  ASSERT_TRUE(publisher->Flush(kWait));
+  for (auto& future : futures) EXPECT_TRUE(Get(future).ok());
+  EXPECT_GE(node.max_concurrent_calls(), 2);
+  EXPECT_EQ(node.key_overlaps(), 0);
+  for (int k = 0; k < 3; ++k) {
+    std::vector<std::string> expected;
+    for (int i = 0; i < 60; ++i) {
+      if (i % 2 == 1 && i % 3 == k) expected.push_back(fmt::format("m{}", i));
+    }
+    EXPECT_EQ(WrittenForKey(node, fmt::format("k{}", k)), expected);
+  }
+}
+
+TEST(Publisher, ManyThreadsPublishConcurrentlyAndKeepEachKeysOrder) {
+  FakeNode node;
+  auto publisher = Build(Options({&node}).MaxBatchMessages(7));
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 100;
+  std::vector<std::vector<std::future<PublishResult>>> futures(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        futures[t].push_back(publisher->Publish(
+            "t", Make(fmt::format("{}-{}", t, i), fmt::format("key{}", t))));
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  for (int t = 0; t < kThreads; ++t) {
+    for (auto& future : futures[t]) EXPECT_TRUE(Get(future).ok());
+    std::vector<std::string> expected;
+    for (int i = 0; i < kPerThread; ++i) expected.push_back(fmt::format("{}-{}", t, i));
+    EXPECT_EQ(WrittenForKey(node, fmt::format("key{}", t)), expected);
+  }
+  EXPECT_EQ(node.key_overlaps(), 0);
+}
+
+TEST(Publisher, FailsFastWithResourceExhaustedWhenOutstandingBytesAreUsedUp) {
+  FakeNode node;
+  node.HoldAnswers(true);
+  auto publisher = Build(Options({&node}).MaxOutstandingBytes(100).BlockWhenFull(false));
+  auto first = publisher->Publish("t", Make(std::string(60, 'a')));
+  auto second = publisher->Publish("t", Make(std::string(60, 'b')));
+
+  ASSERT_TRUE(IsReady(second));
+  PublishResult rejected = second.get();
+  EXPECT_EQ(rejected.code, kResourceExhausted);
+  EXPECT_TRUE(rejected.retryable);
+  EXPECT_FALSE(IsReady(first));
+
+  node.HoldAnswers(false);
+  EXPECT_TRUE(Get(first).ok());
+  auto third = publisher->Publish("t", Make(std::string(60, 'c')));
+  EXPECT_TRUE(Get(third).ok());
+}
+
+TEST(Publisher, BlocksWhenFullUntilEarlierMessagesComplete) {
+  FakeNode node;
+  node.HoldAnswers(true);
+  auto publisher = Build(Options({&node}).MaxOutstandingBytes(100));
+  auto first = publisher->Publish("t", Make(std::string(60, 'a')));
+  ASSERT_TRUE(node.WaitForHeld(1, kWait));
+
+  auto second_publish = std::async(std::launch::async, [&] {
+    auto future = publisher->Publish("t", Make(std::string(60, 'b')));
+    // Publish returned, so the first message must have completed.
+    bool first_was_done = IsReady(first);
+    return std::make_pair(first_was_done, std::move(future));
+  });
+  EXPECT_EQ(second_publish.wait_for(milliseconds(50)), std::future_status::timeout);
+  node.HoldAnswers(false);
+  auto [first_was_done, second] = second_publish.get();
+  EXPECT_TRUE(first_was_done);
+  EXPECT_TRUE(Get(first).ok());
+  EXPECT_TRUE(Get(second).ok());
+}
+
+TEST(Publisher, MessageLargerThanTheOutstandingCapFailsAtOnce) {
+  FakeNode node;
+  auto publisher = Build(Options({&node}).MaxOutstandingBytes(10));
+  auto future = publisher->Publish("t", Make(std::string(11, 'x')));
+  ASSERT_TRUE(IsReady(future));
+  EXPECT_EQ(future.get().code, kInvalidArgument);
+}
+
+TEST(Publisher, FlushWaitsForEveryPublishedMessage) {
+  FakeNode node;
+  node.DelayAnswers(milliseconds(20));
+  auto publisher = Build(Options({&node}).Linger(kLong));
+  std::vector<std::future<PublishResult>> futures;
+  for (int i = 0; i < 10; ++i) futures.push_back(publisher->Publish("t", Make("m")));
+  ASSERT_TRUE(publisher->Flush(kWait));
+  for (auto& future : futures) {
+    ASSERT_TRUE(IsReady(future));
+    EXPECT_TRUE(future.get().ok());
+  }
+}
+
+TEST(Publisher, FlushReturnsFalseWhenItsTimeoutPasses) {
+  FakeNode node;
+  node.HoldAnswers(true);
+  auto publisher = Build(Options({&node}));
+  auto future = publisher->Publish("t", Make("m"));
+  EXPECT_FALSE(publisher->Flush(milliseconds(50)));
+  node.HoldAnswers(false);
+  EXPECT_TRUE(publisher->Flush(kWait));
+  EXPECT_TRUE(IsReady(future));
+}
+
+TEST(Publisher, DestructorFlushesQueuedMessages) {
+  FakeNode node;
+  auto publisher = Build(Options({&node}).Linger(kLong));
+  auto future = publisher->Publish("t", Make("m"));
+  publisher.reset();
+  ASSERT_TRUE(IsReady(future));
+  EXPECT_TRUE(future.get().ok());
+}
+
+TEST(Publisher, DestructorCompletesEveryFutureWithPublisherClosed) {
+  FakeNode node;
+  node.HoldAnswers(true);
+  auto publisher =
+      Build(Options({&node}).MaxBatchMessages(1).CloseTimeout(milliseconds(50)));
+  // k1 is in flight (held); k2 and k3 wait behind it.
+  std::vector<std::future<PublishResult>> futures;
+  for (const char* value : {"k1", "k2", "k3"}) {
+    futures.push_back(publisher->Publish("t", Make(value, "k")));
+  }
+  ASSERT_TRUE(node.WaitForHeld(1, kWait));
+  publisher.reset();
+  for (auto& future : futures) {
+    ASSERT_TRUE(IsReady(future));
+    PublishResult result = future.get();
+    EXPECT_EQ(result.code, kUnavailable);
+    EXPECT_EQ(result.error, "publisher closed");
+  }
+  node.ReleaseAll();
+}
+
+TEST(Publisher, GeneratesUniqueIdsAndKeepsGivenOnes) {
+  FakeNode node;
+  auto publisher = Build(Options({&node}));
+  std::vector<std::future<PublishResult>> futures;
+  for (int i = 0; i < 200; ++i) futures.push_back(publisher->Publish("t", Make("m")));
+  Message mine = Make("mine");
+  mine.id = "my-id";
+  auto given = publisher->Publish("t", std::move(mine));
+
+  std::set<std::string> ids;
+  for (auto& future : futures) {
+    PublishResult result = Get(future);
+    ASSERT_TRUE(result.ok());
+    EXPECT_EQ(result.id.size(), 32u);
+    EXPECT_EQ(result.id.find_first_not_of("0123456789abcdef"), std::string::npos);
+    ids.insert(result.id);
+  }
+  EXPECT_EQ(ids.size(), 200u);
+  EXPECT_EQ(Get(given).id, "my-id");
+  ids.insert("my-id");
+  EXPECT_EQ(WrittenIds(node), ids);
+}
+
+TEST(PublisherBuilder, RejectsBadOptionsWithOneLineNamingTheOption) {
+  auto error_of = [](const Publisher::Builder& builder) {
+    std::string error;
+    EXPECT_EQ(builder.Build(&error), nullptr);
+    return error;
+  };
+  EXPECT_NE(error_of(Publisher::Builder()).find("Endpoints"), std::string::npos);
+  EXPECT_NE(error_of(Publisher::Builder().Endpoints({"no-port"})).find("no-port"),
+            std::string::npos);
+  EXPECT_NE(error_of(Publisher::Builder().Endpoints({"h:0"})).find("Endpoints"),
+            std::string::npos);
+  EXPECT_NE(error_of(Publisher::Builder().Endpoints({"h:1"}).MaxBatchMessages(0))
+                .find("MaxBatchMessages"),
+            std::string::npos);
+  EXPECT_NE(error_of(Publisher::Builder().Endpoints({"h:1"}).Linger(milliseconds(-1)))
+                .find("Linger"),
+            std::string::npos);
+  EXPECT_NE(error_of(Publisher::Builder().Endpoints({"h:1"}).RetryBackoff(
+                         milliseconds(100), milliseconds(10)))
+                .find("RetryBackoff"),
+            std::string::npos);
+  std::string error;
+  EXPECT_NE(Publisher::Builder().Endpoints({"dns:///ferry:7400"}).Build(&error), nullptr)
+      << error;
+}
+
+}  // namespace
+}  // namespace ferry::client

@@ -1,0 +1,136 @@
+// The publish half of KafkaCluster: producer settings, the partitioner and
+// delivery reports.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "backend/kafka/errors.h"
+#include "backend/kafka/kafka_cluster.h"
+
+namespace ferry::backend::kafka {
+namespace {
+
+// Owns a record until its delivery report: librdkafka references key and
+// value in place (no copy), and the partitioner reads the ordering key.
+struct InFlight {
+  Record record;
+  PublishCallback done;
+  std::string cluster;
+};
+
+}  // namespace
+
+Properties KafkaCluster::ProducerProperties(const config::ClusterConfig& config,
+                                            const Options& options) {
+  return {
+      {"bootstrap.servers", config.bootstrap},
+      {"client.id", fmt::format("ferryd-{}", config.name)},
+      // No message is acknowledged before every in-sync replica has it, and
+      // retries neither duplicate nor reorder within a partition.
+      {"acks", "all"},
+      {"enable.idempotence", "true"},
+      // A record not acknowledged in time fails (UNAVAILABLE) instead of
+      // waiting forever for a dead cluster.
+      {"message.timeout.ms",
+       std::to_string(absl::ToInt64Milliseconds(options.publish_timeout))},
+      // Records for a topic the cluster does not have fail after this
+      // instead of the default 30 s.
+      {"topic.metadata.propagation.max.ms", "2000"},
+      // Topics are created by operators or by routes that allow it, never as
+      // a side effect of publishing to a typo (librdkafka's producer default
+      // would ask brokers with auto.create.topics.enable to create them).
+      {"allow.auto.create.topics", "false"},
+  };
+}
+
+absl::Status KafkaCluster::RequireDurableProducer(const Properties& properties,
+                                                  std::string_view key_prefix) {
+  static const std::map<std::string, std::string> kRequired = {
+      {"acks", "all"}, {"request.required.acks", "all"}, {"enable.idempotence", "true"}};
+  for (const auto& [key, required] : kRequired) {
+    auto it = properties.find(key);
+    if (it != properties.end() && it->second != required &&
+        !(required == "all" && it->second == "-1")) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}{}: Ferry requires {}={} (a message is acknowledged only after the "
+          "broker confirmed it durably); remove the property",
+          key_prefix, key, key, required));
+    }
+  }
+  return absl::OkStatus();
+}
+
+int32_t KafkaCluster::Partition(const rd_kafka_topic_t* topic, const void* key,
+                                size_t key_length, int32_t partition_count,
+                                void* topic_opaque, void* message_opaque) {
+  const auto* in_flight = static_cast<const InFlight*>(message_opaque);
+  if (in_flight != nullptr && !in_flight->record.ordering_key.empty()) {
+    const std::string& ordering_key = in_flight->record.ordering_key;
+    return rd_kafka_msg_partitioner_murmur2_random(topic, ordering_key.data(),
+                                                   ordering_key.size(), partition_count,
+                                                   topic_opaque, message_opaque);
+  }
+  // The Java client's partitioner: keyed records land where Java producers
+  // put them, which matters when producers migrate to Ferry.
+  return rd_kafka_msg_partitioner_murmur2_random(topic, key, key_length, partition_count,
+                                                 topic_opaque, message_opaque);
+}
+
+void KafkaCluster::Publish(Record record, PublishCallback done) {
+  auto* in_flight = new InFlight{std::move(record), std::move(done), name_};
+  const Record& r = in_flight->record;
+  rd_kafka_headers_t* headers = nullptr;
+  if (!r.headers.empty()) {
+    headers = rd_kafka_headers_new(r.headers.size());
+    for (const Header& h : r.headers) {
+      rd_kafka_header_add(headers, h.key.data(), static_cast<ssize_t>(h.key.size()),
+                          h.value.data(), static_cast<ssize_t>(h.value.size()));
+    }
+  }
+  // Key and value are not copied: they live in `in_flight` until the
+  // delivery report frees it.
+  rd_kafka_resp_err_t err = rd_kafka_producev(
+      handle_.get(), RD_KAFKA_V_TOPIC(r.topic.c_str()),
+      RD_KAFKA_V_KEY(r.key.empty() ? nullptr : const_cast<char*>(r.key.data()),
+                     r.key.size()),
+      RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
+      RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_HEADERS(headers),
+      RD_KAFKA_V_OPAQUE(in_flight), RD_KAFKA_V_END);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // Ownership of headers passes to librdkafka only on success.
+    if (headers != nullptr) rd_kafka_headers_destroy(headers);
+    std::unique_ptr<InFlight> failed(in_flight);
+    failed->done(PublishOutcome{
+        .status = KafkaStatus(err, fmt::format("cluster {}", name_)),
+        .retryable = Classify(err).retryable,
+    });
+  }
+}
+
+void KafkaCluster::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
+  std::unique_ptr<InFlight> in_flight(static_cast<InFlight*>(message->_private));
+  PublishOutcome outcome;
+  if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    outcome.partition = message->partition;
+    outcome.offset = message->offset;
+    outcome.timestamp_ms = rd_kafka_message_timestamp(message, nullptr);
+  } else {
+    outcome.status =
+        KafkaStatus(message->err, fmt::format("cluster {}", in_flight->cluster));
+    outcome.retryable = Classify(message->err).retryable;
+    outcome.partition = message->partition;
+  }
+  in_flight->done(std::move(outcome));
+}
+
+void KafkaCluster::FailOutstanding() {
+  rd_kafka_flush(handle_.get(), 2000);
+  if (rd_kafka_outq_len(handle_.get()) > 0) {
+    spdlog::warn("cluster={} purging {} unacknowledged records at shutdown", name_,
+                 rd_kafka_outq_len(handle_.get()));
+    rd_kafka_purge(handle_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    // Purged records get their delivery reports (errors) on the next polls.
+    rd_kafka_flush(handle_.get(), 5000);
+  }
+}
+
+}  // namespace ferry::backend::kafka

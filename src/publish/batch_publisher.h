@@ -1,0 +1,68 @@
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "backend/cluster.h"
+#include "config/config.h"
+#include "ferry/v1/publisher.pb.h"
+#include "metrics/registry.h"
+#include "publish/inflight_limiter.h"
+#include "routing/router.h"
+
+namespace ferry::publish {
+
+// A batch that passed the call-level checks.
+struct PreparedBatch {
+  backend::Cluster* cluster = nullptr;
+  // Bytes the batch holds in memory until answered (for the limiter).
+  int64_t bytes = 0;
+};
+
+// The publish path shared by the unary and the streaming RPC: checks a
+// batch, routes it to its write cluster, publishes every message and
+// collects one result per message. Thread-safe; holds no per-call state.
+class BatchPublisher {
+ public:
+  // `router`, `registry` and `limiter` must outlive the publisher.
+  BatchPublisher(config::PublishConfig limits, const routing::Router* router,
+                 std::map<std::string, backend::Cluster*> clusters,
+                 metrics::Registry* registry, InflightLimiter* limiter);
+  ~BatchPublisher();
+
+  // Call-level checks before any message is attempted: INVALID_ARGUMENT
+  // (empty batch, bad topic name, too many messages or bytes), NOT_FOUND (no
+  // route for the topic), UNAVAILABLE (the route names no usable cluster).
+  absl::StatusOr<PreparedBatch> Prepare(const v1::PublishRequest& request) const;
+
+  // Publishes a prepared batch whose bytes the caller already took from the
+  // limiter. Messages failing per-message checks (size, reserved headers)
+  // are answered without being sent. `done` runs exactly once, with one
+  // result per message in request order, after the bytes were released;
+  // it runs on a backend thread or this one and must not block.
+  void Publish(v1::PublishRequest request, PreparedBatch batch,
+               std::function<void(v1::PublishResponse)> done);
+
+ private:
+  struct TopicMetrics;
+  TopicMetrics& MetricsFor(const std::string& topic, const std::string& cluster);
+  absl::Status CheckMessage(const v1::OutgoingMessage& message) const;
+
+  const config::PublishConfig limits_;
+  const routing::Router* router_;
+  const std::map<std::string, backend::Cluster*> clusters_;
+  metrics::Registry* registry_;
+  InflightLimiter* limiter_;
+
+  absl::Mutex metrics_mu_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<TopicMetrics>>
+      topic_metrics_ ABSL_GUARDED_BY(metrics_mu_);
+};
+
+// Bytes a message occupies: key, value, ordering key, id and headers.
+int64_t MessageBytes(const v1::OutgoingMessage& message);
+
+}  // namespace ferry::publish

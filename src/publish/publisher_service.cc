@@ -1,0 +1,176 @@
+#include "publish/publisher_service.h"
+
+#include <fmt/format.h>
+
+#include <deque>
+
+#include "absl/synchronization/mutex.h"
+#include "api/convert.h"
+
+namespace ferry::publish {
+namespace {
+
+absl::Status Overloaded(const InflightLimiter& limiter) {
+  return absl::ResourceExhaustedError(
+      fmt::format("node holds its limit of {} bytes in flight "
+                  "(publish.max_inflight_bytes); retry later or on another node",
+                  limiter.limit()));
+}
+
+// One PublishStream call. Batches are admitted, published and answered
+// concurrently; answers go out in completion order through a write queue
+// (gRPC allows one write in flight). The reactor deletes itself in OnDone,
+// which gRPC calls only after Finish, and Finish waits for every batch.
+class PublishStreamReactor final
+    : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse> {
+ public:
+  PublishStreamReactor(BatchPublisher* publisher, InflightLimiter* limiter)
+      : publisher_(publisher), limiter_(limiter) {
+    StartRead(&request_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // client half-closed, or the call is gone
+      {
+        absl::MutexLock lock(&mu_);
+        reads_done_ = true;
+      }
+      MaybeFinish();
+      return;
+    }
+    auto request = std::make_shared<v1::PublishRequest>(std::move(request_));
+    request_.Clear();
+    auto batch = publisher_->Prepare(*request);
+    if (!batch.ok()) {
+      v1::PublishResponse response;
+      response.set_request_id(request->request_id());
+      api::ToProtoStatus(batch.status(), /*retryable=*/false, response.mutable_error());
+      Send(std::move(response));
+      StartRead(&request_);
+      return;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      ++pending_;
+    }
+    const int64_t bytes = batch->bytes;
+    limiter_->AcquireAsync(bytes, [this, request, batch = *batch, bytes] {
+      StartRead(&request_);
+      if (cancelled_.load()) {
+        limiter_->Release(bytes);
+        BatchDone();
+        return;
+      }
+      publisher_->Publish(std::move(*request), batch, [this](v1::PublishResponse r) {
+        Send(std::move(r));
+        BatchDone();
+      });
+    });
+  }
+
+  void OnWriteDone(bool ok) override {
+    const v1::PublishResponse* next = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      writes_.pop_front();
+      if (!ok) {
+        // The client is gone: answers still owed are dropped; its messages
+        // were published and are reported to nobody (the SDK retries them
+        // elsewhere, which the ferry.id header lets consumers de-duplicate).
+        broken_ = true;
+        writes_.clear();
+      }
+      if (writes_.empty()) {
+        writing_ = false;
+      } else {
+        next = &writes_.front();
+      }
+    }
+    if (next != nullptr) {
+      StartWrite(next);
+    } else {
+      MaybeFinish();
+    }
+  }
+
+  void OnCancel() override { cancelled_ = true; }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Send(v1::PublishResponse response) {
+    const v1::PublishResponse* start = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      if (broken_) return;
+      writes_.push_back(std::move(response));
+      if (!writing_) {
+        writing_ = true;
+        start = &writes_.front();
+      }
+    }
+    if (start != nullptr) StartWrite(start);
+  }
+
+  void BatchDone() {
+    {
+      absl::MutexLock lock(&mu_);
+      --pending_;
+    }
+    MaybeFinish();
+  }
+
+  // Finishes once the client stopped sending and every batch was answered.
+  // Finish is called outside the lock: OnDone (which deletes this) may follow.
+  void MaybeFinish() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!reads_done_ || pending_ > 0 || writing_ || finished_) return;
+      finished_ = true;
+    }
+    Finish(grpc::Status::OK);
+  }
+
+  BatchPublisher* const publisher_;
+  InflightLimiter* const limiter_;
+  // Only touched by the read chain (one read in flight at a time).
+  v1::PublishRequest request_;
+  std::atomic<bool> cancelled_{false};
+
+  absl::Mutex mu_;
+  std::deque<v1::PublishResponse> writes_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  int pending_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace
+
+grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext* context,
+                                                    const v1::PublishRequest* request,
+                                                    v1::PublishResponse* response) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  auto batch = publisher_->Prepare(*request);
+  if (!batch.ok()) {
+    reactor->Finish(api::ToGrpcStatus(batch.status()));
+    return reactor;
+  }
+  if (!limiter_->TryAcquire(batch->bytes)) {
+    reactor->Finish(api::ToGrpcStatus(Overloaded(*limiter_)));
+    return reactor;
+  }
+  publisher_->Publish(*request, *batch, [reactor, response](v1::PublishResponse r) {
+    *response = std::move(r);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse>*
+PublisherService::PublishStream(grpc::CallbackServerContext*) {
+  return new PublishStreamReactor(publisher_, limiter_);
+}
+
+}  // namespace ferry::publish

@@ -1,0 +1,33 @@
+#pragma once
+
+#include "ferry/v1/publisher.grpc.pb.h"
+#include "publish/batch_publisher.h"
+#include "publish/inflight_limiter.h"
+
+namespace ferry::publish {
+
+// The Publisher gRPC service on the callback API: no call ever blocks a gRPC
+// thread; answers are sent from backend delivery threads.
+class PublisherService final : public v1::Publisher::CallbackService {
+ public:
+  // `publisher` and `limiter` must outlive the service and its calls.
+  PublisherService(BatchPublisher* publisher, InflightLimiter* limiter)
+      : publisher_(publisher), limiter_(limiter) {}
+
+  // RESOURCE_EXHAUSTED when the node's in-flight bytes are at the limit.
+  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
+                                    const v1::PublishRequest* request,
+                                    v1::PublishResponse* response) override;
+
+  // Reads the next batch only once the previous one was admitted by the
+  // limiter, so a client that outpaces the brokers is slowed down by gRPC
+  // flow control instead of filling the node's memory.
+  grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse>* PublishStream(
+      grpc::CallbackServerContext* context) override;
+
+ private:
+  BatchPublisher* publisher_;
+  InflightLimiter* limiter_;
+};
+
+}  // namespace ferry::publish
