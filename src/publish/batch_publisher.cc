@@ -70,6 +70,7 @@ absl::StatusOr<PreparedBatch> BatchPublisher::Prepare(
         fmt::format("route \"{}\" names no usable write cluster", route->pattern));
   }
   batch.cluster = it->second;
+  batch.auto_create_topic = route->auto_create_topics;
   return batch;
 }
 
@@ -129,6 +130,35 @@ struct BatchCall {
 
 void BatchPublisher::Publish(v1::PublishRequest request, PreparedBatch batch,
                              std::function<void(v1::PublishResponse)> done) {
+  if (!batch.auto_create_topic) {
+    Dispatch(std::move(request), batch, std::move(done));
+    return;
+  }
+  auto shared = std::make_shared<v1::PublishRequest>(std::move(request));
+  const std::string topic = shared->topic();
+  auto_creator_.EnsureExists(
+      batch.cluster, topic,
+      [this, shared, batch, done = std::move(done)](absl::Status status) mutable {
+        if (status.ok()) {
+          Dispatch(std::move(*shared), batch, std::move(done));
+          return;
+        }
+        const bool retryable = status.code() == absl::StatusCode::kUnavailable ||
+                               status.code() == absl::StatusCode::kDeadlineExceeded;
+        v1::PublishResponse response;
+        response.set_request_id(shared->request_id());
+        for (const v1::OutgoingMessage& message : shared->messages()) {
+          v1::PublishResult* result = response.add_results();
+          result->set_id(message.id());
+          api::ToProtoStatus(status, retryable, result->mutable_status());
+        }
+        limiter_->Release(batch.bytes);
+        done(std::move(response));
+      });
+}
+
+void BatchPublisher::Dispatch(v1::PublishRequest request, PreparedBatch batch,
+                              std::function<void(v1::PublishResponse)> done) {
   const int count = request.messages_size();
   auto call = std::make_shared<BatchCall>();
   call->response.set_request_id(request.request_id());

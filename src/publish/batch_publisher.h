@@ -11,6 +11,7 @@
 #include "ferry/v1/publisher.pb.h"
 #include "metrics/registry.h"
 #include "publish/inflight_limiter.h"
+#include "publish/topic_auto_creator.h"
 #include "routing/router.h"
 
 namespace ferry::publish {
@@ -18,6 +19,8 @@ namespace ferry::publish {
 // A batch that passed the call-level checks.
 struct PreparedBatch {
   backend::Cluster* cluster = nullptr;
+  // The route lets publishing create the topic when it is missing.
+  bool auto_create_topic = false;
   // Bytes the batch holds in memory until answered (for the limiter).
   int64_t bytes = 0;
 };
@@ -48,6 +51,10 @@ class BatchPublisher {
 
  private:
   struct TopicMetrics;
+  // Publishes the messages of a batch whose topic exists (or is not ours to
+  // create).
+  void Dispatch(v1::PublishRequest request, PreparedBatch batch,
+                std::function<void(v1::PublishResponse)> done);
   TopicMetrics& MetricsFor(const std::string& topic, const std::string& cluster);
   absl::Status CheckMessage(const v1::OutgoingMessage& message) const;
 
@@ -56,6 +63,7 @@ class BatchPublisher {
   const std::map<std::string, backend::Cluster*> clusters_;
   metrics::Registry* registry_;
   InflightLimiter* limiter_;
+  TopicAutoCreator auto_creator_;
 
   absl::Mutex metrics_mu_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<TopicMetrics>>

@@ -334,6 +334,31 @@ TEST_F(PublishTest, UnknownTopicIsNotFoundAndNotRetryable) {
   EXPECT_FALSE(response.results(0).status().retryable());
 }
 
+TEST_F(PublishTest, RouteWithAutoCreateCreatesAMissingTopic) {
+  auto node = Node(
+      "routes:\n"
+      "  - { topic: \"auto.*\", write: [main], auto_create_topics: true }\n"
+      "  - { topic: \"*\", write: [main] }\n");
+  ASSERT_NE(node, nullptr);
+  auto stub = Stub(*node);
+  v1::PublishRequest request;
+  request.set_topic("auto.created");
+  Add(request, "k", "first");
+  Add(request, "k", "second");
+  v1::PublishResponse response;
+  ASSERT_TRUE(Publish(*stub, request, &response).ok());
+  for (const auto& r : response.results()) {
+    EXPECT_EQ(r.status().code(), 0) << r.status().message();
+  }
+  auto topics = broker_->ListTopics();
+  ASSERT_TRUE(topics.ok());
+  EXPECT_THAT(*topics, ::testing::Contains("auto.created"));
+
+  request.set_topic("manual.missing");  // the catch-all route does not create
+  ASSERT_TRUE(Publish(*stub, request, &response).ok());
+  EXPECT_EQ(response.results(0).status().code(), grpc::StatusCode::NOT_FOUND);
+}
+
 TEST_F(PublishTest, CliProducesOneMessagePerLineWithKeysAndHeaders) {
   const std::string topic = Topic(3);
   auto node = Node();
