@@ -24,6 +24,14 @@ std::string WriteTempFile(const std::string& stem, const std::string& content) {
   return path;
 }
 
+std::string KafkaClusterEntry(const std::string& name, const std::string& bootstrap) {
+  return absl::StrCat("  ", name, ": { type: kafka, bootstrap: \"", bootstrap, "\" }\n");
+}
+
+std::string MainClusterYaml(const std::string& bootstrap) {
+  return absl::StrCat("clusters:\n", KafkaClusterEntry("main", bootstrap));
+}
+
 absl::StatusOr<std::unique_ptr<FerrydProcess>> FerrydProcess::Start(
     const std::string& yaml, const std::map<std::string, std::string>& env) {
   auto ports = PickFreePorts(2);

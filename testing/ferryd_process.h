@@ -57,6 +57,13 @@ absl::StatusOr<ProcessResult> RunFerryd(
     const std::map<std::string, std::string>& env = {},
     absl::Duration timeout = absl::Seconds(30));
 
+// One entry under `clusters:`: `  NAME: { type: kafka, bootstrap: "..." }`.
+std::string KafkaClusterEntry(const std::string& name, const std::string& bootstrap);
+
+// A `clusters:` section with one Kafka cluster named "main", which then
+// serves every topic.
+std::string MainClusterYaml(const std::string& bootstrap);
+
 // Writes `content` to a fresh file in the temp directory; returns its path.
 std::string WriteTempFile(const std::string& stem, const std::string& content);
 

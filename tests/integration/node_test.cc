@@ -23,10 +23,6 @@ using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-std::string ClusterYaml(const std::string& name, const std::string& bootstrap) {
-  return absl::StrCat("  ", name, ": { type: kafka, bootstrap: \"", bootstrap, "\" }\n");
-}
-
 // A bootstrap address nothing listens on.
 std::string DeadBootstrap() {
   auto ports = testing::PickFreePorts(1);
@@ -44,8 +40,7 @@ TEST(Node, StatusShowsTheBrokerAndATopicOfARealCluster) {
   ASSERT_NE(broker, nullptr);
   ASSERT_TRUE(broker->CreateTopic("status.orders", 3).ok());
 
-  auto node = FerrydProcess::Start(
-      absl::StrCat("clusters:\n", ClusterYaml("main", broker->bootstrap())));
+  auto node = FerrydProcess::Start(testing::MainClusterYaml(broker->bootstrap()));
   ASSERT_TRUE(node.ok()) << node.status();
 
   ProcessResult status = Status(**node);
@@ -64,7 +59,8 @@ TEST(Node, UnreachableClusterIsDownInStatusAndMetricsWhileTheNodeKeepsServing) {
   const std::string dead = DeadBootstrap();
   auto node = FerrydProcess::Start(
       absl::StrCat("cluster_probe: { interval: 500ms, timeout: 1s }\nclusters:\n",
-                   ClusterYaml("main", broker->bootstrap()), ClusterYaml("dead", dead)));
+                   testing::KafkaClusterEntry("main", broker->bootstrap()),
+                   testing::KafkaClusterEntry("dead", dead)));
   ASSERT_TRUE(node.ok()) << node.status();
 
   ProcessResult status = Status(**node);
@@ -90,7 +86,7 @@ TEST(Node, ClusterStateFollowsABrokerKilledAndRestarted) {
   ASSERT_TRUE(broker.ok()) << broker.status();
   auto node = FerrydProcess::Start(
       absl::StrCat("cluster_probe: { interval: 200ms, timeout: 1s }\nclusters:\n",
-                   ClusterYaml("main", (*broker)->bootstrap())));
+                   testing::KafkaClusterEntry("main", (*broker)->bootstrap())));
   ASSERT_TRUE(node.ok()) << node.status();
   auto metric_until = [&](const std::string& line) {
     const absl::Time deadline = absl::Now() + absl::Seconds(30);

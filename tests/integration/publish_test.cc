@@ -24,11 +24,6 @@ using ::ferry::testing::SharedBroker;
 using ::testing::HasSubstr;
 using ::testing::Pair;
 
-std::string ClusterYaml(const std::string& bootstrap) {
-  return absl::StrCat("clusters:\n  main: { type: kafka, bootstrap: \"", bootstrap,
-                      "\" }\n");
-}
-
 std::unique_ptr<v1::Publisher::Stub> Stub(const FerrydProcess& node) {
   return v1::Publisher::NewStub(
       grpc::CreateChannel(node.grpc_address(), grpc::InsecureChannelCredentials()));
@@ -103,7 +98,8 @@ class PublishTest : public ::testing::Test {
   }
 
   std::unique_ptr<FerrydProcess> Node(const std::string& extra_yaml = "") {
-    auto node = FerrydProcess::Start(ClusterYaml(broker_->bootstrap()) + extra_yaml);
+    auto node =
+        FerrydProcess::Start(testing::MainClusterYaml(broker_->bootstrap()) + extra_yaml);
     EXPECT_TRUE(node.ok()) << node.status();
     return node.ok() ? *std::move(node) : nullptr;
   }
@@ -400,7 +396,7 @@ TEST(PublishBrokerDown, FailsUnavailableWithinTheTimeoutAndRecoversAfterRestart)
   auto broker = KafkaBroker::Start("publish-down");
   ASSERT_TRUE(broker.ok()) << broker.status();
   ASSERT_TRUE((*broker)->CreateTopic("down.t", 1).ok());
-  auto node = FerrydProcess::Start(ClusterYaml((*broker)->bootstrap()) +
+  auto node = FerrydProcess::Start(testing::MainClusterYaml((*broker)->bootstrap()) +
                                    "publish: { timeout: 3s, max_inflight_bytes: 1048576, "
                                    "max_batch_bytes: 1048576 }\n");
   ASSERT_TRUE(node.ok()) << node.status();

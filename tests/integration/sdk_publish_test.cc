@@ -19,11 +19,6 @@ namespace {
 using ::ferry::testing::FerrydProcess;
 using ::ferry::testing::SharedBroker;
 
-std::string ClusterYaml(const std::string& bootstrap) {
-  return absl::StrCat("clusters:\n  main: { type: kafka, bootstrap: \"", bootstrap,
-                      "\" }\n");
-}
-
 std::unique_ptr<client::Publisher> NewPublisher(std::vector<std::string> endpoints) {
   std::string error;
   auto publisher = client::Publisher::Builder()
@@ -45,7 +40,7 @@ TEST(SdkPublish, PerKeyOrderHoldsAcrossConcurrentPublishers) {
   auto* broker = SharedBroker();
   ASSERT_NE(broker, nullptr);
   ASSERT_TRUE(broker->CreateTopic("sdk.order", 8).ok());
-  auto node = FerrydProcess::Start(ClusterYaml(broker->bootstrap()));
+  auto node = FerrydProcess::Start(testing::MainClusterYaml(broker->bootstrap()));
   ASSERT_TRUE(node.ok()) << node.status();
 
   // 4 publishers, each owning 50 of the 200 keys: per key, one writer, so
@@ -100,8 +95,8 @@ TEST(SdkPublish, KillingANodeLosesNoAcknowledgedMessage) {
   auto* broker = SharedBroker();
   ASSERT_NE(broker, nullptr);
   ASSERT_TRUE(broker->CreateTopic("sdk.failover", 4).ok());
-  auto first = FerrydProcess::Start(ClusterYaml(broker->bootstrap()));
-  auto second = FerrydProcess::Start(ClusterYaml(broker->bootstrap()));
+  auto first = FerrydProcess::Start(testing::MainClusterYaml(broker->bootstrap()));
+  auto second = FerrydProcess::Start(testing::MainClusterYaml(broker->bootstrap()));
   ASSERT_TRUE(first.ok()) << first.status();
   ASSERT_TRUE(second.ok()) << second.status();
   auto publisher = NewPublisher({(*first)->grpc_address(), (*second)->grpc_address()});

@@ -27,17 +27,12 @@ using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
 
-std::string ClusterYaml(const std::string& name, const std::string& bootstrap) {
-  return absl::StrCat("  ", name, ": { type: kafka, bootstrap: \"", bootstrap, "\" }\n");
-}
-
 // A node with one cluster, "main", on the shared broker: every topic routes
 // there.
 std::unique_ptr<FerrydProcess> StartNode() {
   testing::KafkaBroker* broker = SharedBroker();
   if (broker == nullptr) return nullptr;
-  auto node = FerrydProcess::Start(
-      absl::StrCat("clusters:\n", ClusterYaml("main", broker->bootstrap())));
+  auto node = FerrydProcess::Start(testing::MainClusterYaml(broker->bootstrap()));
   EXPECT_TRUE(node.ok()) << node.status();
   return node.ok() ? *std::move(node) : nullptr;
 }
@@ -233,9 +228,9 @@ TEST(Topics, DeletedTopicIsNotFoundAfterwards) {
 TEST(Topics, WithTwoClustersAnUnroutedTopicNeedsAClusterName) {
   testing::KafkaBroker* broker = SharedBroker();
   ASSERT_NE(broker, nullptr);
-  auto node = FerrydProcess::Start(absl::StrCat("clusters:\n",
-                                                ClusterYaml("a", broker->bootstrap()),
-                                                ClusterYaml("b", broker->bootstrap())));
+  auto node = FerrydProcess::Start(
+      absl::StrCat("clusters:\n", testing::KafkaClusterEntry("a", broker->bootstrap()),
+                   testing::KafkaClusterEntry("b", broker->bootstrap())));
   ASSERT_TRUE(node.ok()) << node.status();
 
   ProcessResult unrouted = Ferry(**node, {"topics", "create", "topics.unrouted"});
@@ -263,10 +258,10 @@ TEST(Topics, ListNamesAClusterThatIsDown) {
   ASSERT_NE(broker, nullptr);
   auto ports = testing::PickFreePorts(1);
   ASSERT_TRUE(ports.ok()) << ports.status();
-  auto node = FerrydProcess::Start(
-      absl::StrCat("cluster_probe: { interval: 500ms, timeout: 1s }\nclusters:\n",
-                   ClusterYaml("main", broker->bootstrap()),
-                   ClusterYaml("dead", absl::StrCat("127.0.0.1:", (*ports)[0]))));
+  auto node = FerrydProcess::Start(absl::StrCat(
+      "cluster_probe: { interval: 500ms, timeout: 1s }\nclusters:\n",
+      testing::KafkaClusterEntry("main", broker->bootstrap()),
+      testing::KafkaClusterEntry("dead", absl::StrCat("127.0.0.1:", (*ports)[0]))));
   ASSERT_TRUE(node.ok()) << node.status();
 
   ProcessResult all = Ferry(**node, {"topics", "list"});

@@ -1,0 +1,849 @@
+// publish_bench: publishes the same workload (a) through ferryd with the C++
+// SDK and (b) straight to the same Kafka broker with librdkafka, alternating
+// the two in one process, and prints throughput, ack latency percentiles,
+// the ratio (a)/(b), CPU per message and ferryd's peak RSS.
+//
+//   publish_bench --messages 100000 --sizes 100,1024,16384
+//
+// Without --bootstrap/--ferryd it starts its own broker (testing::KafkaBroker)
+// and ferryd (testing::FerrydProcess) and removes them at exit. bench/README.md
+// explains the method and every column; bench/RESULTS.md has measurements.
+//
+// Threading: per path and handle, one application thread publishes; the
+// direct path has one more thread per producer serving delivery reports
+// (rd_kafka_poll), the Ferry path one thread per publishing thread that waits
+// for the futures in publish order and stamps their completion.
+#include <fmt/format.h>
+#include <librdkafka/rdkafka.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ferry/client/publisher.h"
+#include "testing/ferryd_process.h"
+#include "testing/kafka_broker.h"
+
+namespace ferry::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             Clock::now().time_since_epoch())
+      .count();
+}
+
+template <typename... Args>
+void Log(fmt::format_string<Args...> format, Args&&... args) {
+  fmt::print(stderr, "[bench] {}\n", fmt::format(format, std::forward<Args>(args)...));
+  std::fflush(stderr);
+}
+
+struct Options {
+  int64_t messages = 200000;
+  std::vector<int> sizes = {100, 1024, 16384};
+  int concurrency = 4;
+  int partitions = 6;
+  int keys = 1000;
+  int rounds = 2;
+  double paced_fraction = 0.5;
+  double paced_seconds = 10;
+  int64_t max_run_bytes = int64_t{1} << 30;
+  int64_t warmup = 2000;
+  bool shared_publisher = false;
+  std::string bootstrap;
+  std::string ferryd;
+  int ferryd_pid = 0;
+  int broker_pid = 0;
+};
+
+// ---------------------------------------------------------------------------
+// /proc readings: CPU time and resident memory of a process.
+
+// utime + stime of `pid` (0: this process) in seconds; -1 if unreadable.
+double CpuSeconds(int pid) {
+  std::ifstream in(pid == 0 ? std::string("/proc/self/stat")
+                            : fmt::format("/proc/{}/stat", pid));
+  std::string line;
+  if (!std::getline(in, line)) return -1;
+  // The command name (field 2) may hold spaces: fields are counted after ')'.
+  std::istringstream rest(line.substr(line.rfind(')') + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// A field of /proc/<pid>/status in KiB ("VmRSS", "VmHWM"); -1 if unreadable.
+int64_t StatusKb(int pid, const std::string& name) {
+  std::ifstream in(fmt::format("/proc/{}/status", pid));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + ":", 0) == 0) return std::stoll(line.substr(name.size() + 1));
+  }
+  return -1;
+}
+
+// Samples VmRSS of one process every 20 ms on its own thread; Peak() is the
+// highest sample since the last Reset().
+class RssSampler {
+ public:
+  explicit RssSampler(int pid) : pid_(pid) {
+    if (pid_ > 0) thread_ = std::thread([this] { Run(); });
+  }
+  ~RssSampler() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  void Reset() { peak_kb_.store(pid_ > 0 ? StatusKb(pid_, "VmRSS") : -1); }
+  int64_t Peak() const { return peak_kb_.load(); }
+  int64_t OverallPeak() const { return overall_kb_.load(); }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::milliseconds(20), [this] { return stop_; })) {
+      const int64_t kb = StatusKb(pid_, "VmRSS");
+      int64_t seen = peak_kb_.load();
+      while (kb > seen && !peak_kb_.compare_exchange_weak(seen, kb)) {
+      }
+      seen = overall_kb_.load();
+      while (kb > seen && !overall_kb_.compare_exchange_weak(seen, kb)) {
+      }
+    }
+  }
+
+  const int pid_;
+  std::atomic<int64_t> peak_kb_{-1};
+  std::atomic<int64_t> overall_kb_{-1};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+// ---------------------------------------------------------------------------
+// Workload and results.
+
+// What every handle of either path publishes in one run. Both paths get the
+// same key sequence per handle.
+struct Workload {
+  std::string topic;
+  const std::string* payload = nullptr;
+  const std::vector<std::string>* keys = nullptr;
+  // Per handle: indexes into `keys`, one per message (size >= per_handle).
+  const std::vector<std::vector<int>>* key_sequence = nullptr;
+  int64_t per_handle = 0;
+  // 0: as fast as possible. Otherwise each handle starts message i at
+  // start + i * interval_ns (open loop; a late message goes at once).
+  int64_t interval_ns = 0;
+};
+
+// One handle's share of a run.
+struct HandleResult {
+  std::vector<int64_t> latency_ns;  // Successful messages only.
+  int64_t errors = 0;
+  std::string first_error;
+  int64_t first_send_ns = 0;
+  int64_t last_ack_ns = 0;
+};
+
+struct Cpu {
+  double client = 0, ferryd = 0, broker = 0;
+};
+
+// Several runs of one path at one size, merged.
+struct PathResult {
+  int64_t messages = 0;
+  int64_t errors = 0;
+  std::string first_error;
+  double seconds = 0;  // Sum over runs of (last ack - first send).
+  std::vector<int64_t> latency_ns;
+  Cpu cpu;
+  int64_t peak_rss_kb = -1;
+
+  void Add(std::vector<HandleResult>& handles, const Cpu& used, int64_t rss_kb) {
+    int64_t first = INT64_MAX, last = 0;
+    for (HandleResult& h : handles) {
+      messages += static_cast<int64_t>(h.latency_ns.size()) + h.errors;
+      errors += h.errors;
+      if (first_error.empty()) first_error = h.first_error;
+      first = std::min(first, h.first_send_ns);
+      last = std::max(last, h.last_ack_ns);
+      latency_ns.insert(latency_ns.end(), h.latency_ns.begin(), h.latency_ns.end());
+    }
+    seconds += static_cast<double>(last - first) / 1e9;
+    cpu.client += used.client;
+    cpu.ferryd += used.ferryd;
+    cpu.broker += used.broker;
+    peak_rss_kb = std::max(peak_rss_kb, rss_kb);
+  }
+  double rate() const { return seconds > 0 ? static_cast<double>(messages) / seconds : 0; }
+  // Nearest-rank percentile in milliseconds; sorts on first use.
+  double PercentileMs(double p) {
+    if (latency_ns.empty()) return NAN;
+    if (!std::is_sorted(latency_ns.begin(), latency_ns.end())) {
+      std::sort(latency_ns.begin(), latency_ns.end());
+    }
+    auto rank = static_cast<size_t>(std::ceil(p * static_cast<double>(latency_ns.size())));
+    rank = std::clamp<size_t>(rank, 1, latency_ns.size());
+    return static_cast<double>(latency_ns[rank - 1]) / 1e6;
+  }
+};
+
+// Paces one handle: waits until message i's slot (open loop).
+class Pacer {
+ public:
+  Pacer(int64_t start_ns, int64_t interval_ns)
+      : start_ns_(start_ns), interval_ns_(interval_ns) {}
+  void Wait(int64_t i) const {
+    if (interval_ns_ == 0) return;
+    const int64_t at = start_ns_ + i * interval_ns_;
+    const int64_t now = NowNs();
+    if (at > now) std::this_thread::sleep_for(std::chrono::nanoseconds(at - now));
+  }
+
+ private:
+  int64_t start_ns_, interval_ns_;
+};
+
+// ---------------------------------------------------------------------------
+// (b) Direct: librdkafka producers configured like ferryd's.
+
+class DirectProducer {
+ public:
+  static std::unique_ptr<DirectProducer> Create(const std::string& bootstrap, int index,
+                                                std::string* error) {
+    std::unique_ptr<DirectProducer> p(new DirectProducer());
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    // ferryd's settings (src/backend/kafka/kafka_publish.cc) plus linger.ms=5,
+    // which the bench also sets on ferryd's cluster.
+    const std::vector<std::pair<std::string, std::string>> settings = {
+        {"bootstrap.servers", bootstrap},
+        {"client.id", fmt::format("publish-bench-direct-{}", index)},
+        {"acks", "all"},
+        {"enable.idempotence", "true"},
+        {"linger.ms", "5"},
+        {"message.timeout.ms", "10000"},
+        {"allow.auto.create.topics", "false"},
+        {"partitioner", "murmur2_random"},
+    };
+    char errstr[512];
+    for (const auto& [key, value] : settings) {
+      if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof(errstr)) !=
+          RD_KAFKA_CONF_OK) {
+        *error = fmt::format("{}: {}", key, errstr);
+        rd_kafka_conf_destroy(conf);
+        return nullptr;
+      }
+    }
+    rd_kafka_conf_set_opaque(conf, p.get());
+    rd_kafka_conf_set_dr_msg_cb(conf, &DirectProducer::OnDelivery);
+    p->rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (p->rk_ == nullptr) {
+      *error = errstr;
+      rd_kafka_conf_destroy(conf);
+      return nullptr;
+    }
+    // Delivery reports are served only by poll: a dedicated thread, as in
+    // ferryd, so the publishing thread never delays them.
+    p->poller_ = std::thread([raw = p.get()] {
+      while (!raw->stop_.load()) rd_kafka_poll(raw->rk_, 100);
+    });
+    return p;
+  }
+
+  ~DirectProducer() {
+    stop_ = true;
+    if (poller_.joinable()) poller_.join();
+    if (rk_ != nullptr) {
+      rd_kafka_flush(rk_, 10000);
+      rd_kafka_destroy(rk_);
+    }
+  }
+
+  // Publishes the handle's share of `work` and waits for every delivery
+  // report.
+  HandleResult Run(const Workload& work, int handle, int64_t start_ns) {
+    const int64_t n = work.per_handle;
+    sent_ns_.assign(n, 0);
+    result_ = HandleResult{};
+    result_.latency_ns.reserve(n);
+    done_.store(0);
+    const std::vector<int>& sequence = (*work.key_sequence)[handle];
+    const Pacer pacer(start_ns, work.interval_ns);
+    for (int64_t i = 0; i < n; ++i) {
+      pacer.Wait(i);
+      const std::string& key = (*work.keys)[sequence[i]];
+      for (;;) {
+        const int64_t now = NowNs();
+        if (i == 0) result_.first_send_ns = now;
+        sent_ns_[i] = now;
+        rd_kafka_resp_err_t err = rd_kafka_producev(
+            rk_, RD_KAFKA_V_TOPIC(work.topic.c_str()),
+            RD_KAFKA_V_KEY(key.data(), key.size()),
+            RD_KAFKA_V_VALUE(const_cast<char*>(work.payload->data()),
+                             work.payload->size()),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE(reinterpret_cast<void*>(static_cast<intptr_t>(i))),
+            RD_KAFKA_V_END);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+          // The poller thread frees the queue; try again shortly.
+          std::this_thread::sleep_for(std::chrono::microseconds(200));
+          continue;
+        }
+        std::lock_guard lock(mu_);
+        ++result_.errors;
+        if (result_.first_error.empty()) result_.first_error = rd_kafka_err2str(err);
+        done_.fetch_add(1);
+        break;
+      }
+    }
+    int64_t seen = done_.load();
+    while (seen < n) {
+      done_.wait(seen);
+      seen = done_.load();
+    }
+    std::lock_guard lock(mu_);
+    return std::move(result_);
+  }
+
+ private:
+  DirectProducer() = default;
+
+  // On the poller thread.
+  static void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
+    const int64_t now = NowNs();
+    auto* self = static_cast<DirectProducer*>(opaque);
+    const auto i = static_cast<int64_t>(reinterpret_cast<intptr_t>(message->_private));
+    {
+      std::lock_guard lock(self->mu_);
+      if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        self->result_.latency_ns.push_back(now - self->sent_ns_[i]);
+      } else {
+        ++self->result_.errors;
+        if (self->result_.first_error.empty()) {
+          self->result_.first_error = rd_kafka_err2str(message->err);
+        }
+      }
+      self->result_.last_ack_ns = now;
+    }
+    self->done_.fetch_add(1);
+    self->done_.notify_all();
+  }
+
+  rd_kafka_t* rk_ = nullptr;
+  std::thread poller_;
+  std::atomic<bool> stop_{false};
+  // Written by the publishing thread before each produce call; read by the
+  // poller after the report (librdkafka's queues order the two).
+  std::vector<int64_t> sent_ns_;
+  std::mutex mu_;
+  HandleResult result_;  // Guarded by mu_.
+  std::atomic<int64_t> done_{0};
+};
+
+// ---------------------------------------------------------------------------
+// (a) Ferry: the C++ SDK through ferryd.
+
+std::unique_ptr<client::Publisher> NewPublisher(const std::string& endpoint,
+                                                std::string* error) {
+  // SDK defaults (batches of up to 500 messages / 1 MiB, 5 ms linger, 64 MiB
+  // outstanding): what an application gets without tuning.
+  return client::Publisher::Builder().Endpoints({endpoint}).Build(error);
+}
+
+// Publishes the handle's share of `work` through `publisher` and waits for
+// every result. A second thread waits for the futures in publish order and
+// stamps each when it is ready; a future that completed while an earlier one
+// was still pending is stamped late, so Ferry's latencies are upper bounds.
+HandleResult RunFerryHandle(client::Publisher& publisher, const Workload& work,
+                            int handle, int64_t start_ns) {
+  const int64_t n = work.per_handle;
+  std::vector<std::future<client::PublishResult>> futures(n);
+  std::vector<int64_t> sent_ns(n);
+  std::atomic<int64_t> published{0};
+  HandleResult result;
+  result.latency_ns.reserve(n);
+
+  std::thread collector([&] {
+    for (int64_t i = 0; i < n; ++i) {
+      int64_t seen = published.load(std::memory_order_acquire);
+      while (seen <= i) {
+        published.wait(seen, std::memory_order_acquire);
+        seen = published.load(std::memory_order_acquire);
+      }
+      futures[i].wait();
+      const int64_t now = NowNs();
+      client::PublishResult r = futures[i].get();
+      if (r.ok()) {
+        result.latency_ns.push_back(now - sent_ns[i]);
+      } else {
+        ++result.errors;
+        if (result.first_error.empty()) {
+          result.first_error = fmt::format("code {}: {}", r.code, r.error);
+        }
+      }
+      result.last_ack_ns = now;
+      futures[i] = {};
+    }
+  });
+
+  const std::vector<int>& sequence = (*work.key_sequence)[handle];
+  const Pacer pacer(start_ns, work.interval_ns);
+  for (int64_t i = 0; i < n; ++i) {
+    pacer.Wait(i);
+    client::Message message;
+    message.key = (*work.keys)[sequence[i]];
+    message.value = *work.payload;
+    const int64_t now = NowNs();
+    if (i == 0) result.first_send_ns = now;
+    sent_ns[i] = now;
+    futures[i] = publisher.Publish(work.topic, std::move(message));
+    published.store(i + 1, std::memory_order_release);
+    published.notify_one();
+  }
+  collector.join();
+  return result;
+}
+
+// ---------------------------------------------------------------------------
+// The benchmark.
+
+enum class Path { kDirect, kFerry };
+
+struct SizeResult {
+  int size = 0;
+  int64_t messages = 0;  // Per path in the max pass.
+  PathResult max_direct, max_ferry, paced_direct, paced_ferry;
+  double paced_rate = 0;
+};
+
+class Bench {
+ public:
+  Bench(Options options, std::string bootstrap, std::string ferryd, int ferryd_pid,
+        int broker_pid)
+      : o_(std::move(options)),
+        bootstrap_(std::move(bootstrap)),
+        ferryd_(std::move(ferryd)),
+        ferryd_pid_(ferryd_pid),
+        broker_pid_(broker_pid),
+        rss_(ferryd_pid) {
+    for (int k = 0; k < o_.keys; ++k) keys_.push_back(fmt::format("key-{:04d}", k));
+  }
+
+  // Runs every size; false if setting up failed (messages on stderr).
+  bool RunAll(std::vector<SizeResult>* out) {
+    for (int size : o_.sizes) {
+      SizeResult r;
+      if (!RunSize(size, &r)) return false;
+      out->push_back(std::move(r));
+    }
+    return true;
+  }
+
+  int64_t FerrydHwmKb() const {
+    return ferryd_pid_ > 0 ? StatusKb(ferryd_pid_, "VmHWM") : -1;
+  }
+  int64_t FerrydOverallPeakKb() const { return rss_.OverallPeak(); }
+
+ private:
+  bool CreateTopic(const std::string& topic) {
+    auto done = testing::RunFerryCli({"--server", ferryd_, "topics", "create", topic,
+                                      "--partitions", std::to_string(o_.partitions)});
+    if (!done.ok() || done->exit_code != 0) {
+      Log("creating topic {} failed: {}", topic,
+          done.ok() ? done->err : done.status().ToString());
+      return false;
+    }
+    return true;
+  }
+
+  bool RunSize(int size, SizeResult* r) {
+    r->size = size;
+    const std::string topic = fmt::format("bench.s{}.{}.{}", size, getpid(),
+                                          std::chrono::system_clock::now()
+                                              .time_since_epoch()
+                                              .count() /
+                                              1000000);
+    if (!CreateTopic(topic)) return false;
+    const std::string payload(static_cast<size_t>(size), 'x');
+    int64_t total = o_.messages;
+    if (total * size > o_.max_run_bytes) {
+      total = o_.max_run_bytes / size;
+      Log("size {}: {} messages per path instead of {} (--max-run-bytes {})", size,
+          total, o_.messages, o_.max_run_bytes);
+    }
+    const int handles = o_.concurrency;
+    const int64_t per_handle_run =
+        std::max<int64_t>(1, total / (int64_t{handles} * o_.rounds));
+    r->messages = per_handle_run * handles * o_.rounds;
+
+    // Clients live for the whole size, as an application's would.
+    std::vector<std::unique_ptr<DirectProducer>> direct;
+    std::vector<std::unique_ptr<client::Publisher>> ferry;
+    for (int h = 0; h < handles; ++h) {
+      std::string error;
+      direct.push_back(DirectProducer::Create(bootstrap_, h, &error));
+      if (direct.back() == nullptr) {
+        Log("librdkafka producer: {}", error);
+        return false;
+      }
+      if (h == 0 || !o_.shared_publisher) {
+        ferry.push_back(NewPublisher(ferryd_, &error));
+        if (ferry.back() == nullptr) {
+          Log("ferry publisher: {}", error);
+          return false;
+        }
+      }
+    }
+    auto publisher_for = [&](int h) -> client::Publisher& {
+      return *ferry[o_.shared_publisher ? 0 : h];
+    };
+
+    // Key sequences: uniform over the keys, the same for both paths.
+    std::vector<std::vector<int>> sequence(handles);
+    auto fill = [&](int64_t count) {
+      for (int h = 0; h < handles; ++h) {
+        std::mt19937 rng(1234 + h);
+        std::uniform_int_distribution<int> pick(0, o_.keys - 1);
+        auto& s = sequence[h];
+        while (static_cast<int64_t>(s.size()) < count) s.push_back(pick(rng));
+      }
+    };
+    fill(std::max(per_handle_run, o_.warmup));
+
+    Workload work{.topic = topic,
+                  .payload = &payload,
+                  .keys = &keys_,
+                  .key_sequence = &sequence,
+                  .per_handle = 0,
+                  .interval_ns = 0};
+
+    auto run = [&](Path path, PathResult* into) {
+      const Cpu before = CpuNow();
+      if (path == Path::kFerry) rss_.Reset();
+      std::vector<HandleResult> results(handles);
+      std::vector<std::thread> threads;
+      const int64_t start_ns = NowNs() + 1000000;  // 1 ms for the threads to start
+      for (int h = 0; h < handles; ++h) {
+        threads.emplace_back([&, h] {
+          if (path == Path::kDirect) {
+            results[h] = direct[h]->Run(work, h, start_ns);
+          } else {
+            results[h] = RunFerryHandle(publisher_for(h), work, h, start_ns);
+          }
+        });
+      }
+      for (std::thread& t : threads) t.join();
+      const Cpu after = CpuNow();
+      const Cpu used{after.client - before.client, after.ferryd - before.ferryd,
+                     after.broker - before.broker};
+      if (into != nullptr) {
+        into->Add(results, used, path == Path::kFerry ? rss_.Peak() : -1);
+      }
+    };
+    // ABBA order over the rounds, so that drift (log segments, page cache,
+    // JIT) hits both paths alike.
+    auto alternate = [&](PathResult* direct_result, PathResult* ferry_result) {
+      for (int round = 0; round < o_.rounds; ++round) {
+        const bool direct_first = round % 2 == 0;
+        run(direct_first ? Path::kDirect : Path::kFerry,
+            direct_first ? direct_result : ferry_result);
+        run(direct_first ? Path::kFerry : Path::kDirect,
+            direct_first ? ferry_result : direct_result);
+      }
+    };
+
+    Log("size {}: topic {}, warm-up ({} messages per handle and path)", size, topic,
+        o_.warmup);
+    work.per_handle = o_.warmup;
+    run(Path::kDirect, nullptr);
+    run(Path::kFerry, nullptr);
+
+    Log("size {}: max pass, {} messages per path in {} rounds", size, r->messages,
+        o_.rounds);
+    work.per_handle = per_handle_run;
+    alternate(&r->max_direct, &r->max_ferry);
+    Log("size {}: max direct {:.0f} msgs/s, ferry {:.0f} msgs/s (ratio {:.2f})", size,
+        r->max_direct.rate(), r->max_ferry.rate(),
+        r->max_ferry.rate() / r->max_direct.rate());
+
+    if (o_.paced_fraction > 0 && o_.paced_seconds > 0) {
+      // The same offered load for both paths, which neither saturates: the
+      // fraction of the slower path's max.
+      r->paced_rate =
+          o_.paced_fraction * std::min(r->max_direct.rate(), r->max_ferry.rate());
+      const double per_handle_rate = r->paced_rate / handles;
+      work.interval_ns = static_cast<int64_t>(1e9 / per_handle_rate);
+      work.per_handle = std::max<int64_t>(
+          1, static_cast<int64_t>(per_handle_rate * o_.paced_seconds / o_.rounds));
+      fill(work.per_handle);
+      Log("size {}: paced pass at {:.0f} msgs/s ({} messages per path)", size,
+          r->paced_rate, work.per_handle * handles * o_.rounds);
+      alternate(&r->paced_direct, &r->paced_ferry);
+    }
+    return true;
+  }
+
+  Cpu CpuNow() const {
+    return Cpu{CpuSeconds(0), ferryd_pid_ > 0 ? CpuSeconds(ferryd_pid_) : 0,
+               broker_pid_ > 0 ? CpuSeconds(broker_pid_) : 0};
+  }
+
+  const Options o_;
+  const std::string bootstrap_;
+  const std::string ferryd_;
+  const int ferryd_pid_;
+  const int broker_pid_;
+  RssSampler rss_;
+  std::vector<std::string> keys_;
+};
+
+// ---------------------------------------------------------------------------
+// Output.
+
+std::string Mib(int64_t kb) {
+  return kb < 0 ? "n/a" : fmt::format("{:.0f} MiB", static_cast<double>(kb) / 1024);
+}
+
+std::string SizeLabel(int size) {
+  if (size >= 1024 && size % 1024 == 0) return fmt::format("{} KiB", size / 1024);
+  return fmt::format("{} B", size);
+}
+
+// "client / ferryd / broker" CPU microseconds per message.
+std::string CpuPerMessage(const PathResult& p, bool known_ferryd, bool known_broker) {
+  auto us = [&](double seconds, bool known) {
+    if (!known) return std::string("?");
+    return fmt::format("{:.1f}", seconds * 1e6 / static_cast<double>(p.messages));
+  };
+  return fmt::format("{} / {} / {}", us(p.cpu.client, true),
+                     us(p.cpu.ferryd, known_ferryd), us(p.cpu.broker, known_broker));
+}
+
+void PrintTable(const std::string& title, std::vector<SizeResult>& results, bool paced,
+                bool known_ferryd, bool known_broker) {
+  fmt::print("\n### {}\n\n", title);
+  fmt::print(
+      "| size | path | msgs/s | MB/s | p50 ms | p99 ms | p999 ms | ratio | ferryd peak "
+      "RSS | CPU µs/msg client / ferryd / broker |{}\n",
+      paced ? " p99 added by the hop |" : "");
+  fmt::print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|{}\n", paced ? "--:|" : "");
+  for (SizeResult& r : results) {
+    PathResult& b = paced ? r.paced_direct : r.max_direct;
+    PathResult& a = paced ? r.paced_ferry : r.max_ferry;
+    if (b.messages == 0 && a.messages == 0) continue;
+    auto row = [&](const char* path, PathResult& p, const std::string& ratio,
+                   const std::string& added) {
+      const double mbps = p.rate() * r.size / 1e6;
+      fmt::print(
+          "| {} | {} | {:.0f} | {:.1f} | {:.2f} | {:.2f} | {:.2f} | {} | {} | {} |{}\n",
+          SizeLabel(r.size), path, p.rate(), mbps, p.PercentileMs(0.5),
+          p.PercentileMs(0.99), p.PercentileMs(0.999), ratio,
+          p.peak_rss_kb < 0 ? "–" : Mib(p.peak_rss_kb),
+          CpuPerMessage(p, known_ferryd, known_broker), added);
+    };
+    const std::string added =
+        paced ? fmt::format(" **{:+.2f} ms** |", a.PercentileMs(0.99) - b.PercentileMs(0.99))
+              : "";
+    row("(b) direct librdkafka", b, "", paced ? " |" : "");
+    row("(a) Ferry SDK → ferryd", a, fmt::format("**{:.2f}**", a.rate() / b.rate()),
+        added);
+  }
+  for (SizeResult& r : results) {
+    for (PathResult* p : {paced ? &r.paced_direct : &r.max_direct,
+                          paced ? &r.paced_ferry : &r.max_ferry}) {
+      if (p->errors > 0) {
+        fmt::print("\n{}: {} of {} messages failed; first: {}\n", SizeLabel(r.size),
+                   p->errors, p->messages, p->first_error);
+      }
+    }
+  }
+  std::fflush(stdout);
+}
+
+int BrokerPidFromState(const testing::KafkaBroker& broker) {
+  const char* root = std::getenv("FERRY_KAFKA_STATE");
+  std::ifstream in(fmt::format("{}/{}/broker.pid", root != nullptr ? root : "/tmp/ferry-kafka",
+                               broker.name()));
+  int pid = 0;
+  in >> pid;
+  return pid;
+}
+
+std::string Join(const std::vector<int>& values) {
+  std::string out;
+  for (int v : values) out += (out.empty() ? "" : ",") + std::to_string(v);
+  return out;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app{
+      "publish_bench: Ferry (SDK -> ferryd -> Kafka) against direct librdkafka "
+      "producers on the same broker"};
+  Options o;
+  app.add_option("--messages", o.messages, "Messages per path and size in the max pass")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--sizes", o.sizes, "Message value sizes in bytes")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--concurrency", o.concurrency,
+                 "Publishing threads per path, each with its own producer / publisher")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--topic-partitions", o.partitions, "Partitions of each fresh topic")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--keys", o.keys, "Distinct message keys (uniformly random)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--rounds", o.rounds,
+                 "Alternations per pass (ABBA order); each run gets 1/rounds of the "
+                 "messages")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--paced-fraction", o.paced_fraction,
+                 "Paced pass offered load, as a fraction of the slower path's max "
+                 "(0: no paced pass)")
+      ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--paced-seconds", o.paced_seconds,
+                 "Length of the paced pass per path and size")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  app.add_option("--max-run-bytes", o.max_run_bytes,
+                 "Caps messages * size per path and size (large sizes get fewer "
+                 "messages)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--warmup", o.warmup,
+                 "Unmeasured messages per handle and path before each size")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_flag("--shared-publisher", o.shared_publisher,
+               "One ferry Publisher shared by all threads instead of one per thread");
+  app.add_option("--bootstrap", o.bootstrap,
+                 "Use this running Kafka broker instead of starting one");
+  app.add_option("--ferryd", o.ferryd,
+                 "Use this running ferryd (host:port) instead of starting one; needs "
+                 "--bootstrap of its cluster");
+  app.add_option("--ferryd-pid", o.ferryd_pid, "Pid of --ferryd, for RSS and CPU");
+  app.add_option("--broker-pid", o.broker_pid, "Pid of --bootstrap's broker, for CPU");
+  CLI11_PARSE(app, argc, argv);
+  if (!o.ferryd.empty() && o.bootstrap.empty()) {
+    fmt::print(stderr, "--ferryd needs --bootstrap (the broker of its cluster)\n");
+    return 2;
+  }
+
+  std::unique_ptr<testing::KafkaBroker> broker;
+  std::string bootstrap = o.bootstrap;
+  int broker_pid = o.broker_pid;
+  if (bootstrap.empty()) {
+    Log("starting a Kafka broker");
+    auto started = testing::KafkaBroker::Start("bench");
+    if (!started.ok()) {
+      Log("broker: {}", started.status().ToString());
+      return 1;
+    }
+    broker = *std::move(started);
+    bootstrap = broker->bootstrap();
+    broker_pid = BrokerPidFromState(*broker);
+  }
+  std::unique_ptr<testing::FerrydProcess> node;
+  std::string ferryd = o.ferryd;
+  int ferryd_pid = o.ferryd_pid;
+  if (ferryd.empty()) {
+    Log("starting ferryd");
+    // Defaults everywhere except linger.ms, set explicitly to what the direct
+    // producers use (it is also librdkafka 2.0's default).
+    auto started = testing::FerrydProcess::Start(fmt::format(
+        "log: {{ level: warn }}\n"
+        "clusters:\n"
+        "  main: {{ type: kafka, bootstrap: \"{}\", properties: {{ linger.ms: 5 }} }}\n",
+        bootstrap));
+    if (!started.ok()) {
+      Log("ferryd: {}", started.status().ToString());
+      return 1;
+    }
+    node = *std::move(started);
+    ferryd = node->grpc_address();
+    ferryd_pid = node->process().pid();
+  }
+  Log("broker {} (pid {}), ferryd {} (pid {})", bootstrap, broker_pid, ferryd,
+      ferryd_pid);
+
+  std::vector<SizeResult> results;
+  bool ok;
+  int64_t hwm_kb, peak_kb;
+  {
+    Bench bench(o, bootstrap, ferryd, ferryd_pid, broker_pid);
+    ok = bench.RunAll(&results);
+    hwm_kb = bench.FerrydHwmKb();
+    peak_kb = bench.FerrydOverallPeakKb();
+  }
+
+  fmt::print("## publish_bench\n\n");
+  fmt::print(
+      "`--messages {} --sizes {} --concurrency {} --topic-partitions {} --keys {} "
+      "--rounds {} --paced-fraction {} --paced-seconds {}{}`; {} hardware threads\n",
+      o.messages, Join(o.sizes), o.concurrency, o.partitions, o.keys, o.rounds,
+      o.paced_fraction, o.paced_seconds, o.shared_publisher ? " --shared-publisher" : "",
+      std::thread::hardware_concurrency());
+  PrintTable("Max throughput (closed loop: every handle publishes as fast as it can)",
+             results, false, ferryd_pid > 0, broker_pid > 0);
+  if (o.paced_fraction > 0 && o.paced_seconds > 0) {
+    PrintTable(fmt::format("Paced at {:.0f}% of the slower path's max (same offered load "
+                           "for both paths)",
+                           o.paced_fraction * 100),
+               results, true, ferryd_pid > 0, broker_pid > 0);
+    fmt::print("\nOffered load per size:");
+    for (const SizeResult& r : results) {
+      fmt::print(" {} {:.0f} msgs/s;", SizeLabel(r.size), r.paced_rate);
+    }
+    fmt::print("\n");
+  }
+  fmt::print("\nferryd memory: peak VmRSS sampled every 20 ms {}, VmHWM at the end {}\n",
+             Mib(peak_kb), Mib(hwm_kb));
+  int64_t failed = 0;
+  for (SizeResult& r : results) {
+    failed += r.max_direct.errors + r.max_ferry.errors + r.paced_direct.errors +
+              r.paced_ferry.errors;
+  }
+  return ok && failed == 0 ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace ferry::bench
+
+int main(int argc, char** argv) { return ferry::bench::Main(argc, argv); }
