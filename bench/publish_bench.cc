@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -70,11 +71,13 @@ struct Options {
   double paced_seconds = 10;
   int64_t max_run_bytes = int64_t{1} << 30;
   int64_t warmup = 2000;
+  double warmup_seconds = 30;
   bool shared_publisher = false;
   std::string bootstrap;
   std::string ferryd;
   int ferryd_pid = 0;
   int broker_pid = 0;
+  std::vector<std::string> ferryd_env;
 };
 
 // ---------------------------------------------------------------------------
@@ -205,14 +208,17 @@ struct PathResult {
     cpu.broker += used.broker;
     peak_rss_kb = std::max(peak_rss_kb, rss_kb);
   }
-  double rate() const { return seconds > 0 ? static_cast<double>(messages) / seconds : 0; }
+  double rate() const {
+    return seconds > 0 ? static_cast<double>(messages) / seconds : 0;
+  }
   // Nearest-rank percentile in milliseconds; sorts on first use.
   double PercentileMs(double p) {
     if (latency_ns.empty()) return NAN;
     if (!std::is_sorted(latency_ns.begin(), latency_ns.end())) {
       std::sort(latency_ns.begin(), latency_ns.end());
     }
-    auto rank = static_cast<size_t>(std::ceil(p * static_cast<double>(latency_ns.size())));
+    auto rank =
+        static_cast<size_t>(std::ceil(p * static_cast<double>(latency_ns.size())));
     rank = std::clamp<size_t>(rank, 1, latency_ns.size());
     return static_cast<double>(latency_ns[rank - 1]) / 1e6;
   }
@@ -227,7 +233,12 @@ class Pacer {
     if (interval_ns_ == 0) return;
     const int64_t at = start_ns_ + i * interval_ns_;
     const int64_t now = NowNs();
-    if (at > now) std::this_thread::sleep_for(std::chrono::nanoseconds(at - now));
+    // Sleeping at least 1 ms sends what fell due meanwhile as a burst: far
+    // fewer wake-ups than one per message, bursts well below linger.ms.
+    if (at > now) {
+      std::this_thread::sleep_for(
+          std::chrono::nanoseconds(std::max<int64_t>(at - now, 1000000)));
+    }
   }
 
  private:
@@ -489,18 +500,16 @@ class Bench {
 
   bool RunSize(int size, SizeResult* r) {
     r->size = size;
-    const std::string topic = fmt::format("bench.s{}.{}.{}", size, getpid(),
-                                          std::chrono::system_clock::now()
-                                              .time_since_epoch()
-                                              .count() /
-                                              1000000);
+    const std::string topic = fmt::format(
+        "bench.s{}.{}.{}", size, getpid(),
+        std::chrono::system_clock::now().time_since_epoch().count() / 1000000);
     if (!CreateTopic(topic)) return false;
     const std::string payload(static_cast<size_t>(size), 'x');
     int64_t total = o_.messages;
     if (total * size > o_.max_run_bytes) {
       total = o_.max_run_bytes / size;
-      Log("size {}: {} messages per path instead of {} (--max-run-bytes {})", size,
-          total, o_.messages, o_.max_run_bytes);
+      Log("size {}: {} messages per path instead of {} (--max-run-bytes {})", size, total,
+          o_.messages, o_.max_run_bytes);
     }
     const int handles = o_.concurrency;
     const int64_t per_handle_run =
@@ -549,6 +558,10 @@ class Bench {
                   .interval_ns = 0};
 
     auto run = [&](Path path, PathResult* into) {
+      if (into != nullptr) {
+        Log("  {} run: {} messages", path == Path::kDirect ? "direct" : "ferry",
+            work.per_handle * handles);
+      }
       const Cpu before = CpuNow();
       if (path == Path::kFerry) rss_.Reset();
       std::vector<HandleResult> results(handles);
@@ -583,11 +596,17 @@ class Bench {
       }
     };
 
-    Log("size {}: topic {}, warm-up ({} messages per handle and path)", size, topic,
-        o_.warmup);
+    // Connections, metadata, and on the first size the broker's JIT: warm-up
+    // runs until at least `warmup_left_` seconds passed (once per size at least).
+    Log("size {}: topic {}, warm-up ({} messages per handle and path, {:.0f} s at least)",
+        size, topic, o_.warmup, warmup_left_);
     work.per_handle = o_.warmup;
-    run(Path::kDirect, nullptr);
-    run(Path::kFerry, nullptr);
+    const int64_t warmup_until = NowNs() + static_cast<int64_t>(warmup_left_ * 1e9);
+    do {
+      run(Path::kDirect, nullptr);
+      run(Path::kFerry, nullptr);
+    } while (NowNs() < warmup_until);
+    warmup_left_ = 0;
 
     Log("size {}: max pass, {} messages per path in {} rounds", size, r->messages,
         o_.rounds);
@@ -626,6 +645,7 @@ class Bench {
   const int broker_pid_;
   RssSampler rss_;
   std::vector<std::string> keys_;
+  double warmup_left_ = o_.warmup_seconds;
 };
 
 // ---------------------------------------------------------------------------
@@ -673,7 +693,8 @@ void PrintTable(const std::string& title, std::vector<SizeResult>& results, bool
           CpuPerMessage(p, known_ferryd, known_broker), added);
     };
     const std::string added =
-        paced ? fmt::format(" **{:+.2f} ms** |", a.PercentileMs(0.99) - b.PercentileMs(0.99))
+        paced ? fmt::format(" **{:+.2f} ms** |",
+                            a.PercentileMs(0.99) - b.PercentileMs(0.99))
               : "";
     row("(b) direct librdkafka", b, "", paced ? " |" : "");
     row("(a) Ferry SDK → ferryd", a, fmt::format("**{:.2f}**", a.rate() / b.rate()),
@@ -693,8 +714,8 @@ void PrintTable(const std::string& title, std::vector<SizeResult>& results, bool
 
 int BrokerPidFromState(const testing::KafkaBroker& broker) {
   const char* root = std::getenv("FERRY_KAFKA_STATE");
-  std::ifstream in(fmt::format("{}/{}/broker.pid", root != nullptr ? root : "/tmp/ferry-kafka",
-                               broker.name()));
+  std::ifstream in(fmt::format(
+      "{}/{}/broker.pid", root != nullptr ? root : "/tmp/ferry-kafka", broker.name()));
   int pid = 0;
   in >> pid;
   return pid;
@@ -751,6 +772,11 @@ int Main(int argc, char** argv) {
                  "Unmeasured messages per handle and path before each size")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  app.add_option("--warmup-seconds", o.warmup_seconds,
+                 "Minimum length of the first size's warm-up (a fresh broker's JVM "
+                 "needs it)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   app.add_flag("--shared-publisher", o.shared_publisher,
                "One ferry Publisher shared by all threads instead of one per thread");
   app.add_option("--bootstrap", o.bootstrap,
@@ -758,6 +784,9 @@ int Main(int argc, char** argv) {
   app.add_option("--ferryd", o.ferryd,
                  "Use this running ferryd (host:port) instead of starting one; needs "
                  "--bootstrap of its cluster");
+  app.add_option("--ferryd-env", o.ferryd_env,
+                 "KEY=VALUE added to the environment of the ferryd the bench starts "
+                 "(e.g. LD_PRELOAD=..., GLIBC_TUNABLES=...)");
   app.add_option("--ferryd-pid", o.ferryd_pid, "Pid of --ferryd, for RSS and CPU");
   app.add_option("--broker-pid", o.broker_pid, "Pid of --bootstrap's broker, for CPU");
   CLI11_PARSE(app, argc, argv);
@@ -787,11 +816,22 @@ int Main(int argc, char** argv) {
     Log("starting ferryd");
     // Defaults everywhere except linger.ms, set explicitly to what the direct
     // producers use (it is also librdkafka 2.0's default).
-    auto started = testing::FerrydProcess::Start(fmt::format(
-        "log: {{ level: warn }}\n"
-        "clusters:\n"
-        "  main: {{ type: kafka, bootstrap: \"{}\", properties: {{ linger.ms: 5 }} }}\n",
-        bootstrap));
+    std::map<std::string, std::string> env;
+    for (const std::string& entry : o.ferryd_env) {
+      const size_t eq = entry.find('=');
+      if (eq == std::string::npos) {
+        fmt::print(stderr, "--ferryd-env {}: expected KEY=VALUE\n", entry);
+        return 2;
+      }
+      env[entry.substr(0, eq)] = entry.substr(eq + 1);
+    }
+    auto started = testing::FerrydProcess::Start(
+        fmt::format("log: {{ level: warn }}\n"
+                    "clusters:\n"
+                    "  main: {{ type: kafka, bootstrap: \"{}\", properties: {{ "
+                    "linger.ms: 5 }} }}\n",
+                    bootstrap),
+        env);
     if (!started.ok()) {
       Log("ferryd: {}", started.status().ToString());
       return 1;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <optional>
 
 #include "api/convert.h"
 #include "common/topic_name.h"
@@ -124,6 +125,25 @@ struct BatchCall {
   int64_t bytes;
   absl::Time started;
   std::function<void(v1::PublishResponse)> done;
+  std::string topic;
+  std::string cluster;
+
+  // The first failure of each ordering key in this batch.
+  std::optional<std::pair<absl::Status, bool>> FailureOf(const std::string& key) {
+    if (key.empty()) return std::nullopt;
+    absl::MutexLock lock(&mu);
+    auto it = failed_keys.find(key);
+    if (it == failed_keys.end()) return std::nullopt;
+    return it->second;
+  }
+  void RecordFailure(const std::string& key, const absl::Status& status, bool retryable) {
+    if (key.empty()) return;
+    absl::MutexLock lock(&mu);
+    failed_keys.try_emplace(key, status, retryable);
+  }
+
+  absl::Mutex mu;
+  std::map<std::string, std::pair<absl::Status, bool>> failed_keys ABSL_GUARDED_BY(mu);
 };
 
 }  // namespace
@@ -167,24 +187,27 @@ void BatchPublisher::Dispatch(v1::PublishRequest request, PreparedBatch batch,
   call->bytes = batch.bytes;
   call->started = absl::Now();
   call->done = std::move(done);
+  call->topic = request.topic();
+  call->cluster = batch.cluster->name();
 
-  const std::string& cluster_name = batch.cluster->name();
-  TopicMetrics& topic_metrics = MetricsFor(request.topic(), cluster_name);
   auto finish_one = [this, call] {
     if (call->remaining.fetch_sub(1) == 1) {
       limiter_->Release(call->bytes);
       call->done(std::move(call->response));
     }
   };
-  auto count_error = [this, topic = request.topic(),
-                      cluster_name](absl::StatusCode code) {
+  // Per cluster and code only: topic names come from clients, and a typo
+  // must not create series that live forever.
+  auto fail = [this, call, finish_one](v1::PublishResult* result,
+                                       const absl::Status& status, bool retryable) {
+    api::ToProtoStatus(status, retryable, result->mutable_status());
     registry_
         ->GetCounter("ferry_publish_errors_total",
                      "Messages that failed, by status code.",
-                     {{"topic", topic},
-                      {"cluster", cluster_name},
-                      {"code", absl::StatusCodeToString(code)}})
+                     {{"cluster", call->cluster},
+                      {"code", absl::StatusCodeToString(status.code())}})
         .Inc();
+    finish_one();
   };
 
   for (int i = 0; i < count; ++i) {
@@ -192,9 +215,15 @@ void BatchPublisher::Dispatch(v1::PublishRequest request, PreparedBatch batch,
     v1::PublishResult* result = call->response.mutable_results(i);
     result->set_id(message->id());
     if (absl::Status s = CheckMessage(*message); !s.ok()) {
-      api::ToProtoStatus(s, /*retryable=*/false, result->mutable_status());
-      count_error(s.code());
-      finish_one();
+      fail(result, s, /*retryable=*/false);
+      continue;
+    }
+    std::string order_key =
+        message->ordering_key().empty() ? message->key() : message->ordering_key();
+    if (auto earlier = call->FailureOf(order_key)) {
+      // A later message of a key must not be written after an earlier one
+      // failed: a retry of the earlier one would land behind it.
+      fail(result, earlier->first, earlier->second);
       continue;
     }
     const int64_t bytes = MessageBytes(*message);
@@ -210,23 +239,27 @@ void BatchPublisher::Dispatch(v1::PublishRequest request, PreparedBatch batch,
           {std::move(*h.mutable_key()), std::move(*h.mutable_value())});
     }
     if (!message->id().empty()) record.headers.push_back({kIdHeader, message->id()});
-    batch.cluster->Publish(std::move(record), [call, result, bytes, &topic_metrics,
-                                               cluster_name, count_error, finish_one](
-                                                  backend::PublishOutcome outcome) {
-      api::ToProtoStatus(outcome.status, outcome.retryable, result->mutable_status());
-      if (outcome.status.ok()) {
-        result->set_cluster(cluster_name);
-        result->set_partition(outcome.partition);
-        result->set_offset(outcome.offset);
-        api::FromUnixMillis(outcome.timestamp_ms, result->mutable_timestamp());
-        topic_metrics.messages.Inc();
-        topic_metrics.bytes.Inc(static_cast<double>(bytes));
-        topic_metrics.latency.Observe(absl::ToDoubleSeconds(absl::Now() - call->started));
-      } else {
-        count_error(outcome.status.code());
-      }
-      finish_one();
-    });
+    batch.cluster->Publish(
+        std::move(record), [this, call, result, bytes, order_key = std::move(order_key),
+                            fail, finish_one](backend::PublishOutcome outcome) {
+          if (!outcome.status.ok()) {
+            call->RecordFailure(order_key, outcome.status, outcome.retryable);
+            fail(result, outcome.status, outcome.retryable);
+            return;
+          }
+          api::ToProtoStatus(outcome.status, false, result->mutable_status());
+          result->set_cluster(call->cluster);
+          result->set_partition(outcome.partition);
+          result->set_offset(outcome.offset);
+          api::FromUnixMillis(outcome.timestamp_ms, result->mutable_timestamp());
+          // Series appear with the first acknowledged message, so only
+          // topics that exist get them.
+          TopicMetrics& metrics = MetricsFor(call->topic, call->cluster);
+          metrics.messages.Inc();
+          metrics.bytes.Inc(static_cast<double>(bytes));
+          metrics.latency.Observe(absl::ToDoubleSeconds(absl::Now() - call->started));
+          finish_one();
+        });
   }
 }
 

@@ -63,11 +63,13 @@ class BatchPublisher {
   const std::map<std::string, backend::Cluster*> clusters_;
   metrics::Registry* registry_;
   InflightLimiter* limiter_;
-  TopicAutoCreator auto_creator_;
 
   absl::Mutex metrics_mu_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<TopicMetrics>>
       topic_metrics_ ABSL_GUARDED_BY(metrics_mu_);
+  // Last: its worker may still dispatch while it is being destroyed, which
+  // uses everything above.
+  TopicAutoCreator auto_creator_;
 };
 
 // Bytes a message occupies: key, value, ordering key, id and headers.

@@ -10,6 +10,11 @@
 namespace ferry::publish {
 namespace {
 
+bool IsRetryable(absl::StatusCode code) {
+  return code == absl::StatusCode::kUnavailable ||
+         code == absl::StatusCode::kResourceExhausted;
+}
+
 absl::Status Overloaded(const InflightLimiter& limiter) {
   return absl::ResourceExhaustedError(
       fmt::format("node holds its limit of {} bytes in flight "
@@ -44,9 +49,10 @@ class PublishStreamReactor final
     if (!batch.ok()) {
       v1::PublishResponse response;
       response.set_request_id(request->request_id());
-      api::ToProtoStatus(batch.status(), /*retryable=*/false, response.mutable_error());
+      api::ToProtoStatus(batch.status(), IsRetryable(batch.status().code()),
+                         response.mutable_error());
       Send(std::move(response));
-      StartRead(&request_);
+      ContinueReading();
       return;
     }
     {
@@ -55,7 +61,7 @@ class PublishStreamReactor final
     }
     const int64_t bytes = batch->bytes;
     limiter_->AcquireAsync(bytes, [this, request, batch = *batch, bytes] {
-      StartRead(&request_);
+      ContinueReading();
       if (cancelled_.load()) {
         limiter_->Release(bytes);
         BatchDone();
@@ -70,6 +76,7 @@ class PublishStreamReactor final
 
   void OnWriteDone(bool ok) override {
     const v1::PublishResponse* next = nullptr;
+    bool resume_reading = false;
     {
       absl::MutexLock lock(&mu_);
       writes_.pop_front();
@@ -85,7 +92,12 @@ class PublishStreamReactor final
       } else {
         next = &writes_.front();
       }
+      if (read_paused_ && writes_.size() < kMaxQueuedReplies) {
+        read_paused_ = false;
+        resume_reading = true;
+      }
     }
+    if (resume_reading) StartRead(&request_);
     if (next != nullptr) {
       StartWrite(next);
     } else {
@@ -98,6 +110,24 @@ class PublishStreamReactor final
   void OnDone() override { delete this; }
 
  private:
+  // Answers waiting for a slow reader are bounded: past this many, the next
+  // batch is not read until the client takes some.
+  static constexpr size_t kMaxQueuedReplies = 64;
+
+  // Starts the next read unless too many answers are queued; OnWriteDone
+  // resumes it then. There is only ever one read chain, so reads never
+  // overlap.
+  void ContinueReading() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (writes_.size() >= kMaxQueuedReplies) {
+        read_paused_ = true;
+        return;
+      }
+    }
+    StartRead(&request_);
+  }
+
   void Send(v1::PublishResponse response) {
     const v1::PublishResponse* start = nullptr;
     {
@@ -140,6 +170,7 @@ class PublishStreamReactor final
   absl::Mutex mu_;
   std::deque<v1::PublishResponse> writes_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;

@@ -172,8 +172,10 @@ TEST_F(PublishTest, KeysLandWhereTheJavaClientPutsThemInPublishOrder) {
   request.set_topic(topic);
   for (int i = 0; i < 300; ++i)
     Add(request, absl::StrCat("key-", i % 30), std::to_string(i));
-  // An ordering key overrides the record key for placement.
+  // An ordering key overrides the record key for placement, also when the
+  // record has no key.
   Add(request, "ignored-key", "ordered")->set_ordering_key("key-7");
+  for (int i = 0; i < 10; ++i) Add(request, "", "keyless")->set_ordering_key("key-11");
   v1::PublishResponse response;
   ASSERT_TRUE(Publish(*stub, request, &response).ok());
 
@@ -187,6 +189,9 @@ TEST_F(PublishTest, KeysLandWhereTheJavaClientPutsThemInPublishOrder) {
     last_offset[key] = result.offset();
   }
   EXPECT_EQ(response.results(300).partition(), JavaPartition("key-7", 6));
+  for (int i = 301; i < 311; ++i) {
+    EXPECT_EQ(response.results(i).partition(), JavaPartition("key-11", 6));
+  }
 }
 
 TEST_F(PublishTest, StreamPipelinesBatchesAndMatchesAnswersById) {

@@ -74,8 +74,19 @@ void KafkaCluster::OnError(rd_kafka_t*, int err, const char* reason, void* opaqu
   auto* self = static_cast<KafkaCluster*>(opaque);
   // "N/N brokers are down" follows the per-broker error that explains it.
   if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) return;
+  std::string message = reason;
+  if (err == RD_KAFKA_RESP_ERR__FATAL) {
+    // The idempotent producer cannot continue: every later publish fails.
+    // Reporting the cluster down lets operators (and, later, the circuit
+    // breaker) see it; recreating the producer is tracked as follow-up work.
+    char fatal[512];
+    rd_kafka_fatal_error(self->handle_.get(), fatal, sizeof(fatal));
+    message = fmt::format("fatal producer error: {}", fatal);
+    spdlog::error("cluster={} {}", self->name_, message);
+  }
   absl::MutexLock lock(&self->mu_);
-  self->last_client_error_ = reason;
+  self->last_client_error_ = message;
+  if (err == RD_KAFKA_RESP_ERR__FATAL) self->fatal_error_ = message;
 }
 
 ClusterStatus KafkaCluster::Status() const {
@@ -105,7 +116,11 @@ ClusterStatus KafkaCluster::Describe(bool include_topics) {
   }
 
   absl::MutexLock lock(&mu_);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (!fatal_error_.empty()) {
+    next = ClusterStatus();
+    next.state = ClusterState::kDown;
+    next.error = fatal_error_;
+  } else if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     next.state = ClusterState::kDown;
     next.last_contact = status_.last_contact;
     next.error = fmt::format("metadata request to {} failed: {}", bootstrap_,

@@ -82,6 +82,8 @@ class KafkaCluster final : public Cluster {
   // failed: Connection refused"; explains a failed metadata request.
   std::string last_client_error_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Set once librdkafka raised a fatal error; the cluster stays down.
+  std::string fatal_error_ ABSL_GUARDED_BY(mu_);
   std::thread poll_thread_;
   std::thread probe_thread_;
 };

@@ -39,6 +39,9 @@ Properties KafkaCluster::ProducerProperties(const config::ClusterConfig& config,
       // a side effect of publishing to a typo (librdkafka's producer default
       // would ask brokers with auto.create.topics.enable to create them).
       {"allow.auto.create.topics", "false"},
+      // With sticky partitioning on, librdkafka places keyless records
+      // without calling the partitioner, which would ignore ordering keys.
+      {"sticky.partitioning.linger.ms", "0"},
   };
 }
 
