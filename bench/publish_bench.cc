@@ -14,8 +14,8 @@
 // (rd_kafka_poll), the Ferry path one thread per publishing thread that waits
 // for the futures in publish order and stamps their completion.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <librdkafka/rdkafka.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -32,7 +32,6 @@
 #include <map>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -71,13 +70,16 @@ struct Options {
   double paced_seconds = 10;
   int64_t max_run_bytes = int64_t{1} << 30;
   int64_t warmup = 2000;
-  double warmup_seconds = 30;
+  double warmup_seconds = 45;
   bool shared_publisher = false;
   std::string bootstrap;
   std::string ferryd;
   int ferryd_pid = 0;
   int broker_pid = 0;
   std::vector<std::string> ferryd_env;
+  double paced_rate = 0;
+  int sdk_linger_ms = -1;
+  int ferryd_linger_ms = 5;
 };
 
 // ---------------------------------------------------------------------------
@@ -178,9 +180,22 @@ struct HandleResult {
   int64_t last_ack_ns = 0;
 };
 
+// CPU seconds used by the bench process, ferryd, the broker and the whole
+// machine (all CPUs, from /proc/stat).
 struct Cpu {
-  double client = 0, ferryd = 0, broker = 0;
+  double client = 0, ferryd = 0, broker = 0, machine = 0;
 };
+
+// Busy time of all CPUs together, in seconds.
+double MachineBusySeconds() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
+       steal = 0;
+  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
+  return static_cast<double>(user + nice + system + irq + softirq + steal) /
+         static_cast<double>(sysconf(_SC_CLK_TCK));
+}
 
 // Several runs of one path at one size, merged.
 struct PathResult {
@@ -190,9 +205,11 @@ struct PathResult {
   double seconds = 0;  // Sum over runs of (last ack - first send).
   std::vector<int64_t> latency_ns;
   Cpu cpu;
+  double cpu_wall = 0;  // Seconds over which `cpu` was measured.
   int64_t peak_rss_kb = -1;
 
-  void Add(std::vector<HandleResult>& handles, const Cpu& used, int64_t rss_kb) {
+  void Add(std::vector<HandleResult>& handles, const Cpu& used, double wall,
+           int64_t rss_kb) {
     int64_t first = INT64_MAX, last = 0;
     for (HandleResult& h : handles) {
       messages += static_cast<int64_t>(h.latency_ns.size()) + h.errors;
@@ -206,6 +223,8 @@ struct PathResult {
     cpu.client += used.client;
     cpu.ferryd += used.ferryd;
     cpu.broker += used.broker;
+    cpu.machine += used.machine;
+    cpu_wall += wall;
     peak_rss_kb = std::max(peak_rss_kb, rss_kb);
   }
   double rate() const {
@@ -385,11 +404,15 @@ class DirectProducer {
 // ---------------------------------------------------------------------------
 // (a) Ferry: the C++ SDK through ferryd.
 
+// SDK defaults (batches of up to 500 messages / 1 MiB, 5 ms linger, 64 MiB
+// outstanding), what an application gets without tuning, unless `linger_ms`
+// >= 0 overrides the linger.
 std::unique_ptr<client::Publisher> NewPublisher(const std::string& endpoint,
-                                                std::string* error) {
-  // SDK defaults (batches of up to 500 messages / 1 MiB, 5 ms linger, 64 MiB
-  // outstanding): what an application gets without tuning.
-  return client::Publisher::Builder().Endpoints({endpoint}).Build(error);
+                                                int linger_ms, std::string* error) {
+  client::Publisher::Builder builder;
+  builder.Endpoints({endpoint});
+  if (linger_ms >= 0) builder.Linger(std::chrono::milliseconds(linger_ms));
+  return builder.Build(error);
 }
 
 // Publishes the handle's share of `work` through `publisher` and waits for
@@ -527,7 +550,7 @@ class Bench {
         return false;
       }
       if (h == 0 || !o_.shared_publisher) {
-        ferry.push_back(NewPublisher(ferryd_, &error));
+        ferry.push_back(NewPublisher(ferryd_, o_.sdk_linger_ms, &error));
         if (ferry.back() == nullptr) {
           Log("ferry publisher: {}", error);
           return false;
@@ -563,6 +586,7 @@ class Bench {
             work.per_handle * handles);
       }
       const Cpu before = CpuNow();
+      const int64_t before_ns = NowNs();
       if (path == Path::kFerry) rss_.Reset();
       std::vector<HandleResult> results(handles);
       std::vector<std::thread> threads;
@@ -579,9 +603,10 @@ class Bench {
       for (std::thread& t : threads) t.join();
       const Cpu after = CpuNow();
       const Cpu used{after.client - before.client, after.ferryd - before.ferryd,
-                     after.broker - before.broker};
+                     after.broker - before.broker, after.machine - before.machine};
       if (into != nullptr) {
-        into->Add(results, used, path == Path::kFerry ? rss_.Peak() : -1);
+        into->Add(results, used, static_cast<double>(NowNs() - before_ns) / 1e9,
+                  path == Path::kFerry ? rss_.Peak() : -1);
       }
     };
     // ABBA order over the rounds, so that drift (log segments, page cache,
@@ -608,19 +633,23 @@ class Bench {
     } while (NowNs() < warmup_until);
     warmup_left_ = 0;
 
-    Log("size {}: max pass, {} messages per path in {} rounds", size, r->messages,
-        o_.rounds);
-    work.per_handle = per_handle_run;
-    alternate(&r->max_direct, &r->max_ferry);
-    Log("size {}: max direct {:.0f} msgs/s, ferry {:.0f} msgs/s (ratio {:.2f})", size,
-        r->max_direct.rate(), r->max_ferry.rate(),
-        r->max_ferry.rate() / r->max_direct.rate());
+    if (o_.messages > 0) {
+      Log("size {}: max pass, {} messages per path in {} rounds", size, r->messages,
+          o_.rounds);
+      work.per_handle = per_handle_run;
+      alternate(&r->max_direct, &r->max_ferry);
+      Log("size {}: max direct {:.0f} msgs/s, ferry {:.0f} msgs/s (ratio {:.2f})", size,
+          r->max_direct.rate(), r->max_ferry.rate(),
+          r->max_ferry.rate() / r->max_direct.rate());
+    }
 
-    if (o_.paced_fraction > 0 && o_.paced_seconds > 0) {
+    if ((o_.paced_fraction > 0 || o_.paced_rate > 0) && o_.paced_seconds > 0) {
       // The same offered load for both paths, which neither saturates: the
-      // fraction of the slower path's max.
+      // fraction of the slower path's max (or a fixed --paced-rate).
       r->paced_rate =
-          o_.paced_fraction * std::min(r->max_direct.rate(), r->max_ferry.rate());
+          o_.paced_rate > 0
+              ? o_.paced_rate
+              : o_.paced_fraction * std::min(r->max_direct.rate(), r->max_ferry.rate());
       const double per_handle_rate = r->paced_rate / handles;
       work.interval_ns = static_cast<int64_t>(1e9 / per_handle_rate);
       work.per_handle = std::max<int64_t>(
@@ -635,7 +664,7 @@ class Bench {
 
   Cpu CpuNow() const {
     return Cpu{CpuSeconds(0), ferryd_pid_ > 0 ? CpuSeconds(ferryd_pid_) : 0,
-               broker_pid_ > 0 ? CpuSeconds(broker_pid_) : 0};
+               broker_pid_ > 0 ? CpuSeconds(broker_pid_) : 0, MachineBusySeconds()};
   }
 
   const Options o_;
@@ -700,6 +729,22 @@ void PrintTable(const std::string& title, std::vector<SizeResult>& results, bool
     row("(a) Ferry SDK → ferryd", a, fmt::format("**{:.2f}**", a.rate() / b.rate()),
         added);
   }
+  fmt::print(
+      "\nMachine load during the runs (cores busy, of {}; \"other\" is every "
+      "process but the bench, ferryd and the broker, i.e. noise):",
+      std::thread::hardware_concurrency());
+  for (SizeResult& r : results) {
+    PathResult& b = paced ? r.paced_direct : r.max_direct;
+    PathResult& a = paced ? r.paced_ferry : r.max_ferry;
+    auto load = [](const PathResult& p) {
+      if (p.cpu_wall <= 0) return std::string("n/a");
+      const double other = p.cpu.machine - p.cpu.client - p.cpu.ferryd - p.cpu.broker;
+      return fmt::format("{:.2f} busy, {:.2f} other", p.cpu.machine / p.cpu_wall,
+                         std::max(0.0, other) / p.cpu_wall);
+    };
+    fmt::print(" {}: (b) {}, (a) {};", SizeLabel(r.size), load(b), load(a));
+  }
+  fmt::print("\n");
   for (SizeResult& r : results) {
     for (PathResult* p : {paced ? &r.paced_direct : &r.max_direct,
                           paced ? &r.paced_ferry : &r.max_ferry}) {
@@ -733,7 +778,7 @@ int Main(int argc, char** argv) {
       "producers on the same broker"};
   Options o;
   app.add_option("--messages", o.messages, "Messages per path and size in the max pass")
-      ->check(CLI::PositiveNumber)
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   app.add_option("--sizes", o.sizes, "Message value sizes in bytes")
       ->delimiter(',')
@@ -758,6 +803,18 @@ int Main(int argc, char** argv) {
                  "Paced pass offered load, as a fraction of the slower path's max "
                  "(0: no paced pass)")
       ->check(CLI::Range(0.0, 1.0))
+      ->capture_default_str();
+  app.add_option("--paced-rate", o.paced_rate,
+                 "Paced pass offered load in msgs/s for both paths, instead of "
+                 "--paced-fraction (then --messages 0 skips the max pass)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--sdk-linger-ms", o.sdk_linger_ms,
+                 "Linger of the ferry Publishers (default: the SDK's, 5 ms)")
+      ->check(CLI::Range(0, 10000));
+  app.add_option("--ferryd-linger-ms", o.ferryd_linger_ms,
+                 "linger.ms of the ferryd the bench starts (the direct producers "
+                 "always use 5)")
+      ->check(CLI::Range(0, 10000))
       ->capture_default_str();
   app.add_option("--paced-seconds", o.paced_seconds,
                  "Length of the paced pass per path and size")
@@ -790,6 +847,10 @@ int Main(int argc, char** argv) {
   app.add_option("--ferryd-pid", o.ferryd_pid, "Pid of --ferryd, for RSS and CPU");
   app.add_option("--broker-pid", o.broker_pid, "Pid of --bootstrap's broker, for CPU");
   CLI11_PARSE(app, argc, argv);
+  if (o.messages == 0 && o.paced_rate <= 0) {
+    fmt::print(stderr, "--messages 0 needs --paced-rate\n");
+    return 2;
+  }
   if (!o.ferryd.empty() && o.bootstrap.empty()) {
     fmt::print(stderr, "--ferryd needs --bootstrap (the broker of its cluster)\n");
     return 2;
@@ -829,8 +890,8 @@ int Main(int argc, char** argv) {
         fmt::format("log: {{ level: warn }}\n"
                     "clusters:\n"
                     "  main: {{ type: kafka, bootstrap: \"{}\", properties: {{ "
-                    "linger.ms: 5 }} }}\n",
-                    bootstrap),
+                    "linger.ms: {} }} }}\n",
+                    bootstrap, o.ferryd_linger_ms),
         env);
     if (!started.ok()) {
       Log("ferryd: {}", started.status().ToString());
@@ -853,19 +914,33 @@ int Main(int argc, char** argv) {
     peak_kb = bench.FerrydOverallPeakKb();
   }
 
-  fmt::print("## publish_bench\n\n");
+  std::string command = "publish_bench";
+  for (int i = 1; i < argc; ++i) command += fmt::format(" {}", argv[i]);
+  fmt::print("## publish_bench\n\n`{}`\n\n", command);
   fmt::print(
-      "`--messages {} --sizes {} --concurrency {} --topic-partitions {} --keys {} "
-      "--rounds {} --paced-fraction {} --paced-seconds {}{}`; {} hardware threads\n",
+      "Resolved: --messages {} --sizes {} --concurrency {} --topic-partitions {} --keys "
+      "{} --rounds {} --paced-fraction {} --paced-seconds {}; Ferry: {}, SDK linger {}, "
+      "ferryd linger.ms {}{}; {} hardware threads\n",
       o.messages, Join(o.sizes), o.concurrency, o.partitions, o.keys, o.rounds,
-      o.paced_fraction, o.paced_seconds, o.shared_publisher ? " --shared-publisher" : "",
+      o.paced_fraction, o.paced_seconds,
+      o.shared_publisher ? "one Publisher shared by all threads"
+                         : "one Publisher per thread",
+      o.sdk_linger_ms < 0 ? std::string("default (5 ms)")
+                          : fmt::format("{} ms", o.sdk_linger_ms),
+      o.ferryd.empty() ? std::to_string(o.ferryd_linger_ms) : std::string("(external)"),
+      o.ferryd_env.empty() ? ""
+                           : fmt::format(", ferryd env {}", fmt::join(o.ferryd_env, " ")),
       std::thread::hardware_concurrency());
-  PrintTable("Max throughput (closed loop: every handle publishes as fast as it can)",
-             results, false, ferryd_pid > 0, broker_pid > 0);
-  if (o.paced_fraction > 0 && o.paced_seconds > 0) {
-    PrintTable(fmt::format("Paced at {:.0f}% of the slower path's max (same offered load "
-                           "for both paths)",
-                           o.paced_fraction * 100),
+  if (o.messages > 0) {
+    PrintTable("Max throughput (closed loop: every handle publishes as fast as it can)",
+               results, false, ferryd_pid > 0, broker_pid > 0);
+  }
+  if ((o.paced_fraction > 0 || o.paced_rate > 0) && o.paced_seconds > 0) {
+    PrintTable(o.paced_rate > 0
+                   ? fmt::format("Paced at {:.0f} msgs/s for both paths", o.paced_rate)
+                   : fmt::format("Paced at {:.0f}% of the slower path's max (same "
+                                 "offered load for both paths)",
+                                 o.paced_fraction * 100),
                results, true, ferryd_pid > 0, broker_pid > 0);
     fmt::print("\nOffered load per size:");
     for (const SizeResult& r : results) {
