@@ -34,7 +34,7 @@ struct PublishConfig {
   int64_t max_message_bytes = 1 << 20;
   int64_t max_batch_messages = 10000;
   int64_t max_batch_bytes = 16 << 20;
-  int64_t max_inflight_bytes = 128 << 20;
+  int64_t max_inflight_bytes = 64 << 20;
   absl::Duration timeout = absl::Seconds(10);
 };
 

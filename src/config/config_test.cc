@@ -42,6 +42,9 @@ TEST(Config, EmptySourcesGiveDocumentedDefaults) {
   EXPECT_EQ(config->http_listen.ToString(), "127.0.0.1:7401");
   EXPECT_EQ(config->log_level, "info");
   EXPECT_EQ(config->shutdown_grace, absl::Seconds(10));
+  // Each in-flight byte is held about 2-2.7 times (bench/RESULTS.md): 64 MiB
+  // keeps ferryd within its 256 MiB budget at 16 KiB messages.
+  EXPECT_EQ(config->publish.max_inflight_bytes, 64 << 20);
   EXPECT_TRUE(config->clusters.empty());
 }
 

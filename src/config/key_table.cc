@@ -155,7 +155,7 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      [](Config& c, const Captures&, std::string_view v) {
        return ParseIntIn(v, 1024, 256 << 20, c.publish.max_batch_bytes);
      }},
-    {"publish.max_inflight_bytes", "bytes", "134217728", "1048576..17179869184",
+    {"publish.max_inflight_bytes", "bytes", "67108864", "1048576..17179869184",
      "Bytes of messages this node holds unacknowledged. At the limit, streams stop "
      "being read and unary calls fail RESOURCE_EXHAUSTED (retryable).",
      [](Config& c, const Captures&, std::string_view v) {
