@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 
+#include "api/convert.h"
 #include "common/topic_name.h"
 #include "common/version.h"
 
@@ -31,12 +32,6 @@ v1::Cluster::State ToProto(backend::ClusterState state) {
 }
 
 // absl::StatusCode and grpc::StatusCode share their numeric values.
-grpc::Status ToGrpc(const absl::Status& status) {
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
-                      std::string(status.message()));
-}
-
 // 0 asks for the broker's default. Negative counts are refused here: the
 // backend would otherwise take them for "default" too.
 absl::Status ValidateCounts(int32_t partitions, int32_t replication_factor) {
@@ -174,7 +169,7 @@ grpc::Status AdminService::ListTopics(grpc::ServerContext*,
   std::vector<backend::Cluster*> chosen = clusters_;
   if (!request->cluster().empty()) {
     absl::StatusOr<backend::Cluster*> cluster = ClusterNamed(request->cluster());
-    if (!cluster.ok()) return ToGrpc(cluster.status());
+    if (!cluster.ok()) return api::ToGrpcStatus(cluster.status());
     chosen = {*cluster};
   }
   for (backend::Cluster* cluster : chosen) {
@@ -200,21 +195,21 @@ grpc::Status AdminService::CreateTopic(grpc::ServerContext*,
   // The request is checked before a cluster is chosen, so a bad name is
   // INVALID_ARGUMENT rather than "no route".
   if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
-    return ToGrpc(valid);
+    return api::ToGrpcStatus(valid);
   }
   if (absl::Status valid =
           ValidateCounts(request->partitions(), request->replication_factor());
       !valid.ok()) {
-    return ToGrpc(valid);
+    return api::ToGrpcStatus(valid);
   }
   absl::StatusOr<backend::Cluster*> cluster =
       ClusterFor(request->cluster(), request->name());
-  if (!cluster.ok()) return ToGrpc(cluster.status());
+  if (!cluster.ok()) return api::ToGrpcStatus(cluster.status());
   const std::map<std::string, std::string> configs(request->configs().begin(),
                                                    request->configs().end());
   absl::Status created = (*cluster)->CreateTopic(request->name(), request->partitions(),
                                                  request->replication_factor(), configs);
-  if (!created.ok()) return ToGrpc(created);
+  if (!created.ok()) return api::ToGrpcStatus(created);
   // The topic exists now; its partitions are a courtesy to the caller, so a
   // failure to describe it does not turn the creation into an error.
   absl::StatusOr<backend::TopicInfo> info = (*cluster)->DescribeTopic(request->name());
@@ -227,13 +222,13 @@ grpc::Status AdminService::DescribeTopic(grpc::ServerContext*,
                                          const v1::DescribeTopicRequest* request,
                                          v1::Topic* response) {
   if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
-    return ToGrpc(valid);
+    return api::ToGrpcStatus(valid);
   }
   absl::StatusOr<backend::Cluster*> cluster =
       ClusterFor(request->cluster(), request->name());
-  if (!cluster.ok()) return ToGrpc(cluster.status());
+  if (!cluster.ok()) return api::ToGrpcStatus(cluster.status());
   absl::StatusOr<backend::TopicInfo> info = (*cluster)->DescribeTopic(request->name());
-  if (!info.ok()) return ToGrpc(info.status());
+  if (!info.ok()) return api::ToGrpcStatus(info.status());
   FillTopic(*info, (*cluster)->name(), response);
   return grpc::Status::OK;
 }
@@ -242,12 +237,12 @@ grpc::Status AdminService::DeleteTopic(grpc::ServerContext*,
                                        const v1::DeleteTopicRequest* request,
                                        v1::DeleteTopicResponse*) {
   if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
-    return ToGrpc(valid);
+    return api::ToGrpcStatus(valid);
   }
   absl::StatusOr<backend::Cluster*> cluster =
       ClusterFor(request->cluster(), request->name());
-  if (!cluster.ok()) return ToGrpc(cluster.status());
-  return ToGrpc((*cluster)->DeleteTopic(request->name()));
+  if (!cluster.ok()) return api::ToGrpcStatus(cluster.status());
+  return api::ToGrpcStatus((*cluster)->DeleteTopic(request->name()));
 }
 
 }  // namespace ferry::admin
