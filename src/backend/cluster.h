@@ -1,8 +1,10 @@
 #pragma once
 
+#include <compare>
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -12,6 +14,10 @@
 #include "absl/time/time.h"
 
 namespace ferry::backend {
+
+class GroupMember;
+class GroupMemberListener;
+struct GroupMemberOptions;
 
 enum class ClusterState { kConnecting, kUp, kDown };
 
@@ -34,6 +40,13 @@ struct ClusterStatus {
   std::vector<std::string> topics;
   // When the cluster last answered; InfinitePast() if never.
   absl::Time last_contact = absl::InfinitePast();
+};
+
+struct TopicPartition {
+  std::string topic;
+  int32_t partition = 0;
+
+  auto operator<=>(const TopicPartition&) const = default;
 };
 
 struct Header {
@@ -108,6 +121,30 @@ class Cluster {
                                    int replication_factor,
                                    const std::map<std::string, std::string>& configs) = 0;
   virtual absl::Status DeleteTopic(const std::string& topic) = 0;
+
+  // Consuming (see group_member.h). Joins `options.group` as a new member
+  // whose callbacks go to `listener` (which must outlive the member). Fails
+  // only for invalid options; an unreachable cluster is retried by the member
+  // and reported through OnError.
+  virtual absl::StatusOr<std::unique_ptr<GroupMember>> JoinGroup(
+      const GroupMemberOptions& options, GroupMemberListener* listener) = 0;
+
+  // Group offsets, for administration (blocking, bounded by the admin
+  // timeout). Committed offsets of every partition of `topics`; a partition
+  // without a committed offset maps to -1.
+  virtual absl::StatusOr<std::map<TopicPartition, int64_t>> CommittedOffsets(
+      const std::string& group, const std::vector<std::string>& topics) = 0;
+  // Overwrites committed offsets. Kafka refuses this while the group has
+  // active members (FAILED_PRECONDITION); live groups are moved by their
+  // members (GroupMember::Seek).
+  virtual absl::Status AlterCommittedOffsets(
+      const std::string& group, const std::map<TopicPartition, int64_t>& offsets) = 0;
+  // The earliest offset of each partition of `topic` whose timestamp is at or
+  // after `timestamp_ms` (the high watermark where there is none).
+  virtual absl::StatusOr<std::map<TopicPartition, int64_t>> OffsetsForTime(
+      const std::string& topic, int64_t timestamp_ms) = 0;
+  // Consumer groups known to the cluster.
+  virtual absl::StatusOr<std::vector<std::string>> ListGroups() = 0;
 };
 
 inline std::string_view ToString(ClusterState state) {

@@ -1,0 +1,115 @@
+#pragma once
+
+// The consuming side of a backend: one node's membership in a consumer group.
+//
+// A GroupMember is what the subscribe path (src/subscribe) sits on, for every
+// backend (Kafka, embedded). The backend decides which partitions this member
+// owns (Kafka: the group coordinator's assignment; embedded: all of them, one
+// node), fetches their records from the committed position and stores the
+// offsets the subscribe path commits. Everything Ferry promises on top
+// (per-message acks, ordering modes, redelivery, dead letters) lives above
+// this interface, once, for every backend.
+//
+// Threading: each member runs one thread of its own (the "member thread").
+// Every listener callback runs on it, one at a time, never concurrently and
+// never after the member's destructor returned. The member's methods are
+// thread-safe and do not block on the broker (they queue work for the member
+// thread), except the destructor.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "backend/cluster.h"
+
+namespace ferry::backend {
+
+// A record as fetched from the backend.
+struct ConsumedRecord {
+  std::string topic = {};
+  int32_t partition = 0;
+  int64_t offset = -1;
+  std::string key = {};
+  std::string value = {};
+  std::vector<Header> headers = {};
+  int64_t timestamp_ms = 0;  // the record's (publish) timestamp
+};
+
+// Where a partition with no committed offset starts.
+struct StartPosition {
+  enum class Kind { kLatest, kEarliest, kTimestamp };
+  Kind kind = Kind::kLatest;
+  int64_t timestamp_ms = 0;  // kTimestamp only
+};
+
+struct AssignedPartition {
+  TopicPartition partition;
+  // Where fetching starts: the committed offset, or the resolved start
+  // position when the group had none (the member commits that position at
+  // once, so a crash before the first ack cannot move a "latest" group past
+  // records published meanwhile).
+  int64_t next_offset = 0;
+};
+
+class GroupMemberListener {
+ public:
+  virtual ~GroupMemberListener() = default;
+
+  // Partitions this member owns from now on, with where fetching starts.
+  virtual void OnAssigned(const std::vector<AssignedPartition>& partitions) = 0;
+
+  // Partitions this member gives up (rebalance, or the member is closing).
+  // Returns the offsets to commit for them (the position of the first record
+  // not yet consumed for good, per partition; partitions left out are not
+  // committed). The member commits them synchronously before releasing the
+  // partitions, so the next owner starts there.
+  virtual std::map<TopicPartition, int64_t> OnRevoked(
+      const std::vector<TopicPartition>& partitions) = 0;
+
+  // Records of owned partitions, in offset order per partition. A partition's
+  // records after a Seek() completed start at the seek offset.
+  virtual void OnRecords(std::vector<ConsumedRecord> records) = 0;
+
+  // A Seek() took effect: records of `partition` delivered from now on start
+  // at `offset` (none from the old position follow).
+  virtual void OnSeekDone(const TopicPartition& partition, int64_t offset) = 0;
+
+  // A problem the member cannot fix by itself and keeps retrying (broker
+  // unreachable, authorization, unknown topic); for logs and status.
+  virtual void OnError(const absl::Status& error) = 0;
+};
+
+struct GroupMemberOptions {
+  std::string group = {};
+  std::vector<std::string> topics = {};
+  StartPosition start = {};
+};
+
+class GroupMember {
+ public:
+  // Leaves the group: OnRevoked runs for the owned partitions (their offsets
+  // are committed), then the member stops. Blocks until done.
+  virtual ~GroupMember() = default;
+
+  // Changes the subscribed topics (may cause a rebalance).
+  virtual void SetTopics(std::vector<std::string> topics) = 0;
+
+  // Stores these offsets as the group's committed positions (asynchronous;
+  // a failed commit is retried by the next one, which carries newer offsets).
+  virtual void Commit(std::map<TopicPartition, int64_t> offsets) = 0;
+
+  // Stops / restarts fetching of owned partitions. Paused partitions stay
+  // assigned. Unknown or not owned partitions are ignored.
+  virtual void Pause(const std::vector<TopicPartition>& partitions) = 0;
+  virtual void Resume(const std::vector<TopicPartition>& partitions) = 0;
+
+  // Moves an owned partition's fetch position; the listener's OnSeekDone
+  // follows on the member thread. Not owned: ignored.
+  virtual void Seek(const TopicPartition& partition, int64_t offset) = 0;
+};
+
+}  // namespace ferry::backend
