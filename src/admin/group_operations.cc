@@ -131,11 +131,16 @@ absl::StatusOr<v1::Group> GroupOperations::Describe(
     group.set_state("Empty");
   }
 
+  // Topics: of the members' assignments, else wherever the group committed.
   std::vector<std::string> topics =
       GroupTopics(request.group(), description.ok() ? &*description : nullptr);
-  if (topics.empty()) return group;
   auto committed = (*cluster)->CommittedOffsets(request.group(), topics);
   if (!committed.ok()) return committed.status();
+  if (topics.empty()) {
+    std::set<std::string> committed_topics;
+    for (const auto& [tp, offset] : *committed) committed_topics.insert(tp.topic);
+    topics.assign(committed_topics.begin(), committed_topics.end());
+  }
   std::map<backend::TopicPartition, int64_t> in_flight;
   if (snapshot) {
     for (const auto& p : snapshot->partitions) in_flight[p.partition] = p.in_flight;
@@ -222,8 +227,15 @@ absl::StatusOr<v1::SeekResponse> GroupOperations::Seek(const v1::SeekRequest& re
     topics = GroupTopics(request.group(), description.ok() ? &*description : nullptr);
   }
   if (topics.empty()) {
+    auto committed = (*cluster)->CommittedOffsets(request.group(), {});
+    if (!committed.ok()) return committed.status();
+    std::set<std::string> committed_topics;
+    for (const auto& [tp, offset] : *committed) committed_topics.insert(tp.topic);
+    topics.assign(committed_topics.begin(), committed_topics.end());
+  }
+  if (topics.empty()) {
     return absl::InvalidArgumentError(
-        "topics: the group has no active member to take its topics from; name them");
+        "topics: the group has no members and no committed offsets; name the topics");
   }
   auto offsets = ResolveSeek(*cluster, topics, request.to());
   if (!offsets.ok()) return offsets.status();

@@ -144,8 +144,9 @@ class Cluster {
       const GroupMemberOptions& options, GroupMemberListener* listener) = 0;
 
   // Group offsets, for administration (blocking, bounded by the admin
-  // timeout). Committed offsets of every partition of `topics`; a partition
-  // without a committed offset maps to -1.
+  // timeout). Committed offsets of every partition of `topics` (empty: of the
+  // topics the group has committed offsets in); a partition without a
+  // committed offset maps to -1.
   virtual absl::StatusOr<std::map<TopicPartition, int64_t>> CommittedOffsets(
       const std::string& group, const std::vector<std::string>& topics) = 0;
   // Overwrites committed offsets. Kafka refuses this while the group has

@@ -3,6 +3,7 @@
 
 #include "cli/connection.h"
 #include "cli/consume_command.h"
+#include "cli/groups_command.h"
 #include "cli/produce_command.h"
 #include "cli/status_command.h"
 #include "cli/topics_command.h"
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   ferry::cli::AddTopicsCommands(app, options, command);
   ferry::cli::AddProduceCommand(app, options, command);
   ferry::cli::AddConsumeCommand(app, options, command);
+  ferry::cli::AddGroupsCommands(app, options, command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/table.h"
 #include "ferry/v1/admin.grpc.pb.h"
 
 namespace ferry::cli {
@@ -31,23 +32,6 @@ GlobalOptions WithAdminDeadline(const GlobalOptions& options) {
   GlobalOptions out = options;
   out.timeout = std::max(out.timeout, absl::Seconds(40));
   return out;
-}
-
-// Rows as columns padded to their widest cell, two spaces apart.
-void PrintTable(const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i)
-      widths[i] = std::max(widths[i], row[i].size());
-  }
-  for (const auto& row : rows) {
-    std::string line;
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += i + 1 < row.size() ? fmt::format("{:<{}}  ", row[i], widths[i]) : row[i];
-    }
-    std::cout << line << "\n";
-  }
 }
 
 int Fail(const GlobalOptions& options, std::string_view what,

@@ -12,10 +12,11 @@ namespace {
 // cancelling them (a node that is gone never answers).
 constexpr std::chrono::seconds kStreamCloseGrace(5);
 
-// The subscription itself is wrong: every node would answer the same.
+// The subscription itself is wrong, or asks for something the nodes do not
+// support (e.g. a filter): every node would answer the same.
 bool Fatal(grpc::StatusCode code) {
   return code == grpc::StatusCode::INVALID_ARGUMENT ||
-         code == grpc::StatusCode::NOT_FOUND;
+         code == grpc::StatusCode::NOT_FOUND || code == grpc::StatusCode::UNIMPLEMENTED;
 }
 
 absl::Duration ToAbsl(internal::Clock::duration duration) {

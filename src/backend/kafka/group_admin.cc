@@ -19,7 +19,13 @@ absl::StatusOr<RdKafkaPtr> GroupAdmin::GroupClient(const std::string& group) {
 }
 
 absl::StatusOr<std::map<TopicPartition, int64_t>> GroupAdmin::CommittedOffsets(
-    const std::string& group, const std::vector<std::string>& topics) {
+    const std::string& group, const std::vector<std::string>& requested) {
+  std::vector<std::string> topics = requested;
+  if (topics.empty()) {
+    auto committed = GroupCommittedTopics(handle_, group, timeout_);
+    if (!committed.ok()) return committed.status();
+    topics = *std::move(committed);
+  }
   PartitionListPtr list(rd_kafka_topic_partition_list_new(8));
   for (const std::string& topic : topics) {
     absl::StatusOr<TopicInfo> info = DescribeTopic(handle_, topic, timeout_);

@@ -28,6 +28,11 @@ absl::Status CreateTopic(rd_kafka_t* handle, const std::string& topic, int parti
                          const std::map<std::string, std::string>& configs,
                          absl::Duration timeout);
 
+// Topics in which `group` has committed offsets.
+absl::StatusOr<std::vector<std::string>> GroupCommittedTopics(rd_kafka_t* handle,
+                                                              const std::string& group,
+                                                              absl::Duration timeout);
+
 // NOT_FOUND for an unknown topic.
 absl::Status DeleteTopic(rd_kafka_t* handle, const std::string& topic,
                          absl::Duration timeout);
