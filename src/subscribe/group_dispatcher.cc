@@ -115,17 +115,20 @@ absl::Status GroupDispatcher::Start(const std::vector<std::string>& topics) {
                                      .start = options_.start},
                                     this);
   if (!member.ok()) return member.status();
+  absl::MutexLock lock(&mu_);
   member_ = *std::move(member);
   return absl::OkStatus();
 }
 
 void GroupDispatcher::Stop() {
+  std::unique_ptr<backend::GroupMember> member;
   {
     absl::MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
+    member = std::move(member_);
   }
-  member_.reset();  // runs OnRevoked: commits the acked prefix
+  member.reset();  // outside mu_: runs OnRevoked, which commits the acked prefix
 }
 
 bool GroupDispatcher::Attach(StreamId id, StreamOptions options,

@@ -201,11 +201,10 @@ class GroupDispatcher final : public backend::GroupMemberListener,
   const config::SubscribeConfig config_;
   std::unique_ptr<Metrics> metrics_;
 
-  // The member is created by Start() and destroyed by Stop(), outside mu_
-  // (its callbacks take mu_).
-  std::unique_ptr<backend::GroupMember> member_;
-
   mutable absl::Mutex mu_;
+  // Set by Start(); Stop() takes it out and destroys it outside mu_ (its
+  // callbacks take mu_). Null before Start() and after Stop().
+  std::unique_ptr<backend::GroupMember> member_ ABSL_GUARDED_BY(mu_);
   std::map<backend::TopicPartition, std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
   std::map<StreamId, Stream> streams_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> topics_ ABSL_GUARDED_BY(mu_);
