@@ -18,6 +18,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -118,6 +119,10 @@ struct ClientOptions {
   absl::Duration per_message = absl::ZeroDuration();
   size_t max_batch = 50;
   uint32_t seed = 1;
+  // Optional hooks: on the stream's reader thread when a message arrives, and
+  // on the client thread just before the ack of a message is sent.
+  SubscriberStream::MessageObserver on_delivered = nullptr;
+  std::function<void(const v1::ReceivedMessage&)> on_acking = nullptr;
 };
 
 // One stream of one client in a thread: takes batches, acks (most of) them,
@@ -148,7 +153,8 @@ class Client {
     std::bernoulli_distribution drop(options_.drop), disconnect(options_.disconnect);
     while (!stop_) {
       if (stream == nullptr) {
-        stream = std::make_unique<SubscriberStream>(options_.address, options_.open);
+        stream = std::make_unique<SubscriberStream>(options_.address, options_.open,
+                                                    options_.on_delivered);
         if (!stream->WaitOpened(absl::Seconds(5)).has_value()) {
           stream.reset();  // node down or shutting down: try again
           absl::SleepFor(absl::Milliseconds(200));
@@ -173,6 +179,7 @@ class Client {
         if (drop(rng_)) continue;
         if (options_.per_message > absl::ZeroDuration())
           absl::SleepFor(options_.per_message);
+        if (options_.on_acking) options_.on_acking(m);
         receipts.push_back(m.receipt());
         positions.push_back({m.partition(), m.offset()});
       }
@@ -677,6 +684,116 @@ TEST_F(SubscribeDeliveryTest, KeyOrderingIsSeveralTimesFasterThanPartitionOrderi
   ExpectOrdered(partition_recorder, records);
 }
 
+// Under drops, expired deadlines and crashing clients, a message of a gate
+// (key or partition) may only go out after an ack for the gate's previous
+// message was sent: redeliveries must not let later messages overtake.
+class GateChecker {
+ public:
+  GateChecker(const std::vector<testing::ConsumedRecord>& records, bool by_key) {
+    std::map<std::string, std::vector<Position>> gates;
+    for (const auto& r : records) {
+      gates[by_key ? absl::StrCat(r.partition, "/", r.key) : absl::StrCat(r.partition)]
+          .push_back({r.partition, r.offset});
+    }
+    for (auto& [gate, positions] : gates) {
+      std::sort(positions.begin(), positions.end());
+      for (size_t i = 1; i < positions.size(); ++i) {
+        predecessor_[positions[i]] = positions[i - 1];
+      }
+    }
+  }
+  void OnDelivered(const v1::ReceivedMessage& m) {
+    absl::MutexLock lock(&mu_);
+    if (m.delivery_attempt() > 1) ++redeliveries_;
+    auto it = predecessor_.find({m.partition(), m.offset()});
+    if (it == predecessor_.end() || ack_sent_.contains(it->second)) return;
+    if (violations_++ == 0) {
+      first_ = absl::StrCat(m.partition(), "@", m.offset(), " (attempt ",
+                            m.delivery_attempt(), ") delivered before any ack of ",
+                            it->second.first, "@", it->second.second);
+    }
+  }
+  void OnAcking(const v1::ReceivedMessage& m) {
+    absl::MutexLock lock(&mu_);
+    ack_sent_.insert({m.partition(), m.offset()});
+  }
+  int64_t violations() const {
+    absl::MutexLock lock(&mu_);
+    return violations_;
+  }
+  int64_t redeliveries() const {
+    absl::MutexLock lock(&mu_);
+    return redeliveries_;
+  }
+  std::string first() const {
+    absl::MutexLock lock(&mu_);
+    return first_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<Position, Position> predecessor_;  // immutable after construction
+  std::set<Position> ack_sent_ ABSL_GUARDED_BY(mu_);
+  int64_t violations_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t redeliveries_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string first_ ABSL_GUARDED_BY(mu_);
+};
+
+// 3d. Ordering survives drops, deadline expiry and client crashes, in key and
+// in partition mode; and every message still gets acked.
+TEST_F(SubscribeDeliveryTest, OrderingHoldsWhenClientsDropMessagesAndCrash) {
+  constexpr int kPartitions = 4, kClients = 6;
+  struct Mode {
+    v1::Ordering ordering;
+    const char* name;
+    int messages;
+  };
+  // Partition mode serialises a whole partition behind every 1 s stall, so
+  // it gets fewer messages.
+  for (const Mode mode : {Mode{v1::ORDERING_KEY, "key", 2000},
+                          Mode{v1::ORDERING_PARTITION, "partition", 200}}) {
+    SCOPED_TRACE(mode.name);
+    const std::string topic = CreateTopic(kPartitions, absl::StrCat(".", mode.name));
+    Produce(topic, mode.messages, 100);
+    const auto records = ReadAll(topic, kPartitions);
+    ASSERT_EQ(records.size(), static_cast<size_t>(mode.messages));
+    std::map<int32_t, int64_t> end;
+    for (const auto& r : records)
+      end[r.partition] = std::max(end[r.partition], r.offset + 1);
+    auto node = Node();
+    ASSERT_NE(node, nullptr);
+    const std::string group = absl::StrCat(Name(), ".", mode.name);
+    v1::SubscriptionOpen open = MakeOpen(group, {topic}, mode.ordering);
+    open.mutable_ack_deadline()->set_seconds(1);
+    GateChecker checker(records, mode.ordering == v1::ORDERING_KEY);
+    Ledger ledger;
+    std::vector<std::unique_ptr<Client>> clients;
+    for (int i = 0; i < kClients; ++i) {
+      clients.push_back(std::make_unique<Client>(
+          ClientOptions{
+              .address = node->grpc_address(),
+              .open = open,
+              .drop = 0.05,
+              .disconnect = 0.02,
+              .seed = static_cast<uint32_t>(100 + i),
+              .on_delivered =
+                  [&](const v1::ReceivedMessage& m) { checker.OnDelivered(m); },
+              .on_acking = [&](const v1::ReceivedMessage& m) { checker.OnAcking(m); }},
+          &ledger));
+    }
+    const bool all = ledger.WaitAcked(mode.messages, absl::Seconds(60));
+    for (auto& c : clients) c->Stop(/*graceful=*/true);
+    Report(absl::StrCat(mode.name, "_redeliveries"), checker.redeliveries());
+    Report(absl::StrCat(mode.name, "_order_violations"), checker.violations());
+    EXPECT_EQ(checker.violations(), 0) << "first: " << checker.first();
+    EXPECT_GT(checker.redeliveries(), 0);
+    ASSERT_TRUE(all) << ledger.unique_acked() << " of " << mode.messages
+                     << " acked; never acked: "
+                     << ::testing::PrintToString(ledger.Missing(end));
+    ExpectCommitted(group, topic, end);
+  }
+}
+
 // Acks `held` on `stream` and expects every one answered FAILED_PRECONDITION
 // "receipt expired".
 void ExpectAllExpired(SubscriberStream& stream,
@@ -788,6 +905,68 @@ TEST_F(SubscribeDeliveryTest, RebalanceExpiresRevokedReceiptsAndLosesNothing) {
                    << ::testing::PrintToString(ledger.Missing(end))
                    << "\nfirst node log:\n"
                    << first->Log();
+  ExpectCommitted(Name(), topic, end);
+}
+
+// 4b. SIGTERM: the stopping node cancels its streams, commits the acked
+// prefix and leaves the group, so its partitions move at once, long before
+// the (here 30 s) session timeout would move them.
+TEST_F(SubscribeDeliveryTest, GracefulNodeStopHandsPartitionsOverAtOnce) {
+  constexpr int kPartitions = 4, kMessages = 20000, kClients = 4;
+  const std::string topic = CreateTopic(kPartitions);
+  Produce(topic, kMessages, 100);
+  const std::map<int32_t, int64_t> end = HighWatermarks(topic, kPartitions);
+  ASSERT_EQ(Sum(end), kMessages);
+  const std::string settings = "  session_timeout: 30s\n";
+  auto stopping = Node(settings);
+  auto staying = Node(settings);
+  ASSERT_NE(stopping, nullptr);
+  ASSERT_NE(staying, nullptr);
+
+  v1::SubscriptionOpen open = MakeOpen(Name(), {topic});
+  open.mutable_flow()->set_max_outstanding_messages(50);
+  Ledger ledger;
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kClients; ++i) {
+    for (FerrydProcess* node : {stopping.get(), staying.get()}) {
+      clients.push_back(std::make_unique<Client>(
+          ClientOptions{.address = node->grpc_address(),
+                        .open = open,
+                        .per_message = absl::Milliseconds(2),
+                        .max_batch = 20,
+                        .seed = static_cast<uint32_t>(clients.size() + 1)},
+          &ledger));
+    }
+  }
+  ASSERT_TRUE(WaitAssignments(*staying, Name(), 1, kWait)) << staying->Log();
+  ASSERT_TRUE(ledger.WaitAcked(kMessages * 3 / 10, kWait));
+  const int assignments = Assignments(*staying, Name());
+  const size_t acked_at_stop = ledger.unique_acked();
+  const absl::Time stopped_at = absl::Now();
+  stopping->process().Signal(SIGTERM);
+  auto exit = stopping->process().Wait(absl::Seconds(20));
+  const absl::Duration exit_after = absl::Now() - stopped_at;
+  ASSERT_TRUE(exit.ok()) << "ferryd did not stop within 20 s of SIGTERM\n"
+                         << stopping->Log();
+  EXPECT_EQ(*exit, 0) << stopping->Log();
+  const bool moved =
+      WaitAssignments(*staying, Name(), assignments + 1, absl::Seconds(20));
+  const absl::Duration moved_after = absl::Now() - stopped_at;
+  const bool all = ledger.WaitAcked(kMessages, kWait);
+  for (auto& c : clients) c->Stop(/*graceful=*/true);
+  Report("acked_at_stop", static_cast<int64_t>(acked_at_stop));
+  Report("exit_ms", static_cast<int64_t>(absl::ToInt64Milliseconds(exit_after)));
+  Report("handover_ms", static_cast<int64_t>(absl::ToInt64Milliseconds(moved_after)));
+  Report("duplicate_acks",
+         ledger.total_acks() - static_cast<int64_t>(ledger.unique_acked()));
+  Report("duplicate_deliveries", ledger.deliveries() - kMessages);
+  EXPECT_TRUE(moved) << "partitions did not move to the staying node";
+  EXPECT_LT(moved_after, absl::Seconds(15)) << "handover waited for the session timeout";
+  ASSERT_TRUE(all) << ledger.unique_acked() << " of " << kMessages
+                   << " acked; never acked: "
+                   << ::testing::PrintToString(ledger.Missing(end))
+                   << "\nstaying node log:\n"
+                   << staying->Log();
   ExpectCommitted(Name(), topic, end);
 }
 
