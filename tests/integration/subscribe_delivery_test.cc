@@ -1018,6 +1018,46 @@ TEST_F(SubscribeDeliveryTest, MessageNackedTooOftenGoesToTheDeadLetterTopic) {
   EXPECT_TRUE(stream.Close().ok());
 }
 
+// 5b. The dead-letter write belongs to the node, not to the stream whose nack
+// triggered it: a client that nacks for the last time and crashes at once
+// must not cause a second dead letter.
+TEST_F(SubscribeDeliveryTest, DeadLetterIsWrittenOnceWhenTheNackingClientCrashes) {
+  constexpr int kRounds = 5;
+  const std::string topic = CreateTopic(1);
+  const std::string dlq = topic + ".dlq";
+  ASSERT_TRUE(broker_->CreateTopic(dlq, 1).ok());
+  Produce(topic, kRounds, kRounds);
+  auto node = Node();
+  ASSERT_NE(node, nullptr);
+  v1::SubscriptionOpen open = MakeOpen(Name(), {topic}, v1::ORDERING_PARTITION);
+  open.set_max_delivery_attempts(1);
+  // Each round: the partition's head is delivered once, nacked, and the
+  // stream is cancelled right behind the nack.
+  for (int round = 0; round < kRounds; ++round) {
+    SubscriberStream stream(node->grpc_address(), open);
+    auto m = stream.Next(kWait);
+    ASSERT_TRUE(m.has_value()) << "round " << round;
+    EXPECT_EQ(m->offset(), round);
+    EXPECT_EQ(m->delivery_attempt(), 1) << "offset " << m->offset() << " came back";
+    ASSERT_TRUE(stream.Nack({m->receipt()}, absl::ZeroDuration()));
+    stream.Cancel();
+  }
+  ExpectCommitted(Name(), topic, {{0, kRounds}});
+  absl::SleepFor(absl::Seconds(2));  // let any second dead letter arrive
+  auto dead = testing::ConsumeToEnd(broker_->bootstrap(), dlq, {0});
+  ASSERT_TRUE(dead.ok()) << dead.status();
+  std::map<std::string, int> copies;
+  for (const auto& r : *dead) {
+    for (const auto& [k, v] : r.headers) {
+      if (k == "ferry.dlq.offset") ++copies[v];
+    }
+  }
+  Report("dead_letters", static_cast<int64_t>(dead->size()));
+  EXPECT_EQ(copies.size(), static_cast<size_t>(kRounds));
+  EXPECT_EQ(dead->size(), static_cast<size_t>(kRounds))
+      << "dead letters per offset: " << ::testing::PrintToString(copies);
+}
+
 // 6. A 200 MB backlog behind a slow client: the node pauses fetching instead
 // of buffering, so its memory stays bounded.
 TEST_F(SubscribeDeliveryTest, SlowClientOnHugeBacklogKeepsNodeMemoryBounded) {
