@@ -267,8 +267,9 @@ class SubscribeDeliveryTest : public ::testing::Test {
   }
 
   // Produces `count` records "k<i % keys>" = "v<i>" + padding, in chunks.
-  void Produce(const std::string& topic, int count, int keys, size_t value_bytes = 0) {
-    constexpr int kChunk = 20000;
+  void Produce(const std::string& topic, int count, int keys, size_t value_bytes = 0,
+               int chunk = 20000) {
+    const int kChunk = chunk;
     for (int start = 0; start < count; start += kChunk) {
       std::vector<std::pair<std::string, std::string>> records;
       for (int i = start; i < std::min(count, start + kChunk); ++i) {
@@ -1115,6 +1116,52 @@ TEST_F(SubscribeDeliveryTest, SlowClientOnHugeBacklogKeepsNodeMemoryBounded) {
   EXPECT_GT(acked, 500);
   EXPECT_LT(peak.load(), budget) << "ferryd grew past the design's memory budget";
   EXPECT_LT(peak.load(), 200 * kMiB);
+  EXPECT_TRUE(node->process().Running()) << node->Log();
+  stream.Cancel();
+}
+
+// 6b. The same with tiny messages: partition_buffer_bytes counts key, value
+// and headers, so it must also bound what the node spends per buffered
+// message (record copy, map nodes, ordering state), or a backlog of small
+// messages grows the node far past the buffer.
+TEST_F(SubscribeDeliveryTest, SlowClientOnBacklogOfTinyMessagesKeepsNodeMemoryBounded) {
+  constexpr int kMessages = 1000000;
+  const std::string topic = CreateTopic(1);
+  const absl::Time produce_start = absl::Now();
+  Produce(topic, kMessages, 1000, 0, 250000);  // values "v<i>": ~7 bytes
+  Report("produce_ms",
+         static_cast<int64_t>(absl::ToInt64Milliseconds(absl::Now() - produce_start)));
+  auto node = Node();
+  ASSERT_NE(node, nullptr);
+  const pid_t pid = node->process().pid();
+  const int64_t baseline = RssBytes(pid);
+  ASSERT_GT(baseline, 0);
+
+  v1::SubscriptionOpen open = MakeOpen(Name(), {topic});
+  open.mutable_flow()->set_max_outstanding_messages(10);
+  SubscriberStream stream(node->grpc_address(), open);
+  int64_t peak = baseline, acked = 0;
+  const absl::Time until = absl::Now() + absl::Seconds(15);
+  while (absl::Now() < until) {
+    std::vector<v1::ReceivedMessage> batch = stream.Take(10, absl::Seconds(5));
+    if (batch.empty()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+    std::vector<std::string> receipts;
+    for (const auto& m : batch) receipts.push_back(m.receipt());
+    ASSERT_TRUE(stream.Ack(receipts));
+    acked += static_cast<int64_t>(batch.size());
+    peak = std::max(peak, RssBytes(pid));
+  }
+  constexpr int64_t kMiB = 1 << 20;
+  // One partition buffer (8 MiB) + librdkafka's queue (16 MiB) + one fetch
+  // (1 MiB) + 64 MiB slack, on top of the idle node.
+  const int64_t budget = baseline + 8 * kMiB + 16 * kMiB + kMiB + 64 * kMiB;
+  Report("acked", acked);
+  Report("baseline_rss_mib", baseline / kMiB);
+  Report("peak_rss_mib", peak / kMiB);
+  Report("budget_mib", budget / kMiB);
+  EXPECT_GT(acked, 500);
+  EXPECT_LT(peak, budget) << "ferryd grew past the design's memory budget";
   EXPECT_TRUE(node->process().Running()) << node->Log();
   stream.Cancel();
 }
