@@ -1,11 +1,15 @@
 #include "testing/subscriber_stream.h"
 
+#include "absl/strings/str_cat.h"
+
 namespace ferry::testing {
 
 SubscriberStream::SubscriberStream(const std::string& address,
-                                   const v1::SubscriptionOpen& open)
+                                   const v1::SubscriptionOpen& open,
+                                   MessageObserver on_message)
     : stub_(v1::Subscriber::NewStub(
-          grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
+          grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))),
+      on_message_(std::move(on_message)) {
   stream_ = stub_->Subscribe(&context_);
   v1::SubscribeRequest request;
   *request.mutable_open() = open;
@@ -21,6 +25,9 @@ SubscriberStream::~SubscriberStream() {
 void SubscriberStream::ReadLoop() {
   v1::SubscribeResponse response;
   while (stream_->Read(&response)) {
+    if (on_message_ && response.has_messages()) {
+      for (const auto& m : response.messages().messages()) on_message_(m);
+    }
     absl::MutexLock lock(&mu_);
     switch (response.response_case()) {
       case v1::SubscribeResponse::kOpened:
@@ -104,6 +111,27 @@ bool SubscriberStream::Send(const v1::SubscribeRequest& request) {
   return stream_->Write(request);
 }
 
+bool SubscriberStream::Sync(absl::Duration timeout) {
+  // Never a valid receipt: a wire receipt starts with its version byte 1.
+  const std::string marker = absl::StrCat("sync-", syncs_.fetch_add(1));
+  size_t seen = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    seen = results_.size();  // the answer cannot be among these
+  }
+  if (!Ack({marker})) return false;
+  bool found = false;
+  auto answered = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    for (; seen < results_.size() && !found; ++seen) {
+      found = results_[seen].receipt() == marker;
+    }
+    return found || ended_;
+  };
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&answered), timeout);
+  return found;
+}
+
 bool SubscriberStream::Ack(const std::vector<std::string>& receipts) {
   v1::SubscribeRequest request;
   for (const auto& r : receipts) request.mutable_ack()->add_receipts(r);
@@ -144,6 +172,11 @@ grpc::Status SubscriberStream::WaitEnded(absl::Duration timeout) {
     return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "stream did not end");
   }
   return status_;
+}
+
+bool SubscriberStream::ended() {
+  absl::MutexLock lock(&mu_);
+  return ended_;
 }
 
 void SubscriberStream::Cancel() { context_.TryCancel(); }

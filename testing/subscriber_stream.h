@@ -6,7 +6,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,8 +23,13 @@ namespace ferry::testing {
 
 class SubscriberStream {
  public:
+  // Called on the stream's reader thread for every delivered message, before
+  // Next() can return it: the earliest moment the test can see a delivery.
+  using MessageObserver = std::function<void(const v1::ReceivedMessage&)>;
+
   // Opens a stream to `address` and sends `open` (nothing else).
-  SubscriberStream(const std::string& address, const v1::SubscriptionOpen& open);
+  SubscriberStream(const std::string& address, const v1::SubscriptionOpen& open,
+                   MessageObserver on_message = nullptr);
   // Cancels the stream if it is still open.
   ~SubscriberStream();
 
@@ -42,11 +49,19 @@ class SubscriberStream {
   bool Nack(const std::vector<std::string>& receipts, absl::Duration delay);
   bool Extend(const std::vector<std::string>& receipts, absl::Duration deadline);
   bool Send(const v1::SubscribeRequest& request);
+  // A barrier: sends an ack with a unique malformed receipt and waits for its
+  // INVALID_ARGUMENT result. ferryd handles a stream's requests in order and
+  // answers them in order, so on true every request sent before was applied
+  // and its failures (if any) are in ReceiptResults(). False when the stream
+  // ended or the answer did not come within `timeout`.
+  bool Sync(absl::Duration timeout = absl::Seconds(30));
 
   // Half-closes and returns the final status.
   grpc::Status Close();
   // Returns the status the server ended the stream with (waits for it).
   grpc::Status WaitEnded(absl::Duration timeout = absl::Seconds(30));
+  // Whether the stream ended (the final status is then available).
+  bool ended();
   // Breaks the stream abruptly, as a crashed client would.
   void Cancel();
 
@@ -57,7 +72,9 @@ class SubscriberStream {
   grpc::ClientContext context_;
   std::unique_ptr<grpc::ClientReaderWriter<v1::SubscribeRequest, v1::SubscribeResponse>>
       stream_;
+  const MessageObserver on_message_;
   std::thread reader_;
+  std::atomic<int64_t> syncs_{0};
 
   absl::Mutex write_mu_;
   bool writes_done_ = false;

@@ -112,6 +112,10 @@ class GroupMember {
   // Moves an owned partition's fetch position; the listener's OnSeekDone
   // follows on the member thread. Not owned: ignored.
   virtual void Seek(const TopicPartition& partition, int64_t offset) = 0;
+
+  // The partition's high watermark as last seen by fetching (no I/O); -1 when
+  // not known yet. For lag metrics.
+  virtual int64_t HighWatermark(const TopicPartition& partition) const = 0;
 };
 
 }  // namespace ferry::backend

@@ -21,6 +21,12 @@ constexpr StreamId kDeadLetterStream = 0;
 constexpr absl::Duration kDeadLetterDeadline = absl::Minutes(5);
 constexpr absl::Duration kDeadLetterRetryDelay = absl::Seconds(1);
 
+// What buffering one record costs beyond its payload: the record struct, the
+// map nodes of the buffer and of PartitionState. Counted against
+// subscribe.partition_buffer_bytes so that tiny messages cannot pile up
+// unbounded (measured: about 400-500 bytes per buffered record).
+constexpr int64_t kBufferedRecordOverhead = 512;
+
 int64_t RecordBytes(const backend::ConsumedRecord& record) {
   int64_t bytes = static_cast<int64_t>(record.key.size() + record.value.size());
   for (const auto& h : record.headers) bytes += h.key.size() + h.value.size();
@@ -47,6 +53,16 @@ struct GroupDispatcher::Metrics {
     metrics::Histogram* processing;
     metrics::Histogram* end_to_end;
   };
+
+  metrics::Gauge& Lag(const backend::TopicPartition& tp) {
+    return registry->GetGauge(
+        "ferry_subscribe_lag_messages",
+        "Messages of a partition owned by this node not yet committed by the group "
+        "(high watermark - commit offset); 0 once the partition moved elsewhere.",
+        {{"group", group},
+         {"topic", tp.topic},
+         {"partition", std::to_string(tp.partition)}});
+  }
 
   Metrics(metrics::Registry* registry, std::string group)
       : registry(registry), group(std::move(group)) {}
@@ -359,10 +375,11 @@ void GroupDispatcher::AddMessage(v1::MessageBatch& batch,
 
 void GroupDispatcher::DeadLetter(const backend::TopicPartition& tp, Slot& slot,
                                  const Delivery& first_try) {
-  // Re-deliver to the dead-letter "stream" with a long deadline: the message
-  // stays in flight (its key / partition blocked) until the write is acked.
-  Receipt receipt = first_try.receipt();
-  slot.state.Extend(receipt, absl::Now() + kDeadLetterDeadline);
+  // The node takes the delivery over from the stream it was meant for, with a
+  // long deadline: the message stays in flight (its key / partition blocked)
+  // until the write is acked, whatever happens to that stream meanwhile.
+  slot.state.Reassign(first_try.receipt(), kDeadLetterStream,
+                      absl::Now() + kDeadLetterDeadline);
   const backend::ConsumedRecord& record = slot.records.at(first_try.offset);
   backend::Record out{.topic = options_.dead_letter_topic.empty()
                                    ? tp.topic + ".dlq"
@@ -418,6 +435,15 @@ void GroupDispatcher::Tick(absl::Time now) {
   if (now >= next_commit_) {
     CommitAll();
     next_commit_ = now + config_.commit_interval;
+    if (member_) {
+      for (auto& [tp, slot] : slots_) {
+        const int64_t high = member_->HighWatermark(tp);
+        if (high >= 0) {
+          metrics_->Lag(tp).Set(static_cast<double>(
+              std::max<int64_t>(0, high - slot->state.CommitOffset())));
+        }
+      }
+    }
   }
   Pump(now);
 }
@@ -522,6 +548,7 @@ std::map<backend::TopicPartition, int64_t> GroupDispatcher::OnRevoked(
     if (it == slots_.end()) continue;
     Slot& slot = *it->second;
     if (!slot.seeking) offsets[tp] = slot.state.CommitOffset();
+    metrics_->Lag(tp).Set(0);
     while (!slot.in_flight.empty()) ReturnCredit(slot, slot.in_flight.begin()->first);
     slots_.erase(it);
   }
@@ -540,7 +567,8 @@ void GroupDispatcher::OnRecords(std::vector<backend::ConsumedRecord> records) {
     FetchedMessage fetched{
         .offset = offset,
         .key = options_.ordering == OrderingMode::kKey ? record.key : "",
-        .bytes = bytes};
+        .bytes =
+            bytes + kBufferedRecordOverhead + static_cast<int64_t>(record.topic.size())};
     if (!slot.state.Append(std::move(fetched))) continue;
     slot.next_fetch = offset + 1;
     slot.records.emplace_hint(slot.records.end(), offset, std::move(record));

@@ -167,6 +167,16 @@ ReceiptCheck PartitionState::Extend(const Receipt& receipt, absl::Time deadline)
   return ReceiptCheck::kOk;
 }
 
+ReceiptCheck PartitionState::Reassign(const Receipt& receipt, StreamId stream,
+                                      absl::Time deadline) {
+  Entry* entry = FindInFlight(receipt);
+  if (entry == nullptr) return ReceiptCheck::kExpired;
+  by_stream_.erase({entry->stream, receipt.offset});
+  entry->stream = stream;
+  by_stream_.emplace(stream, receipt.offset);
+  return Extend(receipt, deadline);
+}
+
 std::vector<int64_t> PartitionState::ExpireDeadlines(absl::Time now) {
   std::vector<int64_t> expired;
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {

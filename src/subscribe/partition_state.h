@@ -145,6 +145,11 @@ class PartitionState {
   // earlier; a deadline in the past expires at the next ExpireDeadlines()).
   ReceiptCheck Extend(const Receipt& receipt, absl::Time deadline);
 
+  // Hands an in-flight delivery over to another stream with a new deadline
+  // (the node itself taking a message over, e.g. to dead-letter it), so that
+  // releasing the original stream no longer affects it.
+  ReceiptCheck Reassign(const Receipt& receipt, StreamId stream, absl::Time deadline);
+
   // Moves in-flight messages whose deadline is <= now back to waiting
   // (deliverable at once); returns their offsets in increasing order.
   std::vector<int64_t> ExpireDeadlines(absl::Time now);

@@ -348,6 +348,17 @@ TEST(PartitionStateExpiry, MovesBackOnlyDueDeliveries) {
   EXPECT_THAT(state.ExpireDeadlines(kT0 + kDeadline + absl::Seconds(2)), IsEmpty());
 }
 
+TEST(PartitionStateRelease, ReassignedDeliveryStaysWithItsNewStream) {
+  PartitionState state(0, OrderingMode::kNone);
+  state.Append(Msg(0));
+  Delivery d = *state.Deliver(7, kT0, kDeadline);
+  ASSERT_EQ(state.Reassign(d.receipt(), 0, kT0 + absl::Minutes(5)), ReceiptCheck::kOk);
+  EXPECT_THAT(state.ReleaseStream(7), IsEmpty());
+  EXPECT_THAT(state.ExpireDeadlines(kT0 + kDeadline), IsEmpty());  // new deadline
+  EXPECT_THAT(state.ReleaseStream(0), ElementsAre(0));
+  EXPECT_EQ(state.Reassign(d.receipt(), 1, kT0), ReceiptCheck::kExpired);
+}
+
 TEST(PartitionStateRelease, MovesBackOnlyThatStreamsDeliveries) {
   PartitionState state(0, OrderingMode::kNone);
   for (int64_t o = 0; o < 4; ++o) state.Append(Msg(o));

@@ -148,9 +148,11 @@ void KafkaGroupMember::SetTopics(std::vector<std::string> topics) {
 }
 
 void KafkaGroupMember::Commit(std::map<TopicPartition, int64_t> offsets) {
-  Enqueue([this, offsets = std::move(offsets)]() mutable {
-    // Only owned partitions: a commit queued before a revoke must not move
-    // the new owner's position back.
+  const uint64_t revokes = revokes_.load();
+  Enqueue([this, revokes, offsets = std::move(offsets)]() mutable {
+    // Offsets computed before a revoke are the old owner's: they must not
+    // move the position back, even if the partition came back to this member.
+    if (revokes != revokes_.load()) return;
     std::erase_if(offsets,
                   [this](const auto& e) { return !assigned_.contains(e.first); });
     if (!offsets.empty()) CommitNow(offsets, /*async=*/true);
@@ -197,6 +199,17 @@ void KafkaGroupMember::Seek(const TopicPartition& partition, int64_t offset) {
     // delivered after this call comes from the new position.
     listener_->OnSeekDone(partition, offset);
   });
+}
+
+int64_t KafkaGroupMember::HighWatermark(const TopicPartition& partition) const {
+  int64_t low = -1, high = -1;
+  // Cached from fetch responses: no request, safe from any thread.
+  if (rd_kafka_get_watermark_offsets(handle_.get(), partition.topic.c_str(),
+                                     partition.partition, &low,
+                                     &high) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return -1;
+  }
+  return high;
 }
 
 void KafkaGroupMember::Subscribe(const std::vector<std::string>& topics) {
@@ -307,6 +320,7 @@ void KafkaGroupMember::Revoke(rd_kafka_topic_partition_list_t* partitions) {
   std::erase_if(offsets, [this](const auto& e) { return !assigned_.contains(e.first); });
   if (!offsets.empty()) CommitNow(offsets, /*async=*/false);
   for (const auto& tp : revoked) assigned_.erase(tp);
+  ++revokes_;  // after OnRevoked: commits computed from now on are current
   rd_kafka_assign(handle_.get(), nullptr);
   spdlog::info("group={} revoked {} partitions", member_options_.group, revoked.size());
 }

@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <atomic>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -55,6 +56,7 @@ class KafkaGroupMember final : public GroupMember {
   void Pause(const std::vector<TopicPartition>& partitions) override;
   void Resume(const std::vector<TopicPartition>& partitions) override;
   void Seek(const TopicPartition& partition, int64_t offset) override;
+  int64_t HighWatermark(const TopicPartition& partition) const override;
 
  private:
   using Command = std::function<void()>;
@@ -87,6 +89,8 @@ class KafkaGroupMember final : public GroupMember {
   RdKafkaPtr handle_;
   // Owned partitions; member thread only.
   std::set<TopicPartition> assigned_;
+  // Revokes so far; queued commits computed before a revoke are dropped.
+  std::atomic<uint64_t> revokes_{0};
   // Records polled but not yet handed over; member thread only.
   std::vector<ConsumedRecord> pending_;
 
