@@ -197,18 +197,22 @@ TEST_F(SubscribeTest, BadInputGetsPreciseStatuses) {
     return stream.WaitEnded();
   };
   grpc::Status s = ended_with(MakeOpen("", {topic}));
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << s.error_code() << " " << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr("open.group"));
   s = ended_with(MakeOpen(Name(), {}));
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << s.error_code() << " " << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr("open.topics"));
   s = ended_with(MakeOpen(Name(), {"no.such.topic"}));
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND)
+      << s.error_code() << " " << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr("no.such.topic"));
   v1::SubscriptionOpen open = MakeOpen(Name(), {topic});
   open.mutable_ack_deadline()->set_seconds(3600);
   s = ended_with(open);
-  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << s.error_code() << " " << s.error_message();
   EXPECT_THAT(s.error_message(), HasSubstr("open.ack_deadline"));
 
   // A first request that is not `open`.
