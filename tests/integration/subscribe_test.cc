@@ -238,9 +238,24 @@ TEST_F(SubscribeTest, BadInputGetsPreciseStatuses) {
   EXPECT_EQ(results[0].status().code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(results[0].status().message(), HasSubstr("malformed receipt"));
   EXPECT_EQ(results[1].status().code(), grpc::StatusCode::FAILED_PRECONDITION);
-  ASSERT_TRUE(stream.Ack({message->receipt()}));
+
+  // A receipt of a stream that closed, sent on another stream: expired there,
+  // and the message is delivered again rather than lost.
+  stream.Cancel();
+  EXPECT_NE(stream.WaitEnded().error_code(), grpc::StatusCode::OK);
+  SubscriberStream next(node->grpc_address(), MakeOpen(Name(), {topic}));
+  auto again = next.Next(kWait);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_EQ(again->offset(), message->offset());
+  EXPECT_EQ(again->delivery_attempt(), 2);
+  ASSERT_TRUE(next.Ack({message->receipt()}));
+  results = next.WaitReceiptResults(1, absl::Seconds(10));
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_EQ(results[0].status().code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_THAT(results[0].status().message(), HasSubstr("another stream"));
+  ASSERT_TRUE(next.Ack({again->receipt()}));
   ExpectCommitted(Name(), topic, {{0, 1}});
-  EXPECT_TRUE(stream.Close().ok());
+  EXPECT_TRUE(next.Close().ok());
 }
 
 }  // namespace
