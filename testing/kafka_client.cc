@@ -124,6 +124,72 @@ absl::Status ProduceOne(const std::string& bootstrap, const std::string& topic,
                           absl::StrCat("delivery to ", topic, " at ", bootstrap));
 }
 
+absl::Status ProduceMany(
+    const std::string& bootstrap, const std::string& topic,
+    const std::vector<std::pair<std::string, std::string>>& records) {
+  absl::StatusOr<ConfPtr> conf = MakeConf({{"bootstrap.servers", bootstrap},
+                                           {"message.timeout.ms", "30000"},
+                                           {"enable.idempotence", "true"},
+                                           {"linger.ms", "5"}});
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), OnDelivery);
+  absl::StatusOr<KafkaPtr> producer = MakeClient(RD_KAFKA_PRODUCER, *std::move(conf));
+  if (!producer.ok()) return producer.status();
+  rd_kafka_t* rk = producer->get();
+  std::vector<Delivery> deliveries(records.size());
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& [key, value] = records[i];
+    rd_kafka_resp_err_t err;
+    do {
+      err = rd_kafka_producev(
+          rk, RD_KAFKA_V_TOPIC(topic.c_str()),
+          RD_KAFKA_V_KEY(key.empty() ? nullptr : const_cast<char*>(key.data()),
+                         key.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+          RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(&deliveries[i]),
+          RD_KAFKA_V_END);
+      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) rd_kafka_poll(rk, 10);
+    } while (err == RD_KAFKA_RESP_ERR__QUEUE_FULL);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return KafkaErrorStatus(err, absl::StrCat("produce to ", topic));
+    }
+  }
+  rd_kafka_flush(rk, 60000);
+  for (const Delivery& d : deliveries) {
+    while (!d.done) rd_kafka_poll(rk, 100);
+    if (d.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return KafkaErrorStatus(d.err, absl::StrCat("delivery to ", topic));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<int32_t, int64_t>> CommittedOffsets(const std::string& bootstrap,
+                                                            const std::string& group,
+                                                            const std::string& topic,
+                                                            int32_t partitions) {
+  absl::StatusOr<ConfPtr> conf = MakeConf({{"bootstrap.servers", bootstrap},
+                                           {"group.id", group},
+                                           {"enable.auto.commit", "false"}});
+  if (!conf.ok()) return conf.status();
+  absl::StatusOr<KafkaPtr> consumer = MakeClient(RD_KAFKA_CONSUMER, *std::move(conf));
+  if (!consumer.ok()) return consumer.status();
+  rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(partitions);
+  for (int32_t p = 0; p < partitions; ++p) {
+    rd_kafka_topic_partition_list_add(list, topic.c_str(), p);
+  }
+  rd_kafka_resp_err_t err = rd_kafka_committed(consumer->get(), list, 10000);
+  std::map<int32_t, int64_t> offsets;
+  for (int i = 0; i < list->cnt; ++i) {
+    offsets[list->elems[i].partition] = list->elems[i].offset;
+  }
+  rd_kafka_topic_partition_list_destroy(list);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaErrorStatus(err, absl::StrCat("committed offsets of ", group));
+  }
+  return offsets;
+}
+
 absl::StatusOr<std::vector<ConsumedRecord>> ConsumeRecords(
     const std::string& bootstrap, const std::string& topic,
     const std::vector<int32_t>& partitions, size_t count,

@@ -37,6 +37,18 @@ absl::Status ProduceOne(const std::string& bootstrap, const std::string& topic,
                         std::string_view value,
                         const std::map<std::string, std::string>& config = {});
 
+// Produces (key, value) records (empty key: none) with an idempotent
+// producer and waits until every one is acknowledged.
+absl::Status ProduceMany(const std::string& bootstrap, const std::string& topic,
+                         const std::vector<std::pair<std::string, std::string>>& records);
+
+// The committed offsets of `group` for partitions 0..partitions-1 of `topic`
+// (negative: none committed).
+absl::StatusOr<std::map<int32_t, int64_t>> CommittedOffsets(const std::string& bootstrap,
+                                                            const std::string& group,
+                                                            const std::string& topic,
+                                                            int32_t partitions);
+
 // A record as a plain librdkafka consumer sees it.
 struct ConsumedRecord {
   int32_t partition = -1;

@@ -48,6 +48,14 @@ struct PublishConfig {
   absl::Duration timeout = absl::Seconds(10);
 };
 
+// The subscribe path (`subscribe.*`).
+struct SubscribeConfig {
+  absl::Duration commit_interval = absl::Seconds(1);
+  int64_t partition_buffer_bytes = 8 << 20;
+  absl::Duration group_idle_timeout = absl::Seconds(30);
+  absl::Duration session_timeout = absl::Seconds(10);
+};
+
 // The whole ferryd configuration. Defaults here are the documented defaults
 // (see KeyTable() and docs/configuration.md).
 struct Config {
@@ -59,6 +67,7 @@ struct Config {
   absl::Duration cluster_probe_interval = absl::Seconds(5);
   absl::Duration cluster_probe_timeout = absl::Seconds(3);
   PublishConfig publish;
+  SubscribeConfig subscribe;
   std::map<std::string, ClusterConfig> clusters;
   std::vector<RouteConfig> routes;
 };

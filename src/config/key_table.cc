@@ -168,6 +168,34 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::Seconds(1), absl::Minutes(5), c.publish.timeout);
      }},
+    {"subscribe.commit_interval", "duration", "1s", "10ms..1m",
+     "How often each group's acked prefix (lowest unacked offset per partition) is "
+     "committed. Revokes and closes commit at once as well.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::Milliseconds(10), absl::Minutes(1),
+                              c.subscribe.commit_interval);
+     }},
+    {"subscribe.partition_buffer_bytes", "bytes", "8388608", "65536..1073741824",
+     "Bytes of fetched, not yet acked messages a node holds per partition; beyond "
+     "it the node pauses fetching that partition until acks free space.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseIntIn(v, 64 << 10, int64_t{1} << 30,
+                         c.subscribe.partition_buffer_bytes);
+     }},
+    {"subscribe.group_idle_timeout", "duration", "30s", "0s..1h",
+     "How long a node stays a member of a consumer group after its last stream for "
+     "the group closed, so reconnecting clients do not cause rebalances.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::ZeroDuration(), absl::Hours(1),
+                              c.subscribe.group_idle_timeout);
+     }},
+    {"subscribe.session_timeout", "duration", "10s", "6s..5m",
+     "How long a node may be silent before the broker's group coordinator moves its "
+     "partitions to other nodes (Kafka session.timeout.ms).",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::Seconds(6), absl::Minutes(5),
+                              c.subscribe.session_timeout);
+     }},
     {"clusters.NAME.type", "enum", "(required)", "kafka, embedded",
      "Broker type of cluster NAME: a Kafka cluster, or the embedded store (RocksDB "
      "in one directory, for a single machine).",

@@ -54,7 +54,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   backend::kafka::KafkaCluster::Options kafka_options{
       .probe_interval = config.cluster_probe_interval,
       .probe_timeout = config.cluster_probe_timeout,
-      .publish_timeout = config.publish.timeout};
+      .publish_timeout = config.publish.timeout,
+      .group_session_timeout = config.subscribe.session_timeout};
   std::vector<backend::Cluster*> clusters;
   std::map<std::string, backend::Cluster*> clusters_by_name;
   for (const auto& [name, cluster_config] : config.clusters) {
@@ -110,7 +111,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
       server->publish_limiter_.get());
   server->publisher_ = std::make_unique<publish::PublisherService>(
       server->batch_publisher_.get(), server->publish_limiter_.get());
+  server->groups_ = std::make_unique<subscribe::GroupRegistry>(
+      config.subscribe, server->router_.get(), clusters_by_name, &server->registry_);
+  server->subscriber_ =
+      std::make_unique<subscribe::SubscriberService>(server->groups_.get(), identity.id);
   builder.RegisterService(server->publisher_.get());
+  builder.RegisterService(server->subscriber_.get());
   builder.RegisterService(server->admin_.get());
   server->grpc_ = builder.BuildAndStart();
   if (server->grpc_ == nullptr || bound_port == 0) {
@@ -131,12 +137,16 @@ void Server::Shutdown() {
   if (grpc_) {
     spdlog::info("draining: grace {}", absl::FormatDuration(config_.shutdown_grace));
     grpc_->GetHealthCheckService()->SetServingStatus(false);
+    // Subscribe streams never end by themselves: cancel them so clients move
+    // to other nodes now; their unacked messages are delivered again.
+    subscriber_->CancelAll();
     grpc_->Shutdown(std::chrono::system_clock::now() +
                     absl::ToChronoMilliseconds(config_.shutdown_grace));
     grpc_->Wait();
     spdlog::info("stopped");
   }
   http_.reset();
+  groups_.reset();  // leaves the groups, committing acked prefixes
   clusters_.clear();
 }
 

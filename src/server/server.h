@@ -18,6 +18,8 @@
 #include "publish/publisher_service.h"
 #include "routing/router.h"
 #include "server/http_listener.h"
+#include "subscribe/group_registry.h"
+#include "subscribe/subscriber_service.h"
 
 namespace ferry::server {
 
@@ -49,6 +51,8 @@ class Server {
   std::unique_ptr<publish::InflightLimiter> publish_limiter_;
   std::unique_ptr<publish::BatchPublisher> batch_publisher_;
   std::unique_ptr<publish::PublisherService> publisher_;
+  std::unique_ptr<subscribe::GroupRegistry> groups_;
+  std::unique_ptr<subscribe::SubscriberService> subscriber_;
   std::unique_ptr<admin::AdminService> admin_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<HttpListener> http_;

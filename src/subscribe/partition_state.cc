@@ -8,8 +8,8 @@ namespace ferry::subscribe {
 PartitionState::PartitionState(int64_t next_offset, OrderingMode mode)
     : mode_(mode), end_offset_(next_offset) {}
 
-void PartitionState::Append(FetchedMessage message) {
-  if (message.offset < end_offset_) return;
+bool PartitionState::Append(FetchedMessage message) {
+  if (message.offset < end_offset_) return false;
   end_offset_ = message.offset + 1;
   buffered_bytes_ += message.bytes;
 
@@ -30,6 +30,7 @@ void PartitionState::Append(FetchedMessage message) {
   entry.phase = gate_open ? Phase::kReady : Phase::kBlocked;
   entries_.emplace_hint(entries_.end(), message.offset, std::move(entry));
   if (gate_open) ready_.insert(ready_.end(), message.offset);
+  return true;
 }
 
 void PartitionState::Skip(int64_t offset) {

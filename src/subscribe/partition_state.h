@@ -109,8 +109,9 @@ class PartitionState {
   // (compacted topics, transaction markers) and do not hold back commits.
   // A message whose offset is below the next expected one (already appended,
   // skipped, or before the constructor's / Reset()'s next_offset) is ignored,
-  // so a re-fetch cannot buffer a message twice.
-  void Append(FetchedMessage message);
+  // so a re-fetch cannot buffer a message twice. Returns whether the message
+  // was buffered.
+  bool Append(FetchedMessage message);
 
   // Messages that are skipped without delivery (filtered out, dead-lettered)
   // count as acked at once, so commits move past them. Works on:

@@ -60,10 +60,10 @@ TEST(PartitionStateCommit, StopsAtLowestUnackedAndSkipsGaps) {
 
 TEST(PartitionStateCommit, DuplicateOrEarlierAppendIsIgnored) {
   PartitionState state(5, OrderingMode::kNone);
-  state.Append(Msg(3));  // before next_offset
+  EXPECT_FALSE(state.Append(Msg(3)));  // before next_offset
   EXPECT_EQ(state.waiting(), 0u);
-  state.Append(Msg(5));
-  state.Append(Msg(5));  // re-fetched
+  EXPECT_TRUE(state.Append(Msg(5)));
+  EXPECT_FALSE(state.Append(Msg(5)));  // re-fetched
   EXPECT_EQ(state.waiting(), 1u);
   EXPECT_EQ(state.buffered_bytes(), 10);
 }

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backend/kafka/kafka_group_member.h"
 #include "backend/kafka/topic_admin.h"
 
 namespace ferry::backend::kafka {
@@ -14,10 +15,21 @@ void OnLog(const rd_kafka_t*, int level, const char* facility, const char* buf) 
   spdlog::debug("librdkafka level={} facility={} {}", level, facility, buf);
 }
 
+Properties ClientProperties(const config::ClusterConfig& config) {
+  Properties properties = config.properties;
+  properties["bootstrap.servers"] = config.bootstrap;
+  return properties;
+}
+
 }  // namespace
 
-KafkaCluster::KafkaCluster(const config::ClusterConfig& config, const Options& options)
-    : name_(config.name), bootstrap_(config.bootstrap), options_(options) {}
+KafkaCluster::KafkaCluster(const config::ClusterConfig& config, const Options& options,
+                           ClientFactory& factory)
+    : name_(config.name),
+      bootstrap_(config.bootstrap),
+      options_(options),
+      client_properties_(ClientProperties(config)),
+      factory_(factory) {}
 
 absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(
     const config::ClusterConfig& config, const Options& options, ClientFactory& factory) {
@@ -36,7 +48,7 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(
           fmt::format("clusters.{}: {}: {}", config.name, key, error));
     }
   }
-  std::unique_ptr<KafkaCluster> cluster(new KafkaCluster(config, options));
+  std::unique_ptr<KafkaCluster> cluster(new KafkaCluster(config, options, factory));
   rd_kafka_conf_set_opaque(conf->get(), cluster.get());
   rd_kafka_conf_set_error_cb(conf->get(), &KafkaCluster::OnError);
   rd_kafka_conf_set_log_cb(conf->get(), &OnLog);
@@ -55,6 +67,9 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(
         "clusters.{}: {}", config.name, std::string(handle.status().message())));
   }
   cluster->handle_ = *std::move(handle);
+  cluster->group_admin_ =
+      std::make_unique<GroupAdmin>(cluster->client_properties_, cluster->handle_.get(),
+                                   factory, options.admin_timeout);
   cluster->poll_thread_ = std::thread([c = cluster.get()] { c->PollLoop(); });
   cluster->probe_thread_ = std::thread([c = cluster.get()] { c->ProbeLoop(); });
   return cluster;
@@ -173,6 +188,34 @@ void KafkaCluster::ProbeLoop() {
       return;
     }
   }
+}
+
+absl::StatusOr<std::unique_ptr<GroupMember>> KafkaCluster::JoinGroup(
+    const GroupMemberOptions& options, GroupMemberListener* listener) {
+  auto member = KafkaGroupMember::Join(
+      client_properties_, fmt::format("clusters.{}.properties.", name_), options,
+      {.session_timeout = options_.group_session_timeout}, listener, factory_);
+  if (!member.ok()) return member.status();
+  return std::unique_ptr<GroupMember>(*std::move(member));
+}
+
+absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaCluster::CommittedOffsets(
+    const std::string& group, const std::vector<std::string>& topics) {
+  return group_admin_->CommittedOffsets(group, topics);
+}
+
+absl::Status KafkaCluster::AlterCommittedOffsets(
+    const std::string& group, const std::map<TopicPartition, int64_t>& offsets) {
+  return group_admin_->AlterCommittedOffsets(group, offsets);
+}
+
+absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaCluster::OffsetsForTime(
+    const std::string& topic, int64_t timestamp_ms) {
+  return group_admin_->OffsetsForTime(topic, timestamp_ms);
+}
+
+absl::StatusOr<std::vector<std::string>> KafkaCluster::ListGroups() {
+  return group_admin_->ListGroups();
 }
 
 }  // namespace ferry::backend::kafka

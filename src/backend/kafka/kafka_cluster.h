@@ -9,6 +9,7 @@
 #include "absl/synchronization/mutex.h"
 #include "backend/cluster.h"
 #include "backend/kafka/client_factory.h"
+#include "backend/kafka/group_admin.h"
 #include "config/config.h"
 
 namespace ferry::backend::kafka {
@@ -27,6 +28,9 @@ class KafkaCluster final : public Cluster {
     // How long a published record may wait for the broker's acknowledgement
     // (librdkafka message.timeout.ms) before it fails UNAVAILABLE.
     absl::Duration publish_timeout = absl::Seconds(10);
+    // Group members: how long a member (node) may be silent before the
+    // coordinator moves its partitions to others.
+    absl::Duration group_session_timeout = absl::Seconds(10);
   };
 
   // Fails with INVALID_ARGUMENT when a raw property is rejected by
@@ -50,9 +54,20 @@ class KafkaCluster final : public Cluster {
                            int replication_factor,
                            const std::map<std::string, std::string>& configs) override;
   absl::Status DeleteTopic(const std::string& topic) override;
+  absl::StatusOr<std::unique_ptr<GroupMember>> JoinGroup(
+      const GroupMemberOptions& options, GroupMemberListener* listener) override;
+  absl::StatusOr<std::map<TopicPartition, int64_t>> CommittedOffsets(
+      const std::string& group, const std::vector<std::string>& topics) override;
+  absl::Status AlterCommittedOffsets(
+      const std::string& group,
+      const std::map<TopicPartition, int64_t>& offsets) override;
+  absl::StatusOr<std::map<TopicPartition, int64_t>> OffsetsForTime(
+      const std::string& topic, int64_t timestamp_ms) override;
+  absl::StatusOr<std::vector<std::string>> ListGroups() override;
 
  private:
-  KafkaCluster(const config::ClusterConfig& config, const Options& options);
+  KafkaCluster(const config::ClusterConfig& config, const Options& options,
+               ClientFactory& factory);
 
   static void OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque);
   static void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* message, void* opaque);
@@ -74,7 +89,11 @@ class KafkaCluster final : public Cluster {
   const std::string name_;
   const std::string bootstrap_;
   const Options options_;
+  // The raw properties plus bootstrap.servers: the base of consumer handles.
+  const Properties client_properties_;
+  ClientFactory& factory_;
   RdKafkaPtr handle_;
+  std::unique_ptr<GroupAdmin> group_admin_;
 
   mutable absl::Mutex mu_;
   ClusterStatus status_ ABSL_GUARDED_BY(mu_);

@@ -1,0 +1,114 @@
+#include "backend/kafka/group_admin.h"
+
+#include <fmt/format.h>
+
+#include <memory>
+
+#include "backend/kafka/errors.h"
+#include "backend/kafka/topic_admin.h"
+
+namespace ferry::backend::kafka {
+absl::StatusOr<RdKafkaPtr> GroupAdmin::GroupClient(const std::string& group) {
+  Properties properties = properties_;
+  properties["group.id"] = group;
+  properties["enable.auto.commit"] = "false";
+  auto conf = BuildConf(properties, "");
+  if (!conf.ok()) return conf.status();
+  return factory_.Create(RD_KAFKA_CONSUMER, *std::move(conf));
+}
+
+absl::StatusOr<std::map<TopicPartition, int64_t>> GroupAdmin::CommittedOffsets(
+    const std::string& group, const std::vector<std::string>& topics) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(8));
+  for (const std::string& topic : topics) {
+    absl::StatusOr<TopicInfo> info = DescribeTopic(handle_, topic, timeout_);
+    if (!info.ok()) return info.status();
+    for (const PartitionInfo& p : info->partitions) {
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p.id);
+    }
+  }
+  auto client = GroupClient(group);
+  if (!client.ok()) return client.status();
+  rd_kafka_resp_err_t err = rd_kafka_committed(client->get(), list.get(), timeout_ms());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaStatus(err, fmt::format("committed offsets of group {}", group));
+  }
+  std::map<TopicPartition, int64_t> offsets;
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& p = list->elems[i];
+    offsets[{p.topic, p.partition}] = p.offset >= 0 ? p.offset : -1;
+  }
+  return offsets;
+}
+
+absl::Status GroupAdmin::AlterCommittedOffsets(
+    const std::string& group, const std::map<TopicPartition, int64_t>& offsets) {
+  PartitionListPtr list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (const auto& [tp, offset] : offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)
+        ->offset = offset;
+  }
+  auto client = GroupClient(group);
+  if (!client.ok()) return client.status();
+  rd_kafka_resp_err_t err = rd_kafka_commit(client->get(), list.get(), /*async=*/0);
+  for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
+    err = list->elems[i].err;
+  }
+  if (err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+      err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS ||
+      err == RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION) {
+    return absl::FailedPreconditionError(fmt::format(
+        "group {} has active members elsewhere; its offsets move through them ({})",
+        group, rd_kafka_err2str(err)));
+  }
+  return KafkaStatus(err, fmt::format("commit offsets of group {}", group));
+}
+
+absl::StatusOr<std::map<TopicPartition, int64_t>> GroupAdmin::OffsetsForTime(
+    const std::string& topic, int64_t timestamp_ms) {
+  absl::StatusOr<TopicInfo> info = DescribeTopic(handle_, topic, timeout_);
+  if (!info.ok()) return info.status();
+  PartitionListPtr list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(info->partitions.size())));
+  for (const PartitionInfo& p : info->partitions) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p.id)->offset =
+        timestamp_ms;
+  }
+  rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(handle_, list.get(), timeout_ms());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaStatus(err, fmt::format("offsets for time in {}", topic));
+  }
+  std::map<TopicPartition, int64_t> offsets;
+  for (int i = 0; i < list->cnt; ++i) {
+    const auto& p = list->elems[i];
+    if (p.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return KafkaStatus(p.err,
+                         fmt::format("offsets for time in {}/{}", topic, p.partition));
+    }
+    int64_t offset = p.offset;
+    if (offset < 0) {  // no record at or after the time: the end
+      int64_t low = 0;
+      err = rd_kafka_query_watermark_offsets(handle_, topic.c_str(), p.partition, &low,
+                                             &offset, timeout_ms());
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return KafkaStatus(err,
+                           fmt::format("high watermark of {}/{}", topic, p.partition));
+      }
+    }
+    offsets[{topic, p.partition}] = offset;
+  }
+  return offsets;
+}
+
+absl::StatusOr<std::vector<std::string>> GroupAdmin::ListGroups() {
+  const rd_kafka_group_list* groups = nullptr;
+  rd_kafka_resp_err_t err = rd_kafka_list_groups(handle_, nullptr, &groups, timeout_ms());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, "list groups");
+  std::vector<std::string> names;
+  for (int i = 0; i < groups->group_cnt; ++i) names.push_back(groups->groups[i].group);
+  rd_kafka_group_list_destroy(groups);
+  return names;
+}
+
+}  // namespace ferry::backend::kafka

@@ -1,0 +1,356 @@
+#include "backend/kafka/kafka_group_member.h"
+
+#include <spdlog/spdlog.h>
+
+#include "backend/kafka/errors.h"
+
+namespace ferry::backend::kafka {
+namespace {
+
+PartitionListPtr ToList(const std::map<TopicPartition, int64_t>& offsets) {
+  PartitionListPtr list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (const auto& [tp, offset] : offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)
+        ->offset = offset;
+  }
+  return list;
+}
+
+PartitionListPtr ToList(const std::vector<TopicPartition>& partitions) {
+  PartitionListPtr list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+  for (const auto& tp : partitions) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+  }
+  return list;
+}
+
+std::vector<TopicPartition> FromList(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> out;
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition});
+  }
+  return out;
+}
+
+ConsumedRecord ToRecord(const rd_kafka_message_t* message) {
+  ConsumedRecord record{.topic = rd_kafka_topic_name(message->rkt),
+                        .partition = message->partition,
+                        .offset = message->offset};
+  if (message->key != nullptr) {
+    record.key.assign(static_cast<const char*>(message->key), message->key_len);
+  }
+  if (message->payload != nullptr) {
+    record.value.assign(static_cast<const char*>(message->payload), message->len);
+  }
+  record.timestamp_ms = rd_kafka_message_timestamp(message, nullptr);
+  rd_kafka_headers_t* headers = nullptr;
+  if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    const char* name = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
+                       RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      record.headers.push_back(
+          {name,
+           value == nullptr ? "" : std::string(static_cast<const char*>(value), size)});
+    }
+  }
+  return record;
+}
+
+void OnLog(const rd_kafka_t*, int level, const char* facility, const char* buf) {
+  spdlog::debug("librdkafka consumer level={} facility={} {}", level, facility, buf);
+}
+
+}  // namespace
+
+KafkaGroupMember::KafkaGroupMember(const GroupMemberOptions& member_options,
+                                   const Options& options, GroupMemberListener* listener)
+    : member_options_(member_options), options_(options), listener_(listener) {}
+
+absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
+    const Properties& properties, std::string_view key_prefix,
+    const GroupMemberOptions& member_options, const Options& options,
+    GroupMemberListener* listener, ClientFactory& factory) {
+  auto conf = BuildConf(properties, key_prefix);
+  if (!conf.ok()) return conf.status();
+  const Properties fixed = {
+      {"group.id", member_options.group},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "false"},
+      {"partition.assignment.strategy", "roundrobin"},
+      {"session.timeout.ms",
+       std::to_string(absl::ToInt64Milliseconds(options.session_timeout))},
+      {"heartbeat.interval.ms",
+       std::to_string(absl::ToInt64Milliseconds(options.session_timeout) / 5)},
+      // Bounds what librdkafka prefetches for this member; the subscribe path
+      // bounds what it buffers above this and pauses partitions beyond it.
+      {"queued.max.messages.kbytes", "16384"},
+      {"fetch.message.max.bytes", "1048576"},
+  };
+  for (const auto& [key, value] : fixed) {
+    char error[512];
+    if (rd_kafka_conf_set(conf->get(), key.c_str(), value.c_str(), error,
+                          sizeof(error)) != RD_KAFKA_CONF_OK) {
+      return absl::InvalidArgumentError(fmt::format("consumer {}: {}", key, error));
+    }
+  }
+  std::unique_ptr<KafkaGroupMember> member(
+      new KafkaGroupMember(member_options, options, listener));
+  rd_kafka_conf_set_opaque(conf->get(), member.get());
+  rd_kafka_conf_set_rebalance_cb(conf->get(), &KafkaGroupMember::OnRebalance);
+  rd_kafka_conf_set_error_cb(conf->get(), &KafkaGroupMember::OnError);
+  rd_kafka_conf_set_log_cb(conf->get(), &OnLog);
+  auto handle = factory.Create(RD_KAFKA_CONSUMER, *std::move(conf));
+  if (!handle.ok()) return handle.status();
+  member->handle_ = *std::move(handle);
+  rd_kafka_poll_set_consumer(member->handle_.get());
+  member->Subscribe(member_options.topics);
+  member->thread_ = std::thread([m = member.get()] { m->RunLoop(); });
+  return member;
+}
+
+KafkaGroupMember::~KafkaGroupMember() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(handle_.get());
+  rd_kafka_queue_yield(queue);
+  rd_kafka_queue_destroy(queue);
+  if (thread_.joinable()) thread_.join();
+}
+
+bool KafkaGroupMember::stopping() const {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
+}
+
+void KafkaGroupMember::Enqueue(Command command) {
+  {
+    absl::MutexLock lock(&mu_);
+    commands_.push_back(std::move(command));
+  }
+  // Wakes the member thread out of its blocking poll.
+  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(handle_.get());
+  rd_kafka_queue_yield(queue);
+  rd_kafka_queue_destroy(queue);
+}
+
+void KafkaGroupMember::SetTopics(std::vector<std::string> topics) {
+  Enqueue([this, topics = std::move(topics)] { Subscribe(topics); });
+}
+
+void KafkaGroupMember::Commit(std::map<TopicPartition, int64_t> offsets) {
+  Enqueue([this, offsets = std::move(offsets)]() mutable {
+    // Only owned partitions: a commit queued before a revoke must not move
+    // the new owner's position back.
+    std::erase_if(offsets,
+                  [this](const auto& e) { return !assigned_.contains(e.first); });
+    if (!offsets.empty()) CommitNow(offsets, /*async=*/true);
+  });
+}
+
+void KafkaGroupMember::Pause(const std::vector<TopicPartition>& partitions) {
+  Enqueue([this, partitions] {
+    std::vector<TopicPartition> owned;
+    for (const auto& tp : partitions) {
+      if (assigned_.contains(tp)) owned.push_back(tp);
+    }
+    if (!owned.empty()) rd_kafka_pause_partitions(handle_.get(), ToList(owned).get());
+  });
+}
+
+void KafkaGroupMember::Resume(const std::vector<TopicPartition>& partitions) {
+  Enqueue([this, partitions] {
+    std::vector<TopicPartition> owned;
+    for (const auto& tp : partitions) {
+      if (assigned_.contains(tp)) owned.push_back(tp);
+    }
+    if (!owned.empty()) rd_kafka_resume_partitions(handle_.get(), ToList(owned).get());
+  });
+}
+
+void KafkaGroupMember::Seek(const TopicPartition& partition, int64_t offset) {
+  Enqueue([this, partition, offset] {
+    if (!assigned_.contains(partition)) return;
+    PartitionListPtr list =
+        ToList(std::map<TopicPartition, int64_t>{{partition, offset}});
+    rd_kafka_error_t* error = rd_kafka_seek_partitions(
+        handle_.get(), list.get(),
+        static_cast<int>(absl::ToInt64Milliseconds(options_.request_timeout)));
+    rd_kafka_resp_err_t err =
+        error != nullptr ? rd_kafka_error_code(error) : list->elems[0].err;
+    if (error != nullptr) rd_kafka_error_destroy(error);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      listener_->OnError(KafkaStatus(err, fmt::format("seek {}/{} to {}", partition.topic,
+                                                      partition.partition, offset)));
+      return;
+    }
+    // librdkafka drops records fetched before the seek, so every record
+    // delivered after this call comes from the new position.
+    listener_->OnSeekDone(partition, offset);
+  });
+}
+
+void KafkaGroupMember::Subscribe(const std::vector<std::string>& topics) {
+  PartitionListPtr list(
+      rd_kafka_topic_partition_list_new(static_cast<int>(topics.size())));
+  for (const auto& topic : topics) {
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), RD_KAFKA_PARTITION_UA);
+  }
+  if (rd_kafka_resp_err_t err = rd_kafka_subscribe(handle_.get(), list.get());
+      err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    listener_->OnError(KafkaStatus(err, "subscribe"));
+  }
+}
+
+void KafkaGroupMember::CommitNow(const std::map<TopicPartition, int64_t>& offsets,
+                                 bool async) {
+  PartitionListPtr list = ToList(offsets);
+  rd_kafka_resp_err_t err = rd_kafka_commit(handle_.get(), list.get(), async ? 1 : 0);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    // The next commit carries the same or newer offsets.
+    spdlog::warn("group={} commit failed: {}", member_options_.group,
+                 rd_kafka_err2str(err));
+  }
+}
+
+void KafkaGroupMember::OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
+  auto* self = static_cast<KafkaGroupMember*>(opaque);
+  if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) return;
+  self->listener_->OnError(absl::UnavailableError(
+      fmt::format("group {}: {}", self->member_options_.group, reason)));
+}
+
+void KafkaGroupMember::OnRebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
+                                   rd_kafka_topic_partition_list_t* partitions,
+                                   void* opaque) {
+  auto* self = static_cast<KafkaGroupMember*>(opaque);
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    self->Assign(partitions);
+  } else {
+    self->Revoke(partitions);
+  }
+}
+
+bool KafkaGroupMember::ResolvePositions(rd_kafka_topic_partition_list_t* partitions) {
+  const int timeout_ms =
+      static_cast<int>(absl::ToInt64Milliseconds(options_.request_timeout));
+  while (!stopping()) {
+    rd_kafka_resp_err_t err = rd_kafka_committed(handle_.get(), partitions, timeout_ms);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+    listener_->OnError(KafkaStatus(err, "read committed offsets"));
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  std::map<TopicPartition, int64_t> resolved;
+  for (int i = 0; i < partitions->cnt && !stopping(); ++i) {
+    rd_kafka_topic_partition_t& p = partitions->elems[i];
+    if (p.offset >= 0) continue;
+    while (!stopping()) {
+      int64_t low = 0, high = 0;
+      rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+          handle_.get(), p.topic, p.partition, &low, &high, timeout_ms);
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          member_options_.start.kind == StartPosition::Kind::kTimestamp) {
+        PartitionListPtr query(rd_kafka_topic_partition_list_new(1));
+        rd_kafka_topic_partition_list_add(query.get(), p.topic, p.partition)->offset =
+            member_options_.start.timestamp_ms;
+        err = rd_kafka_offsets_for_times(handle_.get(), query.get(), timeout_ms);
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) err = query->elems[0].err;
+        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+          high = query->elems[0].offset >= 0 ? query->elems[0].offset : high;
+        }
+      }
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        p.offset =
+            member_options_.start.kind == StartPosition::Kind::kEarliest ? low : high;
+        resolved[{p.topic, p.partition}] = p.offset;
+        break;
+      }
+      listener_->OnError(KafkaStatus(
+          err, fmt::format("resolve start position of {}/{}", p.topic, p.partition)));
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+  }
+  if (!resolved.empty()) CommitNow(resolved, /*async=*/false);
+  return !stopping();
+}
+
+void KafkaGroupMember::Assign(rd_kafka_topic_partition_list_t* partitions) {
+  if (!ResolvePositions(partitions)) {
+    rd_kafka_assign(handle_.get(), nullptr);
+    return;
+  }
+  rd_kafka_assign(handle_.get(), partitions);
+  std::vector<AssignedPartition> assigned;
+  for (int i = 0; i < partitions->cnt; ++i) {
+    const rd_kafka_topic_partition_t& p = partitions->elems[i];
+    assigned.push_back({.partition = {p.topic, p.partition}, .next_offset = p.offset});
+    assigned_.insert({p.topic, p.partition});
+  }
+  spdlog::info("group={} assigned {} partitions", member_options_.group, assigned.size());
+  listener_->OnAssigned(assigned);
+}
+
+void KafkaGroupMember::Revoke(rd_kafka_topic_partition_list_t* partitions) {
+  // Records polled before the rebalance belong to the old assignment.
+  FlushRecords();
+  std::vector<TopicPartition> revoked = FromList(partitions);
+  std::map<TopicPartition, int64_t> offsets = listener_->OnRevoked(revoked);
+  std::erase_if(offsets, [this](const auto& e) { return !assigned_.contains(e.first); });
+  if (!offsets.empty()) CommitNow(offsets, /*async=*/false);
+  for (const auto& tp : revoked) assigned_.erase(tp);
+  rd_kafka_assign(handle_.get(), nullptr);
+  spdlog::info("group={} revoked {} partitions", member_options_.group, revoked.size());
+}
+
+void KafkaGroupMember::RunCommands() {
+  std::deque<Command> commands;
+  {
+    absl::MutexLock lock(&mu_);
+    commands.swap(commands_);
+  }
+  for (Command& command : commands) command();
+}
+
+void KafkaGroupMember::FlushRecords() {
+  if (pending_.empty()) return;
+  std::vector<ConsumedRecord> records;
+  records.swap(pending_);
+  listener_->OnRecords(std::move(records));
+}
+
+void KafkaGroupMember::PollRecords() {
+  int timeout_ms = 100;
+  while (static_cast<int>(pending_.size()) < options_.max_batch_records) {
+    rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_.get(), timeout_ms);
+    if (message == nullptr) break;
+    timeout_ms = 0;
+    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      pending_.push_back(ToRecord(message));
+    } else {
+      listener_->OnError(KafkaStatus(message->err, rd_kafka_message_errstr(message)));
+    }
+    rd_kafka_message_destroy(message);
+  }
+  FlushRecords();
+}
+
+void KafkaGroupMember::RunLoop() {
+  while (!stopping()) {
+    RunCommands();
+    PollRecords();
+  }
+  RunCommands();
+  // Runs the revoke callback (commit of the acked prefix) and leaves the
+  // group so the partitions move to other members at once.
+  rd_kafka_consumer_close(handle_.get());
+  assigned_.clear();
+}
+
+}  // namespace ferry::backend::kafka

@@ -1,0 +1,218 @@
+#pragma once
+
+// One consumer group on one node: the node's broker group member, the state
+// of every partition the member owns, and the open streams of the group on
+// this node. Fetched records are buffered per partition and handed to
+// streams with credit under the group's ordering mode; acks, nacks, deadline
+// expiry and stream loss feed back into the per-partition state
+// (PartitionState), and the contiguous acked prefix is committed.
+//
+// Threading: every method is thread-safe (one mutex per group). Listener
+// callbacks arrive on the member's thread; stream methods on gRPC threads;
+// Tick() on the registry's ticker thread. Sinks are called under the mutex
+// and must not block or call back.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "backend/cluster.h"
+#include "backend/group_member.h"
+#include "config/config.h"
+#include "ferry/v1/subscriber.pb.h"
+#include "metrics/registry.h"
+#include "subscribe/partition_state.h"
+
+namespace ferry::subscribe {
+
+// Where a stream's messages and receipt results go: the gRPC stream.
+class StreamSink {
+ public:
+  virtual ~StreamSink() = default;
+  // Queues a response for sending; never blocks. Dropped once the stream is
+  // gone (its in-flight messages are released by Detach()).
+  virtual void Send(v1::SubscribeResponse response) = 0;
+};
+
+// Settings fixed per group on a node by its first stream.
+struct GroupOptions {
+  std::string group = {};
+  OrderingMode ordering = OrderingMode::kNone;
+  backend::StartPosition start = {};
+  int32_t max_delivery_attempts = 0;   // 0: no dead-lettering
+  std::string dead_letter_topic = {};  // empty: "<topic>.dlq"
+};
+
+struct StreamOptions {
+  std::vector<std::string> topics = {};
+  absl::Duration ack_deadline = absl::Seconds(30);
+  int64_t max_outstanding_messages = 1000;
+  int64_t max_outstanding_bytes = 10 << 20;
+  std::string client_id = {};
+};
+
+// What DescribeGroup shows of this node's part of a group.
+struct GroupSnapshot {
+  struct Stream {
+    StreamId id = 0;
+    std::string client_id = {};
+    int64_t outstanding_messages = 0;
+  };
+  struct Partition {
+    backend::TopicPartition partition = {};
+    int64_t committed = -1;
+    int64_t commit_offset = -1;  // what the next commit will store
+    int64_t next_fetch = -1;     // after the last record fetched
+    int64_t in_flight = 0;
+    int64_t buffered = 0;
+    bool fetch_paused = false;
+  };
+  std::vector<std::string> topics = {};
+  std::vector<Stream> streams = {};
+  std::vector<Partition> partitions = {};
+  bool paused = false;
+  std::string last_error = {};
+};
+
+class GroupDispatcher final : public backend::GroupMemberListener,
+                              public std::enable_shared_from_this<GroupDispatcher> {
+ public:
+  GroupDispatcher(GroupOptions options, backend::Cluster* cluster,
+                  const config::SubscribeConfig& config, metrics::Registry* metrics);
+  ~GroupDispatcher() override;
+
+  // Joins the broker group with `topics`. Call once, before Attach().
+  absl::Status Start(const std::vector<std::string>& topics);
+  // Leaves the broker group (commits the acked prefix). Blocks.
+  void Stop();
+
+  const GroupOptions& options() const { return options_; }
+
+  // A stream opened; messages start flowing to `sink`. False when the
+  // dispatcher was stopped meanwhile (the caller creates a new one).
+  bool Attach(StreamId stream, StreamOptions options, std::shared_ptr<StreamSink> sink);
+  // The stream closed or broke: its in-flight messages are delivered again.
+  void Detach(StreamId stream);
+
+  // Settle receipts sent by `stream`; returns the ones that could not be
+  // applied, with the reason (INVALID_ARGUMENT malformed, FAILED_PRECONDITION
+  // expired / other stream).
+  std::vector<v1::ReceiptResult> Ack(
+      StreamId stream, const google::protobuf::RepeatedPtrField<std::string>&);
+  std::vector<v1::ReceiptResult> Nack(
+      StreamId stream, const google::protobuf::RepeatedPtrField<std::string>& receipts,
+      absl::Duration delay);
+  std::vector<v1::ReceiptResult> Extend(
+      StreamId stream, const google::protobuf::RepeatedPtrField<std::string>& receipts,
+      absl::Duration deadline);
+  void UpdateFlow(StreamId stream, int64_t max_messages, int64_t max_bytes);
+
+  // Expires ack deadlines, delivers delayed messages, commits every commit
+  // interval and resumes fetching where buffers drained.
+  void Tick(absl::Time now);
+
+  // Stops / restarts delivery and fetching of the whole group on this node.
+  void SetPaused(bool paused);
+  // Moves owned partitions to these offsets; returns the partitions this node
+  // owns (and moves). In-flight receipts of moved partitions expire.
+  std::set<backend::TopicPartition> Seek(
+      const std::map<backend::TopicPartition, int64_t>& offsets);
+
+  size_t stream_count() const;
+  // When the last stream detached; InfiniteFuture() while streams are open.
+  absl::Time idle_since() const;
+  GroupSnapshot Snapshot() const;
+
+  // GroupMemberListener.
+  void OnAssigned(const std::vector<backend::AssignedPartition>& partitions) override;
+  std::map<backend::TopicPartition, int64_t> OnRevoked(
+      const std::vector<backend::TopicPartition>& partitions) override;
+  void OnRecords(std::vector<backend::ConsumedRecord> records) override;
+  void OnSeekDone(const backend::TopicPartition& partition, int64_t offset) override;
+  void OnError(const absl::Status& error) override;
+
+ private:
+  struct InFlight {
+    StreamId stream = 0;
+    int64_t bytes = 0;
+    absl::Time delivered;
+  };
+  struct Slot {
+    Slot(int64_t next_offset, OrderingMode mode, uint64_t epoch)
+        : state(next_offset, mode), epoch(epoch), committed(next_offset) {}
+    PartitionState state;
+    const uint64_t epoch;
+    std::map<int64_t, backend::ConsumedRecord> records;
+    std::unordered_map<int64_t, InFlight> in_flight;
+    int64_t committed;
+    int64_t next_fetch = -1;
+    bool fetch_paused = false;
+    bool seeking = false;
+  };
+  struct Stream {
+    StreamOptions options;
+    std::set<std::string> topics;
+    std::shared_ptr<StreamSink> sink;
+    int64_t outstanding_messages = 0;
+    int64_t outstanding_bytes = 0;
+    bool has_credit() const;
+  };
+  struct Metrics;
+  using Receipts = google::protobuf::RepeatedPtrField<std::string>;
+  // Applies `fn` to each receipt's in-flight delivery of this stream.
+  template <typename Fn>
+  std::vector<v1::ReceiptResult> ForEachReceipt(StreamId stream, const Receipts& receipts,
+                                                Fn fn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Hands deliverable messages to streams with credit.
+  void Pump(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Builds the wire message of a delivery.
+  void AddMessage(v1::MessageBatch& batch, const backend::TopicPartition& tp, Slot& slot,
+                  const Delivery& delivery, StreamId stream)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A delivery left flight (settled, nacked, expired, released): the stream
+  // gets its credit back.
+  void ReturnCredit(Slot& slot, int64_t offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Forgets an acked or skipped record.
+  void Forget(Slot& slot, int64_t offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DeadLetter(const backend::TopicPartition& tp, Slot& slot, const Delivery& delivery)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OnDeadLettered(const backend::TopicPartition& tp, uint64_t epoch,
+                      const Delivery& delivery, const absl::Status& status);
+  void CommitAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeResumeFetch(const backend::TopicPartition& tp, Slot& slot)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UpdateTopics() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const GroupOptions options_;
+  backend::Cluster* const cluster_;
+  const config::SubscribeConfig config_;
+  std::unique_ptr<Metrics> metrics_;
+
+  // The member is created by Start() and destroyed by Stop(), outside mu_
+  // (its callbacks take mu_).
+  std::unique_ptr<backend::GroupMember> member_;
+
+  mutable absl::Mutex mu_;
+  std::map<backend::TopicPartition, std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
+  std::map<StreamId, Stream> streams_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> topics_ ABSL_GUARDED_BY(mu_);
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time idle_since_ ABSL_GUARDED_BY(mu_) = absl::Now();
+  absl::Time next_commit_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
+  // Rotates where Pump() starts so streams and partitions share fairly.
+  uint64_t pump_round_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace ferry::subscribe

@@ -1,0 +1,232 @@
+#include "subscribe/group_registry.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "api/convert.h"
+#include "common/topic_name.h"
+
+namespace ferry::subscribe {
+namespace {
+
+constexpr absl::Duration kTickInterval = absl::Milliseconds(20);
+constexpr size_t kMaxGroupBytes = 255;
+
+absl::StatusOr<OrderingMode> ToMode(v1::Ordering ordering) {
+  switch (ordering) {
+    case v1::ORDERING_UNSPECIFIED:
+    case v1::ORDERING_NONE:
+      return OrderingMode::kNone;
+    case v1::ORDERING_KEY:
+      return OrderingMode::kKey;
+    case v1::ORDERING_PARTITION:
+      return OrderingMode::kPartition;
+    default:
+      return absl::InvalidArgumentError(
+          fmt::format("open.ordering: unknown value {}", static_cast<int>(ordering)));
+  }
+}
+
+absl::StatusOr<backend::StartPosition> ToStart(const v1::SubscriptionOpen& open) {
+  if (!open.has_start()) return backend::StartPosition{};
+  const v1::Position& start = open.start();
+  switch (start.at_case()) {
+    case v1::Position::AT_NOT_SET:
+    case v1::Position::kLatest:
+      return backend::StartPosition{};
+    case v1::Position::kEarliest:
+      return backend::StartPosition{.kind = backend::StartPosition::Kind::kEarliest};
+    case v1::Position::kTimestamp:
+      return backend::StartPosition{.kind = backend::StartPosition::Kind::kTimestamp,
+                                    .timestamp_ms = api::ToUnixMillis(start.timestamp())};
+    case v1::Position::kOffsets:
+      break;
+  }
+  return absl::InvalidArgumentError(
+      "open.start: explicit offsets are not a start position; use Admin.Seek");
+}
+
+absl::StatusOr<absl::Duration> ToDuration(const google::protobuf::Duration& d,
+                                          std::string_view field, absl::Duration fallback,
+                                          absl::Duration min, absl::Duration max) {
+  absl::Duration value = absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+  if (value == absl::ZeroDuration()) return fallback;
+  if (value < min || value > max) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}: {} is not in {}..{}", field, absl::FormatDuration(value),
+                    absl::FormatDuration(min), absl::FormatDuration(max)));
+  }
+  return value;
+}
+
+}  // namespace
+
+GroupRegistry::GroupRegistry(const config::SubscribeConfig& config,
+                             const routing::Router* router,
+                             std::map<std::string, backend::Cluster*> clusters,
+                             metrics::Registry* metrics)
+    : config_(config),
+      router_(router),
+      clusters_(std::move(clusters)),
+      metrics_(metrics) {
+  ticker_ = std::thread([this] { TickLoop(); });
+}
+
+GroupRegistry::~GroupRegistry() {
+  std::map<std::string, std::shared_ptr<GroupDispatcher>> groups;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    groups.swap(groups_);
+  }
+  if (ticker_.joinable()) ticker_.join();
+  for (auto& [name, dispatcher] : groups) dispatcher->Stop();
+}
+
+absl::StatusOr<OpenRequest> GroupRegistry::Validate(const v1::SubscriptionOpen& open) {
+  OpenRequest request;
+  if (open.group().empty()) return absl::InvalidArgumentError("open.group: empty");
+  if (open.group().size() > kMaxGroupBytes) {
+    return absl::InvalidArgumentError(
+        fmt::format("open.group: longer than {} bytes", kMaxGroupBytes));
+  }
+  if (open.topics().empty()) return absl::InvalidArgumentError("open.topics: empty");
+  if (!open.filter().empty()) {
+    return absl::UnimplementedError(
+        "open.filter: server-side filters are not supported yet");
+  }
+  if (open.max_delivery_attempts() < 0) {
+    return absl::InvalidArgumentError("open.max_delivery_attempts: negative");
+  }
+  if (!open.dead_letter_topic().empty()) {
+    if (absl::Status s = ValidateTopicName(open.dead_letter_topic()); !s.ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("open.dead_letter_topic: {}", std::string(s.message())));
+    }
+  }
+  auto mode = ToMode(open.ordering());
+  if (!mode.ok()) return mode.status();
+  auto start = ToStart(open);
+  if (!start.ok()) return start.status();
+  auto deadline = ToDuration(open.ack_deadline(), "open.ack_deadline", absl::Seconds(30),
+                             absl::Seconds(1), absl::Minutes(10));
+  if (!deadline.ok()) return deadline.status();
+  if (open.flow().max_outstanding_messages() < 0 ||
+      open.flow().max_outstanding_bytes() < 0) {
+    return absl::InvalidArgumentError("open.flow: negative limit");
+  }
+  request.group = {.group = open.group(),
+                   .ordering = *mode,
+                   .start = *start,
+                   .max_delivery_attempts = open.max_delivery_attempts(),
+                   .dead_letter_topic = open.dead_letter_topic()};
+  request.stream.ack_deadline = *deadline;
+  request.stream.client_id = open.client_id();
+  if (open.flow().max_outstanding_messages() > 0) {
+    request.stream.max_outstanding_messages = open.flow().max_outstanding_messages();
+  }
+  if (open.flow().max_outstanding_bytes() > 0) {
+    request.stream.max_outstanding_bytes = open.flow().max_outstanding_bytes();
+  }
+
+  for (const std::string& topic : open.topics()) {
+    if (absl::Status s = ValidateTopicName(topic); !s.ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("open.topics: {}", std::string(s.message())));
+    }
+    auto route = router_->Resolve(topic);
+    if (!route.ok()) return route.status();
+    const std::vector<std::string>& read =
+        route->read.empty() ? route->write : route->read;
+    auto cluster = clusters_.find(read.front());
+    if (cluster == clusters_.end()) {
+      return absl::InternalError(fmt::format("route of {} names unknown cluster", topic));
+    }
+    if (request.cluster != nullptr && request.cluster != cluster->second) {
+      return absl::InvalidArgumentError(fmt::format(
+          "open.topics: {} is read from cluster {} but {} from {}; one stream reads one "
+          "cluster",
+          topic, cluster->second->name(), request.stream.topics.front(),
+          request.cluster->name()));
+    }
+    request.cluster = cluster->second;
+    auto info = request.cluster->DescribeTopic(topic);
+    if (!info.ok()) return info.status();
+    request.stream.topics.push_back(topic);
+  }
+  return request;
+}
+
+absl::StatusOr<std::shared_ptr<GroupDispatcher>> GroupRegistry::Attach(
+    const OpenRequest& request, StreamId stream, std::shared_ptr<StreamSink> sink) {
+  // A dispatcher found here may be reaped as idle before the stream attaches;
+  // then the next round creates a new one.
+  while (true) {
+    std::shared_ptr<GroupDispatcher> dispatcher;
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::UnavailableError("node is shutting down");
+    auto it = groups_.find(request.group.group);
+    if (it != groups_.end()) {
+      dispatcher = it->second;
+      if (dispatcher->options().ordering != request.group.ordering) {
+        return absl::FailedPreconditionError(fmt::format(
+            "group {} is consumed with another ordering mode on this node; all streams "
+            "of a group must use the same ordering",
+            request.group.group));
+      }
+    } else {
+      dispatcher = std::make_shared<GroupDispatcher>(request.group, request.cluster,
+                                                     config_, metrics_);
+      if (absl::Status s = dispatcher->Start(request.stream.topics); !s.ok()) return s;
+      groups_[request.group.group] = dispatcher;
+      spdlog::info("group={} joined on cluster {}", request.group.group,
+                   request.cluster->name());
+    }
+    // Attaching under mu_ keeps the reaper (which takes mu_ first) from
+    // stopping the dispatcher in between.
+    if (dispatcher->Attach(stream, request.stream, sink)) return dispatcher;
+    groups_.erase(request.group.group);
+  }
+}
+
+std::shared_ptr<GroupDispatcher> GroupRegistry::Find(const std::string& group) const {
+  absl::MutexLock lock(&mu_);
+  auto it = groups_.find(group);
+  return it == groups_.end() ? nullptr : it->second;
+}
+
+std::vector<std::string> GroupRegistry::Groups() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::string> names;
+  for (const auto& [name, unused] : groups_) names.push_back(name);
+  return names;
+}
+
+void GroupRegistry::TickLoop() {
+  while (true) {
+    std::vector<std::shared_ptr<GroupDispatcher>> active, idle;
+    {
+      absl::MutexLock lock(&mu_);
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), kTickInterval)) return;
+      const absl::Time now = absl::Now();
+      for (auto it = groups_.begin(); it != groups_.end();) {
+        if (now - it->second->idle_since() >= config_.group_idle_timeout) {
+          idle.push_back(it->second);
+          it = groups_.erase(it);
+        } else {
+          active.push_back(it->second);
+          ++it;
+        }
+      }
+    }
+    const absl::Time now = absl::Now();
+    for (auto& dispatcher : active) dispatcher->Tick(now);
+    for (auto& dispatcher : idle) {
+      spdlog::info("group={} idle, leaving", dispatcher->options().group);
+      dispatcher->Tick(now);  // commit what was acked
+      dispatcher->Stop();
+    }
+  }
+}
+
+}  // namespace ferry::subscribe

@@ -1,0 +1,73 @@
+#pragma once
+
+// The consumer groups this node serves: creates a group's dispatcher (and so
+// its broker group member) when the first stream of the group opens, ticks
+// every dispatcher (deadlines, delays, commits) and leaves a group once it
+// has had no stream for subscribe.group_idle_timeout.
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "backend/cluster.h"
+#include "config/config.h"
+#include "ferry/v1/subscriber.pb.h"
+#include "metrics/registry.h"
+#include "routing/router.h"
+#include "subscribe/group_dispatcher.h"
+
+namespace ferry::subscribe {
+
+// A validated SubscriptionOpen.
+struct OpenRequest {
+  GroupOptions group;
+  StreamOptions stream;
+  backend::Cluster* cluster = nullptr;
+};
+
+class GroupRegistry {
+ public:
+  GroupRegistry(const config::SubscribeConfig& config, const routing::Router* router,
+                std::map<std::string, backend::Cluster*> clusters,
+                metrics::Registry* metrics);
+  // Leaves every group (commits acked prefixes).
+  ~GroupRegistry();
+
+  // Checks an open message: INVALID_ARGUMENT naming the field, NOT_FOUND for
+  // an unknown topic, UNIMPLEMENTED for a filter. Blocking (topic metadata):
+  // not for a gRPC callback thread.
+  absl::StatusOr<OpenRequest> Validate(const v1::SubscriptionOpen& open);
+
+  // Attaches a stream to its group's dispatcher, creating (joining) the group
+  // on this node if needed. FAILED_PRECONDITION when the group is already
+  // consumed here with another ordering mode.
+  absl::StatusOr<std::shared_ptr<GroupDispatcher>> Attach(
+      const OpenRequest& request, StreamId stream, std::shared_ptr<StreamSink> sink);
+
+  StreamId NextStreamId() { return next_stream_id_++; }
+
+  std::shared_ptr<GroupDispatcher> Find(const std::string& group) const;
+  std::vector<std::string> Groups() const;
+
+ private:
+  void TickLoop();
+
+  const config::SubscribeConfig config_;
+  const routing::Router* const router_;
+  const std::map<std::string, backend::Cluster*> clusters_;
+  metrics::Registry* const metrics_;
+  std::atomic<StreamId> next_stream_id_{1};
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<GroupDispatcher>> groups_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread ticker_;
+};
+
+}  // namespace ferry::subscribe

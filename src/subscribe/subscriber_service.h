@@ -1,0 +1,43 @@
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/synchronization/mutex.h"
+#include "ferry/v1/subscriber.grpc.pb.h"
+#include "subscribe/group_registry.h"
+
+namespace ferry::subscribe {
+
+class StreamGuard;
+
+// The Subscriber gRPC service (callback API). Each Subscribe call is one
+// stream of one group: the first request opens it, later ones carry acks,
+// nacks, extensions and flow updates; messages flow out as the group's
+// dispatcher hands them over.
+class SubscriberService final : public v1::Subscriber::CallbackService {
+ public:
+  // `registry` must outlive the service and its calls.
+  SubscriberService(GroupRegistry* registry, std::string node_id)
+      : registry_(registry), node_id_(std::move(node_id)) {}
+
+  grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>* Subscribe(
+      grpc::CallbackServerContext* context) override;
+
+  // Cancels every open stream (node draining): clients reconnect to other
+  // nodes and their in-flight messages are delivered again.
+  void CancelAll();
+
+  // Stream registry for CancelAll; used by the streams themselves.
+  void Add(const std::shared_ptr<StreamGuard>& stream);
+  void Remove(const std::shared_ptr<StreamGuard>& stream);
+
+ private:
+  GroupRegistry* const registry_;
+  const std::string node_id_;
+  absl::Mutex mu_;
+  std::set<std::shared_ptr<StreamGuard>> streams_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace ferry::subscribe

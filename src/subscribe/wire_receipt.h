@@ -1,0 +1,35 @@
+#pragma once
+
+// The opaque receipt a client gets with each delivered message and sends back
+// to ack, nack or extend it. Clients never look inside; the node encodes
+// everything it needs to find the delivery without a lookup table:
+// which stream it was sent on, which partition (and which incarnation of that
+// partition's state on this node), and which delivery of which offset.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ferry::subscribe {
+
+struct WireReceipt {
+  uint64_t stream = 0;
+  // Node-unique id of the partition's state; a revoke and re-assignment
+  // creates a new one, so receipts from before it cannot match.
+  uint64_t partition_epoch = 0;
+  uint64_t generation = 0;  // PartitionState generation (seeks)
+  int32_t partition = 0;
+  int32_t attempt = 0;
+  int64_t offset = -1;
+  std::string topic = {};
+};
+
+// Compact binary form: a version byte, varints, then the topic.
+std::string EncodeReceipt(const WireReceipt& receipt);
+
+// nullopt for bytes that are not a receipt of this format (malformed,
+// truncated, trailing garbage).
+std::optional<WireReceipt> DecodeReceipt(std::string_view bytes);
+
+}  // namespace ferry::subscribe
