@@ -55,11 +55,11 @@ EmbeddedCluster::~EmbeddedCluster() {
 }
 
 ClusterStatus EmbeddedCluster::Status() const {
-  // Open means up: there is nothing remote to lose. Write failures (disk
-  // full) are reported per call.
+  // Open means up: there is nothing remote to lose, and no brokers to list.
+  // Write failures (disk full) are reported per call.
   return {.state = ClusterState::kUp,
           .error = {},
-          .brokers = {{.id = 0, .host = store_->path(), .port = 0}},
+          .brokers = {},
           .topics = {},
           .last_contact = absl::Now()};
 }

@@ -414,8 +414,12 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> Store::CommittedOffsets(
 
 absl::Status Store::Commit(const std::string& group,
                            const std::map<TopicPartition, int64_t>& offsets) {
+  // Under write_mu_ so a topic cannot be deleted between the check and the
+  // write, which would bring its offsets back.
+  absl::MutexLock write_lock(&write_mu_);
   rocksdb::WriteBatch batch;
   for (const auto& [partition, offset] : offsets) {
+    if (!FindTopic(partition.topic).has_value()) return NotFound(partition.topic);
     batch.Put(GroupOffsetKey(group, partition.topic, partition.partition),
               EncodeFixed64(offset));
   }

@@ -87,6 +87,8 @@ class Store {
   // none). NOT_FOUND for an unknown topic.
   absl::StatusOr<std::map<TopicPartition, int64_t>> CommittedOffsets(
       const std::string& group, const std::vector<std::string>& topics) const;
+  // Stores committed offsets; NOT_FOUND (and nothing stored) if a topic is
+  // unknown.
   absl::Status Commit(const std::string& group,
                       const std::map<TopicPartition, int64_t>& offsets);
   // Groups with committed offsets.
