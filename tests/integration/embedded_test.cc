@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_split.h"
 #include "testing/ferryd_process.h"
+#include "testing/subscriber_stream.h"
 
 namespace ferry {
 namespace {
@@ -107,6 +108,39 @@ TEST_F(EmbeddedNodeTest, RecordsSurviveARestartAndASecondNodeCannotShareTheStore
   auto node = FerrydProcess::Start("");
   ASSERT_TRUE(node.ok()) << node.status();
   EXPECT_EQ(StoredRecords(**node, "kept"), 2);
+}
+
+TEST_F(EmbeddedNodeTest, SubscribersReceivePublishedRecordsAndResumeAfterTheAckedOnes) {
+  auto node = FerrydProcess::Start("");
+  ASSERT_TRUE(node.ok()) << node.status();
+  ASSERT_EQ(Ferry(**node, {"produce", "--topic", "sub"}, "one\ntwo\n").exit_code, 0);
+
+  std::vector<std::string> values;
+  {
+    testing::SubscriberStream stream((*node)->grpc_address(),
+                                     testing::MakeOpen("readers", {"sub"}));
+    ASSERT_TRUE(stream.WaitOpened().has_value()) << stream.WaitEnded().error_message();
+    // A record published while subscribed arrives as well.
+    ASSERT_EQ(Ferry(**node, {"produce", "--topic", "sub"}, "three\n").exit_code, 0);
+    std::vector<std::string> receipts;
+    for (const auto& m : stream.Take(3, absl::Seconds(20))) {
+      values.push_back(m.value());
+      receipts.push_back(m.receipt());
+      EXPECT_EQ(m.cluster(), "local");
+    }
+    ASSERT_TRUE(stream.Ack(receipts));
+    EXPECT_TRUE(stream.Close().ok());
+  }
+  EXPECT_EQ(values, (std::vector<std::string>{"one", "two", "three"}));
+
+  // The group continues after what it acked.
+  ASSERT_EQ(Ferry(**node, {"produce", "--topic", "sub"}, "four\n").exit_code, 0);
+  testing::SubscriberStream stream((*node)->grpc_address(),
+                                   testing::MakeOpen("readers", {"sub"}));
+  ASSERT_TRUE(stream.WaitOpened().has_value()) << stream.WaitEnded().error_message();
+  std::optional<v1::ReceivedMessage> next = stream.Next(absl::Seconds(20));
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->value(), "four");
 }
 
 }  // namespace
