@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -33,7 +35,8 @@ std::string MainClusterYaml(const std::string& bootstrap) {
 }
 
 absl::StatusOr<std::unique_ptr<FerrydProcess>> FerrydProcess::Start(
-    const std::string& yaml, const std::map<std::string, std::string>& env) {
+    const std::string& yaml, const std::map<std::string, std::string>& env,
+    const std::string& working_dir) {
   auto ports = PickFreePorts(2);
   if (!ports.ok()) return ports.status();
   std::unique_ptr<FerrydProcess> node(new FerrydProcess());
@@ -43,8 +46,16 @@ absl::StatusOr<std::unique_ptr<FerrydProcess>> FerrydProcess::Start(
       "ferry.yaml", absl::StrCat("listen: { grpc: \"", node->grpc_address_,
                                  "\", http: \"", node->http_address_, "\" }\n", yaml));
   node->log_path_ = WriteTempFile("ferryd.log", "");
+  std::string dir = working_dir;
+  if (dir.empty()) {
+    std::string pattern = absl::StrCat(P_tmpdir, "/ferryd-", getpid(), "-XXXXXX");
+    if (mkdtemp(pattern.data()) == nullptr) {
+      return absl::ErrnoToStatus(errno, "create a working directory for ferryd");
+    }
+    dir = node->own_working_dir_ = pattern;
+  }
   auto process = Subprocess::Spawn({FERRYD_PATH, "--config", node->config_path_},
-                                   node->log_path_, env);
+                                   node->log_path_, env, dir);
   if (!process.ok()) return process.status();
   node->process_ = *std::move(process);
 
@@ -67,6 +78,10 @@ FerrydProcess::~FerrydProcess() {
   process_.reset();
   unlink(config_path_.c_str());
   unlink(log_path_.c_str());
+  if (!own_working_dir_.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove_all(own_working_dir_, ignored);
+  }
 }
 
 std::string FerrydProcess::Log() const { return ReadFile(log_path_); }

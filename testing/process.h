@@ -30,13 +30,15 @@ absl::StatusOr<ProcessResult> RunProcess(
     const std::map<std::string, std::string>& env = {},
     absl::Duration timeout = absl::Seconds(60), const std::string& input = "");
 
-// A running child whose stdout and stderr go to `log_path`. The destructor
-// SIGKILLs it if it is still running and reaps it.
+// A running child whose stdout and stderr go to `log_path`, started in
+// `working_dir` (empty: this process's). The destructor SIGKILLs it if it is
+// still running and reaps it.
 class Subprocess {
  public:
   static absl::StatusOr<std::unique_ptr<Subprocess>> Spawn(
       const std::vector<std::string>& argv, const std::string& log_path,
-      const std::map<std::string, std::string>& env = {});
+      const std::map<std::string, std::string>& env = {},
+      const std::string& working_dir = "");
   ~Subprocess();
 
   pid_t pid() const { return pid_; }

@@ -22,7 +22,8 @@ using ::ferry::testing::ProcessResult;
 using ::ferry::testing::RunFerryCli;
 using ::testing::HasSubstr;
 
-// Runs the test in a fresh working directory, where ferryd puts ferry-data.
+// Each test runs in a fresh working directory, where the nodes it starts
+// (and `ferryd` run directly) put ./ferry-data.
 class EmbeddedNodeTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -72,7 +73,7 @@ class EmbeddedNodeTest : public ::testing::Test {
 };
 
 TEST_F(EmbeddedNodeTest, FerrydWithoutClustersStoresPublishedRecordsInFerryData) {
-  auto node = FerrydProcess::Start("");
+  auto node = FerrydProcess::Start("", {}, dir_);
   ASSERT_TRUE(node.ok()) << node.status();
 
   ProcessResult produce =
@@ -89,7 +90,7 @@ TEST_F(EmbeddedNodeTest, FerrydWithoutClustersStoresPublishedRecordsInFerryData)
 
 TEST_F(EmbeddedNodeTest, RecordsSurviveARestartAndASecondNodeCannotShareTheStore) {
   {
-    auto node = FerrydProcess::Start("");
+    auto node = FerrydProcess::Start("", {}, dir_);
     ASSERT_TRUE(node.ok()) << node.status();
     ProcessResult produce = Ferry(**node, {"produce", "--topic", "kept"}, "a\nb\n");
     ASSERT_EQ(produce.exit_code, 0) << produce.err;
@@ -105,13 +106,13 @@ TEST_F(EmbeddedNodeTest, RecordsSurviveARestartAndASecondNodeCannotShareTheStore
     (*node)->process().Signal(SIGTERM);
     ASSERT_TRUE((*node)->process().Wait(absl::Seconds(20)).ok());
   }
-  auto node = FerrydProcess::Start("");
+  auto node = FerrydProcess::Start("", {}, dir_);
   ASSERT_TRUE(node.ok()) << node.status();
   EXPECT_EQ(StoredRecords(**node, "kept"), 2);
 }
 
 TEST_F(EmbeddedNodeTest, SubscribersReceivePublishedRecordsAndResumeAfterTheAckedOnes) {
-  auto node = FerrydProcess::Start("");
+  auto node = FerrydProcess::Start("", {}, dir_);
   ASSERT_TRUE(node.ok()) << node.status();
   ASSERT_EQ(Ferry(**node, {"produce", "--topic", "sub"}, "one\ntwo\n").exit_code, 0);
 

@@ -196,6 +196,11 @@ void EmbeddedGroupMember::Assign(const std::string& topic, const TopicMeta& meta
     assigned.push_back({.partition = partition, .next_offset = offset});
   }
   owned_[topic] = {.id = meta.id, .partitions = meta.partitions};
+  {
+    // A Pause() from before the assignment was for partitions not owned.
+    absl::MutexLock lock(&mu_);
+    for (const AssignedPartition& a : assigned) paused_.erase(a.partition);
+  }
   // Committed before anything is delivered, so "latest" means the moment of
   // assignment even if this member dies before its first commit.
   CommitNow(start_positions);
