@@ -5,7 +5,6 @@
 
 #include <thread>
 
-#include "absl/synchronization/notification.h"
 #include "backend/embedded/test_dir.h"
 
 namespace ferry::backend::embedded {

@@ -11,7 +11,6 @@ namespace ferry::backend::embedded {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 
 // Records every callback as a line ("assigned t/0@5", "records t/0@3-4",
 // "seek t/0@1", "revoked t/0", "error ...") plus the records themselves.

@@ -4,7 +4,6 @@
 #include <rocksdb/write_batch.h>
 
 #include <filesystem>
-#include <set>
 
 #include "backend/murmur2.h"
 #include "common/strings.h"
