@@ -67,11 +67,12 @@ void FillTopic(const backend::TopicInfo& info, const std::string& cluster,
 AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
                            const routing::Router* router,
                            std::vector<config::RouteConfig> routes,
-                           const std::atomic<bool>* draining)
+                           GroupOperations* groups, const std::atomic<bool>* draining)
     : identity_(std::move(identity)),
       clusters_(std::move(clusters)),
       router_(router),
       routes_(std::move(routes)),
+      groups_(groups),
       draining_(draining) {}
 
 grpc::Status AdminService::GetNode(grpc::ServerContext*, const v1::GetNodeRequest*,
@@ -243,6 +244,44 @@ grpc::Status AdminService::DeleteTopic(grpc::ServerContext*,
       ClusterFor(request->cluster(), request->name());
   if (!cluster.ok()) return api::ToGrpcStatus(cluster.status());
   return api::ToGrpcStatus((*cluster)->DeleteTopic(request->name()));
+}
+
+grpc::Status AdminService::ListGroups(grpc::ServerContext*,
+                                      const v1::ListGroupsRequest* request,
+                                      v1::ListGroupsResponse* response) {
+  auto result = groups_->List(*request);
+  if (!result.ok()) return api::ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::DescribeGroup(grpc::ServerContext*,
+                                         const v1::DescribeGroupRequest* request,
+                                         v1::Group* response) {
+  auto result = groups_->Describe(*request);
+  if (!result.ok()) return api::ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::Seek(grpc::ServerContext*, const v1::SeekRequest* request,
+                                v1::SeekResponse* response) {
+  auto result = groups_->Seek(*request);
+  if (!result.ok()) return api::ToGrpcStatus(result.status());
+  *response = *std::move(result);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::PauseGroup(grpc::ServerContext*,
+                                      const v1::PauseGroupRequest* request,
+                                      v1::PauseGroupResponse*) {
+  return api::ToGrpcStatus(groups_->SetPaused(request->group(), true));
+}
+
+grpc::Status AdminService::ResumeGroup(grpc::ServerContext*,
+                                       const v1::ResumeGroupRequest* request,
+                                       v1::ResumeGroupResponse*) {
+  return api::ToGrpcStatus(groups_->SetPaused(request->group(), false));
 }
 
 }  // namespace ferry::admin

@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "admin/group_operations.h"
 #include "backend/cluster.h"
 #include "config/config.h"
 #include "ferry/v1/admin.grpc.pb.h"
@@ -26,14 +27,14 @@ struct NodeIdentity {
 // timeout), which must not happen on a callback-API thread; admin traffic is
 // small, so gRPC's sync thread pool is the right home for it.
 //
-// RPCs that later issues implement (groups, seek, pause, route changes)
-// answer UNIMPLEMENTED through the generated base class.
+// Route changes (PutRoute, DeleteRoute) and ListNodes are not implemented yet
+// and answer UNIMPLEMENTED through the generated base class.
 class AdminService final : public v1::Admin::Service {
  public:
-  // `clusters`, `router` and `draining` must outlive the service.
+  // `clusters`, `router`, `groups` and `draining` must outlive the service.
   AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
                const routing::Router* router, std::vector<config::RouteConfig> routes,
-               const std::atomic<bool>* draining);
+               GroupOperations* groups, const std::atomic<bool>* draining);
 
   grpc::Status GetNode(grpc::ServerContext* context, const v1::GetNodeRequest* request,
                        v1::Node* response) override;
@@ -62,6 +63,22 @@ class AdminService final : public v1::Admin::Service {
                            const v1::DeleteTopicRequest* request,
                            v1::DeleteTopicResponse* response) override;
 
+  // Consumer groups (see GroupOperations).
+  grpc::Status ListGroups(grpc::ServerContext* context,
+                          const v1::ListGroupsRequest* request,
+                          v1::ListGroupsResponse* response) override;
+  grpc::Status DescribeGroup(grpc::ServerContext* context,
+                             const v1::DescribeGroupRequest* request,
+                             v1::Group* response) override;
+  grpc::Status Seek(grpc::ServerContext* context, const v1::SeekRequest* request,
+                    v1::SeekResponse* response) override;
+  grpc::Status PauseGroup(grpc::ServerContext* context,
+                          const v1::PauseGroupRequest* request,
+                          v1::PauseGroupResponse* response) override;
+  grpc::Status ResumeGroup(grpc::ServerContext* context,
+                           const v1::ResumeGroupRequest* request,
+                           v1::ResumeGroupResponse* response) override;
+
  private:
   // The configured cluster named `name`; NOT_FOUND listing the configured
   // ones otherwise.
@@ -75,6 +92,7 @@ class AdminService final : public v1::Admin::Service {
   const std::vector<backend::Cluster*> clusters_;
   const routing::Router* router_;
   const std::vector<config::RouteConfig> routes_;
+  GroupOperations* const groups_;
   const std::atomic<bool>* draining_;
 };
 

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "fmt/format.h"
 
 namespace ferry::backend {
 
@@ -47,6 +48,19 @@ struct TopicPartition {
   int32_t partition = 0;
 
   auto operator<=>(const TopicPartition&) const = default;
+};
+
+// A consumer group as the broker's group coordinator sees it.
+struct GroupDescription {
+  struct Member {
+    std::string member_id = {};
+    // The member's client id; Ferry nodes use "ferryd/<node id>".
+    std::string client_id = {};
+    std::string host = {};
+    std::vector<TopicPartition> assignment = {};
+  };
+  std::string state = {};  // e.g. "Stable", "Empty", "PreparingRebalance", "Dead"
+  std::vector<Member> members = {};
 };
 
 struct Header {
@@ -145,6 +159,13 @@ class Cluster {
       const std::string& topic, int64_t timestamp_ms) = 0;
   // Consumer groups known to the cluster.
   virtual absl::StatusOr<std::vector<std::string>> ListGroups() = 0;
+  // Members and their assignments. Backends without a broker-side group
+  // coordinator (embedded: one node) answer UNIMPLEMENTED and the node's own
+  // view is the whole truth.
+  virtual absl::StatusOr<GroupDescription> DescribeGroup(const std::string& group) {
+    return absl::UnimplementedError(
+        fmt::format("cluster {} has no group coordinator to describe {}", name(), group));
+  }
 };
 
 inline std::string_view ToString(ClusterState state) {

@@ -85,6 +85,8 @@ class GroupMemberListener {
 
 struct GroupMemberOptions {
   std::string group = {};
+  // Shown by the broker as the member's client id (DescribeGroup).
+  std::string client_id = {};
   std::vector<std::string> topics = {};
   StartPosition start = {};
 };

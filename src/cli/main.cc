@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/connection.h"
+#include "cli/consume_command.h"
 #include "cli/produce_command.h"
 #include "cli/status_command.h"
 #include "cli/topics_command.h"
@@ -9,6 +10,9 @@
 int main(int argc, char** argv) {
   CLI::App app{"ferry: command-line client for Ferry"};
   app.require_subcommand(1);
+  // Global options such as --server may also follow the subcommand
+  // (`ferry consume --server ...`); subcommands inherit this setting.
+  app.fallthrough();
   ferry::cli::GlobalOptions options;
   app.add_option("--server", options.server, "ferryd gRPC address (host:port)")
       ->envname("FERRY_SERVER")
@@ -17,6 +21,12 @@ int main(int argc, char** argv) {
   ferry::cli::AddStatusCommands(app, options, command);
   ferry::cli::AddTopicsCommands(app, options, command);
   ferry::cli::AddProduceCommand(app, options, command);
-  CLI11_PARSE(app, argc, argv);
+  ferry::cli::AddConsumeCommand(app, options, command);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // Prints help or the error; bad flags exit 2, as the commands' own checks do.
+    return app.exit(error) == 0 ? 0 : 2;
+  }
   return command();
 }

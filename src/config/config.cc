@@ -171,6 +171,11 @@ absl::Status Validate(const Config& config) {
           fmt::format("clusters.{}.bootstrap: missing (e.g. 127.0.0.1:9092)", name));
     }
   }
+  if (!config.control.cluster.empty() &&
+      !config.clusters.contains(config.control.cluster)) {
+    return absl::InvalidArgumentError(
+        fmt::format("control.cluster: unknown cluster \"{}\"", config.control.cluster));
+  }
   std::set<std::string> topics;
   for (size_t i = 0; i < config.routes.size(); ++i) {
     const RouteConfig& route = config.routes[i];

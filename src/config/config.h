@@ -56,6 +56,12 @@ struct SubscribeConfig {
   absl::Duration session_timeout = absl::Seconds(10);
 };
 
+// The control plane (`control.*`, DESIGN.md §1).
+struct ControlConfig {
+  std::string cluster;  // empty: the first cluster by name
+  std::string topic = "__ferry_control";
+};
+
 // The whole ferryd configuration. Defaults here are the documented defaults
 // (see KeyTable() and docs/configuration.md).
 struct Config {
@@ -68,6 +74,7 @@ struct Config {
   absl::Duration cluster_probe_timeout = absl::Seconds(3);
   PublishConfig publish;
   SubscribeConfig subscribe;
+  ControlConfig control;
   std::map<std::string, ClusterConfig> clusters;
   std::vector<RouteConfig> routes;
 };

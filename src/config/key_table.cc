@@ -196,6 +196,20 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
        return ParseDurationIn(v, absl::Seconds(6), absl::Minutes(5),
                               c.subscribe.session_timeout);
      }},
+    {"control.cluster", "string", "(first cluster by name)", "a configured cluster",
+     "Cluster holding the control topic, through which nodes share group pause state "
+     "and seek commands.",
+     [](Config& c, const Captures&, std::string_view v) {
+       c.control.cluster = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"control.topic", "string", "__ferry_control", "a topic name",
+     "Compacted topic of the control plane; created (one partition) when missing.",
+     [](Config& c, const Captures&, std::string_view v) {
+       if (v.empty()) return absl::InvalidArgumentError("empty topic name");
+       c.control.topic = std::string(v);
+       return absl::OkStatus();
+     }},
     {"clusters.NAME.type", "enum", "(required)", "kafka, embedded",
      "Broker type of cluster NAME: a Kafka cluster, or the embedded store (RocksDB "
      "in one directory, for a single machine).",

@@ -106,8 +106,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   std::vector<std::string> cluster_names;
   for (const auto& [name, unused] : config.clusters) cluster_names.push_back(name);
   server->router_ = std::make_unique<routing::Router>(config.routes, cluster_names);
-  server->admin_ = std::make_unique<admin::AdminService>(
-      identity, clusters, server->router_.get(), config.routes, &server->draining_);
   server->publish_limiter_ =
       std::make_unique<publish::InflightLimiter>(config.publish.max_inflight_bytes);
   server->registry_.AddGaugeCallback(
@@ -123,9 +121,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   server->publisher_ = std::make_unique<publish::PublisherService>(
       server->batch_publisher_.get(), server->publish_limiter_.get());
   server->groups_ = std::make_unique<subscribe::GroupRegistry>(
-      config.subscribe, server->router_.get(), clusters_by_name, &server->registry_);
+      identity.id, config.subscribe, server->router_.get(), clusters_by_name,
+      &server->registry_);
   server->subscriber_ =
       std::make_unique<subscribe::SubscriberService>(server->groups_.get(), identity.id);
+  if (!clusters.empty()) {
+    backend::Cluster* control_cluster = clusters_by_name.begin()->second;
+    if (!config.control.cluster.empty()) {
+      control_cluster = clusters_by_name.at(config.control.cluster);
+    }
+    server->control_ = std::make_unique<control::ControlPlane>(
+        control_cluster,
+        control::ControlPlane::Options{.topic = config.control.topic,
+                                       .node_id = identity.id},
+        server->groups_.get());
+  }
+  server->group_operations_ = std::make_unique<admin::GroupOperations>(
+      identity.id, clusters, server->router_.get(), server->groups_.get(),
+      server->control_.get());
+  server->admin_ = std::make_unique<admin::AdminService>(
+      identity, clusters, server->router_.get(), config.routes,
+      server->group_operations_.get(), &server->draining_);
   builder.RegisterService(server->publisher_.get());
   builder.RegisterService(server->subscriber_.get());
   builder.RegisterService(server->admin_.get());
@@ -157,6 +173,7 @@ void Server::Shutdown() {
     spdlog::info("stopped");
   }
   http_.reset();
+  control_.reset();
   groups_.reset();  // leaves the groups, committing acked prefixes
   clusters_.clear();
 }

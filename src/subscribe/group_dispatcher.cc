@@ -109,8 +109,11 @@ absl::Status GroupDispatcher::Start(const std::vector<std::string>& topics) {
     absl::MutexLock lock(&mu_);
     topics_ = topics;
   }
-  auto member = cluster_->JoinGroup(
-      {.group = options_.group, .topics = topics, .start = options_.start}, this);
+  auto member = cluster_->JoinGroup({.group = options_.group,
+                                     .client_id = options_.client_id,
+                                     .topics = topics,
+                                     .start = options_.start},
+                                    this);
   if (!member.ok()) return member.status();
   member_ = *std::move(member);
   return absl::OkStatus();

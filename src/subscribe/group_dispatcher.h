@@ -46,6 +46,8 @@ class StreamSink {
 // Settings fixed per group on a node by its first stream.
 struct GroupOptions {
   std::string group = {};
+  // The node's broker client id ("ferryd/<node id>"), shown by DescribeGroup.
+  std::string client_id = {};
   OrderingMode ordering = OrderingMode::kNone;
   backend::StartPosition start = {};
   int32_t max_delivery_attempts = 0;   // 0: no dead-lettering
@@ -96,6 +98,7 @@ class GroupDispatcher final : public backend::GroupMemberListener,
   void Stop();
 
   const GroupOptions& options() const { return options_; }
+  backend::Cluster* cluster() const { return cluster_; }
 
   // A stream opened; messages start flowing to `sink`. False when the
   // dispatcher was stopped meanwhile (the caller creates a new one).

@@ -61,11 +61,12 @@ absl::StatusOr<absl::Duration> ToDuration(const google::protobuf::Duration& d,
 
 }  // namespace
 
-GroupRegistry::GroupRegistry(const config::SubscribeConfig& config,
+GroupRegistry::GroupRegistry(std::string node_id, const config::SubscribeConfig& config,
                              const routing::Router* router,
                              std::map<std::string, backend::Cluster*> clusters,
                              metrics::Registry* metrics)
-    : config_(config),
+    : node_id_(std::move(node_id)),
+      config_(config),
       router_(router),
       clusters_(std::move(clusters)),
       metrics_(metrics) {
@@ -116,6 +117,7 @@ absl::StatusOr<OpenRequest> GroupRegistry::Validate(const v1::SubscriptionOpen& 
     return absl::InvalidArgumentError("open.flow: negative limit");
   }
   request.group = {.group = open.group(),
+                   .client_id = "ferryd/" + node_id_,
                    .ordering = *mode,
                    .start = *start,
                    .max_delivery_attempts = open.max_delivery_attempts(),
@@ -177,6 +179,7 @@ absl::StatusOr<std::shared_ptr<GroupDispatcher>> GroupRegistry::Attach(
     } else {
       dispatcher = std::make_shared<GroupDispatcher>(request.group, request.cluster,
                                                      config_, metrics_);
+      dispatcher->SetPaused(!control_caught_up_ || paused_.contains(request.group.group));
       if (absl::Status s = dispatcher->Start(request.stream.topics); !s.ok()) return s;
       groups_[request.group.group] = dispatcher;
       spdlog::info("group={} joined on cluster {}", request.group.group,
@@ -200,6 +203,39 @@ std::vector<std::string> GroupRegistry::Groups() const {
   std::vector<std::string> names;
   for (const auto& [name, unused] : groups_) names.push_back(name);
   return names;
+}
+
+void GroupRegistry::OnPaused(const std::string& group, bool paused) {
+  std::shared_ptr<GroupDispatcher> dispatcher;
+  {
+    absl::MutexLock lock(&mu_);
+    paused ? (void)paused_.insert(group) : (void)paused_.erase(group);
+    auto it = groups_.find(group);
+    if (it == groups_.end() || !control_caught_up_) return;
+    dispatcher = it->second;
+  }
+  spdlog::info("group={} {}", group, paused ? "paused" : "resumed");
+  dispatcher->SetPaused(paused);
+}
+
+void GroupRegistry::OnSeek(const control::SeekCommand& seek) {
+  if (auto dispatcher = Find(seek.group)) {
+    std::set<backend::TopicPartition> moved = dispatcher->Seek(seek.offsets);
+    spdlog::info("group={} seek: {} of {} partitions owned here", seek.group,
+                 moved.size(), seek.offsets.size());
+  }
+}
+
+void GroupRegistry::OnCaughtUp() {
+  std::vector<std::shared_ptr<GroupDispatcher>> running;
+  {
+    absl::MutexLock lock(&mu_);
+    control_caught_up_ = true;
+    for (const auto& [group, dispatcher] : groups_) {
+      if (!paused_.contains(group)) running.push_back(dispatcher);
+    }
+  }
+  for (auto& dispatcher : running) dispatcher->SetPaused(false);
 }
 
 void GroupRegistry::TickLoop() {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "backend/cluster.h"
 #include "config/config.h"
+#include "control/control_plane.h"
 #include "ferry/v1/subscriber.pb.h"
 #include "metrics/registry.h"
 #include "routing/router.h"
@@ -31,13 +33,16 @@ struct OpenRequest {
   backend::Cluster* cluster = nullptr;
 };
 
-class GroupRegistry {
+// Also the control plane's listener: pause state and seeks issued on any node
+// reach this node's dispatchers through it.
+class GroupRegistry final : public control::ControlListener {
  public:
-  GroupRegistry(const config::SubscribeConfig& config, const routing::Router* router,
+  GroupRegistry(std::string node_id, const config::SubscribeConfig& config,
+                const routing::Router* router,
                 std::map<std::string, backend::Cluster*> clusters,
                 metrics::Registry* metrics);
   // Leaves every group (commits acked prefixes).
-  ~GroupRegistry();
+  ~GroupRegistry() override;
 
   // Checks an open message: INVALID_ARGUMENT naming the field, NOT_FOUND for
   // an unknown topic, UNIMPLEMENTED for a filter. Blocking (topic metadata):
@@ -55,9 +60,16 @@ class GroupRegistry {
   std::shared_ptr<GroupDispatcher> Find(const std::string& group) const;
   std::vector<std::string> Groups() const;
 
+  // control::ControlListener. Until OnCaughtUp(), groups are held paused:
+  // their pause state is not known yet.
+  void OnPaused(const std::string& group, bool paused) override;
+  void OnSeek(const control::SeekCommand& seek) override;
+  void OnCaughtUp() override;
+
  private:
   void TickLoop();
 
+  const std::string node_id_;
   const config::SubscribeConfig config_;
   const routing::Router* const router_;
   const std::map<std::string, backend::Cluster*> clusters_;
@@ -67,6 +79,8 @@ class GroupRegistry {
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<GroupDispatcher>> groups_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<std::string> paused_ ABSL_GUARDED_BY(mu_);
+  bool control_caught_up_ ABSL_GUARDED_BY(mu_) = false;
   std::thread ticker_;
 };
 

@@ -28,19 +28,27 @@ bool LooksLikeTarget(std::string_view endpoint) {
 
 }  // namespace
 
-absl::Status Validate(const PublisherOptions& options) {
+absl::Status ValidateEndpoints(const std::vector<std::string>& endpoints) {
   auto bad = [](std::string what) { return absl::InvalidArgumentError(what); };
-  if (options.endpoints.empty()) {
+  if (endpoints.empty()) {
     return bad("Endpoints: at least one \"host:port\" is required");
   }
   std::set<std::string_view> seen;
-  for (const std::string& endpoint : options.endpoints) {
+  for (const std::string& endpoint : endpoints) {
     if (!LooksLikeTarget(endpoint)) {
       return bad(fmt::format("Endpoints: \"{}\" is not \"host:port\"", endpoint));
     }
     if (!seen.insert(endpoint).second) {
       return bad(fmt::format("Endpoints: \"{}\" is listed twice", endpoint));
     }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const PublisherOptions& options) {
+  auto bad = [](std::string what) { return absl::InvalidArgumentError(what); };
+  if (absl::Status status = ValidateEndpoints(options.endpoints); !status.ok()) {
+    return status;
   }
   if (options.max_batch_messages < 1) {
     return bad(fmt::format("MaxBatchMessages: must be >= 1, got {}",

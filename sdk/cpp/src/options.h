@@ -28,6 +28,10 @@ struct PublisherOptions {
 // OK, or INVALID_ARGUMENT naming the first bad option (by its Builder name).
 absl::Status Validate(const PublisherOptions& options);
 
+// The Endpoints option, shared by the publisher and the subscriber: at least
+// one, each "host:port" or a gRPC target with a scheme, none twice.
+absl::Status ValidateEndpoints(const std::vector<std::string>& endpoints);
+
 }  // namespace ferry::client::internal
 
 #endif  // FERRY_CLIENT_SRC_OPTIONS_H_

@@ -147,6 +147,32 @@ absl::StatusOr<std::vector<std::string>> EmbeddedCluster::ListGroups() {
   return groups;
 }
 
+absl::StatusOr<GroupDescription> EmbeddedCluster::DescribeGroup(
+    const std::string& group) {
+  GroupDescription description;
+  const std::vector<GroupCoordinator::MemberView> members = coordinator_.Members(group);
+  for (size_t i = 0; i < members.size(); ++i) {
+    GroupDescription::Member& out = description.members.emplace_back();
+    out.member_id = fmt::format("{}-{}", group, i);
+    out.client_id = members[i].client_id;
+    out.host = "localhost";
+    for (const std::string& topic : members[i].owned_topics) {
+      std::optional<TopicMeta> meta = store_->FindTopic(topic);
+      for (int32_t p = 0; meta.has_value() && p < meta->partitions; ++p) {
+        out.assignment.push_back({topic, p});
+      }
+    }
+  }
+  if (!members.empty()) {
+    description.state = "Stable";
+  } else {
+    const std::vector<std::string> stored = store_->ListGroups();
+    const bool known = std::find(stored.begin(), stored.end(), group) != stored.end();
+    description.state = known ? "Empty" : "Dead";
+  }
+  return description;
+}
+
 absl::StatusOr<int64_t> EmbeddedCluster::EnforceRetention() {
   return store_->EnforceRetention(absl::ToUnixMillis(absl::Now()));
 }

@@ -76,6 +76,9 @@ class EmbeddedCluster final : public Cluster {
   absl::StatusOr<std::map<TopicPartition, int64_t>> OffsetsForTime(
       const std::string& topic, int64_t timestamp_ms) override;
   absl::StatusOr<std::vector<std::string>> ListGroups() override;
+  // The members on this node (there are no others) and what they own: state
+  // "Stable" with members, "Empty" with only committed offsets, else "Dead".
+  absl::StatusOr<GroupDescription> DescribeGroup(const std::string& group) override;
 
   // One retention pass now (the retention thread runs one per interval).
   absl::StatusOr<int64_t> EnforceRetention();

@@ -15,7 +15,7 @@ EmbeddedGroupMember::EmbeddedGroupMember(Store* store, GroupCoordinator* coordin
       start_(options.start),
       limits_(limits),
       topics_(options.topics) {
-  coordinator_->Join(group_, this);
+  coordinator_->Join(group_, this, options.client_id);
   thread_ = std::thread([this] { Run(); });
 }
 

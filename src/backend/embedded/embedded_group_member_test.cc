@@ -276,6 +276,8 @@ TEST_F(GroupMemberTest, LeavingCommitsWhatTheListenerReturnsAndItSurvivesReopeni
   EXPECT_EQ(listener.Events().back(), "revoked t/0");
   Open();
   EXPECT_EQ(Committed("t", 0), 4);
+  EXPECT_EQ(cluster_->DescribeGroup("g")->state, "Empty");
+  EXPECT_EQ(cluster_->DescribeGroup("unknown")->state, "Dead");
   EXPECT_EQ(cluster_->ListGroups().value(), std::vector<std::string>{"g"});
 }
 
@@ -302,6 +304,13 @@ TEST_F(GroupMemberTest, ASecondMemberTakesOverWhenTheFirstLeaves) {
   Publish("t", 4);
   ASSERT_TRUE(first_listener.WaitForRecords(4));
   EXPECT_TRUE(second_listener.Events().empty());
+
+  auto description = cluster_->DescribeGroup("g");
+  ASSERT_TRUE(description.ok()) << description.status();
+  EXPECT_EQ(description->state, "Stable");
+  ASSERT_EQ(description->members.size(), 2u);
+  EXPECT_EQ(description->members[0].assignment.size(), 2u);
+  EXPECT_TRUE(description->members[1].assignment.empty());
 
   first.reset();
   ASSERT_TRUE(second_listener.WaitForEvent("assigned t/1@2"));

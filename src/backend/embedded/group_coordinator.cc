@@ -4,9 +4,11 @@
 
 namespace ferry::backend::embedded {
 
-void GroupCoordinator::Join(const std::string& group, Wakeable* member) {
+void GroupCoordinator::Join(const std::string& group, Wakeable* member,
+                            const std::string& client_id) {
   absl::MutexLock lock(&mu_);
-  groups_[group].members.push_back({.wakeable = member, .topics = {}});
+  groups_[group].members.push_back(
+      {.wakeable = member, .client_id = client_id, .topics = {}});
 }
 
 void GroupCoordinator::Leave(const std::string& group, Wakeable* member) {
@@ -70,6 +72,22 @@ int GroupCoordinator::MemberCount(const std::string& group) const {
   absl::MutexLock lock(&mu_);
   auto it = groups_.find(group);
   return it == groups_.end() ? 0 : static_cast<int>(it->second.members.size());
+}
+
+std::vector<GroupCoordinator::MemberView> GroupCoordinator::Members(
+    const std::string& group) const {
+  absl::MutexLock lock(&mu_);
+  std::vector<MemberView> views;
+  auto it = groups_.find(group);
+  if (it == groups_.end()) return views;
+  for (const Member& m : it->second.members) {
+    MemberView& view =
+        views.emplace_back(MemberView{.client_id = m.client_id, .owned_topics = {}});
+    for (const auto& [topic, owner] : it->second.owners) {
+      if (owner == m.wakeable) view.owned_topics.push_back(topic);
+    }
+  }
+  return views;
 }
 
 std::vector<std::string> GroupCoordinator::ActiveGroups() const {

@@ -32,7 +32,7 @@ class Wakeable {
 class GroupCoordinator {
  public:
   // Adds `member` last in `group`'s order.
-  void Join(const std::string& group, Wakeable* member);
+  void Join(const std::string& group, Wakeable* member, const std::string& client_id);
   // Removes `member`, which must have released its topics; wakes the group.
   void Leave(const std::string& group, Wakeable* member);
 
@@ -50,6 +50,12 @@ class GroupCoordinator {
   // Members currently in `group` (for AlterCommittedOffsets' refusal), and
   // the groups with members.
   int MemberCount(const std::string& group) const;
+  struct MemberView {
+    std::string client_id;
+    std::vector<std::string> owned_topics;
+  };
+  // `group`'s members in join order, with the topics each owns.
+  std::vector<MemberView> Members(const std::string& group) const;
   std::vector<std::string> ActiveGroups() const;
 
   // Wakes every member of every group (records appended, topics changed).
@@ -58,7 +64,8 @@ class GroupCoordinator {
  private:
   struct Member {
     Wakeable* wakeable;
-    std::set<std::string> topics;
+    std::string client_id;
+    std::set<std::string> topics;  // subscribed
   };
   struct Group {
     std::vector<Member> members;  // in join order

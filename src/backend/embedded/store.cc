@@ -150,9 +150,17 @@ absl::Status Store::CreateTopic(const std::string& topic, int partitions,
   TopicMeta meta{.partitions = partitions > 0 ? partitions : 1,
                  .retention_ms = options_.retention_ms,
                  .retention_bytes = options_.retention_bytes};
+  // std::map order: cleanup.policy comes before the retention.* that may
+  // override what it implies.
   for (const auto& [key, value] : configs) {
     absl::Status parsed;
-    if (key == "retention.ms") {
+    if (key == "cleanup.policy" && value == "compact") {
+      // There is no compaction: a compacted topic keeps every record, so a
+      // reader replaying it still ends with the latest value of each key.
+      meta.retention_ms = meta.retention_bytes = -1;
+    } else if (key == "cleanup.policy" && value == "delete") {
+      // Kafka's default: retention applies.
+    } else if (key == "retention.ms") {
       parsed = ParseTopicLimit(key, value, meta.retention_ms);
     } else if (key == "retention.bytes") {
       parsed = ParseTopicLimit(key, value, meta.retention_bytes);

@@ -127,9 +127,9 @@ TEST(Store, TopicAdministrationErrorsHaveGrpcCodes) {
   absl::Status replicas = store->CreateTopic("r", 1, 3, {});
   EXPECT_EQ(replicas.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(Message(replicas), HasSubstr("replication factor 3"));
-  absl::Status config = store->CreateTopic("c", 1, 1, {{"cleanup.policy", "compact"}});
+  absl::Status config = store->CreateTopic("c", 1, 1, {{"segment.bytes", "1024"}});
   EXPECT_EQ(config.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(Message(config), HasSubstr("cleanup.policy"));
+  EXPECT_THAT(Message(config), HasSubstr("segment.bytes"));
   EXPECT_EQ(store->DescribeTopic("missing").status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store->DeleteTopic("missing").code(), absl::StatusCode::kNotFound);
   std::vector<PublishOutcome> unknown = store->Append({Keyed("missing", "", "v")}, kNow);
@@ -203,6 +203,16 @@ TEST(Store, RetentionByAgeDeletesOldRecordsFromTheHead) {
   EXPECT_EQ(store->Watermarks("t", 0).value(), std::make_pair(int64_t{4}, int64_t{4}));
   EXPECT_EQ(AppendOk(*store, {Keyed("t", "", "again", kNow)})[0].offset, 4);
   EXPECT_EQ(store->OffsetsForTime("t", 0).value().at({"t", 0}), 4);
+}
+
+TEST(Store, CompactedTopicsKeepEveryRecord) {
+  TestDir dir;
+  auto store = OpenStore(dir.path(), /*retention_ms=*/1000, /*retention_bytes=*/10);
+  ASSERT_TRUE(store->CreateTopic("control", 1, 1, {{"cleanup.policy", "compact"}}).ok());
+  AppendOk(*store,
+           {Keyed("control", "k", "old", kNow - 5000), Keyed("control", "k", "new")});
+  EXPECT_EQ(store->EnforceRetention(kNow).value(), 0);
+  EXPECT_EQ(FetchAll(*store, "control", 0).size(), 2u);
 }
 
 TEST(Store, RetentionBySizeKeepsTheNewestRecordsWithinTheLimit) {

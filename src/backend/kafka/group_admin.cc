@@ -4,6 +4,7 @@
 
 #include <memory>
 
+#include "backend/kafka/consumer_protocol.h"
 #include "backend/kafka/errors.h"
 #include "backend/kafka/topic_admin.h"
 
@@ -109,6 +110,37 @@ absl::StatusOr<std::vector<std::string>> GroupAdmin::ListGroups() {
   for (int i = 0; i < groups->group_cnt; ++i) names.push_back(groups->groups[i].group);
   rd_kafka_group_list_destroy(groups);
   return names;
+}
+
+absl::StatusOr<GroupDescription> GroupAdmin::DescribeGroup(const std::string& group) {
+  const rd_kafka_group_list* groups = nullptr;
+  rd_kafka_resp_err_t err =
+      rd_kafka_list_groups(handle_, group.c_str(), &groups, timeout_ms());
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return KafkaStatus(err, fmt::format("describe group {}", group));
+  }
+  GroupDescription description{.state = "Dead"};
+  for (int i = 0; i < groups->group_cnt; ++i) {
+    const rd_kafka_group_info& info = groups->groups[i];
+    if (group != info.group) continue;
+    if (info.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      rd_kafka_group_list_destroy(groups);
+      return KafkaStatus(info.err, fmt::format("describe group {}", group));
+    }
+    description.state = info.state;
+    for (int m = 0; m < info.member_cnt; ++m) {
+      const rd_kafka_group_member_info& member = info.members[m];
+      description.members.push_back(
+          {.member_id = member.member_id,
+           .client_id = member.client_id,
+           .host = member.client_host,
+           .assignment = DecodeAssignment(
+               std::string_view(static_cast<const char*>(member.member_assignment),
+                                static_cast<size_t>(member.member_assignment_size)))});
+    }
+  }
+  rd_kafka_group_list_destroy(groups);
+  return description;
 }
 
 }  // namespace ferry::backend::kafka

@@ -35,6 +35,7 @@ class GroupAdmin {
   absl::StatusOr<std::map<TopicPartition, int64_t>> OffsetsForTime(
       const std::string& topic, int64_t timestamp_ms);
   absl::StatusOr<std::vector<std::string>> ListGroups();
+  absl::StatusOr<GroupDescription> DescribeGroup(const std::string& group);
 
  private:
   // A consumer handle with group.id = `group` that never joins the group.

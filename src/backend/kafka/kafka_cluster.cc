@@ -218,4 +218,8 @@ absl::StatusOr<std::vector<std::string>> KafkaCluster::ListGroups() {
   return group_admin_->ListGroups();
 }
 
+absl::StatusOr<GroupDescription> KafkaCluster::DescribeGroup(const std::string& group) {
+  return group_admin_->DescribeGroup(group);
+}
+
 }  // namespace ferry::backend::kafka

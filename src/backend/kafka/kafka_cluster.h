@@ -64,6 +64,7 @@ class KafkaCluster final : public Cluster {
   absl::StatusOr<std::map<TopicPartition, int64_t>> OffsetsForTime(
       const std::string& topic, int64_t timestamp_ms) override;
   absl::StatusOr<std::vector<std::string>> ListGroups() override;
+  absl::StatusOr<GroupDescription> DescribeGroup(const std::string& group) override;
 
  private:
   KafkaCluster(const config::ClusterConfig& config, const Options& options,

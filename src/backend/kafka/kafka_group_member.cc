@@ -79,6 +79,8 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
   if (!conf.ok()) return conf.status();
   const Properties fixed = {
       {"group.id", member_options.group},
+      {"client.id",
+       member_options.client_id.empty() ? "ferryd" : member_options.client_id},
       {"enable.auto.commit", "false"},
       {"enable.auto.offset.store", "false"},
       {"enable.partition.eof", "false"},

@@ -37,16 +37,12 @@
 #include <string>
 #include <vector>
 
+#include "ferry/client/header.h"
+
 namespace ferry::client {
 
 // Plain values. Every member has a default, so designated initializers
 // ({.key = "k", .value = "v"}) compile cleanly with -Wextra.
-
-// A record header. Keys may repeat; order is preserved.
-struct Header {
-  std::string key{};
-  std::string value{};
-};
 
 struct Message {
   // Partitioning key (murmur2, as the Java Kafka client). Empty: no key.

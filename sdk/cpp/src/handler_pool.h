@@ -1,0 +1,60 @@
+// Runs message handlers on a fixed set of threads, serially per ordering key.
+#ifndef FERRY_CLIENT_SRC_HANDLER_POOL_H_
+#define FERRY_CLIENT_SRC_HANDLER_POOL_H_
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace ferry::client::internal {
+
+// Tasks with the same non-empty key run one at a time, in submission order;
+// tasks with different keys, and tasks with an empty key, run in parallel.
+// A key waiting behind a running task does not hold up other keys: only its
+// head task is in the ready queue. Thread-safe.
+class HandlerPool {
+ public:
+  using Task = std::function<void()>;
+
+  explicit HandlerPool(int threads);
+  // Stop(), then waits for running tasks however long they take.
+  ~HandlerPool();
+
+  HandlerPool(const HandlerPool&) = delete;
+  HandlerPool& operator=(const HandlerPool&) = delete;
+
+  // After Stop() the task is destroyed without running.
+  void Submit(std::string key, Task task);
+
+  // No task starts after this. Tasks not started are destroyed (outside the
+  // pool's lock, so their destructors may do anything but call the pool).
+  // Waits up to `timeout` for running tasks; false if some still run.
+  bool Stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+
+ private:
+  struct Ready {
+    std::string key;
+    Task task;
+  };
+
+  void Work();
+
+  absl::Mutex mu_;
+  std::deque<Ready> ready_ ABSL_GUARDED_BY(mu_);
+  // Keys with a task ready or running, each with the tasks waiting behind it.
+  std::unordered_map<std::string, std::deque<Task>> busy_keys_ ABSL_GUARDED_BY(mu_);
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace ferry::client::internal
+
+#endif  // FERRY_CLIENT_SRC_HANDLER_POOL_H_

@@ -1,0 +1,71 @@
+#include "handler_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+
+namespace ferry::client::internal {
+namespace {
+
+constexpr absl::Duration kWait = absl::Seconds(5);
+
+TEST(HandlerPool, TasksOfOneKeyRunInOrderBehindEachOther) {
+  HandlerPool pool(4);
+  absl::Notification release;
+  absl::Mutex mu;
+  std::vector<int> order;
+  absl::Notification all_done;
+  pool.Submit("k", [&] {
+    release.WaitForNotification();
+    absl::MutexLock lock(&mu);
+    order.push_back(1);
+  });
+  pool.Submit("k", [&] {
+    absl::MutexLock lock(&mu);
+    order.push_back(2);
+  });
+  // Another key and unkeyed tasks are not held up by the blocked key.
+  absl::Notification other_key_ran;
+  absl::Notification unkeyed_ran;
+  pool.Submit("other", [&] { other_key_ran.Notify(); });
+  pool.Submit("", [&] { unkeyed_ran.Notify(); });
+  EXPECT_TRUE(other_key_ran.WaitForNotificationWithTimeout(kWait));
+  EXPECT_TRUE(unkeyed_ran.WaitForNotificationWithTimeout(kWait));
+  {
+    absl::MutexLock lock(&mu);
+    EXPECT_TRUE(order.empty());
+  }
+  pool.Submit("k", [&] { all_done.Notify(); });
+  release.Notify();
+  ASSERT_TRUE(all_done.WaitForNotificationWithTimeout(kWait));
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+}
+
+TEST(HandlerPool, StopDestroysQueuedTasksAndWaitsForRunningOnes) {
+  HandlerPool pool(1);
+  absl::Notification started;
+  absl::Notification release;
+  std::atomic<bool> queued_ran = false;
+  auto token = std::make_shared<int>(0);
+  pool.Submit("", [&] {
+    started.Notify();
+    release.WaitForNotification();
+  });
+  pool.Submit("", [&queued_ran, token] { queued_ran = true; });
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(kWait));
+
+  EXPECT_FALSE(pool.Stop(std::chrono::milliseconds(20)));  // Still running.
+  EXPECT_EQ(token.use_count(), 1);                         // The queued task is gone.
+  release.Notify();
+  EXPECT_TRUE(pool.Stop(std::chrono::milliseconds(5000)));
+  EXPECT_FALSE(queued_ran);
+}
+
+}  // namespace
+}  // namespace ferry::client::internal

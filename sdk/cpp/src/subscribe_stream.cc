@@ -1,0 +1,322 @@
+#include "subscribe_stream.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "subscriber_convert.h"
+
+namespace ferry::client::internal {
+namespace {
+
+int64_t Settlements(const ferry::v1::SubscribeRequest& request) {
+  return request.ack().receipts_size() + request.nack().receipts_size();
+}
+
+}  // namespace
+
+SubscribeStream::SubscribeStream(std::size_t endpoint, std::string address,
+                                 StreamConfig config, StreamListener* listener,
+                                 std::shared_ptr<Counters> counters)
+    : endpoint_(endpoint),
+      address_(std::move(address)),
+      config_(config),
+      listener_(listener),
+      counters_(std::move(counters)) {}
+
+void SubscribeStream::Start(ferry::v1::Subscriber::StubInterface* stub,
+                            const ferry::v1::SubscribeRequest& open) {
+  {
+    absl::MutexLock lock(&mu_);
+    current_ = open;
+    writing_ = true;
+  }
+  stub->async()->Subscribe(&context_, this);
+  AddHold();
+  StartWrite(&current_);
+  StartRead(&response_);
+  StartCall();
+}
+
+void SubscribeStream::Ack(std::string receipt) {
+  bool write;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!accepting_) {
+      ++counters_->dropped_settlements;
+      return;
+    }
+    leases_.erase(receipt);
+    write = AddPendingLocked(&acks_, std::move(receipt));
+  }
+  if (write) StartWrite(&current_);
+}
+
+void SubscribeStream::Nack(std::string receipt, std::chrono::milliseconds delay) {
+  bool write;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!accepting_) {
+      ++counters_->dropped_settlements;
+      return;
+    }
+    leases_.erase(receipt);
+    write = AddPendingLocked(&nacks_[delay], std::move(receipt));
+  }
+  if (write) StartWrite(&current_);
+}
+
+void SubscribeStream::Extend(std::string receipt, std::chrono::milliseconds deadline) {
+  bool write;
+  {
+    absl::MutexLock lock(&mu_);
+    auto lease = leases_.find(receipt);
+    if (!accepting_ || lease == leases_.end()) return;
+    lease->second.expires = Clock::now() + deadline;
+    write = AddPendingLocked(&extensions_[deadline], std::move(receipt));
+  }
+  if (write) StartWrite(&current_);
+}
+
+bool SubscribeStream::AddPendingLocked(std::vector<std::string>* list,
+                                       std::string receipt) {
+  list->push_back(std::move(receipt));
+  if (pending_++ == 0) oldest_pending_ = Clock::now();
+  if (pending_ >= config_.max_ack_batch || config_.max_ack_delay.count() == 0) {
+    TakePendingLocked();
+    return NextWriteLocked();
+  }
+  // The background thread sleeps until the next thing it knew of; a new
+  // batch is due earlier. Called under mu_ so that the subscriber, which
+  // waits for OnStreamDone before it goes away, is still there.
+  if (pending_ == 1) listener_->Wake();
+  return false;
+}
+
+void SubscribeStream::TakePendingLocked() {
+  if (!acks_.empty()) {
+    Request& request = queue_.emplace_back();
+    for (std::string& receipt : acks_)
+      request.mutable_ack()->add_receipts(std::move(receipt));
+    acks_.clear();
+  }
+  for (auto& [delay, receipts] : nacks_) {
+    Request& request = queue_.emplace_back();
+    ferry::v1::Nacks* nack = request.mutable_nack();
+    for (std::string& receipt : receipts) nack->add_receipts(std::move(receipt));
+    SetDuration(delay, nack->mutable_delay());
+  }
+  nacks_.clear();
+  for (auto& [deadline, receipts] : extensions_) {
+    Request& request = queue_.emplace_back();
+    ferry::v1::Extensions* extend = request.mutable_extend();
+    for (std::string& receipt : receipts) extend->add_receipts(std::move(receipt));
+    SetDuration(deadline, extend->mutable_deadline());
+  }
+  extensions_.clear();
+  pending_ = 0;
+}
+
+bool SubscribeStream::NextWriteLocked() {
+  if (writing_ || broken_ || queue_.empty()) return false;
+  current_ = std::move(queue_.front());
+  queue_.pop_front();
+  writing_ = true;
+  return true;
+}
+
+Clock::time_point SubscribeStream::Tick(Clock::time_point now) {
+  Clock::time_point next = Clock::time_point::max();
+  bool write;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!accepting_) return next;
+    if (pending_ > 0) {
+      if (now >= oldest_pending_ + config_.max_ack_delay) {
+        TakePendingLocked();
+      } else {
+        next = oldest_pending_ + config_.max_ack_delay;
+      }
+    }
+    // Extend when 2/3 of the deadline has passed: a third of it is left for
+    // the extension to reach the node.
+    const Clock::duration margin = config_.ack_deadline / 3;
+    std::vector<std::string> due;
+    for (auto it = leases_.begin(); it != leases_.end();) {
+      Lease& lease = it->second;
+      if (now - lease.delivered >= config_.max_extension) {
+        it = leases_.erase(it);  // Given up: the node will redeliver it.
+        continue;
+      }
+      if (now >= lease.expires - margin) {
+        due.push_back(it->first);
+        lease.expires = now + config_.ack_deadline;
+      }
+      next = std::min(next, lease.expires - margin);
+      ++it;
+    }
+    if (!due.empty()) {
+      ferry::v1::Extensions* extend = queue_.emplace_back().mutable_extend();
+      for (std::string& receipt : due) extend->add_receipts(std::move(receipt));
+      SetDuration(config_.ack_deadline, extend->mutable_deadline());
+    }
+    write = NextWriteLocked();
+  }
+  if (write) StartWrite(&current_);
+  return next;
+}
+
+void SubscribeStream::Close() {
+  bool write = false;
+  bool writes_done = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (half_close_requested_) return;
+    half_close_requested_ = true;
+    if (broken_) return;
+    accepting_ = false;
+    leases_.clear();
+    TakePendingLocked();
+    write = NextWriteLocked();
+    if (!writing_) {
+      writing_ = true;
+      writes_done = true;
+    }
+  }
+  if (write) StartWrite(&current_);
+  if (writes_done) StartWritesDone();
+}
+
+void SubscribeStream::OnWriteDone(bool ok) {
+  bool write = false;
+  bool writes_done = false;
+  bool release = false;
+  {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    if (ok) {
+      counters_->acks_sent += current_.ack().receipts_size();
+      counters_->nacks_sent += current_.nack().receipts_size();
+      counters_->extensions_sent += current_.extend().receipts_size();
+    } else {
+      counters_->dropped_settlements += Settlements(current_);
+      BreakLocked();
+    }
+    write = NextWriteLocked();
+    if (!write && !broken_ && half_close_requested_ && !half_closed_) {
+      writing_ = true;
+      writes_done = true;
+    }
+    release = ReleaseHoldLocked();
+  }
+  if (write) StartWrite(&current_);
+  if (writes_done) StartWritesDone();
+  if (release) RemoveHold();
+}
+
+void SubscribeStream::OnWritesDoneDone(bool /*ok*/) {
+  bool release;
+  {
+    absl::MutexLock lock(&mu_);
+    writing_ = false;
+    half_closed_ = true;
+    release = ReleaseHoldLocked();
+  }
+  if (release) RemoveHold();
+}
+
+void SubscribeStream::OnReadDone(bool ok) {
+  if (!ok) {
+    bool release;
+    {
+      absl::MutexLock lock(&mu_);
+      BreakLocked();
+      release = ReleaseHoldLocked();
+    }
+    if (release) RemoveHold();
+    return;
+  }
+  HandleResponse();
+  StartRead(&response_);
+}
+
+void SubscribeStream::HandleResponse() {
+  switch (response_.response_case()) {
+    case ferry::v1::SubscribeResponse::kOpened:
+      if (!opened_.exchange(true)) ++counters_->open_streams;
+      break;
+    case ferry::v1::SubscribeResponse::kMessages: {
+      std::vector<ferry::v1::ReceivedMessage> messages;
+      auto* batch = response_.mutable_messages()->mutable_messages();
+      messages.reserve(batch->size());
+      for (ferry::v1::ReceivedMessage& message : *batch) {
+        messages.push_back(std::move(message));
+      }
+      counters_->received += static_cast<int64_t>(messages.size());
+      {
+        absl::MutexLock lock(&mu_);
+        // Messages that arrive while closing are not handed out: the node
+        // redelivers them once the stream ends.
+        if (!accepting_) break;
+        const Clock::time_point now = Clock::now();
+        for (const ferry::v1::ReceivedMessage& message : messages) {
+          leases_[message.receipt()] = Lease{now, now + config_.ack_deadline};
+        }
+      }
+      listener_->Wake();  // Their extensions are due before anything known.
+      listener_->OnMessages(this, std::move(messages));
+      break;
+    }
+    case ferry::v1::SubscribeResponse::kReceiptResults: {
+      std::vector<ReceiptFailure> failures;
+      absl::ReleasableMutexLock lock(&mu_);
+      for (const ferry::v1::ReceiptResult& result :
+           response_.receipt_results().results()) {
+        if (result.status().code() == 0) continue;
+        leases_.erase(result.receipt());  // No point extending it further.
+        failures.push_back(ReceiptFailure{.code = result.status().code(),
+                                          .error = result.status().message(),
+                                          .endpoint = address_});
+      }
+      counters_->receipt_failures += static_cast<int64_t>(failures.size());
+      lock.Release();
+      if (!failures.empty()) listener_->OnReceiptFailures(this, std::move(failures));
+      break;
+    }
+    case ferry::v1::SubscribeResponse::RESPONSE_NOT_SET:
+      break;
+  }
+}
+
+void SubscribeStream::OnDone(const grpc::Status& status) {
+  {
+    absl::MutexLock lock(&mu_);
+    BreakLocked();
+  }
+  if (opened_.load()) --counters_->open_streams;
+  // Last: the subscriber may release this stream as soon as it knows.
+  listener_->OnStreamDone(this, status);
+}
+
+void SubscribeStream::BreakLocked() {
+  if (broken_) return;
+  broken_ = true;
+  accepting_ = false;
+  int64_t dropped = static_cast<int64_t>(acks_.size());
+  for (const auto& [delay, receipts] : nacks_) dropped += receipts.size();
+  for (const Request& request : queue_) dropped += Settlements(request);
+  counters_->dropped_settlements += dropped;
+  acks_.clear();
+  nacks_.clear();
+  extensions_.clear();
+  pending_ = 0;
+  queue_.clear();
+  leases_.clear();
+}
+
+bool SubscribeStream::ReleaseHoldLocked() {
+  if (hold_released_ || writing_ || !(broken_ || half_closed_)) return false;
+  hold_released_ = true;
+  return true;
+}
+
+}  // namespace ferry::client::internal

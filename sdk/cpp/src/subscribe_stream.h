@@ -1,0 +1,177 @@
+// One Subscriber.Subscribe stream to one node: reads message batches, batches
+// the acks, nacks and extensions of the messages it delivered, and extends
+// the deadlines of messages not settled yet.
+#ifndef FERRY_CLIENT_SRC_SUBSCRIBE_STREAM_H_
+#define FERRY_CLIENT_SRC_SUBSCRIBE_STREAM_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "ferry/client/subscriber.h"
+#include "ferry/v1/subscriber.grpc.pb.h"
+
+namespace ferry::client::internal {
+
+using Clock = std::chrono::steady_clock;
+
+// Shared by the subscriber and its streams (and so by handles that outlive
+// the subscriber); see SubscriberStats.
+struct Counters {
+  std::atomic<int64_t> received{0};
+  std::atomic<int64_t> acks_sent{0};
+  std::atomic<int64_t> nacks_sent{0};
+  std::atomic<int64_t> extensions_sent{0};
+  std::atomic<int64_t> dropped_settlements{0};
+  std::atomic<int64_t> receipt_failures{0};
+  std::atomic<int64_t> reconnects{0};
+  std::atomic<int> open_streams{0};
+};
+
+class SubscribeStream;
+
+// What a stream tells its subscriber. Called on gRPC threads, never with the
+// stream's lock held except Wake (which must therefore not call the stream).
+class StreamListener {
+ public:
+  virtual ~StreamListener() = default;
+  // Messages whose receipts the stream now tracks (deadline extension).
+  virtual void OnMessages(SubscribeStream* stream,
+                          std::vector<ferry::v1::ReceivedMessage> messages) = 0;
+  virtual void OnReceiptFailures(SubscribeStream* stream,
+                                 std::vector<ReceiptFailure> failures) = 0;
+  // The stream ended; the last call the stream makes.
+  virtual void OnStreamDone(SubscribeStream* stream, grpc::Status status) = 0;
+  // Something is due earlier than the last Tick() said.
+  virtual void Wake() = 0;
+};
+
+struct StreamConfig {
+  std::chrono::milliseconds ack_deadline{30'000};
+  int max_ack_batch = 500;
+  std::chrono::milliseconds max_ack_delay{5};
+  std::chrono::milliseconds max_extension{3'600'000};
+};
+
+// Threading: the gRPC reactor callbacks, the subscriber's background thread
+// (Start, Tick, Close, Cancel) and application threads (Ack, Nack, Extend via
+// AckHandle) meet under mu_. mu_ is never held while calling into gRPC,
+// because gRPC may run a callback inline.
+//
+// Lifetime: owned through shared_ptr by the subscriber and by the receipts of
+// the messages it delivered. The subscriber keeps it at least until
+// OnStreamDone; after that every call is a no-op, so handles may keep it
+// longer. A hold keeps gRPC from finishing the call while this object may
+// still start a write.
+class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeRequest,
+                                                       ferry::v1::SubscribeResponse>,
+                        public std::enable_shared_from_this<SubscribeStream> {
+ public:
+  SubscribeStream(std::size_t endpoint, std::string address, StreamConfig config,
+                  StreamListener* listener, std::shared_ptr<Counters> counters);
+
+  // Sends `open` and starts reading. Called once.
+  void Start(ferry::v1::Subscriber::StubInterface* stub,
+             const ferry::v1::SubscribeRequest& open);
+
+  std::size_t endpoint() const { return endpoint_; }
+  const std::string& address() const { return address_; }
+  // True once the node answered `opened`.
+  bool opened() const { return opened_.load(); }
+
+  // Settle or extend a receipt this stream delivered. Batched; dropped and
+  // counted once the stream broke or is closing.
+  void Ack(std::string receipt);
+  void Nack(std::string receipt, std::chrono::milliseconds delay);
+  void Extend(std::string receipt, std::chrono::milliseconds deadline);
+
+  // Sends the batch if its delay has passed and the extensions that are due.
+  // Returns when the next thing will be due (time_point::max(): nothing).
+  Clock::time_point Tick(Clock::time_point now);
+
+  // Sends what is pending, then half-closes; the node then ends the stream.
+  // Settlements after this are dropped.
+  void Close();
+  // Ends the stream at once.
+  void Cancel() { context_.TryCancel(); }
+
+ private:
+  using Request = ferry::v1::SubscribeRequest;
+
+  struct Lease {
+    Clock::time_point delivered;
+    // When the node will redeliver the message, as far as we know.
+    Clock::time_point expires;
+  };
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnWritesDoneDone(bool ok) override;
+  void OnDone(const grpc::Status& status) override;
+
+  void HandleResponse();
+  // Adds one settlement or extension to the pending batch; sends the batch
+  // when it is full. Returns whether the caller must StartWrite(&current_).
+  bool AddPendingLocked(std::vector<std::string>* list, std::string receipt)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void TakePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts the next queued write if none is in flight: returns whether the
+  // caller must StartWrite(&current_) (after unlocking).
+  bool NextWriteLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The stream broke: nothing more is sent; unsent settlements are counted.
+  void BreakLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether the caller must RemoveHold() (after unlocking).
+  bool ReleaseHoldLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const std::size_t endpoint_;
+  const std::string address_;
+  const StreamConfig config_;
+  StreamListener* const listener_;
+  const std::shared_ptr<Counters> counters_;
+
+  grpc::ClientContext context_;
+  // Owned by the read in flight (one at a time).
+  ferry::v1::SubscribeResponse response_;
+  // Owned by the write in flight, while writing_.
+  Request current_;
+  std::atomic<bool> opened_{false};
+
+  absl::Mutex mu_;
+  // Settlements and extensions are accepted (not broken, not closing).
+  bool accepting_ ABSL_GUARDED_BY(mu_) = true;
+  std::unordered_map<std::string, Lease> leases_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> acks_ ABSL_GUARDED_BY(mu_);
+  std::map<std::chrono::milliseconds, std::vector<std::string>> nacks_
+      ABSL_GUARDED_BY(mu_);
+  std::map<std::chrono::milliseconds, std::vector<std::string>> extensions_
+      ABSL_GUARDED_BY(mu_);
+  int pending_ ABSL_GUARDED_BY(mu_) = 0;
+  Clock::time_point oldest_pending_ ABSL_GUARDED_BY(mu_);
+  std::deque<Request> queue_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool half_close_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool half_closed_ ABSL_GUARDED_BY(mu_) = false;
+  bool hold_released_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// What an AckHandle holds: a receipt and the stream that delivered it.
+struct Receipt {
+  std::shared_ptr<SubscribeStream> stream;
+  std::string receipt;
+};
+
+}  // namespace ferry::client::internal
+
+#endif  // FERRY_CLIENT_SRC_SUBSCRIBE_STREAM_H_

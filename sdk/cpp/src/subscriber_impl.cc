@@ -1,0 +1,301 @@
+#include "subscriber_impl.h"
+
+#include <algorithm>
+#include <cstdint>
+
+#include "subscriber_convert.h"
+
+namespace ferry::client {
+namespace {
+
+// How long Close waits for the nodes to end the half-closed streams before
+// cancelling them (a node that is gone never answers).
+constexpr std::chrono::seconds kStreamCloseGrace(5);
+
+// The subscription itself is wrong: every node would answer the same.
+bool Fatal(grpc::StatusCode code) {
+  return code == grpc::StatusCode::INVALID_ARGUMENT ||
+         code == grpc::StatusCode::NOT_FOUND;
+}
+
+absl::Duration ToAbsl(internal::Clock::duration duration) {
+  return absl::FromChrono(std::chrono::duration_cast<std::chrono::nanoseconds>(duration));
+}
+
+// A message and its handle, shared by the pool's copyable task.
+struct Delivery {
+  ReceivedMessage message;
+  AckHandle handle;
+};
+
+}  // namespace
+
+Subscriber::Impl::Impl(internal::SubscriberOptions options)
+    : options_(std::move(options)),
+      open_(internal::OpenRequest(options_)),
+      backoff_(options_.initial_backoff, options_.max_backoff),
+      counters_(std::make_shared<internal::Counters>()) {
+  if (options_.on_message) {
+    pool_ = std::make_unique<internal::HandlerPool>(options_.handler_threads);
+  }
+  grpc::ChannelArguments args;
+  // gRPC's own reconnect backoff grows to 2 minutes by default; keep it
+  // near ours so that a node that is back is used again soon.
+  auto as_int = [](std::chrono::milliseconds ms) {
+    return static_cast<int>(std::min<int64_t>(ms.count(), INT32_MAX));
+  };
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, as_int(options_.initial_backoff));
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, as_int(options_.max_backoff));
+  for (const std::string& address : options_.endpoints) {
+    auto channel =
+        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    Endpoint endpoint;
+    endpoint.address = address;
+    endpoint.stub = ferry::v1::Subscriber::NewStub(channel);
+    endpoints_.push_back(std::move(endpoint));
+  }
+  background_ = std::thread([this] { Run(); });
+}
+
+Subscriber::Impl::~Impl() {
+  Close(options_.close_timeout);
+  pool_.reset();  // Waits for handlers still running: they use options_.
+}
+
+std::optional<PulledMessage> Subscriber::Impl::Next(std::chrono::milliseconds timeout) {
+  if (pool_ != nullptr) return std::nullopt;
+  absl::MutexLock lock(&mu_);
+  auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return !delivering_ || !pulled_.empty();
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&ready), absl::FromChrono(timeout));
+  if (!delivering_ || pulled_.empty()) return std::nullopt;
+  std::optional<PulledMessage> next(std::move(pulled_.front()));
+  pulled_.pop_front();
+  return next;
+}
+
+std::optional<SubscriberError> Subscriber::Impl::Failure() const {
+  absl::MutexLock lock(&mu_);
+  return failure_;
+}
+
+SubscriberStats Subscriber::Impl::Stats() const {
+  const internal::Counters& c = *counters_;
+  return SubscriberStats{.received = c.received.load(),
+                         .acks_sent = c.acks_sent.load(),
+                         .nacks_sent = c.nacks_sent.load(),
+                         .extensions_sent = c.extensions_sent.load(),
+                         .dropped_settlements = c.dropped_settlements.load(),
+                         .receipt_failures = c.receipt_failures.load(),
+                         .reconnects = c.reconnects.load(),
+                         .open_streams = c.open_streams.load()};
+}
+
+bool Subscriber::Impl::Close(std::chrono::milliseconds timeout) {
+  absl::MutexLock close_lock(&close_mu_);
+  if (closed_.has_value()) return *closed_;
+  std::deque<PulledMessage> undelivered;
+  {
+    absl::MutexLock lock(&mu_);
+    delivering_ = false;
+    undelivered.swap(pulled_);
+  }
+  // Nacked (unlocked): redelivered at once, to whoever is still subscribed.
+  undelivered.clear();
+  const bool handlers_done = pool_ == nullptr || pool_->Stop(timeout);
+  {
+    absl::MutexLock lock(&mu_);
+    draining_ = true;
+    wake_ = true;
+  }
+  background_.join();
+  closed_ = handlers_done;
+  return handlers_done;
+}
+
+void Subscriber::Impl::OnMessages(internal::SubscribeStream* stream,
+                                  std::vector<ferry::v1::ReceivedMessage> messages) {
+  {
+    // Not handed out: the node redelivers them once the closing streams end.
+    absl::MutexLock lock(&mu_);
+    if (!delivering_) return;
+  }
+  std::shared_ptr<internal::SubscribeStream> owner = stream->shared_from_this();
+  auto handle = [&owner](ferry::v1::ReceivedMessage& message) {
+    return AckHandle(std::make_unique<internal::Receipt>(
+        internal::Receipt{owner, std::move(*message.mutable_receipt())}));
+  };
+  if (pool_ != nullptr) {
+    const MessageHandler* handler = &options_.on_message;
+    for (ferry::v1::ReceivedMessage& message : messages) {
+      AckHandle ack = handle(message);
+      auto delivery = std::make_shared<Delivery>(
+          Delivery{internal::FromProto(std::move(message)), std::move(ack)});
+      std::string key = internal::OrderingKey(options_.ordering, delivery->message);
+      pool_->Submit(std::move(key), [handler, delivery] {
+        (*handler)(delivery->message, std::move(delivery->handle));
+      });
+    }
+    return;
+  }
+  std::vector<PulledMessage> batch;
+  batch.reserve(messages.size());
+  for (ferry::v1::ReceivedMessage& message : messages) {
+    AckHandle ack = handle(message);
+    batch.emplace_back(internal::FromProto(std::move(message)), std::move(ack));
+  }
+  absl::MutexLock lock(&mu_);
+  if (!delivering_) return;  // Closed meanwhile: `batch` nacks, after unlocking.
+  for (PulledMessage& message : batch) pulled_.push_back(std::move(message));
+}
+
+void Subscriber::Impl::OnReceiptFailures(internal::SubscribeStream* /*stream*/,
+                                         std::vector<ReceiptFailure> failures) {
+  if (!options_.on_receipt_failure) return;
+  absl::MutexLock lock(&mu_);
+  for (ReceiptFailure& failure : failures)
+    receipt_failures_.push_back(std::move(failure));
+  wake_ = true;
+}
+
+void Subscriber::Impl::OnStreamDone(internal::SubscribeStream* stream,
+                                    grpc::Status status) {
+  absl::MutexLock lock(&mu_);
+  finished_.push_back(Finished{stream, std::move(status)});
+  wake_ = true;
+}
+
+void Subscriber::Impl::Wake() {
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+}
+
+void Subscriber::Impl::Run() {
+  bool streams_closed = false;
+  bool cancelled = false;
+  Clock::time_point cancel_at = Clock::time_point::max();
+  Clock::time_point next = Clock::time_point::min();  // Open the streams at once.
+  std::vector<Finished> finished;
+  std::vector<ReceiptFailure> receipt_failures;
+  std::vector<SubscriberError> errors;
+  for (;;) {
+    bool draining;
+    {
+      absl::MutexLock lock(&mu_);
+      auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_; };
+      if (next == Clock::time_point::max()) {
+        mu_.Await(absl::Condition(&woken));
+      } else if (Clock::time_point now = Clock::now(); next > now) {
+        mu_.AwaitWithTimeout(absl::Condition(&woken), ToAbsl(next - now));
+      }
+      wake_ = false;
+      finished.swap(finished_);
+      receipt_failures.swap(receipt_failures_);
+      draining = draining_;
+    }
+    const Clock::time_point now = Clock::now();
+    Reap(std::move(finished), now, draining, &errors);
+    finished.clear();
+    bool stopping;
+    {
+      absl::MutexLock lock(&mu_);
+      stopping = draining || failure_.has_value();
+    }
+
+    if (stopping && !streams_closed) {
+      for (Endpoint& endpoint : endpoints_) {
+        if (endpoint.stream != nullptr) endpoint.stream->Close();
+      }
+      streams_closed = true;
+      cancel_at = now + kStreamCloseGrace;
+    }
+    if (stopping && !cancelled && now >= cancel_at) {
+      for (Endpoint& endpoint : endpoints_) {
+        if (endpoint.stream != nullptr) endpoint.stream->Cancel();
+      }
+      cancelled = true;
+    }
+    if (!stopping) {
+      for (std::size_t i = 0; i < endpoints_.size(); ++i) {
+        Endpoint& endpoint = endpoints_[i];
+        if (endpoint.stream == nullptr && endpoint.reopen_at <= now) Open(endpoint, i);
+      }
+    }
+
+    if (options_.on_error) {
+      for (const SubscriberError& error : errors) options_.on_error(error);
+    }
+    errors.clear();
+    for (const ReceiptFailure& failure : receipt_failures) {
+      options_.on_receipt_failure(failure);
+    }
+    receipt_failures.clear();
+
+    next = Clock::time_point::max();
+    bool any_stream = false;
+    for (Endpoint& endpoint : endpoints_) {
+      if (endpoint.stream != nullptr) {
+        any_stream = true;
+        next = std::min(next, endpoint.stream->Tick(now));
+      } else if (!stopping) {
+        next = std::min(next, endpoint.reopen_at);
+      }
+    }
+    if (draining && !any_stream) return;
+    if (stopping && !cancelled) next = std::min(next, cancel_at);
+  }
+}
+
+void Subscriber::Impl::Reap(std::vector<Finished> finished, Clock::time_point now,
+                            bool draining, std::vector<SubscriberError>* errors) {
+  for (Finished& done : finished) {
+    Endpoint& endpoint = endpoints_[done.stream->endpoint()];
+    // The stream has made its last call (OnStreamDone): release it here.
+    std::shared_ptr<internal::SubscribeStream> stream = std::move(endpoint.stream);
+    if (draining) continue;
+    const grpc::StatusCode code = done.status.error_code();
+    std::string message = done.status.error_message();
+    if (message.empty()) message = "stream ended";
+    std::deque<PulledMessage> undelivered;
+    {
+      absl::MutexLock lock(&mu_);
+      if (failure_.has_value()) continue;  // Stopped: nothing is reopened.
+      if (Fatal(code)) {
+        failure_ = SubscriberError{.code = static_cast<int>(code),
+                                   .error = message,
+                                   .endpoint = endpoint.address,
+                                   .fatal = true};
+        errors->push_back(*failure_);
+        delivering_ = false;
+        undelivered.swap(pulled_);
+        continue;  // `undelivered` nacks, after unlocking.
+      }
+    }
+    if (!done.status.ok()) {
+      errors->push_back(SubscriberError{.code = static_cast<int>(code),
+                                        .error = message,
+                                        .endpoint = endpoint.address,
+                                        .fatal = false});
+    }
+    // A stream that was serving restarts the backoff; one that never got
+    // `opened` (node down, overloaded) makes it grow.
+    endpoint.failures = stream->opened() ? 1 : endpoint.failures + 1;
+    endpoint.reopen_at = now + backoff_.Delay(endpoint.failures);
+  }
+}
+
+void Subscriber::Impl::Open(Endpoint& endpoint, std::size_t index) {
+  auto stream = std::make_shared<internal::SubscribeStream>(
+      index, endpoint.address,
+      internal::StreamConfig{.ack_deadline = options_.ack_deadline,
+                             .max_ack_batch = options_.max_ack_batch,
+                             .max_ack_delay = options_.max_ack_delay,
+                             .max_extension = options_.max_extension},
+      this, counters_);
+  if (endpoint.attempts++ > 0) ++counters_->reconnects;
+  endpoint.stream = stream;
+  stream->Start(endpoint.stub.get(), open_);
+}
+
+}  // namespace ferry::client

@@ -1,0 +1,109 @@
+// Subscriber::Impl: one stream per endpoint, the background thread that keeps
+// them open and flushes their batches, and the hand-out of messages.
+#ifndef FERRY_CLIENT_SRC_SUBSCRIBER_IMPL_H_
+#define FERRY_CLIENT_SRC_SUBSCRIBER_IMPL_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <cstddef>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "endpoints.h"
+#include "ferry/client/subscriber.h"
+#include "ferry/v1/subscriber.grpc.pb.h"
+#include "handler_pool.h"
+#include "subscribe_stream.h"
+#include "subscriber_options.h"
+
+namespace ferry::client {
+
+// Threading: gRPC threads deliver messages (into the handler pool or the pull
+// queue) and report finished streams and receipt failures under mu_. The
+// background thread (Run) owns endpoints_: it opens and reopens streams, ticks
+// them (timed batches, extensions), closes them, and runs OnError and
+// OnReceiptFailure. Lock order: a stream's lock, then mu_; mu_ is never held
+// while calling a stream or destroying an AckHandle (which calls its stream).
+class Subscriber::Impl : public internal::StreamListener {
+ public:
+  explicit Impl(internal::SubscriberOptions options);
+  // Close(CloseTimeout), then waits for running handlers.
+  ~Impl() override;
+
+  std::optional<PulledMessage> Next(std::chrono::milliseconds timeout);
+  std::optional<SubscriberError> Failure() const;
+  SubscriberStats Stats() const;
+  bool Close(std::chrono::milliseconds timeout);
+
+  void OnMessages(internal::SubscribeStream* stream,
+                  std::vector<ferry::v1::ReceivedMessage> messages) override;
+  void OnReceiptFailures(internal::SubscribeStream* stream,
+                         std::vector<ReceiptFailure> failures) override;
+  void OnStreamDone(internal::SubscribeStream* stream, grpc::Status status) override;
+  void Wake() override;
+
+ private:
+  using Clock = internal::Clock;
+
+  struct Endpoint {
+    std::string address;
+    std::unique_ptr<ferry::v1::Subscriber::Stub> stub;
+    // Null while waiting to reopen.
+    std::shared_ptr<internal::SubscribeStream> stream;
+    // Streams opened so far.
+    int attempts = 0;
+    // Consecutive streams that ended before the node answered `opened`.
+    int failures = 0;
+    Clock::time_point reopen_at;
+  };
+
+  struct Finished {
+    internal::SubscribeStream* stream;
+    grpc::Status status;
+  };
+
+  void Run();
+  // Handles the ended streams: schedules reopening, or records the fatal
+  // error. Appends what OnError should hear.
+  void Reap(std::vector<Finished> finished, Clock::time_point now, bool draining,
+            std::vector<SubscriberError>* errors);
+  void Open(Endpoint& endpoint, std::size_t index);
+
+  const internal::SubscriberOptions options_;
+  const ferry::v1::SubscribeRequest open_;
+  const internal::Backoff backoff_;
+  const std::shared_ptr<internal::Counters> counters_;
+  // Callback mode only.
+  std::unique_ptr<internal::HandlerPool> pool_;
+
+  mutable absl::Mutex mu_;
+  // False once Close started or a fatal error stopped the subscriber.
+  bool delivering_ ABSL_GUARDED_BY(mu_) = true;
+  // Close: send what is pending, half-close, wait for the streams to end.
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<SubscriberError> failure_ ABSL_GUARDED_BY(mu_);
+  std::deque<PulledMessage> pulled_ ABSL_GUARDED_BY(mu_);
+  std::vector<Finished> finished_ ABSL_GUARDED_BY(mu_);
+  std::vector<ReceiptFailure> receipt_failures_ ABSL_GUARDED_BY(mu_);
+
+  // Serializes Close calls.
+  absl::Mutex close_mu_;
+  std::optional<bool> closed_ ABSL_GUARDED_BY(close_mu_);
+
+  // Owned by the background thread once it runs.
+  std::vector<Endpoint> endpoints_;
+  std::thread background_;  // Last: started once everything above exists.
+};
+
+}  // namespace ferry::client
+
+#endif  // FERRY_CLIENT_SRC_SUBSCRIBER_IMPL_H_

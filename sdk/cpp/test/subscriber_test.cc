@@ -1,0 +1,498 @@
+// Behaviour of ferry::client::Subscriber against in-process fake nodes. Every
+// wait is bounded (kWait) and waits for a condition, not for time to pass;
+// the few checks that something does NOT happen wait a short, stated while.
+#include "ferry/client/subscriber.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "fake_subscriber_node.h"
+
+namespace ferry::client {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::FakeSubscriberNode;
+using testing::StreamLog;
+using Streams = FakeSubscriberNode::Streams;
+
+constexpr milliseconds kWait(5000);
+// An ack delay no test waits out: batches then leave by count or Close only.
+constexpr std::chrono::hours kLong(1);
+
+Subscriber::Builder Options(const std::vector<const FakeSubscriberNode*>& nodes) {
+  std::vector<std::string> endpoints;
+  for (const FakeSubscriberNode* node : nodes) endpoints.push_back(node->address());
+  Subscriber::Builder builder;
+  builder.Endpoints(std::move(endpoints))
+      .Group("g")
+      .Topics({"t"})
+      .ReconnectBackoff(milliseconds(10), milliseconds(40))
+      .CloseTimeout(milliseconds(2000));
+  return builder;
+}
+
+std::unique_ptr<Subscriber> Build(const Subscriber::Builder& builder) {
+  std::string error;
+  std::unique_ptr<Subscriber> subscriber = builder.Build(&error);
+  EXPECT_NE(subscriber, nullptr) << error;
+  return subscriber;
+}
+
+ferry::v1::ReceivedMessage Msg(std::string value, std::string key = "",
+                               int32_t partition = 0) {
+  ferry::v1::ReceivedMessage message;
+  message.set_topic("t");
+  message.set_partition(partition);
+  message.set_key(std::move(key));
+  message.set_value(std::move(value));
+  message.set_delivery_attempt(1);
+  return message;
+}
+
+// Streams 0..count-1 were accepted by the node.
+bool WaitOpened(const FakeSubscriberNode& node, std::size_t count) {
+  return node.WaitFor(
+      [count](const Streams& streams) {
+        if (streams.size() < count) return false;
+        for (std::size_t i = 0; i < count; ++i) {
+          if (!streams[i].opened) return false;
+        }
+        return true;
+      },
+      kWait);
+}
+
+bool WaitAcked(const FakeSubscriberNode& node, std::size_t stream, std::size_t count) {
+  return node.WaitFor(
+      [stream, count](const Streams& streams) {
+        return streams.size() > stream && streams[stream].Acked().size() >= count;
+      },
+      kWait);
+}
+
+PulledMessage Pull(Subscriber& subscriber) {
+  std::optional<PulledMessage> message = subscriber.Next(kWait);
+  if (!message.has_value()) {
+    ADD_FAILURE() << "no message within " << kWait.count() << " ms";
+    return PulledMessage(ReceivedMessage{}, AckHandle());
+  }
+  return std::move(*message);
+}
+
+// Collects OnError calls.
+class Errors {
+ public:
+  Subscriber::ErrorHandler Handler() {
+    return [this](const SubscriberError& error) {
+      absl::MutexLock lock(&mu_);
+      errors_.push_back(error);
+    };
+  }
+  std::vector<SubscriberError> Get() {
+    absl::MutexLock lock(&mu_);
+    return errors_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<SubscriberError> errors_;
+};
+
+TEST(Subscriber, BuildRejectsBadOptions) {
+  FakeSubscriberNode node;
+  std::string error;
+  EXPECT_EQ(Options({&node}).Group("").Build(&error), nullptr);
+  EXPECT_EQ(error, "Group: required");
+  EXPECT_EQ(Options({&node}).Topics({}).Build(&error), nullptr);
+  EXPECT_EQ(Options({&node}).AckDeadline(milliseconds(10)).Build(&error), nullptr);
+  EXPECT_EQ(error, "AckDeadline: must be 1 s to 10 min, got 10 ms");
+  EXPECT_EQ(Options({&node}).Endpoints({"nowhere"}).Build(&error), nullptr);
+  EXPECT_EQ(Options({&node}).HandlerThreads(0).Build(&error), nullptr);
+}
+
+TEST(Subscriber, OpensOneStreamPerEndpointWithTheSubscription) {
+  FakeSubscriberNode first;
+  FakeSubscriberNode second;
+  auto subscriber = Build(Options({&first, &second})
+                              .Topics({"a", "b"})
+                              .Ordering(Ordering::kPartition)
+                              .AckDeadline(milliseconds(20'000))
+                              .FlowControl(7, 7000)
+                              .StartAt(StartPosition::Earliest())
+                              .Filter("key = 'x'")
+                              .MaxDeliveryAttempts(5)
+                              .DeadLetterTopic("dead")
+                              .ClientId("me"));
+  ASSERT_TRUE(WaitOpened(first, 1));
+  ASSERT_TRUE(WaitOpened(second, 1));
+  for (const FakeSubscriberNode* node : {&first, &second}) {
+    const ferry::v1::SubscriptionOpen open = node->streams()[0].open;
+    EXPECT_EQ(open.group(), "g");
+    ASSERT_EQ(open.topics_size(), 2);
+    EXPECT_EQ(open.topics(1), "b");
+    EXPECT_EQ(open.ordering(), ferry::v1::ORDERING_PARTITION);
+    EXPECT_EQ(open.ack_deadline().seconds(), 20);
+    EXPECT_EQ(open.flow().max_outstanding_messages(), 7);
+    EXPECT_EQ(open.flow().max_outstanding_bytes(), 7000);
+    EXPECT_TRUE(open.start().earliest());
+    EXPECT_EQ(open.filter(), "key = 'x'");
+    EXPECT_EQ(open.max_delivery_attempts(), 5);
+    EXPECT_EQ(open.dead_letter_topic(), "dead");
+    EXPECT_EQ(open.client_id(), "me");
+  }
+}
+
+TEST(Subscriber, PullReturnsMessagesWithAllTheirFields) {
+  FakeSubscriberNode node;
+  auto subscriber = Build(Options({&node}));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  EXPECT_FALSE(subscriber->Next(milliseconds(20)).has_value());
+
+  ferry::v1::ReceivedMessage sent = Msg("value", "key", 2);
+  sent.set_offset(42);
+  sent.set_cluster("c1");
+  sent.set_id("id-1");
+  sent.set_delivery_attempt(3);
+  sent.mutable_publish_time()->set_seconds(1'700'000'000);
+  sent.mutable_publish_time()->set_nanos(5'000'000);
+  ferry::v1::Header* header = sent.add_headers();
+  header->set_key("h");
+  header->set_value(std::string("\xff\x00", 2));
+  node.Deliver(0, {sent});
+
+  PulledMessage pulled = Pull(*subscriber);
+  const ReceivedMessage& message = pulled.message();
+  EXPECT_EQ(message.topic, "t");
+  EXPECT_EQ(message.partition, 2);
+  EXPECT_EQ(message.offset, 42);
+  EXPECT_EQ(message.key, "key");
+  EXPECT_EQ(message.value, "value");
+  ASSERT_EQ(message.headers.size(), 1u);
+  EXPECT_EQ(message.headers[0].value, std::string("\xff\x00", 2));
+  EXPECT_EQ(message.delivery_attempt, 3);
+  EXPECT_EQ(message.cluster, "c1");
+  EXPECT_EQ(message.id, "id-1");
+  ASSERT_TRUE(message.publish_time.has_value());
+  EXPECT_EQ(
+      std::chrono::duration_cast<milliseconds>(message.publish_time->time_since_epoch())
+          .count(),
+      1'700'000'000'005);
+  pulled.Ack();
+  EXPECT_TRUE(WaitAcked(node, 0, 1));
+  EXPECT_EQ(subscriber->Stats().received, 1);
+}
+
+TEST(Subscriber, AcksLeaveInBatchesOfMaxReceiptsAndTheRestOnClose) {
+  FakeSubscriberNode node;
+  auto subscriber = Build(Options({&node}).AckBatch(3, kLong));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  std::vector<std::string> receipts = node.Deliver(
+      0, {Msg("1"), Msg("2"), Msg("3"), Msg("4"), Msg("5"), Msg("6"), Msg("7")});
+  for (int i = 0; i < 7; ++i) Pull(*subscriber).Ack();
+
+  ASSERT_TRUE(WaitAcked(node, 0, 6));
+  EXPECT_EQ(node.streams()[0].AckBatchSizes(), (std::vector<std::size_t>{3, 3}));
+
+  EXPECT_TRUE(subscriber->Close(kWait));
+  const StreamLog log = node.streams()[0];
+  EXPECT_EQ(log.Acked(), receipts);
+  EXPECT_EQ(log.AckBatchSizes(), (std::vector<std::size_t>{3, 3, 1}));
+  EXPECT_TRUE(log.half_closed);
+  EXPECT_EQ(subscriber->Stats().acks_sent, 7);
+}
+
+TEST(Subscriber, PartialAckBatchLeavesAfterMaxDelay) {
+  FakeSubscriberNode node;
+  auto subscriber = Build(Options({&node}).AckBatch(1000, milliseconds(10)));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  std::vector<std::string> receipts = node.Deliver(0, {Msg("1")});
+  Pull(*subscriber).Ack();
+  ASSERT_TRUE(WaitAcked(node, 0, 1));
+  EXPECT_EQ(node.streams()[0].Acked(), receipts);
+}
+
+TEST(Subscriber, NackCarriesItsDelayAndAnUnsettledHandleNacksAtOnce) {
+  FakeSubscriberNode node;
+  auto subscriber = Build(Options({&node}).AckBatch(1000, milliseconds(1)));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  std::vector<std::string> receipts = node.Deliver(0, {Msg("1"), Msg("2")});
+  Pull(*subscriber).Nack(milliseconds(250));
+  { PulledMessage dropped = Pull(*subscriber); }
+
+  ASSERT_TRUE(node.WaitFor(
+      [](const Streams& streams) { return streams[0].Nacked().size() == 2; }, kWait));
+  std::map<std::string, milliseconds> delays;
+  for (const StreamLog::Timed& nack : node.streams()[0].Nacked()) {
+    delays[nack.receipt] = nack.duration;
+  }
+  EXPECT_EQ(delays[receipts[0]], milliseconds(250));
+  EXPECT_EQ(delays[receipts[1]], milliseconds(0));
+  EXPECT_TRUE(node.streams()[0].Acked().empty());
+}
+
+TEST(Subscriber, ExtendsTheDeadlineOfAMessageWhoseHandlerIsSlow) {
+  FakeSubscriberNode node;
+  std::atomic<bool> extension_seen = false;
+  auto subscriber = Build(
+      Options({&node})
+          .AckDeadline(milliseconds(1000))
+          .OnMessage([&node, &extension_seen](const ReceivedMessage&, AckHandle handle) {
+            // Slow: still running when 2/3 of the deadline has passed.
+            extension_seen = node.WaitFor(
+                [](const Streams& streams) { return !streams[0].Extended().empty(); },
+                kWait);
+            handle.Ack();
+          }));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  const auto delivered = std::chrono::steady_clock::now();
+  std::vector<std::string> receipts = node.Deliver(0, {Msg("slow")});
+  ASSERT_TRUE(WaitAcked(node, 0, 1));
+  EXPECT_TRUE(extension_seen);
+
+  const std::vector<StreamLog::Timed> extended = node.streams()[0].Extended();
+  ASSERT_FALSE(extended.empty());
+  EXPECT_EQ(extended[0].receipt, receipts[0]);
+  EXPECT_EQ(extended[0].duration, milliseconds(1000));
+  // Not before about 2/3 of the deadline (667 ms; the margin absorbs clocks).
+  EXPECT_GE(std::chrono::steady_clock::now() - delivered, milliseconds(600));
+  EXPECT_GE(subscriber->Stats().extensions_sent, 1);
+}
+
+TEST(Subscriber, KeyOrderingRunsOneKeyAtATimeInOrderAndKeysInParallel) {
+  FakeSubscriberNode node;
+  absl::Mutex mu;
+  std::map<std::string, int> running;
+  std::map<std::string, std::vector<std::string>> order;
+  int overlaps = 0;
+  absl::Notification b_started;
+  std::atomic<bool> a_saw_b_in_parallel = false;
+  std::atomic<int> handled = 0;
+  auto subscriber =
+      Build(Options({&node})
+                .Ordering(Ordering::kKey)
+                .HandlerThreads(4)
+                .OnMessage([&](const ReceivedMessage& message, AckHandle handle) {
+                  {
+                    absl::MutexLock lock(&mu);
+                    if (running[message.key]++ > 0) ++overlaps;
+                    order[message.key].push_back(message.value);
+                  }
+                  if (message.key == "b" && !b_started.HasBeenNotified())
+                    b_started.Notify();
+                  if (message.value == "a1") {
+                    // Only possible if key b runs while key a is busy.
+                    a_saw_b_in_parallel =
+                        b_started.WaitForNotificationWithTimeout(absl::FromChrono(kWait));
+                  }
+                  // Widens the window in which a second handler of the key would
+                  // overlap; correctness does not depend on it.
+                  std::this_thread::sleep_for(milliseconds(2));
+                  {
+                    absl::MutexLock lock(&mu);
+                    --running[message.key];
+                  }
+                  handle.Ack();
+                  ++handled;
+                }));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  node.Deliver(0, {Msg("a1", "a"), Msg("a2", "a"), Msg("b1", "b"), Msg("a3", "a"),
+                   Msg("b2", "b"), Msg("b3", "b")});
+  ASSERT_TRUE(WaitAcked(node, 0, 6));
+
+  EXPECT_TRUE(a_saw_b_in_parallel);
+  absl::MutexLock lock(&mu);
+  EXPECT_EQ(overlaps, 0);
+  EXPECT_EQ(order["a"], (std::vector<std::string>{"a1", "a2", "a3"}));
+  EXPECT_EQ(order["b"], (std::vector<std::string>{"b1", "b2", "b3"}));
+}
+
+TEST(Subscriber, ReconnectsAfterAStreamBreaksAndDropsAcksForTheBrokenStream) {
+  FakeSubscriberNode node;
+  Errors errors;
+  auto subscriber = Build(Options({&node}).OnError(errors.Handler()));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  node.Deliver(0, {Msg("old")});
+  PulledMessage old_message = Pull(*subscriber);
+
+  node.Break(0, grpc::Status(grpc::StatusCode::UNAVAILABLE, "node going away"));
+  ASSERT_TRUE(WaitOpened(node, 2));
+  old_message.Ack();  // Its receipt means nothing on the new stream.
+  std::vector<std::string> receipts = node.Deliver(1, {Msg("new")});
+  PulledMessage new_message = Pull(*subscriber);
+  EXPECT_EQ(new_message.message().value, "new");
+  new_message.Ack();
+  EXPECT_TRUE(subscriber->Close(kWait));
+
+  const Streams streams = node.streams();
+  EXPECT_TRUE(streams[0].Acked().empty());
+  EXPECT_EQ(streams[1].Acked(), receipts);
+  const SubscriberStats stats = subscriber->Stats();
+  EXPECT_EQ(stats.dropped_settlements, 1);
+  EXPECT_EQ(stats.reconnects, 1);
+  ASSERT_EQ(errors.Get().size(), 1u);
+  EXPECT_EQ(errors.Get()[0].code, static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_FALSE(errors.Get()[0].fatal);
+  EXPECT_EQ(errors.Get()[0].endpoint, node.address());
+}
+
+TEST(Subscriber, KeepsReconnectingWhileTheNodeIsUnavailable) {
+  FakeSubscriberNode node;
+  node.RejectOpens(grpc::StatusCode::UNAVAILABLE, "no cluster");
+  auto subscriber = Build(Options({&node}));
+  ASSERT_TRUE(
+      node.WaitFor([](const Streams& streams) { return streams.size() >= 3; }, kWait));
+  node.RejectOpens(grpc::StatusCode::OK);
+  ASSERT_TRUE(node.WaitFor(
+      [](const Streams& streams) { return !streams.empty() && streams.back().opened; },
+      kWait));
+  const std::size_t serving = node.streams().size() - 1;
+  node.Deliver(serving, {Msg("finally")});
+  EXPECT_EQ(Pull(*subscriber).message().value, "finally");
+  EXPECT_FALSE(subscriber->Failure().has_value());
+}
+
+TEST(Subscriber, InvalidArgumentIsFatalAndSurfacesInNextAndOnError) {
+  FakeSubscriberNode node;
+  node.RejectOpens(grpc::StatusCode::INVALID_ARGUMENT, "filter: error at 3");
+  Errors errors;
+  auto subscriber = Build(Options({&node}).OnError(errors.Handler()));
+
+  EXPECT_FALSE(subscriber->Next(kWait).has_value());
+  std::optional<SubscriberError> failure = subscriber->Failure();
+  ASSERT_TRUE(failure.has_value());
+  EXPECT_EQ(failure->code, static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_EQ(failure->error, "filter: error at 3");
+  EXPECT_TRUE(failure->fatal);
+  // No reconnect loop: with a 10 ms backoff, 200 ms would see many.
+  std::this_thread::sleep_for(milliseconds(200));
+  EXPECT_EQ(node.streams().size(), 1u);
+  ASSERT_EQ(errors.Get().size(), 1u);
+  EXPECT_TRUE(errors.Get()[0].fatal);
+}
+
+TEST(Subscriber, NotFoundIsFatalInCallbackMode) {
+  FakeSubscriberNode node;
+  node.RejectOpens(grpc::StatusCode::NOT_FOUND, "unknown topic t");
+  absl::Notification failed;
+  auto subscriber = Build(Options({&node})
+                              .OnMessage([](const ReceivedMessage&, AckHandle) {})
+                              .OnError([&failed](const SubscriberError& error) {
+                                if (error.fatal) failed.Notify();
+                              }));
+  ASSERT_TRUE(failed.WaitForNotificationWithTimeout(absl::FromChrono(kWait)));
+  EXPECT_EQ(subscriber->Failure()->code, static_cast<int>(grpc::StatusCode::NOT_FOUND));
+}
+
+TEST(Subscriber, CloseWaitsForRunningHandlersAndFlushesTheirAcks) {
+  FakeSubscriberNode node;
+  absl::Notification started;
+  absl::Notification release;
+  auto subscriber = Build(Options({&node})
+                              .AckBatch(1000, kLong)
+                              .OnMessage([&](const ReceivedMessage&, AckHandle handle) {
+                                started.Notify();
+                                release.WaitForNotification();
+                                handle.Ack();
+                              }));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  std::vector<std::string> receipts = node.Deliver(0, {Msg("1")});
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::FromChrono(kWait)));
+
+  std::future<bool> closed =
+      std::async(std::launch::async, [&] { return subscriber->Close(kWait); });
+  // Close must wait for the handler: a short look that it has not returned.
+  EXPECT_EQ(closed.wait_for(milliseconds(100)), std::future_status::timeout);
+  release.Notify();
+  ASSERT_EQ(closed.wait_for(kWait), std::future_status::ready);
+  EXPECT_TRUE(closed.get());
+
+  const StreamLog log = node.streams()[0];
+  EXPECT_EQ(log.Acked(), receipts);
+  EXPECT_TRUE(log.half_closed);
+  EXPECT_EQ(subscriber->Stats().dropped_settlements, 0);
+}
+
+TEST(Subscriber, CloseGivesUpOnAStuckHandlerAndDropsItsLateAck) {
+  FakeSubscriberNode node;
+  absl::Notification started;
+  absl::Notification release;
+  auto subscriber =
+      Build(Options({&node}).OnMessage([&](const ReceivedMessage&, AckHandle handle) {
+        started.Notify();
+        release.WaitForNotification();
+        handle.Ack();
+      }));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  node.Deliver(0, {Msg("1")});
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::FromChrono(kWait)));
+
+  EXPECT_FALSE(subscriber->Close(milliseconds(50)));
+  EXPECT_TRUE(node.streams()[0].half_closed);
+  release.Notify();
+  subscriber.reset();  // Waits for the handler.
+  EXPECT_TRUE(node.streams()[0].Acked().empty());
+}
+
+TEST(Subscriber, ReceiptFailuresAreCountedAndReportedNotFatal) {
+  FakeSubscriberNode node;
+  absl::Mutex mu;
+  std::vector<ReceiptFailure> failures;
+  auto subscriber =
+      Build(Options({&node}).OnReceiptFailure([&](const ReceiptFailure& failure) {
+        absl::MutexLock lock(&mu);
+        failures.push_back(failure);
+      }));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  std::vector<std::string> receipts = node.Deliver(0, {Msg("1")});
+  Pull(*subscriber).Ack();
+  ASSERT_TRUE(WaitAcked(node, 0, 1));
+  node.SendReceiptFailure(0, receipts[0], 9, "receipt expired");
+
+  {
+    absl::MutexLock lock(&mu);
+    auto reported = [&failures]() { return !failures.empty(); };
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&reported), absl::FromChrono(kWait)));
+    EXPECT_EQ(failures[0].code, 9);
+    EXPECT_EQ(failures[0].error, "receipt expired");
+    EXPECT_EQ(failures[0].endpoint, node.address());
+  }
+  EXPECT_EQ(subscriber->Stats().receipt_failures, 1);
+  EXPECT_FALSE(subscriber->Failure().has_value());
+}
+
+TEST(Subscriber, AcksGoToTheNodeThatDeliveredTheMessage) {
+  FakeSubscriberNode first;
+  FakeSubscriberNode second;
+  auto subscriber = Build(Options({&first, &second}));
+  ASSERT_TRUE(WaitOpened(first, 1));
+  ASSERT_TRUE(WaitOpened(second, 1));
+  // Distinct receipts: both fakes would number theirs alike.
+  ferry::v1::ReceivedMessage one = Msg("1");
+  one.set_receipt("first");
+  ferry::v1::ReceivedMessage two = Msg("2");
+  two.set_receipt("second");
+  std::vector<std::string> from_first = first.Deliver(0, {one});
+  std::vector<std::string> from_second = second.Deliver(0, {two});
+  Pull(*subscriber).Ack();
+  Pull(*subscriber).Ack();
+  ASSERT_TRUE(WaitAcked(first, 0, 1));
+  ASSERT_TRUE(WaitAcked(second, 0, 1));
+  EXPECT_EQ(first.streams()[0].Acked(), from_first);
+  EXPECT_EQ(second.streams()[0].Acked(), from_second);
+  // Each stream read `opened` before the message it delivered.
+  EXPECT_EQ(subscriber->Stats().open_streams, 2);
+}
+
+}  // namespace
+}  // namespace ferry::client

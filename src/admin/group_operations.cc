@@ -1,0 +1,256 @@
+#include "admin/group_operations.h"
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "api/convert.h"
+
+namespace ferry::admin {
+namespace {
+
+constexpr std::string_view kNodeClientPrefix = "ferryd/";
+constexpr std::string_view kControlGroupPrefix = "__ferry_control.";
+
+std::string NodeOf(const std::string& client_id) {
+  return client_id.starts_with(kNodeClientPrefix)
+             ? client_id.substr(kNodeClientPrefix.size())
+             : client_id;
+}
+
+}  // namespace
+
+absl::StatusOr<backend::Cluster*> GroupOperations::GroupCluster(
+    const std::string& requested, const std::string& group,
+    const std::string& topic) const {
+  std::string name = requested;
+  if (name.empty()) {
+    if (auto dispatcher = registry_->Find(group)) return dispatcher->cluster();
+  }
+  if (name.empty() && !topic.empty()) {
+    auto route = router_->Resolve(topic);
+    if (!route.ok()) return route.status();
+    const auto& read = route->read.empty() ? route->write : route->read;
+    if (!read.empty()) name = read.front();
+  }
+  if (name.empty()) {
+    if (clusters_.size() == 1) return clusters_.front();
+    return absl::InvalidArgumentError(
+        "cluster: required (several clusters are configured and the group is not "
+        "consumed on this node)");
+  }
+  for (backend::Cluster* cluster : clusters_) {
+    if (cluster->name() == name) return cluster;
+  }
+  return absl::NotFoundError(fmt::format("unknown cluster \"{}\"", name));
+}
+
+std::vector<std::string> GroupOperations::GroupTopics(
+    const std::string& group, const backend::GroupDescription* description) const {
+  std::set<std::string> topics;
+  if (auto dispatcher = registry_->Find(group)) {
+    for (const auto& topic : dispatcher->Snapshot().topics) topics.insert(topic);
+  }
+  if (description != nullptr) {
+    for (const auto& member : description->members) {
+      for (const auto& tp : member.assignment) topics.insert(tp.topic);
+    }
+  }
+  return {topics.begin(), topics.end()};
+}
+
+absl::StatusOr<v1::ListGroupsResponse> GroupOperations::List(
+    const v1::ListGroupsRequest& request) {
+  v1::ListGroupsResponse response;
+  for (backend::Cluster* cluster : clusters_) {
+    if (!request.cluster().empty() && cluster->name() != request.cluster()) continue;
+    auto names = cluster->ListGroups();
+    if (!names.ok()) return names.status();
+    for (const std::string& name : *names) {
+      if (name.starts_with(kControlGroupPrefix)) continue;
+      v1::GroupSummary& summary = *response.add_groups();
+      summary.set_name(name);
+      summary.set_cluster(cluster->name());
+      summary.set_paused(control_->IsPaused(name));
+      if (auto description = cluster->DescribeGroup(name); description.ok()) {
+        summary.set_state(description->state);
+      }
+    }
+  }
+  std::sort(response.mutable_groups()->begin(), response.mutable_groups()->end(),
+            [](const auto& a, const auto& b) { return a.name() < b.name(); });
+  return response;
+}
+
+absl::StatusOr<v1::Group> GroupOperations::Describe(
+    const v1::DescribeGroupRequest& request) {
+  if (request.group().empty()) return absl::InvalidArgumentError("group: empty");
+  auto cluster = GroupCluster(request.cluster(), request.group(), "");
+  if (!cluster.ok()) return cluster.status();
+  v1::Group group;
+  group.set_name(request.group());
+  group.set_cluster((*cluster)->name());
+  group.set_paused(control_->IsPaused(request.group()));
+
+  // Who owns what: the coordinator's view (every node); the embedded store
+  // has no coordinator and this node is the only member.
+  std::map<backend::TopicPartition, std::string> owner;
+  auto description = (*cluster)->DescribeGroup(request.group());
+  if (!description.ok() &&
+      description.status().code() != absl::StatusCode::kUnimplemented) {
+    return description.status();
+  }
+  auto local = registry_->Find(request.group());
+  std::optional<subscribe::GroupSnapshot> snapshot;
+  if (local) snapshot = local->Snapshot();
+  auto add_streams = [&](v1::GroupMember& member) {
+    if (!snapshot) return;
+    for (const auto& s : snapshot->streams) {
+      v1::GroupStream& stream = *member.add_streams();
+      stream.set_stream_id(fmt::format("{}/{}", node_id_, s.id));
+      stream.set_client_id(s.client_id);
+      stream.set_outstanding_messages(s.outstanding_messages);
+    }
+  };
+  if (description.ok()) {
+    group.set_state(description->state);
+    for (const auto& m : description->members) {
+      v1::GroupMember& member = *group.add_members();
+      member.set_member_id(m.member_id);
+      member.set_node_id(NodeOf(m.client_id));
+      if (member.node_id() == node_id_) add_streams(member);
+      for (const auto& tp : m.assignment) owner[tp] = member.node_id();
+    }
+  } else if (snapshot) {
+    group.set_state("Stable");
+    v1::GroupMember& member = *group.add_members();
+    member.set_node_id(node_id_);
+    add_streams(member);
+    for (const auto& p : snapshot->partitions) owner[p.partition] = node_id_;
+  } else {
+    group.set_state("Empty");
+  }
+
+  std::vector<std::string> topics =
+      GroupTopics(request.group(), description.ok() ? &*description : nullptr);
+  if (topics.empty()) return group;
+  auto committed = (*cluster)->CommittedOffsets(request.group(), topics);
+  if (!committed.ok()) return committed.status();
+  std::map<backend::TopicPartition, int64_t> in_flight;
+  if (snapshot) {
+    for (const auto& p : snapshot->partitions) in_flight[p.partition] = p.in_flight;
+  }
+  for (const std::string& topic : topics) {
+    auto info = (*cluster)->DescribeTopic(topic);
+    if (!info.ok()) return info.status();
+    for (const auto& p : info->partitions) {
+      const backend::TopicPartition tp{topic, p.id};
+      v1::GroupPartition& out = *group.add_partitions();
+      out.set_topic(topic);
+      out.set_partition(p.id);
+      if (auto it = owner.find(tp); it != owner.end()) out.set_node_id(it->second);
+      const int64_t offset = committed->contains(tp) ? committed->at(tp) : -1;
+      out.set_committed_offset(offset);
+      out.set_high_watermark(p.high_watermark);
+      out.set_lag(
+          std::max<int64_t>(0, p.high_watermark - std::max(offset, p.low_watermark)));
+      if (auto it = in_flight.find(tp); it != in_flight.end())
+        out.set_in_flight(it->second);
+    }
+  }
+  return group;
+}
+
+absl::StatusOr<std::map<backend::TopicPartition, int64_t>> GroupOperations::ResolveSeek(
+    backend::Cluster* cluster, const std::vector<std::string>& topics,
+    const v1::Position& to) const {
+  std::map<backend::TopicPartition, int64_t> offsets;
+  std::map<backend::TopicPartition, std::pair<int64_t, int64_t>> bounds;
+  for (const std::string& topic : topics) {
+    auto info = cluster->DescribeTopic(topic);
+    if (!info.ok()) return info.status();
+    for (const auto& p : info->partitions) {
+      bounds[{topic, p.id}] = {p.low_watermark, p.high_watermark};
+    }
+    if (to.at_case() == v1::Position::kTimestamp) {
+      auto found = cluster->OffsetsForTime(topic, api::ToUnixMillis(to.timestamp()));
+      if (!found.ok()) return found.status();
+      offsets.insert(found->begin(), found->end());
+    }
+  }
+  switch (to.at_case()) {
+    case v1::Position::kEarliest:
+    case v1::Position::kLatest:
+      for (const auto& [tp, b] : bounds) {
+        offsets[tp] = to.at_case() == v1::Position::kEarliest ? b.first : b.second;
+      }
+      break;
+    case v1::Position::kTimestamp:
+      break;
+    case v1::Position::kOffsets:
+      for (const auto& o : to.offsets().offsets()) {
+        const backend::TopicPartition tp{o.topic(), o.partition()};
+        auto b = bounds.find(tp);
+        if (b == bounds.end()) {
+          return absl::InvalidArgumentError(
+              fmt::format("to.offsets: {}/{} is not a partition of the group's topics",
+                          o.topic(), o.partition()));
+        }
+        if (o.offset() < b->second.first || o.offset() > b->second.second) {
+          return absl::InvalidArgumentError(
+              fmt::format("to.offsets: offset {} of {}/{} is outside {}..{}", o.offset(),
+                          o.topic(), o.partition(), b->second.first, b->second.second));
+        }
+        offsets[tp] = o.offset();
+      }
+      break;
+    case v1::Position::AT_NOT_SET:
+      return absl::InvalidArgumentError(
+          "to: required (earliest, latest, timestamp or offsets)");
+  }
+  return offsets;
+}
+
+absl::StatusOr<v1::SeekResponse> GroupOperations::Seek(const v1::SeekRequest& request) {
+  if (request.group().empty()) return absl::InvalidArgumentError("group: empty");
+  std::vector<std::string> topics(request.topics().begin(), request.topics().end());
+  auto cluster =
+      GroupCluster(request.cluster(), request.group(), topics.empty() ? "" : topics[0]);
+  if (!cluster.ok()) return cluster.status();
+  if (topics.empty()) {
+    auto description = (*cluster)->DescribeGroup(request.group());
+    topics = GroupTopics(request.group(), description.ok() ? &*description : nullptr);
+  }
+  if (topics.empty()) {
+    return absl::InvalidArgumentError(
+        "topics: the group has no active member to take its topics from; name them");
+  }
+  auto offsets = ResolveSeek(*cluster, topics, request.to());
+  if (!offsets.ok()) return offsets.status();
+
+  // A group without members takes the offsets directly; a live group's
+  // members move themselves (pause, seek, expire receipts, commit) when the
+  // command reaches them through the control topic.
+  absl::Status status = (*cluster)->AlterCommittedOffsets(request.group(), *offsets);
+  if (status.code() == absl::StatusCode::kFailedPrecondition) {
+    status = control_->Seek(request.group(), *offsets);
+  }
+  if (!status.ok()) return status;
+  v1::SeekResponse response;
+  for (const auto& [tp, offset] : *offsets) {
+    v1::PartitionOffset& out = *response.add_offsets();
+    out.set_topic(tp.topic);
+    out.set_partition(tp.partition);
+    out.set_offset(offset);
+  }
+  return response;
+}
+
+absl::Status GroupOperations::SetPaused(const std::string& group, bool paused) {
+  if (group.empty()) return absl::InvalidArgumentError("group: empty");
+  absl::Status status = control_->SetPaused(group, paused);
+  if (status.ok()) registry_->OnPaused(group, paused);  // at once on this node
+  return status;
+}
+
+}  // namespace ferry::admin

@@ -1,0 +1,58 @@
+#pragma once
+
+// The Admin API's consumer-group calls: list, describe, seek, pause, resume.
+// Seeks and pauses of live groups go through the control plane so every node
+// consuming the group applies them; a seek of a group with no active member
+// is written to the broker directly.
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "backend/cluster.h"
+#include "control/control_plane.h"
+#include "ferry/v1/admin.pb.h"
+#include "routing/router.h"
+#include "subscribe/group_registry.h"
+
+namespace ferry::admin {
+
+class GroupOperations {
+ public:
+  // Everything must outlive this object.
+  GroupOperations(std::string node_id, std::vector<backend::Cluster*> clusters,
+                  const routing::Router* router, subscribe::GroupRegistry* registry,
+                  control::ControlPlane* control)
+      : node_id_(std::move(node_id)),
+        clusters_(std::move(clusters)),
+        router_(router),
+        registry_(registry),
+        control_(control) {}
+
+  // Blocking (broker requests); for the Admin service's sync threads.
+  absl::StatusOr<v1::ListGroupsResponse> List(const v1::ListGroupsRequest& request);
+  absl::StatusOr<v1::Group> Describe(const v1::DescribeGroupRequest& request);
+  absl::StatusOr<v1::SeekResponse> Seek(const v1::SeekRequest& request);
+  absl::Status SetPaused(const std::string& group, bool paused);
+
+ private:
+  // The cluster holding the group: `requested`, else the one this node
+  // consumes it from, else the read cluster of `topic`, else the only one.
+  absl::StatusOr<backend::Cluster*> GroupCluster(const std::string& requested,
+                                                 const std::string& group,
+                                                 const std::string& topic) const;
+  // The group's topics: this node's view, else the broker's assignments.
+  std::vector<std::string> GroupTopics(
+      const std::string& group, const backend::GroupDescription* description) const;
+  absl::StatusOr<std::map<backend::TopicPartition, int64_t>> ResolveSeek(
+      backend::Cluster* cluster, const std::vector<std::string>& topics,
+      const v1::Position& to) const;
+
+  const std::string node_id_;
+  const std::vector<backend::Cluster*> clusters_;
+  const routing::Router* const router_;
+  subscribe::GroupRegistry* const registry_;
+  control::ControlPlane* const control_;
+};
+
+}  // namespace ferry::admin

@@ -1,0 +1,179 @@
+#include "cli/consume_command.h"
+
+#include <fmt/format.h>
+#include <pthread.h>
+#include <signal.h>
+
+#include <atomic>
+#include <iostream>
+#include <optional>
+#include <thread>
+
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "cli/message_format.h"
+#include "ferry/client/subscriber.h"
+
+namespace ferry::cli {
+namespace {
+
+struct ConsumeOptions {
+  std::string group;
+  std::vector<std::string> topics;
+  std::string from = "latest";
+  int64_t count = 0;
+  std::string ordering = "none";
+  std::string format = "line";
+};
+
+std::optional<client::StartPosition> ParseFrom(const std::string& from) {
+  if (from == "earliest") return client::StartPosition::Earliest();
+  if (from == "latest") return client::StartPosition::Latest();
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, from, &time, &error)) return std::nullopt;
+  return client::StartPosition::At(absl::ToChronoTime(time));
+}
+
+client::Ordering ParseOrdering(const std::string& ordering) {
+  if (ordering == "key") return client::Ordering::kKey;
+  if (ordering == "partition") return client::Ordering::kPartition;
+  return client::Ordering::kNone;
+}
+
+// One line for stderr about a failed stream, in DescribeError's format.
+std::string Describe(const GlobalOptions& options, const client::SubscriberError& error) {
+  GlobalOptions node = options;
+  node.server = error.endpoint;
+  return DescribeError(
+      node, "consume",
+      grpc::Status(static_cast<grpc::StatusCode>(error.code), error.error));
+}
+
+// SIGINT and SIGTERM close the subscriber from a thread of their own:
+// Close() is not async-signal-safe, so they are blocked everywhere (before
+// gRPC starts its threads, which inherit the mask) and taken with sigwait.
+class SignalCloser {
+ public:
+  SignalCloser() {
+    sigemptyset(&signals_);
+    sigaddset(&signals_, SIGINT);
+    sigaddset(&signals_, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals_, nullptr);
+  }
+
+  // Signals close `subscriber` from now on.
+  void Watch(client::Subscriber* subscriber) {
+    thread_ = std::thread([this, subscriber] {
+      for (;;) {
+        int signal = 0;
+        sigwait(&signals_, &signal);
+        if (finished_) return;
+        interrupted_ = true;
+        subscriber->Close(std::chrono::seconds(10));
+      }
+    });
+  }
+
+  bool interrupted() const { return interrupted_; }
+
+  ~SignalCloser() {
+    if (thread_.joinable()) {
+      finished_ = true;
+      pthread_kill(thread_.native_handle(), SIGTERM);  // Wakes its sigwait.
+      thread_.join();
+    }
+    pthread_sigmask(SIG_UNBLOCK, &signals_, nullptr);
+  }
+
+ private:
+  sigset_t signals_;
+  std::atomic<bool> finished_ = false;
+  std::atomic<bool> interrupted_ = false;
+  std::thread thread_;
+};
+
+int RunConsume(const GlobalOptions& global, const ConsumeOptions& options) {
+  std::optional<client::StartPosition> start = ParseFrom(options.from);
+  if (!start.has_value()) {
+    std::cerr << fmt::format(
+        "ferry: consume: --from \"{}\" is not earliest, latest or an RFC 3339 time "
+        "(e.g. 2024-05-01T12:00:00Z)\n",
+        options.from);
+    return 2;
+  }
+  std::vector<std::string> endpoints =
+      absl::StrSplit(global.server, ',', absl::SkipWhitespace());
+
+  SignalCloser signals;
+  std::string error;
+  std::unique_ptr<client::Subscriber> subscriber =
+      client::Subscriber::Builder()
+          .Endpoints(endpoints)
+          .Group(options.group)
+          .Topics(options.topics)
+          .Ordering(ParseOrdering(options.ordering))
+          .StartAt(*start)
+          .ClientId("ferry-cli")
+          .OnError([&global](const client::SubscriberError& error) {
+            if (!error.fatal) std::cerr << Describe(global, error) << " (retrying)\n";
+          })
+          .Build(&error);
+  if (subscriber == nullptr) {
+    std::cerr << "ferry: consume: " << error << "\n";
+    return 2;
+  }
+  signals.Watch(subscriber.get());
+
+  const bool json = options.format == "json";
+  int64_t printed = 0;
+  while (options.count == 0 || printed < options.count) {
+    std::optional<client::PulledMessage> message =
+        subscriber->Next(std::chrono::seconds(1));
+    if (!message.has_value()) {
+      if (signals.interrupted() || subscriber->Failure().has_value()) break;
+      continue;
+    }
+    std::cout << (json ? FormatJson(message->message()) : message->message().value)
+              << '\n';
+    std::cout.flush();  // Printed before acked: nothing acked is lost in a buffer.
+    message->Ack();
+    ++printed;
+  }
+  subscriber->Close(std::chrono::seconds(10));
+  if (std::optional<client::SubscriberError> failure = subscriber->Failure()) {
+    std::cerr << Describe(global, *failure) << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+void AddConsumeCommand(CLI::App& app, const GlobalOptions& options, Command& command) {
+  auto consume = std::make_shared<ConsumeOptions>();
+  CLI::App* sub = app.add_subcommand(
+      "consume", "Print a consumer group's messages and ack them (at least once)");
+  sub->add_option("--group,-g", consume->group, "Consumer group")->required();
+  sub->add_option("--topic,-t", consume->topics, "Topic (repeatable)")->required();
+  sub->add_option("--from", consume->from,
+                  "Where a group without committed offsets starts: earliest, latest "
+                  "or an RFC 3339 time")
+      ->capture_default_str();
+  sub->add_option("--count,-c", consume->count, "Exit after this many messages (0: run)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--ordering", consume->ordering, "none, key or partition")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"none", "key", "partition"}));
+  sub->add_option("--format,-f", consume->format,
+                  "line: the value; json: one object per line (bytes that are not "
+                  "UTF-8 as key_base64/value_base64)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"line", "json"}));
+  sub->callback([&options, &command, consume] {
+    command = [&options, consume] { return RunConsume(options, *consume); };
+  });
+}
+
+}  // namespace ferry::cli

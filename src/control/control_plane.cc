@@ -1,0 +1,167 @@
+#include "control/control_plane.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <future>
+#include <random>
+
+namespace ferry::control {
+namespace {
+
+constexpr absl::Duration kRetryInterval = absl::Seconds(2);
+
+std::string RandomSuffix() {
+  std::random_device device;
+  return fmt::format("{:016x}", (uint64_t{device()} << 32) | device());
+}
+
+}  // namespace
+
+ControlPlane::ControlPlane(backend::Cluster* cluster, Options options,
+                           ControlListener* listener)
+    : cluster_(cluster), options_(std::move(options)), listener_(listener) {
+  starter_ = std::thread([this] { Run(); });
+}
+
+ControlPlane::~ControlPlane() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (starter_.joinable()) starter_.join();
+  member_.reset();
+}
+
+absl::Status ControlPlane::EnsureTopic() {
+  auto info = cluster_->DescribeTopic(options_.topic);
+  if (info.ok()) {
+    absl::MutexLock lock(&mu_);
+    start_end_ = info->partitions.empty() ? 0 : info->partitions[0].high_watermark;
+    return absl::OkStatus();
+  }
+  if (info.status().code() != absl::StatusCode::kNotFound) return info.status();
+  absl::Status created =
+      cluster_->CreateTopic(options_.topic, 1, -1, {{"cleanup.policy", "compact"}});
+  if (!created.ok() && created.code() != absl::StatusCode::kAlreadyExists) return created;
+  absl::MutexLock lock(&mu_);
+  start_end_ = 0;
+  return absl::OkStatus();
+}
+
+void ControlPlane::Run() {
+  // Retries until the control cluster answers; the node serves meanwhile,
+  // with new groups held paused until the pause state is known.
+  while (true) {
+    absl::Status status = EnsureTopic();
+    if (status.ok()) break;
+    spdlog::warn("control topic {} on cluster {}: {} (retrying)", options_.topic,
+                 cluster_->name(), std::string(status.message()));
+    absl::MutexLock lock(&mu_);
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), kRetryInterval)) return;
+  }
+  auto member = cluster_->JoinGroup(
+      {.group = fmt::format("__ferry_control.{}.{}", options_.node_id, RandomSuffix()),
+       .client_id = "ferryd/" + options_.node_id,
+       .topics = {options_.topic},
+       .start = {.kind = backend::StartPosition::Kind::kEarliest}},
+      this);
+  if (!member.ok()) {
+    spdlog::error("control topic {}: cannot read: {}", options_.topic,
+                  std::string(member.status().message()));
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  if (!stopping_) member_ = *std::move(member);
+}
+
+void ControlPlane::OnAssigned(const std::vector<backend::AssignedPartition>& partitions) {
+  absl::MutexLock lock(&mu_);
+  // Nothing to read (empty topic, or compaction left nothing below the end).
+  for (const auto& p : partitions) {
+    if (p.next_offset >= start_end_) MarkCaughtUp();
+  }
+}
+
+void ControlPlane::OnRecords(std::vector<backend::ConsumedRecord> records) {
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  for (const backend::ConsumedRecord& record : records) {
+    std::optional<ControlCommand> command = Decode(record.key, record.value);
+    if (!command.has_value()) {
+      spdlog::warn("control topic {}: skipping record at offset {} (key \"{}\")",
+                   options_.topic, record.offset, record.key);
+    } else if (const auto* pause = std::get_if<PauseCommand>(&*command)) {
+      bool changed;
+      {
+        absl::MutexLock lock(&mu_);
+        changed = pause->paused ? paused_.insert(pause->group).second
+                                : paused_.erase(pause->group) > 0;
+      }
+      if (changed) listener_->OnPaused(pause->group, pause->paused);
+    } else {
+      const auto& seek = std::get<SeekCommand>(*command);
+      if (seek.valid_until_ms >= now_ms) listener_->OnSeek(seek);
+    }
+    absl::MutexLock lock(&mu_);
+    if (record.offset + 1 >= start_end_) MarkCaughtUp();
+  }
+}
+
+void ControlPlane::MarkCaughtUp() {
+  if (caught_up_) return;
+  caught_up_ = true;
+  spdlog::info("control topic {}: caught up ({} paused groups)", options_.topic,
+               paused_.size());
+  listener_->OnCaughtUp();
+}
+
+void ControlPlane::OnError(const absl::Status& error) {
+  spdlog::warn("control topic {}: {}", options_.topic, std::string(error.message()));
+}
+
+absl::Status ControlPlane::Write(const ControlCommand& command) {
+  EncodedRecord encoded = Encode(command);
+  auto done = std::make_shared<std::promise<absl::Status>>();
+  std::future<absl::Status> result = done->get_future();
+  cluster_->Publish(
+      {.topic = options_.topic,
+       .key = std::move(encoded.key),
+       .value = std::move(encoded.value)},
+      [done](backend::PublishOutcome outcome) { done->set_value(outcome.status); });
+  if (result.wait_for(absl::ToChronoMilliseconds(options_.write_timeout)) !=
+      std::future_status::ready) {
+    return absl::DeadlineExceededError(
+        fmt::format("control topic {} did not acknowledge within {}", options_.topic,
+                    absl::FormatDuration(options_.write_timeout)));
+  }
+  absl::Status status = result.get();
+  if (!status.ok()) {
+    return absl::Status(status.code(), fmt::format("control topic {}: {}", options_.topic,
+                                                   std::string(status.message())));
+  }
+  return status;
+}
+
+absl::Status ControlPlane::SetPaused(const std::string& group, bool paused) {
+  return Write(PauseCommand{.group = group, .paused = paused});
+}
+
+absl::Status ControlPlane::Seek(
+    const std::string& group, const std::map<backend::TopicPartition, int64_t>& offsets) {
+  return Write(SeekCommand{
+      .group = group,
+      .valid_until_ms = absl::ToUnixMillis(absl::Now() + options_.seek_validity),
+      .offsets = offsets});
+}
+
+bool ControlPlane::IsPaused(const std::string& group) const {
+  absl::MutexLock lock(&mu_);
+  return paused_.contains(group);
+}
+
+bool ControlPlane::caught_up() const {
+  absl::MutexLock lock(&mu_);
+  return caught_up_;
+}
+
+}  // namespace ferry::control

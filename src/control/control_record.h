@@ -1,0 +1,50 @@
+#pragma once
+
+// The records of the control topic (DESIGN.md §1): a compacted topic on the
+// control cluster through which every ferryd node learns group commands
+// issued on any node. The latest record per key wins.
+//
+//   key "pause/<group>"  value "1" (paused) or "0" (running)
+//   key "seek/<group>"   value "v1 <valid_until_ms>\n" then one line per
+//                        partition: "<partition> <offset> <topic>\n"
+//
+// A seek is a one-shot command for the nodes consuming the group when it is
+// issued; nodes that read it after `valid_until_ms` (e.g. while catching up
+// after a restart) ignore it.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "backend/cluster.h"
+
+namespace ferry::control {
+
+struct PauseCommand {
+  std::string group = {};
+  bool paused = false;
+};
+
+struct SeekCommand {
+  std::string group = {};
+  int64_t valid_until_ms = 0;
+  std::map<backend::TopicPartition, int64_t> offsets = {};
+};
+
+using ControlCommand = std::variant<PauseCommand, SeekCommand>;
+
+struct EncodedRecord {
+  std::string key;
+  std::string value;
+};
+
+EncodedRecord Encode(const ControlCommand& command);
+
+// nullopt for records this version does not understand (unknown key prefix,
+// malformed value); they are skipped, so newer nodes can add record kinds.
+std::optional<ControlCommand> Decode(std::string_view key, std::string_view value);
+
+}  // namespace ferry::control

@@ -1,0 +1,48 @@
+#include "control/control_record.h"
+
+#include <gtest/gtest.h>
+
+namespace ferry::control {
+namespace {
+
+TEST(ControlRecord, PauseRoundTrips) {
+  for (bool paused : {true, false}) {
+    EncodedRecord record = Encode(PauseCommand{.group = "billing", .paused = paused});
+    EXPECT_EQ(record.key, "pause/billing");
+    auto decoded = Decode(record.key, record.value);
+    ASSERT_TRUE(decoded.has_value());
+    const auto& pause = std::get<PauseCommand>(*decoded);
+    EXPECT_EQ(pause.group, "billing");
+    EXPECT_EQ(pause.paused, paused);
+  }
+}
+
+TEST(ControlRecord, SeekRoundTripsWithTopicsContainingSpaces) {
+  SeekCommand seek{.group = "g/1",
+                   .valid_until_ms = 1795000000123,
+                   .offsets = {{{"orders", 0}, 5}, {{"odd topic", 3}, 0}}};
+  EncodedRecord record = Encode(seek);
+  auto decoded = Decode(record.key, record.value);
+  ASSERT_TRUE(decoded.has_value());
+  const auto& out = std::get<SeekCommand>(*decoded);
+  EXPECT_EQ(out.group, "g/1");
+  EXPECT_EQ(out.valid_until_ms, seek.valid_until_ms);
+  EXPECT_EQ(out.offsets, seek.offsets);
+}
+
+TEST(ControlRecord, UnknownOrMalformedRecordsAreSkipped) {
+  EXPECT_FALSE(Decode("route/x", "1").has_value());
+  EXPECT_FALSE(Decode("pause/", "1").has_value());
+  EXPECT_FALSE(Decode("pause/g", "yes").has_value());
+  EXPECT_FALSE(Decode("seek/g", "").has_value());
+  EXPECT_FALSE(Decode("seek/g", "v2 1\n").has_value());
+  EXPECT_FALSE(Decode("seek/g", "v1 x\n").has_value());
+  EXPECT_FALSE(Decode("seek/g", "v1 1\n0 5\n").has_value());
+  EXPECT_FALSE(Decode("seek/g", "v1 1\n-1 5 t\n").has_value());
+  EXPECT_FALSE(Decode("seek/g", "v1 1\n0 -5 t\n").has_value());
+  EXPECT_FALSE(Decode("seek/g", "v1 1\n0 5 t").has_value());  // no newline
+  EXPECT_TRUE(Decode("seek/g", "v1 1\n").has_value());        // no partitions
+}
+
+}  // namespace
+}  // namespace ferry::control

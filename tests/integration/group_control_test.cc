@@ -1,0 +1,254 @@
+// Online control of live consumer groups across ferryd nodes: seek (to a
+// time while consuming, and of a group nobody consumes), pause/resume that
+// survives a node restart, and DescribeGroup.
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "ferry/v1/admin.grpc.pb.h"
+#include "testing/ferryd_process.h"
+#include "testing/kafka_broker.h"
+#include "testing/kafka_client.h"
+#include "testing/subscriber_stream.h"
+
+namespace ferry {
+namespace {
+
+using ::ferry::testing::FerrydProcess;
+using ::ferry::testing::KafkaBroker;
+using ::ferry::testing::MakeOpen;
+using ::ferry::testing::SharedBroker;
+using ::ferry::testing::SubscriberStream;
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kWait = absl::Seconds(60);
+
+class GroupControlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    broker_ = SharedBroker();
+    ASSERT_NE(broker_, nullptr);
+  }
+
+  std::string Name() const {
+    return ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  }
+
+  void Produce(const std::string& topic, int from, int count) {
+    std::vector<std::pair<std::string, std::string>> records;
+    for (int i = from; i < from + count; ++i) {
+      records.emplace_back(absl::StrCat("k", i), absl::StrCat("v", i));
+    }
+    ASSERT_TRUE(testing::ProduceMany(broker_->bootstrap(), topic, records).ok());
+  }
+
+  std::string Topic(int partitions) {
+    std::string topic = absl::StrCat("control.", Name());
+    EXPECT_TRUE(broker_->CreateTopic(topic, partitions).ok());
+    return topic;
+  }
+
+  std::unique_ptr<FerrydProcess> Node(const std::string& extra_yaml = "") {
+    auto node = FerrydProcess::Start(
+        testing::MainClusterYaml(broker_->bootstrap()) +
+        "subscribe:\n  commit_interval: 100ms\n  session_timeout: 6s\n" + extra_yaml);
+    EXPECT_TRUE(node.ok()) << node.status();
+    return node.ok() ? *std::move(node) : nullptr;
+  }
+
+  static std::unique_ptr<v1::Admin::Stub> Admin(const FerrydProcess& node) {
+    return v1::Admin::NewStub(
+        grpc::CreateChannel(node.grpc_address(), grpc::InsecureChannelCredentials()));
+  }
+
+  std::map<int32_t, int64_t> Committed(const std::string& topic, int partitions) {
+    auto committed =
+        testing::CommittedOffsets(broker_->bootstrap(), Name(), topic, partitions);
+    EXPECT_TRUE(committed.ok()) << committed.status();
+    return committed.ok() ? *committed : std::map<int32_t, int64_t>{};
+  }
+
+  bool WaitCommitted(const std::string& topic, std::map<int32_t, int64_t> expected) {
+    const absl::Time until = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < until) {
+      if (Committed(topic, static_cast<int>(expected.size())) == expected) return true;
+      absl::SleepFor(absl::Milliseconds(200));
+    }
+    return false;
+  }
+
+  KafkaBroker* broker_ = nullptr;
+};
+
+grpc::ClientContext* Deadline(grpc::ClientContext& context) {
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  return &context;
+}
+
+// Takes messages from several streams until `count` arrived or time is up.
+std::vector<std::pair<SubscriberStream*, v1::ReceivedMessage>> TakeFrom(
+    const std::vector<SubscriberStream*>& streams, size_t count, absl::Duration timeout) {
+  std::vector<std::pair<SubscriberStream*, v1::ReceivedMessage>> out;
+  const absl::Time until = absl::Now() + timeout;
+  while (out.size() < count && absl::Now() < until) {
+    for (SubscriberStream* s : streams) {
+      while (auto m = s->Next(absl::Milliseconds(20))) out.emplace_back(s, *m);
+    }
+  }
+  return out;
+}
+
+TEST_F(GroupControlTest, SeekToATimeWhileTwoNodesConsumeRedeliversWithoutReconnecting) {
+  const std::string topic = Topic(2);
+  Produce(topic, 0, 100);
+  absl::SleepFor(absl::Milliseconds(50));
+  const absl::Time middle = absl::Now();
+  absl::SleepFor(absl::Milliseconds(50));
+  Produce(topic, 100, 100);
+  auto a = Node();
+  auto b = Node();
+  ASSERT_TRUE(a && b);
+  SubscriberStream sa(a->grpc_address(), MakeOpen(Name(), {topic}));
+  SubscriberStream sb(b->grpc_address(), MakeOpen(Name(), {topic}));
+
+  // Consume everything; ack all but one message of the second half.
+  auto first = TakeFrom({&sa, &sb}, 200, kWait);
+  ASSERT_EQ(first.size(), 200u);
+  std::set<SubscriberStream*> serving;
+  std::pair<SubscriberStream*, v1::ReceivedMessage> held;
+  for (auto& [stream, m] : first) {
+    serving.insert(stream);
+    if (held.first == nullptr && m.value() == "v150") {
+      held = {stream, m};
+      continue;
+    }
+    ASSERT_TRUE(stream->Ack({m.receipt()}));
+  }
+  ASSERT_NE(held.first, nullptr);
+
+  v1::SeekRequest seek;
+  seek.set_group(Name());
+  seek.add_topics(topic);
+  seek.mutable_to()->mutable_timestamp()->set_seconds(absl::ToUnixSeconds(middle));
+  seek.mutable_to()->mutable_timestamp()->set_nanos(
+      static_cast<int32_t>(absl::ToUnixNanos(middle) % 1000000000));
+  v1::SeekResponse moved;
+  grpc::ClientContext context;
+  grpc::Status status = Admin(*a)->Seek(Deadline(context), seek, &moved);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(moved.offsets_size(), 2);
+
+  // The second half comes again, on the same streams.
+  auto again = TakeFrom({&sa, &sb}, 100, kWait);
+  std::set<std::string> values;
+  for (auto& [stream, m] : again) {
+    values.insert(m.value());
+    ASSERT_TRUE(stream->Ack({m.receipt()}));
+  }
+  EXPECT_EQ(values.size(), 100u);
+  EXPECT_TRUE(values.contains("v100") && values.contains("v199"));
+  EXPECT_FALSE(values.contains("v99"));
+
+  // The receipt handed out before the seek is void.
+  ASSERT_TRUE(held.first->Ack({held.second.receipt()}));
+  auto results = held.first->WaitReceiptResults(1, absl::Seconds(10));
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_THAT(results[0].status().message(), HasSubstr("receipt expired"));
+  EXPECT_TRUE(
+      WaitCommitted(topic, {{0, Committed(topic, 2)[0]}, {1, Committed(topic, 2)[1]}}));
+  std::map<int32_t, int64_t> end;
+  for (const auto& o : moved.offsets()) end[o.partition()] = 0;
+  auto records = testing::ConsumeToEnd(broker_->bootstrap(), topic, {0, 1});
+  ASSERT_TRUE(records.ok());
+  for (const auto& r : *records)
+    end[r.partition] = std::max(end[r.partition], r.offset + 1);
+  EXPECT_TRUE(WaitCommitted(topic, end));
+}
+
+TEST_F(GroupControlTest, SeekOfAGroupNobodyConsumesMovesItsCommittedOffsets) {
+  const std::string topic = Topic(2);
+  Produce(topic, 0, 20);
+  auto node = Node("  group_idle_timeout: 0s\n");
+  ASSERT_NE(node, nullptr);
+  {
+    SubscriberStream stream(node->grpc_address(), MakeOpen(Name(), {topic}));
+    auto got = stream.Take(20, kWait);
+    ASSERT_EQ(got.size(), 20u);
+    for (const auto& m : got) ASSERT_TRUE(stream.Ack({m.receipt()}));
+    ASSERT_TRUE(
+        WaitCommitted(topic, {{0, Committed(topic, 2)[0]}, {1, Committed(topic, 2)[1]}}));
+    EXPECT_TRUE(stream.Close().ok());
+  }
+  // The node leaves the group once its last stream closed (idle timeout 0);
+  // the seek then goes to the broker directly.
+  v1::SeekRequest seek;
+  seek.set_group(Name());
+  seek.add_topics(topic);
+  seek.mutable_to()->set_earliest(true);
+  grpc::Status status;
+  const absl::Time until = absl::Now() + absl::Seconds(30);
+  do {
+    v1::SeekResponse moved;
+    grpc::ClientContext context;
+    status = Admin(*node)->Seek(Deadline(context), seek, &moved);
+  } while (!status.ok() && absl::Now() < until);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(WaitCommitted(topic, {{0, 0}, {1, 0}}));
+  SubscriberStream again(node->grpc_address(), MakeOpen(Name(), {topic}));
+  EXPECT_EQ(again.Take(20, kWait).size(), 20u);
+}
+
+TEST_F(GroupControlTest, PauseHoldsEveryNodeAndSurvivesARestart) {
+  const std::string topic = Topic(2);
+  auto a = Node();
+  auto b = Node();
+  ASSERT_TRUE(a && b);
+  grpc::ClientContext pause_context;
+  v1::PauseGroupRequest pause;
+  pause.set_group(Name());
+  v1::PauseGroupResponse paused;
+  ASSERT_TRUE(Admin(*a)->PauseGroup(Deadline(pause_context), pause, &paused).ok());
+
+  auto sa =
+      std::make_unique<SubscriberStream>(a->grpc_address(), MakeOpen(Name(), {topic}));
+  auto sb =
+      std::make_unique<SubscriberStream>(b->grpc_address(), MakeOpen(Name(), {topic}));
+  Produce(topic, 0, 50);
+  EXPECT_TRUE(TakeFrom({sa.get(), sb.get()}, 1, absl::Seconds(3)).empty());
+
+  // B restarts: it learns the pause from the control topic.
+  sb.reset();
+  b.reset();
+  b = Node();
+  ASSERT_NE(b, nullptr);
+  sb = std::make_unique<SubscriberStream>(b->grpc_address(), MakeOpen(Name(), {topic}));
+  EXPECT_TRUE(TakeFrom({sa.get(), sb.get()}, 1, absl::Seconds(10)).empty());
+
+  // Describe through either node: members of both nodes, partitions with lag.
+  v1::DescribeGroupRequest describe;
+  describe.set_group(Name());
+  v1::Group group;
+  grpc::ClientContext describe_context;
+  ASSERT_TRUE(
+      Admin(*b)->DescribeGroup(Deadline(describe_context), describe, &group).ok());
+  EXPECT_TRUE(group.paused());
+  EXPECT_EQ(group.partitions_size(), 2);
+  int64_t lag = 0;
+  for (const auto& p : group.partitions()) lag += p.lag();
+  EXPECT_EQ(lag, 50);
+
+  grpc::ClientContext resume_context;
+  v1::ResumeGroupRequest resume;
+  resume.set_group(Name());
+  v1::ResumeGroupResponse resumed;
+  ASSERT_TRUE(Admin(*b)->ResumeGroup(Deadline(resume_context), resume, &resumed).ok());
+  auto got = TakeFrom({sa.get(), sb.get()}, 50, kWait);
+  EXPECT_EQ(got.size(), 50u);
+}
+
+}  // namespace
+}  // namespace ferry
