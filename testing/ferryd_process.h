@@ -55,11 +55,12 @@ absl::StatusOr<ProcessResult> RunFerryCli(
     const std::vector<std::string>& args,
     const std::map<std::string, std::string>& env = {}, const std::string& input = "");
 
-// Runs the built `ferryd` to completion, for start-up failure tests.
+// Runs the built `ferryd` to completion, for start-up failure tests, in
+// `working_dir` (empty: a fresh directory, removed afterwards).
 absl::StatusOr<ProcessResult> RunFerryd(
     const std::vector<std::string>& args,
     const std::map<std::string, std::string>& env = {},
-    absl::Duration timeout = absl::Seconds(30));
+    absl::Duration timeout = absl::Seconds(30), const std::string& working_dir = "");
 
 // One entry under `clusters:`: `  NAME: { type: kafka, bootstrap: "..." }`.
 std::string KafkaClusterEntry(const std::string& name, const std::string& bootstrap);

@@ -95,13 +95,13 @@ std::string ReadFile(const std::string& path) {
 
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
                                          const std::map<std::string, std::string>& env,
-                                         absl::Duration timeout,
-                                         const std::string& input) {
+                                         absl::Duration timeout, const std::string& input,
+                                         const std::string& working_dir) {
   const std::string in_path = TempPath("in");
   const std::string out_path = TempPath("out");
   const std::string err_path = TempPath("err");
   std::ofstream(in_path) << input;
-  auto pid = SpawnRedirected(argv, in_path, out_path, err_path, env);
+  auto pid = SpawnRedirected(argv, in_path, out_path, err_path, env, working_dir);
   if (!pid.ok()) return pid.status();
   Subprocess child(*pid);
   auto code = child.Wait(timeout);

@@ -22,19 +22,16 @@ using ::ferry::testing::ProcessResult;
 using ::ferry::testing::RunFerryCli;
 using ::testing::HasSubstr;
 
-// Each test runs in a fresh working directory, where the nodes it starts
-// (and `ferryd` run directly) put ./ferry-data.
+// Each test has a fresh working directory for the nodes it starts (and
+// `ferryd` run directly): they put ./ferry-data there.
 class EmbeddedNodeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string pattern = ::testing::TempDir() + "/ferry-embedded-node-XXXXXX";
     ASSERT_NE(mkdtemp(pattern.data()), nullptr);
     dir_ = pattern;
-    previous_ = std::filesystem::current_path();
-    std::filesystem::current_path(dir_);
   }
   void TearDown() override {
-    std::filesystem::current_path(previous_);
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
   }
@@ -69,7 +66,6 @@ class EmbeddedNodeTest : public ::testing::Test {
   }
 
   std::string dir_;
-  std::filesystem::path previous_;
 };
 
 TEST_F(EmbeddedNodeTest, FerrydWithoutClustersStoresPublishedRecordsInFerryData) {
@@ -97,7 +93,8 @@ TEST_F(EmbeddedNodeTest, RecordsSurviveARestartAndASecondNodeCannotShareTheStore
 
     // The store is locked while the first node runs.
     auto second = testing::RunFerryd(
-        {"--set", "listen.grpc=127.0.0.1:1", "--set", "listen.http=127.0.0.1:2"});
+        {"--set", "listen.grpc=127.0.0.1:1", "--set", "listen.http=127.0.0.1:2"}, {},
+        absl::Seconds(30), dir_);
     ASSERT_TRUE(second.ok()) << second.status();
     EXPECT_NE(second->exit_code, 0);
     EXPECT_THAT(second->out + second->err, HasSubstr("ferry-data"));
