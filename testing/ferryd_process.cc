@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -32,8 +34,28 @@ std::string MainClusterYaml(const std::string& bootstrap) {
   return absl::StrCat("clusters:\n", KafkaClusterEntry("main", bootstrap));
 }
 
+namespace {
+
+// A fresh directory for a ferryd, so nodes without clusters do not share the
+// embedded store ./ferry-data.
+absl::StatusOr<std::string> MakeWorkingDir() {
+  std::string pattern = absl::StrCat(P_tmpdir, "/ferryd-", getpid(), "-XXXXXX");
+  if (mkdtemp(pattern.data()) == nullptr) {
+    return absl::ErrnoToStatus(errno, "create a working directory for ferryd");
+  }
+  return pattern;
+}
+
+void RemoveWorkingDir(const std::string& dir) {
+  std::error_code ignored;
+  std::filesystem::remove_all(dir, ignored);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<FerrydProcess>> FerrydProcess::Start(
-    const std::string& yaml, const std::map<std::string, std::string>& env) {
+    const std::string& yaml, const std::map<std::string, std::string>& env,
+    const std::string& working_dir) {
   auto ports = PickFreePorts(2);
   if (!ports.ok()) return ports.status();
   std::unique_ptr<FerrydProcess> node(new FerrydProcess());
@@ -43,8 +65,14 @@ absl::StatusOr<std::unique_ptr<FerrydProcess>> FerrydProcess::Start(
       "ferry.yaml", absl::StrCat("listen: { grpc: \"", node->grpc_address_,
                                  "\", http: \"", node->http_address_, "\" }\n", yaml));
   node->log_path_ = WriteTempFile("ferryd.log", "");
+  std::string dir = working_dir;
+  if (dir.empty()) {
+    auto fresh = MakeWorkingDir();
+    if (!fresh.ok()) return fresh.status();
+    dir = node->own_working_dir_ = *fresh;
+  }
   auto process = Subprocess::Spawn({FERRYD_PATH, "--config", node->config_path_},
-                                   node->log_path_, env);
+                                   node->log_path_, env, dir);
   if (!process.ok()) return process.status();
   node->process_ = *std::move(process);
 
@@ -67,6 +95,7 @@ FerrydProcess::~FerrydProcess() {
   process_.reset();
   unlink(config_path_.c_str());
   unlink(log_path_.c_str());
+  if (!own_working_dir_.empty()) RemoveWorkingDir(own_working_dir_);
 }
 
 std::string FerrydProcess::Log() const { return ReadFile(log_path_); }
@@ -90,10 +119,16 @@ absl::StatusOr<ProcessResult> RunFerryCli(const std::vector<std::string>& args,
 
 absl::StatusOr<ProcessResult> RunFerryd(const std::vector<std::string>& args,
                                         const std::map<std::string, std::string>& env,
-                                        absl::Duration timeout) {
+                                        absl::Duration timeout,
+                                        const std::string& working_dir) {
   std::vector<std::string> argv = {FERRYD_PATH};
   argv.insert(argv.end(), args.begin(), args.end());
-  return RunProcess(argv, env, timeout);
+  if (!working_dir.empty()) return RunProcess(argv, env, timeout, "", working_dir);
+  auto fresh = MakeWorkingDir();
+  if (!fresh.ok()) return fresh.status();
+  auto result = RunProcess(argv, env, timeout, "", *fresh);
+  RemoveWorkingDir(*fresh);
+  return result;
 }
 
 }  // namespace ferry::testing

@@ -16,11 +16,14 @@ namespace ferry::testing {
 class FerrydProcess {
  public:
   // Writes `yaml` (clusters, routes, ...) plus listen addresses on free
-  // loopback ports to a config file and starts ferryd with it. Returns once
-  // GET /healthz answers 200; fails with the node's log if it exits or does
-  // not become healthy within 20 s.
+  // loopback ports to a config file and starts ferryd with it, in
+  // `working_dir` (empty: a fresh directory, removed with the node, so nodes
+  // without clusters do not share the embedded store ./ferry-data). Returns
+  // once GET /healthz answers 200; fails with the node's log if it exits or
+  // does not become healthy within 20 s.
   static absl::StatusOr<std::unique_ptr<FerrydProcess>> Start(
-      const std::string& yaml, const std::map<std::string, std::string>& env = {});
+      const std::string& yaml, const std::map<std::string, std::string>& env = {},
+      const std::string& working_dir = "");
 
   // SIGKILLs the node if it is still running.
   ~FerrydProcess();
@@ -42,6 +45,7 @@ class FerrydProcess {
   std::string http_address_;
   std::string config_path_;
   std::string log_path_;
+  std::string own_working_dir_;  // created by Start; empty if given
   std::unique_ptr<Subprocess> process_;
 };
 
@@ -51,11 +55,12 @@ absl::StatusOr<ProcessResult> RunFerryCli(
     const std::vector<std::string>& args,
     const std::map<std::string, std::string>& env = {}, const std::string& input = "");
 
-// Runs the built `ferryd` to completion, for start-up failure tests.
+// Runs the built `ferryd` to completion, for start-up failure tests, in
+// `working_dir` (empty: a fresh directory, removed afterwards).
 absl::StatusOr<ProcessResult> RunFerryd(
     const std::vector<std::string>& args,
     const std::map<std::string, std::string>& env = {},
-    absl::Duration timeout = absl::Seconds(30));
+    absl::Duration timeout = absl::Seconds(30), const std::string& working_dir = "");
 
 // One entry under `clusters:`: `  NAME: { type: kafka, bootstrap: "..." }`.
 std::string KafkaClusterEntry(const std::string& name, const std::string& bootstrap);

@@ -47,12 +47,14 @@ std::vector<char*> Pointers(std::vector<std::string>& words) {
 }
 
 // Spawns argv with stdin from `in_path` and stdout/stderr to the given files
-// (opened for append). Descriptors beyond 2 are not inherited.
+// (opened for append), in `working_dir` (empty: this process's). Descriptors
+// beyond 2 are not inherited.
 absl::StatusOr<pid_t> SpawnRedirected(const std::vector<std::string>& argv,
                                       const std::string& in_path,
                                       const std::string& out_path,
                                       const std::string& err_path,
-                                      const std::map<std::string, std::string>& env) {
+                                      const std::map<std::string, std::string>& env,
+                                      const std::string& working_dir = "") {
   std::vector<std::string> args = argv;
   std::vector<std::string> envs = Environment(env);
   std::vector<char*> arg_ptrs = Pointers(args);
@@ -65,6 +67,9 @@ absl::StatusOr<pid_t> SpawnRedirected(const std::vector<std::string>& argv,
   posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(),
                                    O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+  if (!working_dir.empty()) {
+    posix_spawn_file_actions_addchdir_np(&actions, working_dir.c_str());
+  }
   pid_t pid = 0;
   int rc = posix_spawnp(&pid, arg_ptrs[0], &actions, nullptr, arg_ptrs.data(),
                         env_ptrs.data());
@@ -90,13 +95,13 @@ std::string ReadFile(const std::string& path) {
 
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
                                          const std::map<std::string, std::string>& env,
-                                         absl::Duration timeout,
-                                         const std::string& input) {
+                                         absl::Duration timeout, const std::string& input,
+                                         const std::string& working_dir) {
   const std::string in_path = TempPath("in");
   const std::string out_path = TempPath("out");
   const std::string err_path = TempPath("err");
   std::ofstream(in_path) << input;
-  auto pid = SpawnRedirected(argv, in_path, out_path, err_path, env);
+  auto pid = SpawnRedirected(argv, in_path, out_path, err_path, env, working_dir);
   if (!pid.ok()) return pid.status();
   Subprocess child(*pid);
   auto code = child.Wait(timeout);
@@ -116,8 +121,8 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
 
 absl::StatusOr<std::unique_ptr<Subprocess>> Subprocess::Spawn(
     const std::vector<std::string>& argv, const std::string& log_path,
-    const std::map<std::string, std::string>& env) {
-  auto pid = SpawnRedirected(argv, "/dev/null", log_path, log_path, env);
+    const std::map<std::string, std::string>& env, const std::string& working_dir) {
+  auto pid = SpawnRedirected(argv, "/dev/null", log_path, log_path, env, working_dir);
   if (!pid.ok()) return pid.status();
   return std::unique_ptr<Subprocess>(new Subprocess(*pid));
 }

@@ -23,20 +23,23 @@ struct ProcessResult {
 };
 
 // Runs argv[0] (looked up in PATH) with the current environment plus `env`
-// and `input` as its standard input. Kills it and returns DEADLINE_EXCEEDED
-// after `timeout`.
+// and `input` as its standard input, in `working_dir` (empty: this
+// process's). Kills it and returns DEADLINE_EXCEEDED after `timeout`.
 absl::StatusOr<ProcessResult> RunProcess(
     const std::vector<std::string>& argv,
     const std::map<std::string, std::string>& env = {},
-    absl::Duration timeout = absl::Seconds(60), const std::string& input = "");
+    absl::Duration timeout = absl::Seconds(60), const std::string& input = "",
+    const std::string& working_dir = "");
 
-// A running child whose stdout and stderr go to `log_path`. The destructor
-// SIGKILLs it if it is still running and reaps it.
+// A running child whose stdout and stderr go to `log_path`, started in
+// `working_dir` (empty: this process's). The destructor SIGKILLs it if it is
+// still running and reaps it.
 class Subprocess {
  public:
   static absl::StatusOr<std::unique_ptr<Subprocess>> Spawn(
       const std::vector<std::string>& argv, const std::string& log_path,
-      const std::map<std::string, std::string>& env = {});
+      const std::map<std::string, std::string>& env = {},
+      const std::string& working_dir = "");
   ~Subprocess();
 
   pid_t pid() const { return pid_; }
@@ -49,7 +52,7 @@ class Subprocess {
  private:
   friend absl::StatusOr<ProcessResult> RunProcess(
       const std::vector<std::string>&, const std::map<std::string, std::string>&,
-      absl::Duration, const std::string&);
+      absl::Duration, const std::string&, const std::string&);
   explicit Subprocess(pid_t pid) : pid_(pid) {}
   pid_t pid_;
   bool reaped_ = false;

@@ -6,6 +6,7 @@
 
 #include <set>
 
+#include "common/strings.h"
 #include "config/key_table.h"
 
 namespace ferry::config {
@@ -99,14 +100,28 @@ size_t EditDistance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
+// `pattern` with its NAME / N / KEY parts taken from `key`, so that
+// "clusters.d.pth" is compared with "clusters.d.path".
+std::string FillPlaceholders(std::string_view pattern, std::string_view key) {
+  std::vector<std::string_view> want = Split(pattern, '.');
+  std::vector<std::string_view> have = Split(key, '.');
+  std::vector<std::string> out;
+  for (size_t i = 0; i < want.size(); ++i) {
+    const bool placeholder = want[i] == "NAME" || want[i] == "N" || want[i] == "KEY";
+    out.emplace_back(placeholder && i < have.size() ? have[i] : want[i]);
+  }
+  return fmt::format("{}", fmt::join(out, "."));
+}
+
 std::string UnknownKeyMessage(std::string_view key) {
   std::string best;
   size_t best_distance = 4;  // suggest only close matches
   for (const KeyInfo& info : KeyTable()) {
-    size_t d = EditDistance(key, info.pattern);
+    std::string candidate = FillPlaceholders(info.pattern, key);
+    size_t d = EditDistance(key, candidate);
     if (d < best_distance) {
       best_distance = d;
-      best = std::string(info.pattern);
+      best = std::move(candidate);
     }
   }
   std::string message = fmt::format("unknown key \"{}\"", key);
@@ -145,7 +160,11 @@ absl::Status Validate(const Config& config) {
   for (const auto& [name, cluster] : config.clusters) {
     if (cluster.type.empty()) {
       return absl::InvalidArgumentError(
-          fmt::format("clusters.{}.type: missing (one of: kafka)", name));
+          fmt::format("clusters.{}.type: missing (one of: kafka, embedded)", name));
+    }
+    if (cluster.type == "embedded" && !cluster.bootstrap.empty()) {
+      return absl::InvalidArgumentError(fmt::format(
+          "clusters.{}.bootstrap: not used by type embedded (set path instead)", name));
     }
     if (cluster.type == "kafka" && cluster.bootstrap.empty()) {
       return absl::InvalidArgumentError(
@@ -223,6 +242,17 @@ absl::StatusOr<Config> Load(const Sources& sources) {
             Apply(config, "--set", {text.substr(0, eq), text.substr(eq + 1)});
         !s.ok()) {
       return s;
+    }
+  }
+  if (config.clusters.empty()) {
+    // DESIGN.md §4: with no configuration, ferryd runs on the embedded store
+    // and the first `ferry produce` works: every topic routes there and is
+    // created when first published to.
+    const std::string name(kDefaultClusterName);
+    config.clusters[name] = {.name = name, .type = "embedded"};
+    if (config.routes.empty()) {
+      config.routes.push_back(
+          {.topic = "*", .write = {name}, .read = {name}, .auto_create_topics = true});
     }
   }
   if (absl::Status s = Validate(config); !s.ok()) {

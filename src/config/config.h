@@ -13,13 +13,23 @@ namespace ferry::config {
 
 // One broker cluster Ferry talks to (`clusters.NAME`).
 struct ClusterConfig {
-  std::string name;
-  std::string type;       // "kafka"
-  std::string bootstrap;  // "host:port[,host:port...]"
+  std::string name = {};
+  std::string type = {};       // "kafka" or "embedded"
+  std::string bootstrap = {};  // kafka: "host:port[,host:port...]"
   // Raw client properties handed to the broker client unchanged
   // (librdkafka for Kafka), e.g. {"linger.ms": "5"}.
-  std::map<std::string, std::string> properties;
+  std::map<std::string, std::string> properties = {};
+  // Embedded store only.
+  std::string path = "./ferry-data";
+  std::string durability = "sync";  // "sync" or "batch"
+  absl::Duration group_commit = absl::Milliseconds(2);
+  absl::Duration retention = absl::Hours(7 * 24);  // InfiniteDuration(): keep all
+  int64_t retention_bytes = -1;                    // per partition; -1: no limit
 };
+
+// The cluster ferryd uses when the configuration names none: an embedded
+// store in ./ferry-data, serving every topic (created on first publish).
+inline constexpr std::string_view kDefaultClusterName = "local";
 
 // Which clusters serve topics matching `topic` (a glob).
 struct RouteConfig {

@@ -45,7 +45,58 @@ TEST(Config, EmptySourcesGiveDocumentedDefaults) {
   // Each in-flight byte is held about 2-2.7 times (bench/RESULTS.md): 64 MiB
   // keeps ferryd within its 256 MiB budget at 16 KiB messages.
   EXPECT_EQ(config->publish.max_inflight_bytes, 64 << 20);
-  EXPECT_TRUE(config->clusters.empty());
+}
+
+TEST(Config, NoClustersMeansTheEmbeddedStoreForEveryTopic) {
+  auto config = Load({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->clusters.size(), 1u);
+  const ClusterConfig& local = config->clusters.at("local");
+  EXPECT_EQ(local.name, "local");
+  EXPECT_EQ(local.type, "embedded");
+  EXPECT_EQ(local.path, "./ferry-data");
+  EXPECT_EQ(local.durability, "sync");
+  ASSERT_EQ(config->routes.size(), 1u);
+  EXPECT_EQ(config->routes[0].topic, "*");
+  EXPECT_EQ(config->routes[0].write, std::vector<std::string>{"local"});
+  EXPECT_TRUE(config->routes[0].auto_create_topics);
+}
+
+TEST(Config, ReadsAnEmbeddedCluster) {
+  auto config = LoadYaml(R"(
+clusters:
+  disk:
+    type: embedded
+    path: /var/lib/ferry
+    durability: batch
+    group_commit: 5ms
+    retention: 24h
+    retention_bytes: 1073741824
+)");
+  ASSERT_TRUE(config.ok()) << config.status();
+  const ClusterConfig& disk = config->clusters.at("disk");
+  EXPECT_EQ(disk.type, "embedded");
+  EXPECT_EQ(disk.path, "/var/lib/ferry");
+  EXPECT_EQ(disk.durability, "batch");
+  EXPECT_EQ(disk.group_commit, absl::Milliseconds(5));
+  EXPECT_EQ(disk.retention, absl::Hours(24));
+  EXPECT_EQ(disk.retention_bytes, 1 << 30);
+  EXPECT_TRUE(config->routes.empty());  // one cluster serves every topic anyway
+}
+
+TEST(Config, EmbeddedClusterKeysAreChecked) {
+  EXPECT_THAT(Error(LoadYaml("clusters: { d: { type: embedded, durability: fast } }")),
+              HasSubstr("clusters.d.durability: \"fast\" is not one of sync, batch"));
+  EXPECT_THAT(Error(LoadYaml("clusters: { d: { type: embedded, group_commit: 5s } }")),
+              HasSubstr("clusters.d.group_commit: 5s is not in 0..1s"));
+  EXPECT_THAT(Error(LoadYaml("clusters: { d: { type: embedded, bootstrap: 'h:1' } }")),
+              HasSubstr("clusters.d.bootstrap: not used by type embedded"));
+  EXPECT_THAT(
+      Error(LoadYaml("clusters: { d: { type: embedded, pth: /x } }")),
+      HasSubstr("unknown key \"clusters.d.pth\" (did you mean \"clusters.d.path\"?)"));
+  auto forever = LoadYaml("clusters: { d: { type: embedded, retention: inf } }");
+  ASSERT_TRUE(forever.ok()) << forever.status();
+  EXPECT_EQ(forever->clusters.at("d").retention, absl::InfiniteDuration());
 }
 
 TEST(Config, ReadsTheDesignDocExample) {
@@ -105,7 +156,7 @@ TEST(Config, ClusterNeedsTypeAndBootstrap) {
   EXPECT_THAT(Error(LoadYaml("clusters: { main: { type: kafka } }")),
               HasSubstr("clusters.main.bootstrap: missing"));
   EXPECT_THAT(Error(LoadYaml("clusters: { main: { type: pulsar } }")),
-              HasSubstr("clusters.main.type: \"pulsar\" is not one of kafka"));
+              HasSubstr("clusters.main.type: \"pulsar\" is not one of kafka, embedded"));
   EXPECT_THAT(Error(LoadYaml("clusters: { main: { type: kafka, bootstrap: 'h' } }")),
               HasSubstr("clusters.main.bootstrap: \"h\" is not host:port"));
 }

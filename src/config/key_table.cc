@@ -89,7 +89,8 @@ absl::StatusOr<RouteConfig*> Route(Config& c, const Captures& captures) {
 }
 
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
-constexpr std::string_view kClusterTypes[] = {"kafka"};
+constexpr std::string_view kClusterTypes[] = {"kafka", "embedded"};
+constexpr std::string_view kDurabilities[] = {"sync", "batch"};
 
 constexpr auto kKeys = std::to_array<KeyInfo>({
     {"listen.grpc", "host:port", "127.0.0.1:7400", "port 1..65535",
@@ -209,7 +210,9 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
        c.control.topic = std::string(v);
        return absl::OkStatus();
      }},
-    {"clusters.NAME.type", "enum", "(required)", "kafka", "Broker type of cluster NAME.",
+    {"clusters.NAME.type", "enum", "(required)", "kafka, embedded",
+     "Broker type of cluster NAME: a Kafka cluster, or the embedded store (RocksDB "
+     "in one directory, for a single machine).",
      [](Config& c, const Captures& k, std::string_view v) {
        for (std::string_view type : kClusterTypes) {
          if (v == type) {
@@ -235,6 +238,52 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "e.g. clusters.main.properties.linger.ms: 5.",
      [](Config& c, const Captures& k, std::string_view v) {
        Cluster(c, k).properties[k[1]] = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"clusters.NAME.path", "path", "./ferry-data", "a writable directory",
+     "Embedded store: directory of its data (created if missing; one ferryd at a "
+     "time).",
+     [](Config& c, const Captures& k, std::string_view v) {
+       if (v.empty()) return Invalid("must not be empty");
+       Cluster(c, k).path = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"clusters.NAME.durability", "enum", "sync", "sync, batch",
+     "Embedded store: when a publish is acknowledged. Both fsync first; sync writes "
+     "what is queued at once, batch waits up to group_commit for more records to "
+     "share one fsync (higher throughput, more latency).",
+     [](Config& c, const Captures& k, std::string_view v) {
+       for (std::string_view durability : kDurabilities) {
+         if (v == durability) {
+           Cluster(c, k).durability = std::string(v);
+           return absl::OkStatus();
+         }
+       }
+       return Invalid(
+           fmt::format("\"{}\" is not one of {}", v, fmt::join(kDurabilities, ", ")));
+     }},
+    {"clusters.NAME.group_commit", "duration", "2ms", "0s..1s",
+     "Embedded store, durability batch: the longest a record waits for others to "
+     "share its fsync.",
+     [](Config& c, const Captures& k, std::string_view v) {
+       return ParseDurationIn(v, absl::ZeroDuration(), absl::Seconds(1),
+                              Cluster(c, k).group_commit);
+     }},
+    {"clusters.NAME.retention", "duration", "168h", "1m..inf",
+     "Embedded store: retention.ms of topics created without one; records older "
+     "than this are deleted (inf keeps everything).",
+     [](Config& c, const Captures& k, std::string_view v) {
+       return ParseDurationIn(v, absl::Minutes(1), absl::InfiniteDuration(),
+                              Cluster(c, k).retention);
+     }},
+    {"clusters.NAME.retention_bytes", "bytes", "-1", "-1 or 1..2^62",
+     "Embedded store: retention.bytes of topics created without one; each "
+     "partition keeps at most this much, oldest records go first (-1: no limit).",
+     [](Config& c, const Captures& k, std::string_view v) {
+       int64_t bytes = 0;
+       if (absl::Status s = ParseIntIn(v, -1, int64_t{1} << 62, bytes); !s.ok()) return s;
+       if (bytes == 0) return Invalid("0 would keep nothing; use -1 for no limit");
+       Cluster(c, k).retention_bytes = bytes;
        return absl::OkStatus();
      }},
     {"routes.N.topic", "glob", "(required)", "non-empty; * and ? wildcards",
@@ -322,7 +371,9 @@ std::string RenderMarkdown() {
       "`FERRY_*` environment variables, then `--set key=value` flags; later "
       "sources win. Every key is optional. A scalar key `a.b` is set from the "
       "environment as `FERRY_A_B`. Unknown keys and out-of-bounds values stop "
-      "`ferryd` at start-up with one message naming the key.\n\n"
+      "`ferryd` at start-up with one message naming the key. Without any "
+      "`clusters`, `ferryd` uses one embedded cluster named `local` in "
+      "`./ferry-data` for every topic.\n\n"
       "| key | type | default | bounds | description |\n"
       "|---|---|---|---|---|\n";
   for (const KeyInfo& info : kKeys) {

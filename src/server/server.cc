@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include "backend/embedded/embedded_cluster.h"
 #include "backend/kafka/kafka_cluster.h"
 #include "common/version.h"
 #include "grpc/health/v1/health.pb.h"
@@ -43,6 +44,17 @@ void RegisterClusterMetrics(metrics::Registry& registry, backend::Cluster* clust
       [cluster] { return static_cast<double>(cluster->Status().brokers.size()); });
 }
 
+absl::StatusOr<std::unique_ptr<backend::Cluster>> StartCluster(
+    const config::ClusterConfig& config,
+    const backend::kafka::KafkaCluster::Options& kafka_options,
+    backend::kafka::ClientFactory& kafka_factory) {
+  if (config.type == "embedded") {
+    return backend::embedded::EmbeddedCluster::Open(
+        config.name, backend::embedded::EmbeddedCluster::OptionsFrom(config));
+  }
+  return backend::kafka::KafkaCluster::Start(config, kafka_options, kafka_factory);
+}
+
 }  // namespace
 
 Server::Server(const config::Config& config) : config_(config), started_(absl::Now()) {}
@@ -59,8 +71,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   std::vector<backend::Cluster*> clusters;
   std::map<std::string, backend::Cluster*> clusters_by_name;
   for (const auto& [name, cluster_config] : config.clusters) {
-    auto cluster = backend::kafka::KafkaCluster::Start(cluster_config, kafka_options,
-                                                       server->kafka_factory_);
+    auto cluster = StartCluster(cluster_config, kafka_options, server->kafka_factory_);
     if (!cluster.ok()) return cluster.status();
     clusters.push_back(cluster->get());
     clusters_by_name[name] = cluster->get();

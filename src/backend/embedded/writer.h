@@ -1,0 +1,55 @@
+#pragma once
+
+#include <deque>
+#include <functional>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "backend/cluster.h"
+#include "backend/embedded/store.h"
+
+namespace ferry::backend::embedded {
+
+// Publishes on a thread of its own, so callers (gRPC callback threads) never
+// wait for the disk. Records are appended in Enqueue order, several per
+// synced write; their callbacks run on the writer thread after the write.
+class Writer {
+ public:
+  struct Options {
+    // How long the first queued record may wait for more before the write
+    // (group commit). Zero: write whatever is queued at once ("sync").
+    absl::Duration linger = absl::ZeroDuration();
+    // Most records per write.
+    int max_batch_records = 1000;
+  };
+
+  // `on_appended` runs on the writer thread after each successful write
+  // (to wake consumers). `store` outlives the writer.
+  Writer(Store* store, const Options& options, std::function<void()> on_appended);
+  // Writes what is still queued, runs its callbacks, then stops.
+  ~Writer();
+
+  // Never blocks on I/O. The queue is unbounded: the publish path bounds the
+  // bytes it holds in flight (publish.max_inflight_bytes).
+  void Enqueue(Record record, PublishCallback done);
+
+ private:
+  struct Pending {
+    Record record;
+    PublishCallback done;
+  };
+  void Run();
+
+  Store* const store_;
+  const Options options_;
+  const std::function<void()> on_appended_;
+  absl::Mutex mu_;
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  absl::Time first_queued_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace ferry::backend::embedded
