@@ -50,6 +50,11 @@ void EmbeddedGroupMember::Resume(const std::vector<TopicPartition>& partitions) 
   woken_ = true;
 }
 
+int64_t EmbeddedGroupMember::HighWatermark(const TopicPartition& partition) const {
+  auto watermarks = store_->Watermarks(partition.topic, partition.partition);
+  return watermarks.ok() ? watermarks->second : -1;
+}
+
 void EmbeddedGroupMember::Seek(const TopicPartition& partition, int64_t offset) {
   absl::MutexLock lock(&mu_);
   seeks_.emplace_back(partition, offset);

@@ -39,6 +39,7 @@ class EmbeddedGroupMember final : public GroupMember, public Wakeable {
   void Pause(const std::vector<TopicPartition>& partitions) override;
   void Resume(const std::vector<TopicPartition>& partitions) override;
   void Seek(const TopicPartition& partition, int64_t offset) override;
+  int64_t HighWatermark(const TopicPartition& partition) const override;
   void Wake() override;
 
  private:
