@@ -1,0 +1,20 @@
+"""Ferry Python SDK: publish and consume through ferryd nodes over gRPC.
+
+* :class:`ferry.Publisher` — batched, retrying, failing-over publishing with
+  ``concurrent.futures.Future`` results.
+* :class:`ferry.Subscriber` — at-least-once consumption, iterator or callback API.
+* :mod:`ferry.aio` — the same for asyncio (grpc.aio).
+* :mod:`ferry.errors` — typed exceptions (``ferry.NotFound``, ...), all
+  subclasses of :class:`ferry.FerryError`.
+* :mod:`ferry.v1` — the generated wire API (protobuf + gRPC stubs).
+"""
+from ferry._subscribe_core import VERSION as __version__
+from ferry._subscribe_core import Message, Stats, SubscriberError
+from ferry._types import Ordering, PublishResult, Start
+from ferry.errors import *  # noqa: F401,F403
+from ferry.errors import __all__ as _errors_all
+from ferry.publisher import Publisher
+from ferry.subscriber import Subscriber
+
+__all__ = ["Publisher", "Subscriber", "Message", "PublishResult", "Ordering", "Start",
+           "Stats", "SubscriberError", "__version__"] + list(_errors_all)

@@ -1,0 +1,333 @@
+"""I/O-free batching, per-key ordering and retry bookkeeping of the publishers.
+
+Shared by :class:`ferry.Publisher` (threads) and :class:`ferry.aio.Publisher`
+(asyncio); the drivers own locking, the network and the futures.
+
+Model, per topic:
+
+* ``ready`` is a deque of sendable items in publish order: an unkeyed
+  :class:`Entry`, or a :class:`_Key` standing for that key's queue.
+* A key is *busy* while one of its batches is in flight or its failed messages
+  wait for their retry. A busy key is not in ``ready``; messages published
+  meanwhile queue behind it. So a key is in at most one in-flight batch and a
+  retried message is sent again before any later message of its key: order is
+  kept across retries and failover.
+* Retries wait ``backoff_initial`` doubling per attempt up to ``backoff_max``,
+  and never start after the message's delivery deadline.
+"""
+import collections
+import heapq
+import itertools
+from typing import Deque, Dict, List, Optional, Tuple
+
+from ferry.errors import DeadlineExceeded, FerryError
+
+_tiebreak = itertools.count()
+
+
+class Entry:
+    """One published message and its delivery state."""
+    __slots__ = ("seq", "topic", "message", "size", "okey", "deadline", "attempts",
+                 "not_before", "last_error", "done", "handle")
+
+    def __init__(self, seq, topic, message, size, okey, deadline, handle):
+        self.seq = seq
+        self.topic = topic
+        self.message = message      # ferry.v1.OutgoingMessage
+        self.size = size            # bytes counted against batch and outstanding limits
+        self.okey = okey            # ordering key (bytes) or None
+        self.deadline = deadline    # monotonic time after which no attempt starts
+        self.attempts = 0
+        self.not_before = 0.0
+        self.last_error: Optional[FerryError] = None
+        self.done = False
+        self.handle = handle        # the driver's future
+
+
+class _Key:
+    __slots__ = ("key", "queue", "busy", "in_ready")
+
+    def __init__(self, key):
+        self.key = key
+        self.queue: Deque[Entry] = collections.deque()
+        self.busy = False
+        self.in_ready = False
+
+
+class _Topic:
+    __slots__ = ("name", "ready", "keys", "count", "bytes", "since", "urgent")
+
+    def __init__(self, name):
+        self.name = name
+        self.ready: Deque = collections.deque()
+        self.keys: Dict[bytes, _Key] = {}
+        self.count = 0      # messages queued (not in flight, not waiting for a retry)
+        self.bytes = 0
+        self.since = None   # when the oldest queued message was queued (linger)
+        self.urgent = False  # retries became due: send without lingering
+
+
+class Batch:
+    __slots__ = ("topic", "entries", "endpoint", "call")
+
+    def __init__(self, topic, entries):
+        self.topic = topic
+        self.entries = entries
+        self.endpoint = None
+        self.call = None
+
+
+class PublishCore:
+    def __init__(self, max_batch_messages, max_batch_bytes, linger,
+                 backoff_initial, backoff_max):
+        self.max_batch_messages = max_batch_messages
+        self.max_batch_bytes = max_batch_bytes
+        self.linger = linger
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.topics: Dict[str, _Topic] = {}
+        self.delayed: List[Tuple[float, int, object, object]] = []  # (due, tie, topic, item)
+
+    # -- queueing ---------------------------------------------------------
+
+    def add(self, entry: Entry, now: float) -> bool:
+        """Queues a new message; True when the driver should wake up."""
+        topic = self.topics.get(entry.topic)
+        if topic is None:
+            topic = self.topics[entry.topic] = _Topic(entry.topic)
+        self._count(topic, entry, now)
+        if entry.okey is None:
+            topic.ready.append(entry)
+        else:
+            key = topic.keys.get(entry.okey)
+            if key is None:
+                key = topic.keys[entry.okey] = _Key(entry.okey)
+            key.queue.append(entry)
+            if not key.busy and not key.in_ready:
+                key.in_ready = True
+                topic.ready.append(key)
+        return (topic.count == 1 or topic.count >= self.max_batch_messages
+                or topic.bytes >= self.max_batch_bytes)
+
+    def _count(self, topic, entry, now):
+        topic.count += 1
+        topic.bytes += entry.size
+        if topic.since is None:
+            topic.since = now
+
+    def release_due(self, now: float) -> None:
+        """Makes retries whose backoff has passed sendable again."""
+        while self.delayed and self.delayed[0][0] <= now:
+            _, _, topic, item = heapq.heappop(self.delayed)
+            if isinstance(item, _Key):
+                item.busy = False
+                entries = list(item.queue)
+                if entries:
+                    item.in_ready = True
+                    topic.ready.appendleft(item)
+                else:
+                    topic.keys.pop(item.key, None)
+            else:
+                entries = [item]
+                topic.ready.appendleft(item)
+            # Queued-behind entries were already counted; count the retried ones.
+            for entry in entries:
+                if entry.not_before:
+                    entry.not_before = 0.0
+                    self._count(topic, entry, now)
+            topic.urgent = True
+
+    def next_wakeup(self, now: float) -> Optional[float]:
+        """The next time something becomes sendable without new input."""
+        when = self.delayed[0][0] if self.delayed else None
+        for topic in self.topics.values():
+            if topic.ready and topic.since is not None:
+                t = now if topic.urgent else topic.since + self.linger
+                when = t if when is None else min(when, t)
+        return when
+
+    def sendable(self, now: float, force: bool) -> List[str]:
+        """Topics that have a batch to send now."""
+        result = []
+        for topic in self.topics.values():
+            if not topic.ready:
+                continue
+            if (force or topic.urgent or topic.count >= self.max_batch_messages
+                    or topic.bytes >= self.max_batch_bytes
+                    or (topic.since is not None and now - topic.since >= self.linger)):
+                result.append(topic.name)
+        return result
+
+    def take_batch(self, name: str, now: float) -> Tuple[Optional[Batch], List[Entry]]:
+        """Forms the next batch of a topic; also returns messages whose
+        delivery deadline passed while queued (to be failed)."""
+        topic = self.topics[name]
+        entries: List[Entry] = []
+        expired: List[Entry] = []
+        size = 0
+        ready = topic.ready
+        while ready and len(entries) < self.max_batch_messages:
+            item = ready[0]
+            if isinstance(item, Entry):
+                if entries and size + item.size > self.max_batch_bytes:
+                    break
+                ready.popleft()
+                self._uncount(topic, item)
+                if now > item.deadline:
+                    expired.append(item)
+                else:
+                    entries.append(item)
+                    size += item.size
+                continue
+            key = item
+            took = False
+            queue = key.queue
+            while queue and len(entries) < self.max_batch_messages:
+                entry = queue[0]
+                if entries and size + entry.size > self.max_batch_bytes:
+                    break
+                queue.popleft()
+                self._uncount(topic, entry)
+                if now > entry.deadline:
+                    expired.append(entry)
+                else:
+                    entries.append(entry)
+                    size += entry.size
+                    took = True
+            if took:
+                key.busy = True
+                key.in_ready = False
+                ready.popleft()
+            elif not queue:
+                key.in_ready = False
+                ready.popleft()
+                if not key.busy:
+                    topic.keys.pop(key.key, None)
+            else:
+                break  # the batch is full
+        if topic.count == 0:
+            topic.since = None
+            topic.urgent = False
+        elif not ready:
+            topic.urgent = False
+        elif topic.since is not None and not topic.urgent:
+            topic.since = now
+        if not ready and not topic.keys and topic.count == 0:
+            pass  # keep the (small) topic record for reuse
+        return (Batch(name, entries) if entries else None), expired
+
+    def _uncount(self, topic, entry):
+        topic.count -= 1
+        topic.bytes -= entry.size
+
+    # -- completion -------------------------------------------------------
+
+    def backoff(self, attempts: int) -> float:
+        return min(self.backoff_initial * (2 ** max(0, attempts - 1)), self.backoff_max)
+
+    def complete(self, batch: Batch, outcomes, now: float):
+        """Applies a batch's outcome.
+
+        ``outcomes`` is one item per entry: a result object (success) or a
+        FerryError (failure; retried when ``retryable`` and time allows).
+        Returns ``(succeeded, failed)``: lists of (entry, result) and
+        (entry, error) to resolve.
+        """
+        topic = self.topics[batch.topic]
+        succeeded, failed = [], []
+        retry_by_key: Dict[bytes, List[Entry]] = {}
+        keys_in_batch: Dict[bytes, _Key] = {}
+        for entry, outcome in zip(batch.entries, outcomes):
+            if entry.okey is not None and entry.okey not in keys_in_batch:
+                keys_in_batch[entry.okey] = topic.keys[entry.okey]
+            if entry.done:
+                continue
+            if not isinstance(outcome, FerryError):
+                succeeded.append((entry, outcome))
+                continue
+            entry.last_error = outcome
+            entry.attempts += 1
+            due = now + self.backoff(entry.attempts)
+            if outcome.retryable and due <= entry.deadline:
+                entry.not_before = due
+                if entry.okey is None:
+                    heapq.heappush(self.delayed, (due, next(_tiebreak), topic, entry))
+                else:
+                    retry_by_key.setdefault(entry.okey, []).append(entry)
+            else:
+                failed.append((entry, outcome))
+        for okey, key in keys_in_batch.items():
+            retries = retry_by_key.get(okey)
+            if retries:
+                key.queue.extendleft(reversed(retries))
+                due = max(e.not_before for e in retries)
+                heapq.heappush(self.delayed, (due, next(_tiebreak), topic, key))
+                continue
+            key.busy = False
+            if key.queue:
+                if not key.in_ready:
+                    key.in_ready = True
+                    topic.ready.appendleft(key)
+                    topic.urgent = topic.urgent or topic.count >= self.max_batch_messages
+            else:
+                topic.keys.pop(okey, None)
+        return succeeded, failed
+
+    def drain(self) -> List[Entry]:
+        """Removes and returns every queued or delayed entry (on close)."""
+        out = []
+        for topic in self.topics.values():
+            for item in topic.ready:
+                if isinstance(item, Entry):
+                    out.append(item)
+            for key in topic.keys.values():
+                out.extend(key.queue)
+            topic.ready.clear()
+            topic.keys.clear()
+            topic.count = topic.bytes = 0
+            topic.since = None
+        for _, _, _, item in self.delayed:
+            if isinstance(item, Entry):
+                out.append(item)
+        self.delayed.clear()
+        return out
+
+
+def expired_error(entry: Entry) -> FerryError:
+    if entry.last_error is not None:
+        return entry.last_error
+    return DeadlineExceeded("message not sent within delivery_timeout (queued behind "
+                            "earlier messages of its key or a full publisher)",
+                            retryable=True)
+
+
+class Endpoints:
+    """Round-robin over endpoints, skipping ones that failed recently."""
+
+    def __init__(self, targets, backoff_initial, backoff_max):
+        self.targets = list(targets)
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.down_until = [0.0] * len(self.targets)
+        self.failures = [0] * len(self.targets)
+        self.next = 0
+
+    def pick(self, now: float) -> int:
+        n = len(self.targets)
+        for i in range(n):
+            index = (self.next + i) % n
+            if self.down_until[index] <= now:
+                self.next = index + 1
+                return index
+        index = min(range(n), key=lambda j: self.down_until[j])
+        self.next = index + 1
+        return index
+
+    def failed(self, index: int, now: float) -> None:
+        self.failures[index] += 1
+        backoff = min(self.backoff_initial * 2 ** (self.failures[index] - 1), self.backoff_max)
+        self.down_until[index] = now + backoff
+
+    def succeeded(self, index: int) -> None:
+        self.failures[index] = 0
+        self.down_until[index] = 0.0

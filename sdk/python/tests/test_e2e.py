@@ -1,0 +1,295 @@
+"""End-to-end tests of the sync API against a real ferryd and a real Kafka."""
+import collections
+import threading
+import time
+
+import pytest
+
+import ferry
+from conftest import unique
+from helpers import consume_values
+
+
+def test_publish_round_trip(node, topic_factory):
+    topic = topic_factory()
+    with ferry.Publisher([node.endpoint]) as pub:
+        futures = [pub.publish(topic, b"value-%d" % i, key="k%d" % (i % 7),
+                               headers={"h": "x%d" % i}) for i in range(200)]
+        results = [f.result(30) for f in futures]
+    for r in results:
+        cluster, partition, offset = r
+        assert cluster == "main" and 0 <= partition < 3 and offset >= 0
+    want = {b"value-%d" % i for i in range(200)}
+    messages = consume_values([node.endpoint], topic, want)
+    by_value = {m.value: m for m in messages}
+    assert want <= set(by_value)
+    m = by_value[b"value-5"]
+    assert m.key == b"k5" and m.headers["h"] == b"x5" and m.topic == topic
+    assert (m.partition, m.offset) == (results[5].partition, results[5].offset)
+    assert m.id and m.delivery_attempt == 1 and m.cluster == "main"
+    assert m.publish_time is not None
+
+
+def test_per_key_order(node, topic_factory):
+    topic = topic_factory(partitions=4)
+    keys = ["key-%d" % k for k in range(10)]
+    with ferry.Publisher([node.endpoint], max_batch_messages=50) as pub:
+        futures = [pub.publish(topic, b"%s:%d" % (keys[i % 10].encode(), i // 10), key=keys[i % 10])
+                   for i in range(1000)]
+        results = [f.result(30) for f in futures]
+    # Publish side: each key's offsets grow in publish order, on one partition.
+    per_key = collections.defaultdict(list)
+    for i, r in enumerate(results):
+        per_key[keys[i % 10]].append(r)
+    for rs in per_key.values():
+        assert len({r.partition for r in rs}) == 1
+        assert [r.offset for r in rs] == sorted(r.offset for r in rs)
+    # Subscribe side in key mode: each key's sequence arrives in order.
+    want = {b"%s:%d" % (k.encode(), n) for k in keys for n in range(100)}
+    messages = consume_values([node.endpoint], topic, want, ordering="key")
+    last = {}
+    for m in messages:
+        k, n = m.value.split(b":")
+        assert int(n) == last.get(k, -1) + 1, "key %s out of order" % k
+        last[k] = int(n)
+
+
+def test_empty_topic_is_invalid_argument(node):
+    with ferry.Publisher([node.endpoint]) as pub:
+        with pytest.raises(ferry.InvalidArgument) as info:
+            pub.publish("", b"x").result(30)
+    assert info.value.code.name == "INVALID_ARGUMENT" and info.value.reason
+    assert isinstance(info.value, ferry.FerryError) and not info.value.retryable
+
+
+def test_unknown_topic_is_not_found(node):
+    with ferry.Publisher([node.endpoint]) as pub:
+        with pytest.raises(ferry.NotFound) as info:
+            pub.publish(unique("no-such-topic"), b"x").result(30)
+    assert info.value.code_number == 5
+
+
+def test_subscribe_unknown_topic_is_fatal_not_found(node):
+    errors = []
+    sub = ferry.Subscriber([node.endpoint], unique("g"), [unique("missing")],
+                           on_error=errors.append)
+    try:
+        with pytest.raises(ferry.NotFound):
+            for _ in sub:
+                pass
+        assert sub.failure is not None and errors and errors[-1].fatal
+    finally:
+        sub.close()
+
+
+def test_bad_options_raise_at_once(node):
+    with pytest.raises(ValueError):
+        ferry.Publisher([])
+    with pytest.raises(ValueError):
+        ferry.Subscriber([node.endpoint], "", ["t"])
+    with pytest.raises(ValueError):
+        ferry.Subscriber([node.endpoint], "g", ["t"], ordering="sideways")
+    with ferry.Publisher([node.endpoint]) as pub:
+        with pytest.raises(TypeError):
+            pub.publish("t", 12345)
+
+
+def test_nack_redelivery(node, topic_factory):
+    topic = topic_factory(partitions=1)
+    with ferry.Publisher([node.endpoint]) as pub:
+        for f in [pub.publish(topic, b"m%d" % i) for i in range(10)]:
+            f.result(30)
+    deliveries = collections.Counter()
+    acked = set()
+    with ferry.Subscriber([node.endpoint], unique("g"), [topic], start="earliest") as sub:
+        deadline = time.monotonic() + 60
+        while len(acked) < 10 and time.monotonic() < deadline:
+            m = sub.receive(timeout=0.5)
+            if m is None:
+                continue
+            deliveries[m.value] += 1
+            n = int(m.value[1:])
+            if n % 3 == 0 and m.delivery_attempt == 1:
+                m.nack()
+            else:
+                if n % 3 == 0:
+                    assert m.delivery_attempt >= 2
+                m.ack()
+                acked.add(m.value)
+        stats = sub.stats()
+    assert len(acked) == 10
+    for i in range(10):
+        assert deliveries[b"m%d" % i] == (2 if i % 3 == 0 else 1)
+    assert stats.nacks_sent == 4
+
+
+def test_nack_with_delay(node, topic_factory):
+    topic = topic_factory(partitions=1)
+    with ferry.Publisher([node.endpoint]) as pub:
+        pub.publish(topic, b"later").result(30)
+    with ferry.Subscriber([node.endpoint], unique("g"), [topic], start="earliest") as sub:
+        m = sub.receive(timeout=30)
+        assert m is not None
+        t0 = time.monotonic()
+        m.nack(delay=1.5)
+        again = sub.receive(timeout=30)
+        assert again is not None and again.value == b"later" and again.delivery_attempt == 2
+        assert time.monotonic() - t0 >= 1.2
+        again.ack()
+
+
+def test_deadline_extended_while_handler_runs(node, topic_factory):
+    topic = topic_factory(partitions=1)
+    with ferry.Publisher([node.endpoint]) as pub:
+        pub.publish(topic, b"slow").result(30)
+    calls = []
+    done = threading.Event()
+
+    def handle(m):
+        calls.append(m.delivery_attempt)
+        if len(calls) == 1:
+            time.sleep(3.5)  # > 3 ack deadlines of 1 s
+        done.set()
+
+    sub = ferry.Subscriber([node.endpoint], unique("g"), [topic], start="earliest",
+                           ack_deadline=1, callback=handle)
+    try:
+        assert done.wait(30)
+        time.sleep(2)
+        assert calls == [1], "redelivered although the handler was running: %s" % calls
+        assert sub.stats().extensions_sent >= 2
+    finally:
+        sub.close()
+
+
+def test_callback_key_mode_serial_per_key(node, topic_factory):
+    topic = topic_factory(partitions=3)
+    keys = ["a", "b", "c", "d", "e", "f"]
+    with ferry.Publisher([node.endpoint]) as pub:
+        for f in [pub.publish(topic, b"%s:%d" % (keys[i % 6].encode(), i // 6), key=keys[i % 6])
+                  for i in range(300)]:
+            f.result(30)
+    lock = threading.Lock()
+    active = collections.Counter()
+    last = {}
+    problems = []
+    count = [0]
+    finished = threading.Event()
+    max_parallel = [0]
+
+    def handle(m):
+        k, n = m.value.split(b":")
+        with lock:
+            active[k] += 1
+            if active[k] > 1:
+                problems.append("key %s handled concurrently" % k)
+            if int(n) != last.get(k, -1) + 1:
+                problems.append("key %s: %s after %s" % (k, n, last.get(k)))
+            max_parallel[0] = max(max_parallel[0], sum(active.values()))
+        time.sleep(0.002)
+        with lock:
+            last[k] = int(n)
+            active[k] -= 1
+            count[0] += 1
+            if count[0] == 300:
+                finished.set()
+
+    sub = ferry.Subscriber([node.endpoint], unique("g"), [topic], start="earliest",
+                           ordering=ferry.Ordering.KEY, callback=handle, handler_threads=4)
+    try:
+        assert finished.wait(60), "handled %d of 300" % count[0]
+    finally:
+        sub.close()
+    assert not problems, problems[:5]
+    assert max_parallel[0] > 1  # different keys do run in parallel
+
+
+def test_handler_exception_nacks(node, topic_factory):
+    topic = topic_factory(partitions=1)
+    with ferry.Publisher([node.endpoint]) as pub:
+        pub.publish(topic, b"boom").result(30)
+    attempts = []
+    ok = threading.Event()
+
+    def handle(m):
+        attempts.append(m.delivery_attempt)
+        if m.delivery_attempt == 1:
+            raise RuntimeError("first try fails")
+        ok.set()
+
+    with ferry.Subscriber([node.endpoint], unique("g"), [topic], start="earliest",
+                          callback=handle):
+        assert ok.wait(30)
+    assert attempts[:2] == [1, 2]
+
+
+def test_close_flushes_acks(node, topic_factory):
+    topic = topic_factory(partitions=1)
+    group = unique("g")
+    with ferry.Publisher([node.endpoint]) as pub:
+        for f in [pub.publish(topic, b"c%d" % i) for i in range(20)]:
+            f.result(30)
+    # A huge ack batch delay: only close() can send these acks.
+    sub = ferry.Subscriber([node.endpoint], group, [topic], start="earliest",
+                           ack_batch=(10000, 3600))
+    got = 0
+    while got < 20:
+        m = sub.receive(timeout=30)
+        assert m is not None
+        m.ack()
+        got += 1
+    sub.close()
+    assert sub.stats().acks_sent == 20
+    # The same group sees nothing more (everything was acked and committed).
+    time.sleep(0.5)
+    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
+        assert again.receive(timeout=4) is None
+
+
+def test_subscribe_across_two_nodes(node_pair, kafka):
+    from conftest import create_topic
+    a, b = node_pair
+    topic = create_topic(a.endpoint, unique("py-two"), partitions=4)
+    endpoints = [a.endpoint, b.endpoint]
+    with ferry.Publisher(endpoints) as pub:
+        for f in [pub.publish(topic, b"two-%d" % i, key="k%d" % i) for i in range(400)]:
+            f.result(30)
+    want = {b"two-%d" % i for i in range(400)}
+    seen = set()
+    with ferry.Subscriber(endpoints, unique("g"), [topic], start="earliest") as sub:
+        deadline = time.monotonic() + 90
+        while not want <= seen and time.monotonic() < deadline:
+            m = sub.receive(timeout=0.5)
+            if m is not None:
+                seen.add(m.value)
+                m.ack()
+        assert sub.stats().open_streams == 2
+    assert want <= seen
+
+
+def test_failover_kill9_during_publish_loses_nothing(node_pair):
+    from conftest import create_topic
+    a, b = node_pair
+    topic = create_topic(a.endpoint, unique("py-failover"), partitions=3)
+    futures = []
+    with ferry.Publisher([a.endpoint, b.endpoint], linger=0.002, max_batch_messages=50,
+                         request_timeout=5, delivery_timeout=60) as pub:
+        for i in range(3000):
+            futures.append(pub.publish(topic, b"f-%05d" % i, key="k%d" % (i % 13)))
+            if i % 100 == 0:
+                time.sleep(0.01)
+            if i == 1500:
+                a.kill9()
+        pub.flush(90)
+    ok = set()
+    failed = []
+    for i, f in enumerate(futures):
+        try:
+            f.result(0)
+            ok.add(b"f-%05d" % i)
+        except ferry.FerryError as e:
+            failed.append(e)
+    assert len(ok) >= 2900, "too many failures: %s" % failed[:3]
+    messages = consume_values([b.endpoint], topic, ok, timeout=90)
+    missing = ok - {m.value for m in messages}
+    assert not missing, "%d acknowledged messages lost, e.g. %s" % (len(missing), sorted(missing)[:5])

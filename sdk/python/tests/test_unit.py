@@ -1,0 +1,105 @@
+"""Unit tests without a server: the batching core, errors, options."""
+import grpc
+import pytest
+
+import ferry
+from ferry._publish_core import Endpoints, Entry, PublishCore
+from ferry.errors import Unavailable, error_from_status
+
+
+def entry(seq, key=None, size=10, topic="t"):
+    return Entry(seq, topic, None, size, key, 1e9, None)
+
+
+def result(i):
+    return ferry.PublishResult("main", 0, i)
+
+
+def test_batches_by_count_and_bytes():
+    core = PublishCore(3, 25, 10.0, 0.05, 1.0)
+    for i in range(7):
+        core.add(entry(i), 0.0)
+    assert core.sendable(0.0, False) == ["t"]
+    batch, _ = core.take_batch("t", 0.0)
+    assert [e.seq for e in batch.entries] == [0, 1]  # 3 x 10 bytes > 25
+    for want in ([2, 3], [4, 5]):
+        assert core.sendable(0.0, False) == ["t"]  # still 25 bytes or more queued
+        assert [e.seq for e in core.take_batch("t", 0.0)[0].entries] == want
+    assert core.sendable(0.0, False) == []  # one left: lingering (10 s)
+    assert core.sendable(0.0, True) == ["t"]  # flush
+
+
+def test_linger():
+    core = PublishCore(100, 1 << 20, 0.5, 0.05, 1.0)
+    core.add(entry(1), 0.0)
+    assert core.sendable(0.1, False) == []
+    assert core.next_wakeup(0.1) == pytest.approx(0.5)
+    assert core.sendable(0.5, False) == ["t"]
+
+
+def test_key_held_back_while_earlier_message_is_retried():
+    core = PublishCore(2, 1 << 20, 0.0, 0.05, 1.0)
+    a1, a2, a3, b1 = entry(1, b"a"), entry(2, b"a"), entry(3, b"a"), entry(4, b"b")
+    for e in (a1, a2, a3, b1):
+        core.add(e, 0.0)
+    first, _ = core.take_batch("t", 0.0)
+    assert [e.seq for e in first.entries] == [1, 2]
+    # Key a is in flight: the next batch may only take b.
+    second, _ = core.take_batch("t", 0.0)
+    assert [e.seq for e in second.entries] == [4]
+    # a1 fails retryably, a2 succeeds: a1 is retried before a3.
+    ok, failed = core.complete(first, [Unavailable("x"), result(2)], 0.0)
+    assert [e.seq for e, _ in ok] == [2] and not failed
+    assert core.take_batch("t", 0.01)[0] is None  # backoff: a is held
+    core.release_due(0.2)
+    retry, _ = core.take_batch("t", 0.2)
+    assert [e.seq for e in retry.entries] == [1, 3]
+    ok, failed = core.complete(retry, [result(5), result(6)], 0.3)
+    assert [e.seq for e, _ in ok] == [1, 3]
+
+
+def test_non_retryable_fails_and_deadline_stops_retries():
+    core = PublishCore(10, 1 << 20, 0.0, 0.05, 1.0)
+    e1, e2 = entry(1), entry(2)
+    e2.deadline = 0.01
+    core.add(e1, 0.0)
+    core.add(e2, 0.0)
+    batch, _ = core.take_batch("t", 0.0)
+    error = error_from_status(3, "bad")
+    ok, failed = core.complete(batch, [error, Unavailable("down")], 0.0)
+    assert [(e.seq, type(x)) for e, x in failed] == [(1, ferry.InvalidArgument),
+                                                     (2, ferry.Unavailable)]
+
+
+def test_endpoints_fail_over():
+    eps = Endpoints(["a", "b"], 1.0, 10.0)
+    assert [eps.pick(0.0), eps.pick(0.0)] == [0, 1]
+    eps.failed(0, 0.0)
+    assert [eps.pick(0.1), eps.pick(0.1)] == [1, 1]
+    assert eps.pick(1.5) in (0, 1)
+
+
+def test_typed_errors():
+    e = error_from_status(5, "unknown topic", retryable=False, endpoint="n1")
+    assert isinstance(e, ferry.NotFound) and isinstance(e, ferry.FerryError)
+    assert e.code == grpc.StatusCode.NOT_FOUND and e.code_number == 5
+    assert e.reason == "unknown topic" and e.endpoint == "n1"
+    assert "NOT_FOUND" in str(e)
+    assert error_from_status(grpc.StatusCode.UNAVAILABLE, "x").retryable
+    assert type(error_from_status(999, "?")) is ferry.Unknown
+
+
+def test_publisher_validates_without_server():
+    with ferry.Publisher(["127.0.0.1:1"], max_outstanding_bytes=200, block_when_full=False,
+                         delivery_timeout=0.5, retry_backoff=(0.05, 0.1)) as pub:
+        with pytest.raises(ferry.InvalidArgument):
+            pub.publish("t", b"x" * 1000)
+        with pytest.raises(TypeError):
+            pub.publish(None, b"x")
+        f = pub.publish("t", b"x")
+        with pytest.raises(ferry.ResourceExhausted):
+            pub.publish("t", b"y" * 120)
+        # Nothing listens on port 1: retried until the delivery timeout.
+        with pytest.raises(ferry.Unavailable) as info:
+            f.result(10)
+        assert info.value.retryable
