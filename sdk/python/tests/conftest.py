@@ -62,14 +62,19 @@ class KafkaBroker:
 class Ferryd:
     """A real ferryd process on free ports."""
 
-    def __init__(self, bootstrap, log_dir, name):
+    def __init__(self, bootstrap, log_dir, name, store=None):
+        """On Kafka at `bootstrap`, or, with `store`, on an embedded store there."""
         self.grpc_port = free_port()
         self.http_port = free_port()
         self.endpoint = "127.0.0.1:%d" % self.grpc_port
         self.log_path = pathlib.Path(log_dir) / ("ferryd-%s.log" % name)
-        self.args = [str(ferryd_binary()),
-                     "--set", "clusters.main.type=kafka",
-                     "--set", "clusters.main.bootstrap=" + bootstrap,
+        if store is None:
+            cluster = ["--set", "clusters.main.type=kafka",
+                       "--set", "clusters.main.bootstrap=" + bootstrap]
+        else:
+            cluster = ["--set", "clusters.main.type=embedded",
+                       "--set", "clusters.main.path=" + str(store)]
+        self.args = [str(ferryd_binary())] + cluster + [
                      "--set", "listen.grpc=" + self.endpoint,
                      "--set", "listen.http=127.0.0.1:%d" % self.http_port,
                      "--set", "node.id=" + name,
@@ -126,6 +131,17 @@ def kafka():
 def node(kafka, tmp_path_factory):
     """One ferryd shared by the session's tests."""
     proc = Ferryd(kafka.bootstrap, tmp_path_factory.mktemp("ferryd"), "py-node-1").start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def embedded_node(tmp_path_factory):
+    """One ferryd on an embedded store, shared by the session's tests."""
+    if not ferryd_binary().exists():
+        pytest.fail("ferryd not built: run scripts/build (looked for %s)" % ferryd_binary())
+    work = tmp_path_factory.mktemp("ferryd-embedded")
+    proc = Ferryd(None, work, "py-embedded-1", store=work / "store").start()
     yield proc
     proc.stop()
 
