@@ -509,10 +509,6 @@ struct LatencyResult {
   int64_t published = 0;            // in the measurement window
   int64_t received = 0;             // of those
   std::vector<int64_t> latency_ns;  // sorted
-  double rate = 0;                  // achieved publish rate in the window
-  Cpu cpu;
-  double cpu_wall = 0;
-  int64_t peak_rss_kb = -1;
 };
 
 enum class Path { kDirect, kFerry };
@@ -542,7 +538,12 @@ class Bench {
   }
 
   BacklogResult backlog_direct, backlog_ferry;
+  // Latency pass: per path, and what both shared.
   LatencyResult latency_direct, latency_ferry;
+  int64_t latency_published = 0;
+  Cpu latency_cpu;
+  double latency_cpu_wall = 0;
+  int64_t latency_rss_kb = -1;
 
   int64_t FerrydHwmKb() const {
     return ferryd_pid_ > 0 ? StatusKb(ferryd_pid_, "VmHWM") : -1;
@@ -588,16 +589,6 @@ class Bench {
                             path == Path::kDirect ? &backlog_direct : &backlog_ferry)) {
           return false;
         }
-      }
-    }
-    return true;
-  }
-
-  bool RunLatency() {
-    for (Path path : {Path::kDirect, Path::kFerry}) {
-      if (!RunLatencyPath(path,
-                          path == Path::kDirect ? &latency_direct : &latency_ferry)) {
-        return false;
       }
     }
     return true;
@@ -688,29 +679,36 @@ class Bench {
     return true;
   }
 
-  bool RunLatencyPath(Path path, LatencyResult* into) {
+ public:
+  // Both consumers read the same live topic at the same time (each with its
+  // own fresh group), so they see the same messages, broker and machine load.
+  bool RunLatency() {
     const std::string topic = Name("live");
     if (!CreateTopic(ferryd_, topic, o_.partitions)) return false;
-    const std::string group = Name(path == Path::kDirect ? "direct" : "ferry");
     std::string error;
     auto producer = Producer::Create(bootstrap_, o_.producer_linger_ms, &error);
     if (producer == nullptr) {
       Log("producer: {}", error);
       return false;
     }
-    // Offsets of a partition never exceed what is published in the run.
+    // Offsets of a partition never exceed what is published in the pass.
     const double max_seconds = o_.latency_warmup_seconds + o_.latency_seconds + 60 + 5;
     const auto capacity = static_cast<int64_t>(o_.rate * max_seconds * 1.1) + 1000;
-    Tracker tracker(std::vector<int64_t>(o_.partitions, capacity), INT64_MAX);
-    tracker.EnableLatency();
-    auto consumer = NewConsumer(path, group, topic, &tracker);
-    if (consumer == nullptr) return false;
+    const std::vector<int64_t> capacities(o_.partitions, capacity);
+    Tracker direct_tracker(capacities, INT64_MAX), ferry_tracker(capacities, INT64_MAX);
+    direct_tracker.EnableLatency();
+    ferry_tracker.EnableLatency();
+    const std::string direct_group = Name("direct"), ferry_group = Name("ferry");
+    auto direct = NewConsumer(Path::kDirect, direct_group, topic, &direct_tracker);
+    auto ferry = NewConsumer(Path::kFerry, ferry_group, topic, &ferry_tracker);
+    if (direct == nullptr || ferry == nullptr) return false;
 
-    // The producer publishes from now on; the window opens once the
-    // consumer has received a message and the warm-up passed, and closes
+    // The producer publishes from now on; the window opens once both
+    // consumers received a message and the warm-up passed, and closes
     // --latency-seconds later.
-    Log("latency {}: publishing {:.0f} msgs/s of {} bytes into {}, group {}",
-        path == Path::kDirect ? "direct" : "ferry", o_.rate, o_.size, topic, group);
+    Log("latency: publishing {:.0f} msgs/s of {} bytes into {}; groups {} (direct), {} "
+        "(ferry)",
+        o_.rate, o_.size, topic, direct_group, ferry_group);
     std::atomic<int64_t> stop_at{INT64_MAX};
     std::atomic<int64_t> window_from{INT64_MAX}, window_to{INT64_MAX};
     std::atomic<int64_t> in_window{0};
@@ -731,53 +729,59 @@ class Bench {
           std::this_thread::sleep_for(
               std::chrono::nanoseconds(std::max<int64_t>(at - now, 1000000)));
         }
-        int64_t wall = 0;
-        if (!producer->Produce(topic, keys_[pick(rng)], payload, &wall)) {
+        int64_t stamped = 0;
+        if (!producer->Produce(topic, keys_[pick(rng)], payload, &stamped)) {
           producer_failed = true;
           break;
         }
-        if (wall >= window_from.load() && wall < window_to.load()) in_window.fetch_add(1);
+        if (stamped >= window_from.load() && stamped < window_to.load()) {
+          in_window.fetch_add(1);
+        }
       }
     });
 
     const int64_t started_ns = NowNs();
     bool ok = true;
     const int64_t ready_until = started_ns + int64_t{60} * 1000000000;
-    while (tracker.first_ns() == 0 && NowNs() < ready_until &&
-           consumer->Failure().empty() && !producer_failed) {
+    auto ready = [&] {
+      return direct_tracker.first_ns() != 0 && ferry_tracker.first_ns() != 0;
+    };
+    while (!ready() && NowNs() < ready_until && direct->Failure().empty() &&
+           ferry->Failure().empty() && !producer_failed) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
-    if (tracker.first_ns() == 0) {
-      Log("latency {}: no message received within 60 s", PathName(path));
+    if (!ready()) {
+      Log("latency: a consumer received nothing within 60 s (direct {}, ferry {})",
+          direct_tracker.received(), ferry_tracker.received());
       ok = false;
     }
-    Cpu before, used;
-    int64_t measure_ns = 0;
     if (ok) {
-      // At least 1 s after the first message (the backlog of messages
-      // published before the consumer was assigned drains), and the warm-up.
-      const int64_t open_ns =
-          std::max(tracker.first_ns() + 1000000000,
-                   started_ns + static_cast<int64_t>(o_.latency_warmup_seconds * 1e9));
-      if (open_ns > NowNs())
+      // At least 1 s after the later first message (what was published
+      // before a consumer was assigned drains meanwhile), and the warm-up.
+      const int64_t open_ns = std::max(
+          std::max(direct_tracker.first_ns(), ferry_tracker.first_ns()) + 1000000000,
+          started_ns + static_cast<int64_t>(o_.latency_warmup_seconds * 1e9));
+      if (open_ns > NowNs()) {
         std::this_thread::sleep_for(std::chrono::nanoseconds(open_ns - NowNs()));
-      // A small margin past "now" so the publisher's check and the tracker's
-      // window agree on every message.
+      }
+      // The window is in publish time (the payload's stamp), set before the
+      // publisher can stamp a message inside it.
       const int64_t from = WallNs() + 2000000;
       const int64_t to = from + static_cast<int64_t>(o_.latency_seconds * 1e9);
-      tracker.SetWindow(from, to);
+      direct_tracker.SetWindow(from, to);
+      ferry_tracker.SetWindow(from, to);
       window_to = to;
       window_from = from;
+      std::this_thread::sleep_for(std::chrono::nanoseconds(from - WallNs()));
       rss_.Reset();
-      before = CpuNow();
+      const Cpu before = CpuNow();
       const int64_t before_ns = NowNs();
       std::this_thread::sleep_for(std::chrono::nanoseconds(to - WallNs()));
-      used = CpuNow() - before;
-      measure_ns = NowNs() - before_ns;
-      stop_at = NowNs();
-    } else {
-      stop_at = NowNs();
+      latency_cpu = CpuNow() - before;
+      latency_cpu_wall = static_cast<double>(NowNs() - before_ns) / 1e9;
+      latency_rss_kb = rss_.Peak();
     }
+    stop_at = NowNs();
     publisher.join();
     if (!producer->Flush(30) || producer->failed() > 0 || producer_failed) {
       Log("latency: {} messages failed; first: {}", producer->failed(),
@@ -787,30 +791,33 @@ class Bench {
     if (ok) {
       // Wait for the window's messages to arrive.
       const int64_t until = NowNs() + int64_t{30} * 1000000000;
-      while (static_cast<int64_t>(tracker.window_count()) < in_window.load() &&
+      while ((static_cast<int64_t>(direct_tracker.window_count()) < in_window.load() ||
+              static_cast<int64_t>(ferry_tracker.window_count()) < in_window.load()) &&
              NowNs() < until) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
     }
-    const int64_t peak = rss_.Peak();
-    consumer.reset();
+    direct.reset();
+    ferry.reset();
     if (!ok) return false;
-    into->published = in_window.load();
-    into->latency_ns = tracker.TakeLatencies();
-    into->received = static_cast<int64_t>(into->latency_ns.size());
-    std::sort(into->latency_ns.begin(), into->latency_ns.end());
-    into->rate = static_cast<double>(into->published) / o_.latency_seconds;
-    into->cpu = used;
-    into->cpu_wall = static_cast<double>(measure_ns) / 1e9;
-    if (path == Path::kFerry) into->peak_rss_kb = peak;
-    Log("latency {}: {} of {} window messages received; p50 {:.2f} ms, p99 {:.2f} ms, "
-        "p999 {:.2f} ms",
-        path == Path::kDirect ? "direct" : "ferry", into->received, into->published,
-        PercentileMs(into->latency_ns, 0.5), PercentileMs(into->latency_ns, 0.99),
-        PercentileMs(into->latency_ns, 0.999));
-    return into->received >= into->published;
+    latency_published = in_window.load();
+    for (auto [tracker, into] : {std::pair{&direct_tracker, &latency_direct},
+                                 std::pair{&ferry_tracker, &latency_ferry}}) {
+      into->published = latency_published;
+      into->latency_ns = tracker->TakeLatencies();
+      into->received = static_cast<int64_t>(into->latency_ns.size());
+      std::sort(into->latency_ns.begin(), into->latency_ns.end());
+      Log("latency {}: {} of {} window messages received; p50 {:.2f} ms, p99 {:.2f} ms, "
+          "p999 {:.2f} ms",
+          into == &latency_direct ? "direct" : "ferry", into->received, into->published,
+          PercentileMs(into->latency_ns, 0.5), PercentileMs(into->latency_ns, 0.99),
+          PercentileMs(into->latency_ns, 0.999));
+    }
+    return latency_direct.received >= latency_published &&
+           latency_ferry.received >= latency_published;
   }
 
+ private:
   const Options o_;
   const std::string bootstrap_;
   const std::string ferryd_;
@@ -877,34 +884,36 @@ void PrintBacklog(const Options& o, const BacklogResult& b, const BacklogResult&
       a.received, a.messages, a.received - a.messages, b.received, b.messages);
 }
 
-void PrintLatency(const Options& o, LatencyResult& b, LatencyResult& a, bool known_ferryd,
+void PrintLatency(const Options& o, const Bench& bench, bool known_ferryd,
                   bool known_broker) {
   fmt::print(
-      "\n### End-to-end latency: {:.0f} msgs/s of {} B for {:.0f} s per path, {} "
-      "partitions\n\n",
+      "\n### End-to-end latency: {:.0f} msgs/s of {} B for {:.0f} s, {} partitions, both "
+      "consumers at once\n\n",
       o.rate, o.size, o.latency_seconds, o.partitions);
-  fmt::print(
-      "| path | msgs | publish rate | p50 ms | p99 ms | p999 ms | max ms | ferryd peak "
-      "RSS | CPU µs/msg client / ferryd / broker | cores busy |\n");
-  fmt::print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
-  auto row = [&](Path path, LatencyResult& r) {
-    fmt::print(
-        "| {} | {} of {} | {:.0f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {} | {} | {} |\n",
-        PathName(path), r.received, r.published, r.rate, PercentileMs(r.latency_ns, 0.5),
-        PercentileMs(r.latency_ns, 0.99), PercentileMs(r.latency_ns, 0.999),
-        PercentileMs(r.latency_ns, 1.0), path == Path::kFerry ? Mib(r.peak_rss_kb) : "–",
-        CpuPerMessage(r.cpu, r.published, known_ferryd, known_broker),
-        Load(r.cpu, r.cpu_wall));
+  fmt::print("| path | msgs | p50 ms | p99 ms | p999 ms | max ms |\n");
+  fmt::print("|---|--:|--:|--:|--:|--:|\n");
+  auto row = [&](Path path, const LatencyResult& r) {
+    fmt::print("| {} | {} of {} | {:.2f} | {:.2f} | {:.2f} | {:.2f} |\n", PathName(path),
+               r.received, r.published, PercentileMs(r.latency_ns, 0.5),
+               PercentileMs(r.latency_ns, 0.99), PercentileMs(r.latency_ns, 0.999),
+               PercentileMs(r.latency_ns, 1.0));
   };
-  row(Path::kDirect, b);
-  row(Path::kFerry, a);
+  row(Path::kDirect, bench.latency_direct);
+  row(Path::kFerry, bench.latency_ferry);
   fmt::print(
-      "\nLatency = receive time in the application (handler entry / after "
-      "rd_kafka_consumer_poll) − publish time stamped into the payload just before "
-      "rd_kafka_producev; both include the producer (linger.ms {}, acks=all) and the "
-      "broker. Ferry p99 − direct p99: **{:+.2f} ms**.\n",
+      "\nLatency = receive time in the application (Ferry: handler entry; direct: "
+      "rd_kafka_consumer_poll returned) − publish time stamped into the payload just "
+      "before rd_kafka_producev; both include the producer (linger.ms {}, acks=all) "
+      "and the broker. Ferry p99 − direct p99: **{:+.2f} ms**. During the window: "
+      "ferryd peak RSS {}; CPU µs/msg client (producer + both consumers) / ferryd / "
+      "broker {}; cores busy {}.\n",
       o.producer_linger_ms,
-      PercentileMs(a.latency_ns, 0.99) - PercentileMs(b.latency_ns, 0.99));
+      PercentileMs(bench.latency_ferry.latency_ns, 0.99) -
+          PercentileMs(bench.latency_direct.latency_ns, 0.99),
+      Mib(bench.latency_rss_kb),
+      CpuPerMessage(bench.latency_cpu, bench.latency_published, known_ferryd,
+                    known_broker),
+      Load(bench.latency_cpu, bench.latency_cpu_wall));
 }
 
 int Main(int argc, char** argv) {
@@ -1049,8 +1058,7 @@ int Main(int argc, char** argv) {
   }
   if (!bench.latency_direct.latency_ns.empty() ||
       !bench.latency_ferry.latency_ns.empty()) {
-    PrintLatency(o, bench.latency_direct, bench.latency_ferry, known_ferryd,
-                 known_broker);
+    PrintLatency(o, bench, known_ferryd, known_broker);
   }
   fmt::print("\nferryd memory: peak VmRSS sampled every 20 ms {}, VmHWM at the end {}\n",
              Mib(peak_kb), Mib(hwm_kb));
