@@ -38,26 +38,11 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "ferry/client/publisher.h"
-#include "testing/ferryd_process.h"
-#include "testing/kafka_broker.h"
 
 namespace ferry::bench {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             Clock::now().time_since_epoch())
-      .count();
-}
-
-template <typename... Args>
-void Log(fmt::format_string<Args...> format, Args&&... args) {
-  fmt::print(stderr, "[bench] {}\n", fmt::format(format, std::forward<Args>(args)...));
-  std::fflush(stderr);
-}
 
 struct Options {
   int64_t messages = 200000;
@@ -80,78 +65,6 @@ struct Options {
   double paced_rate = 0;
   int sdk_linger_ms = -1;
   int ferryd_linger_ms = 5;
-};
-
-// ---------------------------------------------------------------------------
-// /proc readings: CPU time and resident memory of a process.
-
-// utime + stime of `pid` (0: this process) in seconds; -1 if unreadable.
-double CpuSeconds(int pid) {
-  std::ifstream in(pid == 0 ? std::string("/proc/self/stat")
-                            : fmt::format("/proc/{}/stat", pid));
-  std::string line;
-  if (!std::getline(in, line)) return -1;
-  // The command name (field 2) may hold spaces: fields are counted after ')'.
-  std::istringstream rest(line.substr(line.rfind(')') + 2));
-  std::string field;
-  long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stol(field);
-    if (i == 15) stime = std::stol(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// A field of /proc/<pid>/status in KiB ("VmRSS", "VmHWM"); -1 if unreadable.
-int64_t StatusKb(int pid, const std::string& name) {
-  std::ifstream in(fmt::format("/proc/{}/status", pid));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(name + ":", 0) == 0) return std::stoll(line.substr(name.size() + 1));
-  }
-  return -1;
-}
-
-// Samples VmRSS of one process every 20 ms on its own thread; Peak() is the
-// highest sample since the last Reset().
-class RssSampler {
- public:
-  explicit RssSampler(int pid) : pid_(pid) {
-    if (pid_ > 0) thread_ = std::thread([this] { Run(); });
-  }
-  ~RssSampler() {
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    if (thread_.joinable()) thread_.join();
-  }
-  void Reset() { peak_kb_.store(pid_ > 0 ? StatusKb(pid_, "VmRSS") : -1); }
-  int64_t Peak() const { return peak_kb_.load(); }
-  int64_t OverallPeak() const { return overall_kb_.load(); }
-
- private:
-  void Run() {
-    std::unique_lock lock(mu_);
-    while (!cv_.wait_for(lock, std::chrono::milliseconds(20), [this] { return stop_; })) {
-      const int64_t kb = StatusKb(pid_, "VmRSS");
-      int64_t seen = peak_kb_.load();
-      while (kb > seen && !peak_kb_.compare_exchange_weak(seen, kb)) {
-      }
-      seen = overall_kb_.load();
-      while (kb > seen && !overall_kb_.compare_exchange_weak(seen, kb)) {
-      }
-    }
-  }
-
-  const int pid_;
-  std::atomic<int64_t> peak_kb_{-1};
-  std::atomic<int64_t> overall_kb_{-1};
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;
-  std::thread thread_;
 };
 
 // ---------------------------------------------------------------------------
@@ -185,17 +98,6 @@ struct HandleResult {
 struct Cpu {
   double client = 0, ferryd = 0, broker = 0, machine = 0;
 };
-
-// Busy time of all CPUs together, in seconds.
-double MachineBusySeconds() {
-  std::ifstream in("/proc/stat");
-  std::string cpu;
-  long user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0,
-       steal = 0;
-  in >> cpu >> user >> nice >> system >> idle >> iowait >> irq >> softirq >> steal;
-  return static_cast<double>(user + nice + system + irq + softirq + steal) /
-         static_cast<double>(sysconf(_SC_CLK_TCK));
-}
 
 // Several runs of one path at one size, merged.
 struct PathResult {
@@ -510,23 +412,12 @@ class Bench {
   int64_t FerrydOverallPeakKb() const { return rss_.OverallPeak(); }
 
  private:
-  bool CreateTopic(const std::string& topic) {
-    auto done = testing::RunFerryCli({"--server", ferryd_, "topics", "create", topic,
-                                      "--partitions", std::to_string(o_.partitions)});
-    if (!done.ok() || done->exit_code != 0) {
-      Log("creating topic {} failed: {}", topic,
-          done.ok() ? done->err : done.status().ToString());
-      return false;
-    }
-    return true;
-  }
-
   bool RunSize(int size, SizeResult* r) {
     r->size = size;
     const std::string topic = fmt::format(
         "bench.s{}.{}.{}", size, getpid(),
         std::chrono::system_clock::now().time_since_epoch().count() / 1000000);
-    if (!CreateTopic(topic)) return false;
+    if (!CreateTopic(ferryd_, topic, o_.partitions)) return false;
     const std::string payload(static_cast<size_t>(size), 'x');
     int64_t total = o_.messages;
     if (total * size > o_.max_run_bytes) {
@@ -680,10 +571,6 @@ class Bench {
 // ---------------------------------------------------------------------------
 // Output.
 
-std::string Mib(int64_t kb) {
-  return kb < 0 ? "n/a" : fmt::format("{:.0f} MiB", static_cast<double>(kb) / 1024);
-}
-
 std::string SizeLabel(int size) {
   if (size >= 1024 && size % 1024 == 0) return fmt::format("{} KiB", size / 1024);
   return fmt::format("{} B", size);
@@ -755,15 +642,6 @@ void PrintTable(const std::string& title, std::vector<SizeResult>& results, bool
     }
   }
   std::fflush(stdout);
-}
-
-int BrokerPidFromState(const testing::KafkaBroker& broker) {
-  const char* root = std::getenv("FERRY_KAFKA_STATE");
-  std::ifstream in(fmt::format(
-      "{}/{}/broker.pid", root != nullptr ? root : "/tmp/ferry-kafka", broker.name()));
-  int pid = 0;
-  in >> pid;
-  return pid;
 }
 
 std::string Join(const std::vector<int>& values) {
@@ -856,53 +734,28 @@ int Main(int argc, char** argv) {
     return 2;
   }
 
-  std::unique_ptr<testing::KafkaBroker> broker;
-  std::string bootstrap = o.bootstrap;
-  int broker_pid = o.broker_pid;
-  if (bootstrap.empty()) {
-    Log("starting a Kafka broker");
-    auto started = testing::KafkaBroker::Start("bench");
-    if (!started.ok()) {
-      Log("broker: {}", started.status().ToString());
-      return 1;
-    }
-    broker = *std::move(started);
-    bootstrap = broker->bootstrap();
-    broker_pid = BrokerPidFromState(*broker);
+  // Defaults everywhere except linger.ms, set explicitly to what the direct
+  // producers use (it is also librdkafka 2.0's default).
+  std::map<std::string, std::string> env;
+  if (!ParseKeyValues(o.ferryd_env, "--ferryd-env", &env)) return 2;
+  Infra infra;
+  if (!StartInfra(
+          o.bootstrap, o.broker_pid, o.ferryd, o.ferryd_pid,
+          [&](const std::string& bootstrap) {
+            return fmt::format(
+                "log: {{ level: warn }}\n"
+                "clusters:\n"
+                "  main: {{ type: kafka, bootstrap: \"{}\", properties: {{ "
+                "linger.ms: {} }} }}\n",
+                bootstrap, o.ferryd_linger_ms);
+          },
+          env, &infra)) {
+    return 1;
   }
-  std::unique_ptr<testing::FerrydProcess> node;
-  std::string ferryd = o.ferryd;
-  int ferryd_pid = o.ferryd_pid;
-  if (ferryd.empty()) {
-    Log("starting ferryd");
-    // Defaults everywhere except linger.ms, set explicitly to what the direct
-    // producers use (it is also librdkafka 2.0's default).
-    std::map<std::string, std::string> env;
-    for (const std::string& entry : o.ferryd_env) {
-      const size_t eq = entry.find('=');
-      if (eq == std::string::npos) {
-        fmt::print(stderr, "--ferryd-env {}: expected KEY=VALUE\n", entry);
-        return 2;
-      }
-      env[entry.substr(0, eq)] = entry.substr(eq + 1);
-    }
-    auto started = testing::FerrydProcess::Start(
-        fmt::format("log: {{ level: warn }}\n"
-                    "clusters:\n"
-                    "  main: {{ type: kafka, bootstrap: \"{}\", properties: {{ "
-                    "linger.ms: {} }} }}\n",
-                    bootstrap, o.ferryd_linger_ms),
-        env);
-    if (!started.ok()) {
-      Log("ferryd: {}", started.status().ToString());
-      return 1;
-    }
-    node = *std::move(started);
-    ferryd = node->grpc_address();
-    ferryd_pid = node->process().pid();
-  }
-  Log("broker {} (pid {}), ferryd {} (pid {})", bootstrap, broker_pid, ferryd,
-      ferryd_pid);
+  const std::string& bootstrap = infra.bootstrap;
+  const std::string& ferryd = infra.ferryd;
+  const int broker_pid = infra.broker_pid;
+  const int ferryd_pid = infra.ferryd_pid;
 
   std::vector<SizeResult> results;
   bool ok;
