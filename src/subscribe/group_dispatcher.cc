@@ -20,6 +20,7 @@ std::atomic<uint64_t> next_epoch{1};
 constexpr StreamId kDeadLetterStream = 0;
 constexpr absl::Duration kDeadLetterDeadline = absl::Minutes(5);
 constexpr absl::Duration kDeadLetterRetryDelay = absl::Seconds(1);
+constexpr int kMaxMessagesPerResponse = 100;
 
 // What buffering one record costs beyond its payload: the record struct, the
 // map nodes of the buffer and of PartitionState. Counted against
@@ -312,7 +313,7 @@ void GroupDispatcher::Pump(absl::Time now) {
     auto& [stream_id, stream] = *first_stream;
     if (!stream.has_credit()) continue;
     v1::SubscribeResponse response;
-    v1::MessageBatch& batch = *response.mutable_messages();
+    v1::MessageBatch* batch = response.mutable_messages();
     auto slot_it = slots_.begin();
     std::advance(slot_it, round % slots_.size());
     for (size_t p = 0; p < slots_.size() && stream.has_credit(); ++p, ++slot_it) {
@@ -329,10 +330,17 @@ void GroupDispatcher::Pump(absl::Time now) {
           DeadLetter(tp, slot, *delivery);
           continue;
         }
-        AddMessage(batch, tp, slot, *delivery, stream_id);
+        AddMessage(*batch, tp, slot, *delivery, stream_id);
+        // Moderate responses let the client start on the first messages
+        // while later ones are still being sent.
+        if (batch->messages_size() >= kMaxMessagesPerResponse) {
+          stream.sink->Send(std::move(response));
+          response = v1::SubscribeResponse();
+          batch = response.mutable_messages();
+        }
       }
     }
-    if (batch.messages_size() > 0) stream.sink->Send(std::move(response));
+    if (batch->messages_size() > 0) stream.sink->Send(std::move(response));
   }
 }
 

@@ -293,3 +293,33 @@ def test_failover_kill9_during_publish_loses_nothing(node_pair):
     messages = consume_values([b.endpoint], topic, ok, timeout=90)
     missing = ok - {m.value for m in messages}
     assert not missing, "%d acknowledged messages lost, e.g. %s" % (len(missing), sorted(missing)[:5])
+
+
+def test_failover_kill9_during_subscribe_loses_nothing(node_pair):
+    from conftest import create_topic
+    a, b = node_pair
+    topic = create_topic(a.endpoint, unique("py-sub-failover"), partitions=4)
+    endpoints = [a.endpoint, b.endpoint]
+    want = {b"s-%05d" % i for i in range(2000)}
+    with ferry.Publisher(endpoints) as pub:
+        for f in [pub.publish(topic, v, key=v[-2:]) for v in sorted(want)]:
+            f.result(30)
+    acked = []
+    killed = False
+    with ferry.Subscriber(endpoints, unique("g"), [topic], start="earliest",
+                          ack_deadline=5) as sub:
+        deadline = time.monotonic() + 120
+        while not want <= set(acked) and time.monotonic() < deadline:
+            m = sub.receive(timeout=0.5)
+            if m is None:
+                continue
+            m.ack()
+            acked.append(m.value)
+            if not killed and len(acked) >= 500:
+                a.kill9()  # its partitions move to b after the session timeout
+                killed = True
+    assert killed
+    missing = want - set(acked)
+    assert not missing, "%d messages never delivered after the kill, e.g. %s" % (
+        len(missing), sorted(missing)[:5])
+    print("duplicates after kill -9: %d" % (len(acked) - len(set(acked))))
