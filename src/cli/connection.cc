@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <iostream>
+
 namespace ferry::cli {
 namespace {
 
@@ -73,5 +76,19 @@ std::string DescribeError(const GlobalOptions& options, std::string_view what,
   }
   return line;
 }
+
+int Fail(const GlobalOptions& options, std::string_view what,
+         const grpc::Status& status) {
+  std::cerr << DescribeError(options, what, status) << "\n";
+  return 1;
+}
+
+GlobalOptions WithAdminDeadline(const GlobalOptions& options) {
+  GlobalOptions out = options;
+  out.timeout = std::max(out.timeout, absl::Seconds(40));
+  return out;
+}
+
+std::string Offset(int64_t offset) { return offset < 0 ? "-" : std::to_string(offset); }
 
 }  // namespace ferry::cli

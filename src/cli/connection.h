@@ -29,4 +29,16 @@ std::unique_ptr<grpc::ClientContext> NewContext(const GlobalOptions& options);
 std::string DescribeError(const GlobalOptions& options, std::string_view what,
                           const grpc::Status& status);
 
+// Prints DescribeError to stderr; returns exit code 1.
+int Fail(const GlobalOptions& options, std::string_view what, const grpc::Status& status);
+
+// Admin calls (topics, groups) are bounded by the node's admin timeout (30 s
+// by default) and may wait for the control topic; the CLI waits a little
+// longer, so a slow cluster is reported with the node's reason rather than
+// the CLI's own deadline.
+GlobalOptions WithAdminDeadline(const GlobalOptions& options);
+
+// An offset for tables: "-" for none (negative).
+std::string Offset(int64_t offset);
+
 }  // namespace ferry::cli

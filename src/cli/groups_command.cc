@@ -20,21 +20,6 @@ struct GroupsArgs {
   std::string to;
 };
 
-// Group calls may wait for broker requests and the control topic.
-GlobalOptions WithAdminDeadline(const GlobalOptions& options) {
-  GlobalOptions out = options;
-  out.timeout = std::max(out.timeout, absl::Seconds(40));
-  return out;
-}
-
-int Fail(const GlobalOptions& options, std::string_view what,
-         const grpc::Status& status) {
-  std::cerr << DescribeError(options, what, status) << "\n";
-  return 1;
-}
-
-std::string Offset(int64_t offset) { return offset < 0 ? "-" : std::to_string(offset); }
-
 int RunList(const GlobalOptions& options, const GroupsArgs& args) {
   auto admin = v1::Admin::NewStub(Connect(options));
   v1::ListGroupsRequest request;

@@ -25,21 +25,6 @@ struct TopicsArgs {
   std::vector<std::string> configs;  // KEY=VALUE
 };
 
-// The node bounds topic administration by its admin timeout (30 s by
-// default); the CLI waits a little longer, so that a slow cluster is reported
-// with the node's reason rather than the CLI's own deadline.
-GlobalOptions WithAdminDeadline(const GlobalOptions& options) {
-  GlobalOptions out = options;
-  out.timeout = std::max(out.timeout, absl::Seconds(40));
-  return out;
-}
-
-int Fail(const GlobalOptions& options, std::string_view what,
-         const grpc::Status& status) {
-  std::cerr << DescribeError(options, what, status) << "\n";
-  return 1;
-}
-
 int RunList(const GlobalOptions& options, const TopicsArgs& args) {
   auto admin = v1::Admin::NewStub(Connect(options));
   v1::ListTopicsRequest request;
@@ -86,8 +71,6 @@ int RunCreate(const GlobalOptions& options, const TopicsArgs& args) {
 std::string Ids(const google::protobuf::RepeatedField<int32_t>& ids) {
   return ids.empty() ? "-" : fmt::format("{}", fmt::join(ids, ","));
 }
-
-std::string Offset(int64_t offset) { return offset < 0 ? "-" : std::to_string(offset); }
 
 int RunDescribe(const GlobalOptions& options, const TopicsArgs& args) {
   auto admin = v1::Admin::NewStub(Connect(options));

@@ -450,6 +450,26 @@ TEST_F(SubscribeDeliveryTest, NoLossWhenClientsDropMessagesAndCrash) {
   ExpectCommitted(Name(), topic, end);
 }
 
+// `count` clients, each with one stream to every node (as the SDK connects),
+// acking after 2 ms per message in batches of up to 20.
+std::vector<std::unique_ptr<Client>> ClientsOnEachNode(
+    int count, const v1::SubscriptionOpen& open, const std::vector<FerrydProcess*>& nodes,
+    Ledger* ledger) {
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < count; ++i) {
+    for (FerrydProcess* node : nodes) {
+      clients.push_back(std::make_unique<Client>(
+          ClientOptions{.address = node->grpc_address(),
+                        .open = open,
+                        .per_message = absl::Milliseconds(2),
+                        .max_batch = 20,
+                        .seed = static_cast<uint32_t>(clients.size() + 1)},
+          ledger));
+    }
+  }
+  return clients;
+}
+
 // 2. kill -9 of one of two nodes costs redeliveries, never messages.
 TEST_F(SubscribeDeliveryTest, NoLossWhenANodeIsKilled) {
   constexpr int kPartitions = 4, kMessages = 20000, kClients = 4;
@@ -467,18 +487,8 @@ TEST_F(SubscribeDeliveryTest, NoLossWhenANodeIsKilled) {
   open.mutable_ack_deadline()->set_seconds(5);
   open.mutable_flow()->set_max_outstanding_messages(50);
   Ledger ledger;
-  std::vector<std::unique_ptr<Client>> clients;
-  for (int i = 0; i < kClients; ++i) {
-    for (FerrydProcess* node : {doomed.get(), survivor.get()}) {
-      clients.push_back(std::make_unique<Client>(
-          ClientOptions{.address = node->grpc_address(),
-                        .open = open,
-                        .per_message = absl::Milliseconds(2),
-                        .max_batch = 20,
-                        .seed = static_cast<uint32_t>(clients.size() + 1)},
-          &ledger));
-    }
-  }
+  std::vector<std::unique_ptr<Client>> clients =
+      ClientsOnEachNode(kClients, open, {doomed.get(), survivor.get()}, &ledger);
   // Kill in the middle, once both nodes own partitions.
   ASSERT_TRUE(WaitAssignments(*survivor, Name(), 1, kWait)) << survivor->Log();
   ASSERT_TRUE(ledger.WaitAcked(kMessages * 3 / 10, kWait))
@@ -956,18 +966,8 @@ TEST_F(SubscribeDeliveryTest, GracefulNodeStopHandsPartitionsOverAtOnce) {
   v1::SubscriptionOpen open = MakeOpen(Name(), {topic});
   open.mutable_flow()->set_max_outstanding_messages(50);
   Ledger ledger;
-  std::vector<std::unique_ptr<Client>> clients;
-  for (int i = 0; i < kClients; ++i) {
-    for (FerrydProcess* node : {stopping.get(), staying.get()}) {
-      clients.push_back(std::make_unique<Client>(
-          ClientOptions{.address = node->grpc_address(),
-                        .open = open,
-                        .per_message = absl::Milliseconds(2),
-                        .max_batch = 20,
-                        .seed = static_cast<uint32_t>(clients.size() + 1)},
-          &ledger));
-    }
-  }
+  std::vector<std::unique_ptr<Client>> clients =
+      ClientsOnEachNode(kClients, open, {stopping.get(), staying.get()}, &ledger);
   ASSERT_TRUE(WaitAssignments(*staying, Name(), 1, kWait)) << staying->Log();
   ASSERT_TRUE(ledger.WaitAcked(kMessages * 3 / 10, kWait));
   const int assignments = Assignments(*staying, Name());
