@@ -163,9 +163,13 @@ TEST_F(GroupMemberTest, LatestStartsAtTheHighWatermarkAndIsCommittedAtOnce) {
   EXPECT_THAT(listener.Events(), ElementsAre("assigned t/0@2", "assigned t/1@1"));
   EXPECT_EQ(Committed("t", 0), 2);
   EXPECT_EQ(Committed("t", 1), 1);
+  EXPECT_EQ(member->HighWatermark({"t", 0}), 2);
+  EXPECT_EQ(member->HighWatermark({"t", 1}), 1);
+  EXPECT_EQ(member->HighWatermark({"t", 7}), -1);
   Publish("t", 1);
   ASSERT_TRUE(listener.WaitForRecords(1));
   EXPECT_EQ(listener.Records()[0].offset, 1);  // partition 1, the 4th record
+  EXPECT_EQ(member->HighWatermark({"t", 1}), 2);
 }
 
 TEST_F(GroupMemberTest, EarliestAndTimestampStartPositions) {
