@@ -867,7 +867,8 @@ class BackendBench {
                  broker0 = infra.broker_pid > 0 ? CpuSeconds(infra.broker_pid) : 0,
                  machine0 = MachineBusySeconds();
     const int64_t start_ns = NowNs();
-    BackendResult r{.backend = backend};
+    BackendResult r;
+    r.backend = backend;
     work.topic = topic;
     work.per_handle = per_handle;
     Log("{}: publishing {} messages of {} bytes", backend, per_handle * handles,
@@ -891,7 +892,8 @@ class BackendBench {
     out->push_back(std::move(r));
 
     if (kafka) {
-      BackendResult d{.backend = "kafka, direct librdkafka (no Ferry)"};
+      BackendResult d;
+      d.backend = "kafka, direct librdkafka (no Ferry)";
       work.topic = direct_topic;
       Log("{}: direct librdkafka, {} messages", backend, per_handle * handles);
       d.publish = direct_run();
