@@ -968,8 +968,10 @@ int RunBackends(const Options& o, const std::map<std::string, std::string>& env,
              fsync_rate, o.fsync_seconds, root.string());
   for (BackendResult& r : results) {
     if (r.backend.rfind("embedded", 0) == 0 && fsync_rate > 0) {
-      fmt::print("{}: {:.0f} msgs/s = {:.1f} messages per fsync at the probe's rate\n",
-                 r.backend, r.publish.rate(), r.publish.rate() / fsync_rate);
+      fmt::print(
+          "{}: publish {:.0f} msgs/s = {:.1f} × the fsync rate: each fsync carries at "
+          "least that many messages on average\n",
+          r.backend, r.publish.rate(), r.publish.rate() / fsync_rate);
     }
   }
   for (BackendResult& r : results) {
