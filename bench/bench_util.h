@@ -4,17 +4,20 @@
 #ifndef FERRY_BENCH_BENCH_UTIL_H_
 #define FERRY_BENCH_BENCH_UTIL_H_
 
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -138,6 +141,39 @@ inline double PercentileMs(const std::vector<int64_t>& sorted, double p) {
 
 inline std::string Mib(int64_t kb) {
   return kb < 0 ? "n/a" : fmt::format("{:.0f} MiB", static_cast<double>(kb) / 1024);
+}
+
+// Synchronous writes per second the filesystem of `dir` sustains: appends
+// 4 KiB blocks to a temporary file there, each followed by fdatasync, for
+// `seconds`; the file is removed. -1 (logged) on failure. This bounds an
+// embedded store that fsyncs before acknowledging: at most this many
+// acknowledged writes per second, however many messages share each one.
+inline double FsyncRate(const std::string& dir, double seconds) {
+  std::string path = dir + "/fsync-probe-XXXXXX";
+  const int fd = mkstemp(path.data());
+  if (fd < 0) {
+    Log("fsync probe in {}: {}", dir, std::strerror(errno));
+    return -1;
+  }
+  const std::string block(4096, 'f');
+  int64_t syncs = 0;
+  const int64_t start = NowNs();
+  const auto until = start + static_cast<int64_t>(seconds * 1e9);
+  int64_t now = start;
+  while (now < until) {
+    if (write(fd, block.data(), block.size()) != static_cast<ssize_t>(block.size()) ||
+        fdatasync(fd) != 0) {
+      Log("fsync probe in {}: {}", dir, std::strerror(errno));
+      syncs = -1;
+      break;
+    }
+    ++syncs;
+    now = NowNs();
+  }
+  close(fd);
+  unlink(path.c_str());
+  if (syncs < 0) return -1;
+  return static_cast<double>(syncs) / (static_cast<double>(now - start) / 1e9);
 }
 
 // The JVM's pid of a broker the harness started (from its state directory).

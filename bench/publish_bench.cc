@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <future>
 #include <map>
@@ -40,6 +41,7 @@
 
 #include "bench/bench_util.h"
 #include "ferry/client/publisher.h"
+#include "ferry/client/subscriber.h"
 
 namespace ferry::bench {
 namespace {
@@ -65,6 +67,10 @@ struct Options {
   double paced_rate = 0;
   int sdk_linger_ms = -1;
   int ferryd_linger_ms = 5;
+  // --backends mode (empty: the classic direct-vs-Ferry comparison on Kafka).
+  std::vector<std::string> backends;
+  double fsync_seconds = 2;
+  double consume_timeout_seconds = 300;
 };
 
 // ---------------------------------------------------------------------------
@@ -644,6 +650,343 @@ void PrintTable(const std::string& title, std::vector<SizeResult>& results, bool
   std::fflush(stdout);
 }
 
+// ---------------------------------------------------------------------------
+// --backends: the Ferry path (SDK → ferryd) on each backend, one after the
+// other in one process, each on a ferryd of its own: publish (max pass),
+// then consume what was published (backlog), then the next backend.
+
+const std::vector<std::string> kBackends = {"kafka", "embedded-sync", "embedded-batch"};
+
+struct BackendResult {
+  std::string backend;
+  PathResult publish;
+  int64_t consumed = 0;        // Deliveries (redeliveries count again).
+  double consume_seconds = 0;  // First delivery → the delivery reaching the total.
+  std::string consume_error;
+  int64_t peak_rss_kb = -1;  // ferryd, publish and consume.
+  double other_cores = -1;   // Foreign load during publish and consume.
+};
+
+// Runs `handles` threads, thread h returning run(h, start_ns), into one
+// PathResult.
+template <typename RunHandle>
+PathResult RunHandles(int handles, RunHandle run) {
+  std::vector<HandleResult> results(handles);
+  std::vector<std::thread> threads;
+  const int64_t start_ns = NowNs() + 1000000;  // 1 ms for the threads to start
+  for (int h = 0; h < handles; ++h) {
+    threads.emplace_back([&, h] { results[h] = run(h, start_ns); });
+  }
+  for (std::thread& t : threads) t.join();
+  PathResult out;
+  out.Add(results, Cpu{}, 0, -1);
+  return out;
+}
+
+// Consumes `total` messages of `topic` from the earliest offset with a
+// Subscriber (SDK defaults, fresh group, the handler acks at once, as in
+// consume_bench). Sets the consume fields of `r`.
+void ConsumeBacklog(const std::string& ferryd, const std::string& topic, int64_t total,
+                    double timeout_seconds, BackendResult* r) {
+  std::atomic<int64_t> received{0}, first_ns{0}, done_ns{0};
+  std::mutex mu;
+  std::string failure;
+  client::Subscriber::Builder builder;
+  builder.Endpoints({ferryd})
+      .Group(fmt::format("bench.consume.{}.{}", getpid(), topic))
+      .Topics({topic})
+      .ClientId("publish-bench-consume")
+      .StartAt(client::StartPosition::Earliest())
+      .OnMessage([&](const client::ReceivedMessage&, client::AckHandle handle) {
+        const int64_t now = NowNs();
+        int64_t expected = 0;
+        first_ns.compare_exchange_strong(expected, now);
+        handle.Ack();
+        if (received.fetch_add(1) + 1 == total) done_ns.store(now);
+      })
+      .OnError([&](const client::SubscriberError& e) {
+        Log("ferry subscriber: {} code {}: {}", e.fatal ? "fatal" : "error", e.code,
+            e.error);
+        if (e.fatal) {
+          std::lock_guard lock(mu);
+          failure = e.error;
+        }
+      });
+  std::string error;
+  std::unique_ptr<client::Subscriber> subscriber = builder.Build(&error);
+  if (subscriber == nullptr) {
+    r->consume_error = error;
+    return;
+  }
+  const int64_t until = NowNs() + static_cast<int64_t>(timeout_seconds * 1e9);
+  while (done_ns.load() == 0 && NowNs() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::lock_guard lock(mu);
+    if (!failure.empty()) break;
+  }
+  subscriber->Close(std::chrono::seconds(10));
+  r->consumed = received.load();
+  if (done_ns.load() == 0) {
+    std::lock_guard lock(mu);
+    r->consume_error = !failure.empty()
+                           ? failure
+                           : fmt::format("only {} of {} messages within {} s",
+                                         r->consumed, total, timeout_seconds);
+    return;
+  }
+  r->consume_seconds = static_cast<double>(done_ns.load() - first_ns.load()) / 1e9;
+}
+
+class BackendBench {
+ public:
+  BackendBench(const Options& o, std::map<std::string, std::string> env,
+               std::filesystem::path root)
+      : o_(o), env_(std::move(env)), root_(std::move(root)) {
+    for (int k = 0; k < o_.keys; ++k) keys_.push_back(fmt::format("key-{:04d}", k));
+  }
+
+  // Measures `backend`; a direct librdkafka row follows kafka's. False if
+  // setting up failed (logged).
+  bool Run(const std::string& backend, std::vector<BackendResult>* out) {
+    Infra infra;
+    const bool kafka = backend == "kafka";
+    const std::string store = (root_ / backend).string();
+    if (kafka) {
+      if (!StartInfra(
+              o_.bootstrap, o_.broker_pid, "", 0,
+              [&](const std::string& bootstrap) {
+                return fmt::format(
+                    "log: {{ level: warn }}\n"
+                    "clusters:\n"
+                    "  main: {{ type: kafka, bootstrap: \"{}\", properties: {{ "
+                    "linger.ms: {} }} }}\n",
+                    bootstrap, o_.ferryd_linger_ms);
+              },
+              env_, &infra)) {
+        return false;
+      }
+    } else {
+      // A fresh store per backend; defaults but durability.
+      Log("starting ferryd on an embedded store in {}", store);
+      auto started = testing::FerrydProcess::Start(
+          fmt::format("log: {{ level: warn }}\n"
+                      "clusters:\n"
+                      "  main: {{ type: embedded, path: \"{}\", durability: {} }}\n",
+                      store, backend == "embedded-sync" ? "sync" : "batch"),
+          env_);
+      if (!started.ok()) {
+        Log("ferryd: {}", started.status().ToString());
+        return false;
+      }
+      infra.node = *std::move(started);
+      infra.ferryd = infra.node->grpc_address();
+      infra.ferryd_pid = infra.node->process().pid();
+    }
+    const bool ok = Measure(backend, infra, out);
+    infra.node.reset();
+    infra.broker.reset();
+    if (!kafka) std::filesystem::remove_all(store);
+    return ok;
+  }
+
+ private:
+  bool Measure(const std::string& backend, const Infra& infra,
+               std::vector<BackendResult>* out) {
+    const bool kafka = backend == "kafka";
+    const std::string base = fmt::format(
+        "bench.backends.{}.{}", getpid(),
+        std::chrono::system_clock::now().time_since_epoch().count() / 1000000);
+    const std::string warm_topic = base + ".warmup", topic = base + ".ferry",
+                      direct_topic = base + ".direct";
+    for (const std::string& t : {warm_topic, topic}) {
+      if (!CreateTopic(infra.ferryd, t, o_.partitions)) return false;
+    }
+    if (kafka && !CreateTopic(infra.ferryd, direct_topic, o_.partitions)) return false;
+
+    const int handles = o_.concurrency;
+    const int64_t per_handle = std::max<int64_t>(1, o_.messages / handles);
+    std::vector<std::unique_ptr<client::Publisher>> ferry;
+    std::vector<std::unique_ptr<DirectProducer>> direct;
+    for (int h = 0; h < handles; ++h) {
+      std::string error;
+      if (h == 0 || !o_.shared_publisher) {
+        ferry.push_back(NewPublisher(infra.ferryd, o_.sdk_linger_ms, &error));
+        if (ferry.back() == nullptr) {
+          Log("ferry publisher: {}", error);
+          return false;
+        }
+      }
+      if (kafka) {
+        direct.push_back(DirectProducer::Create(infra.bootstrap, h, &error));
+        if (direct.back() == nullptr) {
+          Log("librdkafka producer: {}", error);
+          return false;
+        }
+      }
+    }
+    std::vector<std::vector<int>> sequence(handles);
+    for (int h = 0; h < handles; ++h) {
+      std::mt19937 rng(1234 + h);
+      std::uniform_int_distribution<int> pick(0, o_.keys - 1);
+      while (static_cast<int64_t>(sequence[h].size()) < std::max(per_handle, o_.warmup)) {
+        sequence[h].push_back(pick(rng));
+      }
+    }
+    const std::string payload(static_cast<size_t>(o_.sizes.front()), 'x');
+    Workload work{.topic = warm_topic,
+                  .payload = &payload,
+                  .keys = &keys_,
+                  .key_sequence = &sequence,
+                  .per_handle = o_.warmup,
+                  .interval_ns = 0};
+    auto ferry_run = [&] {
+      return RunHandles(handles, [&](int h, int64_t start_ns) {
+        return RunFerryHandle(*ferry[o_.shared_publisher ? 0 : h], work, h, start_ns);
+      });
+    };
+    auto direct_run = [&] {
+      return RunHandles(handles, [&](int h, int64_t start_ns) {
+        return direct[h]->Run(work, h, start_ns);
+      });
+    };
+
+    // Warm-up into its own topic, so the backlog below is the measured run
+    // only. A fresh broker's JVM needs --warmup-seconds; the embedded store
+    // gets one round.
+    Log("{}: warm-up", backend);
+    const int64_t warmup_until =
+        NowNs() + (kafka ? static_cast<int64_t>(o_.warmup_seconds * 1e9) : 0);
+    do {
+      ferry_run();
+      if (kafka) direct_run();
+    } while (NowNs() < warmup_until);
+
+    RssSampler rss(infra.ferryd_pid);
+    rss.Reset();
+    const double client0 = CpuSeconds(0), ferryd0 = CpuSeconds(infra.ferryd_pid),
+                 broker0 = infra.broker_pid > 0 ? CpuSeconds(infra.broker_pid) : 0,
+                 machine0 = MachineBusySeconds();
+    const int64_t start_ns = NowNs();
+    BackendResult r;
+    r.backend = backend;
+    work.topic = topic;
+    work.per_handle = per_handle;
+    Log("{}: publishing {} messages of {} bytes", backend, per_handle * handles,
+        payload.size());
+    r.publish = ferry_run();
+    Log("{}: publish {:.0f} msgs/s, p99 {:.2f} ms, {} failed", backend, r.publish.rate(),
+        r.publish.PercentileMs(0.99), r.publish.errors);
+    const int64_t total = r.publish.messages - r.publish.errors;
+    Log("{}: consuming the backlog of {} messages", backend, total);
+    ConsumeBacklog(infra.ferryd, topic, total, o_.consume_timeout_seconds, &r);
+    Log("{}: consume {:.0f} msgs/s{}", backend,
+        r.consume_seconds > 0 ? static_cast<double>(total) / r.consume_seconds : 0,
+        r.consume_error.empty() ? "" : ", " + r.consume_error);
+    r.peak_rss_kb = rss.Peak();
+    const double wall = static_cast<double>(NowNs() - start_ns) / 1e9;
+    const double others =
+        (MachineBusySeconds() - machine0) - (CpuSeconds(0) - client0) -
+        (CpuSeconds(infra.ferryd_pid) - ferryd0) -
+        (infra.broker_pid > 0 ? CpuSeconds(infra.broker_pid) - broker0 : 0);
+    r.other_cores = std::max(0.0, others) / wall;
+    out->push_back(std::move(r));
+
+    if (kafka) {
+      BackendResult d;
+      d.backend = "kafka, direct librdkafka (no Ferry)";
+      work.topic = direct_topic;
+      Log("{}: direct librdkafka, {} messages", backend, per_handle * handles);
+      d.publish = direct_run();
+      out->push_back(std::move(d));
+    }
+    return true;
+  }
+
+  const Options& o_;
+  const std::map<std::string, std::string> env_;
+  const std::filesystem::path root_;
+  std::vector<std::string> keys_;
+};
+
+int RunBackends(const Options& o, const std::map<std::string, std::string>& env,
+                const std::string& command) {
+  // Fresh stores under one temporary directory, whose filesystem the fsync
+  // probe measures.
+  const std::filesystem::path root = std::filesystem::temp_directory_path() /
+                                     fmt::format("ferry-backends-bench-{}", getpid());
+  std::filesystem::create_directories(root);
+  Log("fsync probe: 4 KiB appends + fdatasync in {} for {:.0f} s", root.string(),
+      o.fsync_seconds);
+  const double fsync_rate = FsyncRate(root.string(), o.fsync_seconds);
+  Log("fsync probe: {:.0f} syncs/s", fsync_rate);
+
+  std::vector<BackendResult> results;
+  bool ok = true;
+  {
+    BackendBench bench(o, env, root);
+    for (const std::string& backend : o.backends) {
+      if (!bench.Run(backend, &results)) {
+        ok = false;
+        break;
+      }
+    }
+  }
+  std::filesystem::remove_all(root);
+
+  const int size = o.sizes.front();
+  fmt::print("## publish_bench --backends\n\n`{}`\n\n", command);
+  fmt::print(
+      "{} messages of {} B per backend, {} publishing threads ({}), {} partitions, {} "
+      "keys; consume: one Subscriber (SDK defaults, handler acks at once) reads the "
+      "published backlog from the earliest offset; {} hardware threads\n\n",
+      std::max<int64_t>(1, o.messages / o.concurrency) * o.concurrency, size,
+      o.concurrency, o.shared_publisher ? "one shared Publisher" : "one Publisher each",
+      o.partitions, o.keys, std::thread::hardware_concurrency());
+  fmt::print(
+      "| backend | publish msgs/s | MB/s | p50 ms | p99 ms | consume msgs/s | MB/s | "
+      "ferryd peak RSS | other load (cores) |\n");
+  fmt::print("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+  int64_t failed = 0;
+  for (BackendResult& r : results) {
+    const int64_t total = r.publish.messages - r.publish.errors;
+    failed += r.publish.errors;
+    const bool consumed = r.consume_seconds > 0;
+    const double consume_rate =
+        consumed ? static_cast<double>(total) / r.consume_seconds : 0;
+    const bool ferry_row = r.other_cores >= 0;
+    fmt::print(
+        "| {} | {:.0f} | {:.1f} | {:.2f} | {:.2f} | {} | {} | {} | {} |\n", r.backend,
+        r.publish.rate(), r.publish.rate() * size / 1e6, r.publish.PercentileMs(0.5),
+        r.publish.PercentileMs(0.99),
+        consumed ? fmt::format("{:.0f}", consume_rate) : (ferry_row ? "failed" : "–"),
+        consumed ? fmt::format("{:.1f}", consume_rate * size / 1e6) : "–",
+        ferry_row ? Mib(r.peak_rss_kb) : "–",
+        ferry_row ? fmt::format("{:.2f}", r.other_cores) : "–");
+    if (ferry_row && !consumed) ++failed;
+  }
+  fmt::print("\nDisk: {:.0f} fsyncs/s (4 KiB appends + fdatasync, {:.0f} s, in {}).\n",
+             fsync_rate, o.fsync_seconds, root.string());
+  for (BackendResult& r : results) {
+    if (r.backend.rfind("embedded", 0) == 0 && fsync_rate > 0) {
+      fmt::print(
+          "{}: publish {:.0f} msgs/s = {:.1f} × the fsync rate: each fsync carries at "
+          "least that many messages on average\n",
+          r.backend, r.publish.rate(), r.publish.rate() / fsync_rate);
+    }
+  }
+  for (BackendResult& r : results) {
+    if (r.publish.errors > 0) {
+      fmt::print("{}: {} of {} publishes failed; first: {}\n", r.backend,
+                 r.publish.errors, r.publish.messages, r.publish.first_error);
+    }
+    if (!r.consume_error.empty()) {
+      fmt::print("{}: consume: {}\n", r.backend, r.consume_error);
+    }
+  }
+  std::fflush(stdout);
+  return ok && failed == 0 ? 0 : 1;
+}
+
 std::string Join(const std::vector<int>& values) {
   std::string out;
   for (int v : values) out += (out.empty() ? "" : ",") + std::to_string(v);
@@ -724,7 +1067,33 @@ int Main(int argc, char** argv) {
                  "(e.g. LD_PRELOAD=..., GLIBC_TUNABLES=...)");
   app.add_option("--ferryd-pid", o.ferryd_pid, "Pid of --ferryd, for RSS and CPU");
   app.add_option("--broker-pid", o.broker_pid, "Pid of --bootstrap's broker, for CPU");
+  app.add_option("--backends", o.backends,
+                 "Instead of the direct-vs-Ferry comparison: the Ferry path on each "
+                 "of these backends (kafka, embedded-sync, embedded-batch), publish "
+                 "and backlog consume, one ferryd each, first --sizes value only")
+      ->delimiter(',')
+      ->check(CLI::IsMember(kBackends));
+  app.add_option("--fsync-seconds", o.fsync_seconds,
+                 "--backends: length of the disk's fsync-rate probe")
+      ->check(CLI::Range(0.1, 60.0))
+      ->capture_default_str();
+  app.add_option("--consume-timeout-seconds", o.consume_timeout_seconds,
+                 "--backends: longest a backlog consume may take")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  std::string command = "publish_bench";
+  for (int i = 1; i < argc; ++i) command += fmt::format(" {}", argv[i]);
+  if (!o.backends.empty()) {
+    if (!o.ferryd.empty() || o.messages == 0) {
+      fmt::print(stderr, "--backends starts its own ferryds and needs --messages > 0\n");
+      return 2;
+    }
+    std::map<std::string, std::string> env;
+    if (!ParseKeyValues(o.ferryd_env, "--ferryd-env", &env)) return 2;
+    if (app.count("--sizes") == 0) o.sizes = {1024};
+    return RunBackends(o, env, command);
+  }
   if (o.messages == 0 && o.paced_rate <= 0) {
     fmt::print(stderr, "--messages 0 needs --paced-rate\n");
     return 2;
@@ -767,8 +1136,6 @@ int Main(int argc, char** argv) {
     peak_kb = bench.FerrydOverallPeakKb();
   }
 
-  std::string command = "publish_bench";
-  for (int i = 1; i < argc; ++i) command += fmt::format(" {}", argv[i]);
   fmt::print("## publish_bench\n\n`{}`\n\n", command);
   fmt::print(
       "Resolved: --messages {} --sizes {} --concurrency {} --topic-partitions {} --keys "
