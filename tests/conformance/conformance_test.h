@@ -59,6 +59,9 @@ class Conformance : public ::testing::TestWithParam<BackendKind> {
   // died); nullptr (and a test failure) if it fails to start.
   testing::FerrydProcess* Node(const NodeOptions& options = {});
 
+  // Stops `node` gracefully (SIGTERM, as an operator would) and waits.
+  void StopNode(testing::FerrydProcess* node);
+
   // Admin.CreateTopic; on backends without it, the backend provisions the
   // topic instead (a listed known difference). Records a failure on error.
   void CreateTopic(const testing::FerrydProcess& node, const std::string& topic,
