@@ -92,11 +92,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   builder.AddListeningPort(config.grpc_listen.ToString(),
                            grpc::InsecureServerCredentials(), &bound_port);
 
-  auto http =
-      HttpListener::Start(config.http_listen, &server->registry_, &server->draining_);
-  if (!http.ok()) return http.status();
-  server->http_ = *std::move(http);
-
   admin::NodeIdentity identity{.id = config.node_id.empty()
                                          ? DefaultNodeId(config.grpc_listen.port)
                                          : config.node_id,
@@ -151,6 +146,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
         fmt::format("listen.grpc: cannot listen on {} (address in use or not local)",
                     config.grpc_listen.ToString()));
   }
+  // /healthz answers only once gRPC accepts calls: orchestrators and tests
+  // take a 200 to mean "ready".
+  auto http =
+      HttpListener::Start(config.http_listen, &server->registry_, &server->draining_);
+  if (!http.ok()) return http.status();
+  server->http_ = *std::move(http);
   spdlog::info("ferryd {} serving node={} grpc={} http={} clusters={}", kVersion,
                identity.id, identity.grpc_address, identity.http_address,
                config.clusters.size());
