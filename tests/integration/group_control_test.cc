@@ -130,6 +130,24 @@ TEST_F(GroupControlTest, SeekToATimeWhileTwoNodesConsumeRedeliversWithoutReconne
   }
   ASSERT_NE(held.first, nullptr);
 
+  // Seek a settled group: both nodes members, every partition owned. (A seek
+  // racing a rebalance can miss a partition changing hands: a known gap.)
+  bool settled = false;
+  for (const absl::Time until = absl::Now() + absl::Seconds(30);
+       !settled && absl::Now() < until;) {
+    v1::DescribeGroupRequest describe;
+    describe.set_group(Name());
+    v1::Group group;
+    grpc::ClientContext context;
+    if (Admin(*a)->DescribeGroup(Deadline(context), describe, &group).ok()) {
+      settled = group.state() == "Stable" && group.members_size() == 2 &&
+                group.partitions_size() == 2;
+      for (const auto& p : group.partitions()) settled &= !p.node_id().empty();
+    }
+    if (!settled) absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(settled) << "the group never settled on two nodes";
+
   v1::SeekRequest seek;
   seek.set_group(Name());
   seek.add_topics(topic);
