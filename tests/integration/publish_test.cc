@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "ferry/v1/publisher.grpc.pb.h"
 #include "testing/ferryd_process.h"
+#include "testing/java_partitioner.h"
 #include "testing/kafka_broker.h"
 #include "testing/kafka_client.h"
 
@@ -19,6 +20,7 @@ namespace {
 
 using ::ferry::testing::ConsumedRecord;
 using ::ferry::testing::FerrydProcess;
+using ::ferry::testing::JavaPartition;
 using ::ferry::testing::KafkaBroker;
 using ::ferry::testing::SharedBroker;
 using ::testing::HasSubstr;
@@ -43,43 +45,6 @@ v1::OutgoingMessage* Add(v1::PublishRequest& request, const std::string& key,
   m->set_key(key);
   m->set_value(value);
   return m;
-}
-
-// Java's murmur2 partitioner (org.apache.kafka.common.utils.Utils.murmur2),
-// written from its published definition, to check that Ferry places keys
-// exactly where Java producers do.
-int32_t JavaPartition(const std::string& key, int32_t partitions) {
-  const uint32_t m = 0x5bd1e995;
-  const int r = 24;
-  const uint32_t length = static_cast<uint32_t>(key.size());
-  uint32_t h = 0x9747b28c ^ length;
-  const auto* data = reinterpret_cast<const uint8_t*>(key.data());
-  const uint32_t blocks = length / 4;
-  for (uint32_t i = 0; i < blocks; ++i) {
-    uint32_t k = data[i * 4] | (data[i * 4 + 1] << 8) | (data[i * 4 + 2] << 16) |
-                 (static_cast<uint32_t>(data[i * 4 + 3]) << 24);
-    k *= m;
-    k ^= k >> r;
-    k *= m;
-    h *= m;
-    h ^= k;
-  }
-  const uint8_t* tail = data + blocks * 4;
-  switch (length % 4) {
-    case 3:
-      h ^= tail[2] << 16;
-      [[fallthrough]];
-    case 2:
-      h ^= tail[1] << 8;
-      [[fallthrough]];
-    case 1:
-      h ^= tail[0];
-      h *= m;
-  }
-  h ^= h >> 13;
-  h *= m;
-  h ^= h >> 15;
-  return static_cast<int32_t>((h & 0x7fffffff) % static_cast<uint32_t>(partitions));
 }
 
 class PublishTest : public ::testing::Test {
