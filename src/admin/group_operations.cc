@@ -1,6 +1,7 @@
 #include "admin/group_operations.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <set>
 
@@ -240,14 +241,9 @@ absl::StatusOr<v1::SeekResponse> GroupOperations::Seek(const v1::SeekRequest& re
   auto offsets = ResolveSeek(*cluster, topics, request.to());
   if (!offsets.ok()) return offsets.status();
 
-  // A group without members takes the offsets directly; a live group's
-  // members move themselves (pause, seek, expire receipts, commit) when the
-  // command reaches them through the control topic.
-  absl::Status status = (*cluster)->AlterCommittedOffsets(request.group(), *offsets);
-  if (status.code() == absl::StatusCode::kFailedPrecondition) {
-    status = control_->Seek(request.group(), *offsets);
+  if (absl::Status moved = MoveGroup(**cluster, request.group(), *offsets); !moved.ok()) {
+    return moved;
   }
-  if (!status.ok()) return status;
   v1::SeekResponse response;
   for (const auto& [tp, offset] : *offsets) {
     v1::PartitionOffset& out = *response.add_offsets();
@@ -256,6 +252,42 @@ absl::StatusOr<v1::SeekResponse> GroupOperations::Seek(const v1::SeekRequest& re
     out.set_offset(offset);
   }
   return response;
+}
+
+absl::Status GroupOperations::MoveGroup(
+    backend::Cluster& cluster, const std::string& group,
+    std::map<backend::TopicPartition, int64_t> offsets) {
+  const size_t total = offsets.size();
+  const absl::Time deadline = absl::Now() + kSeekConfirmTimeout;
+  while (true) {
+    // A group without members takes the offsets directly; a live group's
+    // members move themselves (pause, seek, expire receipts, commit) when
+    // the command reaches them through the control topic, and say which
+    // partitions they moved. A partition changing owners meanwhile (a
+    // rebalance, a member leaving) is missed: the next round issues the
+    // command again for those, to the new owners or directly.
+    absl::Status status = cluster.AlterCommittedOffsets(group, offsets);
+    if (status.code() != absl::StatusCode::kFailedPrecondition) return status;
+    auto moved = control_->Seek(group, offsets, kSeekRound);
+    if (!moved.ok()) return moved.status();
+    for (const auto& tp : *moved) offsets.erase(tp);
+    if (offsets.empty()) return absl::OkStatus();
+    if (absl::Now() >= deadline) {
+      std::string missing;
+      for (const auto& [tp, offset] : offsets) {
+        missing +=
+            fmt::format("{}{}/{}", missing.empty() ? "" : ", ", tp.topic, tp.partition);
+      }
+      return absl::DeadlineExceededError(fmt::format(
+          "group {}: {} of {} partitions moved; no member applied the seek to {} "
+          "within {} (is the group consuming these topics? check `ferry groups "
+          "describe`)",
+          group, total - offsets.size(), total, missing,
+          absl::FormatDuration(kSeekConfirmTimeout)));
+    }
+    spdlog::info("group={} seek: {} partitions not applied yet, issuing again", group,
+                 offsets.size());
+  }
 }
 
 absl::Status GroupOperations::SetPaused(const std::string& group, bool paused) {

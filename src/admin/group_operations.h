@@ -47,6 +47,15 @@ class GroupOperations {
   absl::StatusOr<std::map<backend::TopicPartition, int64_t>> ResolveSeek(
       backend::Cluster* cluster, const std::vector<std::string>& topics,
       const v1::Position& to) const;
+  // Moves the group's committed positions, live or idle; returns once every
+  // partition moved, DEADLINE_EXCEEDED naming the ones that did not.
+  absl::Status MoveGroup(backend::Cluster& cluster, const std::string& group,
+                         std::map<backend::TopicPartition, int64_t> offsets);
+
+  // How long one round waits for the owners' answers, and all rounds together
+  // (under the CLI's 40 s admin deadline and the commands' 30 s validity).
+  static constexpr absl::Duration kSeekRound = absl::Seconds(3);
+  static constexpr absl::Duration kSeekConfirmTimeout = absl::Seconds(20);
 
   const std::string node_id_;
   const std::vector<backend::Cluster*> clusters_;

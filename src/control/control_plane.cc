@@ -11,7 +11,7 @@ namespace {
 
 constexpr absl::Duration kRetryInterval = absl::Seconds(2);
 
-std::string RandomSuffix() {
+std::string RandomHex() {
   std::random_device device;
   return fmt::format("{:016x}", (uint64_t{device()} << 32) | device());
 }
@@ -61,7 +61,7 @@ void ControlPlane::Run() {
     if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), kRetryInterval)) return;
   }
   auto member = cluster_->JoinGroup(
-      {.group = fmt::format("__ferry_control.{}.{}", options_.node_id, RandomSuffix()),
+      {.group = fmt::format("__ferry_control.{}.{}", options_.node_id, RandomHex()),
        .client_id = "ferryd/" + options_.node_id,
        .topics = {options_.topic},
        .start = {.kind = backend::StartPosition::Kind::kEarliest}},
@@ -76,11 +76,13 @@ void ControlPlane::Run() {
 }
 
 void ControlPlane::OnAssigned(const std::vector<backend::AssignedPartition>& partitions) {
-  absl::MutexLock lock(&mu_);
-  // Nothing to read (empty topic, or compaction left nothing below the end).
-  for (const auto& p : partitions) {
-    if (p.next_offset >= start_end_) MarkCaughtUp();
+  bool caught_up = false;
+  {
+    absl::MutexLock lock(&mu_);
+    // Nothing to read (empty topic, or compaction left nothing below the end).
+    for (const auto& p : partitions) caught_up |= p.next_offset >= start_end_;
   }
+  if (caught_up) MarkCaughtUp();
 }
 
 void ControlPlane::OnRecords(std::vector<backend::ConsumedRecord> records) {
@@ -98,20 +100,84 @@ void ControlPlane::OnRecords(std::vector<backend::ConsumedRecord> records) {
                                 : paused_.erase(pause->group) > 0;
       }
       if (changed) listener_->OnPaused(pause->group, pause->paused);
+    } else if (const auto* seek = std::get_if<SeekCommand>(&*command)) {
+      OnSeekRecord(*seek, now_ms);
     } else {
-      const auto& seek = std::get<SeekCommand>(*command);
-      if (seek.valid_until_ms >= now_ms) listener_->OnSeek(seek);
+      OnSeekAppliedRecord(std::get<SeekApplied>(*command));
     }
-    absl::MutexLock lock(&mu_);
-    if (record.offset + 1 >= start_end_) MarkCaughtUp();
+    bool caught_up;
+    {
+      absl::MutexLock lock(&mu_);
+      caught_up = record.offset + 1 >= start_end_;
+    }
+    if (caught_up) MarkCaughtUp();
   }
 }
 
+void ControlPlane::OnSeekRecord(const SeekCommand& seek, int64_t now_ms) {
+  if (seek.valid_until_ms < now_ms) return;
+  {
+    absl::MutexLock lock(&mu_);
+    std::erase_if(latest_seeks_, [now_ms](const auto& entry) {
+      return entry.second.command.valid_until_ms < now_ms;
+    });
+    latest_seeks_[seek.group] = {.command = seek, .applied = {}};
+  }
+  std::set<backend::TopicPartition> moved = listener_->OnSeek(seek);
+  if (!moved.empty()) ConfirmSeek(seek.group, seek.id, std::move(moved));
+}
+
+void ControlPlane::OnSeekAppliedRecord(const SeekApplied& applied) {
+  absl::MutexLock lock(&mu_);
+  if (auto it = awaited_seeks_.find(applied.seek_id); it != awaited_seeks_.end()) {
+    it->second.insert(applied.partitions.begin(), applied.partitions.end());
+  }
+  auto latest = latest_seeks_.find(applied.group);
+  if (latest != latest_seeks_.end() && latest->second.command.id == applied.seek_id) {
+    latest->second.applied.insert(applied.partitions.begin(), applied.partitions.end());
+  }
+}
+
+std::optional<SeekLedger::Unapplied> ControlPlane::UnappliedSeek(
+    const std::string& group, const backend::TopicPartition& partition) const {
+  absl::MutexLock lock(&mu_);
+  auto it = latest_seeks_.find(group);
+  if (it == latest_seeks_.end()) return std::nullopt;
+  const SeekProgress& progress = it->second;
+  auto offset = progress.command.offsets.find(partition);
+  if (offset == progress.command.offsets.end() || progress.applied.contains(partition) ||
+      progress.command.valid_until_ms < absl::ToUnixMillis(absl::Now())) {
+    return std::nullopt;
+  }
+  return Unapplied{.seek_id = progress.command.id, .offset = offset->second};
+}
+
+void ControlPlane::ConfirmSeek(const std::string& group, const std::string& seek_id,
+                               std::set<backend::TopicPartition> partitions) {
+  // Answered without waiting: this may run on the reading thread, which must
+  // go on reading (the issuer may be this very node).
+  EncodedRecord answer = Encode(SeekApplied{
+      .group = group, .seek_id = seek_id, .partitions = std::move(partitions)});
+  cluster_->Publish({.topic = options_.topic,
+                     .key = std::move(answer.key),
+                     .value = std::move(answer.value)},
+                    [topic = options_.topic, group](backend::PublishOutcome outcome) {
+                      if (outcome.status.ok()) return;
+                      spdlog::warn(
+                          "control topic {}: cannot confirm seek of group {}: {}", topic,
+                          group, std::string(outcome.status.message()));
+                    });
+}
+
 void ControlPlane::MarkCaughtUp() {
-  if (caught_up_) return;
-  caught_up_ = true;
-  spdlog::info("control topic {}: caught up ({} paused groups)", options_.topic,
-               paused_.size());
+  {
+    absl::MutexLock lock(&mu_);
+    if (caught_up_) return;
+    caught_up_ = true;
+    spdlog::info("control topic {}: caught up ({} paused groups)", options_.topic,
+                 paused_.size());
+  }
+  // Outside mu_: the listener takes its groups' locks, which call in here.
   listener_->OnCaughtUp();
 }
 
@@ -146,12 +212,28 @@ absl::Status ControlPlane::SetPaused(const std::string& group, bool paused) {
   return Write(PauseCommand{.group = group, .paused = paused});
 }
 
-absl::Status ControlPlane::Seek(
-    const std::string& group, const std::map<backend::TopicPartition, int64_t>& offsets) {
-  return Write(SeekCommand{
+absl::StatusOr<std::set<backend::TopicPartition>> ControlPlane::Seek(
+    const std::string& group, const std::map<backend::TopicPartition, int64_t>& offsets,
+    absl::Duration wait) {
+  const std::string id = RandomHex();
+  {
+    absl::MutexLock lock(&mu_);
+    awaited_seeks_[id];
+  }
+  absl::Status written = Write(SeekCommand{
       .group = group,
       .valid_until_ms = absl::ToUnixMillis(absl::Now() + options_.seek_validity),
+      .id = id,
       .offsets = offsets});
+  absl::MutexLock lock(&mu_);
+  auto all_applied = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return awaited_seeks_[id].size() >= offsets.size();
+  };
+  if (written.ok()) mu_.AwaitWithTimeout(absl::Condition(&all_applied), wait);
+  std::set<backend::TopicPartition> applied = std::move(awaited_seeks_[id]);
+  awaited_seeks_.erase(id);
+  if (!written.ok()) return written;
+  return applied;
 }
 
 bool ControlPlane::IsPaused(const std::string& group) const {

@@ -4,20 +4,24 @@
 // (a private, never-committing member of its own group, so each start reads
 // the whole compacted history) and tells the listener about pause changes and
 // fresh seek commands; it writes commands issued through this node's Admin
-// API. Works on any backend (it uses the Cluster interface only).
+// API, and answers the seeks this node applied. Works on any backend (it uses
+// the Cluster interface only).
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "backend/cluster.h"
 #include "backend/group_member.h"
 #include "control/control_record.h"
+#include "control/seek_ledger.h"
 
 namespace ferry::control {
 
@@ -25,12 +29,14 @@ class ControlListener {
  public:
   virtual ~ControlListener() = default;
   virtual void OnPaused(const std::string& group, bool paused) = 0;
-  virtual void OnSeek(const SeekCommand& seek) = 0;
+  // Returns the partitions this node moved (it owns them); the issuer of the
+  // seek learns them from the answer written to the control topic.
+  virtual std::set<backend::TopicPartition> OnSeek(const SeekCommand& seek) = 0;
   // Every record present at start-up was read: the pause state is complete.
   virtual void OnCaughtUp() = 0;
 };
 
-class ControlPlane final : private backend::GroupMemberListener {
+class ControlPlane final : public SeekLedger, private backend::GroupMemberListener {
  public:
   struct Options {
     std::string topic = "__ferry_control";
@@ -49,8 +55,17 @@ class ControlPlane final : private backend::GroupMemberListener {
   // Write a command and wait until the control cluster acknowledged it
   // (UNAVAILABLE / DEADLINE_EXCEEDED otherwise). Blocking.
   absl::Status SetPaused(const std::string& group, bool paused);
-  absl::Status Seek(const std::string& group,
-                    const std::map<backend::TopicPartition, int64_t>& offsets);
+  // Issues a seek and waits up to `wait` for the nodes owning the partitions
+  // to apply it; returns the partitions moved meanwhile (a partition that was
+  // changing owners, or whose owner was leaving, may be missing).
+  absl::StatusOr<std::set<backend::TopicPartition>> Seek(
+      const std::string& group, const std::map<backend::TopicPartition, int64_t>& offsets,
+      absl::Duration wait);
+
+  std::optional<Unapplied> UnappliedSeek(
+      const std::string& group, const backend::TopicPartition& partition) const override;
+  void ConfirmSeek(const std::string& group, const std::string& seek_id,
+                   std::set<backend::TopicPartition> partitions) override;
 
   bool IsPaused(const std::string& group) const;
   bool caught_up() const;
@@ -59,6 +74,8 @@ class ControlPlane final : private backend::GroupMemberListener {
   void Run();
   absl::Status EnsureTopic();
   absl::Status Write(const ControlCommand& command);
+  void OnSeekRecord(const SeekCommand& seek, int64_t now_ms);
+  void OnSeekAppliedRecord(const SeekApplied& applied);
 
   void OnAssigned(const std::vector<backend::AssignedPartition>& partitions) override;
   std::map<backend::TopicPartition, int64_t> OnRevoked(
@@ -68,7 +85,7 @@ class ControlPlane final : private backend::GroupMemberListener {
   void OnRecords(std::vector<backend::ConsumedRecord> records) override;
   void OnSeekDone(const backend::TopicPartition&, int64_t) override {}
   void OnError(const absl::Status& error) override;
-  void MarkCaughtUp() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MarkCaughtUp() ABSL_LOCKS_EXCLUDED(mu_);
 
   backend::Cluster* const cluster_;
   const Options options_;
@@ -83,6 +100,16 @@ class ControlPlane final : private backend::GroupMemberListener {
   // once every record below it was read.
   int64_t start_end_ ABSL_GUARDED_BY(mu_) = -1;
   bool caught_up_ ABSL_GUARDED_BY(mu_) = false;
+  // Per group, its latest seek command and the partitions nodes said they
+  // moved for it; dropped once the command expired.
+  struct SeekProgress {
+    SeekCommand command;
+    std::set<backend::TopicPartition> applied;
+  };
+  std::map<std::string, SeekProgress> latest_seeks_ ABSL_GUARDED_BY(mu_);
+  // Seeks issued by this node and still awaited: id -> partitions applied.
+  std::map<std::string, std::set<backend::TopicPartition>> awaited_seeks_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::control

@@ -9,6 +9,7 @@ namespace {
 
 constexpr std::string_view kPausePrefix = "pause/";
 constexpr std::string_view kSeekPrefix = "seek/";
+constexpr std::string_view kSeekAppliedPrefix = "seekdone/";
 
 std::optional<int64_t> Int(std::string_view text) {
   int64_t value = 0;
@@ -16,35 +17,74 @@ std::optional<int64_t> Int(std::string_view text) {
   return value;
 }
 
+// Cuts the next "\n"-terminated line off `text`; nullopt when there is none.
+std::optional<std::string_view> NextLine(std::string_view& text) {
+  const size_t end = text.find('\n');
+  if (end == std::string_view::npos) return std::nullopt;
+  std::string_view line = text.substr(0, end);
+  text.remove_prefix(end + 1);
+  return line;
+}
+
+// Cuts the next space-separated word off `text` (the rest may hold spaces).
+std::optional<std::string_view> NextWord(std::string_view& text) {
+  const size_t end = text.find(' ');
+  if (end == std::string_view::npos) return std::nullopt;
+  std::string_view word = text.substr(0, end);
+  text.remove_prefix(end + 1);
+  return word;
+}
+
+std::optional<int32_t> Partition(std::optional<std::string_view> word) {
+  if (!word) return std::nullopt;
+  auto value = Int(*word);
+  if (!value || *value < 0 || *value > INT32_MAX) return std::nullopt;
+  return static_cast<int32_t>(*value);
+}
+
+bool ValidId(std::string_view id) {
+  return !id.empty() && id.find_first_of(" \n") == std::string_view::npos;
+}
+
+// "v2 <valid_until_ms> <id>", then "<partition> <offset> <topic>" lines.
 std::optional<SeekCommand> DecodeSeek(std::string_view group, std::string_view value) {
   SeekCommand seek{.group = std::string(group)};
-  size_t end = value.find('\n');
-  if (end == std::string_view::npos) return std::nullopt;
-  std::string_view header = value.substr(0, end);
-  value.remove_prefix(end + 1);
-  if (!header.starts_with("v1 ")) return std::nullopt;
-  auto valid_until = Int(header.substr(3));
-  if (!valid_until) return std::nullopt;
-  seek.valid_until_ms = *valid_until;
+  auto header = NextLine(value);
+  if (!header || !header->starts_with("v2 ")) return std::nullopt;
+  header->remove_prefix(3);
+  auto valid_until = NextWord(*header);
+  if (!valid_until || !Int(*valid_until) || !ValidId(*header)) return std::nullopt;
+  seek.valid_until_ms = *Int(*valid_until);
+  seek.id = std::string(*header);
   while (!value.empty()) {
-    end = value.find('\n');
-    if (end == std::string_view::npos) return std::nullopt;
-    std::string_view line = value.substr(0, end);
-    value.remove_prefix(end + 1);
-    const size_t first = line.find(' ');
-    const size_t second =
-        first == std::string_view::npos ? first : line.find(' ', first + 1);
-    if (second == std::string_view::npos) return std::nullopt;
-    auto partition = Int(line.substr(0, first));
-    auto offset = Int(line.substr(first + 1, second - first - 1));
-    std::string_view topic = line.substr(second + 1);
-    if (!partition || *partition < 0 || *partition > INT32_MAX || !offset ||
-        *offset < 0 || topic.empty()) {
-      return std::nullopt;
-    }
-    seek.offsets[{std::string(topic), static_cast<int32_t>(*partition)}] = *offset;
+    auto line = NextLine(value);
+    if (!line) return std::nullopt;
+    auto partition = Partition(NextWord(*line));
+    auto offset_word = NextWord(*line);
+    auto offset = offset_word ? Int(*offset_word) : std::nullopt;
+    if (!partition || !offset || *offset < 0 || line->empty()) return std::nullopt;
+    seek.offsets[{std::string(*line), *partition}] = *offset;
   }
   return seek;
+}
+
+// "v1 <id>", then "<partition> <topic>" lines.
+std::optional<SeekApplied> DecodeSeekApplied(std::string_view group,
+                                             std::string_view value) {
+  SeekApplied applied{.group = std::string(group)};
+  auto header = NextLine(value);
+  if (!header || !header->starts_with("v1 ")) return std::nullopt;
+  header->remove_prefix(3);
+  if (!ValidId(*header)) return std::nullopt;
+  applied.seek_id = std::string(*header);
+  while (!value.empty()) {
+    auto line = NextLine(value);
+    if (!line) return std::nullopt;
+    auto partition = Partition(NextWord(*line));
+    if (!partition || line->empty()) return std::nullopt;
+    applied.partitions.insert({std::string(*line), *partition});
+  }
+  return applied;
 }
 
 }  // namespace
@@ -53,8 +93,15 @@ EncodedRecord Encode(const ControlCommand& command) {
   if (const auto* pause = std::get_if<PauseCommand>(&command)) {
     return {fmt::format("{}{}", kPausePrefix, pause->group), pause->paused ? "1" : "0"};
   }
+  if (const auto* applied = std::get_if<SeekApplied>(&command)) {
+    std::string value = fmt::format("v1 {}\n", applied->seek_id);
+    for (const auto& tp : applied->partitions) {
+      value += fmt::format("{} {}\n", tp.partition, tp.topic);
+    }
+    return {fmt::format("{}{}", kSeekAppliedPrefix, applied->group), std::move(value)};
+  }
   const auto& seek = std::get<SeekCommand>(command);
-  std::string value = fmt::format("v1 {}\n", seek.valid_until_ms);
+  std::string value = fmt::format("v2 {} {}\n", seek.valid_until_ms, seek.id);
   for (const auto& [tp, offset] : seek.offsets) {
     value += fmt::format("{} {} {}\n", tp.partition, offset, tp.topic);
   }
@@ -70,6 +117,10 @@ std::optional<ControlCommand> Decode(std::string_view key, std::string_view valu
   if (key.starts_with(kSeekPrefix) && key.size() > kSeekPrefix.size()) {
     auto seek = DecodeSeek(key.substr(kSeekPrefix.size()), value);
     if (seek) return *std::move(seek);
+  }
+  if (key.starts_with(kSeekAppliedPrefix) && key.size() > kSeekAppliedPrefix.size()) {
+    auto applied = DecodeSeekApplied(key.substr(kSeekAppliedPrefix.size()), value);
+    if (applied) return *std::move(applied);
   }
   return std::nullopt;
 }

@@ -5,16 +5,23 @@
 // issued on any node. The latest record per key wins.
 //
 //   key "pause/<group>"  value "1" (paused) or "0" (running)
-//   key "seek/<group>"   value "v1 <valid_until_ms>\n" then one line per
-//                        partition: "<partition> <offset> <topic>\n"
+//   key "seek/<group>"      value "v2 <valid_until_ms> <id>\n" then one line
+//                           per partition: "<partition> <offset> <topic>\n"
+//   key "seekdone/<group>"  value "v1 <id>\n" then one line per partition
+//                           moved: "<partition> <topic>\n"
 //
 // A seek is a one-shot command for the nodes consuming the group when it is
 // issued; nodes that read it after `valid_until_ms` (e.g. while catching up
-// after a restart) ignore it.
+// after a restart) ignore it. Each node that moved partitions answers with a
+// "seekdone" record naming them, so the issuing node knows which partitions
+// a rebalance kept from the command and issues it again for those. (Several
+// nodes' answers share a key: the issuer reads them as they are appended,
+// before compaction.)
 
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -31,10 +38,17 @@ struct PauseCommand {
 struct SeekCommand {
   std::string group = {};
   int64_t valid_until_ms = 0;
+  std::string id = {};  // unique per command; no spaces
   std::map<backend::TopicPartition, int64_t> offsets = {};
 };
 
-using ControlCommand = std::variant<PauseCommand, SeekCommand>;
+struct SeekApplied {
+  std::string group = {};
+  std::string seek_id = {};
+  std::set<backend::TopicPartition> partitions = {};
+};
+
+using ControlCommand = std::variant<PauseCommand, SeekCommand, SeekApplied>;
 
 struct EncodedRecord {
   std::string key;

@@ -20,6 +20,7 @@ TEST(ControlRecord, PauseRoundTrips) {
 TEST(ControlRecord, SeekRoundTripsWithTopicsContainingSpaces) {
   SeekCommand seek{.group = "g/1",
                    .valid_until_ms = 1795000000123,
+                   .id = "7f3a",
                    .offsets = {{{"orders", 0}, 5}, {{"odd topic", 3}, 0}}};
   EncodedRecord record = Encode(seek);
   auto decoded = Decode(record.key, record.value);
@@ -27,7 +28,21 @@ TEST(ControlRecord, SeekRoundTripsWithTopicsContainingSpaces) {
   const auto& out = std::get<SeekCommand>(*decoded);
   EXPECT_EQ(out.group, "g/1");
   EXPECT_EQ(out.valid_until_ms, seek.valid_until_ms);
+  EXPECT_EQ(out.id, "7f3a");
   EXPECT_EQ(out.offsets, seek.offsets);
+}
+
+TEST(ControlRecord, SeekAppliedRoundTrips) {
+  SeekApplied applied{
+      .group = "g 1", .seek_id = "7f3a", .partitions = {{"orders", 2}, {"odd topic", 0}}};
+  EncodedRecord record = Encode(applied);
+  EXPECT_EQ(record.key, "seekdone/g 1");
+  auto decoded = Decode(record.key, record.value);
+  ASSERT_TRUE(decoded.has_value());
+  const auto& out = std::get<SeekApplied>(*decoded);
+  EXPECT_EQ(out.group, "g 1");
+  EXPECT_EQ(out.seek_id, "7f3a");
+  EXPECT_EQ(out.partitions, applied.partitions);
 }
 
 TEST(ControlRecord, UnknownOrMalformedRecordsAreSkipped) {
@@ -35,13 +50,19 @@ TEST(ControlRecord, UnknownOrMalformedRecordsAreSkipped) {
   EXPECT_FALSE(Decode("pause/", "1").has_value());
   EXPECT_FALSE(Decode("pause/g", "yes").has_value());
   EXPECT_FALSE(Decode("seek/g", "").has_value());
-  EXPECT_FALSE(Decode("seek/g", "v2 1\n").has_value());
-  EXPECT_FALSE(Decode("seek/g", "v1 x\n").has_value());
-  EXPECT_FALSE(Decode("seek/g", "v1 1\n0 5\n").has_value());
-  EXPECT_FALSE(Decode("seek/g", "v1 1\n-1 5 t\n").has_value());
-  EXPECT_FALSE(Decode("seek/g", "v1 1\n0 -5 t\n").has_value());
-  EXPECT_FALSE(Decode("seek/g", "v1 1\n0 5 t").has_value());  // no newline
-  EXPECT_TRUE(Decode("seek/g", "v1 1\n").has_value());        // no partitions
+  EXPECT_FALSE(Decode("seek/g", "v1 1\n").has_value());  // before seek ids
+  EXPECT_FALSE(Decode("seek/g", "v2 1\n").has_value());  // no id
+  EXPECT_FALSE(Decode("seek/g", "v2 x id\n").has_value());
+  EXPECT_FALSE(Decode("seek/g", "v2 1 id\n0 5\n").has_value());
+  EXPECT_FALSE(Decode("seek/g", "v2 1 id\n-1 5 t\n").has_value());
+  EXPECT_FALSE(Decode("seek/g", "v2 1 id\n0 -5 t\n").has_value());
+  EXPECT_FALSE(Decode("seek/g", "v2 1 id\n0 5 t").has_value());  // no newline
+  EXPECT_TRUE(Decode("seek/g", "v2 1 id\n").has_value());        // no partitions
+  EXPECT_FALSE(Decode("seekdone/g", "v1 \n").has_value());       // empty id
+  EXPECT_FALSE(Decode("seekdone/g", "v1 a b\n").has_value());
+  EXPECT_FALSE(Decode("seekdone/g", "v1 id\n0\n").has_value());
+  EXPECT_FALSE(Decode("seekdone/g", "v1 id\nx t\n").has_value());
+  EXPECT_TRUE(Decode("seekdone/g", "v1 id\n0 t\n").has_value());
 }
 
 }  // namespace

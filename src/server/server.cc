@@ -130,6 +130,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
         control::ControlPlane::Options{.topic = config.control.topic,
                                        .node_id = identity.id},
         server->groups_.get());
+    server->groups_->SetSeekLedger(server->control_.get());
   }
   server->group_operations_ = std::make_unique<admin::GroupOperations>(
       identity.id, clusters, server->router_.get(), server->groups_.get(),
@@ -174,6 +175,7 @@ void Server::Shutdown() {
     spdlog::info("stopped");
   }
   http_.reset();
+  if (groups_) groups_->SetSeekLedger(nullptr);
   control_.reset();
   groups_.reset();  // leaves the groups, committing acked prefixes
   clusters_.clear();

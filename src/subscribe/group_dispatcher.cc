@@ -113,11 +113,12 @@ bool GroupDispatcher::Stream::has_credit() const {
 
 GroupDispatcher::GroupDispatcher(GroupOptions options, backend::Cluster* cluster,
                                  const config::SubscribeConfig& config,
-                                 metrics::Registry* metrics)
+                                 metrics::Registry* metrics, control::SeekLedger* seeks)
     : options_(std::move(options)),
       cluster_(cluster),
       config_(config),
-      metrics_(std::make_unique<Metrics>(metrics, options_.group)) {}
+      metrics_(std::make_unique<Metrics>(metrics, options_.group)),
+      seeks_(seeks) {}
 
 GroupDispatcher::~GroupDispatcher() { Stop(); }
 
@@ -484,6 +485,11 @@ void GroupDispatcher::SetPaused(bool paused) {
   Pump(absl::Now());
 }
 
+void GroupDispatcher::SetSeekLedger(control::SeekLedger* seeks) {
+  absl::MutexLock lock(&mu_);
+  seeks_ = seeks;
+}
+
 std::set<backend::TopicPartition> GroupDispatcher::Seek(
     const std::map<backend::TopicPartition, int64_t>& offsets) {
   absl::MutexLock lock(&mu_);
@@ -491,14 +497,20 @@ std::set<backend::TopicPartition> GroupDispatcher::Seek(
   for (const auto& [tp, offset] : offsets) {
     auto it = slots_.find(tp);
     if (it == slots_.end()) continue;
-    // Nothing is delivered or committed for the partition until the member
-    // confirms the seek (OnSeekDone); records still arriving from the old
-    // position are dropped.
-    it->second->seeking = true;
+    StartSeek(tp, *it->second, offset);
     owned.insert(tp);
-    if (member_) member_->Seek(tp, offset);
   }
   return owned;
+}
+
+void GroupDispatcher::StartSeek(const backend::TopicPartition& tp, Slot& slot,
+                                int64_t offset) {
+  // Nothing is delivered or committed for the partition until the member
+  // confirms the seek (OnSeekDone); records still arriving from the old
+  // position are dropped.
+  slot.seeking = true;
+  slot.seek_target = offset;
+  if (member_) member_->Seek(tp, offset);
 }
 
 size_t GroupDispatcher::stream_count() const {
@@ -536,14 +548,27 @@ void GroupDispatcher::OnAssigned(
     const std::vector<backend::AssignedPartition>& assigned) {
   absl::MutexLock lock(&mu_);
   std::vector<backend::TopicPartition> partitions;
+  std::map<std::string, std::set<backend::TopicPartition>> missed_seeks;  // by seek id
   for (const auto& a : assigned) {
     auto slot = std::make_unique<Slot>(a.next_offset, options_.ordering, next_epoch++);
     slot->next_fetch = a.next_offset;
     slot->fetch_paused = paused_;
+    // A seek issued while the partition changed owners reached no owner.
+    auto missed = seeks_ && member_ ? seeks_->UnappliedSeek(options_.group, a.partition)
+                                    : std::nullopt;
+    if (missed) {
+      StartSeek(a.partition, *slot, missed->offset);
+      missed_seeks[missed->seek_id].insert(a.partition);
+    }
     slots_[a.partition] = std::move(slot);
     partitions.push_back(a.partition);
   }
   if (paused_ && member_ && !partitions.empty()) member_->Pause(partitions);
+  for (auto& [seek_id, moved] : missed_seeks) {
+    spdlog::info("group={} seek {}: moving {} newly assigned partitions", options_.group,
+                 seek_id, moved.size());
+    seeks_->ConfirmSeek(options_.group, seek_id, std::move(moved));
+  }
   Pump(absl::Now());
 }
 
@@ -555,7 +580,7 @@ std::map<backend::TopicPartition, int64_t> GroupDispatcher::OnRevoked(
     auto it = slots_.find(tp);
     if (it == slots_.end()) continue;
     Slot& slot = *it->second;
-    if (!slot.seeking) offsets[tp] = slot.state.CommitOffset();
+    offsets[tp] = slot.seeking ? slot.seek_target : slot.state.CommitOffset();
     metrics_->Lag(tp).Set(0);
     while (!slot.in_flight.empty()) ReturnCredit(slot, slot.in_flight.begin()->first);
     slots_.erase(it);

@@ -28,6 +28,7 @@
 #include "backend/cluster.h"
 #include "backend/group_member.h"
 #include "config/config.h"
+#include "control/seek_ledger.h"
 #include "ferry/v1/subscriber.pb.h"
 #include "metrics/registry.h"
 #include "subscribe/partition_state.h"
@@ -88,8 +89,11 @@ struct GroupSnapshot {
 class GroupDispatcher final : public backend::GroupMemberListener,
                               public std::enable_shared_from_this<GroupDispatcher> {
  public:
+  // `seeks` (may be null) tells which newly assigned partitions must still
+  // apply a seek that passed while they changed owners.
   GroupDispatcher(GroupOptions options, backend::Cluster* cluster,
-                  const config::SubscribeConfig& config, metrics::Registry* metrics);
+                  const config::SubscribeConfig& config, metrics::Registry* metrics,
+                  control::SeekLedger* seeks);
   ~GroupDispatcher() override;
 
   // Joins the broker group with `topics`. Call once, before Attach().
@@ -123,10 +127,16 @@ class GroupDispatcher final : public backend::GroupMemberListener,
   // interval and resumes fetching where buffers drained.
   void Tick(absl::Time now);
 
+  // Replaces the seek ledger (null: none); once this returns the old one is
+  // no longer used.
+  void SetSeekLedger(control::SeekLedger* seeks);
+
   // Stops / restarts delivery and fetching of the whole group on this node.
   void SetPaused(bool paused);
   // Moves owned partitions to these offsets; returns the partitions this node
-  // owns (and moves). In-flight receipts of moved partitions expire.
+  // owns (and moves). In-flight receipts of moved partitions expire. A moved
+  // partition revoked before the move completed is committed at its target,
+  // so the next owner starts there.
   std::set<backend::TopicPartition> Seek(
       const std::map<backend::TopicPartition, int64_t>& offsets);
 
@@ -159,7 +169,9 @@ class GroupDispatcher final : public backend::GroupMemberListener,
     int64_t committed;
     int64_t next_fetch = -1;
     bool fetch_paused = false;
+    // Between Seek() and OnSeekDone: where the partition is moving to.
     bool seeking = false;
+    int64_t seek_target = -1;
   };
   struct Stream {
     StreamOptions options;
@@ -195,6 +207,9 @@ class GroupDispatcher final : public backend::GroupMemberListener,
   void MaybeResumeFetch(const backend::TopicPartition& tp, Slot& slot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateTopics() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Starts moving an owned partition (Seek, or a seek it missed).
+  void StartSeek(const backend::TopicPartition& tp, Slot& slot, int64_t offset)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const GroupOptions options_;
   backend::Cluster* const cluster_;
@@ -205,6 +220,7 @@ class GroupDispatcher final : public backend::GroupMemberListener,
   // Set by Start(); Stop() takes it out and destroys it outside mu_ (its
   // callbacks take mu_). Null before Start() and after Stop().
   std::unique_ptr<backend::GroupMember> member_ ABSL_GUARDED_BY(mu_);
+  control::SeekLedger* seeks_ ABSL_GUARDED_BY(mu_);
   std::map<backend::TopicPartition, std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
   std::map<StreamId, Stream> streams_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> topics_ ABSL_GUARDED_BY(mu_);

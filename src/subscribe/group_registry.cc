@@ -178,7 +178,7 @@ absl::StatusOr<std::shared_ptr<GroupDispatcher>> GroupRegistry::Attach(
       }
     } else {
       dispatcher = std::make_shared<GroupDispatcher>(request.group, request.cluster,
-                                                     config_, metrics_);
+                                                     config_, metrics_, seeks_);
       dispatcher->SetPaused(!control_caught_up_ || paused_.contains(request.group.group));
       if (absl::Status s = dispatcher->Start(request.stream.topics); !s.ok()) return s;
       groups_[request.group.group] = dispatcher;
@@ -190,6 +190,12 @@ absl::StatusOr<std::shared_ptr<GroupDispatcher>> GroupRegistry::Attach(
     if (dispatcher->Attach(stream, request.stream, sink)) return dispatcher;
     groups_.erase(request.group.group);
   }
+}
+
+void GroupRegistry::SetSeekLedger(control::SeekLedger* seeks) {
+  absl::MutexLock lock(&mu_);
+  seeks_ = seeks;
+  for (auto& [name, dispatcher] : groups_) dispatcher->SetSeekLedger(seeks);
 }
 
 std::shared_ptr<GroupDispatcher> GroupRegistry::Find(const std::string& group) const {
@@ -218,12 +224,14 @@ void GroupRegistry::OnPaused(const std::string& group, bool paused) {
   dispatcher->SetPaused(paused);
 }
 
-void GroupRegistry::OnSeek(const control::SeekCommand& seek) {
-  if (auto dispatcher = Find(seek.group)) {
-    std::set<backend::TopicPartition> moved = dispatcher->Seek(seek.offsets);
-    spdlog::info("group={} seek: {} of {} partitions owned here", seek.group,
-                 moved.size(), seek.offsets.size());
-  }
+std::set<backend::TopicPartition> GroupRegistry::OnSeek(
+    const control::SeekCommand& seek) {
+  auto dispatcher = Find(seek.group);
+  if (!dispatcher) return {};
+  std::set<backend::TopicPartition> moved = dispatcher->Seek(seek.offsets);
+  spdlog::info("group={} seek {}: {} of {} partitions owned here", seek.group, seek.id,
+               moved.size(), seek.offsets.size());
+  return moved;
 }
 
 void GroupRegistry::OnCaughtUp() {

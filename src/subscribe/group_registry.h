@@ -57,13 +57,17 @@ class GroupRegistry final : public control::ControlListener {
 
   StreamId NextStreamId() { return next_stream_id_++; }
 
+  // Where groups learn of seeks they missed while partitions changed owners;
+  // null before the control plane is destroyed.
+  void SetSeekLedger(control::SeekLedger* seeks);
+
   std::shared_ptr<GroupDispatcher> Find(const std::string& group) const;
   std::vector<std::string> Groups() const;
 
   // control::ControlListener. Until OnCaughtUp(), groups are held paused:
   // their pause state is not known yet.
   void OnPaused(const std::string& group, bool paused) override;
-  void OnSeek(const control::SeekCommand& seek) override;
+  std::set<backend::TopicPartition> OnSeek(const control::SeekCommand& seek) override;
   void OnCaughtUp() override;
 
  private:
@@ -81,6 +85,7 @@ class GroupRegistry final : public control::ControlListener {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::set<std::string> paused_ ABSL_GUARDED_BY(mu_);
   bool control_caught_up_ ABSL_GUARDED_BY(mu_) = false;
+  control::SeekLedger* seeks_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread ticker_;
 };
 
