@@ -4,67 +4,85 @@
 
 namespace ferry::publish {
 
-TopicAutoCreator::TopicAutoCreator() : worker_([this] { Run(); }) {}
-
 TopicAutoCreator::~TopicAutoCreator() {
+  std::map<backend::Cluster*, std::thread> workers;
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    workers.swap(workers_);
   }
-  worker_.join();
+  for (auto& [cluster, worker] : workers) worker.join();
+  std::map<Key, Waiters> waiting;
+  {
+    absl::MutexLock lock(&mu_);
+    waiting.swap(waiting_);
+  }
+  for (auto& [key, waiters] : waiting) {
+    for (auto& then : waiters) then(absl::UnavailableError("node is shutting down"));
+  }
 }
 
 void TopicAutoCreator::EnsureExists(backend::Cluster* cluster, const std::string& topic,
                                     std::function<void(absl::Status)> then) {
+  absl::Status known;  // answered at once: exists, or shutting down
   {
     absl::MutexLock lock(&mu_);
-    if (!existing_.contains({cluster, topic})) {
-      queue_.push_back({cluster, topic, std::move(then)});
+    Key key{cluster, topic};
+    if (stopping_) {
+      known = absl::UnavailableError("node is shutting down");
+    } else if (!existing_.contains(key)) {
+      auto [it, first] = waiting_.try_emplace(std::move(key));
+      it->second.push_back(std::move(then));
+      if (!first) return;  // a lookup of this topic is already queued
+      queues_[cluster].push_back(topic);
+      if (!workers_.contains(cluster)) {
+        workers_.emplace(cluster, std::thread([this, cluster] { Run(cluster); }));
+      }
       return;
     }
   }
-  then(absl::OkStatus());
+  then(known);
 }
 
-bool TopicAutoCreator::HasWork() const { return stopping_ || !queue_.empty(); }
+absl::Status TopicAutoCreator::Ensure(backend::Cluster* cluster,
+                                      const std::string& topic) {
+  absl::Status status = cluster->DescribeTopic(topic).status();
+  if (status.code() != absl::StatusCode::kNotFound) return status;
+  status = cluster->CreateTopic(topic, /*partitions=*/-1, /*replication_factor=*/-1, {});
+  if (status.ok()) {
+    spdlog::info("cluster={} topic={} created by route auto_create_topics",
+                 cluster->name(), topic);
+  }
+  return status.code() == absl::StatusCode::kAlreadyExists ? absl::OkStatus() : status;
+}
 
-void TopicAutoCreator::Run() {
+void TopicAutoCreator::Run(backend::Cluster* cluster) {
+  std::deque<std::string>& queue = [&]() -> std::deque<std::string>& {
+    absl::MutexLock lock(&mu_);
+    return queues_[cluster];
+  }();
   while (true) {
-    Request request;
-    bool stopping = false;
-    bool known = false;
+    std::string topic;
     {
       absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(this, &TopicAutoCreator::HasWork));
-      if (queue_.empty()) return;  // stopping, nothing left
-      request = std::move(queue_.front());
-      queue_.pop_front();
-      stopping = stopping_;
-      known = existing_.contains({request.cluster, request.topic});
+      auto has_work = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !queue.empty();
+      };
+      mu_.Await(absl::Condition(&has_work));
+      if (stopping_) return;  // the destructor answers the waiters
+      topic = std::move(queue.front());
+      queue.pop_front();
     }
-    if (stopping) {
-      request.then(absl::UnavailableError("node is shutting down"));
-      continue;
-    }
-    if (known) {
-      request.then(absl::OkStatus());
-      continue;
-    }
-    absl::Status status = request.cluster->DescribeTopic(request.topic).status();
-    if (status.code() == absl::StatusCode::kNotFound) {
-      status = request.cluster->CreateTopic(request.topic, /*partitions=*/-1,
-                                            /*replication_factor=*/-1, {});
-      if (status.ok()) {
-        spdlog::info("cluster={} topic={} created by route auto_create_topics",
-                     request.cluster->name(), request.topic);
-      }
-      if (status.code() == absl::StatusCode::kAlreadyExists) status = absl::OkStatus();
-    }
-    if (status.ok()) {
+    absl::Status status = Ensure(cluster, topic);
+    Waiters waiters;
+    {
       absl::MutexLock lock(&mu_);
-      existing_.insert({request.cluster, request.topic});
+      Key key{cluster, topic};
+      if (status.ok()) existing_.insert(key);
+      waiters = std::move(waiting_[key]);
+      waiting_.erase(key);
     }
-    request.then(status);
+    for (auto& then : waiters) then(status);
   }
 }
 

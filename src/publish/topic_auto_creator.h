@@ -2,9 +2,12 @@
 
 #include <deque>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -16,34 +19,37 @@ namespace ferry::publish {
 // Creates missing topics for routes with auto_create_topics, off the gRPC and
 // delivery threads: topic administration blocks for up to the backend's admin
 // timeout. Topics are created with the cluster's default partition count and
-// replication factor. Thread-safe.
+// replication factor. Callers waiting for the same topic share one lookup,
+// and each cluster has a worker of its own, so an unreachable cluster delays
+// only its own topics. Thread-safe.
 class TopicAutoCreator {
  public:
-  TopicAutoCreator();
-  // Runs the callbacks still queued with UNAVAILABLE, then stops the worker.
+  TopicAutoCreator() = default;
+  // Stops the workers; callbacks still waiting get UNAVAILABLE.
   ~TopicAutoCreator();
 
   // Calls `then` once `topic` exists on `cluster`: at once (on this thread)
-  // when it is known to exist, otherwise on the creator's thread after
+  // when it is known to exist, otherwise on the cluster's worker thread after
   // looking it up and, if missing, creating it. `then` gets the creation
   // error, if any; it must not block.
   void EnsureExists(backend::Cluster* cluster, const std::string& topic,
                     std::function<void(absl::Status)> then);
 
  private:
-  struct Request {
-    backend::Cluster* cluster;
-    std::string topic;
-    std::function<void(absl::Status)> then;
-  };
-  void Run();
-  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  using Key = std::pair<backend::Cluster*, std::string>;
+  using Waiters = std::vector<std::function<void(absl::Status)>>;
 
-  mutable absl::Mutex mu_;
-  std::set<std::pair<backend::Cluster*, std::string>> existing_ ABSL_GUARDED_BY(mu_);
-  std::deque<Request> queue_ ABSL_GUARDED_BY(mu_);
+  void Run(backend::Cluster* cluster);
+  // Looks the topic up and creates it if missing.
+  static absl::Status Ensure(backend::Cluster* cluster, const std::string& topic);
+
+  absl::Mutex mu_;
+  std::set<Key> existing_ ABSL_GUARDED_BY(mu_);
+  // Topics looked up or queued for lookup, with everyone waiting for them.
+  std::map<Key, Waiters> waiting_ ABSL_GUARDED_BY(mu_);
+  std::map<backend::Cluster*, std::deque<std::string>> queues_ ABSL_GUARDED_BY(mu_);
+  std::map<backend::Cluster*, std::thread> workers_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread worker_;
 };
 
 }  // namespace ferry::publish
