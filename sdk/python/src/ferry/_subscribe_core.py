@@ -2,6 +2,7 @@
 import datetime
 import os
 import socket
+import time
 from typing import Dict, List, Optional
 
 from google.protobuf import duration_pb2
@@ -81,6 +82,89 @@ class Settlements:
         self.since = None
         self.count = 0
         return requests, counts
+
+
+class SettlementBook:
+    """Settlement bookkeeping shared by the sync and asyncio subscribers.
+
+    The subscriber holds its lock (sync) or runs on its event loop (asyncio)
+    around every call, and provides ``_stats``, ``_streams``, ``_ack_deadline``,
+    ``_ack_batch_count``, ``_ack_batch_delay``, ``_max_extension``,
+    ``_put(stream, request)`` (queue a request on a stream) and
+    ``_wake_maintenance()``.
+    """
+
+    def _record(self, message, kind, seconds, accepting):
+        """Queues an ack, nack or extension; only the first ack/nack counts."""
+        stream = message._stream
+        if message._settled:
+            return
+        if kind != "extend":
+            message._settled = True
+            stream.unsettled.pop(message._receipt, None)
+        if not stream.alive or not accepting:
+            if kind != "extend":
+                self._stats.dropped_settlements += 1
+            return
+        now = time.monotonic()
+        if kind == "extend":
+            seconds = self._ack_deadline if seconds is None else _types.seconds_of(
+                seconds, "deadline")
+            message._expires = now + seconds
+        first = stream.pending.count == 0
+        stream.pending.add(kind, message._receipt, seconds, now)
+        if stream.pending.count >= self._ack_batch_count:
+            self._flush(stream)
+        elif first:
+            self._wake_maintenance()
+
+    def _flush(self, stream):
+        """Sends a stream's pending settlements."""
+        if stream.pending.count == 0:
+            return
+        requests, (acks, nacks, extensions) = stream.pending.take()
+        if not stream.alive:
+            self._stats.dropped_settlements += acks + nacks
+            return
+        for request in requests:
+            self._put(stream, request)
+        self._stats.acks_sent += acks
+        self._stats.nacks_sent += nacks
+        self._stats.extensions_sent += extensions
+
+    def _maintenance_scan_every(self):
+        return min(1.0, max(0.05, self._ack_deadline / 6))
+
+    def _maintenance_step(self, now, next_scan):
+        """Flushes settlements that waited ack_batch_delay and, every scan,
+        extends deadlines of messages still being processed. Returns when to
+        run again and the next scan time."""
+        wake = next_scan
+        for stream in self._streams:
+            if stream is None or stream.pending.since is None:
+                continue
+            due = stream.pending.since + self._ack_batch_delay
+            if due <= now:
+                self._flush(stream)
+            else:
+                wake = min(wake, due)
+        if now >= next_scan:
+            self._extend_due(now)
+            next_scan = now + self._maintenance_scan_every()
+            wake = min(wake, next_scan)
+        return wake, next_scan
+
+    def _extend_due(self, now):
+        threshold = self._ack_deadline / 3
+        for stream in self._streams:
+            if stream is None or not stream.alive:
+                continue
+            for message in stream.unsettled.values():
+                if (message._expires - now <= threshold
+                        and now - message._delivered < self._max_extension):
+                    message._expires = now + self._ack_deadline
+                    stream.pending.add("extend", message._receipt, self._ack_deadline, now)
+            self._flush(stream)
 
 
 class Stats:

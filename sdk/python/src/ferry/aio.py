@@ -33,7 +33,7 @@ import grpc.aio
 
 from ferry import _common, _types
 from ferry._publish_core import Endpoints, Entry, PublishCore, expired_error
-from ferry._subscribe_core import (Message, Settlements, Stats, SubscriberError,
+from ferry._subscribe_core import (Message, SettlementBook, Settlements, Stats, SubscriberError,
                                    default_client_id, open_request)
 from ferry.errors import ResourceExhausted, Unavailable, error_from_rpc_error, error_from_status
 from ferry.v1 import publisher_pb2, publisher_pb2_grpc, subscriber_pb2_grpc
@@ -281,7 +281,7 @@ class _Stream:
             yield item
 
 
-class Subscriber:
+class Subscriber(SettlementBook):
     """Asyncio subscriber (iterator API); see :class:`ferry.Subscriber` for
     the semantics and options::
 
@@ -434,68 +434,19 @@ class Subscriber:
     # -- settlements ------------------------------------------------------
 
     def _settle(self, message, kind, seconds):
-        stream = message._stream
-        if message._settled:
-            return
-        if kind != "extend":
-            message._settled = True
-            stream.unsettled.pop(message._receipt, None)
-        if not stream.alive or self._closed:
-            if kind != "extend":
-                self._stats.dropped_settlements += 1
-            return
-        now = time.monotonic()
-        if kind == "extend":
-            seconds = self._ack_deadline if seconds is None else _types.seconds_of(seconds, "deadline")
-            message._expires = now + seconds
-        first = stream.pending.count == 0
-        stream.pending.add(kind, message._receipt, seconds, now)
-        if stream.pending.count >= self._ack_batch_count:
-            self._flush(stream)
-        elif first:
-            self._maint_wake.set()
+        self._record(message, kind, seconds, accepting=not self._closed)
 
-    def _flush(self, stream):
-        if stream.pending.count == 0:
-            return
-        requests, (acks, nacks, extensions) = stream.pending.take()
-        if not stream.alive:
-            self._stats.dropped_settlements += acks + nacks
-            return
-        for request in requests:
-            stream.requests.put_nowait(request)
-        self._stats.acks_sent += acks
-        self._stats.nacks_sent += nacks
-        self._stats.extensions_sent += extensions
+    def _put(self, stream, request):
+        stream.requests.put_nowait(request)
+
+    def _wake_maintenance(self):
+        self._maint_wake.set()
 
     async def _maintain(self):
-        scan_every = min(1.0, max(0.05, self._ack_deadline / 6))
-        next_scan = time.monotonic() + scan_every
+        next_scan = time.monotonic() + self._maintenance_scan_every()
         while not self._stop.is_set():
             self._maint_wake.clear()
-            now = time.monotonic()
-            wake = next_scan
-            for stream in self._streams:
-                if stream is None or stream.pending.since is None:
-                    continue
-                due = stream.pending.since + self._ack_batch_delay
-                if due <= now:
-                    self._flush(stream)
-                else:
-                    wake = min(wake, due)
-            if now >= next_scan:
-                threshold = self._ack_deadline / 3
-                for stream in self._streams:
-                    if stream is None or not stream.alive:
-                        continue
-                    for message in stream.unsettled.values():
-                        if (message._expires - now <= threshold
-                                and now - message._delivered < self._max_extension):
-                            message._expires = now + self._ack_deadline
-                            stream.pending.add("extend", message._receipt, self._ack_deadline, now)
-                    self._flush(stream)
-                next_scan = now + scan_every
-                wake = min(wake, next_scan)
+            wake, next_scan = self._maintenance_step(time.monotonic(), next_scan)
             try:
                 await asyncio.wait_for(self._maint_wake.wait(), max(0.0, wake - time.monotonic()))
             except asyncio.TimeoutError:

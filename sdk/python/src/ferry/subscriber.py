@@ -10,7 +10,7 @@ from typing import Callable, Optional
 import grpc
 
 from ferry import _common, _types
-from ferry._subscribe_core import (Message, Settlements, Stats, SubscriberError,
+from ferry._subscribe_core import (Message, SettlementBook, Settlements, Stats, SubscriberError,
                                    default_client_id, open_request)
 from ferry.errors import Unavailable, error_from_rpc_error, error_from_status
 from ferry.v1 import subscriber_pb2_grpc
@@ -38,7 +38,7 @@ class _Stream:
             yield item
 
 
-class Subscriber:
+class Subscriber(SettlementBook):
     """Consumes a consumer group's messages from Ferry nodes, at least once.
 
     Iterator API::
@@ -281,78 +281,23 @@ class Subscriber:
 
     def _settle(self, message, kind, seconds, closing=False):
         with self._lock:
-            stream = message._stream
-            if kind != "extend":
-                if message._settled:
-                    return
-                message._settled = True
-                stream.unsettled.pop(message._receipt, None)
-            elif message._settled:
-                return
-            if not stream.alive or (self._closed.is_set() and not closing):
-                if kind != "extend":
-                    self._stats.dropped_settlements += 1
-                return
-            now = time.monotonic()
-            if kind == "extend":
-                seconds = self._ack_deadline if seconds is None else _types.seconds_of(
-                    seconds, "deadline")
-                message._expires = now + seconds
-            first = stream.pending.count == 0
-            stream.pending.add(kind, message._receipt, seconds, now)
-            if stream.pending.count >= self._ack_batch_count:
-                self._flush(stream)
-            elif first:
-                self._maint.notify()
+            self._record(message, kind, seconds,
+                         accepting=closing or not self._closed.is_set())
 
-    def _flush(self, stream):
-        """Sends a stream's pending settlements (lock held)."""
-        if stream.pending.count == 0:
-            return
-        requests, (acks, nacks, extensions) = stream.pending.take()
-        if not stream.alive:
-            self._stats.dropped_settlements += acks + nacks
-            return
-        for request in requests:
-            stream.requests.put(request)
-        self._stats.acks_sent += acks
-        self._stats.nacks_sent += nacks
-        self._stats.extensions_sent += extensions
+    def _put(self, stream, request):
+        stream.requests.put(request)
+
+    def _wake_maintenance(self):
+        self._maint.notify()
 
     def _maintain(self):
         """Timed ack flushes and automatic deadline extensions."""
-        scan_every = min(1.0, max(0.05, self._ack_deadline / 6))
-        next_scan = time.monotonic() + scan_every
+        next_scan = time.monotonic() + self._maintenance_scan_every()
         with self._lock:
             while not self._closed.is_set():
                 now = time.monotonic()
-                wake = next_scan
-                for stream in self._streams:
-                    if stream is None or stream.pending.since is None:
-                        continue
-                    due = stream.pending.since + self._ack_batch_delay
-                    if due <= now:
-                        self._flush(stream)
-                    else:
-                        wake = min(wake, due)
-                if now >= next_scan:
-                    self._extend_due(now)
-                    next_scan = now + scan_every
-                    wake = min(wake, next_scan)
+                wake, next_scan = self._maintenance_step(now, next_scan)
                 self._maint.wait(max(0.0, wake - now))
-
-    def _extend_due(self, now):
-        threshold = self._ack_deadline / 3
-        for stream in self._streams:
-            if stream is None or not stream.alive:
-                continue
-            for message in stream.unsettled.values():
-                if (message._expires - now <= threshold
-                        and now - message._delivered < self._max_extension):
-                    message._expires = now + self._ack_deadline
-                    stream.pending.add("extend", message._receipt, self._ack_deadline, now)
-            if stream.pending.count:
-                self._flush(stream)
 
     # -- streams ----------------------------------------------------------
 
