@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <optional>
+#include <vector>
 
 #include "api/convert.h"
 #include "common/topic_name.h"
@@ -116,17 +117,32 @@ BatchPublisher::TopicMetrics& BatchPublisher::MetricsFor(const std::string& topi
   return *slot;
 }
 
-namespace {
-
-// Collects the results of one batch; the last message to finish answers.
-struct BatchCall {
+// One batch from Dispatch until its last result; owns the request (the
+// backend reads keys and values from records moved out of it, and the keys it
+// keeps here name the ordering keys on failure). Deletes itself when the
+// last message finished. Per-message callbacks capture only (call, index):
+// small enough for std::function to hold without allocating.
+struct BatchPublisher::Call {
+  BatchPublisher* publisher = nullptr;
+  v1::PublishRequest request;
   v1::PublishResponse response;
+  // Messages not finished yet, plus one held by Dispatch while it still
+  // iterates over the request.
   std::atomic<int> remaining;
-  int64_t bytes;
+  int64_t bytes = 0;
+  // MessageBytes of each message, taken before its value moved out.
+  std::vector<int64_t> message_bytes;
   absl::Time started;
   std::function<void(v1::PublishResponse)> done;
-  std::string topic;
   std::string cluster;
+  // Set by the first acknowledged message (MetricsFor takes a lock).
+  std::atomic<TopicMetrics*> metrics{nullptr};
+
+  // ordering_key if set, else key; empty: unordered.
+  const std::string& OrderKey(int i) const {
+    const v1::OutgoingMessage& m = request.messages(i);
+    return m.ordering_key().empty() ? m.key() : m.ordering_key();
+  }
 
   // The first failure of each ordering key in this batch.
   std::optional<std::pair<absl::Status, bool>> FailureOf(const std::string& key) {
@@ -142,11 +158,53 @@ struct BatchCall {
     failed_keys.try_emplace(key, status, retryable);
   }
 
+  void FinishOne() {
+    if (remaining.fetch_sub(1) != 1) return;
+    publisher->limiter_->Release(bytes);
+    done(std::move(response));
+    delete this;
+  }
+
+  // Per cluster and code only: topic names come from clients, and a typo
+  // must not create series that live forever.
+  void Fail(int i, const absl::Status& status, bool retryable) {
+    api::ToProtoStatus(status, retryable, response.mutable_results(i)->mutable_status());
+    publisher->registry_
+        ->GetCounter(
+            "ferry_publish_errors_total", "Messages that failed, by status code.",
+            {{"cluster", cluster}, {"code", absl::StatusCodeToString(status.code())}})
+        .Inc();
+    FinishOne();
+  }
+
+  void Delivered(int i, const backend::PublishOutcome& outcome) {
+    if (!outcome.status.ok()) {
+      RecordFailure(OrderKey(i), outcome.status, outcome.retryable);
+      Fail(i, outcome.status, outcome.retryable);
+      return;
+    }
+    v1::PublishResult* result = response.mutable_results(i);
+    api::ToProtoStatus(outcome.status, false, result->mutable_status());
+    result->set_cluster(cluster);
+    result->set_partition(outcome.partition);
+    result->set_offset(outcome.offset);
+    api::FromUnixMillis(outcome.timestamp_ms, result->mutable_timestamp());
+    // Series appear with the first acknowledged message, so only topics
+    // that exist get them.
+    TopicMetrics* m = metrics.load(std::memory_order_acquire);
+    if (m == nullptr) {
+      m = &publisher->MetricsFor(request.topic(), cluster);
+      metrics.store(m, std::memory_order_release);
+    }
+    m->messages.Inc();
+    m->bytes.Inc(static_cast<double>(message_bytes[i]));
+    m->latency.Observe(absl::ToDoubleSeconds(absl::Now() - started));
+    FinishOne();
+  }
+
   absl::Mutex mu;
   std::map<std::string, std::pair<absl::Status, bool>> failed_keys ABSL_GUARDED_BY(mu);
 };
-
-}  // namespace
 
 void BatchPublisher::Publish(v1::PublishRequest request, PreparedBatch batch,
                              std::function<void(v1::PublishResponse)> done) {
@@ -180,87 +238,54 @@ void BatchPublisher::Publish(v1::PublishRequest request, PreparedBatch batch,
 void BatchPublisher::Dispatch(v1::PublishRequest request, PreparedBatch batch,
                               std::function<void(v1::PublishResponse)> done) {
   const int count = request.messages_size();
-  auto call = std::make_shared<BatchCall>();
-  call->response.set_request_id(request.request_id());
-  for (int i = 0; i < count; ++i) call->response.add_results();
-  call->remaining = count;
+  auto* call = new Call;
+  call->publisher = this;
+  call->request = std::move(request);
+  call->remaining = count + 1;
   call->bytes = batch.bytes;
   call->started = absl::Now();
   call->done = std::move(done);
-  call->topic = request.topic();
   call->cluster = batch.cluster->name();
-
-  auto finish_one = [this, call] {
-    if (call->remaining.fetch_sub(1) == 1) {
-      limiter_->Release(call->bytes);
-      call->done(std::move(call->response));
-    }
-  };
-  // Per cluster and code only: topic names come from clients, and a typo
-  // must not create series that live forever.
-  auto fail = [this, call, finish_one](v1::PublishResult* result,
-                                       const absl::Status& status, bool retryable) {
-    api::ToProtoStatus(status, retryable, result->mutable_status());
-    registry_
-        ->GetCounter("ferry_publish_errors_total",
-                     "Messages that failed, by status code.",
-                     {{"cluster", call->cluster},
-                      {"code", absl::StatusCodeToString(status.code())}})
-        .Inc();
-    finish_one();
-  };
+  call->response.set_request_id(call->request.request_id());
+  call->response.mutable_results()->Reserve(count);
+  for (int i = 0; i < count; ++i) call->response.add_results();
+  call->message_bytes.resize(count);
 
   for (int i = 0; i < count; ++i) {
-    v1::OutgoingMessage* message = request.mutable_messages(i);
+    v1::OutgoingMessage* message = call->request.mutable_messages(i);
     v1::PublishResult* result = call->response.mutable_results(i);
     result->set_id(message->id());
     if (absl::Status s = CheckMessage(*message); !s.ok()) {
-      fail(result, s, /*retryable=*/false);
+      call->Fail(i, s, /*retryable=*/false);
       continue;
     }
-    std::string order_key =
-        message->ordering_key().empty() ? message->key() : message->ordering_key();
-    if (auto earlier = call->FailureOf(order_key)) {
+    if (auto earlier = call->FailureOf(call->OrderKey(i))) {
       // A later message of a key must not be written after an earlier one
       // failed: a retry of the earlier one would land behind it.
-      fail(result, earlier->first, earlier->second);
+      call->Fail(i, earlier->first, earlier->second);
       continue;
     }
-    const int64_t bytes = MessageBytes(*message);
-    backend::Record record{.topic = request.topic(),
-                           .key = std::move(*message->mutable_key()),
+    call->message_bytes[i] = MessageBytes(*message);
+    // The value and headers move to the backend; key, ordering key and id
+    // stay in the request (short, and needed for results and failures).
+    backend::Record record{.topic = call->request.topic(),
+                           .key = message->key(),
                            .value = std::move(*message->mutable_value()),
-                           .ordering_key = std::move(*message->mutable_ordering_key()),
+                           .ordering_key = message->ordering_key(),
                            .timestamp_ms = message->has_timestamp()
                                                ? api::ToUnixMillis(message->timestamp())
                                                : 0};
+    record.headers.reserve(message->headers_size() + 1);
     for (v1::Header& h : *message->mutable_headers()) {
       record.headers.push_back(
           {std::move(*h.mutable_key()), std::move(*h.mutable_value())});
     }
     if (!message->id().empty()) record.headers.push_back({kIdHeader, message->id()});
-    batch.cluster->Publish(
-        std::move(record), [this, call, result, bytes, order_key = std::move(order_key),
-                            fail, finish_one](backend::PublishOutcome outcome) {
-          if (!outcome.status.ok()) {
-            call->RecordFailure(order_key, outcome.status, outcome.retryable);
-            fail(result, outcome.status, outcome.retryable);
-            return;
-          }
-          api::ToProtoStatus(outcome.status, false, result->mutable_status());
-          result->set_cluster(call->cluster);
-          result->set_partition(outcome.partition);
-          result->set_offset(outcome.offset);
-          api::FromUnixMillis(outcome.timestamp_ms, result->mutable_timestamp());
-          // Series appear with the first acknowledged message, so only
-          // topics that exist get them.
-          TopicMetrics& metrics = MetricsFor(call->topic, call->cluster);
-          metrics.messages.Inc();
-          metrics.bytes.Inc(static_cast<double>(bytes));
-          metrics.latency.Observe(absl::ToDoubleSeconds(absl::Now() - call->started));
-          finish_one();
-        });
+    batch.cluster->Publish(std::move(record), [call, i](backend::PublishOutcome outcome) {
+      call->Delivered(i, outcome);
+    });
   }
+  call->FinishOne();  // Dispatch's own share: the call may go now.
 }
 
 }  // namespace ferry::publish

@@ -51,6 +51,7 @@ class BatchPublisher {
 
  private:
   struct TopicMetrics;
+  struct Call;
   // Publishes the messages of a batch whose topic exists (or is not ours to
   // create).
   void Dispatch(v1::PublishRequest request, PreparedBatch batch,

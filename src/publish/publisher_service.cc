@@ -177,7 +177,34 @@ class PublishStreamReactor final
   int pending_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
+// One unary call's messages; deleted by gRPC (Release) after the call.
+class UnaryMessages final
+    : public grpc::MessageHolder<v1::PublishRequest, v1::PublishResponse> {
+ public:
+  UnaryMessages() {
+    set_request(&request_);
+    set_response(&response_);
+  }
+  void Release() override { delete this; }
+
+  v1::PublishRequest* mutable_request() { return &request_; }
+
+ private:
+  v1::PublishRequest request_;
+  v1::PublishResponse response_;
+};
+
 }  // namespace
+
+grpc::MessageHolder<v1::PublishRequest, v1::PublishResponse>*
+PublisherService::UnaryAllocator::AllocateMessages() {
+  return new UnaryMessages();
+}
+
+PublisherService::PublisherService(BatchPublisher* publisher, InflightLimiter* limiter)
+    : publisher_(publisher), limiter_(limiter) {
+  SetMessageAllocatorFor_Publish(&allocator_);
+}
 
 grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext* context,
                                                     const v1::PublishRequest* request,
@@ -192,10 +219,14 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
     reactor->Finish(api::ToGrpcStatus(Overloaded(*limiter_)));
     return reactor;
   }
-  publisher_->Publish(*request, *batch, [reactor, response](v1::PublishResponse r) {
-    *response = std::move(r);
-    reactor->Finish(grpc::Status::OK);
-  });
+  // `request` is the one UnaryMessages holds (our allocator made it): take
+  // its contents instead of copying every message.
+  auto* messages = static_cast<UnaryMessages*>(context->GetRpcAllocatorState());
+  publisher_->Publish(std::move(*messages->mutable_request()), *batch,
+                      [reactor, response](v1::PublishResponse r) {
+                        *response = std::move(r);
+                        reactor->Finish(grpc::Status::OK);
+                      });
   return reactor;
 }
 

@@ -11,8 +11,7 @@ namespace ferry::publish {
 class PublisherService final : public v1::Publisher::CallbackService {
  public:
   // `publisher` and `limiter` must outlive the service and its calls.
-  PublisherService(BatchPublisher* publisher, InflightLimiter* limiter)
-      : publisher_(publisher), limiter_(limiter) {}
+  PublisherService(BatchPublisher* publisher, InflightLimiter* limiter);
 
   // RESOURCE_EXHAUSTED when the node's in-flight bytes are at the limit.
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
@@ -26,8 +25,19 @@ class PublisherService final : public v1::Publisher::CallbackService {
       grpc::CallbackServerContext* context) override;
 
  private:
+  // Gives each unary call a request the handler owns and may move from, so
+  // that the messages' keys and values go to the backend without a copy.
+  // gRPC destroys the request only after the call finished.
+  class UnaryAllocator final
+      : public grpc::MessageAllocator<v1::PublishRequest, v1::PublishResponse> {
+   public:
+    grpc::MessageHolder<v1::PublishRequest, v1::PublishResponse>* AllocateMessages()
+        override;
+  };
+
   BatchPublisher* publisher_;
   InflightLimiter* limiter_;
+  UnaryAllocator allocator_;
 };
 
 }  // namespace ferry::publish

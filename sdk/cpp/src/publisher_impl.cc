@@ -119,20 +119,19 @@ std::future<PublishResult> Publisher::Impl::Publish(std::string topic, Message m
     mu_.Await(absl::Condition(&fits));
   }
   if (closing_) return Ready(Closed(*pending));
-  pending->seq = next_seq_++;
+  pending->seq = seqs_.Add();
   pending->published_at = Clock::now();
   pending->deadline = pending->published_at + options_.delivery_timeout;
   outstanding_bytes_ += bytes;
-  unresolved_.insert(pending->seq);
   incoming_.push_back(std::move(pending));
   return future;
 }
 
 bool Publisher::Impl::Flush(std::chrono::milliseconds timeout) {
   absl::MutexLock lock(&mu_);
-  const uint64_t upto = next_seq_ - 1;
+  const uint64_t upto = seqs_.next() - 1;
   auto done = [this, upto]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return unresolved_.empty() || *unresolved_.begin() > upto;
+    return seqs_.LowestUnresolved() > upto;
   };
   if (done()) return true;
   if (upto > urgent_upto_) {
@@ -350,7 +349,7 @@ void Publisher::Impl::Resolve(Resolutions* done) {
     for (auto& [message, result] : *done) {
       message->promise.set_value(std::move(result));
       outstanding_bytes_ -= message->payload_bytes;
-      unresolved_.erase(message->seq);
+      seqs_.Resolve(message->seq);
     }
   }
   done->clear();

@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <future>
 #include <memory>
-#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -25,6 +24,7 @@
 #include "ferry/v1/publisher.grpc.pb.h"
 #include "options.h"
 #include "pending.h"
+#include "seq_window.h"
 
 namespace ferry::client {
 
@@ -91,12 +91,11 @@ class Publisher::Impl {
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Pending>> incoming_ ABSL_GUARDED_BY(mu_);
   std::vector<Call*> finished_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   // Messages with seq <= urgent_upto_ are sent without waiting for Linger.
   uint64_t urgent_upto_ ABSL_GUARDED_BY(mu_) = 0;
   std::size_t outstanding_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  // Seqs of the messages whose future is not complete yet.
-  std::set<uint64_t> unresolved_ ABSL_GUARDED_BY(mu_);
+  // Hands out message seqs; knows the lowest whose future is not complete.
+  internal::SeqWindow seqs_ ABSL_GUARDED_BY(mu_);
   // Wakes the sender thread for a Flush or for closing.
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;

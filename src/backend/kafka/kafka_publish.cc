@@ -14,7 +14,6 @@ namespace {
 struct InFlight {
   Record record;
   PublishCallback done;
-  std::string cluster;
 };
 
 }  // namespace
@@ -79,7 +78,7 @@ int32_t KafkaCluster::Partition(const rd_kafka_topic_t* topic, const void* key,
 }
 
 void KafkaCluster::Publish(Record record, PublishCallback done) {
-  auto* in_flight = new InFlight{std::move(record), std::move(done), name_};
+  auto* in_flight = new InFlight{std::move(record), std::move(done)};
   const Record& r = in_flight->record;
   rd_kafka_headers_t* headers = nullptr;
   if (!r.headers.empty()) {
@@ -109,7 +108,8 @@ void KafkaCluster::Publish(Record record, PublishCallback done) {
   }
 }
 
-void KafkaCluster::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void*) {
+void KafkaCluster::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message,
+                              void* opaque) {
   std::unique_ptr<InFlight> in_flight(static_cast<InFlight*>(message->_private));
   PublishOutcome outcome;
   if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -118,7 +118,8 @@ void KafkaCluster::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, vo
     outcome.timestamp_ms = rd_kafka_message_timestamp(message, nullptr);
   } else {
     outcome.status =
-        KafkaStatus(message->err, fmt::format("cluster {}", in_flight->cluster));
+        KafkaStatus(message->err,
+                    fmt::format("cluster {}", static_cast<KafkaCluster*>(opaque)->name_));
     outcome.retryable = Classify(message->err).retryable;
     outcome.partition = message->partition;
   }
