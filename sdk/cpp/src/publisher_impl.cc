@@ -119,20 +119,19 @@ std::future<PublishResult> Publisher::Impl::Publish(std::string topic, Message m
     mu_.Await(absl::Condition(&fits));
   }
   if (closing_) return Ready(Closed(*pending));
-  pending->seq = next_seq_++;
+  pending->seq = seqs_.Add();
   pending->published_at = Clock::now();
   pending->deadline = pending->published_at + options_.delivery_timeout;
   outstanding_bytes_ += bytes;
-  unresolved_.insert(pending->seq);
   incoming_.push_back(std::move(pending));
   return future;
 }
 
 bool Publisher::Impl::Flush(std::chrono::milliseconds timeout) {
   absl::MutexLock lock(&mu_);
-  const uint64_t upto = next_seq_ - 1;
+  const uint64_t upto = seqs_.next() - 1;
   auto done = [this, upto]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return unresolved_.empty() || *unresolved_.begin() > upto;
+    return seqs_.LowestUnresolved() > upto;
   };
   if (done()) return true;
   if (upto > urgent_upto_) {
@@ -343,15 +342,21 @@ void Publisher::Impl::Failed(std::unique_ptr<Pending> message, PublishResult err
 void Publisher::Impl::Resolve(Resolutions* done) {
   if (done->empty()) return;
   {
-    // Under mu_, so that a complete future's bytes are free for the next
-    // Publish and Flush never sees a message done whose future is not.
-    // set_value runs no application code.
+    // Bytes first: a caller woken by its future may publish again at once
+    // and must find room.
     absl::MutexLock lock(&mu_);
-    for (auto& [message, result] : *done) {
-      message->promise.set_value(std::move(result));
+    for (const auto& [message, result] : *done) {
       outstanding_bytes_ -= message->payload_bytes;
-      unresolved_.erase(message->seq);
     }
+  }
+  // Outside mu_: set_value wakes waiting threads, which then would contend
+  // for mu_ with this thread, and Publish callers would wait for the whole
+  // batch. set_value runs no application code.
+  for (auto& [message, result] : *done) message->promise.set_value(std::move(result));
+  {
+    // Last, so that Flush never sees a message done whose future is not.
+    absl::MutexLock lock(&mu_);
+    for (const auto& [message, result] : *done) seqs_.Resolve(message->seq);
   }
   done->clear();
 }

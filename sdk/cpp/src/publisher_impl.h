@@ -9,7 +9,6 @@
 #include <cstdint>
 #include <future>
 #include <memory>
-#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -25,6 +24,7 @@
 #include "ferry/v1/publisher.grpc.pb.h"
 #include "options.h"
 #include "pending.h"
+#include "seq_window.h"
 
 namespace ferry::client {
 
@@ -34,9 +34,8 @@ namespace ferry::client {
 // starts calls, handles finished calls, retries and completes futures. gRPC
 // callbacks only store the call's status and queue the call for the sender
 // thread under mu_, so they never block and never run SDK logic. mu_ is never
-// held while calling into gRPC (a callback may run inline). Futures are
-// completed under mu_ together with releasing their bytes (set_value runs no
-// application code).
+// held while calling into gRPC (a callback may run inline), nor while futures
+// are completed (hundreds per batch; Publish callers would wait for them).
 class Publisher::Impl {
  public:
   explicit Impl(internal::PublisherOptions options);
@@ -80,8 +79,8 @@ class Publisher::Impl {
   void Failed(std::unique_ptr<Pending> message, PublishResult error,
               Clock::time_point now, bool closing,
               std::vector<std::unique_ptr<Pending>>* retries, Resolutions* done);
-  // Completes the futures and, atomically with that, releases their bytes and
-  // Flush waiters.
+  // Releases the messages' bytes, completes their futures, then lets Flush
+  // waiters see them resolved.
   void Resolve(Resolutions* done);
 
   const internal::PublisherOptions options_;
@@ -91,12 +90,11 @@ class Publisher::Impl {
   absl::Mutex mu_;
   std::vector<std::unique_ptr<Pending>> incoming_ ABSL_GUARDED_BY(mu_);
   std::vector<Call*> finished_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 1;
   // Messages with seq <= urgent_upto_ are sent without waiting for Linger.
   uint64_t urgent_upto_ ABSL_GUARDED_BY(mu_) = 0;
   std::size_t outstanding_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  // Seqs of the messages whose future is not complete yet.
-  std::set<uint64_t> unresolved_ ABSL_GUARDED_BY(mu_);
+  // Hands out seqs; unresolved: the message's future is not complete yet.
+  internal::SeqWindow seqs_ ABSL_GUARDED_BY(mu_);
   // Wakes the sender thread for a Flush or for closing.
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
