@@ -342,15 +342,21 @@ void Publisher::Impl::Failed(std::unique_ptr<Pending> message, PublishResult err
 void Publisher::Impl::Resolve(Resolutions* done) {
   if (done->empty()) return;
   {
-    // Under mu_, so that a complete future's bytes are free for the next
-    // Publish and Flush never sees a message done whose future is not.
-    // set_value runs no application code.
+    // Bytes first: a caller woken by its future may publish again at once
+    // and must find room.
     absl::MutexLock lock(&mu_);
-    for (auto& [message, result] : *done) {
-      message->promise.set_value(std::move(result));
+    for (const auto& [message, result] : *done) {
       outstanding_bytes_ -= message->payload_bytes;
-      seqs_.Resolve(message->seq);
     }
+  }
+  // Outside mu_: set_value wakes waiting threads, which then would contend
+  // for mu_ with this thread, and Publish callers would wait for the whole
+  // batch. set_value runs no application code.
+  for (auto& [message, result] : *done) message->promise.set_value(std::move(result));
+  {
+    // Last, so that Flush never sees a message done whose future is not.
+    absl::MutexLock lock(&mu_);
+    for (const auto& [message, result] : *done) seqs_.Resolve(message->seq);
   }
   done->clear();
 }

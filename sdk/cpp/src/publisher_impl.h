@@ -34,9 +34,8 @@ namespace ferry::client {
 // starts calls, handles finished calls, retries and completes futures. gRPC
 // callbacks only store the call's status and queue the call for the sender
 // thread under mu_, so they never block and never run SDK logic. mu_ is never
-// held while calling into gRPC (a callback may run inline). Futures are
-// completed under mu_ together with releasing their bytes (set_value runs no
-// application code).
+// held while calling into gRPC (a callback may run inline), nor while futures
+// are completed (hundreds per batch; Publish callers would wait for them).
 class Publisher::Impl {
  public:
   explicit Impl(internal::PublisherOptions options);
@@ -80,8 +79,8 @@ class Publisher::Impl {
   void Failed(std::unique_ptr<Pending> message, PublishResult error,
               Clock::time_point now, bool closing,
               std::vector<std::unique_ptr<Pending>>* retries, Resolutions* done);
-  // Completes the futures and, atomically with that, releases their bytes and
-  // Flush waiters.
+  // Releases the messages' bytes, completes their futures, then lets Flush
+  // waiters see them resolved.
   void Resolve(Resolutions* done);
 
   const internal::PublisherOptions options_;
@@ -94,7 +93,7 @@ class Publisher::Impl {
   // Messages with seq <= urgent_upto_ are sent without waiting for Linger.
   uint64_t urgent_upto_ ABSL_GUARDED_BY(mu_) = 0;
   std::size_t outstanding_bytes_ ABSL_GUARDED_BY(mu_) = 0;
-  // Hands out message seqs; knows the lowest whose future is not complete.
+  // Hands out seqs; unresolved: the message's future is not complete yet.
   internal::SeqWindow seqs_ ABSL_GUARDED_BY(mu_);
   // Wakes the sender thread for a Flush or for closing.
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
