@@ -119,9 +119,14 @@ TEST_P(EmbeddedCrashTest, KillNineLosesNoAcknowledgedMessageAndKeepsOffsetsDense
   std::map<int32_t, std::set<int64_t>> offsets;
   std::map<std::string, std::pair<int32_t, int64_t>> found;
   int64_t received = 0;
-  while (received < stored) {
-    std::vector<v1::ReceivedMessage> batch = stream->Take(1000, absl::Seconds(30));
-    ASSERT_FALSE(batch.empty()) << received << " of " << stored << " read back";
+  // Until quiet, not until `stored`: after a kill -9 the topic has been seen
+  // to hold one batch (500 records) more than the high watermarks reported
+  // right after the restart, all of them duplicates of stored values. At
+  // least once allows duplicates; the lagging watermark is an open bug.
+  while (true) {
+    std::vector<v1::ReceivedMessage> batch =
+        stream->Take(1000, received < stored ? absl::Seconds(30) : absl::Seconds(3));
+    if (batch.empty()) break;
     std::vector<std::string> receipts;
     for (const auto& m : batch) {
       offsets[m.partition()].insert(m.offset());
@@ -131,6 +136,11 @@ TEST_P(EmbeddedCrashTest, KillNineLosesNoAcknowledgedMessageAndKeepsOffsetsDense
     received += static_cast<int64_t>(batch.size());
     ASSERT_TRUE(stream->Ack(receipts));
   }
+  ASSERT_GE(received, stored) << "read back";
+  std::printf(
+      "[ measured ] read back %ld records (%ld beyond the watermarks at restart), "
+      "%zu distinct values\n",
+      static_cast<long>(received), static_cast<long>(received - stored), found.size());
   for (const auto& [value, where] : acked) {
     auto it = found.find(value);
     ASSERT_NE(it, found.end()) << "acknowledged " << value << " is missing";
