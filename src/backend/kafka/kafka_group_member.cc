@@ -1,11 +1,21 @@
 #include "backend/kafka/kafka_group_member.h"
 
+#include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <array>
 
 #include "backend/kafka/errors.h"
 
 namespace ferry::backend::kafka {
 namespace {
+
+// What librdkafka writes to the wake-up eventfd (8 bytes, as eventfd wants).
+constexpr uint64_t kWakeUp = 1;
+// Records read from one partition's queue per call.
+constexpr size_t kReadBatch = 256;
 
 PartitionListPtr ToList(const std::map<TopicPartition, int64_t>& offsets) {
   PartitionListPtr list(
@@ -13,15 +23,6 @@ PartitionListPtr ToList(const std::map<TopicPartition, int64_t>& offsets) {
   for (const auto& [tp, offset] : offsets) {
     rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)
         ->offset = offset;
-  }
-  return list;
-}
-
-PartitionListPtr ToList(const std::vector<TopicPartition>& partitions) {
-  PartitionListPtr list(
-      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
-  for (const auto& tp : partitions) {
-    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
   }
   return list;
 }
@@ -89,8 +90,9 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
        std::to_string(absl::ToInt64Milliseconds(options.session_timeout))},
       {"heartbeat.interval.ms",
        std::to_string(absl::ToInt64Milliseconds(options.session_timeout) / 5)},
-      // Bounds what librdkafka prefetches for this member; the subscribe path
-      // bounds what it buffers above this and pauses partitions beyond it.
+      // What librdkafka prefetches per partition (each partition's queue is
+      // read separately, so the limit applies per partition); the subscribe
+      // path bounds what it buffers above this.
       {"queued.max.messages.kbytes", "16384"},
       {"fetch.message.max.bytes", "1048576"},
   };
@@ -103,6 +105,10 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
   }
   std::unique_ptr<KafkaGroupMember> member(
       new KafkaGroupMember(member_options, options, listener));
+  member->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (member->wake_fd_ < 0) {
+    return absl::InternalError(fmt::format("consumer: eventfd: {}", strerror(errno)));
+  }
   rd_kafka_conf_set_opaque(conf->get(), member.get());
   rd_kafka_conf_set_rebalance_cb(conf->get(), &KafkaGroupMember::OnRebalance);
   rd_kafka_conf_set_error_cb(conf->get(), &KafkaGroupMember::OnError);
@@ -111,6 +117,9 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
   if (!handle.ok()) return handle.status();
   member->handle_ = *std::move(handle);
   rd_kafka_poll_set_consumer(member->handle_.get());
+  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(member->handle_.get());
+  rd_kafka_queue_io_event_enable(queue, member->wake_fd_, &kWakeUp, sizeof(kWakeUp));
+  rd_kafka_queue_destroy(queue);
   member->Subscribe(member_options.topics);
   member->thread_ = std::thread([m = member.get()] { m->RunLoop(); });
   return member;
@@ -121,10 +130,26 @@ KafkaGroupMember::~KafkaGroupMember() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
-  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(handle_.get());
-  rd_kafka_queue_yield(queue);
-  rd_kafka_queue_destroy(queue);
+  Wake();
   if (thread_.joinable()) thread_.join();
+  if (handle_ != nullptr) {
+    rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(handle_.get());
+    rd_kafka_queue_io_event_enable(queue, -1, nullptr, 0);
+    rd_kafka_queue_destroy(queue);
+  }
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void KafkaGroupMember::Wake() {
+  [[maybe_unused]] ssize_t written = write(wake_fd_, &kWakeUp, sizeof(kWakeUp));
+}
+
+void KafkaGroupMember::WaitForWork(absl::Duration timeout) {
+  pollfd fd{.fd = wake_fd_, .events = POLLIN, .revents = 0};
+  if (poll(&fd, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout))) > 0) {
+    uint64_t count = 0;
+    [[maybe_unused]] ssize_t got = read(wake_fd_, &count, sizeof(count));
+  }
 }
 
 bool KafkaGroupMember::stopping() const {
@@ -137,10 +162,7 @@ void KafkaGroupMember::Enqueue(Command command) {
     absl::MutexLock lock(&mu_);
     commands_.push_back(std::move(command));
   }
-  // Wakes the member thread out of its blocking poll.
-  rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(handle_.get());
-  rd_kafka_queue_yield(queue);
-  rd_kafka_queue_destroy(queue);
+  Wake();
 }
 
 void KafkaGroupMember::SetTopics(std::vector<std::string> topics) {
@@ -161,21 +183,15 @@ void KafkaGroupMember::Commit(std::map<TopicPartition, int64_t> offsets) {
 
 void KafkaGroupMember::Pause(const std::vector<TopicPartition>& partitions) {
   Enqueue([this, partitions] {
-    std::vector<TopicPartition> owned;
     for (const auto& tp : partitions) {
-      if (assigned_.contains(tp)) owned.push_back(tp);
+      if (assigned_.contains(tp)) paused_.insert(tp);
     }
-    if (!owned.empty()) rd_kafka_pause_partitions(handle_.get(), ToList(owned).get());
   });
 }
 
 void KafkaGroupMember::Resume(const std::vector<TopicPartition>& partitions) {
   Enqueue([this, partitions] {
-    std::vector<TopicPartition> owned;
-    for (const auto& tp : partitions) {
-      if (assigned_.contains(tp)) owned.push_back(tp);
-    }
-    if (!owned.empty()) rd_kafka_resume_partitions(handle_.get(), ToList(owned).get());
+    for (const auto& tp : partitions) paused_.erase(tp);
   });
 }
 
@@ -301,6 +317,11 @@ void KafkaGroupMember::Assign(rd_kafka_topic_partition_list_t* partitions) {
     rd_kafka_assign(handle_.get(), nullptr);
     return;
   }
+  // Before the assignment starts fetching, so no record of it reaches the
+  // consumer queue (librdkafka keeps a queue forwarding set by the app).
+  for (int i = 0; i < partitions->cnt; ++i) {
+    OpenQueue({partitions->elems[i].topic, partitions->elems[i].partition});
+  }
   rd_kafka_assign(handle_.get(), partitions);
   std::vector<AssignedPartition> assigned;
   for (int i = 0; i < partitions->cnt; ++i) {
@@ -319,7 +340,11 @@ void KafkaGroupMember::Revoke(rd_kafka_topic_partition_list_t* partitions) {
   std::map<TopicPartition, int64_t> offsets = listener_->OnRevoked(revoked);
   std::erase_if(offsets, [this](const auto& e) { return !assigned_.contains(e.first); });
   if (!offsets.empty()) CommitNow(offsets, /*async=*/false);
-  for (const auto& tp : revoked) assigned_.erase(tp);
+  for (const auto& tp : revoked) {
+    assigned_.erase(tp);
+    paused_.erase(tp);
+    CloseQueue(tp);
+  }
   ++revokes_;  // after OnRevoked: commits computed from now on are current
   rd_kafka_assign(handle_.get(), nullptr);
   spdlog::info("group={} revoked {} partitions", member_options_.group, revoked.size());
@@ -341,31 +366,89 @@ void KafkaGroupMember::FlushRecords() {
   listener_->OnRecords(std::move(records));
 }
 
-void KafkaGroupMember::PollRecords() {
-  int timeout_ms = 100;
-  while (static_cast<int>(pending_.size()) < options_.max_batch_records) {
-    rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_.get(), timeout_ms);
-    if (message == nullptr) break;
-    timeout_ms = 0;
-    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      pending_.push_back(ToRecord(message));
-    } else {
-      listener_->OnError(KafkaStatus(message->err, rd_kafka_message_errstr(message)));
-    }
-    rd_kafka_message_destroy(message);
+void KafkaGroupMember::OpenQueue(const TopicPartition& partition) {
+  if (queues_.contains(partition)) return;
+  rd_kafka_queue_t* queue = rd_kafka_queue_get_partition(
+      handle_.get(), partition.topic.c_str(), partition.partition);
+  // Without its own queue the partition's records arrive on the consumer
+  // queue, as librdkafka does by default; only Pause() would not hold them.
+  if (queue == nullptr) return;
+  rd_kafka_queue_forward(queue, nullptr);
+  rd_kafka_queue_io_event_enable(queue, wake_fd_, &kWakeUp, sizeof(kWakeUp));
+  queues_[partition] = queue;
+}
+
+void KafkaGroupMember::CloseQueue(const TopicPartition& partition) {
+  auto it = queues_.find(partition);
+  if (it == queues_.end()) return;
+  rd_kafka_queue_t* queue = it->second;
+  queues_.erase(it);
+  rd_kafka_queue_io_event_enable(queue, -1, nullptr, 0);
+  // Frees what was prefetched; the next owner fetches from the commit.
+  std::array<rd_kafka_message_t*, kReadBatch> messages;
+  ssize_t n = 0;
+  while ((n = rd_kafka_consume_batch_queue(queue, 0, messages.data(), messages.size())) >
+         0) {
+    for (ssize_t i = 0; i < n; ++i) rd_kafka_message_destroy(messages[i]);
   }
+  rd_kafka_queue_destroy(queue);
+}
+
+void KafkaGroupMember::Take(rd_kafka_message_t* message) {
+  if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    pending_.push_back(ToRecord(message));
+  } else {
+    listener_->OnError(KafkaStatus(message->err, rd_kafka_message_errstr(message)));
+  }
+  rd_kafka_message_destroy(message);
+}
+
+bool KafkaGroupMember::ReadPartitionQueues() {
+  if (queues_.empty()) return false;
+  bool read = false;
+  auto it = queues_.begin();
+  std::advance(it, next_queue_++ % queues_.size());
+  std::array<rd_kafka_message_t*, kReadBatch> messages;
+  for (size_t i = 0; i < queues_.size(); ++i, ++it) {
+    if (it == queues_.end()) it = queues_.begin();
+    const size_t room = static_cast<size_t>(options_.max_batch_records) - pending_.size();
+    if (room == 0) return true;  // more may wait: read on without sleeping
+    if (paused_.contains(it->first)) continue;
+    const ssize_t n = rd_kafka_consume_batch_queue(it->second, 0, messages.data(),
+                                                   std::min(room, messages.size()));
+    for (ssize_t m = 0; m < n; ++m) Take(messages[m]);
+    read = read || n > 0;
+  }
+  return read;
+}
+
+bool KafkaGroupMember::PollRecords() {
+  bool read = false;
+  // Rebalance callbacks and errors run inside this poll. Records show up
+  // here only for a partition whose queue could not be taken over.
+  while (static_cast<int>(pending_.size()) < options_.max_batch_records) {
+    rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_.get(), 0);
+    if (message == nullptr) break;
+    read = true;
+    Take(message);
+  }
+  read = ReadPartitionQueues() || read;
   FlushRecords();
+  return read;
 }
 
 void KafkaGroupMember::RunLoop() {
   while (!stopping()) {
     RunCommands();
-    PollRecords();
+    // librdkafka writes the eventfd when a queue turns non-empty, so the wait
+    // ends as soon as records or events arrive.
+    if (!PollRecords()) WaitForWork(absl::Milliseconds(100));
   }
   RunCommands();
   // Runs the revoke callback (commit of the acked prefix) and leaves the
   // group so the partitions move to other members at once.
   rd_kafka_consumer_close(handle_.get());
+  while (!queues_.empty()) CloseQueue(queues_.begin()->first);
   assigned_.clear();
 }
 

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -32,6 +33,16 @@ namespace ferry::backend::kafka {
 //
 // Offsets are never auto-committed or auto-stored: only Commit() and the
 // revoke callback's offsets reach the broker.
+//
+// Flow control without rd_kafka_pause_partitions: each owned partition's
+// fetch queue is taken out of the consumer queue (rd_kafka_queue_forward to
+// NULL) and read separately, so Pause() simply stops reading it. librdkafka
+// then stops fetching that partition once its queue holds
+// queued.max.messages.kbytes, and nothing it prefetched is thrown away.
+// (Pausing in librdkafka purges the prefetched records, which are fetched
+// again after the resume: that halved the broker's throughput and stalled
+// consumption for up to a second per resume.) The consumer queue still
+// carries rebalances and errors, and is read every turn of the loop.
 class KafkaGroupMember final : public GroupMember {
  public:
   struct Options {
@@ -78,7 +89,17 @@ class KafkaGroupMember final : public GroupMember {
   void Enqueue(Command command);
   void RunLoop();
   void RunCommands();
-  void PollRecords();
+  // Serves the consumer queue (rebalances, errors) and reads the partitions
+  // that are not paused; returns whether anything was read.
+  bool PollRecords();
+  bool ReadPartitionQueues();
+  void Take(rd_kafka_message_t* message);
+  // Blocks until librdkafka or Enqueue() signals new work, or `timeout`.
+  void WaitForWork(absl::Duration timeout);
+  void Wake();
+  // Takes over / gives back the fetch queue of an owned partition.
+  void OpenQueue(const TopicPartition& partition);
+  void CloseQueue(const TopicPartition& partition);
   // Hands the records polled so far to the listener.
   void FlushRecords();
   bool stopping() const;
@@ -89,6 +110,13 @@ class KafkaGroupMember final : public GroupMember {
   RdKafkaPtr handle_;
   // Owned partitions; member thread only.
   std::set<TopicPartition> assigned_;
+  // Fetch queues of owned partitions and the paused ones; member thread only.
+  std::map<TopicPartition, rd_kafka_queue_t*> queues_;
+  std::set<TopicPartition> paused_;
+  // Where the next ReadPartitionQueues() starts, so partitions share fairly.
+  size_t next_queue_ = 0;
+  // An eventfd that librdkafka (a queue turned non-empty) and Enqueue() write.
+  int wake_fd_ = -1;
   // Revokes so far; queued commits computed before a revoke are dropped.
   std::atomic<uint64_t> revokes_{0};
   // Records polled but not yet handed over; member thread only.
