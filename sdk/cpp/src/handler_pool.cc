@@ -17,14 +17,24 @@ HandlerPool::~HandlerPool() {
 void HandlerPool::Submit(std::string key, Task task) {
   absl::MutexLock lock(&mu_);
   if (stopped_) return;  // `task` is destroyed when this returns, unlocked.
-  if (!key.empty()) {
-    auto [it, inserted] = busy_keys_.try_emplace(key);
+  AddLocked(Keyed{std::move(key), std::move(task)});
+}
+
+void HandlerPool::SubmitAll(std::vector<Keyed> tasks) {
+  absl::MutexLock lock(&mu_);
+  if (stopped_) return;  // `tasks` are destroyed when this returns, unlocked.
+  for (Keyed& keyed : tasks) AddLocked(std::move(keyed));
+}
+
+void HandlerPool::AddLocked(Keyed keyed) {
+  if (!keyed.key.empty()) {
+    auto [it, inserted] = busy_keys_.try_emplace(keyed.key);
     if (!inserted) {
-      it->second.push_back(std::move(task));
+      it->second.push_back(std::move(keyed.task));
       return;
     }
   }
-  ready_.push_back(Ready{std::move(key), std::move(task)});
+  ready_.push_back(std::move(keyed));
 }
 
 bool HandlerPool::Stop(std::chrono::milliseconds timeout) {

@@ -30,8 +30,15 @@ class HandlerPool {
   HandlerPool(const HandlerPool&) = delete;
   HandlerPool& operator=(const HandlerPool&) = delete;
 
+  struct Keyed {
+    std::string key;
+    Task task;
+  };
+
   // After Stop() the task is destroyed without running.
   void Submit(std::string key, Task task);
+  // The same for many tasks, in order, under one lock (a fetched batch).
+  void SubmitAll(std::vector<Keyed> tasks);
 
   // No task starts after this. Tasks not started are destroyed (outside the
   // pool's lock, so their destructors may do anything but call the pool).
@@ -39,12 +46,10 @@ class HandlerPool {
   bool Stop(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
  private:
-  struct Ready {
-    std::string key;
-    Task task;
-  };
+  using Ready = Keyed;
 
   void Work();
+  void AddLocked(Keyed keyed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   absl::Mutex mu_;
   std::deque<Ready> ready_ ABSL_GUARDED_BY(mu_);

@@ -2,11 +2,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
 
 namespace ferry::client::internal {
@@ -45,6 +49,35 @@ TEST(HandlerPool, TasksOfOneKeyRunInOrderBehindEachOther) {
   ASSERT_TRUE(all_done.WaitForNotificationWithTimeout(kWait));
   absl::MutexLock lock(&mu);
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
+}
+
+TEST(HandlerPool, SubmitAllKeepsOrderPerKeyWithinAndAcrossBatches) {
+  HandlerPool pool(4);
+  absl::Mutex mu;
+  std::map<std::string, std::vector<int>> seen;
+  constexpr int kPerKey = 200;
+  absl::BlockingCounter done(3 * kPerKey);
+  for (int batch = 0; batch < 4; ++batch) {
+    std::vector<HandlerPool::Keyed> tasks;
+    for (int i = batch * kPerKey / 4; i < (batch + 1) * kPerKey / 4; ++i) {
+      for (std::string key : {"a", "b", "c"}) {
+        tasks.push_back({key, [&, key, i] {
+                           {
+                             absl::MutexLock lock(&mu);
+                             seen[key].push_back(i);
+                           }
+                           done.DecrementCount();
+                         }});
+      }
+    }
+    pool.SubmitAll(std::move(tasks));
+  }
+  done.Wait();
+  absl::MutexLock lock(&mu);
+  for (const auto& [key, order] : seen) {
+    ASSERT_EQ(order.size(), static_cast<size_t>(kPerKey)) << key;
+    EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << key;
+  }
 }
 
 TEST(HandlerPool, StopDestroysQueuedTasksAndWaitsForRunningOnes) {

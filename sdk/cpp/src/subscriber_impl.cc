@@ -129,15 +129,19 @@ void Subscriber::Impl::OnMessages(internal::SubscribeStream* stream,
   };
   if (pool_ != nullptr) {
     const MessageHandler* handler = &options_.on_message;
+    std::vector<internal::HandlerPool::Keyed> tasks;
+    tasks.reserve(messages.size());
     for (ferry::v1::ReceivedMessage& message : messages) {
       AckHandle ack = handle(message);
       auto delivery = std::make_shared<Delivery>(
           Delivery{internal::FromProto(std::move(message)), std::move(ack)});
       std::string key = internal::OrderingKey(options_.ordering, delivery->message);
-      pool_->Submit(std::move(key), [handler, delivery] {
-        (*handler)(delivery->message, std::move(delivery->handle));
-      });
+      tasks.push_back({std::move(key), [handler, delivery] {
+                         (*handler)(delivery->message, std::move(delivery->handle));
+                       }});
     }
+    // One lock and one wake-up round per batch, not per message.
+    pool_->SubmitAll(std::move(tasks));
     return;
   }
   std::vector<PulledMessage> batch;
