@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <utility>
+
 #include "backend/kafka/kafka_group_member.h"
 #include "backend/kafka/topic_admin.h"
 
@@ -29,16 +31,16 @@ KafkaCluster::KafkaCluster(const config::ClusterConfig& config, const Options& o
       bootstrap_(config.bootstrap),
       options_(options),
       client_properties_(ClientProperties(config)),
+      config_(config),
       factory_(factory) {}
 
-absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(
-    const config::ClusterConfig& config, const Options& options, ClientFactory& factory) {
+absl::StatusOr<RdKafkaPtr> KafkaCluster::NewProducer(const config::ClusterConfig& config,
+                                                     const Options& options,
+                                                     ClientFactory& factory,
+                                                     KafkaCluster* opaque) {
   const std::string prefix = fmt::format("clusters.{}.properties.", config.name);
   auto conf = BuildConf(config.properties, prefix);
   if (!conf.ok()) return conf.status();
-  if (absl::Status s = RequireDurableProducer(config.properties, prefix); !s.ok()) {
-    return s;
-  }
   Properties fixed = ProducerProperties(config, options);
   for (const auto& [key, value] : fixed) {
     char error[512];
@@ -48,8 +50,7 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(
           fmt::format("clusters.{}: {}: {}", config.name, key, error));
     }
   }
-  std::unique_ptr<KafkaCluster> cluster(new KafkaCluster(config, options, factory));
-  rd_kafka_conf_set_opaque(conf->get(), cluster.get());
+  rd_kafka_conf_set_opaque(conf->get(), opaque);
   rd_kafka_conf_set_error_cb(conf->get(), &KafkaCluster::OnError);
   rd_kafka_conf_set_log_cb(conf->get(), &OnLog);
   rd_kafka_conf_set_dr_msg_cb(conf->get(), &KafkaCluster::OnDelivery);
@@ -61,6 +62,36 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(
     rd_kafka_conf_set_default_topic_conf(conf->get(), topic_conf);
   }
   rd_kafka_topic_conf_set_partitioner_cb(topic_conf, &KafkaCluster::Partition);
+  auto handle = factory.Create(RD_KAFKA_PRODUCER, *std::move(conf));
+  if (!handle.ok()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "clusters.{}: {}", config.name, std::string(handle.status().message())));
+  }
+  return handle;
+}
+
+absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(
+    const config::ClusterConfig& config, const Options& options, ClientFactory& factory) {
+  const std::string prefix = fmt::format("clusters.{}.properties.", config.name);
+  if (absl::Status s = RequireDurableProducer(config.properties, prefix); !s.ok()) {
+    return s;
+  }
+  std::unique_ptr<KafkaCluster> cluster(new KafkaCluster(config, options, factory));
+  auto producer = NewProducer(config, options, factory, cluster.get());
+  if (!producer.ok()) return producer.status();
+  cluster->producer_ = std::shared_ptr<rd_kafka_t>(producer->release(), rd_kafka_destroy);
+
+  // The administration handle never produces, so it needs no producer id.
+  auto conf = BuildConf(cluster->client_properties_, prefix);
+  if (!conf.ok()) return conf.status();
+  char error[512];
+  if (rd_kafka_conf_set(conf->get(), "enable.idempotence", "false", error,
+                        sizeof(error)) != RD_KAFKA_CONF_OK) {
+    return absl::InternalError(fmt::format("clusters.{}: {}", config.name, error));
+  }
+  rd_kafka_conf_set_opaque(conf->get(), cluster.get());
+  rd_kafka_conf_set_error_cb(conf->get(), &KafkaCluster::OnError);
+  rd_kafka_conf_set_log_cb(conf->get(), &OnLog);
   auto handle = factory.Create(RD_KAFKA_PRODUCER, *std::move(conf));
   if (!handle.ok()) {
     return absl::InvalidArgumentError(fmt::format(
@@ -82,20 +113,49 @@ KafkaCluster::~KafkaCluster() {
   }
   if (probe_thread_.joinable()) probe_thread_.join();
   if (poll_thread_.joinable()) poll_thread_.join();
-  if (handle_) FailOutstanding();
+  if (std::shared_ptr<rd_kafka_t> producer = this->producer()) {
+    FailOutstanding(producer.get(), absl::Seconds(2));
+  }
 }
 
-void KafkaCluster::OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
+std::shared_ptr<rd_kafka_t> KafkaCluster::producer() const {
+  absl::ReaderMutexLock lock(&producer_mu_);
+  return producer_;
+}
+
+void KafkaCluster::ReplaceProducer() {
+  auto fresh = NewProducer(config_, options_, factory_, this);
+  if (!fresh.ok()) {
+    spdlog::error("cluster={} cannot create a new producer: {}", name_,
+                  std::string(fresh.status().message()));
+    absl::SleepFor(absl::Seconds(1));  // tried again on the next turn
+    return;
+  }
+  std::shared_ptr<rd_kafka_t> old;
+  {
+    absl::WriterMutexLock lock(&producer_mu_);
+    old = std::exchange(producer_,
+                        std::shared_ptr<rd_kafka_t>(fresh->release(), rd_kafka_destroy));
+  }
+  // A producer in fatal state accepts no new record, so after this every
+  // record it held has had its callback.
+  FailOutstanding(old.get(), absl::ZeroDuration());
+  {
+    absl::MutexLock lock(&mu_);
+    fatal_error_.clear();
+  }
+  spdlog::warn("cluster={} replaced the producer after its fatal error", name_);
+}
+
+void KafkaCluster::OnError(rd_kafka_t* rk, int err, const char* reason, void* opaque) {
   auto* self = static_cast<KafkaCluster*>(opaque);
   // "N/N brokers are down" follows the per-broker error that explains it.
   if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN) return;
   std::string message = reason;
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    // The idempotent producer cannot continue: every later publish fails.
-    // Reporting the cluster down lets operators (and, later, the circuit
-    // breaker) see it; recreating the producer is tracked as follow-up work.
+    // The idempotent producer cannot continue: the poll thread replaces it.
     char fatal[512];
-    rd_kafka_fatal_error(self->handle_.get(), fatal, sizeof(fatal));
+    rd_kafka_fatal_error(rk, fatal, sizeof(fatal));
     message = fmt::format("fatal producer error: {}", fatal);
     spdlog::error("cluster={} {}", self->name_, message);
   }
@@ -174,9 +234,15 @@ absl::Status KafkaCluster::DeleteTopic(const std::string& topic) {
 void KafkaCluster::PollLoop() {
   // Delivery reports and error callbacks are served only by poll.
   while (true) {
-    rd_kafka_poll(handle_.get(), 100);
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return;
+    rd_kafka_poll(producer().get(), 100);
+    rd_kafka_poll(handle_.get(), 0);
+    bool replace = false;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      replace = !fatal_error_.empty();
+    }
+    if (replace) ReplaceProducer();
   }
 }
 

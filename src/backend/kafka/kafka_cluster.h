@@ -14,10 +14,17 @@
 
 namespace ferry::backend::kafka {
 
-// A Kafka cluster: owns a librdkafka handle used for metadata and a probe
-// thread that refreshes the cluster's state every probe interval. An
-// unreachable cluster is not an error: it is reported as down (with
-// librdkafka's reason) and probed again.
+// A Kafka cluster: owns a librdkafka handle for metadata and administration,
+// a second one (the idempotent producer) for publishing, and a probe thread
+// that refreshes the cluster's state every probe interval. An unreachable
+// cluster is not an error: it is reported as down (with librdkafka's reason)
+// and probed again.
+//
+// A fatal producer error (librdkafka gives an idempotent producer up, e.g.
+// on a sequence gap the broker reports) replaces the producer: records it
+// still held fail retryably (their clients publish them again, possibly
+// duplicated and, for one key, possibly after a later record) and
+// publishing goes on with a new producer.
 class KafkaCluster final : public Cluster {
  public:
   struct Options {
@@ -81,20 +88,36 @@ class KafkaCluster final : public Cluster {
                                        const Options& options);
   static absl::Status RequireDurableProducer(const Properties& properties,
                                              std::string_view key_prefix);
+  // A producer handle with Ferry's settings over the raw properties.
+  static absl::StatusOr<RdKafkaPtr> NewProducer(const config::ClusterConfig& config,
+                                                const Options& options,
+                                                ClientFactory& factory,
+                                                KafkaCluster* opaque);
+  std::shared_ptr<rd_kafka_t> producer() const;
+  // After a fatal error: a new producer takes over, the old one fails what
+  // it still holds and is destroyed.
+  void ReplaceProducer();
   void PollLoop();
   void ProbeLoop();
-  // At shutdown: waits briefly for in-flight records, then purges the rest so
-  // every Publish callback still runs (UNAVAILABLE, retryable).
-  void FailOutstanding();
+  // Waits up to `wait` for in-flight records, then purges the rest so every
+  // Publish callback still runs (UNAVAILABLE, retryable).
+  void FailOutstanding(rd_kafka_t* producer, absl::Duration wait);
 
   const std::string name_;
   const std::string bootstrap_;
   const Options options_;
   // The raw properties plus bootstrap.servers: the base of consumer handles.
   const Properties client_properties_;
+  const config::ClusterConfig config_;
   ClientFactory& factory_;
+  // Metadata, topic and group administration; never produces.
   RdKafkaPtr handle_;
   std::unique_ptr<GroupAdmin> group_admin_;
+
+  mutable absl::Mutex producer_mu_;
+  // Publish takes a reference, so a replaced producer lives until the last
+  // Publish that picked it returned.
+  std::shared_ptr<rd_kafka_t> producer_ ABSL_GUARDED_BY(producer_mu_);
 
   mutable absl::Mutex mu_;
   ClusterStatus status_ ABSL_GUARDED_BY(mu_);
@@ -102,7 +125,8 @@ class KafkaCluster final : public Cluster {
   // failed: Connection refused"; explains a failed metadata request.
   std::string last_client_error_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  // Set once librdkafka raised a fatal error; the cluster stays down.
+  // Set when the producer raised a fatal error, until it was replaced; the
+  // cluster is reported down meanwhile.
   std::string fatal_error_ ABSL_GUARDED_BY(mu_);
   std::thread poll_thread_;
   std::thread probe_thread_;

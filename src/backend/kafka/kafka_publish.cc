@@ -78,6 +78,7 @@ int32_t KafkaCluster::Partition(const rd_kafka_topic_t* topic, const void* key,
 }
 
 void KafkaCluster::Publish(Record record, PublishCallback done) {
+  const std::shared_ptr<rd_kafka_t> producer = this->producer();
   auto* in_flight = new InFlight{std::move(record), std::move(done)};
   const Record& r = in_flight->record;
   rd_kafka_headers_t* headers = nullptr;
@@ -91,7 +92,7 @@ void KafkaCluster::Publish(Record record, PublishCallback done) {
   // Key and value are not copied: they live in `in_flight` until the
   // delivery report frees it.
   rd_kafka_resp_err_t err = rd_kafka_producev(
-      handle_.get(), RD_KAFKA_V_TOPIC(r.topic.c_str()),
+      producer.get(), RD_KAFKA_V_TOPIC(r.topic.c_str()),
       RD_KAFKA_V_KEY(r.key.empty() ? nullptr : const_cast<char*>(r.key.data()),
                      r.key.size()),
       RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
@@ -126,14 +127,14 @@ void KafkaCluster::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message,
   in_flight->done(std::move(outcome));
 }
 
-void KafkaCluster::FailOutstanding() {
-  rd_kafka_flush(handle_.get(), 2000);
-  if (rd_kafka_outq_len(handle_.get()) > 0) {
-    spdlog::warn("cluster={} purging {} unacknowledged records at shutdown", name_,
-                 rd_kafka_outq_len(handle_.get()));
-    rd_kafka_purge(handle_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+void KafkaCluster::FailOutstanding(rd_kafka_t* producer, absl::Duration wait) {
+  rd_kafka_flush(producer, static_cast<int>(absl::ToInt64Milliseconds(wait)));
+  if (rd_kafka_outq_len(producer) > 0) {
+    spdlog::warn("cluster={} failing {} unacknowledged records", name_,
+                 rd_kafka_outq_len(producer));
+    rd_kafka_purge(producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     // Purged records get their delivery reports (errors) on the next polls.
-    rd_kafka_flush(handle_.get(), 5000);
+    rd_kafka_flush(producer, 5000);
   }
 }
 
