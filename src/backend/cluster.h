@@ -127,6 +127,10 @@ class Cluster {
   // thread, possibly before Publish returns; it must not block. Records
   // with the same partitioning key reach the same partition in call order.
   virtual void Publish(Record record, PublishCallback done) = 0;
+  // For shutdown, once the drain grace is over: fails the records still
+  // waiting for the broker (UNAVAILABLE, retryable), so their callbacks run
+  // now instead of after the publish timeout. Later publishes work as usual.
+  virtual void FailPendingPublishes() {}
 
   // Topic administration. Blocking (bounded by the backend's admin timeout);
   // errors carry the backend's reason and a gRPC-compatible code.

@@ -123,7 +123,8 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
            fmt::format("\"{}\" is not one of {}", v, fmt::join(kLogLevels, ", ")));
      }},
     {"shutdown.grace", "duration", "10s", "0s..5m",
-     "On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled.",
+     "On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled "
+     "(publishes still waiting for a broker then fail with UNAVAILABLE).",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::ZeroDuration(), absl::Minutes(5),
                               c.shutdown_grace);

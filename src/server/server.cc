@@ -6,6 +6,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <thread>
+
+#include "absl/synchronization/notification.h"
 #include "backend/embedded/embedded_cluster.h"
 #include "backend/kafka/kafka_cluster.h"
 #include "common/version.h"
@@ -169,9 +172,19 @@ void Server::Shutdown() {
     // Subscribe streams never end by themselves: cancel them so clients move
     // to other nodes now; their unacked messages are delivered again.
     subscriber_->CancelAll();
-    grpc_->Shutdown(std::chrono::system_clock::now() +
-                    absl::ToChronoMilliseconds(config_.shutdown_grace));
+    const absl::Time deadline = absl::Now() + config_.shutdown_grace;
+    // gRPC waits for every call to finish, also past the grace; a publish
+    // waiting for a down broker would hold it for the whole publish timeout.
+    absl::Notification drained;
+    std::thread fail_pending([this, deadline, &drained] {
+      if (drained.WaitForNotificationWithDeadline(deadline)) return;
+      spdlog::info("grace over: failing publishes still waiting for a broker");
+      for (const auto& cluster : clusters_) cluster->FailPendingPublishes();
+    });
+    grpc_->Shutdown(absl::ToChronoTime(deadline));
     grpc_->Wait();
+    drained.Notify();
+    fail_pending.join();
     spdlog::info("stopped");
   }
   http_.reset();

@@ -1,13 +1,18 @@
-// A fatal idempotent-producer error (librdkafka gives the producer up, e.g.
-// when the broker reports a sequence gap) must not take publishing down
-// until a restart: ferryd fails the affected messages retryably, creates a
-// new producer and publishes again. Driven through ferryd's gRPC API against
-// librdkafka's mock cluster, which injects the broker error.
+// The Kafka producer under failure, driven through ferryd's gRPC API against
+// librdkafka's mock cluster (which injects broker errors and outages):
+// - a fatal idempotent-producer error (librdkafka gives the producer up, e.g.
+//   when the broker reports a sequence gap) must not take publishing down
+//   until a restart: ferryd fails the affected messages retryably, creates a
+//   new producer and publishes again;
+// - shutdown does not wait for the publish timeout of records a down broker
+//   holds: once the drain grace is over they fail.
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cstdio>
+#include <future>
 
 #include "absl/time/clock.h"
 #include "ferry/v1/admin.grpc.pb.h"
@@ -103,6 +108,40 @@ TEST(ProducerRecoveryTest, PublishingRecoversAfterAFatalProducerError) {
     if (!up) absl::SleepFor(absl::Milliseconds(200));
   }
   EXPECT_TRUE(up) << "cluster still reported down";
+}
+
+TEST(ProducerRecoveryTest, ShutdownFailsPublishesWaitingForADownBrokerAfterTheGrace) {
+  auto mock = MockKafkaCluster::Start(1);
+  ASSERT_TRUE(mock.ok()) << mock.status();
+  ASSERT_TRUE((*mock)->CreateTopic("__ferry_control", 1).ok());
+  ASSERT_TRUE((*mock)->CreateTopic("orders", 1).ok());
+  auto node = FerrydProcess::Start(
+      fmt::format("clusters:\n  main: {{ type: kafka, bootstrap: \"{}\" }}\n"
+                  "publish:\n  timeout: 60s\nshutdown:\n  grace: 1s\n",
+                  (*mock)->bootstrap()));
+  ASSERT_TRUE(node.ok()) << node.status();
+  auto stub = v1::Publisher::NewStub(
+      grpc::CreateChannel((*node)->grpc_address(), grpc::InsecureChannelCredentials()));
+  ASSERT_EQ(PublishOne(*stub, "orders", 0).code(), 0);
+
+  (*mock)->SetBrokerDown(1, true);
+  auto waiting =
+      std::async(std::launch::async, [&] { return PublishOne(*stub, "orders", 1); });
+  ASSERT_EQ(waiting.wait_for(std::chrono::seconds(2)), std::future_status::timeout)
+      << "the publish did not wait for the down broker";
+
+  const absl::Time term = absl::Now();
+  (*node)->process().Signal(SIGTERM);
+  absl::StatusOr<int> exit = (*node)->process().Wait(absl::Seconds(30));
+  const absl::Duration took = absl::Now() - term;
+  ASSERT_TRUE(exit.ok()) << exit.status() << "\n" << (*node)->Log();
+  std::printf(
+      "[ measured ] ferryd exited %s after SIGTERM (grace 1s, publish timeout 60s)\n",
+      absl::FormatDuration(took).c_str());
+  EXPECT_EQ(*exit, 0) << (*node)->Log();
+  EXPECT_LT(took, absl::Seconds(10)) << (*node)->Log();
+  ASSERT_EQ(waiting.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_NE(waiting.get().code(), 0) << "a publish to a down broker was answered OK";
 }
 
 }  // namespace

@@ -56,6 +56,7 @@ class KafkaCluster final : public Cluster {
   ClusterStatus Status() const override;
   ClusterStatus Describe(bool include_topics) override;
   void Publish(Record record, PublishCallback done) override;
+  void FailPendingPublishes() override;
   absl::StatusOr<TopicInfo> DescribeTopic(const std::string& topic) override;
   absl::Status CreateTopic(const std::string& topic, int partitions,
                            int replication_factor,

@@ -127,6 +127,11 @@ void KafkaCluster::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message,
   in_flight->done(std::move(outcome));
 }
 
+void KafkaCluster::FailPendingPublishes() {
+  // The poll thread serves the purged records' delivery reports.
+  rd_kafka_purge(producer().get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+}
+
 void KafkaCluster::FailOutstanding(rd_kafka_t* producer, absl::Duration wait) {
   rd_kafka_flush(producer, static_cast<int>(absl::ToInt64Milliseconds(wait)));
   if (rd_kafka_outq_len(producer) > 0) {
