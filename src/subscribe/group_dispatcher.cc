@@ -43,17 +43,19 @@ v1::ReceiptResult Failure(const std::string& receipt, absl::Status status) {
 
 }  // namespace
 
+struct GroupDispatcher::TopicMetrics {
+  metrics::Counter* delivered;
+  metrics::Counter* redelivered;
+  metrics::Counter* acked;
+  metrics::Counter* nacked;
+  metrics::Counter* expired;
+  metrics::Counter* dead_lettered;
+  metrics::Histogram* processing;
+  metrics::Histogram* end_to_end;
+};
+
 struct GroupDispatcher::Metrics {
-  struct Topic {
-    metrics::Counter* delivered;
-    metrics::Counter* redelivered;
-    metrics::Counter* acked;
-    metrics::Counter* nacked;
-    metrics::Counter* expired;
-    metrics::Counter* dead_lettered;
-    metrics::Histogram* processing;
-    metrics::Histogram* end_to_end;
-  };
+  using Topic = TopicMetrics;
 
   metrics::Gauge& Lag(const backend::TopicPartition& tp) {
     return registry->GetGauge(
@@ -227,7 +229,7 @@ std::vector<v1::ReceiptResult> GroupDispatcher::Ack(StreamId stream,
         const absl::Time delivered =
             in_flight != slot.in_flight.end() ? in_flight->second.delivered : now;
         if (slot.state.Ack(r) != ReceiptCheck::kOk) return false;
-        Metrics::Topic& m = metrics_->For(tp.topic);
+        TopicMetrics& m = *slot.metrics;
         m.acked->Inc();
         m.processing->Observe(absl::ToDoubleSeconds(now - delivered));
         auto record = slot.records.find(r.offset);
@@ -249,14 +251,15 @@ std::vector<v1::ReceiptResult> GroupDispatcher::Nack(StreamId stream,
                                                      absl::Duration delay) {
   absl::MutexLock lock(&mu_);
   const absl::Time now = absl::Now();
-  auto failures = ForEachReceipt(
-      stream, receipts,
-      [&](const backend::TopicPartition& tp, Slot& slot, const Receipt& r) {
-        if (slot.state.Nack(r, now, delay) != ReceiptCheck::kOk) return false;
-        metrics_->For(tp.topic).nacked->Inc();
-        ReturnCredit(slot, r.offset);
-        return true;
-      });
+  auto failures =
+      ForEachReceipt(stream, receipts,
+                     [&](const backend::TopicPartition&, Slot& slot, const Receipt& r) {
+                       if (slot.state.Nack(r, now, delay) != ReceiptCheck::kOk)
+                         return false;
+                       slot.metrics->nacked->Inc();
+                       ReturnCredit(slot, r.offset);
+                       return true;
+                     });
   Pump(now);
   return failures;
 }
@@ -331,7 +334,7 @@ void GroupDispatcher::Pump(absl::Time now) {
           DeadLetter(tp, slot, *delivery);
           continue;
         }
-        AddMessage(*batch, tp, slot, *delivery, stream_id);
+        AddMessage(*batch, tp, slot, *delivery, stream_id, now);
         // Moderate responses let the client start on the first messages
         // while later ones are still being sent.
         if (batch->messages_size() >= kMaxMessagesPerResponse) {
@@ -347,16 +350,16 @@ void GroupDispatcher::Pump(absl::Time now) {
 
 void GroupDispatcher::AddMessage(v1::MessageBatch& batch,
                                  const backend::TopicPartition& tp, Slot& slot,
-                                 const Delivery& delivery, StreamId stream_id) {
+                                 const Delivery& delivery, StreamId stream_id,
+                                 absl::Time now) {
   const backend::ConsumedRecord& record = slot.records.at(delivery.offset);
   const int64_t bytes = RecordBytes(record);
   slot.in_flight[delivery.offset] = {
-      .stream = stream_id, .bytes = bytes, .delivered = absl::Now()};
+      .stream = stream_id, .bytes = bytes, .delivered = now};
   Stream& stream = streams_.at(stream_id);
   stream.outstanding_messages += 1;
   stream.outstanding_bytes += bytes;
-  Metrics::Topic& m = metrics_->For(tp.topic);
-  (delivery.attempt == 1 ? m.delivered : m.redelivered)->Inc();
+  (delivery.attempt == 1 ? slot.metrics->delivered : slot.metrics->redelivered)->Inc();
 
   v1::ReceivedMessage& out = *batch.add_messages();
   out.set_receipt(EncodeReceipt({.stream = stream_id,
@@ -428,7 +431,7 @@ void GroupDispatcher::OnDeadLettered(const backend::TopicPartition& tp, uint64_t
     return;
   }
   if (slot.state.Ack(delivery.receipt()) != ReceiptCheck::kOk) return;
-  metrics_->For(tp.topic).dead_lettered->Inc();
+  slot.metrics->dead_lettered->Inc();
   Forget(slot, delivery.offset);
   MaybeResumeFetch(tp, slot);
   Pump(absl::Now());
@@ -439,7 +442,7 @@ void GroupDispatcher::Tick(absl::Time now) {
   for (auto& [tp, slot] : slots_) {
     std::vector<int64_t> expired = slot->state.ExpireDeadlines(now);
     for (int64_t offset : expired) ReturnCredit(*slot, offset);
-    if (!expired.empty()) metrics_->For(tp.topic).expired->Inc(expired.size());
+    if (!expired.empty()) slot->metrics->expired->Inc(expired.size());
   }
   if (now >= next_commit_) {
     CommitAll();
@@ -550,7 +553,8 @@ void GroupDispatcher::OnAssigned(
   std::vector<backend::TopicPartition> partitions;
   std::map<std::string, std::set<backend::TopicPartition>> missed_seeks;  // by seek id
   for (const auto& a : assigned) {
-    auto slot = std::make_unique<Slot>(a.next_offset, options_.ordering, next_epoch++);
+    auto slot = std::make_unique<Slot>(a.next_offset, options_.ordering, next_epoch++,
+                                       &metrics_->For(a.partition.topic));
     slot->next_fetch = a.next_offset;
     slot->fetch_paused = paused_;
     // A seek issued while the partition changed owners reached no owner.

@@ -154,16 +154,23 @@ class GroupDispatcher final : public backend::GroupMemberListener,
   void OnError(const absl::Status& error) override;
 
  private:
+  struct Metrics;
+  struct TopicMetrics;
   struct InFlight {
     StreamId stream = 0;
     int64_t bytes = 0;
     absl::Time delivered;
   };
   struct Slot {
-    Slot(int64_t next_offset, OrderingMode mode, uint64_t epoch)
-        : state(next_offset, mode), epoch(epoch), committed(next_offset) {}
+    Slot(int64_t next_offset, OrderingMode mode, uint64_t epoch, TopicMetrics* metrics)
+        : state(next_offset, mode),
+          epoch(epoch),
+          metrics(metrics),
+          committed(next_offset) {}
     PartitionState state;
     const uint64_t epoch;
+    // The partition's topic's counters (looked up once, not per message).
+    TopicMetrics* const metrics;
     std::map<int64_t, backend::ConsumedRecord> records;
     std::unordered_map<int64_t, InFlight> in_flight;
     int64_t committed;
@@ -181,7 +188,6 @@ class GroupDispatcher final : public backend::GroupMemberListener,
     int64_t outstanding_bytes = 0;
     bool has_credit() const;
   };
-  struct Metrics;
   using Receipts = google::protobuf::RepeatedPtrField<std::string>;
   // Applies `fn` to each receipt's in-flight delivery of this stream.
   template <typename Fn>
@@ -192,7 +198,7 @@ class GroupDispatcher final : public backend::GroupMemberListener,
   void Pump(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Builds the wire message of a delivery.
   void AddMessage(v1::MessageBatch& batch, const backend::TopicPartition& tp, Slot& slot,
-                  const Delivery& delivery, StreamId stream)
+                  const Delivery& delivery, StreamId stream, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A delivery left flight (settled, nacked, expired, released): the stream
   // gets its credit back.
