@@ -394,6 +394,18 @@ void KafkaGroupMember::CloseQueue(const TopicPartition& partition) {
   rd_kafka_queue_destroy(queue);
 }
 
+void KafkaGroupMember::ReclaimQueue(const rd_kafka_message_t* message) {
+  auto it = queues_.find({rd_kafka_topic_name(message->rkt), message->partition});
+  if (it == queues_.end()) return;
+  // librdkafka forwarded a queue Ferry had taken over back to the consumer
+  // queue; Pause() could not hold that partition back. Take it over again.
+  spdlog::warn(
+      "group={} {}/{}: records arrived on the consumer queue; reading the "
+      "partition's queue separately again",
+      member_options_.group, it->first.topic, it->first.partition);
+  rd_kafka_queue_forward(it->second, nullptr);
+}
+
 void KafkaGroupMember::Take(rd_kafka_message_t* message) {
   if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
     pending_.push_back(ToRecord(message));
@@ -430,6 +442,7 @@ bool KafkaGroupMember::PollRecords() {
     rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_.get(), 0);
     if (message == nullptr) break;
     read = true;
+    if (message->rkt != nullptr) ReclaimQueue(message);
     Take(message);
   }
   read = ReadPartitionQueues() || read;

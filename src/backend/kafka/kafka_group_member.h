@@ -94,6 +94,8 @@ class KafkaGroupMember final : public GroupMember {
   bool PollRecords();
   bool ReadPartitionQueues();
   void Take(rd_kafka_message_t* message);
+  // A record of an owned partition came through the consumer queue.
+  void ReclaimQueue(const rd_kafka_message_t* message);
   // Blocks until librdkafka or Enqueue() signals new work, or `timeout`.
   void WaitForWork(absl::Duration timeout);
   void Wake();
