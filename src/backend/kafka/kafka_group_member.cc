@@ -92,7 +92,10 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
        std::to_string(absl::ToInt64Milliseconds(options.session_timeout) / 5)},
       // What librdkafka prefetches per partition (each partition's queue is
       // read separately, so the limit applies per partition); the subscribe
-      // path bounds what it buffers above this.
+      // path bounds what it buffers above this. A partition whose queue is
+      // full is not fetched again for a second (2.0.2 has no
+      // fetch.queue.backoff.ms, added in 2.2.0), so the queue must hold about
+      // a second of consumption: 16 MiB measured best for memory spent.
       {"queued.max.messages.kbytes", "16384"},
       {"fetch.message.max.bytes", "1048576"},
   };
