@@ -341,13 +341,20 @@ void Publisher::Impl::Failed(std::unique_ptr<Pending> message, PublishResult err
 
 void Publisher::Impl::Resolve(Resolutions* done) {
   if (done->empty()) return;
+  // One pass over the (cache-cold) messages collects what the locked steps
+  // need, so mu_ is held only for arithmetic.
+  std::size_t bytes = 0;
+  std::vector<uint64_t> seqs;
+  seqs.reserve(done->size());
+  for (const auto& [message, result] : *done) {
+    bytes += message->payload_bytes;
+    seqs.push_back(message->seq);
+  }
   {
     // Bytes first: a caller woken by its future may publish again at once
     // and must find room.
     absl::MutexLock lock(&mu_);
-    for (const auto& [message, result] : *done) {
-      outstanding_bytes_ -= message->payload_bytes;
-    }
+    outstanding_bytes_ -= bytes;
   }
   // Outside mu_: set_value wakes waiting threads, which then would contend
   // for mu_ with this thread, and Publish callers would wait for the whole
@@ -356,7 +363,7 @@ void Publisher::Impl::Resolve(Resolutions* done) {
   {
     // Last, so that Flush never sees a message done whose future is not.
     absl::MutexLock lock(&mu_);
-    for (const auto& [message, result] : *done) seqs_.Resolve(message->seq);
+    for (uint64_t seq : seqs) seqs_.Resolve(seq);
   }
   done->clear();
 }
