@@ -445,7 +445,9 @@ bool KafkaGroupMember::PollRecords() {
     rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_.get(), 0);
     if (message == nullptr) break;
     read = true;
-    if (message->rkt != nullptr) ReclaimQueue(message);
+    if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR && message->rkt != nullptr) {
+      ReclaimQueue(message);
+    }
     Take(message);
   }
   read = ReadPartitionQueues() || read;
