@@ -1089,7 +1089,7 @@ TEST_F(SubscribeDeliveryTest, DeadLetterIsWrittenOnceWhenTheNackingClientCrashes
       << "dead letters per offset: " << ::testing::PrintToString(copies);
 }
 
-// 6. A 200 MB backlog behind a slow client: the node pauses fetching instead
+// 6. A 200 MB backlog behind a slow client: the node stops fetching instead
 // of buffering, so its memory stays bounded.
 TEST_F(SubscribeDeliveryTest, SlowClientOnHugeBacklogKeepsNodeMemoryBounded) {
   constexpr int kPartitions = 4, kMessages = 200000;
