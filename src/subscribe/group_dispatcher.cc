@@ -55,8 +55,6 @@ struct GroupDispatcher::TopicMetrics {
 };
 
 struct GroupDispatcher::Metrics {
-  using Topic = TopicMetrics;
-
   metrics::Gauge& Lag(const backend::TopicPartition& tp) {
     return registry->GetGauge(
         "ferry_subscribe_lag_messages",
@@ -70,14 +68,14 @@ struct GroupDispatcher::Metrics {
   Metrics(metrics::Registry* registry, std::string group)
       : registry(registry), group(std::move(group)) {}
 
-  Topic& For(const std::string& topic) {
+  TopicMetrics& For(const std::string& topic) {
     auto it = topics.find(topic);
     if (it != topics.end()) return it->second;
     metrics::Labels labels = {{"group", group}, {"topic", topic}};
     auto counter = [&](std::string_view name, std::string_view help) {
       return &registry->GetCounter(name, help, labels);
     };
-    Topic t{
+    TopicMetrics t{
         .delivered = counter("ferry_subscribe_delivered_total",
                              "Messages handed to subscriber streams (first deliveries)."),
         .redelivered = counter("ferry_subscribe_redelivered_total",
@@ -105,7 +103,7 @@ struct GroupDispatcher::Metrics {
 
   metrics::Registry* const registry;
   const std::string group;
-  std::map<std::string, Topic> topics;  // guarded by the dispatcher's mu_
+  std::map<std::string, TopicMetrics> topics;  // guarded by the dispatcher's mu_
 };
 
 bool GroupDispatcher::Stream::has_credit() const {

@@ -82,13 +82,10 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(
   cluster->producer_ = std::shared_ptr<rd_kafka_t>(producer->release(), rd_kafka_destroy);
 
   // The administration handle never produces, so it needs no producer id.
-  auto conf = BuildConf(cluster->client_properties_, prefix);
+  Properties admin_properties = cluster->client_properties_;
+  admin_properties["enable.idempotence"] = "false";
+  auto conf = BuildConf(admin_properties, prefix);
   if (!conf.ok()) return conf.status();
-  char error[512];
-  if (rd_kafka_conf_set(conf->get(), "enable.idempotence", "false", error,
-                        sizeof(error)) != RD_KAFKA_CONF_OK) {
-    return absl::InternalError(fmt::format("clusters.{}: {}", config.name, error));
-  }
   rd_kafka_conf_set_opaque(conf->get(), cluster.get());
   rd_kafka_conf_set_error_cb(conf->get(), &KafkaCluster::OnError);
   rd_kafka_conf_set_log_cb(conf->get(), &OnLog);
