@@ -10,7 +10,10 @@
 #include <set>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "ferry/v1/admin.grpc.pb.h"
 #include "testing/ferryd_process.h"
@@ -90,6 +93,20 @@ class GroupControlTest : public ::testing::Test {
 grpc::ClientContext* Deadline(grpc::ClientContext& context) {
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
   return &context;
+}
+
+// The node's log lines about seeks and partition ownership, for failures.
+std::string SeekLog(const FerrydProcess& node) {
+  std::string out;
+  for (absl::string_view line : absl::StrSplit(node.Log(), '\n')) {
+    for (absl::string_view word : {"seek", "moved", "assigned", "revoked"}) {
+      if (absl::StrContains(line, word)) {
+        absl::StrAppend(&out, line, "\n");
+        break;
+      }
+    }
+  }
+  return out;
 }
 
 // Takes messages from several streams until `count` arrived or time is up.
@@ -233,20 +250,13 @@ TEST_F(GroupControlTest, SeeksDuringRebalancesMoveEveryPartition) {
       absl::SleepFor(absl::Milliseconds(400));
     }
   });
+  absl::Cleanup stop_churn = [&] {
+    stop = true;
+    churn.join();
+  };
 
-  v1::SeekRequest seek;
-  seek.set_group(Name());
-  seek.add_topics(topic);
-  seek.mutable_to()->set_earliest(true);
-  for (int round = 0; round < 10; ++round) {
-    v1::SeekResponse moved;
-    grpc::ClientContext context;
-    grpc::Status status = Admin(*a)->Seek(Deadline(context), seek, &moved);
-    ASSERT_TRUE(status.ok()) << "round " << round << ": " << status.error_message();
-    {
-      absl::MutexLock lock(&mu);
-      seen.clear();
-    }
+  // Counts the distinct messages delivered until all 200 came or time is up.
+  auto wait_all = [&] {
     size_t count = 0;
     for (const absl::Time until = absl::Now() + absl::Seconds(20);
          count < 200 && absl::Now() < until;) {
@@ -254,11 +264,33 @@ TEST_F(GroupControlTest, SeeksDuringRebalancesMoveEveryPartition) {
       absl::MutexLock lock(&mu);
       count = seen.size();
     }
+    return count;
+  };
+  ASSERT_EQ(wait_all(), 200u) << "first consumption";
+
+  v1::SeekRequest seek;
+  seek.set_group(Name());
+  seek.add_topics(topic);
+  seek.mutable_to()->set_earliest(true);
+  for (int round = 0; round < 10; ++round) {
+    // Cleared before the seek: a node may deliver the moved partitions (to
+    // the churning stream) before Seek's answer reaches this thread. With
+    // everything consumed, only the seek delivers messages again.
+    {
+      absl::MutexLock lock(&mu);
+      seen.clear();
+    }
+    v1::SeekResponse moved;
+    grpc::ClientContext context;
+    grpc::Status status = Admin(*a)->Seek(Deadline(context), seek, &moved);
+    ASSERT_TRUE(status.ok()) << "round " << round << ": " << status.error_message();
+    const size_t count = wait_all();
     EXPECT_EQ(count, 200u) << "round " << round
-                           << ": a partition missed the seek (it changed owners)";
+                           << ": a partition missed the seek (it changed owners); "
+                           << "seek lines of node a:\n"
+                           << SeekLog(*a) << "node b:\n"
+                           << SeekLog(*b);
   }
-  stop = true;
-  churn.join();
 }
 
 TEST_F(GroupControlTest, PauseHoldsEveryNodeAndSurvivesARestart) {

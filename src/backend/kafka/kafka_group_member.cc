@@ -16,6 +16,10 @@ namespace {
 constexpr uint64_t kWakeUp = 1;
 // Records read from one partition's queue per call.
 constexpr size_t kReadBatch = 256;
+// How soon a refused seek is tried again: the fetcher is about to start, or
+// something failed (logged).
+constexpr absl::Duration kSeekRetryStarting = absl::Milliseconds(10);
+constexpr absl::Duration kSeekRetryFailed = absl::Milliseconds(500);
 
 PartitionListPtr ToList(const std::map<TopicPartition, int64_t>& offsets) {
   PartitionListPtr list(
@@ -201,23 +205,47 @@ void KafkaGroupMember::Resume(const std::vector<TopicPartition>& partitions) {
 void KafkaGroupMember::Seek(const TopicPartition& partition, int64_t offset) {
   Enqueue([this, partition, offset] {
     if (!assigned_.contains(partition)) return;
+    seeks_[partition] = {.offset = offset, .next_try = absl::InfinitePast()};
+  });
+}
+
+void KafkaGroupMember::RunSeeks() {
+  const absl::Time now = absl::Now();
+  for (auto it = seeks_.begin(); it != seeks_.end();) {
+    const auto& [partition, seek] = *it;
+    if (seek.next_try > now) {
+      ++it;
+      continue;
+    }
     PartitionListPtr list =
-        ToList(std::map<TopicPartition, int64_t>{{partition, offset}});
+        ToList(std::map<TopicPartition, int64_t>{{partition, seek.offset}});
     rd_kafka_error_t* error = rd_kafka_seek_partitions(
         handle_.get(), list.get(),
         static_cast<int>(absl::ToInt64Milliseconds(options_.request_timeout)));
     rd_kafka_resp_err_t err =
         error != nullptr ? rd_kafka_error_code(error) : list->elems[0].err;
     if (error != nullptr) rd_kafka_error_destroy(error);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      listener_->OnError(KafkaStatus(err, fmt::format("seek {}/{} to {}", partition.topic,
-                                                      partition.partition, offset)));
-      return;
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // librdkafka drops records fetched before the seek, so every record
+      // delivered after this call comes from the new position.
+      listener_->OnSeekDone(partition, seek.offset);
+      it = seeks_.erase(it);
+      continue;
     }
-    // librdkafka drops records fetched before the seek, so every record
-    // delivered after this call comes from the new position.
-    listener_->OnSeekDone(partition, offset);
-  });
+    // A fetcher that has not started yet (librdkafka defers that while the
+    // previous assignment's fetchers stop or commits are in flight) refuses
+    // the seek with __STATE; that passes by itself. Anything else is retried
+    // too, or the partition would stay between two positions for good.
+    const bool starting =
+        err == RD_KAFKA_RESP_ERR__STATE || err == RD_KAFKA_RESP_ERR__PREV_IN_PROGRESS;
+    if (!starting) {
+      listener_->OnError(
+          KafkaStatus(err, fmt::format("seek {}/{} to {} (retrying)", partition.topic,
+                                       partition.partition, seek.offset)));
+    }
+    it->second.next_try = now + (starting ? kSeekRetryStarting : kSeekRetryFailed);
+    ++it;
+  }
 }
 
 int64_t KafkaGroupMember::HighWatermark(const TopicPartition& partition) const {
@@ -346,6 +374,7 @@ void KafkaGroupMember::Revoke(rd_kafka_topic_partition_list_t* partitions) {
   for (const auto& tp : revoked) {
     assigned_.erase(tp);
     paused_.erase(tp);
+    seeks_.erase(tp);
     CloseQueue(tp);
   }
   ++revokes_;  // after OnRevoked: commits computed from now on are current
@@ -458,9 +487,12 @@ bool KafkaGroupMember::PollRecords() {
 void KafkaGroupMember::RunLoop() {
   while (!stopping()) {
     RunCommands();
+    RunSeeks();
     // librdkafka writes the eventfd when a queue turns non-empty, so the wait
     // ends as soon as records or events arrive.
-    if (!PollRecords()) WaitForWork(absl::Milliseconds(100));
+    if (!PollRecords()) {
+      WaitForWork(seeks_.empty() ? absl::Milliseconds(100) : kSeekRetryStarting);
+    }
   }
   RunCommands();
   // Runs the revoke callback (commit of the acked prefix) and leaves the
@@ -468,6 +500,7 @@ void KafkaGroupMember::RunLoop() {
   rd_kafka_consumer_close(handle_.get());
   while (!queues_.empty()) CloseQueue(queues_.begin()->first);
   assigned_.clear();
+  seeks_.clear();
 }
 
 }  // namespace ferry::backend::kafka

@@ -89,6 +89,8 @@ class KafkaGroupMember final : public GroupMember {
   void Enqueue(Command command);
   void RunLoop();
   void RunCommands();
+  // Applies the seeks that are due; a refused one stays for a later turn.
+  void RunSeeks();
   // Serves the consumer queue (rebalances, errors) and reads the partitions
   // that are not paused; returns whether anything was read.
   bool PollRecords();
@@ -119,6 +121,13 @@ class KafkaGroupMember final : public GroupMember {
   size_t next_queue_ = 0;
   // An eventfd that librdkafka (a queue turned non-empty) and Enqueue() write.
   int wake_fd_ = -1;
+  // Seeks of owned partitions librdkafka has not accepted yet; member thread
+  // only.
+  struct PendingSeek {
+    int64_t offset = 0;
+    absl::Time next_try;
+  };
+  std::map<TopicPartition, PendingSeek> seeks_;
   // Revokes so far; queued commits computed before a revoke are dropped.
   std::atomic<uint64_t> revokes_{0};
   // Records polled but not yet handed over; member thread only.
