@@ -179,7 +179,7 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
     {"subscribe.partition_buffer_bytes", "bytes", "8388608", "65536..1073741824",
      "Bytes of fetched, not yet acked messages a node holds per partition; beyond "
      "it the node stops taking the partition's records until acks free space (Kafka: "
-     "librdkafka keeps up to 16 MiB more prefetched per partition, then stops "
+     "librdkafka keeps up to 8 MiB more prefetched per partition, then stops "
      "fetching it).",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseIntIn(v, 64 << 10, int64_t{1} << 30,

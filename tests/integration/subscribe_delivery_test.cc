@@ -1135,9 +1135,9 @@ TEST_F(SubscribeDeliveryTest, SlowClientOnHugeBacklogKeepsNodeMemoryBounded) {
   sampler.join();
   constexpr int64_t kMiB = 1 << 20;
   // The design's budget, per partition: the node's buffer (8 MiB default) +
-  // librdkafka's prefetch queue (16 MiB) + one fetch (1 MiB); on top of the
+  // librdkafka's prefetch queue (8 MiB) + one fetch (1 MiB); on top of the
   // idle node, plus 64 MiB of slack for allocator and gRPC overhead.
-  const int64_t budget = baseline + kPartitions * (8 + 16 + 1) * kMiB + 64 * kMiB;
+  const int64_t budget = baseline + kPartitions * (8 + 8 + 1) * kMiB + 64 * kMiB;
   Report("acked", acked);
   Report("baseline_rss_mib", baseline / kMiB);
   Report("peak_rss_mib", peak.load() / kMiB);
@@ -1182,9 +1182,9 @@ TEST_F(SubscribeDeliveryTest, SlowClientOnBacklogOfTinyMessagesKeepsNodeMemoryBo
     peak = std::max(peak, RssBytes(pid));
   }
   constexpr int64_t kMiB = 1 << 20;
-  // One partition buffer (8 MiB) + librdkafka's prefetch queue (16 MiB) + one
+  // One partition buffer (8 MiB) + librdkafka's prefetch queue (8 MiB) + one
   // fetch (1 MiB) + 64 MiB slack, on top of the idle node.
-  const int64_t budget = baseline + 8 * kMiB + 16 * kMiB + kMiB + 64 * kMiB;
+  const int64_t budget = baseline + 8 * kMiB + 8 * kMiB + kMiB + 64 * kMiB;
   Report("acked", acked);
   Report("baseline_rss_mib", baseline / kMiB);
   Report("peak_rss_mib", peak / kMiB);

@@ -20,6 +20,11 @@ constexpr size_t kReadBatch = 256;
 // something failed (logged).
 constexpr absl::Duration kSeekRetryStarting = absl::Milliseconds(10);
 constexpr absl::Duration kSeekRetryFailed = absl::Milliseconds(500);
+// How often partitions being read get their leader woken up: a tenth of
+// librdkafka's own one-second re-check, for about one small request per
+// leader and interval. Measured (consume_bench, 10^6 x 1 KiB, 4 partitions):
+// 158k msgs/s without, 275k with.
+constexpr absl::Duration kNudgeInterval = absl::Milliseconds(50);
 
 PartitionListPtr ToList(const std::map<TopicPartition, int64_t>& offsets) {
   PartitionListPtr list(
@@ -96,11 +101,10 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
        std::to_string(absl::ToInt64Milliseconds(options.session_timeout) / 5)},
       // What librdkafka prefetches per partition (each partition's queue is
       // read separately, so the limit applies per partition); the subscribe
-      // path bounds what it buffers above this. A partition whose queue is
-      // full is not fetched again for a second (2.0.2 has no
-      // fetch.queue.backoff.ms, added in 2.2.0), so the queue must hold about
-      // a second of consumption: 16 MiB measured best for memory spent.
-      {"queued.max.messages.kbytes", "16384"},
+      // path bounds what it buffers above this. With fetch nudges (see the
+      // header) 8 MiB drained as fast as 16 MiB did (consume_bench: 4 MiB
+      // 228-251k msgs/s, 8 MiB 251-258k) at 150 MiB instead of 200 MiB.
+      {"queued.max.messages.kbytes", "8192"},
       {"fetch.message.max.bytes", "1048576"},
   };
   for (const auto& [key, value] : fixed) {
@@ -129,10 +133,16 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
   rd_kafka_queue_destroy(queue);
   member->Subscribe(member_options.topics);
   member->thread_ = std::thread([m = member.get()] { m->RunLoop(); });
+  member->nudger_ = std::thread([m = member.get()] { m->RunNudger(); });
   return member;
 }
 
 KafkaGroupMember::~KafkaGroupMember() {
+  {
+    absl::MutexLock lock(&nudge_mu_);
+    nudger_stopping_ = true;
+  }
+  if (nudger_.joinable()) nudger_.join();
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
@@ -156,6 +166,33 @@ void KafkaGroupMember::WaitForWork(absl::Duration timeout) {
   if (poll(&fd, 1, static_cast<int>(absl::ToInt64Milliseconds(timeout))) > 0) {
     uint64_t count = 0;
     [[maybe_unused]] ssize_t got = read(wake_fd_, &count, sizeof(count));
+  }
+}
+
+void KafkaGroupMember::NudgeFetch(const TopicPartition& partition) {
+  absl::MutexLock lock(&nudge_mu_);
+  nudge_.insert(partition);
+}
+
+void KafkaGroupMember::RunNudger() {
+  const int timeout_ms =
+      static_cast<int>(absl::ToInt64Milliseconds(options_.request_timeout));
+  absl::MutexLock lock(&nudge_mu_);
+  while (
+      !nudge_mu_.AwaitWithTimeout(absl::Condition(&nudger_stopping_), kNudgeInterval)) {
+    if (nudge_.empty()) continue;
+    PartitionListPtr list(
+        rd_kafka_topic_partition_list_new(static_cast<int>(nudge_.size())));
+    for (const TopicPartition& tp : nudge_) {
+      rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)
+          ->offset = RD_KAFKA_OFFSET_END;
+    }
+    nudge_.clear();
+    nudge_mu_.Unlock();
+    // One ListOffsets request per leader; only sending it matters, the
+    // answer (latest offsets) is not needed.
+    rd_kafka_offsets_for_times(handle_.get(), list.get(), timeout_ms);
+    nudge_mu_.Lock();
   }
 }
 
@@ -461,6 +498,7 @@ bool KafkaGroupMember::ReadPartitionQueues() {
     const ssize_t n = rd_kafka_consume_batch_queue(it->second, 0, messages.data(),
                                                    std::min(room, messages.size()));
     for (ssize_t m = 0; m < n; ++m) Take(messages[m]);
+    if (n > 0) NudgeFetch(it->first);
     read = read || n > 0;
   }
   return read;

@@ -43,6 +43,16 @@ namespace ferry::backend::kafka {
 // again after the resume: that halved the broker's throughput and stalled
 // consumption for up to a second per resume.) The consumer queue still
 // carries rebalances and errors, and is read every turn of the loop.
+//
+// Fetch nudges: librdkafka 2.0.2 stops fetching a partition whose queue holds
+// queued.max.messages.kbytes and looks at it again only when its broker
+// thread wakes up, which an idle connection does once a second (2.2.0 made
+// that fetch.queue.backoff.ms). A backlog drained faster than one queue per
+// second thus stalled every second. While partitions are being read, a
+// nudger thread sends their leaders a ListOffsets request every 50 ms; the
+// request wakes the broker thread, which then fetches the partitions that
+// have room again. (The call blocks while a fetch holds the connection,
+// hence a thread of its own.)
 class KafkaGroupMember final : public GroupMember {
  public:
   struct Options {
@@ -107,6 +117,9 @@ class KafkaGroupMember final : public GroupMember {
   // Hands the records polled so far to the listener.
   void FlushRecords();
   bool stopping() const;
+  // Asks the nudger to wake the leader of a partition being read.
+  void NudgeFetch(const TopicPartition& partition);
+  void RunNudger();
 
   const GroupMemberOptions member_options_;
   const Options options_;
@@ -137,6 +150,11 @@ class KafkaGroupMember final : public GroupMember {
   std::deque<Command> commands_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
+
+  absl::Mutex nudge_mu_;
+  std::set<TopicPartition> nudge_ ABSL_GUARDED_BY(nudge_mu_);
+  bool nudger_stopping_ ABSL_GUARDED_BY(nudge_mu_) = false;
+  std::thread nudger_;
 };
 
 }  // namespace ferry::backend::kafka
