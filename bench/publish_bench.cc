@@ -66,7 +66,7 @@ struct Options {
   std::vector<std::string> ferryd_env;
   double paced_rate = 0;
   int sdk_linger_ms = -1;
-  int ferryd_linger_ms = 5;
+  int ferryd_linger_ms = -1;  // -1: ferryd's default
   // --backends mode (empty: the classic direct-vs-Ferry comparison on Kafka).
   std::vector<std::string> backends;
   double fsync_seconds = 2;
@@ -577,6 +577,17 @@ class Bench {
 // ---------------------------------------------------------------------------
 // Output.
 
+// The config of the ferryd the bench starts: its defaults, with linger.ms
+// only when --ferryd-linger-ms set it.
+std::string FerrydYaml(const std::string& bootstrap, int linger_ms) {
+  return fmt::format(
+      "log: {{ level: warn }}\n"
+      "clusters:\n"
+      "  main: {{ type: kafka, bootstrap: \"{}\"{} }}\n",
+      bootstrap,
+      linger_ms < 0 ? "" : fmt::format(", properties: {{ linger.ms: {} }}", linger_ms));
+}
+
 std::string SizeLabel(int size) {
   if (size >= 1024 && size % 1024 == 0) return fmt::format("{} KiB", size / 1024);
   return fmt::format("{} B", size);
@@ -755,12 +766,7 @@ class BackendBench {
       if (!StartInfra(
               o_.bootstrap, o_.broker_pid, "", 0,
               [&](const std::string& bootstrap) {
-                return fmt::format(
-                    "log: {{ level: warn }}\n"
-                    "clusters:\n"
-                    "  main: {{ type: kafka, bootstrap: \"{}\", properties: {{ "
-                    "linger.ms: {} }} }}\n",
-                    bootstrap, o_.ferryd_linger_ms);
+                return FerrydYaml(bootstrap, o_.ferryd_linger_ms);
               },
               env_, &infra)) {
         return false;
@@ -1033,10 +1039,9 @@ int Main(int argc, char** argv) {
                  "Linger of the ferry Publishers (default: the SDK's, 5 ms)")
       ->check(CLI::Range(0, 10000));
   app.add_option("--ferryd-linger-ms", o.ferryd_linger_ms,
-                 "linger.ms of the ferryd the bench starts (the direct producers "
-                 "always use 5)")
-      ->check(CLI::Range(0, 10000))
-      ->capture_default_str();
+                 "linger.ms of the ferryd the bench starts (default: ferryd's, 1 ms; "
+                 "the direct producers always use 5)")
+      ->check(CLI::Range(0, 10000));
   app.add_option("--paced-seconds", o.paced_seconds,
                  "Length of the paced pass per path and size")
       ->check(CLI::Range(0.0, 3600.0))
@@ -1103,20 +1108,13 @@ int Main(int argc, char** argv) {
     return 2;
   }
 
-  // Defaults everywhere except linger.ms, set explicitly to what the direct
-  // producers use (it is also librdkafka 2.0's default).
   std::map<std::string, std::string> env;
   if (!ParseKeyValues(o.ferryd_env, "--ferryd-env", &env)) return 2;
   Infra infra;
   if (!StartInfra(
           o.bootstrap, o.broker_pid, o.ferryd, o.ferryd_pid,
           [&](const std::string& bootstrap) {
-            return fmt::format(
-                "log: {{ level: warn }}\n"
-                "clusters:\n"
-                "  main: {{ type: kafka, bootstrap: \"{}\", properties: {{ "
-                "linger.ms: {} }} }}\n",
-                bootstrap, o.ferryd_linger_ms);
+            return FerrydYaml(bootstrap, o.ferryd_linger_ms);
           },
           env, &infra)) {
     return 1;
@@ -1147,7 +1145,9 @@ int Main(int argc, char** argv) {
                          : "one Publisher per thread",
       o.sdk_linger_ms < 0 ? std::string("default (5 ms)")
                           : fmt::format("{} ms", o.sdk_linger_ms),
-      o.ferryd.empty() ? std::to_string(o.ferryd_linger_ms) : std::string("(external)"),
+      !o.ferryd.empty()        ? std::string("(external)")
+      : o.ferryd_linger_ms < 0 ? std::string("default (1)")
+                               : std::to_string(o.ferryd_linger_ms),
       o.ferryd_env.empty() ? ""
                            : fmt::format(", ferryd env {}", fmt::join(o.ferryd_env, " ")),
       std::thread::hardware_concurrency());

@@ -25,7 +25,10 @@ std::optional<Batch> Batcher::NextBatch(Clock::time_point now, uint64_t urgent_u
     if (Due(topic, now, urgent_upto)) {
       // Build always consumes at least one message, so this terminates.
       Batch batch = Build(it->first, topic, now, expired);
-      if (!batch.messages.empty()) return batch;
+      if (!batch.messages.empty()) {
+        ++topic.batches_in_flight;
+        return batch;
+      }
       continue;
     }
     it = topic.empty() ? topics_.erase(it) : std::next(it);
@@ -37,6 +40,8 @@ void Batcher::Complete(const std::string& topic_name,
                        const std::vector<std::string>& keys,
                        std::vector<std::unique_ptr<Pending>> retries) {
   Topic& topic = topics_[topic_name];
+  // TakeAll() forgets the count: the topic starts afresh then.
+  if (topic.batches_in_flight > 0) --topic.batches_in_flight;
   // Backwards, so that push_front leaves a key's retries in request order in
   // front of its later messages.
   for (auto it = retries.rbegin(); it != retries.rend(); ++it) {
@@ -94,7 +99,7 @@ Clock::time_point Batcher::NextWakeup() const {
   if (!backoff_.empty()) wakeup = backoff_.begin()->first;
   for (const auto& [name, topic] : topics_) {
     if (topic.ready.empty()) continue;
-    if (topic.ready.size() >= limits_.max_messages ||
+    if (topic.batches_in_flight == 0 || topic.ready.size() >= limits_.max_messages ||
         topic.ready_bytes >= limits_.max_bytes || topic.ready_retries > 0) {
       return Clock::time_point::min();
     }
@@ -124,7 +129,7 @@ bool Batcher::Due(const Topic& topic, Clock::time_point now, uint64_t urgent_upt
   // `ready` is ordered by seq, hence also by published_at: its first message
   // is the oldest and the one with the lowest seq.
   const Pending& oldest = *topic.ready.begin()->second;
-  return topic.ready.size() >= limits_.max_messages ||
+  return topic.batches_in_flight == 0 || topic.ready.size() >= limits_.max_messages ||
          topic.ready_bytes >= limits_.max_bytes || topic.ready_retries > 0 ||
          oldest.seq <= urgent_upto || oldest.published_at + limits_.linger <= now;
 }

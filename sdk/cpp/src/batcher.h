@@ -39,11 +39,13 @@ struct Batch {
 // one, in publish order; messages handed back for retry go in front of their
 // key's queue. Messages without a key are never held back.
 //
-// A topic is due when its eligible messages fill a batch (count or bytes),
-// when its oldest eligible message was published at least `linger` ago (so
-// messages that waited behind their key go at once), when a retry is
-// eligible (its backoff was its wait), or when it holds a message with
-// seq <= urgent_upto (Flush).
+// A topic is due when it has no batch in flight (nothing to wait for: an idle
+// publisher sends at once, a busy one collects while its calls travel, so
+// batches grow with the load), when its eligible messages fill a batch (count
+// or bytes), when its oldest eligible message was published at least
+// `linger` ago (so messages that waited behind their key go at once), when a
+// retry is eligible (its backoff was its wait), or when it holds a message
+// with seq <= urgent_upto (Flush).
 //
 // Not thread-safe: owned by the publisher's sender thread.
 class Batcher {
@@ -61,6 +63,7 @@ class Batcher {
   // A batch from NextBatch finished: `retries` (some of its messages, in
   // request order, with not_before set) wait until not_before and then go in
   // front of their keys' queues; the batch's `keys` are no longer in flight.
+  // Call it once for every batch NextBatch returned.
   void Complete(const std::string& topic, const std::vector<std::string>& keys,
                 std::vector<std::unique_ptr<Pending>> retries);
 
@@ -103,8 +106,10 @@ class Batcher {
     // Messages in `ready` that failed before: they make the topic due.
     std::size_t ready_retries = 0;
     std::unordered_map<std::string, KeyQueue> keys;
+    // Batches from NextBatch not yet Complete()d.
+    std::size_t batches_in_flight = 0;
 
-    bool empty() const { return ready.empty() && keys.empty(); }
+    bool empty() const { return ready.empty() && keys.empty() && batches_in_flight == 0; }
   };
 
   bool Due(const Topic& topic, Clock::time_point now, uint64_t urgent_upto) const;

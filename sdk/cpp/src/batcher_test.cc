@@ -47,6 +47,15 @@ class BatcherTest : public ::testing::Test {
     return std::move(*batch);
   }
 
+  // Puts a batch of topic "t" in flight (with nothing in flight a topic's
+  // first message goes at once), so that the linger applies to what follows.
+  Batch Occupy(Batcher& batcher) {
+    Add(batcher, "busy");
+    Batch batch = Next(batcher, kStart);
+    EXPECT_EQ(Values(batch), std::vector<std::string>{"busy"});
+    return batch;
+  }
+
   static bool NothingDue(Batcher& batcher, Clock::time_point now,
                          uint64_t urgent_upto = kNotUrgent) {
     std::vector<std::unique_ptr<Pending>> expired;
@@ -59,9 +68,26 @@ class BatcherTest : public ::testing::Test {
   uint64_t seq_ = 0;
 };
 
+TEST_F(BatcherTest, IdleTopicSendsAtOnceAndCollectsWhileABatchIsInFlight) {
+  Batcher batcher(BatchLimits{
+      .max_messages = 10, .max_bytes = 1000, .linger = std::chrono::hours(1)});
+  Add(batcher, "a");
+  EXPECT_EQ(batcher.NextWakeup(), Clock::time_point::min());
+  Batch first = Next(batcher, kStart);
+  EXPECT_EQ(Values(first), std::vector<std::string>{"a"});
+  Add(batcher, "b");
+  Add(batcher, "c", "k");
+  EXPECT_TRUE(NothingDue(batcher, kStart + milliseconds(100)));
+  // The answer is back: what collected meanwhile leaves together.
+  batcher.Complete("t", first.keys, {});
+  EXPECT_EQ(Values(Next(batcher, kStart + milliseconds(100))),
+            (std::vector<std::string>{"b", "c"}));
+}
+
 TEST_F(BatcherTest, PartialBatchWaitsForLingerThenLeavesInPublishOrder) {
   Batcher batcher(
       BatchLimits{.max_messages = 10, .max_bytes = 1000, .linger = milliseconds(5)});
+  Batch busy = Occupy(batcher);
   Add(batcher, "a");
   Add(batcher, "b", "k");
   Add(batcher, "c");
@@ -98,6 +124,7 @@ TEST_F(BatcherTest, BatchStaysWithinMaxBytesButTakesOneOversizedMessage) {
 TEST_F(BatcherTest, UrgentMessagesIgnoreLinger) {
   Batcher batcher(BatchLimits{
       .max_messages = 10, .max_bytes = 1000, .linger = std::chrono::hours(1)});
+  Batch busy = Occupy(batcher);
   Add(batcher, "a");
   const uint64_t flushed = AllUrgent();
   Add(batcher, "b");
@@ -191,6 +218,7 @@ TEST_F(BatcherTest, RetryOfAMessageWithoutKeyHoldsNothingBack) {
 TEST_F(BatcherTest, RetryLeavesWhenItsBackoffEndsWithoutWaitingForLinger) {
   Batcher batcher(BatchLimits{
       .max_messages = 10, .max_bytes = 1000, .linger = std::chrono::hours(1)});
+  Batch busy = Occupy(batcher);
   Add(batcher, "u1");
   Add(batcher, "k1", "k");
   Batch first = Next(batcher, kStart, AllUrgent());

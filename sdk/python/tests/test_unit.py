@@ -29,8 +29,23 @@ def test_batches_by_count_and_bytes():
     assert core.sendable(0.0, True) == ["t"]  # flush
 
 
+def test_idle_topic_sends_at_once_and_collects_while_a_batch_is_in_flight():
+    core = PublishCore(100, 1 << 20, 10.0, 0.05, 1.0)
+    core.add(entry(1), 0.0)
+    assert core.sendable(0.0, False) == ["t"]
+    first, _ = core.take_batch("t", 0.0)
+    core.add(entry(2), 0.1)
+    core.add(entry(3, b"k"), 0.1)
+    assert core.sendable(1.0, False) == []
+    core.complete(first, [result(1)], 1.0)
+    assert core.sendable(1.0, False) == ["t"]
+    assert [e.seq for e in core.take_batch("t", 1.0)[0].entries] == [2, 3]
+
+
 def test_linger():
     core = PublishCore(100, 1 << 20, 0.5, 0.05, 1.0)
+    core.add(entry(0), 0.0)
+    core.take_batch("t", 0.0)  # in flight: what follows lingers
     core.add(entry(1), 0.0)
     assert core.sendable(0.1, False) == []
     assert core.next_wakeup(0.1) == pytest.approx(0.5)

@@ -20,7 +20,7 @@ struct InFlight {
 
 Properties KafkaCluster::ProducerProperties(const config::ClusterConfig& config,
                                             const Options& options) {
-  return {
+  Properties fixed = {
       {"bootstrap.servers", config.bootstrap},
       {"client.id", fmt::format("ferryd-{}", config.name)},
       // No message is acknowledged before every in-sync replica has it, and
@@ -42,6 +42,15 @@ Properties KafkaCluster::ProducerProperties(const config::ClusterConfig& config,
       // without calling the partitioner, which would ignore ordering keys.
       {"sticky.partitioning.linger.ms", "0"},
   };
+  // Records arrive in batches already (the SDK's), so librdkafka's default
+  // 5 ms linger would be a second wait in series. publish_bench, 1 KiB at
+  // 25k msgs/s: p99 added by the hop +0.8 ms at 1 ms, +7.7 ms at 5 ms; 0 ms
+  // costs 60 % more CPU per message. The cluster's properties may set it.
+  if (!config.properties.contains("linger.ms") &&
+      !config.properties.contains("queue.buffering.max.ms")) {
+    fixed.emplace("linger.ms", "1");
+  }
+  return fixed;
 }
 
 absl::Status KafkaCluster::RequireDurableProducer(const Properties& properties,

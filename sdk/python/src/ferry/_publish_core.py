@@ -55,7 +55,7 @@ class _Key:
 
 
 class _Topic:
-    __slots__ = ("name", "ready", "keys", "count", "bytes", "since", "urgent")
+    __slots__ = ("name", "ready", "keys", "count", "bytes", "since", "urgent", "inflight")
 
     def __init__(self, name):
         self.name = name
@@ -65,6 +65,9 @@ class _Topic:
         self.bytes = 0
         self.since = None   # when the oldest queued message was queued (linger)
         self.urgent = False  # retries became due: send without lingering
+        # Batches taken and not completed. With none in flight a topic sends at
+        # once (nothing to wait for); while one is, it collects up to linger.
+        self.inflight = 0
 
 
 class Batch:
@@ -142,7 +145,7 @@ class PublishCore:
         when = self.delayed[0][0] if self.delayed else None
         for topic in self.topics.values():
             if topic.ready and topic.since is not None:
-                t = now if topic.urgent else topic.since + self.linger
+                t = now if topic.urgent or not topic.inflight else topic.since + self.linger
                 when = t if when is None else min(when, t)
         return when
 
@@ -152,7 +155,8 @@ class PublishCore:
         for topic in self.topics.values():
             if not topic.ready:
                 continue
-            if (force or topic.urgent or topic.count >= self.max_batch_messages
+            if (force or topic.urgent or not topic.inflight
+                    or topic.count >= self.max_batch_messages
                     or topic.bytes >= self.max_batch_bytes
                     or (topic.since is not None and now - topic.since >= self.linger)):
                 result.append(topic.name)
@@ -212,9 +216,10 @@ class PublishCore:
             topic.urgent = False
         elif topic.since is not None and not topic.urgent:
             topic.since = now
-        if not ready and not topic.keys and topic.count == 0:
-            pass  # keep the (small) topic record for reuse
-        return (Batch(name, entries) if entries else None), expired
+        if not entries:
+            return None, expired
+        topic.inflight += 1
+        return Batch(name, entries), expired
 
     def _uncount(self, topic, entry):
         topic.count -= 1
@@ -234,6 +239,7 @@ class PublishCore:
         (entry, error) to resolve.
         """
         topic = self.topics[batch.topic]
+        topic.inflight = max(0, topic.inflight - 1)
         succeeded, failed = [], []
         retry_by_key: Dict[bytes, List[Entry]] = {}
         keys_in_batch: Dict[bytes, _Key] = {}

@@ -53,7 +53,9 @@ class Publisher:
         endpoints: Ferry nodes, ``"host:port"`` (any gRPC target).
         max_batch_messages: most messages in one batch (default 500).
         max_batch_bytes: most bytes in one batch (default 1 MiB).
-        linger: seconds a message may wait for companions (default 0.005).
+        linger: seconds a message may wait for companions while an earlier
+            batch of its topic is in flight (default 0.005); with none in
+            flight it is sent at once.
         max_outstanding_bytes: bytes of messages whose futures are not done
             (default 64 MiB); at the cap ``publish`` blocks
             (``block_when_full=True``) or raises ``ResourceExhausted``.

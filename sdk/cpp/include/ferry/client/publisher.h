@@ -112,7 +112,9 @@ class Publisher {
     // single larger message is sent alone; the node decides if it is too big.
     Builder& MaxBatchBytes(std::size_t bytes);
     // How long a message may wait for companions before a partial batch is
-    // sent (>= 0; default 5 ms).
+    // sent while an earlier batch of its topic is still in flight (>= 0;
+    // default 5 ms). With nothing in flight a message is sent at once, so an
+    // idle publisher adds no delay and a busy one sends bigger batches.
     Builder& Linger(std::chrono::milliseconds linger);
     // Cap on the key, ordering key, value and header bytes of messages whose
     // futures are not yet complete (>= 1; default 64 MiB). A single message
