@@ -79,6 +79,7 @@ struct Options {
   int broker_pid = 0;
   bool skip_backlog = false;
   bool skip_latency = false;
+  bool latency_alone = false;
 };
 
 // ---------------------------------------------------------------------------
@@ -682,7 +683,9 @@ class Bench {
  public:
   // Both consumers read the same live topic at the same time (each with its
   // own fresh group), so they see the same messages, broker and machine load.
-  bool RunLatency() {
+  // Runs the latency pass with the direct consumer, the Ferry one, or both
+  // at once (each has its own group on the same topic).
+  bool RunLatency(bool with_direct, bool with_ferry) {
     const std::string topic = Name("live");
     if (!CreateTopic(ferryd_, topic, o_.partitions)) return false;
     std::string error;
@@ -699,9 +702,15 @@ class Bench {
     direct_tracker.EnableLatency();
     ferry_tracker.EnableLatency();
     const std::string direct_group = Name("direct"), ferry_group = Name("ferry");
-    auto direct = NewConsumer(Path::kDirect, direct_group, topic, &direct_tracker);
-    auto ferry = NewConsumer(Path::kFerry, ferry_group, topic, &ferry_tracker);
-    if (direct == nullptr || ferry == nullptr) return false;
+    auto direct = with_direct
+                      ? NewConsumer(Path::kDirect, direct_group, topic, &direct_tracker)
+                      : nullptr;
+    auto ferry = with_ferry
+                     ? NewConsumer(Path::kFerry, ferry_group, topic, &ferry_tracker)
+                     : nullptr;
+    if ((with_direct && direct == nullptr) || (with_ferry && ferry == nullptr)) {
+      return false;
+    }
 
     // The producer publishes from now on; the window opens once both
     // consumers received a message and the warm-up passed, and closes
@@ -744,10 +753,14 @@ class Bench {
     bool ok = true;
     const int64_t ready_until = started_ns + int64_t{60} * 1000000000;
     auto ready = [&] {
-      return direct_tracker.first_ns() != 0 && ferry_tracker.first_ns() != 0;
+      return (!with_direct || direct_tracker.first_ns() != 0) &&
+             (!with_ferry || ferry_tracker.first_ns() != 0);
     };
-    while (!ready() && NowNs() < ready_until && direct->Failure().empty() &&
-           ferry->Failure().empty() && !producer_failed) {
+    auto failed = [&] {
+      return (with_direct && !direct->Failure().empty()) ||
+             (with_ferry && !ferry->Failure().empty());
+    };
+    while (!ready() && NowNs() < ready_until && !failed() && !producer_failed) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     if (!ready()) {
@@ -791,8 +804,10 @@ class Bench {
     if (ok) {
       // Wait for the window's messages to arrive.
       const int64_t until = NowNs() + int64_t{30} * 1000000000;
-      while ((static_cast<int64_t>(direct_tracker.window_count()) < in_window.load() ||
-              static_cast<int64_t>(ferry_tracker.window_count()) < in_window.load()) &&
+      auto behind = [&](bool with, Tracker& tracker) {
+        return with && static_cast<int64_t>(tracker.window_count()) < in_window.load();
+      };
+      while ((behind(with_direct, direct_tracker) || behind(with_ferry, ferry_tracker)) &&
              NowNs() < until) {
         std::this_thread::sleep_for(std::chrono::milliseconds(10));
       }
@@ -803,6 +818,7 @@ class Bench {
     latency_published = in_window.load();
     for (auto [tracker, into] : {std::pair{&direct_tracker, &latency_direct},
                                  std::pair{&ferry_tracker, &latency_ferry}}) {
+      if (!(into == &latency_direct ? with_direct : with_ferry)) continue;
       into->published = latency_published;
       into->latency_ns = tracker->TakeLatencies();
       into->received = static_cast<int64_t>(into->latency_ns.size());
@@ -813,8 +829,8 @@ class Bench {
           PercentileMs(into->latency_ns, 0.5), PercentileMs(into->latency_ns, 0.99),
           PercentileMs(into->latency_ns, 0.999));
     }
-    return latency_direct.received >= latency_published &&
-           latency_ferry.received >= latency_published;
+    return (!with_direct || latency_direct.received >= latency_published) &&
+           (!with_ferry || latency_ferry.received >= latency_ferry.published);
   }
 
  private:
@@ -887,9 +903,12 @@ void PrintBacklog(const Options& o, const BacklogResult& b, const BacklogResult&
 void PrintLatency(const Options& o, const Bench& bench, bool known_ferryd,
                   bool known_broker) {
   fmt::print(
-      "\n### End-to-end latency: {:.0f} msgs/s of {} B for {:.0f} s, {} partitions, both "
-      "consumers at once\n\n",
-      o.rate, o.size, o.latency_seconds, o.partitions);
+      "\n### End-to-end latency: {:.0f} msgs/s of {} B for {:.0f} s, {} partitions, "
+      "{}\n\n",
+      o.rate, o.size, o.latency_seconds, o.partitions,
+      o.latency_alone
+          ? "each consumer alone (direct, then Ferry; CPU and RSS: the Ferry pass)"
+          : "both consumers at once");
   fmt::print("| path | msgs | p50 ms | p99 ms | p999 ms | max ms |\n");
   fmt::print("|---|--:|--:|--:|--:|--:|\n");
   auto row = [&](Path path, const LatencyResult& r) {
@@ -986,6 +1005,9 @@ int Main(int argc, char** argv) {
   app.add_option("--broker-pid", o.broker_pid, "Pid of --bootstrap's broker, for CPU");
   app.add_flag("--skip-backlog", o.skip_backlog, "Run the latency pass only");
   app.add_flag("--skip-latency", o.skip_latency, "Run the backlog pass only");
+  app.add_flag("--latency-alone", o.latency_alone,
+               "Latency pass: each consumer alone, one after the other, instead of both "
+               "at once (each then has the broker to itself)");
   CLI11_PARSE(app, argc, argv);
   if (!o.ferryd.empty() && o.bootstrap.empty()) {
     fmt::print(stderr, "--ferryd needs --bootstrap (the broker of its cluster)\n");
@@ -1026,7 +1048,10 @@ int Main(int argc, char** argv) {
   int64_t hwm_kb, peak_kb;
   Bench bench(o, infra);
   if (!o.skip_backlog) ok = bench.RunBacklog();
-  if (ok && !o.skip_latency) ok = bench.RunLatency();
+  if (ok && !o.skip_latency) {
+    ok = o.latency_alone ? bench.RunLatency(true, false) && bench.RunLatency(false, true)
+                         : bench.RunLatency(true, true);
+  }
   hwm_kb = bench.FerrydHwmKb();
   peak_kb = bench.FerrydOverallPeakKb();
 

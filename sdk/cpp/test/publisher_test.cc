@@ -24,8 +24,8 @@ using testing::Accepted;
 using testing::FakeNode;
 
 constexpr milliseconds kWait(5000);
-// A linger no test waits out: batches then form by count, bytes or Flush only,
-// whatever the machine's speed.
+// A linger no test waits out: batches then form by count, bytes, Flush or
+// because nothing is in flight, whatever the machine's speed.
 constexpr std::chrono::hours kLong(1);
 constexpr int kInvalidArgument = 3;
 constexpr int kNotFound = 5;
@@ -78,6 +78,17 @@ std::vector<std::string> Values(const ferry::v1::PublishRequest& call) {
   std::vector<std::string> values;
   for (const auto& message : call.messages()) values.push_back(message.value());
   return values;
+}
+
+// Puts a call of `topic` in flight and holds the node's answers, so that
+// what is published next collects (a topic with nothing in flight sends its
+// first message at once). Tests release with node.HoldAnswers(false).
+std::future<PublishResult> Occupy(Publisher& publisher, FakeNode& node,
+                                  const std::string& topic = "t") {
+  node.HoldAnswers(true);
+  std::future<PublishResult> busy = publisher.Publish(topic, Make("busy"));
+  EXPECT_TRUE(node.WaitForHeld(1, kWait));
+  return busy;
 }
 
 // Values the node wrote for `key`, in the order it wrote them.
@@ -140,24 +151,31 @@ TEST(Publisher, SendsHeadersTimestampAndOrderingKey) {
 TEST(Publisher, FullBatchLeavesWithoutWaitingForLinger) {
   FakeNode node;
   auto publisher = Build(Options({&node}).MaxBatchMessages(4).Linger(kLong));
+  auto busy = Occupy(*publisher, node);
   std::vector<std::future<PublishResult>> futures;
   for (int i = 0; i < 4; ++i) futures.push_back(publisher->Publish("t", Make("m")));
+  ASSERT_TRUE(node.WaitForHeld(2, kWait));  // sent while the first call is out
+  node.HoldAnswers(false);
   for (auto& future : futures) EXPECT_TRUE(Get(future).ok());
-  ASSERT_EQ(node.calls().size(), 1u);
-  EXPECT_EQ(node.calls()[0].messages_size(), 4);
+  ASSERT_EQ(node.calls().size(), 2u);
+  EXPECT_EQ(node.calls()[1].messages_size(), 4);
 }
 
 TEST(Publisher, PartialBatchLeavesAfterLingerInPublishOrder) {
   FakeNode node;
   auto publisher = Build(Options({&node}).Linger(milliseconds(100)));
+  auto busy = Occupy(*publisher, node);
   auto a = publisher->Publish("t", Make("a"));
   auto b = publisher->Publish("t", Make("b", "k"));
   auto c = publisher->Publish("t", Make("c"));
+  // They leave after the linger, while the first call is still out.
+  ASSERT_TRUE(node.WaitForHeld(2, kWait));
+  node.HoldAnswers(false);
   EXPECT_TRUE(Get(a).ok());
   EXPECT_TRUE(Get(b).ok());
   EXPECT_TRUE(Get(c).ok());
-  ASSERT_EQ(node.calls().size(), 1u);
-  EXPECT_EQ(Values(node.calls()[0]), (std::vector<std::string>{"a", "b", "c"}));
+  ASSERT_EQ(node.calls().size(), 2u);
+  EXPECT_EQ(Values(node.calls()[1]), (std::vector<std::string>{"a", "b", "c"}));
 }
 
 TEST(Publisher, NoBatchExceedsMaxBatchBytes) {
@@ -184,25 +202,29 @@ TEST(Publisher, RetriesOnlyTheFailedMessages) {
   FakeNode node;
   node.FailMessageOnce("m2", kUnavailable, /*retryable=*/true);
   auto publisher = Build(Options({&node}).MaxBatchMessages(4).Linger(kLong));
+  auto busy = Occupy(*publisher, node);
   std::vector<std::future<PublishResult>> futures;
   for (const char* value : {"m1", "m2", "m3", "m4"}) {
     futures.push_back(publisher->Publish("t", Make(value)));
   }
+  node.HoldAnswers(false);
   for (auto& future : futures) EXPECT_TRUE(Get(future).ok());
   auto calls = node.calls();
-  ASSERT_EQ(calls.size(), 2u);
-  EXPECT_EQ(Values(calls[0]), (std::vector<std::string>{"m1", "m2", "m3", "m4"}));
-  EXPECT_EQ(Values(calls[1]), std::vector<std::string>{"m2"});
-  EXPECT_EQ(calls[1].messages(0).id(), calls[0].messages(1).id());
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(Values(calls[1]), (std::vector<std::string>{"m1", "m2", "m3", "m4"}));
+  EXPECT_EQ(Values(calls[2]), std::vector<std::string>{"m2"});
+  EXPECT_EQ(calls[2].messages(0).id(), calls[1].messages(1).id());
 }
 
 TEST(Publisher, NonRetryableMessageFailureResolvesWithItsCodeAtOnce) {
   FakeNode node;
   node.FailMessageOnce("bad", kInvalidArgument, /*retryable=*/false, "message too large");
   auto publisher = Build(Options({&node}).MaxBatchMessages(3).Linger(kLong));
+  auto busy = Occupy(*publisher, node);
   auto ok1 = publisher->Publish("t", Make("ok1"));
   auto bad = publisher->Publish("t", Make("bad"));
   auto ok2 = publisher->Publish("t", Make("ok2"));
+  node.HoldAnswers(false);
 
   PublishResult result = Get(bad);
   EXPECT_EQ(result.code, kInvalidArgument);
@@ -212,13 +234,14 @@ TEST(Publisher, NonRetryableMessageFailureResolvesWithItsCodeAtOnce) {
   EXPECT_TRUE(Get(ok1).ok());
   EXPECT_TRUE(Get(ok2).ok());
   ASSERT_TRUE(publisher->Flush(kWait));
-  EXPECT_EQ(node.calls().size(), 1u);
+  EXPECT_EQ(node.calls().size(), 2u);
 }
 
 TEST(Publisher, NonRetryableCallErrorFailsTheWholeBatchOnce) {
   FakeNode node;
-  node.FailCalls(1, grpc::StatusCode::NOT_FOUND);
   auto publisher = Build(Options({&node}).MaxBatchMessages(2).Linger(kLong));
+  auto busy = Occupy(*publisher, node, "missing");
+  node.FailCalls(1, grpc::StatusCode::NOT_FOUND);
   auto a = publisher->Publish("missing", Make("a"));
   auto b = publisher->Publish("missing", Make("b"));
   for (auto* future : {&a, &b}) {
@@ -227,21 +250,26 @@ TEST(Publisher, NonRetryableCallErrorFailsTheWholeBatchOnce) {
     EXPECT_NE(result.error.find("scripted call failure"), std::string::npos)
         << result.error;
   }
-  EXPECT_EQ(node.calls().size(), 1u);
+  node.HoldAnswers(false);
+  EXPECT_EQ(node.calls().size(), 2u);
 }
 
 TEST(Publisher, RetriesTheWholeBatchAfterUnavailableCalls) {
   FakeNode node;
-  node.FailCalls(2, grpc::StatusCode::UNAVAILABLE);
   auto publisher = Build(Options({&node}).MaxBatchMessages(2).Linger(kLong));
+  auto busy = Occupy(*publisher, node);
+  node.FailCalls(2, grpc::StatusCode::UNAVAILABLE);
   auto a = publisher->Publish("t", Make("a"));
   auto b = publisher->Publish("t", Make("b"));
+  ASSERT_TRUE(node.WaitForHeld(2, kWait));  // failed twice, the third is held
+  node.HoldAnswers(false);
   EXPECT_TRUE(Get(a).ok());
   EXPECT_TRUE(Get(b).ok());
   auto calls = node.calls();
-  ASSERT_EQ(calls.size(), 3u);
-  for (const auto& call : calls)
-    EXPECT_EQ(Values(call), (std::vector<std::string>{"a", "b"}));
+  ASSERT_EQ(calls.size(), 4u);
+  for (size_t i = 1; i < calls.size(); ++i) {
+    EXPECT_EQ(Values(calls[i]), (std::vector<std::string>{"a", "b"}));
+  }
 }
 
 TEST(Publisher, BacksOffAndRetriesAfterResourceExhausted) {
@@ -388,17 +416,20 @@ TEST(Publisher, RetriedMessagesOfAKeyKeepTheirOrderInsideABatch) {
   // The node also fails K-3 and K-4 (a later message of the key) with it.
   node.FailMessageOnce("K-2", kUnavailable, /*retryable=*/true);
   auto publisher = Build(Options({&node}).MaxBatchMessages(10).Linger(kLong));
+  auto busy = Occupy(*publisher, node);
   std::vector<std::future<PublishResult>> futures;
   for (int i = 1; i <= 4; ++i) {
     futures.push_back(publisher->Publish("t", Make(fmt::format("K-{}", i), "K")));
   }
+  node.HoldAnswers(false);  // the four leave together once the first call is back
   ASSERT_TRUE(publisher->Flush(kWait));
   for (auto& future : futures) EXPECT_TRUE(Get(future).ok());
   EXPECT_EQ(WrittenForKey(node, "K"),
             (std::vector<std::string>{"K-1", "K-2", "K-3", "K-4"}));
   auto calls = node.calls();
-  ASSERT_EQ(calls.size(), 2u);
-  EXPECT_EQ(Values(calls[1]), (std::vector<std::string>{"K-2", "K-3", "K-4"}));
+  ASSERT_EQ(calls.size(), 3u);
+  EXPECT_EQ(Values(calls[1]), (std::vector<std::string>{"K-1", "K-2", "K-3", "K-4"}));
+  EXPECT_EQ(Values(calls[2]), (std::vector<std::string>{"K-2", "K-3", "K-4"}));
 }
 
 TEST(Publisher, SendsManyBatchesAtOnceButAKeyInOneOnly) {

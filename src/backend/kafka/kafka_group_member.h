@@ -48,8 +48,9 @@ namespace ferry::backend::kafka {
 // queued.max.messages.kbytes and looks at it again only when its broker
 // thread wakes up, which an idle connection does once a second (2.2.0 made
 // that fetch.queue.backoff.ms). A backlog drained faster than one queue per
-// second thus stalled every second. While partitions are being read, a
-// nudger thread sends their leaders a ListOffsets request every 50 ms; the
+// second thus stalled every second. While partitions are read in full
+// batches (a deep queue), a nudger thread sends their leaders a ListOffsets
+// request every 50 ms; the
 // request wakes the broker thread, which then fetches the partitions that
 // have room again. (The call blocks while a fetch holds the connection,
 // hence a thread of its own.)
