@@ -5,6 +5,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 
 #include "backend/kafka/errors.h"
@@ -248,25 +249,29 @@ void KafkaGroupMember::Seek(const TopicPartition& partition, int64_t offset) {
 
 void KafkaGroupMember::RunSeeks() {
   const absl::Time now = absl::Now();
-  for (auto it = seeks_.begin(); it != seeks_.end();) {
+  std::map<TopicPartition, int64_t> due;
+  for (const auto& [partition, seek] : seeks_) {
+    if (seek.next_try <= now) due[partition] = seek.offset;
+  }
+  if (due.empty()) return;
+  PartitionListPtr list = ToList(due);
+  rd_kafka_error_t* error = rd_kafka_seek_partitions(
+      handle_.get(), list.get(),
+      static_cast<int>(absl::ToInt64Milliseconds(options_.request_timeout)));
+  const rd_kafka_resp_err_t call_err =
+      error != nullptr ? rd_kafka_error_code(error) : RD_KAFKA_RESP_ERR_NO_ERROR;
+  if (error != nullptr) rd_kafka_error_destroy(error);
+  for (int i = 0; i < list->cnt; ++i) {
+    const rd_kafka_topic_partition_t& p = list->elems[i];
+    auto it = seeks_.find({p.topic, p.partition});
     const auto& [partition, seek] = *it;
-    if (seek.next_try > now) {
-      ++it;
-      continue;
-    }
-    PartitionListPtr list =
-        ToList(std::map<TopicPartition, int64_t>{{partition, seek.offset}});
-    rd_kafka_error_t* error = rd_kafka_seek_partitions(
-        handle_.get(), list.get(),
-        static_cast<int>(absl::ToInt64Milliseconds(options_.request_timeout)));
-    rd_kafka_resp_err_t err =
-        error != nullptr ? rd_kafka_error_code(error) : list->elems[0].err;
-    if (error != nullptr) rd_kafka_error_destroy(error);
+    const rd_kafka_resp_err_t err =
+        call_err != RD_KAFKA_RESP_ERR_NO_ERROR ? call_err : p.err;
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       // librdkafka drops records fetched before the seek, so every record
       // delivered after this call comes from the new position.
       listener_->OnSeekDone(partition, seek.offset);
-      it = seeks_.erase(it);
+      seeks_.erase(it);
       continue;
     }
     // A fetcher that has not started yet (librdkafka defers that while the
@@ -281,8 +286,16 @@ void KafkaGroupMember::RunSeeks() {
                                        partition.partition, seek.offset)));
     }
     it->second.next_try = now + (starting ? kSeekRetryStarting : kSeekRetryFailed);
-    ++it;
   }
+}
+
+absl::Duration KafkaGroupMember::IdleWait() const {
+  absl::Duration wait = absl::Milliseconds(100);
+  const absl::Time now = absl::Now();
+  for (const auto& [partition, seek] : seeks_) {
+    wait = std::min(wait, std::max(absl::ZeroDuration(), seek.next_try - now));
+  }
+  return wait;
 }
 
 int64_t KafkaGroupMember::HighWatermark(const TopicPartition& partition) const {
@@ -530,9 +543,7 @@ void KafkaGroupMember::RunLoop() {
     RunSeeks();
     // librdkafka writes the eventfd when a queue turns non-empty, so the wait
     // ends as soon as records or events arrive.
-    if (!PollRecords()) {
-      WaitForWork(seeks_.empty() ? absl::Milliseconds(100) : kSeekRetryStarting);
-    }
+    if (!PollRecords()) WaitForWork(IdleWait());
   }
   RunCommands();
   // Runs the revoke callback (commit of the acked prefix) and leaves the

@@ -100,8 +100,12 @@ class KafkaGroupMember final : public GroupMember {
   void Enqueue(Command command);
   void RunLoop();
   void RunCommands();
-  // Applies the seeks that are due; a refused one stays for a later turn.
+  // Applies the seeks that are due (one call); a refused one stays for a
+  // later turn.
   void RunSeeks();
+  // How long the loop may sleep when idle: until the next seek retry is
+  // due, at most 100 ms.
+  absl::Duration IdleWait() const;
   // Serves the consumer queue (rebalances, errors) and reads the partitions
   // that are not paused; returns whether anything was read.
   bool PollRecords();
