@@ -81,6 +81,16 @@ class GroupMemberListener {
   // A problem the member cannot fix by itself and keeps retrying (broker
   // unreachable, authorization, unknown topic); for logs and status.
   virtual void OnError(const absl::Status& error) = 0;
+
+  // The broker answered a commit of `offset` for `partition` (a Commit() or a
+  // commit the member made itself): OK once stored, else why not. A listener
+  // that tracks what is committed counts an offset as committed only after
+  // this, and commits again after a failure. Results may arrive for
+  // partitions no longer owned; ignore those. Default: ignored.
+  virtual void OnCommitted(const TopicPartition& partition, int64_t offset,
+                           const absl::Status& status) {
+    (void)partition, (void)offset, (void)status;
+  }
 };
 
 struct GroupMemberOptions {
@@ -101,7 +111,8 @@ class GroupMember {
   virtual void SetTopics(std::vector<std::string> topics) = 0;
 
   // Stores these offsets as the group's committed positions (asynchronous;
-  // a failed commit is retried by the next one, which carries newer offsets).
+  // the listener's OnCommitted reports each partition's outcome; a failed
+  // commit is not retried here).
   virtual void Commit(std::map<TopicPartition, int64_t> offsets) = 0;
 
   // Stops / restarts fetching of owned partitions. Paused partitions stay

@@ -124,7 +124,9 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      }},
     {"shutdown.grace", "duration", "10s", "0s..5m",
      "On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled "
-     "(publishes still waiting for a broker then fail with UNAVAILABLE).",
+     "(publishes still waiting for a broker then fail with UNAVAILABLE). If shutdown has "
+     "not finished 15s after the grace, ferryd logs what was still running and exits "
+     "with code 3.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::ZeroDuration(), absl::Minutes(5),
                               c.shutdown_grace);

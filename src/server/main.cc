@@ -14,10 +14,16 @@
 #include "config/config.h"
 #include "config/key_table.h"
 #include "server/server.h"
+#include "server/shutdown_watchdog.h"
 
 extern char** environ;
 
 namespace {
+
+// How long shutdown may take beyond shutdown.grace before the watchdog ends
+// the process (leaving groups commits synchronously, bounded by librdkafka's
+// socket timeouts).
+constexpr absl::Duration kShutdownMargin = absl::Seconds(15);
 
 std::map<std::string, std::string> ProcessEnvironment() {
   std::map<std::string, std::string> env;
@@ -92,6 +98,12 @@ int main(int argc, char** argv) {
   int signal = 0;
   sigwait(&signals, &signal);
   spdlog::info("received {}, shutting down", strsignal(signal));
+  // Whatever is stuck inside, the node exits: the grace for calls, plus a
+  // margin for leaving groups (final commits) and closing broker clients.
+  ferry::server::ShutdownWatchdog watchdog(
+      [server = server->get()] { return server->ShutdownStage(); },
+      &ferry::server::ShutdownWatchdog::LogAndExit);
+  watchdog.Arm(config->shutdown_grace + kShutdownMargin);
   (*server)->Shutdown();
   return 0;
 }

@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <fmt/ranges.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
@@ -168,6 +169,7 @@ void Server::Shutdown() {
   draining_ = true;
   if (grpc_) {
     spdlog::info("draining: grace {}", absl::FormatDuration(config_.shutdown_grace));
+    SetStage("draining gRPC calls");
     grpc_->GetHealthCheckService()->SetServingStatus(false);
     // Subscribe streams never end by themselves: cancel them so clients move
     // to other nodes now; their unacked messages are delivered again.
@@ -179,6 +181,7 @@ void Server::Shutdown() {
     std::thread fail_pending([this, deadline, &drained] {
       if (drained.WaitForNotificationWithDeadline(deadline)) return;
       spdlog::info("grace over: failing publishes still waiting for a broker");
+      SetStage("waiting for gRPC calls past the grace (publishes failed)");
       for (const auto& cluster : clusters_) cluster->FailPendingPublishes();
     });
     grpc_->Shutdown(absl::ToChronoTime(deadline));
@@ -187,11 +190,29 @@ void Server::Shutdown() {
     fail_pending.join();
     spdlog::info("stopped");
   }
+  SetStage("stopping the HTTP listener");
   http_.reset();
-  if (groups_) groups_->SetSeekLedger(nullptr);
+  if (groups_) {
+    std::vector<std::string> groups = groups_->Groups();
+    SetStage(fmt::format("leaving consumer groups ({}: {})", groups.size(),
+                         fmt::join(groups, ", ")));
+    groups_->SetSeekLedger(nullptr);
+  }
   control_.reset();
   groups_.reset();  // leaves the groups, committing acked prefixes
+  SetStage("closing clusters");
   clusters_.clear();
+  SetStage("stopped");
+}
+
+void Server::SetStage(std::string stage) {
+  absl::MutexLock lock(&stage_mu_);
+  stage_ = std::move(stage);
+}
+
+std::string Server::ShutdownStage() const {
+  absl::MutexLock lock(&stage_mu_);
+  return stage_;
 }
 
 Server::~Server() { Shutdown(); }

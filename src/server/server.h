@@ -4,10 +4,13 @@
 
 #include <atomic>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "admin/admin_service.h"
 #include "backend/cluster.h"
 #include "backend/kafka/client_factory.h"
@@ -38,6 +41,10 @@ class Server {
   void Shutdown();
   ~Server();
 
+  // What Shutdown() is doing now (for the shutdown watchdog's report).
+  // Thread-safe.
+  std::string ShutdownStage() const;
+
  private:
   Server(const config::Config& config);
 
@@ -59,6 +66,9 @@ class Server {
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<HttpListener> http_;
   bool stopped_ = false;
+  void SetStage(std::string stage);
+  mutable absl::Mutex stage_mu_;
+  std::string stage_ ABSL_GUARDED_BY(stage_mu_) = "not shutting down";
 };
 
 }  // namespace ferry::server

@@ -7,12 +7,21 @@
 // expiry and stream loss feed back into the per-partition state
 // (PartitionState), and the contiguous acked prefix is committed.
 //
+// The dispatcher is the locked shell around single-threaded pieces, each with
+// its own test: PartitionSlot (per partition: PartitionState, records,
+// in-flight deliveries, commits, seeks), StreamCredit, EncodeDelivery,
+// DeadLetterer and GroupMetrics.
+//
 // Threading: every method is thread-safe (one mutex per group). Listener
 // callbacks arrive on the member's thread; stream methods on gRPC threads;
-// Tick() on the registry's ticker thread. Sinks are called under the mutex
-// and must not block or call back.
+// Tick() on the registry's ticker thread. Nothing that may call back is
+// called under the mutex: responses for streams and dead-letter writes are
+// queued under it and sent after it was released, in the order they were
+// queued, by one thread at a time (the first that finds work queued). So a
+// sink or a cluster may complete inline, on the calling thread.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -31,7 +40,10 @@
 #include "control/seek_ledger.h"
 #include "ferry/v1/subscriber.pb.h"
 #include "metrics/registry.h"
-#include "subscribe/partition_state.h"
+#include "subscribe/dead_letterer.h"
+#include "subscribe/partition_slot.h"
+#include "subscribe/stream_credit.h"
+#include "subscribe/subscribe_metrics.h"
 
 namespace ferry::subscribe {
 
@@ -40,7 +52,8 @@ class StreamSink {
  public:
   virtual ~StreamSink() = default;
   // Queues a response for sending; never blocks. Dropped once the stream is
-  // gone (its in-flight messages are released by Detach()).
+  // gone (its in-flight messages are released by Detach()). Called without
+  // the dispatcher's lock; may call back into the dispatcher.
   virtual void Send(v1::SubscribeResponse response) = 0;
 };
 
@@ -72,7 +85,7 @@ struct GroupSnapshot {
   };
   struct Partition {
     backend::TopicPartition partition = {};
-    int64_t committed = -1;
+    int64_t committed = -1;      // the last commit the broker confirmed
     int64_t commit_offset = -1;  // what the next commit will store
     int64_t next_fetch = -1;     // after the last record fetched
     int64_t in_flight = 0;
@@ -89,11 +102,14 @@ struct GroupSnapshot {
 class GroupDispatcher final : public backend::GroupMemberListener,
                               public std::enable_shared_from_this<GroupDispatcher> {
  public:
+  using Clock = std::function<absl::Time()>;
+
   // `seeks` (may be null) tells which newly assigned partitions must still
-  // apply a seek that passed while they changed owners.
+  // apply a seek that passed while they changed owners. `clock` is read for
+  // every event that arrives without a time (tests pass a fake one).
   GroupDispatcher(GroupOptions options, backend::Cluster* cluster,
                   const config::SubscribeConfig& config, metrics::Registry* metrics,
-                  control::SeekLedger* seeks);
+                  control::SeekLedger* seeks, Clock clock = absl::Now);
   ~GroupDispatcher() override;
 
   // Joins the broker group with `topics`. Call once, before Attach().
@@ -124,7 +140,8 @@ class GroupDispatcher final : public backend::GroupMemberListener,
   void UpdateFlow(StreamId stream, int64_t max_messages, int64_t max_bytes);
 
   // Expires ack deadlines, delivers delayed messages, commits every commit
-  // interval and resumes fetching where buffers drained.
+  // interval (again after a failed commit) and resumes fetching where
+  // buffers drained.
   void Tick(absl::Time now);
 
   // Replaces the seek ledger (null: none); once this returns the old one is
@@ -152,87 +169,89 @@ class GroupDispatcher final : public backend::GroupMemberListener,
   void OnRecords(std::vector<backend::ConsumedRecord> records) override;
   void OnSeekDone(const backend::TopicPartition& partition, int64_t offset) override;
   void OnError(const absl::Status& error) override;
+  void OnCommitted(const backend::TopicPartition& partition, int64_t offset,
+                   const absl::Status& status) override;
 
  private:
-  struct Metrics;
-  struct TopicMetrics;
-  struct InFlight {
-    StreamId stream = 0;
-    int64_t bytes = 0;
-    absl::Time delivered;
-  };
-  struct Slot {
-    Slot(int64_t next_offset, OrderingMode mode, uint64_t epoch, TopicMetrics* metrics)
-        : state(next_offset, mode),
-          epoch(epoch),
-          metrics(metrics),
-          committed(next_offset) {}
-    PartitionState state;
-    const uint64_t epoch;
-    // The partition's topic's counters (looked up once, not per message).
-    TopicMetrics* const metrics;
-    std::map<int64_t, backend::ConsumedRecord> records;
-    std::unordered_map<int64_t, InFlight> in_flight;
-    int64_t committed;
-    int64_t next_fetch = -1;
-    bool fetch_paused = false;
-    // Between Seek() and OnSeekDone: where the partition is moving to.
-    bool seeking = false;
-    int64_t seek_target = -1;
-  };
   struct Stream {
+    Stream(StreamOptions options, std::shared_ptr<StreamSink> sink);
     StreamOptions options;
     std::set<std::string> topics;
     std::shared_ptr<StreamSink> sink;
-    int64_t outstanding_messages = 0;
-    int64_t outstanding_bytes = 0;
-    bool has_credit() const;
+    StreamCredit credit;
+  };
+  // A dead letter to write once the lock is released.
+  struct DeadLetterWrite {
+    backend::TopicPartition partition;
+    uint64_t epoch = 0;
+    Delivery delivery;
+    backend::Record record;
+  };
+  // Work queued under mu_ for after it: see the class comment.
+  struct Outbox {
+    std::vector<std::pair<std::shared_ptr<StreamSink>, v1::SubscribeResponse>> sends;
+    std::vector<DeadLetterWrite> dead_letters;
+    bool empty() const { return sends.empty() && dead_letters.empty(); }
   };
   using Receipts = google::protobuf::RepeatedPtrField<std::string>;
+
   // Applies `fn` to each receipt's in-flight delivery of this stream.
   template <typename Fn>
   std::vector<v1::ReceiptResult> ForEachReceipt(StreamId stream, const Receipts& receipts,
                                                 Fn fn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Hands deliverable messages to streams with credit.
+  // Hands deliverable messages to streams with credit (into the outbox).
   void Pump(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Builds the wire message of a delivery.
-  void AddMessage(v1::MessageBatch& batch, const backend::TopicPartition& tp, Slot& slot,
-                  const Delivery& delivery, StreamId stream, absl::Time now)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // A delivery left flight (settled, nacked, expired, released): the stream
-  // gets its credit back.
-  void ReturnCredit(Slot& slot, int64_t offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Forgets an acked or skipped record.
-  void Forget(Slot& slot, int64_t offset) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void DeadLetter(const backend::TopicPartition& tp, Slot& slot, const Delivery& delivery)
+  // Moves the outbox into `out` unless another thread is sending already
+  // (then that thread sends it). Call last before releasing mu_.
+  void ClaimOutbox(Outbox& out) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sends what ClaimOutbox gave, then whatever was queued meanwhile, without
+  // mu_ held.
+  void Flush(Outbox out) ABSL_LOCKS_EXCLUDED(mu_);
+  // Queues the dead letter of a delivery past max_delivery_attempts; the
+  // node holds the message in flight until the write is confirmed.
+  void DeadLetter(const backend::TopicPartition& tp, PartitionSlot& slot,
+                  const Delivery& delivery, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnDeadLettered(const backend::TopicPartition& tp, uint64_t epoch,
                       const Delivery& delivery, const absl::Status& status);
-  void CommitAll() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void MaybeResumeFetch(const backend::TopicPartition& tp, Slot& slot)
+  // A delivery left flight (settled, nacked, expired, released): the stream
+  // gets its credit back.
+  void ReturnCredit(const InFlight& in_flight) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void ReturnCredit(PartitionSlot& slot, int64_t offset)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void CommitAll(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeResumeFetch(const backend::TopicPartition& tp, PartitionSlot& slot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateTopics() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts moving an owned partition (Seek, or a seek it missed).
-  void StartSeek(const backend::TopicPartition& tp, Slot& slot, int64_t offset)
+  void StartSeek(const backend::TopicPartition& tp, PartitionSlot& slot, int64_t offset)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const GroupOptions options_;
   backend::Cluster* const cluster_;
   const config::SubscribeConfig config_;
-  std::unique_ptr<Metrics> metrics_;
+  const Clock clock_;
+  const DeadLetterer dead_letterer_;
 
   mutable absl::Mutex mu_;
+  GroupMetrics metrics_ ABSL_GUARDED_BY(mu_);
   // Set by Start(); Stop() takes it out and destroys it outside mu_ (its
   // callbacks take mu_). Null before Start() and after Stop().
   std::unique_ptr<backend::GroupMember> member_ ABSL_GUARDED_BY(mu_);
   control::SeekLedger* seeks_ ABSL_GUARDED_BY(mu_);
-  std::map<backend::TopicPartition, std::unique_ptr<Slot>> slots_ ABSL_GUARDED_BY(mu_);
+  // Calls into seeks_ running outside mu_; SetSeekLedger waits for them.
+  int ledger_calls_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<backend::TopicPartition, std::unique_ptr<PartitionSlot>> slots_
+      ABSL_GUARDED_BY(mu_);
   std::map<StreamId, Stream> streams_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> topics_ ABSL_GUARDED_BY(mu_);
+  Outbox outbox_ ABSL_GUARDED_BY(mu_);
+  // A thread is sending the outbox (see Flush).
+  bool flushing_ ABSL_GUARDED_BY(mu_) = false;
   bool paused_ ABSL_GUARDED_BY(mu_) = false;
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Time idle_since_ ABSL_GUARDED_BY(mu_) = absl::Now();
+  absl::Time idle_since_ ABSL_GUARDED_BY(mu_);
   absl::Time next_commit_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::string last_error_ ABSL_GUARDED_BY(mu_);
   // Rotates where Pump() starts so streams and partitions share fairly.

@@ -154,9 +154,24 @@ absl::StatusOr<OpenRequest> GroupRegistry::Validate(const v1::SubscriptionOpen& 
     request.cluster = cluster->second;
     auto info = request.cluster->DescribeTopic(topic);
     if (!info.ok()) return info.status();
+    if (absl::Status s = CheckDeadLetterTopic(request, topic); !s.ok()) return s;
     request.stream.topics.push_back(topic);
   }
   return request;
+}
+
+absl::Status GroupRegistry::CheckDeadLetterTopic(const OpenRequest& request,
+                                                 const std::string& topic) const {
+  if (request.group.max_delivery_attempts == 0) return absl::OkStatus();
+  const std::string dlq =
+      DeadLetterer(request.group.group, request.group.dead_letter_topic).TopicFor(topic);
+  absl::Status status = request.cluster->DescribeTopic(dlq).status();
+  if (status.code() != absl::StatusCode::kNotFound) return status;
+  return absl::NotFoundError(fmt::format(
+      "open.dead_letter_topic: topic {} does not exist on cluster {}; messages of {} "
+      "delivered more than max_delivery_attempts ({}) times are written there: create "
+      "it first (ferry topics create {})",
+      dlq, request.cluster->name(), topic, request.group.max_delivery_attempts, dlq));
 }
 
 absl::StatusOr<std::shared_ptr<GroupDispatcher>> GroupRegistry::Attach(
@@ -266,9 +281,11 @@ void GroupRegistry::TickLoop() {
     const absl::Time now = absl::Now();
     for (auto& dispatcher : active) dispatcher->Tick(now);
     for (auto& dispatcher : idle) {
-      spdlog::info("group={} idle, leaving", dispatcher->options().group);
-      dispatcher->Tick(now);  // commit what was acked
-      dispatcher->Stop();
+      leaver_.Post([dispatcher] {
+        spdlog::info("group={} idle, leaving", dispatcher->options().group);
+        dispatcher->Tick(absl::Now());  // commit what was acked
+        dispatcher->Stop();
+      });
     }
   }
 }

@@ -3,7 +3,10 @@
 // The consumer groups this node serves: creates a group's dispatcher (and so
 // its broker group member) when the first stream of the group opens, ticks
 // every dispatcher (deadlines, delays, commits) and leaves a group once it
-// has had no stream for subscribe.group_idle_timeout.
+// has had no stream for subscribe.group_idle_timeout. Leaving blocks (a
+// synchronous commit, closing the broker consumer), so it runs on a thread
+// of its own: the ticker keeps every other group's deadlines and commits
+// going meanwhile.
 
 #include <atomic>
 #include <map>
@@ -17,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "backend/cluster.h"
+#include "common/blocking_task_runner.h"
 #include "config/config.h"
 #include "control/control_plane.h"
 #include "ferry/v1/subscriber.pb.h"
@@ -45,8 +49,8 @@ class GroupRegistry final : public control::ControlListener {
   ~GroupRegistry() override;
 
   // Checks an open message: INVALID_ARGUMENT naming the field, NOT_FOUND for
-  // an unknown topic, UNIMPLEMENTED for a filter. Blocking (topic metadata):
-  // not for a gRPC callback thread.
+  // an unknown topic or a missing dead-letter topic, UNIMPLEMENTED for a
+  // filter. Blocking (topic metadata): not for a gRPC callback thread.
   absl::StatusOr<OpenRequest> Validate(const v1::SubscriptionOpen& open);
 
   // Attaches a stream to its group's dispatcher, creating (joining) the group
@@ -72,6 +76,10 @@ class GroupRegistry final : public control::ControlListener {
 
  private:
   void TickLoop();
+  // NOT_FOUND with what to do when dead-lettering is on and the topic it
+  // writes to does not exist.
+  absl::Status CheckDeadLetterTopic(const OpenRequest& request,
+                                    const std::string& topic) const;
 
   const std::string node_id_;
   const config::SubscribeConfig config_;
@@ -87,6 +95,9 @@ class GroupRegistry final : public control::ControlListener {
   bool control_caught_up_ ABSL_GUARDED_BY(mu_) = false;
   control::SeekLedger* seeks_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread ticker_;
+  // Leaves idle groups; destroyed after the ticker was joined, it finishes
+  // the leaves still queued.
+  BlockingTaskRunner leaver_{1};
 };
 
 }  // namespace ferry::subscribe

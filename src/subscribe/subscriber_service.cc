@@ -57,19 +57,16 @@ class SubscribeReactor final
       MaybeFinish();
       return;
     }
-    if (absl::Status s = Handle(); !s.ok()) {
-      DetachFromGroup();
-      {
-        absl::MutexLock lock(&mu_);
-        reads_done_ = true;
-        final_status_ = api::ToGrpcStatus(s);
-        // Drop queued messages, but not the one being written.
-        while (writes_.size() > (writing_ ? 1 : 0)) writes_.pop_back();
-      }
-      MaybeFinish();
+    if (request_.has_open() && !open_started_) {
+      // Validation reads topic metadata and joining may block: not on this
+      // gRPC thread. No read is started until the open is done, so nothing
+      // else of this stream runs meanwhile.
+      open_started_ = true;
+      service_->RunBlocking(
+          [this, open = std::move(*request_.mutable_open())] { EndRequest(Open(open)); });
       return;
     }
-    StartRead(&request_);
+    EndRequest(Handle());
   }
 
   void OnWriteDone(bool ok) override {
@@ -122,6 +119,23 @@ class SubscribeReactor final
   void Cancel() { context_->TryCancel(); }
 
  private:
+  // Reads the next request, or ends the stream with `status`.
+  void EndRequest(const absl::Status& status) {
+    if (status.ok()) {
+      StartRead(&request_);
+      return;
+    }
+    DetachFromGroup();
+    {
+      absl::MutexLock lock(&mu_);
+      reads_done_ = true;
+      final_status_ = api::ToGrpcStatus(status);
+      // Drop queued messages, but not the one being written.
+      while (writes_.size() > (writing_ ? 1 : 0)) writes_.pop_back();
+    }
+    MaybeFinish();
+  }
+
   // Applies one request; an error ends the stream with that status.
   absl::Status Handle() {
     const v1::SubscribeRequest& request = request_;
@@ -131,10 +145,7 @@ class SubscribeReactor final
       dispatcher = dispatcher_;
     }
     if (request.has_open()) {
-      if (dispatcher != nullptr) {
-        return absl::InvalidArgumentError("open: the stream is already open");
-      }
-      return Open(request.open());
+      return absl::InvalidArgumentError("open: the stream is already open");
     }
     if (dispatcher == nullptr) {
       return absl::InvalidArgumentError("the first request of a stream must be open");
@@ -182,8 +193,9 @@ class SubscribeReactor final
     return absl::OkStatus();
   }
 
-  // Validation reads topic metadata, which blocks this gRPC thread briefly
-  // (bounded by the cluster's admin timeout); it happens once per stream.
+  // Validates and attaches the stream to its group. Blocking (topic metadata,
+  // bounded by the cluster's admin timeout; joining): runs on the service's
+  // blocking threads.
   absl::Status Open(const v1::SubscriptionOpen& open) {
     auto validated = registry_->Validate(open);
     if (!validated.ok()) return validated.status();
@@ -228,6 +240,7 @@ class SubscribeReactor final
   const StreamId stream_id_;
   // Only touched by the read chain.
   v1::SubscribeRequest request_;
+  bool open_started_ = false;
 
   absl::Mutex mu_;
   std::shared_ptr<GroupDispatcher> dispatcher_ ABSL_GUARDED_BY(mu_);

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "common/blocking_task_runner.h"
 #include "ferry/v1/subscriber.grpc.pb.h"
 #include "subscribe/group_registry.h"
 
@@ -32,12 +33,19 @@ class SubscriberService final : public v1::Subscriber::CallbackService {
   // Stream registry for CancelAll; used by the streams themselves.
   void Add(const std::shared_ptr<StreamGuard>& stream);
   void Remove(const std::shared_ptr<StreamGuard>& stream);
+  // Runs a stream's open (topic metadata, joining the group: blocking) off
+  // gRPC's callback threads.
+  void RunBlocking(std::function<void()> task) { opener_.Post(std::move(task)); }
 
  private:
   GroupRegistry* const registry_;
   const std::string node_id_;
   absl::Mutex mu_;
   std::set<std::shared_ptr<StreamGuard>> streams_ ABSL_GUARDED_BY(mu_);
+  // Two threads: one cluster slow to answer metadata delays opens, but does
+  // not stop them. Calls wait for their open, so gRPC's shutdown waits for
+  // these tasks, and they end before the service is destroyed.
+  BlockingTaskRunner opener_{2};
 };
 
 }  // namespace ferry::subscribe

@@ -116,7 +116,11 @@ void EmbeddedGroupMember::CommitNow(const std::map<TopicPartition, int64_t>& off
     }
   }
   if (current.empty()) return;
-  if (absl::Status s = store_->Commit(group_, current); !s.ok()) listener_->OnError(s);
+  const absl::Status status = store_->Commit(group_, current);
+  if (!status.ok()) listener_->OnError(status);
+  for (const auto& [partition, offset] : current) {
+    listener_->OnCommitted(partition, offset, status);
+  }
 }
 
 void EmbeddedGroupMember::ApplySeeks(

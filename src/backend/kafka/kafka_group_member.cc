@@ -124,6 +124,7 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
   rd_kafka_conf_set_opaque(conf->get(), member.get());
   rd_kafka_conf_set_rebalance_cb(conf->get(), &KafkaGroupMember::OnRebalance);
   rd_kafka_conf_set_error_cb(conf->get(), &KafkaGroupMember::OnError);
+  rd_kafka_conf_set_offset_commit_cb(conf->get(), &KafkaGroupMember::OnCommitted);
   rd_kafka_conf_set_log_cb(conf->get(), &OnLog);
   auto handle = factory.Create(RD_KAFKA_CONSUMER, *std::move(conf));
   if (!handle.ok()) return handle.status();
@@ -326,9 +327,32 @@ void KafkaGroupMember::CommitNow(const std::map<TopicPartition, int64_t>& offset
   PartitionListPtr list = ToList(offsets);
   rd_kafka_resp_err_t err = rd_kafka_commit(handle_.get(), list.get(), async ? 1 : 0);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    // The next commit carries the same or newer offsets.
+    // Failures the broker reports also reach OnCommitted; this one (refused
+    // before sending) is reported here.
+    for (const auto& [tp, offset] : offsets) {
+      listener_->OnCommitted(tp, offset, KafkaStatus(err, "commit"));
+    }
     spdlog::warn("group={} commit failed: {}", member_options_.group,
                  rd_kafka_err2str(err));
+  }
+}
+
+void KafkaGroupMember::OnCommitted(rd_kafka_t*, rd_kafka_resp_err_t err,
+                                   rd_kafka_topic_partition_list_t* offsets,
+                                   void* opaque) {
+  // Served by rd_kafka_consumer_poll (the main queue is forwarded to the
+  // consumer queue), so this runs on the member thread, for asynchronous and
+  // synchronous commits alike.
+  auto* self = static_cast<KafkaGroupMember*>(opaque);
+  if (offsets == nullptr) return;
+  for (int i = 0; i < offsets->cnt; ++i) {
+    const rd_kafka_topic_partition_t& p = offsets->elems[i];
+    const rd_kafka_resp_err_t partition_err =
+        p.err != RD_KAFKA_RESP_ERR_NO_ERROR ? p.err : err;
+    self->listener_->OnCommitted(
+        {p.topic, p.partition}, p.offset,
+        KafkaStatus(partition_err,
+                    fmt::format("commit {}/{} at {}", p.topic, p.partition, p.offset)));
   }
 }
 

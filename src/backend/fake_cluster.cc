@@ -1,0 +1,197 @@
+#include "backend/fake_cluster.h"
+
+namespace ferry::backend {
+
+FakeGroupMember::FakeGroupMember(FakeCluster* cluster, GroupMemberOptions options,
+                                 GroupMemberListener* listener)
+    : cluster_(cluster), options_(std::move(options)), listener_(listener) {}
+
+FakeGroupMember::~FakeGroupMember() {
+  cluster_->Leave(this);
+  std::vector<TopicPartition> owned;
+  {
+    absl::MutexLock lock(&mu_);
+    owned.assign(assigned_.begin(), assigned_.end());
+    assigned_.clear();
+  }
+  if (owned.empty()) return;
+  std::map<TopicPartition, int64_t> offsets = listener_->OnRevoked(owned);
+  absl::MutexLock lock(&mu_);
+  commits_.push_back(std::move(offsets));
+}
+
+void FakeGroupMember::SetTopics(std::vector<std::string>) {}
+
+void FakeGroupMember::Commit(std::map<TopicPartition, int64_t> offsets) {
+  absl::MutexLock lock(&mu_);
+  commits_.push_back(std::move(offsets));
+}
+
+void FakeGroupMember::Pause(const std::vector<TopicPartition>& partitions) {
+  absl::MutexLock lock(&mu_);
+  paused_.insert(partitions.begin(), partitions.end());
+}
+
+void FakeGroupMember::Resume(const std::vector<TopicPartition>& partitions) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& tp : partitions) paused_.erase(tp);
+}
+
+void FakeGroupMember::Seek(const TopicPartition&, int64_t) {}
+
+int64_t FakeGroupMember::HighWatermark(const TopicPartition&) const { return -1; }
+
+void FakeGroupMember::Assign(const std::vector<AssignedPartition>& partitions) {
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& p : partitions) assigned_.insert(p.partition);
+  }
+  listener_->OnAssigned(partitions);
+}
+
+void FakeGroupMember::Deliver(std::vector<ConsumedRecord> records) {
+  listener_->OnRecords(std::move(records));
+}
+
+void FakeGroupMember::AnswerCommits(const absl::Status& status) {
+  std::vector<std::map<TopicPartition, int64_t>> answer;
+  {
+    absl::MutexLock lock(&mu_);
+    answer.assign(commits_.begin() + static_cast<ptrdiff_t>(answered_), commits_.end());
+    answered_ = commits_.size();
+  }
+  for (const auto& offsets : answer) {
+    for (const auto& [tp, offset] : offsets) listener_->OnCommitted(tp, offset, status);
+  }
+}
+
+std::vector<std::map<TopicPartition, int64_t>> FakeGroupMember::commits() const {
+  absl::MutexLock lock(&mu_);
+  return commits_;
+}
+
+std::set<TopicPartition> FakeGroupMember::paused() const {
+  absl::MutexLock lock(&mu_);
+  return paused_;
+}
+
+FakeCluster::FakeCluster(std::string name) : name_(std::move(name)) {}
+
+void FakeCluster::AddTopic(const std::string& topic, int partitions) {
+  absl::MutexLock lock(&mu_);
+  topics_[topic] = partitions;
+}
+
+void FakeCluster::SetPublishStatus(absl::Status status) {
+  absl::MutexLock lock(&mu_);
+  publish_status_ = std::move(status);
+}
+
+std::vector<Record> FakeCluster::published() const {
+  absl::MutexLock lock(&mu_);
+  return published_;
+}
+
+std::vector<FakeGroupMember*> FakeCluster::members(const std::string& group) const {
+  absl::MutexLock lock(&mu_);
+  auto it = members_.find(group);
+  return it == members_.end() ? std::vector<FakeGroupMember*>{} : it->second;
+}
+
+void FakeCluster::HoldLeaving(absl::Notification* release) {
+  absl::MutexLock lock(&mu_);
+  hold_leaving_ = release;
+}
+
+int FakeCluster::leaving() const {
+  absl::MutexLock lock(&mu_);
+  return leaving_;
+}
+
+void FakeCluster::Leave(FakeGroupMember*) {
+  absl::Notification* hold;
+  {
+    absl::MutexLock lock(&mu_);
+    hold = hold_leaving_;
+    ++leaving_;
+  }
+  if (hold != nullptr) hold->WaitForNotification();
+  absl::MutexLock lock(&mu_);
+  --leaving_;
+}
+
+ClusterStatus FakeCluster::Status() const {
+  ClusterStatus status;
+  status.state = ClusterState::kUp;
+  return status;
+}
+
+ClusterStatus FakeCluster::Describe(bool) { return Status(); }
+
+void FakeCluster::Publish(Record record, PublishCallback done) {
+  PublishOutcome outcome;
+  {
+    absl::MutexLock lock(&mu_);
+    outcome.status = publish_status_;
+    if (outcome.status.ok()) {
+      outcome.partition = 0;
+      outcome.offset = static_cast<int64_t>(published_.size());
+      published_.push_back(std::move(record));
+    }
+  }
+  done(std::move(outcome));  // inline, as the contract allows
+}
+
+absl::StatusOr<TopicInfo> FakeCluster::DescribeTopic(const std::string& topic) {
+  absl::MutexLock lock(&mu_);
+  auto it = topics_.find(topic);
+  if (it == topics_.end()) return absl::NotFoundError("unknown topic " + topic);
+  TopicInfo info{.name = topic};
+  for (int p = 0; p < it->second; ++p) {
+    PartitionInfo partition;
+    partition.id = p;
+    info.partitions.push_back(partition);
+  }
+  return info;
+}
+
+absl::Status FakeCluster::CreateTopic(const std::string& topic, int partitions, int,
+                                      const std::map<std::string, std::string>&) {
+  AddTopic(topic, partitions > 0 ? partitions : 1);
+  return absl::OkStatus();
+}
+
+absl::Status FakeCluster::DeleteTopic(const std::string& topic) {
+  absl::MutexLock lock(&mu_);
+  topics_.erase(topic);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<GroupMember>> FakeCluster::JoinGroup(
+    const GroupMemberOptions& options, GroupMemberListener* listener) {
+  auto member = std::make_unique<FakeGroupMember>(this, options, listener);
+  absl::MutexLock lock(&mu_);
+  members_[options.group].push_back(member.get());
+  return member;
+}
+
+absl::StatusOr<std::map<TopicPartition, int64_t>> FakeCluster::CommittedOffsets(
+    const std::string&, const std::vector<std::string>&) {
+  return absl::UnimplementedError("fake cluster");
+}
+
+absl::Status FakeCluster::AlterCommittedOffsets(
+    const std::string&, const std::map<TopicPartition, int64_t>&) {
+  return absl::UnimplementedError("fake cluster");
+}
+
+absl::StatusOr<std::map<TopicPartition, int64_t>> FakeCluster::OffsetsForTime(
+    const std::string&, int64_t) {
+  return absl::UnimplementedError("fake cluster");
+}
+
+absl::StatusOr<std::vector<std::string>> FakeCluster::ListGroups() {
+  return absl::UnimplementedError("fake cluster");
+}
+
+}  // namespace ferry::backend

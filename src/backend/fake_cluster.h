@@ -1,0 +1,125 @@
+#pragma once
+
+// An in-memory Cluster for unit tests of what sits on the backend interface
+// (the subscribe path, the registry). Everything completes on the calling
+// thread, which is what the Cluster contract allows and what locking bugs
+// need to show up:
+// - Publish() runs its callback inline, before returning, with the outcome
+//   the test set (OK by default).
+// - JoinGroup() returns a FakeGroupMember that does nothing by itself; the
+//   test drives it (Assign, Deliver, AnswerCommits) from its own thread,
+//   which stands in for the member thread.
+//
+// Threading: thread-safe.
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "backend/cluster.h"
+#include "backend/group_member.h"
+
+namespace ferry::backend {
+
+class FakeCluster;
+
+class FakeGroupMember final : public GroupMember {
+ public:
+  FakeGroupMember(FakeCluster* cluster, GroupMemberOptions options,
+                  GroupMemberListener* listener);
+  // Revokes what it owns (the listener's offsets are recorded as a commit),
+  // as a real member leaving its group does. Blocks first while the cluster
+  // holds leaving members (FakeCluster::HoldLeaving).
+  ~FakeGroupMember() override;
+
+  // GroupMember: record what was asked.
+  void SetTopics(std::vector<std::string> topics) override;
+  void Commit(std::map<TopicPartition, int64_t> offsets) override;
+  void Pause(const std::vector<TopicPartition>& partitions) override;
+  void Resume(const std::vector<TopicPartition>& partitions) override;
+  void Seek(const TopicPartition& partition, int64_t offset) override;
+  int64_t HighWatermark(const TopicPartition& partition) const override;
+
+  // Test side: events of the member thread.
+  void Assign(const std::vector<AssignedPartition>& partitions);
+  void Deliver(std::vector<ConsumedRecord> records);
+  // Answers the commits asked for so far (in order) with `status`.
+  void AnswerCommits(const absl::Status& status);
+
+  const GroupMemberOptions& options() const { return options_; }
+  // Every Commit() so far, answered or not.
+  std::vector<std::map<TopicPartition, int64_t>> commits() const;
+  std::set<TopicPartition> paused() const;
+
+ private:
+  FakeCluster* const cluster_;
+  const GroupMemberOptions options_;
+  GroupMemberListener* const listener_;
+  mutable absl::Mutex mu_;
+  std::set<TopicPartition> assigned_ ABSL_GUARDED_BY(mu_);
+  std::set<TopicPartition> paused_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::map<TopicPartition, int64_t>> commits_ ABSL_GUARDED_BY(mu_);
+  size_t answered_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class FakeCluster final : public Cluster {
+ public:
+  explicit FakeCluster(std::string name = "fake");
+
+  // Test side.
+  void AddTopic(const std::string& topic, int partitions);
+  // Outcome of every later Publish (completed inline).
+  void SetPublishStatus(absl::Status status);
+  std::vector<Record> published() const;
+  // The members that joined `group`, oldest first (they stay listed after
+  // they left). Owned by their callers.
+  std::vector<FakeGroupMember*> members(const std::string& group) const;
+  // Leaving members block in their destructor until `release` is notified
+  // (null: they leave at once).
+  void HoldLeaving(absl::Notification* release);
+  // How many members are blocked leaving now.
+  int leaving() const;
+
+  // Cluster.
+  const std::string& name() const override { return name_; }
+  std::string_view type() const override { return "fake"; }
+  const std::string& bootstrap() const override { return name_; }
+  ClusterStatus Status() const override;
+  ClusterStatus Describe(bool include_topics) override;
+  void Publish(Record record, PublishCallback done) override;
+  absl::StatusOr<TopicInfo> DescribeTopic(const std::string& topic) override;
+  absl::Status CreateTopic(const std::string& topic, int partitions,
+                           int replication_factor,
+                           const std::map<std::string, std::string>& configs) override;
+  absl::Status DeleteTopic(const std::string& topic) override;
+  absl::StatusOr<std::unique_ptr<GroupMember>> JoinGroup(
+      const GroupMemberOptions& options, GroupMemberListener* listener) override;
+  absl::StatusOr<std::map<TopicPartition, int64_t>> CommittedOffsets(
+      const std::string& group, const std::vector<std::string>& topics) override;
+  absl::Status AlterCommittedOffsets(
+      const std::string& group,
+      const std::map<TopicPartition, int64_t>& offsets) override;
+  absl::StatusOr<std::map<TopicPartition, int64_t>> OffsetsForTime(
+      const std::string& topic, int64_t timestamp_ms) override;
+  absl::StatusOr<std::vector<std::string>> ListGroups() override;
+
+ private:
+  friend class FakeGroupMember;
+  void Leave(FakeGroupMember* member);
+
+  const std::string name_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, int> topics_ ABSL_GUARDED_BY(mu_);
+  absl::Status publish_status_ ABSL_GUARDED_BY(mu_);
+  std::vector<Record> published_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<FakeGroupMember*>> members_ ABSL_GUARDED_BY(mu_);
+  absl::Notification* hold_leaving_ ABSL_GUARDED_BY(mu_) = nullptr;
+  int leaving_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace ferry::backend

@@ -1,0 +1,223 @@
+// The group dispatcher on a fake cluster whose publishes complete inline and
+// a fake member driven by the test (standing in for the member thread), with
+// a fake clock.
+#include "subscribe/group_dispatcher.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "backend/fake_cluster.h"
+
+namespace ferry::subscribe {
+namespace {
+
+using backend::ConsumedRecord;
+using backend::FakeCluster;
+using backend::FakeGroupMember;
+using backend::TopicPartition;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+
+const TopicPartition kP0{"orders", 0};
+
+// Collects what the dispatcher sends; optionally calls back into it from
+// Send, as a gRPC write that completes inline could.
+class RecordingSink final : public StreamSink {
+ public:
+  void Send(v1::SubscribeResponse response) override {
+    if (on_send) on_send();
+    absl::MutexLock lock(&mu);
+    for (auto& m : *response.mutable_messages()->mutable_messages()) {
+      messages.push_back(std::move(m));
+    }
+  }
+  std::vector<v1::ReceivedMessage> Take() {
+    absl::MutexLock lock(&mu);
+    return std::exchange(messages, {});
+  }
+
+  std::function<void()> on_send;
+  absl::Mutex mu;
+  std::vector<v1::ReceivedMessage> messages ABSL_GUARDED_BY(mu);
+};
+
+google::protobuf::RepeatedPtrField<std::string> Receipts(
+    const std::vector<v1::ReceivedMessage>& messages) {
+  google::protobuf::RepeatedPtrField<std::string> receipts;
+  for (const auto& m : messages) *receipts.Add() = m.receipt();
+  return receipts;
+}
+
+std::vector<ConsumedRecord> Records(int64_t first, int count) {
+  std::vector<ConsumedRecord> records;
+  for (int64_t o = first; o < first + count; ++o) {
+    records.push_back({.topic = kP0.topic,
+                       .partition = 0,
+                       .offset = o,
+                       .key = "k" + std::to_string(o),
+                       .value = "v" + std::to_string(o)});
+  }
+  return records;
+}
+
+class GroupDispatcherTest : public ::testing::Test {
+ protected:
+  void SetUpDispatcher(GroupOptions options) {
+    options.group = "g";
+    cluster_.AddTopic(kP0.topic, 1);
+    dispatcher_ = std::make_shared<GroupDispatcher>(
+        options, &cluster_, config_, &registry_, nullptr, [this] { return now_; });
+    ASSERT_TRUE(dispatcher_->Start({kP0.topic}).ok());
+    member_ = cluster_.members("g").back();
+    member_->Assign({{.partition = kP0, .next_offset = 0}});
+    ASSERT_TRUE(dispatcher_->Attach(1, {.topics = {kP0.topic}}, sink_));
+  }
+
+  void TearDown() override {
+    if (dispatcher_) dispatcher_->Stop();
+  }
+
+  config::SubscribeConfig config_;
+  metrics::Registry registry_;
+  FakeCluster cluster_;
+  absl::Time now_ = absl::FromUnixSeconds(1'000'000);
+  std::shared_ptr<RecordingSink> sink_ = std::make_shared<RecordingSink>();
+  std::shared_ptr<GroupDispatcher> dispatcher_;
+  FakeGroupMember* member_ = nullptr;
+};
+
+// Fault 1 of issue 24: the dead-letter write completed inline (a publish
+// librdkafka refuses at once) and its callback took the dispatcher's lock
+// on the thread that held it: the group, then the node, hung.
+TEST_F(GroupDispatcherTest, DeadLetterWriteThatFailsInlineIsRetriedWithBackoff) {
+  SetUpDispatcher({.max_delivery_attempts = 1});
+  cluster_.SetPublishStatus(absl::NotFoundError("UNKNOWN_TOPIC_OR_PART"));
+  member_->Deliver(Records(0, 1));
+  auto first = sink_->Take();
+  ASSERT_THAT(first, SizeIs(1));
+
+  // The nack exhausts the attempts: the write fails inline, without a hang.
+  EXPECT_THAT(dispatcher_->Nack(1, Receipts(first), absl::ZeroDuration()), IsEmpty());
+  EXPECT_THAT(cluster_.published(), IsEmpty());
+  EXPECT_THAT(sink_->Take(), IsEmpty()) << "a dead letter is never handed to a client";
+
+  // Retried after 1 s, then 2 s (backoff), never spinning.
+  now_ += absl::Milliseconds(999);
+  dispatcher_->Tick(now_);
+  const auto failures = [&] {
+    const std::string text = registry_.Render();
+    const std::string series =
+        "ferry_subscribe_dead_letter_failures_total{group=\"g\",topic=\"orders\"} ";
+    const size_t at = text.find(series);
+    return at == std::string::npos ? -1 : std::stoi(text.substr(at + series.size()));
+  };
+  EXPECT_EQ(failures(), 1);
+  now_ += absl::Milliseconds(1);
+  dispatcher_->Tick(now_);
+  EXPECT_EQ(failures(), 2);
+  now_ += absl::Milliseconds(1999);
+  dispatcher_->Tick(now_);
+  EXPECT_EQ(failures(), 2);
+
+  // The topic appears: the next try succeeds and the group commits past it.
+  cluster_.SetPublishStatus(absl::OkStatus());
+  now_ += absl::Milliseconds(1);
+  dispatcher_->Tick(now_);
+  ASSERT_THAT(cluster_.published(), SizeIs(1));
+  const backend::Record dead = cluster_.published()[0];
+  EXPECT_EQ(dead.topic, "orders.dlq");
+  EXPECT_EQ(dead.value, "v0");
+  EXPECT_EQ(dispatcher_->Snapshot().partitions.at(0).commit_offset, 1);
+  EXPECT_THAT(sink_->Take(), IsEmpty());
+}
+
+TEST_F(GroupDispatcherTest, DeadLetterWriteThatSucceedsInlineAcksTheMessage) {
+  SetUpDispatcher({.max_delivery_attempts = 1, .dead_letter_topic = "parked"});
+  member_->Deliver(Records(0, 2));
+  auto first = sink_->Take();
+  ASSERT_THAT(first, SizeIs(2));
+  EXPECT_THAT(dispatcher_->Nack(1, Receipts({first[0]}), absl::ZeroDuration()),
+              IsEmpty());
+  ASSERT_THAT(cluster_.published(), SizeIs(1));
+  EXPECT_EQ(cluster_.published()[0].topic, "parked");
+  EXPECT_THAT(dispatcher_->Ack(1, Receipts({first[1]})), IsEmpty());
+  EXPECT_EQ(dispatcher_->Snapshot().partitions.at(0).commit_offset, 2);
+}
+
+// A sink whose Send calls back into the dispatcher (a write completing
+// inline) must not find the dispatcher's lock held.
+TEST_F(GroupDispatcherTest, SinkMayCallBackIntoTheDispatcher) {
+  int calls = 0;
+  sink_->on_send = [&] {
+    ++calls;
+    dispatcher_->Snapshot();
+    dispatcher_->UpdateFlow(1, 0, 0);
+  };
+  SetUpDispatcher({});
+  member_->Deliver(Records(0, 3));
+  EXPECT_GE(calls, 1);
+  auto messages = sink_->Take();
+  ASSERT_THAT(messages, SizeIs(3));
+  EXPECT_THAT(dispatcher_->Ack(1, Receipts(messages)), IsEmpty());
+}
+
+// Fault 3 of issue 24: an offset counted as committed when the commit was
+// sent; a failed commit then left the broker's offset behind for good on an
+// idle partition.
+TEST_F(GroupDispatcherTest, FailedCommitIsSentAgainUntilTheBrokerConfirmsIt) {
+  SetUpDispatcher({});
+  member_->Deliver(Records(0, 2));
+  EXPECT_THAT(dispatcher_->Ack(1, Receipts(sink_->Take())), IsEmpty());
+  dispatcher_->Tick(now_);
+  ASSERT_THAT(member_->commits(), SizeIs(1));
+  EXPECT_EQ(member_->commits().back().at(kP0), 2);
+  member_->AnswerCommits(absl::UnavailableError("coordinator not available"));
+  EXPECT_EQ(dispatcher_->Snapshot().partitions.at(0).committed, 0);
+
+  now_ += config_.commit_interval;
+  dispatcher_->Tick(now_);
+  ASSERT_THAT(member_->commits(), SizeIs(2)) << "the failed commit was not sent again";
+  EXPECT_EQ(member_->commits().back().at(kP0), 2);
+  member_->AnswerCommits(absl::OkStatus());
+  EXPECT_EQ(dispatcher_->Snapshot().partitions.at(0).committed, 2);
+
+  now_ += config_.commit_interval;
+  dispatcher_->Tick(now_);
+  EXPECT_THAT(member_->commits(), SizeIs(2)) << "committed again what was confirmed";
+}
+
+TEST_F(GroupDispatcherTest, CommitAwaitingItsAnswerIsNotSentTwice) {
+  SetUpDispatcher({});
+  member_->Deliver(Records(0, 1));
+  EXPECT_THAT(dispatcher_->Ack(1, Receipts(sink_->Take())), IsEmpty());
+  dispatcher_->Tick(now_);
+  now_ += config_.commit_interval;
+  dispatcher_->Tick(now_);
+  EXPECT_THAT(member_->commits(), SizeIs(1));
+}
+
+TEST_F(GroupDispatcherTest, StreamCreditLimitsWhatIsOutstanding) {
+  SetUpDispatcher({});
+  dispatcher_->UpdateFlow(1, 2, 0);
+  member_->Deliver(Records(0, 5));
+  auto first = sink_->Take();
+  ASSERT_THAT(first, SizeIs(2));
+  EXPECT_THAT(dispatcher_->Ack(1, Receipts({first[0]})), IsEmpty());
+  auto next = sink_->Take();
+  ASSERT_THAT(next, SizeIs(1));
+  EXPECT_EQ(next[0].offset(), 2);
+}
+
+TEST_F(GroupDispatcherTest, ExpiredDeadlineRedeliversWithTheFakeClock) {
+  SetUpDispatcher({});
+  member_->Deliver(Records(0, 1));
+  ASSERT_THAT(sink_->Take(), SizeIs(1));
+  now_ += absl::Seconds(30);  // the default ack deadline
+  dispatcher_->Tick(now_);
+  auto again = sink_->Take();
+  ASSERT_THAT(again, SizeIs(1));
+  EXPECT_EQ(again[0].delivery_attempt(), 2);
+}
+
+}  // namespace
+}  // namespace ferry::subscribe

@@ -1,0 +1,128 @@
+// The group registry on a fake cluster: opening, validation, and leaving
+// idle groups without stalling the others.
+#include "subscribe/group_registry.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "backend/fake_cluster.h"
+
+namespace ferry::subscribe {
+namespace {
+
+using backend::FakeCluster;
+using ::testing::HasSubstr;
+
+class CountingSink final : public StreamSink {
+ public:
+  void Send(v1::SubscribeResponse response) override {
+    absl::MutexLock lock(&mu_);
+    for (const auto& m : response.messages().messages())
+      attempts_.push_back(m.delivery_attempt());
+  }
+  // Waits until a message with `attempt` arrived.
+  bool WaitForAttempt(int32_t attempt, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto seen = [&]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+      return std::find(attempts_.begin(), attempts_.end(), attempt) != attempts_.end();
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&seen), timeout);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<int32_t> attempts_ ABSL_GUARDED_BY(mu_);
+};
+
+class GroupRegistryTest : public ::testing::Test {
+ protected:
+  GroupRegistryTest() {
+    cluster_.AddTopic("orders", 1);
+    config_.group_idle_timeout = absl::Milliseconds(100);
+  }
+
+  GroupRegistry& registry() {
+    if (!registry_) {
+      registry_ = std::make_unique<GroupRegistry>(
+          "node-1", config_, &router_,
+          std::map<std::string, backend::Cluster*>{{"fake", &cluster_}}, &metrics_);
+      registry_->OnCaughtUp();
+    }
+    return *registry_;
+  }
+
+  OpenRequest Request(const std::string& group, absl::Duration ack_deadline) {
+    OpenRequest request;
+    request.group.group = group;
+    request.stream.topics = {"orders"};
+    request.stream.ack_deadline = ack_deadline;
+    request.cluster = &cluster_;
+    return request;
+  }
+
+  void TearDown() override {
+    if (!release_.HasBeenNotified()) release_.Notify();
+    registry_.reset();
+  }
+
+  absl::Notification release_;
+  FakeCluster cluster_;
+  config::SubscribeConfig config_;
+  routing::Router router_{{{.topic = "*", .write = {"fake"}, .read = {"fake"}}},
+                          {"fake"}};
+  metrics::Registry metrics_;
+  std::unique_ptr<GroupRegistry> registry_;
+};
+
+// Fault 5 of issue 24: the ticker left an idle group itself (seconds with a
+// slow broker), and no other group had its deadlines expired meanwhile.
+TEST_F(GroupRegistryTest, LeavingAnIdleGroupDoesNotStallTheOthers) {
+  auto idle_sink = std::make_shared<CountingSink>();
+  auto busy_sink = std::make_shared<CountingSink>();
+  auto idle = registry().Attach(Request("idle", absl::Seconds(30)), 1, idle_sink);
+  ASSERT_TRUE(idle.ok()) << idle.status();
+  auto busy = registry().Attach(Request("busy", absl::Milliseconds(200)), 2, busy_sink);
+  ASSERT_TRUE(busy.ok()) << busy.status();
+  backend::FakeGroupMember* busy_member = cluster_.members("busy").back();
+  busy_member->Assign({{.partition = {"orders", 0}, .next_offset = 0}});
+  busy_member->Deliver({{.topic = "orders", .partition = 0, .offset = 0, .value = "x"}});
+  ASSERT_TRUE(busy_sink->WaitForAttempt(1, absl::Seconds(10)));
+
+  // The idle group's member hangs while leaving.
+  cluster_.HoldLeaving(&release_);
+  (*idle)->Detach(1);
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (cluster_.leaving() == 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_EQ(cluster_.leaving(), 1) << "the idle group was not left";
+
+  // Meanwhile the busy group's unacked message still expires and comes back.
+  EXPECT_TRUE(busy_sink->WaitForAttempt(2, absl::Seconds(10)))
+      << "the busy group was not ticked while another group was leaving";
+  release_.Notify();
+  (*busy)->Detach(2);
+}
+
+TEST_F(GroupRegistryTest, MissingDeadLetterTopicIsRefusedAtOpenWithWhatToDo) {
+  v1::SubscriptionOpen open;
+  open.set_group("g");
+  open.add_topics("orders");
+  open.set_max_delivery_attempts(3);
+  auto request = registry().Validate(open);
+  ASSERT_EQ(request.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(request.status().message(), HasSubstr("orders.dlq does not exist"));
+  EXPECT_THAT(request.status().message(), HasSubstr("ferry topics create orders.dlq"));
+
+  open.set_dead_letter_topic("parked");
+  EXPECT_THAT(registry().Validate(open).status().message(), HasSubstr("parked"));
+  cluster_.AddTopic("parked", 1);
+  EXPECT_TRUE(registry().Validate(open).ok());
+
+  open.set_max_delivery_attempts(0);  // no dead-lettering: no topic needed
+  open.set_dead_letter_topic("");
+  EXPECT_TRUE(registry().Validate(open).ok());
+}
+
+}  // namespace
+}  // namespace ferry::subscribe

@@ -1,0 +1,124 @@
+#include "subscribe/partition_slot.h"
+
+#include "subscribe/delivery_encoder.h"
+
+namespace ferry::subscribe {
+namespace {
+
+// A commit unanswered for this long is sent again (librdkafka answers every
+// commit, with a timeout at worst; this only guards against a lost answer).
+constexpr absl::Duration kCommitAnswerTimeout = absl::Seconds(60);
+
+}  // namespace
+
+PartitionSlot::PartitionSlot(int64_t next_offset, OrderingMode mode, uint64_t epoch,
+                             TopicMetrics* metrics)
+    : state_(next_offset, mode),
+      mode_(mode),
+      epoch_(epoch),
+      metrics_(metrics),
+      next_fetch_(next_offset),
+      committed_(next_offset) {}
+
+bool PartitionSlot::Buffer(backend::ConsumedRecord record, int64_t overhead) {
+  if (seeking_) return false;
+  const int64_t offset = record.offset;
+  FetchedMessage fetched{.offset = offset,
+                         .key = mode_ == OrderingMode::kKey ? record.key : "",
+                         .bytes = RecordBytes(record) + overhead +
+                                  static_cast<int64_t>(record.topic.size())};
+  if (!state_.Append(std::move(fetched))) return false;
+  next_fetch_ = offset + 1;
+  records_.emplace_hint(records_.end(), offset, std::move(record));
+  return true;
+}
+
+const backend::ConsumedRecord* PartitionSlot::Find(int64_t offset) const {
+  auto it = records_.find(offset);
+  return it == records_.end() ? nullptr : &it->second;
+}
+
+void PartitionSlot::Forget(int64_t offset) {
+  records_.erase(offset);
+  dead_letter_failures_.erase(offset);
+}
+
+void PartitionSlot::Hand(int64_t offset, InFlight in_flight) {
+  in_flight_[offset] = in_flight;
+}
+
+std::optional<InFlight> PartitionSlot::Release(int64_t offset) {
+  auto it = in_flight_.find(offset);
+  if (it == in_flight_.end()) return std::nullopt;
+  InFlight released = it->second;
+  in_flight_.erase(it);
+  return released;
+}
+
+std::vector<InFlight> PartitionSlot::ReleaseAll() {
+  std::vector<InFlight> released;
+  released.reserve(in_flight_.size());
+  for (const auto& [offset, in_flight] : in_flight_) released.push_back(in_flight);
+  in_flight_.clear();
+  return released;
+}
+
+const InFlight* PartitionSlot::FindInFlight(int64_t offset) const {
+  auto it = in_flight_.find(offset);
+  return it == in_flight_.end() ? nullptr : &it->second;
+}
+
+bool PartitionSlot::ShouldPauseFetch(int64_t limit) {
+  if (fetch_paused_ || state_.buffered_bytes() <= limit) return false;
+  fetch_paused_ = true;
+  return true;
+}
+
+bool PartitionSlot::ShouldResumeFetch(int64_t limit) {
+  if (!fetch_paused_ || state_.buffered_bytes() > limit / 2) return false;
+  fetch_paused_ = false;
+  return true;
+}
+
+std::optional<int64_t> PartitionSlot::TakeCommit(absl::Time now) {
+  if (seeking_) return std::nullopt;
+  const int64_t offset = state_.CommitOffset();
+  if (offset == committed_) return std::nullopt;
+  if (offset == commit_sent_ && now - commit_sent_at_ < kCommitAnswerTimeout) {
+    return std::nullopt;
+  }
+  CommitSent(offset, now);
+  return offset;
+}
+
+void PartitionSlot::CommitSent(int64_t offset, absl::Time now) {
+  commit_sent_ = offset;
+  commit_sent_at_ = now;
+}
+
+void PartitionSlot::OnCommitted(int64_t offset, bool ok) {
+  if (ok) committed_ = offset;
+  // A failed commit is sent again by the next TakeCommit.
+  if (offset == commit_sent_) commit_sent_ = -1;
+}
+
+void PartitionSlot::StartSeek(int64_t offset) {
+  seeking_ = true;
+  seek_target_ = offset;
+}
+
+std::vector<InFlight> PartitionSlot::FinishSeek(int64_t offset) {
+  std::vector<InFlight> released = ReleaseAll();
+  records_.clear();
+  dead_letter_failures_.clear();
+  state_.Reset(offset);
+  seeking_ = false;
+  next_fetch_ = offset;
+  return released;
+}
+
+int PartitionSlot::DeadLetterFailed(int64_t offset) {
+  return ++dead_letter_failures_[offset];
+}
+
+}  // namespace ferry::subscribe

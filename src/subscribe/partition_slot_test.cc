@@ -1,0 +1,92 @@
+#include "subscribe/partition_slot.h"
+
+#include <gtest/gtest.h>
+
+namespace ferry::subscribe {
+namespace {
+
+const absl::Time kT0 = absl::FromUnixSeconds(1'000'000);
+
+TopicMetrics* NoMetrics() {
+  static TopicMetrics metrics{};
+  return &metrics;
+}
+
+backend::ConsumedRecord Record(int64_t offset, std::string value = "v") {
+  return {.topic = "t", .partition = 0, .offset = offset, .value = std::move(value)};
+}
+
+TEST(PartitionSlotTest, BuffersRecordsOnceAndForgetsThemWhenAcked) {
+  PartitionSlot slot(5, OrderingMode::kNone, 1, NoMetrics());
+  EXPECT_FALSE(slot.Buffer(Record(4), 0)) << "before the start offset";
+  EXPECT_TRUE(slot.Buffer(Record(5), 0));
+  EXPECT_FALSE(slot.Buffer(Record(5), 0)) << "seen before";
+  EXPECT_EQ(slot.next_fetch(), 6);
+  ASSERT_NE(slot.Find(5), nullptr);
+  slot.Forget(5);
+  EXPECT_EQ(slot.Find(5), nullptr);
+}
+
+TEST(PartitionSlotTest, CommitsOnlyWhatMovedAndResendsAfterAFailure) {
+  PartitionSlot slot(0, OrderingMode::kNone, 1, NoMetrics());
+  EXPECT_FALSE(slot.TakeCommit(kT0).has_value()) << "nothing moved";
+  slot.state().Skip(0);
+  ASSERT_EQ(slot.TakeCommit(kT0), 1);
+  EXPECT_FALSE(slot.TakeCommit(kT0).has_value()) << "awaiting the answer";
+  slot.OnCommitted(1, /*ok=*/false);
+  EXPECT_EQ(slot.committed(), 0);
+  ASSERT_EQ(slot.TakeCommit(kT0), 1) << "sent again after the failure";
+  slot.OnCommitted(1, /*ok=*/true);
+  EXPECT_EQ(slot.committed(), 1);
+  EXPECT_FALSE(slot.TakeCommit(kT0).has_value());
+}
+
+TEST(PartitionSlotTest, UnansweredCommitIsSentAgainAfterAMinute) {
+  PartitionSlot slot(0, OrderingMode::kNone, 1, NoMetrics());
+  slot.state().Skip(0);
+  ASSERT_EQ(slot.TakeCommit(kT0), 1);
+  EXPECT_FALSE(slot.TakeCommit(kT0 + absl::Seconds(59)).has_value());
+  EXPECT_EQ(slot.TakeCommit(kT0 + absl::Seconds(60)), 1);
+}
+
+TEST(PartitionSlotTest, SeekDropsWhatWasBufferedAndHandsBackWhatWasInFlight) {
+  PartitionSlot slot(0, OrderingMode::kNone, 1, NoMetrics());
+  ASSERT_TRUE(slot.Buffer(Record(0, "abc"), 0));
+  auto delivery = slot.state().Deliver(7, kT0, absl::Seconds(1));
+  ASSERT_TRUE(delivery.has_value());
+  slot.Hand(0, {.stream = 7, .bytes = 3, .delivered = kT0});
+  slot.StartSeek(10);
+  EXPECT_FALSE(slot.TakeCommit(kT0).has_value()) << "no commit while seeking";
+  EXPECT_FALSE(slot.Buffer(Record(1), 0)) << "records of the old position";
+  std::vector<InFlight> released = slot.FinishSeek(10);
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].stream, 7u);
+  EXPECT_EQ(slot.Find(0), nullptr);
+  EXPECT_EQ(slot.state().CommitOffset(), 10);
+  EXPECT_EQ(slot.next_fetch(), 10);
+}
+
+TEST(PartitionSlotTest, FetchPausesAboveTheLimitAndResumesAtHalf) {
+  PartitionSlot slot(0, OrderingMode::kNone, 1, NoMetrics());
+  ASSERT_TRUE(slot.Buffer(Record(0, std::string(100, 'x')), 0));
+  EXPECT_FALSE(slot.ShouldPauseFetch(200));
+  ASSERT_TRUE(slot.Buffer(Record(1, std::string(150, 'x')), 0));
+  EXPECT_TRUE(slot.ShouldPauseFetch(200));
+  EXPECT_FALSE(slot.ShouldPauseFetch(200)) << "told once";
+  slot.state().Skip(1);
+  EXPECT_FALSE(slot.ShouldResumeFetch(200)) << "100 bytes left: not at half yet";
+  slot.state().Skip(0);
+  EXPECT_TRUE(slot.ShouldResumeFetch(200));
+}
+
+TEST(PartitionSlotTest, CountsConsecutiveDeadLetterFailuresPerMessage) {
+  PartitionSlot slot(0, OrderingMode::kNone, 1, NoMetrics());
+  ASSERT_TRUE(slot.Buffer(Record(0), 0));
+  EXPECT_EQ(slot.DeadLetterFailed(0), 1);
+  EXPECT_EQ(slot.DeadLetterFailed(0), 2);
+  slot.Forget(0);
+  EXPECT_EQ(slot.DeadLetterFailed(0), 1);
+}
+
+}  // namespace
+}  // namespace ferry::subscribe

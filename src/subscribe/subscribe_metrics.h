@@ -1,0 +1,49 @@
+#pragma once
+
+// The subscribe path's Prometheus series for one consumer group on this node:
+// per-topic delivery counters and latency histograms, and a lag gauge per
+// owned partition.
+//
+// Threading: For() and Lag() are not thread-safe (the dispatcher calls them
+// under its lock); the counters, gauges and histograms they return are.
+// Cost: For() is a map lookup (call it once per partition, not per message);
+// Lag() takes the registry's lock (call it once per commit interval).
+
+#include <map>
+#include <string>
+
+#include "backend/cluster.h"
+#include "metrics/registry.h"
+
+namespace ferry::subscribe {
+
+struct TopicMetrics {
+  metrics::Counter* delivered;
+  metrics::Counter* redelivered;
+  metrics::Counter* acked;
+  metrics::Counter* nacked;
+  metrics::Counter* expired;
+  metrics::Counter* dead_lettered;
+  metrics::Counter* dead_letter_failures;
+  metrics::Histogram* processing;
+  metrics::Histogram* end_to_end;
+};
+
+class GroupMetrics {
+ public:
+  // `registry` must outlive this object.
+  GroupMetrics(metrics::Registry* registry, std::string group);
+
+  // The topic's series, created on first use. The pointer stays valid for
+  // this object's lifetime.
+  TopicMetrics& For(const std::string& topic);
+  // Messages of `tp` not yet committed by the group.
+  metrics::Gauge& Lag(const backend::TopicPartition& tp);
+
+ private:
+  metrics::Registry* const registry_;
+  const std::string group_;
+  std::map<std::string, TopicMetrics> topics_;
+};
+
+}  // namespace ferry::subscribe
