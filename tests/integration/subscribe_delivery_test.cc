@@ -1089,6 +1089,74 @@ TEST_F(SubscribeDeliveryTest, DeadLetterIsWrittenOnceWhenTheNackingClientCrashes
       << "dead letters per offset: " << ::testing::PrintToString(copies);
 }
 
+// 5c. Issue 24, fault 1: a dead-letter write that librdkafka refuses at once
+// (the topic is gone) completed inline under the group's lock and wedged the
+// group, then the whole node (no new connection, SIGTERM ignored). Now the
+// write backs off, the node keeps serving, the letters arrive once the topic
+// is back, and the node stops on SIGTERM.
+TEST_F(SubscribeDeliveryTest, MissingDeadLetterTopicLeavesTheNodeServing) {
+  constexpr int kMessages = 10;
+  const std::string topic = CreateTopic(1);
+  const std::string dlq = topic + ".dlq";
+  ASSERT_TRUE(broker_->CreateTopic(dlq, 1).ok());
+  Produce(topic, kMessages, kMessages);
+  auto node = Node();
+  ASSERT_NE(node, nullptr);
+
+  // Opening with dead-lettering into a topic that does not exist is refused.
+  v1::SubscriptionOpen missing = MakeOpen(Name(), {topic});
+  missing.set_max_delivery_attempts(1);
+  missing.set_dead_letter_topic(dlq + ".nope");
+  SubscriberStream refused(node->grpc_address(), missing);
+  grpc::Status refusal = refused.WaitEnded();
+  EXPECT_EQ(refusal.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(refusal.error_message(), HasSubstr("ferry topics create"));
+
+  v1::SubscriptionOpen open = MakeOpen(Name(), {topic});
+  open.set_max_delivery_attempts(1);
+  SubscriberStream stream(node->grpc_address(), open);
+  std::vector<v1::ReceivedMessage> first = stream.Take(kMessages, kWait);
+  ASSERT_EQ(first.size(), static_cast<size_t>(kMessages));
+  auto deleted =
+      testing::RunFerryCli({"--server", node->grpc_address(), "topics", "delete", dlq});
+  ASSERT_TRUE(deleted.ok() && deleted->exit_code == 0)
+      << (deleted.ok() ? deleted->out + deleted->err : deleted.status().ToString());
+  std::vector<std::string> receipts;
+  for (const auto& m : first) receipts.push_back(m.receipt());
+  ASSERT_TRUE(stream.Nack(receipts, absl::ZeroDuration()));
+  ASSERT_TRUE(stream.Sync());
+  // Let the writes fail a few times (the tries 1 s and 3 s after the first).
+  absl::SleepFor(absl::Seconds(5));
+
+  // New connections and other groups are served.
+  auto status = testing::RunFerryCli({"--server", node->grpc_address(), "status"});
+  ASSERT_TRUE(status.ok() && status->exit_code == 0)
+      << (status.ok() ? status->out + status->err : status.status().ToString())
+      << node->Log();
+  SubscriberStream other(node->grpc_address(), MakeOpen(Name() + ".other", {topic}));
+  EXPECT_EQ(other.Take(kMessages, kWait).size(), static_cast<size_t>(kMessages))
+      << node->Log();
+  EXPECT_TRUE(stream.Sync()) << "the group's own stream stopped answering";
+  EXPECT_THAT(node->Log(), HasSubstr("create the topic"));
+
+  // The topic is back: every letter arrives, the group commits past them.
+  ASSERT_TRUE(broker_->CreateTopic(dlq, 1).ok());
+  size_t letters = 0;
+  for (absl::Time until = absl::Now() + absl::Seconds(120);
+       letters < kMessages && absl::Now() < until; absl::SleepFor(absl::Seconds(1))) {
+    auto dead = testing::ConsumeToEnd(broker_->bootstrap(), dlq, {0});
+    if (dead.ok()) letters = dead->size();
+  }
+  EXPECT_EQ(letters, static_cast<size_t>(kMessages)) << node->Log();
+  ExpectCommitted(Name(), topic, {{0, kMessages}});
+
+  // And the node stops on SIGTERM.
+  node->process().Signal(SIGTERM);
+  auto exit = node->process().Wait(absl::Seconds(40));
+  ASSERT_TRUE(exit.ok()) << "ferryd ignored SIGTERM\n" << node->Log();
+  EXPECT_EQ(*exit, 0) << node->Log();
+}
+
 // 6. A 200 MB backlog behind a slow client: the node stops fetching instead
 // of buffering, so its memory stays bounded.
 TEST_F(SubscribeDeliveryTest, SlowClientOnHugeBacklogKeepsNodeMemoryBounded) {
