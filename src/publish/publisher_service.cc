@@ -6,14 +6,10 @@
 
 #include "absl/synchronization/mutex.h"
 #include "api/convert.h"
+#include "api/retry.h"
 
 namespace ferry::publish {
 namespace {
-
-bool IsRetryable(absl::StatusCode code) {
-  return code == absl::StatusCode::kUnavailable ||
-         code == absl::StatusCode::kResourceExhausted;
-}
 
 absl::Status Overloaded(const InflightLimiter& limiter) {
   return absl::ResourceExhaustedError(
@@ -52,7 +48,7 @@ class PublishStreamReactor final
     if (!batch.ok()) {
       v1::PublishResponse response;
       response.set_request_id(request->request_id());
-      api::ToProtoStatus(batch.status(), IsRetryable(batch.status().code()),
+      api::ToProtoStatus(batch.status(), api::IsRetryable(batch.status().code()),
                          response.mutable_error());
       Send(std::move(response));
       ContinueReading();
