@@ -40,7 +40,10 @@ class TopicAutoCreator {
   // after them on the worker); the topic counts as known only once they all
   // returned. A failed lookup is not remembered: the first caller after its
   // callbacks ran starts a new one. PublishStream relies on this to write a
-  // stream's batches in the order they were sent.
+  // stream's batches in the order they were sent. Cost: while callers keep
+  // joining, the worker keeps running their callbacks (dispatching their
+  // batches), and the cluster's other topics wait for their lookups until it
+  // has caught up with them.
   void EnsureExists(backend::Cluster* cluster, const std::string& topic,
                     std::function<void(absl::Status)> then);
 
