@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "api/convert.h"
+#include "api/retry.h"
 #include "common/topic_name.h"
 
 namespace ferry::publish {
@@ -221,8 +222,9 @@ void BatchPublisher::Publish(v1::PublishRequest request, PreparedBatch batch,
           Dispatch(std::move(*shared), batch, std::move(done));
           return;
         }
-        const bool retryable = status.code() == absl::StatusCode::kUnavailable ||
-                               status.code() == absl::StatusCode::kDeadlineExceeded;
+        // The lookup's or creation's status carries its code, not the
+        // backend's retry flag: the one table decides from the code.
+        const bool retryable = api::IsRetryable(status.code());
         v1::PublishResponse response;
         response.set_request_id(shared->request_id());
         for (const v1::OutgoingMessage& message : shared->messages()) {

@@ -6,14 +6,10 @@
 
 #include "absl/synchronization/mutex.h"
 #include "api/convert.h"
+#include "api/retry.h"
 
 namespace ferry::publish {
 namespace {
-
-bool IsRetryable(absl::StatusCode code) {
-  return code == absl::StatusCode::kUnavailable ||
-         code == absl::StatusCode::kResourceExhausted;
-}
 
 absl::Status Overloaded(const InflightLimiter& limiter) {
   return absl::ResourceExhaustedError(
@@ -22,8 +18,11 @@ absl::Status Overloaded(const InflightLimiter& limiter) {
                   limiter.limit()));
 }
 
-// One PublishStream call. Batches are admitted, published and answered
-// concurrently; answers go out in completion order through a write queue
+// One PublishStream call. Batches are read, admitted and handed to the
+// publisher one at a time, in the order they were sent (one read chain: the
+// next read starts after BatchPublisher::Publish returned), so they reach
+// the backend in that order; they are then published and answered
+// concurrently, and answers go out in completion order through a write queue
 // (gRPC allows one write in flight). The reactor deletes itself in OnDone,
 // which gRPC calls only after Finish, and Finish waits for every batch.
 class PublishStreamReactor final
@@ -49,7 +48,7 @@ class PublishStreamReactor final
     if (!batch.ok()) {
       v1::PublishResponse response;
       response.set_request_id(request->request_id());
-      api::ToProtoStatus(batch.status(), IsRetryable(batch.status().code()),
+      api::ToProtoStatus(batch.status(), api::IsRetryable(batch.status().code()),
                          response.mutable_error());
       Send(std::move(response));
       ContinueReading();
@@ -61,16 +60,22 @@ class PublishStreamReactor final
     }
     const int64_t bytes = batch->bytes;
     limiter_->AcquireAsync(bytes, [this, request, batch = *batch, bytes] {
-      ContinueReading();
       if (cancelled_.load()) {
         limiter_->Release(bytes);
         BatchDone();
-        return;
+      } else {
+        publisher_->Publish(std::move(*request), batch, [this](v1::PublishResponse r) {
+          Send(std::move(r));
+          BatchDone();
+        });
       }
-      publisher_->Publish(std::move(*request), batch, [this](v1::PublishResponse r) {
-        Send(std::move(r));
-        BatchDone();
-      });
+      // Only now, with the batch handed over (each message passed to
+      // Cluster::Publish, or the batch queued behind earlier ones for its
+      // topic's creation), may the next batch be read: reading it earlier
+      // would let its dispatch run on another thread alongside this one's and
+      // reorder a key's messages. `this` is still alive: Finish needs
+      // reads_done_, which only the read started here can set.
+      ContinueReading();
     });
   }
 

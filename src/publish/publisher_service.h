@@ -19,8 +19,10 @@ class PublisherService final : public v1::Publisher::CallbackService {
                                     v1::PublishResponse* response) override;
 
   // Reads the next batch only once the previous one was admitted by the
-  // limiter, so a client that outpaces the brokers is slowed down by gRPC
-  // flow control instead of filling the node's memory.
+  // limiter and handed to the publisher, so a client that outpaces the
+  // brokers is slowed down by gRPC flow control instead of filling the
+  // node's memory, and a stream's batches reach the backend in the order
+  // they were sent (per-key order across batches; see publisher.proto).
   grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse>* PublishStream(
       grpc::CallbackServerContext* context) override;
 

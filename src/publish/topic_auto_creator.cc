@@ -73,16 +73,27 @@ void TopicAutoCreator::Run(backend::Cluster* cluster) {
       topic = std::move(queue.front());
       queue.pop_front();
     }
-    absl::Status status = Ensure(cluster, topic);
-    Waiters waiters;
-    {
-      absl::MutexLock lock(&mu_);
-      Key key{cluster, topic};
-      if (status.ok()) existing_.insert(key);
-      waiters = std::move(waiting_[key]);
-      waiting_.erase(key);
+    const absl::Status status = Ensure(cluster, topic);
+    // The key stays in waiting_ until its list is drained: callers arriving
+    // meanwhile queue behind the callbacks running here instead of running
+    // at once on their own thread, and get the same status. Only once the
+    // list is empty does the topic become known (on success), under the same
+    // lock, so no later caller can run before an earlier callback returned.
+    const Key key{cluster, topic};
+    while (true) {
+      Waiters waiters;
+      {
+        absl::MutexLock lock(&mu_);
+        auto it = waiting_.find(key);
+        if (it->second.empty()) {
+          if (status.ok()) existing_.insert(key);
+          waiting_.erase(it);
+          break;
+        }
+        waiters.swap(it->second);
+      }
+      for (auto& then : waiters) then(status);
     }
-    for (auto& then : waiters) then(status);
   }
 }
 

@@ -32,6 +32,18 @@ class TopicAutoCreator {
   // when it is known to exist, otherwise on the cluster's worker thread after
   // looking it up and, if missing, creating it. `then` gets the creation
   // error, if any; it must not block.
+  //
+  // Order: the callbacks of one (cluster, topic) run one after another in the
+  // order EnsureExists was called, and a call never runs its callback before
+  // an earlier call's callback returned. A caller arriving while the
+  // callbacks of a lookup are still running joins them (same status, run
+  // after them on the worker); the topic counts as known only once they all
+  // returned. A failed lookup is not remembered: the first caller after its
+  // callbacks ran starts a new one. PublishStream relies on this to write a
+  // stream's batches in the order they were sent. Cost: while callers keep
+  // joining, the worker keeps running their callbacks (dispatching their
+  // batches), and the cluster's other topics wait for their lookups until it
+  // has caught up with them.
   void EnsureExists(backend::Cluster* cluster, const std::string& topic,
                     std::function<void(absl::Status)> then);
 
@@ -45,7 +57,8 @@ class TopicAutoCreator {
 
   absl::Mutex mu_;
   std::set<Key> existing_ ABSL_GUARDED_BY(mu_);
-  // Topics looked up or queued for lookup, with everyone waiting for them.
+  // Topics queued for lookup, being looked up, or whose callbacks are still
+  // running, with the callbacks not started yet (in call order).
   std::map<Key, Waiters> waiting_ ABSL_GUARDED_BY(mu_);
   std::map<backend::Cluster*, std::deque<std::string>> queues_ ABSL_GUARDED_BY(mu_);
   std::map<backend::Cluster*, std::thread> workers_ ABSL_GUARDED_BY(mu_);

@@ -91,6 +91,7 @@ FerrydProcess* Conformance::Node(const NodeOptions& options) {
                      "subscribe:\n  commit_interval: 100ms\n  session_timeout: 6s\n" +
                      options.subscribe;
   if (!options.publish.empty()) yaml += "publish:\n" + options.publish;
+  if (!options.routes.empty()) yaml += "routes:\n" + options.routes;
   auto node = FerrydProcess::Start(yaml);
   EXPECT_TRUE(node.ok()) << backend_->name() << ": " << node.status();
   if (!node.ok()) return nullptr;

@@ -43,6 +43,9 @@ struct NodeOptions {
   std::string subscribe = {};
   // Lines under `publish:`, e.g. "  max_message_bytes: 1024\n".
   std::string publish = {};
+  // Lines under `routes:` (none: the node's default route), e.g.
+  // "  - { topic: \"*\", write: [main] }\n".
+  std::string routes = {};
 };
 
 class Conformance : public ::testing::TestWithParam<BackendKind> {

@@ -4,7 +4,12 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <map>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
 
 #include "fmt/format.h"
 #include "testing/java_partitioner.h"
@@ -278,6 +283,98 @@ TEST_P(Conformance, TopicsAreAdministeredThroughFerry) {
   grpc::ClientContext missing_context;
   status = admin->DescribeTopic(WithDeadline(missing_context), describe, &described);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+}
+
+// PublishStream's ordering contract (the PublishStream comment in
+// proto/ferry/v1/publisher.proto): a stream's batches are written in the order
+// they were sent, so each key keeps its order across pipelined batches, also
+// while the first batches of a topic wait for its route to create it.
+TEST_P(Conformance, PublishStreamKeepsEachKeysOrderAcrossPipelinedBatches) {
+  REQUIRE_CAPABILITY(Capability::kAdminCreateTopic);  // the route creates a topic
+  const std::string created = Name() + ".auto";
+  auto node = Node({.routes = fmt::format("  - {{ topic: \"{}\", write: [main], "
+                                          "auto_create_topics: true }}\n"
+                                          "  - {{ topic: \"*\", write: [main] }}\n",
+                                          created)});
+  ASSERT_NE(node, nullptr);
+  const std::string existing = Topic(*node, 3);
+  constexpr int kBatches = 250;  // per topic
+  constexpr int kPerBatch = 40;
+  constexpr int kKeys = 4;
+  const std::string* topics[] = {&created, &existing};
+
+  // Given one stream with batches of the same few keys for a topic its route
+  // creates and for one that exists, written back to back,
+  auto stub = v1::Publisher::NewStub(
+      grpc::CreateChannel(node->grpc_address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  auto stream = stub->PublishStream(WithDeadline(context, absl::Seconds(60)));
+  // Answers are read while writing: the node stops reading a stream whose
+  // answers pile up.
+  std::vector<v1::PublishResponse> answers;
+  std::thread reader([&] {
+    v1::PublishResponse response;
+    while (stream->Read(&response)) answers.push_back(response);
+  });
+  bool written = true;
+  for (int b = 0; b < kBatches && written; ++b) {
+    for (int t = 0; t < 2 && written; ++t) {
+      v1::PublishRequest request;
+      request.set_request_id(b * 2 + t);
+      request.set_topic(*topics[t]);
+      for (int i = 0; i < kPerBatch; ++i) {
+        // The value is the message's place in its topic's sequence.
+        AddMessage(request, fmt::format("k{}", i % kKeys),
+                   std::to_string(b * kPerBatch + i));
+      }
+      written = stream->Write(request);
+    }
+  }
+  EXPECT_TRUE(written) << "the stream broke while writing";
+  stream->WritesDone();
+  reader.join();
+  grpc::Status status = stream->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_code() << " " << status.error_message();
+  ASSERT_EQ(answers.size(), 2u * kBatches);
+  int failed = 0;
+  for (const auto& answer : answers) {
+    EXPECT_EQ(answer.error().code(), 0) << answer.error().message();
+    for (const auto& result : answer.results()) {
+      if (result.status().code() != 0 && ++failed <= 3) {
+        ADD_FAILURE() << "batch " << answer.request_id() << ": "
+                      << result.status().message();
+      }
+    }
+  }
+  ASSERT_EQ(failed, 0);
+
+  // then each topic holds every key's messages in the order they were sent.
+  for (const std::string* topic : topics) {
+    const size_t count = static_cast<size_t>(kBatches) * kPerBatch;
+    v1::SubscriptionOpen open = testing::MakeOpen(Name() + ".check", {*topic});
+    open.mutable_flow()->set_max_outstanding_messages(static_cast<int64_t>(count));
+    testing::SubscriberStream subscriber(node->grpc_address(), open);
+    std::vector<v1::ReceivedMessage> got = subscriber.Take(count, kWait);
+    ASSERT_EQ(got.size(), count) << *topic << "\n" << LogTail(*node);
+    std::map<std::string, std::vector<std::pair<int64_t, int>>> by_key;  // offset, seq
+    for (const auto& m : got)
+      by_key[m.key()].emplace_back(m.offset(), std::stoi(m.value()));
+    ASSERT_EQ(by_key.size(), static_cast<size_t>(kKeys));
+    for (auto& [key, written_as] : by_key) {
+      std::sort(written_as.begin(), written_as.end());
+      for (size_t i = 1; i < written_as.size(); ++i) {
+        ASSERT_LT(written_as[i - 1].second, written_as[i].second)
+            << *topic << " key " << key << ": message " << written_as[i].second
+            << " (batch " << written_as[i].second / kPerBatch << ") at offset "
+            << written_as[i].first << " is behind message " << written_as[i - 1].second
+            << " (batch " << written_as[i - 1].second / kPerBatch << ") at offset "
+            << written_as[i - 1].first;
+      }
+    }
+    subscriber.Ack(Receipts(got));
+    subscriber.Sync(absl::Seconds(10));
+    subscriber.Close();
+  }
 }
 
 }  // namespace

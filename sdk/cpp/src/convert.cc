@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <utility>
 
+#include "retry.h"
+
 namespace ferry::client::internal {
 
 IdGenerator::IdGenerator() {
@@ -67,7 +69,7 @@ PublishResult FromProto(const ferry::v1::PublishResult& result, const std::strin
   PublishResult out;
   out.code = result.status().code();
   out.error = result.status().message();
-  out.retryable = result.status().retryable();
+  out.retryable = Retryable(out.code, result.status().retryable());
   if (out.code != 0 && out.error.empty()) {
     out.error = fmt::format("node answered code {} without a reason", out.code);
   }
@@ -80,11 +82,11 @@ PublishResult FromProto(const ferry::v1::PublishResult& result, const std::strin
   return out;
 }
 
-PublishResult Failure(int code, std::string error, bool retryable, std::string id) {
+PublishResult Failure(int code, std::string error, std::string id) {
   PublishResult out;
   out.code = code;
   out.error = std::move(error);
-  out.retryable = retryable;
+  out.retryable = Retryable(code);
   out.id = std::move(id);
   return out;
 }

@@ -33,10 +33,13 @@ std::size_t PayloadBytes(const Message& message);
 void ToProto(Message message, std::string id, ferry::v1::OutgoingMessage* out);
 
 // The result of a message the node answered; `id` is used when the node did
-// not echo one.
+// not echo one. `retryable` is the node's decision (Retryable with its flag).
 PublishResult FromProto(const ferry::v1::PublishResult& result, const std::string& id);
 
-PublishResult Failure(int code, std::string error, bool retryable, std::string id);
+// A failure the node did not describe with a ferry.v1.Status (a failed call,
+// an unreachable node, the SDK's own checks and limits): `retryable` is
+// decided from `code` by Retryable (retry.h).
+PublishResult Failure(int code, std::string error, std::string id);
 
 }  // namespace ferry::client::internal
 

@@ -20,21 +20,16 @@ std::future<PublishResult> Ready(PublishResult result) {
   return promise.get_future();
 }
 
-// The node itself is the problem: try the others first for a while.
-// CANCELLED is here because the publisher cancels calls only when closing
-// (handled before this is asked): otherwise it is the node going away, e.g.
-// a ferryd shutting down cancels the calls its grace period did not finish.
+// The node itself is the problem: try the others first for a while. This
+// picks the node for the retry; whether to retry at all is Retryable's
+// decision (retry.h). CANCELLED is here because the publisher cancels calls
+// only when closing (handled before this is asked): otherwise it is the node
+// going away, e.g. a ferryd shutting down cancels the calls its grace period
+// did not finish.
 bool NodeFailure(grpc::StatusCode code) {
   return code == grpc::StatusCode::UNAVAILABLE ||
          code == grpc::StatusCode::DEADLINE_EXCEEDED ||
          code == grpc::StatusCode::CANCELLED;
-}
-
-// Call-level failures worth sending again: the node is unreachable, too slow,
-// going away or shedding load. Anything else (INVALID_ARGUMENT, NOT_FOUND,
-// ...) would fail the same way again.
-bool RetryableCall(grpc::StatusCode code) {
-  return NodeFailure(code) || code == grpc::StatusCode::RESOURCE_EXHAUSTED;
 }
 
 PublishResult Closed(const internal::Pending& message) {
@@ -42,7 +37,7 @@ PublishResult Closed(const internal::Pending& message) {
   if (message.last_error.code != 0) {
     error = fmt::format("publisher closed; last error: {}", message.last_error.error);
   }
-  return internal::Failure(kUnavailable, std::move(error), true, message.proto.id());
+  return internal::Failure(kUnavailable, std::move(error), message.proto.id());
 }
 
 absl::Duration ToAbsl(internal::Clock::duration duration) {
@@ -96,7 +91,7 @@ std::future<PublishResult> Publisher::Impl::Publish(std::string topic, Message m
         kInvalidArgument,
         fmt::format("message of {} bytes exceeds MaxOutstandingBytes ({} bytes)",
                     pending->payload_bytes, options_.max_outstanding_bytes),
-        false, std::move(id)));
+        std::move(id)));
   }
   internal::ToProto(std::move(message), std::move(id), &pending->proto);
   pending->wire_bytes = pending->proto.ByteSizeLong();
@@ -114,7 +109,7 @@ std::future<PublishResult> Publisher::Impl::Publish(std::string topic, Message m
           fmt::format("MaxOutstandingBytes ({} bytes) reached: {} bytes are waiting for "
                       "their results",
                       options_.max_outstanding_bytes, outstanding_bytes_),
-          true, pending->proto.id()));
+          pending->proto.id()));
     }
     mu_.Await(absl::Condition(&fits));
   }
@@ -206,7 +201,7 @@ void Publisher::Impl::Run() {
               internal::Failure(kDeadlineExceeded,
                                 fmt::format("not sent within DeliveryTimeout ({} ms)",
                                             options_.delivery_timeout.count()),
-                                true, message->proto.id());
+                                message->proto.id());
         }
         done.emplace_back(std::move(message), std::move(result));
       }
@@ -288,13 +283,12 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
   } else {
     int code = static_cast<int>(status.error_code());
     std::string error = fmt::format("node {}: {}", address, status.error_message());
-    bool retryable = RetryableCall(status.error_code());
     if (status.ok()) {
-      // A node that breaks the protocol: the messages' fate is unknown.
+      // A node that breaks the protocol: the messages' fate is unknown
+      // (INTERNAL: not retried).
       code = kInternal;
       error = fmt::format("node {} answered {} results for a batch of {} messages",
                           address, call->response.results_size(), count);
-      retryable = false;
     } else if (cancelled_by_us) {
       for (std::unique_ptr<Pending>& message : call->messages) {
         PublishResult result = Closed(*message);
@@ -306,8 +300,7 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
         NodeFailure(status.error_code()) ? static_cast<int>(call->endpoint) : -1;
     for (std::unique_ptr<Pending>& message : call->messages) {
       message->failed_endpoint = failed_endpoint;
-      PublishResult result =
-          internal::Failure(code, error, retryable, message->proto.id());
+      PublishResult result = internal::Failure(code, error, message->proto.id());
       Failed(std::move(message), std::move(result), now, closing, &retries, done);
     }
   }

@@ -281,6 +281,28 @@ TEST(Publisher, BacksOffAndRetriesAfterResourceExhausted) {
   EXPECT_EQ(node.calls().size(), 2u);
 }
 
+// ABORTED is retryable in ferryd's table (src/api/retry.h), so a call that
+// failed with it as a whole is sent again, like the Python SDK does.
+TEST(Publisher, RetriesACallThatFailedAborted) {
+  FakeNode node;
+  node.FailCalls(1, grpc::StatusCode::ABORTED);
+  auto publisher = Build(Options({&node}));
+  auto future = publisher->Publish("t", Make("a"));
+  EXPECT_TRUE(Get(future).ok());
+  EXPECT_EQ(node.calls().size(), 2u);
+}
+
+TEST(Publisher, DoesNotRetryACallThatFailedInvalidArgument) {
+  FakeNode node;
+  node.FailCalls(1, grpc::StatusCode::INVALID_ARGUMENT);
+  auto publisher = Build(Options({&node}));
+  auto future = publisher->Publish("t", Make("a"));
+  PublishResult result = Get(future);
+  EXPECT_EQ(result.code, static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  EXPECT_FALSE(result.retryable);
+  EXPECT_EQ(node.calls().size(), 1u);
+}
+
 TEST(Publisher, GivesUpAfterDeliveryTimeoutWithTheLastError) {
   FakeNode node;
   node.FailCalls(1'000'000, grpc::StatusCode::UNAVAILABLE);

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "api/retry.h"
+
 namespace ferry::backend::kafka {
 namespace {
 
@@ -67,6 +69,24 @@ TEST(KafkaErrors, GivenAnyRetryableCodeItsStatusIsOneThatInvitesARetry) {
                                  StatusCode::kResourceExhausted, StatusCode::kAborted,
                                  StatusCode::kFailedPrecondition))
         << Name(err);
+  }
+}
+
+// This table decides per librdkafka error; every other status Ferry answers
+// is decided by api::IsRetryable from its code alone. They must agree, so a
+// client sees the same flag for the same code whichever path produced it.
+// Deliberate differences, where the error says more than its code: group
+// errors that mean "rejoin and try again" map to FAILED_PRECONDITION and are
+// retryable here, and GROUP_MAX_SIZE_REACHED is a configured cap
+// (RESOURCE_EXHAUSTED) that waiting does not lift.
+TEST(KafkaErrors, GivenAnyCodeItsRetryDecisionAgreesWithFerrysTableForItsStatusCode) {
+  for (rd_kafka_resp_err_t err : AllKnownCodes()) {
+    const ErrorClass c = Classify(err);
+    if (c.code == StatusCode::kOk) continue;
+    if (c.retryable && c.code == StatusCode::kFailedPrecondition) continue;
+    if (err == RD_KAFKA_RESP_ERR_GROUP_MAX_SIZE_REACHED) continue;
+    EXPECT_EQ(c.retryable, api::IsRetryable(c.code))
+        << Name(err) << " -> " << absl::StatusCodeToString(c.code);
   }
 }
 
