@@ -51,7 +51,8 @@ struct AssignedPartition {
   // Where fetching starts: the committed offset, or the resolved start
   // position when the group had none (the member commits that position at
   // once, so a crash before the first ack cannot move a "latest" group past
-  // records published meanwhile).
+  // records published meanwhile; a standalone member always starts at the
+  // start position and commits nothing).
   int64_t next_offset = 0;
 };
 
@@ -99,12 +100,24 @@ struct GroupMemberOptions {
   std::string client_id = {};
   std::vector<std::string> topics = {};
   StartPosition start = {};
+  // Reads without a consumer group (Kafka's "standalone consumer"): the
+  // member owns every partition of `topics` that exists when it starts (or
+  // when SetTopics() runs; a missing topic is reported through OnError and
+  // looked up again), each starting at `start` on every assignment, and
+  // leaves nothing on the cluster: it joins no group, reads no committed
+  // offsets and commits none (Commit() is ignored, OnRevoked's offsets are
+  // dropped). `group` only names the member in logs and must still be set
+  // (librdkafka needs a group.id to assign partitions; it is not sent to the
+  // broker while nothing is committed). For readers that replay a topic from
+  // the start at every start, such as the control plane.
+  bool standalone = false;
 };
 
 class GroupMember {
  public:
   // Leaves the group: OnRevoked runs for the owned partitions (their offsets
-  // are committed), then the member stops. Blocks until done.
+  // are committed, unless the member is standalone), then the member stops.
+  // Blocks until done.
   virtual ~GroupMember() = default;
 
   // Changes the subscribed topics (may cause a rebalance).
@@ -112,7 +125,7 @@ class GroupMember {
 
   // Stores these offsets as the group's committed positions (asynchronous;
   // the listener's OnCommitted reports each partition's outcome; a failed
-  // commit is not retried here).
+  // commit is not retried here). Ignored by a standalone member.
   virtual void Commit(std::map<TopicPartition, int64_t> offsets) = 0;
 
   // Stops / restarts fetching of owned partitions. Paused partitions stay

@@ -62,6 +62,12 @@ struct ControlConfig {
   std::string topic = "__ferry_control";
 };
 
+// The metrics registry (`metrics.*`).
+struct MetricsConfig {
+  // See metrics::Registry::kDefaultMaxSeriesPerFamily for the reasoning.
+  int64_t max_series_per_family = 10000;
+};
+
 // The whole ferryd configuration. Defaults here are the documented defaults
 // (see KeyTable() and docs/configuration.md).
 struct Config {
@@ -75,6 +81,7 @@ struct Config {
   PublishConfig publish;
   SubscribeConfig subscribe;
   ControlConfig control;
+  MetricsConfig metrics;
   std::map<std::string, ClusterConfig> clusters;
   std::vector<RouteConfig> routes;
 };

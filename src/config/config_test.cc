@@ -177,6 +177,20 @@ TEST(Config, DurationsAreCheckedAgainstBounds) {
               HasSubstr("shutdown.grace: 1h is not in 0..5m"));
 }
 
+TEST(Config, MetricsSeriesBoundIsReadAndChecked) {
+  auto defaults = Load({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->metrics.max_series_per_family, 10000);
+
+  auto set = Load({.overrides = {"metrics.max_series_per_family=500"}});
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->metrics.max_series_per_family, 500);
+
+  auto zero = Load({.overrides = {"metrics.max_series_per_family=0"}});
+  ASSERT_FALSE(zero.ok());
+  EXPECT_THAT(Error(zero), HasSubstr("metrics.max_series_per_family"));
+}
+
 TEST(Config, PublishLimitsMustNest) {
   EXPECT_THAT(
       Error(LoadYaml("publish: { max_message_bytes: 2048, max_batch_bytes: 1024 }")),

@@ -215,6 +215,13 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
        c.control.topic = std::string(v);
        return absl::OkStatus();
      }},
+    {"metrics.max_series_per_family", "count", "10000", "1..1000000",
+     "Most series one metric family holds, so label values chosen by clients (group "
+     "names) cannot grow memory and /metrics without limit. Beyond it new series are "
+     "not exported; ferry_metrics_series_dropped_total{family} counts the refusals.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseIntIn(v, 1, 1000000, c.metrics.max_series_per_family);
+     }},
     {"clusters.NAME.type", "enum", "(required)", "kafka, embedded",
      "Broker type of cluster NAME: a Kafka cluster, or the embedded store (RocksDB "
      "in one directory, for a single machine).",

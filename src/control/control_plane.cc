@@ -60,12 +60,15 @@ void ControlPlane::Run() {
     absl::MutexLock lock(&mu_);
     if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), kRetryInterval)) return;
   }
-  auto member = cluster_->JoinGroup(
-      {.group = fmt::format("__ferry_control.{}.{}", options_.node_id, RandomHex()),
-       .client_id = "ferryd/" + options_.node_id,
-       .topics = {options_.topic},
-       .start = {.kind = backend::StartPosition::Kind::kEarliest}},
-      this);
+  // Standalone: the name never reaches the cluster as a group (Kafka only
+  // looks up its coordinator); stable per node, so an ACL can name it.
+  auto member =
+      cluster_->JoinGroup({.group = fmt::format("__ferry_control.{}", options_.node_id),
+                           .client_id = "ferryd/" + options_.node_id,
+                           .topics = {options_.topic},
+                           .start = {.kind = backend::StartPosition::Kind::kEarliest},
+                           .standalone = true},
+                          this);
   if (!member.ok()) {
     spdlog::error("control topic {}: cannot read: {}", options_.topic,
                   std::string(member.status().message()));

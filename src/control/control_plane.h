@@ -1,8 +1,10 @@
 #pragma once
 
 // The node's view of the control topic: it reads every record from the start
-// (a private, never-committing member of its own group, so each start reads
-// the whole compacted history) and tells the listener about pause changes and
+// (a standalone reader, see GroupMemberOptions::standalone: it joins no
+// consumer group and commits nothing, so each start reads the whole compacted
+// history and no start leaves a group or offsets behind on the control
+// cluster) and tells the listener about pause changes and
 // fresh seek commands; it writes commands issued through this node's Admin
 // API, and answers the seeks this node applied. Works on any backend (it uses
 // the Cluster interface only).

@@ -143,18 +143,29 @@ struct Registry::Family {
   std::string help;
   std::vector<double> bounds;       // Histograms only.
   std::map<Labels, Series> series;  // Keyed by canonical (sorted) labels.
+  // Handed out past the bound; never rendered or removed. Created on the
+  // first refusal.
+  std::unique_ptr<Series> overflow;
 };
 
-Registry::Registry() = default;
+Registry::Registry() : Registry(Options{}) {}
+
+Registry::Registry(Options options) : options_(options) {
+  if (options_.max_series_per_family < 1) {
+    Die("registry", "max_series_per_family must be at least 1");
+  }
+}
+
 Registry::~Registry() = default;
 
 Registry::Series& Registry::GetSeries(std::string_view name, std::string_view help,
                                       Type type, const std::vector<double>& bounds,
-                                      const Labels& labels) {
+                                      const Labels& labels, bool* overflow) {
   if (!IsValidName(name, true)) Die(name, "invalid metric name");
   auto it = families_.find(name);
   if (it == families_.end()) {
-    auto family = std::make_unique<Family>(Family{type, std::string(help), bounds, {}});
+    auto family =
+        std::make_unique<Family>(Family{type, std::string(help), bounds, {}, nullptr});
     it = families_.emplace(std::string(name), std::move(family)).first;
   }
   Family& family = *it->second;
@@ -163,13 +174,37 @@ Registry::Series& Registry::GetSeries(std::string_view name, std::string_view he
   if (family.bounds != bounds) {
     Die(name, "registered again with other histogram bounds");
   }
-  return family.series[CanonicalLabels(name, labels, type == Type::kHistogram)];
+  Labels canonical = CanonicalLabels(name, labels, type == Type::kHistogram);
+  *overflow = false;
+  if (auto found = family.series.find(canonical); found != family.series.end()) {
+    return found->second;
+  }
+  // The dropped counter itself is exempt: one series per family at most.
+  if (family.series.size() >= options_.max_series_per_family &&
+      name != kDroppedSeriesName) {
+    *overflow = true;
+    CountDropped(name);
+    if (family.overflow == nullptr) family.overflow = std::make_unique<Series>();
+    return *family.overflow;
+  }
+  return family.series[std::move(canonical)];
+}
+
+void Registry::CountDropped(std::string_view family) {
+  bool unused;
+  Series& s = GetSeries(kDroppedSeriesName,
+                        "Series not created because their family had reached "
+                        "metrics.max_series_per_family; their updates are not exported.",
+                        Type::kCounter, {}, {{"family", std::string(family)}}, &unused);
+  if (!s.counter) s.counter = std::make_unique<Counter>();
+  s.counter->Inc();
 }
 
 Counter& Registry::GetCounter(std::string_view name, std::string_view help,
                               const Labels& labels) {
   absl::MutexLock lock(&mu_);
-  Series& s = GetSeries(name, help, Type::kCounter, {}, labels);
+  bool overflow;
+  Series& s = GetSeries(name, help, Type::kCounter, {}, labels, &overflow);
   if (!s.counter) s.counter = std::make_unique<Counter>();
   return *s.counter;
 }
@@ -177,7 +212,8 @@ Counter& Registry::GetCounter(std::string_view name, std::string_view help,
 Gauge& Registry::GetGauge(std::string_view name, std::string_view help,
                           const Labels& labels) {
   absl::MutexLock lock(&mu_);
-  Series& s = GetSeries(name, help, Type::kGauge, {}, labels);
+  bool overflow;
+  Series& s = GetSeries(name, help, Type::kGauge, {}, labels, &overflow);
   if (s.callback) Die(name, "series already registered as a callback");
   if (!s.gauge) s.gauge = std::make_unique<Gauge>();
   return *s.gauge;
@@ -186,7 +222,8 @@ Gauge& Registry::GetGauge(std::string_view name, std::string_view help,
 Histogram& Registry::GetHistogram(std::string_view name, std::string_view help,
                                   std::vector<double> bounds, const Labels& labels) {
   absl::MutexLock lock(&mu_);
-  Series& s = GetSeries(name, help, Type::kHistogram, bounds, labels);
+  bool overflow;
+  Series& s = GetSeries(name, help, Type::kHistogram, bounds, labels, &overflow);
   if (!s.histogram) s.histogram = std::make_unique<Histogram>(std::move(bounds));
   return *s.histogram;
 }
@@ -194,10 +231,40 @@ Histogram& Registry::GetHistogram(std::string_view name, std::string_view help,
 void Registry::AddGaugeCallback(std::string_view name, std::string_view help,
                                 const Labels& labels, std::function<double()> fn) {
   if (!fn) Die(name, "null gauge callback");
+  {
+    absl::MutexLock lock(&mu_);
+    bool overflow;
+    Series& s = GetSeries(name, help, Type::kGauge, {}, labels, &overflow);
+    if (!overflow) {
+      if (s.gauge || s.callback) Die(name, "series already registered");
+      s.callback = std::move(fn);
+      return;
+    }
+  }
+  // Refused (counted): fn is destroyed here, outside the lock.
+}
+
+size_t Registry::RemoveSeries(const Labels& match) {
+  if (match.empty()) return 0;
+  Labels wanted = match;
+  std::sort(wanted.begin(), wanted.end());
+  // Destroyed after the lock is released: a callback's captures may run
+  // arbitrary destructors.
+  std::vector<Series> removed;
   absl::MutexLock lock(&mu_);
-  Series& s = GetSeries(name, help, Type::kGauge, {}, labels);
-  if (s.gauge || s.callback) Die(name, "series already registered");
-  s.callback = std::move(fn);
+  for (auto& [name, family] : families_) {
+    for (auto it = family->series.begin(); it != family->series.end();) {
+      // Both sorted by (name, value), names unique within each.
+      if (std::includes(it->first.begin(), it->first.end(), wanted.begin(),
+                        wanted.end())) {
+        removed.push_back(std::move(it->second));
+        it = family->series.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  return removed.size();
 }
 
 std::string Registry::Render() const {
@@ -205,6 +272,7 @@ std::string Registry::Render() const {
   std::string out;
   absl::MutexLock lock(&mu_);
   for (const auto& [name, family] : families_) {
+    if (family->series.empty()) continue;  // all removed
     out += "# HELP " + name;
     if (!family->help.empty()) out += ' ';
     AppendEscaped(out, family->help, false);

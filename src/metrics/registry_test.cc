@@ -122,6 +122,142 @@ TEST(Registry, SumsConcurrentIncrementsExactly) {
   EXPECT_NE(registry.Render().find("ferry_h_count 400000\n"), std::string::npos);
 }
 
+TEST(Registry, RemoveSeriesRemovesEveryMatchingSeriesOfEveryFamily) {
+  Registry registry;
+  registry.GetCounter("ferry_d_total", "D.", {{"group", "g1"}, {"topic", "a"}}).Inc();
+  registry.GetCounter("ferry_d_total", "D.", {{"group", "g1"}, {"topic", "b"}}).Inc();
+  registry.GetCounter("ferry_d_total", "D.", {{"group", "g2"}, {"topic", "a"}}).Inc(3);
+  registry.GetHistogram("ferry_p_seconds", "P.", {1}, {{"group", "g1"}, {"topic", "a"}})
+      .Observe(0.5);
+  registry.GetGauge("ferry_lag", "L.", {{"group", "g1"}, {"partition", "0"}}).Set(7);
+  registry.AddGaugeCallback("ferry_cb", "CB.", {{"group", "g1"}}, [] { return 1.0; });
+
+  EXPECT_EQ(registry.RemoveSeries({{"group", "g1"}}), 5u);
+
+  // Families left without series are not rendered.
+  EXPECT_EQ(registry.Render(),
+            "# HELP ferry_d_total D.\n"
+            "# TYPE ferry_d_total counter\n"
+            "ferry_d_total{group=\"g2\",topic=\"a\"} 3\n");
+  EXPECT_EQ(registry.RemoveSeries({{"group", "g1"}}), 0u);
+}
+
+TEST(Registry, RemoveSeriesNeedsEveryPairOfTheMatch) {
+  Registry registry;
+  registry.GetCounter("ferry_d_total", "D.", {{"group", "g1"}, {"topic", "a"}});
+  registry.GetCounter("ferry_d_total", "D.", {{"group", "g1"}, {"topic", "b"}});
+  registry.GetCounter("ferry_d_total", "D.", {{"topic", "a"}});
+
+  EXPECT_EQ(registry.RemoveSeries({}), 0u);
+  EXPECT_EQ(registry.RemoveSeries({{"group", "g1"}, {"topic", "c"}}), 0u);
+  EXPECT_EQ(registry.RemoveSeries({{"group", "a"}}), 0u);  // value of another label
+  EXPECT_EQ(registry.RemoveSeries({{"topic", "a"}, {"group", "g1"}}), 1u);
+
+  EXPECT_EQ(registry.Render(),
+            "# HELP ferry_d_total D.\n"
+            "# TYPE ferry_d_total counter\n"
+            "ferry_d_total{group=\"g1\",topic=\"b\"} 0\n"
+            "ferry_d_total{topic=\"a\"} 0\n");
+}
+
+TEST(Registry, SeriesGotAgainAfterRemovalStartsFresh) {
+  Registry registry;
+  registry.GetCounter("ferry_d_total", "D.", {{"group", "g1"}}).Inc(5);
+  registry.GetHistogram("ferry_p_seconds", "P.", {1}, {{"group", "g1"}}).Observe(2);
+  registry.RemoveSeries({{"group", "g1"}});
+
+  Counter& counter = registry.GetCounter("ferry_d_total", "D.", {{"group", "g1"}});
+  registry.GetHistogram("ferry_p_seconds", "P.", {1}, {{"group", "g1"}});
+
+  EXPECT_EQ(counter.Value(), 0);
+  EXPECT_EQ(registry.Render(),
+            "# HELP ferry_d_total D.\n"
+            "# TYPE ferry_d_total counter\n"
+            "ferry_d_total{group=\"g1\"} 0\n"
+            "# HELP ferry_p_seconds P.\n"
+            "# TYPE ferry_p_seconds histogram\n"
+            "ferry_p_seconds_bucket{group=\"g1\",le=\"1\"} 0\n"
+            "ferry_p_seconds_bucket{group=\"g1\",le=\"+Inf\"} 0\n"
+            "ferry_p_seconds_sum{group=\"g1\"} 0\n"
+            "ferry_p_seconds_count{group=\"g1\"} 0\n");
+}
+
+TEST(Registry, SeriesPastTheBoundGoToAnUnrenderedOverflowAndAreCounted) {
+  Registry registry({.max_series_per_family = 2});
+  Counter& a = registry.GetCounter("ferry_d_total", "D.", {{"group", "a"}});
+  registry.GetCounter("ferry_d_total", "D.", {{"group", "b"}}).Inc();
+  registry.GetGauge("ferry_lag", "L.", {{"group", "a"}}).Set(1);
+
+  // Refused: a third series of each family.
+  Counter& c = registry.GetCounter("ferry_d_total", "D.", {{"group", "c"}});
+  Counter& d = registry.GetCounter("ferry_d_total", "D.", {{"group", "d"}});
+  c.Inc(10);
+  registry.GetGauge("ferry_lag", "L.", {{"group", "b"}}).Set(2);
+  registry.GetGauge("ferry_lag", "L.", {{"group", "c"}}).Set(3);
+  registry.GetHistogram("ferry_p_seconds", "P.", {1}, {{"group", "a"}});
+  registry.GetHistogram("ferry_p_seconds", "P.", {1}, {{"group", "b"}});
+  registry.GetHistogram("ferry_p_seconds", "P.", {1}, {{"group", "c"}}).Observe(0.5);
+  registry.AddGaugeCallback("ferry_lag", "L.", {{"group", "d"}}, [] { return 4.0; });
+
+  EXPECT_EQ(&c, &d);  // one shared overflow series per family
+  EXPECT_NE(&c, &a);
+  // Existing series are still found past the bound.
+  EXPECT_EQ(&registry.GetCounter("ferry_d_total", "D.", {{"group", "a"}}), &a);
+  const std::string rendered = registry.Render();
+  EXPECT_EQ(rendered,
+            "# HELP ferry_d_total D.\n"
+            "# TYPE ferry_d_total counter\n"
+            "ferry_d_total{group=\"a\"} 0\n"
+            "ferry_d_total{group=\"b\"} 1\n"
+            "# HELP ferry_lag L.\n"
+            "# TYPE ferry_lag gauge\n"
+            "ferry_lag{group=\"a\"} 1\n"
+            "ferry_lag{group=\"b\"} 2\n"
+            "# HELP ferry_metrics_series_dropped_total Series not created because "
+            "their family had reached metrics.max_series_per_family; their updates "
+            "are not exported.\n"
+            "# TYPE ferry_metrics_series_dropped_total counter\n"
+            "ferry_metrics_series_dropped_total{family=\"ferry_d_total\"} 2\n"
+            "ferry_metrics_series_dropped_total{family=\"ferry_lag\"} 2\n"
+            "ferry_metrics_series_dropped_total{family=\"ferry_p_seconds\"} 1\n"
+            "# HELP ferry_p_seconds P.\n"
+            "# TYPE ferry_p_seconds histogram\n"
+            "ferry_p_seconds_bucket{group=\"a\",le=\"1\"} 0\n"
+            "ferry_p_seconds_bucket{group=\"a\",le=\"+Inf\"} 0\n"
+            "ferry_p_seconds_sum{group=\"a\"} 0\n"
+            "ferry_p_seconds_count{group=\"a\"} 0\n"
+            "ferry_p_seconds_bucket{group=\"b\",le=\"1\"} 0\n"
+            "ferry_p_seconds_bucket{group=\"b\",le=\"+Inf\"} 0\n"
+            "ferry_p_seconds_sum{group=\"b\"} 0\n"
+            "ferry_p_seconds_count{group=\"b\"} 0\n");
+}
+
+TEST(Registry, RemovalMakesRoomUnderTheBound) {
+  Registry registry({.max_series_per_family = 1});
+  registry.GetCounter("ferry_d_total", "D.", {{"group", "a"}});
+  Counter& refused = registry.GetCounter("ferry_d_total", "D.", {{"group", "b"}});
+  refused.Inc();
+  registry.RemoveSeries({{"group", "a"}});
+
+  Counter& b = registry.GetCounter("ferry_d_total", "D.", {{"group", "b"}});
+  b.Inc(2);
+
+  EXPECT_NE(&b, &refused);
+  EXPECT_NE(registry.Render().find("ferry_d_total{group=\"b\"} 2\n"), std::string::npos);
+}
+
+TEST(Registry, TheDefaultBoundIsTheDocumentedOne) {
+  Registry registry;
+  for (size_t i = 0; i <= Registry::kDefaultMaxSeriesPerFamily; ++i) {
+    registry.GetCounter("ferry_d_total", "D.", {{"group", std::to_string(i)}});
+  }
+
+  EXPECT_NE(registry.Render().find(
+                "ferry_metrics_series_dropped_total{family=\"ferry_d_total\"} 1\n"),
+            std::string::npos);
+  EXPECT_EQ(registry.RemoveSeries({{"group", "0"}}), 1u);
+}
+
 TEST(RegistryDeathTest, DiesOnTypeClash) {
   Registry registry;
   registry.GetCounter("ferry_x", "X.");
@@ -147,6 +283,11 @@ TEST(RegistryDeathTest, DiesOnInvalidNamesAndLabels) {
   EXPECT_DEATH(registry.GetHistogram("h", "H.", {1}, {{"le", "1"}}),
                "\"le\" is reserved");
   EXPECT_DEATH(registry.GetHistogram("h", "H.", {2, 1}), "strictly increasing");
+}
+
+TEST(RegistryDeathTest, DiesOnAZeroBound) {
+  EXPECT_DEATH(Registry({.max_series_per_family = 0}),
+               "max_series_per_family must be at least 1");
 }
 
 TEST(RegistryDeathTest, DiesOnNegativeCounterIncrement) {

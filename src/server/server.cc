@@ -61,7 +61,11 @@ absl::StatusOr<std::unique_ptr<backend::Cluster>> StartCluster(
 
 }  // namespace
 
-Server::Server(const config::Config& config) : config_(config), started_(absl::Now()) {}
+Server::Server(const config::Config& config)
+    : config_(config),
+      started_(absl::Now()),
+      registry_({.max_series_per_family =
+                     static_cast<size_t>(config.metrics.max_series_per_family)}) {}
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& config) {
   std::unique_ptr<Server> server(new Server(config));

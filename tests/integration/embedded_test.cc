@@ -84,6 +84,28 @@ TEST_F(EmbeddedNodeTest, FerrydWithoutClustersStoresPublishedRecordsInFerryData)
   EXPECT_THAT(clusters.out, HasSubstr("local"));
 }
 
+// metrics.max_series_per_family reaches the node's registry: with a bound
+// of one series per family, the second cluster's ferry_cluster_up series is
+// refused and counted.
+TEST_F(EmbeddedNodeTest, MetricsBeyondTheSeriesBoundAreDroppedAndCounted) {
+  auto node = FerrydProcess::Start(
+      "metrics: { max_series_per_family: 1 }\n"
+      "clusters:\n"
+      "  a: { type: embedded, path: store-a }\n"
+      "  b: { type: embedded, path: store-b }\n",
+      {}, dir_);
+  ASSERT_TRUE(node.ok()) << node.status();
+
+  auto [code, metrics] = (*node)->HttpGet("/metrics");
+
+  EXPECT_EQ(code, 200);
+  EXPECT_THAT(metrics, HasSubstr("ferry_cluster_up{cluster=\"a\",type=\"embedded\"} 1"));
+  EXPECT_THAT(metrics, ::testing::Not(HasSubstr("ferry_cluster_up{cluster=\"b\"")));
+  EXPECT_THAT(
+      metrics,
+      HasSubstr("ferry_metrics_series_dropped_total{family=\"ferry_cluster_up\"} 1"));
+}
+
 TEST_F(EmbeddedNodeTest, RecordsSurviveARestartAndASecondNodeCannotShareTheStore) {
   {
     auto node = FerrydProcess::Start("", {}, dir_);

@@ -12,10 +12,15 @@ EmbeddedGroupMember::EmbeddedGroupMember(Store* store, GroupCoordinator* coordin
       coordinator_(coordinator),
       listener_(listener),
       group_(options.group),
+      standalone_(options.standalone),
       start_(options.start),
       limits_(limits),
       topics_(options.topics) {
-  coordinator_->Join(group_, this, options.client_id);
+  if (standalone_) {
+    coordinator_->Watch(this);
+  } else {
+    coordinator_->Join(group_, this, options.client_id);
+  }
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -34,6 +39,7 @@ void EmbeddedGroupMember::SetTopics(std::vector<std::string> topics) {
 }
 
 void EmbeddedGroupMember::Commit(std::map<TopicPartition, int64_t> offsets) {
+  if (standalone_) return;
   absl::MutexLock lock(&mu_);
   for (auto& [partition, offset] : offsets) commits_[partition] = offset;
   woken_ = true;
@@ -101,10 +107,15 @@ void EmbeddedGroupMember::Run() {
   std::vector<std::string> owned;
   for (const auto& [topic, unused] : owned_) owned.push_back(topic);
   Revoke(owned, /*commit=*/true);
-  coordinator_->Leave(group_, this);
+  if (standalone_) {
+    coordinator_->Unwatch(this);
+  } else {
+    coordinator_->Leave(group_, this);
+  }
 }
 
 void EmbeddedGroupMember::CommitNow(const std::map<TopicPartition, int64_t>& offsets) {
+  if (standalone_) return;
   // Offsets of topics deleted meanwhile are dropped, so a deleted topic's
   // offsets are not brought back.
   std::map<TopicPartition, int64_t> current;
@@ -134,7 +145,9 @@ void EmbeddedGroupMember::ApplySeeks(
 }
 
 void EmbeddedGroupMember::Rebalance(const std::vector<std::string>& subscription) {
-  const std::set<std::string> mine = coordinator_->Subscribe(group_, this, subscription);
+  const std::set<std::string> mine =
+      standalone_ ? std::set<std::string>(subscription.begin(), subscription.end())
+                  : coordinator_->Subscribe(group_, this, subscription);
   std::vector<std::string> unwanted, deleted;
   for (const auto& [topic, owned] : owned_) {
     std::optional<TopicMeta> meta = store_->FindTopic(topic);
@@ -159,7 +172,7 @@ void EmbeddedGroupMember::Rebalance(const std::vector<std::string>& subscription
       continue;
     }
     reported_missing_.erase(topic);
-    if (coordinator_->TryTake(group_, this, topic)) Assign(topic, *meta);
+    if (standalone_ || coordinator_->TryTake(group_, this, topic)) Assign(topic, *meta);
   }
 }
 
@@ -179,21 +192,27 @@ void EmbeddedGroupMember::Revoke(const std::vector<std::string>& topics, bool co
     absl::MutexLock lock(&mu_);
     for (const TopicPartition& partition : partitions) paused_.erase(partition);
   }
-  coordinator_->Release(group_, this, topics);
+  if (!standalone_) coordinator_->Release(group_, this, topics);
 }
 
 void EmbeddedGroupMember::Assign(const std::string& topic, const TopicMeta& meta) {
-  auto committed = store_->CommittedOffsets(group_, {topic});
-  if (!committed.ok()) {
-    listener_->OnError(committed.status());
-    coordinator_->Release(group_, this, {topic});
-    return;
+  // A standalone member has no committed offsets: it starts at `start_`.
+  std::map<TopicPartition, int64_t> committed;
+  if (!standalone_) {
+    auto stored = store_->CommittedOffsets(group_, {topic});
+    if (!stored.ok()) {
+      listener_->OnError(stored.status());
+      coordinator_->Release(group_, this, {topic});
+      return;
+    }
+    committed = *std::move(stored);
   }
   std::vector<AssignedPartition> assigned;
   std::map<TopicPartition, int64_t> start_positions;
   for (int32_t p = 0; p < meta.partitions; ++p) {
     const TopicPartition partition{topic, p};
-    int64_t offset = committed->at(partition);
+    auto stored = committed.find(partition);
+    int64_t offset = stored == committed.end() ? -1 : stored->second;
     if (offset < 0) {
       offset = StartOffset(topic, p);
       start_positions[partition] = offset;

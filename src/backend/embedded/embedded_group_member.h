@@ -20,6 +20,11 @@ namespace ferry::backend::embedded {
 // after OnRecords returned, so nothing is read ahead. When caught up it
 // sleeps until woken (records appended, a command, a group change): there
 // is no polling interval.
+//
+// A standalone member (GroupMemberOptions::standalone) joins no group of the
+// coordinator (it is only woken by it), owns every partition of its topics,
+// starts each at the start position and commits nothing to the store, so
+// the group never shows in ListGroups.
 class EmbeddedGroupMember final : public GroupMember, public Wakeable {
  public:
   struct Limits {
@@ -66,6 +71,7 @@ class EmbeddedGroupMember final : public GroupMember, public Wakeable {
   GroupCoordinator* const coordinator_;
   GroupMemberListener* const listener_;
   const std::string group_;
+  const bool standalone_;
   const StartPosition start_;
   const Limits limits_;
 

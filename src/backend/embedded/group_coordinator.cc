@@ -97,9 +97,20 @@ std::vector<std::string> GroupCoordinator::ActiveGroups() const {
   return names;
 }
 
+void GroupCoordinator::Watch(Wakeable* reader) {
+  absl::MutexLock lock(&mu_);
+  watchers_.insert(reader);
+}
+
+void GroupCoordinator::Unwatch(Wakeable* reader) {
+  absl::MutexLock lock(&mu_);
+  watchers_.erase(reader);
+}
+
 void GroupCoordinator::WakeAll() {
   absl::MutexLock lock(&mu_);
   for (const auto& [name, group] : groups_) WakeGroup(group, nullptr);
+  for (Wakeable* reader : watchers_) reader->Wake();
 }
 
 Wakeable* GroupCoordinator::DesiredOwner(const Group& group,

@@ -58,7 +58,14 @@ class GroupCoordinator {
   std::vector<MemberView> Members(const std::string& group) const;
   std::vector<std::string> ActiveGroups() const;
 
-  // Wakes every member of every group (records appended, topics changed).
+  // Standalone members (GroupMemberOptions::standalone) belong to no group
+  // but are woken by WakeAll() like members: Watch adds one, Unwatch removes
+  // it (after Unwatch returns it is not woken any more).
+  void Watch(Wakeable* reader);
+  void Unwatch(Wakeable* reader);
+
+  // Wakes every member of every group and every standalone member (records
+  // appended, topics changed).
   void WakeAll();
 
  private:
@@ -76,6 +83,7 @@ class GroupCoordinator {
 
   mutable absl::Mutex mu_;
   std::map<std::string, Group> groups_ ABSL_GUARDED_BY(mu_);
+  std::set<Wakeable*> watchers_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::backend::embedded

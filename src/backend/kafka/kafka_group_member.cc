@@ -26,6 +26,9 @@ constexpr absl::Duration kSeekRetryFailed = absl::Milliseconds(500);
 // leader and interval. Measured (consume_bench, 10^6 x 1 KiB, 4 partitions):
 // 158k msgs/s without, 275k with.
 constexpr absl::Duration kNudgeInterval = absl::Milliseconds(50);
+// How soon a standalone member looks up its topics again after a failure
+// (a topic missing, the cluster unreachable).
+constexpr absl::Duration kStandaloneRetry = absl::Seconds(1);
 
 PartitionListPtr ToList(const std::map<TopicPartition, int64_t>& offsets) {
   PartitionListPtr list(
@@ -133,7 +136,11 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
   rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(member->handle_.get());
   rd_kafka_queue_io_event_enable(queue, member->wake_fd_, &kWakeUp, sizeof(kWakeUp));
   rd_kafka_queue_destroy(queue);
-  member->Subscribe(member_options.topics);
+  if (member_options.standalone) {
+    member->standalone_topics_ = member_options.topics;
+  } else {
+    member->Subscribe(member_options.topics);
+  }
   member->thread_ = std::thread([m = member.get()] { m->RunLoop(); });
   member->nudger_ = std::thread([m = member.get()] { m->RunNudger(); });
   return member;
@@ -212,10 +219,18 @@ void KafkaGroupMember::Enqueue(Command command) {
 }
 
 void KafkaGroupMember::SetTopics(std::vector<std::string> topics) {
-  Enqueue([this, topics = std::move(topics)] { Subscribe(topics); });
+  Enqueue([this, topics = std::move(topics)] {
+    if (member_options_.standalone) {
+      standalone_topics_ = topics;
+      next_standalone_try_ = absl::InfinitePast();
+    } else {
+      Subscribe(topics);
+    }
+  });
 }
 
 void KafkaGroupMember::Commit(std::map<TopicPartition, int64_t> offsets) {
+  if (member_options_.standalone) return;
   const uint64_t revokes = revokes_.load();
   Enqueue([this, revokes, offsets = std::move(offsets)]() mutable {
     // Offsets computed before a revoke are the old owner's: they must not
@@ -322,6 +337,53 @@ void KafkaGroupMember::Subscribe(const std::vector<std::string>& topics) {
   }
 }
 
+void KafkaGroupMember::AssignStandalone() {
+  if (!standalone_topics_.has_value() || absl::Now() < next_standalone_try_) return;
+  const int timeout_ms =
+      static_cast<int>(absl::ToInt64Milliseconds(options_.request_timeout));
+  PartitionListPtr wanted(rd_kafka_topic_partition_list_new(0));
+  for (const std::string& topic : *standalone_topics_) {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(handle_.get(), topic.c_str(), nullptr);
+    if (rkt == nullptr) {
+      listener_->OnError(
+          KafkaStatus(rd_kafka_last_error(), fmt::format("topic {} (retrying)", topic)));
+      next_standalone_try_ = absl::Now() + kStandaloneRetry;
+      return;
+    }
+    const rd_kafka_metadata_t* metadata = nullptr;
+    rd_kafka_resp_err_t err =
+        rd_kafka_metadata(handle_.get(), /*all_topics=*/0, rkt, &metadata, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      err = metadata->topic_cnt == 1 ? metadata->topics[0].err
+                                     : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (int i = 0; i < metadata->topics[0].partition_cnt; ++i) {
+          rd_kafka_topic_partition_list_add(wanted.get(), topic.c_str(),
+                                            metadata->topics[0].partitions[i].id);
+        }
+      }
+      rd_kafka_metadata_destroy(metadata);
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      listener_->OnError(
+          KafkaStatus(err, fmt::format("partitions of {} (retrying)", topic)));
+      next_standalone_try_ = absl::Now() + kStandaloneRetry;
+      return;
+    }
+  }
+  standalone_topics_.reset();
+  RevokeAll();
+  if (wanted->cnt > 0) Assign(wanted.get());
+}
+
+void KafkaGroupMember::RevokeAll() {
+  if (assigned_.empty()) return;
+  std::map<TopicPartition, int64_t> owned;
+  for (const TopicPartition& tp : assigned_) owned[tp] = RD_KAFKA_OFFSET_INVALID;
+  Revoke(ToList(owned).get());
+}
+
 void KafkaGroupMember::CommitNow(const std::map<TopicPartition, int64_t>& offsets,
                                  bool async) {
   PartitionListPtr list = ToList(offsets);
@@ -377,7 +439,9 @@ void KafkaGroupMember::OnRebalance(rd_kafka_t*, rd_kafka_resp_err_t err,
 bool KafkaGroupMember::ResolvePositions(rd_kafka_topic_partition_list_t* partitions) {
   const int timeout_ms =
       static_cast<int>(absl::ToInt64Milliseconds(options_.request_timeout));
-  while (!stopping()) {
+  // A standalone member has no committed offsets (and asking would name its
+  // group to the broker): every partition starts at the start position.
+  while (!member_options_.standalone && !stopping()) {
     rd_kafka_resp_err_t err = rd_kafka_committed(handle_.get(), partitions, timeout_ms);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
     listener_->OnError(KafkaStatus(err, "read committed offsets"));
@@ -413,7 +477,9 @@ bool KafkaGroupMember::ResolvePositions(rd_kafka_topic_partition_list_t* partiti
       absl::SleepFor(absl::Milliseconds(200));
     }
   }
-  if (!resolved.empty()) CommitNow(resolved, /*async=*/false);
+  if (!resolved.empty() && !member_options_.standalone) {
+    CommitNow(resolved, /*async=*/false);
+  }
   return !stopping();
 }
 
@@ -444,7 +510,9 @@ void KafkaGroupMember::Revoke(rd_kafka_topic_partition_list_t* partitions) {
   std::vector<TopicPartition> revoked = FromList(partitions);
   std::map<TopicPartition, int64_t> offsets = listener_->OnRevoked(revoked);
   std::erase_if(offsets, [this](const auto& e) { return !assigned_.contains(e.first); });
-  if (!offsets.empty()) CommitNow(offsets, /*async=*/false);
+  if (!offsets.empty() && !member_options_.standalone) {
+    CommitNow(offsets, /*async=*/false);
+  }
   for (const auto& tp : revoked) {
     assigned_.erase(tp);
     paused_.erase(tp);
@@ -564,12 +632,15 @@ bool KafkaGroupMember::PollRecords() {
 void KafkaGroupMember::RunLoop() {
   while (!stopping()) {
     RunCommands();
+    if (member_options_.standalone) AssignStandalone();
     RunSeeks();
     // librdkafka writes the eventfd when a queue turns non-empty, so the wait
     // ends as soon as records or events arrive.
     if (!PollRecords()) WaitForWork(IdleWait());
   }
   RunCommands();
+  // No rebalance callback revokes a manual assignment on close.
+  if (member_options_.standalone) RevokeAll();
   // Runs the revoke callback (commit of the acked prefix) and leaves the
   // group so the partitions move to other members at once.
   rd_kafka_consumer_close(handle_.get());

@@ -7,6 +7,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -33,6 +34,15 @@ namespace ferry::backend::kafka {
 //
 // Offsets are never auto-committed or auto-stored: only Commit() and the
 // revoke callback's offsets reach the broker.
+//
+// Standalone (GroupMemberOptions::standalone): no rd_kafka_subscribe; the
+// member thread looks up the topics' partitions (metadata, retried every
+// second while a topic is missing) and assigns them all with rd_kafka_assign
+// at resolved start offsets. librdkafka needs a group.id for that, but sends
+// it to the broker only for group operations (joining, offset fetch and
+// commit; librdkafka#593), none of which a standalone member does, so no
+// group appears on the cluster. (Only its coordinator lookup names it, so an
+// ACL must allow describing that group id.)
 //
 // Flow control without rd_kafka_pause_partitions: each owned partition's
 // fetch queue is taken out of the consumer queue (rd_kafka_queue_forward to
@@ -98,6 +108,12 @@ class KafkaGroupMember final : public GroupMember {
   // stops (returns false then).
   bool ResolvePositions(rd_kafka_topic_partition_list_t* partitions);
   void Subscribe(const std::vector<std::string>& topics);
+  // Standalone: assigns every partition of the pending topics, replacing the
+  // current assignment, once their metadata is known.
+  void AssignStandalone();
+  // Revokes every owned partition (standalone: the listener's offsets are
+  // dropped).
+  void RevokeAll();
   void CommitNow(const std::map<TopicPartition, int64_t>& offsets, bool async);
   void Enqueue(Command command);
   void RunLoop();
@@ -152,6 +168,10 @@ class KafkaGroupMember final : public GroupMember {
   std::atomic<uint64_t> revokes_{0};
   // Records polled but not yet handed over; member thread only.
   std::vector<ConsumedRecord> pending_;
+  // Standalone: topics to assign next (none pending: nullopt) and when the
+  // next metadata lookup is due; member thread only.
+  std::optional<std::vector<std::string>> standalone_topics_;
+  absl::Time next_standalone_try_ = absl::InfinitePast();
 
   mutable absl::Mutex mu_;
   std::deque<Command> commands_ ABSL_GUARDED_BY(mu_);
