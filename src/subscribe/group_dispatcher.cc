@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "api/convert.h"
+#include "api/retry.h"
 #include "subscribe/delivery_encoder.h"
 #include "subscribe/wire_receipt.h"
 
@@ -31,7 +32,7 @@ constexpr int64_t kBufferedRecordOverhead = 512;
 v1::ReceiptResult Failure(const std::string& receipt, absl::Status status) {
   v1::ReceiptResult result;
   result.set_receipt(receipt);
-  api::ToProtoStatus(status, /*retryable=*/false, result.mutable_status());
+  api::ToProtoStatus(status, api::IsRetryable(status.code()), result.mutable_status());
   return result;
 }
 

@@ -281,10 +281,16 @@ void GroupRegistry::TickLoop() {
     const absl::Time now = absl::Now();
     for (auto& dispatcher : active) dispatcher->Tick(now);
     for (auto& dispatcher : idle) {
-      leaver_.Post([dispatcher] {
-        spdlog::info("group={} idle, leaving", dispatcher->options().group);
+      leaver_.Post([this, dispatcher] {
+        const std::string& group = dispatcher->options().group;
+        spdlog::info("group={} idle, leaving", group);
         dispatcher->Tick(absl::Now());  // commit what was acked
         dispatcher->Stop();
+        // A stopped dispatcher touches no series any more. Under mu_, so a
+        // dispatcher of the same group created meanwhile (which shares the
+        // series) is seen, and one created later gets fresh series.
+        absl::MutexLock lock(&mu_);
+        if (!groups_.contains(group)) metrics_->RemoveSeries({{"group", group}});
       });
     }
   }

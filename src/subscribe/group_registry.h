@@ -6,7 +6,8 @@
 // has had no stream for subscribe.group_idle_timeout. Leaving blocks (a
 // synchronous commit, closing the broker consumer), so it runs on a thread
 // of its own: the ticker keeps every other group's deadlines and commits
-// going meanwhile.
+// going meanwhile. A group's metric series go with it (group names come from
+// clients; the registry's per-family bound caps the rest).
 
 #include <atomic>
 #include <map>

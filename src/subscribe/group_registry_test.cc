@@ -104,6 +104,32 @@ TEST_F(GroupRegistryTest, LeavingAnIdleGroupDoesNotStallTheOthers) {
   (*busy)->Detach(2);
 }
 
+// Fault 4 of issue 24: series of groups gone from the node stayed forever.
+TEST_F(GroupRegistryTest, SeriesOfAGroupThatLeftTheNodeAreRemoved) {
+  auto sink = std::make_shared<CountingSink>();
+  auto gone = registry().Attach(Request("gone", absl::Seconds(30)), 1, sink);
+  ASSERT_TRUE(gone.ok()) << gone.status();
+  auto stays = registry().Attach(Request("stays", absl::Seconds(30)), 2, sink);
+  ASSERT_TRUE(stays.ok()) << stays.status();
+  for (const char* group : {"gone", "stays"}) {
+    backend::FakeGroupMember* member = cluster_.members(group).back();
+    member->Assign({{.partition = {"orders", 0}, .next_offset = 0}});
+    member->Deliver({{.topic = "orders", .partition = 0, .offset = 0, .value = "x"}});
+  }
+  ASSERT_THAT(metrics_.Render(), HasSubstr("group=\"gone\""));
+
+  (*gone)->Detach(1);
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (metrics_.Render().find("group=\"gone\"") != std::string::npos &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const std::string text = metrics_.Render();
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("group=\"gone\"")));
+  EXPECT_THAT(text, HasSubstr("group=\"stays\""));
+  (*stays)->Detach(2);
+}
+
 TEST_F(GroupRegistryTest, MissingDeadLetterTopicIsRefusedAtOpenWithWhatToDo) {
   v1::SubscriptionOpen open;
   open.set_group("g");

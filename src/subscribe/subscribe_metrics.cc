@@ -43,13 +43,16 @@ TopicMetrics& GroupMetrics::For(const std::string& topic) {
 }
 
 metrics::Gauge& GroupMetrics::Lag(const backend::TopicPartition& tp) {
-  return registry_->GetGauge(
+  metrics::Gauge*& gauge = lag_[tp];
+  if (gauge != nullptr) return *gauge;
+  gauge = &registry_->GetGauge(
       "ferry_subscribe_lag_messages",
       "Messages of a partition owned by this node not yet committed by the group "
       "(high watermark - commit offset); 0 once the partition moved elsewhere.",
       {{"group", group_},
        {"topic", tp.topic},
        {"partition", std::to_string(tp.partition)}});
+  return *gauge;
 }
 
 }  // namespace ferry::subscribe

@@ -6,8 +6,8 @@
 //
 // Threading: For() and Lag() are not thread-safe (the dispatcher calls them
 // under its lock); the counters, gauges and histograms they return are.
-// Cost: For() is a map lookup (call it once per partition, not per message);
-// Lag() takes the registry's lock (call it once per commit interval).
+// Cost: For() and Lag() are map lookups; the first call per topic / partition
+// creates the series under the registry's lock.
 
 #include <map>
 #include <string>
@@ -44,6 +44,9 @@ class GroupMetrics {
   metrics::Registry* const registry_;
   const std::string group_;
   std::map<std::string, TopicMetrics> topics_;
+  // Looked up once per partition: past the registry's series bound every
+  // lookup would count as another dropped series.
+  std::map<backend::TopicPartition, metrics::Gauge*> lag_;
 };
 
 }  // namespace ferry::subscribe
