@@ -203,9 +203,10 @@ std::vector<v1::ReceiptResult> GroupDispatcher::Ack(StreamId stream,
     failures = ForEachReceipt(
         stream, receipts,
         [&](const backend::TopicPartition& tp, PartitionSlot& slot, const Receipt& r) {
-          const InFlight* in_flight = slot.FindInFlight(r.offset);
-          const absl::Time delivered = in_flight != nullptr ? in_flight->delivered : now;
           if (slot.state().Ack(r) != ReceiptCheck::kOk) return false;
+          const std::optional<InFlight> in_flight = slot.Release(r.offset);
+          if (in_flight.has_value()) ReturnCredit(*in_flight);
+          const absl::Time delivered = in_flight.has_value() ? in_flight->delivered : now;
           TopicMetrics& m = slot.metrics();
           m.acked->Inc();
           m.processing->Observe(absl::ToDoubleSeconds(now - delivered));
@@ -213,7 +214,6 @@ std::vector<v1::ReceiptResult> GroupDispatcher::Ack(StreamId stream,
             m.end_to_end->Observe(
                 absl::ToDoubleSeconds(now - absl::FromUnixMillis(record->timestamp_ms)));
           }
-          ReturnCredit(slot, r.offset);
           slot.Forget(r.offset);
           MaybeResumeFetch(tp, slot);
           return true;

@@ -63,11 +63,6 @@ std::vector<InFlight> PartitionSlot::ReleaseAll() {
   return released;
 }
 
-const InFlight* PartitionSlot::FindInFlight(int64_t offset) const {
-  auto it = in_flight_.find(offset);
-  return it == in_flight_.end() ? nullptr : &it->second;
-}
-
 bool PartitionSlot::ShouldPauseFetch(int64_t limit) {
   if (fetch_paused_ || state_.buffered_bytes() <= limit) return false;
   fetch_paused_ = true;

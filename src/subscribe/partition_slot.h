@@ -80,7 +80,6 @@ class PartitionSlot {
   std::optional<InFlight> Release(int64_t offset);
   // Takes every delivery out of flight (revoke, seek).
   std::vector<InFlight> ReleaseAll();
-  const InFlight* FindInFlight(int64_t offset) const;
 
   // Fetch pausing by buffered bytes: pause above `limit`, resume at half.
   // Each returns true when the caller must tell the member.

@@ -389,8 +389,8 @@ void KafkaGroupMember::CommitNow(const std::map<TopicPartition, int64_t>& offset
   PartitionListPtr list = ToList(offsets);
   rd_kafka_resp_err_t err = rd_kafka_commit(handle_.get(), list.get(), async ? 1 : 0);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    // Failures the broker reports also reach OnCommitted; this one (refused
-    // before sending) is reported here.
+    // The offset commit callback may report the same failure again (sync
+    // commits); a repeated failure only makes the listener commit again.
     for (const auto& [tp, offset] : offsets) {
       listener_->OnCommitted(tp, offset, KafkaStatus(err, "commit"));
     }
