@@ -62,8 +62,14 @@ class SubscribeReactor final
       // gRPC thread. No read is started until the open is done, so nothing
       // else of this stream runs meanwhile.
       open_started_ = true;
-      service_->RunBlocking(
-          [this, open = std::move(*request_.mutable_open())] { EndRequest(Open(open)); });
+      service_->RunBlocking([this, open = std::move(*request_.mutable_open())] {
+        // A stream cancelled while its open waited (client gone, node
+        // draining) skips the metadata lookup, so queued opens cannot hold
+        // up shutdown behind a slow cluster.
+        EndRequest(context_->IsCancelled()
+                       ? absl::CancelledError("the stream was cancelled before it opened")
+                       : Open(open));
+      });
       return;
     }
     EndRequest(Handle());
