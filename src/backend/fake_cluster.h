@@ -10,6 +10,9 @@
 //   test drives it (Assign, Deliver, AnswerCommits) from its own thread,
 //   which stands in for the member thread.
 //
+// Tests may subclass FakeCluster to script one method (e.g. a blocking
+// DescribeTopic with gmock) and keep the rest.
+//
 // Threading: thread-safe.
 
 #include <map>
@@ -67,7 +70,7 @@ class FakeGroupMember final : public GroupMember {
   size_t answered_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-class FakeCluster final : public Cluster {
+class FakeCluster : public Cluster {
  public:
   explicit FakeCluster(std::string name = "fake");
 
