@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "api/convert.h"
 #include "common/topic_name.h"
@@ -65,13 +66,13 @@ void FillTopic(const backend::TopicInfo& info, const std::string& cluster,
 }  // namespace
 
 AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
-                           const routing::Router* router,
-                           std::vector<config::RouteConfig> routes,
-                           GroupOperations* groups, const std::atomic<bool>* draining)
+                           const routing::RouteTable* routes,
+                           RouteOperations* route_operations, GroupOperations* groups,
+                           const std::atomic<bool>* draining)
     : identity_(std::move(identity)),
       clusters_(std::move(clusters)),
-      router_(router),
-      routes_(std::move(routes)),
+      routes_(routes),
+      route_operations_(route_operations),
       groups_(groups),
       draining_(draining) {}
 
@@ -95,6 +96,7 @@ grpc::Status AdminService::GetNode(grpc::ServerContext*, const v1::GetNodeReques
 grpc::Status AdminService::ListClusters(grpc::ServerContext*,
                                         const v1::ListClustersRequest* request,
                                         v1::ListClustersResponse* response) {
+  const std::set<std::string> drained = route_operations_->Drained();
   for (backend::Cluster* cluster : clusters_) {
     // A fresh look when topics are asked for, so a topic created a moment
     // ago shows up; otherwise the probe's last status is enough.
@@ -117,22 +119,42 @@ grpc::Status AdminService::ListClusters(grpc::ServerContext*,
     if (status.last_contact != absl::InfinitePast()) {
       SetTimestamp(status.last_contact, out->mutable_last_contact());
     }
+    out->set_drained(drained.contains(cluster->name()));
   }
   return grpc::Status::OK;
 }
 
+grpc::Status AdminService::DrainCluster(grpc::ServerContext*,
+                                        const v1::DrainClusterRequest* request,
+                                        v1::DrainClusterResponse*) {
+  return api::ToGrpcStatus(route_operations_->SetDrained(request->cluster(), true));
+}
+
+grpc::Status AdminService::UndrainCluster(grpc::ServerContext*,
+                                          const v1::UndrainClusterRequest* request,
+                                          v1::UndrainClusterResponse*) {
+  return api::ToGrpcStatus(route_operations_->SetDrained(request->cluster(), false));
+}
+
 grpc::Status AdminService::ListRoutes(grpc::ServerContext*, const v1::ListRoutesRequest*,
                                       v1::ListRoutesResponse* response) {
-  for (const config::RouteConfig& route : routes_) {
-    v1::Route* out = response->add_routes();
-    out->set_topic(route.topic);
-    for (const std::string& c : route.write) out->add_write(c);
-    for (const std::string& c : route.read.empty() ? route.write : route.read) {
-      out->add_read(c);
-    }
-    out->set_auto_create_topics(route.auto_create_topics);
-  }
+  *response = route_operations_->List();
   return grpc::Status::OK;
+}
+
+grpc::Status AdminService::PutRoute(grpc::ServerContext*,
+                                    const v1::PutRouteRequest* request,
+                                    v1::Route* response) {
+  auto route = route_operations_->Put(request->route());
+  if (!route.ok()) return api::ToGrpcStatus(route.status());
+  *response = *std::move(route);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::DeleteRoute(grpc::ServerContext*,
+                                       const v1::DeleteRouteRequest* request,
+                                       v1::DeleteRouteResponse*) {
+  return api::ToGrpcStatus(route_operations_->Delete(request->topic()));
 }
 
 absl::StatusOr<backend::Cluster*> AdminService::ClusterNamed(
@@ -150,7 +172,7 @@ absl::StatusOr<backend::Cluster*> AdminService::ClusterNamed(
 absl::StatusOr<backend::Cluster*> AdminService::ClusterFor(
     const std::string& requested, const std::string& topic) const {
   if (!requested.empty()) return ClusterNamed(requested);
-  absl::StatusOr<routing::Route> route = router_->Resolve(topic);
+  absl::StatusOr<routing::Route> route = routes_->Current()->Resolve(topic);
   if (!route.ok()) return route.status();
   if (route->write.empty()) {
     return absl::FailedPreconditionError(

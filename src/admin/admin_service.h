@@ -7,10 +7,11 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "admin/group_operations.h"
+#include "admin/route_operations.h"
 #include "backend/cluster.h"
 #include "config/config.h"
 #include "ferry/v1/admin.grpc.pb.h"
-#include "routing/router.h"
+#include "routing/route_table.h"
 
 namespace ferry::admin {
 
@@ -27,13 +28,14 @@ struct NodeIdentity {
 // timeout), which must not happen on a callback-API thread; admin traffic is
 // small, so gRPC's sync thread pool is the right home for it.
 //
-// Route changes (PutRoute, DeleteRoute) and ListNodes are not implemented yet
-// and answer UNIMPLEMENTED through the generated base class.
+// ListNodes is not implemented yet and answers UNIMPLEMENTED through the
+// generated base class.
 class AdminService final : public v1::Admin::Service {
  public:
-  // `clusters`, `router`, `groups` and `draining` must outlive the service.
+  // `clusters`, `routes`, `route_operations`, `groups` and `draining` must
+  // outlive the service.
   AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
-               const routing::Router* router, std::vector<config::RouteConfig> routes,
+               const routing::RouteTable* routes, RouteOperations* route_operations,
                GroupOperations* groups, const std::atomic<bool>* draining);
 
   grpc::Status GetNode(grpc::ServerContext* context, const v1::GetNodeRequest* request,
@@ -41,9 +43,22 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status ListClusters(grpc::ServerContext* context,
                             const v1::ListClustersRequest* request,
                             v1::ListClustersResponse* response) override;
+  grpc::Status DrainCluster(grpc::ServerContext* context,
+                            const v1::DrainClusterRequest* request,
+                            v1::DrainClusterResponse* response) override;
+  grpc::Status UndrainCluster(grpc::ServerContext* context,
+                              const v1::UndrainClusterRequest* request,
+                              v1::UndrainClusterResponse* response) override;
+
+  // Routes (see RouteOperations).
   grpc::Status ListRoutes(grpc::ServerContext* context,
                           const v1::ListRoutesRequest* request,
                           v1::ListRoutesResponse* response) override;
+  grpc::Status PutRoute(grpc::ServerContext* context, const v1::PutRouteRequest* request,
+                        v1::Route* response) override;
+  grpc::Status DeleteRoute(grpc::ServerContext* context,
+                           const v1::DeleteRouteRequest* request,
+                           v1::DeleteRouteResponse* response) override;
 
   // Topic administration. Each call blocks on the chosen cluster (bounded by
   // its admin timeout). The cluster is `request.cluster` when set, otherwise
@@ -90,8 +105,8 @@ class AdminService final : public v1::Admin::Service {
 
   const NodeIdentity identity_;
   const std::vector<backend::Cluster*> clusters_;
-  const routing::Router* router_;
-  const std::vector<config::RouteConfig> routes_;
+  const routing::RouteTable* const routes_;
+  RouteOperations* const route_operations_;
   GroupOperations* const groups_;
   const std::atomic<bool>* draining_;
 };

@@ -29,7 +29,7 @@ absl::StatusOr<backend::Cluster*> GroupOperations::GroupCluster(
     if (auto dispatcher = registry_->Find(group)) return dispatcher->cluster();
   }
   if (name.empty() && !topic.empty()) {
-    auto route = router_->Resolve(topic);
+    auto route = routes_->Current()->Resolve(topic);
     if (!route.ok()) return route.status();
     const auto& read = route->read.empty() ? route->write : route->read;
     if (!read.empty()) name = read.front();

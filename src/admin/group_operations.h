@@ -12,7 +12,7 @@
 #include "backend/cluster.h"
 #include "control/control_plane.h"
 #include "ferry/v1/admin.pb.h"
-#include "routing/router.h"
+#include "routing/route_table.h"
 #include "subscribe/group_registry.h"
 
 namespace ferry::admin {
@@ -21,11 +21,11 @@ class GroupOperations {
  public:
   // Everything must outlive this object.
   GroupOperations(std::string node_id, std::vector<backend::Cluster*> clusters,
-                  const routing::Router* router, subscribe::GroupRegistry* registry,
+                  const routing::RouteTable* routes, subscribe::GroupRegistry* registry,
                   control::ControlPlane* control)
       : node_id_(std::move(node_id)),
         clusters_(std::move(clusters)),
-        router_(router),
+        routes_(routes),
         registry_(registry),
         control_(control) {}
 
@@ -59,7 +59,7 @@ class GroupOperations {
 
   const std::string node_id_;
   const std::vector<backend::Cluster*> clusters_;
-  const routing::Router* const router_;
+  const routing::RouteTable* const routes_;
   subscribe::GroupRegistry* const registry_;
   control::ControlPlane* const control_;
 };

@@ -5,6 +5,7 @@
 #include "cli/consume_command.h"
 #include "cli/groups_command.h"
 #include "cli/produce_command.h"
+#include "cli/routes_command.h"
 #include "cli/status_command.h"
 #include "cli/topics_command.h"
 
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   ferry::cli::AddProduceCommand(app, options, command);
   ferry::cli::AddConsumeCommand(app, options, command);
   ferry::cli::AddGroupsCommands(app, options, command);
+  ferry::cli::AddRoutesCommands(app, options, command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -50,6 +50,10 @@ int RunStatus(const GlobalOptions& options) {
     std::cout << "cluster " << cluster.name() << "  " << cluster.type() << "  "
               << cluster.bootstrap() << "  " << StateName(cluster.state()) << "\n";
     if (!cluster.error().empty()) std::cout << "  error   " << cluster.error() << "\n";
+    if (cluster.drained()) {
+      std::cout << "  writes  drained by an operator (ferry clusters undrain "
+                << cluster.name() << ")\n";
+    }
     for (const v1::Broker& broker : cluster.brokers()) {
       std::cout << "  broker  " << broker.id() << "  " << broker.host() << ":"
                 << broker.port() << "\n";

@@ -12,6 +12,22 @@ bool AllowedInTopic(char c) {
          c == '.' || c == '_' || c == '-';
 }
 
+// `extra` lists the characters allowed besides a topic's, as the message
+// shows them.
+absl::Status CheckCharacters(std::string_view text, std::string_view what,
+                             std::string_view extra) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (AllowedInTopic(c) || (c != ' ' && extra.find(c) != std::string_view::npos))
+      continue;
+    return absl::InvalidArgumentError(fmt::format(
+        "{} \"{}\": character {:?} at position {} is not allowed (use a-z A-Z 0-9 . _ "
+        "-{})",
+        what, text, c, i, extra));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateTopicName(std::string_view topic) {
@@ -24,15 +40,16 @@ absl::Status ValidateTopicName(std::string_view topic) {
     return absl::InvalidArgumentError(
         fmt::format("topic name \"{}\" is not allowed", topic));
   }
-  for (size_t i = 0; i < topic.size(); ++i) {
-    if (!AllowedInTopic(topic[i])) {
-      return absl::InvalidArgumentError(fmt::format(
-          "topic \"{}\": character {:?} at position {} is not allowed (use a-z A-Z "
-          "0-9 . _ -)",
-          topic, topic[i], i));
-    }
+  return CheckCharacters(topic, "topic", "");
+}
+
+absl::Status ValidateTopicGlob(std::string_view glob) {
+  if (glob.empty()) return absl::InvalidArgumentError("topic glob is empty");
+  if (glob.size() > kMaxTopicLength) {
+    return absl::InvalidArgumentError(fmt::format(
+        "topic glob of {} characters is longer than {}", glob.size(), kMaxTopicLength));
   }
-  return absl::OkStatus();
+  return CheckCharacters(glob, "topic glob", " * ?");
 }
 
 }  // namespace ferry

@@ -13,4 +13,8 @@ namespace ferry {
 // (use a-z A-Z 0-9 . _ -)`.
 absl::Status ValidateTopicName(std::string_view topic);
 
+// A route's topic pattern: a topic name in which '*' (any run of characters)
+// and '?' (one character) may also appear. INVALID_ARGUMENT like the above.
+absl::Status ValidateTopicGlob(std::string_view glob);
+
 }  // namespace ferry

@@ -25,5 +25,15 @@ TEST(TopicName, RejectsWithAPreciseReason) {
   EXPECT_THAT(Error("orders/eu"), HasSubstr("'/' at position 6"));
 }
 
+TEST(TopicGlob, AllowsWildcardsButNothingATopicCannotHold) {
+  EXPECT_TRUE(ValidateTopicGlob("orders.*").ok());
+  EXPECT_TRUE(ValidateTopicGlob("t?-*").ok());
+  EXPECT_THAT(std::string(ValidateTopicGlob("orders/*").message()),
+              HasSubstr("topic glob \"orders/*\": character '/' at position 6 is not "
+                        "allowed (use a-z A-Z 0-9 . _ - * ?)"));
+  EXPECT_THAT(std::string(ValidateTopicName("orders.*").message()),
+              HasSubstr("character '*' at position 7"));
+}
+
 }  // namespace
 }  // namespace ferry

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/strings.h"
+#include "common/topic_name.h"
 #include "config/key_table.h"
 
 namespace ferry::config {
@@ -177,33 +178,53 @@ absl::Status Validate(const Config& config) {
         fmt::format("control.cluster: unknown cluster \"{}\"", config.control.cluster));
   }
   std::set<std::string> topics;
+  std::set<std::string> clusters;
+  for (const auto& [name, unused] : config.clusters) clusters.insert(name);
   for (size_t i = 0; i < config.routes.size(); ++i) {
     const RouteConfig& route = config.routes[i];
-    if (route.topic.empty()) {
-      return absl::InvalidArgumentError(fmt::format("routes.{}.topic: missing", i));
-    }
+    const std::string field = fmt::format("routes.{}", i);
+    if (absl::Status s = ValidateRoute(route, clusters, field); !s.ok()) return s;
     if (!topics.insert(route.topic).second) {
       return absl::InvalidArgumentError(
-          fmt::format("routes.{}.topic: \"{}\" is routed twice", i, route.topic));
-    }
-    if (route.write.empty()) {
-      return absl::InvalidArgumentError(
-          fmt::format("routes.{}.write: missing (a list of cluster names)", i));
-    }
-    for (const auto* list : {&route.write, &route.read}) {
-      for (const std::string& cluster : *list) {
-        if (!config.clusters.contains(cluster)) {
-          return absl::InvalidArgumentError(
-              fmt::format("routes.{}.{}: unknown cluster \"{}\"", i,
-                          list == &route.write ? "write" : "read", cluster));
-        }
-      }
+          fmt::format("{}.topic: \"{}\" is routed twice", field, route.topic));
     }
   }
   return absl::OkStatus();
 }
 
 }  // namespace
+
+absl::Status ValidateRoute(const RouteConfig& route,
+                           const std::set<std::string>& clusters,
+                           std::string_view field) {
+  if (route.topic.empty()) {
+    return absl::InvalidArgumentError(fmt::format("{}.topic: missing", field));
+  }
+  if (absl::Status s = ValidateTopicGlob(route.topic); !s.ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}.topic: {}", field, std::string(s.message())));
+  }
+  if (route.write.empty()) {
+    return absl::InvalidArgumentError(
+        fmt::format("{}.write: missing (a list of cluster names)", field));
+  }
+  for (const auto* list : {&route.write, &route.read}) {
+    const std::string_view name = list == &route.write ? "write" : "read";
+    std::set<std::string> seen;
+    for (const std::string& cluster : *list) {
+      if (!clusters.contains(cluster)) {
+        return absl::InvalidArgumentError(
+            fmt::format("{}.{}: unknown cluster \"{}\" (configured: {})", field, name,
+                        cluster, fmt::join(clusters, ", ")));
+      }
+      if (!seen.insert(cluster).second) {
+        return absl::InvalidArgumentError(
+            fmt::format("{}.{}: cluster \"{}\" is listed twice", field, name, cluster));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
 
 std::string EnvName(std::string_view key) {
   std::string name = fmt::format("FERRY_{}", key);

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -33,9 +34,9 @@ inline constexpr std::string_view kDefaultClusterName = "local";
 
 // Which clusters serve topics matching `topic` (a glob).
 struct RouteConfig {
-  std::string topic;
-  std::vector<std::string> write;
-  std::vector<std::string> read;
+  std::string topic = {};
+  std::vector<std::string> write = {};
+  std::vector<std::string> read = {};
   bool auto_create_topics = false;
 };
 
@@ -104,6 +105,12 @@ struct Sources {
 //   ferry.yaml: listen.grpc: port "99999" of "0.0.0.0:99999" is not in 1..65535
 //   ferry.yaml: unknown key "listen.grcp" (did you mean "listen.grpc"?)
 absl::StatusOr<Config> Load(const Sources& sources);
+
+// Checks one route against `clusters` (the configured names): a topic glob
+// (topic characters plus * and ?), a write list, known clusters, none listed
+// twice in one list. INVALID_ARGUMENT names the field as "<field>.write" etc.
+absl::Status ValidateRoute(const RouteConfig& route,
+                           const std::set<std::string>& clusters, std::string_view field);
 
 // The environment variable that sets a scalar key: listen.grpc ->
 // FERRY_LISTEN_GRPC.

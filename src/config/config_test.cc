@@ -170,6 +170,29 @@ routes: [ { topic: "a.*", write: [main, missing] } ]
   EXPECT_THAT(Error(config), HasSubstr("routes.0.write: unknown cluster \"missing\""));
 }
 
+TEST(Config, RouteCheckNamesTheFieldAndTheFault) {
+  const std::set<std::string> clusters = {"main", "standby"};
+  auto check = [&](RouteConfig route) {
+    return std::string(ValidateRoute(route, clusters, "route").message());
+  };
+  EXPECT_EQ(check({.topic = "orders.*", .write = {"main"}, .read = {"main", "standby"}}),
+            "");
+  EXPECT_THAT(check({.topic = "", .write = {"main"}}), HasSubstr("route.topic: missing"));
+  EXPECT_THAT(
+      check({.topic = "orders/*", .write = {"main"}}),
+      HasSubstr("route.topic: topic glob \"orders/*\": character '/' at position 6"));
+  EXPECT_THAT(check({.topic = "a b", .write = {"main"}}),
+              HasSubstr("character ' ' at position 1"));
+  EXPECT_THAT(check({.topic = "t?.*", .write = {}}), HasSubstr("route.write: missing"));
+  EXPECT_THAT(check({.topic = "t", .write = {"main", "main"}}),
+              HasSubstr("route.write: cluster \"main\" is listed twice"));
+  EXPECT_THAT(check({.topic = "t", .write = {"main"}, .read = {"standby", "standby"}}),
+              HasSubstr("route.read: cluster \"standby\" is listed twice"));
+  EXPECT_THAT(
+      check({.topic = "t", .write = {"main"}, .read = {"other"}}),
+      HasSubstr("route.read: unknown cluster \"other\" (configured: main, standby)"));
+}
+
 TEST(Config, DurationsAreCheckedAgainstBounds) {
   EXPECT_THAT(Error(LoadYaml("shutdown: { grace: 10 }")),
               HasSubstr("shutdown.grace: \"10\" is not a duration"));

@@ -298,8 +298,10 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
        Cluster(c, k).retention_bytes = bytes;
        return absl::OkStatus();
      }},
-    {"routes.N.topic", "glob", "(required)", "non-empty; * and ? wildcards",
-     "Topics this route applies to, e.g. orders.*; the most specific match wins.",
+    {"routes.N.topic", "glob", "(required)", "topic characters, * and ? wildcards",
+     "Topics this route applies to, e.g. orders.*; the most specific match wins. YAML "
+     "routes seed a fresh control topic; afterwards the control topic's routes (ferry "
+     "routes) win.",
      [](Config& c, const Captures& k, std::string_view v) {
        if (v.empty()) return Invalid("must not be empty");
        auto route = Route(c, k);

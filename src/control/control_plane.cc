@@ -105,12 +105,19 @@ void ControlPlane::OnRecords(std::vector<backend::ConsumedRecord> records) {
       if (changed) listener_->OnPaused(pause->group, pause->paused);
     } else if (const auto* seek = std::get_if<SeekCommand>(&*command)) {
       OnSeekRecord(*seek, now_ms);
+    } else if (const auto* applied = std::get_if<SeekApplied>(&*command)) {
+      OnSeekAppliedRecord(*applied);
+    } else if (const auto* route = std::get_if<RouteChange>(&*command)) {
+      OnRouteRecord(*route);
+    } else if (const auto* drain = std::get_if<DrainCommand>(&*command)) {
+      OnDrainRecord(*drain);
     } else {
-      OnSeekAppliedRecord(std::get<SeekApplied>(*command));
+      OnRouteRecord(std::nullopt);
     }
     bool caught_up;
     {
       absl::MutexLock lock(&mu_);
+      read_next_ = record.offset + 1;
       caught_up = record.offset + 1 >= start_end_;
     }
     if (caught_up) MarkCaughtUp();
@@ -128,6 +135,83 @@ void ControlPlane::OnSeekRecord(const SeekCommand& seek, int64_t now_ms) {
   }
   std::set<backend::TopicPartition> moved = listener_->OnSeek(seek);
   if (!moved.empty()) ConfirmSeek(seek.group, seek.id, std::move(moved));
+}
+
+void ControlPlane::OnRouteRecord(const std::optional<RouteChange>& change) {
+  std::optional<std::vector<config::RouteConfig>> changed;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!change) {
+      routes_seeded_ = true;
+    } else if (change->route) {
+      routes_[change->topic] = *change->route;
+    } else {
+      routes_.erase(change->topic);
+    }
+    if (caught_up_ && routes_seeded_) changed = RouteList();
+  }
+  if (changed) listener_->OnRoutes(*changed);
+}
+
+void ControlPlane::OnDrainRecord(const DrainCommand& drain) {
+  bool changed;
+  {
+    absl::MutexLock lock(&mu_);
+    changed = drain.drained ? drained_.insert(drain.cluster).second
+                            : drained_.erase(drain.cluster) > 0;
+  }
+  if (changed) listener_->OnDrained(drain.cluster, drain.drained);
+}
+
+std::vector<config::RouteConfig> ControlPlane::RouteList() const {
+  std::vector<config::RouteConfig> routes;
+  routes.reserve(routes_.size());
+  for (const auto& [topic, route] : routes_) routes.push_back(route);
+  return routes;
+}
+
+void ControlPlane::SeedOrPublishRoutes() {
+  std::vector<config::RouteConfig> routes;
+  {
+    absl::MutexLock lock(&mu_);
+    if (routes_seeded_) {
+      routes = RouteList();
+    } else {
+      for (const config::RouteConfig& route : options_.seed_routes) {
+        if (!routes_.contains(route.topic)) routes.push_back(route);
+      }
+    }
+  }
+  if (Routes().has_value()) {
+    spdlog::info(
+        "control topic {}: {} routes apply (the control topic's; YAML routes "
+        "only seed a fresh control topic)",
+        options_.topic, routes.size());
+    listener_->OnRoutes(routes);
+    return;
+  }
+  // Asynchronous: this runs on the reading thread, which must go on reading.
+  // Nodes starting together may both seed; they write the same YAML, or the
+  // later node's records win as a whole route each.
+  spdlog::info("control topic {}: seeding {} routes from the configuration",
+               options_.topic, routes.size());
+  for (const config::RouteConfig& route : routes) {
+    WriteAsync(RouteChange{.topic = route.topic, .route = route}, "seed route");
+  }
+  WriteAsync(RoutesSeeded{}, "mark routes seeded");
+}
+
+void ControlPlane::WriteAsync(const ControlCommand& command, std::string what) {
+  EncodedRecord encoded = Encode(command);
+  cluster_->Publish(
+      {.topic = options_.topic,
+       .key = std::move(encoded.key),
+       .value = std::move(encoded.value)},
+      [topic = options_.topic, what = std::move(what)](backend::PublishOutcome outcome) {
+        if (outcome.status.ok()) return;
+        spdlog::warn("control topic {}: cannot {}: {}", topic, what,
+                     std::string(outcome.status.message()));
+      });
 }
 
 void ControlPlane::OnSeekAppliedRecord(const SeekApplied& applied) {
@@ -159,17 +243,10 @@ void ControlPlane::ConfirmSeek(const std::string& group, const std::string& seek
                                std::set<backend::TopicPartition> partitions) {
   // Answered without waiting: this may run on the reading thread, which must
   // go on reading (the issuer may be this very node).
-  EncodedRecord answer = Encode(SeekApplied{
-      .group = group, .seek_id = seek_id, .partitions = std::move(partitions)});
-  cluster_->Publish({.topic = options_.topic,
-                     .key = std::move(answer.key),
-                     .value = std::move(answer.value)},
-                    [topic = options_.topic, group](backend::PublishOutcome outcome) {
-                      if (outcome.status.ok()) return;
-                      spdlog::warn(
-                          "control topic {}: cannot confirm seek of group {}: {}", topic,
-                          group, std::string(outcome.status.message()));
-                    });
+  WriteAsync(
+      SeekApplied{
+          .group = group, .seek_id = seek_id, .partitions = std::move(partitions)},
+      fmt::format("confirm seek of group {}", group));
 }
 
 void ControlPlane::MarkCaughtUp() {
@@ -182,37 +259,67 @@ void ControlPlane::MarkCaughtUp() {
   }
   // Outside mu_: the listener takes its groups' locks, which call in here.
   listener_->OnCaughtUp();
+  SeedOrPublishRoutes();
 }
 
 void ControlPlane::OnError(const absl::Status& error) {
   spdlog::warn("control topic {}: {}", options_.topic, std::string(error.message()));
 }
 
-absl::Status ControlPlane::Write(const ControlCommand& command) {
+absl::StatusOr<int64_t> ControlPlane::Write(const ControlCommand& command) {
   EncodedRecord encoded = Encode(command);
-  auto done = std::make_shared<std::promise<absl::Status>>();
-  std::future<absl::Status> result = done->get_future();
+  auto done = std::make_shared<std::promise<backend::PublishOutcome>>();
+  std::future<backend::PublishOutcome> result = done->get_future();
   cluster_->Publish(
       {.topic = options_.topic,
        .key = std::move(encoded.key),
        .value = std::move(encoded.value)},
-      [done](backend::PublishOutcome outcome) { done->set_value(outcome.status); });
+      [done](backend::PublishOutcome outcome) { done->set_value(std::move(outcome)); });
   if (result.wait_for(absl::ToChronoMilliseconds(options_.write_timeout)) !=
       std::future_status::ready) {
     return absl::DeadlineExceededError(
         fmt::format("control topic {} did not acknowledge within {}", options_.topic,
                     absl::FormatDuration(options_.write_timeout)));
   }
-  absl::Status status = result.get();
-  if (!status.ok()) {
-    return absl::Status(status.code(), fmt::format("control topic {}: {}", options_.topic,
-                                                   std::string(status.message())));
+  backend::PublishOutcome outcome = result.get();
+  if (!outcome.status.ok()) {
+    return absl::Status(outcome.status.code(),
+                        fmt::format("control topic {}: {}", options_.topic,
+                                    std::string(outcome.status.message())));
   }
-  return status;
+  return outcome.offset;
+}
+
+absl::Status ControlPlane::WriteAndApply(const ControlCommand& command) {
+  absl::StatusOr<int64_t> offset = Write(command);
+  if (!offset.ok()) return offset.status();
+  absl::MutexLock lock(&mu_);
+  auto read_past = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return read_next_ > *offset || stopping_;
+  };
+  if (!mu_.AwaitWithTimeout(absl::Condition(&read_past), options_.write_timeout)) {
+    return absl::DeadlineExceededError(fmt::format(
+        "control topic {}: written at offset {}, but this node did not read it back "
+        "within {}; nodes apply it when they read it",
+        options_.topic, *offset, absl::FormatDuration(options_.write_timeout)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ControlPlane::PutRoute(const config::RouteConfig& route) {
+  return WriteAndApply(RouteChange{.topic = route.topic, .route = route});
+}
+
+absl::Status ControlPlane::DeleteRoute(const std::string& topic) {
+  return WriteAndApply(RouteChange{.topic = topic});
+}
+
+absl::Status ControlPlane::SetDrained(const std::string& cluster, bool drained) {
+  return WriteAndApply(DrainCommand{.cluster = cluster, .drained = drained});
 }
 
 absl::Status ControlPlane::SetPaused(const std::string& group, bool paused) {
-  return Write(PauseCommand{.group = group, .paused = paused});
+  return Write(PauseCommand{.group = group, .paused = paused}).status();
 }
 
 absl::StatusOr<std::set<backend::TopicPartition>> ControlPlane::Seek(
@@ -223,11 +330,12 @@ absl::StatusOr<std::set<backend::TopicPartition>> ControlPlane::Seek(
     absl::MutexLock lock(&mu_);
     awaited_seeks_[id];
   }
-  absl::Status written = Write(SeekCommand{
-      .group = group,
-      .valid_until_ms = absl::ToUnixMillis(absl::Now() + options_.seek_validity),
-      .id = id,
-      .offsets = offsets});
+  absl::Status written = Write(SeekCommand{.group = group,
+                                           .valid_until_ms = absl::ToUnixMillis(
+                                               absl::Now() + options_.seek_validity),
+                                           .id = id,
+                                           .offsets = offsets})
+                             .status();
   absl::MutexLock lock(&mu_);
   auto all_applied = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return awaited_seeks_[id].size() >= offsets.size();
@@ -247,6 +355,17 @@ bool ControlPlane::IsPaused(const std::string& group) const {
 bool ControlPlane::caught_up() const {
   absl::MutexLock lock(&mu_);
   return caught_up_;
+}
+
+std::optional<std::vector<config::RouteConfig>> ControlPlane::Routes() const {
+  absl::MutexLock lock(&mu_);
+  if (!caught_up_ || !routes_seeded_) return std::nullopt;
+  return RouteList();
+}
+
+std::set<std::string> ControlPlane::Drained() const {
+  absl::MutexLock lock(&mu_);
+  return drained_;
 }
 
 }  // namespace ferry::control

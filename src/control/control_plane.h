@@ -15,6 +15,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
@@ -22,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "backend/cluster.h"
 #include "backend/group_member.h"
+#include "config/config.h"
 #include "control/control_record.h"
 #include "control/seek_ledger.h"
 
@@ -36,6 +38,12 @@ class ControlListener {
   virtual std::set<backend::TopicPartition> OnSeek(const SeekCommand& seek) = 0;
   // Every record present at start-up was read: the pause state is complete.
   virtual void OnCaughtUp() = 0;
+  // The whole route set, once the control topic's routes are known (at
+  // catch-up, when it was seeded before) and after each change.
+  virtual void OnRoutes(const std::vector<config::RouteConfig>& /*routes*/) {}
+  // An operator drained (true) or undrained a cluster; also for each drained
+  // cluster while catching up.
+  virtual void OnDrained(const std::string& /*cluster*/, bool /*drained*/) {}
 };
 
 class ControlPlane final : public SeekLedger, private backend::GroupMemberListener {
@@ -46,6 +54,8 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
     // How long a seek command stays applicable after it was issued.
     absl::Duration seek_validity = absl::Seconds(30);
     absl::Duration write_timeout = absl::Seconds(15);
+    // Written once to a control topic that never held routes (YAML `routes`).
+    std::vector<config::RouteConfig> seed_routes = {};
   };
 
   // Starts in the background: creates the control topic if missing
@@ -57,6 +67,11 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   // Write a command and wait until the control cluster acknowledged it
   // (UNAVAILABLE / DEADLINE_EXCEEDED otherwise). Blocking.
   absl::Status SetPaused(const std::string& group, bool paused);
+  // Route and drain changes return once this node applied them too (it read
+  // its own write back), so a following read on this node sees them.
+  absl::Status PutRoute(const config::RouteConfig& route);
+  absl::Status DeleteRoute(const std::string& topic);
+  absl::Status SetDrained(const std::string& cluster, bool drained);
   // Issues a seek and waits up to `wait` for the nodes owning the partitions
   // to apply it; returns the partitions moved meanwhile (a partition that was
   // changing owners, or whose owner was leaving, may be missing).
@@ -71,11 +86,28 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
 
   bool IsPaused(const std::string& group) const;
   bool caught_up() const;
+  // The control topic's routes; nullopt until it is known to hold them
+  // (caught up and seeded), when the node still routes by its YAML.
+  std::optional<std::vector<config::RouteConfig>> Routes() const;
+  std::set<std::string> Drained() const;
 
  private:
   void Run();
   absl::Status EnsureTopic();
-  absl::Status Write(const ControlCommand& command);
+  // The offset the record was written at.
+  absl::StatusOr<int64_t> Write(const ControlCommand& command);
+  // Fire and forget (failures are logged): for the reading thread, which
+  // must not wait for its own writes.
+  void WriteAsync(const ControlCommand& command, std::string what);
+  // Writes and waits until the reader passed the record.
+  absl::Status WriteAndApply(const ControlCommand& command);
+  // A route put or deleted, or (nullopt) the marker that routes were seeded.
+  void OnRouteRecord(const std::optional<RouteChange>& change) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnDrainRecord(const DrainCommand& drain) ABSL_LOCKS_EXCLUDED(mu_);
+  // At catch-up: writes the seed routes if the topic was never seeded, else
+  // hands the listener the topic's routes.
+  void SeedOrPublishRoutes() ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<config::RouteConfig> RouteList() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OnSeekRecord(const SeekCommand& seek, int64_t now_ms);
   void OnSeekAppliedRecord(const SeekApplied& applied);
 
@@ -102,6 +134,11 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   // once every record below it was read.
   int64_t start_end_ ABSL_GUARDED_BY(mu_) = -1;
   bool caught_up_ ABSL_GUARDED_BY(mu_) = false;
+  // Offset of the next record to read.
+  int64_t read_next_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, config::RouteConfig> routes_ ABSL_GUARDED_BY(mu_);
+  bool routes_seeded_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<std::string> drained_ ABSL_GUARDED_BY(mu_);
   // Per group, its latest seek command and the partitions nodes said they
   // moved for it; dropped once the command expired.
   struct SeekProgress {

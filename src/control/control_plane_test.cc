@@ -57,6 +57,62 @@ void ExpectRestartsLeaveNoGroup(backend::Cluster& cluster, const std::string& to
   }
 }
 
+class RouteListener final : public ControlListener {
+ public:
+  void OnPaused(const std::string&, bool) override {}
+  std::set<backend::TopicPartition> OnSeek(const SeekCommand&) override { return {}; }
+  void OnCaughtUp() override {}
+  void OnRoutes(const std::vector<config::RouteConfig>& routes) override {
+    absl::MutexLock lock(&mu_);
+    topics_.clear();
+    for (const auto& route : routes) topics_.push_back(route.topic);
+    ++calls_;
+  }
+
+  // Waits for the listener to be handed routes with exactly `topics`.
+  bool WaitForTopics(std::vector<std::string> topics) {
+    absl::MutexLock lock(&mu_);
+    auto seen = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return calls_ > 0 && topics_ == topics;
+    };
+    return mu_.AwaitWithTimeout(absl::Condition(&seen), kWait);
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<std::string> topics_ ABSL_GUARDED_BY(mu_);
+  int calls_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Given a fresh control topic, when a node starts with YAML routes, then they
+// are written once; a route put and a delete survive a restart, and a restart
+// with other YAML routes keeps the control topic's (it was seeded before).
+TEST(ControlPlaneTest, YamlRoutesSeedAFreshTopicAndTheTopicWinsAfterwards) {
+  backend::embedded::TestDir dir;
+  auto cluster = backend::embedded::EmbeddedCluster::Open("local", {.path = dir.path()});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  const config::RouteConfig yaml_a{.topic = "a.*", .write = {"local"}};
+  const config::RouteConfig yaml_b{.topic = "b.*", .write = {"local"}};
+  {
+    RouteListener listener;
+    ControlPlane plane(cluster->get(), {.node_id = "n", .seed_routes = {yaml_a, yaml_b}},
+                       &listener);
+    ASSERT_TRUE(listener.WaitForTopics({"a.*", "b.*"}));
+    ASSERT_TRUE(plane.PutRoute({.topic = "c", .write = {"local"}}).ok());
+    // Applied on this node when PutRoute returns.
+    ASSERT_TRUE(plane.Routes().has_value());
+    EXPECT_EQ(plane.Routes()->size(), 3u);
+    ASSERT_TRUE(plane.DeleteRoute("a.*").ok());
+    ASSERT_TRUE(plane.SetDrained("local", true).ok());
+    EXPECT_TRUE(listener.WaitForTopics({"b.*", "c"}));
+  }
+  RouteListener listener;
+  const config::RouteConfig other{.topic = "other", .write = {"local"}};
+  ControlPlane plane(cluster->get(), {.node_id = "n", .seed_routes = {other}}, &listener);
+  EXPECT_TRUE(listener.WaitForTopics({"b.*", "c"}));
+  EXPECT_EQ(plane.Drained(), std::set<std::string>{"local"});
+}
+
 TEST(ControlPlaneTest, RestartsLeaveNoConsumerGroupOnKafka) {
   testing::KafkaBroker* broker = testing::SharedBroker();
   ASSERT_NE(broker, nullptr);

@@ -10,6 +10,10 @@ namespace {
 constexpr std::string_view kPausePrefix = "pause/";
 constexpr std::string_view kSeekPrefix = "seek/";
 constexpr std::string_view kSeekAppliedPrefix = "seekdone/";
+constexpr std::string_view kRoutePrefix = "route/";
+constexpr std::string_view kRoutesSeededKey = "seeded/routes";
+constexpr std::string_view kDrainPrefix = "drain/";
+constexpr std::string_view kRouteDeleted = "v1 deleted\n";
 
 std::optional<int64_t> Int(std::string_view text) {
   int64_t value = 0;
@@ -87,6 +91,48 @@ std::optional<SeekApplied> DecodeSeekApplied(std::string_view group,
   return applied;
 }
 
+// "v1", then "write <cluster>", "read <cluster>" and "auto_create" lines.
+std::optional<RouteChange> DecodeRoute(std::string_view topic, std::string_view value) {
+  RouteChange change{.topic = std::string(topic)};
+  if (value == kRouteDeleted) return change;
+  auto header = NextLine(value);
+  if (!header || *header != "v1") return std::nullopt;
+  config::RouteConfig route{.topic = change.topic};
+  while (!value.empty()) {
+    auto line = NextLine(value);
+    if (!line) return std::nullopt;
+    if (*line == "auto_create") {
+      route.auto_create_topics = true;
+      continue;
+    }
+    auto field = NextWord(*line);
+    if (!field || line->empty()) return std::nullopt;
+    if (*field == "write") {
+      route.write.emplace_back(*line);
+    } else if (*field == "read") {
+      route.read.emplace_back(*line);
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (route.write.empty()) return std::nullopt;
+  change.route = std::move(route);
+  return change;
+}
+
+std::string EncodeRoute(const RouteChange& change) {
+  if (!change.route) return std::string(kRouteDeleted);
+  std::string value = "v1\n";
+  for (const std::string& cluster : change.route->write) {
+    value += fmt::format("write {}\n", cluster);
+  }
+  for (const std::string& cluster : change.route->read) {
+    value += fmt::format("read {}\n", cluster);
+  }
+  if (change.route->auto_create_topics) value += "auto_create\n";
+  return value;
+}
+
 }  // namespace
 
 EncodedRecord Encode(const ControlCommand& command) {
@@ -99,6 +145,16 @@ EncodedRecord Encode(const ControlCommand& command) {
       value += fmt::format("{} {}\n", tp.partition, tp.topic);
     }
     return {fmt::format("{}{}", kSeekAppliedPrefix, applied->group), std::move(value)};
+  }
+  if (const auto* route = std::get_if<RouteChange>(&command)) {
+    return {fmt::format("{}{}", kRoutePrefix, route->topic), EncodeRoute(*route)};
+  }
+  if (std::holds_alternative<RoutesSeeded>(command)) {
+    return {std::string(kRoutesSeededKey), "1"};
+  }
+  if (const auto* drain = std::get_if<DrainCommand>(&command)) {
+    return {fmt::format("{}{}", kDrainPrefix, drain->cluster),
+            drain->drained ? "1" : "0"};
   }
   const auto& seek = std::get<SeekCommand>(command);
   std::string value = fmt::format("v2 {} {}\n", seek.valid_until_ms, seek.id);
@@ -121,6 +177,16 @@ std::optional<ControlCommand> Decode(std::string_view key, std::string_view valu
   if (key.starts_with(kSeekAppliedPrefix) && key.size() > kSeekAppliedPrefix.size()) {
     auto applied = DecodeSeekApplied(key.substr(kSeekAppliedPrefix.size()), value);
     if (applied) return *std::move(applied);
+  }
+  if (key.starts_with(kRoutePrefix) && key.size() > kRoutePrefix.size()) {
+    auto route = DecodeRoute(key.substr(kRoutePrefix.size()), value);
+    if (route) return *std::move(route);
+  }
+  if (key == kRoutesSeededKey && value == "1") return RoutesSeeded{};
+  if (key.starts_with(kDrainPrefix) && key.size() > kDrainPrefix.size() &&
+      (value == "0" || value == "1")) {
+    return DrainCommand{.cluster = std::string(key.substr(kDrainPrefix.size())),
+                        .drained = value == "1"};
   }
   return std::nullopt;
 }

@@ -9,6 +9,12 @@
 //                           per partition: "<partition> <offset> <topic>\n"
 //   key "seekdone/<group>"  value "v1 <id>\n" then one line per partition
 //                           moved: "<partition> <topic>\n"
+//   key "route/<glob>"      value "v1\n" then "write <cluster>\n" lines,
+//                           "read <cluster>\n" lines and "auto_create\n";
+//                           "v1 deleted\n" once the route was deleted
+//   key "seeded/routes"     value "1": the YAML routes were written once; from
+//                           then on the control topic's routes win
+//   key "drain/<cluster>"   value "1" (drained by an operator) or "0"
 //
 // A seek is a one-shot command for the nodes consuming the group when it is
 // issued; nodes that read it after `valid_until_ms` (e.g. while catching up
@@ -27,6 +33,7 @@
 #include <variant>
 
 #include "backend/cluster.h"
+#include "config/config.h"
 
 namespace ferry::control {
 
@@ -48,7 +55,21 @@ struct SeekApplied {
   std::set<backend::TopicPartition> partitions = {};
 };
 
-using ControlCommand = std::variant<PauseCommand, SeekCommand, SeekApplied>;
+// A route put (`route` set) or deleted (`route` empty) under its topic glob.
+struct RouteChange {
+  std::string topic = {};
+  std::optional<config::RouteConfig> route = {};
+};
+
+struct RoutesSeeded {};
+
+struct DrainCommand {
+  std::string cluster = {};
+  bool drained = false;
+};
+
+using ControlCommand = std::variant<PauseCommand, SeekCommand, SeekApplied, RouteChange,
+                                    RoutesSeeded, DrainCommand>;
 
 struct EncodedRecord {
   std::string key;

@@ -45,8 +45,55 @@ TEST(ControlRecord, SeekAppliedRoundTrips) {
   EXPECT_EQ(out.partitions, applied.partitions);
 }
 
+TEST(ControlRecord, RoutePutAndDeleteRoundTrip) {
+  RouteChange put{.topic = "orders.*",
+                  .route = config::RouteConfig{.topic = "orders.*",
+                                               .write = {"main", "standby"},
+                                               .read = {"standby", "main"},
+                                               .auto_create_topics = true}};
+  EncodedRecord record = Encode(put);
+  EXPECT_EQ(record.key, "route/orders.*");
+  auto decoded = Decode(record.key, record.value);
+  ASSERT_TRUE(decoded.has_value());
+  const auto& out = std::get<RouteChange>(*decoded);
+  ASSERT_TRUE(out.route.has_value());
+  EXPECT_EQ(out.route->topic, "orders.*");
+  EXPECT_EQ(out.route->write, put.route->write);
+  EXPECT_EQ(out.route->read, put.route->read);
+  EXPECT_TRUE(out.route->auto_create_topics);
+
+  EncodedRecord deleted = Encode(RouteChange{.topic = "orders.*"});
+  EXPECT_EQ(deleted.key, record.key);
+  auto gone = Decode(deleted.key, deleted.value);
+  ASSERT_TRUE(gone.has_value());
+  EXPECT_FALSE(std::get<RouteChange>(*gone).route.has_value());
+}
+
+TEST(ControlRecord, SeededMarkerAndDrainRoundTrip) {
+  EncodedRecord seeded = Encode(RoutesSeeded{});
+  ASSERT_TRUE(Decode(seeded.key, seeded.value).has_value());
+  EXPECT_TRUE(std::holds_alternative<RoutesSeeded>(*Decode(seeded.key, seeded.value)));
+  for (bool drained : {true, false}) {
+    EncodedRecord record = Encode(DrainCommand{.cluster = "main", .drained = drained});
+    EXPECT_EQ(record.key, "drain/main");
+    auto decoded = Decode(record.key, record.value);
+    ASSERT_TRUE(decoded.has_value());
+    EXPECT_EQ(std::get<DrainCommand>(*decoded).cluster, "main");
+    EXPECT_EQ(std::get<DrainCommand>(*decoded).drained, drained);
+  }
+}
+
 TEST(ControlRecord, UnknownOrMalformedRecordsAreSkipped) {
   EXPECT_FALSE(Decode("route/x", "1").has_value());
+  EXPECT_FALSE(Decode("route/", "v1\nwrite a\n").has_value());
+  EXPECT_FALSE(Decode("route/x", "v1\n").has_value());  // no write cluster
+  EXPECT_FALSE(Decode("route/x", "v1\nwrite \n").has_value());
+  EXPECT_FALSE(Decode("route/x", "v1\nwrite a").has_value());  // no newline
+  EXPECT_FALSE(Decode("route/x", "v1\nmirror a\n").has_value());
+  EXPECT_FALSE(Decode("route/x", "v2\nwrite a\n").has_value());
+  EXPECT_FALSE(Decode("seeded/routes", "0").has_value());
+  EXPECT_FALSE(Decode("drain/", "1").has_value());
+  EXPECT_FALSE(Decode("drain/a", "yes").has_value());
   EXPECT_FALSE(Decode("pause/", "1").has_value());
   EXPECT_FALSE(Decode("pause/g", "yes").has_value());
   EXPECT_FALSE(Decode("seek/g", "").has_value());

@@ -35,11 +35,11 @@ int64_t MessageBytes(const v1::OutgoingMessage& message) {
 }
 
 BatchPublisher::BatchPublisher(config::PublishConfig limits,
-                               const routing::Router* router,
+                               const routing::RouteTable* routes,
                                std::map<std::string, backend::Cluster*> clusters,
                                metrics::Registry* registry, InflightLimiter* limiter)
     : limits_(limits),
-      router_(router),
+      routes_(routes),
       clusters_(std::move(clusters)),
       registry_(registry),
       limiter_(limiter) {}
@@ -63,7 +63,7 @@ absl::StatusOr<PreparedBatch> BatchPublisher::Prepare(
         fmt::format("batch has {} bytes, more than publish.max_batch_bytes {}",
                     batch.bytes, limits_.max_batch_bytes));
   }
-  auto route = router_->Resolve(request.topic());
+  auto route = routes_->Current()->Resolve(request.topic());
   if (!route.ok()) return route.status();
   // The first cluster of the write list; circuit breakers (failover to the
   // next one) come with the routing issue.

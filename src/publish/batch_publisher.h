@@ -12,7 +12,7 @@
 #include "metrics/registry.h"
 #include "publish/inflight_limiter.h"
 #include "publish/topic_auto_creator.h"
-#include "routing/router.h"
+#include "routing/route_table.h"
 
 namespace ferry::publish {
 
@@ -31,7 +31,7 @@ struct PreparedBatch {
 class BatchPublisher {
  public:
   // `router`, `registry` and `limiter` must outlive the publisher.
-  BatchPublisher(config::PublishConfig limits, const routing::Router* router,
+  BatchPublisher(config::PublishConfig limits, const routing::RouteTable* routes,
                  std::map<std::string, backend::Cluster*> clusters,
                  metrics::Registry* registry, InflightLimiter* limiter);
   ~BatchPublisher();
@@ -60,7 +60,7 @@ class BatchPublisher {
   absl::Status CheckMessage(const v1::OutgoingMessage& message) const;
 
   const config::PublishConfig limits_;
-  const routing::Router* router_;
+  const routing::RouteTable* routes_;
   const std::map<std::string, backend::Cluster*> clusters_;
   metrics::Registry* registry_;
   InflightLimiter* limiter_;

@@ -21,11 +21,12 @@ using ::testing::Return;
 // may retry it is the one table's decision (api/retry.h), whatever the code.
 TEST(BatchPublisher, AFailedAutoCreationFailsEachMessageRetryableByTheTable) {
   AdminOnlyCluster cluster("main");
-  routing::Router router({{.topic = "auto.*",
-                           .write = {"main"},
-                           .read = {"main"},
-                           .auto_create_topics = true}},
-                         {"main"});
+  routing::RouteTable router(std::make_shared<const routing::Router>(
+      std::vector<config::RouteConfig>{{.topic = "auto.*",
+                                        .write = {"main"},
+                                        .read = {"main"},
+                                        .auto_create_topics = true}},
+      std::vector<std::string>{"main"}));
   metrics::Registry registry;
   InflightLimiter limiter(1 << 20);
   BatchPublisher publisher(config::PublishConfig{}, &router, {{"main", &cluster}},

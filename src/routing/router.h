@@ -21,8 +21,8 @@ struct Route {
 // (including none) and '?' exactly one.
 bool GlobMatch(std::string_view pattern, std::string_view text);
 
-// Resolves topics to routes. Immutable and thread-safe; the control plane
-// will swap whole Router instances when routes change.
+// Resolves topics to routes. Immutable and thread-safe; RouteTable swaps
+// whole Router instances when routes change.
 class Router {
  public:
   // `routes` are validated configuration (clusters exist). `clusters` are the
@@ -34,6 +34,9 @@ class Router {
   // the implicit route to the only cluster; otherwise NOT_FOUND naming the
   // topic. An empty read list means "read where written".
   absl::StatusOr<Route> Resolve(std::string_view topic) const;
+
+  // The explicit routes, in the order given.
+  const std::vector<Route>& routes() const { return routes_; }
 
  private:
   std::vector<Route> routes_;

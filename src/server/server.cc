@@ -108,7 +108,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
                                .started = server->started_};
   std::vector<std::string> cluster_names;
   for (const auto& [name, unused] : config.clusters) cluster_names.push_back(name);
-  server->router_ = std::make_unique<routing::Router>(config.routes, cluster_names);
+  // The YAML routes serve until the control topic's are known (DESIGN.md
+  // §2: YAML seeds a fresh control topic; afterwards the control topic wins).
+  server->routes_ = std::make_unique<routing::RouteTable>(
+      std::make_shared<const routing::Router>(config.routes, cluster_names));
   server->publish_limiter_ =
       std::make_unique<publish::InflightLimiter>(config.publish.max_inflight_bytes);
   server->registry_.AddGaugeCallback(
@@ -119,12 +122,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
         return static_cast<double>(limiter->in_use());
       });
   server->batch_publisher_ = std::make_unique<publish::BatchPublisher>(
-      config.publish, server->router_.get(), clusters_by_name, &server->registry_,
+      config.publish, server->routes_.get(), clusters_by_name, &server->registry_,
       server->publish_limiter_.get());
   server->publisher_ = std::make_unique<publish::PublisherService>(
       server->batch_publisher_.get(), server->publish_limiter_.get());
   server->groups_ = std::make_unique<subscribe::GroupRegistry>(
-      identity.id, config.subscribe, server->router_.get(), clusters_by_name,
+      identity.id, config.subscribe, server->routes_.get(), clusters_by_name,
       &server->registry_);
   server->subscriber_ =
       std::make_unique<subscribe::SubscriberService>(server->groups_.get(), identity.id);
@@ -133,18 +136,23 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
     if (!config.control.cluster.empty()) {
       control_cluster = clusters_by_name.at(config.control.cluster);
     }
+    server->node_control_ = std::make_unique<NodeControl>(
+        server->groups_.get(), server->routes_.get(), cluster_names);
     server->control_ = std::make_unique<control::ControlPlane>(
         control_cluster,
         control::ControlPlane::Options{.topic = config.control.topic,
-                                       .node_id = identity.id},
-        server->groups_.get());
+                                       .node_id = identity.id,
+                                       .seed_routes = config.routes},
+        server->node_control_.get());
     server->groups_->SetSeekLedger(server->control_.get());
   }
   server->group_operations_ = std::make_unique<admin::GroupOperations>(
-      identity.id, clusters, server->router_.get(), server->groups_.get(),
+      identity.id, clusters, server->routes_.get(), server->groups_.get(),
       server->control_.get());
+  server->route_operations_ = std::make_unique<admin::RouteOperations>(
+      clusters, server->routes_.get(), server->control_.get());
   server->admin_ = std::make_unique<admin::AdminService>(
-      identity, clusters, server->router_.get(), config.routes,
+      identity, clusters, server->routes_.get(), server->route_operations_.get(),
       server->group_operations_.get(), &server->draining_);
   builder.RegisterService(server->publisher_.get());
   builder.RegisterService(server->subscriber_.get());

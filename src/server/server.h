@@ -19,8 +19,9 @@
 #include "publish/batch_publisher.h"
 #include "publish/inflight_limiter.h"
 #include "publish/publisher_service.h"
-#include "routing/router.h"
+#include "routing/route_table.h"
 #include "server/http_listener.h"
+#include "server/node_control.h"
 #include "subscribe/group_registry.h"
 #include "subscribe/subscriber_service.h"
 
@@ -54,14 +55,16 @@ class Server {
   metrics::Registry registry_;
   backend::kafka::LibrdkafkaClientFactory kafka_factory_;
   std::vector<std::unique_ptr<backend::Cluster>> clusters_;
-  std::unique_ptr<routing::Router> router_;
+  std::unique_ptr<routing::RouteTable> routes_;
   std::unique_ptr<publish::InflightLimiter> publish_limiter_;
   std::unique_ptr<publish::BatchPublisher> batch_publisher_;
   std::unique_ptr<publish::PublisherService> publisher_;
   std::unique_ptr<subscribe::GroupRegistry> groups_;
   std::unique_ptr<subscribe::SubscriberService> subscriber_;
+  std::unique_ptr<NodeControl> node_control_;
   std::unique_ptr<control::ControlPlane> control_;
   std::unique_ptr<admin::GroupOperations> group_operations_;
+  std::unique_ptr<admin::RouteOperations> route_operations_;
   std::unique_ptr<admin::AdminService> admin_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<HttpListener> http_;

@@ -62,12 +62,12 @@ absl::StatusOr<absl::Duration> ToDuration(const google::protobuf::Duration& d,
 }  // namespace
 
 GroupRegistry::GroupRegistry(std::string node_id, const config::SubscribeConfig& config,
-                             const routing::Router* router,
+                             const routing::RouteTable* routes,
                              std::map<std::string, backend::Cluster*> clusters,
                              metrics::Registry* metrics)
     : node_id_(std::move(node_id)),
       config_(config),
-      router_(router),
+      routes_(routes),
       clusters_(std::move(clusters)),
       metrics_(metrics) {
   ticker_ = std::thread([this] { TickLoop(); });
@@ -136,7 +136,7 @@ absl::StatusOr<OpenRequest> GroupRegistry::Validate(const v1::SubscriptionOpen& 
       return absl::InvalidArgumentError(
           fmt::format("open.topics: {}", std::string(s.message())));
     }
-    auto route = router_->Resolve(topic);
+    auto route = routes_->Current()->Resolve(topic);
     if (!route.ok()) return route.status();
     const std::vector<std::string>& read =
         route->read.empty() ? route->write : route->read;

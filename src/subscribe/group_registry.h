@@ -26,7 +26,7 @@
 #include "control/control_plane.h"
 #include "ferry/v1/subscriber.pb.h"
 #include "metrics/registry.h"
-#include "routing/router.h"
+#include "routing/route_table.h"
 #include "subscribe/group_dispatcher.h"
 
 namespace ferry::subscribe {
@@ -43,7 +43,7 @@ struct OpenRequest {
 class GroupRegistry final : public control::ControlListener {
  public:
   GroupRegistry(std::string node_id, const config::SubscribeConfig& config,
-                const routing::Router* router,
+                const routing::RouteTable* routes,
                 std::map<std::string, backend::Cluster*> clusters,
                 metrics::Registry* metrics);
   // Leaves every group (commits acked prefixes).
@@ -84,7 +84,7 @@ class GroupRegistry final : public control::ControlListener {
 
   const std::string node_id_;
   const config::SubscribeConfig config_;
-  const routing::Router* const router_;
+  const routing::RouteTable* const routes_;
   const std::map<std::string, backend::Cluster*> clusters_;
   metrics::Registry* const metrics_;
   std::atomic<StreamId> next_stream_id_{1};

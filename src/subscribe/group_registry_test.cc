@@ -68,8 +68,10 @@ class GroupRegistryTest : public ::testing::Test {
   absl::Notification release_;
   FakeCluster cluster_;
   config::SubscribeConfig config_;
-  routing::Router router_{{{.topic = "*", .write = {"fake"}, .read = {"fake"}}},
-                          {"fake"}};
+  routing::RouteTable router_{std::make_shared<const routing::Router>(
+      std::vector<config::RouteConfig>{
+          {.topic = "*", .write = {"fake"}, .read = {"fake"}}},
+      std::vector<std::string>{"fake"})};
   metrics::Registry metrics_;
   std::unique_ptr<GroupRegistry> registry_;
 };

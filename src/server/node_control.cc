@@ -1,0 +1,33 @@
+#include "server/node_control.h"
+
+#include <spdlog/spdlog.h>
+
+#include "config/config.h"
+
+namespace ferry::server {
+
+NodeControl::NodeControl(control::ControlListener* groups, routing::RouteTable* routes,
+                         std::vector<std::string> clusters)
+    : groups_(groups), routes_(routes), clusters_(std::move(clusters)) {}
+
+void NodeControl::OnRoutes(const std::vector<config::RouteConfig>& routes) {
+  const std::set<std::string> known(clusters_.begin(), clusters_.end());
+  std::vector<config::RouteConfig> usable;
+  for (const config::RouteConfig& route : routes) {
+    if (absl::Status s = config::ValidateRoute(route, known, "route"); !s.ok()) {
+      spdlog::error("routes: ignoring the control topic's route for \"{}\": {}",
+                    route.topic, std::string(s.message()));
+      continue;
+    }
+    usable.push_back(route);
+  }
+  spdlog::info("routes: {} routes apply", usable.size());
+  routes_->Swap(std::make_shared<const routing::Router>(std::move(usable), clusters_));
+}
+
+void NodeControl::OnDrained(const std::string& cluster, bool drained) {
+  spdlog::info("cluster {} {} by an operator", cluster,
+               drained ? "drained" : "undrained");
+}
+
+}  // namespace ferry::server

@@ -1,0 +1,40 @@
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "control/control_plane.h"
+#include "routing/route_table.h"
+
+namespace ferry::server {
+
+// The node's listener of the control topic: group commands go to the group
+// registry, route sets replace the node's Router, drains are logged (and
+// hold the cluster's write breaker open).
+class NodeControl final : public control::ControlListener {
+ public:
+  // `groups` and `routes` must outlive this; `clusters` are the configured
+  // cluster names.
+  NodeControl(control::ControlListener* groups, routing::RouteTable* routes,
+              std::vector<std::string> clusters);
+
+  void OnPaused(const std::string& group, bool paused) override {
+    groups_->OnPaused(group, paused);
+  }
+  std::set<backend::TopicPartition> OnSeek(const control::SeekCommand& seek) override {
+    return groups_->OnSeek(seek);
+  }
+  void OnCaughtUp() override { groups_->OnCaughtUp(); }
+  // Routes naming a cluster this node does not have are left out (and
+  // logged): another node's configuration may know more clusters.
+  void OnRoutes(const std::vector<config::RouteConfig>& routes) override;
+  void OnDrained(const std::string& cluster, bool drained) override;
+
+ private:
+  control::ControlListener* const groups_;
+  routing::RouteTable* const routes_;
+  const std::vector<std::string> clusters_;
+};
+
+}  // namespace ferry::server
