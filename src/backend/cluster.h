@@ -77,6 +77,9 @@ struct Record {
   // Partitions by this instead of `key` when set (murmur2, as the Java client).
   std::string ordering_key = {};
   int64_t timestamp_ms = 0;  // 0: the backend's clock
+  // >= 0: exactly this partition (the mirror keeps source partition p in
+  // target partition p); a partition the topic lacks fails INVALID_ARGUMENT.
+  int32_t partition = -1;
 };
 
 // The outcome of one Publish. `status` is OK only once the broker

@@ -37,7 +37,20 @@ void FakeGroupMember::Resume(const std::vector<TopicPartition>& partitions) {
   for (const auto& tp : partitions) paused_.erase(tp);
 }
 
-void FakeGroupMember::Seek(const TopicPartition&, int64_t) {}
+void FakeGroupMember::Seek(const TopicPartition& partition, int64_t offset) {
+  absl::MutexLock lock(&mu_);
+  pending_seeks_.emplace_back(partition, offset);
+}
+
+std::vector<std::pair<TopicPartition, int64_t>> FakeGroupMember::CompleteSeeks() {
+  std::vector<std::pair<TopicPartition, int64_t>> seeks;
+  {
+    absl::MutexLock lock(&mu_);
+    seeks.swap(pending_seeks_);
+  }
+  for (const auto& [partition, offset] : seeks) listener_->OnSeekDone(partition, offset);
+  return seeks;
+}
 
 int64_t FakeGroupMember::HighWatermark(const TopicPartition&) const { return -1; }
 
@@ -82,9 +95,10 @@ void FakeCluster::AddTopic(const std::string& topic, int partitions) {
   topics_[topic] = partitions;
 }
 
-void FakeCluster::SetPublishStatus(absl::Status status) {
+void FakeCluster::SetPublishStatus(absl::Status status, bool retryable) {
   absl::MutexLock lock(&mu_);
   publish_status_ = std::move(status);
+  publish_retryable_ = retryable;
 }
 
 std::vector<Record> FakeCluster::published() const {
@@ -133,6 +147,7 @@ void FakeCluster::Publish(Record record, PublishCallback done) {
   {
     absl::MutexLock lock(&mu_);
     outcome.status = publish_status_;
+    outcome.retryable = publish_retryable_;
     if (outcome.status.ok()) {
       outcome.partition = 0;
       outcome.offset = static_cast<int64_t>(published_.size());

@@ -19,6 +19,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -53,6 +54,9 @@ class FakeGroupMember final : public GroupMember {
   void Deliver(std::vector<ConsumedRecord> records);
   // Answers the commits asked for so far (in order) with `status`.
   void AnswerCommits(const absl::Status& status);
+  // Completes the seeks asked for since the last call (OnSeekDone each) and
+  // returns them.
+  std::vector<std::pair<TopicPartition, int64_t>> CompleteSeeks();
 
   const GroupMemberOptions& options() const { return options_; }
   // Every Commit() so far, answered or not.
@@ -68,6 +72,7 @@ class FakeGroupMember final : public GroupMember {
   std::set<TopicPartition> paused_ ABSL_GUARDED_BY(mu_);
   std::vector<std::map<TopicPartition, int64_t>> commits_ ABSL_GUARDED_BY(mu_);
   size_t answered_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::pair<TopicPartition, int64_t>> pending_seeks_ ABSL_GUARDED_BY(mu_);
 };
 
 class FakeCluster : public Cluster {
@@ -76,8 +81,9 @@ class FakeCluster : public Cluster {
 
   // Test side.
   void AddTopic(const std::string& topic, int partitions);
-  // Outcome of every later Publish (completed inline).
-  void SetPublishStatus(absl::Status status);
+  // Outcome of every later Publish (completed inline), and whether it says
+  // a retry may succeed.
+  void SetPublishStatus(absl::Status status, bool retryable = false);
   std::vector<Record> published() const;
   // The members that joined `group`, oldest first (they stay listed after
   // they left). Owned by their callers.
@@ -119,6 +125,7 @@ class FakeCluster : public Cluster {
   mutable absl::Mutex mu_;
   std::map<std::string, int> topics_ ABSL_GUARDED_BY(mu_);
   absl::Status publish_status_ ABSL_GUARDED_BY(mu_);
+  bool publish_retryable_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<Record> published_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<FakeGroupMember*>> members_ ABSL_GUARDED_BY(mu_);
   absl::Notification* hold_leaving_ ABSL_GUARDED_BY(mu_) = nullptr;

@@ -14,6 +14,8 @@ constexpr std::string_view kRoutePrefix = "route/";
 constexpr std::string_view kRoutesSeededKey = "seeded/routes";
 constexpr std::string_view kDrainPrefix = "drain/";
 constexpr std::string_view kRouteDeleted = "v1 deleted\n";
+constexpr std::string_view kMirrorPrefix = "mirror/";
+constexpr std::string_view kMirrorStopped = "v1 stopped\n";
 
 std::optional<int64_t> Int(std::string_view text) {
   int64_t value = 0;
@@ -133,6 +135,45 @@ std::string EncodeRoute(const RouteChange& change) {
   return value;
 }
 
+// "v1", then "source <cluster>", "target <cluster>", "topic <topic>" lines.
+std::optional<MirrorChange> DecodeMirror(std::string_view name, std::string_view value) {
+  MirrorChange change{.name = std::string(name)};
+  if (value == kMirrorStopped) return change;
+  auto header = NextLine(value);
+  if (!header || *header != "v1") return std::nullopt;
+  MirrorSpec spec{.name = change.name};
+  while (!value.empty()) {
+    auto line = NextLine(value);
+    if (!line) return std::nullopt;
+    auto field = NextWord(*line);
+    if (!field || line->empty()) return std::nullopt;
+    if (*field == "source") {
+      spec.source = std::string(*line);
+    } else if (*field == "target") {
+      spec.target = std::string(*line);
+    } else if (*field == "topic") {
+      spec.topics.emplace_back(*line);
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (spec.source.empty() || spec.target.empty() || spec.topics.empty()) {
+    return std::nullopt;
+  }
+  change.spec = std::move(spec);
+  return change;
+}
+
+std::string EncodeMirror(const MirrorChange& change) {
+  if (!change.spec) return std::string(kMirrorStopped);
+  std::string value =
+      fmt::format("v1\nsource {}\ntarget {}\n", change.spec->source, change.spec->target);
+  for (const std::string& topic : change.spec->topics) {
+    value += fmt::format("topic {}\n", topic);
+  }
+  return value;
+}
+
 }  // namespace
 
 EncodedRecord Encode(const ControlCommand& command) {
@@ -155,6 +196,9 @@ EncodedRecord Encode(const ControlCommand& command) {
   if (const auto* drain = std::get_if<DrainCommand>(&command)) {
     return {fmt::format("{}{}", kDrainPrefix, drain->cluster),
             drain->drained ? "1" : "0"};
+  }
+  if (const auto* mirror = std::get_if<MirrorChange>(&command)) {
+    return {fmt::format("{}{}", kMirrorPrefix, mirror->name), EncodeMirror(*mirror)};
   }
   const auto& seek = std::get<SeekCommand>(command);
   std::string value = fmt::format("v2 {} {}\n", seek.valid_until_ms, seek.id);
@@ -181,6 +225,10 @@ std::optional<ControlCommand> Decode(std::string_view key, std::string_view valu
   if (key.starts_with(kRoutePrefix) && key.size() > kRoutePrefix.size()) {
     auto route = DecodeRoute(key.substr(kRoutePrefix.size()), value);
     if (route) return *std::move(route);
+  }
+  if (key.starts_with(kMirrorPrefix) && key.size() > kMirrorPrefix.size()) {
+    auto mirror = DecodeMirror(key.substr(kMirrorPrefix.size()), value);
+    if (mirror) return *std::move(mirror);
   }
   if (key == kRoutesSeededKey && value == "1") return RoutesSeeded{};
   if (key.starts_with(kDrainPrefix) && key.size() > kDrainPrefix.size() &&

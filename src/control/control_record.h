@@ -15,6 +15,9 @@
 //   key "seeded/routes"     value "1": the YAML routes were written once; from
 //                           then on the control topic's routes win
 //   key "drain/<cluster>"   value "1" (drained by an operator) or "0"
+//   key "mirror/<name>"     value "v1\n", "source <cluster>\n", "target
+//                           <cluster>\n" and "topic <topic>\n" lines;
+//                           "v1 stopped\n" once the job was stopped
 //
 // A seek is a one-shot command for the nodes consuming the group when it is
 // issued; nodes that read it after `valid_until_ms` (e.g. while catching up
@@ -31,6 +34,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "backend/cluster.h"
 #include "config/config.h"
@@ -68,8 +72,24 @@ struct DrainCommand {
   bool drained = false;
 };
 
+// A mirror job: copies `topics` from `source` to `target`, partition for
+// partition, on every node (the job's consumer group spreads partitions).
+struct MirrorSpec {
+  std::string name = {};
+  std::string source = {};
+  std::string target = {};
+  std::vector<std::string> topics = {};
+  bool operator==(const MirrorSpec&) const = default;
+};
+
+// A mirror job started (`spec` set) or stopped.
+struct MirrorChange {
+  std::string name = {};
+  std::optional<MirrorSpec> spec = {};
+};
+
 using ControlCommand = std::variant<PauseCommand, SeekCommand, SeekApplied, RouteChange,
-                                    RoutesSeeded, DrainCommand>;
+                                    RoutesSeeded, DrainCommand, MirrorChange>;
 
 struct EncodedRecord {
   std::string key;

@@ -83,6 +83,29 @@ TEST(ControlRecord, SeededMarkerAndDrainRoundTrip) {
   }
 }
 
+TEST(ControlRecord, MirrorStartAndStopRoundTrip) {
+  MirrorChange start{.name = "move-orders",
+                     .spec = MirrorSpec{.name = "move-orders",
+                                        .source = "old",
+                                        .target = "new",
+                                        .topics = {"orders", "payments"}}};
+  EncodedRecord record = Encode(start);
+  EXPECT_EQ(record.key, "mirror/move-orders");
+  auto decoded = Decode(record.key, record.value);
+  ASSERT_TRUE(decoded.has_value());
+  const auto& out = std::get<MirrorChange>(*decoded);
+  ASSERT_TRUE(out.spec.has_value());
+  EXPECT_EQ(*out.spec, *start.spec);
+
+  EncodedRecord stopped = Encode(MirrorChange{.name = "move-orders"});
+  auto gone = Decode(stopped.key, stopped.value);
+  ASSERT_TRUE(gone.has_value());
+  EXPECT_FALSE(std::get<MirrorChange>(*gone).spec.has_value());
+  EXPECT_FALSE(Decode("mirror/x", "v1\nsource a\ntarget b\n").has_value());  // no topic
+  EXPECT_FALSE(Decode("mirror/x", "v1\nsource a\ntopic t\n").has_value());   // no target
+  EXPECT_FALSE(Decode("mirror/", "v1 stopped\n").has_value());
+}
+
 TEST(ControlRecord, UnknownOrMalformedRecordsAreSkipped) {
   EXPECT_FALSE(Decode("route/x", "1").has_value());
   EXPECT_FALSE(Decode("route/", "v1\nwrite a\n").has_value());

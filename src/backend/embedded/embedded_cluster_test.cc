@@ -89,6 +89,27 @@ TEST_P(EmbeddedClusterTest, PublishToAnUnknownTopicFailsNotFound) {
   EXPECT_FALSE(outcome.retryable);
 }
 
+// The mirror's placement: a record names its partition, whatever its key;
+// a partition the topic lacks fails that record alone.
+TEST_P(EmbeddedClusterTest, ARecordMayNameItsPartition) {
+  auto cluster = OpenCluster(dir_.path(), GetParam());
+  ASSERT_TRUE(cluster->CreateTopic("orders", 3, 1, {}).ok());
+  Outcomes outcomes;
+  for (int i = 0; i < 3; ++i) {
+    cluster->Publish({.topic = "orders", .key = "same", .value = "v", .partition = i},
+                     outcomes.Callback(i));
+  }
+  cluster->Publish({.topic = "orders", .value = "v", .partition = 3},
+                   outcomes.Callback(3));
+  std::map<int, PublishOutcome> done = outcomes.Wait(4);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(done[i].status.ok()) << done[i].status;
+    EXPECT_EQ(done[i].partition, i);
+  }
+  EXPECT_EQ(done[3].status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(done[3].status.message(), HasSubstr("topic orders has no partition 3"));
+}
+
 INSTANTIATE_TEST_SUITE_P(Durability, EmbeddedClusterTest,
                          ::testing::Values(EmbeddedCluster::Durability::kSync,
                                            EmbeddedCluster::Durability::kBatch),

@@ -241,6 +241,7 @@ absl::StatusOr<TopicInfo> Store::DescribeTopic(const std::string& topic) const {
 }
 
 int32_t Store::ChoosePartition(const Record& record, Topic& topic) {
+  if (record.partition >= 0) return record.partition;
   const std::string& key = record.ordering_key.empty() ? record.key : record.ordering_key;
   if (!key.empty()) return Murmur2Partition(key, topic.meta.partitions);
   return static_cast<int32_t>(topic.next_round_robin++ % topic.meta.partitions);
@@ -270,6 +271,12 @@ std::vector<PublishOutcome> Store::Append(const std::vector<Record>& records,
         continue;
       }
       const TopicMeta& meta = topic->second.meta;
+      if (record.partition >= meta.partitions) {
+        outcome.status = absl::InvalidArgumentError(
+            fmt::format("topic {} has no partition {} (it has {})", record.topic,
+                        record.partition, meta.partitions));
+        continue;
+      }
       outcome.partition = ChoosePartition(record, topic->second);
       auto [entry, inserted] = touched.try_emplace(
           {record.topic, outcome.partition}, topic->second.partitions[outcome.partition]);

@@ -102,6 +102,7 @@ void KafkaCluster::Publish(Record record, PublishCallback done) {
   // delivery report frees it.
   rd_kafka_resp_err_t err = rd_kafka_producev(
       producer.get(), RD_KAFKA_V_TOPIC(r.topic.c_str()),
+      RD_KAFKA_V_PARTITION(r.partition >= 0 ? r.partition : RD_KAFKA_PARTITION_UA),
       RD_KAFKA_V_KEY(r.key.empty() ? nullptr : const_cast<char*>(r.key.data()),
                      r.key.size()),
       RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),

@@ -1,0 +1,93 @@
+#pragma once
+
+// One mirror job on one node: a member of the job's consumer group on the
+// source cluster, copying the records of the partitions it owns to the same
+// partition of the same topic on the target, and committing a source offset
+// only once the target acknowledged every record below it. Nodes running the
+// same job share its partitions through the group, so a dead node's
+// partitions move to another node and continue from the commit: no gap, no
+// reordering (see PartitionCopier), duplicates only from the uncommitted
+// window.
+//
+// Each copied record keeps key, value, headers (ferry.id included) and
+// timestamp, and gains the header ferry.origin = "<cluster>/<topic>/
+// <partition>/<offset>" of its source record (replacing one it had).
+
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "backend/cluster.h"
+#include "backend/group_member.h"
+#include "control/control_record.h"
+#include "metrics/registry.h"
+#include "mirror/partition_copier.h"
+
+namespace ferry::mirror {
+
+inline constexpr char kOriginHeader[] = "ferry.origin";
+
+// The consumer group of a job on its source cluster.
+std::string MirrorGroup(const std::string& job);
+
+class MirrorJob final : private backend::GroupMemberListener {
+ public:
+  struct Options {
+    std::string node_id = {};
+    // How often acknowledged progress is committed on the source (and
+    // rewinds and flow control are applied).
+    absl::Duration tick = absl::Milliseconds(200);
+    absl::Duration commit_interval = absl::Seconds(1);
+    // Per partition: fetching pauses above this many records in flight and
+    // resumes below half of it.
+    int64_t max_in_flight = 20000;
+    // How long a revoked partition waits for its in-flight records before
+    // its acknowledged prefix is committed.
+    absl::Duration revoke_wait = absl::Seconds(10);
+  };
+
+  // Checks the topics (on the source; on the target created with the
+  // source's partition count when missing, FAILED_PRECONDITION when it has
+  // fewer) and joins the job's group. Blocking (metadata requests). The
+  // clusters must outlive the job.
+  static absl::StatusOr<std::unique_ptr<MirrorJob>> Start(control::MirrorSpec spec,
+                                                          backend::Cluster* source,
+                                                          backend::Cluster* target,
+                                                          Options options,
+                                                          metrics::Registry* metrics);
+  // Leaves the group, committing the acknowledged prefix of each partition.
+  ~MirrorJob() override;
+
+  const control::MirrorSpec& spec() const { return spec_; }
+
+ private:
+  struct Shared;
+  MirrorJob(control::MirrorSpec spec, backend::Cluster* target, Options options,
+            metrics::Registry* metrics);
+
+  void Tick();
+
+  void OnAssigned(const std::vector<backend::AssignedPartition>& partitions) override;
+  std::map<backend::TopicPartition, int64_t> OnRevoked(
+      const std::vector<backend::TopicPartition>& partitions) override;
+  void OnRecords(std::vector<backend::ConsumedRecord> records) override;
+  void OnSeekDone(const backend::TopicPartition& partition, int64_t offset) override;
+  void OnError(const absl::Status& error) override;
+
+  const control::MirrorSpec spec_;
+  backend::Cluster* const target_;
+  const Options options_;
+  // Publish callbacks keep this alive: a record the target answers after
+  // the job stopped finds its state still there.
+  std::shared_ptr<Shared> shared_;
+  std::unique_ptr<backend::GroupMember> member_;
+  std::thread ticker_;
+};
+
+}  // namespace ferry::mirror

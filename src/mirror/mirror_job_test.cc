@@ -1,0 +1,174 @@
+// MirrorJob against fake clusters whose publishes complete inline (on the
+// calling thread, inside the job's own calls): the job must not hold its lock
+// across them, and commits, rewinds and flow control follow the target's
+// answers.
+#include "mirror/mirror_job.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "backend/fake_cluster.h"
+
+namespace ferry::mirror {
+namespace {
+
+using backend::ConsumedRecord;
+using backend::FakeCluster;
+using backend::FakeGroupMember;
+using backend::TopicPartition;
+
+constexpr absl::Duration kWait = absl::Seconds(10);
+
+std::vector<ConsumedRecord> Records(int32_t partition, int64_t from, int64_t to) {
+  std::vector<ConsumedRecord> records;
+  for (int64_t offset = from; offset < to; ++offset) {
+    records.push_back({.topic = "orders",
+                       .partition = partition,
+                       .offset = offset,
+                       .key = "k",
+                       .value = std::to_string(offset),
+                       .headers = {{"ferry.id", "id" + std::to_string(offset)}},
+                       .timestamp_ms = 1000 + offset});
+  }
+  return records;
+}
+
+class MirrorJobTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    source_.AddTopic("orders", 2);
+    target_.AddTopic("orders", 2);
+  }
+
+  std::unique_ptr<MirrorJob> Start(int64_t max_in_flight = 20000) {
+    auto job = MirrorJob::Start(
+        {.name = "move", .source = "old", .target = "new", .topics = {"orders"}},
+        &source_, &target_,
+        {.node_id = "n1",
+         .tick = absl::Milliseconds(5),
+         .commit_interval = absl::ZeroDuration(),
+         .max_in_flight = max_in_flight},
+        &metrics_);
+    EXPECT_TRUE(job.ok()) << job.status();
+    return job.ok() ? *std::move(job) : nullptr;
+  }
+
+  FakeGroupMember& Member() { return *source_.members(MirrorGroup("move")).back(); }
+
+  // Waits until the member committed `offset` for partition `partition`.
+  bool WaitForCommit(int32_t partition, int64_t offset) {
+    const absl::Time deadline = absl::Now() + kWait;
+    while (absl::Now() < deadline) {
+      for (const auto& commit : Member().commits()) {
+        auto it = commit.find({"orders", partition});
+        if (it != commit.end() && it->second == offset) return true;
+      }
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    return false;
+  }
+
+  FakeCluster source_{"old"};
+  FakeCluster target_{"new"};
+  metrics::Registry metrics_;
+};
+
+TEST_F(MirrorJobTest, CopiesPartitionForPartitionWithOriginAndCommitsAfterTheTarget) {
+  auto job = Start();
+  ASSERT_NE(job, nullptr);
+  Member().Assign({{.partition = {"orders", 0}, .next_offset = 0},
+                   {.partition = {"orders", 1}, .next_offset = 5}});
+  Member().Deliver(Records(1, 5, 8));
+  Member().Deliver(Records(0, 0, 2));
+  ASSERT_TRUE(WaitForCommit(1, 8));
+  ASSERT_TRUE(WaitForCommit(0, 2));
+
+  std::vector<backend::Record> copied = target_.published();
+  ASSERT_EQ(copied.size(), 5u);
+  EXPECT_EQ(copied[0].partition, 1);
+  EXPECT_EQ(copied[0].value, "5");
+  EXPECT_EQ(copied[0].timestamp_ms, 1005);
+  ASSERT_EQ(copied[0].headers.size(), 2u);
+  EXPECT_EQ(copied[0].headers[0].key, "ferry.id");
+  EXPECT_EQ(copied[0].headers[0].value, "id5");
+  EXPECT_EQ(copied[0].headers[1].key, "ferry.origin");
+  EXPECT_EQ(copied[0].headers[1].value, "old/orders/1/5");
+  EXPECT_EQ(copied[3].partition, 0);
+}
+
+// Given a target that fails every record, when records arrive, then nothing
+// is committed past them, the partition seeks back to the first failed
+// record, and once the target recovers the records copied after the seek
+// are committed.
+TEST_F(MirrorJobTest, FailedRecordsAreCopiedAgainFromTheFirstFailure) {
+  auto job = Start();
+  ASSERT_NE(job, nullptr);
+  Member().Assign({{.partition = {"orders", 0}, .next_offset = 10}});
+  target_.SetPublishStatus(absl::UnavailableError("target down"), /*retryable=*/true);
+  Member().Deliver(Records(0, 10, 13));
+  std::vector<std::pair<TopicPartition, int64_t>> seeks;
+  const absl::Time deadline = absl::Now() + kWait;
+  while (seeks.empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(2));
+    seeks = Member().CompleteSeeks();
+  }
+  ASSERT_EQ(seeks.size(), 1u);
+  EXPECT_EQ(seeks[0].second, 10);
+  target_.SetPublishStatus(absl::OkStatus());
+  Member().Deliver(Records(0, 10, 13));
+  ASSERT_TRUE(WaitForCommit(0, 13));
+  for (const auto& commit : Member().commits()) {
+    EXPECT_LE(commit.at({"orders", 0}), 13);
+  }
+}
+
+// Records fetched beyond the in-flight bound pause the partition's fetching.
+TEST_F(MirrorJobTest, TooManyRecordsInFlightPauseFetching) {
+  // A target that never answers keeps records in flight.
+  class SilentTarget final : public FakeCluster {
+   public:
+    SilentTarget() : FakeCluster("new") {}
+    void Publish(backend::Record, backend::PublishCallback) override {}
+  } silent;
+  silent.AddTopic("orders", 2);
+  auto job = MirrorJob::Start(
+      {.name = "move", .source = "old", .target = "new", .topics = {"orders"}}, &source_,
+      &silent,
+      {.tick = absl::Milliseconds(5),
+       .max_in_flight = 4,
+       .revoke_wait = absl::ZeroDuration()},
+      &metrics_);
+  ASSERT_TRUE(job.ok()) << job.status();
+  Member().Assign({{.partition = {"orders", 0}, .next_offset = 0}});
+  Member().Deliver(Records(0, 0, 4));
+  const absl::Time deadline = absl::Now() + kWait;
+  while (Member().paused().empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  EXPECT_THAT(Member().paused(), ::testing::ElementsAre(TopicPartition{"orders", 0}));
+}
+
+TEST_F(MirrorJobTest, ATargetWithFewerPartitionsIsRefused) {
+  FakeCluster small("new");
+  small.AddTopic("orders", 1);
+  auto job = MirrorJob::Start(
+      {.name = "move", .source = "old", .target = "new", .topics = {"orders"}}, &source_,
+      &small, {}, &metrics_);
+  ASSERT_FALSE(job.ok());
+  EXPECT_EQ(job.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(job.status().message(), ::testing::HasSubstr("1 partitions on target new"));
+}
+
+TEST_F(MirrorJobTest, AMissingTargetTopicIsCreatedWithTheSourcesPartitions) {
+  FakeCluster empty("new");
+  auto job = MirrorJob::Start(
+      {.name = "move", .source = "old", .target = "new", .topics = {"orders"}}, &source_,
+      &empty, {}, &metrics_);
+  ASSERT_TRUE(job.ok()) << job.status();
+  auto info = empty.DescribeTopic("orders");
+  ASSERT_TRUE(info.ok()) << info.status();
+  EXPECT_EQ(info->partitions.size(), 2u);
+}
+
+}  // namespace
+}  // namespace ferry::mirror
