@@ -67,12 +67,13 @@ void FillTopic(const backend::TopicInfo& info, const std::string& cluster,
 
 AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
                            const routing::RouteTable* routes,
-                           RouteOperations* route_operations, GroupOperations* groups,
-                           const std::atomic<bool>* draining)
+                           RouteOperations* route_operations, MirrorOperations* mirrors,
+                           GroupOperations* groups, const std::atomic<bool>* draining)
     : identity_(std::move(identity)),
       clusters_(std::move(clusters)),
       routes_(routes),
       route_operations_(route_operations),
+      mirrors_(mirrors),
       groups_(groups),
       draining_(draining) {}
 
@@ -155,6 +156,37 @@ grpc::Status AdminService::DeleteRoute(grpc::ServerContext*,
                                        const v1::DeleteRouteRequest* request,
                                        v1::DeleteRouteResponse*) {
   return api::ToGrpcStatus(route_operations_->Delete(request->topic()));
+}
+
+grpc::Status AdminService::StartMirror(grpc::ServerContext*,
+                                       const v1::StartMirrorRequest* request,
+                                       v1::MirrorJob* response) {
+  auto job = mirrors_->Start(request->job());
+  if (!job.ok()) return api::ToGrpcStatus(job.status());
+  *response = *std::move(job);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::StopMirror(grpc::ServerContext*,
+                                      const v1::StopMirrorRequest* request,
+                                      v1::StopMirrorResponse*) {
+  return api::ToGrpcStatus(mirrors_->Stop(request->name()));
+}
+
+grpc::Status AdminService::ListMirrors(grpc::ServerContext*,
+                                       const v1::ListMirrorsRequest*,
+                                       v1::ListMirrorsResponse* response) {
+  *response = mirrors_->List();
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetMirrorStatus(grpc::ServerContext*,
+                                           const v1::GetMirrorStatusRequest* request,
+                                           v1::MirrorStatus* response) {
+  auto status = mirrors_->Status(request->name());
+  if (!status.ok()) return api::ToGrpcStatus(status.status());
+  *response = *std::move(status);
+  return grpc::Status::OK;
 }
 
 absl::StatusOr<backend::Cluster*> AdminService::ClusterNamed(

@@ -7,6 +7,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "admin/group_operations.h"
+#include "admin/mirror_operations.h"
 #include "admin/route_operations.h"
 #include "backend/cluster.h"
 #include "config/config.h"
@@ -36,7 +37,8 @@ class AdminService final : public v1::Admin::Service {
   // outlive the service.
   AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
                const routing::RouteTable* routes, RouteOperations* route_operations,
-               GroupOperations* groups, const std::atomic<bool>* draining);
+               MirrorOperations* mirrors, GroupOperations* groups,
+               const std::atomic<bool>* draining);
 
   grpc::Status GetNode(grpc::ServerContext* context, const v1::GetNodeRequest* request,
                        v1::Node* response) override;
@@ -59,6 +61,20 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status DeleteRoute(grpc::ServerContext* context,
                            const v1::DeleteRouteRequest* request,
                            v1::DeleteRouteResponse* response) override;
+
+  // Mirror jobs (see MirrorOperations).
+  grpc::Status StartMirror(grpc::ServerContext* context,
+                           const v1::StartMirrorRequest* request,
+                           v1::MirrorJob* response) override;
+  grpc::Status StopMirror(grpc::ServerContext* context,
+                          const v1::StopMirrorRequest* request,
+                          v1::StopMirrorResponse* response) override;
+  grpc::Status ListMirrors(grpc::ServerContext* context,
+                           const v1::ListMirrorsRequest* request,
+                           v1::ListMirrorsResponse* response) override;
+  grpc::Status GetMirrorStatus(grpc::ServerContext* context,
+                               const v1::GetMirrorStatusRequest* request,
+                               v1::MirrorStatus* response) override;
 
   // Topic administration. Each call blocks on the chosen cluster (bounded by
   // its admin timeout). The cluster is `request.cluster` when set, otherwise
@@ -107,6 +123,7 @@ class AdminService final : public v1::Admin::Service {
   const std::vector<backend::Cluster*> clusters_;
   const routing::RouteTable* const routes_;
   RouteOperations* const route_operations_;
+  MirrorOperations* const mirrors_;
   GroupOperations* const groups_;
   const std::atomic<bool>* draining_;
 };

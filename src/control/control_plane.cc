@@ -111,6 +111,8 @@ void ControlPlane::OnRecords(std::vector<backend::ConsumedRecord> records) {
       OnRouteRecord(*route);
     } else if (const auto* drain = std::get_if<DrainCommand>(&*command)) {
       OnDrainRecord(*drain);
+    } else if (const auto* mirror = std::get_if<MirrorChange>(&*command)) {
+      OnMirrorRecord(*mirror);
     } else {
       OnRouteRecord(std::nullopt);
     }
@@ -161,6 +163,27 @@ void ControlPlane::OnDrainRecord(const DrainCommand& drain) {
                             : drained_.erase(drain.cluster) > 0;
   }
   if (changed) listener_->OnDrained(drain.cluster, drain.drained);
+}
+
+void ControlPlane::OnMirrorRecord(const MirrorChange& change) {
+  std::optional<std::vector<MirrorSpec>> changed;
+  {
+    absl::MutexLock lock(&mu_);
+    if (change.spec) {
+      mirrors_[change.name] = *change.spec;
+    } else {
+      mirrors_.erase(change.name);
+    }
+    if (caught_up_) changed = MirrorList();
+  }
+  if (changed) listener_->OnMirrors(*changed);
+}
+
+std::vector<MirrorSpec> ControlPlane::MirrorList() const {
+  std::vector<MirrorSpec> mirrors;
+  mirrors.reserve(mirrors_.size());
+  for (const auto& [name, spec] : mirrors_) mirrors.push_back(spec);
+  return mirrors;
 }
 
 std::vector<config::RouteConfig> ControlPlane::RouteList() const {
@@ -260,6 +283,7 @@ void ControlPlane::MarkCaughtUp() {
   // Outside mu_: the listener takes its groups' locks, which call in here.
   listener_->OnCaughtUp();
   SeedOrPublishRoutes();
+  listener_->OnMirrors(Mirrors());
 }
 
 void ControlPlane::OnError(const absl::Status& error) {
@@ -318,6 +342,14 @@ absl::Status ControlPlane::SetDrained(const std::string& cluster, bool drained) 
   return WriteAndApply(DrainCommand{.cluster = cluster, .drained = drained});
 }
 
+absl::Status ControlPlane::StartMirror(const MirrorSpec& spec) {
+  return WriteAndApply(MirrorChange{.name = spec.name, .spec = spec});
+}
+
+absl::Status ControlPlane::StopMirror(const std::string& name) {
+  return WriteAndApply(MirrorChange{.name = name});
+}
+
 absl::Status ControlPlane::SetPaused(const std::string& group, bool paused) {
   return Write(PauseCommand{.group = group, .paused = paused}).status();
 }
@@ -366,6 +398,11 @@ std::optional<std::vector<config::RouteConfig>> ControlPlane::Routes() const {
 std::set<std::string> ControlPlane::Drained() const {
   absl::MutexLock lock(&mu_);
   return drained_;
+}
+
+std::vector<MirrorSpec> ControlPlane::Mirrors() const {
+  absl::MutexLock lock(&mu_);
+  return MirrorList();
 }
 
 }  // namespace ferry::control

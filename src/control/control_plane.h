@@ -44,6 +44,8 @@ class ControlListener {
   // An operator drained (true) or undrained a cluster; also for each drained
   // cluster while catching up.
   virtual void OnDrained(const std::string& /*cluster*/, bool /*drained*/) {}
+  // The whole set of mirror jobs, at catch-up and after each change.
+  virtual void OnMirrors(const std::vector<MirrorSpec>& /*jobs*/) {}
 };
 
 class ControlPlane final : public SeekLedger, private backend::GroupMemberListener {
@@ -72,6 +74,8 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   absl::Status PutRoute(const config::RouteConfig& route);
   absl::Status DeleteRoute(const std::string& topic);
   absl::Status SetDrained(const std::string& cluster, bool drained);
+  absl::Status StartMirror(const MirrorSpec& spec);
+  absl::Status StopMirror(const std::string& name);
   // Issues a seek and waits up to `wait` for the nodes owning the partitions
   // to apply it; returns the partitions moved meanwhile (a partition that was
   // changing owners, or whose owner was leaving, may be missing).
@@ -90,6 +94,7 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   // (caught up and seeded), when the node still routes by its YAML.
   std::optional<std::vector<config::RouteConfig>> Routes() const;
   std::set<std::string> Drained() const;
+  std::vector<MirrorSpec> Mirrors() const;
 
  private:
   void Run();
@@ -104,6 +109,8 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   // A route put or deleted, or (nullopt) the marker that routes were seeded.
   void OnRouteRecord(const std::optional<RouteChange>& change) ABSL_LOCKS_EXCLUDED(mu_);
   void OnDrainRecord(const DrainCommand& drain) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnMirrorRecord(const MirrorChange& change) ABSL_LOCKS_EXCLUDED(mu_);
+  std::vector<MirrorSpec> MirrorList() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // At catch-up: writes the seed routes if the topic was never seeded, else
   // hands the listener the topic's routes.
   void SeedOrPublishRoutes() ABSL_LOCKS_EXCLUDED(mu_);
@@ -139,6 +146,7 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   std::map<std::string, config::RouteConfig> routes_ ABSL_GUARDED_BY(mu_);
   bool routes_seeded_ ABSL_GUARDED_BY(mu_) = false;
   std::set<std::string> drained_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, MirrorSpec> mirrors_ ABSL_GUARDED_BY(mu_);
   // Per group, its latest seek command and the partitions nodes said they
   // moved for it; dropped once the command expired.
   struct SeekProgress {

@@ -7,8 +7,11 @@
 namespace ferry::server {
 
 NodeControl::NodeControl(control::ControlListener* groups, routing::RouteTable* routes,
-                         std::vector<std::string> clusters)
-    : groups_(groups), routes_(routes), clusters_(std::move(clusters)) {}
+                         mirror::MirrorRunner* mirrors, std::vector<std::string> clusters)
+    : groups_(groups),
+      routes_(routes),
+      mirrors_(mirrors),
+      clusters_(std::move(clusters)) {}
 
 void NodeControl::OnRoutes(const std::vector<config::RouteConfig>& routes) {
   const std::set<std::string> known(clusters_.begin(), clusters_.end());

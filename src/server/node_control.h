@@ -5,19 +5,20 @@
 #include <vector>
 
 #include "control/control_plane.h"
+#include "mirror/mirror_runner.h"
 #include "routing/route_table.h"
 
 namespace ferry::server {
 
 // The node's listener of the control topic: group commands go to the group
 // registry, route sets replace the node's Router, drains are logged (and
-// hold the cluster's write breaker open).
+// hold the cluster's write breaker open), mirror jobs go to the runner.
 class NodeControl final : public control::ControlListener {
  public:
-  // `groups` and `routes` must outlive this; `clusters` are the configured
-  // cluster names.
+  // `groups`, `routes` and `mirrors` must outlive this; `clusters` are the
+  // configured cluster names.
   NodeControl(control::ControlListener* groups, routing::RouteTable* routes,
-              std::vector<std::string> clusters);
+              mirror::MirrorRunner* mirrors, std::vector<std::string> clusters);
 
   void OnPaused(const std::string& group, bool paused) override {
     groups_->OnPaused(group, paused);
@@ -30,10 +31,14 @@ class NodeControl final : public control::ControlListener {
   // logged): another node's configuration may know more clusters.
   void OnRoutes(const std::vector<config::RouteConfig>& routes) override;
   void OnDrained(const std::string& cluster, bool drained) override;
+  void OnMirrors(const std::vector<control::MirrorSpec>& jobs) override {
+    mirrors_->SetJobs(jobs);
+  }
 
  private:
   control::ControlListener* const groups_;
   routing::RouteTable* const routes_;
+  mirror::MirrorRunner* const mirrors_;
   const std::vector<std::string> clusters_;
 };
 

@@ -22,7 +22,9 @@ TEST(NodeControl, RoutesReplaceTheRouterWithoutThoseNamingUnknownClusters) {
   routing::RouteTable table(std::make_shared<const routing::Router>(
       std::vector<config::RouteConfig>{{.topic = "*", .write = {"a"}}},
       std::vector<std::string>{"a", "b"}));
-  NodeControl control(&groups, &table, {"a", "b"});
+  metrics::Registry metrics;
+  mirror::MirrorRunner mirrors({}, {}, &metrics);
+  NodeControl control(&groups, &table, &mirrors, {"a", "b"});
   std::shared_ptr<const routing::Router> before = table.Current();
 
   control.OnRoutes({{.topic = "*", .write = {"b"}},

@@ -136,8 +136,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
     if (!config.control.cluster.empty()) {
       control_cluster = clusters_by_name.at(config.control.cluster);
     }
-    server->node_control_ = std::make_unique<NodeControl>(
-        server->groups_.get(), server->routes_.get(), cluster_names);
+    server->mirrors_ = std::make_unique<mirror::MirrorRunner>(
+        clusters_by_name,
+        mirror::MirrorJob::Options{.node_id = identity.id,
+                                   .commit_interval = config.subscribe.commit_interval},
+        &server->registry_);
+    server->node_control_ =
+        std::make_unique<NodeControl>(server->groups_.get(), server->routes_.get(),
+                                      server->mirrors_.get(), cluster_names);
     server->control_ = std::make_unique<control::ControlPlane>(
         control_cluster,
         control::ControlPlane::Options{.topic = config.control.topic,
@@ -151,9 +157,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
       server->control_.get());
   server->route_operations_ = std::make_unique<admin::RouteOperations>(
       clusters, server->routes_.get(), server->control_.get());
+  server->mirror_operations_ = std::make_unique<admin::MirrorOperations>(
+      clusters_by_name, server->control_.get(), server->mirrors_.get());
   server->admin_ = std::make_unique<admin::AdminService>(
       identity, clusters, server->routes_.get(), server->route_operations_.get(),
-      server->group_operations_.get(), &server->draining_);
+      server->mirror_operations_.get(), server->group_operations_.get(),
+      &server->draining_);
   builder.RegisterService(server->publisher_.get());
   builder.RegisterService(server->subscriber_.get());
   builder.RegisterService(server->admin_.get());
@@ -204,13 +213,15 @@ void Server::Shutdown() {
   }
   SetStage("stopping the HTTP listener");
   http_.reset();
+  if (groups_) groups_->SetSeekLedger(nullptr);
+  control_.reset();
+  SetStage("stopping mirror jobs");
+  mirrors_.reset();  // each commits what its target acknowledged
   if (groups_) {
     std::vector<std::string> groups = groups_->Groups();
     SetStage(fmt::format("leaving consumer groups ({}: {})", groups.size(),
                          fmt::join(groups, ", ")));
-    groups_->SetSeekLedger(nullptr);
   }
-  control_.reset();
   groups_.reset();  // leaves the groups, committing acked prefixes
   SetStage("closing clusters");
   clusters_.clear();

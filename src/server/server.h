@@ -61,10 +61,12 @@ class Server {
   std::unique_ptr<publish::PublisherService> publisher_;
   std::unique_ptr<subscribe::GroupRegistry> groups_;
   std::unique_ptr<subscribe::SubscriberService> subscriber_;
+  std::unique_ptr<mirror::MirrorRunner> mirrors_;
   std::unique_ptr<NodeControl> node_control_;
   std::unique_ptr<control::ControlPlane> control_;
   std::unique_ptr<admin::GroupOperations> group_operations_;
   std::unique_ptr<admin::RouteOperations> route_operations_;
+  std::unique_ptr<admin::MirrorOperations> mirror_operations_;
   std::unique_ptr<admin::AdminService> admin_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<HttpListener> http_;

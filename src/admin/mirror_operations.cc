@@ -1,0 +1,168 @@
+#include "admin/mirror_operations.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include "common/topic_name.h"
+
+namespace ferry::admin {
+namespace {
+
+v1::MirrorJob ToProto(const control::MirrorSpec& spec) {
+  v1::MirrorJob job;
+  job.set_name(spec.name);
+  job.set_source(spec.source);
+  job.set_target(spec.target);
+  for (const std::string& topic : spec.topics) job.add_topics(topic);
+  return job;
+}
+
+// A job's name is part of a consumer group name and a control record key.
+absl::Status CheckName(const std::string& name) {
+  if (name.empty()) return absl::InvalidArgumentError("job.name: missing");
+  // Same characters as a topic: safe in group names and record keys.
+  if (absl::Status s = ValidateTopicName(name); !s.ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("job.name: {}", std::string(s.message())));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+MirrorOperations::MirrorOperations(std::map<std::string, backend::Cluster*> clusters,
+                                   control::ControlPlane* control,
+                                   const mirror::MirrorRunner* runner)
+    : clusters_(std::move(clusters)), control_(control), runner_(runner) {}
+
+absl::StatusOr<control::MirrorSpec> MirrorOperations::Check(
+    const v1::MirrorJob& job) const {
+  if (absl::Status s = CheckName(job.name()); !s.ok()) return s;
+  std::vector<std::string> names;
+  for (const auto& [name, cluster] : clusters_) names.push_back(name);
+  for (const auto* field : {&job.source(), &job.target()}) {
+    const std::string_view what = field == &job.source() ? "source" : "target";
+    if (!clusters_.contains(*field)) {
+      return absl::InvalidArgumentError(
+          fmt::format("job.{}: unknown cluster \"{}\" (configured: {})", what, *field,
+                      fmt::join(names, ", ")));
+    }
+  }
+  if (job.source() == job.target()) {
+    return absl::InvalidArgumentError(
+        fmt::format("job.target: the same cluster as job.source (\"{}\")", job.source()));
+  }
+  if (job.topics().empty()) return absl::InvalidArgumentError("job.topics: missing");
+  backend::Cluster* source = clusters_.at(job.source());
+  backend::Cluster* target = clusters_.at(job.target());
+  for (const std::string& topic : job.topics()) {
+    if (absl::Status s = ValidateTopicName(topic); !s.ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("job.topics: {}", std::string(s.message())));
+    }
+    auto from = source->DescribeTopic(topic);
+    if (!from.ok()) {
+      return absl::Status(
+          from.status().code(),
+          fmt::format("job.topics: {} on source {}: {}", topic, source->name(),
+                      std::string(from.status().message())));
+    }
+    auto to = target->DescribeTopic(topic);
+    if (to.ok() && to->partitions.size() < from->partitions.size()) {
+      return absl::FailedPreconditionError(fmt::format(
+          "job.topics: {} has {} partitions on target {} but {} on source {}; partition-"
+          "for-partition copying needs at least as many on the target",
+          topic, to->partitions.size(), target->name(), from->partitions.size(),
+          source->name()));
+    }
+  }
+  return control::MirrorSpec{.name = job.name(),
+                             .source = job.source(),
+                             .target = job.target(),
+                             .topics = {job.topics().begin(), job.topics().end()}};
+}
+
+std::optional<control::MirrorSpec> MirrorOperations::Find(const std::string& name) const {
+  if (control_ == nullptr) return std::nullopt;
+  for (control::MirrorSpec& spec : control_->Mirrors()) {
+    if (spec.name == name) return spec;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<v1::MirrorJob> MirrorOperations::Start(const v1::MirrorJob& job) {
+  auto spec = Check(job);
+  if (!spec.ok()) return spec.status();
+  if (control_ == nullptr) {
+    return absl::FailedPreconditionError("no control plane: configure a cluster");
+  }
+  if (auto existing = Find(spec->name)) {
+    if (*existing == *spec) return ToProto(*spec);
+    return absl::AlreadyExistsError(fmt::format(
+        "mirror job {} runs already, copying {} from {} to {}; stop it first or choose "
+        "another name",
+        spec->name, fmt::join(existing->topics, ", "), existing->source,
+        existing->target));
+  }
+  if (absl::Status s = control_->StartMirror(*spec); !s.ok()) return s;
+  return ToProto(*spec);
+}
+
+absl::Status MirrorOperations::Stop(const std::string& name) {
+  if (!Find(name)) {
+    return absl::NotFoundError(fmt::format("no mirror job \"{}\"", name));
+  }
+  return control_->StopMirror(name);
+}
+
+v1::ListMirrorsResponse MirrorOperations::List() const {
+  v1::ListMirrorsResponse response;
+  if (control_ == nullptr) return response;
+  const std::map<std::string, std::string> states =
+      runner_ == nullptr ? std::map<std::string, std::string>{} : runner_->States();
+  for (const control::MirrorSpec& spec : control_->Mirrors()) {
+    v1::MirrorJob* job = response.add_jobs();
+    *job = ToProto(spec);
+    auto state = states.find(spec.name);
+    job->set_state(state == states.end() ? "starting" : state->second);
+  }
+  return response;
+}
+
+absl::StatusOr<v1::MirrorStatus> MirrorOperations::Status(const std::string& name) const {
+  auto spec = Find(name);
+  if (!spec) return absl::NotFoundError(fmt::format("no mirror job \"{}\"", name));
+  backend::Cluster* source = clusters_.at(spec->source);
+  backend::Cluster* target = clusters_.at(spec->target);
+  auto committed = source->CommittedOffsets(mirror::MirrorGroup(name), spec->topics);
+  if (!committed.ok()) return committed.status();
+  v1::MirrorStatus status;
+  *status.mutable_job() = ToProto(*spec);
+  int64_t total_lag = 0;
+  for (const std::string& topic : spec->topics) {
+    auto from = source->DescribeTopic(topic);
+    if (!from.ok()) return from.status();
+    auto to = target->DescribeTopic(topic);
+    for (const backend::PartitionInfo& p : from->partitions) {
+      v1::MirrorPartition* out = status.add_partitions();
+      out->set_topic(topic);
+      out->set_partition(p.id);
+      auto it = committed->find({topic, p.id});
+      const int64_t offset = it == committed->end() ? -1 : it->second;
+      out->set_committed_offset(offset);
+      out->set_source_high_watermark(p.high_watermark);
+      int64_t target_high = -1;
+      if (to.ok() && p.id < static_cast<int32_t>(to->partitions.size())) {
+        target_high = to->partitions[p.id].high_watermark;
+      }
+      out->set_target_high_watermark(target_high);
+      const int64_t lag = p.high_watermark - (offset < 0 ? p.low_watermark : offset);
+      out->set_lag(std::max<int64_t>(lag, 0));
+      total_lag += out->lag();
+    }
+  }
+  status.set_lag(total_lag);
+  return status;
+}
+
+}  // namespace ferry::admin
