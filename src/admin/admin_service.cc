@@ -65,11 +65,13 @@ void FillTopic(const backend::TopicInfo& info, const std::string& cluster,
 }  // namespace
 
 AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
+                           const routing::ClusterBreakers* breakers,
                            const routing::Router* router,
                            std::vector<config::RouteConfig> routes,
                            GroupOperations* groups, const std::atomic<bool>* draining)
     : identity_(std::move(identity)),
       clusters_(std::move(clusters)),
+      breakers_(breakers),
       router_(router),
       routes_(std::move(routes)),
       groups_(groups),
@@ -107,6 +109,9 @@ grpc::Status AdminService::ListClusters(grpc::ServerContext*,
     out->set_bootstrap(cluster->bootstrap());
     out->set_state(ToProto(status.state));
     out->set_error(status.error);
+    if (const routing::ClusterBreaker* breaker = breakers_->Find(cluster->name())) {
+      out->set_breaker(std::string(routing::ToString(breaker->state())));
+    }
     for (const backend::BrokerInfo& broker : status.brokers) {
       v1::Broker* b = out->add_brokers();
       b->set_id(broker.id);

@@ -10,6 +10,7 @@
 #include "backend/cluster.h"
 #include "config/config.h"
 #include "ferry/v1/admin.grpc.pb.h"
+#include "routing/cluster_breakers.h"
 #include "routing/router.h"
 
 namespace ferry::admin {
@@ -31,10 +32,12 @@ struct NodeIdentity {
 // and answer UNIMPLEMENTED through the generated base class.
 class AdminService final : public v1::Admin::Service {
  public:
-  // `clusters`, `router`, `groups` and `draining` must outlive the service.
+  // `clusters`, `breakers` (theirs), `router`, `groups` and `draining` must
+  // outlive the service.
   AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
-               const routing::Router* router, std::vector<config::RouteConfig> routes,
-               GroupOperations* groups, const std::atomic<bool>* draining);
+               const routing::ClusterBreakers* breakers, const routing::Router* router,
+               std::vector<config::RouteConfig> routes, GroupOperations* groups,
+               const std::atomic<bool>* draining);
 
   grpc::Status GetNode(grpc::ServerContext* context, const v1::GetNodeRequest* request,
                        v1::Node* response) override;
@@ -90,6 +93,7 @@ class AdminService final : public v1::Admin::Service {
 
   const NodeIdentity identity_;
   const std::vector<backend::Cluster*> clusters_;
+  const routing::ClusterBreakers* breakers_;
   const routing::Router* router_;
   const std::vector<config::RouteConfig> routes_;
   GroupOperations* const groups_;

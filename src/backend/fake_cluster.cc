@@ -1,5 +1,7 @@
 #include "backend/fake_cluster.h"
 
+#include "api/retry.h"
+
 namespace ferry::backend {
 
 FakeGroupMember::FakeGroupMember(FakeCluster* cluster, GroupMemberOptions options,
@@ -120,10 +122,14 @@ void FakeCluster::Leave(FakeGroupMember*) {
   --leaving_;
 }
 
+void FakeCluster::SetStatus(ClusterStatus status) {
+  absl::MutexLock lock(&mu_);
+  status_ = std::move(status);
+}
+
 ClusterStatus FakeCluster::Status() const {
-  ClusterStatus status;
-  status.state = ClusterState::kUp;
-  return status;
+  absl::MutexLock lock(&mu_);
+  return status_;
 }
 
 ClusterStatus FakeCluster::Describe(bool) { return Status(); }
@@ -133,6 +139,9 @@ void FakeCluster::Publish(Record record, PublishCallback done) {
   {
     absl::MutexLock lock(&mu_);
     outcome.status = publish_status_;
+    // Statuses a test sets are Ferry's own, decided by the one table.
+    outcome.retryable = api::IsRetryable(outcome.status.code());
+    outcome.counts_against_cluster = api::CountsAgainstCluster(outcome.status.code());
     if (outcome.status.ok()) {
       outcome.partition = 0;
       outcome.offset = static_cast<int64_t>(published_.size());

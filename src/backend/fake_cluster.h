@@ -78,6 +78,8 @@ class FakeCluster : public Cluster {
   void AddTopic(const std::string& topic, int partitions);
   // Outcome of every later Publish (completed inline).
   void SetPublishStatus(absl::Status status);
+  // What Status() answers from now on (default: up).
+  void SetStatus(ClusterStatus status);
   std::vector<Record> published() const;
   // The members that joined `group`, oldest first (they stay listed after
   // they left). Owned by their callers.
@@ -119,6 +121,7 @@ class FakeCluster : public Cluster {
   mutable absl::Mutex mu_;
   std::map<std::string, int> topics_ ABSL_GUARDED_BY(mu_);
   absl::Status publish_status_ ABSL_GUARDED_BY(mu_);
+  ClusterStatus status_ ABSL_GUARDED_BY(mu_) = {.state = ClusterState::kUp};
   std::vector<Record> published_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<FakeGroupMember*>> members_ ABSL_GUARDED_BY(mu_);
   absl::Notification* hold_leaving_ ABSL_GUARDED_BY(mu_) = nullptr;

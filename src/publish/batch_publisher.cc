@@ -36,11 +36,11 @@ int64_t MessageBytes(const v1::OutgoingMessage& message) {
 
 BatchPublisher::BatchPublisher(config::PublishConfig limits,
                                const routing::Router* router,
-                               std::map<std::string, backend::Cluster*> clusters,
+                               routing::ClusterBreakers* breakers,
                                metrics::Registry* registry, InflightLimiter* limiter)
     : limits_(limits),
       router_(router),
-      clusters_(std::move(clusters)),
+      breakers_(breakers),
       registry_(registry),
       limiter_(limiter) {}
 
@@ -65,14 +65,13 @@ absl::StatusOr<PreparedBatch> BatchPublisher::Prepare(
   }
   auto route = router_->Resolve(request.topic());
   if (!route.ok()) return route.status();
-  // The first cluster of the write list; circuit breakers (failover to the
-  // next one) come with the routing issue.
-  auto it = route->write.empty() ? clusters_.end() : clusters_.find(route->write.front());
-  if (it == clusters_.end()) {
+  routing::ClusterBreaker* breaker = breakers_->Choose(route->write);
+  if (breaker == nullptr) {
     return absl::UnavailableError(
         fmt::format("route \"{}\" names no usable write cluster", route->pattern));
   }
-  batch.cluster = it->second;
+  batch.cluster = breaker->cluster();
+  batch.breaker = breaker;
   batch.auto_create_topic = route->auto_create_topics;
   return batch;
 }
@@ -136,6 +135,7 @@ struct BatchPublisher::Call {
   absl::Time started;
   std::function<void(v1::PublishResponse)> done;
   std::string cluster;
+  routing::ClusterBreaker* breaker = nullptr;
   // Set by the first acknowledged message (MetricsFor takes a lock).
   std::atomic<TopicMetrics*> metrics{nullptr};
 
@@ -179,6 +179,7 @@ struct BatchPublisher::Call {
   }
 
   void Delivered(int i, const backend::PublishOutcome& outcome) {
+    breaker->Record(outcome);
     if (!outcome.status.ok()) {
       RecordFailure(OrderKey(i), outcome.status, outcome.retryable);
       Fail(i, outcome.status, outcome.retryable);
@@ -248,6 +249,7 @@ void BatchPublisher::Dispatch(v1::PublishRequest request, PreparedBatch batch,
   call->started = absl::Now();
   call->done = std::move(done);
   call->cluster = batch.cluster->name();
+  call->breaker = batch.breaker;
   call->response.set_request_id(call->request.request_id());
   call->response.mutable_results()->Reserve(count);
   for (int i = 0; i < count; ++i) call->response.add_results();

@@ -18,6 +18,10 @@
 namespace ferry::server {
 namespace {
 
+// How often each breaker looks at its cluster's probe status and timers: a
+// small share of the 5 s a failover may take.
+constexpr absl::Duration kBreakerTick = absl::Milliseconds(100);
+
 std::string DefaultNodeId(int grpc_port) {
   char host[256] = "localhost";
   gethostname(host, sizeof(host) - 1);
@@ -118,8 +122,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
       {}, [limiter = server->publish_limiter_.get()] {
         return static_cast<double>(limiter->in_use());
       });
+  server->breakers_ = std::make_unique<routing::ClusterBreakers>(config.breaker, clusters,
+                                                                 &server->registry_);
+  server->breakers_->Start(kBreakerTick);
   server->batch_publisher_ = std::make_unique<publish::BatchPublisher>(
-      config.publish, server->router_.get(), clusters_by_name, &server->registry_,
+      config.publish, server->router_.get(), server->breakers_.get(), &server->registry_,
       server->publish_limiter_.get());
   server->publisher_ = std::make_unique<publish::PublisherService>(
       server->batch_publisher_.get(), server->publish_limiter_.get());
@@ -144,7 +151,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
       identity.id, clusters, server->router_.get(), server->groups_.get(),
       server->control_.get());
   server->admin_ = std::make_unique<admin::AdminService>(
-      identity, clusters, server->router_.get(), config.routes,
+      identity, clusters, server->breakers_.get(), server->router_.get(), config.routes,
       server->group_operations_.get(), &server->draining_);
   builder.RegisterService(server->publisher_.get());
   builder.RegisterService(server->subscriber_.get());
@@ -205,6 +212,7 @@ void Server::Shutdown() {
   control_.reset();
   groups_.reset();  // leaves the groups, committing acked prefixes
   SetStage("closing clusters");
+  if (breakers_) breakers_->Stop();  // its watchers use the clusters
   clusters_.clear();
   SetStage("stopped");
 }

@@ -19,6 +19,7 @@
 #include "publish/batch_publisher.h"
 #include "publish/inflight_limiter.h"
 #include "publish/publisher_service.h"
+#include "routing/cluster_breakers.h"
 #include "routing/router.h"
 #include "server/http_listener.h"
 #include "subscribe/group_registry.h"
@@ -54,6 +55,9 @@ class Server {
   metrics::Registry registry_;
   backend::kafka::LibrdkafkaClientFactory kafka_factory_;
   std::vector<std::unique_ptr<backend::Cluster>> clusters_;
+  // Outlives clusters_'s last publish callbacks: Shutdown() clears clusters_
+  // after stopping the breakers' watchers.
+  std::unique_ptr<routing::ClusterBreakers> breakers_;
   std::unique_ptr<routing::Router> router_;
   std::unique_ptr<publish::InflightLimiter> publish_limiter_;
   std::unique_ptr<publish::BatchPublisher> batch_publisher_;
