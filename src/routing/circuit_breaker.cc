@@ -25,27 +25,27 @@ CircuitBreaker::CircuitBreaker(const config::BreakerConfig& config, absl::Time n
       entered_(now),
       open_period_(config.open_for) {}
 
-std::optional<BreakerTransition> CircuitBreaker::RecordOutcome(
-    absl::Time now, bool failed, const absl::Status& failure) {
+std::optional<BreakerTransition> CircuitBreaker::RecordOutcomes(
+    absl::Time now, int64_t outcomes, int64_t failures, const absl::Status& failure) {
   if (state_ != BreakerState::kClosed) return std::nullopt;
   const int64_t index = absl::ToUnixNanos(now) / bucket_nanos_;
   Bucket& bucket = buckets_[static_cast<size_t>(index % kBuckets)];
   if (bucket.index != index) bucket = Bucket{.index = index};
-  ++bucket.total;
-  if (!failed) return std::nullopt;
-  ++bucket.failed;
+  bucket.total += outcomes;
+  if (failures == 0) return std::nullopt;
+  bucket.failed += failures;
   int64_t total = 0;
-  int64_t failures = 0;
+  int64_t failed = 0;
   for (const Bucket& b : buckets_) {
     if (b.index <= index - kBuckets) continue;  // older than the window
     total += b.total;
-    failures += b.failed;
+    failed += b.failed;
   }
   if (total < config_.min_requests ||
-      static_cast<double>(failures) < config_.failure_rate * static_cast<double>(total)) {
+      static_cast<double>(failed) < config_.failure_rate * static_cast<double>(total)) {
     return std::nullopt;
   }
-  return Trip(now, fmt::format("{}/{} failed in the last {} ({}: {})", failures, total,
+  return Trip(now, fmt::format("{}/{} failed in the last {} ({}: {})", failed, total,
                                absl::FormatDuration(config_.window),
                                absl::StatusCodeToString(failure.code()),
                                std::string(failure.message())));

@@ -12,9 +12,9 @@
 //   any ──(drained by an operator)──► open, until undrained (then half-open)
 //
 // The window is kBuckets buckets of window/kBuckets each (1 s by default):
-// recording an outcome is O(1) and allocation-free, and only a counted
-// failure sums the buckets (O(kBuckets)) to decide whether to open. Outcomes
-// count only while closed; closing starts an empty window.
+// recording outcomes is O(1) and allocation-free, and only counted failures
+// sum the buckets (O(kBuckets)) to decide whether to open. Outcomes count
+// only while closed; closing starts an empty window.
 //
 // Backoff: each open lasts the current open period, at least
 // breaker.open_for. A failed probe doubles it (up to kMaxOpenForFactor
@@ -27,7 +27,7 @@
 //
 // Usage:
 //   CircuitBreaker breaker(config, now);
-//   if (auto t = breaker.RecordOutcome(now, false, status)) Log(*t);
+//   if (auto t = breaker.RecordOutcomes(now, 100, 2, last_failure)) Log(*t);
 //   if (auto t = breaker.ObserveCluster(now, cluster->Status())) Log(*t);
 //   if (breaker.state() == BreakerState::kHalfOpen) SendProbe();
 //   if (auto t = breaker.RecordProbe(now, probe_status)) Log(*t);
@@ -68,11 +68,12 @@ class CircuitBreaker {
   BreakerState state() const { return state_; }
   bool drained() const { return drained_; }
 
-  // One publish outcome of the cluster. `failed` is true only for failures
-  // that count against the cluster (PublishOutcome::counts_against_cluster);
-  // `failure` then says why. May open the breaker.
-  std::optional<BreakerTransition> RecordOutcome(absl::Time now, bool failed,
-                                                 const absl::Status& failure);
+  // `outcomes` publish outcomes of the cluster (e.g. a batch's), of which
+  // `failures` count against it (PublishOutcome::counts_against_cluster);
+  // `failure` says why one of them failed. May open the breaker.
+  std::optional<BreakerTransition> RecordOutcomes(absl::Time now, int64_t outcomes,
+                                                  int64_t failures,
+                                                  const absl::Status& failure);
 
   // The cluster's last metadata probe (backend::Cluster::Status()), checked
   // periodically: opens a closed breaker whose cluster has not answered for
@@ -95,8 +96,8 @@ class CircuitBreaker {
  private:
   struct Bucket {
     int64_t index = -1;  // which bucket-wide slice of time it counts
-    int32_t total = 0;
-    int32_t failed = 0;
+    int64_t total = 0;
+    int64_t failed = 0;
   };
   BreakerTransition MoveTo(absl::Time now, BreakerState to, std::string reason);
   // Opens from closed, doubling the open period when the breaker closed less

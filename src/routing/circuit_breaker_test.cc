@@ -41,7 +41,8 @@ std::optional<BreakerTransition> Record(CircuitBreaker& breaker, absl::Time now,
                                         bool failed) {
   std::optional<BreakerTransition> first;
   for (int i = 0; i < n; ++i) {
-    auto t = breaker.RecordOutcome(now, failed, failed ? kUnavailable : absl::OkStatus());
+    auto t = breaker.RecordOutcomes(now, 1, failed ? 1 : 0,
+                                    failed ? kUnavailable : absl::OkStatus());
     if (t && !first) first = t;
   }
   return first;
@@ -82,6 +83,14 @@ TEST(CircuitBreaker, GivenFailuresBelowTheRateItStaysClosed) {
   EXPECT_EQ(breaker.state(), BreakerState::kClosed);
 }
 
+TEST(CircuitBreaker, GivenABatchOfOutcomesItCountsLikeTheSameOutcomesOneByOne) {
+  CircuitBreaker breaker(Config(), kStart);
+  EXPECT_EQ(breaker.RecordOutcomes(kStart, 30, 14, kUnavailable), std::nullopt);
+  auto t = breaker.RecordOutcomes(kStart, 10, 6, kUnavailable);
+  ASSERT_TRUE(t.has_value());
+  EXPECT_THAT(t->reason, HasSubstr("20/40 failed in the last 10s"));
+}
+
 TEST(CircuitBreaker, GivenOutcomesOlderThanTheWindowTheyNoLongerCount) {
   CircuitBreaker breaker(Config(), kStart);
   Record(breaker, kStart, 15, true);
@@ -95,8 +104,8 @@ TEST(CircuitBreaker, GivenOutcomesOlderThanTheWindowTheyNoLongerCount) {
 TEST(CircuitBreaker, GivenFailuresThatDoNotCountTheyAreOutcomesOfAHealthyCluster) {
   CircuitBreaker breaker(Config(), kStart);
   for (int i = 0; i < 30; ++i) {
-    breaker.RecordOutcome(kStart, /*failed=*/false,
-                          absl::InvalidArgumentError("message too large"));
+    breaker.RecordOutcomes(kStart, 1, /*failures=*/0,
+                           absl::InvalidArgumentError("message too large"));
   }
   EXPECT_EQ(Record(breaker, kStart, 29, true), std::nullopt);  // 29/59
   EXPECT_EQ(breaker.state(), BreakerState::kClosed);
@@ -121,7 +130,8 @@ TEST(CircuitBreaker, GivenRandomOutcomesTheWindowAgreesWithAListOfAllOutcomes) {
       for (const auto& [unused, f] : outcomes) failures += f ? 1 : 0;
       const bool should_open = failed && outcomes.size() >= 20 &&
                                failures * 2 >= static_cast<int64_t>(outcomes.size());
-      breaker.RecordOutcome(now, failed, failed ? kUnavailable : absl::OkStatus());
+      breaker.RecordOutcomes(now, 1, failed ? 1 : 0,
+                             failed ? kUnavailable : absl::OkStatus());
       ASSERT_EQ(breaker.state() == BreakerState::kOpen, should_open)
           << "round " << round << " outcome " << i;
     }

@@ -24,7 +24,8 @@ ClusterBreaker::ClusterBreaker(ClusterBreakers* owner, backend::Cluster* cluster
       [this] { return static_cast<double>(static_cast<int>(state())); });
 }
 
-void ClusterBreaker::Record(const backend::PublishOutcome& outcome) {
+void ClusterBreaker::Record(int64_t outcomes, int64_t failures,
+                            const absl::Status& failure) {
   // Outcomes count only while closed; after a trip the purged publishes of
   // the cluster would otherwise queue on the lock.
   if (state() != BreakerState::kClosed) return;
@@ -32,8 +33,7 @@ void ClusterBreaker::Record(const backend::PublishOutcome& outcome) {
   std::optional<BreakerTransition> transition;
   {
     absl::MutexLock lock(&mu_);
-    transition =
-        breaker_.RecordOutcome(now, outcome.counts_against_cluster, outcome.status);
+    transition = breaker_.RecordOutcomes(now, outcomes, failures, failure);
     state_.store(breaker_.state(), std::memory_order_release);
   }
   if (transition) Announce(*transition, /*cluster_unhealthy=*/true);

@@ -3,9 +3,9 @@
 // Every cluster's write breaker on this node (circuit_breaker.h), with the
 // locking, the metrics, the log lines and the probing around them.
 //
-// The publish path asks Choose(route.write) for each batch and records every
-// outcome of the batch into the chosen ClusterBreaker. A watcher thread per
-// cluster (Start) checks the cluster's metadata probe every tick, moves open
+// The publish path asks Choose(route.write) for each batch and records the
+// batch's outcomes into the chosen ClusterBreaker once the batch is done. A watcher
+// thread per cluster (Start) checks the cluster's metadata probe every tick, moves open
 // breakers to half-open, sends the half-open probe messages (to kProbeTopic on
 // the cluster, created with one partition when missing) and, when a breaker
 // opened because its cluster is unhealthy, fails the publishes still waiting
@@ -14,10 +14,11 @@
 // breakers do not fail them: a healthy cluster acknowledges them in
 // milliseconds, and failing them would only make duplicates.
 //
-// Threading: thread-safe. Record() and Choose() are the hot path: Choose()
-// reads atomics; Record() takes the breaker's lock for a few counter updates
-// (none while the breaker is not closed). No lock is held across a call into
-// a cluster, since a publish may complete inline.
+// Threading: thread-safe. Record() and Choose() are the hot path, once per
+// batch: Choose() reads atomics; Record() reads the clock and takes the
+// breaker's lock for a few counter updates (not while the breaker is not
+// closed). breaker_bench measures them. No lock is held across a call into a
+// cluster, since a publish may complete inline.
 //
 // Lifetime: the clusters must outlive this object; Stop() (or the destructor)
 // joins the watchers, after which the object may still take Record() calls
@@ -53,8 +54,10 @@ class ClusterBreaker {
   backend::Cluster* cluster() const { return cluster_; }
   BreakerState state() const { return state_.load(std::memory_order_acquire); }
 
-  // One publish outcome of a write sent to this cluster.
-  void Record(const backend::PublishOutcome& outcome);
+  // Outcomes of writes sent to this cluster (one batch's): `outcomes` in
+  // all, `failures` of them counting against the cluster
+  // (PublishOutcome::counts_against_cluster), `failure` the status of one.
+  void Record(int64_t outcomes, int64_t failures, const absl::Status& failure);
 
  private:
   friend class ClusterBreakers;

@@ -38,7 +38,9 @@ class ClusterBreakersTest : public ::testing::Test {
     ClusterBreaker* breaker = breakers_.Find(cluster.name());
     for (int i = 0; i < n; ++i) {
       cluster.Publish({.topic = "orders", .value = "v"},
-                      [breaker](backend::PublishOutcome o) { breaker->Record(o); });
+                      [breaker](backend::PublishOutcome o) {
+                        breaker->Record(1, o.counts_against_cluster ? 1 : 0, o.status);
+                      });
     }
   }
 

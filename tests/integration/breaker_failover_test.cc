@@ -5,20 +5,17 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <chrono>
-#include <future>
+#include <algorithm>
 #include <map>
-#include <thread>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/synchronization/mutex.h"
-#include "ferry/client/publisher.h"
 #include "testing/ferryd_process.h"
 #include "testing/kafka_broker.h"
 #include "testing/kafka_client.h"
+#include "testing/steady_traffic.h"
 
 namespace ferry {
 namespace {
@@ -72,121 +69,6 @@ class BreakerFailover : public ::testing::Test {
 KafkaBroker* BreakerFailover::primary_ = nullptr;
 KafkaBroker* BreakerFailover::standby_ = nullptr;
 
-// One published message and, once known, its result.
-struct Sent {
-  int key = 0;
-  int seq = 0;  // per key, in publish order
-  std::future<client::PublishResult> future = {};
-  bool done = false;
-  client::PublishResult result = {};
-  absl::Time completed = {};
-};
-
-// Publishes keyed messages through the SDK at a steady rate (one every
-// `interval`) from one thread and collects their results from another, with
-// the time each completed.
-class SteadyTraffic {
- public:
-  SteadyTraffic(const std::string& node, const std::string& topic,
-                absl::Duration interval)
-      : topic_(topic), interval_(interval) {
-    std::string error;
-    publisher_ = client::Publisher::Builder()
-                     .Endpoints({node})
-                     .RequestTimeout(std::chrono::seconds(15))
-                     .DeliveryTimeout(std::chrono::seconds(60))
-                     .Linger(std::chrono::milliseconds(1))
-                     .Build(&error);
-    EXPECT_NE(publisher_, nullptr) << error;
-    sender_ = std::thread([this] { Send(); });
-    collector_ = std::thread([this] { Collect(); });
-  }
-
-  // Stops publishing and waits for every result.
-  std::vector<Sent>& Finish() {
-    stop_ = true;
-    sender_.join();
-    publisher_->Flush(std::chrono::seconds(60));
-    collecting_ = false;
-    collector_.join();
-    return sent_;
-  }
-
-  // The first completion at or after `since` of an acknowledged write on
-  // `cluster`; waits up to `timeout` for one.
-  std::optional<absl::Time> FirstAckOn(const std::string& cluster, absl::Time since,
-                                       absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      {
-        absl::MutexLock lock(&mu_);
-        std::optional<absl::Time> first;
-        for (const Sent& s : sent_) {
-          if (s.done && s.result.ok() && s.result.cluster == cluster &&
-              s.completed >= since && (!first || s.completed < *first)) {
-            first = s.completed;
-          }
-        }
-        if (first) return first;
-      }
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return std::nullopt;
-  }
-
- private:
-  void Send() {
-    int seq = 0;
-    while (!stop_) {
-      client::Message m;
-      const int key = seq % kKeys;
-      m.key = absl::StrCat("key-", key);
-      m.value = absl::StrCat(key, ":", seq / kKeys);
-      auto future = publisher_->Publish(topic_, std::move(m));
-      {
-        absl::MutexLock lock(&mu_);
-        sent_.push_back({.key = key, .seq = seq / kKeys, .future = std::move(future)});
-      }
-      ++seq;
-      absl::SleepFor(interval_);
-    }
-  }
-
-  void Collect() {
-    size_t first_pending = 0;
-    while (true) {
-      const bool last_round = !collecting_;
-      {
-        absl::MutexLock lock(&mu_);
-        for (size_t i = first_pending; i < sent_.size(); ++i) {
-          Sent& s = sent_[i];
-          if (s.done ||
-              s.future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-            continue;
-          }
-          s.result = s.future.get();
-          s.completed = absl::Now();
-          s.done = true;
-        }
-        while (first_pending < sent_.size() && sent_[first_pending].done) ++first_pending;
-      }
-      if (last_round) return;
-      absl::SleepFor(absl::Milliseconds(2));
-    }
-  }
-
-  const std::string topic_;
-  const absl::Duration interval_;
-  std::unique_ptr<client::Publisher> publisher_;
-  std::atomic<bool> stop_{false};
-  std::atomic<bool> collecting_{true};
-  absl::Mutex mu_;
-  // A deque would do; a vector keeps indexes stable while mu_ is held.
-  std::vector<Sent> sent_ ABSL_GUARDED_BY(mu_);
-  std::thread sender_;
-  std::thread collector_;
-};
-
 std::vector<int32_t> AllPartitions() {
   std::vector<int32_t> out;
   for (int p = 0; p < kPartitions; ++p) out.push_back(p);
@@ -233,7 +115,8 @@ TEST_F(BreakerFailover, WritesMoveToTheStandbyWhenThePrimaryDiesAndComeBack) {
   auto node = FerrydProcess::Start(NodeYaml(*primary_, *standby_));
   ASSERT_TRUE(node.ok()) << node.status();
 
-  SteadyTraffic traffic((*node)->grpc_address(), topic, absl::Milliseconds(5));
+  testing::SteadyTraffic traffic((*node)->grpc_address(), topic, absl::Milliseconds(5),
+                                 kKeys);
   ASSERT_TRUE(traffic.FirstAckOn("primary", absl::InfinitePast(), absl::Seconds(20)));
   absl::SleepFor(absl::Seconds(1));
 
@@ -268,10 +151,10 @@ TEST_F(BreakerFailover, WritesMoveToTheStandbyWhenThePrimaryDiesAndComeBack) {
   EXPECT_THAT(Status(**node), HasSubstr("breaker closed"));
   absl::SleepFor(absl::Seconds(1));
 
-  std::vector<Sent>& sent = traffic.Finish();
+  const std::vector<testing::SentMessage>& sent = traffic.Finish();
   std::map<std::string, std::set<std::string>> acknowledged;  // cluster -> ids
   int failed = 0;
-  for (const Sent& s : sent) {
+  for (const testing::SentMessage& s : sent) {
     if (s.result.ok()) {
       acknowledged[s.result.cluster].insert(s.result.id);
     } else {
