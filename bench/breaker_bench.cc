@@ -119,7 +119,10 @@ int RunFailovers(const Options& o) {
       Log("writes did not return to the primary:\n{}", (*node)->Log());
       return 1;
     }
-    absl::SleepFor(absl::Seconds(1));
+    // A cluster failing again within one open period of closing is taken
+    // for flapping (its breaker stays open twice as long): wait that out, so
+    // each kill measures a fresh failover and recovery.
+    absl::SleepFor(absl::Seconds(o.open_for_seconds + 1));
     if (absl::Status s = (*primary)->Kill9(); !s.ok()) {
       Log("kill: {}", s.ToString());
       return 1;
