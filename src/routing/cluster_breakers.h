@@ -10,7 +10,10 @@
 // the cluster, created with one partition when missing) and, when a breaker
 // opened because its cluster is unhealthy, fails the publishes still waiting
 // on that cluster (Cluster::FailPendingPublishes: UNAVAILABLE, retryable), so
-// their clients resend them now and they land on the next cluster. Drained
+// their clients resend them now and they land on the next cluster (routes
+// without one resend to the same cluster rather than wait out the publish
+// timeout of a cluster that stopped answering; a duplicate is possible if it
+// was only slow, which the ferry.id header lets consumers drop). Drained
 // breakers do not fail them: a healthy cluster acknowledges them in
 // milliseconds, and failing them would only make duplicates.
 //
