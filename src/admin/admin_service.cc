@@ -66,11 +66,13 @@ void FillTopic(const backend::TopicInfo& info, const std::string& cluster,
 }  // namespace
 
 AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
+                           const routing::ClusterBreakers* breakers,
                            const routing::RouteTable* routes,
                            RouteOperations* route_operations, MirrorOperations* mirrors,
                            GroupOperations* groups, const std::atomic<bool>* draining)
     : identity_(std::move(identity)),
       clusters_(std::move(clusters)),
+      breakers_(breakers),
       routes_(routes),
       route_operations_(route_operations),
       mirrors_(mirrors),
@@ -110,6 +112,9 @@ grpc::Status AdminService::ListClusters(grpc::ServerContext*,
     out->set_bootstrap(cluster->bootstrap());
     out->set_state(ToProto(status.state));
     out->set_error(status.error);
+    if (const routing::ClusterBreaker* breaker = breakers_->Find(cluster->name())) {
+      out->set_breaker(std::string(routing::ToString(breaker->state())));
+    }
     for (const backend::BrokerInfo& broker : status.brokers) {
       v1::Broker* b = out->add_brokers();
       b->set_id(broker.id);

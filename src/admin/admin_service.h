@@ -12,6 +12,7 @@
 #include "backend/cluster.h"
 #include "config/config.h"
 #include "ferry/v1/admin.grpc.pb.h"
+#include "routing/cluster_breakers.h"
 #include "routing/route_table.h"
 
 namespace ferry::admin {
@@ -33,9 +34,10 @@ struct NodeIdentity {
 // generated base class.
 class AdminService final : public v1::Admin::Service {
  public:
-  // `clusters`, `routes`, `route_operations`, `groups` and `draining` must
-  // outlive the service.
+  // `clusters`, `breakers` (theirs), `routes`, `route_operations`, `mirrors`,
+  // `groups` and `draining` must outlive the service.
   AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
+               const routing::ClusterBreakers* breakers,
                const routing::RouteTable* routes, RouteOperations* route_operations,
                MirrorOperations* mirrors, GroupOperations* groups,
                const std::atomic<bool>* draining);
@@ -121,6 +123,7 @@ class AdminService final : public v1::Admin::Service {
 
   const NodeIdentity identity_;
   const std::vector<backend::Cluster*> clusters_;
+  const routing::ClusterBreakers* const breakers_;
   const routing::RouteTable* const routes_;
   RouteOperations* const route_operations_;
   MirrorOperations* const mirrors_;

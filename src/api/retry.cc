@@ -28,4 +28,9 @@ bool IsRetryable(absl::StatusCode code) {
   }
 }
 
+bool CountsAgainstCluster(absl::StatusCode code) {
+  return code == absl::StatusCode::kUnavailable ||
+         code == absl::StatusCode::kDeadlineExceeded;
+}
+
 }  // namespace ferry::api

@@ -33,4 +33,15 @@ namespace ferry::api {
 // not know.
 bool IsRetryable(absl::StatusCode code);
 
+// True when a publish that failed with `code` says its cluster is unhealthy,
+// so the failure counts towards opening the cluster's circuit breaker
+// (routing/circuit_breaker.h): UNAVAILABLE (unreachable, no leader, not enough
+// replicas) and DEADLINE_EXCEEDED (the cluster did not answer in time). Never
+// for a message the cluster rejected (INVALID_ARGUMENT, e.g. too large), a
+// missing topic, a refused permission or flow control, which move no traffic.
+// Like IsRetryable, this is the decision for statuses Ferry produced itself;
+// librdkafka errors are decided per error by backend::kafka::Classify, which
+// errors_test checks against this.
+bool CountsAgainstCluster(absl::StatusCode code);
+
 }  // namespace ferry::api

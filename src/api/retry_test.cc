@@ -43,5 +43,18 @@ TEST(Retry, CodesThisVersionDoesNotKnowAreNotRetryable) {
   }
 }
 
+TEST(Retry, OnlyUnavailableAndDeadlineExceededCountAgainstACluster) {
+  using C = absl::StatusCode;
+  for (int value = -1; value <= 20; ++value) {
+    const auto code = static_cast<C>(value);
+    const bool unhealthy = code == C::kUnavailable || code == C::kDeadlineExceeded;
+    EXPECT_EQ(CountsAgainstCluster(code), unhealthy) << absl::StatusCodeToString(code);
+    // A failure that moves traffic to another cluster is one worth resending.
+    if (CountsAgainstCluster(code)) {
+      EXPECT_TRUE(IsRetryable(code));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace ferry::api

@@ -34,11 +34,11 @@ struct BrokerInfo {
 struct ClusterStatus {
   ClusterState state = ClusterState::kConnecting;
   // Why the cluster is down; empty when up.
-  std::string error;
-  std::vector<BrokerInfo> brokers;
+  std::string error = {};
+  std::vector<BrokerInfo> brokers = {};
   // Topic names, internal ones (starting with "__") excluded. Filled only by
   // Describe(/*include_topics=*/true).
-  std::vector<std::string> topics;
+  std::vector<std::string> topics = {};
   // When the cluster last answered; InfinitePast() if never.
   absl::Time last_contact = absl::InfinitePast();
 };
@@ -87,6 +87,9 @@ struct Record {
 struct PublishOutcome {
   absl::Status status;
   bool retryable = false;  // decided by the backend's error-mapping table
+  // The failure says the cluster is unhealthy (same table); it counts towards
+  // opening the cluster's circuit breaker.
+  bool counts_against_cluster = false;
   int32_t partition = -1;
   int64_t offset = -1;
   int64_t timestamp_ms = 0;

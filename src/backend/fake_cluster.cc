@@ -1,5 +1,7 @@
 #include "backend/fake_cluster.h"
 
+#include "api/retry.h"
+
 namespace ferry::backend {
 
 FakeGroupMember::FakeGroupMember(FakeCluster* cluster, GroupMemberOptions options,
@@ -95,10 +97,9 @@ void FakeCluster::AddTopic(const std::string& topic, int partitions) {
   topics_[topic] = partitions;
 }
 
-void FakeCluster::SetPublishStatus(absl::Status status, bool retryable) {
+void FakeCluster::SetPublishStatus(absl::Status status) {
   absl::MutexLock lock(&mu_);
   publish_status_ = std::move(status);
-  publish_retryable_ = retryable;
 }
 
 std::vector<Record> FakeCluster::published() const {
@@ -134,10 +135,14 @@ void FakeCluster::Leave(FakeGroupMember*) {
   --leaving_;
 }
 
+void FakeCluster::SetStatus(ClusterStatus status) {
+  absl::MutexLock lock(&mu_);
+  status_ = std::move(status);
+}
+
 ClusterStatus FakeCluster::Status() const {
-  ClusterStatus status;
-  status.state = ClusterState::kUp;
-  return status;
+  absl::MutexLock lock(&mu_);
+  return status_;
 }
 
 ClusterStatus FakeCluster::Describe(bool) { return Status(); }
@@ -147,7 +152,9 @@ void FakeCluster::Publish(Record record, PublishCallback done) {
   {
     absl::MutexLock lock(&mu_);
     outcome.status = publish_status_;
-    outcome.retryable = publish_retryable_;
+    // Statuses a test sets are Ferry's own, decided by the one table.
+    outcome.retryable = api::IsRetryable(outcome.status.code());
+    outcome.counts_against_cluster = api::CountsAgainstCluster(outcome.status.code());
     if (outcome.status.ok()) {
       outcome.partition = 0;
       outcome.offset = static_cast<int64_t>(published_.size());

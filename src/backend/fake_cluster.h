@@ -81,9 +81,10 @@ class FakeCluster : public Cluster {
 
   // Test side.
   void AddTopic(const std::string& topic, int partitions);
-  // Outcome of every later Publish (completed inline), and whether it says
-  // a retry may succeed.
-  void SetPublishStatus(absl::Status status, bool retryable = false);
+  // Outcome of every later Publish (completed inline).
+  void SetPublishStatus(absl::Status status);
+  // What Status() answers from now on (default: up).
+  void SetStatus(ClusterStatus status);
   std::vector<Record> published() const;
   // The members that joined `group`, oldest first (they stay listed after
   // they left). Owned by their callers.
@@ -125,7 +126,7 @@ class FakeCluster : public Cluster {
   mutable absl::Mutex mu_;
   std::map<std::string, int> topics_ ABSL_GUARDED_BY(mu_);
   absl::Status publish_status_ ABSL_GUARDED_BY(mu_);
-  bool publish_retryable_ ABSL_GUARDED_BY(mu_) = false;
+  ClusterStatus status_ ABSL_GUARDED_BY(mu_) = {.state = ClusterState::kUp};
   std::vector<Record> published_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::vector<FakeGroupMember*>> members_ ABSL_GUARDED_BY(mu_);
   absl::Notification* hold_leaving_ ABSL_GUARDED_BY(mu_) = nullptr;

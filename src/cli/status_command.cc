@@ -48,7 +48,10 @@ int RunStatus(const GlobalOptions& options) {
   }
   for (const v1::Cluster& cluster : clusters.clusters()) {
     std::cout << "cluster " << cluster.name() << "  " << cluster.type() << "  "
-              << cluster.bootstrap() << "  " << StateName(cluster.state()) << "\n";
+              << cluster.bootstrap() << "  " << StateName(cluster.state());
+    // Nodes older than the circuit breakers leave it empty.
+    if (!cluster.breaker().empty()) std::cout << "  breaker " << cluster.breaker();
+    std::cout << "\n";
     if (!cluster.error().empty()) std::cout << "  error   " << cluster.error() << "\n";
     if (cluster.drained()) {
       std::cout << "  writes  drained by an operator (ferry clusters undrain "

@@ -57,6 +57,17 @@ struct SubscribeConfig {
   absl::Duration session_timeout = absl::Seconds(10);
 };
 
+// Per-cluster circuit breakers for writes (`breaker.*`, DESIGN.md §2
+// "Availability"; routing/circuit_breaker.h).
+struct BreakerConfig {
+  absl::Duration window = absl::Seconds(10);
+  int64_t min_requests = 20;
+  double failure_rate = 0.5;  // 0 < rate <= 1
+  absl::Duration down_after = absl::Seconds(3);
+  absl::Duration open_for = absl::Seconds(30);
+  int64_t close_after = 3;
+};
+
 // The control plane (`control.*`, DESIGN.md §1).
 struct ControlConfig {
   std::string cluster;  // empty: the first cluster by name
@@ -77,10 +88,11 @@ struct Config {
   std::string node_id;  // empty: "<hostname>:<grpc port>"
   std::string log_level = "info";
   absl::Duration shutdown_grace = absl::Seconds(10);
-  absl::Duration cluster_probe_interval = absl::Seconds(5);
+  absl::Duration cluster_probe_interval = absl::Seconds(1);
   absl::Duration cluster_probe_timeout = absl::Seconds(3);
   PublishConfig publish;
   SubscribeConfig subscribe;
+  BreakerConfig breaker;
   ControlConfig control;
   MetricsConfig metrics;
   std::map<std::string, ClusterConfig> clusters;

@@ -214,6 +214,54 @@ TEST(Config, MetricsSeriesBoundIsReadAndChecked) {
   EXPECT_THAT(Error(zero), HasSubstr("metrics.max_series_per_family"));
 }
 
+TEST(Config, BreakerKeysHaveTheirDefaultsAndAreRead) {
+  auto defaults = Load({});
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->breaker.window, absl::Seconds(10));
+  EXPECT_EQ(defaults->breaker.min_requests, 20);
+  EXPECT_DOUBLE_EQ(defaults->breaker.failure_rate, 0.5);
+  EXPECT_EQ(defaults->breaker.down_after, absl::Seconds(3));
+  EXPECT_EQ(defaults->breaker.open_for, absl::Seconds(30));
+  EXPECT_EQ(defaults->breaker.close_after, 3);
+
+  auto set = LoadYaml(R"(
+breaker:
+  window: 5s
+  min_requests: 100
+  failure_rate: 25%
+  down_after: 2s
+  open_for: 1m
+  close_after: 5
+)");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->breaker.window, absl::Seconds(5));
+  EXPECT_EQ(set->breaker.min_requests, 100);
+  EXPECT_DOUBLE_EQ(set->breaker.failure_rate, 0.25);
+  EXPECT_EQ(set->breaker.down_after, absl::Seconds(2));
+  EXPECT_EQ(set->breaker.open_for, absl::Minutes(1));
+  EXPECT_EQ(set->breaker.close_after, 5);
+  auto bare = Load({.overrides = {"breaker.failure_rate=70"}});
+  ASSERT_TRUE(bare.ok()) << bare.status();
+  EXPECT_DOUBLE_EQ(bare->breaker.failure_rate, 0.7);
+}
+
+TEST(Config, BadBreakerValuesNameKeyAndBounds) {
+  EXPECT_THAT(Error(LoadYaml("breaker: { failure_rate: 0% }")),
+              HasSubstr("breaker.failure_rate: 0% is not in 1%..100%"));
+  EXPECT_THAT(Error(LoadYaml("breaker: { failure_rate: half }")),
+              HasSubstr("breaker.failure_rate: \"half\" is not a whole percentage"));
+  EXPECT_THAT(Error(LoadYaml("breaker: { window: 500ms }")),
+              HasSubstr("breaker.window: 500ms is not in 1s..10m"));
+  EXPECT_THAT(Error(LoadYaml("breaker: { min_requests: 0 }")),
+              HasSubstr("breaker.min_requests: 0 is not in 1..1000000"));
+  EXPECT_THAT(Error(LoadYaml("breaker: { open_for: 2h }")),
+              HasSubstr("breaker.open_for: 2h is not in 1s..1h"));
+  EXPECT_THAT(Error(LoadYaml("breaker: { close_after: 0 }")),
+              HasSubstr("breaker.close_after: 0 is not in 1..100"));
+  EXPECT_THAT(Error(LoadYaml("breaker: { down_after: soon }")),
+              HasSubstr("breaker.down_after: \"soon\" is not a duration"));
+}
+
 TEST(Config, PublishLimitsMustNest) {
   EXPECT_THAT(
       Error(LoadYaml("publish: { max_message_bytes: 2048, max_batch_bytes: 1024 }")),

@@ -71,6 +71,22 @@ absl::Status ParseIntIn(std::string_view value, int64_t min, int64_t max, int64_
   return absl::OkStatus();
 }
 
+// "50%" or "50": a share of 1..100 percent, stored as a fraction.
+absl::Status ParsePercent(std::string_view value, double& out) {
+  std::string_view digits = value;
+  if (digits.ends_with('%')) digits.remove_suffix(1);
+  int64_t percent = 0;
+  if (!ParseInt(digits, percent)) {
+    return Invalid(
+        fmt::format("\"{}\" is not a whole percentage (write e.g. 50%)", value));
+  }
+  if (percent < 1 || percent > 100) {
+    return Invalid(fmt::format("{}% is not in 1%..100%", percent));
+  }
+  out = static_cast<double>(percent) / 100;
+  return absl::OkStatus();
+}
+
 ClusterConfig& Cluster(Config& c, const Captures& captures) {
   ClusterConfig& cluster = c.clusters[captures[0]];
   cluster.name = captures[0];
@@ -131,8 +147,10 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
        return ParseDurationIn(v, absl::ZeroDuration(), absl::Minutes(5),
                               c.shutdown_grace);
      }},
-    {"cluster_probe.interval", "duration", "5s", "100ms..5m",
-     "How often each cluster's metadata is fetched to track its state (up/down).",
+    {"cluster_probe.interval", "duration", "1s", "100ms..5m",
+     "How often each cluster's metadata is fetched to track its state (up/down). "
+     "With breaker.down_after it bounds how fast a dead cluster without traffic "
+     "loses its writes: interval + cluster_probe.timeout.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::Milliseconds(100), absl::Minutes(5),
                               c.cluster_probe_interval);
@@ -200,6 +218,47 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::Seconds(6), absl::Minutes(5),
                               c.subscribe.session_timeout);
+     }},
+    {"breaker.window", "duration", "10s", "1s..10m",
+     "Circuit breakers: each cluster's publish outcomes are counted over this "
+     "sliding window (in tenths of it) to decide whether its writes move to the "
+     "next cluster of their route.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::Seconds(1), absl::Minutes(10), c.breaker.window);
+     }},
+    {"breaker.min_requests", "count", "20", "1..1000000",
+     "Fewest outcomes in the window before its failure rate can open a breaker, so a "
+     "few failures on a quiet cluster do not move its traffic.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseIntIn(v, 1, 1000000, c.breaker.min_requests);
+     }},
+    {"breaker.failure_rate", "percent", "50%", "1%..100%",
+     "Share of failed outcomes in the window that opens a breaker. Only failures "
+     "that say the cluster is unhealthy count (UNAVAILABLE, DEADLINE_EXCEEDED: "
+     "timeouts, transport errors, not enough replicas), never rejected messages.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParsePercent(v, c.breaker.failure_rate);
+     }},
+    {"breaker.down_after", "duration", "3s", "1s..10m",
+     "A breaker also opens when its cluster's metadata probe has failed for this "
+     "long (since the last answer), so a dead cluster without traffic loses its "
+     "writes too.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::Seconds(1), absl::Minutes(10),
+                              c.breaker.down_after);
+     }},
+    {"breaker.open_for", "duration", "30s", "1s..1h",
+     "How long an open breaker keeps writes away before probe messages (to "
+     "__ferry_probe on the cluster) test it. A failed probe reopens it for twice as "
+     "long (up to 8 times this), until it has stayed closed that long again.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::Seconds(1), absl::Hours(1), c.breaker.open_for);
+     }},
+    {"breaker.close_after", "count", "3", "1..100",
+     "Consecutive successful probe messages that close a half-open breaker and bring "
+     "writes back to its cluster.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseIntIn(v, 1, 100, c.breaker.close_after);
      }},
     {"control.cluster", "string", "(first cluster by name)", "a configured cluster",
      "Cluster holding the control topic, through which nodes share group pause state "

@@ -104,7 +104,7 @@ TEST_F(MirrorJobTest, FailedRecordsAreCopiedAgainFromTheFirstFailure) {
   auto job = Start();
   ASSERT_NE(job, nullptr);
   Member().Assign({{.partition = {"orders", 0}, .next_offset = 10}});
-  target_.SetPublishStatus(absl::UnavailableError("target down"), /*retryable=*/true);
+  target_.SetPublishStatus(absl::UnavailableError("target down"));
   Member().Deliver(Records(0, 10, 13));
   std::vector<std::pair<TopicPartition, int64_t>> seeks;
   const absl::Time deadline = absl::Now() + kWait;

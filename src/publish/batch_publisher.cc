@@ -36,11 +36,11 @@ int64_t MessageBytes(const v1::OutgoingMessage& message) {
 
 BatchPublisher::BatchPublisher(config::PublishConfig limits,
                                const routing::RouteTable* routes,
-                               std::map<std::string, backend::Cluster*> clusters,
+                               routing::ClusterBreakers* breakers,
                                metrics::Registry* registry, InflightLimiter* limiter)
     : limits_(limits),
       routes_(routes),
-      clusters_(std::move(clusters)),
+      breakers_(breakers),
       registry_(registry),
       limiter_(limiter) {}
 
@@ -65,14 +65,13 @@ absl::StatusOr<PreparedBatch> BatchPublisher::Prepare(
   }
   auto route = routes_->Current()->Resolve(request.topic());
   if (!route.ok()) return route.status();
-  // The first cluster of the write list; circuit breakers (failover to the
-  // next one) come with the routing issue.
-  auto it = route->write.empty() ? clusters_.end() : clusters_.find(route->write.front());
-  if (it == clusters_.end()) {
+  routing::ClusterBreaker* breaker = breakers_->Choose(route->write);
+  if (breaker == nullptr) {
     return absl::UnavailableError(
         fmt::format("route \"{}\" names no usable write cluster", route->pattern));
   }
-  batch.cluster = it->second;
+  batch.cluster = breaker->cluster();
+  batch.breaker = breaker;
   batch.auto_create_topic = route->auto_create_topics;
   return batch;
 }
@@ -136,6 +135,7 @@ struct BatchPublisher::Call {
   absl::Time started;
   std::function<void(v1::PublishResponse)> done;
   std::string cluster;
+  routing::ClusterBreaker* breaker = nullptr;
   // Set by the first acknowledged message (MetricsFor takes a lock).
   std::atomic<TopicMetrics*> metrics{nullptr};
 
@@ -161,6 +161,17 @@ struct BatchPublisher::Call {
 
   void FinishOne() {
     if (remaining.fetch_sub(1) != 1) return;
+    // Once per batch rather than per message: the breaker's clock read and
+    // lock stay off the per-message cost.
+    if (const int64_t outcomes = request.messages_size() - skipped; outcomes > 0) {
+      absl::Status failure;
+      {
+        absl::MutexLock lock(&mu);
+        failure = cluster_failure;
+      }
+      breaker->Record(outcomes, cluster_failures.load(std::memory_order_relaxed),
+                      failure);
+    }
     publisher->limiter_->Release(bytes);
     done(std::move(response));
     delete this;
@@ -179,6 +190,11 @@ struct BatchPublisher::Call {
   }
 
   void Delivered(int i, const backend::PublishOutcome& outcome) {
+    if (outcome.counts_against_cluster) {
+      cluster_failures.fetch_add(1, std::memory_order_relaxed);
+      absl::MutexLock lock(&mu);
+      cluster_failure = outcome.status;
+    }
     if (!outcome.status.ok()) {
       RecordFailure(OrderKey(i), outcome.status, outcome.retryable);
       Fail(i, outcome.status, outcome.retryable);
@@ -203,8 +219,15 @@ struct BatchPublisher::Call {
     FinishOne();
   }
 
+  // For the breaker, when the batch ends: messages answered without reaching
+  // the cluster (written by Dispatch alone, before it lets go of the call),
+  // failures saying the cluster is unhealthy and the status of one of them.
+  int skipped = 0;
+  std::atomic<int64_t> cluster_failures{0};
+
   absl::Mutex mu;
   std::map<std::string, std::pair<absl::Status, bool>> failed_keys ABSL_GUARDED_BY(mu);
+  absl::Status cluster_failure ABSL_GUARDED_BY(mu);
 };
 
 void BatchPublisher::Publish(v1::PublishRequest request, PreparedBatch batch,
@@ -248,6 +271,7 @@ void BatchPublisher::Dispatch(v1::PublishRequest request, PreparedBatch batch,
   call->started = absl::Now();
   call->done = std::move(done);
   call->cluster = batch.cluster->name();
+  call->breaker = batch.breaker;
   call->response.set_request_id(call->request.request_id());
   call->response.mutable_results()->Reserve(count);
   for (int i = 0; i < count; ++i) call->response.add_results();
@@ -258,12 +282,14 @@ void BatchPublisher::Dispatch(v1::PublishRequest request, PreparedBatch batch,
     v1::PublishResult* result = call->response.mutable_results(i);
     result->set_id(message->id());
     if (absl::Status s = CheckMessage(*message); !s.ok()) {
+      ++call->skipped;
       call->Fail(i, s, /*retryable=*/false);
       continue;
     }
     if (auto earlier = call->FailureOf(call->OrderKey(i))) {
       // A later message of a key must not be written after an earlier one
       // failed: a retry of the earlier one would land behind it.
+      ++call->skipped;
       call->Fail(i, earlier->first, earlier->second);
       continue;
     }

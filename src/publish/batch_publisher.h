@@ -12,6 +12,7 @@
 #include "metrics/registry.h"
 #include "publish/inflight_limiter.h"
 #include "publish/topic_auto_creator.h"
+#include "routing/cluster_breakers.h"
 #include "routing/route_table.h"
 
 namespace ferry::publish {
@@ -19,6 +20,8 @@ namespace ferry::publish {
 // A batch that passed the call-level checks.
 struct PreparedBatch {
   backend::Cluster* cluster = nullptr;
+  // The cluster's breaker, which takes every outcome of the batch.
+  routing::ClusterBreaker* breaker = nullptr;
   // The route lets publishing create the topic when it is missing.
   bool auto_create_topic = false;
   // Bytes the batch holds in memory until answered (for the limiter).
@@ -30,15 +33,20 @@ struct PreparedBatch {
 // collects one result per message. Thread-safe; holds no per-call state.
 class BatchPublisher {
  public:
-  // `router`, `registry` and `limiter` must outlive the publisher.
+  // `routes`, `breakers` (whose clusters are the ones written), `registry`
+  // and `limiter` must outlive the publisher.
   BatchPublisher(config::PublishConfig limits, const routing::RouteTable* routes,
-                 std::map<std::string, backend::Cluster*> clusters,
-                 metrics::Registry* registry, InflightLimiter* limiter);
+                 routing::ClusterBreakers* breakers, metrics::Registry* registry,
+                 InflightLimiter* limiter);
   ~BatchPublisher();
 
   // Call-level checks before any message is attempted: INVALID_ARGUMENT
   // (empty batch, bad topic name, too many messages or bytes), NOT_FOUND (no
   // route for the topic), UNAVAILABLE (the route names no usable cluster).
+  // The batch goes to the first cluster of the route's write list whose
+  // circuit breaker is closed, else to the first one (tried rather than
+  // failed fast); all of it to that one cluster, so a key's messages keep
+  // their order within each cluster.
   absl::StatusOr<PreparedBatch> Prepare(const v1::PublishRequest& request) const;
 
   // Publishes a prepared batch whose bytes the caller already took from the
@@ -61,7 +69,7 @@ class BatchPublisher {
 
   const config::PublishConfig limits_;
   const routing::RouteTable* routes_;
-  const std::map<std::string, backend::Cluster*> clusters_;
+  routing::ClusterBreakers* breakers_;
   metrics::Registry* registry_;
   InflightLimiter* limiter_;
 

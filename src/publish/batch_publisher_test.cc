@@ -28,9 +28,10 @@ TEST(BatchPublisher, AFailedAutoCreationFailsEachMessageRetryableByTheTable) {
                                         .auto_create_topics = true}},
       std::vector<std::string>{"main"}));
   metrics::Registry registry;
+  routing::ClusterBreakers breakers(config::BreakerConfig{}, {&cluster}, &registry);
   InflightLimiter limiter(1 << 20);
-  BatchPublisher publisher(config::PublishConfig{}, &router, {{"main", &cluster}},
-                           &registry, &limiter);
+  BatchPublisher publisher(config::PublishConfig{}, &router, &breakers, &registry,
+                           &limiter);
   const absl::StatusCode codes[] = {
       absl::StatusCode::kUnavailable,       absl::StatusCode::kDeadlineExceeded,
       absl::StatusCode::kResourceExhausted, absl::StatusCode::kAborted,
@@ -62,6 +63,67 @@ TEST(BatchPublisher, AFailedAutoCreationFailsEachMessageRetryableByTheTable) {
           << absl::StatusCodeToString(code);
     }
   }
+  EXPECT_EQ(limiter.in_use(), 0);
+}
+
+// Publishes `request` and waits for its response.
+v1::PublishResponse PublishAndWait(BatchPublisher& publisher, InflightLimiter& limiter,
+                                   const v1::PublishRequest& request) {
+  auto batch = publisher.Prepare(request);
+  EXPECT_TRUE(batch.ok()) << batch.status();
+  if (!batch.ok()) return {};
+  EXPECT_TRUE(limiter.TryAcquire(batch->bytes));
+  v1::PublishResponse response;
+  absl::Notification answered;
+  publisher.Publish(request, *batch, [&](v1::PublishResponse r) {
+    response = std::move(r);
+    answered.Notify();
+  });
+  EXPECT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  return response;
+}
+
+// The breaker sees every outcome of the batches written to its cluster: when
+// enough of them say the primary is unhealthy, the next batch of the route
+// goes to the standby, whole.
+TEST(BatchPublisher, GivenAnUnhealthyPrimaryTheNextBatchesGoToTheStandby) {
+  backend::FakeCluster primary("primary");
+  backend::FakeCluster standby("standby");
+  routing::RouteTable router(std::make_shared<const routing::Router>(
+      std::vector<config::RouteConfig>{
+          {.topic = "orders", .write = {"primary", "standby"}, .read = {"primary"}}},
+      std::vector<std::string>{"primary", "standby"}));
+  metrics::Registry registry;
+  routing::ClusterBreakers breakers(
+      config::BreakerConfig{.min_requests = 20, .failure_rate = 0.5},
+      {&primary, &standby}, &registry);
+  InflightLimiter limiter(1 << 20);
+  BatchPublisher publisher(config::PublishConfig{}, &router, &breakers, &registry,
+                           &limiter);
+  v1::PublishRequest request;
+  request.set_topic("orders");
+  for (int i = 0; i < 10; ++i) {
+    v1::OutgoingMessage* m = request.add_messages();
+    m->set_key(absl::StrCat("k", i));
+    m->set_value(absl::StrCat("v", i));
+  }
+
+  primary.SetPublishStatus(absl::UnavailableError("all brokers down"));
+  for (int batch = 0; batch < 2; ++batch) {
+    v1::PublishResponse failed = PublishAndWait(publisher, limiter, request);
+    ASSERT_EQ(failed.results_size(), 10);
+    EXPECT_EQ(failed.results(0).status().code(),
+              static_cast<int>(absl::StatusCode::kUnavailable));
+    EXPECT_TRUE(failed.results(0).status().retryable());
+  }
+
+  v1::PublishResponse moved = PublishAndWait(publisher, limiter, request);
+  ASSERT_EQ(moved.results_size(), 10);
+  for (const v1::PublishResult& result : moved.results()) {
+    EXPECT_EQ(result.status().code(), 0);
+    EXPECT_EQ(result.cluster(), "standby");
+  }
+  EXPECT_EQ(standby.published().size(), 10u);
   EXPECT_EQ(limiter.in_use(), 0);
 }
 

@@ -7,9 +7,11 @@
 namespace ferry::server {
 
 NodeControl::NodeControl(control::ControlListener* groups, routing::RouteTable* routes,
+                         routing::ClusterBreakers* breakers,
                          mirror::MirrorRunner* mirrors, std::vector<std::string> clusters)
     : groups_(groups),
       routes_(routes),
+      breakers_(breakers),
       mirrors_(mirrors),
       clusters_(std::move(clusters)) {}
 
@@ -29,8 +31,11 @@ void NodeControl::OnRoutes(const std::vector<config::RouteConfig>& routes) {
 }
 
 void NodeControl::OnDrained(const std::string& cluster, bool drained) {
-  spdlog::info("cluster {} {} by an operator", cluster,
-               drained ? "drained" : "undrained");
+  // The breakers log the transition; a cluster this node lacks is named.
+  if (absl::Status s = breakers_->SetDrained(cluster, drained); !s.ok()) {
+    spdlog::warn("control topic: cannot {} cluster {}: {}", drained ? "drain" : "undrain",
+                 cluster, std::string(s.message()));
+  }
 }
 
 }  // namespace ferry::server

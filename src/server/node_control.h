@@ -6,19 +6,21 @@
 
 #include "control/control_plane.h"
 #include "mirror/mirror_runner.h"
+#include "routing/cluster_breakers.h"
 #include "routing/route_table.h"
 
 namespace ferry::server {
 
 // The node's listener of the control topic: group commands go to the group
-// registry, route sets replace the node's Router, drains are logged (and
-// hold the cluster's write breaker open), mirror jobs go to the runner.
+// registry, route sets replace the node's Router, drains hold the cluster's
+// write breaker open, mirror jobs go to the runner.
 class NodeControl final : public control::ControlListener {
  public:
-  // `groups`, `routes` and `mirrors` must outlive this; `clusters` are the
-  // configured cluster names.
+  // `groups`, `routes`, `breakers` and `mirrors` must outlive this;
+  // `clusters` are the configured cluster names.
   NodeControl(control::ControlListener* groups, routing::RouteTable* routes,
-              mirror::MirrorRunner* mirrors, std::vector<std::string> clusters);
+              routing::ClusterBreakers* breakers, mirror::MirrorRunner* mirrors,
+              std::vector<std::string> clusters);
 
   void OnPaused(const std::string& group, bool paused) override {
     groups_->OnPaused(group, paused);
@@ -38,6 +40,7 @@ class NodeControl final : public control::ControlListener {
  private:
   control::ControlListener* const groups_;
   routing::RouteTable* const routes_;
+  routing::ClusterBreakers* const breakers_;
   mirror::MirrorRunner* const mirrors_;
   const std::vector<std::string> clusters_;
 };

@@ -24,7 +24,8 @@ TEST(NodeControl, RoutesReplaceTheRouterWithoutThoseNamingUnknownClusters) {
       std::vector<std::string>{"a", "b"}));
   metrics::Registry metrics;
   mirror::MirrorRunner mirrors({}, {}, &metrics);
-  NodeControl control(&groups, &table, &mirrors, {"a", "b"});
+  routing::ClusterBreakers breakers({}, {}, &metrics);
+  NodeControl control(&groups, &table, &breakers, &mirrors, {"a", "b"});
   std::shared_ptr<const routing::Router> before = table.Current();
 
   control.OnRoutes({{.topic = "*", .write = {"b"}},

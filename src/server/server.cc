@@ -18,6 +18,10 @@
 namespace ferry::server {
 namespace {
 
+// How often each breaker looks at its cluster's probe status and timers: a
+// small share of the 5 s a failover may take.
+constexpr absl::Duration kBreakerTick = absl::Milliseconds(100);
+
 std::string DefaultNodeId(int grpc_port) {
   char host[256] = "localhost";
   gethostname(host, sizeof(host) - 1);
@@ -121,8 +125,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
       {}, [limiter = server->publish_limiter_.get()] {
         return static_cast<double>(limiter->in_use());
       });
+  server->breakers_ = std::make_unique<routing::ClusterBreakers>(config.breaker, clusters,
+                                                                 &server->registry_);
+  server->breakers_->Start(kBreakerTick);
   server->batch_publisher_ = std::make_unique<publish::BatchPublisher>(
-      config.publish, server->routes_.get(), clusters_by_name, &server->registry_,
+      config.publish, server->routes_.get(), server->breakers_.get(), &server->registry_,
       server->publish_limiter_.get());
   server->publisher_ = std::make_unique<publish::PublisherService>(
       server->batch_publisher_.get(), server->publish_limiter_.get());
@@ -141,9 +148,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
         mirror::MirrorJob::Options{.node_id = identity.id,
                                    .commit_interval = config.subscribe.commit_interval},
         &server->registry_);
-    server->node_control_ =
-        std::make_unique<NodeControl>(server->groups_.get(), server->routes_.get(),
-                                      server->mirrors_.get(), cluster_names);
+    server->node_control_ = std::make_unique<NodeControl>(
+        server->groups_.get(), server->routes_.get(), server->breakers_.get(),
+        server->mirrors_.get(), cluster_names);
     server->control_ = std::make_unique<control::ControlPlane>(
         control_cluster,
         control::ControlPlane::Options{.topic = config.control.topic,
@@ -160,9 +167,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   server->mirror_operations_ = std::make_unique<admin::MirrorOperations>(
       clusters_by_name, server->control_.get(), server->mirrors_.get());
   server->admin_ = std::make_unique<admin::AdminService>(
-      identity, clusters, server->routes_.get(), server->route_operations_.get(),
-      server->mirror_operations_.get(), server->group_operations_.get(),
-      &server->draining_);
+      identity, clusters, server->breakers_.get(), server->routes_.get(),
+      server->route_operations_.get(), server->mirror_operations_.get(),
+      server->group_operations_.get(), &server->draining_);
   builder.RegisterService(server->publisher_.get());
   builder.RegisterService(server->subscriber_.get());
   builder.RegisterService(server->admin_.get());
@@ -224,6 +231,7 @@ void Server::Shutdown() {
   }
   groups_.reset();  // leaves the groups, committing acked prefixes
   SetStage("closing clusters");
+  if (breakers_) breakers_->Stop();  // its watchers use the clusters
   clusters_.clear();
   SetStage("stopped");
 }

@@ -19,6 +19,7 @@
 #include "publish/batch_publisher.h"
 #include "publish/inflight_limiter.h"
 #include "publish/publisher_service.h"
+#include "routing/cluster_breakers.h"
 #include "routing/route_table.h"
 #include "server/http_listener.h"
 #include "server/node_control.h"
@@ -55,6 +56,9 @@ class Server {
   metrics::Registry registry_;
   backend::kafka::LibrdkafkaClientFactory kafka_factory_;
   std::vector<std::unique_ptr<backend::Cluster>> clusters_;
+  // Outlives clusters_'s last publish callbacks: Shutdown() clears clusters_
+  // after stopping the breakers' watchers.
+  std::unique_ptr<routing::ClusterBreakers> breakers_;
   std::unique_ptr<routing::RouteTable> routes_;
   std::unique_ptr<publish::InflightLimiter> publish_limiter_;
   std::unique_ptr<publish::BatchPublisher> batch_publisher_;

@@ -232,11 +232,16 @@ TEST_F(RoutesTest, BadRoutesAreRefusedNamingTheField) {
   EXPECT_THAT(cli->err, HasSubstr("route.write: unknown cluster \"zzz\""));
 }
 
-// Drain and undrain through the CLI reach every node and survive a restart.
+// Drain and undrain through the CLI reach every node and survive a restart;
+// while `a` is drained, writes of a route [a, b] go to b, and come back after.
 TEST_F(RoutesTest, DrainIsSharedByNodesAndSurvivesARestart) {
-  auto node1 = Node("");
-  auto node2 = Node("");
+  const std::string topic = absl::StrCat("drain.", Name());
+  ASSERT_TRUE(broker_->CreateTopic(topic, 1).ok());
+  const std::string routes = "routes:\n  - { topic: \"drain.*\", write: [a, b] }\n";
+  auto node1 = Node(routes);
+  auto node2 = Node(routes);
   ASSERT_TRUE(node1 && node2);
+  EXPECT_EQ(PublishedCluster(*node2, topic), "a");
   auto drained = [](const FerrydProcess& node, const std::string& cluster) {
     v1::ListClustersResponse response;
     grpc::Status status =
@@ -259,13 +264,14 @@ TEST_F(RoutesTest, DrainIsSharedByNodesAndSurvivesARestart) {
   EXPECT_TRUE(drained(*node2, "a"));
   EXPECT_FALSE(drained(*node2, "b"));
 
-  node2 = Node("");
+  node2 = Node(routes);
   ASSERT_TRUE(node2);
   const absl::Time restarted = absl::Now() + absl::Seconds(10);
   while (!drained(*node2, "a") && absl::Now() < restarted) {
     absl::SleepFor(absl::Milliseconds(20));
   }
   EXPECT_TRUE(drained(*node2, "a"));
+  EXPECT_EQ(PublishedCluster(*node2, topic), "b");
   auto status = testing::RunFerryCli({"--server", node2->grpc_address(), "status"});
   ASSERT_TRUE(status.ok());
   EXPECT_THAT(status->out, HasSubstr("drained by an operator"));
@@ -275,6 +281,12 @@ TEST_F(RoutesTest, DrainIsSharedByNodesAndSurvivesARestart) {
   ASSERT_TRUE(undrain.ok());
   EXPECT_EQ(undrain->exit_code, 0) << undrain->err;
   EXPECT_FALSE(drained(*node2, "a"));
+  // Undrained: half-open, probed, closed; then writes return.
+  const absl::Time back = absl::Now() + absl::Seconds(15);
+  while (PublishedCluster(*node2, topic) != "a" && absl::Now() < back) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(PublishedCluster(*node2, topic), "a");
   auto unknown = testing::RunFerryCli(
       {"--server", node2->grpc_address(), "clusters", "drain", "nope"});
   ASSERT_TRUE(unknown.ok());

@@ -9,6 +9,8 @@ namespace {
 
 constexpr ErrorClass Retryable(absl::StatusCode code) { return {code, true}; }
 constexpr ErrorClass Final(absl::StatusCode code) { return {code, false}; }
+// Retryable, and a sign that the cluster is unhealthy.
+constexpr ErrorClass Unhealthy(absl::StatusCode code) { return {code, true, true}; }
 
 }  // namespace
 
@@ -64,7 +66,7 @@ ErrorClass Classify(rd_kafka_resp_err_t err) {
     case RD_KAFKA_RESP_ERR_PREFERRED_LEADER_NOT_AVAILABLE:
     case RD_KAFKA_RESP_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE:
     case RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT:
-      return Retryable(StatusCode::kUnavailable);
+      return Unhealthy(StatusCode::kUnavailable);
 
     // This node is shutting down (handle destroyed, queues purged, blocking
     // calls interrupted); another node can take the message.
@@ -74,11 +76,14 @@ ErrorClass Classify(rd_kafka_resp_err_t err) {
     case RD_KAFKA_RESP_ERR__INTR:
       return Retryable(StatusCode::kUnavailable);
 
-    // A bounded wait inside Ferry or the broker ran out; the cluster itself
-    // may be fine.
+    // A bounded wait for the cluster or the broker ran out (a broker's
+    // REQUEST_TIMED_OUT: e.g. replicas slow to acknowledge acks=all).
     case RD_KAFKA_RESP_ERR__TIMED_OUT:
-    case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
     case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+      return Unhealthy(StatusCode::kDeadlineExceeded);
+    // A wait on a local queue inside this node ran out; the cluster itself may
+    // be fine.
+    case RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE:
       return Retryable(StatusCode::kDeadlineExceeded);
 
     // Flow control: the local queue or a broker quota is full for now.

@@ -15,6 +15,11 @@ struct ErrorClass {
   // True when sending the same message again (to this or another node,
   // possibly after a delay) may succeed.
   bool retryable;
+  // True when the error says the cluster is unhealthy (unreachable, no
+  // leader, not enough replicas, timed out), so it counts towards opening the
+  // cluster's circuit breaker (routing/circuit_breaker.h). Never for a
+  // rejected message or for Ferry's own purge at shutdown.
+  bool counts_against_cluster = false;
 };
 
 // The single table for every rd_kafka_resp_err_t value (local __ errors and

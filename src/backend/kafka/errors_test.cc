@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cctype>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -87,6 +88,44 @@ TEST(KafkaErrors, GivenAnyCodeItsRetryDecisionAgreesWithFerrysTableForItsStatusC
     if (err == RD_KAFKA_RESP_ERR_GROUP_MAX_SIZE_REACHED) continue;
     EXPECT_EQ(c.retryable, api::IsRetryable(c.code))
         << Name(err) << " -> " << absl::StatusCodeToString(c.code);
+  }
+}
+
+// The breaker's decision likewise agrees with api::CountsAgainstCluster for
+// every code, except where the error says more than its code: Ferry's own
+// purge and shutdown (UNAVAILABLE so clients resend elsewhere, but the cluster
+// is fine) and a timed-out wait on a local queue.
+TEST(KafkaErrors, GivenAnyCodeItsClusterHealthDecisionAgreesWithFerrysTable) {
+  const std::set<rd_kafka_resp_err_t> ferrys_own = {
+      RD_KAFKA_RESP_ERR__DESTROY, RD_KAFKA_RESP_ERR__PURGE_QUEUE,
+      RD_KAFKA_RESP_ERR__PURGE_INFLIGHT, RD_KAFKA_RESP_ERR__INTR,
+      RD_KAFKA_RESP_ERR__TIMED_OUT_QUEUE};
+  for (rd_kafka_resp_err_t err : AllKnownCodes()) {
+    const ErrorClass c = Classify(err);
+    if (ferrys_own.contains(err)) {
+      EXPECT_FALSE(c.counts_against_cluster) << Name(err);
+      continue;
+    }
+    EXPECT_EQ(c.counts_against_cluster, api::CountsAgainstCluster(c.code))
+        << Name(err) << " -> " << absl::StatusCodeToString(c.code);
+  }
+}
+
+TEST(KafkaErrors, GivenAnUnhealthyClusterItsErrorsCountAndRejectedMessagesDoNot) {
+  for (rd_kafka_resp_err_t err :
+       {RD_KAFKA_RESP_ERR__MSG_TIMED_OUT, RD_KAFKA_RESP_ERR__TRANSPORT,
+        RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+        RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION,
+        RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT}) {
+    EXPECT_TRUE(Classify(err).counts_against_cluster) << Name(err);
+  }
+  for (rd_kafka_resp_err_t err :
+       {RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE, RD_KAFKA_RESP_ERR_INVALID_MSG,
+        RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+        RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED, RD_KAFKA_RESP_ERR__QUEUE_FULL,
+        RD_KAFKA_RESP_ERR__PURGE_INFLIGHT, RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+        kFutureBrokerCode}) {
+    EXPECT_FALSE(Classify(err).counts_against_cluster) << Name(err);
   }
 }
 

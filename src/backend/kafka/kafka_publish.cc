@@ -115,6 +115,7 @@ void KafkaCluster::Publish(Record record, PublishCallback done) {
     failed->done(PublishOutcome{
         .status = KafkaStatus(err, fmt::format("cluster {}", name_)),
         .retryable = Classify(err).retryable,
+        .counts_against_cluster = Classify(err).counts_against_cluster,
     });
   }
 }
@@ -131,7 +132,9 @@ void KafkaCluster::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message,
     outcome.status =
         KafkaStatus(message->err,
                     fmt::format("cluster {}", static_cast<KafkaCluster*>(opaque)->name_));
-    outcome.retryable = Classify(message->err).retryable;
+    const ErrorClass error_class = Classify(message->err);
+    outcome.retryable = error_class.retryable;
+    outcome.counts_against_cluster = error_class.counts_against_cluster;
     outcome.partition = message->partition;
   }
   in_flight->done(std::move(outcome));
