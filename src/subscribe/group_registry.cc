@@ -164,7 +164,13 @@ absl::StatusOr<OpenRequest> GroupRegistry::Validate(const v1::SubscriptionOpen& 
     absl::Status last_unreachable;
     for (backend::Cluster* cluster : request.clusters) {
       if (unreachable.contains(cluster)) continue;
-      absl::Status status = cluster->DescribeTopic(topic).status();
+      // A cluster the probe found down is not asked: its metadata request
+      // would only time out (the admin timeout, 30 s on Kafka).
+      const backend::ClusterStatus known = cluster->Status();
+      absl::Status status =
+          known.state == backend::ClusterState::kDown
+              ? absl::UnavailableError(fmt::format("cluster is down: {}", known.error))
+              : cluster->DescribeTopic(topic).status();
       if (status.ok()) status = CheckDeadLetterTopic(request, *cluster, topic);
       if (IsUnreachable(status)) {
         spdlog::warn(

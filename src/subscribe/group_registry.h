@@ -52,8 +52,9 @@ class GroupRegistry final : public control::ControlListener {
 
   // Checks an open message: INVALID_ARGUMENT naming the field, NOT_FOUND
   // naming the cluster for a topic or dead-letter topic missing on a read
-  // cluster, UNIMPLEMENTED for a filter. A read cluster that does not answer
-  // is not checked (and not waited for again for the other topics) as long
+  // cluster, UNIMPLEMENTED for a filter. A read cluster that the probe found
+  // down or that does not answer is not checked (and not waited for again
+  // for the other topics) as long
   // as another one answers: the group still joins it, and its member starts
   // delivering when it comes back; only when no read cluster answers does
   // the open fail (UNAVAILABLE). Blocking (topic metadata): not for a gRPC

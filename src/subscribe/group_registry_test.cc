@@ -159,6 +159,22 @@ class UnreachableCluster final : public FakeCluster {
   }
 };
 
+// A cluster the probe found down: asking it would only wait for a timeout.
+class DownCluster final : public FakeCluster {
+ public:
+  using FakeCluster::FakeCluster;
+  backend::ClusterStatus Status() const override {
+    backend::ClusterStatus status;
+    status.state = backend::ClusterState::kDown;
+    status.error = "connection refused";
+    return status;
+  }
+  absl::StatusOr<backend::TopicInfo> DescribeTopic(const std::string& topic) override {
+    ADD_FAILURE() << "asked a cluster known to be down about " << topic;
+    return absl::DeadlineExceededError("timed out");
+  }
+};
+
 class DualReadRegistryTest : public ::testing::Test {
  protected:
   DualReadRegistryTest() {
@@ -221,6 +237,13 @@ TEST_F(DualReadRegistryTest, AnUnreachableReadClusterDoesNotFailTheOpen) {
   ASSERT_TRUE(request.ok()) << request.status();
   EXPECT_EQ(request->clusters, (std::vector<backend::Cluster*>{&main_, &down_}))
       << "the group still joins the cluster that is down, to pick it up later";
+}
+
+TEST_F(DualReadRegistryTest, AClusterKnownToBeDownIsNotWaitedFor) {
+  DownCluster down{"standby"};
+  auto request = Validate(down, 0);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->clusters, (std::vector<backend::Cluster*>{&main_, &down}));
 }
 
 TEST_F(DualReadRegistryTest, OpenFailsUnavailableWhenNoReadClusterAnswers) {
