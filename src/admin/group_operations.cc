@@ -117,7 +117,18 @@ absl::StatusOr<v1::Group> GroupOperations::Describe(
   };
   std::vector<std::pair<std::string, std::string>> states;  // cluster, state
   for (backend::Cluster* cluster : *clusters) {
-    auto state = DescribeOn(*cluster, request.group(), snapshot, add_streams, group);
+    // During a failover the group is still described by its other clusters;
+    // one the probe found down is not asked (that would wait for a timeout).
+    const backend::ClusterStatus known = cluster->Status();
+    absl::StatusOr<std::string> state =
+        clusters->size() > 1 && known.state == backend::ClusterState::kDown
+            ? absl::UnavailableError(known.error)
+            : DescribeOn(*cluster, request.group(), snapshot, add_streams, group);
+    const bool unreachable = state.status().code() == absl::StatusCode::kUnavailable ||
+                             state.status().code() == absl::StatusCode::kDeadlineExceeded;
+    if (unreachable && clusters->size() > 1) {
+      state = fmt::format("unreachable ({})", std::string(state.status().message()));
+    }
     if (!state.ok()) return state.status();
     states.emplace_back(cluster->name(), *state);
   }

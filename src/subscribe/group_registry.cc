@@ -252,6 +252,13 @@ absl::StatusOr<std::shared_ptr<GroupDispatcher>> GroupRegistry::Attach(
             "of a group must use the same ordering",
             request.group.group));
       }
+      if (dispatcher->clusters() != request.clusters) {
+        spdlog::warn(
+            "group={} is read from [{}] on this node; the route now reads [{}], which "
+            "applies once the group left this node (idle) or the node restarted",
+            request.group.group, ClusterNames(dispatcher->clusters()),
+            ClusterNames(request.clusters));
+      }
     } else {
       dispatcher = std::make_shared<GroupDispatcher>(request.group, request.clusters,
                                                      config_, metrics_, seeks_);

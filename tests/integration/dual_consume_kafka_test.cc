@@ -3,6 +3,7 @@
 // each key's order within each cluster (and no cluster waits for the other),
 // and keeps serving one broker while the other is down.
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -12,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "ferry/v1/admin.grpc.pb.h"
 #include "testing/ferryd_process.h"
 #include "testing/kafka_broker.h"
 #include "testing/kafka_client.h"
@@ -162,6 +164,23 @@ TEST_F(DualConsumeKafkaTest, AReadClusterThatIsDownDoesNotStopTheOther) {
   EXPECT_EQ(m->value(), "while-down");
   EXPECT_EQ(m->cluster(), "primary");
   ASSERT_TRUE(stream.Ack({m->receipt()}));
+
+  // DescribeGroup still shows the group, by the cluster that answers.
+  {
+    auto admin = v1::Admin::NewStub(
+        grpc::CreateChannel(node->grpc_address(), grpc::InsecureChannelCredentials()));
+    v1::DescribeGroupRequest request;
+    request.set_group(Name());
+    v1::Group group;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    grpc::Status status = admin->DescribeGroup(&context, request, &group);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_THAT(group.state(), ::testing::HasSubstr("standby: unreachable"));
+    ASSERT_EQ(group.partitions_size(), 1);
+    EXPECT_EQ(group.partitions(0).cluster(), "primary");
+    EXPECT_EQ(group.partitions(0).high_watermark(), 1);
+  }
 
   // Standby comes back: the group picks it up without a new open.
   ASSERT_TRUE(standby_->Restart().ok());
