@@ -28,7 +28,9 @@ namespace {
 using ::ferry::testing::FerrydProcess;
 using ::ferry::testing::MakeOpen;
 using ::ferry::testing::SubscriberStream;
+using ::testing::ContainsRegex;
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
 using ::testing::UnorderedElementsAre;
 
 constexpr absl::Duration kWait = absl::Seconds(20);
@@ -176,6 +178,12 @@ TEST_F(DualConsumeTest, OneStreamReadsBothClustersAndCommitsEachSeparately) {
     EXPECT_EQ(p.high_watermark(), 4) << p.cluster();
     EXPECT_EQ(p.lag(), p.cluster() == "a" ? 0 : 2) << p.cluster();
   }
+  auto cli = testing::RunFerryCli(
+      {"--server", node_->grpc_address(), "groups", "describe", "g"});
+  ASSERT_TRUE(cli.ok()) << cli.status();
+  EXPECT_THAT(cli->out, HasSubstr("CLUSTER"));
+  EXPECT_THAT(cli->out, ContainsRegex("\na +orders +0 .* 4 +4 +0 "));
+  EXPECT_THAT(cli->out, ContainsRegex("\nb +orders +0 .* 2 +4 +2 "));
   ASSERT_TRUE(stream.Close().ok());
 
   // What was acked stays acked, per cluster; the rest comes again.
