@@ -6,6 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "absl/synchronization/notification.h"
 #include "backend/fake_cluster.h"
 
 namespace ferry::subscribe {
@@ -373,6 +376,34 @@ TEST_F(DualClusterDispatcherTest, AClusterAssignedLateJoinsWithoutStoppingTheOth
   ASSERT_THAT(from_standby, SizeIs(1));
   EXPECT_EQ(from_standby[0].cluster(), "standby");
   late->Stop();
+}
+
+// Leaving a cluster that is down waits for timeouts; the other cluster's
+// member leaves (and commits its acked prefix) meanwhile, whichever of the
+// two is slow.
+TEST_F(DualClusterDispatcherTest, AClusterSlowToLeaveDoesNotHoldUpTheOther) {
+  for (auto [slow, other] : {std::pair{&main_, &standby_}, {&standby_, &main_}}) {
+    SCOPED_TRACE(slow->name() + " slow to leave");
+    SetUpDispatcher({});
+    absl::Notification release;
+    slow->HoldLeaving(&release);
+    std::thread stopper([this] { dispatcher_->Stop(); });
+    const auto owned = [this](const std::string& cluster) {
+      for (const auto& p : dispatcher_->Snapshot().partitions) {
+        if (p.cluster == cluster) return true;
+      }
+      return false;
+    };
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while (owned(other->name()) && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    EXPECT_FALSE(owned(other->name())) << other->name() << " waited for the slow one";
+    EXPECT_EQ(slow->leaving(), 1);
+    release.Notify();
+    stopper.join();
+    slow->HoldLeaving(nullptr);
+  }
 }
 
 }  // namespace
