@@ -574,8 +574,6 @@ absl::Time GroupDispatcher::idle_since() const {
 GroupSnapshot GroupDispatcher::Snapshot() const {
   absl::MutexLock lock(&mu_);
   GroupSnapshot snapshot{.topics = topics_, .paused = paused_, .last_error = last_error_};
-  for (backend::Cluster* cluster : clusters_)
-    snapshot.clusters.push_back(cluster->name());
   for (const auto& [id, stream] : streams_) {
     snapshot.streams.push_back({.id = id,
                                 .client_id = stream.options.client_id,

@@ -112,7 +112,6 @@ struct GroupSnapshot {
     int64_t buffered = 0;
     bool fetch_paused = false;
   };
-  std::vector<std::string> clusters = {};
   std::vector<std::string> topics = {};
   std::vector<Stream> streams = {};
   std::vector<Partition> partitions = {};
