@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 
 #include "api/convert.h"
@@ -21,29 +22,36 @@ std::string NodeOf(const std::string& client_id) {
 
 }  // namespace
 
-absl::StatusOr<backend::Cluster*> GroupOperations::GroupCluster(
+absl::StatusOr<std::vector<backend::Cluster*>> GroupOperations::GroupClusters(
     const std::string& requested, const std::string& group,
     const std::string& topic) const {
-  std::string name = requested;
-  if (name.empty()) {
-    if (auto dispatcher = registry_->Find(group)) return dispatcher->cluster();
+  auto named = [&](const std::string& name) -> absl::StatusOr<backend::Cluster*> {
+    for (backend::Cluster* cluster : clusters_) {
+      if (cluster->name() == name) return cluster;
+    }
+    return absl::NotFoundError(fmt::format("unknown cluster \"{}\"", name));
+  };
+  if (!requested.empty()) {
+    auto cluster = named(requested);
+    if (!cluster.ok()) return cluster.status();
+    return std::vector<backend::Cluster*>{*cluster};
   }
-  if (name.empty() && !topic.empty()) {
+  if (auto dispatcher = registry_->Find(group)) return dispatcher->clusters();
+  if (!topic.empty()) {
     auto route = routes_->Current()->Resolve(topic);
     if (!route.ok()) return route.status();
-    const auto& read = route->read.empty() ? route->write : route->read;
-    if (!read.empty()) name = read.front();
+    std::vector<backend::Cluster*> read;
+    for (const std::string& name : route->read.empty() ? route->write : route->read) {
+      auto cluster = named(name);
+      if (!cluster.ok()) return cluster.status();
+      read.push_back(*cluster);
+    }
+    if (!read.empty()) return read;
   }
-  if (name.empty()) {
-    if (clusters_.size() == 1) return clusters_.front();
-    return absl::InvalidArgumentError(
-        "cluster: required (several clusters are configured and the group is not "
-        "consumed on this node)");
-  }
-  for (backend::Cluster* cluster : clusters_) {
-    if (cluster->name() == name) return cluster;
-  }
-  return absl::NotFoundError(fmt::format("unknown cluster \"{}\"", name));
+  if (clusters_.size() == 1) return clusters_;
+  return absl::InvalidArgumentError(
+      "cluster: required (several clusters are configured and the group is not "
+      "consumed on this node)");
 }
 
 std::vector<std::string> GroupOperations::GroupTopics(
@@ -86,26 +94,20 @@ absl::StatusOr<v1::ListGroupsResponse> GroupOperations::List(
 absl::StatusOr<v1::Group> GroupOperations::Describe(
     const v1::DescribeGroupRequest& request) {
   if (request.group().empty()) return absl::InvalidArgumentError("group: empty");
-  auto cluster = GroupCluster(request.cluster(), request.group(), "");
-  if (!cluster.ok()) return cluster.status();
+  auto clusters = GroupClusters(request.cluster(), request.group(), "");
+  if (!clusters.ok()) return clusters.status();
   v1::Group group;
   group.set_name(request.group());
-  group.set_cluster((*cluster)->name());
+  group.set_cluster(clusters->front()->name());
   group.set_paused(control_->IsPaused(request.group()));
-
-  // Who owns what: the coordinator's view (every node); the embedded store
-  // has no coordinator and this node is the only member.
-  std::map<backend::TopicPartition, std::string> owner;
-  auto description = (*cluster)->DescribeGroup(request.group());
-  if (!description.ok() &&
-      description.status().code() != absl::StatusCode::kUnimplemented) {
-    return description.status();
-  }
   auto local = registry_->Find(request.group());
   std::optional<subscribe::GroupSnapshot> snapshot;
   if (local) snapshot = local->Snapshot();
+  // This node's streams are listed once, under its first member.
+  bool streams_listed = false;
   auto add_streams = [&](v1::GroupMember& member) {
-    if (!snapshot) return;
+    if (!snapshot || streams_listed) return;
+    streams_listed = true;
     for (const auto& s : snapshot->streams) {
       v1::GroupStream& stream = *member.add_streams();
       stream.set_stream_id(fmt::format("{}/{}", node_id_, s.id));
@@ -113,8 +115,50 @@ absl::StatusOr<v1::Group> GroupOperations::Describe(
       stream.set_outstanding_messages(s.outstanding_messages);
     }
   };
+  std::vector<std::pair<std::string, std::string>> states;  // cluster, state
+  for (backend::Cluster* cluster : *clusters) {
+    // During a failover the group is still described by its other clusters;
+    // one the probe found down is not asked (that would wait for a timeout).
+    const backend::ClusterStatus known = cluster->Status();
+    absl::StatusOr<std::string> state =
+        clusters->size() > 1 && known.state == backend::ClusterState::kDown
+            ? absl::UnavailableError(known.error)
+            : DescribeOn(*cluster, request.group(), snapshot, add_streams, group);
+    const bool unreachable = state.status().code() == absl::StatusCode::kUnavailable ||
+                             state.status().code() == absl::StatusCode::kDeadlineExceeded;
+    if (unreachable && clusters->size() > 1) {
+      state = fmt::format("unreachable ({})", std::string(state.status().message()));
+    }
+    if (!state.ok()) return state.status();
+    states.emplace_back(cluster->name(), *state);
+  }
+  const bool same = std::all_of(states.begin(), states.end(), [&](const auto& s) {
+    return s.second == states.front().second;
+  });
+  std::string state = same ? states.front().second : "";
+  for (size_t i = 0; !same && i < states.size(); ++i) {
+    state +=
+        fmt::format("{}{}: {}", i == 0 ? "" : ", ", states[i].first, states[i].second);
+  }
+  group.set_state(state);
+  return group;
+}
+
+absl::StatusOr<std::string> GroupOperations::DescribeOn(
+    backend::Cluster& cluster, const std::string& group_name,
+    const std::optional<subscribe::GroupSnapshot>& snapshot,
+    const std::function<void(v1::GroupMember&)>& add_streams, v1::Group& group) {
+  std::string state;
+  // Who owns what: the coordinator's view (every node); the embedded store
+  // has no coordinator and this node is the only member.
+  std::map<backend::TopicPartition, std::string> owner;
+  auto description = cluster.DescribeGroup(group_name);
+  if (!description.ok() &&
+      description.status().code() != absl::StatusCode::kUnimplemented) {
+    return description.status();
+  }
   if (description.ok()) {
-    group.set_state(description->state);
+    state = description->state;
     for (const auto& m : description->members) {
       v1::GroupMember& member = *group.add_members();
       member.set_member_id(m.member_id);
@@ -123,19 +167,21 @@ absl::StatusOr<v1::Group> GroupOperations::Describe(
       for (const auto& tp : m.assignment) owner[tp] = member.node_id();
     }
   } else if (snapshot) {
-    group.set_state("Stable");
+    state = "Stable";
     v1::GroupMember& member = *group.add_members();
     member.set_node_id(node_id_);
     add_streams(member);
-    for (const auto& p : snapshot->partitions) owner[p.partition] = node_id_;
+    for (const auto& p : snapshot->partitions) {
+      if (p.cluster == cluster.name()) owner[p.partition] = node_id_;
+    }
   } else {
-    group.set_state("Empty");
+    state = "Empty";
   }
 
   // Topics: of the members' assignments, else wherever the group committed.
   std::vector<std::string> topics =
-      GroupTopics(request.group(), description.ok() ? &*description : nullptr);
-  auto committed = (*cluster)->CommittedOffsets(request.group(), topics);
+      GroupTopics(group_name, description.ok() ? &*description : nullptr);
+  auto committed = cluster.CommittedOffsets(group_name, topics);
   if (!committed.ok()) return committed.status();
   if (topics.empty()) {
     std::set<std::string> committed_topics;
@@ -144,14 +190,17 @@ absl::StatusOr<v1::Group> GroupOperations::Describe(
   }
   std::map<backend::TopicPartition, int64_t> in_flight;
   if (snapshot) {
-    for (const auto& p : snapshot->partitions) in_flight[p.partition] = p.in_flight;
+    for (const auto& p : snapshot->partitions) {
+      if (p.cluster == cluster.name()) in_flight[p.partition] = p.in_flight;
+    }
   }
   for (const std::string& topic : topics) {
-    auto info = (*cluster)->DescribeTopic(topic);
+    auto info = cluster.DescribeTopic(topic);
     if (!info.ok()) return info.status();
     for (const auto& p : info->partitions) {
       const backend::TopicPartition tp{topic, p.id};
       v1::GroupPartition& out = *group.add_partitions();
+      out.set_cluster(cluster.name());
       out.set_topic(topic);
       out.set_partition(p.id);
       if (auto it = owner.find(tp); it != owner.end()) out.set_node_id(it->second);
@@ -164,7 +213,7 @@ absl::StatusOr<v1::Group> GroupOperations::Describe(
         out.set_in_flight(it->second);
     }
   }
-  return group;
+  return state;
 }
 
 absl::StatusOr<std::map<backend::TopicPartition, int64_t>> GroupOperations::ResolveSeek(
@@ -219,37 +268,55 @@ absl::StatusOr<std::map<backend::TopicPartition, int64_t>> GroupOperations::Reso
 
 absl::StatusOr<v1::SeekResponse> GroupOperations::Seek(const v1::SeekRequest& request) {
   if (request.group().empty()) return absl::InvalidArgumentError("group: empty");
-  std::vector<std::string> topics(request.topics().begin(), request.topics().end());
-  auto cluster =
-      GroupCluster(request.cluster(), request.group(), topics.empty() ? "" : topics[0]);
-  if (!cluster.ok()) return cluster.status();
-  if (topics.empty()) {
-    auto description = (*cluster)->DescribeGroup(request.group());
-    topics = GroupTopics(request.group(), description.ok() ? &*description : nullptr);
-  }
-  if (topics.empty()) {
-    auto committed = (*cluster)->CommittedOffsets(request.group(), {});
-    if (!committed.ok()) return committed.status();
-    std::set<std::string> committed_topics;
-    for (const auto& [tp, offset] : *committed) committed_topics.insert(tp.topic);
-    topics.assign(committed_topics.begin(), committed_topics.end());
-  }
-  if (topics.empty()) {
+  const std::vector<std::string> requested_topics(request.topics().begin(),
+                                                  request.topics().end());
+  auto clusters = GroupClusters(request.cluster(), request.group(),
+                                requested_topics.empty() ? "" : requested_topics[0]);
+  if (!clusters.ok()) return clusters.status();
+  if (clusters->size() > 1 && request.to().at_case() == v1::Position::kOffsets) {
     return absl::InvalidArgumentError(
-        "topics: the group has no members and no committed offsets; name the topics");
+        "cluster: required with explicit offsets, since the group reads several "
+        "clusters and offsets differ between them (a time, earliest or latest moves "
+        "every cluster)");
   }
-  auto offsets = ResolveSeek(*cluster, topics, request.to());
-  if (!offsets.ok()) return offsets.status();
-
-  if (absl::Status moved = MoveGroup(**cluster, request.group(), *offsets); !moved.ok()) {
-    return moved;
+  // Every cluster's target first, so a bad request moves nothing.
+  std::vector<std::pair<backend::Cluster*, std::map<backend::TopicPartition, int64_t>>>
+      targets;
+  for (backend::Cluster* cluster : *clusters) {
+    std::vector<std::string> topics = requested_topics;
+    if (topics.empty()) {
+      auto description = cluster->DescribeGroup(request.group());
+      topics = GroupTopics(request.group(), description.ok() ? &*description : nullptr);
+    }
+    if (topics.empty()) {
+      auto committed = cluster->CommittedOffsets(request.group(), {});
+      if (!committed.ok()) return committed.status();
+      std::set<std::string> committed_topics;
+      for (const auto& [tp, offset] : *committed) committed_topics.insert(tp.topic);
+      topics.assign(committed_topics.begin(), committed_topics.end());
+    }
+    if (topics.empty()) {
+      return absl::InvalidArgumentError(fmt::format(
+          "topics: the group has no members and no committed offsets on cluster {}; "
+          "name the topics",
+          cluster->name()));
+    }
+    auto offsets = ResolveSeek(cluster, topics, request.to());
+    if (!offsets.ok()) return offsets.status();
+    targets.emplace_back(cluster, *std::move(offsets));
   }
   v1::SeekResponse response;
-  for (const auto& [tp, offset] : *offsets) {
-    v1::PartitionOffset& out = *response.add_offsets();
-    out.set_topic(tp.topic);
-    out.set_partition(tp.partition);
-    out.set_offset(offset);
+  for (auto& [cluster, offsets] : targets) {
+    if (absl::Status moved = MoveGroup(*cluster, request.group(), offsets); !moved.ok()) {
+      return moved;
+    }
+    for (const auto& [tp, offset] : offsets) {
+      v1::PartitionOffset& out = *response.add_offsets();
+      out.set_cluster(cluster->name());
+      out.set_topic(tp.topic);
+      out.set_partition(tp.partition);
+      out.set_offset(offset);
+    }
   }
   return response;
 }
@@ -268,7 +335,7 @@ absl::Status GroupOperations::MoveGroup(
     // command again for those, to the new owners or directly.
     absl::Status status = cluster.AlterCommittedOffsets(group, offsets);
     if (status.code() != absl::StatusCode::kFailedPrecondition) return status;
-    auto moved = control_->Seek(group, offsets, kSeekRound);
+    auto moved = control_->Seek(group, cluster.name(), offsets, kSeekRound);
     if (!moved.ok()) return moved.status();
     for (const auto& tp : *moved) offsets.erase(tp);
     if (offsets.empty()) return absl::OkStatus();
@@ -279,10 +346,10 @@ absl::Status GroupOperations::MoveGroup(
             fmt::format("{}{}/{}", missing.empty() ? "" : ", ", tp.topic, tp.partition);
       }
       return absl::DeadlineExceededError(fmt::format(
-          "group {}: {} of {} partitions moved; no member applied the seek to {} "
-          "within {} (is the group consuming these topics? check `ferry groups "
-          "describe`)",
-          group, total - offsets.size(), total, missing,
+          "group {} on cluster {}: {} of {} partitions moved; no member applied the "
+          "seek to {} within {} (is the group consuming these topics? check `ferry "
+          "groups describe`)",
+          group, cluster.name(), total - offsets.size(), total, missing,
           absl::FormatDuration(kSeekConfirmTimeout)));
     }
     spdlog::info("group={} seek: {} partitions not applied yet, issuing again", group,

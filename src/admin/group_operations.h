@@ -5,6 +5,8 @@
 // consuming the group applies them; a seek of a group with no active member
 // is written to the broker directly.
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,11 +38,18 @@ class GroupOperations {
   absl::Status SetPaused(const std::string& group, bool paused);
 
  private:
-  // The cluster holding the group: `requested`, else the one this node
-  // consumes it from, else the read cluster of `topic`, else the only one.
-  absl::StatusOr<backend::Cluster*> GroupCluster(const std::string& requested,
-                                                 const std::string& group,
-                                                 const std::string& topic) const;
+  // The clusters holding the group: `requested`, else the ones this node
+  // consumes it from, else the read clusters of `topic`, else the only one.
+  absl::StatusOr<std::vector<backend::Cluster*>> GroupClusters(
+      const std::string& requested, const std::string& group,
+      const std::string& topic) const;
+  // Adds the group's members and partitions on `cluster` to `group`; returns
+  // the coordinator's state there. `add_streams` lists this node's streams
+  // under its member.
+  absl::StatusOr<std::string> DescribeOn(
+      backend::Cluster& cluster, const std::string& group_name,
+      const std::optional<subscribe::GroupSnapshot>& snapshot,
+      const std::function<void(v1::GroupMember&)>& add_streams, v1::Group& group);
   // The group's topics: this node's view, else the broker's assignments.
   std::vector<std::string> GroupTopics(
       const std::string& group, const backend::GroupDescription* description) const;

@@ -65,9 +65,9 @@ int RunDescribe(const GlobalOptions& options, const GroupsArgs& args) {
     PrintTable(rows);
   }
   std::vector<std::vector<std::string>> rows = {
-      {"TOPIC", "PARTITION", "NODE", "COMMITTED", "HIGH", "LAG", "IN-FLIGHT"}};
+      {"CLUSTER", "TOPIC", "PARTITION", "NODE", "COMMITTED", "HIGH", "LAG", "IN-FLIGHT"}};
   for (const auto& p : group.partitions()) {
-    rows.push_back({p.topic(), std::to_string(p.partition()),
+    rows.push_back({p.cluster(), p.topic(), std::to_string(p.partition()),
                     p.node_id().empty() ? "-" : p.node_id(), Offset(p.committed_offset()),
                     Offset(p.high_watermark()), std::to_string(p.lag()),
                     std::to_string(p.in_flight())});
@@ -90,10 +90,11 @@ int RunSeek(const GlobalOptions& options, const GroupsArgs& args) {
   v1::SeekResponse response;
   grpc::Status status = admin->Seek(NewContext(options).get(), request, &response);
   if (!status.ok()) return Fail(options, "seek", status);
-  std::vector<std::vector<std::string>> rows = {{"TOPIC", "PARTITION", "OFFSET"}};
+  std::vector<std::vector<std::string>> rows = {
+      {"CLUSTER", "TOPIC", "PARTITION", "OFFSET"}};
   for (const auto& o : response.offsets()) {
-    rows.push_back(
-        {o.topic(), std::to_string(o.partition()), std::to_string(o.offset())});
+    rows.push_back({o.cluster(), o.topic(), std::to_string(o.partition()),
+                    std::to_string(o.offset())});
   }
   std::cout << "moved group " << args.group << "\n";
   PrintTable(rows);
@@ -178,7 +179,8 @@ void AddGroupsCommands(CLI::App& app, const GlobalOptions& options, Command& com
   CLI::App* describe = groups->add_subcommand(
       "describe", "Members, and per partition: owner, committed offset, lag, in flight");
   describe->add_option("group", args->group, "Group name")->required();
-  describe->add_option("--cluster", args->cluster, "Cluster holding the group");
+  describe->add_option("--cluster", args->cluster,
+                       "Only this cluster (default: every cluster the group reads)");
   describe->callback(choose(&RunDescribe));
 
   CLI::App* seek = app.add_subcommand(
@@ -189,7 +191,8 @@ void AddGroupsCommands(CLI::App& app, const GlobalOptions& options, Command& com
   seek->add_option("--to", args->to,
                    "earliest | latest | RFC 3339 time | PARTITION:OFFSET[,...]")
       ->required();
-  seek->add_option("--cluster", args->cluster, "Cluster holding the group");
+  seek->add_option("--cluster", args->cluster,
+                   "Only this cluster (default: every cluster the group reads)");
   seek->callback(choose(&RunSeek));
 
   for (bool pause : {true, false}) {

@@ -133,7 +133,7 @@ void ControlPlane::OnSeekRecord(const SeekCommand& seek, int64_t now_ms) {
     std::erase_if(latest_seeks_, [now_ms](const auto& entry) {
       return entry.second.command.valid_until_ms < now_ms;
     });
-    latest_seeks_[seek.group] = {.command = seek, .applied = {}};
+    latest_seeks_[{seek.group, seek.cluster}] = {.command = seek, .applied = {}};
   }
   std::set<backend::TopicPartition> moved = listener_->OnSeek(seek);
   if (!moved.empty()) ConfirmSeek(seek.group, seek.id, std::move(moved));
@@ -242,18 +242,31 @@ void ControlPlane::OnSeekAppliedRecord(const SeekApplied& applied) {
   if (auto it = awaited_seeks_.find(applied.seek_id); it != awaited_seeks_.end()) {
     it->second.insert(applied.partitions.begin(), applied.partitions.end());
   }
-  auto latest = latest_seeks_.find(applied.group);
-  if (latest != latest_seeks_.end() && latest->second.command.id == applied.seek_id) {
-    latest->second.applied.insert(applied.partitions.begin(), applied.partitions.end());
+  for (auto it = latest_seeks_.lower_bound({applied.group, ""});
+       it != latest_seeks_.end() && it->first.first == applied.group; ++it) {
+    if (it->second.command.id == applied.seek_id) {
+      it->second.applied.insert(applied.partitions.begin(), applied.partitions.end());
+    }
   }
 }
 
 std::optional<SeekLedger::Unapplied> ControlPlane::UnappliedSeek(
-    const std::string& group, const backend::TopicPartition& partition) const {
+    const std::string& group, const std::string& cluster,
+    const backend::TopicPartition& partition) const {
   absl::MutexLock lock(&mu_);
-  auto it = latest_seeks_.find(group);
-  if (it == latest_seeks_.end()) return std::nullopt;
-  const SeekProgress& progress = it->second;
+  // The seek for this cluster, or one for every cluster (an older node's),
+  // whichever was issued last.
+  const SeekProgress* found = nullptr;
+  for (const std::string& key : {cluster, std::string()}) {
+    auto it = latest_seeks_.find({group, key});
+    if (it != latest_seeks_.end() &&
+        (found == nullptr ||
+         it->second.command.valid_until_ms > found->command.valid_until_ms)) {
+      found = &it->second;
+    }
+  }
+  if (found == nullptr) return std::nullopt;
+  const SeekProgress& progress = *found;
   auto offset = progress.command.offsets.find(partition);
   if (offset == progress.command.offsets.end() || progress.applied.contains(partition) ||
       progress.command.valid_until_ms < absl::ToUnixMillis(absl::Now())) {
@@ -355,8 +368,8 @@ absl::Status ControlPlane::SetPaused(const std::string& group, bool paused) {
 }
 
 absl::StatusOr<std::set<backend::TopicPartition>> ControlPlane::Seek(
-    const std::string& group, const std::map<backend::TopicPartition, int64_t>& offsets,
-    absl::Duration wait) {
+    const std::string& group, const std::string& cluster,
+    const std::map<backend::TopicPartition, int64_t>& offsets, absl::Duration wait) {
   const std::string id = RandomHex();
   {
     absl::MutexLock lock(&mu_);
@@ -366,6 +379,7 @@ absl::StatusOr<std::set<backend::TopicPartition>> ControlPlane::Seek(
                                            .valid_until_ms = absl::ToUnixMillis(
                                                absl::Now() + options_.seek_validity),
                                            .id = id,
+                                           .cluster = cluster,
                                            .offsets = offsets})
                              .status();
   absl::MutexLock lock(&mu_);

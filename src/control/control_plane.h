@@ -76,15 +76,17 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   absl::Status SetDrained(const std::string& cluster, bool drained);
   absl::Status StartMirror(const MirrorSpec& spec);
   absl::Status StopMirror(const std::string& name);
-  // Issues a seek and waits up to `wait` for the nodes owning the partitions
-  // to apply it; returns the partitions moved meanwhile (a partition that was
-  // changing owners, or whose owner was leaving, may be missing).
+  // Issues a seek of the group's partitions on `cluster` and waits up to
+  // `wait` for the nodes owning them to apply it; returns the partitions moved
+  // meanwhile (a partition that was changing owners, or whose owner was
+  // leaving, may be missing).
   absl::StatusOr<std::set<backend::TopicPartition>> Seek(
-      const std::string& group, const std::map<backend::TopicPartition, int64_t>& offsets,
-      absl::Duration wait);
+      const std::string& group, const std::string& cluster,
+      const std::map<backend::TopicPartition, int64_t>& offsets, absl::Duration wait);
 
   std::optional<Unapplied> UnappliedSeek(
-      const std::string& group, const backend::TopicPartition& partition) const override;
+      const std::string& group, const std::string& cluster,
+      const backend::TopicPartition& partition) const override;
   void ConfirmSeek(const std::string& group, const std::string& seek_id,
                    std::set<backend::TopicPartition> partitions) override;
 
@@ -147,13 +149,15 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   bool routes_seeded_ ABSL_GUARDED_BY(mu_) = false;
   std::set<std::string> drained_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, MirrorSpec> mirrors_ ABSL_GUARDED_BY(mu_);
-  // Per group, its latest seek command and the partitions nodes said they
-  // moved for it; dropped once the command expired.
+  // Per group and cluster ("": every cluster), its latest seek command and
+  // the partitions nodes said they moved for it; dropped once the command
+  // expired.
   struct SeekProgress {
     SeekCommand command;
     std::set<backend::TopicPartition> applied;
   };
-  std::map<std::string, SeekProgress> latest_seeks_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>, SeekProgress> latest_seeks_
+      ABSL_GUARDED_BY(mu_);
   // Seeks issued by this node and still awaited: id -> partitions applied.
   std::map<std::string, std::set<backend::TopicPartition>> awaited_seeks_
       ABSL_GUARDED_BY(mu_);

@@ -131,5 +131,37 @@ TEST(ControlPlaneTest, RestartsLeaveNoConsumerGroupOnEmbedded) {
   ExpectRestartsLeaveNoGroup(**cluster, "__ferry_control");
 }
 
+// Given seek commands for cluster b and for every cluster (as older nodes
+// write them), when a partition of each cluster is assigned, then each finds
+// the command meant for it: b's own, the others the every-cluster one.
+TEST(ControlPlaneTest, UnappliedSeeksAreFoundPerCluster) {
+  backend::embedded::TestDir dir;
+  auto cluster = backend::embedded::EmbeddedCluster::Open("local", {.path = dir.path()});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  CaughtUpListener listener;
+  ControlPlane plane(cluster->get(), {.node_id = "node-a"}, &listener);
+  ASSERT_TRUE(listener.WaitCaughtUp());
+  const backend::TopicPartition tp{"orders", 0};
+  const auto offset_for = [&](const std::string& for_cluster) -> int64_t {
+    auto seek = plane.UnappliedSeek("g", for_cluster, tp);
+    return seek ? seek->offset : -1;
+  };
+  const auto wait_for = [&](const std::string& for_cluster, int64_t offset) {
+    const absl::Time give_up = absl::Now() + kWait;
+    while (offset_for(for_cluster) != offset && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return offset_for(for_cluster);
+  };
+
+  // Nobody answers: each Seek returns after its wait with nothing applied.
+  ASSERT_TRUE(plane.Seek("g", "", {{tp, 1}}, absl::Milliseconds(1)).ok());
+  EXPECT_EQ(wait_for("a", 1), 1);
+  ASSERT_TRUE(plane.Seek("g", "b", {{tp, 7}}, absl::Milliseconds(1)).ok());
+  EXPECT_EQ(wait_for("b", 7), 7);
+  EXPECT_EQ(offset_for("a"), 1) << "b's seek replaced the one for every cluster";
+  EXPECT_EQ(plane.UnappliedSeek("other-group", "b", tp), std::nullopt);
+}
+
 }  // namespace
 }  // namespace ferry::control

@@ -52,16 +52,24 @@ bool ValidId(std::string_view id) {
   return !id.empty() && id.find_first_of(" \n") == std::string_view::npos;
 }
 
-// "v2 <valid_until_ms> <id>", then "<partition> <offset> <topic>" lines.
+// "v2 <valid_until_ms> <id>[ <cluster>]", then "<partition> <offset> <topic>"
+// lines.
 std::optional<SeekCommand> DecodeSeek(std::string_view group, std::string_view value) {
   SeekCommand seek{.group = std::string(group)};
   auto header = NextLine(value);
   if (!header || !header->starts_with("v2 ")) return std::nullopt;
   header->remove_prefix(3);
   auto valid_until = NextWord(*header);
-  if (!valid_until || !Int(*valid_until) || !ValidId(*header)) return std::nullopt;
+  if (!valid_until || !Int(*valid_until)) return std::nullopt;
   seek.valid_until_ms = *Int(*valid_until);
-  seek.id = std::string(*header);
+  std::string_view id = *header;
+  if (auto word = NextWord(*header)) {
+    id = *word;
+    if (header->empty()) return std::nullopt;
+    seek.cluster = std::string(*header);
+  }
+  if (!ValidId(id)) return std::nullopt;
+  seek.id = std::string(id);
   while (!value.empty()) {
     auto line = NextLine(value);
     if (!line) return std::nullopt;
@@ -201,7 +209,8 @@ EncodedRecord Encode(const ControlCommand& command) {
     return {fmt::format("{}{}", kMirrorPrefix, mirror->name), EncodeMirror(*mirror)};
   }
   const auto& seek = std::get<SeekCommand>(command);
-  std::string value = fmt::format("v2 {} {}\n", seek.valid_until_ms, seek.id);
+  std::string value = fmt::format("v2 {} {}{}{}\n", seek.valid_until_ms, seek.id,
+                                  seek.cluster.empty() ? "" : " ", seek.cluster);
   for (const auto& [tp, offset] : seek.offsets) {
     value += fmt::format("{} {} {}\n", tp.partition, offset, tp.topic);
   }

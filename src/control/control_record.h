@@ -5,8 +5,8 @@
 // issued on any node. The latest record per key wins.
 //
 //   key "pause/<group>"  value "1" (paused) or "0" (running)
-//   key "seek/<group>"      value "v2 <valid_until_ms> <id>\n" then one line
-//                           per partition: "<partition> <offset> <topic>\n"
+//   key "seek/<group>"      value "v2 <valid_until_ms> <id>[ <cluster>]\n" then
+//                           one line per partition: "<partition> <offset> <topic>\n"
 //   key "seekdone/<group>"  value "v1 <id>\n" then one line per partition
 //                           moved: "<partition> <topic>\n"
 //   key "route/<glob>"      value "v1\n" then "write <cluster>\n" lines,
@@ -26,6 +26,12 @@
 // a rebalance kept from the command and issues it again for those. (Several
 // nodes' answers share a key: the issuer reads them as they are appended,
 // before compaction.)
+//
+// A seek names the cluster whose partitions it moves (a group may read
+// several, and a time maps to different offsets on each); a seek without one
+// (written before groups read several clusters) applies to every cluster.
+// Nodes that predate the cluster skip seeks that name one (their id check
+// refuses the space) instead of applying them to the wrong cluster.
 
 #include <cstdint>
 #include <map>
@@ -49,7 +55,8 @@ struct PauseCommand {
 struct SeekCommand {
   std::string group = {};
   int64_t valid_until_ms = 0;
-  std::string id = {};  // unique per command; no spaces
+  std::string id = {};       // unique per command; no spaces
+  std::string cluster = {};  // empty: every cluster the group reads
   std::map<backend::TopicPartition, int64_t> offsets = {};
 };
 

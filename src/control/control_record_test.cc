@@ -32,6 +32,30 @@ TEST(ControlRecord, SeekRoundTripsWithTopicsContainingSpaces) {
   EXPECT_EQ(out.offsets, seek.offsets);
 }
 
+TEST(ControlRecord, SeekNamesItsClusterAndOlderSeeksMeanEveryCluster) {
+  SeekCommand seek{.group = "g",
+                   .valid_until_ms = 1795000000123,
+                   .id = "7f3a",
+                   .cluster = "standby east",
+                   .offsets = {{{"orders", 0}, 5}}};
+  EncodedRecord record = Encode(seek);
+  EXPECT_EQ(record.value, "v2 1795000000123 7f3a standby east\n0 5 orders\n");
+  auto decoded = Decode(record.key, record.value);
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(std::get<SeekCommand>(*decoded).cluster, "standby east");
+  EXPECT_EQ(std::get<SeekCommand>(*decoded).id, "7f3a");
+
+  // As written before groups read several clusters.
+  decoded = Decode("seek/g", "v2 1795000000123 7f3a\n0 5 orders\n");
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(std::get<SeekCommand>(*decoded).cluster, "");
+  EXPECT_EQ(std::get<SeekCommand>(*decoded).offsets, seek.offsets);
+  EXPECT_EQ(Encode(std::get<SeekCommand>(*decoded)).value,
+            "v2 1795000000123 7f3a\n0 5 orders\n")
+      << "a seek of every cluster is written as before";
+  EXPECT_FALSE(Decode("seek/g", "v2 1 id \n").has_value()) << "empty cluster";
+}
+
 TEST(ControlRecord, SeekAppliedRoundTrips) {
   SeekApplied applied{
       .group = "g 1", .seek_id = "7f3a", .partitions = {{"orders", 2}, {"odd topic", 0}}};

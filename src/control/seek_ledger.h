@@ -19,10 +19,11 @@ class SeekLedger {
     int64_t offset = 0;
   };
   virtual ~SeekLedger() = default;
-  // The group's latest seek command, if still valid, covers `partition` and
-  // no node has said it moved it.
+  // The group's latest seek command for `cluster` (or for every cluster), if
+  // still valid, covers `partition` and no node has said it moved it.
   virtual std::optional<Unapplied> UnappliedSeek(
-      const std::string& group, const backend::TopicPartition& partition) const = 0;
+      const std::string& group, const std::string& cluster,
+      const backend::TopicPartition& partition) const = 0;
   // This node moved `partitions` for seek `seek_id` (answered asynchronously).
   virtual void ConfirmSeek(const std::string& group, const std::string& seek_id,
                            std::set<backend::TopicPartition> partitions) = 0;

@@ -19,7 +19,8 @@ void EncodeDelivery(const backend::ConsumedRecord& record, const Delivery& deliv
                                  .partition = record.partition,
                                  .attempt = delivery.attempt,
                                  .offset = delivery.offset,
-                                 .topic = record.topic}));
+                                 .topic = record.topic,
+                                 .cluster = *context.cluster}));
   out.set_topic(record.topic);
   out.set_partition(record.partition);
   out.set_offset(delivery.offset);
@@ -33,7 +34,7 @@ void EncodeDelivery(const backend::ConsumedRecord& record, const Delivery& deliv
   }
   api::FromUnixMillis(record.timestamp_ms, out.mutable_publish_time());
   out.set_delivery_attempt(delivery.attempt);
-  if (context.cluster != nullptr) out.set_cluster(*context.cluster);
+  out.set_cluster(*context.cluster);
 }
 
 }  // namespace ferry::subscribe

@@ -23,7 +23,9 @@ struct DeliveryContext {
   // The partition state's epoch (node-unique per assignment), carried in the
   // receipt so a receipt from an earlier assignment never matches.
   uint64_t partition_epoch = 0;
-  const std::string* cluster = nullptr;  // the cluster name shown to clients
+  // The cluster the record was read from: shown to clients and carried in
+  // the receipt, which settles it on that cluster. Not null.
+  const std::string* cluster = nullptr;
 };
 
 // Fills `out` with `record` as delivered by `delivery`: the receipt, the

@@ -40,6 +40,7 @@ TEST(DeliveryEncoderTest, EncodesPositionPayloadIdAndAReceiptThatDecodesBack) {
   EXPECT_EQ(receipt->offset, 9);
   EXPECT_EQ(receipt->topic, "orders");
   EXPECT_EQ(receipt->partition, 2);
+  EXPECT_EQ(receipt->cluster, "main");
 }
 
 TEST(DeliveryEncoderTest, RecordBytesCountKeyValueAndHeaders) {

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
+#include <thread>
 
 #include "api/convert.h"
 #include "api/retry.h"
@@ -45,18 +47,48 @@ GroupDispatcher::Stream::Stream(StreamOptions options, std::shared_ptr<StreamSin
       credit(this->options.max_outstanding_messages,
              this->options.max_outstanding_bytes) {}
 
-GroupDispatcher::GroupDispatcher(GroupOptions options, backend::Cluster* cluster,
+void GroupDispatcher::ClusterListener::OnAssigned(
+    const std::vector<backend::AssignedPartition>& partitions) {
+  dispatcher_->OnAssigned(*cluster_, partitions);
+}
+std::map<backend::TopicPartition, int64_t> GroupDispatcher::ClusterListener::OnRevoked(
+    const std::vector<backend::TopicPartition>& partitions) {
+  return dispatcher_->OnRevoked(*cluster_, partitions);
+}
+void GroupDispatcher::ClusterListener::OnRecords(
+    std::vector<backend::ConsumedRecord> records) {
+  dispatcher_->OnRecords(*cluster_, std::move(records));
+}
+void GroupDispatcher::ClusterListener::OnSeekDone(const backend::TopicPartition& tp,
+                                                  int64_t offset) {
+  dispatcher_->OnSeekDone(*cluster_, tp, offset);
+}
+void GroupDispatcher::ClusterListener::OnError(const absl::Status& error) {
+  dispatcher_->OnError(*cluster_, error);
+}
+void GroupDispatcher::ClusterListener::OnCommitted(const backend::TopicPartition& tp,
+                                                   int64_t offset,
+                                                   const absl::Status& status) {
+  dispatcher_->OnCommitted(*cluster_, tp, offset, status);
+}
+
+GroupDispatcher::GroupDispatcher(GroupOptions options,
+                                 std::vector<backend::Cluster*> clusters,
                                  const config::SubscribeConfig& config,
                                  metrics::Registry* metrics, control::SeekLedger* seeks,
                                  Clock clock)
     : options_(std::move(options)),
-      cluster_(cluster),
+      clusters_(std::move(clusters)),
       config_(config),
       clock_(std::move(clock)),
       dead_letterer_(options_.group, options_.dead_letter_topic),
       metrics_(metrics, options_.group),
       seeks_(seeks),
-      idle_since_(clock_()) {}
+      idle_since_(clock_()) {
+  for (backend::Cluster* cluster : clusters_) {
+    listeners_.push_back(std::make_unique<ClusterListener>(this, cluster));
+  }
+}
 
 GroupDispatcher::~GroupDispatcher() { Stop(); }
 
@@ -65,26 +97,41 @@ absl::Status GroupDispatcher::Start(const std::vector<std::string>& topics) {
     absl::MutexLock lock(&mu_);
     topics_ = topics;
   }
-  auto member = cluster_->JoinGroup({.group = options_.group,
-                                     .client_id = options_.client_id,
-                                     .topics = topics,
-                                     .start = options_.start},
-                                    this);
-  if (!member.ok()) return member.status();
-  absl::MutexLock lock(&mu_);
-  member_ = *std::move(member);
+  for (const auto& listener : listeners_) {
+    backend::Cluster* cluster = listener->cluster();
+    auto member = cluster->JoinGroup({.group = options_.group,
+                                      .client_id = options_.client_id,
+                                      .topics = topics,
+                                      .start = options_.start},
+                                     listener.get());
+    if (!member.ok()) return member.status();
+    absl::MutexLock lock(&mu_);
+    members_[cluster->name()] = *std::move(member);
+  }
   return absl::OkStatus();
 }
 
 void GroupDispatcher::Stop() {
-  std::unique_ptr<backend::GroupMember> member;
+  std::map<std::string, std::unique_ptr<backend::GroupMember>> members;
   {
     absl::MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
-    member = std::move(member_);
+    members.swap(members_);
   }
-  member.reset();  // outside mu_: runs OnRevoked, which commits the acked prefix
+  // Outside mu_: each runs OnRevoked, which commits the acked prefix. In
+  // parallel, so a cluster that is down (whose leave waits for timeouts) does
+  // not hold up committing what was acked on the others.
+  std::vector<std::thread> leaving;
+  for (auto& [cluster, member] : members) {
+    leaving.emplace_back([member = std::move(member)]() mutable { member.reset(); });
+  }
+  for (std::thread& thread : leaving) thread.join();
+}
+
+backend::GroupMember* GroupDispatcher::Member(const std::string& cluster) const {
+  auto it = members_.find(cluster);
+  return it == members_.end() ? nullptr : it->second.get();
 }
 
 void GroupDispatcher::ClaimOutbox(Outbox& out) {
@@ -101,14 +148,14 @@ void GroupDispatcher::Flush(Outbox out) {
       std::weak_ptr<GroupDispatcher> self = weak_from_this();
       // May complete inline: OnDeadLettered takes mu_, which is not held here,
       // and queues what it produces for this loop.
-      cluster_->Publish(std::move(write.record),
-                        [self, tp = write.partition, epoch = write.epoch,
-                         delivery = write.delivery](backend::PublishOutcome outcome) {
-                          if (auto dispatcher = self.lock()) {
-                            dispatcher->OnDeadLettered(tp, epoch, delivery,
-                                                       outcome.status);
-                          }
-                        });
+      write.cluster->Publish(
+          std::move(write.record),
+          [self, cp = write.partition, epoch = write.epoch,
+           delivery = write.delivery](backend::PublishOutcome outcome) {
+            if (auto dispatcher = self.lock()) {
+              dispatcher->OnDeadLettered(cp, epoch, delivery, outcome.status);
+            }
+          });
     }
     out.dead_letters.clear();
     absl::MutexLock lock(&mu_);
@@ -163,7 +210,7 @@ void GroupDispatcher::UpdateTopics() {
   for (const auto& topic : wanted) grew |= current.insert(topic).second;
   if (!grew) return;
   topics_.assign(current.begin(), current.end());
-  if (member_) member_->SetTopics(topics_);
+  for (auto& [cluster, member] : members_) member->SetTopics(topics_);
 }
 
 template <typename Fn>
@@ -182,7 +229,7 @@ std::vector<v1::ReceiptResult> GroupDispatcher::ForEachReceipt(StreamId stream,
           bytes, absl::FailedPreconditionError("receipt was issued on another stream")));
       continue;
     }
-    auto it = slots_.find({receipt->topic, receipt->partition});
+    auto it = slots_.find({receipt->cluster, {receipt->topic, receipt->partition}});
     const Receipt r{receipt->offset, receipt->attempt, receipt->generation};
     if (it == slots_.end() || it->second->epoch() != receipt->partition_epoch ||
         !fn(it->first, *it->second, r)) {
@@ -202,7 +249,7 @@ std::vector<v1::ReceiptResult> GroupDispatcher::Ack(StreamId stream,
     const absl::Time now = clock_();
     failures = ForEachReceipt(
         stream, receipts,
-        [&](const backend::TopicPartition& tp, PartitionSlot& slot, const Receipt& r) {
+        [&](const ClusterPartition& cp, PartitionSlot& slot, const Receipt& r) {
           if (slot.state().Ack(r) != ReceiptCheck::kOk) return false;
           const std::optional<InFlight> in_flight = slot.Release(r.offset);
           if (in_flight.has_value()) ReturnCredit(*in_flight);
@@ -215,7 +262,7 @@ std::vector<v1::ReceiptResult> GroupDispatcher::Ack(StreamId stream,
                 absl::ToDoubleSeconds(now - absl::FromUnixMillis(record->timestamp_ms)));
           }
           slot.Forget(r.offset);
-          MaybeResumeFetch(tp, slot);
+          MaybeResumeFetch(cp, slot);
           return true;
         });
     Pump(now);
@@ -235,7 +282,7 @@ std::vector<v1::ReceiptResult> GroupDispatcher::Nack(StreamId stream,
     const absl::Time now = clock_();
     failures = ForEachReceipt(
         stream, receipts,
-        [&](const backend::TopicPartition&, PartitionSlot& slot, const Receipt& r) {
+        [&](const ClusterPartition&, PartitionSlot& slot, const Receipt& r) {
           if (slot.state().Nack(r, now, delay) != ReceiptCheck::kOk) return false;
           slot.metrics().nacked->Inc();
           ReturnCredit(slot, r.offset);
@@ -255,7 +302,7 @@ std::vector<v1::ReceiptResult> GroupDispatcher::Extend(StreamId stream,
   const absl::Time until = clock_() + deadline;
   return ForEachReceipt(
       stream, receipts,
-      [&](const backend::TopicPartition&, PartitionSlot& slot, const Receipt& r) {
+      [&](const ClusterPartition&, PartitionSlot& slot, const Receipt& r) {
         return slot.state().Extend(r, until) == ReceiptCheck::kOk;
       });
 }
@@ -282,10 +329,9 @@ void GroupDispatcher::ReturnCredit(PartitionSlot& slot, int64_t offset) {
   if (std::optional<InFlight> in_flight = slot.Release(offset)) ReturnCredit(*in_flight);
 }
 
-void GroupDispatcher::MaybeResumeFetch(const backend::TopicPartition& tp,
-                                       PartitionSlot& slot) {
+void GroupDispatcher::MaybeResumeFetch(const ClusterPartition& cp, PartitionSlot& slot) {
   if (paused_ || !slot.ShouldResumeFetch(config_.partition_buffer_bytes)) return;
-  if (member_) member_->Resume({tp});
+  if (backend::GroupMember* member = Member(cp.cluster)) member->Resume({cp.partition});
 }
 
 void GroupDispatcher::Pump(absl::Time now) {
@@ -305,19 +351,18 @@ void GroupDispatcher::Pump(absl::Time now) {
     std::advance(slot_it, round % slots_.size());
     for (size_t p = 0; p < slots_.size() && stream.credit.available(); ++p, ++slot_it) {
       if (slot_it == slots_.end()) slot_it = slots_.begin();
-      const backend::TopicPartition& tp = slot_it->first;
+      const ClusterPartition& cp = slot_it->first;
       PartitionSlot& slot = *slot_it->second;
-      if (slot.seeking() || !stream.topics.contains(tp.topic)) continue;
-      const DeliveryContext context{.stream = stream_id,
-                                    .partition_epoch = slot.epoch(),
-                                    .cluster = &cluster_->name()};
+      if (slot.seeking() || !stream.topics.contains(cp.partition.topic)) continue;
+      const DeliveryContext context{
+          .stream = stream_id, .partition_epoch = slot.epoch(), .cluster = &cp.cluster};
       while (stream.credit.available()) {
         std::optional<Delivery> delivery =
             slot.state().Deliver(stream_id, now, stream.options.ack_deadline);
         if (!delivery.has_value()) break;
         if (options_.max_delivery_attempts > 0 &&
             delivery->attempt > options_.max_delivery_attempts) {
-          DeadLetter(tp, slot, *delivery, now);
+          DeadLetter(cp, slot, *delivery, now);
           continue;
         }
         const backend::ConsumedRecord& record = *slot.Find(delivery->offset);
@@ -343,7 +388,7 @@ void GroupDispatcher::Pump(absl::Time now) {
   }
 }
 
-void GroupDispatcher::DeadLetter(const backend::TopicPartition& tp, PartitionSlot& slot,
+void GroupDispatcher::DeadLetter(const ClusterPartition& cp, PartitionSlot& slot,
                                  const Delivery& first_try, absl::Time now) {
   // The node takes the delivery over from the stream it was meant for, with a
   // long deadline: the message stays in flight (its key / partition blocked)
@@ -352,21 +397,26 @@ void GroupDispatcher::DeadLetter(const backend::TopicPartition& tp, PartitionSlo
                         now + kDeadLetterDeadline);
   Delivery delivery = first_try;
   delivery.stream = kDeadLetterStream;
+  auto cluster =
+      std::find_if(clusters_.begin(), clusters_.end(),
+                   [&](backend::Cluster* c) { return c->name() == cp.cluster; });
   outbox_.dead_letters.push_back(
-      {.partition = tp,
+      {.cluster = *cluster,
+       .partition = cp,
        .epoch = slot.epoch(),
        .delivery = delivery,
        .record =
            dead_letterer_.Build(*slot.Find(first_try.offset), first_try.attempt - 1)});
 }
 
-void GroupDispatcher::OnDeadLettered(const backend::TopicPartition& tp, uint64_t epoch,
+void GroupDispatcher::OnDeadLettered(const ClusterPartition& cp, uint64_t epoch,
                                      const Delivery& delivery,
                                      const absl::Status& status) {
+  const backend::TopicPartition& tp = cp.partition;
   Outbox out;
   {
     absl::MutexLock lock(&mu_);
-    auto it = slots_.find(tp);
+    auto it = slots_.find(cp);
     if (it == slots_.end() || it->second->epoch() != epoch) return;
     PartitionSlot& slot = *it->second;
     const absl::Time now = clock_();
@@ -374,21 +424,22 @@ void GroupDispatcher::OnDeadLettered(const backend::TopicPartition& tp, uint64_t
       const int failures = slot.DeadLetterFailed(delivery.offset);
       const absl::Duration delay = DeadLetterer::RetryDelay(failures);
       slot.metrics().dead_letter_failures->Inc();
-      last_error_ =
-          fmt::format("dead-letter write to {} failed: {}",
-                      dead_letterer_.TopicFor(tp.topic), std::string(status.message()));
+      last_error_ = fmt::format("dead-letter write to {} on cluster {} failed: {}",
+                                dead_letterer_.TopicFor(tp.topic), cp.cluster,
+                                std::string(status.message()));
       spdlog::warn(
-          "group={} dead-letter of {}/{}@{} to topic {} failed ({} in a row), retrying "
-          "in {}: {}. The message stays unacked (and its key or partition blocked) "
-          "until the write succeeds: create the topic, or fix what the error names.",
+          "group={} dead-letter of {}/{}@{} to topic {} on cluster {} failed ({} in a "
+          "row), retrying in {}: {}. The message stays unacked (and its key or "
+          "partition blocked) until the write succeeds: create the topic, or fix what "
+          "the error names.",
           options_.group, tp.topic, tp.partition, delivery.offset,
-          dead_letterer_.TopicFor(tp.topic), failures, absl::FormatDuration(delay),
-          std::string(status.message()));
+          dead_letterer_.TopicFor(tp.topic), cp.cluster, failures,
+          absl::FormatDuration(delay), std::string(status.message()));
       slot.state().Nack(delivery.receipt(), now, delay);
     } else if (slot.state().Ack(delivery.receipt()) == ReceiptCheck::kOk) {
       slot.metrics().dead_lettered->Inc();
       slot.Forget(delivery.offset);
-      MaybeResumeFetch(tp, slot);
+      MaybeResumeFetch(cp, slot);
     }
     Pump(now);
     ClaimOutbox(out);
@@ -408,13 +459,13 @@ void GroupDispatcher::Tick(absl::Time now) {
     if (now >= next_commit_) {
       CommitAll(now);
       next_commit_ = now + config_.commit_interval;
-      if (member_) {
-        for (auto& [tp, slot] : slots_) {
-          const int64_t high = member_->HighWatermark(tp);
-          if (high >= 0) {
-            metrics_.Lag(tp).Set(static_cast<double>(
-                std::max<int64_t>(0, high - slot->state().CommitOffset())));
-          }
+      for (auto& [cp, slot] : slots_) {
+        backend::GroupMember* member = Member(cp.cluster);
+        const int64_t high = member ? member->HighWatermark(cp.partition) : -1;
+        if (high >= 0) {
+          metrics_.Lag(cp.cluster, cp.partition)
+              .Set(static_cast<double>(
+                  std::max<int64_t>(0, high - slot->state().CommitOffset())));
         }
       }
     }
@@ -425,26 +476,32 @@ void GroupDispatcher::Tick(absl::Time now) {
 }
 
 void GroupDispatcher::CommitAll(absl::Time now) {
-  if (!member_) return;
-  std::map<backend::TopicPartition, int64_t> offsets;
-  for (auto& [tp, slot] : slots_) {
-    if (std::optional<int64_t> offset = slot->TakeCommit(now)) offsets[tp] = *offset;
+  std::map<std::string, std::map<backend::TopicPartition, int64_t>> by_cluster;
+  for (auto& [cp, slot] : slots_) {
+    if (!members_.contains(cp.cluster)) continue;
+    if (std::optional<int64_t> offset = slot->TakeCommit(now)) {
+      by_cluster[cp.cluster][cp.partition] = *offset;
+    }
   }
   // Commit() only queues work for the member thread; results come back
   // through OnCommitted.
-  if (!offsets.empty()) member_->Commit(std::move(offsets));
+  for (auto& [cluster, offsets] : by_cluster) {
+    members_.at(cluster)->Commit(std::move(offsets));
+  }
 }
 
-void GroupDispatcher::OnCommitted(const backend::TopicPartition& tp, int64_t offset,
+void GroupDispatcher::OnCommitted(backend::Cluster& cluster,
+                                  const backend::TopicPartition& tp, int64_t offset,
                                   const absl::Status& status) {
   absl::MutexLock lock(&mu_);
-  auto it = slots_.find(tp);
+  auto it = slots_.find({cluster.name(), tp});
   if (it == slots_.end()) return;
   it->second->OnCommitted(offset, status.ok());
   if (!status.ok()) {
-    last_error_ = std::string(status.message());
-    spdlog::warn("group={} {} (committed again at the next commit interval)",
-                 options_.group, std::string(status.message()));
+    last_error_ =
+        fmt::format("cluster {}: {}", cluster.name(), std::string(status.message()));
+    spdlog::warn("group={} cluster={} {} (committed again at the next commit interval)",
+                 options_.group, cluster.name(), std::string(status.message()));
   }
 }
 
@@ -454,13 +511,15 @@ void GroupDispatcher::SetPaused(bool paused) {
     absl::MutexLock lock(&mu_);
     if (paused_ == paused) return;
     paused_ = paused;
-    std::vector<backend::TopicPartition> partitions;
-    for (auto& [tp, slot] : slots_) {
-      partitions.push_back(tp);
+    std::map<std::string, std::vector<backend::TopicPartition>> by_cluster;
+    for (auto& [cp, slot] : slots_) {
+      by_cluster[cp.cluster].push_back(cp.partition);
       slot->SetFetchPaused(paused);
     }
-    if (member_ && !partitions.empty()) {
-      paused ? member_->Pause(partitions) : member_->Resume(partitions);
+    for (auto& [cluster, partitions] : by_cluster) {
+      backend::GroupMember* member = Member(cluster);
+      if (member == nullptr) continue;
+      paused ? member->Pause(partitions) : member->Resume(partitions);
     }
     Pump(clock_());
     ClaimOutbox(out);
@@ -476,25 +535,30 @@ void GroupDispatcher::SetSeekLedger(control::SeekLedger* seeks) {
 }
 
 std::set<backend::TopicPartition> GroupDispatcher::Seek(
+    const std::string& cluster,
     const std::map<backend::TopicPartition, int64_t>& offsets) {
   absl::MutexLock lock(&mu_);
   std::set<backend::TopicPartition> owned;
-  for (const auto& [tp, offset] : offsets) {
-    auto it = slots_.find(tp);
-    if (it == slots_.end()) continue;
-    StartSeek(tp, *it->second, offset);
-    owned.insert(tp);
+  for (backend::Cluster* c : clusters_) {
+    if (!cluster.empty() && c->name() != cluster) continue;
+    for (const auto& [tp, offset] : offsets) {
+      auto it = slots_.find({c->name(), tp});
+      if (it == slots_.end()) continue;
+      StartSeek(it->first, *it->second, offset);
+      owned.insert(tp);
+    }
   }
   return owned;
 }
 
-void GroupDispatcher::StartSeek(const backend::TopicPartition& tp, PartitionSlot& slot,
+void GroupDispatcher::StartSeek(const ClusterPartition& cp, PartitionSlot& slot,
                                 int64_t offset) {
   // Nothing is delivered or committed for the partition until the member
   // confirms the seek (OnSeekDone); records still arriving from the old
   // position are dropped.
   slot.StartSeek(offset);
-  if (member_) member_->Seek(tp, offset);
+  if (backend::GroupMember* member = Member(cp.cluster))
+    member->Seek(cp.partition, offset);
 }
 
 size_t GroupDispatcher::stream_count() const {
@@ -515,9 +579,10 @@ GroupSnapshot GroupDispatcher::Snapshot() const {
                                 .client_id = stream.options.client_id,
                                 .outstanding_messages = stream.credit.messages()});
   }
-  for (const auto& [tp, slot] : slots_) {
+  for (const auto& [cp, slot] : slots_) {
     snapshot.partitions.push_back(
-        {.partition = tp,
+        {.cluster = cp.cluster,
+         .partition = cp.partition,
          .committed = slot->committed(),
          .commit_offset = slot->state().CommitOffset(),
          .next_fetch = slot->next_fetch(),
@@ -529,29 +594,32 @@ GroupSnapshot GroupDispatcher::Snapshot() const {
 }
 
 void GroupDispatcher::OnAssigned(
-    const std::vector<backend::AssignedPartition>& assigned) {
+    backend::Cluster& cluster, const std::vector<backend::AssignedPartition>& assigned) {
   Outbox out;
   std::map<std::string, std::set<backend::TopicPartition>> missed_seeks;  // by seek id
   control::SeekLedger* seeks = nullptr;
   {
     absl::MutexLock lock(&mu_);
+    backend::GroupMember* member = Member(cluster.name());
     std::vector<backend::TopicPartition> partitions;
     for (const auto& a : assigned) {
+      const ClusterPartition cp{cluster.name(), a.partition};
       auto slot =
           std::make_unique<PartitionSlot>(a.next_offset, options_.ordering, next_epoch++,
                                           &metrics_.For(a.partition.topic));
       slot->SetFetchPaused(paused_);
       // A seek issued while the partition changed owners reached no owner.
-      auto missed = seeks_ && member_ ? seeks_->UnappliedSeek(options_.group, a.partition)
-                                      : std::nullopt;
+      auto missed = seeks_ && member ? seeks_->UnappliedSeek(options_.group,
+                                                             cluster.name(), a.partition)
+                                     : std::nullopt;
       if (missed) {
-        StartSeek(a.partition, *slot, missed->offset);
+        StartSeek(cp, *slot, missed->offset);
         missed_seeks[missed->seek_id].insert(a.partition);
       }
-      slots_[a.partition] = std::move(slot);
+      slots_[cp] = std::move(slot);
       partitions.push_back(a.partition);
     }
-    if (paused_ && member_ && !partitions.empty()) member_->Pause(partitions);
+    if (paused_ && member && !partitions.empty()) member->Pause(partitions);
     seeks = seeks_;
     if (!missed_seeks.empty()) ++ledger_calls_;
     Pump(clock_());
@@ -572,17 +640,17 @@ void GroupDispatcher::OnAssigned(
 }
 
 std::map<backend::TopicPartition, int64_t> GroupDispatcher::OnRevoked(
-    const std::vector<backend::TopicPartition>& partitions) {
+    backend::Cluster& cluster, const std::vector<backend::TopicPartition>& partitions) {
   Outbox out;
   std::map<backend::TopicPartition, int64_t> offsets;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& tp : partitions) {
-      auto it = slots_.find(tp);
+      auto it = slots_.find({cluster.name(), tp});
       if (it == slots_.end()) continue;
       PartitionSlot& slot = *it->second;
       offsets[tp] = slot.seeking() ? slot.seek_target() : slot.state().CommitOffset();
-      metrics_.Lag(tp).Set(0);
+      metrics_.Lag(cluster.name(), tp).Set(0);
       for (const InFlight& in_flight : slot.ReleaseAll()) ReturnCredit(in_flight);
       slots_.erase(it);
     }
@@ -593,17 +661,19 @@ std::map<backend::TopicPartition, int64_t> GroupDispatcher::OnRevoked(
   return offsets;
 }
 
-void GroupDispatcher::OnRecords(std::vector<backend::ConsumedRecord> records) {
+void GroupDispatcher::OnRecords(backend::Cluster& cluster,
+                                std::vector<backend::ConsumedRecord> records) {
   Outbox out;
   {
     absl::MutexLock lock(&mu_);
+    backend::GroupMember* member = Member(cluster.name());
     for (backend::ConsumedRecord& record : records) {
-      auto it = slots_.find({record.topic, record.partition});
+      auto it = slots_.find({cluster.name(), {record.topic, record.partition}});
       if (it == slots_.end()) continue;
       PartitionSlot& slot = *it->second;
       if (!slot.Buffer(std::move(record), kBufferedRecordOverhead)) continue;
-      if (slot.ShouldPauseFetch(config_.partition_buffer_bytes) && member_) {
-        member_->Pause({it->first});
+      if (slot.ShouldPauseFetch(config_.partition_buffer_bytes) && member) {
+        member->Pause({it->first.partition});
       }
     }
     Pump(clock_());
@@ -612,33 +682,37 @@ void GroupDispatcher::OnRecords(std::vector<backend::ConsumedRecord> records) {
   Flush(std::move(out));
 }
 
-void GroupDispatcher::OnSeekDone(const backend::TopicPartition& tp, int64_t offset) {
+void GroupDispatcher::OnSeekDone(backend::Cluster& cluster,
+                                 const backend::TopicPartition& tp, int64_t offset) {
   Outbox out;
   {
     absl::MutexLock lock(&mu_);
-    auto it = slots_.find(tp);
+    auto it = slots_.find({cluster.name(), tp});
     if (it == slots_.end()) return;
     PartitionSlot& slot = *it->second;
+    backend::GroupMember* member = Member(cluster.name());
     const absl::Time now = clock_();
     for (const InFlight& in_flight : slot.FinishSeek(offset)) ReturnCredit(in_flight);
     slot.CommitSent(offset, now);
-    if (member_) member_->Commit({{tp, offset}});
+    if (member) member->Commit({{tp, offset}});
     if (!paused_ && slot.fetch_paused()) {
       slot.SetFetchPaused(false);
-      if (member_) member_->Resume({tp});
+      if (member) member->Resume({tp});
     }
-    spdlog::info("group={} {}/{} moved to offset {}", options_.group, tp.topic,
-                 tp.partition, offset);
+    spdlog::info("group={} cluster={} {}/{} moved to offset {}", options_.group,
+                 cluster.name(), tp.topic, tp.partition, offset);
     Pump(now);
     ClaimOutbox(out);
   }
   Flush(std::move(out));
 }
 
-void GroupDispatcher::OnError(const absl::Status& error) {
-  spdlog::warn("group={} {}", options_.group, std::string(error.message()));
+void GroupDispatcher::OnError(backend::Cluster& cluster, const absl::Status& error) {
+  spdlog::warn("group={} cluster={} {}", options_.group, cluster.name(),
+               std::string(error.message()));
   absl::MutexLock lock(&mu_);
-  last_error_ = std::string(error.message());
+  last_error_ =
+      fmt::format("cluster {}: {}", cluster.name(), std::string(error.message()));
 }
 
 }  // namespace ferry::subscribe

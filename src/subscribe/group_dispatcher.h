@@ -1,11 +1,22 @@
 #pragma once
 
-// One consumer group on one node: the node's broker group member, the state
-// of every partition the member owns, and the open streams of the group on
-// this node. Fetched records are buffered per partition and handed to
-// streams with credit under the group's ordering mode; acks, nacks, deadline
-// expiry and stream loss feed back into the per-partition state
-// (PartitionState), and the contiguous acked prefix is committed.
+// One consumer group on one node: the node's broker group member on each
+// cluster the group reads, the state of every partition those members own,
+// and the open streams of the group on this node. Fetched records are
+// buffered per partition and handed to streams with credit under the group's
+// ordering mode; acks, nacks, deadline expiry and stream loss feed back into
+// the per-partition state (PartitionState), and the contiguous acked prefix
+// is committed.
+//
+// Dual consume: a group whose route reads several clusters joins the same
+// group id on each of them, and one dispatcher holds all those members, with
+// partitions keyed by (cluster, topic, partition). One dispatcher rather than
+// one per cluster fanned into a stream, because then a stream's credit is
+// one budget across clusters by construction, ordering stays per partition
+// (so per key within each cluster; there is no order across clusters), and
+// pause, seek and shutdown stay one lock and one Stop(). A cluster that is
+// down only has no partitions assigned: the others deliver meanwhile, and
+// its member (which retries by itself) brings them when it comes back.
 //
 // The dispatcher is the locked shell around single-threaded pieces, each with
 // its own test: PartitionSlot (per partition: PartitionState, records,
@@ -57,6 +68,14 @@ class StreamSink {
   virtual void Send(v1::SubscribeResponse response) = 0;
 };
 
+// A partition of one of the clusters a group reads.
+struct ClusterPartition {
+  std::string cluster;
+  backend::TopicPartition partition;
+
+  auto operator<=>(const ClusterPartition&) const = default;
+};
+
 // Settings fixed per group on a node by its first stream.
 struct GroupOptions {
   std::string group = {};
@@ -84,6 +103,7 @@ struct GroupSnapshot {
     int64_t outstanding_messages = 0;
   };
   struct Partition {
+    std::string cluster = {};
     backend::TopicPartition partition = {};
     int64_t committed = -1;      // the last commit the broker confirmed
     int64_t commit_offset = -1;  // what the next commit will store
@@ -99,26 +119,30 @@ struct GroupSnapshot {
   std::string last_error = {};
 };
 
-class GroupDispatcher final : public backend::GroupMemberListener,
-                              public std::enable_shared_from_this<GroupDispatcher> {
+class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatcher> {
  public:
   using Clock = std::function<absl::Time()>;
 
-  // `seeks` (may be null) tells which newly assigned partitions must still
-  // apply a seek that passed while they changed owners. `clock` is read for
-  // every event that arrives without a time (tests pass a fake one).
-  GroupDispatcher(GroupOptions options, backend::Cluster* cluster,
+  // `clusters`: the clusters the group reads (at least one, distinct names;
+  // they must outlive the dispatcher). `seeks` (may be null) tells which
+  // newly assigned partitions must still apply a seek that passed while they
+  // changed owners. `clock` is read for every event that arrives without a
+  // time (tests pass a fake one).
+  GroupDispatcher(GroupOptions options, std::vector<backend::Cluster*> clusters,
                   const config::SubscribeConfig& config, metrics::Registry* metrics,
                   control::SeekLedger* seeks, Clock clock = absl::Now);
-  ~GroupDispatcher() override;
+  ~GroupDispatcher();
 
-  // Joins the broker group with `topics`. Call once, before Attach().
+  // Joins the broker group with `topics` on every cluster (a cluster that is
+  // unreachable is joined by its member's retries). Call once, before
+  // Attach().
   absl::Status Start(const std::vector<std::string>& topics);
-  // Leaves the broker group (commits the acked prefix). Blocks.
+  // Leaves the broker group on every cluster (commits the acked prefixes).
+  // Blocks.
   void Stop();
 
   const GroupOptions& options() const { return options_; }
-  backend::Cluster* cluster() const { return cluster_; }
+  const std::vector<backend::Cluster*>& clusters() const { return clusters_; }
 
   // A stream opened; messages start flowing to `sink`. False when the
   // dispatcher was stopped meanwhile (the caller creates a new one).
@@ -150,11 +174,13 @@ class GroupDispatcher final : public backend::GroupMemberListener,
 
   // Stops / restarts delivery and fetching of the whole group on this node.
   void SetPaused(bool paused);
-  // Moves owned partitions to these offsets; returns the partitions this node
-  // owns (and moves). In-flight receipts of moved partitions expire. A moved
-  // partition revoked before the move completed is committed at its target,
-  // so the next owner starts there.
+  // Moves owned partitions of `cluster` (empty: of every cluster) to these
+  // offsets; returns the partitions this node owns there (and moves).
+  // In-flight receipts of moved partitions expire. A moved partition revoked
+  // before the move completed is committed at its target, so the next owner
+  // starts there.
   std::set<backend::TopicPartition> Seek(
+      const std::string& cluster,
       const std::map<backend::TopicPartition, int64_t>& offsets);
 
   size_t stream_count() const;
@@ -162,17 +188,29 @@ class GroupDispatcher final : public backend::GroupMemberListener,
   absl::Time idle_since() const;
   GroupSnapshot Snapshot() const;
 
-  // GroupMemberListener.
-  void OnAssigned(const std::vector<backend::AssignedPartition>& partitions) override;
-  std::map<backend::TopicPartition, int64_t> OnRevoked(
-      const std::vector<backend::TopicPartition>& partitions) override;
-  void OnRecords(std::vector<backend::ConsumedRecord> records) override;
-  void OnSeekDone(const backend::TopicPartition& partition, int64_t offset) override;
-  void OnError(const absl::Status& error) override;
-  void OnCommitted(const backend::TopicPartition& partition, int64_t offset,
-                   const absl::Status& status) override;
-
  private:
+  // The listener of the group's member on one cluster: tells the dispatcher
+  // which cluster each event is about.
+  class ClusterListener final : public backend::GroupMemberListener {
+   public:
+    ClusterListener(GroupDispatcher* dispatcher, backend::Cluster* cluster)
+        : dispatcher_(dispatcher), cluster_(cluster) {}
+    backend::Cluster* cluster() const { return cluster_; }
+
+    void OnAssigned(const std::vector<backend::AssignedPartition>& partitions) override;
+    std::map<backend::TopicPartition, int64_t> OnRevoked(
+        const std::vector<backend::TopicPartition>& partitions) override;
+    void OnRecords(std::vector<backend::ConsumedRecord> records) override;
+    void OnSeekDone(const backend::TopicPartition& partition, int64_t offset) override;
+    void OnError(const absl::Status& error) override;
+    void OnCommitted(const backend::TopicPartition& partition, int64_t offset,
+                     const absl::Status& status) override;
+
+   private:
+    GroupDispatcher* const dispatcher_;
+    backend::Cluster* const cluster_;
+  };
+
   struct Stream {
     Stream(StreamOptions options, std::shared_ptr<StreamSink> sink);
     StreamOptions options;
@@ -180,9 +218,11 @@ class GroupDispatcher final : public backend::GroupMemberListener,
     std::shared_ptr<StreamSink> sink;
     StreamCredit credit;
   };
-  // A dead letter to write once the lock is released.
+  // A dead letter to write once the lock is released, to the cluster the
+  // message was read from.
   struct DeadLetterWrite {
-    backend::TopicPartition partition;
+    backend::Cluster* cluster = nullptr;
+    ClusterPartition partition;
     uint64_t epoch = 0;
     Delivery delivery;
     backend::Record record;
@@ -194,6 +234,22 @@ class GroupDispatcher final : public backend::GroupMemberListener,
     bool empty() const { return sends.empty() && dead_letters.empty(); }
   };
   using Receipts = google::protobuf::RepeatedPtrField<std::string>;
+
+  // Member events, per cluster (see ClusterListener).
+  void OnAssigned(backend::Cluster& cluster,
+                  const std::vector<backend::AssignedPartition>& partitions);
+  std::map<backend::TopicPartition, int64_t> OnRevoked(
+      backend::Cluster& cluster, const std::vector<backend::TopicPartition>& partitions);
+  void OnRecords(backend::Cluster& cluster, std::vector<backend::ConsumedRecord> records);
+  void OnSeekDone(backend::Cluster& cluster, const backend::TopicPartition& partition,
+                  int64_t offset);
+  void OnError(backend::Cluster& cluster, const absl::Status& error);
+  void OnCommitted(backend::Cluster& cluster, const backend::TopicPartition& partition,
+                   int64_t offset, const absl::Status& status);
+
+  // The member on `cluster`; null before Start() and after Stop().
+  backend::GroupMember* Member(const std::string& cluster) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Applies `fn` to each receipt's in-flight delivery of this stream.
   template <typename Fn>
@@ -210,10 +266,10 @@ class GroupDispatcher final : public backend::GroupMemberListener,
   void Flush(Outbox out) ABSL_LOCKS_EXCLUDED(mu_);
   // Queues the dead letter of a delivery past max_delivery_attempts; the
   // node holds the message in flight until the write is confirmed.
-  void DeadLetter(const backend::TopicPartition& tp, PartitionSlot& slot,
+  void DeadLetter(const ClusterPartition& cp, PartitionSlot& slot,
                   const Delivery& delivery, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void OnDeadLettered(const backend::TopicPartition& tp, uint64_t epoch,
+  void OnDeadLettered(const ClusterPartition& cp, uint64_t epoch,
                       const Delivery& delivery, const absl::Status& status);
   // A delivery left flight (settled, nacked, expired, released): the stream
   // gets its credit back.
@@ -221,29 +277,32 @@ class GroupDispatcher final : public backend::GroupMemberListener,
   void ReturnCredit(PartitionSlot& slot, int64_t offset)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CommitAll(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void MaybeResumeFetch(const backend::TopicPartition& tp, PartitionSlot& slot)
+  void MaybeResumeFetch(const ClusterPartition& cp, PartitionSlot& slot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateTopics() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts moving an owned partition (Seek, or a seek it missed).
-  void StartSeek(const backend::TopicPartition& tp, PartitionSlot& slot, int64_t offset)
+  void StartSeek(const ClusterPartition& cp, PartitionSlot& slot, int64_t offset)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const GroupOptions options_;
-  backend::Cluster* const cluster_;
+  const std::vector<backend::Cluster*> clusters_;
+  // One per cluster, in the order of clusters_; they outlive the members.
+  std::vector<std::unique_ptr<ClusterListener>> listeners_;
   const config::SubscribeConfig config_;
   const Clock clock_;
   const DeadLetterer dead_letterer_;
 
   mutable absl::Mutex mu_;
   GroupMetrics metrics_ ABSL_GUARDED_BY(mu_);
-  // Set by Start(); Stop() takes it out and destroys it outside mu_ (its
-  // callbacks take mu_). Null before Start() and after Stop().
-  std::unique_ptr<backend::GroupMember> member_ ABSL_GUARDED_BY(mu_);
+  // By cluster name. Set by Start(); Stop() takes them out and destroys them
+  // outside mu_ (their callbacks take mu_). Empty before Start() and after
+  // Stop().
+  std::map<std::string, std::unique_ptr<backend::GroupMember>> members_
+      ABSL_GUARDED_BY(mu_);
   control::SeekLedger* seeks_ ABSL_GUARDED_BY(mu_);
   // Calls into seeks_ running outside mu_; SetSeekLedger waits for them.
   int ledger_calls_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<backend::TopicPartition, std::unique_ptr<PartitionSlot>> slots_
-      ABSL_GUARDED_BY(mu_);
+  std::map<ClusterPartition, std::unique_ptr<PartitionSlot>> slots_ ABSL_GUARDED_BY(mu_);
   std::map<StreamId, Stream> streams_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> topics_ ABSL_GUARDED_BY(mu_);
   Outbox outbox_ ABSL_GUARDED_BY(mu_);

@@ -6,6 +6,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
+#include "absl/synchronization/notification.h"
 #include "backend/fake_cluster.h"
 
 namespace ferry::subscribe {
@@ -66,7 +69,8 @@ class GroupDispatcherTest : public ::testing::Test {
     options.group = "g";
     cluster_.AddTopic(kP0.topic, 1);
     dispatcher_ = std::make_shared<GroupDispatcher>(
-        options, &cluster_, config_, &registry_, nullptr, [this] { return now_; });
+        options, std::vector<backend::Cluster*>{&cluster_}, config_, &registry_, nullptr,
+        [this] { return now_; });
     ASSERT_TRUE(dispatcher_->Start({kP0.topic}).ok());
     member_ = cluster_.members("g").back();
     member_->Assign({{.partition = kP0, .next_offset = 0}});
@@ -217,6 +221,188 @@ TEST_F(GroupDispatcherTest, ExpiredDeadlineRedeliversWithTheFakeClock) {
   auto again = sink_->Take();
   ASSERT_THAT(again, SizeIs(1));
   EXPECT_EQ(again[0].delivery_attempt(), 2);
+}
+
+// Dual consume: one dispatcher over two clusters that hold the same topic.
+class DualClusterDispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override { SetUpDispatcher({}); }
+
+  void SetUpDispatcher(GroupOptions options) {
+    if (dispatcher_) dispatcher_->Stop();
+    options.group = "g";
+    main_.AddTopic(kP0.topic, 1);
+    standby_.AddTopic(kP0.topic, 1);
+    dispatcher_ = std::make_shared<GroupDispatcher>(
+        options, std::vector<backend::Cluster*>{&main_, &standby_}, config_, &registry_,
+        nullptr, [this] { return now_; });
+    ASSERT_TRUE(dispatcher_->Start({kP0.topic}).ok());
+    main_member_ = main_.members("g").back();
+    standby_member_ = standby_.members("g").back();
+    for (FakeGroupMember* member : {main_member_, standby_member_}) {
+      member->Assign({{.partition = kP0, .next_offset = 0}});
+    }
+    ASSERT_TRUE(dispatcher_->Attach(1, {.topics = {kP0.topic}}, sink_));
+  }
+
+  void TearDown() override { dispatcher_->Stop(); }
+
+  static std::vector<v1::ReceivedMessage> From(
+      const std::vector<v1::ReceivedMessage>& messages, const std::string& cluster) {
+    std::vector<v1::ReceivedMessage> out;
+    for (const auto& m : messages) {
+      if (m.cluster() == cluster) out.push_back(m);
+    }
+    return out;
+  }
+
+  config::SubscribeConfig config_;
+  metrics::Registry registry_;
+  FakeCluster main_{"main"};
+  FakeCluster standby_{"standby"};
+  absl::Time now_ = absl::FromUnixSeconds(1'000'000);
+  std::shared_ptr<RecordingSink> sink_ = std::make_shared<RecordingSink>();
+  std::shared_ptr<GroupDispatcher> dispatcher_;
+  FakeGroupMember* main_member_ = nullptr;
+  FakeGroupMember* standby_member_ = nullptr;
+};
+
+TEST_F(DualClusterDispatcherTest, OneStreamGetsBothClustersEachMessageNamingItsCluster) {
+  main_member_->Deliver(Records(0, 2));
+  standby_member_->Deliver(Records(0, 3));
+  auto messages = sink_->Take();
+  ASSERT_THAT(messages, SizeIs(5));
+  EXPECT_THAT(From(messages, "main"), SizeIs(2));
+  EXPECT_THAT(From(messages, "standby"), SizeIs(3));
+  const auto snapshot = dispatcher_->Snapshot();
+  ASSERT_THAT(snapshot.partitions, SizeIs(2));
+  EXPECT_EQ(snapshot.partitions[0].cluster, "main");
+  EXPECT_EQ(snapshot.partitions[1].cluster, "standby");
+}
+
+// Both clusters hold offset 0 of orders/0: only the receipt's cluster tells
+// which one an ack settles, and each cluster's member commits its own.
+TEST_F(DualClusterDispatcherTest, AcksSettleAndCommitOnTheClusterTheMessageCameFrom) {
+  main_member_->Deliver(Records(0, 2));
+  standby_member_->Deliver(Records(0, 2));
+  auto messages = sink_->Take();
+  ASSERT_THAT(messages, SizeIs(4));
+  EXPECT_THAT(dispatcher_->Ack(1, Receipts(From(messages, "standby"))), IsEmpty());
+  dispatcher_->Tick(now_);
+  EXPECT_THAT(main_member_->commits(), IsEmpty()) << "nothing of main was acked";
+  ASSERT_THAT(standby_member_->commits(), SizeIs(1));
+  EXPECT_EQ(standby_member_->commits()[0].at(kP0), 2);
+
+  EXPECT_THAT(dispatcher_->Ack(1, Receipts({From(messages, "main")[0]})), IsEmpty());
+  now_ += config_.commit_interval;
+  dispatcher_->Tick(now_);
+  ASSERT_THAT(main_member_->commits(), SizeIs(1));
+  EXPECT_EQ(main_member_->commits()[0].at(kP0), 1);
+  EXPECT_THAT(standby_member_->commits(), SizeIs(1)) << "standby committed twice";
+
+  // Acked twice: expired on the cluster it was settled on, nothing else moves.
+  auto again = dispatcher_->Ack(1, Receipts({From(messages, "main")[0]}));
+  ASSERT_THAT(again, SizeIs(1));
+  EXPECT_EQ(again[0].status().code(),
+            static_cast<int>(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(DualClusterDispatcherTest, StreamCreditIsOneBudgetAcrossClusters) {
+  dispatcher_->UpdateFlow(1, 3, 0);
+  main_member_->Deliver(Records(0, 5));
+  standby_member_->Deliver(Records(0, 5));
+  auto first = sink_->Take();
+  ASSERT_THAT(first, SizeIs(3)) << "the stream's limit counts both clusters together";
+  EXPECT_THAT(dispatcher_->Ack(1, Receipts({first[0]})), IsEmpty());
+  EXPECT_THAT(sink_->Take(), SizeIs(1));
+  EXPECT_EQ(dispatcher_->Snapshot().streams.at(0).outstanding_messages, 3);
+}
+
+TEST_F(DualClusterDispatcherTest, DeadLettersGoToTheClusterTheMessageCameFrom) {
+  SetUpDispatcher({.max_delivery_attempts = 1});
+  standby_member_->Deliver(Records(0, 1));
+  auto messages = sink_->Take();
+  ASSERT_THAT(messages, SizeIs(1));
+  EXPECT_THAT(dispatcher_->Nack(1, Receipts(messages), absl::ZeroDuration()), IsEmpty());
+  EXPECT_THAT(main_.published(), IsEmpty());
+  ASSERT_THAT(standby_.published(), SizeIs(1));
+  EXPECT_EQ(standby_.published()[0].topic, "orders.dlq");
+}
+
+TEST_F(DualClusterDispatcherTest, SeekMovesTheNamedClusterOrEveryCluster) {
+  EXPECT_EQ(dispatcher_->Seek("standby", {{kP0, 0}}), std::set<TopicPartition>{kP0});
+  main_member_->Deliver(Records(0, 1));
+  standby_member_->Deliver(Records(0, 1));
+  auto messages = sink_->Take();
+  ASSERT_THAT(messages, SizeIs(1)) << "standby is moving: nothing of it is delivered";
+  EXPECT_EQ(messages[0].cluster(), "main");
+  EXPECT_THAT(dispatcher_->Ack(1, Receipts(messages)), IsEmpty());
+
+  EXPECT_EQ(dispatcher_->Seek("", {{kP0, 0}}), std::set<TopicPartition>{kP0});
+  main_member_->Deliver(Records(1, 1));
+  EXPECT_THAT(sink_->Take(), IsEmpty()) << "a seek without a cluster moves main too";
+  EXPECT_THAT(dispatcher_->Seek("elsewhere", {{kP0, 0}}), IsEmpty());
+}
+
+TEST_F(DualClusterDispatcherTest, PauseStopsFetchingAndDeliveryOnEveryCluster) {
+  dispatcher_->SetPaused(true);
+  EXPECT_EQ(main_member_->paused(), std::set<TopicPartition>{kP0});
+  EXPECT_EQ(standby_member_->paused(), std::set<TopicPartition>{kP0});
+  main_member_->Deliver(Records(0, 1));
+  standby_member_->Deliver(Records(0, 1));
+  EXPECT_THAT(sink_->Take(), IsEmpty());
+  dispatcher_->SetPaused(false);
+  EXPECT_THAT(main_member_->paused(), IsEmpty());
+  EXPECT_THAT(standby_member_->paused(), IsEmpty());
+  EXPECT_THAT(sink_->Take(), SizeIs(2));
+}
+
+// A read cluster that is down has no partitions assigned yet: the other one
+// delivers meanwhile, and the late one joins in when its member is assigned.
+TEST_F(DualClusterDispatcherTest, AClusterAssignedLateJoinsWithoutStoppingTheOther) {
+  auto late = std::make_shared<GroupDispatcher>(
+      GroupOptions{.group = "late"}, std::vector<backend::Cluster*>{&main_, &standby_},
+      config_, &registry_, nullptr, [this] { return now_; });
+  ASSERT_TRUE(late->Start({kP0.topic}).ok());
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(late->Attach(1, {.topics = {kP0.topic}}, sink));
+  main_.members("late").back()->Assign({{.partition = kP0, .next_offset = 0}});
+  main_.members("late").back()->Deliver(Records(0, 2));
+  EXPECT_THAT(sink->Take(), SizeIs(2)) << "main delivers while standby has nothing";
+  standby_.members("late").back()->Assign({{.partition = kP0, .next_offset = 5}});
+  standby_.members("late").back()->Deliver(Records(5, 1));
+  auto from_standby = sink->Take();
+  ASSERT_THAT(from_standby, SizeIs(1));
+  EXPECT_EQ(from_standby[0].cluster(), "standby");
+  late->Stop();
+}
+
+// Leaving a cluster that is down waits for timeouts; the other cluster's
+// member leaves (and commits its acked prefix) meanwhile, whichever of the
+// two is slow.
+TEST_F(DualClusterDispatcherTest, AClusterSlowToLeaveDoesNotHoldUpTheOther) {
+  for (auto [slow, other] : {std::pair{&main_, &standby_}, {&standby_, &main_}}) {
+    SCOPED_TRACE(slow->name() + " slow to leave");
+    SetUpDispatcher({});
+    absl::Notification release;
+    slow->HoldLeaving(&release);
+    std::thread stopper([this] { dispatcher_->Stop(); });
+    const auto owned = [this](const std::string& cluster) {
+      for (const auto& p : dispatcher_->Snapshot().partitions) {
+        if (p.cluster == cluster) return true;
+      }
+      return false;
+    };
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while (owned(other->name()) && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    EXPECT_FALSE(owned(other->name())) << other->name() << " waited for the slow one";
+    EXPECT_EQ(slow->leaving(), 1);
+    release.Notify();
+    stopper.join();
+    slow->HoldLeaving(nullptr);
+  }
 }
 
 }  // namespace

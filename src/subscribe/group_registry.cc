@@ -46,6 +46,20 @@ absl::StatusOr<backend::StartPosition> ToStart(const v1::SubscriptionOpen& open)
       "open.start: explicit offsets are not a start position; use Admin.Seek");
 }
 
+std::string ClusterNames(const std::vector<backend::Cluster*>& clusters) {
+  std::string names;
+  for (const backend::Cluster* cluster : clusters) {
+    names += (names.empty() ? "" : ", ") + cluster->name();
+  }
+  return names;
+}
+
+// A cluster that does not answer (as opposed to one that answers "no").
+bool IsUnreachable(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable ||
+         status.code() == absl::StatusCode::kDeadlineExceeded;
+}
+
 absl::StatusOr<absl::Duration> ToDuration(const google::protobuf::Duration& d,
                                           std::string_view field, absl::Duration fallback,
                                           absl::Duration min, absl::Duration max) {
@@ -131,47 +145,94 @@ absl::StatusOr<OpenRequest> GroupRegistry::Validate(const v1::SubscriptionOpen& 
     request.stream.max_outstanding_bytes = open.flow().max_outstanding_bytes();
   }
 
+  std::set<backend::Cluster*> unreachable;
   for (const std::string& topic : open.topics()) {
     if (absl::Status s = ValidateTopicName(topic); !s.ok()) {
       return absl::InvalidArgumentError(
           fmt::format("open.topics: {}", std::string(s.message())));
     }
-    auto route = routes_->Current()->Resolve(topic);
-    if (!route.ok()) return route.status();
-    const std::vector<std::string>& read =
-        route->read.empty() ? route->write : route->read;
-    auto cluster = clusters_.find(read.front());
-    if (cluster == clusters_.end()) {
-      return absl::InternalError(fmt::format("route of {} names unknown cluster", topic));
-    }
-    if (request.cluster != nullptr && request.cluster != cluster->second) {
+    auto clusters = ReadClusters(topic);
+    if (!clusters.ok()) return clusters.status();
+    if (!request.clusters.empty() && request.clusters != *clusters) {
       return absl::InvalidArgumentError(fmt::format(
-          "open.topics: {} is read from cluster {} but {} from {}; one stream reads one "
-          "cluster",
-          topic, cluster->second->name(), request.stream.topics.front(),
-          request.cluster->name()));
+          "open.topics: {} is read from clusters [{}] but {} from [{}]; the topics of "
+          "one stream must be read from the same clusters",
+          topic, ClusterNames(*clusters), request.stream.topics.front(),
+          ClusterNames(request.clusters)));
     }
-    request.cluster = cluster->second;
-    auto info = request.cluster->DescribeTopic(topic);
-    if (!info.ok()) return info.status();
-    if (absl::Status s = CheckDeadLetterTopic(request, topic); !s.ok()) return s;
+    request.clusters = *std::move(clusters);
+    absl::Status last_unreachable;
+    for (backend::Cluster* cluster : request.clusters) {
+      if (unreachable.contains(cluster)) continue;
+      // A cluster the probe found down is not asked: its metadata request
+      // would only time out (the admin timeout, 30 s on Kafka).
+      const backend::ClusterStatus known = cluster->Status();
+      absl::Status status =
+          known.state == backend::ClusterState::kDown
+              ? absl::UnavailableError(fmt::format("cluster is down: {}", known.error))
+              : cluster->DescribeTopic(topic).status();
+      if (status.ok()) status = CheckDeadLetterTopic(request, *cluster, topic);
+      if (IsUnreachable(status)) {
+        spdlog::warn(
+            "group={} open: cluster {} does not answer ({}); the group reads its other "
+            "clusters and picks {} up when it answers",
+            request.group.group, cluster->name(), std::string(status.message()),
+            cluster->name());
+        unreachable.insert(cluster);
+        last_unreachable = status;
+      } else if (status.code() == absl::StatusCode::kNotFound) {
+        return absl::NotFoundError(fmt::format("cluster {}: {}", cluster->name(),
+                                               std::string(status.message())));
+      } else if (!status.ok()) {
+        return status;
+      }
+    }
+    const bool any_reachable =
+        std::any_of(request.clusters.begin(), request.clusters.end(),
+                    [&](backend::Cluster* c) { return !unreachable.contains(c); });
+    if (!any_reachable) {
+      return absl::UnavailableError(fmt::format(
+          "no cluster topic {} is read from answers (last: {}); retry", topic,
+          last_unreachable.ok() ? "none" : std::string(last_unreachable.message())));
+    }
     request.stream.topics.push_back(topic);
   }
   return request;
 }
 
+absl::StatusOr<std::vector<backend::Cluster*>> GroupRegistry::ReadClusters(
+    const std::string& topic) const {
+  auto route = routes_->Current()->Resolve(topic);
+  if (!route.ok()) return route.status();
+  const std::vector<std::string>& read = route->read.empty() ? route->write : route->read;
+  std::vector<backend::Cluster*> clusters;
+  for (const std::string& name : read) {
+    auto cluster = clusters_.find(name);
+    if (cluster == clusters_.end()) {
+      return absl::InternalError(
+          fmt::format("route of {} names unknown cluster {}", topic, name));
+    }
+    clusters.push_back(cluster->second);
+  }
+  return clusters;
+}
+
 absl::Status GroupRegistry::CheckDeadLetterTopic(const OpenRequest& request,
+                                                 backend::Cluster& cluster,
                                                  const std::string& topic) const {
   if (request.group.max_delivery_attempts == 0) return absl::OkStatus();
   const std::string dlq =
       DeadLetterer(request.group.group, request.group.dead_letter_topic).TopicFor(topic);
-  absl::Status status = request.cluster->DescribeTopic(dlq).status();
+  absl::Status status = cluster.DescribeTopic(dlq).status();
   if (status.code() != absl::StatusCode::kNotFound) return status;
+  // Dead letters go to the cluster the message was read from: every read
+  // cluster needs the topic.
   return absl::NotFoundError(fmt::format(
       "open.dead_letter_topic: topic {} does not exist on cluster {}; messages of {} "
       "delivered more than max_delivery_attempts ({}) times are written there: create "
-      "it first (ferry topics create {})",
-      dlq, request.cluster->name(), topic, request.group.max_delivery_attempts, dlq));
+      "it first (ferry topics create {} --cluster {})",
+      dlq, cluster.name(), topic, request.group.max_delivery_attempts, dlq,
+      cluster.name()));
 }
 
 absl::StatusOr<std::shared_ptr<GroupDispatcher>> GroupRegistry::Attach(
@@ -191,14 +252,21 @@ absl::StatusOr<std::shared_ptr<GroupDispatcher>> GroupRegistry::Attach(
             "of a group must use the same ordering",
             request.group.group));
       }
+      if (dispatcher->clusters() != request.clusters) {
+        spdlog::warn(
+            "group={} is read from [{}] on this node; the route now reads [{}], which "
+            "applies once the group left this node (idle) or the node restarted",
+            request.group.group, ClusterNames(dispatcher->clusters()),
+            ClusterNames(request.clusters));
+      }
     } else {
-      dispatcher = std::make_shared<GroupDispatcher>(request.group, request.cluster,
+      dispatcher = std::make_shared<GroupDispatcher>(request.group, request.clusters,
                                                      config_, metrics_, seeks_);
       dispatcher->SetPaused(!control_caught_up_ || paused_.contains(request.group.group));
       if (absl::Status s = dispatcher->Start(request.stream.topics); !s.ok()) return s;
       groups_[request.group.group] = dispatcher;
-      spdlog::info("group={} joined on cluster {}", request.group.group,
-                   request.cluster->name());
+      spdlog::info("group={} joined on clusters {}", request.group.group,
+                   ClusterNames(request.clusters));
     }
     // Attaching under mu_ keeps the reaper (which takes mu_ first) from
     // stopping the dispatcher in between.
@@ -243,8 +311,9 @@ std::set<backend::TopicPartition> GroupRegistry::OnSeek(
     const control::SeekCommand& seek) {
   auto dispatcher = Find(seek.group);
   if (!dispatcher) return {};
-  std::set<backend::TopicPartition> moved = dispatcher->Seek(seek.offsets);
-  spdlog::info("group={} seek {}: {} of {} partitions owned here", seek.group, seek.id,
+  std::set<backend::TopicPartition> moved = dispatcher->Seek(seek.cluster, seek.offsets);
+  spdlog::info("group={} seek {} on {}: {} of {} partitions owned here", seek.group,
+               seek.id, seek.cluster.empty() ? "every cluster" : seek.cluster,
                moved.size(), seek.offsets.size());
   return moved;
 }

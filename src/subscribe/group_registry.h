@@ -35,7 +35,8 @@ namespace ferry::subscribe {
 struct OpenRequest {
   GroupOptions group;
   StreamOptions stream;
-  backend::Cluster* cluster = nullptr;
+  // The route's read list: the group consumes all of them at once.
+  std::vector<backend::Cluster*> clusters;
 };
 
 // Also the control plane's listener: pause state and seeks issued on any node
@@ -49,9 +50,15 @@ class GroupRegistry final : public control::ControlListener {
   // Leaves every group (commits acked prefixes).
   ~GroupRegistry() override;
 
-  // Checks an open message: INVALID_ARGUMENT naming the field, NOT_FOUND for
-  // an unknown topic or a missing dead-letter topic, UNIMPLEMENTED for a
-  // filter. Blocking (topic metadata): not for a gRPC callback thread.
+  // Checks an open message: INVALID_ARGUMENT naming the field, NOT_FOUND
+  // naming the cluster for a topic or dead-letter topic missing on a read
+  // cluster, UNIMPLEMENTED for a filter. A read cluster that the probe found
+  // down or that does not answer is not checked (and not waited for again
+  // for the other topics) as long
+  // as another one answers: the group still joins it, and its member starts
+  // delivering when it comes back; only when no read cluster answers does
+  // the open fail (UNAVAILABLE). Blocking (topic metadata): not for a gRPC
+  // callback thread.
   absl::StatusOr<OpenRequest> Validate(const v1::SubscriptionOpen& open);
 
   // Attaches a stream to its group's dispatcher, creating (joining) the group
@@ -78,9 +85,12 @@ class GroupRegistry final : public control::ControlListener {
  private:
   void TickLoop();
   // NOT_FOUND with what to do when dead-lettering is on and the topic it
-  // writes to does not exist.
-  absl::Status CheckDeadLetterTopic(const OpenRequest& request,
+  // writes to does not exist on `cluster`.
+  absl::Status CheckDeadLetterTopic(const OpenRequest& request, backend::Cluster& cluster,
                                     const std::string& topic) const;
+  // The route's read clusters of `topic`.
+  absl::StatusOr<std::vector<backend::Cluster*>> ReadClusters(
+      const std::string& topic) const;
 
   const std::string node_id_;
   const config::SubscribeConfig config_;

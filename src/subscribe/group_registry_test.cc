@@ -56,7 +56,7 @@ class GroupRegistryTest : public ::testing::Test {
     request.group.group = group;
     request.stream.topics = {"orders"};
     request.stream.ack_deadline = ack_deadline;
-    request.cluster = &cluster_;
+    request.clusters = {&cluster_};
     return request;
   }
 
@@ -150,6 +150,117 @@ TEST_F(GroupRegistryTest, MissingDeadLetterTopicIsRefusedAtOpenWithWhatToDo) {
   open.set_max_delivery_attempts(0);  // no dead-lettering: no topic needed
   open.set_dead_letter_topic("");
   EXPECT_TRUE(registry().Validate(open).ok());
+}
+
+// A cluster that does not answer: its metadata requests time out.
+class UnreachableCluster final : public FakeCluster {
+ public:
+  using FakeCluster::FakeCluster;
+  absl::StatusOr<backend::TopicInfo> DescribeTopic(const std::string&) override {
+    return absl::UnavailableError("no broker answered within 5s");
+  }
+};
+
+// A cluster the probe found down: asking it would only wait for a timeout.
+class DownCluster final : public FakeCluster {
+ public:
+  using FakeCluster::FakeCluster;
+  backend::ClusterStatus Status() const override {
+    backend::ClusterStatus status;
+    status.state = backend::ClusterState::kDown;
+    status.error = "connection refused";
+    return status;
+  }
+  absl::StatusOr<backend::TopicInfo> DescribeTopic(const std::string& topic) override {
+    ADD_FAILURE() << "asked a cluster known to be down about " << topic;
+    return absl::DeadlineExceededError("timed out");
+  }
+};
+
+class DualReadRegistryTest : public ::testing::Test {
+ protected:
+  DualReadRegistryTest() {
+    main_.AddTopic("orders", 1);
+    standby_.AddTopic("orders", 1);
+  }
+
+  absl::StatusOr<OpenRequest> Validate(backend::Cluster& second, int max_attempts) {
+    GroupRegistry registry(
+        "node-1", config_, &router_,
+        std::map<std::string, backend::Cluster*>{{"main", &main_}, {"standby", &second}},
+        &metrics_);
+    v1::SubscriptionOpen open;
+    open.set_group("g");
+    open.add_topics("orders");
+    open.set_max_delivery_attempts(max_attempts);
+    return registry.Validate(open);
+  }
+
+  FakeCluster main_{"main"};
+  FakeCluster standby_{"standby"};
+  UnreachableCluster down_{"standby"};
+  config::SubscribeConfig config_;
+  routing::RouteTable router_{std::make_shared<const routing::Router>(
+      std::vector<config::RouteConfig>{
+          {.topic = "*", .write = {"main"}, .read = {"main", "standby"}}},
+      std::vector<std::string>{"main", "standby"})};
+  metrics::Registry metrics_;
+};
+
+TEST_F(DualReadRegistryTest, AGroupReadsEveryClusterOfItsRoute) {
+  auto request = Validate(standby_, 0);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->clusters, (std::vector<backend::Cluster*>{&main_, &standby_}));
+}
+
+TEST_F(DualReadRegistryTest, DeadLetterTopicMustExistOnEveryReadCluster) {
+  main_.AddTopic("orders.dlq", 1);
+  auto request = Validate(standby_, 3);
+  ASSERT_EQ(request.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(request.status().message(),
+              HasSubstr("orders.dlq does not exist on cluster standby"));
+  EXPECT_THAT(request.status().message(), HasSubstr("--cluster standby"));
+  standby_.AddTopic("orders.dlq", 1);
+  EXPECT_TRUE(Validate(standby_, 3).ok());
+}
+
+TEST_F(DualReadRegistryTest, TopicMissingOnAReadClusterIsNotFoundNamingIt) {
+  FakeCluster empty{"standby"};
+  auto request = Validate(empty, 0);
+  ASSERT_EQ(request.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(request.status().message(), HasSubstr("cluster standby"));
+}
+
+TEST_F(DualReadRegistryTest, AnUnreachableReadClusterDoesNotFailTheOpen) {
+  auto request = Validate(down_, 3);
+  ASSERT_EQ(request.status().code(), absl::StatusCode::kNotFound)
+      << "the reachable cluster is still checked";
+  main_.AddTopic("orders.dlq", 1);
+  request = Validate(down_, 3);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->clusters, (std::vector<backend::Cluster*>{&main_, &down_}))
+      << "the group still joins the cluster that is down, to pick it up later";
+}
+
+TEST_F(DualReadRegistryTest, AClusterKnownToBeDownIsNotWaitedFor) {
+  DownCluster down{"standby"};
+  auto request = Validate(down, 0);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->clusters, (std::vector<backend::Cluster*>{&main_, &down}));
+}
+
+TEST_F(DualReadRegistryTest, OpenFailsUnavailableWhenNoReadClusterAnswers) {
+  UnreachableCluster main_down{"main"};
+  GroupRegistry registry(
+      "node-1", config_, &router_,
+      std::map<std::string, backend::Cluster*>{{"main", &main_down}, {"standby", &down_}},
+      &metrics_);
+  v1::SubscriptionOpen open;
+  open.set_group("g");
+  open.add_topics("orders");
+  auto request = registry.Validate(open);
+  EXPECT_EQ(request.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(request.status().message(), HasSubstr("no broker answered"));
 }
 
 }  // namespace

@@ -42,14 +42,16 @@ TopicMetrics& GroupMetrics::For(const std::string& topic) {
   return topics_.emplace(topic, t).first->second;
 }
 
-metrics::Gauge& GroupMetrics::Lag(const backend::TopicPartition& tp) {
-  metrics::Gauge*& gauge = lag_[tp];
+metrics::Gauge& GroupMetrics::Lag(const std::string& cluster,
+                                  const backend::TopicPartition& tp) {
+  metrics::Gauge*& gauge = lag_[{cluster, tp}];
   if (gauge != nullptr) return *gauge;
   gauge = &registry_->GetGauge(
       "ferry_subscribe_lag_messages",
       "Messages of a partition owned by this node not yet committed by the group "
       "(high watermark - commit offset); 0 once the partition moved elsewhere.",
       {{"group", group_},
+       {"cluster", cluster},
        {"topic", tp.topic},
        {"partition", std::to_string(tp.partition)}});
   return *gauge;

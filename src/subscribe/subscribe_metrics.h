@@ -2,7 +2,7 @@
 
 // The subscribe path's Prometheus series for one consumer group on this node:
 // per-topic delivery counters and latency histograms, and a lag gauge per
-// owned partition.
+// owned partition of each cluster the group reads.
 //
 // Threading: For() and Lag() are not thread-safe (the dispatcher calls them
 // under its lock); the counters, gauges and histograms they return are.
@@ -11,6 +11,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 
 #include "backend/cluster.h"
 #include "metrics/registry.h"
@@ -37,8 +38,8 @@ class GroupMetrics {
   // The topic's series, created on first use. The pointer stays valid for
   // this object's lifetime.
   TopicMetrics& For(const std::string& topic);
-  // Messages of `tp` not yet committed by the group.
-  metrics::Gauge& Lag(const backend::TopicPartition& tp);
+  // Messages of `tp` on `cluster` not yet committed by the group.
+  metrics::Gauge& Lag(const std::string& cluster, const backend::TopicPartition& tp);
 
  private:
   metrics::Registry* const registry_;
@@ -46,7 +47,7 @@ class GroupMetrics {
   std::map<std::string, TopicMetrics> topics_;
   // Looked up once per partition: past the registry's series bound every
   // lookup would count as another dropped series.
-  std::map<backend::TopicPartition, metrics::Gauge*> lag_;
+  std::map<std::pair<std::string, backend::TopicPartition>, metrics::Gauge*> lag_;
 };
 
 }  // namespace ferry::subscribe

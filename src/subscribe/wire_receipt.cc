@@ -3,9 +3,13 @@
 namespace ferry::subscribe {
 namespace {
 
-constexpr char kVersion = 1;
+constexpr char kVersionWithoutCluster = 1;
+constexpr char kVersion = 2;
 // Topic names are at most 249 bytes (common/topic_name.h).
 constexpr uint64_t kMaxTopicBytes = 249;
+// Cluster names are configuration keys; this only bounds what a client can
+// make the node allocate.
+constexpr uint64_t kMaxClusterBytes = 255;
 
 void PutVarint(std::string& out, uint64_t value) {
   while (value >= 0x80) {
@@ -40,7 +44,7 @@ int64_t UnZigZag(uint64_t v) {
 
 std::string EncodeReceipt(const WireReceipt& r) {
   std::string out;
-  out.reserve(24 + r.topic.size());
+  out.reserve(26 + r.topic.size() + r.cluster.size());
   out.push_back(kVersion);
   PutVarint(out, r.stream);
   PutVarint(out, r.partition_epoch);
@@ -50,11 +54,15 @@ std::string EncodeReceipt(const WireReceipt& r) {
   PutVarint(out, ZigZag(r.offset));
   PutVarint(out, r.topic.size());
   out.append(r.topic);
+  PutVarint(out, r.cluster.size());
+  out.append(r.cluster);
   return out;
 }
 
 std::optional<WireReceipt> DecodeReceipt(std::string_view in) {
-  if (in.empty() || in.front() != kVersion) return std::nullopt;
+  if (in.empty()) return std::nullopt;
+  const char version = in.front();
+  if (version != kVersion && version != kVersionWithoutCluster) return std::nullopt;
   in.remove_prefix(1);
   WireReceipt r;
   uint64_t partition = 0, attempt = 0, offset = 0, topic_size = 0;
@@ -65,14 +73,25 @@ std::optional<WireReceipt> DecodeReceipt(std::string_view in) {
   }
   const int64_t p = UnZigZag(partition), a = UnZigZag(attempt);
   if (p < 0 || p > INT32_MAX || a < 1 || a > INT32_MAX) return std::nullopt;
-  if (topic_size == 0 || topic_size > kMaxTopicBytes || in.size() != topic_size) {
+  if (topic_size == 0 || topic_size > kMaxTopicBytes || in.size() < topic_size) {
     return std::nullopt;
   }
   r.partition = static_cast<int32_t>(p);
   r.attempt = static_cast<int32_t>(a);
   r.offset = UnZigZag(offset);
   if (r.offset < 0) return std::nullopt;
-  r.topic = std::string(in);
+  r.topic = std::string(in.substr(0, topic_size));
+  in.remove_prefix(topic_size);
+  if (version == kVersion) {
+    uint64_t cluster_size = 0;
+    if (!GetVarint(in, cluster_size) || cluster_size > kMaxClusterBytes ||
+        in.size() < cluster_size) {
+      return std::nullopt;
+    }
+    r.cluster = std::string(in.substr(0, cluster_size));
+    in.remove_prefix(cluster_size);
+  }
+  if (!in.empty()) return std::nullopt;
   return r;
 }
 

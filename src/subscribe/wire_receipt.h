@@ -3,8 +3,14 @@
 // The opaque receipt a client gets with each delivered message and sends back
 // to ack, nack or extend it. Clients never look inside; the node encodes
 // everything it needs to find the delivery without a lookup table:
-// which stream it was sent on, which partition (and which incarnation of that
-// partition's state on this node), and which delivery of which offset.
+// which stream it was sent on, which cluster and partition (and which
+// incarnation of that partition's state on this node), and which delivery of
+// which offset.
+//
+// Versions: 1 had no cluster (one group read one cluster); 2 appends the
+// cluster name. Version 1 still decodes, with an empty cluster that matches
+// no partition, so a client holding receipts across a node upgrade is told
+// "expired" (and the message comes again) rather than "malformed".
 
 #include <cstdint>
 #include <optional>
@@ -23,9 +29,11 @@ struct WireReceipt {
   int32_t attempt = 0;
   int64_t offset = -1;
   std::string topic = {};
+  std::string cluster = {};  // empty only in a version-1 receipt
 };
 
-// Compact binary form: a version byte, varints, then the topic.
+// Compact binary form (version 2): a version byte, varints, the topic, then
+// the cluster, each of the last two after its length.
 std::string EncodeReceipt(const WireReceipt& receipt);
 
 // nullopt for bytes that are not a receipt of this format (malformed,

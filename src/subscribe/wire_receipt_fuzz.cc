@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       ferry::subscribe::DecodeReceipt(ferry::subscribe::EncodeReceipt(*receipt));
   if (!again.has_value() || again->stream != receipt->stream ||
       again->offset != receipt->offset || again->topic != receipt->topic ||
-      again->attempt != receipt->attempt || again->partition != receipt->partition ||
+      again->cluster != receipt->cluster || again->attempt != receipt->attempt ||
+      again->partition != receipt->partition ||
       again->generation != receipt->generation ||
       again->partition_epoch != receipt->partition_epoch) {
     std::abort();

@@ -12,7 +12,8 @@ WireReceipt Sample() {
           .partition = 11,
           .attempt = 2,
           .offset = int64_t{1} << 40,
-          .topic = "orders.v1"};
+          .topic = "orders.v1",
+          .cluster = "standby"};
 }
 
 TEST(WireReceipt, RoundTrips) {
@@ -26,6 +27,51 @@ TEST(WireReceipt, RoundTrips) {
   EXPECT_EQ(out->attempt, in.attempt);
   EXPECT_EQ(out->offset, in.offset);
   EXPECT_EQ(out->topic, in.topic);
+  EXPECT_EQ(out->cluster, in.cluster);
+}
+
+TEST(WireReceipt, ReceiptsOfTwoClustersDifferOnlyInTheirCluster) {
+  WireReceipt other = Sample();
+  other.cluster = "main";
+  std::optional<WireReceipt> a = DecodeReceipt(EncodeReceipt(Sample()));
+  std::optional<WireReceipt> b = DecodeReceipt(EncodeReceipt(other));
+  ASSERT_TRUE(a.has_value() && b.has_value());
+  EXPECT_EQ(a->cluster, "standby");
+  EXPECT_EQ(b->cluster, "main");
+  EXPECT_EQ(a->topic, b->topic);
+  EXPECT_EQ(a->offset, b->offset);
+}
+
+// Version 1 (before dual consume) as a node of that version wrote it.
+std::string VersionOne(const WireReceipt& r) {
+  std::string out(1, '\x01');
+  for (uint64_t v :
+       {r.stream, r.partition_epoch, r.generation,
+        static_cast<uint64_t>(r.partition) << 1, static_cast<uint64_t>(r.attempt) << 1,
+        static_cast<uint64_t>(r.offset) << 1, static_cast<uint64_t>(r.topic.size())}) {
+    while (v >= 0x80) {
+      out.push_back(static_cast<char>((v & 0x7f) | 0x80));
+      v >>= 7;
+    }
+    out.push_back(static_cast<char>(v));
+  }
+  return out + r.topic;
+}
+
+TEST(WireReceipt, VersionOneDecodesWithoutACluster) {
+  std::optional<WireReceipt> out = DecodeReceipt(VersionOne(Sample()));
+  ASSERT_TRUE(out.has_value());
+  EXPECT_EQ(out->topic, "orders.v1");
+  EXPECT_EQ(out->offset, Sample().offset);
+  EXPECT_EQ(out->cluster, "");
+  EXPECT_FALSE(DecodeReceipt(VersionOne(Sample()) + "\x01x").has_value())
+      << "version 1 has nothing after the topic";
+}
+
+TEST(WireReceipt, RejectsAnUnknownVersion) {
+  std::string bytes = EncodeReceipt(Sample());
+  bytes[0] = 3;
+  EXPECT_FALSE(DecodeReceipt(bytes).has_value());
 }
 
 TEST(WireReceipt, RejectsGarbageTruncationAndTrailingBytes) {
@@ -48,6 +94,9 @@ TEST(WireReceipt, RejectsOutOfRangeFields) {
   EXPECT_FALSE(DecodeReceipt(EncodeReceipt(bad)).has_value());
   bad = Sample();
   bad.topic.clear();
+  EXPECT_FALSE(DecodeReceipt(EncodeReceipt(bad)).has_value());
+  bad = Sample();
+  bad.cluster = std::string(256, 'c');
   EXPECT_FALSE(DecodeReceipt(EncodeReceipt(bad)).has_value());
 }
 
