@@ -113,6 +113,10 @@ TEST(Filter, WalksJsonObjectsAndArrays) {
   m.value = R"({"a.b": 1, "a": {"b": 2}})";
   EXPECT_TRUE(Matches(R"(json["a.b"] = 1)", m));
   EXPECT_TRUE(Matches("json.a.b = 2", m));
+  m.value = R"([{"a": 1}, 2])";  // a top-level array
+  EXPECT_TRUE(Matches("json[0].a = 1", m));
+  EXPECT_TRUE(Matches("json[1] = 2", m));
+  EXPECT_FALSE(Matches("json.a = 1", m));
 }
 
 TEST(Filter, MissingFieldsMatchNoConditionButNegationsOfThem) {
