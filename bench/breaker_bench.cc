@@ -108,7 +108,7 @@ int RunFailovers(const Options& o) {
     Log("ferryd: {}", node.status().ToString());
     return 1;
   }
-  testing::SteadyTraffic traffic((*node)->grpc_address(), topic,
+  testing::SteadyTraffic traffic({(*node)->grpc_address()}, topic,
                                  absl::Milliseconds(o.interval_ms), o.keys);
   std::vector<double> failovers, recoveries;
   fmt::print(

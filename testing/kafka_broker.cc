@@ -224,6 +224,10 @@ absl::Status KafkaBroker::StartProcess() const {
 
 absl::Status KafkaBroker::Kill9() { return RunScript({"kill", name_}); }
 
+absl::Status KafkaBroker::Pause() { return RunScript({"pause", name_}); }
+
+absl::Status KafkaBroker::Resume() { return RunScript({"resume", name_}); }
+
 absl::Status KafkaBroker::Restart() {
   if (absl::Status s = Stop(); !s.ok()) return s;
   return StartProcess();

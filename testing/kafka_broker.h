@@ -47,6 +47,10 @@ class KafkaBroker {
   // same ports and data directory, so topics and records survive. Returns once
   // it answers metadata.
   absl::Status Restart();
+  // SIGSTOP / SIGCONT: the broker hangs with its connections open (a long GC
+  // pause, a stalled disk) and later goes on where it stopped.
+  absl::Status Pause();
+  absl::Status Resume();
   // Graceful shutdown (SIGTERM, SIGKILL after 30 s); data is kept and
   // Restart() brings it back. OK if it was not running.
   absl::Status Stop();

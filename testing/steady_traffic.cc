@@ -7,12 +7,12 @@
 
 namespace ferry::testing {
 
-SteadyTraffic::SteadyTraffic(const std::string& node, const std::string& topic,
-                             absl::Duration interval, int keys)
+SteadyTraffic::SteadyTraffic(const std::vector<std::string>& nodes,
+                             const std::string& topic, absl::Duration interval, int keys)
     : topic_(topic), interval_(interval), keys_(keys) {
   std::string error;
   publisher_ = client::Publisher::Builder()
-                   .Endpoints({node})
+                   .Endpoints(nodes)
                    // Longer than a failover takes: a batch waiting on the dead
                    // cluster is answered by the node, not abandoned.
                    .RequestTimeout(std::chrono::seconds(15))

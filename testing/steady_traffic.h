@@ -34,10 +34,10 @@ struct SentMessage {
 
 class SteadyTraffic {
  public:
-  // Publishes to `topic` through `node` one message every `interval`, keys
-  // round-robin over `keys`. The SDK retries for up to a minute, so a
-  // failover shows as latency, not as failures.
-  SteadyTraffic(const std::string& node, const std::string& topic,
+  // Publishes to `topic` through `nodes` (the SDK's endpoints) one message
+  // every `interval`, keys round-robin over `keys`. The SDK retries for up
+  // to a minute, so a failover shows as latency, not as failures.
+  SteadyTraffic(const std::vector<std::string>& nodes, const std::string& topic,
                 absl::Duration interval, int keys);
   // Finish()es if the caller did not.
   ~SteadyTraffic();

@@ -115,7 +115,7 @@ TEST_F(BreakerFailover, WritesMoveToTheStandbyWhenThePrimaryDiesAndComeBack) {
   auto node = FerrydProcess::Start(NodeYaml(*primary_, *standby_));
   ASSERT_TRUE(node.ok()) << node.status();
 
-  testing::SteadyTraffic traffic((*node)->grpc_address(), topic, absl::Milliseconds(5),
+  testing::SteadyTraffic traffic({(*node)->grpc_address()}, topic, absl::Milliseconds(5),
                                  kKeys);
   ASSERT_TRUE(traffic.FirstAckOn("primary", absl::InfinitePast(), absl::Seconds(20)));
   absl::SleepFor(absl::Seconds(1));

@@ -1,0 +1,264 @@
+// Issue 16 end to end, on two real Kafka brokers and two ferryd nodes: an SDK
+// publishes keyed messages through both nodes to a route
+// `write: [primary, standby]`, `read: [primary, standby]` while a
+// key-ordered group consumes both clusters. The primary is killed (kill -9)
+// and restarted, or hung and resumed (SIGSTOP / SIGCONT) several times. No
+// acknowledged message is lost, the group receives every one, and per
+// cluster each key's messages arrive in publish order.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <map>
+#include <regex>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/civil_time.h"
+#include "testing/ferryd_process.h"
+#include "testing/kafka_broker.h"
+#include "testing/steady_traffic.h"
+#include "testing/subscriber_stream.h"
+
+namespace ferry {
+namespace {
+
+using ::ferry::testing::FerrydProcess;
+using ::ferry::testing::KafkaBroker;
+using ::testing::HasSubstr;
+
+constexpr int kPartitions = 3;
+constexpr int kKeys = 12;
+constexpr absl::Duration kOpenFor = absl::Seconds(4);
+
+// What the group received: per cluster and key, the sequence numbers of
+// first deliveries in arrival order, and every id seen.
+struct Received {
+  std::map<std::pair<std::string, std::string>, std::vector<int>> sequences;
+  std::set<std::string> ids;
+};
+
+// Consumes and acks everything of `topic` in key order, through `node`.
+class Consumer {
+ public:
+  Consumer(const std::string& node, const std::string& topic)
+      : stream_(node, testing::MakeOpen("failover", {topic}, v1::ORDERING_KEY)) {
+    EXPECT_TRUE(stream_.WaitOpened().has_value());
+  }
+
+  // Takes what arrived for `period`, acking it.
+  void Drain(absl::Duration period) {
+    const absl::Time end = absl::Now() + period;
+    while (absl::Now() < end) {
+      std::vector<v1::ReceivedMessage> batch =
+          stream_.Take(500, std::min(absl::Milliseconds(200), end - absl::Now()));
+      std::vector<std::string> receipts;
+      for (const v1::ReceivedMessage& m : batch) {
+        receipts.push_back(m.receipt());
+        std::string id;
+        for (const auto& h : m.headers()) {
+          if (h.key() == "ferry.id") id = h.value();
+        }
+        if (!received_.ids.insert(id).second) continue;  // a redelivery
+        std::vector<std::string> parts = absl::StrSplit(m.value(), ':');
+        int seq = -1;
+        EXPECT_TRUE(parts.size() == 2 && absl::SimpleAtoi(parts[1], &seq)) << m.value();
+        received_.sequences[{m.cluster(), m.key()}].push_back(seq);
+      }
+      if (!receipts.empty()) {
+        EXPECT_TRUE(stream_.Ack(receipts));
+      }
+    }
+  }
+
+  // Drains until every id of `wanted` arrived or `timeout` passed.
+  void DrainUntil(const std::set<std::string>& wanted, absl::Duration timeout) {
+    const absl::Time deadline = absl::Now() + timeout;
+    while (absl::Now() < deadline) {
+      bool all = true;
+      for (const std::string& id : wanted) all = all && received_.ids.contains(id);
+      if (all) return;
+      Drain(absl::Milliseconds(500));
+    }
+  }
+
+  const Received& received() const { return received_; }
+
+ private:
+  testing::SubscriberStream stream_;
+  Received received_;
+};
+
+class Failover : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto primary = KafkaBroker::Start("fo-primary");
+    auto standby = KafkaBroker::Start("fo-standby");
+    ASSERT_TRUE(primary.ok()) << primary.status();
+    ASSERT_TRUE(standby.ok()) << standby.status();
+    primary_ = primary->release();
+    standby_ = standby->release();
+  }
+  static void TearDownTestSuite() {
+    delete primary_;
+    delete standby_;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(primary_, nullptr);
+    ASSERT_NE(standby_, nullptr);
+    topic_ = absl::StrCat(
+        "orders.", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    ASSERT_TRUE(primary_->CreateTopic(topic_, kPartitions).ok());
+    ASSERT_TRUE(standby_->CreateTopic(topic_, kPartitions).ok());
+    for (int i = 0; i < 2; ++i) {
+      auto node = FerrydProcess::Start(absl::StrCat(
+          "clusters:\n", testing::KafkaClusterEntry("primary", primary_->bootstrap()),
+          testing::KafkaClusterEntry("standby", standby_->bootstrap()),
+          "routes:\n  - { topic: \"orders.*\", write: [primary, standby], read: "
+          "[primary, standby] }\n",
+          // The control topic must not live on the cluster the test breaks.
+          "control: { cluster: standby, topic: __ferry_control.", topic_, " }\n",
+          "breaker: { open_for: 4s }\n", "subscribe: { commit_interval: 200ms }\n"));
+      ASSERT_TRUE(node.ok()) << node.status();
+      nodes_.push_back(*std::move(node));
+    }
+  }
+
+  std::vector<std::string> Addresses() const {
+    return {nodes_[0]->grpc_address(), nodes_[1]->grpc_address()};
+  }
+
+  // Every acknowledged id by cluster; fails the test for each failed message.
+  static std::map<std::string, std::set<std::string>> Acknowledged(
+      const std::vector<testing::SentMessage>& sent) {
+    std::map<std::string, std::set<std::string>> acknowledged;
+    int failed = 0;
+    for (const testing::SentMessage& s : sent) {
+      if (s.result.ok()) {
+        acknowledged[s.result.cluster].insert(s.result.id);
+      } else if (++failed <= 5) {
+        ADD_FAILURE() << s.result.code << " " << s.result.error;
+      }
+    }
+    std::cout << "published " << sent.size() << ": " << acknowledged["primary"].size()
+              << " on the primary, " << acknowledged["standby"].size()
+              << " on the standby, " << failed << " failed\n";
+    return acknowledged;
+  }
+
+  // The group got every acknowledged message, and per cluster each key's
+  // first deliveries are in publish order.
+  static void ExpectConsumed(const Consumer& consumer,
+                             const std::map<std::string, std::set<std::string>>& acked) {
+    size_t missing = 0;
+    for (const auto& [cluster, ids] : acked) {
+      for (const std::string& id : ids)
+        missing += consumer.received().ids.contains(id) ? 0 : 1;
+    }
+    EXPECT_EQ(missing, 0u) << "acknowledged messages the group never received";
+    for (const auto& [where, seqs] : consumer.received().sequences) {
+      for (size_t i = 1; i < seqs.size(); ++i) {
+        ASSERT_LT(seqs[i - 1], seqs[i])
+            << where.first << " " << where.second << " out of order at " << i;
+      }
+    }
+  }
+
+  static KafkaBroker* primary_;
+  static KafkaBroker* standby_;
+  std::string topic_;
+  std::vector<std::unique_ptr<FerrydProcess>> nodes_;
+};
+KafkaBroker* Failover::primary_ = nullptr;
+KafkaBroker* Failover::standby_ = nullptr;
+
+TEST_F(Failover, KillingThePrimaryLosesNothingAndTheGroupDrainsBothClusters) {
+  Consumer consumer(nodes_[0]->grpc_address(), topic_);
+  testing::SteadyTraffic traffic(Addresses(), topic_, absl::Milliseconds(5), kKeys);
+  ASSERT_TRUE(traffic.FirstAckOn("primary", absl::InfinitePast(), absl::Seconds(20)));
+  consumer.Drain(absl::Seconds(1));
+
+  ASSERT_TRUE(primary_->Kill9().ok());
+  const absl::Time killed = absl::Now();
+  consumer.Drain(absl::Seconds(1));
+  auto on_standby = traffic.FirstAckOn("standby", killed, absl::Seconds(15));
+  ASSERT_TRUE(on_standby.has_value());
+  std::cout << "failover through two nodes: kill -9 -> first write acknowledged on the "
+               "standby in "
+            << absl::FormatDuration(*on_standby - killed) << "\n";
+  EXPECT_LE(*on_standby - killed, absl::Seconds(5));
+  consumer.Drain(absl::Seconds(2));
+
+  ASSERT_TRUE(primary_->Restart().ok());
+  const absl::Time restarted = absl::Now();
+  consumer.Drain(absl::Seconds(1));
+  auto back = traffic.FirstAckOn("primary", restarted, kOpenFor + absl::Seconds(15));
+  ASSERT_TRUE(back.has_value());
+  std::cout << "recovery: restart -> writes back on the primary in "
+            << absl::FormatDuration(*back - restarted) << "\n";
+  consumer.Drain(absl::Seconds(1));
+
+  const auto acknowledged = Acknowledged(traffic.Finish());
+  EXPECT_GT(acknowledged.at("standby").size(), 0u);
+  std::set<std::string> all;
+  for (const auto& [cluster, ids] : acknowledged) all.insert(ids.begin(), ids.end());
+  consumer.DrainUntil(all, absl::Seconds(60));
+  ExpectConsumed(consumer, acknowledged);
+}
+
+// spdlog's "[2026-12-04 14:15:11.172]" prefix of a log line.
+absl::Time LogTime(const std::string& line) {
+  absl::CivilSecond second;
+  if (line.size() < 25 || !absl::ParseCivilTime(line.substr(1, 19), &second)) {
+    return absl::InfinitePast();
+  }
+  int millis = 0;
+  if (!absl::SimpleAtoi(line.substr(21, 3), &millis)) return absl::InfinitePast();
+  return absl::FromCivil(second, absl::UTCTimeZone()) + absl::Milliseconds(millis);
+}
+
+// Given a primary that hangs (SIGSTOP) and resumes (SIGCONT) three times,
+// then nothing acknowledged is lost, and every open period of its breaker on
+// each node lasts at least open_for: traffic never swings back faster.
+TEST_F(Failover, AFlappingPrimaryNeitherLosesMessagesNorSwingsTrafficFasterThanOpenFor) {
+  Consumer consumer(nodes_[0]->grpc_address(), topic_);
+  testing::SteadyTraffic traffic(Addresses(), topic_, absl::Milliseconds(5), kKeys);
+  ASSERT_TRUE(traffic.FirstAckOn("primary", absl::InfinitePast(), absl::Seconds(20)));
+  for (int cycle = 0; cycle < 3; ++cycle) {
+    ASSERT_TRUE(primary_->Pause().ok());
+    consumer.Drain(absl::Seconds(5));
+    ASSERT_TRUE(primary_->Resume().ok());
+    consumer.Drain(absl::Seconds(3));
+  }
+  consumer.Drain(kOpenFor + absl::Seconds(8));  // a last chance to close
+  const auto acknowledged = Acknowledged(traffic.Finish());
+  std::set<std::string> all;
+  for (const auto& [cluster, ids] : acknowledged) all.insert(ids.begin(), ids.end());
+  consumer.DrainUntil(all, absl::Seconds(60));
+  ExpectConsumed(consumer, acknowledged);
+
+  const std::regex opened("cluster primary breaker [a-z-]+->open");
+  const std::regex half_open("cluster primary breaker open->half-open");
+  for (const auto& node : nodes_) {
+    int trips = 0;
+    absl::Time last_open = absl::InfinitePast();
+    for (const std::string& line :
+         std::vector<std::string>(absl::StrSplit(node->Log(), '\n'))) {
+      if (std::regex_search(line, opened)) {
+        ++trips;
+        last_open = LogTime(line);
+      } else if (std::regex_search(line, half_open) &&
+                 last_open != absl::InfinitePast()) {
+        EXPECT_GE(LogTime(line) - last_open, kOpenFor - absl::Milliseconds(50)) << line;
+      }
+    }
+    std::cout << "node " << node->grpc_address() << ": primary's breaker opened " << trips
+              << " times\n";
+    EXPECT_GE(trips, 1);
+  }
+}
+
+}  // namespace
+}  // namespace ferry
