@@ -206,16 +206,38 @@ func nodePair(t *testing.T) (*ferryd, *ferryd) {
 	return a, b
 }
 
-func createTopic(t *testing.T, endpoint, name string, partitions int32) string {
+func admin(t *testing.T, endpoint string) (ferryv1.AdminClient, context.Context) {
 	t.Helper()
 	conn, err := grpc.NewClient(endpoint, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := ferryv1.NewAdminClient(conn).CreateTopic(ctx,
+	t.Cleanup(func() {
+		cancel()
+		conn.Close()
+	})
+	return ferryv1.NewAdminClient(conn), ctx
+}
+
+// storedRecords counts the records of topic (all partitions).
+func storedRecords(t *testing.T, endpoint, topic string) int64 {
+	client, ctx := admin(t, endpoint)
+	described, err := client.DescribeTopic(ctx, &ferryv1.DescribeTopicRequest{Name: topic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, p := range described.Partitions {
+		n += p.HighWatermark - p.LowWatermark
+	}
+	return n
+}
+
+func createTopic(t *testing.T, endpoint, name string, partitions int32) string {
+	t.Helper()
+	client, ctx := admin(t, endpoint)
+	if _, err := client.CreateTopic(ctx,
 		&ferryv1.CreateTopicRequest{Name: name, Partitions: partitions}); err != nil {
 		t.Fatalf("create topic %s: %v", name, err)
 	}
