@@ -333,3 +333,24 @@ func TestBadPublisherOptionsAreRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestMessagesQueuedBehindTheirKeyExpire(t *testing.T) {
+	node := newFakePublisher()
+	node.delay = 500 * time.Millisecond // the key's first batch outlives the others' delivery timeout
+	p := newTestPublisher(t, []string{startFakePublisher(t, node)}, WithDeliveryTimeout(200*time.Millisecond))
+	ctx := context.Background()
+	first := p.Publish(ctx, &Message{Topic: "t", Key: []byte("k"), Value: []byte("1")})
+	for node.callCount() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	queued := p.Publish(ctx, &Message{Topic: "t", Key: []byte("k"), Value: []byte("2")})
+	if _, err := get(t, first); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := get(t, queued); !errors.Is(err, ErrDeadlineExceeded) {
+		t.Errorf("got %v", err)
+	}
+	if node.callCount() != 1 {
+		t.Errorf("the expired message was sent")
+	}
+}
