@@ -126,6 +126,7 @@ func (t *topicQueue) countOut(p *pending) {
 // of their topic's queue.
 func (b *batcher) releaseDue(now time.Time) {
 	kept := b.delayed[:0]
+	fronts := map[*topicQueue][]readyItem{}
 	for _, d := range b.delayed {
 		if d.at.After(now) {
 			kept = append(kept, d)
@@ -142,7 +143,7 @@ func (b *batcher) releaseDue(now time.Time) {
 			}
 			k.inReady = true
 		}
-		t.ready = append([]readyItem{d.item}, t.ready...)
+		fronts[t] = append(fronts[t], d.item)
 		// Messages queued behind a key were counted already; retries were not.
 		for _, p := range retried {
 			if !p.notBefore.IsZero() {
@@ -150,9 +151,12 @@ func (b *batcher) releaseDue(now time.Time) {
 				t.countIn(p, now)
 			}
 		}
-		t.urgent = true
 	}
 	b.delayed = kept
+	for t, items := range fronts {
+		t.ready = append(items, t.ready...)
+		t.urgent = true
+	}
 }
 
 // nextWakeup is when something becomes sendable without new input (zero:
@@ -282,6 +286,7 @@ func (b *batcher) complete(done *batch, retries []*pending) {
 		}
 	}
 	seen := map[string]bool{}
+	var front []readyItem // freed keys go first: their messages waited longest
 	for _, p := range done.messages {
 		if p.orderKey == "" || seen[p.orderKey] {
 			continue
@@ -308,8 +313,11 @@ func (b *batcher) complete(done *batch, retries []*pending) {
 			delete(t.keys, k.key)
 		case !k.inReady:
 			k.inReady = true
-			t.ready = append([]readyItem{{key: k}}, t.ready...)
+			front = append(front, readyItem{key: k})
 		}
+	}
+	if len(front) > 0 {
+		t.ready = append(front, t.ready...)
 	}
 }
 

@@ -61,8 +61,11 @@ func (m *Message) Ack() {
 	}
 }
 
-// Nack asks for redelivery no sooner than delay (0: as soon as possible).
+// Nack asks for redelivery no sooner than delay (<= 0: as soon as possible).
 func (m *Message) Nack(delay time.Duration) {
+	if delay < 0 {
+		delay = 0
+	}
 	if m.delivery != nil {
 		m.delivery.settle(settleNack, delay)
 	}

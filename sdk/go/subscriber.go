@@ -98,6 +98,9 @@ func NewSubscriber(ctx context.Context, endpoints []string, group string, topics
 func (s *Subscriber) Receive(ctx context.Context, handler func(context.Context, *Message)) error {
 	s.mu.Lock()
 	switch {
+	case handler == nil:
+		s.mu.Unlock()
+		return invalidOption("Receive: handler must not be nil")
 	case s.closed:
 		s.mu.Unlock()
 		return closedError("subscriber", nil)
