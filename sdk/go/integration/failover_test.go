@@ -108,7 +108,8 @@ func TestPublishSurvivesNodeKill(t *testing.T) {
 	for i := 0; i < 3000; i++ {
 		results = append(results, publisher.Publish(ctx, &ferry.Message{Topic: topic,
 			Key: []byte(fmt.Sprintf("k%d", i%13)), Value: []byte(fmt.Sprintf("f-%05d", i))}))
-		if i%100 == 0 {
+		// Spread over ~1.5 s, so that batches are in flight to a at the kill.
+		if i%20 == 0 {
 			time.Sleep(10 * time.Millisecond)
 		}
 		if i == 1500 {
@@ -171,7 +172,10 @@ func TestSubscribeSurvivesNodeKill(t *testing.T) {
 	}
 	publisher.Close()
 	killed := false
-	delivered := consume(t, endpoints, topic, 120*time.Second, []ferry.SubscriberOption{ferry.WithAckDeadline(5 * time.Second)},
+	// Small flow-control windows: little is buffered in the client at the
+	// kill, so node a's partitions must really move to node b.
+	delivered := consume(t, endpoints, topic, 120*time.Second, []ferry.SubscriberOption{
+		ferry.WithAckDeadline(5 * time.Second), ferry.WithFlowControl(20, 1<<20)},
 		func(n int) {
 			if n == 500 {
 				a.kill9() // its partitions move to b after the session timeout
