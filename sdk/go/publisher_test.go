@@ -354,3 +354,25 @@ func TestMessagesQueuedBehindTheirKeyExpire(t *testing.T) {
 		t.Errorf("the expired message was sent")
 	}
 }
+
+func TestTimedOutCallIsRetriedOnTheOtherNode(t *testing.T) {
+	stuck, healthy := newFakePublisher(), newFakePublisher()
+	stuck.delay = time.Hour
+	p := newTestPublisher(t, []string{startFakePublisher(t, stuck), startFakePublisher(t, healthy)},
+		WithRequestTimeout(100*time.Millisecond), WithRetryBackoff(10*time.Millisecond, 10*time.Millisecond))
+	var results []*PublishResult
+	for i := 0; i < 6; i++ {
+		results = append(results, p.Publish(context.Background(), &Message{Topic: fmt.Sprint(i), Value: []byte("x")}))
+	}
+	for _, r := range results {
+		if _, err := get(t, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if stuck.callCount() == 0 {
+		t.Error("the stuck node was never tried")
+	}
+	if n := len(healthy.stored[""]); n != 6 {
+		t.Errorf("healthy node stored %d of 6", n)
+	}
+}
