@@ -1,5 +1,6 @@
 #include "testing/ferryd_process.h"
 
+#include <gtest/gtest.h>
 #include <httplib.h>
 #include <unistd.h>
 
@@ -53,6 +54,27 @@ void RemoveWorkingDir(const std::string& dir) {
 
 }  // namespace
 
+namespace {
+
+// A control topic per test unless the YAML names one: the first node of a
+// control topic seeds it with its YAML routes, which win from then on, so
+// tests sharing a broker would otherwise serve the first test's routes.
+std::string WithTestControlTopic(const std::string& yaml) {
+  const ::testing::TestInfo* test =
+      ::testing::UnitTest::GetInstance()->current_test_info();
+  if (test == nullptr || yaml.starts_with("control:") ||
+      yaml.find("\ncontrol:") != std::string::npos) {
+    return yaml;
+  }
+  std::string name = absl::StrCat(test->test_suite_name(), ".", test->name());
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_') c = '_';
+  }
+  return absl::StrCat(yaml, "\ncontrol: { topic: \"__ferry_control.", name, "\" }\n");
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<FerrydProcess>> FerrydProcess::Start(
     const std::string& yaml, const std::map<std::string, std::string>& env,
     const std::string& working_dir) {
@@ -61,9 +83,10 @@ absl::StatusOr<std::unique_ptr<FerrydProcess>> FerrydProcess::Start(
   std::unique_ptr<FerrydProcess> node(new FerrydProcess());
   node->grpc_address_ = absl::StrCat("127.0.0.1:", (*ports)[0]);
   node->http_address_ = absl::StrCat("127.0.0.1:", (*ports)[1]);
-  node->config_path_ = WriteTempFile(
-      "ferry.yaml", absl::StrCat("listen: { grpc: \"", node->grpc_address_,
-                                 "\", http: \"", node->http_address_, "\" }\n", yaml));
+  node->config_path_ =
+      WriteTempFile("ferry.yaml", absl::StrCat("listen: { grpc: \"", node->grpc_address_,
+                                               "\", http: \"", node->http_address_,
+                                               "\" }\n", WithTestControlTopic(yaml)));
   node->log_path_ = WriteTempFile("ferryd.log", "");
   std::string dir = working_dir;
   if (dir.empty()) {

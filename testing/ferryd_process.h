@@ -15,7 +15,9 @@ namespace ferry::testing {
 
 class FerrydProcess {
  public:
-  // Writes `yaml` (clusters, routes, ...) plus listen addresses on free
+  // Writes `yaml` (clusters, routes, ...; inside a test without a `control`
+  // section, a control topic named after the test is added) plus listen
+  // addresses on free
   // loopback ports to a config file and starts ferryd with it, in
   // `working_dir` (empty: a fresh directory, removed with the node, so nodes
   // without clusters do not share the embedded store ./ferry-data). Returns

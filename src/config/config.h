@@ -38,6 +38,7 @@ struct RouteConfig {
   std::vector<std::string> write = {};
   std::vector<std::string> read = {};
   bool auto_create_topics = false;
+  bool operator==(const RouteConfig&) const = default;
 };
 
 // Limits of the publish path (`publish.*`).

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <future>
 #include <random>
 
@@ -14,6 +15,16 @@ constexpr absl::Duration kRetryInterval = absl::Seconds(2);
 std::string RandomHex() {
   std::random_device device;
   return fmt::format("{:016x}", (uint64_t{device()} << 32) | device());
+}
+
+// The same routes, in any order (the control topic lists them by glob).
+bool SameRoutes(std::vector<config::RouteConfig> a, std::vector<config::RouteConfig> b) {
+  auto by_topic = [](const config::RouteConfig& x, const config::RouteConfig& y) {
+    return x.topic < y.topic;
+  };
+  std::sort(a.begin(), a.end(), by_topic);
+  std::sort(b.begin(), b.end(), by_topic);
+  return a == b;
 }
 
 }  // namespace
@@ -210,6 +221,12 @@ void ControlPlane::SeedOrPublishRoutes() {
         "control topic {}: {} routes apply (the control topic's; YAML routes "
         "only seed a fresh control topic)",
         options_.topic, routes.size());
+    if (!SameRoutes(routes, options_.seed_routes)) {
+      spdlog::warn(
+          "control topic {}: the configuration's routes differ from the control "
+          "topic's, which apply; change routes with ferry routes put|delete",
+          options_.topic);
+    }
     listener_->OnRoutes(routes);
     return;
   }

@@ -107,9 +107,13 @@ class KafkaMockBackend : public Backend {
     // does not serve; until the topic exists every group stays paused.
     return cluster_->CreateTopic("__ferry_control", 1);
   }
+  // The control topic is named: the mock is fresh per test, and the one it
+  // was given is the only one ferryd can use.
   std::string ClustersYaml() const override {
-    return fmt::format("clusters:\n  main: {{ type: kafka, bootstrap: \"{}\" }}\n",
-                       cluster_->bootstrap());
+    return fmt::format(
+        "clusters:\n  main: {{ type: kafka, bootstrap: \"{}\" }}\n"
+        "control: {{ topic: __ferry_control }}\n",
+        cluster_->bootstrap());
   }
   Support Supports(Capability capability) const override {
     switch (capability) {
