@@ -27,6 +27,8 @@ export class Message {
   readonly cluster: string;
   /** The publisher's `ferry.id`, to drop the rare duplicates a failover causes. */
   readonly id: string;
+  /** The node whose stream delivered it; its receipt is valid on that stream only. */
+  readonly endpoint: string;
   /** @internal Opaque token of this delivery, valid on its stream only. */
   readonly receipt: Buffer;
   /** @internal When it was delivered and when the node's deadline for it ends (performance.now() ms). */
@@ -35,7 +37,7 @@ export class Message {
   private settledFlag = false;
 
   /** @internal */
-  constructor(pb: ReceivedMessage, private readonly settler: Settler, now: number, ackDeadline: number) {
+  constructor(pb: ReceivedMessage, endpoint: string, private readonly settler: Settler, now: number, ackDeadline: number) {
     this.topic = pb.topic;
     this.partition = pb.partition;
     this.offset = Number(pb.offset);
@@ -47,6 +49,7 @@ export class Message {
     this.deliveryAttempt = pb.delivery_attempt;
     this.cluster = pb.cluster;
     this.id = pb.id;
+    this.endpoint = endpoint;
     this.receipt = pb.receipt;
     this.deliveredAt = now;
     this.expiresAt = now + ackDeadline;

@@ -232,7 +232,7 @@ export class Subscriber implements AsyncIterable<Message> {
     const t = now();
     this.counters.received += batch.length;
     for (const pb of batch) {
-      const message = new Message(pb, stream.settler, t, this.options.ackDeadline);
+      const message = new Message(pb, stream.endpoint, stream.settler, t, this.options.ackDeadline);
       stream.unsettled.set(pb.receipt.toString('latin1'), message);
       if (this.closing) {
         message.nack();
