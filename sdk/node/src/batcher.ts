@@ -17,6 +17,7 @@
 import { FerryError } from './errors';
 import type { OutgoingMessage } from './wire';
 import { Backoff } from './endpoints';
+import { Deque } from './deque';
 
 export interface Entry<H = unknown> {
   readonly seq: number;
@@ -48,7 +49,7 @@ export interface BatchLimits {
 }
 
 class KeyQueue<H> {
-  readonly queue: Entry<H>[] = [];
+  readonly queue = new Deque<Entry<H>>();
   busy = false;
   inReady = false;
   constructor(readonly key: string) {}
@@ -57,7 +58,7 @@ class KeyQueue<H> {
 type ReadyItem<H> = Entry<H> | KeyQueue<H>;
 
 class TopicState<H> {
-  readonly ready: ReadyItem<H>[] = [];
+  readonly ready = new Deque<ReadyItem<H>>();
   readonly keys = new Map<string, KeyQueue<H>>();
   /** Messages queued (not in flight, not waiting for a retry). */
   count = 0;
@@ -105,7 +106,7 @@ export class Batcher<H = unknown> {
       let entries: Entry<H>[];
       if (item instanceof KeyQueue) {
         item.busy = false;
-        entries = item.queue;
+        entries = [...item.queue];
         if (entries.length > 0) {
           item.inReady = true;
           topic.ready.unshift(item);
@@ -173,7 +174,7 @@ export class Batcher<H = unknown> {
       return true;
     };
     while (topic.ready.length > 0 && entries.length < this.limits.maxMessages) {
-      const item = topic.ready[0];
+      const item = topic.ready.first()!;
       if (!(item instanceof KeyQueue)) {
         if (!fits(item)) break;
         topic.ready.shift();
@@ -181,7 +182,7 @@ export class Batcher<H = unknown> {
         continue;
       }
       let took = false;
-      while (item.queue.length > 0 && fits(item.queue[0])) {
+      while (item.queue.length > 0 && fits(item.queue.first()!)) {
         if (take(item.queue.shift()!)) took = true;
       }
       if (took) {

@@ -3,6 +3,5 @@ export { Publisher, PublisherOptions, PublishResult } from './publisher';
 export { Subscriber, SubscriberOptions, SubscriberStats, Ordering } from './subscriber';
 export { Message } from './message';
 export { FerryError, Status } from './errors';
-export { isRetryable } from './retry';
 export { Bytes, Headers, PublishOptions } from './convert';
 export type { Handler } from './handler-dispatch';

@@ -7,6 +7,7 @@ import { performance } from 'perf_hooks';
 import * as grpc from '@grpc/grpc-js';
 import { Batch, Batcher, Entry, Outcome } from './batcher';
 import { Bytes, PublishOptions, buildMessage, checkEndpoints, dateOf, stripUndefined } from './convert';
+import { Deque } from './deque';
 import { Backoff, EndpointSelector } from './endpoints';
 import { FerryError, Status, errorFromCall } from './errors';
 import { isNodeFailure, isRetryable } from './retry';
@@ -68,7 +69,7 @@ export class Publisher {
   /** Bytes of the messages handed to the batcher and not resolved. */
   private admittedBytes = 0;
   /** Messages waiting for room under maxOutstandingBytes, in publish order. */
-  private readonly blocked: Entry<Handle>[] = [];
+  private blocked = new Deque<Entry<Handle>>();
   private readonly inflight = new Set<grpc.ClientUnaryCall>();
   private readonly flushers: { upto: number; resolve(): void }[] = [];
   private pumpQueued = false;
@@ -164,6 +165,7 @@ export class Publisher {
   private shutdown(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    this.blocked = new Deque();
     for (const entry of [...this.outstanding.values()]) {
       const last = entry.lastError ? `; last error: ${entry.lastError.message}` : '';
       this.resolve(entry, { error: new FerryError(Status.UNAVAILABLE, `publisher closed${last}`, { retryable: false }) });
@@ -177,7 +179,7 @@ export class Publisher {
   private admit(): void {
     const t = now();
     while (this.blocked.length > 0) {
-      const entry = this.blocked[0];
+      const entry = this.blocked.first()!;
       if (this.admittedBytes > 0 && this.admittedBytes + entry.size > this.options.maxOutstandingBytes) break;
       this.blocked.shift();
       entry.handle.admitted = true;
@@ -251,8 +253,8 @@ export class Publisher {
     if (entry.done) return;
     entry.done = true;
     this.outstanding.delete(entry.seq);
+    // Blocked entries are resolved only by shutdown(), which drops them all.
     if (entry.handle.admitted) this.admittedBytes -= entry.size;
-    else this.blocked.splice(this.blocked.indexOf(entry), 1);
     if ('ok' in outcome) entry.handle.resolve(outcome.ok);
     else entry.handle.reject(outcome.error);
     for (let i = this.flushers.length - 1; i >= 0; i--) {

@@ -41,7 +41,7 @@ export interface SubscriberOptions {
   autoAck?: boolean;
   /** Called with what a handler threw (default: console.error). */
   onHandlerError?: (error: unknown, message: Message) => void;
-  /** Called for every stream failure; `fatal`: the subscriber stopped. */
+  /** Called for every stream failure; `fatal`: the subscriber stopped (default: console.error of fatal ones). */
   onError?: (error: FerryError, info: { endpoint: string; fatal: boolean }) => void;
   /** Called for settlements the node could not apply (e.g. FAILED_PRECONDITION "receipt expired"). */
   onReceiptFailure?: (error: FerryError) => void;
@@ -112,7 +112,8 @@ export class Subscriber implements AsyncIterable<Message> {
       ackDeadline: 30_000, handlerConcurrency: 16, autoAck: true, ackBatchCount: 500, ackBatchDelay: 5,
       maxExtension: 3_600_000, reconnectBackoff: [100, 5000], closeTimeout: 30_000,
       onHandlerError: (error, message) => console.error(`ferry: handler failed on ${message.topic}/${message.partition}@${message.offset}; nacked:`, error),
-      onError: () => {}, onReceiptFailure: () => {}, ...stripUndefined(options),
+      onError: (error, { fatal }) => fatal && console.error(`ferry: subscriber stopped: ${error.message}`),
+      onReceiptFailure: () => {}, ...stripUndefined(options),
     };
     const o = this.options;
     if (o.handlerConcurrency < 1 || o.ackBatchCount < 1 || o.ackBatchDelay < 0 || !(o.reconnectBackoff[0] > 0)) {

@@ -53,19 +53,15 @@ export interface SubscribeResponse {
   receipt_results?: { results: ReceiptResult[] } | null;
 }
 
-type Callback<T> = (error: grpc.ServiceError | null, response?: T) => void;
+export type Callback<T> = (error: grpc.ServiceError | null, response?: T) => void;
 export interface PublisherClient extends grpc.Client {
   Publish(request: PublishRequest, options: grpc.CallOptions, callback: Callback<PublishResponse>): grpc.ClientUnaryCall;
 }
 export interface SubscriberClient extends grpc.Client {
   Subscribe(options?: grpc.CallOptions): grpc.ClientDuplexStream<SubscribeRequest, SubscribeResponse>;
 }
-export interface AdminClient extends grpc.Client {
-  CreateTopic(request: { name: string; partitions: number }, options: grpc.CallOptions,
-    callback: Callback<unknown>): grpc.ClientUnaryCall;
-}
 
-interface ClientConstructor<C> {
+export interface ClientConstructor<C> {
   new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions): C;
   /** For servers (the tests' fake node). */
   service: grpc.ServiceDefinition;
@@ -73,8 +69,11 @@ interface ClientConstructor<C> {
 export interface FerryServices {
   Publisher: ClientConstructor<PublisherClient>;
   Subscriber: ClientConstructor<SubscriberClient>;
-  Admin: ClientConstructor<AdminClient>;
 }
+
+export const LOADER_OPTIONS: protoLoader.Options = {
+  includeDirs: [PROTO_DIR], keepCase: true, longs: Number, enums: Number, defaults: true, oneofs: true,
+};
 
 let loaded: FerryServices | undefined;
 
@@ -82,8 +81,7 @@ let loaded: FerryServices | undefined;
 export function services(): FerryServices {
   if (!loaded) {
     const definition = protoLoader.loadSync(
-      ['ferry/v1/publisher.proto', 'ferry/v1/subscriber.proto', 'ferry/v1/admin.proto'],
-      { includeDirs: [PROTO_DIR], keepCase: true, longs: Number, enums: Number, defaults: true, oneofs: true });
+      ['ferry/v1/publisher.proto', 'ferry/v1/subscriber.proto'], LOADER_OPTIONS);
     const root = grpc.loadPackageDefinition(definition) as unknown as { ferry: { v1: FerryServices } };
     loaded = root.ferry.v1;
   }

@@ -134,7 +134,8 @@ describe('against real ferryd on Kafka', () => {
     const results: Promise<unknown>[] = [];
     for (let i = 0; i < 3000; i++) {
       results.push(publisher.publish(topic, `f-${i}`, { key: `k${i % 13}` }));
-      if (i % 100 === 0) await sleep(10);
+      // A steady stream, so calls are in flight to `a` when it dies.
+      if (i % 50 === 0) await sleep(2);
       if (i === 1500) a.kill9();
     }
     const outcomes = await Promise.allSettled(results);

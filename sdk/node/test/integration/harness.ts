@@ -9,7 +9,8 @@ import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
 import * as grpc from '@grpc/grpc-js';
-import { services } from '../../src/wire';
+import * as protoLoader from '@grpc/proto-loader';
+import { Callback, ClientConstructor, LOADER_OPTIONS } from '../../src/wire';
 
 export const REPO = path.resolve(__dirname, '..', '..', '..', '..', '..');
 const KAFKA_SCRIPT = path.join(REPO, 'scripts', 'kafka', 'kafka');
@@ -117,9 +118,15 @@ export class Ferryd {
   }
 }
 
-/** Creates a topic through the Admin service. */
+interface AdminClient extends grpc.Client {
+  CreateTopic(request: { name: string; partitions: number }, options: grpc.CallOptions, callback: Callback<unknown>): grpc.ClientUnaryCall;
+}
+
+/** Creates a topic through the Admin service (which the SDK itself does not use). */
 export function createTopic(endpoint: string, name: string, partitions = 3): Promise<string> {
-  const admin = new (services().Admin)(endpoint, grpc.credentials.createInsecure());
+  const root = grpc.loadPackageDefinition(protoLoader.loadSync('ferry/v1/admin.proto', LOADER_OPTIONS)) as unknown as
+    { ferry: { v1: { Admin: ClientConstructor<AdminClient> } } };
+  const admin = new root.ferry.v1.Admin(endpoint, grpc.credentials.createInsecure());
   return new Promise<string>((resolve, reject) => {
     admin.CreateTopic({ name, partitions }, { deadline: Date.now() + 30_000 }, (error) => {
       admin.close();
