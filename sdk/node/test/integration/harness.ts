@@ -16,6 +16,12 @@ export const REPO = path.resolve(__dirname, '..', '..', '..', '..', '..');
 const KAFKA_SCRIPT = path.join(REPO, 'scripts', 'kafka', 'kafka');
 export const FERRYD = process.env.FERRYD_BIN || path.join(REPO, 'build', 'src', 'server', 'ferryd');
 
+/** Logs and embedded stores of this test process; removed at exit unless $FERRY_KEEP_LOGS is set. */
+const WORK = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-node-sdk-'));
+process.on('exit', () => {
+  if (!process.env.FERRY_KEEP_LOGS) fs.rmSync(WORK, { recursive: true, force: true });
+});
+
 export const unique = (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}`;
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -63,14 +69,14 @@ export class Ferryd {
 
   private constructor(readonly name: string, private readonly args: string[], private readonly httpPort: number, grpcPort: number) {
     this.endpoint = `127.0.0.1:${grpcPort}`;
-    this.logPath = path.join(os.tmpdir(), `ferryd-${name}.log`);
+    this.logPath = path.join(WORK, `ferryd-${name}.log`);
   }
 
   static async create(backend: { kafka: string } | 'embedded', name = unique('node')): Promise<Ferryd> {
     if (!fs.existsSync(FERRYD)) throw new Error(`ferryd not built: run scripts/build (looked for ${FERRYD})`);
     const [grpcPort, httpPort] = [await freePort(), await freePort()];
     const cluster = backend === 'embedded'
-      ? ['clusters.main.type=embedded', `clusters.main.path=${fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-embedded-'))}`]
+      ? ['clusters.main.type=embedded', `clusters.main.path=${fs.mkdtempSync(path.join(WORK, 'embedded-'))}`]
       : ['clusters.main.type=kafka', `clusters.main.bootstrap=${backend.kafka}`];
     const settings = [...cluster, `listen.grpc=127.0.0.1:${grpcPort}`, `listen.http=127.0.0.1:${httpPort}`,
       `node.id=${name}`, 'subscribe.commit_interval=100ms', 'subscribe.session_timeout=6s', 'shutdown.grace=2s'];
