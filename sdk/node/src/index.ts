@@ -1,0 +1,7 @@
+// ferry-client: the Node.js SDK for Ferry. See README.md.
+export { Publisher, PublisherOptions, PublishResult } from './publisher';
+export { Subscriber, SubscriberOptions, SubscriberStats, Ordering } from './subscriber';
+export { Message } from './message';
+export { FerryError, Status } from './errors';
+export { Bytes, Headers, PublishOptions } from './convert';
+export type { Handler } from './handler-dispatch';

@@ -1,0 +1,113 @@
+// The wire contract: the package's proto/ferry/v1/*.proto (copied from the
+// repository's proto/ at build time) loaded at run time by @grpc/proto-loader,
+// and TypeScript shapes for the fields this SDK reads and writes. Decoding
+// options: snake_case field names as in the .proto files, int64 as number
+// (offsets stay far below 2^53), unset fields filled with their defaults and
+// the name of the set oneof field in `request` / `response`.
+import * as path from 'path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+export const PROTO_DIR = path.join(__dirname, '..', '..', 'proto');
+
+export interface WireStatus { code: number; message: string; retryable: boolean }
+export interface WireHeader { key: string; value: Buffer }
+export interface Timestamp { seconds: number; nanos: number }
+export type Duration = Timestamp;
+
+export interface OutgoingMessage {
+  key: Buffer; value: Buffer; headers: WireHeader[]; ordering_key: Buffer; id: string;
+  timestamp?: Timestamp | null;
+}
+export interface PublishRequest { topic: string; messages: OutgoingMessage[] }
+export interface PublishResult {
+  status: WireStatus | null; cluster: string; partition: number; offset: number; id: string;
+  timestamp: Timestamp | null;
+}
+export interface PublishResponse { results: PublishResult[] }
+
+export interface FlowControl { max_outstanding_messages: number; max_outstanding_bytes: number }
+export type Position = { earliest: true } | { latest: true } | { timestamp: Timestamp };
+export interface SubscriptionOpen {
+  group: string; topics: string[]; ordering: number; ack_deadline: Duration; flow: FlowControl;
+  start: Position; filter: string; max_delivery_attempts: number; dead_letter_topic: string;
+  client_id: string;
+}
+export type SubscribeRequest =
+  | { open: SubscriptionOpen }
+  | { ack: { receipts: Buffer[] } }
+  | { nack: { receipts: Buffer[]; delay: Duration } }
+  | { extend: { receipts: Buffer[]; deadline: Duration } }
+  | { flow: FlowControl };
+
+export interface ReceivedMessage {
+  receipt: Buffer; topic: string; partition: number; offset: number; key: Buffer; value: Buffer;
+  headers: WireHeader[]; publish_time: Timestamp | null; delivery_attempt: number; cluster: string;
+  id: string;
+}
+export interface ReceiptResult { receipt: Buffer; status: WireStatus | null }
+export interface SubscribeResponse {
+  response?: 'opened' | 'messages' | 'receipt_results';
+  opened?: { node_id: string; stream_id: string } | null;
+  messages?: { messages: ReceivedMessage[] } | null;
+  receipt_results?: { results: ReceiptResult[] } | null;
+}
+
+export type Callback<T> = (error: grpc.ServiceError | null, response?: T) => void;
+export interface PublisherClient extends grpc.Client {
+  Publish(request: PublishRequest, options: grpc.CallOptions, callback: Callback<PublishResponse>): grpc.ClientUnaryCall;
+}
+export interface SubscriberClient extends grpc.Client {
+  Subscribe(options?: grpc.CallOptions): grpc.ClientDuplexStream<SubscribeRequest, SubscribeResponse>;
+}
+
+export interface ClientConstructor<C> {
+  new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions): C;
+  /** For servers (the tests' fake node). */
+  service: grpc.ServiceDefinition;
+}
+export interface FerryServices {
+  Publisher: ClientConstructor<PublisherClient>;
+  Subscriber: ClientConstructor<SubscriberClient>;
+}
+
+export const LOADER_OPTIONS: protoLoader.Options = {
+  includeDirs: [PROTO_DIR], keepCase: true, longs: Number, enums: Number, defaults: true, oneofs: true,
+};
+
+let loaded: FerryServices | undefined;
+
+/** The ferry.v1 services, loaded once. */
+export function services(): FerryServices {
+  if (!loaded) {
+    const definition = protoLoader.loadSync(
+      ['ferry/v1/publisher.proto', 'ferry/v1/subscriber.proto'], LOADER_OPTIONS);
+    const root = grpc.loadPackageDefinition(definition) as unknown as { ferry: { v1: FerryServices } };
+    loaded = root.ferry.v1;
+  }
+  return loaded;
+}
+
+export function durationOf(ms: number): Duration {
+  const whole = Math.floor(ms);
+  return { seconds: Math.floor(whole / 1000), nanos: (whole % 1000) * 1e6 };
+}
+
+export function timestampOf(date: Date): Timestamp {
+  return durationOf(date.getTime());
+}
+
+/** Channel options shared by both clients; `extra` wins. */
+export function channelOptions(extra: grpc.ChannelOptions = {}): grpc.ChannelOptions {
+  return {
+    'grpc.max_receive_message_length': 64 << 20,
+    'grpc.max_send_message_length': 300 << 20,
+    'grpc.keepalive_time_ms': 30000,
+    'grpc.keepalive_timeout_ms': 10000,
+    // gRPC's own reconnect backoff grows to 2 minutes; keep it near ours so a
+    // node that is back is used again soon.
+    'grpc.initial_reconnect_backoff_ms': 100,
+    'grpc.max_reconnect_backoff_ms': 2000,
+    ...extra,
+  };
+}

@@ -1,0 +1,91 @@
+// An in-process ferryd stand-in: a real gRPC server on 127.0.0.1:0 serving the
+// Publisher and Subscriber services from the same .proto files, with the
+// behaviour scripted by each test.
+import * as grpc from '@grpc/grpc-js';
+import { services } from '../src/wire';
+import type { PublishRequest, PublishResponse, ReceivedMessage, SubscribeRequest, SubscribeResponse } from '../src/wire';
+
+export type PublishAnswer = PublishResponse | { code: grpc.status; details: string };
+export type ServerStream = grpc.ServerDuplexStream<SubscribeRequest, SubscribeResponse>;
+
+export class FakeNode {
+  readonly server = new grpc.Server();
+  endpoint = '';
+  /** Every Publish request, in arrival order. */
+  readonly publishes: PublishRequest[] = [];
+  /** Answers a Publish request; default: every message OK at the next offset. */
+  onPublish: (request: PublishRequest) => PublishAnswer | Promise<PublishAnswer> = (r) => ok(r, this);
+  nextOffset = 0;
+  /** Subscribe streams in arrival order, with the requests each received. */
+  readonly streams: { call: ServerStream; requests: SubscribeRequest[]; ended: boolean }[] = [];
+  onSubscribe: (stream: FakeNode['streams'][number]) => void = () => {};
+
+  async start(): Promise<this> {
+    const { Publisher, Subscriber } = services();
+    this.server.addService(Publisher.service, {
+      Publish: (call: grpc.ServerUnaryCall<PublishRequest, PublishResponse>, callback: grpc.sendUnaryData<PublishResponse>) => {
+        this.publishes.push(call.request);
+        void Promise.resolve(this.onPublish(call.request)).then((answer) => {
+          if ('code' in answer) callback({ code: answer.code, details: answer.details });
+          else callback(null, answer);
+        });
+      },
+    });
+    this.server.addService(Subscriber.service, {
+      Subscribe: (call: ServerStream) => {
+        const stream = { call, requests: [] as SubscribeRequest[], ended: false };
+        this.streams.push(stream);
+        call.on('data', (r: SubscribeRequest) => stream.requests.push(r));
+        call.on('end', () => {
+          stream.ended = true;
+          call.end();
+        });
+        call.on('error', () => {});
+        this.onSubscribe(stream);
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+    this.endpoint = `127.0.0.1:${port}`;
+    return this;
+  }
+
+  stop(): void {
+    this.server.forceShutdown();
+  }
+}
+
+/** Every message of `request` OK, at consecutive offsets of partition 0. */
+export function ok(request: PublishRequest, node: { nextOffset: number }): PublishResponse {
+  return {
+    results: request.messages.map((m) => ({
+      status: { code: 0, message: '', retryable: false }, cluster: 'main', partition: 0,
+      offset: node.nextOffset++, id: m.id, timestamp: null,
+    })),
+  };
+}
+
+/** Ends a Subscribe stream with an error status, as a node does. */
+export function failStream(call: ServerStream, code: grpc.status, details: string): void {
+  call.emit('error', { code, details });
+}
+
+/** A received message as the node would send it. */
+export function received(n: number, fields: Partial<ReceivedMessage> = {}): ReceivedMessage {
+  return {
+    receipt: Buffer.from(`r-${n}`), topic: 't', partition: 0, offset: n, key: Buffer.alloc(0),
+    value: Buffer.from(`m-${n}`), headers: [], publish_time: null, delivery_attempt: 1, cluster: 'main', id: `id-${n}`,
+    ...fields,
+  };
+}
+
+/** Resolves when `condition` holds, polling every 5 ms; fails after `ms`. */
+export async function until(condition: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
