@@ -36,6 +36,9 @@ class GroupOperations {
   absl::StatusOr<v1::Group> Describe(const v1::DescribeGroupRequest& request);
   absl::StatusOr<v1::SeekResponse> Seek(const v1::SeekRequest& request);
   absl::Status SetPaused(const std::string& group, bool paused);
+  // Writes the group filter to the control topic; returns once this node
+  // applies it.
+  absl::Status SetFilter(const std::string& group, const std::string& filter);
 
  private:
   // The clusters holding the group: `requested`, else the ones this node
