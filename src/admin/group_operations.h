@@ -1,8 +1,8 @@
 #pragma once
 
-// The Admin API's consumer-group calls: list, describe, seek, pause, resume.
-// Seeks and pauses of live groups go through the control plane so every node
-// consuming the group applies them; a seek of a group with no active member
+// The Admin API's consumer-group calls: list, describe, seek, pause, resume,
+// group filters. Seeks, pauses and filters go through the control plane so
+// every node consuming the group applies them; a seek of a group with no active member
 // is written to the broker directly.
 
 #include <functional>

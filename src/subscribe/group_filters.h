@@ -13,8 +13,7 @@
 // lock. Cost: Wanted() evaluates the group filter and each distinct stream
 // filter at most once (streams with the same filter text share one);
 // evaluation does not allocate (one header vector is reused). Every 64th
-// evaluation is timed (timing each would cost about as
-// much as a header filter itself).
+// evaluation is timed (timing each would triple a header filter's cost).
 //
 // Usage (the dispatcher):
 //
