@@ -26,12 +26,14 @@ void GroupFilters::AddStream(StreamId stream, filter::Filter filter, std::string
   stream_text_[stream] = std::move(text);
 }
 
-void GroupFilters::RemoveStream(StreamId stream) {
+bool GroupFilters::RemoveStream(StreamId stream) {
   auto it = stream_text_.find(stream);
-  if (it == stream_text_.end()) return;
+  if (it == stream_text_.end()) return false;
   auto shared = by_text_.find(it->second);
-  if (--shared->second.streams == 0) by_text_.erase(shared);
   stream_text_.erase(it);
+  if (--shared->second.streams > 0) return false;
+  by_text_.erase(shared);
+  return true;
 }
 
 bool GroupFilters::Wanted(const backend::ConsumedRecord& record) {

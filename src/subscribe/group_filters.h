@@ -48,7 +48,8 @@ class GroupFilters {
   const std::string& group_filter_text() const { return group_text_; }
 
   void AddStream(StreamId stream, filter::Filter filter, std::string text);
-  void RemoveStream(StreamId stream);
+  // True when no other stream had its filter: records may be wanted no more.
+  bool RemoveStream(StreamId stream);
 
   // Whether the group wants `record`: the group filter matches and, when any
   // stream is attached, the filter of at least one of them does.

@@ -46,7 +46,7 @@ TEST_F(GroupFiltersTest, ARecordIsWantedWhenSomeStreamsFilterMatches) {
   EXPECT_FALSE(filters_.WantedBy(2, Record("a")));
   EXPECT_FALSE(filters_.WantedBy(3, Record("a"))) << "unknown stream";
 
-  filters_.RemoveStream(2);
+  EXPECT_TRUE(filters_.RemoveStream(2)) << "its filter is gone";
   EXPECT_TRUE(filters_.streams_agree());
   EXPECT_FALSE(filters_.Wanted(Record("b", "", {{"t", "x"}})));
 }
@@ -55,9 +55,9 @@ TEST_F(GroupFiltersTest, StreamsWithTheSameFilterAgree) {
   filters_.AddStream(1, Parse("key = 'a'"), "key = 'a'");
   filters_.AddStream(2, Parse("key = 'a'"), "key = 'a'");
   EXPECT_TRUE(filters_.streams_agree());
-  filters_.RemoveStream(1);
+  EXPECT_FALSE(filters_.RemoveStream(1)) << "stream 2 has the same filter";
   EXPECT_FALSE(filters_.Wanted(Record("b")));
-  filters_.RemoveStream(2);
+  EXPECT_TRUE(filters_.RemoveStream(2));
   EXPECT_TRUE(filters_.Wanted(Record("b"))) << "no stream: only the group filter decides";
 }
 
