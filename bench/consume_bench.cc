@@ -6,7 +6,7 @@
 //
 //   consume_bench --messages 200000 --partitions 4 --rate 5000
 //
-// Two passes:
+// Three passes:
 //   1. backlog: N messages are produced first (direct librdkafka producer),
 //      then each path consumes the whole backlog with a fresh consumer group
 //      starting at the earliest offset, alternating in ABBA order.
@@ -14,6 +14,10 @@
 //      one path consumes it live (fresh group); each message carries its
 //      publish time (system clock) in its first 8 bytes, and latency is the
 //      receive time in the application minus that. One path after the other.
+//   3. filter: a fresh backlog consumed through ferryd without a filter and
+//      with --filter (default: 10 % of the keys), alternating in ABBA order:
+//      how fast ferryd reads the backlog and what each delivered message
+//      costs in CPU when ferryd skips the other 90 %.
 //
 // Without --bootstrap/--ferryd it starts its own broker (testing::KafkaBroker)
 // and ferryd (testing::FerrydProcess) and removes them at exit. bench/README.md
@@ -41,6 +45,7 @@
 
 #include "bench/bench_util.h"
 #include "ferry/client/subscriber.h"
+#include "filter/filter.h"
 
 namespace ferry::bench {
 namespace {
@@ -79,7 +84,10 @@ struct Options {
   int broker_pid = 0;
   bool skip_backlog = false;
   bool skip_latency = false;
+  bool skip_filter = false;
   bool latency_alone = false;
+  // Keys are "key-0000".."key-<keys-1>": with 1000 keys this is 10 % of them.
+  std::string filter = "hasSuffix(key, \"0\")";
 };
 
 // ---------------------------------------------------------------------------
@@ -419,8 +427,9 @@ class FerryConsumer final : public Consumer {
   static std::unique_ptr<FerryConsumer> Create(const std::string& ferryd,
                                                const std::string& group,
                                                const std::string& topic,
-                                               const SdkOptions& sdk, Tracker* tracker,
-                                               std::string* error) {
+                                               const SdkOptions& sdk,
+                                               const std::string& filter,
+                                               Tracker* tracker, std::string* error) {
     std::unique_ptr<FerryConsumer> c(new FerryConsumer());
     client::Subscriber::Builder builder;
     builder.Endpoints({ferryd})
@@ -428,6 +437,7 @@ class FerryConsumer final : public Consumer {
         .Topics({topic})
         .ClientId("consume-bench")
         .StartAt(client::StartPosition::Earliest())
+        .Filter(filter)
         .OnMessage(
             [tracker](const client::ReceivedMessage& message, client::AckHandle handle) {
               tracker->Seen(message.partition, message.offset, message.value.data(),
@@ -494,6 +504,7 @@ struct BacklogResult {
   int64_t received = 0;      // including redeliveries
   double seconds = 0;        // sum over runs of (target reached - first message)
   double start_seconds = 0;  // sum over runs of (consumer created - first message)
+  double total_seconds = 0;  // sum over runs of (consumer created - target reached)
   int runs = 0;
   Cpu cpu;
   double cpu_wall = 0;
@@ -539,6 +550,10 @@ class Bench {
   }
 
   BacklogResult backlog_direct, backlog_ferry;
+  // Filter pass: what the backlog held, and the Ferry runs without / with the
+  // filter (their `messages` count deliveries).
+  int64_t filter_backlog = 0;
+  BacklogResult unfiltered, filtered;
   // Latency pass: per path, and what both shared.
   LatencyResult latency_direct, latency_ferry;
   int64_t latency_published = 0;
@@ -606,21 +621,25 @@ class Bench {
   }
 
   std::unique_ptr<Consumer> NewConsumer(Path path, const std::string& group,
-                                        const std::string& topic, Tracker* tracker) {
+                                        const std::string& topic, Tracker* tracker,
+                                        const std::string& filter = "") {
     std::string error;
     std::unique_ptr<Consumer> consumer;
     if (path == Path::kDirect) {
       consumer = DirectConsumer::Create(bootstrap_, group, topic, tracker, &error);
     } else {
-      consumer = FerryConsumer::Create(ferryd_, group, topic, sdk_, tracker, &error);
+      consumer =
+          FerryConsumer::Create(ferryd_, group, topic, sdk_, filter, tracker, &error);
     }
     if (consumer == nullptr) Log("{} consumer: {}", PathName(path), error);
     return consumer;
   }
 
+  // Consumes until `total` distinct messages arrived (with `filter`: the
+  // ones it matches).
   bool ConsumeBacklog(Path path, const std::string& topic,
                       const std::vector<int64_t>& high, int64_t total,
-                      BacklogResult* into) {
+                      BacklogResult* into, const std::string& filter = "") {
     const std::string group = Name(path == Path::kDirect ? "direct" : "ferry");
     Log("  {} run: group {}", path == Path::kDirect ? "direct" : "ferry", group);
     Tracker tracker(high, total);
@@ -628,7 +647,7 @@ class Bench {
     rss_.Reset();
     const Cpu before = CpuNow();
     const int64_t before_ns = NowNs();
-    auto consumer = NewConsumer(path, group, topic, &tracker);
+    auto consumer = NewConsumer(path, group, topic, &tracker, filter);
     if (consumer == nullptr) return false;
     bool done = false;
     const int64_t until = NowNs() + static_cast<int64_t>(o_.timeout_seconds * 1e9);
@@ -658,6 +677,8 @@ class Bench {
     into->received += tracker.received();
     into->seconds += seconds;
     into->start_seconds += start;
+    into->total_seconds +=
+        static_cast<double>(tracker.done_ns() - tracker.created_ns()) / 1e9;
     into->runs += 1;
     into->cpu.client += used.client;
     into->cpu.ferryd += used.ferryd;
@@ -681,6 +702,56 @@ class Bench {
   }
 
  public:
+  // A fresh backlog of --messages, consumed through ferryd without and with
+  // --filter. The bench knows which messages match because the filter reads
+  // only the key (checked by counting with the same library ferryd uses).
+  bool RunFilter() {
+    auto parsed = filter::Filter::Parse(o_.filter);
+    if (!parsed.ok()) {
+      Log("--filter: {}", std::string(parsed.status().message()));
+      return false;
+    }
+    const std::string topic = Name("filter");
+    if (!CreateTopic(ferryd_, topic, o_.partitions)) return false;
+    std::string error;
+    auto producer = Producer::Create(bootstrap_, 5, &error);
+    if (producer == nullptr) {
+      Log("producer: {}", error);
+      return false;
+    }
+    std::string payload(static_cast<size_t>(o_.size), 'x');
+    std::mt19937 rng(99);
+    std::uniform_int_distribution<int> pick(0, o_.keys - 1);
+    int64_t matching = 0;
+    for (int64_t i = 0; i < o_.messages; ++i) {
+      const std::string& key = keys_[pick(rng)];
+      matching += parsed->Matches({.topic = topic, .key = key});
+      if (!producer->Produce(topic, key, payload)) break;
+    }
+    if (!producer->Flush(120) || producer->failed() > 0) {
+      Log("filter: {} messages failed; first: {}", producer->failed(),
+          producer->first_error());
+      return false;
+    }
+    std::vector<int64_t> high;
+    if (!producer->HighWatermarks(topic, o_.partitions, &high)) return false;
+    producer.reset();
+    filter_backlog = 0;
+    for (int64_t h : high) filter_backlog += h;
+    Log("filter: {} of {} messages match {}", matching, filter_backlog, o_.filter);
+    for (int round = 0; round < o_.rounds; ++round) {
+      const bool plain_first = round % 2 == 0;
+      for (bool with_filter : {!plain_first, plain_first}) {
+        if (!ConsumeBacklog(
+                Path::kFerry, topic, high, with_filter ? matching : filter_backlog,
+                with_filter ? &filtered : &unfiltered, with_filter ? o_.filter : "")) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
   // Both consumers read the same live topic at the same time (each with its
   // own fresh group), so they see the same messages, broker and machine load.
   // Runs the latency pass with the direct consumer, the Ferry one, or both
@@ -900,6 +971,37 @@ void PrintBacklog(const Options& o, const BacklogResult& b, const BacklogResult&
       a.received, a.messages, a.received - a.messages, b.received, b.messages);
 }
 
+void PrintFilter(const Options& o, const Bench& bench, bool known_ferryd) {
+  fmt::print(
+      "\n### Filter: a backlog of {} messages of {} B in {} partitions through ferryd, "
+      "without and with `{}`\n\n",
+      bench.filter_backlog, o.size, o.partitions, o.filter);
+  fmt::print(
+      "| filter | runs | delivered per run | s per run | backlog read msgs/s | "
+      "delivered msgs/s | CPU µs per delivered msg client / ferryd |\n");
+  fmt::print("|---|--:|--:|--:|--:|--:|--:|\n");
+  auto row = [&](const char* name, const BacklogResult& r) {
+    if (r.runs == 0 || r.total_seconds <= 0) return;
+    const double per_run = r.total_seconds / r.runs;
+    auto us = [&](double seconds, bool known) {
+      return known
+                 ? fmt::format("{:.1f}", seconds * 1e6 / static_cast<double>(r.messages))
+                 : std::string("?");
+    };
+    fmt::print("| {} | {} | {} | {:.2f} | {:.0f} | {:.0f} | {} / {} |\n", name, r.runs,
+               r.messages / r.runs, per_run,
+               static_cast<double>(bench.filter_backlog) / per_run,
+               static_cast<double>(r.messages) / r.total_seconds, us(r.cpu.client, true),
+               us(r.cpu.ferryd, known_ferryd));
+  };
+  row("none", bench.unfiltered);
+  row(o.filter.c_str(), bench.filtered);
+  fmt::print(
+      "\nTimes run from creating the consumer (fresh group, earliest) to the last "
+      "expected delivery, join included. CPU is the whole process's (client) and "
+      "ferryd's over the same span.\n");
+}
+
 void PrintLatency(const Options& o, const Bench& bench, bool known_ferryd,
                   bool known_broker) {
   fmt::print(
@@ -1003,8 +1105,13 @@ int Main(int argc, char** argv) {
                  "--bootstrap of its cluster");
   app.add_option("--ferryd-pid", o.ferryd_pid, "Pid of --ferryd, for RSS and CPU");
   app.add_option("--broker-pid", o.broker_pid, "Pid of --bootstrap's broker, for CPU");
-  app.add_flag("--skip-backlog", o.skip_backlog, "Run the latency pass only");
-  app.add_flag("--skip-latency", o.skip_latency, "Run the backlog pass only");
+  app.add_flag("--skip-backlog", o.skip_backlog, "Skip the backlog pass");
+  app.add_flag("--skip-latency", o.skip_latency, "Skip the latency pass");
+  app.add_flag("--skip-filter", o.skip_filter, "Skip the filter pass");
+  app.add_option("--filter", o.filter,
+                 "Filter of the filter pass; it may read only the key (the bench "
+                 "counts its matches)")
+      ->capture_default_str();
   app.add_flag("--latency-alone", o.latency_alone,
                "Latency pass: each consumer alone, one after the other, instead of both "
                "at once (each then has the broker to itself)");
@@ -1048,6 +1155,7 @@ int Main(int argc, char** argv) {
   int64_t hwm_kb, peak_kb;
   Bench bench(o, infra);
   if (!o.skip_backlog) ok = bench.RunBacklog();
+  if (ok && !o.skip_filter) ok = bench.RunFilter();
   if (ok && !o.skip_latency) {
     ok = o.latency_alone ? bench.RunLatency(true, false) && bench.RunLatency(false, true)
                          : bench.RunLatency(true, true);
@@ -1081,6 +1189,7 @@ int Main(int argc, char** argv) {
     PrintBacklog(o, bench.backlog_direct, bench.backlog_ferry, known_ferryd,
                  known_broker);
   }
+  if (bench.filtered.runs > 0) PrintFilter(o, bench, known_ferryd);
   if (!bench.latency_direct.latency_ns.empty() ||
       !bench.latency_ferry.latency_ns.empty()) {
     PrintLatency(o, bench, known_ferryd, known_broker);

@@ -343,4 +343,10 @@ grpc::Status AdminService::ResumeGroup(grpc::ServerContext*,
   return api::ToGrpcStatus(groups_->SetPaused(request->group(), false));
 }
 
+grpc::Status AdminService::SetGroupFilter(grpc::ServerContext*,
+                                          const v1::SetGroupFilterRequest* request,
+                                          v1::SetGroupFilterResponse*) {
+  return api::ToGrpcStatus(groups_->SetFilter(request->group(), request->filter()));
+}
+
 }  // namespace ferry::admin

@@ -111,6 +111,9 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status ResumeGroup(grpc::ServerContext* context,
                            const v1::ResumeGroupRequest* request,
                            v1::ResumeGroupResponse* response) override;
+  grpc::Status SetGroupFilter(grpc::ServerContext* context,
+                              const v1::SetGroupFilterRequest* request,
+                              v1::SetGroupFilterResponse* response) override;
 
  private:
   // The configured cluster named `name`; NOT_FOUND listing the configured

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "api/convert.h"
 
 namespace ferry::admin {
@@ -100,6 +101,7 @@ absl::StatusOr<v1::Group> GroupOperations::Describe(
   group.set_name(request.group());
   group.set_cluster(clusters->front()->name());
   group.set_paused(control_->IsPaused(request.group()));
+  group.set_filter(control_->GroupFilter(request.group()));
   auto local = registry_->Find(request.group());
   std::optional<subscribe::GroupSnapshot> snapshot;
   if (local) snapshot = local->Snapshot();
@@ -113,6 +115,7 @@ absl::StatusOr<v1::Group> GroupOperations::Describe(
       stream.set_stream_id(fmt::format("{}/{}", node_id_, s.id));
       stream.set_client_id(s.client_id);
       stream.set_outstanding_messages(s.outstanding_messages);
+      stream.set_filter(s.filter);
     }
   };
   std::vector<std::pair<std::string, std::string>> states;  // cluster, state
@@ -362,6 +365,15 @@ absl::Status GroupOperations::SetPaused(const std::string& group, bool paused) {
   absl::Status status = control_->SetPaused(group, paused);
   if (status.ok()) registry_->OnPaused(group, paused);  // at once on this node
   return status;
+}
+
+absl::Status GroupOperations::SetFilter(const std::string& group,
+                                        const std::string& filter) {
+  if (group.empty()) return absl::InvalidArgumentError("group: empty");
+  if (auto parsed = subscribe::ParseFilter(filter, "filter"); !parsed.ok()) {
+    return parsed.status();
+  }
+  return control_->SetGroupFilter(group, std::string(absl::StripAsciiWhitespace(filter)));
 }
 
 }  // namespace ferry::admin

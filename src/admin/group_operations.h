@@ -1,8 +1,8 @@
 #pragma once
 
-// The Admin API's consumer-group calls: list, describe, seek, pause, resume.
-// Seeks and pauses of live groups go through the control plane so every node
-// consuming the group applies them; a seek of a group with no active member
+// The Admin API's consumer-group calls: list, describe, seek, pause, resume,
+// group filters. Seeks, pauses and filters go through the control plane so
+// every node consuming the group applies them; a seek of a group with no active member
 // is written to the broker directly.
 
 #include <functional>
@@ -36,6 +36,9 @@ class GroupOperations {
   absl::StatusOr<v1::Group> Describe(const v1::DescribeGroupRequest& request);
   absl::StatusOr<v1::SeekResponse> Seek(const v1::SeekRequest& request);
   absl::Status SetPaused(const std::string& group, bool paused);
+  // Writes the group filter to the control topic; returns once this node
+  // applies it.
+  absl::Status SetFilter(const std::string& group, const std::string& filter);
 
  private:
   // The clusters holding the group: `requested`, else the ones this node

@@ -24,6 +24,7 @@ struct ConsumeOptions {
   int64_t count = 0;
   std::string ordering = "none";
   std::string format = "line";
+  std::string filter;
 };
 
 std::optional<client::StartPosition> ParseFrom(const std::string& from) {
@@ -113,6 +114,7 @@ int RunConsume(const GlobalOptions& global, const ConsumeOptions& options) {
           .Group(options.group)
           .Topics(options.topics)
           .Ordering(ParseOrdering(options.ordering))
+          .Filter(options.filter)
           .StartAt(*start)
           .ClientId("ferry-cli")
           .OnError([&global](const client::SubscriberError& error) {
@@ -166,6 +168,9 @@ void AddConsumeCommand(CLI::App& app, const GlobalOptions& options, Command& com
   sub->add_option("--ordering", consume->ordering, "none, key or partition")
       ->capture_default_str()
       ->check(CLI::IsMember({"none", "key", "partition"}));
+  sub->add_option("--filter", consume->filter,
+                  "Only messages matching this filter cross the wire, e.g. "
+                  "\"headers.type = 'order' AND json.total > 100\" (docs/filters.md)");
   sub->add_option("--format,-f", consume->format,
                   "line: the value; json: one object per line (bytes that are not "
                   "UTF-8 as key_base64/value_base64)")

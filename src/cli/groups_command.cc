@@ -18,6 +18,7 @@ struct GroupsArgs {
   std::string cluster;
   std::vector<std::string> topics;
   std::string to;
+  std::string filter;
 };
 
 int RunList(const GlobalOptions& options, const GroupsArgs& args) {
@@ -50,15 +51,17 @@ int RunDescribe(const GlobalOptions& options, const GroupsArgs& args) {
   if (!status.ok()) return Fail(options, "groups describe", status);
   std::cout << "group " << group.name() << "  cluster " << group.cluster() << "  state "
             << group.state() << (group.paused() ? "  PAUSED" : "") << "\n";
+  if (!group.filter().empty()) std::cout << "filter " << group.filter() << "\n";
   if (!group.members().empty()) {
     std::vector<std::vector<std::string>> rows = {{"NODE", "MEMBER", "STREAMS"}};
     for (const auto& m : group.members()) {
       std::string streams = m.streams().empty() ? "-" : "";
       for (const auto& s : m.streams()) {
         if (!streams.empty()) streams += ", ";
-        streams += fmt::format("{} ({}, {} outstanding)", s.stream_id(),
+        streams += fmt::format("{} ({}, {} outstanding{})", s.stream_id(),
                                s.client_id().empty() ? "-" : s.client_id(),
-                               s.outstanding_messages());
+                               s.outstanding_messages(),
+                               s.filter().empty() ? "" : ", filter " + s.filter());
       }
       rows.push_back({m.node_id(), m.member_id().empty() ? "-" : m.member_id(), streams});
     }
@@ -117,6 +120,24 @@ int RunPause(const GlobalOptions& options, const GroupsArgs& args, bool pause) {
   }
   if (!status.ok()) return Fail(options, pause ? "pause" : "resume", status);
   std::cout << (pause ? "paused" : "resumed") << " group " << args.group << "\n";
+  return 0;
+}
+
+int RunFilter(const GlobalOptions& options, const GroupsArgs& args) {
+  auto admin = v1::Admin::NewStub(Connect(options));
+  v1::SetGroupFilterRequest request;
+  request.set_group(args.group);
+  request.set_filter(args.filter);
+  v1::SetGroupFilterResponse response;
+  grpc::Status status =
+      admin->SetGroupFilter(NewContext(options).get(), request, &response);
+  if (!status.ok()) return Fail(options, "groups filter", status);
+  if (args.filter.empty()) {
+    std::cout << "cleared the filter of group " << args.group << "\n";
+  } else {
+    std::cout << "group " << args.group << " now delivers only messages matching "
+              << args.filter << "\n";
+  }
   return 0;
 }
 
@@ -182,6 +203,14 @@ void AddGroupsCommands(CLI::App& app, const GlobalOptions& options, Command& com
   describe->add_option("--cluster", args->cluster,
                        "Only this cluster (default: every cluster the group reads)");
   describe->callback(choose(&RunDescribe));
+  CLI::App* filter = groups->add_subcommand(
+      "filter",
+      "Set the filter every node applies to a group's messages, live and after "
+      "restarts (docs/filters.md); '' clears it");
+  filter->add_option("group", args->group, "Group name")->required();
+  filter->add_option("filter", args->filter, "Filter expression; '' for none")
+      ->required();
+  filter->callback(choose(&RunFilter));
 
   CLI::App* seek = app.add_subcommand(
       "seek", "Move a consumer group (live or idle) to a time, an end, or offsets");

@@ -11,6 +11,8 @@ namespace ferry::cli {
 // `ferry groups describe GROUP [--cluster C]`: members (node, streams) and per
 //     partition the owning node, committed offset, high watermark, lag and
 //     in-flight messages.
+// `ferry groups filter GROUP EXPR`: sets (EXPR '': clears) the group filter
+//     every node applies, on top of each stream's own filter.
 // `ferry seek --group G [--topic T]... --to earliest|latest|<RFC3339 time>|
 //     P:OFFSET[,P:OFFSET...]`: moves a group, live or idle (P:OFFSET needs
 //     exactly one --topic).

@@ -114,6 +114,16 @@ void ControlPlane::OnRecords(std::vector<backend::ConsumedRecord> records) {
                                 : paused_.erase(pause->group) > 0;
       }
       if (changed) listener_->OnPaused(pause->group, pause->paused);
+    } else if (const auto* filter = std::get_if<GroupFilterCommand>(&*command)) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (filter->filter.empty()) {
+          group_filters_.erase(filter->group);
+        } else {
+          group_filters_[filter->group] = filter->filter;
+        }
+      }
+      listener_->OnGroupFilter(filter->group, filter->filter);
     } else if (const auto* seek = std::get_if<SeekCommand>(&*command)) {
       OnSeekRecord(*seek, now_ms);
     } else if (const auto* applied = std::get_if<SeekApplied>(&*command)) {
@@ -408,6 +418,17 @@ absl::StatusOr<std::set<backend::TopicPartition>> ControlPlane::Seek(
   awaited_seeks_.erase(id);
   if (!written.ok()) return written;
   return applied;
+}
+
+absl::Status ControlPlane::SetGroupFilter(const std::string& group,
+                                          const std::string& filter) {
+  return WriteAndApply(GroupFilterCommand{.group = group, .filter = filter});
+}
+
+std::string ControlPlane::GroupFilter(const std::string& group) const {
+  absl::MutexLock lock(&mu_);
+  auto it = group_filters_.find(group);
+  return it == group_filters_.end() ? "" : it->second;
 }
 
 bool ControlPlane::IsPaused(const std::string& group) const {

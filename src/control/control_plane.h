@@ -46,6 +46,10 @@ class ControlListener {
   virtual void OnDrained(const std::string& /*cluster*/, bool /*drained*/) {}
   // The whole set of mirror jobs, at catch-up and after each change.
   virtual void OnMirrors(const std::vector<MirrorSpec>& /*jobs*/) {}
+  // A group's filter was set (empty: cleared); also for each group filter
+  // while catching up.
+  virtual void OnGroupFilter(const std::string& /*group*/,
+                             const std::string& /*filter*/) {}
 };
 
 class ControlPlane final : public SeekLedger, private backend::GroupMemberListener {
@@ -69,6 +73,9 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   // Write a command and wait until the control cluster acknowledged it
   // (UNAVAILABLE / DEADLINE_EXCEEDED otherwise). Blocking.
   absl::Status SetPaused(const std::string& group, bool paused);
+  // Sets (empty: clears) the filter every node applies to the group; returns
+  // once this node applied it.
+  absl::Status SetGroupFilter(const std::string& group, const std::string& filter);
   // Route and drain changes return once this node applied them too (it read
   // its own write back), so a following read on this node sees them.
   absl::Status PutRoute(const config::RouteConfig& route);
@@ -96,6 +103,8 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   // (caught up and seeded), when the node still routes by its YAML.
   std::optional<std::vector<config::RouteConfig>> Routes() const;
   std::set<std::string> Drained() const;
+  // The group's filter; empty when none.
+  std::string GroupFilter(const std::string& group) const;
   std::vector<MirrorSpec> Mirrors() const;
 
  private:
@@ -148,6 +157,7 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   std::map<std::string, config::RouteConfig> routes_ ABSL_GUARDED_BY(mu_);
   bool routes_seeded_ ABSL_GUARDED_BY(mu_) = false;
   std::set<std::string> drained_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> group_filters_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, MirrorSpec> mirrors_ ABSL_GUARDED_BY(mu_);
   // Per group and cluster ("": every cluster), its latest seek command and
   // the partitions nodes said they moved for it; dropped once the command

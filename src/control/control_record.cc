@@ -13,6 +13,8 @@ constexpr std::string_view kSeekAppliedPrefix = "seekdone/";
 constexpr std::string_view kRoutePrefix = "route/";
 constexpr std::string_view kRoutesSeededKey = "seeded/routes";
 constexpr std::string_view kDrainPrefix = "drain/";
+constexpr std::string_view kFilterPrefix = "filter/";
+constexpr std::string_view kFilterVersion = "v1\n";
 constexpr std::string_view kRouteDeleted = "v1 deleted\n";
 constexpr std::string_view kMirrorPrefix = "mirror/";
 constexpr std::string_view kMirrorStopped = "v1 stopped\n";
@@ -208,6 +210,10 @@ EncodedRecord Encode(const ControlCommand& command) {
   if (const auto* mirror = std::get_if<MirrorChange>(&command)) {
     return {fmt::format("{}{}", kMirrorPrefix, mirror->name), EncodeMirror(*mirror)};
   }
+  if (const auto* filter = std::get_if<GroupFilterCommand>(&command)) {
+    return {fmt::format("{}{}", kFilterPrefix, filter->group),
+            fmt::format("{}{}", kFilterVersion, filter->filter)};
+  }
   const auto& seek = std::get<SeekCommand>(command);
   std::string value = fmt::format("v2 {} {}{}{}\n", seek.valid_until_ms, seek.id,
                                   seek.cluster.empty() ? "" : " ", seek.cluster);
@@ -238,6 +244,11 @@ std::optional<ControlCommand> Decode(std::string_view key, std::string_view valu
   if (key.starts_with(kMirrorPrefix) && key.size() > kMirrorPrefix.size()) {
     auto mirror = DecodeMirror(key.substr(kMirrorPrefix.size()), value);
     if (mirror) return *std::move(mirror);
+  }
+  if (key.starts_with(kFilterPrefix) && key.size() > kFilterPrefix.size() &&
+      value.starts_with(kFilterVersion)) {
+    return GroupFilterCommand{.group = std::string(key.substr(kFilterPrefix.size())),
+                              .filter = std::string(value.substr(kFilterVersion.size()))};
   }
   if (key == kRoutesSeededKey && value == "1") return RoutesSeeded{};
   if (key.starts_with(kDrainPrefix) && key.size() > kDrainPrefix.size() &&

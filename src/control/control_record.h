@@ -15,6 +15,8 @@
 //   key "seeded/routes"     value "1": the YAML routes were written once; from
 //                           then on the control topic's routes win
 //   key "drain/<cluster>"   value "1" (drained by an operator) or "0"
+//   key "filter/<group>"   value "v1\n" then the filter's text (empty: none;
+//                           docs/filters.md)
 //   key "mirror/<name>"     value "v1\n", "source <cluster>\n", "target
 //                           <cluster>\n" and "topic <topic>\n" lines;
 //                           "v1 stopped\n" once the job was stopped
@@ -50,6 +52,11 @@ namespace ferry::control {
 struct PauseCommand {
   std::string group = {};
   bool paused = false;
+};
+
+struct GroupFilterCommand {
+  std::string group = {};
+  std::string filter = {};  // empty: none
 };
 
 struct SeekCommand {
@@ -95,8 +102,9 @@ struct MirrorChange {
   std::optional<MirrorSpec> spec = {};
 };
 
-using ControlCommand = std::variant<PauseCommand, SeekCommand, SeekApplied, RouteChange,
-                                    RoutesSeeded, DrainCommand, MirrorChange>;
+using ControlCommand =
+    std::variant<PauseCommand, SeekCommand, SeekApplied, RouteChange, RoutesSeeded,
+                 DrainCommand, MirrorChange, GroupFilterCommand>;
 
 struct EncodedRecord {
   std::string key;

@@ -159,5 +159,24 @@ TEST(ControlRecord, UnknownOrMalformedRecordsAreSkipped) {
   EXPECT_TRUE(Decode("seekdone/g", "v1 id\n0 t\n").has_value());
 }
 
+TEST(ControlRecord, GroupFilterRoundTripsItsTextAsWritten) {
+  const GroupFilterCommand set{.group = "orders-eu",
+                               .filter = "headers[\"a b\"] = 'x'\nAND key = \"\\\\d\""};
+  const EncodedRecord encoded = Encode(set);
+  EXPECT_EQ(encoded.key, "filter/orders-eu");
+  auto decoded = Decode(encoded.key, encoded.value);
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(std::get<GroupFilterCommand>(*decoded).group, "orders-eu");
+  EXPECT_EQ(std::get<GroupFilterCommand>(*decoded).filter, set.filter);
+
+  auto cleared =
+      Decode("filter/orders-eu", Encode(GroupFilterCommand{.group = "orders-eu"}).value);
+  ASSERT_TRUE(cleared.has_value());
+  EXPECT_EQ(std::get<GroupFilterCommand>(*cleared).filter, "");
+  EXPECT_FALSE(Decode("filter/orders-eu", "v2\nkey = 'a'").has_value())
+      << "a later format";
+  EXPECT_FALSE(Decode("filter/", "v1\n").has_value());
+}
+
 }  // namespace
 }  // namespace ferry::control

@@ -38,6 +38,9 @@ struct Node;
 
 class Filter {
  public:
+  // The filter that matches every message.
+  Filter() = default;
+
   // The filter written in `text`. An empty or all-whitespace text is the
   // filter that matches every message (`Open.filter` is optional).
   // INVALID_ARGUMENT "filter: column N: expected X, got Y" (or another reason

@@ -29,6 +29,9 @@ class NodeControl final : public control::ControlListener {
     return groups_->OnSeek(seek);
   }
   void OnCaughtUp() override { groups_->OnCaughtUp(); }
+  void OnGroupFilter(const std::string& group, const std::string& filter) override {
+    groups_->OnGroupFilter(group, filter);
+  }
   // Routes naming a cluster this node does not have are left out (and
   // logged): another node's configuration may know more clusters.
   void OnRoutes(const std::vector<config::RouteConfig>& routes) override;

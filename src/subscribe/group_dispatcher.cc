@@ -83,6 +83,7 @@ GroupDispatcher::GroupDispatcher(GroupOptions options,
       clock_(std::move(clock)),
       dead_letterer_(options_.group, options_.dead_letter_topic),
       metrics_(metrics, options_.group),
+      filters_(&metrics_),
       seeks_(seeks),
       idle_since_(clock_()) {
   for (backend::Cluster* cluster : clusters_) {
@@ -170,10 +171,15 @@ bool GroupDispatcher::Attach(StreamId id, StreamOptions options,
   {
     absl::MutexLock lock(&mu_);
     if (stopped_) return false;
+    const bool first = streams_.empty();
     streams_.erase(id);
+    filters_.AddStream(id, options.filter, options.filter_text);
     streams_.try_emplace(id, std::move(options), std::move(sink));
     idle_since_ = absl::InfiniteFuture();
     UpdateTopics();
+    // Records buffered while no stream was attached passed the group filter
+    // only.
+    if (first) SkipUnwanted();
     Pump(clock_());
     ClaimOutbox(out);
   }
@@ -186,11 +192,15 @@ void GroupDispatcher::Detach(StreamId id) {
   {
     absl::MutexLock lock(&mu_);
     if (streams_.erase(id) == 0) return;
+    filters_.RemoveStream(id);
     for (auto& [tp, slot] : slots_) {
       for (int64_t offset : slot->state().ReleaseStream(id)) slot->Release(offset);
     }
     const absl::Time now = clock_();
     if (streams_.empty()) idle_since_ = now;
+    // What only this stream wanted is skipped now (see docs/filters.md);
+    // with no stream left, the next one to attach decides.
+    if (!streams_.empty()) SkipUnwanted();
     Pump(now);
     ClaimOutbox(out);
   }
@@ -334,6 +344,21 @@ void GroupDispatcher::MaybeResumeFetch(const ClusterPartition& cp, PartitionSlot
   if (backend::GroupMember* member = Member(cp.cluster)) member->Resume({cp.partition});
 }
 
+void GroupDispatcher::SkipUnwanted() {
+  for (auto& [cp, slot] : slots_) {
+    if (slot->seeking()) continue;
+    int64_t skipped = 0;
+    for (int64_t offset : slot->state().WaitingOffsets()) {
+      if (filters_.Wanted(*slot->Find(offset))) continue;
+      slot->SkipWaiting(offset);
+      ++skipped;
+    }
+    if (skipped == 0) continue;
+    slot->metrics().filtered->Inc(static_cast<double>(skipped));
+    MaybeResumeFetch(cp, *slot);
+  }
+}
+
 void GroupDispatcher::Pump(absl::Time now) {
   if (paused_ || streams_.empty() || slots_.empty()) return;
   const uint64_t round = pump_round_++;
@@ -356,10 +381,19 @@ void GroupDispatcher::Pump(absl::Time now) {
       if (slot.seeking() || !stream.topics.contains(cp.partition.topic)) continue;
       const DeliveryContext context{
           .stream = stream_id, .partition_epoch = slot.epoch(), .cluster = &cp.cluster};
+      // Streams with different filters: each takes only what it wants.
+      const bool filtered = !filters_.streams_agree();
+      auto wanted = [&](int64_t offset) {
+        return filters_.WantedBy(stream_id, *slot.Find(offset));
+      };
+      int64_t from = 0;
       while (stream.credit.available()) {
+        const absl::Duration deadline = stream.options.ack_deadline;
         std::optional<Delivery> delivery =
-            slot.state().Deliver(stream_id, now, stream.options.ack_deadline);
+            filtered ? slot.state().Deliver(stream_id, now, deadline, from, wanted)
+                     : slot.state().Deliver(stream_id, now, deadline);
         if (!delivery.has_value()) break;
+        from = delivery->offset + 1;
         if (options_.max_delivery_attempts > 0 &&
             delivery->attempt > options_.max_delivery_attempts) {
           DeadLetter(cp, slot, *delivery, now);
@@ -527,6 +561,19 @@ void GroupDispatcher::SetPaused(bool paused) {
   Flush(std::move(out));
 }
 
+void GroupDispatcher::SetGroupFilter(filter::Filter filter, std::string text) {
+  Outbox out;
+  {
+    absl::MutexLock lock(&mu_);
+    if (text == filters_.group_filter_text()) return;
+    filters_.SetGroupFilter(std::move(filter), std::move(text));
+    SkipUnwanted();
+    Pump(clock_());
+    ClaimOutbox(out);
+  }
+  Flush(std::move(out));
+}
+
 void GroupDispatcher::SetSeekLedger(control::SeekLedger* seeks) {
   absl::MutexLock lock(&mu_);
   seeks_ = seeks;
@@ -573,11 +620,15 @@ absl::Time GroupDispatcher::idle_since() const {
 
 GroupSnapshot GroupDispatcher::Snapshot() const {
   absl::MutexLock lock(&mu_);
-  GroupSnapshot snapshot{.topics = topics_, .paused = paused_, .last_error = last_error_};
+  GroupSnapshot snapshot{.topics = topics_,
+                         .paused = paused_,
+                         .group_filter = filters_.group_filter_text(),
+                         .last_error = last_error_};
   for (const auto& [id, stream] : streams_) {
     snapshot.streams.push_back({.id = id,
                                 .client_id = stream.options.client_id,
-                                .outstanding_messages = stream.credit.messages()});
+                                .outstanding_messages = stream.credit.messages(),
+                                .filter = stream.options.filter_text});
   }
   for (const auto& [cp, slot] : slots_) {
     snapshot.partitions.push_back(
@@ -671,6 +722,12 @@ void GroupDispatcher::OnRecords(backend::Cluster& cluster,
       auto it = slots_.find({cluster.name(), {record.topic, record.partition}});
       if (it == slots_.end()) continue;
       PartitionSlot& slot = *it->second;
+      // Filtered before buffering: skipped records take no buffer space and
+      // no credit, so a sparse filter reads a deep backlog at full speed.
+      if (!filters_.Wanted(record)) {
+        if (slot.SkipFetched(record.offset)) slot.metrics().filtered->Inc();
+        continue;
+      }
       if (!slot.Buffer(std::move(record), kBufferedRecordOverhead)) continue;
       if (slot.ShouldPauseFetch(config_.partition_buffer_bytes) && member) {
         member->Pause({it->first.partition});

@@ -18,10 +18,16 @@
 // down only has no partitions assigned: the others deliver meanwhile, and
 // its member (which retries by itself) brings them when it comes back.
 //
+// Filters (docs/filters.md): a fetched record that no attached stream's
+// filter (or the group filter) wants is skipped as acked when it arrives,
+// before it is buffered or counted against any credit; one that some streams
+// want goes only to those. A filter change (a stream leaving, the group
+// filter) looks again at the records waiting in the buffers.
+//
 // The dispatcher is the locked shell around single-threaded pieces, each with
 // its own test: PartitionSlot (per partition: PartitionState, records,
 // in-flight deliveries, commits, seeks), StreamCredit, EncodeDelivery,
-// DeadLetterer and GroupMetrics.
+// DeadLetterer, GroupFilters and GroupMetrics.
 //
 // Threading: every method is thread-safe (one mutex per group). Listener
 // callbacks arrive on the member's thread; stream methods on gRPC threads;
@@ -50,8 +56,10 @@
 #include "config/config.h"
 #include "control/seek_ledger.h"
 #include "ferry/v1/subscriber.pb.h"
+#include "filter/filter.h"
 #include "metrics/registry.h"
 #include "subscribe/dead_letterer.h"
+#include "subscribe/group_filters.h"
 #include "subscribe/partition_slot.h"
 #include "subscribe/stream_credit.h"
 #include "subscribe/subscribe_metrics.h"
@@ -93,6 +101,9 @@ struct StreamOptions {
   int64_t max_outstanding_messages = 1000;
   int64_t max_outstanding_bytes = 10 << 20;
   std::string client_id = {};
+  // Open.filter, parsed; `filter_text` empty: every message.
+  filter::Filter filter = {};
+  std::string filter_text = {};
 };
 
 // What DescribeGroup shows of this node's part of a group.
@@ -101,6 +112,7 @@ struct GroupSnapshot {
     StreamId id = 0;
     std::string client_id = {};
     int64_t outstanding_messages = 0;
+    std::string filter = {};
   };
   struct Partition {
     std::string cluster = {};
@@ -116,6 +128,7 @@ struct GroupSnapshot {
   std::vector<Stream> streams = {};
   std::vector<Partition> partitions = {};
   bool paused = false;
+  std::string group_filter = {};
   std::string last_error = {};
 };
 
@@ -174,6 +187,9 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
 
   // Stops / restarts delivery and fetching of the whole group on this node.
   void SetPaused(bool paused);
+  // Replaces the group filter (`text` empty: none). Waiting records it no
+  // longer wants are skipped; deliveries in flight stay valid.
+  void SetGroupFilter(filter::Filter filter, std::string text);
   // Moves owned partitions of `cluster` (empty: of every cluster) to these
   // offsets; returns the partitions this node owns there (and moves).
   // In-flight receipts of moved partitions expire. A moved partition revoked
@@ -279,6 +295,9 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
   void CommitAll(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeResumeFetch(const ClusterPartition& cp, PartitionSlot& slot)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Skips the waiting records that the filters no longer want (after a
+  // filter change).
+  void SkipUnwanted() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateTopics() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts moving an owned partition (Seek, or a seek it missed).
   void StartSeek(const ClusterPartition& cp, PartitionSlot& slot, int64_t offset)
@@ -294,6 +313,7 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
 
   mutable absl::Mutex mu_;
   GroupMetrics metrics_ ABSL_GUARDED_BY(mu_);
+  GroupFilters filters_ ABSL_GUARDED_BY(mu_);
   // By cluster name. Set by Start(); Stop() takes them out and destroys them
   // outside mu_ (their callbacks take mu_). Empty before Start() and after
   // Stop().

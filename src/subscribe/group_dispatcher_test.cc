@@ -65,7 +65,7 @@ std::vector<ConsumedRecord> Records(int64_t first, int count) {
 
 class GroupDispatcherTest : public ::testing::Test {
  protected:
-  void SetUpDispatcher(GroupOptions options) {
+  void SetUpDispatcher(GroupOptions options, StreamOptions stream = {}) {
     options.group = "g";
     cluster_.AddTopic(kP0.topic, 1);
     dispatcher_ = std::make_shared<GroupDispatcher>(
@@ -74,11 +74,16 @@ class GroupDispatcherTest : public ::testing::Test {
     ASSERT_TRUE(dispatcher_->Start({kP0.topic}).ok());
     member_ = cluster_.members("g").back();
     member_->Assign({{.partition = kP0, .next_offset = 0}});
-    ASSERT_TRUE(dispatcher_->Attach(1, {.topics = {kP0.topic}}, sink_));
+    stream.topics = {kP0.topic};
+    ASSERT_TRUE(dispatcher_->Attach(1, std::move(stream), sink_));
   }
 
   void TearDown() override {
     if (dispatcher_) dispatcher_->Stop();
+  }
+
+  int64_t CommitOffset() {
+    return dispatcher_->Snapshot().partitions.at(0).commit_offset;
   }
 
   config::SubscribeConfig config_;
@@ -221,6 +226,115 @@ TEST_F(GroupDispatcherTest, ExpiredDeadlineRedeliversWithTheFakeClock) {
   auto again = sink_->Take();
   ASSERT_THAT(again, SizeIs(1));
   EXPECT_EQ(again[0].delivery_attempt(), 2);
+}
+
+StreamOptions Filtered(std::string text, int64_t max_messages = 1000) {
+  return {.max_outstanding_messages = max_messages,
+          .filter = *filter::Filter::Parse(text),
+          .filter_text = std::move(text)};
+}
+
+std::vector<int64_t> Offsets(const std::vector<v1::ReceivedMessage>& messages) {
+  std::vector<int64_t> offsets;
+  for (const auto& m : messages) offsets.push_back(m.offset());
+  return offsets;
+}
+
+TEST_F(GroupDispatcherTest, FilteredRecordsTakeNoCreditAndAreCommittedPast) {
+  SetUpDispatcher({}, Filtered("key = 'k900'", /*max_messages=*/1));
+  member_->Deliver(Records(0, 1000));
+  auto delivered = sink_->Take();
+  ASSERT_THAT(Offsets(delivered), ::testing::ElementsAre(900));
+  EXPECT_EQ(CommitOffset(), 900);
+  EXPECT_EQ(dispatcher_->Snapshot().partitions.at(0).buffered, 1);
+  EXPECT_THAT(dispatcher_->Ack(1, Receipts(delivered)), IsEmpty());
+  EXPECT_EQ(CommitOffset(), 1000);
+  EXPECT_THAT(registry_.Render(),
+              ::testing::HasSubstr(
+                  "ferry_subscribe_filtered_total{group=\"g\",topic=\"orders\"} 999"));
+}
+
+TEST_F(GroupDispatcherTest, SkippedMessagesNeverBlockTheirKey) {
+  SetUpDispatcher({.ordering = OrderingMode::kKey}, Filtered("headers.keep = 'y'"));
+  std::vector<ConsumedRecord> records;
+  for (int64_t o = 0; o < 6; ++o) {
+    records.push_back({.topic = kP0.topic,
+                       .offset = o,
+                       .key = "user-1",
+                       .headers = {{"keep", o % 2 == 1 ? "y" : "n"}}});
+  }
+  member_->Deliver(records);
+  for (int64_t expected : {1, 3, 5}) {
+    auto delivered = sink_->Take();
+    ASSERT_THAT(Offsets(delivered), ::testing::ElementsAre(expected))
+        << "one message of the key at a time, the skipped ones in between not waited for";
+    EXPECT_THAT(dispatcher_->Ack(1, Receipts(delivered)), IsEmpty());
+  }
+  EXPECT_EQ(CommitOffset(), 6);
+}
+
+TEST_F(GroupDispatcherTest, StreamsWithDifferentFiltersGetWhatTheirFilterMatches) {
+  SetUpDispatcher({}, Filtered("key IN ('k1', 'k3')"));
+  auto other = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(dispatcher_->Attach(2,
+                                  {.topics = {kP0.topic},
+                                   .filter = *filter::Filter::Parse("key = 'k2'"),
+                                   .filter_text = "key = 'k2'"},
+                                  other));
+  member_->Deliver(Records(0, 5));
+  EXPECT_THAT(Offsets(sink_->Take()), ::testing::ElementsAre(1, 3));
+  EXPECT_THAT(Offsets(other->Take()), ::testing::ElementsAre(2));
+  EXPECT_EQ(CommitOffset(), 1) << "0 and 4 matched no stream";
+}
+
+TEST_F(GroupDispatcherTest, WhatOnlyADetachedStreamWantedIsSkipped) {
+  SetUpDispatcher({}, Filtered("key = 'k1'", /*max_messages=*/1));
+  auto other = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(dispatcher_->Attach(2,
+                                  {.topics = {kP0.topic},
+                                   .max_outstanding_messages = 1,
+                                   .filter = *filter::Filter::Parse("key != 'k1'"),
+                                   .filter_text = "key != 'k1'"},
+                                  other));
+  member_->Deliver(Records(0, 4));
+  EXPECT_THAT(Offsets(sink_->Take()), ::testing::ElementsAre(1));
+  EXPECT_THAT(Offsets(other->Take()), ::testing::ElementsAre(0));
+  dispatcher_->Detach(2);  // 0 is released; nothing left wants 0, 2 or 3
+  EXPECT_EQ(CommitOffset(), 1);
+  EXPECT_EQ(dispatcher_->Snapshot().partitions.at(0).buffered, 1);
+}
+
+TEST_F(GroupDispatcherTest, RecordsBufferedWithoutStreamsAreFilteredWhenOneAttaches) {
+  SetUpDispatcher({}, Filtered("key = 'k1'"));
+  dispatcher_->Detach(1);
+  member_->Deliver(Records(0, 3));
+  EXPECT_EQ(CommitOffset(), 0) << "no stream: nothing decided yet";
+  ASSERT_TRUE(dispatcher_->Attach(3,
+                                  {.topics = {kP0.topic},
+                                   .filter = *filter::Filter::Parse("key = 'k2'"),
+                                   .filter_text = "key = 'k2'"},
+                                  sink_));
+  EXPECT_THAT(Offsets(sink_->Take()), ::testing::ElementsAre(2));
+  EXPECT_EQ(CommitOffset(), 2);
+}
+
+TEST_F(GroupDispatcherTest, AGroupFilterChangeSkipsWaitingRecordsButNotInFlightOnes) {
+  SetUpDispatcher({}, Filtered("", /*max_messages=*/1));
+  member_->Deliver(Records(0, 3));
+  auto first = sink_->Take();
+  ASSERT_THAT(Offsets(first), ::testing::ElementsAre(0));
+  dispatcher_->SetGroupFilter(*filter::Filter::Parse("key = 'k2'"), "key = 'k2'");
+  EXPECT_EQ(dispatcher_->Snapshot().group_filter, "key = 'k2'");
+  EXPECT_THAT(dispatcher_->Ack(1, Receipts(first)), IsEmpty())
+      << "in flight: still valid";
+  EXPECT_THAT(Offsets(sink_->Take()), ::testing::ElementsAre(2));
+  member_->Deliver(Records(3, 3));
+  EXPECT_THAT(sink_->Take(), IsEmpty());
+  EXPECT_EQ(CommitOffset(), 2);
+
+  dispatcher_->SetGroupFilter({}, "");
+  member_->Deliver(Records(6, 1));
+  EXPECT_THAT(Offsets(sink_->Take()), IsEmpty()) << "credit 1: 2 is still out";
 }
 
 // Dual consume: one dispatcher over two clusters that hold the same topic.

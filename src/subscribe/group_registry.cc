@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "absl/strings/ascii.h"
 #include "api/convert.h"
 #include "common/topic_name.h"
 
@@ -75,6 +76,17 @@ absl::StatusOr<absl::Duration> ToDuration(const google::protobuf::Duration& d,
 
 }  // namespace
 
+absl::StatusOr<filter::Filter> ParseFilter(std::string_view text,
+                                           std::string_view field) {
+  auto filter = filter::Filter::Parse(text);
+  if (filter.ok()) return filter;
+  // "filter: column N: ..." names the field it came from.
+  std::string_view message(filter.status().message().data(),
+                           filter.status().message().size());
+  message.remove_prefix(message.starts_with("filter") ? 6 : 0);
+  return absl::InvalidArgumentError(fmt::format("{}{}", field, message));
+}
+
 GroupRegistry::GroupRegistry(std::string node_id, const config::SubscribeConfig& config,
                              const routing::RouteTable* routes,
                              std::map<std::string, backend::Cluster*> clusters,
@@ -106,10 +118,8 @@ absl::StatusOr<OpenRequest> GroupRegistry::Validate(const v1::SubscriptionOpen& 
         fmt::format("open.group: longer than {} bytes", kMaxGroupBytes));
   }
   if (open.topics().empty()) return absl::InvalidArgumentError("open.topics: empty");
-  if (!open.filter().empty()) {
-    return absl::UnimplementedError(
-        "open.filter: server-side filters are not supported yet");
-  }
+  auto filter = ParseFilter(open.filter(), "open.filter");
+  if (!filter.ok()) return filter.status();
   if (open.max_delivery_attempts() < 0) {
     return absl::InvalidArgumentError("open.max_delivery_attempts: negative");
   }
@@ -138,6 +148,8 @@ absl::StatusOr<OpenRequest> GroupRegistry::Validate(const v1::SubscriptionOpen& 
                    .dead_letter_topic = open.dead_letter_topic()};
   request.stream.ack_deadline = *deadline;
   request.stream.client_id = open.client_id();
+  request.stream.filter = *std::move(filter);
+  request.stream.filter_text = std::string(absl::StripAsciiWhitespace(open.filter()));
   if (open.flow().max_outstanding_messages() > 0) {
     request.stream.max_outstanding_messages = open.flow().max_outstanding_messages();
   }
@@ -263,6 +275,10 @@ absl::StatusOr<std::shared_ptr<GroupDispatcher>> GroupRegistry::Attach(
       dispatcher = std::make_shared<GroupDispatcher>(request.group, request.clusters,
                                                      config_, metrics_, seeks_);
       dispatcher->SetPaused(!control_caught_up_ || paused_.contains(request.group.group));
+      if (auto it = group_filters_.find(request.group.group);
+          it != group_filters_.end()) {
+        dispatcher->SetGroupFilter(it->second.first, it->second.second);
+      }
       if (absl::Status s = dispatcher->Start(request.stream.topics); !s.ok()) return s;
       groups_[request.group.group] = dispatcher;
       spdlog::info("group={} joined on clusters {}", request.group.group,
@@ -305,6 +321,32 @@ void GroupRegistry::OnPaused(const std::string& group, bool paused) {
   }
   spdlog::info("group={} {}", group, paused ? "paused" : "resumed");
   dispatcher->SetPaused(paused);
+}
+
+void GroupRegistry::OnGroupFilter(const std::string& group, const std::string& text) {
+  // Checked when it was set; a record written by a node whose language knew
+  // more is refused here, and the group keeps its previous filter.
+  auto parsed = filter::Filter::Parse(text);
+  if (!parsed.ok()) {
+    spdlog::error("group={} group filter not applied: {}", group,
+                  std::string(parsed.status().message()));
+    return;
+  }
+  std::shared_ptr<GroupDispatcher> dispatcher;
+  {
+    absl::MutexLock lock(&mu_);
+    if (text.empty()) {
+      group_filters_.erase(group);
+    } else {
+      group_filters_[group] = {*parsed, text};
+    }
+    auto it = groups_.find(group);
+    if (it == groups_.end()) return;
+    dispatcher = it->second;
+  }
+  spdlog::info("group={} group filter {}", group,
+               text.empty() ? "cleared" : fmt::format("set to {}", text));
+  dispatcher->SetGroupFilter(*std::move(parsed), text);
 }
 
 std::set<backend::TopicPartition> GroupRegistry::OnSeek(

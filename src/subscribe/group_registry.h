@@ -25,11 +25,16 @@
 #include "config/config.h"
 #include "control/control_plane.h"
 #include "ferry/v1/subscriber.pb.h"
+#include "filter/filter.h"
 #include "metrics/registry.h"
 #include "routing/route_table.h"
 #include "subscribe/group_dispatcher.h"
 
 namespace ferry::subscribe {
+
+// `text` parsed as a filter; INVALID_ARGUMENT "<field>: column N: ..." when it
+// is not one.
+absl::StatusOr<filter::Filter> ParseFilter(std::string_view text, std::string_view field);
 
 // A validated SubscriptionOpen.
 struct OpenRequest {
@@ -52,7 +57,8 @@ class GroupRegistry final : public control::ControlListener {
 
   // Checks an open message: INVALID_ARGUMENT naming the field, NOT_FOUND
   // naming the cluster for a topic or dead-letter topic missing on a read
-  // cluster, UNIMPLEMENTED for a filter. A read cluster that the probe found
+  // cluster (INVALID_ARGUMENT "open.filter: column N: ..." for a filter that
+  // does not parse). A read cluster that the probe found
   // down or that does not answer is not checked (and not waited for again
   // for the other topics) as long
   // as another one answers: the group still joins it, and its member starts
@@ -79,6 +85,8 @@ class GroupRegistry final : public control::ControlListener {
   // control::ControlListener. Until OnCaughtUp(), groups are held paused:
   // their pause state is not known yet.
   void OnPaused(const std::string& group, bool paused) override;
+  // Applies to the group's dispatcher now and to one created later.
+  void OnGroupFilter(const std::string& group, const std::string& filter) override;
   std::set<backend::TopicPartition> OnSeek(const control::SeekCommand& seek) override;
   void OnCaughtUp() override;
 
@@ -103,6 +111,9 @@ class GroupRegistry final : public control::ControlListener {
   std::map<std::string, std::shared_ptr<GroupDispatcher>> groups_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::set<std::string> paused_ ABSL_GUARDED_BY(mu_);
+  // Group filters from the control topic: the parsed filter and its text.
+  std::map<std::string, std::pair<filter::Filter, std::string>> group_filters_
+      ABSL_GUARDED_BY(mu_);
   bool control_caught_up_ ABSL_GUARDED_BY(mu_) = false;
   control::SeekLedger* seeks_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::thread ticker_;

@@ -152,6 +152,38 @@ TEST_F(GroupRegistryTest, MissingDeadLetterTopicIsRefusedAtOpenWithWhatToDo) {
   EXPECT_TRUE(registry().Validate(open).ok());
 }
 
+TEST_F(GroupRegistryTest, MalformedFilterIsRefusedAtOpenWithItsColumn) {
+  v1::SubscriptionOpen open;
+  open.set_group("g");
+  open.add_topics("orders");
+  open.set_filter("key IN (\"a\", \"b\"");
+  auto request = registry().Validate(open);
+  ASSERT_EQ(request.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(request.status().message(),
+            "open.filter: column 17: expected ',' or ')' in IN list, got end of input");
+  open.set_filter("  key = 'a' ");
+  request = registry().Validate(open);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->stream.filter_text, "key = 'a'");
+}
+
+TEST_F(GroupRegistryTest, GroupFilterAppliesToLiveGroupsAndToGroupsJoinedLater) {
+  registry().OnGroupFilter("later", "key = 'a'");
+  auto sink = std::make_shared<CountingSink>();
+  auto later = registry().Attach(Request("later", absl::Seconds(30)), 1, sink);
+  ASSERT_TRUE(later.ok());
+  EXPECT_EQ((*later)->Snapshot().group_filter, "key = 'a'");
+
+  auto live = registry().Attach(Request("live", absl::Seconds(30)), 2, sink);
+  ASSERT_TRUE(live.ok());
+  registry().OnGroupFilter("live", "key = 'b'");
+  EXPECT_EQ((*live)->Snapshot().group_filter, "key = 'b'");
+  registry().OnGroupFilter("live", "key = ");  // from a newer node: kept as it was
+  EXPECT_EQ((*live)->Snapshot().group_filter, "key = 'b'");
+  registry().OnGroupFilter("live", "");
+  EXPECT_EQ((*live)->Snapshot().group_filter, "");
+}
+
 // A cluster that does not answer: its metadata requests time out.
 class UnreachableCluster final : public FakeCluster {
  public:

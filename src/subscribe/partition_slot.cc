@@ -33,6 +33,18 @@ bool PartitionSlot::Buffer(backend::ConsumedRecord record, int64_t overhead) {
   return true;
 }
 
+bool PartitionSlot::SkipFetched(int64_t offset) {
+  if (seeking_ || offset < next_fetch_) return false;
+  state_.Skip(offset);
+  next_fetch_ = offset + 1;
+  return true;
+}
+
+void PartitionSlot::SkipWaiting(int64_t offset) {
+  state_.Skip(offset);
+  Forget(offset);
+}
+
 const backend::ConsumedRecord* PartitionSlot::Find(int64_t offset) const {
   auto it = records_.find(offset);
   return it == records_.end() ? nullptr : &it->second;

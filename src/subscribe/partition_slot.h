@@ -66,6 +66,13 @@ class PartitionSlot {
   // against the buffer. False when the state refused it (seen before) or a
   // seek is under way (records from the old position).
   bool Buffer(backend::ConsumedRecord record, int64_t overhead);
+  // A fetched record the group does not want (filtered out): it counts as
+  // acked without being buffered. False, like Buffer(), for a record seen
+  // before or one arriving during a seek.
+  bool SkipFetched(int64_t offset);
+  // Drops a buffered record that is not in flight (a filter changed and no
+  // longer wants it); it counts as acked.
+  void SkipWaiting(int64_t offset);
   // The buffered record at `offset`, or null once acked / skipped.
   const backend::ConsumedRecord* Find(int64_t offset) const;
   // Drops an acked or skipped record.

@@ -92,8 +92,7 @@ void PartitionState::Remove(Entries::iterator it) {
   }
 }
 
-std::optional<Delivery> PartitionState::Deliver(StreamId stream, absl::Time now,
-                                                absl::Duration ack_deadline) {
+void PartitionState::PromoteDue(absl::Time now) {
   // Delays are checked lazily here; each message is moved at most once per
   // nack, so this is amortized O(log n).
   while (!delayed_.empty() && delayed_.begin()->first <= now) {
@@ -102,13 +101,31 @@ std::optional<Delivery> PartitionState::Deliver(StreamId stream, absl::Time now,
     entries_.find(offset)->second.phase = Phase::kReady;
     ready_.insert(offset);
   }
-  if (ready_.empty()) return std::nullopt;
+}
 
+std::optional<Delivery> PartitionState::Deliver(StreamId stream, absl::Time now,
+                                                absl::Duration ack_deadline) {
+  PromoteDue(now);
+  if (ready_.empty()) return std::nullopt;
   // ready_ holds exactly the gate-open, due messages, so its lowest offset is
   // the answer in every mode; delivering it closes its key's / partition's gate
   // simply because later messages of it are kBlocked until Remove().
-  const int64_t offset = *ready_.begin();
-  ready_.erase(ready_.begin());
+  return Take(*ready_.begin(), stream, now, ack_deadline);
+}
+
+std::optional<Delivery> PartitionState::Deliver(
+    StreamId stream, absl::Time now, absl::Duration ack_deadline, int64_t from,
+    absl::FunctionRef<bool(int64_t offset)> wanted) {
+  PromoteDue(now);
+  for (auto it = ready_.lower_bound(from); it != ready_.end(); ++it) {
+    if (wanted(*it)) return Take(*it, stream, now, ack_deadline);
+  }
+  return std::nullopt;
+}
+
+Delivery PartitionState::Take(int64_t offset, StreamId stream, absl::Time now,
+                              absl::Duration ack_deadline) {
+  ready_.erase(offset);
   Entry& entry = entries_.find(offset)->second;
   entry.phase = Phase::kInFlight;
   entry.attempt += 1;
@@ -227,6 +244,15 @@ int64_t PartitionState::CommitOffset() const {
 size_t PartitionState::in_flight() const { return deadlines_.size(); }
 
 size_t PartitionState::waiting() const { return entries_.size() - deadlines_.size(); }
+
+std::vector<int64_t> PartitionState::WaitingOffsets() const {
+  std::vector<int64_t> offsets;
+  offsets.reserve(waiting());
+  for (const auto& [offset, entry] : entries_) {
+    if (entry.phase != Phase::kInFlight) offsets.push_back(offset);
+  }
+  return offsets;
+}
 
 int32_t PartitionState::attempts(int64_t offset) const {
   auto it = entries_.find(offset);

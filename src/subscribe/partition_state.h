@@ -40,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 
 namespace ferry::subscribe {
@@ -134,6 +135,14 @@ class PartitionState {
   // whole partition as one key.
   std::optional<Delivery> Deliver(StreamId stream, absl::Time now,
                                   absl::Duration ack_deadline);
+  // The same, for a stream that wants only some messages (its own filter):
+  // the lowest-offset deliverable message at or above `from` for which
+  // `wanted(offset)` holds. Messages it passes over stay deliverable to other
+  // streams. O(k log n) for the k messages passed over; a caller delivering
+  // several messages in a row passes `from` = the last offset + 1.
+  std::optional<Delivery> Deliver(StreamId stream, absl::Time now,
+                                  absl::Duration ack_deadline, int64_t from,
+                                  absl::FunctionRef<bool(int64_t offset)> wanted);
 
   // Settles a delivery: the message counts as acked.
   ReceiptCheck Ack(const Receipt& receipt);
@@ -175,6 +184,8 @@ class PartitionState {
   // Buffered messages not in flight: deliverable, delayed or held back by the
   // ordering gate.
   size_t waiting() const;
+  // Offsets of the buffered messages not in flight, in increasing order. O(n).
+  std::vector<int64_t> WaitingOffsets() const;
   // Delivery attempts so far of a message not yet acked (0 if unknown).
   int32_t attempts(int64_t offset) const;
   // The earliest time at which a currently delayed message becomes
@@ -208,6 +219,11 @@ class PartitionState {
   Entry* FindInFlight(const Receipt& receipt);
   // Takes an in-flight entry out of deadlines_ / by_stream_.
   void LeaveFlight(int64_t offset, const Entry& entry);
+  // Moves delayed messages whose delay passed to ready_.
+  void PromoteDue(absl::Time now);
+  // Hands a ready message to `stream`.
+  Delivery Take(int64_t offset, StreamId stream, absl::Time now,
+                absl::Duration ack_deadline);
   // Removes a buffered entry (acked or skipped) and opens the gate for the
   // next message of its key / the partition if it held it.
   void Remove(Entries::iterator it);

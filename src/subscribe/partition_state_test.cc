@@ -70,6 +70,30 @@ TEST(PartitionStateCommit, DuplicateOrEarlierAppendIsIgnored) {
 
 // --- Skip --------------------------------------------------------------------
 
+TEST(PartitionStateDeliverWanted, PassesOverUnwantedMessagesLeavingThemReady) {
+  PartitionState state(0, OrderingMode::kNone);
+  for (int64_t o = 0; o < 4; ++o) state.Append(Msg(o));
+  auto odd = [](int64_t offset) { return offset % 2 == 1; };
+  auto first = state.Deliver(1, kT0, kDeadline, 0, odd);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->offset, 1);
+  auto second = state.Deliver(1, kT0, kDeadline, first->offset + 1, odd);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->offset, 3);
+  EXPECT_FALSE(state.Deliver(1, kT0, kDeadline, 0, odd).has_value());
+  EXPECT_EQ(NextOffset(state, kT0, 2), 0) << "passed over, still deliverable";
+  EXPECT_EQ(state.WaitingOffsets(), std::vector<int64_t>{2});
+}
+
+TEST(PartitionStateDeliverWanted, KeepsTheKeyGate) {
+  PartitionState state(0, OrderingMode::kKey);
+  state.Append(Msg(0, "a"));
+  state.Append(Msg(1, "a"));
+  auto only_second = [](int64_t offset) { return offset == 1; };
+  EXPECT_FALSE(state.Deliver(1, kT0, kDeadline, 0, only_second).has_value())
+      << "1 waits behind 0 of its key";
+}
+
 TEST(PartitionStateSkip, WaitingMessageCountsAsAcked) {
   PartitionState state(0, OrderingMode::kNone);
   state.Append(Msg(0, "", 7));

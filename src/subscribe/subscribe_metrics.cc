@@ -30,6 +30,9 @@ TopicMetrics& GroupMetrics::For(const std::string& topic) {
           counter("ferry_subscribe_dead_letter_failures_total",
                   "Failed writes to the dead-letter topic (each is retried with "
                   "backoff; the message stays unacked meanwhile)."),
+      .filtered = counter("ferry_subscribe_filtered_total",
+                          "Messages skipped (and committed past) because no stream's "
+                          "filter or the group filter matched them."),
       .processing = &registry_->GetHistogram(
           "ferry_subscribe_processing_seconds",
           "Delivery to ack, per message (client processing time).",
@@ -55,6 +58,27 @@ metrics::Gauge& GroupMetrics::Lag(const std::string& cluster,
        {"topic", tp.topic},
        {"partition", std::to_string(tp.partition)}});
   return *gauge;
+}
+
+metrics::Counter& GroupMetrics::FilterErrors() {
+  if (filter_errors_ == nullptr) {
+    filter_errors_ = &registry_->GetCounter(
+        "ferry_subscribe_filter_errors_total",
+        "Filter evaluations whose json.* condition met a value that is not JSON or "
+        "lacks the field (the condition is false; not an error to the client).",
+        {{"group", group_}});
+  }
+  return *filter_errors_;
+}
+
+metrics::Histogram& GroupMetrics::FilterEvalSeconds() {
+  if (filter_eval_seconds_ == nullptr) {
+    filter_eval_seconds_ = &registry_->GetHistogram(
+        "ferry_subscribe_filter_eval_seconds",
+        "Time to evaluate one filter on one message (every 64th evaluation is timed).",
+        {1e-7, 2.5e-7, 5e-7, 1e-6, 2.5e-6, 5e-6, 1e-5, 1e-4, 1e-3}, {{"group", group_}});
+  }
+  return *filter_eval_seconds_;
 }
 
 }  // namespace ferry::subscribe

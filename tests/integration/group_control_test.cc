@@ -1,6 +1,6 @@
 // Online control of live consumer groups across ferryd nodes: seek (to a
 // time while consuming, and of a group nobody consumes), pause/resume that
-// survives a node restart, and DescribeGroup.
+// survives a node restart, group filters, and DescribeGroup.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -184,6 +184,61 @@ TEST_F(GroupControlTest, SeekToATimeWhileTwoNodesConsumeRedeliversWithoutReconne
     end[m.partition()] = std::max(end[m.partition()], m.offset() + 1);
   }
   EXPECT_TRUE(WaitCommitted(topic, end));
+}
+
+TEST_F(GroupControlTest, GroupFilterChangesALiveGroupOnEveryNodeWithoutReconnecting) {
+  const std::string topic = Topic(2);
+  auto a = Node();
+  auto b = Node();
+  ASSERT_TRUE(a && b);
+  SubscriberStream sa(a->grpc_address(), MakeOpen(Name(), {topic}));
+  SubscriberStream sb(b->grpc_address(), MakeOpen(Name(), {topic}));
+  auto take_values = [&](size_t count) {
+    std::set<std::string> values;
+    for (auto& [stream, m] : TakeFrom({&sa, &sb}, count, kWait)) {
+      values.insert(m.value());
+      EXPECT_TRUE(stream->Ack({m.receipt()}));
+    }
+    // Nothing beyond what was expected.
+    for (auto& [stream, m] : TakeFrom({&sa, &sb}, 1, absl::Milliseconds(500))) {
+      values.insert(m.value());
+    }
+    return values;
+  };
+  Produce(topic, 0, 20);
+  ASSERT_EQ(take_values(20).size(), 20u);
+
+  auto set_filter = [&](const FerrydProcess& node, const std::string& filter) {
+    auto result = testing::RunFerryCli(
+        {"--server", node.grpc_address(), "groups", "filter", Name(), filter});
+    ASSERT_TRUE(result.ok()) << result.status();
+    ASSERT_EQ(result->exit_code, 0) << result->err;
+  };
+  set_filter(*a, "key IN ('k21', 'k34')");
+  absl::SleepFor(absl::Seconds(1));  // every node applies it within 1 s
+  Produce(topic, 20, 20);
+  EXPECT_EQ(take_values(2), (std::set<std::string>{"v21", "v34"}));
+
+  v1::DescribeGroupRequest describe;
+  describe.set_group(Name());
+  v1::Group group;
+  grpc::ClientContext context;
+  ASSERT_TRUE(Admin(*b)->DescribeGroup(Deadline(context), describe, &group).ok());
+  EXPECT_EQ(group.filter(), "key IN ('k21', 'k34')");
+
+  set_filter(*b, "");
+  absl::SleepFor(absl::Seconds(1));
+  Produce(topic, 40, 4);
+  EXPECT_EQ(take_values(4), (std::set<std::string>{"v40", "v41", "v42", "v43"}));
+  // Skipped messages were committed past on both partitions.
+  const absl::Time until = absl::Now() + absl::Seconds(30);
+  int64_t committed = 0;
+  while (absl::Now() < until && committed != 44) {
+    committed = 0;
+    for (const auto& [partition, offset] : Committed(topic, 2)) committed += offset;
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  EXPECT_EQ(committed, 44);
 }
 
 TEST_F(GroupControlTest, SeekOfAGroupNobodyConsumesMovesItsCommittedOffsets) {

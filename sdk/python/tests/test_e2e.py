@@ -94,6 +94,38 @@ def test_bad_options_raise_at_once(node):
             pub.publish("t", 12345)
 
 
+def test_filter_delivers_only_matching_messages(node, topic_factory):
+    topic = topic_factory(partitions=2)
+    with ferry.Publisher([node.endpoint]) as pub:
+        for f in [pub.publish(topic, b'{"n": %d}' % i, key="k%d" % i,
+                              headers={"type": "a" if i % 2 else "b"}) for i in range(20)]:
+            f.result(30)
+    got = []
+    with ferry.Subscriber([node.endpoint], unique("g"), [topic], start="earliest",
+                          filter="headers.type = 'a' AND json.n < 10") as sub:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            m = sub.receive(timeout=1 if len(got) >= 5 else 0.5)
+            if m is None:
+                if len(got) >= 5:
+                    break
+                continue
+            got.append(m.value)
+            m.ack()
+    assert sorted(got) == [b'{"n": %d}' % i for i in (1, 3, 5, 7, 9)]
+
+
+def test_malformed_filter_is_fatal_invalid_argument(node, topic_factory):
+    sub = ferry.Subscriber([node.endpoint], unique("g"), [topic_factory()], filter="key =")
+    try:
+        with pytest.raises(ferry.InvalidArgument) as info:
+            for _ in sub:
+                pass
+        assert "open.filter: column 6" in str(info.value)
+    finally:
+        sub.close()
+
+
 def test_nack_redelivery(node, topic_factory):
     topic = topic_factory(partitions=1)
     with ferry.Publisher([node.endpoint]) as pub:

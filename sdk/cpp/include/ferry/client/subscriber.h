@@ -122,8 +122,9 @@ struct ReceivedMessage {
 
 // A stream that failed. Non-fatal errors (the node is unreachable, the stream
 // broke) are followed by a reconnect; fatal ones (INVALID_ARGUMENT: bad
-// subscription options; NOT_FOUND: unknown topic; UNIMPLEMENTED: an option the
-// nodes do not support, e.g. a filter) stop the subscriber.
+// subscription options or a filter that does not parse; NOT_FOUND: unknown
+// topic; UNIMPLEMENTED: an option the nodes do not support) stop the
+// subscriber.
 struct SubscriberError {
   // gRPC status code number: 3 INVALID_ARGUMENT, 5 NOT_FOUND, 14 UNAVAILABLE...
   int code = 0;
