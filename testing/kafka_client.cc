@@ -124,6 +124,38 @@ absl::Status ProduceOne(const std::string& bootstrap, const std::string& topic,
                           absl::StrCat("delivery to ", topic, " at ", bootstrap));
 }
 
+absl::Status ProduceToPartition(
+    const std::string& bootstrap, const std::string& topic, int32_t partition,
+    std::string_view value,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
+  absl::StatusOr<ConfPtr> conf =
+      MakeConf({{"bootstrap.servers", bootstrap}, {"message.timeout.ms", "30000"}});
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), OnDelivery);
+  absl::StatusOr<KafkaPtr> producer = MakeClient(RD_KAFKA_PRODUCER, *std::move(conf));
+  if (!producer.ok()) return producer.status();
+  rd_kafka_t* rk = producer->get();
+  // Owned by the message once produced; freed here only if producing fails.
+  rd_kafka_headers_t* record_headers = rd_kafka_headers_new(headers.size());
+  for (const auto& [key, val] : headers) {
+    rd_kafka_header_add(record_headers, key.data(), static_cast<ssize_t>(key.size()),
+                        val.data(), static_cast<ssize_t>(val.size()));
+  }
+  Delivery delivery;
+  rd_kafka_resp_err_t err = rd_kafka_producev(
+      rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+      RD_KAFKA_V_HEADERS(record_headers), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_OPAQUE(&delivery), RD_KAFKA_V_END);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_headers_destroy(record_headers);
+    return KafkaErrorStatus(err, absl::StrCat("produce to ", topic));
+  }
+  while (!delivery.done) rd_kafka_poll(rk, 100);
+  return KafkaErrorStatus(delivery.err,
+                          absl::StrCat("delivery to ", topic, " at ", bootstrap));
+}
+
 absl::Status ProduceMany(
     const std::string& bootstrap, const std::string& topic,
     const std::vector<std::pair<std::string, std::string>>& records) {

@@ -37,6 +37,13 @@ absl::Status ProduceOne(const std::string& bootstrap, const std::string& topic,
                         std::string_view value,
                         const std::map<std::string, std::string>& config = {});
 
+// Produces one record with `headers` to exactly `partition` and waits for
+// its delivery report (as ProduceOne).
+absl::Status ProduceToPartition(
+    const std::string& bootstrap, const std::string& topic, int32_t partition,
+    std::string_view value,
+    const std::vector<std::pair<std::string, std::string>>& headers = {});
+
 // Produces (key, value) records (empty key: none) with an idempotent
 // producer and waits until every one is acknowledged.
 absl::Status ProduceMany(const std::string& bootstrap, const std::string& topic,
