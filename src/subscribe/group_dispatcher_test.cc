@@ -398,6 +398,10 @@ TEST_F(DualClusterDispatcherTest, AClusterSlowToLeaveDoesNotHoldUpTheOther) {
       absl::SleepFor(absl::Milliseconds(5));
     }
     EXPECT_FALSE(owned(other->name())) << other->name() << " waited for the slow one";
+    // Its leaving thread may start after the other one finished.
+    while (slow->leaving() == 0 && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
     EXPECT_EQ(slow->leaving(), 1);
     release.Notify();
     stopper.join();
