@@ -27,7 +27,6 @@ using ::ferry::testing::FerrydProcess;
 using ::ferry::testing::KafkaBroker;
 using ::testing::ContainsRegex;
 
-constexpr char kJob[] = "to-b";
 constexpr char kGroup[] = "readers";
 
 std::unique_ptr<grpc::ClientContext> Context() {
@@ -47,7 +46,7 @@ class MirrorTranslateTest : public ::testing::Test {
     auto node = FerrydProcess::Start(
         absl::StrCat("clusters:\n", testing::KafkaClusterEntry("a", source_->bootstrap()),
                      testing::KafkaClusterEntry("b", target_->bootstrap()),
-                     "control: { cluster: a, topic: __ferry_control.translate }\n",
+                     "control: { cluster: a, topic: __ferry_control.", job_, " }\n",
                      "routes:\n  - { topic: \"*\", write: [a] }\n",
                      "subscribe: { commit_interval: 200ms }\n"));
     ASSERT_TRUE(node.ok()) << node.status();
@@ -79,7 +78,7 @@ class MirrorTranslateTest : public ::testing::Test {
     std::map<int32_t, int64_t> committed;
     while (absl::Now() < give_up) {
       v1::GetMirrorStatusRequest request;
-      request.set_name(kJob);
+      request.set_name(job_);
       v1::MirrorStatus status;
       if (admin_->GetMirrorStatus(Context().get(), request, &status).ok()) {
         committed.clear();
@@ -90,7 +89,27 @@ class MirrorTranslateTest : public ::testing::Test {
       }
       absl::SleepFor(absl::Milliseconds(200));
     }
-    FAIL() << "the mirror did not commit the expected offsets";
+    std::string seen;
+    for (const auto& [p, o] : committed) absl::StrAppend(&seen, " ", p, ":", o);
+    FAIL() << "the mirror did not commit the expected offsets; committed:" << seen;
+  }
+
+  // Waits until partition 0's high watermarks are these (commit markers are
+  // written after the transaction's commit returned).
+  void WaitHighWatermarks(int64_t source, int64_t target) {
+    const absl::Time give_up = absl::Now() + absl::Seconds(30);
+    while (absl::Now() < give_up) {
+      v1::GetMirrorStatusRequest request;
+      request.set_name(job_);
+      v1::MirrorStatus status;
+      if (admin_->GetMirrorStatus(Context().get(), request, &status).ok() &&
+          status.partitions(0).source_high_watermark() == source &&
+          status.partitions(0).target_high_watermark() == target) {
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    FAIL() << "high watermarks never reached " << source << " / " << target;
   }
 
   void CommitGroup(int32_t partition, int64_t offset) {
@@ -110,7 +129,7 @@ class MirrorTranslateTest : public ::testing::Test {
   // partition -> translation
   std::map<int32_t, v1::TranslatedOffset> Translate() {
     v1::TranslateOffsetsRequest request;
-    request.set_name(kJob);
+    request.set_name(job_);
     request.set_group(kGroup);
     v1::TranslateOffsetsResponse response;
     grpc::Status status = admin_->TranslateOffsets(Context().get(), request, &response);
@@ -120,8 +139,11 @@ class MirrorTranslateTest : public ::testing::Test {
     return out;
   }
 
+  // Per test: the source broker, its groups and topics outlive a test.
   const std::string topic_ = absl::StrCat(
       "translate.", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  const std::string job_ = absl::StrCat(
+      "to-b.", ::testing::UnitTest::GetInstance()->current_test_info()->name());
   KafkaBroker* source_ = nullptr;
   std::unique_ptr<KafkaBroker> target_;
   std::unique_ptr<FerrydProcess> node_;
@@ -141,7 +163,7 @@ TEST_F(MirrorTranslateTest, EachOffsetMapsToTheFirstCopyOfTheFirstRecordAtOrAfte
   ProduceToSource(1, 3);
   {
     v1::StartMirrorRequest request;
-    request.mutable_job()->set_name(kJob);
+    request.mutable_job()->set_name(job_);
     request.mutable_job()->set_source("a");
     request.mutable_job()->set_target("b");
     request.mutable_job()->add_topics(topic_);
@@ -187,12 +209,51 @@ TEST_F(MirrorTranslateTest, EachOffsetMapsToTheFirstCopyOfTheFirstRecordAtOrAfte
   }
   CommitGroup(1, 1);
   auto cli = testing::RunFerryCli({"--server", node_->grpc_address(), "mirror",
-                                   "translate", kJob, "--group", kGroup});
+                                   "translate", job_, "--group", kGroup});
   ASSERT_TRUE(cli.ok()) << cli.status();
   ASSERT_EQ(cli->exit_code, 0) << cli->err;
   EXPECT_THAT(cli->out, ContainsRegex("TOPIC +PARTITION +SOURCE-OFFSET +TARGET-OFFSET"));
   EXPECT_THAT(cli->out, ContainsRegex("\n[^ ]+ +0 +8 +not yet mirrored +8"));
   EXPECT_THAT(cli->out, ContainsRegex("\n[^ ]+ +1 +1 +1 +3"));
+}
+
+// Transaction markers take offsets that hold no record: on the source, an
+// offset the group committed may be one (the next record counts); on the
+// target, a partition may end with one (it is still read to its end).
+TEST_F(MirrorTranslateTest, OffsetsOfTransactionMarkersAreGapsOnBothSides) {
+  ASSERT_TRUE(source_->CreateTopic(topic_, 1).ok());
+  ASSERT_TRUE(target_->CreateTopic(topic_, 1).ok());
+  // Source: records at 0 and 1, the commit marker at 2, a record at 3.
+  absl::Status written =
+      testing::ProduceInTransaction(source_->bootstrap(), topic_, 0, {"t0", "t1"});
+  ASSERT_TRUE(written.ok()) << written;
+  {
+    v1::StartMirrorRequest request;
+    request.mutable_job()->set_name(job_);
+    request.mutable_job()->set_source("a");
+    request.mutable_job()->set_target("b");
+    request.mutable_job()->add_topics(topic_);
+    v1::MirrorJob job;
+    grpc::Status status = admin_->StartMirror(Context().get(), request, &job);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  WaitHighWatermarks(3, 2);
+  ProduceToSource(0, 1);
+  WaitMirrored({{0, 4}});
+  // Target: copies of 0, 1, 3 at 0..2, then a direct record at 3 and the
+  // marker at 4.
+  written = testing::ProduceInTransaction(target_->bootstrap(), topic_, 0, {"direct"});
+  ASSERT_TRUE(written.ok()) << written;
+  WaitHighWatermarks(4, 5);
+
+  CommitGroup(0, 2);
+  auto at_marker = Translate();
+  EXPECT_EQ(at_marker[0].state(), v1::TranslatedOffset::TRANSLATED);
+  EXPECT_EQ(at_marker[0].target_offset(), 2) << "the copy of source record 3";
+
+  CommitGroup(0, 4);
+  auto at_end = Translate();
+  EXPECT_EQ(at_end[0].state(), v1::TranslatedOffset::NOT_YET_MIRRORED);
 }
 
 TEST_F(MirrorTranslateTest, UnknownJobIsNotFound) {
