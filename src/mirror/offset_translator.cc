@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
 
 #include "absl/base/thread_annotations.h"
@@ -24,15 +25,14 @@ class TargetScan final : public backend::GroupMemberListener {
     int64_t end = 0;   // the target's high watermark when the scan began
     std::optional<int64_t> found = std::nullopt;
     bool done = false;
-    absl::Time last_progress = absl::InfinitePast();
+    // The quiet period counts from the assignment: until then (connecting,
+    // metadata) only the deadline ends the wait.
+    absl::Time last_progress = absl::InfiniteFuture();
   };
 
   TargetScan(std::string source_cluster,
              std::map<backend::TopicPartition, Partition> scans)
-      : source_cluster_(std::move(source_cluster)), scans_(std::move(scans)) {
-    const absl::Time now = absl::Now();
-    for (auto& [tp, scan] : scans_) scan.last_progress = now;
-  }
+      : source_cluster_(std::move(source_cluster)), scans_(std::move(scans)) {}
 
   // Waits until every partition is done; false at `deadline`.
   bool Wait(absl::Time deadline, absl::Duration quiet) {
@@ -58,7 +58,14 @@ class TargetScan final : public backend::GroupMemberListener {
     return scans_;
   }
 
-  void OnAssigned(const std::vector<backend::AssignedPartition>&) override {}
+  void OnAssigned(const std::vector<backend::AssignedPartition>& assigned) override {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    for (const backend::AssignedPartition& a : assigned) {
+      auto it = scans_.find(a.partition);
+      if (it != scans_.end()) it->second.last_progress = now;
+    }
+  }
   std::map<backend::TopicPartition, int64_t> OnRevoked(
       const std::vector<backend::TopicPartition>&) override {
     return {};

@@ -52,9 +52,10 @@ struct Translation {
 struct TranslateOptions {
   // For the whole translation; DEADLINE_EXCEEDED past it.
   absl::Duration timeout = absl::Seconds(30);
-  // A partition whose reader got nothing for this long is read to its end
-  // (its last offsets may be no records: transaction markers, compaction).
-  // Too short only turns an answer into kNotYetMirrored, never a wrong one.
+  // A partition whose reader got nothing for this long (since it was
+  // assigned or since its last record) is read to its end: its last offsets
+  // may be no records (transaction markers, compaction). Too short only
+  // turns an answer into kNotYetMirrored, never a wrong one.
   absl::Duration quiet = absl::Seconds(3);
 };
 

@@ -457,7 +457,8 @@ void GroupDispatcher::Pump(absl::Time now) {
       if (slot_it == slots_.end()) slot_it = slots_.begin();
       const ClusterPartition& cp = slot_it->first;
       PartitionSlot& slot = *slot_it->second;
-      // No member: the cluster left the read list and is being left.
+      // No member: the cluster is being left (out of the read list), or its
+      // member is not added yet (AddMember pumps).
       if (slot.seeking() || !stream.topics.contains(cp.partition.topic) ||
           !members_.contains(cp.cluster)) {
         continue;

@@ -213,7 +213,6 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
    public:
     ClusterListener(GroupDispatcher* dispatcher, backend::Cluster* cluster)
         : dispatcher_(dispatcher), cluster_(cluster) {}
-    backend::Cluster* cluster() const { return cluster_; }
 
     void OnAssigned(const std::vector<backend::AssignedPartition>& partitions) override;
     std::map<backend::TopicPartition, int64_t> OnRevoked(
