@@ -1,5 +1,8 @@
 #include "testing/kafka_client.h"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <memory>
 #include <utility>
 
@@ -122,6 +125,77 @@ absl::Status ProduceOne(const std::string& bootstrap, const std::string& topic,
   while (!delivery.done) rd_kafka_poll(rk, 100);
   return KafkaErrorStatus(delivery.err,
                           absl::StrCat("delivery to ", topic, " at ", bootstrap));
+}
+
+absl::Status ProduceToPartition(
+    const std::string& bootstrap, const std::string& topic, int32_t partition,
+    std::string_view value,
+    const std::vector<std::pair<std::string, std::string>>& headers) {
+  absl::StatusOr<ConfPtr> conf =
+      MakeConf({{"bootstrap.servers", bootstrap}, {"message.timeout.ms", "30000"}});
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), OnDelivery);
+  absl::StatusOr<KafkaPtr> producer = MakeClient(RD_KAFKA_PRODUCER, *std::move(conf));
+  if (!producer.ok()) return producer.status();
+  rd_kafka_t* rk = producer->get();
+  // Owned by the message once produced; freed here only if producing fails.
+  rd_kafka_headers_t* record_headers = rd_kafka_headers_new(headers.size());
+  for (const auto& [key, val] : headers) {
+    rd_kafka_header_add(record_headers, key.data(), static_cast<ssize_t>(key.size()),
+                        val.data(), static_cast<ssize_t>(val.size()));
+  }
+  Delivery delivery;
+  rd_kafka_resp_err_t err = rd_kafka_producev(
+      rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+      RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+      RD_KAFKA_V_HEADERS(record_headers), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+      RD_KAFKA_V_OPAQUE(&delivery), RD_KAFKA_V_END);
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_headers_destroy(record_headers);
+    return KafkaErrorStatus(err, absl::StrCat("produce to ", topic));
+  }
+  while (!delivery.done) rd_kafka_poll(rk, 100);
+  return KafkaErrorStatus(delivery.err,
+                          absl::StrCat("delivery to ", topic, " at ", bootstrap));
+}
+
+absl::Status ProduceInTransaction(const std::string& bootstrap, const std::string& topic,
+                                  int32_t partition,
+                                  const std::vector<std::string>& values) {
+  static std::atomic<int> next_id{0};
+  absl::StatusOr<ConfPtr> conf = MakeConf(
+      {{"bootstrap.servers", bootstrap},
+       {"transactional.id", absl::StrCat("ferry-test-", getpid(), "-", next_id++)},
+       {"message.timeout.ms", "30000"}});
+  if (!conf.ok()) return conf.status();
+  absl::StatusOr<KafkaPtr> producer = MakeClient(RD_KAFKA_PRODUCER, *std::move(conf));
+  if (!producer.ok()) return producer.status();
+  rd_kafka_t* rk = producer->get();
+  const auto failed = [](rd_kafka_error_t* error, std::string_view what) {
+    absl::Status status =
+        KafkaErrorStatus(rd_kafka_error_code(error), what, rd_kafka_error_string(error));
+    rd_kafka_error_destroy(error);
+    return status;
+  };
+  if (rd_kafka_error_t* error = rd_kafka_init_transactions(rk, 30000)) {
+    return failed(error, "init transactions");
+  }
+  if (rd_kafka_error_t* error = rd_kafka_begin_transaction(rk)) {
+    return failed(error, "begin transaction");
+  }
+  for (const std::string& value : values) {
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
+        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return KafkaErrorStatus(err, absl::StrCat("produce to ", topic));
+    }
+  }
+  if (rd_kafka_error_t* error = rd_kafka_commit_transaction(rk, 30000)) {
+    return failed(error, "commit transaction");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ProduceMany(

@@ -37,6 +37,20 @@ absl::Status ProduceOne(const std::string& bootstrap, const std::string& topic,
                         std::string_view value,
                         const std::map<std::string, std::string>& config = {});
 
+// Produces one record with `headers` to exactly `partition` and waits for
+// its delivery report (as ProduceOne).
+absl::Status ProduceToPartition(
+    const std::string& bootstrap, const std::string& topic, int32_t partition,
+    std::string_view value,
+    const std::vector<std::pair<std::string, std::string>>& headers = {});
+
+// Produces `values` to exactly `partition` in one committed transaction, so
+// the partition holds them followed by a commit marker: an offset that is
+// no record. Waits for the commit.
+absl::Status ProduceInTransaction(const std::string& bootstrap, const std::string& topic,
+                                  int32_t partition,
+                                  const std::vector<std::string>& values);
+
 // Produces (key, value) records (empty key: none) with an idempotent
 // producer and waits until every one is acknowledged.
 absl::Status ProduceMany(const std::string& bootstrap, const std::string& topic,

@@ -194,6 +194,22 @@ grpc::Status AdminService::GetMirrorStatus(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
+grpc::Status AdminService::TranslateOffsets(grpc::ServerContext* context,
+                                            const v1::TranslateOffsetsRequest* request,
+                                            v1::TranslateOffsetsResponse* response) {
+  // Ends a little before the caller's deadline, so the caller gets this
+  // node's answer (what took too long) rather than its own timeout; never
+  // longer than a scan may hold a gRPC thread.
+  const absl::Duration timeout =
+      std::min(absl::Seconds(30), absl::FromChrono(context->deadline()) - absl::Now() -
+                                      absl::Milliseconds(500));
+  auto translated =
+      mirrors_->TranslateOffsets(request->name(), request->group(), timeout);
+  if (!translated.ok()) return api::ToGrpcStatus(translated.status());
+  *response = *std::move(translated);
+  return grpc::Status::OK;
+}
+
 absl::StatusOr<backend::Cluster*> AdminService::ClusterNamed(
     const std::string& name) const {
   std::vector<std::string> names;

@@ -77,6 +77,9 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status GetMirrorStatus(grpc::ServerContext* context,
                                const v1::GetMirrorStatusRequest* request,
                                v1::MirrorStatus* response) override;
+  grpc::Status TranslateOffsets(grpc::ServerContext* context,
+                                const v1::TranslateOffsetsRequest* request,
+                                v1::TranslateOffsetsResponse* response) override;
 
   // Topic administration. Each call blocks on the chosen cluster (bounded by
   // its admin timeout). The cluster is `request.cluster` when set, otherwise

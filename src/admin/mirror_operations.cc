@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "common/topic_name.h"
+#include "mirror/offset_translator.h"
 
 namespace ferry::admin {
 namespace {
@@ -163,6 +164,38 @@ absl::StatusOr<v1::MirrorStatus> MirrorOperations::Status(const std::string& nam
   }
   status.set_lag(total_lag);
   return status;
+}
+
+absl::StatusOr<v1::TranslateOffsetsResponse> MirrorOperations::TranslateOffsets(
+    const std::string& name, const std::string& group, absl::Duration timeout) const {
+  if (group.empty()) return absl::InvalidArgumentError("group: empty");
+  auto spec = Find(name);
+  if (!spec) return absl::NotFoundError(fmt::format("no mirror job \"{}\"", name));
+  auto translations =
+      mirror::TranslateOffsets(*spec, group, *clusters_.at(spec->source),
+                               *clusters_.at(spec->target), {.timeout = timeout});
+  if (!translations.ok()) return translations.status();
+  v1::TranslateOffsetsResponse response;
+  for (const mirror::Translation& t : *translations) {
+    v1::TranslatedOffset* out = response.add_offsets();
+    out->set_topic(t.partition.topic);
+    out->set_partition(t.partition.partition);
+    switch (t.state) {
+      case mirror::Translation::State::kTranslated:
+        out->set_state(v1::TranslatedOffset::TRANSLATED);
+        break;
+      case mirror::Translation::State::kNotYetMirrored:
+        out->set_state(v1::TranslatedOffset::NOT_YET_MIRRORED);
+        break;
+      case mirror::Translation::State::kNoGroupOffset:
+        out->set_state(v1::TranslatedOffset::NO_GROUP_OFFSET);
+        break;
+    }
+    out->set_source_offset(t.group_offset);
+    out->set_target_offset(t.target_offset);
+    out->set_mirrored_offset(t.mirrored_offset);
+  }
+  return response;
 }
 
 }  // namespace ferry::admin

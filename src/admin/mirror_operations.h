@@ -24,6 +24,9 @@ class MirrorOperations {
   absl::Status Stop(const std::string& name);
   v1::ListMirrorsResponse List() const;
   absl::StatusOr<v1::MirrorStatus> Status(const std::string& name) const;
+  // See Admin.TranslateOffsets; blocking, bounded by `timeout`.
+  absl::StatusOr<v1::TranslateOffsetsResponse> TranslateOffsets(
+      const std::string& name, const std::string& group, absl::Duration timeout) const;
 
  private:
   absl::StatusOr<control::MirrorSpec> Check(const v1::MirrorJob& job) const;

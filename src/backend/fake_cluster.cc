@@ -18,6 +18,7 @@ FakeGroupMember::~FakeGroupMember() {
   }
   if (owned.empty()) return;
   std::map<TopicPartition, int64_t> offsets = listener_->OnRevoked(owned);
+  cluster_->RecordLeaveCommit(options_.group, offsets);
   absl::MutexLock lock(&mu_);
   commits_.push_back(std::move(offsets));
 }
@@ -133,6 +134,20 @@ void FakeCluster::Leave(FakeGroupMember*) {
   if (hold != nullptr) hold->WaitForNotification();
   absl::MutexLock lock(&mu_);
   --leaving_;
+}
+
+void FakeCluster::RecordLeaveCommit(const std::string& group,
+                                    const std::map<TopicPartition, int64_t>& offsets) {
+  absl::MutexLock lock(&mu_);
+  leave_commits_[group].push_back(offsets);
+}
+
+std::vector<std::map<TopicPartition, int64_t>> FakeCluster::leave_commits(
+    const std::string& group) const {
+  absl::MutexLock lock(&mu_);
+  auto it = leave_commits_.find(group);
+  return it == leave_commits_.end() ? std::vector<std::map<TopicPartition, int64_t>>{}
+                                    : it->second;
 }
 
 void FakeCluster::SetStatus(ClusterStatus status) {

@@ -94,6 +94,10 @@ class FakeCluster : public Cluster {
   void HoldLeaving(absl::Notification* release);
   // How many members are blocked leaving now.
   int leaving() const;
+  // What members of `group` committed as they left (their OnRevoked
+  // offsets), oldest first; readable after the members are gone.
+  std::vector<std::map<TopicPartition, int64_t>> leave_commits(
+      const std::string& group) const;
 
   // Cluster.
   const std::string& name() const override { return name_; }
@@ -121,6 +125,8 @@ class FakeCluster : public Cluster {
  private:
   friend class FakeGroupMember;
   void Leave(FakeGroupMember* member);
+  void RecordLeaveCommit(const std::string& group,
+                         const std::map<TopicPartition, int64_t>& offsets);
 
   const std::string name_;
   mutable absl::Mutex mu_;
@@ -131,6 +137,8 @@ class FakeCluster : public Cluster {
   std::map<std::string, std::vector<FakeGroupMember*>> members_ ABSL_GUARDED_BY(mu_);
   absl::Notification* hold_leaving_ ABSL_GUARDED_BY(mu_) = nullptr;
   int leaving_ ABSL_GUARDED_BY(mu_) = 0;
+  std::map<std::string, std::vector<std::map<TopicPartition, int64_t>>> leave_commits_
+      ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::backend

@@ -19,6 +19,7 @@ struct MirrorArgs {
   std::string from;
   std::string to;
   std::vector<std::string> topics;
+  std::string group;
 };
 
 std::string Describe(const v1::MirrorJob& job) {
@@ -93,6 +94,36 @@ int RunStatus(const GlobalOptions& options, const MirrorArgs& args) {
   return 0;
 }
 
+std::string TargetOffset(const v1::TranslatedOffset& t) {
+  switch (t.state()) {
+    case v1::TranslatedOffset::TRANSLATED:
+      return std::to_string(t.target_offset());
+    case v1::TranslatedOffset::NOT_YET_MIRRORED:
+      return "not yet mirrored";
+    default:
+      return "-";
+  }
+}
+
+int RunTranslate(const GlobalOptions& options, const MirrorArgs& args) {
+  auto admin = v1::Admin::NewStub(Connect(options));
+  v1::TranslateOffsetsRequest request;
+  request.set_name(args.name);
+  request.set_group(args.group);
+  v1::TranslateOffsetsResponse response;
+  grpc::Status status =
+      admin->TranslateOffsets(NewContext(options).get(), request, &response);
+  if (!status.ok()) return Fail(options, "mirror translate", status);
+  std::vector<std::vector<std::string>> rows = {
+      {"TOPIC", "PARTITION", "SOURCE-OFFSET", "TARGET-OFFSET", "MIRRORED"}};
+  for (const v1::TranslatedOffset& t : response.offsets()) {
+    rows.push_back({t.topic(), std::to_string(t.partition()), Offset(t.source_offset()),
+                    TargetOffset(t), Offset(t.mirrored_offset())});
+  }
+  PrintTable(rows);
+  return 0;
+}
+
 }  // namespace
 
 void AddMirrorCommands(CLI::App& app, const GlobalOptions& options, Command& command) {
@@ -123,6 +154,15 @@ void AddMirrorCommands(CLI::App& app, const GlobalOptions& options, Command& com
   CLI::App* status = mirror->add_subcommand("status", "Per-partition progress and lag");
   status->add_option("name", args->name, "Job name")->required();
   status->callback(choose(&RunStatus));
+
+  CLI::App* translate = mirror->add_subcommand(
+      "translate",
+      "Per partition, a source group's committed offset and where it starts on the "
+      "target");
+  translate->add_option("name", args->name, "Job name")->required();
+  translate->add_option("--group", args->group, "Consumer group of the source")
+      ->required();
+  translate->callback(choose(&RunTranslate));
 }
 
 }  // namespace ferry::cli

@@ -11,6 +11,9 @@ namespace ferry::cli {
 // `ferry mirror stop NAME`, `ferry mirror list`.
 // `ferry mirror status NAME`: per partition committed source offset,
 //     watermarks and lag.
+// `ferry mirror translate NAME --group G`: per partition G's committed
+//     source offset -> the target offset it starts from (Admin
+//     TranslateOffsets).
 // The chosen command is stored in `command`; `options` and the parsed
 // arguments must outlive it.
 void AddMirrorCommands(CLI::App& app, const GlobalOptions& options, Command& command);

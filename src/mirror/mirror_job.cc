@@ -87,11 +87,6 @@ absl::Status CheckTopic(const std::string& topic, backend::Cluster* source,
   return created;
 }
 
-std::string Origin(const std::string& cluster, const backend::ConsumedRecord& record) {
-  return fmt::format("{}/{}/{}/{}", cluster, record.topic, record.partition,
-                     record.offset);
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<MirrorJob>> MirrorJob::Start(control::MirrorSpec spec,
@@ -235,7 +230,10 @@ void MirrorJob::OnRecords(std::vector<backend::ConsumedRecord> records) {
     }
     std::erase_if(record.headers,
                   [](const backend::Header& h) { return h.key == kOriginHeader; });
-    record.headers.push_back({kOriginHeader, Origin(spec_.source, record)});
+    record.headers.push_back(
+        {kOriginHeader, FormatOrigin({.cluster = spec_.source,
+                                      .partition = {record.topic, record.partition},
+                                      .offset = record.offset})});
     const int64_t offset = record.offset;
     // Outside the lock: the target may answer inline.
     target_->Publish({.topic = record.topic,

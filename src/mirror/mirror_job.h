@@ -27,11 +27,10 @@
 #include "backend/group_member.h"
 #include "control/control_record.h"
 #include "metrics/registry.h"
+#include "mirror/origin.h"
 #include "mirror/partition_copier.h"
 
 namespace ferry::mirror {
-
-inline constexpr char kOriginHeader[] = "ferry.origin";
 
 // The consumer group of a job on its source cluster.
 std::string MirrorGroup(const std::string& job);

@@ -27,7 +27,9 @@ void NodeControl::OnRoutes(const std::vector<config::RouteConfig>& routes) {
     usable.push_back(route);
   }
   spdlog::info("routes: {} routes apply", usable.size());
-  routes_->Swap(std::make_shared<const routing::Router>(std::move(usable), clusters_));
+  routes_->Swap(std::make_shared<const routing::Router>(usable, clusters_));
+  // After the swap: the groups read their new read lists from the table.
+  groups_->OnRoutes(usable);
 }
 
 void NodeControl::OnDrained(const std::string& cluster, bool drained) {

@@ -12,7 +12,8 @@
 namespace ferry::server {
 
 // The node's listener of the control topic: group commands go to the group
-// registry, route sets replace the node's Router, drains hold the cluster's
+// registry, route sets replace the node's Router (then the registry hears of
+// them, so open groups follow read-list changes), drains hold the cluster's
 // write breaker open, mirror jobs go to the runner.
 class NodeControl final : public control::ControlListener {
  public:

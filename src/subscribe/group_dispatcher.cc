@@ -78,41 +78,35 @@ GroupDispatcher::GroupDispatcher(GroupOptions options,
                                  metrics::Registry* metrics, control::SeekLedger* seeks,
                                  Clock clock)
     : options_(std::move(options)),
-      clusters_(std::move(clusters)),
       config_(config),
       clock_(std::move(clock)),
       dead_letterer_(options_.group, options_.dead_letter_topic),
+      clusters_(std::move(clusters)),
       metrics_(metrics, options_.group),
       filters_(&metrics_),
       seeks_(seeks),
-      idle_since_(clock_()) {
-  for (backend::Cluster* cluster : clusters_) {
-    listeners_.push_back(std::make_unique<ClusterListener>(this, cluster));
-  }
-}
+      idle_since_(clock_()) {}
 
 GroupDispatcher::~GroupDispatcher() { Stop(); }
 
 absl::Status GroupDispatcher::Start(const std::vector<std::string>& topics) {
+  absl::MutexLock membership(&membership_mu_);
+  std::vector<backend::Cluster*> clusters;
   {
     absl::MutexLock lock(&mu_);
     topics_ = topics;
+    clusters = clusters_;
   }
-  for (const auto& listener : listeners_) {
-    backend::Cluster* cluster = listener->cluster();
-    auto member = cluster->JoinGroup({.group = options_.group,
-                                      .client_id = options_.client_id,
-                                      .topics = topics,
-                                      .start = options_.start},
-                                     listener.get());
+  for (backend::Cluster* cluster : clusters) {
+    auto member = Join(cluster, topics, options_.start);
     if (!member.ok()) return member.status();
-    absl::MutexLock lock(&mu_);
-    members_[cluster->name()] = *std::move(member);
+    AddMember(cluster->name(), *std::move(member));
   }
   return absl::OkStatus();
 }
 
 void GroupDispatcher::Stop() {
+  absl::MutexLock membership(&membership_mu_);
   std::map<std::string, std::unique_ptr<backend::GroupMember>> members;
   {
     absl::MutexLock lock(&mu_);
@@ -120,14 +114,124 @@ void GroupDispatcher::Stop() {
     stopped_ = true;
     members.swap(members_);
   }
-  // Outside mu_: each runs OnRevoked, which commits the acked prefix. In
-  // parallel, so a cluster that is down (whose leave waits for timeouts) does
-  // not hold up committing what was acked on the others.
+  LeaveInParallel(std::move(members));
+}
+
+void GroupDispatcher::SetClusters(std::vector<backend::Cluster*> clusters) {
+  absl::MutexLock membership(&membership_mu_);
+  std::vector<backend::Cluster*> added;
+  std::map<std::string, std::unique_ptr<backend::GroupMember>> removed;
+  std::vector<std::string> topics;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopped_) return;
+    const auto listed = [](const std::vector<backend::Cluster*>& list,
+                           backend::Cluster* cluster) {
+      return std::find(list.begin(), list.end(), cluster) != list.end();
+    };
+    for (backend::Cluster* cluster : clusters) {
+      if (!listed(clusters_, cluster)) added.push_back(cluster);
+    }
+    for (backend::Cluster* cluster : clusters_) {
+      if (listed(clusters, cluster)) continue;
+      // Out of members_ first: Pump stops delivering the cluster's partitions
+      // and CommitAll leaves them to the leave's OnRevoked.
+      auto it = members_.find(cluster->name());
+      if (it != members_.end()) removed.insert(members_.extract(it));
+    }
+    clusters_ = clusters;
+    topics = topics_;
+  }
+  for (backend::Cluster* cluster : added) {
+    auto member =
+        Join(cluster, topics, {.kind = backend::StartPosition::Kind::kEarliest});
+    if (member.ok()) {
+      AddMember(cluster->name(), *std::move(member));
+      continue;
+    }
+    // Left out of the read list, so the next route change tries again.
+    spdlog::error("group={} cannot join cluster {}: {}", options_.group, cluster->name(),
+                  std::string(member.status().message()));
+    absl::MutexLock lock(&mu_);
+    last_error_ = fmt::format("cluster {}: {}", cluster->name(),
+                              std::string(member.status().message()));
+    std::erase(clusters_, cluster);
+  }
+  std::set<std::string> left;
+  for (const auto& [cluster, member] : removed) left.insert(cluster);
+  LeaveInParallel(std::move(removed));
+  Outbox out;
+  {
+    absl::MutexLock lock(&mu_);
+    // A member revokes what it owns when it leaves; this catches partitions
+    // it never reported (assigned while it was leaving).
+    for (auto it = slots_.begin(); it != slots_.end();) {
+      auto next = std::next(it);
+      if (left.contains(it->first.cluster)) DropSlot(it);
+      it = next;
+    }
+    Pump(clock_());
+    ClaimOutbox(out);
+  }
+  Flush(std::move(out));
+}
+
+absl::StatusOr<std::unique_ptr<backend::GroupMember>> GroupDispatcher::Join(
+    backend::Cluster* cluster, const std::vector<std::string>& topics,
+    const backend::StartPosition& start) {
+  std::unique_ptr<ClusterListener>& listener = listeners_[cluster->name()];
+  if (!listener) listener = std::make_unique<ClusterListener>(this, cluster);
+  return cluster->JoinGroup({.group = options_.group,
+                             .client_id = options_.client_id,
+                             .topics = topics,
+                             .start = start},
+                            listener.get());
+}
+
+void GroupDispatcher::AddMember(const std::string& cluster,
+                                std::unique_ptr<backend::GroupMember> member) {
+  Outbox out;
+  {
+    absl::MutexLock lock(&mu_);
+    if (paused_) {
+      std::vector<backend::TopicPartition> owned;
+      for (const auto& [cp, slot] : slots_) {
+        if (cp.cluster == cluster) owned.push_back(cp.partition);
+      }
+      if (!owned.empty()) member->Pause(owned);
+    }
+    members_[cluster] = std::move(member);
+    // Records that came before the member was known were held back.
+    Pump(clock_());
+    ClaimOutbox(out);
+  }
+  Flush(std::move(out));
+}
+
+void GroupDispatcher::LeaveInParallel(
+    std::map<std::string, std::unique_ptr<backend::GroupMember>> members) {
   std::vector<std::thread> leaving;
   for (auto& [cluster, member] : members) {
     leaving.emplace_back([member = std::move(member)]() mutable { member.reset(); });
   }
   for (std::thread& thread : leaving) thread.join();
+}
+
+void GroupDispatcher::DropSlot(
+    std::map<ClusterPartition, std::unique_ptr<PartitionSlot>>::iterator it) {
+  metrics_.Lag(it->first.cluster, it->first.partition).Set(0);
+  for (const InFlight& in_flight : it->second->ReleaseAll()) ReturnCredit(in_flight);
+  slots_.erase(it);
+}
+
+std::vector<backend::Cluster*> GroupDispatcher::clusters() const {
+  absl::MutexLock lock(&mu_);
+  return clusters_;
+}
+
+std::vector<std::string> GroupDispatcher::topics() const {
+  absl::MutexLock lock(&mu_);
+  return topics_;
 }
 
 backend::GroupMember* GroupDispatcher::Member(const std::string& cluster) const {
@@ -378,7 +482,12 @@ void GroupDispatcher::Pump(absl::Time now) {
       if (slot_it == slots_.end()) slot_it = slots_.begin();
       const ClusterPartition& cp = slot_it->first;
       PartitionSlot& slot = *slot_it->second;
-      if (slot.seeking() || !stream.topics.contains(cp.partition.topic)) continue;
+      // No member: the cluster is being left (out of the read list), or its
+      // member is not added yet (AddMember pumps).
+      if (slot.seeking() || !stream.topics.contains(cp.partition.topic) ||
+          !members_.contains(cp.cluster)) {
+        continue;
+      }
       const DeliveryContext context{
           .stream = stream_id, .partition_epoch = slot.epoch(), .cluster = &cp.cluster};
       // Streams with different filters: each takes only what it wants.
@@ -701,9 +810,7 @@ std::map<backend::TopicPartition, int64_t> GroupDispatcher::OnRevoked(
       if (it == slots_.end()) continue;
       PartitionSlot& slot = *it->second;
       offsets[tp] = slot.seeking() ? slot.seek_target() : slot.state().CommitOffset();
-      metrics_.Lag(cluster.name(), tp).Set(0);
-      for (const InFlight& in_flight : slot.ReleaseAll()) ReturnCredit(in_flight);
-      slots_.erase(it);
+      DropSlot(it);
     }
     Pump(clock_());
     ClaimOutbox(out);

@@ -24,6 +24,10 @@
 // want goes only to those. A filter change (a stream leaving, the group
 // filter) looks again at the records waiting in the buffers.
 //
+// The clusters follow the route (SetClusters): a cluster added to the read
+// list is joined while the streams stay open, one removed is left (its acked
+// prefixes committed, its in-flight receipts then expire).
+//
 // The dispatcher is the locked shell around single-threaded pieces, each with
 // its own test: PartitionSlot (per partition: PartitionState, records,
 // in-flight deliveries, commits, seeks), StreamCredit, EncodeDelivery,
@@ -49,6 +53,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "backend/cluster.h"
@@ -154,8 +159,21 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
   // Blocks.
   void Stop();
 
+  // Reads `clusters` from now on, without touching the streams. A cluster
+  // not read before is joined with the group's topics; where the group has
+  // no committed offset there it starts at the earliest record (a cluster is
+  // added to a read list during a failover or a migration: whatever was
+  // written to it before must not be skipped). A cluster no longer listed
+  // stops delivering at once and is left: its acked prefixes are committed,
+  // then its in-flight receipts answer "receipt expired". Blocks (leaving
+  // waits for the broker; clusters leave in parallel). Not on a member's
+  // thread nor a gRPC callback thread. No-op after Stop().
+  void SetClusters(std::vector<backend::Cluster*> clusters);
+
   const GroupOptions& options() const { return options_; }
-  const std::vector<backend::Cluster*>& clusters() const { return clusters_; }
+  std::vector<backend::Cluster*> clusters() const;
+  // Every topic the group's members subscribe to on this node.
+  std::vector<std::string> topics() const;
 
   // A stream opened; messages start flowing to `sink`. False when the
   // dispatcher was stopped meanwhile (the caller creates a new one).
@@ -211,7 +229,6 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
    public:
     ClusterListener(GroupDispatcher* dispatcher, backend::Cluster* cluster)
         : dispatcher_(dispatcher), cluster_(cluster) {}
-    backend::Cluster* cluster() const { return cluster_; }
 
     void OnAssigned(const std::vector<backend::AssignedPartition>& partitions) override;
     std::map<backend::TopicPartition, int64_t> OnRevoked(
@@ -263,8 +280,26 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
   void OnCommitted(backend::Cluster& cluster, const backend::TopicPartition& partition,
                    int64_t offset, const absl::Status& status);
 
-  // The member on `cluster`; null before Start() and after Stop().
+  // The member on `cluster`; null before Start(), after Stop() and while a
+  // cluster removed from the read list is being left.
   backend::GroupMember* Member(const std::string& cluster) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Joins the group on `cluster` (the listener is made on first use).
+  absl::StatusOr<std::unique_ptr<backend::GroupMember>> Join(
+      backend::Cluster* cluster, const std::vector<std::string>& topics,
+      const backend::StartPosition& start) ABSL_EXCLUSIVE_LOCKS_REQUIRED(membership_mu_);
+  // Makes a joined member the cluster's; pauses what it already owns when the
+  // group is paused (its first assignment may have come before this).
+  void AddMember(const std::string& cluster, std::unique_ptr<backend::GroupMember> member)
+      ABSL_LOCKS_EXCLUDED(mu_);
+  // Destroys members without mu_ held (each runs OnRevoked, which commits the
+  // acked prefix), in parallel so a cluster that is down (whose leave waits
+  // for timeouts) does not hold up committing what was acked on the others.
+  static void LeaveInParallel(
+      std::map<std::string, std::unique_ptr<backend::GroupMember>> members);
+  // Forgets a partition: its in-flight deliveries give their credit back
+  // and their receipts expire.
+  void DropSlot(std::map<ClusterPartition, std::unique_ptr<PartitionSlot>>::iterator it)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Applies `fn` to each receipt's in-flight delivery of this stream.
@@ -304,14 +339,22 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const GroupOptions options_;
-  const std::vector<backend::Cluster*> clusters_;
-  // One per cluster, in the order of clusters_; they outlive the members.
-  std::vector<std::unique_ptr<ClusterListener>> listeners_;
   const config::SubscribeConfig config_;
   const Clock clock_;
   const DeadLetterer dead_letterer_;
 
+  // Serializes Start, SetClusters and Stop, which block on members joining
+  // and leaving; never taken by member callbacks, so it may be held across
+  // those calls (mu_ may not).
+  absl::Mutex membership_mu_ ABSL_ACQUIRED_BEFORE(mu_);
+  // By cluster name; kept while the dispatcher lives, so every member's
+  // listener outlives it (a cluster may be removed and added again).
+  std::map<std::string, std::unique_ptr<ClusterListener>> listeners_
+      ABSL_GUARDED_BY(membership_mu_);
+
   mutable absl::Mutex mu_;
+  // The read list, in route order.
+  std::vector<backend::Cluster*> clusters_ ABSL_GUARDED_BY(mu_);
   GroupMetrics metrics_ ABSL_GUARDED_BY(mu_);
   GroupFilters filters_ ABSL_GUARDED_BY(mu_);
   // By cluster name. Set by Start(); Stop() takes them out and destroys them

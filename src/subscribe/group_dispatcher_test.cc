@@ -512,11 +512,79 @@ TEST_F(DualClusterDispatcherTest, AClusterSlowToLeaveDoesNotHoldUpTheOther) {
       absl::SleepFor(absl::Milliseconds(5));
     }
     EXPECT_FALSE(owned(other->name())) << other->name() << " waited for the slow one";
+    // Its leaving thread may start after the other one finished.
+    while (slow->leaving() == 0 && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
     EXPECT_EQ(slow->leaving(), 1);
     release.Notify();
     stopper.join();
     slow->HoldLeaving(nullptr);
   }
+}
+
+// A route's read list changes while a stream is open: [main] -> [main,
+// standby] -> [standby]. The stream stays attached throughout.
+TEST_F(DualClusterDispatcherTest, ReadListChangesReachTheOpenStream) {
+  auto moving = std::make_shared<GroupDispatcher>(
+      GroupOptions{.group = "moving"}, std::vector<backend::Cluster*>{&main_}, config_,
+      &registry_, nullptr, [this] { return now_; });
+  ASSERT_TRUE(moving->Start({kP0.topic}).ok());
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(
+      moving->Attach(1, {.topics = {kP0.topic}, .max_outstanding_messages = 3}, sink));
+  main_.members("moving").back()->Assign({{.partition = kP0, .next_offset = 0}});
+  main_.members("moving").back()->Deliver(Records(0, 5));
+  auto from_main = sink->Take();  // offsets 0 1 2
+  ASSERT_THAT(from_main, SizeIs(3));
+  EXPECT_THAT(moving->Ack(1, Receipts({from_main[0]})), IsEmpty());
+  auto third = sink->Take();  // offset 3; offset 4 stays buffered
+  ASSERT_THAT(third, SizeIs(1));
+
+  // Added: joined with the group's topics, from the earliest record when
+  // the group has no offset there.
+  moving->SetClusters({&main_, &standby_});
+  ASSERT_THAT(standby_.members("moving"), SizeIs(1));
+  FakeGroupMember* standby = standby_.members("moving").back();
+  EXPECT_EQ(standby->options().topics, std::vector<std::string>{kP0.topic});
+  EXPECT_EQ(standby->options().start.kind, backend::StartPosition::Kind::kEarliest);
+  standby->Assign({{.partition = kP0, .next_offset = 0}});
+  standby->Deliver(Records(0, 1));
+  EXPECT_THAT(sink->Take(), IsEmpty()) << "the stream's credit is still taken by main";
+
+  // Removed: main stops delivering at once, while its leave still waits for
+  // the broker: the credit acks free goes to standby, never to main's
+  // buffered offset 4.
+  absl::Notification release;
+  main_.HoldLeaving(&release);
+  std::thread remover([&] { moving->SetClusters({&standby_}); });
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (main_.leaving() == 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_THAT(moving->Ack(1, Receipts({from_main[1], from_main[2]})), IsEmpty());
+  auto from_standby = sink->Take();
+  ASSERT_THAT(from_standby, SizeIs(1)) << "main delivered while it was being left";
+  EXPECT_EQ(from_standby[0].cluster(), "standby");
+  release.Notify();
+  remover.join();
+  main_.HoldLeaving(nullptr);
+
+  // Left: main committed its acked prefix, its in-flight receipt expired.
+  EXPECT_THAT(main_.leave_commits("moving"),
+              ::testing::ElementsAre(std::map<TopicPartition, int64_t>{{kP0, 3}}));
+  auto expired = moving->Ack(1, Receipts(third));
+  ASSERT_THAT(expired, SizeIs(1));
+  EXPECT_EQ(expired[0].status().code(),
+            static_cast<int>(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(expired[0].status().message(), "receipt expired");
+  EXPECT_THAT(moving->Ack(1, Receipts(from_standby)), IsEmpty());
+  moving->Tick(now_);
+  ASSERT_THAT(standby->commits(), SizeIs(1));
+  EXPECT_EQ(standby->commits()[0].at(kP0), 1);
+  EXPECT_THAT(moving->clusters(), ::testing::ElementsAre(&standby_));
+  EXPECT_EQ(moving->stream_count(), 1u);
+  moving->Stop();
 }
 
 }  // namespace

@@ -265,11 +265,9 @@ absl::StatusOr<std::shared_ptr<GroupDispatcher>> GroupRegistry::Attach(
             request.group.group));
       }
       if (dispatcher->clusters() != request.clusters) {
-        spdlog::warn(
-            "group={} is read from [{}] on this node; the route now reads [{}], which "
-            "applies once the group left this node (idle) or the node restarted",
-            request.group.group, ClusterNames(dispatcher->clusters()),
-            ClusterNames(request.clusters));
+        // The route changed, and the group follows it (or a stale open was
+        // validated before the change): check it soon.
+        route_follower_.Post([this] { FollowRoutes(); });
       }
     } else {
       dispatcher = std::make_shared<GroupDispatcher>(request.group, request.clusters,
@@ -283,6 +281,11 @@ absl::StatusOr<std::shared_ptr<GroupDispatcher>> GroupRegistry::Attach(
       groups_[request.group.group] = dispatcher;
       spdlog::info("group={} joined on clusters {}", request.group.group,
                    ClusterNames(request.clusters));
+      // The read list was taken at validation: a route change since then
+      // may have been followed before this group existed.
+      if (CurrentReadClusters(*dispatcher) != request.clusters) {
+        route_follower_.Post([this] { FollowRoutes(); });
+      }
     }
     // Attaching under mu_ keeps the reaper (which takes mu_ first) from
     // stopping the dispatcher in between.
@@ -370,6 +373,52 @@ void GroupRegistry::OnCaughtUp() {
     }
   }
   for (auto& dispatcher : running) dispatcher->SetPaused(false);
+}
+
+void GroupRegistry::OnRoutes(const std::vector<config::RouteConfig>& /*routes*/) {
+  route_follower_.Post([this] { FollowRoutes(); });
+}
+
+void GroupRegistry::FollowRoutes() {
+  std::vector<std::shared_ptr<GroupDispatcher>> groups;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, dispatcher] : groups_) groups.push_back(dispatcher);
+  }
+  for (const auto& dispatcher : groups) {
+    const std::optional<std::vector<backend::Cluster*>> wanted =
+        CurrentReadClusters(*dispatcher);
+    const std::vector<backend::Cluster*> current = dispatcher->clusters();
+    if (!wanted.has_value() || *wanted == current) continue;
+    spdlog::info("group={} follows its route: reads [{}] (was [{}])",
+                 dispatcher->options().group, ClusterNames(*wanted),
+                 ClusterNames(current));
+    dispatcher->SetClusters(*wanted);
+  }
+}
+
+std::optional<std::vector<backend::Cluster*>> GroupRegistry::CurrentReadClusters(
+    const GroupDispatcher& dispatcher) const {
+  std::optional<std::vector<backend::Cluster*>> wanted;
+  for (const std::string& topic : dispatcher.topics()) {
+    auto clusters = ReadClusters(topic);
+    if (!clusters.ok()) {
+      spdlog::warn("group={} keeps reading [{}]: {}", dispatcher.options().group,
+                   ClusterNames(dispatcher.clusters()),
+                   std::string(clusters.status().message()));
+      return std::nullopt;
+    }
+    if (wanted.has_value() && *wanted != *clusters) {
+      spdlog::warn(
+          "group={} keeps reading [{}]: its topics are now read from different "
+          "clusters ({} from [{}], others from [{}])",
+          dispatcher.options().group, ClusterNames(dispatcher.clusters()), topic,
+          ClusterNames(*clusters), ClusterNames(*wanted));
+      return std::nullopt;
+    }
+    wanted = *std::move(clusters);
+  }
+  return wanted;
 }
 
 void GroupRegistry::TickLoop() {

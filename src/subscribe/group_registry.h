@@ -12,6 +12,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -45,7 +46,10 @@ struct OpenRequest {
 };
 
 // Also the control plane's listener: pause state and seeks issued on any node
-// reach this node's dispatchers through it.
+// reach this node's dispatchers through it, and route changes move the groups
+// open here to their topics' new read lists (GroupDispatcher::SetClusters),
+// on a thread of the registry's own: joining and leaving block, and the
+// control plane's thread must go on reading.
 class GroupRegistry final : public control::ControlListener {
  public:
   GroupRegistry(std::string node_id, const config::SubscribeConfig& config,
@@ -89,9 +93,18 @@ class GroupRegistry final : public control::ControlListener {
   void OnGroupFilter(const std::string& group, const std::string& filter) override;
   std::set<backend::TopicPartition> OnSeek(const control::SeekCommand& seek) override;
   void OnCaughtUp() override;
+  // Reads the node's RouteTable (already swapped), not `routes`.
+  void OnRoutes(const std::vector<config::RouteConfig>& routes) override;
 
  private:
   void TickLoop();
+  // Moves each group whose read list changed to the current one.
+  void FollowRoutes();
+  // Where `dispatcher`'s topics are read now; nullopt (logged) when they are
+  // read from different clusters or no longer routed, and the group keeps
+  // what it reads.
+  std::optional<std::vector<backend::Cluster*>> CurrentReadClusters(
+      const GroupDispatcher& dispatcher) const;
   // NOT_FOUND with what to do when dead-lettering is on and the topic it
   // writes to does not exist on `cluster`.
   absl::Status CheckDeadLetterTopic(const OpenRequest& request, backend::Cluster& cluster,
@@ -120,6 +133,8 @@ class GroupRegistry final : public control::ControlListener {
   // Leaves idle groups; destroyed after the ticker was joined, it finishes
   // the leaves still queued.
   BlockingTaskRunner leaver_{1};
+  // Applies route changes to open groups, one at a time, in order.
+  BlockingTaskRunner route_follower_{1};
 };
 
 }  // namespace ferry::subscribe

@@ -295,5 +295,96 @@ TEST_F(DualReadRegistryTest, OpenFailsUnavailableWhenNoReadClusterAnswers) {
   EXPECT_THAT(request.status().message(), HasSubstr("no broker answered"));
 }
 
+// Open groups follow route changes of their topics' read lists.
+class RouteFollowingRegistryTest : public ::testing::Test {
+ protected:
+  RouteFollowingRegistryTest() {
+    for (FakeCluster* cluster : {&main_, &standby_}) {
+      cluster->AddTopic("orders", 1);
+      cluster->AddTopic("payments", 1);
+    }
+    SetRoutes({"main"}, {"main"});
+  }
+  ~RouteFollowingRegistryTest() override { registry_.reset(); }
+
+  void SetRoutes(std::vector<std::string> orders, std::vector<std::string> payments) {
+    router_.Swap(std::make_shared<const routing::Router>(
+        std::vector<config::RouteConfig>{
+            {.topic = "orders", .write = {"main"}, .read = std::move(orders)},
+            {.topic = "payments", .write = {"main"}, .read = std::move(payments)}},
+        std::vector<std::string>{"main", "standby"}));
+  }
+
+  std::shared_ptr<GroupDispatcher> Open(std::vector<std::string> topics,
+                                        std::vector<backend::Cluster*> clusters,
+                                        const std::string& group = "g") {
+    OpenRequest request;
+    request.group.group = group;
+    request.stream.topics = std::move(topics);
+    request.clusters = std::move(clusters);
+    auto dispatcher = registry_->Attach(request, registry_->NextStreamId(),
+                                        std::make_shared<CountingSink>());
+    EXPECT_TRUE(dispatcher.ok()) << dispatcher.status();
+    return dispatcher.ok() ? *dispatcher : nullptr;
+  }
+
+  // Waits until the group reads `clusters`.
+  static bool WaitReads(const GroupDispatcher& dispatcher,
+                        const std::vector<backend::Cluster*>& clusters) {
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while (dispatcher.clusters() != clusters && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return dispatcher.clusters() == clusters;
+  }
+
+  FakeCluster main_{"main"};
+  FakeCluster standby_{"standby"};
+  config::SubscribeConfig config_;
+  routing::RouteTable router_{std::make_shared<const routing::Router>(
+      std::vector<config::RouteConfig>{}, std::vector<std::string>{"main"})};
+  metrics::Registry metrics_;
+  std::unique_ptr<GroupRegistry> registry_ = std::make_unique<GroupRegistry>(
+      "node-1", config_, &router_,
+      std::map<std::string, backend::Cluster*>{{"main", &main_}, {"standby", &standby_}},
+      &metrics_);
+};
+
+TEST_F(RouteFollowingRegistryTest, AReadListChangeMovesTheOpenGroup) {
+  auto group = Open({"orders", "payments"}, {&main_});
+  ASSERT_NE(group, nullptr);
+  SetRoutes({"main", "standby"}, {"main", "standby"});
+  registry_->OnRoutes({});
+  EXPECT_TRUE(WaitReads(*group, {&main_, &standby_}));
+  EXPECT_THAT(standby_.members("g"), ::testing::SizeIs(1));
+}
+
+// The topics' read lists disagree: the group keeps what it reads, and the
+// node's other groups follow the change (groups are moved in name order, so
+// once "h" moved, "g" was looked at).
+TEST_F(RouteFollowingRegistryTest, TopicsReadFromDifferentClustersKeepTheGroupAsItIs) {
+  auto g = Open({"orders", "payments"}, {&main_}, "g");
+  auto h = Open({"orders"}, {&main_}, "h");
+  ASSERT_TRUE(g && h);
+  SetRoutes({"main", "standby"}, {"standby"});
+  registry_->OnRoutes({});
+  ASSERT_TRUE(WaitReads(*h, {&main_, &standby_}));
+  EXPECT_EQ(g->clusters(), std::vector<backend::Cluster*>{&main_});
+  EXPECT_THAT(standby_.members("g"), ::testing::IsEmpty());
+}
+
+// The open was validated against the routes before a change that this node
+// followed before the group existed: the new group catches up by itself.
+TEST_F(RouteFollowingRegistryTest, AGroupOpenedWithAStaleReadListCatchesUp) {
+  auto followed = Open({"orders"}, {&main_}, "h");
+  ASSERT_NE(followed, nullptr);
+  SetRoutes({"standby"}, {"standby"});
+  registry_->OnRoutes({});
+  ASSERT_TRUE(WaitReads(*followed, {&standby_}));  // the change was followed
+  auto group = Open({"orders"}, {&main_}, "g");
+  ASSERT_NE(group, nullptr);
+  EXPECT_TRUE(WaitReads(*group, {&standby_}));
+}
+
 }  // namespace
 }  // namespace ferry::subscribe

@@ -1,7 +1,8 @@
 // Dual consume on two real Kafka brokers: a group whose route reads
 // [primary, standby] receives every message written to either broker, keeps
 // each key's order within each cluster (and no cluster waits for the other),
-// and keeps serving one broker while the other is down.
+// keeps serving one broker while the other is down, and follows a change of
+// the route's read list on an open stream.
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -47,12 +48,17 @@ class DualConsumeKafkaTest : public ::testing::Test {
     return ::testing::UnitTest::GetInstance()->current_test_info()->name();
   }
 
-  std::unique_ptr<FerrydProcess> Node(const std::string& topic) {
+  // A control topic per test: the YAML routes seed only a fresh one.
+  std::unique_ptr<FerrydProcess> Node(
+      const std::string& topic,
+      const std::string& clusters =
+          "write: [primary, standby], read: [primary, standby]") {
     auto node = FerrydProcess::Start(absl::StrCat(
         "clusters:\n", testing::KafkaClusterEntry("primary", primary_->bootstrap()),
         testing::KafkaClusterEntry("standby", standby_->bootstrap()),
-        "routes:\n  - { topic: \"", topic,
-        "\", write: [primary, standby], read: [primary, standby] }\n"
+        "control: { cluster: primary, topic: __ferry_control.", Name(), " }\n",
+        "routes:\n  - { topic: \"", topic, "\", ", clusters,
+        " }\n"
         "subscribe:\n  commit_interval: 100ms\n  session_timeout: 6s\n"
         "cluster_probe: { interval: 500ms, timeout: 1s }\n"));
     EXPECT_TRUE(node.ok()) << node.status();
@@ -190,6 +196,87 @@ TEST_F(DualConsumeKafkaTest, AReadClusterThatIsDownDoesNotStopTheOther) {
   EXPECT_EQ(m->value(), "after-restart");
   EXPECT_EQ(m->cluster(), "standby");
   ASSERT_TRUE(stream.Ack({m->receipt()}));
+}
+
+// A migration's read moves on two brokers: the route reads [primary], then
+// [primary, standby], then [standby], changed with `ferry routes put` while
+// one stream stays open.
+TEST_F(DualConsumeKafkaTest, OpenStreamFollowsReadListChangesWithoutReconnecting) {
+  const std::string topic = "dual." + Name();
+  const std::string group = Name();
+  ASSERT_TRUE(primary_->CreateTopic(topic, 1).ok());
+  ASSERT_TRUE(standby_->CreateTopic(topic, 1).ok());
+  std::unique_ptr<FerrydProcess> node = Node(topic, "write: [primary], read: [primary]");
+  ASSERT_NE(node, nullptr);
+  const auto read = [&](const std::string& clusters) {
+    auto result = testing::RunFerryCli({"--server", node->grpc_address(), "routes", "put",
+                                        "--topic", topic, "--write", "primary", "--read",
+                                        clusters});
+    ASSERT_TRUE(result.ok()) << result.status();
+    ASSERT_EQ(result->exit_code, 0) << result->err;
+  };
+  const auto committed = [&](KafkaBroker& broker) {
+    auto offsets = testing::CommittedOffsets(broker.bootstrap(), group, topic, 1);
+    return offsets.ok() ? offsets->at(0) : -2;
+  };
+
+  Produce(*primary_, topic, {{"", "p0"}, {"", "p1"}, {"", "p2"}});
+  SubscriberStream stream(node->grpc_address(), MakeOpen(group, {topic}));
+  ASSERT_TRUE(stream.WaitOpened().has_value()) << stream.WaitEnded().error_message();
+  std::vector<v1::ReceivedMessage> from_primary = stream.Take(3, kWait);
+  ASSERT_EQ(from_primary.size(), 3u);
+  ASSERT_TRUE(stream.Ack({from_primary[0].receipt()}));
+
+  // Written to standby before the group reads it: delivered once it does.
+  Produce(*standby_, topic, {{"", "s0"}, {"", "s1"}});
+  read("primary,standby");
+  std::vector<v1::ReceivedMessage> from_standby = stream.Take(2, kWait);
+  ASSERT_EQ(from_standby.size(), 2u);
+  for (const auto& m : from_standby) {
+    EXPECT_EQ(m.cluster(), "standby");
+    ASSERT_TRUE(stream.Ack({m.receipt()}));
+  }
+
+  // primary is left at its acked prefix; p1 and p2's receipts expire.
+  read("standby");
+  auto admin = v1::Admin::NewStub(
+      grpc::CreateChannel(node->grpc_address(), grpc::InsecureChannelCredentials()));
+  const auto primary_in_flight = [&] {
+    v1::DescribeGroupRequest request;
+    request.set_group(group);
+    request.set_cluster("primary");
+    v1::Group described;
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    EXPECT_TRUE(admin->DescribeGroup(&context, request, &described).ok());
+    return described.partitions_size() == 1 ? described.partitions(0).in_flight() : -1;
+  };
+  const absl::Time give_up = absl::Now() + kWait;
+  while (primary_in_flight() != 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(primary_in_flight(), 0) << "the node still holds primary's messages";
+  EXPECT_EQ(committed(*primary_), 1);
+  ASSERT_TRUE(stream.Ack({from_primary[1].receipt(), from_primary[2].receipt()}));
+  const std::vector<v1::ReceiptResult> expired = stream.WaitReceiptResults(2, kWait);
+  ASSERT_EQ(expired.size(), 2u);
+  for (const auto& result : expired) {
+    EXPECT_EQ(result.status().code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(result.status().message(), "receipt expired");
+  }
+  Produce(*primary_, topic, {{"", "p3"}});
+  Produce(*standby_, topic, {{"", "s2"}});
+  std::optional<v1::ReceivedMessage> s2 = stream.Next(kWait);
+  ASSERT_TRUE(s2.has_value());
+  EXPECT_EQ(s2->value(), "s2");
+  ASSERT_TRUE(stream.Ack({s2->receipt()}));
+  EXPECT_FALSE(stream.Next(absl::Seconds(2)).has_value()) << "primary is still read";
+  while (committed(*standby_) != 3 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(committed(*standby_), 3);
+  EXPECT_EQ(committed(*primary_), 1);
+  EXPECT_FALSE(stream.ended());
 }
 
 }  // namespace

@@ -1,7 +1,7 @@
 // Dual consume on two embedded clusters: a route reading [a, b] makes one
 // subscriber stream receive both clusters' messages, each naming its cluster;
 // acks commit on the cluster the message came from; DescribeGroup, pause and
-// seek by time cover both clusters.
+// seek by time cover both clusters; an open stream follows read-list changes.
 //
 // One node holds both stores, and a route writes one cluster: the route is
 // changed at runtime (ferry routes put) from writing `a` to writing `b`, to
@@ -109,9 +109,11 @@ class DualConsumeTest : public ::testing::Test {
         grpc::CreateChannel(node_->grpc_address(), grpc::InsecureChannelCredentials()));
   }
 
-  v1::Group Describe() {
+  // On the group's read clusters, or on `cluster` only.
+  v1::Group Describe(const std::string& cluster = "") {
     v1::DescribeGroupRequest request;
     request.set_group("g");
+    request.set_cluster(cluster);
     v1::Group group;
     grpc::ClientContext context;
     grpc::Status status = Admin()->DescribeGroup(Deadline(context), request, &group);
@@ -120,9 +122,9 @@ class DualConsumeTest : public ::testing::Test {
   }
 
   // cluster -> committed offset of orders/0
-  std::map<std::string, int64_t> Committed() {
+  std::map<std::string, int64_t> Committed(const std::string& cluster = "") {
     std::map<std::string, int64_t> committed;
-    const v1::Group group = Describe();
+    const v1::Group group = Describe(cluster);
     for (const auto& p : group.partitions()) {
       committed[p.cluster()] = p.committed_offset();
     }
@@ -228,6 +230,68 @@ TEST_F(DualConsumeTest, PauseStopsBothClustersAndSeekByTimeMovesEach) {
   auto by_cluster = ByCluster(stream.Take(7, kWait));
   EXPECT_THAT(by_cluster["a"], ElementsAre("a3", "a4"));
   EXPECT_THAT(by_cluster["b"], UnorderedElementsAre("b1", "b2", "b3", "b4", "b5"));
+}
+
+// The read list changes under an open stream: [a] -> [a, b] -> [b], as in a
+// migration from a to b (writes move to b first, then reads follow).
+TEST_F(DualConsumeTest, OpenStreamFollowsReadListChangesWithoutReconnecting) {
+  StartNode();
+  Ferry({"topics", "create", "orders", "--cluster", "a", "--partitions", "1"});
+  Ferry({"topics", "create", "orders", "--cluster", "b", "--partitions", "1"});
+  Ferry({"routes", "put", "--topic", "orders", "--write", "a", "--read", "a"});
+  Ferry({"produce", "--topic", "orders"}, "a1\na2\na3\n");
+  SubscriberStream stream(node_->grpc_address(), MakeOpen("g", {"orders"}));
+  ASSERT_TRUE(stream.WaitOpened().has_value()) << stream.WaitEnded().error_message();
+  std::vector<v1::ReceivedMessage> from_a = stream.Take(3, kWait);
+  ASSERT_THAT(ByCluster(from_a),
+              ElementsAre(::testing::Pair("a", ElementsAre("a1", "a2", "a3"))));
+  ASSERT_TRUE(stream.Ack({from_a[0].receipt()}));
+
+  // Writes move to b; b is not read yet.
+  Ferry({"routes", "put", "--topic", "orders", "--write", "b", "--read", "a"});
+  Ferry({"produce", "--topic", "orders"}, "b1\nb2\n");
+  EXPECT_FALSE(stream.Next(absl::Seconds(1)).has_value()) << "b is not read yet";
+
+  // Reads add b: what was written to b before comes, on the same stream.
+  Ferry({"routes", "put", "--topic", "orders", "--write", "b", "--read", "a,b"});
+  std::vector<v1::ReceivedMessage> from_b = stream.Take(2, kWait);
+  EXPECT_THAT(ByCluster(from_b),
+              ElementsAre(::testing::Pair("b", ElementsAre("b1", "b2"))));
+  ASSERT_TRUE(stream.Ack(ReceiptsOf(from_b)));
+
+  // Reads drop a: a2 and a3 stay unacked; a is left at its acked prefix.
+  Ferry({"routes", "put", "--topic", "orders", "--write", "a", "--read", "b"});
+  const absl::Time give_up = absl::Now() + kWait;
+  const auto a_in_flight = [&] { return Describe("a").partitions(0).in_flight(); };
+  while (a_in_flight() > 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_EQ(a_in_flight(), 0) << "the node still holds a's messages";
+  ASSERT_TRUE(stream.Ack({from_a[1].receipt(), from_a[2].receipt()}));
+  const std::vector<v1::ReceiptResult> expired = stream.WaitReceiptResults(2, kWait);
+  ASSERT_EQ(expired.size(), 2u);
+  for (const auto& result : expired) {
+    EXPECT_EQ(result.status().code(), grpc::StatusCode::FAILED_PRECONDITION);
+    EXPECT_EQ(result.status().message(), "receipt expired");
+  }
+  Ferry({"produce", "--topic", "orders"}, "a4\n");
+  Ferry({"routes", "put", "--topic", "orders", "--write", "b", "--read", "b"});
+  Ferry({"produce", "--topic", "orders"}, "b3\n");
+  std::optional<v1::ReceivedMessage> b3 = stream.Next(kWait);
+  ASSERT_TRUE(b3.has_value());
+  EXPECT_EQ(b3->cluster(), "b");
+  EXPECT_EQ(b3->value(), "b3");
+  ASSERT_TRUE(stream.Ack({b3->receipt()}));
+  EXPECT_FALSE(stream.Next(absl::Seconds(1)).has_value()) << "a is still read";
+  EXPECT_FALSE(stream.ended());
+
+  std::map<std::string, int64_t> committed;
+  while ((committed = Committed("b")) != std::map<std::string, int64_t>{{"b", 3}} &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  EXPECT_EQ(committed, (std::map<std::string, int64_t>{{"b", 3}}));
+  EXPECT_EQ(Committed("a"), (std::map<std::string, int64_t>{{"a", 1}}));
 }
 
 }  // namespace

@@ -1,0 +1,68 @@
+#pragma once
+
+// Exact consumer cutover for a mirror job: where a consumer group of the
+// job's source starts on the target so that it neither skips nor re-reads.
+//
+// For a partition where the group committed source offset g, the answer is
+// the target offset of the first copy of the first source record at or after
+// g, which is the first record of the target partition, in target order,
+// whose ferry.origin names the job's source cluster, the same topic and
+// partition, and an offset >= g. Why: the job copies a partition in source
+// order and, after a failure, copies again from its last commit, so the
+// first copies of source records appear on the target in source order
+// (later duplicates only repeat records already copied). Records without
+// ferry.origin (written to the target directly) or copied from elsewhere are
+// skipped. When no such record is on the target, the position is not known
+// yet and is reported so, never guessed.
+//
+// Cost: one standalone reader on the target (no group, nothing committed)
+// that reads each partition from its start up to the answer; blocking.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "backend/cluster.h"
+#include "control/control_record.h"
+
+namespace ferry::mirror {
+
+// The source offset a target record was copied from, when `headers` say it
+// is a copy of `partition` on `source_cluster`; nullopt otherwise.
+std::optional<int64_t> CopiedFrom(const std::vector<backend::Header>& headers,
+                                  const std::string& source_cluster,
+                                  const backend::TopicPartition& partition);
+
+struct Translation {
+  enum class State {
+    kTranslated,      // target_offset is exact
+    kNotYetMirrored,  // no copy of a record at or after group_offset on the target
+    kNoGroupOffset,   // the group committed nothing in this partition
+  };
+  backend::TopicPartition partition;
+  State state = State::kNoGroupOffset;
+  int64_t group_offset = -1;     // committed by the group on the source
+  int64_t mirrored_offset = -1;  // committed by the job: every record below is copied
+  int64_t target_offset = -1;    // kTranslated only
+};
+
+struct TranslateOptions {
+  // For the whole translation; DEADLINE_EXCEEDED past it.
+  absl::Duration timeout = absl::Seconds(30);
+  // A partition whose reader got nothing for this long (since it was
+  // assigned or since its last record) is read to its end: its last offsets
+  // may be no records (transaction markers, compaction). Too short only
+  // turns an answer into kNotYetMirrored, never a wrong one.
+  absl::Duration quiet = absl::Seconds(3);
+};
+
+// Per partition of the job's topics, in topic and partition order. Errors of
+// the clusters' metadata and offset requests are returned as they are.
+absl::StatusOr<std::vector<Translation>> TranslateOffsets(
+    const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
+    backend::Cluster& target, const TranslateOptions& options = {});
+
+}  // namespace ferry::mirror
