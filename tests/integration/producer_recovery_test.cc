@@ -57,7 +57,10 @@ TEST(ProducerRecoveryTest, PublishingRecoversAfterAFatalProducerError) {
   ASSERT_TRUE((*mock)->CreateTopic("__ferry_control", 1).ok());
   ASSERT_TRUE((*mock)->CreateTopic("orders", 2).ok());
   auto node = FerrydProcess::Start(fmt::format(
-      "clusters:\n  main: {{ type: kafka, bootstrap: \"{}\" }}\n", (*mock)->bootstrap()));
+      "clusters:\n  main: {{ type: kafka, bootstrap: \"{}\" }}\n"
+      // The mock serves no CreateTopics: the control topic is the one made above.
+      "control: {{ topic: __ferry_control }}\n",
+      (*mock)->bootstrap()));
   ASSERT_TRUE(node.ok()) << node.status();
   auto stub = v1::Publisher::NewStub(
       grpc::CreateChannel((*node)->grpc_address(), grpc::InsecureChannelCredentials()));
@@ -115,10 +118,12 @@ TEST(ProducerRecoveryTest, ShutdownFailsPublishesWaitingForADownBrokerAfterTheGr
   ASSERT_TRUE(mock.ok()) << mock.status();
   ASSERT_TRUE((*mock)->CreateTopic("__ferry_control", 1).ok());
   ASSERT_TRUE((*mock)->CreateTopic("orders", 1).ok());
-  auto node = FerrydProcess::Start(
-      fmt::format("clusters:\n  main: {{ type: kafka, bootstrap: \"{}\" }}\n"
-                  "publish:\n  timeout: 60s\nshutdown:\n  grace: 1s\n",
-                  (*mock)->bootstrap()));
+  auto node = FerrydProcess::Start(fmt::format(
+      "clusters:\n  main: {{ type: kafka, bootstrap: \"{}\" }}\n"
+      // The mock serves no CreateTopics: the control topic is the one made above.
+      "control: {{ topic: __ferry_control }}\n"
+      "publish:\n  timeout: 60s\nshutdown:\n  grace: 1s\n",
+      (*mock)->bootstrap()));
   ASSERT_TRUE(node.ok()) << node.status();
   auto stub = v1::Publisher::NewStub(
       grpc::CreateChannel((*node)->grpc_address(), grpc::InsecureChannelCredentials()));

@@ -30,7 +30,10 @@ TEST(SlowClusterTest, OpensWaitingForAnUnreachableClusterDoNotStallTheNode) {
   ASSERT_TRUE((*mock)->CreateTopic("__ferry_control", 1).ok());
   ASSERT_TRUE((*mock)->CreateTopic("orders", 1).ok());
   auto node = FerrydProcess::Start(fmt::format(
-      "clusters:\n  main: {{ type: kafka, bootstrap: \"{}\" }}\n", (*mock)->bootstrap()));
+      "clusters:\n  main: {{ type: kafka, bootstrap: \"{}\" }}\n"
+      // The mock serves no CreateTopics: the control topic is the one made above.
+      "control: {{ topic: __ferry_control }}\n",
+      (*mock)->bootstrap()));
   ASSERT_TRUE(node.ok()) << node.status();
   auto admin = v1::Admin::NewStub(
       grpc::CreateChannel((*node)->grpc_address(), grpc::InsecureChannelCredentials()));
