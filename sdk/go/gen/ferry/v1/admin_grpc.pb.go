@@ -23,27 +23,29 @@ import (
 const _ = grpc.SupportPackageIsVersion7
 
 const (
-	Admin_GetNode_FullMethodName         = "/ferry.v1.Admin/GetNode"
-	Admin_ListNodes_FullMethodName       = "/ferry.v1.Admin/ListNodes"
-	Admin_ListClusters_FullMethodName    = "/ferry.v1.Admin/ListClusters"
-	Admin_DrainCluster_FullMethodName    = "/ferry.v1.Admin/DrainCluster"
-	Admin_UndrainCluster_FullMethodName  = "/ferry.v1.Admin/UndrainCluster"
-	Admin_ListTopics_FullMethodName      = "/ferry.v1.Admin/ListTopics"
-	Admin_CreateTopic_FullMethodName     = "/ferry.v1.Admin/CreateTopic"
-	Admin_DescribeTopic_FullMethodName   = "/ferry.v1.Admin/DescribeTopic"
-	Admin_DeleteTopic_FullMethodName     = "/ferry.v1.Admin/DeleteTopic"
-	Admin_ListGroups_FullMethodName      = "/ferry.v1.Admin/ListGroups"
-	Admin_DescribeGroup_FullMethodName   = "/ferry.v1.Admin/DescribeGroup"
-	Admin_Seek_FullMethodName            = "/ferry.v1.Admin/Seek"
-	Admin_PauseGroup_FullMethodName      = "/ferry.v1.Admin/PauseGroup"
-	Admin_ResumeGroup_FullMethodName     = "/ferry.v1.Admin/ResumeGroup"
-	Admin_ListRoutes_FullMethodName      = "/ferry.v1.Admin/ListRoutes"
-	Admin_PutRoute_FullMethodName        = "/ferry.v1.Admin/PutRoute"
-	Admin_DeleteRoute_FullMethodName     = "/ferry.v1.Admin/DeleteRoute"
-	Admin_StartMirror_FullMethodName     = "/ferry.v1.Admin/StartMirror"
-	Admin_StopMirror_FullMethodName      = "/ferry.v1.Admin/StopMirror"
-	Admin_ListMirrors_FullMethodName     = "/ferry.v1.Admin/ListMirrors"
-	Admin_GetMirrorStatus_FullMethodName = "/ferry.v1.Admin/GetMirrorStatus"
+	Admin_GetNode_FullMethodName          = "/ferry.v1.Admin/GetNode"
+	Admin_ListNodes_FullMethodName        = "/ferry.v1.Admin/ListNodes"
+	Admin_ListClusters_FullMethodName     = "/ferry.v1.Admin/ListClusters"
+	Admin_DrainCluster_FullMethodName     = "/ferry.v1.Admin/DrainCluster"
+	Admin_UndrainCluster_FullMethodName   = "/ferry.v1.Admin/UndrainCluster"
+	Admin_ListTopics_FullMethodName       = "/ferry.v1.Admin/ListTopics"
+	Admin_CreateTopic_FullMethodName      = "/ferry.v1.Admin/CreateTopic"
+	Admin_DescribeTopic_FullMethodName    = "/ferry.v1.Admin/DescribeTopic"
+	Admin_DeleteTopic_FullMethodName      = "/ferry.v1.Admin/DeleteTopic"
+	Admin_ListGroups_FullMethodName       = "/ferry.v1.Admin/ListGroups"
+	Admin_DescribeGroup_FullMethodName    = "/ferry.v1.Admin/DescribeGroup"
+	Admin_Seek_FullMethodName             = "/ferry.v1.Admin/Seek"
+	Admin_PauseGroup_FullMethodName       = "/ferry.v1.Admin/PauseGroup"
+	Admin_ResumeGroup_FullMethodName      = "/ferry.v1.Admin/ResumeGroup"
+	Admin_SetGroupFilter_FullMethodName   = "/ferry.v1.Admin/SetGroupFilter"
+	Admin_ListRoutes_FullMethodName       = "/ferry.v1.Admin/ListRoutes"
+	Admin_PutRoute_FullMethodName         = "/ferry.v1.Admin/PutRoute"
+	Admin_DeleteRoute_FullMethodName      = "/ferry.v1.Admin/DeleteRoute"
+	Admin_StartMirror_FullMethodName      = "/ferry.v1.Admin/StartMirror"
+	Admin_StopMirror_FullMethodName       = "/ferry.v1.Admin/StopMirror"
+	Admin_ListMirrors_FullMethodName      = "/ferry.v1.Admin/ListMirrors"
+	Admin_GetMirrorStatus_FullMethodName  = "/ferry.v1.Admin/GetMirrorStatus"
+	Admin_TranslateOffsets_FullMethodName = "/ferry.v1.Admin/TranslateOffsets"
 )
 
 // AdminClient is the client API for Admin service.
@@ -82,6 +84,12 @@ type AdminClient interface {
 	// Stops / restarts delivery of a group on every node; survives restarts.
 	PauseGroup(ctx context.Context, in *PauseGroupRequest, opts ...grpc.CallOption) (*PauseGroupResponse, error)
 	ResumeGroup(ctx context.Context, in *ResumeGroupRequest, opts ...grpc.CallOption) (*ResumeGroupResponse, error)
+	// Sets the filter every node applies to the group's messages, on top of
+	// each stream's own filter (docs/filters.md); an empty filter clears it.
+	// Live streams get it within a second, without reconnecting; survives
+	// restarts. INVALID_ARGUMENT "filter: column N: ..." for a filter that
+	// does not parse.
+	SetGroupFilter(ctx context.Context, in *SetGroupFilterRequest, opts ...grpc.CallOption) (*SetGroupFilterResponse, error)
 	// Routes decide, per topic pattern, which cluster is written and which
 	// clusters are read. They live in the control topic: every node applies a
 	// change within a second, and a call returns once this node applied it.
@@ -109,6 +117,14 @@ type AdminClient interface {
 	ListMirrors(ctx context.Context, in *ListMirrorsRequest, opts ...grpc.CallOption) (*ListMirrorsResponse, error)
 	// Per partition: committed source offset, watermarks, lag.
 	GetMirrorStatus(ctx context.Context, in *GetMirrorStatusRequest, opts ...grpc.CallOption) (*MirrorStatus, error)
+	// For a consumer group of the job's source: per partition, the group's
+	// committed source offset and the exact target offset to start from so the
+	// group neither skips nor re-reads (the first copy on the target of the
+	// first source record at or after it, found from the ferry.origin
+	// headers). Reads the target partitions up to the answers: slow on large
+	// ones. NOT_FOUND for an unknown job; DEADLINE_EXCEEDED when the target
+	// cannot be read within the call's deadline (at most 30 s).
+	TranslateOffsets(ctx context.Context, in *TranslateOffsetsRequest, opts ...grpc.CallOption) (*TranslateOffsetsResponse, error)
 }
 
 type adminClient struct {
@@ -245,6 +261,15 @@ func (c *adminClient) ResumeGroup(ctx context.Context, in *ResumeGroupRequest, o
 	return out, nil
 }
 
+func (c *adminClient) SetGroupFilter(ctx context.Context, in *SetGroupFilterRequest, opts ...grpc.CallOption) (*SetGroupFilterResponse, error) {
+	out := new(SetGroupFilterResponse)
+	err := c.cc.Invoke(ctx, Admin_SetGroupFilter_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminClient) ListRoutes(ctx context.Context, in *ListRoutesRequest, opts ...grpc.CallOption) (*ListRoutesResponse, error) {
 	out := new(ListRoutesResponse)
 	err := c.cc.Invoke(ctx, Admin_ListRoutes_FullMethodName, in, out, opts...)
@@ -308,6 +333,15 @@ func (c *adminClient) GetMirrorStatus(ctx context.Context, in *GetMirrorStatusRe
 	return out, nil
 }
 
+func (c *adminClient) TranslateOffsets(ctx context.Context, in *TranslateOffsetsRequest, opts ...grpc.CallOption) (*TranslateOffsetsResponse, error) {
+	out := new(TranslateOffsetsResponse)
+	err := c.cc.Invoke(ctx, Admin_TranslateOffsets_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility
@@ -344,6 +378,12 @@ type AdminServer interface {
 	// Stops / restarts delivery of a group on every node; survives restarts.
 	PauseGroup(context.Context, *PauseGroupRequest) (*PauseGroupResponse, error)
 	ResumeGroup(context.Context, *ResumeGroupRequest) (*ResumeGroupResponse, error)
+	// Sets the filter every node applies to the group's messages, on top of
+	// each stream's own filter (docs/filters.md); an empty filter clears it.
+	// Live streams get it within a second, without reconnecting; survives
+	// restarts. INVALID_ARGUMENT "filter: column N: ..." for a filter that
+	// does not parse.
+	SetGroupFilter(context.Context, *SetGroupFilterRequest) (*SetGroupFilterResponse, error)
 	// Routes decide, per topic pattern, which cluster is written and which
 	// clusters are read. They live in the control topic: every node applies a
 	// change within a second, and a call returns once this node applied it.
@@ -371,6 +411,14 @@ type AdminServer interface {
 	ListMirrors(context.Context, *ListMirrorsRequest) (*ListMirrorsResponse, error)
 	// Per partition: committed source offset, watermarks, lag.
 	GetMirrorStatus(context.Context, *GetMirrorStatusRequest) (*MirrorStatus, error)
+	// For a consumer group of the job's source: per partition, the group's
+	// committed source offset and the exact target offset to start from so the
+	// group neither skips nor re-reads (the first copy on the target of the
+	// first source record at or after it, found from the ferry.origin
+	// headers). Reads the target partitions up to the answers: slow on large
+	// ones. NOT_FOUND for an unknown job; DEADLINE_EXCEEDED when the target
+	// cannot be read within the call's deadline (at most 30 s).
+	TranslateOffsets(context.Context, *TranslateOffsetsRequest) (*TranslateOffsetsResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -420,6 +468,9 @@ func (UnimplementedAdminServer) PauseGroup(context.Context, *PauseGroupRequest) 
 func (UnimplementedAdminServer) ResumeGroup(context.Context, *ResumeGroupRequest) (*ResumeGroupResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ResumeGroup not implemented")
 }
+func (UnimplementedAdminServer) SetGroupFilter(context.Context, *SetGroupFilterRequest) (*SetGroupFilterResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetGroupFilter not implemented")
+}
 func (UnimplementedAdminServer) ListRoutes(context.Context, *ListRoutesRequest) (*ListRoutesResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListRoutes not implemented")
 }
@@ -440,6 +491,9 @@ func (UnimplementedAdminServer) ListMirrors(context.Context, *ListMirrorsRequest
 }
 func (UnimplementedAdminServer) GetMirrorStatus(context.Context, *GetMirrorStatusRequest) (*MirrorStatus, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetMirrorStatus not implemented")
+}
+func (UnimplementedAdminServer) TranslateOffsets(context.Context, *TranslateOffsetsRequest) (*TranslateOffsetsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method TranslateOffsets not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 
@@ -706,6 +760,24 @@ func _Admin_ResumeGroup_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_SetGroupFilter_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetGroupFilterRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).SetGroupFilter(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_SetGroupFilter_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).SetGroupFilter(ctx, req.(*SetGroupFilterRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Admin_ListRoutes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListRoutesRequest)
 	if err := dec(in); err != nil {
@@ -832,6 +904,24 @@ func _Admin_GetMirrorStatus_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_TranslateOffsets_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TranslateOffsetsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).TranslateOffsets(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_TranslateOffsets_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).TranslateOffsets(ctx, req.(*TranslateOffsetsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -896,6 +986,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Admin_ResumeGroup_Handler,
 		},
 		{
+			MethodName: "SetGroupFilter",
+			Handler:    _Admin_SetGroupFilter_Handler,
+		},
+		{
 			MethodName: "ListRoutes",
 			Handler:    _Admin_ListRoutes_Handler,
 		},
@@ -922,6 +1016,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetMirrorStatus",
 			Handler:    _Admin_GetMirrorStatus_Handler,
+		},
+		{
+			MethodName: "TranslateOffsets",
+			Handler:    _Admin_TranslateOffsets_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

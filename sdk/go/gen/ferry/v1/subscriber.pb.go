@@ -166,8 +166,10 @@ type SubscriptionOpen struct {
 	Flow *FlowControl `protobuf:"bytes,5,opt,name=flow,proto3" json:"flow,omitempty"`
 	// Where a group with no committed offsets starts. Default: latest.
 	Start *Position `protobuf:"bytes,6,opt,name=start,proto3" json:"start,omitempty"`
-	// Server-side filter over key, headers and JSON fields of the value;
-	// messages that do not match are skipped and committed past. Empty: all.
+	// Server-side filter over key, headers and JSON fields of the value
+	// (docs/filters.md); messages that neither match it nor the group filter
+	// (Admin.SetGroupFilter) are skipped and committed past. Empty: all.
+	// INVALID_ARGUMENT "open.filter: column N: ..." when it does not parse.
 	Filter string `protobuf:"bytes,7,opt,name=filter,proto3" json:"filter,omitempty"`
 	// After this many deliveries a message goes to the dead-letter topic and is
 	// acked. 0: unlimited (no dead-lettering).
