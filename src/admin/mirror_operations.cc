@@ -68,13 +68,15 @@ absl::StatusOr<control::MirrorSpec> MirrorOperations::Check(
           fmt::format("job.topics: {} on source {}: {}", topic, source->name(),
                       std::string(from.status().message())));
     }
+    // A target without the topic, or not answering, is left to each node's
+    // job, which creates the topic or retries.
     auto to = target->DescribeTopic(topic);
-    if (to.ok() && to->partitions.size() < from->partitions.size()) {
-      return absl::FailedPreconditionError(fmt::format(
-          "job.topics: {} has {} partitions on target {} but {} on source {}; partition-"
-          "for-partition copying needs at least as many on the target",
-          topic, to->partitions.size(), target->name(), from->partitions.size(),
-          source->name()));
+    if (!to.ok()) continue;
+    if (absl::Status s = mirror::CheckTargetPartitions(topic, *from, source->name(), *to,
+                                                       target->name());
+        !s.ok()) {
+      return absl::Status(s.code(),
+                          fmt::format("job.topics: {}", std::string(s.message())));
     }
   }
   return control::MirrorSpec{.name = job.name(),

@@ -87,7 +87,7 @@ absl::Status RouteOperations::Delete(const std::string& topic) {
   }
   const routing::Router without(std::move(remaining),
                                 {cluster_names_.begin(), cluster_names_.end()});
-  std::vector<std::string> unrouted = TopicsLeftUnrouted(without);
+  std::vector<std::string> unrouted = TopicsLeftUnrouted(*current, without);
   if (!unrouted.empty()) {
     const size_t count = unrouted.size();
     if (count > kTopicsNamed) unrouted.resize(kTopicsNamed);
@@ -102,14 +102,13 @@ absl::Status RouteOperations::Delete(const std::string& topic) {
 }
 
 std::vector<std::string> RouteOperations::TopicsLeftUnrouted(
-    const routing::Router& without) const {
-  std::shared_ptr<const routing::Router> current = routes_->Current();
+    const routing::Router& current, const routing::Router& without) const {
   std::set<std::string> unrouted;
   for (backend::Cluster* cluster : clusters_) {
     backend::ClusterStatus status = cluster->Describe(/*include_topics=*/true);
     for (const std::string& topic : status.topics) {
       if (topic.starts_with("__")) continue;  // Ferry's and the broker's own
-      if (current->Resolve(topic).ok() && !without.Resolve(topic).ok()) {
+      if (current.Resolve(topic).ok() && !without.Resolve(topic).ok()) {
         unrouted.insert(fmt::format("{} on {}", topic, cluster->name()));
       }
     }

@@ -32,10 +32,11 @@ class RouteOperations {
 
  private:
   absl::StatusOr<control::ControlPlane*> Control() const;
-  // Topics on the clusters that the current routes serve and `without`
-  // (the routes minus one) would not; clusters that do not answer are
-  // skipped (their topics cannot be listed).
-  std::vector<std::string> TopicsLeftUnrouted(const routing::Router& without) const;
+  // Topics on the clusters that `current` serves and `without` (the same
+  // routes minus one) would not; clusters that do not answer are skipped
+  // (their topics cannot be listed).
+  std::vector<std::string> TopicsLeftUnrouted(const routing::Router& current,
+                                              const routing::Router& without) const;
 
   const std::vector<backend::Cluster*> clusters_;
   std::set<std::string> cluster_names_;

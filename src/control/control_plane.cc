@@ -216,9 +216,11 @@ std::vector<config::RouteConfig> ControlPlane::RouteList() const {
 
 void ControlPlane::SeedOrPublishRoutes() {
   std::vector<config::RouteConfig> routes;
+  bool seeded;
   {
     absl::MutexLock lock(&mu_);
-    if (routes_seeded_) {
+    seeded = routes_seeded_;
+    if (seeded) {
       routes = RouteList();
     } else {
       for (const config::RouteConfig& route : options_.seed_routes) {
@@ -226,7 +228,7 @@ void ControlPlane::SeedOrPublishRoutes() {
       }
     }
   }
-  if (Routes().has_value()) {
+  if (seeded) {
     spdlog::info(
         "control topic {}: {} routes apply (the control topic's; YAML routes "
         "only seed a fresh control topic)",

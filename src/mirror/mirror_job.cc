@@ -10,6 +10,21 @@ std::string MirrorGroup(const std::string& job) {
   return fmt::format("__ferry_mirror.{}", job);
 }
 
+absl::Status CheckTargetPartitions(const std::string& topic,
+                                   const backend::TopicInfo& source_info,
+                                   const std::string& source,
+                                   const backend::TopicInfo& target_info,
+                                   const std::string& target) {
+  if (target_info.partitions.size() >= source_info.partitions.size()) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(fmt::format(
+      "topic {} has {} partitions on target {} but {} on source {}: partition-for-"
+      "partition copying needs at least as many on the target (add partitions first)",
+      topic, target_info.partitions.size(), target, source_info.partitions.size(),
+      source));
+}
+
 struct MirrorJob::Shared {
   struct Partition {
     explicit Partition(int64_t next) : copier(next), committed(next) {}
@@ -71,16 +86,8 @@ absl::Status CheckTopic(const std::string& topic, backend::Cluster* source,
   }
   const int partitions = static_cast<int>(from->partitions.size());
   auto to = target->DescribeTopic(topic);
-  if (to.ok()) {
-    if (static_cast<int>(to->partitions.size()) < partitions) {
-      return absl::FailedPreconditionError(fmt::format(
-          "topic {} has {} partitions on target {} but {} on source {}: partition-for-"
-          "partition copying needs at least as many on the target (add partitions "
-          "first)",
-          topic, to->partitions.size(), target->name(), partitions, source->name()));
-    }
-    return absl::OkStatus();
-  }
+  if (to.ok())
+    return CheckTargetPartitions(topic, *from, source->name(), *to, target->name());
   if (to.status().code() != absl::StatusCode::kNotFound) return to.status();
   absl::Status created = target->CreateTopic(topic, partitions, -1, {});
   if (created.code() == absl::StatusCode::kAlreadyExists) return absl::OkStatus();

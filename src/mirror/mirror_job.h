@@ -35,6 +35,14 @@ namespace ferry::mirror {
 // The consumer group of a job on its source cluster.
 std::string MirrorGroup(const std::string& job);
 
+// Partition for partition needs the target topic to have at least the
+// source's partitions: FAILED_PRECONDITION naming both counts otherwise.
+absl::Status CheckTargetPartitions(const std::string& topic,
+                                   const backend::TopicInfo& source_info,
+                                   const std::string& source,
+                                   const backend::TopicInfo& target_info,
+                                   const std::string& target);
+
 class MirrorJob final : private backend::GroupMemberListener {
  public:
   struct Options {
