@@ -5,11 +5,13 @@ consume (callback API, auto-ack), 1 KiB values.
     bench/python_bench.py --server 127.0.0.1:7400 --topic bench --messages 50000
 
 The topic must exist (ferry topics create bench --partitions 3). Prints msgs/s
-for each phase. Needs ferry-client installed (scripts/test-python's venv:
+and the Python process's CPU per message (getrusage: all its threads, gRPC's
+included) for each phase. Needs ferry-client installed (scripts/test-python's venv:
 .cache/python-venv/bin/python bench/python_bench.py ...).
 """
 import argparse
 import os
+import resource
 import threading
 import time
 import uuid
@@ -17,18 +19,24 @@ import uuid
 import ferry
 
 
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def publish(args):
     value = os.urandom(args.size)
     with ferry.Publisher([args.server], linger=args.linger, max_batch_messages=args.batch) as pub:
-        start = time.monotonic()
+        start, cpu = time.monotonic(), cpu_seconds()
         futures = [pub.publish(args.topic, value, key=(b"k%d" % (i % 64)) if args.keys else None)
                    for i in range(args.messages)]
         pub.flush()
-        elapsed = time.monotonic() - start
+        elapsed, cpu = time.monotonic() - start, cpu_seconds() - cpu
     failed = sum(1 for f in futures if f.exception() is not None)
     rate = args.messages / elapsed
-    print("publish: %d msgs of %d B in %.2fs = %.0f msgs/s (%.1f MiB/s), %d failed" % (
-        args.messages, args.size, elapsed, rate, rate * args.size / 2**20, failed))
+    print("publish: %d msgs of %d B in %.2fs = %.0f msgs/s (%.1f MiB/s), %.1f us CPU/msg, "
+          "%d failed" % (args.messages, args.size, elapsed, rate, rate * args.size / 2**20,
+                         cpu / args.messages * 1e6, failed))
 
 
 def consume(args):
@@ -45,16 +53,18 @@ def consume(args):
             if count[0] >= args.messages:
                 done.set()
 
-    start = time.monotonic()
+    start, cpu = time.monotonic(), cpu_seconds()
     sub = ferry.Subscriber([args.server], "bench-" + uuid.uuid4().hex[:8], [args.topic],
                            start="earliest", callback=handle, handler_threads=args.threads,
                            max_outstanding_messages=args.outstanding)
     ok = done.wait(300)
-    end = time.monotonic()
+    end, cpu = time.monotonic(), cpu_seconds() - cpu
     sub.close()
     elapsed = end - (first[0] or start)
-    print("consume: %d msgs in %.2fs (from first message; %.2fs incl. group join) = %.0f msgs/s%s"
-          % (count[0], elapsed, end - start, count[0] / elapsed, "" if ok else " (TIMED OUT)"))
+    print("consume: %d msgs in %.2fs (from first message; %.2fs incl. group join) = %.0f msgs/s, "
+          "%.1f us CPU/msg (incl. join)%s" % (count[0], elapsed, end - start, count[0] / elapsed,
+                                              cpu / max(1, count[0]) * 1e6,
+                                              "" if ok else " (TIMED OUT)"))
 
 
 def main():

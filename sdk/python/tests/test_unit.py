@@ -1,9 +1,10 @@
-"""Unit tests without a server: the batching core, errors, options."""
+"""Unit tests without a server: the batcher, endpoints, errors, options."""
 import grpc
 import pytest
 
 import ferry
-from ferry._publish_core import Endpoints, Entry, PublishCore
+from ferry._batcher import Batcher, Entry
+from ferry._publisher_core import Endpoints
 from ferry.errors import Unavailable, error_from_status
 
 
@@ -16,7 +17,7 @@ def result(i):
 
 
 def test_batches_by_count_and_bytes():
-    core = PublishCore(3, 25, 10.0, 0.05, 1.0)
+    core = Batcher(3, 25, 10.0, 0.05, 1.0)
     for i in range(7):
         core.add(entry(i), 0.0)
     assert core.sendable(0.0, False) == ["t"]
@@ -30,7 +31,7 @@ def test_batches_by_count_and_bytes():
 
 
 def test_idle_topic_sends_at_once_and_collects_while_a_batch_is_in_flight():
-    core = PublishCore(100, 1 << 20, 10.0, 0.05, 1.0)
+    core = Batcher(100, 1 << 20, 10.0, 0.05, 1.0)
     core.add(entry(1), 0.0)
     assert core.sendable(0.0, False) == ["t"]
     first, _ = core.take_batch("t", 0.0)
@@ -43,7 +44,7 @@ def test_idle_topic_sends_at_once_and_collects_while_a_batch_is_in_flight():
 
 
 def test_linger():
-    core = PublishCore(100, 1 << 20, 0.5, 0.05, 1.0)
+    core = Batcher(100, 1 << 20, 0.5, 0.05, 1.0)
     core.add(entry(0), 0.0)
     core.take_batch("t", 0.0)  # in flight: what follows lingers
     core.add(entry(1), 0.0)
@@ -53,7 +54,7 @@ def test_linger():
 
 
 def test_key_held_back_while_earlier_message_is_retried():
-    core = PublishCore(2, 1 << 20, 0.0, 0.05, 1.0)
+    core = Batcher(2, 1 << 20, 0.0, 0.05, 1.0)
     a1, a2, a3, b1 = entry(1, b"a"), entry(2, b"a"), entry(3, b"a"), entry(4, b"b")
     for e in (a1, a2, a3, b1):
         core.add(e, 0.0)
@@ -74,7 +75,7 @@ def test_key_held_back_while_earlier_message_is_retried():
 
 
 def test_non_retryable_fails_and_deadline_stops_retries():
-    core = PublishCore(10, 1 << 20, 0.0, 0.05, 1.0)
+    core = Batcher(10, 1 << 20, 0.0, 0.05, 1.0)
     e1, e2 = entry(1), entry(2)
     e2.deadline = 0.01
     core.add(e1, 0.0)

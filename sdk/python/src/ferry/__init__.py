@@ -8,8 +8,8 @@
   subclasses of :class:`ferry.FerryError`.
 * :mod:`ferry.v1` — the generated wire API (protobuf + gRPC stubs).
 """
-from ferry._subscribe_core import VERSION as __version__
-from ferry._subscribe_core import Message, Stats, SubscriberError
+from ferry._message import VERSION as __version__
+from ferry._message import Message, Stats, SubscriberError
 from ferry._types import Ordering, PublishResult, Start
 from ferry.errors import *  # noqa: F401,F403
 from ferry.errors import __all__ as _errors_all

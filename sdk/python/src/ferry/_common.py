@@ -1,5 +1,6 @@
 """Helpers shared by the sync and asyncio clients."""
-import uuid
+import logging
+import os
 
 import grpc
 
@@ -15,6 +16,8 @@ RETRYABLE_CALL_CODES = NODE_FAILURE_CODES + (grpc.StatusCode.RESOURCE_EXHAUSTED,
 #: Subscriber stream failures that stop the subscriber (bad options).
 FATAL_STREAM_CODES = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
                       grpc.StatusCode.UNIMPLEMENTED)
+
+log = logging.getLogger("ferry")
 
 DEFAULT_CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", 64 << 20),
@@ -41,6 +44,13 @@ def channel_options(extra):
     return list(options.items())
 
 
+def sync_channels(targets, credentials, extra_options):
+    options = channel_options(extra_options)
+    if credentials is None:
+        return [grpc.insecure_channel(t, options=options) for t in targets]
+    return [grpc.secure_channel(t, credentials, options=options) for t in targets]
+
+
 def build_message(key, value, headers, ordering_key, message_id, timestamp):
     """Returns (OutgoingMessage, size, ordering key or None)."""
     key_b = _types.to_bytes(key, "key")
@@ -48,7 +58,9 @@ def build_message(key, value, headers, ordering_key, message_id, timestamp):
     okey_b = _types.to_bytes(ordering_key, "ordering_key")
     header_list = _types.to_header_list(headers)
     if message_id is None:
-        message_id = uuid.uuid4().hex
+        # 16 random bytes as 32 hex digits, like the Go and C++ SDKs; a
+        # quarter of uuid4().hex's cost, which was a tenth of a publish call.
+        message_id = os.urandom(16).hex()
     elif not isinstance(message_id, str):
         raise TypeError("id must be str")
     message = publisher_pb2.OutgoingMessage(
@@ -96,3 +108,26 @@ def validate_topic(topic):
 
 def too_big(size, limit):
     return InvalidArgument("message of %d bytes exceeds max_outstanding_bytes %d" % (size, limit))
+
+
+def report_stream_failure(on_error, report) -> None:
+    """Logs a SubscriberError and hands it to the user's ``on_error``."""
+    if report.fatal:
+        log.error("ferry: subscriber stopped: %s (%s)", report.error, report.endpoint)
+    else:
+        log.info("ferry: stream to %s failed: %s; reconnecting", report.endpoint, report.error)
+    if on_error is not None:
+        try:
+            on_error(report)
+        except Exception:  # noqa: BLE001 - the user's callback must not stop the stream
+            log.exception("ferry: on_error raised")
+
+
+def report_receipt_failure(on_receipt_failure, error) -> None:
+    """Hands an ack/nack the node could not apply to the user's callback."""
+    log.debug("ferry: receipt not applied: %s", error)
+    if on_receipt_failure is not None:
+        try:
+            on_receipt_failure(error)
+        except Exception:  # noqa: BLE001
+            log.exception("ferry: on_receipt_failure raised")

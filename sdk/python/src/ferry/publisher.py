@@ -1,23 +1,17 @@
-"""ferry.Publisher: batched, retrying, failing-over publishing (threads)."""
+"""ferry.Publisher: batched, retrying, failing-over publishing (threads).
+
+A thin shell: the state machine is :class:`ferry._publisher_core.PublisherCore`;
+this file adds a lock, one sender thread and gRPC futures."""
 import concurrent.futures
-import itertools
 import threading
 import time
 from typing import Optional
 
 import grpc
 
-from ferry import _common, _types
-from ferry._publish_core import Endpoints, Entry, PublishCore, expired_error
-from ferry.errors import ResourceExhausted, Unavailable
-from ferry.v1 import publisher_pb2, publisher_pb2_grpc
-
-
-class _SendFailed:
-    __slots__ = ("error",)
-
-    def __init__(self, error):
-        self.error = error
+from ferry import _common
+from ferry._publisher_core import PublisherCore, resolve
+from ferry.v1 import publisher_pb2_grpc
 
 
 class Publisher:
@@ -77,40 +71,17 @@ class Publisher:
                  max_inflight_batches: int = 32,
                  credentials: Optional[grpc.ChannelCredentials] = None,
                  channel_options=None):
-        self._targets = _common.check_endpoints(endpoints)
-        if max_batch_messages < 1 or max_batch_bytes < 1 or max_outstanding_bytes < 1:
-            raise ValueError("max_batch_messages, max_batch_bytes and "
-                             "max_outstanding_bytes must be >= 1")
-        linger = _types.seconds_of(linger, "linger")
-        initial, maximum = (_types.seconds_of(v, "retry_backoff") for v in retry_backoff)
-        if linger < 0 or request_timeout <= 0 or delivery_timeout <= 0 or not 0 < initial <= maximum:
-            raise ValueError("need linger >= 0, request_timeout > 0, delivery_timeout > 0 "
-                             "and 0 < retry_backoff[0] <= retry_backoff[1]")
-        self._request_timeout = _types.seconds_of(request_timeout, "request_timeout")
-        self._delivery_timeout = _types.seconds_of(delivery_timeout, "delivery_timeout")
-        self._close_timeout = _types.seconds_of(close_timeout, "close_timeout")
-        self._max_outstanding_bytes = max_outstanding_bytes
+        self._core = PublisherCore(
+            endpoints, max_batch_messages=max_batch_messages, max_batch_bytes=max_batch_bytes,
+            linger=linger, max_outstanding_bytes=max_outstanding_bytes,
+            request_timeout=request_timeout, delivery_timeout=delivery_timeout,
+            retry_backoff=retry_backoff, close_timeout=close_timeout,
+            max_inflight_batches=max_inflight_batches)
         self._block_when_full = block_when_full
-        self._max_inflight = max(1, max_inflight_batches)
-        self._core = PublishCore(max_batch_messages, max_batch_bytes, linger, initial, maximum)
-        self._endpoints = Endpoints(self._targets, initial, maximum)
-        options = _common.channel_options(channel_options)
-        if credentials is None:
-            self._channels = [grpc.insecure_channel(t, options=options) for t in self._targets]
-        else:
-            self._channels = [grpc.secure_channel(t, credentials, options=options)
-                              for t in self._targets]
+        self._channels = _common.sync_channels(self._core.targets, credentials, channel_options)
         self._stubs = [publisher_pb2_grpc.PublisherStub(c) for c in self._channels]
-
         self._cond = threading.Condition()
-        self._seq = itertools.count(1)
-        self._last_seq = 0
-        self._outstanding = {}          # seq -> Entry, in seq order
-        self._outstanding_bytes = 0
-        self._inflight = set()          # Batch
-        self._completions = []          # (Batch, grpc future)
-        self._flushers = 0
-        self._closing = False
+        self._completions = []          # (Batch, grpc future, None) or (Batch, None, exception)
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="ferry-publisher", daemon=True)
         self._thread.start()
@@ -135,30 +106,17 @@ class Publisher:
         wrong type, ``ResourceExhausted`` when full and
         ``block_when_full=False``, ``Unavailable`` after ``close``.
         """
-        _common.validate_topic(topic)
-        message, size, okey = _common.build_message(key, value, headers, ordering_key, id,
-                                                    timestamp)
-        if size > self._max_outstanding_bytes:
-            raise _common.too_big(size, self._max_outstanding_bytes)
+        core = self._core
+        message, size, okey = core.prepare(topic, value, key, headers, ordering_key, id,
+                                           timestamp)
         future = concurrent.futures.Future()
         future.set_running_or_notify_cancel()
         with self._cond:
-            if self._closing:
-                raise Unavailable("publisher closed", retryable=False)
-            while self._outstanding_bytes + size > self._max_outstanding_bytes:
+            while not core.admit(size):
                 if not self._block_when_full:
-                    raise ResourceExhausted("max_outstanding_bytes %d reached" %
-                                            self._max_outstanding_bytes)
+                    raise core.full_error()
                 self._cond.wait()
-                if self._closing:
-                    raise Unavailable("publisher closed", retryable=False)
-            now = time.monotonic()
-            seq = next(self._seq)
-            self._last_seq = seq
-            entry = Entry(seq, topic, message, size, okey, now + self._delivery_timeout, future)
-            self._outstanding[seq] = entry
-            self._outstanding_bytes += size
-            if self._core.add(entry, now):
+            if core.enqueue(message, size, okey, topic, future, time.monotonic()):
                 self._cond.notify_all()
         return future
 
@@ -167,19 +125,20 @@ class Publisher:
         published before this call has its final result. Returns False when
         ``timeout`` (seconds) passed first; nothing is cancelled."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        core = self._core
         with self._cond:
-            watermark = self._last_seq
-            self._flushers += 1
+            watermark = core.last_seq
+            core.flushers += 1
             self._cond.notify_all()
             try:
-                while self._outstanding and next(iter(self._outstanding)) <= watermark:
+                while not core.flushed(watermark):
                     remaining = None if deadline is None else deadline - time.monotonic()
                     if remaining is not None and remaining <= 0:
                         return False
                     self._cond.wait(remaining)
                 return True
             finally:
-                self._flushers -= 1
+                core.flushers -= 1
 
     def close(self, timeout: Optional[float] = None) -> bool:
         """Flushes (up to ``timeout``, default ``close_timeout``), then fails
@@ -189,24 +148,18 @@ class Publisher:
         with self._cond:
             if self._closed:
                 return True
-        flushed = self.flush(self._close_timeout if timeout is None else timeout)
+        flushed = self.flush(self._core.close_timeout if timeout is None else timeout)
         with self._cond:
             if self._closed:
                 return flushed
-            self._closing = True
             self._closed = True
-            leftovers = list(self._outstanding.values())
-            for entry in leftovers:
-                self._forget(entry)
-            self._core.drain()
-            inflight = list(self._inflight)
+            leftovers, inflight = self._core.close()
             self._cond.notify_all()
         for batch in inflight:
             if batch.call is not None:
                 batch.call.cancel()
-        error = Unavailable("publisher closed", retryable=False)
-        for entry in leftovers:
-            entry.handle.set_exception(error)
+        for entry, outcome in leftovers:
+            resolve(entry.handle, outcome)
         self._thread.join()
         for channel in self._channels:
             channel.close()
@@ -223,98 +176,53 @@ class Publisher:
     def _run(self):
         core = self._core
         while True:
-            to_resolve = []
-            to_send = []
             with self._cond:
                 while True:
                     if self._closed:
                         return
                     now = time.monotonic()
+                    to_resolve = []
                     if self._completions:
                         completions, self._completions = self._completions, []
-                        for batch, call in completions:
-                            self._apply(batch, call, now, to_resolve)
-                    core.release_due(now)
-                    force = self._flushers > 0
-                    while len(self._inflight) < self._max_inflight:
-                        names = core.sendable(now, force)
-                        if not names:
-                            break
-                        for name in names:
-                            if len(self._inflight) >= self._max_inflight:
-                                break
-                            batch, expired = core.take_batch(name, now)
-                            for entry in expired:
-                                to_resolve.append((entry, expired_error(entry)))
-                            if batch is not None:
-                                batch.endpoint = self._endpoints.pick(now)
-                                self._inflight.add(batch)
-                                to_send.append(batch)
-                    to_resolve = [(e, o) for e, o in to_resolve if self._forget(e)]
+                        for batch, call, start_error in completions:
+                            to_resolve.extend(self._complete(batch, call, start_error, now))
+                    to_send, expired = core.step(now)
+                    to_resolve.extend(expired)
                     if to_resolve or to_send:
                         if to_resolve:
                             self._cond.notify_all()
                         break
-                    wake = core.next_wakeup(now)
-                    if len(self._inflight) >= self._max_inflight:
-                        wake = None
-                    self._cond.wait(None if wake is None else max(0.0, wake - now))
+                    self._cond.wait(core.wakeup(now))
             for batch in to_send:
                 self._send(batch)
             for entry, outcome in to_resolve:
-                if isinstance(outcome, Exception):
-                    entry.handle.set_exception(outcome)
-                else:
-                    entry.handle.set_result(outcome)
-
-    def _forget(self, entry):
-        """Marks an entry done (under the lock); False if it already was."""
-        if entry.done:
-            return False
-        entry.done = True
-        self._outstanding.pop(entry.seq, None)
-        self._outstanding_bytes -= entry.size
-        return True
+                resolve(entry.handle, outcome)
 
     def _send(self, batch):
-        request = publisher_pb2.PublishRequest(
-            topic=batch.topic, messages=[e.message for e in batch.entries])
         try:
             call = self._stubs[batch.endpoint].Publish.future(
-                request, timeout=self._request_timeout)
+                self._core.request(batch), timeout=self._core.request_timeout)
         except Exception as e:  # e.g. channel closed during close()
-            with self._cond:
-                self._completions.append((batch, _SendFailed(e)))
-                self._cond.notify_all()
+            self._on_done(batch, None, e)
             return
         batch.call = call
         call.add_done_callback(lambda c, b=batch: self._on_done(b, c))
 
-    def _on_done(self, batch, call):
+    def _on_done(self, batch, call, start_error=None):
         with self._cond:
-            self._completions.append((batch, call))
+            self._completions.append((batch, call, start_error))
             self._cond.notify_all()
 
-    def _apply(self, batch, call, now, to_resolve):
-        self._inflight.discard(batch)
-        endpoint = self._targets[batch.endpoint]
-        count = len(batch.entries)
-        if isinstance(call, _SendFailed):
-            outcomes = [Unavailable("could not start the call: %r" % (call.error,),
-                                    endpoint=endpoint)] * count
-        else:
-            try:
-                response = call.result()
-            except grpc.RpcError as e:
-                error, node_failed = _common.call_error(e, endpoint)
-                if node_failed:
-                    self._endpoints.failed(batch.endpoint, now)
-                outcomes = [error] * count
-            except concurrent.futures.CancelledError:
-                outcomes = [Unavailable("publisher closed", retryable=False)] * count
-            else:
-                self._endpoints.succeeded(batch.endpoint)
-                outcomes = _common.result_outcomes(response, count, endpoint)
-        succeeded, failed = self._core.complete(batch, outcomes, now)
-        to_resolve.extend(succeeded)
-        to_resolve.extend(failed)
+    def _complete(self, batch, call, start_error, now):
+        """Hands a finished call to the core. (A grpc call future is itself
+        an Exception: it is never told apart from an error by its type.)"""
+        core = self._core
+        if start_error is not None:
+            return core.on_not_sent(batch, start_error, now)
+        try:
+            response = call.result()
+        except grpc.RpcError as e:
+            return core.on_call_error(batch, e, now)
+        except concurrent.futures.CancelledError:
+            return core.on_not_sent(batch, None, now)
+        return core.on_response(batch, response, now)

@@ -1,7 +1,7 @@
-"""I/O-free batching, per-key ordering and retry bookkeeping of the publishers.
+"""Batching, per-key ordering and retry bookkeeping of the publishers (no I/O).
 
-Shared by :class:`ferry.Publisher` (threads) and :class:`ferry.aio.Publisher`
-(asyncio); the drivers own locking, the network and the futures.
+Part of :class:`ferry._publisher_core.PublisherCore`, which both publisher
+shells (threads and asyncio) drive.
 
 Model, per topic:
 
@@ -80,7 +80,7 @@ class Batch:
         self.call = None
 
 
-class PublishCore:
+class Batcher:
     def __init__(self, max_batch_messages, max_batch_bytes, linger,
                  backoff_initial, backoff_max):
         self.max_batch_messages = max_batch_messages
@@ -305,35 +305,3 @@ def expired_error(entry: Entry) -> FerryError:
     return DeadlineExceeded("message not sent within delivery_timeout (queued behind "
                             "earlier messages of its key or a full publisher)",
                             retryable=True)
-
-
-class Endpoints:
-    """Round-robin over endpoints, skipping ones that failed recently."""
-
-    def __init__(self, targets, backoff_initial, backoff_max):
-        self.targets = list(targets)
-        self.backoff_initial = backoff_initial
-        self.backoff_max = backoff_max
-        self.down_until = [0.0] * len(self.targets)
-        self.failures = [0] * len(self.targets)
-        self.next = 0
-
-    def pick(self, now: float) -> int:
-        n = len(self.targets)
-        for i in range(n):
-            index = (self.next + i) % n
-            if self.down_until[index] <= now:
-                self.next = index + 1
-                return index
-        index = min(range(n), key=lambda j: self.down_until[j])
-        self.next = index + 1
-        return index
-
-    def failed(self, index: int, now: float) -> None:
-        self.failures[index] += 1
-        backoff = min(self.backoff_initial * 2 ** (self.failures[index] - 1), self.backoff_max)
-        self.down_until[index] = now + backoff
-
-    def succeeded(self, index: int) -> None:
-        self.failures[index] = 0
-        self.down_until[index] = 0.0

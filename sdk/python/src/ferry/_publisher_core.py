@@ -1,0 +1,233 @@
+"""The publisher's state machine, without I/O: the one core of both flavours.
+
+:class:`ferry.Publisher` (threads) and :class:`ferry.aio.Publisher` (asyncio)
+are thin shells around :class:`PublisherCore`. A shell owns the clock reads,
+the locking (or the event loop), the gRPC calls and the futures; the core owns
+everything else: options, the outstanding-bytes bound, batching, per-key order,
+retries with backoff, node failover and flush watermarks. Every method is
+plain, single-threaded and returns what the shell must do next, so the core is
+tested without a server (tests/test_core.py) and a new language copies one
+shape: state machine + shell.
+
+How a shell drives it::
+
+    message, size, okey = core.prepare(topic, value, ...)   # any thread, no lock
+    wait while not core.admit(size)                         # under the lock
+    if core.enqueue(message, size, okey, future, now): wake the sender
+    # sender loop, under the lock:
+    to_send, to_resolve = core.step(now)
+    for batch in to_send: start Publish(core.request(batch)) on
+        channel batch.endpoint; its outcome goes to core.on_response /
+        on_call_error / on_not_sent, which return more (entry, outcome) pairs
+    resolve each entry.handle with its outcome (outside the lock)
+    sleep core.wakeup(now) seconds (None: until new input)
+
+Resolved entries have already left the outstanding set when the core returns
+them, so the bound and flush() see them as done at once.
+"""
+import itertools
+from typing import Dict, List, Optional, Set, Tuple
+
+import grpc
+
+from ferry import _common, _types
+from ferry._batcher import Batch, Batcher, Entry, expired_error
+from ferry.errors import FerryError, ResourceExhausted, Unavailable
+from ferry.v1 import publisher_pb2
+
+Resolution = Tuple[Entry, object]  # (entry, PublishResult or FerryError)
+
+
+class Endpoints:
+    """Round-robin over endpoints, skipping ones that failed recently."""
+
+    def __init__(self, targets, backoff_initial, backoff_max):
+        self.targets = list(targets)
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.down_until = [0.0] * len(self.targets)
+        self.failures = [0] * len(self.targets)
+        self.next = 0
+
+    def pick(self, now: float) -> int:
+        n = len(self.targets)
+        for i in range(n):
+            index = (self.next + i) % n
+            if self.down_until[index] <= now:
+                self.next = index + 1
+                return index
+        index = min(range(n), key=lambda j: self.down_until[j])
+        self.next = index + 1
+        return index
+
+    def failed(self, index: int, now: float) -> None:
+        self.failures[index] += 1
+        backoff = min(self.backoff_initial * 2 ** (self.failures[index] - 1), self.backoff_max)
+        self.down_until[index] = now + backoff
+
+    def succeeded(self, index: int) -> None:
+        self.failures[index] = 0
+        self.down_until[index] = 0.0
+
+
+class PublisherCore:
+    """Options and delivery state of one publisher (see the module doc)."""
+
+    def __init__(self, endpoints, *, max_batch_messages, max_batch_bytes, linger,
+                 max_outstanding_bytes, request_timeout, delivery_timeout, retry_backoff,
+                 close_timeout, max_inflight_batches):
+        self.targets = _common.check_endpoints(endpoints)
+        if max_batch_messages < 1 or max_batch_bytes < 1 or max_outstanding_bytes < 1:
+            raise ValueError("max_batch_messages, max_batch_bytes and "
+                             "max_outstanding_bytes must be >= 1")
+        linger = _types.seconds_of(linger, "linger")
+        initial, maximum = (_types.seconds_of(v, "retry_backoff") for v in retry_backoff)
+        self.request_timeout = _types.seconds_of(request_timeout, "request_timeout")
+        self.delivery_timeout = _types.seconds_of(delivery_timeout, "delivery_timeout")
+        self.close_timeout = _types.seconds_of(close_timeout, "close_timeout")
+        if (linger < 0 or self.request_timeout <= 0 or self.delivery_timeout <= 0
+                or not 0 < initial <= maximum):
+            raise ValueError("need linger >= 0, request_timeout > 0, delivery_timeout > 0 "
+                             "and 0 < retry_backoff[0] <= retry_backoff[1]")
+        self.max_outstanding_bytes = max_outstanding_bytes
+        self.max_inflight = max(1, max_inflight_batches)
+        self.batcher = Batcher(max_batch_messages, max_batch_bytes, linger, initial, maximum)
+        self.endpoints = Endpoints(self.targets, initial, maximum)
+        self._seq = itertools.count(1)
+        self.last_seq = 0
+        self.outstanding: Dict[int, Entry] = {}  # seq -> Entry, in seq order
+        self.outstanding_bytes = 0
+        self.inflight: Set[Batch] = set()
+        self.flushers = 0       # flush() calls waiting: send without lingering
+        self.closing = False
+
+    # -- publishing -------------------------------------------------------
+
+    def prepare(self, topic, value, key, headers, ordering_key, message_id, timestamp):
+        """Validates and encodes one message: (OutgoingMessage, size, ordering
+        key). Needs no lock. Raises TypeError / InvalidArgument."""
+        _common.validate_topic(topic)
+        message, size, okey = _common.build_message(key, value, headers, ordering_key,
+                                                    message_id, timestamp)
+        if size > self.max_outstanding_bytes:
+            raise _common.too_big(size, self.max_outstanding_bytes)
+        return message, size, okey
+
+    def admit(self, size: int) -> bool:
+        """Whether a message of ``size`` bytes fits the outstanding bound now.
+        Raises Unavailable once the publisher is closed."""
+        if self.closing:
+            raise Unavailable("publisher closed", retryable=False)
+        return self.outstanding_bytes + size <= self.max_outstanding_bytes
+
+    def full_error(self) -> ResourceExhausted:
+        return ResourceExhausted("max_outstanding_bytes %d reached" % self.max_outstanding_bytes)
+
+    def enqueue(self, message, size, okey, topic, handle, now) -> bool:
+        """Queues a prepared message; True when the sender should wake up."""
+        seq = next(self._seq)
+        self.last_seq = seq
+        entry = Entry(seq, topic, message, size, okey, now + self.delivery_timeout, handle)
+        self.outstanding[seq] = entry
+        self.outstanding_bytes += size
+        return self.batcher.add(entry, now)
+
+    def flushed(self, watermark: int) -> bool:
+        """True once every message up to sequence ``watermark`` is resolved."""
+        return not self.outstanding or next(iter(self.outstanding)) > watermark
+
+    # -- sending ----------------------------------------------------------
+
+    def step(self, now: float) -> Tuple[List[Batch], List[Resolution]]:
+        """Batches to send now (each with its ``endpoint`` index picked) and
+        messages that expired while queued."""
+        batcher = self.batcher
+        batcher.release_due(now)
+        force = self.flushers > 0
+        to_send: List[Batch] = []
+        to_resolve: List[Resolution] = []
+        while len(self.inflight) < self.max_inflight:
+            names = batcher.sendable(now, force)
+            if not names:
+                break
+            for name in names:
+                if len(self.inflight) >= self.max_inflight:
+                    break
+                batch, expired = batcher.take_batch(name, now)
+                for entry in expired:
+                    if self._forget(entry):
+                        to_resolve.append((entry, expired_error(entry)))
+                if batch is not None:
+                    batch.endpoint = self.endpoints.pick(now)
+                    self.inflight.add(batch)
+                    to_send.append(batch)
+        return to_send, to_resolve
+
+    def wakeup(self, now: float) -> Optional[float]:
+        """Seconds until step() has work without new input; None: none."""
+        if len(self.inflight) >= self.max_inflight:
+            return None
+        when = self.batcher.next_wakeup(now)
+        return None if when is None else max(0.0, when - now)
+
+    def request(self, batch: Batch) -> publisher_pb2.PublishRequest:
+        return publisher_pb2.PublishRequest(topic=batch.topic,
+                                            messages=[e.message for e in batch.entries])
+
+    def on_response(self, batch: Batch, response, now: float) -> List[Resolution]:
+        """The node answered the batch's Publish call."""
+        self.endpoints.succeeded(batch.endpoint)
+        outcomes = _common.result_outcomes(response, len(batch.entries),
+                                           self.targets[batch.endpoint])
+        return self._complete(batch, outcomes, now)
+
+    def on_call_error(self, batch: Batch, error: grpc.RpcError, now: float) -> List[Resolution]:
+        """The batch's Publish call failed; a failed node is avoided a while."""
+        ferry_error, node_failed = _common.call_error(error, self.targets[batch.endpoint])
+        if node_failed:
+            self.endpoints.failed(batch.endpoint, now)
+        return self._complete(batch, [ferry_error] * len(batch.entries), now)
+
+    def on_not_sent(self, batch: Batch, cause, now: float) -> List[Resolution]:
+        """The call could not start (``cause``: the exception) or was
+        cancelled by close (``cause`` None)."""
+        if cause is None:
+            error = Unavailable("publisher closed", retryable=False)
+        else:
+            error = Unavailable("could not start the call: %r" % (cause,),
+                                endpoint=self.targets[batch.endpoint])
+        return self._complete(batch, [error] * len(batch.entries), now)
+
+    def _complete(self, batch, outcomes, now):
+        self.inflight.discard(batch)
+        succeeded, failed = self.batcher.complete(batch, outcomes, now)
+        return [(e, o) for e, o in succeeded + failed if self._forget(e)]
+
+    # -- closing ----------------------------------------------------------
+
+    def close(self) -> Tuple[List[Resolution], List[Batch]]:
+        """Stops publishing: returns every unresolved message with the
+        "publisher closed" error, and the batches in flight (to cancel)."""
+        self.closing = True
+        error = Unavailable("publisher closed", retryable=False)
+        leftovers = [(e, error) for e in list(self.outstanding.values()) if self._forget(e)]
+        self.batcher.drain()
+        return leftovers, list(self.inflight)
+
+    def _forget(self, entry: Entry) -> bool:
+        """Marks an entry resolved; False if it already was."""
+        if entry.done:
+            return False
+        entry.done = True
+        self.outstanding.pop(entry.seq, None)
+        self.outstanding_bytes -= entry.size
+        return True
+
+
+def resolve(handle, outcome) -> None:
+    """Completes a future (concurrent or asyncio, not done yet) with a
+    result or error."""
+    if isinstance(outcome, FerryError):
+        handle.set_exception(outcome)
+    else:
+        handle.set_result(outcome)

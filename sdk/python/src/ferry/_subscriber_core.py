@@ -1,0 +1,389 @@
+"""The subscriber's state machine, without I/O: the one core of both flavours.
+
+:class:`ferry.Subscriber` (threads) and :class:`ferry.aio.Subscriber`
+(asyncio) are thin shells around :class:`SubscriberCore`. A shell owns the
+clock reads, the locking (or the event loop), the gRPC streams, the waiting
+and the user's callbacks; the core owns the rest: options and the open
+request, one :class:`Stream` state per endpoint, the delivery queue, ack /
+nack / extension batching per stream, automatic deadline extension,
+reconnect backoff, fatal codes, close, and the per-key (per-partition) serial
+order of handler calls. Every method is plain and single-threaded (the shell
+holds its lock or runs on its loop around each call) and returns what the
+shell must do next; the core is tested without a server (tests/test_core.py).
+
+How a shell drives it, per endpoint ``i``::
+
+    stream = core.open_stream(i, send)   # send(request) queues on the gRPC
+    if stream is None: stop              #   stream; send(None) half-closes
+    for response in Subscribe(requests queued by send):
+        delivered, receipt_errors = core.on_response(stream, response, now)
+        wake receivers if delivered; report receipt_errors to the user
+    report, delay = core.on_stream_end(stream, error or None)
+    tell the user ``report`` (if any); if report.fatal: core.fail(report.error)
+    reconnect after ``delay`` (None: stop)
+
+and beside that: ``core.next_message()`` for receivers, ``core.settle(...)``
+from Message.ack/nack/extend (wake the maintenance timer when it returns
+True), ``core.maintain(now)`` when that timer fires (it returns the next
+time), ``core.begin_close()`` / ``core.end_close()`` from close.
+"""
+import collections
+import os
+import socket
+from typing import Dict, List, Optional
+
+from google.protobuf import duration_pb2
+
+from ferry import _common, _types
+from ferry._message import VERSION, Message, Stats, SubscriberError
+from ferry.errors import FerryError, Unavailable, error_from_status
+from ferry.v1 import subscriber_pb2
+
+
+def duration(seconds: float) -> duration_pb2.Duration:
+    d = duration_pb2.Duration()
+    d.FromMilliseconds(int(round(seconds * 1000)))
+    return d
+
+
+def default_client_id() -> str:
+    return "ferry-python/%s %s:%d" % (VERSION, socket.gethostname(), os.getpid())
+
+
+class Settlements:
+    """Acks, nacks and extensions of one stream waiting to be sent."""
+    __slots__ = ("acks", "nacks", "extensions", "since", "count")
+
+    def __init__(self):
+        self.acks: List[bytes] = []
+        self.nacks: Dict[float, List[bytes]] = {}
+        self.extensions: Dict[float, List[bytes]] = {}
+        self.since: Optional[float] = None  # when the oldest pending one was added
+        self.count = 0
+
+    def add(self, kind: str, receipt: bytes, seconds: float, now: float) -> None:
+        if kind == "ack":
+            self.acks.append(receipt)
+        elif kind == "nack":
+            self.nacks.setdefault(seconds, []).append(receipt)
+        else:
+            self.extensions.setdefault(seconds, []).append(receipt)
+        if self.since is None:
+            self.since = now
+        self.count += 1
+
+    def take(self):
+        """Returns the requests to send and (acks, nacks, extensions) counts."""
+        requests = []
+        counts = (len(self.acks), sum(map(len, self.nacks.values())),
+                  sum(map(len, self.extensions.values())))
+        if self.acks:
+            requests.append(subscriber_pb2.SubscribeRequest(
+                ack=subscriber_pb2.Acks(receipts=self.acks)))
+        for delay, receipts in self.nacks.items():
+            requests.append(subscriber_pb2.SubscribeRequest(
+                nack=subscriber_pb2.Nacks(receipts=receipts, delay=duration(delay))))
+        for deadline, receipts in self.extensions.items():
+            requests.append(subscriber_pb2.SubscribeRequest(
+                extend=subscriber_pb2.Extensions(receipts=receipts,
+                                                 deadline=duration(deadline))))
+        self.acks = []
+        self.nacks = {}
+        self.extensions = {}
+        self.since = None
+        self.count = 0
+        return requests, counts
+
+
+class Stream:
+    """One connection attempt to one endpoint. Receipts are valid on it only.
+
+    ``send`` is the shell's: it queues a request on the gRPC stream, and
+    ``send(None)`` half-closes it. ``call`` is the shell's call object."""
+    __slots__ = ("index", "send", "call", "alive", "pending", "unsettled")
+
+    def __init__(self, index, send):
+        self.index = index
+        self.send = send
+        self.call = None
+        self.alive = True
+        self.pending = Settlements()
+        self.unsettled: Dict[bytes, Message] = {}
+
+    def half_close(self):
+        self.send(None)
+
+
+class SubscriberCore:
+    """Options and delivery state of one subscriber (see the module doc).
+
+    ``owner`` is the shell: delivered messages call ``owner._settle(message,
+    kind, seconds)`` from ack/nack/extend."""
+
+    def __init__(self, owner, endpoints, group, topics, *, ordering, ack_deadline,
+                 max_outstanding_messages, max_outstanding_bytes, start, filter,
+                 max_delivery_attempts, dead_letter_topic, client_id, ack_batch,
+                 max_extension, reconnect_backoff):
+        self.targets = _common.check_endpoints(endpoints)
+        if not isinstance(group, str) or not group:
+            raise ValueError("group must be a non-empty string")
+        if isinstance(topics, str):
+            topics = [topics]
+        topics = list(topics or [])
+        if not topics:
+            raise ValueError("topics must name at least one topic")
+        if max_outstanding_messages < 1 or max_outstanding_bytes < 1:
+            raise ValueError("max_outstanding_messages and max_outstanding_bytes must be >= 1")
+        self.ordering = _types.ordering_of(ordering)
+        self.ack_deadline = _types.seconds_of(ack_deadline, "ack_deadline")
+        self.ack_batch_count = int(ack_batch[0])
+        self.ack_batch_delay = _types.seconds_of(ack_batch[1], "ack_batch delay")
+        self.max_extension = _types.seconds_of(max_extension, "max_extension")
+        self.backoff_initial, self.backoff_max = (
+            _types.seconds_of(v, "reconnect_backoff") for v in reconnect_backoff)
+        self.open_request = subscriber_pb2.SubscribeRequest(open=subscriber_pb2.SubscriptionOpen(
+            group=group, topics=topics, ordering=self.ordering.value,
+            ack_deadline=duration(self.ack_deadline),
+            flow=subscriber_pb2.FlowControl(max_outstanding_messages=max_outstanding_messages,
+                                            max_outstanding_bytes=max_outstanding_bytes),
+            start=_types.position_of(start), filter=filter or "",
+            max_delivery_attempts=max_delivery_attempts,
+            dead_letter_topic=dead_letter_topic or "",
+            client_id=client_id or default_client_id()))
+        self.owner = owner
+        self.streams: List[Optional[Stream]] = [None] * len(self.targets)
+        self.backoff = [self.backoff_initial] * len(self.targets)
+        self.delivery = collections.deque()
+        self.stats = Stats()
+        self.failure: Optional[FerryError] = None
+        self.closing = False     # no new streams or deliveries
+        self.accepting = True    # settlements still sent (until close's last flush)
+        self.next_scan: Optional[float] = None
+        self.running = 0         # handler calls running or waiting in a chain
+        self.chains: Dict[object, collections.deque] = {}  # chain key -> waiting messages
+
+    # -- streams ----------------------------------------------------------
+
+    def open_stream(self, index: int, send) -> Optional[Stream]:
+        """A new stream to endpoint ``index`` (its open request already sent);
+        None once closing."""
+        if self.closing:
+            return None
+        stream = self.streams[index] = Stream(index, send)
+        send(self.open_request)
+        return stream
+
+    def on_response(self, stream: Stream, response, now: float):
+        """Applies one response: (messages were queued, receipt errors)."""
+        kind = response.WhichOneof("response")
+        if kind == "messages":
+            if self.closing:
+                return False, ()  # not acked: the node redelivers once the stream ends
+            batch = response.messages.messages
+            self.stats.received += len(batch)
+            owner, deadline = self.owner, self.ack_deadline
+            unsettled, delivery = stream.unsettled, self.delivery
+            for pb in batch:
+                message = Message(pb, stream, owner, now, deadline)
+                unsettled[message._receipt] = message
+                delivery.append(message)
+            return True, ()
+        if kind == "opened":
+            self.backoff[stream.index] = self.backoff_initial
+        elif kind == "receipt_results":
+            results = response.receipt_results.results
+            self.stats.receipt_failures += len(results)
+            endpoint = self.targets[stream.index]
+            return False, [error_from_status(r.status.code, r.status.message,
+                                             retryable=r.status.retryable, endpoint=endpoint)
+                           for r in results]
+        return False, ()
+
+    def on_stream_end(self, stream: Stream, error: Optional[FerryError]):
+        """The stream ended (``error`` None: the node closed it cleanly).
+        Returns (SubscriberError to report or None, seconds to wait before
+        reconnecting or None to stop). After a fatal report the shell calls
+        :meth:`fail` once it told the user, so ``on_error`` has run by the
+        time receivers see the failure."""
+        stream.alive = False
+        self.stats.dropped_settlements += stream.pending.count
+        stream.pending.take()
+        for message in stream.unsettled.values():
+            message._settled = True
+        stream.unsettled.clear()
+        if self.delivery:
+            self.delivery = collections.deque(m for m in self.delivery if m._stream is not stream)
+        stream.half_close()
+        if self.closing:
+            return None, None
+        endpoint = self.targets[stream.index]
+        if error is None:
+            error = Unavailable("stream ended by the node", endpoint=endpoint)
+        fatal = error.code in _common.FATAL_STREAM_CODES
+        if fatal:
+            return SubscriberError(error, endpoint, True), None
+        self.stats.reconnects += 1
+        delay = self.backoff[stream.index]
+        self.backoff[stream.index] = min(delay * 2, self.backoff_max)
+        return SubscriberError(error, endpoint, False), delay
+
+    def fail(self, error: FerryError) -> None:
+        """Stops the subscriber after a fatal error: receivers get ``error``;
+        the other streams send their pending settlements and half-close."""
+        self.failure = self.failure or error
+        self._stop_streams()
+
+    def open_streams(self) -> int:
+        return sum(1 for s in self.streams if s is not None and s.alive and s.call is not None)
+
+    def snapshot(self) -> Stats:
+        stats = self.stats.copy()
+        stats.open_streams = self.open_streams()
+        return stats
+
+    # -- delivery ---------------------------------------------------------
+
+    def next_message(self) -> Optional[Message]:
+        """The next deliverable message; raises the fatal error after a fatal
+        failure; None when there is none (or closing)."""
+        if self.failure is not None:
+            raise self.failure
+        if self.closing:
+            return None
+        delivery = self.delivery
+        while delivery:
+            message = delivery.popleft()
+            if message._stream.alive:
+                return message
+        return None
+
+    def chain_key(self, message: Message):
+        """Messages with one chain key are handled one at a time, in order."""
+        if self.ordering is _types.Ordering.KEY and message.key is not None:
+            return (message.topic, message.key)
+        if self.ordering is _types.Ordering.PARTITION:
+            return (message.topic, message.partition)
+        return None
+
+    def admit_handler(self, message: Message, key) -> bool:
+        """Counts a handler call; True when it may run now, False when it
+        waits behind a running one of its chain."""
+        self.running += 1
+        if key is not None:
+            chain = self.chains.get(key)
+            if chain is not None:
+                chain.append(message)
+                return False
+            self.chains[key] = collections.deque()
+        return True
+
+    def handler_done(self, key) -> Optional[Message]:
+        """A handler call returned; the next message of its chain, if any."""
+        self.running -= 1
+        if key is None:
+            return None
+        chain = self.chains.get(key)
+        if chain:
+            return chain.popleft()
+        self.chains.pop(key, None)
+        return None
+
+    # -- settlements ------------------------------------------------------
+
+    def settle(self, message: Message, kind: str, seconds, now: float) -> bool:
+        """Records an ack, nack or extension (only the first ack/nack
+        counts); True when the maintenance timer should wake up."""
+        stream = message._stream
+        if message._settled:
+            return False
+        if kind != "extend":
+            message._settled = True
+            stream.unsettled.pop(message._receipt, None)
+        if not stream.alive or not self.accepting:
+            if kind != "extend":
+                self.stats.dropped_settlements += 1
+            return False
+        if kind == "extend":
+            seconds = self.ack_deadline if seconds is None else _types.seconds_of(
+                seconds, "deadline")
+            message._expires = now + seconds
+        first = stream.pending.count == 0
+        stream.pending.add(kind, message._receipt, seconds, now)
+        if stream.pending.count >= self.ack_batch_count:
+            self._flush(stream)
+            return False
+        return first
+
+    def _flush(self, stream: Stream) -> None:
+        if stream.pending.count == 0:
+            return
+        requests, (acks, nacks, extensions) = stream.pending.take()
+        if not stream.alive:
+            self.stats.dropped_settlements += acks + nacks
+            return
+        for request in requests:
+            stream.send(request)
+        self.stats.acks_sent += acks
+        self.stats.nacks_sent += nacks
+        self.stats.extensions_sent += extensions
+
+    def maintain(self, now: float) -> float:
+        """Flushes settlements that waited ack_batch_delay and, every scan,
+        extends the deadlines of messages still being processed. Returns when
+        to run again."""
+        scan_every = min(1.0, max(0.05, self.ack_deadline / 6))
+        if self.next_scan is None:
+            self.next_scan = now + scan_every
+        wake = self.next_scan
+        for stream in self.streams:
+            if stream is None or stream.pending.since is None:
+                continue
+            due = stream.pending.since + self.ack_batch_delay
+            if due <= now:
+                self._flush(stream)
+            else:
+                wake = min(wake, due)
+        if now >= self.next_scan:
+            self._extend_due(now)
+            self.next_scan = now + scan_every
+            wake = min(wake, self.next_scan)
+        return wake
+
+    def _extend_due(self, now: float) -> None:
+        threshold = self.ack_deadline / 3
+        for stream in self.streams:
+            if stream is None or not stream.alive:
+                continue
+            for message in stream.unsettled.values():
+                if (message._expires - now <= threshold
+                        and now - message._delivered < self.max_extension):
+                    message._expires = now + self.ack_deadline
+                    stream.pending.add("extend", message._receipt, self.ack_deadline, now)
+            self._flush(stream)
+
+    # -- closing ----------------------------------------------------------
+
+    def begin_close(self) -> List[Message]:
+        """Stops delivering; returns the messages received but not handed
+        out (the shell nacks them)."""
+        self.closing = True
+        leftovers = list(self.delivery)
+        self.delivery.clear()
+        for chain in self.chains.values():
+            leftovers.extend(chain)
+            self.running -= len(chain)
+            chain.clear()
+        return leftovers
+
+    def end_close(self) -> None:
+        """Sends every pending settlement, then half-closes the streams;
+        later settlements are dropped."""
+        self._stop_streams()
+        self.accepting = False
+
+    def _stop_streams(self):
+        self.closing = True
+        for stream in self.streams:
+            if stream is not None and stream.alive:
+                self._flush(stream)
+                stream.half_close()

@@ -1,0 +1,286 @@
+"""The I/O-free cores both flavours drive (PublisherCore, SubscriberCore),
+exercised directly: fake responses in, the requests and resolutions the
+shells would act on out. No server, no threads, no event loop; time is a
+plain number."""
+import re
+
+import grpc
+import pytest
+
+import ferry
+from ferry._publisher_core import PublisherCore
+from ferry._subscriber_core import SubscriberCore
+from ferry.v1 import common_pb2, publisher_pb2, subscriber_pb2
+
+
+class FakeRpcError(grpc.RpcError):
+    def __init__(self, code, details="x"):
+        self._code, self._details = code, details
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return self._details
+
+
+class Handle:
+    """Stands in for a future: the core only stores it."""
+
+
+def publisher(**overrides):
+    options = dict(max_batch_messages=100, max_batch_bytes=1 << 20, linger=0.005,
+                   max_outstanding_bytes=1 << 20, request_timeout=30.0,
+                   delivery_timeout=120.0, retry_backoff=(0.1, 1.0), close_timeout=1.0,
+                   max_inflight_batches=32)
+    options.update(overrides)
+    return PublisherCore(["a:1", "b:1"], **options)
+
+
+def publish(core, topic, value, now, key=None):
+    message, size, okey = core.prepare(topic, value, key, None, None, None, None)
+    return core.enqueue(message, size, okey, topic, Handle(), now)
+
+
+def answer(batch, first_offset=0):
+    return publisher_pb2.PublishResponse(results=[
+        publisher_pb2.PublishResult(cluster="main", partition=0, offset=first_offset + i)
+        for i in range(len(batch.entries))])
+
+
+def test_publisher_core_sends_resolves_and_flushes():
+    core = publisher()
+    assert publish(core, "t", b"v1", 0.0)  # the first message wakes the sender
+    watermark = core.last_seq
+    to_send, expired = core.step(0.0)
+    assert len(to_send) == 1 and not expired
+    request = core.request(to_send[0])
+    assert request.topic == "t" and [m.value for m in request.messages] == [b"v1"]
+    assert re.fullmatch("[0-9a-f]{32}", request.messages[0].id)  # a generated ferry.id
+    assert not core.flushed(watermark)
+    resolved = core.on_response(to_send[0], answer(to_send[0], 7), 0.01)
+    assert [o for _, o in resolved] == [ferry.PublishResult("main", 0, 7)]
+    assert core.flushed(watermark) and core.outstanding_bytes == 0 and not core.inflight
+
+
+def test_publisher_core_retries_on_the_other_node_after_a_node_failure():
+    core = publisher()
+    publish(core, "t", b"v", 0.0)
+    (batch,), _ = core.step(0.0)
+    assert batch.endpoint == 0
+    assert core.on_call_error(batch, FakeRpcError(grpc.StatusCode.UNAVAILABLE), 0.0) == []
+    assert core.step(0.05) == ([], [])  # backoff: 0.1 s
+    assert core.wakeup(0.05) == pytest.approx(0.05)
+    publish(core, "u", b"w", 0.05)
+    publish(core, "v", b"w", 0.06)
+    others = core.step(0.06)[0]
+    assert [b.endpoint for b in others] == [1, 1]  # node 0 is avoided for a while
+    (retry,), _ = core.step(0.1)
+    assert [e.message.id for e in retry.entries] == [e.message.id for e in batch.entries]
+    resolved = core.on_response(retry, answer(retry), 0.2)
+    assert isinstance(resolved[0][1], ferry.PublishResult)
+
+
+def test_publisher_core_fails_non_retryable_call_errors_at_once():
+    core = publisher()
+    publish(core, "t", b"v", 0.0)
+    (batch,), _ = core.step(0.0)
+    resolved = core.on_call_error(batch, FakeRpcError(grpc.StatusCode.NOT_FOUND, "no t"), 0.0)
+    assert [type(o) for _, o in resolved] == [ferry.NotFound]
+    assert core.outstanding_bytes == 0
+
+
+def test_publisher_core_bounds_outstanding_bytes_and_inflight_batches():
+    core = publisher(max_outstanding_bytes=300, max_inflight_batches=1, max_batch_messages=1)
+    message, size, _ = core.prepare("t", b"x" * 100, None, None, None, None, None)
+    assert core.admit(size)
+    publish(core, "t", b"x" * 100, 0.0)
+    publish(core, "t", b"x" * 100, 0.0)
+    assert not core.admit(size)
+    with pytest.raises(ferry.InvalidArgument):
+        core.prepare("t", b"x" * 400, None, None, None, None, None)
+    to_send, _ = core.step(0.0)
+    assert len(to_send) == 1  # one batch in flight at most
+    assert core.wakeup(0.0) is None  # nothing to do until it completes
+    core.on_response(to_send[0], answer(to_send[0]), 0.0)
+    assert core.admit(size)
+    assert len(core.step(0.0)[0]) == 1
+
+
+def test_publisher_core_expires_queued_messages_and_close_fails_the_rest():
+    core = publisher(delivery_timeout=1.0, max_inflight_batches=1, max_batch_messages=1)
+    publish(core, "t", b"a", 0.0)
+    publish(core, "t", b"b", 0.0)
+    (first,), _ = core.step(0.0)
+    core.on_call_error(first, FakeRpcError(grpc.StatusCode.UNAVAILABLE), 0.0)
+    to_send, expired = core.step(2.0)  # both past their delivery deadline
+    assert to_send == [] and [type(o) for _, o in expired] == [ferry.Unavailable,
+                                                               ferry.DeadlineExceeded]
+    publish(core, "t", b"c", 2.0)
+    (inflight,), _ = core.step(2.0)
+    publish(core, "t", b"d", 2.0)
+    leftovers, batches = core.close()
+    assert batches == [inflight] and len(leftovers) == 2
+    assert all(isinstance(o, ferry.Unavailable) and not o.retryable for _, o in leftovers)
+    with pytest.raises(ferry.Unavailable):
+        core.admit(1)
+    assert core.on_not_sent(inflight, None, 2.1) == []  # already resolved by close
+
+
+class Owner:
+    """The shell: Message.ack() etc. land here."""
+
+    def __init__(self):
+        self.core = None
+
+    def _settle(self, message, kind, seconds):
+        self.core.settle(message, kind, seconds, self.now)
+
+
+def subscriber(**overrides):
+    options = dict(ordering="none", ack_deadline=3.0, max_outstanding_messages=10,
+                   max_outstanding_bytes=1 << 20, start="earliest", filter="",
+                   max_delivery_attempts=0, dead_letter_topic="", client_id="test",
+                   ack_batch=(3, 0.01), max_extension=60.0, reconnect_backoff=(0.1, 0.4))
+    options.update(overrides)
+    owner = Owner()
+    owner.now = 0.0
+    owner.core = SubscriberCore(owner, ["a:1", "b:1"], "g", ["t"], **options)
+    return owner, owner.core
+
+
+def deliver(core, stream, *keys, now=0.0, partition=0):
+    response = subscriber_pb2.SubscribeResponse(messages=subscriber_pb2.MessageBatch(messages=[
+        subscriber_pb2.ReceivedMessage(receipt=b"r-%s-%d" % (k.encode(), i), topic="t",
+                                       partition=partition, offset=i, key=k.encode(),
+                                       value=b"v%d" % i, delivery_attempt=1)
+        for i, k in enumerate(keys)]))
+    return core.on_response(stream, response, now)
+
+
+def kinds(sent):
+    return [r.WhichOneof("request") if r is not None else None for r in sent]
+
+
+def test_subscriber_core_opens_delivers_and_batches_acks():
+    owner, core = subscriber()
+    sent = []
+    stream = core.open_stream(0, sent.append)
+    assert kinds(sent) == ["open"] and sent[0].open.group == "g"
+    assert deliver(core, stream, "a", "b", "c") == (True, ())
+    messages = [core.next_message() for _ in range(3)]
+    assert [m.offset for m in messages] == [0, 1, 2] and core.next_message() is None
+    assert core.settle(messages[0], "ack", 0.0, 0.0)  # first pending: start the timer
+    assert not core.settle(messages[0], "nack", 0.0, 0.0)  # only the first settlement counts
+    assert kinds(sent) == ["open"]
+    assert core.maintain(0.005) == pytest.approx(0.01)  # waits ack_batch delay
+    core.maintain(0.01)
+    assert kinds(sent) == ["open", "ack"] and list(sent[1].ack.receipts) == [b"r-a-0"]
+    messages[1].nack(2.0)
+    messages[2].ack()
+    core.settle(messages[1], "extend", None, 0.0)  # settled: extension ignored
+    core.maintain(1.0)
+    assert sorted(kinds(sent)[2:]) == ["ack", "nack"]
+    assert core.snapshot().acks_sent == 2 and core.snapshot().nacks_sent == 1
+
+
+def test_subscriber_core_flushes_a_full_ack_batch_at_once():
+    owner, core = subscriber()
+    sent = []
+    stream = core.open_stream(0, sent.append)
+    deliver(core, stream, "a", "b", "c")
+    for _ in range(3):
+        core.next_message().ack()
+    assert kinds(sent) == ["open", "ack"] and len(sent[1].ack.receipts) == 3
+
+
+def test_subscriber_core_extends_deadlines_of_unsettled_messages():
+    owner, core = subscriber(ack_deadline=3.0, max_extension=5.0)
+    sent = []
+    stream = core.open_stream(0, sent.append)
+    deliver(core, stream, "a")
+    core.next_message()
+    core.maintain(0.0)  # first scan scheduled at 0.5 s
+    core.maintain(1.5)  # 1.5 s left > a third of 3 s: not yet
+    assert kinds(sent) == ["open"]
+    core.maintain(2.5)
+    assert kinds(sent) == ["open", "extend"] and sent[1].extend.deadline.seconds == 3
+    core.maintain(6.0)  # past max_extension: no more
+    assert kinds(sent) == ["open", "extend"]
+
+
+def test_subscriber_core_reconnects_with_backoff_and_drops_the_dead_streams_receipts():
+    owner, core = subscriber()
+    sent = []
+    stream = core.open_stream(0, sent.append)
+    deliver(core, stream, "a", "b")
+    held = core.next_message()
+    report, delay = core.on_stream_end(stream, None)
+    assert not report.fatal and report.endpoint == "a:1" and delay == pytest.approx(0.1)
+    assert sent[-1] is None  # half-closed
+    assert held.settled and core.next_message() is None  # the queued one is dropped too
+    held.ack()
+    assert core.snapshot().reconnects == 1
+    again = core.open_stream(0, sent.append)
+    assert core.on_stream_end(again, ferry.Unavailable("x"))[1] == pytest.approx(0.2)
+    again = core.open_stream(0, sent.append)
+    core.on_response(again, subscriber_pb2.SubscribeResponse(opened=subscriber_pb2.Opened()), 0)
+    assert core.on_stream_end(again, None)[1] == pytest.approx(0.1)  # reset by opened
+
+
+def test_subscriber_core_stops_on_a_fatal_code_and_flushes_the_other_streams():
+    owner, core = subscriber()
+    sent_a, sent_b = [], []
+    a = core.open_stream(0, sent_a.append)
+    b = core.open_stream(1, sent_b.append)
+    deliver(core, b, "x")
+    core.next_message().ack()
+    report, delay = core.on_stream_end(a, ferry.NotFound("no such topic"))
+    assert report.fatal and delay is None
+    assert core.failure is None  # not before the shell told the user (on_error)
+    core.fail(report.error)
+    assert kinds(sent_b) == ["open", "ack", None]
+    with pytest.raises(ferry.NotFound):
+        core.next_message()
+    assert core.open_stream(0, sent_a.append) is None
+
+
+def test_subscriber_core_reports_receipt_failures():
+    owner, core = subscriber()
+    stream = core.open_stream(0, lambda r: None)
+    response = subscriber_pb2.SubscribeResponse(receipt_results=subscriber_pb2.ReceiptResults(
+        results=[subscriber_pb2.ReceiptResult(receipt=b"r", status=common_pb2.Status(
+            code=9, message="receipt expired"))]))
+    delivered, errors = core.on_response(stream, response, 0.0)
+    assert not delivered and [type(e) for e in errors] == [ferry.FailedPrecondition]
+    assert errors[0].endpoint == "a:1" and core.snapshot().receipt_failures == 1
+
+
+def test_subscriber_core_serialises_handlers_per_key_and_close_returns_the_waiting():
+    owner, core = subscriber(ordering="key")
+    stream = core.open_stream(0, lambda r: None)
+    deliver(core, stream, "a", "b", "a", "a")
+    m = [core.next_message() for _ in range(4)]
+    runs = [core.admit_handler(x, core.chain_key(x)) for x in m]
+    assert runs == [True, True, False, False]  # the later a's wait behind the first
+    assert core.handler_done(core.chain_key(m[0])) is m[2]
+    assert core.running == 3
+    leftovers = core.begin_close()
+    assert leftovers == [m[3]] and core.running == 2
+    assert core.handler_done(core.chain_key(m[2])) is None
+
+
+def test_subscriber_core_close_sends_pending_settlements_then_drops_later_ones():
+    owner, core = subscriber()
+    sent = []
+    stream = core.open_stream(0, sent.append)
+    deliver(core, stream, "a", "b", "c")
+    first, second, third = (core.next_message() for _ in range(3))
+    first.ack()
+    assert core.begin_close() == [] and core.next_message() is None
+    second.nack()
+    core.end_close()
+    assert kinds(sent) == ["open", "ack", "nack", None]
+    third.ack()
+    assert core.snapshot().dropped_settlements == 1
+    assert deliver(core, stream, "late") == (False, ())  # closing: not queued
