@@ -287,12 +287,13 @@ class Subscriber:
                 return
             key = core.chain_key(message)
             with self._lock:
-                if core.closing:
-                    core.delivery.appendleft(message)
-                    return
-                if not core.admit_handler(message, key):
-                    continue
-            self._pool.submit(self._handle, message, key)
+                closing = core.closing
+                run_now = not closing and core.admit_handler(message, key)
+            if closing:
+                message.nack()  # as close() did with the messages still queued
+                return
+            if run_now:
+                self._pool.submit(self._handle, message, key)
 
     def _handle(self, message, key):
         while message is not None:
