@@ -43,6 +43,7 @@ struct Options {
   double timeout_seconds = 900;
   std::string perf_ferryd;
   bool keep_work_dir = false;
+  std::vector<std::string> ferryd_env;
 };
 
 using RdKafka = std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)>;
@@ -189,6 +190,14 @@ bool DeleteTopic(const std::string& bootstrap, const std::string& topic) {
   }
   Log("{} still listed 30 s after its deletion", topic);
   return false;
+}
+
+// Whether `topic` is missing or empty on the broker at `bootstrap`.
+bool TargetEmpty(const std::string& bootstrap, const std::string& topic, int partitions) {
+  RdKafka client = MakeClient(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap}});
+  int64_t total = 0;
+  for (int64_t high : HighWatermarks(client.get(), topic, partitions)) total += high;
+  return total == 0;
 }
 
 // What the target holds, read back and compared with the placement.
@@ -359,10 +368,12 @@ Result RunFerry(int nodes, const testing::KafkaBroker& source,
                    testing::KafkaClusterEntry("b", target.bootstrap()),
                    "control: { cluster: a, topic: __ferry_control.mirror-bench }\n",
                    "routes:\n  - { topic: \"*\", write: [a] }\n");
+  std::map<std::string, std::string> env;
+  ParseKeyValues(o.ferryd_env, "--ferryd-env", &env);  // checked in main
   std::vector<std::unique_ptr<testing::FerrydProcess>> ferryd;
   std::vector<int> pids;
   for (int i = 0; i < nodes; ++i) {
-    auto node = testing::FerrydProcess::Start(yaml);
+    auto node = testing::FerrydProcess::Start(yaml, env);
     if (!node.ok()) {
       Log("ferryd: {}", node.status().ToString());
       return {.system = system};
@@ -455,13 +466,14 @@ Result RunMm2(const testing::KafkaBroker& source, const testing::KafkaBroker& ta
          Mm2Properties(source.bootstrap(), target.bootstrap(), topic, o)) {
       props << key << " = " << value << "\n";
     }
-    // ProducerConfig at INFO shows the producer settings MM2 really used.
+    // Producer and consumer configs at INFO show the settings MM2 really used.
     std::ofstream log4j(work_dir + "/log4j.properties");
     log4j << "log4j.rootLogger=WARN, stdout\n"
              "log4j.appender.stdout=org.apache.log4j.ConsoleAppender\n"
              "log4j.appender.stdout.layout=org.apache.log4j.PatternLayout\n"
              "log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n\n"
              "log4j.logger.org.apache.kafka.clients.producer.ProducerConfig=INFO\n"
+             "log4j.logger.org.apache.kafka.clients.consumer.ConsumerConfig=INFO\n"
              "log4j.logger.org.apache.kafka.connect.mirror=INFO\n";
   }
   const double brokers0 = [&] {
@@ -502,10 +514,14 @@ void PrintTable(const std::vector<Result>& results, const Options& o) {
   fmt::print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
   for (const Result& r : results) {
     fmt::print(
-        "| {} | {} | {:.1f} | {:.0f} | {:.1f} | {:.0f} | {:.1f} | {:.1f} | {} | {:.1f} | "
+        "| {} | {} | {:.1f} | {:.0f} | {:.1f} | {} | {:.1f} | {:.1f} | {} | {:.1f} | "
         "{:.1f} | {} | {} | {} | {} |\n",
         r.system, o.records, r.seconds, static_cast<double>(o.records) / r.seconds,
-        r.first_seconds, static_cast<double>(o.records) / (r.seconds - r.first_seconds),
+        r.first_seconds,
+        r.seconds > r.first_seconds
+            ? fmt::format("{:.0f}",
+                          static_cast<double>(o.records) / (r.seconds - r.first_seconds))
+            : "–",
         r.cpu, r.cpu * 1e6 / static_cast<double>(o.records), Mib(r.peak_rss_kb),
         r.broker_cpu, r.other_cpu, o.records - r.check.present, r.check.duplicates,
         r.check.out_of_order, r.check.misplaced + r.check.bad);
@@ -558,21 +574,24 @@ int Run(const Options& o) {
   std::vector<Result> results;
   bool ferry_ran = false;
   for (const std::string& system : o.systems) {
-    Result r;
-    std::string target_topic = topic;
-    if (system == "mm2") {
-      r = RunMm2(**source, **target, topic, o, placement, broker_pids, work_dir);
-      target_topic = "src." + topic;
-    } else {
-      // Every Ferry run writes the target's topic of the same name.
-      if (ferry_ran && !DeleteTopic((*target)->bootstrap(), topic)) return 1;
-      ferry_ran = true;
-      r = RunFerry(system == "ferry" ? 1 : 2, **source, **target, topic, o, placement,
-                   broker_pids);
+    const bool mm2 = system == "mm2";
+    const std::string target_topic = mm2 ? "src." + topic : topic;
+    // Every Ferry run writes the target's topic of the same name.
+    if (!mm2 && ferry_ran && !DeleteTopic((*target)->bootstrap(), topic)) return 1;
+    ferry_ran = ferry_ran || !mm2;
+    if (!TargetEmpty((*target)->bootstrap(), target_topic, o.partitions)) {
+      Log("{} on the target holds records already: each copier needs an empty target "
+          "(is a system named twice in --systems?)",
+          target_topic);
+      return 1;
     }
+    const Result r =
+        mm2 ? RunMm2(**source, **target, topic, o, placement, broker_pids, work_dir)
+            : RunFerry(system == "ferry" ? 1 : 2, **source, **target, topic, o, placement,
+                       broker_pids);
     Log("{}: {:.1f} s, checking the target", r.system, r.seconds);
-    r.check = ReadBack((*target)->bootstrap(), target_topic, o, placement);
     results.push_back(r);
+    results.back().check = ReadBack((*target)->bootstrap(), target_topic, o, placement);
   }
   PrintTable(results, o);
   if (o.keep_work_dir) {
@@ -594,6 +613,9 @@ int Run(const Options& o) {
 
 int main(int argc, char** argv) {
   ferry::bench::Options o;
+  const auto key_value = [](const std::string& entry) -> std::string {
+    return entry.find('=') == std::string::npos ? "expected KEY=VALUE" : "";
+  };
   CLI::App app{
       "Ferry's mirror against MirrorMaker 2: copies one preloaded topic between two "
       "local brokers with each and prints time, CPU per record and a check of the "
@@ -615,15 +637,17 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--mm2", o.mm2_overrides,
                  "KEY=VALUE overriding a MirrorMaker 2 property (repeatable)")
-      ->check([](const std::string& entry) {
-        return entry.find('=') == std::string::npos ? "expected KEY=VALUE" : "";
-      });
+      ->check(key_value);
   app.add_option("--timeout-seconds", o.timeout_seconds,
                  "Give up on a copier after this long")
       ->check(CLI::PositiveNumber);
   app.add_option("--perf-ferryd", o.perf_ferryd,
                  "Record `perf record -g` of the (first) ferryd into this file during "
                  "its mirror run");
+  app.add_option("--ferryd-env", o.ferryd_env,
+                 "KEY=VALUE added to ferryd's environment (repeatable), e.g. "
+                 "MALLOC_CONF=... for jemalloc")
+      ->check(key_value);
   app.add_flag("--keep-work-dir", o.keep_work_dir,
                "Keep MirrorMaker 2's configuration and log (in the temp directory)");
   CLI11_PARSE(app, argc, argv);
