@@ -283,8 +283,18 @@ struct Result {
   Check check = {};
 };
 
+// Whether `pid` runs (exists and is no zombie: the copiers are our children).
+bool Alive(int pid) {
+  std::ifstream in(fmt::format("/proc/{}/stat", pid));
+  std::string line;
+  if (!std::getline(in, line)) return false;
+  const size_t paren = line.rfind(')');
+  return paren + 2 < line.size() && line[paren + 2] != 'Z';
+}
+
 // Watches the target until each partition holds what the source partition
-// holds (or `timeout`), measuring the copiers' CPU from now on.
+// holds (or `timeout`, or a copier exits), measuring the copiers' CPU from
+// now on.
 Result Watch(const std::string& system, const std::vector<int>& pids,
              const std::vector<int>& broker_pids, const std::string& target_bootstrap,
              const std::string& target_topic, const Options& o,
@@ -317,6 +327,10 @@ Result Watch(const std::string& system, const std::vector<int>& pids,
     }
     if (all) {
       r.complete = true;
+      break;
+    }
+    if (!std::all_of(pids.begin(), pids.end(), Alive)) {
+      Log("{}: a copier process exited (see its log)", system);
       break;
     }
     if (NowNs() - last_log > 10'000'000'000 && total != last_total) {
@@ -512,18 +526,20 @@ void PrintTable(const std::vector<Result>& results, const Options& o) {
       "µs/record | peak RSS | brokers CPU s | other CPU s | missing | duplicates | "
       "out of order | misplaced |\n");
   fmt::print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+  // A rate only for a copy that completed.
+  auto rate = [&](const Result& r, double seconds) {
+    return r.complete && seconds > 0
+               ? fmt::format("{:.0f}", static_cast<double>(o.records) / seconds)
+               : std::string("–");
+  };
   for (const Result& r : results) {
     fmt::print(
-        "| {} | {} | {:.1f} | {:.0f} | {:.1f} | {} | {:.1f} | {:.1f} | {} | {:.1f} | "
+        "| {} | {} | {:.1f} | {} | {:.1f} | {} | {:.1f} | {:.1f} | {} | {:.1f} | "
         "{:.1f} | {} | {} | {} | {} |\n",
-        r.system, o.records, r.seconds, static_cast<double>(o.records) / r.seconds,
-        r.first_seconds,
-        r.seconds > r.first_seconds
-            ? fmt::format("{:.0f}",
-                          static_cast<double>(o.records) / (r.seconds - r.first_seconds))
-            : "–",
-        r.cpu, r.cpu * 1e6 / static_cast<double>(o.records), Mib(r.peak_rss_kb),
-        r.broker_cpu, r.other_cpu, o.records - r.check.present, r.check.duplicates,
+        r.system, o.records, r.seconds, rate(r, r.seconds), r.first_seconds,
+        rate(r, r.seconds - r.first_seconds), r.cpu,
+        r.cpu * 1e6 / static_cast<double>(o.records), Mib(r.peak_rss_kb), r.broker_cpu,
+        r.other_cpu, o.records - r.check.present, r.check.duplicates,
         r.check.out_of_order, r.check.misplaced + r.check.bad);
   }
   fmt::print(
