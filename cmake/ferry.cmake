@@ -1,12 +1,10 @@
-# ferry_test(NAME SOURCES... [LIBS ...] [LABEL unit|integration|soak])
+# ferry_test(NAME SOURCES... [LIBS ...] [LABEL unit|integration])
 #
 # unit: every TEST() is its own ctest entry (gtest_discover_tests), so
 # failures are reported one by one and run in parallel.
 # integration: the whole binary is one ctest entry, so its tests share the
 # expensive fixtures (a Kafka broker per binary) instead of starting one per
 # test case.
-# soak: like integration, but not run by CI (scripts/test); by hand with
-# `ctest -L soak`.
 function(ferry_test name)
   cmake_parse_arguments(ARG "" "LABEL" "SOURCES;LIBS" ${ARGN})
   if(NOT FERRY_BUILD_TESTS)
@@ -17,7 +15,7 @@ function(ferry_test name)
   endif()
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
-  if(ARG_LABEL STREQUAL "integration" OR ARG_LABEL STREQUAL "soak")
+  if(ARG_LABEL STREQUAL "integration")
     add_test(NAME ${name} COMMAND ${name} --gtest_color=no)
     set_tests_properties(${name} PROPERTIES LABELS ${ARG_LABEL} TIMEOUT 900)
   else()

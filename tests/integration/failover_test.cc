@@ -12,6 +12,7 @@
 #include <regex>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -51,8 +52,15 @@ class Consumer {
   void Drain(absl::Duration period) {
     const absl::Time end = absl::Now() + period;
     while (absl::Now() < end) {
-      std::vector<v1::ReceivedMessage> batch =
-          stream_.Take(500, std::min(absl::Milliseconds(200), end - absl::Now()));
+      // Acks at once what has arrived: a key-ordered group gets a key's next
+      // message only after this ack, so waiting to fill a batch would cap the
+      // group below the publish rate (12 keys x one round trip).
+      std::vector<v1::ReceivedMessage> batch;
+      if (auto first =
+              stream_.Next(std::min(absl::Milliseconds(200), end - absl::Now()))) {
+        batch = stream_.Take(499, absl::ZeroDuration());
+        batch.insert(batch.begin(), *std::move(first));
+      }
       std::vector<std::string> receipts;
       for (const v1::ReceivedMessage& m : batch) {
         receipts.push_back(m.receipt());
@@ -131,8 +139,9 @@ class Failover : public ::testing::Test {
   }
 
   // Every acknowledged id by cluster; fails the test for each failed message.
-  static std::map<std::string, std::set<std::string>> Acknowledged(
+  std::map<std::string, std::set<std::string>> Acknowledged(
       const std::vector<testing::SentMessage>& sent) {
+    sent_ = &sent;
     std::map<std::string, std::set<std::string>> acknowledged;
     int failed = 0;
     for (const testing::SentMessage& s : sent) {
@@ -150,8 +159,8 @@ class Failover : public ::testing::Test {
 
   // The group got every acknowledged message, and per cluster each key's
   // first deliveries are in publish order.
-  static void ExpectConsumed(const Consumer& consumer,
-                             const std::map<std::string, std::set<std::string>>& acked) {
+  void ExpectConsumed(const Consumer& consumer,
+                      const std::map<std::string, std::set<std::string>>& acked) {
     std::map<std::string, std::vector<std::string>> missing;  // cluster -> ids
     for (const auto& [cluster, ids] : acked) {
       for (const std::string& id : ids) {
@@ -162,6 +171,7 @@ class Failover : public ::testing::Test {
       ADD_FAILURE() << ids.size() << " messages acknowledged on " << cluster
                     << " never reached the group, e.g. " << ids.front();
     }
+    if (!missing.empty()) ExplainMissing(missing, consumer.received());
     for (const auto& [where, seqs] : consumer.received().sequences) {
       for (size_t i = 1; i < seqs.size(); ++i) {
         ASSERT_LT(seqs[i - 1], seqs[i])
@@ -170,6 +180,47 @@ class Failover : public ::testing::Test {
     }
   }
 
+  // Where the missing messages were written, where the group stands on
+  // each cluster, and what the consuming node logged about the group.
+  void ExplainMissing(const std::map<std::string, std::vector<std::string>>& missing,
+                      const Received& received) {
+    std::set<std::string> wanted;
+    for (const auto& [cluster, ids] : missing) wanted.insert(ids.begin(), ids.end());
+    for (const testing::SentMessage& s : *sent_) {
+      if (!wanted.contains(s.result.id)) continue;
+      std::cout << "missing: key-" << s.key << " seq " << s.seq << " on "
+                << s.result.cluster << " " << topic_ << "/" << s.result.partition << "@"
+                << s.result.offset << " acked at " << s.completed;
+      auto got = received.sequences.find({s.result.cluster, absl::StrCat("key-", s.key)});
+      if (got != received.sequences.end()) {
+        std::cout << "; the group got " << got->second.size()
+                  << " of the key there, last " << got->second.back();
+      }
+      std::cout << "\n";
+    }
+    auto describe = testing::RunFerryCli(
+        {"--server", nodes_[0]->grpc_address(), "groups", "describe", "failover"});
+    if (describe.ok()) std::cout << describe->out << describe->err << "\n";
+    auto [code, metrics] = nodes_[0]->HttpGet("/metrics");
+    for (const std::string& line :
+         std::vector<std::string>(absl::StrSplit(metrics, '\n'))) {
+      if ((absl::StartsWith(line, "ferry_subscribe_lag") ||
+           absl::StartsWith(line, "ferry_subscribe_delivered") ||
+           absl::StartsWith(line, "ferry_subscribe_acked")) &&
+          absl::StrContains(line, "failover")) {
+        std::cout << "node0 metric: " << line << "\n";
+      }
+    }
+    for (const std::string& line :
+         std::vector<std::string>(absl::StrSplit(nodes_[0]->Log(), '\n'))) {
+      if (absl::StrContains(line, "failover") || absl::StrContains(line, "error") ||
+          absl::StrContains(line, "warn")) {
+        std::cout << "node0: " << line << "\n";
+      }
+    }
+  }
+
+  const std::vector<testing::SentMessage>* sent_ = nullptr;
   static KafkaBroker* primary_;
   static KafkaBroker* standby_;
   std::string topic_;
@@ -208,7 +259,11 @@ TEST_F(Failover, KillingThePrimaryLosesNothingAndTheGroupDrainsBothClusters) {
   EXPECT_GT(acknowledged.at("standby").size(), 0u);
   std::set<std::string> all;
   for (const auto& [cluster, ids] : acknowledged) all.insert(ids.begin(), ids.end());
+  const absl::Time finished = absl::Now();
   consumer.DrainUntil(all, absl::Seconds(60));
+  std::cout << "the group had every acknowledged message "
+            << absl::FormatDuration(absl::Now() - finished)
+            << " after publishing stopped\n";
   ExpectConsumed(consumer, acknowledged);
 }
 

@@ -443,6 +443,12 @@ bool KafkaGroupMember::ResolvePositions(rd_kafka_topic_partition_list_t* partiti
   // group to the broker): every partition starts at the start position.
   while (!member_options_.standalone && !stopping()) {
     rd_kafka_resp_err_t err = rd_kafka_committed(handle_.get(), partitions, timeout_ms);
+    // A partition's own error leaves its offset unset, which must not read
+    // as "nothing committed": that would start it at the start position and
+    // commit that, skipping what the group had not consumed.
+    for (int i = 0; i < partitions->cnt && err == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+      err = partitions->elems[i].err;
+    }
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
     listener_->OnError(KafkaStatus(err, "read committed offsets"));
     absl::SleepFor(absl::Milliseconds(200));
