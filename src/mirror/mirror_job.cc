@@ -123,7 +123,8 @@ absl::StatusOr<std::unique_ptr<MirrorJob>> MirrorJob::Start(control::MirrorSpec 
 MirrorJob::MirrorJob(control::MirrorSpec spec, backend::Cluster* target, Options options,
                      metrics::Registry* metrics)
     : spec_(std::move(spec)), target_(target), options_(std::move(options)) {
-  const metrics::Labels labels = {{"job", spec_.name}};
+  // Not "job": Prometheus's own target label would rename it exported_job.
+  const metrics::Labels labels = {{"mirror", spec_.name}};
   shared_ = std::make_shared<Shared>(
       metrics->GetCounter("ferry_mirror_records_total",
                           "Records a mirror job copied (acknowledged by the target), "

@@ -14,6 +14,7 @@
 #include "backend/kafka/kafka_cluster.h"
 #include "common/version.h"
 #include "grpc/health/v1/health.pb.h"
+#include "server/process_stats.h"
 
 namespace ferry::server {
 namespace {
@@ -36,6 +37,18 @@ void RegisterNodeMetrics(metrics::Registry& registry, absl::Time started) {
   registry.AddGaugeCallback(
       "ferry_uptime_seconds", "Seconds since ferryd started.", {},
       [started] { return absl::ToDoubleSeconds(absl::Now() - started); });
+  registry.AddGaugeCallback(
+      "ferry_process_cpu_seconds",
+      "CPU time (user + system) ferryd used since it started; rate() gives cores.", {},
+      [] {
+        auto stats = ReadProcessStats();
+        return stats ? stats->cpu_seconds : 0.0;
+      });
+  registry.AddGaugeCallback("ferry_process_resident_memory_bytes",
+                            "Resident memory (RSS) of ferryd.", {}, [] {
+                              auto stats = ReadProcessStats();
+                              return stats ? stats->resident_memory_bytes : 0.0;
+                            });
 }
 
 void RegisterClusterMetrics(metrics::Registry& registry, backend::Cluster* cluster) {
