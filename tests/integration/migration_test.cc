@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <functional>
 #include <future>
 #include <map>
@@ -43,28 +44,14 @@ class Consumer {
     EXPECT_TRUE(stream_.WaitOpened().has_value());
   }
 
+  // Takes and acks what arrives for `period`, in short rounds: a key-ordered
+  // stream gets a key's next message only once the previous one was acked.
   void Drain(absl::Duration period) {
-    std::vector<v1::ReceivedMessage> batch = stream_.Take(500, period);
-    std::vector<std::string> receipts;
-    for (const v1::ReceivedMessage& m : batch) {
-      receipts.push_back(m.receipt());
-      std::string id;
-      for (const auto& h : m.headers()) {
-        if (h.key() == "ferry.id") id = h.value();
-      }
-      if (!ids_.insert(id).second) {
-        ++duplicates_;
-        continue;
-      }
-      ++by_cluster_[m.cluster()];
-      std::vector<std::string> parts = absl::StrSplit(m.value(), ':');
-      int seq = -1;
-      EXPECT_TRUE(parts.size() == 2 && absl::SimpleAtoi(parts[1], &seq)) << m.value();
-      sequences_[m.key()].push_back(seq);
-    }
-    if (!receipts.empty()) {
-      EXPECT_TRUE(stream_.Ack(receipts));
-    }
+    const absl::Time end = absl::Now() + period;
+    do {
+      TakeAndAck(std::max(absl::Milliseconds(1),
+                          std::min(absl::Milliseconds(20), end - absl::Now())));
+    } while (absl::Now() < end);
   }
 
   bool Has(const std::string& id) const { return ids_.contains(id); }
@@ -87,6 +74,30 @@ class Consumer {
   }
 
  private:
+  void TakeAndAck(absl::Duration wait) {
+    std::vector<v1::ReceivedMessage> batch = stream_.Take(500, wait);
+    std::vector<std::string> receipts;
+    for (const v1::ReceivedMessage& m : batch) {
+      receipts.push_back(m.receipt());
+      std::string id;
+      for (const auto& h : m.headers()) {
+        if (h.key() == "ferry.id") id = h.value();
+      }
+      if (!ids_.insert(id).second) {
+        ++duplicates_;
+        continue;
+      }
+      ++by_cluster_[m.cluster()];
+      std::vector<std::string> parts = absl::StrSplit(m.value(), ':');
+      int seq = -1;
+      EXPECT_TRUE(parts.size() == 2 && absl::SimpleAtoi(parts[1], &seq)) << m.value();
+      sequences_[m.key()].push_back(seq);
+    }
+    if (!receipts.empty()) {
+      EXPECT_TRUE(stream_.Ack(receipts));
+    }
+  }
+
   const std::string name_;
   testing::SubscriberStream stream_;
   std::set<std::string> ids_;
@@ -169,7 +180,7 @@ class MigrationTest : public ::testing::Test {
     }
   }
 
-  // Every acknowledged message reached both groups (waiting up to 60 s for
+  // Every acknowledged message reached both groups (waiting up to 90 s for
   // the last ones); the key-ordered group's first deliveries are in order.
   static void ExpectEverythingConsumed(const std::vector<testing::SentMessage>& sent,
                                        Consumer& keyed, Consumer& unordered) {
@@ -187,7 +198,7 @@ class MigrationTest : public ::testing::Test {
     std::cout << "published " << sent.size() << ": a=" << by_cluster["a"]
               << " b=" << by_cluster["b"] << ", " << failed << " failed\n";
     EXPECT_EQ(failed, 0);
-    const absl::Time give_up = absl::Now() + absl::Seconds(60);
+    const absl::Time give_up = absl::Now() + absl::Seconds(90);
     auto missing = [&](const Consumer& c) {
       int n = 0;
       for (const std::string& id : acked) n += !c.Has(id);
@@ -221,7 +232,7 @@ TEST_F(MigrationTest, ALiveTopicMovesStageByStageLosingNothingAndKeepingKeyOrder
   Consumer keyed(nodes_[0]->grpc_address(), "keyed." + topic_, topic_, v1::ORDERING_KEY);
   Consumer unordered(nodes_[0]->grpc_address(), "unordered." + topic_, topic_,
                      v1::ORDERING_NONE);
-  testing::SteadyTraffic traffic(Addresses(), topic_, absl::Milliseconds(5), kKeys);
+  testing::SteadyTraffic traffic(Addresses(), topic_, absl::Milliseconds(10), kKeys);
   ASSERT_TRUE(traffic.FirstAckOn("a", absl::InfinitePast(), absl::Seconds(20)));
   DrainBoth(keyed, unordered, absl::Seconds(2));
 
@@ -260,7 +271,7 @@ TEST_F(MigrationTest,
   Consumer keyed(nodes_[0]->grpc_address(), "keyed." + topic_, topic_, v1::ORDERING_KEY);
   Consumer unordered(nodes_[0]->grpc_address(), "unordered." + topic_, topic_,
                      v1::ORDERING_NONE);
-  testing::SteadyTraffic traffic(Addresses(), topic_, absl::Milliseconds(5), kKeys);
+  testing::SteadyTraffic traffic(Addresses(), topic_, absl::Milliseconds(10), kKeys);
   ASSERT_TRUE(traffic.FirstAckOn("a", absl::InfinitePast(), absl::Seconds(20)));
   DrainBoth(keyed, unordered, absl::Seconds(2));
   Migrate({"start", "--from", "a", "--to", "b"}, keyed, unordered);
