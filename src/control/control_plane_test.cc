@@ -115,15 +115,29 @@ TEST(ControlPlaneTest, YamlRoutesSeedAFreshTopicAndTheTopicWinsAfterwards) {
   EXPECT_EQ(plane.Drained(), std::set<std::string>{"local"});
 }
 
-TEST(ControlPlaneTest, RestartsLeaveNoConsumerGroupOnKafka) {
+// A Kafka control cluster on the shared broker; null (with a failure) when
+// it cannot start.
+std::unique_ptr<backend::Cluster> KafkaControlCluster() {
   testing::KafkaBroker* broker = testing::SharedBroker();
-  ASSERT_NE(broker, nullptr);
-  backend::kafka::LibrdkafkaClientFactory factory;
+  if (broker == nullptr) {
+    ADD_FAILURE() << "no Kafka broker";
+    return nullptr;
+  }
+  static backend::kafka::LibrdkafkaClientFactory factory;
   auto cluster = backend::kafka::KafkaCluster::Start(
       {.name = "control", .type = "kafka", .bootstrap = broker->bootstrap()}, {},
       factory);
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
-  ExpectRestartsLeaveNoGroup(**cluster, "__ferry_control.restarts");
+  if (!cluster.ok()) {
+    ADD_FAILURE() << cluster.status();
+    return nullptr;
+  }
+  return *std::move(cluster);
+}
+
+TEST(ControlPlaneTest, RestartsLeaveNoConsumerGroupOnKafka) {
+  std::unique_ptr<backend::Cluster> cluster = KafkaControlCluster();
+  ASSERT_NE(cluster, nullptr);
+  ExpectRestartsLeaveNoGroup(*cluster, "__ferry_control.restarts");
 }
 
 TEST(ControlPlaneTest, RestartsLeaveNoConsumerGroupOnEmbedded) {
@@ -279,14 +293,9 @@ TEST(ControlPlaneTest, BarrierWaitsForLiveNodesOnlyOnEmbedded) {
 }
 
 TEST(ControlPlaneTest, BarrierWaitsForLiveNodesOnlyOnKafka) {
-  testing::KafkaBroker* broker = testing::SharedBroker();
-  ASSERT_NE(broker, nullptr);
-  backend::kafka::LibrdkafkaClientFactory factory;
-  auto cluster = backend::kafka::KafkaCluster::Start(
-      {.name = "control", .type = "kafka", .bootstrap = broker->bootstrap()}, {},
-      factory);
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
-  ExpectBarrierWaitsForLiveNodesOnly(**cluster, "__ferry_control.barrier");
+  std::unique_ptr<backend::Cluster> cluster = KafkaControlCluster();
+  ASSERT_NE(cluster, nullptr);
+  ExpectBarrierWaitsForLiveNodesOnly(*cluster, "__ferry_control.barrier");
 }
 
 }  // namespace
