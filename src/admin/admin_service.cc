@@ -20,6 +20,28 @@ void SetTimestamp(absl::Time time, google::protobuf::Timestamp* out) {
   out->set_nanos(static_cast<int32_t>(nanos % 1'000'000'000));
 }
 
+void SetDuration(absl::Duration duration, google::protobuf::Duration* out) {
+  const int64_t ms = absl::ToInt64Milliseconds(duration);
+  out->set_seconds(ms / 1000);
+  out->set_nanos(static_cast<int32_t>(ms % 1000) * 1'000'000);
+}
+
+void FillListedNode(const control::NodeRegistry::Node& node, v1::Node* out) {
+  const control::NodeBeat& beat = node.beat;
+  out->set_id(beat.node_id);
+  out->set_version(beat.version);
+  out->set_grpc_address(beat.grpc_address);
+  out->set_http_address(beat.http_address);
+  const absl::Time started = absl::FromUnixMillis(beat.started_ms);
+  SetTimestamp(started, out->mutable_started());
+  if (node.state == control::NodeRegistry::State::kLive) {
+    SetDuration(absl::Now() - started, out->mutable_uptime());
+  }
+  SetTimestamp(node.heard, out->mutable_last_seen());
+  out->set_state(std::string(control::StateName(node.state)));
+  out->set_applied_control_offset(beat.applied_offset);
+}
+
 v1::Cluster::State ToProto(backend::ClusterState state) {
   switch (state) {
     case backend::ClusterState::kConnecting:
@@ -69,14 +91,18 @@ AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*>
                            const routing::ClusterBreakers* breakers,
                            const routing::RouteTable* routes,
                            RouteOperations* route_operations, MirrorOperations* mirrors,
-                           GroupOperations* groups, const std::atomic<bool>* draining)
+                           MigrationOperations* migrations, GroupOperations* groups,
+                           const control::ControlPlane* control,
+                           const std::atomic<bool>* draining)
     : identity_(std::move(identity)),
       clusters_(std::move(clusters)),
       breakers_(breakers),
       routes_(routes),
       route_operations_(route_operations),
       mirrors_(mirrors),
+      migrations_(migrations),
       groups_(groups),
+      control_(control),
       draining_(draining) {}
 
 grpc::Status AdminService::GetNode(grpc::ServerContext*, const v1::GetNodeRequest*,
@@ -87,12 +113,25 @@ grpc::Status AdminService::GetNode(grpc::ServerContext*, const v1::GetNodeReques
   response->set_grpc_address(identity_.grpc_address);
   response->set_http_address(identity_.http_address);
   SetTimestamp(identity_.started, response->mutable_started());
-  const int64_t uptime_ms = absl::ToInt64Milliseconds(now - identity_.started);
-  response->mutable_uptime()->set_seconds(uptime_ms / 1000);
-  response->mutable_uptime()->set_nanos(static_cast<int32_t>(uptime_ms % 1000) *
-                                        1'000'000);
+  SetDuration(now - identity_.started, response->mutable_uptime());
   response->set_health(draining_->load() ? "NOT_SERVING" : "SERVING");
   SetTimestamp(now, response->mutable_last_seen());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListNodes(grpc::ServerContext* context,
+                                     const v1::ListNodesRequest*,
+                                     v1::ListNodesResponse* response) {
+  if (control_ == nullptr) {
+    v1::Node* self = response->add_nodes();
+    grpc::Status status = GetNode(context, nullptr, self);
+    self->set_state("live");
+    self->set_applied_control_offset(-1);
+    return status;
+  }
+  for (const control::NodeRegistry::Node& node : control_->Nodes()) {
+    FillListedNode(node, response->add_nodes());
+  }
   return grpc::Status::OK;
 }
 
@@ -192,6 +231,41 @@ grpc::Status AdminService::GetMirrorStatus(grpc::ServerContext*,
   if (!status.ok()) return api::ToGrpcStatus(status.status());
   *response = *std::move(status);
   return grpc::Status::OK;
+}
+
+namespace {
+
+grpc::Status Answer(absl::StatusOr<v1::Migration> migration, v1::Migration* response) {
+  if (!migration.ok()) return api::ToGrpcStatus(migration.status());
+  *response = *std::move(migration);
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+grpc::Status AdminService::StartMigration(grpc::ServerContext*,
+                                          const v1::StartMigrationRequest* request,
+                                          v1::Migration* response) {
+  return Answer(migrations_->Start(request->topic(), request->from(), request->to()),
+                response);
+}
+
+grpc::Status AdminService::AdvanceMigration(grpc::ServerContext*,
+                                            const v1::AdvanceMigrationRequest* request,
+                                            v1::Migration* response) {
+  return Answer(migrations_->Advance(request->topic(), request->stage()), response);
+}
+
+grpc::Status AdminService::RollbackMigration(grpc::ServerContext*,
+                                             const v1::RollbackMigrationRequest* request,
+                                             v1::Migration* response) {
+  return Answer(migrations_->Rollback(request->topic()), response);
+}
+
+grpc::Status AdminService::GetMigration(grpc::ServerContext*,
+                                        const v1::GetMigrationRequest* request,
+                                        v1::Migration* response) {
+  return Answer(migrations_->Get(request->topic()), response);
 }
 
 grpc::Status AdminService::TranslateOffsets(grpc::ServerContext* context,

@@ -7,10 +7,12 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "admin/group_operations.h"
+#include "admin/migration_operations.h"
 #include "admin/mirror_operations.h"
 #include "admin/route_operations.h"
 #include "backend/cluster.h"
 #include "config/config.h"
+#include "control/control_plane.h"
 #include "ferry/v1/admin.grpc.pb.h"
 #include "routing/cluster_breakers.h"
 #include "routing/route_table.h"
@@ -29,21 +31,23 @@ struct NodeIdentity {
 // calls may block on broker metadata requests (bounded by the probe
 // timeout), which must not happen on a callback-API thread; admin traffic is
 // small, so gRPC's sync thread pool is the right home for it.
-//
-// ListNodes is not implemented yet and answers UNIMPLEMENTED through the
-// generated base class.
 class AdminService final : public v1::Admin::Service {
  public:
   // `clusters`, `breakers` (theirs), `routes`, `route_operations`, `mirrors`,
-  // `groups` and `draining` must outlive the service.
+  // `migrations`, `groups`, `control` (null without clusters) and `draining` must outlive
+  // the service.
   AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
                const routing::ClusterBreakers* breakers,
                const routing::RouteTable* routes, RouteOperations* route_operations,
-               MirrorOperations* mirrors, GroupOperations* groups,
+               MirrorOperations* mirrors, MigrationOperations* migrations,
+               GroupOperations* groups, const control::ControlPlane* control,
                const std::atomic<bool>* draining);
 
   grpc::Status GetNode(grpc::ServerContext* context, const v1::GetNodeRequest* request,
                        v1::Node* response) override;
+  grpc::Status ListNodes(grpc::ServerContext* context,
+                         const v1::ListNodesRequest* request,
+                         v1::ListNodesResponse* response) override;
   grpc::Status ListClusters(grpc::ServerContext* context,
                             const v1::ListClustersRequest* request,
                             v1::ListClustersResponse* response) override;
@@ -80,6 +84,20 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status TranslateOffsets(grpc::ServerContext* context,
                                 const v1::TranslateOffsetsRequest* request,
                                 v1::TranslateOffsetsResponse* response) override;
+
+  // The migration playbook (see MigrationOperations).
+  grpc::Status StartMigration(grpc::ServerContext* context,
+                              const v1::StartMigrationRequest* request,
+                              v1::Migration* response) override;
+  grpc::Status AdvanceMigration(grpc::ServerContext* context,
+                                const v1::AdvanceMigrationRequest* request,
+                                v1::Migration* response) override;
+  grpc::Status RollbackMigration(grpc::ServerContext* context,
+                                 const v1::RollbackMigrationRequest* request,
+                                 v1::Migration* response) override;
+  grpc::Status GetMigration(grpc::ServerContext* context,
+                            const v1::GetMigrationRequest* request,
+                            v1::Migration* response) override;
 
   // Topic administration. Each call blocks on the chosen cluster (bounded by
   // its admin timeout). The cluster is `request.cluster` when set, otherwise
@@ -133,7 +151,9 @@ class AdminService final : public v1::Admin::Service {
   const routing::RouteTable* const routes_;
   RouteOperations* const route_operations_;
   MirrorOperations* const mirrors_;
+  MigrationOperations* const migrations_;
   GroupOperations* const groups_;
+  const control::ControlPlane* const control_;
   const std::atomic<bool>* draining_;
 };
 

@@ -4,6 +4,7 @@
 #include "cli/connection.h"
 #include "cli/consume_command.h"
 #include "cli/groups_command.h"
+#include "cli/migrate_command.h"
 #include "cli/mirror_command.h"
 #include "cli/produce_command.h"
 #include "cli/routes_command.h"
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   ferry::cli::AddGroupsCommands(app, options, command);
   ferry::cli::AddRoutesCommands(app, options, command);
   ferry::cli::AddMirrorCommands(app, options, command);
+  ferry::cli::AddMigrateCommands(app, options, command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

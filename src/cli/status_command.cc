@@ -5,6 +5,7 @@
 
 #include <iostream>
 
+#include "cli/table.h"
 #include "common/version.h"
 #include "ferry/v1/admin.grpc.pb.h"
 
@@ -72,6 +73,28 @@ int RunStatus(const GlobalOptions& options) {
   return 0;
 }
 
+int RunNodes(const GlobalOptions& options) {
+  auto admin = v1::Admin::NewStub(Connect(options));
+  v1::ListNodesResponse nodes;
+  grpc::Status status = admin->ListNodes(NewContext(options).get(), {}, &nodes);
+  if (!status.ok()) {
+    std::cerr << DescribeError(options, "nodes", status) << "\n";
+    return 1;
+  }
+  const int64_t now_s = absl::ToUnixSeconds(absl::Now());
+  std::vector<std::vector<std::string>> rows = {
+      {"NODE", "STATE", "VERSION", "UP", "LAST SEEN", "APPLIED", "GRPC"}};
+  for (const v1::Node& node : nodes.nodes()) {
+    rows.push_back(
+        {node.id(), node.state(), node.version(),
+         node.state() == "live" ? fmt::format("{}s", node.uptime().seconds()) : "-",
+         fmt::format("{}s ago", std::max<int64_t>(0, now_s - node.last_seen().seconds())),
+         fmt::format("{}", node.applied_control_offset()), node.grpc_address()});
+  }
+  PrintTable(rows);
+  return 0;
+}
+
 int RunVersion(const GlobalOptions& options) {
   std::cout << "ferry " << kVersion << "\n";
   auto admin = v1::Admin::NewStub(Connect(options));
@@ -92,6 +115,9 @@ int RunVersion(const GlobalOptions& options) {
 void AddStatusCommands(CLI::App& app, const GlobalOptions& options, Command& command) {
   app.add_subcommand("status", "Show node health, clusters, brokers and topics")
       ->callback([&] { command = [&] { return RunStatus(options); }; });
+  app.add_subcommand("nodes",
+                     "List the nodes heard from: live ones, then recently departed ones")
+      ->callback([&] { command = [&] { return RunNodes(options); }; });
   app.add_subcommand("version", "Show the CLI's and the node's version")->callback([&] {
     command = [&] { return RunVersion(options); };
   });

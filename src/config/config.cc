@@ -177,6 +177,13 @@ absl::Status Validate(const Config& config) {
     return absl::InvalidArgumentError(
         fmt::format("control.cluster: unknown cluster \"{}\"", config.control.cluster));
   }
+  if (config.control.node_timeout < 2 * config.control.heartbeat_interval) {
+    return absl::InvalidArgumentError(fmt::format(
+        "control.node_timeout: {} is less than two control.heartbeat_interval ({}), so "
+        "one late heartbeat would count a live node as departed",
+        absl::FormatDuration(config.control.node_timeout),
+        absl::FormatDuration(config.control.heartbeat_interval)));
+  }
   std::set<std::string> topics;
   std::set<std::string> clusters;
   for (const auto& [name, unused] : config.clusters) clusters.insert(name);

@@ -73,6 +73,13 @@ struct BreakerConfig {
 struct ControlConfig {
   std::string cluster;  // empty: the first cluster by name
   std::string topic = "__ferry_control";
+  absl::Duration heartbeat_interval = absl::Seconds(1);
+  absl::Duration node_timeout = absl::Seconds(5);
+};
+
+// Migrations (`migration.*`, docs/migration.md).
+struct MigrationConfig {
+  absl::Duration max_write_hold = absl::Seconds(30);
 };
 
 // The metrics registry (`metrics.*`).
@@ -95,6 +102,7 @@ struct Config {
   SubscribeConfig subscribe;
   BreakerConfig breaker;
   ControlConfig control;
+  MigrationConfig migration;
   MetricsConfig metrics;
   std::map<std::string, ClusterConfig> clusters;
   std::vector<RouteConfig> routes;

@@ -274,6 +274,30 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
        c.control.topic = std::string(v);
        return absl::OkStatus();
      }},
+    {"control.heartbeat_interval", "duration", "1s", "100ms..10s",
+     "How often each node writes its heartbeat (node/<id> in the control topic: "
+     "version, start time, the control records it applied); ferry nodes lists them.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::Milliseconds(100), absl::Seconds(10),
+                              c.control.heartbeat_interval);
+     }},
+    {"control.node_timeout", "duration", "5s", "1s..5m",
+     "A node not heard from for longer counts as departed (lost): listed as such, "
+     "and a migration's barrier stops waiting for it. Keep it several heartbeat "
+     "intervals.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::Seconds(1), absl::Minutes(5),
+                              c.control.node_timeout);
+     }},
+    {"migration.max_write_hold", "duration", "30s", "1s..10m",
+     "Longest a node keeps a migration's write hold (publishes to the topic queue "
+     "while its write cluster changes). A node past it releases the hold by itself, "
+     "logs an error and counts ferry_write_hold_expired_total: a coordinator that "
+     "died holding must not stop publishing for good (docs/migration.md).",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::Seconds(1), absl::Minutes(10),
+                              c.migration.max_write_hold);
+     }},
     {"metrics.max_series_per_family", "count", "10000", "1..1000000",
      "Most series one metric family holds, so label values chosen by clients (group "
      "names) cannot grow memory and /metrics without limit. Beyond it new series are "

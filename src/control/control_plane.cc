@@ -1,6 +1,7 @@
 #include "control/control_plane.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -11,6 +12,12 @@ namespace ferry::control {
 namespace {
 
 constexpr absl::Duration kRetryInterval = absl::Seconds(2);
+// How long departed nodes stay listed.
+constexpr absl::Duration kKeepDeparted = absl::Minutes(10);
+// How long a stopping node waits for its departure record.
+constexpr absl::Duration kLeaveTimeout = absl::Seconds(2);
+// How often a barrier looks again (liveness changes with time alone).
+constexpr absl::Duration kBarrierRecheck = absl::Milliseconds(100);
 
 std::string RandomHex() {
   std::random_device device;
@@ -31,17 +38,72 @@ bool SameRoutes(std::vector<config::RouteConfig> a, std::vector<config::RouteCon
 
 ControlPlane::ControlPlane(backend::Cluster* cluster, Options options,
                            ControlListener* listener)
-    : cluster_(cluster), options_(std::move(options)), listener_(listener) {
+    : cluster_(cluster),
+      options_(std::move(options)),
+      listener_(listener),
+      nodes_(options_.node_timeout, kKeepDeparted) {
   starter_ = std::thread([this] { Run(); });
+  heartbeat_ = std::thread([this] { Heartbeat(); });
 }
 
 ControlPlane::~ControlPlane() {
+  bool ready;
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    ready = topic_ready_;
   }
   if (starter_.joinable()) starter_.join();
+  if (heartbeat_.joinable()) heartbeat_.join();
+  // Others stop waiting for this node at once instead of after node_timeout.
+  if (ready) {
+    if (auto left = Write(OwnBeat(/*left=*/true), kLeaveTimeout); !left.ok()) {
+      spdlog::warn("control topic {}: cannot record this node's departure: {}",
+                   options_.topic, std::string(left.status().message()));
+    }
+  }
   member_.reset();
+}
+
+NodeBeat ControlPlane::OwnBeat(bool left) const {
+  int64_t applied;
+  {
+    absl::MutexLock lock(&mu_);
+    applied = last_command_;
+  }
+  // Outside mu_: the listener takes its own locks.
+  if (std::optional<int64_t> unsettled = listener_->OldestUnsettled()) {
+    applied = std::min(applied, *unsettled - 1);
+  }
+  return {.node_id = options_.node_id,
+          .left = left,
+          .started_ms = absl::ToUnixMillis(options_.started),
+          .seen_ms = absl::ToUnixMillis(absl::Now()),
+          .applied_offset = applied,
+          .version = options_.version,
+          .grpc_address = options_.grpc_address,
+          .http_address = options_.http_address};
+}
+
+void ControlPlane::Heartbeat() {
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || beat_due_;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&woken), options_.heartbeat_interval);
+      if (stopping_) return;
+      beat_due_ = false;
+      if (!topic_ready_) continue;
+    }
+    WriteAsync(OwnBeat(/*left=*/false), "write this node's heartbeat");
+  }
+}
+
+void ControlPlane::BeatSoon() {
+  absl::MutexLock lock(&mu_);
+  beat_due_ = true;
 }
 
 absl::Status ControlPlane::EnsureTopic() {
@@ -87,6 +149,7 @@ void ControlPlane::Run() {
   }
   absl::MutexLock lock(&mu_);
   if (!stopping_) member_ = *std::move(member);
+  topic_ready_ = true;
 }
 
 void ControlPlane::OnAssigned(const std::vector<backend::AssignedPartition>& partitions) {
@@ -134,6 +197,14 @@ void ControlPlane::OnRecords(std::vector<backend::ConsumedRecord> records) {
       OnDrainRecord(*drain);
     } else if (const auto* mirror = std::get_if<MirrorChange>(&*command)) {
       OnMirrorRecord(*mirror);
+    } else if (const auto* beat = std::get_if<NodeBeat>(&*command)) {
+      absl::MutexLock lock(&mu_);
+      nodes_.Record(*beat, absl::Now(), /*replaying=*/!caught_up_);
+    } else if (const auto* hold = std::get_if<WriteHoldCommand>(&*command)) {
+      listener_->OnWriteHold(hold->topic, hold->held, record.offset);
+    } else if (const auto* migration = std::get_if<MigrationState>(&*command)) {
+      absl::MutexLock lock(&mu_);
+      migrations_[migration->topic] = *migration;
     } else {
       OnRouteRecord(std::nullopt);
     }
@@ -141,6 +212,10 @@ void ControlPlane::OnRecords(std::vector<backend::ConsumedRecord> records) {
     {
       absl::MutexLock lock(&mu_);
       read_next_ = record.offset + 1;
+      if (!command.has_value() || !std::holds_alternative<NodeBeat>(*command)) {
+        last_command_ = record.offset;
+        beat_due_ = caught_up_;  // a barrier may wait for it
+      }
       caught_up = record.offset + 1 >= start_end_;
     }
     if (caught_up) MarkCaughtUp();
@@ -333,6 +408,11 @@ void ControlPlane::OnError(const absl::Status& error) {
 }
 
 absl::StatusOr<int64_t> ControlPlane::Write(const ControlCommand& command) {
+  return Write(command, options_.write_timeout);
+}
+
+absl::StatusOr<int64_t> ControlPlane::Write(const ControlCommand& command,
+                                            absl::Duration timeout) {
   EncodedRecord encoded = Encode(command);
   auto done = std::make_shared<std::promise<backend::PublishOutcome>>();
   std::future<backend::PublishOutcome> result = done->get_future();
@@ -341,11 +421,10 @@ absl::StatusOr<int64_t> ControlPlane::Write(const ControlCommand& command) {
        .key = std::move(encoded.key),
        .value = std::move(encoded.value)},
       [done](backend::PublishOutcome outcome) { done->set_value(std::move(outcome)); });
-  if (result.wait_for(absl::ToChronoMilliseconds(options_.write_timeout)) !=
-      std::future_status::ready) {
+  if (result.wait_for(absl::ToChronoMilliseconds(timeout)) != std::future_status::ready) {
     return absl::DeadlineExceededError(
         fmt::format("control topic {} did not acknowledge within {}", options_.topic,
-                    absl::FormatDuration(options_.write_timeout)));
+                    absl::FormatDuration(timeout)));
   }
   backend::PublishOutcome outcome = result.get();
   if (!outcome.status.ok()) {
@@ -420,6 +499,47 @@ absl::StatusOr<std::set<backend::TopicPartition>> ControlPlane::Seek(
   awaited_seeks_.erase(id);
   if (!written.ok()) return written;
   return applied;
+}
+
+absl::StatusOr<int64_t> ControlPlane::Issue(const ControlCommand& command) {
+  return Write(command);
+}
+
+absl::Status ControlPlane::AwaitApplied(int64_t offset, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    // This node's own heartbeat counts like any other: it says the effects
+    // (held publishes drained) settled, which reading the record does not.
+    std::vector<std::string> lagging = nodes_.Lagging(offset, absl::Now());
+    if (lagging.empty() && read_next_ > offset) return absl::OkStatus();
+    if (stopping_) return absl::UnavailableError("this node is stopping");
+    if (absl::Now() >= deadline) {
+      return absl::DeadlineExceededError(fmt::format(
+          "control record {} not applied within {} by live node(s) {} (a node that "
+          "stops heartbeating drops out after {})",
+          offset, absl::FormatDuration(timeout), fmt::join(lagging, ", "),
+          absl::FormatDuration(options_.node_timeout)));
+    }
+    mu_.AwaitWithDeadline(absl::Condition(&stopping_),
+                          std::min(deadline, absl::Now() + kBarrierRecheck));
+  }
+}
+
+absl::Status ControlPlane::PutMigration(const MigrationState& state) {
+  return WriteAndApply(state);
+}
+
+std::optional<MigrationState> ControlPlane::Migration(const std::string& topic) const {
+  absl::MutexLock lock(&mu_);
+  auto it = migrations_.find(topic);
+  if (it == migrations_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<NodeRegistry::Node> ControlPlane::Nodes() const {
+  absl::MutexLock lock(&mu_);
+  return nodes_.List(absl::Now());
 }
 
 absl::Status ControlPlane::SetGroupFilter(const std::string& group,

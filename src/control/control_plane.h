@@ -25,6 +25,7 @@
 #include "backend/group_member.h"
 #include "config/config.h"
 #include "control/control_record.h"
+#include "control/node_registry.h"
 #include "control/seek_ledger.h"
 
 namespace ferry::control {
@@ -50,6 +51,14 @@ class ControlListener {
   // while catching up.
   virtual void OnGroupFilter(const std::string& /*group*/,
                              const std::string& /*filter*/) {}
+  // Publishes to `topic` must queue (held) or flow again; `offset` is the
+  // record's. Also for each held topic while catching up.
+  virtual void OnWriteHold(const std::string& /*topic*/, bool /*held*/,
+                           int64_t /*offset*/) {}
+  // The offset of the oldest record whose effect has not settled yet (a
+  // hold whose in-flight publishes are still running); the node's heartbeat
+  // reports it applied only the records before it. Any thread.
+  virtual std::optional<int64_t> OldestUnsettled() const { return std::nullopt; }
 };
 
 class ControlPlane final : public SeekLedger, private backend::GroupMemberListener {
@@ -62,12 +71,22 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
     absl::Duration write_timeout = absl::Seconds(15);
     // Written once to a control topic that never held routes (YAML `routes`).
     std::vector<config::RouteConfig> seed_routes = {};
+    // What this node's heartbeats (`node/<id>` records) say about it.
+    std::string version = {};
+    std::string grpc_address = {};
+    std::string http_address = {};
+    absl::Time started = absl::UnixEpoch();
+    absl::Duration heartbeat_interval = absl::Seconds(1);
+    // A node unheard for longer is departed: listed as lost, and no barrier
+    // waits for it.
+    absl::Duration node_timeout = absl::Seconds(5);
   };
 
   // Starts in the background: creates the control topic if missing
   // (compacted, one partition) and starts reading, retrying while the control
   // cluster is unreachable. `cluster` and `listener` must outlive this.
   ControlPlane(backend::Cluster* cluster, Options options, ControlListener* listener);
+  // Writes this node's departure record (waiting up to 2 s for it).
   ~ControlPlane() override;
 
   // Write a command and wait until the control cluster acknowledged it
@@ -91,6 +110,22 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
       const std::string& group, const std::string& cluster,
       const std::map<backend::TopicPartition, int64_t>& offsets, absl::Duration wait);
 
+  // Writes a command (a pause, a write hold, ...) without waiting to apply
+  // it; returns its offset, for AwaitApplied.
+  absl::StatusOr<int64_t> Issue(const ControlCommand& command);
+  // The barrier: returns once every live node reported (in its heartbeat)
+  // that it applied the control record at `offset` and its effects settled.
+  // A node that stops heartbeating drops out after `node_timeout`.
+  // DEADLINE_EXCEEDED naming the nodes still behind after `timeout`.
+  absl::Status AwaitApplied(int64_t offset, absl::Duration timeout);
+  // Records a migration's state; returns once this node applied it.
+  absl::Status PutMigration(const MigrationState& state);
+  std::optional<MigrationState> Migration(const std::string& topic) const;
+  // Nodes heard from: live ones, then recently departed ones.
+  std::vector<NodeRegistry::Node> Nodes() const;
+  // Asks for a heartbeat now (a listener's effect settled).
+  void BeatSoon();
+
   std::optional<Unapplied> UnappliedSeek(
       const std::string& group, const std::string& cluster,
       const backend::TopicPartition& partition) const override;
@@ -110,8 +145,12 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
  private:
   void Run();
   absl::Status EnsureTopic();
+  // Writes a heartbeat every heartbeat_interval, or sooner when one is due.
+  void Heartbeat();
+  NodeBeat OwnBeat(bool left) const ABSL_LOCKS_EXCLUDED(mu_);
   // The offset the record was written at.
   absl::StatusOr<int64_t> Write(const ControlCommand& command);
+  absl::StatusOr<int64_t> Write(const ControlCommand& command, absl::Duration timeout);
   // Fire and forget (failures are logged): for the reading thread, which
   // must not wait for its own writes.
   void WriteAsync(const ControlCommand& command, std::string what);
@@ -144,6 +183,7 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   ControlListener* const listener_;
   std::unique_ptr<backend::GroupMember> member_;
   std::thread starter_;
+  std::thread heartbeat_;
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -154,6 +194,13 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   bool caught_up_ ABSL_GUARDED_BY(mu_) = false;
   // Offset of the next record to read.
   int64_t read_next_ ABSL_GUARDED_BY(mu_) = 0;
+  // The last record other than a heartbeat that this node applied (-1: none):
+  // heartbeats report it, so they change only when something else did.
+  int64_t last_command_ ABSL_GUARDED_BY(mu_) = -1;
+  bool topic_ready_ ABSL_GUARDED_BY(mu_) = false;
+  bool beat_due_ ABSL_GUARDED_BY(mu_) = false;
+  NodeRegistry nodes_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, MigrationState> migrations_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, config::RouteConfig> routes_ ABSL_GUARDED_BY(mu_);
   bool routes_seeded_ ABSL_GUARDED_BY(mu_) = false;
   std::set<std::string> drained_ ABSL_GUARDED_BY(mu_);

@@ -4,8 +4,10 @@
 // committed offsets), however often the node restarts.
 #include "control/control_plane.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -113,15 +115,29 @@ TEST(ControlPlaneTest, YamlRoutesSeedAFreshTopicAndTheTopicWinsAfterwards) {
   EXPECT_EQ(plane.Drained(), std::set<std::string>{"local"});
 }
 
-TEST(ControlPlaneTest, RestartsLeaveNoConsumerGroupOnKafka) {
+// A Kafka control cluster on the shared broker; null (with a failure) when
+// it cannot start.
+std::unique_ptr<backend::Cluster> KafkaControlCluster() {
   testing::KafkaBroker* broker = testing::SharedBroker();
-  ASSERT_NE(broker, nullptr);
-  backend::kafka::LibrdkafkaClientFactory factory;
+  if (broker == nullptr) {
+    ADD_FAILURE() << "no Kafka broker";
+    return nullptr;
+  }
+  static backend::kafka::LibrdkafkaClientFactory factory;
   auto cluster = backend::kafka::KafkaCluster::Start(
       {.name = "control", .type = "kafka", .bootstrap = broker->bootstrap()}, {},
       factory);
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
-  ExpectRestartsLeaveNoGroup(**cluster, "__ferry_control.restarts");
+  if (!cluster.ok()) {
+    ADD_FAILURE() << cluster.status();
+    return nullptr;
+  }
+  return *std::move(cluster);
+}
+
+TEST(ControlPlaneTest, RestartsLeaveNoConsumerGroupOnKafka) {
+  std::unique_ptr<backend::Cluster> cluster = KafkaControlCluster();
+  ASSERT_NE(cluster, nullptr);
+  ExpectRestartsLeaveNoGroup(*cluster, "__ferry_control.restarts");
 }
 
 TEST(ControlPlaneTest, RestartsLeaveNoConsumerGroupOnEmbedded) {
@@ -161,6 +177,125 @@ TEST(ControlPlaneTest, UnappliedSeeksAreFoundPerCluster) {
   EXPECT_EQ(wait_for("b", 7), 7);
   EXPECT_EQ(offset_for("a"), 1) << "b's seek replaced the one for every cluster";
   EXPECT_EQ(plane.UnappliedSeek("other-group", "b", tp), std::nullopt);
+}
+
+// A node whose write holds settle when the test says so.
+class HoldListener final : public ControlListener {
+ public:
+  void OnPaused(const std::string&, bool) override {}
+  std::set<backend::TopicPartition> OnSeek(const SeekCommand&) override { return {}; }
+  void OnCaughtUp() override { caught_up_.Notify(); }
+  void OnWriteHold(const std::string&, bool held, int64_t offset) override {
+    absl::MutexLock lock(&mu_);
+    if (held && hold_back_) unsettled_ = offset;
+  }
+  std::optional<int64_t> OldestUnsettled() const override {
+    absl::MutexLock lock(&mu_);
+    return unsettled_;
+  }
+  void HoldBack() {
+    absl::MutexLock lock(&mu_);
+    hold_back_ = true;
+  }
+  void Settle() {
+    absl::MutexLock lock(&mu_);
+    unsettled_.reset();
+  }
+  bool WaitCaughtUp() { return caught_up_.WaitForNotificationWithTimeout(kWait); }
+
+ private:
+  absl::Notification caught_up_;
+  mutable absl::Mutex mu_;
+  bool hold_back_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<int64_t> unsettled_ ABSL_GUARDED_BY(mu_);
+};
+
+std::map<std::string, std::string> StatesByNode(const ControlPlane& plane) {
+  std::map<std::string, std::string> states;
+  for (const NodeRegistry::Node& node : plane.Nodes()) {
+    states[node.beat.node_id] = std::string(StateName(node.state));
+  }
+  return states;
+}
+
+bool WaitForStates(const ControlPlane& plane,
+                   const std::map<std::string, std::string>& states) {
+  const absl::Time give_up = absl::Now() + kWait;
+  while (StatesByNode(plane) != states) {
+    if (absl::Now() > give_up) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  return true;
+}
+
+// Given three nodes on one control topic, when one holds a write hold's
+// effect unsettled, then the barrier waits for it and names it, and passes
+// once it settled; a node that left cleanly is listed as left and holds no
+// barrier; a node that went silent (a heartbeat written for a node that
+// never beats again, as after kill -9) holds the barrier only until
+// node_timeout, then is listed as lost.
+void ExpectBarrierWaitsForLiveNodesOnly(backend::Cluster& cluster,
+                                        const std::string& topic) {
+  const auto options = [&](std::string id) {
+    return ControlPlane::Options{.topic = topic,
+                                 .node_id = std::move(id),
+                                 .version = "test",
+                                 .heartbeat_interval = absl::Milliseconds(100),
+                                 .node_timeout = absl::Seconds(2)};
+  };
+  HoldListener a_listener, b_listener, c_listener;
+  b_listener.HoldBack();
+  ControlPlane a(&cluster, options("a"), &a_listener);
+  ControlPlane b(&cluster, options("b"), &b_listener);
+  auto c = std::make_unique<ControlPlane>(&cluster, options("c"), &c_listener);
+  ASSERT_TRUE(a_listener.WaitCaughtUp() && b_listener.WaitCaughtUp() &&
+              c_listener.WaitCaughtUp());
+  ASSERT_TRUE(WaitForStates(a, {{"a", "live"}, {"b", "live"}, {"c", "live"}}));
+
+  absl::StatusOr<int64_t> held =
+      a.Issue(WriteHoldCommand{.topic = "orders", .held = true});
+  ASSERT_TRUE(held.ok()) << held.status();
+  absl::Status waited = a.AwaitApplied(*held, absl::Milliseconds(800));
+  EXPECT_EQ(waited.code(), absl::StatusCode::kDeadlineExceeded) << waited;
+  EXPECT_THAT(std::string(waited.message()), ::testing::HasSubstr("node(s) b "));
+  b_listener.Settle();
+  b.BeatSoon();
+  absl::Time start = absl::Now();
+  EXPECT_TRUE(a.AwaitApplied(*held, kWait).ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1)) << "a settled node beats at once";
+
+  c.reset();
+  ASSERT_TRUE(WaitForStates(a, {{"a", "live"}, {"b", "live"}, {"c", "left"}}));
+
+  EncodedRecord ghost = Encode(NodeBeat{.node_id = "ghost",
+                                        .seen_ms = absl::ToUnixMillis(absl::Now()),
+                                        .applied_offset = -1});
+  absl::Notification ghost_written;
+  cluster.Publish({.topic = topic, .key = ghost.key, .value = ghost.value},
+                  [&](backend::PublishOutcome) { ghost_written.Notify(); });
+  ASSERT_TRUE(ghost_written.WaitForNotificationWithTimeout(kWait));
+  ASSERT_TRUE(
+      WaitForStates(a, {{"a", "live"}, {"b", "live"}, {"c", "left"}, {"ghost", "live"}}));
+  absl::StatusOr<int64_t> released =
+      a.Issue(WriteHoldCommand{.topic = "orders", .held = false});
+  ASSERT_TRUE(released.ok()) << released.status();
+  start = absl::Now();
+  EXPECT_TRUE(a.AwaitApplied(*released, kWait).ok());
+  EXPECT_GT(absl::Now() - start, absl::Milliseconds(500)) << "it waited for the ghost";
+  EXPECT_EQ(StatesByNode(a)["ghost"], "lost");
+}
+
+TEST(ControlPlaneTest, BarrierWaitsForLiveNodesOnlyOnEmbedded) {
+  backend::embedded::TestDir dir;
+  auto cluster = backend::embedded::EmbeddedCluster::Open("local", {.path = dir.path()});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ExpectBarrierWaitsForLiveNodesOnly(**cluster, "__ferry_control");
+}
+
+TEST(ControlPlaneTest, BarrierWaitsForLiveNodesOnlyOnKafka) {
+  std::unique_ptr<backend::Cluster> cluster = KafkaControlCluster();
+  ASSERT_NE(cluster, nullptr);
+  ExpectBarrierWaitsForLiveNodesOnly(*cluster, "__ferry_control.barrier");
 }
 
 }  // namespace

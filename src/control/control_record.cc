@@ -18,6 +18,9 @@ constexpr std::string_view kFilterVersion = "v1\n";
 constexpr std::string_view kRouteDeleted = "v1 deleted\n";
 constexpr std::string_view kMirrorPrefix = "mirror/";
 constexpr std::string_view kMirrorStopped = "v1 stopped\n";
+constexpr std::string_view kNodePrefix = "node/";
+constexpr std::string_view kWriteHoldPrefix = "writehold/";
+constexpr std::string_view kMigrationPrefix = "migration/";
 
 std::optional<int64_t> Int(std::string_view text) {
   int64_t value = 0;
@@ -184,6 +187,68 @@ std::string EncodeMirror(const MirrorChange& change) {
   return value;
 }
 
+// "v1 <up|left> <started_ms> <seen_ms> <applied>", then version, gRPC and
+// HTTP address lines.
+std::optional<NodeBeat> DecodeNode(std::string_view node_id, std::string_view value) {
+  NodeBeat beat{.node_id = std::string(node_id)};
+  auto header = NextLine(value);
+  if (!header || !header->starts_with("v1 ")) return std::nullopt;
+  header->remove_prefix(3);
+  auto state = NextWord(*header);
+  auto started = NextWord(*header);
+  auto seen = NextWord(*header);
+  std::optional<int64_t> applied = Int(*header);
+  if (!state || (*state != "up" && *state != "left") || !started || !Int(*started) ||
+      !seen || !Int(*seen) || !applied || *applied < -1) {
+    return std::nullopt;
+  }
+  beat.left = *state == "left";
+  beat.started_ms = *Int(*started);
+  beat.seen_ms = *Int(*seen);
+  beat.applied_offset = *applied;
+  auto version = NextLine(value);
+  auto grpc = NextLine(value);
+  auto http = NextLine(value);
+  if (!version || !grpc || !http || !value.empty()) return std::nullopt;
+  beat.version = std::string(*version);
+  beat.grpc_address = std::string(*grpc);
+  beat.http_address = std::string(*http);
+  return beat;
+}
+
+std::optional<MigrationState> DecodeMigration(std::string_view topic,
+                                              std::string_view value) {
+  auto header = NextLine(value);
+  if (!header || *header != "v1") return std::nullopt;
+  MigrationState state{.topic = std::string(topic)};
+  while (!value.empty()) {
+    auto line = NextLine(value);
+    if (!line) return std::nullopt;
+    auto field = NextWord(*line);
+    if (!field || line->empty()) return std::nullopt;
+    if (*field == "from") {
+      state.from = std::string(*line);
+    } else if (*field == "to") {
+      state.to = std::string(*line);
+    } else if (*field == "stage") {
+      state.stage = std::string(*line);
+    } else if (*field == "group") {
+      state.groups.emplace_back(*line);
+    } else {
+      return std::nullopt;
+    }
+  }
+  if (state.from.empty() || state.to.empty() || state.stage.empty()) return std::nullopt;
+  return state;
+}
+
+std::string EncodeMigration(const MigrationState& state) {
+  std::string value =
+      fmt::format("v1\nfrom {}\nto {}\nstage {}\n", state.from, state.to, state.stage);
+  for (const std::string& group : state.groups) value += fmt::format("group {}\n", group);
+  return value;
+}
+
 }  // namespace
 
 EncodedRecord Encode(const ControlCommand& command) {
@@ -213,6 +278,19 @@ EncodedRecord Encode(const ControlCommand& command) {
   if (const auto* filter = std::get_if<GroupFilterCommand>(&command)) {
     return {fmt::format("{}{}", kFilterPrefix, filter->group),
             fmt::format("{}{}", kFilterVersion, filter->filter)};
+  }
+  if (const auto* beat = std::get_if<NodeBeat>(&command)) {
+    return {fmt::format("{}{}", kNodePrefix, beat->node_id),
+            fmt::format("v1 {} {} {} {}\n{}\n{}\n{}\n", beat->left ? "left" : "up",
+                        beat->started_ms, beat->seen_ms, beat->applied_offset,
+                        beat->version, beat->grpc_address, beat->http_address)};
+  }
+  if (const auto* hold = std::get_if<WriteHoldCommand>(&command)) {
+    return {fmt::format("{}{}", kWriteHoldPrefix, hold->topic), hold->held ? "1" : "0"};
+  }
+  if (const auto* migration = std::get_if<MigrationState>(&command)) {
+    return {fmt::format("{}{}", kMigrationPrefix, migration->topic),
+            EncodeMigration(*migration)};
   }
   const auto& seek = std::get<SeekCommand>(command);
   std::string value = fmt::format("v2 {} {}{}{}\n", seek.valid_until_ms, seek.id,
@@ -249,6 +327,19 @@ std::optional<ControlCommand> Decode(std::string_view key, std::string_view valu
       value.starts_with(kFilterVersion)) {
     return GroupFilterCommand{.group = std::string(key.substr(kFilterPrefix.size())),
                               .filter = std::string(value.substr(kFilterVersion.size()))};
+  }
+  if (key.starts_with(kNodePrefix) && key.size() > kNodePrefix.size()) {
+    auto beat = DecodeNode(key.substr(kNodePrefix.size()), value);
+    if (beat) return *std::move(beat);
+  }
+  if (key.starts_with(kWriteHoldPrefix) && key.size() > kWriteHoldPrefix.size() &&
+      (value == "0" || value == "1")) {
+    return WriteHoldCommand{.topic = std::string(key.substr(kWriteHoldPrefix.size())),
+                            .held = value == "1"};
+  }
+  if (key.starts_with(kMigrationPrefix) && key.size() > kMigrationPrefix.size()) {
+    auto migration = DecodeMigration(key.substr(kMigrationPrefix.size()), value);
+    if (migration) return *std::move(migration);
   }
   if (key == kRoutesSeededKey && value == "1") return RoutesSeeded{};
   if (key.starts_with(kDrainPrefix) && key.size() > kDrainPrefix.size() &&

@@ -20,6 +20,15 @@
 //   key "mirror/<name>"     value "v1\n", "source <cluster>\n", "target
 //                           <cluster>\n" and "topic <topic>\n" lines;
 //                           "v1 stopped\n" once the job was stopped
+//   key "node/<node-id>"    value "v1 <up|left> <started_ms> <seen_ms>
+//                           <applied>\n" then the version, gRPC and HTTP
+//                           address lines: a node's heartbeat (every
+//                           control.heartbeat_interval) or its clean departure
+//   key "writehold/<topic>" value "1" (publishes to the topic queue) or "0"
+//   key "migration/<topic>" value "v1\n", "from <cluster>\n", "to <cluster>\n",
+//                           "stage <stage>\n" and "group <group>\n" lines:
+//                           a migration's plan and progress
+//                           (docs/migration.md)
 //
 // A seek is a one-shot command for the nodes consuming the group when it is
 // issued; nodes that read it after `valid_until_ms` (e.g. while catching up
@@ -102,9 +111,43 @@ struct MirrorChange {
   std::optional<MirrorSpec> spec = {};
 };
 
+// A node's heartbeat, or (`left`) its clean departure. `applied_offset` is
+// the control-topic offset through which the node applied every record and
+// its effects settled (-1: none yet); the times are the node's clock.
+struct NodeBeat {
+  std::string node_id = {};
+  bool left = false;
+  int64_t started_ms = 0;
+  int64_t seen_ms = 0;
+  int64_t applied_offset = -1;
+  std::string version = {};
+  std::string grpc_address = {};
+  std::string http_address = {};
+  bool operator==(const NodeBeat&) const = default;
+};
+
+// Publishes to `topic` queue on every node while held (docs/migration.md).
+struct WriteHoldCommand {
+  std::string topic = {};
+  bool held = false;
+};
+
+// A migration of `topic` from cluster `from` to `to`, written after each
+// step (admin/migration_operations.h lists the stages).
+struct MigrationState {
+  std::string topic = {};
+  std::string from = {};
+  std::string to = {};
+  std::string stage = {};
+  // The consumer groups the consumer stage moved.
+  std::vector<std::string> groups = {};
+  bool operator==(const MigrationState&) const = default;
+};
+
 using ControlCommand =
     std::variant<PauseCommand, SeekCommand, SeekApplied, RouteChange, RoutesSeeded,
-                 DrainCommand, MirrorChange, GroupFilterCommand>;
+                 DrainCommand, MirrorChange, GroupFilterCommand, NodeBeat,
+                 WriteHoldCommand, MigrationState>;
 
 struct EncodedRecord {
   std::string key;

@@ -180,3 +180,64 @@ TEST(ControlRecord, GroupFilterRoundTripsItsTextAsWritten) {
 
 }  // namespace
 }  // namespace ferry::control
+
+namespace ferry::control {
+namespace {
+
+TEST(ControlRecord, NodeHeartbeatAndDepartureRoundTrip) {
+  for (bool left : {false, true}) {
+    NodeBeat beat{.node_id = "host:7400",
+                  .left = left,
+                  .started_ms = 1700000000000,
+                  .seen_ms = 1700000005000,
+                  .applied_offset = left ? 41 : -1,
+                  .version = "0.4.0 (dev)",
+                  .grpc_address = "127.0.0.1:7400",
+                  .http_address = "127.0.0.1:7401"};
+    EncodedRecord record = Encode(beat);
+    EXPECT_EQ(record.key, "node/host:7400");
+    auto decoded = Decode(record.key, record.value);
+    ASSERT_TRUE(decoded.has_value());
+    EXPECT_EQ(std::get<NodeBeat>(*decoded), beat);
+  }
+}
+
+TEST(ControlRecord, MalformedNodeRecordsAreSkipped) {
+  EXPECT_FALSE(Decode("node/a", "v1 up 1 2 3\nversion\n").has_value());
+  EXPECT_FALSE(Decode("node/a", "v1 gone 1 2 3\nv\ng\nh\n").has_value());
+  EXPECT_FALSE(Decode("node/a", "v1 up 1 x 3\nv\ng\nh\n").has_value());
+  EXPECT_FALSE(Decode("node/a", "v1 up 1 2 -2\nv\ng\nh\n").has_value());
+  EXPECT_FALSE(Decode("node/", "v1 up 1 2 3\nv\ng\nh\n").has_value());
+  EXPECT_TRUE(Decode("node/a", "v1 up 1 2 3\nv\ng\nh\n").has_value());
+}
+
+TEST(ControlRecord, WriteHoldRoundTrips) {
+  for (bool held : {true, false}) {
+    EncodedRecord record = Encode(WriteHoldCommand{.topic = "orders", .held = held});
+    EXPECT_EQ(record.key, "writehold/orders");
+    auto decoded = Decode(record.key, record.value);
+    ASSERT_TRUE(decoded.has_value());
+    EXPECT_EQ(std::get<WriteHoldCommand>(*decoded).topic, "orders");
+    EXPECT_EQ(std::get<WriteHoldCommand>(*decoded).held, held);
+  }
+  EXPECT_FALSE(Decode("writehold/orders", "yes").has_value());
+}
+
+TEST(ControlRecord, MigrationRoundTripsWithItsGroups) {
+  MigrationState state{.topic = "orders",
+                       .from = "old",
+                       .to = "new",
+                       .stage = "consumers",
+                       .groups = {"billing", "audit trail"}};
+  EncodedRecord record = Encode(state);
+  EXPECT_EQ(record.key, "migration/orders");
+  auto decoded = Decode(record.key, record.value);
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(std::get<MigrationState>(*decoded), state);
+  EXPECT_FALSE(Decode("migration/orders", "v1\nfrom a\nto b\n").has_value());
+  EXPECT_FALSE(
+      Decode("migration/orders", "v1\nfrom a\nto b\nstage x\nwho y\n").has_value());
+}
+
+}  // namespace
+}  // namespace ferry::control

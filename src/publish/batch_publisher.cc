@@ -37,12 +37,14 @@ int64_t MessageBytes(const v1::OutgoingMessage& message) {
 BatchPublisher::BatchPublisher(config::PublishConfig limits,
                                const routing::RouteTable* routes,
                                routing::ClusterBreakers* breakers,
-                               metrics::Registry* registry, InflightLimiter* limiter)
+                               metrics::Registry* registry, InflightLimiter* limiter,
+                               WriteHold* hold)
     : limits_(limits),
       routes_(routes),
       breakers_(breakers),
       registry_(registry),
-      limiter_(limiter) {}
+      limiter_(limiter),
+      hold_(hold) {}
 
 BatchPublisher::~BatchPublisher() = default;
 
@@ -232,6 +234,63 @@ struct BatchPublisher::Call {
 
 void BatchPublisher::Publish(v1::PublishRequest request, PreparedBatch batch,
                              std::function<void(v1::PublishResponse)> done) {
+  if (hold_ == nullptr) {
+    PublishAdmitted(std::move(request), batch, std::move(done));
+    return;
+  }
+  const std::string topic = request.topic();
+  if (hold_->TryEnter(topic)) {
+    PublishAdmitted(std::move(request), batch, CountedDone(topic, std::move(done)));
+    return;
+  }
+  auto held = std::make_shared<v1::PublishRequest>(std::move(request));
+  auto answer =
+      std::make_shared<std::function<void(v1::PublishResponse)>>(std::move(done));
+  hold_->Enqueue(
+      topic, absl::Now() + limits_.timeout,
+      [this, held, batch, answer, topic] {
+        auto counted = CountedDone(topic, std::move(*answer));
+        // The route may have changed while held (a migration moves writes).
+        absl::StatusOr<PreparedBatch> fresh = Prepare(*held);
+        if (!fresh.ok()) {
+          FailAll(*held, batch, fresh.status(), counted);
+          return;
+        }
+        fresh->bytes = batch.bytes;
+        PublishAdmitted(std::move(*held), *fresh, std::move(counted));
+      },
+      [this, held, batch, answer](absl::Status status) {
+        FailAll(*held, batch, status, *answer);
+      });
+}
+
+std::function<void(v1::PublishResponse)> BatchPublisher::CountedDone(
+    const std::string& topic, std::function<void(v1::PublishResponse)> done) {
+  return [hold = hold_, topic, done = std::move(done)](v1::PublishResponse response) {
+    done(std::move(response));
+    hold->Done(topic);
+  };
+}
+
+void BatchPublisher::FailAll(const v1::PublishRequest& request,
+                             const PreparedBatch& batch, const absl::Status& status,
+                             const std::function<void(v1::PublishResponse)>& done) {
+  // The status carries its code, not a backend's retry flag: the one table
+  // decides from the code.
+  const bool retryable = api::IsRetryable(status.code());
+  v1::PublishResponse response;
+  response.set_request_id(request.request_id());
+  for (const v1::OutgoingMessage& message : request.messages()) {
+    v1::PublishResult* result = response.add_results();
+    result->set_id(message.id());
+    api::ToProtoStatus(status, retryable, result->mutable_status());
+  }
+  limiter_->Release(batch.bytes);
+  done(std::move(response));
+}
+
+void BatchPublisher::PublishAdmitted(v1::PublishRequest request, PreparedBatch batch,
+                                     std::function<void(v1::PublishResponse)> done) {
   if (!batch.auto_create_topic) {
     Dispatch(std::move(request), batch, std::move(done));
     return;
@@ -245,18 +304,7 @@ void BatchPublisher::Publish(v1::PublishRequest request, PreparedBatch batch,
           Dispatch(std::move(*shared), batch, std::move(done));
           return;
         }
-        // The lookup's or creation's status carries its code, not the
-        // backend's retry flag: the one table decides from the code.
-        const bool retryable = api::IsRetryable(status.code());
-        v1::PublishResponse response;
-        response.set_request_id(shared->request_id());
-        for (const v1::OutgoingMessage& message : shared->messages()) {
-          v1::PublishResult* result = response.add_results();
-          result->set_id(message.id());
-          api::ToProtoStatus(status, retryable, result->mutable_status());
-        }
-        limiter_->Release(batch.bytes);
-        done(std::move(response));
+        FailAll(*shared, batch, status, done);
       });
 }
 

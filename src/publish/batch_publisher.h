@@ -12,6 +12,7 @@
 #include "metrics/registry.h"
 #include "publish/inflight_limiter.h"
 #include "publish/topic_auto_creator.h"
+#include "publish/write_hold.h"
 #include "routing/cluster_breakers.h"
 #include "routing/route_table.h"
 
@@ -33,11 +34,11 @@ struct PreparedBatch {
 // collects one result per message. Thread-safe; holds no per-call state.
 class BatchPublisher {
  public:
-  // `routes`, `breakers` (whose clusters are the ones written), `registry`
-  // and `limiter` must outlive the publisher.
+  // `routes`, `breakers` (whose clusters are the ones written), `registry`,
+  // `limiter` and `hold` (none when null) must outlive the publisher.
   BatchPublisher(config::PublishConfig limits, const routing::RouteTable* routes,
                  routing::ClusterBreakers* breakers, metrics::Registry* registry,
-                 InflightLimiter* limiter);
+                 InflightLimiter* limiter, WriteHold* hold = nullptr);
   ~BatchPublisher();
 
   // Call-level checks before any message is attempted: INVALID_ARGUMENT
@@ -53,13 +54,25 @@ class BatchPublisher {
   // limiter. Messages failing per-message checks (size, reserved headers)
   // are answered without being sent. `done` runs exactly once, with one
   // result per message in request order, after the bytes were released;
-  // it runs on a backend thread or this one and must not block.
+  // it runs on a backend thread or this one and must not block. While the
+  // topic is write-held the batch waits (up to publish.timeout, then fails
+  // UNAVAILABLE), and is routed afresh when released.
   void Publish(v1::PublishRequest request, PreparedBatch batch,
                std::function<void(v1::PublishResponse)> done);
 
  private:
   struct TopicMetrics;
   struct Call;
+  // Publish, past the write hold.
+  void PublishAdmitted(v1::PublishRequest request, PreparedBatch batch,
+                       std::function<void(v1::PublishResponse)> done);
+  // `done`, then the hold learns the batch's writes completed.
+  std::function<void(v1::PublishResponse)> CountedDone(
+      const std::string& topic, std::function<void(v1::PublishResponse)> done);
+  // Answers every message with `status` and releases the batch's bytes.
+  void FailAll(const v1::PublishRequest& request, const PreparedBatch& batch,
+               const absl::Status& status,
+               const std::function<void(v1::PublishResponse)>& done);
   // Publishes the messages of a batch whose topic exists (or is not ours to
   // create).
   void Dispatch(v1::PublishRequest request, PreparedBatch batch,
@@ -72,6 +85,7 @@ class BatchPublisher {
   routing::ClusterBreakers* breakers_;
   metrics::Registry* registry_;
   InflightLimiter* limiter_;
+  WriteHold* hold_;
 
   absl::Mutex metrics_mu_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<TopicMetrics>>

@@ -8,12 +8,24 @@ namespace ferry::server {
 
 NodeControl::NodeControl(control::ControlListener* groups, routing::RouteTable* routes,
                          routing::ClusterBreakers* breakers,
-                         mirror::MirrorRunner* mirrors, std::vector<std::string> clusters)
+                         mirror::MirrorRunner* mirrors, publish::WriteHold* holds,
+                         std::vector<std::string> clusters)
     : groups_(groups),
       routes_(routes),
       breakers_(breakers),
       mirrors_(mirrors),
+      holds_(holds),
       clusters_(std::move(clusters)) {}
+
+void NodeControl::SetControlPlane(control::ControlPlane* control) {
+  absl::MutexLock lock(&control_mu_);
+  control_ = control;
+}
+
+void NodeControl::HoldSettled() {
+  absl::MutexLock lock(&control_mu_);
+  if (control_ != nullptr) control_->BeatSoon();
+}
 
 void NodeControl::OnRoutes(const std::vector<config::RouteConfig>& routes) {
   const std::set<std::string> known(clusters_.begin(), clusters_.end());

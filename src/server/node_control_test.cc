@@ -25,7 +25,8 @@ TEST(NodeControl, RoutesReplaceTheRouterWithoutThoseNamingUnknownClusters) {
   metrics::Registry metrics;
   mirror::MirrorRunner mirrors({}, {}, &metrics);
   routing::ClusterBreakers breakers({}, {}, &metrics);
-  NodeControl control(&groups, &table, &breakers, &mirrors, {"a", "b"});
+  publish::WriteHold holds(absl::Seconds(30), &metrics, [] {});
+  NodeControl control(&groups, &table, &breakers, &mirrors, &holds, {"a", "b"});
   std::shared_ptr<const routing::Router> before = table.Current();
 
   control.OnRoutes({{.topic = "*", .write = {"b"}},

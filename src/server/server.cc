@@ -141,9 +141,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   server->breakers_ = std::make_unique<routing::ClusterBreakers>(config.breaker, clusters,
                                                                  &server->registry_);
   server->breakers_->Start(kBreakerTick);
+  // Settled holds reach the control plane through NodeControl, which
+  // forgets it before it stops.
+  server->write_hold_ = std::make_unique<publish::WriteHold>(
+      config.migration.max_write_hold, &server->registry_, [s = server.get()] {
+        if (s->node_control_) s->node_control_->HoldSettled();
+      });
   server->batch_publisher_ = std::make_unique<publish::BatchPublisher>(
       config.publish, server->routes_.get(), server->breakers_.get(), &server->registry_,
-      server->publish_limiter_.get());
+      server->publish_limiter_.get(), server->write_hold_.get());
   server->publisher_ = std::make_unique<publish::PublisherService>(
       server->batch_publisher_.get(), server->publish_limiter_.get());
   server->groups_ = std::make_unique<subscribe::GroupRegistry>(
@@ -163,14 +169,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
         &server->registry_);
     server->node_control_ = std::make_unique<NodeControl>(
         server->groups_.get(), server->routes_.get(), server->breakers_.get(),
-        server->mirrors_.get(), cluster_names);
+        server->mirrors_.get(), server->write_hold_.get(), cluster_names);
     server->control_ = std::make_unique<control::ControlPlane>(
         control_cluster,
-        control::ControlPlane::Options{.topic = config.control.topic,
-                                       .node_id = identity.id,
-                                       .seed_routes = config.routes},
+        control::ControlPlane::Options{
+            .topic = config.control.topic,
+            .node_id = identity.id,
+            .seed_routes = config.routes,
+            .version = kVersion,
+            .grpc_address = identity.grpc_address,
+            .http_address = identity.http_address,
+            .started = server->started_,
+            .heartbeat_interval = config.control.heartbeat_interval,
+            .node_timeout = config.control.node_timeout},
         server->node_control_.get());
     server->groups_->SetSeekLedger(server->control_.get());
+    server->node_control_->SetControlPlane(server->control_.get());
   }
   server->group_operations_ = std::make_unique<admin::GroupOperations>(
       identity.id, clusters, server->routes_.get(), server->groups_.get(),
@@ -179,10 +193,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
       clusters, server->routes_.get(), server->control_.get());
   server->mirror_operations_ = std::make_unique<admin::MirrorOperations>(
       clusters_by_name, server->control_.get(), server->mirrors_.get());
+  server->migration_operations_ = std::make_unique<admin::MigrationOperations>(
+      clusters_by_name, server->routes_.get(), server->control_.get(),
+      server->mirror_operations_.get(), admin::MigrationOperations::Options{});
   server->admin_ = std::make_unique<admin::AdminService>(
       identity, clusters, server->breakers_.get(), server->routes_.get(),
       server->route_operations_.get(), server->mirror_operations_.get(),
-      server->group_operations_.get(), &server->draining_);
+      server->migration_operations_.get(), server->group_operations_.get(),
+      server->control_.get(), &server->draining_);
   builder.RegisterService(server->publisher_.get());
   builder.RegisterService(server->subscriber_.get());
   builder.RegisterService(server->admin_.get());
@@ -234,6 +252,7 @@ void Server::Shutdown() {
   SetStage("stopping the HTTP listener");
   http_.reset();
   if (groups_) groups_->SetSeekLedger(nullptr);
+  if (node_control_) node_control_->SetControlPlane(nullptr);
   control_.reset();
   SetStage("stopping mirror jobs");
   mirrors_.reset();  // each commits what its target acknowledged

@@ -19,6 +19,7 @@
 #include "publish/batch_publisher.h"
 #include "publish/inflight_limiter.h"
 #include "publish/publisher_service.h"
+#include "publish/write_hold.h"
 #include "routing/cluster_breakers.h"
 #include "routing/route_table.h"
 #include "server/http_listener.h"
@@ -61,6 +62,7 @@ class Server {
   std::unique_ptr<routing::ClusterBreakers> breakers_;
   std::unique_ptr<routing::RouteTable> routes_;
   std::unique_ptr<publish::InflightLimiter> publish_limiter_;
+  std::unique_ptr<publish::WriteHold> write_hold_;
   std::unique_ptr<publish::BatchPublisher> batch_publisher_;
   std::unique_ptr<publish::PublisherService> publisher_;
   std::unique_ptr<subscribe::GroupRegistry> groups_;
@@ -71,6 +73,7 @@ class Server {
   std::unique_ptr<admin::GroupOperations> group_operations_;
   std::unique_ptr<admin::RouteOperations> route_operations_;
   std::unique_ptr<admin::MirrorOperations> mirror_operations_;
+  std::unique_ptr<admin::MigrationOperations> migration_operations_;
   std::unique_ptr<admin::AdminService> admin_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<HttpListener> http_;

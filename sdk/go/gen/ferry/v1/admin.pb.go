@@ -78,7 +78,7 @@ func (x Cluster_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Cluster_State.Descriptor instead.
 func (Cluster_State) EnumDescriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{6, 0}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{11, 0}
 }
 
 type TranslatedOffset_State int32
@@ -134,7 +134,321 @@ func (x TranslatedOffset_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TranslatedOffset_State.Descriptor instead.
 func (TranslatedOffset_State) EnumDescriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{51, 0}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{56, 0}
+}
+
+type StartMigrationRequest struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	From  string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To    string `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+}
+
+func (x *StartMigrationRequest) Reset() {
+	*x = StartMigrationRequest{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_ferry_v1_admin_proto_msgTypes[0]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *StartMigrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartMigrationRequest) ProtoMessage() {}
+
+func (x *StartMigrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_admin_proto_msgTypes[0]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartMigrationRequest.ProtoReflect.Descriptor instead.
+func (*StartMigrationRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *StartMigrationRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *StartMigrationRequest) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *StartMigrationRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+type AdvanceMigrationRequest struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	// "consumers", "producers" or "finish".
+	Stage string `protobuf:"bytes,2,opt,name=stage,proto3" json:"stage,omitempty"`
+}
+
+func (x *AdvanceMigrationRequest) Reset() {
+	*x = AdvanceMigrationRequest{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_ferry_v1_admin_proto_msgTypes[1]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *AdvanceMigrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdvanceMigrationRequest) ProtoMessage() {}
+
+func (x *AdvanceMigrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_admin_proto_msgTypes[1]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdvanceMigrationRequest.ProtoReflect.Descriptor instead.
+func (*AdvanceMigrationRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AdvanceMigrationRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *AdvanceMigrationRequest) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+type RollbackMigrationRequest struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+}
+
+func (x *RollbackMigrationRequest) Reset() {
+	*x = RollbackMigrationRequest{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_ferry_v1_admin_proto_msgTypes[2]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *RollbackMigrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackMigrationRequest) ProtoMessage() {}
+
+func (x *RollbackMigrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_admin_proto_msgTypes[2]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackMigrationRequest.ProtoReflect.Descriptor instead.
+func (*RollbackMigrationRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *RollbackMigrationRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+type GetMigrationRequest struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+}
+
+func (x *GetMigrationRequest) Reset() {
+	*x = GetMigrationRequest{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_ferry_v1_admin_proto_msgTypes[3]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *GetMigrationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMigrationRequest) ProtoMessage() {}
+
+func (x *GetMigrationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_admin_proto_msgTypes[3]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMigrationRequest.ProtoReflect.Descriptor instead.
+func (*GetMigrationRequest) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *GetMigrationRequest) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+type Migration struct {
+	state         protoimpl.MessageState
+	sizeCache     protoimpl.SizeCache
+	unknownFields protoimpl.UnknownFields
+
+	Topic string `protobuf:"bytes,1,opt,name=topic,proto3" json:"topic,omitempty"`
+	From  string `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"`
+	To    string `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`
+	// mirroring, consumers-paused, consumers, producers-held, producers,
+	// finished, rollback-paused or rolled-back.
+	Stage string `protobuf:"bytes,4,opt,name=stage,proto3" json:"stage,omitempty"`
+	// The consumer groups the consumer stage moves.
+	Groups []string `protobuf:"bytes,5,rep,name=groups,proto3" json:"groups,omitempty"`
+	// Records of the topic on `from` not yet copied to `to`; -1 when no
+	// mirror runs.
+	MirrorLag int64 `protobuf:"varint,6,opt,name=mirror_lag,json=mirrorLag,proto3" json:"mirror_lag,omitempty"`
+	// What the call did, one line per step with its duration.
+	Steps []string `protobuf:"bytes,7,rep,name=steps,proto3" json:"steps,omitempty"`
+}
+
+func (x *Migration) Reset() {
+	*x = Migration{}
+	if protoimpl.UnsafeEnabled {
+		mi := &file_ferry_v1_admin_proto_msgTypes[4]
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		ms.StoreMessageInfo(mi)
+	}
+}
+
+func (x *Migration) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Migration) ProtoMessage() {}
+
+func (x *Migration) ProtoReflect() protoreflect.Message {
+	mi := &file_ferry_v1_admin_proto_msgTypes[4]
+	if protoimpl.UnsafeEnabled && x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Migration.ProtoReflect.Descriptor instead.
+func (*Migration) Descriptor() ([]byte, []int) {
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Migration) GetTopic() string {
+	if x != nil {
+		return x.Topic
+	}
+	return ""
+}
+
+func (x *Migration) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Migration) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *Migration) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *Migration) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *Migration) GetMirrorLag() int64 {
+	if x != nil {
+		return x.MirrorLag
+	}
+	return 0
+}
+
+func (x *Migration) GetSteps() []string {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
 }
 
 type GetNodeRequest struct {
@@ -146,7 +460,7 @@ type GetNodeRequest struct {
 func (x *GetNodeRequest) Reset() {
 	*x = GetNodeRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[0]
+		mi := &file_ferry_v1_admin_proto_msgTypes[5]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -159,7 +473,7 @@ func (x *GetNodeRequest) String() string {
 func (*GetNodeRequest) ProtoMessage() {}
 
 func (x *GetNodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[0]
+	mi := &file_ferry_v1_admin_proto_msgTypes[5]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -172,7 +486,7 @@ func (x *GetNodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetNodeRequest.ProtoReflect.Descriptor instead.
 func (*GetNodeRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 type Node struct {
@@ -191,12 +505,17 @@ type Node struct {
 	Health string `protobuf:"bytes,7,opt,name=health,proto3" json:"health,omitempty"`
 	// Last time the node was heard of (ListNodes).
 	LastSeen *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// ListNodes: "live", "left" or "lost".
+	State string `protobuf:"bytes,9,opt,name=state,proto3" json:"state,omitempty"`
+	// ListNodes: the control-topic offset through which the node applied every
+	// record and their effects settled (-1: none yet).
+	AppliedControlOffset int64 `protobuf:"varint,10,opt,name=applied_control_offset,json=appliedControlOffset,proto3" json:"applied_control_offset,omitempty"`
 }
 
 func (x *Node) Reset() {
 	*x = Node{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[1]
+		mi := &file_ferry_v1_admin_proto_msgTypes[6]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -209,7 +528,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[1]
+	mi := &file_ferry_v1_admin_proto_msgTypes[6]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -222,7 +541,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Node) GetId() string {
@@ -281,6 +600,20 @@ func (x *Node) GetLastSeen() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Node) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Node) GetAppliedControlOffset() int64 {
+	if x != nil {
+		return x.AppliedControlOffset
+	}
+	return 0
+}
+
 type ListNodesRequest struct {
 	state         protoimpl.MessageState
 	sizeCache     protoimpl.SizeCache
@@ -290,7 +623,7 @@ type ListNodesRequest struct {
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[2]
+		mi := &file_ferry_v1_admin_proto_msgTypes[7]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -303,7 +636,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[2]
+	mi := &file_ferry_v1_admin_proto_msgTypes[7]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -316,7 +649,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 type ListNodesResponse struct {
@@ -330,7 +663,7 @@ type ListNodesResponse struct {
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[3]
+		mi := &file_ferry_v1_admin_proto_msgTypes[8]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -343,7 +676,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[3]
+	mi := &file_ferry_v1_admin_proto_msgTypes[8]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -356,7 +689,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -378,7 +711,7 @@ type ListClustersRequest struct {
 func (x *ListClustersRequest) Reset() {
 	*x = ListClustersRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[4]
+		mi := &file_ferry_v1_admin_proto_msgTypes[9]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -391,7 +724,7 @@ func (x *ListClustersRequest) String() string {
 func (*ListClustersRequest) ProtoMessage() {}
 
 func (x *ListClustersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[4]
+	mi := &file_ferry_v1_admin_proto_msgTypes[9]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -404,7 +737,7 @@ func (x *ListClustersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClustersRequest.ProtoReflect.Descriptor instead.
 func (*ListClustersRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListClustersRequest) GetIncludeTopics() bool {
@@ -425,7 +758,7 @@ type ListClustersResponse struct {
 func (x *ListClustersResponse) Reset() {
 	*x = ListClustersResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[5]
+		mi := &file_ferry_v1_admin_proto_msgTypes[10]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -438,7 +771,7 @@ func (x *ListClustersResponse) String() string {
 func (*ListClustersResponse) ProtoMessage() {}
 
 func (x *ListClustersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[5]
+	mi := &file_ferry_v1_admin_proto_msgTypes[10]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +784,7 @@ func (x *ListClustersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListClustersResponse.ProtoReflect.Descriptor instead.
 func (*ListClustersResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListClustersResponse) GetClusters() []*Cluster {
@@ -487,7 +820,7 @@ type Cluster struct {
 func (x *Cluster) Reset() {
 	*x = Cluster{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[6]
+		mi := &file_ferry_v1_admin_proto_msgTypes[11]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -500,7 +833,7 @@ func (x *Cluster) String() string {
 func (*Cluster) ProtoMessage() {}
 
 func (x *Cluster) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[6]
+	mi := &file_ferry_v1_admin_proto_msgTypes[11]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -513,7 +846,7 @@ func (x *Cluster) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Cluster.ProtoReflect.Descriptor instead.
 func (*Cluster) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *Cluster) GetName() string {
@@ -597,7 +930,7 @@ type DrainClusterRequest struct {
 func (x *DrainClusterRequest) Reset() {
 	*x = DrainClusterRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[7]
+		mi := &file_ferry_v1_admin_proto_msgTypes[12]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -610,7 +943,7 @@ func (x *DrainClusterRequest) String() string {
 func (*DrainClusterRequest) ProtoMessage() {}
 
 func (x *DrainClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[7]
+	mi := &file_ferry_v1_admin_proto_msgTypes[12]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -623,7 +956,7 @@ func (x *DrainClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainClusterRequest.ProtoReflect.Descriptor instead.
 func (*DrainClusterRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DrainClusterRequest) GetCluster() string {
@@ -642,7 +975,7 @@ type DrainClusterResponse struct {
 func (x *DrainClusterResponse) Reset() {
 	*x = DrainClusterResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[8]
+		mi := &file_ferry_v1_admin_proto_msgTypes[13]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -655,7 +988,7 @@ func (x *DrainClusterResponse) String() string {
 func (*DrainClusterResponse) ProtoMessage() {}
 
 func (x *DrainClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[8]
+	mi := &file_ferry_v1_admin_proto_msgTypes[13]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -668,7 +1001,7 @@ func (x *DrainClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DrainClusterResponse.ProtoReflect.Descriptor instead.
 func (*DrainClusterResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 type UndrainClusterRequest struct {
@@ -682,7 +1015,7 @@ type UndrainClusterRequest struct {
 func (x *UndrainClusterRequest) Reset() {
 	*x = UndrainClusterRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[9]
+		mi := &file_ferry_v1_admin_proto_msgTypes[14]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -695,7 +1028,7 @@ func (x *UndrainClusterRequest) String() string {
 func (*UndrainClusterRequest) ProtoMessage() {}
 
 func (x *UndrainClusterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[9]
+	mi := &file_ferry_v1_admin_proto_msgTypes[14]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +1041,7 @@ func (x *UndrainClusterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainClusterRequest.ProtoReflect.Descriptor instead.
 func (*UndrainClusterRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *UndrainClusterRequest) GetCluster() string {
@@ -727,7 +1060,7 @@ type UndrainClusterResponse struct {
 func (x *UndrainClusterResponse) Reset() {
 	*x = UndrainClusterResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[10]
+		mi := &file_ferry_v1_admin_proto_msgTypes[15]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -740,7 +1073,7 @@ func (x *UndrainClusterResponse) String() string {
 func (*UndrainClusterResponse) ProtoMessage() {}
 
 func (x *UndrainClusterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[10]
+	mi := &file_ferry_v1_admin_proto_msgTypes[15]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -753,7 +1086,7 @@ func (x *UndrainClusterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UndrainClusterResponse.ProtoReflect.Descriptor instead.
 func (*UndrainClusterResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 type Broker struct {
@@ -769,7 +1102,7 @@ type Broker struct {
 func (x *Broker) Reset() {
 	*x = Broker{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[11]
+		mi := &file_ferry_v1_admin_proto_msgTypes[16]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -782,7 +1115,7 @@ func (x *Broker) String() string {
 func (*Broker) ProtoMessage() {}
 
 func (x *Broker) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[11]
+	mi := &file_ferry_v1_admin_proto_msgTypes[16]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +1128,7 @@ func (x *Broker) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Broker.ProtoReflect.Descriptor instead.
 func (*Broker) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Broker) GetId() int32 {
@@ -831,7 +1164,7 @@ type ListTopicsRequest struct {
 func (x *ListTopicsRequest) Reset() {
 	*x = ListTopicsRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[12]
+		mi := &file_ferry_v1_admin_proto_msgTypes[17]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -844,7 +1177,7 @@ func (x *ListTopicsRequest) String() string {
 func (*ListTopicsRequest) ProtoMessage() {}
 
 func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[12]
+	mi := &file_ferry_v1_admin_proto_msgTypes[17]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +1190,7 @@ func (x *ListTopicsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsRequest.ProtoReflect.Descriptor instead.
 func (*ListTopicsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListTopicsRequest) GetCluster() string {
@@ -878,7 +1211,7 @@ type ListTopicsResponse struct {
 func (x *ListTopicsResponse) Reset() {
 	*x = ListTopicsResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[13]
+		mi := &file_ferry_v1_admin_proto_msgTypes[18]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -891,7 +1224,7 @@ func (x *ListTopicsResponse) String() string {
 func (*ListTopicsResponse) ProtoMessage() {}
 
 func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[13]
+	mi := &file_ferry_v1_admin_proto_msgTypes[18]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +1237,7 @@ func (x *ListTopicsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTopicsResponse.ProtoReflect.Descriptor instead.
 func (*ListTopicsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListTopicsResponse) GetTopics() []*Topic {
@@ -933,7 +1266,7 @@ type CreateTopicRequest struct {
 func (x *CreateTopicRequest) Reset() {
 	*x = CreateTopicRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[14]
+		mi := &file_ferry_v1_admin_proto_msgTypes[19]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -946,7 +1279,7 @@ func (x *CreateTopicRequest) String() string {
 func (*CreateTopicRequest) ProtoMessage() {}
 
 func (x *CreateTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[14]
+	mi := &file_ferry_v1_admin_proto_msgTypes[19]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -959,7 +1292,7 @@ func (x *CreateTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTopicRequest.ProtoReflect.Descriptor instead.
 func (*CreateTopicRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateTopicRequest) GetName() string {
@@ -1009,7 +1342,7 @@ type DescribeTopicRequest struct {
 func (x *DescribeTopicRequest) Reset() {
 	*x = DescribeTopicRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[15]
+		mi := &file_ferry_v1_admin_proto_msgTypes[20]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1022,7 +1355,7 @@ func (x *DescribeTopicRequest) String() string {
 func (*DescribeTopicRequest) ProtoMessage() {}
 
 func (x *DescribeTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[15]
+	mi := &file_ferry_v1_admin_proto_msgTypes[20]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1035,7 +1368,7 @@ func (x *DescribeTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeTopicRequest.ProtoReflect.Descriptor instead.
 func (*DescribeTopicRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DescribeTopicRequest) GetName() string {
@@ -1064,7 +1397,7 @@ type DeleteTopicRequest struct {
 func (x *DeleteTopicRequest) Reset() {
 	*x = DeleteTopicRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[16]
+		mi := &file_ferry_v1_admin_proto_msgTypes[21]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1077,7 +1410,7 @@ func (x *DeleteTopicRequest) String() string {
 func (*DeleteTopicRequest) ProtoMessage() {}
 
 func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[16]
+	mi := &file_ferry_v1_admin_proto_msgTypes[21]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1423,7 @@ func (x *DeleteTopicRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicRequest.ProtoReflect.Descriptor instead.
 func (*DeleteTopicRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteTopicRequest) GetName() string {
@@ -1116,7 +1449,7 @@ type DeleteTopicResponse struct {
 func (x *DeleteTopicResponse) Reset() {
 	*x = DeleteTopicResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[17]
+		mi := &file_ferry_v1_admin_proto_msgTypes[22]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1129,7 +1462,7 @@ func (x *DeleteTopicResponse) String() string {
 func (*DeleteTopicResponse) ProtoMessage() {}
 
 func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[17]
+	mi := &file_ferry_v1_admin_proto_msgTypes[22]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1475,7 @@ func (x *DeleteTopicResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteTopicResponse.ProtoReflect.Descriptor instead.
 func (*DeleteTopicResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 type Topic struct {
@@ -1158,7 +1491,7 @@ type Topic struct {
 func (x *Topic) Reset() {
 	*x = Topic{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[18]
+		mi := &file_ferry_v1_admin_proto_msgTypes[23]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1171,7 +1504,7 @@ func (x *Topic) String() string {
 func (*Topic) ProtoMessage() {}
 
 func (x *Topic) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[18]
+	mi := &file_ferry_v1_admin_proto_msgTypes[23]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1184,7 +1517,7 @@ func (x *Topic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Topic.ProtoReflect.Descriptor instead.
 func (*Topic) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Topic) GetName() string {
@@ -1224,7 +1557,7 @@ type TopicPartition struct {
 func (x *TopicPartition) Reset() {
 	*x = TopicPartition{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[19]
+		mi := &file_ferry_v1_admin_proto_msgTypes[24]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1237,7 +1570,7 @@ func (x *TopicPartition) String() string {
 func (*TopicPartition) ProtoMessage() {}
 
 func (x *TopicPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[19]
+	mi := &file_ferry_v1_admin_proto_msgTypes[24]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1250,7 +1583,7 @@ func (x *TopicPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopicPartition.ProtoReflect.Descriptor instead.
 func (*TopicPartition) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *TopicPartition) GetPartition() int32 {
@@ -1306,7 +1639,7 @@ type ListGroupsRequest struct {
 func (x *ListGroupsRequest) Reset() {
 	*x = ListGroupsRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[20]
+		mi := &file_ferry_v1_admin_proto_msgTypes[25]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1319,7 +1652,7 @@ func (x *ListGroupsRequest) String() string {
 func (*ListGroupsRequest) ProtoMessage() {}
 
 func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[20]
+	mi := &file_ferry_v1_admin_proto_msgTypes[25]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1332,7 +1665,7 @@ func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListGroupsRequest) GetCluster() string {
@@ -1353,7 +1686,7 @@ type ListGroupsResponse struct {
 func (x *ListGroupsResponse) Reset() {
 	*x = ListGroupsResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[21]
+		mi := &file_ferry_v1_admin_proto_msgTypes[26]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1366,7 +1699,7 @@ func (x *ListGroupsResponse) String() string {
 func (*ListGroupsResponse) ProtoMessage() {}
 
 func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[21]
+	mi := &file_ferry_v1_admin_proto_msgTypes[26]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1379,7 +1712,7 @@ func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListGroupsResponse) GetGroups() []*GroupSummary {
@@ -1404,7 +1737,7 @@ type GroupSummary struct {
 func (x *GroupSummary) Reset() {
 	*x = GroupSummary{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[22]
+		mi := &file_ferry_v1_admin_proto_msgTypes[27]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1417,7 +1750,7 @@ func (x *GroupSummary) String() string {
 func (*GroupSummary) ProtoMessage() {}
 
 func (x *GroupSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[22]
+	mi := &file_ferry_v1_admin_proto_msgTypes[27]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1763,7 @@ func (x *GroupSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupSummary.ProtoReflect.Descriptor instead.
 func (*GroupSummary) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GroupSummary) GetName() string {
@@ -1474,7 +1807,7 @@ type DescribeGroupRequest struct {
 func (x *DescribeGroupRequest) Reset() {
 	*x = DescribeGroupRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[23]
+		mi := &file_ferry_v1_admin_proto_msgTypes[28]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1487,7 +1820,7 @@ func (x *DescribeGroupRequest) String() string {
 func (*DescribeGroupRequest) ProtoMessage() {}
 
 func (x *DescribeGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[23]
+	mi := &file_ferry_v1_admin_proto_msgTypes[28]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1500,7 +1833,7 @@ func (x *DescribeGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeGroupRequest.ProtoReflect.Descriptor instead.
 func (*DescribeGroupRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *DescribeGroupRequest) GetGroup() string {
@@ -1539,7 +1872,7 @@ type Group struct {
 func (x *Group) Reset() {
 	*x = Group{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[24]
+		mi := &file_ferry_v1_admin_proto_msgTypes[29]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1552,7 +1885,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[24]
+	mi := &file_ferry_v1_admin_proto_msgTypes[29]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1898,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Group) GetName() string {
@@ -1632,7 +1965,7 @@ type GroupMember struct {
 func (x *GroupMember) Reset() {
 	*x = GroupMember{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[25]
+		mi := &file_ferry_v1_admin_proto_msgTypes[30]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1645,7 +1978,7 @@ func (x *GroupMember) String() string {
 func (*GroupMember) ProtoMessage() {}
 
 func (x *GroupMember) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[25]
+	mi := &file_ferry_v1_admin_proto_msgTypes[30]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1658,7 +1991,7 @@ func (x *GroupMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
 func (*GroupMember) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GroupMember) GetMemberId() string {
@@ -1698,7 +2031,7 @@ type GroupStream struct {
 func (x *GroupStream) Reset() {
 	*x = GroupStream{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[26]
+		mi := &file_ferry_v1_admin_proto_msgTypes[31]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1711,7 +2044,7 @@ func (x *GroupStream) String() string {
 func (*GroupStream) ProtoMessage() {}
 
 func (x *GroupStream) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[26]
+	mi := &file_ferry_v1_admin_proto_msgTypes[31]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1724,7 +2057,7 @@ func (x *GroupStream) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupStream.ProtoReflect.Descriptor instead.
 func (*GroupStream) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *GroupStream) GetStreamId() string {
@@ -1783,7 +2116,7 @@ type GroupPartition struct {
 func (x *GroupPartition) Reset() {
 	*x = GroupPartition{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[27]
+		mi := &file_ferry_v1_admin_proto_msgTypes[32]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1796,7 +2129,7 @@ func (x *GroupPartition) String() string {
 func (*GroupPartition) ProtoMessage() {}
 
 func (x *GroupPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[27]
+	mi := &file_ferry_v1_admin_proto_msgTypes[32]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1809,7 +2142,7 @@ func (x *GroupPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupPartition.ProtoReflect.Descriptor instead.
 func (*GroupPartition) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GroupPartition) GetCluster() string {
@@ -1887,7 +2220,7 @@ type SeekRequest struct {
 func (x *SeekRequest) Reset() {
 	*x = SeekRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[28]
+		mi := &file_ferry_v1_admin_proto_msgTypes[33]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1900,7 +2233,7 @@ func (x *SeekRequest) String() string {
 func (*SeekRequest) ProtoMessage() {}
 
 func (x *SeekRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[28]
+	mi := &file_ferry_v1_admin_proto_msgTypes[33]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1913,7 +2246,7 @@ func (x *SeekRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeekRequest.ProtoReflect.Descriptor instead.
 func (*SeekRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SeekRequest) GetGroup() string {
@@ -1956,7 +2289,7 @@ type SeekResponse struct {
 func (x *SeekResponse) Reset() {
 	*x = SeekResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[29]
+		mi := &file_ferry_v1_admin_proto_msgTypes[34]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -1969,7 +2302,7 @@ func (x *SeekResponse) String() string {
 func (*SeekResponse) ProtoMessage() {}
 
 func (x *SeekResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[29]
+	mi := &file_ferry_v1_admin_proto_msgTypes[34]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1982,7 +2315,7 @@ func (x *SeekResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SeekResponse.ProtoReflect.Descriptor instead.
 func (*SeekResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *SeekResponse) GetOffsets() []*PartitionOffset {
@@ -2003,7 +2336,7 @@ type PauseGroupRequest struct {
 func (x *PauseGroupRequest) Reset() {
 	*x = PauseGroupRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[30]
+		mi := &file_ferry_v1_admin_proto_msgTypes[35]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2016,7 +2349,7 @@ func (x *PauseGroupRequest) String() string {
 func (*PauseGroupRequest) ProtoMessage() {}
 
 func (x *PauseGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[30]
+	mi := &file_ferry_v1_admin_proto_msgTypes[35]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2029,7 +2362,7 @@ func (x *PauseGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseGroupRequest.ProtoReflect.Descriptor instead.
 func (*PauseGroupRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *PauseGroupRequest) GetGroup() string {
@@ -2048,7 +2381,7 @@ type PauseGroupResponse struct {
 func (x *PauseGroupResponse) Reset() {
 	*x = PauseGroupResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[31]
+		mi := &file_ferry_v1_admin_proto_msgTypes[36]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2061,7 +2394,7 @@ func (x *PauseGroupResponse) String() string {
 func (*PauseGroupResponse) ProtoMessage() {}
 
 func (x *PauseGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[31]
+	mi := &file_ferry_v1_admin_proto_msgTypes[36]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +2407,7 @@ func (x *PauseGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseGroupResponse.ProtoReflect.Descriptor instead.
 func (*PauseGroupResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 type ResumeGroupRequest struct {
@@ -2088,7 +2421,7 @@ type ResumeGroupRequest struct {
 func (x *ResumeGroupRequest) Reset() {
 	*x = ResumeGroupRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[32]
+		mi := &file_ferry_v1_admin_proto_msgTypes[37]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2101,7 +2434,7 @@ func (x *ResumeGroupRequest) String() string {
 func (*ResumeGroupRequest) ProtoMessage() {}
 
 func (x *ResumeGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[32]
+	mi := &file_ferry_v1_admin_proto_msgTypes[37]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2447,7 @@ func (x *ResumeGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeGroupRequest.ProtoReflect.Descriptor instead.
 func (*ResumeGroupRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ResumeGroupRequest) GetGroup() string {
@@ -2133,7 +2466,7 @@ type ResumeGroupResponse struct {
 func (x *ResumeGroupResponse) Reset() {
 	*x = ResumeGroupResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[33]
+		mi := &file_ferry_v1_admin_proto_msgTypes[38]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2146,7 +2479,7 @@ func (x *ResumeGroupResponse) String() string {
 func (*ResumeGroupResponse) ProtoMessage() {}
 
 func (x *ResumeGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[33]
+	mi := &file_ferry_v1_admin_proto_msgTypes[38]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2159,7 +2492,7 @@ func (x *ResumeGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeGroupResponse.ProtoReflect.Descriptor instead.
 func (*ResumeGroupResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 type SetGroupFilterRequest struct {
@@ -2174,7 +2507,7 @@ type SetGroupFilterRequest struct {
 func (x *SetGroupFilterRequest) Reset() {
 	*x = SetGroupFilterRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[34]
+		mi := &file_ferry_v1_admin_proto_msgTypes[39]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2187,7 +2520,7 @@ func (x *SetGroupFilterRequest) String() string {
 func (*SetGroupFilterRequest) ProtoMessage() {}
 
 func (x *SetGroupFilterRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[34]
+	mi := &file_ferry_v1_admin_proto_msgTypes[39]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2533,7 @@ func (x *SetGroupFilterRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetGroupFilterRequest.ProtoReflect.Descriptor instead.
 func (*SetGroupFilterRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SetGroupFilterRequest) GetGroup() string {
@@ -2226,7 +2559,7 @@ type SetGroupFilterResponse struct {
 func (x *SetGroupFilterResponse) Reset() {
 	*x = SetGroupFilterResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[35]
+		mi := &file_ferry_v1_admin_proto_msgTypes[40]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2239,7 +2572,7 @@ func (x *SetGroupFilterResponse) String() string {
 func (*SetGroupFilterResponse) ProtoMessage() {}
 
 func (x *SetGroupFilterResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[35]
+	mi := &file_ferry_v1_admin_proto_msgTypes[40]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2252,7 +2585,7 @@ func (x *SetGroupFilterResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetGroupFilterResponse.ProtoReflect.Descriptor instead.
 func (*SetGroupFilterResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 type Route struct {
@@ -2273,7 +2606,7 @@ type Route struct {
 func (x *Route) Reset() {
 	*x = Route{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[36]
+		mi := &file_ferry_v1_admin_proto_msgTypes[41]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2286,7 +2619,7 @@ func (x *Route) String() string {
 func (*Route) ProtoMessage() {}
 
 func (x *Route) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[36]
+	mi := &file_ferry_v1_admin_proto_msgTypes[41]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2299,7 +2632,7 @@ func (x *Route) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Route.ProtoReflect.Descriptor instead.
 func (*Route) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *Route) GetTopic() string {
@@ -2339,7 +2672,7 @@ type ListRoutesRequest struct {
 func (x *ListRoutesRequest) Reset() {
 	*x = ListRoutesRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[37]
+		mi := &file_ferry_v1_admin_proto_msgTypes[42]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2352,7 +2685,7 @@ func (x *ListRoutesRequest) String() string {
 func (*ListRoutesRequest) ProtoMessage() {}
 
 func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[37]
+	mi := &file_ferry_v1_admin_proto_msgTypes[42]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2365,7 +2698,7 @@ func (x *ListRoutesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesRequest.ProtoReflect.Descriptor instead.
 func (*ListRoutesRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 type ListRoutesResponse struct {
@@ -2379,7 +2712,7 @@ type ListRoutesResponse struct {
 func (x *ListRoutesResponse) Reset() {
 	*x = ListRoutesResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[38]
+		mi := &file_ferry_v1_admin_proto_msgTypes[43]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2392,7 +2725,7 @@ func (x *ListRoutesResponse) String() string {
 func (*ListRoutesResponse) ProtoMessage() {}
 
 func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[38]
+	mi := &file_ferry_v1_admin_proto_msgTypes[43]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2738,7 @@ func (x *ListRoutesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRoutesResponse.ProtoReflect.Descriptor instead.
 func (*ListRoutesResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ListRoutesResponse) GetRoutes() []*Route {
@@ -2426,7 +2759,7 @@ type PutRouteRequest struct {
 func (x *PutRouteRequest) Reset() {
 	*x = PutRouteRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[39]
+		mi := &file_ferry_v1_admin_proto_msgTypes[44]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2439,7 +2772,7 @@ func (x *PutRouteRequest) String() string {
 func (*PutRouteRequest) ProtoMessage() {}
 
 func (x *PutRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[39]
+	mi := &file_ferry_v1_admin_proto_msgTypes[44]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2452,7 +2785,7 @@ func (x *PutRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutRouteRequest.ProtoReflect.Descriptor instead.
 func (*PutRouteRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *PutRouteRequest) GetRoute() *Route {
@@ -2473,7 +2806,7 @@ type DeleteRouteRequest struct {
 func (x *DeleteRouteRequest) Reset() {
 	*x = DeleteRouteRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[40]
+		mi := &file_ferry_v1_admin_proto_msgTypes[45]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2486,7 +2819,7 @@ func (x *DeleteRouteRequest) String() string {
 func (*DeleteRouteRequest) ProtoMessage() {}
 
 func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[40]
+	mi := &file_ferry_v1_admin_proto_msgTypes[45]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2499,7 +2832,7 @@ func (x *DeleteRouteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRouteRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *DeleteRouteRequest) GetTopic() string {
@@ -2518,7 +2851,7 @@ type DeleteRouteResponse struct {
 func (x *DeleteRouteResponse) Reset() {
 	*x = DeleteRouteResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[41]
+		mi := &file_ferry_v1_admin_proto_msgTypes[46]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2531,7 +2864,7 @@ func (x *DeleteRouteResponse) String() string {
 func (*DeleteRouteResponse) ProtoMessage() {}
 
 func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[41]
+	mi := &file_ferry_v1_admin_proto_msgTypes[46]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2544,7 +2877,7 @@ func (x *DeleteRouteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRouteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRouteResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 type MirrorJob struct {
@@ -2565,7 +2898,7 @@ type MirrorJob struct {
 func (x *MirrorJob) Reset() {
 	*x = MirrorJob{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[42]
+		mi := &file_ferry_v1_admin_proto_msgTypes[47]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2578,7 +2911,7 @@ func (x *MirrorJob) String() string {
 func (*MirrorJob) ProtoMessage() {}
 
 func (x *MirrorJob) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[42]
+	mi := &file_ferry_v1_admin_proto_msgTypes[47]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2924,7 @@ func (x *MirrorJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MirrorJob.ProtoReflect.Descriptor instead.
 func (*MirrorJob) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *MirrorJob) GetName() string {
@@ -2640,7 +2973,7 @@ type StartMirrorRequest struct {
 func (x *StartMirrorRequest) Reset() {
 	*x = StartMirrorRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[43]
+		mi := &file_ferry_v1_admin_proto_msgTypes[48]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2653,7 +2986,7 @@ func (x *StartMirrorRequest) String() string {
 func (*StartMirrorRequest) ProtoMessage() {}
 
 func (x *StartMirrorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[43]
+	mi := &file_ferry_v1_admin_proto_msgTypes[48]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2666,7 +2999,7 @@ func (x *StartMirrorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartMirrorRequest.ProtoReflect.Descriptor instead.
 func (*StartMirrorRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *StartMirrorRequest) GetJob() *MirrorJob {
@@ -2687,7 +3020,7 @@ type StopMirrorRequest struct {
 func (x *StopMirrorRequest) Reset() {
 	*x = StopMirrorRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[44]
+		mi := &file_ferry_v1_admin_proto_msgTypes[49]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2700,7 +3033,7 @@ func (x *StopMirrorRequest) String() string {
 func (*StopMirrorRequest) ProtoMessage() {}
 
 func (x *StopMirrorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[44]
+	mi := &file_ferry_v1_admin_proto_msgTypes[49]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2713,7 +3046,7 @@ func (x *StopMirrorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMirrorRequest.ProtoReflect.Descriptor instead.
 func (*StopMirrorRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *StopMirrorRequest) GetName() string {
@@ -2732,7 +3065,7 @@ type StopMirrorResponse struct {
 func (x *StopMirrorResponse) Reset() {
 	*x = StopMirrorResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[45]
+		mi := &file_ferry_v1_admin_proto_msgTypes[50]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2745,7 +3078,7 @@ func (x *StopMirrorResponse) String() string {
 func (*StopMirrorResponse) ProtoMessage() {}
 
 func (x *StopMirrorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[45]
+	mi := &file_ferry_v1_admin_proto_msgTypes[50]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2758,7 +3091,7 @@ func (x *StopMirrorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopMirrorResponse.ProtoReflect.Descriptor instead.
 func (*StopMirrorResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 type ListMirrorsRequest struct {
@@ -2770,7 +3103,7 @@ type ListMirrorsRequest struct {
 func (x *ListMirrorsRequest) Reset() {
 	*x = ListMirrorsRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[46]
+		mi := &file_ferry_v1_admin_proto_msgTypes[51]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2783,7 +3116,7 @@ func (x *ListMirrorsRequest) String() string {
 func (*ListMirrorsRequest) ProtoMessage() {}
 
 func (x *ListMirrorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[46]
+	mi := &file_ferry_v1_admin_proto_msgTypes[51]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2796,7 +3129,7 @@ func (x *ListMirrorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMirrorsRequest.ProtoReflect.Descriptor instead.
 func (*ListMirrorsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 type ListMirrorsResponse struct {
@@ -2810,7 +3143,7 @@ type ListMirrorsResponse struct {
 func (x *ListMirrorsResponse) Reset() {
 	*x = ListMirrorsResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[47]
+		mi := &file_ferry_v1_admin_proto_msgTypes[52]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2823,7 +3156,7 @@ func (x *ListMirrorsResponse) String() string {
 func (*ListMirrorsResponse) ProtoMessage() {}
 
 func (x *ListMirrorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[47]
+	mi := &file_ferry_v1_admin_proto_msgTypes[52]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2836,7 +3169,7 @@ func (x *ListMirrorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListMirrorsResponse.ProtoReflect.Descriptor instead.
 func (*ListMirrorsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListMirrorsResponse) GetJobs() []*MirrorJob {
@@ -2857,7 +3190,7 @@ type GetMirrorStatusRequest struct {
 func (x *GetMirrorStatusRequest) Reset() {
 	*x = GetMirrorStatusRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[48]
+		mi := &file_ferry_v1_admin_proto_msgTypes[53]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2870,7 +3203,7 @@ func (x *GetMirrorStatusRequest) String() string {
 func (*GetMirrorStatusRequest) ProtoMessage() {}
 
 func (x *GetMirrorStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[48]
+	mi := &file_ferry_v1_admin_proto_msgTypes[53]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2883,7 +3216,7 @@ func (x *GetMirrorStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMirrorStatusRequest.ProtoReflect.Descriptor instead.
 func (*GetMirrorStatusRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *GetMirrorStatusRequest) GetName() string {
@@ -2907,7 +3240,7 @@ type MirrorStatus struct {
 func (x *MirrorStatus) Reset() {
 	*x = MirrorStatus{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[49]
+		mi := &file_ferry_v1_admin_proto_msgTypes[54]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2920,7 +3253,7 @@ func (x *MirrorStatus) String() string {
 func (*MirrorStatus) ProtoMessage() {}
 
 func (x *MirrorStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[49]
+	mi := &file_ferry_v1_admin_proto_msgTypes[54]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2933,7 +3266,7 @@ func (x *MirrorStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MirrorStatus.ProtoReflect.Descriptor instead.
 func (*MirrorStatus) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *MirrorStatus) GetJob() *MirrorJob {
@@ -2971,7 +3304,7 @@ type TranslateOffsetsRequest struct {
 func (x *TranslateOffsetsRequest) Reset() {
 	*x = TranslateOffsetsRequest{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[50]
+		mi := &file_ferry_v1_admin_proto_msgTypes[55]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -2984,7 +3317,7 @@ func (x *TranslateOffsetsRequest) String() string {
 func (*TranslateOffsetsRequest) ProtoMessage() {}
 
 func (x *TranslateOffsetsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[50]
+	mi := &file_ferry_v1_admin_proto_msgTypes[55]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2997,7 +3330,7 @@ func (x *TranslateOffsetsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranslateOffsetsRequest.ProtoReflect.Descriptor instead.
 func (*TranslateOffsetsRequest) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *TranslateOffsetsRequest) GetName() string {
@@ -3034,7 +3367,7 @@ type TranslatedOffset struct {
 func (x *TranslatedOffset) Reset() {
 	*x = TranslatedOffset{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[51]
+		mi := &file_ferry_v1_admin_proto_msgTypes[56]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -3047,7 +3380,7 @@ func (x *TranslatedOffset) String() string {
 func (*TranslatedOffset) ProtoMessage() {}
 
 func (x *TranslatedOffset) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[51]
+	mi := &file_ferry_v1_admin_proto_msgTypes[56]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3060,7 +3393,7 @@ func (x *TranslatedOffset) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranslatedOffset.ProtoReflect.Descriptor instead.
 func (*TranslatedOffset) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *TranslatedOffset) GetTopic() string {
@@ -3116,7 +3449,7 @@ type TranslateOffsetsResponse struct {
 func (x *TranslateOffsetsResponse) Reset() {
 	*x = TranslateOffsetsResponse{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[52]
+		mi := &file_ferry_v1_admin_proto_msgTypes[57]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -3129,7 +3462,7 @@ func (x *TranslateOffsetsResponse) String() string {
 func (*TranslateOffsetsResponse) ProtoMessage() {}
 
 func (x *TranslateOffsetsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[52]
+	mi := &file_ferry_v1_admin_proto_msgTypes[57]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3142,7 +3475,7 @@ func (x *TranslateOffsetsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TranslateOffsetsResponse.ProtoReflect.Descriptor instead.
 func (*TranslateOffsetsResponse) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *TranslateOffsetsResponse) GetOffsets() []*TranslatedOffset {
@@ -3169,7 +3502,7 @@ type MirrorPartition struct {
 func (x *MirrorPartition) Reset() {
 	*x = MirrorPartition{}
 	if protoimpl.UnsafeEnabled {
-		mi := &file_ferry_v1_admin_proto_msgTypes[53]
+		mi := &file_ferry_v1_admin_proto_msgTypes[58]
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		ms.StoreMessageInfo(mi)
 	}
@@ -3182,7 +3515,7 @@ func (x *MirrorPartition) String() string {
 func (*MirrorPartition) ProtoMessage() {}
 
 func (x *MirrorPartition) ProtoReflect() protoreflect.Message {
-	mi := &file_ferry_v1_admin_proto_msgTypes[53]
+	mi := &file_ferry_v1_admin_proto_msgTypes[58]
 	if protoimpl.UnsafeEnabled && x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3195,7 +3528,7 @@ func (x *MirrorPartition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MirrorPartition.ProtoReflect.Descriptor instead.
 func (*MirrorPartition) Descriptor() ([]byte, []int) {
-	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_ferry_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *MirrorPartition) GetTopic() string {
@@ -3250,27 +3583,58 @@ var file_ferry_v1_admin_proto_rawDesc = []byte{
 	0x70, 0x72, 0x6f, 0x74, 0x6f, 0x62, 0x75, 0x66, 0x2f, 0x64, 0x75, 0x72, 0x61, 0x74, 0x69, 0x6f,
 	0x6e, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x1a, 0x1f, 0x67, 0x6f, 0x6f, 0x67, 0x6c, 0x65, 0x2f,
 	0x70, 0x72, 0x6f, 0x74, 0x6f, 0x62, 0x75, 0x66, 0x2f, 0x74, 0x69, 0x6d, 0x65, 0x73, 0x74, 0x61,
-	0x6d, 0x70, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x22, 0x10, 0x0a, 0x0e, 0x47, 0x65, 0x74, 0x4e,
-	0x6f, 0x64, 0x65, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x22, 0xb0, 0x02, 0x0a, 0x04, 0x4e,
-	0x6f, 0x64, 0x65, 0x12, 0x0e, 0x0a, 0x02, 0x69, 0x64, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52,
-	0x02, 0x69, 0x64, 0x12, 0x18, 0x0a, 0x07, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x18, 0x02,
-	0x20, 0x01, 0x28, 0x09, 0x52, 0x07, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f, 0x6e, 0x12, 0x21, 0x0a,
-	0x0c, 0x67, 0x72, 0x70, 0x63, 0x5f, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73, 0x18, 0x03, 0x20,
-	0x01, 0x28, 0x09, 0x52, 0x0b, 0x67, 0x72, 0x70, 0x63, 0x41, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73,
-	0x12, 0x21, 0x0a, 0x0c, 0x68, 0x74, 0x74, 0x70, 0x5f, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73,
-	0x18, 0x04, 0x20, 0x01, 0x28, 0x09, 0x52, 0x0b, 0x68, 0x74, 0x74, 0x70, 0x41, 0x64, 0x64, 0x72,
-	0x65, 0x73, 0x73, 0x12, 0x34, 0x0a, 0x07, 0x73, 0x74, 0x61, 0x72, 0x74, 0x65, 0x64, 0x18, 0x05,
-	0x20, 0x01, 0x28, 0x0b, 0x32, 0x1a, 0x2e, 0x67, 0x6f, 0x6f, 0x67, 0x6c, 0x65, 0x2e, 0x70, 0x72,
-	0x6f, 0x74, 0x6f, 0x62, 0x75, 0x66, 0x2e, 0x54, 0x69, 0x6d, 0x65, 0x73, 0x74, 0x61, 0x6d, 0x70,
-	0x52, 0x07, 0x73, 0x74, 0x61, 0x72, 0x74, 0x65, 0x64, 0x12, 0x31, 0x0a, 0x06, 0x75, 0x70, 0x74,
-	0x69, 0x6d, 0x65, 0x18, 0x06, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x19, 0x2e, 0x67, 0x6f, 0x6f, 0x67,
-	0x6c, 0x65, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x62, 0x75, 0x66, 0x2e, 0x44, 0x75, 0x72, 0x61,
-	0x74, 0x69, 0x6f, 0x6e, 0x52, 0x06, 0x75, 0x70, 0x74, 0x69, 0x6d, 0x65, 0x12, 0x16, 0x0a, 0x06,
-	0x68, 0x65, 0x61, 0x6c, 0x74, 0x68, 0x18, 0x07, 0x20, 0x01, 0x28, 0x09, 0x52, 0x06, 0x68, 0x65,
-	0x61, 0x6c, 0x74, 0x68, 0x12, 0x37, 0x0a, 0x09, 0x6c, 0x61, 0x73, 0x74, 0x5f, 0x73, 0x65, 0x65,
-	0x6e, 0x18, 0x08, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x1a, 0x2e, 0x67, 0x6f, 0x6f, 0x67, 0x6c, 0x65,
-	0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x62, 0x75, 0x66, 0x2e, 0x54, 0x69, 0x6d, 0x65, 0x73, 0x74,
-	0x61, 0x6d, 0x70, 0x52, 0x08, 0x6c, 0x61, 0x73, 0x74, 0x53, 0x65, 0x65, 0x6e, 0x22, 0x12, 0x0a,
+	0x6d, 0x70, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x22, 0x51, 0x0a, 0x15, 0x53, 0x74, 0x61, 0x72,
+	0x74, 0x4d, 0x69, 0x67, 0x72, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73,
+	0x74, 0x12, 0x14, 0x0a, 0x05, 0x74, 0x6f, 0x70, 0x69, 0x63, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09,
+	0x52, 0x05, 0x74, 0x6f, 0x70, 0x69, 0x63, 0x12, 0x12, 0x0a, 0x04, 0x66, 0x72, 0x6f, 0x6d, 0x18,
+	0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x04, 0x66, 0x72, 0x6f, 0x6d, 0x12, 0x0e, 0x0a, 0x02, 0x74,
+	0x6f, 0x18, 0x03, 0x20, 0x01, 0x28, 0x09, 0x52, 0x02, 0x74, 0x6f, 0x22, 0x45, 0x0a, 0x17, 0x41,
+	0x64, 0x76, 0x61, 0x6e, 0x63, 0x65, 0x4d, 0x69, 0x67, 0x72, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x52,
+	0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x12, 0x14, 0x0a, 0x05, 0x74, 0x6f, 0x70, 0x69, 0x63, 0x18,
+	0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x05, 0x74, 0x6f, 0x70, 0x69, 0x63, 0x12, 0x14, 0x0a, 0x05,
+	0x73, 0x74, 0x61, 0x67, 0x65, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x05, 0x73, 0x74, 0x61,
+	0x67, 0x65, 0x22, 0x30, 0x0a, 0x18, 0x52, 0x6f, 0x6c, 0x6c, 0x62, 0x61, 0x63, 0x6b, 0x4d, 0x69,
+	0x67, 0x72, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x12, 0x14,
+	0x0a, 0x05, 0x74, 0x6f, 0x70, 0x69, 0x63, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x05, 0x74,
+	0x6f, 0x70, 0x69, 0x63, 0x22, 0x2b, 0x0a, 0x13, 0x47, 0x65, 0x74, 0x4d, 0x69, 0x67, 0x72, 0x61,
+	0x74, 0x69, 0x6f, 0x6e, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x12, 0x14, 0x0a, 0x05, 0x74,
+	0x6f, 0x70, 0x69, 0x63, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x05, 0x74, 0x6f, 0x70, 0x69,
+	0x63, 0x22, 0xa8, 0x01, 0x0a, 0x09, 0x4d, 0x69, 0x67, 0x72, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x12,
+	0x14, 0x0a, 0x05, 0x74, 0x6f, 0x70, 0x69, 0x63, 0x18, 0x01, 0x20, 0x01, 0x28, 0x09, 0x52, 0x05,
+	0x74, 0x6f, 0x70, 0x69, 0x63, 0x12, 0x12, 0x0a, 0x04, 0x66, 0x72, 0x6f, 0x6d, 0x18, 0x02, 0x20,
+	0x01, 0x28, 0x09, 0x52, 0x04, 0x66, 0x72, 0x6f, 0x6d, 0x12, 0x0e, 0x0a, 0x02, 0x74, 0x6f, 0x18,
+	0x03, 0x20, 0x01, 0x28, 0x09, 0x52, 0x02, 0x74, 0x6f, 0x12, 0x14, 0x0a, 0x05, 0x73, 0x74, 0x61,
+	0x67, 0x65, 0x18, 0x04, 0x20, 0x01, 0x28, 0x09, 0x52, 0x05, 0x73, 0x74, 0x61, 0x67, 0x65, 0x12,
+	0x16, 0x0a, 0x06, 0x67, 0x72, 0x6f, 0x75, 0x70, 0x73, 0x18, 0x05, 0x20, 0x03, 0x28, 0x09, 0x52,
+	0x06, 0x67, 0x72, 0x6f, 0x75, 0x70, 0x73, 0x12, 0x1d, 0x0a, 0x0a, 0x6d, 0x69, 0x72, 0x72, 0x6f,
+	0x72, 0x5f, 0x6c, 0x61, 0x67, 0x18, 0x06, 0x20, 0x01, 0x28, 0x03, 0x52, 0x09, 0x6d, 0x69, 0x72,
+	0x72, 0x6f, 0x72, 0x4c, 0x61, 0x67, 0x12, 0x14, 0x0a, 0x05, 0x73, 0x74, 0x65, 0x70, 0x73, 0x18,
+	0x07, 0x20, 0x03, 0x28, 0x09, 0x52, 0x05, 0x73, 0x74, 0x65, 0x70, 0x73, 0x22, 0x10, 0x0a, 0x0e,
+	0x47, 0x65, 0x74, 0x4e, 0x6f, 0x64, 0x65, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x22, 0xfc,
+	0x02, 0x0a, 0x04, 0x4e, 0x6f, 0x64, 0x65, 0x12, 0x0e, 0x0a, 0x02, 0x69, 0x64, 0x18, 0x01, 0x20,
+	0x01, 0x28, 0x09, 0x52, 0x02, 0x69, 0x64, 0x12, 0x18, 0x0a, 0x07, 0x76, 0x65, 0x72, 0x73, 0x69,
+	0x6f, 0x6e, 0x18, 0x02, 0x20, 0x01, 0x28, 0x09, 0x52, 0x07, 0x76, 0x65, 0x72, 0x73, 0x69, 0x6f,
+	0x6e, 0x12, 0x21, 0x0a, 0x0c, 0x67, 0x72, 0x70, 0x63, 0x5f, 0x61, 0x64, 0x64, 0x72, 0x65, 0x73,
+	0x73, 0x18, 0x03, 0x20, 0x01, 0x28, 0x09, 0x52, 0x0b, 0x67, 0x72, 0x70, 0x63, 0x41, 0x64, 0x64,
+	0x72, 0x65, 0x73, 0x73, 0x12, 0x21, 0x0a, 0x0c, 0x68, 0x74, 0x74, 0x70, 0x5f, 0x61, 0x64, 0x64,
+	0x72, 0x65, 0x73, 0x73, 0x18, 0x04, 0x20, 0x01, 0x28, 0x09, 0x52, 0x0b, 0x68, 0x74, 0x74, 0x70,
+	0x41, 0x64, 0x64, 0x72, 0x65, 0x73, 0x73, 0x12, 0x34, 0x0a, 0x07, 0x73, 0x74, 0x61, 0x72, 0x74,
+	0x65, 0x64, 0x18, 0x05, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x1a, 0x2e, 0x67, 0x6f, 0x6f, 0x67, 0x6c,
+	0x65, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x62, 0x75, 0x66, 0x2e, 0x54, 0x69, 0x6d, 0x65, 0x73,
+	0x74, 0x61, 0x6d, 0x70, 0x52, 0x07, 0x73, 0x74, 0x61, 0x72, 0x74, 0x65, 0x64, 0x12, 0x31, 0x0a,
+	0x06, 0x75, 0x70, 0x74, 0x69, 0x6d, 0x65, 0x18, 0x06, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x19, 0x2e,
+	0x67, 0x6f, 0x6f, 0x67, 0x6c, 0x65, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x62, 0x75, 0x66, 0x2e,
+	0x44, 0x75, 0x72, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x52, 0x06, 0x75, 0x70, 0x74, 0x69, 0x6d, 0x65,
+	0x12, 0x16, 0x0a, 0x06, 0x68, 0x65, 0x61, 0x6c, 0x74, 0x68, 0x18, 0x07, 0x20, 0x01, 0x28, 0x09,
+	0x52, 0x06, 0x68, 0x65, 0x61, 0x6c, 0x74, 0x68, 0x12, 0x37, 0x0a, 0x09, 0x6c, 0x61, 0x73, 0x74,
+	0x5f, 0x73, 0x65, 0x65, 0x6e, 0x18, 0x08, 0x20, 0x01, 0x28, 0x0b, 0x32, 0x1a, 0x2e, 0x67, 0x6f,
+	0x6f, 0x67, 0x6c, 0x65, 0x2e, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x62, 0x75, 0x66, 0x2e, 0x54, 0x69,
+	0x6d, 0x65, 0x73, 0x74, 0x61, 0x6d, 0x70, 0x52, 0x08, 0x6c, 0x61, 0x73, 0x74, 0x53, 0x65, 0x65,
+	0x6e, 0x12, 0x14, 0x0a, 0x05, 0x73, 0x74, 0x61, 0x74, 0x65, 0x18, 0x09, 0x20, 0x01, 0x28, 0x09,
+	0x52, 0x05, 0x73, 0x74, 0x61, 0x74, 0x65, 0x12, 0x34, 0x0a, 0x16, 0x61, 0x70, 0x70, 0x6c, 0x69,
+	0x65, 0x64, 0x5f, 0x63, 0x6f, 0x6e, 0x74, 0x72, 0x6f, 0x6c, 0x5f, 0x6f, 0x66, 0x66, 0x73, 0x65,
+	0x74, 0x18, 0x0a, 0x20, 0x01, 0x28, 0x03, 0x52, 0x14, 0x61, 0x70, 0x70, 0x6c, 0x69, 0x65, 0x64,
+	0x43, 0x6f, 0x6e, 0x74, 0x72, 0x6f, 0x6c, 0x4f, 0x66, 0x66, 0x73, 0x65, 0x74, 0x22, 0x12, 0x0a,
 	0x10, 0x4c, 0x69, 0x73, 0x74, 0x4e, 0x6f, 0x64, 0x65, 0x73, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73,
 	0x74, 0x22, 0x39, 0x0a, 0x11, 0x4c, 0x69, 0x73, 0x74, 0x4e, 0x6f, 0x64, 0x65, 0x73, 0x52, 0x65,
 	0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65, 0x12, 0x24, 0x0a, 0x05, 0x6e, 0x6f, 0x64, 0x65, 0x73, 0x18,
@@ -3569,7 +3933,7 @@ var file_ferry_v1_admin_proto_rawDesc = []byte{
 	0x68, 0x69, 0x67, 0x68, 0x5f, 0x77, 0x61, 0x74, 0x65, 0x72, 0x6d, 0x61, 0x72, 0x6b, 0x18, 0x05,
 	0x20, 0x01, 0x28, 0x03, 0x52, 0x13, 0x74, 0x61, 0x72, 0x67, 0x65, 0x74, 0x48, 0x69, 0x67, 0x68,
 	0x57, 0x61, 0x74, 0x65, 0x72, 0x6d, 0x61, 0x72, 0x6b, 0x12, 0x10, 0x0a, 0x03, 0x6c, 0x61, 0x67,
-	0x18, 0x06, 0x20, 0x01, 0x28, 0x03, 0x52, 0x03, 0x6c, 0x61, 0x67, 0x32, 0x82, 0x0d, 0x0a, 0x05,
+	0x18, 0x06, 0x20, 0x01, 0x28, 0x03, 0x52, 0x03, 0x6c, 0x61, 0x67, 0x32, 0xa8, 0x0f, 0x0a, 0x05,
 	0x41, 0x64, 0x6d, 0x69, 0x6e, 0x12, 0x33, 0x0a, 0x07, 0x47, 0x65, 0x74, 0x4e, 0x6f, 0x64, 0x65,
 	0x12, 0x18, 0x2e, 0x66, 0x65, 0x72, 0x72, 0x79, 0x2e, 0x76, 0x31, 0x2e, 0x47, 0x65, 0x74, 0x4e,
 	0x6f, 0x64, 0x65, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x1a, 0x0e, 0x2e, 0x66, 0x65, 0x72,
@@ -3674,11 +4038,29 @@ var file_ferry_v1_admin_proto_rawDesc = []byte{
 	0x66, 0x73, 0x65, 0x74, 0x73, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x1a, 0x22, 0x2e, 0x66,
 	0x65, 0x72, 0x72, 0x79, 0x2e, 0x76, 0x31, 0x2e, 0x54, 0x72, 0x61, 0x6e, 0x73, 0x6c, 0x61, 0x74,
 	0x65, 0x4f, 0x66, 0x66, 0x73, 0x65, 0x74, 0x73, 0x52, 0x65, 0x73, 0x70, 0x6f, 0x6e, 0x73, 0x65,
-	0x42, 0x39, 0x0a, 0x0c, 0x64, 0x65, 0x76, 0x2e, 0x66, 0x65, 0x72, 0x72, 0x79, 0x2e, 0x76, 0x31,
-	0x50, 0x01, 0x5a, 0x24, 0x66, 0x65, 0x72, 0x72, 0x79, 0x2e, 0x64, 0x65, 0x76, 0x2f, 0x66, 0x65,
-	0x72, 0x72, 0x79, 0x2f, 0x67, 0x65, 0x6e, 0x2f, 0x66, 0x65, 0x72, 0x72, 0x79, 0x2f, 0x76, 0x31,
-	0x3b, 0x66, 0x65, 0x72, 0x72, 0x79, 0x76, 0x31, 0xf8, 0x01, 0x01, 0x62, 0x06, 0x70, 0x72, 0x6f,
-	0x74, 0x6f, 0x33,
+	0x12, 0x46, 0x0a, 0x0e, 0x53, 0x74, 0x61, 0x72, 0x74, 0x4d, 0x69, 0x67, 0x72, 0x61, 0x74, 0x69,
+	0x6f, 0x6e, 0x12, 0x1f, 0x2e, 0x66, 0x65, 0x72, 0x72, 0x79, 0x2e, 0x76, 0x31, 0x2e, 0x53, 0x74,
+	0x61, 0x72, 0x74, 0x4d, 0x69, 0x67, 0x72, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x52, 0x65, 0x71, 0x75,
+	0x65, 0x73, 0x74, 0x1a, 0x13, 0x2e, 0x66, 0x65, 0x72, 0x72, 0x79, 0x2e, 0x76, 0x31, 0x2e, 0x4d,
+	0x69, 0x67, 0x72, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x12, 0x4a, 0x0a, 0x10, 0x41, 0x64, 0x76, 0x61,
+	0x6e, 0x63, 0x65, 0x4d, 0x69, 0x67, 0x72, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x12, 0x21, 0x2e, 0x66,
+	0x65, 0x72, 0x72, 0x79, 0x2e, 0x76, 0x31, 0x2e, 0x41, 0x64, 0x76, 0x61, 0x6e, 0x63, 0x65, 0x4d,
+	0x69, 0x67, 0x72, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x1a,
+	0x13, 0x2e, 0x66, 0x65, 0x72, 0x72, 0x79, 0x2e, 0x76, 0x31, 0x2e, 0x4d, 0x69, 0x67, 0x72, 0x61,
+	0x74, 0x69, 0x6f, 0x6e, 0x12, 0x4c, 0x0a, 0x11, 0x52, 0x6f, 0x6c, 0x6c, 0x62, 0x61, 0x63, 0x6b,
+	0x4d, 0x69, 0x67, 0x72, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x12, 0x22, 0x2e, 0x66, 0x65, 0x72, 0x72,
+	0x79, 0x2e, 0x76, 0x31, 0x2e, 0x52, 0x6f, 0x6c, 0x6c, 0x62, 0x61, 0x63, 0x6b, 0x4d, 0x69, 0x67,
+	0x72, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73, 0x74, 0x1a, 0x13, 0x2e,
+	0x66, 0x65, 0x72, 0x72, 0x79, 0x2e, 0x76, 0x31, 0x2e, 0x4d, 0x69, 0x67, 0x72, 0x61, 0x74, 0x69,
+	0x6f, 0x6e, 0x12, 0x42, 0x0a, 0x0c, 0x47, 0x65, 0x74, 0x4d, 0x69, 0x67, 0x72, 0x61, 0x74, 0x69,
+	0x6f, 0x6e, 0x12, 0x1d, 0x2e, 0x66, 0x65, 0x72, 0x72, 0x79, 0x2e, 0x76, 0x31, 0x2e, 0x47, 0x65,
+	0x74, 0x4d, 0x69, 0x67, 0x72, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x52, 0x65, 0x71, 0x75, 0x65, 0x73,
+	0x74, 0x1a, 0x13, 0x2e, 0x66, 0x65, 0x72, 0x72, 0x79, 0x2e, 0x76, 0x31, 0x2e, 0x4d, 0x69, 0x67,
+	0x72, 0x61, 0x74, 0x69, 0x6f, 0x6e, 0x42, 0x39, 0x0a, 0x0c, 0x64, 0x65, 0x76, 0x2e, 0x66, 0x65,
+	0x72, 0x72, 0x79, 0x2e, 0x76, 0x31, 0x50, 0x01, 0x5a, 0x24, 0x66, 0x65, 0x72, 0x72, 0x79, 0x2e,
+	0x64, 0x65, 0x76, 0x2f, 0x66, 0x65, 0x72, 0x72, 0x79, 0x2f, 0x67, 0x65, 0x6e, 0x2f, 0x66, 0x65,
+	0x72, 0x72, 0x79, 0x2f, 0x76, 0x31, 0x3b, 0x66, 0x65, 0x72, 0x72, 0x79, 0x76, 0x31, 0xf8, 0x01,
+	0x01, 0x62, 0x06, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x33,
 }
 
 var (
@@ -3694,144 +4076,157 @@ func file_ferry_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_ferry_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_ferry_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_ferry_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 60)
 var file_ferry_v1_admin_proto_goTypes = []interface{}{
 	(Cluster_State)(0),               // 0: ferry.v1.Cluster.State
 	(TranslatedOffset_State)(0),      // 1: ferry.v1.TranslatedOffset.State
-	(*GetNodeRequest)(nil),           // 2: ferry.v1.GetNodeRequest
-	(*Node)(nil),                     // 3: ferry.v1.Node
-	(*ListNodesRequest)(nil),         // 4: ferry.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),        // 5: ferry.v1.ListNodesResponse
-	(*ListClustersRequest)(nil),      // 6: ferry.v1.ListClustersRequest
-	(*ListClustersResponse)(nil),     // 7: ferry.v1.ListClustersResponse
-	(*Cluster)(nil),                  // 8: ferry.v1.Cluster
-	(*DrainClusterRequest)(nil),      // 9: ferry.v1.DrainClusterRequest
-	(*DrainClusterResponse)(nil),     // 10: ferry.v1.DrainClusterResponse
-	(*UndrainClusterRequest)(nil),    // 11: ferry.v1.UndrainClusterRequest
-	(*UndrainClusterResponse)(nil),   // 12: ferry.v1.UndrainClusterResponse
-	(*Broker)(nil),                   // 13: ferry.v1.Broker
-	(*ListTopicsRequest)(nil),        // 14: ferry.v1.ListTopicsRequest
-	(*ListTopicsResponse)(nil),       // 15: ferry.v1.ListTopicsResponse
-	(*CreateTopicRequest)(nil),       // 16: ferry.v1.CreateTopicRequest
-	(*DescribeTopicRequest)(nil),     // 17: ferry.v1.DescribeTopicRequest
-	(*DeleteTopicRequest)(nil),       // 18: ferry.v1.DeleteTopicRequest
-	(*DeleteTopicResponse)(nil),      // 19: ferry.v1.DeleteTopicResponse
-	(*Topic)(nil),                    // 20: ferry.v1.Topic
-	(*TopicPartition)(nil),           // 21: ferry.v1.TopicPartition
-	(*ListGroupsRequest)(nil),        // 22: ferry.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),       // 23: ferry.v1.ListGroupsResponse
-	(*GroupSummary)(nil),             // 24: ferry.v1.GroupSummary
-	(*DescribeGroupRequest)(nil),     // 25: ferry.v1.DescribeGroupRequest
-	(*Group)(nil),                    // 26: ferry.v1.Group
-	(*GroupMember)(nil),              // 27: ferry.v1.GroupMember
-	(*GroupStream)(nil),              // 28: ferry.v1.GroupStream
-	(*GroupPartition)(nil),           // 29: ferry.v1.GroupPartition
-	(*SeekRequest)(nil),              // 30: ferry.v1.SeekRequest
-	(*SeekResponse)(nil),             // 31: ferry.v1.SeekResponse
-	(*PauseGroupRequest)(nil),        // 32: ferry.v1.PauseGroupRequest
-	(*PauseGroupResponse)(nil),       // 33: ferry.v1.PauseGroupResponse
-	(*ResumeGroupRequest)(nil),       // 34: ferry.v1.ResumeGroupRequest
-	(*ResumeGroupResponse)(nil),      // 35: ferry.v1.ResumeGroupResponse
-	(*SetGroupFilterRequest)(nil),    // 36: ferry.v1.SetGroupFilterRequest
-	(*SetGroupFilterResponse)(nil),   // 37: ferry.v1.SetGroupFilterResponse
-	(*Route)(nil),                    // 38: ferry.v1.Route
-	(*ListRoutesRequest)(nil),        // 39: ferry.v1.ListRoutesRequest
-	(*ListRoutesResponse)(nil),       // 40: ferry.v1.ListRoutesResponse
-	(*PutRouteRequest)(nil),          // 41: ferry.v1.PutRouteRequest
-	(*DeleteRouteRequest)(nil),       // 42: ferry.v1.DeleteRouteRequest
-	(*DeleteRouteResponse)(nil),      // 43: ferry.v1.DeleteRouteResponse
-	(*MirrorJob)(nil),                // 44: ferry.v1.MirrorJob
-	(*StartMirrorRequest)(nil),       // 45: ferry.v1.StartMirrorRequest
-	(*StopMirrorRequest)(nil),        // 46: ferry.v1.StopMirrorRequest
-	(*StopMirrorResponse)(nil),       // 47: ferry.v1.StopMirrorResponse
-	(*ListMirrorsRequest)(nil),       // 48: ferry.v1.ListMirrorsRequest
-	(*ListMirrorsResponse)(nil),      // 49: ferry.v1.ListMirrorsResponse
-	(*GetMirrorStatusRequest)(nil),   // 50: ferry.v1.GetMirrorStatusRequest
-	(*MirrorStatus)(nil),             // 51: ferry.v1.MirrorStatus
-	(*TranslateOffsetsRequest)(nil),  // 52: ferry.v1.TranslateOffsetsRequest
-	(*TranslatedOffset)(nil),         // 53: ferry.v1.TranslatedOffset
-	(*TranslateOffsetsResponse)(nil), // 54: ferry.v1.TranslateOffsetsResponse
-	(*MirrorPartition)(nil),          // 55: ferry.v1.MirrorPartition
-	nil,                              // 56: ferry.v1.CreateTopicRequest.ConfigsEntry
-	(*timestamppb.Timestamp)(nil),    // 57: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),      // 58: google.protobuf.Duration
-	(*Position)(nil),                 // 59: ferry.v1.Position
-	(*PartitionOffset)(nil),          // 60: ferry.v1.PartitionOffset
+	(*StartMigrationRequest)(nil),    // 2: ferry.v1.StartMigrationRequest
+	(*AdvanceMigrationRequest)(nil),  // 3: ferry.v1.AdvanceMigrationRequest
+	(*RollbackMigrationRequest)(nil), // 4: ferry.v1.RollbackMigrationRequest
+	(*GetMigrationRequest)(nil),      // 5: ferry.v1.GetMigrationRequest
+	(*Migration)(nil),                // 6: ferry.v1.Migration
+	(*GetNodeRequest)(nil),           // 7: ferry.v1.GetNodeRequest
+	(*Node)(nil),                     // 8: ferry.v1.Node
+	(*ListNodesRequest)(nil),         // 9: ferry.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),        // 10: ferry.v1.ListNodesResponse
+	(*ListClustersRequest)(nil),      // 11: ferry.v1.ListClustersRequest
+	(*ListClustersResponse)(nil),     // 12: ferry.v1.ListClustersResponse
+	(*Cluster)(nil),                  // 13: ferry.v1.Cluster
+	(*DrainClusterRequest)(nil),      // 14: ferry.v1.DrainClusterRequest
+	(*DrainClusterResponse)(nil),     // 15: ferry.v1.DrainClusterResponse
+	(*UndrainClusterRequest)(nil),    // 16: ferry.v1.UndrainClusterRequest
+	(*UndrainClusterResponse)(nil),   // 17: ferry.v1.UndrainClusterResponse
+	(*Broker)(nil),                   // 18: ferry.v1.Broker
+	(*ListTopicsRequest)(nil),        // 19: ferry.v1.ListTopicsRequest
+	(*ListTopicsResponse)(nil),       // 20: ferry.v1.ListTopicsResponse
+	(*CreateTopicRequest)(nil),       // 21: ferry.v1.CreateTopicRequest
+	(*DescribeTopicRequest)(nil),     // 22: ferry.v1.DescribeTopicRequest
+	(*DeleteTopicRequest)(nil),       // 23: ferry.v1.DeleteTopicRequest
+	(*DeleteTopicResponse)(nil),      // 24: ferry.v1.DeleteTopicResponse
+	(*Topic)(nil),                    // 25: ferry.v1.Topic
+	(*TopicPartition)(nil),           // 26: ferry.v1.TopicPartition
+	(*ListGroupsRequest)(nil),        // 27: ferry.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),       // 28: ferry.v1.ListGroupsResponse
+	(*GroupSummary)(nil),             // 29: ferry.v1.GroupSummary
+	(*DescribeGroupRequest)(nil),     // 30: ferry.v1.DescribeGroupRequest
+	(*Group)(nil),                    // 31: ferry.v1.Group
+	(*GroupMember)(nil),              // 32: ferry.v1.GroupMember
+	(*GroupStream)(nil),              // 33: ferry.v1.GroupStream
+	(*GroupPartition)(nil),           // 34: ferry.v1.GroupPartition
+	(*SeekRequest)(nil),              // 35: ferry.v1.SeekRequest
+	(*SeekResponse)(nil),             // 36: ferry.v1.SeekResponse
+	(*PauseGroupRequest)(nil),        // 37: ferry.v1.PauseGroupRequest
+	(*PauseGroupResponse)(nil),       // 38: ferry.v1.PauseGroupResponse
+	(*ResumeGroupRequest)(nil),       // 39: ferry.v1.ResumeGroupRequest
+	(*ResumeGroupResponse)(nil),      // 40: ferry.v1.ResumeGroupResponse
+	(*SetGroupFilterRequest)(nil),    // 41: ferry.v1.SetGroupFilterRequest
+	(*SetGroupFilterResponse)(nil),   // 42: ferry.v1.SetGroupFilterResponse
+	(*Route)(nil),                    // 43: ferry.v1.Route
+	(*ListRoutesRequest)(nil),        // 44: ferry.v1.ListRoutesRequest
+	(*ListRoutesResponse)(nil),       // 45: ferry.v1.ListRoutesResponse
+	(*PutRouteRequest)(nil),          // 46: ferry.v1.PutRouteRequest
+	(*DeleteRouteRequest)(nil),       // 47: ferry.v1.DeleteRouteRequest
+	(*DeleteRouteResponse)(nil),      // 48: ferry.v1.DeleteRouteResponse
+	(*MirrorJob)(nil),                // 49: ferry.v1.MirrorJob
+	(*StartMirrorRequest)(nil),       // 50: ferry.v1.StartMirrorRequest
+	(*StopMirrorRequest)(nil),        // 51: ferry.v1.StopMirrorRequest
+	(*StopMirrorResponse)(nil),       // 52: ferry.v1.StopMirrorResponse
+	(*ListMirrorsRequest)(nil),       // 53: ferry.v1.ListMirrorsRequest
+	(*ListMirrorsResponse)(nil),      // 54: ferry.v1.ListMirrorsResponse
+	(*GetMirrorStatusRequest)(nil),   // 55: ferry.v1.GetMirrorStatusRequest
+	(*MirrorStatus)(nil),             // 56: ferry.v1.MirrorStatus
+	(*TranslateOffsetsRequest)(nil),  // 57: ferry.v1.TranslateOffsetsRequest
+	(*TranslatedOffset)(nil),         // 58: ferry.v1.TranslatedOffset
+	(*TranslateOffsetsResponse)(nil), // 59: ferry.v1.TranslateOffsetsResponse
+	(*MirrorPartition)(nil),          // 60: ferry.v1.MirrorPartition
+	nil,                              // 61: ferry.v1.CreateTopicRequest.ConfigsEntry
+	(*timestamppb.Timestamp)(nil),    // 62: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 63: google.protobuf.Duration
+	(*Position)(nil),                 // 64: ferry.v1.Position
+	(*PartitionOffset)(nil),          // 65: ferry.v1.PartitionOffset
 }
 var file_ferry_v1_admin_proto_depIdxs = []int32{
-	57, // 0: ferry.v1.Node.started:type_name -> google.protobuf.Timestamp
-	58, // 1: ferry.v1.Node.uptime:type_name -> google.protobuf.Duration
-	57, // 2: ferry.v1.Node.last_seen:type_name -> google.protobuf.Timestamp
-	3,  // 3: ferry.v1.ListNodesResponse.nodes:type_name -> ferry.v1.Node
-	8,  // 4: ferry.v1.ListClustersResponse.clusters:type_name -> ferry.v1.Cluster
+	62, // 0: ferry.v1.Node.started:type_name -> google.protobuf.Timestamp
+	63, // 1: ferry.v1.Node.uptime:type_name -> google.protobuf.Duration
+	62, // 2: ferry.v1.Node.last_seen:type_name -> google.protobuf.Timestamp
+	8,  // 3: ferry.v1.ListNodesResponse.nodes:type_name -> ferry.v1.Node
+	13, // 4: ferry.v1.ListClustersResponse.clusters:type_name -> ferry.v1.Cluster
 	0,  // 5: ferry.v1.Cluster.state:type_name -> ferry.v1.Cluster.State
-	13, // 6: ferry.v1.Cluster.brokers:type_name -> ferry.v1.Broker
-	57, // 7: ferry.v1.Cluster.last_contact:type_name -> google.protobuf.Timestamp
-	20, // 8: ferry.v1.ListTopicsResponse.topics:type_name -> ferry.v1.Topic
-	56, // 9: ferry.v1.CreateTopicRequest.configs:type_name -> ferry.v1.CreateTopicRequest.ConfigsEntry
-	21, // 10: ferry.v1.Topic.partitions:type_name -> ferry.v1.TopicPartition
-	24, // 11: ferry.v1.ListGroupsResponse.groups:type_name -> ferry.v1.GroupSummary
-	27, // 12: ferry.v1.Group.members:type_name -> ferry.v1.GroupMember
-	29, // 13: ferry.v1.Group.partitions:type_name -> ferry.v1.GroupPartition
-	28, // 14: ferry.v1.GroupMember.streams:type_name -> ferry.v1.GroupStream
-	59, // 15: ferry.v1.SeekRequest.to:type_name -> ferry.v1.Position
-	60, // 16: ferry.v1.SeekResponse.offsets:type_name -> ferry.v1.PartitionOffset
-	38, // 17: ferry.v1.ListRoutesResponse.routes:type_name -> ferry.v1.Route
-	38, // 18: ferry.v1.PutRouteRequest.route:type_name -> ferry.v1.Route
-	44, // 19: ferry.v1.StartMirrorRequest.job:type_name -> ferry.v1.MirrorJob
-	44, // 20: ferry.v1.ListMirrorsResponse.jobs:type_name -> ferry.v1.MirrorJob
-	44, // 21: ferry.v1.MirrorStatus.job:type_name -> ferry.v1.MirrorJob
-	55, // 22: ferry.v1.MirrorStatus.partitions:type_name -> ferry.v1.MirrorPartition
+	18, // 6: ferry.v1.Cluster.brokers:type_name -> ferry.v1.Broker
+	62, // 7: ferry.v1.Cluster.last_contact:type_name -> google.protobuf.Timestamp
+	25, // 8: ferry.v1.ListTopicsResponse.topics:type_name -> ferry.v1.Topic
+	61, // 9: ferry.v1.CreateTopicRequest.configs:type_name -> ferry.v1.CreateTopicRequest.ConfigsEntry
+	26, // 10: ferry.v1.Topic.partitions:type_name -> ferry.v1.TopicPartition
+	29, // 11: ferry.v1.ListGroupsResponse.groups:type_name -> ferry.v1.GroupSummary
+	32, // 12: ferry.v1.Group.members:type_name -> ferry.v1.GroupMember
+	34, // 13: ferry.v1.Group.partitions:type_name -> ferry.v1.GroupPartition
+	33, // 14: ferry.v1.GroupMember.streams:type_name -> ferry.v1.GroupStream
+	64, // 15: ferry.v1.SeekRequest.to:type_name -> ferry.v1.Position
+	65, // 16: ferry.v1.SeekResponse.offsets:type_name -> ferry.v1.PartitionOffset
+	43, // 17: ferry.v1.ListRoutesResponse.routes:type_name -> ferry.v1.Route
+	43, // 18: ferry.v1.PutRouteRequest.route:type_name -> ferry.v1.Route
+	49, // 19: ferry.v1.StartMirrorRequest.job:type_name -> ferry.v1.MirrorJob
+	49, // 20: ferry.v1.ListMirrorsResponse.jobs:type_name -> ferry.v1.MirrorJob
+	49, // 21: ferry.v1.MirrorStatus.job:type_name -> ferry.v1.MirrorJob
+	60, // 22: ferry.v1.MirrorStatus.partitions:type_name -> ferry.v1.MirrorPartition
 	1,  // 23: ferry.v1.TranslatedOffset.state:type_name -> ferry.v1.TranslatedOffset.State
-	53, // 24: ferry.v1.TranslateOffsetsResponse.offsets:type_name -> ferry.v1.TranslatedOffset
-	2,  // 25: ferry.v1.Admin.GetNode:input_type -> ferry.v1.GetNodeRequest
-	4,  // 26: ferry.v1.Admin.ListNodes:input_type -> ferry.v1.ListNodesRequest
-	6,  // 27: ferry.v1.Admin.ListClusters:input_type -> ferry.v1.ListClustersRequest
-	9,  // 28: ferry.v1.Admin.DrainCluster:input_type -> ferry.v1.DrainClusterRequest
-	11, // 29: ferry.v1.Admin.UndrainCluster:input_type -> ferry.v1.UndrainClusterRequest
-	14, // 30: ferry.v1.Admin.ListTopics:input_type -> ferry.v1.ListTopicsRequest
-	16, // 31: ferry.v1.Admin.CreateTopic:input_type -> ferry.v1.CreateTopicRequest
-	17, // 32: ferry.v1.Admin.DescribeTopic:input_type -> ferry.v1.DescribeTopicRequest
-	18, // 33: ferry.v1.Admin.DeleteTopic:input_type -> ferry.v1.DeleteTopicRequest
-	22, // 34: ferry.v1.Admin.ListGroups:input_type -> ferry.v1.ListGroupsRequest
-	25, // 35: ferry.v1.Admin.DescribeGroup:input_type -> ferry.v1.DescribeGroupRequest
-	30, // 36: ferry.v1.Admin.Seek:input_type -> ferry.v1.SeekRequest
-	32, // 37: ferry.v1.Admin.PauseGroup:input_type -> ferry.v1.PauseGroupRequest
-	34, // 38: ferry.v1.Admin.ResumeGroup:input_type -> ferry.v1.ResumeGroupRequest
-	36, // 39: ferry.v1.Admin.SetGroupFilter:input_type -> ferry.v1.SetGroupFilterRequest
-	39, // 40: ferry.v1.Admin.ListRoutes:input_type -> ferry.v1.ListRoutesRequest
-	41, // 41: ferry.v1.Admin.PutRoute:input_type -> ferry.v1.PutRouteRequest
-	42, // 42: ferry.v1.Admin.DeleteRoute:input_type -> ferry.v1.DeleteRouteRequest
-	45, // 43: ferry.v1.Admin.StartMirror:input_type -> ferry.v1.StartMirrorRequest
-	46, // 44: ferry.v1.Admin.StopMirror:input_type -> ferry.v1.StopMirrorRequest
-	48, // 45: ferry.v1.Admin.ListMirrors:input_type -> ferry.v1.ListMirrorsRequest
-	50, // 46: ferry.v1.Admin.GetMirrorStatus:input_type -> ferry.v1.GetMirrorStatusRequest
-	52, // 47: ferry.v1.Admin.TranslateOffsets:input_type -> ferry.v1.TranslateOffsetsRequest
-	3,  // 48: ferry.v1.Admin.GetNode:output_type -> ferry.v1.Node
-	5,  // 49: ferry.v1.Admin.ListNodes:output_type -> ferry.v1.ListNodesResponse
-	7,  // 50: ferry.v1.Admin.ListClusters:output_type -> ferry.v1.ListClustersResponse
-	10, // 51: ferry.v1.Admin.DrainCluster:output_type -> ferry.v1.DrainClusterResponse
-	12, // 52: ferry.v1.Admin.UndrainCluster:output_type -> ferry.v1.UndrainClusterResponse
-	15, // 53: ferry.v1.Admin.ListTopics:output_type -> ferry.v1.ListTopicsResponse
-	20, // 54: ferry.v1.Admin.CreateTopic:output_type -> ferry.v1.Topic
-	20, // 55: ferry.v1.Admin.DescribeTopic:output_type -> ferry.v1.Topic
-	19, // 56: ferry.v1.Admin.DeleteTopic:output_type -> ferry.v1.DeleteTopicResponse
-	23, // 57: ferry.v1.Admin.ListGroups:output_type -> ferry.v1.ListGroupsResponse
-	26, // 58: ferry.v1.Admin.DescribeGroup:output_type -> ferry.v1.Group
-	31, // 59: ferry.v1.Admin.Seek:output_type -> ferry.v1.SeekResponse
-	33, // 60: ferry.v1.Admin.PauseGroup:output_type -> ferry.v1.PauseGroupResponse
-	35, // 61: ferry.v1.Admin.ResumeGroup:output_type -> ferry.v1.ResumeGroupResponse
-	37, // 62: ferry.v1.Admin.SetGroupFilter:output_type -> ferry.v1.SetGroupFilterResponse
-	40, // 63: ferry.v1.Admin.ListRoutes:output_type -> ferry.v1.ListRoutesResponse
-	38, // 64: ferry.v1.Admin.PutRoute:output_type -> ferry.v1.Route
-	43, // 65: ferry.v1.Admin.DeleteRoute:output_type -> ferry.v1.DeleteRouteResponse
-	44, // 66: ferry.v1.Admin.StartMirror:output_type -> ferry.v1.MirrorJob
-	47, // 67: ferry.v1.Admin.StopMirror:output_type -> ferry.v1.StopMirrorResponse
-	49, // 68: ferry.v1.Admin.ListMirrors:output_type -> ferry.v1.ListMirrorsResponse
-	51, // 69: ferry.v1.Admin.GetMirrorStatus:output_type -> ferry.v1.MirrorStatus
-	54, // 70: ferry.v1.Admin.TranslateOffsets:output_type -> ferry.v1.TranslateOffsetsResponse
-	48, // [48:71] is the sub-list for method output_type
-	25, // [25:48] is the sub-list for method input_type
+	58, // 24: ferry.v1.TranslateOffsetsResponse.offsets:type_name -> ferry.v1.TranslatedOffset
+	7,  // 25: ferry.v1.Admin.GetNode:input_type -> ferry.v1.GetNodeRequest
+	9,  // 26: ferry.v1.Admin.ListNodes:input_type -> ferry.v1.ListNodesRequest
+	11, // 27: ferry.v1.Admin.ListClusters:input_type -> ferry.v1.ListClustersRequest
+	14, // 28: ferry.v1.Admin.DrainCluster:input_type -> ferry.v1.DrainClusterRequest
+	16, // 29: ferry.v1.Admin.UndrainCluster:input_type -> ferry.v1.UndrainClusterRequest
+	19, // 30: ferry.v1.Admin.ListTopics:input_type -> ferry.v1.ListTopicsRequest
+	21, // 31: ferry.v1.Admin.CreateTopic:input_type -> ferry.v1.CreateTopicRequest
+	22, // 32: ferry.v1.Admin.DescribeTopic:input_type -> ferry.v1.DescribeTopicRequest
+	23, // 33: ferry.v1.Admin.DeleteTopic:input_type -> ferry.v1.DeleteTopicRequest
+	27, // 34: ferry.v1.Admin.ListGroups:input_type -> ferry.v1.ListGroupsRequest
+	30, // 35: ferry.v1.Admin.DescribeGroup:input_type -> ferry.v1.DescribeGroupRequest
+	35, // 36: ferry.v1.Admin.Seek:input_type -> ferry.v1.SeekRequest
+	37, // 37: ferry.v1.Admin.PauseGroup:input_type -> ferry.v1.PauseGroupRequest
+	39, // 38: ferry.v1.Admin.ResumeGroup:input_type -> ferry.v1.ResumeGroupRequest
+	41, // 39: ferry.v1.Admin.SetGroupFilter:input_type -> ferry.v1.SetGroupFilterRequest
+	44, // 40: ferry.v1.Admin.ListRoutes:input_type -> ferry.v1.ListRoutesRequest
+	46, // 41: ferry.v1.Admin.PutRoute:input_type -> ferry.v1.PutRouteRequest
+	47, // 42: ferry.v1.Admin.DeleteRoute:input_type -> ferry.v1.DeleteRouteRequest
+	50, // 43: ferry.v1.Admin.StartMirror:input_type -> ferry.v1.StartMirrorRequest
+	51, // 44: ferry.v1.Admin.StopMirror:input_type -> ferry.v1.StopMirrorRequest
+	53, // 45: ferry.v1.Admin.ListMirrors:input_type -> ferry.v1.ListMirrorsRequest
+	55, // 46: ferry.v1.Admin.GetMirrorStatus:input_type -> ferry.v1.GetMirrorStatusRequest
+	57, // 47: ferry.v1.Admin.TranslateOffsets:input_type -> ferry.v1.TranslateOffsetsRequest
+	2,  // 48: ferry.v1.Admin.StartMigration:input_type -> ferry.v1.StartMigrationRequest
+	3,  // 49: ferry.v1.Admin.AdvanceMigration:input_type -> ferry.v1.AdvanceMigrationRequest
+	4,  // 50: ferry.v1.Admin.RollbackMigration:input_type -> ferry.v1.RollbackMigrationRequest
+	5,  // 51: ferry.v1.Admin.GetMigration:input_type -> ferry.v1.GetMigrationRequest
+	8,  // 52: ferry.v1.Admin.GetNode:output_type -> ferry.v1.Node
+	10, // 53: ferry.v1.Admin.ListNodes:output_type -> ferry.v1.ListNodesResponse
+	12, // 54: ferry.v1.Admin.ListClusters:output_type -> ferry.v1.ListClustersResponse
+	15, // 55: ferry.v1.Admin.DrainCluster:output_type -> ferry.v1.DrainClusterResponse
+	17, // 56: ferry.v1.Admin.UndrainCluster:output_type -> ferry.v1.UndrainClusterResponse
+	20, // 57: ferry.v1.Admin.ListTopics:output_type -> ferry.v1.ListTopicsResponse
+	25, // 58: ferry.v1.Admin.CreateTopic:output_type -> ferry.v1.Topic
+	25, // 59: ferry.v1.Admin.DescribeTopic:output_type -> ferry.v1.Topic
+	24, // 60: ferry.v1.Admin.DeleteTopic:output_type -> ferry.v1.DeleteTopicResponse
+	28, // 61: ferry.v1.Admin.ListGroups:output_type -> ferry.v1.ListGroupsResponse
+	31, // 62: ferry.v1.Admin.DescribeGroup:output_type -> ferry.v1.Group
+	36, // 63: ferry.v1.Admin.Seek:output_type -> ferry.v1.SeekResponse
+	38, // 64: ferry.v1.Admin.PauseGroup:output_type -> ferry.v1.PauseGroupResponse
+	40, // 65: ferry.v1.Admin.ResumeGroup:output_type -> ferry.v1.ResumeGroupResponse
+	42, // 66: ferry.v1.Admin.SetGroupFilter:output_type -> ferry.v1.SetGroupFilterResponse
+	45, // 67: ferry.v1.Admin.ListRoutes:output_type -> ferry.v1.ListRoutesResponse
+	43, // 68: ferry.v1.Admin.PutRoute:output_type -> ferry.v1.Route
+	48, // 69: ferry.v1.Admin.DeleteRoute:output_type -> ferry.v1.DeleteRouteResponse
+	49, // 70: ferry.v1.Admin.StartMirror:output_type -> ferry.v1.MirrorJob
+	52, // 71: ferry.v1.Admin.StopMirror:output_type -> ferry.v1.StopMirrorResponse
+	54, // 72: ferry.v1.Admin.ListMirrors:output_type -> ferry.v1.ListMirrorsResponse
+	56, // 73: ferry.v1.Admin.GetMirrorStatus:output_type -> ferry.v1.MirrorStatus
+	59, // 74: ferry.v1.Admin.TranslateOffsets:output_type -> ferry.v1.TranslateOffsetsResponse
+	6,  // 75: ferry.v1.Admin.StartMigration:output_type -> ferry.v1.Migration
+	6,  // 76: ferry.v1.Admin.AdvanceMigration:output_type -> ferry.v1.Migration
+	6,  // 77: ferry.v1.Admin.RollbackMigration:output_type -> ferry.v1.Migration
+	6,  // 78: ferry.v1.Admin.GetMigration:output_type -> ferry.v1.Migration
+	52, // [52:79] is the sub-list for method output_type
+	25, // [25:52] is the sub-list for method input_type
 	25, // [25:25] is the sub-list for extension type_name
 	25, // [25:25] is the sub-list for extension extendee
 	0,  // [0:25] is the sub-list for field type_name
@@ -3845,7 +4240,7 @@ func file_ferry_v1_admin_proto_init() {
 	file_ferry_v1_common_proto_init()
 	if !protoimpl.UnsafeEnabled {
 		file_ferry_v1_admin_proto_msgTypes[0].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*GetNodeRequest); i {
+			switch v := v.(*StartMigrationRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -3857,7 +4252,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[1].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Node); i {
+			switch v := v.(*AdvanceMigrationRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -3869,7 +4264,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[2].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ListNodesRequest); i {
+			switch v := v.(*RollbackMigrationRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -3881,7 +4276,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[3].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ListNodesResponse); i {
+			switch v := v.(*GetMigrationRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -3893,7 +4288,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[4].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ListClustersRequest); i {
+			switch v := v.(*Migration); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -3905,7 +4300,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[5].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ListClustersResponse); i {
+			switch v := v.(*GetNodeRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -3917,7 +4312,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[6].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Cluster); i {
+			switch v := v.(*Node); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -3929,7 +4324,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[7].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*DrainClusterRequest); i {
+			switch v := v.(*ListNodesRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -3941,7 +4336,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[8].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*DrainClusterResponse); i {
+			switch v := v.(*ListNodesResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -3953,7 +4348,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[9].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*UndrainClusterRequest); i {
+			switch v := v.(*ListClustersRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -3965,7 +4360,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[10].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*UndrainClusterResponse); i {
+			switch v := v.(*ListClustersResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -3977,7 +4372,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[11].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Broker); i {
+			switch v := v.(*Cluster); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -3989,7 +4384,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[12].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ListTopicsRequest); i {
+			switch v := v.(*DrainClusterRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4001,7 +4396,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[13].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ListTopicsResponse); i {
+			switch v := v.(*DrainClusterResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4013,7 +4408,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[14].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*CreateTopicRequest); i {
+			switch v := v.(*UndrainClusterRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4025,7 +4420,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[15].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*DescribeTopicRequest); i {
+			switch v := v.(*UndrainClusterResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4037,7 +4432,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[16].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*DeleteTopicRequest); i {
+			switch v := v.(*Broker); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4049,7 +4444,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[17].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*DeleteTopicResponse); i {
+			switch v := v.(*ListTopicsRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4061,7 +4456,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[18].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Topic); i {
+			switch v := v.(*ListTopicsResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4073,7 +4468,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[19].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*TopicPartition); i {
+			switch v := v.(*CreateTopicRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4085,7 +4480,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[20].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ListGroupsRequest); i {
+			switch v := v.(*DescribeTopicRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4097,7 +4492,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[21].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ListGroupsResponse); i {
+			switch v := v.(*DeleteTopicRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4109,7 +4504,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[22].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*GroupSummary); i {
+			switch v := v.(*DeleteTopicResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4121,7 +4516,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[23].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*DescribeGroupRequest); i {
+			switch v := v.(*Topic); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4133,7 +4528,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[24].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Group); i {
+			switch v := v.(*TopicPartition); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4145,7 +4540,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[25].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*GroupMember); i {
+			switch v := v.(*ListGroupsRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4157,7 +4552,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[26].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*GroupStream); i {
+			switch v := v.(*ListGroupsResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4169,7 +4564,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[27].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*GroupPartition); i {
+			switch v := v.(*GroupSummary); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4181,7 +4576,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[28].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*SeekRequest); i {
+			switch v := v.(*DescribeGroupRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4193,7 +4588,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[29].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*SeekResponse); i {
+			switch v := v.(*Group); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4205,7 +4600,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[30].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*PauseGroupRequest); i {
+			switch v := v.(*GroupMember); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4217,7 +4612,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[31].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*PauseGroupResponse); i {
+			switch v := v.(*GroupStream); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4229,7 +4624,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[32].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ResumeGroupRequest); i {
+			switch v := v.(*GroupPartition); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4241,7 +4636,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[33].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ResumeGroupResponse); i {
+			switch v := v.(*SeekRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4253,7 +4648,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[34].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*SetGroupFilterRequest); i {
+			switch v := v.(*SeekResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4265,7 +4660,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[35].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*SetGroupFilterResponse); i {
+			switch v := v.(*PauseGroupRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4277,7 +4672,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[36].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*Route); i {
+			switch v := v.(*PauseGroupResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4289,7 +4684,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[37].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ListRoutesRequest); i {
+			switch v := v.(*ResumeGroupRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4301,7 +4696,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[38].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ListRoutesResponse); i {
+			switch v := v.(*ResumeGroupResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4313,7 +4708,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[39].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*PutRouteRequest); i {
+			switch v := v.(*SetGroupFilterRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4325,7 +4720,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[40].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*DeleteRouteRequest); i {
+			switch v := v.(*SetGroupFilterResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4337,7 +4732,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[41].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*DeleteRouteResponse); i {
+			switch v := v.(*Route); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4349,7 +4744,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[42].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*MirrorJob); i {
+			switch v := v.(*ListRoutesRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4361,7 +4756,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[43].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*StartMirrorRequest); i {
+			switch v := v.(*ListRoutesResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4373,7 +4768,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[44].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*StopMirrorRequest); i {
+			switch v := v.(*PutRouteRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4385,7 +4780,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[45].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*StopMirrorResponse); i {
+			switch v := v.(*DeleteRouteRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4397,7 +4792,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[46].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ListMirrorsRequest); i {
+			switch v := v.(*DeleteRouteResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4409,7 +4804,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[47].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*ListMirrorsResponse); i {
+			switch v := v.(*MirrorJob); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4421,7 +4816,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[48].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*GetMirrorStatusRequest); i {
+			switch v := v.(*StartMirrorRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4433,7 +4828,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[49].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*MirrorStatus); i {
+			switch v := v.(*StopMirrorRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4445,7 +4840,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[50].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*TranslateOffsetsRequest); i {
+			switch v := v.(*StopMirrorResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4457,7 +4852,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[51].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*TranslatedOffset); i {
+			switch v := v.(*ListMirrorsRequest); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4469,7 +4864,7 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[52].Exporter = func(v interface{}, i int) interface{} {
-			switch v := v.(*TranslateOffsetsResponse); i {
+			switch v := v.(*ListMirrorsResponse); i {
 			case 0:
 				return &v.state
 			case 1:
@@ -4481,6 +4876,66 @@ func file_ferry_v1_admin_proto_init() {
 			}
 		}
 		file_ferry_v1_admin_proto_msgTypes[53].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*GetMirrorStatusRequest); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_ferry_v1_admin_proto_msgTypes[54].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*MirrorStatus); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_ferry_v1_admin_proto_msgTypes[55].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*TranslateOffsetsRequest); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_ferry_v1_admin_proto_msgTypes[56].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*TranslatedOffset); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_ferry_v1_admin_proto_msgTypes[57].Exporter = func(v interface{}, i int) interface{} {
+			switch v := v.(*TranslateOffsetsResponse); i {
+			case 0:
+				return &v.state
+			case 1:
+				return &v.sizeCache
+			case 2:
+				return &v.unknownFields
+			default:
+				return nil
+			}
+		}
+		file_ferry_v1_admin_proto_msgTypes[58].Exporter = func(v interface{}, i int) interface{} {
 			switch v := v.(*MirrorPartition); i {
 			case 0:
 				return &v.state
@@ -4499,7 +4954,7 @@ func file_ferry_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: file_ferry_v1_admin_proto_rawDesc,
 			NumEnums:      2,
-			NumMessages:   55,
+			NumMessages:   60,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

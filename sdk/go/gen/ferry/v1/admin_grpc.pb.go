@@ -23,29 +23,33 @@ import (
 const _ = grpc.SupportPackageIsVersion7
 
 const (
-	Admin_GetNode_FullMethodName          = "/ferry.v1.Admin/GetNode"
-	Admin_ListNodes_FullMethodName        = "/ferry.v1.Admin/ListNodes"
-	Admin_ListClusters_FullMethodName     = "/ferry.v1.Admin/ListClusters"
-	Admin_DrainCluster_FullMethodName     = "/ferry.v1.Admin/DrainCluster"
-	Admin_UndrainCluster_FullMethodName   = "/ferry.v1.Admin/UndrainCluster"
-	Admin_ListTopics_FullMethodName       = "/ferry.v1.Admin/ListTopics"
-	Admin_CreateTopic_FullMethodName      = "/ferry.v1.Admin/CreateTopic"
-	Admin_DescribeTopic_FullMethodName    = "/ferry.v1.Admin/DescribeTopic"
-	Admin_DeleteTopic_FullMethodName      = "/ferry.v1.Admin/DeleteTopic"
-	Admin_ListGroups_FullMethodName       = "/ferry.v1.Admin/ListGroups"
-	Admin_DescribeGroup_FullMethodName    = "/ferry.v1.Admin/DescribeGroup"
-	Admin_Seek_FullMethodName             = "/ferry.v1.Admin/Seek"
-	Admin_PauseGroup_FullMethodName       = "/ferry.v1.Admin/PauseGroup"
-	Admin_ResumeGroup_FullMethodName      = "/ferry.v1.Admin/ResumeGroup"
-	Admin_SetGroupFilter_FullMethodName   = "/ferry.v1.Admin/SetGroupFilter"
-	Admin_ListRoutes_FullMethodName       = "/ferry.v1.Admin/ListRoutes"
-	Admin_PutRoute_FullMethodName         = "/ferry.v1.Admin/PutRoute"
-	Admin_DeleteRoute_FullMethodName      = "/ferry.v1.Admin/DeleteRoute"
-	Admin_StartMirror_FullMethodName      = "/ferry.v1.Admin/StartMirror"
-	Admin_StopMirror_FullMethodName       = "/ferry.v1.Admin/StopMirror"
-	Admin_ListMirrors_FullMethodName      = "/ferry.v1.Admin/ListMirrors"
-	Admin_GetMirrorStatus_FullMethodName  = "/ferry.v1.Admin/GetMirrorStatus"
-	Admin_TranslateOffsets_FullMethodName = "/ferry.v1.Admin/TranslateOffsets"
+	Admin_GetNode_FullMethodName           = "/ferry.v1.Admin/GetNode"
+	Admin_ListNodes_FullMethodName         = "/ferry.v1.Admin/ListNodes"
+	Admin_ListClusters_FullMethodName      = "/ferry.v1.Admin/ListClusters"
+	Admin_DrainCluster_FullMethodName      = "/ferry.v1.Admin/DrainCluster"
+	Admin_UndrainCluster_FullMethodName    = "/ferry.v1.Admin/UndrainCluster"
+	Admin_ListTopics_FullMethodName        = "/ferry.v1.Admin/ListTopics"
+	Admin_CreateTopic_FullMethodName       = "/ferry.v1.Admin/CreateTopic"
+	Admin_DescribeTopic_FullMethodName     = "/ferry.v1.Admin/DescribeTopic"
+	Admin_DeleteTopic_FullMethodName       = "/ferry.v1.Admin/DeleteTopic"
+	Admin_ListGroups_FullMethodName        = "/ferry.v1.Admin/ListGroups"
+	Admin_DescribeGroup_FullMethodName     = "/ferry.v1.Admin/DescribeGroup"
+	Admin_Seek_FullMethodName              = "/ferry.v1.Admin/Seek"
+	Admin_PauseGroup_FullMethodName        = "/ferry.v1.Admin/PauseGroup"
+	Admin_ResumeGroup_FullMethodName       = "/ferry.v1.Admin/ResumeGroup"
+	Admin_SetGroupFilter_FullMethodName    = "/ferry.v1.Admin/SetGroupFilter"
+	Admin_ListRoutes_FullMethodName        = "/ferry.v1.Admin/ListRoutes"
+	Admin_PutRoute_FullMethodName          = "/ferry.v1.Admin/PutRoute"
+	Admin_DeleteRoute_FullMethodName       = "/ferry.v1.Admin/DeleteRoute"
+	Admin_StartMirror_FullMethodName       = "/ferry.v1.Admin/StartMirror"
+	Admin_StopMirror_FullMethodName        = "/ferry.v1.Admin/StopMirror"
+	Admin_ListMirrors_FullMethodName       = "/ferry.v1.Admin/ListMirrors"
+	Admin_GetMirrorStatus_FullMethodName   = "/ferry.v1.Admin/GetMirrorStatus"
+	Admin_TranslateOffsets_FullMethodName  = "/ferry.v1.Admin/TranslateOffsets"
+	Admin_StartMigration_FullMethodName    = "/ferry.v1.Admin/StartMigration"
+	Admin_AdvanceMigration_FullMethodName  = "/ferry.v1.Admin/AdvanceMigration"
+	Admin_RollbackMigration_FullMethodName = "/ferry.v1.Admin/RollbackMigration"
+	Admin_GetMigration_FullMethodName      = "/ferry.v1.Admin/GetMigration"
 )
 
 // AdminClient is the client API for Admin service.
@@ -54,7 +58,10 @@ const (
 type AdminClient interface {
 	// This node: version, uptime, health.
 	GetNode(ctx context.Context, in *GetNodeRequest, opts ...grpc.CallOption) (*Node, error)
-	// Nodes known to the control plane (live ones and recently departed).
+	// Nodes known to the control plane from their heartbeats: live ones, then
+	// those departed in the last 10 minutes (state "left" after a clean
+	// shutdown, "lost" when unheard for control.node_timeout). A node without
+	// clusters (no control plane) lists itself.
 	ListNodes(ctx context.Context, in *ListNodesRequest, opts ...grpc.CallOption) (*ListNodesResponse, error)
 	// Configured clusters with their connection state, brokers and topics.
 	ListClusters(ctx context.Context, in *ListClustersRequest, opts ...grpc.CallOption) (*ListClustersResponse, error)
@@ -125,6 +132,18 @@ type AdminClient interface {
 	// ones. NOT_FOUND for an unknown job; DEADLINE_EXCEEDED when the target
 	// cannot be read within the call's deadline (at most 30 s).
 	TranslateOffsets(ctx context.Context, in *TranslateOffsetsRequest, opts ...grpc.CallOption) (*TranslateOffsetsResponse, error)
+	// The migration playbook (docs/migration.md): moves a live topic from one
+	// cluster to another in stages, each idempotent and resumable from the
+	// state recorded in the control topic. Bad input changes nothing:
+	// NOT_FOUND for an unknown topic or cluster or no migration,
+	// ALREADY_EXISTS for a migration of the topic already under way,
+	// FAILED_PRECONDITION for a stage out of order or a target topic with
+	// another partition count. Stages block until done (minutes at most).
+	StartMigration(ctx context.Context, in *StartMigrationRequest, opts ...grpc.CallOption) (*Migration, error)
+	// Runs the next stage: "consumers", "producers" or "finish".
+	AdvanceMigration(ctx context.Context, in *AdvanceMigrationRequest, opts ...grpc.CallOption) (*Migration, error)
+	RollbackMigration(ctx context.Context, in *RollbackMigrationRequest, opts ...grpc.CallOption) (*Migration, error)
+	GetMigration(ctx context.Context, in *GetMigrationRequest, opts ...grpc.CallOption) (*Migration, error)
 }
 
 type adminClient struct {
@@ -342,13 +361,52 @@ func (c *adminClient) TranslateOffsets(ctx context.Context, in *TranslateOffsets
 	return out, nil
 }
 
+func (c *adminClient) StartMigration(ctx context.Context, in *StartMigrationRequest, opts ...grpc.CallOption) (*Migration, error) {
+	out := new(Migration)
+	err := c.cc.Invoke(ctx, Admin_StartMigration_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) AdvanceMigration(ctx context.Context, in *AdvanceMigrationRequest, opts ...grpc.CallOption) (*Migration, error) {
+	out := new(Migration)
+	err := c.cc.Invoke(ctx, Admin_AdvanceMigration_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) RollbackMigration(ctx context.Context, in *RollbackMigrationRequest, opts ...grpc.CallOption) (*Migration, error) {
+	out := new(Migration)
+	err := c.cc.Invoke(ctx, Admin_RollbackMigration_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) GetMigration(ctx context.Context, in *GetMigrationRequest, opts ...grpc.CallOption) (*Migration, error) {
+	out := new(Migration)
+	err := c.cc.Invoke(ctx, Admin_GetMigration_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility
 type AdminServer interface {
 	// This node: version, uptime, health.
 	GetNode(context.Context, *GetNodeRequest) (*Node, error)
-	// Nodes known to the control plane (live ones and recently departed).
+	// Nodes known to the control plane from their heartbeats: live ones, then
+	// those departed in the last 10 minutes (state "left" after a clean
+	// shutdown, "lost" when unheard for control.node_timeout). A node without
+	// clusters (no control plane) lists itself.
 	ListNodes(context.Context, *ListNodesRequest) (*ListNodesResponse, error)
 	// Configured clusters with their connection state, brokers and topics.
 	ListClusters(context.Context, *ListClustersRequest) (*ListClustersResponse, error)
@@ -419,6 +477,18 @@ type AdminServer interface {
 	// ones. NOT_FOUND for an unknown job; DEADLINE_EXCEEDED when the target
 	// cannot be read within the call's deadline (at most 30 s).
 	TranslateOffsets(context.Context, *TranslateOffsetsRequest) (*TranslateOffsetsResponse, error)
+	// The migration playbook (docs/migration.md): moves a live topic from one
+	// cluster to another in stages, each idempotent and resumable from the
+	// state recorded in the control topic. Bad input changes nothing:
+	// NOT_FOUND for an unknown topic or cluster or no migration,
+	// ALREADY_EXISTS for a migration of the topic already under way,
+	// FAILED_PRECONDITION for a stage out of order or a target topic with
+	// another partition count. Stages block until done (minutes at most).
+	StartMigration(context.Context, *StartMigrationRequest) (*Migration, error)
+	// Runs the next stage: "consumers", "producers" or "finish".
+	AdvanceMigration(context.Context, *AdvanceMigrationRequest) (*Migration, error)
+	RollbackMigration(context.Context, *RollbackMigrationRequest) (*Migration, error)
+	GetMigration(context.Context, *GetMigrationRequest) (*Migration, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -494,6 +564,18 @@ func (UnimplementedAdminServer) GetMirrorStatus(context.Context, *GetMirrorStatu
 }
 func (UnimplementedAdminServer) TranslateOffsets(context.Context, *TranslateOffsetsRequest) (*TranslateOffsetsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method TranslateOffsets not implemented")
+}
+func (UnimplementedAdminServer) StartMigration(context.Context, *StartMigrationRequest) (*Migration, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method StartMigration not implemented")
+}
+func (UnimplementedAdminServer) AdvanceMigration(context.Context, *AdvanceMigrationRequest) (*Migration, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AdvanceMigration not implemented")
+}
+func (UnimplementedAdminServer) RollbackMigration(context.Context, *RollbackMigrationRequest) (*Migration, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RollbackMigration not implemented")
+}
+func (UnimplementedAdminServer) GetMigration(context.Context, *GetMigrationRequest) (*Migration, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetMigration not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 
@@ -922,6 +1004,78 @@ func _Admin_TranslateOffsets_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_StartMigration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartMigrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).StartMigration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_StartMigration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).StartMigration(ctx, req.(*StartMigrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_AdvanceMigration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AdvanceMigrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).AdvanceMigration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_AdvanceMigration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).AdvanceMigration(ctx, req.(*AdvanceMigrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_RollbackMigration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackMigrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).RollbackMigration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_RollbackMigration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).RollbackMigration(ctx, req.(*RollbackMigrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_GetMigration_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMigrationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).GetMigration(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_GetMigration_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).GetMigration(ctx, req.(*GetMigrationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1020,6 +1174,22 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TranslateOffsets",
 			Handler:    _Admin_TranslateOffsets_Handler,
+		},
+		{
+			MethodName: "StartMigration",
+			Handler:    _Admin_StartMigration_Handler,
+		},
+		{
+			MethodName: "AdvanceMigration",
+			Handler:    _Admin_AdvanceMigration_Handler,
+		},
+		{
+			MethodName: "RollbackMigration",
+			Handler:    _Admin_RollbackMigration_Handler,
+		},
+		{
+			MethodName: "GetMigration",
+			Handler:    _Admin_GetMigration_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,514 @@
+#include "admin/migration_operations.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "common/topic_name.h"
+#include "mirror/mirror_job.h"
+
+namespace ferry::admin {
+namespace {
+
+constexpr absl::Duration kPoll = absl::Milliseconds(200);
+// A transactional source ends with a commit marker the mirror never copies:
+// its committed offset stays one below the high watermark. Waiting this long
+// there means the last offset is such a marker, not a record in flight.
+constexpr absl::Duration kMarkerGrace = absl::Seconds(3);
+
+const std::vector<std::string> kDone = {"finished", "rolled-back"};
+
+bool IsDone(const control::MigrationState& state) {
+  return std::find(kDone.begin(), kDone.end(), state.stage) != kDone.end();
+}
+
+}  // namespace
+
+std::string MigrationMirrorName(const std::string& topic) {
+  return fmt::format("migrate.{}", topic);
+}
+
+class MigrationOperations::Steps {
+ public:
+  // Records what was done since the previous step (or the call's start).
+  void Done(std::string what) {
+    const absl::Time now = absl::Now();
+    lines_.push_back(fmt::format(
+        "{} ({})", what,
+        absl::FormatDuration(absl::Trunc(now - last_, absl::Milliseconds(1)))));
+    spdlog::info("migration: {}", lines_.back());
+    last_ = now;
+  }
+  const std::vector<std::string>& lines() const { return lines_; }
+
+ private:
+  absl::Time last_ = absl::Now();
+  std::vector<std::string> lines_;
+};
+
+MigrationOperations::MigrationOperations(
+    std::map<std::string, backend::Cluster*> clusters, const routing::RouteTable* routes,
+    control::ControlPlane* control, MirrorOperations* mirrors, Options options)
+    : clusters_(std::move(clusters)),
+      routes_(routes),
+      control_(control),
+      mirrors_(mirrors),
+      options_(options) {}
+
+absl::StatusOr<control::MigrationState> MigrationOperations::Find(
+    const std::string& topic) const {
+  if (control_ == nullptr) {
+    return absl::FailedPreconditionError("no control plane: configure a cluster");
+  }
+  std::optional<control::MigrationState> state = control_->Migration(topic);
+  if (!state) {
+    return absl::NotFoundError(fmt::format(
+        "no migration of topic {} (start one with ferry migrate start)", topic));
+  }
+  return *state;
+}
+
+absl::Status MigrationOperations::RequireStage(const control::MigrationState& state,
+                                               const std::vector<std::string>& allowed,
+                                               const std::string& command) const {
+  if (std::find(allowed.begin(), allowed.end(), state.stage) != allowed.end()) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(
+      fmt::format("migration of {}: {} runs at stage {}, not at stage {}", state.topic,
+                  command, fmt::join(allowed, " or "), state.stage));
+}
+
+v1::Migration MigrationOperations::ToProto(const control::MigrationState& state) const {
+  v1::Migration out;
+  out.set_topic(state.topic);
+  out.set_from(state.from);
+  out.set_to(state.to);
+  out.set_stage(state.stage);
+  for (const std::string& group : state.groups) out.add_groups(group);
+  out.set_mirror_lag(-1);
+  if (auto status = mirrors_->Status(MigrationMirrorName(state.topic)); status.ok()) {
+    out.set_mirror_lag(status->lag());
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> MigrationOperations::Issue(
+    const control::ControlCommand& command) {
+  return control_->Issue(command);
+}
+
+absl::StatusOr<v1::Migration> MigrationOperations::Start(const std::string& topic,
+                                                         const std::string& from,
+                                                         const std::string& to) {
+  if (control_ == nullptr) {
+    return absl::FailedPreconditionError("no control plane: configure a cluster");
+  }
+  if (absl::Status s = ValidateTopicName(topic); !s.ok()) {
+    return absl::InvalidArgumentError(fmt::format("topic: {}", std::string(s.message())));
+  }
+  for (const std::string* cluster : {&from, &to}) {
+    if (!clusters_.contains(*cluster)) {
+      std::vector<std::string> names;
+      for (const auto& [name, unused] : clusters_) names.push_back(name);
+      return absl::NotFoundError(fmt::format(
+          "{}: unknown cluster \"{}\" (configured: {})", cluster == &from ? "from" : "to",
+          *cluster, fmt::join(names, ", ")));
+    }
+  }
+  if (from == to) {
+    return absl::InvalidArgumentError(
+        fmt::format("to: the same cluster as from (\"{}\")", from));
+  }
+  if (std::optional<control::MigrationState> running = control_->Migration(topic);
+      running && !IsDone(*running)) {
+    if (running->from == from && running->to == to && running->stage == "mirroring") {
+      return ToProto(*running);  // started already: nothing to do
+    }
+    return absl::AlreadyExistsError(fmt::format(
+        "a migration of {} from {} to {} is at stage {}; finish or roll it back first",
+        topic, running->from, running->to, running->stage));
+  }
+  absl::StatusOr<routing::Route> route = routes_->Current()->Resolve(topic);
+  if (!route.ok()) return route.status();
+  if (route->write.empty() || route->write.front() != from) {
+    return absl::FailedPreconditionError(
+        fmt::format("topic {} is written to {}, not to {}", topic,
+                    route->write.empty() ? "no cluster" : route->write.front(), from));
+  }
+  // The mirror job's checks: the topic exists on A, B has as many partitions
+  // (or none yet: the job creates it with A's count).
+  v1::MirrorJob job;
+  job.set_name(MigrationMirrorName(topic));
+  job.set_source(from);
+  job.set_target(to);
+  job.add_topics(topic);
+  absl::StatusOr<v1::MirrorJob> started = mirrors_->Start(job);
+  if (!started.ok()) return started.status();
+  control::MigrationState state{
+      .topic = topic, .from = from, .to = to, .stage = "mirroring"};
+  if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
+  return ToProto(state);
+}
+
+absl::StatusOr<v1::Migration> MigrationOperations::Advance(const std::string& topic,
+                                                           const std::string& stage) {
+  absl::StatusOr<control::MigrationState> state = Find(topic);
+  if (!state.ok()) return state.status();
+  Steps steps;
+  absl::StatusOr<v1::Migration> result;
+  if (stage == "consumers") {
+    result = Consumers(*std::move(state), steps);
+  } else if (stage == "producers") {
+    result = Producers(*std::move(state), steps);
+  } else if (stage == "finish") {
+    result = Finish(*std::move(state), steps);
+  } else {
+    return absl::InvalidArgumentError(
+        fmt::format("stage: \"{}\" is not one of consumers, producers, finish", stage));
+  }
+  if (!result.ok()) return result;
+  for (const std::string& line : steps.lines()) result->add_steps(line);
+  return result;
+}
+
+absl::StatusOr<v1::Migration> MigrationOperations::Consumers(
+    control::MigrationState state, Steps& steps) {
+  if (absl::Status s = RequireStage(state, {"mirroring", "consumers-paused", "consumers"},
+                                    "consumers");
+      !s.ok()) {
+    return s;
+  }
+  if (state.stage == "consumers") {
+    // Done but for, perhaps, the resume (the previous run died there).
+    if (absl::Status s = SetPaused(state.groups, false); !s.ok()) return s;
+    return ToProto(state);
+  }
+  backend::Cluster& from = *clusters_.at(state.from);
+  if (state.stage == "mirroring") {
+    absl::StatusOr<std::vector<std::string>> groups = GroupsOf(from, state.topic);
+    if (!groups.ok()) return groups.status();
+    state.groups = *std::move(groups);
+    state.stage = "consumers-paused";
+    if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
+  }
+  if (absl::Status s = SetPaused(state.groups, true); !s.ok()) return s;
+  steps.Done(fmt::format("paused {} group(s) on every node", state.groups.size()));
+  if (absl::Status s = Settle(from, state.topic, state.groups); !s.ok()) return s;
+  steps.Done("acknowledged messages committed on " + state.from);
+  if (absl::Status s = MoveOffsetsForward(state, steps); !s.ok()) return s;
+  absl::StatusOr<routing::Route> route = routes_->Current()->Resolve(state.topic);
+  if (!route.ok()) return route.status();
+  // Reads of B only: the mirror brings A's ongoing writes to B in partition
+  // order; reading A too would deliver each of them twice.
+  if (absl::Status s = RouteTo(state.topic, route->write, state.to); !s.ok()) return s;
+  steps.Done("reads routed to " + state.to);
+  state.stage = "consumers";
+  if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
+  if (absl::Status s = SetPaused(state.groups, false); !s.ok()) return s;
+  steps.Done("groups resumed");
+  return ToProto(state);
+}
+
+absl::StatusOr<v1::Migration> MigrationOperations::Producers(
+    control::MigrationState state, Steps& steps) {
+  if (absl::Status s =
+          RequireStage(state, {"consumers", "producers-held", "producers"}, "producers");
+      !s.ok()) {
+    return s;
+  }
+  const control::WriteHoldCommand release{.topic = state.topic, .held = false};
+  if (state.stage == "producers") {
+    // Done but for, perhaps, the release.
+    if (absl::StatusOr<int64_t> s = Issue(release); !s.ok()) return s.status();
+    return ToProto(state);
+  }
+  state.stage = "producers-held";
+  if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
+  absl::StatusOr<int64_t> held =
+      Issue(control::WriteHoldCommand{.topic = state.topic, .held = true});
+  if (!held.ok()) return held.status();
+  const absl::Time hold_start = absl::Now();
+  // Any failure below releases the hold: writes stay on A, and the stage can
+  // be run again.
+  auto fail = [&](absl::Status status) -> absl::Status {
+    if (absl::StatusOr<int64_t> released = Issue(release); !released.ok()) {
+      spdlog::error("migration of {}: cannot release the write hold: {}", state.topic,
+                    std::string(released.status().message()));
+    }
+    return status;
+  };
+  if (absl::Status s = control_->AwaitApplied(*held, options_.barrier_timeout); !s.ok()) {
+    return fail(s);
+  }
+  steps.Done("writes held on every node, none in flight");
+  absl::StatusOr<backend::TopicInfo> info =
+      clusters_.at(state.from)->DescribeTopic(state.topic);
+  if (!info.ok()) return fail(info.status());
+  std::map<int32_t, int64_t> ends;
+  for (const backend::PartitionInfo& p : info->partitions) ends[p.id] = p.high_watermark;
+  if (absl::Status s = AwaitMirrored(state, ends); !s.ok()) return fail(s);
+  steps.Done(fmt::format("mirror copied {} to its end", state.from));
+  if (absl::Status s = RouteTo(state.topic, {state.to}, state.to); !s.ok()) {
+    return fail(s);
+  }
+  state.stage = "producers";
+  if (absl::Status s = control_->PutMigration(state); !s.ok()) return fail(s);
+  if (absl::StatusOr<int64_t> s = Issue(release); !s.ok()) return s.status();
+  steps.Done(fmt::format("writes routed to {} and released; writes were held {}",
+                         state.to,
+                         absl::FormatDuration(absl::Trunc(absl::Now() - hold_start,
+                                                          absl::Milliseconds(1)))));
+  return ToProto(state);
+}
+
+absl::StatusOr<v1::Migration> MigrationOperations::Finish(control::MigrationState state,
+                                                          Steps& steps) {
+  if (absl::Status s = RequireStage(state, {"producers", "finished"}, "finish");
+      !s.ok()) {
+    return s;
+  }
+  if (state.stage == "finished") return ToProto(state);
+  // What producers outside Ferry wrote to A must reach B first.
+  const absl::Time give_up = absl::Now() + options_.mirror_timeout;
+  const std::string mirror = MigrationMirrorName(state.topic);
+  while (true) {
+    absl::StatusOr<v1::MirrorStatus> status = mirrors_->Status(mirror);
+    if (status.ok() && status->lag() == 0) break;
+    if (status.status().code() == absl::StatusCode::kNotFound) break;  // stopped before
+    if (absl::Now() >= give_up) {
+      return absl::DeadlineExceededError(fmt::format(
+          "migration of {}: the mirror still lags ({}) after {}; run finish again",
+          state.topic,
+          status.ok() ? fmt::format("{} records", status->lag())
+                      : std::string(status.status().message()),
+          absl::FormatDuration(options_.mirror_timeout)));
+    }
+    absl::SleepFor(kPoll);
+  }
+  steps.Done("mirror has no lag");
+  if (absl::Status s = mirrors_->Stop(mirror);
+      !s.ok() && s.code() != absl::StatusCode::kNotFound) {
+    return s;
+  }
+  state.stage = "finished";
+  if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
+  steps.Done("mirror stopped; " + state.topic + " lives on " + state.to);
+  return ToProto(state);
+}
+
+absl::StatusOr<v1::Migration> MigrationOperations::Rollback(const std::string& topic) {
+  absl::StatusOr<control::MigrationState> found = Find(topic);
+  if (!found.ok()) return found.status();
+  control::MigrationState state = *std::move(found);
+  if (absl::Status s = RequireStage(state,
+                                    {"mirroring", "consumers-paused", "consumers",
+                                     "producers-held", "rollback-paused"},
+                                    "rollback");
+      !s.ok()) {
+    return absl::FailedPreconditionError(
+        fmt::format("{} (rolling back once writes moved is not supported yet)",
+                    std::string(s.message())));
+  }
+  Steps steps;
+  if (state.stage == "producers-held") {
+    // A producer stage that failed or died: writes never left A.
+    absl::StatusOr<int64_t> released =
+        Issue(control::WriteHoldCommand{.topic = topic, .held = false});
+    if (!released.ok()) return released.status();
+  }
+  if (state.stage != "mirroring") {
+    state.stage = "rollback-paused";
+    if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
+    if (absl::Status s = SetPaused(state.groups, true); !s.ok()) return s;
+    steps.Done(fmt::format("paused {} group(s) on every node", state.groups.size()));
+    // The groups' offsets on A are still those of the cutover (they stopped
+    // reading A then): reading A again from there delivers what they read on
+    // B since once more (duplicates), in A's order, and loses nothing.
+    absl::StatusOr<routing::Route> route = routes_->Current()->Resolve(topic);
+    if (!route.ok()) return route.status();
+    if (absl::Status s = RouteTo(topic, route->write, state.from); !s.ok()) return s;
+    steps.Done("reads routed to " + state.from);
+  }
+  if (absl::Status s = mirrors_->Stop(MigrationMirrorName(topic));
+      !s.ok() && s.code() != absl::StatusCode::kNotFound) {
+    return s;
+  }
+  steps.Done("mirror stopped");
+  state.stage = "rolled-back";
+  if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
+  if (absl::Status s = SetPaused(state.groups, false); !s.ok()) return s;
+  steps.Done("groups resumed");
+  v1::Migration out = ToProto(state);
+  for (const std::string& line : steps.lines()) out.add_steps(line);
+  return out;
+}
+
+absl::StatusOr<v1::Migration> MigrationOperations::Get(const std::string& topic) const {
+  absl::StatusOr<control::MigrationState> state = Find(topic);
+  if (!state.ok()) return state.status();
+  return ToProto(*state);
+}
+
+absl::StatusOr<std::vector<std::string>> MigrationOperations::GroupsOf(
+    backend::Cluster& cluster, const std::string& topic) const {
+  absl::StatusOr<std::vector<std::string>> groups = cluster.ListGroups();
+  if (!groups.ok()) return groups.status();
+  std::vector<std::string> found;
+  for (const std::string& group : *groups) {
+    if (group.starts_with("__ferry") ||
+        group == mirror::MirrorGroup(MigrationMirrorName(topic))) {
+      continue;
+    }
+    absl::StatusOr<std::map<backend::TopicPartition, int64_t>> committed =
+        cluster.CommittedOffsets(group, {topic});
+    if (!committed.ok()) return committed.status();
+    if (std::any_of(committed->begin(), committed->end(),
+                    [](const auto& entry) { return entry.second >= 0; })) {
+      found.push_back(group);
+    }
+  }
+  return found;
+}
+
+absl::Status MigrationOperations::SetPaused(const std::vector<std::string>& groups,
+                                            bool paused) {
+  int64_t last = -1;
+  for (const std::string& group : groups) {
+    absl::StatusOr<int64_t> offset =
+        Issue(control::PauseCommand{.group = group, .paused = paused});
+    if (!offset.ok()) return offset.status();
+    last = *offset;
+  }
+  if (last < 0) return absl::OkStatus();
+  return control_->AwaitApplied(last, options_.barrier_timeout);
+}
+
+absl::Status MigrationOperations::Settle(backend::Cluster& cluster,
+                                         const std::string& topic,
+                                         const std::vector<std::string>& groups) {
+  const absl::Time give_up = absl::Now() + options_.mirror_timeout;
+  for (const std::string& group : groups) {
+    std::map<backend::TopicPartition, int64_t> before;
+    absl::Time unchanged_since = absl::Now();
+    while (true) {
+      auto now = cluster.CommittedOffsets(group, {topic});
+      if (!now.ok()) return now.status();
+      if (*now != before) {
+        before = *std::move(now);
+        unchanged_since = absl::Now();
+      } else if (absl::Now() - unchanged_since >= options_.settle) {
+        break;
+      }
+      if (absl::Now() >= give_up) {
+        return absl::DeadlineExceededError(fmt::format(
+            "group {}: its committed offsets on {} kept changing while "
+            "paused for {}",
+            group, cluster.name(), absl::FormatDuration(options_.mirror_timeout)));
+      }
+      absl::SleepFor(kPoll);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MigrationOperations::MoveOffsetsForward(const control::MigrationState& state,
+                                                     Steps& steps) {
+  const std::string mirror = MigrationMirrorName(state.topic);
+  backend::Cluster& from = *clusters_.at(state.from);
+  backend::Cluster& to = *clusters_.at(state.to);
+  for (const std::string& group : state.groups) {
+    const absl::Time give_up = absl::Now() + options_.mirror_timeout;
+    std::map<backend::TopicPartition, int64_t> target;
+    while (true) {
+      absl::StatusOr<v1::TranslateOffsetsResponse> translated =
+          mirrors_->TranslateOffsets(mirror, group, absl::Seconds(30));
+      if (!translated.ok()) return translated.status();
+      // B's end, read before A's: when the group is at A's end and the
+      // mirror copied everything below it, B's end (read first) holds no
+      // copy of a later record.
+      absl::StatusOr<backend::TopicInfo> to_info = to.DescribeTopic(state.topic);
+      absl::StatusOr<backend::TopicInfo> from_info = from.DescribeTopic(state.topic);
+      if (!to_info.ok()) return to_info.status();
+      if (!from_info.ok()) return from_info.status();
+      target.clear();
+      bool complete = true;
+      for (const v1::TranslatedOffset& t : translated->offsets()) {
+        const backend::TopicPartition tp{t.topic(), t.partition()};
+        if (t.state() == v1::TranslatedOffset::TRANSLATED) {
+          target[tp] = t.target_offset();
+        } else if (t.state() == v1::TranslatedOffset::NOT_YET_MIRRORED &&
+                   t.partition() < static_cast<int32_t>(from_info->partitions.size()) &&
+                   t.partition() < static_cast<int32_t>(to_info->partitions.size()) &&
+                   t.source_offset() ==
+                       from_info->partitions[t.partition()].high_watermark &&
+                   t.mirrored_offset() >= t.source_offset()) {
+          target[tp] = to_info->partitions[t.partition()].high_watermark;
+        } else if (t.state() != v1::TranslatedOffset::NO_GROUP_OFFSET) {
+          complete = false;
+        }
+      }
+      if (complete) break;
+      if (absl::Now() >= give_up) {
+        return absl::DeadlineExceededError(fmt::format(
+            "group {}: the mirror has not copied its committed offsets on {} within {}; "
+            "run the stage again (the groups stay paused)",
+            group, state.from, absl::FormatDuration(options_.mirror_timeout)));
+      }
+      absl::SleepFor(kPoll);
+    }
+    if (!target.empty()) {
+      if (absl::Status s = to.AlterCommittedOffsets(group, target); !s.ok()) return s;
+    }
+    steps.Done(
+        fmt::format("group {}: {} partition offsets translated and committed on {}",
+                    group, target.size(), state.to));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MigrationOperations::AwaitMirrored(const control::MigrationState& state,
+                                                const std::map<int32_t, int64_t>& ends) {
+  const absl::Time give_up = absl::Now() + options_.mirror_timeout;
+  std::map<int32_t, absl::Time> one_short_since;
+  while (true) {
+    absl::StatusOr<v1::MirrorStatus> status =
+        mirrors_->Status(MigrationMirrorName(state.topic));
+    if (!status.ok()) return status.status();
+    const absl::Time now = absl::Now();
+    bool done = true;
+    for (const v1::MirrorPartition& p : status->partitions()) {
+      auto end = ends.find(p.partition());
+      if (end == ends.end() || p.committed_offset() >= end->second) continue;
+      if (p.committed_offset() == end->second - 1) {
+        auto [since, unused] = one_short_since.try_emplace(p.partition(), now);
+        if (now - since->second >= kMarkerGrace) continue;
+      }
+      done = false;
+    }
+    if (done) return absl::OkStatus();
+    if (now >= give_up) {
+      return absl::DeadlineExceededError(fmt::format(
+          "migration of {}: the mirror did not copy {} up to its end within {}; writes "
+          "stay on {} (run producers again)",
+          state.topic, state.from, absl::FormatDuration(options_.mirror_timeout),
+          state.from));
+    }
+    absl::SleepFor(kPoll);
+  }
+}
+
+absl::Status MigrationOperations::RouteTo(const std::string& topic,
+                                          const std::vector<std::string>& write,
+                                          const std::string& read) {
+  absl::StatusOr<routing::Route> current = routes_->Current()->Resolve(topic);
+  return control_->PutRoute(
+      {.topic = topic,
+       .write = write,
+       .read = {read},
+       .auto_create_topics = current.ok() && current->auto_create_topics});
+}
+
+}  // namespace ferry::admin

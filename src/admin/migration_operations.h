@@ -1,0 +1,103 @@
+#pragma once
+
+// The migration playbook (docs/migration.md): moves a live topic T from
+// cluster A to cluster B in stages an operator runs one after the other.
+// The state lives in the control record `migration/<T>`, written after each
+// step, so every stage is idempotent and any node can run it again after a
+// crash.
+//
+//   start      mirroring         mirror A->B runs (B gets A's partition count)
+//   consumers  consumers-paused  groups paused; then offsets translated A->B,
+//              consumers         committed on B, reads routed to B, resumed
+//   producers  producers-held    writes held on every node; once the mirror
+//              producers         copied A's end, writes routed to B, released
+//   finish     finished          mirror drained and stopped
+//   rollback   rollback-paused   (from mirroring or a consumer stage) groups
+//              rolled-back       paused, reads routed to A, where their
+//                                offsets are still the cutover's, resumed;
+//                                mirror stopped
+//
+// Blocking (broker requests, barriers, waiting for the mirror): for the
+// Admin service's sync threads.
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "admin/mirror_operations.h"
+#include "backend/cluster.h"
+#include "control/control_plane.h"
+#include "ferry/v1/admin.pb.h"
+#include "routing/route_table.h"
+
+namespace ferry::admin {
+
+class MigrationOperations {
+ public:
+  struct Options {
+    // Longest a barrier waits for every live node.
+    absl::Duration barrier_timeout = absl::Seconds(20);
+    // Longest a stage waits for the mirror to copy what it needs.
+    absl::Duration mirror_timeout = absl::Seconds(90);
+    // How long a paused group's committed offsets must stay unchanged
+    // before they count as settled (acks of delivered messages committed).
+    absl::Duration settle = absl::Seconds(1);
+  };
+
+  // Everything must outlive this object; `control` may be null (no cluster
+  // configured): every call answers FAILED_PRECONDITION.
+  MigrationOperations(std::map<std::string, backend::Cluster*> clusters,
+                      const routing::RouteTable* routes, control::ControlPlane* control,
+                      MirrorOperations* mirrors, Options options);
+
+  absl::StatusOr<v1::Migration> Start(const std::string& topic, const std::string& from,
+                                      const std::string& to);
+  absl::StatusOr<v1::Migration> Advance(const std::string& topic,
+                                        const std::string& stage);
+  absl::StatusOr<v1::Migration> Rollback(const std::string& topic);
+  absl::StatusOr<v1::Migration> Get(const std::string& topic) const;
+
+ private:
+  // A call's progress: the steps it ran, with durations, for the answer.
+  class Steps;
+
+  absl::StatusOr<control::MigrationState> Find(const std::string& topic) const;
+  absl::Status RequireStage(const control::MigrationState& state,
+                            const std::vector<std::string>& allowed,
+                            const std::string& command) const;
+  absl::StatusOr<v1::Migration> Consumers(control::MigrationState state, Steps& steps);
+  absl::StatusOr<v1::Migration> Producers(control::MigrationState state, Steps& steps);
+  absl::StatusOr<v1::Migration> Finish(control::MigrationState state, Steps& steps);
+
+  // Groups with committed offsets for `topic` on `cluster` (mirror jobs'
+  // and Ferry's own groups left out).
+  absl::StatusOr<std::vector<std::string>> GroupsOf(backend::Cluster& cluster,
+                                                    const std::string& topic) const;
+  // Pauses (or resumes) the groups on every node and waits for the barrier.
+  absl::Status SetPaused(const std::vector<std::string>& groups, bool paused);
+  // Waits until the groups' committed offsets on `cluster` stop changing.
+  absl::Status Settle(backend::Cluster& cluster, const std::string& topic,
+                      const std::vector<std::string>& groups);
+  // Commits on B, per group, the exact translation of its offsets on A.
+  absl::Status MoveOffsetsForward(const control::MigrationState& state, Steps& steps);
+  // Waits until the mirror committed every record below `ends` per partition.
+  absl::Status AwaitMirrored(const control::MigrationState& state,
+                             const std::map<int32_t, int64_t>& ends);
+  // Routes `topic`'s reads (and, when set, writes) to `cluster`.
+  absl::Status RouteTo(const std::string& topic, const std::vector<std::string>& write,
+                       const std::string& read);
+  absl::StatusOr<int64_t> Issue(const control::ControlCommand& command);
+  v1::Migration ToProto(const control::MigrationState& state) const;
+
+  const std::map<std::string, backend::Cluster*> clusters_;
+  const routing::RouteTable* const routes_;
+  control::ControlPlane* const control_;
+  MirrorOperations* const mirrors_;
+  const Options options_;
+};
+
+// The mirror job a migration of `topic` runs.
+std::string MigrationMirrorName(const std::string& topic);
+
+}  // namespace ferry::admin

@@ -1,0 +1,290 @@
+// The migration playbook end to end (docs/migration.md), on two real Kafka
+// brokers and two ferryd nodes: an SDK publishes keyed messages through both
+// nodes the whole time, two groups (one in key order, one unordered) consume
+// the whole time, and `ferry migrate` runs every stage on the first of three
+// nodes; one node is killed -9 while the mirror runs and another while the
+// consumer stage runs, so the barriers must drop them. Every acknowledged message reaches
+// both groups, the key-ordered group's first deliveries keep each key's publish order
+// across the two clusters, and duplicates are counted. A second test rolls back from the
+// consumer stage with the same checks.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <functional>
+#include <future>
+#include <map>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "testing/ferryd_process.h"
+#include "testing/kafka_broker.h"
+#include "testing/steady_traffic.h"
+#include "testing/subscriber_stream.h"
+
+namespace ferry {
+namespace {
+
+using ::ferry::testing::FerrydProcess;
+using ::ferry::testing::KafkaBroker;
+using ::testing::HasSubstr;
+
+constexpr int kPartitions = 3;
+constexpr int kKeys = 12;
+
+// One group's stream: takes, acks and records what arrives.
+class Consumer {
+ public:
+  Consumer(const std::string& node, const std::string& group, const std::string& topic,
+           v1::Ordering ordering)
+      : name_(group), stream_(node, testing::MakeOpen(group, {topic}, ordering)) {
+    EXPECT_TRUE(stream_.WaitOpened().has_value());
+  }
+
+  // Takes and acks what arrives for `period`, in short rounds: a key-ordered
+  // stream gets a key's next message only once the previous one was acked.
+  void Drain(absl::Duration period) {
+    const absl::Time end = absl::Now() + period;
+    do {
+      TakeAndAck(std::max(absl::Milliseconds(1),
+                          std::min(absl::Milliseconds(20), end - absl::Now())));
+    } while (absl::Now() < end);
+  }
+
+  bool Has(const std::string& id) const { return ids_.contains(id); }
+  // First deliveries of a key that came after a later message of the key.
+  int OrderViolations() const {
+    int violations = 0;
+    for (const auto& [key, seqs] : sequences_) {
+      for (size_t i = 1; i < seqs.size(); ++i) violations += seqs[i - 1] > seqs[i];
+    }
+    return violations;
+  }
+  std::string Summary() const {
+    std::string out = absl::StrCat(name_, ": ", ids_.size(), " distinct, ", duplicates_,
+                                   " duplicates, ", OrderViolations(),
+                                   " order violations; first deliveries by cluster:");
+    for (const auto& [cluster, count] : by_cluster_) {
+      absl::StrAppend(&out, " ", cluster, "=", count);
+    }
+    return out;
+  }
+
+ private:
+  void TakeAndAck(absl::Duration wait) {
+    std::vector<v1::ReceivedMessage> batch = stream_.Take(500, wait);
+    std::vector<std::string> receipts;
+    for (const v1::ReceivedMessage& m : batch) {
+      receipts.push_back(m.receipt());
+      std::string id;
+      for (const auto& h : m.headers()) {
+        if (h.key() == "ferry.id") id = h.value();
+      }
+      if (!ids_.insert(id).second) {
+        ++duplicates_;
+        continue;
+      }
+      ++by_cluster_[m.cluster()];
+      std::vector<std::string> parts = absl::StrSplit(m.value(), ':');
+      int seq = -1;
+      EXPECT_TRUE(parts.size() == 2 && absl::SimpleAtoi(parts[1], &seq)) << m.value();
+      sequences_[m.key()].push_back(seq);
+    }
+    if (!receipts.empty()) {
+      EXPECT_TRUE(stream_.Ack(receipts));
+    }
+  }
+
+  const std::string name_;
+  testing::SubscriberStream stream_;
+  std::set<std::string> ids_;
+  int duplicates_ = 0;
+  std::map<std::string, int> by_cluster_;
+  std::map<std::string, std::vector<int>> sequences_;
+};
+
+class MigrationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto a = KafkaBroker::Start("migrate-a");
+    auto b = KafkaBroker::Start("migrate-b");
+    ASSERT_TRUE(a.ok()) << a.status();
+    ASSERT_TRUE(b.ok()) << b.status();
+    a_ = a->release();
+    b_ = b->release();
+  }
+  static void TearDownTestSuite() {
+    delete a_;
+    delete b_;
+  }
+
+  void SetUp() override {
+    ASSERT_NE(a_, nullptr);
+    ASSERT_NE(b_, nullptr);
+    topic_ = absl::StrCat(
+        "orders.", ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    ASSERT_TRUE(a_->CreateTopic(topic_, kPartitions).ok());
+    for (int i = 0; i < 3; ++i) {
+      auto node = FerrydProcess::Start(
+          absl::StrCat("node: { id: node-", i, " }\n", "clusters:\n",
+                       testing::KafkaClusterEntry("a", a_->bootstrap()),
+                       testing::KafkaClusterEntry("b", b_->bootstrap()),
+                       "routes:\n  - { topic: \"orders.*\", write: [a], read: [a] }\n",
+                       "control: { cluster: a, topic: __ferry_control.", topic_,
+                       ", heartbeat_interval: 200ms, node_timeout: 2s }\n",
+                       "subscribe: { commit_interval: 200ms }\n"));
+      ASSERT_TRUE(node.ok()) << node.status();
+      nodes_.push_back(*std::move(node));
+    }
+  }
+
+  // Runs `ferry migrate <args> --topic T` on node 0 while both groups go on
+  // consuming, and `meanwhile` 300 ms into it; returns the CLI's output.
+  std::string Migrate(const std::vector<std::string>& args, Consumer& keyed,
+                      Consumer& unordered, bool expect_ok = true,
+                      std::function<void()> meanwhile = nullptr) {
+    std::vector<std::string> argv = {"--server", nodes_[0]->grpc_address(), "migrate"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    argv.insert(argv.end(), {"--topic", topic_});
+    const absl::Time start = absl::Now();
+    auto result =
+        std::async(std::launch::async, [argv] { return testing::RunFerryCli(argv); });
+    while (result.wait_for(std::chrono::milliseconds(0)) != std::future_status::ready) {
+      if (meanwhile && absl::Now() - start > absl::Milliseconds(300)) {
+        meanwhile();
+        meanwhile = nullptr;
+      }
+      keyed.Drain(absl::Milliseconds(100));
+      unordered.Drain(absl::Milliseconds(100));
+    }
+    auto done = result.get();
+    EXPECT_TRUE(done.ok()) << done.status();
+    if (!done.ok()) return "";
+    std::cout << "ferry migrate " << args[0] << " ("
+              << absl::FormatDuration(absl::Now() - start) << "):\n"
+              << done->out << done->err;
+    if (expect_ok) {
+      EXPECT_EQ(done->exit_code, 0) << done->err;
+    }
+    return done->out + done->err;
+  }
+
+  static void DrainBoth(Consumer& keyed, Consumer& unordered, absl::Duration period) {
+    const absl::Time end = absl::Now() + period;
+    while (absl::Now() < end) {
+      keyed.Drain(absl::Milliseconds(100));
+      unordered.Drain(absl::Milliseconds(100));
+    }
+  }
+
+  // Every acknowledged message reached both groups (waiting up to 90 s for
+  // the last ones); the key-ordered group's first deliveries are in order.
+  static void ExpectEverythingConsumed(const std::vector<testing::SentMessage>& sent,
+                                       Consumer& keyed, Consumer& unordered) {
+    std::set<std::string> acked;
+    std::map<std::string, int> by_cluster;
+    int failed = 0;
+    for (const testing::SentMessage& s : sent) {
+      if (s.result.ok()) {
+        acked.insert(s.result.id);
+        ++by_cluster[s.result.cluster];
+      } else {
+        ++failed;
+      }
+    }
+    std::cout << "published " << sent.size() << ": a=" << by_cluster["a"]
+              << " b=" << by_cluster["b"] << ", " << failed << " failed\n";
+    EXPECT_EQ(failed, 0);
+    const absl::Time give_up = absl::Now() + absl::Seconds(90);
+    auto missing = [&](const Consumer& c) {
+      int n = 0;
+      for (const std::string& id : acked) n += !c.Has(id);
+      return n;
+    };
+    while ((missing(keyed) > 0 || missing(unordered) > 0) && absl::Now() < give_up) {
+      DrainBoth(keyed, unordered, absl::Milliseconds(500));
+    }
+    std::cout << keyed.Summary() << "\n" << unordered.Summary() << "\n";
+    EXPECT_EQ(missing(keyed), 0) << "acknowledged messages the key-ordered group missed";
+    EXPECT_EQ(missing(unordered), 0)
+        << "acknowledged messages the unordered group missed";
+    EXPECT_EQ(keyed.OrderViolations(), 0);
+  }
+
+  std::vector<std::string> Addresses() const {
+    return {nodes_[0]->grpc_address(), nodes_[1]->grpc_address(),
+            nodes_[2]->grpc_address()};
+  }
+
+  static KafkaBroker* a_;
+  static KafkaBroker* b_;
+  std::string topic_;
+  std::vector<std::unique_ptr<FerrydProcess>> nodes_;
+};
+
+KafkaBroker* MigrationTest::a_ = nullptr;
+KafkaBroker* MigrationTest::b_ = nullptr;
+
+TEST_F(MigrationTest, ALiveTopicMovesStageByStageLosingNothingAndKeepingKeyOrder) {
+  Consumer keyed(nodes_[0]->grpc_address(), "keyed." + topic_, topic_, v1::ORDERING_KEY);
+  Consumer unordered(nodes_[0]->grpc_address(), "unordered." + topic_, topic_,
+                     v1::ORDERING_NONE);
+  testing::SteadyTraffic traffic(Addresses(), topic_, absl::Milliseconds(10), kKeys);
+  ASSERT_TRUE(traffic.FirstAckOn("a", absl::InfinitePast(), absl::Seconds(20)));
+  DrainBoth(keyed, unordered, absl::Seconds(2));
+
+  // Bad input changes nothing.
+  EXPECT_THAT(Migrate({"consumers"}, keyed, unordered, false),
+              HasSubstr("no migration of topic"));
+  EXPECT_THAT(
+      Migrate({"start", "--from", "a", "--to", "nowhere"}, keyed, unordered, false),
+      HasSubstr("unknown cluster \"nowhere\""));
+
+  Migrate({"start", "--from", "a", "--to", "b"}, keyed, unordered);
+  EXPECT_THAT(Migrate({"start", "--from", "b", "--to", "a"}, keyed, unordered, false),
+              HasSubstr("is at stage mirroring"));
+  EXPECT_THAT(Migrate({"producers"}, keyed, unordered, false),
+              HasSubstr("not at stage mirroring"));
+  // A node dies while the mirror runs: the barriers stop waiting for it
+  // after control.node_timeout, and the SDK publishes through the other.
+  nodes_[1]->process().Signal(SIGKILL);
+  DrainBoth(keyed, unordered, absl::Seconds(2));
+
+  // Another node dies while the groups are paused.
+  EXPECT_THAT(Migrate({"consumers"}, keyed, unordered, true,
+                      [&] { nodes_[2]->process().Signal(SIGKILL); }),
+              HasSubstr("stage consumers\n"));
+  DrainBoth(keyed, unordered, absl::Seconds(2));
+  EXPECT_THAT(Migrate({"producers"}, keyed, unordered), HasSubstr("stage producers\n"));
+  ASSERT_TRUE(traffic.FirstAckOn("b", absl::InfinitePast(), absl::Seconds(20)));
+  DrainBoth(keyed, unordered, absl::Seconds(2));
+  EXPECT_THAT(Migrate({"finish"}, keyed, unordered), HasSubstr("stage finished\n"));
+  EXPECT_THAT(Migrate({"status"}, keyed, unordered), HasSubstr("(no mirror)"));
+  ExpectEverythingConsumed(traffic.Finish(), keyed, unordered);
+}
+
+TEST_F(MigrationTest,
+       RollbackFromTheConsumerStageReturnsReadersToTheSourceLosingNothing) {
+  Consumer keyed(nodes_[0]->grpc_address(), "keyed." + topic_, topic_, v1::ORDERING_KEY);
+  Consumer unordered(nodes_[0]->grpc_address(), "unordered." + topic_, topic_,
+                     v1::ORDERING_NONE);
+  testing::SteadyTraffic traffic(Addresses(), topic_, absl::Milliseconds(10), kKeys);
+  ASSERT_TRUE(traffic.FirstAckOn("a", absl::InfinitePast(), absl::Seconds(20)));
+  DrainBoth(keyed, unordered, absl::Seconds(2));
+  Migrate({"start", "--from", "a", "--to", "b"}, keyed, unordered);
+  DrainBoth(keyed, unordered, absl::Seconds(2));
+  Migrate({"consumers"}, keyed, unordered);
+  DrainBoth(keyed, unordered, absl::Seconds(3));
+  EXPECT_THAT(Migrate({"rollback"}, keyed, unordered), HasSubstr("stage rolled-back\n"));
+  DrainBoth(keyed, unordered, absl::Seconds(2));
+  // A finished rollback frees the topic for a new migration.
+  EXPECT_THAT(Migrate({"producers"}, keyed, unordered, false),
+              HasSubstr("not at stage rolled-back"));
+  ExpectEverythingConsumed(traffic.Finish(), keyed, unordered);
+}
+
+}  // namespace
+}  // namespace ferry
