@@ -6,12 +6,15 @@
 // std::deque instead of a tree: no node per value, and a lookup is one index
 // computation while the offsets are dense (binary search past a gap).
 //
-// An erased value is reset at once (freeing what it holds), but its slot stays
-// until every slot before it is erased too, so memory is bounded by the span
-// from the lowest live offset to the last appended one.
+// An erased value is reset at once (freeing what it holds); its slot stays
+// until every slot before it is erased too, or until erased slots outnumber
+// live ones (then they are dropped in one pass). So one value that stays
+// (a message in flight for an hour) cannot make the ring grow with
+// everything appended after it: at most about twice the live values' slots.
 //
 // Threading: not thread-safe. Cost: Append, Erase amortized O(1); Find O(1)
-// without gaps, O(log n) otherwise; ForEach O(n) over the slots.
+// without gaps, O(log n) otherwise; ForEach O(n) over the slots. Pointers
+// from Find() stay valid across Append() but not across Erase() or Clear().
 //
 // Usage:
 //
@@ -53,9 +56,14 @@ class OffsetRing {
     slot->value = T{};
     --live_;
     while (!slots_.empty() && !slots_.front().live) slots_.pop_front();
+    if (slots_.size() > kMinSlotsToCompact && slots_.size() > 2 * live_) {
+      std::erase_if(slots_, [](const Slot& s) { return !s.live; });
+    }
   }
 
   size_t size() const { return live_; }
+  // Slots held, live or erased (memory: at most about 2 * size() + 1024).
+  size_t slot_count() const { return slots_.size(); }
   bool empty() const { return live_ == 0; }
   // The lowest live offset. Not empty().
   int64_t front_offset() const { return slots_.front().offset; }
@@ -99,6 +107,9 @@ class OffsetRing {
         [](const Slot& slot, int64_t wanted) { return slot.offset < wanted; });
     return it != slots_.end() && it->offset == offset ? &*it : nullptr;
   }
+
+  // Below this many slots erased ones are left to the front to drop.
+  static constexpr size_t kMinSlotsToCompact = 1024;
 
   std::deque<Slot> slots_;
   size_t live_ = 0;

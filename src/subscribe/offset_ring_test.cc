@@ -63,6 +63,25 @@ TEST(OffsetRing, ErasedValuesAreFreedAtOnce) {
   EXPECT_TRUE(tail.empty());
 }
 
+TEST(OffsetRing, AValueThatStaysDoesNotKeepTheSlotsOfEverythingAfterIt) {
+  OffsetRing<std::string> ring;
+  ring.Append(0, "stuck");  // e.g. in flight for an hour
+  for (int64_t offset = 1; offset <= 100'000; ++offset) {
+    ring.Append(offset, "v");
+    ring.Erase(offset);
+  }
+  EXPECT_EQ(ring.size(), 1u);
+  EXPECT_LE(ring.slot_count(), 2048u);
+  EXPECT_EQ(*ring.Find(0), "stuck");
+  // Gaps left by the compaction are found by search.
+  ring.Append(100'001, "a");
+  ring.Append(100'002, "b");
+  EXPECT_EQ(*ring.Find(100'002), "b");
+  EXPECT_EQ(ring.Find(50'000), nullptr);
+  ring.Erase(0);
+  EXPECT_EQ(ring.front_offset(), 100'001);
+}
+
 TEST(OffsetRing, ClearForgetsEverything) {
   OffsetRing<std::string> ring;
   ring.Append(5, "a");
