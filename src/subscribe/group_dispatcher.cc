@@ -25,11 +25,35 @@ constexpr StreamId kDeadLetterStream = 0;
 constexpr absl::Duration kDeadLetterDeadline = absl::Minutes(5);
 constexpr int kMaxMessagesPerResponse = 100;
 
-// What buffering one record costs beyond its payload: the record struct, the
-// map nodes of the buffer and of PartitionState. Counted against
-// subscribe.partition_buffer_bytes so that tiny messages cannot pile up
-// unbounded (measured: about 400-500 bytes per buffered record).
+// What buffering one record costs beyond its payload: the record struct, its
+// slots in the buffer's and PartitionState's rings, and a ready-set node.
+// Counted against subscribe.partition_buffer_bytes so that tiny messages
+// cannot pile up unbounded (measured: about 400-500 bytes per buffered record).
 constexpr int64_t kBufferedRecordOverhead = 512;
+
+// Finds slots by the parts of their key without building a key per message:
+// a fetched batch and an ack batch are mostly of one partition in a row.
+// Valid while no slot is added or removed.
+class SlotFinder {
+ public:
+  using Slots = std::map<ClusterPartition, std::unique_ptr<PartitionSlot>>;
+
+  explicit SlotFinder(Slots& slots) : slots_(slots), last_(slots.end()) {}
+
+  Slots::iterator Find(std::string_view cluster, std::string_view topic,
+                       int32_t partition) {
+    if (last_ != slots_.end() && last_->first.partition.partition == partition &&
+        last_->first.partition.topic == topic && last_->first.cluster == cluster) {
+      return last_;
+    }
+    last_ = slots_.find({std::string(cluster), {std::string(topic), partition}});
+    return last_;
+  }
+
+ private:
+  Slots& slots_;
+  Slots::iterator last_;
+};
 
 v1::ReceiptResult Failure(const std::string& receipt, absl::Status status) {
   v1::ReceiptResult result;
@@ -332,6 +356,7 @@ std::vector<v1::ReceiptResult> GroupDispatcher::ForEachReceipt(StreamId stream,
                                                                const Receipts& receipts,
                                                                Fn fn) {
   std::vector<v1::ReceiptResult> failures;
+  SlotFinder finder(slots_);
   for (const std::string& bytes : receipts) {
     std::optional<WireReceipt> receipt = DecodeReceipt(bytes);
     if (!receipt.has_value()) {
@@ -343,7 +368,7 @@ std::vector<v1::ReceiptResult> GroupDispatcher::ForEachReceipt(StreamId stream,
           bytes, absl::FailedPreconditionError("receipt was issued on another stream")));
       continue;
     }
-    auto it = slots_.find({receipt->cluster, {receipt->topic, receipt->partition}});
+    auto it = finder.Find(receipt->cluster, receipt->topic, receipt->partition);
     const Receipt r{receipt->offset, receipt->attempt, receipt->generation};
     if (it == slots_.end() || it->second->epoch() != receipt->partition_epoch ||
         !fn(it->first, *it->second, r)) {
@@ -825,8 +850,9 @@ void GroupDispatcher::OnRecords(backend::Cluster& cluster,
   {
     absl::MutexLock lock(&mu_);
     backend::GroupMember* member = Member(cluster.name());
+    SlotFinder finder(slots_);
     for (backend::ConsumedRecord& record : records) {
-      auto it = slots_.find({cluster.name(), {record.topic, record.partition}});
+      auto it = finder.Find(cluster.name(), record.topic, record.partition);
       if (it == slots_.end()) continue;
       PartitionSlot& slot = *it->second;
       // Filtered before buffering: skipped records take no buffer space and

@@ -1,5 +1,7 @@
 #include "subscribe/partition_slot.h"
 
+#include <utility>
+
 #include "subscribe/delivery_encoder.h"
 
 namespace ferry::subscribe {
@@ -29,7 +31,7 @@ bool PartitionSlot::Buffer(backend::ConsumedRecord record, int64_t overhead) {
                                   static_cast<int64_t>(record.topic.size())};
   if (!state_.Append(std::move(fetched))) return false;
   next_fetch_ = offset + 1;
-  records_.emplace_hint(records_.end(), offset, std::move(record));
+  held_.Append(offset, {.record = std::move(record)});
   return true;
 }
 
@@ -46,32 +48,31 @@ void PartitionSlot::SkipWaiting(int64_t offset) {
 }
 
 const backend::ConsumedRecord* PartitionSlot::Find(int64_t offset) const {
-  auto it = records_.find(offset);
-  return it == records_.end() ? nullptr : &it->second;
+  const Held* held = held_.Find(offset);
+  return held == nullptr ? nullptr : &held->record;
 }
 
 void PartitionSlot::Forget(int64_t offset) {
-  records_.erase(offset);
-  dead_letter_failures_.erase(offset);
+  if (!dead_letter_failures_.empty()) dead_letter_failures_.erase(offset);
+  held_.Erase(offset);
 }
 
 void PartitionSlot::Hand(int64_t offset, InFlight in_flight) {
-  in_flight_[offset] = in_flight;
+  if (Held* held = held_.Find(offset)) held->in_flight = in_flight;
 }
 
 std::optional<InFlight> PartitionSlot::Release(int64_t offset) {
-  auto it = in_flight_.find(offset);
-  if (it == in_flight_.end()) return std::nullopt;
-  InFlight released = it->second;
-  in_flight_.erase(it);
-  return released;
+  Held* held = held_.Find(offset);
+  if (held == nullptr) return std::nullopt;
+  return std::exchange(held->in_flight, std::nullopt);
 }
 
 std::vector<InFlight> PartitionSlot::ReleaseAll() {
   std::vector<InFlight> released;
-  released.reserve(in_flight_.size());
-  for (const auto& [offset, in_flight] : in_flight_) released.push_back(in_flight);
-  in_flight_.clear();
+  held_.ForEach([&](int64_t, Held& held) {
+    if (held.in_flight.has_value()) released.push_back(*held.in_flight);
+    held.in_flight.reset();
+  });
   return released;
 }
 
@@ -116,7 +117,7 @@ void PartitionSlot::StartSeek(int64_t offset) {
 
 std::vector<InFlight> PartitionSlot::FinishSeek(int64_t offset) {
   std::vector<InFlight> released = ReleaseAll();
-  records_.clear();
+  held_.Clear();
   dead_letter_failures_.clear();
   state_.Reset(offset);
   seeking_ = false;

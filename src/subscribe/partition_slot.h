@@ -13,8 +13,10 @@
 // commit round even when nothing new was acked.
 //
 // Threading: not thread-safe; owned by one dispatcher and used under its
-// lock. Time is passed in. Cost: O(log n) per operation in the number of
-// buffered records, except FinishSeek() (O(n)).
+// lock. Time is passed in. Cost: O(1) per operation while the buffered
+// offsets are dense (no gaps), O(log n) in the number of buffered records
+// otherwise; FinishSeek() and ReleaseAll() are O(n). Buffering allocates
+// nothing beyond the record itself (amortized).
 //
 // Usage (the dispatcher):
 //
@@ -30,11 +32,11 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "backend/group_member.h"
+#include "subscribe/offset_ring.h"
 #include "subscribe/partition_state.h"
 #include "subscribe/subscribe_metrics.h"
 
@@ -77,7 +79,7 @@ class PartitionSlot {
   const backend::ConsumedRecord* Find(int64_t offset) const;
   // Drops an acked or skipped record.
   void Forget(int64_t offset);
-  size_t buffered_records() const { return records_.size(); }
+  size_t buffered_records() const { return held_.size(); }
   // After the last record fetched; the start offset before any.
   int64_t next_fetch() const { return next_fetch_; }
 
@@ -123,8 +125,13 @@ class PartitionSlot {
   const OrderingMode mode_;
   const uint64_t epoch_;
   TopicMetrics* const metrics_;
-  std::map<int64_t, backend::ConsumedRecord> records_;
-  std::unordered_map<int64_t, InFlight> in_flight_;
+  // A fetched record from Buffer() until Forget(), with its delivery while
+  // one is out with a stream.
+  struct Held {
+    backend::ConsumedRecord record;
+    std::optional<InFlight> in_flight = std::nullopt;
+  };
+  OffsetRing<Held> held_;
   std::map<int64_t, int> dead_letter_failures_;
   int64_t next_fetch_;
   bool fetch_paused_ = false;

@@ -1,7 +1,6 @@
 #include "subscribe/partition_state.h"
 
 #include <algorithm>
-#include <limits>
 
 namespace ferry::subscribe {
 
@@ -28,28 +27,23 @@ bool PartitionState::Append(FetchedMessage message) {
   entry.key = std::move(message.key);
   entry.bytes = message.bytes;
   entry.phase = gate_open ? Phase::kReady : Phase::kBlocked;
-  entries_.emplace_hint(entries_.end(), message.offset, std::move(entry));
+  entries_.Append(message.offset, std::move(entry));
   if (gate_open) ready_.insert(ready_.end(), message.offset);
   return true;
 }
 
 void PartitionState::Skip(int64_t offset) {
-  if (auto it = entries_.find(offset); it != entries_.end()) {
-    Remove(it);
+  if (Entry* entry = entries_.Find(offset)) {
+    Remove(offset, *entry);
   } else if (offset >= end_offset_) {
     // Never buffered: appended and acked in one step.
     end_offset_ = offset + 1;
   }
 }
 
-void PartitionState::LeaveFlight(int64_t offset, const Entry& entry) {
-  deadlines_.erase({entry.deadline, offset});
-  by_stream_.erase({entry.stream, offset});
-}
+void PartitionState::LeaveFlight() { --in_flight_; }
 
-void PartitionState::Remove(Entries::iterator it) {
-  const int64_t offset = it->first;
-  Entry& entry = it->second;
+void PartitionState::Remove(int64_t offset, Entry& entry) {
   switch (entry.phase) {
     case Phase::kBlocked:
       break;
@@ -60,7 +54,7 @@ void PartitionState::Remove(Entries::iterator it) {
       delayed_.erase({entry.not_before, offset});
       break;
     case Phase::kInFlight:
-      LeaveFlight(offset, entry);
+      LeaveFlight();
       break;
   }
   const bool held_gate = entry.phase != Phase::kBlocked;
@@ -77,14 +71,14 @@ void PartitionState::Remove(Entries::iterator it) {
       next = *key_it->second.begin();
     }
   }
-  entries_.erase(it);
+  entries_.Erase(offset);  // `entry` is gone from here on
   if (mode_ == OrderingMode::kPartition && held_gate && !entries_.empty()) {
     // In kPartition mode the gate holder is always the lowest buffered offset.
-    next = entries_.begin()->first;
+    next = entries_.front_offset();
   }
 
   if (next.has_value()) {
-    Entry& head = entries_.find(*next)->second;
+    Entry& head = *entries_.Find(*next);
     if (head.phase == Phase::kBlocked) {
       head.phase = Phase::kReady;
       ready_.insert(*next);
@@ -98,7 +92,7 @@ void PartitionState::PromoteDue(absl::Time now) {
   while (!delayed_.empty() && delayed_.begin()->first <= now) {
     const int64_t offset = delayed_.begin()->second;
     delayed_.erase(delayed_.begin());
-    entries_.find(offset)->second.phase = Phase::kReady;
+    entries_.Find(offset)->phase = Phase::kReady;
     ready_.insert(offset);
   }
 }
@@ -126,13 +120,13 @@ std::optional<Delivery> PartitionState::Deliver(
 Delivery PartitionState::Take(int64_t offset, StreamId stream, absl::Time now,
                               absl::Duration ack_deadline) {
   ready_.erase(offset);
-  Entry& entry = entries_.find(offset)->second;
+  Entry& entry = *entries_.Find(offset);
   entry.phase = Phase::kInFlight;
   entry.attempt += 1;
   entry.stream = stream;
   entry.deadline = now + ack_deadline;
-  deadlines_.emplace(entry.deadline, offset);
-  by_stream_.emplace(stream, offset);
+  ++in_flight_;
+  earliest_deadline_ = std::min(earliest_deadline_, entry.deadline);
   return Delivery{.offset = offset,
                   .attempt = entry.attempt,
                   .generation = generation_,
@@ -142,18 +136,18 @@ Delivery PartitionState::Take(int64_t offset, StreamId stream, absl::Time now,
 
 PartitionState::Entry* PartitionState::FindInFlight(const Receipt& receipt) {
   if (receipt.generation != generation_) return nullptr;
-  auto it = entries_.find(receipt.offset);
-  if (it == entries_.end()) return nullptr;
-  Entry& entry = it->second;
-  if (entry.phase != Phase::kInFlight || entry.attempt != receipt.attempt) {
+  Entry* entry = entries_.Find(receipt.offset);
+  if (entry == nullptr || entry->phase != Phase::kInFlight ||
+      entry->attempt != receipt.attempt) {
     return nullptr;
   }
-  return &entry;
+  return entry;
 }
 
 ReceiptCheck PartitionState::Ack(const Receipt& receipt) {
-  if (FindInFlight(receipt) == nullptr) return ReceiptCheck::kExpired;
-  Remove(entries_.find(receipt.offset));
+  Entry* entry = FindInFlight(receipt);
+  if (entry == nullptr) return ReceiptCheck::kExpired;
+  Remove(receipt.offset, *entry);
   return ReceiptCheck::kOk;
 }
 
@@ -161,7 +155,7 @@ ReceiptCheck PartitionState::Nack(const Receipt& receipt, absl::Time now,
                                   absl::Duration delay) {
   Entry* entry = FindInFlight(receipt);
   if (entry == nullptr) return ReceiptCheck::kExpired;
-  LeaveFlight(receipt.offset, *entry);
+  LeaveFlight();
   // It held its gate while in flight and keeps it: later messages of its key /
   // the partition stay kBlocked until it is acked.
   if (delay > absl::ZeroDuration()) {
@@ -178,9 +172,8 @@ ReceiptCheck PartitionState::Nack(const Receipt& receipt, absl::Time now,
 ReceiptCheck PartitionState::Extend(const Receipt& receipt, absl::Time deadline) {
   Entry* entry = FindInFlight(receipt);
   if (entry == nullptr) return ReceiptCheck::kExpired;
-  deadlines_.erase({entry->deadline, receipt.offset});
   entry->deadline = deadline;
-  deadlines_.emplace(deadline, receipt.offset);
+  earliest_deadline_ = std::min(earliest_deadline_, deadline);
   return ReceiptCheck::kOk;
 }
 
@@ -188,39 +181,38 @@ ReceiptCheck PartitionState::Reassign(const Receipt& receipt, StreamId stream,
                                       absl::Time deadline) {
   Entry* entry = FindInFlight(receipt);
   if (entry == nullptr) return ReceiptCheck::kExpired;
-  by_stream_.erase({entry->stream, receipt.offset});
   entry->stream = stream;
-  by_stream_.emplace(stream, receipt.offset);
   return Extend(receipt, deadline);
 }
 
 std::vector<int64_t> PartitionState::ExpireDeadlines(absl::Time now) {
-  std::vector<int64_t> expired;
-  while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
-    const int64_t offset = deadlines_.begin()->second;
-    Entry& entry = entries_.find(offset)->second;
-    LeaveFlight(offset, entry);
-    entry.phase = Phase::kReady;
-    ready_.insert(offset);
-    expired.push_back(offset);
-  }
-  std::sort(expired.begin(), expired.end());
-  return expired;
+  if (now < earliest_deadline_) return {};
+  // One scan both expires and finds the earliest deadline left, so the next
+  // scan waits until then.
+  earliest_deadline_ = absl::InfiniteFuture();
+  return ReturnToReady([&](const Entry& entry) {
+    if (entry.deadline <= now) return true;
+    earliest_deadline_ = std::min(earliest_deadline_, entry.deadline);
+    return false;
+  });
 }
 
 std::vector<int64_t> PartitionState::ReleaseStream(StreamId stream) {
-  std::vector<int64_t> released;
-  auto it = by_stream_.lower_bound({stream, std::numeric_limits<int64_t>::min()});
-  while (it != by_stream_.end() && it->first == stream) {
-    const int64_t offset = it->second;
-    Entry& entry = entries_.find(offset)->second;
-    deadlines_.erase({entry.deadline, offset});
-    it = by_stream_.erase(it);
+  return ReturnToReady([&](const Entry& entry) { return entry.stream == stream; });
+}
+
+std::vector<int64_t> PartitionState::ReturnToReady(
+    absl::FunctionRef<bool(const Entry&)> matches) {
+  std::vector<int64_t> returned;
+  if (in_flight_ == 0) return returned;
+  entries_.ForEach([&](int64_t offset, Entry& entry) {
+    if (entry.phase != Phase::kInFlight || !matches(entry)) return;
+    LeaveFlight();
     entry.phase = Phase::kReady;
     ready_.insert(offset);
-    released.push_back(offset);  // by_stream_ is ordered by offset per stream
-  }
-  return released;
+    returned.push_back(offset);
+  });
+  return returned;
 }
 
 void PartitionState::Reset(int64_t next_offset) {
@@ -229,34 +221,34 @@ void PartitionState::Reset(int64_t next_offset) {
   ++generation_;
   end_offset_ = next_offset;
   buffered_bytes_ = 0;
-  entries_.clear();
+  entries_.Clear();
   ready_.clear();
   delayed_.clear();
-  deadlines_.clear();
-  by_stream_.clear();
+  in_flight_ = 0;
+  earliest_deadline_ = absl::InfiniteFuture();
   keys_.clear();
 }
 
 int64_t PartitionState::CommitOffset() const {
-  return entries_.empty() ? end_offset_ : entries_.begin()->first;
+  return entries_.empty() ? end_offset_ : entries_.front_offset();
 }
 
-size_t PartitionState::in_flight() const { return deadlines_.size(); }
+size_t PartitionState::in_flight() const { return in_flight_; }
 
-size_t PartitionState::waiting() const { return entries_.size() - deadlines_.size(); }
+size_t PartitionState::waiting() const { return entries_.size() - in_flight_; }
 
 std::vector<int64_t> PartitionState::WaitingOffsets() const {
   std::vector<int64_t> offsets;
   offsets.reserve(waiting());
-  for (const auto& [offset, entry] : entries_) {
+  entries_.ForEach([&](int64_t offset, const Entry& entry) {
     if (entry.phase != Phase::kInFlight) offsets.push_back(offset);
-  }
+  });
   return offsets;
 }
 
 int32_t PartitionState::attempts(int64_t offset) const {
-  auto it = entries_.find(offset);
-  return it == entries_.end() ? 0 : it->second.attempt;
+  const Entry* entry = entries_.Find(offset);
+  return entry == nullptr ? 0 : entry->attempt;
 }
 
 std::optional<absl::Time> PartitionState::NextRedeliveryTime() const {

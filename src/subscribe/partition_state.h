@@ -16,9 +16,10 @@
 // expected not to go backwards.
 //
 // Cost: every operation is O(log n) in the number of buffered messages (plus
-// O(log n) per message an operation moves or returns: ExpireDeadlines,
-// ReleaseStream, and Deliver for delayed messages whose delay passed), except
-// Reset(), which frees everything and is O(n).
+// O(log n) per message Deliver moves for delayed messages whose delay
+// passed), except Reset(), which frees everything, ReleaseStream(), and
+// ExpireDeadlines() once the earliest deadline passed: those are O(n) (one
+// scan instead of two more trees updated for every delivery and ack).
 //
 // Usage (one dispatcher, one partition):
 //
@@ -32,7 +33,6 @@
 //   Commit(state.CommitOffset());
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -42,6 +42,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
+#include "subscribe/offset_ring.h"
 
 namespace ferry::subscribe {
 
@@ -200,7 +201,7 @@ class PartitionState {
     kBlocked,   // waiting behind an earlier message of its key / the partition
     kReady,     // waiting, gate open, deliverable (in ready_)
     kDelayed,   // waiting, gate open, not before not_before (in delayed_)
-    kInFlight,  // delivered, until deadline (in deadlines_ and by_stream_)
+    kInFlight,  // delivered, until deadline (counted in in_flight_)
   };
 
   struct Entry {
@@ -213,12 +214,13 @@ class PartitionState {
     absl::Time not_before;  // kDelayed only
   };
 
-  using Entries = std::map<int64_t, Entry>;
-
   // The in-flight entry a receipt names, or nullptr if the receipt expired.
   Entry* FindInFlight(const Receipt& receipt);
-  // Takes an in-flight entry out of deadlines_ / by_stream_.
-  void LeaveFlight(int64_t offset, const Entry& entry);
+  // An in-flight entry leaves flight (the caller sets its new phase).
+  void LeaveFlight();
+  // Moves the in-flight messages that `matches` to ready; returns their
+  // offsets in increasing order.
+  std::vector<int64_t> ReturnToReady(absl::FunctionRef<bool(const Entry&)> matches);
   // Moves delayed messages whose delay passed to ready_.
   void PromoteDue(absl::Time now);
   // Hands a ready message to `stream`.
@@ -226,7 +228,7 @@ class PartitionState {
                 absl::Duration ack_deadline);
   // Removes a buffered entry (acked or skipped) and opens the gate for the
   // next message of its key / the partition if it held it.
-  void Remove(Entries::iterator it);
+  void Remove(int64_t offset, Entry& entry);
 
   const OrderingMode mode_;
   uint64_t generation_ = 0;
@@ -236,15 +238,17 @@ class PartitionState {
   int64_t buffered_bytes_ = 0;
 
   // Every buffered (not acked, not skipped) message by offset.
-  Entries entries_;
+  OffsetRing<Entry> entries_;
   // Waiting messages whose gate is open, deliverable now.
   std::set<int64_t> ready_;
   // Waiting messages whose gate is open but which were nacked with a delay,
   // by (not_before, offset). Moved to ready_ by Deliver() once due.
   std::set<std::pair<absl::Time, int64_t>> delayed_;
-  // In-flight messages by (deadline, offset) and by (stream, offset).
-  std::set<std::pair<absl::Time, int64_t>> deadlines_;
-  std::set<std::pair<StreamId, int64_t>> by_stream_;
+  // Messages in flight, and a time no later than the earliest of their
+  // deadlines (InfiniteFuture: none known): ExpireDeadlines() scans only once
+  // it passed.
+  size_t in_flight_ = 0;
+  absl::Time earliest_deadline_ = absl::InfiniteFuture();
   // kKey only: buffered offsets of each non-empty key. The first one is the
   // only one whose gate is open (all later ones are kBlocked).
   std::unordered_map<std::string, std::set<int64_t>> keys_;

@@ -80,7 +80,7 @@ std::optional<WireReceipt> DecodeReceipt(std::string_view in) {
   r.attempt = static_cast<int32_t>(a);
   r.offset = UnZigZag(offset);
   if (r.offset < 0) return std::nullopt;
-  r.topic = std::string(in.substr(0, topic_size));
+  r.topic = in.substr(0, topic_size);
   in.remove_prefix(topic_size);
   if (version == kVersion) {
     uint64_t cluster_size = 0;
@@ -88,7 +88,7 @@ std::optional<WireReceipt> DecodeReceipt(std::string_view in) {
         in.size() < cluster_size) {
       return std::nullopt;
     }
-    r.cluster = std::string(in.substr(0, cluster_size));
+    r.cluster = in.substr(0, cluster_size);
     in.remove_prefix(cluster_size);
   }
   if (!in.empty()) return std::nullopt;

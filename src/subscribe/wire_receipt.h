@@ -28,8 +28,10 @@ struct WireReceipt {
   int32_t partition = 0;
   int32_t attempt = 0;
   int64_t offset = -1;
-  std::string topic = {};
-  std::string cluster = {};  // empty only in a version-1 receipt
+  // Views: into the caller's strings for EncodeReceipt, into the decoded bytes
+  // for DecodeReceipt (valid while those live), so acking allocates nothing.
+  std::string_view topic = {};
+  std::string_view cluster = {};  // empty only in a version-1 receipt
 };
 
 // Compact binary form (version 2): a version byte, varints, the topic, then
@@ -37,7 +39,7 @@ struct WireReceipt {
 std::string EncodeReceipt(const WireReceipt& receipt);
 
 // nullopt for bytes that are not a receipt of this format (malformed,
-// truncated, trailing garbage).
+// truncated, trailing garbage). The topic and cluster point into `bytes`.
 std::optional<WireReceipt> DecodeReceipt(std::string_view bytes);
 
 }  // namespace ferry::subscribe

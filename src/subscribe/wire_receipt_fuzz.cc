@@ -13,8 +13,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!receipt.has_value()) return 0;
   // Varints have redundant encodings (e.g. 0x80 0x00); re-decoding the
   // canonical form must give the same fields.
+  const std::string canonical = ferry::subscribe::EncodeReceipt(*receipt);
   std::optional<ferry::subscribe::WireReceipt> again =
-      ferry::subscribe::DecodeReceipt(ferry::subscribe::EncodeReceipt(*receipt));
+      ferry::subscribe::DecodeReceipt(canonical);
   if (!again.has_value() || again->stream != receipt->stream ||
       again->offset != receipt->offset || again->topic != receipt->topic ||
       again->cluster != receipt->cluster || again->attempt != receipt->attempt ||

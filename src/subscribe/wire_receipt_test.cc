@@ -18,7 +18,8 @@ WireReceipt Sample() {
 
 TEST(WireReceipt, RoundTrips) {
   const WireReceipt in = Sample();
-  std::optional<WireReceipt> out = DecodeReceipt(EncodeReceipt(in));
+  const std::string bytes = EncodeReceipt(in);
+  std::optional<WireReceipt> out = DecodeReceipt(bytes);
   ASSERT_TRUE(out.has_value());
   EXPECT_EQ(out->stream, in.stream);
   EXPECT_EQ(out->partition_epoch, in.partition_epoch);
@@ -33,8 +34,10 @@ TEST(WireReceipt, RoundTrips) {
 TEST(WireReceipt, ReceiptsOfTwoClustersDifferOnlyInTheirCluster) {
   WireReceipt other = Sample();
   other.cluster = "main";
-  std::optional<WireReceipt> a = DecodeReceipt(EncodeReceipt(Sample()));
-  std::optional<WireReceipt> b = DecodeReceipt(EncodeReceipt(other));
+  const std::string bytes_a = EncodeReceipt(Sample());
+  const std::string bytes_b = EncodeReceipt(other);
+  std::optional<WireReceipt> a = DecodeReceipt(bytes_a);
+  std::optional<WireReceipt> b = DecodeReceipt(bytes_b);
   ASSERT_TRUE(a.has_value() && b.has_value());
   EXPECT_EQ(a->cluster, "standby");
   EXPECT_EQ(b->cluster, "main");
@@ -55,11 +58,12 @@ std::string VersionOne(const WireReceipt& r) {
     }
     out.push_back(static_cast<char>(v));
   }
-  return out + r.topic;
+  return out + std::string(r.topic);
 }
 
 TEST(WireReceipt, VersionOneDecodesWithoutACluster) {
-  std::optional<WireReceipt> out = DecodeReceipt(VersionOne(Sample()));
+  const std::string bytes = VersionOne(Sample());
+  std::optional<WireReceipt> out = DecodeReceipt(bytes);
   ASSERT_TRUE(out.has_value());
   EXPECT_EQ(out->topic, "orders.v1");
   EXPECT_EQ(out->offset, Sample().offset);
@@ -93,10 +97,11 @@ TEST(WireReceipt, RejectsOutOfRangeFields) {
   bad.attempt = 0;
   EXPECT_FALSE(DecodeReceipt(EncodeReceipt(bad)).has_value());
   bad = Sample();
-  bad.topic.clear();
+  bad.topic = {};
   EXPECT_FALSE(DecodeReceipt(EncodeReceipt(bad)).has_value());
   bad = Sample();
-  bad.cluster = std::string(256, 'c');
+  const std::string long_cluster(256, 'c');
+  bad.cluster = long_cluster;
   EXPECT_FALSE(DecodeReceipt(EncodeReceipt(bad)).has_value());
 }
 

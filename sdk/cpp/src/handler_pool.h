@@ -4,13 +4,13 @@
 
 #include <chrono>
 #include <deque>
-#include <functional>
 #include <string>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
 #include "absl/synchronization/mutex.h"
 
 namespace ferry::client::internal {
@@ -21,7 +21,8 @@ namespace ferry::client::internal {
 // head task is in the ready queue. Thread-safe.
 class HandlerPool {
  public:
-  using Task = std::function<void()>;
+  // Move-only, so a task owns what it works on without a shared_ptr.
+  using Task = absl::AnyInvocable<void()>;
 
   explicit HandlerPool(int threads);
   // Stop(), then waits for running tasks however long they take.

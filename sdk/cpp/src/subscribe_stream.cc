@@ -72,6 +72,12 @@ void SubscribeStream::Extend(std::string receipt, std::chrono::milliseconds dead
     auto lease = leases_.find(receipt);
     if (!accepting_ || lease == leases_.end()) return;
     lease->second.expires = Clock::now() + deadline;
+    const Clock::time_point due = lease->second.expires - ExtensionMargin();
+    next_extension_ = std::min(next_extension_, due);
+    if (due < next_tick_) {
+      next_tick_ = due;
+      listener_->Wake();  // under mu_, as in AddPendingLocked
+    }
     write = AddPendingLocked(&extensions_[deadline], std::move(receipt));
   }
   if (write) StartWrite(&current_);
@@ -137,29 +143,33 @@ Clock::time_point SubscribeStream::Tick(Clock::time_point now) {
         next = oldest_pending_ + config_.max_ack_delay;
       }
     }
-    // Extend when 2/3 of the deadline has passed: a third of it is left for
-    // the extension to reach the node.
-    const Clock::duration margin = config_.ack_deadline / 3;
+    const Clock::duration margin = ExtensionMargin();
     std::vector<std::string> due;
-    for (auto it = leases_.begin(); it != leases_.end();) {
-      Lease& lease = it->second;
-      if (now - lease.delivered >= config_.max_extension) {
-        it = leases_.erase(it);  // Given up: the node will redeliver it.
-        continue;
+    // Leases are scanned only once the earliest extension may be due.
+    if (now >= next_extension_) {
+      next_extension_ = Clock::time_point::max();
+      for (auto it = leases_.begin(); it != leases_.end();) {
+        Lease& lease = it->second;
+        if (now - lease.delivered >= config_.max_extension) {
+          it = leases_.erase(it);  // Given up: the node will redeliver it.
+          continue;
+        }
+        if (now >= lease.expires - margin) {
+          due.push_back(it->first);
+          lease.expires = now + config_.ack_deadline;
+        }
+        next_extension_ = std::min(next_extension_, lease.expires - margin);
+        ++it;
       }
-      if (now >= lease.expires - margin) {
-        due.push_back(it->first);
-        lease.expires = now + config_.ack_deadline;
-      }
-      next = std::min(next, lease.expires - margin);
-      ++it;
     }
+    next = std::min(next, next_extension_);
     if (!due.empty()) {
       ferry::v1::Extensions* extend = queue_.emplace_back().mutable_extend();
       for (std::string& receipt : due) extend->add_receipts(std::move(receipt));
       SetDuration(config_.ack_deadline, extend->mutable_deadline());
     }
     write = NextWriteLocked();
+    next_tick_ = next;
   }
   if (write) StartWrite(&current_);
   return next;
@@ -252,17 +262,26 @@ void SubscribeStream::HandleResponse() {
         messages.push_back(std::move(message));
       }
       counters_->received += static_cast<int64_t>(messages.size());
+      bool wake;
       {
         absl::MutexLock lock(&mu_);
         // Messages that arrive while closing are not handed out: the node
         // redelivers them once the stream ends.
         if (!accepting_) break;
         const Clock::time_point now = Clock::now();
+        leases_.reserve(leases_.size() + messages.size());
         for (const ferry::v1::ReceivedMessage& message : messages) {
           leases_[message.receipt()] = Lease{now, now + config_.ack_deadline};
         }
+        const Clock::time_point due = now + config_.ack_deadline - ExtensionMargin();
+        next_extension_ = std::min(next_extension_, due);
+        // The background thread wakes for Tick() by itself unless their
+        // extensions are due before it planned to (a wake-up per batch would
+        // cost a scan of every lease per batch).
+        wake = due < next_tick_;
+        if (wake) next_tick_ = due;
       }
-      listener_->Wake();  // Their extensions are due before anything known.
+      if (wake) listener_->Wake();
       listener_->OnMessages(this, std::move(messages));
       break;
     }

@@ -121,6 +121,9 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
   void OnDone(const grpc::Status& status) override;
 
   void HandleResponse();
+  // Extend when 2/3 of the deadline has passed: a third of it is left for
+  // the extension to reach the node.
+  Clock::duration ExtensionMargin() const { return config_.ack_deadline / 3; }
   // Adds one settlement or extension to the pending batch; sends the batch
   // when it is full. Returns whether the caller must StartWrite(&current_).
   bool AddPendingLocked(std::vector<std::string>* list, std::string receipt)
@@ -151,6 +154,11 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
   // Settlements and extensions are accepted (not broken, not closing).
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   std::unordered_map<std::string, Lease> leases_ ABSL_GUARDED_BY(mu_);
+  // No lease is due for extension before this (it may be earlier than the
+  // first that is: Tick() then scans and sets it exactly).
+  Clock::time_point next_extension_ ABSL_GUARDED_BY(mu_) = Clock::time_point::max();
+  // The background thread calls Tick() by this time without a Wake().
+  Clock::time_point next_tick_ ABSL_GUARDED_BY(mu_) = Clock::time_point::max();
   std::vector<std::string> acks_ ABSL_GUARDED_BY(mu_);
   std::map<std::chrono::milliseconds, std::vector<std::string>> nacks_
       ABSL_GUARDED_BY(mu_);

@@ -23,7 +23,7 @@ absl::Duration ToAbsl(internal::Clock::duration duration) {
   return absl::FromChrono(std::chrono::duration_cast<std::chrono::nanoseconds>(duration));
 }
 
-// A message and its handle, shared by the pool's copyable task.
+// A message and its handle, owned by the handler task.
 struct Delivery {
   ReceivedMessage message;
   AckHandle handle;
@@ -133,12 +133,12 @@ void Subscriber::Impl::OnMessages(internal::SubscribeStream* stream,
     tasks.reserve(messages.size());
     for (ferry::v1::ReceivedMessage& message : messages) {
       AckHandle ack = handle(message);
-      auto delivery = std::make_shared<Delivery>(
-          Delivery{internal::FromProto(std::move(message)), std::move(ack)});
-      std::string key = internal::OrderingKey(options_.ordering, delivery->message);
-      tasks.push_back({std::move(key), [handler, delivery] {
-                         (*handler)(delivery->message, std::move(delivery->handle));
-                       }});
+      Delivery delivery{internal::FromProto(std::move(message)), std::move(ack)};
+      std::string key = internal::OrderingKey(options_.ordering, delivery.message);
+      tasks.push_back(
+          {std::move(key), [handler, delivery = std::move(delivery)]() mutable {
+             (*handler)(delivery.message, std::move(delivery.handle));
+           }});
     }
     // One lock and one wake-up round per batch, not per message.
     pool_->SubmitAll(std::move(tasks));
