@@ -73,8 +73,8 @@ struct BreakerConfig {
 struct ControlConfig {
   std::string cluster;  // empty: the first cluster by name
   std::string topic = "__ferry_control";
-  absl::Duration heartbeat_interval = absl::Seconds(1);
-  absl::Duration node_timeout = absl::Seconds(5);
+  absl::Duration heartbeat_interval = absl::Seconds(5);
+  absl::Duration node_timeout = absl::Seconds(20);
 };
 
 // Migrations (`migration.*`, docs/migration.md).

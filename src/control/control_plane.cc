@@ -115,7 +115,11 @@ absl::Status ControlPlane::EnsureTopic() {
   }
   if (info.status().code() != absl::StatusCode::kNotFound) return info.status();
   absl::Status created =
-      cluster_->CreateTopic(options_.topic, 1, -1, {{"cleanup.policy", "compact"}});
+      cluster_->CreateTopic(options_.topic, 1, -1,
+                            // Hourly segments: Kafka compacts only closed
+                            // segments, and heartbeats would otherwise pile
+                            // up for the default week.
+                            {{"cleanup.policy", "compact"}, {"segment.ms", "3600000"}});
   if (!created.ok() && created.code() != absl::StatusCode::kAlreadyExists) return created;
   absl::MutexLock lock(&mu_);
   start_end_ = 0;

@@ -76,10 +76,10 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
     std::string grpc_address = {};
     std::string http_address = {};
     absl::Time started = absl::UnixEpoch();
-    absl::Duration heartbeat_interval = absl::Seconds(1);
+    absl::Duration heartbeat_interval = absl::Seconds(5);
     // A node unheard for longer is departed: listed as lost, and no barrier
     // waits for it.
-    absl::Duration node_timeout = absl::Seconds(5);
+    absl::Duration node_timeout = absl::Seconds(20);
   };
 
   // Starts in the background: creates the control topic if missing

@@ -160,6 +160,9 @@ absl::Status Store::CreateTopic(const std::string& topic, int partitions,
       meta.retention_ms = meta.retention_bytes = -1;
     } else if (key == "cleanup.policy" && value == "delete") {
       // Kafka's default: retention applies.
+    } else if (key == "segment.ms") {
+      // Accepted for Kafka's sake (the control topic sets it): nothing here
+      // rolls segments.
     } else if (key == "retention.ms") {
       parsed = ParseTopicLimit(key, value, meta.retention_ms);
     } else if (key == "retention.bytes") {
@@ -167,7 +170,7 @@ absl::Status Store::CreateTopic(const std::string& topic, int partitions,
     } else {
       parsed = absl::InvalidArgumentError(
           fmt::format("config {}: not supported by the embedded store (retention.ms, "
-                      "retention.bytes are)",
+                      "retention.bytes, cleanup.policy and segment.ms are)",
                       key));
     }
     if (!parsed.ok()) {

@@ -208,7 +208,14 @@ TEST(Store, RetentionByAgeDeletesOldRecordsFromTheHead) {
 TEST(Store, CompactedTopicsKeepEveryRecord) {
   TestDir dir;
   auto store = OpenStore(dir.path(), /*retention_ms=*/1000, /*retention_bytes=*/10);
-  ASSERT_TRUE(store->CreateTopic("control", 1, 1, {{"cleanup.policy", "compact"}}).ok());
+  // As the control plane creates its topic (segment.ms is Kafka's, a no-op here).
+  ASSERT_TRUE(
+      store
+          ->CreateTopic("control", 1, 1,
+                        {{"cleanup.policy", "compact"}, {"segment.ms", "3600000"}})
+          .ok());
+  EXPECT_EQ(store->CreateTopic("other", 1, 1, {{"min.insync.replicas", "2"}}).code(),
+            absl::StatusCode::kInvalidArgument);
   AppendOk(*store,
            {Keyed("control", "k", "old", kNow - 5000), Keyed("control", "k", "new")});
   EXPECT_EQ(store->EnforceRetention(kNow).value(), 0);
