@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "admin/client_config_operations.h"
 #include "admin/group_operations.h"
 #include "admin/mirror_operations.h"
 #include "admin/route_operations.h"
@@ -35,12 +36,12 @@ struct NodeIdentity {
 class AdminService final : public v1::Admin::Service {
  public:
   // `clusters`, `breakers` (theirs), `routes`, `route_operations`, `mirrors`,
-  // `groups` and `draining` must outlive the service.
+  // `groups`, `client_config` and `draining` must outlive the service.
   AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
                const routing::ClusterBreakers* breakers,
                const routing::RouteTable* routes, RouteOperations* route_operations,
                MirrorOperations* mirrors, GroupOperations* groups,
-               const std::atomic<bool>* draining);
+               ClientConfigOperations* client_config, const std::atomic<bool>* draining);
 
   grpc::Status GetNode(grpc::ServerContext* context, const v1::GetNodeRequest* request,
                        v1::Node* response) override;
@@ -64,6 +65,13 @@ class AdminService final : public v1::Admin::Service {
                            const v1::DeleteRouteRequest* request,
                            v1::DeleteRouteResponse* response) override;
 
+  // SDK configuration (see ClientConfigOperations).
+  grpc::Status GetClientConfig(grpc::ServerContext* context,
+                               const v1::GetClientConfigRequest* request,
+                               v1::GetClientConfigResponse* response) override;
+  grpc::Status SetClientSettings(grpc::ServerContext* context,
+                                 const v1::SetClientSettingsRequest* request,
+                                 v1::ClientSettings* response) override;
   // Mirror jobs (see MirrorOperations).
   grpc::Status StartMirror(grpc::ServerContext* context,
                            const v1::StartMirrorRequest* request,
@@ -134,6 +142,7 @@ class AdminService final : public v1::Admin::Service {
   RouteOperations* const route_operations_;
   MirrorOperations* const mirrors_;
   GroupOperations* const groups_;
+  ClientConfigOperations* const client_config_;
   const std::atomic<bool>* draining_;
 };
 

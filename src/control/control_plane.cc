@@ -134,6 +134,9 @@ void ControlPlane::OnRecords(std::vector<backend::ConsumedRecord> records) {
       OnDrainRecord(*drain);
     } else if (const auto* mirror = std::get_if<MirrorChange>(&*command)) {
       OnMirrorRecord(*mirror);
+    } else if (const auto* client = std::get_if<ClientSettingsChange>(&*command)) {
+      absl::MutexLock lock(&mu_);
+      client_settings_ = client->settings;
     } else {
       OnRouteRecord(std::nullopt);
     }
@@ -447,6 +450,15 @@ std::optional<std::vector<config::RouteConfig>> ControlPlane::Routes() const {
   absl::MutexLock lock(&mu_);
   if (!caught_up_ || !routes_seeded_) return std::nullopt;
   return RouteList();
+}
+
+absl::Status ControlPlane::SetClientSettings(const config::ClientSettings& settings) {
+  return WriteAndApply(ClientSettingsChange{.settings = settings});
+}
+
+std::optional<config::ClientSettings> ControlPlane::PushedClientSettings() const {
+  absl::MutexLock lock(&mu_);
+  return client_settings_;
 }
 
 std::set<std::string> ControlPlane::Drained() const {

@@ -20,6 +20,10 @@
 //   key "mirror/<name>"     value "v1\n", "source <cluster>\n", "target
 //                           <cluster>\n" and "topic <topic>\n" lines;
 //                           "v1 stopped\n" once the job was stopped
+//   key "client/settings"   value "v1\n" then one "<name> <value>\n" line per
+//                           pushed SDK setting (linger_ms, max_batch_messages,
+//                           max_batch_bytes, request_timeout_ms,
+//                           delivery_timeout_ms); unknown names are skipped
 //
 // A seek is a one-shot command for the nodes consuming the group when it is
 // issued; nodes that read it after `valid_until_ms` (e.g. while catching up
@@ -102,9 +106,14 @@ struct MirrorChange {
   std::optional<MirrorSpec> spec = {};
 };
 
+// The SDK settings pushed to clients; the latest record replaces them all.
+struct ClientSettingsChange {
+  config::ClientSettings settings = {};
+};
+
 using ControlCommand =
     std::variant<PauseCommand, SeekCommand, SeekApplied, RouteChange, RoutesSeeded,
-                 DrainCommand, MirrorChange, GroupFilterCommand>;
+                 DrainCommand, MirrorChange, GroupFilterCommand, ClientSettingsChange>;
 
 struct EncodedRecord {
   std::string key;

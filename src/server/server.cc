@@ -166,10 +166,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
       clusters, server->routes_.get(), server->control_.get());
   server->mirror_operations_ = std::make_unique<admin::MirrorOperations>(
       clusters_by_name, server->control_.get(), server->mirrors_.get());
+  server->client_config_ = std::make_unique<admin::ClientConfigOperations>(
+      clusters_by_name, config.clusters, server->routes_.get(), server->breakers_.get(),
+      server->control_.get(), config.client, &server->registry_);
   server->admin_ = std::make_unique<admin::AdminService>(
       identity, clusters, server->breakers_.get(), server->routes_.get(),
       server->route_operations_.get(), server->mirror_operations_.get(),
-      server->group_operations_.get(), &server->draining_);
+      server->group_operations_.get(), server->client_config_.get(), &server->draining_);
   builder.RegisterService(server->publisher_.get());
   builder.RegisterService(server->subscriber_.get());
   builder.RegisterService(server->admin_.get());

@@ -23,29 +23,31 @@ import (
 const _ = grpc.SupportPackageIsVersion7
 
 const (
-	Admin_GetNode_FullMethodName          = "/ferry.v1.Admin/GetNode"
-	Admin_ListNodes_FullMethodName        = "/ferry.v1.Admin/ListNodes"
-	Admin_ListClusters_FullMethodName     = "/ferry.v1.Admin/ListClusters"
-	Admin_DrainCluster_FullMethodName     = "/ferry.v1.Admin/DrainCluster"
-	Admin_UndrainCluster_FullMethodName   = "/ferry.v1.Admin/UndrainCluster"
-	Admin_ListTopics_FullMethodName       = "/ferry.v1.Admin/ListTopics"
-	Admin_CreateTopic_FullMethodName      = "/ferry.v1.Admin/CreateTopic"
-	Admin_DescribeTopic_FullMethodName    = "/ferry.v1.Admin/DescribeTopic"
-	Admin_DeleteTopic_FullMethodName      = "/ferry.v1.Admin/DeleteTopic"
-	Admin_ListGroups_FullMethodName       = "/ferry.v1.Admin/ListGroups"
-	Admin_DescribeGroup_FullMethodName    = "/ferry.v1.Admin/DescribeGroup"
-	Admin_Seek_FullMethodName             = "/ferry.v1.Admin/Seek"
-	Admin_PauseGroup_FullMethodName       = "/ferry.v1.Admin/PauseGroup"
-	Admin_ResumeGroup_FullMethodName      = "/ferry.v1.Admin/ResumeGroup"
-	Admin_SetGroupFilter_FullMethodName   = "/ferry.v1.Admin/SetGroupFilter"
-	Admin_ListRoutes_FullMethodName       = "/ferry.v1.Admin/ListRoutes"
-	Admin_PutRoute_FullMethodName         = "/ferry.v1.Admin/PutRoute"
-	Admin_DeleteRoute_FullMethodName      = "/ferry.v1.Admin/DeleteRoute"
-	Admin_StartMirror_FullMethodName      = "/ferry.v1.Admin/StartMirror"
-	Admin_StopMirror_FullMethodName       = "/ferry.v1.Admin/StopMirror"
-	Admin_ListMirrors_FullMethodName      = "/ferry.v1.Admin/ListMirrors"
-	Admin_GetMirrorStatus_FullMethodName  = "/ferry.v1.Admin/GetMirrorStatus"
-	Admin_TranslateOffsets_FullMethodName = "/ferry.v1.Admin/TranslateOffsets"
+	Admin_GetNode_FullMethodName           = "/ferry.v1.Admin/GetNode"
+	Admin_ListNodes_FullMethodName         = "/ferry.v1.Admin/ListNodes"
+	Admin_ListClusters_FullMethodName      = "/ferry.v1.Admin/ListClusters"
+	Admin_DrainCluster_FullMethodName      = "/ferry.v1.Admin/DrainCluster"
+	Admin_UndrainCluster_FullMethodName    = "/ferry.v1.Admin/UndrainCluster"
+	Admin_ListTopics_FullMethodName        = "/ferry.v1.Admin/ListTopics"
+	Admin_CreateTopic_FullMethodName       = "/ferry.v1.Admin/CreateTopic"
+	Admin_DescribeTopic_FullMethodName     = "/ferry.v1.Admin/DescribeTopic"
+	Admin_DeleteTopic_FullMethodName       = "/ferry.v1.Admin/DeleteTopic"
+	Admin_ListGroups_FullMethodName        = "/ferry.v1.Admin/ListGroups"
+	Admin_DescribeGroup_FullMethodName     = "/ferry.v1.Admin/DescribeGroup"
+	Admin_Seek_FullMethodName              = "/ferry.v1.Admin/Seek"
+	Admin_PauseGroup_FullMethodName        = "/ferry.v1.Admin/PauseGroup"
+	Admin_ResumeGroup_FullMethodName       = "/ferry.v1.Admin/ResumeGroup"
+	Admin_SetGroupFilter_FullMethodName    = "/ferry.v1.Admin/SetGroupFilter"
+	Admin_ListRoutes_FullMethodName        = "/ferry.v1.Admin/ListRoutes"
+	Admin_PutRoute_FullMethodName          = "/ferry.v1.Admin/PutRoute"
+	Admin_DeleteRoute_FullMethodName       = "/ferry.v1.Admin/DeleteRoute"
+	Admin_StartMirror_FullMethodName       = "/ferry.v1.Admin/StartMirror"
+	Admin_StopMirror_FullMethodName        = "/ferry.v1.Admin/StopMirror"
+	Admin_ListMirrors_FullMethodName       = "/ferry.v1.Admin/ListMirrors"
+	Admin_GetMirrorStatus_FullMethodName   = "/ferry.v1.Admin/GetMirrorStatus"
+	Admin_TranslateOffsets_FullMethodName  = "/ferry.v1.Admin/TranslateOffsets"
+	Admin_GetClientConfig_FullMethodName   = "/ferry.v1.Admin/GetClientConfig"
+	Admin_SetClientSettings_FullMethodName = "/ferry.v1.Admin/SetClientSettings"
 )
 
 // AdminClient is the client API for Admin service.
@@ -125,6 +127,21 @@ type AdminClient interface {
 	// ones. NOT_FOUND for an unknown job; DEADLINE_EXCEEDED when the target
 	// cannot be read within the call's deadline (at most 30 s).
 	TranslateOffsets(ctx context.Context, in *TranslateOffsetsRequest, opts ...grpc.CallOption) (*TranslateOffsetsResponse, error)
+	// What an SDK needs to know about the topics it names: the cluster its
+	// writes go to now, with the bootstrap servers and client properties for
+	// publishing there directly when every node is unreachable (fallback; never
+	// credentials: sasl.*, *password*, *secret*, *token* and ssl key/keystore
+	// properties are withheld), the partition count and whether the route
+	// allows fallback; and the SDK settings the operator pushes. SDKs ask at
+	// start, every refresh_interval and on reconnect. INVALID_ARGUMENT naming
+	// the field (topics: more than 1000, or a bad name); NOT_FOUND for a topic
+	// no route covers.
+	GetClientConfig(ctx context.Context, in *GetClientConfigRequest, opts ...grpc.CallOption) (*GetClientConfigResponse, error)
+	// Replaces the SDK settings pushed to clients (every field; unset ones
+	// leave the SDK's default). Stored in the control topic: every node hands
+	// them out within a second; they replace ferryd's `client.*` keys.
+	// INVALID_ARGUMENT naming the field when a value is out of bounds.
+	SetClientSettings(ctx context.Context, in *SetClientSettingsRequest, opts ...grpc.CallOption) (*ClientSettings, error)
 }
 
 type adminClient struct {
@@ -342,6 +359,24 @@ func (c *adminClient) TranslateOffsets(ctx context.Context, in *TranslateOffsets
 	return out, nil
 }
 
+func (c *adminClient) GetClientConfig(ctx context.Context, in *GetClientConfigRequest, opts ...grpc.CallOption) (*GetClientConfigResponse, error) {
+	out := new(GetClientConfigResponse)
+	err := c.cc.Invoke(ctx, Admin_GetClientConfig_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) SetClientSettings(ctx context.Context, in *SetClientSettingsRequest, opts ...grpc.CallOption) (*ClientSettings, error) {
+	out := new(ClientSettings)
+	err := c.cc.Invoke(ctx, Admin_SetClientSettings_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility
@@ -419,6 +454,21 @@ type AdminServer interface {
 	// ones. NOT_FOUND for an unknown job; DEADLINE_EXCEEDED when the target
 	// cannot be read within the call's deadline (at most 30 s).
 	TranslateOffsets(context.Context, *TranslateOffsetsRequest) (*TranslateOffsetsResponse, error)
+	// What an SDK needs to know about the topics it names: the cluster its
+	// writes go to now, with the bootstrap servers and client properties for
+	// publishing there directly when every node is unreachable (fallback; never
+	// credentials: sasl.*, *password*, *secret*, *token* and ssl key/keystore
+	// properties are withheld), the partition count and whether the route
+	// allows fallback; and the SDK settings the operator pushes. SDKs ask at
+	// start, every refresh_interval and on reconnect. INVALID_ARGUMENT naming
+	// the field (topics: more than 1000, or a bad name); NOT_FOUND for a topic
+	// no route covers.
+	GetClientConfig(context.Context, *GetClientConfigRequest) (*GetClientConfigResponse, error)
+	// Replaces the SDK settings pushed to clients (every field; unset ones
+	// leave the SDK's default). Stored in the control topic: every node hands
+	// them out within a second; they replace ferryd's `client.*` keys.
+	// INVALID_ARGUMENT naming the field when a value is out of bounds.
+	SetClientSettings(context.Context, *SetClientSettingsRequest) (*ClientSettings, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -494,6 +544,12 @@ func (UnimplementedAdminServer) GetMirrorStatus(context.Context, *GetMirrorStatu
 }
 func (UnimplementedAdminServer) TranslateOffsets(context.Context, *TranslateOffsetsRequest) (*TranslateOffsetsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method TranslateOffsets not implemented")
+}
+func (UnimplementedAdminServer) GetClientConfig(context.Context, *GetClientConfigRequest) (*GetClientConfigResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetClientConfig not implemented")
+}
+func (UnimplementedAdminServer) SetClientSettings(context.Context, *SetClientSettingsRequest) (*ClientSettings, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetClientSettings not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 
@@ -922,6 +978,42 @@ func _Admin_TranslateOffsets_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_GetClientConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetClientConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).GetClientConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_GetClientConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).GetClientConfig(ctx, req.(*GetClientConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_SetClientSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetClientSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).SetClientSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_SetClientSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).SetClientSettings(ctx, req.(*SetClientSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1020,6 +1112,14 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TranslateOffsets",
 			Handler:    _Admin_TranslateOffsets_Handler,
+		},
+		{
+			MethodName: "GetClientConfig",
+			Handler:    _Admin_GetClientConfig_Handler,
+		},
+		{
+			MethodName: "SetClientSettings",
+			Handler:    _Admin_SetClientSettings_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
