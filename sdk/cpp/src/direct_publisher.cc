@@ -46,9 +46,14 @@ absl::StatusOr<std::unique_ptr<DirectPublisher>> DirectPublisher::Create(
           "fallback producer for cluster {}: {}: {}", target.cluster, name, error));
     }
   }
-  rd_kafka_topic_conf_t* topic_conf = rd_kafka_topic_conf_new();
+  // Topic-level properties set above (message.timeout.ms, ...) live in the
+  // default topic conf: add the partitioner to it rather than replacing it.
+  rd_kafka_topic_conf_t* topic_conf = rd_kafka_conf_get_default_topic_conf(conf);
+  if (topic_conf == nullptr) {
+    topic_conf = rd_kafka_topic_conf_new();
+    rd_kafka_conf_set_default_topic_conf(conf, topic_conf);
+  }
   rd_kafka_topic_conf_set_partitioner_cb(topic_conf, &DirectPublisher::Partition);
-  rd_kafka_conf_set_default_topic_conf(conf, topic_conf);
   rd_kafka_conf_set_dr_msg_cb(conf, &DirectPublisher::OnDelivery);
   publisher->producer_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof(error));
   if (publisher->producer_ == nullptr) {
