@@ -182,14 +182,11 @@ TEST_F(FallbackTest, SettingPushedAtRuntimeReachesARunningPublisher) {
   ASSERT_NE(publisher, nullptr);
   EXPECT_EQ(publisher->Stats().linger, std::chrono::milliseconds(5));  // the default
 
-  auto admin = v1::Admin::NewStub(
-      grpc::CreateChannel(node2_->grpc_address(), grpc::InsecureChannelCredentials()));
-  v1::SetClientSettingsRequest request;
-  request.mutable_settings()->mutable_linger()->set_nanos(40'000'000);
-  v1::ClientSettings applied;
-  grpc::ClientContext context;
-  grpc::Status status = admin->SetClientSettings(&context, request, &applied);
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  auto set = testing::RunFerryCli(
+      {"--server", node2_->grpc_address(), "client-settings", "set", "--linger", "40ms"});
+  ASSERT_TRUE(set.ok()) << set.status();
+  ASSERT_EQ(set->exit_code, 0) << set->err;
+  EXPECT_NE(set->out.find("linger            40ms"), std::string::npos) << set->out;
 
   // Refreshed within client.refresh_interval (1 s) from either node.
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
@@ -198,11 +195,19 @@ TEST_F(FallbackTest, SettingPushedAtRuntimeReachesARunningPublisher) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(publisher->Stats().linger, std::chrono::milliseconds(40));
+  auto show = testing::RunFerryCli(
+      {"--server", node1_->grpc_address(), "client-settings", "show"});
+  ASSERT_TRUE(show.ok()) << show.status();
+  EXPECT_NE(show->out.find("linger            40ms"), std::string::npos) << show->out;
+  EXPECT_NE(show->out.find("delivery timeout  (SDK default)"), std::string::npos);
 
+  auto admin = v1::Admin::NewStub(
+      grpc::CreateChannel(node2_->grpc_address(), grpc::InsecureChannelCredentials()));
   v1::SetClientSettingsRequest bad;
   bad.mutable_settings()->set_max_batch_messages(200000);
-  grpc::ClientContext bad_context;
-  status = admin->SetClientSettings(&bad_context, bad, &applied);
+  v1::ClientSettings applied;
+  grpc::ClientContext context;
+  grpc::Status status = admin->SetClientSettings(&context, bad, &applied);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(status.error_message(),
             "settings.max_batch_messages: 200000 is not in 1..100000");
