@@ -92,6 +92,7 @@ AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*>
                            const routing::RouteTable* routes,
                            RouteOperations* route_operations, MirrorOperations* mirrors,
                            MigrationOperations* migrations, GroupOperations* groups,
+                           ClientConfigOperations* client_config,
                            const control::ControlPlane* control,
                            const std::atomic<bool>* draining)
     : identity_(std::move(identity)),
@@ -103,6 +104,7 @@ AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*>
       migrations_(migrations),
       groups_(groups),
       control_(control),
+      client_config_(client_config),
       draining_(draining) {}
 
 grpc::Status AdminService::GetNode(grpc::ServerContext*, const v1::GetNodeRequest*,
@@ -200,6 +202,24 @@ grpc::Status AdminService::DeleteRoute(grpc::ServerContext*,
                                        const v1::DeleteRouteRequest* request,
                                        v1::DeleteRouteResponse*) {
   return api::ToGrpcStatus(route_operations_->Delete(request->topic()));
+}
+
+grpc::Status AdminService::GetClientConfig(grpc::ServerContext*,
+                                           const v1::GetClientConfigRequest* request,
+                                           v1::GetClientConfigResponse* response) {
+  auto config = client_config_->Get(*request);
+  if (!config.ok()) return api::ToGrpcStatus(config.status());
+  *response = *std::move(config);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::SetClientSettings(grpc::ServerContext*,
+                                             const v1::SetClientSettingsRequest* request,
+                                             v1::ClientSettings* response) {
+  auto settings = client_config_->SetSettings(request->settings());
+  if (!settings.ok()) return api::ToGrpcStatus(settings.status());
+  *response = *std::move(settings);
+  return grpc::Status::OK;
 }
 
 grpc::Status AdminService::StartMirror(grpc::ServerContext*,

@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "admin/client_config_operations.h"
 #include "admin/group_operations.h"
 #include "admin/migration_operations.h"
 #include "admin/mirror_operations.h"
@@ -34,14 +35,14 @@ struct NodeIdentity {
 class AdminService final : public v1::Admin::Service {
  public:
   // `clusters`, `breakers` (theirs), `routes`, `route_operations`, `mirrors`,
-  // `migrations`, `groups`, `control` (null without clusters) and `draining` must outlive
-  // the service.
+  // `migrations`, `groups`, `client_config`, `control` (null without
+  // clusters) and `draining` must outlive the service.
   AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
                const routing::ClusterBreakers* breakers,
                const routing::RouteTable* routes, RouteOperations* route_operations,
                MirrorOperations* mirrors, MigrationOperations* migrations,
-               GroupOperations* groups, const control::ControlPlane* control,
-               const std::atomic<bool>* draining);
+               GroupOperations* groups, ClientConfigOperations* client_config,
+               const control::ControlPlane* control, const std::atomic<bool>* draining);
 
   grpc::Status GetNode(grpc::ServerContext* context, const v1::GetNodeRequest* request,
                        v1::Node* response) override;
@@ -68,6 +69,13 @@ class AdminService final : public v1::Admin::Service {
                            const v1::DeleteRouteRequest* request,
                            v1::DeleteRouteResponse* response) override;
 
+  // SDK configuration (see ClientConfigOperations).
+  grpc::Status GetClientConfig(grpc::ServerContext* context,
+                               const v1::GetClientConfigRequest* request,
+                               v1::GetClientConfigResponse* response) override;
+  grpc::Status SetClientSettings(grpc::ServerContext* context,
+                                 const v1::SetClientSettingsRequest* request,
+                                 v1::ClientSettings* response) override;
   // Mirror jobs (see MirrorOperations).
   grpc::Status StartMirror(grpc::ServerContext* context,
                            const v1::StartMirrorRequest* request,
@@ -154,6 +162,7 @@ class AdminService final : public v1::Admin::Service {
   MigrationOperations* const migrations_;
   GroupOperations* const groups_;
   const control::ControlPlane* const control_;
+  ClientConfigOperations* const client_config_;
   const std::atomic<bool>* draining_;
 };
 

@@ -16,6 +16,7 @@ v1::Route ToProto(const routing::Route& route) {
   for (const std::string& c : route.write) out.add_write(c);
   for (const std::string& c : route.read) out.add_read(c);
   out.set_auto_create_topics(route.auto_create_topics);
+  out.set_fallback(route.fallback);
   return out;
 }
 
@@ -23,14 +24,16 @@ config::RouteConfig FromProto(const v1::Route& route) {
   return {.topic = route.topic(),
           .write = {route.write().begin(), route.write().end()},
           .read = {route.read().begin(), route.read().end()},
-          .auto_create_topics = route.auto_create_topics()};
+          .auto_create_topics = route.auto_create_topics(),
+          .fallback = route.fallback()};
 }
 
 config::RouteConfig ToConfig(const routing::Route& route) {
   return {.topic = route.pattern,
           .write = route.write,
           .read = route.read,
-          .auto_create_topics = route.auto_create_topics};
+          .auto_create_topics = route.auto_create_topics,
+          .fallback = route.fallback};
 }
 
 }  // namespace

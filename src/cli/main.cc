@@ -1,6 +1,7 @@
 // ferry: the command-line client of a Ferry node.
 #include <CLI/CLI.hpp>
 
+#include "cli/client_settings_command.h"
 #include "cli/connection.h"
 #include "cli/consume_command.h"
 #include "cli/groups_command.h"
@@ -30,6 +31,7 @@ int main(int argc, char** argv) {
   ferry::cli::AddRoutesCommands(app, options, command);
   ferry::cli::AddMirrorCommands(app, options, command);
   ferry::cli::AddMigrateCommands(app, options, command);
+  ferry::cli::AddClientSettingsCommands(app, options, command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

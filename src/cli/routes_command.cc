@@ -19,6 +19,7 @@ struct RoutesArgs {
   std::vector<std::string> write;
   std::vector<std::string> read;
   bool auto_create = false;
+  bool fallback = false;
   std::string cluster;
 };
 
@@ -37,10 +38,11 @@ int RunList(const GlobalOptions& options, const RoutesArgs&) {
     return 0;
   }
   std::vector<std::vector<std::string>> rows = {
-      {"TOPIC", "WRITE", "READ", "AUTO-CREATE"}};
+      {"TOPIC", "WRITE", "READ", "AUTO-CREATE", "FALLBACK"}};
   for (const v1::Route& route : response.routes()) {
     rows.push_back({route.topic(), Clusters(route.write()), Clusters(route.read()),
-                    route.auto_create_topics() ? "yes" : "no"});
+                    route.auto_create_topics() ? "yes" : "no",
+                    route.fallback() ? "yes" : "no"});
   }
   PrintTable(rows);
   return 0;
@@ -54,6 +56,7 @@ int RunPut(const GlobalOptions& options, const RoutesArgs& args) {
   for (const std::string& c : args.write) route->add_write(c);
   for (const std::string& c : args.read) route->add_read(c);
   route->set_auto_create_topics(args.auto_create);
+  route->set_fallback(args.fallback);
   v1::Route applied;
   grpc::Status status = admin->PutRoute(NewContext(options).get(), request, &applied);
   if (!status.ok()) return Fail(options, "routes put", status);
@@ -129,6 +132,8 @@ void AddRoutesCommands(CLI::App& app, const GlobalOptions& options, Command& com
       ->delimiter(',');
   put->add_flag("--auto-create", args->auto_create,
                 "Create missing topics on the write cluster when published to");
+  put->add_flag("--fallback", args->fallback,
+                "Let SDKs publish straight to the write cluster when no node answers");
   put->callback(choose(&RunPut));
 
   CLI::App* remove = routes->add_subcommand("delete", "Delete the route of a glob");

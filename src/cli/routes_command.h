@@ -7,7 +7,8 @@
 namespace ferry::cli {
 
 // `ferry routes list`: every route (topic glob, write and read clusters).
-// `ferry routes put --topic GLOB --write a,b [--read a,b] [--auto-create]`:
+// `ferry routes put --topic GLOB --write a,b [--read a,b] [--auto-create]
+//     [--fallback]`:
 //     creates or replaces the route of GLOB on every node.
 // `ferry routes delete GLOB`.
 // `ferry clusters drain NAME` / `ferry clusters undrain NAME`: move writes

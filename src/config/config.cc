@@ -184,6 +184,10 @@ absl::Status Validate(const Config& config) {
         absl::FormatDuration(config.control.node_timeout),
         absl::FormatDuration(config.control.heartbeat_interval)));
   }
+  if (absl::Status s = ValidateClientSettings(config.client.settings, "client");
+      !s.ok()) {
+    return s;
+  }
   std::set<std::string> topics;
   std::set<std::string> clusters;
   for (const auto& [name, unused] : config.clusters) clusters.insert(name);
@@ -229,6 +233,44 @@ absl::Status ValidateRoute(const RouteConfig& route,
             fmt::format("{}.{}: cluster \"{}\" is listed twice", field, name, cluster));
       }
     }
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status CheckBounds(std::string_view field,
+                         const std::optional<absl::Duration>& value, absl::Duration min,
+                         absl::Duration max) {
+  if (!value || (*value >= min && *value <= max)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      fmt::format("{}: {} is not in {}..{}", field, absl::FormatDuration(*value),
+                  absl::FormatDuration(min), absl::FormatDuration(max)));
+}
+
+absl::Status CheckBounds(std::string_view field, const std::optional<int64_t>& value,
+                         int64_t min, int64_t max) {
+  if (!value || (*value >= min && *value <= max)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      fmt::format("{}: {} is not in {}..{}", field, *value, min, max));
+}
+
+}  // namespace
+
+absl::Status ValidateClientSettings(const ClientSettings& settings,
+                                    std::string_view field) {
+  for (absl::Status s :
+       {CheckBounds(fmt::format("{}.linger", field), settings.linger,
+                    absl::ZeroDuration(), absl::Minutes(1)),
+        CheckBounds(fmt::format("{}.max_batch_messages", field),
+                    settings.max_batch_messages, 1, 100000),
+        CheckBounds(fmt::format("{}.max_batch_bytes", field), settings.max_batch_bytes,
+                    1024, int64_t{256} << 20),
+        CheckBounds(fmt::format("{}.request_timeout", field), settings.request_timeout,
+                    absl::Seconds(1), absl::Minutes(10)),
+        CheckBounds(fmt::format("{}.delivery_timeout", field), settings.delivery_timeout,
+                    absl::Seconds(1), absl::Hours(1))}) {
+    if (!s.ok()) return s;
   }
   return absl::OkStatus();
 }

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -38,7 +39,28 @@ struct RouteConfig {
   std::vector<std::string> write = {};
   std::vector<std::string> read = {};
   bool auto_create_topics = false;
+  // SDKs may publish straight to the write cluster when no node answers.
+  bool fallback = false;
   bool operator==(const RouteConfig&) const = default;
+};
+
+// SDK settings the nodes push to clients (`client.*`, Admin.GetClientConfig);
+// unset ones leave the SDK's default. The control topic's (Admin
+// SetClientSettings) replace these once written.
+struct ClientSettings {
+  std::optional<absl::Duration> linger = {};
+  std::optional<int64_t> max_batch_messages = {};
+  std::optional<int64_t> max_batch_bytes = {};
+  std::optional<absl::Duration> request_timeout = {};
+  std::optional<absl::Duration> delivery_timeout = {};
+  bool operator==(const ClientSettings&) const = default;
+};
+
+// The `client.*` keys.
+struct ClientConfig {
+  ClientSettings settings = {};
+  // How often SDKs ask for their configuration again.
+  absl::Duration refresh_interval = absl::Seconds(30);
 };
 
 // Limits of the publish path (`publish.*`).
@@ -104,6 +126,7 @@ struct Config {
   ControlConfig control;
   MigrationConfig migration;
   MetricsConfig metrics;
+  ClientConfig client;
   std::map<std::string, ClusterConfig> clusters;
   std::vector<RouteConfig> routes;
 };
@@ -132,6 +155,13 @@ absl::StatusOr<Config> Load(const Sources& sources);
 // twice in one list. INVALID_ARGUMENT names the field as "<field>.write" etc.
 absl::Status ValidateRoute(const RouteConfig& route,
                            const std::set<std::string>& clusters, std::string_view field);
+
+// Checks pushed SDK settings against their bounds (linger 0..1m, batch
+// messages 1..100000, batch bytes 1 KiB..256 MiB, request timeout 1s..10m,
+// delivery timeout 1s..1h). INVALID_ARGUMENT names the field as
+// "<field>.linger" etc.
+absl::Status ValidateClientSettings(const ClientSettings& settings,
+                                    std::string_view field);
 
 // The environment variable that sets a scalar key: listen.grpc ->
 // FERRY_LISTEN_GRPC.

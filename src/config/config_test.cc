@@ -193,6 +193,35 @@ TEST(Config, RouteCheckNamesTheFieldAndTheFault) {
       HasSubstr("route.read: unknown cluster \"other\" (configured: main, standby)"));
 }
 
+TEST(Config, ClientSettingsAreUnsetUntilConfiguredAndChecked) {
+  auto none = Load({});
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->client.settings, ClientSettings{});
+  EXPECT_EQ(none->client.refresh_interval, absl::Seconds(30));
+
+  auto set = LoadYaml(R"(
+client: { linger: 0s, max_batch_messages: 200, delivery_timeout: 45s, refresh_interval: 5s }
+clusters: { main: { type: kafka, bootstrap: 'h:1' } }
+routes: [ { topic: "orders.*", write: [main], fallback: true } ]
+)");
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->client.settings,
+            (ClientSettings{.linger = absl::ZeroDuration(),
+                            .max_batch_messages = 200,
+                            .delivery_timeout = absl::Seconds(45)}));
+  EXPECT_EQ(set->client.refresh_interval, absl::Seconds(5));
+  EXPECT_TRUE(set->routes[0].fallback);
+
+  EXPECT_THAT(Error(LoadYaml("client: { linger: 2m }")),
+              HasSubstr("client.linger: 2m is not in 0..1m"));
+  EXPECT_THAT(Error(LoadYaml("client: { max_batch_messages: 0 }")),
+              HasSubstr("client.max_batch_messages: 0 is not in 1..100000"));
+  EXPECT_THAT(Error(LoadYaml("client: { delivery_timeout: 500ms }")),
+              HasSubstr("client.delivery_timeout: 500ms is not in 1s..1h"));
+  EXPECT_THAT(Error(LoadYaml("routes: [ { topic: t, write: [local], fallback: yes } ]")),
+              HasSubstr("\"yes\" is not true or false"));
+}
+
 TEST(Config, DurationsAreCheckedAgainstBounds) {
   EXPECT_THAT(Error(LoadYaml("shutdown: { grace: 10 }")),
               HasSubstr("shutdown.grace: \"10\" is not a duration"));

@@ -43,6 +43,29 @@ absl::Status ParseBool(std::string_view value, bool& out) {
   return absl::OkStatus();
 }
 
+// Bounds are checked with the rest of the settings (ValidateClientSettings),
+// which Admin SetClientSettings shares.
+absl::Status ParseOptionalDuration(std::string_view value,
+                                   std::optional<absl::Duration>& out) {
+  absl::Duration d;
+  if (absl::Status s =
+          ParseDurationIn(value, absl::ZeroDuration(), absl::InfiniteDuration(), d);
+      !s.ok()) {
+    return s;
+  }
+  out = d;
+  return absl::OkStatus();
+}
+
+absl::Status ParseOptionalInt(std::string_view value, std::optional<int64_t>& out) {
+  int64_t parsed = 0;
+  if (!ParseInt(value, parsed)) {
+    return Invalid(fmt::format("\"{}\" is not a whole number", value));
+  }
+  out = parsed;
+  return absl::OkStatus();
+}
+
 std::vector<std::string> ParseList(std::string_view value) {
   std::vector<std::string> out;
   for (std::string_view item : Split(value, ',')) {
@@ -301,6 +324,40 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
        return ParseDurationIn(v, absl::Seconds(1), absl::Minutes(10),
                               c.migration.max_write_hold);
      }},
+    {"client.linger", "duration", "(SDK default)", "0..1m",
+     "Pushed to SDKs: how long a message may wait for companions in a batch. An "
+     "application's explicit setting wins; Admin SetClientSettings replaces the "
+     "client.* settings at runtime.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseOptionalDuration(v, c.client.settings.linger);
+     }},
+    {"client.max_batch_messages", "count", "(SDK default)", "1..100000",
+     "Pushed to SDKs: most messages in one batch.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseOptionalInt(v, c.client.settings.max_batch_messages);
+     }},
+    {"client.max_batch_bytes", "bytes", "(SDK default)", "1024..268435456",
+     "Pushed to SDKs: most bytes in one batch.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseOptionalInt(v, c.client.settings.max_batch_bytes);
+     }},
+    {"client.request_timeout", "duration", "(SDK default)", "1s..10m",
+     "Pushed to SDKs: deadline of one batch call.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseOptionalDuration(v, c.client.settings.request_timeout);
+     }},
+    {"client.delivery_timeout", "duration", "(SDK default)", "1s..1h",
+     "Pushed to SDKs: bound on a message's life, retries included.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseOptionalDuration(v, c.client.settings.delivery_timeout);
+     }},
+    {"client.refresh_interval", "duration", "30s", "1s..1h",
+     "How often SDKs ask a node for their configuration again (Admin "
+     "GetClientConfig).",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::Seconds(1), absl::Hours(1),
+                              c.client.refresh_interval);
+     }},
     {"metrics.max_series_per_family", "count", "10000", "1..1000000",
      "Most series one metric family holds, so label values chosen by clients (group "
      "names) cannot grow memory and /metrics without limit. Beyond it new series are "
@@ -417,6 +474,14 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
        auto route = Route(c, k);
        if (!route.ok()) return route.status();
        return ParseBool(v, (*route)->auto_create_topics);
+     }},
+    {"routes.N.fallback", "bool", "false", "true, false",
+     "Let SDKs with fallback enabled publish straight to the write cluster (Kafka) "
+     "when no node answers; consumers wait for the nodes.",
+     [](Config& c, const Captures& k, std::string_view v) {
+       auto route = Route(c, k);
+       if (!route.ok()) return route.status();
+       return ParseBool(v, (*route)->fallback);
      }},
 });
 

@@ -209,6 +209,9 @@ void ControlPlane::OnRecords(std::vector<backend::ConsumedRecord> records) {
     } else if (const auto* migration = std::get_if<MigrationState>(&*command)) {
       absl::MutexLock lock(&mu_);
       migrations_[migration->topic] = *migration;
+    } else if (const auto* client = std::get_if<ClientSettingsChange>(&*command)) {
+      absl::MutexLock lock(&mu_);
+      client_settings_ = client->settings;
     } else {
       OnRouteRecord(std::nullopt);
     }
@@ -571,6 +574,15 @@ std::optional<std::vector<config::RouteConfig>> ControlPlane::Routes() const {
   absl::MutexLock lock(&mu_);
   if (!caught_up_ || !routes_seeded_) return std::nullopt;
   return RouteList();
+}
+
+absl::Status ControlPlane::SetClientSettings(const config::ClientSettings& settings) {
+  return WriteAndApply(ClientSettingsChange{.settings = settings});
+}
+
+std::optional<config::ClientSettings> ControlPlane::PushedClientSettings() const {
+  absl::MutexLock lock(&mu_);
+  return client_settings_;
 }
 
 std::set<std::string> ControlPlane::Drained() const {

@@ -102,6 +102,9 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   absl::Status SetDrained(const std::string& cluster, bool drained);
   absl::Status StartMirror(const MirrorSpec& spec);
   absl::Status StopMirror(const std::string& name);
+  // Replaces the SDK settings pushed to clients; returns once this node
+  // applied them.
+  absl::Status SetClientSettings(const config::ClientSettings& settings);
   // Issues a seek of the group's partitions on `cluster` and waits up to
   // `wait` for the nodes owning them to apply it; returns the partitions moved
   // meanwhile (a partition that was changing owners, or whose owner was
@@ -141,6 +144,8 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   // The group's filter; empty when none.
   std::string GroupFilter(const std::string& group) const;
   std::vector<MirrorSpec> Mirrors() const;
+  // The pushed SDK settings; nullopt until an operator set them at runtime.
+  std::optional<config::ClientSettings> PushedClientSettings() const;
 
  private:
   void Run();
@@ -206,6 +211,7 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   std::set<std::string> drained_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> group_filters_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, MirrorSpec> mirrors_ ABSL_GUARDED_BY(mu_);
+  std::optional<config::ClientSettings> client_settings_ ABSL_GUARDED_BY(mu_);
   // Per group and cluster ("": every cluster), its latest seek command and
   // the partitions nodes said they moved for it; dropped once the command
   // expired.

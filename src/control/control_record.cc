@@ -21,6 +21,7 @@ constexpr std::string_view kMirrorStopped = "v1 stopped\n";
 constexpr std::string_view kNodePrefix = "node/";
 constexpr std::string_view kWriteHoldPrefix = "writehold/";
 constexpr std::string_view kMigrationPrefix = "migration/";
+constexpr std::string_view kClientSettingsKey = "client/settings";
 
 std::optional<int64_t> Int(std::string_view text) {
   int64_t value = 0;
@@ -106,7 +107,8 @@ std::optional<SeekApplied> DecodeSeekApplied(std::string_view group,
   return applied;
 }
 
-// "v1", then "write <cluster>", "read <cluster>" and "auto_create" lines.
+// "v1", then "write <cluster>", "read <cluster>", "auto_create" and
+// "fallback" lines.
 std::optional<RouteChange> DecodeRoute(std::string_view topic, std::string_view value) {
   RouteChange change{.topic = std::string(topic)};
   if (value == kRouteDeleted) return change;
@@ -118,6 +120,10 @@ std::optional<RouteChange> DecodeRoute(std::string_view topic, std::string_view 
     if (!line) return std::nullopt;
     if (*line == "auto_create") {
       route.auto_create_topics = true;
+      continue;
+    }
+    if (*line == "fallback") {
+      route.fallback = true;
       continue;
     }
     auto field = NextWord(*line);
@@ -145,7 +151,53 @@ std::string EncodeRoute(const RouteChange& change) {
     value += fmt::format("read {}\n", cluster);
   }
   if (change.route->auto_create_topics) value += "auto_create\n";
+  if (change.route->fallback) value += "fallback\n";
   return value;
+}
+
+std::string EncodeClientSettings(const config::ClientSettings& settings) {
+  std::string value = "v1\n";
+  auto ms = [](absl::Duration d) { return absl::ToInt64Milliseconds(d); };
+  if (settings.linger) value += fmt::format("linger_ms {}\n", ms(*settings.linger));
+  if (settings.max_batch_messages) {
+    value += fmt::format("max_batch_messages {}\n", *settings.max_batch_messages);
+  }
+  if (settings.max_batch_bytes) {
+    value += fmt::format("max_batch_bytes {}\n", *settings.max_batch_bytes);
+  }
+  if (settings.request_timeout) {
+    value += fmt::format("request_timeout_ms {}\n", ms(*settings.request_timeout));
+  }
+  if (settings.delivery_timeout) {
+    value += fmt::format("delivery_timeout_ms {}\n", ms(*settings.delivery_timeout));
+  }
+  return value;
+}
+
+// Unknown names are skipped: a newer node may push settings this one lacks.
+std::optional<ClientSettingsChange> DecodeClientSettings(std::string_view value) {
+  auto header = NextLine(value);
+  if (!header || *header != "v1") return std::nullopt;
+  config::ClientSettings settings;
+  while (!value.empty()) {
+    auto line = NextLine(value);
+    if (!line) return std::nullopt;
+    auto name = NextWord(*line);
+    auto number = Int(*line);
+    if (!name || !number) return std::nullopt;
+    if (*name == "linger_ms") {
+      settings.linger = absl::Milliseconds(*number);
+    } else if (*name == "max_batch_messages") {
+      settings.max_batch_messages = *number;
+    } else if (*name == "max_batch_bytes") {
+      settings.max_batch_bytes = *number;
+    } else if (*name == "request_timeout_ms") {
+      settings.request_timeout = absl::Milliseconds(*number);
+    } else if (*name == "delivery_timeout_ms") {
+      settings.delivery_timeout = absl::Milliseconds(*number);
+    }
+  }
+  return ClientSettingsChange{.settings = settings};
 }
 
 // "v1", then "source <cluster>", "target <cluster>", "topic <topic>" lines.
@@ -292,6 +344,9 @@ EncodedRecord Encode(const ControlCommand& command) {
     return {fmt::format("{}{}", kMigrationPrefix, migration->topic),
             EncodeMigration(*migration)};
   }
+  if (const auto* client = std::get_if<ClientSettingsChange>(&command)) {
+    return {std::string(kClientSettingsKey), EncodeClientSettings(client->settings)};
+  }
   const auto& seek = std::get<SeekCommand>(command);
   std::string value = fmt::format("v2 {} {}{}{}\n", seek.valid_until_ms, seek.id,
                                   seek.cluster.empty() ? "" : " ", seek.cluster);
@@ -342,6 +397,10 @@ std::optional<ControlCommand> Decode(std::string_view key, std::string_view valu
     if (migration) return *std::move(migration);
   }
   if (key == kRoutesSeededKey && value == "1") return RoutesSeeded{};
+  if (key == kClientSettingsKey) {
+    auto settings = DecodeClientSettings(value);
+    if (settings) return *std::move(settings);
+  }
   if (key.starts_with(kDrainPrefix) && key.size() > kDrainPrefix.size() &&
       (value == "0" || value == "1")) {
     return DrainCommand{.cluster = std::string(key.substr(kDrainPrefix.size())),

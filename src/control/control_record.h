@@ -29,6 +29,10 @@
 //                           "stage <stage>\n" and "group <group>\n" lines:
 //                           a migration's plan and progress
 //                           (docs/migration.md)
+//   key "client/settings"   value "v1\n" then one "<name> <value>\n" line per
+//                           pushed SDK setting (linger_ms, max_batch_messages,
+//                           max_batch_bytes, request_timeout_ms,
+//                           delivery_timeout_ms); unknown names are skipped
 //
 // A seek is a one-shot command for the nodes consuming the group when it is
 // issued; nodes that read it after `valid_until_ms` (e.g. while catching up
@@ -144,10 +148,15 @@ struct MigrationState {
   bool operator==(const MigrationState&) const = default;
 };
 
+// The SDK settings pushed to clients; the latest record replaces them all.
+struct ClientSettingsChange {
+  config::ClientSettings settings = {};
+};
+
 using ControlCommand =
     std::variant<PauseCommand, SeekCommand, SeekApplied, RouteChange, RoutesSeeded,
                  DrainCommand, MirrorChange, GroupFilterCommand, NodeBeat,
-                 WriteHoldCommand, MigrationState>;
+                 WriteHoldCommand, MigrationState, ClientSettingsChange>;
 
 struct EncodedRecord {
   std::string key;

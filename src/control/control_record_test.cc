@@ -74,7 +74,8 @@ TEST(ControlRecord, RoutePutAndDeleteRoundTrip) {
                   .route = config::RouteConfig{.topic = "orders.*",
                                                .write = {"main", "standby"},
                                                .read = {"standby", "main"},
-                                               .auto_create_topics = true}};
+                                               .auto_create_topics = true,
+                                               .fallback = true}};
   EncodedRecord record = Encode(put);
   EXPECT_EQ(record.key, "route/orders.*");
   auto decoded = Decode(record.key, record.value);
@@ -85,12 +86,34 @@ TEST(ControlRecord, RoutePutAndDeleteRoundTrip) {
   EXPECT_EQ(out.route->write, put.route->write);
   EXPECT_EQ(out.route->read, put.route->read);
   EXPECT_TRUE(out.route->auto_create_topics);
+  EXPECT_TRUE(out.route->fallback);
 
   EncodedRecord deleted = Encode(RouteChange{.topic = "orders.*"});
   EXPECT_EQ(deleted.key, record.key);
   auto gone = Decode(deleted.key, deleted.value);
   ASSERT_TRUE(gone.has_value());
   EXPECT_FALSE(std::get<RouteChange>(*gone).route.has_value());
+}
+
+TEST(ControlRecord, ClientSettingsRoundTripOnlyWhatWasSet) {
+  const config::ClientSettings settings{.linger = absl::Milliseconds(20),
+                                        .max_batch_messages = 100,
+                                        .delivery_timeout = absl::Seconds(45)};
+  EncodedRecord record = Encode(ClientSettingsChange{.settings = settings});
+  EXPECT_EQ(record.key, "client/settings");
+  EXPECT_EQ(record.value,
+            "v1\nlinger_ms 20\nmax_batch_messages 100\ndelivery_timeout_ms 45000\n");
+  auto decoded = Decode(record.key, record.value);
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(std::get<ClientSettingsChange>(*decoded).settings, settings);
+
+  // A newer node's setting is skipped; a malformed line drops the record.
+  auto newer = Decode("client/settings", "v1\nlinger_ms 3\ncompression_level 9\n");
+  ASSERT_TRUE(newer.has_value());
+  EXPECT_EQ(std::get<ClientSettingsChange>(*newer).settings,
+            (config::ClientSettings{.linger = absl::Milliseconds(3)}));
+  EXPECT_FALSE(Decode("client/settings", "v1\nlinger_ms soon\n").has_value());
+  EXPECT_FALSE(Decode("client/settings", "v2\n").has_value());
 }
 
 TEST(ControlRecord, SeededMarkerAndDrainRoundTrip) {

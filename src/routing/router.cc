@@ -46,8 +46,8 @@ Router::Router(std::vector<config::RouteConfig> routes, std::vector<std::string>
     : clusters_(std::move(clusters)) {
   for (config::RouteConfig& r : routes) {
     std::vector<std::string> read = r.read.empty() ? r.write : r.read;
-    routes_.push_back(
-        {std::move(r.topic), std::move(r.write), std::move(read), r.auto_create_topics});
+    routes_.push_back({std::move(r.topic), std::move(r.write), std::move(read),
+                       r.auto_create_topics, r.fallback});
   }
 }
 

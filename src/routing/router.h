@@ -15,6 +15,7 @@ struct Route {
   std::vector<std::string> write;
   std::vector<std::string> read;
   bool auto_create_topics = false;
+  bool fallback = false;
 };
 
 // True when `text` matches `pattern`, where '*' matches any run of characters

@@ -196,11 +196,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   server->migration_operations_ = std::make_unique<admin::MigrationOperations>(
       clusters_by_name, server->routes_.get(), server->control_.get(),
       server->mirror_operations_.get(), admin::MigrationOperations::Options{});
+  server->client_config_ = std::make_unique<admin::ClientConfigOperations>(
+      clusters_by_name, config.clusters, server->routes_.get(), server->breakers_.get(),
+      server->control_.get(), config.client, &server->registry_);
   server->admin_ = std::make_unique<admin::AdminService>(
       identity, clusters, server->breakers_.get(), server->routes_.get(),
       server->route_operations_.get(), server->mirror_operations_.get(),
       server->migration_operations_.get(), server->group_operations_.get(),
-      server->control_.get(), &server->draining_);
+      server->client_config_.get(), server->control_.get(), &server->draining_);
   builder.RegisterService(server->publisher_.get());
   builder.RegisterService(server->subscriber_.get());
   builder.RegisterService(server->admin_.get());

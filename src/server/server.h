@@ -74,6 +74,7 @@ class Server {
   std::unique_ptr<admin::RouteOperations> route_operations_;
   std::unique_ptr<admin::MirrorOperations> mirror_operations_;
   std::unique_ptr<admin::MigrationOperations> migration_operations_;
+  std::unique_ptr<admin::ClientConfigOperations> client_config_;
   std::unique_ptr<admin::AdminService> admin_;
   std::unique_ptr<grpc::Server> grpc_;
   std::unique_ptr<HttpListener> http_;

@@ -76,6 +76,10 @@ absl::Status Validate(const PublisherOptions& options) {
     return bad(fmt::format("RetryBackoff: need 0 < initial <= max, got {} ms and {} ms",
                            options.initial_backoff.count(), options.max_backoff.count()));
   }
+  if (options.fallback_after.count() <= 0) {
+    return bad(fmt::format("FallbackAfter: must be > 0 ms, got {}",
+                           options.fallback_after.count()));
+  }
   if (options.close_timeout.count() < 0) {
     return bad(fmt::format("CloseTimeout: must be >= 0 ms, got {}",
                            options.close_timeout.count()));

@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "ferry/client/publisher.h"
 
 namespace ferry::client::internal {
 
@@ -23,6 +25,22 @@ struct PublisherOptions {
   std::chrono::milliseconds initial_backoff{50};
   std::chrono::milliseconds max_backoff{2'000};
   std::chrono::milliseconds close_timeout{30'000};
+
+  // Fallback publishing straight to the cluster (fallback_publisher.h).
+  bool fallback = false;
+  std::chrono::milliseconds fallback_after{10'000};
+  std::string client_id;
+  // Which options the application set itself: settings pushed by the nodes
+  // replace only the others.
+  bool linger_set = false;
+  bool max_batch_messages_set = false;
+  bool max_batch_bytes_set = false;
+  bool request_timeout_set = false;
+  bool delivery_timeout_set = false;
+  // Called on the sender thread with each final result that goes through
+  // Publisher::Impl's resolution (not the at-once failures Publish returns),
+  // just before its future completes. Must not block.
+  std::function<void(const PublishResult&)> on_result;
 };
 
 // OK, or INVALID_ARGUMENT naming the first bad option (by its Builder name).

@@ -3,6 +3,7 @@
 
 #include <utility>
 
+#include "fallback_publisher.h"
 #include "options.h"
 #include "publisher_impl.h"
 
@@ -22,16 +23,19 @@ Publisher::Builder& Publisher::Builder::Endpoints(std::vector<std::string> endpo
 
 Publisher::Builder& Publisher::Builder::MaxBatchMessages(int messages) {
   options_->max_batch_messages = messages;
+  options_->max_batch_messages_set = true;
   return *this;
 }
 
 Publisher::Builder& Publisher::Builder::MaxBatchBytes(std::size_t bytes) {
   options_->max_batch_bytes = bytes;
+  options_->max_batch_bytes_set = true;
   return *this;
 }
 
 Publisher::Builder& Publisher::Builder::Linger(std::chrono::milliseconds linger) {
   options_->linger = linger;
+  options_->linger_set = true;
   return *this;
 }
 
@@ -48,12 +52,14 @@ Publisher::Builder& Publisher::Builder::BlockWhenFull(bool block) {
 Publisher::Builder& Publisher::Builder::RequestTimeout(
     std::chrono::milliseconds timeout) {
   options_->request_timeout = timeout;
+  options_->request_timeout_set = true;
   return *this;
 }
 
 Publisher::Builder& Publisher::Builder::DeliveryTimeout(
     std::chrono::milliseconds timeout) {
   options_->delivery_timeout = timeout;
+  options_->delivery_timeout_set = true;
   return *this;
 }
 
@@ -78,18 +84,46 @@ std::unique_ptr<Publisher> Publisher::Builder::Build(std::string* error) const {
     if (error != nullptr) *error = std::string(status.message());
     return nullptr;
   }
+  if (options_->fallback) {
+    return std::unique_ptr<Publisher>(new Publisher(
+        std::make_unique<WithFallback>(internal::PublisherOptions(*options_))));
+  }
   return std::unique_ptr<Publisher>(
       new Publisher(std::make_unique<Impl>(internal::PublisherOptions(*options_))));
 }
 
+Publisher::Builder& Publisher::Builder::Fallback(bool enabled) {
+  options_->fallback = enabled;
+  return *this;
+}
+
+Publisher::Builder& Publisher::Builder::FallbackAfter(std::chrono::milliseconds after) {
+  options_->fallback_after = after;
+  return *this;
+}
+
+Publisher::Builder& Publisher::Builder::ClientId(std::string id) {
+  options_->client_id = std::move(id);
+  return *this;
+}
+
 Publisher::Publisher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Publisher::Publisher(std::unique_ptr<WithFallback> fallback)
+    : fallback_(std::move(fallback)) {}
 
 Publisher::~Publisher() = default;
 
 std::future<PublishResult> Publisher::Publish(std::string topic, Message message) {
+  if (fallback_) return fallback_->Publish(std::move(topic), std::move(message));
   return impl_->Publish(std::move(topic), std::move(message));
 }
 
-bool Publisher::Flush(std::chrono::milliseconds timeout) { return impl_->Flush(timeout); }
+bool Publisher::Flush(std::chrono::milliseconds timeout) {
+  return fallback_ ? fallback_->Flush(timeout) : impl_->Flush(timeout);
+}
+
+PublisherStats Publisher::Stats() const {
+  return fallback_ ? fallback_->Stats() : PublisherStats{};
+}
 
 }  // namespace ferry::client

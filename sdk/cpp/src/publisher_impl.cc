@@ -352,6 +352,9 @@ void Publisher::Impl::Resolve(Resolutions* done) {
   // Outside mu_: set_value wakes waiting threads, which then would contend
   // for mu_ with this thread, and Publish callers would wait for the whole
   // batch. set_value runs no application code.
+  if (options_.on_result) {
+    for (const auto& [message, result] : *done) options_.on_result(result);
+  }
   for (auto& [message, result] : *done) message->promise.set_value(std::move(result));
   {
     // Last, so that Flush never sees a message done whose future is not.

@@ -77,8 +77,26 @@ struct PublishResult {
   int64_t offset = -1;
   // The message's id (given or generated), also when it failed.
   std::string id{};
+  // True when the fallback producer wrote the message straight to the cluster
+  // (no node answered); false when a Ferry node carried it.
+  bool direct = false;
 
   bool ok() const { return code == 0; }
+};
+
+// Counters of a publisher's two paths (both 0 without Fallback).
+struct PublisherStats {
+  // Messages acknowledged through a Ferry node / straight from the cluster.
+  uint64_t ferry_messages = 0;
+  uint64_t direct_messages = 0;
+  // New messages go straight to the cluster now.
+  bool fallback_active = false;
+  // The client configuration was fetched from a node at least once.
+  bool config_fetched = false;
+  // Settings in effect for new direct producers: the application's, else the
+  // nodes' pushed ones, else the defaults.
+  std::chrono::milliseconds linger{0};
+  std::chrono::milliseconds delivery_timeout{0};
 };
 
 // Thread-safe: Publish and Flush may be called from any number of threads.
@@ -141,6 +159,21 @@ class Publisher {
     // How long the destructor waits for outstanding messages (>= 0; default
     // 30 s).
     Builder& CloseTimeout(std::chrono::milliseconds timeout);
+    // Off by default. When on, the publisher fetches its client configuration
+    // from the nodes (at start, periodically, on reconnect): settings the
+    // operator pushes replace the defaults of options not set here. When no
+    // node has answered for FallbackAfter and the topic's route allows it,
+    // messages go straight to the route's write cluster (librdkafka: acks=all,
+    // idempotent, the Java partitioner, header ferry.id); a key's messages wait
+    // while an earlier one is in flight on the other path. When a node answers
+    // again, new messages go through Ferry. Without a fetched configuration
+    // for the topic, messages fail as without fallback. Consuming always
+    // waits for the nodes.
+    Builder& Fallback(bool enabled);
+    // How long no node must answer before fallback starts (> 0; default 10 s).
+    Builder& FallbackAfter(std::chrono::milliseconds after);
+    // Names this client in the nodes' logs (fallback reports).
+    Builder& ClientId(std::string id);
 
     // On success returns the publisher (channels connect lazily, so a node
     // that is down is no error here). On bad options returns nullptr and, if
@@ -172,11 +205,17 @@ class Publisher {
   // if `timeout` passed first (nothing is cancelled).
   bool Flush(std::chrono::milliseconds timeout);
 
+  PublisherStats Stats() const;
+
  private:
   class Impl;
+  class WithFallback;
   explicit Publisher(std::unique_ptr<Impl> impl);
+  explicit Publisher(std::unique_ptr<WithFallback> fallback);
 
+  // Exactly one is set: WithFallback wraps its own Impl.
   std::unique_ptr<Impl> impl_;
+  std::unique_ptr<WithFallback> fallback_;
 };
 
 }  // namespace ferry::client

@@ -50,6 +50,8 @@ const (
 	Admin_AdvanceMigration_FullMethodName  = "/ferry.v1.Admin/AdvanceMigration"
 	Admin_RollbackMigration_FullMethodName = "/ferry.v1.Admin/RollbackMigration"
 	Admin_GetMigration_FullMethodName      = "/ferry.v1.Admin/GetMigration"
+	Admin_GetClientConfig_FullMethodName   = "/ferry.v1.Admin/GetClientConfig"
+	Admin_SetClientSettings_FullMethodName = "/ferry.v1.Admin/SetClientSettings"
 )
 
 // AdminClient is the client API for Admin service.
@@ -144,6 +146,21 @@ type AdminClient interface {
 	AdvanceMigration(ctx context.Context, in *AdvanceMigrationRequest, opts ...grpc.CallOption) (*Migration, error)
 	RollbackMigration(ctx context.Context, in *RollbackMigrationRequest, opts ...grpc.CallOption) (*Migration, error)
 	GetMigration(ctx context.Context, in *GetMigrationRequest, opts ...grpc.CallOption) (*Migration, error)
+	// What an SDK needs to know about the topics it names: the cluster its
+	// writes go to now, with the bootstrap servers and client properties for
+	// publishing there directly when every node is unreachable (fallback; never
+	// credentials: sasl.*, *password*, *secret*, *token* and ssl key/keystore
+	// properties are withheld), the partition count and whether the route
+	// allows fallback; and the SDK settings the operator pushes. SDKs ask at
+	// start, every refresh_interval and on reconnect. INVALID_ARGUMENT naming
+	// the field (topics: more than 1000, or a bad name); NOT_FOUND for a topic
+	// no route covers.
+	GetClientConfig(ctx context.Context, in *GetClientConfigRequest, opts ...grpc.CallOption) (*GetClientConfigResponse, error)
+	// Replaces the SDK settings pushed to clients (every field; unset ones
+	// leave the SDK's default). Stored in the control topic: every node hands
+	// them out within a second; they replace ferryd's `client.*` keys.
+	// INVALID_ARGUMENT naming the field when a value is out of bounds.
+	SetClientSettings(ctx context.Context, in *SetClientSettingsRequest, opts ...grpc.CallOption) (*ClientSettings, error)
 }
 
 type adminClient struct {
@@ -397,6 +414,24 @@ func (c *adminClient) GetMigration(ctx context.Context, in *GetMigrationRequest,
 	return out, nil
 }
 
+func (c *adminClient) GetClientConfig(ctx context.Context, in *GetClientConfigRequest, opts ...grpc.CallOption) (*GetClientConfigResponse, error) {
+	out := new(GetClientConfigResponse)
+	err := c.cc.Invoke(ctx, Admin_GetClientConfig_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) SetClientSettings(ctx context.Context, in *SetClientSettingsRequest, opts ...grpc.CallOption) (*ClientSettings, error) {
+	out := new(ClientSettings)
+	err := c.cc.Invoke(ctx, Admin_SetClientSettings_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility
@@ -489,6 +524,21 @@ type AdminServer interface {
 	AdvanceMigration(context.Context, *AdvanceMigrationRequest) (*Migration, error)
 	RollbackMigration(context.Context, *RollbackMigrationRequest) (*Migration, error)
 	GetMigration(context.Context, *GetMigrationRequest) (*Migration, error)
+	// What an SDK needs to know about the topics it names: the cluster its
+	// writes go to now, with the bootstrap servers and client properties for
+	// publishing there directly when every node is unreachable (fallback; never
+	// credentials: sasl.*, *password*, *secret*, *token* and ssl key/keystore
+	// properties are withheld), the partition count and whether the route
+	// allows fallback; and the SDK settings the operator pushes. SDKs ask at
+	// start, every refresh_interval and on reconnect. INVALID_ARGUMENT naming
+	// the field (topics: more than 1000, or a bad name); NOT_FOUND for a topic
+	// no route covers.
+	GetClientConfig(context.Context, *GetClientConfigRequest) (*GetClientConfigResponse, error)
+	// Replaces the SDK settings pushed to clients (every field; unset ones
+	// leave the SDK's default). Stored in the control topic: every node hands
+	// them out within a second; they replace ferryd's `client.*` keys.
+	// INVALID_ARGUMENT naming the field when a value is out of bounds.
+	SetClientSettings(context.Context, *SetClientSettingsRequest) (*ClientSettings, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -576,6 +626,12 @@ func (UnimplementedAdminServer) RollbackMigration(context.Context, *RollbackMigr
 }
 func (UnimplementedAdminServer) GetMigration(context.Context, *GetMigrationRequest) (*Migration, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetMigration not implemented")
+}
+func (UnimplementedAdminServer) GetClientConfig(context.Context, *GetClientConfigRequest) (*GetClientConfigResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetClientConfig not implemented")
+}
+func (UnimplementedAdminServer) SetClientSettings(context.Context, *SetClientSettingsRequest) (*ClientSettings, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method SetClientSettings not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 
@@ -1076,6 +1132,42 @@ func _Admin_GetMigration_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_GetClientConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetClientConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).GetClientConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_GetClientConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).GetClientConfig(ctx, req.(*GetClientConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_SetClientSettings_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetClientSettingsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).SetClientSettings(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_SetClientSettings_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).SetClientSettings(ctx, req.(*SetClientSettingsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1190,6 +1282,14 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetMigration",
 			Handler:    _Admin_GetMigration_Handler,
+		},
+		{
+			MethodName: "GetClientConfig",
+			Handler:    _Admin_GetClientConfig_Handler,
+		},
+		{
+			MethodName: "SetClientSettings",
+			Handler:    _Admin_SetClientSettings_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
