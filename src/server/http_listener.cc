@@ -52,7 +52,8 @@ absl::StatusOr<std::unique_ptr<HttpListener>> HttpListener::Start(
   http.Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry->Render(), "text/plain; version=0.0.4");
   });
-  const std::string api_paths = fmt::format("{}/.*", admin_http::kApiPrefix);
+  const std::string api_root = fmt::format("{}/", admin_http::kApiPrefix);
+  const std::string api_paths = api_root + ".*";
   auto serve_admin = [admin_api](const httplib::Request& req, httplib::Response& res) {
     ServeAdmin(admin_api, req, res);
   };
@@ -62,6 +63,18 @@ absl::StatusOr<std::unique_ptr<HttpListener>> HttpListener::Start(
   http.Patch(api_paths, serve_admin);
   http.Delete(api_paths, serve_admin);
   http.set_payload_max_length(kMaxBodyBytes);
+  // A request without Content-Length or Transfer-Encoding has no body (RFC
+  // 9112 section 6.3), but httplib answers such a POST 400 before routing
+  // it: serve those here, so `curl -X POST .../groups/g/pause` works.
+  http.set_pre_routing_handler(
+      [admin_api, api_root](const httplib::Request& req, httplib::Response& res) {
+        if (!req.path.starts_with(api_root) || req.has_header("Content-Length") ||
+            req.has_header("Transfer-Encoding")) {
+          return httplib::Server::HandlerResponse::Unhandled;
+        }
+        ServeAdmin(admin_api, req, res);
+        return httplib::Server::HandlerResponse::Handled;
+      });
   if (!http.bind_to_port(address.host, address.port)) {
     return absl::UnavailableError(
         fmt::format("listen.http: cannot listen on {} (address in use or not local)",

@@ -1,8 +1,12 @@
 // The HTTP/JSON admin API as an operator (or a console) meets it: a real
 // ferryd on the embedded store and on Kafka, operated through HTTP only,
 // with the CLI publishing and consuming.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -22,6 +26,7 @@ using ::ferry::testing::FerrydProcess;
 using ::ferry::testing::ProcessResult;
 using ::ferry::testing::RunFerryCli;
 using nlohmann::json;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
 
@@ -115,6 +120,25 @@ bool HasNamed(const json& list, const std::string& key, const std::string& name)
     if (Get(item, key) == name) return true;
   }
   return false;
+}
+
+// Sends `request` as it is over a fresh connection to `address` (127.0.0.1
+// only) and returns everything the node answers until it closes.
+std::string RawHttp(const std::string& address, const std::string& request) {
+  const int port = std::stoi(address.substr(address.rfind(':') + 1));
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string answer;
+  if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0 &&
+      write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+    char buffer[4096];
+    for (ssize_t n; (n = read(fd, buffer, sizeof(buffer))) > 0;) answer.append(buffer, n);
+  }
+  close(fd);
+  return answer;
 }
 
 void ExpectError(const Answer& answer, int status, const std::string& code,
@@ -238,6 +262,11 @@ TEST_P(AdminHttpTest, WritesNeedTheTokenAndBadInputGetsPreciseErrors) {
   ExpectError(Call(*node, "GET", "/api/v1/admin/ListTopics"), 405, "UNIMPLEMENTED",
               "allowed: POST");
   ExpectError(Call(*node, "GET", "/api/v1/nothing"), 404, "NOT_FOUND", "no such path");
+  // A POST without Content-Length has no body (what `curl -X POST` sends).
+  EXPECT_THAT(RawHttp(node->http_address(),
+                      "POST /api/v1/groups/g/pause HTTP/1.1\r\nHost: x\r\n"
+                      "Connection: close\r\n\r\n"),
+              AllOf(HasSubstr("HTTP/1.1 403"), HasSubstr("PERMISSION_DENIED")));
   EXPECT_EQ(
       Call(*node, "POST", "/api/v1/admin/ListTopics", std::string(2 << 20, ' ')).status,
       413);
