@@ -132,6 +132,27 @@ std::pair<int, std::string> FerrydProcess::HttpGet(const std::string& path) cons
   return {response->status, response->body};
 }
 
+std::pair<int, std::string> FerrydProcess::Http(
+    const std::string& verb, const std::string& path, const std::string& body,
+    const std::map<std::string, std::string>& headers) const {
+  httplib::Client client(absl::StrCat("http://", http_address_));
+  client.set_connection_timeout(std::chrono::seconds(2));
+  // Above the admin API's own 60 s call deadline.
+  client.set_read_timeout(std::chrono::seconds(90));
+  const httplib::Headers sent(headers.begin(), headers.end());
+  const std::string type = "application/json";
+  auto send = [&]() -> httplib::Result {
+    if (verb == "POST") return client.Post(path, sent, body, type);
+    if (verb == "PUT") return client.Put(path, sent, body, type);
+    if (verb == "PATCH") return client.Patch(path, sent, body, type);
+    if (verb == "DELETE") return client.Delete(path, sent, body, type);
+    return client.Get(path, sent);
+  };
+  httplib::Result response = send();
+  if (!response) return {-1, ""};
+  return {response->status, response->body};
+}
+
 absl::StatusOr<ProcessResult> RunFerryCli(const std::vector<std::string>& args,
                                           const std::map<std::string, std::string>& env,
                                           const std::string& input) {

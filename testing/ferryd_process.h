@@ -39,6 +39,12 @@ class FerrydProcess {
   // GET http://<http_address><path>: {status code, body}; status -1 when the
   // listener does not answer.
   std::pair<int, std::string> HttpGet(const std::string& path) const;
+  // `verb` (GET, POST, PUT, PATCH or DELETE) http://<http_address><path> with
+  // `body` as application/json (when not empty) and extra `headers`: {status
+  // code, body}; status -1 when the listener does not answer.
+  std::pair<int, std::string> Http(
+      const std::string& verb, const std::string& path, const std::string& body = "",
+      const std::map<std::string, std::string>& headers = {}) const;
 
  private:
   FerrydProcess() = default;

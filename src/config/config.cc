@@ -4,7 +4,9 @@
 #include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
+#include <fstream>
 #include <set>
+#include <sstream>
 
 #include "common/strings.h"
 #include "common/topic_name.h"
@@ -203,6 +205,46 @@ absl::Status Validate(const Config& config) {
   return absl::OkStatus();
 }
 
+// Reads admin.http.token_file once every source is merged and checks the
+// token. Messages never quote the token.
+absl::Status ResolveAdminToken(AdminHttpConfig& admin) {
+  if (!admin.token_file.empty()) {
+    if (!admin.token.empty()) {
+      return absl::InvalidArgumentError(
+          "admin.http.token_file: set admin.http.token or admin.http.token_file, not "
+          "both");
+    }
+    std::ifstream file(admin.token_file);
+    std::stringstream content;
+    content << file.rdbuf();
+    if (!file) {
+      return absl::InvalidArgumentError(fmt::format(
+          "admin.http.token_file: cannot read \"{}\" (missing or not readable)",
+          admin.token_file));
+    }
+    admin.token = std::string(Trim(content.str()));
+  }
+  if (admin.token.empty()) {
+    if (!admin.token_file.empty()) {
+      return absl::InvalidArgumentError(
+          fmt::format("admin.http.token_file: \"{}\" holds no token", admin.token_file));
+    }
+    return absl::OkStatus();
+  }
+  if (admin.token.size() < 16 || admin.token.size() > 4096) {
+    return absl::InvalidArgumentError(fmt::format(
+        "admin.http.token: {} characters, not in 16..4096", admin.token.size()));
+  }
+  for (char c : admin.token) {
+    if (c < 0x21 || c > 0x7e) {
+      return absl::InvalidArgumentError(
+          "admin.http.token: only printable ASCII without spaces (it is sent in an "
+          "HTTP header)");
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateRoute(const RouteConfig& route,
@@ -325,7 +367,9 @@ absl::StatusOr<Config> Load(const Sources& sources) {
           {.topic = "*", .write = {name}, .read = {name}, .auto_create_topics = true});
     }
   }
-  if (absl::Status s = Validate(config); !s.ok()) {
+  absl::Status s = ResolveAdminToken(config.admin_http);
+  if (s.ok()) s = Validate(config);
+  if (!s.ok()) {
     const std::string source = sources.file.empty() ? "config" : sources.file;
     return absl::InvalidArgumentError(
         fmt::format("{}: {}", source, std::string(s.message())));

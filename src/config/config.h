@@ -110,6 +110,15 @@ struct MetricsConfig {
   int64_t max_series_per_family = 10000;
 };
 
+// The HTTP admin API (`admin.http.*`, src/admin_http/).
+struct AdminHttpConfig {
+  bool allow_writes = false;
+  // The effective token (from admin.http.token or the file); empty: none.
+  // A secret: never log it or put it in an error message.
+  std::string token;
+  std::string token_file;
+};
+
 // The whole ferryd configuration. Defaults here are the documented defaults
 // (see KeyTable() and docs/configuration.md).
 struct Config {
@@ -127,6 +136,7 @@ struct Config {
   MigrationConfig migration;
   MetricsConfig metrics;
   ClientConfig client;
+  AdminHttpConfig admin_http;
   std::map<std::string, ClusterConfig> clusters;
   std::vector<RouteConfig> routes;
 };

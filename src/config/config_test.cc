@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <fmt/format.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -14,6 +15,7 @@ namespace ferry::config {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // Writes `yaml` to a fresh file under the test's temp dir; returns its path.
 std::string WriteYaml(const std::string& yaml) {
@@ -334,6 +336,47 @@ TEST(Config, SetWithoutEqualsIsRejected) {
 TEST(Config, EnvNameDerivesFromKey) {
   EXPECT_EQ(EnvName("listen.grpc"), "FERRY_LISTEN_GRPC");
   EXPECT_EQ(EnvName("cluster_probe.interval"), "FERRY_CLUSTER_PROBE_INTERVAL");
+}
+
+TEST(Config, AdminHttpIsReadOnlyWithoutATokenByDefault) {
+  auto config = Load({});
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->admin_http.allow_writes);
+  EXPECT_EQ(config->admin_http.token, "");
+}
+
+TEST(Config, AdminTokenComesFromTheEnvironmentOrAFile) {
+  constexpr std::string_view kToken = "tok-0123456789abcdef";
+  auto from_env = Load({.env = {{"FERRY_ADMIN_HTTP_TOKEN", std::string(kToken)}}});
+  ASSERT_TRUE(from_env.ok()) << from_env.status();
+  EXPECT_EQ(from_env->admin_http.token, kToken);
+
+  const std::string path = WriteYaml(fmt::format("  {}\n", kToken));
+  auto from_file = LoadYaml(fmt::format("admin: {{ http: {{ token_file: {} }} }}", path));
+  ASSERT_TRUE(from_file.ok()) << from_file.status();
+  EXPECT_EQ(from_file->admin_http.token, kToken);  // whitespace trimmed
+}
+
+TEST(Config, BadAdminTokensStopStartUpWithoutQuotingThem) {
+  constexpr std::string_view kShort = "short-secret";
+  auto too_short = Load({.overrides = {fmt::format("admin.http.token={}", kShort)}});
+  EXPECT_THAT(Error(too_short), HasSubstr("admin.http.token: 12 characters, not in 16"));
+  EXPECT_THAT(Error(too_short), Not(HasSubstr(kShort)));
+
+  auto spaced = Load({.overrides = {"admin.http.token=has a space in the token"}});
+  EXPECT_THAT(Error(spaced), HasSubstr("only printable ASCII"));
+  EXPECT_THAT(Error(spaced), Not(HasSubstr("space in")));
+
+  auto missing = Load({.overrides = {"admin.http.token_file=/nonexistent/token"}});
+  EXPECT_THAT(Error(missing),
+              HasSubstr("admin.http.token_file: cannot read \"/nonexistent/token\""));
+
+  auto empty = Load({.overrides = {"admin.http.token_file=" + WriteYaml("\n")}});
+  EXPECT_THAT(Error(empty), HasSubstr("holds no token"));
+
+  auto both = Load({.overrides = {"admin.http.token=tok-0123456789abcdef",
+                                  "admin.http.token_file=" + WriteYaml("x")}});
+  EXPECT_THAT(Error(both), HasSubstr("not both"));
 }
 
 TEST(Config, DocsMatchTheKeyTable) {

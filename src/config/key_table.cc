@@ -138,7 +138,8 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
        return SetListen(c.grpc_listen, v);
      }},
     {"listen.http", "host:port", "127.0.0.1:7401", "port 1..65535",
-     "Address of the HTTP listener: /healthz and /metrics (Prometheus).",
+     "Address of the HTTP listener: /healthz, /metrics (Prometheus) and the admin API "
+     "under /api/v1 (see admin.http.*).",
      [](Config& c, const Captures&, std::string_view v) {
        return SetListen(c.http_listen, v);
      }},
@@ -364,6 +365,29 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "not exported; ferry_metrics_series_dropped_total{family} counts the refusals.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseIntIn(v, 1, 1000000, c.metrics.max_series_per_family);
+     }},
+    {"admin.http.allow_writes", "bool", "false", "true, false",
+     "Let any HTTP client reaching listen.http change state through the admin API "
+     "(create and delete topics, seek, pause, routes, ...). Off, only requests with "
+     "Authorization: Bearer <admin.http.token> may; reads are always open.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseBool(v, c.admin_http.allow_writes);
+     }},
+    {"admin.http.token", "secret", "(none)", "16..4096 characters",
+     "Bearer token that lets an HTTP request change state while allow_writes is off. "
+     "Prefer FERRY_ADMIN_HTTP_TOKEN or admin.http.token_file to the YAML file; never "
+     "logged.",
+     [](Config& c, const Captures&, std::string_view v) {
+       c.admin_http.token = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"admin.http.token_file", "path", "(none)", "a readable file",
+     "File holding admin.http.token (surrounding whitespace ignored), read at "
+     "start-up. Set one of the two.",
+     [](Config& c, const Captures&, std::string_view v) {
+       if (v.empty()) return Invalid("must not be empty");
+       c.admin_http.token_file = std::string(v);
+       return absl::OkStatus();
      }},
     {"clusters.NAME.type", "enum", "(required)", "kafka, embedded",
      "Broker type of cluster NAME: a Kafka cluster, or the embedded store (RocksDB "

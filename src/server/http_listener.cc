@@ -3,11 +3,41 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include "admin_http/path_router.h"
+
 namespace ferry::server {
+namespace {
+
+// Admin requests are small JSON documents; anything larger is refused (413)
+// before it is read into memory.
+constexpr size_t kMaxBodyBytes = 1 << 20;
+
+admin_http::HttpRequest ToAdminRequest(const httplib::Request& req) {
+  const size_t question = req.target.find('?');
+  return admin_http::HttpRequest{
+      .verb = req.method,
+      .path = req.path,
+      .query = question == std::string::npos ? "" : req.target.substr(question + 1),
+      .body = req.body,
+      .authorization = req.get_header_value("Authorization"),
+      .origin = req.get_header_value("Origin"),
+      .host = req.get_header_value("Host"),
+      .remote = fmt::format("{}:{}", req.remote_addr, req.remote_port)};
+}
+
+void ServeAdmin(const admin_http::AdminHttpApi* api, const httplib::Request& req,
+                httplib::Response& res) {
+  admin_http::HttpResponse response = api->Handle(ToAdminRequest(req));
+  res.status = response.status;
+  for (const auto& [name, value] : response.headers) res.set_header(name, value);
+  res.set_content(std::move(response.body), response.content_type);
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpListener>> HttpListener::Start(
     const NetAddress& address, const metrics::Registry* registry,
-    const std::atomic<bool>* draining) {
+    const std::atomic<bool>* draining, const admin_http::AdminHttpApi* admin_api) {
   std::unique_ptr<HttpListener> listener(new HttpListener());
   listener->http_ = std::make_unique<httplib::Server>();
   httplib::Server& http = *listener->http_;
@@ -22,6 +52,29 @@ absl::StatusOr<std::unique_ptr<HttpListener>> HttpListener::Start(
   http.Get("/metrics", [registry](const httplib::Request&, httplib::Response& res) {
     res.set_content(registry->Render(), "text/plain; version=0.0.4");
   });
+  const std::string api_root = fmt::format("{}/", admin_http::kApiPrefix);
+  const std::string api_paths = api_root + ".*";
+  auto serve_admin = [admin_api](const httplib::Request& req, httplib::Response& res) {
+    ServeAdmin(admin_api, req, res);
+  };
+  http.Get(api_paths, serve_admin);
+  http.Post(api_paths, serve_admin);
+  http.Put(api_paths, serve_admin);
+  http.Patch(api_paths, serve_admin);
+  http.Delete(api_paths, serve_admin);
+  http.set_payload_max_length(kMaxBodyBytes);
+  // A request without Content-Length or Transfer-Encoding has no body (RFC
+  // 9112 section 6.3), but httplib answers such a POST 400 before routing
+  // it: serve those here, so `curl -X POST .../groups/g/pause` works.
+  http.set_pre_routing_handler(
+      [admin_api, api_root](const httplib::Request& req, httplib::Response& res) {
+        if (!req.path.starts_with(api_root) || req.has_header("Content-Length") ||
+            req.has_header("Transfer-Encoding")) {
+          return httplib::Server::HandlerResponse::Unhandled;
+        }
+        ServeAdmin(admin_api, req, res);
+        return httplib::Server::HandlerResponse::Handled;
+      });
   if (!http.bind_to_port(address.host, address.port)) {
     return absl::UnavailableError(
         fmt::format("listen.http: cannot listen on {} (address in use or not local)",

@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "absl/status/statusor.h"
+#include "admin_http/admin_http_api.h"
 #include "common/net_address.h"
 #include "metrics/registry.h"
 
@@ -14,15 +15,16 @@ class Server;
 
 namespace ferry::server {
 
-// The HTTP side of a node: GET /healthz (200 "ok", or 503 "draining") and
-// GET /metrics (Prometheus text format). Serves on its own threads.
+// The HTTP side of a node: GET /healthz (200 "ok", or 503 "draining"),
+// GET /metrics (Prometheus text format) and the admin API under /api/v1
+// (admin_http/). Serves on its own threads.
 class HttpListener {
  public:
   // Binds `address` or fails with UNAVAILABLE naming
-  // it. `registry` and `draining` must outlive the listener.
+  // it. `registry`, `draining` and `admin_api` must outlive the listener.
   static absl::StatusOr<std::unique_ptr<HttpListener>> Start(
       const NetAddress& address, const metrics::Registry* registry,
-      const std::atomic<bool>* draining);
+      const std::atomic<bool>* draining, const admin_http::AdminHttpApi* admin_api);
 
   // Stops accepting and joins the serving thread.
   ~HttpListener();

@@ -215,13 +215,27 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   }
   // /healthz answers only once gRPC accepts calls: orchestrators and tests
   // take a 200 to mean "ready".
-  auto http =
-      HttpListener::Start(config.http_listen, &server->registry_, &server->draining_);
+  // The HTTP admin API calls this node's own Admin service in process, so
+  // its answers are exactly the gRPC API's.
+  auto admin_http = admin_http::AdminHttpApi::Create(
+      {.access = {.allow_writes = config.admin_http.allow_writes,
+                  .token = config.admin_http.token},
+       .version = std::string(kVersion)},
+      v1::Admin::service_full_name(),
+      server->grpc_->InProcessChannel(grpc::ChannelArguments()));
+  if (!admin_http.ok()) return admin_http.status();
+  server->admin_http_ = *std::move(admin_http);
+  auto http = HttpListener::Start(config.http_listen, &server->registry_,
+                                  &server->draining_, server->admin_http_.get());
   if (!http.ok()) return http.status();
   server->http_ = *std::move(http);
   spdlog::info("ferryd {} serving node={} grpc={} http={} clusters={}", kVersion,
                identity.id, identity.grpc_address, identity.http_address,
                config.clusters.size());
+  spdlog::info("admin API at http://{}/api/v1: writes {}", identity.http_address,
+               config.admin_http.allow_writes    ? "open (admin.http.allow_writes)"
+               : config.admin_http.token.empty() ? "off (read-only)"
+                                                 : "need the bearer token");
   return server;
 }
 
@@ -254,6 +268,7 @@ void Server::Shutdown() {
   }
   SetStage("stopping the HTTP listener");
   http_.reset();
+  admin_http_.reset();
   if (groups_) groups_->SetSeekLedger(nullptr);
   if (node_control_) node_control_->SetControlPlane(nullptr);
   control_.reset();

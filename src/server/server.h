@@ -77,6 +77,8 @@ class Server {
   std::unique_ptr<admin::ClientConfigOperations> client_config_;
   std::unique_ptr<admin::AdminService> admin_;
   std::unique_ptr<grpc::Server> grpc_;
+  // Calls grpc_ in process; outlives http_, which serves it.
+  std::unique_ptr<admin_http::AdminHttpApi> admin_http_;
   std::unique_ptr<HttpListener> http_;
   bool stopped_ = false;
   void SetStage(std::string stage);
