@@ -20,83 +20,19 @@
 #include "testing/ferryd_process.h"
 #include "testing/kafka_broker.h"
 #include "testing/steady_traffic.h"
-#include "testing/subscriber_stream.h"
+#include "testing/traffic_consumer.h"
 
 namespace ferry {
 namespace {
 
 using ::ferry::testing::FerrydProcess;
 using ::ferry::testing::KafkaBroker;
+using ::ferry::testing::TrafficConsumer;
 using ::testing::HasSubstr;
 
 constexpr int kPartitions = 3;
 constexpr int kKeys = 12;
 constexpr absl::Duration kOpenFor = absl::Seconds(4);
-
-// What the group received: per cluster and key, the sequence numbers of
-// first deliveries in arrival order, and every id seen.
-struct Received {
-  std::map<std::pair<std::string, std::string>, std::vector<int>> sequences;
-  std::set<std::string> ids;
-};
-
-// Consumes and acks everything of `topic` in key order, through `node`.
-class Consumer {
- public:
-  Consumer(const std::string& node, const std::string& topic)
-      : stream_(node, testing::MakeOpen("failover", {topic}, v1::ORDERING_KEY)) {
-    EXPECT_TRUE(stream_.WaitOpened().has_value());
-  }
-
-  // Takes what arrived for `period`, acking it.
-  void Drain(absl::Duration period) {
-    const absl::Time end = absl::Now() + period;
-    while (absl::Now() < end) {
-      // Acks at once what has arrived: a key-ordered group gets a key's next
-      // message only after this ack, so waiting to fill a batch would cap the
-      // group below the publish rate (12 keys x one round trip).
-      std::vector<v1::ReceivedMessage> batch;
-      if (auto first =
-              stream_.Next(std::min(absl::Milliseconds(200), end - absl::Now()))) {
-        batch = stream_.Take(499, absl::ZeroDuration());
-        batch.insert(batch.begin(), *std::move(first));
-      }
-      std::vector<std::string> receipts;
-      for (const v1::ReceivedMessage& m : batch) {
-        receipts.push_back(m.receipt());
-        std::string id;
-        for (const auto& h : m.headers()) {
-          if (h.key() == "ferry.id") id = h.value();
-        }
-        if (!received_.ids.insert(id).second) continue;  // a redelivery
-        std::vector<std::string> parts = absl::StrSplit(m.value(), ':');
-        int seq = -1;
-        EXPECT_TRUE(parts.size() == 2 && absl::SimpleAtoi(parts[1], &seq)) << m.value();
-        received_.sequences[{m.cluster(), m.key()}].push_back(seq);
-      }
-      if (!receipts.empty()) {
-        EXPECT_TRUE(stream_.Ack(receipts));
-      }
-    }
-  }
-
-  // Drains until every id of `wanted` arrived or `timeout` passed.
-  void DrainUntil(const std::set<std::string>& wanted, absl::Duration timeout) {
-    const absl::Time deadline = absl::Now() + timeout;
-    while (absl::Now() < deadline) {
-      bool all = true;
-      for (const std::string& id : wanted) all = all && received_.ids.contains(id);
-      if (all) return;
-      Drain(absl::Milliseconds(500));
-    }
-  }
-
-  const Received& received() const { return received_; }
-
- private:
-  testing::SubscriberStream stream_;
-  Received received_;
-};
 
 class Failover : public ::testing::Test {
  protected:
@@ -159,20 +95,20 @@ class Failover : public ::testing::Test {
 
   // The group got every acknowledged message, and per cluster each key's
   // first deliveries are in publish order.
-  void ExpectConsumed(const Consumer& consumer,
+  void ExpectConsumed(const TrafficConsumer& consumer,
                       const std::map<std::string, std::set<std::string>>& acked) {
     std::map<std::string, std::vector<std::string>> missing;  // cluster -> ids
     for (const auto& [cluster, ids] : acked) {
       for (const std::string& id : ids) {
-        if (!consumer.received().ids.contains(id)) missing[cluster].push_back(id);
+        if (!consumer.Has(id)) missing[cluster].push_back(id);
       }
     }
     for (const auto& [cluster, ids] : missing) {
       ADD_FAILURE() << ids.size() << " messages acknowledged on " << cluster
                     << " never reached the group, e.g. " << ids.front();
     }
-    if (!missing.empty()) ExplainMissing(missing, consumer.received());
-    for (const auto& [where, seqs] : consumer.received().sequences) {
+    if (!missing.empty()) ExplainMissing(missing, consumer);
+    for (const auto& [where, seqs] : consumer.sequences_by_cluster()) {
       for (size_t i = 1; i < seqs.size(); ++i) {
         ASSERT_LT(seqs[i - 1], seqs[i])
             << where.first << " " << where.second << " out of order at " << i;
@@ -183,7 +119,7 @@ class Failover : public ::testing::Test {
   // Where the missing messages were written, where the group stands on
   // each cluster, and what the consuming node logged about the group.
   void ExplainMissing(const std::map<std::string, std::vector<std::string>>& missing,
-                      const Received& received) {
+                      const TrafficConsumer& consumer) {
     std::set<std::string> wanted;
     for (const auto& [cluster, ids] : missing) wanted.insert(ids.begin(), ids.end());
     for (const testing::SentMessage& s : *sent_) {
@@ -191,8 +127,9 @@ class Failover : public ::testing::Test {
       std::cout << "missing: key-" << s.key << " seq " << s.seq << " on "
                 << s.result.cluster << " " << topic_ << "/" << s.result.partition << "@"
                 << s.result.offset << " acked at " << s.completed;
-      auto got = received.sequences.find({s.result.cluster, absl::StrCat("key-", s.key)});
-      if (got != received.sequences.end()) {
+      const auto& sequences = consumer.sequences_by_cluster();
+      auto got = sequences.find({s.result.cluster, absl::StrCat("key-", s.key)});
+      if (got != sequences.end()) {
         std::cout << "; the group got " << got->second.size()
                   << " of the key there, last " << got->second.back();
       }
@@ -230,7 +167,8 @@ KafkaBroker* Failover::primary_ = nullptr;
 KafkaBroker* Failover::standby_ = nullptr;
 
 TEST_F(Failover, KillingThePrimaryLosesNothingAndTheGroupDrainsBothClusters) {
-  Consumer consumer(nodes_[0]->grpc_address(), topic_);
+  TrafficConsumer consumer(nodes_[0]->grpc_address(), "failover", topic_,
+                           v1::ORDERING_KEY);
   testing::SteadyTraffic traffic(Addresses(), topic_, absl::Milliseconds(5), kKeys);
   ASSERT_TRUE(traffic.FirstAckOn("primary", absl::InfinitePast(), absl::Seconds(20)));
   consumer.Drain(absl::Seconds(1));
@@ -282,7 +220,8 @@ absl::Time LogTime(const std::string& line) {
 // then nothing acknowledged is lost, and every open period of its breaker on
 // each node lasts at least open_for: traffic never swings back faster.
 TEST_F(Failover, AFlappingPrimaryNeitherLosesMessagesNorSwingsTrafficFasterThanOpenFor) {
-  Consumer consumer(nodes_[0]->grpc_address(), topic_);
+  TrafficConsumer consumer(nodes_[0]->grpc_address(), "failover", topic_,
+                           v1::ORDERING_KEY);
   testing::SteadyTraffic traffic(Addresses(), topic_, absl::Milliseconds(5), kKeys);
   ASSERT_TRUE(traffic.FirstAckOn("primary", absl::InfinitePast(), absl::Seconds(20)));
   for (int cycle = 0; cycle < 3; ++cycle) {

@@ -17,13 +17,12 @@
 #include <map>
 #include <set>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "testing/ferryd_process.h"
 #include "testing/kafka_broker.h"
 #include "testing/steady_traffic.h"
 #include "testing/subscriber_stream.h"
+#include "testing/traffic_consumer.h"
 
 namespace ferry {
 namespace {
@@ -35,76 +34,7 @@ using ::testing::HasSubstr;
 constexpr int kPartitions = 3;
 constexpr int kKeys = 12;
 
-// One group's stream: takes, acks and records what arrives.
-class Consumer {
- public:
-  Consumer(const std::string& node, const std::string& group, const std::string& topic,
-           v1::Ordering ordering)
-      : name_(group), stream_(node, testing::MakeOpen(group, {topic}, ordering)) {
-    EXPECT_TRUE(stream_.WaitOpened().has_value());
-  }
-
-  // Takes and acks what arrives for `period`, in short rounds: a key-ordered
-  // stream gets a key's next message only once the previous one was acked.
-  void Drain(absl::Duration period) {
-    const absl::Time end = absl::Now() + period;
-    do {
-      TakeAndAck(std::max(absl::Milliseconds(1),
-                          std::min(absl::Milliseconds(20), end - absl::Now())));
-    } while (absl::Now() < end);
-  }
-
-  bool Has(const std::string& id) const { return ids_.contains(id); }
-  // First deliveries of a key that came after a later message of the key.
-  int OrderViolations() const {
-    int violations = 0;
-    for (const auto& [key, seqs] : sequences_) {
-      for (size_t i = 1; i < seqs.size(); ++i) violations += seqs[i - 1] > seqs[i];
-    }
-    return violations;
-  }
-  std::string Summary() const {
-    std::string out = absl::StrCat(name_, ": ", ids_.size(), " distinct, ", duplicates_,
-                                   " duplicates, ", OrderViolations(),
-                                   " order violations; first deliveries by cluster:");
-    for (const auto& [cluster, count] : by_cluster_) {
-      absl::StrAppend(&out, " ", cluster, "=", count);
-    }
-    return out;
-  }
-
- private:
-  void TakeAndAck(absl::Duration wait) {
-    std::vector<v1::ReceivedMessage> batch = stream_.Take(500, wait);
-    std::vector<std::string> receipts;
-    for (const v1::ReceivedMessage& m : batch) {
-      receipts.push_back(m.receipt());
-      std::string id;
-      for (const auto& h : m.headers()) {
-        if (h.key() == "ferry.id") id = h.value();
-      }
-      if (!ids_.insert(id).second) {
-        ++duplicates_;
-        continue;
-      }
-      ++by_cluster_[m.cluster()];
-      std::vector<std::string> parts = absl::StrSplit(m.value(), ':');
-      int seq = -1;
-      EXPECT_TRUE(parts.size() == 2 && absl::SimpleAtoi(parts[1], &seq)) << m.value();
-      sequences_[m.key()].push_back(seq);
-    }
-    if (!receipts.empty()) {
-      EXPECT_TRUE(stream_.Ack(receipts));
-    }
-  }
-
-  const std::string name_;
-  testing::SubscriberStream stream_;
-  std::set<std::string> ids_;
-  int duplicates_ = 0;
-  std::map<std::string, int> by_cluster_;
-  std::map<std::string, std::vector<int>> sequences_;
-};
+using Consumer = ::ferry::testing::TrafficConsumer;
 
 class MigrationTest : public ::testing::Test {
  protected:
