@@ -33,6 +33,7 @@ struct TopicMeta {
   int32_t partitions = 0;
   int64_t retention_ms = -1;     // -1: unlimited
   int64_t retention_bytes = -1;  // -1: unlimited, per partition
+  bool compact = false;          // cleanup.policy=compact: latest record per key
 };
 
 // Written in the same WriteBatch as the records it describes, so it is

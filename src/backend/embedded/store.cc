@@ -155,9 +155,9 @@ absl::Status Store::CreateTopic(const std::string& topic, int partitions,
   for (const auto& [key, value] : configs) {
     absl::Status parsed;
     if (key == "cleanup.policy" && value == "compact") {
-      // There is no compaction: a compacted topic keeps every record, so a
-      // reader replaying it still ends with the latest value of each key.
+      // No retention: compaction keeps the latest record of each key.
       meta.retention_ms = meta.retention_bytes = -1;
+      meta.compact = true;
     } else if (key == "cleanup.policy" && value == "delete") {
       // Kafka's default: retention applies.
     } else if (key == "segment.ms") {
@@ -487,11 +487,17 @@ absl::StatusOr<int64_t> Store::EnforceRetention(int64_t now_ms) {
         }
         new_low = std::max(new_low, offset);
       }
-      if (new_low <= meta.low) continue;
-      if (absl::Status s = TruncateHead(name, topic.meta, p, meta, new_low); !s.ok()) {
-        return s;
+      if (new_low > meta.low) {
+        if (absl::Status s = TruncateHead(name, topic.meta, p, meta, new_low); !s.ok()) {
+          return s;
+        }
+        deleted += new_low - meta.low;
       }
-      deleted += new_low - meta.low;
+      if (topic.meta.compact) {
+        absl::StatusOr<int64_t> compacted = CompactIfDue(name, topic.meta, p);
+        if (!compacted.ok()) return compacted.status();
+        deleted += *compacted;
+      }
     }
   }
   return deleted;
