@@ -177,24 +177,44 @@ TEST_F(FallbackTest, PublishingContinuesStraightToKafkaWhileEveryNodeIsDown) {
   EXPECT_NE(node1_->Log().find("client fallback-test published"), std::string::npos);
 }
 
+// Node batch calls that publishing `count` keyless messages at once took.
+uint64_t BatchesFor(client::Publisher& publisher, int count) {
+  const uint64_t before = publisher.Stats().node_batches;
+  std::vector<std::future<client::PublishResult>> futures;
+  for (int i = 0; i < count; ++i) {
+    futures.push_back(publisher.Publish(kTopic, {.value = absl::StrCat("m-", i)}));
+  }
+  EXPECT_TRUE(publisher.Flush(std::chrono::seconds(30)));
+  for (auto& future : futures) {
+    const client::PublishResult result = future.get();
+    EXPECT_TRUE(result.ok() && !result.direct) << result.error;
+  }
+  return publisher.Stats().node_batches - before;
+}
+
 TEST_F(FallbackTest, SettingPushedAtRuntimeReachesARunningPublisher) {
   auto publisher = NewPublisher();
   ASSERT_NE(publisher, nullptr);
   EXPECT_EQ(publisher->Stats().linger, std::chrono::milliseconds(5));  // the default
+  EXPECT_EQ(publisher->Stats().max_batch_messages, 500);
+  EXPECT_LE(BatchesFor(*publisher, 200), 10u);
 
-  auto set = testing::RunFerryCli(
-      {"--server", node2_->grpc_address(), "client-settings", "set", "--linger", "40ms"});
+  auto set =
+      testing::RunFerryCli({"--server", node2_->grpc_address(), "client-settings", "set",
+                            "--linger", "40ms", "--max-batch-messages", "5"});
   ASSERT_TRUE(set.ok()) << set.status();
   ASSERT_EQ(set->exit_code, 0) << set->err;
   EXPECT_NE(set->out.find("linger            40ms"), std::string::npos) << set->out;
 
   // Refreshed within client.refresh_interval (1 s) from either node.
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (publisher->Stats().linger != std::chrono::milliseconds(40) &&
-         absl::Now() < deadline) {
+  while (publisher->Stats().max_batch_messages != 5 && absl::Now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(publisher->Stats().linger, std::chrono::milliseconds(40));
+  EXPECT_EQ(publisher->Stats().max_batch_messages, 5);
+  // The node path follows: 200 messages at most 5 a batch.
+  EXPECT_GE(BatchesFor(*publisher, 200), 40u);
   auto show = testing::RunFerryCli(
       {"--server", node1_->grpc_address(), "client-settings", "show"});
   ASSERT_TRUE(show.ok()) << show.status();
