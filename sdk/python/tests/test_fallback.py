@@ -4,7 +4,9 @@ nodes; both are killed (kill -9); after ``fallback_after`` it publishes
 straight to Kafka; one node restarts and traffic returns through Ferry. No
 acknowledged message is lost, each key keeps its order in Kafka and lands in
 the Java partitioner's partition. Also: a setting pushed at runtime reaches a
-running publisher's node path."""
+running publisher's node path, and a subscriber waits out the outage and then
+gets what was published directly."""
+import concurrent.futures
 import time
 import urllib.request
 import uuid
@@ -14,7 +16,7 @@ import pytest
 
 import ferry
 from ferry._client_config import java_partition
-from ferry.v1 import admin_pb2, admin_pb2_grpc
+from ferry.v1 import admin_pb2, admin_pb2_grpc, publisher_pb2, publisher_pb2_grpc
 
 from conftest import create_topic, started_pair
 
@@ -213,3 +215,77 @@ def test_asyncio_publisher_falls_back_and_says_which_path_carried_a_message(
     assert not through_node.direct and direct.direct
     assert direct.partition == through_node.partition == java_partition(b"k-1", PARTITIONS)
     assert (stats.ferry_messages, stats.direct_messages) == (1, 1)
+
+
+def test_subscriber_waits_out_a_full_outage_and_gets_what_was_published_directly(
+        fallback_nodes):
+    """Consumers do not fall back: while no node answers they deliver nothing;
+    when a node returns they reconnect and get everything published
+    meanwhile, straight to Kafka by a fallback publisher."""
+    a, b = fallback_nodes
+    topic = create_topic(a.endpoint, "pyfb-" + uuid.uuid4().hex[:8], PARTITIONS)
+    endpoints = [a.endpoint, b.endpoint]
+    received = []
+
+    def drain(subscriber, until):
+        deadline = time.monotonic() + 60
+        while not until() and time.monotonic() < deadline:
+            m = subscriber.receive(timeout=0.2)
+            if m is not None:
+                received.append(m.value)
+                m.ack()
+
+    with ferry.Publisher(endpoints, fallback=True, fallback_after=1, delivery_timeout=2,
+                         request_timeout=1) as publisher, \
+            ferry.Subscriber(endpoints, "g-" + uuid.uuid4().hex[:6], [topic], start="earliest",
+                             ack_deadline=10, reconnect_backoff=(0.1, 1.0)) as subscriber:
+        before = [publisher.publish(topic, b"before-%d" % i, key="k-%d" % (i % KEYS))
+                  for i in range(60)]
+        for f in before:
+            f.result(10)
+        wanted = {b"before-%d" % i for i in range(60)}
+        drain(subscriber, lambda: wanted <= set(received))
+        assert wanted <= set(received)
+
+        a.kill9()
+        b.kill9()
+        time.sleep(1.5)  # fallback_after
+        during = [publisher.publish(topic, b"during-%d" % i, key="k-%d" % (i % KEYS))
+                  for i in range(60)]
+        assert all(f.result(10).direct for f in during)
+        assert subscriber.receive(timeout=1.0) is None  # it waits for the tier
+
+        a.start()  # at the same address
+        wanted |= {b"during-%d" % i for i in range(60)}
+        drain(subscriber, lambda: wanted <= set(received))
+    missing = wanted - set(received)
+    assert not missing, "never delivered after the outage: %s" % sorted(missing)[:5]
+
+
+class _OlderNode(publisher_pb2_grpc.PublisherServicer):
+    """A node that stores everything and offers no Admin service (as a
+    ferryd from before GetClientConfig)."""
+
+    def Publish(self, request, context):
+        return publisher_pb2.PublishResponse(results=[
+            publisher_pb2.PublishResult(cluster="old", offset=i, id=m.id)
+            for i, m in enumerate(request.messages)])
+
+
+def test_older_node_without_client_config_carries_messages_and_nothing_falls_back(caplog):
+    server = grpc.server(concurrent.futures.ThreadPoolExecutor(2))
+    publisher_pb2_grpc.add_PublisherServicer_to_server(_OlderNode(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with ferry.Publisher(["127.0.0.1:%d" % port], fallback=True,
+                             fallback_after=0.2) as publisher:
+            result = publisher.publish("t", b"v", key="k").result(10)
+            time.sleep(0.6)  # UNIMPLEMENTED is an answer: no fallback
+            stats = publisher.stats()
+    finally:
+        server.stop(0)
+    assert result.cluster == "old" and not result.direct
+    assert not stats.fallback_active and not stats.config_fetched
+    assert stats.max_batch_messages == 500  # the SDK's own settings
+    assert "older ferryd" in caplog.text
