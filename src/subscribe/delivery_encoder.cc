@@ -24,13 +24,13 @@ void EncodeDelivery(const backend::ConsumedRecord& record, const Delivery& deliv
   out.set_topic(record.topic);
   out.set_partition(record.partition);
   out.set_offset(delivery.offset);
-  out.set_key(record.key);
-  out.set_value(record.value);
+  out.set_key(record.key.data(), record.key.size());
+  out.set_value(record.value.data(), record.value.size());
   for (const auto& h : record.headers) {
     v1::Header& header = *out.add_headers();
-    header.set_key(h.key);
-    header.set_value(h.value);
-    if (h.key == "ferry.id") out.set_id(h.value);
+    header.set_key(h.key.data(), h.key.size());
+    header.set_value(h.value.data(), h.value.size());
+    if (h.key == "ferry.id") out.set_id(h.value.data(), h.value.size());
   }
   api::FromUnixMillis(record.timestamp_ms, out.mutable_publish_time());
   out.set_delivery_attempt(delivery.attempt);

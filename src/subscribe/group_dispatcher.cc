@@ -31,6 +31,12 @@ constexpr int kMaxMessagesPerResponse = 100;
 // cannot pile up unbounded (measured: about 400-500 bytes per buffered record).
 constexpr int64_t kBufferedRecordOverhead = 512;
 
+// How long a buffered record may keep sharing the backend's bytes (a Kafka
+// record pins librdkafka's whole fetch response) before it copies its own:
+// far longer than a record waits in a buffer while the group keeps up, so
+// only the slow ones pay the copy.
+constexpr absl::Duration kBorrowedBytesHold = absl::Seconds(1);
+
 // Finds slots by the parts of their key without building a key per message:
 // a fetched batch and an ack batch are mostly of one partition in a row.
 // Valid while no slot is added or removed.
@@ -620,6 +626,7 @@ void GroupDispatcher::Tick(absl::Time now) {
   {
     absl::MutexLock lock(&mu_);
     for (auto& [tp, slot] : slots_) {
+      slot->OwnBytesBufferedBefore(now - kBorrowedBytesHold);
       std::vector<int64_t> expired = slot->state().ExpireDeadlines(now);
       for (int64_t offset : expired) ReturnCredit(*slot, offset);
       if (!expired.empty()) slot->metrics().expired->Inc(expired.size());
@@ -850,6 +857,7 @@ void GroupDispatcher::OnRecords(backend::Cluster& cluster,
   {
     absl::MutexLock lock(&mu_);
     backend::GroupMember* member = Member(cluster.name());
+    const absl::Time now = clock_();
     SlotFinder finder(slots_);
     for (backend::ConsumedRecord& record : records) {
       auto it = finder.Find(cluster.name(), record.topic, record.partition);
@@ -861,12 +869,12 @@ void GroupDispatcher::OnRecords(backend::Cluster& cluster,
         if (slot.SkipFetched(record.offset)) slot.metrics().filtered->Inc();
         continue;
       }
-      if (!slot.Buffer(std::move(record), kBufferedRecordOverhead)) continue;
+      if (!slot.Buffer(std::move(record), kBufferedRecordOverhead, now)) continue;
       if (slot.ShouldPauseFetch(config_.partition_buffer_bytes) && member) {
         member->Pause({it->first.partition});
       }
     }
-    Pump(clock_());
+    Pump(now);
     ClaimOutbox(out);
   }
   Flush(std::move(out));

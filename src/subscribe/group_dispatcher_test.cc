@@ -54,11 +54,11 @@ google::protobuf::RepeatedPtrField<std::string> Receipts(
 std::vector<ConsumedRecord> Records(int64_t first, int count) {
   std::vector<ConsumedRecord> records;
   for (int64_t o = first; o < first + count; ++o) {
-    records.push_back({.topic = kP0.topic,
-                       .partition = 0,
-                       .offset = o,
-                       .key = "k" + std::to_string(o),
-                       .value = "v" + std::to_string(o)});
+    records.push_back(backend::Owned({.topic = kP0.topic,
+                                      .partition = 0,
+                                      .offset = o,
+                                      .key = "k" + std::to_string(o),
+                                      .value = "v" + std::to_string(o)}));
   }
   return records;
 }
