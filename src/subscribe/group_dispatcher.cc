@@ -23,7 +23,7 @@ std::atomic<uint64_t> next_epoch{1};
 // guards against a write that never answers.
 constexpr StreamId kDeadLetterStream = 0;
 constexpr absl::Duration kDeadLetterDeadline = absl::Minutes(5);
-constexpr int kMaxMessagesPerResponse = 100;
+constexpr size_t kMaxMessagesPerResponse = 100;
 
 // What buffering one record costs beyond its payload: the record struct, its
 // slots in the buffer's and PartitionState's rings, and a ready-set node.
@@ -501,12 +501,13 @@ void GroupDispatcher::Pump(absl::Time now) {
   // always served first.
   auto stream_it = streams_.begin();
   std::advance(stream_it, round % streams_.size());
+  // Records stay in their slots until each stream's responses are written:
+  // nothing below forgets one.
+  DeliveryBatchWriter batch;
   for (size_t s = 0; s < streams_.size(); ++s, ++stream_it) {
     if (stream_it == streams_.end()) stream_it = streams_.begin();
     auto& [stream_id, stream] = *stream_it;
     if (!stream.credit.available()) continue;
-    v1::SubscribeResponse response;
-    v1::MessageBatch* batch = response.mutable_messages();
     auto slot_it = slots_.begin();
     std::advance(slot_it, round % slots_.size());
     for (size_t p = 0; p < slots_.size() && stream.credit.available(); ++p, ++slot_it) {
@@ -546,19 +547,15 @@ void GroupDispatcher::Pump(absl::Time now) {
         stream.credit.Take(bytes);
         (delivery->attempt == 1 ? slot.metrics().delivered : slot.metrics().redelivered)
             ->Inc();
-        EncodeDelivery(record, *delivery, context, *batch->add_messages());
+        batch.Add(record, *delivery, context);
         // Moderate responses let the client start on the first messages
         // while later ones are still being sent.
-        if (batch->messages_size() >= kMaxMessagesPerResponse) {
-          outbox_.sends.emplace_back(stream.sink, std::move(response));
-          response = v1::SubscribeResponse();
-          batch = response.mutable_messages();
+        if (batch.size() >= kMaxMessagesPerResponse) {
+          outbox_.sends.emplace_back(stream.sink, batch.Finish());
         }
       }
     }
-    if (batch->messages_size() > 0) {
-      outbox_.sends.emplace_back(stream.sink, std::move(response));
-    }
+    if (batch.size() > 0) outbox_.sends.emplace_back(stream.sink, batch.Finish());
   }
 }
 

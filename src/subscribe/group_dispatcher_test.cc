@@ -27,8 +27,11 @@ const TopicPartition kP0{"orders", 0};
 // Send, as a gRPC write that completes inline could.
 class RecordingSink final : public StreamSink {
  public:
-  void Send(v1::SubscribeResponse response) override {
+  void Send(SerializedResponse serialized) override {
     if (on_send) on_send();
+    v1::SubscribeResponse response;
+    EXPECT_TRUE(response.ParseFromArray(serialized.view().data(),
+                                        static_cast<int>(serialized.size())));
     absl::MutexLock lock(&mu);
     for (auto& m : *response.mutable_messages()->mutable_messages()) {
       messages.push_back(std::move(m));
