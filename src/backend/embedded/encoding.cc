@@ -45,10 +45,10 @@ void PutBytes(std::string& out, std::string_view bytes) {
   out.append(bytes);
 }
 
-bool GetBytes(std::string_view in, size_t& pos, std::string& out) {
+bool GetBytes(std::string_view in, size_t& pos, std::string_view& out) {
   uint64_t size = 0;
   if (!GetVarint(in, pos, size) || size > in.size() - pos) return false;
-  out.assign(in.substr(pos, size));
+  out = in.substr(pos, size);
   pos += size;
   return true;
 }
@@ -222,7 +222,7 @@ bool DecodeRecord(std::string_view encoded, ConsumedRecord& out) {
     return false;
   }
   out.headers.resize(header_count);
-  for (Header& header : out.headers) {
+  for (HeaderView& header : out.headers) {
     if (!GetBytes(encoded, pos, header.key) || !GetBytes(encoded, pos, header.value)) {
       return false;
     }

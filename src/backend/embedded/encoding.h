@@ -83,8 +83,8 @@ std::string EncodeFixed64(int64_t value);
 std::optional<int64_t> DecodeFixed64(std::string_view value);
 
 // Record values: timestamp, key, value and headers. Decoding fills
-// `out` (topic, partition and offset come from the key) and fails on
-// truncated or malformed input.
+// `out` (topic, partition and offset come from the key) with views into
+// `encoded` and fails on truncated or malformed input.
 std::string EncodeRecord(int64_t timestamp_ms, std::string_view key,
                          std::string_view value, const std::vector<Header>& headers);
 bool DecodeRecord(std::string_view encoded, ConsumedRecord& out);

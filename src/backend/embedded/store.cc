@@ -350,7 +350,10 @@ absl::StatusOr<Store::Fetched> Store::Fetch(const std::string& topic, uint64_t t
     record.topic = topic;
     record.partition = partition;
     record.offset = OffsetOfRecordKey(AsView(it->key()));
-    if (!DecodeRecord(AsView(it->value()), record)) {
+    // The record's views point into its own copy of the stored value.
+    auto encoded = std::make_shared<const std::string>(AsView(it->value()));
+    record.bytes = encoded;
+    if (!DecodeRecord(*encoded, record)) {
       return absl::DataLossError(
           fmt::format("embedded store {}: record {}/{}/{} is corrupt", path(), topic,
                       partition, record.offset));
