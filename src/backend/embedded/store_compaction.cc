@@ -64,7 +64,7 @@ absl::StatusOr<int64_t> Store::Compact(const std::string& name, const TopicMeta&
       survivors.insert(offset);
       if (record.key.empty()) continue;
       sizes[offset] = static_cast<int64_t>(it->value().size());
-      auto [entry, inserted] = latest.try_emplace(record.key, offset);
+      auto [entry, inserted] = latest.try_emplace(std::string(record.key), offset);
       if (!inserted) {
         survivors.erase(entry->second);
         entry->second = offset;

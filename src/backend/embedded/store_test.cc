@@ -224,7 +224,7 @@ TEST(Store, CompactedTopicsHaveNoRetentionAndAcceptKafkasSegmentMs) {
 
 std::vector<std::string> Values(const std::vector<ConsumedRecord>& records) {
   std::vector<std::string> values;
-  for (const ConsumedRecord& r : records) values.push_back(r.value);
+  for (const ConsumedRecord& r : records) values.emplace_back(r.value);
   return values;
 }
 
