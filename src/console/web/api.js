@@ -118,20 +118,24 @@ export function notify(text, bad = false) {
 
 // Runs `work` for a button (disabled meanwhile), after `question` is
 // confirmed when given; reports success or the error, then `after()`.
+// Resolves to whether the work succeeded.
 export async function act(button, question, work, done, after) {
-  if (question && !window.confirm(question)) return;
+  if (question && !window.confirm(question)) return false;
   button.disabled = true;
+  let succeeded = false;
   try {
     await work();
     notify(done);
+    succeeded = true;
   } catch (error) {
     const hint = error instanceof ApiError ? hintFor(error) : "";
-    notify(`${error.code ? `${error.code}: ` : ""}${error.message} ${hint}`.trim(), true);
+    notify(`${error.code ? `${error.code}: ` : ""}${error.message}${hint ? ` — ${hint}` : ""}`, true);
   } finally {
     button.disabled = false;
   }
   // A failing refresh shows on the page at the next automatic one.
   if (after) await after().catch(() => {});
+  return succeeded;
 }
 
 export const link = (href, text) => h("a", { href }, text);

@@ -1,9 +1,7 @@
-// Topics: every cluster's topics with partitions and retained messages;
-// create one, delete one (after confirmation).
+// Topics: every cluster's topics (names only: partitions and watermarks
+// cost a request per topic, so they are on the topic's own page); create
+// one, delete one (after confirmation).
 import { act, api, enc, h, link, table } from "./api.js";
-
-export const retained = (partitions) =>
-  (partitions || []).reduce((sum, p) => sum + Number(p.highWatermark) - Number(p.lowWatermark), 0);
 
 export function mount(root) {
   const list = h("div");
@@ -18,8 +16,8 @@ export function mount(root) {
       event.preventDefault();
       const body = { name: name.value.trim(), cluster: cluster.value.trim() };
       if (partitions.value) body.partitions = Number(partitions.value);
-      act(create, null, () => api("POST", "/topics", body),
-          `Created topic ${body.name}.`, async () => { name.value = ""; await refresh(); });
+      act(create, null, () => api("POST", "/topics", body), `Created topic ${body.name}.`, refresh)
+        .then((created) => { if (created) name.value = ""; });
     },
   }, name, partitions, cluster, create);
   root.replaceChildren(h("h1", {}, "Topics"), h("section", {}, h("h2", {}, "Create"), form),
@@ -27,15 +25,14 @@ export function mount(root) {
 
   refresh = async () => {
     const { topics = [] } = await api("GET", "/topics");
-    list.replaceChildren(table("topics", ["Topic", "Cluster", "#Partitions", "#Messages", ""],
+    list.replaceChildren(table("topics", ["Topic", "Cluster", ""],
       topics.map((t) => {
         const remove = h("button", { class: "danger", "data-topic": t.name }, "Delete");
         remove.addEventListener("click", () => act(remove,
           `Delete topic ${t.name} on ${t.cluster} and every message in it? This cannot be undone.`,
           () => api("DELETE", `/topics/${enc(t.name)}?cluster=${enc(t.cluster)}`),
           `Deleted topic ${t.name}.`, refresh));
-        return [link(`#/topics/${enc(t.name)}`, t.name), t.cluster, (t.partitions || []).length,
-                retained(t.partitions), remove];
+        return [link(`#/topics/${enc(t.name)}`, t.name), t.cluster, remove];
       }),
       "No topics yet: create one above, or publish to a route with auto_create_topics."));
   };
