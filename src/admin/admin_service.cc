@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "admin/latest_messages.h"
 #include "api/convert.h"
 #include "common/topic_name.h"
 #include "common/version.h"
@@ -413,6 +414,38 @@ grpc::Status AdminService::DeleteTopic(grpc::ServerContext*,
       ClusterFor(request->cluster(), request->name());
   if (!cluster.ok()) return api::ToGrpcStatus(cluster.status());
   return api::ToGrpcStatus((*cluster)->DeleteTopic(request->name()));
+}
+
+grpc::Status AdminService::ListLatestMessages(
+    grpc::ServerContext*, const v1::ListLatestMessagesRequest* request,
+    v1::ListLatestMessagesResponse* response) {
+  // Enough of a value to recognise it; the response stays small at any limit.
+  constexpr size_t kValuePreviewBytes = 4096;
+  if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
+    return api::ToGrpcStatus(valid);
+  }
+  absl::StatusOr<backend::Cluster*> cluster =
+      ClusterFor(request->cluster(), request->name());
+  if (!cluster.ok()) return api::ToGrpcStatus(cluster.status());
+  auto records = LatestMessages(
+      **cluster, request->name(),
+      {.limit = request->limit() == 0 ? kDefaultLatestMessages : request->limit()});
+  if (!records.ok()) return api::ToGrpcStatus(records.status());
+  for (const backend::ConsumedRecord& record : *records) {
+    v1::LatestMessage* out = response->add_messages();
+    out->set_partition(record.partition);
+    out->set_offset(record.offset);
+    SetTimestamp(absl::FromUnixMillis(record.timestamp_ms), out->mutable_timestamp());
+    out->set_key(record.key);
+    for (const backend::Header& header : record.headers) {
+      v1::Header* h = out->add_headers();
+      h->set_key(header.key);
+      h->set_value(header.value);
+    }
+    out->set_value(record.value.substr(0, kValuePreviewBytes));
+    out->set_value_size(static_cast<int64_t>(record.value.size()));
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status AdminService::ListGroups(grpc::ServerContext*,

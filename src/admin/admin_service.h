@@ -124,6 +124,9 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status DeleteTopic(grpc::ServerContext* context,
                            const v1::DeleteTopicRequest* request,
                            v1::DeleteTopicResponse* response) override;
+  grpc::Status ListLatestMessages(grpc::ServerContext* context,
+                                  const v1::ListLatestMessagesRequest* request,
+                                  v1::ListLatestMessagesResponse* response) override;
 
   // Consumer groups (see GroupOperations).
   grpc::Status ListGroups(grpc::ServerContext* context,

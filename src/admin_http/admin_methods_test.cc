@@ -33,6 +33,8 @@ TEST(AdminMethods, ReadOnlySetIsExactlyTheseMethods) {
                              "ListClusters",
                              "ListTopics",
                              "DescribeTopic",
+                             // Reads with a standalone reader: commits nothing.
+                             "ListLatestMessages",
                              "ListGroups",
                              "DescribeGroup",
                              "ListRoutes",

@@ -18,6 +18,7 @@ constexpr auto kRoutes = std::to_array<ResourceRoute>({
     {"POST", "/api/v1/topics", "CreateTopic"},
     {"GET", "/api/v1/topics/{name}", "DescribeTopic"},
     {"DELETE", "/api/v1/topics/{name}", "DeleteTopic"},
+    {"GET", "/api/v1/topics/{name}/messages", "ListLatestMessages"},
     {"GET", "/api/v1/groups", "ListGroups"},
     {"GET", "/api/v1/groups/{group}", "DescribeGroup"},
     {"POST", "/api/v1/groups/{group}/seek", "Seek"},

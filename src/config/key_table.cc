@@ -138,8 +138,8 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
        return SetListen(c.grpc_listen, v);
      }},
     {"listen.http", "host:port", "127.0.0.1:7401", "port 1..65535",
-     "Address of the HTTP listener: /healthz, /metrics (Prometheus) and the admin API "
-     "under /api/v1 (see admin.http.*).",
+     "Address of the HTTP listener: /healthz, /metrics (Prometheus), the admin API "
+     "under /api/v1 (see admin.http.*) and the web console at /ui/.",
      [](Config& c, const Captures&, std::string_view v) {
        return SetListen(c.http_listen, v);
      }},

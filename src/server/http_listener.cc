@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include "admin_http/path_router.h"
+#include "console/console_handler.h"
 
 namespace ferry::server {
 namespace {
@@ -62,6 +63,15 @@ absl::StatusOr<std::unique_ptr<HttpListener>> HttpListener::Start(
   http.Put(api_paths, serve_admin);
   http.Patch(api_paths, serve_admin);
   http.Delete(api_paths, serve_admin);
+  auto serve_console = [](const httplib::Request& req, httplib::Response& res) {
+    admin_http::HttpResponse response =
+        console::ServeConsole(req.path, req.get_header_value("If-None-Match"));
+    res.status = response.status;
+    for (const auto& [name, value] : response.headers) res.set_header(name, value);
+    res.set_content(std::move(response.body), response.content_type);
+  };
+  http.Get(std::string(console::kConsoleRoot), serve_console);
+  http.Get(fmt::format("{}/.*", console::kConsoleRoot), serve_console);
   http.set_payload_max_length(kMaxBodyBytes);
   // A request without Content-Length or Transfer-Encoding has no body (RFC
   // 9112 section 6.3), but httplib answers such a POST 400 before routing

@@ -16,8 +16,8 @@ class Server;
 namespace ferry::server {
 
 // The HTTP side of a node: GET /healthz (200 "ok", or 503 "draining"),
-// GET /metrics (Prometheus text format) and the admin API under /api/v1
-// (admin_http/). Serves on its own threads.
+// GET /metrics (Prometheus text format), the admin API under /api/v1
+// (admin_http/) and the web console under /ui/ (console/). Serves on its own threads.
 class HttpListener {
  public:
   // Binds `address` or fails with UNAVAILABLE naming

@@ -10,9 +10,11 @@
 
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "ferry/v1/admin.pb.h"
@@ -183,6 +185,27 @@ TEST_P(AdminHttpTest, OperatesTopicsGroupsAndRoutesOverHttpOnly) {
       Call(*node, "POST", "/api/v1/admin/DescribeTopic", json{{"name", topic}}.dump())
           .body);
 
+  // The newest messages (the console's topic page): bytes are base64.
+  auto values = [](const Answer& a) {
+    std::multiset<std::string> decoded;
+    for (const json& m : Get(a.body, "messages")) {
+      std::string value;
+      EXPECT_TRUE(absl::Base64Unescape(m["value"].get<std::string>(), &value)) << m;
+      decoded.insert(value);
+    }
+    return decoded;
+  };
+  Answer all = Call(*node, "GET", "/api/v1/topics/" + topic + "/messages?limit=100");
+  ASSERT_EQ(all.status, 200) << all.body;
+  EXPECT_EQ(values(all), (std::multiset<std::string>{"1", "2", "3", "4", "5", "6"}));
+  Answer newest = Call(*node, "GET", "/api/v1/topics/" + topic + "/messages?limit=4");
+  ASSERT_EQ(newest.status, 200) << newest.body;
+  EXPECT_EQ(values(newest).size(), 4u) << newest.body;
+  ExpectError(Call(*node, "GET", "/api/v1/topics/" + topic + "/messages?limit=101"), 400,
+              "INVALID_ARGUMENT", "limit");
+  ExpectError(Call(*node, "GET", "/api/v1/topics/http.none/messages"), 404, "NOT_FOUND",
+              "http.none");
+
   ProcessResult consume = Cli(*node, {"consume", "--group", group, "--topic", topic,
                                       "--from", "earliest", "--count", "6"});
   ASSERT_EQ(consume.exit_code, 0) << consume.err;
@@ -248,6 +271,10 @@ TEST_P(AdminHttpTest, WritesNeedTheTokenAndBadInputGetsPreciseErrors) {
       {"Authorization", absl::StrCat("Bearer ", kToken)}};
   Answer created = Call(*node, "POST", "/api/v1/topics", create, bearer);
   EXPECT_EQ(created.status, 200) << created.body;
+  // Reading the newest messages is a read: no token needed.
+  Answer latest = Call(*node, "GET", "/api/v1/topics/http.guarded/messages");
+  EXPECT_EQ(latest.status, 200) << latest.body;
+  EXPECT_EQ(latest.body["messages"], json::array()) << latest.body;
 
   ExpectError(Call(*node, "POST", "/api/v1/topics", R"({"name": )", bearer), 400,
               "INVALID_ARGUMENT", "request body: ");

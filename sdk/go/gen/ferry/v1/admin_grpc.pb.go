@@ -23,35 +23,36 @@ import (
 const _ = grpc.SupportPackageIsVersion7
 
 const (
-	Admin_GetNode_FullMethodName           = "/ferry.v1.Admin/GetNode"
-	Admin_ListNodes_FullMethodName         = "/ferry.v1.Admin/ListNodes"
-	Admin_ListClusters_FullMethodName      = "/ferry.v1.Admin/ListClusters"
-	Admin_DrainCluster_FullMethodName      = "/ferry.v1.Admin/DrainCluster"
-	Admin_UndrainCluster_FullMethodName    = "/ferry.v1.Admin/UndrainCluster"
-	Admin_ListTopics_FullMethodName        = "/ferry.v1.Admin/ListTopics"
-	Admin_CreateTopic_FullMethodName       = "/ferry.v1.Admin/CreateTopic"
-	Admin_DescribeTopic_FullMethodName     = "/ferry.v1.Admin/DescribeTopic"
-	Admin_DeleteTopic_FullMethodName       = "/ferry.v1.Admin/DeleteTopic"
-	Admin_ListGroups_FullMethodName        = "/ferry.v1.Admin/ListGroups"
-	Admin_DescribeGroup_FullMethodName     = "/ferry.v1.Admin/DescribeGroup"
-	Admin_Seek_FullMethodName              = "/ferry.v1.Admin/Seek"
-	Admin_PauseGroup_FullMethodName        = "/ferry.v1.Admin/PauseGroup"
-	Admin_ResumeGroup_FullMethodName       = "/ferry.v1.Admin/ResumeGroup"
-	Admin_SetGroupFilter_FullMethodName    = "/ferry.v1.Admin/SetGroupFilter"
-	Admin_ListRoutes_FullMethodName        = "/ferry.v1.Admin/ListRoutes"
-	Admin_PutRoute_FullMethodName          = "/ferry.v1.Admin/PutRoute"
-	Admin_DeleteRoute_FullMethodName       = "/ferry.v1.Admin/DeleteRoute"
-	Admin_StartMirror_FullMethodName       = "/ferry.v1.Admin/StartMirror"
-	Admin_StopMirror_FullMethodName        = "/ferry.v1.Admin/StopMirror"
-	Admin_ListMirrors_FullMethodName       = "/ferry.v1.Admin/ListMirrors"
-	Admin_GetMirrorStatus_FullMethodName   = "/ferry.v1.Admin/GetMirrorStatus"
-	Admin_TranslateOffsets_FullMethodName  = "/ferry.v1.Admin/TranslateOffsets"
-	Admin_StartMigration_FullMethodName    = "/ferry.v1.Admin/StartMigration"
-	Admin_AdvanceMigration_FullMethodName  = "/ferry.v1.Admin/AdvanceMigration"
-	Admin_RollbackMigration_FullMethodName = "/ferry.v1.Admin/RollbackMigration"
-	Admin_GetMigration_FullMethodName      = "/ferry.v1.Admin/GetMigration"
-	Admin_GetClientConfig_FullMethodName   = "/ferry.v1.Admin/GetClientConfig"
-	Admin_SetClientSettings_FullMethodName = "/ferry.v1.Admin/SetClientSettings"
+	Admin_GetNode_FullMethodName            = "/ferry.v1.Admin/GetNode"
+	Admin_ListNodes_FullMethodName          = "/ferry.v1.Admin/ListNodes"
+	Admin_ListClusters_FullMethodName       = "/ferry.v1.Admin/ListClusters"
+	Admin_DrainCluster_FullMethodName       = "/ferry.v1.Admin/DrainCluster"
+	Admin_UndrainCluster_FullMethodName     = "/ferry.v1.Admin/UndrainCluster"
+	Admin_ListTopics_FullMethodName         = "/ferry.v1.Admin/ListTopics"
+	Admin_CreateTopic_FullMethodName        = "/ferry.v1.Admin/CreateTopic"
+	Admin_DescribeTopic_FullMethodName      = "/ferry.v1.Admin/DescribeTopic"
+	Admin_DeleteTopic_FullMethodName        = "/ferry.v1.Admin/DeleteTopic"
+	Admin_ListLatestMessages_FullMethodName = "/ferry.v1.Admin/ListLatestMessages"
+	Admin_ListGroups_FullMethodName         = "/ferry.v1.Admin/ListGroups"
+	Admin_DescribeGroup_FullMethodName      = "/ferry.v1.Admin/DescribeGroup"
+	Admin_Seek_FullMethodName               = "/ferry.v1.Admin/Seek"
+	Admin_PauseGroup_FullMethodName         = "/ferry.v1.Admin/PauseGroup"
+	Admin_ResumeGroup_FullMethodName        = "/ferry.v1.Admin/ResumeGroup"
+	Admin_SetGroupFilter_FullMethodName     = "/ferry.v1.Admin/SetGroupFilter"
+	Admin_ListRoutes_FullMethodName         = "/ferry.v1.Admin/ListRoutes"
+	Admin_PutRoute_FullMethodName           = "/ferry.v1.Admin/PutRoute"
+	Admin_DeleteRoute_FullMethodName        = "/ferry.v1.Admin/DeleteRoute"
+	Admin_StartMirror_FullMethodName        = "/ferry.v1.Admin/StartMirror"
+	Admin_StopMirror_FullMethodName         = "/ferry.v1.Admin/StopMirror"
+	Admin_ListMirrors_FullMethodName        = "/ferry.v1.Admin/ListMirrors"
+	Admin_GetMirrorStatus_FullMethodName    = "/ferry.v1.Admin/GetMirrorStatus"
+	Admin_TranslateOffsets_FullMethodName   = "/ferry.v1.Admin/TranslateOffsets"
+	Admin_StartMigration_FullMethodName     = "/ferry.v1.Admin/StartMigration"
+	Admin_AdvanceMigration_FullMethodName   = "/ferry.v1.Admin/AdvanceMigration"
+	Admin_RollbackMigration_FullMethodName  = "/ferry.v1.Admin/RollbackMigration"
+	Admin_GetMigration_FullMethodName       = "/ferry.v1.Admin/GetMigration"
+	Admin_GetClientConfig_FullMethodName    = "/ferry.v1.Admin/GetClientConfig"
+	Admin_SetClientSettings_FullMethodName  = "/ferry.v1.Admin/SetClientSettings"
 )
 
 // AdminClient is the client API for Admin service.
@@ -80,6 +81,13 @@ type AdminClient interface {
 	// NOT_FOUND for an unknown topic.
 	DescribeTopic(ctx context.Context, in *DescribeTopicRequest, opts ...grpc.CallOption) (*Topic, error)
 	DeleteTopic(ctx context.Context, in *DeleteTopicRequest, opts ...grpc.CallOption) (*DeleteTopicResponse, error)
+	// The newest messages of a topic, newest first, for a look at what it
+	// holds (the web console's topic page). Reads the last `limit` offsets of
+	// each partition with a reader that joins no group and commits nothing,
+	// for a few seconds at most, and keeps the `limit` newest by timestamp.
+	// NOT_FOUND for an unknown topic; INVALID_ARGUMENT for a limit out of
+	// bounds.
+	ListLatestMessages(ctx context.Context, in *ListLatestMessagesRequest, opts ...grpc.CallOption) (*ListLatestMessagesResponse, error)
 	ListGroups(ctx context.Context, in *ListGroupsRequest, opts ...grpc.CallOption) (*ListGroupsResponse, error)
 	// Members, partitions, committed offsets, lag, in-flight counts.
 	// NOT_FOUND for an unknown group.
@@ -246,6 +254,15 @@ func (c *adminClient) DescribeTopic(ctx context.Context, in *DescribeTopicReques
 func (c *adminClient) DeleteTopic(ctx context.Context, in *DeleteTopicRequest, opts ...grpc.CallOption) (*DeleteTopicResponse, error) {
 	out := new(DeleteTopicResponse)
 	err := c.cc.Invoke(ctx, Admin_DeleteTopic_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ListLatestMessages(ctx context.Context, in *ListLatestMessagesRequest, opts ...grpc.CallOption) (*ListLatestMessagesResponse, error) {
+	out := new(ListLatestMessagesResponse)
+	err := c.cc.Invoke(ctx, Admin_ListLatestMessages_FullMethodName, in, out, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -458,6 +475,13 @@ type AdminServer interface {
 	// NOT_FOUND for an unknown topic.
 	DescribeTopic(context.Context, *DescribeTopicRequest) (*Topic, error)
 	DeleteTopic(context.Context, *DeleteTopicRequest) (*DeleteTopicResponse, error)
+	// The newest messages of a topic, newest first, for a look at what it
+	// holds (the web console's topic page). Reads the last `limit` offsets of
+	// each partition with a reader that joins no group and commits nothing,
+	// for a few seconds at most, and keeps the `limit` newest by timestamp.
+	// NOT_FOUND for an unknown topic; INVALID_ARGUMENT for a limit out of
+	// bounds.
+	ListLatestMessages(context.Context, *ListLatestMessagesRequest) (*ListLatestMessagesResponse, error)
 	ListGroups(context.Context, *ListGroupsRequest) (*ListGroupsResponse, error)
 	// Members, partitions, committed offsets, lag, in-flight counts.
 	// NOT_FOUND for an unknown group.
@@ -572,6 +596,9 @@ func (UnimplementedAdminServer) DescribeTopic(context.Context, *DescribeTopicReq
 }
 func (UnimplementedAdminServer) DeleteTopic(context.Context, *DeleteTopicRequest) (*DeleteTopicResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method DeleteTopic not implemented")
+}
+func (UnimplementedAdminServer) ListLatestMessages(context.Context, *ListLatestMessagesRequest) (*ListLatestMessagesResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListLatestMessages not implemented")
 }
 func (UnimplementedAdminServer) ListGroups(context.Context, *ListGroupsRequest) (*ListGroupsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListGroups not implemented")
@@ -804,6 +831,24 @@ func _Admin_DeleteTopic_Handler(srv interface{}, ctx context.Context, dec func(i
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServer).DeleteTopic(ctx, req.(*DeleteTopicRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ListLatestMessages_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListLatestMessagesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListLatestMessages(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListLatestMessages_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListLatestMessages(ctx, req.(*ListLatestMessagesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1210,6 +1255,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteTopic",
 			Handler:    _Admin_DeleteTopic_Handler,
+		},
+		{
+			MethodName: "ListLatestMessages",
+			Handler:    _Admin_ListLatestMessages_Handler,
 		},
 		{
 			MethodName: "ListGroups",
