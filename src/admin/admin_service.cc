@@ -436,13 +436,14 @@ grpc::Status AdminService::ListLatestMessages(
     out->set_partition(record.partition);
     out->set_offset(record.offset);
     SetTimestamp(absl::FromUnixMillis(record.timestamp_ms), out->mutable_timestamp());
-    out->set_key(record.key);
-    for (const backend::Header& header : record.headers) {
+    out->set_key(record.key.data(), record.key.size());
+    for (const backend::HeaderView& header : record.headers) {
       v1::Header* h = out->add_headers();
-      h->set_key(header.key);
-      h->set_value(header.value);
+      h->set_key(header.key.data(), header.key.size());
+      h->set_value(header.value.data(), header.value.size());
     }
-    out->set_value(record.value.substr(0, kValuePreviewBytes));
+    const std::string_view preview = record.value.substr(0, kValuePreviewBytes);
+    out->set_value(preview.data(), preview.size());
     out->set_value_size(static_cast<int64_t>(record.value.size()));
   }
   return grpc::Status::OK;

@@ -8,7 +8,7 @@ import urllib.request
 import uuid
 
 import pytest
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -71,9 +71,23 @@ def wait_for(condition, what, timeout=WAIT):
 
 
 def lags(browser):
-    """The Lag column of the group page's partition table."""
-    rows = browser.find_elements(By.CSS_SELECTOR, "#group-partitions tbody tr")
-    return [row.find_elements(By.TAG_NAME, "td")[6].text for row in rows]
+    """The Lag column of the group page's partition table; None while the
+    page's auto-refresh replaces the rows under the read."""
+    try:
+        rows = browser.find_elements(By.CSS_SELECTOR, "#group-partitions tbody tr")
+        return [row.find_elements(By.TAG_NAME, "td")[6].text for row in rows]
+    except StaleElementReferenceException:
+        return None
+
+
+def bars_drawn(browser):
+    """Whether every bar of the lag chart has a visible width (None while the
+    chart is redrawn under the read)."""
+    try:
+        bars = browser.find_elements(By.CSS_SELECTOR, "#lag-chart rect")
+        return [int(bar.get_attribute("width")) > 1 for bar in bars]
+    except StaleElementReferenceException:
+        return None
 
 
 def describe_group(node, group):
@@ -208,8 +222,7 @@ def test_seek_in_the_ui_moves_the_group(browser, node, topic_with_group):
     wait_notice(browser, "Moved " + group)
     assert describe_group(node, group)[1] == {(topic, 0): "0", (topic, 1): "0"}
     WebDriverWait(browser, WAIT).until(lambda b: lags(b) == ["3", "3"])
-    bars = browser.find_elements(By.CSS_SELECTOR, "#lag-chart rect")
-    assert [int(bar.get_attribute("width")) > 1 for bar in bars] == [True, True]
+    WebDriverWait(browser, WAIT).until(lambda b: bars_drawn(b) == [True, True])
 
     Select(browser.find_element(By.ID, "seek-kind")).select_by_value("latest")
     browser.find_element(By.ID, "seek-group").click()
