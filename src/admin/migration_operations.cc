@@ -324,11 +324,19 @@ absl::StatusOr<v1::Migration> MigrationOperations::Rollback(const std::string& t
     if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
     if (absl::Status s = SetPaused(state.groups, true); !s.ok()) return s;
     steps.Done(fmt::format("paused {} group(s) on every node", state.groups.size()));
-    // The groups' offsets on A are still those of the cutover (they stopped
-    // reading A then): reading A again from there delivers what they read on
-    // B since once more (duplicates), in A's order, and loses nothing.
     absl::StatusOr<routing::Route> route = routes_->Current()->Resolve(topic);
     if (!route.ok()) return route.status();
+    // Reads still on B (the mirror runs until they leave it): the groups'
+    // offsets on A are the cutover's; move them past what was read on B.
+    if (std::find(route->read.begin(), route->read.end(), state.to) !=
+        route->read.end()) {
+      if (absl::Status s = Settle(*clusters_.at(state.to), topic, state.groups);
+          !s.ok()) {
+        return s;
+      }
+      steps.Done("acknowledged messages committed on " + state.to);
+      if (absl::Status s = MoveOffsetsBack(state, steps); !s.ok()) return s;
+    }
     if (absl::Status s = RouteTo(topic, route->write, state.from); !s.ok()) return s;
     steps.Done("reads routed to " + state.from);
   }
@@ -465,6 +473,50 @@ absl::Status MigrationOperations::MoveOffsetsForward(const control::MigrationSta
     steps.Done(
         fmt::format("group {}: {} partition offsets translated and committed on {}",
                     group, target.size(), state.to));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MigrationOperations::MoveOffsetsBack(const control::MigrationState& state,
+                                                  Steps& steps) {
+  const std::string mirror = MigrationMirrorName(state.topic);
+  for (const std::string& group : state.groups) {
+    const absl::Time give_up = absl::Now() + options_.mirror_timeout;
+    std::map<backend::TopicPartition, int64_t> source;
+    while (true) {
+      absl::StatusOr<std::vector<mirror::ReturnPosition>> positions =
+          mirrors_->TranslateBack(mirror, group, absl::Seconds(30));
+      if (!positions.ok()) return positions.status();
+      source.clear();
+      const mirror::ReturnPosition* unknown = nullptr;
+      for (const mirror::ReturnPosition& p : *positions) {
+        if (!p.complete) {
+          unknown = &p;
+        } else if (p.source_offset >= 0) {
+          source[p.partition] = p.source_offset;
+        }
+      }
+      if (unknown == nullptr) break;
+      if (absl::Now() >= give_up) {
+        return absl::DeadlineExceededError(fmt::format(
+            "group {}: its committed offset {} on {} in {}/{} could not be translated "
+            "back to {} within {} (the records before it were not all read); run "
+            "rollback again (the groups stay paused)",
+            group, unknown->target_offset, state.to, unknown->partition.topic,
+            unknown->partition.partition, state.from,
+            absl::FormatDuration(options_.mirror_timeout)));
+      }
+      absl::SleepFor(kPoll);
+    }
+    if (!source.empty()) {
+      if (absl::Status s = clusters_.at(state.from)->AlterCommittedOffsets(group, source);
+          !s.ok()) {
+        return s;
+      }
+    }
+    steps.Done(
+        fmt::format("group {}: {} partition offsets translated back and committed on {}",
+                    group, source.size(), state.from));
   }
   return absl::OkStatus();
 }

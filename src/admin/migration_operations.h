@@ -13,9 +13,10 @@
 //              producers         copied A's end, writes routed to B, released
 //   finish     finished          mirror drained and stopped
 //   rollback   rollback-paused   (from mirroring or a consumer stage) groups
-//              rolled-back       paused, reads routed to A, where their
-//                                offsets are still the cutover's, resumed;
-//                                mirror stopped
+//              rolled-back       paused; when they read B, their offsets
+//                                translated back to A exactly and committed
+//                                there; reads routed to A, mirror stopped,
+//                                groups resumed
 //
 // Blocking (broker requests, barriers, waiting for the mirror): for the
 // Admin service's sync threads.
@@ -81,6 +82,8 @@ class MigrationOperations {
                       const std::vector<std::string>& groups);
   // Commits on B, per group, the exact translation of its offsets on A.
   absl::Status MoveOffsetsForward(const control::MigrationState& state, Steps& steps);
+  // Commits on A, per group, where it resumes there after reading B.
+  absl::Status MoveOffsetsBack(const control::MigrationState& state, Steps& steps);
   // Waits until the mirror committed every record below `ends` per partition.
   absl::Status AwaitMirrored(const control::MigrationState& state,
                              const std::map<int32_t, int64_t>& ends);

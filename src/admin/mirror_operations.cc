@@ -4,7 +4,6 @@
 #include <fmt/ranges.h>
 
 #include "common/topic_name.h"
-#include "mirror/offset_translator.h"
 
 namespace ferry::admin {
 namespace {
@@ -198,6 +197,14 @@ absl::StatusOr<v1::TranslateOffsetsResponse> MirrorOperations::TranslateOffsets(
     out->set_mirrored_offset(t.mirrored_offset);
   }
   return response;
+}
+
+absl::StatusOr<std::vector<mirror::ReturnPosition>> MirrorOperations::TranslateBack(
+    const std::string& name, const std::string& group, absl::Duration timeout) const {
+  auto spec = Find(name);
+  if (!spec) return absl::NotFoundError(fmt::format("no mirror job \"{}\"", name));
+  return mirror::TranslateBack(*spec, group, *clusters_.at(spec->source),
+                               *clusters_.at(spec->target), {.timeout = timeout});
 }
 
 }  // namespace ferry::admin
