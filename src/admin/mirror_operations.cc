@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "common/topic_name.h"
+#include "mirror/offset_translator.h"
 
 namespace ferry::admin {
 namespace {
@@ -14,6 +15,7 @@ v1::MirrorJob ToProto(const control::MirrorSpec& spec) {
   job.set_source(spec.source);
   job.set_target(spec.target);
   for (const std::string& topic : spec.topics) job.add_topics(topic);
+  job.set_skip_origin(spec.skip_origin);
   return job;
 }
 
@@ -52,6 +54,11 @@ absl::StatusOr<control::MirrorSpec> MirrorOperations::Check(
     return absl::InvalidArgumentError(
         fmt::format("job.target: the same cluster as job.source (\"{}\")", job.source()));
   }
+  if (!job.skip_origin().empty() && !clusters_.contains(job.skip_origin())) {
+    return absl::InvalidArgumentError(
+        fmt::format("job.skip_origin: unknown cluster \"{}\" (configured: {})",
+                    job.skip_origin(), fmt::join(names, ", ")));
+  }
   if (job.topics().empty()) return absl::InvalidArgumentError("job.topics: missing");
   backend::Cluster* source = clusters_.at(job.source());
   backend::Cluster* target = clusters_.at(job.target());
@@ -81,7 +88,8 @@ absl::StatusOr<control::MirrorSpec> MirrorOperations::Check(
   return control::MirrorSpec{.name = job.name(),
                              .source = job.source(),
                              .target = job.target(),
-                             .topics = {job.topics().begin(), job.topics().end()}};
+                             .topics = {job.topics().begin(), job.topics().end()},
+                             .skip_origin = job.skip_origin()};
 }
 
 std::optional<control::MirrorSpec> MirrorOperations::Find(const std::string& name) const {
@@ -197,14 +205,6 @@ absl::StatusOr<v1::TranslateOffsetsResponse> MirrorOperations::TranslateOffsets(
     out->set_mirrored_offset(t.mirrored_offset);
   }
   return response;
-}
-
-absl::StatusOr<std::vector<mirror::ReturnPosition>> MirrorOperations::TranslateBack(
-    const std::string& name, const std::string& group, absl::Duration timeout) const {
-  auto spec = Find(name);
-  if (!spec) return absl::NotFoundError(fmt::format("no mirror job \"{}\"", name));
-  return mirror::TranslateBack(*spec, group, *clusters_.at(spec->source),
-                               *clusters_.at(spec->target), {.timeout = timeout});
 }
 
 }  // namespace ferry::admin

@@ -2,14 +2,12 @@
 
 #include <map>
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "backend/cluster.h"
 #include "control/control_plane.h"
 #include "ferry/v1/admin.pb.h"
 #include "mirror/mirror_runner.h"
-#include "mirror/offset_translator.h"
 
 namespace ferry::admin {
 
@@ -28,10 +26,6 @@ class MirrorOperations {
   absl::StatusOr<v1::MirrorStatus> Status(const std::string& name) const;
   // See Admin.TranslateOffsets; blocking, bounded by `timeout`.
   absl::StatusOr<v1::TranslateOffsetsResponse> TranslateOffsets(
-      const std::string& name, const std::string& group, absl::Duration timeout) const;
-  // Where `group`, reading the job's target, resumes on its source
-  // (mirror::TranslateBack); blocking, bounded by `timeout`.
-  absl::StatusOr<std::vector<mirror::ReturnPosition>> TranslateBack(
       const std::string& name, const std::string& group, absl::Duration timeout) const;
 
  private:

@@ -20,11 +20,12 @@ int64_t OffsetOf(const std::map<backend::TopicPartition, int64_t>& offsets,
   return it == offsets.end() ? int64_t{-1} : it->second;
 }
 
-// Reads the job's target partitions in `scans`; errors name the job.
-absl::Status ScanTarget(const control::MirrorSpec& job, backend::Cluster& target,
-                        const std::map<backend::TopicPartition, PartitionToScan>& scans,
-                        absl::Time deadline, absl::Duration quiet) {
-  absl::Status s = ScanPartitions(target, fmt::format("ferry-translate-{}", job.name),
+// Reads the partitions in `scans` of one of the job's clusters; errors name
+// the job.
+absl::Status Scan(const control::MirrorSpec& job, backend::Cluster& cluster,
+                  const std::map<backend::TopicPartition, PartitionToScan>& scans,
+                  absl::Time deadline, absl::Duration quiet) {
+  absl::Status s = ScanPartitions(cluster, fmt::format("ferry-translate-{}", job.name),
                                   scans, deadline, quiet);
   if (s.ok()) return s;
   return absl::Status(
@@ -106,7 +107,7 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(
       }
     }
   }
-  if (absl::Status s = ScanTarget(job, target, scans, deadline, options.quiet); !s.ok()) {
+  if (absl::Status s = Scan(job, target, scans, deadline, options.quiet); !s.ok()) {
     return s;
   }
   for (Translation& t : translations) {
@@ -120,14 +121,15 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(
 
 absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
     const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
-    backend::Cluster& target, const TranslateOptions& options) {
+    backend::Cluster& target, bool copied_back, const TranslateOptions& options) {
   const absl::Time deadline = absl::Now() + options.timeout;
   auto on_target = target.CommittedOffsets(group, job.topics);
   if (!on_target.ok()) return on_target.status();
   auto on_source = source.CommittedOffsets(group, job.topics);
   if (!on_source.ok()) return on_source.status();
   std::vector<ReturnPosition> positions;
-  std::map<backend::TopicPartition, std::unique_ptr<SourcePosition>> sinks;
+  std::map<backend::TopicPartition, int64_t> source_ends;
+  std::map<backend::TopicPartition, std::unique_ptr<SourcePosition>> read;
   std::map<backend::TopicPartition, PartitionToScan> scans;
   for (const std::string& topic : job.topics) {
     auto to = target.DescribeTopic(topic);
@@ -141,7 +143,8 @@ absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
           .target_offset = OffsetOf(*on_target, tp),
           .source_committed = OffsetOf(*on_source, tp),
       });
-      auto& sink = sinks[tp] =
+      source_ends[tp] = p.high_watermark;
+      auto& sink = read[tp] =
           std::make_unique<SourcePosition>(job.source, tp, r.target_offset);
       const backend::PartitionInfo* copy =
           to.ok() && p.id < static_cast<int32_t>(to->partitions.size())
@@ -155,13 +158,37 @@ absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
       }
     }
   }
-  if (absl::Status s = ScanTarget(job, target, scans, deadline, options.quiet); !s.ok()) {
+  if (absl::Status s = Scan(job, target, scans, deadline, options.quiet); !s.ok()) {
     return s;
   }
   for (ReturnPosition& r : positions) {
-    const SourcePosition& sink = *sinks.at(r.partition);
+    const SourcePosition& sink = *read.at(r.partition);
     r.complete = sink.complete();
     if (r.complete) r.source_offset = sink.ResumeOnSource(r.source_committed);
+  }
+  if (!copied_back) return positions;
+
+  std::map<backend::TopicPartition, std::unique_ptr<FirstUnreadOnSource>> unread;
+  scans.clear();
+  for (const ReturnPosition& r : positions) {
+    // Read nowhere: the group starts at its configured position.
+    if (!r.complete || (r.target_offset < 0 && r.source_committed < 0)) continue;
+    auto& sink = unread[r.partition] = std::make_unique<FirstUnreadOnSource>(
+        job.target, r.partition, r.source_committed,
+        read.at(r.partition)->last_source_read(), r.target_offset,
+        source_ends.at(r.partition));
+    if (!sink->complete()) {
+      scans[r.partition] = {.end = source_ends.at(r.partition), .sink = sink.get()};
+    }
+  }
+  if (absl::Status s = Scan(job, source, scans, deadline, options.quiet); !s.ok()) {
+    return s;
+  }
+  for (ReturnPosition& r : positions) {
+    auto it = unread.find(r.partition);
+    if (it == unread.end()) continue;
+    r.complete = it->second->complete();
+    r.source_offset = r.complete ? it->second->resume() : -1;
   }
   return positions;
 }

@@ -81,10 +81,13 @@ struct ReturnPosition {
 
 // Per partition of the job's topics on the source, in topic and partition
 // order. Reads each target partition from its start up to the group's
-// committed offset; errors of the clusters' requests are returned as they
-// are, DEADLINE_EXCEEDED after `options.timeout`.
+// committed offset; with `copied_back` (a reverse mirror copied the target's
+// own records to the source, which must be complete) also each source
+// partition up to the first record the group did not read
+// (FirstUnreadOnSource). Errors of the clusters' requests are returned as
+// they are, DEADLINE_EXCEEDED after `options.timeout`.
 absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
     const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
-    backend::Cluster& target, const TranslateOptions& options = {});
+    backend::Cluster& target, bool copied_back, const TranslateOptions& options = {});
 
 }  // namespace ferry::mirror

@@ -55,4 +55,40 @@ class SourcePosition final : public RecordSink {
   std::optional<int64_t> last_source_read_;
 };
 
+// Where the group resumes on the source once the target's own records were
+// copied back to it by a reverse mirror (rolling back after writes moved):
+// the source partition then interleaves its own records with copies whose
+// ferry.origin names the target. Fed the source partition in offset order,
+// it finds the first record the group did not read: at or after
+// `source_committed`, an own record above `last_source_read` (see
+// SourcePosition) or a copy of a target record at or after the group's
+// target offset. Records after it may have been read (they come again:
+// duplicates); none before it is unread, so nothing is skipped. The reverse
+// mirror copies the target in its order, so a key's messages keep their
+// order here too.
+class FirstUnreadOnSource final : public RecordSink {
+ public:
+  // `end`: the source's high watermark, past which nothing is unread.
+  FirstUnreadOnSource(std::string target_cluster, backend::TopicPartition partition,
+                      int64_t source_committed, std::optional<int64_t> last_source_read,
+                      int64_t target_committed, int64_t end);
+
+  // True once the first unread record, or the record before `end`, arrived.
+  bool Add(const backend::ConsumedRecord& record) override;
+
+  bool complete() const { return complete_; }
+  // The source offset to commit; `end` when the group read everything.
+  int64_t resume() const { return resume_; }
+
+ private:
+  const std::string target_cluster_;
+  const backend::TopicPartition partition_;
+  const int64_t source_committed_;
+  const int64_t last_source_read_;
+  const int64_t target_committed_;
+  const int64_t end_;
+  bool complete_;
+  int64_t resume_;
+};
+
 }  // namespace ferry::mirror
