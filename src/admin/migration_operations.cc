@@ -449,6 +449,14 @@ absl::Status MigrationOperations::RollbackWrites(control::MigrationState& state,
   if (absl::StatusOr<int64_t> s = Issue(release); !s.ok()) return s.status();
   if (absl::Status s = SetPaused(state.groups, false); !s.ok()) return s;
   steps.Done("writes released, groups resumed");
+  // A node whose hold expired (migration.max_write_hold) may have written to
+  // B after the copy above: B's end must reach A before the mirror stops.
+  absl::StatusOr<std::map<int32_t, int64_t>> ends = Ends(state.to, topic);
+  if (!ends.ok()) return ends.status();
+  if (absl::Status s = AwaitMirrored(back, state.to, *ends, "run rollback again");
+      !s.ok() && s.code() != absl::StatusCode::kNotFound) {
+    return s;
+  }
   for (const std::string& mirror : {back, MigrationMirrorName(topic)}) {
     if (absl::Status s = StopMirror(mirror); !s.ok()) return s;
   }
