@@ -11,8 +11,9 @@
 namespace ferry::testing {
 
 TrafficConsumer::TrafficConsumer(const std::string& node, const std::string& group,
-                                 const std::string& topic, v1::Ordering ordering)
-    : group_(group), stream_(node, MakeOpen(group, {topic}, ordering)) {
+                                 const std::string& topic, v1::Ordering ordering,
+                                 bool from_earliest)
+    : group_(group), stream_(node, MakeOpen(group, {topic}, ordering, from_earliest)) {
   EXPECT_TRUE(stream_.WaitOpened().has_value());
 }
 

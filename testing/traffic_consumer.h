@@ -23,8 +23,10 @@ namespace ferry::testing {
 
 class TrafficConsumer {
  public:
+  // `from_earliest`: where the group starts when it has no committed offsets.
   TrafficConsumer(const std::string& node, const std::string& group,
-                  const std::string& topic, v1::Ordering ordering);
+                  const std::string& topic, v1::Ordering ordering,
+                  bool from_earliest = true);
 
   // Takes and acks what arrives for `period`.
   void Drain(absl::Duration period);

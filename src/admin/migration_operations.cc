@@ -8,6 +8,7 @@
 
 #include "common/topic_name.h"
 #include "mirror/mirror_job.h"
+#include "mirror/offset_translator.h"
 
 namespace ferry::admin {
 namespace {
@@ -28,6 +29,10 @@ bool IsDone(const control::MigrationState& state) {
 
 std::string MigrationMirrorName(const std::string& topic) {
   return fmt::format("migrate.{}", topic);
+}
+
+std::string RollbackMirrorName(const std::string& topic) {
+  return fmt::format("migrate-back.{}", topic);
 }
 
 class MigrationOperations::Steps {
@@ -89,7 +94,11 @@ v1::Migration MigrationOperations::ToProto(const control::MigrationState& state)
   out.set_stage(state.stage);
   for (const std::string& group : state.groups) out.add_groups(group);
   out.set_mirror_lag(-1);
-  if (auto status = mirrors_->Status(MigrationMirrorName(state.topic)); status.ok()) {
+  // While rolling back writes, the mirror that matters copies B to A.
+  const std::string mirror = state.stage == "rollback-held"
+                                 ? RollbackMirrorName(state.topic)
+                                 : MigrationMirrorName(state.topic);
+  if (auto status = mirrors_->Status(mirror); status.ok()) {
     out.set_mirror_lag(status->lag());
   }
   return out;
@@ -244,12 +253,14 @@ absl::StatusOr<v1::Migration> MigrationOperations::Producers(
     return fail(s);
   }
   steps.Done("writes held on every node, none in flight");
-  absl::StatusOr<backend::TopicInfo> info =
-      clusters_.at(state.from)->DescribeTopic(state.topic);
-  if (!info.ok()) return fail(info.status());
-  std::map<int32_t, int64_t> ends;
-  for (const backend::PartitionInfo& p : info->partitions) ends[p.id] = p.high_watermark;
-  if (absl::Status s = AwaitMirrored(state, ends); !s.ok()) return fail(s);
+  absl::StatusOr<std::map<int32_t, int64_t>> ends = Ends(state.from, state.topic);
+  if (!ends.ok()) return fail(ends.status());
+  if (absl::Status s = AwaitMirrored(
+          MigrationMirrorName(state.topic), state.from, *ends,
+          fmt::format("writes stay on {} (run producers again)", state.from));
+      !s.ok()) {
+    return fail(s);
+  }
   steps.Done(fmt::format("mirror copied {} to its end", state.from));
   if (absl::Status s = RouteTo(state.topic, {state.to}, state.to); !s.ok()) {
     return fail(s);
@@ -303,16 +314,28 @@ absl::StatusOr<v1::Migration> MigrationOperations::Rollback(const std::string& t
   absl::StatusOr<control::MigrationState> found = Find(topic);
   if (!found.ok()) return found.status();
   control::MigrationState state = *std::move(found);
-  if (absl::Status s = RequireStage(state,
-                                    {"mirroring", "consumers-paused", "consumers",
-                                     "producers-held", "rollback-paused"},
-                                    "rollback");
+  if (absl::Status s =
+          RequireStage(state,
+                       {"mirroring", "consumers-paused", "consumers", "producers-held",
+                        "rollback-paused", "producers", "rollback-held"},
+                       "rollback");
       !s.ok()) {
-    return absl::FailedPreconditionError(
-        fmt::format("{} (rolling back once writes moved is not supported yet)",
-                    std::string(s.message())));
+    return s;
   }
   Steps steps;
+  if (state.stage == "producers" || state.stage == "rollback-held") {
+    if (absl::Status s = RollbackWrites(state, steps); !s.ok()) return s;
+  } else {
+    if (absl::Status s = RollbackReads(state, steps); !s.ok()) return s;
+  }
+  v1::Migration out = ToProto(state);
+  for (const std::string& line : steps.lines()) out.add_steps(line);
+  return out;
+}
+
+absl::Status MigrationOperations::RollbackReads(control::MigrationState& state,
+                                                Steps& steps) {
+  const std::string& topic = state.topic;
   if (state.stage == "producers-held") {
     // A producer stage that failed or died: writes never left A.
     absl::StatusOr<int64_t> released =
@@ -324,26 +347,128 @@ absl::StatusOr<v1::Migration> MigrationOperations::Rollback(const std::string& t
     if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
     if (absl::Status s = SetPaused(state.groups, true); !s.ok()) return s;
     steps.Done(fmt::format("paused {} group(s) on every node", state.groups.size()));
-    // The groups' offsets on A are still those of the cutover (they stopped
-    // reading A then): reading A again from there delivers what they read on
-    // B since once more (duplicates), in A's order, and loses nothing.
     absl::StatusOr<routing::Route> route = routes_->Current()->Resolve(topic);
     if (!route.ok()) return route.status();
+    // Reads still on B (the mirror runs until they leave it): the groups'
+    // offsets on A are the cutover's; move them past what was read on B.
+    if (std::find(route->read.begin(), route->read.end(), state.to) !=
+        route->read.end()) {
+      if (absl::Status s = Settle(*clusters_.at(state.to), topic, state.groups);
+          !s.ok()) {
+        return s;
+      }
+      steps.Done("acknowledged messages committed on " + state.to);
+      if (absl::Status s = MoveOffsetsBack(state, false, steps); !s.ok()) return s;
+    }
     if (absl::Status s = RouteTo(topic, route->write, state.from); !s.ok()) return s;
     steps.Done("reads routed to " + state.from);
   }
-  if (absl::Status s = mirrors_->Stop(MigrationMirrorName(topic));
-      !s.ok() && s.code() != absl::StatusCode::kNotFound) {
-    return s;
-  }
+  if (absl::Status s = StopMirror(MigrationMirrorName(topic)); !s.ok()) return s;
   steps.Done("mirror stopped");
   state.stage = "rolled-back";
   if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
   if (absl::Status s = SetPaused(state.groups, false); !s.ok()) return s;
   steps.Done("groups resumed");
-  v1::Migration out = ToProto(state);
-  for (const std::string& line : steps.lines()) out.add_steps(line);
-  return out;
+  return absl::OkStatus();
+}
+
+absl::Status MigrationOperations::RollbackWrites(control::MigrationState& state,
+                                                 Steps& steps) {
+  const std::string& topic = state.topic;
+  const std::string back = RollbackMirrorName(topic);
+  const control::WriteHoldCommand release{.topic = topic, .held = false};
+  absl::StatusOr<routing::Route> route = routes_->Current()->Resolve(topic);
+  if (!route.ok()) return route.status();
+  // Writes still on B; otherwise a previous run died after routing them to
+  // A and only the steps after the routing remain.
+  if (!route->write.empty() && route->write.front() == state.to) {
+    state.stage = "rollback-held";
+    if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
+    // What producers outside Ferry still write to A stays there, where the
+    // groups will read it; nothing must go round A -> B -> A.
+    if (absl::Status s = StopMirror(MigrationMirrorName(topic)); !s.ok()) return s;
+    v1::MirrorJob job;
+    job.set_name(back);
+    job.set_source(state.to);
+    job.set_target(state.from);
+    job.add_topics(topic);
+    job.set_skip_origin(state.from);
+    if (absl::StatusOr<v1::MirrorJob> s = mirrors_->Start(job); !s.ok()) {
+      return s.status();
+    }
+    steps.Done(fmt::format("mirror {0} -> {1} stopped; mirror {1} -> {0} started",
+                           state.from, state.to));
+    // Most of B is copied before writes are held: the hold waits only for
+    // the last records.
+    const std::string then =
+        fmt::format("writes stay on {} (run rollback again)", state.to);
+    absl::StatusOr<std::map<int32_t, int64_t>> ends = Ends(state.to, topic);
+    if (!ends.ok()) return ends.status();
+    if (absl::Status s = AwaitMirrored(back, state.to, *ends, then); !s.ok()) return s;
+    steps.Done(fmt::format("mirror {} -> {} caught up", state.to, state.from));
+    absl::StatusOr<int64_t> held =
+        Issue(control::WriteHoldCommand{.topic = topic, .held = true});
+    if (!held.ok()) return held.status();
+    // Any failure below releases the hold and resumes the groups: the topic
+    // works on B as before, and rollback can run again.
+    auto fail = [&](absl::Status status) -> absl::Status {
+      if (absl::StatusOr<int64_t> s = Issue(release); !s.ok()) {
+        spdlog::error("migration of {}: cannot release the write hold: {}", topic,
+                      std::string(s.status().message()));
+      }
+      if (absl::Status s = SetPaused(state.groups, false); !s.ok()) {
+        spdlog::error("migration of {}: cannot resume the groups: {}", topic,
+                      std::string(s.message()));
+      }
+      return status;
+    };
+    if (absl::Status s = control_->AwaitApplied(*held, options_.barrier_timeout);
+        !s.ok()) {
+      return fail(s);
+    }
+    if (absl::Status s = SetPaused(state.groups, true); !s.ok()) return fail(s);
+    steps.Done(fmt::format("writes held and {} group(s) paused on every node",
+                           state.groups.size()));
+    ends = Ends(state.to, topic);
+    if (!ends.ok()) return fail(ends.status());
+    if (absl::Status s = AwaitMirrored(back, state.to, *ends, then); !s.ok()) {
+      return fail(s);
+    }
+    steps.Done(fmt::format("mirror {} -> {} copied {} to its end", state.to, state.from,
+                           state.to));
+    if (absl::Status s = Settle(*clusters_.at(state.to), topic, state.groups); !s.ok()) {
+      return fail(s);
+    }
+    steps.Done("acknowledged messages committed on " + state.to);
+    if (absl::Status s = MoveOffsetsBack(state, true, steps); !s.ok()) return fail(s);
+    if (absl::Status s = RouteTo(topic, {state.from}, state.from); !s.ok()) {
+      return fail(s);
+    }
+    steps.Done("writes and reads routed to " + state.from);
+  }
+  if (absl::StatusOr<int64_t> s = Issue(release); !s.ok()) return s.status();
+  if (absl::Status s = SetPaused(state.groups, false); !s.ok()) return s;
+  steps.Done("writes released, groups resumed");
+  // A node whose hold expired (migration.max_write_hold) may have written to
+  // B after the copy above: B's end must reach A before the mirror stops.
+  absl::StatusOr<std::map<int32_t, int64_t>> ends = Ends(state.to, topic);
+  if (!ends.ok()) return ends.status();
+  if (absl::Status s = AwaitMirrored(back, state.to, *ends, "run rollback again");
+      !s.ok() && s.code() != absl::StatusCode::kNotFound) {
+    return s;
+  }
+  for (const std::string& mirror : {back, MigrationMirrorName(topic)}) {
+    if (absl::Status s = StopMirror(mirror); !s.ok()) return s;
+  }
+  state.stage = "rolled-back";
+  if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
+  steps.Done("mirrors stopped");
+  return absl::OkStatus();
+}
+
+absl::Status MigrationOperations::StopMirror(const std::string& name) {
+  absl::Status s = mirrors_->Stop(name);
+  return s.code() == absl::StatusCode::kNotFound ? absl::OkStatus() : s;
 }
 
 absl::StatusOr<v1::Migration> MigrationOperations::Get(const std::string& topic) const {
@@ -469,13 +594,73 @@ absl::Status MigrationOperations::MoveOffsetsForward(const control::MigrationSta
   return absl::OkStatus();
 }
 
-absl::Status MigrationOperations::AwaitMirrored(const control::MigrationState& state,
-                                                const std::map<int32_t, int64_t>& ends) {
+absl::Status MigrationOperations::MoveOffsetsBack(const control::MigrationState& state,
+                                                  bool copied_back, Steps& steps) {
+  // The forward job's spec, from the state: the job may be stopped already.
+  const control::MirrorSpec forward{.name = MigrationMirrorName(state.topic),
+                                    .source = state.from,
+                                    .target = state.to,
+                                    .topics = {state.topic}};
+  for (const std::string& group : state.groups) {
+    const absl::Time give_up = absl::Now() + options_.mirror_timeout;
+    std::map<backend::TopicPartition, int64_t> source;
+    while (true) {
+      absl::StatusOr<std::vector<mirror::ReturnPosition>> positions =
+          mirror::TranslateBack(forward, group, *clusters_.at(state.from),
+                                *clusters_.at(state.to), copied_back,
+                                {.timeout = absl::Seconds(30)});
+      if (!positions.ok()) return positions.status();
+      source.clear();
+      const mirror::ReturnPosition* unknown = nullptr;
+      for (const mirror::ReturnPosition& p : *positions) {
+        if (!p.complete) {
+          unknown = &p;
+        } else if (p.source_offset >= 0) {
+          source[p.partition] = p.source_offset;
+        }
+      }
+      if (unknown == nullptr) break;
+      if (absl::Now() >= give_up) {
+        return absl::DeadlineExceededError(fmt::format(
+            "group {}: its committed offset {} on {} in {}/{} could not be translated "
+            "back to {} within {} (the records before it were not all read); run "
+            "rollback again (the groups stay paused)",
+            group, unknown->target_offset, state.to, unknown->partition.topic,
+            unknown->partition.partition, state.from,
+            absl::FormatDuration(options_.mirror_timeout)));
+      }
+      absl::SleepFor(kPoll);
+    }
+    if (!source.empty()) {
+      if (absl::Status s = clusters_.at(state.from)->AlterCommittedOffsets(group, source);
+          !s.ok()) {
+        return s;
+      }
+    }
+    steps.Done(
+        fmt::format("group {}: {} partition offsets translated back and committed on {}",
+                    group, source.size(), state.from));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<int32_t, int64_t>> MigrationOperations::Ends(
+    const std::string& cluster, const std::string& topic) {
+  absl::StatusOr<backend::TopicInfo> info = clusters_.at(cluster)->DescribeTopic(topic);
+  if (!info.ok()) return info.status();
+  std::map<int32_t, int64_t> ends;
+  for (const backend::PartitionInfo& p : info->partitions) ends[p.id] = p.high_watermark;
+  return ends;
+}
+
+absl::Status MigrationOperations::AwaitMirrored(const std::string& mirror,
+                                                const std::string& cluster,
+                                                const std::map<int32_t, int64_t>& ends,
+                                                const std::string& then) {
   const absl::Time give_up = absl::Now() + options_.mirror_timeout;
   std::map<int32_t, absl::Time> one_short_since;
   while (true) {
-    absl::StatusOr<v1::MirrorStatus> status =
-        mirrors_->Status(MigrationMirrorName(state.topic));
+    absl::StatusOr<v1::MirrorStatus> status = mirrors_->Status(mirror);
     if (!status.ok()) return status.status();
     const absl::Time now = absl::Now();
     bool done = true;
@@ -490,11 +675,9 @@ absl::Status MigrationOperations::AwaitMirrored(const control::MigrationState& s
     }
     if (done) return absl::OkStatus();
     if (now >= give_up) {
-      return absl::DeadlineExceededError(fmt::format(
-          "migration of {}: the mirror did not copy {} up to its end within {}; writes "
-          "stay on {} (run producers again)",
-          state.topic, state.from, absl::FormatDuration(options_.mirror_timeout),
-          state.from));
+      return absl::DeadlineExceededError(
+          fmt::format("mirror {} did not copy {} up to its end within {}; {}", mirror,
+                      cluster, absl::FormatDuration(options_.mirror_timeout), then));
     }
     absl::SleepFor(kPoll);
   }

@@ -13,9 +13,16 @@
 //              producers         copied A's end, writes routed to B, released
 //   finish     finished          mirror drained and stopped
 //   rollback   rollback-paused   (from mirroring or a consumer stage) groups
-//              rolled-back       paused, reads routed to A, where their
-//                                offsets are still the cutover's, resumed;
-//                                mirror stopped
+//              rolled-back       paused; when they read B, their offsets
+//                                translated back to A exactly and committed
+//                                there; reads routed to A, mirror stopped,
+//                                groups resumed
+//   rollback   rollback-held     (from producers) mirror A->B stopped, mirror
+//              rolled-back       B->A (skipping A's records) started; writes
+//                                held, groups paused; once B->A copied B's
+//                                end, offsets translated back and committed
+//                                on A, writes and reads routed to A,
+//                                released, resumed, mirror B->A stopped
 //
 // Blocking (broker requests, barriers, waiting for the mirror): for the
 // Admin service's sync threads.
@@ -69,6 +76,11 @@ class MigrationOperations {
   absl::StatusOr<v1::Migration> Consumers(control::MigrationState state, Steps& steps);
   absl::StatusOr<v1::Migration> Producers(control::MigrationState state, Steps& steps);
   absl::StatusOr<v1::Migration> Finish(control::MigrationState state, Steps& steps);
+  // Rollback before writes moved, and after (writes on B).
+  absl::Status RollbackReads(control::MigrationState& state, Steps& steps);
+  absl::Status RollbackWrites(control::MigrationState& state, Steps& steps);
+  // Stops a mirror job; one that does not run counts as stopped.
+  absl::Status StopMirror(const std::string& name);
 
   // Groups with committed offsets for `topic` on `cluster` (mirror jobs'
   // and Ferry's own groups left out).
@@ -81,9 +93,18 @@ class MigrationOperations {
                       const std::vector<std::string>& groups);
   // Commits on B, per group, the exact translation of its offsets on A.
   absl::Status MoveOffsetsForward(const control::MigrationState& state, Steps& steps);
-  // Waits until the mirror committed every record below `ends` per partition.
-  absl::Status AwaitMirrored(const control::MigrationState& state,
-                             const std::map<int32_t, int64_t>& ends);
+  // Commits on A, per group, where it resumes there after reading B;
+  // `copied_back`: B's own records were copied to A (RollbackWrites).
+  absl::Status MoveOffsetsBack(const control::MigrationState& state, bool copied_back,
+                               Steps& steps);
+  // Waits until `mirror` committed every record below `ends` per partition;
+  // on timeout the status says what was waited for and `then`.
+  absl::Status AwaitMirrored(const std::string& mirror, const std::string& cluster,
+                             const std::map<int32_t, int64_t>& ends,
+                             const std::string& then);
+  // Per partition of `topic` on `cluster`: its high watermark.
+  absl::StatusOr<std::map<int32_t, int64_t>> Ends(const std::string& cluster,
+                                                  const std::string& topic);
   // Routes `topic`'s reads (and, when set, writes) to `cluster`.
   absl::Status RouteTo(const std::string& topic, const std::vector<std::string>& write,
                        const std::string& read);
@@ -99,5 +120,7 @@ class MigrationOperations {
 
 // The mirror job a migration of `topic` runs.
 std::string MigrationMirrorName(const std::string& topic);
+// The mirror job B->A of a rollback from the producer stage.
+std::string RollbackMirrorName(const std::string& topic);
 
 }  // namespace ferry::admin

@@ -15,6 +15,7 @@ v1::MirrorJob ToProto(const control::MirrorSpec& spec) {
   job.set_source(spec.source);
   job.set_target(spec.target);
   for (const std::string& topic : spec.topics) job.add_topics(topic);
+  job.set_skip_origin(spec.skip_origin);
   return job;
 }
 
@@ -53,6 +54,11 @@ absl::StatusOr<control::MirrorSpec> MirrorOperations::Check(
     return absl::InvalidArgumentError(
         fmt::format("job.target: the same cluster as job.source (\"{}\")", job.source()));
   }
+  if (!job.skip_origin().empty() && !clusters_.contains(job.skip_origin())) {
+    return absl::InvalidArgumentError(
+        fmt::format("job.skip_origin: unknown cluster \"{}\" (configured: {})",
+                    job.skip_origin(), fmt::join(names, ", ")));
+  }
   if (job.topics().empty()) return absl::InvalidArgumentError("job.topics: missing");
   backend::Cluster* source = clusters_.at(job.source());
   backend::Cluster* target = clusters_.at(job.target());
@@ -82,7 +88,8 @@ absl::StatusOr<control::MirrorSpec> MirrorOperations::Check(
   return control::MirrorSpec{.name = job.name(),
                              .source = job.source(),
                              .target = job.target(),
-                             .topics = {job.topics().begin(), job.topics().end()}};
+                             .topics = {job.topics().begin(), job.topics().end()},
+                             .skip_origin = job.skip_origin()};
 }
 
 std::optional<control::MirrorSpec> MirrorOperations::Find(const std::string& name) const {

@@ -20,11 +20,14 @@ struct MirrorArgs {
   std::string to;
   std::vector<std::string> topics;
   std::string group;
+  std::string skip_origin;
 };
 
 std::string Describe(const v1::MirrorJob& job) {
-  return fmt::format("{}: {} from {} to {}", job.name(), fmt::join(job.topics(), ","),
-                     job.source(), job.target());
+  std::string out = fmt::format("{}: {} from {} to {}", job.name(),
+                                fmt::join(job.topics(), ","), job.source(), job.target());
+  if (!job.skip_origin().empty()) out += ", skipping copies from " + job.skip_origin();
+  return out;
 }
 
 int RunStart(const GlobalOptions& options, const MirrorArgs& args) {
@@ -35,6 +38,7 @@ int RunStart(const GlobalOptions& options, const MirrorArgs& args) {
   job->set_source(args.from);
   job->set_target(args.to);
   for (const std::string& topic : args.topics) job->add_topics(topic);
+  job->set_skip_origin(args.skip_origin);
   v1::MirrorJob started;
   grpc::Status status = admin->StartMirror(NewContext(options).get(), request, &started);
   if (!status.ok()) return Fail(options, "mirror start", status);
@@ -64,10 +68,11 @@ int RunList(const GlobalOptions& options, const MirrorArgs&) {
     return 0;
   }
   std::vector<std::vector<std::string>> rows = {
-      {"NAME", "SOURCE", "TARGET", "TOPICS", "ON THIS NODE"}};
+      {"NAME", "SOURCE", "TARGET", "TOPICS", "SKIP-ORIGIN", "ON THIS NODE"}};
   for (const v1::MirrorJob& job : response.jobs()) {
     rows.push_back({job.name(), job.source(), job.target(),
-                    fmt::format("{}", fmt::join(job.topics(), ",")), job.state()});
+                    fmt::format("{}", fmt::join(job.topics(), ",")),
+                    job.skip_origin().empty() ? "-" : job.skip_origin(), job.state()});
   }
   PrintTable(rows);
   return 0;
@@ -143,6 +148,9 @@ void AddMirrorCommands(CLI::App& app, const GlobalOptions& options, Command& com
   start->add_option("--from", args->from, "Source cluster")->required();
   start->add_option("--to", args->to, "Target cluster")->required();
   start->add_option("--topic", args->topics, "Topic to copy (repeatable)")->required();
+  start->add_option("--skip-origin", args->skip_origin,
+                    "Do not copy records whose ferry.origin names this cluster "
+                    "(copies of its own records: a reverse mirror)");
   start->callback(choose(&RunStart));
 
   CLI::App* stop = mirror->add_subcommand("stop", "Stop a mirror job (progress is kept)");

@@ -200,7 +200,8 @@ std::optional<ClientSettingsChange> DecodeClientSettings(std::string_view value)
   return ClientSettingsChange{.settings = settings};
 }
 
-// "v1", then "source <cluster>", "target <cluster>", "topic <topic>" lines.
+// "v1", then "source <cluster>", "target <cluster>", "topic <topic>" and an
+// optional "skip_origin <cluster>" lines.
 std::optional<MirrorChange> DecodeMirror(std::string_view name, std::string_view value) {
   MirrorChange change{.name = std::string(name)};
   if (value == kMirrorStopped) return change;
@@ -218,6 +219,8 @@ std::optional<MirrorChange> DecodeMirror(std::string_view name, std::string_view
       spec.target = std::string(*line);
     } else if (*field == "topic") {
       spec.topics.emplace_back(*line);
+    } else if (*field == "skip_origin") {
+      spec.skip_origin = std::string(*line);
     } else {
       return std::nullopt;
     }
@@ -235,6 +238,10 @@ std::string EncodeMirror(const MirrorChange& change) {
       fmt::format("v1\nsource {}\ntarget {}\n", change.spec->source, change.spec->target);
   for (const std::string& topic : change.spec->topics) {
     value += fmt::format("topic {}\n", topic);
+  }
+  // Only when set: nodes of an older version still read jobs without it.
+  if (!change.spec->skip_origin.empty()) {
+    value += fmt::format("skip_origin {}\n", change.spec->skip_origin);
   }
   return value;
 }

@@ -106,6 +106,10 @@ struct MirrorSpec {
   std::string source = {};
   std::string target = {};
   std::vector<std::string> topics = {};
+  // Records whose ferry.origin names this cluster are not copied: they are
+  // its own records mirrored here (a reverse mirror, rolling a migration
+  // back). Empty: every record is copied.
+  std::string skip_origin = {};
   bool operator==(const MirrorSpec&) const = default;
 };
 

@@ -148,6 +148,11 @@ TEST(ControlRecord, MirrorStartAndStopRoundTrip) {
   auto gone = Decode(stopped.key, stopped.value);
   ASSERT_TRUE(gone.has_value());
   EXPECT_FALSE(std::get<MirrorChange>(*gone).spec.has_value());
+  MirrorChange reverse = start;
+  reverse.spec->skip_origin = "new";
+  auto reverse_decoded = Decode("mirror/move-orders", Encode(reverse).value);
+  ASSERT_TRUE(reverse_decoded.has_value());
+  EXPECT_EQ(std::get<MirrorChange>(*reverse_decoded).spec, reverse.spec);
   EXPECT_FALSE(Decode("mirror/x", "v1\nsource a\ntarget b\n").has_value());  // no topic
   EXPECT_FALSE(Decode("mirror/x", "v1\nsource a\ntopic t\n").has_value());   // no target
   EXPECT_FALSE(Decode("mirror/", "v1 stopped\n").has_value());

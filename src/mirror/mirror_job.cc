@@ -35,8 +35,9 @@ struct MirrorJob::Shared {
     int64_t duplicates_counted = 0;
   };
 
-  explicit Shared(metrics::Counter& copied, metrics::Counter& duplicates)
-      : copied(copied), duplicates(duplicates) {}
+  Shared(metrics::Counter& copied, metrics::Counter& duplicates,
+         metrics::Counter& skipped)
+      : copied(copied), duplicates(duplicates), skipped(skipped) {}
 
   // A target's answer for the record copied from `source` at `offset`.
   void Answered(const backend::TopicPartition& source, int64_t offset,
@@ -69,12 +70,23 @@ struct MirrorJob::Shared {
   std::string job;
   metrics::Counter& copied;
   metrics::Counter& duplicates;
+  metrics::Counter& skipped;
   absl::Mutex mu;
   bool stopping ABSL_GUARDED_BY(mu) = false;
   std::map<backend::TopicPartition, Partition> partitions ABSL_GUARDED_BY(mu);
 };
 
 namespace {
+
+// Whether `record` is a copy of a record of `cluster`.
+bool HasOrigin(const backend::ConsumedRecord& record, const std::string& cluster) {
+  for (const backend::Header& header : record.headers) {
+    if (header.key != kOriginHeader) continue;
+    std::optional<Origin> origin = ParseOrigin(header.value);
+    return origin && origin->cluster == cluster;
+  }
+  return false;
+}
 
 absl::Status CheckTopic(const std::string& topic, backend::Cluster* source,
                         backend::Cluster* target) {
@@ -133,6 +145,10 @@ MirrorJob::MirrorJob(control::MirrorSpec spec, backend::Cluster* target, Options
       metrics->GetCounter("ferry_mirror_duplicates_total",
                           "Records a mirror job copied again after a failure or a "
                           "crash (the target holds them twice).",
+                          labels),
+      metrics->GetCounter("ferry_mirror_skipped_total",
+                          "Records a mirror job did not copy: copies of records of "
+                          "its skip_origin cluster.",
                           labels));
   shared_->job = spec_.name;
 }
@@ -229,12 +245,17 @@ std::map<backend::TopicPartition, int64_t> MirrorJob::OnRevoked(
 void MirrorJob::OnRecords(std::vector<backend::ConsumedRecord> records) {
   for (backend::ConsumedRecord& record : records) {
     const backend::TopicPartition tp{record.topic, record.partition};
+    const bool skip = !spec_.skip_origin.empty() && HasOrigin(record, spec_.skip_origin);
     {
       absl::MutexLock lock(&shared_->mu);
       auto it = shared_->partitions.find(tp);
-      if (it == shared_->partitions.end() || !it->second.copier.Accept(record.offset)) {
+      if (it == shared_->partitions.end()) continue;
+      PartitionCopier& copier = it->second.copier;
+      if (skip) {
+        if (copier.Skip(record.offset)) shared_->skipped.Inc();
         continue;
       }
+      if (!copier.Accept(record.offset)) continue;
     }
     std::vector<backend::Header> headers = backend::CopyHeaders(record);
     std::erase_if(headers,

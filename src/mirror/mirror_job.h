@@ -12,6 +12,8 @@
 // Each copied record keeps key, value, headers (ferry.id included) and
 // timestamp, and gains the header ferry.origin = "<cluster>/<topic>/
 // <partition>/<offset>" of its source record (replacing one it had).
+// With MirrorSpec::skip_origin set, records that already carry a ferry.origin
+// naming that cluster are not copied (committed as if they were).
 
 #include <map>
 #include <memory>

@@ -41,15 +41,19 @@ class MirrorJobTest : public ::testing::Test {
     target_.AddTopic("orders", 2);
   }
 
-  std::unique_ptr<MirrorJob> Start(int64_t max_in_flight = 20000) {
-    auto job = MirrorJob::Start(
-        {.name = "move", .source = "old", .target = "new", .topics = {"orders"}},
-        &source_, &target_,
-        {.node_id = "n1",
-         .tick = absl::Milliseconds(5),
-         .commit_interval = absl::ZeroDuration(),
-         .max_in_flight = max_in_flight},
-        &metrics_);
+  std::unique_ptr<MirrorJob> Start(int64_t max_in_flight = 20000,
+                                   std::string skip_origin = "") {
+    auto job = MirrorJob::Start({.name = "move",
+                                 .source = "old",
+                                 .target = "new",
+                                 .topics = {"orders"},
+                                 .skip_origin = std::move(skip_origin)},
+                                &source_, &target_,
+                                {.node_id = "n1",
+                                 .tick = absl::Milliseconds(5),
+                                 .commit_interval = absl::ZeroDuration(),
+                                 .max_in_flight = max_in_flight},
+                                &metrics_);
     EXPECT_TRUE(job.ok()) << job.status();
     return job.ok() ? *std::move(job) : nullptr;
   }
@@ -95,6 +99,26 @@ TEST_F(MirrorJobTest, CopiesPartitionForPartitionWithOriginAndCommitsAfterTheTar
   EXPECT_EQ(copied[0].headers[1].key, "ferry.origin");
   EXPECT_EQ(copied[0].headers[1].value, "old/orders/1/5");
   EXPECT_EQ(copied[3].partition, 0);
+}
+
+// A reverse mirror (skip_origin = its target) copies the source's own records
+// and those copied from elsewhere, never the target's records copied here,
+// and commits past them.
+TEST_F(MirrorJobTest, RecordsOfTheSkippedOriginAreNotCopiedButCommitted) {
+  auto job = Start(20000, "new");
+  ASSERT_NE(job, nullptr);
+  Member().Assign({{.partition = {"orders", 0}, .next_offset = 0}});
+  std::vector<ConsumedRecord> records = Records(0, 0, 4);
+  records[1].headers.push_back({"ferry.origin", "new/orders/0/7"});
+  records[2].headers.push_back({"ferry.origin", "third/orders/0/9"});
+  records[3].headers.push_back({"ferry.origin", "new/orders/0/8"});
+  Member().Deliver(records);
+  ASSERT_TRUE(WaitForCommit(0, 4));
+  std::vector<backend::Record> copied = target_.published();
+  ASSERT_EQ(copied.size(), 2u);
+  EXPECT_EQ(copied[0].value, "0");
+  EXPECT_EQ(copied[1].value, "2");
+  EXPECT_EQ(copied[1].headers.back().value, "old/orders/0/2");
 }
 
 // Given a target that fails every record, when records arrive, then nothing

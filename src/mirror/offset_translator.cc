@@ -4,96 +4,57 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
-#include "backend/group_member.h"
 #include "mirror/mirror_job.h"
 #include "mirror/origin.h"
+#include "mirror/partition_scan.h"
+#include "mirror/source_position.h"
 
 namespace ferry::mirror {
 namespace {
 
-constexpr absl::Duration kCheckInterval = absl::Milliseconds(50);
+int64_t OffsetOf(const std::map<backend::TopicPartition, int64_t>& offsets,
+                 const backend::TopicPartition& tp) {
+  auto it = offsets.find(tp);
+  return it == offsets.end() ? int64_t{-1} : it->second;
+}
 
-// Reads the target partitions that need an answer, each until its first
-// copy of a record at or after the group's offset, or its end.
-class TargetScan final : public backend::GroupMemberListener {
+// Reads the partitions in `scans` of one of the job's clusters; errors name
+// the job.
+absl::Status Scan(const control::MirrorSpec& job, backend::Cluster& cluster,
+                  const std::map<backend::TopicPartition, PartitionToScan>& scans,
+                  absl::Time deadline, absl::Duration quiet) {
+  absl::Status s = ScanPartitions(cluster, fmt::format("ferry-translate-{}", job.name),
+                                  scans, deadline, quiet);
+  if (s.ok()) return s;
+  return absl::Status(
+      s.code(), fmt::format("mirror job {}: {}", job.name, std::string(s.message())));
+}
+
+// Reads a target partition until the first copy of a source record at or
+// after the group's source offset.
+class FirstCopyAtOrAfter final : public RecordSink {
  public:
-  struct Partition {
-    int64_t from = 0;  // the group's source offset
-    int64_t end = 0;   // the target's high watermark when the scan began
-    std::optional<int64_t> found = std::nullopt;
-    bool done = false;
-    // The quiet period counts from the assignment: until then (connecting,
-    // metadata) only the deadline ends the wait.
-    absl::Time last_progress = absl::InfiniteFuture();
-  };
+  FirstCopyAtOrAfter(std::string source_cluster, backend::TopicPartition partition,
+                     int64_t from)
+      : source_cluster_(std::move(source_cluster)),
+        partition_(std::move(partition)),
+        from_(from) {}
 
-  TargetScan(std::string source_cluster,
-             std::map<backend::TopicPartition, Partition> scans)
-      : source_cluster_(std::move(source_cluster)), scans_(std::move(scans)) {}
-
-  // Waits until every partition is done; false at `deadline`.
-  bool Wait(absl::Time deadline, absl::Duration quiet) {
-    absl::MutexLock lock(&mu_);
-    while (true) {
-      const absl::Time now = absl::Now();
-      bool all_done = true;
-      for (auto& [tp, scan] : scans_) {
-        if (!scan.done && now - scan.last_progress >= quiet) scan.done = true;
-        all_done &= scan.done;
-      }
-      if (all_done) return true;
-      if (now >= deadline) return false;
-      mu_.AwaitWithTimeout(absl::Condition(
-                               +[](bool* b) { return *b; }, &changed_),
-                           std::min(kCheckInterval, deadline - now));
-      changed_ = false;
-    }
+  bool Add(const backend::ConsumedRecord& record) override {
+    const std::optional<int64_t> origin =
+        CopiedFrom(record.headers, source_cluster_, partition_);
+    if (origin.has_value() && *origin >= from_) found_ = record.offset;
+    return found_.has_value();
   }
-
-  std::map<backend::TopicPartition, Partition> Results() const {
-    absl::MutexLock lock(&mu_);
-    return scans_;
-  }
-
-  void OnAssigned(const std::vector<backend::AssignedPartition>& assigned) override {
-    absl::MutexLock lock(&mu_);
-    const absl::Time now = absl::Now();
-    for (const backend::AssignedPartition& a : assigned) {
-      auto it = scans_.find(a.partition);
-      if (it != scans_.end()) it->second.last_progress = now;
-    }
-  }
-  std::map<backend::TopicPartition, int64_t> OnRevoked(
-      const std::vector<backend::TopicPartition>&) override {
-    return {};
-  }
-  void OnRecords(std::vector<backend::ConsumedRecord> records) override {
-    absl::MutexLock lock(&mu_);
-    const absl::Time now = absl::Now();
-    for (const backend::ConsumedRecord& record : records) {
-      const backend::TopicPartition tp{record.topic, record.partition};
-      auto it = scans_.find(tp);
-      if (it == scans_.end() || it->second.done) continue;
-      Partition& scan = it->second;
-      scan.last_progress = now;
-      const std::optional<int64_t> origin =
-          CopiedFrom(record.headers, source_cluster_, tp);
-      if (origin.has_value() && *origin >= scan.from) scan.found = record.offset;
-      scan.done = scan.found.has_value() || record.offset + 1 >= scan.end;
-      changed_ |= scan.done;
-    }
-  }
-  void OnSeekDone(const backend::TopicPartition&, int64_t) override {}
-  void OnError(const absl::Status&) override {}
+  std::optional<int64_t> found() const { return found_; }
 
  private:
   const std::string source_cluster_;
-  mutable absl::Mutex mu_;
-  std::map<backend::TopicPartition, Partition> scans_ ABSL_GUARDED_BY(mu_);
-  bool changed_ ABSL_GUARDED_BY(mu_) = false;
+  const backend::TopicPartition partition_;
+  const int64_t from_;
+  std::optional<int64_t> found_;
 };
 
 }  // namespace
@@ -120,14 +81,10 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(
   if (!group_offsets.ok()) return group_offsets.status();
   auto mirrored = source.CommittedOffsets(MirrorGroup(job.name), job.topics);
   if (!mirrored.ok()) return mirrored.status();
-  const auto offset_of = [](const std::map<backend::TopicPartition, int64_t>& offsets,
-                            const backend::TopicPartition& tp) {
-    auto it = offsets.find(tp);
-    return it == offsets.end() ? int64_t{-1} : it->second;
-  };
 
   std::vector<Translation> translations;
-  std::map<backend::TopicPartition, TargetScan::Partition> scans;
+  std::map<backend::TopicPartition, std::unique_ptr<FirstCopyAtOrAfter>> sinks;
+  std::map<backend::TopicPartition, PartitionToScan> scans;
   for (const std::string& topic : job.topics) {
     auto from = source.DescribeTopic(topic);
     if (!from.ok()) return from.status();
@@ -137,46 +94,103 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(
       const backend::TopicPartition tp{topic, p.id};
       Translation& t = translations.emplace_back(
           Translation{.partition = tp,
-                      .group_offset = offset_of(*group_offsets, tp),
-                      .mirrored_offset = offset_of(*mirrored, tp)});
+                      .group_offset = OffsetOf(*group_offsets, tp),
+                      .mirrored_offset = OffsetOf(*mirrored, tp)});
       if (t.group_offset < 0) continue;
       t.state = Translation::State::kNotYetMirrored;
       if (!to.ok() || p.id >= static_cast<int32_t>(to->partitions.size())) continue;
       const backend::PartitionInfo& copy = to->partitions[p.id];
       if (copy.high_watermark > copy.low_watermark) {
-        scans[tp] = {.from = t.group_offset, .end = copy.high_watermark};
+        auto& sink = sinks[tp] =
+            std::make_unique<FirstCopyAtOrAfter>(job.source, tp, t.group_offset);
+        scans[tp] = {.end = copy.high_watermark, .sink = sink.get()};
       }
     }
   }
-  if (scans.empty()) return translations;
-
-  std::vector<std::string> topics;
-  for (const auto& [tp, scan] : scans) {
-    if (topics.empty() || topics.back() != tp.topic) topics.push_back(tp.topic);
+  if (absl::Status s = Scan(job, target, scans, deadline, options.quiet); !s.ok()) {
+    return s;
   }
-  TargetScan scan(job.source, std::move(scans));
-  auto reader =
-      target.JoinGroup({.group = fmt::format("ferry-translate-{}", job.name),
-                        .topics = topics,
-                        .start = {.kind = backend::StartPosition::Kind::kEarliest},
-                        .standalone = true},
-                       &scan);
-  if (!reader.ok()) return reader.status();
-  const bool finished = scan.Wait(deadline, options.quiet);
-  reader->reset();  // stops the reader before `scan` goes
-  if (!finished) {
-    return absl::DeadlineExceededError(
-        fmt::format("reading the target {} of mirror job {} took longer than {}",
-                    target.name(), job.name, absl::FormatDuration(options.timeout)));
-  }
-  const auto results = scan.Results();
   for (Translation& t : translations) {
-    auto it = results.find(t.partition);
-    if (it == results.end() || !it->second.found.has_value()) continue;
+    auto it = sinks.find(t.partition);
+    if (it == sinks.end() || !it->second->found().has_value()) continue;
     t.state = Translation::State::kTranslated;
-    t.target_offset = *it->second.found;
+    t.target_offset = *it->second->found();
   }
   return translations;
+}
+
+absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
+    const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
+    backend::Cluster& target, bool copied_back, const TranslateOptions& options) {
+  const absl::Time deadline = absl::Now() + options.timeout;
+  auto on_target = target.CommittedOffsets(group, job.topics);
+  if (!on_target.ok()) return on_target.status();
+  auto on_source = source.CommittedOffsets(group, job.topics);
+  if (!on_source.ok()) return on_source.status();
+  std::vector<ReturnPosition> positions;
+  std::map<backend::TopicPartition, int64_t> source_ends;
+  std::map<backend::TopicPartition, std::unique_ptr<SourcePosition>> read;
+  std::map<backend::TopicPartition, PartitionToScan> scans;
+  for (const std::string& topic : job.topics) {
+    auto to = target.DescribeTopic(topic);
+    if (!to.ok() && to.status().code() != absl::StatusCode::kNotFound) return to.status();
+    auto from = source.DescribeTopic(topic);
+    if (!from.ok()) return from.status();
+    for (const backend::PartitionInfo& p : from->partitions) {
+      const backend::TopicPartition tp{topic, p.id};
+      ReturnPosition& r = positions.emplace_back(ReturnPosition{
+          .partition = tp,
+          .target_offset = OffsetOf(*on_target, tp),
+          .source_committed = OffsetOf(*on_source, tp),
+      });
+      source_ends[tp] = p.high_watermark;
+      auto& sink = read[tp] =
+          std::make_unique<SourcePosition>(job.source, tp, r.target_offset);
+      const backend::PartitionInfo* copy =
+          to.ok() && p.id < static_cast<int32_t>(to->partitions.size())
+              ? &to->partitions[p.id]
+              : nullptr;
+      if (r.target_offset < 0 || copy == nullptr ||
+          r.target_offset <= copy->low_watermark) {
+        sink->NothingBefore();
+      } else {
+        scans[tp] = {.end = copy->high_watermark, .sink = sink.get()};
+      }
+    }
+  }
+  if (absl::Status s = Scan(job, target, scans, deadline, options.quiet); !s.ok()) {
+    return s;
+  }
+  for (ReturnPosition& r : positions) {
+    const SourcePosition& sink = *read.at(r.partition);
+    r.complete = sink.complete();
+    if (r.complete) r.source_offset = sink.ResumeOnSource(r.source_committed);
+  }
+  if (!copied_back) return positions;
+
+  std::map<backend::TopicPartition, std::unique_ptr<FirstUnreadOnSource>> unread;
+  scans.clear();
+  for (const ReturnPosition& r : positions) {
+    // Read nowhere: the group starts at its configured position.
+    if (!r.complete || (r.target_offset < 0 && r.source_committed < 0)) continue;
+    auto& sink = unread[r.partition] = std::make_unique<FirstUnreadOnSource>(
+        job.target, r.partition, r.source_committed,
+        read.at(r.partition)->last_source_read(), r.target_offset,
+        source_ends.at(r.partition));
+    if (!sink->complete()) {
+      scans[r.partition] = {.end = source_ends.at(r.partition), .sink = sink.get()};
+    }
+  }
+  if (absl::Status s = Scan(job, source, scans, deadline, options.quiet); !s.ok()) {
+    return s;
+  }
+  for (ReturnPosition& r : positions) {
+    auto it = unread.find(r.partition);
+    if (it == unread.end()) continue;
+    r.complete = it->second->complete();
+    r.source_offset = r.complete ? it->second->resume() : -1;
+  }
+  return positions;
 }
 
 }  // namespace ferry::mirror

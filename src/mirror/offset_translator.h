@@ -66,4 +66,29 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(
     const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
     backend::Cluster& target, const TranslateOptions& options = {});
 
+// Rolling back: where a consumer group that reads the job's target resumes on
+// the job's source (see SourcePosition for why it is exact).
+struct ReturnPosition {
+  backend::TopicPartition partition;
+  int64_t target_offset = -1;     // committed by the group on the target (-1: none)
+  int64_t source_committed = -1;  // committed on the source (before it moved; -1: none)
+  // False while the target's records up to target_offset were not all read
+  // (the scan's quiet period ended first): never guessed, ask again.
+  bool complete = false;
+  // Where to commit on the source; -1: the group read nothing of this
+  // partition anywhere (it starts at its configured position).
+  int64_t source_offset = -1;
+};
+
+// Per partition of the job's topics on the source, in topic and partition
+// order. Reads each target partition from its start up to the group's
+// committed offset; with `copied_back` (a reverse mirror copied the target's
+// own records to the source, which must be complete) also each source
+// partition up to the first record the group did not read
+// (FirstUnreadOnSource). Errors of the clusters' requests are returned as
+// they are, DEADLINE_EXCEEDED after `options.timeout`.
+absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
+    const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
+    backend::Cluster& target, bool copied_back, const TranslateOptions& options = {});
+
 }  // namespace ferry::mirror

@@ -11,6 +11,13 @@ bool PartitionCopier::Accept(int64_t offset) {
   return true;
 }
 
+bool PartitionCopier::Skip(int64_t offset) {
+  if (!Accept(offset)) return false;
+  in_flight_.back().state = State::kSkipped;
+  PopAckedPrefix();
+  return true;
+}
+
 PartitionCopier::Entry* PartitionCopier::Find(int64_t offset) {
   auto it = std::lower_bound(
       in_flight_.begin(), in_flight_.end(), offset,
@@ -27,7 +34,8 @@ void PartitionCopier::Acked(int64_t offset) {
 }
 
 void PartitionCopier::PopAckedPrefix() {
-  while (!in_flight_.empty() && in_flight_.front().state == State::kAcked) {
+  while (!in_flight_.empty() && (in_flight_.front().state == State::kAcked ||
+                                 in_flight_.front().state == State::kSkipped)) {
     in_flight_.pop_front();
   }
 }

@@ -29,6 +29,10 @@ class PartitionCopier {
   // before a seek), and after a record could never be written. When true,
   // the record counts as in flight until Acked or Failed.
   bool Accept(int64_t offset);
+  // Like Accept for a record the job does not copy (MirrorSpec::skip_origin):
+  // it counts as done at once, so the commit passes it once every record
+  // before it is acknowledged; a rewind before it skips it again.
+  bool Skip(int64_t offset);
 
   void Acked(int64_t offset);
   // `retryable`: another attempt may succeed (the partition is copied again
@@ -53,7 +57,7 @@ class PartitionCopier {
   int64_t duplicates() const { return duplicates_; }
 
  private:
-  enum class State { kSent, kAcked, kFailed };
+  enum class State { kSent, kAcked, kFailed, kSkipped };
   struct Entry {
     int64_t offset;
     State state;

@@ -21,6 +21,34 @@ TEST(PartitionCopier, CommitsOnlyBelowTheFirstRecordNotAcknowledged) {
   EXPECT_EQ(copier.copied(), 3);
 }
 
+TEST(PartitionCopier, SkippedRecordsAreCommittedOnceTheRecordsBeforeThemAre) {
+  PartitionCopier copier(0);
+  EXPECT_TRUE(copier.Accept(0));
+  EXPECT_TRUE(copier.Skip(1));
+  EXPECT_FALSE(copier.Skip(1)) << "before the position";
+  EXPECT_EQ(copier.commit_offset(), 0);
+  copier.Acked(0);
+  EXPECT_EQ(copier.commit_offset(), 2);
+  EXPECT_TRUE(copier.Skip(2));
+  EXPECT_EQ(copier.commit_offset(), 3);
+  EXPECT_EQ(copier.in_flight(), 0);
+  EXPECT_EQ(copier.copied(), 1);
+}
+
+TEST(PartitionCopier, ARewindSkipsAgainAndCountsNoSkipAsDuplicate) {
+  PartitionCopier copier(0);
+  ASSERT_TRUE(copier.Accept(0));
+  ASSERT_TRUE(copier.Skip(1));
+  ASSERT_TRUE(copier.Accept(2));
+  copier.Failed(0, kTimeout, true);
+  copier.Failed(2, kTimeout, true);
+  EXPECT_EQ(copier.TakeRewind(), 0);
+  EXPECT_EQ(copier.duplicates(), 0);
+  copier.SeekDone(0);
+  EXPECT_TRUE(copier.Accept(0));
+  EXPECT_TRUE(copier.Skip(1));
+}
+
 TEST(PartitionCopier, RecordsBeforeThePositionAreNotSentAgain) {
   PartitionCopier copier(5);
   EXPECT_FALSE(copier.Accept(4));

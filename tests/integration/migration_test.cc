@@ -6,7 +6,7 @@
 // consumer stage runs, so the barriers must drop them. Every acknowledged message reaches
 // both groups, the key-ordered group's first deliveries keep each key's publish order
 // across the two clusters, and duplicates are counted. A second test rolls back from the
-// consumer stage with the same checks.
+// consumer stage with the same checks, a third from the producer stage.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -29,6 +29,7 @@ namespace {
 
 using ::ferry::testing::FerrydProcess;
 using ::ferry::testing::KafkaBroker;
+using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr int kPartitions = 3;
@@ -144,6 +145,30 @@ class MigrationTest : public ::testing::Test {
     EXPECT_EQ(keyed.OrderViolations(), 0);
   }
 
+  // Given traffic to A and both groups reading it: starts the migration and
+  // moves the groups to B.
+  void MigrateConsumers(Consumer& keyed, Consumer& unordered,
+                        testing::SteadyTraffic& traffic) {
+    EXPECT_TRUE(traffic.FirstAckOn("a", absl::InfinitePast(), absl::Seconds(20)));
+    DrainBoth(keyed, unordered, absl::Seconds(2));
+    Migrate({"start", "--from", "a", "--to", "b"}, keyed, unordered);
+    DrainBoth(keyed, unordered, absl::Seconds(2));
+    EXPECT_THAT(Migrate({"consumers"}, keyed, unordered),
+                ::testing::HasSubstr("stage consumers\n"));
+    DrainBoth(keyed, unordered, absl::Seconds(3));
+  }
+
+  // The groups resumed on A past what they read on B: only messages
+  // delivered but not yet acknowledged at the rollback's pause come again.
+  static void ExpectOnlyUnacknowledgedAgain(const Consumer& keyed, int keyed_before,
+                                            const Consumer& unordered,
+                                            int unordered_before) {
+    const int keyed_rollback = keyed.duplicates() - keyed_before;
+    std::cout << "duplicates from the rollback: keyed " << keyed_rollback
+              << ", unordered " << unordered.duplicates() - unordered_before << "\n";
+    EXPECT_LE(keyed_rollback, kKeys) << "at most one unacknowledged message per key";
+  }
+
   std::vector<std::string> Addresses() const {
     return {nodes_[0]->grpc_address(), nodes_[1]->grpc_address(),
             nodes_[2]->grpc_address()};
@@ -202,18 +227,59 @@ TEST_F(MigrationTest,
   Consumer unordered(nodes_[0]->grpc_address(), "unordered." + topic_, topic_,
                      v1::ORDERING_NONE);
   testing::SteadyTraffic traffic(Addresses(), topic_, absl::Milliseconds(10), kKeys);
-  ASSERT_TRUE(traffic.FirstAckOn("a", absl::InfinitePast(), absl::Seconds(20)));
-  DrainBoth(keyed, unordered, absl::Seconds(2));
-  Migrate({"start", "--from", "a", "--to", "b"}, keyed, unordered);
-  DrainBoth(keyed, unordered, absl::Seconds(2));
-  Migrate({"consumers"}, keyed, unordered);
-  DrainBoth(keyed, unordered, absl::Seconds(3));
-  EXPECT_THAT(Migrate({"rollback"}, keyed, unordered), HasSubstr("stage rolled-back\n"));
+  MigrateConsumers(keyed, unordered, traffic);
+  const int keyed_before = keyed.duplicates();
+  const int unordered_before = unordered.duplicates();
+  EXPECT_THAT(Migrate({"rollback"}, keyed, unordered),
+              AllOf(HasSubstr("translated back and committed on a"),
+                    HasSubstr("stage rolled-back\n")));
   DrainBoth(keyed, unordered, absl::Seconds(2));
   // A finished rollback frees the topic for a new migration.
   EXPECT_THAT(Migrate({"producers"}, keyed, unordered, false),
               HasSubstr("not at stage rolled-back"));
   ExpectEverythingConsumed(traffic.Finish(), keyed, unordered);
+  // 3 s of traffic (~300 messages) were read on B.
+  ExpectOnlyUnacknowledgedAgain(keyed, keyed_before, unordered, unordered_before);
+}
+
+// Writes moved to B, then the move is undone: B's direct writes are copied
+// back to A (a reverse mirror that skips A's own records), each group's
+// offsets are translated back, and new writes land on A after a key's last
+// B messages.
+TEST_F(MigrationTest,
+       RollbackFromTheProducerStageBringsWritesAndReadsBackLosingNothingInKeyOrder) {
+  Consumer keyed(nodes_[0]->grpc_address(), "keyed." + topic_, topic_, v1::ORDERING_KEY);
+  Consumer unordered(nodes_[0]->grpc_address(), "unordered." + topic_, topic_,
+                     v1::ORDERING_NONE);
+  testing::SteadyTraffic traffic(Addresses(), topic_, absl::Milliseconds(10), kKeys);
+  MigrateConsumers(keyed, unordered, traffic);
+  EXPECT_THAT(Migrate({"producers"}, keyed, unordered), HasSubstr("stage producers\n"));
+  ASSERT_TRUE(traffic.FirstAckOn("b", absl::InfinitePast(), absl::Seconds(20)));
+  DrainBoth(keyed, unordered, absl::Seconds(3));
+
+  const int keyed_before = keyed.duplicates();
+  const int unordered_before = unordered.duplicates();
+  std::string mirrors_during_rollback;
+  const absl::Time rollback_start = absl::Now();
+  EXPECT_THAT(
+      Migrate({"rollback"}, keyed, unordered, true,
+              [&] {
+                auto list = testing::RunFerryCli(
+                    {"--server", nodes_[1]->grpc_address(), "mirror", "list"});
+                if (list.ok()) mirrors_during_rollback = list->out;
+              }),
+      AllOf(HasSubstr("mirror b -> a copied b to its end"),
+            HasSubstr("translated back and committed on a"),
+            HasSubstr("writes and reads routed to a"), HasSubstr("stage rolled-back\n")));
+  std::cout << "mirrors 300 ms into the rollback:\n" << mirrors_during_rollback;
+  EXPECT_THAT(mirrors_during_rollback,
+              ::testing::ContainsRegex("migrate-back\\.orders\\.[^ ]+ +b +a +[^ ]+ +a "));
+  ASSERT_TRUE(traffic.FirstAckOn("a", rollback_start, absl::Seconds(20)))
+      << "new writes go to a again";
+  DrainBoth(keyed, unordered, absl::Seconds(2));
+  EXPECT_THAT(Migrate({"status"}, keyed, unordered), HasSubstr("(no mirror)"));
+  ExpectEverythingConsumed(traffic.Finish(), keyed, unordered);
+  ExpectOnlyUnacknowledgedAgain(keyed, keyed_before, unordered, unordered_before);
 }
 
 }  // namespace

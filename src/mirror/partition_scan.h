@@ -1,0 +1,49 @@
+#pragma once
+
+// Reads chosen partitions of one cluster from their start, without a
+// consumer group (nothing is committed), handing each record to the
+// partition's RecordSink until the sink has what it needs or the partition's
+// end is reached. Offset translation in both directions is built on it.
+//
+// Cost: every partition is read from its low watermark up to the sink's
+// answer. Blocking; for admin threads.
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "backend/cluster.h"
+#include "backend/group_member.h"
+
+namespace ferry::mirror {
+
+// Consumes one partition's records in offset order. Called on the reader's
+// thread, one call at a time.
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  // True once the sink needs no further record.
+  virtual bool Add(const backend::ConsumedRecord& record) = 0;
+};
+
+struct PartitionToScan {
+  // The high watermark when the scan began: a record at end - 1 is the last.
+  int64_t end = 0;
+  RecordSink* sink = nullptr;  // not owned; outlives the scan
+};
+
+// Scans until every sink is done or its partition's end was read. A partition
+// whose reader got nothing for `quiet` (since it was assigned or since its
+// last record) counts as read to its end: its last offsets may be no records
+// (transaction markers, compaction); a `quiet` too short can only leave a
+// sink without its answer, never give it a wrong record.
+// DEADLINE_EXCEEDED when `deadline` passed first; the cluster's error when
+// the reader cannot be created.
+absl::Status ScanPartitions(
+    backend::Cluster& cluster, const std::string& reader_name,
+    const std::map<backend::TopicPartition, PartitionToScan>& partitions,
+    absl::Time deadline, absl::Duration quiet);
+
+}  // namespace ferry::mirror
