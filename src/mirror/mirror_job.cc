@@ -80,7 +80,7 @@ namespace {
 
 // Whether `record` is a copy of a record of `cluster`.
 bool HasOrigin(const backend::ConsumedRecord& record, const std::string& cluster) {
-  for (const backend::Header& header : record.headers) {
+  for (const backend::HeaderView& header : record.headers) {
     if (header.key != kOriginHeader) continue;
     std::optional<Origin> origin = ParseOrigin(header.value);
     return origin && origin->cluster == cluster;
