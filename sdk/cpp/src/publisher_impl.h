@@ -41,7 +41,8 @@ class Publisher::Impl {
   explicit Impl(internal::PublisherOptions options);
   ~Impl();
 
-  std::future<PublishResult> Publish(std::string topic, Message message);
+  // Queues the message; `done` gets its result (inline when it fails at once).
+  void Publish(std::string topic, Message message, internal::Completion done);
   bool Flush(std::chrono::milliseconds timeout);
 
  private:
