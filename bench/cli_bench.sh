@@ -9,8 +9,8 @@
 #
 # Each run writes the same file to two fresh topics (--partitions, default 6),
 # one per tool, alternating which tool goes first, then reads each backlog
-# back with its own tool. Prints seconds, the tools' own CPU seconds (user +
-# sys) and ferryd's, and kcat's time over ferry's (target >= 0.8).
+# back with its own tool. Prints seconds, the CPU seconds (user + sys) of the
+# tool, ferryd and the broker, and kcat's time over ferry's (target >= 0.8).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,17 +91,20 @@ for _ in $(seq 300); do
   sleep 0.2
 done
 
-# Runs "$@" with stdin from $in and stdout to $out; prints "wall cpu ferryd_cpu".
+# Runs "$@" with stdin from $in and stdout to $out; prints "wall tool_cpu
+# ferryd_cpu broker_cpu".
 measure() {
   local in=$1 out=$2; shift 2
-  local before_ferryd start end times
+  local before_ferryd before_broker start end times
   before_ferryd=$(cpu_of "$ferryd_pid")
+  before_broker=$(cpu_of "$broker_pid")
   start=$(date +%s.%N)
   times=$( { TIMEFORMAT='%U %S'; time "$@" <"$in" >"$out" 2>"$work/stderr"; } 2>&1 ) || {
     echo "cli_bench: failed: $*" >&2; cat "$work/stderr" >&2; exit 1; }
   end=$(date +%s.%N)
-  awk -v s="$start" -v e="$end" -v t="$times" -v b="$before_ferryd" -v a="$(cpu_of "$ferryd_pid")" \
-    'BEGIN { split(t, c, " "); printf "%.2f %.2f %.2f\n", e - s, c[1] + c[2], a - b }'
+  awk -v s="$start" -v e="$end" -v t="$times" -v fb="$before_ferryd" \
+      -v fa="$(cpu_of "$ferryd_pid")" -v bb="$before_broker" -v ba="$(cpu_of "$broker_pid")" \
+    'BEGIN { split(t, c, " "); printf "%.2f %.2f %.2f %.2f\n", e - s, c[1] + c[2], fa - fb, ba - bb }'
 }
 
 kcat_produce() {
@@ -141,14 +144,13 @@ done
 
 echo
 echo "$lines lines of $size B, $partitions partitions, one local broker, ferryd in front;"
-echo "seconds (tool CPU s / ferryd CPU s); ratio = kcat's time / ferry's (target >= 0.8)"
+echo "seconds (CPU s of the tool / ferryd / broker); ratio = kcat's time / ferry's (target >= 0.8)"
 echo
 echo "| run | kcat -P s | ferry produce s | ratio | kcat -C s | ferry consume s | ratio |"
 echo "|---|--:|--:|--:|--:|--:|--:|"
 for row in "${rows[@]}"; do
-  read -r run kp kpc _ fp fpc fpd kc kcc _ fc fcc fcd <<<"$row"
-  awk -v r="$run" -v kp="$kp" -v kpc="$kpc" -v fp="$fp" -v fpc="$fpc" -v fpd="$fpd" \
-      -v kc="$kc" -v kcc="$kcc" -v fc="$fc" -v fcc="$fcc" -v fcd="$fcd" 'BEGIN {
-    printf "| %s | %.2f (%.2f) | %.2f (%.2f / %.2f) | %.2f | %.2f (%.2f) | %.2f (%.2f / %.2f) | %.2f |\n",
-      r, kp, kpc, fp, fpc, fpd, kp / fp, kc, kcc, fc, fcc, fcd, kc / fc }'
+  read -r run kp kpc _ kpb fp fpc fpd fpb kc kcc _ kcb fc fcc fcd fcb <<<"$row"
+  printf "| %s | %s (%s / - / %s) | %s (%s / %s / %s) | %s | %s (%s / - / %s) | %s (%s / %s / %s) | %s |\n" \
+    "$run" "$kp" "$kpc" "$kpb" "$fp" "$fpc" "$fpd" "$fpb" "$(awk -v a="$kp" -v b="$fp" 'BEGIN { printf "%.2f", a / b }')" \
+    "$kc" "$kcc" "$kcb" "$fc" "$fcc" "$fcd" "$fcb" "$(awk -v a="$kc" -v b="$fc" 'BEGIN { printf "%.2f", a / b }')"
 done
