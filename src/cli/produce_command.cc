@@ -117,6 +117,12 @@ int RunProduce(const GlobalOptions& global, const ProduceOptions& options) {
   auto publisher = client::Publisher::Builder()
                        .Endpoints({global.server})
                        .DeliveryTimeout(std::chrono::seconds(options.timeout_seconds))
+                       // Half a node's default publish.max_inflight_bytes.
+                       // With the SDK's default (equal to it, but not
+                       // counting ids, which the node does) a fast input
+                       // filled the node: ~70 batches per 200k lines came
+                       // back RESOURCE_EXHAUSTED and sat in retry backoff.
+                       .MaxOutstandingBytes(std::size_t{32} << 20)
                        .Build(&error);
   if (publisher == nullptr) {
     std::cerr << "ferry: produce: " << error << "\n";
