@@ -36,6 +36,7 @@ type Publisher struct {
 	calls      sync.WaitGroup
 
 	mu               sync.Mutex
+	settings         Settings // in effect: own, pushed or default
 	core             *batcher
 	health           *endpointHealth
 	seqs             seqWindow // unresolved: the message has no result yet
@@ -83,9 +84,34 @@ func NewPublisher(ctx context.Context, endpoints []string, opts ...PublisherOpti
 	for _, c := range conns {
 		p.clients = append(p.clients, ferryv1.NewPublisherClient(c))
 	}
+	p.settings = effectiveSettings(cfg, nil)
 	p.callCtx, p.cancelCall = context.WithCancel(context.Background())
 	go p.run()
+	if cfg.pushedSettings {
+		p.calls.Add(1)
+		go func() {
+			defer p.calls.Done()
+			fetchSettings(p.callCtx, conns, p.applySettings)
+		}()
+	}
 	return p, nil
+}
+
+// Settings returns the pushable settings in effect: the application's own,
+// else the ones pushed by the nodes (see WithPushedSettings), else defaults.
+func (p *Publisher) Settings() Settings {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.settings
+}
+
+func (p *Publisher) applySettings(pushed *ferryv1.ClientSettings) {
+	s := effectiveSettings(p.cfg, pushed)
+	p.mu.Lock()
+	p.settings = s
+	p.core.maxMessages, p.core.maxBytes, p.core.linger = s.MaxBatchMessages, s.MaxBatchBytes, s.Linger
+	p.mu.Unlock()
+	p.signal()
 }
 
 // Publish queues m (m.Topic is required) and returns at once, except at the
@@ -126,7 +152,7 @@ func (p *Publisher) Publish(ctx context.Context, m *Message) *PublishResult {
 	now := time.Now()
 	p.core.add(&pending{
 		seq: p.seqs.add(), topic: m.Topic, orderKey: orderKey(m), proto: proto, size: size,
-		deadline: now.Add(p.cfg.deliveryTimeout), avoid: -1, result: r,
+		deadline: now.Add(p.settings.DeliveryTimeout), avoid: -1, result: r,
 	}, now)
 	p.outstandingBytes += size
 	p.mu.Unlock()
@@ -225,11 +251,12 @@ func (p *Publisher) run() {
 				}
 				b, expired := p.core.take(t, now)
 				for _, m := range expired {
-					p.resolveLocked(m, Written{}, expiredError(m, p.cfg.deliveryTimeout))
+					p.resolveLocked(m, Written{}, expiredError(m, p.settings.DeliveryTimeout))
 				}
 				if b != nil {
 					p.inflight++
-					calls = append(calls, &batchCall{batch: b, endpoint: p.health.pick(now, avoided(b))})
+					calls = append(calls, &batchCall{batch: b, endpoint: p.health.pick(now, avoided(b)),
+						timeout: p.settings.RequestTimeout})
 				}
 			}
 		}
@@ -281,6 +308,7 @@ func expiredError(m *pending, timeout time.Duration) *Error {
 type batchCall struct {
 	batch    *batch
 	endpoint int
+	timeout  time.Duration
 }
 
 func (p *Publisher) send(c *batchCall) {
@@ -289,7 +317,7 @@ func (p *Publisher) send(c *batchCall) {
 	for _, m := range c.batch.messages {
 		request.Messages = append(request.Messages, m.proto)
 	}
-	ctx, cancel := context.WithTimeout(p.callCtx, p.cfg.requestTimeout)
+	ctx, cancel := context.WithTimeout(p.callCtx, c.timeout)
 	response, err := p.clients[c.endpoint].Publish(ctx, request)
 	cancel()
 	p.finish(c, response, err)

@@ -21,6 +21,8 @@ type publisherConfig struct {
 	backoff             backoff
 	closeTimeout        time.Duration
 	dialOptions         []grpc.DialOption
+	explicit            explicitSettings
+	pushedSettings      bool
 }
 
 func defaultPublisherConfig() publisherConfig {
@@ -35,18 +37,19 @@ func defaultPublisherConfig() publisherConfig {
 		deliveryTimeout:     120 * time.Second,
 		backoff:             backoff{initial: 50 * time.Millisecond, max: 2 * time.Second},
 		closeTimeout:        30 * time.Second,
+		pushedSettings:      true,
 	}
 }
 
 // WithMaxBatchMessages caps a batch's message count (>= 1; default 500).
 func WithMaxBatchMessages(n int) PublisherOption {
-	return func(c *publisherConfig) { c.maxBatchMessages = n }
+	return func(c *publisherConfig) { c.maxBatchMessages, c.explicit.maxBatchMessages = n, true }
 }
 
 // WithMaxBatchBytes caps a batch's payload bytes (>= 1; default 1 MiB). A
 // single larger message is sent alone; the node decides if it is too big.
 func WithMaxBatchBytes(n int) PublisherOption {
-	return func(c *publisherConfig) { c.maxBatchBytes = n }
+	return func(c *publisherConfig) { c.maxBatchBytes, c.explicit.maxBatchBytes = n, true }
 }
 
 // WithLinger is how long a message may wait for companions while an earlier
@@ -54,7 +57,7 @@ func WithMaxBatchBytes(n int) PublisherOption {
 // flight a message is sent at once: an idle publisher adds no delay and a
 // busy one sends bigger batches.
 func WithLinger(d time.Duration) PublisherOption {
-	return func(c *publisherConfig) { c.linger = d }
+	return func(c *publisherConfig) { c.linger, c.explicit.linger = d, true }
 }
 
 // WithMaxOutstandingBytes caps the bytes of messages whose results are not
@@ -80,14 +83,14 @@ func WithMaxInflightBatches(n int) PublisherOption {
 // WithRequestTimeout is each batch call's deadline (> 0; default 30 s). An
 // expired call counts as a node failure: its messages are retried elsewhere.
 func WithRequestTimeout(d time.Duration) PublisherOption {
-	return func(c *publisherConfig) { c.requestTimeout = d }
+	return func(c *publisherConfig) { c.requestTimeout, c.explicit.requestTimeout = d, true }
 }
 
 // WithDeliveryTimeout bounds a message's life (> 0; default 120 s): no
 // attempt starts later than this after Publish; the message then fails with
 // its last error (DEADLINE_EXCEEDED if it was never sent).
 func WithDeliveryTimeout(d time.Duration) PublisherOption {
-	return func(c *publisherConfig) { c.deliveryTimeout = d }
+	return func(c *publisherConfig) { c.deliveryTimeout, c.explicit.deliveryTimeout = d, true }
 }
 
 // WithRetryBackoff: retries wait initial, doubling per attempt up to max
@@ -100,6 +103,17 @@ func WithRetryBackoff(initial, max time.Duration) PublisherOption {
 // WithPublisherCloseTimeout is how long Close flushes (>= 0; default 30 s).
 func WithPublisherCloseTimeout(d time.Duration) PublisherOption {
 	return func(c *publisherConfig) { c.closeTimeout = d }
+}
+
+// WithPushedSettings: follow the settings the operator pushes from the nodes
+// (true, default). The publisher asks a node for them (Admin.GetClientConfig)
+// at start, every refresh interval the node names, and as soon as a node
+// answers again; a pushed linger, batch limit, request or delivery timeout
+// replaces the SDK default of an option the application did not set
+// (WithLinger, ... win), from the next batch (or message) on. Nodes that
+// answer UNIMPLEMENTED (older ferryd) leave the SDK's own settings.
+func WithPushedSettings(follow bool) PublisherOption {
+	return func(c *publisherConfig) { c.pushedSettings = follow }
 }
 
 // WithPublisherDialOptions adds gRPC dial options (e.g. TLS credentials;

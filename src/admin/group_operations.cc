@@ -138,6 +138,15 @@ absl::StatusOr<v1::Group> GroupOperations::Describe(
   const bool same = std::all_of(states.begin(), states.end(), [&](const auto& s) {
     return s.second == states.front().second;
   });
+  // Brokers describe a group they never heard of as "Dead" with no error;
+  // one without members, commits or Ferry state does not exist.
+  const bool unknown = same && states.front().second == "Dead" && !snapshot &&
+                       group.partitions().empty() && !group.paused() &&
+                       group.filter().empty();
+  if (unknown) {
+    return absl::NotFoundError(fmt::format(
+        "unknown group \"{}\": no member and no committed offsets", request.group()));
+  }
   std::string state = same ? states.front().second : "";
   for (size_t i = 0; !same && i < states.size(); ++i) {
     state +=

@@ -20,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -28,16 +29,67 @@
 
 namespace ferry::backend {
 
-// A record as fetched from the backend.
+// A header of a consumed record: views into the record's bytes.
+struct HeaderView {
+  std::string_view key;
+  std::string_view value;
+};
+
+// A record as fetched from the backend. Key, value and headers are views into
+// `bytes`, which every copy of the record shares: a Kafka record keeps
+// librdkafka's message alive instead of copying out of it, an embedded one its
+// decoded store value. Views may also point at storage that outlives the
+// record (string literals).
 struct ConsumedRecord {
   std::string topic = {};
   int32_t partition = 0;
   int64_t offset = -1;
-  std::string key = {};
-  std::string value = {};
-  std::vector<Header> headers = {};
+  std::string_view key = {};
+  std::string_view value = {};
+  std::vector<HeaderView> headers = {};
   int64_t timestamp_ms = 0;  // the record's (publish) timestamp
+  std::shared_ptr<const void> bytes = nullptr;
+
+  // Copies key, value and headers into storage of the record's own and lets
+  // go of what it shared. A Kafka message points into librdkafka's whole fetch
+  // response, so a record held for long owns its bytes rather than pin that.
+  void OwnBytes() {
+    struct Owned {
+      std::string key, value;
+      std::vector<Header> headers;
+    };
+    auto owned = std::make_shared<Owned>();
+    owned->key = key;
+    owned->value = value;
+    owned->headers.reserve(headers.size());
+    for (const HeaderView& h : headers) {
+      owned->headers.push_back({std::string(h.key), std::string(h.value)});
+    }
+    key = owned->key;
+    value = owned->value;
+    for (size_t i = 0; i < headers.size(); ++i) {
+      headers[i] = {owned->headers[i].key, owned->headers[i].value};
+    }
+    bytes = std::move(owned);
+  }
 };
+
+// `record` owning its bytes: for records built from views of temporaries,
+// which live until the end of the full expression that calls this.
+inline ConsumedRecord Owned(ConsumedRecord record) {
+  record.OwnBytes();
+  return record;
+}
+
+// The headers as strings of their own (to write the record elsewhere).
+inline std::vector<Header> CopyHeaders(const ConsumedRecord& record) {
+  std::vector<Header> out;
+  out.reserve(record.headers.size());
+  for (const HeaderView& h : record.headers) {
+    out.push_back({std::string(h.key), std::string(h.value)});
+  }
+  return out;
+}
 
 // Where a partition with no committed offset starts.
 struct StartPosition {

@@ -12,6 +12,8 @@ namespace ferry::control {
 namespace {
 
 constexpr absl::Duration kRetryInterval = absl::Seconds(2);
+// How often to look whether the first probe of the cluster has answered.
+constexpr absl::Duration kProbeWait = absl::Milliseconds(100);
 // How long departed nodes stay listed.
 constexpr absl::Duration kKeepDeparted = absl::Minutes(10);
 // How long a stopping node waits for its departure record.
@@ -130,12 +132,23 @@ void ControlPlane::Run() {
   // Retries until the control cluster answers; the node serves meanwhile,
   // with new groups held paused until the pause state is known.
   while (true) {
-    absl::Status status = EnsureTopic();
+    // Asked only once the probe found the cluster up: a call to a down
+    // cluster blocks for the admin timeout, and a stopping node waits for it.
+    const backend::ClusterStatus known = cluster_->Status();
+    absl::Status status =
+        known.state == backend::ClusterState::kUp
+            ? EnsureTopic()
+            : absl::UnavailableError(known.error.empty() ? "waiting for the first probe"
+                                                         : known.error);
     if (status.ok()) break;
-    spdlog::warn("control topic {} on cluster {}: {} (retrying)", options_.topic,
-                 cluster_->name(), std::string(status.message()));
+    if (known.state != backend::ClusterState::kConnecting) {
+      spdlog::warn("control topic {} on cluster {}: {} (retrying)", options_.topic,
+                   cluster_->name(), std::string(status.message()));
+    }
     absl::MutexLock lock(&mu_);
-    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), kRetryInterval)) return;
+    const absl::Duration pause =
+        known.state == backend::ClusterState::kConnecting ? kProbeWait : kRetryInterval;
+    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), pause)) return;
   }
   // Standalone: the name never reaches the cluster as a group (Kafka only
   // looks up its coordinator); stable per node, so an ACL can name it.

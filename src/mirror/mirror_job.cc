@@ -236,18 +236,19 @@ void MirrorJob::OnRecords(std::vector<backend::ConsumedRecord> records) {
         continue;
       }
     }
-    std::erase_if(record.headers,
+    std::vector<backend::Header> headers = backend::CopyHeaders(record);
+    std::erase_if(headers,
                   [](const backend::Header& h) { return h.key == kOriginHeader; });
-    record.headers.push_back(
+    headers.push_back(
         {kOriginHeader, FormatOrigin({.cluster = spec_.source,
                                       .partition = {record.topic, record.partition},
                                       .offset = record.offset})});
     const int64_t offset = record.offset;
     // Outside the lock: the target may answer inline.
     target_->Publish({.topic = record.topic,
-                      .key = std::move(record.key),
-                      .value = std::move(record.value),
-                      .headers = std::move(record.headers),
+                      .key = std::string(record.key),
+                      .value = std::string(record.value),
+                      .headers = std::move(headers),
                       .timestamp_ms = record.timestamp_ms,
                       .partition = record.partition},
                      [shared = shared_, tp, offset](backend::PublishOutcome outcome) {

@@ -22,13 +22,14 @@ constexpr absl::Duration kWait = absl::Seconds(10);
 std::vector<ConsumedRecord> Records(int32_t partition, int64_t from, int64_t to) {
   std::vector<ConsumedRecord> records;
   for (int64_t offset = from; offset < to; ++offset) {
-    records.push_back({.topic = "orders",
-                       .partition = partition,
-                       .offset = offset,
-                       .key = "k",
-                       .value = std::to_string(offset),
-                       .headers = {{"ferry.id", "id" + std::to_string(offset)}},
-                       .timestamp_ms = 1000 + offset});
+    records.push_back(
+        backend::Owned({.topic = "orders",
+                        .partition = partition,
+                        .offset = offset,
+                        .key = "k",
+                        .value = std::to_string(offset),
+                        .headers = {{"ferry.id", "id" + std::to_string(offset)}},
+                        .timestamp_ms = 1000 + offset}));
   }
   return records;
 }

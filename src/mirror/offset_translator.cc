@@ -98,10 +98,10 @@ class TargetScan final : public backend::GroupMemberListener {
 
 }  // namespace
 
-std::optional<int64_t> CopiedFrom(const std::vector<backend::Header>& headers,
+std::optional<int64_t> CopiedFrom(const std::vector<backend::HeaderView>& headers,
                                   const std::string& source_cluster,
                                   const backend::TopicPartition& partition) {
-  for (const backend::Header& header : headers) {
+  for (const backend::HeaderView& header : headers) {
     if (header.key != kOriginHeader) continue;
     std::optional<Origin> origin = ParseOrigin(header.value);
     if (origin && origin->cluster == source_cluster && origin->partition == partition) {

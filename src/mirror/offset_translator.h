@@ -26,13 +26,14 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "backend/cluster.h"
+#include "backend/group_member.h"
 #include "control/control_record.h"
 
 namespace ferry::mirror {
 
 // The source offset a target record was copied from, when `headers` say it
 // is a copy of `partition` on `source_cluster`; nullopt otherwise.
-std::optional<int64_t> CopiedFrom(const std::vector<backend::Header>& headers,
+std::optional<int64_t> CopiedFrom(const std::vector<backend::HeaderView>& headers,
                                   const std::string& source_cluster,
                                   const backend::TopicPartition& partition);
 

@@ -271,6 +271,7 @@ void Server::Shutdown() {
   admin_http_.reset();
   if (groups_) groups_->SetSeekLedger(nullptr);
   if (node_control_) node_control_->SetControlPlane(nullptr);
+  SetStage("stopping the control plane");
   control_.reset();
   SetStage("stopping mirror jobs");
   mirrors_.reset();  // each commits what its target acknowledged

@@ -20,9 +20,9 @@ std::string DeadLetterer::TopicFor(const std::string& source_topic) const {
 backend::Record DeadLetterer::Build(const backend::ConsumedRecord& record,
                                     int32_t attempts) const {
   backend::Record out{.topic = TopicFor(record.topic),
-                      .key = record.key,
-                      .value = record.value,
-                      .headers = record.headers,
+                      .key = std::string(record.key),
+                      .value = std::string(record.value),
+                      .headers = backend::CopyHeaders(record),
                       .timestamp_ms = record.timestamp_ms};
   out.headers.push_back({"ferry.dlq.topic", record.topic});
   out.headers.push_back({"ferry.dlq.partition", std::to_string(record.partition)});

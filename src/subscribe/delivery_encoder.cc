@@ -1,9 +1,100 @@
 #include "subscribe/delivery_encoder.h"
 
-#include "api/convert.h"
+#include <google/protobuf/io/coded_stream.h>
+
+#include <cstring>
+
 #include "subscribe/wire_receipt.h"
 
 namespace ferry::subscribe {
+namespace {
+
+using google::protobuf::io::CodedOutputStream;
+
+// Field numbers of ferry.v1 messages (proto/ferry/v1/subscriber.proto).
+constexpr int kResponseMessages = 2;  // SubscribeResponse.messages
+constexpr int kBatchMessages = 1;     // MessageBatch.messages
+enum ReceivedMessageField : int {
+  kReceipt = 1,
+  kTopic = 2,
+  kPartition = 3,
+  kOffset = 4,
+  kKey = 5,
+  kValue = 6,
+  kHeaders = 7,
+  kPublishTime = 8,
+  kDeliveryAttempt = 9,
+  kCluster = 10,
+  kId = 11,
+};
+constexpr int kHeaderKey = 1, kHeaderValue = 2;
+constexpr int kSeconds = 1, kNanos = 2;  // google.protobuf.Timestamp
+
+// Wire types.
+constexpr uint32_t kVarint = 0, kLengthDelimited = 2;
+// Every field number here is below 16: its tag is one byte.
+constexpr size_t kTagSize = 1;
+
+// Protobuf encodes a negative int32 or int64 as a ten-byte varint of its
+// sign extension.
+uint64_t AsVarint(int64_t value) { return static_cast<uint64_t>(value); }
+
+// Sizes as protobuf leaves out proto3 defaults (zero, empty).
+size_t VarintFieldSize(uint64_t value) {
+  return value == 0 ? 0 : kTagSize + CodedOutputStream::VarintSize64(value);
+}
+size_t BytesFieldSize(size_t size) {
+  return kTagSize + CodedOutputStream::VarintSize64(size) + size;
+}
+size_t OptionalBytesFieldSize(size_t size) {
+  return size == 0 ? 0 : BytesFieldSize(size);
+}
+
+struct Timestamp {
+  int64_t seconds;
+  int32_t nanos;
+};
+Timestamp FromUnixMillis(int64_t millis) {
+  int64_t seconds = millis / 1000, rest = millis % 1000;
+  if (rest < 0) {
+    rest += 1000;
+    --seconds;
+  }
+  return {seconds, static_cast<int32_t>(rest * 1'000'000)};
+}
+size_t TimestampSize(const Timestamp& t) {
+  return VarintFieldSize(AsVarint(t.seconds)) + VarintFieldSize(AsVarint(t.nanos));
+}
+size_t HeaderSize(const backend::HeaderView& h) {
+  return OptionalBytesFieldSize(h.key.size()) + OptionalBytesFieldSize(h.value.size());
+}
+
+char* AsChars(uint8_t* p) { return reinterpret_cast<char*>(p); }
+uint8_t* AsBytes(char* p) { return reinterpret_cast<uint8_t*>(p); }
+
+uint8_t* WriteTag(int field, uint32_t type, uint8_t* out) {
+  return CodedOutputStream::WriteVarint32ToArray(
+      (static_cast<uint32_t>(field) << 3) | type, out);
+}
+uint8_t* WriteVarintField(int field, uint64_t value, uint8_t* out) {
+  if (value == 0) return out;
+  out = WriteTag(field, kVarint, out);
+  return CodedOutputStream::WriteVarint64ToArray(value, out);
+}
+uint8_t* WriteLength(int field, size_t size, uint8_t* out) {
+  out = WriteTag(field, kLengthDelimited, out);
+  return CodedOutputStream::WriteVarint64ToArray(size, out);
+}
+uint8_t* WriteBytesField(int field, std::string_view bytes, uint8_t* out) {
+  out = WriteLength(field, bytes.size(), out);
+  std::memcpy(out, bytes.data(), bytes.size());
+  return out + bytes.size();
+}
+uint8_t* WriteOptionalBytesField(int field, std::string_view bytes, uint8_t* out) {
+  return bytes.empty() ? out : WriteBytesField(field, bytes, out);
+}
+
+}  // namespace
 
 int64_t RecordBytes(const backend::ConsumedRecord& record) {
   int64_t bytes = static_cast<int64_t>(record.key.size() + record.value.size());
@@ -11,30 +102,93 @@ int64_t RecordBytes(const backend::ConsumedRecord& record) {
   return bytes;
 }
 
-void EncodeDelivery(const backend::ConsumedRecord& record, const Delivery& delivery,
-                    const DeliveryContext& context, v1::ReceivedMessage& out) {
-  out.set_receipt(EncodeReceipt({.stream = context.stream,
-                                 .partition_epoch = context.partition_epoch,
-                                 .generation = delivery.generation,
-                                 .partition = record.partition,
-                                 .attempt = delivery.attempt,
-                                 .offset = delivery.offset,
-                                 .topic = record.topic,
-                                 .cluster = *context.cluster}));
-  out.set_topic(record.topic);
-  out.set_partition(record.partition);
-  out.set_offset(delivery.offset);
-  out.set_key(record.key);
-  out.set_value(record.value);
-  for (const auto& h : record.headers) {
-    v1::Header& header = *out.add_headers();
-    header.set_key(h.key);
-    header.set_value(h.value);
-    if (h.key == "ferry.id") out.set_id(h.value);
+SerializedResponse SerializedResponse::Of(const v1::SubscribeResponse& response) {
+  SerializedResponse out(response.ByteSizeLong());
+  response.SerializeWithCachedSizesToArray(AsBytes(out.data()));
+  return out;
+}
+
+void DeliveryBatchWriter::Add(const backend::ConsumedRecord& record,
+                              const Delivery& delivery, const DeliveryContext& context) {
+  const size_t receipt_begin = receipts_.size();
+  AppendReceipt({.stream = context.stream,
+                 .partition_epoch = context.partition_epoch,
+                 .generation = delivery.generation,
+                 .partition = record.partition,
+                 .attempt = delivery.attempt,
+                 .offset = delivery.offset,
+                 .topic = record.topic,
+                 .cluster = *context.cluster},
+                receipts_);
+  Entry entry{.record = &record,
+              .cluster = context.cluster,
+              .attempt = delivery.attempt,
+              .offset = delivery.offset,
+              .receipt_begin = receipt_begin,
+              .receipt_end = receipts_.size(),
+              .id = nullptr,
+              .message_size = 0};
+  for (const backend::HeaderView& h : record.headers) {
+    if (h.key == "ferry.id") entry.id = &h;
   }
-  api::FromUnixMillis(record.timestamp_ms, out.mutable_publish_time());
-  out.set_delivery_attempt(delivery.attempt);
-  out.set_cluster(*context.cluster);
+  entry.message_size = MessageSize(entry);
+  entries_.push_back(entry);
+}
+
+size_t DeliveryBatchWriter::MessageSize(const Entry& e) {
+  const backend::ConsumedRecord& r = *e.record;
+  size_t size =
+      BytesFieldSize(e.receipt_end - e.receipt_begin) +
+      OptionalBytesFieldSize(r.topic.size()) + VarintFieldSize(AsVarint(r.partition)) +
+      VarintFieldSize(AsVarint(e.offset)) + OptionalBytesFieldSize(r.key.size()) +
+      OptionalBytesFieldSize(r.value.size()) +
+      BytesFieldSize(TimestampSize(FromUnixMillis(r.timestamp_ms))) +
+      VarintFieldSize(AsVarint(e.attempt)) + OptionalBytesFieldSize(e.cluster->size()) +
+      (e.id == nullptr ? 0 : OptionalBytesFieldSize(e.id->value.size()));
+  for (const backend::HeaderView& h : r.headers) size += BytesFieldSize(HeaderSize(h));
+  return size;
+}
+
+char* DeliveryBatchWriter::WriteMessage(const Entry& e, char* chars) const {
+  const backend::ConsumedRecord& r = *e.record;
+  uint8_t* out = AsBytes(chars);
+  out = WriteBytesField(kReceipt,
+                        std::string_view(receipts_).substr(
+                            e.receipt_begin, e.receipt_end - e.receipt_begin),
+                        out);
+  out = WriteOptionalBytesField(kTopic, r.topic, out);
+  out = WriteVarintField(kPartition, AsVarint(r.partition), out);
+  out = WriteVarintField(kOffset, AsVarint(e.offset), out);
+  out = WriteOptionalBytesField(kKey, r.key, out);
+  out = WriteOptionalBytesField(kValue, r.value, out);
+  for (const backend::HeaderView& h : r.headers) {
+    out = WriteLength(kHeaders, HeaderSize(h), out);
+    out = WriteOptionalBytesField(kHeaderKey, h.key, out);
+    out = WriteOptionalBytesField(kHeaderValue, h.value, out);
+  }
+  const Timestamp time = FromUnixMillis(r.timestamp_ms);
+  out = WriteLength(kPublishTime, TimestampSize(time), out);
+  out = WriteVarintField(kSeconds, AsVarint(time.seconds), out);
+  out = WriteVarintField(kNanos, AsVarint(time.nanos), out);
+  out = WriteVarintField(kDeliveryAttempt, AsVarint(e.attempt), out);
+  out = WriteOptionalBytesField(kCluster, *e.cluster, out);
+  if (e.id != nullptr) out = WriteOptionalBytesField(kId, e.id->value, out);
+  return AsChars(out);
+}
+
+SerializedResponse DeliveryBatchWriter::Finish() {
+  size_t batch_size = 0;
+  for (const Entry& e : entries_) batch_size += BytesFieldSize(e.message_size);
+  SerializedResponse response(BytesFieldSize(batch_size));
+  uint8_t* out = WriteLength(kResponseMessages, batch_size, AsBytes(response.data()));
+  char* chars = AsChars(out);
+  for (const Entry& e : entries_) {
+    chars = AsChars(WriteLength(kBatchMessages, e.message_size, AsBytes(chars)));
+    chars = WriteMessage(e, chars);
+  }
+  entries_.clear();
+  receipts_.clear();
+  return response;
 }
 
 }  // namespace ferry::subscribe

@@ -23,13 +23,19 @@ std::atomic<uint64_t> next_epoch{1};
 // guards against a write that never answers.
 constexpr StreamId kDeadLetterStream = 0;
 constexpr absl::Duration kDeadLetterDeadline = absl::Minutes(5);
-constexpr int kMaxMessagesPerResponse = 100;
+constexpr size_t kMaxMessagesPerResponse = 100;
 
 // What buffering one record costs beyond its payload: the record struct, its
 // slots in the buffer's and PartitionState's rings, and a ready-set node.
 // Counted against subscribe.partition_buffer_bytes so that tiny messages
 // cannot pile up unbounded (measured: about 400-500 bytes per buffered record).
 constexpr int64_t kBufferedRecordOverhead = 512;
+
+// How long a buffered record may keep sharing the backend's bytes (a Kafka
+// record pins librdkafka's whole fetch response) before it copies its own:
+// far longer than a record waits in a buffer while the group keeps up, so
+// only the slow ones pay the copy.
+constexpr absl::Duration kBorrowedBytesHold = absl::Seconds(1);
 
 // Finds slots by the parts of their key without building a key per message:
 // a fetched batch and an ack batch are mostly of one partition in a row.
@@ -495,12 +501,13 @@ void GroupDispatcher::Pump(absl::Time now) {
   // always served first.
   auto stream_it = streams_.begin();
   std::advance(stream_it, round % streams_.size());
+  // Records stay in their slots until each stream's responses are written:
+  // nothing below forgets one.
+  DeliveryBatchWriter batch;
   for (size_t s = 0; s < streams_.size(); ++s, ++stream_it) {
     if (stream_it == streams_.end()) stream_it = streams_.begin();
     auto& [stream_id, stream] = *stream_it;
     if (!stream.credit.available()) continue;
-    v1::SubscribeResponse response;
-    v1::MessageBatch* batch = response.mutable_messages();
     auto slot_it = slots_.begin();
     std::advance(slot_it, round % slots_.size());
     for (size_t p = 0; p < slots_.size() && stream.credit.available(); ++p, ++slot_it) {
@@ -540,19 +547,15 @@ void GroupDispatcher::Pump(absl::Time now) {
         stream.credit.Take(bytes);
         (delivery->attempt == 1 ? slot.metrics().delivered : slot.metrics().redelivered)
             ->Inc();
-        EncodeDelivery(record, *delivery, context, *batch->add_messages());
+        batch.Add(record, *delivery, context);
         // Moderate responses let the client start on the first messages
         // while later ones are still being sent.
-        if (batch->messages_size() >= kMaxMessagesPerResponse) {
-          outbox_.sends.emplace_back(stream.sink, std::move(response));
-          response = v1::SubscribeResponse();
-          batch = response.mutable_messages();
+        if (batch.size() >= kMaxMessagesPerResponse) {
+          outbox_.sends.emplace_back(stream.sink, batch.Finish());
         }
       }
     }
-    if (batch->messages_size() > 0) {
-      outbox_.sends.emplace_back(stream.sink, std::move(response));
-    }
+    if (batch.size() > 0) outbox_.sends.emplace_back(stream.sink, batch.Finish());
   }
 }
 
@@ -620,6 +623,7 @@ void GroupDispatcher::Tick(absl::Time now) {
   {
     absl::MutexLock lock(&mu_);
     for (auto& [tp, slot] : slots_) {
+      slot->OwnBytesBufferedBefore(now - kBorrowedBytesHold);
       std::vector<int64_t> expired = slot->state().ExpireDeadlines(now);
       for (int64_t offset : expired) ReturnCredit(*slot, offset);
       if (!expired.empty()) slot->metrics().expired->Inc(expired.size());
@@ -850,6 +854,7 @@ void GroupDispatcher::OnRecords(backend::Cluster& cluster,
   {
     absl::MutexLock lock(&mu_);
     backend::GroupMember* member = Member(cluster.name());
+    const absl::Time now = clock_();
     SlotFinder finder(slots_);
     for (backend::ConsumedRecord& record : records) {
       auto it = finder.Find(cluster.name(), record.topic, record.partition);
@@ -861,12 +866,12 @@ void GroupDispatcher::OnRecords(backend::Cluster& cluster,
         if (slot.SkipFetched(record.offset)) slot.metrics().filtered->Inc();
         continue;
       }
-      if (!slot.Buffer(std::move(record), kBufferedRecordOverhead)) continue;
+      if (!slot.Buffer(std::move(record), kBufferedRecordOverhead, now)) continue;
       if (slot.ShouldPauseFetch(config_.partition_buffer_bytes) && member) {
         member->Pause({it->first.partition});
       }
     }
-    Pump(clock_());
+    Pump(now);
     ClaimOutbox(out);
   }
   Flush(std::move(out));

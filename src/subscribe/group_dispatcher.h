@@ -30,7 +30,7 @@
 //
 // The dispatcher is the locked shell around single-threaded pieces, each with
 // its own test: PartitionSlot (per partition: PartitionState, records,
-// in-flight deliveries, commits, seeks), StreamCredit, EncodeDelivery,
+// in-flight deliveries, commits, seeks), StreamCredit, DeliveryBatchWriter,
 // DeadLetterer, GroupFilters and GroupMetrics.
 //
 // Threading: every method is thread-safe (one mutex per group). Listener
@@ -64,6 +64,7 @@
 #include "filter/filter.h"
 #include "metrics/registry.h"
 #include "subscribe/dead_letterer.h"
+#include "subscribe/delivery_encoder.h"
 #include "subscribe/group_filters.h"
 #include "subscribe/partition_slot.h"
 #include "subscribe/stream_credit.h"
@@ -75,10 +76,11 @@ namespace ferry::subscribe {
 class StreamSink {
  public:
   virtual ~StreamSink() = default;
-  // Queues a response for sending; never blocks. Dropped once the stream is
-  // gone (its in-flight messages are released by Detach()). Called without
-  // the dispatcher's lock; may call back into the dispatcher.
-  virtual void Send(v1::SubscribeResponse response) = 0;
+  // Queues a serialized v1::SubscribeResponse for sending; never blocks.
+  // Dropped once the stream is gone (its in-flight messages are released by
+  // Detach()). Called without the dispatcher's lock; may call back into the
+  // dispatcher.
+  virtual void Send(SerializedResponse response) = 0;
 };
 
 // A partition of one of the clusters a group reads.
@@ -262,7 +264,7 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
   };
   // Work queued under mu_ for after it: see the class comment.
   struct Outbox {
-    std::vector<std::pair<std::shared_ptr<StreamSink>, v1::SubscribeResponse>> sends;
+    std::vector<std::pair<std::shared_ptr<StreamSink>, SerializedResponse>> sends;
     std::vector<DeadLetterWrite> dead_letters;
     bool empty() const { return sends.empty() && dead_letters.empty(); }
   };

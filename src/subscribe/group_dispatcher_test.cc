@@ -27,8 +27,11 @@ const TopicPartition kP0{"orders", 0};
 // Send, as a gRPC write that completes inline could.
 class RecordingSink final : public StreamSink {
  public:
-  void Send(v1::SubscribeResponse response) override {
+  void Send(SerializedResponse serialized) override {
     if (on_send) on_send();
+    v1::SubscribeResponse response;
+    EXPECT_TRUE(response.ParseFromArray(serialized.view().data(),
+                                        static_cast<int>(serialized.size())));
     absl::MutexLock lock(&mu);
     for (auto& m : *response.mutable_messages()->mutable_messages()) {
       messages.push_back(std::move(m));
@@ -54,11 +57,11 @@ google::protobuf::RepeatedPtrField<std::string> Receipts(
 std::vector<ConsumedRecord> Records(int64_t first, int count) {
   std::vector<ConsumedRecord> records;
   for (int64_t o = first; o < first + count; ++o) {
-    records.push_back({.topic = kP0.topic,
-                       .partition = 0,
-                       .offset = o,
-                       .key = "k" + std::to_string(o),
-                       .value = "v" + std::to_string(o)});
+    records.push_back(backend::Owned({.topic = kP0.topic,
+                                      .partition = 0,
+                                      .offset = o,
+                                      .key = "k" + std::to_string(o),
+                                      .value = "v" + std::to_string(o)}));
   }
   return records;
 }

@@ -54,7 +54,7 @@ bool GroupFilters::WantedBy(StreamId stream, const backend::ConsumedRecord& reco
 bool GroupFilters::Evaluate(const filter::Filter& filter,
                             const backend::ConsumedRecord& record) {
   headers_.clear();
-  for (const backend::Header& header : record.headers) {
+  for (const backend::HeaderView& header : record.headers) {
     headers_.emplace_back(header.key, header.value);
   }
   const filter::MessageView view{.topic = record.topic,

@@ -8,11 +8,9 @@ namespace {
 filter::Filter Parse(std::string_view text) { return *filter::Filter::Parse(text); }
 
 backend::ConsumedRecord Record(std::string key, std::string value = "{}",
-                               std::vector<backend::Header> headers = {}) {
-  return {.topic = "orders",
-          .key = std::move(key),
-          .value = std::move(value),
-          .headers = std::move(headers)};
+                               std::vector<backend::HeaderView> headers = {}) {
+  return backend::Owned(
+      {.topic = "orders", .key = key, .value = value, .headers = std::move(headers)});
 }
 
 class GroupFiltersTest : public ::testing::Test {

@@ -15,7 +15,10 @@ using ::testing::HasSubstr;
 
 class CountingSink final : public StreamSink {
  public:
-  void Send(v1::SubscribeResponse response) override {
+  void Send(SerializedResponse serialized) override {
+    v1::SubscribeResponse response;
+    EXPECT_TRUE(response.ParseFromArray(serialized.view().data(),
+                                        static_cast<int>(serialized.size())));
     absl::MutexLock lock(&mu_);
     for (const auto& m : response.messages().messages())
       attempts_.push_back(m.delivery_attempt());

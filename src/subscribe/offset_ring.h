@@ -82,6 +82,18 @@ class OffsetRing {
     }
   }
 
+  // Calls fn(offset, value) for every live value at or above `offset`, in
+  // offset order, while fn returns true.
+  template <typename Fn>
+  void ForEachFrom(int64_t offset, Fn fn) {
+    auto it = std::lower_bound(
+        slots_.begin(), slots_.end(), offset,
+        [](const Slot& slot, int64_t wanted) { return slot.offset < wanted; });
+    for (; it != slots_.end(); ++it) {
+      if (it->live && !fn(it->offset, it->value)) return;
+    }
+  }
+
   void Clear() {
     slots_.clear();
     live_ = 0;

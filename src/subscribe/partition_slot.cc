@@ -22,17 +22,29 @@ PartitionSlot::PartitionSlot(int64_t next_offset, OrderingMode mode, uint64_t ep
       next_fetch_(next_offset),
       committed_(next_offset) {}
 
-bool PartitionSlot::Buffer(backend::ConsumedRecord record, int64_t overhead) {
+bool PartitionSlot::Buffer(backend::ConsumedRecord record, int64_t overhead,
+                           absl::Time now) {
   if (seeking_) return false;
   const int64_t offset = record.offset;
-  FetchedMessage fetched{.offset = offset,
-                         .key = mode_ == OrderingMode::kKey ? record.key : "",
-                         .bytes = RecordBytes(record) + overhead +
-                                  static_cast<int64_t>(record.topic.size())};
+  FetchedMessage fetched{
+      .offset = offset,
+      .key = mode_ == OrderingMode::kKey ? std::string(record.key) : "",
+      .bytes =
+          RecordBytes(record) + overhead + static_cast<int64_t>(record.topic.size())};
   if (!state_.Append(std::move(fetched))) return false;
   next_fetch_ = offset + 1;
-  held_.Append(offset, {.record = std::move(record)});
+  held_.Append(offset, {.record = std::move(record), .buffered_at = now});
   return true;
+}
+
+void PartitionSlot::OwnBytesBufferedBefore(absl::Time cutoff) {
+  // Records are buffered in offset order, so the old ones come first.
+  held_.ForEachFrom(owned_below_, [&](int64_t offset, Held& held) {
+    if (held.buffered_at >= cutoff) return false;
+    held.record.OwnBytes();
+    owned_below_ = offset + 1;
+    return true;
+  });
 }
 
 bool PartitionSlot::SkipFetched(int64_t offset) {
@@ -118,6 +130,7 @@ void PartitionSlot::StartSeek(int64_t offset) {
 std::vector<InFlight> PartitionSlot::FinishSeek(int64_t offset) {
   std::vector<InFlight> released = ReleaseAll();
   held_.Clear();
+  owned_below_ = 0;
   dead_letter_failures_.clear();
   state_.Reset(offset);
   seeking_ = false;

@@ -18,10 +18,17 @@
 // otherwise; FinishSeek() and ReleaseAll() are O(n). Buffering allocates
 // nothing beyond the record itself (amortized).
 //
+// Memory: a buffered record counts its key, value, headers and a fixed
+// overhead against the buffer, but a Kafka record's bytes are views into
+// librdkafka's fetch response, which one held record keeps alive whole. So
+// records held longer than a moment (a slow consumer's in-flight message)
+// get bytes of their own (OwnBytesBufferedBefore), and what stays pinned
+// beyond the counted bytes is at most the fetches of that moment.
+//
 // Usage (the dispatcher):
 //
 //   PartitionSlot slot(assigned.next_offset, mode, epoch, &topic_metrics);
-//   if (slot.Buffer(std::move(record), overhead) && slot.ShouldPauseFetch(limit))
+//   if (slot.Buffer(std::move(record), overhead, now) && slot.ShouldPauseFetch(limit))
 //     member->Pause({tp});
 //   if (auto d = slot.state().Deliver(stream, now, deadline)) {
 //     slot.Hand(d->offset, {.stream = stream, .bytes = n, .delivered = now});
@@ -67,7 +74,11 @@ class PartitionSlot {
   // Buffers a fetched record, counting `overhead` bytes beyond its payload
   // against the buffer. False when the state refused it (seen before) or a
   // seek is under way (records from the old position).
-  bool Buffer(backend::ConsumedRecord record, int64_t overhead);
+  bool Buffer(backend::ConsumedRecord record, int64_t overhead, absl::Time now);
+  // Records buffered before `cutoff` get bytes of their own (see Memory
+  // above). Cost: O(log n) plus the records that turned old since the last
+  // call.
+  void OwnBytesBufferedBefore(absl::Time cutoff);
   // A fetched record the group does not want (filtered out): it counts as
   // acked without being buffered. False, like Buffer(), for a record seen
   // before or one arriving during a seek.
@@ -129,9 +140,12 @@ class PartitionSlot {
   // one is out with a stream.
   struct Held {
     backend::ConsumedRecord record;
+    absl::Time buffered_at;
     std::optional<InFlight> in_flight = std::nullopt;
   };
   OffsetRing<Held> held_;
+  // Held records below this offset own their bytes.
+  int64_t owned_below_ = 0;
   std::map<int64_t, int> dead_letter_failures_;
   int64_t next_fetch_;
   bool fetch_paused_ = false;

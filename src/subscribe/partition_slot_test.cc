@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <string>
+
 namespace ferry::subscribe {
 namespace {
 
@@ -13,14 +16,14 @@ TopicMetrics* NoMetrics() {
 }
 
 backend::ConsumedRecord Record(int64_t offset, std::string value = "v") {
-  return {.topic = "t", .partition = 0, .offset = offset, .value = std::move(value)};
+  return backend::Owned({.topic = "t", .partition = 0, .offset = offset, .value = value});
 }
 
 TEST(PartitionSlotTest, BuffersRecordsOnceAndForgetsThemWhenAcked) {
   PartitionSlot slot(5, OrderingMode::kNone, 1, NoMetrics());
-  EXPECT_FALSE(slot.Buffer(Record(4), 0)) << "before the start offset";
-  EXPECT_TRUE(slot.Buffer(Record(5), 0));
-  EXPECT_FALSE(slot.Buffer(Record(5), 0)) << "seen before";
+  EXPECT_FALSE(slot.Buffer(Record(4), 0, kT0)) << "before the start offset";
+  EXPECT_TRUE(slot.Buffer(Record(5), 0, kT0));
+  EXPECT_FALSE(slot.Buffer(Record(5), 0, kT0)) << "seen before";
   EXPECT_EQ(slot.next_fetch(), 6);
   ASSERT_NE(slot.Find(5), nullptr);
   slot.Forget(5);
@@ -51,13 +54,13 @@ TEST(PartitionSlotTest, UnansweredCommitIsSentAgainAfterAMinute) {
 
 TEST(PartitionSlotTest, SeekDropsWhatWasBufferedAndHandsBackWhatWasInFlight) {
   PartitionSlot slot(0, OrderingMode::kNone, 1, NoMetrics());
-  ASSERT_TRUE(slot.Buffer(Record(0, "abc"), 0));
+  ASSERT_TRUE(slot.Buffer(Record(0, "abc"), 0, kT0));
   auto delivery = slot.state().Deliver(7, kT0, absl::Seconds(1));
   ASSERT_TRUE(delivery.has_value());
   slot.Hand(0, {.stream = 7, .bytes = 3, .delivered = kT0});
   slot.StartSeek(10);
   EXPECT_FALSE(slot.TakeCommit(kT0).has_value()) << "no commit while seeking";
-  EXPECT_FALSE(slot.Buffer(Record(1), 0)) << "records of the old position";
+  EXPECT_FALSE(slot.Buffer(Record(1), 0, kT0)) << "records of the old position";
   std::vector<InFlight> released = slot.FinishSeek(10);
   ASSERT_EQ(released.size(), 1u);
   EXPECT_EQ(released[0].stream, 7u);
@@ -68,9 +71,9 @@ TEST(PartitionSlotTest, SeekDropsWhatWasBufferedAndHandsBackWhatWasInFlight) {
 
 TEST(PartitionSlotTest, FetchPausesAboveTheLimitAndResumesAtHalf) {
   PartitionSlot slot(0, OrderingMode::kNone, 1, NoMetrics());
-  ASSERT_TRUE(slot.Buffer(Record(0, std::string(100, 'x')), 0));
+  ASSERT_TRUE(slot.Buffer(Record(0, std::string(100, 'x')), 0, kT0));
   EXPECT_FALSE(slot.ShouldPauseFetch(200));
-  ASSERT_TRUE(slot.Buffer(Record(1, std::string(150, 'x')), 0));
+  ASSERT_TRUE(slot.Buffer(Record(1, std::string(150, 'x')), 0, kT0));
   EXPECT_TRUE(slot.ShouldPauseFetch(200));
   EXPECT_FALSE(slot.ShouldPauseFetch(200)) << "told once";
   slot.state().Skip(1);
@@ -79,9 +82,41 @@ TEST(PartitionSlotTest, FetchPausesAboveTheLimitAndResumesAtHalf) {
   EXPECT_TRUE(slot.ShouldResumeFetch(200));
 }
 
+TEST(PartitionSlotTest, RecordsHeldLongOwnTheirBytesAndLetGoOfTheBackendsBuffer) {
+  PartitionSlot slot(0, OrderingMode::kNone, 1, NoMetrics());
+  // Two records viewing one fetched buffer, as Kafka records share a fetch.
+  auto fetched = std::make_shared<const std::string>("k0v0k1v1");
+  const std::string_view bytes = *fetched;
+  for (int64_t offset : {0, 1}) {
+    ASSERT_TRUE(slot.Buffer({.topic = "t",
+                             .offset = offset,
+                             .key = bytes.substr(4 * offset, 2),
+                             .value = bytes.substr(4 * offset + 2, 2),
+                             .headers = {{"h", bytes.substr(4 * offset, 4)}},
+                             .bytes = fetched},
+                            0, kT0 + absl::Seconds(offset)));
+  }
+  std::weak_ptr<const std::string> watched = fetched;
+  fetched.reset();
+
+  slot.OwnBytesBufferedBefore(kT0 + absl::Milliseconds(500));
+  EXPECT_FALSE(watched.expired()) << "the younger record still shares the buffer";
+  slot.OwnBytesBufferedBefore(kT0 + absl::Seconds(2));
+  EXPECT_TRUE(watched.expired()) << "no record pins the buffer any more";
+  for (int64_t offset : {0, 1}) {
+    const backend::ConsumedRecord* record = slot.Find(offset);
+    ASSERT_NE(record, nullptr);
+    EXPECT_EQ(record->key, "k" + std::to_string(offset));
+    EXPECT_EQ(record->value, "v" + std::to_string(offset));
+    ASSERT_EQ(record->headers.size(), 1u);
+    EXPECT_EQ(record->headers[0].value,
+              std::string(record->key) + std::string(record->value));
+  }
+}
+
 TEST(PartitionSlotTest, CountsConsecutiveDeadLetterFailuresPerMessage) {
   PartitionSlot slot(0, OrderingMode::kNone, 1, NoMetrics());
-  ASSERT_TRUE(slot.Buffer(Record(0), 0));
+  ASSERT_TRUE(slot.Buffer(Record(0), 0, kT0));
   EXPECT_EQ(slot.DeadLetterFailed(0), 1);
   EXPECT_EQ(slot.DeadLetterFailed(0), 2);
   slot.Forget(0);

@@ -17,7 +17,7 @@ class StreamGuard final : public StreamSink {
  public:
   explicit StreamGuard(SubscribeReactor* reactor) : reactor_(reactor) {}
 
-  void Send(v1::SubscribeResponse response) override;
+  void Send(SerializedResponse response) override;
   void Cancel();
   // Called by the reactor in OnDone; returns once no call into it runs.
   void Release();
@@ -33,7 +33,7 @@ class StreamGuard final : public StreamSink {
 };
 
 class SubscribeReactor final
-    : public grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   SubscribeReactor(SubscriberService* service, GroupRegistry* registry,
                    const std::string& node_id, grpc::CallbackServerContext* context)
@@ -44,7 +44,7 @@ class SubscribeReactor final
         guard_(std::make_shared<StreamGuard>(this)),
         stream_id_(registry->NextStreamId()) {
     service_->Add(guard_);
-    StartRead(&request_);
+    StartRead(&raw_request_);
   }
 
   void OnReadDone(bool ok) override {
@@ -55,6 +55,12 @@ class SubscribeReactor final
         reads_done_ = true;
       }
       MaybeFinish();
+      return;
+    }
+    if (!grpc::SerializationTraits<v1::SubscribeRequest>::Deserialize(&raw_request_,
+                                                                      &request_)
+             .ok()) {
+      EndRequest(absl::InvalidArgumentError("malformed SubscribeRequest"));
       return;
     }
     if (request_.has_open() && !open_started_) {
@@ -76,7 +82,7 @@ class SubscribeReactor final
   }
 
   void OnWriteDone(bool ok) override {
-    const v1::SubscribeResponse* next = nullptr;
+    const grpc::ByteBuffer* next = nullptr;
     {
       absl::MutexLock lock(&mu_);
       if (!writes_.empty()) writes_.pop_front();
@@ -108,12 +114,12 @@ class SubscribeReactor final
   }
 
   // From the dispatcher (through the guard).
-  void Send(v1::SubscribeResponse response) {
-    const v1::SubscribeResponse* start = nullptr;
+  void Send(SerializedResponse response) {
+    const grpc::ByteBuffer* start = nullptr;
     {
       absl::MutexLock lock(&mu_);
       if (broken_ || finishing_ || reads_done_) return;
-      writes_.push_back(std::move(response));
+      writes_.push_back(ToByteBuffer(std::move(response)));
       if (!writing_) {
         writing_ = true;
         start = &writes_.front();
@@ -125,10 +131,22 @@ class SubscribeReactor final
   void Cancel() { context_->TryCancel(); }
 
  private:
+  // The response's buffer becomes the slice gRPC sends, without a copy.
+  static grpc::ByteBuffer ToByteBuffer(SerializedResponse response) {
+    const size_t size = response.size();
+    grpc::Slice slice(response.Release(), size,
+                      [](void* data) { delete[] static_cast<char*>(data); });
+    return grpc::ByteBuffer(&slice, 1);
+  }
+
+  void Send(const v1::SubscribeResponse& response) {
+    Send(SerializedResponse::Of(response));
+  }
+
   // Reads the next request, or ends the stream with `status`.
   void EndRequest(const absl::Status& status) {
     if (status.ok()) {
-      StartRead(&request_);
+      StartRead(&raw_request_);
       return;
     }
     DetachFromGroup();
@@ -208,7 +226,7 @@ class SubscribeReactor final
     v1::SubscribeResponse opened;
     opened.mutable_opened()->set_node_id(node_id_);
     opened.mutable_opened()->set_stream_id(fmt::format("{}/{}", node_id_, stream_id_));
-    Send(std::move(opened));  // before any message the dispatcher sends
+    Send(opened);  // before any message the dispatcher sends
     auto dispatcher = registry_->Attach(*validated, stream_id_, guard_);
     if (!dispatcher.ok()) return dispatcher.status();
     absl::MutexLock lock(&mu_);
@@ -245,12 +263,13 @@ class SubscribeReactor final
   const std::shared_ptr<StreamGuard> guard_;
   const StreamId stream_id_;
   // Only touched by the read chain.
+  grpc::ByteBuffer raw_request_;
   v1::SubscribeRequest request_;
   bool open_started_ = false;
 
   absl::Mutex mu_;
   std::shared_ptr<GroupDispatcher> dispatcher_ ABSL_GUARDED_BY(mu_);
-  std::deque<v1::SubscribeResponse> writes_ ABSL_GUARDED_BY(mu_);
+  std::deque<grpc::ByteBuffer> writes_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
@@ -269,7 +288,7 @@ void StreamGuard::Done() {
   --users_;
 }
 
-void StreamGuard::Send(v1::SubscribeResponse response) {
+void StreamGuard::Send(SerializedResponse response) {
   if (SubscribeReactor* reactor = Acquire()) {
     reactor->Send(std::move(response));
     Done();
@@ -290,8 +309,8 @@ void StreamGuard::Release() {
       +[](int* users) { return *users == 0; }, &users_));
 }
 
-grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>*
-SubscriberService::Subscribe(grpc::CallbackServerContext* context) {
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* SubscriberService::Subscribe(
+    grpc::CallbackServerContext* context) {
   return new SubscribeReactor(this, registry_, node_id_, context);
 }
 

@@ -17,13 +17,19 @@ class StreamGuard;
 // stream of one group: the first request opens it, later ones carry acks,
 // nacks, extensions and flow updates; messages flow out as the group's
 // dispatcher hands them over.
-class SubscriberService final : public v1::Subscriber::CallbackService {
+//
+// The method is registered raw (byte buffers, not protos): the dispatcher
+// serializes message batches itself, straight from the fetched records
+// (DeliveryBatchWriter), and the stream writes those bytes as they are.
+// Requests are parsed here as v1::SubscribeRequest.
+class SubscriberService final
+    : public v1::Subscriber::WithRawCallbackMethod_Subscribe<v1::Subscriber::Service> {
  public:
   // `registry` must outlive the service and its calls.
   SubscriberService(GroupRegistry* registry, std::string node_id)
       : registry_(registry), node_id_(std::move(node_id)) {}
 
-  grpc::ServerBidiReactor<v1::SubscribeRequest, v1::SubscribeResponse>* Subscribe(
+  grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Subscribe(
       grpc::CallbackServerContext* context) override;
 
   // Cancels every open stream (node draining): clients reconnect to other

@@ -42,9 +42,14 @@ int64_t UnZigZag(uint64_t v) {
 
 }  // namespace
 
-std::string EncodeReceipt(const WireReceipt& r) {
+std::string EncodeReceipt(const WireReceipt& receipt) {
   std::string out;
-  out.reserve(26 + r.topic.size() + r.cluster.size());
+  out.reserve(26 + receipt.topic.size() + receipt.cluster.size());
+  AppendReceipt(receipt, out);
+  return out;
+}
+
+void AppendReceipt(const WireReceipt& r, std::string& out) {
   out.push_back(kVersion);
   PutVarint(out, r.stream);
   PutVarint(out, r.partition_epoch);
@@ -56,7 +61,6 @@ std::string EncodeReceipt(const WireReceipt& r) {
   out.append(r.topic);
   PutVarint(out, r.cluster.size());
   out.append(r.cluster);
-  return out;
 }
 
 std::optional<WireReceipt> DecodeReceipt(std::string_view in) {

@@ -37,6 +37,8 @@ struct WireReceipt {
 // Compact binary form (version 2): a version byte, varints, the topic, then
 // the cluster, each of the last two after its length.
 std::string EncodeReceipt(const WireReceipt& receipt);
+// The same, appended to `out` (which keeps its capacity across receipts).
+void AppendReceipt(const WireReceipt& receipt, std::string& out);
 
 // nullopt for bytes that are not a receipt of this format (malformed,
 // truncated, trailing garbage). The topic and cluster point into `bytes`.

@@ -89,18 +89,20 @@ class DualConsumeTest : public ::testing::Test {
   }
 
   // Cluster a holds a1 a2 | a3 a4, cluster b holds b1 b2 b3 b4, where "|" is
-  // the time returned; the node runs on, writing b.
+  // the time returned; the node runs on, writing b. Every line has the same
+  // key: unkeyed lines have no order promise (the SDK may send a3 and a4 in
+  // concurrent batches), and the tests check the order within a cluster.
   absl::Time Seed() {
     StartNode();
     Ferry({"topics", "create", "orders", "--cluster", "a", "--partitions", "1"});
     Ferry({"topics", "create", "orders", "--cluster", "b", "--partitions", "1"});
-    Ferry({"produce", "--topic", "orders"}, "a1\na2\n");
+    Ferry({"produce", "--topic", "orders", "--key", "k"}, "a1\na2\n");
     absl::SleepFor(absl::Milliseconds(20));
     const absl::Time middle = absl::Now();
     absl::SleepFor(absl::Milliseconds(20));
-    Ferry({"produce", "--topic", "orders"}, "a3\na4\n");
+    Ferry({"produce", "--topic", "orders", "--key", "k"}, "a3\na4\n");
     Ferry({"routes", "put", "--topic", "orders", "--write", "b", "--read", "a,b"});
-    Ferry({"produce", "--topic", "orders"}, "b1\nb2\nb3\nb4\n");
+    Ferry({"produce", "--topic", "orders", "--key", "k"}, "b1\nb2\nb3\nb4\n");
     return middle;
   }
 
@@ -201,7 +203,7 @@ TEST_F(DualConsumeTest, PauseStopsBothClustersAndSeekByTimeMovesEach) {
     grpc::ClientContext context;
     ASSERT_TRUE(Admin()->PauseGroup(Deadline(context), pause, &paused).ok());
   }
-  Ferry({"produce", "--topic", "orders"}, "b5\n");
+  Ferry({"produce", "--topic", "orders", "--key", "k"}, "b5\n");
   // To a time between a2 and a3, so a moves to offset 2 and b to 0.
   v1::SeekRequest seek;
   seek.set_group("g");
@@ -239,7 +241,7 @@ TEST_F(DualConsumeTest, OpenStreamFollowsReadListChangesWithoutReconnecting) {
   Ferry({"topics", "create", "orders", "--cluster", "a", "--partitions", "1"});
   Ferry({"topics", "create", "orders", "--cluster", "b", "--partitions", "1"});
   Ferry({"routes", "put", "--topic", "orders", "--write", "a", "--read", "a"});
-  Ferry({"produce", "--topic", "orders"}, "a1\na2\na3\n");
+  Ferry({"produce", "--topic", "orders", "--key", "k"}, "a1\na2\na3\n");
   SubscriberStream stream(node_->grpc_address(), MakeOpen("g", {"orders"}));
   ASSERT_TRUE(stream.WaitOpened().has_value()) << stream.WaitEnded().error_message();
   std::vector<v1::ReceivedMessage> from_a = stream.Take(3, kWait);
@@ -249,7 +251,7 @@ TEST_F(DualConsumeTest, OpenStreamFollowsReadListChangesWithoutReconnecting) {
 
   // Writes move to b; b is not read yet.
   Ferry({"routes", "put", "--topic", "orders", "--write", "b", "--read", "a"});
-  Ferry({"produce", "--topic", "orders"}, "b1\nb2\n");
+  Ferry({"produce", "--topic", "orders", "--key", "k"}, "b1\nb2\n");
   EXPECT_FALSE(stream.Next(absl::Seconds(1)).has_value()) << "b is not read yet";
 
   // Reads add b: what was written to b before comes, on the same stream.
@@ -274,9 +276,9 @@ TEST_F(DualConsumeTest, OpenStreamFollowsReadListChangesWithoutReconnecting) {
     EXPECT_EQ(result.status().code(), grpc::StatusCode::FAILED_PRECONDITION);
     EXPECT_EQ(result.status().message(), "receipt expired");
   }
-  Ferry({"produce", "--topic", "orders"}, "a4\n");
+  Ferry({"produce", "--topic", "orders", "--key", "k"}, "a4\n");
   Ferry({"routes", "put", "--topic", "orders", "--write", "b", "--read", "b"});
-  Ferry({"produce", "--topic", "orders"}, "b3\n");
+  Ferry({"produce", "--topic", "orders", "--key", "k"}, "b3\n");
   std::optional<v1::ReceivedMessage> b3 = stream.Next(kWait);
   ASSERT_TRUE(b3.has_value());
   EXPECT_EQ(b3->cluster(), "b");

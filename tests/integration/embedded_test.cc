@@ -134,6 +134,9 @@ TEST_F(EmbeddedNodeTest, SubscribersReceivePublishedRecordsAndResumeAfterTheAcke
   auto node = FerrydProcess::Start("", {}, dir_);
   ASSERT_TRUE(node.ok()) << node.status();
   ASSERT_EQ(Ferry(**node, {"produce", "--topic", "sub"}, "one\ntwo\n").exit_code, 0);
+  ProcessResult unknown = Ferry(**node, {"groups", "describe", "readers"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("unknown group \"readers\""));
 
   std::vector<std::string> values;
   {
@@ -152,6 +155,7 @@ TEST_F(EmbeddedNodeTest, SubscribersReceivePublishedRecordsAndResumeAfterTheAcke
     EXPECT_TRUE(stream.Close().ok());
   }
   EXPECT_EQ(values, (std::vector<std::string>{"one", "two", "three"}));
+  EXPECT_EQ(Ferry(**node, {"groups", "describe", "readers"}).exit_code, 0);
 
   // The group continues after what it acked.
   ASSERT_EQ(Ferry(**node, {"produce", "--topic", "sub"}, "four\n").exit_code, 0);

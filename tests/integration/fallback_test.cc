@@ -4,12 +4,15 @@
 // cluster; one node restarts and traffic returns through Ferry. No
 // acknowledged message is lost, each key keeps its order in Kafka and lands
 // in the Java partitioner's partition. Also: a setting pushed at runtime
-// (Admin.SetClientSettings) reaches a running SDK.
+// (ferry client-settings set) reaches a running SDK's node path, and a
+// subscriber waits out the outage and then gets what was published directly.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <csignal>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <thread>
@@ -18,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "ferry/client/publisher.h"
+#include "ferry/client/subscriber.h"
 #include "ferry/v1/admin.grpc.pb.h"
 #include "testing/ferryd_process.h"
 #include "testing/java_partitioner.h"
@@ -177,24 +181,44 @@ TEST_F(FallbackTest, PublishingContinuesStraightToKafkaWhileEveryNodeIsDown) {
   EXPECT_NE(node1_->Log().find("client fallback-test published"), std::string::npos);
 }
 
+// Node batch calls that publishing `count` keyless messages at once took.
+uint64_t BatchesFor(client::Publisher& publisher, int count) {
+  const uint64_t before = publisher.Stats().node_batches;
+  std::vector<std::future<client::PublishResult>> futures;
+  for (int i = 0; i < count; ++i) {
+    futures.push_back(publisher.Publish(kTopic, {.value = absl::StrCat("m-", i)}));
+  }
+  EXPECT_TRUE(publisher.Flush(std::chrono::seconds(30)));
+  for (auto& future : futures) {
+    const client::PublishResult result = future.get();
+    EXPECT_TRUE(result.ok() && !result.direct) << result.error;
+  }
+  return publisher.Stats().node_batches - before;
+}
+
 TEST_F(FallbackTest, SettingPushedAtRuntimeReachesARunningPublisher) {
   auto publisher = NewPublisher();
   ASSERT_NE(publisher, nullptr);
   EXPECT_EQ(publisher->Stats().linger, std::chrono::milliseconds(5));  // the default
+  EXPECT_EQ(publisher->Stats().max_batch_messages, 500);
+  EXPECT_LE(BatchesFor(*publisher, 200), 10u);
 
-  auto set = testing::RunFerryCli(
-      {"--server", node2_->grpc_address(), "client-settings", "set", "--linger", "40ms"});
+  auto set =
+      testing::RunFerryCli({"--server", node2_->grpc_address(), "client-settings", "set",
+                            "--linger", "40ms", "--max-batch-messages", "5"});
   ASSERT_TRUE(set.ok()) << set.status();
   ASSERT_EQ(set->exit_code, 0) << set->err;
   EXPECT_NE(set->out.find("linger            40ms"), std::string::npos) << set->out;
 
   // Refreshed within client.refresh_interval (1 s) from either node.
   const absl::Time deadline = absl::Now() + absl::Seconds(10);
-  while (publisher->Stats().linger != std::chrono::milliseconds(40) &&
-         absl::Now() < deadline) {
+  while (publisher->Stats().max_batch_messages != 5 && absl::Now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   EXPECT_EQ(publisher->Stats().linger, std::chrono::milliseconds(40));
+  EXPECT_EQ(publisher->Stats().max_batch_messages, 5);
+  // The node path follows: 200 messages at most 5 a batch.
+  EXPECT_GE(BatchesFor(*publisher, 200), 40u);
   auto show = testing::RunFerryCli(
       {"--server", node1_->grpc_address(), "client-settings", "show"});
   ASSERT_TRUE(show.ok()) << show.status();
@@ -211,6 +235,73 @@ TEST_F(FallbackTest, SettingPushedAtRuntimeReachesARunningPublisher) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(status.error_message(),
             "settings.max_batch_messages: 200000 is not in 1..100000");
+}
+
+// Consumers do not fall back: while no node answers they get nothing; when a
+// node returns they reconnect and get everything published meanwhile,
+// straight to Kafka by a fallback publisher.
+TEST_F(FallbackTest, SubscriberWaitsOutAFullOutageAndGetsWhatWasPublishedDirectly) {
+  auto publisher = NewPublisher();
+  ASSERT_NE(publisher, nullptr);
+  std::string error;
+  auto subscriber =
+      client::Subscriber::Builder()
+          .Endpoints({node1_->grpc_address(), node2_->grpc_address()})
+          .Group("fallback-consumers")
+          .Topics({kTopic})
+          .StartAt(client::StartPosition::Earliest())
+          .ReconnectBackoff(std::chrono::milliseconds(100), std::chrono::seconds(1))
+          .Build(&error);
+  ASSERT_NE(subscriber, nullptr) << error;
+  std::set<std::string> wanted;
+  std::set<std::string> received;
+  auto publish = [&](const std::string& prefix) {
+    std::vector<std::future<client::PublishResult>> futures;
+    for (int i = 0; i < 60; ++i) {
+      futures.push_back(publisher->Publish(
+          kTopic,
+          {.key = absl::StrCat("key-", i % kKeys), .value = absl::StrCat(prefix, i)}));
+      wanted.insert(absl::StrCat(prefix, i));
+    }
+    std::vector<client::PublishResult> results;
+    for (auto& future : futures) results.push_back(future.get());
+    return results;
+  };
+  auto drain = [&] {
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (
+        !std::includes(received.begin(), received.end(), wanted.begin(), wanted.end()) &&
+        absl::Now() < deadline) {
+      if (auto m = subscriber->Next(std::chrono::milliseconds(200))) {
+        received.insert(m->message().value);
+        m->Ack();
+      }
+    }
+  };
+
+  for (const client::PublishResult& r : publish("before-"))
+    ASSERT_TRUE(r.ok()) << r.error;
+  drain();
+  const std::string node1_grpc = node1_->grpc_address();
+  node1_->process().Signal(SIGKILL);
+  node2_->process().Signal(SIGKILL);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));  // FallbackAfter
+  for (const client::PublishResult& r : publish("during-")) {
+    ASSERT_TRUE(r.ok() && r.direct) << r.error;
+  }
+  EXPECT_FALSE(subscriber->Next(std::chrono::seconds(1)).has_value())
+      << "nothing is delivered while no node answers";
+
+  auto restarted = FerrydProcess::Start(NodeYaml(broker_->bootstrap()),
+                                        {{"FERRY_LISTEN_GRPC", node1_grpc}});
+  ASSERT_TRUE(restarted.ok()) << restarted.status();
+  node1_ = *std::move(restarted);
+  drain();
+  std::vector<std::string> missing;
+  std::set_difference(wanted.begin(), wanted.end(), received.begin(), received.end(),
+                      std::back_inserter(missing));
+  EXPECT_TRUE(missing.empty()) << missing.size() << " never delivered, e.g. "
+                               << missing[0];
 }
 
 }  // namespace

@@ -275,6 +275,33 @@ TEST_F(GroupControlTest, SeekOfAGroupNobodyConsumesMovesItsCommittedOffsets) {
   EXPECT_EQ(again.Take(20, kWait).size(), 20u);
 }
 
+TEST_F(GroupControlTest, DescribeOfAGroupNobodyEverUsedIsNotFound) {
+  auto node = Node();
+  ASSERT_NE(node, nullptr);
+  v1::DescribeGroupRequest describe;
+  describe.set_group(Name());
+  v1::Group group;
+  grpc::ClientContext context;
+  grpc::Status status = Admin(*node)->DescribeGroup(Deadline(context), describe, &group);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+  EXPECT_THAT(status.error_message(), HasSubstr(Name())) << node->Log();
+
+  // A group known only to Ferry (paused before anyone joined) exists once
+  // the node applied the pause from the control topic.
+  v1::PauseGroupRequest pause;
+  pause.set_group(Name());
+  v1::PauseGroupResponse paused;
+  grpc::ClientContext pause_context;
+  ASSERT_TRUE(Admin(*node)->PauseGroup(Deadline(pause_context), pause, &paused).ok());
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  do {
+    grpc::ClientContext again;
+    status = Admin(*node)->DescribeGroup(Deadline(again), describe, &group);
+  } while (!status.ok() && absl::Now() < until);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_TRUE(group.paused());
+}
+
 // Seeks issued while a second node keeps joining and leaving the group:
 // partitions change owners under the commands (eager rebalances revoke them
 // all, then reassign), yet after every seek that returned OK every message

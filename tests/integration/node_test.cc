@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/version.h"
 #include "testing/ferryd_process.h"
@@ -118,6 +119,24 @@ TEST(Node, SigtermDrainsAndExitsZero) {
   ASSERT_TRUE(code.ok()) << "ferryd did not exit after SIGTERM";
   EXPECT_EQ(*code, 0);
   EXPECT_THAT((*node)->Log(), AllOf(HasSubstr("draining"), HasSubstr("stopped")));
+}
+
+// The control plane waits for a cluster the probe found down instead of
+// asking it (which blocks for the admin timeout), so stopping is quick.
+TEST(Node, SigtermWithTheOnlyClusterDownExitsWithinTheGrace) {
+  auto node = FerrydProcess::Start(
+      absl::StrCat("shutdown: { grace: 1s }\ncluster_probe: { interval: 200ms, timeout: "
+                   "1s }\nclusters:\n",
+                   testing::KafkaClusterEntry("dead", DeadBootstrap())));
+  ASSERT_TRUE(node.ok()) << node.status();
+  const absl::Time until = absl::Now() + absl::Seconds(15);
+  while (!absl::StrContains((*node)->Log(), "control topic") && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  (*node)->process().Signal(SIGTERM);
+  auto code = (*node)->process().Wait(absl::Seconds(5));
+  ASSERT_TRUE(code.ok()) << "ferryd did not exit 5 s after SIGTERM\n" << (*node)->Log();
+  EXPECT_EQ(*code, 0) << (*node)->Log();
 }
 
 TEST(Node, ReflectionAndHealthWorkWithGrpcurl) {

@@ -53,6 +53,10 @@ class Batcher {
  public:
   explicit Batcher(BatchLimits limits) : limits_(limits) {}
 
+  // New limits for the batches built from now on (settings pushed by the
+  // nodes); queued messages stay queued.
+  void SetLimits(BatchLimits limits) { limits_ = limits; }
+
   // Queues a newly published message behind its key's earlier ones.
   void Add(std::unique_ptr<Pending> message);
 
@@ -128,7 +132,7 @@ class Batcher {
   void Promote(Topic& topic, KeyQueue& queue, bool same_batch = false);
   void EraseIfIdle(Topic& topic, const std::string& key);
 
-  const BatchLimits limits_;
+  BatchLimits limits_;
   std::map<std::string, Topic> topics_;
   // Messages waiting for their retry backoff, by not_before. For a key, only
   // its first message is here (KeyQueue::backing_off); the rest wait behind.

@@ -263,5 +263,15 @@ TEST_F(BatcherTest, TakeAllReturnsQueuedAndBackingOffMessages) {
   EXPECT_EQ(batcher.NextWakeup(), Clock::time_point::max());
 }
 
+TEST_F(BatcherTest, NewLimitsApplyToTheNextBatch) {
+  Batcher batcher({.max_messages = 10, .max_bytes = 1 << 20, .linger = milliseconds(50)});
+  Batch busy = Occupy(batcher);
+  for (const char* value : {"a", "b", "c", "d"}) Add(batcher, value);
+  EXPECT_TRUE(NothingDue(batcher, kStart));  // lingering: 4 of 10
+  batcher.SetLimits(
+      {.max_messages = 2, .max_bytes = 1 << 20, .linger = milliseconds(50)});
+  EXPECT_EQ(Values(Next(batcher, kStart)), (std::vector<std::string>{"a", "b"}));
+}
+
 }  // namespace
 }  // namespace ferry::client::internal

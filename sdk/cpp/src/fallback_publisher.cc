@@ -21,6 +21,23 @@ T Effective(bool set_by_application, T own, const std::optional<T>& pushed) {
 
 }  // namespace
 
+internal::NodePathSettings EffectiveSettings(
+    const internal::PublisherOptions& o, const internal::ClientConfigSnapshot* config) {
+  internal::NodePathSettings settings = internal::SettingsOf(o);
+  if (config == nullptr) return settings;
+  const internal::PushedSettings& pushed = config->settings;
+  settings.linger = Effective(o.linger_set, o.linger, pushed.linger);
+  settings.max_batch_messages = Effective(o.max_batch_messages_set, o.max_batch_messages,
+                                          pushed.max_batch_messages);
+  settings.max_batch_bytes =
+      Effective(o.max_batch_bytes_set, o.max_batch_bytes, pushed.max_batch_bytes);
+  settings.request_timeout =
+      Effective(o.request_timeout_set, o.request_timeout, pushed.request_timeout);
+  settings.delivery_timeout =
+      Effective(o.delivery_timeout_set, o.delivery_timeout, pushed.delivery_timeout);
+  return settings;
+}
+
 Publisher::WithFallback::WithFallback(internal::PublisherOptions options)
     : options_(std::move(options)), router_(options_.fallback_after) {
   internal::NodeProbe::Listener* listener = this;  // a private base
@@ -31,21 +48,16 @@ Publisher::WithFallback::WithFallback(internal::PublisherOptions options)
     auto probed = [this]()
                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !probes_.empty(); };
     mu_.AwaitWithTimeout(absl::Condition(&probed), absl::FromChrono(kFirstConfigWait));
-    if (config_ != nullptr) {
-      const internal::PushedSettings& pushed = config_->settings;
-      const internal::PublisherOptions& o = options_;
-      options_.linger = Effective(o.linger_set, o.linger, pushed.linger);
-      options_.max_batch_messages = Effective(
-          o.max_batch_messages_set, o.max_batch_messages, pushed.max_batch_messages);
-      options_.max_batch_bytes =
-          Effective(o.max_batch_bytes_set, o.max_batch_bytes, pushed.max_batch_bytes);
-      options_.request_timeout =
-          Effective(o.request_timeout_set, o.request_timeout, pushed.request_timeout);
-      options_.delivery_timeout =
-          Effective(o.delivery_timeout_set, o.delivery_timeout, pushed.delivery_timeout);
-    }
+    applied_config_ = config_;
   }
   internal::PublisherOptions impl_options = options_;
+  const internal::NodePathSettings settings =
+      EffectiveSettings(options_, applied_config_.get());
+  impl_options.linger = settings.linger;
+  impl_options.max_batch_messages = settings.max_batch_messages;
+  impl_options.max_batch_bytes = settings.max_batch_bytes;
+  impl_options.request_timeout = settings.request_timeout;
+  impl_options.delivery_timeout = settings.delivery_timeout;
   impl_options.on_result = [this](const PublishResult& result) {
     absl::MutexLock lock(&mu_);
     outcomes_.push_back({.token = 0, .result = result});
@@ -115,17 +127,15 @@ PublisherStats Publisher::WithFallback::Stats() const {
     absl::MutexLock lock(&mu_);
     config = config_;
   }
-  const internal::PushedSettings pushed =
-      config ? config->settings : internal::PushedSettings{};
-  const internal::PublisherOptions defaults;
-  return PublisherStats{
-      .ferry_messages = ferry_messages_.load(),
-      .direct_messages = direct_messages_.load(),
-      .fallback_active = fallback_active_.load(),
-      .config_fetched = config != nullptr,
-      .linger = Effective(options_.linger_set, options_.linger, pushed.linger),
-      .delivery_timeout = Effective(options_.delivery_timeout_set,
-                                    options_.delivery_timeout, pushed.delivery_timeout)};
+  const internal::NodePathSettings settings = EffectiveSettings(options_, config.get());
+  return PublisherStats{.ferry_messages = ferry_messages_.load(),
+                        .direct_messages = direct_messages_.load(),
+                        .fallback_active = fallback_active_.load(),
+                        .config_fetched = config != nullptr,
+                        .linger = settings.linger,
+                        .delivery_timeout = settings.delivery_timeout,
+                        .max_batch_messages = settings.max_batch_messages,
+                        .node_batches = impl_->batches()};
 }
 
 internal::Path Publisher::WithFallback::Wanted(
@@ -272,6 +282,7 @@ bool Publisher::WithFallback::Step(bool wait) {
   std::vector<Outcome> outcomes;
   std::vector<bool> probes;
   bool stopping;
+  std::shared_ptr<const internal::ClientConfigSnapshot> config;
   {
     absl::MutexLock lock(&mu_);
     auto news = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -283,6 +294,12 @@ bool Publisher::WithFallback::Step(bool wait) {
     outcomes.swap(outcomes_);
     probes.swap(probes_);
     stopping = stopping_;
+    config = config_;
+  }
+  // A refreshed configuration: its pushed settings reach the node path.
+  if (config != applied_config_) {
+    applied_config_ = config;
+    impl_->ApplySettings(EffectiveSettings(options_, config.get()));
   }
   const auto now = std::chrono::steady_clock::now();
   for (bool answered : probes) {

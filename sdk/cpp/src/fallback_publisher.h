@@ -41,6 +41,12 @@ namespace ferry::client {
 //
 // Costs over a plain Impl: a copy of each message (kept to resend it
 // directly if its node path fails during an outage) and one thread hop.
+// The node path's settings: the application's, else the pushed ones of
+// `config` (may be null), else the defaults.
+internal::NodePathSettings EffectiveSettings(
+    const internal::PublisherOptions& options,
+    const internal::ClientConfigSnapshot* config);
+
 class Publisher::WithFallback final : private internal::NodeProbe::Listener {
  public:
   explicit WithFallback(internal::PublisherOptions options);
@@ -112,6 +118,8 @@ class Publisher::WithFallback final : private internal::NodeProbe::Listener {
   std::set<std::string> warned_topics_;
   std::set<std::string> known_topics_;
   bool closing_ = false;
+  // The configuration whose settings the node path (impl_) uses.
+  std::shared_ptr<const internal::ClientConfigSnapshot> applied_config_;
 
   std::unique_ptr<Publisher::Impl> impl_;
   std::unique_ptr<internal::NodeProbe> probe_;

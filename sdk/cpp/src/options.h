@@ -43,6 +43,25 @@ struct PublisherOptions {
   std::function<void(const PublishResult&)> on_result;
 };
 
+// The options of the node path that settings pushed by the nodes may change
+// while a publisher runs.
+struct NodePathSettings {
+  std::chrono::milliseconds linger{5};
+  int max_batch_messages = 500;
+  std::size_t max_batch_bytes = std::size_t{1} << 20;
+  std::chrono::milliseconds request_timeout{30'000};
+  std::chrono::milliseconds delivery_timeout{120'000};
+  bool operator==(const NodePathSettings&) const = default;
+};
+
+inline NodePathSettings SettingsOf(const PublisherOptions& options) {
+  return {.linger = options.linger,
+          .max_batch_messages = options.max_batch_messages,
+          .max_batch_bytes = options.max_batch_bytes,
+          .request_timeout = options.request_timeout,
+          .delivery_timeout = options.delivery_timeout};
+}
+
 // OK, or INVALID_ARGUMENT naming the first bad option (by its Builder name).
 absl::Status Validate(const PublisherOptions& options);
 

@@ -48,7 +48,12 @@ Publisher::Impl::Impl(internal::PublisherOptions options)
       batcher_(internal::BatchLimits{
           .max_messages = static_cast<std::size_t>(options_.max_batch_messages),
           .max_bytes = options_.max_batch_bytes,
-          .linger = options_.linger}) {
+          .linger = options_.linger}),
+      request_timeout_(options_.request_timeout) {
+  {
+    absl::MutexLock lock(&mu_);
+    delivery_timeout_ = options_.delivery_timeout;
+  }
   grpc::ChannelArguments args;
   // gRPC's own reconnect backoff grows to 2 minutes by default; keep it
   // near ours so that a node that is back is used again soon.
@@ -115,7 +120,7 @@ void Publisher::Impl::Publish(std::string topic, Message message,
       } else {
         pending->seq = seqs_.Add();
         pending->published_at = Clock::now();
-        pending->deadline = pending->published_at + options_.delivery_timeout;
+        pending->deadline = pending->published_at + delivery_timeout_;
         outstanding_bytes_ += bytes;
         incoming_.push_back(std::move(pending));
         return;
@@ -140,11 +145,19 @@ bool Publisher::Impl::Flush(std::chrono::milliseconds timeout) {
   return mu_.AwaitWithTimeout(absl::Condition(&done), absl::FromChrono(timeout));
 }
 
+void Publisher::Impl::ApplySettings(const internal::NodePathSettings& settings) {
+  absl::MutexLock lock(&mu_);
+  delivery_timeout_ = settings.delivery_timeout;
+  new_settings_ = settings;
+  wake_ = true;
+}
+
 void Publisher::Impl::Run() {
   std::vector<std::unique_ptr<Pending>> incoming;
   std::vector<Call*> finished;
   std::vector<std::unique_ptr<Pending>> expired;
   Resolutions done;
+  std::optional<internal::NodePathSettings> new_settings;
   bool cancelled = false;
   for (;;) {
     const Clock::time_point wakeup = batcher_.NextWakeup();
@@ -166,6 +179,15 @@ void Publisher::Impl::Run() {
       wake_ = false;
       urgent_upto = urgent_upto_;
       closing = closing_;
+      new_settings.swap(new_settings_);
+    }
+    if (new_settings) {
+      batcher_.SetLimits(
+          {.max_messages = static_cast<std::size_t>(new_settings->max_batch_messages),
+           .max_bytes = new_settings->max_batch_bytes,
+           .linger = new_settings->linger});
+      request_timeout_ = new_settings->request_timeout;
+      new_settings.reset();
     }
 
     const Clock::time_point now = Clock::now();
@@ -203,11 +225,13 @@ void Publisher::Impl::Run() {
         if (message->last_error != nullptr) {
           result = std::move(*message->last_error);
         } else {
-          result =
-              internal::Failure(kDeadlineExceeded,
-                                fmt::format("not sent within DeliveryTimeout ({} ms)",
-                                            options_.delivery_timeout.count()),
-                                message->proto.id());
+          result = internal::Failure(
+              kDeadlineExceeded,
+              fmt::format("not sent within DeliveryTimeout ({} ms)",
+                          std::chrono::duration_cast<std::chrono::milliseconds>(
+                              message->deadline - message->published_at)
+                              .count()),
+              message->proto.id());
         }
         done.emplace_back(std::move(message), std::move(result));
       }
@@ -239,7 +263,8 @@ void Publisher::Impl::Start(internal::Batch batch, Clock::time_point now) {
   call->topic = std::move(batch.topic);
   call->keys = std::move(batch.keys);
   call->messages = std::move(batch.messages);
-  call->context.set_deadline(std::chrono::system_clock::now() + options_.request_timeout);
+  call->context.set_deadline(std::chrono::system_clock::now() + request_timeout_);
+  ++batches_;
 
   Call* raw = call.get();
   in_flight_.emplace(raw, std::move(call));

@@ -4,11 +4,13 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -44,6 +46,11 @@ class Publisher::Impl {
   // Queues the message; `done` gets its result (inline when it fails at once).
   void Publish(std::string topic, Message message, internal::Completion done);
   bool Flush(std::chrono::milliseconds timeout);
+  // Batches built and messages published from now on use `settings`
+  // (pushed by the nodes); the sender thread picks them up at its next turn.
+  void ApplySettings(const internal::NodePathSettings& settings);
+  // Batch calls started (retries included).
+  uint64_t batches() const { return batches_.load(); }
 
  private:
   using Clock = internal::Clock;
@@ -99,11 +106,16 @@ class Publisher::Impl {
   // Wakes the sender thread for a Flush or for closing.
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
+  std::chrono::milliseconds delivery_timeout_ ABSL_GUARDED_BY(mu_);
+  // Settings for the sender thread to apply.
+  std::optional<internal::NodePathSettings> new_settings_ ABSL_GUARDED_BY(mu_);
+  std::atomic<uint64_t> batches_{0};
 
   // Owned by the sender thread (set up before it starts).
   std::vector<Endpoint> endpoints_;
   internal::EndpointSelector selector_;
   internal::Batcher batcher_;
+  std::chrono::milliseconds request_timeout_;
   std::unordered_map<Call*, std::unique_ptr<Call>> in_flight_;
   uint64_t last_request_id_ = 0;
 

@@ -79,7 +79,12 @@ export class Batcher<H = unknown> {
   /** Retries waiting for their backoff, sorted by due time. */
   private readonly delayed: Delayed<H>[] = [];
 
-  constructor(private readonly limits: BatchLimits) {}
+  constructor(private limits: BatchLimits) {}
+
+  /** Limits for the batches formed from now on (settings pushed by the nodes). */
+  setLimits(limits: Omit<BatchLimits, 'backoff'>): void {
+    this.limits = { ...this.limits, ...limits };
+  }
 
   /** Queues a new message behind its key's earlier ones. */
   add(entry: Entry<H>, now: number): void {

@@ -1,5 +1,6 @@
 // ferry-client: the Node.js SDK for Ferry. See README.md.
 export { Publisher, PublisherOptions, PublishResult } from './publisher';
+export { Settings } from './client-settings';
 export { Subscriber, SubscriberOptions, SubscriberStats, Ordering } from './subscriber';
 export { Message } from './message';
 export { FerryError, Status } from './errors';

@@ -11,6 +11,7 @@ import { Deque } from './deque';
 import { Backoff, EndpointSelector } from './endpoints';
 import { FerryError, Status, errorFromCall } from './errors';
 import { isNodeFailure, isRetryable } from './retry';
+import { SETTING_NAMES, Settings, SettingsFetcher, effectiveSettings } from './client-settings';
 import { PublishResponse, PublisherClient, channelOptions, services } from './wire';
 
 export interface PublisherOptions {
@@ -32,6 +33,15 @@ export interface PublisherOptions {
   retryBackoff?: [number, number];
   /** How long close() waits for outstanding messages, ms (default 30 s). */
   closeTimeout?: number;
+  /**
+   * Follow the settings the operator pushes from the nodes (default true):
+   * a pushed linger, batch limit, request or delivery timeout replaces the
+   * default of an option not set here, from the next batch (or message) on.
+   * Fetched at start, every refresh interval the node names and as soon as a
+   * node answers again; a node answering UNIMPLEMENTED (older ferryd) leaves
+   * the SDK's own settings.
+   */
+  pushedSettings?: boolean;
   credentials?: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
 }
@@ -61,6 +71,10 @@ export class Publisher {
   private readonly targets: string[];
   private readonly clients: PublisherClient[];
   private readonly options: Required<Omit<PublisherOptions, 'credentials' | 'channelOptions'>>;
+  /** The pushable settings the application left to the nodes or the defaults. */
+  private readonly defaults: Settings;
+  private readonly explicit: Partial<Settings>;
+  private readonly fetcher: SettingsFetcher | null = null;
   private readonly batcher: Batcher<Handle>;
   private readonly selector: EndpointSelector;
   private seq = 0;
@@ -79,10 +93,11 @@ export class Publisher {
 
   constructor(endpoints: string | string[], options: PublisherOptions = {}) {
     this.targets = checkEndpoints(endpoints);
+    const given = stripUndefined(options);
     this.options = {
       maxBatchMessages: 500, maxBatchBytes: 1 << 20, linger: 5, maxOutstandingBytes: 64 << 20,
       maxInflightBatches: 32, requestTimeout: 30_000, deliveryTimeout: 120_000,
-      retryBackoff: [50, 2000], closeTimeout: 30_000, ...stripUndefined(options),
+      retryBackoff: [50, 2000], closeTimeout: 30_000, pushedSettings: true, ...given,
     };
     const o = this.options;
     const [initial, max] = o.retryBackoff;
@@ -97,6 +112,25 @@ export class Publisher {
     const Client = services().Publisher;
     const credentials = options.credentials ?? grpc.credentials.createInsecure();
     this.clients = this.targets.map((t) => new Client(t, credentials, channelOptions(options.channelOptions)));
+    this.defaults = this.settings();
+    this.explicit = Object.fromEntries(SETTING_NAMES.filter((n) => n in given).map((n) => [n, this.options[n]]));
+    if (o.pushedSettings) {
+      this.fetcher = new SettingsFetcher(this.targets, credentials, options.channelOptions, (pushed) => this.apply(pushed));
+    }
+  }
+
+  /** The pushable settings in effect: the application's, else the pushed ones, else the defaults. */
+  settings(): Settings {
+    const o = this.options;
+    return { linger: o.linger, maxBatchMessages: o.maxBatchMessages, maxBatchBytes: o.maxBatchBytes,
+      requestTimeout: o.requestTimeout, deliveryTimeout: o.deliveryTimeout };
+  }
+
+  private apply(pushed: Partial<Settings>): void {
+    const s = effectiveSettings(this.defaults, this.explicit, pushed);
+    Object.assign(this.options, s);
+    this.batcher.setLimits({ maxMessages: s.maxBatchMessages, maxBytes: s.maxBatchBytes, linger: s.linger });
+    this.schedule();
   }
 
   /**
@@ -164,6 +198,7 @@ export class Publisher {
 
   private shutdown(): void {
     this.closed = true;
+    this.fetcher?.stop();
     if (this.timer) clearTimeout(this.timer);
     this.blocked = new Deque();
     for (const entry of [...this.outstanding.values()]) {

@@ -61,6 +61,16 @@ export interface SubscriberClient extends grpc.Client {
   Subscribe(options?: grpc.CallOptions): grpc.ClientDuplexStream<SubscribeRequest, SubscribeResponse>;
 }
 
+export interface ClientSettings {
+  linger: Duration | null; max_batch_messages: number; max_batch_bytes: number;
+  request_timeout: Duration | null; delivery_timeout: Duration | null;
+}
+export interface GetClientConfigResponse { settings: ClientSettings | null; refresh_interval: Duration | null }
+export interface AdminClient extends grpc.Client {
+  GetClientConfig(request: { topics: string[] }, options: grpc.CallOptions,
+                  callback: Callback<GetClientConfigResponse>): grpc.ClientUnaryCall;
+}
+
 export interface ClientConstructor<C> {
   new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ChannelOptions): C;
   /** For servers (the tests' fake node). */
@@ -76,6 +86,18 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 };
 
 let loaded: FerryServices | undefined;
+
+let admin: ClientConstructor<AdminClient> | undefined;
+
+/** The ferry.v1 Admin service (client configuration), loaded on first use. */
+export function adminService(): ClientConstructor<AdminClient> {
+  if (!admin) {
+    const definition = protoLoader.loadSync(['ferry/v1/admin.proto'], LOADER_OPTIONS);
+    const root = grpc.loadPackageDefinition(definition) as unknown as { ferry: { v1: { Admin: ClientConstructor<AdminClient> } } };
+    admin = root.ferry.v1.Admin;
+  }
+  return admin;
+}
 
 /** The ferry.v1 services, loaded once. */
 export function services(): FerryServices {

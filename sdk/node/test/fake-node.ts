@@ -2,8 +2,8 @@
 // Publisher and Subscriber services from the same .proto files, with the
 // behaviour scripted by each test.
 import * as grpc from '@grpc/grpc-js';
-import { services } from '../src/wire';
-import type { PublishRequest, PublishResponse, ReceivedMessage, SubscribeRequest, SubscribeResponse } from '../src/wire';
+import { adminService, services } from '../src/wire';
+import type { ClientSettings, GetClientConfigResponse, PublishRequest, PublishResponse, ReceivedMessage, SubscribeRequest, SubscribeResponse } from '../src/wire';
 
 export type PublishAnswer = PublishResponse | { code: grpc.status; details: string };
 export type ServerStream = grpc.ServerDuplexStream<SubscribeRequest, SubscribeResponse>;
@@ -19,6 +19,11 @@ export class FakeNode {
   /** Subscribe streams in arrival order, with the requests each received. */
   readonly streams: { call: ServerStream; requests: SubscribeRequest[]; ended: boolean }[] = [];
   onSubscribe: (stream: FakeNode['streams'][number]) => void = () => {};
+  /** With `admin`, the node also serves Admin.GetClientConfig with these settings. */
+  clientSettings: ClientSettings | null = null;
+  configFetches = 0;
+
+  constructor(private readonly admin = false) {}
 
   async start(): Promise<this> {
     const { Publisher, Subscriber } = services();
@@ -44,6 +49,14 @@ export class FakeNode {
         this.onSubscribe(stream);
       },
     });
+    if (this.admin) {
+      this.server.addService(adminService().service, {
+        GetClientConfig: (_call: unknown, callback: grpc.sendUnaryData<GetClientConfigResponse>) => {
+          this.configFetches++;
+          callback(null, { settings: this.clientSettings, refresh_interval: { seconds: 0, nanos: 50e6 } });
+        },
+      });
+    }
     const port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
     this.endpoint = `127.0.0.1:${port}`;

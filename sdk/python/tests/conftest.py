@@ -62,8 +62,9 @@ class KafkaBroker:
 class Ferryd:
     """A real ferryd process on free ports."""
 
-    def __init__(self, bootstrap, log_dir, name, store=None):
-        """On Kafka at `bootstrap`, or, with `store`, on an embedded store there."""
+    def __init__(self, bootstrap, log_dir, name, store=None, settings=()):
+        """On Kafka at `bootstrap`, or, with `store`, on an embedded store
+        there; `settings`: more config keys, "key=value"."""
         self.grpc_port = free_port()
         self.http_port = free_port()
         self.endpoint = "127.0.0.1:%d" % self.grpc_port
@@ -81,6 +82,8 @@ class Ferryd:
                      "--set", "subscribe.commit_interval=100ms",
                      "--set", "subscribe.session_timeout=6s",
                      "--set", "shutdown.grace=2s"]
+        for setting in settings:
+            self.args += ["--set", setting]
         self.proc = None
 
     def start(self, timeout=30.0):
@@ -149,9 +152,16 @@ def embedded_node(tmp_path_factory):
 @pytest.fixture
 def node_pair(kafka, tmp_path_factory):
     """Two fresh ferryd nodes (a test may kill them)."""
-    log_dir = tmp_path_factory.mktemp("ferryd-pair")
+    yield from started_pair(kafka, tmp_path_factory, "py")
+
+
+def started_pair(kafka, tmp_path_factory, prefix, settings_of=lambda suffix: ()):
+    """Starts two fresh ferryd nodes named prefix-SUFFIX-N, yields them and
+    stops them; ``settings_of(suffix)``: more config keys."""
+    log_dir = tmp_path_factory.mktemp("ferryd-" + prefix)
     suffix = uuid.uuid4().hex[:4]
-    nodes = [Ferryd(kafka.bootstrap, log_dir, "py-%s-%d" % (suffix, i)) for i in range(2)]
+    nodes = [Ferryd(kafka.bootstrap, log_dir, "%s-%s-%d" % (prefix, suffix, i),
+                    settings=settings_of(suffix)) for i in range(2)]
     try:
         for n in nodes:
             n.start()

@@ -91,8 +91,8 @@ TEST_P(DurabilityTest, EveryAcknowledgedRecordSurvivesSigkill) {
     for (size_t i = 0; i < fetched->records.size(); ++i) {
       const ConsumedRecord& r = fetched->records[i];
       EXPECT_EQ(r.offset, low + static_cast<int64_t>(i)) << "offsets are dense";
-      const int64_t seq = std::stoll(r.value.substr(1));
-      auto [last, inserted] = last_seq_of_key.try_emplace(r.key, -1);
+      const int64_t seq = std::stoll(std::string(r.value.substr(1)));
+      auto [last, inserted] = last_seq_of_key.try_emplace(std::string(r.key), -1);
       EXPECT_GT(seq, last->second) << "records of one key keep publish order";
       last->second = seq;
       stored[{p, r.offset}] = r.value;

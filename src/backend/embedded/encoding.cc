@@ -45,10 +45,10 @@ void PutBytes(std::string& out, std::string_view bytes) {
   out.append(bytes);
 }
 
-bool GetBytes(std::string_view in, size_t& pos, std::string& out) {
+bool GetBytes(std::string_view in, size_t& pos, std::string_view& out) {
   uint64_t size = 0;
   if (!GetVarint(in, pos, size) || size > in.size() - pos) return false;
-  out.assign(in.substr(pos, size));
+  out = in.substr(pos, size);
   pos += size;
   return true;
 }
@@ -153,15 +153,21 @@ std::string EncodeTopicMeta(const TopicMeta& meta) {
   PutBigEndian(out, static_cast<uint32_t>(meta.partitions), 4);
   PutBigEndian(out, Ordered(meta.retention_ms), 8);
   PutBigEndian(out, Ordered(meta.retention_bytes), 8);
+  // A flag byte only when set: stores written before compaction existed
+  // hold 28 bytes, and a store that never compacts stays readable by them.
+  if (meta.compact) out.push_back('\x01');
   return out;
 }
 
 std::optional<TopicMeta> DecodeTopicMeta(std::string_view value) {
-  if (value.size() != 28) return std::nullopt;
+  if (value.size() != 28 && !(value.size() == 29 && value[28] == '\x01')) {
+    return std::nullopt;
+  }
   return TopicMeta{.id = GetBigEndian(value, 0, 8),
                    .partitions = static_cast<int32_t>(GetBigEndian(value, 8, 4)),
                    .retention_ms = Unordered(GetBigEndian(value, 12, 8)),
-                   .retention_bytes = Unordered(GetBigEndian(value, 20, 8))};
+                   .retention_bytes = Unordered(GetBigEndian(value, 20, 8)),
+                   .compact = value.size() == 29};
 }
 
 std::string EncodePartitionMeta(const PartitionMeta& meta) {
@@ -216,7 +222,7 @@ bool DecodeRecord(std::string_view encoded, ConsumedRecord& out) {
     return false;
   }
   out.headers.resize(header_count);
-  for (Header& header : out.headers) {
+  for (HeaderView& header : out.headers) {
     if (!GetBytes(encoded, pos, header.key) || !GetBytes(encoded, pos, header.value)) {
       return false;
     }

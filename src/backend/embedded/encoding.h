@@ -33,6 +33,7 @@ struct TopicMeta {
   int32_t partitions = 0;
   int64_t retention_ms = -1;     // -1: unlimited
   int64_t retention_bytes = -1;  // -1: unlimited, per partition
+  bool compact = false;          // cleanup.policy=compact: latest record per key
 };
 
 // Written in the same WriteBatch as the records it describes, so it is
@@ -82,8 +83,8 @@ std::string EncodeFixed64(int64_t value);
 std::optional<int64_t> DecodeFixed64(std::string_view value);
 
 // Record values: timestamp, key, value and headers. Decoding fills
-// `out` (topic, partition and offset come from the key) and fails on
-// truncated or malformed input.
+// `out` (topic, partition and offset come from the key) with views into
+// `encoded` and fails on truncated or malformed input.
 std::string EncodeRecord(int64_t timestamp_ms, std::string_view key,
                          std::string_view value, const std::vector<Header>& headers);
 bool DecodeRecord(std::string_view encoded, ConsumedRecord& out);

@@ -69,5 +69,14 @@ TEST(Encoding, MetadataRoundTrips) {
   EXPECT_EQ(p->max_timestamp_ms, INT64_MIN);
 }
 
+TEST(Encoding, TopicMetaWithoutCompactionKeepsTheOlderLayout) {
+  TopicMeta plain{.id = 1, .partitions = 1};
+  EXPECT_EQ(EncodeTopicMeta(plain).size(), 28u);
+  EXPECT_FALSE(DecodeTopicMeta(EncodeTopicMeta(plain))->compact);
+  TopicMeta compacted{.id = 1, .partitions = 1, .compact = true};
+  EXPECT_TRUE(DecodeTopicMeta(EncodeTopicMeta(compacted))->compact);
+  EXPECT_FALSE(DecodeTopicMeta(EncodeTopicMeta(plain) + '\x02').has_value());
+}
+
 }  // namespace
 }  // namespace ferry::backend::embedded

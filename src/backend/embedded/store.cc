@@ -155,9 +155,9 @@ absl::Status Store::CreateTopic(const std::string& topic, int partitions,
   for (const auto& [key, value] : configs) {
     absl::Status parsed;
     if (key == "cleanup.policy" && value == "compact") {
-      // There is no compaction: a compacted topic keeps every record, so a
-      // reader replaying it still ends with the latest value of each key.
+      // No retention: compaction keeps the latest record of each key.
       meta.retention_ms = meta.retention_bytes = -1;
+      meta.compact = true;
     } else if (key == "cleanup.policy" && value == "delete") {
       // Kafka's default: retention applies.
     } else if (key == "segment.ms") {
@@ -350,7 +350,10 @@ absl::StatusOr<Store::Fetched> Store::Fetch(const std::string& topic, uint64_t t
     record.topic = topic;
     record.partition = partition;
     record.offset = OffsetOfRecordKey(AsView(it->key()));
-    if (!DecodeRecord(AsView(it->value()), record)) {
+    // The record's views point into its own copy of the stored value.
+    auto encoded = std::make_shared<const std::string>(AsView(it->value()));
+    record.bytes = encoded;
+    if (!DecodeRecord(*encoded, record)) {
       return absl::DataLossError(
           fmt::format("embedded store {}: record {}/{}/{} is corrupt", path(), topic,
                       partition, record.offset));
@@ -487,11 +490,17 @@ absl::StatusOr<int64_t> Store::EnforceRetention(int64_t now_ms) {
         }
         new_low = std::max(new_low, offset);
       }
-      if (new_low <= meta.low) continue;
-      if (absl::Status s = TruncateHead(name, topic.meta, p, meta, new_low); !s.ok()) {
-        return s;
+      if (new_low > meta.low) {
+        if (absl::Status s = TruncateHead(name, topic.meta, p, meta, new_low); !s.ok()) {
+          return s;
+        }
+        deleted += new_low - meta.low;
       }
-      deleted += new_low - meta.low;
+      if (topic.meta.compact) {
+        absl::StatusOr<int64_t> compacted = CompactIfDue(name, topic.meta, p);
+        if (!compacted.ok()) return compacted.status();
+        deleted += *compacted;
+      }
     }
   }
   return deleted;

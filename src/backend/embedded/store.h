@@ -34,6 +34,9 @@ class Store {
     // retention.bytes; -1 is unlimited.
     int64_t retention_ms = -1;
     int64_t retention_bytes = -1;
+    // A compacted topic's partition is compacted once this many records
+    // (and at least as many as survived the last compaction) were appended.
+    int64_t compact_min_records = 1000;
   };
 
   // Opens or creates the database in `options.path`. Fails (naming the path)
@@ -96,8 +99,9 @@ class Store {
 
   // Deletes records from the head of each partition that are older than the
   // topic's retention.ms (by record timestamp, relative to `now_ms`) or
-  // beyond its retention.bytes; the low watermarks move up. Returns how many
-  // records were deleted.
+  // beyond its retention.bytes; the low watermarks move up. Compacts the
+  // partitions of compacted topics that grew enough (see CompactIfDue).
+  // Returns how many records were deleted.
   absl::StatusOr<int64_t> EnforceRetention(int64_t now_ms);
 
  private:
@@ -105,6 +109,12 @@ class Store {
     TopicMeta meta;
     std::vector<PartitionMeta> partitions;
     uint64_t next_round_robin = 0;
+  };
+  // Per compacted partition: the high watermark and live record count after
+  // its last compaction (in memory: after a restart the first check scans).
+  struct CompactionMark {
+    int64_t high = 0;
+    int64_t live = 0;
   };
 
   Store(Options options, std::unique_ptr<rocksdb::DB> db);
@@ -124,6 +134,17 @@ class Store {
                             int32_t partition, PartitionMeta meta, int64_t new_low)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
+  // Compaction (store_compaction.cc): once the partition grew by
+  // max(compact_min_records, live records at the last compaction), deletes
+  // every keyed record that a later record with the same key supersedes.
+  // Offsets never change; readers skip the gaps. Returns the records deleted.
+  absl::StatusOr<int64_t> CompactIfDue(const std::string& name, const TopicMeta& topic,
+                                       int32_t partition)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  absl::StatusOr<int64_t> Compact(const std::string& name, const TopicMeta& topic,
+                                  int32_t partition, PartitionMeta meta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+
   const Options options_;
   const std::unique_ptr<rocksdb::DB> db_;
   // Serializes writers, so offsets, partition metadata and the topic id
@@ -136,6 +157,8 @@ class Store {
   mutable absl::Mutex mu_;
   std::map<std::string, Topic> topics_ ABSL_GUARDED_BY(mu_);
   uint64_t next_topic_id_ ABSL_GUARDED_BY(write_mu_) = 1;
+  std::map<std::pair<uint64_t, int32_t>, CompactionMark> compaction_marks_
+      ABSL_GUARDED_BY(write_mu_);
 };
 
 }  // namespace ferry::backend::embedded

@@ -205,7 +205,7 @@ TEST(Store, RetentionByAgeDeletesOldRecordsFromTheHead) {
   EXPECT_EQ(store->OffsetsForTime("t", 0).value().at({"t", 0}), 4);
 }
 
-TEST(Store, CompactedTopicsKeepEveryRecord) {
+TEST(Store, CompactedTopicsHaveNoRetentionAndAcceptKafkasSegmentMs) {
   TestDir dir;
   auto store = OpenStore(dir.path(), /*retention_ms=*/1000, /*retention_bytes=*/10);
   // As the control plane creates its topic (segment.ms is Kafka's, a no-op here).
@@ -217,9 +217,55 @@ TEST(Store, CompactedTopicsKeepEveryRecord) {
   EXPECT_EQ(store->CreateTopic("other", 1, 1, {{"min.insync.replicas", "2"}}).code(),
             absl::StatusCode::kInvalidArgument);
   AppendOk(*store,
-           {Keyed("control", "k", "old", kNow - 5000), Keyed("control", "k", "new")});
+           {Keyed("control", "k", "old", kNow - 5000), Keyed("control", "j", "new")});
   EXPECT_EQ(store->EnforceRetention(kNow).value(), 0);
   EXPECT_EQ(FetchAll(*store, "control", 0).size(), 2u);
+}
+
+std::vector<std::string> Values(const std::vector<ConsumedRecord>& records) {
+  std::vector<std::string> values;
+  for (const ConsumedRecord& r : records) values.emplace_back(r.value);
+  return values;
+}
+
+TEST(Store, CompactionKeepsTheLatestRecordOfEachKeyAtItsOffset) {
+  TestDir dir;
+  std::unique_ptr<Store> store =
+      Store::Open({.path = dir.path(), .compact_min_records = 6}).value();
+  ASSERT_TRUE(store->CreateTopic("c", 1, 1, {{"cleanup.policy", "compact"}}).ok());
+  // offsets:           0        1        2           3        4        5
+  AppendOk(*store, {Keyed("c", "a", "a1", 100), Keyed("c", "b", "b1", 200),
+                    Keyed("c", "", "x", 300), Keyed("c", "a", "a2", 400),
+                    Keyed("c", "b", "b2", 500), Keyed("c", "a", "a3", 600)});
+  EXPECT_EQ(store->EnforceRetention(kNow).value(), 3);
+
+  const std::vector<ConsumedRecord> left = FetchAll(*store, "c", 0);
+  EXPECT_EQ(Values(left), (std::vector<std::string>{"x", "b2", "a3"}));
+  ASSERT_EQ(left.size(), 3u);
+  EXPECT_EQ(left[0].offset, 2);  // keyless records stay
+  EXPECT_EQ(left[2].offset, 5);
+  EXPECT_EQ(store->Watermarks("c", 0).value(), std::make_pair(int64_t{2}, int64_t{6}));
+  // A reader inside a gap continues at the next survivor.
+  EXPECT_EQ(FetchAll(*store, "c", 0, 3).front().offset, 4);
+  // Times still find the first surviving record at or after them.
+  auto at = [&](int64_t t) { return store->OffsetsForTime("c", t).value().at({"c", 0}); };
+  EXPECT_EQ(at(0), 2);
+  EXPECT_EQ(at(350), 4);
+  EXPECT_EQ(at(550), 5);
+  EXPECT_EQ(at(700), 6);
+
+  // Not due again until as many records as survived were appended.
+  AppendOk(*store, {Keyed("c", "a", "a4"), Keyed("c", "b", "b3")});
+  EXPECT_EQ(store->EnforceRetention(kNow).value(), 0);
+  // Offsets continue after reopening; the topic is still compacted.
+  store.reset();
+  store = Store::Open({.path = dir.path(), .compact_min_records = 6}).value();
+  EXPECT_EQ(AppendOk(*store, {Keyed("c", "b", "b4")})[0].offset, 8);
+  AppendOk(*store, {Keyed("c", "a", "a5"), Keyed("c", "b", "b5"), Keyed("c", "a", "a6")});
+  // b2 a3 a4 b3 b4 a5 go.
+  EXPECT_EQ(store->EnforceRetention(kNow).value(), 6);
+  EXPECT_EQ(Values(FetchAll(*store, "c", 0)),
+            (std::vector<std::string>{"x", "b5", "a6"}));
 }
 
 TEST(Store, RetentionBySizeKeepsTheNewestRecordsWithinTheLimit) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <memory>
+#include <set>
 
 #include "backend/kafka/consumer_protocol.h"
 #include "backend/kafka/errors.h"
@@ -20,30 +21,46 @@ absl::StatusOr<RdKafkaPtr> GroupAdmin::GroupClient(const std::string& group) {
 
 absl::StatusOr<std::map<TopicPartition, int64_t>> GroupAdmin::CommittedOffsets(
     const std::string& group, const std::vector<std::string>& requested) {
-  std::vector<std::string> topics = requested;
-  if (topics.empty()) {
-    auto committed = GroupCommittedTopics(handle_, group, timeout_);
-    if (!committed.ok()) return committed.status();
-    topics = *std::move(committed);
+  // Without topics: ask for every partition of every topic and keep the
+  // topics with a commit. Not ListConsumerGroupOffsets: librdkafka (2.0.2
+  // up to at least 2.4) crashes when an admin handle gets NOT_COORDINATOR
+  // for it, as a fresh cluster answers for a group it has not seen
+  // (librdkafka#5040); rd_kafka_committed on a consumer handle retries.
+  std::map<std::string, int> partitions;
+  if (requested.empty()) {
+    auto counts = PartitionCounts(handle_, timeout_);
+    if (!counts.ok()) return counts.status();
+    partitions = *std::move(counts);
   }
-  PartitionListPtr list(rd_kafka_topic_partition_list_new(8));
-  for (const std::string& topic : topics) {
+  for (const std::string& topic : requested) {
     absl::StatusOr<TopicInfo> info = DescribeTopic(handle_, topic, timeout_);
     if (!info.ok()) return info.status();
-    for (const PartitionInfo& p : info->partitions) {
-      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p.id);
+    partitions[topic] = static_cast<int>(info->partitions.size());
+  }
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(8));
+  for (const auto& [topic, count] : partitions) {
+    for (int p = 0; p < count; ++p) {
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
     }
   }
+  std::map<TopicPartition, int64_t> offsets;
+  if (list->cnt == 0) return offsets;
   auto client = GroupClient(group);
   if (!client.ok()) return client.status();
   rd_kafka_resp_err_t err = rd_kafka_committed(client->get(), list.get(), timeout_ms());
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return KafkaStatus(err, fmt::format("committed offsets of group {}", group));
   }
-  std::map<TopicPartition, int64_t> offsets;
+  std::set<std::string> committed;
   for (int i = 0; i < list->cnt; ++i) {
     const auto& p = list->elems[i];
     offsets[{p.topic, p.partition}] = p.offset >= 0 ? p.offset : -1;
+    if (p.offset >= 0) committed.insert(p.topic);
+  }
+  if (requested.empty()) {
+    std::erase_if(offsets, [&](const auto& entry) {
+      return !committed.contains(entry.first.topic);
+    });
   }
   return offsets;
 }

@@ -48,17 +48,36 @@ std::vector<TopicPartition> FromList(const rd_kafka_topic_partition_list_t* list
   return out;
 }
 
-ConsumedRecord ToRecord(const rd_kafka_message_t* message) {
+// Messages read in one call, destroyed together once no record refers to
+// any of them: the records share this through aliasing pointers, so taking a
+// record costs no allocation of its own.
+struct MessageBatch {
+  // Destroyed after the messages (members go after the destructor's body).
+  std::shared_ptr<rd_kafka_t> handle;
+  std::vector<rd_kafka_message_t*> messages = {};
+
+  ~MessageBatch() {
+    for (rd_kafka_message_t* message : messages) rd_kafka_message_destroy(message);
+  }
+};
+
+std::string_view View(const void* data, size_t size) {
+  return data == nullptr ? std::string_view()
+                         : std::string_view(static_cast<const char*>(data), size);
+}
+
+// A record whose key, value and headers are views into `message`, which
+// `bytes` keeps alive.
+ConsumedRecord ToRecord(rd_kafka_message_t* message, std::shared_ptr<const void> bytes) {
   ConsumedRecord record{.topic = rd_kafka_topic_name(message->rkt),
                         .partition = message->partition,
-                        .offset = message->offset};
-  if (message->key != nullptr) {
-    record.key.assign(static_cast<const char*>(message->key), message->key_len);
-  }
-  if (message->payload != nullptr) {
-    record.value.assign(static_cast<const char*>(message->payload), message->len);
-  }
-  record.timestamp_ms = rd_kafka_message_timestamp(message, nullptr);
+                        .offset = message->offset,
+                        .key = View(message->key, message->key_len),
+                        .value = View(message->payload, message->len),
+                        .timestamp_ms = rd_kafka_message_timestamp(message, nullptr),
+                        .bytes = std::move(bytes)};
+  // The message owns the parsed headers: their names and values live as long
+  // as it does.
   rd_kafka_headers_t* headers = nullptr;
   if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
     const char* name = nullptr;
@@ -67,9 +86,7 @@ ConsumedRecord ToRecord(const rd_kafka_message_t* message) {
     for (size_t i = 0; rd_kafka_header_get_all(headers, i, &name, &value, &size) ==
                        RD_KAFKA_RESP_ERR_NO_ERROR;
          ++i) {
-      record.headers.push_back(
-          {name,
-           value == nullptr ? "" : std::string(static_cast<const char*>(value), size)});
+      record.headers.push_back({name, View(value, size)});
     }
   }
   return record;
@@ -586,13 +603,19 @@ void KafkaGroupMember::ReclaimQueue(const rd_kafka_message_t* message) {
   rd_kafka_queue_forward(it->second, nullptr);
 }
 
-void KafkaGroupMember::Take(rd_kafka_message_t* message) {
-  if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    pending_.push_back(ToRecord(message));
-  } else {
-    listener_->OnError(KafkaStatus(message->err, rd_kafka_message_errstr(message)));
+void KafkaGroupMember::Take(rd_kafka_message_t* const* messages, size_t count) {
+  auto batch = std::make_shared<MessageBatch>(MessageBatch{.handle = handle_});
+  batch->messages.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    rd_kafka_message_t* message = messages[i];
+    if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      listener_->OnError(KafkaStatus(message->err, rd_kafka_message_errstr(message)));
+      rd_kafka_message_destroy(message);
+      continue;
+    }
+    batch->messages.push_back(message);
+    pending_.push_back(ToRecord(message, std::shared_ptr<const void>(batch, message)));
   }
-  rd_kafka_message_destroy(message);
 }
 
 bool KafkaGroupMember::ReadPartitionQueues() {
@@ -608,7 +631,7 @@ bool KafkaGroupMember::ReadPartitionQueues() {
     if (paused_.contains(it->first)) continue;
     const size_t ask = std::min(room, messages.size());
     const ssize_t n = rd_kafka_consume_batch_queue(it->second, 0, messages.data(), ask);
-    for (ssize_t m = 0; m < n; ++m) Take(messages[m]);
+    if (n > 0) Take(messages.data(), static_cast<size_t>(n));
     // A full read means a deep queue, which may have been full; a partition
     // that keeps up with live traffic reads a few records and needs no nudge.
     if (n > 0 && static_cast<size_t>(n) == ask) NudgeFetch(it->first);
@@ -628,7 +651,7 @@ bool KafkaGroupMember::PollRecords() {
     if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR && message->rkt != nullptr) {
       ReclaimQueue(message);
     }
-    Take(message);
+    Take(&message, 1);
   }
   read = ReadPartitionQueues() || read;
   FlushRecords();

@@ -128,7 +128,9 @@ class KafkaGroupMember final : public GroupMember {
   // that are not paused; returns whether anything was read.
   bool PollRecords();
   bool ReadPartitionQueues();
-  void Take(rd_kafka_message_t* message);
+  // Turns messages read in one call into pending records that share them (or
+  // reports their errors); takes ownership of the messages.
+  void Take(rd_kafka_message_t* const* messages, size_t count);
   // A record of an owned partition came through the consumer queue.
   void ReclaimQueue(const rd_kafka_message_t* message);
   // Blocks until librdkafka or Enqueue() signals new work, or `timeout`.
@@ -147,7 +149,9 @@ class KafkaGroupMember final : public GroupMember {
   const GroupMemberOptions member_options_;
   const Options options_;
   GroupMemberListener* const listener_;
-  RdKafkaPtr handle_;
+  // Shared with the messages records hold (see Take): librdkafka's handle must
+  // outlive every message taken from it.
+  std::shared_ptr<rd_kafka_t> handle_;
   // Owned partitions; member thread only.
   std::set<TopicPartition> assigned_;
   // Fetch queues of owned partitions and the paused ones; member thread only.

@@ -356,40 +356,20 @@ absl::Status DeleteTopic(rd_kafka_t* handle, const std::string& topic,
                        });
 }
 
-absl::StatusOr<std::vector<std::string>> GroupCommittedTopics(rd_kafka_t* handle,
-                                                              const std::string& group,
-                                                              absl::Duration timeout) {
-  const std::string context = fmt::format("committed topics of group {}", group);
-  rd_kafka_ListConsumerGroupOffsets_t* request =
-      rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr);
-  absl::StatusOr<EventPtr> event = RunAdminRequest(
-      handle, RD_KAFKA_ADMIN_OP_LISTCONSUMERGROUPOFFSETS, absl::Now() + timeout, context,
-      [&](const rd_kafka_AdminOptions_t* options, rd_kafka_queue_t* queue) {
-        rd_kafka_ListConsumerGroupOffsets(handle, &request, 1, options, queue);
-      });
-  rd_kafka_ListConsumerGroupOffsets_destroy(request);
-  if (!event.ok()) return event.status();
-  const rd_kafka_ListConsumerGroupOffsets_result_t* result =
-      rd_kafka_event_ListConsumerGroupOffsets_result(event->get());
-  if (result == nullptr) {
-    return absl::InternalError(fmt::format("{}: unexpected answer", context));
+absl::StatusOr<std::map<std::string, int>> PartitionCounts(rd_kafka_t* handle,
+                                                           absl::Duration timeout) {
+  absl::StatusOr<MetadataPtr> metadata =
+      FetchMetadata(handle, absl::Now() + timeout, "list topics");
+  if (!metadata.ok()) return metadata.status();
+  std::map<std::string, int> counts;
+  for (int i = 0; i < (*metadata)->topic_cnt; ++i) {
+    const rd_kafka_metadata_topic_t& topic = (*metadata)->topics[i];
+    const std::string_view name = topic.topic;
+    if (name == "__consumer_offsets" || name == "__transaction_state") continue;
+    if (topic.err == RD_KAFKA_RESP_ERR_NO_ERROR)
+      counts[topic.topic] = topic.partition_cnt;
   }
-  size_t count = 0;
-  const rd_kafka_group_result_t** groups =
-      rd_kafka_ListConsumerGroupOffsets_result_groups(result, &count);
-  std::set<std::string> topics;
-  for (size_t i = 0; i < count; ++i) {
-    if (const rd_kafka_error_t* error = rd_kafka_group_result_error(groups[i])) {
-      return KafkaStatusWithDetail(rd_kafka_error_code(error), context,
-                                   rd_kafka_error_string(error));
-    }
-    const rd_kafka_topic_partition_list_t* partitions =
-        rd_kafka_group_result_partitions(groups[i]);
-    for (int p = 0; partitions != nullptr && p < partitions->cnt; ++p) {
-      if (partitions->elems[p].offset >= 0) topics.insert(partitions->elems[p].topic);
-    }
-  }
-  return std::vector<std::string>(topics.begin(), topics.end());
+  return counts;
 }
 
 }  // namespace ferry::backend::kafka

@@ -28,10 +28,10 @@ absl::Status CreateTopic(rd_kafka_t* handle, const std::string& topic, int parti
                          const std::map<std::string, std::string>& configs,
                          absl::Duration timeout);
 
-// Topics in which `group` has committed offsets.
-absl::StatusOr<std::vector<std::string>> GroupCommittedTopics(rd_kafka_t* handle,
-                                                              const std::string& group,
-                                                              absl::Duration timeout);
+// Partition count of every topic but Kafka's internal ones (__consumer_offsets,
+// __transaction_state).
+absl::StatusOr<std::map<std::string, int>> PartitionCounts(rd_kafka_t* handle,
+                                                           absl::Duration timeout);
 
 // NOT_FOUND for an unknown topic.
 absl::Status DeleteTopic(rd_kafka_t* handle, const std::string& topic,

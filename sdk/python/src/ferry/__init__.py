@@ -1,7 +1,8 @@
 """Ferry Python SDK: publish and consume through ferryd nodes over gRPC.
 
 * :class:`ferry.Publisher` — batched, retrying, failing-over publishing with
-  ``concurrent.futures.Future`` results.
+  ``concurrent.futures.Future`` results; with ``fallback=True`` straight to
+  Kafka while no node answers (extra ``ferry-client[fallback]``).
 * :class:`ferry.Subscriber` — at-least-once consumption, iterator or callback API.
 * :mod:`ferry.aio` — the same for asyncio (grpc.aio).
 * :mod:`ferry.errors` — typed exceptions (``ferry.NotFound``, ...), all
@@ -10,11 +11,12 @@
 """
 from ferry._message import VERSION as __version__
 from ferry._message import Message, Stats, SubscriberError
+from ferry._fallback import PublisherStats
 from ferry._types import Ordering, PublishResult, Start
 from ferry.errors import *  # noqa: F401,F403
 from ferry.errors import __all__ as _errors_all
 from ferry.publisher import Publisher
 from ferry.subscriber import Subscriber
 
-__all__ = ["Publisher", "Subscriber", "Message", "PublishResult", "Ordering", "Start",
-           "Stats", "SubscriberError", "__version__"] + list(_errors_all)
+__all__ = ["Publisher", "Subscriber", "Message", "PublishResult", "PublisherStats",
+           "Ordering", "Start", "Stats", "SubscriberError", "__version__"] + list(_errors_all)

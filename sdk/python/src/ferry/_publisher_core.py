@@ -32,6 +32,8 @@ import grpc
 
 from ferry import _common, _types
 from ferry._batcher import Batch, Batcher, Entry, expired_error
+from ferry._client_config import PushedSettings
+from ferry._fallback_core import effective_settings
 from ferry.errors import FerryError, ResourceExhausted, Unavailable
 from ferry.v1 import publisher_pb2
 
@@ -70,28 +72,43 @@ class Endpoints:
         self.down_until[index] = 0.0
 
 
+#: PublisherCore's options, named as the shells' keyword arguments.
+CORE_OPTIONS = ("max_batch_messages", "max_batch_bytes", "linger", "max_outstanding_bytes",
+                "request_timeout", "delivery_timeout", "retry_backoff", "close_timeout",
+                "max_inflight_batches")
+
+
 class PublisherCore:
     """Options and delivery state of one publisher (see the module doc)."""
 
     def __init__(self, endpoints, *, max_batch_messages, max_batch_bytes, linger,
                  max_outstanding_bytes, request_timeout, delivery_timeout, retry_backoff,
                  close_timeout, max_inflight_batches):
+        """The five settings an operator may push (linger, max_batch_messages,
+        max_batch_bytes, request_timeout, delivery_timeout) may be None: the
+        application left them to the pushed value or the SDK default."""
         self.targets = _common.check_endpoints(endpoints)
-        if max_batch_messages < 1 or max_batch_bytes < 1 or max_outstanding_bytes < 1:
-            raise ValueError("max_batch_messages, max_batch_bytes and "
-                             "max_outstanding_bytes must be >= 1")
-        linger = _types.seconds_of(linger, "linger")
+        self.explicit = PushedSettings(
+            None if linger is None else _types.seconds_of(linger, "linger"),
+            max_batch_messages, max_batch_bytes,
+            None if request_timeout is None else _types.seconds_of(request_timeout,
+                                                                   "request_timeout"),
+            None if delivery_timeout is None else _types.seconds_of(delivery_timeout,
+                                                                    "delivery_timeout"))
+        settings = effective_settings(self.explicit, None)
+        if max_outstanding_bytes < 1:
+            raise ValueError("max_outstanding_bytes must be >= 1")
         initial, maximum = (_types.seconds_of(v, "retry_backoff") for v in retry_backoff)
-        self.request_timeout = _types.seconds_of(request_timeout, "request_timeout")
-        self.delivery_timeout = _types.seconds_of(delivery_timeout, "delivery_timeout")
         self.close_timeout = _types.seconds_of(close_timeout, "close_timeout")
-        if (linger < 0 or self.request_timeout <= 0 or self.delivery_timeout <= 0
-                or not 0 < initial <= maximum):
-            raise ValueError("need linger >= 0, request_timeout > 0, delivery_timeout > 0 "
-                             "and 0 < retry_backoff[0] <= retry_backoff[1]")
+        if not 0 < initial <= maximum:
+            raise ValueError("need 0 < retry_backoff[0] <= retry_backoff[1]")
+        check_settings(settings)
         self.max_outstanding_bytes = max_outstanding_bytes
         self.max_inflight = max(1, max_inflight_batches)
-        self.batcher = Batcher(max_batch_messages, max_batch_bytes, linger, initial, maximum)
+        self.batcher = Batcher(settings.max_batch_messages, settings.max_batch_bytes,
+                               settings.linger, initial, maximum)
+        self.request_timeout = settings.request_timeout
+        self.delivery_timeout = settings.delivery_timeout
         self.endpoints = Endpoints(self.targets, initial, maximum)
         self._seq = itertools.count(1)
         self.last_seq = 0
@@ -100,6 +117,29 @@ class PublisherCore:
         self.inflight: Set[Batch] = set()
         self.flushers = 0       # flush() calls waiting: send without lingering
         self.closing = False
+
+    def apply_settings(self, pushed: Optional[PushedSettings]) -> PushedSettings:
+        """Settings an operator pushed (None: none) replace the SDK defaults
+        of the ones the application did not set, from the next batch (and,
+        for delivery_timeout, the next message) on. Returns those in effect.
+        Out-of-bounds pushed values are ignored (the node checks them)."""
+        settings = effective_settings(self.explicit, pushed)
+        try:
+            check_settings(settings)
+        except ValueError:
+            settings = effective_settings(self.explicit, None)
+        self.batcher.max_batch_messages = settings.max_batch_messages
+        self.batcher.max_batch_bytes = settings.max_batch_bytes
+        self.batcher.linger = settings.linger
+        self.request_timeout = settings.request_timeout
+        self.delivery_timeout = settings.delivery_timeout
+        return settings
+
+    def settings(self) -> PushedSettings:
+        """The pushable settings in effect."""
+        return PushedSettings(self.batcher.linger, self.batcher.max_batch_messages,
+                              self.batcher.max_batch_bytes, self.request_timeout,
+                              self.delivery_timeout)
 
     # -- publishing -------------------------------------------------------
 
@@ -222,6 +262,14 @@ class PublisherCore:
         self.outstanding.pop(entry.seq, None)
         self.outstanding_bytes -= entry.size
         return True
+
+
+def check_settings(settings: PushedSettings) -> None:
+    if settings.max_batch_messages < 1 or settings.max_batch_bytes < 1:
+        raise ValueError("max_batch_messages and max_batch_bytes must be >= 1")
+    if (settings.linger < 0 or settings.request_timeout <= 0
+            or settings.delivery_timeout <= 0):
+        raise ValueError("need linger >= 0, request_timeout > 0 and delivery_timeout > 0")
 
 
 def resolve(handle, outcome) -> None:

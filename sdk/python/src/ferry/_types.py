@@ -9,11 +9,25 @@ Bytesish = Union[bytes, bytearray, memoryview, str]
 Headers = Union[Mapping[str, Bytesish], Iterable[Tuple[str, Bytesish]], None]
 
 
-class PublishResult(NamedTuple):
-    """Where a published message was written (the broker acknowledged it)."""
+class _Where(NamedTuple):
     cluster: str
     partition: int
     offset: int
+
+
+class PublishResult(_Where):
+    """Where a published message was written (the broker acknowledged it):
+    ``cluster, partition, offset = result``. ``result.direct`` is True when a
+    publisher with ``fallback=True`` wrote it straight to the cluster because
+    no node answered (not part of the tuple)."""
+
+    def __new__(cls, cluster: str, partition: int, offset: int, direct: bool = False):
+        result = super().__new__(cls, cluster, partition, offset)
+        result.direct = direct
+        return result
+
+    def __getnewargs__(self):
+        return tuple(self) + (self.direct,)
 
 
 class Ordering(enum.Enum):

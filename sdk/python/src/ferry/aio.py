@@ -33,10 +33,12 @@ import grpc
 import grpc.aio
 
 from ferry import _common, _types
+from ferry._fallback import PublisherStats
 from ferry._message import Message, Stats
-from ferry._publisher_core import PublisherCore, resolve
+from ferry._publisher_core import CORE_OPTIONS, PublisherCore, resolve
 from ferry._subscriber_core import SubscriberCore
 from ferry.errors import ResourceExhausted, Unavailable, error_from_rpc_error
+from ferry.publisher import Publisher as _ThreadedPublisher
 from ferry.v1 import publisher_pb2_grpc, subscriber_pb2_grpc
 
 __all__ = ["Publisher", "Subscriber"]
@@ -66,24 +68,33 @@ class Publisher:
     ``asyncio.Future`` at once.
     """
 
-    def __init__(self, endpoints, *, max_batch_messages: int = 500,
-                 max_batch_bytes: int = 1 << 20, linger: float = 0.005,
-                 max_outstanding_bytes: int = 64 << 20, request_timeout: float = 30.0,
-                 delivery_timeout: float = 120.0, retry_backoff=(0.05, 2.0),
+    def __init__(self, endpoints, *, max_batch_messages: Optional[int] = None,
+                 max_batch_bytes: Optional[int] = None, linger: Optional[float] = None,
+                 max_outstanding_bytes: int = 64 << 20, request_timeout: Optional[float] = None,
+                 delivery_timeout: Optional[float] = None, retry_backoff=(0.05, 2.0),
                  close_timeout: float = 30.0, max_inflight_batches: int = 32,
-                 credentials=None, channel_options=None):
-        self._core = PublisherCore(
-            endpoints, max_batch_messages=max_batch_messages, max_batch_bytes=max_batch_bytes,
-            linger=linger, max_outstanding_bytes=max_outstanding_bytes,
-            request_timeout=request_timeout, delivery_timeout=delivery_timeout,
-            retry_backoff=retry_backoff, close_timeout=close_timeout,
-            max_inflight_batches=max_inflight_batches)
+                 credentials=None, channel_options=None, fallback: bool = False,
+                 fallback_after: float = 10.0, client_id: Optional[str] = None):
+        arguments = locals()
+        options = {name: arguments[name] for name in CORE_OPTIONS}
+        self._core = PublisherCore(endpoints, **options)
+        # fallback=True runs the threaded engine (ferry.Publisher) underneath:
+        # its futures are bridged to the loop. Construction waits up to 2 s
+        # for the nodes' first answer, so that pushed settings apply at once.
+        self._threaded = None
+        if fallback:
+            self._threaded = _ThreadedPublisher(
+                endpoints, block_when_full=False, credentials=credentials,
+                channel_options=channel_options, fallback=True,
+                fallback_after=fallback_after, client_id=client_id, **options)
         self._channel_args = (credentials, channel_options)
         self._channels = None
         self._stubs = None
         self._task = None
         self._wake = None
         self._progress = None
+        self._acked = 0
+        self._batches = 0
 
     def _start(self):
         if self._task is None:
@@ -98,6 +109,9 @@ class Publisher:
         """Queues one message; returns an ``asyncio.Future`` of
         :class:`ferry.PublishResult` (or a FerryError). Raises
         ``ResourceExhausted`` at once when ``max_outstanding_bytes`` is in use."""
+        if self._threaded is not None:
+            return asyncio.wrap_future(self._threaded.publish(
+                topic, value, key, headers, ordering_key, id=id, timestamp=timestamp))
         core = self._core
         message, size, okey = core.prepare(topic, value, key, headers, ordering_key, id,
                                            timestamp)
@@ -120,6 +134,9 @@ class Publisher:
                                              id=id, timestamp=timestamp)
                 break
             except ResourceExhausted:
+                if self._threaded is not None:
+                    await asyncio.sleep(0.005)  # the threaded engine has no loop event
+                    continue
                 self._progress.clear()
                 await self._progress.wait()
         return await future
@@ -127,6 +144,9 @@ class Publisher:
     async def flush(self, timeout: Optional[float] = None) -> bool:
         """Sends queued messages at once and waits until every message
         published before the call has its result; False on timeout."""
+        if self._threaded is not None:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self._threaded.flush, timeout)
         if self._task is None:
             return True
         core = self._core
@@ -149,6 +169,9 @@ class Publisher:
         """Flushes (up to ``timeout``, default close_timeout), then fails what
         is left with ``Unavailable("publisher closed")`` and closes the
         channels. Idempotent."""
+        if self._threaded is not None:
+            return await asyncio.get_running_loop().run_in_executor(
+                None, self._threaded.close, timeout)
         core = self._core
         if core.closing:
             return True
@@ -166,6 +189,14 @@ class Publisher:
             await channel.close()
         return flushed
 
+    def stats(self) -> PublisherStats:
+        """Counters of both paths and the pushable settings in effect (see
+        :meth:`ferry.Publisher.stats`)."""
+        if self._threaded is not None:
+            return self._threaded.stats()
+        return PublisherStats(self._acked, 0, False, False, self._batches,
+                              *self._core.settings())
+
     async def __aenter__(self):
         return self
 
@@ -173,6 +204,7 @@ class Publisher:
         await self.close()
 
     def _resolve(self, resolutions):
+        self._acked += sum(1 for _, o in resolutions if isinstance(o, _types.PublishResult))
         for entry, outcome in resolutions:
             if not entry.handle.done():  # the caller may have cancelled it
                 resolve(entry.handle, outcome)
@@ -186,6 +218,7 @@ class Publisher:
             now = time.monotonic()
             to_send, expired = core.step(now)
             self._resolve(expired)
+            self._batches += len(to_send)
             for batch in to_send:
                 batch.call = asyncio.ensure_future(self._send(batch))
             await _wait(self._wake, core.wakeup(now))

@@ -9,8 +9,9 @@ from typing import Optional
 
 import grpc
 
-from ferry import _common
-from ferry._publisher_core import PublisherCore, resolve
+from ferry import _common, _types
+from ferry._fallback import FallbackPublisher, PublisherStats
+from ferry._publisher_core import CORE_OPTIONS, PublisherCore, resolve
 from ferry.v1 import publisher_pb2_grpc
 
 
@@ -43,46 +44,78 @@ class Publisher:
     stores as header ``ferry.id``; a retry after a node failure can store a
     message twice, and consumers use the id to drop such duplicates.
 
+    With ``fallback=True`` (off by default) the publisher keeps publishing
+    when no node answers: it asks the nodes for its client configuration
+    (``Admin.GetClientConfig``) at start, every refresh interval and when a
+    node answers again, and once no node answered for ``fallback_after``
+    seconds, a topic whose route allows it (``ferry routes put --fallback``)
+    is published straight to its write cluster with confluent-kafka
+    (``pip install 'ferry-client[fallback]'``): acks=all, idempotent, the
+    Java client's partitioner, header ``ferry.id``, a key's order kept across
+    the switch both ways. ``PublishResult.direct`` and :meth:`stats` tell the
+    paths apart. Settings the operator pushes (``ferry client-settings set``)
+    replace the defaults of the options marked *pushable* below that the
+    application did not pass, also while running.
+
     Args:
         endpoints: Ferry nodes, ``"host:port"`` (any gRPC target).
-        max_batch_messages: most messages in one batch (default 500).
-        max_batch_bytes: most bytes in one batch (default 1 MiB).
+        max_batch_messages: most messages in one batch (default 500;
+            pushable).
+        max_batch_bytes: most bytes in one batch (default 1 MiB; pushable).
         linger: seconds a message may wait for companions while an earlier
-            batch of its topic is in flight (default 0.005); with none in
-            flight it is sent at once.
+            batch of its topic is in flight (default 0.005; pushable); with
+            none in flight it is sent at once.
         max_outstanding_bytes: bytes of messages whose futures are not done
             (default 64 MiB); at the cap ``publish`` blocks
             (``block_when_full=True``) or raises ``ResourceExhausted``.
-        request_timeout: deadline of each batch call, seconds (default 30).
+        request_timeout: deadline of each batch call, seconds (default 30;
+            pushable).
         delivery_timeout: no attempt starts later than this after publish
-            (default 120 s).
+            (default 120 s; pushable). With fallback, a message sent to a
+            node just before the tier died waits up to this long before it
+            goes directly: keep it close to ``fallback_after``.
         retry_backoff: ``(initial, max)`` seconds (default 0.05, 2).
         close_timeout: how long ``close`` flushes (default 30 s).
         max_inflight_batches: batch calls in flight at once (default 32).
         credentials: ``grpc.ChannelCredentials`` for TLS; plaintext if None.
         channel_options: extra gRPC channel options.
+        fallback: publish straight to the cluster when no node answers.
+        fallback_after: seconds without any node answering before that
+            (default 10).
+        client_id: names this client in the nodes' logs (fallback reports).
     """
 
-    def __init__(self, endpoints, *, max_batch_messages: int = 500,
-                 max_batch_bytes: int = 1 << 20, linger: float = 0.005,
+    def __init__(self, endpoints, *, max_batch_messages: Optional[int] = None,
+                 max_batch_bytes: Optional[int] = None, linger: Optional[float] = None,
                  max_outstanding_bytes: int = 64 << 20, block_when_full: bool = True,
-                 request_timeout: float = 30.0, delivery_timeout: float = 120.0,
+                 request_timeout: Optional[float] = None,
+                 delivery_timeout: Optional[float] = None,
                  retry_backoff=(0.05, 2.0), close_timeout: float = 30.0,
                  max_inflight_batches: int = 32,
                  credentials: Optional[grpc.ChannelCredentials] = None,
-                 channel_options=None):
-        self._core = PublisherCore(
-            endpoints, max_batch_messages=max_batch_messages, max_batch_bytes=max_batch_bytes,
-            linger=linger, max_outstanding_bytes=max_outstanding_bytes,
-            request_timeout=request_timeout, delivery_timeout=delivery_timeout,
-            retry_backoff=retry_backoff, close_timeout=close_timeout,
-            max_inflight_batches=max_inflight_batches)
+                 channel_options=None, fallback: bool = False,
+                 fallback_after: float = 10.0, client_id: Optional[str] = None):
+        arguments = locals()
+        options = {name: arguments[name] for name in CORE_OPTIONS}
+        self._core = PublisherCore(endpoints, **options)
+        self._fallback = None
+        if fallback:
+            # This object is the facade; a plain Publisher carries the Ferry path.
+            self._fallback = FallbackPublisher(
+                lambda: Publisher(endpoints, block_when_full=block_when_full,
+                                  credentials=credentials, channel_options=channel_options,
+                                  **options),
+                self._core.targets, _types.seconds_of(fallback_after, "fallback_after"),
+                client_id, self._core.explicit, credentials, channel_options)
+            return
         self._block_when_full = block_when_full
         self._channels = _common.sync_channels(self._core.targets, credentials, channel_options)
         self._stubs = [publisher_pb2_grpc.PublisherStub(c) for c in self._channels]
         self._cond = threading.Condition()
         self._completions = []          # (Batch, grpc future, None) or (Batch, None, exception)
         self._closed = False
+        self._acked = 0                 # messages the broker acknowledged
+        self._batches = 0               # batch calls sent
         self._thread = threading.Thread(target=self._run, name="ferry-publisher", daemon=True)
         self._thread.start()
 
@@ -106,9 +139,16 @@ class Publisher:
         wrong type, ``ResourceExhausted`` when full and
         ``block_when_full=False``, ``Unavailable`` after ``close``.
         """
+        message, size, okey = self._core.prepare(topic, value, key, headers, ordering_key, id,
+                                                 timestamp)
+        if self._fallback is not None:
+            return self._fallback.publish(topic, message, size, okey)
+        return self.publish_prepared(topic, message, size, okey)
+
+    def publish_prepared(self, topic, message, size, okey) -> concurrent.futures.Future:
+        """Queues a message PublisherCore.prepare built (the fallback's
+        Ferry path)."""
         core = self._core
-        message, size, okey = core.prepare(topic, value, key, headers, ordering_key, id,
-                                           timestamp)
         future = concurrent.futures.Future()
         future.set_running_or_notify_cancel()
         with self._cond:
@@ -120,10 +160,28 @@ class Publisher:
                 self._cond.notify_all()
         return future
 
+    def apply_settings(self, pushed) -> None:
+        """Settings an operator pushed (None: none) replace the defaults of
+        those the application did not set (see PublisherCore.apply_settings)."""
+        with self._cond:
+            self._core.apply_settings(pushed)
+            self._cond.notify_all()
+
+    def stats(self) -> PublisherStats:
+        """Counters of both paths (direct ones only with ``fallback=True``)
+        and the pushable settings in effect."""
+        if self._fallback is not None:
+            return self._fallback.stats()
+        with self._cond:
+            return PublisherStats(self._acked, 0, False, False, self._batches,
+                                  *self._core.settings())
+
     def flush(self, timeout: Optional[float] = None) -> bool:
         """Sends queued messages at once and waits until every message
         published before this call has its final result. Returns False when
         ``timeout`` (seconds) passed first; nothing is cancelled."""
+        if self._fallback is not None:
+            return self._fallback.flush(timeout)
         deadline = None if timeout is None else time.monotonic() + timeout
         core = self._core
         with self._cond:
@@ -145,6 +203,8 @@ class Publisher:
         every remaining future with ``Unavailable("publisher closed")`` (a
         message already in flight may still have been stored) and closes the
         channels. Returns whether the flush completed. Idempotent."""
+        if self._fallback is not None:
+            return self._fallback.close(self._core.close_timeout if timeout is None else timeout)
         with self._cond:
             if self._closed:
                 return True
@@ -188,6 +248,9 @@ class Publisher:
                             to_resolve.extend(self._complete(batch, call, start_error, now))
                     to_send, expired = core.step(now)
                     to_resolve.extend(expired)
+                    self._acked += sum(1 for _, o in to_resolve
+                                       if isinstance(o, _types.PublishResult))
+                    self._batches += len(to_send)
                     if to_resolve or to_send:
                         if to_resolve:
                             self._cond.notify_all()

@@ -94,10 +94,14 @@ struct PublisherStats {
   bool fallback_active = false;
   // The client configuration was fetched from a node at least once.
   bool config_fetched = false;
-  // Settings in effect for new direct producers: the application's, else the
-  // nodes' pushed ones, else the defaults.
+  // Settings in effect for the node path and new direct producers: the
+  // application's, else the nodes' pushed ones (followed while running),
+  // else the defaults.
   std::chrono::milliseconds linger{0};
   std::chrono::milliseconds delivery_timeout{0};
+  int max_batch_messages = 0;
+  // Batch calls sent to the nodes (retries included).
+  uint64_t node_batches = 0;
 };
 
 // Thread-safe: Publish and Flush may be called from any number of threads.
