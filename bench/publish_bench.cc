@@ -59,6 +59,7 @@ struct Options {
   int64_t warmup = 2000;
   double warmup_seconds = 45;
   bool shared_publisher = false;
+  bool sdk_callbacks = false;
   std::string bootstrap;
   std::string ferryd;
   int ferryd_pid = 0;
@@ -323,6 +324,21 @@ std::unique_ptr<client::Publisher> NewPublisher(const std::string& endpoint,
   return builder.Build(error);
 }
 
+// Waits for message i's turn, then builds it and stamps its send time (and
+// the run's first send).
+client::Message NextMessage(const Workload& work, int handle, const Pacer& pacer,
+                            int64_t i, std::vector<int64_t>* sent_ns,
+                            HandleResult* result) {
+  pacer.Wait(i);
+  client::Message message;
+  message.key = (*work.keys)[(*work.key_sequence)[handle][i]];
+  message.value = *work.payload;
+  const int64_t now = NowNs();
+  if (i == 0) result->first_send_ns = now;
+  (*sent_ns)[i] = now;
+  return message;
+}
+
 // Publishes the handle's share of `work` through `publisher` and waits for
 // every result. A second thread waits for the futures in publish order and
 // stamps each when it is ready; a future that completed while an earlier one
@@ -359,22 +375,62 @@ HandleResult RunFerryHandle(client::Publisher& publisher, const Workload& work,
     }
   });
 
-  const std::vector<int>& sequence = (*work.key_sequence)[handle];
   const Pacer pacer(start_ns, work.interval_ns);
   for (int64_t i = 0; i < n; ++i) {
-    pacer.Wait(i);
-    client::Message message;
-    message.key = (*work.keys)[sequence[i]];
-    message.value = *work.payload;
-    const int64_t now = NowNs();
-    if (i == 0) result.first_send_ns = now;
-    sent_ns[i] = now;
+    client::Message message = NextMessage(work, handle, pacer, i, &sent_ns, &result);
     futures[i] = publisher.Publish(work.topic, std::move(message));
     published.store(i + 1, std::memory_order_release);
     published.notify_one();
   }
   collector.join();
   return result;
+}
+
+// The same with the SDK's callback form of Publish: each callback stamps its
+// own message, so these latencies are exact, and no second thread waits.
+HandleResult RunFerryHandleWithCallbacks(client::Publisher& publisher,
+                                         const Workload& work, int handle,
+                                         int64_t start_ns) {
+  const int64_t n = work.per_handle;
+  std::vector<int64_t> sent_ns(n);
+  std::vector<int64_t> latency_ns(n, -1);  // -1: failed
+  std::atomic<int64_t> done{0};
+  std::atomic<int64_t> last_ack_ns{0};
+  std::mutex errors_mu;
+  HandleResult result;
+
+  const Pacer pacer(start_ns, work.interval_ns);
+  for (int64_t i = 0; i < n; ++i) {
+    client::Message message = NextMessage(work, handle, pacer, i, &sent_ns, &result);
+    publisher.Publish(work.topic, std::move(message), [&, i](client::PublishResult r) {
+      const int64_t acked = NowNs();
+      if (r.ok()) {
+        latency_ns[i] = acked - sent_ns[i];
+      } else {
+        std::lock_guard<std::mutex> lock(errors_mu);
+        if (result.errors++ == 0) {
+          result.first_error = fmt::format("code {}: {}", r.code, r.error);
+        }
+      }
+      int64_t last = last_ack_ns.load(std::memory_order_relaxed);
+      while (last < acked && !last_ack_ns.compare_exchange_weak(last, acked)) {
+      }
+      if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == n) done.notify_one();
+    });
+  }
+  for (int64_t seen = done.load(); seen < n; seen = done.load()) done.wait(seen);
+  result.last_ack_ns = last_ack_ns.load();
+  result.latency_ns.reserve(n);
+  for (int64_t latency : latency_ns) {
+    if (latency >= 0) result.latency_ns.push_back(latency);
+  }
+  return result;
+}
+
+HandleResult RunFerry(client::Publisher& publisher, const Workload& work, int handle,
+                      int64_t start_ns, bool callbacks) {
+  return callbacks ? RunFerryHandleWithCallbacks(publisher, work, handle, start_ns)
+                   : RunFerryHandle(publisher, work, handle, start_ns);
 }
 
 // ---------------------------------------------------------------------------
@@ -493,7 +549,7 @@ class Bench {
           if (path == Path::kDirect) {
             results[h] = direct[h]->Run(work, h, start_ns);
           } else {
-            results[h] = RunFerryHandle(publisher_for(h), work, h, start_ns);
+            results[h] = RunFerry(publisher_for(h), work, h, start_ns, o_.sdk_callbacks);
           }
         });
       }
@@ -847,7 +903,8 @@ class BackendBench {
                   .interval_ns = 0};
     auto ferry_run = [&] {
       return RunHandles(handles, [&](int h, int64_t start_ns) {
-        return RunFerryHandle(*ferry[o_.shared_publisher ? 0 : h], work, h, start_ns);
+        return RunFerry(*ferry[o_.shared_publisher ? 0 : h], work, h, start_ns,
+                        o_.sdk_callbacks);
       });
     };
     auto direct_run = [&] {
@@ -1062,6 +1119,8 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--shared-publisher", o.shared_publisher,
                "One ferry Publisher shared by all threads instead of one per thread");
+  app.add_flag("--sdk-callbacks", o.sdk_callbacks,
+               "Publish with the SDK's callback form instead of one future per message");
   app.add_option("--bootstrap", o.bootstrap,
                  "Use this running Kafka broker instead of starting one");
   app.add_option("--ferryd", o.ferryd,
@@ -1141,8 +1200,10 @@ int Main(int argc, char** argv) {
       "ferryd linger.ms {}{}; {} hardware threads\n",
       o.messages, Join(o.sizes), o.concurrency, o.partitions, o.keys, o.rounds,
       o.paced_fraction, o.paced_seconds,
-      o.shared_publisher ? "one Publisher shared by all threads"
-                         : "one Publisher per thread",
+      fmt::format("{}, {}",
+                  o.shared_publisher ? "one Publisher shared by all threads"
+                                     : "one Publisher per thread",
+                  o.sdk_callbacks ? "callback form" : "a future per message"),
       o.sdk_linger_ms < 0 ? std::string("default (5 ms)")
                           : fmt::format("{} ms", o.sdk_linger_ms),
       !o.ferryd.empty()        ? std::string("(external)")

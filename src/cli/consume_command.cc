@@ -4,10 +4,12 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <iostream>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -16,6 +18,9 @@
 
 namespace ferry::cli {
 namespace {
+
+// Most messages printed (and then acked) per write.
+constexpr int64_t kMaxPrintBatch = 1000;
 
 struct ConsumeOptions {
   std::string group;
@@ -117,6 +122,9 @@ int RunConsume(const GlobalOptions& global, const ConsumeOptions& options) {
           .Filter(options.filter)
           .StartAt(*start)
           .ClientId("ferry-cli")
+          // Room for several print batches in flight, so the node keeps
+          // sending while one is written out.
+          .FlowControl(4 * kMaxPrintBatch, int64_t{64} << 20)
           .OnError([&global](const client::SubscriberError& error) {
             if (!error.fatal) std::cerr << Describe(global, error) << " (retrying)\n";
           })
@@ -129,6 +137,9 @@ int RunConsume(const GlobalOptions& global, const ConsumeOptions& options) {
 
   const bool json = options.format == "json";
   int64_t printed = 0;
+  bool output_failed = false;
+  std::vector<client::PulledMessage> batch;
+  std::string text;
   while (options.count == 0 || printed < options.count) {
     std::optional<client::PulledMessage> message =
         subscriber->Next(std::chrono::seconds(1));
@@ -136,13 +147,42 @@ int RunConsume(const GlobalOptions& global, const ConsumeOptions& options) {
       if (signals.interrupted() || subscriber->Failure().has_value()) break;
       continue;
     }
-    std::cout << (json ? FormatJson(message->message()) : message->message().value)
-              << '\n';
-    std::cout.flush();  // Printed before acked: nothing acked is lost in a buffer.
-    message->Ack();
-    ++printed;
+    // Whatever else has arrived joins it, so that a backlog costs one write
+    // and flush per batch instead of per message.
+    batch.push_back(*std::move(message));
+    const int64_t room = options.count == 0
+                             ? kMaxPrintBatch
+                             : std::min<int64_t>(kMaxPrintBatch, options.count - printed);
+    while (static_cast<int64_t>(batch.size()) < room) {
+      std::optional<client::PulledMessage> more =
+          subscriber->Next(std::chrono::milliseconds(0));
+      if (!more.has_value()) break;
+      batch.push_back(*std::move(more));
+    }
+    for (const client::PulledMessage& m : batch) {
+      text += json ? FormatJson(m.message()) : m.message().value;
+      text += '\n';
+    }
+    // Written and flushed before acked: nothing acked is lost in a buffer.
+    std::cout.write(text.data(), static_cast<std::streamsize>(text.size()));
+    std::cout.flush();
+    if (!std::cout) {
+      // Not acked: the group gets them again.
+      output_failed = true;
+      break;
+    }
+    for (client::PulledMessage& m : batch) m.Ack();
+    printed += static_cast<int64_t>(batch.size());
+    batch.clear();
+    text.clear();
   }
+  batch.clear();  // Unacked handles nack: redelivered at once.
   subscriber->Close(std::chrono::seconds(10));
+  if (output_failed) {
+    std::cerr << "ferry: consume: writing to standard output failed; the last "
+                 "messages were not acknowledged\n";
+    return 1;
+  }
   if (std::optional<client::SubscriberError> failure = subscriber->Failure()) {
     std::cerr << Describe(global, *failure) << "\n";
     return 1;

@@ -119,15 +119,16 @@ BatchPublisher::TopicMetrics& BatchPublisher::MetricsFor(const std::string& topi
   return *slot;
 }
 
-// One batch from Dispatch until its last result; owns the request (the
-// backend reads keys and values from records moved out of it, and the keys it
-// keeps here name the ordering keys on failure). Deletes itself when the
-// last message finished. Per-message callbacks capture only (call, index):
-// small enough for std::function to hold without allocating.
+// One batch from Dispatch until its last result. The request and response
+// are the caller's (alive until `done` ran): the backend reads keys and
+// values from records moved out of the request, and the keys it keeps there
+// name the ordering keys on failure. Deletes itself when the last message
+// finished. Per-message callbacks capture only (call, index): small enough
+// for std::function to hold without allocating.
 struct BatchPublisher::Call {
   BatchPublisher* publisher = nullptr;
-  v1::PublishRequest request;
-  v1::PublishResponse response;
+  v1::PublishRequest* request = nullptr;
+  v1::PublishResponse* response = nullptr;
   // Messages not finished yet, plus one held by Dispatch while it still
   // iterates over the request.
   std::atomic<int> remaining;
@@ -135,15 +136,19 @@ struct BatchPublisher::Call {
   // MessageBytes of each message, taken before its value moved out.
   std::vector<int64_t> message_bytes;
   absl::Time started;
-  std::function<void(v1::PublishResponse)> done;
+  std::function<void()> done;
   std::string cluster;
   routing::ClusterBreaker* breaker = nullptr;
   // Set by the first acknowledged message (MetricsFor takes a lock).
   std::atomic<TopicMetrics*> metrics{nullptr};
+  // Acknowledged messages and their bytes, added to the counters once per
+  // batch: a per-message update of a floating-point counter is a CAS loop.
+  std::atomic<int64_t> acked{0};
+  std::atomic<int64_t> acked_bytes{0};
 
   // ordering_key if set, else key; empty: unordered.
   const std::string& OrderKey(int i) const {
-    const v1::OutgoingMessage& m = request.messages(i);
+    const v1::OutgoingMessage& m = request->messages(i);
     return m.ordering_key().empty() ? m.key() : m.ordering_key();
   }
 
@@ -165,7 +170,7 @@ struct BatchPublisher::Call {
     if (remaining.fetch_sub(1) != 1) return;
     // Once per batch rather than per message: the breaker's clock read and
     // lock stay off the per-message cost.
-    if (const int64_t outcomes = request.messages_size() - skipped; outcomes > 0) {
+    if (const int64_t outcomes = request->messages_size() - skipped; outcomes > 0) {
       absl::Status failure;
       {
         absl::MutexLock lock(&mu);
@@ -174,15 +179,21 @@ struct BatchPublisher::Call {
       breaker->Record(outcomes, cluster_failures.load(std::memory_order_relaxed),
                       failure);
     }
+    if (TopicMetrics* m = metrics.load(std::memory_order_acquire); m != nullptr) {
+      m->messages.Inc(static_cast<double>(acked.load(std::memory_order_relaxed)));
+      m->bytes.Inc(static_cast<double>(acked_bytes.load(std::memory_order_relaxed)));
+    }
     publisher->limiter_->Release(bytes);
-    done(std::move(response));
+    // The request and response may be gone once `done` returned.
+    std::function<void()> answer = std::move(done);
     delete this;
+    answer();
   }
 
   // Per cluster and code only: topic names come from clients, and a typo
   // must not create series that live forever.
   void Fail(int i, const absl::Status& status, bool retryable) {
-    api::ToProtoStatus(status, retryable, response.mutable_results(i)->mutable_status());
+    api::ToProtoStatus(status, retryable, response->mutable_results(i)->mutable_status());
     publisher->registry_
         ->GetCounter(
             "ferry_publish_errors_total", "Messages that failed, by status code.",
@@ -202,7 +213,7 @@ struct BatchPublisher::Call {
       Fail(i, outcome.status, outcome.retryable);
       return;
     }
-    v1::PublishResult* result = response.mutable_results(i);
+    v1::PublishResult* result = response->mutable_results(i);
     api::ToProtoStatus(outcome.status, false, result->mutable_status());
     result->set_cluster(cluster);
     result->set_partition(outcome.partition);
@@ -212,11 +223,11 @@ struct BatchPublisher::Call {
     // that exist get them.
     TopicMetrics* m = metrics.load(std::memory_order_acquire);
     if (m == nullptr) {
-      m = &publisher->MetricsFor(request.topic(), cluster);
+      m = &publisher->MetricsFor(request->topic(), cluster);
       metrics.store(m, std::memory_order_release);
     }
-    m->messages.Inc();
-    m->bytes.Inc(static_cast<double>(message_bytes[i]));
+    acked.fetch_add(1, std::memory_order_relaxed);
+    acked_bytes.fetch_add(message_bytes[i], std::memory_order_relaxed);
     m->latency.Observe(absl::ToDoubleSeconds(absl::Now() - started));
     FinishOne();
   }
@@ -232,102 +243,102 @@ struct BatchPublisher::Call {
   absl::Status cluster_failure ABSL_GUARDED_BY(mu);
 };
 
-void BatchPublisher::Publish(v1::PublishRequest request, PreparedBatch batch,
-                             std::function<void(v1::PublishResponse)> done) {
+void BatchPublisher::Publish(v1::PublishRequest* request, v1::PublishResponse* response,
+                             PreparedBatch batch, std::function<void()> done) {
   if (hold_ == nullptr) {
-    PublishAdmitted(std::move(request), batch, std::move(done));
+    PublishAdmitted(request, response, batch, std::move(done));
     return;
   }
-  const std::string topic = request.topic();
+  const std::string topic = request->topic();
   if (hold_->TryEnter(topic)) {
-    PublishAdmitted(std::move(request), batch, CountedDone(topic, std::move(done)));
+    PublishAdmitted(request, response, batch, CountedDone(topic, std::move(done)));
     return;
   }
-  auto held = std::make_shared<v1::PublishRequest>(std::move(request));
-  auto answer =
-      std::make_shared<std::function<void(v1::PublishResponse)>>(std::move(done));
+  auto answer = std::make_shared<std::function<void()>>(std::move(done));
   hold_->Enqueue(
       topic, absl::Now() + limits_.timeout,
-      [this, held, batch, answer, topic] {
+      [this, request, response, batch, answer, topic] {
         auto counted = CountedDone(topic, std::move(*answer));
         // The route may have changed while held (a migration moves writes).
-        absl::StatusOr<PreparedBatch> fresh = Prepare(*held);
+        absl::StatusOr<PreparedBatch> fresh = Prepare(*request);
         if (!fresh.ok()) {
-          FailAll(*held, batch, fresh.status(), counted);
+          FailAll(*request, response, batch, fresh.status(), counted);
           return;
         }
         fresh->bytes = batch.bytes;
-        PublishAdmitted(std::move(*held), *fresh, std::move(counted));
+        PublishAdmitted(request, response, *fresh, std::move(counted));
       },
-      [this, held, batch, answer](absl::Status status) {
-        FailAll(*held, batch, status, *answer);
+      [this, request, response, batch, answer](absl::Status status) {
+        FailAll(*request, response, batch, status, *answer);
       });
 }
 
-std::function<void(v1::PublishResponse)> BatchPublisher::CountedDone(
-    const std::string& topic, std::function<void(v1::PublishResponse)> done) {
-  return [hold = hold_, topic, done = std::move(done)](v1::PublishResponse response) {
-    done(std::move(response));
+std::function<void()> BatchPublisher::CountedDone(const std::string& topic,
+                                                  std::function<void()> done) {
+  return [hold = hold_, topic, done = std::move(done)] {
+    done();
     hold->Done(topic);
   };
 }
 
 void BatchPublisher::FailAll(const v1::PublishRequest& request,
-                             const PreparedBatch& batch, const absl::Status& status,
-                             const std::function<void(v1::PublishResponse)>& done) {
+                             v1::PublishResponse* response, const PreparedBatch& batch,
+                             const absl::Status& status,
+                             const std::function<void()>& done) {
   // The status carries its code, not a backend's retry flag: the one table
   // decides from the code.
   const bool retryable = api::IsRetryable(status.code());
-  v1::PublishResponse response;
-  response.set_request_id(request.request_id());
+  response->Clear();
+  response->set_request_id(request.request_id());
   for (const v1::OutgoingMessage& message : request.messages()) {
-    v1::PublishResult* result = response.add_results();
+    v1::PublishResult* result = response->add_results();
     result->set_id(message.id());
     api::ToProtoStatus(status, retryable, result->mutable_status());
   }
   limiter_->Release(batch.bytes);
-  done(std::move(response));
+  done();
 }
 
-void BatchPublisher::PublishAdmitted(v1::PublishRequest request, PreparedBatch batch,
-                                     std::function<void(v1::PublishResponse)> done) {
+void BatchPublisher::PublishAdmitted(v1::PublishRequest* request,
+                                     v1::PublishResponse* response, PreparedBatch batch,
+                                     std::function<void()> done) {
   if (!batch.auto_create_topic) {
-    Dispatch(std::move(request), batch, std::move(done));
+    Dispatch(request, response, batch, std::move(done));
     return;
   }
-  auto shared = std::make_shared<v1::PublishRequest>(std::move(request));
-  const std::string topic = shared->topic();
+  const std::string topic = request->topic();
   auto_creator_.EnsureExists(
       batch.cluster, topic,
-      [this, shared, batch, done = std::move(done)](absl::Status status) mutable {
+      [this, request, response, batch, done = std::move(done)](absl::Status status) {
         if (status.ok()) {
-          Dispatch(std::move(*shared), batch, std::move(done));
+          Dispatch(request, response, batch, done);
           return;
         }
-        FailAll(*shared, batch, status, done);
+        FailAll(*request, response, batch, status, done);
       });
 }
 
-void BatchPublisher::Dispatch(v1::PublishRequest request, PreparedBatch batch,
-                              std::function<void(v1::PublishResponse)> done) {
-  const int count = request.messages_size();
+void BatchPublisher::Dispatch(v1::PublishRequest* request, v1::PublishResponse* response,
+                              PreparedBatch batch, std::function<void()> done) {
+  const int count = request->messages_size();
   auto* call = new Call;
   call->publisher = this;
-  call->request = std::move(request);
+  call->request = request;
+  call->response = response;
   call->remaining = count + 1;
   call->bytes = batch.bytes;
   call->started = absl::Now();
   call->done = std::move(done);
   call->cluster = batch.cluster->name();
   call->breaker = batch.breaker;
-  call->response.set_request_id(call->request.request_id());
-  call->response.mutable_results()->Reserve(count);
-  for (int i = 0; i < count; ++i) call->response.add_results();
+  response->set_request_id(request->request_id());
+  response->mutable_results()->Reserve(count);
+  for (int i = 0; i < count; ++i) response->add_results();
   call->message_bytes.resize(count);
 
   for (int i = 0; i < count; ++i) {
-    v1::OutgoingMessage* message = call->request.mutable_messages(i);
-    v1::PublishResult* result = call->response.mutable_results(i);
+    v1::OutgoingMessage* message = request->mutable_messages(i);
+    v1::PublishResult* result = response->mutable_results(i);
     result->set_id(message->id());
     if (absl::Status s = CheckMessage(*message); !s.ok()) {
       ++call->skipped;
@@ -342,9 +353,11 @@ void BatchPublisher::Dispatch(v1::PublishRequest request, PreparedBatch batch,
       continue;
     }
     call->message_bytes[i] = MessageBytes(*message);
-    // The value and headers move to the backend; key, ordering key and id
-    // stay in the request (short, and needed for results and failures).
-    backend::Record record{.topic = call->request.topic(),
+    // The value, headers and id move to the backend (an arena's strings too:
+    // the arena owns only the string objects, not their buffers); key and
+    // ordering key stay in the request (short, and needed for failures). The
+    // result took its copy of the id above.
+    backend::Record record{.topic = request->topic(),
                            .key = message->key(),
                            .value = std::move(*message->mutable_value()),
                            .ordering_key = message->ordering_key(),
@@ -356,7 +369,9 @@ void BatchPublisher::Dispatch(v1::PublishRequest request, PreparedBatch batch,
       record.headers.push_back(
           {std::move(*h.mutable_key()), std::move(*h.mutable_value())});
     }
-    if (!message->id().empty()) record.headers.push_back({kIdHeader, message->id()});
+    if (!message->id().empty()) {
+      record.headers.push_back({kIdHeader, std::move(*message->mutable_id())});
+    }
     batch.cluster->Publish(std::move(record), [call, i](backend::PublishOutcome outcome) {
       call->Delivered(i, outcome);
     });

@@ -51,32 +51,34 @@ class BatchPublisher {
   absl::StatusOr<PreparedBatch> Prepare(const v1::PublishRequest& request) const;
 
   // Publishes a prepared batch whose bytes the caller already took from the
-  // limiter. Messages failing per-message checks (size, reserved headers)
-  // are answered without being sent. `done` runs exactly once, with one
-  // result per message in request order, after the bytes were released;
-  // it runs on a backend thread or this one and must not block. While the
-  // topic is write-held the batch waits (up to publish.timeout, then fails
-  // UNAVAILABLE), and is routed afresh when released.
-  void Publish(v1::PublishRequest request, PreparedBatch batch,
-               std::function<void(v1::PublishResponse)> done);
+  // limiter. `request` and `response` stay the caller's and must live until
+  // `done` runs (so they may sit on the call's arena): values move out of
+  // `request` to the backend, and `response` gets one result per message in
+  // request order. Messages failing per-message checks (size, reserved
+  // headers) are answered without being sent. `done` runs exactly once,
+  // after the bytes were released; it runs on a backend thread or this one
+  // and must not block. While the topic is write-held the batch waits (up to
+  // publish.timeout, then fails UNAVAILABLE), and is routed afresh when
+  // released.
+  void Publish(v1::PublishRequest* request, v1::PublishResponse* response,
+               PreparedBatch batch, std::function<void()> done);
 
  private:
   struct TopicMetrics;
   struct Call;
   // Publish, past the write hold.
-  void PublishAdmitted(v1::PublishRequest request, PreparedBatch batch,
-                       std::function<void(v1::PublishResponse)> done);
+  void PublishAdmitted(v1::PublishRequest* request, v1::PublishResponse* response,
+                       PreparedBatch batch, std::function<void()> done);
   // `done`, then the hold learns the batch's writes completed.
-  std::function<void(v1::PublishResponse)> CountedDone(
-      const std::string& topic, std::function<void(v1::PublishResponse)> done);
+  std::function<void()> CountedDone(const std::string& topic, std::function<void()> done);
   // Answers every message with `status` and releases the batch's bytes.
-  void FailAll(const v1::PublishRequest& request, const PreparedBatch& batch,
-               const absl::Status& status,
-               const std::function<void(v1::PublishResponse)>& done);
+  void FailAll(const v1::PublishRequest& request, v1::PublishResponse* response,
+               const PreparedBatch& batch, const absl::Status& status,
+               const std::function<void()>& done);
   // Publishes the messages of a batch whose topic exists (or is not ours to
   // create).
-  void Dispatch(v1::PublishRequest request, PreparedBatch batch,
-                std::function<void(v1::PublishResponse)> done);
+  void Dispatch(v1::PublishRequest* request, v1::PublishResponse* response,
+                PreparedBatch batch, std::function<void()> done);
   TopicMetrics& MetricsFor(const std::string& topic, const std::string& cluster);
   absl::Status CheckMessage(const v1::OutgoingMessage& message) const;
 

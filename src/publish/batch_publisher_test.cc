@@ -51,10 +51,7 @@ TEST(BatchPublisher, AFailedAutoCreationFailsEachMessageRetryableByTheTable) {
     ASSERT_TRUE(limiter.TryAcquire(batch->bytes));
     absl::Notification answered;
     v1::PublishResponse response;
-    publisher.Publish(request, *batch, [&](v1::PublishResponse r) {
-      response = std::move(r);
-      answered.Notify();
-    });
+    publisher.Publish(&request, &response, *batch, [&] { answered.Notify(); });
     ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
     ASSERT_EQ(response.results_size(), 2);
     for (const v1::PublishResult& result : response.results()) {
@@ -68,17 +65,14 @@ TEST(BatchPublisher, AFailedAutoCreationFailsEachMessageRetryableByTheTable) {
 
 // Publishes `request` and waits for its response.
 v1::PublishResponse PublishAndWait(BatchPublisher& publisher, InflightLimiter& limiter,
-                                   const v1::PublishRequest& request) {
+                                   v1::PublishRequest request) {
   auto batch = publisher.Prepare(request);
   EXPECT_TRUE(batch.ok()) << batch.status();
   if (!batch.ok()) return {};
   EXPECT_TRUE(limiter.TryAcquire(batch->bytes));
   v1::PublishResponse response;
   absl::Notification answered;
-  publisher.Publish(request, *batch, [&](v1::PublishResponse r) {
-    response = std::move(r);
-    answered.Notify();
-  });
+  publisher.Publish(&request, &response, *batch, [&] { answered.Notify(); });
   EXPECT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
   return response;
 }

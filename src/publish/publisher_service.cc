@@ -1,6 +1,7 @@
 #include "publish/publisher_service.h"
 
 #include <fmt/format.h>
+#include <google/protobuf/arena.h>
 
 #include <deque>
 
@@ -42,12 +43,13 @@ class PublishStreamReactor final
       MaybeFinish();
       return;
     }
-    auto request = std::make_shared<v1::PublishRequest>(std::move(request_));
+    auto exchange = std::make_shared<Exchange>();
+    exchange->request = std::move(request_);
     request_.Clear();
-    auto batch = publisher_->Prepare(*request);
+    auto batch = publisher_->Prepare(exchange->request);
     if (!batch.ok()) {
       v1::PublishResponse response;
-      response.set_request_id(request->request_id());
+      response.set_request_id(exchange->request.request_id());
       api::ToProtoStatus(batch.status(), api::IsRetryable(batch.status().code()),
                          response.mutable_error());
       Send(std::move(response));
@@ -59,15 +61,16 @@ class PublishStreamReactor final
       ++pending_;
     }
     const int64_t bytes = batch->bytes;
-    limiter_->AcquireAsync(bytes, [this, request, batch = *batch, bytes] {
+    limiter_->AcquireAsync(bytes, [this, exchange, batch = *batch, bytes] {
       if (cancelled_.load()) {
         limiter_->Release(bytes);
         BatchDone();
       } else {
-        publisher_->Publish(std::move(*request), batch, [this](v1::PublishResponse r) {
-          Send(std::move(r));
-          BatchDone();
-        });
+        publisher_->Publish(&exchange->request, &exchange->response, batch,
+                            [this, exchange] {
+                              Send(std::move(exchange->response));
+                              BatchDone();
+                            });
       }
       // Only now, with the batch handed over (each message passed to
       // Cluster::Publish, or the batch queued behind earlier ones for its
@@ -115,6 +118,12 @@ class PublishStreamReactor final
   void OnDone() override { delete this; }
 
  private:
+  // One batch's request and the response BatchPublisher fills in.
+  struct Exchange {
+    v1::PublishRequest request;
+    v1::PublishResponse response;
+  };
+
   // Answers waiting for a slow reader are bounded: past this many, the next
   // batch is not read until the client takes some.
   static constexpr size_t kMaxQueuedReplies = 64;
@@ -182,21 +191,30 @@ class PublishStreamReactor final
   int pending_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
-// One unary call's messages; deleted by gRPC (Release) after the call.
+// One unary call's messages, on an arena of their own: parsing the request
+// and building the response allocate a message, a result, a status and a
+// timestamp per published message, which the arena turns into pointer bumps
+// freed at once. Deleted by gRPC (Release) after the call.
 class UnaryMessages final
     : public grpc::MessageHolder<v1::PublishRequest, v1::PublishResponse> {
  public:
-  UnaryMessages() {
-    set_request(&request_);
-    set_response(&response_);
+  UnaryMessages() : arena_(ArenaOptions()) {
+    set_request(google::protobuf::Arena::CreateMessage<v1::PublishRequest>(&arena_));
+    set_response(google::protobuf::Arena::CreateMessage<v1::PublishResponse>(&arena_));
   }
   void Release() override { delete this; }
 
-  v1::PublishRequest* mutable_request() { return &request_; }
-
  private:
-  v1::PublishRequest request_;
-  v1::PublishResponse response_;
+  static google::protobuf::ArenaOptions ArenaOptions() {
+    google::protobuf::ArenaOptions options;
+    // A batch of a few hundred messages needs tens of KiB: start big
+    // enough that most need one or two blocks.
+    options.start_block_size = 16 << 10;
+    options.max_block_size = 256 << 10;
+    return options;
+  }
+
+  google::protobuf::Arena arena_;
 };
 
 }  // namespace
@@ -224,14 +242,12 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
     reactor->Finish(api::ToGrpcStatus(Overloaded(*limiter_)));
     return reactor;
   }
-  // `request` is the one UnaryMessages holds (our allocator made it): take
-  // its contents instead of copying every message.
+  // `request` is the one UnaryMessages holds (our allocator made it), which
+  // gRPC frees only after Finish: the publisher may move values out of it,
+  // and writes the results straight into `response` on the same arena.
   auto* messages = static_cast<UnaryMessages*>(context->GetRpcAllocatorState());
-  publisher_->Publish(std::move(*messages->mutable_request()), *batch,
-                      [reactor, response](v1::PublishResponse r) {
-                        *response = std::move(r);
-                        reactor->Finish(grpc::Status::OK);
-                      });
+  publisher_->Publish(messages->request(), response, *batch,
+                      [reactor] { reactor->Finish(grpc::Status::OK); });
   return reactor;
 }
 

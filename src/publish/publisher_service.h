@@ -27,9 +27,10 @@ class PublisherService final : public v1::Publisher::CallbackService {
       grpc::CallbackServerContext* context) override;
 
  private:
-  // Gives each unary call a request the handler owns and may move from, so
-  // that the messages' keys and values go to the backend without a copy.
-  // gRPC destroys the request only after the call finished.
+  // Gives each unary call a request and response on an arena of their own,
+  // which the handler may move values out of and fill in place: the
+  // messages' values go to the backend without a copy, and gRPC destroys
+  // both only after the call finished.
   class UnaryAllocator final
       : public grpc::MessageAllocator<v1::PublishRequest, v1::PublishResponse> {
    public:

@@ -160,17 +160,13 @@ class HeldPublishPath {
   // Publishes one message to "orders"; `answered` is notified with the
   // response in `response`.
   void Publish() {
-    v1::PublishRequest request;
     request.set_topic("orders");
     request.add_messages()->set_value("v");
     auto batch = publisher_.Prepare(request);
     ASSERT_TRUE(batch.ok()) << batch.status();
     ASSERT_EQ(batch->cluster, &a_);
     ASSERT_TRUE(limiter_.TryAcquire(batch->bytes));
-    publisher_.Publish(request, *batch, [this](v1::PublishResponse r) {
-      response = std::move(r);
-      answered.Notify();
-    });
+    publisher_.Publish(&request, &response, *batch, [this] { answered.Notify(); });
   }
 
   backend::FakeCluster a_{"a"};
@@ -182,6 +178,8 @@ class HeldPublishPath {
   WriteHold hold_;
   BatchPublisher publisher_;
   absl::Notification answered;
+  // The publisher's until `answered`.
+  v1::PublishRequest request;
   v1::PublishResponse response;
 };
 

@@ -65,8 +65,7 @@ void Batcher::Complete(const std::string& topic_name,
       // The key's first retry waits out its backoff; the rest of the key
       // waits behind it.
       queue.requeued = false;
-      std::unique_ptr<Pending> first = std::move(queue.waiting.front());
-      queue.waiting.pop_front();
+      std::unique_ptr<Pending> first = queue.waiting.pop_front();
       queue.backing_off = true;
       Clock::time_point at = first->not_before;
       backoff_.emplace(at, std::move(first));
@@ -114,7 +113,7 @@ std::vector<std::unique_ptr<Pending>> Batcher::TakeAll() {
   for (auto& [name, topic] : topics_) {
     for (auto& [seq, message] : topic.ready) all.push_back(std::move(message));
     for (auto& [key, queue] : topic.keys) {
-      for (auto& message : queue.waiting) all.push_back(std::move(message));
+      while (!queue.waiting.empty()) all.push_back(queue.waiting.pop_front());
     }
   }
   for (auto& [at, message] : backoff_) all.push_back(std::move(message));
@@ -188,7 +187,7 @@ void Batcher::MakeReady(Topic& topic, std::unique_ptr<Pending> message) {
 }
 
 std::unique_ptr<Pending> Batcher::TakeReady(
-    Topic& topic, std::map<uint64_t, std::unique_ptr<Pending>>::iterator it) {
+    Topic& topic, absl::btree_map<uint64_t, std::unique_ptr<Pending>>::iterator it) {
   std::unique_ptr<Pending> message = std::move(it->second);
   topic.ready.erase(it);
   topic.ready_bytes -= message->wire_bytes;
@@ -201,8 +200,7 @@ void Batcher::Promote(Topic& topic, KeyQueue& queue, bool same_batch) {
       (queue.in_flight && !same_batch)) {
     return;
   }
-  std::unique_ptr<Pending> first = std::move(queue.waiting.front());
-  queue.waiting.pop_front();
+  std::unique_ptr<Pending> first = queue.waiting.pop_front();
   queue.in_ready = true;
   queue.ready_seq = first->seq;
   MakeReady(topic, std::move(first));

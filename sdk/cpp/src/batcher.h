@@ -4,15 +4,16 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
+#include "absl/container/btree_map.h"
+#include "absl/container/flat_hash_map.h"
 #include "pending.h"
+#include "pending_queue.h"
 
 namespace ferry::client::internal {
 
@@ -87,7 +88,7 @@ class Batcher {
  private:
   struct KeyQueue {
     // Messages of the key that are nowhere else, in publish order.
-    std::deque<std::unique_ptr<Pending>> waiting;
+    PendingQueue waiting;
     // At most one of these holds. in_ready: the key's first message is in
     // Topic::ready (under ready_seq). in_flight: a batch (or the batch being
     // built) holds the key. backing_off: its first message waits in backoff_.
@@ -105,11 +106,14 @@ class Batcher {
 
   struct Topic {
     // Eligible messages by seq: unordered ones and at most one per key.
-    std::map<uint64_t, std::unique_ptr<Pending>> ready;
+    // A B-tree: no allocation per message, and its nodes stay in cache.
+    absl::btree_map<uint64_t, std::unique_ptr<Pending>> ready;
     std::size_t ready_bytes = 0;
     // Messages in `ready` that failed before: they make the topic due.
     std::size_t ready_retries = 0;
-    std::unordered_map<std::string, KeyQueue> keys;
+    // Open addressing: a key's queue comes and goes with each of its batches,
+    // so entries must be cheap to create and erase.
+    absl::flat_hash_map<std::string, KeyQueue> keys;
     // Batches from NextBatch not yet Complete()d.
     std::size_t batches_in_flight = 0;
 
@@ -121,7 +125,7 @@ class Batcher {
               std::vector<std::unique_ptr<Pending>>* expired);
   void MakeReady(Topic& topic, std::unique_ptr<Pending> message);
   std::unique_ptr<Pending> TakeReady(
-      Topic& topic, std::map<uint64_t, std::unique_ptr<Pending>>::iterator it);
+      Topic& topic, absl::btree_map<uint64_t, std::unique_ptr<Pending>>::iterator it);
   // Moves the key's first waiting message to `ready` unless it is already
   // there, backing off, or (unless `same_batch`) in flight. `same_batch`: the
   // key is in flight in the batch being built, which may take more of it.

@@ -32,9 +32,10 @@ std::size_t PayloadBytes(const Message& message);
 // Moves `message` into `out`; `id` replaces message.id.
 void ToProto(Message message, std::string id, ferry::v1::OutgoingMessage* out);
 
-// The result of a message the node answered; `id` is used when the node did
-// not echo one. `retryable` is the node's decision (Retryable with its flag).
-PublishResult FromProto(const ferry::v1::PublishResult& result, const std::string& id);
+// The result of a message the node answered, moved out of `result`; `id` is
+// used when the node did not echo one. `retryable` is the node's decision
+// (Retryable with its flag).
+PublishResult FromProto(ferry::v1::PublishResult&& result, const std::string& id);
 
 // A failure the node did not describe with a ferry.v1.Status (a failed call,
 // an unreachable node, the SDK's own checks and limits): `retryable` is

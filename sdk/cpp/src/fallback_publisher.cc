@@ -88,8 +88,8 @@ void Publisher::WithFallback::OnConfig(internal::ClientConfigSnapshot config) {
   config_ = std::move(snapshot);
 }
 
-std::future<PublishResult> Publisher::WithFallback::Publish(std::string topic,
-                                                            Message message) {
+void Publisher::WithFallback::Publish(std::string topic, Message message,
+                                      internal::Completion done) {
   auto entry = std::make_unique<Entry>();
   const std::string& key =
       message.ordering_key.empty() ? message.key : message.ordering_key;
@@ -97,16 +97,18 @@ std::future<PublishResult> Publisher::WithFallback::Publish(std::string topic,
   if (message.id.empty()) message.id = ids_.Next();
   entry->topic = std::move(topic);
   entry->message = std::move(message);
-  std::future<PublishResult> future = entry->promise.get_future();
-  absl::MutexLock lock(&mu_);
-  if (stopping_) {
-    entry->promise.set_value(
-        internal::Failure(kUnavailable, "publisher closed", entry->message.id));
-    return future;
+  entry->done = std::move(done);
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopping_) {
+      entry->seq = seqs_.Add();
+      incoming_.push_back(std::move(entry));
+      return;
+    }
   }
-  entry->seq = seqs_.Add();
-  incoming_.push_back(std::move(entry));
-  return future;
+  // Outside mu_: a callback may publish again.
+  entry->done.Complete(
+      internal::Failure(kUnavailable, "publisher closed", entry->message.id));
 }
 
 bool Publisher::WithFallback::Flush(std::chrono::milliseconds timeout) {
@@ -186,7 +188,8 @@ void Publisher::WithFallback::Send(uint64_t token, Path path) {
   }
   if (path == Path::kFerry) {
     ferry_ids_[entry.message.id].push_back(token);
-    std::future<PublishResult> future = impl_->Publish(entry.topic, entry.message);
+    auto [completion, future] = internal::Completion::WithFuture();
+    impl_->Publish(entry.topic, entry.message, std::move(completion));
     if (future.wait_for(std::chrono::seconds(0)) != std::future_status::ready) return;
     // Ready now: either failed at once (Impl's on_result never sees it) or
     // already resolved, in which case on_result queued it before set_value.
@@ -241,7 +244,7 @@ void Publisher::WithFallback::Complete(uint64_t token, PublishResult result) {
     }
   }
   const uint64_t seq = entry.seq;
-  entry.promise.set_value(std::move(result));
+  entry.done.Complete(std::move(result));
   entries_.erase(it);
   absl::MutexLock lock(&mu_);
   seqs_.Resolve(seq);

@@ -20,6 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "client_config.h"
+#include "completion.h"
 #include "convert.h"
 #include "direct_publisher.h"
 #include "fallback_router.h"
@@ -51,7 +52,7 @@ class Publisher::WithFallback final : private internal::NodeProbe::Listener {
   explicit WithFallback(internal::PublisherOptions options);
   ~WithFallback() override;
 
-  std::future<PublishResult> Publish(std::string topic, Message message);
+  void Publish(std::string topic, Message message, internal::Completion done);
   bool Flush(std::chrono::milliseconds timeout);
   PublisherStats Stats() const;
 
@@ -64,7 +65,7 @@ class Publisher::WithFallback final : private internal::NodeProbe::Listener {
     std::string order_key;  // topic + '\0' + (ordering key or key); empty: none
     Message message;        // id set
     Path path = Path::kFerry;
-    std::promise<PublishResult> promise;
+    internal::Completion done;
   };
   struct Outcome {
     uint64_t token = 0;  // 0: a Ferry result, matched by its id

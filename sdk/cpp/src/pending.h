@@ -5,9 +5,10 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <future>
+#include <memory>
 #include <string>
 
+#include "completion.h"
 #include "ferry/client/publisher.h"
 #include "ferry/v1/publisher.pb.h"
 
@@ -17,7 +18,7 @@ using Clock = std::chrono::steady_clock;
 
 // Owned by exactly one place at a time (the publisher's incoming queue, the
 // Batcher, an in-flight call), which is what makes "each message resolves
-// exactly once" hold: whoever owns it last sets the promise.
+// exactly once" hold: whoever owns it last completes it.
 struct Pending {
   // Publish order over the whole publisher: assigned under the publisher's
   // lock, so it is also the order of `published_at`.
@@ -37,12 +38,15 @@ struct Pending {
   // Failed attempts so far, and when the next may start.
   int attempts = 0;
   Clock::time_point not_before;
-  // The outcome of the last failed attempt (code != 0 once there was one).
-  PublishResult last_error;
+  // The outcome of the last failed attempt; null until there was one (a
+  // pointer keeps the struct small: the sender thread walks many of them).
+  std::unique_ptr<PublishResult> last_error;
   // The endpoint that was unreachable or timed out on the last attempt; the
   // retry goes elsewhere if it can. -1: none.
   int failed_endpoint = -1;
-  std::promise<PublishResult> promise;
+  Completion done;
+  // The next message of the same key while both wait in a PendingQueue.
+  Pending* next_in_queue = nullptr;
 };
 
 }  // namespace ferry::client::internal

@@ -3,6 +3,7 @@
 
 #include <utility>
 
+#include "completion.h"
 #include "fallback_publisher.h"
 #include "options.h"
 #include "publisher_impl.h"
@@ -114,8 +115,22 @@ Publisher::Publisher(std::unique_ptr<WithFallback> fallback)
 Publisher::~Publisher() = default;
 
 std::future<PublishResult> Publisher::Publish(std::string topic, Message message) {
-  if (fallback_) return fallback_->Publish(std::move(topic), std::move(message));
-  return impl_->Publish(std::move(topic), std::move(message));
+  auto [completion, future] = internal::Completion::WithFuture();
+  if (fallback_) {
+    fallback_->Publish(std::move(topic), std::move(message), std::move(completion));
+  } else {
+    impl_->Publish(std::move(topic), std::move(message), std::move(completion));
+  }
+  return std::move(future);
+}
+
+void Publisher::Publish(std::string topic, Message message, Callback done) {
+  auto completion = internal::Completion::WithCallback(std::move(done));
+  if (fallback_) {
+    fallback_->Publish(std::move(topic), std::move(message), std::move(completion));
+  } else {
+    impl_->Publish(std::move(topic), std::move(message), std::move(completion));
+  }
 }
 
 bool Publisher::Flush(std::chrono::milliseconds timeout) {

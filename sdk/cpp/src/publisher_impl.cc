@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 
 namespace ferry::client {
 namespace {
@@ -13,12 +14,6 @@ constexpr int kResourceExhausted = static_cast<int>(grpc::StatusCode::RESOURCE_E
 constexpr int kInvalidArgument = static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT);
 constexpr int kInternal = static_cast<int>(grpc::StatusCode::INTERNAL);
 constexpr int kUnavailable = static_cast<int>(grpc::StatusCode::UNAVAILABLE);
-
-std::future<PublishResult> Ready(PublishResult result) {
-  std::promise<PublishResult> promise;
-  promise.set_value(std::move(result));
-  return promise.get_future();
-}
 
 // The node itself is the problem: try the others first for a while. This
 // picks the node for the retry; whether to retry at all is Retryable's
@@ -34,8 +29,8 @@ bool NodeFailure(grpc::StatusCode code) {
 
 PublishResult Closed(const internal::Pending& message) {
   std::string error = "publisher closed";
-  if (message.last_error.code != 0) {
-    error = fmt::format("publisher closed; last error: {}", message.last_error.error);
+  if (message.last_error != nullptr) {
+    error = fmt::format("publisher closed; last error: {}", message.last_error->error);
   }
   return internal::Failure(kUnavailable, std::move(error), message.proto.id());
 }
@@ -85,46 +80,55 @@ Publisher::Impl::~Impl() {
   sender_.join();
 }
 
-std::future<PublishResult> Publisher::Impl::Publish(std::string topic, Message message) {
+void Publisher::Impl::Publish(std::string topic, Message message,
+                              internal::Completion done) {
   auto pending = std::make_unique<Pending>();
   pending->topic = std::move(topic);
   pending->payload_bytes = internal::PayloadBytes(message);
   pending->order_key = message.ordering_key.empty() ? message.key : message.ordering_key;
   std::string id = message.id.empty() ? ids_.Next() : std::move(message.id);
   if (pending->payload_bytes > options_.max_outstanding_bytes) {
-    return Ready(internal::Failure(
+    done.Complete(internal::Failure(
         kInvalidArgument,
         fmt::format("message of {} bytes exceeds MaxOutstandingBytes ({} bytes)",
                     pending->payload_bytes, options_.max_outstanding_bytes),
         std::move(id)));
+    return;
   }
   internal::ToProto(std::move(message), std::move(id), &pending->proto);
   pending->wire_bytes = pending->proto.ByteSizeLong();
-  std::future<PublishResult> future = pending->promise.get_future();
+  pending->done = std::move(done);
 
-  absl::MutexLock lock(&mu_);
-  const std::size_t bytes = pending->payload_bytes;
-  auto fits = [this, bytes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return closing_ || outstanding_bytes_ + bytes <= options_.max_outstanding_bytes;
-  };
-  if (!fits()) {
-    if (!options_.block_when_full) {
-      return Ready(internal::Failure(
+  std::optional<PublishResult> failed;
+  {
+    absl::MutexLock lock(&mu_);
+    const std::size_t bytes = pending->payload_bytes;
+    auto fits = [this, bytes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return closing_ || outstanding_bytes_ + bytes <= options_.max_outstanding_bytes;
+    };
+    if (!fits() && !options_.block_when_full) {
+      failed = internal::Failure(
           kResourceExhausted,
           fmt::format("MaxOutstandingBytes ({} bytes) reached: {} bytes are waiting for "
                       "their results",
                       options_.max_outstanding_bytes, outstanding_bytes_),
-          pending->proto.id()));
+          pending->proto.id());
+    } else {
+      mu_.Await(absl::Condition(&fits));
+      if (closing_) {
+        failed = Closed(*pending);
+      } else {
+        pending->seq = seqs_.Add();
+        pending->published_at = Clock::now();
+        pending->deadline = pending->published_at + delivery_timeout_;
+        outstanding_bytes_ += bytes;
+        incoming_.push_back(std::move(pending));
+        return;
+      }
     }
-    mu_.Await(absl::Condition(&fits));
   }
-  if (closing_) return Ready(Closed(*pending));
-  pending->seq = seqs_.Add();
-  pending->published_at = Clock::now();
-  pending->deadline = pending->published_at + delivery_timeout_;
-  outstanding_bytes_ += bytes;
-  incoming_.push_back(std::move(pending));
-  return future;
+  // Outside mu_: a callback may publish again.
+  pending->done.Complete(*std::move(failed));
 }
 
 bool Publisher::Impl::Flush(std::chrono::milliseconds timeout) {
@@ -217,8 +221,10 @@ void Publisher::Impl::Run() {
         Start(std::move(*batch), now);
       }
       for (std::unique_ptr<Pending>& message : expired) {
-        PublishResult result = message->last_error;
-        if (result.code == 0) {
+        PublishResult result;
+        if (message->last_error != nullptr) {
+          result = std::move(*message->last_error);
+        } else {
           result = internal::Failure(
               kDeadlineExceeded,
               fmt::format("not sent within DeliveryTimeout ({} ms)",
@@ -297,8 +303,8 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
     for (int i = 0; i < count; ++i) {
       std::unique_ptr<Pending>& message = call->messages[i];
       message->failed_endpoint = -1;
-      PublishResult result =
-          internal::FromProto(call->response.results(i), message->proto.id());
+      PublishResult result = internal::FromProto(
+          std::move(*call->response.mutable_results(i)), message->proto.id());
       if (result.ok()) {
         done->emplace_back(std::move(message), std::move(result));
       } else {
@@ -340,7 +346,7 @@ void Publisher::Impl::Failed(std::unique_ptr<Pending> message, PublishResult err
     done->emplace_back(std::move(message), std::move(error));
     return;
   }
-  message->last_error = std::move(error);
+  message->last_error = std::make_unique<PublishResult>(std::move(error));
   if (closing) {
     PublishResult result = Closed(*message);
     done->emplace_back(std::move(message), std::move(result));
@@ -349,7 +355,7 @@ void Publisher::Impl::Failed(std::unique_ptr<Pending> message, PublishResult err
   ++message->attempts;
   const Clock::time_point retry_at = now + backoff_.Delay(message->attempts);
   if (retry_at >= message->deadline) {
-    PublishResult result = message->last_error;
+    PublishResult result = std::move(*message->last_error);
     done->emplace_back(std::move(message), std::move(result));
     return;
   }
@@ -374,13 +380,13 @@ void Publisher::Impl::Resolve(Resolutions* done) {
     absl::MutexLock lock(&mu_);
     outstanding_bytes_ -= bytes;
   }
-  // Outside mu_: set_value wakes waiting threads, which then would contend
+  // Outside mu_: completing wakes waiting threads, which then would contend
   // for mu_ with this thread, and Publish callers would wait for the whole
-  // batch. set_value runs no application code.
+  // batch; a callback may publish again.
   if (options_.on_result) {
     for (const auto& [message, result] : *done) options_.on_result(result);
   }
-  for (auto& [message, result] : *done) message->promise.set_value(std::move(result));
+  for (auto& [message, result] : *done) message->done.Complete(std::move(result));
   {
     // Last, so that Flush never sees a message done whose future is not.
     absl::MutexLock lock(&mu_);

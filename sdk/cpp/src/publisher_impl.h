@@ -43,7 +43,8 @@ class Publisher::Impl {
   explicit Impl(internal::PublisherOptions options);
   ~Impl();
 
-  std::future<PublishResult> Publish(std::string topic, Message message);
+  // Queues the message; `done` gets its result (inline when it fails at once).
+  void Publish(std::string topic, Message message, internal::Completion done);
   bool Flush(std::chrono::milliseconds timeout);
   // Batches built and messages published from now on use `settings`
   // (pushed by the nodes); the sender thread picks them up at its next turn.

@@ -7,8 +7,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <functional>
 #include <future>
 #include <map>
+#include <mutex>
 #include <set>
 #include <string>
 #include <thread>
@@ -602,6 +605,113 @@ TEST(Publisher, DestructorCompletesEveryFutureWithPublisherClosed) {
     PublishResult result = future.get();
     EXPECT_EQ(result.code, kUnavailable);
     EXPECT_EQ(result.error, "publisher closed");
+  }
+  node.ReleaseAll();
+}
+
+// Results of the callback form, collected from the publisher's thread.
+class CallbackResults {
+ public:
+  Publisher::Callback Expect(std::string tag) {
+    return [this, tag = std::move(tag)](PublishResult result) {
+      std::lock_guard<std::mutex> lock(mu_);
+      results_.emplace_back(tag, std::move(result));
+      done_.notify_all();
+    };
+  }
+  // In completion order; a failed test if fewer than `count` arrive in kWait.
+  std::vector<std::pair<std::string, PublishResult>> WaitFor(std::size_t count) {
+    std::unique_lock<std::mutex> lock(mu_);
+    EXPECT_TRUE(done_.wait_for(lock, kWait, [&] { return results_.size() >= count; }))
+        << results_.size() << " of " << count << " results";
+    return results_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable done_;
+  std::vector<std::pair<std::string, PublishResult>> results_;
+};
+
+TEST(Publisher, CallbackFormAnswersEachMessageOnceAndEachKeyInPublishOrder) {
+  FakeNode node("cluster-a");
+  auto publisher = Build(Options({&node}).MaxBatchMessages(7));
+  CallbackResults results;
+  constexpr int kMessages = 200;
+  for (int i = 0; i < kMessages; ++i) {
+    const std::string key = fmt::format("k{}", i % 5);
+    publisher->Publish("t", Make(fmt::format("{}", i), key),
+                       results.Expect(fmt::format("{}/{}", key, i)));
+  }
+  ASSERT_TRUE(publisher->Flush(kWait));
+  auto answered = results.WaitFor(kMessages);
+
+  ASSERT_EQ(answered.size(), static_cast<std::size_t>(kMessages));
+  std::set<std::string> tags;
+  std::map<std::string, int> last_of_key;
+  std::map<std::string, int64_t> last_offset_of_key;
+  for (const auto& [tag, result] : answered) {
+    ASSERT_TRUE(result.ok()) << result.error;
+    EXPECT_EQ(result.cluster, "cluster-a");
+    EXPECT_TRUE(tags.insert(tag).second) << tag << " answered twice";
+    const std::string key = tag.substr(0, tag.find('/'));
+    const int index = std::stoi(tag.substr(tag.find('/') + 1));
+    if (last_of_key.contains(key)) {
+      EXPECT_GT(index, last_of_key[key]) << "key " << key << " answered out of order";
+      EXPECT_GT(result.offset, last_offset_of_key[key]);
+    }
+    last_of_key[key] = index;
+    last_offset_of_key[key] = result.offset;
+  }
+  EXPECT_EQ(node.accepted().size(), static_cast<std::size_t>(kMessages));
+}
+
+TEST(Publisher, CallbackFormFailsAtOnceOnTheCallingThread) {
+  FakeNode node;
+  auto publisher = Build(Options({&node}).MaxOutstandingBytes(10));
+  std::thread::id ran_on;
+  int code = -1;
+  publisher->Publish("t", Make(std::string(11, 'x')), [&](PublishResult result) {
+    ran_on = std::this_thread::get_id();
+    code = result.code;
+  });
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  EXPECT_EQ(code, kInvalidArgument);
+}
+
+TEST(Publisher, CallbackMayPublishAgainWithoutBlockWhenFull) {
+  FakeNode node;
+  auto publisher = Build(Options({&node}).BlockWhenFull(false));
+  CallbackResults results;
+  // Each result publishes the next message from the publisher's own thread.
+  std::function<void(int)> publish_from = [&](int i) {
+    publisher->Publish("t", Make(fmt::format("{}", i)), [&, i](PublishResult result) {
+      results.Expect(fmt::format("{}", i))(std::move(result));
+      if (i < 20) publish_from(i + 1);
+    });
+  };
+  publish_from(0);
+  auto answered = results.WaitFor(21);
+  ASSERT_EQ(answered.size(), 21u);
+  for (const auto& [tag, result] : answered) EXPECT_TRUE(result.ok()) << result.error;
+}
+
+TEST(Publisher, DestructorAnswersEveryCallbackWithPublisherClosed) {
+  FakeNode node;
+  node.HoldAnswers(true);
+  auto publisher =
+      Build(Options({&node}).MaxBatchMessages(1).CloseTimeout(milliseconds(50)));
+  CallbackResults results;
+  for (const char* value : {"k1", "k2", "k3"}) {
+    publisher->Publish("t", Make(value, "k"), results.Expect(value));
+  }
+  ASSERT_TRUE(node.WaitForHeld(1, kWait));
+  publisher.reset();
+  auto answered = results.WaitFor(3);
+  ASSERT_EQ(answered.size(), 3u);
+  for (const auto& [tag, result] : answered) {
+    EXPECT_EQ(result.code, kUnavailable) << tag;
+    EXPECT_EQ(result.error, "publisher closed") << tag;
   }
   node.ReleaseAll();
 }
