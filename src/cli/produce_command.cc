@@ -48,6 +48,7 @@ int RunProduce(const GlobalOptions& global, const ProduceOptions& options) {
   std::string error;
   auto publisher = client::Publisher::Builder()
                        .Endpoints({global.server})
+                       .Security(SdkSecurity(global))
                        .DeliveryTimeout(std::chrono::seconds(options.timeout_seconds))
                        .Build(&error);
   if (publisher == nullptr) {
