@@ -77,10 +77,11 @@ std::string WithTestControlTopic(const std::string& yaml) {
 
 absl::StatusOr<std::unique_ptr<FerrydProcess>> FerrydProcess::Start(
     const std::string& yaml, const std::map<std::string, std::string>& env,
-    const std::string& working_dir) {
+    const std::string& working_dir, HttpsClientFiles https) {
   auto ports = PickFreePorts(2);
   if (!ports.ok()) return ports.status();
   std::unique_ptr<FerrydProcess> node(new FerrydProcess());
+  node->https_ = std::move(https);
   node->grpc_address_ = absl::StrCat("127.0.0.1:", (*ports)[0]);
   node->http_address_ = absl::StrCat("127.0.0.1:", (*ports)[1]);
   node->config_path_ =
@@ -123,8 +124,23 @@ FerrydProcess::~FerrydProcess() {
 
 std::string FerrydProcess::Log() const { return ReadFile(log_path_); }
 
+namespace {
+
+std::unique_ptr<httplib::Client> HttpClient(const std::string& address,
+                                            const HttpsClientFiles& https) {
+  if (https.ca.empty()) return std::make_unique<httplib::Client>("http://" + address);
+  auto client =
+      std::make_unique<httplib::Client>("https://" + address, https.cert, https.key);
+  client->set_ca_cert_path(https.ca.c_str());
+  client->enable_server_certificate_verification(true);
+  return client;
+}
+
+}  // namespace
+
 std::pair<int, std::string> FerrydProcess::HttpGet(const std::string& path) const {
-  httplib::Client client(absl::StrCat("http://", http_address_));
+  std::unique_ptr<httplib::Client> http = HttpClient(http_address_, https_);
+  httplib::Client& client = *http;
   client.set_connection_timeout(std::chrono::seconds(2));
   client.set_read_timeout(std::chrono::seconds(10));
   auto response = client.Get(path.c_str());
@@ -135,7 +151,8 @@ std::pair<int, std::string> FerrydProcess::HttpGet(const std::string& path) cons
 std::pair<int, std::string> FerrydProcess::Http(
     const std::string& verb, const std::string& path, const std::string& body,
     const std::map<std::string, std::string>& headers) const {
-  httplib::Client client(absl::StrCat("http://", http_address_));
+  std::unique_ptr<httplib::Client> http = HttpClient(http_address_, https_);
+  httplib::Client& client = *http;
   client.set_connection_timeout(std::chrono::seconds(2));
   // Above the admin API's own 60 s call deadline.
   client.set_read_timeout(std::chrono::seconds(90));

@@ -13,6 +13,15 @@
 
 namespace ferry::testing {
 
+// What an HTTP client of a node with listen.tls presents: the CA of the
+// node's certificate and, for mutual TLS, its own certificate and key (PEM
+// paths). All empty: plain HTTP.
+struct HttpsClientFiles {
+  std::string ca = {};
+  std::string cert = {};
+  std::string key = {};
+};
+
 class FerrydProcess {
  public:
   // Writes `yaml` (clusters, routes, ...; inside a test without a `control`
@@ -22,10 +31,11 @@ class FerrydProcess {
   // `working_dir` (empty: a fresh directory, removed with the node, so nodes
   // without clusters do not share the embedded store ./ferry-data). Returns
   // once GET /healthz answers 200; fails with the node's log if it exits or
-  // does not become healthy within 20 s.
+  // does not become healthy within 20 s. With `https`, the HTTP calls below
+  // (the health check too) use HTTPS with those files.
   static absl::StatusOr<std::unique_ptr<FerrydProcess>> Start(
       const std::string& yaml, const std::map<std::string, std::string>& env = {},
-      const std::string& working_dir = "");
+      const std::string& working_dir = "", HttpsClientFiles https = {});
 
   // SIGKILLs the node if it is still running.
   ~FerrydProcess();
@@ -35,6 +45,8 @@ class FerrydProcess {
   Subprocess& process() { return *process_; }
   // Everything the node wrote to stdout and stderr so far.
   std::string Log() const;
+  // Changes what the HTTP calls below present (another client identity).
+  void set_https(HttpsClientFiles https) { https_ = std::move(https); }
 
   // GET http://<http_address><path>: {status code, body}; status -1 when the
   // listener does not answer.
@@ -54,6 +66,7 @@ class FerrydProcess {
   std::string config_path_;
   std::string log_path_;
   std::string own_working_dir_;  // created by Start; empty if given
+  HttpsClientFiles https_;
   std::unique_ptr<Subprocess> process_;
 };
 

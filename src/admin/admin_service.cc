@@ -95,7 +95,8 @@ AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*>
                            MigrationOperations* migrations, GroupOperations* groups,
                            ClientConfigOperations* client_config,
                            const control::ControlPlane* control,
-                           const std::atomic<bool>* draining)
+                           const std::atomic<bool>* draining,
+                           security::Authorizer* authorizer)
     : identity_(std::move(identity)),
       clusters_(std::move(clusters)),
       breakers_(breakers),
@@ -106,10 +107,15 @@ AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*>
       groups_(groups),
       control_(control),
       client_config_(client_config),
-      draining_(draining) {}
+      draining_(draining),
+      authorizer_(authorizer) {}
 
-grpc::Status AdminService::GetNode(grpc::ServerContext*, const v1::GetNodeRequest*,
+grpc::Status AdminService::GetNode(grpc::ServerContext* context,
+                                   const v1::GetNodeRequest* request,
                                    v1::Node* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   const absl::Time now = absl::Now();
   response->set_id(identity_.id);
   response->set_version(kVersion);
@@ -123,8 +129,11 @@ grpc::Status AdminService::GetNode(grpc::ServerContext*, const v1::GetNodeReques
 }
 
 grpc::Status AdminService::ListNodes(grpc::ServerContext* context,
-                                     const v1::ListNodesRequest*,
+                                     const v1::ListNodesRequest* request,
                                      v1::ListNodesResponse* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   if (control_ == nullptr) {
     v1::Node* self = response->add_nodes();
     grpc::Status status = GetNode(context, nullptr, self);
@@ -138,9 +147,12 @@ grpc::Status AdminService::ListNodes(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::ListClusters(grpc::ServerContext*,
+grpc::Status AdminService::ListClusters(grpc::ServerContext* context,
                                         const v1::ListClustersRequest* request,
                                         v1::ListClustersResponse* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   const std::set<std::string> drained = route_operations_->Drained();
   for (backend::Cluster* cluster : clusters_) {
     // A fresh look when topics are asked for, so a topic created a moment
@@ -172,82 +184,116 @@ grpc::Status AdminService::ListClusters(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::DrainCluster(grpc::ServerContext*,
+grpc::Status AdminService::DrainCluster(grpc::ServerContext* context,
                                         const v1::DrainClusterRequest* request,
                                         v1::DrainClusterResponse*) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   return api::ToGrpcStatus(route_operations_->SetDrained(request->cluster(), true));
 }
 
-grpc::Status AdminService::UndrainCluster(grpc::ServerContext*,
+grpc::Status AdminService::UndrainCluster(grpc::ServerContext* context,
                                           const v1::UndrainClusterRequest* request,
                                           v1::UndrainClusterResponse*) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   return api::ToGrpcStatus(route_operations_->SetDrained(request->cluster(), false));
 }
 
-grpc::Status AdminService::ListRoutes(grpc::ServerContext*, const v1::ListRoutesRequest*,
+grpc::Status AdminService::ListRoutes(grpc::ServerContext* context,
+                                      const v1::ListRoutesRequest* request,
                                       v1::ListRoutesResponse* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   *response = route_operations_->List();
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::PutRoute(grpc::ServerContext*,
+grpc::Status AdminService::PutRoute(grpc::ServerContext* context,
                                     const v1::PutRouteRequest* request,
                                     v1::Route* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   auto route = route_operations_->Put(request->route());
   if (!route.ok()) return api::ToGrpcStatus(route.status());
   *response = *std::move(route);
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::DeleteRoute(grpc::ServerContext*,
+grpc::Status AdminService::DeleteRoute(grpc::ServerContext* context,
                                        const v1::DeleteRouteRequest* request,
                                        v1::DeleteRouteResponse*) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   return api::ToGrpcStatus(route_operations_->Delete(request->topic()));
 }
 
-grpc::Status AdminService::GetClientConfig(grpc::ServerContext*,
+grpc::Status AdminService::GetClientConfig(grpc::ServerContext* context,
                                            const v1::GetClientConfigRequest* request,
                                            v1::GetClientConfigResponse* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   auto config = client_config_->Get(*request);
   if (!config.ok()) return api::ToGrpcStatus(config.status());
   *response = *std::move(config);
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::SetClientSettings(grpc::ServerContext*,
+grpc::Status AdminService::SetClientSettings(grpc::ServerContext* context,
                                              const v1::SetClientSettingsRequest* request,
                                              v1::ClientSettings* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   auto settings = client_config_->SetSettings(request->settings());
   if (!settings.ok()) return api::ToGrpcStatus(settings.status());
   *response = *std::move(settings);
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::StartMirror(grpc::ServerContext*,
+grpc::Status AdminService::StartMirror(grpc::ServerContext* context,
                                        const v1::StartMirrorRequest* request,
                                        v1::MirrorJob* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   auto job = mirrors_->Start(request->job());
   if (!job.ok()) return api::ToGrpcStatus(job.status());
   *response = *std::move(job);
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::StopMirror(grpc::ServerContext*,
+grpc::Status AdminService::StopMirror(grpc::ServerContext* context,
                                       const v1::StopMirrorRequest* request,
                                       v1::StopMirrorResponse*) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   return api::ToGrpcStatus(mirrors_->Stop(request->name()));
 }
 
-grpc::Status AdminService::ListMirrors(grpc::ServerContext*,
-                                       const v1::ListMirrorsRequest*,
+grpc::Status AdminService::ListMirrors(grpc::ServerContext* context,
+                                       const v1::ListMirrorsRequest* request,
                                        v1::ListMirrorsResponse* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   *response = mirrors_->List();
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::GetMirrorStatus(grpc::ServerContext*,
+grpc::Status AdminService::GetMirrorStatus(grpc::ServerContext* context,
                                            const v1::GetMirrorStatusRequest* request,
                                            v1::MirrorStatus* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   auto status = mirrors_->Status(request->name());
   if (!status.ok()) return api::ToGrpcStatus(status.status());
   *response = *std::move(status);
@@ -264,34 +310,49 @@ grpc::Status Answer(absl::StatusOr<v1::Migration> migration, v1::Migration* resp
 
 }  // namespace
 
-grpc::Status AdminService::StartMigration(grpc::ServerContext*,
+grpc::Status AdminService::StartMigration(grpc::ServerContext* context,
                                           const v1::StartMigrationRequest* request,
                                           v1::Migration* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   return Answer(migrations_->Start(request->topic(), request->from(), request->to()),
                 response);
 }
 
-grpc::Status AdminService::AdvanceMigration(grpc::ServerContext*,
+grpc::Status AdminService::AdvanceMigration(grpc::ServerContext* context,
                                             const v1::AdvanceMigrationRequest* request,
                                             v1::Migration* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   return Answer(migrations_->Advance(request->topic(), request->stage()), response);
 }
 
-grpc::Status AdminService::RollbackMigration(grpc::ServerContext*,
+grpc::Status AdminService::RollbackMigration(grpc::ServerContext* context,
                                              const v1::RollbackMigrationRequest* request,
                                              v1::Migration* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   return Answer(migrations_->Rollback(request->topic()), response);
 }
 
-grpc::Status AdminService::GetMigration(grpc::ServerContext*,
+grpc::Status AdminService::GetMigration(grpc::ServerContext* context,
                                         const v1::GetMigrationRequest* request,
                                         v1::Migration* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   return Answer(migrations_->Get(request->topic()), response);
 }
 
 grpc::Status AdminService::TranslateOffsets(grpc::ServerContext* context,
                                             const v1::TranslateOffsetsRequest* request,
                                             v1::TranslateOffsetsResponse* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   // Ends a little before the caller's deadline, so the caller gets this
   // node's answer (what took too long) rather than its own timeout; never
   // longer than a scan may hold a gRPC thread.
@@ -334,9 +395,12 @@ absl::StatusOr<backend::Cluster*> AdminService::ClusterFor(
 // partition of every topic, so they are left to DescribeTopic. A cluster that
 // does not answer fails the call (UNAVAILABLE naming it) rather than being
 // left out silently; `request.cluster` lists the others.
-grpc::Status AdminService::ListTopics(grpc::ServerContext*,
+grpc::Status AdminService::ListTopics(grpc::ServerContext* context,
                                       const v1::ListTopicsRequest* request,
                                       v1::ListTopicsResponse* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   std::vector<backend::Cluster*> chosen = clusters_;
   if (!request->cluster().empty()) {
     absl::StatusOr<backend::Cluster*> cluster = ClusterNamed(request->cluster());
@@ -360,9 +424,12 @@ grpc::Status AdminService::ListTopics(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::CreateTopic(grpc::ServerContext*,
+grpc::Status AdminService::CreateTopic(grpc::ServerContext* context,
                                        const v1::CreateTopicRequest* request,
                                        v1::Topic* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   // The request is checked before a cluster is chosen, so a bad name is
   // INVALID_ARGUMENT rather than "no route".
   if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
@@ -389,9 +456,12 @@ grpc::Status AdminService::CreateTopic(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::DescribeTopic(grpc::ServerContext*,
+grpc::Status AdminService::DescribeTopic(grpc::ServerContext* context,
                                          const v1::DescribeTopicRequest* request,
                                          v1::Topic* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
     return api::ToGrpcStatus(valid);
   }
@@ -404,9 +474,12 @@ grpc::Status AdminService::DescribeTopic(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::DeleteTopic(grpc::ServerContext*,
+grpc::Status AdminService::DeleteTopic(grpc::ServerContext* context,
                                        const v1::DeleteTopicRequest* request,
                                        v1::DeleteTopicResponse*) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
     return api::ToGrpcStatus(valid);
   }
@@ -417,10 +490,13 @@ grpc::Status AdminService::DeleteTopic(grpc::ServerContext*,
 }
 
 grpc::Status AdminService::ListLatestMessages(
-    grpc::ServerContext*, const v1::ListLatestMessagesRequest* request,
+    grpc::ServerContext* context, const v1::ListLatestMessagesRequest* request,
     v1::ListLatestMessagesResponse* response) {
   // Enough of a value to recognise it; the response stays small at any limit.
   constexpr size_t kValuePreviewBytes = 4096;
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
     return api::ToGrpcStatus(valid);
   }
@@ -449,47 +525,66 @@ grpc::Status AdminService::ListLatestMessages(
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::ListGroups(grpc::ServerContext*,
+grpc::Status AdminService::ListGroups(grpc::ServerContext* context,
                                       const v1::ListGroupsRequest* request,
                                       v1::ListGroupsResponse* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   auto result = groups_->List(*request);
   if (!result.ok()) return api::ToGrpcStatus(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::DescribeGroup(grpc::ServerContext*,
+grpc::Status AdminService::DescribeGroup(grpc::ServerContext* context,
                                          const v1::DescribeGroupRequest* request,
                                          v1::Group* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   auto result = groups_->Describe(*request);
   if (!result.ok()) return api::ToGrpcStatus(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::Seek(grpc::ServerContext*, const v1::SeekRequest* request,
+grpc::Status AdminService::Seek(grpc::ServerContext* context,
+                                const v1::SeekRequest* request,
                                 v1::SeekResponse* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   auto result = groups_->Seek(*request);
   if (!result.ok()) return api::ToGrpcStatus(result.status());
   *response = *std::move(result);
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::PauseGroup(grpc::ServerContext*,
+grpc::Status AdminService::PauseGroup(grpc::ServerContext* context,
                                       const v1::PauseGroupRequest* request,
                                       v1::PauseGroupResponse*) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   return api::ToGrpcStatus(groups_->SetPaused(request->group(), true));
 }
 
-grpc::Status AdminService::ResumeGroup(grpc::ServerContext*,
+grpc::Status AdminService::ResumeGroup(grpc::ServerContext* context,
                                        const v1::ResumeGroupRequest* request,
                                        v1::ResumeGroupResponse*) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   return api::ToGrpcStatus(groups_->SetPaused(request->group(), false));
 }
 
-grpc::Status AdminService::SetGroupFilter(grpc::ServerContext*,
+grpc::Status AdminService::SetGroupFilter(grpc::ServerContext* context,
                                           const v1::SetGroupFilterRequest* request,
                                           v1::SetGroupFilterResponse*) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
   return api::ToGrpcStatus(groups_->SetFilter(request->group(), request->filter()));
 }
 

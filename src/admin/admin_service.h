@@ -17,6 +17,7 @@
 #include "ferry/v1/admin.grpc.pb.h"
 #include "routing/cluster_breakers.h"
 #include "routing/route_table.h"
+#include "security/authorizer.h"
 
 namespace ferry::admin {
 
@@ -36,13 +37,16 @@ class AdminService final : public v1::Admin::Service {
  public:
   // `clusters`, `breakers` (theirs), `routes`, `route_operations`, `mirrors`,
   // `migrations`, `groups`, `client_config`, `control` (null without
-  // clusters) and `draining` must outlive the service.
+  // clusters), `draining` and `authorizer` (null: no checks) must outlive the
+  // service. Every method first passes the authorizer (security/access_map.h
+  // says which operation on which resource each needs).
   AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
                const routing::ClusterBreakers* breakers,
                const routing::RouteTable* routes, RouteOperations* route_operations,
                MirrorOperations* mirrors, MigrationOperations* migrations,
                GroupOperations* groups, ClientConfigOperations* client_config,
-               const control::ControlPlane* control, const std::atomic<bool>* draining);
+               const control::ControlPlane* control, const std::atomic<bool>* draining,
+               security::Authorizer* authorizer = nullptr);
 
   grpc::Status GetNode(grpc::ServerContext* context, const v1::GetNodeRequest* request,
                        v1::Node* response) override;
@@ -167,6 +171,7 @@ class AdminService final : public v1::Admin::Service {
   const control::ControlPlane* const control_;
   ClientConfigOperations* const client_config_;
   const std::atomic<bool>* draining_;
+  security::Authorizer* const authorizer_;
 };
 
 }  // namespace ferry::admin

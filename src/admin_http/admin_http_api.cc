@@ -156,6 +156,7 @@ HttpResponse AdminHttpApi::Call(const AdminMethod& method, const HttpRequest& re
   std::unique_ptr<google::protobuf::Message> call_response(response_prototype->New());
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + options_.call_timeout));
+  for (const auto& [key, value] : request.call_metadata) context.AddMetadata(key, value);
   absl::Notification done;
   grpc::Status status;
   stub_.UnaryCall(&context, method.grpc_path, grpc::StubOptions(), call_request.get(),

@@ -25,6 +25,9 @@ struct HttpRequest {
   std::string host = {};
   // The client's address, for the log of state-changing calls.
   std::string remote = {};
+  // Sent with the in-process Admin call: the listener's word for who the
+  // client is (security::Authorizer::ActAs), when auth.enabled.
+  std::vector<std::pair<std::string, std::string>> call_metadata = {};
 };
 
 struct HttpResponse {

@@ -51,8 +51,45 @@ std::string_view CodeName(grpc::StatusCode code) {
 
 }  // namespace
 
+void AddSecurityOptions(CLI::App& app, GlobalOptions& options) {
+  security::ClientSecurity& security = options.security;
+  app.add_flag("--tls", security.tls,
+               "Connect with TLS, trusting the system's CAs (implied by --tls-*)")
+      ->envname("FERRY_TLS");
+  app.add_option("--tls-ca", security.ca_file,
+                 "PEM file of the CA that signed the node's certificate")
+      ->envname("FERRY_TLS_CA");
+  app.add_option("--tls-cert", security.cert_file,
+                 "PEM client certificate, for nodes with mutual TLS")
+      ->envname("FERRY_TLS_CERT");
+  app.add_option("--tls-key", security.key_file, "PEM key of --tls-cert")
+      ->envname("FERRY_TLS_KEY");
+  app.add_option("--token", security.token,
+                 "Bearer token (prefer FERRY_TOKEN: arguments show in ps)")
+      ->envname("FERRY_TOKEN");
+}
+
+bool PrepareCredentials(GlobalOptions& options) {
+  auto credentials = security::ClientCredentials(options.security);
+  if (!credentials.ok()) {
+    std::cerr << "ferry: " << credentials.status().message() << "\n";
+    return false;
+  }
+  options.credentials = *std::move(credentials);
+  return true;
+}
+
 std::shared_ptr<grpc::Channel> Connect(const GlobalOptions& options) {
-  return grpc::CreateChannel(options.server, grpc::InsecureChannelCredentials());
+  return grpc::CreateChannel(options.server, options.credentials);
+}
+
+client::Security SdkSecurity(const GlobalOptions& options) {
+  const security::ClientSecurity& s = options.security;
+  return {.tls = s.tls,
+          .ca_file = s.ca_file,
+          .cert_file = s.cert_file,
+          .key_file = s.key_file,
+          .token = s.token};
 }
 
 std::unique_ptr<grpc::ClientContext> NewContext(const GlobalOptions& options) {

@@ -2,11 +2,14 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/time/time.h"
+#include "ferry/client/security.h"
+#include "security/client_credentials.h"
 
 namespace ferry::cli {
 
@@ -14,12 +17,27 @@ namespace ferry::cli {
 struct GlobalOptions {
   std::string server = "127.0.0.1:7400";  // --server / FERRY_SERVER
   absl::Duration timeout = absl::Seconds(10);
+  security::ClientSecurity security = {};  // --tls, --tls-ca, ..., --token
+  // Built from `security` by PrepareCredentials before any command runs.
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      grpc::InsecureChannelCredentials();
 };
+
+// Adds --tls, --tls-ca, --tls-cert, --tls-key and --token (FERRY_TLS_CA, ...,
+// FERRY_TOKEN) to `app`.
+void AddSecurityOptions(CLI::App& app, GlobalOptions& options);
+
+// Builds options.credentials; prints the problem and returns false when the
+// files or the token cannot be used.
+bool PrepareCredentials(GlobalOptions& options);
 
 // The command chosen on the command line; returns the process exit code.
 using Command = std::function<int()>;
 
 std::shared_ptr<grpc::Channel> Connect(const GlobalOptions& options);
+
+// The same settings for the SDK (produce, consume).
+client::Security SdkSecurity(const GlobalOptions& options);
 
 // A client context whose deadline is now + options.timeout.
 std::unique_ptr<grpc::ClientContext> NewContext(const GlobalOptions& options);

@@ -116,6 +116,7 @@ int RunConsume(const GlobalOptions& global, const ConsumeOptions& options) {
   std::unique_ptr<client::Subscriber> subscriber =
       client::Subscriber::Builder()
           .Endpoints(endpoints)
+          .Security(SdkSecurity(global))
           .Group(options.group)
           .Topics(options.topics)
           .Ordering(ParseOrdering(options.ordering))

@@ -10,6 +10,7 @@
 #include "cli/produce_command.h"
 #include "cli/routes_command.h"
 #include "cli/status_command.h"
+#include "cli/token_command.h"
 #include "cli/topics_command.h"
 
 int main(int argc, char** argv) {
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   app.add_option("--server", options.server, "ferryd gRPC address (host:port)")
       ->envname("FERRY_SERVER")
       ->capture_default_str();
+  ferry::cli::AddSecurityOptions(app, options);
   ferry::cli::Command command;
   ferry::cli::AddStatusCommands(app, options, command);
   ferry::cli::AddTopicsCommands(app, options, command);
@@ -32,11 +34,13 @@ int main(int argc, char** argv) {
   ferry::cli::AddMirrorCommands(app, options, command);
   ferry::cli::AddMigrateCommands(app, options, command);
   ferry::cli::AddClientSettingsCommands(app, options, command);
+  ferry::cli::AddTokenCommands(app, command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
     // Prints help or the error; bad flags exit 2, as the commands' own checks do.
     return app.exit(error) == 0 ? 0 : 2;
   }
+  if (!ferry::cli::PrepareCredentials(options)) return 2;
   return command();
 }

@@ -116,6 +116,7 @@ int RunProduce(const GlobalOptions& global, const ProduceOptions& options) {
   std::string error;
   auto publisher = client::Publisher::Builder()
                        .Endpoints({global.server})
+                       .Security(SdkSecurity(global))
                        .DeliveryTimeout(std::chrono::seconds(options.timeout_seconds))
                        // Half a node's default publish.max_inflight_bytes.
                        // With the SDK's default (equal to it, but not

@@ -4,6 +4,7 @@
 #include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -132,22 +133,126 @@ std::string UnknownKeyMessage(std::string_view key) {
   return message;
 }
 
-absl::Status Apply(Config& config, std::string_view source, const Entry& entry) {
+// Replaces each ${env:NAME} in `value` by that environment variable and each
+// ${file:PATH} by the file's content without trailing whitespace, so secrets
+// (SASL passwords, tokens) stay out of the YAML; "$${" stands for "${".
+// Messages name the reference, never what it expands to.
+absl::StatusOr<std::string> ExpandReferences(
+    std::string_view value, const std::map<std::string, std::string>& env) {
+  std::string out;
+  while (!value.empty()) {
+    const size_t dollar = value.find('$');
+    out += value.substr(0, dollar);
+    if (dollar == std::string_view::npos) break;
+    value.remove_prefix(dollar);
+    if (value.starts_with("$${")) {
+      out += "${";
+      value.remove_prefix(3);
+      continue;
+    }
+    if (!value.starts_with("${")) {
+      out += '$';
+      value.remove_prefix(1);
+      continue;
+    }
+    const size_t close = value.find('}');
+    if (close == std::string_view::npos) {
+      return absl::InvalidArgumentError(
+          fmt::format("\"{}\" has no closing '}}' (write $${{ for a literal ${{)",
+                      value.substr(0, 64)));
+    }
+    const std::string_view reference = value.substr(0, close + 1);
+    const std::string_view body = value.substr(2, close - 2);
+    value.remove_prefix(close + 1);
+    if (body.starts_with("env:")) {
+      auto it = env.find(std::string(body.substr(4)));
+      if (it == env.end()) {
+        return absl::InvalidArgumentError(
+            fmt::format("{}: the environment variable is not set", reference));
+      }
+      out += it->second;
+    } else if (body.starts_with("file:")) {
+      std::ifstream file{std::string(body.substr(5))};
+      std::stringstream content;
+      content << file.rdbuf();
+      if (!file) {
+        return absl::InvalidArgumentError(
+            fmt::format("{}: cannot read the file (missing or not readable)", reference));
+      }
+      std::string text = content.str();
+      while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
+        text.pop_back();
+      }
+      out += text;
+    } else {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: not ${{env:NAME}} or ${{file:PATH}}", reference));
+    }
+  }
+  return out;
+}
+
+absl::Status Apply(Config& config, std::string_view source, const Entry& entry,
+                   const std::map<std::string, std::string>& env) {
   std::vector<std::string> captures;
   const KeyInfo* info = FindKey(entry.first, captures);
   if (info == nullptr) {
     return absl::InvalidArgumentError(
         fmt::format("{}: {}", source, UnknownKeyMessage(entry.first)));
   }
-  if (absl::Status s = info->apply(config, captures, entry.second); !s.ok()) {
+  auto value = ExpandReferences(entry.second, env);
+  if (!value.ok()) {
+    return absl::InvalidArgumentError(fmt::format("{}: {}: {}", source, entry.first,
+                                                  std::string(value.status().message())));
+  }
+  if (absl::Status s = info->apply(config, captures, *value); !s.ok()) {
     return absl::InvalidArgumentError(
         fmt::format("{}: {}: {}", source, entry.first, std::string(s.message())));
   }
   return absl::OkStatus();
 }
 
+bool IsLoopback(const NetAddress& address) {
+  return address.host == "localhost" || address.host == "::1" ||
+         address.host.starts_with("127.");
+}
+
+absl::Status ValidateListeners(const Config& config) {
+  const TlsConfig& tls = config.tls;
+  if (tls.cert.empty() != tls.key.empty()) {
+    return absl::InvalidArgumentError(
+        tls.cert.empty() ? "listen.tls.cert: missing (listen.tls.key is set)"
+                         : "listen.tls.key: missing (listen.tls.cert is set)");
+  }
+  if (!tls.client_ca.empty() && !tls.enabled()) {
+    return absl::InvalidArgumentError(
+        "listen.tls.client_ca: needs listen.tls.cert and listen.tls.key (mutual TLS "
+        "is TLS first)");
+  }
+  if (config.auth.enabled && !tls.enabled()) {
+    return absl::InvalidArgumentError(
+        "auth.enabled: needs listen.tls.cert and listen.tls.key (credentials never "
+        "travel in clear text)");
+  }
+  if (tls.enabled() || config.allow_plaintext) return absl::OkStatus();
+  // Refused rather than warned about: a warning scrolls by unread while
+  // messages and bearer tokens cross the network in clear text.
+  for (const auto& [key, address] : {std::pair{"listen.grpc", &config.grpc_listen},
+                                     std::pair{"listen.http", &config.http_listen}}) {
+    if (!IsLoopback(*address)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: {} is not a loopback address and listen.tls is not set; set "
+          "listen.tls.cert and listen.tls.key, or listen.allow_plaintext: true to "
+          "serve plain text (e.g. behind a TLS-terminating proxy)",
+          key, address->ToString()));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // Checks that need the whole configuration: required keys and references.
 absl::Status Validate(const Config& config) {
+  if (absl::Status s = ValidateListeners(config); !s.ok()) return s;
   const PublishConfig& publish = config.publish;
   if (publish.max_message_bytes > publish.max_batch_bytes) {
     return absl::InvalidArgumentError(fmt::format(
@@ -245,6 +350,21 @@ absl::Status ResolveAdminToken(AdminHttpConfig& admin) {
   return absl::OkStatus();
 }
 
+// auth.acl.N arrives field by field; each rule is parsed once all are in.
+absl::Status ParseAclRules(Config& config) {
+  for (size_t i = 0; i < config.acl_text.size(); ++i) {
+    const AclRuleText& text = config.acl_text[i];
+    auto rule = security::ParseAclRule(text.principal, text.resource, text.operations);
+    if (!rule.ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("auth.acl.{}.{}", i, std::string(rule.status().message())));
+    }
+    config.auth.acl.push_back(*std::move(rule));
+  }
+  config.acl_text.clear();
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status ValidateRoute(const RouteConfig& route,
@@ -331,7 +451,9 @@ absl::StatusOr<Config> Load(const Sources& sources) {
     auto entries = ReadFile(sources.file);
     if (!entries.ok()) return entries.status();
     for (const Entry& entry : *entries) {
-      if (absl::Status s = Apply(config, sources.file, entry); !s.ok()) return s;
+      if (absl::Status s = Apply(config, sources.file, entry, sources.env); !s.ok()) {
+        return s;
+      }
     }
   }
   for (const KeyInfo& info : KeyTable()) {
@@ -339,7 +461,8 @@ absl::StatusOr<Config> Load(const Sources& sources) {
     std::string name = EnvName(info.pattern);
     auto it = sources.env.find(name);
     if (it == sources.env.end()) continue;
-    if (absl::Status s = Apply(config, name, {std::string(info.pattern), it->second});
+    if (absl::Status s =
+            Apply(config, name, {std::string(info.pattern), it->second}, sources.env);
         !s.ok()) {
       return s;
     }
@@ -350,8 +473,8 @@ absl::StatusOr<Config> Load(const Sources& sources) {
       return absl::InvalidArgumentError(
           fmt::format("--set: \"{}\" is not key=value", text));
     }
-    if (absl::Status s =
-            Apply(config, "--set", {text.substr(0, eq), text.substr(eq + 1)});
+    if (absl::Status s = Apply(config, "--set", {text.substr(0, eq), text.substr(eq + 1)},
+                               sources.env);
         !s.ok()) {
       return s;
     }
@@ -368,6 +491,7 @@ absl::StatusOr<Config> Load(const Sources& sources) {
     }
   }
   absl::Status s = ResolveAdminToken(config.admin_http);
+  if (s.ok()) s = ParseAclRules(config);
   if (s.ok()) s = Validate(config);
   if (!s.ok()) {
     const std::string source = sources.file.empty() ? "config" : sources.file;

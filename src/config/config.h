@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/net_address.h"
+#include "security/acl_rule.h"
 
 namespace ferry::config {
 
@@ -119,11 +120,43 @@ struct AdminHttpConfig {
   std::string token_file;
 };
 
+// TLS on both listeners (`listen.tls.*`, docs/security.md). Paths of PEM
+// files, re-read when they change so certificates rotate without a restart.
+struct TlsConfig {
+  std::string cert = {};  // certificate chain; empty: the listeners speak plain text
+  std::string key = {};
+  // CA bundle; when set, clients must present a certificate it signed (mutual TLS).
+  std::string client_ca = {};
+  absl::Duration refresh_interval = absl::Seconds(10);
+  bool enabled() const { return !cert.empty(); }
+};
+
+// Authentication and ACLs (`auth.*`, docs/security.md).
+struct AuthConfig {
+  // Off: every client may do everything. On: every call needs a principal
+  // (client certificate or bearer token) and a rule allowing it.
+  bool enabled = false;
+  std::string tokens_file = {};  // hashed bearer tokens (security/token_table.h)
+  absl::Duration refresh_interval = absl::Seconds(10);
+  // Rules from the configuration; the control topic's (ferry acl) add to them.
+  std::vector<security::AclRule> acl = {};
+};
+
+// One auth.acl.N entry as written, parsed once all its fields are known.
+struct AclRuleText {
+  std::string principal;
+  std::string resource;
+  std::string operations;
+};
+
 // The whole ferryd configuration. Defaults here are the documented defaults
 // (see KeyTable() and docs/configuration.md).
 struct Config {
   NetAddress grpc_listen{"127.0.0.1", 7400};
   NetAddress http_listen{"127.0.0.1", 7401};
+  TlsConfig tls;
+  // Lets a listener bind a non-loopback address without TLS.
+  bool allow_plaintext = false;
   std::string node_id;  // empty: "<hostname>:<grpc port>"
   std::string log_level = "info";
   absl::Duration shutdown_grace = absl::Seconds(10);
@@ -137,6 +170,8 @@ struct Config {
   MetricsConfig metrics;
   ClientConfig client;
   AdminHttpConfig admin_http;
+  AuthConfig auth;
+  std::vector<AclRuleText> acl_text;  // parsed into auth.acl by Load
   std::map<std::string, ClusterConfig> clusters;
   std::vector<RouteConfig> routes;
 };

@@ -140,6 +140,86 @@ TEST(Config, BadPortNamesKeyAndValue) {
   EXPECT_THAT(Error(config), HasSubstr("listen.grpc: port \"99999\""));
 }
 
+TEST(Config, NonLoopbackPlainTextIsRefusedNamingTheWayOut) {
+  auto config = LoadYaml("listen: { grpc: \"0.0.0.0:7400\" }\n");
+  ASSERT_FALSE(config.ok());
+  EXPECT_THAT(Error(config), HasSubstr("listen.grpc: 0.0.0.0:7400 is not a loopback "
+                                       "address and listen.tls is not set"));
+  EXPECT_THAT(Error(config), HasSubstr("listen.allow_plaintext"));
+  auto http = LoadYaml("listen: { http: \"10.1.2.3:7401\" }\n");
+  EXPECT_THAT(Error(http), HasSubstr("listen.http: 10.1.2.3:7401 is not a loopback"));
+}
+
+TEST(Config, NonLoopbackServesWithTlsOrExplicitPlainText) {
+  EXPECT_TRUE(
+      LoadYaml("listen: { grpc: \"0.0.0.0:7400\", allow_plaintext: true }\n").ok());
+  auto tls = LoadYaml(
+      "listen:\n  grpc: \"0.0.0.0:7400\"\n  tls: { cert: /c.pem, key: /k.pem, client_ca: "
+      "/ca.pem, refresh_interval: 2s }\n");
+  ASSERT_TRUE(tls.ok()) << tls.status();
+  EXPECT_EQ(tls->tls.cert, "/c.pem");
+  EXPECT_EQ(tls->tls.key, "/k.pem");
+  EXPECT_EQ(tls->tls.client_ca, "/ca.pem");
+  EXPECT_EQ(tls->tls.refresh_interval, absl::Seconds(2));
+  EXPECT_TRUE(
+      LoadYaml("listen: { grpc: \"localhost:7400\", http: \"[::1]:7401\" }\n").ok());
+}
+
+TEST(Config, TlsNeedsCertAndKeyTogether) {
+  EXPECT_THAT(Error(LoadYaml("listen: { tls: { cert: /c.pem } }\n")),
+              HasSubstr("listen.tls.key: missing"));
+  EXPECT_THAT(Error(LoadYaml("listen: { tls: { key: /k.pem } }\n")),
+              HasSubstr("listen.tls.cert: missing"));
+  EXPECT_THAT(Error(LoadYaml("listen: { tls: { client_ca: /ca.pem } }\n")),
+              HasSubstr("listen.tls.client_ca: needs listen.tls.cert"));
+}
+
+TEST(Config, SecretsComeFromTheEnvironmentOrAFile) {
+  const std::string secret_file = WriteYaml("s3cret-from-file\n");
+  auto config = Load(
+      {.file = WriteYaml(fmt::format(
+           "clusters:\n  main:\n    type: kafka\n    bootstrap: h:9092\n    properties:\n"
+           "      sasl.username: \"user-${{env:KAFKA_USER}}\"\n"
+           "      sasl.password: \"${{file:{}}}\"\n"
+           "      note: \"$${{not a reference}} and $5\"\n",
+           secret_file)),
+       .env = {{"KAFKA_USER", "alice"}}});
+  ASSERT_TRUE(config.ok()) << config.status();
+  const auto& properties = config->clusters.at("main").properties;
+  EXPECT_EQ(properties.at("sasl.username"), "user-alice");
+  EXPECT_EQ(properties.at("sasl.password"), "s3cret-from-file");
+  EXPECT_EQ(properties.at("note"), "${not a reference} and $5");
+}
+
+TEST(Config, AMissingSecretNamesTheReferenceNotAValue) {
+  auto env = Load({.overrides = {"admin.http.token=${env:FERRY_TEST_UNSET}"}});
+  EXPECT_THAT(Error(env),
+              HasSubstr("--set: admin.http.token: ${env:FERRY_TEST_UNSET}: the "
+                        "environment variable is not set"));
+  auto file = Load({.overrides = {"admin.http.token=${file:/nonexistent/token}"}});
+  EXPECT_THAT(Error(file), HasSubstr("${file:/nonexistent/token}: cannot read the file"));
+  auto unclosed = Load({.overrides = {"admin.http.token=${env:X"}});
+  EXPECT_THAT(Error(unclosed), HasSubstr("has no closing '}'"));
+  auto unknown = Load({.overrides = {"admin.http.token=${vault:x}"}});
+  EXPECT_THAT(Error(unknown), HasSubstr("${vault:x}: not ${env:NAME} or ${file:PATH}"));
+}
+
+TEST(Config, AclRulesAreParsedAndBadOnesNamed) {
+  auto config = LoadYaml(
+      "listen: { tls: { cert: /c, key: /k } }\nauth:\n  enabled: true\n  acl:\n"
+      "    - { principal: a, resource: \"topic:a.*\", operations: [publish, describe] "
+      "}\n");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_EQ(config->auth.acl.size(), 1u);
+  EXPECT_EQ(config->auth.acl[0].ToString(), "a topic:a.* publish,describe");
+  EXPECT_THAT(
+      Error(LoadYaml("auth: { acl: [ { principal: a, resource: queue, operations: "
+                     "[admin] } ] }\n")),
+      HasSubstr("auth.acl.0.resource: \"queue\" is not topic:GLOB"));
+  EXPECT_THAT(Error(LoadYaml("auth: { enabled: true }\n")),
+              HasSubstr("auth.enabled: needs listen.tls.cert"));
+}
+
 TEST(Config, MalformedYamlReportsLineAndColumn) {
   auto config = LoadYaml("listen:\n  grpc: [unclosed\n");
   ASSERT_FALSE(config.ok());

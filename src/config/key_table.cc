@@ -82,6 +82,12 @@ absl::Status SetListen(NetAddress& out, std::string_view value) {
   return absl::OkStatus();
 }
 
+absl::Status SetPath(std::string& out, std::string_view value) {
+  if (value.empty()) return Invalid("must not be empty");
+  out = std::string(value);
+  return absl::OkStatus();
+}
+
 absl::Status ParseIntIn(std::string_view value, int64_t min, int64_t max, int64_t& out) {
   int64_t parsed = 0;
   if (!ParseInt(value, parsed)) {
@@ -127,6 +133,15 @@ absl::StatusOr<RouteConfig*> Route(Config& c, const Captures& captures) {
   return &c.routes[index];
 }
 
+absl::StatusOr<AclRuleText*> AclText(Config& c, const Captures& captures) {
+  size_t index = 0;
+  if (!ParseInt(captures[0], index) || index >= 10000) {
+    return Invalid(fmt::format("rule index {} is not in 0..9999", captures[0]));
+  }
+  if (c.acl_text.size() <= index) c.acl_text.resize(index + 1);
+  return &c.acl_text[index];
+}
+
 constexpr std::string_view kLogLevels[] = {"trace", "debug", "info", "warn", "error"};
 constexpr std::string_view kClusterTypes[] = {"kafka", "embedded"};
 constexpr std::string_view kDurabilities[] = {"sync", "batch"};
@@ -142,6 +157,38 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "under /api/v1 (see admin.http.*) and the web console at /ui/.",
      [](Config& c, const Captures&, std::string_view v) {
        return SetListen(c.http_listen, v);
+     }},
+    {"listen.tls.cert", "path", "(none: plain text)", "a PEM certificate chain",
+     "Certificate (chain) both listeners present; with listen.tls.key it turns TLS on "
+     "for gRPC and HTTP. Re-read when the file changes (see "
+     "listen.tls.refresh_interval).",
+     [](Config& c, const Captures&, std::string_view v) {
+       return SetPath(c.tls.cert, v);
+     }},
+    {"listen.tls.key", "path", "(none)", "a PEM private key matching listen.tls.cert",
+     "Private key of listen.tls.cert.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return SetPath(c.tls.key, v);
+     }},
+    {"listen.tls.client_ca", "path", "(none)", "a PEM CA bundle",
+     "Turns on mutual TLS: both listeners accept only clients presenting a certificate "
+     "signed by one of these CAs (with auth.enabled, a bearer token may stand instead); "
+     "its subject CN or SAN becomes the client's principal.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return SetPath(c.tls.client_ca, v);
+     }},
+    {"listen.tls.refresh_interval", "duration", "10s", "1s..1h",
+     "How often the listeners look for new certificate, key and CA files; established "
+     "connections and streams keep their session.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::Seconds(1), absl::Hours(1),
+                              c.tls.refresh_interval);
+     }},
+    {"listen.allow_plaintext", "bool", "false", "true, false",
+     "Let listen.grpc or listen.http bind a non-loopback address without listen.tls "
+     "(e.g. behind a TLS-terminating proxy). Off, ferryd refuses to start that way.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseBool(v, c.allow_plaintext);
      }},
     {"node.id", "string", "<hostname>:<grpc port>", "1..128 characters",
      "Name of this node in logs, metrics and the admin API; unique per tier.",
@@ -385,8 +432,57 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "File holding admin.http.token (surrounding whitespace ignored), read at "
      "start-up. Set one of the two.",
      [](Config& c, const Captures&, std::string_view v) {
-       if (v.empty()) return Invalid("must not be empty");
-       c.admin_http.token_file = std::string(v);
+       return SetPath(c.admin_http.token_file, v);
+     }},
+    {"auth.enabled", "bool", "false", "true, false",
+     "Require a principal (client certificate with listen.tls.client_ca, or a bearer "
+     "token from auth.tokens_file) on every gRPC call and HTTP route but /healthz, and "
+     "an auth.acl rule (or one added with `ferry acl add`) allowing what it does; "
+     "everything else is denied. Needs listen.tls.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseBool(v, c.auth.enabled);
+     }},
+    {"auth.tokens_file", "path", "(none)", "a readable tokens file",
+     "Bearer tokens as salted SHA-256 hashes, one per line (`ferry token create` "
+     "prints a token and its line). Re-read when it changes: removing a line revokes "
+     "the token.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return SetPath(c.auth.tokens_file, v);
+     }},
+    {"auth.refresh_interval", "duration", "10s", "1s..1h",
+     "How often auth.tokens_file is looked at for changes.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseDurationIn(v, absl::Seconds(1), absl::Hours(1),
+                              c.auth.refresh_interval);
+     }},
+    {"auth.acl.N.principal", "string", "(required)", "a principal, or * for any",
+     "Who the rule is for: a client certificate's subject CN (else its first SAN) or a "
+     "token's principal; * for every authenticated client.",
+     [](Config& c, const Captures& k, std::string_view v) {
+       auto rule = AclText(c, k);
+       if (!rule.ok()) return rule.status();
+       (*rule)->principal = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"auth.acl.N.resource", "string", "(required)",
+     "topic:GLOB, group:GLOB, cluster, admin",
+     "What the rule covers: topics or groups matching a glob (* and ?), the cluster "
+     "(listing topics, groups, nodes, routes; draining) or the node's administration "
+     "(routes, mirrors, migrations, client settings, ACLs).",
+     [](Config& c, const Captures& k, std::string_view v) {
+       auto rule = AclText(c, k);
+       if (!rule.ok()) return rule.status();
+       (*rule)->resource = std::string(v);
+       return absl::OkStatus();
+     }},
+    {"auth.acl.N.operations", "list", "(required)",
+     "publish, subscribe, describe, seek, pause, admin, all",
+     "What the principal may do there; docs/security.md lists the operation of each RPC "
+     "and HTTP route.",
+     [](Config& c, const Captures& k, std::string_view v) {
+       auto rule = AclText(c, k);
+       if (!rule.ok()) return rule.status();
+       (*rule)->operations = std::string(v);
        return absl::OkStatus();
      }},
     {"clusters.NAME.type", "enum", "(required)", "kafka, embedded",
@@ -563,6 +659,10 @@ std::string RenderMarkdown() {
       "`ferryd` at start-up with one message naming the key. Without any "
       "`clusters`, `ferryd` uses one embedded cluster named `local` in "
       "`./ferry-data` for every topic.\n\n"
+      "Any value may hold `${env:NAME}` (an environment variable) or `${file:PATH}` "
+      "(a file's content without trailing whitespace), so secrets such as "
+      "`clusters.NAME.properties.sasl.password` stay out of the YAML; `$${` writes a "
+      "literal `${`.\n\n"
       "| key | type | default | bounds | description |\n"
       "|---|---|---|---|---|\n";
   for (const KeyInfo& info : kKeys) {

@@ -29,8 +29,13 @@ absl::Status Overloaded(const InflightLimiter& limiter) {
 class PublishStreamReactor final
     : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse> {
  public:
-  PublishStreamReactor(BatchPublisher* publisher, InflightLimiter* limiter)
-      : publisher_(publisher), limiter_(limiter) {
+  PublishStreamReactor(BatchPublisher* publisher, InflightLimiter* limiter,
+                       security::Authorizer* authorizer,
+                       grpc::CallbackServerContext* context)
+      : publisher_(publisher),
+        limiter_(limiter),
+        authorizer_(authorizer),
+        context_(context) {
     StartRead(&request_);
   }
 
@@ -46,7 +51,10 @@ class PublishStreamReactor final
     auto exchange = std::make_shared<Exchange>();
     exchange->request = std::move(request_);
     request_.Clear();
-    auto batch = publisher_->Prepare(exchange->request);
+    absl::Status allowed =
+        security::CheckAccess(authorizer_, *context_, exchange->request);
+    absl::StatusOr<PreparedBatch> batch =
+        allowed.ok() ? publisher_->Prepare(exchange->request) : allowed;
     if (!batch.ok()) {
       v1::PublishResponse response;
       response.set_request_id(exchange->request.request_id());
@@ -177,6 +185,8 @@ class PublishStreamReactor final
 
   BatchPublisher* const publisher_;
   InflightLimiter* const limiter_;
+  security::Authorizer* const authorizer_;
+  grpc::CallbackServerContext* const context_;  // valid until OnDone
   // Only touched by the read chain (one read in flight at a time).
   v1::PublishRequest request_;
   std::atomic<bool> cancelled_{false};
@@ -224,8 +234,9 @@ PublisherService::UnaryAllocator::AllocateMessages() {
   return new UnaryMessages();
 }
 
-PublisherService::PublisherService(BatchPublisher* publisher, InflightLimiter* limiter)
-    : publisher_(publisher), limiter_(limiter) {
+PublisherService::PublisherService(BatchPublisher* publisher, InflightLimiter* limiter,
+                                   security::Authorizer* authorizer)
+    : publisher_(publisher), limiter_(limiter), authorizer_(authorizer) {
   SetMessageAllocatorFor_Publish(&allocator_);
 }
 
@@ -233,6 +244,10 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
                                                     const v1::PublishRequest* request,
                                                     v1::PublishResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    reactor->Finish(api::ToGrpcStatus(s));
+    return reactor;
+  }
   auto batch = publisher_->Prepare(*request);
   if (!batch.ok()) {
     reactor->Finish(api::ToGrpcStatus(batch.status()));
@@ -252,8 +267,8 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
 }
 
 grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse>*
-PublisherService::PublishStream(grpc::CallbackServerContext*) {
-  return new PublishStreamReactor(publisher_, limiter_);
+PublisherService::PublishStream(grpc::CallbackServerContext* context) {
+  return new PublishStreamReactor(publisher_, limiter_, authorizer_, context);
 }
 
 }  // namespace ferry::publish

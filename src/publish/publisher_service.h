@@ -3,6 +3,7 @@
 #include "ferry/v1/publisher.grpc.pb.h"
 #include "publish/batch_publisher.h"
 #include "publish/inflight_limiter.h"
+#include "security/authorizer.h"
 
 namespace ferry::publish {
 
@@ -10,8 +11,10 @@ namespace ferry::publish {
 // thread; answers are sent from backend delivery threads.
 class PublisherService final : public v1::Publisher::CallbackService {
  public:
-  // `publisher` and `limiter` must outlive the service and its calls.
-  PublisherService(BatchPublisher* publisher, InflightLimiter* limiter);
+  // `publisher`, `limiter` and `authorizer` (null: no checks) must outlive
+  // the service and its calls. Each batch needs publish on its topic.
+  PublisherService(BatchPublisher* publisher, InflightLimiter* limiter,
+                   security::Authorizer* authorizer = nullptr);
 
   // RESOURCE_EXHAUSTED when the node's in-flight bytes are at the limit.
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
@@ -40,6 +43,7 @@ class PublisherService final : public v1::Publisher::CallbackService {
 
   BatchPublisher* publisher_;
   InflightLimiter* limiter_;
+  security::Authorizer* authorizer_;
   UnaryAllocator allocator_;
 };
 

@@ -14,6 +14,7 @@
 #include "backend/kafka/kafka_cluster.h"
 #include "common/version.h"
 #include "grpc/health/v1/health.pb.h"
+#include "security/grpc_credentials.h"
 #include "server/process_stats.h"
 
 namespace ferry::server {
@@ -86,6 +87,16 @@ Server::Server(const config::Config& config)
 
 absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& config) {
   std::unique_ptr<Server> server(new Server(config));
+  if (config.tls.enabled()) {
+    // Also the start-up check of the files, which gRPC only logs about.
+    // With auth on, a bearer token may stand in for a client certificate.
+    auto tls = security::TlsReloader::Start(config.tls, config.auth.enabled);
+    if (!tls.ok()) return tls.status();
+    server->http_tls_ = *std::move(tls);
+  }
+  auto authorizer = security::Authorizer::Start(config.auth);
+  if (!authorizer.ok()) return authorizer.status();
+  server->authorizer_ = *std::move(authorizer);
   RegisterNodeMetrics(server->registry_, server->started_);
 
   backend::kafka::KafkaCluster::Options kafka_options{
@@ -114,8 +125,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   // this port silently; a port in use must be a start-up error instead.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int bound_port = 0;
-  builder.AddListeningPort(config.grpc_listen.ToString(),
-                           grpc::InsecureServerCredentials(), &bound_port);
+  builder.AddListeningPort(
+      config.grpc_listen.ToString(),
+      security::GrpcServerCredentials(config.tls, config.auth.enabled), &bound_port);
 
   admin::NodeIdentity identity{.id = config.node_id.empty()
                                          ? DefaultNodeId(config.grpc_listen.port)
@@ -151,12 +163,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
       config.publish, server->routes_.get(), server->breakers_.get(), &server->registry_,
       server->publish_limiter_.get(), server->write_hold_.get());
   server->publisher_ = std::make_unique<publish::PublisherService>(
-      server->batch_publisher_.get(), server->publish_limiter_.get());
+      server->batch_publisher_.get(), server->publish_limiter_.get(),
+      server->authorizer_.get());
   server->groups_ = std::make_unique<subscribe::GroupRegistry>(
       identity.id, config.subscribe, server->routes_.get(), clusters_by_name,
       &server->registry_);
-  server->subscriber_ =
-      std::make_unique<subscribe::SubscriberService>(server->groups_.get(), identity.id);
+  server->subscriber_ = std::make_unique<subscribe::SubscriberService>(
+      server->groups_.get(), identity.id, server->authorizer_.get());
   if (!clusters.empty()) {
     backend::Cluster* control_cluster = clusters_by_name.begin()->second;
     if (!config.control.cluster.empty()) {
@@ -203,7 +216,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
       identity, clusters, server->breakers_.get(), server->routes_.get(),
       server->route_operations_.get(), server->mirror_operations_.get(),
       server->migration_operations_.get(), server->group_operations_.get(),
-      server->client_config_.get(), server->control_.get(), &server->draining_);
+      server->client_config_.get(), server->control_.get(), &server->draining_,
+      server->authorizer_.get());
   builder.RegisterService(server->publisher_.get());
   builder.RegisterService(server->subscriber_.get());
   builder.RegisterService(server->admin_.get());
@@ -218,22 +232,30 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   // The HTTP admin API calls this node's own Admin service in process, so
   // its answers are exactly the gRPC API's.
   auto admin_http = admin_http::AdminHttpApi::Create(
-      {.access = {.allow_writes = config.admin_http.allow_writes,
+      // With auth on, the ACLs decide who may write (admin_http's write guard
+      // still refuses cross-origin browser writes).
+      {.access = {.allow_writes = config.admin_http.allow_writes || config.auth.enabled,
                   .token = config.admin_http.token},
        .version = std::string(kVersion)},
       v1::Admin::service_full_name(),
       server->grpc_->InProcessChannel(grpc::ChannelArguments()));
   if (!admin_http.ok()) return admin_http.status();
   server->admin_http_ = *std::move(admin_http);
-  auto http = HttpListener::Start(config.http_listen, &server->registry_,
+  auto http = HttpListener::Start(config.http_listen, server->http_tls_.get(),
+                                  server->authorizer_.get(), &server->registry_,
                                   &server->draining_, server->admin_http_.get());
   if (!http.ok()) return http.status();
   server->http_ = *std::move(http);
-  spdlog::info("ferryd {} serving node={} grpc={} http={} clusters={}", kVersion,
+  spdlog::info("ferryd {} serving node={} grpc={} http={} clusters={} tls={}", kVersion,
                identity.id, identity.grpc_address, identity.http_address,
-               config.clusters.size());
-  spdlog::info("admin API at http://{}/api/v1: writes {}", identity.http_address,
-               config.admin_http.allow_writes    ? "open (admin.http.allow_writes)"
+               config.clusters.size(),
+               !config.tls.enabled()          ? "off"
+               : config.tls.client_ca.empty() ? "on"
+                                              : "mutual");
+  spdlog::info("admin API at {}://{}/api/v1: writes {}",
+               config.tls.enabled() ? "https" : "http", identity.http_address,
+               config.auth.enabled               ? "as auth.acl allows"
+               : config.admin_http.allow_writes  ? "open (admin.http.allow_writes)"
                : config.admin_http.token.empty() ? "off (read-only)"
                                                  : "need the bearer token");
   return server;

@@ -22,6 +22,8 @@
 #include "publish/write_hold.h"
 #include "routing/cluster_breakers.h"
 #include "routing/route_table.h"
+#include "security/authorizer.h"
+#include "security/tls_reloader.h"
 #include "server/http_listener.h"
 #include "server/node_control.h"
 #include "subscribe/group_registry.h"
@@ -76,6 +78,11 @@ class Server {
   std::unique_ptr<admin::MigrationOperations> migration_operations_;
   std::unique_ptr<admin::ClientConfigOperations> client_config_;
   std::unique_ptr<admin::AdminService> admin_;
+  // Certificates of the HTTP listener (gRPC watches the files itself); null
+  // without listen.tls.
+  std::unique_ptr<security::TlsReloader> http_tls_;
+  // Every service's entry check (auth.*); passes everything when off.
+  std::unique_ptr<security::Authorizer> authorizer_;
   std::unique_ptr<grpc::Server> grpc_;
   // Calls grpc_ in process; outlives http_, which serves it.
   std::unique_ptr<admin_http::AdminHttpApi> admin_http_;

@@ -64,6 +64,12 @@ class SubscribeReactor final
       return;
     }
     if (request_.has_open() && !open_started_) {
+      if (absl::Status s =
+              security::CheckAccess(service_->authorizer(), *context_, request_);
+          !s.ok()) {
+        EndRequest(s);
+        return;
+      }
       // Validation reads topic metadata and joining may block: not on this
       // gRPC thread. No read is started until the open is done, so nothing
       // else of this stream runs meanwhile.

@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/blocking_task_runner.h"
 #include "ferry/v1/subscriber.grpc.pb.h"
+#include "security/authorizer.h"
 #include "subscribe/group_registry.h"
 
 namespace ferry::subscribe {
@@ -25,9 +26,11 @@ class StreamGuard;
 class SubscriberService final
     : public v1::Subscriber::WithRawCallbackMethod_Subscribe<v1::Subscriber::Service> {
  public:
-  // `registry` must outlive the service and its calls.
-  SubscriberService(GroupRegistry* registry, std::string node_id)
-      : registry_(registry), node_id_(std::move(node_id)) {}
+  // `registry` and `authorizer` (null: no checks) must outlive the service
+  // and its calls. Opening a stream needs subscribe on its group and topics.
+  SubscriberService(GroupRegistry* registry, std::string node_id,
+                    security::Authorizer* authorizer = nullptr)
+      : registry_(registry), node_id_(std::move(node_id)), authorizer_(authorizer) {}
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Subscribe(
       grpc::CallbackServerContext* context) override;
@@ -42,10 +45,12 @@ class SubscriberService final
   // Runs a stream's open (topic metadata, joining the group: blocking) off
   // gRPC's callback threads.
   void RunBlocking(std::function<void()> task) { opener_.Post(std::move(task)); }
+  security::Authorizer* authorizer() const { return authorizer_; }
 
  private:
   GroupRegistry* const registry_;
   const std::string node_id_;
+  security::Authorizer* const authorizer_;
   absl::Mutex mu_;
   std::set<std::shared_ptr<StreamGuard>> streams_ ABSL_GUARDED_BY(mu_);
   // Two threads: one cluster slow to answer metadata delays opens, but does

@@ -45,8 +45,10 @@ ClientConfigSnapshot FromProto(const ferry::v1::GetClientConfigResponse& respons
   return out;
 }
 
-NodeProbe::NodeProbe(const std::vector<std::string>& endpoints, std::string client_id,
-                     std::chrono::milliseconds interval, Listener* listener)
+NodeProbe::NodeProbe(const std::vector<std::string>& endpoints,
+                     const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+                     std::string client_id, std::chrono::milliseconds interval,
+                     Listener* listener)
     : client_id_(std::move(client_id)),
       interval_(std::max(interval, std::chrono::milliseconds(200))),
       listener_(listener) {
@@ -57,8 +59,8 @@ NodeProbe::NodeProbe(const std::vector<std::string>& endpoints, std::string clie
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(interval_.count()));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(interval_.count()));
   for (const std::string& address : endpoints) {
-    stubs_.push_back(ferry::v1::Admin::NewStub(
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args)));
+    stubs_.push_back(
+        ferry::v1::Admin::NewStub(grpc::CreateCustomChannel(address, credentials, args)));
   }
   thread_ = std::thread([this] { Run(); });
 }

@@ -67,8 +67,10 @@ class NodeProbe {
   // least 200 ms); fetches the configuration at start, every refresh interval
   // the node names, and when a node answers again after none did. `listener`
   // must outlive this; it is called on the probe thread.
-  NodeProbe(const std::vector<std::string>& endpoints, std::string client_id,
-            std::chrono::milliseconds interval, Listener* listener);
+  NodeProbe(const std::vector<std::string>& endpoints,
+            const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+            std::string client_id, std::chrono::milliseconds interval,
+            Listener* listener);
   ~NodeProbe();
 
   // Topics to ask about; a new one is fetched at the next round.

@@ -41,8 +41,9 @@ internal::NodePathSettings EffectiveSettings(
 Publisher::WithFallback::WithFallback(internal::PublisherOptions options)
     : options_(std::move(options)), router_(options_.fallback_after) {
   internal::NodeProbe::Listener* listener = this;  // a private base
-  probe_ = std::make_unique<internal::NodeProbe>(options_.endpoints, options_.client_id,
-                                                 kProbeInterval, listener);
+  probe_ =
+      std::make_unique<internal::NodeProbe>(options_.endpoints, options_.credentials,
+                                            options_.client_id, kProbeInterval, listener);
   {
     absl::MutexLock lock(&mu_);
     auto probed = [this]()

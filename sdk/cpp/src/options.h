@@ -2,6 +2,8 @@
 #ifndef FERRY_CLIENT_SRC_OPTIONS_H_
 #define FERRY_CLIENT_SRC_OPTIONS_H_
 
+#include <grpcpp/security/credentials.h>
+
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -10,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "ferry/client/publisher.h"
+#include "security/client_credentials.h"
 
 namespace ferry::client::internal {
 
@@ -30,6 +33,10 @@ struct PublisherOptions {
   bool fallback = false;
   std::chrono::milliseconds fallback_after{10'000};
   std::string client_id;
+  security::ClientSecurity security;
+  // Built from `security` by Build(); every channel to a node uses it.
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      grpc::InsecureChannelCredentials();
   // Which options the application set itself: settings pushed by the nodes
   // replace only the others.
   bool linger_set = false;

@@ -3,6 +3,7 @@
 
 #include <utility>
 
+#include "channel_security.h"
 #include "completion.h"
 #include "fallback_publisher.h"
 #include "options.h"
@@ -19,6 +20,11 @@ Publisher::Builder& Publisher::Builder::operator=(Builder&&) noexcept = default;
 
 Publisher::Builder& Publisher::Builder::Endpoints(std::vector<std::string> endpoints) {
   options_->endpoints = std::move(endpoints);
+  return *this;
+}
+
+Publisher::Builder& Publisher::Builder::Security(client::Security security) {
+  options_->security = internal::FromPublic(std::move(security));
   return *this;
 }
 
@@ -85,12 +91,16 @@ std::unique_ptr<Publisher> Publisher::Builder::Build(std::string* error) const {
     if (error != nullptr) *error = std::string(status.message());
     return nullptr;
   }
+  internal::PublisherOptions options(*options_);
+  if (!internal::BuildCredentials(options.security, &options.credentials, error)) {
+    return nullptr;
+  }
   if (options_->fallback) {
-    return std::unique_ptr<Publisher>(new Publisher(
-        std::make_unique<WithFallback>(internal::PublisherOptions(*options_))));
+    return std::unique_ptr<Publisher>(
+        new Publisher(std::make_unique<WithFallback>(std::move(options))));
   }
   return std::unique_ptr<Publisher>(
-      new Publisher(std::make_unique<Impl>(internal::PublisherOptions(*options_))));
+      new Publisher(std::make_unique<Impl>(std::move(options))));
 }
 
 Publisher::Builder& Publisher::Builder::Fallback(bool enabled) {

@@ -63,8 +63,7 @@ Publisher::Impl::Impl(internal::PublisherOptions options)
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, as_int(options_.initial_backoff));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, as_int(options_.max_backoff));
   for (const std::string& address : options_.endpoints) {
-    auto channel =
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    auto channel = grpc::CreateCustomChannel(address, options_.credentials, args);
     endpoints_.push_back(Endpoint{address, ferry::v1::Publisher::NewStub(channel)});
   }
   sender_ = std::thread([this] { Run(); });

@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "channel_security.h"
 #include "subscribe_stream.h"
 #include "subscriber_impl.h"
 #include "subscriber_options.h"
@@ -49,6 +50,11 @@ Subscriber::Builder& Subscriber::Builder::operator=(Builder&&) noexcept = defaul
 
 Subscriber::Builder& Subscriber::Builder::Endpoints(std::vector<std::string> endpoints) {
   options_->endpoints = std::move(endpoints);
+  return *this;
+}
+
+Subscriber::Builder& Subscriber::Builder::Security(client::Security security) {
+  options_->security = internal::FromPublic(std::move(security));
   return *this;
 }
 
@@ -160,8 +166,12 @@ std::unique_ptr<Subscriber> Subscriber::Builder::Build(std::string* error) const
     if (error != nullptr) *error = std::string(status.message());
     return nullptr;
   }
+  internal::SubscriberOptions options(*options_);
+  if (!internal::BuildCredentials(options.security, &options.credentials, error)) {
+    return nullptr;
+  }
   return std::unique_ptr<Subscriber>(
-      new Subscriber(std::make_unique<Impl>(internal::SubscriberOptions(*options_))));
+      new Subscriber(std::make_unique<Impl>(std::move(options))));
 }
 
 Subscriber::Subscriber(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -16,7 +16,9 @@ constexpr std::chrono::seconds kStreamCloseGrace(5);
 // support (e.g. a filter): every node would answer the same.
 bool Fatal(grpc::StatusCode code) {
   return code == grpc::StatusCode::INVALID_ARGUMENT ||
-         code == grpc::StatusCode::NOT_FOUND || code == grpc::StatusCode::UNIMPLEMENTED;
+         code == grpc::StatusCode::NOT_FOUND || code == grpc::StatusCode::UNIMPLEMENTED ||
+         code == grpc::StatusCode::UNAUTHENTICATED ||
+         code == grpc::StatusCode::PERMISSION_DENIED;
 }
 
 absl::Duration ToAbsl(internal::Clock::duration duration) {
@@ -48,8 +50,7 @@ Subscriber::Impl::Impl(internal::SubscriberOptions options)
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, as_int(options_.initial_backoff));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, as_int(options_.max_backoff));
   for (const std::string& address : options_.endpoints) {
-    auto channel =
-        grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+    auto channel = grpc::CreateCustomChannel(address, options_.credentials, args);
     Endpoint endpoint;
     endpoint.address = address;
     endpoint.stub = ferry::v1::Subscriber::NewStub(channel);

@@ -2,6 +2,8 @@
 #ifndef FERRY_CLIENT_SRC_SUBSCRIBER_OPTIONS_H_
 #define FERRY_CLIENT_SRC_SUBSCRIBER_OPTIONS_H_
 
+#include <grpcpp/security/credentials.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -9,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "ferry/client/subscriber.h"
+#include "security/client_credentials.h"
 
 namespace ferry::client::internal {
 
@@ -25,6 +28,10 @@ struct SubscriberOptions {
   int max_delivery_attempts = 0;
   std::string dead_letter_topic;
   std::string client_id;
+  security::ClientSecurity security;
+  // Built from `security` by Build(); every channel to a node uses it.
+  std::shared_ptr<grpc::ChannelCredentials> credentials =
+      grpc::InsecureChannelCredentials();
   Subscriber::MessageHandler on_message;
   int handler_threads = 4;
   Subscriber::ErrorHandler on_error;

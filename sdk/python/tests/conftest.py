@@ -7,6 +7,7 @@ free ports and are wiped at the end of the session.
 import os
 import pathlib
 import signal
+import ssl
 import socket
 import subprocess
 import time
@@ -62,9 +63,13 @@ class KafkaBroker:
 class Ferryd:
     """A real ferryd process on free ports."""
 
-    def __init__(self, bootstrap, log_dir, name, store=None, settings=()):
-        """On Kafka at `bootstrap`, or, with `store`, on an embedded store
-        there; `settings`: more config keys, "key=value"."""
+    def __init__(self, bootstrap, log_dir, name, store=None, settings=(), extra_args=(),
+                 https=None):
+        """On Kafka at `bootstrap`, or, with `store`, on an embedded store there;
+        `settings`: more config keys, "key=value".
+
+        With `https` (ca, cert, key; the node has listen.tls via `extra_args`),
+        the health check trusts that CA and presents that certificate."""
         self.grpc_port = free_port()
         self.http_port = free_port()
         self.endpoint = "127.0.0.1:%d" % self.grpc_port
@@ -81,9 +86,10 @@ class Ferryd:
                      "--set", "node.id=" + name,
                      "--set", "subscribe.commit_interval=100ms",
                      "--set", "subscribe.session_timeout=6s",
-                     "--set", "shutdown.grace=2s"]
+                     "--set", "shutdown.grace=2s"] + list(extra_args)
         for setting in settings:
             self.args += ["--set", setting]
+        self.https = https
         self.proc = None
 
     def start(self, timeout=30.0):
@@ -97,8 +103,13 @@ class Ferryd:
                 raise RuntimeError("ferryd exited with %s; log %s:\n%s" % (
                     self.proc.returncode, self.log_path, self.log_path.read_text()[-3000:]))
             try:
-                with urllib.request.urlopen("http://127.0.0.1:%d/healthz" % self.http_port,
-                                            timeout=1) as r:
+                scheme, context = "http", None
+                if self.https:
+                    scheme = "https"
+                    context = ssl.create_default_context(cafile=self.https[0])
+                    context.load_cert_chain(self.https[1], self.https[2])
+                with urllib.request.urlopen("%s://127.0.0.1:%d/healthz" % (scheme, self.http_port),
+                                            timeout=1, context=context) as r:
                     if r.status == 200:
                         return self
             except OSError:
@@ -171,9 +182,11 @@ def started_pair(kafka, tmp_path_factory, prefix, settings_of=lambda suffix: ())
             n.stop()
 
 
-def create_topic(endpoint, name, partitions=3):
+def create_topic(endpoint, name, partitions=3, credentials=None):
     from ferry.v1 import admin_pb2, admin_pb2_grpc
-    with grpc.insecure_channel(endpoint) as channel:
+    channel = (grpc.insecure_channel(endpoint) if credentials is None
+               else grpc.secure_channel(endpoint, credentials))
+    with channel:
         admin_pb2_grpc.AdminStub(channel).CreateTopic(
             admin_pb2.CreateTopicRequest(name=name, partitions=partitions), timeout=30)
     return name

@@ -7,6 +7,8 @@
 * :mod:`ferry.aio` — the same for asyncio (grpc.aio).
 * :mod:`ferry.errors` — typed exceptions (``ferry.NotFound``, ...), all
   subclasses of :class:`ferry.FerryError`.
+* :func:`ferry.credentials` — TLS, client certificate and token for both
+  (``credentials=`` argument).
 * :mod:`ferry.v1` — the generated wire API (protobuf + gRPC stubs).
 """
 from ferry._message import VERSION as __version__
@@ -16,7 +18,9 @@ from ferry._types import Ordering, PublishResult, Start
 from ferry.errors import *  # noqa: F401,F403
 from ferry.errors import __all__ as _errors_all
 from ferry.publisher import Publisher
+from ferry.security import credentials
 from ferry.subscriber import Subscriber
 
-__all__ = ["Publisher", "Subscriber", "Message", "PublishResult", "PublisherStats",
-           "Ordering", "Start", "Stats", "SubscriberError", "__version__"] + list(_errors_all)
+__all__ = ["Publisher", "Subscriber", "credentials", "Message", "PublishResult",
+           "PublisherStats", "Ordering", "Start", "Stats", "SubscriberError",
+           "__version__"] + list(_errors_all)

@@ -15,7 +15,8 @@ RETRYABLE_CALL_CODES = NODE_FAILURE_CODES + (grpc.StatusCode.RESOURCE_EXHAUSTED,
                                              grpc.StatusCode.ABORTED)
 #: Subscriber stream failures that stop the subscriber (bad options).
 FATAL_STREAM_CODES = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
-                      grpc.StatusCode.UNIMPLEMENTED)
+                      grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.UNAUTHENTICATED,
+                      grpc.StatusCode.PERMISSION_DENIED)
 
 log = logging.getLogger("ferry")
 

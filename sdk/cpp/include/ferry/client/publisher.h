@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "ferry/client/header.h"
+#include "ferry/client/security.h"
 
 namespace ferry::client {
 
@@ -129,6 +130,8 @@ class Publisher {
     // Required: the Ferry nodes, each "host:port" (any gRPC target such as
     // "dns:///ferry.internal:7400" or "unix:/run/ferry.sock" works too).
     Builder& Endpoints(std::vector<std::string> endpoints);
+    // TLS, client certificate and token (security.h); default: plain text.
+    Builder& Security(client::Security security);
     // A batch holds at most this many messages (>= 1; default 500) ...
     Builder& MaxBatchMessages(int messages);
     // ... and at most this many serialized bytes (>= 1; default 1 MiB). A

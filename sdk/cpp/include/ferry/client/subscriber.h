@@ -66,6 +66,7 @@
 #include <vector>
 
 #include "ferry/client/header.h"
+#include "ferry/client/security.h"
 
 namespace ferry::client {
 
@@ -123,8 +124,9 @@ struct ReceivedMessage {
 // A stream that failed. Non-fatal errors (the node is unreachable, the stream
 // broke) are followed by a reconnect; fatal ones (INVALID_ARGUMENT: bad
 // subscription options or a filter that does not parse; NOT_FOUND: unknown
-// topic; UNIMPLEMENTED: an option the nodes do not support) stop the
-// subscriber.
+// topic; UNIMPLEMENTED: an option the nodes do not support;
+// UNAUTHENTICATED and PERMISSION_DENIED: credentials or ACLs, which a retry
+// with the same credentials would not change) stop the subscriber.
 struct SubscriberError {
   // gRPC status code number: 3 INVALID_ARGUMENT, 5 NOT_FOUND, 14 UNAVAILABLE...
   int code = 0;
@@ -241,6 +243,8 @@ class Subscriber {
     // Required: the Ferry nodes, each "host:port" (or any gRPC target). The
     // subscriber opens one stream to each.
     Builder& Endpoints(std::vector<std::string> endpoints);
+    // TLS, client certificate and token (security.h); default: plain text.
+    Builder& Security(client::Security security);
     // Required: the consumer group.
     Builder& Group(std::string group);
     // Required: one or more topics.
