@@ -6,9 +6,9 @@
 #include <map>
 #include <memory>
 
+#include "backend/partition_scan.h"
 #include "mirror/mirror_job.h"
 #include "mirror/origin.h"
-#include "mirror/partition_scan.h"
 #include "mirror/source_position.h"
 
 namespace ferry::mirror {
@@ -22,11 +22,12 @@ int64_t OffsetOf(const std::map<backend::TopicPartition, int64_t>& offsets,
 
 // Reads the partitions in `scans` of one of the job's clusters; errors name
 // the job.
-absl::Status Scan(const control::MirrorSpec& job, backend::Cluster& cluster,
-                  const std::map<backend::TopicPartition, PartitionToScan>& scans,
-                  absl::Time deadline, absl::Duration quiet) {
-  absl::Status s = ScanPartitions(cluster, fmt::format("ferry-translate-{}", job.name),
-                                  scans, deadline, quiet);
+absl::Status Scan(
+    const control::MirrorSpec& job, backend::Cluster& cluster,
+    const std::map<backend::TopicPartition, backend::PartitionToScan>& scans,
+    absl::Time deadline, absl::Duration quiet) {
+  absl::Status s = backend::ScanPartitions(
+      cluster, fmt::format("ferry-translate-{}", job.name), scans, deadline, quiet);
   if (s.ok()) return s;
   return absl::Status(
       s.code(), fmt::format("mirror job {}: {}", job.name, std::string(s.message())));
@@ -34,7 +35,7 @@ absl::Status Scan(const control::MirrorSpec& job, backend::Cluster& cluster,
 
 // Reads a target partition until the first copy of a source record at or
 // after the group's source offset.
-class FirstCopyAtOrAfter final : public RecordSink {
+class FirstCopyAtOrAfter final : public backend::RecordSink {
  public:
   FirstCopyAtOrAfter(std::string source_cluster, backend::TopicPartition partition,
                      int64_t from)
@@ -84,7 +85,7 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(
 
   std::vector<Translation> translations;
   std::map<backend::TopicPartition, std::unique_ptr<FirstCopyAtOrAfter>> sinks;
-  std::map<backend::TopicPartition, PartitionToScan> scans;
+  std::map<backend::TopicPartition, backend::PartitionToScan> scans;
   for (const std::string& topic : job.topics) {
     auto from = source.DescribeTopic(topic);
     if (!from.ok()) return from.status();
@@ -130,7 +131,7 @@ absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
   std::vector<ReturnPosition> positions;
   std::map<backend::TopicPartition, int64_t> source_ends;
   std::map<backend::TopicPartition, std::unique_ptr<SourcePosition>> read;
-  std::map<backend::TopicPartition, PartitionToScan> scans;
+  std::map<backend::TopicPartition, backend::PartitionToScan> scans;
   for (const std::string& topic : job.topics) {
     auto to = target.DescribeTopic(topic);
     if (!to.ok() && to.status().code() != absl::StatusCode::kNotFound) return to.status();

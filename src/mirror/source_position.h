@@ -22,11 +22,11 @@
 #include <string>
 
 #include "backend/cluster.h"
-#include "mirror/partition_scan.h"
+#include "backend/partition_scan.h"
 
 namespace ferry::mirror {
 
-class SourcePosition final : public RecordSink {
+class SourcePosition final : public backend::RecordSink {
  public:
   // `target_committed`: the group's committed offset on the target (g).
   SourcePosition(std::string source_cluster, backend::TopicPartition partition,
@@ -66,7 +66,7 @@ class SourcePosition final : public RecordSink {
 // duplicates); none before it is unread, so nothing is skipped. The reverse
 // mirror copies the target in its order, so a key's messages keep their
 // order here too.
-class FirstUnreadOnSource final : public RecordSink {
+class FirstUnreadOnSource final : public backend::RecordSink {
  public:
   // `end`: the source's high watermark, past which nothing is unread.
   FirstUnreadOnSource(std::string target_cluster, backend::TopicPartition partition,

@@ -1,15 +1,17 @@
 #pragma once
 
-// Reads chosen partitions of one cluster from their start, without a
-// consumer group (nothing is committed), handing each record to the
-// partition's RecordSink until the sink has what it needs or the partition's
-// end is reached. Offset translation in both directions is built on it.
+// Reads chosen partitions of one cluster, from their start or from a given
+// offset, without a consumer group (nothing is committed), handing each
+// record to the partition's RecordSink until the sink has what it needs or
+// the partition's end is reached. Offset translation in both directions and
+// a topic's latest messages are built on it.
 //
-// Cost: every partition is read from its low watermark up to the sink's
+// Cost: every partition is read from its start point up to the sink's
 // answer. Blocking; for admin threads.
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -17,7 +19,7 @@
 #include "backend/cluster.h"
 #include "backend/group_member.h"
 
-namespace ferry::mirror {
+namespace ferry::backend {
 
 // Consumes one partition's records in offset order. Called on the reader's
 // thread, one call at a time.
@@ -25,13 +27,16 @@ class RecordSink {
  public:
   virtual ~RecordSink() = default;
   // True once the sink needs no further record.
-  virtual bool Add(const backend::ConsumedRecord& record) = 0;
+  virtual bool Add(const ConsumedRecord& record) = 0;
 };
 
 struct PartitionToScan {
   // The high watermark when the scan began: a record at end - 1 is the last.
   int64_t end = 0;
   RecordSink* sink = nullptr;  // not owned; outlives the scan
+  // Where reading starts; unset: at the partition's start. Records below it
+  // that arrive before the reader moved there are not handed to the sink.
+  std::optional<int64_t> from = std::nullopt;
 };
 
 // Scans until every sink is done or its partition's end was read. A partition
@@ -41,9 +46,8 @@ struct PartitionToScan {
 // sink without its answer, never give it a wrong record.
 // DEADLINE_EXCEEDED when `deadline` passed first; the cluster's error when
 // the reader cannot be created.
-absl::Status ScanPartitions(
-    backend::Cluster& cluster, const std::string& reader_name,
-    const std::map<backend::TopicPartition, PartitionToScan>& partitions,
-    absl::Time deadline, absl::Duration quiet);
+absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
+                            const std::map<TopicPartition, PartitionToScan>& partitions,
+                            absl::Time deadline, absl::Duration quiet);
 
-}  // namespace ferry::mirror
+}  // namespace ferry::backend

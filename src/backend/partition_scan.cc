@@ -1,0 +1,153 @@
+#include "backend/partition_scan.h"
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+
+namespace ferry::backend {
+namespace {
+
+constexpr absl::Duration kCheckInterval = absl::Milliseconds(50);
+
+class Scan final : public GroupMemberListener {
+ public:
+  struct Partition {
+    PartitionToScan target;
+    bool done = false;
+    // The quiet period counts from the assignment: until then (connecting,
+    // metadata) only the deadline ends the wait.
+    absl::Time last_progress = absl::InfiniteFuture();
+  };
+
+  explicit Scan(const std::map<TopicPartition, PartitionToScan>& partitions) {
+    for (const auto& [tp, target] : partitions) scans_[tp].target = target;
+  }
+
+  // Moves the partitions with a start offset there: those assigned before
+  // the reader was known, and (through OnAssigned) those assigned later.
+  void Attach(GroupMember* reader) {
+    std::vector<TopicPartition> pending;
+    {
+      absl::MutexLock lock(&mu_);
+      reader_ = reader;
+      pending.swap(pending_);
+    }
+    SeekToStarts(reader, pending);
+  }
+
+  // Waits until every partition is done; false at `deadline`.
+  bool Wait(absl::Time deadline, absl::Duration quiet) {
+    absl::MutexLock lock(&mu_);
+    while (true) {
+      const absl::Time now = absl::Now();
+      bool all_done = true;
+      for (auto& [tp, scan] : scans_) {
+        if (!scan.done && now - scan.last_progress >= quiet) scan.done = true;
+        all_done &= scan.done;
+      }
+      if (all_done) return true;
+      if (now >= deadline) return false;
+      mu_.AwaitWithTimeout(absl::Condition(
+                               +[](bool* b) { return *b; }, &changed_),
+                           std::min(kCheckInterval, deadline - now));
+      changed_ = false;
+    }
+  }
+
+  void OnAssigned(const std::vector<AssignedPartition>& assigned) override {
+    std::vector<TopicPartition> seeks;
+    GroupMember* reader = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      const absl::Time now = absl::Now();
+      for (const AssignedPartition& a : assigned) {
+        auto it = scans_.find(a.partition);
+        if (it == scans_.end()) continue;
+        it->second.last_progress = now;
+        if (it->second.target.from.has_value()) seeks.push_back(a.partition);
+      }
+      reader = reader_;
+      if (reader == nullptr) pending_.insert(pending_.end(), seeks.begin(), seeks.end());
+    }
+    // Outside the lock: a seek may complete inline and call OnSeekDone.
+    if (reader != nullptr) SeekToStarts(reader, seeks);
+  }
+  std::map<TopicPartition, int64_t> OnRevoked(
+      const std::vector<TopicPartition>&) override {
+    return {};
+  }
+  void OnRecords(std::vector<ConsumedRecord> records) override {
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    for (const ConsumedRecord& record : records) {
+      auto it = scans_.find({record.topic, record.partition});
+      if (it == scans_.end() || it->second.done) continue;
+      Partition& scan = it->second;
+      scan.last_progress = now;
+      if (record.offset < scan.target.from.value_or(0)) continue;
+      // Sinks are plain state machines: calling them under the lock is safe.
+      scan.done = scan.target.sink->Add(record) || record.offset + 1 >= scan.target.end;
+      changed_ |= scan.done;
+    }
+  }
+  void OnSeekDone(const TopicPartition&, int64_t) override {}
+  void OnError(const absl::Status&) override {}
+
+ private:
+  // Partitions come here only with a start offset.
+  void SeekToStarts(GroupMember* reader, const std::vector<TopicPartition>& partitions) {
+    std::vector<std::pair<TopicPartition, int64_t>> seeks;
+    {
+      absl::MutexLock lock(&mu_);
+      for (const TopicPartition& tp : partitions) {
+        seeks.emplace_back(tp, *scans_.at(tp).target.from);
+      }
+    }
+    for (const auto& [tp, offset] : seeks) reader->Seek(tp, offset);
+  }
+
+  absl::Mutex mu_;
+  std::map<TopicPartition, Partition> scans_ ABSL_GUARDED_BY(mu_);
+  bool changed_ ABSL_GUARDED_BY(mu_) = false;
+  GroupMember* reader_ ABSL_GUARDED_BY(mu_) = nullptr;
+  std::vector<TopicPartition> pending_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
+                            const std::map<TopicPartition, PartitionToScan>& partitions,
+                            absl::Time deadline, absl::Duration quiet) {
+  if (partitions.empty()) return absl::OkStatus();
+  std::vector<std::string> topics;
+  bool all_positioned = true;
+  for (const auto& [tp, target] : partitions) {
+    if (topics.empty() || topics.back() != tp.topic) topics.push_back(tp.topic);
+    all_positioned &= target.from.has_value();
+  }
+  Scan scan(partitions);
+  // Starting at the end when every partition is moved anyway: nothing is
+  // fetched before the seeks.
+  auto reader = cluster.JoinGroup(
+      {.group = reader_name,
+       .topics = topics,
+       .start = {.kind = all_positioned ? StartPosition::Kind::kLatest
+                                        : StartPosition::Kind::kEarliest},
+       .standalone = true},
+      &scan);
+  if (!reader.ok()) return reader.status();
+  scan.Attach(reader->get());
+  const bool finished = scan.Wait(deadline, quiet);
+  reader->reset();  // stops the reader before `scan` goes
+  if (finished) return absl::OkStatus();
+  return absl::DeadlineExceededError(
+      fmt::format("reading {} of cluster {} did not finish in time",
+                  fmt::join(topics, ", "), cluster.name()));
+}
+
+}  // namespace ferry::backend
