@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -128,6 +129,10 @@ namespace {
 
 std::unique_ptr<httplib::Client> HttpClient(const std::string& address,
                                             const HttpsClientFiles& https) {
+  // A TLS write to a node that refused the handshake (mutual TLS without a
+  // client certificate) raises SIGPIPE; the test must see an error, not die.
+  static const bool sigpipe_ignored = std::signal(SIGPIPE, SIG_IGN) != SIG_ERR;
+  (void)sigpipe_ignored;
   if (https.ca.empty()) return std::make_unique<httplib::Client>("http://" + address);
   auto client =
       std::make_unique<httplib::Client>("https://" + address, https.cert, https.key);
