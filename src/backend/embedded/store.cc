@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "backend/embedded/bounded_iterator.h"
 #include "backend/murmur2.h"
 #include "common/strings.h"
 #include "common/topic_name.h"
@@ -13,9 +14,6 @@ namespace ferry::backend::embedded {
 namespace {
 
 constexpr int32_t kMaxPartitions = 10000;
-
-rocksdb::Slice AsSlice(std::string_view s) { return {s.data(), s.size()}; }
-std::string_view AsView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 absl::Status ParseTopicLimit(const std::string& key, const std::string& value,
                              int64_t& out) {
@@ -336,11 +334,7 @@ absl::StatusOr<Store::Fetched> Store::Fetch(const std::string& topic, uint64_t t
   Fetched fetched{.next_offset = std::max(offset, meta.low)};
   if (fetched.next_offset >= meta.high) return fetched;
 
-  const std::string upper = RecordKey(topic_id, partition, meta.high);
-  rocksdb::Slice upper_slice = AsSlice(upper);
-  rocksdb::ReadOptions read_options;
-  read_options.iterate_upper_bound = &upper_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  const BoundedIterator it(*db_, RecordKey(topic_id, partition, meta.high));
   int64_t bytes = 0;
   for (it->Seek(RecordKey(topic_id, partition, fetched.next_offset));
        it->Valid() && static_cast<int>(fetched.records.size()) < max_records &&
@@ -384,11 +378,7 @@ absl::StatusOr<std::pair<int64_t, int64_t>> Store::Watermarks(const std::string&
 int64_t Store::OffsetForTime(const TopicMeta& topic, int32_t partition,
                              const PartitionMeta& meta, int64_t timestamp_ms) const {
   const std::string start = IndexPartitionStart(topic.id, partition);
-  const std::string end = PrefixEnd(start);
-  rocksdb::Slice end_slice = AsSlice(end);
-  rocksdb::ReadOptions read_options;
-  read_options.iterate_upper_bound = &end_slice;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+  const BoundedIterator it(*db_, PrefixEnd(start));
   it->Seek(IndexKey(topic.id, partition, timestamp_ms, 0));
   const int64_t offset = it->Valid() ? OffsetOfIndexKey(AsView(it->key())) : meta.high;
   return std::clamp(offset, meta.low, meta.high);
@@ -511,10 +501,7 @@ absl::Status Store::TruncateHead(const std::string& name, const TopicMeta& topic
   rocksdb::WriteBatch batch;
   {
     const std::string end = RecordKey(topic.id, partition, new_low);
-    rocksdb::Slice end_slice = AsSlice(end);
-    rocksdb::ReadOptions read_options;
-    read_options.iterate_upper_bound = &end_slice;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+    const BoundedIterator it(*db_, end);
     for (it->Seek(RecordKey(topic.id, partition, meta.low)); it->Valid(); it->Next()) {
       meta.bytes -= static_cast<int64_t>(it->value().size());
     }
@@ -526,10 +513,7 @@ absl::Status Store::TruncateHead(const std::string& name, const TopicMeta& topic
     // the record at new_low has its own entry).
     const std::string start = IndexPartitionStart(topic.id, partition);
     const std::string end = PrefixEnd(start);
-    rocksdb::Slice end_slice = AsSlice(end);
-    rocksdb::ReadOptions read_options;
-    read_options.iterate_upper_bound = &end_slice;
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+    const BoundedIterator it(*db_, end);
     std::optional<int64_t> last_deleted_timestamp;
     for (it->Seek(start); it->Valid() && OffsetOfIndexKey(AsView(it->key())) < new_low;
          it->Next()) {

@@ -7,27 +7,10 @@
 #include <map>
 #include <set>
 
+#include "backend/embedded/bounded_iterator.h"
 #include "backend/embedded/store.h"
 
 namespace ferry::backend::embedded {
-namespace {
-
-rocksdb::Slice AsSlice(std::string_view s) { return {s.data(), s.size()}; }
-std::string_view AsView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
-
-// An iterator that stops before `end`; `end_slice` (pointing into `end`)
-// must outlive it, as must `end`.
-std::unique_ptr<rocksdb::Iterator> BoundedIterator(rocksdb::DB& db,
-                                                   const std::string& end,
-                                                   rocksdb::Slice& end_slice) {
-  end_slice = AsSlice(end);
-  rocksdb::ReadOptions read_options;
-  read_options.iterate_upper_bound = &end_slice;
-  return std::unique_ptr<rocksdb::Iterator>(db.NewIterator(read_options));
-}
-
-}  // namespace
-
 absl::StatusOr<int64_t> Store::CompactIfDue(const std::string& name,
                                             const TopicMeta& topic, int32_t partition) {
   PartitionMeta meta;
@@ -51,9 +34,7 @@ absl::StatusOr<int64_t> Store::Compact(const std::string& name, const TopicMeta&
   std::set<int64_t> survivors;
   std::map<int64_t, int64_t> sizes;  // offset -> encoded size, of keyed records
   {
-    const std::string end = RecordKey(topic.id, partition, meta.high);
-    rocksdb::Slice end_slice;
-    auto it = BoundedIterator(*db_, end, end_slice);
+    const BoundedIterator it(*db_, RecordKey(topic.id, partition, meta.high));
     for (it->Seek(RecordKey(topic.id, partition, meta.low)); it->Valid(); it->Next()) {
       ConsumedRecord record;
       const int64_t offset = OffsetOfRecordKey(AsView(it->key()));
@@ -88,9 +69,7 @@ absl::StatusOr<int64_t> Store::Compact(const std::string& name, const TopicMeta&
   // survivor, unless the next entry already answers for it.
   {
     const std::string start = IndexPartitionStart(topic.id, partition);
-    const std::string end = PrefixEnd(start);
-    rocksdb::Slice end_slice;
-    auto it = BoundedIterator(*db_, end, end_slice);
+    const BoundedIterator it(*db_, PrefixEnd(start));
     std::vector<std::pair<int64_t, int64_t>> entries;  // offset, timestamp
     for (it->Seek(start); it->Valid(); it->Next()) {
       entries.emplace_back(OffsetOfIndexKey(AsView(it->key())),
