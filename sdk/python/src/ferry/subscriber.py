@@ -296,15 +296,21 @@ class Subscriber:
                 self._pool.submit(self._handle, message, key)
 
     def _handle(self, message, key):
+        core = self._core
         while message is not None:
+            auto_ack = False
             try:
                 self._callback(message)
             except Exception:  # noqa: BLE001 - a failing handler nacks
                 log.exception("ferry: message handler raised; nacking %r", message)
                 message.nack()
             else:
-                if self._auto_ack and not message._settled:
-                    message.ack()
+                auto_ack = self._auto_ack and not message._settled
+            # The auto-ack and the end of the call under one lock; only close()
+            # waits for handler calls to end, so only it is woken.
             with self._lock:
-                message = self._core.handler_done(key)
-                self._ready.notify_all()
+                if auto_ack and core.settle(message, "ack", 0.0, time.monotonic()):
+                    self._maint.notify()
+                message = core.handler_done(key)
+                if core.closing:
+                    self._ready.notify_all()
