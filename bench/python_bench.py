@@ -1,22 +1,43 @@
 #!/usr/bin/env python3
-"""Python SDK throughput against a running ferryd: publish (batching on) and
-consume (callback API, auto-ack), 1 KiB values.
+"""The Python SDK beside confluent-kafka (issue 18): publish and consume msgs/s
+per core of the Python process, the same work against the same broker in one
+run. Hand-run, not CI.
 
-    bench/python_bench.py --server 127.0.0.1:7400 --topic bench --messages 50000
+    .cache/python-venv/bin/python bench/python_bench.py                 starts Kafka + ferryd
+    .cache/python-venv/bin/python bench/python_bench.py --runs 3 --messages 100000
+    ... --server 127.0.0.1:7400 --bootstrap 127.0.0.1:9092              running ones
 
-The topic must exist (ferry topics create bench --partitions 3). Prints msgs/s
-and the Python process's CPU per message (getrusage: all its threads, gRPC's
-included) for each phase. Needs ferry-client installed (scripts/test-python's venv:
-.cache/python-venv/bin/python bench/python_bench.py ...).
+Needs scripts/build (ferryd, the ferry CLI) and a virtualenv with
+ferry-client[fallback] (confluent-kafka), e.g. scripts/test-python's.
+
+Each client runs in a child process of its own, so its CPU time
+(getrusage: user + system of all its threads, gRPC's and librdkafka's
+included) is its work alone. Publish: --messages values of --size bytes, a
+future (Ferry) or delivery callback (confluent-kafka, acks=all, idempotence
+on) per message, then flush; each client into a topic of its own. Consume:
+the first --messages of one backlog (written before the run by the Ferry
+publisher), a fresh group from the earliest offset, every message acked:
+Ferry's iterator (receive + ack) and callback API (auto-ack), and
+confluent-kafka's consume() loop (auto-commit). msgs/s per core = messages /
+CPU seconds of the process; ratio = Ferry's over confluent-kafka's (target >=
+1).
 """
 import argparse
+import json
 import os
 import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+import urllib.request
 import uuid
 
-import ferry
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def cpu_seconds():
@@ -24,66 +45,263 @@ def cpu_seconds():
     return usage.ru_utime + usage.ru_stime
 
 
-def publish(args):
+# -- workers (each in its own process) ----------------------------------------
+
+def ferry_publish(args):
+    import ferry
     value = os.urandom(args.size)
-    with ferry.Publisher([args.server], linger=args.linger, max_batch_messages=args.batch) as pub:
+    with ferry.Publisher([args.server]) as pub:
         start, cpu = time.monotonic(), cpu_seconds()
-        futures = [pub.publish(args.topic, value, key=(b"k%d" % (i % 64)) if args.keys else None)
-                   for i in range(args.messages)]
+        futures = [pub.publish(args.topic, value) for _ in range(args.messages)]
         pub.flush()
-        elapsed, cpu = time.monotonic() - start, cpu_seconds() - cpu
-    failed = sum(1 for f in futures if f.exception() is not None)
-    rate = args.messages / elapsed
-    print("publish: %d msgs of %d B in %.2fs = %.0f msgs/s (%.1f MiB/s), %.1f us CPU/msg, "
-          "%d failed" % (args.messages, args.size, elapsed, rate, rate * args.size / 2**20,
-                         cpu / args.messages * 1e6, failed))
+        failed = sum(1 for f in futures if f.exception() is not None)
+        return time.monotonic() - start, cpu_seconds() - cpu, args.messages - failed
 
 
-def consume(args):
+def kafka_publish(args):
+    from confluent_kafka import Producer
+    value = os.urandom(args.size)
+    producer = Producer({"bootstrap.servers": args.bootstrap, "acks": "all",
+                         "enable.idempotence": True, "linger.ms": 5})
+    delivered = [0]
+
+    def on_delivery(err, _msg):
+        if err is None:
+            delivered[0] += 1
+
+    start, cpu = time.monotonic(), cpu_seconds()
+    for _ in range(args.messages):
+        while True:
+            try:
+                producer.produce(args.topic, value, on_delivery=on_delivery)
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    producer.flush()
+    return time.monotonic() - start, cpu_seconds() - cpu, delivered[0]
+
+
+def ferry_consume_iterator(args):
+    import ferry
+    start, cpu = time.monotonic(), cpu_seconds()
+    count = 0
+    with ferry.Subscriber([args.server], "pybench-" + uuid.uuid4().hex[:8], [args.topic],
+                          start="earliest") as sub:
+        while count < args.messages:
+            message = sub.receive(timeout=60)
+            if message is None:
+                break
+            message.ack()
+            count += 1
+    return time.monotonic() - start, cpu_seconds() - cpu, count
+
+
+def ferry_consume_callback(args):
+    import ferry
     done = threading.Event()
     lock = threading.Lock()
     count = [0]
-    first = [None]
 
-    def handle(message):
+    def handle(_message):
         with lock:
-            if first[0] is None:
-                first[0] = time.monotonic()
             count[0] += 1
             if count[0] >= args.messages:
                 done.set()
 
     start, cpu = time.monotonic(), cpu_seconds()
-    sub = ferry.Subscriber([args.server], "bench-" + uuid.uuid4().hex[:8], [args.topic],
-                           start="earliest", callback=handle, handler_threads=args.threads,
-                           max_outstanding_messages=args.outstanding)
-    ok = done.wait(300)
-    end, cpu = time.monotonic(), cpu_seconds() - cpu
+    sub = ferry.Subscriber([args.server], "pybench-" + uuid.uuid4().hex[:8], [args.topic],
+                           start="earliest", callback=handle)
+    done.wait(120)
     sub.close()
-    elapsed = end - (first[0] or start)
-    print("consume: %d msgs in %.2fs (from first message; %.2fs incl. group join) = %.0f msgs/s, "
-          "%.1f us CPU/msg (incl. join)%s" % (count[0], elapsed, end - start, count[0] / elapsed,
-                                              cpu / max(1, count[0]) * 1e6,
-                                              "" if ok else " (TIMED OUT)"))
+    return time.monotonic() - start, cpu_seconds() - cpu, min(count[0], args.messages)
+
+
+def kafka_consume(args):
+    from confluent_kafka import Consumer
+    consumer = Consumer({"bootstrap.servers": args.bootstrap,
+                         "group.id": "pybench-" + uuid.uuid4().hex[:8],
+                         "auto.offset.reset": "earliest", "enable.auto.commit": True})
+    start, cpu = time.monotonic(), cpu_seconds()
+    consumer.subscribe([args.topic])
+    count, idle_since = 0, time.monotonic()
+    while count < args.messages and time.monotonic() - idle_since < 60:
+        batch = consumer.consume(num_messages=min(500, args.messages - count), timeout=1.0)
+        for message in batch:
+            if message.error() is None:
+                count += 1
+        if batch:
+            idle_since = time.monotonic()
+    consumer.close()
+    return time.monotonic() - start, cpu_seconds() - cpu, count
+
+
+WORKERS = {
+    "ferry-publish": ferry_publish,
+    "kafka-publish": kafka_publish,
+    "ferry-consume-iterator": ferry_consume_iterator,
+    "ferry-consume-callback": ferry_consume_callback,
+    "kafka-consume": kafka_consume,
+}
+
+
+def run_worker(args, name, topic, messages):
+    command = [sys.executable, os.path.abspath(__file__), "--worker", name,
+               "--server", args.server, "--bootstrap", args.bootstrap, "--topic", topic,
+               "--messages", str(messages), "--size", str(args.size)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    wall, cpu, done = json.loads(out.strip().splitlines()[-1])
+    if done < messages:
+        sys.exit("python_bench: %s did only %d of %d messages" % (name, done, messages))
+    return wall, cpu
+
+
+# -- the broker and ferryd (unless given) -------------------------------------
+
+def free_port_pair():
+    while True:
+        a, b = socket.socket(), socket.socket()
+        try:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            b.bind(("127.0.0.1", port + 1))
+            return port
+        except OSError:
+            continue
+        finally:
+            a.close()
+            b.close()
+
+
+class Cluster:
+    """One local Kafka broker with a ferryd in front, stopped on exit."""
+
+    def __init__(self, build):
+        self.name = "pybench-%d" % os.getpid()
+        self.work = tempfile.mkdtemp(prefix="python_bench.")
+        self.ferryd = None
+        self.kafka = os.path.join(REPO, "scripts/kafka/kafka")
+        port = free_port_pair()
+        self.bootstrap = "127.0.0.1:%d" % port
+        print("python_bench: starting Kafka %s on %s" % (self.name, self.bootstrap),
+              file=sys.stderr)
+        subprocess.run([self.kafka, "start", self.name, str(port)], check=True,
+                       stdout=subprocess.DEVNULL)
+        self.server = "127.0.0.1:%d" % free_port_pair()
+        http = free_port_pair()
+        log = open(os.path.join(self.work, "ferryd.log"), "w")
+        self.ferryd = subprocess.Popen(
+            [os.path.join(build, "src/server/ferryd"), "--set", "clusters.main.type=kafka",
+             "--set", "clusters.main.bootstrap=" + self.bootstrap,
+             "--set", "listen.grpc=" + self.server,
+             "--set", "listen.http=127.0.0.1:%d" % http, "--set", "node.id=py-bench"],
+            stdout=log, stderr=subprocess.STDOUT)
+        for _ in range(300):
+            try:
+                urllib.request.urlopen("http://127.0.0.1:%d/healthz" % http, timeout=1)
+                return
+            except OSError:
+                if self.ferryd.poll() is not None:
+                    break
+                time.sleep(0.2)
+        self.close()
+        sys.exit("python_bench: ferryd did not become healthy (log: %s)" % log.name)
+
+    def close(self):
+        if self.ferryd is not None and self.ferryd.poll() is None:
+            self.ferryd.send_signal(signal.SIGTERM)
+            self.ferryd.wait(30)
+        subprocess.run([self.kafka, "wipe", self.name], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def create_topic(args, topic):
+    subprocess.run([os.path.join(args.build, "src/cli/ferry"), "--server", args.server,
+                    "topics", "create", topic, "--partitions", str(args.partitions)],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def per_core(messages, cpu):
+    return messages / cpu if cpu > 0 else float("inf")
+
+
+def bench(args):
+    rows = []
+    for run in range(1, args.runs + 1):
+        tag = "%d-%s" % (run, uuid.uuid4().hex[:6])
+        topics = {name: "pybench-%s-%s" % (name, tag) for name in ("ferry", "kafka", "backlog")}
+        for topic in topics.values():
+            create_topic(args, topic)
+        print("python_bench: run %d: backlog" % run, file=sys.stderr)
+        run_worker(args, "ferry-publish", topics["backlog"], args.messages)
+        results = {}
+        # Alternate which client goes first, so neither always meets a colder broker.
+        order = ["ferry", "kafka"] if run % 2 else ["kafka", "ferry"]
+        for side in order:
+            print("python_bench: run %d: %s publish" % (run, side), file=sys.stderr)
+            results[side + "-publish"] = run_worker(args, side + "-publish", topics[side],
+                                                    args.messages)
+        consumers = ["ferry-consume-iterator", "ferry-consume-callback", "kafka-consume"]
+        for name in consumers if run % 2 else reversed(consumers):
+            print("python_bench: run %d: %s" % (run, name), file=sys.stderr)
+            results[name] = run_worker(args, name, topics["backlog"], args.messages)
+        rows.append(results)
+
+    n = args.messages
+    print()
+    print("%d messages of %d B, %d partitions, one local broker, ferryd in front; load "
+          "before: %s" % (n, args.size, args.partitions, args.load))
+    print("msgs/s per core of the Python process (CPU µs/msg; wall msgs/s); ratio = "
+          "Ferry / confluent-kafka per core (target >= 1)")
+    print()
+    print("| run | publish Ferry | publish confluent-kafka | ratio | consume Ferry iterator "
+          "| consume Ferry callback | consume confluent-kafka | ratio iterator / callback |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|")
+
+    def cell(result):
+        wall, cpu = result
+        return "%.0f (%.1f; %.0f)" % (per_core(n, cpu), cpu / n * 1e6, n / wall)
+
+    for run, r in enumerate(rows, 1):
+        kafka_pub = per_core(n, r["kafka-publish"][1])
+        kafka_con = per_core(n, r["kafka-consume"][1])
+        print("| %d | %s | %s | %.2f | %s | %s | %s | %.2f / %.2f |" % (
+            run, cell(r["ferry-publish"]), cell(r["kafka-publish"]),
+            per_core(n, r["ferry-publish"][1]) / kafka_pub,
+            cell(r["ferry-consume-iterator"]), cell(r["ferry-consume-callback"]),
+            cell(r["kafka-consume"]),
+            per_core(n, r["ferry-consume-iterator"][1]) / kafka_con,
+            per_core(n, r["ferry-consume-callback"][1]) / kafka_con))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--server", default="127.0.0.1:7400")
-    parser.add_argument("--topic", default="bench")
-    parser.add_argument("--messages", type=int, default=50000)
+    parser.add_argument("--server", help="a running ferryd (host:port); needs --bootstrap")
+    parser.add_argument("--bootstrap", help="the Kafka broker of --server's cluster")
+    parser.add_argument("--build", default=os.path.join(REPO, "build"))
+    parser.add_argument("--messages", type=int, default=100000)
     parser.add_argument("--size", type=int, default=1024)
-    parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--linger", type=float, default=0.005)
-    parser.add_argument("--keys", action="store_true", help="64 keys instead of none")
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--outstanding", type=int, default=5000)
-    parser.add_argument("--phase", choices=["both", "publish", "consume"], default="both")
+    parser.add_argument("--partitions", type=int, default=4)
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--topic", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.phase in ("both", "publish"):
-        publish(args)
-    if args.phase in ("both", "consume"):
-        consume(args)
+    if args.worker:
+        print(json.dumps(WORKERS[args.worker](args)))
+        return
+    if (args.server is None) != (args.bootstrap is None):
+        parser.error("--server and --bootstrap go together")
+    args.load = "%.2f %.2f %.2f" % os.getloadavg()
+    cluster = None
+    if args.server is None:
+        cluster = Cluster(args.build)
+        args.server, args.bootstrap = cluster.server, cluster.bootstrap
+    try:
+        bench(args)
+    finally:
+        if cluster is not None:
+            cluster.close()
 
 
 if __name__ == "__main__":

@@ -1,12 +1,23 @@
 #include "subscribe_stream.h"
 
 #include <algorithm>
+#include <string_view>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "subscriber_convert.h"
 
 namespace ferry::client::internal {
 namespace {
+
+// Blocks large enough that a batch of 1 KiB messages takes a few of them
+// (the values themselves are heap strings the listener takes over).
+google::protobuf::ArenaOptions ArenaOptions() {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = 16 << 10;
+  options.max_block_size = 256 << 10;
+  return options;
+}
 
 int64_t Settlements(const ferry::v1::SubscribeRequest& request) {
   return request.ack().receipts_size() + request.nack().receipts_size();
@@ -21,7 +32,11 @@ SubscribeStream::SubscribeStream(std::size_t endpoint, std::string address,
       address_(std::move(address)),
       config_(config),
       listener_(listener),
-      counters_(std::move(counters)) {}
+      counters_(std::move(counters)),
+      arena_(ArenaOptions()),
+      response_(
+          google::protobuf::Arena::CreateMessage<ferry::v1::SubscribeResponse>(&arena_)) {
+}
 
 void SubscribeStream::Start(ferry::v1::Subscriber::StubInterface* stub,
                             const ferry::v1::SubscribeRequest& open) {
@@ -33,11 +48,25 @@ void SubscribeStream::Start(ferry::v1::Subscriber::StubInterface* stub,
   stub->async()->Subscribe(&context_, this);
   AddHold();
   StartWrite(&current_);
-  StartRead(&response_);
+  StartRead(response_);
   StartCall();
 }
 
-void SubscribeStream::Ack(std::string receipt) {
+void SubscribeStream::AckAll(std::span<const uint64_t> seqs) {
+  bool write = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!accepting_) {
+      counters_->dropped_settlements += static_cast<int64_t>(seqs.size());
+      return;
+    }
+    // At most one of these starts a write: the others find it in flight.
+    for (uint64_t seq : seqs) write = SettleLocked(seq, &acks_) || write;
+  }
+  if (write) StartWrite(&current_);
+}
+
+void SubscribeStream::Nack(uint64_t seq, std::chrono::milliseconds delay) {
   bool write;
   {
     absl::MutexLock lock(&mu_);
@@ -45,32 +74,17 @@ void SubscribeStream::Ack(std::string receipt) {
       ++counters_->dropped_settlements;
       return;
     }
-    leases_.erase(receipt);
-    write = AddPendingLocked(&acks_, std::move(receipt));
+    write = SettleLocked(seq, &nacks_[delay]);
   }
   if (write) StartWrite(&current_);
 }
 
-void SubscribeStream::Nack(std::string receipt, std::chrono::milliseconds delay) {
+void SubscribeStream::Extend(uint64_t seq, std::chrono::milliseconds deadline) {
   bool write;
   {
     absl::MutexLock lock(&mu_);
-    if (!accepting_) {
-      ++counters_->dropped_settlements;
-      return;
-    }
-    leases_.erase(receipt);
-    write = AddPendingLocked(&nacks_[delay], std::move(receipt));
-  }
-  if (write) StartWrite(&current_);
-}
-
-void SubscribeStream::Extend(std::string receipt, std::chrono::milliseconds deadline) {
-  bool write;
-  {
-    absl::MutexLock lock(&mu_);
-    auto lease = leases_.find(receipt);
-    if (!accepting_ || lease == leases_.end()) return;
+    auto lease = leases_.find(seq);
+    if (!accepting_ || lease == leases_.end() || !lease->second.extending) return;
     lease->second.expires = Clock::now() + deadline;
     const Clock::time_point due = lease->second.expires - ExtensionMargin();
     next_extension_ = std::min(next_extension_, due);
@@ -78,9 +92,19 @@ void SubscribeStream::Extend(std::string receipt, std::chrono::milliseconds dead
       next_tick_ = due;
       listener_->Wake();  // under mu_, as in AddPendingLocked
     }
-    write = AddPendingLocked(&extensions_[deadline], std::move(receipt));
+    write = AddPendingLocked(&extensions_[deadline], lease->second.receipt);
   }
   if (write) StartWrite(&current_);
+}
+
+bool SubscribeStream::SettleLocked(uint64_t seq, std::vector<std::string>* list) {
+  auto lease = leases_.find(seq);
+  // Leases go only when settled (a handle settles once) or when the stream
+  // stops accepting, which the callers checked.
+  if (lease == leases_.end()) return false;
+  std::string receipt = std::move(lease->second.receipt);
+  leases_.erase(lease);
+  return AddPendingLocked(list, std::move(receipt));
 }
 
 bool SubscribeStream::AddPendingLocked(std::vector<std::string>* list,
@@ -148,18 +172,17 @@ Clock::time_point SubscribeStream::Tick(Clock::time_point now) {
     // Leases are scanned only once the earliest extension may be due.
     if (now >= next_extension_) {
       next_extension_ = Clock::time_point::max();
-      for (auto it = leases_.begin(); it != leases_.end();) {
-        Lease& lease = it->second;
+      for (auto& [seq, lease] : leases_) {
+        if (!lease.extending) continue;
         if (now - lease.delivered >= config_.max_extension) {
-          it = leases_.erase(it);  // Given up: the node will redeliver it.
+          lease.extending = false;  // Given up: the node will redeliver it.
           continue;
         }
         if (now >= lease.expires - margin) {
-          due.push_back(it->first);
+          due.push_back(lease.receipt);
           lease.expires = now + config_.ack_deadline;
         }
         next_extension_ = std::min(next_extension_, lease.expires - margin);
-        ++it;
       }
     }
     next = std::min(next, next_extension_);
@@ -246,23 +269,23 @@ void SubscribeStream::OnReadDone(bool ok) {
     return;
   }
   HandleResponse();
-  StartRead(&response_);
+  // What the listener kept was moved out of the arena's strings.
+  arena_.Reset();
+  response_ =
+      google::protobuf::Arena::CreateMessage<ferry::v1::SubscribeResponse>(&arena_);
+  StartRead(response_);
 }
 
 void SubscribeStream::HandleResponse() {
-  switch (response_.response_case()) {
+  switch (response_->response_case()) {
     case ferry::v1::SubscribeResponse::kOpened:
       if (!opened_.exchange(true)) ++counters_->open_streams;
       break;
     case ferry::v1::SubscribeResponse::kMessages: {
-      std::vector<ferry::v1::ReceivedMessage> messages;
-      auto* batch = response_.mutable_messages()->mutable_messages();
-      messages.reserve(batch->size());
-      for (ferry::v1::ReceivedMessage& message : *batch) {
-        messages.push_back(std::move(message));
-      }
+      auto& messages = *response_->mutable_messages()->mutable_messages();
       counters_->received += static_cast<int64_t>(messages.size());
       bool wake;
+      uint64_t first_seq;
       {
         absl::MutexLock lock(&mu_);
         // Messages that arrive while closing are not handed out: the node
@@ -270,8 +293,12 @@ void SubscribeStream::HandleResponse() {
         if (!accepting_) break;
         const Clock::time_point now = Clock::now();
         leases_.reserve(leases_.size() + messages.size());
-        for (const ferry::v1::ReceivedMessage& message : messages) {
-          leases_[message.receipt()] = Lease{now, now + config_.ack_deadline};
+        first_seq = next_seq_;
+        for (ferry::v1::ReceivedMessage& message : messages) {
+          leases_.emplace(next_seq_++,
+                          Lease{.receipt = std::move(*message.mutable_receipt()),
+                                .delivered = now,
+                                .expires = now + config_.ack_deadline});
         }
         const Clock::time_point due = now + config_.ack_deadline - ExtensionMargin();
         next_extension_ = std::min(next_extension_, due);
@@ -282,22 +309,29 @@ void SubscribeStream::HandleResponse() {
         if (wake) next_tick_ = due;
       }
       if (wake) listener_->Wake();
-      listener_->OnMessages(this, std::move(messages));
+      listener_->OnMessages(this, messages, first_seq);
       break;
     }
     case ferry::v1::SubscribeResponse::kReceiptResults: {
       std::vector<ReceiptFailure> failures;
-      absl::ReleasableMutexLock lock(&mu_);
+      absl::flat_hash_set<std::string_view> failed;
       for (const ferry::v1::ReceiptResult& result :
-           response_.receipt_results().results()) {
+           response_->receipt_results().results()) {
         if (result.status().code() == 0) continue;
-        leases_.erase(result.receipt());  // No point extending it further.
+        failed.insert(result.receipt());
         failures.push_back(ReceiptFailure{.code = result.status().code(),
                                           .error = result.status().message(),
                                           .endpoint = address_});
       }
+      if (!failed.empty()) {
+        // No point extending those further. Rare (rebalances, seeks), so a
+        // scan rather than an index by receipt.
+        absl::MutexLock lock(&mu_);
+        for (auto& [seq, lease] : leases_) {
+          if (failed.contains(lease.receipt)) lease.extending = false;
+        }
+      }
       counters_->receipt_failures += static_cast<int64_t>(failures.size());
-      lock.Release();
       if (!failures.empty()) listener_->OnReceiptFailures(this, std::move(failures));
       break;
     }

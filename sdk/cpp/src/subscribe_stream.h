@@ -13,11 +13,12 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "ferry/client/subscriber.h"
 #include "ferry/v1/subscriber.grpc.pb.h"
@@ -46,9 +47,15 @@ class SubscribeStream;
 class StreamListener {
  public:
   virtual ~StreamListener() = default;
-  // Messages whose receipts the stream now tracks (deadline extension).
-  virtual void OnMessages(SubscribeStream* stream,
-                          std::vector<ferry::v1::ReceivedMessage> messages) = 0;
+  // Messages whose receipts the stream now tracks (deadline extension) under
+  // the sequence numbers first_seq, first_seq + 1, ...; their `receipt`
+  // fields were moved out (the stream keeps them). They live on the stream's
+  // arena, freed when this returns: move their fields out (std::string
+  // moves take the heap bytes), do not keep the messages.
+  virtual void OnMessages(
+      SubscribeStream* stream,
+      google::protobuf::RepeatedPtrField<ferry::v1::ReceivedMessage>& messages,
+      uint64_t first_seq) = 0;
   virtual void OnReceiptFailures(SubscribeStream* stream,
                                  std::vector<ReceiptFailure> failures) = 0;
   // The stream ended; the last call the stream makes.
@@ -90,11 +97,14 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
   // True once the node answered `opened`.
   bool opened() const { return opened_.load(); }
 
-  // Settle or extend a receipt this stream delivered. Batched; dropped and
-  // counted once the stream broke or is closing.
-  void Ack(std::string receipt);
-  void Nack(std::string receipt, std::chrono::milliseconds delay);
-  void Extend(std::string receipt, std::chrono::milliseconds deadline);
+  // Settle or extend the message this stream delivered as `seq` (see
+  // StreamListener::OnMessages). Batched; dropped and counted once the stream
+  // broke or is closing.
+  void Ack(uint64_t seq) { AckAll(std::span<const uint64_t>(&seq, 1)); }
+  // Many acks under one lock.
+  void AckAll(std::span<const uint64_t> seqs);
+  void Nack(uint64_t seq, std::chrono::milliseconds delay);
+  void Extend(uint64_t seq, std::chrono::milliseconds deadline);
 
   // Sends the batch if its delay has passed and the extensions that are due.
   // Returns when the next thing will be due (time_point::max(): nothing).
@@ -109,10 +119,17 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
  private:
   using Request = ferry::v1::SubscribeRequest;
 
+  // A delivered message not settled yet. The receipt lives here only: the
+  // handle names it by sequence number, so delivering and acking copy no
+  // receipt and hash no string.
   struct Lease {
+    std::string receipt;
     Clock::time_point delivered;
     // When the node will redeliver the message, as far as we know.
     Clock::time_point expires;
+    // False once automatic extension gave up (MaxExtension) or the node
+    // reported the receipt failed: kept only so a late ack is still sent.
+    bool extending = true;
   };
 
   void OnReadDone(bool ok) override;
@@ -127,6 +144,10 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
   // Adds one settlement or extension to the pending batch; sends the batch
   // when it is full. Returns whether the caller must StartWrite(&current_).
   bool AddPendingLocked(std::vector<std::string>* list, std::string receipt)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ack or Nack: takes the lease's receipt into `list`. Returns whether the
+  // caller must StartWrite(&current_).
+  bool SettleLocked(uint64_t seq, std::vector<std::string>* list)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TakePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts the next queued write if none is in flight: returns whether the
@@ -144,8 +165,11 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
   const std::shared_ptr<Counters> counters_;
 
   grpc::ClientContext context_;
-  // Owned by the read in flight (one at a time).
-  ferry::v1::SubscribeResponse response_;
+  // Owned by the read in flight (one at a time). Parsed on arena_, reset after
+  // each response: a batch's messages and their string objects are not
+  // allocated one by one.
+  google::protobuf::Arena arena_;
+  ferry::v1::SubscribeResponse* response_;
   // Owned by the write in flight, while writing_.
   Request current_;
   std::atomic<bool> opened_{false};
@@ -153,7 +177,9 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
   absl::Mutex mu_;
   // Settlements and extensions are accepted (not broken, not closing).
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
-  std::unordered_map<std::string, Lease> leases_ ABSL_GUARDED_BY(mu_);
+  // By sequence number; the next message gets next_seq_.
+  absl::flat_hash_map<uint64_t, Lease> leases_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
   // No lease is due for extension before this (it may be earlier than the
   // first that is: Tick() then scans and sets it exactly).
   Clock::time_point next_extension_ ABSL_GUARDED_BY(mu_) = Clock::time_point::max();
@@ -174,10 +200,11 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
   bool hold_released_ ABSL_GUARDED_BY(mu_) = false;
 };
 
-// What an AckHandle holds: a receipt and the stream that delivered it.
+// What an AckHandle holds: the stream that delivered the message and the
+// message's sequence number on it.
 struct Receipt {
   std::shared_ptr<SubscribeStream> stream;
-  std::string receipt;
+  uint64_t seq = 0;
 };
 
 }  // namespace ferry::client::internal

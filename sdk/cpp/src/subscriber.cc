@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "ack_collector.h"
 #include "channel_security.h"
 #include "subscribe_stream.h"
 #include "subscriber_impl.h"
@@ -28,17 +29,22 @@ AckHandle& AckHandle::operator=(AckHandle&& other) noexcept {
 void AckHandle::Ack() {
   if (receipt_ == nullptr) return;
   std::unique_ptr<internal::Receipt> receipt = std::move(receipt_);
-  receipt->stream->Ack(std::move(receipt->receipt));
+  if (internal::AckCollector* collector =
+          internal::AckCollector::For(receipt->stream.get())) {
+    collector->Add(receipt->seq);
+  } else {
+    receipt->stream->Ack(receipt->seq);
+  }
 }
 
 void AckHandle::Nack(std::chrono::milliseconds delay) {
   if (receipt_ == nullptr) return;
   std::unique_ptr<internal::Receipt> receipt = std::move(receipt_);
-  receipt->stream->Nack(std::move(receipt->receipt), delay);
+  receipt->stream->Nack(receipt->seq, delay);
 }
 
 void AckHandle::ExtendDeadline(std::chrono::milliseconds deadline) {
-  if (receipt_ != nullptr) receipt_->stream->Extend(receipt_->receipt, deadline);
+  if (receipt_ != nullptr) receipt_->stream->Extend(receipt_->seq, deadline);
 }
 
 struct Subscriber::Builder::Options : internal::SubscriberOptions {};

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "ack_collector.h"
 #include "subscriber_convert.h"
 
 namespace ferry::client {
@@ -24,6 +25,9 @@ bool Fatal(grpc::StatusCode code) {
 absl::Duration ToAbsl(internal::Clock::duration duration) {
   return absl::FromChrono(std::chrono::duration_cast<std::chrono::nanoseconds>(duration));
 }
+
+// Most messages one handler task runs in sequence when unordered.
+constexpr int kMaxRun = 16;
 
 // A message and its handle, owned by the handler task.
 struct Delivery {
@@ -116,30 +120,58 @@ bool Subscriber::Impl::Close(std::chrono::milliseconds timeout) {
   return handlers_done;
 }
 
-void Subscriber::Impl::OnMessages(internal::SubscribeStream* stream,
-                                  std::vector<ferry::v1::ReceivedMessage> messages) {
+void Subscriber::Impl::OnMessages(
+    internal::SubscribeStream* stream,
+    google::protobuf::RepeatedPtrField<ferry::v1::ReceivedMessage>& messages,
+    uint64_t first_seq) {
   {
     // Not handed out: the node redelivers them once the closing streams end.
     absl::MutexLock lock(&mu_);
     if (!delivering_) return;
   }
   std::shared_ptr<internal::SubscribeStream> owner = stream->shared_from_this();
-  auto handle = [&owner](ferry::v1::ReceivedMessage& message) {
-    return AckHandle(std::make_unique<internal::Receipt>(
-        internal::Receipt{owner, std::move(*message.mutable_receipt())}));
+  uint64_t seq = first_seq;
+  auto handle = [&owner, &seq] {
+    return AckHandle(
+        std::make_unique<internal::Receipt>(internal::Receipt{owner, seq++}));
   };
   if (pool_ != nullptr) {
     const MessageHandler* handler = &options_.on_message;
     std::vector<internal::HandlerPool::Keyed> tasks;
-    tasks.reserve(messages.size());
-    for (ferry::v1::ReceivedMessage& message : messages) {
-      AckHandle ack = handle(message);
-      Delivery delivery{internal::FromProto(std::move(message)), std::move(ack)};
-      std::string key = internal::OrderingKey(options_.ordering, delivery.message);
-      tasks.push_back(
-          {std::move(key), [handler, delivery = std::move(delivery)]() mutable {
-             (*handler)(delivery.message, std::move(delivery.handle));
-           }});
+    if (options_.ordering == Ordering::kNone) {
+      // Unordered: a task per run of messages rather than per message, so
+      // the pool's lock and the stream's (for the acks, see AckCollector) are
+      // taken once per run. Runs are short enough that one slow handler holds
+      // up few others, and split the batch over all handler threads.
+      const int threads = options_.handler_threads;
+      const int count = messages.size();
+      const int run_size = std::clamp((count + threads - 1) / threads, 1, kMaxRun);
+      tasks.reserve((count + run_size - 1) / run_size);
+      for (int begin = 0; begin < count; begin += run_size) {
+        const int end = std::min(begin + run_size, count);
+        std::vector<Delivery> run;
+        run.reserve(end - begin);
+        for (int i = begin; i < end; ++i) {
+          run.push_back(Delivery{internal::FromProto(std::move(messages[i])), handle()});
+        }
+        tasks.push_back({{}, [handler, owner, run = std::move(run)]() mutable {
+                           internal::AckCollector acks(owner.get());
+                           for (Delivery& delivery : run) {
+                             (*handler)(delivery.message, std::move(delivery.handle));
+                           }
+                         }});
+      }
+    } else {
+      tasks.reserve(messages.size());
+      for (ferry::v1::ReceivedMessage& message : messages) {
+        AckHandle ack = handle();
+        Delivery delivery{internal::FromProto(std::move(message)), std::move(ack)};
+        std::string key = internal::OrderingKey(options_.ordering, delivery.message);
+        tasks.push_back(
+            {std::move(key), [handler, delivery = std::move(delivery)]() mutable {
+               (*handler)(delivery.message, std::move(delivery.handle));
+             }});
+      }
     }
     // One lock and one wake-up round per batch, not per message.
     pool_->SubmitAll(std::move(tasks));
@@ -148,7 +180,7 @@ void Subscriber::Impl::OnMessages(internal::SubscribeStream* stream,
   std::vector<PulledMessage> batch;
   batch.reserve(messages.size());
   for (ferry::v1::ReceivedMessage& message : messages) {
-    AckHandle ack = handle(message);
+    AckHandle ack = handle();
     batch.emplace_back(internal::FromProto(std::move(message)), std::move(ack));
   }
   absl::MutexLock lock(&mu_);

@@ -43,8 +43,10 @@ class Subscriber::Impl : public internal::StreamListener {
   SubscriberStats Stats() const;
   bool Close(std::chrono::milliseconds timeout);
 
-  void OnMessages(internal::SubscribeStream* stream,
-                  std::vector<ferry::v1::ReceivedMessage> messages) override;
+  void OnMessages(
+      internal::SubscribeStream* stream,
+      google::protobuf::RepeatedPtrField<ferry::v1::ReceivedMessage>& messages,
+      uint64_t first_seq) override;
   void OnReceiptFailures(internal::SubscribeStream* stream,
                          std::vector<ReceiptFailure> failures) override;
   void OnStreamDone(internal::SubscribeStream* stream, grpc::Status status) override;

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -392,6 +393,60 @@ TEST(Subscriber, NotFoundIsFatalInCallbackMode) {
                               }));
   ASSERT_TRUE(failed.WaitForNotificationWithTimeout(absl::FromChrono(kWait)));
   EXPECT_EQ(subscriber->Failure()->code, static_cast<int>(grpc::StatusCode::NOT_FOUND));
+}
+
+// Unordered handlers run a batch in runs whose acks reach the stream
+// together: each message is still settled exactly once, whether its handle is
+// acked or nacked inside the handler or kept and acked later on another
+// thread.
+TEST(Subscriber, UnorderedHandlersSettleEveryMessageOfABatchOnce) {
+  FakeSubscriberNode node;
+  absl::Mutex mu;
+  std::vector<AckHandle> kept;
+  int handled = 0;
+  auto subscriber =
+      Build(Options({&node})
+                .HandlerThreads(3)
+                .AckBatch(1000, kLong)
+                .OnMessage([&](const ReceivedMessage& message, AckHandle handle) {
+                  const int n = std::stoi(message.value);
+                  absl::MutexLock lock(&mu);
+                  if (n % 10 == 3) {
+                    handle.Nack();
+                  } else if (n % 10 == 7) {
+                    kept.push_back(std::move(handle));
+                  } else {
+                    handle.Ack();
+                  }
+                  ++handled;
+                }));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  std::vector<ferry::v1::ReceivedMessage> batch;
+  for (int i = 0; i < 100; ++i) batch.push_back(Msg(std::to_string(i)));
+  const std::vector<std::string> receipts = node.Deliver(0, std::move(batch));
+  {
+    absl::MutexLock lock(&mu);
+    auto all = [&handled]() { return handled == 100; };
+    ASSERT_TRUE(mu.AwaitWithTimeout(absl::Condition(&all), absl::FromChrono(kWait)));
+    for (AckHandle& handle : kept) handle.Ack();
+  }
+  ASSERT_TRUE(subscriber->Close(kWait));
+
+  std::vector<std::string> want_acked, want_nacked;
+  for (int i = 0; i < 100; ++i) {
+    (i % 10 == 3 ? want_nacked : want_acked).push_back(receipts[i]);
+  }
+  const StreamLog log = node.streams()[0];
+  std::vector<std::string> acked = log.Acked();
+  std::vector<std::string> nacked;
+  for (const StreamLog::Timed& nack : log.Nacked()) nacked.push_back(nack.receipt);
+  std::sort(acked.begin(), acked.end());
+  std::sort(nacked.begin(), nacked.end());
+  std::sort(want_acked.begin(), want_acked.end());
+  std::sort(want_nacked.begin(), want_nacked.end());
+  EXPECT_EQ(acked, want_acked);
+  EXPECT_EQ(nacked, want_nacked);
+  EXPECT_EQ(subscriber->Stats().dropped_settlements, 0);
 }
 
 TEST(Subscriber, CloseWaitsForRunningHandlersAndFlushesTheirAcks) {

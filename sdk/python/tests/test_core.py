@@ -2,6 +2,7 @@
 exercised directly: fake responses in, the requests and resolutions the
 shells would act on out. No server, no threads, no event loop; time is a
 plain number."""
+import datetime
 import re
 
 import grpc
@@ -284,3 +285,19 @@ def test_subscriber_core_close_sends_pending_settlements_then_drops_later_ones()
     third.ack()
     assert core.snapshot().dropped_settlements == 1
     assert deliver(core, stream, "late") == (False, ())  # closing: not queued
+
+
+def test_message_builds_headers_and_publish_time_as_the_received_record_had_them():
+    from google.protobuf import timestamp_pb2
+    from ferry._message import Message
+    time = timestamp_pb2.Timestamp(seconds=1_700_000_000, nanos=123_456_789)
+    pb = subscriber_pb2.ReceivedMessage(
+        receipt=b"r", topic="t", value=b"v", publish_time=time,
+        headers=[common_pb2.Header(key="h", value=b"1"), common_pb2.Header(key="h", value=b"2")])
+    message = Message(pb, None, None, 0.0, 30.0)
+    assert message.publish_time == time.ToDatetime(tzinfo=datetime.timezone.utc)
+    assert message.publish_time.tzinfo is not None
+    assert message.header_list == [("h", b"1"), ("h", b"2")]
+    assert message.headers == {"h": b"2"}
+    bare = Message(subscriber_pb2.ReceivedMessage(receipt=b"r", topic="t"), None, None, 0.0, 30.0)
+    assert bare.publish_time is None and bare.headers == {} and bare.key is None

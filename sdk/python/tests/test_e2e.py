@@ -255,6 +255,28 @@ def test_handler_exception_nacks(node, topic_factory):
     assert attempts[:2] == [1, 2]
 
 
+def test_close_waits_for_a_running_callback_and_sends_its_auto_ack(node, topic_factory):
+    topic = topic_factory(partitions=1)
+    with ferry.Publisher([node.endpoint]) as pub:
+        pub.publish(topic, b"x").result(30)
+    started, release = threading.Event(), threading.Event()
+
+    def handle(_m):
+        started.set()
+        release.wait(10)
+
+    # A huge ack batch delay: only close() can send the auto-ack.
+    sub = ferry.Subscriber([node.endpoint], unique("g"), [topic], start="earliest",
+                           callback=handle, ack_batch=(10000, 3600))
+    assert started.wait(30)
+    threading.Timer(0.5, release.set).start()
+    begin = time.monotonic()
+    assert sub.close(timeout=10)
+    # Woken when the callback returned, not at the timeout.
+    assert 0.4 <= time.monotonic() - begin < 5
+    assert sub.stats().acks_sent == 1
+
+
 def test_close_flushes_acks(node, topic_factory):
     topic = topic_factory(partitions=1)
     group = unique("g")

@@ -1,6 +1,8 @@
 """Plain values of the subscribers: messages, counters, stream failures."""
 import datetime
-from typing import Optional
+from typing import Dict, Optional
+
+from google.protobuf import timestamp_pb2
 
 from ferry import _types
 
@@ -58,8 +60,8 @@ class Message:
     A receipt is valid only on the stream that delivered the message: after
     that stream broke, ack/nack do nothing and the node redelivers.
     """
-    __slots__ = ("topic", "partition", "offset", "key", "value", "headers", "header_list",
-                 "publish_time", "delivery_attempt", "cluster", "id", "_receipt",
+    __slots__ = ("topic", "partition", "offset", "key", "value", "header_list",
+                 "delivery_attempt", "cluster", "id", "_headers", "_time", "_receipt",
                  "_stream", "_owner", "_settled", "_delivered", "_expires")
 
     def __init__(self, pb, stream, owner, now, ack_deadline):
@@ -69,9 +71,14 @@ class Message:
         self.key = pb.key or None
         self.value = pb.value
         self.header_list = [(h.key, h.value) for h in pb.headers]
-        self.headers = dict(self.header_list)
-        self.publish_time = (pb.publish_time.ToDatetime(tzinfo=datetime.timezone.utc)
-                             if pb.HasField("publish_time") else None)
+        # headers and publish_time are built when first read: ToDatetime alone
+        # cost more than the rest of the message (py-spy, issue 18).
+        self._headers = None
+        if pb.HasField("publish_time"):
+            time = pb.publish_time
+            self._time = (time.seconds, time.nanos)
+        else:
+            self._time = None
         self.delivery_attempt = pb.delivery_attempt
         self.cluster = pb.cluster
         self.id = pb.id
@@ -81,6 +88,20 @@ class Message:
         self._settled = False
         self._delivered = now
         self._expires = now + ack_deadline
+
+    @property
+    def headers(self) -> Dict[str, bytes]:
+        if self._headers is None:
+            self._headers = dict(self.header_list)
+        return self._headers
+
+    @property
+    def publish_time(self) -> Optional[datetime.datetime]:
+        if self._time is None:
+            return None
+        seconds, nanos = self._time
+        return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos).ToDatetime(
+            tzinfo=datetime.timezone.utc)
 
     def ack(self) -> None:
         """The message was processed: the node may commit past it."""

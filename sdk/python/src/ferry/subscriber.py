@@ -7,7 +7,6 @@ import logging
 import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Optional
 
 import grpc
@@ -121,12 +120,19 @@ class Subscriber:
                          for i in range(len(targets))]
         self._threads.append(threading.Thread(target=self._maintain, name="ferry-sub-maint",
                                               daemon=True))
+        # Callback API: handler threads take (message, chain key) from a plain
+        # queue (a ThreadPoolExecutor built a Future and a Condition per
+        # message); None stops one of them.
         self._pool = None
+        self._handlers = []
         if callback is not None:
-            self._pool = ThreadPoolExecutor(handler_threads, thread_name_prefix="ferry-handler")
+            self._pool = queue.SimpleQueue()
+            self._handlers = [threading.Thread(target=self._handler_loop,
+                                               name="ferry-handler-%d" % i, daemon=True)
+                              for i in range(handler_threads)]
             self._threads.append(threading.Thread(target=self._dispatch,
                                                   name="ferry-sub-dispatch", daemon=True))
-        for t in self._threads:
+        for t in self._threads + self._handlers:
             t.start()
 
     # -- public API -------------------------------------------------------
@@ -207,7 +213,11 @@ class Subscriber:
             for thread in self._threads:
                 thread.join(5.0)
             if self._pool is not None:
-                self._pool.shutdown(wait=handlers_done)
+                for _ in self._handlers:
+                    self._pool.put(None)
+                if handlers_done:
+                    for thread in self._handlers:
+                        thread.join()
             for channel in self._channels:
                 channel.close()
             return handlers_done
@@ -293,18 +303,31 @@ class Subscriber:
                 message.nack()  # as close() did with the messages still queued
                 return
             if run_now:
-                self._pool.submit(self._handle, message, key)
+                self._pool.put((message, key))
+
+    def _handler_loop(self):
+        while True:
+            item = self._pool.get()
+            if item is None:
+                return
+            self._handle(*item)
 
     def _handle(self, message, key):
+        core = self._core
         while message is not None:
+            auto_ack = False
             try:
                 self._callback(message)
             except Exception:  # noqa: BLE001 - a failing handler nacks
                 log.exception("ferry: message handler raised; nacking %r", message)
                 message.nack()
             else:
-                if self._auto_ack and not message._settled:
-                    message.ack()
+                auto_ack = self._auto_ack and not message._settled
+            # The auto-ack and the end of the call under one lock; only close()
+            # waits for handler calls to end, so only it is woken.
             with self._lock:
-                message = self._core.handler_done(key)
-                self._ready.notify_all()
+                if auto_ack and core.settle(message, "ack", 0.0, time.monotonic()):
+                    self._maint.notify()
+                message = core.handler_done(key)
+                if core.closing:
+                    self._ready.notify_all()

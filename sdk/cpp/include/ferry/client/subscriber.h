@@ -271,7 +271,13 @@ class Subscriber {
     // Callback API: `handler` receives every message on a handler thread.
     // Without it the subscriber is in pull mode (Next).
     Builder& OnMessage(MessageHandler handler);
-    // Threads running OnMessage (1 to 1024; default 4).
+    // Threads running OnMessage (1 to 1024; default 4). With Ordering::kNone
+    // a received batch is split over them in runs of up to 16 messages that
+    // one thread handles in turn (so a slow handler call delays the rest of
+    // its run, not other threads), and the acks made during a run reach the
+    // node's stream together when its last call returns (a Close that gives
+    // up on a stuck handler drops the acks of that handler's run; the node
+    // redelivers those messages).
     Builder& HandlerThreads(int threads);
     // Called on the background thread for each stream failure.
     Builder& OnError(ErrorHandler handler);
