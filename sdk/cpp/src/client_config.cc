@@ -83,20 +83,24 @@ absl::StatusOr<ClientConfigSnapshot> ClientConfigFetcher::Fetch(
   answer->mu.Await(absl::Condition(&answer->done));  // the call's deadline bounds it
   if (!answer->status.ok()) {
     const absl::Status status = ToAbsl(answer->status);
-    if (absl::IsUnimplemented(status)) {
-      // An older ferryd: SDK defaults apply and fallback stays off.
-      if (!unimplemented_logged_) {
+    // Each failure once until an answer succeeds: a node keeps answering
+    // the same (an older ferryd: UNIMPLEMENTED; ACLs: PERMISSION_DENIED) at
+    // every refresh.
+    if (!NoAnswer(status) && status != last_logged_) {
+      if (absl::IsUnimplemented(status)) {
+        // An older ferryd: SDK defaults apply and fallback stays off.
         std::fprintf(stderr,
                      "ferry-client: the node does not offer GetClientConfig (older "
                      "ferryd): no pushed settings, no fallback\n");
-        unimplemented_logged_ = true;
+      } else {
+        std::fprintf(stderr, "ferry-client: client configuration: %s\n",
+                     std::string(status.message()).c_str());
       }
-    } else if (!NoAnswer(status)) {
-      std::fprintf(stderr, "ferry-client: client configuration: %s\n",
-                   std::string(status.message()).c_str());
+      last_logged_ = status;
     }
     return status;
   }
+  last_logged_ = absl::OkStatus();
   if (answer->response.has_refresh_interval()) {
     refresh_ = std::max(Millis(answer->response.refresh_interval()), min_refresh_);
   }

@@ -68,9 +68,9 @@ class ClientConfigFetcher {
   std::size_t endpoints() const { return source_->endpoints(); }
 
   // Asks node `endpoint` and waits for its answer (at most 5 s). Holds no
-  // lock while asking. Logs once when a node does not offer GetClientConfig
-  // (UNIMPLEMENTED: an older ferryd) and every other failure except "no
-  // answer" (UNAVAILABLE, DEADLINE_EXCEEDED, which NoAnswer tells apart).
+  // lock while asking. Logs a node's failure (UNIMPLEMENTED: an older
+  // ferryd; PERMISSION_DENIED, ...) once until a fetch succeeds; "no
+  // answer" (UNAVAILABLE, DEADLINE_EXCEEDED: NoAnswer) is not logged.
   absl::StatusOr<ClientConfigSnapshot> Fetch(std::size_t endpoint,
                                              ferry::v1::GetClientConfigRequest request);
 
@@ -83,7 +83,7 @@ class ClientConfigFetcher {
   std::unique_ptr<ConfigSource> source_;
   std::chrono::milliseconds refresh_{30'000};
   std::chrono::milliseconds min_refresh_{1'000};
-  bool unimplemented_logged_ = false;
+  absl::Status last_logged_;
 };
 
 // Only these say that no node answered; any other status is a node's answer.

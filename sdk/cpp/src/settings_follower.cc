@@ -42,8 +42,8 @@ void SettingsFollower::FetchRound() {
       schedule_.Answered(now, fetcher_.refresh());
     }
     if (config.ok()) {
-      apply_(config->settings);
       fetched_ = true;
+      apply_(config->settings);
     }
     return;
   }
