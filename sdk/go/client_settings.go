@@ -68,17 +68,19 @@ func effectiveSettings(cfg publisherConfig, pushed *ferryv1.ClientSettings) Sett
 
 // fetchSettings runs until ctx ends: it asks the nodes for the client
 // configuration (Admin.GetClientConfig) at start, every refresh interval the
-// node names and, while none answers, every fetchRetryDelay (so a node that
-// answers again is asked at once), and hands each answer's settings to
-// apply. A node that answers UNIMPLEMENTED (an older ferryd) ends it: the
-// SDK keeps its own settings.
-func fetchSettings(ctx context.Context, conns []*grpc.ClientConn, apply func(*ferryv1.ClientSettings)) {
+// node names, while none answers every fetchRetryDelay (so a node that
+// answers again is asked at once), and when the publisher reconnects to a
+// node (a signal on reconnected; at most once per minRefresh), and hands
+// each answer's settings to apply. A node that answers UNIMPLEMENTED (an
+// older ferryd) ends it: the SDK keeps its own settings.
+func fetchSettings(ctx context.Context, conns []*grpc.ClientConn, reconnected <-chan struct{}, apply func(*ferryv1.ClientSettings)) {
 	admins := make([]ferryv1.AdminClient, len(conns))
 	for i, c := range conns {
 		admins[i] = ferryv1.NewAdminClient(c)
 	}
 	for {
 		delay := fetchRetryDelay
+		fetched := time.Now()
 		response, err := fetchConfig(ctx, admins)
 		switch {
 		case err == nil:
@@ -92,10 +94,22 @@ func fetchSettings(ctx context.Context, conns []*grpc.ClientConn, apply func(*fe
 		case status.Code(err) == codes.Unimplemented:
 			return
 		}
+		timer := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
+			timer.Stop()
 			return
-		case <-time.After(delay):
+		case <-timer.C:
+		case <-reconnected:
+			timer.Stop()
+			// Not twice within minRefresh: a flapping node reconnects often.
+			if wait := time.Until(fetched.Add(minRefresh)); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
 	}
 }

@@ -9,6 +9,8 @@ import (
 
 	ferryv1 "ferry.dev/ferry/sdk/go/gen/ferry/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -17,6 +19,7 @@ type fakeAdmin struct {
 	ferryv1.UnimplementedAdminServer
 	mu       sync.Mutex
 	settings *ferryv1.ClientSettings
+	refresh  time.Duration // what it names; 0: 50 ms
 	fetches  int
 }
 
@@ -24,8 +27,12 @@ func (f *fakeAdmin) GetClientConfig(context.Context, *ferryv1.GetClientConfigReq
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.fetches++
+	refresh := f.refresh
+	if refresh == 0 {
+		refresh = 50 * time.Millisecond
+	}
 	return &ferryv1.GetClientConfigResponse{Settings: f.settings,
-		RefreshInterval: durationpb.New(50 * time.Millisecond)}, nil
+		RefreshInterval: durationpb.New(refresh)}, nil
 }
 
 func (f *fakeAdmin) push(s *ferryv1.ClientSettings) {
@@ -131,4 +138,60 @@ func TestWithPushedSettingsFalseDoesNotAsk(t *testing.T) {
 	if admin.fetches != 0 || p.Settings().MaxBatchMessages != 500 {
 		t.Errorf("fetches %d, settings %+v", admin.fetches, p.Settings())
 	}
+}
+
+func TestAReconnectFetchesTheSettingsBeforeTheRefreshInterval(t *testing.T) {
+	old := minRefresh
+	t.Cleanup(func() { minRefresh = old })
+	minRefresh = 50 * time.Millisecond
+	node := newFakePublisher()
+	var failNext sync.Mutex
+	failing := false
+	node.answer = func(req *ferryv1.PublishRequest) (*ferryv1.PublishResponse, error) {
+		failNext.Lock()
+		defer failNext.Unlock()
+		if failing {
+			failing = false
+			return nil, status.Error(codes.Unavailable, "node restarting")
+		}
+		response := &ferryv1.PublishResponse{}
+		for range req.Messages {
+			response.Results = append(response.Results, &ferryv1.PublishResult{Status: &ferryv1.Status{}})
+		}
+		return response, nil
+	}
+	admin := &fakeAdmin{refresh: time.Minute}
+	p := newTestPublisher(t, []string{startFakeNodeWithAdmin(t, node, admin)},
+		WithRetryBackoff(10*time.Millisecond, 50*time.Millisecond))
+	waitForFetches(t, admin, 1)
+	admin.push(&ferryv1.ClientSettings{MaxBatchMessages: 3})
+	time.Sleep(200 * time.Millisecond)
+	if s := p.Settings(); s.MaxBatchMessages != 500 {
+		t.Fatalf("fetched before the refresh interval (a minute) without a reconnect: %+v", s)
+	}
+
+	failNext.Lock()
+	failing = true
+	failNext.Unlock()
+	if _, err := get(t, p.Publish(context.Background(), &Message{Topic: "t", Value: []byte("v")})); err != nil {
+		t.Fatal(err) // failed once with UNAVAILABLE, retried on the same node
+	}
+	if s := waitForSettings(t, p, func(s Settings) bool { return s.MaxBatchMessages == 3 }); s.MaxBatchMessages != 3 {
+		t.Errorf("after the reconnect: got %+v", s)
+	}
+}
+
+func waitForFetches(t *testing.T, admin *fakeAdmin, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		admin.mu.Lock()
+		fetches := admin.fetches
+		admin.mu.Unlock()
+		if fetches >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("fewer than %d fetches", n)
 }

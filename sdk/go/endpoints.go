@@ -146,9 +146,12 @@ func (h *endpointHealth) failed(index int, now time.Time) {
 	h.unhealthyUntil[index] = now.Add(h.backoff.delay(h.failures[index]))
 }
 
-func (h *endpointHealth) succeeded(index int) {
+// succeeded reports whether the endpoint had failed before (a reconnect).
+func (h *endpointHealth) succeeded(index int) bool {
+	hadFailed := h.failures[index] > 0
 	h.failures[index] = 0
 	h.unhealthyUntil[index] = time.Time{}
+	return hadFailed
 }
 
 func (h *endpointHealth) healthy(index int, now time.Time) bool {

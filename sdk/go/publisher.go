@@ -34,6 +34,9 @@ type Publisher struct {
 	wake       chan struct{} // buffered: the sender goroutine has work
 	senderDone chan struct{}
 	calls      sync.WaitGroup
+	// Buffered: a node answered after a call to it failed; the settings
+	// fetcher asks again.
+	reconnected chan struct{}
 
 	mu               sync.Mutex
 	settings         Settings // in effect: own, pushed or default
@@ -72,14 +75,15 @@ func NewPublisher(ctx context.Context, endpoints []string, opts ...PublisherOpti
 		return nil, err
 	}
 	p := &Publisher{
-		cfg:        cfg,
-		endpoints:  append([]string(nil), endpoints...),
-		conns:      conns,
-		wake:       make(chan struct{}, 1),
-		senderDone: make(chan struct{}),
-		core:       newBatcher(cfg.maxBatchMessages, cfg.maxBatchBytes, cfg.linger),
-		health:     newEndpointHealth(len(endpoints), cfg.backoff),
-		resolved:   make(chan struct{}),
+		cfg:         cfg,
+		endpoints:   append([]string(nil), endpoints...),
+		conns:       conns,
+		wake:        make(chan struct{}, 1),
+		senderDone:  make(chan struct{}),
+		core:        newBatcher(cfg.maxBatchMessages, cfg.maxBatchBytes, cfg.linger),
+		health:      newEndpointHealth(len(endpoints), cfg.backoff),
+		resolved:    make(chan struct{}),
+		reconnected: make(chan struct{}, 1),
 	}
 	for _, c := range conns {
 		p.clients = append(p.clients, ferryv1.NewPublisherClient(c))
@@ -91,7 +95,7 @@ func NewPublisher(ctx context.Context, endpoints []string, opts ...PublisherOpti
 		p.calls.Add(1)
 		go func() {
 			defer p.calls.Done()
-			fetchSettings(p.callCtx, conns, p.applySettings)
+			fetchSettings(p.callCtx, conns, p.reconnected, p.applySettings)
 		}()
 	}
 	return p, nil
@@ -340,7 +344,12 @@ func (p *Publisher) finish(c *batchCall, response *ferryv1.PublishResponse, err 
 	}
 	switch {
 	case err == nil && len(response.Results) == len(messages):
-		p.health.succeeded(c.endpoint)
+		if p.health.succeeded(c.endpoint) {
+			select { // the settings fetcher asks again; one pending signal is enough
+			case p.reconnected <- struct{}{}:
+			default:
+			}
+		}
 		for i, m := range messages {
 			m.avoid = -1
 			result := response.Results[i]

@@ -27,6 +27,7 @@
 #include "testing/java_partitioner.h"
 #include "testing/kafka_broker.h"
 #include "testing/kafka_client.h"
+#include "testing/publisher_batches.h"
 
 namespace ferry {
 namespace {
@@ -181,19 +182,8 @@ TEST_F(FallbackTest, PublishingContinuesStraightToKafkaWhileEveryNodeIsDown) {
   EXPECT_NE(node1_->Log().find("client fallback-test published"), std::string::npos);
 }
 
-// Node batch calls that publishing `count` keyless messages at once took.
 uint64_t BatchesFor(client::Publisher& publisher, int count) {
-  const uint64_t before = publisher.Stats().node_batches;
-  std::vector<std::future<client::PublishResult>> futures;
-  for (int i = 0; i < count; ++i) {
-    futures.push_back(publisher.Publish(kTopic, {.value = absl::StrCat("m-", i)}));
-  }
-  EXPECT_TRUE(publisher.Flush(std::chrono::seconds(30)));
-  for (auto& future : futures) {
-    const client::PublishResult result = future.get();
-    EXPECT_TRUE(result.ok() && !result.direct) << result.error;
-  }
-  return publisher.Stats().node_batches - before;
+  return testing::NodeBatchesFor(publisher, kTopic, count);
 }
 
 TEST_F(FallbackTest, SettingPushedAtRuntimeReachesARunningPublisher) {

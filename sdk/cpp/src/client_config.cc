@@ -12,13 +12,100 @@ std::chrono::milliseconds Millis(const google::protobuf::Duration& d) {
   return std::chrono::milliseconds(d.seconds() * 1000 + d.nanos() / 1'000'000);
 }
 
-// Only these say nothing answered; any other status is a node's answer.
-bool NoAnswer(const grpc::Status& status) {
-  return status.error_code() == grpc::StatusCode::UNAVAILABLE ||
-         status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+absl::Status ToAbsl(const grpc::Status& status) {
+  return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                      status.error_message());
 }
 
+class GrpcSource final : public ConfigSource {
+ public:
+  explicit GrpcSource(const std::vector<std::shared_ptr<grpc::Channel>>& channels) {
+    for (const auto& channel : channels)
+      stubs_.push_back(ferry::v1::Admin::NewStub(channel));
+  }
+
+  std::size_t endpoints() const override { return stubs_.size(); }
+
+  void GetClientConfig(std::size_t endpoint,
+                       const ferry::v1::GetClientConfigRequest& request,
+                       std::chrono::milliseconds timeout, Done done) override {
+    // Lives until its callback: gRPC needs the context and messages till then.
+    struct Call {
+      grpc::ClientContext context;
+      ferry::v1::GetClientConfigRequest request;
+      ferry::v1::GetClientConfigResponse response;
+      Done done;
+    };
+    auto* call = new Call;
+    call->request = request;
+    call->done = std::move(done);
+    call->context.set_deadline(std::chrono::system_clock::now() + timeout);
+    stubs_[endpoint]->async()->GetClientConfig(
+        &call->context, &call->request, &call->response, [call](grpc::Status status) {
+          std::unique_ptr<Call> owned(call);
+          owned->done(std::move(status), std::move(owned->response));
+        });
+  }
+
+ private:
+  std::vector<std::unique_ptr<ferry::v1::Admin::Stub>> stubs_;
+};
+
 }  // namespace
+
+bool NoAnswer(const absl::Status& status) {
+  return absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status);
+}
+
+std::unique_ptr<ConfigSource> GrpcConfigSource(
+    const std::vector<std::shared_ptr<grpc::Channel>>& channels) {
+  return std::make_unique<GrpcSource>(channels);
+}
+
+absl::StatusOr<ClientConfigSnapshot> ClientConfigFetcher::Fetch(
+    std::size_t endpoint, ferry::v1::GetClientConfigRequest request) {
+  struct Answer {
+    absl::Mutex mu;
+    bool done ABSL_GUARDED_BY(mu) = false;
+    grpc::Status status ABSL_GUARDED_BY(mu);
+    ferry::v1::GetClientConfigResponse response ABSL_GUARDED_BY(mu);
+  };
+  auto answer = std::make_shared<Answer>();
+  source_->GetClientConfig(
+      endpoint, request, std::chrono::seconds(5),
+      [answer](grpc::Status status, ferry::v1::GetClientConfigResponse response) {
+        absl::MutexLock lock(&answer->mu);
+        answer->status = std::move(status);
+        answer->response = std::move(response);
+        answer->done = true;
+      });
+  absl::MutexLock lock(&answer->mu);
+  answer->mu.Await(absl::Condition(&answer->done));  // the call's deadline bounds it
+  if (!answer->status.ok()) {
+    const absl::Status status = ToAbsl(answer->status);
+    // Each failure once until an answer succeeds: a node keeps answering
+    // the same (an older ferryd: UNIMPLEMENTED; ACLs: PERMISSION_DENIED) at
+    // every refresh.
+    if (!NoAnswer(status) && status != last_logged_) {
+      if (absl::IsUnimplemented(status)) {
+        // An older ferryd: SDK defaults apply and fallback stays off.
+        std::fprintf(stderr,
+                     "ferry-client: the node does not offer GetClientConfig (older "
+                     "ferryd): no pushed settings, no fallback\n");
+      } else {
+        std::fprintf(stderr, "ferry-client: client configuration: %s\n",
+                     std::string(status.message()).c_str());
+      }
+      last_logged_ = status;
+    }
+    return status;
+  }
+  last_logged_ = absl::OkStatus();
+  if (answer->response.has_refresh_interval()) {
+    refresh_ = std::max(Millis(answer->response.refresh_interval()), min_refresh_);
+  }
+  return FromProto(answer->response);
+}
 
 ClientConfigSnapshot FromProto(const ferry::v1::GetClientConfigResponse& response) {
   ClientConfigSnapshot out;
@@ -58,10 +145,12 @@ NodeProbe::NodeProbe(const std::vector<std::string>& endpoints,
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, static_cast<int>(interval_.count()));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(interval_.count()));
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (const std::string& address : endpoints) {
-    stubs_.push_back(
-        ferry::v1::Admin::NewStub(grpc::CreateCustomChannel(address, credentials, args)));
+    channels.push_back(grpc::CreateCustomChannel(address, credentials, args));
+    stubs_.push_back(ferry::v1::Admin::NewStub(channels.back()));
   }
+  fetcher_ = std::make_unique<ClientConfigFetcher>(GrpcConfigSource(channels));
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -83,7 +172,8 @@ int NodeProbe::ProbeRound() {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + interval_);
     ferry::v1::Node node;
-    if (!NoAnswer(stubs_[i]->GetNode(&context, ferry::v1::GetNodeRequest(), &node))) {
+    if (!NoAnswer(
+            ToAbsl(stubs_[i]->GetNode(&context, ferry::v1::GetNodeRequest(), &node)))) {
       return static_cast<int>(i);
     }
   }
@@ -99,33 +189,15 @@ void NodeProbe::Fetch(std::size_t endpoint) {
   }
   request.set_client_id(client_id_);
   request.set_fallback_messages(listener_->TakeFallbackCount());
-  grpc::ClientContext context;
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  ferry::v1::GetClientConfigResponse response;
-  grpc::Status status = stubs_[endpoint]->GetClientConfig(&context, request, &response);
-  next_fetch_ = std::chrono::steady_clock::now() + refresh_;
-  if (!status.ok()) {
-    listener_->ReturnFallbackCount(request.fallback_messages());
-    if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
-      // An older ferryd: SDK defaults apply and fallback stays off.
-      if (!unimplemented_logged_) {
-        std::fprintf(stderr,
-                     "ferry-client: the node does not offer GetClientConfig (older "
-                     "ferryd): no pushed settings, no fallback\n");
-        unimplemented_logged_ = true;
-      }
-    } else {
-      std::fprintf(stderr, "ferry-client: client configuration: %s\n",
-                   status.error_message().c_str());
-    }
+  const int64_t reported = request.fallback_messages();
+  absl::StatusOr<ClientConfigSnapshot> config =
+      fetcher_->Fetch(endpoint, std::move(request));
+  next_fetch_ = std::chrono::steady_clock::now() + fetcher_->refresh();
+  if (!config.ok()) {
+    listener_->ReturnFallbackCount(reported);
     return;
   }
-  if (response.has_refresh_interval()) {
-    refresh_ =
-        std::max(Millis(response.refresh_interval()), std::chrono::milliseconds(1000));
-    next_fetch_ = std::chrono::steady_clock::now() + refresh_;
-  }
-  listener_->OnConfig(FromProto(response));
+  listener_->OnConfig(*std::move(config));
 }
 
 void NodeProbe::Run() {

@@ -1,6 +1,7 @@
-// NodeProbe: asks the Ferry nodes whether any answers, and fetches the client
-// configuration they hand out (Admin.GetClientConfig): the write cluster of
-// each topic for fallback, and the settings the operator pushes.
+// The client configuration the Ferry nodes hand out (Admin.GetClientConfig):
+// the write cluster of each topic for fallback, and the settings the
+// operator pushes. ClientConfigFetcher asks for it (shared by NodeProbe, the
+// fallback's probe, and SettingsFollower, every other publisher's).
 #ifndef FERRY_CLIENT_SRC_CLIENT_CONFIG_H_
 #define FERRY_CLIENT_SRC_CLIENT_CONFIG_H_
 
@@ -18,21 +19,13 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "direct_publisher.h"
 #include "ferry/v1/admin.grpc.pb.h"
+#include "options.h"
 
 namespace ferry::client::internal {
-
-// Settings the operator pushes; unset: the SDK keeps its own.
-struct PushedSettings {
-  std::optional<std::chrono::milliseconds> linger;
-  std::optional<int> max_batch_messages;
-  std::optional<std::size_t> max_batch_bytes;
-  std::optional<std::chrono::milliseconds> request_timeout;
-  std::optional<std::chrono::milliseconds> delivery_timeout;
-  bool operator==(const PushedSettings&) const = default;
-};
 
 struct TopicTarget {
   DirectTarget target;
@@ -47,6 +40,54 @@ struct ClientConfigSnapshot {
 
 // Converts a node's answer.
 ClientConfigSnapshot FromProto(const ferry::v1::GetClientConfigResponse& response);
+
+// The seam to the nodes' Admin service, so tests substitute a fake.
+class ConfigSource {
+ public:
+  using Done = std::function<void(grpc::Status, ferry::v1::GetClientConfigResponse)>;
+  virtual ~ConfigSource() = default;
+  virtual std::size_t endpoints() const = 0;
+  // Asks node `endpoint`. `done` runs exactly once, on a gRPC thread or
+  // inline before this returns: callers hold no lock of theirs across it.
+  virtual void GetClientConfig(std::size_t endpoint,
+                               const ferry::v1::GetClientConfigRequest& request,
+                               std::chrono::milliseconds timeout, Done done) = 0;
+};
+
+// Admin stubs on the given channels (gRPC's callback API).
+std::unique_ptr<ConfigSource> GrpcConfigSource(
+    const std::vector<std::shared_ptr<grpc::Channel>>& channels);
+
+// Fetches the configuration and remembers the refresh interval the nodes
+// name. Not thread-safe: one thread (a probe or follower thread) owns it.
+class ClientConfigFetcher {
+ public:
+  explicit ClientConfigFetcher(std::unique_ptr<ConfigSource> source)
+      : source_(std::move(source)) {}
+
+  std::size_t endpoints() const { return source_->endpoints(); }
+
+  // Asks node `endpoint` and waits for its answer (at most 5 s). Holds no
+  // lock while asking. Logs a node's failure (UNIMPLEMENTED: an older
+  // ferryd; PERMISSION_DENIED, ...) once until a fetch succeeds; "no
+  // answer" (UNAVAILABLE, DEADLINE_EXCEEDED: NoAnswer) is not logged.
+  absl::StatusOr<ClientConfigSnapshot> Fetch(std::size_t endpoint,
+                                             ferry::v1::GetClientConfigRequest request);
+
+  // When to ask again after an answer: what the last answer named (at least
+  // `min_refresh`), else 30 s.
+  std::chrono::milliseconds refresh() const { return refresh_; }
+  void set_min_refresh(std::chrono::milliseconds min) { min_refresh_ = min; }
+
+ private:
+  std::unique_ptr<ConfigSource> source_;
+  std::chrono::milliseconds refresh_{30'000};
+  std::chrono::milliseconds min_refresh_{1'000};
+  absl::Status last_logged_;
+};
+
+// Only these say that no node answered; any other status is a node's answer.
+bool NoAnswer(const absl::Status& status);
 
 class NodeProbe {
  public:
@@ -83,6 +124,7 @@ class NodeProbe {
   void Fetch(std::size_t endpoint);
 
   std::vector<std::unique_ptr<ferry::v1::Admin::Stub>> stubs_;
+  std::unique_ptr<ClientConfigFetcher> fetcher_;
   const std::string client_id_;
   const std::chrono::milliseconds interval_;
   Listener* const listener_;
@@ -94,9 +136,7 @@ class NodeProbe {
 
   // Probe thread only.
   bool reachable_ = true;
-  bool unimplemented_logged_ = false;
   std::chrono::steady_clock::time_point next_fetch_{};
-  std::chrono::milliseconds refresh_{30'000};
 
   std::thread thread_;  // Last: started once everything above exists.
 };

@@ -41,7 +41,11 @@ void EndpointSelector::ReportFailure(std::size_t index, Clock::time_point now) {
   state.unhealthy_until = now + backoff_.Delay(state.failures);
 }
 
-void EndpointSelector::ReportSuccess(std::size_t index) { states_[index] = State{}; }
+bool EndpointSelector::ReportSuccess(std::size_t index) {
+  const bool had_failed = states_[index].failures > 0;
+  states_[index] = State{};
+  return had_failed;
+}
 
 bool EndpointSelector::Healthy(std::size_t index, Clock::time_point now) const {
   return states_[index].unhealthy_until <= now;

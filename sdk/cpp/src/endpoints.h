@@ -43,8 +43,9 @@ class EndpointSelector {
   // endpoint had been healthy again.
   void ReportFailure(std::size_t index, Clock::time_point now);
 
-  // A call to `index` was answered: it is healthy again.
-  void ReportSuccess(std::size_t index);
+  // A call to `index` was answered: it is healthy again. Returns whether it
+  // had failed before (the publisher reconnected to it).
+  bool ReportSuccess(std::size_t index);
 
   bool Healthy(std::size_t index, Clock::time_point now) const;
 

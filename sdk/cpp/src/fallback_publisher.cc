@@ -14,28 +14,12 @@ constexpr int kUnavailable = 14;
 constexpr std::chrono::milliseconds kFirstConfigWait{2'000};
 constexpr std::chrono::milliseconds kProbeInterval{500};
 
-template <typename T>
-T Effective(bool set_by_application, T own, const std::optional<T>& pushed) {
-  return set_by_application || !pushed ? own : *pushed;
-}
-
 }  // namespace
 
-internal::NodePathSettings EffectiveSettings(
-    const internal::PublisherOptions& o, const internal::ClientConfigSnapshot* config) {
-  internal::NodePathSettings settings = internal::SettingsOf(o);
-  if (config == nullptr) return settings;
-  const internal::PushedSettings& pushed = config->settings;
-  settings.linger = Effective(o.linger_set, o.linger, pushed.linger);
-  settings.max_batch_messages = Effective(o.max_batch_messages_set, o.max_batch_messages,
-                                          pushed.max_batch_messages);
-  settings.max_batch_bytes =
-      Effective(o.max_batch_bytes_set, o.max_batch_bytes, pushed.max_batch_bytes);
-  settings.request_timeout =
-      Effective(o.request_timeout_set, o.request_timeout, pushed.request_timeout);
-  settings.delivery_timeout =
-      Effective(o.delivery_timeout_set, o.delivery_timeout, pushed.delivery_timeout);
-  return settings;
+internal::NodePathSettings Publisher::WithFallback::SettingsUnder(
+    const internal::ClientConfigSnapshot* config) const {
+  const bool follow = config != nullptr && options_.pushed_settings;
+  return internal::EffectiveSettings(options_, follow ? &config->settings : nullptr);
 }
 
 Publisher::WithFallback::WithFallback(internal::PublisherOptions options)
@@ -52,8 +36,7 @@ Publisher::WithFallback::WithFallback(internal::PublisherOptions options)
     applied_config_ = config_;
   }
   internal::PublisherOptions impl_options = options_;
-  const internal::NodePathSettings settings =
-      EffectiveSettings(options_, applied_config_.get());
+  const internal::NodePathSettings settings = SettingsUnder(applied_config_.get());
   impl_options.linger = settings.linger;
   impl_options.max_batch_messages = settings.max_batch_messages;
   impl_options.max_batch_bytes = settings.max_batch_bytes;
@@ -128,7 +111,7 @@ PublisherStats Publisher::WithFallback::Stats() const {
     absl::MutexLock lock(&mu_);
     config = config_;
   }
-  const internal::NodePathSettings settings = EffectiveSettings(options_, config.get());
+  const internal::NodePathSettings settings = SettingsUnder(config.get());
   return PublisherStats{.ferry_messages = ferry_messages_.load(),
                         .direct_messages = direct_messages_.load(),
                         .fallback_active = fallback_active_.load(),
@@ -300,7 +283,7 @@ bool Publisher::WithFallback::Step(bool wait) {
   // A refreshed configuration: its pushed settings reach the node path.
   if (config != applied_config_) {
     applied_config_ = config;
-    impl_->ApplySettings(EffectiveSettings(options_, config.get()));
+    impl_->ApplySettings(SettingsUnder(config.get()));
   }
   const auto now = std::chrono::steady_clock::now();
   for (bool answered : probes) {

@@ -41,12 +41,6 @@ namespace ferry::client {
 //
 // Costs over a plain Impl: a copy of each message (kept to resend it
 // directly if its node path fails during an outage) and one thread hop.
-// The node path's settings: the application's, else the pushed ones of
-// `config` (may be null), else the defaults.
-internal::NodePathSettings EffectiveSettings(
-    const internal::PublisherOptions& options,
-    const internal::ClientConfigSnapshot* config);
-
 class Publisher::WithFallback final : private internal::NodeProbe::Listener {
  public:
   explicit WithFallback(internal::PublisherOptions options);
@@ -91,6 +85,9 @@ class Publisher::WithFallback final : private internal::NodeProbe::Listener {
   void OnOutcome(Outcome outcome, std::chrono::steady_clock::time_point now);
   internal::DirectPublisher* DirectFor(const internal::TopicTarget& target,
                                        std::string* error);
+  // The node path's settings under `config` (may be null).
+  internal::NodePathSettings SettingsUnder(
+      const internal::ClientConfigSnapshot* config) const;
 
   internal::PublisherOptions options_;
   internal::IdGenerator ids_;

@@ -26,7 +26,28 @@ bool LooksLikeTarget(std::string_view endpoint) {
          number <= 65535;
 }
 
+template <typename T>
+T Effective(bool set_by_application, T own, const std::optional<T>& pushed) {
+  return set_by_application || !pushed ? own : *pushed;
+}
+
 }  // namespace
+
+NodePathSettings EffectiveSettings(const PublisherOptions& o,
+                                   const PushedSettings* pushed) {
+  NodePathSettings settings = SettingsOf(o);
+  if (pushed == nullptr) return settings;
+  settings.linger = Effective(o.linger_set, o.linger, pushed->linger);
+  settings.max_batch_messages = Effective(o.max_batch_messages_set, o.max_batch_messages,
+                                          pushed->max_batch_messages);
+  settings.max_batch_bytes =
+      Effective(o.max_batch_bytes_set, o.max_batch_bytes, pushed->max_batch_bytes);
+  settings.request_timeout =
+      Effective(o.request_timeout_set, o.request_timeout, pushed->request_timeout);
+  settings.delivery_timeout =
+      Effective(o.delivery_timeout_set, o.delivery_timeout, pushed->delivery_timeout);
+  return settings;
+}
 
 absl::Status ValidateEndpoints(const std::vector<std::string>& endpoints) {
   auto bad = [](std::string what) { return absl::InvalidArgumentError(what); };

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,9 @@ struct PublisherOptions {
   std::chrono::milliseconds max_backoff{2'000};
   std::chrono::milliseconds close_timeout{30'000};
 
+  // Follow the settings the nodes push (settings_follower.h; with fallback,
+  // the probe of fallback_publisher.h fetches them).
+  bool pushed_settings = true;
   // Fallback publishing straight to the cluster (fallback_publisher.h).
   bool fallback = false;
   std::chrono::milliseconds fallback_after{10'000};
@@ -68,6 +72,23 @@ inline NodePathSettings SettingsOf(const PublisherOptions& options) {
           .request_timeout = options.request_timeout,
           .delivery_timeout = options.delivery_timeout};
 }
+
+// Settings the operator pushes (Admin.GetClientConfig); unset: the SDK keeps
+// its own.
+struct PushedSettings {
+  std::optional<std::chrono::milliseconds> linger;
+  std::optional<int> max_batch_messages;
+  std::optional<std::size_t> max_batch_bytes;
+  std::optional<std::chrono::milliseconds> request_timeout;
+  std::optional<std::chrono::milliseconds> delivery_timeout;
+  bool operator==(const PushedSettings&) const = default;
+};
+
+// The node path's settings, per setting: the application's (the *_set
+// flags), else the pushed one (`pushed` may be null: none fetched), else the
+// default.
+NodePathSettings EffectiveSettings(const PublisherOptions& options,
+                                   const PushedSettings* pushed);
 
 // OK, or INVALID_ARGUMENT naming the first bad option (by its Builder name).
 absl::Status Validate(const PublisherOptions& options);

@@ -1,4 +1,5 @@
-// Publisher and Publisher::Builder: thin forwarding to Publisher::Impl.
+// Publisher and Publisher::Builder: thin forwarding to Publisher::Impl (or,
+// with Fallback, Publisher::WithFallback).
 #include "ferry/client/publisher.h"
 
 #include <utility>
@@ -113,6 +114,11 @@ Publisher::Builder& Publisher::Builder::FallbackAfter(std::chrono::milliseconds 
   return *this;
 }
 
+Publisher::Builder& Publisher::Builder::PushedSettings(bool follow) {
+  options_->pushed_settings = follow;
+  return *this;
+}
+
 Publisher::Builder& Publisher::Builder::ClientId(std::string id) {
   options_->client_id = std::move(id);
   return *this;
@@ -148,7 +154,7 @@ bool Publisher::Flush(std::chrono::milliseconds timeout) {
 }
 
 PublisherStats Publisher::Stats() const {
-  return fallback_ ? fallback_->Stats() : PublisherStats{};
+  return fallback_ ? fallback_->Stats() : impl_->Stats();
 }
 
 }  // namespace ferry::client

@@ -53,6 +53,7 @@ Publisher::Impl::Impl(internal::PublisherOptions options)
   {
     absl::MutexLock lock(&mu_);
     delivery_timeout_ = options_.delivery_timeout;
+    settings_ = internal::SettingsOf(options_);
   }
   grpc::ChannelArguments args;
   // gRPC's own reconnect backoff grows to 2 minutes by default; keep it
@@ -62,9 +63,18 @@ Publisher::Impl::Impl(internal::PublisherOptions options)
   };
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, as_int(options_.initial_backoff));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, as_int(options_.max_backoff));
+  std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (const std::string& address : options_.endpoints) {
-    auto channel = grpc::CreateCustomChannel(address, options_.credentials, args);
-    endpoints_.push_back(Endpoint{address, ferry::v1::Publisher::NewStub(channel)});
+    channels.push_back(grpc::CreateCustomChannel(address, options_.credentials, args));
+    endpoints_.push_back(
+        Endpoint{address, ferry::v1::Publisher::NewStub(channels.back())});
+  }
+  if (options_.pushed_settings && !options_.fallback) {
+    follower_ = std::make_unique<internal::SettingsFollower>(
+        internal::GrpcConfigSource(channels), options_.client_id,
+        [this](const internal::PushedSettings& pushed) {
+          ApplySettings(internal::EffectiveSettings(options_, &pushed));
+        });
   }
   sender_ = std::thread([this] { Run(); });
 }
@@ -77,6 +87,9 @@ Publisher::Impl::~Impl() {
     wake_ = true;
   }
   sender_.join();
+  // After the sender (which tells it of reconnects), before the state its
+  // thread applies settings to.
+  follower_.reset();
 }
 
 void Publisher::Impl::Publish(std::string topic, Message message,
@@ -146,9 +159,25 @@ bool Publisher::Impl::Flush(std::chrono::milliseconds timeout) {
 
 void Publisher::Impl::ApplySettings(const internal::NodePathSettings& settings) {
   absl::MutexLock lock(&mu_);
+  if (settings == settings_) return;
+  settings_ = settings;
   delivery_timeout_ = settings.delivery_timeout;
   new_settings_ = settings;
   wake_ = true;
+}
+
+PublisherStats Publisher::Impl::Stats() const {
+  internal::NodePathSettings settings;
+  {
+    absl::MutexLock lock(&mu_);
+    settings = settings_;
+  }
+  return PublisherStats{.ferry_messages = acknowledged_.load(),
+                        .config_fetched = follower_ != nullptr && follower_->fetched(),
+                        .linger = settings.linger,
+                        .delivery_timeout = settings.delivery_timeout,
+                        .max_batch_messages = settings.max_batch_messages,
+                        .node_batches = batches_.load()};
 }
 
 void Publisher::Impl::Run() {
@@ -286,7 +315,9 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
   const bool cancelled_by_us =
       closing && status.error_code() == grpc::StatusCode::CANCELLED;
   if (status.ok()) {
-    selector_.ReportSuccess(call->endpoint);
+    if (selector_.ReportSuccess(call->endpoint) && follower_ != nullptr) {
+      follower_->NodeReconnected();
+    }
   } else if (NodeFailure(status.error_code()) && !cancelled_by_us) {
     selector_.ReportFailure(call->endpoint, now);
   }
@@ -367,12 +398,15 @@ void Publisher::Impl::Resolve(Resolutions* done) {
   // One pass over the (cache-cold) messages collects what the locked steps
   // need, so mu_ is held only for arithmetic.
   std::size_t bytes = 0;
+  uint64_t acknowledged = 0;
   std::vector<uint64_t> seqs;
   seqs.reserve(done->size());
   for (const auto& [message, result] : *done) {
     bytes += message->payload_bytes;
     seqs.push_back(message->seq);
+    if (result.ok()) ++acknowledged;
   }
+  acknowledged_ += acknowledged;
   {
     // Bytes first: a caller woken by its future may publish again at once
     // and must find room.

@@ -27,6 +27,7 @@
 #include "options.h"
 #include "pending.h"
 #include "seq_window.h"
+#include "settings_follower.h"
 
 namespace ferry::client {
 
@@ -51,6 +52,8 @@ class Publisher::Impl {
   void ApplySettings(const internal::NodePathSettings& settings);
   // Batch calls started (retries included).
   uint64_t batches() const { return batches_.load(); }
+  // The node path's counters and the settings in effect.
+  PublisherStats Stats() const;
 
  private:
   using Clock = internal::Clock;
@@ -95,7 +98,7 @@ class Publisher::Impl {
   const internal::Backoff backoff_;
   internal::IdGenerator ids_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<Pending>> incoming_ ABSL_GUARDED_BY(mu_);
   std::vector<Call*> finished_ ABSL_GUARDED_BY(mu_);
   // Messages with seq <= urgent_upto_ are sent without waiting for Linger.
@@ -109,7 +112,10 @@ class Publisher::Impl {
   std::chrono::milliseconds delivery_timeout_ ABSL_GUARDED_BY(mu_);
   // Settings for the sender thread to apply.
   std::optional<internal::NodePathSettings> new_settings_ ABSL_GUARDED_BY(mu_);
+  // The settings in effect (for Stats).
+  internal::NodePathSettings settings_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> batches_{0};
+  std::atomic<uint64_t> acknowledged_{0};
 
   // Owned by the sender thread (set up before it starts).
   std::vector<Endpoint> endpoints_;
@@ -119,6 +125,9 @@ class Publisher::Impl {
   std::unordered_map<Call*, std::unique_ptr<Call>> in_flight_;
   uint64_t last_request_id_ = 0;
 
+  // Without fallback (whose probe fetches the settings itself): follows the
+  // pushed settings unless the application opted out. Null otherwise.
+  std::unique_ptr<internal::SettingsFollower> follower_;
   std::thread sender_;  // Last: started once everything above exists.
 };
 

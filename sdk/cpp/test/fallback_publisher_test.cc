@@ -9,7 +9,6 @@
 #include <chrono>
 #include <string>
 
-#include "client_config.h"
 #include "fake_node.h"
 #include "ferry/client/publisher.h"
 
@@ -78,23 +77,6 @@ TEST(FallbackPublisher, FallbackAfterMustBePositive) {
                 .Build(&error),
             nullptr);
   EXPECT_EQ(error, "FallbackAfter: must be > 0 ms, got 0");
-}
-
-TEST(FallbackPublisher, ApplicationsOwnSettingWinsAndAPushedOneReplacesTheDefault) {
-  internal::PublisherOptions options;
-  options.max_batch_messages = 50;
-  options.max_batch_messages_set = true;
-  EXPECT_EQ(EffectiveSettings(options, nullptr), internal::SettingsOf(options));
-  internal::ClientConfigSnapshot config;
-  config.settings.linger = milliseconds(40);
-  config.settings.max_batch_messages = 7;
-  config.settings.delivery_timeout = milliseconds(9000);
-  const internal::NodePathSettings settings = EffectiveSettings(options, &config);
-  EXPECT_EQ(settings.linger, milliseconds(40));
-  EXPECT_EQ(settings.max_batch_messages, 50);
-  EXPECT_EQ(settings.delivery_timeout, milliseconds(9000));
-  EXPECT_EQ(settings.request_timeout, milliseconds(30'000));  // not pushed: the default
-  EXPECT_EQ(settings.max_batch_bytes, std::size_t{1} << 20);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Settings an operator pushes from the nodes (ferry client-settings set,
 // ferryd's client.* keys), fetched with Admin.GetClientConfig at start, every
-// refresh interval the node names, and as soon as a node answers again.
+// refresh interval the node names, as soon as a node answers again, and when
+// the publisher reconnects to a node.
 import * as grpc from '@grpc/grpc-js';
 import { AdminClient, ClientSettings, Duration, GetClientConfigResponse, adminService, channelOptions } from './wire';
 
@@ -56,12 +57,27 @@ export class SettingsFetcher {
   private readonly clients: AdminClient[];
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private fetching = false;
+  private lastFetch = 0;
 
   constructor(targets: string[], credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions | undefined,
               private readonly apply: (pushed: Partial<Settings>) => void) {
     const Admin = adminService();
     this.clients = targets.map((t) => new Admin(t, credentials, channelOptions(options)));
     void this.fetch();
+  }
+
+  /**
+   * A node answered the publisher after a call to it had failed: the settings
+   * may have changed meanwhile. Fetches now, or minRefresh after the last
+   * fetch if that was sooner (a flapping node reconnects often).
+   */
+  reconnected(): void {
+    if (this.stopped || this.fetching || !this.timer) return; // a fetch is under way, or ended for good
+    clearTimeout(this.timer);
+    const wait = Math.max(0, this.lastFetch + timing.minRefresh - Date.now());
+    this.timer = setTimeout(() => void this.fetch(), wait);
+    this.timer.unref();
   }
 
   stop(): void {
@@ -71,6 +87,16 @@ export class SettingsFetcher {
   }
 
   private async fetch(): Promise<void> {
+    this.fetching = true;
+    this.lastFetch = Date.now();
+    try {
+      await this.fetchRound();
+    } finally {
+      this.fetching = false;
+    }
+  }
+
+  private async fetchRound(): Promise<void> {
     let delay = timing.retryDelay;
     for (const client of this.clients) {
       if (this.stopped) return;
@@ -84,7 +110,10 @@ export class SettingsFetcher {
         break;
       }
       const code = result.error.code;
-      if (code === grpc.status.UNIMPLEMENTED) return;
+      if (code === grpc.status.UNIMPLEMENTED) {
+        this.timer = null; // ends it: reconnects do not ask again either
+        return;
+      }
       if (code !== grpc.status.UNAVAILABLE && code !== grpc.status.DEADLINE_EXCEEDED) break;
     }
     this.timer = setTimeout(() => void this.fetch(), delay);

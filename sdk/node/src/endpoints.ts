@@ -59,10 +59,12 @@ export class EndpointSelector {
     this.unhealthyUntil[index] = now + this.backoff.delay(this.failures[index]);
   }
 
-  /** A call to `index` was answered: it is healthy again. */
-  reportSuccess(index: number): void {
+  /** A call to `index` was answered: it is healthy again. Returns whether it had failed before (a reconnect). */
+  reportSuccess(index: number): boolean {
+    const hadFailed = this.failures[index] > 0;
     this.failures[index] = 0;
     this.unhealthyUntil[index] = 0;
+    return hadFailed;
   }
 
   healthy(index: number, now: number): boolean {

@@ -273,7 +273,7 @@ export class Publisher {
           const failure = errorFromCall(error, endpoint);
           outcomes = batch.entries.map(() => ({ error: failure }));
         } else {
-          this.selector.reportSuccess(index);
+          if (this.selector.reportSuccess(index)) this.fetcher?.reconnected();
           outcomes = resultOutcomes(response!, batch.entries.length, endpoint);
         }
         const { succeeded, failed } = this.batcher.complete(batch, outcomes, done);

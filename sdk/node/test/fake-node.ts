@@ -21,6 +21,8 @@ export class FakeNode {
   onSubscribe: (stream: FakeNode['streams'][number]) => void = () => {};
   /** With `admin`, the node also serves Admin.GetClientConfig with these settings. */
   clientSettings: ClientSettings | null = null;
+  /** The refresh interval GetClientConfig names. */
+  refreshInterval = { seconds: 0, nanos: 50e6 };
   configFetches = 0;
 
   constructor(private readonly admin = false) {}
@@ -53,7 +55,7 @@ export class FakeNode {
       this.server.addService(adminService().service, {
         GetClientConfig: (_call: unknown, callback: grpc.sendUnaryData<GetClientConfigResponse>) => {
           this.configFetches++;
-          callback(null, { settings: this.clientSettings, refresh_interval: { seconds: 0, nanos: 50e6 } });
+          callback(null, { settings: this.clientSettings, refresh_interval: this.refreshInterval });
         },
       });
     }

@@ -1,6 +1,9 @@
 import time
 
+import grpc
+
 import ferry
+from ferry.v1 import admin_pb2, admin_pb2_grpc
 
 
 def consume_values(endpoints, topic, want, timeout=60.0, group=None, ordering="none",
@@ -27,3 +30,28 @@ def consume_values(endpoints, topic, want, timeout=60.0, group=None, ordering="n
             elif want <= seen:
                 break
     return messages
+
+
+def set_client_settings(endpoint, **settings):
+    """Admin.SetClientSettings: what every node pushes to the SDKs from now on."""
+    with grpc.insecure_channel(endpoint) as channel:
+        return admin_pb2_grpc.AdminStub(channel).SetClientSettings(
+            admin_pb2.SetClientSettingsRequest(settings=admin_pb2.ClientSettings(**settings)),
+            timeout=10)
+
+
+def batches_for(publisher, topic, count):
+    """Node batch calls that publishing `count` keyless messages at once took."""
+    before = publisher.stats().node_batches
+    futures = [publisher.publish(topic, b"m-%d" % i) for i in range(count)]
+    assert publisher.flush(30)
+    assert all(not f.result(0).direct for f in futures)
+    return publisher.stats().node_batches - before
+
+
+def wait_until(condition, timeout=10.0):
+    """Polls `condition()` every 0.05 s until true or `timeout`; returns it."""
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return condition()

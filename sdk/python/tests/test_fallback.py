@@ -16,9 +16,10 @@ import pytest
 
 import ferry
 from ferry._client_config import java_partition
-from ferry.v1 import admin_pb2, admin_pb2_grpc, publisher_pb2, publisher_pb2_grpc
+from ferry.v1 import publisher_pb2, publisher_pb2_grpc
 
 from conftest import create_topic, started_pair
+from helpers import batches_for, set_client_settings
 
 confluent_kafka = pytest.importorskip("confluent_kafka")
 
@@ -152,22 +153,6 @@ def test_publishing_continues_straight_to_kafka_while_every_node_is_down(
     assert "ferry_client_fallback_messages_total" in metrics
     assert "ferry_client_fallback_messages_total 0\n" not in metrics
     assert "client py-fallback-test published" in a.log_path.read_text()
-
-
-def set_client_settings(endpoint, **settings):
-    with grpc.insecure_channel(endpoint) as channel:
-        return admin_pb2_grpc.AdminStub(channel).SetClientSettings(
-            admin_pb2.SetClientSettingsRequest(settings=admin_pb2.ClientSettings(**settings)),
-            timeout=10)
-
-
-def batches_for(publisher, topic, count):
-    """Node batch calls that publishing `count` keyless messages at once took."""
-    before = publisher.stats().node_batches
-    futures = [publisher.publish(topic, b"m-%d" % i) for i in range(count)]
-    assert publisher.flush(30)
-    assert all(not f.result(0).direct for f in futures)
-    return publisher.stats().node_batches - before
 
 
 def test_setting_pushed_at_runtime_reaches_the_node_path(fallback_nodes):

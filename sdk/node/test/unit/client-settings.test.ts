@@ -68,3 +68,23 @@ test('pushedSettings: false does not ask', async () => {
   assert.equal(n.configFetches, 0);
   assert.equal(p.settings().maxBatchMessages, 500);
 });
+
+test('a reconnect fetches the settings before the refresh interval', async () => {
+  const n = await node(true);
+  n.refreshInterval = { seconds: 60, nanos: 0 };
+  let failNext = false;
+  n.onPublish = (r) => {
+    if (!failNext) return ok(r, n);
+    failNext = false;
+    return { code: 14, details: 'node restarting' }; // UNAVAILABLE: retried on the same node
+  };
+  const p = publisher([n.endpoint], { retryBackoff: [10, 50] });
+  await until(() => n.configFetches === 1, 5000, 'the first fetch');
+  n.clientSettings = { linger: null, max_batch_messages: 3, max_batch_bytes: 0, request_timeout: null, delivery_timeout: null };
+  await sleep(200);
+  assert.equal(p.settings().maxBatchMessages, 500); // the refresh is a minute away
+
+  failNext = true;
+  await p.publish('t', 'v');
+  await until(() => p.settings().maxBatchMessages === 3, 5000, 'the settings after the reconnect');
+});

@@ -1,5 +1,5 @@
 """The client configuration the nodes hand out (Admin.GetClientConfig), and
-when to ask for it again. No I/O: the fallback shells do the calls.
+when to ask for it again. No I/O: the shells do the calls.
 
 The Java client's partitioner lives here too, because the direct path must
 put a key where ferryd puts it (murmur2 of the ordering key, else the key).
@@ -95,19 +95,36 @@ def config_from_proto(response) -> ClientConfig:
 NO_ANSWER = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
 
+#: After a round in which no node answered, ask again this soon (a node that
+#: returns is asked within about this long).
+RETRY_DELAY = 1.0
+#: Least time between fetches a reconnect triggers, and the least refresh
+#: interval a node may name.
+MIN_GAP = 1.0
+
+
 class ConfigSchedule:
     """When to fetch the configuration: at start, every refresh interval the
-    node names (at least 1 s), when a node answers again after none did, and
-    when the client starts using a new topic. Single-threaded, time passed in.
+    node names (at least ``min_gap``), ``retry`` seconds after no node
+    answered, when a node answers again after none did (the fallback's
+    probe: :meth:`should_fetch`; a plain publisher's reconnect:
+    :meth:`reconnected`), and when the client starts using a new topic.
+    Also turns a fetch's outcome into what to log. Single-threaded, time
+    passed in; the shells (``ferry._fallback``, ``ferry._settings``,
+    ``ferry.aio``) do the calls.
     """
 
-    def __init__(self, refresh: float = 30.0):
+    def __init__(self, refresh: float = 30.0, retry: float = RETRY_DELAY,
+                 min_gap: float = MIN_GAP):
         self.refresh = refresh
+        self.retry = retry
+        self.min_gap = min_gap
         self.next_fetch = 0.0
+        self.last_fetch: Optional[float] = None
         self.reachable = True
         self.topics = set()
         self.topics_changed = False
-        self.unimplemented = False  # an older node said so (logged once)
+        self.last_logged = None     # (code, details) of the failure logged last
 
     def want_topic(self, topic: str) -> None:
         if topic not in self.topics:
@@ -121,12 +138,53 @@ class ConfigSchedule:
         self.reachable = answered
         return fetch
 
+    def due(self, now: float) -> bool:
+        return now >= self.next_fetch
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next fetch is due."""
+        return max(0.0, self.next_fetch - now)
+
+    def reconnected(self, now: float) -> None:
+        """A node answered the publisher after a call to it had failed: the
+        configuration may have changed meanwhile. Fetch soon, but not twice
+        within ``min_gap`` (a flapping node reconnects often)."""
+        soonest = now if self.last_fetch is None else self.last_fetch + self.min_gap
+        self.next_fetch = min(self.next_fetch, max(now, soonest))
+
     def request_topics(self):
         self.topics_changed = False
         return sorted(self.topics)
 
     def fetched(self, config: Optional[ClientConfig], now: float) -> None:
-        """A fetch ended (``config`` None: it failed)."""
+        """A node answered a fetch (``config`` None: with an error)."""
         if config is not None and config.refresh_interval:
-            self.refresh = max(config.refresh_interval, 1.0)
+            self.refresh = max(config.refresh_interval, self.min_gap)
+        self.last_fetch = now
         self.next_fetch = now + self.refresh
+
+    def answered(self, response, now: float) -> ClientConfig:
+        """A fetch succeeded: the configuration in ``response``."""
+        config = config_from_proto(response)
+        self.fetched(config, now)
+        self.last_logged = None
+        return config
+
+    def failed(self, code, details: str, now: float) -> Optional[str]:
+        """A fetch failed with status ``code``: returns the warning to log,
+        or None. No answer (UNAVAILABLE, DEADLINE_EXCEEDED): ask again after
+        ``retry``, silently. A node's error (UNIMPLEMENTED: an older ferryd;
+        PERMISSION_DENIED, ...): ask again after the refresh interval; said
+        once until a fetch succeeds, since a node repeats it every time."""
+        self.last_fetch = now
+        if code in NO_ANSWER:
+            self.next_fetch = now + self.retry
+            return None
+        self.next_fetch = now + self.refresh
+        if (code, details) == self.last_logged:
+            return None
+        self.last_logged = (code, details)
+        if code == grpc.StatusCode.UNIMPLEMENTED:
+            return ("ferry: the node does not offer GetClientConfig (older ferryd): "
+                    "no pushed settings, no fallback")
+        return "ferry: client configuration: %s" % details

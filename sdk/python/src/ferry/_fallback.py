@@ -18,7 +18,7 @@ from typing import Dict, NamedTuple, Optional
 import grpc
 
 from ferry import _common
-from ferry._client_config import NO_ANSWER, ConfigSchedule, config_from_proto
+from ferry._client_config import NO_ANSWER, ConfigSchedule
 from ferry._direct import DirectProducer
 from ferry._fallback_core import DIRECT, FallbackCore
 from ferry._publisher_core import resolve
@@ -29,6 +29,8 @@ log = logging.getLogger("ferry")
 
 #: How often the nodes are probed (GetNode), and each probe's deadline.
 PROBE_INTERVAL = 0.5
+#: Deadline of one GetClientConfig call.
+FETCH_TIMEOUT = 5.0
 #: How long the constructor waits for the first probe round, so that pushed
 #: settings apply from the first message (a tier that is down answers at
 #: once: connection refused).
@@ -51,11 +53,13 @@ class PublisherStats(NamedTuple):
 
 class FallbackPublisher:
     def __init__(self, node_publisher_factory, targets, fallback_after, client_id,
-                 explicit, credentials, channel_options):
+                 explicit, credentials, channel_options, pushed_settings=True):
         """``node_publisher_factory()`` builds the ferry.Publisher of the
         Ferry path; it is called once the first probe round applied the
-        pushed settings."""
-        self._core = FallbackCore(fallback_after, explicit)
+        pushed settings (``pushed_settings=False``: the client configuration
+        is still fetched for fallback, its settings are ignored)."""
+        self._follow = pushed_settings
+        self._core = FallbackCore(fallback_after, explicit, follow=pushed_settings)
         self._schedule = ConfigSchedule()
         self._client_id = client_id or ""
         self._cond = threading.Condition()
@@ -134,7 +138,7 @@ class FallbackPublisher:
     def _pushed(self):
         with self._cond:
             config = self._core.config
-        return None if config is None else config.settings
+        return None if config is None or not self._follow else config.settings
 
     # -- router thread --------------------------------------------------------
 
@@ -279,25 +283,17 @@ class FallbackPublisher:
         request = admin_pb2.GetClientConfigRequest(topics=topics, client_id=self._client_id,
                                                    fallback_messages=report)
         try:
-            response = self._admin[index].GetClientConfig(request, timeout=5.0)
+            response = self._admin[index].GetClientConfig(request, timeout=FETCH_TIMEOUT)
         except grpc.RpcError as e:
             with self._cond:
                 self._core.unreported += report
-                self._schedule.fetched(None, time.monotonic())
-                first_unimplemented = (e.code() == grpc.StatusCode.UNIMPLEMENTED
-                                       and not self._schedule.unimplemented)
-                if e.code() == grpc.StatusCode.UNIMPLEMENTED:
-                    self._schedule.unimplemented = True
-            if first_unimplemented:
-                log.warning("ferry: the node does not offer GetClientConfig (older ferryd): "
-                            "no pushed settings, no fallback")
-            elif e.code() != grpc.StatusCode.UNIMPLEMENTED:
-                log.warning("ferry: client configuration: %s", e.details())
+                warning = self._schedule.failed(e.code(), e.details(), time.monotonic())
+            if warning:
+                log.warning("%s", warning)
             return
-        config = config_from_proto(response)
         with self._cond:
-            self._schedule.fetched(config, time.monotonic())
+            config = self._schedule.answered(response, time.monotonic())
             self._core.on_config(config)
             node = getattr(self, "_node", None)
         if node is not None:
-            node.apply_settings(config.settings)
+            node.apply_settings(self._pushed())

@@ -146,11 +146,15 @@ Resolution = Tuple[FallbackEntry, object]  # (entry, PublishResult or FerryError
 class FallbackCore:
     """State of one fallback publisher (see the module doc)."""
 
-    def __init__(self, fallback_after: float, explicit: PushedSettings, warn=None):
+    def __init__(self, fallback_after: float, explicit: PushedSettings, warn=None,
+                 follow: bool = True):
+        """``follow=False``: the pushed settings are ignored (the application
+        opted out); the configuration still serves fallback."""
         if fallback_after <= 0:
             raise ValueError("fallback_after must be > 0 seconds")
         self.router = FallbackRouter(fallback_after)
         self.explicit = explicit
+        self.follow = follow
         self.config: Optional[ClientConfig] = None
         self.entries: Dict[int, FallbackEntry] = collections.OrderedDict()
         self.last_token = 0
@@ -178,8 +182,8 @@ class FallbackCore:
         return not self.entries or next(iter(self.entries)) > watermark
 
     def settings(self) -> PushedSettings:
-        return effective_settings(self.explicit,
-                                  None if self.config is None else self.config.settings)
+        pushed = None if self.config is None or not self.follow else self.config.settings
+        return effective_settings(self.explicit, pushed)
 
     def on_config(self, config: ClientConfig) -> None:
         self.config = config

@@ -67,9 +67,12 @@ class Endpoints:
         backoff = min(self.backoff_initial * 2 ** (self.failures[index] - 1), self.backoff_max)
         self.down_until[index] = now + backoff
 
-    def succeeded(self, index: int) -> None:
+    def succeeded(self, index: int) -> bool:
+        """Returns whether the endpoint had failed before (a reconnect)."""
+        had_failed = self.failures[index] > 0
         self.failures[index] = 0
         self.down_until[index] = 0.0
+        return had_failed
 
 
 #: PublisherCore's options, named as the shells' keyword arguments.
@@ -117,6 +120,9 @@ class PublisherCore:
         self.inflight: Set[Batch] = set()
         self.flushers = 0       # flush() calls waiting: send without lingering
         self.closing = False
+        # A node answered after a call to it had failed: the shell tells its
+        # settings follower (the pushed settings may have changed) and clears it.
+        self.reconnected = False
 
     def apply_settings(self, pushed: Optional[PushedSettings]) -> PushedSettings:
         """Settings an operator pushed (None: none) replace the SDK defaults
@@ -216,7 +222,8 @@ class PublisherCore:
 
     def on_response(self, batch: Batch, response, now: float) -> List[Resolution]:
         """The node answered the batch's Publish call."""
-        self.endpoints.succeeded(batch.endpoint)
+        if self.endpoints.succeeded(batch.endpoint):
+            self.reconnected = True
         outcomes = _common.result_outcomes(response, len(batch.entries),
                                            self.targets[batch.endpoint])
         return self._complete(batch, outcomes, now)

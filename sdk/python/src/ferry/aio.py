@@ -26,6 +26,7 @@ machines :class:`ferry._publisher_core.PublisherCore` and
 :class:`ferry._subscriber_core.SubscriberCore`; only the waiting differs.
 """
 import asyncio
+import logging
 import time
 from typing import Optional
 
@@ -33,15 +34,19 @@ import grpc
 import grpc.aio
 
 from ferry import _common, _types
+from ferry._client_config import NO_ANSWER, ConfigSchedule
 from ferry._fallback import PublisherStats
 from ferry._message import Message, Stats
 from ferry._publisher_core import CORE_OPTIONS, PublisherCore, resolve
 from ferry._subscriber_core import SubscriberCore
 from ferry.errors import ResourceExhausted, Unavailable, error_from_rpc_error
 from ferry.publisher import Publisher as _ThreadedPublisher
-from ferry.v1 import publisher_pb2_grpc, subscriber_pb2_grpc
+from ferry._settings import FETCH_TIMEOUT
+from ferry.v1 import admin_pb2, admin_pb2_grpc, publisher_pb2_grpc, subscriber_pb2_grpc
 
 __all__ = ["Publisher", "Subscriber"]
+
+log = logging.getLogger("ferry")
 
 
 def _channels(targets, credentials, channel_options):
@@ -65,7 +70,8 @@ class Publisher:
     ``await publish(...)`` waits for the message's result (use
     ``asyncio.gather`` to publish many at once; they are batched), and
     ``publish_nowait(...)`` queues a message and returns an
-    ``asyncio.Future`` at once.
+    ``asyncio.Future`` at once. Pushed settings are followed from the first
+    publish on (the publisher's tasks start on the event loop then).
     """
 
     def __init__(self, endpoints, *, max_batch_messages: Optional[int] = None,
@@ -74,7 +80,8 @@ class Publisher:
                  delivery_timeout: Optional[float] = None, retry_backoff=(0.05, 2.0),
                  close_timeout: float = 30.0, max_inflight_batches: int = 32,
                  credentials=None, channel_options=None, fallback: bool = False,
-                 fallback_after: float = 10.0, client_id: Optional[str] = None):
+                 fallback_after: float = 10.0, client_id: Optional[str] = None,
+                 pushed_settings: bool = True):
         arguments = locals()
         options = {name: arguments[name] for name in CORE_OPTIONS}
         self._core = PublisherCore(endpoints, **options)
@@ -86,11 +93,18 @@ class Publisher:
             self._threaded = _ThreadedPublisher(
                 endpoints, block_when_full=False, credentials=credentials,
                 channel_options=channel_options, fallback=True,
-                fallback_after=fallback_after, client_id=client_id, **options)
+                fallback_after=fallback_after, client_id=client_id,
+                pushed_settings=pushed_settings, **options)
         self._channel_args = (credentials, channel_options)
         self._channels = None
         self._stubs = None
         self._task = None
+        self._client_id = client_id or ""
+        self._follow = pushed_settings
+        self._schedule = ConfigSchedule()
+        self._settings_task = None
+        self._settings_wake = None
+        self._fetched = False
         self._wake = None
         self._progress = None
         self._acked = 0
@@ -103,6 +117,10 @@ class Publisher:
             self._wake = asyncio.Event()
             self._progress = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run())
+            if self._follow:
+                self._settings_wake = asyncio.Event()
+                self._settings_task = asyncio.get_running_loop().create_task(
+                    self._follow_settings())
 
     def publish_nowait(self, topic: str, value, key=None, headers=None, ordering_key=None, *,
                        id: Optional[str] = None, timestamp=None) -> "asyncio.Future":
@@ -184,7 +202,10 @@ class Publisher:
         calls = [b.call for b in inflight if b.call is not None]
         for call in calls:
             call.cancel()
-        await asyncio.gather(self._task, *calls, return_exceptions=True)
+        tasks = [self._task] + ([self._settings_task] if self._settings_task else [])
+        if self._settings_task:
+            self._settings_task.cancel()
+        await asyncio.gather(*tasks, *calls, return_exceptions=True)
         for channel in self._channels:
             await channel.close()
         return flushed
@@ -194,7 +215,7 @@ class Publisher:
         :meth:`ferry.Publisher.stats`)."""
         if self._threaded is not None:
             return self._threaded.stats()
-        return PublisherStats(self._acked, 0, False, False, self._batches,
+        return PublisherStats(self._acked, 0, False, self._fetched, self._batches,
                               *self._core.settings())
 
     async def __aenter__(self):
@@ -235,7 +256,39 @@ class Publisher:
             self._resolve(core.on_call_error(batch, e, time.monotonic()))
         else:
             self._resolve(core.on_response(batch, response, time.monotonic()))
+            if core.reconnected:
+                core.reconnected = False
+                if self._settings_wake is not None:
+                    self._schedule.reconnected(time.monotonic())
+                    self._settings_wake.set()
         self._wake.set()
+
+    async def _follow_settings(self):
+        """Fetches the pushed settings when the schedule says (see
+        ferry._settings, the threaded twin) and applies them."""
+        admins = [admin_pb2_grpc.AdminStub(c) for c in self._channels]
+        request = admin_pb2.GetClientConfigRequest(client_id=self._client_id)
+        schedule = self._schedule
+        while not self._core.closing:
+            self._settings_wake.clear()
+            if not schedule.due(time.monotonic()):
+                await _wait(self._settings_wake, schedule.wait(time.monotonic()))
+                continue
+            for admin in admins:
+                try:
+                    response = await admin.GetClientConfig(request, timeout=FETCH_TIMEOUT)
+                except grpc.RpcError as e:
+                    warning = schedule.failed(e.code(), e.details(), time.monotonic())
+                    if warning:
+                        log.warning("%s", warning)
+                    if e.code() in NO_ANSWER:
+                        continue
+                    break
+                config = schedule.answered(response, time.monotonic())
+                self._core.apply_settings(config.settings)
+                self._fetched = True
+                self._wake.set()
+                break
 
 
 class Subscriber:

@@ -12,6 +12,7 @@ import grpc
 from ferry import _common, _types
 from ferry._fallback import FallbackPublisher, PublisherStats
 from ferry._publisher_core import CORE_OPTIONS, PublisherCore, resolve
+from ferry._settings import SettingsFollower
 from ferry.v1 import publisher_pb2_grpc
 
 
@@ -53,9 +54,17 @@ class Publisher:
     (``pip install 'ferry-client[fallback]'``): acks=all, idempotent, the
     Java client's partitioner, header ``ferry.id``, a key's order kept across
     the switch both ways. ``PublishResult.direct`` and :meth:`stats` tell the
-    paths apart. Settings the operator pushes (``ferry client-settings set``)
-    replace the defaults of the options marked *pushable* below that the
-    application did not pass, also while running.
+    paths apart.
+
+    Settings the operator pushes (``ferry client-settings set``, ferryd's
+    ``client.*`` keys) replace the defaults of the options marked *pushable*
+    below that the application did not pass, also while running: the
+    publisher asks the nodes (``Admin.GetClientConfig``) at start, every
+    refresh interval they name (30 s by default), a second after no node
+    answered, and when it reconnects to a node (with fallback: when a node
+    answers its probe again). An option passed here always wins; a node
+    without GetClientConfig (older ferryd) leaves the defaults.
+    ``pushed_settings=False`` opts out.
 
     Args:
         endpoints: Ferry nodes, ``"host:port"`` (any gRPC target).
@@ -83,6 +92,7 @@ class Publisher:
         fallback_after: seconds without any node answering before that
             (default 10).
         client_id: names this client in the nodes' logs (fallback reports).
+        pushed_settings: follow the settings the nodes push (default True).
     """
 
     def __init__(self, endpoints, *, max_batch_messages: Optional[int] = None,
@@ -94,19 +104,22 @@ class Publisher:
                  max_inflight_batches: int = 32,
                  credentials: Optional[grpc.ChannelCredentials] = None,
                  channel_options=None, fallback: bool = False,
-                 fallback_after: float = 10.0, client_id: Optional[str] = None):
+                 fallback_after: float = 10.0, client_id: Optional[str] = None,
+                 pushed_settings: bool = True):
         arguments = locals()
         options = {name: arguments[name] for name in CORE_OPTIONS}
         self._core = PublisherCore(endpoints, **options)
         self._fallback = None
         if fallback:
             # This object is the facade; a plain Publisher carries the Ferry path.
+            # Its probe fetches the settings: the node path does not follow itself.
             self._fallback = FallbackPublisher(
                 lambda: Publisher(endpoints, block_when_full=block_when_full,
                                   credentials=credentials, channel_options=channel_options,
-                                  **options),
+                                  pushed_settings=False, **options),
                 self._core.targets, _types.seconds_of(fallback_after, "fallback_after"),
-                client_id, self._core.explicit, credentials, channel_options)
+                client_id, self._core.explicit, credentials, channel_options,
+                pushed_settings)
             return
         self._block_when_full = block_when_full
         self._channels = _common.sync_channels(self._core.targets, credentials, channel_options)
@@ -116,6 +129,8 @@ class Publisher:
         self._closed = False
         self._acked = 0                 # messages the broker acknowledged
         self._batches = 0               # batch calls sent
+        self._follower = (SettingsFollower(self._channels, client_id, self.apply_settings)
+                          if pushed_settings else None)
         self._thread = threading.Thread(target=self._run, name="ferry-publisher", daemon=True)
         self._thread.start()
 
@@ -172,8 +187,9 @@ class Publisher:
         and the pushable settings in effect."""
         if self._fallback is not None:
             return self._fallback.stats()
+        fetched = self._follower is not None and self._follower.fetched
         with self._cond:
-            return PublisherStats(self._acked, 0, False, False, self._batches,
+            return PublisherStats(self._acked, 0, False, fetched, self._batches,
                                   *self._core.settings())
 
     def flush(self, timeout: Optional[float] = None) -> bool:
@@ -221,6 +237,8 @@ class Publisher:
         for entry, outcome in leftovers:
             resolve(entry.handle, outcome)
         self._thread.join()
+        if self._follower is not None:
+            self._follower.close()
         for channel in self._channels:
             channel.close()
         return flushed
@@ -251,7 +269,8 @@ class Publisher:
                     self._acked += sum(1 for _, o in to_resolve
                                        if isinstance(o, _types.PublishResult))
                     self._batches += len(to_send)
-                    if to_resolve or to_send:
+                    reconnected, core.reconnected = core.reconnected, False
+                    if to_resolve or to_send or reconnected:
                         if to_resolve:
                             self._cond.notify_all()
                         break
@@ -260,6 +279,8 @@ class Publisher:
                 self._send(batch)
             for entry, outcome in to_resolve:
                 resolve(entry.handle, outcome)
+            if reconnected and self._follower is not None:
+                self._follower.reconnected()
 
     def _send(self, batch):
         try:

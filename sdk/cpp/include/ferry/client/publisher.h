@@ -86,7 +86,7 @@ struct PublishResult {
   bool ok() const { return code == 0; }
 };
 
-// Counters of a publisher's two paths (both 0 without Fallback).
+// Counters of a publisher's two paths (direct ones only with Fallback).
 struct PublisherStats {
   // Messages acknowledged through a Ferry node / straight from the cluster.
   uint64_t ferry_messages = 0;
@@ -95,7 +95,7 @@ struct PublisherStats {
   bool fallback_active = false;
   // The client configuration was fetched from a node at least once.
   bool config_fetched = false;
-  // Settings in effect for the node path and new direct producers: the
+  // Settings in effect for the node path (and new direct producers): the
   // application's, else the nodes' pushed ones (followed while running),
   // else the defaults.
   std::chrono::milliseconds linger{0};
@@ -167,9 +167,20 @@ class Publisher {
     // How long the destructor waits for outstanding messages (>= 0; default
     // 30 s).
     Builder& CloseTimeout(std::chrono::milliseconds timeout);
+    // On by default: the publisher asks the nodes for the settings the
+    // operator pushes (Linger, MaxBatchMessages, MaxBatchBytes,
+    // RequestTimeout, DeliveryTimeout; ferry client-settings set) at start,
+    // every refresh interval the nodes name (client.refresh_interval, 30 s by
+    // default), within a second after no node answered, and when it
+    // reconnects to a node. A pushed setting replaces the SDK default of an
+    // option not set on this Builder, from the next batch (and, for
+    // DeliveryTimeout, the next message) on; an option set here always wins.
+    // A node without GetClientConfig (older ferryd) leaves the defaults.
+    // false: the defaults and this Builder's options only.
+    Builder& PushedSettings(bool follow);
     // Off by default. When on, the publisher fetches its client configuration
-    // from the nodes (at start, periodically, on reconnect): settings the
-    // operator pushes replace the defaults of options not set here. When no
+    // from the nodes (at start, periodically, on reconnect; it probes them
+    // every 0.5 s), pushed settings included (see PushedSettings). When no
     // node has answered for FallbackAfter and the topic's route allows it,
     // messages go straight to the route's write cluster (librdkafka: acks=all,
     // idempotent, the Java partitioner, header ferry.id); a key's messages wait
