@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
 #include <unistd.h>
 
 #include <map>
@@ -63,6 +64,14 @@ std::string SecureClusterYaml(const KafkaBroker& broker, const std::string& ca,
 class BrokerSaslTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
+    // ferryd links the same librdkafka: without these it could not connect.
+    char features[512];
+    size_t size = sizeof(features);
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    rd_kafka_conf_get(conf, "builtin.features", features, &size);
+    rd_kafka_conf_destroy(conf);
+    ASSERT_THAT(features, AllOf(HasSubstr("ssl"), HasSubstr("sasl_scram")))
+        << "librdkafka " << rd_kafka_version_str() << " lacks SSL or SASL/SCRAM";
     auto pki = TestCertificates::Create("kafka test CA");
     ASSERT_TRUE(pki.ok()) << pki.status();
     pki_ = pki->release();
