@@ -183,6 +183,14 @@ absl::StatusOr<ProcessResult> RunFerryCli(const std::vector<std::string>& args,
   return RunProcess(argv, env, absl::Seconds(120), input);
 }
 
+ProcessResult RunFerryCliOn(const FerrydProcess& node, std::vector<std::string> args,
+                            const std::string& input) {
+  args.insert(args.begin(), {"--server", node.grpc_address()});
+  auto result = RunFerryCli(args, {}, input);
+  if (!result.ok()) ADD_FAILURE() << "ferry CLI did not run: " << result.status();
+  return result.ok() ? *result : ProcessResult{.exit_code = -1};
+}
+
 absl::StatusOr<ProcessResult> RunFerryd(const std::vector<std::string>& args,
                                         const std::map<std::string, std::string>& env,
                                         absl::Duration timeout,

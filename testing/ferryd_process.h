@@ -76,6 +76,11 @@ absl::StatusOr<ProcessResult> RunFerryCli(
     const std::vector<std::string>& args,
     const std::map<std::string, std::string>& env = {}, const std::string& input = "");
 
+// RunFerryCli with `--server <node's gRPC address>` first; a CLI that does
+// not run is a test failure and exit code -1.
+ProcessResult RunFerryCliOn(const FerrydProcess& node, std::vector<std::string> args,
+                            const std::string& input = "");
+
 // Runs the built `ferryd` to completion, for start-up failure tests, in
 // `working_dir` (empty: a fresh directory, removed afterwards).
 absl::StatusOr<ProcessResult> RunFerryd(

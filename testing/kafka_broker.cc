@@ -181,13 +181,18 @@ absl::StatusOr<bool> TopicReady(rd_kafka_t* rk, const std::string& topic,
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<KafkaBroker>> KafkaBroker::Start(std::string name_prefix) {
+absl::StatusOr<std::unique_ptr<KafkaBroker>> KafkaBroker::Start(
+    std::string name_prefix, std::optional<SaslSslListener> sasl_ssl) {
   static std::atomic<int> counter{0};
-  absl::StatusOr<std::vector<int>> ports = PickFreePorts(2);
+  absl::StatusOr<std::vector<int>> ports = PickFreePorts(sasl_ssl ? 3 : 2);
   if (!ports.ok()) return ports.status();
   std::string name = absl::StrCat(name_prefix, "-", getpid(), "-", counter.fetch_add(1));
   std::unique_ptr<KafkaBroker> broker(
       new KafkaBroker(std::move(name), (*ports)[0], (*ports)[1]));
+  if (sasl_ssl) {
+    broker->sasl_ssl_port_ = (*ports)[2];
+    broker->sasl_ssl_ = std::move(sasl_ssl);
+  }
   // A process that earlier had our pid may have left this name behind.
   if (absl::Status s = RunScript({"wipe", broker->name_}); !s.ok()) return s;
   if (absl::Status s = broker->StartProcess(); !s.ok()) return s;
@@ -216,10 +221,21 @@ KafkaBroker::~KafkaBroker() {
 
 std::string KafkaBroker::bootstrap() const { return absl::StrCat("127.0.0.1:", port_); }
 
+std::string KafkaBroker::sasl_ssl_bootstrap() const {
+  return sasl_ssl_ ? absl::StrCat("127.0.0.1:", sasl_ssl_port_) : "";
+}
+
 const std::string& KafkaBroker::name() const { return name_; }
 
 absl::Status KafkaBroker::StartProcess() const {
-  return RunScript({"start", name_, absl::StrCat(port_), absl::StrCat(controller_port_)});
+  std::vector<std::string> args = {"start", name_, absl::StrCat(port_),
+                                   absl::StrCat(controller_port_)};
+  if (sasl_ssl_) {
+    args.insert(args.end(), {"--sasl-ssl", absl::StrCat(sasl_ssl_port_), "--cert",
+                             sasl_ssl_->cert, "--key", sasl_ssl_->key, "--scram",
+                             absl::StrCat(sasl_ssl_->user, "=", sasl_ssl_->password)});
+  }
+  return RunScript(args);
 }
 
 absl::Status KafkaBroker::Kill9() { return RunScript({"kill", name_}); }

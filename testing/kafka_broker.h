@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,16 @@
 #include "absl/status/statusor.h"
 
 namespace ferry::testing {
+
+// A second listener, SASL_SSL, beside the PLAINTEXT one: TLS with `cert` and
+// `key` (PEM paths, e.g. from TestCertificates::IssueServer) and
+// SCRAM-SHA-512 for one user, as managed Kafka services expose.
+struct SaslSslListener {
+  std::string cert;
+  std::string key;
+  std::string user;
+  std::string password;
+};
 
 // Owns one broker process and its data directory; destruction stops the
 // broker and deletes the data. Lifecycle methods (Kill9, Restart, Stop) must
@@ -27,9 +38,11 @@ class KafkaBroker {
   // Picks two free loopback ports (broker, controller), names the broker
   // "<name_prefix>-<pid>-<counter>" and starts it; returns once it answers
   // metadata. On failure the status carries the tail of the script's output
-  // (e.g. the broker log) and nothing is left behind.
+  // (e.g. the broker log) and nothing is left behind. With `sasl_ssl`, a
+  // third port serves that listener (sasl_ssl_bootstrap()); the PLAINTEXT
+  // one stays, for the helpers below.
   static absl::StatusOr<std::unique_ptr<KafkaBroker>> Start(
-      std::string name_prefix = "it");
+      std::string name_prefix = "it", std::optional<SaslSslListener> sasl_ssl = {});
 
   KafkaBroker(const KafkaBroker&) = delete;
   KafkaBroker& operator=(const KafkaBroker&) = delete;
@@ -39,6 +52,8 @@ class KafkaBroker {
 
   // "127.0.0.1:<port>". Stable across Kill9/Restart.
   std::string bootstrap() const;
+  // The SASL_SSL listener's "127.0.0.1:<port>"; empty without one.
+  std::string sasl_ssl_bootstrap() const;
   const std::string& name() const;
 
   // SIGKILLs the broker and waits for it to die; the data directory is kept.
@@ -75,6 +90,8 @@ class KafkaBroker {
   std::string name_;
   int port_;
   int controller_port_;
+  int sasl_ssl_port_ = 0;
+  std::optional<SaslSslListener> sasl_ssl_;
   pid_t owner_pid_;
 };
 

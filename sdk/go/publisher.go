@@ -70,7 +70,11 @@ func NewPublisher(ctx context.Context, endpoints []string, opts ...PublisherOpti
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	conns, err := dial(endpoints, cfg.backoff, cfg.dialOptions)
+	secure, err := cfg.security.dialOptions()
+	if err != nil {
+		return nil, err
+	}
+	conns, err := dial(endpoints, cfg.backoff, append(secure, cfg.dialOptions...))
 	if err != nil {
 		return nil, err
 	}

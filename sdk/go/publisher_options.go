@@ -20,6 +20,7 @@ type publisherConfig struct {
 	deliveryTimeout     time.Duration
 	backoff             backoff
 	closeTimeout        time.Duration
+	security            Security
 	dialOptions         []grpc.DialOption
 	explicit            explicitSettings
 	pushedSettings      bool
@@ -116,8 +117,8 @@ func WithPushedSettings(follow bool) PublisherOption {
 	return func(c *publisherConfig) { c.pushedSettings = follow }
 }
 
-// WithPublisherDialOptions adds gRPC dial options (e.g. TLS credentials;
-// the default is plaintext).
+// WithPublisherDialOptions adds gRPC dial options; they win over
+// WithPublisherSecurity (the default is plaintext).
 func WithPublisherDialOptions(opts ...grpc.DialOption) PublisherOption {
 	return func(c *publisherConfig) { c.dialOptions = append(c.dialOptions, opts...) }
 }

@@ -71,7 +71,11 @@ func NewSubscriber(ctx context.Context, endpoints []string, group string, topics
 	if err := cfg.validate(group, topics); err != nil {
 		return nil, err
 	}
-	conns, err := dial(endpoints, cfg.backoff, cfg.dialOptions)
+	secure, err := cfg.security.dialOptions()
+	if err != nil {
+		return nil, err
+	}
+	conns, err := dial(endpoints, cfg.backoff, append(secure, cfg.dialOptions...))
 	if err != nil {
 		return nil, err
 	}
@@ -85,8 +89,8 @@ func NewSubscriber(ctx context.Context, endpoints []string, group string, topics
 
 // Receive calls handler for each message until ctx ends (it then returns
 // nil) or a fatal error stops it: INVALID_ARGUMENT (bad subscription),
-// NOT_FOUND (unknown topic) or UNIMPLEMENTED (e.g. a filter the nodes do not
-// support), returned as an *Error. Other stream failures are reconnected
+// NOT_FOUND (unknown topic), UNIMPLEMENTED (e.g. a filter the nodes do not
+// support), UNAUTHENTICATED or PERMISSION_DENIED, returned as an *Error. Other stream failures are reconnected
 // and reported to WithErrorHandler.
 //
 // handler gets ctx and must settle each message with Ack or Nack; it runs
@@ -174,9 +178,15 @@ type receiveRun struct {
 	fatal                  chan *Error
 }
 
-// A subscription every node would refuse the same way.
+// A subscription every node would refuse the same way (credentials and ACLs
+// are the tier's, not one node's).
 func fatal(code codes.Code) bool {
-	return code == codes.InvalidArgument || code == codes.NotFound || code == codes.Unimplemented
+	switch code {
+	case codes.InvalidArgument, codes.NotFound, codes.Unimplemented, codes.Unauthenticated,
+		codes.PermissionDenied:
+		return true
+	}
+	return false
 }
 
 // serve keeps one stream to endpoint i open until Receive ends.

@@ -60,6 +60,7 @@ type subscriberConfig struct {
 	backoff                backoff
 	closeTimeout           time.Duration
 	onError                func(error)
+	security               Security
 	dialOptions            []grpc.DialOption
 }
 
@@ -145,7 +146,8 @@ func WithErrorHandler(f func(error)) SubscriberOption {
 	return func(c *subscriberConfig) { c.onError = f }
 }
 
-// WithSubscriberDialOptions adds gRPC dial options (e.g. TLS credentials).
+// WithSubscriberDialOptions adds gRPC dial options; they win over
+// WithSubscriberSecurity (the default is plaintext).
 func WithSubscriberDialOptions(opts ...grpc.DialOption) SubscriberOption {
 	return func(c *subscriberConfig) { c.dialOptions = append(c.dialOptions, opts...) }
 }

@@ -9,6 +9,7 @@ package integration
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -16,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -132,11 +134,17 @@ type ferryd struct {
 // startFerryd starts a node on Kafka at bootstrap or, with store, on an
 // embedded store there, and waits until /healthz answers.
 func startFerryd(name, bootstrap, store string) (*ferryd, error) {
-	grpcPort, httpPort := freePort(1), freePort(1)
 	args := []string{"--set", "clusters.main.type=kafka", "--set", "clusters.main.bootstrap=" + bootstrap}
 	if store != "" {
 		args = []string{"--set", "clusters.main.type=embedded", "--set", "clusters.main.path=" + store}
 	}
+	return launchFerryd(name, args, nil)
+}
+
+// launchFerryd starts ferryd with args plus listen addresses on free ports
+// and waits until /healthz answers, over HTTPS with tlsConfig when not nil.
+func launchFerryd(name string, args []string, tlsConfig *tls.Config) (*ferryd, error) {
+	grpcPort, httpPort := freePort(1), freePort(1)
 	endpoint := fmt.Sprintf("127.0.0.1:%d", grpcPort)
 	args = append(args, "--set", "listen.grpc="+endpoint,
 		"--set", fmt.Sprintf("listen.http=127.0.0.1:%d", httpPort),
@@ -157,6 +165,12 @@ func startFerryd(name, bootstrap, store string) (*ferryd, error) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	node := &ferryd{endpoint: endpoint, cmd: cmd}
+	health := fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort)
+	client := http.DefaultClient
+	if tlsConfig != nil {
+		health = strings.Replace(health, "http:", "https:", 1)
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConfig}}
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
@@ -164,7 +178,7 @@ func startFerryd(name, bootstrap, store string) (*ferryd, error) {
 			return nil, fmt.Errorf("ferryd %s exited (%v); log %s", name, err, log.Name())
 		default:
 		}
-		response, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", httpPort))
+		response, err := client.Get(health)
 		if err == nil {
 			response.Body.Close()
 			if response.StatusCode == 200 {

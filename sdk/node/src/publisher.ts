@@ -42,6 +42,7 @@ export interface PublisherOptions {
    * the SDK's own settings.
    */
   pushedSettings?: boolean;
+  /** TLS and a token: credentials({ caFile, certFile, keyFile, token }) (default: plain text). */
   credentials?: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
 }

@@ -34,7 +34,8 @@ export function isNodeFailure(code: number): boolean {
   return code === Status.UNAVAILABLE || code === Status.DEADLINE_EXCEEDED || code === Status.CANCELLED;
 }
 
-/** Subscribe stream failures that stop the subscriber: its options are wrong. */
+/** Subscribe stream failures that stop the subscriber: its options or its credentials are wrong. */
 export function isFatalStreamCode(code: number): boolean {
-  return code === Status.INVALID_ARGUMENT || code === Status.NOT_FOUND || code === Status.UNIMPLEMENTED;
+  return code === Status.INVALID_ARGUMENT || code === Status.NOT_FOUND || code === Status.UNIMPLEMENTED ||
+    code === Status.UNAUTHENTICATED || code === Status.PERMISSION_DENIED;
 }

@@ -54,6 +54,7 @@ export interface SubscriberOptions {
   reconnectBackoff?: [number, number];
   /** How long close() waits for running handlers, ms (default 30 s). */
   closeTimeout?: number;
+  /** TLS and a token: credentials({ caFile, certFile, keyFile, token }) (default: plain text). */
   credentials?: grpc.ChannelCredentials;
   channelOptions?: grpc.ChannelOptions;
 }

@@ -5,6 +5,7 @@ import { ChildProcess, execFileSync, spawn } from 'child_process';
 import { randomBytes } from 'crypto';
 import * as fs from 'fs';
 import * as http from 'http';
+import * as https from 'https';
 import * as net from 'net';
 import * as os from 'os';
 import * as path from 'path';
@@ -61,18 +62,28 @@ export class KafkaBroker {
   }
 }
 
+/** PEM contents: the CA of the node's certificate and, for mutual TLS, a client certificate and key. */
+export interface HealthTls {
+  ca: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
 /** A ferryd process on free ports, on Kafka or on an embedded store of its own. */
 export class Ferryd {
   readonly endpoint: string;
   readonly logPath: string;
   private proc: ChildProcess | null = null;
 
-  private constructor(readonly name: string, private readonly args: string[], private readonly httpPort: number, grpcPort: number) {
+  private constructor(readonly name: string, private readonly args: string[], private readonly httpPort: number, grpcPort: number,
+    private readonly tls?: HealthTls) {
     this.endpoint = `127.0.0.1:${grpcPort}`;
     this.logPath = path.join(WORK, `ferryd-${name}.log`);
   }
 
-  static async create(backend: { kafka: string } | 'embedded', name = unique('node')): Promise<Ferryd> {
+  /** `extra`: more ferryd arguments, and what the health check presents to a node with listen.tls. */
+  static async create(backend: { kafka: string } | 'embedded', name = unique('node'),
+    extra: { args?: string[]; tls?: HealthTls } = {}): Promise<Ferryd> {
     if (!fs.existsSync(FERRYD)) throw new Error(`ferryd not built: run scripts/build (looked for ${FERRYD})`);
     const [grpcPort, httpPort] = [await freePort(), await freePort()];
     const cluster = backend === 'embedded'
@@ -80,7 +91,7 @@ export class Ferryd {
       : ['clusters.main.type=kafka', `clusters.main.bootstrap=${backend.kafka}`];
     const settings = [...cluster, `listen.grpc=127.0.0.1:${grpcPort}`, `listen.http=127.0.0.1:${httpPort}`,
       `node.id=${name}`, 'subscribe.commit_interval=100ms', 'subscribe.session_timeout=6s', 'shutdown.grace=2s'];
-    return new Ferryd(name, settings.flatMap((s) => ['--set', s]), httpPort, grpcPort);
+    return new Ferryd(name, [...(extra.args ?? []), ...settings.flatMap((s) => ['--set', s])], httpPort, grpcPort, extra.tls);
   }
 
   async start(timeout = 30_000): Promise<this> {
@@ -109,8 +120,9 @@ export class Ferryd {
   }
 
   private healthy(): Promise<boolean> {
+    const get = this.tls ? https.get : http.get;
     return new Promise((resolve) => {
-      const req = http.get({ host: '127.0.0.1', port: this.httpPort, path: '/healthz', timeout: 1000 }, (res) => {
+      const req = get({ host: '127.0.0.1', port: this.httpPort, path: '/healthz', timeout: 1000, ...this.tls }, (res) => {
         res.resume();
         resolve(res.statusCode === 200);
       });
