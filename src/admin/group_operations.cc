@@ -119,6 +119,7 @@ absl::StatusOr<v1::Group> GroupOperations::Describe(
       v1::GroupStream& stream = *member.add_streams();
       stream.set_stream_id(fmt::format("{}/{}", node_id_, s.id));
       stream.set_client_id(s.client_id);
+      stream.set_peer(s.peer);
       stream.set_outstanding_messages(s.outstanding_messages);
       stream.set_filter(s.filter);
     }

@@ -3,6 +3,7 @@ without errors in the browser's log, and what the operator does in the UI
 (create and delete a topic, pause a group, seek it) is what the CLI sees."""
 import json
 import re
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -13,7 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import SCREENSHOTS, TOKEN
+from conftest import FERRY, SCREENSHOTS, TOKEN
 
 WAIT = 15
 
@@ -207,6 +208,26 @@ def test_pause_and_resume_in_the_ui_show_in_the_cli(browser, node, topic_with_gr
     WebDriverWait(browser, WAIT).until(ec.element_to_be_clickable((By.ID, "resume-group"))).click()
     wait_notice(browser, "Resumed " + group)
     assert describe_group(node, group)[0] is False
+    assert browser_errors(browser) == []
+
+
+def test_group_page_shows_the_members_on_each_node(browser, node, topic_with_group):
+    topic = topic_with_group[0]
+    group = unique("console-live")
+    consumer = subprocess.Popen(
+        [str(FERRY), "--server", node.grpc, "consume", "--group", group, "--topic", topic,
+         "--from", "latest"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: group in node.cli("groups", "list").stdout, "the consumer to join")
+        open_page(browser, node, "/groups/" + group, "group-partitions")
+        WebDriverWait(browser, WAIT).until(
+            ec.text_to_be_present_in_element((By.ID, "group-members"), "console-test"))
+        members = browser.find_element(By.ID, "group-members").text
+        assert "(ipv4:127.0.0.1:" in members and "outstanding" in members, members
+        screenshot(browser, "group-members")
+    finally:
+        consumer.terminate()
+        consumer.wait(10)
     assert browser_errors(browser) == []
 
 
