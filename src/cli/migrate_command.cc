@@ -24,6 +24,13 @@ struct MigrateArgs {
   std::string stage;
 };
 
+// "2026-12-04 23:41:07Z", or "-" when the node recorded no time.
+std::string When(bool recorded, const google::protobuf::Timestamp& time) {
+  if (!recorded) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%SZ", absl::FromUnixSeconds(time.seconds()),
+                          absl::UTCTimeZone());
+}
+
 void Print(const v1::Migration& migration) {
   for (const std::string& step : migration.steps()) std::cout << "  " << step << "\n";
   std::cout << "migration of " << migration.topic() << " from " << migration.from()
@@ -37,6 +44,9 @@ void Print(const v1::Migration& migration) {
             << (migration.mirror_lag() < 0 ? std::string("(no mirror)")
                                            : fmt::format("{}", migration.mirror_lag()))
             << "\n";
+  std::cout << "  started     " << When(migration.has_started(), migration.started())
+            << ", last change " << When(migration.has_updated(), migration.updated())
+            << "\n";
 }
 
 int Finish(const GlobalOptions& options, std::string_view what,
@@ -44,13 +54,6 @@ int Finish(const GlobalOptions& options, std::string_view what,
   if (!status.ok()) return Fail(options, what, status);
   Print(migration);
   return 0;
-}
-
-// "2026-12-04 23:41:07Z", or "-" when the node recorded no time.
-std::string When(bool recorded, const google::protobuf::Timestamp& time) {
-  if (!recorded) return "-";
-  return absl::FormatTime("%Y-%m-%d %H:%M:%SZ", absl::FromUnixSeconds(time.seconds()),
-                          absl::UTCTimeZone());
 }
 
 int RunList(const GlobalOptions& options, const std::string& stage) {

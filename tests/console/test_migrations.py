@@ -2,6 +2,8 @@
 a topic between two embedded stores of one ferryd: each stage shows on the
 page as it is reached, with the moved group's position on the new cluster,
 and the browser logs no errors."""
+import re
+
 import pytest
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
@@ -94,6 +96,8 @@ def test_migration_stages_show_on_the_migrations_page(browser, two_store_node):
     screenshot(browser, "migration-finished")
     assert browser_errors(browser) == []
 
+    status = node.cli("migrate", "status", "--topic", topic).stdout
+    assert re.search(r"started +\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ, last change \d{4}-", status), status
     listed = node.cli("migrate", "list").stdout
     assert topic in listed and "finished" in listed, listed
     assert "no migrations at stage mirroring" in node.cli("migrate", "list", "--stage", "mirroring").stdout
