@@ -347,6 +347,20 @@ grpc::Status AdminService::GetMigration(grpc::ServerContext* context,
   return Answer(migrations_->Get(request->topic()), response);
 }
 
+grpc::Status AdminService::ListMigrations(grpc::ServerContext* context,
+                                          const v1::ListMigrationsRequest* request,
+                                          v1::ListMigrationsResponse* response) {
+  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
+    return api::ToGrpcStatus(s);
+  }
+  auto migrations = migrations_->List(request->stage());
+  if (!migrations.ok()) return api::ToGrpcStatus(migrations.status());
+  for (v1::Migration& migration : *migrations) {
+    *response->add_migrations() = std::move(migration);
+  }
+  return grpc::Status::OK;
+}
+
 grpc::Status AdminService::TranslateOffsets(grpc::ServerContext* context,
                                             const v1::TranslateOffsetsRequest* request,
                                             v1::TranslateOffsetsResponse* response) {

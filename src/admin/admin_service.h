@@ -110,6 +110,9 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status GetMigration(grpc::ServerContext* context,
                             const v1::GetMigrationRequest* request,
                             v1::Migration* response) override;
+  grpc::Status ListMigrations(grpc::ServerContext* context,
+                              const v1::ListMigrationsRequest* request,
+                              v1::ListMigrationsResponse* response) override;
 
   // Topic administration. Each call blocks on the chosen cluster (bounded by
   // its admin timeout). The cluster is `request.cluster` when set, otherwise

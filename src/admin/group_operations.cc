@@ -72,8 +72,13 @@ std::vector<std::string> GroupOperations::GroupTopics(
 absl::StatusOr<v1::ListGroupsResponse> GroupOperations::List(
     const v1::ListGroupsRequest& request) {
   v1::ListGroupsResponse response;
-  for (backend::Cluster* cluster : clusters_) {
-    if (!request.cluster().empty() && cluster->name() != request.cluster()) continue;
+  std::vector<backend::Cluster*> chosen = clusters_;
+  if (!request.cluster().empty()) {
+    auto named = GroupClusters(request.cluster(), "", "");
+    if (!named.ok()) return named.status();  // an unknown cluster: NOT_FOUND
+    chosen = *std::move(named);
+  }
+  for (backend::Cluster* cluster : chosen) {
     auto names = cluster->ListGroups();
     if (!names.ok()) return names.status();
     for (const std::string& name : *names) {
@@ -114,6 +119,7 @@ absl::StatusOr<v1::Group> GroupOperations::Describe(
       v1::GroupStream& stream = *member.add_streams();
       stream.set_stream_id(fmt::format("{}/{}", node_id_, s.id));
       stream.set_client_id(s.client_id);
+      stream.set_peer(s.peer);
       stream.set_outstanding_messages(s.outstanding_messages);
       stream.set_filter(s.filter);
     }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "api/convert.h"
 #include "common/topic_name.h"
 #include "mirror/mirror_job.h"
 #include "mirror/offset_translator.h"
@@ -20,6 +21,10 @@ constexpr absl::Duration kPoll = absl::Milliseconds(200);
 constexpr absl::Duration kMarkerGrace = absl::Seconds(3);
 
 const std::vector<std::string> kDone = {"finished", "rolled-back"};
+// Every stage a migration record may hold, in playbook order.
+const std::vector<std::string> kStages = {
+    "mirroring", "consumers-paused", "consumers",     "producers-held", "producers",
+    "finished",  "rollback-paused",  "rollback-held", "rolled-back"};
 
 bool IsDone(const control::MigrationState& state) {
   return std::find(kDone.begin(), kDone.end(), state.stage) != kDone.end();
@@ -93,6 +98,10 @@ v1::Migration MigrationOperations::ToProto(const control::MigrationState& state)
   out.set_to(state.to);
   out.set_stage(state.stage);
   for (const std::string& group : state.groups) out.add_groups(group);
+  if (state.started_ms > 0) {
+    api::FromUnixMillis(state.started_ms, out.mutable_started());
+    api::FromUnixMillis(state.updated_ms, out.mutable_updated());
+  }
   out.set_mirror_lag(-1);
   // While rolling back writes, the mirror that matters copies B to A.
   const std::string mirror = state.stage == "rollback-held"
@@ -475,6 +484,21 @@ absl::StatusOr<v1::Migration> MigrationOperations::Get(const std::string& topic)
   absl::StatusOr<control::MigrationState> state = Find(topic);
   if (!state.ok()) return state.status();
   return ToProto(*state);
+}
+
+absl::StatusOr<std::vector<v1::Migration>> MigrationOperations::List(
+    const std::string& stage) const {
+  if (!stage.empty() &&
+      std::find(kStages.begin(), kStages.end(), stage) == kStages.end()) {
+    return absl::InvalidArgumentError(fmt::format(
+        "stage: unknown stage \"{}\" (one of {})", stage, fmt::join(kStages, ", ")));
+  }
+  std::vector<v1::Migration> listed;
+  if (control_ == nullptr) return listed;
+  for (const control::MigrationState& state : control_->Migrations()) {
+    if (stage.empty() || state.stage == stage) listed.push_back(ToProto(state));
+  }
+  return listed;
 }
 
 absl::StatusOr<std::vector<std::string>> MigrationOperations::GroupsOf(

@@ -64,6 +64,9 @@ class MigrationOperations {
                                         const std::string& stage);
   absl::StatusOr<v1::Migration> Rollback(const std::string& topic);
   absl::StatusOr<v1::Migration> Get(const std::string& topic) const;
+  // Every recorded migration by topic, done ones included, or only those at
+  // `stage` when it is not empty (INVALID_ARGUMENT for an unknown stage).
+  absl::StatusOr<std::vector<v1::Migration>> List(const std::string& stage) const;
 
  private:
   // A call's progress: the steps it ran, with durations, for the answer.

@@ -42,6 +42,7 @@ TEST(AdminMethods, ReadOnlySetIsExactlyTheseMethods) {
                              "GetMirrorStatus",
                              "TranslateOffsets",
                              "GetMigration",
+                             "ListMigrations",
                              // Only counts the fallback use a client reports.
                              "GetClientConfig",
                          }));

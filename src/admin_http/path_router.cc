@@ -32,6 +32,11 @@ constexpr auto kRoutes = std::to_array<ResourceRoute>({
     {"POST", "/api/v1/mirrors", "StartMirror", "job"},
     {"GET", "/api/v1/mirrors/{name}", "GetMirrorStatus"},
     {"DELETE", "/api/v1/mirrors/{name}", "StopMirror"},
+    {"GET", "/api/v1/migrations", "ListMigrations"},
+    {"POST", "/api/v1/migrations", "StartMigration"},
+    {"GET", "/api/v1/migrations/{topic}", "GetMigration"},
+    {"POST", "/api/v1/migrations/{topic}/advance", "AdvanceMigration"},
+    {"POST", "/api/v1/migrations/{topic}/rollback", "RollbackMigration"},
 });
 
 bool IsField(std::string_view segment) {

@@ -60,6 +60,17 @@ TEST(PathRouter, ResourceRoutesFillFieldsFromThePath) {
       {"DELETE", "/api/v1/routes/orders.*", "DeleteRoute", {{"topic", "orders.*"}}},
       {"GET", "/api/v1/mirrors", "ListMirrors", {}},
       {"POST", "/api/v1/mirrors", "StartMirror", {}, "job"},
+      {"GET", "/api/v1/migrations", "ListMigrations", {}},
+      {"POST", "/api/v1/migrations", "StartMigration", {}},
+      {"GET", "/api/v1/migrations/orders", "GetMigration", {{"topic", "orders"}}},
+      {"POST",
+       "/api/v1/migrations/orders/advance",
+       "AdvanceMigration",
+       {{"topic", "orders"}}},
+      {"POST",
+       "/api/v1/migrations/orders/rollback",
+       "RollbackMigration",
+       {{"topic", "orders"}}},
   };
   for (const Case& c : cases) {
     PathLookup lookup = LookUpPath(c.verb, c.path);

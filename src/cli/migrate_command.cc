@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "cli/table.h"
 #include "ferry/v1/admin.grpc.pb.h"
 
 namespace ferry::cli {
@@ -20,7 +21,15 @@ struct MigrateArgs {
   std::string topic;
   std::string from;
   std::string to;
+  std::string stage;
 };
+
+// "2026-12-04 23:41:07Z", or "-" when the node recorded no time.
+std::string When(bool recorded, const google::protobuf::Timestamp& time) {
+  if (!recorded) return "-";
+  return absl::FormatTime("%Y-%m-%d %H:%M:%SZ", absl::FromUnixSeconds(time.seconds()),
+                          absl::UTCTimeZone());
+}
 
 void Print(const v1::Migration& migration) {
   for (const std::string& step : migration.steps()) std::cout << "  " << step << "\n";
@@ -35,12 +44,41 @@ void Print(const v1::Migration& migration) {
             << (migration.mirror_lag() < 0 ? std::string("(no mirror)")
                                            : fmt::format("{}", migration.mirror_lag()))
             << "\n";
+  std::cout << "  started     " << When(migration.has_started(), migration.started())
+            << ", last change " << When(migration.has_updated(), migration.updated())
+            << "\n";
 }
 
 int Finish(const GlobalOptions& options, std::string_view what,
            const grpc::Status& status, const v1::Migration& migration) {
   if (!status.ok()) return Fail(options, what, status);
   Print(migration);
+  return 0;
+}
+
+int RunList(const GlobalOptions& options, const std::string& stage) {
+  v1::ListMigrationsRequest request;
+  request.set_stage(stage);
+  v1::ListMigrationsResponse response;
+  grpc::Status status =
+      v1::Admin::NewStub(Connect(options))
+          ->ListMigrations(NewContext(options).get(), request, &response);
+  if (!status.ok()) return Fail(options, "migrate list", status);
+  if (response.migrations().empty()) {
+    std::cout << (stage.empty() ? "no migrations\n"
+                                : fmt::format("no migrations at stage {}\n", stage));
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"TOPIC", "FROM", "TO", "STAGE", "MIRROR-LAG", "GROUPS", "STARTED", "UPDATED"}};
+  for (const v1::Migration& m : response.migrations()) {
+    rows.push_back(
+        {m.topic(), m.from(), m.to(), m.stage(),
+         m.mirror_lag() < 0 ? "-" : std::to_string(m.mirror_lag()),
+         m.groups().empty() ? "-" : fmt::format("{}", fmt::join(m.groups(), ",")),
+         When(m.has_started(), m.started()), When(m.has_updated(), m.updated())});
+  }
+  PrintTable(rows);
   return 0;
 }
 
@@ -57,6 +95,14 @@ void AddMigrateCommands(CLI::App& app, const GlobalOptions& options, Command& co
   CLI::App* migrate = app.add_subcommand(
       "migrate", "Move a live topic to another cluster, stage by stage (with rollback)");
   migrate->require_subcommand(1);
+  CLI::App* list = migrate->add_subcommand(
+      "list", "Every migration with its stage, mirror lag, groups and times");
+  list->add_option("--stage", args->stage, "Only migrations at this stage");
+  list->callback([&options, &command, args] {
+    command = [&options, args] {
+      return RunList(WithAdminDeadline(options), args->stage);
+    };
+  });
   auto add = [&](const std::string& name, const std::string& help) {
     CLI::App* sub = migrate->add_subcommand(name, help);
     sub->add_option("--topic", args->topic, "The topic")->required();

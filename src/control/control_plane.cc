@@ -546,7 +546,9 @@ absl::Status ControlPlane::AwaitApplied(int64_t offset, absl::Duration timeout) 
   }
 }
 
-absl::Status ControlPlane::PutMigration(const MigrationState& state) {
+absl::Status ControlPlane::PutMigration(MigrationState& state) {
+  state.updated_ms = absl::ToUnixMillis(absl::Now());
+  if (state.started_ms == 0) state.started_ms = state.updated_ms;
   return WriteAndApply(state);
 }
 
@@ -555,6 +557,13 @@ std::optional<MigrationState> ControlPlane::Migration(const std::string& topic) 
   auto it = migrations_.find(topic);
   if (it == migrations_.end()) return std::nullopt;
   return it->second;
+}
+
+std::vector<MigrationState> ControlPlane::Migrations() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<MigrationState> all;
+  for (const auto& [topic, state] : migrations_) all.push_back(state);
+  return all;
 }
 
 std::vector<NodeRegistry::Node> ControlPlane::Nodes() const {

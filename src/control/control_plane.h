@@ -121,9 +121,12 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   // A node that stops heartbeating drops out after `node_timeout`.
   // DEADLINE_EXCEEDED naming the nodes still behind after `timeout`.
   absl::Status AwaitApplied(int64_t offset, absl::Duration timeout);
-  // Records a migration's state; returns once this node applied it.
-  absl::Status PutMigration(const MigrationState& state);
+  // Records a migration's state, stamping `state` with the time (updated_ms
+  // always, started_ms when unset); returns once this node applied it.
+  absl::Status PutMigration(MigrationState& state);
   std::optional<MigrationState> Migration(const std::string& topic) const;
+  // Every recorded migration (done ones too), by topic.
+  std::vector<MigrationState> Migrations() const;
   // Nodes heard from: live ones, then recently departed ones.
   std::vector<NodeRegistry::Node> Nodes() const;
   // Asks for a heartbeat now (a listener's effect settled).

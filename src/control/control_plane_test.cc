@@ -115,6 +115,38 @@ TEST(ControlPlaneTest, YamlRoutesSeedAFreshTopicAndTheTopicWinsAfterwards) {
   EXPECT_EQ(plane.Drained(), std::set<std::string>{"local"});
 }
 
+// Given migrations put on one node, when they change stage and the node
+// restarts, then every one is listed with the time it started (kept across
+// stages) and the time it last changed.
+TEST(ControlPlaneTest, MigrationsAreListedWithTheirTimesAfterARestart) {
+  backend::embedded::TestDir dir;
+  auto cluster = backend::embedded::EmbeddedCluster::Open("local", {.path = dir.path()});
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  const int64_t before = absl::ToUnixMillis(absl::Now());
+  MigrationState orders{.topic = "orders", .from = "a", .to = "b", .stage = "mirroring"};
+  {
+    CaughtUpListener listener;
+    ControlPlane plane(cluster->get(), {.node_id = "n"}, &listener);
+    ASSERT_TRUE(listener.WaitCaughtUp());
+    ASSERT_TRUE(plane.PutMigration(orders).ok());
+    EXPECT_GE(orders.started_ms, before);
+    EXPECT_EQ(orders.updated_ms, orders.started_ms);
+    absl::SleepFor(absl::Milliseconds(5));
+    orders.stage = "consumers";
+    ASSERT_TRUE(plane.PutMigration(orders).ok());
+    MigrationState audit{.topic = "audit", .from = "b", .to = "a", .stage = "mirroring"};
+    ASSERT_TRUE(plane.PutMigration(audit).ok());
+  }
+  CaughtUpListener listener;
+  ControlPlane plane(cluster->get(), {.node_id = "n"}, &listener);
+  ASSERT_TRUE(listener.WaitCaughtUp());
+  std::vector<MigrationState> all = plane.Migrations();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].topic, "audit");
+  EXPECT_EQ(all[1], orders);
+  EXPECT_GT(all[1].updated_ms, all[1].started_ms);
+}
+
 // A Kafka control cluster on the shared broker; null (with a failure) when
 // it cannot start.
 std::unique_ptr<backend::Cluster> KafkaControlCluster() {

@@ -293,6 +293,10 @@ std::optional<MigrationState> DecodeMigration(std::string_view topic,
       state.stage = std::string(*line);
     } else if (*field == "group") {
       state.groups.emplace_back(*line);
+    } else if (*field == "started" || *field == "updated") {
+      auto ms = Int(*line);
+      if (!ms || *ms <= 0) return std::nullopt;
+      (*field == "started" ? state.started_ms : state.updated_ms) = *ms;
     } else {
       return std::nullopt;
     }
@@ -305,6 +309,8 @@ std::string EncodeMigration(const MigrationState& state) {
   std::string value =
       fmt::format("v1\nfrom {}\nto {}\nstage {}\n", state.from, state.to, state.stage);
   for (const std::string& group : state.groups) value += fmt::format("group {}\n", group);
+  if (state.started_ms > 0) value += fmt::format("started {}\n", state.started_ms);
+  if (state.updated_ms > 0) value += fmt::format("updated {}\n", state.updated_ms);
   return value;
 }
 

@@ -149,6 +149,10 @@ struct MigrationState {
   std::string stage = {};
   // The consumer groups the consumer stage moved.
   std::vector<std::string> groups = {};
+  // Unix milliseconds when the migration started and when its state was last
+  // written; 0 when unknown (recorded by a ferryd that kept no times).
+  int64_t started_ms = 0;
+  int64_t updated_ms = 0;
   bool operator==(const MigrationState&) const = default;
 };
 

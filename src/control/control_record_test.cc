@@ -267,5 +267,26 @@ TEST(ControlRecord, MigrationRoundTripsWithItsGroups) {
       Decode("migration/orders", "v1\nfrom a\nto b\nstage x\nwho y\n").has_value());
 }
 
+TEST(ControlRecord, MigrationKeepsItsTimesAndReadsRecordsWithout) {
+  MigrationState state{.topic = "orders",
+                       .from = "old",
+                       .to = "new",
+                       .stage = "mirroring",
+                       .started_ms = 1'700'000'000'000,
+                       .updated_ms = 1'700'000'060'000};
+  EncodedRecord record = Encode(state);
+  auto decoded = Decode(record.key, record.value);
+  ASSERT_TRUE(decoded.has_value());
+  EXPECT_EQ(std::get<MigrationState>(*decoded), state);
+
+  auto untimed = Decode("migration/orders", "v1\nfrom a\nto b\nstage mirroring\n");
+  ASSERT_TRUE(untimed.has_value());
+  EXPECT_EQ(std::get<MigrationState>(*untimed).started_ms, 0);
+  EXPECT_FALSE(Decode("migration/orders", "v1\nfrom a\nto b\nstage x\nstarted soon\n")
+                   .has_value());
+  EXPECT_FALSE(
+      Decode("migration/orders", "v1\nfrom a\nto b\nstage x\nupdated -5\n").has_value());
+}
+
 }  // namespace
 }  // namespace ferry::control

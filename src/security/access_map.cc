@@ -54,6 +54,8 @@ const std::map<std::string_view, std::vector<Rule>>& Table() {
       {"ferry.v1.GetMirrorStatusRequest", {{Op::kDescribe, Kind::kCluster, ""}}},
       {"ferry.v1.TranslateOffsetsRequest", {{Op::kDescribe, Kind::kGroup, "group"}}},
       {"ferry.v1.GetMigrationRequest", {{Op::kDescribe, Kind::kTopic, "topic"}}},
+      // Every topic's: as much as ListTopics.
+      {"ferry.v1.ListMigrationsRequest", {{Op::kDescribe, Kind::kCluster, ""}}},
       // SDKs ask for their settings and the fallback bootstrap of their topics.
       {"ferry.v1.GetClientConfigRequest",
        {{Op::kDescribe, Kind::kTopic, "topics", /*else_cluster=*/true}}},

@@ -41,6 +41,10 @@ TEST(AccessMap, TopicAndGroupFieldsNameTheResource) {
   describe.set_name("orders");
   EXPECT_EQ(Describe(describe), Strings{"describe topic:orders"});
   EXPECT_EQ(Describe(v1::ListTopicsRequest()), Strings{"describe cluster"});
+  // Lists every topic's migration, like ListTopics every topic.
+  v1::ListMigrationsRequest migrations;
+  migrations.set_stage("consumers");
+  EXPECT_EQ(Describe(migrations), Strings{"describe cluster"});
 }
 
 TEST(AccessMap, AcksOnAnOpenStreamNeedNothingMore) {

@@ -765,6 +765,7 @@ GroupSnapshot GroupDispatcher::Snapshot() const {
   for (const auto& [id, stream] : streams_) {
     snapshot.streams.push_back({.id = id,
                                 .client_id = stream.options.client_id,
+                                .peer = stream.options.peer,
                                 .outstanding_messages = stream.credit.messages(),
                                 .filter = stream.options.filter_text});
   }

@@ -108,6 +108,8 @@ struct StreamOptions {
   int64_t max_outstanding_messages = 1000;
   int64_t max_outstanding_bytes = 10 << 20;
   std::string client_id = {};
+  // The client's address as gRPC names it ("ipv4:10.0.0.7:51234").
+  std::string peer = {};
   // Open.filter, parsed; `filter_text` empty: every message.
   filter::Filter filter = {};
   std::string filter_text = {};
@@ -118,6 +120,7 @@ struct GroupSnapshot {
   struct Stream {
     StreamId id = 0;
     std::string client_id = {};
+    std::string peer = {};
     int64_t outstanding_messages = 0;
     std::string filter = {};
   };

@@ -229,6 +229,7 @@ class SubscribeReactor final
   absl::Status Open(const v1::SubscriptionOpen& open) {
     auto validated = registry_->Validate(open);
     if (!validated.ok()) return validated.status();
+    validated->stream.peer = context_->peer();
     v1::SubscribeResponse opened;
     opened.mutable_opened()->set_node_id(node_id_);
     opened.mutable_opened()->set_stream_id(fmt::format("{}/{}", node_id_, stream_id_));

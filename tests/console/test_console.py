@@ -3,6 +3,7 @@ without errors in the browser's log, and what the operator does in the UI
 (create and delete a topic, pause a group, seek it) is what the CLI sees."""
 import json
 import re
+import subprocess
 import time
 import urllib.request
 import uuid
@@ -13,7 +14,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import SCREENSHOTS, TOKEN
+from conftest import FERRY, SCREENSHOTS, TOKEN
 
 WAIT = 15
 
@@ -123,7 +124,8 @@ def test_every_page_loads_without_browser_errors(browser, node, topic_with_group
     browser_errors(browser)  # the log starts here
     pages = [("overview", "/", "clusters"), ("topics", "/topics", "topics"),
              ("topic", "/topics/" + topic, "messages"), ("groups", "/groups", "groups"),
-             ("group", "/groups/" + group, "group-partitions"), ("routes", "/routes", "routes")]
+             ("group", "/groups/" + group, "group-partitions"), ("routes", "/routes", "routes"),
+             ("migrations", "/migrations", "migrations")]
     for name, fragment, element_id in pages:
         open_page(browser, node, fragment, element_id)
         time.sleep(0.3)  # let the page's other requests finish
@@ -209,6 +211,26 @@ def test_pause_and_resume_in_the_ui_show_in_the_cli(browser, node, topic_with_gr
     assert browser_errors(browser) == []
 
 
+def test_group_page_shows_the_members_on_each_node(browser, node, topic_with_group):
+    topic = topic_with_group[0]
+    group = unique("console-live")
+    consumer = subprocess.Popen(
+        [str(FERRY), "--server", node.grpc, "consume", "--group", group, "--topic", topic,
+         "--from", "latest"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: group in node.cli("groups", "list").stdout, "the consumer to join")
+        open_page(browser, node, "/groups/" + group, "group-partitions")
+        WebDriverWait(browser, WAIT).until(
+            ec.text_to_be_present_in_element((By.ID, "group-members"), "console-test"))
+        members = browser.find_element(By.ID, "group-members").text
+        assert "(ipv4:127.0.0.1:" in members and "outstanding" in members, members
+        screenshot(browser, "group-members")
+    finally:
+        consumer.terminate()
+        consumer.wait(10)
+    assert browser_errors(browser) == []
+
+
 def test_seek_in_the_ui_moves_the_group(browser, node, topic_with_group):
     topic, group = topic_with_group
     assert set(describe_group(node, group)[1].values()) == {"3"}
@@ -229,7 +251,30 @@ def test_seek_in_the_ui_moves_the_group(browser, node, topic_with_group):
     WebDriverWait(browser, WAIT).until(ec.alert_is_present()).accept()
     wait_notice(browser, "Moved " + group)
     assert set(describe_group(node, group)[1].values()) == {"3"}
+
+    # A time before every message: back to the first of each partition.
+    Select(browser.find_element(By.ID, "seek-kind")).select_by_value("time")
+    browser.execute_script("arguments[0].value = '2000-01-01T00:00:00'",
+                           browser.find_element(By.ID, "seek-time"))
+    browser.find_element(By.ID, "seek-group").click()
+    alert = WebDriverWait(browser, WAIT).until(ec.alert_is_present())
+    assert "at or after 2000-01-01T00:00" in alert.text
+    alert.accept()
+    wait_notice(browser, "Moved " + group)
+    assert describe_group(node, group)[1] == {(topic, 0): "0", (topic, 1): "0"}
     assert browser_errors(browser) == []
+
+
+def test_a_page_that_fails_says_what_to_do(browser, node):
+    missing = unique("console-missing")
+    browser.get("%s/ui/#/topics/%s" % (node.url, missing))
+    errors = WebDriverWait(browser, WAIT).until(
+        lambda b: b.find_element(By.ID, "page-errors").text or None)
+    assert "NOT_FOUND" in errors and missing in errors, errors
+    assert "go back to the list" in errors, errors
+    screenshot(browser, "error-state")
+    # The failed request is the only entry in the browser's log.
+    assert browser_errors(browser, ignore=[r"status of 404"]) == []
 
 
 def test_pages_on_kafka(browser, kafka_node):

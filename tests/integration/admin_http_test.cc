@@ -17,6 +17,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "admin_http/path_router.h"
 #include "ferry/v1/admin.pb.h"
 #include "testing/ferryd_process.h"
 #include "testing/kafka_broker.h"
@@ -63,6 +64,22 @@ class AdminHttpTest : public ::testing::TestWithParam<Backend> {
       yaml = absl::StrCat(testing::MainClusterYaml(broker->bootstrap()), yaml);
     }
     auto node = FerrydProcess::Start(yaml, env);
+    EXPECT_TRUE(node.ok()) << node.status();
+    return node.ok() ? *std::move(node) : nullptr;
+  }
+
+  // A node every topic of which routes to Cluster(), with a second, embedded
+  // cluster "spare" for mirrors and migrations to copy to.
+  std::unique_ptr<FerrydProcess> NodeWithSpare(const std::string& admin_yaml) {
+    std::string clusters = "clusters:\n  local: { type: embedded, path: local-data }\n";
+    if (GetParam() == Backend::kKafka) {
+      testing::KafkaBroker* broker = testing::SharedBroker();
+      if (broker == nullptr) return nullptr;
+      clusters = testing::MainClusterYaml(broker->bootstrap());
+    }
+    auto node = FerrydProcess::Start(absl::StrCat(
+        clusters, "  spare: { type: embedded, path: spare-data }\n",
+        "routes:\n  - { topic: \"*\", write: [", Cluster(), "] }\n", admin_yaml));
     EXPECT_TRUE(node.ok()) << node.status();
     return node.ok() ? *std::move(node) : nullptr;
   }
@@ -301,6 +318,140 @@ TEST_P(AdminHttpTest, WritesNeedTheTokenAndBadInputGetsPreciseErrors) {
   // The token is a secret: the node never logs it.
   EXPECT_THAT(node->Log(), Not(HasSubstr(kToken)));
   EXPECT_THAT(node->Log(), HasSubstr("writes need the bearer token"));
+}
+
+// One call of the route table below: the answer's status, and a part of its
+// body (the error message, or any text of a good answer).
+struct RouteCall {
+  std::string verb;
+  std::string path;
+  std::string body;
+  int status;
+  std::string part;
+};
+
+// Given a node with a spare cluster and writes allowed, every resource route
+// answers a good request and a bad one as documented (README, HTTP API); a
+// route added to path_router.cc without both here fails the test.
+TEST_P(AdminHttpTest, EveryResourceRouteAnswersGoodAndBadInput) {
+  auto node = NodeWithSpare("admin: { http: { allow_writes: true } }\n");
+  ASSERT_NE(node, nullptr);
+  const std::string c = Cluster();
+  const std::string t = "http.every";
+  const std::string g = "http.every-readers";
+  std::vector<RouteCall> done;
+  auto run = [&](const std::vector<RouteCall>& calls) {
+    for (const RouteCall& call : calls) {
+      Answer answer = Call(*node, call.verb, call.path, call.body);
+      EXPECT_EQ(answer.status, call.status)
+          << call.verb << " " << call.path << " " << call.body << ": " << answer.body;
+      EXPECT_THAT(answer.body.dump(), HasSubstr(call.part))
+          << call.verb << " " << call.path << " " << call.body;
+      done.push_back(call);
+    }
+  };
+  run({
+      {"GET", "/api/v1/node", "", 200, "SERVING"},
+      {"GET", "/api/v1/node?x=1", "", 400, R"(query parameter \"x\")"},
+      {"GET", "/api/v1/nodes", "", 200, "nodes"},
+      {"GET", "/api/v1/nodes?x=1", "", 400, R"(query parameter \"x\")"},
+      {"GET", "/api/v1/clusters", "", 200, "spare"},
+      {"GET", "/api/v1/clusters?x=1", "", 400, R"(query parameter \"x\")"},
+      {"POST", "/api/v1/clusters/spare/drain", "", 200, "{}"},
+      {"POST", "/api/v1/clusters/nope/drain", "", 404, "nope"},
+      {"POST", "/api/v1/clusters/spare/undrain", "", 200, "{}"},
+      {"POST", "/api/v1/clusters/nope/undrain", "", 404, "nope"},
+      {"POST", "/api/v1/topics", json{{"name", t}, {"partitions", 2}}.dump(), 200, t},
+      {"POST", "/api/v1/topics", json{{"name", t}}.dump(), 409, t},
+      {"GET", "/api/v1/topics", "", 200, t},
+      {"GET", "/api/v1/topics?cluster=nope", "", 404, "nope"},
+      {"GET", "/api/v1/topics/" + t, "", 200, "highWatermark"},
+      {"GET", "/api/v1/topics/http.none", "", 404, "http.none"},
+  });
+  ASSERT_EQ(Cli(*node, {"produce", "--topic", t}, "1\n2\n3\n4\n").exit_code, 0);
+  ASSERT_EQ(Cli(*node, {"consume", "--group", g, "--topic", t, "--from", "earliest",
+                        "--count", "4"})
+                .exit_code,
+            0);
+  const std::string described = "/api/v1/groups/" + g + "?cluster=" + c;
+  ASSERT_EQ(Lag(GetUntil(*node, described,
+                         [](const Answer& a) {
+                           return Get(a.body, "partitions").size() == 2 &&
+                                  Lag(a.body) == 0;
+                         })
+                    .body),
+            0);
+  const json job = {
+      {"name", "http-copy"}, {"source", c}, {"target", "spare"}, {"topics", {t}}};
+  json bad_job = job;
+  bad_job["name"] = "bad name";
+  run({
+      {"GET", "/api/v1/topics/" + t + "/messages", "", 200, "messages"},
+      {"GET", "/api/v1/topics/" + t + "/messages?limit=101", "", 400, "limit"},
+      {"GET", "/api/v1/groups", "", 200, g},
+      {"GET", "/api/v1/groups?cluster=nope", "", 404, "nope"},
+      {"GET", described, "", 200, "committedOffset"},
+      {"GET", "/api/v1/groups/http.nobody?cluster=" + c, "", 404, "http.nobody"},
+      {"POST", "/api/v1/groups/" + g + "/seek", R"({"to": {"earliest": true}})", 200,
+       "offsets"},
+      {"POST", "/api/v1/groups/" + g + "/seek", R"({"to": {}})", 400, "to: required"},
+      {"POST", "/api/v1/groups/" + g + "/pause", "", 200, "{}"},
+      {"POST", "/api/v1/groups/" + g + "/pause", R"({"group": "x"})", 400,
+       "give it once"},
+      {"POST", "/api/v1/groups/" + g + "/resume", "", 200, "{}"},
+      {"POST", "/api/v1/groups/" + g + "/resume", R"({"group": "x"})", 400,
+       "give it once"},
+      {"PUT", "/api/v1/groups/" + g + "/filter", R"({"filter": "key = \"a\""})", 200,
+       "{}"},
+      {"PUT", "/api/v1/groups/" + g + "/filter", R"({"filter": "key =="})", 400,
+       "column"},
+      {"PUT", "/api/v1/groups/" + g + "/filter", R"({"filter": ""})", 200, "{}"},
+      {"GET", "/api/v1/routes", "", 200, c},
+      {"GET", "/api/v1/routes?x=1", "", 400, R"(query parameter \"x\")"},
+      {"PUT", "/api/v1/routes", json{{"topic", "http2.*"}, {"write", {c}}}.dump(), 200,
+       "http2.*"},
+      {"PUT", "/api/v1/routes", json{{"topic", "http2.*"}, {"write", {"nope"}}}.dump(),
+       400, "nope"},
+      {"DELETE", "/api/v1/routes/http2.*", "", 200, "{}"},
+      {"DELETE", "/api/v1/routes/http2.*", "", 404, "http2.*"},
+      {"GET", "/api/v1/mirrors", "", 200, "jobs"},
+      {"GET", "/api/v1/mirrors?x=1", "", 400, R"(query parameter \"x\")"},
+      {"POST", "/api/v1/mirrors", job.dump(), 200, "http-copy"},
+      {"POST", "/api/v1/mirrors", bad_job.dump(), 400, "bad name"},
+      {"GET", "/api/v1/mirrors/http-copy", "", 200, "partitions"},
+      {"GET", "/api/v1/mirrors/nope", "", 404, "nope"},
+      {"DELETE", "/api/v1/mirrors/http-copy", "", 200, "{}"},
+      {"DELETE", "/api/v1/mirrors/nope", "", 404, "nope"},
+      {"GET", "/api/v1/migrations", "", 200, "migrations"},
+      {"GET", "/api/v1/migrations?stage=bogus", "", 400, "bogus"},
+      {"POST", "/api/v1/migrations",
+       json{{"topic", t}, {"from", c}, {"to", "nope"}}.dump(), 404, "nope"},
+      {"POST", "/api/v1/migrations",
+       json{{"topic", t}, {"from", c}, {"to", "spare"}}.dump(), 200, "mirroring"},
+      {"GET", "/api/v1/migrations/" + t, "", 200, "mirroring"},
+      {"GET", "/api/v1/migrations/http.none", "", 404, "http.none"},
+      {"GET", "/api/v1/migrations?stage=mirroring", "", 200, t},
+      {"POST", "/api/v1/migrations/" + t + "/advance", R"({"stage": "sideways"})", 400,
+       "sideways"},
+      {"POST", "/api/v1/migrations/" + t + "/advance", R"({"stage": "consumers"})", 200,
+       g},
+      {"POST", "/api/v1/migrations/" + t + "/rollback", "", 200, "rolled-back"},
+      {"POST", "/api/v1/migrations/http.none/rollback", "", 404, "http.none"},
+      {"DELETE", "/api/v1/topics/" + t, "", 200, "{}"},
+      {"DELETE", "/api/v1/topics/http.none", "", 404, "http.none"},
+  });
+
+  std::map<std::string, std::set<bool>> outcomes;  // method -> {succeeded}
+  for (const RouteCall& call : done) {
+    const std::string path = call.path.substr(0, call.path.find('?'));
+    admin_http::PathLookup lookup = admin_http::LookUpPath(call.verb, path);
+    ASSERT_TRUE(lookup.match.has_value()) << call.verb << " " << path;
+    outcomes[lookup.match->method].insert(call.status == 200);
+  }
+  for (const admin_http::ResourceRoute& route : admin_http::ResourceRoutes()) {
+    EXPECT_EQ(outcomes[std::string(route.method)], (std::set<bool>{false, true}))
+        << route.verb << " " << route.pattern << " needs a good and a bad call here";
+  }
 }
 
 TEST_P(AdminHttpTest, OpenApiDocumentDescribesEveryAdminMethod) {

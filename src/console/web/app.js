@@ -8,6 +8,7 @@
 import { adminToken, errorBox, h, notify, setAdminToken } from "./api.js";
 import * as group from "./group.js";
 import * as groups from "./groups.js";
+import * as migrations from "./migrations.js";
 import * as overview from "./overview.js";
 import * as routes from "./routes.js";
 import * as topic from "./topic.js";
@@ -22,6 +23,7 @@ const PAGES = [
   { pattern: /^\/groups$/, nav: "groups", page: groups },
   { pattern: /^\/groups\/([^/]+)$/, nav: "groups", page: group },
   { pattern: /^\/routes$/, nav: "routes", page: routes },
+  { pattern: /^\/migrations$/, nav: "migrations", page: migrations },
 ];
 
 let current = null;  // { refresh, errors }

@@ -1,20 +1,18 @@
-// Routes (which clusters each topic pattern writes and reads, so failover
-// state shows as the write list and the first healthy cluster), mirror jobs
-// and their progress.
+// Routes: which clusters each topic pattern writes and reads, so failover
+// state shows as the write list and the first healthy cluster. Mirror jobs
+// are on the migrations page.
 import { api, h, stateBadge, table } from "./api.js";
 
 export function mount(root) {
   const routes = h("div");
   const clusters = h("div");
-  const mirrors = h("div");
   root.replaceChildren(h("h1", {}, "Routes"),
     h("section", {}, h("h2", {}, "Routes"), routes),
-    h("section", {}, h("h2", {}, "Write failover"), clusters),
-    h("section", {}, h("h2", {}, "Mirror jobs"), mirrors));
+    h("section", {}, h("h2", {}, "Write failover"), clusters));
 
   return async () => {
-    const [routeList, clusterList, mirrorList] = await Promise.all([
-      api("GET", "/routes"), api("GET", "/clusters"), api("GET", "/mirrors")]);
+    const [routeList, clusterList] = await Promise.all([
+      api("GET", "/routes"), api("GET", "/clusters")]);
     const byName = new Map((clusterList.clusters || []).map((c) => [c.name, c]));
     const writable = (c) => c && c.state === "STATE_UP" && c.breaker !== "open" && !c.drained;
     routes.replaceChildren(table("routes",
@@ -27,12 +25,5 @@ export function mount(root) {
       (clusterList.clusters || []).map((c) => [c.name, stateBadge(c.state), stateBadge(c.breaker),
                                                c.drained ? "yes" : "no"]),
       "No clusters configured."));
-    const jobs = mirrorList.jobs || [];
-    const statuses = await Promise.all(jobs.map((j) =>
-      api("GET", `/mirrors/${encodeURIComponent(j.name)}`).catch(() => null)));
-    mirrors.replaceChildren(table("mirrors", ["Job", "Source", "Target", "Topics", "State", "#Lag"],
-      jobs.map((j, i) => [j.name, j.source, j.target, (j.topics || []).join(", "), j.state,
-                          statuses[i] ? statuses[i].lag : "-"]),
-      "No mirror jobs: start one with ferry mirror start (docs/migration.md)."));
   };
 }

@@ -51,6 +51,7 @@ const (
 	Admin_AdvanceMigration_FullMethodName   = "/ferry.v1.Admin/AdvanceMigration"
 	Admin_RollbackMigration_FullMethodName  = "/ferry.v1.Admin/RollbackMigration"
 	Admin_GetMigration_FullMethodName       = "/ferry.v1.Admin/GetMigration"
+	Admin_ListMigrations_FullMethodName     = "/ferry.v1.Admin/ListMigrations"
 	Admin_GetClientConfig_FullMethodName    = "/ferry.v1.Admin/GetClientConfig"
 	Admin_SetClientSettings_FullMethodName  = "/ferry.v1.Admin/SetClientSettings"
 )
@@ -154,6 +155,10 @@ type AdminClient interface {
 	AdvanceMigration(ctx context.Context, in *AdvanceMigrationRequest, opts ...grpc.CallOption) (*Migration, error)
 	RollbackMigration(ctx context.Context, in *RollbackMigrationRequest, opts ...grpc.CallOption) (*Migration, error)
 	GetMigration(ctx context.Context, in *GetMigrationRequest, opts ...grpc.CallOption) (*Migration, error)
+	// Every migration in the control topic, finished and rolled-back ones
+	// included, by topic (without steps); none without a control plane (no
+	// cluster). INVALID_ARGUMENT for an unknown `stage`.
+	ListMigrations(ctx context.Context, in *ListMigrationsRequest, opts ...grpc.CallOption) (*ListMigrationsResponse, error)
 	// What an SDK needs to know about the topics it names: the cluster its
 	// writes go to now, with the bootstrap servers and client properties for
 	// publishing there directly when every node is unreachable (fallback; never
@@ -431,6 +436,15 @@ func (c *adminClient) GetMigration(ctx context.Context, in *GetMigrationRequest,
 	return out, nil
 }
 
+func (c *adminClient) ListMigrations(ctx context.Context, in *ListMigrationsRequest, opts ...grpc.CallOption) (*ListMigrationsResponse, error) {
+	out := new(ListMigrationsResponse)
+	err := c.cc.Invoke(ctx, Admin_ListMigrations_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminClient) GetClientConfig(ctx context.Context, in *GetClientConfigRequest, opts ...grpc.CallOption) (*GetClientConfigResponse, error) {
 	out := new(GetClientConfigResponse)
 	err := c.cc.Invoke(ctx, Admin_GetClientConfig_FullMethodName, in, out, opts...)
@@ -548,6 +562,10 @@ type AdminServer interface {
 	AdvanceMigration(context.Context, *AdvanceMigrationRequest) (*Migration, error)
 	RollbackMigration(context.Context, *RollbackMigrationRequest) (*Migration, error)
 	GetMigration(context.Context, *GetMigrationRequest) (*Migration, error)
+	// Every migration in the control topic, finished and rolled-back ones
+	// included, by topic (without steps); none without a control plane (no
+	// cluster). INVALID_ARGUMENT for an unknown `stage`.
+	ListMigrations(context.Context, *ListMigrationsRequest) (*ListMigrationsResponse, error)
 	// What an SDK needs to know about the topics it names: the cluster its
 	// writes go to now, with the bootstrap servers and client properties for
 	// publishing there directly when every node is unreachable (fallback; never
@@ -653,6 +671,9 @@ func (UnimplementedAdminServer) RollbackMigration(context.Context, *RollbackMigr
 }
 func (UnimplementedAdminServer) GetMigration(context.Context, *GetMigrationRequest) (*Migration, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetMigration not implemented")
+}
+func (UnimplementedAdminServer) ListMigrations(context.Context, *ListMigrationsRequest) (*ListMigrationsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListMigrations not implemented")
 }
 func (UnimplementedAdminServer) GetClientConfig(context.Context, *GetClientConfigRequest) (*GetClientConfigResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method GetClientConfig not implemented")
@@ -1177,6 +1198,24 @@ func _Admin_GetMigration_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_ListMigrations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMigrationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListMigrations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListMigrations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListMigrations(ctx, req.(*ListMigrationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Admin_GetClientConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetClientConfigRequest)
 	if err := dec(in); err != nil {
@@ -1331,6 +1370,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetMigration",
 			Handler:    _Admin_GetMigration_Handler,
+		},
+		{
+			MethodName: "ListMigrations",
+			Handler:    _Admin_ListMigrations_Handler,
 		},
 		{
 			MethodName: "GetClientConfig",
