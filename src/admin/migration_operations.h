@@ -36,6 +36,7 @@
 #include "backend/cluster.h"
 #include "control/control_plane.h"
 #include "ferry/v1/admin.pb.h"
+#include "mirror/offset_translator.h"
 #include "routing/route_table.h"
 
 namespace ferry::admin {
@@ -91,12 +92,25 @@ class MigrationOperations {
   // Waits until the groups' committed offsets on `cluster` stop changing.
   absl::Status Settle(backend::Cluster& cluster, const std::string& topic,
                       const std::vector<std::string>& groups);
-  // Commits on B, per group, the exact translation of its offsets on A.
-  absl::Status MoveOffsetsForward(const control::MigrationState& state, Steps& steps);
+  // Commits on B, per group, the exact translation of its offsets on A;
+  // sets state.cutover.
+  absl::Status MoveOffsetsForward(control::MigrationState& state, Steps& steps);
+  // Per group: a translation back made before the final one.
+  using EarlierReturns = std::map<std::string, std::vector<mirror::ReturnPosition>>;
+  // The forward job's spec, from the state: the job may be stopped already.
+  control::MirrorSpec ForwardSpec(const control::MigrationState& state) const;
+  mirror::ReturnHints ReturnHintsFor(const control::MigrationState& state,
+                                     const EarlierReturns& earlier,
+                                     const std::string& group) const;
+  // Translates each group back up to its current offsets on B while it
+  // still reads there; a group that fails is left out (logged).
+  EarlierReturns TranslateBackEarly(const control::MigrationState& state,
+                                    bool copied_back, Steps& steps);
   // Commits on A, per group, where it resumes there after reading B;
-  // `copied_back`: B's own records were copied to A (RollbackWrites).
+  // `copied_back`: B's own records were copied to A (RollbackWrites);
+  // `earlier`: TranslateBackEarly's answers, continued from.
   absl::Status MoveOffsetsBack(const control::MigrationState& state, bool copied_back,
-                               Steps& steps);
+                               const EarlierReturns& earlier, Steps& steps);
   // Waits until `mirror` committed every record below `ends` per partition;
   // on timeout the status says what was waited for and `then`.
   absl::Status AwaitMirrored(const std::string& mirror, const std::string& cluster,

@@ -293,6 +293,11 @@ std::optional<MigrationState> DecodeMigration(std::string_view topic,
       state.stage = std::string(*line);
     } else if (*field == "group") {
       state.groups.emplace_back(*line);
+    } else if (*field == "cutover") {
+      auto partition = Partition(NextWord(*line));
+      auto offset = Int(*line);
+      if (!partition || !offset || *offset < 0) return std::nullopt;
+      state.cutover[*partition] = *offset;
     } else {
       return std::nullopt;
     }
@@ -305,6 +310,9 @@ std::string EncodeMigration(const MigrationState& state) {
   std::string value =
       fmt::format("v1\nfrom {}\nto {}\nstage {}\n", state.from, state.to, state.stage);
   for (const std::string& group : state.groups) value += fmt::format("group {}\n", group);
+  for (const auto& [partition, offset] : state.cutover) {
+    value += fmt::format("cutover {} {}\n", partition, offset);
+  }
   return value;
 }
 

@@ -149,6 +149,10 @@ struct MigrationState {
   std::string stage = {};
   // The consumer groups the consumer stage moved.
   std::vector<std::string> groups = {};
+  // Per partition of `topic` on `to`: the lowest offset at which one of the
+  // groups resumed there at the consumer stage; a rollback reads from it
+  // (a partition missing: from its start).
+  std::map<int32_t, int64_t> cutover = {};
   bool operator==(const MigrationState&) const = default;
 };
 

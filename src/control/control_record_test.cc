@@ -256,7 +256,8 @@ TEST(ControlRecord, MigrationRoundTripsWithItsGroups) {
                        .from = "old",
                        .to = "new",
                        .stage = "consumers",
-                       .groups = {"billing", "audit trail"}};
+                       .groups = {"billing", "audit trail"},
+                       .cutover = {{0, 120}, {3, 0}}};
   EncodedRecord record = Encode(state);
   EXPECT_EQ(record.key, "migration/orders");
   auto decoded = Decode(record.key, record.value);
@@ -265,6 +266,10 @@ TEST(ControlRecord, MigrationRoundTripsWithItsGroups) {
   EXPECT_FALSE(Decode("migration/orders", "v1\nfrom a\nto b\n").has_value());
   EXPECT_FALSE(
       Decode("migration/orders", "v1\nfrom a\nto b\nstage x\nwho y\n").has_value());
+  EXPECT_FALSE(Decode("migration/orders", "v1\nfrom a\nto b\nstage x\ncutover 1 -5\n")
+                   .has_value());
+  EXPECT_FALSE(
+      Decode("migration/orders", "v1\nfrom a\nto b\nstage x\ncutover 1\n").has_value());
 }
 
 }  // namespace

@@ -58,6 +58,25 @@ class FirstCopyAtOrAfter final : public backend::RecordSink {
   std::optional<int64_t> found_;
 };
 
+std::optional<int64_t> Cutover(const ReturnHints& hints,
+                               const backend::TopicPartition& tp) {
+  auto it = hints.cutover.find(tp);
+  if (it == hints.cutover.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<EarlierPass> EarlierFor(const ReturnHints& hints,
+                                      const backend::TopicPartition& tp) {
+  for (const ReturnPosition& r : hints.earlier) {
+    if (r.partition != tp || !r.complete) continue;
+    return EarlierPass{.target_committed = r.target_offset,
+                       .source_committed = r.source_committed,
+                       .last_source_read = r.last_source_read,
+                       .first_unread = r.source_offset};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::optional<int64_t> CopiedFrom(const std::vector<backend::HeaderView>& headers,
@@ -122,7 +141,8 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(
 
 absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
     const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
-    backend::Cluster& target, bool copied_back, const TranslateOptions& options) {
+    backend::Cluster& target, bool copied_back, const ReturnHints& hints,
+    const TranslateOptions& options) {
   const absl::Time deadline = absl::Now() + options.timeout;
   auto on_target = target.CommittedOffsets(group, job.topics);
   if (!on_target.ok()) return on_target.status();
@@ -130,6 +150,7 @@ absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
   if (!on_source.ok()) return on_source.status();
   std::vector<ReturnPosition> positions;
   std::map<backend::TopicPartition, int64_t> source_ends;
+  std::map<backend::TopicPartition, ReturnScanStart> starts;
   std::map<backend::TopicPartition, std::unique_ptr<SourcePosition>> read;
   std::map<backend::TopicPartition, backend::PartitionToScan> scans;
   for (const std::string& topic : job.topics) {
@@ -145,17 +166,22 @@ absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
           .source_committed = OffsetOf(*on_source, tp),
       });
       source_ends[tp] = p.high_watermark;
-      auto& sink = read[tp] =
-          std::make_unique<SourcePosition>(job.source, tp, r.target_offset);
+      const ReturnScanStart& start = starts[tp] = PlanReturnScan(
+          Cutover(hints, tp), r.target_offset, r.source_committed, EarlierFor(hints, tp));
+      auto& sink = read[tp] = std::make_unique<SourcePosition>(
+          job.source, tp, r.target_offset, start.read_before);
       const backend::PartitionInfo* copy =
           to.ok() && p.id < static_cast<int32_t>(to->partitions.size())
               ? &to->partitions[p.id]
               : nullptr;
-      if (r.target_offset < 0 || copy == nullptr ||
-          r.target_offset <= copy->low_watermark) {
+      const int64_t target_from =
+          copy == nullptr ? start.target : std::max(start.target, copy->low_watermark);
+      // Nothing the group read lies at or after target_from's records.
+      if (r.target_offset < 0 || copy == nullptr || r.target_offset <= target_from) {
         sink->NothingBefore();
       } else {
-        scans[tp] = {.end = copy->high_watermark, .sink = sink.get()};
+        scans[tp] = {
+            .end = copy->high_watermark, .sink = sink.get(), .from = target_from};
       }
     }
   }
@@ -165,6 +191,7 @@ absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
   for (ReturnPosition& r : positions) {
     const SourcePosition& sink = *read.at(r.partition);
     r.complete = sink.complete();
+    r.last_source_read = sink.last_source_read();
     if (r.complete) r.source_offset = sink.ResumeOnSource(r.source_committed);
   }
   if (!copied_back) return positions;
@@ -174,12 +201,15 @@ absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
   for (const ReturnPosition& r : positions) {
     // Read nowhere: the group starts at its configured position.
     if (!r.complete || (r.target_offset < 0 && r.source_committed < 0)) continue;
+    // Every record from the source commit up to `source` was read: the
+    // search starts there as if the group had committed it.
+    const int64_t source_from = starts.at(r.partition).source;
     auto& sink = unread[r.partition] = std::make_unique<FirstUnreadOnSource>(
-        job.target, r.partition, r.source_committed,
-        read.at(r.partition)->last_source_read(), r.target_offset,
-        source_ends.at(r.partition));
+        job.target, r.partition, std::max(r.source_committed, source_from),
+        r.last_source_read, r.target_offset, source_ends.at(r.partition));
     if (!sink->complete()) {
-      scans[r.partition] = {.end = source_ends.at(r.partition), .sink = sink.get()};
+      scans[r.partition] = {
+          .end = source_ends.at(r.partition), .sink = sink.get(), .from = source_from};
     }
   }
   if (absl::Status s = Scan(job, source, scans, deadline, options.quiet); !s.ok()) {

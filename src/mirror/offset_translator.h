@@ -19,6 +19,7 @@
 // that reads each partition from its start up to the answer; blocking.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -78,17 +79,31 @@ struct ReturnPosition {
   // Where to commit on the source; -1: the group read nothing of this
   // partition anywhere (it starts at its configured position).
   int64_t source_offset = -1;
+  // The highest source offset whose copy the group read (SourcePosition).
+  std::optional<int64_t> last_source_read = std::nullopt;
+};
+
+// What shortens TranslateBack's reads (PlanReturnScan).
+struct ReturnHints {
+  // Per target partition: the lowest offset at which a group moved at the
+  // consumer stage resumed there (MigrationState::cutover); missing: read
+  // from the start.
+  std::map<backend::TopicPartition, int64_t> cutover;
+  // An earlier answer for the same group and `copied_back`; empty: none.
+  std::vector<ReturnPosition> earlier;
 };
 
 // Per partition of the job's topics on the source, in topic and partition
-// order. Reads each target partition from its start up to the group's
-// committed offset; with `copied_back` (a reverse mirror copied the target's
-// own records to the source, which must be complete) also each source
-// partition up to the first record the group did not read
-// (FirstUnreadOnSource). Errors of the clusters' requests are returned as
-// they are, DEADLINE_EXCEEDED after `options.timeout`.
+// order. Reads each target partition from the cutover (or where `hints`'
+// earlier answer stopped) up to the group's committed offset; with
+// `copied_back` (a reverse mirror copied the target's own records to the
+// source, which must be complete) also each source partition from the
+// group's source commit (or the earlier answer) up to the first record the
+// group did not read (FirstUnreadOnSource). Errors of the clusters' requests
+// are returned as they are, DEADLINE_EXCEEDED after `options.timeout`.
 absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
     const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
-    backend::Cluster& target, bool copied_back, const TranslateOptions& options = {});
+    backend::Cluster& target, bool copied_back, const ReturnHints& hints = {},
+    const TranslateOptions& options = {});
 
 }  // namespace ferry::mirror
