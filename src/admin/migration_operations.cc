@@ -208,6 +208,7 @@ absl::StatusOr<v1::Migration> MigrationOperations::Consumers(
   steps.Done(fmt::format("paused {} group(s) on every node", state.groups.size()));
   if (absl::Status s = Settle(from, state.topic, state.groups); !s.ok()) return s;
   steps.Done("acknowledged messages committed on " + state.from);
+  if (absl::Status s = AddLateGroups(state, steps); !s.ok()) return s;
   if (absl::Status s = MoveOffsetsForward(state, steps); !s.ok()) return s;
   absl::StatusOr<routing::Route> route = routes_->Current()->Resolve(state.topic);
   if (!route.ok()) return route.status();
@@ -509,6 +510,29 @@ absl::StatusOr<std::vector<std::string>> MigrationOperations::GroupsOf(
     }
   }
   return found;
+}
+
+absl::Status MigrationOperations::AddLateGroups(control::MigrationState& state,
+                                                Steps& steps) {
+  backend::Cluster& from = *clusters_.at(state.from);
+  absl::StatusOr<std::vector<std::string>> listed = GroupsOf(from, state.topic);
+  if (!listed.ok()) return listed.status();
+  std::vector<std::string> late;
+  for (const std::string& group : *listed) {
+    if (std::find(state.groups.begin(), state.groups.end(), group) ==
+        state.groups.end()) {
+      late.push_back(group);
+    }
+  }
+  if (late.empty()) return absl::OkStatus();
+  // Recorded before they are paused: a run that dies next resumes them too.
+  state.groups.insert(state.groups.end(), late.begin(), late.end());
+  if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
+  if (absl::Status s = SetPaused(late, true); !s.ok()) return s;
+  if (absl::Status s = Settle(from, state.topic, late); !s.ok()) return s;
+  steps.Done(fmt::format("{} group(s) that subscribed meanwhile paused and settled: {}",
+                         late.size(), fmt::join(late, ", ")));
+  return absl::OkStatus();
 }
 
 absl::Status MigrationOperations::SetPaused(const std::vector<std::string>& groups,

@@ -87,6 +87,10 @@ class MigrationOperations {
   // and Ferry's own groups left out).
   absl::StatusOr<std::vector<std::string>> GroupsOf(backend::Cluster& cluster,
                                                     const std::string& topic) const;
+  // Lists the groups again once the listed ones are paused and settled: a
+  // group that subscribed meanwhile (Ferry's member commits its start
+  // position at assignment) is added to the state, paused and settled too.
+  absl::Status AddLateGroups(control::MigrationState& state, Steps& steps);
   // Pauses (or resumes) the groups on every node and waits for the barrier.
   absl::Status SetPaused(const std::vector<std::string>& groups, bool paused);
   // Waits until the groups' committed offsets on `cluster` stop changing.
