@@ -204,12 +204,15 @@ absl::StatusOr<v1::Migration> MigrationOperations::Consumers(
     state.stage = "consumers-paused";
     if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
   }
+  // Most of the translation before the pause: the groups wait only for what
+  // they read since.
+  const EarlierForwards earlier = TranslateForwardEarly(state, steps);
   if (absl::Status s = SetPaused(state.groups, true); !s.ok()) return s;
   steps.Done(fmt::format("paused {} group(s) on every node", state.groups.size()));
   if (absl::Status s = Settle(from, state.topic, state.groups); !s.ok()) return s;
   steps.Done("acknowledged messages committed on " + state.from);
   if (absl::Status s = AddLateGroups(state, steps); !s.ok()) return s;
-  if (absl::Status s = MoveOffsetsForward(state, steps); !s.ok()) return s;
+  if (absl::Status s = MoveOffsetsForward(state, earlier, steps); !s.ok()) return s;
   absl::StatusOr<routing::Route> route = routes_->Current()->Resolve(state.topic);
   if (!route.ok()) return route.status();
   // Reads of B only: the mirror brings A's ongoing writes to B in partition
@@ -576,9 +579,29 @@ absl::Status MigrationOperations::Settle(backend::Cluster& cluster,
   return absl::OkStatus();
 }
 
+MigrationOperations::EarlierForwards MigrationOperations::TranslateForwardEarly(
+    const control::MigrationState& state, Steps& steps) {
+  EarlierForwards earlier;
+  for (const std::string& group : state.groups) {
+    absl::StatusOr<std::vector<mirror::Translation>> translated =
+        mirror::TranslateOffsets(ForwardSpec(state), group, *clusters_.at(state.from),
+                                 *clusters_.at(state.to), {.timeout = absl::Seconds(30)});
+    // Only a head start: MoveOffsetsForward does the whole work without it.
+    if (!translated.ok()) {
+      spdlog::warn("migration of {}: group {}: no early translation: {}", state.topic,
+                   group, std::string(translated.status().message()));
+      continue;
+    }
+    earlier[group] = *std::move(translated);
+  }
+  steps.Done(fmt::format("{} of {} group(s) translated up to their current offsets",
+                         earlier.size(), state.groups.size()));
+  return earlier;
+}
+
 absl::Status MigrationOperations::MoveOffsetsForward(control::MigrationState& state,
+                                                     const EarlierForwards& earlier,
                                                      Steps& steps) {
-  const std::string mirror = MigrationMirrorName(state.topic);
   backend::Cluster& from = *clusters_.at(state.from);
   backend::Cluster& to = *clusters_.at(state.to);
   // A partition some group had no offset in: that group may read B from
@@ -588,9 +611,12 @@ absl::Status MigrationOperations::MoveOffsetsForward(control::MigrationState& st
   for (const std::string& group : state.groups) {
     const absl::Time give_up = absl::Now() + options_.mirror_timeout;
     std::map<backend::TopicPartition, int64_t> target;
+    mirror::ForwardHints hints;
+    if (auto it = earlier.find(group); it != earlier.end()) hints.earlier = it->second;
     while (true) {
-      absl::StatusOr<v1::TranslateOffsetsResponse> translated =
-          mirrors_->TranslateOffsets(mirror, group, absl::Seconds(30));
+      absl::StatusOr<std::vector<mirror::Translation>> translated =
+          mirror::TranslateOffsets(ForwardSpec(state), group, from, to,
+                                   {.timeout = absl::Seconds(30)}, hints);
       if (!translated.ok()) return translated.status();
       // B's end, read before A's: when the group is at A's end and the
       // mirror copied everything below it, B's end (read first) holds no
@@ -601,22 +627,22 @@ absl::Status MigrationOperations::MoveOffsetsForward(control::MigrationState& st
       if (!from_info.ok()) return from_info.status();
       target.clear();
       bool complete = true;
-      for (const v1::TranslatedOffset& t : translated->offsets()) {
-        const backend::TopicPartition tp{t.topic(), t.partition()};
-        if (t.state() == v1::TranslatedOffset::TRANSLATED) {
-          target[tp] = t.target_offset();
-        } else if (t.state() == v1::TranslatedOffset::NOT_YET_MIRRORED &&
-                   t.partition() < static_cast<int32_t>(from_info->partitions.size()) &&
-                   t.partition() < static_cast<int32_t>(to_info->partitions.size()) &&
-                   t.source_offset() ==
-                       from_info->partitions[t.partition()].high_watermark &&
-                   t.mirrored_offset() >= t.source_offset()) {
-          target[tp] = to_info->partitions[t.partition()].high_watermark;
-        } else if (t.state() != v1::TranslatedOffset::NO_GROUP_OFFSET) {
+      for (const mirror::Translation& t : *translated) {
+        const int32_t p = t.partition.partition;
+        if (t.state == mirror::Translation::State::kTranslated) {
+          target[t.partition] = t.target_offset;
+        } else if (t.state == mirror::Translation::State::kNotYetMirrored &&
+                   p < static_cast<int32_t>(from_info->partitions.size()) &&
+                   p < static_cast<int32_t>(to_info->partitions.size()) &&
+                   t.group_offset == from_info->partitions[p].high_watermark &&
+                   t.mirrored_offset >= t.group_offset) {
+          target[t.partition] = to_info->partitions[p].high_watermark;
+        } else if (t.state != mirror::Translation::State::kNoGroupOffset) {
           complete = false;
         }
       }
       if (complete) break;
+      hints.earlier = *std::move(translated);
       if (absl::Now() >= give_up) {
         return absl::DeadlineExceededError(fmt::format(
             "group {}: the mirror has not copied its committed offsets on {} within {}; "

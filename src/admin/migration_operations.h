@@ -96,9 +96,16 @@ class MigrationOperations {
   // Waits until the groups' committed offsets on `cluster` stop changing.
   absl::Status Settle(backend::Cluster& cluster, const std::string& topic,
                       const std::vector<std::string>& groups);
-  // Commits on B, per group, the exact translation of its offsets on A;
-  // sets state.cutover.
-  absl::Status MoveOffsetsForward(control::MigrationState& state, Steps& steps);
+  // Per group: a translation made before the final one.
+  using EarlierForwards = std::map<std::string, std::vector<mirror::Translation>>;
+  // Translates each group up to its current offsets on A while it still
+  // reads there; a group that fails is left out (logged).
+  EarlierForwards TranslateForwardEarly(const control::MigrationState& state,
+                                        Steps& steps);
+  // Commits on B, per group, the exact translation of its offsets on A,
+  // continuing `earlier`'s (TranslateForwardEarly); sets state.cutover.
+  absl::Status MoveOffsetsForward(control::MigrationState& state,
+                                  const EarlierForwards& earlier, Steps& steps);
   // Per group: a translation back made before the final one.
   using EarlierReturns = std::map<std::string, std::vector<mirror::ReturnPosition>>;
   // The forward job's spec, from the state: the job may be stopped already.

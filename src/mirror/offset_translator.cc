@@ -10,6 +10,7 @@
 #include "mirror/mirror_job.h"
 #include "mirror/origin.h"
 #include "mirror/source_position.h"
+#include "mirror/target_position.h"
 
 namespace ferry::mirror {
 namespace {
@@ -33,30 +34,14 @@ absl::Status Scan(
       s.code(), fmt::format("mirror job {}: {}", job.name, std::string(s.message())));
 }
 
-// Reads a target partition until the first copy of a source record at or
-// after the group's source offset.
-class FirstCopyAtOrAfter final : public backend::RecordSink {
- public:
-  FirstCopyAtOrAfter(std::string source_cluster, backend::TopicPartition partition,
-                     int64_t from)
-      : source_cluster_(std::move(source_cluster)),
-        partition_(std::move(partition)),
-        from_(from) {}
-
-  bool Add(const backend::ConsumedRecord& record) override {
-    const std::optional<int64_t> origin =
-        CopiedFrom(record.headers, source_cluster_, partition_);
-    if (origin.has_value() && *origin >= from_) found_ = record.offset;
-    return found_.has_value();
+int64_t ScanFrom(const ForwardHints& hints, const backend::TopicPartition& tp,
+                 int64_t group_offset) {
+  for (const Translation& t : hints.earlier) {
+    if (t.partition == tp)
+      return ForwardScanFrom(t.group_offset, t.searched_to, group_offset);
   }
-  std::optional<int64_t> found() const { return found_; }
-
- private:
-  const std::string source_cluster_;
-  const backend::TopicPartition partition_;
-  const int64_t from_;
-  std::optional<int64_t> found_;
-};
+  return 0;
+}
 
 std::optional<int64_t> Cutover(const ReturnHints& hints,
                                const backend::TopicPartition& tp) {
@@ -93,9 +78,12 @@ std::optional<int64_t> CopiedFrom(const std::vector<backend::HeaderView>& header
   return std::nullopt;
 }
 
-absl::StatusOr<std::vector<Translation>> TranslateOffsets(
-    const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
-    backend::Cluster& target, const TranslateOptions& options) {
+absl::StatusOr<std::vector<Translation>> TranslateOffsets(const control::MirrorSpec& job,
+                                                          const std::string& group,
+                                                          backend::Cluster& source,
+                                                          backend::Cluster& target,
+                                                          const TranslateOptions& options,
+                                                          const ForwardHints& hints) {
   const absl::Time deadline = absl::Now() + options.timeout;
   auto group_offsets = source.CommittedOffsets(group, job.topics);
   if (!group_offsets.ok()) return group_offsets.status();
@@ -120,10 +108,13 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(
       t.state = Translation::State::kNotYetMirrored;
       if (!to.ok() || p.id >= static_cast<int32_t>(to->partitions.size())) continue;
       const backend::PartitionInfo& copy = to->partitions[p.id];
-      if (copy.high_watermark > copy.low_watermark) {
+      const int64_t from =
+          std::max(ScanFrom(hints, tp, t.group_offset), copy.low_watermark);
+      t.searched_to = from;
+      if (copy.high_watermark > from) {
         auto& sink = sinks[tp] =
-            std::make_unique<FirstCopyAtOrAfter>(job.source, tp, t.group_offset);
-        scans[tp] = {.end = copy.high_watermark, .sink = sink.get()};
+            std::make_unique<FirstCopyAtOrAfter>(job.source, tp, t.group_offset, from);
+        scans[tp] = {.end = copy.high_watermark, .sink = sink.get(), .from = from};
       }
     }
   }
@@ -132,7 +123,9 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(
   }
   for (Translation& t : translations) {
     auto it = sinks.find(t.partition);
-    if (it == sinks.end() || !it->second->found().has_value()) continue;
+    if (it == sinks.end()) continue;
+    t.searched_to = it->second->searched_to();
+    if (!it->second->found().has_value()) continue;
     t.state = Translation::State::kTranslated;
     t.target_offset = *it->second->found();
   }

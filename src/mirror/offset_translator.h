@@ -16,7 +16,8 @@
 // yet and is reported so, never guessed.
 //
 // Cost: one standalone reader on the target (no group, nothing committed)
-// that reads each partition from its start up to the answer; blocking.
+// that reads each partition from its start, or where an earlier search for
+// the same group stopped (ForwardHints), up to the answer; blocking.
 
 #include <cstdint>
 #include <map>
@@ -49,6 +50,15 @@ struct Translation {
   int64_t group_offset = -1;     // committed by the group on the source
   int64_t mirrored_offset = -1;  // committed by the job: every record below is copied
   int64_t target_offset = -1;    // kTranslated only
+  // No target record below it (from where the search began) is a copy of a
+  // record at or after group_offset; where a later search continues.
+  int64_t searched_to = 0;
+};
+
+// What shortens TranslateOffsets' reads: an earlier answer for the same
+// group (ForwardScanFrom); empty: none.
+struct ForwardHints {
+  std::vector<Translation> earlier;
 };
 
 struct TranslateOptions {
@@ -65,7 +75,8 @@ struct TranslateOptions {
 // the clusters' metadata and offset requests are returned as they are.
 absl::StatusOr<std::vector<Translation>> TranslateOffsets(
     const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
-    backend::Cluster& target, const TranslateOptions& options = {});
+    backend::Cluster& target, const TranslateOptions& options = {},
+    const ForwardHints& hints = {});
 
 // Rolling back: where a consumer group that reads the job's target resumes on
 // the job's source (see SourcePosition for why it is exact).
