@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <set>
 
 #include "api/convert.h"
 #include "common/topic_name.h"
@@ -212,11 +213,15 @@ absl::StatusOr<v1::Migration> MigrationOperations::Consumers(
     state.stage = "consumers-paused";
     if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
   }
+  // Most of the translation before the pause: the groups wait only for what
+  // they read since.
+  const EarlierForwards earlier = TranslateForwardEarly(state, steps);
   if (absl::Status s = SetPaused(state.groups, true); !s.ok()) return s;
   steps.Done(fmt::format("paused {} group(s) on every node", state.groups.size()));
   if (absl::Status s = Settle(from, state.topic, state.groups); !s.ok()) return s;
   steps.Done("acknowledged messages committed on " + state.from);
-  if (absl::Status s = MoveOffsetsForward(state, steps); !s.ok()) return s;
+  if (absl::Status s = AddLateGroups(state, steps); !s.ok()) return s;
+  if (absl::Status s = MoveOffsetsForward(state, earlier, steps); !s.ok()) return s;
   absl::StatusOr<routing::Route> route = routes_->Current()->Resolve(state.topic);
   if (!route.ok()) return route.status();
   // Reads of B only: the mirror brings A's ongoing writes to B in partition
@@ -352,22 +357,29 @@ absl::Status MigrationOperations::RollbackReads(control::MigrationState& state,
     if (!released.ok()) return released.status();
   }
   if (state.stage != "mirroring") {
-    state.stage = "rollback-paused";
-    if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
-    if (absl::Status s = SetPaused(state.groups, true); !s.ok()) return s;
-    steps.Done(fmt::format("paused {} group(s) on every node", state.groups.size()));
     absl::StatusOr<routing::Route> route = routes_->Current()->Resolve(topic);
     if (!route.ok()) return route.status();
     // Reads still on B (the mirror runs until they leave it): the groups'
     // offsets on A are the cutover's; move them past what was read on B.
-    if (std::find(route->read.begin(), route->read.end(), state.to) !=
-        route->read.end()) {
+    const bool reads_b =
+        std::find(route->read.begin(), route->read.end(), state.to) != route->read.end();
+    // Most of the translation before the pause: the groups wait only for
+    // what they read since.
+    const EarlierReturns earlier =
+        reads_b ? TranslateBackEarly(state, false, steps) : EarlierReturns{};
+    state.stage = "rollback-paused";
+    if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
+    if (absl::Status s = SetPaused(state.groups, true); !s.ok()) return s;
+    steps.Done(fmt::format("paused {} group(s) on every node", state.groups.size()));
+    if (reads_b) {
       if (absl::Status s = Settle(*clusters_.at(state.to), topic, state.groups);
           !s.ok()) {
         return s;
       }
       steps.Done("acknowledged messages committed on " + state.to);
-      if (absl::Status s = MoveOffsetsBack(state, false, steps); !s.ok()) return s;
+      if (absl::Status s = MoveOffsetsBack(state, false, earlier, steps); !s.ok()) {
+        return s;
+      }
     }
     if (absl::Status s = RouteTo(topic, route->write, state.from); !s.ok()) return s;
     steps.Done("reads routed to " + state.from);
@@ -415,6 +427,9 @@ absl::Status MigrationOperations::RollbackWrites(control::MigrationState& state,
     if (!ends.ok()) return ends.status();
     if (absl::Status s = AwaitMirrored(back, state.to, *ends, then); !s.ok()) return s;
     steps.Done(fmt::format("mirror {} -> {} caught up", state.to, state.from));
+    // Translated up to the groups' current offsets while writes still flow:
+    // inside the hold only what they read since is read again.
+    const EarlierReturns earlier = TranslateBackEarly(state, true, steps);
     absl::StatusOr<int64_t> held =
         Issue(control::WriteHoldCommand{.topic = topic, .held = true});
     if (!held.ok()) return held.status();
@@ -449,7 +464,9 @@ absl::Status MigrationOperations::RollbackWrites(control::MigrationState& state,
       return fail(s);
     }
     steps.Done("acknowledged messages committed on " + state.to);
-    if (absl::Status s = MoveOffsetsBack(state, true, steps); !s.ok()) return fail(s);
+    if (absl::Status s = MoveOffsetsBack(state, true, earlier, steps); !s.ok()) {
+      return fail(s);
+    }
     if (absl::Status s = RouteTo(topic, {state.from}, state.from); !s.ok()) {
       return fail(s);
     }
@@ -522,6 +539,29 @@ absl::StatusOr<std::vector<std::string>> MigrationOperations::GroupsOf(
   return found;
 }
 
+absl::Status MigrationOperations::AddLateGroups(control::MigrationState& state,
+                                                Steps& steps) {
+  backend::Cluster& from = *clusters_.at(state.from);
+  absl::StatusOr<std::vector<std::string>> listed = GroupsOf(from, state.topic);
+  if (!listed.ok()) return listed.status();
+  std::vector<std::string> late;
+  for (const std::string& group : *listed) {
+    if (std::find(state.groups.begin(), state.groups.end(), group) ==
+        state.groups.end()) {
+      late.push_back(group);
+    }
+  }
+  if (late.empty()) return absl::OkStatus();
+  // Recorded before they are paused: a run that dies next resumes them too.
+  state.groups.insert(state.groups.end(), late.begin(), late.end());
+  if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
+  if (absl::Status s = SetPaused(late, true); !s.ok()) return s;
+  if (absl::Status s = Settle(from, state.topic, late); !s.ok()) return s;
+  steps.Done(fmt::format("{} group(s) that subscribed meanwhile paused and settled: {}",
+                         late.size(), fmt::join(late, ", ")));
+  return absl::OkStatus();
+}
+
 absl::Status MigrationOperations::SetPaused(const std::vector<std::string>& groups,
                                             bool paused) {
   int64_t last = -1;
@@ -563,17 +603,44 @@ absl::Status MigrationOperations::Settle(backend::Cluster& cluster,
   return absl::OkStatus();
 }
 
-absl::Status MigrationOperations::MoveOffsetsForward(const control::MigrationState& state,
+MigrationOperations::EarlierForwards MigrationOperations::TranslateForwardEarly(
+    const control::MigrationState& state, Steps& steps) {
+  EarlierForwards earlier;
+  for (const std::string& group : state.groups) {
+    absl::StatusOr<std::vector<mirror::Translation>> translated =
+        mirror::TranslateOffsets(ForwardSpec(state), group, *clusters_.at(state.from),
+                                 *clusters_.at(state.to), {.timeout = absl::Seconds(30)});
+    // Only a head start: MoveOffsetsForward does the whole work without it.
+    if (!translated.ok()) {
+      spdlog::warn("migration of {}: group {}: no early translation: {}", state.topic,
+                   group, std::string(translated.status().message()));
+      continue;
+    }
+    earlier[group] = *std::move(translated);
+  }
+  steps.Done(fmt::format("{} of {} group(s) translated up to their current offsets",
+                         earlier.size(), state.groups.size()));
+  return earlier;
+}
+
+absl::Status MigrationOperations::MoveOffsetsForward(control::MigrationState& state,
+                                                     const EarlierForwards& earlier,
                                                      Steps& steps) {
-  const std::string mirror = MigrationMirrorName(state.topic);
   backend::Cluster& from = *clusters_.at(state.from);
   backend::Cluster& to = *clusters_.at(state.to);
+  // A partition some group had no offset in: that group may read B from
+  // its start, so a rollback must too.
+  std::map<int32_t, int64_t> cutover;
+  std::set<int32_t> from_start;
   for (const std::string& group : state.groups) {
     const absl::Time give_up = absl::Now() + options_.mirror_timeout;
     std::map<backend::TopicPartition, int64_t> target;
+    mirror::ForwardHints hints;
+    if (auto it = earlier.find(group); it != earlier.end()) hints.earlier = it->second;
     while (true) {
-      absl::StatusOr<v1::TranslateOffsetsResponse> translated =
-          mirrors_->TranslateOffsets(mirror, group, absl::Seconds(30));
+      absl::StatusOr<std::vector<mirror::Translation>> translated =
+          mirror::TranslateOffsets(ForwardSpec(state), group, from, to,
+                                   {.timeout = absl::Seconds(30)}, hints);
       if (!translated.ok()) return translated.status();
       // B's end, read before A's: when the group is at A's end and the
       // mirror copied everything below it, B's end (read first) holds no
@@ -584,22 +651,22 @@ absl::Status MigrationOperations::MoveOffsetsForward(const control::MigrationSta
       if (!from_info.ok()) return from_info.status();
       target.clear();
       bool complete = true;
-      for (const v1::TranslatedOffset& t : translated->offsets()) {
-        const backend::TopicPartition tp{t.topic(), t.partition()};
-        if (t.state() == v1::TranslatedOffset::TRANSLATED) {
-          target[tp] = t.target_offset();
-        } else if (t.state() == v1::TranslatedOffset::NOT_YET_MIRRORED &&
-                   t.partition() < static_cast<int32_t>(from_info->partitions.size()) &&
-                   t.partition() < static_cast<int32_t>(to_info->partitions.size()) &&
-                   t.source_offset() ==
-                       from_info->partitions[t.partition()].high_watermark &&
-                   t.mirrored_offset() >= t.source_offset()) {
-          target[tp] = to_info->partitions[t.partition()].high_watermark;
-        } else if (t.state() != v1::TranslatedOffset::NO_GROUP_OFFSET) {
+      for (const mirror::Translation& t : *translated) {
+        const int32_t p = t.partition.partition;
+        if (t.state == mirror::Translation::State::kTranslated) {
+          target[t.partition] = t.target_offset;
+        } else if (t.state == mirror::Translation::State::kNotYetMirrored &&
+                   p < static_cast<int32_t>(from_info->partitions.size()) &&
+                   p < static_cast<int32_t>(to_info->partitions.size()) &&
+                   t.group_offset == from_info->partitions[p].high_watermark &&
+                   t.mirrored_offset >= t.group_offset) {
+          target[t.partition] = to_info->partitions[p].high_watermark;
+        } else if (t.state != mirror::Translation::State::kNoGroupOffset) {
           complete = false;
         }
       }
       if (complete) break;
+      hints.earlier = *std::move(translated);
       if (absl::Now() >= give_up) {
         return absl::DeadlineExceededError(fmt::format(
             "group {}: the mirror has not copied its committed offsets on {} within {}; "
@@ -611,27 +678,77 @@ absl::Status MigrationOperations::MoveOffsetsForward(const control::MigrationSta
     if (!target.empty()) {
       if (absl::Status s = to.AlterCommittedOffsets(group, target); !s.ok()) return s;
     }
+    absl::StatusOr<std::map<int32_t, int64_t>> ends = Ends(state.to, state.topic);
+    if (!ends.ok()) return ends.status();
+    for (const auto& [partition, unused] : *ends) {
+      auto offset = target.find({state.topic, partition});
+      if (offset == target.end()) {
+        from_start.insert(partition);
+      } else if (auto [it, added] = cutover.try_emplace(partition, offset->second);
+                 !added) {
+        it->second = std::min(it->second, offset->second);
+      }
+    }
     steps.Done(
         fmt::format("group {}: {} partition offsets translated and committed on {}",
                     group, target.size(), state.to));
   }
+  for (int32_t partition : from_start) cutover.erase(partition);
+  state.cutover = std::move(cutover);
   return absl::OkStatus();
 }
 
+control::MirrorSpec MigrationOperations::ForwardSpec(
+    const control::MigrationState& state) const {
+  return {.name = MigrationMirrorName(state.topic),
+          .source = state.from,
+          .target = state.to,
+          .topics = {state.topic}};
+}
+
+mirror::ReturnHints MigrationOperations::ReturnHintsFor(
+    const control::MigrationState& state, const EarlierReturns& earlier,
+    const std::string& group) const {
+  mirror::ReturnHints hints;
+  for (const auto& [partition, offset] : state.cutover) {
+    hints.cutover[{state.topic, partition}] = offset;
+  }
+  if (auto it = earlier.find(group); it != earlier.end()) hints.earlier = it->second;
+  return hints;
+}
+
+MigrationOperations::EarlierReturns MigrationOperations::TranslateBackEarly(
+    const control::MigrationState& state, bool copied_back, Steps& steps) {
+  EarlierReturns earlier;
+  for (const std::string& group : state.groups) {
+    absl::StatusOr<std::vector<mirror::ReturnPosition>> positions = mirror::TranslateBack(
+        ForwardSpec(state), group, *clusters_.at(state.from), *clusters_.at(state.to),
+        copied_back, ReturnHintsFor(state, {}, group), {.timeout = absl::Seconds(30)});
+    // Only a head start: MoveOffsetsBack does the whole work without it.
+    if (!positions.ok()) {
+      spdlog::warn("migration of {}: group {}: no early translation back: {}",
+                   state.topic, group, std::string(positions.status().message()));
+      continue;
+    }
+    earlier[group] = *std::move(positions);
+  }
+  steps.Done(fmt::format("{} of {} group(s) translated back up to their current offsets",
+                         earlier.size(), state.groups.size()));
+  return earlier;
+}
+
 absl::Status MigrationOperations::MoveOffsetsBack(const control::MigrationState& state,
-                                                  bool copied_back, Steps& steps) {
-  // The forward job's spec, from the state: the job may be stopped already.
-  const control::MirrorSpec forward{.name = MigrationMirrorName(state.topic),
-                                    .source = state.from,
-                                    .target = state.to,
-                                    .topics = {state.topic}};
+                                                  bool copied_back,
+                                                  const EarlierReturns& earlier,
+                                                  Steps& steps) {
   for (const std::string& group : state.groups) {
     const absl::Time give_up = absl::Now() + options_.mirror_timeout;
     std::map<backend::TopicPartition, int64_t> source;
     while (true) {
       absl::StatusOr<std::vector<mirror::ReturnPosition>> positions =
-          mirror::TranslateBack(forward, group, *clusters_.at(state.from),
+          mirror::TranslateBack(ForwardSpec(state), group, *clusters_.at(state.from),
                                 *clusters_.at(state.to), copied_back,
+                                ReturnHintsFor(state, earlier, group),
                                 {.timeout = absl::Seconds(30)});
       if (!positions.ok()) return positions.status();
       source.clear();

@@ -36,6 +36,7 @@
 #include "backend/cluster.h"
 #include "control/control_plane.h"
 #include "ferry/v1/admin.pb.h"
+#include "mirror/offset_translator.h"
 #include "routing/route_table.h"
 
 namespace ferry::admin {
@@ -89,17 +90,41 @@ class MigrationOperations {
   // and Ferry's own groups left out).
   absl::StatusOr<std::vector<std::string>> GroupsOf(backend::Cluster& cluster,
                                                     const std::string& topic) const;
+  // Lists the groups again once the listed ones are paused and settled: a
+  // group that subscribed meanwhile (Ferry's member commits its start
+  // position at assignment) is added to the state, paused and settled too.
+  absl::Status AddLateGroups(control::MigrationState& state, Steps& steps);
   // Pauses (or resumes) the groups on every node and waits for the barrier.
   absl::Status SetPaused(const std::vector<std::string>& groups, bool paused);
   // Waits until the groups' committed offsets on `cluster` stop changing.
   absl::Status Settle(backend::Cluster& cluster, const std::string& topic,
                       const std::vector<std::string>& groups);
-  // Commits on B, per group, the exact translation of its offsets on A.
-  absl::Status MoveOffsetsForward(const control::MigrationState& state, Steps& steps);
+  // Per group: a translation made before the final one.
+  using EarlierForwards = std::map<std::string, std::vector<mirror::Translation>>;
+  // Translates each group up to its current offsets on A while it still
+  // reads there; a group that fails is left out (logged).
+  EarlierForwards TranslateForwardEarly(const control::MigrationState& state,
+                                        Steps& steps);
+  // Commits on B, per group, the exact translation of its offsets on A,
+  // continuing `earlier`'s (TranslateForwardEarly); sets state.cutover.
+  absl::Status MoveOffsetsForward(control::MigrationState& state,
+                                  const EarlierForwards& earlier, Steps& steps);
+  // Per group: a translation back made before the final one.
+  using EarlierReturns = std::map<std::string, std::vector<mirror::ReturnPosition>>;
+  // The forward job's spec, from the state: the job may be stopped already.
+  control::MirrorSpec ForwardSpec(const control::MigrationState& state) const;
+  mirror::ReturnHints ReturnHintsFor(const control::MigrationState& state,
+                                     const EarlierReturns& earlier,
+                                     const std::string& group) const;
+  // Translates each group back up to its current offsets on B while it
+  // still reads there; a group that fails is left out (logged).
+  EarlierReturns TranslateBackEarly(const control::MigrationState& state,
+                                    bool copied_back, Steps& steps);
   // Commits on A, per group, where it resumes there after reading B;
-  // `copied_back`: B's own records were copied to A (RollbackWrites).
+  // `copied_back`: B's own records were copied to A (RollbackWrites);
+  // `earlier`: TranslateBackEarly's answers, continued from.
   absl::Status MoveOffsetsBack(const control::MigrationState& state, bool copied_back,
-                               Steps& steps);
+                               const EarlierReturns& earlier, Steps& steps);
   // Waits until `mirror` committed every record below `ends` per partition;
   // on timeout the status says what was waited for and `then`.
   absl::Status AwaitMirrored(const std::string& mirror, const std::string& cluster,

@@ -1,7 +1,11 @@
 #include "control/control_record.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
+#include <set>
+
+#include "absl/synchronization/mutex.h"
 #include "common/strings.h"
 
 namespace ferry::control {
@@ -52,6 +56,28 @@ std::optional<int32_t> Partition(std::optional<std::string_view> word) {
   auto value = Int(*word);
   if (!value || *value < 0 || *value > INT32_MAX) return std::nullopt;
   return static_cast<int32_t>(*value);
+}
+
+// Cuts the field name off a "<field> <value>" or "<field>" line; `line`
+// keeps the value.
+std::string_view CutField(std::string_view& line) {
+  const size_t end = line.find(' ');
+  const std::string_view field = line.substr(0, end);
+  line = end == std::string_view::npos ? std::string_view() : line.substr(end + 1);
+  return field;
+}
+
+// A field this node does not know, written by a newer one (a rolling upgrade
+// in progress), is skipped rather than dropping the whole record: logged
+// once per record kind and field (the first 64: garbage must not grow it).
+void SkipUnknownField(std::string_view kind, std::string_view field) {
+  static absl::Mutex mu(absl::kConstInit);
+  static auto* logged = new std::set<std::string>();
+  absl::MutexLock lock(&mu);
+  if (logged->size() < 64 && logged->insert(fmt::format("{} {}", kind, field)).second) {
+    spdlog::debug("control record {}: field \"{}\" unknown to this version, ignored",
+                  kind, field);
+  }
 }
 
 bool ValidId(std::string_view id) {
@@ -126,14 +152,14 @@ std::optional<RouteChange> DecodeRoute(std::string_view topic, std::string_view 
       route.fallback = true;
       continue;
     }
-    auto field = NextWord(*line);
-    if (!field || line->empty()) return std::nullopt;
-    if (*field == "write") {
-      route.write.emplace_back(*line);
-    } else if (*field == "read") {
-      route.read.emplace_back(*line);
-    } else {
+    const std::string_view field = CutField(*line);
+    if (field == "write" || field == "read") {
+      if (line->empty()) return std::nullopt;
+      (field == "write" ? route.write : route.read).emplace_back(*line);
+    } else if (field.empty()) {
       return std::nullopt;
+    } else {
+      SkipUnknownField("route", field);
     }
   }
   if (route.write.empty()) return std::nullopt;
@@ -174,7 +200,6 @@ std::string EncodeClientSettings(const config::ClientSettings& settings) {
   return value;
 }
 
-// Unknown names are skipped: a newer node may push settings this one lacks.
 std::optional<ClientSettingsChange> DecodeClientSettings(std::string_view value) {
   auto header = NextLine(value);
   if (!header || *header != "v1") return std::nullopt;
@@ -182,18 +207,25 @@ std::optional<ClientSettingsChange> DecodeClientSettings(std::string_view value)
   while (!value.empty()) {
     auto line = NextLine(value);
     if (!line) return std::nullopt;
-    auto name = NextWord(*line);
+    const std::string_view name = CutField(*line);
+    if (name != "linger_ms" && name != "max_batch_messages" &&
+        name != "max_batch_bytes" && name != "request_timeout_ms" &&
+        name != "delivery_timeout_ms") {
+      if (name.empty()) return std::nullopt;
+      SkipUnknownField("client/settings", name);
+      continue;
+    }
     auto number = Int(*line);
-    if (!name || !number) return std::nullopt;
-    if (*name == "linger_ms") {
+    if (!number) return std::nullopt;
+    if (name == "linger_ms") {
       settings.linger = absl::Milliseconds(*number);
-    } else if (*name == "max_batch_messages") {
+    } else if (name == "max_batch_messages") {
       settings.max_batch_messages = *number;
-    } else if (*name == "max_batch_bytes") {
+    } else if (name == "max_batch_bytes") {
       settings.max_batch_bytes = *number;
-    } else if (*name == "request_timeout_ms") {
+    } else if (name == "request_timeout_ms") {
       settings.request_timeout = absl::Milliseconds(*number);
-    } else if (*name == "delivery_timeout_ms") {
+    } else {
       settings.delivery_timeout = absl::Milliseconds(*number);
     }
   }
@@ -211,18 +243,24 @@ std::optional<MirrorChange> DecodeMirror(std::string_view name, std::string_view
   while (!value.empty()) {
     auto line = NextLine(value);
     if (!line) return std::nullopt;
-    auto field = NextWord(*line);
-    if (!field || line->empty()) return std::nullopt;
-    if (*field == "source") {
-      spec.source = std::string(*line);
-    } else if (*field == "target") {
-      spec.target = std::string(*line);
-    } else if (*field == "topic") {
-      spec.topics.emplace_back(*line);
-    } else if (*field == "skip_origin") {
-      spec.skip_origin = std::string(*line);
-    } else {
+    const std::string_view field = CutField(*line);
+    if (field == "source" || field == "target" || field == "topic" ||
+        field == "skip_origin") {
+      if (line->empty()) return std::nullopt;
+    } else if (field.empty()) {
       return std::nullopt;
+    } else {
+      SkipUnknownField("mirror", field);
+      continue;
+    }
+    if (field == "source") {
+      spec.source = std::string(*line);
+    } else if (field == "target") {
+      spec.target = std::string(*line);
+    } else if (field == "topic") {
+      spec.topics.emplace_back(*line);
+    } else {
+      spec.skip_origin = std::string(*line);
     }
   }
   if (spec.source.empty() || spec.target.empty() || spec.topics.empty()) {
@@ -247,7 +285,7 @@ std::string EncodeMirror(const MirrorChange& change) {
 }
 
 // "v1 <up|left> <started_ms> <seen_ms> <applied>", then version, gRPC and
-// HTTP address lines.
+// HTTP address lines; lines after them are a newer node's, skipped.
 std::optional<NodeBeat> DecodeNode(std::string_view node_id, std::string_view value) {
   NodeBeat beat{.node_id = std::string(node_id)};
   auto header = NextLine(value);
@@ -268,7 +306,8 @@ std::optional<NodeBeat> DecodeNode(std::string_view node_id, std::string_view va
   auto version = NextLine(value);
   auto grpc = NextLine(value);
   auto http = NextLine(value);
-  if (!version || !grpc || !http || !value.empty()) return std::nullopt;
+  if (!version || !grpc || !http) return std::nullopt;
+  if (!value.empty()) SkipUnknownField("node", "after the HTTP address");
   beat.version = std::string(*version);
   beat.grpc_address = std::string(*grpc);
   beat.http_address = std::string(*http);
@@ -283,22 +322,33 @@ std::optional<MigrationState> DecodeMigration(std::string_view topic,
   while (!value.empty()) {
     auto line = NextLine(value);
     if (!line) return std::nullopt;
-    auto field = NextWord(*line);
-    if (!field || line->empty()) return std::nullopt;
-    if (*field == "from") {
+    const std::string_view field = CutField(*line);
+    if (field == "from" || field == "to" || field == "stage" || field == "group" ||
+        field == "started" || field == "updated" || field == "cutover") {
+      if (line->empty()) return std::nullopt;
+    } else if (field.empty()) {
+      return std::nullopt;
+    } else {
+      SkipUnknownField("migration", field);
+      continue;
+    }
+    if (field == "from") {
       state.from = std::string(*line);
-    } else if (*field == "to") {
+    } else if (field == "to") {
       state.to = std::string(*line);
-    } else if (*field == "stage") {
+    } else if (field == "stage") {
       state.stage = std::string(*line);
-    } else if (*field == "group") {
+    } else if (field == "group") {
       state.groups.emplace_back(*line);
-    } else if (*field == "started" || *field == "updated") {
+    } else if (field == "started" || field == "updated") {
       auto ms = Int(*line);
       if (!ms || *ms <= 0) return std::nullopt;
-      (*field == "started" ? state.started_ms : state.updated_ms) = *ms;
+      (field == "started" ? state.started_ms : state.updated_ms) = *ms;
     } else {
-      return std::nullopt;
+      auto partition = Partition(NextWord(*line));
+      auto offset = Int(*line);
+      if (!partition || !offset || *offset < 0) return std::nullopt;
+      state.cutover[*partition] = *offset;
     }
   }
   if (state.from.empty() || state.to.empty() || state.stage.empty()) return std::nullopt;
@@ -311,6 +361,9 @@ std::string EncodeMigration(const MigrationState& state) {
   for (const std::string& group : state.groups) value += fmt::format("group {}\n", group);
   if (state.started_ms > 0) value += fmt::format("started {}\n", state.started_ms);
   if (state.updated_ms > 0) value += fmt::format("updated {}\n", state.updated_ms);
+  for (const auto& [partition, offset] : state.cutover) {
+    value += fmt::format("cutover {} {}\n", partition, offset);
+  }
   return value;
 }
 

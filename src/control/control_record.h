@@ -153,6 +153,10 @@ struct MigrationState {
   // written; 0 when unknown (recorded by a ferryd that kept no times).
   int64_t started_ms = 0;
   int64_t updated_ms = 0;
+  // Per partition of `topic` on `to`: the lowest offset at which one of the
+  // groups resumed there at the consumer stage; a rollback reads from it
+  // (a partition missing: from its start).
+  std::map<int32_t, int64_t> cutover = {};
   bool operator==(const MigrationState&) const = default;
 };
 

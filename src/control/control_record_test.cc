@@ -164,7 +164,6 @@ TEST(ControlRecord, UnknownOrMalformedRecordsAreSkipped) {
   EXPECT_FALSE(Decode("route/x", "v1\n").has_value());  // no write cluster
   EXPECT_FALSE(Decode("route/x", "v1\nwrite \n").has_value());
   EXPECT_FALSE(Decode("route/x", "v1\nwrite a").has_value());  // no newline
-  EXPECT_FALSE(Decode("route/x", "v1\nmirror a\n").has_value());
   EXPECT_FALSE(Decode("route/x", "v2\nwrite a\n").has_value());
   EXPECT_FALSE(Decode("seeded/routes", "0").has_value());
   EXPECT_FALSE(Decode("drain/", "1").has_value());
@@ -256,15 +255,66 @@ TEST(ControlRecord, MigrationRoundTripsWithItsGroups) {
                        .from = "old",
                        .to = "new",
                        .stage = "consumers",
-                       .groups = {"billing", "audit trail"}};
+                       .groups = {"billing", "audit trail"},
+                       .cutover = {{0, 120}, {3, 0}}};
   EncodedRecord record = Encode(state);
   EXPECT_EQ(record.key, "migration/orders");
   auto decoded = Decode(record.key, record.value);
   ASSERT_TRUE(decoded.has_value());
   EXPECT_EQ(std::get<MigrationState>(*decoded), state);
   EXPECT_FALSE(Decode("migration/orders", "v1\nfrom a\nto b\n").has_value());
+  EXPECT_FALSE(Decode("migration/orders", "v1\nfrom a\nto b\nstage x\ncutover 1 -5\n")
+                   .has_value());
   EXPECT_FALSE(
-      Decode("migration/orders", "v1\nfrom a\nto b\nstage x\nwho y\n").has_value());
+      Decode("migration/orders", "v1\nfrom a\nto b\nstage x\ncutover 1\n").has_value());
+}
+
+// A rolling upgrade: a newer node writes fields this one does not know. The
+// record still applies with what this node knows; a known field that is
+// malformed still rejects it.
+TEST(ControlRecord, FieldsOfANewerVersionAreIgnored) {
+  auto migration = Decode("migration/orders",
+                          "v1\nfrom a\nto b\nstage consumers\ngroup g\n"
+                          "cutover_v2 0 5 9\nfenced\ncutover 0 7\n");
+  ASSERT_TRUE(migration.has_value());
+  EXPECT_EQ(std::get<MigrationState>(*migration), (MigrationState{.topic = "orders",
+                                                                  .from = "a",
+                                                                  .to = "b",
+                                                                  .stage = "consumers",
+                                                                  .groups = {"g"},
+                                                                  .cutover = {{0, 7}}}));
+  EXPECT_FALSE(
+      Decode("migration/orders", "v1\nfrom a\nto b\nstage x\ncutover x 1\n").has_value());
+  EXPECT_FALSE(
+      Decode("migration/orders", "v1\nfrom a\nto b\nstage x\ngroup\n").has_value());
+  EXPECT_FALSE(Decode("migration/orders", "v1\nfrom a\nto b\nstage x\n\n").has_value());
+
+  auto route = Decode("route/x", "v1\nwrite a\nmirror b\nsticky\nread a\n");
+  ASSERT_TRUE(route.has_value());
+  const config::RouteConfig& r = *std::get<RouteChange>(*route).route;
+  EXPECT_EQ(r.write, std::vector<std::string>{"a"});
+  EXPECT_EQ(r.read, std::vector<std::string>{"a"});
+  EXPECT_FALSE(Decode("route/x", "v1\nwrite a\nread\n").has_value());
+
+  auto mirror = Decode("mirror/m", "v1\nsource a\ntarget b\ntopic t\nbatch 5\n");
+  ASSERT_TRUE(mirror.has_value());
+  EXPECT_EQ(std::get<MirrorChange>(*mirror).spec,
+            (MirrorSpec{.name = "m", .source = "a", .target = "b", .topics = {"t"}}));
+  EXPECT_FALSE(
+      Decode("mirror/m", "v1\nsource a\ntarget b\ntopic t\nskip_origin\n").has_value());
+
+  auto beat = Decode("node/a", "v1 up 1 2 3\nv\ng\nh\nzone eu\n");
+  ASSERT_TRUE(beat.has_value());
+  EXPECT_EQ(std::get<NodeBeat>(*beat).http_address, "h");
+
+  auto settings = Decode("client/settings", "v1\nlinger_ms 5\ncompression zstd\n");
+  ASSERT_TRUE(settings.has_value());
+  EXPECT_EQ(std::get<ClientSettingsChange>(*settings).settings.linger,
+            absl::Milliseconds(5));
+  EXPECT_FALSE(Decode("client/settings", "v1\nlinger_ms soon\n").has_value());
+
+  EXPECT_FALSE(Decode("migration/orders", "v2\nfrom a\nto b\nstage x\n").has_value())
+      << "a new version of the format is not a new field";
 }
 
 TEST(ControlRecord, MigrationKeepsItsTimesAndReadsRecordsWithout) {

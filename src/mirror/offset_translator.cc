@@ -10,6 +10,7 @@
 #include "mirror/mirror_job.h"
 #include "mirror/origin.h"
 #include "mirror/source_position.h"
+#include "mirror/target_position.h"
 
 namespace ferry::mirror {
 namespace {
@@ -33,30 +34,33 @@ absl::Status Scan(
       s.code(), fmt::format("mirror job {}: {}", job.name, std::string(s.message())));
 }
 
-// Reads a target partition until the first copy of a source record at or
-// after the group's source offset.
-class FirstCopyAtOrAfter final : public backend::RecordSink {
- public:
-  FirstCopyAtOrAfter(std::string source_cluster, backend::TopicPartition partition,
-                     int64_t from)
-      : source_cluster_(std::move(source_cluster)),
-        partition_(std::move(partition)),
-        from_(from) {}
-
-  bool Add(const backend::ConsumedRecord& record) override {
-    const std::optional<int64_t> origin =
-        CopiedFrom(record.headers, source_cluster_, partition_);
-    if (origin.has_value() && *origin >= from_) found_ = record.offset;
-    return found_.has_value();
+int64_t ScanFrom(const ForwardHints& hints, const backend::TopicPartition& tp,
+                 int64_t group_offset) {
+  for (const Translation& t : hints.earlier) {
+    if (t.partition == tp)
+      return ForwardScanFrom(t.group_offset, t.searched_to, group_offset);
   }
-  std::optional<int64_t> found() const { return found_; }
+  return 0;
+}
 
- private:
-  const std::string source_cluster_;
-  const backend::TopicPartition partition_;
-  const int64_t from_;
-  std::optional<int64_t> found_;
-};
+std::optional<int64_t> Cutover(const ReturnHints& hints,
+                               const backend::TopicPartition& tp) {
+  auto it = hints.cutover.find(tp);
+  if (it == hints.cutover.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<EarlierPass> EarlierFor(const ReturnHints& hints,
+                                      const backend::TopicPartition& tp) {
+  for (const ReturnPosition& r : hints.earlier) {
+    if (r.partition != tp || !r.complete) continue;
+    return EarlierPass{.target_committed = r.target_offset,
+                       .source_committed = r.source_committed,
+                       .last_source_read = r.last_source_read,
+                       .first_unread = r.source_offset};
+  }
+  return std::nullopt;
+}
 
 }  // namespace
 
@@ -74,9 +78,12 @@ std::optional<int64_t> CopiedFrom(const std::vector<backend::HeaderView>& header
   return std::nullopt;
 }
 
-absl::StatusOr<std::vector<Translation>> TranslateOffsets(
-    const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
-    backend::Cluster& target, const TranslateOptions& options) {
+absl::StatusOr<std::vector<Translation>> TranslateOffsets(const control::MirrorSpec& job,
+                                                          const std::string& group,
+                                                          backend::Cluster& source,
+                                                          backend::Cluster& target,
+                                                          const TranslateOptions& options,
+                                                          const ForwardHints& hints) {
   const absl::Time deadline = absl::Now() + options.timeout;
   auto group_offsets = source.CommittedOffsets(group, job.topics);
   if (!group_offsets.ok()) return group_offsets.status();
@@ -101,10 +108,13 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(
       t.state = Translation::State::kNotYetMirrored;
       if (!to.ok() || p.id >= static_cast<int32_t>(to->partitions.size())) continue;
       const backend::PartitionInfo& copy = to->partitions[p.id];
-      if (copy.high_watermark > copy.low_watermark) {
+      const int64_t from =
+          std::max(ScanFrom(hints, tp, t.group_offset), copy.low_watermark);
+      t.searched_to = from;
+      if (copy.high_watermark > from) {
         auto& sink = sinks[tp] =
-            std::make_unique<FirstCopyAtOrAfter>(job.source, tp, t.group_offset);
-        scans[tp] = {.end = copy.high_watermark, .sink = sink.get()};
+            std::make_unique<FirstCopyAtOrAfter>(job.source, tp, t.group_offset, from);
+        scans[tp] = {.end = copy.high_watermark, .sink = sink.get(), .from = from};
       }
     }
   }
@@ -113,7 +123,9 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(
   }
   for (Translation& t : translations) {
     auto it = sinks.find(t.partition);
-    if (it == sinks.end() || !it->second->found().has_value()) continue;
+    if (it == sinks.end()) continue;
+    t.searched_to = it->second->searched_to();
+    if (!it->second->found().has_value()) continue;
     t.state = Translation::State::kTranslated;
     t.target_offset = *it->second->found();
   }
@@ -122,7 +134,8 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(
 
 absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
     const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
-    backend::Cluster& target, bool copied_back, const TranslateOptions& options) {
+    backend::Cluster& target, bool copied_back, const ReturnHints& hints,
+    const TranslateOptions& options) {
   const absl::Time deadline = absl::Now() + options.timeout;
   auto on_target = target.CommittedOffsets(group, job.topics);
   if (!on_target.ok()) return on_target.status();
@@ -130,6 +143,7 @@ absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
   if (!on_source.ok()) return on_source.status();
   std::vector<ReturnPosition> positions;
   std::map<backend::TopicPartition, int64_t> source_ends;
+  std::map<backend::TopicPartition, ReturnScanStart> starts;
   std::map<backend::TopicPartition, std::unique_ptr<SourcePosition>> read;
   std::map<backend::TopicPartition, backend::PartitionToScan> scans;
   for (const std::string& topic : job.topics) {
@@ -145,17 +159,22 @@ absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
           .source_committed = OffsetOf(*on_source, tp),
       });
       source_ends[tp] = p.high_watermark;
-      auto& sink = read[tp] =
-          std::make_unique<SourcePosition>(job.source, tp, r.target_offset);
+      const ReturnScanStart& start = starts[tp] = PlanReturnScan(
+          Cutover(hints, tp), r.target_offset, r.source_committed, EarlierFor(hints, tp));
+      auto& sink = read[tp] = std::make_unique<SourcePosition>(
+          job.source, tp, r.target_offset, start.read_before);
       const backend::PartitionInfo* copy =
           to.ok() && p.id < static_cast<int32_t>(to->partitions.size())
               ? &to->partitions[p.id]
               : nullptr;
-      if (r.target_offset < 0 || copy == nullptr ||
-          r.target_offset <= copy->low_watermark) {
+      const int64_t target_from =
+          copy == nullptr ? start.target : std::max(start.target, copy->low_watermark);
+      // Nothing the group read lies at or after target_from's records.
+      if (r.target_offset < 0 || copy == nullptr || r.target_offset <= target_from) {
         sink->NothingBefore();
       } else {
-        scans[tp] = {.end = copy->high_watermark, .sink = sink.get()};
+        scans[tp] = {
+            .end = copy->high_watermark, .sink = sink.get(), .from = target_from};
       }
     }
   }
@@ -165,6 +184,7 @@ absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
   for (ReturnPosition& r : positions) {
     const SourcePosition& sink = *read.at(r.partition);
     r.complete = sink.complete();
+    r.last_source_read = sink.last_source_read();
     if (r.complete) r.source_offset = sink.ResumeOnSource(r.source_committed);
   }
   if (!copied_back) return positions;
@@ -174,12 +194,15 @@ absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
   for (const ReturnPosition& r : positions) {
     // Read nowhere: the group starts at its configured position.
     if (!r.complete || (r.target_offset < 0 && r.source_committed < 0)) continue;
+    // Every record from the source commit up to `source` was read: the
+    // search starts there as if the group had committed it.
+    const int64_t source_from = starts.at(r.partition).source;
     auto& sink = unread[r.partition] = std::make_unique<FirstUnreadOnSource>(
-        job.target, r.partition, r.source_committed,
-        read.at(r.partition)->last_source_read(), r.target_offset,
-        source_ends.at(r.partition));
+        job.target, r.partition, std::max(r.source_committed, source_from),
+        r.last_source_read, r.target_offset, source_ends.at(r.partition));
     if (!sink->complete()) {
-      scans[r.partition] = {.end = source_ends.at(r.partition), .sink = sink.get()};
+      scans[r.partition] = {
+          .end = source_ends.at(r.partition), .sink = sink.get(), .from = source_from};
     }
   }
   if (absl::Status s = Scan(job, source, scans, deadline, options.quiet); !s.ok()) {

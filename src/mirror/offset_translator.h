@@ -16,9 +16,11 @@
 // yet and is reported so, never guessed.
 //
 // Cost: one standalone reader on the target (no group, nothing committed)
-// that reads each partition from its start up to the answer; blocking.
+// that reads each partition from its start, or where an earlier search for
+// the same group stopped (ForwardHints), up to the answer; blocking.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -48,6 +50,15 @@ struct Translation {
   int64_t group_offset = -1;     // committed by the group on the source
   int64_t mirrored_offset = -1;  // committed by the job: every record below is copied
   int64_t target_offset = -1;    // kTranslated only
+  // No target record below it (from where the search began) is a copy of a
+  // record at or after group_offset; where a later search continues.
+  int64_t searched_to = 0;
+};
+
+// What shortens TranslateOffsets' reads: an earlier answer for the same
+// group (ForwardScanFrom); empty: none.
+struct ForwardHints {
+  std::vector<Translation> earlier;
 };
 
 struct TranslateOptions {
@@ -64,7 +75,8 @@ struct TranslateOptions {
 // the clusters' metadata and offset requests are returned as they are.
 absl::StatusOr<std::vector<Translation>> TranslateOffsets(
     const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
-    backend::Cluster& target, const TranslateOptions& options = {});
+    backend::Cluster& target, const TranslateOptions& options = {},
+    const ForwardHints& hints = {});
 
 // Rolling back: where a consumer group that reads the job's target resumes on
 // the job's source (see SourcePosition for why it is exact).
@@ -78,17 +90,31 @@ struct ReturnPosition {
   // Where to commit on the source; -1: the group read nothing of this
   // partition anywhere (it starts at its configured position).
   int64_t source_offset = -1;
+  // The highest source offset whose copy the group read (SourcePosition).
+  std::optional<int64_t> last_source_read = std::nullopt;
+};
+
+// What shortens TranslateBack's reads (PlanReturnScan).
+struct ReturnHints {
+  // Per target partition: the lowest offset at which a group moved at the
+  // consumer stage resumed there (MigrationState::cutover); missing: read
+  // from the start.
+  std::map<backend::TopicPartition, int64_t> cutover;
+  // An earlier answer for the same group and `copied_back`; empty: none.
+  std::vector<ReturnPosition> earlier;
 };
 
 // Per partition of the job's topics on the source, in topic and partition
-// order. Reads each target partition from its start up to the group's
-// committed offset; with `copied_back` (a reverse mirror copied the target's
-// own records to the source, which must be complete) also each source
-// partition up to the first record the group did not read
-// (FirstUnreadOnSource). Errors of the clusters' requests are returned as
-// they are, DEADLINE_EXCEEDED after `options.timeout`.
+// order. Reads each target partition from the cutover (or where `hints`'
+// earlier answer stopped) up to the group's committed offset; with
+// `copied_back` (a reverse mirror copied the target's own records to the
+// source, which must be complete) also each source partition from the
+// group's source commit (or the earlier answer) up to the first record the
+// group did not read (FirstUnreadOnSource). Errors of the clusters' requests
+// are returned as they are, DEADLINE_EXCEEDED after `options.timeout`.
 absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
     const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
-    backend::Cluster& target, bool copied_back, const TranslateOptions& options = {});
+    backend::Cluster& target, bool copied_back, const ReturnHints& hints = {},
+    const TranslateOptions& options = {});
 
 }  // namespace ferry::mirror

@@ -8,10 +8,12 @@ namespace ferry::mirror {
 
 SourcePosition::SourcePosition(std::string source_cluster,
                                backend::TopicPartition partition,
-                               int64_t target_committed)
+                               int64_t target_committed,
+                               std::optional<int64_t> read_before)
     : source_cluster_(std::move(source_cluster)),
       partition_(std::move(partition)),
-      target_committed_(target_committed) {}
+      target_committed_(target_committed),
+      last_source_read_(read_before) {}
 
 bool SourcePosition::Add(const backend::ConsumedRecord& record) {
   if (record.offset < target_committed_) {
@@ -27,6 +29,22 @@ bool SourcePosition::Add(const backend::ConsumedRecord& record) {
 int64_t SourcePosition::ResumeOnSource(int64_t source_committed) const {
   const int64_t past_read = last_source_read_ ? *last_source_read_ + 1 : -1;
   return std::max(source_committed, past_read);
+}
+
+ReturnScanStart PlanReturnScan(std::optional<int64_t> cutover, int64_t target_committed,
+                               int64_t source_committed,
+                               const std::optional<EarlierPass>& earlier) {
+  ReturnScanStart start{.target = std::max<int64_t>(cutover.value_or(0), 0),
+                        .source = std::max<int64_t>(source_committed, 0)};
+  if (!earlier || earlier->source_committed != source_committed ||
+      earlier->target_committed > target_committed ||
+      earlier->target_committed < start.target) {
+    return start;
+  }
+  start.target = earlier->target_committed;
+  start.read_before = earlier->last_source_read;
+  start.source = std::max(start.source, earlier->first_unread);
+  return start;
 }
 
 FirstUnreadOnSource::FirstUnreadOnSource(std::string target_cluster,

@@ -28,9 +28,12 @@ namespace ferry::mirror {
 
 class SourcePosition final : public backend::RecordSink {
  public:
-  // `target_committed`: the group's committed offset on the target (g).
+  // `target_committed`: the group's committed offset on the target (g);
+  // `read_before`: the highest source offset among the copies below where
+  // the records fed start (an earlier pass's last_source_read).
   SourcePosition(std::string source_cluster, backend::TopicPartition partition,
-                 int64_t target_committed);
+                 int64_t target_committed,
+                 std::optional<int64_t> read_before = std::nullopt);
 
   // True once a record at or after g - 1 arrived: every record the group
   // read was seen.
@@ -54,6 +57,40 @@ class SourcePosition final : public backend::RecordSink {
   bool complete_ = false;
   std::optional<int64_t> last_source_read_;
 };
+
+// What an earlier pass of the same group's return translation found in a
+// partition (ReturnPosition).
+struct EarlierPass {
+  int64_t target_committed = -1;
+  int64_t source_committed = -1;
+  std::optional<int64_t> last_source_read = std::nullopt;
+  // FirstUnreadOnSource's answer then; -1: not known (not copied back).
+  int64_t first_unread = -1;
+};
+
+// Where a return translation reads a partition.
+struct ReturnScanStart {
+  int64_t target = 0;  // the first target offset to read
+  // The highest source offset among the copies below `target` that the
+  // group read (SourcePosition's read_before).
+  std::optional<int64_t> read_before = std::nullopt;
+  // Copied back: the first source offset that may be unread (everything
+  // from the group's source commit up to it was read).
+  int64_t source = 0;
+};
+
+// Plans the reads. `cutover`: the lowest target offset at which a group
+// moved at the consumer stage resumed there (every copy below it repeats a
+// source record before that group's source commit, so it cannot move the
+// answer past the commit; nullopt: not known, read from the start).
+// `earlier`: a pass made while the group still read the target; it is
+// carried on when nothing the answer depends on went back since (the
+// group's target commit did not move back, its source commit is the same):
+// SourcePosition keeps a maximum and FirstUnreadOnSource's answer only moves
+// forward as the group reads on, so only the records after it are read.
+ReturnScanStart PlanReturnScan(std::optional<int64_t> cutover, int64_t target_committed,
+                               int64_t source_committed,
+                               const std::optional<EarlierPass>& earlier);
 
 // Where the group resumes on the source once the target's own records were
 // copied back to it by a reverse mirror (rolling back after writes moved):

@@ -29,11 +29,17 @@ const std::vector<TargetRecord> kTarget = {
     {5, "a/orders/1/5"}, {6, "a/orders/1/4"}, {7, "a/orders/1/5"}, {8, "a/orders/1/6"},
 };
 
-// Feeds the records as the scan would, stopping when the sink says so.
+// Feeds the records from `from` as the scan would, stopping when the sink
+// says so.
 SourcePosition ReadUpTo(int64_t target_committed,
-                        const std::vector<TargetRecord>& records = kTarget) {
-  SourcePosition position("a", kP, target_committed);
+                        const std::vector<TargetRecord>& records = kTarget,
+                        int64_t from = 0,
+                        std::optional<int64_t> read_before = std::nullopt) {
+  SourcePosition position("a", kP, target_committed, read_before);
+  if (target_committed <= from) position.NothingBefore();
   for (const TargetRecord& r : records) {
+    if (position.complete()) break;
+    if (r.offset < from) continue;
     backend::ConsumedRecord record{
         .topic = kP.topic, .partition = kP.partition, .offset = r.offset};
     if (r.origin) record.headers.push_back({"ferry.origin", *r.origin});
@@ -85,6 +91,62 @@ TEST(SourcePosition, CopiesOfOtherPartitionsOrClustersAreSkipped) {
 TEST(SourcePosition, IncompleteUntilTheRecordBeforeTheCommitArrives) {
   SourcePosition position = ReadUpTo(9, {{0, "a/orders/1/0"}, {1, "a/orders/1/1"}});
   EXPECT_FALSE(position.complete()) << "records 2..8 not read yet: no answer";
+}
+
+TEST(PlanReturnScan, WithoutHintsReadsTheTargetFromItsStart) {
+  ReturnScanStart start = PlanReturnScan(std::nullopt, 8, 4, std::nullopt);
+  EXPECT_EQ(start.target, 0);
+  EXPECT_EQ(start.read_before, std::nullopt);
+  EXPECT_EQ(start.source, 4) << "the source from the group's commit";
+  EXPECT_EQ(PlanReturnScan(std::nullopt, 8, -1, std::nullopt).source, 0);
+}
+
+TEST(PlanReturnScan, ReadsTheTargetFromTheCutover) {
+  EXPECT_EQ(PlanReturnScan(3, 8, 4, std::nullopt).target, 3);
+}
+
+// kTarget's group committed source offset 4 on a and moved to b at target
+// offset 3 (the first copy of 4): reading from there, or from any cutover
+// below it, answers what reading from the start answers.
+TEST(PlanReturnScan, FromTheCutoverTheAnswerIsTheWholeReadsAnswer) {
+  for (int64_t committed = 4; committed <= 9; ++committed) {
+    const int64_t whole = ReadUpTo(committed).ResumeOnSource(4);
+    for (int64_t cutover : {0, 1, 3}) {
+      const ReturnScanStart start = PlanReturnScan(cutover, committed, 4, std::nullopt);
+      SourcePosition from_cutover = ReadUpTo(committed, kTarget, start.target);
+      ASSERT_TRUE(from_cutover.complete());
+      EXPECT_EQ(from_cutover.ResumeOnSource(4), whole)
+          << "committed " << committed << ", cutover " << cutover;
+    }
+  }
+  SourcePosition rewound = ReadUpTo(2, kTarget, 3);
+  EXPECT_TRUE(rewound.complete()) << "rewound on b below the cutover";
+  EXPECT_EQ(rewound.ResumeOnSource(4), 4);
+}
+
+TEST(PlanReturnScan, ContinuesAnEarlierPassFromWhereItStopped) {
+  const SourcePosition first = ReadUpTo(5, kTarget, 3);
+  const EarlierPass earlier{.target_committed = 5,
+                            .source_committed = 4,
+                            .last_source_read = first.last_source_read(),
+                            .first_unread = 6};
+  const ReturnScanStart start = PlanReturnScan(3, 8, 4, earlier);
+  EXPECT_EQ(start.target, 5);
+  EXPECT_EQ(start.read_before, first.last_source_read());
+  EXPECT_EQ(start.source, 6);
+  EXPECT_EQ(ReadUpTo(8, kTarget, start.target, start.read_before).ResumeOnSource(4),
+            ReadUpTo(8).ResumeOnSource(4));
+  EXPECT_EQ(PlanReturnScan(3, 5, 4, earlier).target, 5) << "nothing read since";
+}
+
+TEST(PlanReturnScan, DropsAnEarlierPassTheGroupMovedBackFrom) {
+  const EarlierPass earlier{
+      .target_committed = 6, .source_committed = 4, .last_source_read = 5};
+  const ReturnScanStart rewound = PlanReturnScan(3, 5, 4, earlier);
+  EXPECT_EQ(rewound.target, 3);
+  EXPECT_EQ(rewound.read_before, std::nullopt);
+  EXPECT_EQ(PlanReturnScan(3, 8, 2, earlier).target, 3) << "its source commit moved";
+  EXPECT_EQ(PlanReturnScan(7, 8, 4, earlier).target, 7) << "made before the cutover";
 }
 
 // Rolling back after writes moved. Source a/orders/1, target b:
@@ -142,6 +204,21 @@ TEST(FirstUnreadOnSource, AGroupThatReadEverythingResumesAtTheSourcesEnd) {
   without_outside_write.erase(without_outside_write.begin() + 5);
   EXPECT_EQ(FirstUnread(6, 0, without_outside_write), 8);
   EXPECT_EQ(FirstUnread(6, 0, {}), 0) << "an empty source";
+}
+
+TEST(FirstUnreadOnSource, ContinuedFromAnEarlierPassAnswersTheSame) {
+  // Before the hold the group was at target offset 3; it read on to 6.
+  const int64_t earlier = *FirstUnread(3, 0);
+  const ReturnScanStart start = PlanReturnScan(
+      std::nullopt, 6, 0,
+      EarlierPass{.target_committed = 3,
+                  .source_committed = 0,
+                  .last_source_read = ReadUpTo(3, kBackOnTarget).last_source_read(),
+                  .first_unread = earlier});
+  EXPECT_EQ(start.source, 3);
+  std::vector<TargetRecord> after(kBackOnSource.begin() + start.source,
+                                  kBackOnSource.end());
+  EXPECT_EQ(FirstUnread(6, start.source, after), FirstUnread(6, 0));
 }
 
 TEST(FirstUnreadOnSource, IsIncompleteUntilTheRecordsAreRead) {

@@ -322,8 +322,28 @@ void GroupRegistry::OnPaused(const std::string& group, bool paused) {
     if (it == groups_.end() || !control_caught_up_) return;
     dispatcher = it->second;
   }
+  // A route change applied just before (the consumer stage of a migration)
+  // is followed on route_follower_: resumed before it, the group would
+  // deliver what it buffered from a cluster it no longer reads, after its
+  // offsets there were translated. So the resume queues behind it.
+  if (!paused && CurrentReadClusters(*dispatcher) != dispatcher->clusters()) {
+    route_follower_.Post([this, group] { ResumeUnlessPaused(group); });
+    return;
+  }
   spdlog::info("group={} {}", group, paused ? "paused" : "resumed");
   dispatcher->SetPaused(paused);
+}
+
+void GroupRegistry::ResumeUnlessPaused(const std::string& group) {
+  std::shared_ptr<GroupDispatcher> dispatcher;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = groups_.find(group);
+    if (paused_.contains(group) || it == groups_.end()) return;
+    dispatcher = it->second;
+  }
+  spdlog::info("group={} resumed (after following its route)", group);
+  dispatcher->SetPaused(false);
 }
 
 void GroupRegistry::OnGroupFilter(const std::string& group, const std::string& text) {

@@ -100,6 +100,8 @@ class GroupRegistry final : public control::ControlListener {
   void TickLoop();
   // Moves each group whose read list changed to the current one.
   void FollowRoutes();
+  // On route_follower_: resumes `group` unless a pause came meanwhile.
+  void ResumeUnlessPaused(const std::string& group);
   // Where `dispatcher`'s topics are read now; nullopt (logged) when they are
   // read from different clusters or no longer routed, and the group keeps
   // what it reads.
