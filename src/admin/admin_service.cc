@@ -96,7 +96,7 @@ AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*>
                            ClientConfigOperations* client_config,
                            const control::ControlPlane* control,
                            const std::atomic<bool>* draining,
-                           security::Authorizer* authorizer)
+                           security::Authorizer* authorizer, AclOperations* acls)
     : identity_(std::move(identity)),
       clusters_(std::move(clusters)),
       breakers_(breakers),
@@ -108,7 +108,14 @@ AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*>
       control_(control),
       client_config_(client_config),
       draining_(draining),
-      authorizer_(authorizer) {}
+      authorizer_(authorizer),
+      acls_(acls) {}
+
+absl::StatusOr<std::string> AdminService::Admit(
+    grpc::ServerContext* context, const google::protobuf::Message& request) const {
+  if (authorizer_ == nullptr) return std::string();
+  return authorizer_->Admit(*context, request);
+}
 
 grpc::Status AdminService::GetNode(grpc::ServerContext* context,
                                    const v1::GetNodeRequest* request,

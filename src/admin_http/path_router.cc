@@ -32,6 +32,10 @@ constexpr auto kRoutes = std::to_array<ResourceRoute>({
     {"POST", "/api/v1/mirrors", "StartMirror", "job"},
     {"GET", "/api/v1/mirrors/{name}", "GetMirrorStatus"},
     {"DELETE", "/api/v1/mirrors/{name}", "StopMirror"},
+    // DELETE takes the rule as query parameters, as OpenAPI describes it.
+    {"GET", "/api/v1/acls", "ListAcls"},
+    {"POST", "/api/v1/acls", "AddAcl"},
+    {"DELETE", "/api/v1/acls", "RemoveAcl"},
 });
 
 bool IsField(std::string_view segment) {

@@ -54,6 +54,11 @@ const std::map<std::string_view, std::vector<Rule>>& Table() {
       {"ferry.v1.GetMirrorStatusRequest", {{Op::kDescribe, Kind::kCluster, ""}}},
       {"ferry.v1.TranslateOffsetsRequest", {{Op::kDescribe, Kind::kGroup, "group"}}},
       {"ferry.v1.GetMigrationRequest", {{Op::kDescribe, Kind::kTopic, "topic"}}},
+      // Like Kafka's DescribeAcls (describe on the cluster); changing rules
+      // needs admin on admin.
+      {"ferry.v1.ListAclsRequest", {{Op::kDescribe, Kind::kCluster, ""}}},
+      {"ferry.v1.AddAclRequest", {{Op::kAdmin, Kind::kAdmin, ""}}},
+      {"ferry.v1.RemoveAclRequest", {{Op::kAdmin, Kind::kAdmin, ""}}},
       // SDKs ask for their settings and the fallback bootstrap of their topics.
       {"ferry.v1.GetClientConfigRequest",
        {{Op::kDescribe, Kind::kTopic, "topics", /*else_cluster=*/true}}},

@@ -182,7 +182,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
         &server->registry_);
     server->node_control_ = std::make_unique<NodeControl>(
         server->groups_.get(), server->routes_.get(), server->breakers_.get(),
-        server->mirrors_.get(), server->write_hold_.get(), cluster_names);
+        server->mirrors_.get(), server->write_hold_.get(), cluster_names,
+        server->authorizer_.get());
     server->control_ = std::make_unique<control::ControlPlane>(
         control_cluster,
         control::ControlPlane::Options{
@@ -212,12 +213,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   server->client_config_ = std::make_unique<admin::ClientConfigOperations>(
       clusters_by_name, config.clusters, server->routes_.get(), server->breakers_.get(),
       server->control_.get(), config.client, &server->registry_);
+  server->acl_operations_ = std::make_unique<admin::AclOperations>(
+      server->control_.get(), server->authorizer_.get());
   server->admin_ = std::make_unique<admin::AdminService>(
       identity, clusters, server->breakers_.get(), server->routes_.get(),
       server->route_operations_.get(), server->mirror_operations_.get(),
       server->migration_operations_.get(), server->group_operations_.get(),
       server->client_config_.get(), server->control_.get(), &server->draining_,
-      server->authorizer_.get());
+      server->authorizer_.get(), server->acl_operations_.get());
   builder.RegisterService(server->publisher_.get());
   builder.RegisterService(server->subscriber_.get());
   builder.RegisterService(server->admin_.get());

@@ -77,6 +77,7 @@ class Server {
   std::unique_ptr<admin::MirrorOperations> mirror_operations_;
   std::unique_ptr<admin::MigrationOperations> migration_operations_;
   std::unique_ptr<admin::ClientConfigOperations> client_config_;
+  std::unique_ptr<admin::AclOperations> acl_operations_;
   std::unique_ptr<admin::AdminService> admin_;
   // Certificates of the HTTP listener (gRPC watches the files itself); null
   // without listen.tls.
