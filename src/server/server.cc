@@ -162,14 +162,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   server->batch_publisher_ = std::make_unique<publish::BatchPublisher>(
       config.publish, server->routes_.get(), server->breakers_.get(), &server->registry_,
       server->publish_limiter_.get(), server->write_hold_.get());
+  if (config.auth.enabled) {
+    const auto max = static_cast<size_t>(config.metrics.max_principals);
+    server->published_by_principal_ = std::make_unique<metrics::PrincipalCounters>(
+        &server->registry_, "ferry_principal_published_messages_total",
+        "Messages a principal sent that were accepted for publishing "
+        "(metrics.max_principals name their own; later ones count as other).",
+        max);
+    server->delivered_to_principal_ = std::make_unique<metrics::PrincipalCounters>(
+        &server->registry_, "ferry_principal_delivered_messages_total",
+        "Messages delivered to a principal's subscribe streams, redeliveries included "
+        "(metrics.max_principals name their own; later ones count as other).",
+        max);
+  }
   server->publisher_ = std::make_unique<publish::PublisherService>(
       server->batch_publisher_.get(), server->publish_limiter_.get(),
-      server->authorizer_.get());
+      server->authorizer_.get(), server->published_by_principal_.get());
   server->groups_ = std::make_unique<subscribe::GroupRegistry>(
       identity.id, config.subscribe, server->routes_.get(), clusters_by_name,
       &server->registry_);
   server->subscriber_ = std::make_unique<subscribe::SubscriberService>(
-      server->groups_.get(), identity.id, server->authorizer_.get());
+      server->groups_.get(), identity.id, server->authorizer_.get(),
+      server->delivered_to_principal_.get());
   if (!clusters.empty()) {
     backend::Cluster* control_cluster = clusters_by_name.begin()->second;
     if (!config.control.cluster.empty()) {
