@@ -163,9 +163,12 @@ class AdminService final : public v1::Admin::Service {
                               v1::SetGroupFilterResponse* response) override;
 
  private:
-  // The entry check of every method (security/access_map.h says what each
-  // request needs): the caller's principal ("" without checks), or the
-  // status to answer.
+  // The entry check every method starts with (security/access_map.h says
+  // what each request needs); admin_service_access_test.cc calls every
+  // method of the service to prove none skips it. Admit also answers the
+  // caller's principal ("" without checks), for methods that name it.
+  grpc::Status Check(grpc::ServerContext* context,
+                     const google::protobuf::Message& request) const;
   absl::StatusOr<std::string> Admit(grpc::ServerContext* context,
                                     const google::protobuf::Message& request) const;
   // AddAcl and RemoveAcl: `change` with the caller named.
@@ -174,6 +177,8 @@ class AdminService final : public v1::Admin::Service {
                          absl::StatusOr<v1::AclRule> (AclOperations::*change)(
                              const Request&, std::string_view),
                          v1::AclRule* response);
+  // GetNode's answer, also ListNodes' without a control plane.
+  void FillOwnNode(v1::Node* response) const;
   // The configured cluster named `name`; NOT_FOUND listing the configured
   // ones otherwise.
   absl::StatusOr<backend::Cluster*> ClusterNamed(const std::string& name) const;

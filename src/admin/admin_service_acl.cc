@@ -14,9 +14,7 @@ grpc::Status NoAcls() {
 grpc::Status AdminService::ListAcls(grpc::ServerContext* context,
                                     const v1::ListAclsRequest* request,
                                     v1::ListAclsResponse* response) {
-  if (auto caller = Admit(context, *request); !caller.ok()) {
-    return api::ToGrpcStatus(caller.status());
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   if (acls_ == nullptr) return NoAcls();
   *response = acls_->List();
   return grpc::Status::OK;
