@@ -96,7 +96,7 @@ AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*>
                            ClientConfigOperations* client_config,
                            const control::ControlPlane* control,
                            const std::atomic<bool>* draining,
-                           security::Authorizer* authorizer)
+                           security::Authorizer* authorizer, AclOperations* acls)
     : identity_(std::move(identity)),
       clusters_(std::move(clusters)),
       breakers_(breakers),
@@ -108,14 +108,29 @@ AdminService::AdminService(NodeIdentity identity, std::vector<backend::Cluster*>
       control_(control),
       client_config_(client_config),
       draining_(draining),
-      authorizer_(authorizer) {}
+      authorizer_(authorizer),
+      acls_(acls) {}
+
+grpc::Status AdminService::Check(grpc::ServerContext* context,
+                                 const google::protobuf::Message& request) const {
+  return api::ToGrpcStatus(Admit(context, request).status());
+}
+
+absl::StatusOr<std::string> AdminService::Admit(
+    grpc::ServerContext* context, const google::protobuf::Message& request) const {
+  if (authorizer_ == nullptr) return std::string();
+  return authorizer_->Admit(*context, request);
+}
 
 grpc::Status AdminService::GetNode(grpc::ServerContext* context,
                                    const v1::GetNodeRequest* request,
                                    v1::Node* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
+  FillOwnNode(response);
+  return grpc::Status::OK;
+}
+
+void AdminService::FillOwnNode(v1::Node* response) const {
   const absl::Time now = absl::Now();
   response->set_id(identity_.id);
   response->set_version(kVersion);
@@ -125,21 +140,18 @@ grpc::Status AdminService::GetNode(grpc::ServerContext* context,
   SetDuration(now - identity_.started, response->mutable_uptime());
   response->set_health(draining_->load() ? "NOT_SERVING" : "SERVING");
   SetTimestamp(now, response->mutable_last_seen());
-  return grpc::Status::OK;
 }
 
 grpc::Status AdminService::ListNodes(grpc::ServerContext* context,
                                      const v1::ListNodesRequest* request,
                                      v1::ListNodesResponse* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   if (control_ == nullptr) {
     v1::Node* self = response->add_nodes();
-    grpc::Status status = GetNode(context, nullptr, self);
+    FillOwnNode(self);
     self->set_state("live");
     self->set_applied_control_offset(-1);
-    return status;
+    return grpc::Status::OK;
   }
   for (const control::NodeRegistry::Node& node : control_->Nodes()) {
     FillListedNode(node, response->add_nodes());
@@ -150,9 +162,7 @@ grpc::Status AdminService::ListNodes(grpc::ServerContext* context,
 grpc::Status AdminService::ListClusters(grpc::ServerContext* context,
                                         const v1::ListClustersRequest* request,
                                         v1::ListClustersResponse* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   const std::set<std::string> drained = route_operations_->Drained();
   for (backend::Cluster* cluster : clusters_) {
     // A fresh look when topics are asked for, so a topic created a moment
@@ -187,27 +197,21 @@ grpc::Status AdminService::ListClusters(grpc::ServerContext* context,
 grpc::Status AdminService::DrainCluster(grpc::ServerContext* context,
                                         const v1::DrainClusterRequest* request,
                                         v1::DrainClusterResponse*) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   return api::ToGrpcStatus(route_operations_->SetDrained(request->cluster(), true));
 }
 
 grpc::Status AdminService::UndrainCluster(grpc::ServerContext* context,
                                           const v1::UndrainClusterRequest* request,
                                           v1::UndrainClusterResponse*) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   return api::ToGrpcStatus(route_operations_->SetDrained(request->cluster(), false));
 }
 
 grpc::Status AdminService::ListRoutes(grpc::ServerContext* context,
                                       const v1::ListRoutesRequest* request,
                                       v1::ListRoutesResponse* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   *response = route_operations_->List();
   return grpc::Status::OK;
 }
@@ -215,9 +219,7 @@ grpc::Status AdminService::ListRoutes(grpc::ServerContext* context,
 grpc::Status AdminService::PutRoute(grpc::ServerContext* context,
                                     const v1::PutRouteRequest* request,
                                     v1::Route* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   auto route = route_operations_->Put(request->route());
   if (!route.ok()) return api::ToGrpcStatus(route.status());
   *response = *std::move(route);
@@ -227,18 +229,14 @@ grpc::Status AdminService::PutRoute(grpc::ServerContext* context,
 grpc::Status AdminService::DeleteRoute(grpc::ServerContext* context,
                                        const v1::DeleteRouteRequest* request,
                                        v1::DeleteRouteResponse*) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   return api::ToGrpcStatus(route_operations_->Delete(request->topic()));
 }
 
 grpc::Status AdminService::GetClientConfig(grpc::ServerContext* context,
                                            const v1::GetClientConfigRequest* request,
                                            v1::GetClientConfigResponse* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   auto config = client_config_->Get(*request);
   if (!config.ok()) return api::ToGrpcStatus(config.status());
   *response = *std::move(config);
@@ -248,9 +246,7 @@ grpc::Status AdminService::GetClientConfig(grpc::ServerContext* context,
 grpc::Status AdminService::SetClientSettings(grpc::ServerContext* context,
                                              const v1::SetClientSettingsRequest* request,
                                              v1::ClientSettings* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   auto settings = client_config_->SetSettings(request->settings());
   if (!settings.ok()) return api::ToGrpcStatus(settings.status());
   *response = *std::move(settings);
@@ -260,9 +256,7 @@ grpc::Status AdminService::SetClientSettings(grpc::ServerContext* context,
 grpc::Status AdminService::StartMirror(grpc::ServerContext* context,
                                        const v1::StartMirrorRequest* request,
                                        v1::MirrorJob* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   auto job = mirrors_->Start(request->job());
   if (!job.ok()) return api::ToGrpcStatus(job.status());
   *response = *std::move(job);
@@ -272,18 +266,14 @@ grpc::Status AdminService::StartMirror(grpc::ServerContext* context,
 grpc::Status AdminService::StopMirror(grpc::ServerContext* context,
                                       const v1::StopMirrorRequest* request,
                                       v1::StopMirrorResponse*) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   return api::ToGrpcStatus(mirrors_->Stop(request->name()));
 }
 
 grpc::Status AdminService::ListMirrors(grpc::ServerContext* context,
                                        const v1::ListMirrorsRequest* request,
                                        v1::ListMirrorsResponse* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   *response = mirrors_->List();
   return grpc::Status::OK;
 }
@@ -291,9 +281,7 @@ grpc::Status AdminService::ListMirrors(grpc::ServerContext* context,
 grpc::Status AdminService::GetMirrorStatus(grpc::ServerContext* context,
                                            const v1::GetMirrorStatusRequest* request,
                                            v1::MirrorStatus* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   auto status = mirrors_->Status(request->name());
   if (!status.ok()) return api::ToGrpcStatus(status.status());
   *response = *std::move(status);
@@ -313,9 +301,7 @@ grpc::Status Answer(absl::StatusOr<v1::Migration> migration, v1::Migration* resp
 grpc::Status AdminService::StartMigration(grpc::ServerContext* context,
                                           const v1::StartMigrationRequest* request,
                                           v1::Migration* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   return Answer(migrations_->Start(request->topic(), request->from(), request->to()),
                 response);
 }
@@ -323,36 +309,28 @@ grpc::Status AdminService::StartMigration(grpc::ServerContext* context,
 grpc::Status AdminService::AdvanceMigration(grpc::ServerContext* context,
                                             const v1::AdvanceMigrationRequest* request,
                                             v1::Migration* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   return Answer(migrations_->Advance(request->topic(), request->stage()), response);
 }
 
 grpc::Status AdminService::RollbackMigration(grpc::ServerContext* context,
                                              const v1::RollbackMigrationRequest* request,
                                              v1::Migration* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   return Answer(migrations_->Rollback(request->topic()), response);
 }
 
 grpc::Status AdminService::GetMigration(grpc::ServerContext* context,
                                         const v1::GetMigrationRequest* request,
                                         v1::Migration* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   return Answer(migrations_->Get(request->topic()), response);
 }
 
 grpc::Status AdminService::ListMigrations(grpc::ServerContext* context,
                                           const v1::ListMigrationsRequest* request,
                                           v1::ListMigrationsResponse* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   auto migrations = migrations_->List(request->stage());
   if (!migrations.ok()) return api::ToGrpcStatus(migrations.status());
   for (v1::Migration& migration : *migrations) {
@@ -364,9 +342,7 @@ grpc::Status AdminService::ListMigrations(grpc::ServerContext* context,
 grpc::Status AdminService::TranslateOffsets(grpc::ServerContext* context,
                                             const v1::TranslateOffsetsRequest* request,
                                             v1::TranslateOffsetsResponse* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   // Ends a little before the caller's deadline, so the caller gets this
   // node's answer (what took too long) rather than its own timeout; never
   // longer than a scan may hold a gRPC thread.
@@ -412,9 +388,7 @@ absl::StatusOr<backend::Cluster*> AdminService::ClusterFor(
 grpc::Status AdminService::ListTopics(grpc::ServerContext* context,
                                       const v1::ListTopicsRequest* request,
                                       v1::ListTopicsResponse* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   std::vector<backend::Cluster*> chosen = clusters_;
   if (!request->cluster().empty()) {
     absl::StatusOr<backend::Cluster*> cluster = ClusterNamed(request->cluster());
@@ -441,9 +415,7 @@ grpc::Status AdminService::ListTopics(grpc::ServerContext* context,
 grpc::Status AdminService::CreateTopic(grpc::ServerContext* context,
                                        const v1::CreateTopicRequest* request,
                                        v1::Topic* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   // The request is checked before a cluster is chosen, so a bad name is
   // INVALID_ARGUMENT rather than "no route".
   if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
@@ -473,9 +445,7 @@ grpc::Status AdminService::CreateTopic(grpc::ServerContext* context,
 grpc::Status AdminService::DescribeTopic(grpc::ServerContext* context,
                                          const v1::DescribeTopicRequest* request,
                                          v1::Topic* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
     return api::ToGrpcStatus(valid);
   }
@@ -491,9 +461,7 @@ grpc::Status AdminService::DescribeTopic(grpc::ServerContext* context,
 grpc::Status AdminService::DeleteTopic(grpc::ServerContext* context,
                                        const v1::DeleteTopicRequest* request,
                                        v1::DeleteTopicResponse*) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
     return api::ToGrpcStatus(valid);
   }
@@ -508,9 +476,7 @@ grpc::Status AdminService::ListLatestMessages(
     v1::ListLatestMessagesResponse* response) {
   // Enough of a value to recognise it; the response stays small at any limit.
   constexpr size_t kValuePreviewBytes = 4096;
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
     return api::ToGrpcStatus(valid);
   }
@@ -542,9 +508,7 @@ grpc::Status AdminService::ListLatestMessages(
 grpc::Status AdminService::ListGroups(grpc::ServerContext* context,
                                       const v1::ListGroupsRequest* request,
                                       v1::ListGroupsResponse* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   auto result = groups_->List(*request);
   if (!result.ok()) return api::ToGrpcStatus(result.status());
   *response = *std::move(result);
@@ -554,9 +518,7 @@ grpc::Status AdminService::ListGroups(grpc::ServerContext* context,
 grpc::Status AdminService::DescribeGroup(grpc::ServerContext* context,
                                          const v1::DescribeGroupRequest* request,
                                          v1::Group* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   auto result = groups_->Describe(*request);
   if (!result.ok()) return api::ToGrpcStatus(result.status());
   *response = *std::move(result);
@@ -566,9 +528,7 @@ grpc::Status AdminService::DescribeGroup(grpc::ServerContext* context,
 grpc::Status AdminService::Seek(grpc::ServerContext* context,
                                 const v1::SeekRequest* request,
                                 v1::SeekResponse* response) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   auto result = groups_->Seek(*request);
   if (!result.ok()) return api::ToGrpcStatus(result.status());
   *response = *std::move(result);
@@ -578,27 +538,21 @@ grpc::Status AdminService::Seek(grpc::ServerContext* context,
 grpc::Status AdminService::PauseGroup(grpc::ServerContext* context,
                                       const v1::PauseGroupRequest* request,
                                       v1::PauseGroupResponse*) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   return api::ToGrpcStatus(groups_->SetPaused(request->group(), true));
 }
 
 grpc::Status AdminService::ResumeGroup(grpc::ServerContext* context,
                                        const v1::ResumeGroupRequest* request,
                                        v1::ResumeGroupResponse*) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   return api::ToGrpcStatus(groups_->SetPaused(request->group(), false));
 }
 
 grpc::Status AdminService::SetGroupFilter(grpc::ServerContext* context,
                                           const v1::SetGroupFilterRequest* request,
                                           v1::SetGroupFilterResponse*) {
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    return api::ToGrpcStatus(s);
-  }
+  if (grpc::Status s = Check(context, *request); !s.ok()) return s;
   return api::ToGrpcStatus(groups_->SetFilter(request->group(), request->filter()));
 }
 

@@ -6,6 +6,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "admin/acl_operations.h"
 #include "admin/client_config_operations.h"
 #include "admin/group_operations.h"
 #include "admin/migration_operations.h"
@@ -37,16 +38,17 @@ class AdminService final : public v1::Admin::Service {
  public:
   // `clusters`, `breakers` (theirs), `routes`, `route_operations`, `mirrors`,
   // `migrations`, `groups`, `client_config`, `control` (null without
-  // clusters), `draining` and `authorizer` (null: no checks) must outlive the
-  // service. Every method first passes the authorizer (security/access_map.h
-  // says which operation on which resource each needs).
+  // clusters), `draining`, `authorizer` (null: no checks) and `acls` (null:
+  // the ACL calls answer UNIMPLEMENTED) must outlive the service. Every method first
+  // passes the authorizer (security/access_map.h says which operation on which resource
+  // each needs).
   AdminService(NodeIdentity identity, std::vector<backend::Cluster*> clusters,
                const routing::ClusterBreakers* breakers,
                const routing::RouteTable* routes, RouteOperations* route_operations,
                MirrorOperations* mirrors, MigrationOperations* migrations,
                GroupOperations* groups, ClientConfigOperations* client_config,
                const control::ControlPlane* control, const std::atomic<bool>* draining,
-               security::Authorizer* authorizer = nullptr);
+               security::Authorizer* authorizer = nullptr, AclOperations* acls = nullptr);
 
   grpc::Status GetNode(grpc::ServerContext* context, const v1::GetNodeRequest* request,
                        v1::Node* response) override;
@@ -72,6 +74,15 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status DeleteRoute(grpc::ServerContext* context,
                            const v1::DeleteRouteRequest* request,
                            v1::DeleteRouteResponse* response) override;
+
+  // ACL rules (see AclOperations; defined in admin_service_acl.cc).
+  grpc::Status ListAcls(grpc::ServerContext* context, const v1::ListAclsRequest* request,
+                        v1::ListAclsResponse* response) override;
+  grpc::Status AddAcl(grpc::ServerContext* context, const v1::AddAclRequest* request,
+                      v1::AclRule* response) override;
+  grpc::Status RemoveAcl(grpc::ServerContext* context,
+                         const v1::RemoveAclRequest* request,
+                         v1::AclRule* response) override;
 
   // SDK configuration (see ClientConfigOperations).
   grpc::Status GetClientConfig(grpc::ServerContext* context,
@@ -155,6 +166,22 @@ class AdminService final : public v1::Admin::Service {
                               v1::SetGroupFilterResponse* response) override;
 
  private:
+  // The entry check every method starts with (security/access_map.h says
+  // what each request needs); admin_service_access_test.cc calls every
+  // method of the service to prove none skips it. Admit also answers the
+  // caller's principal ("" without checks), for methods that name it.
+  grpc::Status Check(grpc::ServerContext* context,
+                     const google::protobuf::Message& request) const;
+  absl::StatusOr<std::string> Admit(grpc::ServerContext* context,
+                                    const google::protobuf::Message& request) const;
+  // AddAcl and RemoveAcl: `change` with the caller named.
+  template <typename Request>
+  grpc::Status ChangeAcl(grpc::ServerContext* context, const Request& request,
+                         absl::StatusOr<v1::AclRule> (AclOperations::*change)(
+                             const Request&, std::string_view),
+                         v1::AclRule* response);
+  // GetNode's answer, also ListNodes' without a control plane.
+  void FillOwnNode(v1::Node* response) const;
   // The configured cluster named `name`; NOT_FOUND listing the configured
   // ones otherwise.
   absl::StatusOr<backend::Cluster*> ClusterNamed(const std::string& name) const;
@@ -175,6 +202,7 @@ class AdminService final : public v1::Admin::Service {
   ClientConfigOperations* const client_config_;
   const std::atomic<bool>* draining_;
   security::Authorizer* const authorizer_;
+  AclOperations* const acls_;
 };
 
 }  // namespace ferry::admin

@@ -38,6 +38,7 @@ TEST(AdminMethods, ReadOnlySetIsExactlyTheseMethods) {
                              "ListGroups",
                              "DescribeGroup",
                              "ListRoutes",
+                             "ListAcls",
                              "ListMirrors",
                              "GetMirrorStatus",
                              "TranslateOffsets",

@@ -88,6 +88,18 @@ TEST_F(OpenApiTest, PutRouteTakesTheRouteAsItsBody) {
             "#/components/schemas/ferry.v1.Route");
 }
 
+TEST_F(OpenApiTest, AclsAreListedAddedWithABodyAndRemovedByQuery) {
+  const json& acls = document_["paths"]["/api/v1/acls"];
+  EXPECT_EQ(acls["get"]["operationId"], "ListAcls");
+  EXPECT_EQ(acls["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/ferry.v1.AddAclRequest");
+  std::vector<std::string> query;
+  for (const json& parameter : acls["delete"]["parameters"]) {
+    query.push_back(parameter["name"]);
+  }
+  EXPECT_EQ(query, (std::vector<std::string>{"principal", "resource", "operations"}));
+}
+
 TEST_F(OpenApiTest, SchemasFollowGrpcJsonMapping) {
   const json& schemas = document_["components"]["schemas"];
   const json& partition = schemas["ferry.v1.TopicPartition"]["properties"];

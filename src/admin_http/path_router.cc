@@ -37,6 +37,10 @@ constexpr auto kRoutes = std::to_array<ResourceRoute>({
     {"GET", "/api/v1/migrations/{topic}", "GetMigration"},
     {"POST", "/api/v1/migrations/{topic}/advance", "AdvanceMigration"},
     {"POST", "/api/v1/migrations/{topic}/rollback", "RollbackMigration"},
+    // DELETE takes the rule as query parameters, as OpenAPI describes it.
+    {"GET", "/api/v1/acls", "ListAcls"},
+    {"POST", "/api/v1/acls", "AddAcl"},
+    {"DELETE", "/api/v1/acls", "RemoveAcl"},
 });
 
 bool IsField(std::string_view segment) {

@@ -1,6 +1,7 @@
 // ferry: the command-line client of a Ferry node.
 #include <CLI/CLI.hpp>
 
+#include "cli/acl_command.h"
 #include "cli/client_settings_command.h"
 #include "cli/connection.h"
 #include "cli/consume_command.h"
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
   ferry::cli::AddMigrateCommands(app, options, command);
   ferry::cli::AddClientSettingsCommands(app, options, command);
   ferry::cli::AddTokenCommands(app, command);
+  ferry::cli::AddAclCommands(app, options, command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {

@@ -109,6 +109,9 @@ struct MigrationConfig {
 struct MetricsConfig {
   // See metrics::Registry::kDefaultMaxSeriesPerFamily for the reasoning.
   int64_t max_series_per_family = 10000;
+  // Principals with series of their own in the per-principal counters
+  // (metrics/principal_counters.h); later ones count as "other".
+  int64_t max_principals = 100;
 };
 
 // The HTTP admin API (`admin.http.*`, src/admin_http/).

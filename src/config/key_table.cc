@@ -413,6 +413,13 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      [](Config& c, const Captures&, std::string_view v) {
        return ParseIntIn(v, 1, 1000000, c.metrics.max_series_per_family);
      }},
+    {"metrics.max_principals", "count", "100", "0..10000",
+     "With auth.enabled: principals whose published and delivered messages are "
+     "counted under their own name (ferry_principal_published_messages_total, "
+     "ferry_principal_delivered_messages_total); later ones share principal=\"other\".",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseIntIn(v, 0, 10000, c.metrics.max_principals);
+     }},
     {"admin.http.allow_writes", "bool", "false", "true, false",
      "Let any HTTP client reaching listen.http change state through the admin API "
      "(create and delete topics, seek, pause, routes, ...). Off, only requests with "

@@ -225,6 +225,8 @@ void ControlPlane::OnRecords(std::vector<backend::ConsumedRecord> records) {
     } else if (const auto* client = std::get_if<ClientSettingsChange>(&*command)) {
       absl::MutexLock lock(&mu_);
       client_settings_ = client->settings;
+    } else if (const auto* grant = std::get_if<AclGrant>(&*command)) {
+      OnAclRecord(*grant);
     } else {
       OnRouteRecord(std::nullopt);
     }
@@ -421,6 +423,7 @@ void ControlPlane::MarkCaughtUp() {
   listener_->OnCaughtUp();
   SeedOrPublishRoutes();
   listener_->OnMirrors(Mirrors());
+  listener_->OnAcls(RuntimeAcls().Rules());
 }
 
 void ControlPlane::OnError(const absl::Status& error) {
@@ -615,6 +618,32 @@ std::set<std::string> ControlPlane::Drained() const {
 std::vector<MirrorSpec> ControlPlane::Mirrors() const {
   absl::MutexLock lock(&mu_);
   return MirrorList();
+}
+
+void ControlPlane::OnAclRecord(const AclGrant& grant) {
+  std::optional<std::vector<security::AclRule>> changed;
+  {
+    absl::MutexLock lock(&mu_);
+    if (acl_grants_.Apply(grant) && caught_up_) changed = acl_grants_.Rules();
+  }
+  if (!changed) return;
+  spdlog::info("control topic {}: {} {} {} on {}; {} runtime ACL rules apply",
+               options_.topic, grant.allowed ? "allowed" : "revoked", grant.principal,
+               security::OperationName(grant.operation), grant.resource.ToString(),
+               changed->size());
+  listener_->OnAcls(*changed);
+}
+
+absl::Status ControlPlane::PutAclGrants(const std::vector<AclGrant>& grants) {
+  for (const AclGrant& grant : grants) {
+    if (absl::Status s = WriteAndApply(grant); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+AclGrants ControlPlane::RuntimeAcls() const {
+  absl::MutexLock lock(&mu_);
+  return acl_grants_;
 }
 
 }  // namespace ferry::control

@@ -59,6 +59,9 @@ class ControlListener {
   // hold whose in-flight publishes are still running); the node's heartbeat
   // reports it applied only the records before it. Any thread.
   virtual std::optional<int64_t> OldestUnsettled() const { return std::nullopt; }
+  // The whole set of runtime ACL rules, at catch-up and after each change
+  // (never a partial history: a grant revoked later is never applied).
+  virtual void OnAcls(const std::vector<security::AclRule>& /*rules*/) {}
 };
 
 class ControlPlane final : public SeekLedger, private backend::GroupMemberListener {
@@ -150,6 +153,13 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   // The pushed SDK settings; nullopt until an operator set them at runtime.
   std::optional<config::ClientSettings> PushedClientSettings() const;
 
+  // Writes ACL grants (and revocations) one record each; returns once this
+  // node applied them. A failure part-way leaves the earlier ones written:
+  // each is idempotent, so the caller may repeat the whole call.
+  absl::Status PutAclGrants(const std::vector<AclGrant>& grants);
+  // The runtime grants as this node read them.
+  AclGrants RuntimeAcls() const;
+
  private:
   void Run();
   absl::Status EnsureTopic();
@@ -168,6 +178,7 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   void OnRouteRecord(const std::optional<RouteChange>& change) ABSL_LOCKS_EXCLUDED(mu_);
   void OnDrainRecord(const DrainCommand& drain) ABSL_LOCKS_EXCLUDED(mu_);
   void OnMirrorRecord(const MirrorChange& change) ABSL_LOCKS_EXCLUDED(mu_);
+  void OnAclRecord(const AclGrant& grant) ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<MirrorSpec> MirrorList() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // At catch-up: writes the seed routes if the topic was never seeded, else
   // hands the listener the topic's routes.
@@ -215,6 +226,7 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   std::map<std::string, std::string> group_filters_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, MirrorSpec> mirrors_ ABSL_GUARDED_BY(mu_);
   std::optional<config::ClientSettings> client_settings_ ABSL_GUARDED_BY(mu_);
+  AclGrants acl_grants_ ABSL_GUARDED_BY(mu_);
   // Per group and cluster ("": every cluster), its latest seek command and
   // the partitions nodes said they moved for it; dropped once the command
   // expired.

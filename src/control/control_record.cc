@@ -413,6 +413,10 @@ EncodedRecord Encode(const ControlCommand& command) {
   if (const auto* client = std::get_if<ClientSettingsChange>(&command)) {
     return {std::string(kClientSettingsKey), EncodeClientSettings(client->settings)};
   }
+  if (const auto* grant = std::get_if<AclGrant>(&command)) {
+    return {fmt::format("{}{}", kAclPrefix, AclGrantKey(*grant)),
+            std::string(AclGrantValue(*grant))};
+  }
   const auto& seek = std::get<SeekCommand>(command);
   std::string value = fmt::format("v2 {} {}{}{}\n", seek.valid_until_ms, seek.id,
                                   seek.cluster.empty() ? "" : " ", seek.cluster);
@@ -463,6 +467,10 @@ std::optional<ControlCommand> Decode(std::string_view key, std::string_view valu
     if (migration) return *std::move(migration);
   }
   if (key == kRoutesSeededKey && value == "1") return RoutesSeeded{};
+  if (key.starts_with(kAclPrefix)) {
+    auto grant = DecodeAclGrant(key.substr(kAclPrefix.size()), value);
+    if (grant) return *std::move(grant);
+  }
   if (key == kClientSettingsKey) {
     auto settings = DecodeClientSettings(value);
     if (settings) return *std::move(settings);

@@ -33,6 +33,8 @@
 //                           pushed SDK setting (linger_ms, max_batch_messages,
 //                           max_batch_bytes, request_timeout_ms,
 //                           delivery_timeout_ms); unknown names are skipped
+//   key "acl/<principal> <resource> <operation>"  value "1" or "0": a runtime
+//                           ACL grant or its revocation (control/acl_grants.h)
 //
 // A seek is a one-shot command for the nodes consuming the group when it is
 // issued; nodes that read it after `valid_until_ms` (e.g. while catching up
@@ -59,6 +61,7 @@
 
 #include "backend/cluster.h"
 #include "config/config.h"
+#include "control/acl_grants.h"
 
 namespace ferry::control {
 
@@ -168,7 +171,7 @@ struct ClientSettingsChange {
 using ControlCommand =
     std::variant<PauseCommand, SeekCommand, SeekApplied, RouteChange, RoutesSeeded,
                  DrainCommand, MirrorChange, GroupFilterCommand, NodeBeat,
-                 WriteHoldCommand, MigrationState, ClientSettingsChange>;
+                 WriteHoldCommand, MigrationState, ClientSettingsChange, AclGrant>;
 
 struct EncodedRecord {
   std::string key;

@@ -26,15 +26,34 @@ absl::Status Overloaded(const InflightLimiter& limiter) {
 // concurrently, and answers go out in completion order through a write queue
 // (gRPC allows one write in flight). The reactor deletes itself in OnDone,
 // which gRPC calls only after Finish, and Finish waits for every batch.
+// The caller's principal once `request` passed the authorizer ("" without
+// checks or with auth off).
+absl::StatusOr<std::string> Admit(security::Authorizer* authorizer,
+                                  grpc::CallbackServerContext& context,
+                                  const v1::PublishRequest& request) {
+  if (authorizer == nullptr) return std::string();
+  return authorizer->Admit(context, request);
+}
+
+// Counts an accepted batch for its principal (metrics.max_principals).
+void CountFor(metrics::PrincipalCounters* published, const std::string& principal,
+              const v1::PublishRequest& request) {
+  if (published != nullptr && !principal.empty()) {
+    published->For(principal).Inc(request.messages_size());
+  }
+}
+
 class PublishStreamReactor final
     : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse> {
  public:
   PublishStreamReactor(BatchPublisher* publisher, InflightLimiter* limiter,
                        security::Authorizer* authorizer,
+                       metrics::PrincipalCounters* published,
                        grpc::CallbackServerContext* context)
       : publisher_(publisher),
         limiter_(limiter),
         authorizer_(authorizer),
+        published_(published),
         context_(context) {
     StartRead(&request_);
   }
@@ -51,10 +70,10 @@ class PublishStreamReactor final
     auto exchange = std::make_shared<Exchange>();
     exchange->request = std::move(request_);
     request_.Clear();
-    absl::Status allowed =
-        security::CheckAccess(authorizer_, *context_, exchange->request);
+    absl::StatusOr<std::string> principal =
+        Admit(authorizer_, *context_, exchange->request);
     absl::StatusOr<PreparedBatch> batch =
-        allowed.ok() ? publisher_->Prepare(exchange->request) : allowed;
+        principal.ok() ? publisher_->Prepare(exchange->request) : principal.status();
     if (!batch.ok()) {
       v1::PublishResponse response;
       response.set_request_id(exchange->request.request_id());
@@ -64,6 +83,7 @@ class PublishStreamReactor final
       ContinueReading();
       return;
     }
+    CountFor(published_, *principal, exchange->request);
     {
       absl::MutexLock lock(&mu_);
       ++pending_;
@@ -186,6 +206,7 @@ class PublishStreamReactor final
   BatchPublisher* const publisher_;
   InflightLimiter* const limiter_;
   security::Authorizer* const authorizer_;
+  metrics::PrincipalCounters* const published_;
   grpc::CallbackServerContext* const context_;  // valid until OnDone
   // Only touched by the read chain (one read in flight at a time).
   v1::PublishRequest request_;
@@ -235,8 +256,12 @@ PublisherService::UnaryAllocator::AllocateMessages() {
 }
 
 PublisherService::PublisherService(BatchPublisher* publisher, InflightLimiter* limiter,
-                                   security::Authorizer* authorizer)
-    : publisher_(publisher), limiter_(limiter), authorizer_(authorizer) {
+                                   security::Authorizer* authorizer,
+                                   metrics::PrincipalCounters* published)
+    : publisher_(publisher),
+      limiter_(limiter),
+      authorizer_(authorizer),
+      published_(published) {
   SetMessageAllocatorFor_Publish(&allocator_);
 }
 
@@ -244,8 +269,9 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
                                                     const v1::PublishRequest* request,
                                                     v1::PublishResponse* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (absl::Status s = security::CheckAccess(authorizer_, *context, *request); !s.ok()) {
-    reactor->Finish(api::ToGrpcStatus(s));
+  absl::StatusOr<std::string> principal = Admit(authorizer_, *context, *request);
+  if (!principal.ok()) {
+    reactor->Finish(api::ToGrpcStatus(principal.status()));
     return reactor;
   }
   auto batch = publisher_->Prepare(*request);
@@ -257,6 +283,7 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
     reactor->Finish(api::ToGrpcStatus(Overloaded(*limiter_)));
     return reactor;
   }
+  CountFor(published_, *principal, *request);
   // `request` is the one UnaryMessages holds (our allocator made it), which
   // gRPC frees only after Finish: the publisher may move values out of it,
   // and writes the results straight into `response` on the same arena.
@@ -268,7 +295,7 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
 
 grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse>*
 PublisherService::PublishStream(grpc::CallbackServerContext* context) {
-  return new PublishStreamReactor(publisher_, limiter_, authorizer_, context);
+  return new PublishStreamReactor(publisher_, limiter_, authorizer_, published_, context);
 }
 
 }  // namespace ferry::publish

@@ -1,6 +1,7 @@
 #pragma once
 
 #include "ferry/v1/publisher.grpc.pb.h"
+#include "metrics/principal_counters.h"
 #include "publish/batch_publisher.h"
 #include "publish/inflight_limiter.h"
 #include "security/authorizer.h"
@@ -11,10 +12,13 @@ namespace ferry::publish {
 // thread; answers are sent from backend delivery threads.
 class PublisherService final : public v1::Publisher::CallbackService {
  public:
-  // `publisher`, `limiter` and `authorizer` (null: no checks) must outlive
-  // the service and its calls. Each batch needs publish on its topic.
+  // `publisher`, `limiter`, `authorizer` (null: no checks) and `published`
+  // (null: not counted) must outlive the service and its calls. Each batch
+  // needs publish on its topic; with auth on, its messages are counted for
+  // the caller's principal in `published` once the batch is accepted.
   PublisherService(BatchPublisher* publisher, InflightLimiter* limiter,
-                   security::Authorizer* authorizer = nullptr);
+                   security::Authorizer* authorizer = nullptr,
+                   metrics::PrincipalCounters* published = nullptr);
 
   // RESOURCE_EXHAUSTED when the node's in-flight bytes are at the limit.
   grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
@@ -44,6 +48,7 @@ class PublisherService final : public v1::Publisher::CallbackService {
   BatchPublisher* publisher_;
   InflightLimiter* limiter_;
   security::Authorizer* authorizer_;
+  metrics::PrincipalCounters* published_;
   UnaryAllocator allocator_;
 };
 

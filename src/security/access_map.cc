@@ -56,6 +56,11 @@ const std::map<std::string_view, std::vector<Rule>>& Table() {
       {"ferry.v1.GetMigrationRequest", {{Op::kDescribe, Kind::kTopic, "topic"}}},
       // Every topic's: as much as ListTopics.
       {"ferry.v1.ListMigrationsRequest", {{Op::kDescribe, Kind::kCluster, ""}}},
+      // Like Kafka's DescribeAcls (describe on the cluster); changing rules
+      // needs admin on admin.
+      {"ferry.v1.ListAclsRequest", {{Op::kDescribe, Kind::kCluster, ""}}},
+      {"ferry.v1.AddAclRequest", {{Op::kAdmin, Kind::kAdmin, ""}}},
+      {"ferry.v1.RemoveAclRequest", {{Op::kAdmin, Kind::kAdmin, ""}}},
       // SDKs ask for their settings and the fallback bootstrap of their topics.
       {"ferry.v1.GetClientConfigRequest",
        {{Op::kDescribe, Kind::kTopic, "topics", /*else_cluster=*/true}}},

@@ -75,5 +75,15 @@ TEST(AccessMap, EveryAdminRequestNeedsSomething) {
   EXPECT_EQ(Describe(config), Strings{"describe topic:orders"});
 }
 
+TEST(AccessMap, ListingAclsNeedsDescribeAndChangingThemAdmin) {
+  EXPECT_EQ(Describe(v1::ListAclsRequest()), Strings{"describe cluster"});
+  v1::AddAclRequest add;
+  add.set_resource("topic:x");
+  EXPECT_EQ(Describe(add), Strings{"admin admin"});
+  v1::RemoveAclRequest remove;
+  remove.set_resource("topic:x");
+  EXPECT_EQ(Describe(remove), Strings{"admin admin"});
+}
+
 }  // namespace
 }  // namespace ferry::security

@@ -58,10 +58,17 @@ Authorizer::Authorizer(const config::AuthConfig& auth, std::unique_ptr<TokenStor
       rules_(std::make_shared<const AclSet>(auth.acl)) {}
 
 void Authorizer::SetRuntimeRules(std::vector<AclRule> rules) {
-  rules.insert(rules.begin(), config_rules_.begin(), config_rules_.end());
-  auto set = std::make_shared<const AclSet>(std::move(rules));
+  std::vector<AclRule> all = config_rules_;
+  all.insert(all.end(), rules.begin(), rules.end());
+  auto set = std::make_shared<const AclSet>(std::move(all));
   absl::MutexLock lock(&mu_);
   rules_ = std::move(set);
+  runtime_rules_ = std::move(rules);
+}
+
+std::vector<AclRule> Authorizer::RuntimeRules() const {
+  absl::MutexLock lock(&mu_);
+  return runtime_rules_;
 }
 
 std::shared_ptr<const AclSet> Authorizer::Rules() const {
@@ -136,7 +143,12 @@ absl::StatusOr<std::string> Authorizer::Principal(grpc::ServerContextBase& conte
 
 absl::Status Authorizer::Check(grpc::ServerContextBase& context,
                                const google::protobuf::Message& request) {
-  if (!enabled_) return absl::OkStatus();
+  return Admit(context, request).status();
+}
+
+absl::StatusOr<std::string> Authorizer::Admit(grpc::ServerContextBase& context,
+                                              const google::protobuf::Message& request) {
+  if (!enabled_) return std::string();
   auto principal = Principal(context);
   if (!principal.ok()) return principal.status();
   // Calls the HTTP listener makes for its clients name the client's address.
@@ -147,7 +159,7 @@ absl::Status Authorizer::Check(grpc::ServerContextBase& context,
       return s;
     }
   }
-  return absl::OkStatus();
+  return principal;
 }
 
 std::string CertificatePrincipal(X509* certificate) {

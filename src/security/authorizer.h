@@ -39,6 +39,10 @@ class Authorizer {
   // The gRPC services' entry check for `request` (its type names the RPC).
   absl::Status Check(grpc::ServerContextBase& context,
                      const google::protobuf::Message& request);
+  // Check, answering who called when it passes ("" with auth off): for
+  // calls that log or count per principal.
+  absl::StatusOr<std::string> Admit(grpc::ServerContextBase& context,
+                                    const google::protobuf::Message& request);
 
   // The HTTP listener's side. `authorization` is the header value, and
   // `certificate_principal` the verified client certificate's principal
@@ -56,7 +60,12 @@ class Authorizer {
                                                          std::string_view peer) const;
 
   // Rules from the control topic; the configuration's stay in force too.
+  // Calls checked after it returns use them (open streams included: their
+  // later checks, e.g. each publish batch).
   void SetRuntimeRules(std::vector<AclRule> rules);
+  // The rules in force: auth.acl's and the control topic's.
+  const std::vector<AclRule>& config_rules() const { return config_rules_; }
+  std::vector<AclRule> RuntimeRules() const;
 
  private:
   Authorizer(const config::AuthConfig& auth, std::unique_ptr<TokenStore> tokens);
@@ -69,13 +78,8 @@ class Authorizer {
   const std::string act_as_key_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const AclSet> rules_ ABSL_GUARDED_BY(mu_);
+  std::vector<AclRule> runtime_rules_ ABSL_GUARDED_BY(mu_);
 };
-
-// Authorizer::Check for services built without one (unit tests): OK.
-inline absl::Status CheckAccess(Authorizer* authorizer, grpc::ServerContextBase& context,
-                                const google::protobuf::Message& request) {
-  return authorizer == nullptr ? absl::OkStatus() : authorizer->Check(context, request);
-}
 
 // The principal a verified client certificate stands for: its subject CN,
 // else its first DNS or URI SAN; empty when it has neither.

@@ -86,8 +86,22 @@ TEST_F(AuthorizerTest, RuntimeRulesAddToTheConfiguredOnes) {
   authorizer_->SetRuntimeRules({*ParseAclRule("*", "topic:shared.*", "publish")});
   EXPECT_TRUE(Publish("shared.x", Bearer("a")).ok());
   EXPECT_TRUE(Publish("a.orders", Bearer("a")).ok());
+  EXPECT_EQ(authorizer_->RuntimeRules().size(), 1u);
+  EXPECT_EQ(authorizer_->config_rules().size(), 2u);
   authorizer_->SetRuntimeRules({});
   EXPECT_EQ(Publish("shared.x", Bearer("b")).code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(authorizer_->RuntimeRules().empty());
+}
+
+TEST_F(AuthorizerTest, AdmitNamesTheCaller) {
+  grpc::ServerContext context;
+  grpc::testing::ServerContextTestSpouse spouse(&context);
+  spouse.AddClientMetadata("authorization", std::string("Bearer b.") + kSecret);
+  v1::PublishRequest request;
+  request.set_topic("b.orders");
+  auto principal = authorizer_->Admit(context, request);
+  ASSERT_TRUE(principal.ok()) << principal.status();
+  EXPECT_EQ(*principal, "tenant-b");
 }
 
 TEST(AuthorizerOff, EverythingPasses) {

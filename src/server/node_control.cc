@@ -9,13 +9,15 @@ namespace ferry::server {
 NodeControl::NodeControl(control::ControlListener* groups, routing::RouteTable* routes,
                          routing::ClusterBreakers* breakers,
                          mirror::MirrorRunner* mirrors, publish::WriteHold* holds,
-                         std::vector<std::string> clusters)
+                         std::vector<std::string> clusters,
+                         security::Authorizer* authorizer)
     : groups_(groups),
       routes_(routes),
       breakers_(breakers),
       mirrors_(mirrors),
       holds_(holds),
-      clusters_(std::move(clusters)) {}
+      clusters_(std::move(clusters)),
+      authorizer_(authorizer) {}
 
 void NodeControl::SetControlPlane(control::ControlPlane* control) {
   absl::MutexLock lock(&control_mu_);

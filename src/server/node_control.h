@@ -10,6 +10,7 @@
 #include "publish/write_hold.h"
 #include "routing/cluster_breakers.h"
 #include "routing/route_table.h"
+#include "security/authorizer.h"
 
 namespace ferry::server {
 
@@ -17,14 +18,16 @@ namespace ferry::server {
 // registry, route sets replace the node's Router (then the registry hears of
 // them, so open groups follow read-list changes), drains hold the cluster's
 // write breaker open, mirror jobs go to the runner, write holds to the
-// publish path's hold.
+// publish path's hold, runtime ACL rules to the authorizer.
 class NodeControl final : public control::ControlListener {
  public:
-  // `groups`, `routes`, `breakers`, `mirrors` and `holds` must outlive
-  // this; `clusters` are the configured cluster names.
+  // `groups`, `routes`, `breakers`, `mirrors`, `holds` and `authorizer`
+  // (null: runtime ACLs are dropped) must outlive this; `clusters` are the
+  // configured cluster names.
   NodeControl(control::ControlListener* groups, routing::RouteTable* routes,
               routing::ClusterBreakers* breakers, mirror::MirrorRunner* mirrors,
-              publish::WriteHold* holds, std::vector<std::string> clusters);
+              publish::WriteHold* holds, std::vector<std::string> clusters,
+              security::Authorizer* authorizer = nullptr);
 
   // The control plane that hears when a hold settled (null: none, e.g.
   // before it is built and once it is stopping).
@@ -56,6 +59,9 @@ class NodeControl final : public control::ControlListener {
   std::optional<int64_t> OldestUnsettled() const override {
     return holds_->OldestUnsettled();
   }
+  void OnAcls(const std::vector<security::AclRule>& rules) override {
+    if (authorizer_ != nullptr) authorizer_->SetRuntimeRules(rules);
+  }
 
  private:
   control::ControlListener* const groups_;
@@ -64,6 +70,7 @@ class NodeControl final : public control::ControlListener {
   mirror::MirrorRunner* const mirrors_;
   publish::WriteHold* const holds_;
   const std::vector<std::string> clusters_;
+  security::Authorizer* const authorizer_;
   absl::Mutex control_mu_;
   control::ControlPlane* control_ ABSL_GUARDED_BY(control_mu_) = nullptr;
 };

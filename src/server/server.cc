@@ -162,14 +162,28 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   server->batch_publisher_ = std::make_unique<publish::BatchPublisher>(
       config.publish, server->routes_.get(), server->breakers_.get(), &server->registry_,
       server->publish_limiter_.get(), server->write_hold_.get());
+  if (config.auth.enabled) {
+    const auto max = static_cast<size_t>(config.metrics.max_principals);
+    server->published_by_principal_ = std::make_unique<metrics::PrincipalCounters>(
+        &server->registry_, "ferry_principal_published_messages_total",
+        "Messages a principal sent that were accepted for publishing "
+        "(metrics.max_principals name their own; later ones count as other).",
+        max);
+    server->delivered_to_principal_ = std::make_unique<metrics::PrincipalCounters>(
+        &server->registry_, "ferry_principal_delivered_messages_total",
+        "Messages delivered to a principal's subscribe streams, redeliveries included "
+        "(metrics.max_principals name their own; later ones count as other).",
+        max);
+  }
   server->publisher_ = std::make_unique<publish::PublisherService>(
       server->batch_publisher_.get(), server->publish_limiter_.get(),
-      server->authorizer_.get());
+      server->authorizer_.get(), server->published_by_principal_.get());
   server->groups_ = std::make_unique<subscribe::GroupRegistry>(
       identity.id, config.subscribe, server->routes_.get(), clusters_by_name,
       &server->registry_);
   server->subscriber_ = std::make_unique<subscribe::SubscriberService>(
-      server->groups_.get(), identity.id, server->authorizer_.get());
+      server->groups_.get(), identity.id, server->authorizer_.get(),
+      server->delivered_to_principal_.get());
   if (!clusters.empty()) {
     backend::Cluster* control_cluster = clusters_by_name.begin()->second;
     if (!config.control.cluster.empty()) {
@@ -182,7 +196,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
         &server->registry_);
     server->node_control_ = std::make_unique<NodeControl>(
         server->groups_.get(), server->routes_.get(), server->breakers_.get(),
-        server->mirrors_.get(), server->write_hold_.get(), cluster_names);
+        server->mirrors_.get(), server->write_hold_.get(), cluster_names,
+        server->authorizer_.get());
     server->control_ = std::make_unique<control::ControlPlane>(
         control_cluster,
         control::ControlPlane::Options{
@@ -212,12 +227,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   server->client_config_ = std::make_unique<admin::ClientConfigOperations>(
       clusters_by_name, config.clusters, server->routes_.get(), server->breakers_.get(),
       server->control_.get(), config.client, &server->registry_);
+  server->acl_operations_ = std::make_unique<admin::AclOperations>(
+      server->control_.get(), server->authorizer_.get());
   server->admin_ = std::make_unique<admin::AdminService>(
       identity, clusters, server->breakers_.get(), server->routes_.get(),
       server->route_operations_.get(), server->mirror_operations_.get(),
       server->migration_operations_.get(), server->group_operations_.get(),
       server->client_config_.get(), server->control_.get(), &server->draining_,
-      server->authorizer_.get());
+      server->authorizer_.get(), server->acl_operations_.get());
   builder.RegisterService(server->publisher_.get());
   builder.RegisterService(server->subscriber_.get());
   builder.RegisterService(server->admin_.get());

@@ -15,6 +15,7 @@
 #include "backend/cluster.h"
 #include "backend/kafka/client_factory.h"
 #include "config/config.h"
+#include "metrics/principal_counters.h"
 #include "metrics/registry.h"
 #include "publish/batch_publisher.h"
 #include "publish/inflight_limiter.h"
@@ -57,6 +58,9 @@ class Server {
   const absl::Time started_;
   std::atomic<bool> draining_{false};
   metrics::Registry registry_;
+  // Per-principal message counts, with auth.enabled (null otherwise).
+  std::unique_ptr<metrics::PrincipalCounters> published_by_principal_;
+  std::unique_ptr<metrics::PrincipalCounters> delivered_to_principal_;
   backend::kafka::LibrdkafkaClientFactory kafka_factory_;
   std::vector<std::unique_ptr<backend::Cluster>> clusters_;
   // Outlives clusters_'s last publish callbacks: Shutdown() clears clusters_
@@ -77,6 +81,7 @@ class Server {
   std::unique_ptr<admin::MirrorOperations> mirror_operations_;
   std::unique_ptr<admin::MigrationOperations> migration_operations_;
   std::unique_ptr<admin::ClientConfigOperations> client_config_;
+  std::unique_ptr<admin::AclOperations> acl_operations_;
   std::unique_ptr<admin::AdminService> admin_;
   // Certificates of the HTTP listener (gRPC watches the files itself); null
   // without listen.tls.

@@ -186,6 +186,7 @@ SerializedResponse DeliveryBatchWriter::Finish() {
     chars = AsChars(WriteLength(kBatchMessages, e.message_size, AsBytes(chars)));
     chars = WriteMessage(e, chars);
   }
+  response.set_messages(entries_.size());
   entries_.clear();
   receipts_.clear();
   return response;

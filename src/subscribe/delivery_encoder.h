@@ -47,6 +47,9 @@ class SerializedResponse {
 
   char* data() { return data_.get(); }
   size_t size() const { return size_; }
+  // The messages delivered in it (0: a response of another kind).
+  size_t messages() const { return messages_; }
+  void set_messages(size_t messages) { messages_ = messages; }
   std::string_view view() const { return {data_.get(), size_}; }
   // Hands the buffer over; free it with delete[].
   char* Release() {
@@ -57,6 +60,7 @@ class SerializedResponse {
  private:
   std::unique_ptr<char[]> data_;
   size_t size_ = 0;
+  size_t messages_ = 0;
 };
 
 // Who a delivery goes to and where it was read from.

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <deque>
 
 #include "api/convert.h"
@@ -64,11 +65,16 @@ class SubscribeReactor final
       return;
     }
     if (request_.has_open() && !open_started_) {
-      if (absl::Status s =
-              security::CheckAccess(service_->authorizer(), *context_, request_);
-          !s.ok()) {
-        EndRequest(s);
+      absl::StatusOr<std::string> principal =
+          service_->authorizer() == nullptr
+              ? std::string()
+              : service_->authorizer()->Admit(*context_, request_);
+      if (!principal.ok()) {
+        EndRequest(principal.status());
         return;
+      }
+      if (service_->delivered() != nullptr && !principal->empty()) {
+        delivered_.store(&service_->delivered()->For(*principal));
       }
       // Validation reads topic metadata and joining may block: not on this
       // gRPC thread. No read is started until the open is done, so nothing
@@ -121,6 +127,9 @@ class SubscribeReactor final
 
   // From the dispatcher (through the guard).
   void Send(SerializedResponse response) {
+    if (metrics::Counter* delivered = delivered_.load(); delivered != nullptr) {
+      delivered->Inc(static_cast<double>(response.messages()));
+    }
     const grpc::ByteBuffer* start = nullptr;
     {
       absl::MutexLock lock(&mu_);
@@ -269,6 +278,9 @@ class SubscribeReactor final
   grpc::CallbackServerContext* const context_;
   const std::shared_ptr<StreamGuard> guard_;
   const StreamId stream_id_;
+  // The principal's count of delivered messages (null: not counted); set at
+  // open, before the dispatcher may send.
+  std::atomic<metrics::Counter*> delivered_{nullptr};
   // Only touched by the read chain.
   grpc::ByteBuffer raw_request_;
   v1::SubscribeRequest request_;

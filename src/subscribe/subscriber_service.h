@@ -7,6 +7,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/blocking_task_runner.h"
 #include "ferry/v1/subscriber.grpc.pb.h"
+#include "metrics/principal_counters.h"
 #include "security/authorizer.h"
 #include "subscribe/group_registry.h"
 
@@ -26,11 +27,17 @@ class StreamGuard;
 class SubscriberService final
     : public v1::Subscriber::WithRawCallbackMethod_Subscribe<v1::Subscriber::Service> {
  public:
-  // `registry` and `authorizer` (null: no checks) must outlive the service
-  // and its calls. Opening a stream needs subscribe on its group and topics.
+  // `registry`, `authorizer` (null: no checks) and `delivered` (null: not
+  // counted) must outlive the service and its calls. Opening a stream needs
+  // subscribe on its group and topics; with auth on, the messages a stream
+  // delivers are counted for its principal in `delivered`.
   SubscriberService(GroupRegistry* registry, std::string node_id,
-                    security::Authorizer* authorizer = nullptr)
-      : registry_(registry), node_id_(std::move(node_id)), authorizer_(authorizer) {}
+                    security::Authorizer* authorizer = nullptr,
+                    metrics::PrincipalCounters* delivered = nullptr)
+      : registry_(registry),
+        node_id_(std::move(node_id)),
+        authorizer_(authorizer),
+        delivered_(delivered) {}
 
   grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>* Subscribe(
       grpc::CallbackServerContext* context) override;
@@ -46,11 +53,13 @@ class SubscriberService final
   // gRPC's callback threads.
   void RunBlocking(std::function<void()> task) { opener_.Post(std::move(task)); }
   security::Authorizer* authorizer() const { return authorizer_; }
+  metrics::PrincipalCounters* delivered() const { return delivered_; }
 
  private:
   GroupRegistry* const registry_;
   const std::string node_id_;
   security::Authorizer* const authorizer_;
+  metrics::PrincipalCounters* const delivered_;
   absl::Mutex mu_;
   std::set<std::shared_ptr<StreamGuard>> streams_ ABSL_GUARDED_BY(mu_);
   // Two threads: one cluster slow to answer metadata delays opens, but does

@@ -39,6 +39,7 @@ constexpr char kRules[] = R"(auth:
     - { principal: tenant-b, resource: "group:b-*", operations: [subscribe, describe, seek, pause] }
     - { principal: ops, resource: "topic:*", operations: [all] }
     - { principal: ops, resource: admin, operations: [admin] }
+    - { principal: ops, resource: cluster, operations: [describe] }
 )";
 
 struct Token {
@@ -137,6 +138,15 @@ TEST_F(AuthTest, a_tenant_uses_its_own_topics_and_groups_over_grpc) {
   EXPECT_EQ(Cli(a_.token, {"seek", "--group", "a-g", "--to", "earliest"}).exit_code, 0);
   EXPECT_EQ(Cli(a_.token, {"pause", "--group", "a-g"}).exit_code, 0);
   EXPECT_EQ(Cli(a_.token, {"resume", "--group", "a-g"}).exit_code, 0);
+  // /metrics counts the messages per principal.
+  auto metrics = Http(ops_.token, "GET", "/metrics");
+  ASSERT_EQ(metrics.first, 200);
+  EXPECT_THAT(
+      metrics.second,
+      HasSubstr("ferry_principal_published_messages_total{principal=\"tenant-a\"} 1\n"));
+  EXPECT_THAT(
+      metrics.second,
+      HasSubstr("ferry_principal_delivered_messages_total{principal=\"tenant-a\"} 1\n"));
 }
 
 TEST_F(AuthTest, tenant_a_cannot_touch_tenant_b_over_grpc) {

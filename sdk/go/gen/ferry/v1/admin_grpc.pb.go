@@ -42,6 +42,9 @@ const (
 	Admin_ListRoutes_FullMethodName         = "/ferry.v1.Admin/ListRoutes"
 	Admin_PutRoute_FullMethodName           = "/ferry.v1.Admin/PutRoute"
 	Admin_DeleteRoute_FullMethodName        = "/ferry.v1.Admin/DeleteRoute"
+	Admin_ListAcls_FullMethodName           = "/ferry.v1.Admin/ListAcls"
+	Admin_AddAcl_FullMethodName             = "/ferry.v1.Admin/AddAcl"
+	Admin_RemoveAcl_FullMethodName          = "/ferry.v1.Admin/RemoveAcl"
 	Admin_StartMirror_FullMethodName        = "/ferry.v1.Admin/StartMirror"
 	Admin_StopMirror_FullMethodName         = "/ferry.v1.Admin/StopMirror"
 	Admin_ListMirrors_FullMethodName        = "/ferry.v1.Admin/ListMirrors"
@@ -120,6 +123,21 @@ type AdminClient interface {
 	// NOT_FOUND for no such route; FAILED_PRECONDITION when topics on the
 	// clusters would be left without a route (they are named).
 	DeleteRoute(ctx context.Context, in *DeleteRouteRequest, opts ...grpc.CallOption) (*DeleteRouteResponse, error)
+	// Access control rules (acl.proto, docs/security.md). Runtime rules live
+	// in the control topic: every node applies a change on the next call of
+	// any client, without reconnecting; they add to the configuration's
+	// auth.acl rules, which only a configuration change alters. Changing them
+	// needs admin on admin.
+	ListAcls(ctx context.Context, in *ListAclsRequest, opts ...grpc.CallOption) (*ListAclsResponse, error)
+	// Allows the operations to the principal on the resource (a no-op for
+	// those already allowed at runtime). Returns the runtime rule of that
+	// principal and resource afterwards. INVALID_ARGUMENT naming the part
+	// (principal, resource or operations) and the offending text.
+	AddAcl(ctx context.Context, in *AddAclRequest, opts ...grpc.CallOption) (*AclRule, error)
+	// Withdraws the operations from the runtime rule of the principal and
+	// resource; returns what is left of it (no operations: none). NOT_FOUND
+	// when the runtime rules allow none of them (saying when auth.acl does).
+	RemoveAcl(ctx context.Context, in *RemoveAclRequest, opts ...grpc.CallOption) (*AclRule, error)
 	// Mirror jobs copy topics from one cluster to another, partition for
 	// partition in source order, committing on the source only after the
 	// target acknowledged; every node runs every job and the job's consumer
@@ -355,6 +373,33 @@ func (c *adminClient) DeleteRoute(ctx context.Context, in *DeleteRouteRequest, o
 	return out, nil
 }
 
+func (c *adminClient) ListAcls(ctx context.Context, in *ListAclsRequest, opts ...grpc.CallOption) (*ListAclsResponse, error) {
+	out := new(ListAclsResponse)
+	err := c.cc.Invoke(ctx, Admin_ListAcls_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) AddAcl(ctx context.Context, in *AddAclRequest, opts ...grpc.CallOption) (*AclRule, error) {
+	out := new(AclRule)
+	err := c.cc.Invoke(ctx, Admin_AddAcl_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) RemoveAcl(ctx context.Context, in *RemoveAclRequest, opts ...grpc.CallOption) (*AclRule, error) {
+	out := new(AclRule)
+	err := c.cc.Invoke(ctx, Admin_RemoveAcl_FullMethodName, in, out, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminClient) StartMirror(ctx context.Context, in *StartMirrorRequest, opts ...grpc.CallOption) (*MirrorJob, error) {
 	out := new(MirrorJob)
 	err := c.cc.Invoke(ctx, Admin_StartMirror_FullMethodName, in, out, opts...)
@@ -527,6 +572,21 @@ type AdminServer interface {
 	// NOT_FOUND for no such route; FAILED_PRECONDITION when topics on the
 	// clusters would be left without a route (they are named).
 	DeleteRoute(context.Context, *DeleteRouteRequest) (*DeleteRouteResponse, error)
+	// Access control rules (acl.proto, docs/security.md). Runtime rules live
+	// in the control topic: every node applies a change on the next call of
+	// any client, without reconnecting; they add to the configuration's
+	// auth.acl rules, which only a configuration change alters. Changing them
+	// needs admin on admin.
+	ListAcls(context.Context, *ListAclsRequest) (*ListAclsResponse, error)
+	// Allows the operations to the principal on the resource (a no-op for
+	// those already allowed at runtime). Returns the runtime rule of that
+	// principal and resource afterwards. INVALID_ARGUMENT naming the part
+	// (principal, resource or operations) and the offending text.
+	AddAcl(context.Context, *AddAclRequest) (*AclRule, error)
+	// Withdraws the operations from the runtime rule of the principal and
+	// resource; returns what is left of it (no operations: none). NOT_FOUND
+	// when the runtime rules allow none of them (saying when auth.acl does).
+	RemoveAcl(context.Context, *RemoveAclRequest) (*AclRule, error)
 	// Mirror jobs copy topics from one cluster to another, partition for
 	// partition in source order, committing on the source only after the
 	// target acknowledged; every node runs every job and the job's consumer
@@ -644,6 +704,15 @@ func (UnimplementedAdminServer) PutRoute(context.Context, *PutRouteRequest) (*Ro
 }
 func (UnimplementedAdminServer) DeleteRoute(context.Context, *DeleteRouteRequest) (*DeleteRouteResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method DeleteRoute not implemented")
+}
+func (UnimplementedAdminServer) ListAcls(context.Context, *ListAclsRequest) (*ListAclsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListAcls not implemented")
+}
+func (UnimplementedAdminServer) AddAcl(context.Context, *AddAclRequest) (*AclRule, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AddAcl not implemented")
+}
+func (UnimplementedAdminServer) RemoveAcl(context.Context, *RemoveAclRequest) (*AclRule, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method RemoveAcl not implemented")
 }
 func (UnimplementedAdminServer) StartMirror(context.Context, *StartMirrorRequest) (*MirrorJob, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method StartMirror not implemented")
@@ -1036,6 +1105,60 @@ func _Admin_DeleteRoute_Handler(srv interface{}, ctx context.Context, dec func(i
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_ListAcls_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAclsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListAcls(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListAcls_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListAcls(ctx, req.(*ListAclsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_AddAcl_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddAclRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).AddAcl(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_AddAcl_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).AddAcl(ctx, req.(*AddAclRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_RemoveAcl_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveAclRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).RemoveAcl(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_RemoveAcl_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).RemoveAcl(ctx, req.(*RemoveAclRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Admin_StartMirror_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(StartMirrorRequest)
 	if err := dec(in); err != nil {
@@ -1334,6 +1457,18 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DeleteRoute",
 			Handler:    _Admin_DeleteRoute_Handler,
+		},
+		{
+			MethodName: "ListAcls",
+			Handler:    _Admin_ListAcls_Handler,
+		},
+		{
+			MethodName: "AddAcl",
+			Handler:    _Admin_AddAcl_Handler,
+		},
+		{
+			MethodName: "RemoveAcl",
+			Handler:    _Admin_RemoveAcl_Handler,
 		},
 		{
 			MethodName: "StartMirror",
