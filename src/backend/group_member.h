@@ -163,6 +163,12 @@ struct GroupMemberOptions {
   // broker while nothing is committed). For readers that replay a topic from
   // the start at every start, such as the control plane.
   bool standalone = false;
+  // What the member may fetch ahead of OnRecords per owned partition, in
+  // bytes; 0: the backend's default (Kafka: 8 MiB). Kafka: librdkafka's
+  // queued.max.messages.kbytes, which one fetch response may exceed by up to
+  // a partition's share of it (max.partition.fetch.bytes, at most 1 MiB). The
+  // embedded store reads on demand and ignores it.
+  int64_t max_prefetch_bytes = 0;
 };
 
 class GroupMember {

@@ -100,6 +100,11 @@ struct ControlConfig {
   absl::Duration node_timeout = absl::Seconds(20);
 };
 
+// Mirror jobs on this node (`mirror.*`, src/mirror/).
+struct MirrorConfig {
+  int64_t max_inflight_bytes = 32 << 20;
+};
+
 // Migrations (`migration.*`, docs/migration.md).
 struct MigrationConfig {
   absl::Duration max_write_hold = absl::Seconds(30);
@@ -169,6 +174,7 @@ struct Config {
   SubscribeConfig subscribe;
   BreakerConfig breaker;
   ControlConfig control;
+  MirrorConfig mirror;
   MigrationConfig migration;
   MetricsConfig metrics;
   ClientConfig client;

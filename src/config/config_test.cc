@@ -47,6 +47,9 @@ TEST(Config, EmptySourcesGiveDocumentedDefaults) {
   // Each in-flight byte is held about 2-2.7 times (bench/RESULTS.md): 64 MiB
   // keeps ferryd within its 256 MiB budget at 16 KiB messages.
   EXPECT_EQ(config->publish.max_inflight_bytes, 64 << 20);
+  // With the source prefetch it derives, keeps a mirroring node within the
+  // same budget (bench/RESULTS.md, Mirror).
+  EXPECT_EQ(config->mirror.max_inflight_bytes, 32 << 20);
 }
 
 TEST(Config, NoClustersMeansTheEmbeddedStoreForEveryTopic) {

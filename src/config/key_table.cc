@@ -363,6 +363,14 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
        return ParseDurationIn(v, absl::Seconds(1), absl::Minutes(5),
                               c.control.node_timeout);
      }},
+    {"mirror.max_inflight_bytes", "bytes", "33554432", "1048576..17179869184",
+     "Per mirror job: bytes of records read from the source and not yet "
+     "acknowledged by the target. At the limit the job stops fetching until half "
+     "of them are acknowledged; with the source consumer's prefetch this bounds "
+     "a job's memory.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParseIntIn(v, 1 << 20, int64_t{16} << 30, c.mirror.max_inflight_bytes);
+     }},
     {"migration.max_write_hold", "duration", "30s", "1s..10m",
      "Longest a node keeps a migration's write hold (publishes to the topic queue "
      "while its write cluster changes). A node past it releases the hold by itself, "

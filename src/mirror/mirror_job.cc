@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace ferry::mirror {
 
 std::string MirrorGroup(const std::string& job) {
@@ -30,19 +32,33 @@ struct MirrorJob::Shared {
     explicit Partition(int64_t next) : copier(next), committed(next) {}
     PartitionCopier copier;
     int64_t committed;
+    // Over MirrorJob::Options::max_in_flight (until below half of it).
+    bool too_many_in_flight = false;
+    // As last asked of the member.
     bool paused = false;
     // The copier's duplicates already added to the metric.
     int64_t duplicates_counted = 0;
   };
 
-  Shared(metrics::Counter& copied, metrics::Counter& duplicates,
-         metrics::Counter& skipped)
-      : copied(copied), duplicates(duplicates), skipped(skipped) {}
+  Shared(int64_t max_in_flight_bytes, metrics::Counter& copied,
+         metrics::Counter& duplicates, metrics::Counter& skipped)
+      : max_in_flight_bytes(max_in_flight_bytes),
+        copied(copied),
+        duplicates(duplicates),
+        skipped(skipped) {}
 
-  // A target's answer for the record copied from `source` at `offset`.
-  void Answered(const backend::TopicPartition& source, int64_t offset,
+  // Whether the byte budget's pause starts or ends now (wakes the ticker).
+  bool BytesPauseChangeDue() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    return bytes_paused ? in_flight_bytes < max_in_flight_bytes / 2
+                        : in_flight_bytes >= max_in_flight_bytes;
+  }
+
+  // A target's answer for the record of `bytes` copied from `source` at
+  // `offset`.
+  void Answered(const backend::TopicPartition& source, int64_t offset, int64_t bytes,
                 const backend::PublishOutcome& outcome) {
     absl::MutexLock lock(&mu);
+    in_flight_bytes -= bytes;
     auto it = partitions.find(source);
     if (it == partitions.end()) return;  // revoked meanwhile
     PartitionCopier& copier = it->second.copier;
@@ -68,15 +84,29 @@ struct MirrorJob::Shared {
   }
 
   std::string job;
+  const int64_t max_in_flight_bytes;
   metrics::Counter& copied;
   metrics::Counter& duplicates;
   metrics::Counter& skipped;
   absl::Mutex mu;
   bool stopping ABSL_GUARDED_BY(mu) = false;
+  // Of the records sent and not answered yet, revoked partitions' included.
+  int64_t in_flight_bytes ABSL_GUARDED_BY(mu) = 0;
+  // Every partition paused: in_flight_bytes reached max_in_flight_bytes.
+  bool bytes_paused ABSL_GUARDED_BY(mu) = false;
   std::map<backend::TopicPartition, Partition> partitions ABSL_GUARDED_BY(mu);
 };
 
 namespace {
+
+// What a copy of `record` holds in memory until the target answers.
+int64_t PayloadBytes(const backend::ConsumedRecord& record) {
+  int64_t bytes = static_cast<int64_t>(record.key.size() + record.value.size());
+  for (const backend::HeaderView& header : record.headers) {
+    bytes += static_cast<int64_t>(header.key.size() + header.value.size());
+  }
+  return bytes;
+}
 
 // Whether `record` is a copy of a record of `cluster`.
 bool HasOrigin(const backend::ConsumedRecord& record, const std::string& cluster) {
@@ -88,8 +118,9 @@ bool HasOrigin(const backend::ConsumedRecord& record, const std::string& cluster
   return false;
 }
 
-absl::Status CheckTopic(const std::string& topic, backend::Cluster* source,
-                        backend::Cluster* target) {
+// The topic's partitions on the source, once the target has as many.
+absl::StatusOr<int> CheckTopic(const std::string& topic, backend::Cluster* source,
+                               backend::Cluster* target) {
   auto from = source->DescribeTopic(topic);
   if (!from.ok()) {
     return absl::Status(from.status().code(),
@@ -98,12 +129,24 @@ absl::Status CheckTopic(const std::string& topic, backend::Cluster* source,
   }
   const int partitions = static_cast<int>(from->partitions.size());
   auto to = target->DescribeTopic(topic);
-  if (to.ok())
-    return CheckTargetPartitions(topic, *from, source->name(), *to, target->name());
+  if (to.ok()) {
+    absl::Status enough =
+        CheckTargetPartitions(topic, *from, source->name(), *to, target->name());
+    if (!enough.ok()) return enough;
+    return partitions;
+  }
   if (to.status().code() != absl::StatusCode::kNotFound) return to.status();
   absl::Status created = target->CreateTopic(topic, partitions, -1, {});
-  if (created.code() == absl::StatusCode::kAlreadyExists) return absl::OkStatus();
-  return created;
+  if (!created.ok() && created.code() != absl::StatusCode::kAlreadyExists) return created;
+  return partitions;
+}
+
+// Per partition: half the job's byte budget shared by its partitions, so
+// prefetch and records in flight together stay near the budget; at least
+// 256 KiB (a fetch round trip's worth), at most the subscribe path's 8 MiB.
+int64_t PrefetchBytes(int64_t max_in_flight_bytes, int partitions) {
+  return std::clamp<int64_t>(max_in_flight_bytes / 2 / std::max(partitions, 1),
+                             int64_t{256} << 10, int64_t{8} << 20);
 }
 
 }  // namespace
@@ -113,8 +156,11 @@ absl::StatusOr<std::unique_ptr<MirrorJob>> MirrorJob::Start(control::MirrorSpec 
                                                             backend::Cluster* target,
                                                             Options options,
                                                             metrics::Registry* metrics) {
+  int partitions = 0;
   for (const std::string& topic : spec.topics) {
-    if (absl::Status s = CheckTopic(topic, source, target); !s.ok()) return s;
+    absl::StatusOr<int> checked = CheckTopic(topic, source, target);
+    if (!checked.ok()) return checked.status();
+    partitions += *checked;
   }
   std::unique_ptr<MirrorJob> job(
       new MirrorJob(std::move(spec), target, std::move(options), metrics));
@@ -122,7 +168,9 @@ absl::StatusOr<std::unique_ptr<MirrorJob>> MirrorJob::Start(control::MirrorSpec 
       source->JoinGroup({.group = MirrorGroup(job->spec_.name),
                          .client_id = fmt::format("ferryd/{}", job->options_.node_id),
                          .topics = job->spec_.topics,
-                         .start = {.kind = backend::StartPosition::Kind::kEarliest}},
+                         .start = {.kind = backend::StartPosition::Kind::kEarliest},
+                         .max_prefetch_bytes = PrefetchBytes(
+                             job->options_.max_in_flight_bytes, partitions)},
                         job.get());
   if (!member.ok()) return member.status();
   job->member_ = *std::move(member);
@@ -138,6 +186,7 @@ MirrorJob::MirrorJob(control::MirrorSpec spec, backend::Cluster* target, Options
   // Not "job": Prometheus's own target label would rename it exported_job.
   const metrics::Labels labels = {{"mirror", spec_.name}};
   shared_ = std::make_shared<Shared>(
+      options_.max_in_flight_bytes,
       metrics->GetCounter("ferry_mirror_records_total",
                           "Records a mirror job copied (acknowledged by the target), "
                           "duplicates included.",
@@ -170,10 +219,14 @@ void MirrorJob::Tick() {
     std::vector<backend::TopicPartition> pause, resume;
     {
       absl::MutexLock lock(&shared_->mu);
-      if (shared_->mu.AwaitWithTimeout(absl::Condition(&shared_->stopping),
-                                       options_.tick)) {
-        return;
-      }
+      // Woken early when the byte budget is reached or freed, so a full
+      // budget neither overshoots nor idles for a tick.
+      auto wake = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(shared_->mu) {
+        return shared_->stopping || shared_->BytesPauseChangeDue();
+      };
+      shared_->mu.AwaitWithTimeout(absl::Condition(&wake), options_.tick);
+      if (shared_->stopping) return;
+      if (shared_->BytesPauseChangeDue()) shared_->bytes_paused = !shared_->bytes_paused;
       const bool commit_due = absl::Now() - last_commit >= options_.commit_interval;
       for (auto& [tp, partition] : shared_->partitions) {
         if (auto rewind = partition.copier.TakeRewind()) {
@@ -187,12 +240,15 @@ void MirrorJob::Tick() {
           commits[tp] = partition.committed;
         }
         const int64_t in_flight = partition.copier.in_flight();
-        if (!partition.paused && in_flight >= options_.max_in_flight) {
-          partition.paused = true;
-          pause.push_back(tp);
-        } else if (partition.paused && in_flight < options_.max_in_flight / 2) {
-          partition.paused = false;
-          resume.push_back(tp);
+        if (in_flight >= options_.max_in_flight) {
+          partition.too_many_in_flight = true;
+        } else if (in_flight < options_.max_in_flight / 2) {
+          partition.too_many_in_flight = false;
+        }
+        const bool pause_wanted = partition.too_many_in_flight || shared_->bytes_paused;
+        if (pause_wanted != partition.paused) {
+          partition.paused = pause_wanted;
+          (pause_wanted ? pause : resume).push_back(tp);
         }
       }
       if (commit_due) last_commit = absl::Now();
@@ -246,6 +302,7 @@ void MirrorJob::OnRecords(std::vector<backend::ConsumedRecord> records) {
   for (backend::ConsumedRecord& record : records) {
     const backend::TopicPartition tp{record.topic, record.partition};
     const bool skip = !spec_.skip_origin.empty() && HasOrigin(record, spec_.skip_origin);
+    const int64_t bytes = PayloadBytes(record);
     {
       absl::MutexLock lock(&shared_->mu);
       auto it = shared_->partitions.find(tp);
@@ -256,6 +313,7 @@ void MirrorJob::OnRecords(std::vector<backend::ConsumedRecord> records) {
         continue;
       }
       if (!copier.Accept(record.offset)) continue;
+      shared_->in_flight_bytes += bytes;
     }
     std::vector<backend::Header> headers = backend::CopyHeaders(record);
     std::erase_if(headers,
@@ -266,15 +324,16 @@ void MirrorJob::OnRecords(std::vector<backend::ConsumedRecord> records) {
                                       .offset = record.offset})});
     const int64_t offset = record.offset;
     // Outside the lock: the target may answer inline.
-    target_->Publish({.topic = record.topic,
-                      .key = std::string(record.key),
-                      .value = std::string(record.value),
-                      .headers = std::move(headers),
-                      .timestamp_ms = record.timestamp_ms,
-                      .partition = record.partition},
-                     [shared = shared_, tp, offset](backend::PublishOutcome outcome) {
-                       shared->Answered(tp, offset, outcome);
-                     });
+    target_->Publish(
+        {.topic = record.topic,
+         .key = std::string(record.key),
+         .value = std::string(record.value),
+         .headers = std::move(headers),
+         .timestamp_ms = record.timestamp_ms,
+         .partition = record.partition},
+        [shared = shared_, tp, offset, bytes](backend::PublishOutcome outcome) {
+          shared->Answered(tp, offset, bytes, outcome);
+        });
   }
 }
 

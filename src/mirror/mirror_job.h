@@ -56,6 +56,12 @@ class MirrorJob final : private backend::GroupMemberListener {
     // Per partition: fetching pauses above this many records in flight and
     // resumes below half of it.
     int64_t max_in_flight = 20000;
+    // Per job: bytes (key, value, headers) of records read but not yet
+    // answered by the target. Above it every partition pauses, below half of
+    // it they resume. Half of it, shared by the job's partitions, is what
+    // the source consumer may prefetch per partition (256 KiB to 8 MiB), so
+    // the job's memory stays near this bound whatever the record size.
+    int64_t max_in_flight_bytes = 32 << 20;
     // How long a revoked partition waits for its in-flight records before
     // its acknowledged prefix is committed.
     absl::Duration revoke_wait = absl::Seconds(10);

@@ -7,6 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "backend/fake_cluster.h"
 
 namespace ferry::mirror {
@@ -171,6 +173,105 @@ TEST_F(MirrorJobTest, TooManyRecordsInFlightPauseFetching) {
     absl::SleepFor(absl::Milliseconds(2));
   }
   EXPECT_THAT(Member().paused(), ::testing::ElementsAre(TopicPartition{"orders", 0}));
+}
+
+// Records of `value_size` bytes (plus a 1-byte key and a ferry.id header).
+std::vector<ConsumedRecord> SizedRecords(int32_t partition, int64_t from, int64_t to,
+                                         size_t value_size) {
+  std::vector<ConsumedRecord> records = Records(partition, from, to);
+  for (ConsumedRecord& record : records) {
+    record.value = std::string(value_size, 'v');
+    record.OwnBytes();
+  }
+  return records;
+}
+
+// A target that answers only when the test says so.
+class HeldTarget final : public FakeCluster {
+ public:
+  HeldTarget() : FakeCluster("new") { AddTopic("orders", 2); }
+  void Publish(backend::Record, backend::PublishCallback done) override {
+    absl::MutexLock lock(&mu_);
+    held_.push_back(std::move(done));
+  }
+  // Answers every held record OK, on the calling thread.
+  void AnswerAll() {
+    std::vector<backend::PublishCallback> held;
+    {
+      absl::MutexLock lock(&mu_);
+      held.swap(held_);
+    }
+    for (backend::PublishCallback& done : held) done({.status = absl::OkStatus()});
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<backend::PublishCallback> held_ ABSL_GUARDED_BY(mu_);
+};
+
+// Waits until the member's paused partitions are `expected`.
+bool WaitForPaused(FakeGroupMember& member, const std::set<TopicPartition>& expected) {
+  const absl::Time deadline = absl::Now() + kWait;
+  while (member.paused() != expected && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(2));
+  }
+  return member.paused() == expected;
+}
+
+// Given a byte budget of 1000, when one partition has 10 unanswered records
+// of about 110 bytes, then every partition of the job pauses (the budget is
+// the job's), and once the target answered they all resume.
+TEST_F(MirrorJobTest, TheByteBudgetPausesEveryPartitionUntilTheTargetAnswers) {
+  HeldTarget held;
+  auto job = MirrorJob::Start(
+      {.name = "move", .source = "old", .target = "new", .topics = {"orders"}}, &source_,
+      &held,
+      {.tick = absl::Seconds(60),  // only the budget itself may wake the ticker
+       .max_in_flight_bytes = 1000,
+       .revoke_wait = absl::ZeroDuration()},
+      &metrics_);
+  ASSERT_TRUE(job.ok()) << job.status();
+  Member().Assign({{.partition = {"orders", 0}, .next_offset = 0},
+                   {.partition = {"orders", 1}, .next_offset = 0}});
+  Member().Deliver(SizedRecords(0, 0, 5, 100));
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_TRUE(Member().paused().empty()) << "550 bytes are below the budget";
+  Member().Deliver(SizedRecords(0, 5, 10, 100));
+  EXPECT_TRUE(WaitForPaused(Member(), {{"orders", 0}, {"orders", 1}}));
+  held.AnswerAll();
+  EXPECT_TRUE(WaitForPaused(Member(), {}));
+}
+
+// A target that answers inline (inside the job's publish call) frees each
+// record's bytes at once: ten times the budget passes without a pause.
+TEST_F(MirrorJobTest, RecordsAnsweredInlineNeverFillTheByteBudget) {
+  auto job = MirrorJob::Start(
+      {.name = "move", .source = "old", .target = "new", .topics = {"orders"}}, &source_,
+      &target_,
+      {.tick = absl::Milliseconds(5),
+       .commit_interval = absl::ZeroDuration(),
+       .max_in_flight_bytes = 1000},
+      &metrics_);
+  ASSERT_TRUE(job.ok()) << job.status();
+  Member().Assign({{.partition = {"orders", 0}, .next_offset = 0}});
+  Member().Deliver(SizedRecords(0, 0, 100, 100));
+  ASSERT_TRUE(WaitForCommit(0, 100));
+  absl::SleepFor(absl::Milliseconds(20));  // a few ticks
+  EXPECT_TRUE(Member().paused().empty());
+  EXPECT_EQ(target_.published().size(), 100u);
+}
+
+// The source consumer's prefetch comes out of the same budget: half of it
+// shared by the job's partitions, within 256 KiB..8 MiB per partition.
+TEST_F(MirrorJobTest, TheSourcePrefetchIsHalfTheByteBudgetSharedByPartitions) {
+  for (const auto& [budget, prefetch] : std::vector<std::pair<int64_t, int64_t>>{
+           {8 << 20, 2 << 20}, {1000, 256 << 10}, {int64_t{1} << 30, 8 << 20}}) {
+    auto job = MirrorJob::Start(
+        {.name = "move", .source = "old", .target = "new", .topics = {"orders"}},
+        &source_, &target_, {.max_in_flight_bytes = budget}, &metrics_);
+    ASSERT_TRUE(job.ok()) << job.status();
+    EXPECT_EQ(Member().options().max_prefetch_bytes, prefetch) << "budget " << budget;
+  }
 }
 
 TEST_F(MirrorJobTest, ATargetWithFewerPartitionsIsRefused) {

@@ -191,8 +191,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
     }
     server->mirrors_ = std::make_unique<mirror::MirrorRunner>(
         clusters_by_name,
-        mirror::MirrorJob::Options{.node_id = identity.id,
-                                   .commit_interval = config.subscribe.commit_interval},
+        mirror::MirrorJob::Options{
+            .node_id = identity.id,
+            .commit_interval = config.subscribe.commit_interval,
+            .max_in_flight_bytes = config.mirror.max_inflight_bytes},
         &server->registry_);
     server->node_control_ = std::make_unique<NodeControl>(
         server->groups_.get(), server->routes_.get(), server->breakers_.get(),

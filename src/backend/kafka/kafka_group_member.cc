@@ -108,7 +108,11 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
     GroupMemberListener* listener, ClientFactory& factory) {
   auto conf = BuildConf(properties, key_prefix);
   if (!conf.ok()) return conf.status();
-  const Properties fixed = {
+  const int64_t prefetch_bytes =
+      member_options.max_prefetch_bytes > 0
+          ? std::max<int64_t>(member_options.max_prefetch_bytes, 1024)
+          : int64_t{8} << 20;
+  Properties fixed = {
       {"group.id", member_options.group},
       {"client.id",
        member_options.client_id.empty() ? "ferryd" : member_options.client_id},
@@ -125,9 +129,16 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
       // path bounds what it buffers above this. With fetch nudges (see the
       // header) 8 MiB drained as fast as 16 MiB did (consume_bench: 4 MiB
       // 228-251k msgs/s, 8 MiB 251-258k) at 150 MiB instead of 200 MiB.
-      {"queued.max.messages.kbytes", "8192"},
-      {"fetch.message.max.bytes", "1048576"},
+      {"queued.max.messages.kbytes", std::to_string(prefetch_bytes / 1024)},
+      {"fetch.message.max.bytes",
+       std::to_string(std::min<int64_t>(prefetch_bytes, 1 << 20))},
   };
+  if (member_options.max_prefetch_bytes > 0) {
+    // One fetch response holds every partition's share and stays allocated
+    // while any record of it is queued: at most one partition's prefetch
+    // (librdkafka raises it to message.max.bytes, 1 MB by default).
+    fixed["fetch.max.bytes"] = std::to_string(std::max<int64_t>(prefetch_bytes, 1 << 20));
+  }
   for (const auto& [key, value] : fixed) {
     char error[512];
     if (rd_kafka_conf_set(conf->get(), key.c_str(), value.c_str(), error,
