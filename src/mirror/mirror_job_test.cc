@@ -179,8 +179,9 @@ TEST_F(MirrorJobTest, TooManyRecordsInFlightPauseFetching) {
 std::vector<ConsumedRecord> SizedRecords(int32_t partition, int64_t from, int64_t to,
                                          size_t value_size) {
   std::vector<ConsumedRecord> records = Records(partition, from, to);
+  const std::string value(value_size, 'v');
   for (ConsumedRecord& record : records) {
-    record.value = std::string(value_size, 'v');
+    record.value = value;  // a view: copied into the record's own bytes next
     record.OwnBytes();
   }
   return records;

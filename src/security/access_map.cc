@@ -19,9 +19,6 @@ struct Rule {
   Operation operation;
   ResourceKind kind;
   std::string_view field;
-  // When `field` names nothing: the same operation on the cluster instead
-  // (a request about "everything" asks about the cluster).
-  bool else_cluster = false;
 };
 
 const std::map<std::string_view, std::vector<Rule>>& Table() {
@@ -61,9 +58,11 @@ const std::map<std::string_view, std::vector<Rule>>& Table() {
       {"ferry.v1.ListAclsRequest", {{Op::kDescribe, Kind::kCluster, ""}}},
       {"ferry.v1.AddAclRequest", {{Op::kAdmin, Kind::kAdmin, ""}}},
       {"ferry.v1.RemoveAclRequest", {{Op::kAdmin, Kind::kAdmin, ""}}},
-      // SDKs ask for their settings and the fallback bootstrap of their topics.
-      {"ferry.v1.GetClientConfigRequest",
-       {{Op::kDescribe, Kind::kTopic, "topics", /*else_cluster=*/true}}},
+      // Every SDK asks for its pushed settings (no topics: any authenticated
+      // client may), and a publisher for the cluster it may publish its
+      // topics to directly when no node answers (fallback): as much as
+      // publishing them.
+      {"ferry.v1.GetClientConfigRequest", {{Op::kPublish, Kind::kTopic, "topics"}}},
   };
   return *table;
 }
@@ -107,9 +106,6 @@ std::vector<Access> RequiredAccess(const Message& request) {
       continue;
     }
     std::vector<std::string> names = Values(request, rule.field);
-    if (names.empty() && rule.else_cluster) {
-      required.push_back({rule.operation, Resource{.kind = ResourceKind::kCluster}});
-    }
     for (std::string& name : names) {
       required.push_back(
           {rule.operation, Resource{.kind = rule.kind, .name = std::move(name)}});

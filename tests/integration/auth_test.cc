@@ -138,6 +138,9 @@ TEST_F(AuthTest, a_tenant_uses_its_own_topics_and_groups_over_grpc) {
   EXPECT_EQ(Cli(a_.token, {"seek", "--group", "a-g", "--to", "earliest"}).exit_code, 0);
   EXPECT_EQ(Cli(a_.token, {"pause", "--group", "a-g"}).exit_code, 0);
   EXPECT_EQ(Cli(a_.token, {"resume", "--group", "a-g"}).exit_code, 0);
+  // Pushed SDK settings are for every authenticated client, without rules.
+  ProcessResult settings = Cli(a_.token, {"client-settings", "show"});
+  EXPECT_EQ(settings.exit_code, 0) << settings.err;
   // /metrics counts the messages per principal.
   auto metrics = Http(ops_.token, "GET", "/metrics");
   ASSERT_EQ(metrics.first, 200);
