@@ -370,6 +370,9 @@ absl::StatusOr<backend::Cluster*> AdminService::ClusterNamed(
 
 absl::StatusOr<backend::Cluster*> AdminService::ClusterFor(
     const std::string& requested, const std::string& topic) const {
+  // Checked before a cluster is chosen, so a bad name is INVALID_ARGUMENT
+  // rather than "no route".
+  if (absl::Status valid = ValidateTopicName(topic); !valid.ok()) return valid;
   if (!requested.empty()) return ClusterNamed(requested);
   absl::StatusOr<routing::Route> route = routes_->Current()->Resolve(topic);
   if (!route.ok()) return route.status();
@@ -416,8 +419,7 @@ grpc::Status AdminService::CreateTopic(grpc::ServerContext* context,
                                        const v1::CreateTopicRequest* request,
                                        v1::Topic* response) {
   if (grpc::Status s = Check(context, *request); !s.ok()) return s;
-  // The request is checked before a cluster is chosen, so a bad name is
-  // INVALID_ARGUMENT rather than "no route".
+  // The name before the counts (ClusterFor checks it too, after them).
   if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
     return api::ToGrpcStatus(valid);
   }
@@ -446,9 +448,6 @@ grpc::Status AdminService::DescribeTopic(grpc::ServerContext* context,
                                          const v1::DescribeTopicRequest* request,
                                          v1::Topic* response) {
   if (grpc::Status s = Check(context, *request); !s.ok()) return s;
-  if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
-    return api::ToGrpcStatus(valid);
-  }
   absl::StatusOr<backend::Cluster*> cluster =
       ClusterFor(request->cluster(), request->name());
   if (!cluster.ok()) return api::ToGrpcStatus(cluster.status());
@@ -462,9 +461,6 @@ grpc::Status AdminService::DeleteTopic(grpc::ServerContext* context,
                                        const v1::DeleteTopicRequest* request,
                                        v1::DeleteTopicResponse*) {
   if (grpc::Status s = Check(context, *request); !s.ok()) return s;
-  if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
-    return api::ToGrpcStatus(valid);
-  }
   absl::StatusOr<backend::Cluster*> cluster =
       ClusterFor(request->cluster(), request->name());
   if (!cluster.ok()) return api::ToGrpcStatus(cluster.status());
@@ -477,9 +473,6 @@ grpc::Status AdminService::ListLatestMessages(
   // Enough of a value to recognise it; the response stays small at any limit.
   constexpr size_t kValuePreviewBytes = 4096;
   if (grpc::Status s = Check(context, *request); !s.ok()) return s;
-  if (absl::Status valid = ValidateTopicName(request->name()); !valid.ok()) {
-    return api::ToGrpcStatus(valid);
-  }
   absl::StatusOr<backend::Cluster*> cluster =
       ClusterFor(request->cluster(), request->name());
   if (!cluster.ok()) return api::ToGrpcStatus(cluster.status());

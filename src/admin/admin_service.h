@@ -186,7 +186,8 @@ class AdminService final : public v1::Admin::Service {
   // ones otherwise.
   absl::StatusOr<backend::Cluster*> ClusterNamed(const std::string& name) const;
   // The cluster a topic call goes to: `requested` when not empty, otherwise
-  // the first write cluster of `topic`'s route.
+  // the first write cluster of `topic`'s route. INVALID_ARGUMENT first when
+  // `topic` is not a valid topic name.
   absl::StatusOr<backend::Cluster*> ClusterFor(const std::string& requested,
                                                const std::string& topic) const;
 
