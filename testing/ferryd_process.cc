@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 #if !defined(FERRYD_PATH) || !defined(FERRY_CLI_PATH)
 #error "FERRYD_PATH and FERRY_CLI_PATH must name the built binaries"
@@ -189,6 +190,17 @@ ProcessResult RunFerryCliOn(const FerrydProcess& node, std::vector<std::string> 
   auto result = RunFerryCli(args, {}, input);
   if (!result.ok()) ADD_FAILURE() << "ferry CLI did not run: " << result.status();
   return result.ok() ? *result : ProcessResult{.exit_code = -1};
+}
+
+Token CreateToken(const std::string& principal, const std::string& expires_in) {
+  std::vector<std::string> args = {"token", "create", "--principal", principal};
+  if (!expires_in.empty()) args.insert(args.end(), {"--expires-in", expires_in});
+  auto result = RunFerryCli(args);
+  EXPECT_TRUE(result.ok() && result->exit_code == 0);
+  if (!result.ok()) return {};
+  std::vector<std::string> lines = absl::StrSplit(result->out, '\n', absl::SkipEmpty());
+  EXPECT_EQ(lines.size(), 2u) << result->out;
+  return lines.size() == 2 ? Token{lines[0], lines[1]} : Token{};
 }
 
 absl::StatusOr<ProcessResult> RunFerryd(const std::vector<std::string>& args,

@@ -81,6 +81,15 @@ absl::StatusOr<ProcessResult> RunFerryCli(
 ProcessResult RunFerryCliOn(const FerrydProcess& node, std::vector<std::string> args,
                             const std::string& input = "");
 
+// A bearer token made by `ferry token create` and its auth.tokens_file line.
+struct Token {
+  std::string token;
+  std::string line;
+};
+// `ferry token create --principal P [--expires-in D]`; a CLI that fails or
+// prints something else is a test failure and an empty Token.
+Token CreateToken(const std::string& principal, const std::string& expires_in = "");
+
 // Runs the built `ferryd` to completion, for start-up failure tests, in
 // `working_dir` (empty: a fresh directory, removed afterwards).
 absl::StatusOr<ProcessResult> RunFerryd(

@@ -21,12 +21,14 @@
 namespace ferry {
 namespace {
 
+using ::ferry::testing::CreateToken;
 using ::ferry::testing::FerrydProcess;
 using ::ferry::testing::HttpsClientFiles;
 using ::ferry::testing::IssuedCertificate;
 using ::ferry::testing::ProcessResult;
 using ::ferry::testing::RunFerryCli;
 using ::ferry::testing::TestCertificates;
+using ::ferry::testing::Token;
 using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -45,18 +47,6 @@ constexpr char kTopic[] = "shared.x";
 // topic's promise is a second).
 constexpr absl::Duration kApplyBound = absl::Seconds(1);
 
-struct Token {
-  std::string token;
-  std::string line;
-};
-
-Token NewToken(const std::string& principal) {
-  auto result = RunFerryCli({"token", "create", "--principal", principal});
-  EXPECT_TRUE(result.ok() && result->exit_code == 0);
-  std::vector<std::string> lines = absl::StrSplit(result->out, '\n', absl::SkipEmpty());
-  return lines.size() == 2 ? Token{lines[0], lines[1]} : Token{};
-}
-
 class AclRuntimeTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -68,8 +58,8 @@ class AclRuntimeTest : public ::testing::Test {
     auto server = pki_->IssueServer();
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *server;
-    b_ = NewToken("tenant-b");
-    ops_ = NewToken("ops");
+    b_ = CreateToken("tenant-b");
+    ops_ = CreateToken("ops");
     tokens_path_ =
         testing::WriteTempFile("tokens", absl::StrCat(b_.line, "\n", ops_.line, "\n"));
     for (auto* node : {&node1_, &node2_}) {

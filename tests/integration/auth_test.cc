@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "ferry/client/publisher.h"
 #include "testing/ferryd_process.h"
@@ -20,12 +19,14 @@
 namespace ferry {
 namespace {
 
+using ::ferry::testing::CreateToken;
 using ::ferry::testing::FerrydProcess;
 using ::ferry::testing::HttpsClientFiles;
 using ::ferry::testing::IssuedCertificate;
 using ::ferry::testing::ProcessResult;
 using ::ferry::testing::RunFerryCli;
 using ::ferry::testing::TestCertificates;
+using ::ferry::testing::Token;
 using ::testing::HasSubstr;
 
 // Each tenant owns its topics and groups by prefix; "ops" administers.
@@ -41,11 +42,6 @@ constexpr char kRules[] = R"(auth:
     - { principal: ops, resource: admin, operations: [admin] }
     - { principal: ops, resource: cluster, operations: [describe] }
 )";
-
-struct Token {
-  std::string token;
-  std::string line;
-};
 
 class AuthTest : public ::testing::Test {
  protected:
@@ -66,9 +62,9 @@ class AuthTest : public ::testing::Test {
   }
 
   void SetUp() override {
-    a_ = NewToken("tenant-a");
-    b_ = NewToken("tenant-b");
-    ops_ = NewToken("ops");
+    a_ = CreateToken("tenant-a");
+    b_ = CreateToken("tenant-b");
+    ops_ = CreateToken("ops");
     tokens_path_ = ferry::testing::WriteTempFile(
         "tokens", absl::StrCat(a_.line, "\n", b_.line, "\n", ops_.line, "\n"));
     auto node = FerrydProcess::Start(
@@ -85,18 +81,6 @@ class AuthTest : public ::testing::Test {
   }
 
   void TearDown() override { unlink(tokens_path_.c_str()); }
-
-  // `ferry token create`: the token and its tokens-file line.
-  static Token NewToken(const std::string& principal,
-                        const std::string& expires_in = "") {
-    std::vector<std::string> args = {"token", "create", "--principal", principal};
-    if (!expires_in.empty()) args.insert(args.end(), {"--expires-in", expires_in});
-    auto result = RunFerryCli(args);
-    EXPECT_TRUE(result.ok() && result->exit_code == 0);
-    std::vector<std::string> lines = absl::StrSplit(result->out, '\n', absl::SkipEmpty());
-    EXPECT_EQ(lines.size(), 2u) << result->out;
-    return lines.size() == 2 ? Token{lines[0], lines[1]} : Token{};
-  }
 
   // The CLI over TLS (server CA only) with `token`.
   ProcessResult Cli(const std::string& token, std::vector<std::string> args,
@@ -223,7 +207,7 @@ TEST_F(AuthTest, missing_malformed_expired_and_revoked_tokens_are_unauthenticate
   ProcessResult malformed = Cli("not-a-token", {"topics", "describe", "a.orders"});
   EXPECT_THAT(malformed.err, HasSubstr("UNAUTHENTICATED: malformed bearer token"));
 
-  Token soon = NewToken("tenant-a", "4s");
+  Token soon = CreateToken("tenant-a", "4s");
   std::ofstream(tokens_path_, std::ios::app) << soon.line << "\n";
   // The node sees the new line within its 1 s refresh.
   absl::SleepFor(absl::Milliseconds(1200));
