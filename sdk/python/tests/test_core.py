@@ -46,7 +46,7 @@ def publish(core, topic, value, now, key=None):
 def answer(batch, first_offset=0):
     return publisher_pb2.PublishResponse(results=[
         publisher_pb2.PublishResult(cluster="main", partition=0, offset=first_offset + i)
-        for i in range(len(batch.entries))])
+        for i in range(batch.count)])
 
 
 def test_publisher_core_sends_resolves_and_flushes():
@@ -60,7 +60,7 @@ def test_publisher_core_sends_resolves_and_flushes():
     assert re.fullmatch("[0-9a-f]{32}", request.messages[0].id)  # a generated ferry.id
     assert not core.flushed(watermark)
     resolved = core.on_response(to_send[0], answer(to_send[0], 7), 0.01)
-    assert [o for _, o in resolved] == [ferry.PublishResult("main", 0, 7)]
+    assert [o for _, o in resolved] == [[ferry.PublishResult("main", 0, 7)]]
     assert core.flushed(watermark) and core.outstanding_bytes == 0 and not core.inflight
 
 
@@ -77,9 +77,9 @@ def test_publisher_core_retries_on_the_other_node_after_a_node_failure():
     others = core.step(0.06)[0]
     assert [b.endpoint for b in others] == [1, 1]  # node 0 is avoided for a while
     (retry,), _ = core.step(0.1)
-    assert [e.message.id for e in retry.entries] == [e.message.id for e in batch.entries]
+    assert [e.records[0].id for e in retry.entries] == [e.records[0].id for e in batch.entries]
     resolved = core.on_response(retry, answer(retry), 0.2)
-    assert isinstance(resolved[0][1], ferry.PublishResult)
+    assert isinstance(resolved[0][1][0], ferry.PublishResult)
 
 
 def test_publisher_core_fails_non_retryable_call_errors_at_once():
@@ -87,7 +87,7 @@ def test_publisher_core_fails_non_retryable_call_errors_at_once():
     publish(core, "t", b"v", 0.0)
     (batch,), _ = core.step(0.0)
     resolved = core.on_call_error(batch, FakeRpcError(grpc.StatusCode.NOT_FOUND, "no t"), 0.0)
-    assert [type(o) for _, o in resolved] == [ferry.NotFound]
+    assert [type(o) for _, (o,) in resolved] == [ferry.NotFound]
     assert core.outstanding_bytes == 0
 
 
@@ -115,14 +115,14 @@ def test_publisher_core_expires_queued_messages_and_close_fails_the_rest():
     (first,), _ = core.step(0.0)
     core.on_call_error(first, FakeRpcError(grpc.StatusCode.UNAVAILABLE), 0.0)
     to_send, expired = core.step(2.0)  # both past their delivery deadline
-    assert to_send == [] and [type(o) for _, o in expired] == [ferry.Unavailable,
-                                                               ferry.DeadlineExceeded]
+    assert to_send == [] and [type(o) for _, (o,) in expired] == [ferry.Unavailable,
+                                                                  ferry.DeadlineExceeded]
     publish(core, "t", b"c", 2.0)
     (inflight,), _ = core.step(2.0)
     publish(core, "t", b"d", 2.0)
     leftovers, batches = core.close()
     assert batches == [inflight] and len(leftovers) == 2
-    assert all(isinstance(o, ferry.Unavailable) and not o.retryable for _, o in leftovers)
+    assert all(isinstance(o, ferry.Unavailable) and not o.retryable for _, (o,) in leftovers)
     with pytest.raises(ferry.Unavailable):
         core.admit(1)
     assert core.on_not_sent(inflight, None, 2.1) == []  # already resolved by close
@@ -136,6 +136,9 @@ class Owner:
 
     def _settle(self, message, kind, seconds):
         self.core.settle(message, kind, seconds, self.now)
+
+    def _settle_batch(self, batch, kind, seconds):
+        self.core.settle_batch(batch, kind, seconds, self.now)
 
 
 def subscriber(**overrides):
@@ -289,15 +292,153 @@ def test_subscriber_core_close_sends_pending_settlements_then_drops_later_ones()
 
 def test_message_builds_headers_and_publish_time_as_the_received_record_had_them():
     from google.protobuf import timestamp_pb2
-    from ferry._message import Message
+    from ferry._message import Message, Received
     time = timestamp_pb2.Timestamp(seconds=1_700_000_000, nanos=123_456_789)
     pb = subscriber_pb2.ReceivedMessage(
         receipt=b"r", topic="t", value=b"v", publish_time=time,
         headers=[common_pb2.Header(key="h", value=b"1"), common_pb2.Header(key="h", value=b"2")])
-    message = Message(pb, None, None, 0.0, 30.0)
+    message = Message(Received([pb], None, 0.0, 30.0), 0, None)
     assert message.publish_time == time.ToDatetime(tzinfo=datetime.timezone.utc)
     assert message.publish_time.tzinfo is not None
     assert message.header_list == [("h", b"1"), ("h", b"2")]
     assert message.headers == {"h": b"2"}
-    bare = Message(subscriber_pb2.ReceivedMessage(receipt=b"r", topic="t"), None, None, 0.0, 30.0)
+    bare = Message(Received([subscriber_pb2.ReceivedMessage(receipt=b"r", topic="t")], None,
+                            0.0, 30.0), 0, None)
     assert bare.publish_time is None and bare.headers == {} and bare.key is None
+
+
+class ManyFuture:
+    """Stands in for the future of a publish_many call."""
+
+    def __init__(self):
+        self.result = None
+
+    def done(self):
+        return self.result is not None
+
+    def set_result(self, result):
+        self.result = result
+
+
+def publish_many(core, topic, items, now):
+    from ferry._outgoing import ManyResults
+    chunks, count, size = core.prepare_many(topic, items)
+    future = ManyFuture()
+    assert core.admit(size)
+    core.enqueue_many(topic, chunks, ManyResults(future, count), now)
+    return future
+
+
+def deliver_all(resolutions):
+    from ferry._publisher_core import deliver
+    for target, outcomes in resolutions:
+        deliver(target, outcomes)
+
+
+def test_publish_many_chunks_by_key_and_limits_and_answers_in_call_order():
+    core = publisher(max_batch_messages=3)
+    items = [b"v0", (b"v1", "a"), b"v2", (b"v3", "b"), (b"v4", "a"), b"v5", b"v6", b"v7"]
+    future = publish_many(core, "t", items, 0.0)
+    sent = core.step(0.0)[0]
+    # Unkeyed values in chunks of at most 3, key a's two in one chunk, key b's one.
+    assert sorted(e.count for b in sent for e in b.entries) == [1, 2, 2, 3]
+    values = {}
+    for batch in sent:
+        request = core.request(batch)
+        assert len(request.messages) == batch.count <= 3
+        for m in request.messages:
+            assert re.fullmatch("[0-9a-f]{32}", m.id)
+            values[m.value] = m.key
+    assert values == {b"v%d" % i: (b"a" if i in (1, 4) else b"b" if i == 3 else b"")
+                      for i in range(8)}
+    offsets = iter(range(100))
+    for batch in sent:
+        deliver_all(core.on_response(batch, answer(batch, next(offsets) * 10), 0.01))
+    assert future.result is not None and len(future.result) == 8
+    assert all(isinstance(r, ferry.PublishResult) for r in future.result)
+    # Key a kept its order inside its chunk: v1 before v4.
+    assert future.result[1].offset + 1 == future.result[4].offset
+    assert core.outstanding_bytes == 0 and core.flushed(core.last_seq)
+
+
+def test_publish_many_retries_only_the_failed_messages_of_a_chunk_with_their_ids():
+    core = publisher()
+    future = publish_many(core, "t", [b"a", b"b", b"c", b"d"], 0.0)
+    (batch,), _ = core.step(0.0)
+    ids = [m.id for m in core.request(batch).messages]
+    response = answer(batch)
+    response.results[1].status.code = 14       # UNAVAILABLE, retryable
+    response.results[1].status.retryable = True
+    response.results[2].status.code = 3        # INVALID_ARGUMENT: final
+    resolved = core.on_response(batch, response, 0.0)
+    deliver_all(resolved)
+    assert future.result is None and not core.flushed(core.last_seq)
+    assert core.outstanding_bytes > 0
+    (retry,), _ = core.step(0.2)
+    request = core.request(retry)
+    assert [(m.value, m.id) for m in request.messages] == [(b"b", ids[1])]
+    deliver_all(core.on_response(retry, answer(retry, 50), 0.2))
+    a, b, c, d = future.result
+    assert (a.offset, b.offset, d.offset) == (0, 50, 3)
+    assert isinstance(c, ferry.InvalidArgument)
+    assert core.outstanding_bytes == 0 and core.flushed(core.last_seq)
+
+
+def test_publish_many_rejects_bad_items_and_calls_larger_than_the_bound():
+    core = publisher(max_outstanding_bytes=1000)
+    with pytest.raises(TypeError):
+        core.prepare_many("t", [b"ok", 5])
+    with pytest.raises(ferry.InvalidArgument):
+        core.prepare_many("t", [b"x" * 600, b"y" * 600])
+
+
+def test_subscriber_core_hands_out_a_response_as_one_batch_and_acks_it_in_one_request():
+    owner, core = subscriber(ack_batch=(100, 0.01))
+    sent = []
+    stream = core.open_stream(0, sent.append)
+    deliver(core, stream, "a", "b", "c", "d")
+    deliver(core, stream, "e")
+    first = core.next_message()  # the two forms mix: each message goes out once
+    batch = core.next_batch(max_messages=2)
+    assert first.offset == 0 and [m.offset for m in batch] == [1, 2]
+    assert batch.values == [b"v1", b"v2"] and batch[-1].key == b"c"
+    rest = core.next_batch()
+    assert [m.value for m in rest] == [b"v3"]  # the rest of the first response only
+    assert [m.value for m in core.next_batch()] == [b"v0"] and core.next_batch() is None
+    batch[0].nack()
+    batch.ack()  # the nacked one is not acked too
+    core.maintain(1.0)
+    assert kinds(sent) == ["open", "ack", "nack"]
+    assert list(sent[1].ack.receipts) == [b"r-c-2"] and batch[1].settled
+    rest.ack()
+    rest.ack()  # only the first settlement counts
+    core.maintain(2.0)
+    assert list(sent[3].ack.receipts) == [b"r-d-3"] and kinds(sent).count("ack") == 2
+
+
+def test_subscriber_core_extends_a_batch_except_what_was_settled_or_extended_alone():
+    owner, core = subscriber(ack_deadline=3.0, max_extension=30.0)
+    sent = []
+    stream = core.open_stream(0, sent.append)
+    deliver(core, stream, "a", "b", "c")
+    batch = core.next_batch()
+    batch[0].ack()
+    batch[1].extend(10.0)
+    core.maintain(0.0)
+    core.maintain(2.5)
+    extends = [r for r in sent if r is not None and r.WhichOneof("request") == "extend"]
+    assert [list(r.extend.receipts) for r in extends] == [[b"r-b-1"], [b"r-c-2"]]
+    core.maintain(9.5)  # b's own 10 s deadline is now within a third of ack_deadline
+    extends = [r for r in sent if r is not None and r.WhichOneof("request") == "extend"]
+    assert sorted(r for e in extends[2:] for r in e.extend.receipts) == [b"r-b-1", b"r-c-2"]
+
+
+def test_subscriber_core_drops_a_batch_of_a_broken_stream():
+    owner, core = subscriber()
+    stream = core.open_stream(0, lambda r: None)
+    deliver(core, stream, "a", "b")
+    batch = core.next_batch()
+    core.on_stream_end(stream, None)
+    assert all(m.settled for m in batch)
+    batch.ack()
+    assert core.snapshot().acks_sent == 0  # its receipts died with the stream

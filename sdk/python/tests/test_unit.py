@@ -9,7 +9,7 @@ from ferry.errors import Unavailable, error_from_status
 
 
 def entry(seq, key=None, size=10, topic="t"):
-    return Entry(seq, topic, None, size, key, 1e9, None)
+    return Entry(seq, topic, [None], size, key, 1e9, None)
 
 
 def result(i):
@@ -64,14 +64,14 @@ def test_key_held_back_while_earlier_message_is_retried():
     second, _ = core.take_batch("t", 0.0)
     assert [e.seq for e in second.entries] == [4]
     # a1 fails retryably, a2 succeeds: a1 is retried before a3.
-    ok, failed = core.complete(first, [Unavailable("x"), result(2)], 0.0)
-    assert [e.seq for e, _ in ok] == [2] and not failed
+    finished, parts = core.complete(first, [Unavailable("x"), result(2)], 0.0)
+    assert [e.seq for e, _ in finished] == [2] and not parts
     assert core.take_batch("t", 0.01)[0] is None  # backoff: a is held
     core.release_due(0.2)
     retry, _ = core.take_batch("t", 0.2)
     assert [e.seq for e in retry.entries] == [1, 3]
-    ok, failed = core.complete(retry, [result(5), result(6)], 0.3)
-    assert [e.seq for e, _ in ok] == [1, 3]
+    finished, _ = core.complete(retry, [result(5), result(6)], 0.3)
+    assert [e.seq for e, _ in finished] == [1, 3]
 
 
 def test_non_retryable_fails_and_deadline_stops_retries():
@@ -82,9 +82,9 @@ def test_non_retryable_fails_and_deadline_stops_retries():
     core.add(e2, 0.0)
     batch, _ = core.take_batch("t", 0.0)
     error = error_from_status(3, "bad")
-    ok, failed = core.complete(batch, [error, Unavailable("down")], 0.0)
-    assert [(e.seq, type(x)) for e, x in failed] == [(1, ferry.InvalidArgument),
-                                                     (2, ferry.Unavailable)]
+    finished, _ = core.complete(batch, [error, Unavailable("down")], 0.0)
+    assert [(e.seq, type(x)) for e, (x,) in finished] == [(1, ferry.InvalidArgument),
+                                                          (2, ferry.Unavailable)]
 
 
 def test_endpoints_fail_over():

@@ -12,7 +12,7 @@
 * :mod:`ferry.v1` — the generated wire API (protobuf + gRPC stubs).
 """
 from ferry._message import VERSION as __version__
-from ferry._message import Message, Stats, SubscriberError
+from ferry._message import Message, MessageBatch, Stats, SubscriberError
 from ferry._fallback import PublisherStats
 from ferry._types import Ordering, PublishResult, Start
 from ferry.errors import *  # noqa: F401,F403
@@ -21,6 +21,6 @@ from ferry.publisher import Publisher
 from ferry.security import credentials
 from ferry.subscriber import Subscriber
 
-__all__ = ["Publisher", "Subscriber", "credentials", "Message", "PublishResult",
+__all__ = ["Publisher", "Subscriber", "credentials", "Message", "MessageBatch", "PublishResult",
            "PublisherStats", "Ordering", "Start", "Stats", "SubscriberError",
            "__version__"] + list(_errors_all)

@@ -20,20 +20,29 @@ import heapq
 import itertools
 from typing import Deque, Dict, List, Optional, Tuple
 
+from ferry import _outgoing
 from ferry.errors import DeadlineExceeded, FerryError
 
 _tiebreak = itertools.count()
 
 
 class Entry:
-    """One published message and its delivery state."""
-    __slots__ = ("seq", "topic", "message", "size", "okey", "deadline", "attempts",
-                 "not_before", "last_error", "done", "handle")
+    """One published message, or a chunk of a ``publish_many`` call (all of
+    one ordering key, in call order), and its delivery state. A chunk is
+    sent in one batch, retried as one (only its messages that failed
+    retryably) and resolved as one."""
+    __slots__ = ("seq", "topic", "records", "values", "ids", "positions", "count", "size",
+                 "okey", "deadline", "attempts", "not_before", "last_error", "done", "handle")
 
-    def __init__(self, seq, topic, message, size, okey, deadline, handle):
+    def __init__(self, seq, topic, records, size, okey, deadline, handle, values=None,
+                 ids=None, positions=None):
         self.seq = seq
         self.topic = topic
-        self.message = message      # ferry.v1.OutgoingMessage
+        self.records = records      # [_outgoing.Outgoing], or None: values + ids
+        self.values = values        # publish_many values without key or headers
+        self.ids = ids
+        self.positions = positions  # each message's index in its publish_many call
+        self.count = len(records) if records is not None else len(values)
         self.size = size            # bytes counted against batch and outstanding limits
         self.okey = okey            # ordering key (bytes) or None
         self.deadline = deadline    # monotonic time after which no attempt starts
@@ -41,7 +50,36 @@ class Entry:
         self.not_before = 0.0
         self.last_error: Optional[FerryError] = None
         self.done = False
-        self.handle = handle        # the driver's future
+        self.handle = handle        # the driver's future, or an _outgoing.ManyResults
+
+    def keep_only(self, keep: List[int], outcomes) -> Tuple["Part", int]:
+        """Shrinks a chunk to its messages at indices ``keep`` (they go
+        again); returns the others, with their ``outcomes``, as a Part and
+        their size."""
+        kept = set(keep)
+        gone = [i for i in range(self.count) if i not in kept]
+        if self.records is not None:
+            gone_size = sum(_outgoing.record_size(self.records[i]) for i in gone)
+            self.records = [self.records[i] for i in keep]
+        else:
+            gone_size = sum(_outgoing.value_size(self.values[i]) for i in gone)
+            self.values = [self.values[i] for i in keep]
+            self.ids = [self.ids[i] for i in keep]
+        part = Part(self.handle, [self.positions[i] for i in gone], [outcomes[i] for i in gone])
+        self.positions = [self.positions[i] for i in keep]
+        self.count = len(keep)
+        self.size -= gone_size
+        return part, gone_size
+
+
+class Part:
+    """Messages of a chunk that finished while the rest of it goes again."""
+    __slots__ = ("handle", "positions", "outcomes")
+
+    def __init__(self, handle, positions, outcomes):
+        self.handle = handle
+        self.positions = positions
+        self.outcomes = outcomes
 
 
 class _Key:
@@ -71,11 +109,12 @@ class _Topic:
 
 
 class Batch:
-    __slots__ = ("topic", "entries", "endpoint", "call")
+    __slots__ = ("topic", "entries", "count", "endpoint", "call")
 
-    def __init__(self, topic, entries):
+    def __init__(self, topic, entries, count):
         self.topic = topic
         self.entries = entries
+        self.count = count          # messages in it
         self.endpoint = None
         self.call = None
 
@@ -109,11 +148,11 @@ class Batcher:
             if not key.busy and not key.in_ready:
                 key.in_ready = True
                 topic.ready.append(key)
-        return (topic.count == 1 or topic.count >= self.max_batch_messages
+        return (topic.count == entry.count or topic.count >= self.max_batch_messages
                 or topic.bytes >= self.max_batch_bytes)
 
     def _count(self, topic, entry, now):
-        topic.count += 1
+        topic.count += entry.count
         topic.bytes += entry.size
         if topic.since is None:
             topic.since = now
@@ -168,12 +207,14 @@ class Batcher:
         topic = self.topics[name]
         entries: List[Entry] = []
         expired: List[Entry] = []
-        size = 0
+        size = count = 0
+        limit = self.max_batch_messages
         ready = topic.ready
-        while ready and len(entries) < self.max_batch_messages:
+        while ready and count < limit:
             item = ready[0]
             if isinstance(item, Entry):
-                if entries and size + item.size > self.max_batch_bytes:
+                if entries and (size + item.size > self.max_batch_bytes
+                                or count + item.count > limit):
                     break
                 ready.popleft()
                 self._uncount(topic, item)
@@ -182,13 +223,15 @@ class Batcher:
                 else:
                     entries.append(item)
                     size += item.size
+                    count += item.count
                 continue
             key = item
             took = False
             queue = key.queue
-            while queue and len(entries) < self.max_batch_messages:
+            while queue and count < limit:
                 entry = queue[0]
-                if entries and size + entry.size > self.max_batch_bytes:
+                if entries and (size + entry.size > self.max_batch_bytes
+                                or count + entry.count > limit):
                     break
                 queue.popleft()
                 self._uncount(topic, entry)
@@ -197,6 +240,7 @@ class Batcher:
                 else:
                     entries.append(entry)
                     size += entry.size
+                    count += entry.count
                     took = True
             if took:
                 key.busy = True
@@ -219,10 +263,10 @@ class Batcher:
         if not entries:
             return None, expired
         topic.inflight += 1
-        return Batch(name, entries), expired
+        return Batch(name, entries, count), expired
 
     def _uncount(self, topic, entry):
-        topic.count -= 1
+        topic.count -= entry.count
         topic.bytes -= entry.size
 
     # -- completion -------------------------------------------------------
@@ -233,35 +277,49 @@ class Batcher:
     def complete(self, batch: Batch, outcomes, now: float):
         """Applies a batch's outcome.
 
-        ``outcomes`` is one item per entry: a result object (success) or a
-        FerryError (failure; retried when ``retryable`` and time allows).
-        Returns ``(succeeded, failed)``: lists of (entry, result) and
-        (entry, error) to resolve.
+        ``outcomes`` has one item per message of the batch, in order: a result
+        object (success) or a FerryError (failure; retried when
+        ``retryable`` and time allows). Returns ``(finished, parts)``:
+        ``finished`` is a list of (entry, its outcomes) to resolve;
+        ``parts`` a list of (Part, size): the finished messages of chunks
+        whose other messages go again.
         """
         topic = self.topics[batch.topic]
         topic.inflight = max(0, topic.inflight - 1)
-        succeeded, failed = [], []
+        finished, parts = [], []
         retry_by_key: Dict[bytes, List[Entry]] = {}
         keys_in_batch: Dict[bytes, _Key] = {}
-        for entry, outcome in zip(batch.entries, outcomes):
+        start = 0
+        for entry in batch.entries:
+            count = entry.count
+            mine = outcomes[start:start + count]
             if entry.okey is not None and entry.okey not in keys_in_batch:
                 keys_in_batch[entry.okey] = topic.keys[entry.okey]
             if entry.done:
+                start += count
                 continue
-            if not isinstance(outcome, FerryError):
-                succeeded.append((entry, outcome))
+            failures = [i for i, o in enumerate(mine) if isinstance(o, FerryError)]
+            if not failures:
+                start += count
+                finished.append((entry, mine))
                 continue
-            entry.last_error = outcome
+            entry.last_error = mine[failures[0]]
             entry.attempts += 1
             due = now + self.backoff(entry.attempts)
-            if outcome.retryable and due <= entry.deadline:
-                entry.not_before = due
-                if entry.okey is None:
-                    heapq.heappush(self.delayed, (due, next(_tiebreak), topic, entry))
-                else:
-                    retry_by_key.setdefault(entry.okey, []).append(entry)
+            retry = ([i for i in failures if mine[i].retryable]
+                     if due <= entry.deadline else [])
+            if not retry:
+                start += count
+                finished.append((entry, mine))
+                continue
+            if len(retry) < count:
+                parts.append(entry.keep_only(retry, mine))
+            start += count
+            entry.not_before = due
+            if entry.okey is None:
+                heapq.heappush(self.delayed, (due, next(_tiebreak), topic, entry))
             else:
-                failed.append((entry, outcome))
+                retry_by_key.setdefault(entry.okey, []).append(entry)
         for okey, key in keys_in_batch.items():
             retries = retry_by_key.get(okey)
             if retries:
@@ -277,7 +335,7 @@ class Batcher:
                     topic.urgent = topic.urgent or topic.count >= self.max_batch_messages
             else:
                 topic.keys.pop(okey, None)
-        return succeeded, failed
+        return finished, parts
 
     def drain(self) -> List[Entry]:
         """Removes and returns every queued or delayed entry (on close)."""

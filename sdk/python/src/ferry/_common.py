@@ -1,12 +1,10 @@
 """Helpers shared by the sync and asyncio clients."""
 import logging
-import os
 
 import grpc
 
 from ferry import _types
 from ferry.errors import InvalidArgument, Unavailable, error_from_rpc_error, error_from_status
-from ferry.v1 import common_pb2, publisher_pb2
 
 #: Call-level codes after which the node counts as failed (try another one).
 NODE_FAILURE_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
@@ -52,29 +50,6 @@ def sync_channels(targets, credentials, extra_options):
     return [grpc.secure_channel(t, credentials, options=options) for t in targets]
 
 
-def build_message(key, value, headers, ordering_key, message_id, timestamp):
-    """Returns (OutgoingMessage, size, ordering key or None)."""
-    key_b = _types.to_bytes(key, "key")
-    value_b = _types.to_bytes(value, "value")
-    okey_b = _types.to_bytes(ordering_key, "ordering_key")
-    header_list = _types.to_header_list(headers)
-    if message_id is None:
-        # 16 random bytes as 32 hex digits, like the Go and C++ SDKs; a
-        # quarter of uuid4().hex's cost, which was a tenth of a publish call.
-        message_id = os.urandom(16).hex()
-    elif not isinstance(message_id, str):
-        raise TypeError("id must be str")
-    message = publisher_pb2.OutgoingMessage(
-        key=key_b, value=value_b, ordering_key=okey_b, id=message_id,
-        headers=[common_pb2.Header(key=k, value=v) for k, v in header_list])
-    if timestamp is not None:
-        message.timestamp.FromDatetime(timestamp)
-    size = len(key_b) + len(value_b) + len(okey_b) + len(message_id) + sum(
-        len(k) + len(v) + 4 for k, v in header_list) + 16
-    okey = okey_b or key_b or None
-    return message, size, okey
-
-
 def result_outcomes(response, count, endpoint):
     """Per-message outcomes of a PublishResponse: PublishResult or FerryError."""
     results = list(response.results)
@@ -83,12 +58,14 @@ def result_outcomes(response, count, endpoint):
                             retryable=False, endpoint=endpoint)
         return [error] * count
     outcomes = []
+    result = _types.PublishResult.of
     for r in results:
-        if r.status.code == 0:
-            outcomes.append(_types.PublishResult(r.cluster, r.partition, r.offset))
+        status = r.status
+        if status.code == 0:
+            outcomes.append(result(r.cluster, r.partition, r.offset))
         else:
-            outcomes.append(error_from_status(r.status.code, r.status.message,
-                                              retryable=r.status.retryable, endpoint=endpoint))
+            outcomes.append(error_from_status(status.code, status.message,
+                                              retryable=status.retryable, endpoint=endpoint))
     return outcomes
 
 
@@ -107,8 +84,8 @@ def validate_topic(topic):
         raise TypeError("topic must be str, not %s" % type(topic).__name__)
 
 
-def too_big(size, limit):
-    return InvalidArgument("message of %d bytes exceeds max_outstanding_bytes %d" % (size, limit))
+def too_big(size, limit, what="message"):
+    return InvalidArgument("%s of %d bytes exceeds max_outstanding_bytes %d" % (what, size, limit))
 
 
 def report_stream_failure(on_error, report) -> None:

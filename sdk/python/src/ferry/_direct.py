@@ -11,6 +11,8 @@ get a random one as through ferryd. Delivery reports fire only from
 import threading
 import time
 
+from google.protobuf import timestamp_pb2
+
 from ferry import _types
 from ferry.errors import InvalidArgument, Unavailable
 
@@ -71,16 +73,19 @@ class DirectProducer:
         return 0 if t is None or t.error is not None else len(t.partitions)
 
     def publish(self, topic, message, partition, done) -> None:
-        """Produces ``message`` (ferry.v1.OutgoingMessage); ``done`` gets a
+        """Produces ``message`` (an _outgoing.Outgoing); ``done`` gets a
         PublishResult or a FerryError exactly once."""
-        headers = [(h.key, h.value) for h in message.headers]
+        headers = list(message.headers)
         headers.append((ID_HEADER, message.id.encode()))
         kwargs = dict(value=message.value, key=message.key or None, headers=headers,
                       on_delivery=lambda err, msg: done(self._outcome(err, msg)))
         if partition is not None:
             kwargs["partition"] = partition
-        if message.HasField("timestamp"):
-            kwargs["timestamp"] = message.timestamp.ToMilliseconds()
+        if message.timestamp is not None:
+            # As the node gets it: protobuf's conversion (a naive datetime is UTC).
+            stamp = timestamp_pb2.Timestamp()
+            stamp.FromDatetime(message.timestamp)
+            kwargs["timestamp"] = stamp.ToMilliseconds()
         while True:
             try:
                 self._producer.produce(topic, **kwargs)

@@ -17,7 +17,7 @@ from typing import Dict, NamedTuple, Optional
 
 import grpc
 
-from ferry import _common
+from ferry import _common, _outgoing
 from ferry._client_config import NO_ANSWER, ConfigSchedule
 from ferry._direct import DirectProducer
 from ferry._fallback_core import DIRECT, FallbackCore
@@ -99,6 +99,23 @@ class FallbackPublisher:
                 return future
             self._incoming.append(self._core.add(topic, message, size, okey, future))
             self._cond.notify_all()
+        return future
+
+    def publish_many(self, core, topic, messages, future) -> concurrent.futures.Future:
+        """publish_many with fallback: each message takes its own path, as
+        if published alone; ``future`` gets the list of outcomes."""
+        chunks, count, _ = core.prepare_many(topic, messages)
+        handle = _outgoing.ManyResults(future, count)
+        if not count:
+            future.set_result([])
+        for okey, positions, values, ids, records, _ in chunks:
+            if records is None:
+                records = [_outgoing.Outgoing(v, b"", b"", [], i, None)
+                           for v, i in zip(values, ids)]
+            for position, record in zip(positions, records):
+                one = self.publish(topic, record, _outgoing.record_size(record), okey)
+                one.add_done_callback(lambda f, p=position: handle.fill(
+                    (p,), [f.exception() or f.result()]))
         return future
 
     def flush(self, timeout: Optional[float]) -> bool:

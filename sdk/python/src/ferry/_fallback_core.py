@@ -133,7 +133,7 @@ class FallbackEntry:
     def __init__(self, token, topic, message, size, okey, handle):
         self.token = token
         self.topic = topic
-        self.message = message  # ferry.v1.OutgoingMessage, id set
+        self.message = message  # _outgoing.Outgoing, id set
         self.size = size
         self.okey = okey        # (topic, ordering key or key) or None
         self.path = FERRY

@@ -1,8 +1,7 @@
 """Plain values of the subscribers: messages, counters, stream failures."""
 import datetime
-from typing import Dict, Optional
-
-from google.protobuf import timestamp_pb2
+from collections.abc import Sequence
+from typing import Dict, List, Optional, Tuple
 
 from ferry import _types
 
@@ -46,8 +45,34 @@ class SubscriberError:
         return "SubscriberError(%r, endpoint=%r, fatal=%s)" % (self.error, self.endpoint, self.fatal)
 
 
+class Received:
+    """The messages of one response of one stream, kept until each is
+    settled: the response's repeated ``ReceivedMessage`` as gRPC parsed it
+    (upb; nothing is copied out until read), one settled flag per message,
+    and one deadline for those not extended on their own. Handing out and
+    settling a whole response is one step, not one per message (issue 18).
+    """
+    __slots__ = ("pbs", "stream", "delivered", "expires", "next", "settled", "unsettled",
+                 "extended")
+
+    def __init__(self, pbs, stream, now, ack_deadline):
+        self.pbs = pbs
+        self.stream = stream
+        self.delivered = now
+        self.expires = now + ack_deadline
+        self.next = 0                           # the first not handed out
+        self.settled = bytearray(len(pbs))      # 1: acked, nacked or dropped
+        self.unsettled = len(pbs)
+        self.extended: Optional[Dict[int, float]] = None  # index -> own deadline
+
+    def drop(self) -> None:
+        """Its stream ended: every receipt is void."""
+        self.settled[:] = b"\x01" * len(self.settled)
+        self.unsettled = 0
+
+
 class Message:
-    """A delivered message.
+    """A delivered message: a view of the received record, read when asked.
 
     Attributes: ``topic``, ``partition``, ``offset``, ``key`` (bytes, None when
     the record has none), ``value`` (bytes), ``headers`` (dict str → bytes,
@@ -60,34 +85,27 @@ class Message:
     A receipt is valid only on the stream that delivered the message: after
     that stream broke, ack/nack do nothing and the node redelivers.
     """
-    __slots__ = ("topic", "partition", "offset", "key", "value", "header_list",
-                 "delivery_attempt", "cluster", "id", "_headers", "_time", "_receipt",
-                 "_stream", "_owner", "_settled", "_delivered", "_expires")
+    __slots__ = ("_pb", "_received", "_index", "_owner", "_headers")
 
-    def __init__(self, pb, stream, owner, now, ack_deadline):
-        self.topic = pb.topic
-        self.partition = pb.partition
-        self.offset = pb.offset
-        self.key = pb.key or None
-        self.value = pb.value
-        self.header_list = [(h.key, h.value) for h in pb.headers]
-        # headers and publish_time are built when first read: ToDatetime alone
-        # cost more than the rest of the message (py-spy, issue 18).
-        self._headers = None
-        if pb.HasField("publish_time"):
-            time = pb.publish_time
-            self._time = (time.seconds, time.nanos)
-        else:
-            self._time = None
-        self.delivery_attempt = pb.delivery_attempt
-        self.cluster = pb.cluster
-        self.id = pb.id
-        self._receipt = pb.receipt
-        self._stream = stream
+    def __init__(self, received: Received, index: int, owner):
+        self._pb = received.pbs[index]
+        self._received = received
+        self._index = index
         self._owner = owner
-        self._settled = False
-        self._delivered = now
-        self._expires = now + ack_deadline
+        self._headers = None
+
+    topic = property(lambda self: self._pb.topic)
+    partition = property(lambda self: self._pb.partition)
+    offset = property(lambda self: self._pb.offset)
+    key = property(lambda self: self._pb.key or None)
+    value = property(lambda self: self._pb.value)
+    delivery_attempt = property(lambda self: self._pb.delivery_attempt)
+    cluster = property(lambda self: self._pb.cluster)
+    id = property(lambda self: self._pb.id)
+
+    @property
+    def header_list(self) -> List[Tuple[str, bytes]]:
+        return [(h.key, h.value) for h in self._pb.headers]
 
     @property
     def headers(self) -> Dict[str, bytes]:
@@ -97,11 +115,9 @@ class Message:
 
     @property
     def publish_time(self) -> Optional[datetime.datetime]:
-        if self._time is None:
+        if not self._pb.HasField("publish_time"):
             return None
-        seconds, nanos = self._time
-        return timestamp_pb2.Timestamp(seconds=seconds, nanos=nanos).ToDatetime(
-            tzinfo=datetime.timezone.utc)
+        return self._pb.publish_time.ToDatetime(tzinfo=datetime.timezone.utc)
 
     def ack(self) -> None:
         """The message was processed: the node may commit past it."""
@@ -123,8 +139,58 @@ class Message:
     @property
     def settled(self) -> bool:
         """True once acked or nacked (or dropped with its stream)."""
-        return self._settled
+        return self._received.settled[self._index] == 1
 
     def __repr__(self):
         return "Message(topic=%r, partition=%d, offset=%d, key=%r, value=%r)" % (
             self.topic, self.partition, self.offset, self.key, self.value[:40])
+
+
+class MessageBatch(Sequence):
+    """Messages of one response, handed out at once by ``receive_batch``: a
+    sequence of :class:`Message` (built when read), with :meth:`ack` and
+    :meth:`nack` for all of them in one call. Settling single messages
+    (``batch[i].nack()``) first and then the batch settles the rest."""
+    __slots__ = ("_received", "_start", "_stop", "_owner")
+
+    def __init__(self, received: Received, start: int, stop: int, owner):
+        self._received = received
+        self._start = start
+        self._stop = stop
+        self._owner = owner
+
+    def __len__(self) -> int:
+        return self._stop - self._start
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("MessageBatch index out of range")
+        return Message(self._received, self._start + index, self._owner)
+
+    def __iter__(self):
+        received, owner = self._received, self._owner
+        for index in range(self._start, self._stop):
+            yield Message(received, index, owner)
+
+    @property
+    def values(self) -> List[bytes]:
+        """Every message's value, in order (without building the messages)."""
+        pbs = self._received.pbs
+        return [pbs[i].value for i in range(self._start, self._stop)]
+
+    def ack(self) -> None:
+        """Acks every message of the batch not settled yet."""
+        self._owner._settle_batch(self, "ack", 0.0)
+
+    def nack(self, delay: Optional[float] = None) -> None:
+        """Nacks every message of the batch not settled yet (see
+        :meth:`Message.nack`)."""
+        seconds = 0.0 if delay is None else _types.seconds_of(delay, "delay")
+        self._owner._settle_batch(self, "nack", seconds)
+
+    def __repr__(self):
+        return "MessageBatch(%d messages)" % len(self)

@@ -11,33 +11,38 @@ shape: state machine + shell.
 
 How a shell drives it::
 
-    message, size, okey = core.prepare(topic, value, ...)   # any thread, no lock
+    record, size, okey = core.prepare(topic, value, ...)    # any thread, no lock
     wait while not core.admit(size)                         # under the lock
-    if core.enqueue(message, size, okey, future, now): wake the sender
+    if core.enqueue(record, size, okey, topic, future, now): wake the sender
+    # or, publish_many: chunks, count, size = core.prepare_many(topic, items),
+    # then admit(size) and core.enqueue_many(topic, chunks, ManyResults(...), now)
     # sender loop, under the lock:
     to_send, to_resolve = core.step(now)
     for batch in to_send: start Publish(core.request(batch)) on
         channel batch.endpoint; its outcome goes to core.on_response /
-        on_call_error / on_not_sent, which return more (entry, outcome) pairs
-    resolve each entry.handle with its outcome (outside the lock)
+        on_call_error / on_not_sent, which return more (entry, outcomes) pairs
+    deliver(entry, outcomes) for each (outside the lock)
     sleep core.wakeup(now) seconds (None: until new input)
 
 Resolved entries have already left the outstanding set when the core returns
-them, so the bound and flush() see them as done at once.
+them, so the bound and flush() see them as done at once. An entry is one
+message (its handle a future) or a chunk of a publish_many call (its handle
+an _outgoing.ManyResults: one future for the call).
 """
 import itertools
 from typing import Dict, List, Optional, Set, Tuple
 
 import grpc
 
-from ferry import _common, _types
+from ferry import _common, _outgoing, _types
 from ferry._batcher import Batch, Batcher, Entry, expired_error
 from ferry._client_config import PushedSettings
 from ferry._fallback_core import effective_settings
 from ferry.errors import FerryError, ResourceExhausted, Unavailable
 from ferry.v1 import publisher_pb2
 
-Resolution = Tuple[Entry, object]  # (entry, PublishResult or FerryError)
+#: (entry or Part, one PublishResult or FerryError per message of it)
+Resolution = Tuple[object, list]
 
 
 class Endpoints:
@@ -150,14 +155,25 @@ class PublisherCore:
     # -- publishing -------------------------------------------------------
 
     def prepare(self, topic, value, key, headers, ordering_key, message_id, timestamp):
-        """Validates and encodes one message: (OutgoingMessage, size, ordering
-        key). Needs no lock. Raises TypeError / InvalidArgument."""
+        """Validates one message: (Outgoing, size, ordering key or None).
+        Needs no lock. Raises TypeError / InvalidArgument."""
         _common.validate_topic(topic)
-        message, size, okey = _common.build_message(key, value, headers, ordering_key,
-                                                    message_id, timestamp)
+        record, size = _outgoing.build(value, key, headers, ordering_key, message_id, timestamp)
         if size > self.max_outstanding_bytes:
             raise _common.too_big(size, self.max_outstanding_bytes)
-        return message, size, okey
+        return record, size, _outgoing.ordering_key_of(record)
+
+    def prepare_many(self, topic, messages):
+        """Validates a publish_many call's items (see _outgoing.items_of):
+        (chunks, message count, size). Needs no lock. Raises TypeError /
+        InvalidArgument (the call is larger than max_outstanding_bytes)."""
+        _common.validate_topic(topic)
+        batcher = self.batcher
+        chunks, count, size = _outgoing.items_of(messages, batcher.max_batch_messages,
+                                                 batcher.max_batch_bytes)
+        if size > self.max_outstanding_bytes:
+            raise _common.too_big(size, self.max_outstanding_bytes, "publish_many call")
+        return chunks, count, size
 
     def admit(self, size: int) -> bool:
         """Whether a message of ``size`` bytes fits the outstanding bound now.
@@ -169,14 +185,30 @@ class PublisherCore:
     def full_error(self) -> ResourceExhausted:
         return ResourceExhausted("max_outstanding_bytes %d reached" % self.max_outstanding_bytes)
 
-    def enqueue(self, message, size, okey, topic, handle, now) -> bool:
+    def enqueue(self, record, size, okey, topic, handle, now) -> bool:
         """Queues a prepared message; True when the sender should wake up."""
         seq = next(self._seq)
         self.last_seq = seq
-        entry = Entry(seq, topic, message, size, okey, now + self.delivery_timeout, handle)
+        entry = Entry(seq, topic, [record], size, okey, now + self.delivery_timeout, handle)
         self.outstanding[seq] = entry
         self.outstanding_bytes += size
         return self.batcher.add(entry, now)
+
+    def enqueue_many(self, topic, chunks, handle, now) -> bool:
+        """Queues a prepared publish_many call (its size admitted); True when
+        the sender should wake up."""
+        wake = False
+        deadline = now + self.delivery_timeout
+        outstanding, add = self.outstanding, self.batcher.add
+        for okey, positions, values, ids, records, size in chunks:
+            seq = next(self._seq)
+            entry = Entry(seq, topic, records, size, okey, deadline, handle, values, ids,
+                          positions)
+            outstanding[seq] = entry
+            self.outstanding_bytes += size
+            wake = add(entry, now) or wake
+        self.last_seq = seq
+        return wake
 
     def flushed(self, watermark: int) -> bool:
         """True once every message up to sequence ``watermark`` is resolved."""
@@ -202,7 +234,7 @@ class PublisherCore:
                 batch, expired = batcher.take_batch(name, now)
                 for entry in expired:
                     if self._forget(entry):
-                        to_resolve.append((entry, expired_error(entry)))
+                        to_resolve.append((entry, [expired_error(entry)] * entry.count))
                 if batch is not None:
                     batch.endpoint = self.endpoints.pick(now)
                     self.inflight.add(batch)
@@ -217,15 +249,17 @@ class PublisherCore:
         return None if when is None else max(0.0, when - now)
 
     def request(self, batch: Batch) -> publisher_pb2.PublishRequest:
-        return publisher_pb2.PublishRequest(topic=batch.topic,
-                                            messages=[e.message for e in batch.entries])
+        request = publisher_pb2.PublishRequest(topic=batch.topic)
+        messages = request.messages
+        for entry in batch.entries:
+            _outgoing.write(messages, entry)
+        return request
 
     def on_response(self, batch: Batch, response, now: float) -> List[Resolution]:
         """The node answered the batch's Publish call."""
         if self.endpoints.succeeded(batch.endpoint):
             self.reconnected = True
-        outcomes = _common.result_outcomes(response, len(batch.entries),
-                                           self.targets[batch.endpoint])
+        outcomes = _common.result_outcomes(response, batch.count, self.targets[batch.endpoint])
         return self._complete(batch, outcomes, now)
 
     def on_call_error(self, batch: Batch, error: grpc.RpcError, now: float) -> List[Resolution]:
@@ -233,7 +267,7 @@ class PublisherCore:
         ferry_error, node_failed = _common.call_error(error, self.targets[batch.endpoint])
         if node_failed:
             self.endpoints.failed(batch.endpoint, now)
-        return self._complete(batch, [ferry_error] * len(batch.entries), now)
+        return self._complete(batch, [ferry_error] * batch.count, now)
 
     def on_not_sent(self, batch: Batch, cause, now: float) -> List[Resolution]:
         """The call could not start (``cause``: the exception) or was
@@ -243,12 +277,16 @@ class PublisherCore:
         else:
             error = Unavailable("could not start the call: %r" % (cause,),
                                 endpoint=self.targets[batch.endpoint])
-        return self._complete(batch, [error] * len(batch.entries), now)
+        return self._complete(batch, [error] * batch.count, now)
 
     def _complete(self, batch, outcomes, now):
         self.inflight.discard(batch)
-        succeeded, failed = self.batcher.complete(batch, outcomes, now)
-        return [(e, o) for e, o in succeeded + failed if self._forget(e)]
+        finished, parts = self.batcher.complete(batch, outcomes, now)
+        resolutions = [(e, o) for e, o in finished if self._forget(e)]
+        for part, size in parts:
+            self.outstanding_bytes -= size
+            resolutions.append((part, part.outcomes))
+        return resolutions
 
     # -- closing ----------------------------------------------------------
 
@@ -257,7 +295,8 @@ class PublisherCore:
         "publisher closed" error, and the batches in flight (to cancel)."""
         self.closing = True
         error = Unavailable("publisher closed", retryable=False)
-        leftovers = [(e, error) for e in list(self.outstanding.values()) if self._forget(e)]
+        leftovers = [(e, [error] * e.count) for e in list(self.outstanding.values())
+                     if self._forget(e)]
         self.batcher.drain()
         return leftovers, list(self.inflight)
 
@@ -277,6 +316,22 @@ def check_settings(settings: PushedSettings) -> None:
     if (settings.linger < 0 or settings.request_timeout <= 0
             or settings.delivery_timeout <= 0):
         raise ValueError("need linger >= 0, request_timeout > 0 and delivery_timeout > 0")
+
+
+def deliver(target, outcomes) -> None:
+    """Completes what a resolution stands for: one message's future, or its
+    messages' places in a publish_many call's result."""
+    handle = target.handle
+    if handle.__class__ is _outgoing.ManyResults:
+        handle.fill(target.positions, outcomes)
+    else:
+        resolve(handle, outcomes[0])
+
+
+def acked(resolutions) -> int:
+    """Messages the broker acknowledged among ``resolutions``."""
+    return sum(1 for _, outcomes in resolutions for o in outcomes
+               if isinstance(o, _types.PublishResult))
 
 
 def resolve(handle, outcome) -> None:

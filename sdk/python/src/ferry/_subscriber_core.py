@@ -22,10 +22,16 @@ How a shell drives it, per endpoint ``i``::
     tell the user ``report`` (if any); if report.fatal: core.fail(report.error)
     reconnect after ``delay`` (None: stop)
 
-and beside that: ``core.next_message()`` for receivers, ``core.settle(...)``
-from Message.ack/nack/extend (wake the maintenance timer when it returns
-True), ``core.maintain(now)`` when that timer fires (it returns the next
-time), ``core.begin_close()`` / ``core.end_close()`` from close.
+and beside that: ``core.next_message()`` / ``core.next_batch()`` for
+receivers, ``core.settle(...)`` from Message.ack/nack/extend and
+``core.settle_batch(...)`` from MessageBatch.ack/nack (wake the maintenance
+timer when they return True), ``core.maintain(now)`` when that timer fires
+(it returns the next time), ``core.begin_close()`` / ``core.end_close()``
+from close.
+
+A response's messages stay in one :class:`ferry._message.Received` (the
+parsed protobuf and a settled flag per message) from arrival to their last
+settlement; a ``Message`` is a view built when handed out.
 """
 import collections
 import os
@@ -35,7 +41,7 @@ from typing import Dict, List, Optional
 from google.protobuf import duration_pb2
 
 from ferry import _common, _types
-from ferry._message import VERSION, Message, Stats, SubscriberError
+from ferry._message import VERSION, Message, MessageBatch, Received, Stats, SubscriberError
 from ferry.errors import FerryError, Unavailable, error_from_status
 from ferry.v1 import subscriber_pb2
 
@@ -61,16 +67,16 @@ class Settlements:
         self.since: Optional[float] = None  # when the oldest pending one was added
         self.count = 0
 
-    def add(self, kind: str, receipt: bytes, seconds: float, now: float) -> None:
+    def add(self, kind: str, receipts: List[bytes], seconds: float, now: float) -> None:
         if kind == "ack":
-            self.acks.append(receipt)
+            self.acks.extend(receipts)
         elif kind == "nack":
-            self.nacks.setdefault(seconds, []).append(receipt)
+            self.nacks.setdefault(seconds, []).extend(receipts)
         else:
-            self.extensions.setdefault(seconds, []).append(receipt)
+            self.extensions.setdefault(seconds, []).extend(receipts)
         if self.since is None:
             self.since = now
-        self.count += 1
+        self.count += len(receipts)
 
     def take(self):
         """Returns the requests to send and (acks, nacks, extensions) counts."""
@@ -108,7 +114,7 @@ class Stream:
         self.call = None
         self.alive = True
         self.pending = Settlements()
-        self.unsettled: Dict[bytes, Message] = {}
+        self.unsettled: Dict[Received, None] = {}  # responses with unsettled messages
 
     def half_close(self):
         self.send(None)
@@ -180,13 +186,12 @@ class SubscriberCore:
             if self.closing:
                 return False, ()  # not acked: the node redelivers once the stream ends
             batch = response.messages.messages
+            if not batch:
+                return False, ()
             self.stats.received += len(batch)
-            owner, deadline = self.owner, self.ack_deadline
-            unsettled, delivery = stream.unsettled, self.delivery
-            for pb in batch:
-                message = Message(pb, stream, owner, now, deadline)
-                unsettled[message._receipt] = message
-                delivery.append(message)
+            received = Received(batch, stream, now, self.ack_deadline)
+            stream.unsettled[received] = None
+            self.delivery.append(received)
             return True, ()
         if kind == "opened":
             self.backoff[stream.index] = self.backoff_initial
@@ -208,11 +213,11 @@ class SubscriberCore:
         stream.alive = False
         self.stats.dropped_settlements += stream.pending.count
         stream.pending.take()
-        for message in stream.unsettled.values():
-            message._settled = True
+        for received in stream.unsettled:
+            received.drop()
         stream.unsettled.clear()
         if self.delivery:
-            self.delivery = collections.deque(m for m in self.delivery if m._stream is not stream)
+            self.delivery = collections.deque(r for r in self.delivery if r.stream is not stream)
         stream.half_close()
         if self.closing:
             return None, None
@@ -246,16 +251,42 @@ class SubscriberCore:
     def next_message(self) -> Optional[Message]:
         """The next deliverable message; raises the fatal error after a fatal
         failure; None when there is none (or closing)."""
-        if self.failure is not None:
-            raise self.failure
-        if self.closing:
+        if not self._delivering():
             return None
         delivery = self.delivery
         while delivery:
-            message = delivery.popleft()
-            if message._stream.alive:
-                return message
+            received = delivery[0]
+            index = received.next
+            received.next = index + 1
+            if received.next == len(received.pbs):
+                delivery.popleft()
+            if received.stream.alive:
+                return Message(received, index, self.owner)
         return None
+
+    def next_batch(self, max_messages: Optional[int] = None) -> Optional[MessageBatch]:
+        """The messages of the oldest response not handed out yet (at most
+        ``max_messages``), as one batch; otherwise as next_message."""
+        if not self._delivering():
+            return None
+        delivery = self.delivery
+        while delivery:
+            received = delivery.popleft()
+            if not received.stream.alive:
+                continue
+            start, stop = received.next, len(received.pbs)
+            if max_messages is not None and stop - start > max_messages:
+                stop = start + max(1, max_messages)
+                delivery.appendleft(received)
+            received.next = stop
+            return MessageBatch(received, start, stop, self.owner)
+        return None
+
+    def _delivering(self) -> bool:
+        """False once closing; raises the fatal error after a fatal failure."""
+        if self.failure is not None:
+            raise self.failure
+        return not self.closing
 
     def chain_key(self, message: Message):
         """Messages with one chain key are handled one at a time, in order."""
@@ -293,22 +324,47 @@ class SubscriberCore:
     def settle(self, message: Message, kind: str, seconds, now: float) -> bool:
         """Records an ack, nack or extension (only the first ack/nack
         counts); True when the maintenance timer should wake up."""
-        stream = message._stream
-        if message._settled:
-            return False
-        if kind != "extend":
-            message._settled = True
-            stream.unsettled.pop(message._receipt, None)
-        if not stream.alive or not self.accepting:
-            if kind != "extend":
-                self.stats.dropped_settlements += 1
+        received, index = message._received, message._index
+        if received.settled[index]:
             return False
         if kind == "extend":
             seconds = self.ack_deadline if seconds is None else _types.seconds_of(
                 seconds, "deadline")
-            message._expires = now + seconds
+            if received.extended is None:
+                received.extended = {}
+            received.extended[index] = now + seconds
+        else:
+            self._mark_settled(received, index, index + 1)
+        return self._queue(received.stream, kind, [message._pb.receipt], seconds, now)
+
+    def settle_batch(self, batch: MessageBatch, kind: str, seconds, now: float) -> bool:
+        """Acks or nacks every message of ``batch`` not settled yet, as one
+        settlement; True when the maintenance timer should wake up."""
+        received, start, stop = batch._received, batch._start, batch._stop
+        flags, pbs = received.settled, received.pbs
+        if flags.count(0, start, stop) == stop - start:
+            receipts = [pb.receipt for pb in pbs[start:stop]]
+        else:
+            receipts = [pbs[i].receipt for i in range(start, stop) if not flags[i]]
+        if not receipts:
+            return False
+        self._mark_settled(received, start, stop)
+        return self._queue(received.stream, kind, receipts, seconds, now)
+
+    def _mark_settled(self, received: Received, start: int, stop: int) -> None:
+        flags = received.settled
+        received.unsettled -= stop - start - flags.count(1, start, stop)
+        flags[start:stop] = b"\x01" * (stop - start)
+        if received.unsettled == 0:
+            received.stream.unsettled.pop(received, None)
+
+    def _queue(self, stream: Stream, kind: str, receipts, seconds, now: float) -> bool:
+        if not stream.alive or not self.accepting:
+            if kind != "extend":
+                self.stats.dropped_settlements += len(receipts)
+            return False
         first = stream.pending.count == 0
-        stream.pending.add(kind, message._receipt, seconds, now)
+        stream.pending.add(kind, receipts, seconds, now)
         if stream.pending.count >= self.ack_batch_count:
             self._flush(stream)
             return False
@@ -354,12 +410,29 @@ class SubscriberCore:
         for stream in self.streams:
             if stream is None or not stream.alive:
                 continue
-            for message in stream.unsettled.values():
-                if (message._expires - now <= threshold
-                        and now - message._delivered < self.max_extension):
-                    message._expires = now + self.ack_deadline
-                    stream.pending.add("extend", message._receipt, self.ack_deadline, now)
+            for received in stream.unsettled:
+                if now - received.delivered >= self.max_extension:
+                    continue
+                due = self._due_for_extension(received, now, threshold)
+                if due:
+                    pbs = received.pbs
+                    stream.pending.add("extend", [pbs[i].receipt for i in due],
+                                       self.ack_deadline, now)
             self._flush(stream)
+
+    def _due_for_extension(self, received: Received, now: float, threshold: float):
+        """Indices of ``received``'s unsettled messages whose deadline is
+        within ``threshold``; moves their deadlines on by ack_deadline."""
+        flags, extended = received.settled, received.extended or {}
+        due = []
+        if received.expires - now <= threshold:
+            received.expires = now + self.ack_deadline
+            due = [i for i in range(len(flags)) if not flags[i] and i not in extended]
+        for index, expires in extended.items():
+            if not flags[index] and expires - now <= threshold:
+                extended[index] = now + self.ack_deadline
+                due.append(index)
+        return due
 
     # -- closing ----------------------------------------------------------
 
@@ -367,7 +440,8 @@ class SubscriberCore:
         """Stops delivering; returns the messages received but not handed
         out (the shell nacks them)."""
         self.closing = True
-        leftovers = list(self.delivery)
+        leftovers = [Message(r, i, self.owner) for r in self.delivery
+                     for i in range(r.next, len(r.pbs)) if r.stream.alive]
         self.delivery.clear()
         for chain in self.chains.values():
             leftovers.extend(chain)

@@ -21,10 +21,19 @@ class PublishResult(_Where):
     publisher with ``fallback=True`` wrote it straight to the cluster because
     no node answered (not part of the tuple)."""
 
+    direct = False
+
     def __new__(cls, cluster: str, partition: int, offset: int, direct: bool = False):
         result = super().__new__(cls, cluster, partition, offset)
-        result.direct = direct
+        if direct:
+            result.direct = True
         return result
+
+    @classmethod
+    def of(cls, cluster: str, partition: int, offset: int) -> "PublishResult":
+        """A result through the nodes, built for a batch's every message
+        (without the two Python-level constructors)."""
+        return tuple.__new__(cls, (cluster, partition, offset))
 
     def __getnewargs__(self):
         return tuple(self) + (self.direct,)

@@ -33,11 +33,11 @@ from typing import Optional
 import grpc
 import grpc.aio
 
-from ferry import _common, _types
+from ferry import _common, _outgoing, _types
 from ferry._client_config import NO_ANSWER, ConfigSchedule
 from ferry._fallback import PublisherStats
-from ferry._message import Message, Stats
-from ferry._publisher_core import CORE_OPTIONS, PublisherCore, resolve
+from ferry._message import Message, MessageBatch, Stats
+from ferry._publisher_core import CORE_OPTIONS, PublisherCore, acked, deliver
 from ferry._subscriber_core import SubscriberCore
 from ferry.errors import ResourceExhausted, Unavailable, error_from_rpc_error
 from ferry.publisher import Publisher as _ThreadedPublisher
@@ -159,6 +159,44 @@ class Publisher:
                 await self._progress.wait()
         return await future
 
+    def publish_many_nowait(self, topic: str, messages) -> "asyncio.Future":
+        """Queues many messages of one topic (items as in
+        :meth:`ferry.Publisher.publish_many`); returns one ``asyncio.Future``
+        of the list of outcomes (PublishResult or FerryError per message).
+        Raises ``ResourceExhausted`` at once when they do not fit now."""
+        if self._threaded is not None:
+            return asyncio.wrap_future(self._threaded.publish_many(topic, messages))
+        core = self._core
+        chunks, count, size = core.prepare_many(topic, messages)
+        if not core.admit(size):
+            raise core.full_error()
+        future = asyncio.get_running_loop().create_future()
+        if not chunks:
+            future.set_result([])
+            return future
+        self._start()
+        if core.enqueue_many(topic, chunks, _outgoing.ManyResults(future, count),
+                             time.monotonic()):
+            self._wake.set()
+        return future
+
+    async def publish_many(self, topic: str, messages) -> list:
+        """Publishes many messages of one topic and returns each one's
+        outcome (see :meth:`ferry.Publisher.publish_many`); waits for room
+        when ``max_outstanding_bytes`` is in use."""
+        messages = list(messages)  # tried again while waiting for room
+        while True:
+            try:
+                future = self.publish_many_nowait(topic, messages)
+                break
+            except ResourceExhausted:
+                if self._threaded is not None:
+                    await asyncio.sleep(0.005)
+                    continue
+                self._progress.clear()
+                await self._progress.wait()
+        return await future
+
     async def flush(self, timeout: Optional[float] = None) -> bool:
         """Sends queued messages at once and waits until every message
         published before the call has its result; False on timeout."""
@@ -225,10 +263,10 @@ class Publisher:
         await self.close()
 
     def _resolve(self, resolutions):
-        self._acked += sum(1 for _, o in resolutions if isinstance(o, _types.PublishResult))
-        for entry, outcome in resolutions:
+        self._acked += acked(resolutions)
+        for entry, outcomes in resolutions:
             if not entry.handle.done():  # the caller may have cancelled it
-                resolve(entry.handle, outcome)
+                deliver(entry, outcomes)
         if resolutions:
             self._progress.set()
 
@@ -343,13 +381,24 @@ class Subscriber:
         """The next message within ``timeout`` seconds (None: wait); None on
         timeout or after close; raises the fatal FerryError after a fatal
         failure."""
+        return await self._wait_for(self._core.next_message, timeout)
+
+    async def receive_batch(self, timeout: Optional[float] = None,
+                            max_messages: Optional[int] = None) -> Optional[MessageBatch]:
+        """The messages of the oldest response not handed out yet, as one
+        batch (see :meth:`ferry.Subscriber.receive_batch`); None on timeout
+        or after close."""
+        return await self._wait_for(lambda: self._core.next_batch(max_messages), timeout)
+
+    async def _wait_for(self, take, timeout):
+        """``take()`` until it returns something, the subscriber closes or
+        ``timeout`` passes (None)."""
         self._start()
-        core = self._core
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            message = core.next_message()
-            if message is not None or core.closing:
-                return message
+            taken = take()
+            if taken is not None or self._core.closing:
+                return taken
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return None
@@ -414,6 +463,10 @@ class Subscriber:
 
     def _settle(self, message, kind, seconds):
         if self._core.settle(message, kind, seconds, time.monotonic()):
+            self._maint_wake.set()
+
+    def _settle_batch(self, batch, kind, seconds):
+        if self._core.settle_batch(batch, kind, seconds, time.monotonic()):
             self._maint_wake.set()
 
     async def _maintain(self):

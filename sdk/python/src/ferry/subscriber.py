@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import grpc
 
 from ferry import _common, _types
-from ferry._message import Message, Stats, SubscriberError
+from ferry._message import Message, MessageBatch, Stats, SubscriberError
 from ferry._subscriber_core import SubscriberCore
 from ferry.errors import Unavailable, error_from_rpc_error
 from ferry.v1 import subscriber_pb2_grpc
@@ -141,13 +141,28 @@ class Subscriber:
         """Iterator API: the next message, waiting up to ``timeout`` seconds
         (None: until one arrives). Returns None on timeout and after close;
         raises the fatal :class:`ferry.FerryError` after a fatal failure."""
+        return self._wait_for(self._core.next_message, timeout)
+
+    def receive_batch(self, timeout: Optional[float] = None,
+                      max_messages: Optional[int] = None) -> Optional[MessageBatch]:
+        """Iterator API, a response at a time: the messages of the oldest
+        response not handed out yet (at most ``max_messages``) as one
+        :class:`ferry.MessageBatch`, waiting up to ``timeout`` seconds for
+        one. ``batch.ack()`` settles them all in one call. Returns None on
+        timeout and after close; raises the fatal error like
+        :meth:`receive`. Mixes with :meth:`receive` (each message is handed
+        out once)."""
+        return self._wait_for(lambda: self._core.next_batch(max_messages), timeout)
+
+    def _wait_for(self, take, timeout):
+        """``take()`` under the lock until it returns something, the
+        subscriber closes or ``timeout`` passes (None)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        core = self._core
         with self._lock:
             while True:
-                message = core.next_message()
-                if message is not None or core.closing:
-                    return message
+                taken = take()
+                if taken is not None or self._core.closing:
+                    return taken
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return None
@@ -233,6 +248,11 @@ class Subscriber:
     def _settle(self, message, kind, seconds):
         with self._lock:
             if self._core.settle(message, kind, seconds, time.monotonic()):
+                self._maint.notify()
+
+    def _settle_batch(self, batch, kind, seconds):
+        with self._lock:
+            if self._core.settle_batch(batch, kind, seconds, time.monotonic()):
                 self._maint.notify()
 
     def _maintain(self):
@@ -322,7 +342,7 @@ class Subscriber:
                 log.exception("ferry: message handler raised; nacking %r", message)
                 message.nack()
             else:
-                auto_ack = self._auto_ack and not message._settled
+                auto_ack = self._auto_ack and not message.settled
             # The auto-ack and the end of the call under one lock; only close()
             # waits for handler calls to end, so only it is woken.
             with self._lock:
