@@ -1,8 +1,9 @@
-"""The batch forms (Publisher.publish_many, Subscriber.receive_batch and
-MessageBatch.ack/nack), sync and asyncio, against a real ferryd on Kafka and
-on the embedded store."""
+"""The forms without a future or a call per message (Publisher.publish_many,
+publish with a callback, Subscriber.receive_batch and MessageBatch.ack/nack),
+sync and asyncio, against a real ferryd on Kafka and on the embedded store."""
 import asyncio
 import collections
+import threading
 import time
 
 import pytest
@@ -84,6 +85,29 @@ def test_publish_many_reports_each_messages_error_in_its_place(node):
         assert [type(r) for r in results] == [ferry.NotFound, ferry.NotFound]
         with pytest.raises(TypeError):
             pub.publish_many("t", [b"a", 1])
+
+
+def test_publish_with_a_callback_reports_each_outcome_without_a_future(node, topic_factory):
+    topic = topic_factory()
+    outcomes = []
+    done = threading.Event()
+
+    def record(outcome):
+        outcomes.append(outcome)
+        if len(outcomes) == 201:
+            done.set()
+        if len(outcomes) == 1:
+            raise RuntimeError("logged; the publisher goes on")
+
+    with ferry.Publisher([node.endpoint]) as pub:
+        for i in range(200):
+            assert pub.publish(topic, b"cb-%d" % i, key="k%d" % (i % 3), callback=record) is None
+        pub.publish(unique("no-such-topic"), b"x", callback=record)
+        assert pub.flush(30)
+    assert done.wait(10)
+    assert sum(isinstance(o, ferry.PublishResult) for o in outcomes) == 200
+    assert [type(o) for o in outcomes if not isinstance(o, ferry.PublishResult)] == [
+        ferry.NotFound]
 
 
 def test_batch_nack_redelivers_every_message_of_the_batch(node, topic_factory):

@@ -202,6 +202,26 @@ def test_asyncio_publisher_falls_back_and_says_which_path_carried_a_message(
     assert (stats.ferry_messages, stats.direct_messages) == (1, 1)
 
 
+def test_publish_many_falls_back_message_by_message(kafka, fallback_nodes):
+    a, b = fallback_nodes
+    topic = create_topic(a.endpoint, "pyfb-" + uuid.uuid4().hex[:8], PARTITIONS)
+    items = [b"plain", (b"keyed", "k-2"), (b"headed", "k-2", {"h": "1"})]
+    with ferry.Publisher([a.endpoint, b.endpoint], fallback=True, fallback_after=1,
+                         delivery_timeout=2) as publisher:
+        through_nodes = publisher.publish_many(topic, items).result(30)
+        time.sleep(0.5)  # the configuration of the topic just used arrives
+        a.kill9()
+        b.kill9()
+        time.sleep(1.5)
+        direct = publisher.publish_many(topic, items).result(30)
+        stats = publisher.stats()
+    assert all(isinstance(r, ferry.PublishResult) for r in through_nodes + direct)
+    assert [r.direct for r in through_nodes + direct] == [False] * 3 + [True] * 3
+    assert direct[1].partition == direct[2].partition == java_partition(b"k-2", PARTITIONS)
+    assert through_nodes[1].partition == direct[1].partition
+    assert (stats.ferry_messages, stats.direct_messages) == (3, 3)
+
+
 def test_subscriber_waits_out_a_full_outage_and_gets_what_was_published_directly(
         fallback_nodes):
     """Consumers do not fall back: while no node answers they deliver nothing;

@@ -1,6 +1,6 @@
 """Messages on their way out: how the publishers keep them until sent, their
-ids, how a batch call's request is written, and the result of a
-``publish_many`` call.
+ids, how a batch call's request is written, and the handles that stand in
+for a future per message (``publish(callback=)``, ``publish_many``).
 
 A message is kept as its fields (an :class:`Outgoing`, or for a
 ``publish_many`` item that is only a value, the value and its id) and
@@ -9,11 +9,14 @@ batch is sent: building an ``OutgoingMessage`` per message and copying it
 into the request was most of a publish call (py-spy, issue 18).
 """
 import datetime
+import logging
 import os
 import threading
 from typing import List, NamedTuple, Optional, Tuple
 
 from ferry import _types
+
+log = logging.getLogger("ferry")
 
 #: Bytes counted per message beyond its payload (the C++ and Go SDKs count
 #: the payload; 16 keeps tiny messages from being free).
@@ -113,6 +116,25 @@ def write(messages, entry) -> None:
             message.headers.add(key=k, value=v)
         if record.timestamp is not None:
             message.timestamp.FromDatetime(record.timestamp)
+
+
+# -- handles without a future per message ----------------------------------
+
+class Callback:
+    """The handle of ``publish(..., callback=fn)``: ``fn(outcome)`` instead
+    of a future (a Future costs a Condition and an RLock per message)."""
+    __slots__ = ("fn",)
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def set_result(self, outcome) -> None:
+        try:
+            self.fn(outcome)
+        except Exception:  # noqa: BLE001 - the publisher's thread must go on
+            log.exception("ferry: publish callback raised")
+
+    set_exception = set_result
 
 
 # -- publish_many ---------------------------------------------------------

@@ -21,19 +21,13 @@ class PublishResult(_Where):
     publisher with ``fallback=True`` wrote it straight to the cluster because
     no node answered (not part of the tuple)."""
 
-    direct = False
+    direct = False  # a class attribute: results built with tuple.__new__ get it
 
     def __new__(cls, cluster: str, partition: int, offset: int, direct: bool = False):
         result = super().__new__(cls, cluster, partition, offset)
         if direct:
             result.direct = True
         return result
-
-    @classmethod
-    def of(cls, cluster: str, partition: int, offset: int) -> "PublishResult":
-        """A result through the nodes, built for a batch's every message
-        (without the two Python-level constructors)."""
-        return tuple.__new__(cls, (cluster, partition, offset))
 
     def __getnewargs__(self):
         return tuple(self) + (self.direct,)

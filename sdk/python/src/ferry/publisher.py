@@ -137,8 +137,10 @@ class Publisher:
     # -- public API -------------------------------------------------------
 
     def publish(self, topic: str, value, key=None, headers=None, ordering_key=None, *,
-                id: Optional[str] = None, timestamp=None) -> concurrent.futures.Future:
-        """Queues one message; returns a Future of :class:`PublishResult`.
+                id: Optional[str] = None, timestamp=None,
+                callback=None) -> Optional[concurrent.futures.Future]:
+        """Queues one message; returns a Future of :class:`PublishResult`,
+        or with ``callback`` None and no future is made.
 
         Args:
             topic: the topic; an empty or invalid name fails the future with
@@ -149,6 +151,11 @@ class Publisher:
             ordering_key: partition and order by this instead of ``key``.
             id: message id stored as header ``ferry.id`` (default: random).
             timestamp: record time (``datetime``); default the node's clock.
+            callback: ``callable(outcome)`` called once with the
+                PublishResult or FerryError instead of a future (cheaper);
+                it runs on the publisher's thread: it must return quickly
+                and not wait for this publisher (``flush``, or ``publish``
+                while full). What it raises is logged.
 
         Raises (at once, not through the future): TypeError for values of the
         wrong type, ``ResourceExhausted`` when full and
@@ -157,8 +164,16 @@ class Publisher:
         message, size, okey = self._core.prepare(topic, value, key, headers, ordering_key, id,
                                                  timestamp)
         if self._fallback is not None:
-            return self._fallback.publish(topic, message, size, okey)
-        return self.publish_prepared(topic, message, size, okey)
+            future = self._fallback.publish(topic, message, size, okey)
+            if callback is None:
+                return future
+            handle = _outgoing.Callback(callback)
+            future.add_done_callback(lambda f: handle.set_result(f.exception() or f.result()))
+            return None
+        if callback is None:
+            return self.publish_prepared(topic, message, size, okey)
+        self._enqueue(topic, message, size, okey, _outgoing.Callback(callback))
+        return None
 
     def publish_many(self, topic: str, messages) -> concurrent.futures.Future:
         """Queues many messages of one topic; returns one Future of a list
@@ -199,11 +214,14 @@ class Publisher:
         Ferry path)."""
         future = concurrent.futures.Future()
         future.set_running_or_notify_cancel()
+        self._enqueue(topic, record, size, okey, future)
+        return future
+
+    def _enqueue(self, topic, record, size, okey, handle):
         with self._cond:
             self._admit(size)
-            if self._core.enqueue(record, size, okey, topic, future, time.monotonic()):
+            if self._core.enqueue(record, size, okey, topic, handle, time.monotonic()):
                 self._cond.notify_all()
-        return future
 
     def _admit(self, size):
         """Waits (under the lock) until ``size`` bytes fit, or raises."""
