@@ -13,14 +13,16 @@ ferry-client[fallback] (confluent-kafka), e.g. scripts/test-python's.
 Each client runs in a child process of its own, so its CPU time
 (getrusage: user + system of all its threads, gRPC's and librdkafka's
 included) is its work alone. Publish: --messages values of --size bytes, a
-future (Ferry) or delivery callback (confluent-kafka, acks=all, idempotence
-on) per message, then flush; each client into a topic of its own. Consume:
-the first --messages of one backlog (written before the run by the Ferry
-publisher), a fresh group from the earliest offset, every message acked:
-Ferry's iterator (receive + ack) and callback API (auto-ack), and
-confluent-kafka's consume() loop (auto-commit). msgs/s per core = messages /
-CPU seconds of the process; ratio = Ferry's over confluent-kafka's (target >=
-1).
+future per message (Ferry's publish), a callback per message (Ferry's
+publish(callback=)), one future per --many messages (Ferry's publish_many)
+or a delivery callback per message (confluent-kafka, acks=all, idempotence
+on), then flush; each client into a topic of its own.
+Consume: the first --messages of one backlog (written before the run by
+publish_many), a fresh group from the earliest offset, every message's value
+read and every message acked: Ferry's iterator (receive + ack), callback API
+(auto-ack) and batch form (receive_batch + batch.ack), and confluent-kafka's
+consume() loop (auto-commit). msgs/s per core = messages / CPU seconds of the
+process; ratio = Ferry's over confluent-kafka's (target >= 1).
 """
 import argparse
 import json
@@ -58,6 +60,43 @@ def ferry_publish(args):
         return time.monotonic() - start, cpu_seconds() - cpu, args.messages - failed
 
 
+def ferry_publish_callback(args):
+    import ferry
+    value = os.urandom(args.size)
+    delivered = [0]
+
+    def on_outcome(outcome):
+        if isinstance(outcome, ferry.PublishResult):
+            delivered[0] += 1  # only the publisher's thread calls it
+
+    with ferry.Publisher([args.server]) as pub:
+        start, cpu = time.monotonic(), cpu_seconds()
+        for _ in range(args.messages):
+            pub.publish(args.topic, value, callback=on_outcome)
+        pub.flush()
+        # flush() returns once every outcome is known; the last callbacks may
+        # still be running on the publisher's thread.
+        deadline = time.monotonic() + 10
+        while delivered[0] < args.messages and time.monotonic() < deadline:
+            time.sleep(0.001)
+        return time.monotonic() - start, cpu_seconds() - cpu, delivered[0]
+
+
+def ferry_publish_many(args):
+    import ferry
+    value = os.urandom(args.size)
+    with ferry.Publisher([args.server]) as pub:
+        start, cpu = time.monotonic(), cpu_seconds()
+        futures = []
+        for first in range(0, args.messages, args.many):
+            futures.append(pub.publish_many(args.topic,
+                                            [value] * min(args.many, args.messages - first)))
+        pub.flush()
+        delivered = sum(1 for f in futures for r in f.result()
+                        if isinstance(r, ferry.PublishResult))
+        return time.monotonic() - start, cpu_seconds() - cpu, delivered
+
+
 def kafka_publish(args):
     from confluent_kafka import Producer
     value = os.urandom(args.size)
@@ -92,6 +131,7 @@ def ferry_consume_iterator(args):
             message = sub.receive(timeout=60)
             if message is None:
                 break
+            message.value
             message.ack()
             count += 1
     return time.monotonic() - start, cpu_seconds() - cpu, count
@@ -103,7 +143,8 @@ def ferry_consume_callback(args):
     lock = threading.Lock()
     count = [0]
 
-    def handle(_message):
+    def handle(message):
+        message.value
         with lock:
             count[0] += 1
             if count[0] >= args.messages:
@@ -115,6 +156,22 @@ def ferry_consume_callback(args):
     done.wait(120)
     sub.close()
     return time.monotonic() - start, cpu_seconds() - cpu, min(count[0], args.messages)
+
+
+def ferry_consume_batch(args):
+    import ferry
+    start, cpu = time.monotonic(), cpu_seconds()
+    count = 0
+    with ferry.Subscriber([args.server], "pybench-" + uuid.uuid4().hex[:8], [args.topic],
+                          start="earliest") as sub:
+        while count < args.messages:
+            batch = sub.receive_batch(timeout=60, max_messages=args.messages - count)
+            if batch is None:
+                break
+            batch.values
+            batch.ack()
+            count += len(batch)
+    return time.monotonic() - start, cpu_seconds() - cpu, count
 
 
 def kafka_consume(args):
@@ -129,6 +186,7 @@ def kafka_consume(args):
         batch = consumer.consume(num_messages=min(500, args.messages - count), timeout=1.0)
         for message in batch:
             if message.error() is None:
+                message.value()
                 count += 1
         if batch:
             idle_since = time.monotonic()
@@ -138,9 +196,12 @@ def kafka_consume(args):
 
 WORKERS = {
     "ferry-publish": ferry_publish,
+    "ferry-publish-callback": ferry_publish_callback,
+    "ferry-publish-many": ferry_publish_many,
     "kafka-publish": kafka_publish,
     "ferry-consume-iterator": ferry_consume_iterator,
     "ferry-consume-callback": ferry_consume_callback,
+    "ferry-consume-batch": ferry_consume_batch,
     "kafka-consume": kafka_consume,
 }
 
@@ -148,7 +209,7 @@ WORKERS = {
 def run_worker(args, name, topic, messages):
     command = [sys.executable, os.path.abspath(__file__), "--worker", name,
                "--server", args.server, "--bootstrap", args.bootstrap, "--topic", topic,
-               "--messages", str(messages), "--size", str(args.size)]
+               "--messages", str(messages), "--size", str(args.size), "--many", str(args.many)]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     wall, cpu, done = json.loads(out.strip().splitlines()[-1])
     if done < messages:
@@ -226,24 +287,26 @@ def per_core(messages, cpu):
     return messages / cpu if cpu > 0 else float("inf")
 
 
+PUBLISHERS = ["ferry-publish", "ferry-publish-callback", "ferry-publish-many", "kafka-publish"]
+CONSUMERS = ["ferry-consume-iterator", "ferry-consume-callback", "ferry-consume-batch",
+             "kafka-consume"]
+
+
 def bench(args):
     rows = []
     for run in range(1, args.runs + 1):
         tag = "%d-%s" % (run, uuid.uuid4().hex[:6])
-        topics = {name: "pybench-%s-%s" % (name, tag) for name in ("ferry", "kafka", "backlog")}
+        topics = {name: "pybench-%s-%s" % (name, tag) for name in PUBLISHERS + ["backlog"]}
         for topic in topics.values():
             create_topic(args, topic)
         print("python_bench: run %d: backlog" % run, file=sys.stderr)
-        run_worker(args, "ferry-publish", topics["backlog"], args.messages)
+        run_worker(args, "ferry-publish-many", topics["backlog"], args.messages)
         results = {}
-        # Alternate which client goes first, so neither always meets a colder broker.
-        order = ["ferry", "kafka"] if run % 2 else ["kafka", "ferry"]
-        for side in order:
-            print("python_bench: run %d: %s publish" % (run, side), file=sys.stderr)
-            results[side + "-publish"] = run_worker(args, side + "-publish", topics[side],
-                                                    args.messages)
-        consumers = ["ferry-consume-iterator", "ferry-consume-callback", "kafka-consume"]
-        for name in consumers if run % 2 else reversed(consumers):
+        # Alternate the order, so no client always meets a colder broker.
+        for name in PUBLISHERS if run % 2 else reversed(PUBLISHERS):
+            print("python_bench: run %d: %s" % (run, name), file=sys.stderr)
+            results[name] = run_worker(args, name, topics[name], args.messages)
+        for name in CONSUMERS if run % 2 else reversed(CONSUMERS):
             print("python_bench: run %d: %s" % (run, name), file=sys.stderr)
             results[name] = run_worker(args, name, topics["backlog"], args.messages)
         rows.append(results)
@@ -251,28 +314,32 @@ def bench(args):
     n = args.messages
     print()
     print("%d messages of %d B, %d partitions, one local broker, ferryd in front; load "
-          "before: %s" % (n, args.size, args.partitions, args.load))
+          "before: %s, after: %s" % (n, args.size, args.partitions, args.load,
+                                     "%.2f %.2f %.2f" % os.getloadavg()))
     print("msgs/s per core of the Python process (CPU µs/msg; wall msgs/s); ratio = "
-          "Ferry / confluent-kafka per core (target >= 1)")
-    print()
-    print("| run | publish Ferry | publish confluent-kafka | ratio | consume Ferry iterator "
-          "| consume Ferry callback | consume confluent-kafka | ratio iterator / callback |")
-    print("|---|--:|--:|--:|--:|--:|--:|--:|")
+          "Ferry / confluent-kafka per core (target >= 1); publish_many: %d messages "
+          "per call" % args.many)
 
     def cell(result):
         wall, cpu = result
         return "%.0f (%.1f; %.0f)" % (per_core(n, cpu), cpu / n * 1e6, n / wall)
 
-    for run, r in enumerate(rows, 1):
-        kafka_pub = per_core(n, r["kafka-publish"][1])
-        kafka_con = per_core(n, r["kafka-consume"][1])
-        print("| %d | %s | %s | %.2f | %s | %s | %s | %.2f / %.2f |" % (
-            run, cell(r["ferry-publish"]), cell(r["kafka-publish"]),
-            per_core(n, r["ferry-publish"][1]) / kafka_pub,
-            cell(r["ferry-consume-iterator"]), cell(r["ferry-consume-callback"]),
-            cell(r["kafka-consume"]),
-            per_core(n, r["ferry-consume-iterator"][1]) / kafka_con,
-            per_core(n, r["ferry-consume-callback"][1]) / kafka_con))
+    def table(names, reference):
+        labels = [name.replace("ferry-", "Ferry ").replace("kafka-", "confluent-kafka ")
+                  for name in names]
+        ferry_names = [name for name in names if name != reference]
+        print()
+        print("| run | %s | ratio %s |" % (" | ".join(labels), " / ".join(
+            name.replace("ferry-", "") for name in ferry_names)))
+        print("|---|%s--:|" % ("--:|" * len(names)))
+        for run, r in enumerate(rows, 1):
+            base = per_core(n, r[reference][1])
+            print("| %d | %s | %s |" % (run, " | ".join(cell(r[name]) for name in names),
+                                        " / ".join("%.2f" % (per_core(n, r[name][1]) / base)
+                                                   for name in ferry_names)))
+
+    table(PUBLISHERS, "kafka-publish")
+    table(CONSUMERS, "kafka-consume")
 
 
 def main():
@@ -284,6 +351,8 @@ def main():
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--many", type=int, default=1000,
+                        help="messages per publish_many call (default 1000)")
     parser.add_argument("--topic", help=argparse.SUPPRESS)
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
