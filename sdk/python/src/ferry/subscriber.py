@@ -31,6 +31,12 @@ class Subscriber:
                 process(message.value)
                 message.ack()
 
+    A response at a time (one call hands out its messages, one acks them)::
+
+        while (batch := subscriber.receive_batch(timeout=5)) is not None:
+            process(batch.values)
+            batch.ack()
+
     Callback API (handlers run on ``handler_threads`` threads; in key mode the
     calls of one key are serial, in partition mode those of one partition)::
 
