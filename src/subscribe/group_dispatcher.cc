@@ -507,7 +507,8 @@ void GroupDispatcher::Pump(absl::Time now) {
   auto stream_it = streams_.begin();
   std::advance(stream_it, round % streams_.size());
   // Records stay in their slots until each stream's responses are written:
-  // nothing below forgets one.
+  // nothing below forgets or buffers one (a slot's ring moves its records
+  // when it grows or shrinks).
   DeliveryBatchWriter batch;
   for (size_t s = 0; s < streams_.size(); ++s, ++stream_it) {
     if (stream_it == streams_.end()) stream_it = streams_.begin();
