@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""Splits a perf profile of ferryd and publish_bench into publish-path phases.
+"""Splits a perf profile of ferryd and publish_bench into publish-path phases,
+or (--subscribe) one of ferryd alone into subscribe-path phases.
 
     perf record -e cpu-clock -F 499 --call-graph dwarf,16384 -p FERRYD,BENCH -- sleep 8
     perf script -F comm,pid,tid,ip,sym,dso > script.txt
     bench/perf_phases.py script.txt FERRYD_PID BENCH_PID
+    bench/perf_phases.py --subscribe script.txt FERRYD_PID
 
 Each sample goes to the first phase (in table order) whose pattern occurs in
 any frame of its call stack, so the order of the rules matters: for example
@@ -19,6 +21,16 @@ import sys
 def comm_in(*names):
     return lambda sample: sample["comm"] in names
 
+
+# Last in every table: what is left to gRPC's threads and the kernel.
+GRPC_TRANSPORT = [
+    ("gRPC transport: recvmsg", "recvmsg"),
+    ("gRPC transport: sendmsg", "sendmsg"),
+    ("gRPC transport/epoll/other",
+     comm_in("nexting_thread", "default-executo", "grpc_global_tim",
+             "resolver-execut")),
+    ("other", lambda sample: True),
+]
 
 FERRYD_PHASES = [
     ("librdkafka broker thread (build + send ProduceRequests, read acks)",
@@ -36,13 +48,24 @@ FERRYD_PHASES = [
      "KafkaCluster::OnDelivery"),
     ("gRPC: destroy request/response after the call (OnDone)", "CallOnDone"),
     ("poll thread other (rd_kafka_poll)", "rd_kafka_poll"),
-    ("gRPC transport: recvmsg", "recvmsg"),
-    ("gRPC transport: sendmsg", "sendmsg"),
-    ("gRPC transport/epoll/other",
-     comm_in("nexting_thread", "default-executo", "grpc_global_tim",
-             "resolver-execut")),
-    ("other", lambda sample: True),
-]
+] + GRPC_TRANSPORT
+
+
+# ferryd serving a backlog to a subscriber (consume_bench): the member thread
+# is the process's main-named thread, the acks and deliveries run on gRPC's.
+SUBSCRIBE_PHASES = [
+    ("librdkafka threads (fetch: recvmsg, parse)",
+     lambda sample: sample["comm"].startswith("rdk:")),
+    ("member: read queues, make records (KafkaGroupMember::Take)",
+     "KafkaGroupMember::Take"),
+    ("member: buffer records (GroupDispatcher::OnRecords)", "GroupDispatcher::OnRecords"),
+    ("member: other (queue reads, poll, nudges)", "KafkaGroupMember::"),
+    ("ack read: parse SubscribeRequest (Deserialize)", "Deserialize"),
+    ("ack read: Pump (deliver, encode, copy values)", "GroupDispatcher::Pump"),
+    ("ack read: send responses (StartWrite inline)", "GroupDispatcher::Flush"),
+    ("ack read: apply acks (GroupDispatcher::Ack less the above)",
+     "GroupDispatcher::Ack"),
+] + GRPC_TRANSPORT
 
 
 def harness_only(sample):
@@ -61,13 +84,7 @@ BENCH_PHASES = [
     ("SDK sender: other", "Publisher::Impl::Run"),
     ("gRPC client: parse PublishResponse",
      "GenericDeserialize<grpc::ProtoBufferReader, ferry::v1::PublishResponse>"),
-    ("gRPC transport: recvmsg", "recvmsg"),
-    ("gRPC transport: sendmsg", "sendmsg"),
-    ("gRPC transport/epoll/other",
-     comm_in("nexting_thread", "default-executo", "grpc_global_tim",
-             "resolver-execut")),
-    ("other", lambda sample: True),
-]
+] + GRPC_TRANSPORT
 
 MALLOC_LEAF = re.compile(
     r"^(malloc|_int_malloc|_int_free|cfree|free|malloc_consolidate|unlink_chunk|"
@@ -124,6 +141,9 @@ def report(samples, title, pid, phases):
 
 
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--subscribe":
+        report(read_samples(sys.argv[2]), "ferryd", sys.argv[3], SUBSCRIBE_PHASES)
+        return
     if len(sys.argv) != 4:
         sys.exit(__doc__)
     path, ferryd_pid, bench_pid = sys.argv[1:]

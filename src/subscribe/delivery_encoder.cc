@@ -132,6 +132,7 @@ void DeliveryBatchWriter::Add(const backend::ConsumedRecord& record,
     if (h.key == "ferry.id") entry.id = &h;
   }
   entry.message_size = MessageSize(entry);
+  bytes_ += BytesFieldSize(entry.message_size);
   entries_.push_back(entry);
 }
 
@@ -177,8 +178,7 @@ char* DeliveryBatchWriter::WriteMessage(const Entry& e, char* chars) const {
 }
 
 SerializedResponse DeliveryBatchWriter::Finish() {
-  size_t batch_size = 0;
-  for (const Entry& e : entries_) batch_size += BytesFieldSize(e.message_size);
+  const size_t batch_size = bytes_;
   SerializedResponse response(BytesFieldSize(batch_size));
   uint8_t* out = WriteLength(kResponseMessages, batch_size, AsBytes(response.data()));
   char* chars = AsChars(out);
@@ -188,6 +188,7 @@ SerializedResponse DeliveryBatchWriter::Finish() {
   }
   response.set_messages(entries_.size());
   entries_.clear();
+  bytes_ = 0;
   receipts_.clear();
   return response;
 }

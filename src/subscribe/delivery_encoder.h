@@ -83,6 +83,9 @@ class DeliveryBatchWriter {
   void Add(const backend::ConsumedRecord& record, const Delivery& delivery,
            const DeliveryContext& context);
   size_t size() const { return entries_.size(); }
+  // What Finish() would write now, in bytes, less the response's own few
+  // bytes of framing.
+  size_t bytes() const { return bytes_; }
   // The response with every delivery added since the last Finish(), in order.
   SerializedResponse Finish();
 
@@ -103,6 +106,7 @@ class DeliveryBatchWriter {
   char* WriteMessage(const Entry& entry, char* out) const;
 
   std::vector<Entry> entries_;
+  size_t bytes_ = 0;
   // Every entry's receipt, back to back; reused across Finish() calls.
   std::string receipts_;
 };

@@ -63,13 +63,16 @@ TEST(DeliveryEncoderTest, WritesWhatProtobufWouldForEveryKindOfRecord) {
         Expected(records[i], deliveries[i], contexts[i]);
   }
   EXPECT_EQ(writer.size(), 3u);
+  const size_t bytes = writer.bytes();
   SerializedResponse written = writer.Finish();
   EXPECT_EQ(writer.size(), 0u) << "Finish starts over";
+  EXPECT_EQ(writer.bytes(), 0u);
 
   v1::SubscribeResponse parsed;
   ASSERT_TRUE(
       parsed.ParseFromArray(written.view().data(), static_cast<int>(written.size())));
   ASSERT_EQ(parsed.messages().messages_size(), 3);
+  EXPECT_EQ(parsed.messages().ByteSizeLong(), bytes);
   for (int i = 0; i < 3; ++i) {
     const std::string& bytes = parsed.messages().messages(i).receipt();
     std::optional<WireReceipt> receipt = DecodeReceipt(bytes);

@@ -33,6 +33,7 @@ class RecordingSink final : public StreamSink {
     EXPECT_TRUE(response.ParseFromArray(serialized.view().data(),
                                         static_cast<int>(serialized.size())));
     absl::MutexLock lock(&mu);
+    if (response.has_messages()) ++responses;
     for (auto& m : *response.mutable_messages()->mutable_messages()) {
       messages.push_back(std::move(m));
     }
@@ -45,6 +46,7 @@ class RecordingSink final : public StreamSink {
   std::function<void()> on_send;
   absl::Mutex mu;
   std::vector<v1::ReceivedMessage> messages ABSL_GUARDED_BY(mu);
+  int responses ABSL_GUARDED_BY(mu) = 0;
 };
 
 google::protobuf::RepeatedPtrField<std::string> Receipts(
@@ -218,6 +220,22 @@ TEST_F(GroupDispatcherTest, StreamCreditLimitsWhatIsOutstanding) {
   auto next = sink_->Take();
   ASSERT_THAT(next, SizeIs(1));
   EXPECT_EQ(next[0].offset(), 2);
+}
+
+TEST_F(GroupDispatcherTest, ResponsesAreCutAtOneMebibyte) {
+  SetUpDispatcher({});
+  std::vector<ConsumedRecord> records;
+  for (int64_t offset = 0; offset < 6; ++offset) {
+    records.push_back(backend::Owned({.topic = kP0.topic,
+                                      .partition = 0,
+                                      .offset = offset,
+                                      .value = std::string(400 << 10, 'v')}));
+  }
+  member_->Deliver(std::move(records));
+  EXPECT_THAT(sink_->Take(), SizeIs(6));
+  absl::MutexLock lock(&sink_->mu);
+  // Cut once a response reached 1 MiB: 3 messages (1.2 MiB), then 3.
+  EXPECT_EQ(sink_->responses, 2);
 }
 
 TEST_F(GroupDispatcherTest, ExpiredDeadlineRedeliversWithTheFakeClock) {

@@ -3,8 +3,8 @@
 // Values keyed by the offsets of one partition, as the subscribe path buffers
 // them: appended in increasing offset order (gaps allowed: compacted topics,
 // transaction markers), found by offset, erased in any order. A sorted
-// std::deque instead of a tree: no node per value, and a lookup is one index
-// computation while the offsets are dense (binary search past a gap).
+// RingBuffer instead of a tree: no allocation per value, and a lookup is one
+// index computation while the offsets are dense (binary search past a gap).
 //
 // An erased value is reset at once (freeing what it holds); its slot stays
 // until every slot before it is erased too, or until erased slots outnumber
@@ -14,7 +14,7 @@
 //
 // Threading: not thread-safe. Cost: Append, Erase amortized O(1); Find O(1)
 // without gaps, O(log n) otherwise; ForEach O(n) over the slots. Pointers
-// from Find() stay valid across Append() but not across Erase() or Clear().
+// from Find() stay valid until the next Append(), Erase() or Clear().
 //
 // Usage:
 //
@@ -23,11 +23,11 @@
 //   if (Entry* entry = ring.Find(42)) ...;
 //   ring.Erase(42);
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <utility>
+
+#include "subscribe/ring_buffer.h"
 
 namespace ferry::subscribe {
 
@@ -52,13 +52,18 @@ class OffsetRing {
   void Erase(int64_t offset) {
     Slot* slot = const_cast<Slot*>(Locate(offset));
     if (slot == nullptr || !slot->live) return;
-    slot->live = false;
-    slot->value = T{};
     --live_;
-    while (!slots_.empty() && !slots_.front().live) slots_.pop_front();
-    if (slots_.size() > kMinSlotsToCompact && slots_.size() > 2 * live_) {
-      std::erase_if(slots_, [](const Slot& s) { return !s.live; });
+    if (slot != &slots_.front()) {
+      slot->live = false;
+      slot->value = T{};
+      if (slots_.size() > kMinSlotsToCompact && slots_.size() > 2 * live_) {
+        slots_.RemoveIf([](const Slot& s) { return !s.live; });
+      }
+      return;
     }
+    // Acks come mostly in offset order: the value goes with its slot.
+    slots_.pop_front();
+    while (!slots_.empty() && !slots_.front().live) slots_.pop_front();
   }
 
   size_t size() const { return live_; }
@@ -71,14 +76,14 @@ class OffsetRing {
   // Calls fn(offset, value) for every live value, in offset order.
   template <typename Fn>
   void ForEach(Fn fn) {
-    for (Slot& slot : slots_) {
-      if (slot.live) fn(slot.offset, slot.value);
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].live) fn(slots_[i].offset, slots_[i].value);
     }
   }
   template <typename Fn>
   void ForEach(Fn fn) const {
-    for (const Slot& slot : slots_) {
-      if (slot.live) fn(slot.offset, slot.value);
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].live) fn(slots_[i].offset, slots_[i].value);
     }
   }
 
@@ -86,11 +91,8 @@ class OffsetRing {
   // offset order, while fn returns true.
   template <typename Fn>
   void ForEachFrom(int64_t offset, Fn fn) {
-    auto it = std::lower_bound(
-        slots_.begin(), slots_.end(), offset,
-        [](const Slot& slot, int64_t wanted) { return slot.offset < wanted; });
-    for (; it != slots_.end(); ++it) {
-      if (it->live && !fn(it->offset, it->value)) return;
+    for (size_t i = LowerBound(offset); i < slots_.size(); ++i) {
+      if (slots_[i].live && !fn(slots_[i].offset, slots_[i].value)) return;
     }
   }
 
@@ -114,16 +116,28 @@ class OffsetRing {
     if (distance < slots_.size() && slots_[distance].offset == offset) {
       return &slots_[distance];  // no gap before it
     }
-    auto it = std::lower_bound(
-        slots_.begin(), slots_.end(), offset,
-        [](const Slot& slot, int64_t wanted) { return slot.offset < wanted; });
-    return it != slots_.end() && it->offset == offset ? &*it : nullptr;
+    const size_t i = LowerBound(offset);
+    return i < slots_.size() && slots_[i].offset == offset ? &slots_[i] : nullptr;
+  }
+
+  // The index of the first slot at or above `offset` (slots_.size(): none).
+  size_t LowerBound(int64_t offset) const {
+    size_t low = 0, high = slots_.size();
+    while (low < high) {
+      const size_t mid = low + (high - low) / 2;
+      if (slots_[mid].offset < offset) {
+        low = mid + 1;
+      } else {
+        high = mid;
+      }
+    }
+    return low;
   }
 
   // Below this many slots erased ones are left to the front to drop.
   static constexpr size_t kMinSlotsToCompact = 1024;
 
-  std::deque<Slot> slots_;
+  RingBuffer<Slot> slots_;
   size_t live_ = 0;
 };
 

@@ -40,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "absl/functional/function_ref.h"
 #include "absl/time/time.h"
 #include "subscribe/offset_ring.h"
@@ -239,11 +240,12 @@ class PartitionState {
 
   // Every buffered (not acked, not skipped) message by offset.
   OffsetRing<Entry> entries_;
-  // Waiting messages whose gate is open, deliverable now.
-  std::set<int64_t> ready_;
+  // Waiting messages whose gate is open, deliverable now. B-trees: a
+  // std::set allocated a node per buffered message.
+  absl::btree_set<int64_t> ready_;
   // Waiting messages whose gate is open but which were nacked with a delay,
   // by (not_before, offset). Moved to ready_ by Deliver() once due.
-  std::set<std::pair<absl::Time, int64_t>> delayed_;
+  absl::btree_set<std::pair<absl::Time, int64_t>> delayed_;
   // Messages in flight, and a time no later than the earliest of their
   // deadlines (InfiniteFuture: none known): ExpireDeadlines() scans only once
   // it passed.
