@@ -86,14 +86,12 @@ class OffsetRing {
   // offset order, while fn returns true.
   template <typename Fn>
   void ForEachFrom(int64_t offset, Fn fn) {
-    auto it = std::lower_bound(
-        slots_.begin(), slots_.end(), offset,
-        [](const Slot& slot, int64_t wanted) { return slot.offset < wanted; });
-    for (; it != slots_.end(); ++it) {
-      if (it->live && !fn(it->offset, it->value)) return;
-    }
+    ForEachFromIn(*this, offset, fn);
   }
-
+  template <typename Fn>
+  void ForEachFrom(int64_t offset, Fn fn) const {
+    ForEachFromIn(*this, offset, fn);
+  }
   void Clear() {
     slots_.clear();
     live_ = 0;
@@ -118,6 +116,17 @@ class OffsetRing {
         slots_.begin(), slots_.end(), offset,
         [](const Slot& slot, int64_t wanted) { return slot.offset < wanted; });
     return it != slots_.end() && it->offset == offset ? &*it : nullptr;
+  }
+
+  // ForEachFrom for a ring and a const ring.
+  template <typename Ring, typename Fn>
+  static void ForEachFromIn(Ring& ring, int64_t offset, Fn& fn) {
+    auto it = std::lower_bound(
+        ring.slots_.begin(), ring.slots_.end(), offset,
+        [](const Slot& slot, int64_t wanted) { return slot.offset < wanted; });
+    for (; it != ring.slots_.end(); ++it) {
+      if (it->live && !fn(it->offset, it->value)) return;
+    }
   }
 
   // Below this many slots erased ones are left to the front to drop.
