@@ -36,12 +36,6 @@ constexpr size_t kMaxResponseBytes = size_t{1} << 20;
 // cannot pile up unbounded (measured: about 400-500 bytes per buffered record).
 constexpr int64_t kBufferedRecordOverhead = 512;
 
-// How long a buffered record may keep sharing the backend's bytes (a Kafka
-// record pins librdkafka's whole fetch response) before it copies its own:
-// far longer than a record waits in a buffer while the group keeps up, so
-// only the slow ones pay the copy.
-constexpr absl::Duration kBorrowedBytesHold = absl::Seconds(1);
-
 // Finds slots by the parts of their key without building a key per message:
 // a fetched batch and an ack batch are mostly of one partition in a row.
 // Valid while no slot is added or removed.
@@ -147,6 +141,7 @@ void GroupDispatcher::Stop() {
     absl::MutexLock lock(&mu_);
     if (stopped_) return;
     stopped_ = true;
+    tick_request_ = nullptr;
     members.swap(members_);
   }
   LeaveInParallel(std::move(members));
@@ -336,7 +331,10 @@ void GroupDispatcher::Detach(StreamId id) {
       for (int64_t offset : slot->state().ReleaseStream(id)) slot->Release(offset);
     }
     const absl::Time now = clock_();
-    if (streams_.empty()) idle_since_ = now;
+    if (streams_.empty()) {
+      idle_since_ = now;
+      RequestTick(now + config_.group_idle_timeout);
+    }
     // What only this stream wanted is skipped now (see docs/filters.md);
     // with no stream left, the next one to attach decides.
     if (!streams_.empty()) SkipUnwanted();
@@ -434,6 +432,7 @@ std::vector<v1::ReceiptResult> GroupDispatcher::Nack(StreamId stream,
         stream, receipts,
         [&](const ClusterPartition&, PartitionSlot& slot, const Receipt& r) {
           if (slot.state().Nack(r, now, delay) != ReceiptCheck::kOk) return false;
+          if (delay > absl::ZeroDuration()) RequestTick(now + delay);
           slot.metrics().nacked->Inc();
           ReturnCredit(slot, r.offset);
           return true;
@@ -453,7 +452,9 @@ std::vector<v1::ReceiptResult> GroupDispatcher::Extend(StreamId stream,
   return ForEachReceipt(
       stream, receipts,
       [&](const ClusterPartition&, PartitionSlot& slot, const Receipt& r) {
-        return slot.state().Extend(r, until) == ReceiptCheck::kOk;
+        if (slot.state().Extend(r, until) != ReceiptCheck::kOk) return false;
+        RequestTick(until);
+        return true;
       });
 }
 
@@ -550,6 +551,7 @@ void GroupDispatcher::Pump(absl::Time now) {
         const int64_t bytes = RecordBytes(record);
         slot.Hand(delivery->offset,
                   {.stream = stream_id, .bytes = bytes, .delivered = now});
+        RequestTick(delivery->deadline);
         stream.credit.Take(bytes);
         (delivery->attempt == 1 ? slot.metrics().delivered : slot.metrics().redelivered)
             ->Inc();
@@ -570,6 +572,7 @@ void GroupDispatcher::DeadLetter(const ClusterPartition& cp, PartitionSlot& slot
   // until the write is acked, whatever happens to that stream meanwhile.
   slot.state().Reassign(first_try.receipt(), kDeadLetterStream,
                         now + kDeadLetterDeadline);
+  RequestTick(now + kDeadLetterDeadline);
   Delivery delivery = first_try;
   delivery.stream = kDeadLetterStream;
   auto cluster =
@@ -611,39 +614,11 @@ void GroupDispatcher::OnDeadLettered(const ClusterPartition& cp, uint64_t epoch,
           dead_letterer_.TopicFor(tp.topic), cp.cluster, failures,
           absl::FormatDuration(delay), std::string(status.message()));
       slot.state().Nack(delivery.receipt(), now, delay);
+      RequestTick(now + delay);
     } else if (slot.state().Ack(delivery.receipt()) == ReceiptCheck::kOk) {
       slot.metrics().dead_lettered->Inc();
       slot.Forget(delivery.offset);
       MaybeResumeFetch(cp, slot);
-    }
-    Pump(now);
-    ClaimOutbox(out);
-  }
-  Flush(std::move(out));
-}
-
-void GroupDispatcher::Tick(absl::Time now) {
-  Outbox out;
-  {
-    absl::MutexLock lock(&mu_);
-    for (auto& [tp, slot] : slots_) {
-      slot->OwnBytesBufferedBefore(now - kBorrowedBytesHold);
-      std::vector<int64_t> expired = slot->state().ExpireDeadlines(now);
-      for (int64_t offset : expired) ReturnCredit(*slot, offset);
-      if (!expired.empty()) slot->metrics().expired->Inc(expired.size());
-    }
-    if (now >= next_commit_) {
-      CommitAll(now);
-      next_commit_ = now + config_.commit_interval;
-      for (auto& [cp, slot] : slots_) {
-        backend::GroupMember* member = Member(cp.cluster);
-        const int64_t high = member ? member->HighWatermark(cp.partition) : -1;
-        if (high >= 0) {
-          metrics_.Lag(cp.cluster, cp.partition)
-              .Set(static_cast<double>(
-                  std::max<int64_t>(0, high - slot->state().CommitOffset())));
-        }
-      }
     }
     Pump(now);
     ClaimOutbox(out);
@@ -814,6 +789,8 @@ void GroupDispatcher::OnAssigned(
       partitions.push_back(a.partition);
     }
     if (paused_ && member && !partitions.empty()) member->Pause(partitions);
+    // Commit rounds (and lag) from now on.
+    RequestTick(next_commit_);
     seeks = seeks_;
     if (!missed_seeks.empty()) ++ledger_calls_;
     Pump(clock_());
@@ -872,6 +849,7 @@ void GroupDispatcher::OnRecords(backend::Cluster& cluster,
         continue;
       }
       if (!slot.Buffer(std::move(record), kBufferedRecordOverhead, now)) continue;
+      RequestTick(now + kBorrowedBytesHold);
       if (slot.ShouldPauseFetch(config_.partition_buffer_bytes) && member) {
         member->Pause({it->first.partition});
       }

@@ -201,8 +201,23 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
 
   // Expires ack deadlines, delivers delayed messages, commits every commit
   // interval (again after a failed commit) and resumes fetching where
-  // buffers drained.
+  // buffers drained; then asks for the next Tick() (SetTickRequest).
   void Tick(absl::Time now);
+
+  // How the dispatcher asks for its next Tick(): `request(at)` means "tick
+  // me no later than `at`" (an ack deadline, a delayed redelivery, the next
+  // commit round, the idle timeout). Called with the dispatcher's lock held:
+  // it must only record the time (TickSchedule::Wake), never call back.
+  // Requests stop at Stop(). Unset (tests): whoever drives the dispatcher
+  // calls Tick().
+  using TickRequest = std::function<void(absl::Time)>;
+  void SetTickRequest(TickRequest request);
+
+  // How long a buffered record may keep sharing the backend's bytes (a Kafka
+  // record pins librdkafka's whole fetch response) before it copies its own:
+  // far longer than a record waits in a buffer while the group keeps up, so
+  // only the slow ones pay the copy.
+  static constexpr absl::Duration kBorrowedBytesHold = absl::Seconds(1);
 
   // Replaces the seek ledger (null: none); once this returns the old one is
   // no longer used.
@@ -343,6 +358,13 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
   void StartSeek(const ClusterPartition& cp, PartitionSlot& slot, int64_t offset)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Asks for a Tick() no later than `at` (see SetTickRequest).
+  void RequestTick(absl::Time at) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The earliest time a Tick() has work: the next commit round (while
+  // partitions are owned), ack deadlines, delayed redeliveries, borrowed
+  // bytes to copy, and the idle timeout (while no stream is attached).
+  absl::Time NextTickDue() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const GroupOptions options_;
   const config::SubscribeConfig config_;
   const Clock clock_;
@@ -381,6 +403,10 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
   absl::Time idle_since_ ABSL_GUARDED_BY(mu_);
   absl::Time next_commit_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::string last_error_ ABSL_GUARDED_BY(mu_);
+  TickRequest tick_request_ ABSL_GUARDED_BY(mu_);
+  // The earliest Tick() asked for since the last one (InfiniteFuture: none):
+  // later requests need not be passed on.
+  absl::Time tick_requested_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   // Rotates where Pump() starts so streams and partitions share fairly.
   uint64_t pump_round_ ABSL_GUARDED_BY(mu_) = 0;
 };

@@ -272,6 +272,9 @@ absl::StatusOr<std::shared_ptr<GroupDispatcher>> GroupRegistry::Attach(
     } else {
       dispatcher = std::make_shared<GroupDispatcher>(request.group, request.clusters,
                                                      config_, metrics_, seeks_);
+      dispatcher->SetTickRequest([this, group = request.group.group](absl::Time at) {
+        tick_schedule_.Wake(group, at);
+      });
       dispatcher->SetPaused(!control_caught_up_ || paused_.contains(request.group.group));
       if (auto it = group_filters_.find(request.group.group);
           it != group_filters_.end()) {
@@ -447,14 +450,17 @@ void GroupRegistry::TickLoop() {
     {
       absl::MutexLock lock(&mu_);
       if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), kTickInterval)) return;
+      // Only the groups that asked for a tick by now: each asks again for
+      // what its Tick() leaves due, and for its idle timeout.
       const absl::Time now = absl::Now();
-      for (auto it = groups_.begin(); it != groups_.end();) {
+      for (const std::string& group : tick_schedule_.TakeDue(now)) {
+        auto it = groups_.find(group);
+        if (it == groups_.end()) continue;  // left since it asked
         if (now - it->second->idle_since() >= config_.group_idle_timeout) {
           idle.push_back(it->second);
-          it = groups_.erase(it);
+          groups_.erase(it);
         } else {
           active.push_back(it->second);
-          ++it;
         }
       }
     }

@@ -2,8 +2,9 @@
 
 // The consumer groups this node serves: creates a group's dispatcher (and so
 // its broker group member) when the first stream of the group opens, ticks
-// every dispatcher (deadlines, delays, commits) and leaves a group once it
-// has had no stream for subscribe.group_idle_timeout. Leaving blocks (a
+// each dispatcher when it asked to be (deadlines, delays, commits: a
+// TickSchedule, so idle groups cost nothing per tick) and leaves a group once
+// it has had no stream for subscribe.group_idle_timeout. Leaving blocks (a
 // synchronous commit, closing the broker consumer), so it runs on a thread
 // of its own: the ticker keeps every other group's deadlines and commits
 // going meanwhile. A group's metric series go with it (group names come from
@@ -30,6 +31,7 @@
 #include "metrics/registry.h"
 #include "routing/route_table.h"
 #include "subscribe/group_dispatcher.h"
+#include "subscribe/tick_schedule.h"
 
 namespace ferry::subscribe {
 
@@ -131,6 +133,9 @@ class GroupRegistry final : public control::ControlListener {
       ABSL_GUARDED_BY(mu_);
   bool control_caught_up_ ABSL_GUARDED_BY(mu_) = false;
   control::SeekLedger* seeks_ ABSL_GUARDED_BY(mu_) = nullptr;
+  // When each group wants its next Tick(); before ticker_, which reads it,
+  // and outliving the dispatchers' requests (Stop() ends them).
+  TickSchedule tick_schedule_;
   std::thread ticker_;
   // Leaves idle groups; destroyed after the ticker was joined, it finishes
   // the leaves still queued.

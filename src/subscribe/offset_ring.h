@@ -91,9 +91,11 @@ class OffsetRing {
   // offset order, while fn returns true.
   template <typename Fn>
   void ForEachFrom(int64_t offset, Fn fn) {
-    for (size_t i = LowerBound(offset); i < slots_.size(); ++i) {
-      if (slots_[i].live && !fn(slots_[i].offset, slots_[i].value)) return;
-    }
+    ForEachFromIn(*this, offset, fn);
+  }
+  template <typename Fn>
+  void ForEachFrom(int64_t offset, Fn fn) const {
+    ForEachFromIn(*this, offset, fn);
   }
 
   void Clear() {
@@ -132,6 +134,15 @@ class OffsetRing {
       }
     }
     return low;
+  }
+
+  // ForEachFrom for a ring and a const ring.
+  template <typename Ring, typename Fn>
+  static void ForEachFromIn(Ring& ring, int64_t offset, Fn& fn) {
+    for (size_t i = ring.LowerBound(offset); i < ring.slots_.size(); ++i) {
+      auto& slot = ring.slots_[i];
+      if (slot.live && !fn(slot.offset, slot.value)) return;
+    }
   }
 
   // Below this many slots erased ones are left to the front to drop.

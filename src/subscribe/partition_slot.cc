@@ -47,6 +47,15 @@ void PartitionSlot::OwnBytesBufferedBefore(absl::Time cutoff) {
   });
 }
 
+std::optional<absl::Time> PartitionSlot::OldestBorrowedBufferedAt() const {
+  std::optional<absl::Time> oldest;
+  held_.ForEachFrom(owned_below_, [&](int64_t, const Held& held) {
+    oldest = held.buffered_at;
+    return false;
+  });
+  return oldest;
+}
+
 bool PartitionSlot::SkipFetched(int64_t offset) {
   if (seeking_ || offset < next_fetch_) return false;
   state_.Skip(offset);

@@ -79,6 +79,10 @@ class PartitionSlot {
   // above). Cost: O(log n) plus the records that turned old since the last
   // call.
   void OwnBytesBufferedBefore(absl::Time cutoff);
+  // When the oldest record still sharing the backend's bytes was buffered
+  // (nullopt: none), so the caller knows when OwnBytesBufferedBefore() has
+  // work. O(log n).
+  std::optional<absl::Time> OldestBorrowedBufferedAt() const;
   // A fetched record the group does not want (filtered out): it counts as
   // acked without being buffered. False, like Buffer(), for a record seen
   // before or one arriving during a seek.

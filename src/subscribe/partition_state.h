@@ -195,6 +195,11 @@ class PartitionState {
   // Delays are checked lazily by Deliver(), so the time may already be past:
   // then a Deliver() call is due.
   std::optional<absl::Time> NextRedeliveryTime() const;
+  // A time no later than the earliest ack deadline in flight, for the
+  // dispatcher's timer (InfiniteFuture: nothing in flight). It may be
+  // earlier than any deadline left (those acked since): then the next
+  // ExpireDeadlines() call finds the true one.
+  absl::Time NextDeadlineCheck() const { return earliest_deadline_; }
   uint64_t generation() const { return generation_; }
 
  private:

@@ -40,7 +40,9 @@ absl::StatusOr<std::unique_ptr<EmbeddedCluster>> EmbeddedCluster::Open(
                                     ? options.group_commit
                                     : absl::ZeroDuration(),
                       .max_batch_records = options.max_batch_records},
-      [c = cluster.get()] { c->coordinator_.WakeAll(); });
+      [c = cluster.get()](const std::set<std::string>& topics) {
+        c->coordinator_.WakeReaders(topics);
+      });
   cluster->retention_thread_ = std::thread([c = cluster.get()] { c->RetentionLoop(); });
   return cluster;
 }

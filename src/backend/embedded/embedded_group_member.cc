@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "common/thread_allocator_cache.h"
+
 namespace ferry::backend::embedded {
 
 EmbeddedGroupMember::EmbeddedGroupMember(Store* store, GroupCoordinator* coordinator,
@@ -73,6 +75,8 @@ void EmbeddedGroupMember::Wake() {
 }
 
 void EmbeddedGroupMember::Run() {
+  // One such thread per group, mostly asleep: see the function's comment.
+  DisableThreadAllocatorCache();
   // True while the last batch may have left records behind: read on
   // without waiting for a wake-up.
   bool more = false;

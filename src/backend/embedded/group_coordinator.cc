@@ -113,6 +113,19 @@ void GroupCoordinator::WakeAll() {
   for (Wakeable* reader : watchers_) reader->Wake();
 }
 
+void GroupCoordinator::WakeReaders(const std::set<std::string>& topics) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [name, group] : groups_) {
+    // A member owning several of the topics is woken more than once: a
+    // flag it already has set.
+    for (const std::string& topic : topics) {
+      auto owner = group.owners.find(topic);
+      if (owner != group.owners.end()) owner->second->Wake();
+    }
+  }
+  for (Wakeable* reader : watchers_) reader->Wake();
+}
+
 Wakeable* GroupCoordinator::DesiredOwner(const Group& group,
                                          const std::string& topic) const {
   for (const Member& m : group.members) {

@@ -64,9 +64,14 @@ class GroupCoordinator {
   void Watch(Wakeable* reader);
   void Unwatch(Wakeable* reader);
 
-  // Wakes every member of every group and every standalone member (records
-  // appended, topics changed).
+  // Wakes every member of every group and every standalone member (topics
+  // created or deleted).
   void WakeAll();
+  // Records were appended to `topics`: wakes the member of each group that
+  // owns one of them (only an owner reads a topic; the others are woken by
+  // the group change that hands it over) and every standalone member. So a
+  // write wakes the groups reading it, not every group of the node.
+  void WakeReaders(const std::set<std::string>& topics);
 
  private:
   struct Member {

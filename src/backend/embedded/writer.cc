@@ -2,7 +2,7 @@
 
 namespace ferry::backend::embedded {
 
-Writer::Writer(Store* store, const Options& options, std::function<void()> on_appended)
+Writer::Writer(Store* store, const Options& options, OnAppended on_appended)
     : store_(store),
       options_(options),
       on_appended_(std::move(on_appended)),
@@ -56,10 +56,11 @@ void Writer::Run() {
     }
     std::vector<PublishOutcome> outcomes =
         store_->Append(records, absl::ToUnixMillis(absl::Now()));
-    const bool any_ok =
-        std::any_of(outcomes.begin(), outcomes.end(),
-                    [](const PublishOutcome& o) { return o.status.ok(); });
-    if (any_ok) on_appended_();
+    std::set<std::string> appended_to;
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (outcomes[i].status.ok()) appended_to.insert(records[i].topic);
+    }
+    if (!appended_to.empty()) on_appended_(appended_to);
     for (size_t i = 0; i < callbacks.size(); ++i) callbacks[i](std::move(outcomes[i]));
   }
 }

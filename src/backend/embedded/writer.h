@@ -2,6 +2,8 @@
 
 #include <deque>
 #include <functional>
+#include <set>
+#include <string>
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
@@ -25,9 +27,12 @@ class Writer {
     int max_batch_records = 1000;
   };
 
-  // `on_appended` runs on the writer thread after each successful write
-  // (to wake consumers). `store` outlives the writer.
-  Writer(Store* store, const Options& options, std::function<void()> on_appended);
+  // Runs on the writer thread after each write that appended records, with
+  // the topics they were appended to (to wake their consumers).
+  using OnAppended = std::function<void(const std::set<std::string>& topics)>;
+
+  // `store` outlives the writer.
+  Writer(Store* store, const Options& options, OnAppended on_appended);
   // Writes what is still queued, runs its callbacks, then stops.
   ~Writer();
 
@@ -44,7 +49,7 @@ class Writer {
 
   Store* const store_;
   const Options options_;
-  const std::function<void()> on_appended_;
+  const OnAppended on_appended_;
   absl::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   absl::Time first_queued_ ABSL_GUARDED_BY(mu_);

@@ -1,0 +1,33 @@
+// Linked with ferryd's allocator (jemalloc unless the build turned it off).
+#include "common/thread_allocator_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <thread>
+
+extern "C" int mallctl(const char* name, void* old_value, size_t* old_size,
+                       void* new_value, size_t new_size) __attribute__((weak));
+
+namespace ferry {
+namespace {
+
+bool CacheEnabled() {
+  bool enabled = false;
+  size_t size = sizeof(enabled);
+  EXPECT_EQ(mallctl("thread.tcache.enabled", &enabled, &size, nullptr, 0), 0);
+  return enabled;
+}
+
+TEST(ThreadAllocatorCache, TurnsOffTheCallingThreadsCacheOnly) {
+  if (mallctl == nullptr) GTEST_SKIP() << "built without jemalloc";
+  ASSERT_TRUE(CacheEnabled());
+  std::thread([] {
+    EXPECT_TRUE(DisableThreadAllocatorCache());
+    EXPECT_FALSE(CacheEnabled());
+  }).join();
+  EXPECT_TRUE(CacheEnabled()) << "other threads keep theirs";
+}
+
+}  // namespace
+}  // namespace ferry
