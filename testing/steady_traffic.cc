@@ -68,10 +68,14 @@ void SteadyTraffic::Send() {
     client::Message m;
     m.key = absl::StrCat("key-", key);
     m.value = absl::StrCat(key, ":", n / keys_);
+    const absl::Time published = absl::Now();
     auto future = publisher_->Publish(topic_, std::move(m));
     {
       absl::MutexLock lock(&mu_);
-      sent_.push_back({.key = key, .seq = n / keys_, .future = std::move(future)});
+      sent_.push_back({.key = key,
+                       .seq = n / keys_,
+                       .future = std::move(future),
+                       .published = published});
     }
     ++n;
     absl::SleepFor(interval_);

@@ -29,6 +29,7 @@ struct SentMessage {
   std::future<client::PublishResult> future = {};
   bool done = false;
   client::PublishResult result = {};
+  absl::Time published = {};  // when it was handed to the SDK
   absl::Time completed = {};
 };
 

@@ -27,15 +27,18 @@ const std::vector<std::string> kStages = {
     "mirroring", "consumers-paused", "consumers",     "producers-held", "producers",
     "finished",  "rollback-paused",  "rollback-held", "rolled-back"};
 
+// -1 for a partition the topic lacks.
+int64_t HighWatermark(const backend::TopicInfo& info, int32_t partition) {
+  return partition < static_cast<int32_t>(info.partitions.size())
+             ? info.partitions[partition].high_watermark
+             : -1;
+}
+
 bool IsDone(const control::MigrationState& state) {
   return std::find(kDone.begin(), kDone.end(), state.stage) != kDone.end();
 }
 
 }  // namespace
-
-std::string MigrationMirrorName(const std::string& topic) {
-  return fmt::format("migrate.{}", topic);
-}
 
 std::string RollbackMirrorName(const std::string& topic) {
   return fmt::format("migrate-back.{}", topic);
@@ -652,16 +655,13 @@ absl::Status MigrationOperations::MoveOffsetsForward(control::MigrationState& st
       target.clear();
       bool complete = true;
       for (const mirror::Translation& t : *translated) {
+        if (t.state == mirror::Translation::State::kNoGroupOffset) continue;
         const int32_t p = t.partition.partition;
-        if (t.state == mirror::Translation::State::kTranslated) {
-          target[t.partition] = t.target_offset;
-        } else if (t.state == mirror::Translation::State::kNotYetMirrored &&
-                   p < static_cast<int32_t>(from_info->partitions.size()) &&
-                   p < static_cast<int32_t>(to_info->partitions.size()) &&
-                   t.group_offset == from_info->partitions[p].high_watermark &&
-                   t.mirrored_offset >= t.group_offset) {
-          target[t.partition] = to_info->partitions[p].high_watermark;
-        } else if (t.state != mirror::Translation::State::kNoGroupOffset) {
+        std::optional<int64_t> offset = mirror::TargetResumeOffset(
+            t, HighWatermark(*from_info, p), HighWatermark(*to_info, p));
+        if (offset.has_value()) {
+          target[t.partition] = *offset;
+        } else {
           complete = false;
         }
       }
@@ -700,10 +700,7 @@ absl::Status MigrationOperations::MoveOffsetsForward(control::MigrationState& st
 
 control::MirrorSpec MigrationOperations::ForwardSpec(
     const control::MigrationState& state) const {
-  return {.name = MigrationMirrorName(state.topic),
-          .source = state.from,
-          .target = state.to,
-          .topics = {state.topic}};
+  return mirror::MigrationMirror(state);
 }
 
 mirror::ReturnHints MigrationOperations::ReturnHintsFor(

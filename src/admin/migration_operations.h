@@ -36,6 +36,7 @@
 #include "backend/cluster.h"
 #include "control/control_plane.h"
 #include "ferry/v1/admin.pb.h"
+#include "mirror/mirror_job.h"
 #include "mirror/offset_translator.h"
 #include "routing/route_table.h"
 
@@ -146,8 +147,7 @@ class MigrationOperations {
   const Options options_;
 };
 
-// The mirror job a migration of `topic` runs.
-std::string MigrationMirrorName(const std::string& topic);
+using mirror::MigrationMirrorName;
 // The mirror job B->A of a rollback from the producer stage.
 std::string RollbackMirrorName(const std::string& topic);
 

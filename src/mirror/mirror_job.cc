@@ -12,6 +12,17 @@ std::string MirrorGroup(const std::string& job) {
   return fmt::format("__ferry_mirror.{}", job);
 }
 
+std::string MigrationMirrorName(const std::string& topic) {
+  return fmt::format("migrate.{}", topic);
+}
+
+control::MirrorSpec MigrationMirror(const control::MigrationState& migration) {
+  return {.name = MigrationMirrorName(migration.topic),
+          .source = migration.from,
+          .target = migration.to,
+          .topics = {migration.topic}};
+}
+
 absl::Status CheckTargetPartitions(const std::string& topic,
                                    const backend::TopicInfo& source_info,
                                    const std::string& source,

@@ -37,6 +37,11 @@ namespace ferry::mirror {
 // The consumer group of a job on its source cluster.
 std::string MirrorGroup(const std::string& job);
 
+// The mirror job a migration of `topic` runs (docs/migration.md), and its
+// spec: the migration's topic from its source to its target cluster.
+std::string MigrationMirrorName(const std::string& topic);
+control::MirrorSpec MigrationMirror(const control::MigrationState& migration);
+
 // Partition for partition needs the target topic to have at least the
 // source's partitions: FAILED_PRECONDITION naming both counts otherwise.
 absl::Status CheckTargetPartitions(const std::string& topic,

@@ -15,12 +15,6 @@
 namespace ferry::mirror {
 namespace {
 
-int64_t OffsetOf(const std::map<backend::TopicPartition, int64_t>& offsets,
-                 const backend::TopicPartition& tp) {
-  auto it = offsets.find(tp);
-  return it == offsets.end() ? int64_t{-1} : it->second;
-}
-
 // Reads the partitions in `scans` of one of the job's clusters; errors name
 // the job.
 absl::Status Scan(
@@ -64,6 +58,12 @@ std::optional<EarlierPass> EarlierFor(const ReturnHints& hints,
 
 }  // namespace
 
+int64_t OffsetOf(const std::map<backend::TopicPartition, int64_t>& offsets,
+                 const backend::TopicPartition& tp) {
+  auto it = offsets.find(tp);
+  return it == offsets.end() ? int64_t{-1} : it->second;
+}
+
 std::optional<int64_t> CopiedFrom(const std::vector<backend::HeaderView>& headers,
                                   const std::string& source_cluster,
                                   const backend::TopicPartition& partition) {
@@ -84,9 +84,17 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(const control::MirrorS
                                                           backend::Cluster& target,
                                                           const TranslateOptions& options,
                                                           const ForwardHints& hints) {
-  const absl::Time deadline = absl::Now() + options.timeout;
   auto group_offsets = source.CommittedOffsets(group, job.topics);
   if (!group_offsets.ok()) return group_offsets.status();
+  return TranslatePositions(job, *group_offsets, source, target, options, hints);
+}
+
+absl::StatusOr<std::vector<Translation>> TranslatePositions(
+    const control::MirrorSpec& job,
+    const std::map<backend::TopicPartition, int64_t>& positions, backend::Cluster& source,
+    backend::Cluster& target, const TranslateOptions& options,
+    const ForwardHints& hints) {
+  const absl::Time deadline = absl::Now() + options.timeout;
   auto mirrored = source.CommittedOffsets(MirrorGroup(job.name), job.topics);
   if (!mirrored.ok()) return mirrored.status();
 
@@ -102,7 +110,7 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(const control::MirrorS
       const backend::TopicPartition tp{topic, p.id};
       Translation& t = translations.emplace_back(
           Translation{.partition = tp,
-                      .group_offset = OffsetOf(*group_offsets, tp),
+                      .group_offset = OffsetOf(positions, tp),
                       .mirrored_offset = OffsetOf(*mirrored, tp)});
       if (t.group_offset < 0) continue;
       t.state = Translation::State::kNotYetMirrored;
@@ -130,6 +138,22 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(const control::MirrorS
     t.target_offset = *it->second->found();
   }
   return translations;
+}
+
+std::optional<int64_t> TargetResumeOffset(const Translation& t, int64_t source_end,
+                                          int64_t target_end) {
+  switch (t.state) {
+    case Translation::State::kTranslated:
+      return t.target_offset;
+    case Translation::State::kNotYetMirrored:
+      if (t.group_offset == source_end && t.mirrored_offset >= t.group_offset) {
+        return target_end;
+      }
+      return std::nullopt;
+    case Translation::State::kNoGroupOffset:
+      return std::nullopt;
+  }
+  return std::nullopt;
 }
 
 absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(

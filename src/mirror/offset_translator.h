@@ -33,6 +33,10 @@
 
 namespace ferry::mirror {
 
+// The offset `offsets` holds for `tp`; -1 when none.
+int64_t OffsetOf(const std::map<backend::TopicPartition, int64_t>& offsets,
+                 const backend::TopicPartition& tp);
+
 // The source offset a target record was copied from, when `headers` say it
 // is a copy of `partition` on `source_cluster`; nullopt otherwise.
 std::optional<int64_t> CopiedFrom(const std::vector<backend::HeaderView>& headers,
@@ -77,6 +81,24 @@ absl::StatusOr<std::vector<Translation>> TranslateOffsets(
     const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
     backend::Cluster& target, const TranslateOptions& options = {},
     const ForwardHints& hints = {});
+
+// TranslateOffsets for source positions that are no group's commit (a start
+// position resolved on the source); a partition missing from `positions` is
+// kNoGroupOffset.
+absl::StatusOr<std::vector<Translation>> TranslatePositions(
+    const control::MirrorSpec& job,
+    const std::map<backend::TopicPartition, int64_t>& positions, backend::Cluster& source,
+    backend::Cluster& target, const TranslateOptions& options = {},
+    const ForwardHints& hints = {});
+
+// Where the group resumes on the target, from `t` and the partition's high
+// watermarks read after it: the target's (`target_end`), then the source's
+// (`source_end`). The translated offset; or, when the position is the
+// source's end and the job copied everything below it, the target's end
+// (read first, it holds no copy of a later record); nullopt when it is not
+// known yet (wait for the mirror and ask again) or there is no position.
+std::optional<int64_t> TargetResumeOffset(const Translation& t, int64_t source_end,
+                                          int64_t target_end);
 
 // Rolling back: where a consumer group that reads the job's target resumes on
 // the job's source (see SourcePosition for why it is exact).

@@ -26,5 +26,29 @@ TEST(CopiedFrom, IgnoresRecordsThatAreNoCopyOfThePartition) {
   EXPECT_EQ(CopiedFrom({{"ferry.origin", "garbage"}}, "a", kP1), std::nullopt);
 }
 
+TEST(TargetResumeOffset, IsTheTranslationWhenThereIsOne) {
+  const Translation t{.partition = kP1,
+                      .state = Translation::State::kTranslated,
+                      .group_offset = 40,
+                      .mirrored_offset = 45,
+                      .target_offset = 37};
+  EXPECT_EQ(TargetResumeOffset(t, 45, 44), 37);
+}
+
+TEST(TargetResumeOffset, AtTheSourcesEndWithEverythingCopiedIsTheTargetsEnd) {
+  const Translation t{.partition = kP1,
+                      .state = Translation::State::kNotYetMirrored,
+                      .group_offset = 45,
+                      .mirrored_offset = 45};
+  EXPECT_EQ(TargetResumeOffset(t, 45, 44), 44);
+  EXPECT_EQ(TargetResumeOffset(t, 46, 44), std::nullopt)
+      << "a record was written since: wait for its copy";
+  Translation behind = t;
+  behind.mirrored_offset = 44;
+  EXPECT_EQ(TargetResumeOffset(behind, 45, 44), std::nullopt) << "not all copied";
+  EXPECT_EQ(TargetResumeOffset({.partition = kP1}, 45, 44), std::nullopt)
+      << "no position";
+}
+
 }  // namespace
 }  // namespace ferry::mirror

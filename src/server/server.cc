@@ -214,6 +214,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
             .node_timeout = config.control.node_timeout},
         server->node_control_.get());
     server->groups_->SetSeekLedger(server->control_.get());
+    server->groups_->SetMigrationLookup(
+        [control = server->control_.get()](const std::string& topic) {
+          return control->Migration(topic);
+        });
     server->node_control_->SetControlPlane(server->control_.get());
   }
   server->group_operations_ = std::make_unique<admin::GroupOperations>(
@@ -311,6 +315,7 @@ void Server::Shutdown() {
   http_.reset();
   admin_http_.reset();
   if (groups_) groups_->SetSeekLedger(nullptr);
+  if (groups_) groups_->SetMigrationLookup(nullptr);
   if (node_control_) node_control_->SetControlPlane(nullptr);
   SetStage("stopping the control plane");
   control_.reset();

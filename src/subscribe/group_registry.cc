@@ -12,6 +12,9 @@ namespace {
 
 constexpr absl::Duration kTickInterval = absl::Milliseconds(20);
 constexpr size_t kMaxGroupBytes = 255;
+// The longest a group's start on a migration's target waits for the mirror
+// to copy the group's position (the consumer stage waits up to 90 s).
+constexpr absl::Duration kMigrationStartTimeout = absl::Seconds(60);
 
 absl::StatusOr<OrderingMode> ToMode(v1::Ordering ordering) {
   switch (ordering) {
@@ -95,11 +98,13 @@ GroupRegistry::GroupRegistry(std::string node_id, const config::SubscribeConfig&
       config_(config),
       routes_(routes),
       clusters_(std::move(clusters)),
-      metrics_(metrics) {
+      metrics_(metrics),
+      migration_targets_(clusters_, metrics, kMigrationStartTimeout) {
   ticker_ = std::thread([this] { TickLoop(); });
 }
 
 GroupRegistry::~GroupRegistry() {
+  migration_targets_.Cancel();
   std::map<std::string, std::shared_ptr<GroupDispatcher>> groups;
   {
     absl::MutexLock lock(&mu_);
@@ -249,6 +254,7 @@ absl::Status GroupRegistry::CheckDeadLetterTopic(const OpenRequest& request,
 
 absl::StatusOr<std::shared_ptr<GroupDispatcher>> GroupRegistry::Attach(
     const OpenRequest& request, StreamId stream, std::shared_ptr<StreamSink> sink) {
+  if (absl::Status s = StartOnMigrationTargets(request); !s.ok()) return s;
   // A dispatcher found here may be reaped as idle before the stream attaches;
   // then the next round creates a new one.
   while (true) {
@@ -295,6 +301,20 @@ absl::StatusOr<std::shared_ptr<GroupDispatcher>> GroupRegistry::Attach(
     if (dispatcher->Attach(stream, request.stream, sink)) return dispatcher;
     groups_.erase(request.group.group);
   }
+}
+
+absl::Status GroupRegistry::StartOnMigrationTargets(const OpenRequest& request) {
+  // A group open here got its start when it came, or gets it when it
+  // follows its route.
+  if (Find(request.group.group) != nullptr) return absl::OkStatus();
+  absl::Status s =
+      migration_targets_.Prepare(request.group, request.stream.topics, request.clusters);
+  if (s.ok()) return s;
+  return absl::UnavailableError(fmt::format("{}; retry", std::string(s.message())));
+}
+
+void GroupRegistry::SetMigrationLookup(MigrationTargets::Lookup lookup) {
+  migration_targets_.SetLookup(std::move(lookup));
 }
 
 void GroupRegistry::SetSeekLedger(control::SeekLedger* seeks) {
@@ -416,8 +436,35 @@ void GroupRegistry::FollowRoutes() {
     spdlog::info("group={} follows its route: reads [{}] (was [{}])",
                  dispatcher->options().group, ClusterNames(*wanted),
                  ClusterNames(current));
-    dispatcher->SetClusters(*wanted);
+    FollowRoute(*dispatcher, current, *wanted);
   }
+}
+
+void GroupRegistry::FollowRoute(GroupDispatcher& dispatcher,
+                                const std::vector<backend::Cluster*>& current,
+                                const std::vector<backend::Cluster*>& wanted) {
+  std::vector<backend::Cluster*> kept, added;
+  for (backend::Cluster* cluster : wanted) {
+    const bool read = std::find(current.begin(), current.end(), cluster) != current.end();
+    (read ? kept : added).push_back(cluster);
+  }
+  if (!migration_targets_.AnyTarget(dispatcher.topics(), added)) {
+    dispatcher.SetClusters(wanted);
+    return;
+  }
+  dispatcher.SetClusters(kept);
+  absl::Status s =
+      migration_targets_.Prepare(dispatcher.options(), dispatcher.topics(), added);
+  if (s.ok()) {
+    dispatcher.SetClusters(wanted);
+    return;
+  }
+  spdlog::error("group={} reads [{}] again and follows its route later: {}",
+                dispatcher.options().group, ClusterNames(current),
+                std::string(s.message()));
+  dispatcher.SetClusters(current);
+  absl::MutexLock lock(&mu_);
+  if (!stopping_) route_follower_.Post([this] { FollowRoutes(); });
 }
 
 std::optional<std::vector<backend::Cluster*>> GroupRegistry::CurrentReadClusters(

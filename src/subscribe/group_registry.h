@@ -31,6 +31,7 @@
 #include "metrics/registry.h"
 #include "routing/route_table.h"
 #include "subscribe/group_dispatcher.h"
+#include "subscribe/migration_targets.h"
 #include "subscribe/tick_schedule.h"
 
 namespace ferry::subscribe {
@@ -84,6 +85,9 @@ class GroupRegistry final : public control::ControlListener {
   // Where groups learn of seeks they missed while partitions changed owners;
   // null before the control plane is destroyed.
   void SetSeekLedger(control::SeekLedger* seeks);
+  // Where groups that reach a migration's target learn of the migration
+  // (MigrationTargets); null before the control plane is destroyed.
+  void SetMigrationLookup(MigrationTargets::Lookup lookup);
 
   std::shared_ptr<GroupDispatcher> Find(const std::string& group) const;
   std::vector<std::string> Groups() const;
@@ -102,6 +106,17 @@ class GroupRegistry final : public control::ControlListener {
   void TickLoop();
   // Moves each group whose read list changed to the current one.
   void FollowRoutes();
+  // Moves `dispatcher` from `current` to `wanted`. When a cluster added is a
+  // migration's target, the group leaves what it reads first (its commits
+  // there final), gets its start on the target, then joins; if that fails
+  // it reads `current` again and tries once more after the other groups.
+  void FollowRoute(GroupDispatcher& dispatcher,
+                   const std::vector<backend::Cluster*>& current,
+                   const std::vector<backend::Cluster*>& wanted);
+  // Before a group new on this node starts on `request.clusters`: its start
+  // on a migration's target among them; UNAVAILABLE (retry) when it cannot
+  // be had yet.
+  absl::Status StartOnMigrationTargets(const OpenRequest& request);
   // On route_follower_: resumes `group` unless a pause came meanwhile.
   void ResumeUnlessPaused(const std::string& group);
   // Where `dispatcher`'s topics are read now; nullopt (logged) when they are
@@ -133,6 +148,7 @@ class GroupRegistry final : public control::ControlListener {
       ABSL_GUARDED_BY(mu_);
   bool control_caught_up_ ABSL_GUARDED_BY(mu_) = false;
   control::SeekLedger* seeks_ ABSL_GUARDED_BY(mu_) = nullptr;
+  MigrationTargets migration_targets_;
   // When each group wants its next Tick(); before ticker_, which reads it,
   // and outliving the dispatchers' requests (Stop() ends them).
   TickSchedule tick_schedule_;
