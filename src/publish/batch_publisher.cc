@@ -113,7 +113,8 @@ BatchPublisher::TopicMetrics& BatchPublisher::MetricsFor(const std::string& topi
         registry_->GetCounter("ferry_publish_bytes_total",
                               "Bytes of messages acknowledged by the broker.", labels),
         registry_->GetHistogram("ferry_publish_latency_seconds",
-                                "From request received to broker acknowledgement.",
+                                "From request received to the broker's acknowledgement "
+                                "of the batch's last message.",
                                 metrics::LatencyBuckets(), labels)});
   }
   return *slot;
