@@ -5,6 +5,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,7 +86,7 @@ struct Record {
 // The outcome of one Publish. `status` is OK only once the broker
 // acknowledged the record durably (Kafka: acks=all).
 struct PublishOutcome {
-  absl::Status status;
+  absl::Status status = {};
   bool retryable = false;  // decided by the backend's error-mapping table
   // The failure says the cluster is unhealthy (same table); it counts towards
   // opening the cluster's circuit breaker.
@@ -93,9 +94,56 @@ struct PublishOutcome {
   int32_t partition = -1;
   int64_t offset = -1;
   int64_t timestamp_ms = 0;
+  // Failed without being sent, because an earlier record of its batch with
+  // the same ordering key failed first (see Cluster::PublishBatch).
+  bool behind_failed_key = false;
 };
 
 using PublishCallback = std::function<void(PublishOutcome)>;
+
+// A header as views into memory owned elsewhere.
+struct HeaderView {
+  std::string_view key;
+  std::string_view value;
+};
+
+// One message of a RecordBatch: views into memory the caller keeps valid
+// until the batch's callback ran. Fields as in Record.
+struct RecordView {
+  std::string_view key = {};  // empty: no key
+  std::string_view value = {};
+  std::string_view ordering_key = {};
+  // The record's headers are RecordBatch::headers[first_header,
+  // first_header + header_count).
+  uint32_t first_header = 0;
+  uint32_t header_count = 0;
+  int64_t timestamp_ms = 0;
+  int32_t partition = -1;
+};
+
+// Messages for one topic, written with one call (Cluster::PublishBatch), so
+// a backend pays its per-call costs once per batch and can reference the
+// caller's bytes instead of copying them into a Record each.
+struct RecordBatch {
+  std::string topic = {};
+  std::vector<RecordView> records = {};
+  std::vector<HeaderView> headers = {};
+
+  std::span<const HeaderView> HeadersOf(const RecordView& record) const {
+    return std::span<const HeaderView>(headers).subspan(record.first_header,
+                                                        record.header_count);
+  }
+};
+
+// The records partition by this: the ordering key if set, else the key;
+// empty: unordered.
+inline std::string_view OrderingKeyOf(const RecordView& record) {
+  return record.ordering_key.empty() ? record.key : record.ordering_key;
+}
+
+// Runs once per batch with one outcome per record, `outcomes[i]` being
+// `records[i]`'s (valid during the call only).
+using BatchCallback = std::function<void(std::span<const PublishOutcome> outcomes)>;
 
 struct PartitionInfo {
   int32_t id = 0;
@@ -133,6 +181,18 @@ class Cluster {
   // thread, possibly before Publish returns; it must not block. Records
   // with the same partitioning key reach the same partition in call order.
   virtual void Publish(Record record, PublishCallback done) = 0;
+  // Writes the records of `batch` asynchronously, in order; the per-message
+  // cost of Publish (a Record, a callback and a completion each) is paid
+  // once per batch. `done` runs exactly once, when every record has its
+  // outcome, on a backend thread or before PublishBatch returns; it must not
+  // block. `batch` and every byte its views name must stay valid until
+  // `done` ran: backends reference them instead of copying. A record whose
+  // ordering key is that of an earlier record of the batch that already
+  // failed when its turn came is not written: it gets that record's failure
+  // with behind_failed_key set, so a retry of the earlier record cannot land
+  // behind it. Each outcome is OK only once the record is durably written,
+  // as with Publish.
+  virtual void PublishBatch(const RecordBatch& batch, BatchCallback done) = 0;
   // For shutdown, once the drain grace is over: fails the records still
   // waiting for the broker (UNAVAILABLE, retryable), so their callbacks run
   // now instead of after the publish timeout. Later publishes work as usual.

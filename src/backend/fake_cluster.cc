@@ -1,6 +1,8 @@
 #include "backend/fake_cluster.h"
 
 #include "api/retry.h"
+#include "backend/batch_completion.h"
+#include "backend/record_batch.h"
 
 namespace ferry::backend {
 
@@ -177,6 +179,17 @@ void FakeCluster::Publish(Record record, PublishCallback done) {
     }
   }
   done(std::move(outcome));  // inline, as the contract allows
+}
+
+void FakeCluster::PublishBatch(const RecordBatch& batch, BatchCallback done) {
+  BatchCompletion* completion = BatchCompletion::Start(batch, std::move(done));
+  for (size_t i = 0; i < batch.records.size(); ++i) {
+    if (completion->FailedBehindKey(i)) continue;
+    Publish(ToRecord(batch, i), [completion, i](PublishOutcome outcome) {
+      completion->Finish(i, std::move(outcome));
+    });
+  }
+  completion->Submitted();
 }
 
 absl::StatusOr<TopicInfo> FakeCluster::DescribeTopic(const std::string& topic) {

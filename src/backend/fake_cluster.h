@@ -5,7 +5,9 @@
 // thread, which is what the Cluster contract allows and what locking bugs
 // need to show up:
 // - Publish() runs its callback inline, before returning, with the outcome
-//   the test set (OK by default).
+//   the test set (OK by default); PublishBatch() publishes record by record
+//   the same way (holding back records behind a failed ordering key, as the
+//   contract asks) and runs its callback inline too.
 // - JoinGroup() returns a FakeGroupMember that does nothing by itself; the
 //   test drives it (Assign, Deliver, AnswerCommits) from its own thread,
 //   which stands in for the member thread.
@@ -106,6 +108,7 @@ class FakeCluster : public Cluster {
   ClusterStatus Status() const override;
   ClusterStatus Describe(bool include_topics) override;
   void Publish(Record record, PublishCallback done) override;
+  void PublishBatch(const RecordBatch& batch, BatchCallback done) override;
   absl::StatusOr<TopicInfo> DescribeTopic(const std::string& topic) override;
   absl::Status CreateTopic(const std::string& topic, int partitions,
                            int replication_factor,

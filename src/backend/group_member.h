@@ -29,12 +29,6 @@
 
 namespace ferry::backend {
 
-// A header of a consumed record: views into the record's bytes.
-struct HeaderView {
-  std::string_view key;
-  std::string_view value;
-};
-
 // A record as fetched from the backend. Key, value and headers are views into
 // `bytes`, which every copy of the record shares: a Kafka record keeps
 // librdkafka's message alive instead of copying out of it, an embedded one its

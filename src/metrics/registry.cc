@@ -110,14 +110,14 @@ Histogram::Histogram(std::vector<double> bounds)
   }
 }
 
-void Histogram::Observe(double v) {
+void Histogram::Observe(double v, uint64_t times) {
   // First bound b with v <= b; NaN compares false everywhere and gets +Inf.
   size_t i = std::partition_point(bounds_.begin(), bounds_.end(),
                                   [v](double b) { return !(v <= b); }) -
              bounds_.begin();
   absl::MutexLock lock(&mu_);
-  ++counts_[i];
-  sum_ += v;
+  counts_[i] += times;
+  sum_ += v * static_cast<double>(times);
 }
 
 Histogram::Snapshot Histogram::Read() const {

@@ -56,8 +56,9 @@ class Histogram {
   // bounds: finite, strictly increasing upper bounds; "+Inf" is implicit.
   explicit Histogram(std::vector<double> bounds);
 
-  // Counts v in the first bucket with v <= bound (NaN lands in +Inf only).
-  void Observe(double v);
+  // Counts v `times` times (one lock for a batch of equal observations) in
+  // the first bucket with v <= bound (NaN lands in +Inf only).
+  void Observe(double v, uint64_t times = 1);
 
  private:
   friend class Registry;

@@ -78,6 +78,22 @@ TEST(Registry, RendersHistogramBucketsCumulatively) {
             "ferry_latency_seconds_count{op=\"send\"} 4\n");
 }
 
+// A batch's observations of one value count like that many single ones.
+TEST(Registry, ObservesAValueManyTimesAtOnce) {
+  Registry registry;
+  Histogram& histogram = registry.GetHistogram("ferry_h", "H.", {1});
+  histogram.Observe(0.5, 3);
+  histogram.Observe(2);
+
+  EXPECT_EQ(registry.Render(),
+            "# HELP ferry_h H.\n"
+            "# TYPE ferry_h histogram\n"
+            "ferry_h_bucket{le=\"1\"} 3\n"
+            "ferry_h_bucket{le=\"+Inf\"} 4\n"
+            "ferry_h_sum 3.5\n"
+            "ferry_h_count 4\n");
+}
+
 TEST(Registry, EscapesLabelValuesAndHelp) {
   Registry registry;
   registry.GetCounter("ferry_errors_total", "Errors \\ by\ncause.",

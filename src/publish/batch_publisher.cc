@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
-#include <optional>
+#include <span>
 #include <vector>
 
 #include "api/convert.h"
@@ -113,82 +113,29 @@ BatchPublisher::TopicMetrics& BatchPublisher::MetricsFor(const std::string& topi
         registry_->GetCounter("ferry_publish_bytes_total",
                               "Bytes of messages acknowledged by the broker.", labels),
         registry_->GetHistogram("ferry_publish_latency_seconds",
-                                "From request received to broker acknowledgement.",
+                                "From request received to the broker's acknowledgement "
+                                "of the batch's last message.",
                                 metrics::LatencyBuckets(), labels)});
   }
   return *slot;
 }
 
-// One batch from Dispatch until its last result. The request and response
-// are the caller's (alive until `done` ran): the backend reads keys and
-// values from records moved out of the request, and the keys it keeps there
-// name the ordering keys on failure. Deletes itself when the last message
-// finished. Per-message callbacks capture only (call, index): small enough
-// for std::function to hold without allocating.
+// One batch from Dispatch until its answer. The request and response are
+// the caller's (alive until `done` ran): the backend batch views keys, values
+// and headers where they lie in the request. Deletes itself once answered.
 struct BatchPublisher::Call {
   BatchPublisher* publisher = nullptr;
   v1::PublishRequest* request = nullptr;
   v1::PublishResponse* response = nullptr;
-  // Messages not finished yet, plus one held by Dispatch while it still
-  // iterates over the request.
-  std::atomic<int> remaining;
   int64_t bytes = 0;
-  // MessageBytes of each message, taken before its value moved out.
-  std::vector<int64_t> message_bytes;
   absl::Time started;
   std::function<void()> done;
-  std::string cluster;
+  const std::string* cluster = nullptr;  // the cluster's name; it outlives us
   routing::ClusterBreaker* breaker = nullptr;
-  // Set by the first acknowledged message (MetricsFor takes a lock).
-  std::atomic<TopicMetrics*> metrics{nullptr};
-  // Acknowledged messages and their bytes, added to the counters once per
-  // batch: a per-message update of a floating-point counter is a CAS loop.
-  std::atomic<int64_t> acked{0};
-  std::atomic<int64_t> acked_bytes{0};
-
-  // ordering_key if set, else key; empty: unordered.
-  const std::string& OrderKey(int i) const {
-    const v1::OutgoingMessage& m = request->messages(i);
-    return m.ordering_key().empty() ? m.key() : m.ordering_key();
-  }
-
-  // The first failure of each ordering key in this batch.
-  std::optional<std::pair<absl::Status, bool>> FailureOf(const std::string& key) {
-    if (key.empty()) return std::nullopt;
-    absl::MutexLock lock(&mu);
-    auto it = failed_keys.find(key);
-    if (it == failed_keys.end()) return std::nullopt;
-    return it->second;
-  }
-  void RecordFailure(const std::string& key, const absl::Status& status, bool retryable) {
-    if (key.empty()) return;
-    absl::MutexLock lock(&mu);
-    failed_keys.try_emplace(key, status, retryable);
-  }
-
-  void FinishOne() {
-    if (remaining.fetch_sub(1) != 1) return;
-    // Once per batch rather than per message: the breaker's clock read and
-    // lock stay off the per-message cost.
-    if (const int64_t outcomes = request->messages_size() - skipped; outcomes > 0) {
-      absl::Status failure;
-      {
-        absl::MutexLock lock(&mu);
-        failure = cluster_failure;
-      }
-      breaker->Record(outcomes, cluster_failures.load(std::memory_order_relaxed),
-                      failure);
-    }
-    if (TopicMetrics* m = metrics.load(std::memory_order_acquire); m != nullptr) {
-      m->messages.Inc(static_cast<double>(acked.load(std::memory_order_relaxed)));
-      m->bytes.Inc(static_cast<double>(acked_bytes.load(std::memory_order_relaxed)));
-    }
-    publisher->limiter_->Release(bytes);
-    // The request and response may be gone once `done` returned.
-    std::function<void()> answer = std::move(done);
-    delete this;
-    answer();
-  }
+  // The messages that passed CheckMessage, as the backend writes them, and
+  // the request index of each.
+  backend::RecordBatch batch;
+  std::vector<int> message_of;
 
   // Per cluster and code only: topic names come from clients, and a typo
   // must not create series that live forever.
@@ -197,50 +144,58 @@ struct BatchPublisher::Call {
     publisher->registry_
         ->GetCounter(
             "ferry_publish_errors_total", "Messages that failed, by status code.",
-            {{"cluster", cluster}, {"code", absl::StatusCodeToString(status.code())}})
+            {{"cluster", *cluster}, {"code", absl::StatusCodeToString(status.code())}})
         .Inc();
-    FinishOne();
   }
 
-  void Delivered(int i, const backend::PublishOutcome& outcome) {
-    if (outcome.counts_against_cluster) {
-      cluster_failures.fetch_add(1, std::memory_order_relaxed);
-      absl::MutexLock lock(&mu);
-      cluster_failure = outcome.status;
+  // Fills the results of the written messages, then answers. The breaker,
+  // the counters and the latency histogram are updated once per batch: the
+  // breaker reads the clock and takes a lock, a floating-point counter's
+  // increment is a CAS loop, the histogram takes a lock.
+  void Completed(std::span<const backend::PublishOutcome> outcomes) {
+    int64_t attempted = 0, cluster_failures = 0, acked = 0, acked_bytes = 0;
+    absl::Status cluster_failure;
+    for (size_t j = 0; j < outcomes.size(); ++j) {
+      const backend::PublishOutcome& outcome = outcomes[j];
+      const int i = message_of[j];
+      // Messages held back behind their key's failure never reached the
+      // cluster: the breaker does not count them.
+      if (!outcome.behind_failed_key) ++attempted;
+      if (outcome.counts_against_cluster) {
+        ++cluster_failures;
+        cluster_failure = outcome.status;
+      }
+      if (!outcome.status.ok()) {
+        Fail(i, outcome.status, outcome.retryable);
+        continue;
+      }
+      v1::PublishResult* result = response->mutable_results(i);
+      result->mutable_status();  // present and OK (code 0)
+      result->set_cluster(*cluster);
+      result->set_partition(outcome.partition);
+      result->set_offset(outcome.offset);
+      api::FromUnixMillis(outcome.timestamp_ms, result->mutable_timestamp());
+      ++acked;
+      acked_bytes += MessageBytes(request->messages(i));
     }
-    if (!outcome.status.ok()) {
-      RecordFailure(OrderKey(i), outcome.status, outcome.retryable);
-      Fail(i, outcome.status, outcome.retryable);
-      return;
+    if (attempted > 0) breaker->Record(attempted, cluster_failures, cluster_failure);
+    if (acked > 0) {
+      // Series appear with the first acknowledged message, so only topics
+      // that exist get them.
+      TopicMetrics& m = publisher->MetricsFor(request->topic(), *cluster);
+      m.messages.Inc(static_cast<double>(acked));
+      m.bytes.Inc(static_cast<double>(acked_bytes));
+      // The answer carries every result at once: each message's latency is
+      // the batch's.
+      m.latency.Observe(absl::ToDoubleSeconds(absl::Now() - started),
+                        static_cast<uint64_t>(acked));
     }
-    v1::PublishResult* result = response->mutable_results(i);
-    api::ToProtoStatus(outcome.status, false, result->mutable_status());
-    result->set_cluster(cluster);
-    result->set_partition(outcome.partition);
-    result->set_offset(outcome.offset);
-    api::FromUnixMillis(outcome.timestamp_ms, result->mutable_timestamp());
-    // Series appear with the first acknowledged message, so only topics
-    // that exist get them.
-    TopicMetrics* m = metrics.load(std::memory_order_acquire);
-    if (m == nullptr) {
-      m = &publisher->MetricsFor(request->topic(), cluster);
-      metrics.store(m, std::memory_order_release);
-    }
-    acked.fetch_add(1, std::memory_order_relaxed);
-    acked_bytes.fetch_add(message_bytes[i], std::memory_order_relaxed);
-    m->latency.Observe(absl::ToDoubleSeconds(absl::Now() - started));
-    FinishOne();
+    publisher->limiter_->Release(bytes);
+    // The request and response may be gone once `done` returned.
+    std::function<void()> answer = std::move(done);
+    delete this;
+    answer();
   }
-
-  // For the breaker, when the batch ends: messages answered without reaching
-  // the cluster (written by Dispatch alone, before it lets go of the call),
-  // failures saying the cluster is unhealthy and the status of one of them.
-  int skipped = 0;
-  std::atomic<int64_t> cluster_failures{0};
-
-  absl::Mutex mu;
-  std::map<std::string, std::pair<absl::Status, bool>> failed_keys ABSL_GUARDED_BY(mu);
-  absl::Status cluster_failure ABSL_GUARDED_BY(mu);
 };
 
 void BatchPublisher::Publish(v1::PublishRequest* request, v1::PublishResponse* response,
@@ -325,58 +280,52 @@ void BatchPublisher::Dispatch(v1::PublishRequest* request, v1::PublishResponse* 
   call->publisher = this;
   call->request = request;
   call->response = response;
-  call->remaining = count + 1;
   call->bytes = batch.bytes;
   call->started = absl::Now();
   call->done = std::move(done);
-  call->cluster = batch.cluster->name();
+  call->cluster = &batch.cluster->name();
   call->breaker = batch.breaker;
   response->set_request_id(request->request_id());
   response->mutable_results()->Reserve(count);
   for (int i = 0; i < count; ++i) response->add_results();
-  call->message_bytes.resize(count);
 
+  backend::RecordBatch& records = call->batch;
+  records.topic = request->topic();
+  records.records.reserve(count);
+  // Most messages carry an id, which becomes a header.
+  records.headers.reserve(count);
+  call->message_of.reserve(count);
   for (int i = 0; i < count; ++i) {
-    v1::OutgoingMessage* message = request->mutable_messages(i);
-    v1::PublishResult* result = response->mutable_results(i);
-    result->set_id(message->id());
-    if (absl::Status s = CheckMessage(*message); !s.ok()) {
-      ++call->skipped;
+    const v1::OutgoingMessage& message = request->messages(i);
+    response->mutable_results(i)->set_id(message.id());
+    if (absl::Status s = CheckMessage(message); !s.ok()) {
       call->Fail(i, s, /*retryable=*/false);
       continue;
     }
-    if (auto earlier = call->FailureOf(call->OrderKey(i))) {
-      // A later message of a key must not be written after an earlier one
-      // failed: a retry of the earlier one would land behind it.
-      ++call->skipped;
-      call->Fail(i, earlier->first, earlier->second);
-      continue;
+    const auto first_header = static_cast<uint32_t>(records.headers.size());
+    for (const v1::Header& h : message.headers()) {
+      records.headers.push_back({h.key(), h.value()});
     }
-    call->message_bytes[i] = MessageBytes(*message);
-    // The value, headers and id move to the backend (an arena's strings too:
-    // the arena owns only the string objects, not their buffers); key and
-    // ordering key stay in the request (short, and needed for failures). The
-    // result took its copy of the id above.
-    backend::Record record{.topic = request->topic(),
-                           .key = message->key(),
-                           .value = std::move(*message->mutable_value()),
-                           .ordering_key = message->ordering_key(),
-                           .timestamp_ms = message->has_timestamp()
-                                               ? api::ToUnixMillis(message->timestamp())
-                                               : 0};
-    record.headers.reserve(message->headers_size() + 1);
-    for (v1::Header& h : *message->mutable_headers()) {
-      record.headers.push_back(
-          {std::move(*h.mutable_key()), std::move(*h.mutable_value())});
-    }
-    if (!message->id().empty()) {
-      record.headers.push_back({kIdHeader, std::move(*message->mutable_id())});
-    }
-    batch.cluster->Publish(std::move(record), [call, i](backend::PublishOutcome outcome) {
-      call->Delivered(i, outcome);
-    });
+    if (!message.id().empty()) records.headers.push_back({kIdHeader, message.id()});
+    records.records.push_back(backend::RecordView{
+        .key = message.key(),
+        .value = message.value(),
+        .ordering_key = message.ordering_key(),
+        .first_header = first_header,
+        .header_count = static_cast<uint32_t>(records.headers.size()) - first_header,
+        .timestamp_ms =
+            message.has_timestamp() ? api::ToUnixMillis(message.timestamp()) : 0});
+    call->message_of.push_back(i);
   }
-  call->FinishOne();  // Dispatch's own share: the call may go now.
+  if (records.records.empty()) {
+    call->Completed({});
+    return;
+  }
+  // May complete (and delete the call) before it returns.
+  batch.cluster->PublishBatch(records,
+                              [call](std::span<const backend::PublishOutcome> outcomes) {
+                                call->Completed(outcomes);
+                              });
 }
 
 }  // namespace ferry::publish

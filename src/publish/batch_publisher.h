@@ -52,9 +52,10 @@ class BatchPublisher {
 
   // Publishes a prepared batch whose bytes the caller already took from the
   // limiter. `request` and `response` stay the caller's and must live until
-  // `done` runs (so they may sit on the call's arena): values move out of
-  // `request` to the backend, and `response` gets one result per message in
-  // request order. Messages failing per-message checks (size, reserved
+  // `done` runs (so they may sit on the call's arena): the backend writes
+  // keys, values and headers from where they lie in `request` (one
+  // Cluster::PublishBatch per batch), and `response` gets one result per
+  // message in request order. Messages failing per-message checks (size, reserved
   // headers) are answered without being sent. `done` runs exactly once,
   // after the bytes were released; it runs on a backend thread or this one
   // and must not block. While the topic is write-held the batch waits (up to

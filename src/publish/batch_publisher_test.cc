@@ -77,23 +77,40 @@ v1::PublishResponse PublishAndWait(BatchPublisher& publisher, InflightLimiter& l
   return response;
 }
 
+// A node's publish path writing one route to `clusters` (the first is the
+// route's read cluster).
+struct PublishPath {
+  PublishPath(const std::string& topic, const std::vector<backend::Cluster*>& clusters,
+              config::BreakerConfig breaker = {})
+      : router(std::make_shared<const routing::Router>(
+            std::vector<config::RouteConfig>{{.topic = topic,
+                                              .write = Names(clusters),
+                                              .read = {clusters[0]->name()}}},
+            Names(clusters))),
+        breakers(breaker, clusters, &registry),
+        publisher(config::PublishConfig{}, &router, &breakers, &registry, &limiter) {}
+
+  static std::vector<std::string> Names(const std::vector<backend::Cluster*>& clusters) {
+    std::vector<std::string> names;
+    for (const backend::Cluster* c : clusters) names.push_back(c->name());
+    return names;
+  }
+
+  routing::RouteTable router;
+  metrics::Registry registry;
+  InflightLimiter limiter{1 << 20};
+  routing::ClusterBreakers breakers;
+  BatchPublisher publisher;
+};
+
 // The breaker sees every outcome of the batches written to its cluster: when
 // enough of them say the primary is unhealthy, the next batch of the route
 // goes to the standby, whole.
 TEST(BatchPublisher, GivenAnUnhealthyPrimaryTheNextBatchesGoToTheStandby) {
   backend::FakeCluster primary("primary");
   backend::FakeCluster standby("standby");
-  routing::RouteTable router(std::make_shared<const routing::Router>(
-      std::vector<config::RouteConfig>{
-          {.topic = "orders", .write = {"primary", "standby"}, .read = {"primary"}}},
-      std::vector<std::string>{"primary", "standby"}));
-  metrics::Registry registry;
-  routing::ClusterBreakers breakers(
-      config::BreakerConfig{.min_requests = 20, .failure_rate = 0.5},
-      {&primary, &standby}, &registry);
-  InflightLimiter limiter(1 << 20);
-  BatchPublisher publisher(config::PublishConfig{}, &router, &breakers, &registry,
-                           &limiter);
+  PublishPath path("orders", {&primary, &standby},
+                   config::BreakerConfig{.min_requests = 20, .failure_rate = 0.5});
   v1::PublishRequest request;
   request.set_topic("orders");
   for (int i = 0; i < 10; ++i) {
@@ -104,21 +121,75 @@ TEST(BatchPublisher, GivenAnUnhealthyPrimaryTheNextBatchesGoToTheStandby) {
 
   primary.SetPublishStatus(absl::UnavailableError("all brokers down"));
   for (int batch = 0; batch < 2; ++batch) {
-    v1::PublishResponse failed = PublishAndWait(publisher, limiter, request);
+    v1::PublishResponse failed = PublishAndWait(path.publisher, path.limiter, request);
     ASSERT_EQ(failed.results_size(), 10);
     EXPECT_EQ(failed.results(0).status().code(),
               static_cast<int>(absl::StatusCode::kUnavailable));
     EXPECT_TRUE(failed.results(0).status().retryable());
   }
 
-  v1::PublishResponse moved = PublishAndWait(publisher, limiter, request);
+  v1::PublishResponse moved = PublishAndWait(path.publisher, path.limiter, request);
   ASSERT_EQ(moved.results_size(), 10);
   for (const v1::PublishResult& result : moved.results()) {
     EXPECT_EQ(result.status().code(), 0);
     EXPECT_EQ(result.cluster(), "standby");
   }
   EXPECT_EQ(standby.published().size(), 10u);
-  EXPECT_EQ(limiter.in_use(), 0);
+  EXPECT_EQ(path.limiter.in_use(), 0);
+}
+
+// Given a batch whose middle message is refused by the per-message checks,
+// when it is published to a backend that completes inline, then the other
+// messages are written with their keys, values, headers and the id as the
+// ferry.id header, and each result lands at its own message's index.
+TEST(BatchPublisher, WritesTheAcceptedMessagesAndAnswersEachAtItsIndex) {
+  backend::FakeCluster cluster("main");
+  PublishPath path("orders", {&cluster});
+  v1::PublishRequest request;
+  request.set_topic("orders");
+  for (int i = 0; i < 3; ++i) {
+    v1::OutgoingMessage* m = request.add_messages();
+    m->set_id(absl::StrCat("id", i));
+    m->set_key(absl::StrCat("k", i));
+    m->set_value(absl::StrCat("v", i));
+    v1::Header* h = m->add_headers();
+    h->set_key("h");
+    h->set_value(absl::StrCat("hv", i));
+  }
+  // Reserved: refused before it reaches the backend.
+  v1::Header* reserved = request.mutable_messages(1)->add_headers();
+  reserved->set_key("ferry.id");
+  reserved->set_value("x");
+
+  v1::PublishResponse response = PublishAndWait(path.publisher, path.limiter, request);
+
+  ASSERT_EQ(response.results_size(), 3);
+  EXPECT_EQ(response.results(1).id(), "id1");
+  EXPECT_EQ(response.results(1).status().code(),
+            static_cast<int>(absl::StatusCode::kInvalidArgument));
+  for (int i : {0, 2}) {
+    EXPECT_EQ(response.results(i).id(), absl::StrCat("id", i));
+    EXPECT_EQ(response.results(i).status().code(), 0) << i;
+    EXPECT_EQ(response.results(i).cluster(), "main");
+  }
+  // The fake numbers its writes 0, 1, ...
+  EXPECT_EQ(response.results(0).offset(), 0);
+  EXPECT_EQ(response.results(2).offset(), 1);
+  std::vector<backend::Record> written = cluster.published();
+  ASSERT_EQ(written.size(), 2u);
+  for (int j = 0; j < 2; ++j) {
+    const int i = j * 2;
+    const backend::Record& record = written[j];
+    EXPECT_EQ(record.topic, "orders");
+    EXPECT_EQ(record.key, absl::StrCat("k", i));
+    EXPECT_EQ(record.value, absl::StrCat("v", i));
+    ASSERT_EQ(record.headers.size(), 2u);
+    EXPECT_EQ(record.headers[0].key, "h");
+    EXPECT_EQ(record.headers[0].value, absl::StrCat("hv", i));
+    EXPECT_EQ(record.headers[1].key, "ferry.id");
+    EXPECT_EQ(record.headers[1].value, absl::StrCat("id", i));
+  }
+  EXPECT_EQ(path.limiter.in_use(), 0);
 }
 
 }  // namespace

@@ -61,6 +61,8 @@ class EmbeddedCluster final : public Cluster {
   ClusterStatus Status() const override;
   ClusterStatus Describe(bool include_topics) override;
   void Publish(Record record, PublishCallback done) override;
+  // The batch's records go into one synced write.
+  void PublishBatch(const RecordBatch& batch, BatchCallback done) override;
   absl::StatusOr<TopicInfo> DescribeTopic(const std::string& topic) override;
   absl::Status CreateTopic(const std::string& topic, int partitions,
                            int replication_factor,

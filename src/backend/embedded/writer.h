@@ -5,6 +5,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -16,7 +17,8 @@ namespace ferry::backend::embedded {
 
 // Publishes on a thread of its own, so callers (gRPC callback threads) never
 // wait for the disk. Records are appended in Enqueue order, several per
-// synced write; their callbacks run on the writer thread after the write.
+// synced write (a batch's records always in the same one); their callbacks
+// run on the writer thread after the write.
 class Writer {
  public:
   struct Options {
@@ -39,11 +41,13 @@ class Writer {
   // Never blocks on I/O. The queue is unbounded: the publish path bounds the
   // bytes it holds in flight (publish.max_inflight_bytes).
   void Enqueue(Record record, PublishCallback done);
+  // `done` gets one outcome per record, in order.
+  void EnqueueBatch(std::vector<Record> records, BatchCallback done);
 
  private:
   struct Pending {
-    Record record;
-    PublishCallback done;
+    std::vector<Record> records;
+    BatchCallback done;
   };
   void Run();
 
@@ -52,6 +56,7 @@ class Writer {
   const OnAppended on_appended_;
   absl::Mutex mu_;
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_records_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time first_queued_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -55,7 +55,9 @@ class KafkaCluster final : public Cluster {
   const std::string& bootstrap() const override { return bootstrap_; }
   ClusterStatus Status() const override;
   ClusterStatus Describe(bool include_topics) override;
+  // A batch of one (PublishBatch does the work).
   void Publish(Record record, PublishCallback done) override;
+  void PublishBatch(const RecordBatch& batch, BatchCallback done) override;
   void FailPendingPublishes() override;
   absl::StatusOr<TopicInfo> DescribeTopic(const std::string& topic) override;
   absl::Status CreateTopic(const std::string& topic, int partitions,
@@ -100,6 +102,8 @@ class KafkaCluster final : public Cluster {
   void ReplaceProducer();
   void PollLoop();
   void ProbeLoop();
+  // The outcome of a record librdkafka refused or failed.
+  PublishOutcome Failure(rd_kafka_resp_err_t err, int32_t partition) const;
   // Waits up to `wait` for in-flight records, then purges the rest so every
   // Publish callback still runs (UNAVAILABLE, retryable).
   void FailOutstanding(rd_kafka_t* producer, absl::Duration wait);

@@ -3,20 +3,12 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "backend/batch_completion.h"
 #include "backend/kafka/errors.h"
 #include "backend/kafka/kafka_cluster.h"
+#include "backend/record_batch.h"
 
 namespace ferry::backend::kafka {
-namespace {
-
-// Owns a record until its delivery report: librdkafka references key and
-// value in place (no copy), and the partitioner reads the ordering key.
-struct InFlight {
-  Record record;
-  PublishCallback done;
-};
-
-}  // namespace
 
 Properties KafkaCluster::ProducerProperties(const config::ClusterConfig& config,
                                             const Options& options) {
@@ -73,12 +65,14 @@ absl::Status KafkaCluster::RequireDurableProducer(const Properties& properties,
 int32_t KafkaCluster::Partition(const rd_kafka_topic_t* topic, const void* key,
                                 size_t key_length, int32_t partition_count,
                                 void* topic_opaque, void* message_opaque) {
-  const auto* in_flight = static_cast<const InFlight*>(message_opaque);
-  if (in_flight != nullptr && !in_flight->record.ordering_key.empty()) {
-    const std::string& ordering_key = in_flight->record.ordering_key;
-    return rd_kafka_msg_partitioner_murmur2_random(topic, ordering_key.data(),
-                                                   ordering_key.size(), partition_count,
-                                                   topic_opaque, message_opaque);
+  if (message_opaque != nullptr) {
+    auto [completion, index] = BatchCompletion::FromToken(message_opaque);
+    const std::string_view ordering_key = completion->batch().records[index].ordering_key;
+    if (!ordering_key.empty()) {
+      return rd_kafka_msg_partitioner_murmur2_random(topic, ordering_key.data(),
+                                                     ordering_key.size(), partition_count,
+                                                     topic_opaque, message_opaque);
+    }
   }
   // The Java client's partitioner: keyed records land where Java producers
   // put them, which matters when producers migrate to Ferry.
@@ -87,57 +81,75 @@ int32_t KafkaCluster::Partition(const rd_kafka_topic_t* topic, const void* key,
 }
 
 void KafkaCluster::Publish(Record record, PublishCallback done) {
+  PublishAsBatch(*this, std::move(record), std::move(done));
+}
+
+PublishOutcome KafkaCluster::Failure(rd_kafka_resp_err_t err, int32_t partition) const {
+  const ErrorClass error_class = Classify(err);
+  return PublishOutcome{
+      .status = KafkaStatus(err, fmt::format("cluster {}", name_)),
+      .retryable = error_class.retryable,
+      .counts_against_cluster = error_class.counts_against_cluster,
+      .partition = partition,
+  };
+}
+
+void KafkaCluster::PublishBatch(const RecordBatch& batch, BatchCallback done) {
   const std::shared_ptr<rd_kafka_t> producer = this->producer();
-  auto* in_flight = new InFlight{std::move(record), std::move(done)};
-  const Record& r = in_flight->record;
-  rd_kafka_headers_t* headers = nullptr;
-  if (!r.headers.empty()) {
-    headers = rd_kafka_headers_new(r.headers.size());
-    for (const Header& h : r.headers) {
-      rd_kafka_header_add(headers, h.key.data(), static_cast<ssize_t>(h.key.size()),
-                          h.value.data(), static_cast<ssize_t>(h.value.size()));
+  BatchCompletion* completion = BatchCompletion::Start(batch, std::move(done));
+  // One topic lookup per batch: producev with a topic name takes the
+  // handle's lock to find it for every record.
+  rd_kafka_topic_t* topic =
+      rd_kafka_topic_new(producer.get(), batch.topic.c_str(), nullptr);
+  for (size_t i = 0; i < batch.records.size(); ++i) {
+    if (topic == nullptr) {
+      completion->Finish(i, Failure(rd_kafka_last_error(), -1));
+      continue;
+    }
+    if (completion->FailedBehindKey(i)) continue;
+    const RecordView& r = batch.records[i];
+    rd_kafka_headers_t* headers = nullptr;
+    if (r.header_count > 0) {
+      headers = rd_kafka_headers_new(r.header_count);
+      for (const HeaderView& h : batch.HeadersOf(r)) {
+        rd_kafka_header_add(headers, h.key.data(), static_cast<ssize_t>(h.key.size()),
+                            h.value.data(), static_cast<ssize_t>(h.value.size()));
+      }
+    }
+    // Key and value are referenced, not copied (no RD_KAFKA_MSG_F_COPY): the
+    // caller keeps them alive until the batch's callback, which runs after
+    // the last delivery report.
+    const rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer.get(), RD_KAFKA_V_RKT(topic),
+        RD_KAFKA_V_PARTITION(r.partition >= 0 ? r.partition : RD_KAFKA_PARTITION_UA),
+        RD_KAFKA_V_KEY(r.key.empty() ? nullptr : const_cast<char*>(r.key.data()),
+                       r.key.size()),
+        RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
+        RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_HEADERS(headers),
+        RD_KAFKA_V_OPAQUE(completion->Token(i)), RD_KAFKA_V_END);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      // Ownership of headers passes to librdkafka only on success.
+      if (headers != nullptr) rd_kafka_headers_destroy(headers);
+      completion->Finish(i, Failure(err, -1));
     }
   }
-  // Key and value are not copied: they live in `in_flight` until the
-  // delivery report frees it.
-  rd_kafka_resp_err_t err = rd_kafka_producev(
-      producer.get(), RD_KAFKA_V_TOPIC(r.topic.c_str()),
-      RD_KAFKA_V_PARTITION(r.partition >= 0 ? r.partition : RD_KAFKA_PARTITION_UA),
-      RD_KAFKA_V_KEY(r.key.empty() ? nullptr : const_cast<char*>(r.key.data()),
-                     r.key.size()),
-      RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
-      RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_HEADERS(headers),
-      RD_KAFKA_V_OPAQUE(in_flight), RD_KAFKA_V_END);
-  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    // Ownership of headers passes to librdkafka only on success.
-    if (headers != nullptr) rd_kafka_headers_destroy(headers);
-    std::unique_ptr<InFlight> failed(in_flight);
-    failed->done(PublishOutcome{
-        .status = KafkaStatus(err, fmt::format("cluster {}", name_)),
-        .retryable = Classify(err).retryable,
-        .counts_against_cluster = Classify(err).counts_against_cluster,
-    });
-  }
+  // Queued records hold references of their own.
+  if (topic != nullptr) rd_kafka_topic_destroy(topic);
+  completion->Submitted();
 }
 
 void KafkaCluster::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message,
                               void* opaque) {
-  std::unique_ptr<InFlight> in_flight(static_cast<InFlight*>(message->_private));
-  PublishOutcome outcome;
-  if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    outcome.partition = message->partition;
-    outcome.offset = message->offset;
-    outcome.timestamp_ms = rd_kafka_message_timestamp(message, nullptr);
-  } else {
-    outcome.status =
-        KafkaStatus(message->err,
-                    fmt::format("cluster {}", static_cast<KafkaCluster*>(opaque)->name_));
-    const ErrorClass error_class = Classify(message->err);
-    outcome.retryable = error_class.retryable;
-    outcome.counts_against_cluster = error_class.counts_against_cluster;
-    outcome.partition = message->partition;
+  auto [completion, index] = BatchCompletion::FromToken(message->_private);
+  if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    completion->Finish(index, static_cast<KafkaCluster*>(opaque)->Failure(
+                                  message->err, message->partition));
+    return;
   }
-  in_flight->done(std::move(outcome));
+  completion->Finish(index, PublishOutcome{.partition = message->partition,
+                                           .offset = message->offset,
+                                           .timestamp_ms = rd_kafka_message_timestamp(
+                                               message, nullptr)});
 }
 
 void KafkaCluster::FailPendingPublishes() {
