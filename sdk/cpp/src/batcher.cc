@@ -21,6 +21,14 @@ void Batcher::Add(std::unique_ptr<Pending> message) {
     return;
   }
   KeyQueue& queue = topic.keys[KeyOf(message->order_key)];
+  if (queue.idle()) {
+    // Nothing of its key to wait for: straight to the candidates, without
+    // allocating the key's queue.
+    queue.in_ready = true;
+    queue.ready_seq = message->seq;
+    MakeReady(topic, std::move(message));
+    return;
+  }
   queue.waiting.push_back(std::move(message));
   Promote(topic, queue);
 }
@@ -156,7 +164,9 @@ Batch Batcher::Build(const std::string& name, Topic& topic, Clock::time_point no
     std::unique_ptr<Pending> message = TakeReady(topic, it);
     --size_;
     if (!message->order_key.empty()) {
-      KeyQueue& queue = topic.keys[KeyOf(message->order_key)];
+      // One lookup: the key has a queue while its message is in `ready`.
+      auto entry = topic.keys.find(KeyOf(message->order_key));
+      KeyQueue& queue = entry->second;
       queue.in_ready = false;
       if (!too_late && !queue.in_flight) {
         queue.in_flight = true;
@@ -165,7 +175,7 @@ Batch Batcher::Build(const std::string& name, Topic& topic, Clock::time_point no
       // The key's next message joins the candidates (at a higher seq, so
       // this loop still meets it in publish order).
       Promote(topic, queue, /*same_batch=*/true);
-      EraseIfIdle(topic, message->order_key);
+      if (queue.idle()) topic.keys.erase(entry);
     }
     if (too_late) {
       expired->push_back(std::move(message));
