@@ -30,7 +30,7 @@ class IdGenerator {
 std::size_t PayloadBytes(const Message& message);
 
 // The result of a message the node answered; `id` is the message's, used
-// when the node echoed none or the same, and moved into the result when it
+// when the node echoed none, and then moved into the result when it
 // succeeded (the message is done then). `retryable` is the node's decision
 // (Retryable with its flag).
 PublishResult FromWire(const ResultView& result, std::string* id);
