@@ -76,10 +76,11 @@ def harness_only(sample):
 
 BENCH_PHASES = [
     ("bench harness: build Message (copy key+value), collector thread", harness_only),
-    ("SDK Publish(): id, ToProto, promise/future, lock", "Publisher::Impl::Publish"),
+    ("SDK Publish(): id, encode into the Pending, promise/future, lock",
+     "Publisher::Impl::Publish"),
     ("SDK sender: Batcher (queues, maps)", "internal::Batcher::"),
-    ("SDK sender: Start (build request, serialize, send)", "Publisher::Impl::Start"),
-    ("SDK sender: Finish (parse results, swap back)", "Publisher::Impl::Finish"),
+    ("SDK sender: Start (concatenate the request, send)", "Publisher::Impl::Start"),
+    ("SDK sender: Finish (read results)", "Publisher::Impl::Finish"),
     ("SDK sender: Resolve (set futures, free messages)", "Publisher::Impl::Resolve"),
     ("SDK sender: other", "Publisher::Impl::Run"),
     ("gRPC client: parse PublishResponse",

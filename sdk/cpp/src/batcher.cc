@@ -5,15 +5,30 @@
 #include <utility>
 
 namespace ferry::client::internal {
+namespace {
+
+// The key maps look up by view (no string per message); this abseil's
+// string_view is its own type.
+absl::string_view KeyOf(std::string_view key) { return {key.data(), key.size()}; }
+
+}  // namespace
 
 void Batcher::Add(std::unique_ptr<Pending> message) {
   ++size_;
-  Topic& topic = topics_[message->topic];
+  Topic& topic = TopicNamed(message->topic);
   if (message->order_key.empty()) {
     MakeReady(topic, std::move(message));
     return;
   }
-  KeyQueue& queue = topic.keys[message->order_key];
+  KeyQueue& queue = topic.keys[KeyOf(message->order_key)];
+  if (queue.idle()) {
+    // Nothing of its key to wait for: straight to the candidates, without
+    // allocating the key's queue.
+    queue.in_ready = true;
+    queue.ready_seq = message->seq;
+    MakeReady(topic, std::move(message));
+    return;
+  }
   queue.waiting.push_back(std::move(message));
   Promote(topic, queue);
 }
@@ -52,7 +67,7 @@ void Batcher::Complete(const std::string& topic_name,
       backoff_.emplace(at, std::move(message));
       continue;
     }
-    KeyQueue& queue = topic.keys[message->order_key];
+    KeyQueue& queue = topic.keys[KeyOf(message->order_key)];
     queue.waiting.push_front(std::move(message));
     queue.requeued = true;
   }
@@ -81,12 +96,12 @@ void Batcher::ReleaseBackoff(Clock::time_point now) {
   while (!backoff_.empty() && backoff_.begin()->first <= now) {
     std::unique_ptr<Pending> message = std::move(backoff_.begin()->second);
     backoff_.erase(backoff_.begin());
-    Topic& topic = topics_[message->topic];
+    Topic& topic = TopicNamed(message->topic);
     if (message->order_key.empty()) {
       MakeReady(topic, std::move(message));
       continue;
     }
-    KeyQueue& queue = topic.keys[message->order_key];
+    KeyQueue& queue = topic.keys[KeyOf(message->order_key)];
     queue.backing_off = false;
     queue.waiting.push_front(std::move(message));
     Promote(topic, queue);
@@ -149,16 +164,18 @@ Batch Batcher::Build(const std::string& name, Topic& topic, Clock::time_point no
     std::unique_ptr<Pending> message = TakeReady(topic, it);
     --size_;
     if (!message->order_key.empty()) {
-      KeyQueue& queue = topic.keys[message->order_key];
+      // One lookup: the key has a queue while its message is in `ready`.
+      auto entry = topic.keys.find(KeyOf(message->order_key));
+      KeyQueue& queue = entry->second;
       queue.in_ready = false;
       if (!too_late && !queue.in_flight) {
         queue.in_flight = true;
-        batch.keys.push_back(message->order_key);
+        batch.keys.emplace_back(message->order_key);
       }
       // The key's next message joins the candidates (at a higher seq, so
       // this loop still meets it in publish order).
       Promote(topic, queue, /*same_batch=*/true);
-      EraseIfIdle(topic, message->order_key);
+      if (queue.idle()) topic.keys.erase(entry);
     }
     if (too_late) {
       expired->push_back(std::move(message));
@@ -206,9 +223,15 @@ void Batcher::Promote(Topic& topic, KeyQueue& queue, bool same_batch) {
   MakeReady(topic, std::move(first));
 }
 
-void Batcher::EraseIfIdle(Topic& topic, const std::string& key) {
-  auto found = topic.keys.find(key);
+void Batcher::EraseIfIdle(Topic& topic, std::string_view key) {
+  auto found = topic.keys.find(KeyOf(key));
   if (found != topic.keys.end() && found->second.idle()) topic.keys.erase(found);
+}
+
+Batcher::Topic& Batcher::TopicNamed(std::string_view name) {
+  auto found = topics_.find(name);
+  if (found != topics_.end()) return found->second;
+  return topics_.emplace(std::string(name), Topic()).first->second;
 }
 
 }  // namespace ferry::client::internal

@@ -4,10 +4,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/btree_map.h"
@@ -130,10 +132,12 @@ class Batcher {
   // there, backing off, or (unless `same_batch`) in flight. `same_batch`: the
   // key is in flight in the batch being built, which may take more of it.
   void Promote(Topic& topic, KeyQueue& queue, bool same_batch = false);
-  void EraseIfIdle(Topic& topic, const std::string& key);
+  void EraseIfIdle(Topic& topic, std::string_view key);
+  // The topic's state, created if it has none.
+  Topic& TopicNamed(std::string_view name);
 
   BatchLimits limits_;
-  std::map<std::string, Topic> topics_;
+  std::map<std::string, Topic, std::less<>> topics_;
   // Messages waiting for their retry backoff, by not_before. For a key, only
   // its first message is here (KeyQueue::backing_off); the rest wait behind.
   std::multimap<Clock::time_point, std::unique_ptr<Pending>> backoff_;

@@ -15,15 +15,12 @@ constexpr uint64_t kNotUrgent = 0;
 
 class BatcherTest : public ::testing::Test {
  protected:
-  // Queues a message whose value is `value`; published `at` (seq order).
+  // Queues a message labelled `value` (its id); published `at` (seq order).
   void Add(Batcher& batcher, const std::string& value, const std::string& key = "",
            Clock::time_point at = kStart, std::size_t bytes = 10) {
-    auto message = std::make_unique<Pending>();
+    std::unique_ptr<Pending> message = Pending::New("t", key, bytes);
     message->seq = ++seq_;
-    message->topic = "t";
-    message->order_key = key;
-    message->proto.set_value(value);
-    message->wire_bytes = bytes;
+    message->id = value;  // The label the checks read back.
     message->published_at = at;
     message->deadline = at + std::chrono::seconds(10);
     batcher.Add(std::move(message));
@@ -31,7 +28,7 @@ class BatcherTest : public ::testing::Test {
 
   static std::vector<std::string> Values(const Batch& batch) {
     std::vector<std::string> values;
-    for (const auto& message : batch.messages) values.push_back(message->proto.value());
+    for (const auto& message : batch.messages) values.push_back(message->id);
     return values;
   }
 
@@ -246,7 +243,7 @@ TEST_F(BatcherTest, MessagesPastTheirDeadlineAreReturnedInsteadOfSent) {
   ASSERT_TRUE(batch.has_value());
   EXPECT_EQ(Values(*batch), std::vector<std::string>{"new"});
   ASSERT_EQ(expired.size(), 1u);
-  EXPECT_EQ(expired[0]->proto.value(), "old");
+  EXPECT_EQ(expired[0]->id, "old");
 }
 
 TEST_F(BatcherTest, TakeAllReturnsQueuedAndBackingOffMessages) {

@@ -47,48 +47,28 @@ std::size_t PayloadBytes(const Message& message) {
   return bytes;
 }
 
-void ToProto(Message message, std::string id, ferry::v1::OutgoingMessage* out) {
-  out->set_key(std::move(message.key));
-  out->set_value(std::move(message.value));
-  out->mutable_headers()->Reserve(static_cast<int>(message.headers.size()));
-  for (Header& header : message.headers) {
-    ferry::v1::Header* h = out->add_headers();
-    h->set_key(std::move(header.key));
-    h->set_value(std::move(header.value));
-  }
-  out->set_ordering_key(std::move(message.ordering_key));
-  out->set_id(std::move(id));
-  if (message.timestamp.has_value()) {
-    auto since_epoch = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                           message.timestamp->time_since_epoch())
-                           .count();
-    // Floor division: Timestamp.nanos must be in [0, 1e9) also before 1970.
-    int64_t seconds = since_epoch / 1'000'000'000;
-    int64_t nanos = since_epoch % 1'000'000'000;
-    if (nanos < 0) {
-      seconds -= 1;
-      nanos += 1'000'000'000;
-    }
-    out->mutable_timestamp()->set_seconds(seconds);
-    out->mutable_timestamp()->set_nanos(static_cast<int32_t>(nanos));
-  }
-}
-
-PublishResult FromProto(ferry::v1::PublishResult&& result, const std::string& id) {
+PublishResult FromWire(const ResultView& result, std::string* id) {
   PublishResult out;
-  out.code = result.status().code();
-  if (result.has_status())
-    out.error = std::move(*result.mutable_status()->mutable_message());
-  out.retryable = Retryable(out.code, result.status().retryable());
+  out.code = result.code;
+  out.error = result.error;
+  out.retryable = Retryable(out.code, result.retryable);
   if (out.code != 0 && out.error.empty()) {
     out.error = fmt::format("node answered code {} without a reason", out.code);
   }
   if (out.code == 0) {
-    out.cluster = std::move(*result.mutable_cluster());
-    out.partition = result.partition();
-    out.offset = result.offset();
+    out.cluster = result.cluster;
+    out.partition = result.partition;
+    out.offset = result.offset;
   }
-  out.id = result.id().empty() ? id : std::move(*result.mutable_id());
+  // The echo, without comparing it to *id: that string was allocated at
+  // Publish and is out of the cache by now.
+  if (!result.id.empty()) {
+    out.id = result.id;
+  } else if (out.code == 0) {
+    out.id = std::move(*id);
+  } else {
+    out.id = *id;
+  }
   return out;
 }
 

@@ -10,7 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "ferry/client/publisher.h"
-#include "ferry/v1/publisher.pb.h"
+#include "publish_wire.h"
 
 namespace ferry::client::internal {
 
@@ -29,13 +29,11 @@ class IdGenerator {
 // value and header keys and values.
 std::size_t PayloadBytes(const Message& message);
 
-// Moves `message` into `out`; `id` replaces message.id.
-void ToProto(Message message, std::string id, ferry::v1::OutgoingMessage* out);
-
-// The result of a message the node answered, moved out of `result`; `id` is
-// used when the node did not echo one. `retryable` is the node's decision
+// The result of a message the node answered; `id` is the message's, used
+// when the node echoed none, and then moved into the result when it
+// succeeded (the message is done then). `retryable` is the node's decision
 // (Retryable with its flag).
-PublishResult FromProto(ferry::v1::PublishResult&& result, const std::string& id);
+PublishResult FromWire(const ResultView& result, std::string* id);
 
 // A failure the node did not describe with a ferry.v1.Status (a failed call,
 // an unreachable node, the SDK's own checks and limits): `retryable` is

@@ -1,7 +1,8 @@
-// A FIFO of Pending messages linked through Pending::next_in_queue.
+// A FIFO of Pending messages: a ring of pointers.
 #ifndef FERRY_CLIENT_SRC_PENDING_QUEUE_H_
 #define FERRY_CLIENT_SRC_PENDING_QUEUE_H_
 
+#include <cstdint>
 #include <memory>
 #include <utility>
 
@@ -9,62 +10,76 @@
 
 namespace ferry::client::internal {
 
-// Owns its messages. Unlike a std::deque, an empty queue allocates nothing:
-// the Batcher creates and drops one per ordering key with every batch of
-// that key, so this is on the per-message path. Not thread-safe.
+// Owns its messages. Moving messages in and out touches only the ring, not
+// the messages: a key's messages wait here while up to MaxOutstandingBytes
+// of others are published, so by the time they leave they are out of the
+// cache, and a list linked through them cost a cache miss per message just to
+// find the next one. An empty queue allocates nothing. Not thread-safe.
 class PendingQueue {
  public:
   PendingQueue() = default;
   PendingQueue(PendingQueue&& other) noexcept
-      : head_(std::exchange(other.head_, nullptr)),
-        tail_(std::exchange(other.tail_, nullptr)) {}
+      : slots_(std::move(other.slots_)),
+        capacity_(std::exchange(other.capacity_, 0)),
+        head_(std::exchange(other.head_, 0)),
+        size_(std::exchange(other.size_, 0)) {}
   PendingQueue& operator=(PendingQueue&& other) noexcept {
     if (this != &other) {
       Clear();
-      head_ = std::exchange(other.head_, nullptr);
-      tail_ = std::exchange(other.tail_, nullptr);
+      slots_ = std::move(other.slots_);
+      capacity_ = std::exchange(other.capacity_, 0);
+      head_ = std::exchange(other.head_, 0);
+      size_ = std::exchange(other.size_, 0);
     }
     return *this;
   }
   ~PendingQueue() { Clear(); }
 
-  bool empty() const { return head_ == nullptr; }
+  bool empty() const { return size_ == 0; }
 
   void push_back(std::unique_ptr<Pending> message) {
-    Pending* raw = message.release();
-    raw->next_in_queue = nullptr;
-    if (tail_ == nullptr) {
-      head_ = raw;
-    } else {
-      tail_->next_in_queue = raw;
-    }
-    tail_ = raw;
+    MakeRoom();
+    slots_[(head_ + size_) & (capacity_ - 1)] = message.release();
+    ++size_;
   }
 
   void push_front(std::unique_ptr<Pending> message) {
-    Pending* raw = message.release();
-    raw->next_in_queue = head_;
-    head_ = raw;
-    if (tail_ == nullptr) tail_ = raw;
+    MakeRoom();
+    head_ = (head_ + capacity_ - 1) & (capacity_ - 1);
+    slots_[head_] = message.release();
+    ++size_;
   }
 
   // Must not be empty.
   std::unique_ptr<Pending> pop_front() {
-    std::unique_ptr<Pending> first(head_);
-    head_ = first->next_in_queue;
-    if (head_ == nullptr) tail_ = nullptr;
-    first->next_in_queue = nullptr;
+    std::unique_ptr<Pending> first(slots_[head_]);
+    head_ = (head_ + 1) & (capacity_ - 1);
+    --size_;
+    // The next one leaves with the key's next batch: start fetching it now.
+    if (size_ > 0) __builtin_prefetch(slots_[head_]);
     return first;
   }
 
  private:
-  // A loop, not a chain of destructors: a key may hold very many messages.
+  // Capacity is a power of two (index arithmetic by mask), doubled when full.
+  void MakeRoom() {
+    if (size_ < capacity_) return;
+    const uint32_t capacity = capacity_ == 0 ? 4 : capacity_ * 2;
+    auto slots = std::make_unique<Pending*[]>(capacity);
+    for (uint32_t i = 0; i < size_; ++i) slots[i] = slots_[(head_ + i) & (capacity_ - 1)];
+    slots_ = std::move(slots);
+    capacity_ = capacity;
+    head_ = 0;
+  }
+
   void Clear() {
     while (!empty()) pop_front();
   }
 
-  Pending* head_ = nullptr;
-  Pending* tail_ = nullptr;
+  std::unique_ptr<Pending*[]> slots_;
+  uint32_t capacity_ = 0;
+  uint32_t head_ = 0;
+  uint32_t size_ = 0;
 };
 
 }  // namespace ferry::client::internal

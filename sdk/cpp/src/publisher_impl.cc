@@ -32,8 +32,11 @@ PublishResult Closed(const internal::Pending& message) {
   if (message.last_error != nullptr) {
     error = fmt::format("publisher closed; last error: {}", message.last_error->error);
   }
-  return internal::Failure(kUnavailable, std::move(error), message.proto.id());
+  return internal::Failure(kUnavailable, std::move(error), message.id);
 }
+
+// Publisher.Publish, called through a generic stub (see PublishStub).
+const std::string kPublishMethod = "/ferry.v1.Publisher/Publish";
 
 absl::Duration ToAbsl(internal::Clock::duration duration) {
   return absl::FromChrono(std::chrono::duration_cast<std::chrono::nanoseconds>(duration));
@@ -67,7 +70,7 @@ Publisher::Impl::Impl(internal::PublisherOptions options)
   for (const std::string& address : options_.endpoints) {
     channels.push_back(grpc::CreateCustomChannel(address, options_.credentials, args));
     endpoints_.push_back(
-        Endpoint{address, ferry::v1::Publisher::NewStub(channels.back())});
+        Endpoint{address, std::make_unique<grpc::GenericStub>(channels.back())});
   }
   if (options_.pushed_settings && !options_.fallback) {
     follower_ = std::make_unique<internal::SettingsFollower>(
@@ -94,21 +97,24 @@ Publisher::Impl::~Impl() {
 
 void Publisher::Impl::Publish(std::string topic, Message message,
                               internal::Completion done) {
-  auto pending = std::make_unique<Pending>();
-  pending->topic = std::move(topic);
-  pending->payload_bytes = internal::PayloadBytes(message);
-  pending->order_key = message.ordering_key.empty() ? message.key : message.ordering_key;
+  const std::size_t payload_bytes = internal::PayloadBytes(message);
   std::string id = message.id.empty() ? ids_.Next() : std::move(message.id);
-  if (pending->payload_bytes > options_.max_outstanding_bytes) {
+  if (payload_bytes > options_.max_outstanding_bytes) {
     done.Complete(internal::Failure(
         kInvalidArgument,
         fmt::format("message of {} bytes exceeds MaxOutstandingBytes ({} bytes)",
-                    pending->payload_bytes, options_.max_outstanding_bytes),
+                    payload_bytes, options_.max_outstanding_bytes),
         std::move(id)));
     return;
   }
-  internal::ToProto(std::move(message), std::move(id), &pending->proto);
-  pending->wire_bytes = pending->proto.ByteSizeLong();
+  // Encoded here, once: the sender thread only concatenates (a retry resends
+  // the same bytes, so also the same ferry.id).
+  std::unique_ptr<Pending> pending = Pending::New(
+      topic, message.ordering_key.empty() ? message.key : message.ordering_key,
+      internal::MessageFieldSize(message, id));
+  internal::WriteMessageField(message, id, pending->mutable_wire());
+  pending->payload_bytes = payload_bytes;
+  pending->id = std::move(id);
   pending->done = std::move(done);
 
   std::optional<PublishResult> failed;
@@ -124,7 +130,7 @@ void Publisher::Impl::Publish(std::string topic, Message message,
           fmt::format("MaxOutstandingBytes ({} bytes) reached: {} bytes are waiting for "
                       "their results",
                       options_.max_outstanding_bytes, outstanding_bytes_),
-          pending->proto.id());
+          pending->id);
     } else {
       mu_.Await(absl::Condition(&fits));
       if (closing_) {
@@ -259,7 +265,7 @@ void Publisher::Impl::Run() {
                           std::chrono::duration_cast<std::chrono::milliseconds>(
                               message->deadline - message->published_at)
                               .count()),
-              message->proto.id());
+              message->id);
         }
         done.emplace_back(std::move(message), std::move(result));
       }
@@ -281,13 +287,8 @@ void Publisher::Impl::Start(internal::Batch batch, Clock::time_point now) {
     }
   }
   call->endpoint = selector_.Pick(now, avoid);
-  call->request.set_request_id(++last_request_id_);
-  call->request.set_topic(batch.topic);
-  auto* messages = call->request.mutable_messages();
-  messages->Reserve(static_cast<int>(batch.messages.size()));
-  for (std::unique_ptr<Pending>& message : batch.messages) {
-    message->proto.Swap(messages->Add());
-  }
+  call->request =
+      internal::EncodeRequest(++last_request_id_, batch.topic, batch.messages);
   call->topic = std::move(batch.topic);
   call->keys = std::move(batch.keys);
   call->messages = std::move(batch.messages);
@@ -296,8 +297,8 @@ void Publisher::Impl::Start(internal::Batch batch, Clock::time_point now) {
 
   Call* raw = call.get();
   in_flight_.emplace(raw, std::move(call));
-  endpoints_[raw->endpoint].stub->async()->Publish(
-      &raw->context, &raw->request, &raw->response,
+  endpoints_[raw->endpoint].stub->UnaryCall(
+      &raw->context, kPublishMethod, grpc::StubOptions(), &raw->request, &raw->response,
       [this, raw](grpc::Status status) { OnCallDone(raw, std::move(status)); });
 }
 
@@ -323,18 +324,17 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
   }
 
   const int count = static_cast<int>(call->messages.size());
-  for (int i = 0; i < count; ++i) {
-    call->messages[i]->proto.Swap(call->request.mutable_messages(i));
-  }
 
   std::vector<std::unique_ptr<Pending>> retries;
   const std::string& address = endpoints_[call->endpoint].address;
-  if (status.ok() && call->response.results_size() == count) {
+  results_.clear();
+  const bool readable =
+      status.ok() && internal::ReadResults(call->response, &response_bytes_, &results_);
+  if (readable && results_.size() == call->messages.size()) {
     for (int i = 0; i < count; ++i) {
       std::unique_ptr<Pending>& message = call->messages[i];
       message->failed_endpoint = -1;
-      PublishResult result = internal::FromProto(
-          std::move(*call->response.mutable_results(i)), message->proto.id());
+      PublishResult result = internal::FromWire(results_[i], &message->id);
       if (result.ok()) {
         done->emplace_back(std::move(message), std::move(result));
       } else {
@@ -348,8 +348,12 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
       // A node that breaks the protocol: the messages' fate is unknown
       // (INTERNAL: not retried).
       code = kInternal;
-      error = fmt::format("node {} answered {} results for a batch of {} messages",
-                          address, call->response.results_size(), count);
+      error = readable ? fmt::format(
+                             "node {} answered {} results for a batch of {} "
+                             "messages",
+                             address, results_.size(), count)
+                       : fmt::format("node {} answered an unreadable PublishResponse",
+                                     address);
     } else if (cancelled_by_us) {
       for (std::unique_ptr<Pending>& message : call->messages) {
         PublishResult result = Closed(*message);
@@ -361,7 +365,7 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
         NodeFailure(status.error_code()) ? static_cast<int>(call->endpoint) : -1;
     for (std::unique_ptr<Pending>& message : call->messages) {
       message->failed_endpoint = failed_endpoint;
-      PublishResult result = internal::Failure(code, error, message->proto.id());
+      PublishResult result = internal::Failure(code, error, message->id);
       Failed(std::move(message), std::move(result), now, closing, &retries, done);
     }
   }

@@ -2,6 +2,7 @@
 #ifndef FERRY_CLIENT_SRC_PUBLISHER_IMPL_H_
 #define FERRY_CLIENT_SRC_PUBLISHER_IMPL_H_
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
@@ -26,6 +27,7 @@
 #include "ferry/v1/publisher.grpc.pb.h"
 #include "options.h"
 #include "pending.h"
+#include "publish_wire.h"
 #include "seq_window.h"
 #include "settings_follower.h"
 
@@ -62,7 +64,9 @@ class Publisher::Impl {
 
   struct Endpoint {
     std::string address;
-    std::unique_ptr<ferry::v1::Publisher::Stub> stub;
+    // Publisher.Publish with request and response as bytes, written and read
+    // by hand (publish_wire.h).
+    std::unique_ptr<grpc::GenericStub> stub;
   };
 
   // One batch on the wire. Owned by in_flight_ from Start() until Finish().
@@ -70,11 +74,12 @@ class Publisher::Impl {
     std::size_t endpoint = 0;
     std::string topic;
     std::vector<std::string> keys;
-    // Request order; their protos are swapped into `request` meanwhile.
+    // Request order.
     std::vector<std::unique_ptr<Pending>> messages;
     grpc::ClientContext context;
-    ferry::v1::PublishRequest request;
-    ferry::v1::PublishResponse response;
+    // The request's header and the messages' wire() back to back.
+    grpc::ByteBuffer request;
+    grpc::ByteBuffer response;
     // Written by the gRPC callback before it queues the call under mu_.
     grpc::Status status;
   };
@@ -123,6 +128,9 @@ class Publisher::Impl {
   internal::Batcher batcher_;
   std::chrono::milliseconds request_timeout_;
   std::unordered_map<Call*, std::unique_ptr<Call>> in_flight_;
+  // Finish's scratch space, kept for the next batch.
+  std::vector<internal::ResultView> results_;
+  std::string response_bytes_;
   uint64_t last_request_id_ = 0;
 
   // Without fallback (whose probe fetches the settings itself): follows the

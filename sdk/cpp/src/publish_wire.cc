@@ -1,0 +1,345 @@
+#include "publish_wire.h"
+
+#include <grpc/slice.h>
+#include <grpcpp/support/slice.h>
+
+#include <chrono>
+#include <cstring>
+
+namespace ferry::client::internal {
+namespace {
+
+// Field numbers of ferry.v1 (proto/ferry/v1/publisher.proto, common.proto)
+// and google.protobuf.Timestamp.
+constexpr uint32_t kRequestId = 1;
+constexpr uint32_t kRequestTopic = 2;
+constexpr uint32_t kRequestMessages = 3;
+constexpr uint32_t kKey = 1;
+constexpr uint32_t kValue = 2;
+constexpr uint32_t kHeaders = 3;
+constexpr uint32_t kOrderingKey = 4;
+constexpr uint32_t kId = 5;
+constexpr uint32_t kTimestamp = 6;
+constexpr uint32_t kHeaderKey = 1;
+constexpr uint32_t kHeaderValue = 2;
+constexpr uint32_t kSeconds = 1;
+constexpr uint32_t kNanos = 2;
+
+constexpr uint32_t kVarint = 0;
+constexpr uint32_t kLengthDelimited = 2;
+
+constexpr std::size_t VarintSize(uint64_t value) {
+  std::size_t size = 1;
+  while (value >= 0x80) {
+    value >>= 7;
+    ++size;
+  }
+  return size;
+}
+
+char* WriteVarint(uint64_t value, char* out) {
+  while (value >= 0x80) {
+    *out++ = static_cast<char>(value | 0x80);
+    value >>= 7;
+  }
+  *out++ = static_cast<char>(value);
+  return out;
+}
+
+// All field numbers here are below 16: a tag is one byte.
+constexpr char Tag(uint32_t field, uint32_t wire_type) {
+  return static_cast<char>((field << 3) | wire_type);
+}
+
+// A length-delimited field of `length` bytes, tag and length included.
+constexpr std::size_t FieldSize(std::size_t length) {
+  return 1 + VarintSize(length) + length;
+}
+
+// proto3: an empty bytes/string field is not written.
+std::size_t BytesSize(std::string_view bytes) {
+  return bytes.empty() ? 0 : FieldSize(bytes.size());
+}
+
+char* WriteLengthPrefix(uint32_t field, std::size_t length, char* out) {
+  *out++ = Tag(field, kLengthDelimited);
+  return WriteVarint(length, out);
+}
+
+char* WriteBytes(uint32_t field, std::string_view bytes, char* out) {
+  if (bytes.empty()) return out;
+  out = WriteLengthPrefix(field, bytes.size(), out);
+  std::memcpy(out, bytes.data(), bytes.size());
+  return out + bytes.size();
+}
+
+std::size_t HeaderSize(const Header& header) {
+  return BytesSize(header.key) + BytesSize(header.value);
+}
+
+struct Timestamp {
+  int64_t seconds = 0;
+  int32_t nanos = 0;
+};
+
+// Floor division: Timestamp.nanos must be in [0, 1e9) also before 1970.
+Timestamp ToTimestamp(std::chrono::system_clock::time_point at) {
+  const int64_t since_epoch =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
+  Timestamp out{.seconds = since_epoch / 1'000'000'000,
+                .nanos = static_cast<int32_t>(since_epoch % 1'000'000'000)};
+  if (out.nanos < 0) {
+    out.seconds -= 1;
+    out.nanos += 1'000'000'000;
+  }
+  return out;
+}
+
+// int64 and int32 fields are varints of their two's complement (negative
+// seconds take ten bytes); zero is not written.
+std::size_t TimestampSize(const Timestamp& at) {
+  std::size_t size = 0;
+  if (at.seconds != 0) size += 1 + VarintSize(static_cast<uint64_t>(at.seconds));
+  if (at.nanos != 0) size += 1 + VarintSize(static_cast<uint64_t>(at.nanos));
+  return size;
+}
+
+// The OutgoingMessage alone, without the framing of its request field.
+std::size_t BodySize(const Message& message, std::string_view id) {
+  std::size_t size = BytesSize(message.key) + BytesSize(message.value) +
+                     BytesSize(message.ordering_key) + BytesSize(id);
+  for (const Header& header : message.headers) size += FieldSize(HeaderSize(header));
+  if (message.timestamp.has_value()) {
+    size += FieldSize(TimestampSize(ToTimestamp(*message.timestamp)));
+  }
+  return size;
+}
+
+}  // namespace
+
+std::size_t MessageFieldSize(const Message& message, std::string_view id) {
+  return FieldSize(BodySize(message, id));
+}
+
+char* WriteMessageField(const Message& message, std::string_view id, char* out) {
+  out = WriteLengthPrefix(kRequestMessages, BodySize(message, id), out);
+  out = WriteBytes(kKey, message.key, out);
+  out = WriteBytes(kValue, message.value, out);
+  for (const Header& header : message.headers) {
+    out = WriteLengthPrefix(kHeaders, HeaderSize(header), out);
+    out = WriteBytes(kHeaderKey, header.key, out);
+    out = WriteBytes(kHeaderValue, header.value, out);
+  }
+  out = WriteBytes(kOrderingKey, message.ordering_key, out);
+  out = WriteBytes(kId, id, out);
+  if (message.timestamp.has_value()) {
+    const Timestamp at = ToTimestamp(*message.timestamp);
+    out = WriteLengthPrefix(kTimestamp, TimestampSize(at), out);
+    if (at.seconds != 0) {
+      *out++ = Tag(kSeconds, kVarint);
+      out = WriteVarint(static_cast<uint64_t>(at.seconds), out);
+    }
+    if (at.nanos != 0) {
+      *out++ = Tag(kNanos, kVarint);
+      out = WriteVarint(static_cast<uint64_t>(at.nanos), out);
+    }
+  }
+  return out;
+}
+
+std::size_t RequestHeaderSize(uint64_t request_id, std::string_view topic) {
+  return (request_id == 0 ? 0 : 1 + VarintSize(request_id)) + BytesSize(topic);
+}
+
+char* WriteRequestHeader(uint64_t request_id, std::string_view topic, char* out) {
+  if (request_id != 0) {
+    *out++ = Tag(kRequestId, kVarint);
+    out = WriteVarint(request_id, out);
+  }
+  return WriteBytes(kRequestTopic, topic, out);
+}
+
+grpc::ByteBuffer EncodeRequest(uint64_t request_id, std::string_view topic,
+                               const std::vector<std::unique_ptr<Pending>>& messages) {
+  std::size_t size = RequestHeaderSize(request_id, topic);
+  for (const std::unique_ptr<Pending>& message : messages) size += message->wire_bytes;
+  grpc::Slice slice(grpc_slice_malloc(size), grpc::Slice::STEAL_REF);
+  char* out = reinterpret_cast<char*>(const_cast<uint8_t*>(slice.begin()));
+  out = WriteRequestHeader(request_id, topic, out);
+  for (const std::unique_ptr<Pending>& message : messages) {
+    std::memcpy(out, message->wire().data(), message->wire_bytes);
+    out += message->wire_bytes;
+  }
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+namespace {
+
+// Reads protobuf fields from [pos, end); every method returns false on bytes
+// that are not well-formed, leaving the reader unusable.
+class FieldReader {
+ public:
+  FieldReader(const char* begin, const char* end) : pos_(begin), end_(end) {}
+  explicit FieldReader(std::string_view bytes)
+      : FieldReader(bytes.data(), bytes.data() + bytes.size()) {}
+
+  bool done() const { return pos_ == end_; }
+
+  bool Varint(uint64_t* value) {
+    uint64_t result = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos_ == end_) return false;
+      const auto byte = static_cast<uint8_t>(*pos_++);
+      result |= uint64_t{byte & 0x7fu} << shift;
+      if (byte < 0x80) {
+        *value = result;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The next field's number and wire type.
+  bool Tag(uint32_t* field, uint32_t* wire_type) {
+    uint64_t tag = 0;
+    if (!Varint(&tag) || (tag >> 3) == 0 || (tag >> 3) > UINT32_MAX) return false;
+    *field = static_cast<uint32_t>(tag >> 3);
+    *wire_type = static_cast<uint32_t>(tag & 7);
+    return true;
+  }
+
+  bool Bytes(std::string_view* bytes) {
+    uint64_t length = 0;
+    if (!Varint(&length) || length > static_cast<uint64_t>(end_ - pos_)) return false;
+    *bytes = {pos_, static_cast<std::size_t>(length)};
+    pos_ += length;
+    return true;
+  }
+
+  // The value of a field this reader does not want.
+  bool Skip(uint32_t wire_type) {
+    uint64_t ignored = 0;
+    std::string_view bytes;
+    switch (wire_type) {
+      case kVarint:
+        return Varint(&ignored);
+      case 1:  // fixed64
+        return Advance(8);
+      case kLengthDelimited:
+        return Bytes(&bytes);
+      case 5:  // fixed32
+        return Advance(4);
+      default:  // groups are not in proto3
+        return false;
+    }
+  }
+
+ private:
+  bool Advance(std::size_t n) {
+    if (static_cast<std::size_t>(end_ - pos_) < n) return false;
+    pos_ += n;
+    return true;
+  }
+
+  const char* pos_;
+  const char* end_;
+};
+
+// Field numbers of ferry.v1.PublishResponse, PublishResult and Status.
+constexpr uint32_t kResponseResults = 3;
+constexpr uint32_t kResultStatus = 1;
+constexpr uint32_t kResultCluster = 2;
+constexpr uint32_t kResultPartition = 3;
+constexpr uint32_t kResultOffset = 4;
+constexpr uint32_t kResultId = 6;
+constexpr uint32_t kStatusCode = 1;
+constexpr uint32_t kStatusMessage = 2;
+constexpr uint32_t kStatusRetryable = 3;
+
+// Whether a known field came with its own wire type; with another it is
+// skipped as an unknown field, as the generated parser does.
+bool Is(uint32_t wire_type, uint32_t expected) { return wire_type == expected; }
+
+bool ReadStatus(std::string_view bytes, ResultView* out) {
+  FieldReader reader(bytes);
+  while (!reader.done()) {
+    uint32_t field = 0, wire_type = 0;
+    uint64_t number = 0;
+    if (!reader.Tag(&field, &wire_type)) return false;
+    if (field == kStatusCode && Is(wire_type, kVarint)) {
+      if (!reader.Varint(&number)) return false;
+      out->code = static_cast<int32_t>(number);
+    } else if (field == kStatusMessage && Is(wire_type, kLengthDelimited)) {
+      if (!reader.Bytes(&out->error)) return false;
+    } else if (field == kStatusRetryable && Is(wire_type, kVarint)) {
+      if (!reader.Varint(&number)) return false;
+      out->retryable = number != 0;
+    } else if (!reader.Skip(wire_type)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool ReadResult(std::string_view bytes, ResultView* out) {
+  FieldReader reader(bytes);
+  while (!reader.done()) {
+    uint32_t field = 0, wire_type = 0;
+    uint64_t number = 0;
+    std::string_view status;
+    if (!reader.Tag(&field, &wire_type)) return false;
+    if (field == kResultStatus && Is(wire_type, kLengthDelimited)) {
+      // A repeated submessage merges, as in the generated parser.
+      if (!reader.Bytes(&status) || !ReadStatus(status, out)) return false;
+    } else if (field == kResultCluster && Is(wire_type, kLengthDelimited)) {
+      if (!reader.Bytes(&out->cluster)) return false;
+    } else if (field == kResultPartition && Is(wire_type, kVarint)) {
+      if (!reader.Varint(&number)) return false;
+      out->partition = static_cast<int32_t>(number);
+    } else if (field == kResultOffset && Is(wire_type, kVarint)) {
+      if (!reader.Varint(&number)) return false;
+      out->offset = static_cast<int64_t>(number);
+    } else if (field == kResultId && Is(wire_type, kLengthDelimited)) {
+      if (!reader.Bytes(&out->id)) return false;
+    } else if (!reader.Skip(wire_type)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool ReadResults(const grpc::ByteBuffer& response, std::string* storage,
+                 std::vector<ResultView>* results) {
+  if (response.Length() == 0) return true;  // All defaults (Dump refuses it).
+  std::vector<grpc::Slice> slices;
+  if (!response.Dump(&slices).ok()) return false;
+  std::string_view bytes;
+  if (slices.size() == 1) {
+    bytes = {reinterpret_cast<const char*>(slices[0].begin()), slices[0].size()};
+  } else {
+    storage->clear();
+    storage->reserve(response.Length());
+    for (const grpc::Slice& slice : slices) {
+      storage->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+    }
+    bytes = *storage;
+  }
+  FieldReader reader(bytes);
+  while (!reader.done()) {
+    uint32_t field = 0, wire_type = 0;
+    std::string_view result;
+    if (!reader.Tag(&field, &wire_type)) return false;
+    if (field == kResponseResults && Is(wire_type, kLengthDelimited)) {
+      if (!reader.Bytes(&result) || !ReadResult(result, &results->emplace_back())) {
+        return false;
+      }
+    } else if (!reader.Skip(wire_type)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace ferry::client::internal
