@@ -80,6 +80,12 @@ struct Record {
   // >= 0: exactly this partition (the mirror keeps source partition p in
   // target partition p); a partition the topic lacks fails INVALID_ARGUMENT.
   int32_t partition = -1;
+  // Placement of a record without key and ordering key. Kafka puts those of
+  // one nonzero group in one partition, random per group: its producer sends
+  // a request per partition, so a batch spread over them all costs a request
+  // each. The publish path gives each batch a random group; the embedded
+  // store ignores it (round robin). 0: each record a random partition.
+  uint32_t keyless_group = 0;
 };
 
 // The outcome of one Publish. `status` is OK only once the broker

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <optional>
+#include <random>
 #include <vector>
 
 #include "api/convert.h"
@@ -15,6 +16,12 @@ namespace {
 
 constexpr size_t kMaxIdLength = 256;
 constexpr char kIdHeader[] = "ferry.id";
+
+// Nonzero and random: backend::Record::keyless_group of one batch.
+uint32_t NewKeylessGroup() {
+  thread_local std::mt19937 random{std::random_device{}()};
+  return std::uniform_int_distribution<uint32_t>(1)(random);
+}
 
 }  // namespace
 
@@ -335,6 +342,7 @@ void BatchPublisher::Dispatch(v1::PublishRequest* request, v1::PublishResponse* 
   response->mutable_results()->Reserve(count);
   for (int i = 0; i < count; ++i) response->add_results();
   call->message_bytes.resize(count);
+  const uint32_t keyless_group = NewKeylessGroup();
 
   for (int i = 0; i < count; ++i) {
     v1::OutgoingMessage* message = request->mutable_messages(i);
@@ -363,7 +371,8 @@ void BatchPublisher::Dispatch(v1::PublishRequest* request, v1::PublishResponse* 
                            .ordering_key = message->ordering_key(),
                            .timestamp_ms = message->has_timestamp()
                                                ? api::ToUnixMillis(message->timestamp())
-                                               : 0};
+                                               : 0,
+                           .keyless_group = keyless_group};
     record.headers.reserve(message->headers_size() + 1);
     for (v1::Header& h : *message->mutable_headers()) {
       record.headers.push_back(

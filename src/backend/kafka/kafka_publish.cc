@@ -80,6 +80,12 @@ int32_t KafkaCluster::Partition(const rd_kafka_topic_t* topic, const void* key,
                                                    ordering_key.size(), partition_count,
                                                    topic_opaque, message_opaque);
   }
+  // Keyless records of one group share a partition (random per group): a
+  // batch spread over every partition would cost a ProduceRequest each.
+  if (in_flight != nullptr && key_length == 0 && in_flight->record.keyless_group != 0) {
+    return static_cast<int32_t>(in_flight->record.keyless_group %
+                                static_cast<uint32_t>(partition_count));
+  }
   // The Java client's partitioner: keyed records land where Java producers
   // put them, which matters when producers migrate to Ferry.
   return rd_kafka_msg_partitioner_murmur2_random(topic, key, key_length, partition_count,
