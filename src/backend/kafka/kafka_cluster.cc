@@ -79,7 +79,7 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(
   std::unique_ptr<KafkaCluster> cluster(new KafkaCluster(config, options, factory));
   auto producer = NewProducer(config, options, factory, cluster.get());
   if (!producer.ok()) return producer.status();
-  cluster->producer_ = std::shared_ptr<rd_kafka_t>(producer->release(), rd_kafka_destroy);
+  cluster->producer_ = std::make_shared<ProducerHandle>(*std::move(producer));
 
   // The administration handle never produces, so it needs no producer id.
   Properties admin_properties = cluster->client_properties_;
@@ -110,12 +110,12 @@ KafkaCluster::~KafkaCluster() {
   }
   if (probe_thread_.joinable()) probe_thread_.join();
   if (poll_thread_.joinable()) poll_thread_.join();
-  if (std::shared_ptr<rd_kafka_t> producer = this->producer()) {
-    FailOutstanding(producer.get(), absl::Seconds(2));
+  if (std::shared_ptr<ProducerHandle> producer = this->producer()) {
+    FailOutstanding(producer->get(), absl::Seconds(2));
   }
 }
 
-std::shared_ptr<rd_kafka_t> KafkaCluster::producer() const {
+std::shared_ptr<ProducerHandle> KafkaCluster::producer() const {
   absl::ReaderMutexLock lock(&producer_mu_);
   return producer_;
 }
@@ -128,15 +128,14 @@ void KafkaCluster::ReplaceProducer() {
     absl::SleepFor(absl::Seconds(1));  // tried again on the next turn
     return;
   }
-  std::shared_ptr<rd_kafka_t> old;
+  std::shared_ptr<ProducerHandle> old;
   {
     absl::WriterMutexLock lock(&producer_mu_);
-    old = std::exchange(producer_,
-                        std::shared_ptr<rd_kafka_t>(fresh->release(), rd_kafka_destroy));
+    old = std::exchange(producer_, std::make_shared<ProducerHandle>(*std::move(fresh)));
   }
   // A producer in fatal state accepts no new record, so after this every
   // record it held has had its callback.
-  FailOutstanding(old.get(), absl::ZeroDuration());
+  FailOutstanding(old->get(), absl::ZeroDuration());
   {
     absl::MutexLock lock(&mu_);
     fatal_error_.clear();
@@ -231,7 +230,7 @@ absl::Status KafkaCluster::DeleteTopic(const std::string& topic) {
 void KafkaCluster::PollLoop() {
   // Delivery reports and error callbacks are served only by poll.
   while (true) {
-    rd_kafka_poll(producer().get(), 100);
+    rd_kafka_poll(producer()->get(), 100);
     rd_kafka_poll(handle_.get(), 0);
     bool replace = false;
     {

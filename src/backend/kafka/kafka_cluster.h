@@ -10,6 +10,7 @@
 #include "backend/cluster.h"
 #include "backend/kafka/client_factory.h"
 #include "backend/kafka/group_admin.h"
+#include "backend/kafka/producer_handle.h"
 #include "config/config.h"
 
 namespace ferry::backend::kafka {
@@ -94,7 +95,7 @@ class KafkaCluster final : public Cluster {
                                                 const Options& options,
                                                 ClientFactory& factory,
                                                 KafkaCluster* opaque);
-  std::shared_ptr<rd_kafka_t> producer() const;
+  std::shared_ptr<ProducerHandle> producer() const;
   // After a fatal error: a new producer takes over, the old one fails what
   // it still holds and is destroyed.
   void ReplaceProducer();
@@ -118,7 +119,7 @@ class KafkaCluster final : public Cluster {
   mutable absl::Mutex producer_mu_;
   // Publish takes a reference, so a replaced producer lives until the last
   // Publish that picked it returned.
-  std::shared_ptr<rd_kafka_t> producer_ ABSL_GUARDED_BY(producer_mu_);
+  std::shared_ptr<ProducerHandle> producer_ ABSL_GUARDED_BY(producer_mu_);
 
   mutable absl::Mutex mu_;
   ClusterStatus status_ ABSL_GUARDED_BY(mu_);

@@ -93,7 +93,7 @@ int32_t KafkaCluster::Partition(const rd_kafka_topic_t* topic, const void* key,
 }
 
 void KafkaCluster::Publish(Record record, PublishCallback done) {
-  const std::shared_ptr<rd_kafka_t> producer = this->producer();
+  const std::shared_ptr<ProducerHandle> producer = this->producer();
   auto* in_flight = new InFlight{std::move(record), std::move(done)};
   const Record& r = in_flight->record;
   rd_kafka_headers_t* headers = nullptr;
@@ -106,14 +106,19 @@ void KafkaCluster::Publish(Record record, PublishCallback done) {
   }
   // Key and value are not copied: they live in `in_flight` until the
   // delivery report frees it.
-  rd_kafka_resp_err_t err = rd_kafka_producev(
-      producer.get(), RD_KAFKA_V_TOPIC(r.topic.c_str()),
-      RD_KAFKA_V_PARTITION(r.partition >= 0 ? r.partition : RD_KAFKA_PARTITION_UA),
-      RD_KAFKA_V_KEY(r.key.empty() ? nullptr : const_cast<char*>(r.key.data()),
-                     r.key.size()),
-      RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
-      RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_HEADERS(headers),
-      RD_KAFKA_V_OPAQUE(in_flight), RD_KAFKA_V_END);
+  rd_kafka_topic_t* topic = producer->Topic(r.topic);
+  rd_kafka_resp_err_t err =
+      topic == nullptr
+          ? rd_kafka_last_error()
+          : rd_kafka_producev(
+                producer->get(), RD_KAFKA_V_RKT(topic),
+                RD_KAFKA_V_PARTITION(r.partition >= 0 ? r.partition
+                                                      : RD_KAFKA_PARTITION_UA),
+                RD_KAFKA_V_KEY(r.key.empty() ? nullptr : const_cast<char*>(r.key.data()),
+                               r.key.size()),
+                RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
+                RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_HEADERS(headers),
+                RD_KAFKA_V_OPAQUE(in_flight), RD_KAFKA_V_END);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     // Ownership of headers passes to librdkafka only on success.
     if (headers != nullptr) rd_kafka_headers_destroy(headers);
@@ -148,7 +153,7 @@ void KafkaCluster::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message,
 
 void KafkaCluster::FailPendingPublishes() {
   // The poll thread serves the purged records' delivery reports.
-  rd_kafka_purge(producer().get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_purge(producer()->get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 }
 
 void KafkaCluster::FailOutstanding(rd_kafka_t* producer, absl::Duration wait) {
