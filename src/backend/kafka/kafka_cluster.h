@@ -100,6 +100,12 @@ class KafkaCluster final : public Cluster {
   // it still holds and is destroyed.
   void ReplaceProducer();
   void PollLoop();
+  // Every probe interval, a metadata request naming one topic: the broker
+  // list is all the state needs. Naming none, rd_kafka_metadata(all_topics=0)
+  // in librdkafka 2.0.2 asks for the topics the handle holds objects for,
+  // and for all topics of the cluster when it holds none, as the
+  // administration handle does: on 1,003 topics, "Caching full metadata with
+  // 1 broker(s) and 1003 topic(s)" every second (10,000 partitions).
   void ProbeLoop();
   // Waits up to `wait` for in-flight records, then purges the rest so every
   // Publish callback still runs (UNAVAILABLE, retryable).
@@ -114,6 +120,9 @@ class KafkaCluster final : public Cluster {
   ClientFactory& factory_;
   // Metadata, topic and group administration; never produces.
   RdKafkaPtr handle_;
+  // The one topic the probe's metadata requests name (see ProbeLoop); owned,
+  // destroyed before handle_.
+  rd_kafka_topic_t* probe_topic_ = nullptr;
   std::unique_ptr<GroupAdmin> group_admin_;
 
   mutable absl::Mutex producer_mu_;
