@@ -81,6 +81,12 @@ struct Record {
   // >= 0: exactly this partition (the mirror keeps source partition p in
   // target partition p); a partition the topic lacks fails INVALID_ARGUMENT.
   int32_t partition = -1;
+  // Placement of a record without key and ordering key. Kafka puts those of
+  // one nonzero group in one partition, random per group: its producer sends
+  // a request per partition, so a batch spread over them all costs a request
+  // each. The publish path gives each batch a random group; the embedded
+  // store ignores it (round robin). 0: each record a random partition.
+  uint32_t keyless_group = 0;
 };
 
 // The outcome of one Publish. `status` is OK only once the broker
@@ -128,6 +134,9 @@ struct RecordBatch {
   std::string topic = {};
   std::vector<RecordView> records = {};
   std::vector<HeaderView> headers = {};
+  // Record::keyless_group for every record of the batch without a key and
+  // ordering key.
+  uint32_t keyless_group = 0;
 
   std::span<const HeaderView> HeadersOf(const RecordView& record) const {
     return std::span<const HeaderView>(headers).subspan(record.first_header,

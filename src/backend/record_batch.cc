@@ -20,6 +20,7 @@ void PublishAsBatch(Cluster& cluster, Record record, PublishCallback done) {
   const Record& r = single->record;
   RecordBatch& batch = single->batch;
   batch.topic = r.topic;
+  batch.keyless_group = r.keyless_group;
   batch.headers.reserve(r.headers.size());
   for (const Header& h : r.headers) batch.headers.push_back({h.key, h.value});
   batch.records.push_back({.key = r.key,
@@ -45,7 +46,8 @@ Record ToRecord(const RecordBatch& batch, size_t index) {
                 .value = std::string(view.value),
                 .ordering_key = std::string(view.ordering_key),
                 .timestamp_ms = view.timestamp_ms,
-                .partition = view.partition};
+                .partition = view.partition,
+                .keyless_group = batch.keyless_group};
   for (const HeaderView& h : batch.HeadersOf(view)) {
     record.headers.push_back({std::string(h.key), std::string(h.value)});
   }

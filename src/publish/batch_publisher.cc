@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <optional>
+#include <random>
 #include <span>
 #include <vector>
 
@@ -15,6 +17,12 @@ namespace {
 
 constexpr size_t kMaxIdLength = 256;
 constexpr char kIdHeader[] = "ferry.id";
+
+// Nonzero and random: backend::Record::keyless_group of one batch.
+uint32_t NewKeylessGroup() {
+  thread_local std::mt19937 random{std::random_device{}()};
+  return std::uniform_int_distribution<uint32_t>(1)(random);
+}
 
 }  // namespace
 
@@ -291,6 +299,7 @@ void BatchPublisher::Dispatch(v1::PublishRequest* request, v1::PublishResponse* 
 
   backend::RecordBatch& records = call->batch;
   records.topic = request->topic();
+  records.keyless_group = NewKeylessGroup();
   records.records.reserve(count);
   // Most messages carry an id, which becomes a header.
   records.headers.reserve(count);

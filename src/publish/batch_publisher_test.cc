@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -190,6 +191,43 @@ TEST(BatchPublisher, WritesTheAcceptedMessagesAndAnswersEachAtItsIndex) {
     EXPECT_EQ(record.headers[1].value, absl::StrCat("id", i));
   }
   EXPECT_EQ(path.limiter.in_use(), 0);
+}
+
+// Each batch's keyless messages carry one nonzero placement group of their
+// own (Kafka puts them in one partition: one produce request, not one per
+// partition); batches get different groups, so they still spread.
+TEST(BatchPublisher, EachBatchGivesItsRecordsOneKeylessGroupOfItsOwn) {
+  backend::FakeCluster cluster("main");
+  routing::RouteTable router(std::make_shared<const routing::Router>(
+      std::vector<config::RouteConfig>{
+          {.topic = "orders", .write = {"main"}, .read = {"main"}}},
+      std::vector<std::string>{"main"}));
+  metrics::Registry registry;
+  routing::ClusterBreakers breakers(config::BreakerConfig{}, {&cluster}, &registry);
+  InflightLimiter limiter(1 << 20);
+  BatchPublisher publisher(config::PublishConfig{}, &router, &breakers, &registry,
+                           &limiter);
+  constexpr int kBatches = 3;
+  constexpr int kMessages = 5;
+  for (int batch = 0; batch < kBatches; ++batch) {
+    v1::PublishRequest request;
+    request.set_topic("orders");
+    for (int i = 0; i < kMessages; ++i) request.add_messages()->set_value("v");
+    PublishAndWait(publisher, limiter, request);
+  }
+
+  const std::vector<backend::Record> records = cluster.published();
+  ASSERT_EQ(records.size(), size_t{kBatches * kMessages});
+  std::set<uint32_t> groups;
+  for (int batch = 0; batch < kBatches; ++batch) {
+    const uint32_t group = records[batch * kMessages].keyless_group;
+    EXPECT_NE(group, 0u);
+    for (int i = 0; i < kMessages; ++i) {
+      EXPECT_EQ(records[batch * kMessages + i].keyless_group, group);
+    }
+    groups.insert(group);
+  }
+  EXPECT_EQ(groups.size(), size_t{kBatches});  // a collision: 1 in ~1.4 billion
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include "common/version.h"
 #include "config/config.h"
 #include "config/key_table.h"
+#include "server/file_limit.h"
 #include "server/server.h"
 #include "server/shutdown_watchdog.h"
 
@@ -46,6 +47,18 @@ sigset_t BlockShutdownSignals() {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   return signals;
+}
+
+// Before the server opens any connection (see server/file_limit.h); a node
+// that cannot raise it runs with what it has.
+void RaiseOpenFileLimit() {
+  auto change = ferry::server::RaiseFileLimit(ferry::server::SystemFileLimitCalls());
+  if (!change.ok()) {
+    spdlog::warn("open file limit not raised: {}", change.status().ToString());
+    return;
+  }
+  spdlog::info("open file limit (RLIMIT_NOFILE): soft {} -> {}, hard {}",
+               change->before.soft, change->after.soft, change->after.hard);
 }
 
 }  // namespace
@@ -88,6 +101,7 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("ferryd"));
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
+  RaiseOpenFileLimit();
 
   sigset_t signals = BlockShutdownSignals();
   auto server = ferry::server::Server::Start(*config);

@@ -17,6 +17,11 @@ void OnLog(const rd_kafka_t*, int level, const char* facility, const char* buf) 
   spdlog::debug("librdkafka level={} facility={} {}", level, facility, buf);
 }
 
+// What the probe's metadata requests name: a topic Ferry owns (the breakers'
+// probe messages go to it), answered whether or not it exists; small when
+// it does.
+constexpr char kProbeTopic[] = "__ferry_probe";
+
 Properties ClientProperties(const config::ClusterConfig& config) {
   Properties properties = config.properties;
   properties["bootstrap.servers"] = config.bootstrap;
@@ -79,11 +84,14 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(
   std::unique_ptr<KafkaCluster> cluster(new KafkaCluster(config, options, factory));
   auto producer = NewProducer(config, options, factory, cluster.get());
   if (!producer.ok()) return producer.status();
-  cluster->producer_ = std::shared_ptr<rd_kafka_t>(producer->release(), rd_kafka_destroy);
+  cluster->producer_ = std::make_shared<ProducerHandle>(*std::move(producer));
 
   // The administration handle never produces, so it needs no producer id.
+  // Naming a topic in a metadata request must not create it (librdkafka's
+  // producer default would ask brokers with auto.create.topics.enable to).
   Properties admin_properties = cluster->client_properties_;
   admin_properties["enable.idempotence"] = "false";
+  admin_properties["allow.auto.create.topics"] = "false";
   auto conf = BuildConf(admin_properties, prefix);
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_opaque(conf->get(), cluster.get());
@@ -95,6 +103,13 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> KafkaCluster::Start(
         "clusters.{}: {}", config.name, std::string(handle.status().message())));
   }
   cluster->handle_ = *std::move(handle);
+  cluster->probe_topic_ =
+      rd_kafka_topic_new(cluster->handle_.get(), kProbeTopic, nullptr);
+  if (cluster->probe_topic_ == nullptr) {
+    return absl::InternalError(
+        fmt::format("clusters.{}: cannot create a topic handle: {}", config.name,
+                    rd_kafka_err2str(rd_kafka_last_error())));
+  }
   cluster->group_admin_ =
       std::make_unique<GroupAdmin>(cluster->client_properties_, cluster->handle_.get(),
                                    factory, options.admin_timeout);
@@ -110,12 +125,13 @@ KafkaCluster::~KafkaCluster() {
   }
   if (probe_thread_.joinable()) probe_thread_.join();
   if (poll_thread_.joinable()) poll_thread_.join();
-  if (std::shared_ptr<rd_kafka_t> producer = this->producer()) {
-    FailOutstanding(producer.get(), absl::Seconds(2));
+  if (probe_topic_ != nullptr) rd_kafka_topic_destroy(probe_topic_);
+  if (std::shared_ptr<ProducerHandle> producer = this->producer()) {
+    FailOutstanding(producer->get(), absl::Seconds(2));
   }
 }
 
-std::shared_ptr<rd_kafka_t> KafkaCluster::producer() const {
+std::shared_ptr<ProducerHandle> KafkaCluster::producer() const {
   absl::ReaderMutexLock lock(&producer_mu_);
   return producer_;
 }
@@ -128,15 +144,14 @@ void KafkaCluster::ReplaceProducer() {
     absl::SleepFor(absl::Seconds(1));  // tried again on the next turn
     return;
   }
-  std::shared_ptr<rd_kafka_t> old;
+  std::shared_ptr<ProducerHandle> old;
   {
     absl::WriterMutexLock lock(&producer_mu_);
-    old = std::exchange(producer_,
-                        std::shared_ptr<rd_kafka_t>(fresh->release(), rd_kafka_destroy));
+    old = std::exchange(producer_, std::make_shared<ProducerHandle>(*std::move(fresh)));
   }
   // A producer in fatal state accepts no new record, so after this every
   // record it held has had its callback.
-  FailOutstanding(old.get(), absl::ZeroDuration());
+  FailOutstanding(old->get(), absl::ZeroDuration());
   {
     absl::MutexLock lock(&mu_);
     fatal_error_.clear();
@@ -169,8 +184,8 @@ ClusterStatus KafkaCluster::Status() const {
 ClusterStatus KafkaCluster::Describe(bool include_topics) {
   const rd_kafka_metadata_t* metadata = nullptr;
   rd_kafka_resp_err_t err = rd_kafka_metadata(
-      handle_.get(), include_topics ? 1 : 0, nullptr, &metadata,
-      static_cast<int>(absl::ToInt64Milliseconds(options_.probe_timeout)));
+      handle_.get(), include_topics ? 1 : 0, include_topics ? nullptr : probe_topic_,
+      &metadata, static_cast<int>(absl::ToInt64Milliseconds(options_.probe_timeout)));
 
   ClusterStatus next;
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -231,7 +246,7 @@ absl::Status KafkaCluster::DeleteTopic(const std::string& topic) {
 void KafkaCluster::PollLoop() {
   // Delivery reports and error callbacks are served only by poll.
   while (true) {
-    rd_kafka_poll(producer().get(), 100);
+    rd_kafka_poll(producer()->get(), 100);
     rd_kafka_poll(handle_.get(), 0);
     bool replace = false;
     {

@@ -10,6 +10,7 @@
 #include "backend/cluster.h"
 #include "backend/kafka/client_factory.h"
 #include "backend/kafka/group_admin.h"
+#include "backend/kafka/producer_handle.h"
 #include "config/config.h"
 
 namespace ferry::backend::kafka {
@@ -96,11 +97,17 @@ class KafkaCluster final : public Cluster {
                                                 const Options& options,
                                                 ClientFactory& factory,
                                                 KafkaCluster* opaque);
-  std::shared_ptr<rd_kafka_t> producer() const;
+  std::shared_ptr<ProducerHandle> producer() const;
   // After a fatal error: a new producer takes over, the old one fails what
   // it still holds and is destroyed.
   void ReplaceProducer();
   void PollLoop();
+  // Every probe interval, a metadata request naming one topic: the broker
+  // list is all the state needs. Naming none, rd_kafka_metadata(all_topics=0)
+  // in librdkafka 2.0.2 asks for the topics the handle holds objects for,
+  // and for all topics of the cluster when it holds none, as the
+  // administration handle does: on 1,003 topics, "Caching full metadata with
+  // 1 broker(s) and 1003 topic(s)" every second (10,000 partitions).
   void ProbeLoop();
   // The outcome of a record librdkafka refused or failed.
   PublishOutcome Failure(rd_kafka_resp_err_t err, int32_t partition) const;
@@ -117,12 +124,15 @@ class KafkaCluster final : public Cluster {
   ClientFactory& factory_;
   // Metadata, topic and group administration; never produces.
   RdKafkaPtr handle_;
+  // The one topic the probe's metadata requests name (see ProbeLoop); owned,
+  // destroyed before handle_.
+  rd_kafka_topic_t* probe_topic_ = nullptr;
   std::unique_ptr<GroupAdmin> group_admin_;
 
   mutable absl::Mutex producer_mu_;
   // Publish takes a reference, so a replaced producer lives until the last
   // Publish that picked it returned.
-  std::shared_ptr<rd_kafka_t> producer_ ABSL_GUARDED_BY(producer_mu_);
+  std::shared_ptr<ProducerHandle> producer_ ABSL_GUARDED_BY(producer_mu_);
 
   mutable absl::Mutex mu_;
   ClusterStatus status_ ABSL_GUARDED_BY(mu_);

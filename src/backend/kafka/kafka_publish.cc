@@ -73,6 +73,12 @@ int32_t KafkaCluster::Partition(const rd_kafka_topic_t* topic, const void* key,
                                                      ordering_key.size(), partition_count,
                                                      topic_opaque, message_opaque);
     }
+    // Keyless records of one group share a partition (random per group): a
+    // batch spread over every partition would cost a ProduceRequest each.
+    const uint32_t keyless_group = completion->batch().keyless_group;
+    if (key_length == 0 && keyless_group != 0) {
+      return static_cast<int32_t>(keyless_group % static_cast<uint32_t>(partition_count));
+    }
   }
   // The Java client's partitioner: keyed records land where Java producers
   // put them, which matters when producers migrate to Ferry.
@@ -95,12 +101,9 @@ PublishOutcome KafkaCluster::Failure(rd_kafka_resp_err_t err, int32_t partition)
 }
 
 void KafkaCluster::PublishBatch(const RecordBatch& batch, BatchCallback done) {
-  const std::shared_ptr<rd_kafka_t> producer = this->producer();
+  const std::shared_ptr<ProducerHandle> producer = this->producer();
   BatchCompletion* completion = BatchCompletion::Start(batch, std::move(done));
-  // One topic lookup per batch: producev with a topic name takes the
-  // handle's lock to find it for every record.
-  rd_kafka_topic_t* topic =
-      rd_kafka_topic_new(producer.get(), batch.topic.c_str(), nullptr);
+  rd_kafka_topic_t* topic = producer->Topic(batch.topic);
   for (size_t i = 0; i < batch.records.size(); ++i) {
     if (topic == nullptr) {
       completion->Finish(i, Failure(rd_kafka_last_error(), -1));
@@ -120,7 +123,7 @@ void KafkaCluster::PublishBatch(const RecordBatch& batch, BatchCallback done) {
     // caller keeps them alive until the batch's callback, which runs after
     // the last delivery report.
     const rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer.get(), RD_KAFKA_V_RKT(topic),
+        producer->get(), RD_KAFKA_V_RKT(topic),
         RD_KAFKA_V_PARTITION(r.partition >= 0 ? r.partition : RD_KAFKA_PARTITION_UA),
         RD_KAFKA_V_KEY(r.key.empty() ? nullptr : const_cast<char*>(r.key.data()),
                        r.key.size()),
@@ -133,8 +136,6 @@ void KafkaCluster::PublishBatch(const RecordBatch& batch, BatchCallback done) {
       completion->Finish(i, Failure(err, -1));
     }
   }
-  // Queued records hold references of their own.
-  if (topic != nullptr) rd_kafka_topic_destroy(topic);
   completion->Submitted();
 }
 
@@ -154,7 +155,7 @@ void KafkaCluster::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message,
 
 void KafkaCluster::FailPendingPublishes() {
   // The poll thread serves the purged records' delivery reports.
-  rd_kafka_purge(producer().get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+  rd_kafka_purge(producer()->get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 }
 
 void KafkaCluster::FailOutstanding(rd_kafka_t* producer, absl::Duration wait) {
