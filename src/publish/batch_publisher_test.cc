@@ -198,22 +198,14 @@ TEST(BatchPublisher, WritesTheAcceptedMessagesAndAnswersEachAtItsIndex) {
 // partition); batches get different groups, so they still spread.
 TEST(BatchPublisher, EachBatchGivesItsRecordsOneKeylessGroupOfItsOwn) {
   backend::FakeCluster cluster("main");
-  routing::RouteTable router(std::make_shared<const routing::Router>(
-      std::vector<config::RouteConfig>{
-          {.topic = "orders", .write = {"main"}, .read = {"main"}}},
-      std::vector<std::string>{"main"}));
-  metrics::Registry registry;
-  routing::ClusterBreakers breakers(config::BreakerConfig{}, {&cluster}, &registry);
-  InflightLimiter limiter(1 << 20);
-  BatchPublisher publisher(config::PublishConfig{}, &router, &breakers, &registry,
-                           &limiter);
+  PublishPath path("orders", {&cluster});
   constexpr int kBatches = 3;
   constexpr int kMessages = 5;
   for (int batch = 0; batch < kBatches; ++batch) {
     v1::PublishRequest request;
     request.set_topic("orders");
     for (int i = 0; i < kMessages; ++i) request.add_messages()->set_value("v");
-    PublishAndWait(publisher, limiter, request);
+    PublishAndWait(path.publisher, path.limiter, request);
   }
 
   const std::vector<backend::Record> records = cluster.published();
