@@ -49,10 +49,9 @@ sigset_t BlockShutdownSignals() {
   return signals;
 }
 
-// Before the server opens any connection (see server/file_limit.h); a node
-// that cannot raise it runs with what it has.
-void RaiseOpenFileLimit() {
-  auto change = ferry::server::RaiseFileLimit(ferry::server::SystemFileLimitCalls());
+// Logs what RaiseFileLimit did, once the node started: a node refusing its
+// configuration says only why (one line).
+void LogFileLimit(const absl::StatusOr<ferry::server::FileLimitChange>& change) {
   if (!change.ok()) {
     spdlog::warn("open file limit not raised: {}", change.status().ToString());
     return;
@@ -101,7 +100,10 @@ int main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_color_mt("ferryd"));
   spdlog::set_level(spdlog::level::from_str(config->log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e%z %^%l%$ %v");
-  RaiseOpenFileLimit();
+  // Before the server opens any connection (see server/file_limit.h); a node
+  // that cannot raise it runs with what it has.
+  const auto file_limit =
+      ferry::server::RaiseFileLimit(ferry::server::SystemFileLimitCalls());
 
   sigset_t signals = BlockShutdownSignals();
   auto server = ferry::server::Server::Start(*config);
@@ -109,6 +111,7 @@ int main(int argc, char** argv) {
     std::cerr << "ferryd: cannot start: " << server.status().message() << "\n";
     return 1;
   }
+  LogFileLimit(file_limit);
   int signal = 0;
   sigwait(&signals, &signal);
   spdlog::info("received {}, shutting down", strsignal(signal));
