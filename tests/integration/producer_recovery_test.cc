@@ -128,6 +128,22 @@ TEST(ProducerRecoveryTest, ShutdownFailsPublishesWaitingForADownBrokerAfterTheGr
   auto stub = v1::Publisher::NewStub(
       grpc::CreateChannel((*node)->grpc_address(), grpc::InsecureChannelCredentials()));
   ASSERT_EQ(PublishOne(*stub, "orders", 0).code(), 0);
+  // The node lists itself once its control plane read its own heartbeat back.
+  // Until then its start-up admin calls may still be waiting on the broker,
+  // which this test is not about (a loaded machine delayed them past the
+  // broker going down, and shutdown waited for their admin timeout).
+  auto admin = v1::Admin::NewStub(
+      grpc::CreateChannel((*node)->grpc_address(), grpc::InsecureChannelCredentials()));
+  bool listed = false;
+  const absl::Time listed_until = absl::Now() + absl::Seconds(20);
+  while (!listed && absl::Now() < listed_until) {
+    grpc::ClientContext context;
+    v1::ListNodesResponse nodes;
+    listed = admin->ListNodes(&context, v1::ListNodesRequest(), &nodes).ok() &&
+             nodes.nodes_size() > 0;
+    if (!listed) absl::SleepFor(absl::Milliseconds(100));
+  }
+  ASSERT_TRUE(listed) << "the node never read its own heartbeat back";
 
   (*mock)->SetBrokerDown(1, true);
   auto waiting =
