@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <future>
 
+#include "absl/functional/function_ref.h"
 #include "absl/time/clock.h"
 #include "ferry/v1/admin.grpc.pb.h"
 #include "ferry/v1/publisher.grpc.pb.h"
@@ -25,6 +26,16 @@ namespace {
 
 using ::ferry::testing::FerrydProcess;
 using ::ferry::testing::MockKafkaCluster;
+
+// Asks every `every` until `ask` says yes or `limit` passed; its last answer.
+bool AskUntil(absl::Duration limit, absl::Duration every, absl::FunctionRef<bool()> ask) {
+  const absl::Time until = absl::Now() + limit;
+  while (!ask()) {
+    if (absl::Now() >= until) return false;
+    absl::SleepFor(every);
+  }
+  return true;
+}
 
 // One message, unary; the per-message status (or the call's, if it failed).
 v1::Status PublishOne(v1::Publisher::Stub& stub, const std::string& topic, int i) {
@@ -98,18 +109,13 @@ TEST(ProducerRecoveryTest, PublishingRecoversAfterAFatalProducerError) {
   // The cluster is reported up again.
   auto admin = v1::Admin::NewStub(
       grpc::CreateChannel((*node)->grpc_address(), grpc::InsecureChannelCredentials()));
-  bool up = false;
-  const absl::Time status_until = absl::Now() + absl::Seconds(20);
-  while (!up && absl::Now() < status_until) {
+  const bool up = AskUntil(absl::Seconds(20), absl::Milliseconds(200), [&] {
     grpc::ClientContext context;
-    v1::ListClustersRequest request;
     v1::ListClustersResponse response;
-    if (admin->ListClusters(&context, request, &response).ok() &&
-        response.clusters_size() == 1) {
-      up = response.clusters(0).state() == v1::Cluster::STATE_UP;
-    }
-    if (!up) absl::SleepFor(absl::Milliseconds(200));
-  }
+    return admin->ListClusters(&context, v1::ListClustersRequest(), &response).ok() &&
+           response.clusters_size() == 1 &&
+           response.clusters(0).state() == v1::Cluster::STATE_UP;
+  });
   EXPECT_TRUE(up) << "cluster still reported down";
 }
 
@@ -134,15 +140,12 @@ TEST(ProducerRecoveryTest, ShutdownFailsPublishesWaitingForADownBrokerAfterTheGr
   // broker going down, and shutdown waited for their admin timeout).
   auto admin = v1::Admin::NewStub(
       grpc::CreateChannel((*node)->grpc_address(), grpc::InsecureChannelCredentials()));
-  bool listed = false;
-  const absl::Time listed_until = absl::Now() + absl::Seconds(20);
-  while (!listed && absl::Now() < listed_until) {
+  const bool listed = AskUntil(absl::Seconds(20), absl::Milliseconds(100), [&] {
     grpc::ClientContext context;
     v1::ListNodesResponse nodes;
-    listed = admin->ListNodes(&context, v1::ListNodesRequest(), &nodes).ok() &&
-             nodes.nodes_size() > 0;
-    if (!listed) absl::SleepFor(absl::Milliseconds(100));
-  }
+    return admin->ListNodes(&context, v1::ListNodesRequest(), &nodes).ok() &&
+           nodes.nodes_size() > 0;
+  });
   ASSERT_TRUE(listed) << "the node never read its own heartbeat back";
 
   (*mock)->SetBrokerDown(1, true);
