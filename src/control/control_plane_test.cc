@@ -13,11 +13,11 @@
 
 #include "absl/synchronization/notification.h"
 #include "backend/embedded/embedded_cluster.h"
-#include "backend/embedded/test_dir.h"
 #include "backend/kafka/client_factory.h"
 #include "backend/kafka/kafka_cluster.h"
 #include "config/config.h"
 #include "testing/kafka_broker.h"
+#include "testing/test_dir.h"
 
 namespace ferry::control {
 namespace {
@@ -90,7 +90,7 @@ class RouteListener final : public ControlListener {
 // are written once; a route put and a delete survive a restart, and a restart
 // with other YAML routes keeps the control topic's (it was seeded before).
 TEST(ControlPlaneTest, YamlRoutesSeedAFreshTopicAndTheTopicWinsAfterwards) {
-  backend::embedded::TestDir dir;
+  ::ferry::testing::TestDir dir;
   auto cluster = backend::embedded::EmbeddedCluster::Open("local", {.path = dir.path()});
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   const config::RouteConfig yaml_a{.topic = "a.*", .write = {"local"}};
@@ -119,7 +119,7 @@ TEST(ControlPlaneTest, YamlRoutesSeedAFreshTopicAndTheTopicWinsAfterwards) {
 // restarts, then every one is listed with the time it started (kept across
 // stages) and the time it last changed.
 TEST(ControlPlaneTest, MigrationsAreListedWithTheirTimesAfterARestart) {
-  backend::embedded::TestDir dir;
+  ::ferry::testing::TestDir dir;
   auto cluster = backend::embedded::EmbeddedCluster::Open("local", {.path = dir.path()});
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   const int64_t before = absl::ToUnixMillis(absl::Now());
@@ -173,7 +173,7 @@ TEST(ControlPlaneTest, RestartsLeaveNoConsumerGroupOnKafka) {
 }
 
 TEST(ControlPlaneTest, RestartsLeaveNoConsumerGroupOnEmbedded) {
-  backend::embedded::TestDir dir;
+  ::ferry::testing::TestDir dir;
   auto cluster = backend::embedded::EmbeddedCluster::Open("local", {.path = dir.path()});
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   ExpectRestartsLeaveNoGroup(**cluster, "__ferry_control");
@@ -183,7 +183,7 @@ TEST(ControlPlaneTest, RestartsLeaveNoConsumerGroupOnEmbedded) {
 // write them), when a partition of each cluster is assigned, then each finds
 // the command meant for it: b's own, the others the every-cluster one.
 TEST(ControlPlaneTest, UnappliedSeeksAreFoundPerCluster) {
-  backend::embedded::TestDir dir;
+  ::ferry::testing::TestDir dir;
   auto cluster = backend::embedded::EmbeddedCluster::Open("local", {.path = dir.path()});
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   CaughtUpListener listener;
@@ -318,7 +318,7 @@ void ExpectBarrierWaitsForLiveNodesOnly(backend::Cluster& cluster,
 }
 
 TEST(ControlPlaneTest, BarrierWaitsForLiveNodesOnlyOnEmbedded) {
-  backend::embedded::TestDir dir;
+  ::ferry::testing::TestDir dir;
   auto cluster = backend::embedded::EmbeddedCluster::Open("local", {.path = dir.path()});
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   ExpectBarrierWaitsForLiveNodesOnly(**cluster, "__ferry_control");

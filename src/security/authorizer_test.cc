@@ -8,6 +8,7 @@
 
 #include "ferry/v1/admin.pb.h"
 #include "ferry/v1/publisher.pb.h"
+#include "testing/test_dir.h"
 
 namespace ferry::security {
 namespace {
@@ -21,7 +22,7 @@ constexpr char kSecret[] = "0123456789abcdef0123";
 class AuthorizerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    tokens_path_ = ::testing::TempDir() + "/authorizer-tokens";
+    tokens_path_ = dir_.Sub("tokens");
     std::ofstream(tokens_path_)
         << TokenLine("a", "tenant-a", kSecret, "salt-a-0123", absl::InfiniteFuture())
         << "\n"
@@ -53,6 +54,7 @@ class AuthorizerTest : public ::testing::Test {
     return {{"authorization", "Bearer " + id + "." + kSecret}};
   }
 
+  ferry::testing::TestDir dir_;
   std::string tokens_path_;
   std::unique_ptr<Authorizer> authorizer_;
 };
@@ -112,7 +114,8 @@ TEST(AuthorizerOff, EverythingPasses) {
 }
 
 TEST(AuthorizerStart, ABadTokensFileIsNamed) {
-  const std::string path = ::testing::TempDir() + "/bad-tokens";
+  ferry::testing::TestDir dir;
+  const std::string path = dir.Sub("bad-tokens");
   std::ofstream(path) << "x\n";
   auto authorizer = Authorizer::Start({.enabled = true, .tokens_file = path});
   ASSERT_FALSE(authorizer.ok());

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "testing/test_certificates.h"
+#include "testing/test_dir.h"
 
 namespace ferry::security {
 namespace {
@@ -50,7 +51,8 @@ TEST_F(TlsMaterialTest, AKeyOfAnotherCertificateIsRefused) {
 TEST_F(TlsMaterialTest, MissingAndEmptyFilesAreNamed) {
   EXPECT_THAT(Error({.cert = "/nonexistent.pem", .key = server_.key}),
               HasSubstr("listen.tls.cert: cannot read \"/nonexistent.pem\""));
-  const std::string empty = ::testing::TempDir() + "/empty.pem";
+  ferry::testing::TestDir dir;
+  const std::string empty = dir.Sub("empty.pem");
   std::ofstream(empty) << "not a certificate\n";
   EXPECT_THAT(Error({.cert = empty, .key = server_.key}),
               HasSubstr("listen.tls.cert: \"" + empty + "\" holds no PEM certificate"));

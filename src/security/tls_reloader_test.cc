@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "testing/test_certificates.h"
+#include "testing/test_dir.h"
 
 namespace ferry::security {
 namespace {
@@ -22,8 +23,8 @@ class TlsReloaderTest : public ::testing::Test {
     pki_ = *std::move(pki);
     auto first = pki_->IssueServer();
     ASSERT_TRUE(first.ok());
-    tls_ = {.cert = ::testing::TempDir() + "/reload-cert.pem",
-            .key = ::testing::TempDir() + "/reload-key.pem",
+    tls_ = {.cert = dir_.Sub("cert.pem"),
+            .key = dir_.Sub("key.pem"),
             .refresh_interval = absl::ZeroDuration()};
     Install(*first);
   }
@@ -48,6 +49,7 @@ class TlsReloaderTest : public ::testing::Test {
     fs::copy_file(issued.key, tls_.key, fs::copy_options::overwrite_existing);
   }
 
+  ferry::testing::TestDir dir_;
   std::unique_ptr<ferry::testing::TestCertificates> pki_;
   config::TlsConfig tls_;
 };

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "backend/embedded/store.h"
-#include "backend/embedded/test_dir.h"
+#include "testing/test_dir.h"
 
 #ifndef DURABILITY_CHILD_PATH
 #error "DURABILITY_CHILD_PATH must name the embedded_durability_child binary"
@@ -17,6 +17,8 @@
 
 namespace ferry::backend::embedded {
 namespace {
+
+using ::ferry::testing::TestDir;
 
 struct Acked {
   int64_t seq = 0;

@@ -5,10 +5,12 @@
 
 #include <thread>
 
-#include "backend/embedded/test_dir.h"
+#include "testing/test_dir.h"
 
 namespace ferry::backend::embedded {
 namespace {
+
+using ::ferry::testing::TestDir;
 
 using ::testing::HasSubstr;
 

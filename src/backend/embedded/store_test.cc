@@ -5,11 +5,13 @@
 
 #include <fstream>
 
-#include "backend/embedded/test_dir.h"
 #include "backend/murmur2.h"
+#include "testing/test_dir.h"
 
 namespace ferry::backend::embedded {
 namespace {
+
+using ::ferry::testing::TestDir;
 
 using ::testing::HasSubstr;
 

@@ -1,6 +1,7 @@
 #pragma once
 
-// A fresh directory per test for stores, removed with everything in it.
+// A fresh directory per test for files a test writes (stores, certificates), removed with
+// everything in it.
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -8,12 +9,12 @@
 #include <filesystem>
 #include <string>
 
-namespace ferry::backend::embedded {
+namespace ferry::testing {
 
 class TestDir {
  public:
   TestDir() {
-    std::string pattern = ::testing::TempDir() + "/ferry-embedded-XXXXXX";
+    std::string pattern = ::testing::TempDir() + "/ferry-test-XXXXXX";
     path_ = mkdtemp(pattern.data()) != nullptr ? pattern : "";
     EXPECT_FALSE(path_.empty()) << "mkdtemp failed";
   }
@@ -31,4 +32,4 @@ class TestDir {
   std::string path_;
 };
 
-}  // namespace ferry::backend::embedded
+}  // namespace ferry::testing
