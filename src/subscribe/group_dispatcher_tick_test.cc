@@ -17,8 +17,7 @@ class ReceiptSink final : public StreamSink {
  public:
   void Send(SerializedResponse serialized) override {
     v1::SubscribeResponse response;
-    ASSERT_TRUE(response.ParseFromArray(serialized.view().data(),
-                                        static_cast<int>(serialized.size())));
+    ASSERT_TRUE(response.ParseFromString(serialized.Flatten()));
     absl::MutexLock lock(&mu);
     for (const auto& m : response.messages().messages()) *receipts.Add() = m.receipt();
   }
