@@ -2,9 +2,7 @@
 
 #include <google/protobuf/io/coded_stream.h>
 
-#include <atomic>
 #include <cstring>
-#include <utility>
 
 #include "subscribe/wire_receipt.h"
 
@@ -96,31 +94,6 @@ uint8_t* WriteOptionalBytesField(int field, std::string_view bytes, uint8_t* out
   return bytes.empty() ? out : WriteBytesField(field, bytes, out);
 }
 
-// What a response's lent slices keep alive: the records' bytes, one reference
-// per distinct owner (a Kafka fetch's records share one), dropped with the
-// last lent slice, on whichever thread gRPC frees it.
-struct LentBytes {
-  std::atomic<size_t> slices{0};
-  std::vector<std::shared_ptr<const void>> owners;
-
-  static void Unref(void* lent) {
-    auto* self = static_cast<LentBytes*>(lent);
-    if (self->slices.fetch_sub(1, std::memory_order_acq_rel) == 1) delete self;
-  }
-  void Own(const std::shared_ptr<const void>& bytes) {
-    const bool same_owner = !owners.empty() && !owners.back().owner_before(bytes) &&
-                            !bytes.owner_before(owners.back());
-    if (!same_owner) owners.push_back(bytes);
-  }
-  // A slice over `value`, which `owners` keeps alive.
-  grpc::Slice Lend(std::string_view value) {
-    slices.fetch_add(1, std::memory_order_relaxed);
-    // gRPC only reads a slice it sends; its API takes a non-const pointer.
-    return grpc::Slice(const_cast<char*>(value.data()), value.size(), &LentBytes::Unref,
-                       this);
-  }
-};
-
 }  // namespace
 
 int64_t RecordBytes(const backend::ConsumedRecord& record) {
@@ -130,32 +103,8 @@ int64_t RecordBytes(const backend::ConsumedRecord& record) {
 }
 
 SerializedResponse SerializedResponse::Of(const v1::SubscribeResponse& response) {
-  const size_t size = response.ByteSizeLong();
-  auto bytes = std::make_unique_for_overwrite<char[]>(size);
-  response.SerializeWithCachedSizesToArray(AsBytes(bytes.get()));
-  grpc::Slice slice(bytes.release(), size,
-                    [](void* data) { delete[] static_cast<char*>(data); });
-  return SerializedResponse(grpc::ByteBuffer(&slice, 1), 0);
-}
-
-std::vector<grpc::Slice> SerializedResponse::Slices() const {
-  std::vector<grpc::Slice> slices;
-  if (buffer_.Valid()) (void)buffer_.Dump(&slices);
-  return slices;
-}
-
-std::string SerializedResponse::Flatten() const {
-  std::string out;
-  for (const grpc::Slice& slice : Slices()) {
-    out.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-  }
-  return out;
-}
-
-grpc::ByteBuffer SerializedResponse::Release() {
-  grpc::ByteBuffer out;
-  out.Swap(&buffer_);
-  messages_ = 0;
+  SerializedResponse out(response.ByteSizeLong());
+  response.SerializeWithCachedSizesToArray(AsBytes(out.data()));
   return out;
 }
 
@@ -178,15 +127,12 @@ void DeliveryBatchWriter::Add(const backend::ConsumedRecord& record,
               .receipt_begin = receipt_begin,
               .receipt_end = receipts_.size(),
               .id = nullptr,
-              .message_size = 0,
-              .lend_value = record.bytes != nullptr && !record.value.empty() &&
-                            record.value.size() >= lend_values_from_};
+              .message_size = 0};
   for (const backend::HeaderView& h : record.headers) {
     if (h.key == "ferry.id") entry.id = &h;
   }
   entry.message_size = MessageSize(entry);
   bytes_ += BytesFieldSize(entry.message_size);
-  if (entry.lend_value) lent_bytes_ += record.value.size();
   entries_.push_back(entry);
 }
 
@@ -204,7 +150,7 @@ size_t DeliveryBatchWriter::MessageSize(const Entry& e) {
   return size;
 }
 
-char* DeliveryBatchWriter::WriteMessage(const Entry& e, char* begin, char* chars) {
+char* DeliveryBatchWriter::WriteMessage(const Entry& e, char* chars) const {
   const backend::ConsumedRecord& r = *e.record;
   uint8_t* out = AsBytes(chars);
   out = WriteBytesField(kReceipt,
@@ -215,12 +161,7 @@ char* DeliveryBatchWriter::WriteMessage(const Entry& e, char* begin, char* chars
   out = WriteVarintField(kPartition, AsVarint(r.partition), out);
   out = WriteVarintField(kOffset, AsVarint(e.offset), out);
   out = WriteOptionalBytesField(kKey, r.key, out);
-  if (e.lend_value) {
-    out = WriteLength(kValue, r.value.size(), out);
-    cuts_.push_back({.at = static_cast<size_t>(AsChars(out) - begin), .record = &r});
-  } else {
-    out = WriteOptionalBytesField(kValue, r.value, out);
-  }
+  out = WriteOptionalBytesField(kValue, r.value, out);
   for (const backend::HeaderView& h : r.headers) {
     out = WriteLength(kHeaders, HeaderSize(h), out);
     out = WriteOptionalBytesField(kHeaderKey, h.key, out);
@@ -238,43 +179,18 @@ char* DeliveryBatchWriter::WriteMessage(const Entry& e, char* begin, char* chars
 
 SerializedResponse DeliveryBatchWriter::Finish() {
   const size_t batch_size = bytes_;
-  const size_t framing_size = BytesFieldSize(batch_size) - lent_bytes_;
-  auto framing = std::make_unique_for_overwrite<char[]>(framing_size);
-  uint8_t* out = WriteLength(kResponseMessages, batch_size, AsBytes(framing.get()));
+  SerializedResponse response(BytesFieldSize(batch_size));
+  uint8_t* out = WriteLength(kResponseMessages, batch_size, AsBytes(response.data()));
   char* chars = AsChars(out);
   for (const Entry& e : entries_) {
     chars = AsChars(WriteLength(kBatchMessages, e.message_size, AsBytes(chars)));
-    chars = WriteMessage(e, framing.get(), chars);
+    chars = WriteMessage(e, chars);
   }
-  std::vector<grpc::Slice> slices = CutIntoSlices(std::move(framing), framing_size);
-  SerializedResponse response(grpc::ByteBuffer(slices.data(), slices.size()),
-                              entries_.size());
+  response.set_messages(entries_.size());
   entries_.clear();
   bytes_ = 0;
-  lent_bytes_ = 0;
   receipts_.clear();
-  cuts_.clear();
   return response;
-}
-
-std::vector<grpc::Slice> DeliveryBatchWriter::CutIntoSlices(
-    std::unique_ptr<char[]> framing, size_t size) {
-  grpc::Slice whole(framing.release(), size,
-                    [](void* data) { delete[] static_cast<char*>(data); });
-  if (cuts_.empty()) return {std::move(whole)};
-  std::vector<grpc::Slice> slices;
-  slices.reserve(2 * cuts_.size() + 1);
-  auto* lent = new LentBytes();
-  size_t from = 0;
-  for (const Cut& cut : cuts_) {
-    // Pieces of the framing share its one reference count.
-    if (cut.at > from) slices.push_back(whole.sub(from, cut.at));
-    lent->Own(cut.record->bytes);
-    slices.push_back(lent->Lend(cut.record->value));
-    from = cut.at;
-  }
-  if (from < size) slices.push_back(whole.sub(from, size));
-  return slices;
 }
 
 }  // namespace ferry::subscribe

@@ -30,7 +30,8 @@ class RecordingSink final : public StreamSink {
   void Send(SerializedResponse serialized) override {
     if (on_send) on_send();
     v1::SubscribeResponse response;
-    EXPECT_TRUE(response.ParseFromString(serialized.Flatten()));
+    EXPECT_TRUE(response.ParseFromArray(serialized.view().data(),
+                                        static_cast<int>(serialized.size())));
     absl::MutexLock lock(&mu);
     if (response.has_messages()) ++responses;
     for (auto& m : *response.mutable_messages()->mutable_messages()) {

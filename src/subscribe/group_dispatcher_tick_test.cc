@@ -17,7 +17,8 @@ class ReceiptSink final : public StreamSink {
  public:
   void Send(SerializedResponse serialized) override {
     v1::SubscribeResponse response;
-    ASSERT_TRUE(response.ParseFromString(serialized.Flatten()));
+    ASSERT_TRUE(response.ParseFromArray(serialized.view().data(),
+                                        static_cast<int>(serialized.size())));
     absl::MutexLock lock(&mu);
     for (const auto& m : response.messages().messages()) *receipts.Add() = m.receipt();
   }

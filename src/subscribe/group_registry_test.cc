@@ -17,7 +17,8 @@ class CountingSink final : public StreamSink {
  public:
   void Send(SerializedResponse serialized) override {
     v1::SubscribeResponse response;
-    EXPECT_TRUE(response.ParseFromString(serialized.Flatten()));
+    EXPECT_TRUE(response.ParseFromArray(serialized.view().data(),
+                                        static_cast<int>(serialized.size())));
     absl::MutexLock lock(&mu_);
     for (const auto& m : response.messages().messages())
       attempts_.push_back(m.delivery_attempt());

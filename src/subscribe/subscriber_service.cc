@@ -134,8 +134,7 @@ class SubscribeReactor final
     {
       absl::MutexLock lock(&mu_);
       if (broken_ || finishing_ || reads_done_) return;
-      // The response's slices, framing and lent values, go out as they are.
-      writes_.push_back(response.Release());
+      writes_.push_back(ToByteBuffer(std::move(response)));
       if (!writing_) {
         writing_ = true;
         start = &writes_.front();
@@ -147,6 +146,14 @@ class SubscribeReactor final
   void Cancel() { context_->TryCancel(); }
 
  private:
+  // The response's buffer becomes the slice gRPC sends, without a copy.
+  static grpc::ByteBuffer ToByteBuffer(SerializedResponse response) {
+    const size_t size = response.size();
+    grpc::Slice slice(response.Release(), size,
+                      [](void* data) { delete[] static_cast<char*>(data); });
+    return grpc::ByteBuffer(&slice, 1);
+  }
+
   void Send(const v1::SubscribeResponse& response) {
     Send(SerializedResponse::Of(response));
   }
