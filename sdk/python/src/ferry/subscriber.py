@@ -147,7 +147,9 @@ class Subscriber:
         """Iterator API: the next message, waiting up to ``timeout`` seconds
         (None: until one arrives). Returns None on timeout and after close;
         raises the fatal :class:`ferry.FerryError` after a fatal failure."""
-        return self._wait_for(self._core.next_message, timeout)
+        with self._lock:  # the common case, a message waiting: no deadline to compute
+            message = self._core.next_message()
+        return message or self._wait_for(self._core.next_message, timeout)
 
     def receive_batch(self, timeout: Optional[float] = None,
                       max_messages: Optional[int] = None) -> Optional[MessageBatch]:
