@@ -153,3 +153,32 @@ def test_aio_publish_many_and_receive_batch(backend_node):
             assert sub.stats().received >= 350
 
     asyncio.run(asyncio.wait_for(main(), 120))
+
+
+def test_callback_api_hands_a_backlog_out_in_chunks_each_message_once_and_auto_acked(
+        node, topic_factory):
+    topic = topic_factory(partitions=2)
+    group = unique("g")
+    with ferry.Publisher([node.endpoint]) as pub:
+        pub.publish_many(topic, [b"c%d" % i for i in range(3000)]).result(60)
+    seen = collections.Counter()
+    threads = set()
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def handle(message):
+        with lock:
+            seen[message.value] += 1
+            threads.add(threading.get_ident())
+            if len(seen) == 3000:
+                done.set()
+
+    sub = ferry.Subscriber([node.endpoint], group, [topic], start="earliest", callback=handle,
+                           handler_threads=3)
+    assert done.wait(60)
+    sub.close()
+    assert seen == {b"c%d" % i: 1 for i in range(3000)} and len(threads) > 1
+    assert sub.stats().acks_sent == 3000
+    time.sleep(0.5)  # every auto-ack was sent and committed: the group has nothing left
+    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
+        assert again.receive(timeout=4) is None

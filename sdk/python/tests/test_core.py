@@ -501,3 +501,18 @@ def test_subscriber_core_acks_by_receipt_when_runs_are_absent_or_unusable():
     core.maintain(1.0)
     assert acks_of(sent) == ([b"r2", b"r3", b"r0", b"r1"], [(b"run0", 0, 2)])
 
+
+def test_subscriber_core_admits_a_responses_handlers_at_once_chaining_per_key():
+    owner, core = subscriber(ordering="key")
+    stream = core.open_stream(0, lambda r: None)
+    deliver(core, stream, "a", "b", "a")
+    batch = list(core.next_batch())
+    ready = core.admit_handlers(core.chain_keys(batch))
+    assert [m.key for m, _ in ready] == [b"a", b"b"] and core.running == 3
+    assert core.handler_done(("t", b"a")) is batch[2]  # the second a waited for the first
+    owner, core = subscriber(ordering="none")
+    stream = core.open_stream(0, lambda r: None)
+    deliver(core, stream, "a", "a")
+    batch = list(core.next_batch())
+    assert core.admit_handlers(core.chain_keys(batch)) == [(m, None) for m in batch]
+    assert core.running == 2 and core.handler_done(None) is None and core.running == 1

@@ -321,6 +321,20 @@ class SubscriberCore:
             return (message.topic, message.partition)
         return None
 
+    def chain_keys(self, messages: List[Message]):
+        """(message, chain key) pairs."""
+        if self.ordering is _types.Ordering.NONE:
+            return [(message, None) for message in messages]
+        return [(message, self.chain_key(message)) for message in messages]
+
+    def admit_handlers(self, keyed):
+        """admit_handler for each (message, key) pair; the pairs that may
+        run now."""
+        if all(key is None for _, key in keyed):
+            self.running += len(keyed)
+            return keyed
+        return [item for item in keyed if self.admit_handler(*item)]
+
     def admit_handler(self, message: Message, key) -> bool:
         """Counts a handler call; True when it may run now, False when it
         waits behind a running one of its chain."""
