@@ -182,3 +182,31 @@ def test_callback_api_hands_a_backlog_out_in_chunks_each_message_once_and_auto_a
     time.sleep(0.5)  # every auto-ack was sent and committed: the group has nothing left
     with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
         assert again.receive(timeout=4) is None
+
+
+def test_batch_and_in_order_acks_commit_the_group_by_span_or_by_receipt(node, topic_factory):
+    # A node that marks receipt runs gets spans, an older one receipts: either
+    # way every ack is applied and the group commits past every message.
+    topic = topic_factory(partitions=2)
+    group = unique("g")
+    with ferry.Publisher([node.endpoint]) as pub:
+        pub.publish_many(topic, [(b"s%d" % i, "k%d" % (i % 7)) for i in range(2000)]).result(60)
+    seen = set()
+    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as sub:
+        deadline = time.monotonic() + 60
+        while len(seen) < 2000 and time.monotonic() < deadline:
+            batch = sub.receive_batch(timeout=1)
+            if batch is None:
+                continue
+            seen.update(batch.values)
+            if len(seen) % 2:
+                batch.ack()
+            else:
+                for message in batch:  # in order: joined into spans where runs allow
+                    message.ack()
+    assert len(seen) == 2000
+    stats = sub.stats()
+    assert stats.acks_sent == stats.received and stats.receipt_failures == 0
+    time.sleep(0.5)
+    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
+        assert again.receive(timeout=4) is None
