@@ -153,3 +153,60 @@ def test_aio_publish_many_and_receive_batch(backend_node):
             assert sub.stats().received >= 350
 
     asyncio.run(asyncio.wait_for(main(), 120))
+
+
+def test_callback_api_hands_a_backlog_out_in_chunks_each_message_once_and_auto_acked(
+        node, topic_factory):
+    topic = topic_factory(partitions=2)
+    group = unique("g")
+    with ferry.Publisher([node.endpoint]) as pub:
+        pub.publish_many(topic, [b"c%d" % i for i in range(3000)]).result(60)
+    seen = collections.Counter()
+    threads = set()
+    lock = threading.Lock()
+    done = threading.Event()
+
+    def handle(message):
+        with lock:
+            seen[message.value] += 1
+            threads.add(threading.get_ident())
+            if len(seen) == 3000:
+                done.set()
+
+    sub = ferry.Subscriber([node.endpoint], group, [topic], start="earliest", callback=handle,
+                           handler_threads=3)
+    assert done.wait(60)
+    sub.close()
+    assert seen == {b"c%d" % i: 1 for i in range(3000)} and len(threads) > 1
+    assert sub.stats().acks_sent == 3000
+    time.sleep(0.5)  # every auto-ack was sent and committed: the group has nothing left
+    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
+        assert again.receive(timeout=4) is None
+
+
+def test_batch_and_in_order_acks_commit_the_group_by_span_or_by_receipt(node, topic_factory):
+    # A node that marks receipt runs gets spans, an older one receipts: either
+    # way every ack is applied and the group commits past every message.
+    topic = topic_factory(partitions=2)
+    group = unique("g")
+    with ferry.Publisher([node.endpoint]) as pub:
+        pub.publish_many(topic, [(b"s%d" % i, "k%d" % (i % 7)) for i in range(2000)]).result(60)
+    seen = set()
+    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as sub:
+        deadline = time.monotonic() + 60
+        while len(seen) < 2000 and time.monotonic() < deadline:
+            batch = sub.receive_batch(timeout=1)
+            if batch is None:
+                continue
+            seen.update(batch.values)
+            if len(seen) % 2:
+                batch.ack()
+            else:
+                for message in batch:  # in order: joined into spans where runs allow
+                    message.ack()
+    assert len(seen) == 2000
+    stats = sub.stats()
+    assert stats.acks_sent == stats.received and stats.receipt_failures == 0
+    time.sleep(0.5)
+    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
+        assert again.receive(timeout=4) is None

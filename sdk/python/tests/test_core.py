@@ -442,3 +442,77 @@ def test_subscriber_core_drops_a_batch_of_a_broken_stream():
     assert all(m.settled for m in batch)
     batch.ack()
     assert core.snapshot().acks_sent == 0  # its receipts died with the stream
+
+
+def deliver_with_runs(core, stream, count, runs):
+    """``count`` messages; ``runs`` as (first_message, count) pairs, each
+    run's token b"run<first>"."""
+    response = subscriber_pb2.SubscribeResponse(messages=subscriber_pb2.MessageBatch(
+        messages=[subscriber_pb2.ReceivedMessage(receipt=b"r%d" % i, topic="t", offset=i,
+                                                 value=b"v%d" % i) for i in range(count)],
+        runs=[subscriber_pb2.ReceiptRun(run=b"run%d" % first, first_message=first, count=n)
+              for first, n in runs]))
+    return core.on_response(stream, response, 0.0)
+
+
+def acks_of(sent):
+    """(receipts, spans as (run, first, count)) of the ack requests in ``sent``."""
+    acks = [r.ack for r in sent if r is not None and r.WhichOneof("request") == "ack"]
+    return ([bytes(x) for a in acks for x in a.receipts],
+            [(s.run, s.first, s.count) for a in acks for s in a.spans])
+
+
+def test_subscriber_core_acks_a_batch_by_spans_of_its_runs_and_receipts_outside_them():
+    owner, core = subscriber(ack_batch=(100, 0.01))
+    sent = []
+    stream = core.open_stream(0, sent.append)
+    deliver_with_runs(core, stream, 8, [(0, 3), (4, 4)])  # message 3 is in no run
+    batch = core.next_batch()
+    batch[5].nack()
+    batch.ack()
+    core.maintain(1.0)
+    assert acks_of(sent) == ([b"r3"], [(b"run0", 0, 3), (b"run4", 0, 1), (b"run4", 2, 2)])
+    assert [list(r.nack.receipts) for r in sent if r.WhichOneof("request") == "nack"] == [[b"r5"]]
+    assert core.snapshot().acks_sent == 7 and core.snapshot().nacks_sent == 1
+
+
+def test_subscriber_core_joins_in_order_single_acks_into_one_span_per_run():
+    owner, core = subscriber(ack_batch=(100, 0.01))
+    sent = []
+    stream = core.open_stream(0, sent.append)
+    deliver_with_runs(core, stream, 6, [(0, 4), (4, 2)])
+    messages = [core.next_message() for _ in range(6)]
+    for index in (0, 1, 2, 4, 5, 3):  # 3 after the second run: a span of its own
+        messages[index].ack()
+    core.maintain(1.0)
+    assert acks_of(sent) == ([], [(b"run0", 0, 3), (b"run4", 0, 2), (b"run0", 3, 1)])
+    assert core.snapshot().acks_sent == 6
+
+
+def test_subscriber_core_acks_by_receipt_when_runs_are_absent_or_unusable():
+    owner, core = subscriber(ack_batch=(100, 0.01))
+    sent = []
+    stream = core.open_stream(0, sent.append)
+    # past the end, overlapping the previous one, empty: all ignored
+    deliver_with_runs(core, stream, 4, [(2, 5), (0, 2), (1, 2), (3, 0)])
+    deliver_with_runs(core, stream, 2, [])
+    core.next_batch().ack()
+    core.next_batch().ack()
+    core.maintain(1.0)
+    assert acks_of(sent) == ([b"r2", b"r3", b"r0", b"r1"], [(b"run0", 0, 2)])
+
+
+def test_subscriber_core_admits_a_responses_handlers_at_once_chaining_per_key():
+    owner, core = subscriber(ordering="key")
+    stream = core.open_stream(0, lambda r: None)
+    deliver(core, stream, "a", "b", "a")
+    batch = list(core.next_batch())
+    ready = core.admit_handlers(core.chain_keys(batch))
+    assert [m.key for m, _ in ready] == [b"a", b"b"] and core.running == 3
+    assert core.handler_done(("t", b"a")) is batch[2]  # the second a waited for the first
+    owner, core = subscriber(ordering="none")
+    stream = core.open_stream(0, lambda r: None)
+    deliver(core, stream, "a", "a")
+    batch = list(core.next_batch())
+    assert core.admit_handlers(core.chain_keys(batch)) == [(m, None) for m in batch]
+    assert core.running == 2 and core.handler_done(None) is None and core.running == 1

@@ -48,15 +48,17 @@ class SubscriberError:
 class Received:
     """The messages of one response of one stream, kept until each is
     settled: the response's repeated ``ReceivedMessage`` as gRPC parsed it
-    (upb; nothing is copied out until read), one settled flag per message,
-    and one deadline for those not extended on their own. Handing out and
-    settling a whole response is one step, not one per message (issue 18).
+    (upb; nothing is copied out until read), its receipt runs, one settled
+    flag per message, and one deadline for those not extended on their own.
+    Handing out and settling a whole response is one step, not one per
+    message (issue 18).
     """
-    __slots__ = ("pbs", "stream", "delivered", "expires", "next", "settled", "unsettled",
-                 "extended")
+    __slots__ = ("pbs", "runs", "stream", "delivered", "expires", "next", "settled",
+                 "unsettled", "extended", "_views")
 
-    def __init__(self, pbs, stream, now, ack_deadline):
+    def __init__(self, pbs, stream, now, ack_deadline, runs=()):
         self.pbs = pbs
+        self.runs = receipt_runs(runs, len(pbs))
         self.stream = stream
         self.delivered = now
         self.expires = now + ack_deadline
@@ -64,11 +66,82 @@ class Received:
         self.settled = bytearray(len(pbs))      # 1: acked, nacked or dropped
         self.unsettled = len(pbs)
         self.extended: Optional[Dict[int, float]] = None  # index -> own deadline
+        self._views = None
+
+    def views(self) -> list:
+        """The messages as upb views, built once: indexing the repeated field
+        builds a new view at every access (0.3-0.4 µs), one pass over it
+        about a third of that."""
+        if self._views is None:
+            self._views = list(self.pbs)
+        return self._views
+
+    def slice(self, start: int, stop: int):
+        """Views of messages [start, stop), without keeping them."""
+        if self._views is not None:
+            return self._views[start:stop]
+        if start == 0 and stop == len(self.pbs):
+            return self.pbs
+        return self.pbs[start:stop]
+
+    def receipts(self, pieces) -> List[bytes]:
+        """The receipts of the messages in ``pieces`` ((start, stop) pairs)."""
+        return [pb.receipt for start, stop in pieces for pb in self.slice(start, stop)]
+
+    def ack_items(self, pieces):
+        """(spans, receipts) acking the messages in ``pieces``: a span
+        ``(run, first, count)`` for each part of a piece inside a receipt run,
+        a receipt for each message in none."""
+        if not self.runs:
+            return [], self.receipts(pieces)
+        spans, loose = [], []
+        for start, stop in pieces:
+            at = start
+            for first, count, run in self.runs:
+                low, high = max(at, first), min(stop, first + count)
+                if low >= high:
+                    continue
+                if at < low:
+                    loose.append((at, low))
+                spans.append((run, low - first, high - low))
+                at = high
+            if at < stop:
+                loose.append((at, stop))
+        return spans, self.receipts(loose) if loose else []
 
     def drop(self) -> None:
         """Its stream ended: every receipt is void."""
         self.settled[:] = b"\x01" * len(self.settled)
         self.unsettled = 0
+
+
+def receipt_runs(runs, size: int) -> List[Tuple[int, int, bytes]]:
+    """A batch's ReceiptRuns as sorted (first_message, count, run) tuples;
+    a run outside the batch or overlapping another is ignored (its messages
+    are acked by receipt), so a bad run costs compactness, not correctness."""
+    if not runs:
+        return []
+    ordered = sorted((r.first_message, r.count, r.run) for r in runs)
+    kept, end = [], 0
+    for first, count, run in ordered:
+        if count > 0 and first >= end and first + count <= size:
+            kept.append((first, count, run))
+            end = first + count
+    return kept
+
+
+def unsettled_pieces(flags: bytearray, start: int, stop: int) -> List[Tuple[int, int]]:
+    """The runs of unsettled messages in [start, stop) as (start, stop) pairs."""
+    if flags.count(0, start, stop) == stop - start:
+        return [(start, stop)]
+    pieces = []
+    at = flags.find(0, start, stop)
+    while at >= 0:
+        end = flags.find(1, at, stop)
+        end = stop if end < 0 else end
+        pieces.append((at, end))
+        at = flags.find(0, end, stop)
+    return pieces
 
 
 class Message:
@@ -88,7 +161,7 @@ class Message:
     __slots__ = ("_pb", "_received", "_index", "_owner", "_headers")
 
     def __init__(self, received: Received, index: int, owner):
-        self._pb = received.pbs[index]
+        self._pb = (received._views or received.views())[index]
         self._received = received
         self._index = index
         self._owner = owner
@@ -179,8 +252,7 @@ class MessageBatch(Sequence):
     @property
     def values(self) -> List[bytes]:
         """Every message's value, in order (without building the messages)."""
-        pbs = self._received.pbs
-        return [pbs[i].value for i in range(self._start, self._stop)]
+        return [pb.value for pb in self._received.slice(self._start, self._stop)]
 
     def ack(self) -> None:
         """Acks every message of the batch not settled yet."""

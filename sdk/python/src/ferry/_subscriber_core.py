@@ -41,7 +41,8 @@ from typing import Dict, List, Optional
 from google.protobuf import duration_pb2
 
 from ferry import _common, _types
-from ferry._message import VERSION, Message, MessageBatch, Received, Stats, SubscriberError
+from ferry._message import (VERSION, Message, MessageBatch, Received, Stats, SubscriberError,
+                            unsettled_pieces)
 from ferry.errors import FerryError, Unavailable, error_from_status
 from ferry.v1 import subscriber_pb2
 
@@ -57,15 +58,33 @@ def default_client_id() -> str:
 
 
 class Settlements:
-    """Acks, nacks and extensions of one stream waiting to be sent."""
-    __slots__ = ("acks", "nacks", "extensions", "since", "count")
+    """Acks, nacks and extensions of one stream waiting to be sent. Acks are
+    receipts and spans ``[run, first, count]`` of receipt runs; a span that
+    continues the last one of its run grows it, so messages acked one by one
+    in order still go as one span."""
+    __slots__ = ("acks", "spans", "span_messages", "nacks", "extensions", "since", "count")
 
     def __init__(self):
         self.acks: List[bytes] = []
+        self.spans: List[list] = []
+        self.span_messages = 0
         self.nacks: Dict[float, List[bytes]] = {}
         self.extensions: Dict[float, List[bytes]] = {}
         self.since: Optional[float] = None  # when the oldest pending one was added
         self.count = 0
+
+    def add_spans(self, spans, now: float) -> None:
+        pending = self.spans
+        for run, first, count in spans:
+            last = pending[-1] if pending else None
+            if last is not None and last[0] is run and last[1] + last[2] == first:
+                last[2] += count
+            else:
+                pending.append([run, first, count])
+            self.span_messages += count
+            self.count += count
+        if self.since is None:
+            self.since = now
 
     def add(self, kind: str, receipts: List[bytes], seconds: float, now: float) -> None:
         if kind == "ack":
@@ -81,11 +100,14 @@ class Settlements:
     def take(self):
         """Returns the requests to send and (acks, nacks, extensions) counts."""
         requests = []
-        counts = (len(self.acks), sum(map(len, self.nacks.values())),
+        counts = (len(self.acks) + self.span_messages, sum(map(len, self.nacks.values())),
                   sum(map(len, self.extensions.values())))
-        if self.acks:
-            requests.append(subscriber_pb2.SubscribeRequest(
-                ack=subscriber_pb2.Acks(receipts=self.acks)))
+        if self.acks or self.spans:
+            span = subscriber_pb2.ReceiptSpan
+            requests.append(subscriber_pb2.SubscribeRequest(ack=subscriber_pb2.Acks(
+                receipts=self.acks,
+                spans=[span(run=run, first=first, count=count)
+                       for run, first, count in self.spans])))
         for delay, receipts in self.nacks.items():
             requests.append(subscriber_pb2.SubscribeRequest(
                 nack=subscriber_pb2.Nacks(receipts=receipts, delay=duration(delay))))
@@ -94,6 +116,8 @@ class Settlements:
                 extend=subscriber_pb2.Extensions(receipts=receipts,
                                                  deadline=duration(deadline))))
         self.acks = []
+        self.spans = []
+        self.span_messages = 0
         self.nacks = {}
         self.extensions = {}
         self.since = None
@@ -189,7 +213,8 @@ class SubscriberCore:
             if not batch:
                 return False, ()
             self.stats.received += len(batch)
-            received = Received(batch, stream, now, self.ack_deadline)
+            received = Received(batch, stream, now, self.ack_deadline,
+                                response.messages.runs)
             stream.unsettled[received] = None
             self.delivery.append(received)
             return True, ()
@@ -251,7 +276,7 @@ class SubscriberCore:
     def next_message(self) -> Optional[Message]:
         """The next deliverable message; raises the fatal error after a fatal
         failure; None when there is none (or closing)."""
-        if not self._delivering():
+        if (self.failure is not None or self.closing) and not self._delivering():
             return None
         delivery = self.delivery
         while delivery:
@@ -296,6 +321,20 @@ class SubscriberCore:
             return (message.topic, message.partition)
         return None
 
+    def chain_keys(self, messages: List[Message]):
+        """(message, chain key) pairs."""
+        if self.ordering is _types.Ordering.NONE:
+            return [(message, None) for message in messages]
+        return [(message, self.chain_key(message)) for message in messages]
+
+    def admit_handlers(self, keyed):
+        """admit_handler for each (message, key) pair; the pairs that may
+        run now."""
+        if all(key is None for _, key in keyed):
+            self.running += len(keyed)
+            return keyed
+        return [item for item in keyed if self.admit_handler(*item)]
+
     def admit_handler(self, message: Message, key) -> bool:
         """Counts a handler call; True when it may run now, False when it
         waits behind a running one of its chain."""
@@ -327,6 +366,8 @@ class SubscriberCore:
         received, index = message._received, message._index
         if received.settled[index]:
             return False
+        if kind == "ack":
+            return self._ack_one(received, index, message._pb, now)
         if kind == "extend":
             seconds = self.ack_deadline if seconds is None else _types.seconds_of(
                 seconds, "deadline")
@@ -337,19 +378,54 @@ class SubscriberCore:
             self._mark_settled(received, index, index + 1)
         return self._queue(received.stream, kind, [message._pb.receipt], seconds, now)
 
+    def _ack_one(self, received: Received, index: int, pb, now: float) -> bool:
+        """settle() of one ack, the iterator's and auto-ack's per-message
+        path, kept short: by span when the message is in a run (joining the
+        last span when it continues it), else by receipt."""
+        received.settled[index] = 1
+        received.unsettled -= 1
+        stream = received.stream
+        if received.unsettled == 0:
+            stream.unsettled.pop(received, None)
+        if not stream.alive or not self.accepting:
+            self.stats.dropped_settlements += 1
+            return False
+        pending = stream.pending
+        first = pending.count == 0
+        for run_first, count, run in received.runs:
+            if run_first <= index < run_first + count:
+                pending.add_spans(((run, index - run_first, 1),), now)
+                break
+        else:
+            pending.add("ack", (pb.receipt,), 0.0, now)
+        return self._after_queue(stream, first)
+
     def settle_batch(self, batch: MessageBatch, kind: str, seconds, now: float) -> bool:
         """Acks or nacks every message of ``batch`` not settled yet, as one
         settlement; True when the maintenance timer should wake up."""
         received, start, stop = batch._received, batch._start, batch._stop
-        flags, pbs = received.settled, received.pbs
-        if flags.count(0, start, stop) == stop - start:
-            receipts = [pb.receipt for pb in pbs[start:stop]]
-        else:
-            receipts = [pbs[i].receipt for i in range(start, stop) if not flags[i]]
-        if not receipts:
+        pieces = unsettled_pieces(received.settled, start, stop)
+        if not pieces:
             return False
         self._mark_settled(received, start, stop)
-        return self._queue(received.stream, kind, receipts, seconds, now)
+        if kind == "ack":
+            return self._queue_acks(received, pieces, now)
+        return self._queue(received.stream, kind, received.receipts(pieces), seconds, now)
+
+    def _queue_acks(self, received: Received, pieces, now: float) -> bool:
+        """Queues acks of ``pieces`` of ``received``: spans of its receipt
+        runs, receipts for messages in none."""
+        spans, receipts = received.ack_items(pieces)
+        stream = received.stream
+        if not stream.alive or not self.accepting:
+            self.stats.dropped_settlements += len(receipts) + sum(span[2] for span in spans)
+            return False
+        first = stream.pending.count == 0
+        if spans:
+            stream.pending.add_spans(spans, now)
+        if receipts:
+            stream.pending.add("ack", receipts, 0.0, now)
+        return self._after_queue(stream, first)
 
     def _mark_settled(self, received: Received, start: int, stop: int) -> None:
         flags = received.settled
@@ -365,6 +441,11 @@ class SubscriberCore:
             return False
         first = stream.pending.count == 0
         stream.pending.add(kind, receipts, seconds, now)
+        return self._after_queue(stream, first)
+
+    def _after_queue(self, stream: Stream, first: bool) -> bool:
+        """Flushes a full batch of settlements; True when the maintenance
+        timer should wake up (the first pending one)."""
         if stream.pending.count >= self.ack_batch_count:
             self._flush(stream)
             return False
@@ -415,8 +496,8 @@ class SubscriberCore:
                     continue
                 due = self._due_for_extension(received, now, threshold)
                 if due:
-                    pbs = received.pbs
-                    stream.pending.add("extend", [pbs[i].receipt for i in due],
+                    views = received.views()
+                    stream.pending.add("extend", [views[i].receipt for i in due],
                                        self.ack_deadline, now)
             self._flush(stream)
 

@@ -19,6 +19,9 @@ from ferry.v1 import subscriber_pb2_grpc
 
 log = logging.getLogger("ferry")
 
+#: Most messages one handler thread takes from the dispatcher at a time.
+MAX_HANDLER_CHUNK = 32
+
 
 class Subscriber:
     """Consumes a consumer group's messages from Ferry nodes, at least once.
@@ -126,9 +129,9 @@ class Subscriber:
                          for i in range(len(targets))]
         self._threads.append(threading.Thread(target=self._maintain, name="ferry-sub-maint",
                                               daemon=True))
-        # Callback API: handler threads take (message, chain key) from a plain
-        # queue (a ThreadPoolExecutor built a Future and a Condition per
-        # message); None stops one of them.
+        # Callback API: handler threads take lists of (message, chain key)
+        # from a plain queue (a ThreadPoolExecutor built a Future and a
+        # Condition per message); None stops one of them.
         self._pool = None
         self._handlers = []
         if callback is not None:
@@ -147,7 +150,9 @@ class Subscriber:
         """Iterator API: the next message, waiting up to ``timeout`` seconds
         (None: until one arrives). Returns None on timeout and after close;
         raises the fatal :class:`ferry.FerryError` after a fatal failure."""
-        return self._wait_for(self._core.next_message, timeout)
+        with self._lock:  # the common case, a message waiting: no deadline to compute
+            message = self._core.next_message()
+        return message or self._wait_for(self._core.next_message, timeout)
 
     def receive_batch(self, timeout: Optional[float] = None,
                       max_messages: Optional[int] = None) -> Optional[MessageBatch]:
@@ -313,42 +318,84 @@ class Subscriber:
     # -- callback API -----------------------------------------------------
 
     def _dispatch(self):
+        """Hands out a response at a time: its messages are admitted under
+        one lock and go to the handlers in chunks, an even share of the
+        response per handler thread (at most MAX_HANDLER_CHUNK), so a
+        thread hand-off serves many messages when many are waiting and one
+        when few are."""
         core = self._core
         while True:
             try:
-                message = self.receive()
+                batch = self.receive_batch()
             except Exception:  # fatal failure: stop dispatching
                 return
-            if message is None:
+            if batch is None:
                 return
-            key = core.chain_key(message)
+            messages = list(batch)
+            keyed = core.chain_keys(messages)
             with self._lock:
                 closing = core.closing
-                run_now = not closing and core.admit_handler(message, key)
+                if not closing:
+                    ready = core.admit_handlers(keyed)
             if closing:
-                message.nack()  # as close() did with the messages still queued
+                for message in messages:
+                    message.nack()  # as close() did with the messages still queued
                 return
-            if run_now:
-                self._pool.put((message, key))
+            chunk = min(MAX_HANDLER_CHUNK, max(1, len(ready) // len(self._handlers)))
+            for start in range(0, len(ready), chunk):
+                self._pool.put(ready[start:start + chunk])
 
     def _handler_loop(self):
         while True:
-            item = self._pool.get()
-            if item is None:
+            chunk = self._pool.get()
+            if chunk is None:
                 return
-            self._handle(*item)
+            self._handle_chunk(chunk)
+
+    def _handle_chunk(self, chunk):
+        """Runs a chunk's calls. Those outside any chain (ordering "none",
+        keyless messages) end in groups under one lock, auto-acks included;
+        a group closes once its first call ended ack_batch's delay ago, so
+        auto-acks wait no longer than the ack batching would."""
+        ended, since = [], 0.0
+        for message, key in chunk:
+            if key is not None:
+                self._handle(message, key)
+                continue
+            ended.append((message, self._call(message)))
+            now = time.monotonic()
+            if len(ended) == 1:
+                since = now
+            elif now - since >= self._core.ack_batch_delay:
+                self._end_calls(ended, now)
+                ended = []
+        if ended:
+            self._end_calls(ended, time.monotonic())
+
+    def _end_calls(self, ended, now):
+        core = self._core
+        with self._lock:
+            for message, auto_ack in ended:
+                if auto_ack and core.settle(message, "ack", 0.0, now):
+                    self._maint.notify()
+                core.handler_done(None)
+            if core.closing:
+                self._ready.notify_all()
+
+    def _call(self, message) -> bool:
+        """The user's callback; True when its message is to be auto-acked."""
+        try:
+            self._callback(message)
+        except Exception:  # noqa: BLE001 - a failing handler nacks
+            log.exception("ferry: message handler raised; nacking %r", message)
+            message.nack()
+            return False
+        return self._auto_ack and not message.settled
 
     def _handle(self, message, key):
         core = self._core
         while message is not None:
-            auto_ack = False
-            try:
-                self._callback(message)
-            except Exception:  # noqa: BLE001 - a failing handler nacks
-                log.exception("ferry: message handler raised; nacking %r", message)
-                message.nack()
-            else:
-                auto_ack = self._auto_ack and not message.settled
+            auto_ack = self._call(message)
             # The auto-ack and the end of the call under one lock; only close()
             # waits for handler calls to end, so only it is woken.
             with self._lock:
