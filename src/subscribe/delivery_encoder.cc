@@ -4,8 +4,6 @@
 
 #include <cstring>
 
-#include "subscribe/wire_receipt.h"
-
 namespace ferry::subscribe {
 namespace {
 
@@ -14,6 +12,8 @@ using google::protobuf::io::CodedOutputStream;
 // Field numbers of ferry.v1 messages (proto/ferry/v1/subscriber.proto).
 constexpr int kResponseMessages = 2;  // SubscribeResponse.messages
 constexpr int kBatchMessages = 1;     // MessageBatch.messages
+constexpr int kBatchRuns = 2;         // MessageBatch.runs
+enum ReceiptRunField : int { kRun = 1, kRunFirstMessage = 2, kRunCount = 3 };
 enum ReceivedMessageField : int {
   kReceipt = 1,
   kTopic = 2,
@@ -111,15 +111,16 @@ SerializedResponse SerializedResponse::Of(const v1::SubscribeResponse& response)
 void DeliveryBatchWriter::Add(const backend::ConsumedRecord& record,
                               const Delivery& delivery, const DeliveryContext& context) {
   const size_t receipt_begin = receipts_.size();
-  AppendReceipt({.stream = context.stream,
-                 .partition_epoch = context.partition_epoch,
-                 .generation = delivery.generation,
-                 .partition = record.partition,
-                 .attempt = delivery.attempt,
-                 .offset = delivery.offset,
-                 .topic = record.topic,
-                 .cluster = *context.cluster},
-                receipts_);
+  const WireReceipt receipt{.stream = context.stream,
+                            .partition_epoch = context.partition_epoch,
+                            .generation = delivery.generation,
+                            .partition = record.partition,
+                            .attempt = delivery.attempt,
+                            .offset = delivery.offset,
+                            .topic = record.topic,
+                            .cluster = *context.cluster};
+  AppendReceipt(receipt, receipts_);
+  AddToRun(receipt);
   Entry entry{.record = &record,
               .cluster = context.cluster,
               .attempt = delivery.attempt,
@@ -177,7 +178,49 @@ char* DeliveryBatchWriter::WriteMessage(const Entry& e, char* chars) const {
   return AsChars(out);
 }
 
+void DeliveryBatchWriter::AddToRun(const WireReceipt& r) {
+  const WireReceipt& first = open_run_.first;
+  // The epoch names the partition (and cluster) on this node.
+  if (open_run_.count > 0 && r.stream == first.stream &&
+      r.partition_epoch == first.partition_epoch && r.generation == first.generation &&
+      r.attempt == first.attempt && r.offset == first.offset + open_run_.count) {
+    ++open_run_.count;
+    return;
+  }
+  CloseRun();
+  open_run_ = {.first = r, .count = 1};
+  open_run_first_message_ = static_cast<uint32_t>(entries_.size());
+}
+
+void DeliveryBatchWriter::CloseRun() {
+  if (open_run_.count > 1) {
+    const size_t begin = run_tokens_.size();
+    AppendRun(open_run_, run_tokens_);
+    runs_.push_back({.begin = begin,
+                     .end = run_tokens_.size(),
+                     .first_message = open_run_first_message_,
+                     .count = open_run_.count});
+    bytes_ += BytesFieldSize(RunSize(runs_.back()));
+  }
+  open_run_.count = 0;
+}
+
+size_t DeliveryBatchWriter::RunSize(const Run& run) {
+  return BytesFieldSize(run.end - run.begin) + VarintFieldSize(run.first_message) +
+         VarintFieldSize(run.count);
+}
+
+char* DeliveryBatchWriter::WriteRun(const Run& run, char* chars) const {
+  uint8_t* out = AsBytes(chars);
+  out = WriteBytesField(
+      kRun, std::string_view(run_tokens_).substr(run.begin, run.end - run.begin), out);
+  out = WriteVarintField(kRunFirstMessage, run.first_message, out);
+  out = WriteVarintField(kRunCount, run.count, out);
+  return AsChars(out);
+}
+
 SerializedResponse DeliveryBatchWriter::Finish() {
+  CloseRun();
   const size_t batch_size = bytes_;
   SerializedResponse response(BytesFieldSize(batch_size));
   uint8_t* out = WriteLength(kResponseMessages, batch_size, AsBytes(response.data()));
@@ -186,10 +229,16 @@ SerializedResponse DeliveryBatchWriter::Finish() {
     chars = AsChars(WriteLength(kBatchMessages, e.message_size, AsBytes(chars)));
     chars = WriteMessage(e, chars);
   }
+  for (const Run& run : runs_) {
+    chars = AsChars(WriteLength(kBatchRuns, RunSize(run), AsBytes(chars)));
+    chars = WriteRun(run, chars);
+  }
   response.set_messages(entries_.size());
   entries_.clear();
   bytes_ = 0;
   receipts_.clear();
+  runs_.clear();
+  run_tokens_.clear();
   return response;
 }
 

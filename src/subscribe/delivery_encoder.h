@@ -10,6 +10,10 @@
 // are what protobuf serializes for the same messages (the test checks both
 // parse and bytes), so clients see no difference.
 //
+// Consecutive deliveries of one partition (consecutive offsets, one
+// generation and attempt) also get a v1::ReceiptRun, so a client can ack
+// them with one ReceiptSpan (wire_receipt.h: WireRun).
+//
 // Threading: DeliveryBatchWriter is not thread-safe; one per Pump. Cost: one
 // allocation per response and one copy of each record's payload.
 //
@@ -29,6 +33,7 @@
 #include "backend/group_member.h"
 #include "ferry/v1/subscriber.pb.h"
 #include "subscribe/partition_state.h"
+#include "subscribe/wire_receipt.h"
 
 namespace ferry::subscribe {
 
@@ -84,7 +89,7 @@ class DeliveryBatchWriter {
            const DeliveryContext& context);
   size_t size() const { return entries_.size(); }
   // What Finish() would write now, in bytes, less the response's own few
-  // bytes of framing.
+  // bytes of framing and the last run's.
   size_t bytes() const { return bytes_; }
   // The response with every delivery added since the last Finish(), in order.
   SerializedResponse Finish();
@@ -102,13 +107,33 @@ class DeliveryBatchWriter {
     const backend::HeaderView* id;
     size_t message_size;  // the ReceivedMessage's serialized size
   };
+  // A ReceiptRun: run_tokens_[begin, end) is its token.
+  struct Run {
+    size_t begin;
+    size_t end;
+    uint32_t first_message;
+    uint32_t count;
+  };
   static size_t MessageSize(const Entry& entry);
   char* WriteMessage(const Entry& entry, char* out) const;
+  static size_t RunSize(const Run& run);
+  char* WriteRun(const Run& run, char* out) const;
+  // Extends the open run by this delivery, or closes it and opens another.
+  void AddToRun(const WireReceipt& receipt);
+  // Writes the open run's token, if it holds more than one message (a
+  // single message is acked by its receipt).
+  void CloseRun();
 
   std::vector<Entry> entries_;
   size_t bytes_ = 0;
   // Every entry's receipt, back to back; reused across Finish() calls.
   std::string receipts_;
+  std::vector<Run> runs_;
+  std::string run_tokens_;
+  // The run the last delivery belongs to (count 0: none); its topic and
+  // cluster point into the entry's record and context.
+  WireRun open_run_;
+  uint32_t open_run_first_message_ = 0;
 };
 
 }  // namespace ferry::subscribe

@@ -94,6 +94,65 @@ TEST(DeliveryEncoderTest, WritesWhatProtobufWouldForEveryKindOfRecord) {
   EXPECT_EQ(parsed.messages().messages(2).value(), big);
 }
 
+// Runs break wherever one span could not stand for the receipts: a gap in
+// the offsets, another partition, another attempt; a single message gets
+// none (its receipt is as short).
+TEST(DeliveryEncoderTest, ConsecutiveDeliveriesOfAPartitionShareARun) {
+  const std::string cluster = "main";
+  struct Case {
+    int32_t partition;
+    int64_t offset;
+    int32_t attempt;
+    uint64_t epoch;
+  };
+  const std::vector<Case> cases = {
+      {0, 5, 1, 3}, {0, 6, 1, 3}, {0, 7, 1, 3},  // run 0: messages 0-2
+      {0, 9, 1, 3},                              // a gap: alone
+      {1, 0, 1, 4}, {1, 1, 1, 4},                // run 1: messages 4-5
+      {1, 2, 2, 4},                              // a redelivery: alone
+  };
+  std::vector<backend::ConsumedRecord> records;
+  std::vector<Delivery> deliveries;
+  for (const Case& c : cases) {
+    records.push_back({.topic = "orders", .partition = c.partition, .offset = c.offset});
+    deliveries.push_back({.offset = c.offset,
+                          .attempt = c.attempt,
+                          .generation = 2,
+                          .stream = 7,
+                          .deadline = {}});
+  }
+  DeliveryBatchWriter writer;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    writer.Add(records[i], deliveries[i],
+               {.stream = 7, .partition_epoch = cases[i].epoch, .cluster = &cluster});
+  }
+  const size_t bytes = writer.bytes();
+  SerializedResponse written = writer.Finish();
+
+  v1::SubscribeResponse parsed;
+  ASSERT_TRUE(
+      parsed.ParseFromArray(written.view().data(), static_cast<int>(written.size())));
+  const v1::MessageBatch& batch = parsed.messages();
+  ASSERT_EQ(batch.runs_size(), 2);
+  EXPECT_EQ(batch.runs(0).first_message(), 0u);
+  EXPECT_EQ(batch.runs(0).count(), 3u);
+  EXPECT_EQ(batch.runs(1).first_message(), 4u);
+  EXPECT_EQ(batch.runs(1).count(), 2u);
+  for (const v1::ReceiptRun& r : batch.runs()) {
+    std::optional<WireRun> run = DecodeRun(r.run());
+    ASSERT_TRUE(run.has_value());
+    EXPECT_EQ(run->count, r.count());
+    for (uint32_t i = 0; i < r.count(); ++i) {
+      EXPECT_EQ(EncodeReceipt(run->At(i)),
+                batch.messages(r.first_message() + i).receipt())
+          << "message " << r.first_message() + i;
+    }
+  }
+  EXPECT_EQ(written.view(), parsed.SerializeAsString()) << "what protobuf writes";
+  EXPECT_EQ(bytes, batch.ByteSizeLong())
+      << "bytes() counts every run closed before (the last message is alone)";
+}
+
 TEST(DeliveryEncoderTest, AnEmptyBatchIsAnEmptyMessageBatch) {
   DeliveryBatchWriter writer;
   v1::SubscribeResponse expected;

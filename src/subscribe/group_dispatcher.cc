@@ -67,6 +67,13 @@ v1::ReceiptResult Failure(const std::string& receipt, absl::Status status) {
   return result;
 }
 
+v1::ReceiptResult SpanFailure(const v1::ReceiptSpan& span, absl::Status status) {
+  v1::ReceiptResult result;
+  *result.mutable_span() = span;
+  api::ToProtoStatus(status, api::IsRetryable(status.code()), result.mutable_status());
+  return result;
+}
+
 }  // namespace
 
 GroupDispatcher::Stream::Stream(StreamOptions options, std::shared_ptr<StreamSink> sink)
@@ -388,31 +395,71 @@ std::vector<v1::ReceiptResult> GroupDispatcher::ForEachReceipt(StreamId stream,
   return failures;
 }
 
+template <typename Fn>
+void GroupDispatcher::ForEachSpanned(StreamId stream, const Spans& spans, Fn fn,
+                                     std::vector<v1::ReceiptResult>& failures) {
+  SlotFinder finder(slots_);
+  for (const v1::ReceiptSpan& span : spans) {
+    const std::optional<WireRun> run = DecodeRun(span.run());
+    if (!run.has_value()) {
+      failures.push_back(
+          SpanFailure(span, absl::InvalidArgumentError("malformed receipt run")));
+      continue;
+    }
+    if (span.count() == 0 || span.first() >= run->count ||
+        span.count() > run->count - span.first()) {
+      failures.push_back(SpanFailure(
+          span, absl::InvalidArgumentError(fmt::format(
+                    "span of {} messages from {} is outside its run of {} messages",
+                    span.count(), span.first(), run->count))));
+      continue;
+    }
+    if (run->first.stream != stream) {
+      failures.push_back(SpanFailure(
+          span,
+          absl::FailedPreconditionError("receipt run was issued on another stream")));
+      continue;
+    }
+    const WireReceipt& first = run->first;
+    auto it = finder.Find(first.cluster, first.topic, first.partition);
+    const bool live = it != slots_.end() && it->second->epoch() == first.partition_epoch;
+    for (uint32_t i = span.first(); i < span.first() + span.count(); ++i) {
+      const Receipt r{first.offset + i, first.attempt, first.generation};
+      if (!live || !fn(it->first, *it->second, r)) {
+        failures.push_back(Failure(EncodeReceipt(run->At(i)),
+                                   absl::FailedPreconditionError("receipt expired")));
+      }
+    }
+  }
+}
+
 std::vector<v1::ReceiptResult> GroupDispatcher::Ack(StreamId stream,
-                                                    const Receipts& receipts) {
+                                                    const Receipts& receipts,
+                                                    const Spans& spans) {
   Outbox out;
   std::vector<v1::ReceiptResult> failures;
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = clock_();
-    failures = ForEachReceipt(
-        stream, receipts,
-        [&](const ClusterPartition& cp, PartitionSlot& slot, const Receipt& r) {
-          if (slot.state().Ack(r) != ReceiptCheck::kOk) return false;
-          const std::optional<InFlight> in_flight = slot.Release(r.offset);
-          if (in_flight.has_value()) ReturnCredit(*in_flight);
-          const absl::Time delivered = in_flight.has_value() ? in_flight->delivered : now;
-          TopicMetrics& m = slot.metrics();
-          m.acked->Inc();
-          m.processing->Observe(absl::ToDoubleSeconds(now - delivered));
-          if (const backend::ConsumedRecord* record = slot.Find(r.offset)) {
-            m.end_to_end->Observe(
-                absl::ToDoubleSeconds(now - absl::FromUnixMillis(record->timestamp_ms)));
-          }
-          slot.Forget(r.offset);
-          MaybeResumeFetch(cp, slot);
-          return true;
-        });
+    const auto ack = [&](const ClusterPartition& cp, PartitionSlot& slot,
+                         const Receipt& r) {
+      if (slot.state().Ack(r) != ReceiptCheck::kOk) return false;
+      const std::optional<InFlight> in_flight = slot.Release(r.offset);
+      if (in_flight.has_value()) ReturnCredit(*in_flight);
+      const absl::Time delivered = in_flight.has_value() ? in_flight->delivered : now;
+      TopicMetrics& m = slot.metrics();
+      m.acked->Inc();
+      m.processing->Observe(absl::ToDoubleSeconds(now - delivered));
+      if (const backend::ConsumedRecord* record = slot.Find(r.offset)) {
+        m.end_to_end->Observe(
+            absl::ToDoubleSeconds(now - absl::FromUnixMillis(record->timestamp_ms)));
+      }
+      slot.Forget(r.offset);
+      MaybeResumeFetch(cp, slot);
+      return true;
+    };
+    failures = ForEachReceipt(stream, receipts, ack);
+    ForEachSpanned(stream, spans, ack, failures);
     Pump(now);
     ClaimOutbox(out);
   }

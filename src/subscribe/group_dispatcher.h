@@ -188,9 +188,12 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
 
   // Settle receipts sent by `stream`; returns the ones that could not be
   // applied, with the reason (INVALID_ARGUMENT malformed, FAILED_PRECONDITION
-  // expired / other stream).
+  // expired / other stream). Acks also settle spans of receipt runs (see
+  // v1::ReceiptSpan): a span that cannot be read fails as a whole; one that
+  // can fails message by message, each with the receipt of that message.
   std::vector<v1::ReceiptResult> Ack(
-      StreamId stream, const google::protobuf::RepeatedPtrField<std::string>&);
+      StreamId stream, const google::protobuf::RepeatedPtrField<std::string>& receipts,
+      const google::protobuf::RepeatedPtrField<v1::ReceiptSpan>& spans = {});
   std::vector<v1::ReceiptResult> Nack(
       StreamId stream, const google::protobuf::RepeatedPtrField<std::string>& receipts,
       absl::Duration delay);
@@ -287,6 +290,7 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
     bool empty() const { return sends.empty() && dead_letters.empty(); }
   };
   using Receipts = google::protobuf::RepeatedPtrField<std::string>;
+  using Spans = google::protobuf::RepeatedPtrField<v1::ReceiptSpan>;
 
   // Member events, per cluster (see ClusterListener).
   void OnAssigned(backend::Cluster& cluster,
@@ -326,6 +330,12 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
   template <typename Fn>
   std::vector<v1::ReceiptResult> ForEachReceipt(StreamId stream, const Receipts& receipts,
                                                 Fn fn) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The same for each message of each span, adding to `failures`: one run
+  // decode and one partition lookup per span.
+  template <typename Fn>
+  void ForEachSpanned(StreamId stream, const Spans& spans, Fn fn,
+                      std::vector<v1::ReceiptResult>& failures)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Hands deliverable messages to streams with credit (into the outbox).
   void Pump(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "backend/fake_cluster.h"
+#include "subscribe/wire_receipt.h"
 
 namespace ferry::subscribe {
 namespace {
@@ -34,18 +35,30 @@ class RecordingSink final : public StreamSink {
                                         static_cast<int>(serialized.size())));
     absl::MutexLock lock(&mu);
     if (response.has_messages()) ++responses;
+    // Runs count from the first message not taken yet.
+    for (auto& run : *response.mutable_messages()->mutable_runs()) {
+      run.set_first_message(run.first_message() + messages.size());
+      runs.push_back(std::move(run));
+    }
     for (auto& m : *response.mutable_messages()->mutable_messages()) {
       messages.push_back(std::move(m));
     }
   }
   std::vector<v1::ReceivedMessage> Take() {
     absl::MutexLock lock(&mu);
+    runs.clear();
     return std::exchange(messages, {});
+  }
+  // The runs of the messages Take() would return next.
+  std::vector<v1::ReceiptRun> Runs() {
+    absl::MutexLock lock(&mu);
+    return runs;
   }
 
   std::function<void()> on_send;
   absl::Mutex mu;
   std::vector<v1::ReceivedMessage> messages ABSL_GUARDED_BY(mu);
+  std::vector<v1::ReceiptRun> runs ABSL_GUARDED_BY(mu);
   int responses ABSL_GUARDED_BY(mu) = 0;
 };
 
@@ -54,6 +67,17 @@ google::protobuf::RepeatedPtrField<std::string> Receipts(
   google::protobuf::RepeatedPtrField<std::string> receipts;
   for (const auto& m : messages) *receipts.Add() = m.receipt();
   return receipts;
+}
+
+// Messages [first, first + count) of `run`.
+google::protobuf::RepeatedPtrField<v1::ReceiptSpan> Span(const v1::ReceiptRun& run,
+                                                         uint32_t first, uint32_t count) {
+  google::protobuf::RepeatedPtrField<v1::ReceiptSpan> spans;
+  v1::ReceiptSpan& span = *spans.Add();
+  span.set_run(run.run());
+  span.set_first(first);
+  span.set_count(count);
+  return spans;
 }
 
 std::vector<ConsumedRecord> Records(int64_t first, int count) {
@@ -359,6 +383,127 @@ TEST_F(GroupDispatcherTest, AGroupFilterChangeSkipsWaitingRecordsButNotInFlightO
 }
 
 // Dual consume: one dispatcher over two clusters that hold the same topic.
+// Compact acks (v1::ReceiptSpan): the same results as the receipts they
+// stand for.
+TEST_F(GroupDispatcherTest, SpansAckARunInPiecesAndADuplicateFailsPerReceipt) {
+  SetUpDispatcher({});
+  member_->Deliver(Records(0, 5));
+  const std::vector<v1::ReceiptRun> runs = sink_->Runs();
+  const auto messages = sink_->Take();
+  ASSERT_THAT(messages, SizeIs(5));
+  ASSERT_THAT(runs, SizeIs(1));
+  ASSERT_EQ(runs[0].count(), 5u);
+
+  // Given a hole at offset 2, the commit stops there.
+  EXPECT_THAT(dispatcher_->Ack(1, {}, Span(runs[0], 0, 2)), IsEmpty());
+  EXPECT_THAT(dispatcher_->Ack(1, {}, Span(runs[0], 3, 2)), IsEmpty());
+  dispatcher_->Tick(now_ += config_.commit_interval);
+  EXPECT_EQ(CommitOffset(), 2);
+
+  // A span over acked messages fails for exactly those, with their receipts.
+  const auto failures = dispatcher_->Ack(1, {}, Span(runs[0], 1, 3));
+  ASSERT_THAT(failures, SizeIs(2));
+  EXPECT_EQ(failures[0].receipt(), messages[1].receipt());
+  EXPECT_EQ(failures[1].receipt(), messages[3].receipt());
+  EXPECT_EQ(failures[0].status().code(),
+            static_cast<int>(absl::StatusCode::kFailedPrecondition));
+  EXPECT_EQ(failures[1].status().message(), "receipt expired");
+  EXPECT_FALSE(failures[0].has_span());
+  EXPECT_EQ(CommitOffset(), 5) << "the hole was acked by the span";
+}
+
+TEST_F(GroupDispatcherTest, SpansThatCannotBeReadFailWholeAndSettleNothing) {
+  SetUpDispatcher({});
+  member_->Deliver(Records(0, 3));
+  const v1::ReceiptRun run = sink_->Runs().at(0);
+  const auto messages = sink_->Take();
+  v1::ReceiptRun garbage;
+  garbage.set_run("not a run");
+  v1::ReceiptRun receipt_as_run;
+  receipt_as_run.set_run(messages[0].receipt());
+  std::optional<WireRun> foreign = DecodeRun(run.run());
+  ASSERT_TRUE(foreign.has_value());
+  foreign->first.stream = 2;
+  v1::ReceiptRun other_stream;
+  AppendRun(*foreign, *other_stream.mutable_run());
+
+  const struct {
+    google::protobuf::RepeatedPtrField<v1::ReceiptSpan> span;
+    absl::StatusCode code;
+    std::string message;
+  } cases[] = {
+      {Span(garbage, 0, 1), absl::StatusCode::kInvalidArgument, "malformed receipt run"},
+      {Span(receipt_as_run, 0, 1), absl::StatusCode::kInvalidArgument,
+       "malformed receipt run"},
+      {Span(run, 0, 0), absl::StatusCode::kInvalidArgument,
+       "span of 0 messages from 0 is outside its run of 3 messages"},
+      {Span(run, 2, 2), absl::StatusCode::kInvalidArgument,
+       "span of 2 messages from 2 is outside its run of 3 messages"},
+      {Span(run, 3, 1), absl::StatusCode::kInvalidArgument,
+       "span of 1 messages from 3 is outside its run of 3 messages"},
+      {Span(other_stream, 0, 3), absl::StatusCode::kFailedPrecondition,
+       "receipt run was issued on another stream"},
+  };
+  for (const auto& c : cases) {
+    const auto failures = dispatcher_->Ack(1, {}, c.span);
+    ASSERT_THAT(failures, SizeIs(1)) << c.message;
+    EXPECT_EQ(failures[0].status().code(), static_cast<int>(c.code)) << c.message;
+    EXPECT_EQ(failures[0].status().message(), c.message);
+    EXPECT_EQ(failures[0].span().SerializeAsString(), c.span[0].SerializeAsString());
+    EXPECT_TRUE(failures[0].receipt().empty());
+  }
+  dispatcher_->Tick(now_ += config_.commit_interval);
+  EXPECT_EQ(CommitOffset(), 0) << "nothing was settled";
+  EXPECT_THAT(dispatcher_->Ack(1, Receipts(messages)), IsEmpty());
+}
+
+TEST_F(GroupDispatcherTest, ASpanFromBeforeASeekExpiresAndTheNewRunSettles) {
+  SetUpDispatcher({});
+  member_->Deliver(Records(0, 3));
+  const v1::ReceiptRun before = sink_->Runs().at(0);
+  const auto old_messages = sink_->Take();
+  ASSERT_EQ(dispatcher_->Seek("", {{kP0, 0}}), std::set<TopicPartition>{kP0});
+  member_->CompleteSeeks();
+  member_->Deliver(Records(0, 3));
+  const v1::ReceiptRun after = sink_->Runs().at(0);
+  ASSERT_THAT(sink_->Take(), SizeIs(3)) << "delivered again, in a new generation";
+
+  const auto failures = dispatcher_->Ack(1, {}, Span(before, 0, 3));
+  ASSERT_THAT(failures, SizeIs(3));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(failures[i].receipt(), old_messages[i].receipt());
+    EXPECT_EQ(failures[i].status().message(), "receipt expired");
+  }
+  dispatcher_->Tick(now_ += config_.commit_interval);
+  EXPECT_EQ(CommitOffset(), 0);
+  EXPECT_THAT(dispatcher_->Ack(1, {}, Span(after, 0, 3)), IsEmpty());
+  EXPECT_EQ(CommitOffset(), 3);
+}
+
+TEST_F(GroupDispatcherTest, ASpanOfALeftPartitionExpiresMessageByMessage) {
+  SetUpDispatcher({});
+  member_->Deliver(Records(0, 2));
+  const v1::ReceiptRun run = sink_->Runs().at(0);
+  const auto messages = sink_->Take();
+  dispatcher_->SetClusters({});
+  const auto failures = dispatcher_->Ack(1, {}, Span(run, 0, 2));
+  ASSERT_THAT(failures, SizeIs(2));
+  EXPECT_EQ(failures[0].receipt(), messages[0].receipt());
+  EXPECT_EQ(failures[1].receipt(), messages[1].receipt());
+  EXPECT_EQ(failures[1].status().message(), "receipt expired");
+}
+
+TEST_F(GroupDispatcherTest, ASpanReturnsFlowCreditAndNextMessagesFollow) {
+  SetUpDispatcher({}, {.max_outstanding_messages = 3});
+  member_->Deliver(Records(0, 6));
+  const v1::ReceiptRun run = sink_->Runs().at(0);
+  ASSERT_THAT(sink_->Take(), SizeIs(3));
+  EXPECT_THAT(dispatcher_->Ack(1, {}, Span(run, 0, 2)), IsEmpty());
+  const auto next = sink_->Take();
+  ASSERT_THAT(next, SizeIs(2)) << "two messages' credit came back";
+  EXPECT_EQ(next[0].offset(), 3);
+}
+
 class DualClusterDispatcherTest : public ::testing::Test {
  protected:
   void SetUp() override { SetUpDispatcher({}); }

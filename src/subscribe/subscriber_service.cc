@@ -192,7 +192,8 @@ class SubscribeReactor final
     std::vector<v1::ReceiptResult> failures;
     switch (request.request_case()) {
       case v1::SubscribeRequest::kAck:
-        failures = dispatcher->Ack(stream_id_, request.ack().receipts());
+        failures =
+            dispatcher->Ack(stream_id_, request.ack().receipts(), request.ack().spans());
         break;
       case v1::SubscribeRequest::kNack: {
         const auto& d = request.nack().delay();

@@ -5,6 +5,7 @@ namespace {
 
 constexpr char kVersionWithoutCluster = 1;
 constexpr char kVersion = 2;
+constexpr char kRunVersion = 3;
 // Topic names are at most 249 bytes (common/topic_name.h).
 constexpr uint64_t kMaxTopicBytes = 249;
 // Cluster names are configuration keys; this only bounds what a client can
@@ -40,17 +41,8 @@ int64_t UnZigZag(uint64_t v) {
   return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
 }
 
-}  // namespace
-
-std::string EncodeReceipt(const WireReceipt& receipt) {
-  std::string out;
-  out.reserve(26 + receipt.topic.size() + receipt.cluster.size());
-  AppendReceipt(receipt, out);
-  return out;
-}
-
-void AppendReceipt(const WireReceipt& r, std::string& out) {
-  out.push_back(kVersion);
+// The fields after the version byte, up to the cluster.
+void AppendFields(const WireReceipt& r, std::string& out) {
   PutVarint(out, r.stream);
   PutVarint(out, r.partition_epoch);
   PutVarint(out, r.generation);
@@ -63,40 +55,80 @@ void AppendReceipt(const WireReceipt& r, std::string& out) {
   out.append(r.cluster);
 }
 
+// Reads what AppendFields wrote (without the cluster for version 1) from
+// the front of `in`; false when malformed.
+bool GetFields(std::string_view& in, bool with_cluster, WireReceipt& r) {
+  uint64_t partition = 0, attempt = 0, offset = 0, topic_size = 0;
+  if (!GetVarint(in, r.stream) || !GetVarint(in, r.partition_epoch) ||
+      !GetVarint(in, r.generation) || !GetVarint(in, partition) ||
+      !GetVarint(in, attempt) || !GetVarint(in, offset) || !GetVarint(in, topic_size)) {
+    return false;
+  }
+  const int64_t p = UnZigZag(partition), a = UnZigZag(attempt);
+  if (p < 0 || p > INT32_MAX || a < 1 || a > INT32_MAX) return false;
+  if (topic_size == 0 || topic_size > kMaxTopicBytes || in.size() < topic_size) {
+    return false;
+  }
+  r.partition = static_cast<int32_t>(p);
+  r.attempt = static_cast<int32_t>(a);
+  r.offset = UnZigZag(offset);
+  if (r.offset < 0) return false;
+  r.topic = in.substr(0, topic_size);
+  in.remove_prefix(topic_size);
+  if (with_cluster) {
+    uint64_t cluster_size = 0;
+    if (!GetVarint(in, cluster_size) || cluster_size > kMaxClusterBytes ||
+        in.size() < cluster_size) {
+      return false;
+    }
+    r.cluster = in.substr(0, cluster_size);
+    in.remove_prefix(cluster_size);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string EncodeReceipt(const WireReceipt& receipt) {
+  std::string out;
+  out.reserve(26 + receipt.topic.size() + receipt.cluster.size());
+  AppendReceipt(receipt, out);
+  return out;
+}
+
+void AppendReceipt(const WireReceipt& r, std::string& out) {
+  out.push_back(kVersion);
+  AppendFields(r, out);
+}
+
 std::optional<WireReceipt> DecodeReceipt(std::string_view in) {
   if (in.empty()) return std::nullopt;
   const char version = in.front();
   if (version != kVersion && version != kVersionWithoutCluster) return std::nullopt;
   in.remove_prefix(1);
   WireReceipt r;
-  uint64_t partition = 0, attempt = 0, offset = 0, topic_size = 0;
-  if (!GetVarint(in, r.stream) || !GetVarint(in, r.partition_epoch) ||
-      !GetVarint(in, r.generation) || !GetVarint(in, partition) ||
-      !GetVarint(in, attempt) || !GetVarint(in, offset) || !GetVarint(in, topic_size)) {
-    return std::nullopt;
-  }
-  const int64_t p = UnZigZag(partition), a = UnZigZag(attempt);
-  if (p < 0 || p > INT32_MAX || a < 1 || a > INT32_MAX) return std::nullopt;
-  if (topic_size == 0 || topic_size > kMaxTopicBytes || in.size() < topic_size) {
-    return std::nullopt;
-  }
-  r.partition = static_cast<int32_t>(p);
-  r.attempt = static_cast<int32_t>(a);
-  r.offset = UnZigZag(offset);
-  if (r.offset < 0) return std::nullopt;
-  r.topic = in.substr(0, topic_size);
-  in.remove_prefix(topic_size);
-  if (version == kVersion) {
-    uint64_t cluster_size = 0;
-    if (!GetVarint(in, cluster_size) || cluster_size > kMaxClusterBytes ||
-        in.size() < cluster_size) {
-      return std::nullopt;
-    }
-    r.cluster = in.substr(0, cluster_size);
-    in.remove_prefix(cluster_size);
-  }
-  if (!in.empty()) return std::nullopt;
+  if (!GetFields(in, version == kVersion, r) || !in.empty()) return std::nullopt;
   return r;
+}
+
+void AppendRun(const WireRun& run, std::string& out) {
+  out.push_back(kRunVersion);
+  AppendFields(run.first, out);
+  PutVarint(out, run.count);
+}
+
+std::optional<WireRun> DecodeRun(std::string_view in) {
+  if (in.empty() || in.front() != kRunVersion) return std::nullopt;
+  in.remove_prefix(1);
+  WireRun run;
+  uint64_t count = 0;
+  if (!GetFields(in, /*with_cluster=*/true, run.first) || !GetVarint(in, count) ||
+      !in.empty() || count == 0 || count > UINT32_MAX ||
+      run.first.offset > INT64_MAX - static_cast<int64_t>(count)) {
+    return std::nullopt;
+  }
+  run.count = static_cast<uint32_t>(count);
+  return run;
 }
 
 }  // namespace ferry::subscribe

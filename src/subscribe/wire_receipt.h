@@ -44,4 +44,27 @@ void AppendReceipt(const WireReceipt& receipt, std::string& out);
 // truncated, trailing garbage). The topic and cluster point into `bytes`.
 std::optional<WireReceipt> DecodeReceipt(std::string_view bytes);
 
+// A run (v1::ReceiptRun): the receipts of `count` deliveries of one partition
+// at offsets first.offset, first.offset + 1, ... made in one generation with
+// one attempt number. Message i of the run has the receipt `At(i)`, byte for
+// byte what the node sent for it, so a failed span can be answered per
+// message exactly as its receipts would be.
+struct WireRun {
+  WireReceipt first;
+  uint32_t count = 0;
+
+  WireReceipt At(uint32_t index) const {
+    WireReceipt r = first;
+    r.offset += index;
+    return r;
+  }
+};
+
+// A version byte of its own (a run never decodes as a receipt nor the other
+// way round), the receipt's fields, then the count.
+void AppendRun(const WireRun& run, std::string& out);
+// nullopt as DecodeReceipt, and for a count of 0 or one whose last offset
+// would overflow.
+std::optional<WireRun> DecodeRun(std::string_view bytes);
+
 }  // namespace ferry::subscribe

@@ -105,5 +105,45 @@ TEST(WireReceipt, RejectsOutOfRangeFields) {
   EXPECT_FALSE(DecodeReceipt(EncodeReceipt(bad)).has_value());
 }
 
+TEST(WireRun, RoundTripsAndNamesEachMessagesReceipt) {
+  std::string bytes;
+  AppendRun({.first = Sample(), .count = 300}, bytes);
+  std::optional<WireRun> run = DecodeRun(bytes);
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->count, 300u);
+  EXPECT_EQ(EncodeReceipt(run->first), EncodeReceipt(Sample()));
+  WireReceipt last = Sample();
+  last.offset += 299;
+  EXPECT_EQ(EncodeReceipt(run->At(299)), EncodeReceipt(last));
+}
+
+TEST(WireRun, RunsAndReceiptsNeverDecodeAsEachOther) {
+  std::string run;
+  AppendRun({.first = Sample(), .count = 2}, run);
+  EXPECT_FALSE(DecodeReceipt(run).has_value());
+  EXPECT_FALSE(DecodeRun(EncodeReceipt(Sample())).has_value());
+}
+
+TEST(WireRun, RejectsAnEmptyRunAnOverflowingOneAndTruncation) {
+  std::string empty;
+  AppendRun({.first = Sample(), .count = 0}, empty);
+  EXPECT_FALSE(DecodeRun(empty).has_value());
+
+  WireReceipt at_end = Sample();
+  at_end.offset = INT64_MAX - 1;
+  std::string fits, overflows;
+  AppendRun({.first = at_end, .count = 1}, fits);
+  AppendRun({.first = at_end, .count = 2}, overflows);
+  EXPECT_TRUE(DecodeRun(fits).has_value());
+  EXPECT_FALSE(DecodeRun(overflows).has_value());
+
+  std::string bytes;
+  AppendRun({.first = Sample(), .count = 5}, bytes);
+  for (size_t size = 0; size < bytes.size(); ++size) {
+    EXPECT_FALSE(DecodeRun(bytes.substr(0, size)).has_value()) << size;
+  }
+  EXPECT_FALSE(DecodeRun(bytes + "x").has_value());
+}
+
 }  // namespace
 }  // namespace ferry::subscribe

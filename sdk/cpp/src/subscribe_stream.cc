@@ -19,8 +19,14 @@ google::protobuf::ArenaOptions ArenaOptions() {
   return options;
 }
 
+int64_t AckedMessages(const ferry::v1::Acks& acks) {
+  int64_t messages = acks.receipts_size();
+  for (const ferry::v1::ReceiptSpan& span : acks.spans()) messages += span.count();
+  return messages;
+}
+
 int64_t Settlements(const ferry::v1::SubscribeRequest& request) {
-  return request.ack().receipts_size() + request.nack().receipts_size();
+  return AckedMessages(request.ack()) + request.nack().receipts_size();
 }
 
 }  // namespace
@@ -61,7 +67,7 @@ void SubscribeStream::AckAll(std::span<const uint64_t> seqs) {
       return;
     }
     // At most one of these starts a write: the others find it in flight.
-    for (uint64_t seq : seqs) write = SettleLocked(seq, &acks_) || write;
+    for (uint64_t seq : seqs) write = AckLocked(seq) || write;
   }
   if (write) StartWrite(&current_);
 }
@@ -103,13 +109,89 @@ bool SubscribeStream::SettleLocked(uint64_t seq, std::vector<std::string>* list)
   // stops accepting, which the callers checked.
   if (lease == leases_.end()) return false;
   std::string receipt = std::move(lease->second.receipt);
+  if (lease->second.run_start != kNoRun) ReleaseRunLocked(lease->second.run_start, 1);
   leases_.erase(lease);
   return AddPendingLocked(list, std::move(receipt));
+}
+
+bool SubscribeStream::AckLocked(uint64_t seq) {
+  auto lease = leases_.find(seq);
+  if (lease == leases_.end()) return false;  // as in SettleLocked
+  acks_.push_back({.seq = seq,
+                   .run_start = lease->second.run_start,
+                   .receipt = std::move(lease->second.receipt)});
+  leases_.erase(lease);
+  return CountPendingLocked();
+}
+
+void SubscribeStream::AddRunsLocked(const ferry::v1::MessageBatch& batch,
+                                    uint64_t first_seq) {
+  // The node sends runs in order, apart and within the batch; a run that is
+  // not is ignored (its messages are acked by receipt).
+  uint64_t end = 0;
+  for (const ferry::v1::ReceiptRun& run : batch.runs()) {
+    const uint64_t first = run.first_message(), count = run.count();
+    if (first < end || count == 0 ||
+        first + count > static_cast<uint64_t>(batch.messages_size())) {
+      continue;
+    }
+    end = first + count;
+    const uint64_t start = first_seq + first;
+    for (uint64_t seq = start; seq < start + count; ++seq) {
+      leases_.find(seq)->second.run_start = start;
+    }
+    runs_.emplace(start, Run{.token = run.run(), .unsent = static_cast<uint32_t>(count)});
+  }
+}
+
+void SubscribeStream::ReleaseRunLocked(uint64_t run_start, uint32_t n,
+                                       std::string* token) {
+  auto run = runs_.find(run_start);
+  if (run == runs_.end()) return;
+  run->second.unsent -= std::min(n, run->second.unsent);
+  if (run->second.unsent > 0) {
+    if (token != nullptr) *token = run->second.token;
+    return;
+  }
+  if (token != nullptr) *token = std::move(run->second.token);
+  runs_.erase(run);
+}
+
+void SubscribeStream::TakeAcksLocked(ferry::v1::Acks& request) {
+  // Handler threads ack in any order; a span needs its messages together.
+  std::sort(acks_.begin(), acks_.end(),
+            [](const PendingAck& a, const PendingAck& b) { return a.seq < b.seq; });
+  for (size_t i = 0; i < acks_.size();) {
+    const uint64_t start = acks_[i].run_start;
+    size_t end = i + 1;
+    if (start != kNoRun) {
+      while (end < acks_.size() && acks_[end].run_start == start &&
+             acks_[end].seq == acks_[end - 1].seq + 1) {
+        ++end;
+      }
+    }
+    const auto count = static_cast<uint32_t>(end - i);
+    if (count > 1) {
+      ferry::v1::ReceiptSpan& span = *request.add_spans();
+      ReleaseRunLocked(start, count, span.mutable_run());
+      span.set_first(static_cast<uint32_t>(acks_[i].seq - start));
+      span.set_count(count);
+    } else {
+      request.add_receipts(std::move(acks_[i].receipt));
+      if (start != kNoRun) ReleaseRunLocked(start, 1);
+    }
+    i = end;
+  }
+  acks_.clear();
 }
 
 bool SubscribeStream::AddPendingLocked(std::vector<std::string>* list,
                                        std::string receipt) {
   list->push_back(std::move(receipt));
+  return CountPendingLocked();
+}
+
+bool SubscribeStream::CountPendingLocked() {
   if (pending_++ == 0) oldest_pending_ = Clock::now();
   if (pending_ >= config_.max_ack_batch || config_.max_ack_delay.count() == 0) {
     TakePendingLocked();
@@ -123,12 +205,7 @@ bool SubscribeStream::AddPendingLocked(std::vector<std::string>* list,
 }
 
 void SubscribeStream::TakePendingLocked() {
-  if (!acks_.empty()) {
-    Request& request = queue_.emplace_back();
-    for (std::string& receipt : acks_)
-      request.mutable_ack()->add_receipts(std::move(receipt));
-    acks_.clear();
-  }
+  if (!acks_.empty()) TakeAcksLocked(*queue_.emplace_back().mutable_ack());
   for (auto& [delay, receipts] : nacks_) {
     Request& request = queue_.emplace_back();
     ferry::v1::Nacks* nack = request.mutable_nack();
@@ -209,6 +286,7 @@ void SubscribeStream::Close() {
     accepting_ = false;
     leases_.clear();
     TakePendingLocked();
+    runs_.clear();
     write = NextWriteLocked();
     if (!writing_) {
       writing_ = true;
@@ -227,7 +305,7 @@ void SubscribeStream::OnWriteDone(bool ok) {
     absl::MutexLock lock(&mu_);
     writing_ = false;
     if (ok) {
-      counters_->acks_sent += current_.ack().receipts_size();
+      counters_->acks_sent += AckedMessages(current_.ack());
       counters_->nacks_sent += current_.nack().receipts_size();
       counters_->extensions_sent += current_.extend().receipts_size();
     } else {
@@ -300,6 +378,7 @@ void SubscribeStream::HandleResponse() {
                                 .delivered = now,
                                 .expires = now + config_.ack_deadline});
         }
+        AddRunsLocked(response_->messages(), first_seq);
         const Clock::time_point due = now + config_.ack_deadline - ExtensionMargin();
         next_extension_ = std::min(next_extension_, due);
         // The background thread wakes for Tick() by itself unless their
@@ -364,6 +443,7 @@ void SubscribeStream::BreakLocked() {
   pending_ = 0;
   queue_.clear();
   leases_.clear();
+  runs_.clear();
 }
 
 bool SubscribeStream::ReleaseHoldLocked() {

@@ -119,6 +119,9 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
  private:
   using Request = ferry::v1::SubscribeRequest;
 
+  // Not in a receipt run.
+  static constexpr uint64_t kNoRun = UINT64_MAX;
+
   // A delivered message not settled yet. The receipt lives here only: the
   // handle names it by sequence number, so delivering and acking copy no
   // receipt and hash no string.
@@ -127,9 +130,26 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
     Clock::time_point delivered;
     // When the node will redeliver the message, as far as we know.
     Clock::time_point expires;
+    // The sequence number of the first message of its receipt run (see
+    // runs_), or kNoRun.
+    uint64_t run_start = kNoRun;
     // False once automatic extension gave up (MaxExtension) or the node
     // reported the receipt failed: kept only so a late ack is still sent.
     bool extending = true;
+  };
+  // A v1::ReceiptRun the node sent: consecutive acks of its messages go out
+  // as one v1::ReceiptSpan instead of a receipt each.
+  struct Run {
+    std::string token;
+    // Messages of the run whose ack was not taken into a request yet (nor
+    // nacked): the token is kept until none is left.
+    uint32_t unsent;
+  };
+  // An ack waiting for the next request.
+  struct PendingAck {
+    uint64_t seq;
+    uint64_t run_start;
+    std::string receipt;
   };
 
   void OnReadDone(bool ok) override;
@@ -145,10 +165,25 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
   // when it is full. Returns whether the caller must StartWrite(&current_).
   bool AddPendingLocked(std::vector<std::string>* list, std::string receipt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Ack or Nack: takes the lease's receipt into `list`. Returns whether the
-  // caller must StartWrite(&current_).
+  // The same once the settlement is in its list.
+  bool CountPendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Nack: takes the lease's receipt into `list`. Returns whether the caller
+  // must StartWrite(&current_).
   bool SettleLocked(uint64_t seq, std::vector<std::string>* list)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ack: the same into acks_, keeping the message's run.
+  bool AckLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Counts the runs of `messages` (a batch delivered from first_seq on) on
+  // their leases and keeps their tokens.
+  void AddRunsLocked(const ferry::v1::MessageBatch& batch, uint64_t first_seq)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // `n` messages of the run at run_start no longer need its token. With
+  // `token`, sets it to the token (moved out at the last use).
+  void ReleaseRunLocked(uint64_t run_start, uint32_t n, std::string* token = nullptr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The pending acks as one request: spans for consecutive messages of a
+  // run, receipts for the rest.
+  void TakeAcksLocked(ferry::v1::Acks& acks) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void TakePendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts the next queued write if none is in flight: returns whether the
   // caller must StartWrite(&current_) (after unlocking).
@@ -185,7 +220,9 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
   Clock::time_point next_extension_ ABSL_GUARDED_BY(mu_) = Clock::time_point::max();
   // The background thread calls Tick() by this time without a Wake().
   Clock::time_point next_tick_ ABSL_GUARDED_BY(mu_) = Clock::time_point::max();
-  std::vector<std::string> acks_ ABSL_GUARDED_BY(mu_);
+  // By the sequence number of their first message.
+  absl::flat_hash_map<uint64_t, Run> runs_ ABSL_GUARDED_BY(mu_);
+  std::vector<PendingAck> acks_ ABSL_GUARDED_BY(mu_);
   std::map<std::chrono::milliseconds, std::vector<std::string>> nacks_
       ABSL_GUARDED_BY(mu_);
   std::map<std::chrono::milliseconds, std::vector<std::string>> extensions_

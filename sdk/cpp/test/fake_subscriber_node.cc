@@ -30,6 +30,16 @@ std::vector<std::string> StreamLog::Acked() const {
   return receipts;
 }
 
+std::vector<std::string> StreamLog::AckedSpans() const {
+  std::vector<std::string> spans;
+  for (const Request& request : requests) {
+    for (const ferry::v1::ReceiptSpan& span : request.ack().spans()) {
+      spans.push_back(fmt::format("{}:{}+{}", span.run(), span.first(), span.count()));
+    }
+  }
+  return spans;
+}
+
 std::vector<std::size_t> StreamLog::AckBatchSizes() const {
   std::vector<std::size_t> sizes;
   for (const Request& request : requests) {
@@ -219,7 +229,8 @@ void FakeSubscriberNode::RejectOpens(grpc::StatusCode code, std::string message)
 }
 
 std::vector<std::string> FakeSubscriberNode::Deliver(
-    std::size_t index, std::vector<ferry::v1::ReceivedMessage> messages) {
+    std::size_t index, std::vector<ferry::v1::ReceivedMessage> messages,
+    std::vector<ferry::v1::ReceiptRun> runs) {
   Response response;
   std::vector<std::string> receipts;
   Reactor* reactor;
@@ -232,6 +243,9 @@ std::vector<std::string> FakeSubscriberNode::Deliver(
       }
       receipts.push_back(message.receipt());
       *response.mutable_messages()->add_messages() = std::move(message);
+    }
+    for (ferry::v1::ReceiptRun& run : runs) {
+      *response.mutable_messages()->add_runs() = std::move(run);
     }
   }
   reactor->Send(std::move(response));

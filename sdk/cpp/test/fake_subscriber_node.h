@@ -31,7 +31,10 @@ struct StreamLog {
   // The call is over.
   bool done = false;
 
+  // Receipts acked one by one.
   std::vector<std::string> Acked() const;
+  // Spans acked, as "<run>:<first>+<count>".
+  std::vector<std::string> AckedSpans() const;
   // Receipts per Acks request, in order.
   std::vector<std::size_t> AckBatchSizes() const;
   struct Timed {
@@ -58,8 +61,10 @@ class FakeSubscriberNode {
   void RejectOpens(grpc::StatusCode code, std::string message = "scripted rejection");
   // Sends one MessageBatch on stream `index` (0-based, in opening order).
   // Empty receipts are filled in ("s<index>-<n>"). Returns the receipts.
+  // With `runs`, the batch carries them (MessageBatch.runs).
   std::vector<std::string> Deliver(std::size_t index,
-                                   std::vector<ferry::v1::ReceivedMessage> messages);
+                                   std::vector<ferry::v1::ReceivedMessage> messages,
+                                   std::vector<ferry::v1::ReceiptRun> runs = {});
   void SendReceiptFailure(std::size_t index, const std::string& receipt, int code,
                           const std::string& message);
   // Ends stream `index` with `status`, as a node going away would.

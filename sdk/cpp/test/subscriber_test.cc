@@ -213,6 +213,41 @@ TEST(Subscriber, AcksLeaveInBatchesOfMaxReceiptsAndTheRestOnClose) {
   EXPECT_EQ(subscriber->Stats().acks_sent, 7);
 }
 
+ferry::v1::ReceiptRun RunOf(std::string token, uint32_t first_message, uint32_t count) {
+  ferry::v1::ReceiptRun run;
+  run.set_run(std::move(token));
+  run.set_first_message(first_message);
+  run.set_count(count);
+  return run;
+}
+
+// Acks of consecutive messages of a receipt run leave as one span; a lone
+// message of a run, and one in no run, by its receipt.
+TEST(Subscriber, ConsecutiveAcksOfARunLeaveAsSpans) {
+  FakeSubscriberNode node;
+  auto subscriber = Build(Options({&node}).AckBatch(1000, kLong));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  std::vector<ferry::v1::ReceivedMessage> messages;
+  for (int i = 0; i < 9; ++i) messages.push_back(Msg(std::to_string(i)));
+  // Runs: messages 0-4 and 6-7; 5 and 8 in none. The overlapping third run
+  // is ignored (its messages are acked by receipt).
+  const std::vector<std::string> receipts = node.Deliver(
+      0, messages, {RunOf("r0", 0, 5), RunOf("r1", 6, 2), RunOf("bad", 7, 2)});
+  std::vector<PulledMessage> pulled;
+  for (int i = 0; i < 9; ++i) pulled.push_back(Pull(*subscriber));
+  // Out of order, with a hole at 2.
+  for (int i : {4, 3, 1, 0, 5, 7, 6, 8}) pulled[i].Ack();
+  pulled[2].Nack();
+
+  EXPECT_TRUE(subscriber->Close(kWait));
+  const StreamLog log = node.streams()[0];
+  EXPECT_EQ(log.AckedSpans(), (std::vector<std::string>{"r0:0+2", "r0:3+2", "r1:0+2"}));
+  EXPECT_EQ(log.Acked(), (std::vector<std::string>{receipts[5], receipts[8]}));
+  ASSERT_EQ(log.Nacked().size(), 1u);
+  EXPECT_EQ(log.Nacked()[0].receipt, receipts[2]);
+  EXPECT_EQ(subscriber->Stats().acks_sent, 8);
+}
+
 TEST(Subscriber, PartialAckBatchLeavesAfterMaxDelay) {
   FakeSubscriberNode node;
   auto subscriber = Build(Options({&node}).AckBatch(1000, milliseconds(10)));
