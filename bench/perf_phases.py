@@ -70,18 +70,22 @@ SUBSCRIBE_PHASES = [
 
 def harness_only(sample):
     frames = sample["frames"]
-    return any("RunFerryHandle" in f for f in frames) and not any(
+    return any("RunFerry" in f for f in frames) and not any(
         "Publisher::Impl::Publish" in f or "Publisher::Publish" in f for f in frames)
 
 
 BENCH_PHASES = [
-    ("bench harness: build Message (copy key+value), collector thread", harness_only),
+    ("bench harness: build Message / MessageView, collector thread, callbacks",
+     harness_only),
+    ("SDK PublishMany(): ids, encode the parts", "Publisher::Impl::PublishMany"),
     ("SDK Publish(): id, encode into the Pending, promise/future, lock",
      "Publisher::Impl::Publish"),
-    ("SDK sender: Batcher (queues, maps)", "internal::Batcher::"),
-    ("SDK sender: Start (concatenate the request, send)", "Publisher::Impl::Start"),
-    ("SDK sender: Finish (read results)", "Publisher::Impl::Finish"),
-    ("SDK sender: Resolve (set futures, free messages)", "Publisher::Impl::Resolve"),
+    ("SDK sender: Batcher (queues, maps; parts' keys)", "internal::Batcher::"),
+    ("SDK sender: Start / StartPart (concatenate the request, send)",
+     "Publisher::Impl::Start"),
+    ("SDK sender: Finish / FinishPart (read results)", "Publisher::Impl::Finish"),
+    ("SDK sender: Resolve (set futures / complete calls, free messages)",
+     "Publisher::Impl::Resolve"),
     ("SDK sender: other", "Publisher::Impl::Run"),
     ("gRPC client: parse PublishResponse",
      "GenericDeserialize<grpc::ProtoBufferReader, ferry::v1::PublishResponse>"),

@@ -34,6 +34,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <span>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -60,6 +61,8 @@ struct Options {
   double warmup_seconds = 45;
   bool shared_publisher = false;
   bool sdk_callbacks = false;
+  // > 0: a third path publishes through PublishMany in calls of this many.
+  int sdk_batch = 0;
   std::string bootstrap;
   std::string ferryd;
   int ferryd_pid = 0;
@@ -386,6 +389,19 @@ HandleResult RunFerryHandle(client::Publisher& publisher, const Workload& work,
   return result;
 }
 
+// Waits until callbacks counted all `n` messages in `done`, then moves their
+// figures into `result`.
+void AwaitCallbacks(int64_t n, std::atomic<int64_t>& done,
+                    const std::atomic<int64_t>& last_ack_ns,
+                    const std::vector<int64_t>& latency_ns, HandleResult* result) {
+  for (int64_t seen = done.load(); seen < n; seen = done.load()) done.wait(seen);
+  result->last_ack_ns = last_ack_ns.load();
+  result->latency_ns.reserve(n);
+  for (int64_t latency : latency_ns) {
+    if (latency >= 0) result->latency_ns.push_back(latency);
+  }
+}
+
 // The same with the SDK's callback form of Publish: each callback stamps its
 // own message, so these latencies are exact, and no second thread waits.
 HandleResult RunFerryHandleWithCallbacks(client::Publisher& publisher,
@@ -418,12 +434,59 @@ HandleResult RunFerryHandleWithCallbacks(client::Publisher& publisher,
       if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == n) done.notify_one();
     });
   }
-  for (int64_t seen = done.load(); seen < n; seen = done.load()) done.wait(seen);
-  result.last_ack_ns = last_ack_ns.load();
-  result.latency_ns.reserve(n);
-  for (int64_t latency : latency_ns) {
-    if (latency >= 0) result.latency_ns.push_back(latency);
+  AwaitCallbacks(n, done, last_ack_ns, latency_ns, &result);
+  return result;
+}
+
+// The same through PublishMany, `batch` messages per call (callback form):
+// each call waits for its last message's slot, and its messages' latencies
+// run from the call to its one callback.
+HandleResult RunFerryManyHandle(client::Publisher& publisher, const Workload& work,
+                                int handle, int64_t start_ns, int batch) {
+  const int64_t n = work.per_handle;
+  std::vector<int64_t> latency_ns(n, -1);  // -1: failed
+  std::atomic<int64_t> done{0};
+  std::atomic<int64_t> last_ack_ns{0};
+  std::mutex errors_mu;
+  HandleResult result;
+  std::vector<client::MessageView> views(batch);
+  const std::vector<int>& sequence = (*work.key_sequence)[handle];
+  const Pacer pacer(start_ns, work.interval_ns);
+  for (int64_t first = 0; first < n; first += batch) {
+    const int64_t count = std::min<int64_t>(batch, n - first);
+    pacer.Wait(first + count - 1);
+    for (int64_t j = 0; j < count; ++j) {
+      views[j] = client::MessageView{.key = (*work.keys)[sequence[first + j]],
+                                     .value = *work.payload};
+    }
+    const int64_t sent = NowNs();
+    if (first == 0) result.first_send_ns = sent;
+    publisher.PublishMany(
+        work.topic, std::span<const client::MessageView>(views.data(), count),
+        [&, first, count, sent](client::PublishManyResult r) {
+          const int64_t acked = NowNs();
+          for (int64_t j = 0; j < count; ++j) {
+            if (r.messages[j].ok()) latency_ns[first + j] = acked - sent;
+          }
+          if (!r.ok()) {
+            std::lock_guard<std::mutex> lock(errors_mu);
+            for (std::size_t j = 0; j < r.size(); ++j) {
+              if (r.messages[j].ok()) continue;
+              if (result.errors++ == 0) {
+                result.first_error =
+                    fmt::format("code {}: {}", r.messages[j].code, r.Get(j).error);
+              }
+            }
+          }
+          int64_t last = last_ack_ns.load(std::memory_order_relaxed);
+          while (last < acked && !last_ack_ns.compare_exchange_weak(last, acked)) {
+          }
+          if (done.fetch_add(count, std::memory_order_acq_rel) + count == n) {
+            done.notify_one();
+          }
+        });
   }
+  AwaitCallbacks(n, done, last_ack_ns, latency_ns, &result);
   return result;
 }
 
@@ -436,12 +499,26 @@ HandleResult RunFerry(client::Publisher& publisher, const Workload& work, int ha
 // ---------------------------------------------------------------------------
 // The benchmark.
 
-enum class Path { kDirect, kFerry };
+enum class Path { kDirect, kFerry, kFerryMany };
+
+const char* PathName(Path path) {
+  switch (path) {
+    case Path::kDirect:
+      return "direct";
+    case Path::kFerry:
+      return "ferry";
+    case Path::kFerryMany:
+      return "ferry PublishMany";
+  }
+  return "?";
+}
 
 struct SizeResult {
   int size = 0;
   int64_t messages = 0;  // Per path in the max pass.
   PathResult max_direct, max_ferry, paced_direct, paced_ferry;
+  // --sdk-batch: the PublishMany path.
+  PathResult max_many, paced_many;
   double paced_rate = 0;
 };
 
@@ -535,12 +612,11 @@ class Bench {
 
     auto run = [&](Path path, PathResult* into) {
       if (into != nullptr) {
-        Log("  {} run: {} messages", path == Path::kDirect ? "direct" : "ferry",
-            work.per_handle * handles);
+        Log("  {} run: {} messages", PathName(path), work.per_handle * handles);
       }
       const Cpu before = CpuNow();
       const int64_t before_ns = NowNs();
-      if (path == Path::kFerry) rss_.Reset();
+      if (path != Path::kDirect) rss_.Reset();
       std::vector<HandleResult> results(handles);
       std::vector<std::thread> threads;
       const int64_t start_ns = NowNs() + 1000000;  // 1 ms for the threads to start
@@ -548,6 +624,9 @@ class Bench {
         threads.emplace_back([&, h] {
           if (path == Path::kDirect) {
             results[h] = direct[h]->Run(work, h, start_ns);
+          } else if (path == Path::kFerryMany) {
+            results[h] =
+                RunFerryManyHandle(publisher_for(h), work, h, start_ns, o_.sdk_batch);
           } else {
             results[h] = RunFerry(publisher_for(h), work, h, start_ns, o_.sdk_callbacks);
           }
@@ -559,18 +638,22 @@ class Bench {
                      after.broker - before.broker, after.machine - before.machine};
       if (into != nullptr) {
         into->Add(results, used, static_cast<double>(NowNs() - before_ns) / 1e9,
-                  path == Path::kFerry ? rss_.Peak() : -1);
+                  path == Path::kDirect ? -1 : rss_.Peak());
       }
     };
-    // ABBA order over the rounds, so that drift (log segments, page cache,
-    // JIT) hits both paths alike.
-    auto alternate = [&](PathResult* direct_result, PathResult* ferry_result) {
+    // ABBA order over the rounds (ABCCBA with --sdk-batch), so that drift
+    // (log segments, page cache, JIT) hits every path alike.
+    auto alternate = [&](PathResult* direct_result, PathResult* ferry_result,
+                         PathResult* many_result) {
+      std::vector<std::pair<Path, PathResult*>> order = {{Path::kDirect, direct_result},
+                                                         {Path::kFerry, ferry_result}};
+      if (o_.sdk_batch > 0) order.emplace_back(Path::kFerryMany, many_result);
       for (int round = 0; round < o_.rounds; ++round) {
-        const bool direct_first = round % 2 == 0;
-        run(direct_first ? Path::kDirect : Path::kFerry,
-            direct_first ? direct_result : ferry_result);
-        run(direct_first ? Path::kFerry : Path::kDirect,
-            direct_first ? ferry_result : direct_result);
+        for (std::size_t i = 0; i < order.size(); ++i) {
+          const auto& [path, into] =
+              round % 2 == 0 ? order[i] : order[order.size() - 1 - i];
+          run(path, into);
+        }
       }
     };
 
@@ -583,6 +666,7 @@ class Bench {
     do {
       run(Path::kDirect, nullptr);
       run(Path::kFerry, nullptr);
+      if (o_.sdk_batch > 0) run(Path::kFerryMany, nullptr);
     } while (NowNs() < warmup_until);
     warmup_left_ = 0;
 
@@ -590,7 +674,7 @@ class Bench {
       Log("size {}: max pass, {} messages per path in {} rounds", size, r->messages,
           o_.rounds);
       work.per_handle = per_handle_run;
-      alternate(&r->max_direct, &r->max_ferry);
+      alternate(&r->max_direct, &r->max_ferry, &r->max_many);
       Log("size {}: max direct {:.0f} msgs/s, ferry {:.0f} msgs/s (ratio {:.2f})", size,
           r->max_direct.rate(), r->max_ferry.rate(),
           r->max_ferry.rate() / r->max_direct.rate());
@@ -610,7 +694,7 @@ class Bench {
       fill(work.per_handle);
       Log("size {}: paced pass at {:.0f} msgs/s ({} messages per path)", size,
           r->paced_rate, work.per_handle * handles * o_.rounds);
-      alternate(&r->paced_direct, &r->paced_ferry);
+      alternate(&r->paced_direct, &r->paced_ferry, &r->paced_many);
     }
     return true;
   }
@@ -670,6 +754,7 @@ void PrintTable(const std::string& title, std::vector<SizeResult>& results, bool
   for (SizeResult& r : results) {
     PathResult& b = paced ? r.paced_direct : r.max_direct;
     PathResult& a = paced ? r.paced_ferry : r.max_ferry;
+    PathResult& many = paced ? r.paced_many : r.max_many;
     if (b.messages == 0 && a.messages == 0) continue;
     auto row = [&](const char* path, PathResult& p, const std::string& ratio,
                    const std::string& added) {
@@ -688,6 +773,13 @@ void PrintTable(const std::string& title, std::vector<SizeResult>& results, bool
     row("(b) direct librdkafka", b, "", paced ? " |" : "");
     row("(a) Ferry SDK → ferryd", a, fmt::format("**{:.2f}**", a.rate() / b.rate()),
         added);
+    if (many.messages > 0) {
+      row("(a') Ferry SDK PublishMany → ferryd", many,
+          fmt::format("**{:.2f}**", many.rate() / b.rate()),
+          paced ? fmt::format(" **{:+.2f} ms** |",
+                              many.PercentileMs(0.99) - b.PercentileMs(0.99))
+                : "");
+    }
   }
   fmt::print(
       "\nMachine load during the runs (cores busy, of {}; \"other\" is every "
@@ -702,12 +794,15 @@ void PrintTable(const std::string& title, std::vector<SizeResult>& results, bool
       return fmt::format("{:.2f} busy, {:.2f} other", p.cpu.machine / p.cpu_wall,
                          std::max(0.0, other) / p.cpu_wall);
     };
-    fmt::print(" {}: (b) {}, (a) {};", SizeLabel(r.size), load(b), load(a));
+    PathResult& many = paced ? r.paced_many : r.max_many;
+    fmt::print(" {}: (b) {}, (a) {}{};", SizeLabel(r.size), load(b), load(a),
+               many.messages > 0 ? fmt::format(", (a') {}", load(many)) : "");
   }
   fmt::print("\n");
   for (SizeResult& r : results) {
-    for (PathResult* p : {paced ? &r.paced_direct : &r.max_direct,
-                          paced ? &r.paced_ferry : &r.max_ferry}) {
+    for (PathResult* p :
+         {paced ? &r.paced_direct : &r.max_direct, paced ? &r.paced_ferry : &r.max_ferry,
+          paced ? &r.paced_many : &r.max_many}) {
       if (p->errors > 0) {
         fmt::print("\n{}: {} of {} messages failed; first: {}\n", SizeLabel(r.size),
                    p->errors, p->messages, p->first_error);
@@ -1121,6 +1216,10 @@ int Main(int argc, char** argv) {
                "One ferry Publisher shared by all threads instead of one per thread");
   app.add_flag("--sdk-callbacks", o.sdk_callbacks,
                "Publish with the SDK's callback form instead of one future per message");
+  app.add_option("--sdk-batch", o.sdk_batch,
+                 "Also publish through the SDK's PublishMany, this many messages per "
+                 "call, in rows of its own (a'); 0: not")
+      ->check(CLI::Range(0, 100000));
   app.add_option("--bootstrap", o.bootstrap,
                  "Use this running Kafka broker instead of starting one");
   app.add_option("--ferryd", o.ferryd,
@@ -1200,10 +1299,15 @@ int Main(int argc, char** argv) {
       "ferryd linger.ms {}{}; {} hardware threads\n",
       o.messages, Join(o.sizes), o.concurrency, o.partitions, o.keys, o.rounds,
       o.paced_fraction, o.paced_seconds,
-      fmt::format("{}, {}",
+      fmt::format("{}, {}{}",
                   o.shared_publisher ? "one Publisher shared by all threads"
                                      : "one Publisher per thread",
-                  o.sdk_callbacks ? "callback form" : "a future per message"),
+                  o.sdk_callbacks ? "callback form" : "a future per message",
+                  o.sdk_batch > 0
+                      ? fmt::format(", (a') PublishMany of {} messages per call "
+                                    "(callback form)",
+                                    o.sdk_batch)
+                      : ""),
       o.sdk_linger_ms < 0 ? std::string("default (5 ms)")
                           : fmt::format("{} ms", o.sdk_linger_ms),
       !o.ferryd.empty()        ? std::string("(external)")
@@ -1234,7 +1338,7 @@ int Main(int argc, char** argv) {
   int64_t failed = 0;
   for (SizeResult& r : results) {
     failed += r.max_direct.errors + r.max_ferry.errors + r.paced_direct.errors +
-              r.paced_ferry.errors;
+              r.paced_ferry.errors + r.max_many.errors + r.paced_many.errors;
   }
   return ok && failed == 0 ? 0 : 1;
 }

@@ -5,6 +5,9 @@
 #include <signal.h>
 
 #include <atomic>
+#include <map>
+#include <random>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -89,6 +92,69 @@ TEST(SdkPublish, PerKeyOrderHoldsAcrossConcurrentPublishers) {
   for (const auto& r : *records) {
     EXPECT_EQ(r.value, std::to_string(next[r.key]++)) << r.key;
   }
+}
+
+TEST(SdkPublish, PublishManyLandsEveryMessageOnceInPerKeyOrderBesidePublish) {
+  auto* broker = SharedBroker();
+  ASSERT_NE(broker, nullptr);
+  ASSERT_TRUE(broker->CreateTopic("sdk.many", 6).ok());
+  auto node = FerrydProcess::Start(testing::MainClusterYaml(broker->bootstrap()));
+  ASSERT_TRUE(node.ok()) << node.status();
+  auto publisher = NewPublisher({(*node)->grpc_address()});
+  ASSERT_NE(publisher, nullptr);
+
+  // 40 calls of 700 messages (two requests each) over 100 keys, and a Publish
+  // of one of those keys after each call: per key, values 0, 1, 2, ... in
+  // publish order across both APIs.
+  constexpr int kKeys = 100, kCalls = 40, kPerCall = 700;
+  std::mt19937 random(42);
+  std::map<std::string, int> next_value;
+  std::vector<std::future<client::PublishManyResult>> calls;
+  std::vector<std::future<client::PublishResult>> singles;
+  for (int c = 0; c < kCalls; ++c) {
+    std::vector<std::string> keys, values;
+    for (int i = 0; i < kPerCall; ++i) {
+      keys.push_back(absl::StrCat("key-", random() % kKeys));
+      values.push_back(std::to_string(next_value[keys.back()]++));
+    }
+    std::vector<client::MessageView> views;
+    for (int i = 0; i < kPerCall; ++i) {
+      views.push_back(client::MessageView{.key = keys[i], .value = values[i]});
+    }
+    calls.push_back(publisher->PublishMany("sdk.many", views));
+    client::Message single;
+    single.key = absl::StrCat("key-", c % kKeys);
+    single.value = std::to_string(next_value[single.key]++);
+    singles.push_back(publisher->Publish("sdk.many", std::move(single)));
+  }
+  std::set<std::string> acknowledged_ids;
+  for (auto& call : calls) {
+    client::PublishManyResult result = call.get();
+    EXPECT_TRUE(result.ok()) << (result.ok() ? "" : result.Get(0).error);
+    for (std::size_t i = 0; i < result.size(); ++i) {
+      acknowledged_ids.insert(std::string(result.id(i)));
+    }
+  }
+  for (auto& single : singles) {
+    client::PublishResult result = single.get();
+    EXPECT_TRUE(result.ok()) << result.error;
+    acknowledged_ids.insert(result.id);
+  }
+  constexpr int kTotal = kCalls * (kPerCall + 1);
+  ASSERT_EQ(acknowledged_ids.size(), static_cast<std::size_t>(kTotal));
+
+  auto everything = testing::ConsumeToEnd(broker->bootstrap(), "sdk.many", Partitions(6));
+  ASSERT_TRUE(everything.ok()) << everything.status();
+  EXPECT_EQ(everything->size(), static_cast<std::size_t>(kTotal)) << "each exactly once";
+  std::map<std::string, int> expected;
+  std::set<std::string> stored_ids;
+  for (const auto& r : *everything) {
+    EXPECT_EQ(r.value, std::to_string(expected[r.key]++)) << r.key;
+    for (const auto& [k, v] : r.headers) {
+      if (k == "ferry.id") stored_ids.insert(v);
+    }
+  }
+  EXPECT_EQ(stored_ids, acknowledged_ids);
 }
 
 TEST(SdkPublish, KillingANodeLosesNoAcknowledgedMessage) {

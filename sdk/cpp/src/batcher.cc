@@ -93,6 +93,10 @@ void Batcher::Complete(const std::string& topic_name,
 }
 
 void Batcher::ReleaseBackoff(Clock::time_point now) {
+  while (!part_backoff_.empty() && part_backoff_.begin()->first <= now) {
+    ready_parts_.push_back(std::move(part_backoff_.begin()->second));
+    part_backoff_.erase(part_backoff_.begin());
+  }
   while (!backoff_.empty() && backoff_.begin()->first <= now) {
     std::unique_ptr<Pending> message = std::move(backoff_.begin()->second);
     backoff_.erase(backoff_.begin());
@@ -109,8 +113,10 @@ void Batcher::ReleaseBackoff(Clock::time_point now) {
 }
 
 Clock::time_point Batcher::NextWakeup() const {
+  if (!ready_parts_.empty()) return Clock::time_point::min();
   Clock::time_point wakeup = Clock::time_point::max();
   if (!backoff_.empty()) wakeup = backoff_.begin()->first;
+  if (!part_backoff_.empty()) wakeup = std::min(wakeup, part_backoff_.begin()->first);
   for (const auto& [name, topic] : topics_) {
     if (topic.ready.empty()) continue;
     if (topic.batches_in_flight == 0 || topic.ready.size() >= limits_.max_messages ||
@@ -213,10 +219,16 @@ std::unique_ptr<Pending> Batcher::TakeReady(
 }
 
 void Batcher::Promote(Topic& topic, KeyQueue& queue, bool same_batch) {
-  if (queue.waiting.empty() || queue.in_ready || queue.backing_off ||
+  if (queue.in_ready || queue.backing_off || queue.holder != nullptr ||
       (queue.in_flight && !same_batch)) {
     return;
   }
+  if (PartFirst(queue)) {
+    // Not while the batch being built holds the key: it waits for the batch.
+    if (!queue.in_flight) Grant(queue);
+    return;
+  }
+  if (queue.waiting.empty()) return;
   std::unique_ptr<Pending> first = queue.waiting.pop_front();
   queue.in_ready = true;
   queue.ready_seq = first->seq;
@@ -226,6 +238,87 @@ void Batcher::Promote(Topic& topic, KeyQueue& queue, bool same_batch) {
 void Batcher::EraseIfIdle(Topic& topic, std::string_view key) {
   auto found = topic.keys.find(KeyOf(key));
   if (found != topic.keys.end() && found->second.idle()) topic.keys.erase(found);
+}
+
+bool Batcher::PartFirst(const KeyQueue& queue) {
+  return !queue.parts.empty() &&
+         (queue.waiting.empty() || queue.parts.front()->seq < queue.waiting.front().seq);
+}
+
+void Batcher::Grant(KeyQueue& queue) {
+  ManyPart* part = queue.parts.pop_front();
+  queue.holder = part;
+  if (--part->keys_to_grant > 0) return;
+  auto found = waiting_parts_.find(part);
+  ready_parts_.push_back(std::move(found->second));
+  waiting_parts_.erase(found);
+}
+
+void Batcher::AddPart(std::unique_ptr<ManyPart> part) {
+  ManyPart* raw = part.get();
+  Topic& topic = TopicNamed(raw->topic);
+  waiting_parts_.emplace(raw, std::move(part));
+  // One more than it waits for while its keys are looked at, so that it
+  // becomes ready (below or in Grant) only once all are.
+  raw->keys_to_grant = 1;
+  raw->held_keys.clear();
+  for (std::string_view key : raw->order_keys) {
+    KeyQueue& queue = topic.keys[KeyOf(key)];
+    if (queue.holder == raw || (!queue.parts.empty() && queue.parts.back() == raw)) {
+      continue;  // an earlier message of the part has the key
+    }
+    raw->held_keys.push_back(key);
+    if (queue.idle()) {
+      queue.holder = raw;  // nothing to wait for, and no ring to allocate
+      continue;
+    }
+    ++raw->keys_to_grant;
+    queue.parts.push_back(raw);
+    Promote(topic, queue);
+  }
+  if (--raw->keys_to_grant == 0) {
+    auto found = waiting_parts_.find(raw);
+    ready_parts_.push_back(std::move(found->second));
+    waiting_parts_.erase(found);
+  }
+}
+
+std::unique_ptr<ManyPart> Batcher::NextPart() {
+  if (ready_parts_.empty()) return nullptr;
+  std::unique_ptr<ManyPart> part = std::move(ready_parts_.front());
+  ready_parts_.pop_front();
+  return part;
+}
+
+void Batcher::RetryPart(std::unique_ptr<ManyPart> part) {
+  const Clock::time_point at = part->not_before;
+  part_backoff_.emplace(at, std::move(part));
+}
+
+void Batcher::CompletePart(const ManyPart& part) {
+  auto topic_entry = topics_.find(part.topic);
+  if (topic_entry == topics_.end()) return;  // TakeAll() ran meanwhile.
+  Topic& topic = topic_entry->second;
+  for (std::string_view key : part.held_keys) {
+    auto found = topic.keys.find(KeyOf(key));
+    if (found == topic.keys.end() || found->second.holder != &part) continue;
+    KeyQueue& queue = found->second;
+    queue.holder = nullptr;
+    Promote(topic, queue);
+    if (queue.idle()) topic.keys.erase(found);
+  }
+  if (topic.empty()) topics_.erase(topic_entry);
+}
+
+std::vector<std::unique_ptr<ManyPart>> Batcher::TakeAllParts() {
+  std::vector<std::unique_ptr<ManyPart>> all;
+  for (auto& [raw, part] : waiting_parts_) all.push_back(std::move(part));
+  for (std::unique_ptr<ManyPart>& part : ready_parts_) all.push_back(std::move(part));
+  for (auto& [at, part] : part_backoff_) all.push_back(std::move(part));
+  waiting_parts_.clear();
+  ready_parts_.clear();
+  part_backoff_.clear();
+  return all;
 }
 
 Batcher::Topic& Batcher::TopicNamed(std::string_view name) {

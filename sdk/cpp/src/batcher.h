@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -14,6 +15,7 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
+#include "many_part.h"
 #include "pending.h"
 #include "pending_queue.h"
 
@@ -50,6 +52,13 @@ struct Batch {
 // retry is eligible (its backoff was its wait), or when it holds a message
 // with seq <= urgent_upto (Flush).
 //
+// Parts of PublishMany calls (ManyPart) are ordered with the messages by
+// key: a part is ready (NextPart) once it holds each of its keys, which it
+// gets in publish order (by seq) after the key's earlier messages and parts
+// are done, and holds until CompletePart, so the key's later messages and
+// parts wait for it. A part is sent as it is, never merged into a batch, and
+// is not subject to the timing above: ready means due.
+//
 // Not thread-safe: owned by the publisher's sender thread.
 class Batcher {
  public:
@@ -84,6 +93,22 @@ class Batcher {
   // Removes and returns every queued message (not the in-flight ones).
   std::vector<std::unique_ptr<Pending>> TakeAll();
 
+  // Queues a newly published part behind its keys' earlier messages and
+  // parts. Cost: a key lookup per message of the part.
+  void AddPart(std::unique_ptr<ManyPart> part);
+  // A part that holds all its keys (in the order they got them); null when
+  // none.
+  std::unique_ptr<ManyPart> NextPart();
+  // A part from NextPart will be tried again at its not_before, still holding
+  // its keys (its failed messages go before the keys' later ones).
+  void RetryPart(std::unique_ptr<ManyPart> part);
+  // A part from NextPart is done: its keys go to what waits for them. Call
+  // it once for every part NextPart returned and not retried.
+  void CompletePart(const ManyPart& part);
+  // Removes and returns every part not in flight (call before TakeAll, which
+  // forgets the keys parts wait for).
+  std::vector<std::unique_ptr<ManyPart>> TakeAllParts();
+
   // Messages held (queued or backing off; not in flight).
   std::size_t size() const { return size_; }
 
@@ -100,9 +125,15 @@ class Batcher {
     bool backing_off = false;
     // Set only inside Complete(): retried messages were put in front.
     bool requeued = false;
+    // Parts waiting for the key, in publish order; `waiting` and `parts`
+    // interleave by seq.
+    PointerRing<ManyPart> parts;
+    // The part that holds the key; the key's messages and other parts wait.
+    ManyPart* holder = nullptr;
 
     bool idle() const {
-      return waiting.empty() && !in_ready && !in_flight && !backing_off;
+      return waiting.empty() && parts.empty() && holder == nullptr && !in_ready &&
+             !in_flight && !backing_off;
     }
   };
 
@@ -133,6 +164,10 @@ class Batcher {
   // key is in flight in the batch being built, which may take more of it.
   void Promote(Topic& topic, KeyQueue& queue, bool same_batch = false);
   void EraseIfIdle(Topic& topic, std::string_view key);
+  // The key's first part comes before its first waiting message.
+  static bool PartFirst(const KeyQueue& queue);
+  // Gives the key to its first waiting part.
+  void Grant(KeyQueue& queue);
   // The topic's state, created if it has none.
   Topic& TopicNamed(std::string_view name);
 
@@ -142,6 +177,11 @@ class Batcher {
   // its first message is here (KeyQueue::backing_off); the rest wait behind.
   std::multimap<Clock::time_point, std::unique_ptr<Pending>> backoff_;
   std::size_t size_ = 0;
+  // Parts that wait for keys, that hold all of theirs (in that order), and
+  // that wait to be retried.
+  absl::flat_hash_map<const ManyPart*, std::unique_ptr<ManyPart>> waiting_parts_;
+  std::deque<std::unique_ptr<ManyPart>> ready_parts_;
+  std::multimap<Clock::time_point, std::unique_ptr<ManyPart>> part_backoff_;
 };
 
 }  // namespace ferry::client::internal

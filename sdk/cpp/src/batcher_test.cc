@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <list>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,19 @@ class BatcherTest : public ::testing::Test {
     return batch;
   }
 
+  // A part of topic "t" whose messages have these ordering keys ("" none),
+  // published now (the next seq).
+  std::unique_ptr<ManyPart> Part(std::vector<std::string> keys) {
+    auto part = std::make_unique<ManyPart>();
+    part->topic = "t";
+    part->seq = ++seq_;
+    part_keys_.push_back(std::move(keys));
+    for (const std::string& key : part_keys_.back()) {
+      if (!key.empty()) part->order_keys.push_back(key);
+    }
+    return part;
+  }
+
   static bool NothingDue(Batcher& batcher, Clock::time_point now,
                          uint64_t urgent_upto = kNotUrgent) {
     std::vector<std::unique_ptr<Pending>> expired;
@@ -63,6 +77,8 @@ class BatcherTest : public ::testing::Test {
   uint64_t AllUrgent() const { return seq_; }
 
   uint64_t seq_ = 0;
+  // The keys parts view (stable: a list).
+  std::list<std::vector<std::string>> part_keys_;
 };
 
 TEST_F(BatcherTest, IdleTopicSendsAtOnceAndCollectsWhileABatchIsInFlight) {
@@ -268,6 +284,108 @@ TEST_F(BatcherTest, NewLimitsApplyToTheNextBatch) {
   batcher.SetLimits(
       {.max_messages = 2, .max_bytes = 1 << 20, .linger = milliseconds(50)});
   EXPECT_EQ(Values(Next(batcher, kStart)), (std::vector<std::string>{"a", "b"}));
+}
+
+}  // namespace
+}  // namespace ferry::client::internal
+
+namespace ferry::client::internal {
+namespace {
+
+TEST_F(BatcherTest, PartHoldsItsKeysAfterTheirEarlierMessagesAndBeforeLaterOnes) {
+  Batcher batcher({.max_messages = 10, .linger = milliseconds(5)});
+  Add(batcher, "K-1", "K");
+  Batch first = Next(batcher, kStart);  // K in flight
+  ASSERT_EQ(Values(first), std::vector<std::string>{"K-1"});
+
+  std::unique_ptr<ManyPart> part = Part({"J", "K", "", "J"});
+  ManyPart* raw = part.get();
+  batcher.AddPart(std::move(part));
+  EXPECT_EQ(raw->held_keys, (std::vector<std::string_view>{"J", "K"}));
+  EXPECT_EQ(batcher.NextPart(), nullptr) << "K's earlier message is in flight";
+  Add(batcher, "K-2", "K");  // after the part
+  Add(batcher, "J-1", "J");  // after the part
+  Add(batcher, "free", "L");
+  Batch second = Next(batcher, kStart + milliseconds(10));
+  EXPECT_EQ(Values(second), std::vector<std::string>{"free"});
+
+  batcher.Complete("t", first.keys, {});
+  std::unique_ptr<ManyPart> ready = batcher.NextPart();
+  ASSERT_EQ(ready.get(), raw);
+  EXPECT_TRUE(NothingDue(batcher, kStart + milliseconds(20))) << "K-2, J-1 wait for it";
+
+  batcher.CompletePart(*ready);
+  batcher.Complete("t", second.keys, {});
+  Batch third = Next(batcher, kStart + milliseconds(30));
+  EXPECT_EQ(Values(third), (std::vector<std::string>{"K-2", "J-1"}));
+}
+
+TEST_F(BatcherTest, PartsSharingAKeyGoOneAfterTheOtherAndDisjointOnesTogether) {
+  Batcher batcher({.max_messages = 10});
+  std::unique_ptr<ManyPart> a = Part({"A", "B"});
+  std::unique_ptr<ManyPart> b = Part({"B", "C"});
+  std::unique_ptr<ManyPart> c = Part({"D", ""});
+  const ManyPart *raw_a = a.get(), *raw_b = b.get(), *raw_c = c.get();
+  batcher.AddPart(std::move(a));
+  batcher.AddPart(std::move(b));
+  batcher.AddPart(std::move(c));
+  std::unique_ptr<ManyPart> first = batcher.NextPart();
+  std::unique_ptr<ManyPart> second = batcher.NextPart();
+  EXPECT_EQ(first.get(), raw_a);
+  EXPECT_EQ(second.get(), raw_c);
+  EXPECT_EQ(batcher.NextPart(), nullptr) << "B is held by the first part";
+
+  // A retry keeps the keys: a part waiting for them still waits.
+  first->not_before = kStart;
+  batcher.RetryPart(std::move(first));
+  batcher.ReleaseBackoff(kStart);
+  first = batcher.NextPart();
+  ASSERT_EQ(first.get(), raw_a);
+  EXPECT_EQ(batcher.NextPart(), nullptr);
+
+  batcher.CompletePart(*first);
+  std::unique_ptr<ManyPart> third = batcher.NextPart();
+  EXPECT_EQ(third.get(), raw_b);
+  batcher.CompletePart(*second);
+  batcher.CompletePart(*third);
+  Add(batcher, "B-1", "B");
+  EXPECT_EQ(Values(Next(batcher, kStart)), std::vector<std::string>{"B-1"});
+}
+
+TEST_F(BatcherTest, MessagesRetriedBeforeAPartKeepTheirPlace) {
+  Batcher batcher({.max_messages = 10});
+  Add(batcher, "K-1", "K");
+  Batch first = Next(batcher, kStart);
+  std::unique_ptr<ManyPart> part = Part({"K"});
+  batcher.AddPart(std::move(part));
+  // K-1 failed: it goes again before the part.
+  std::vector<std::unique_ptr<Pending>> retries;
+  retries.push_back(std::move(first.messages[0]));
+  retries[0]->attempts = 1;
+  retries[0]->not_before = kStart + milliseconds(5);
+  batcher.Complete("t", first.keys, std::move(retries));
+  EXPECT_EQ(batcher.NextPart(), nullptr);
+  batcher.ReleaseBackoff(kStart + milliseconds(5));
+  Batch again = Next(batcher, kStart + milliseconds(5));
+  EXPECT_EQ(Values(again), std::vector<std::string>{"K-1"});
+  EXPECT_EQ(batcher.NextPart(), nullptr);
+  batcher.Complete("t", again.keys, {});
+  EXPECT_NE(batcher.NextPart(), nullptr);
+}
+
+TEST_F(BatcherTest, TakeAllPartsReturnsWaitingReadyAndBackingOffParts) {
+  Batcher batcher({.max_messages = 10});
+  Add(batcher, "K-1", "K");
+  Batch first = Next(batcher, kStart);
+  batcher.AddPart(Part({"K"}));  // waits
+  batcher.AddPart(Part({"J"}));  // ready
+  std::unique_ptr<ManyPart> backing_off = Part({"L"});
+  backing_off->not_before = kStart + std::chrono::hours(1);
+  batcher.RetryPart(std::move(backing_off));
+  EXPECT_EQ(batcher.TakeAllParts().size(), 3u);
+  EXPECT_EQ(batcher.NextPart(), nullptr);
+  batcher.TakeAll();
+  batcher.Complete("t", first.keys, {});
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <random>
+#include <span>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -19,6 +20,10 @@ class IdGenerator {
  public:
   IdGenerator();  // Seeded from std::random_device.
   std::string Next();
+  // The result of a PublishMany call of `messages` before any outcome: a
+  // slot per message and their ids, each the message's own, else a new one
+  // (one lock for all of them).
+  PublishManyResult NewResult(std::span<const MessageView> messages);
 
  private:
   absl::Mutex mu_;
@@ -27,7 +32,10 @@ class IdGenerator {
 
 // Bytes of a message counted against MaxOutstandingBytes: key, ordering key,
 // value and header keys and values.
-std::size_t PayloadBytes(const Message& message);
+std::size_t PayloadBytes(const MessageView& message);
+inline std::size_t PayloadBytes(const Message& message) {
+  return PayloadBytes(ViewOf(message));
+}
 
 // The result of a message the node answered; `id` is the message's, used
 // when the node echoed none, and then moved into the result when it

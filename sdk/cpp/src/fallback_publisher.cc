@@ -95,6 +95,42 @@ void Publisher::WithFallback::Publish(std::string topic, Message message,
       internal::Failure(kUnavailable, "publisher closed", entry->message.id));
 }
 
+void Publisher::WithFallback::PublishMany(std::string_view topic,
+                                          std::span<const MessageView> messages,
+                                          internal::ManyCompletion done) {
+  PublishManyResult result = ids_.NewResult(messages);
+  std::vector<Message> copies;
+  copies.reserve(messages.size());
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const MessageView& view = messages[i];
+    copies.push_back(Message{.key = std::string(view.key),
+                             .value = std::string(view.value),
+                             .headers = {view.headers.begin(), view.headers.end()},
+                             .ordering_key = std::string(view.ordering_key),
+                             .id = std::string(result.id(i)),
+                             .timestamp = view.timestamp});
+  }
+  auto call = std::make_shared<internal::ManyCall>(std::move(done), std::move(result));
+  for (std::size_t i = 0; i < copies.size(); ++i) {
+    call->Hold();
+    Publish(std::string(topic), std::move(copies[i]),
+            internal::Completion::WithCallback([call, i](PublishResult result) {
+              {
+                internal::ManyCall::Writer writer(*call);
+                if (result.ok()) {
+                  writer.Succeeded(i, result.cluster, result.partition, result.offset,
+                                   result.direct);
+                } else {
+                  writer.Failed(i, result.code, result.retryable, result.error,
+                                result.direct);
+                }
+              }
+              call->Release();
+            }));
+  }
+  call->Release();
+}
+
 bool Publisher::WithFallback::Flush(std::chrono::milliseconds timeout) {
   impl_->Flush(std::chrono::milliseconds(0));  // no Linger for what it holds
   absl::MutexLock lock(&mu_);

@@ -11,7 +11,9 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -25,6 +27,7 @@
 #include "direct_publisher.h"
 #include "fallback_router.h"
 #include "ferry/client/publisher.h"
+#include "many_part.h"
 #include "options.h"
 #include "publisher_impl.h"
 #include "seq_window.h"
@@ -47,6 +50,10 @@ class Publisher::WithFallback final : private internal::NodeProbe::Listener {
   ~WithFallback() override;
 
   void Publish(std::string topic, Message message, internal::Completion done);
+  // Message by message through Publish (the per-message cost): the router
+  // decides each message's path and order as for Publish.
+  void PublishMany(std::string_view topic, std::span<const MessageView> messages,
+                   internal::ManyCompletion done);
   bool Flush(std::chrono::milliseconds timeout);
   PublisherStats Stats() const;
 

@@ -14,6 +14,7 @@ namespace {
 constexpr uint32_t kRequestId = 1;
 constexpr uint32_t kRequestTopic = 2;
 constexpr uint32_t kRequestMessages = 3;
+constexpr uint32_t kRequestCompactResults = 4;
 constexpr uint32_t kKey = 1;
 constexpr uint32_t kValue = 2;
 constexpr uint32_t kHeaders = 3;
@@ -105,7 +106,7 @@ std::size_t TimestampSize(const Timestamp& at) {
 }
 
 // The OutgoingMessage alone, without the framing of its request field.
-std::size_t BodySize(const Message& message, std::string_view id) {
+std::size_t BodySize(const MessageView& message, std::string_view id) {
   std::size_t size = BytesSize(message.key) + BytesSize(message.value) +
                      BytesSize(message.ordering_key) + BytesSize(id);
   for (const Header& header : message.headers) size += FieldSize(HeaderSize(header));
@@ -117,13 +118,28 @@ std::size_t BodySize(const Message& message, std::string_view id) {
 
 }  // namespace
 
-std::size_t MessageFieldSize(const Message& message, std::string_view id) {
+MessageView ViewOf(const Message& message) {
+  return MessageView{.key = message.key,
+                     .value = message.value,
+                     .headers = message.headers,
+                     .ordering_key = message.ordering_key,
+                     .id = message.id,
+                     .timestamp = message.timestamp};
+}
+
+std::size_t MessageFieldSize(const MessageView& message, std::string_view id) {
   return FieldSize(BodySize(message, id));
 }
 
-char* WriteMessageField(const Message& message, std::string_view id, char* out) {
+namespace {
+
+// WriteMessageField, also pointing *order_key at the copy of the ordering key
+// (else the key) it wrote.
+char* WriteField(const MessageView& message, std::string_view id, char* out,
+                 std::string_view* order_key) {
   out = WriteLengthPrefix(kRequestMessages, BodySize(message, id), out);
   out = WriteBytes(kKey, message.key, out);
+  *order_key = {out - message.key.size(), message.key.size()};
   out = WriteBytes(kValue, message.value, out);
   for (const Header& header : message.headers) {
     out = WriteLengthPrefix(kHeaders, HeaderSize(header), out);
@@ -131,6 +147,9 @@ char* WriteMessageField(const Message& message, std::string_view id, char* out) 
     out = WriteBytes(kHeaderValue, header.value, out);
   }
   out = WriteBytes(kOrderingKey, message.ordering_key, out);
+  if (!message.ordering_key.empty()) {
+    *order_key = {out - message.ordering_key.size(), message.ordering_key.size()};
+  }
   out = WriteBytes(kId, id, out);
   if (message.timestamp.has_value()) {
     const Timestamp at = ToTimestamp(*message.timestamp);
@@ -147,6 +166,13 @@ char* WriteMessageField(const Message& message, std::string_view id, char* out) 
   return out;
 }
 
+}  // namespace
+
+char* WriteMessageField(const MessageView& message, std::string_view id, char* out) {
+  std::string_view order_key;
+  return WriteField(message, id, out, &order_key);
+}
+
 std::size_t RequestHeaderSize(uint64_t request_id, std::string_view topic) {
   return (request_id == 0 ? 0 : 1 + VarintSize(request_id)) + BytesSize(topic);
 }
@@ -159,17 +185,79 @@ char* WriteRequestHeader(uint64_t request_id, std::string_view topic, char* out)
   return WriteBytes(kRequestTopic, topic, out);
 }
 
+char* WriteRequestTrailer(char* out) {
+  *out++ = Tag(kRequestCompactResults, kVarint);
+  *out++ = 1;
+  return out;
+}
+
+grpc::Slice NewSlice(std::size_t size) {
+  return grpc::Slice(grpc_slice_malloc(size), grpc::Slice::STEAL_REF);
+}
+
+char* BeginOf(grpc::Slice& slice) {
+  return reinterpret_cast<char*>(const_cast<uint8_t*>(slice.begin()));
+}
+
 grpc::ByteBuffer EncodeRequest(uint64_t request_id, std::string_view topic,
                                const std::vector<std::unique_ptr<Pending>>& messages) {
-  std::size_t size = RequestHeaderSize(request_id, topic);
+  std::size_t size = RequestHeaderSize(request_id, topic) + kRequestTrailerSize;
   for (const std::unique_ptr<Pending>& message : messages) size += message->wire_bytes;
-  grpc::Slice slice(grpc_slice_malloc(size), grpc::Slice::STEAL_REF);
-  char* out = reinterpret_cast<char*>(const_cast<uint8_t*>(slice.begin()));
-  out = WriteRequestHeader(request_id, topic, out);
+  grpc::Slice slice = NewSlice(size);
+  char* out = WriteRequestHeader(request_id, topic, BeginOf(slice));
   for (const std::unique_ptr<Pending>& message : messages) {
     std::memcpy(out, message->wire().data(), message->wire_bytes);
     out += message->wire_bytes;
   }
+  WriteRequestTrailer(out);
+  return grpc::ByteBuffer(&slice, 1);
+}
+
+std::unique_ptr<ManyPart> EncodePart(std::string_view topic,
+                                     std::span<const MessageView> messages,
+                                     const PublishManyResult& ids, std::size_t first,
+                                     std::span<const uint32_t> field_sizes) {
+  auto part = std::make_unique<ManyPart>();
+  part->topic = topic;
+  part->header_bytes = RequestHeaderSize(0, topic);
+  part->trailer_bytes = kRequestTrailerSize;
+  std::size_t size = part->header_bytes + part->trailer_bytes;
+  for (uint32_t field : field_sizes) size += field;
+  part->request = NewSlice(size);
+  char* const begin = BeginOf(part->request);
+  char* out = WriteRequestHeader(0, topic, begin);
+  part->field_ends.reserve(messages.size());
+  part->order_keys.reserve(messages.size());
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const MessageView& message = messages[i];
+    std::string_view order_key;
+    out = WriteField(message, ids.id(first + i), out, &order_key);
+    part->field_ends.push_back(static_cast<uint32_t>(out - begin));
+    if (!order_key.empty()) part->order_keys.push_back(order_key);
+  }
+  WriteRequestTrailer(out);
+  part->sending.resize(messages.size());
+  for (uint32_t i = 0; i < part->sending.size(); ++i) part->sending[i] = i;
+  return part;
+}
+
+grpc::ByteBuffer EncodeRetry(const ManyPart& part) {
+  const char* const begin = reinterpret_cast<const char*>(part.request.begin());
+  auto field_begin = [&](uint32_t i) {
+    return i == 0 ? part.header_bytes : std::size_t{part.field_ends[i - 1]};
+  };
+  std::size_t size = part.header_bytes + part.trailer_bytes;
+  for (uint32_t i : part.sending) size += part.field_ends[i] - field_begin(i);
+  grpc::Slice slice = NewSlice(size);
+  char* out = BeginOf(slice);
+  std::memcpy(out, begin, part.header_bytes);
+  out += part.header_bytes;
+  for (uint32_t i : part.sending) {
+    const std::size_t from = field_begin(i);
+    std::memcpy(out, begin + from, part.field_ends[i] - from);
+    out += part.field_ends[i] - from;
+  }
+  std::memcpy(out, begin + part.request.size() - part.trailer_bytes, part.trailer_bytes);
   return grpc::ByteBuffer(&slice, 1);
 }
 
@@ -245,8 +333,13 @@ class FieldReader {
   const char* end_;
 };
 
-// Field numbers of ferry.v1.PublishResponse, PublishResult and Status.
+// Field numbers of ferry.v1.PublishResponse, PublishResult, Status and
+// CompactPublishResults.
 constexpr uint32_t kResponseResults = 3;
+constexpr uint32_t kResponseCompact = 4;
+constexpr uint32_t kCompactCluster = 1;
+constexpr uint32_t kCompactPartitions = 2;
+constexpr uint32_t kCompactOffsets = 3;
 constexpr uint32_t kResultStatus = 1;
 constexpr uint32_t kResultCluster = 2;
 constexpr uint32_t kResultPartition = 3;
@@ -308,6 +401,57 @@ bool ReadResult(std::string_view bytes, ResultView* out) {
   return true;
 }
 
+// A repeated varint field's values, packed (one length-delimited run) or
+// not (one value per tag): parsers must accept both.
+bool ReadVarints(FieldReader& reader, uint32_t wire_type, std::vector<uint64_t>* out) {
+  uint64_t value = 0;
+  if (wire_type == kVarint) {
+    if (!reader.Varint(&value)) return false;
+    out->push_back(value);
+    return true;
+  }
+  std::string_view packed;
+  if (!reader.Bytes(&packed)) return false;
+  FieldReader values(packed);
+  while (!values.done()) {
+    if (!values.Varint(&value)) return false;
+    out->push_back(value);
+  }
+  return true;
+}
+
+bool IsVarints(uint32_t wire_type) {
+  return wire_type == kVarint || wire_type == kLengthDelimited;
+}
+
+// CompactPublishResults: an OK result per message, without an id echo.
+bool ReadCompact(std::string_view bytes, std::vector<ResultView>* results) {
+  FieldReader reader(bytes);
+  std::string_view cluster;
+  std::vector<uint64_t> partitions, offsets;
+  while (!reader.done()) {
+    uint32_t field = 0, wire_type = 0;
+    if (!reader.Tag(&field, &wire_type)) return false;
+    if (field == kCompactCluster && Is(wire_type, kLengthDelimited)) {
+      if (!reader.Bytes(&cluster)) return false;
+    } else if (field == kCompactPartitions && IsVarints(wire_type)) {
+      if (!ReadVarints(reader, wire_type, &partitions)) return false;
+    } else if (field == kCompactOffsets && IsVarints(wire_type)) {
+      if (!ReadVarints(reader, wire_type, &offsets)) return false;
+    } else if (!reader.Skip(wire_type)) {
+      return false;
+    }
+  }
+  if (partitions.size() != offsets.size()) return false;
+  for (std::size_t i = 0; i < partitions.size(); ++i) {
+    ResultView& result = results->emplace_back();
+    result.cluster = cluster;
+    result.partition = static_cast<int32_t>(partitions[i]);
+    result.offset = static_cast<int64_t>(offsets[i]);
+  }
+  return true;
+}
+
 }  // namespace
 
 bool ReadResults(const grpc::ByteBuffer& response, std::string* storage,
@@ -335,6 +479,8 @@ bool ReadResults(const grpc::ByteBuffer& response, std::string* storage,
       if (!reader.Bytes(&result) || !ReadResult(result, &results->emplace_back())) {
         return false;
       }
+    } else if (field == kResponseCompact && Is(wire_type, kLengthDelimited)) {
+      if (!reader.Bytes(&result) || !ReadCompact(result, results)) return false;
     } else if (!reader.Skip(wire_type)) {
       return false;
     }

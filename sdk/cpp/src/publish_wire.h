@@ -17,23 +17,36 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "ferry/client/publisher.h"
+#include "many_part.h"
 #include "pending.h"
 
 namespace ferry::client::internal {
 
+// A view of `message`'s fields (valid while `message` is).
+MessageView ViewOf(const Message& message);
+
 // Bytes of `message` with `id` (which replaces message.id) as one entry of
 // PublishRequest.messages: the field's tag and length, then the
 // OutgoingMessage.
-std::size_t MessageFieldSize(const Message& message, std::string_view id);
+std::size_t MessageFieldSize(const MessageView& message, std::string_view id);
 
 // Writes that entry to `out`, which has MessageFieldSize() bytes; returns the
 // end of what it wrote.
-char* WriteMessageField(const Message& message, std::string_view id, char* out);
+char* WriteMessageField(const MessageView& message, std::string_view id, char* out);
+
+// The same for a Message (Publish).
+inline std::size_t MessageFieldSize(const Message& message, std::string_view id) {
+  return MessageFieldSize(ViewOf(message), id);
+}
+inline char* WriteMessageField(const Message& message, std::string_view id, char* out) {
+  return WriteMessageField(ViewOf(message), id, out);
+}
 
 // Bytes of a PublishRequest's fields before its messages.
 std::size_t RequestHeaderSize(uint64_t request_id, std::string_view topic);
@@ -41,10 +54,29 @@ std::size_t RequestHeaderSize(uint64_t request_id, std::string_view topic);
 // Writes them to `out`, which has RequestHeaderSize() bytes; returns the end.
 char* WriteRequestHeader(uint64_t request_id, std::string_view topic, char* out);
 
+// Every request the SDK sends ends with compact_results = true (field 4,
+// after the messages, where the generated serializer puts it): a node that
+// knows the field answers a fully written batch with CompactPublishResults,
+// an older one ignores it.
+inline constexpr std::size_t kRequestTrailerSize = 2;
+
 // The whole PublishRequest of `messages` (their wire(), in order) in one
 // slice: one copy of each encoding, and gRPC writes a single block.
 grpc::ByteBuffer EncodeRequest(uint64_t request_id, std::string_view topic,
                                const std::vector<std::unique_ptr<Pending>>& messages);
+
+// A part of a PublishMany call: the PublishRequest (no request_id: the
+// unary call ignores it) of `messages`, the call's messages from index
+// `first` on, with their ids from `ids` and their field sizes
+// (MessageFieldSize) in `field_sizes`, written once into the part's slice.
+std::unique_ptr<ManyPart> EncodePart(std::string_view topic,
+                                     std::span<const MessageView> messages,
+                                     const PublishManyResult& ids, std::size_t first,
+                                     std::span<const uint32_t> field_sizes);
+
+// The request of a part's retry: its header, the fields of part.sending and
+// its trailer, copied from the part's request.
+grpc::ByteBuffer EncodeRetry(const ManyPart& part);
 
 // One ferry.v1.PublishResult, viewing the bytes it was read from.
 struct ResultView {
@@ -57,7 +89,9 @@ struct ResultView {
   std::string_view id;
 };
 
-// A PublishResponse's results, in order. The views point into *storage
+// A PublishResponse's results, in order: its PublishResults, or, when the
+// node answered in the compact form, an OK view per message (cluster,
+// partition and offset; no id). The views point into *storage
 // (which keeps the bytes when `response` is not one flat slice) or into
 // `response`'s slices; both must outlive them. False when the bytes are not
 // a well-formed PublishResponse (fields this SDK does not know are skipped,

@@ -112,6 +112,7 @@ TEST(PublishWireTest, RequestIsHeaderAndMessagesBackToBack) {
     ferry::v1::PublishRequest expected;
     expected.set_request_id(request_id);
     expected.set_topic("orders.eu");
+    expected.set_compact_results(true);
     std::vector<std::unique_ptr<Pending>> pendings;
     int n = 0;
     for (const Message& message : Cases()) {
@@ -128,7 +129,8 @@ TEST(PublishWireTest, RequestIsHeaderAndMessagesBackToBack) {
               std::string all;
               for (const auto& pending : pendings) all += pending->wire();
               return all;
-            }(),
+            }() +
+            "\x20\x01",  // the trailer: compact_results = true
         expected.SerializeAsString());
 
     grpc::ByteBuffer buffer = EncodeRequest(request_id, "orders.eu", pendings);
@@ -145,6 +147,102 @@ TEST(PublishWireTest, RequestIsHeaderAndMessagesBackToBack) {
   }
 }
 
+grpc::ByteBuffer InSlices(const std::string& bytes, std::size_t slice_size) {
+  std::vector<grpc::Slice> slices;
+  for (std::size_t at = 0; at < bytes.size(); at += slice_size) {
+    slices.emplace_back(bytes.data() + at, std::min(slice_size, bytes.size() - at));
+  }
+  return grpc::ByteBuffer(slices.data(), slices.size());
+}
+
+std::string Bytes(const grpc::ByteBuffer& buffer) {
+  std::vector<grpc::Slice> slices;
+  EXPECT_TRUE(buffer.Dump(&slices).ok());
+  std::string bytes;
+  for (const grpc::Slice& slice : slices) {
+    bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  return bytes;
+}
+
+// A PublishMany part as the generated serializer would write it, and the
+// request of a retry of some of its messages.
+TEST(PublishWireTest, PartIsTheRequestOfItsMessagesAndRetriesResendTheirBytes) {
+  const std::vector<Message> cases = Cases();
+  std::vector<MessageView> views;
+  PublishManyResult ids;
+  std::vector<uint32_t> sizes;
+  ferry::v1::PublishRequest expected;
+  expected.set_topic("orders.eu");
+  expected.set_compact_results(true);
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    views.push_back(ViewOf(cases[i]));
+    ids.ids += "id-" + std::to_string(i);
+    ids.id_ends.push_back(static_cast<uint32_t>(ids.ids.size()));
+    sizes.push_back(static_cast<uint32_t>(MessageFieldSize(views.back(), ids.id(i))));
+    *expected.add_messages() = Reference(cases[i], std::string(ids.id(i)));
+  }
+  std::unique_ptr<ManyPart> part = EncodePart("orders.eu", views, ids, 0, sizes);
+  const std::string whole(reinterpret_cast<const char*>(part->request.begin()),
+                          part->request.size());
+  EXPECT_EQ(whole, expected.SerializeAsString());
+  // The keys it will hold: ordering key, else key, of the messages with one.
+  EXPECT_EQ(part->order_keys,
+            (std::vector<std::string_view>{"k", std::string(200, 'k'), "order",
+                                           "only the ordering key"}));
+  EXPECT_EQ(part->sending.size(), cases.size());
+
+  part->sending = {1, 4, static_cast<uint32_t>(cases.size() - 1)};
+  ferry::v1::PublishRequest retry;
+  retry.set_topic("orders.eu");
+  retry.set_compact_results(true);
+  for (uint32_t i : part->sending) *retry.add_messages() = expected.messages(i);
+  EXPECT_EQ(Bytes(EncodeRetry(*part)), retry.SerializeAsString());
+}
+
+TEST(PublishWireTest, CompactResultsAreOneOkViewPerMessage) {
+  ferry::v1::PublishResponse response;
+  ferry::v1::CompactPublishResults* compact = response.mutable_compact();
+  compact->set_cluster("eu-1");
+  for (int i = 0; i < 3; ++i) {
+    compact->add_partitions(i);
+    compact->add_offsets((int64_t{1} << 40) + i);
+    compact->add_timestamps_ms(1'700'000'000'000 + i);  // not read: skipped
+  }
+  const std::string bytes = response.SerializeAsString();
+  for (std::size_t slice_size : {bytes.size(), std::size_t{3}}) {
+    std::string storage;
+    std::vector<ResultView> results;
+    const grpc::ByteBuffer buffer = InSlices(bytes, slice_size);
+    ASSERT_TRUE(ReadResults(buffer, &storage, &results));
+    ASSERT_EQ(results.size(), 3u);
+    for (int i = 0; i < 3; ++i) {
+      EXPECT_EQ(results[i].code, 0);
+      EXPECT_EQ(results[i].cluster, "eu-1");
+      EXPECT_EQ(results[i].partition, i);
+      EXPECT_EQ(results[i].offset, (int64_t{1} << 40) + i);
+      EXPECT_TRUE(results[i].id.empty());
+    }
+  }
+  // Unpacked values parse too; arrays of different lengths do not.
+  const std::string unpacked =
+      "\x22\x0c"  // compact, 12 bytes:
+      "\x0a\x02"
+      "eu"                 // cluster
+      "\x10\x01\x10\x02"   // partitions 1, 2, one tag each
+      "\x18\x07\x18\x08";  // offsets 7, 8
+  std::string storage;
+  std::vector<ResultView> results;
+  ASSERT_TRUE(ReadResults(InSlices(unpacked, unpacked.size()), &storage, &results));
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_EQ(results[1].partition, 2);
+  EXPECT_EQ(results[1].offset, 8);
+  compact->add_partitions(9);
+  results.clear();
+  const std::string uneven = response.SerializeAsString();
+  EXPECT_FALSE(ReadResults(InSlices(uneven, uneven.size()), &storage, &results));
+}
+
 TEST(PublishWireTest, PendingKeepsTopicAndOrderKeyBehindTheEncoding) {
   const Message message{.key = "k", .value = "v"};
   std::unique_ptr<Pending> pending =
@@ -156,14 +254,6 @@ TEST(PublishWireTest, PendingKeepsTopicAndOrderKeyBehindTheEncoding) {
   ASSERT_TRUE(parsed.ParseFromString(std::string(pending->wire())));
   EXPECT_EQ(parsed.messages(0).key(), "k");
   EXPECT_EQ(parsed.messages(0).id(), "id");
-}
-
-grpc::ByteBuffer InSlices(const std::string& bytes, std::size_t slice_size) {
-  std::vector<grpc::Slice> slices;
-  for (std::size_t at = 0; at < bytes.size(); at += slice_size) {
-    slices.emplace_back(bytes.data() + at, std::min(slice_size, bytes.size() - at));
-  }
-  return grpc::ByteBuffer(slices.data(), slices.size());
 }
 
 ferry::v1::PublishResponse SampleResponse() {

@@ -149,6 +149,43 @@ void Publisher::Publish(std::string topic, Message message, Callback done) {
   }
 }
 
+std::future<PublishManyResult> Publisher::PublishMany(
+    std::string_view topic, std::span<const MessageView> messages) {
+  auto [completion, future] = internal::ManyCompletion::WithFuture();
+  if (fallback_) {
+    fallback_->PublishMany(topic, messages, std::move(completion));
+  } else {
+    impl_->PublishMany(topic, messages, std::move(completion));
+  }
+  return std::move(future);
+}
+
+void Publisher::PublishMany(std::string_view topic, std::span<const MessageView> messages,
+                            ManyCallback done) {
+  auto completion = internal::ManyCompletion::WithCallback(std::move(done));
+  if (fallback_) {
+    fallback_->PublishMany(topic, messages, std::move(completion));
+  } else {
+    impl_->PublishMany(topic, messages, std::move(completion));
+  }
+}
+
+PublishResult PublishManyResult::Get(std::size_t i) const {
+  const MessageOutcome& outcome = messages[i];
+  PublishResult result{.code = outcome.code,
+                       .retryable = outcome.retryable,
+                       .id = std::string(id(i)),
+                       .direct = outcome.direct};
+  if (outcome.ok()) {
+    result.cluster = clusters[outcome.cluster];
+    result.partition = outcome.partition;
+    result.offset = outcome.offset;
+  } else {
+    result.error = errors[outcome.error];
+  }
+  return result;
+}
+
 bool Publisher::Flush(std::chrono::milliseconds timeout) {
   return fallback_ ? fallback_->Flush(timeout) : impl_->Flush(timeout);
 }

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <optional>
 
+#include "retry.h"
+
 namespace ferry::client {
 namespace {
 
@@ -149,6 +151,106 @@ void Publisher::Impl::Publish(std::string topic, Message message,
   pending->done.Complete(*std::move(failed));
 }
 
+void Publisher::Impl::PublishMany(std::string_view topic,
+                                  std::span<const MessageView> messages,
+                                  internal::ManyCompletion done) {
+  PublishManyResult result = ids_.NewResult(messages);
+  std::size_t max_messages = 0, max_bytes = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    max_messages = static_cast<std::size_t>(settings_.max_batch_messages);
+    max_bytes = settings_.max_batch_bytes;
+  }
+  // Parts: runs of messages within the batch limits (a larger message
+  // alone) and, together, within MaxOutstandingBytes, so each fits once the
+  // ones before it are done. A message over that cap fails at once.
+  Parts parts;
+  std::vector<uint32_t> field_sizes(messages.size());
+  std::size_t first = 0, bytes = 0, payload = 0;
+  auto close_part = [&](std::size_t end) {
+    if (end == first) return;
+    std::unique_ptr<ManyPart> part = internal::EncodePart(
+        topic, messages.subspan(first, end - first), result, first,
+        std::span<const uint32_t>(field_sizes).subspan(first, end - first));
+    part->payload_bytes = payload;
+    part->first = first;
+    parts.push_back(std::move(part));
+  };
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const std::size_t message_payload = internal::PayloadBytes(messages[i]);
+    if (message_payload > options_.max_outstanding_bytes) {
+      close_part(i);
+      first = i + 1;
+      bytes = payload = 0;
+      internal::RecordFailure(
+          &result, i, kInvalidArgument, false,
+          fmt::format("message of {} bytes exceeds MaxOutstandingBytes ({} bytes)",
+                      message_payload, options_.max_outstanding_bytes));
+      continue;
+    }
+    field_sizes[i] =
+        static_cast<uint32_t>(internal::MessageFieldSize(messages[i], result.id(i)));
+    if (i > first && (i - first == max_messages || bytes + field_sizes[i] > max_bytes ||
+                      payload + message_payload > options_.max_outstanding_bytes)) {
+      close_part(i);
+      first = i;
+      bytes = payload = 0;
+    }
+    bytes += field_sizes[i];
+    payload += message_payload;
+  }
+  close_part(messages.size());
+
+  auto call = std::make_shared<internal::ManyCall>(std::move(done), std::move(result));
+  for (std::unique_ptr<ManyPart>& part : parts) {
+    part->call = call;
+    call->Hold();
+    Enqueue(std::move(part));
+  }
+  call->Release();  // Completes here when every message failed at once.
+}
+
+void Publisher::Impl::Enqueue(std::unique_ptr<ManyPart> part) {
+  int code = 0;
+  std::string error;
+  {
+    absl::MutexLock lock(&mu_);
+    const std::size_t bytes = part->payload_bytes;
+    auto fits = [this, bytes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return closing_ || outstanding_bytes_ + bytes <= options_.max_outstanding_bytes;
+    };
+    if (!fits() && !options_.block_when_full) {
+      code = kResourceExhausted;
+      error = fmt::format(
+          "MaxOutstandingBytes ({} bytes) reached: {} bytes are waiting for their "
+          "results",
+          options_.max_outstanding_bytes, outstanding_bytes_);
+    } else {
+      mu_.Await(absl::Condition(&fits));
+      if (closing_) {
+        code = kUnavailable;
+        error = "publisher closed";
+      } else {
+        part->seq = seqs_.Add();
+        part->published_at = Clock::now();
+        part->deadline = part->published_at + delivery_timeout_;
+        outstanding_bytes_ += bytes;
+        incoming_parts_.push_back(std::move(part));
+        return;
+      }
+    }
+  }
+  // Outside mu_: the release may complete the call, and a callback may
+  // publish again.
+  {
+    internal::ManyCall::Writer writer(*part->call);
+    for (uint32_t i : part->sending) {
+      writer.Failed(part->first + i, code, internal::Retryable(code), error);
+    }
+  }
+  part->call->Release();
+}
+
 bool Publisher::Impl::Flush(std::chrono::milliseconds timeout) {
   absl::MutexLock lock(&mu_);
   const uint64_t upto = seqs_.next() - 1;
@@ -188,9 +290,11 @@ PublisherStats Publisher::Impl::Stats() const {
 
 void Publisher::Impl::Run() {
   std::vector<std::unique_ptr<Pending>> incoming;
+  Parts incoming_parts;
   std::vector<Call*> finished;
   std::vector<std::unique_ptr<Pending>> expired;
   Resolutions done;
+  Parts done_parts;
   std::optional<internal::NodePathSettings> new_settings;
   bool cancelled = false;
   for (;;) {
@@ -200,7 +304,8 @@ void Publisher::Impl::Run() {
     {
       absl::MutexLock lock(&mu_);
       auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return wake_ || !incoming_.empty() || !finished_.empty();
+        return wake_ || !incoming_.empty() || !incoming_parts_.empty() ||
+               !finished_.empty();
       };
       const absl::Condition condition(&has_work);
       if (wakeup == Clock::time_point::max()) {
@@ -209,6 +314,7 @@ void Publisher::Impl::Run() {
         mu_.AwaitWithTimeout(condition, ToAbsl(wakeup - now));
       }
       incoming.swap(incoming_);
+      incoming_parts.swap(incoming_parts_);
       finished.swap(finished_);
       wake_ = false;
       urgent_upto = urgent_upto_;
@@ -225,9 +331,23 @@ void Publisher::Impl::Run() {
     }
 
     const Clock::time_point now = Clock::now();
-    for (Call* call : finished) Finish(call, now, closing, &done);
+    for (Call* call : finished) Finish(call, now, closing, &done, &done_parts);
     finished.clear();
+    // In publish order (seq) across both queues: a key goes to whichever
+    // came first.
+    auto next_part = incoming_parts.begin();
+    auto add_parts_before = [&](uint64_t seq) {
+      for (; next_part != incoming_parts.end() && (*next_part)->seq < seq; ++next_part) {
+        if (closing) {
+          ClosePart(**next_part);
+          done_parts.push_back(std::move(*next_part));
+        } else {
+          batcher_.AddPart(std::move(*next_part));
+        }
+      }
+    };
     for (std::unique_ptr<Pending>& message : incoming) {
+      add_parts_before(message->seq);
       if (closing) {
         PublishResult result = Closed(*message);
         done.emplace_back(std::move(message), std::move(result));
@@ -235,9 +355,15 @@ void Publisher::Impl::Run() {
         batcher_.Add(std::move(message));
       }
     }
+    add_parts_before(UINT64_MAX);
     incoming.clear();
+    incoming_parts.clear();
 
     if (closing) {
+      for (std::unique_ptr<ManyPart>& part : batcher_.TakeAllParts()) {
+        ClosePart(*part);
+        done_parts.push_back(std::move(part));
+      }
       for (std::unique_ptr<Pending>& message : batcher_.TakeAll()) {
         PublishResult result = Closed(*message);
         done.emplace_back(std::move(message), std::move(result));
@@ -253,6 +379,9 @@ void Publisher::Impl::Run() {
       while (std::optional<internal::Batch> batch =
                  batcher_.NextBatch(now, urgent_upto, &expired)) {
         Start(std::move(*batch), now);
+      }
+      while (std::unique_ptr<ManyPart> part = batcher_.NextPart()) {
+        StartPart(std::move(part), now, &done_parts);
       }
       for (std::unique_ptr<Pending>& message : expired) {
         PublishResult result;
@@ -272,7 +401,7 @@ void Publisher::Impl::Run() {
       expired.clear();
     }
 
-    Resolve(&done);
+    Resolve(&done, &done_parts);
     if (closing && in_flight_.empty()) return;
   }
 }
@@ -292,9 +421,12 @@ void Publisher::Impl::Start(internal::Batch batch, Clock::time_point now) {
   call->topic = std::move(batch.topic);
   call->keys = std::move(batch.keys);
   call->messages = std::move(batch.messages);
+  Send(std::move(call));
+}
+
+void Publisher::Impl::Send(std::unique_ptr<Call> call) {
   call->context.set_deadline(std::chrono::system_clock::now() + request_timeout_);
   ++batches_;
-
   Call* raw = call.get();
   in_flight_.emplace(raw, std::move(call));
   endpoints_[raw->endpoint].stub->UnaryCall(
@@ -309,7 +441,7 @@ void Publisher::Impl::OnCallDone(Call* call, grpc::Status status) {
 }
 
 void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
-                             Resolutions* done) {
+                             Resolutions* done, Parts* parts_done) {
   std::unique_ptr<Call> call = std::move(in_flight_.extract(raw).mapped());
   const grpc::Status& status = call->status;
   // Run() cancels in-flight calls only when closing.
@@ -323,27 +455,18 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
     selector_.ReportFailure(call->endpoint, now);
   }
 
-  const int count = static_cast<int>(call->messages.size());
-
-  std::vector<std::unique_ptr<Pending>> retries;
+  const std::size_t count =
+      call->part != nullptr ? call->part->sending.size() : call->messages.size();
   const std::string& address = endpoints_[call->endpoint].address;
   results_.clear();
   const bool readable =
       status.ok() && internal::ReadResults(call->response, &response_bytes_, &results_);
-  if (readable && results_.size() == call->messages.size()) {
-    for (int i = 0; i < count; ++i) {
-      std::unique_ptr<Pending>& message = call->messages[i];
-      message->failed_endpoint = -1;
-      PublishResult result = internal::FromWire(results_[i], &message->id);
-      if (result.ok()) {
-        done->emplace_back(std::move(message), std::move(result));
-      } else {
-        Failed(std::move(message), std::move(result), now, closing, &retries, done);
-      }
-    }
-  } else {
-    int code = static_cast<int>(status.error_code());
-    std::string error = fmt::format("node {}: {}", address, status.error_message());
+  const bool answered = readable && results_.size() == count;
+  // When not answered: what each message failed with.
+  int code = static_cast<int>(status.error_code());
+  std::string error;
+  if (!answered) {
+    error = fmt::format("node {}: {}", address, status.error_message());
     if (status.ok()) {
       // A node that breaks the protocol: the messages' fate is unknown
       // (INTERNAL: not retried).
@@ -354,15 +477,36 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
                              address, results_.size(), count)
                        : fmt::format("node {} answered an unreadable PublishResponse",
                                      address);
-    } else if (cancelled_by_us) {
+    }
+  }
+  const int failed_endpoint =
+      NodeFailure(status.error_code()) ? static_cast<int>(call->endpoint) : -1;
+  if (call->part != nullptr) {
+    FinishPart(*call, answered, code, error, cancelled_by_us, failed_endpoint, now,
+               closing, parts_done);
+    return;
+  }
+
+  std::vector<std::unique_ptr<Pending>> retries;
+  if (answered) {
+    for (std::size_t i = 0; i < count; ++i) {
+      std::unique_ptr<Pending>& message = call->messages[i];
+      message->failed_endpoint = -1;
+      PublishResult result = internal::FromWire(results_[i], &message->id);
+      if (result.ok()) {
+        done->emplace_back(std::move(message), std::move(result));
+      } else {
+        Failed(std::move(message), std::move(result), now, closing, &retries, done);
+      }
+    }
+  } else {
+    if (cancelled_by_us) {
       for (std::unique_ptr<Pending>& message : call->messages) {
         PublishResult result = Closed(*message);
         done->emplace_back(std::move(message), std::move(result));
       }
       call->messages.clear();
     }
-    const int failed_endpoint =
-        NodeFailure(status.error_code()) ? static_cast<int>(call->endpoint) : -1;
     for (std::unique_ptr<Pending>& message : call->messages) {
       message->failed_endpoint = failed_endpoint;
       PublishResult result = internal::Failure(code, error, message->id);
@@ -370,6 +514,102 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
     }
   }
   batcher_.Complete(call->topic, call->keys, std::move(retries));
+}
+
+void Publisher::Impl::StartPart(std::unique_ptr<ManyPart> part, Clock::time_point now,
+                                Parts* done) {
+  if (part->deadline <= now) {
+    // Waited behind its keys (or its backoff) too long. A message that was
+    // tried keeps its last error.
+    if (part->attempts == 0) {
+      const std::string error =
+          fmt::format("not sent within DeliveryTimeout ({} ms)",
+                      std::chrono::duration_cast<std::chrono::milliseconds>(
+                          part->deadline - part->published_at)
+                          .count());
+      internal::ManyCall::Writer writer(*part->call);
+      for (uint32_t i : part->sending) {
+        writer.Failed(part->first + i, kDeadlineExceeded,
+                      internal::Retryable(kDeadlineExceeded), error);
+      }
+    }
+    done->push_back(std::move(part));
+    return;
+  }
+  auto call = std::make_unique<Call>();
+  call->endpoint = selector_.Pick(now, part->failed_endpoint);
+  // The first attempt sends the bytes encoded at PublishMany as they are.
+  call->request = part->attempts == 0 ? grpc::ByteBuffer(&part->request, 1)
+                                      : internal::EncodeRetry(*part);
+  call->part = std::move(part);
+  Send(std::move(call));
+}
+
+void Publisher::Impl::FinishPart(Call& call, bool answered, int code,
+                                 const std::string& error, bool cancelled_by_us,
+                                 int failed_endpoint, Clock::time_point now, bool closing,
+                                 Parts* done) {
+  ManyPart& part = *call.part;
+  if (cancelled_by_us) {
+    ClosePart(part);
+    done->push_back(std::move(call.part));
+    return;
+  }
+  retries_.clear();
+  uint64_t acknowledged = 0;
+  {
+    internal::ManyCall::Writer writer(*part.call);
+    for (std::size_t k = 0; k < part.sending.size(); ++k) {
+      const uint32_t i = part.sending[k];
+      if (!answered) {
+        const bool retryable = internal::Retryable(code);
+        writer.Failed(part.first + i, code, retryable, error);
+        if (retryable) retries_.push_back(i);
+        continue;
+      }
+      const internal::ResultView& result = results_[k];
+      if (result.code == 0) {
+        writer.Succeeded(part.first + i, result.cluster, result.partition, result.offset);
+        ++acknowledged;
+        continue;
+      }
+      const bool retryable = internal::Retryable(result.code, result.retryable);
+      writer.Failed(
+          part.first + i, result.code, retryable,
+          result.error.empty()
+              ? fmt::format("node answered code {} without a reason", result.code)
+              : std::string(result.error));
+      if (retryable) retries_.push_back(i);
+    }
+  }
+  acknowledged_ += acknowledged;
+  part.failed_endpoint = answered ? -1 : failed_endpoint;
+  if (!retries_.empty()) {
+    part.sending.assign(retries_.begin(), retries_.end());
+    if (closing) {
+      ClosePart(part);
+    } else {
+      ++part.attempts;
+      const Clock::time_point retry_at = now + backoff_.Delay(part.attempts);
+      // Else the retried messages keep their last error.
+      if (retry_at < part.deadline) {
+        part.not_before = retry_at;
+        batcher_.RetryPart(std::move(call.part));
+        return;
+      }
+    }
+  }
+  done->push_back(std::move(call.part));
+}
+
+void Publisher::Impl::ClosePart(ManyPart& part) {
+  internal::ManyCall::Writer writer(*part.call);
+  for (uint32_t i : part.sending) {
+    const std::string last(writer.LastError(part.first + i));
+    writer.Failed(part.first + i, kUnavailable, internal::Retryable(kUnavailable),
+                  last.empty() ? std::string("publisher closed")
+                               : fmt::format("publisher closed; last error: {}", last));
+  }
 }
 
 void Publisher::Impl::Failed(std::unique_ptr<Pending> message, PublishResult error,
@@ -397,18 +637,24 @@ void Publisher::Impl::Failed(std::unique_ptr<Pending> message, PublishResult err
   retries->push_back(std::move(message));
 }
 
-void Publisher::Impl::Resolve(Resolutions* done) {
-  if (done->empty()) return;
+void Publisher::Impl::Resolve(Resolutions* done, Parts* parts) {
+  if (done->empty() && parts->empty()) return;
   // One pass over the (cache-cold) messages collects what the locked steps
   // need, so mu_ is held only for arithmetic.
   std::size_t bytes = 0;
   uint64_t acknowledged = 0;
   std::vector<uint64_t> seqs;
-  seqs.reserve(done->size());
+  seqs.reserve(done->size() + parts->size());
   for (const auto& [message, result] : *done) {
     bytes += message->payload_bytes;
     seqs.push_back(message->seq);
     if (result.ok()) ++acknowledged;
+  }
+  for (const std::unique_ptr<ManyPart>& part : *parts) {
+    bytes += part->payload_bytes;
+    // Before the part (whose keys view its bytes) goes.
+    batcher_.CompletePart(*part);
+    seqs.push_back(part->seq);
   }
   acknowledged_ += acknowledged;
   {
@@ -424,12 +670,14 @@ void Publisher::Impl::Resolve(Resolutions* done) {
     for (const auto& [message, result] : *done) options_.on_result(result);
   }
   for (auto& [message, result] : *done) message->done.Complete(std::move(result));
+  for (std::unique_ptr<ManyPart>& part : *parts) part->call->Release();
   {
     // Last, so that Flush never sees a message done whose future is not.
     absl::MutexLock lock(&mu_);
     for (uint64_t seq : seqs) seqs_.Resolve(seq);
   }
   done->clear();
+  parts->clear();
 }
 
 }  // namespace ferry::client

@@ -12,6 +12,7 @@
 #include <future>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -25,6 +26,7 @@
 #include "endpoints.h"
 #include "ferry/client/publisher.h"
 #include "ferry/v1/publisher.grpc.pb.h"
+#include "many_part.h"
 #include "options.h"
 #include "pending.h"
 #include "publish_wire.h"
@@ -48,6 +50,10 @@ class Publisher::Impl {
 
   // Queues the message; `done` gets its result (inline when it fails at once).
   void Publish(std::string topic, Message message, internal::Completion done);
+  // Encodes the messages into parts and queues them; `done` gets the call's
+  // result (inline when every message failed at once).
+  void PublishMany(std::string_view topic, std::span<const MessageView> messages,
+                   internal::ManyCompletion done);
   bool Flush(std::chrono::milliseconds timeout);
   // Batches built and messages published from now on use `settings`
   // (pushed by the nodes); the sender thread picks them up at its next turn.
@@ -61,6 +67,8 @@ class Publisher::Impl {
   using Clock = internal::Clock;
   using Pending = internal::Pending;
   using Resolutions = std::vector<std::pair<std::unique_ptr<Pending>, PublishResult>>;
+  using ManyPart = internal::ManyPart;
+  using Parts = std::vector<std::unique_ptr<ManyPart>>;
 
   struct Endpoint {
     std::string address;
@@ -69,13 +77,16 @@ class Publisher::Impl {
     std::unique_ptr<grpc::GenericStub> stub;
   };
 
-  // One batch on the wire. Owned by in_flight_ from Start() until Finish().
+  // One batch (or part) on the wire. Owned by in_flight_ from Start() until
+  // Finish().
   struct Call {
     std::size_t endpoint = 0;
     std::string topic;
     std::vector<std::string> keys;
     // Request order.
     std::vector<std::unique_ptr<Pending>> messages;
+    // Instead of `messages`: a part of a PublishMany call (its `sending`).
+    std::unique_ptr<ManyPart> part;
     grpc::ClientContext context;
     // The request's header and the messages' wire() back to back.
     grpc::ByteBuffer request;
@@ -87,17 +98,34 @@ class Publisher::Impl {
   // The sender thread's loop; returns once closing and nothing is in flight.
   void Run();
   void Start(internal::Batch batch, Clock::time_point now);
+  // Starts the call (request and endpoint set) and keeps it in in_flight_.
+  void Send(std::unique_ptr<Call> call);
   // gRPC callback thread.
   void OnCallDone(Call* call, grpc::Status status);
-  void Finish(Call* call, Clock::time_point now, bool closing, Resolutions* done);
+  void Finish(Call* call, Clock::time_point now, bool closing, Resolutions* done,
+              Parts* parts_done);
   // Retries `message` after a retryable `error` if its deadline allows, else
   // resolves it with `error`.
   void Failed(std::unique_ptr<Pending> message, PublishResult error,
               Clock::time_point now, bool closing,
               std::vector<std::unique_ptr<Pending>>* retries, Resolutions* done);
   // Releases the messages' bytes, completes their futures, then lets Flush
-  // waiters see them resolved.
-  void Resolve(Resolutions* done);
+  // waiters see them resolved; the same for finished parts.
+  void Resolve(Resolutions* done, Parts* parts);
+
+  // PublishMany's steps on the calling thread: queues `part` (waiting for
+  // room as Publish does) or fails its messages at once.
+  void Enqueue(std::unique_ptr<ManyPart> part);
+  // Sender thread: sends a part from the Batcher, or, past its deadline,
+  // fails it.
+  void StartPart(std::unique_ptr<ManyPart> part, Clock::time_point now, Parts* done);
+  // Finish for a part: `answered` (a result per message in results_), else
+  // every message failed with `code` and `error`.
+  void FinishPart(Call& call, bool answered, int code, const std::string& error,
+                  bool cancelled_by_us, int failed_endpoint, Clock::time_point now,
+                  bool closing, Parts* done);
+  // Fails the messages the part still had to send "publisher closed".
+  static void ClosePart(ManyPart& part);
 
   const internal::PublisherOptions options_;
   const internal::Backoff backoff_;
@@ -105,6 +133,7 @@ class Publisher::Impl {
 
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<Pending>> incoming_ ABSL_GUARDED_BY(mu_);
+  Parts incoming_parts_ ABSL_GUARDED_BY(mu_);
   std::vector<Call*> finished_ ABSL_GUARDED_BY(mu_);
   // Messages with seq <= urgent_upto_ are sent without waiting for Linger.
   uint64_t urgent_upto_ ABSL_GUARDED_BY(mu_) = 0;
@@ -130,6 +159,7 @@ class Publisher::Impl {
   std::unordered_map<Call*, std::unique_ptr<Call>> in_flight_;
   // Finish's scratch space, kept for the next batch.
   std::vector<internal::ResultView> results_;
+  std::vector<uint32_t> retries_;
   std::string response_bytes_;
   uint64_t last_request_id_ = 0;
 

@@ -62,6 +62,11 @@ void FakeNode::FailCalls(int calls, grpc::StatusCode code) {
   fail_calls_code_ = code;
 }
 
+void FakeNode::AnswerCompact(bool compact) {
+  absl::MutexLock lock(&mu_);
+  compact_ = compact;
+}
+
 void FakeNode::DelayAnswers(std::chrono::milliseconds delay) {
   absl::MutexLock lock(&mu_);
   delay_ = delay;
@@ -180,6 +185,21 @@ grpc::ServerUnaryReactor* FakeNode::Handle(grpc::CallbackServerContext* context,
         accepted_.push_back(Accepted{request->topic(), message.key(),
                                      message.ordering_key(), message.value(),
                                      message.id(), partition, offset});
+      }
+      const bool all_written =
+          std::all_of(response->results().begin(), response->results().end(),
+                      [](const ferry::v1::PublishResult& result) {
+                        return result.status().code() == 0;
+                      });
+      if (compact_ && request->compact_results() && all_written) {
+        ferry::v1::CompactPublishResults* compact = response->mutable_compact();
+        compact->set_cluster(cluster_);
+        for (const ferry::v1::PublishResult& result : response->results()) {
+          compact->add_partitions(result.partition());
+          compact->add_offsets(result.offset());
+          compact->add_timestamps_ms(0);
+        }
+        response->clear_results();
       }
       for (const std::string& key : call_keys) {
         if (open_keys_.count(key) != 0) ++key_overlaps_;

@@ -48,6 +48,10 @@ class FakeNode {
                        const std::string& reason = "scripted message failure");
   // The next `calls` calls fail as a whole with `code` (nothing is written).
   void FailCalls(int calls, grpc::StatusCode code);
+  // Answers a call that asks for compact results (PublishRequest.
+  // compact_results) and whose messages were all written in the compact form,
+  // as a node that knows it does; off by default (an older node).
+  void AnswerCompact(bool compact);
   // Answers wait `delay` (written at arrival, answered later).
   void DelayAnswers(std::chrono::milliseconds delay);
   // Answers wait until ReleaseAll() (or Shutdown()).
@@ -99,6 +103,7 @@ class FakeNode {
   grpc::StatusCode fail_calls_code_ ABSL_GUARDED_BY(mu_) = grpc::StatusCode::OK;
   std::chrono::milliseconds delay_ ABSL_GUARDED_BY(mu_){0};
   bool hold_ ABSL_GUARDED_BY(mu_) = false;
+  bool compact_ ABSL_GUARDED_BY(mu_) = false;
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<Held> held_ ABSL_GUARDED_BY(mu_);
   std::vector<ferry::v1::PublishRequest> calls_ ABSL_GUARDED_BY(mu_);

@@ -18,42 +18,12 @@
 #include <vector>
 
 #include "fake_node.h"
+#include "publisher_test_util.h"
 
 namespace ferry::client {
 namespace {
 
-using std::chrono::milliseconds;
-using testing::Accepted;
-using testing::FakeNode;
-
-constexpr milliseconds kWait(5000);
-// A linger no test waits out: batches then form by count, bytes, Flush or
-// because nothing is in flight, whatever the machine's speed.
-constexpr std::chrono::hours kLong(1);
-constexpr int kInvalidArgument = 3;
-constexpr int kNotFound = 5;
-constexpr int kResourceExhausted = 8;
-constexpr int kUnavailable = 14;
-
-// Fast retries and short linger so that tests take milliseconds.
-Publisher::Builder Options(const std::vector<const FakeNode*>& nodes) {
-  std::vector<std::string> endpoints;
-  for (const FakeNode* node : nodes) endpoints.push_back(node->address());
-  Publisher::Builder builder;
-  builder.Endpoints(std::move(endpoints))
-      .Linger(milliseconds(1))
-      .RetryBackoff(milliseconds(5), milliseconds(40))
-      .RequestTimeout(milliseconds(2000))
-      .CloseTimeout(milliseconds(2000));
-  return builder;
-}
-
-std::unique_ptr<Publisher> Build(const Publisher::Builder& builder) {
-  std::string error;
-  std::unique_ptr<Publisher> publisher = builder.Build(&error);
-  EXPECT_NE(publisher, nullptr) << error;
-  return publisher;
-}
+using namespace publisher_test;  // NOLINT: the shared helpers
 
 Message Make(std::string value, std::string key = "") {
   Message message;
@@ -77,12 +47,6 @@ bool IsReady(const std::future<PublishResult>& future) {
   return future.wait_for(milliseconds(0)) == std::future_status::ready;
 }
 
-std::vector<std::string> Values(const ferry::v1::PublishRequest& call) {
-  std::vector<std::string> values;
-  for (const auto& message : call.messages()) values.push_back(message.value());
-  return values;
-}
-
 // Puts a call of `topic` in flight and holds the node's answers, so that
 // what is published next collects (a topic with nothing in flight sends its
 // first message at once). Tests release with node.HoldAnswers(false).
@@ -92,15 +56,6 @@ std::future<PublishResult> Occupy(Publisher& publisher, FakeNode& node,
   std::future<PublishResult> busy = publisher.Publish(topic, Make("busy"));
   EXPECT_TRUE(node.WaitForHeld(1, kWait));
   return busy;
-}
-
-// Values the node wrote for `key`, in the order it wrote them.
-std::vector<std::string> WrittenForKey(const FakeNode& node, const std::string& key) {
-  std::vector<std::string> values;
-  for (const Accepted& accepted : node.accepted()) {
-    if (accepted.key == key) values.push_back(accepted.value);
-  }
-  return values;
 }
 
 std::set<std::string> WrittenIds(const FakeNode& node) {
