@@ -38,10 +38,12 @@ FERRYD_PHASES = [
     ("gRPC parse PublishRequest (Deserialize)",
      "CallbackUnaryHandler<ferry::v1::PublishRequest, "
      "ferry::v1::PublishResponse>::Deserialize"),
+    ("parse PublishRequest in place (ReceivedBatch::Decode)", "ReceivedBatch::Decode"),
     ("handler: copy of the whole PublishRequest (PublisherService::Publish)",
      "ferry::v1::PublishRequest::PublishRequest"),
     ("handler: Prepare (validate, size, route)", "BatchPublisher::Prepare"),
     ("handler: Dispatch -> Record -> rd_kafka_producev", "BatchPublisher::Dispatch"),
+    ("response: write by hand (ReceivedBatch::Response)", "ReceivedBatch::Response"),
     ("response: serialize + send (ServerUnaryReactor::Finish)",
      "ServerUnaryReactor::Finish"),
     ("delivery reports: OnDelivery (result, metrics, free record)",

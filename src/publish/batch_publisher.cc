@@ -8,7 +8,6 @@
 #include <span>
 #include <vector>
 
-#include "api/convert.h"
 #include "api/retry.h"
 #include "common/topic_name.h"
 
@@ -32,16 +31,6 @@ struct BatchPublisher::TopicMetrics {
   metrics::Histogram& latency;
 };
 
-int64_t MessageBytes(const v1::OutgoingMessage& message) {
-  int64_t bytes =
-      static_cast<int64_t>(message.key().size() + message.value().size() +
-                           message.ordering_key().size() + message.id().size());
-  for (const v1::Header& h : message.headers()) {
-    bytes += static_cast<int64_t>(h.key().size() + h.value().size());
-  }
-  return bytes;
-}
-
 BatchPublisher::BatchPublisher(config::PublishConfig limits,
                                const routing::RouteTable* routes,
                                routing::ClusterBreakers* breakers,
@@ -57,9 +46,9 @@ BatchPublisher::BatchPublisher(config::PublishConfig limits,
 BatchPublisher::~BatchPublisher() = default;
 
 absl::StatusOr<PreparedBatch> BatchPublisher::Prepare(
-    const v1::PublishRequest& request) const {
-  if (absl::Status s = ValidateTopicName(request.topic()); !s.ok()) return s;
-  const int count = request.messages_size();
+    const PublishRequestView& request) const {
+  if (absl::Status s = ValidateTopicName(request.topic); !s.ok()) return s;
+  const auto count = static_cast<int64_t>(request.messages.size());
   if (count == 0) return absl::InvalidArgumentError("batch has no messages");
   if (count > limits_.max_batch_messages) {
     return absl::InvalidArgumentError(
@@ -67,13 +56,13 @@ absl::StatusOr<PreparedBatch> BatchPublisher::Prepare(
                     count, limits_.max_batch_messages));
   }
   PreparedBatch batch;
-  for (const v1::OutgoingMessage& m : request.messages()) batch.bytes += MessageBytes(m);
+  for (const MessageView& m : request.messages) batch.bytes += m.bytes;
   if (batch.bytes > limits_.max_batch_bytes) {
     return absl::InvalidArgumentError(
         fmt::format("batch has {} bytes, more than publish.max_batch_bytes {}",
                     batch.bytes, limits_.max_batch_bytes));
   }
-  auto route = routes_->Current()->Resolve(request.topic());
+  auto route = routes_->Current()->Resolve(request.topic);
   if (!route.ok()) return route.status();
   routing::ClusterBreaker* breaker = breakers_->Choose(route->write);
   if (breaker == nullptr) {
@@ -86,24 +75,27 @@ absl::StatusOr<PreparedBatch> BatchPublisher::Prepare(
   return batch;
 }
 
-absl::Status BatchPublisher::CheckMessage(const v1::OutgoingMessage& message) const {
-  const int64_t bytes = MessageBytes(message);
-  if (bytes > limits_.max_message_bytes) {
+absl::Status BatchPublisher::CheckMessage(const PublishRequestView& request,
+                                          const MessageView& message) const {
+  if (message.bytes > limits_.max_message_bytes) {
     return absl::InvalidArgumentError(
-        fmt::format("message of {} bytes exceeds publish.max_message_bytes {}", bytes,
-                    limits_.max_message_bytes));
+        fmt::format("message of {} bytes exceeds publish.max_message_bytes {}",
+                    message.bytes, limits_.max_message_bytes));
   }
-  if (message.id().size() > kMaxIdLength) {
+  if (message.id.size() > kMaxIdLength) {
     return absl::InvalidArgumentError(fmt::format("id of {} characters is longer than {}",
-                                                  message.id().size(), kMaxIdLength));
+                                                  message.id.size(), kMaxIdLength));
   }
-  for (const v1::Header& h : message.headers()) {
-    if (h.key() == kIdHeader) {
+  for (uint32_t h = 0; h < message.header_count; ++h) {
+    if (request.headers[message.first_header + h].key == kIdHeader) {
       return absl::InvalidArgumentError(
           "header ferry.id is reserved: set the message's id field instead");
     }
   }
-  if (message.has_timestamp() && api::ToUnixMillis(message.timestamp()) < 0) {
+  if (message.has_timestamp && !message.timestamp_in_range) {
+    return absl::InvalidArgumentError("timestamp is out of range");
+  }
+  if (message.has_timestamp && message.timestamp_ms < 0) {
     return absl::InvalidArgumentError("timestamp is before 1970-01-01");
   }
   return absl::OkStatus();
@@ -128,13 +120,14 @@ BatchPublisher::TopicMetrics& BatchPublisher::MetricsFor(const std::string& topi
   return *slot;
 }
 
-// One batch from Dispatch until its answer. The request and response are
+// One batch from Dispatch until its answer. The request and answer are
 // the caller's (alive until `done` ran): the backend batch views keys, values
-// and headers where they lie in the request. Deletes itself once answered.
+// and headers where they lie in the received request. Deletes itself once
+// answered.
 struct BatchPublisher::Call {
   BatchPublisher* publisher = nullptr;
-  v1::PublishRequest* request = nullptr;
-  v1::PublishResponse* response = nullptr;
+  const PublishRequestView* request = nullptr;
+  BatchResults* answer = nullptr;
   int64_t bytes = 0;
   absl::Time started;
   std::function<void()> done;
@@ -148,7 +141,9 @@ struct BatchPublisher::Call {
   // Per cluster and code only: topic names come from clients, and a typo
   // must not create series that live forever.
   void Fail(int i, const absl::Status& status, bool retryable) {
-    api::ToProtoStatus(status, retryable, response->mutable_results(i)->mutable_status());
+    MessageResult& result = answer->results[i];
+    result.status = status;
+    result.retryable = retryable;
     publisher->registry_
         ->GetCounter(
             "ferry_publish_errors_total", "Messages that failed, by status code.",
@@ -177,20 +172,18 @@ struct BatchPublisher::Call {
         Fail(i, outcome.status, outcome.retryable);
         continue;
       }
-      v1::PublishResult* result = response->mutable_results(i);
-      result->mutable_status();  // present and OK (code 0)
-      result->set_cluster(*cluster);
-      result->set_partition(outcome.partition);
-      result->set_offset(outcome.offset);
-      api::FromUnixMillis(outcome.timestamp_ms, result->mutable_timestamp());
+      MessageResult& result = answer->results[i];
+      result.partition = outcome.partition;
+      result.offset = outcome.offset;
+      result.timestamp_ms = outcome.timestamp_ms;
       ++acked;
-      acked_bytes += MessageBytes(request->messages(i));
+      acked_bytes += request->messages[i].bytes;
     }
     if (attempted > 0) breaker->Record(attempted, cluster_failures, cluster_failure);
     if (acked > 0) {
       // Series appear with the first acknowledged message, so only topics
       // that exist get them.
-      TopicMetrics& m = publisher->MetricsFor(request->topic(), *cluster);
+      TopicMetrics& m = publisher->MetricsFor(request->topic, *cluster);
       m.messages.Inc(static_cast<double>(acked));
       m.bytes.Inc(static_cast<double>(acked_bytes));
       // The answer carries every result at once: each message's latency is
@@ -199,40 +192,40 @@ struct BatchPublisher::Call {
                         static_cast<uint64_t>(acked));
     }
     publisher->limiter_->Release(bytes);
-    // The request and response may be gone once `done` returned.
+    // The request and answer may be gone once `done` returned.
     std::function<void()> answer = std::move(done);
     delete this;
     answer();
   }
 };
 
-void BatchPublisher::Publish(v1::PublishRequest* request, v1::PublishResponse* response,
+void BatchPublisher::Publish(const PublishRequestView* request, BatchResults* answer,
                              PreparedBatch batch, std::function<void()> done) {
   if (hold_ == nullptr) {
-    PublishAdmitted(request, response, batch, std::move(done));
+    PublishAdmitted(request, answer, batch, std::move(done));
     return;
   }
-  const std::string topic = request->topic();
+  const std::string topic = request->topic;
   if (hold_->TryEnter(topic)) {
-    PublishAdmitted(request, response, batch, CountedDone(topic, std::move(done)));
+    PublishAdmitted(request, answer, batch, CountedDone(topic, std::move(done)));
     return;
   }
-  auto answer = std::make_shared<std::function<void()>>(std::move(done));
+  auto answer_done = std::make_shared<std::function<void()>>(std::move(done));
   hold_->Enqueue(
       topic, absl::Now() + limits_.timeout,
-      [this, request, response, batch, answer, topic] {
-        auto counted = CountedDone(topic, std::move(*answer));
+      [this, request, answer, batch, done = answer_done, topic] {
+        auto counted = CountedDone(topic, std::move(*done));
         // The route may have changed while held (a migration moves writes).
         absl::StatusOr<PreparedBatch> fresh = Prepare(*request);
         if (!fresh.ok()) {
-          FailAll(*request, response, batch, fresh.status(), counted);
+          FailAll(*request, answer, batch, fresh.status(), counted);
           return;
         }
         fresh->bytes = batch.bytes;
-        PublishAdmitted(request, response, *fresh, std::move(counted));
+        PublishAdmitted(request, answer, *fresh, std::move(counted));
       },
-      [this, request, response, batch, answer](absl::Status status) {
-        FailAll(*request, response, batch, status, *answer);
+      [this, request, answer, batch, done = answer_done](absl::Status status) {
+        FailAll(*request, answer, batch, status, *done);
       });
 }
 
@@ -244,86 +237,80 @@ std::function<void()> BatchPublisher::CountedDone(const std::string& topic,
   };
 }
 
-void BatchPublisher::FailAll(const v1::PublishRequest& request,
-                             v1::PublishResponse* response, const PreparedBatch& batch,
-                             const absl::Status& status,
+void BatchPublisher::FailAll(const PublishRequestView& request, BatchResults* answer,
+                             const PreparedBatch& batch, const absl::Status& status,
                              const std::function<void()>& done) {
   // The status carries its code, not a backend's retry flag: the one table
   // decides from the code.
-  const bool retryable = api::IsRetryable(status.code());
-  response->Clear();
-  response->set_request_id(request.request_id());
-  for (const v1::OutgoingMessage& message : request.messages()) {
-    v1::PublishResult* result = response->add_results();
-    result->set_id(message.id());
-    api::ToProtoStatus(status, retryable, result->mutable_status());
-  }
+  answer->cluster.clear();
+  MessageResult failed;
+  failed.status = status;
+  failed.retryable = api::IsRetryable(status.code());
+  answer->results.assign(request.messages.size(), failed);
   limiter_->Release(batch.bytes);
   done();
 }
 
-void BatchPublisher::PublishAdmitted(v1::PublishRequest* request,
-                                     v1::PublishResponse* response, PreparedBatch batch,
+void BatchPublisher::PublishAdmitted(const PublishRequestView* request,
+                                     BatchResults* answer, PreparedBatch batch,
                                      std::function<void()> done) {
   if (!batch.auto_create_topic) {
-    Dispatch(request, response, batch, std::move(done));
+    Dispatch(request, answer, batch, std::move(done));
     return;
   }
-  const std::string topic = request->topic();
+  const std::string topic = request->topic;
   auto_creator_.EnsureExists(
       batch.cluster, topic,
-      [this, request, response, batch, done = std::move(done)](absl::Status status) {
+      [this, request, answer, batch, done = std::move(done)](absl::Status status) {
         if (status.ok()) {
-          Dispatch(request, response, batch, done);
+          Dispatch(request, answer, batch, done);
           return;
         }
-        FailAll(*request, response, batch, status, done);
+        FailAll(*request, answer, batch, status, done);
       });
 }
 
-void BatchPublisher::Dispatch(v1::PublishRequest* request, v1::PublishResponse* response,
+void BatchPublisher::Dispatch(const PublishRequestView* request, BatchResults* answer,
                               PreparedBatch batch, std::function<void()> done) {
-  const int count = request->messages_size();
+  const auto count = static_cast<int>(request->messages.size());
   auto* call = new Call;
   call->publisher = this;
   call->request = request;
-  call->response = response;
+  call->answer = answer;
   call->bytes = batch.bytes;
   call->started = absl::Now();
   call->done = std::move(done);
   call->cluster = &batch.cluster->name();
   call->breaker = batch.breaker;
-  response->set_request_id(request->request_id());
-  response->mutable_results()->Reserve(count);
-  for (int i = 0; i < count; ++i) response->add_results();
+  answer->cluster = batch.cluster->name();
+  answer->results.assign(count, MessageResult{});
 
   backend::RecordBatch& records = call->batch;
-  records.topic = request->topic();
+  records.topic = request->topic;
   records.keyless_group = NewKeylessGroup();
   records.records.reserve(count);
   // Most messages carry an id, which becomes a header.
   records.headers.reserve(count);
   call->message_of.reserve(count);
   for (int i = 0; i < count; ++i) {
-    const v1::OutgoingMessage& message = request->messages(i);
-    response->mutable_results(i)->set_id(message.id());
-    if (absl::Status s = CheckMessage(message); !s.ok()) {
+    const MessageView& message = request->messages[i];
+    if (absl::Status s = CheckMessage(*request, message); !s.ok()) {
       call->Fail(i, s, /*retryable=*/false);
       continue;
     }
     const auto first_header = static_cast<uint32_t>(records.headers.size());
-    for (const v1::Header& h : message.headers()) {
-      records.headers.push_back({h.key(), h.value()});
+    for (uint32_t h = 0; h < message.header_count; ++h) {
+      const HeaderView& header = request->headers[message.first_header + h];
+      records.headers.push_back({header.key, header.value});
     }
-    if (!message.id().empty()) records.headers.push_back({kIdHeader, message.id()});
+    if (!message.id.empty()) records.headers.push_back({kIdHeader, message.id});
     records.records.push_back(backend::RecordView{
-        .key = message.key(),
-        .value = message.value(),
-        .ordering_key = message.ordering_key(),
+        .key = message.key,
+        .value = message.value,
+        .ordering_key = message.ordering_key,
         .first_header = first_header,
         .header_count = static_cast<uint32_t>(records.headers.size()) - first_header,
-        .timestamp_ms =
-            message.has_timestamp() ? api::ToUnixMillis(message.timestamp()) : 0});
+        .timestamp_ms = message.has_timestamp ? message.timestamp_ms : 0});
     call->message_of.push_back(i);
   }
   if (records.records.empty()) {

@@ -8,9 +8,9 @@
 #include "absl/status/statusor.h"
 #include "backend/cluster.h"
 #include "config/config.h"
-#include "ferry/v1/publisher.pb.h"
 #include "metrics/registry.h"
 #include "publish/inflight_limiter.h"
+#include "publish/publish_wire.h"
 #include "publish/topic_auto_creator.h"
 #include "publish/write_hold.h"
 #include "routing/cluster_breakers.h"
@@ -48,40 +48,41 @@ class BatchPublisher {
   // circuit breaker is closed, else to the first one (tried rather than
   // failed fast); all of it to that one cluster, so a key's messages keep
   // their order within each cluster.
-  absl::StatusOr<PreparedBatch> Prepare(const v1::PublishRequest& request) const;
+  absl::StatusOr<PreparedBatch> Prepare(const PublishRequestView& request) const;
 
   // Publishes a prepared batch whose bytes the caller already took from the
-  // limiter. `request` and `response` stay the caller's and must live until
-  // `done` runs (so they may sit on the call's arena): the backend writes
-  // keys, values and headers from where they lie in `request` (one
-  // Cluster::PublishBatch per batch), and `response` gets one result per
+  // limiter. `request` (and the bytes it views) and `answer` stay the
+  // caller's and must live until `done` runs: the backend writes keys,
+  // values and headers from where they lie in the received request (one
+  // Cluster::PublishBatch per batch), and `answer` gets one result per
   // message in request order. Messages failing per-message checks (size, reserved
   // headers) are answered without being sent. `done` runs exactly once,
   // after the bytes were released; it runs on a backend thread or this one
   // and must not block. While the topic is write-held the batch waits (up to
   // publish.timeout, then fails UNAVAILABLE), and is routed afresh when
   // released.
-  void Publish(v1::PublishRequest* request, v1::PublishResponse* response,
+  void Publish(const PublishRequestView* request, BatchResults* answer,
                PreparedBatch batch, std::function<void()> done);
 
  private:
   struct TopicMetrics;
   struct Call;
   // Publish, past the write hold.
-  void PublishAdmitted(v1::PublishRequest* request, v1::PublishResponse* response,
+  void PublishAdmitted(const PublishRequestView* request, BatchResults* answer,
                        PreparedBatch batch, std::function<void()> done);
   // `done`, then the hold learns the batch's writes completed.
   std::function<void()> CountedDone(const std::string& topic, std::function<void()> done);
   // Answers every message with `status` and releases the batch's bytes.
-  void FailAll(const v1::PublishRequest& request, v1::PublishResponse* response,
+  void FailAll(const PublishRequestView& request, BatchResults* answer,
                const PreparedBatch& batch, const absl::Status& status,
                const std::function<void()>& done);
   // Publishes the messages of a batch whose topic exists (or is not ours to
   // create).
-  void Dispatch(v1::PublishRequest* request, v1::PublishResponse* response,
+  void Dispatch(const PublishRequestView* request, BatchResults* answer,
                 PreparedBatch batch, std::function<void()> done);
   TopicMetrics& MetricsFor(const std::string& topic, const std::string& cluster);
-  absl::Status CheckMessage(const v1::OutgoingMessage& message) const;
+  absl::Status CheckMessage(const PublishRequestView& request,
+                            const MessageView& message) const;
 
   const config::PublishConfig limits_;
   const routing::RouteTable* routes_;
@@ -97,8 +98,5 @@ class BatchPublisher {
   // uses everything above.
   TopicAutoCreator auto_creator_;
 };
-
-// Bytes a message occupies: key, value, ordering key, id and headers.
-int64_t MessageBytes(const v1::OutgoingMessage& message);
 
 }  // namespace ferry::publish

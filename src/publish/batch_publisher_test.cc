@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "api/retry.h"
 #include "publish/admin_only_cluster.h"
+#include "publish/test_batch.h"
 
 namespace ferry::publish {
 namespace {
@@ -47,13 +48,14 @@ TEST(BatchPublisher, AFailedAutoCreationFailsEachMessageRetryableByTheTable) {
     request.set_topic(topic);
     request.add_messages()->set_value("a");
     request.add_messages()->set_value("b");
-    auto batch = publisher.Prepare(request);
+    TestBatch sent(request);
+    auto batch = publisher.Prepare(sent.request());
     ASSERT_TRUE(batch.ok()) << batch.status();
     ASSERT_TRUE(limiter.TryAcquire(batch->bytes));
     absl::Notification answered;
-    v1::PublishResponse response;
-    publisher.Publish(&request, &response, *batch, [&] { answered.Notify(); });
+    publisher.Publish(&sent.request(), sent.answer(), *batch, [&] { answered.Notify(); });
     ASSERT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    const v1::PublishResponse response = sent.Response();
     ASSERT_EQ(response.results_size(), 2);
     for (const v1::PublishResult& result : response.results()) {
       EXPECT_EQ(result.status().code(), static_cast<int>(code));
@@ -67,15 +69,15 @@ TEST(BatchPublisher, AFailedAutoCreationFailsEachMessageRetryableByTheTable) {
 // Publishes `request` and waits for its response.
 v1::PublishResponse PublishAndWait(BatchPublisher& publisher, InflightLimiter& limiter,
                                    v1::PublishRequest request) {
-  auto batch = publisher.Prepare(request);
+  TestBatch sent(request);
+  auto batch = publisher.Prepare(sent.request());
   EXPECT_TRUE(batch.ok()) << batch.status();
   if (!batch.ok()) return {};
   EXPECT_TRUE(limiter.TryAcquire(batch->bytes));
-  v1::PublishResponse response;
   absl::Notification answered;
-  publisher.Publish(&request, &response, *batch, [&] { answered.Notify(); });
+  publisher.Publish(&sent.request(), sent.answer(), *batch, [&] { answered.Notify(); });
   EXPECT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
-  return response;
+  return sent.Response();
 }
 
 // A node's publish path writing one route to `clusters` (the first is the

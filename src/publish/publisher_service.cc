@@ -1,13 +1,14 @@
 #include "publish/publisher_service.h"
 
 #include <fmt/format.h>
-#include <google/protobuf/arena.h>
 
 #include <deque>
+#include <memory>
 
 #include "absl/synchronization/mutex.h"
 #include "api/convert.h"
 #include "api/retry.h"
+#include "publish/received_batch.h"
 
 namespace ferry::publish {
 namespace {
@@ -30,21 +31,33 @@ absl::Status Overloaded(const InflightLimiter& limiter) {
 // checks or with auth off).
 absl::StatusOr<std::string> Admit(security::Authorizer* authorizer,
                                   grpc::CallbackServerContext& context,
-                                  const v1::PublishRequest& request) {
+                                  const PublishRequestView& request) {
   if (authorizer == nullptr) return std::string();
-  return authorizer->Admit(context, request);
+  // The authorizer reads the topic through the message's descriptor.
+  v1::PublishRequest topic_only;
+  topic_only.set_topic(request.topic);
+  return authorizer->Admit(context, topic_only);
 }
 
 // Counts an accepted batch for its principal (metrics.max_principals).
 void CountFor(metrics::PrincipalCounters* published, const std::string& principal,
-              const v1::PublishRequest& request) {
+              const PublishRequestView& request) {
   if (published != nullptr && !principal.empty()) {
-    published->For(principal).Inc(request.messages_size());
+    published->For(principal).Inc(static_cast<double>(request.messages.size()));
   }
 }
 
+// The stream's answer to a batch that failed as a whole.
+grpc::ByteBuffer BatchError(uint64_t request_id, const absl::Status& status) {
+  v1::PublishResponse response;
+  response.set_request_id(request_id);
+  api::ToProtoStatus(status, api::IsRetryable(status.code()), response.mutable_error());
+  grpc::Slice bytes(response.SerializeAsString());
+  return grpc::ByteBuffer(&bytes, 1);
+}
+
 class PublishStreamReactor final
-    : public grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse> {
+    : public grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer> {
  public:
   PublishStreamReactor(BatchPublisher* publisher, InflightLimiter* limiter,
                        security::Authorizer* authorizer,
@@ -67,23 +80,30 @@ class PublishStreamReactor final
       MaybeFinish();
       return;
     }
-    auto exchange = std::make_shared<Exchange>();
-    exchange->request = std::move(request_);
+    auto exchange = std::make_shared<ReceivedBatch>();
+    absl::Status decoded = exchange->Decode(request_);
     request_.Clear();
-    absl::StatusOr<std::string> principal =
-        Admit(authorizer_, *context_, exchange->request);
+    if (!decoded.ok()) {
+      // Not a PublishRequest: which batch it was is unknown, so the stream
+      // ends (after the answers it owes) instead of answering it.
+      {
+        absl::MutexLock lock(&mu_);
+        reads_done_ = true;
+        end_status_ = api::ToGrpcStatus(decoded);
+      }
+      MaybeFinish();
+      return;
+    }
+    const PublishRequestView& request = exchange->request();
+    absl::StatusOr<std::string> principal = Admit(authorizer_, *context_, request);
     absl::StatusOr<PreparedBatch> batch =
-        principal.ok() ? publisher_->Prepare(exchange->request) : principal.status();
+        principal.ok() ? publisher_->Prepare(request) : principal.status();
     if (!batch.ok()) {
-      v1::PublishResponse response;
-      response.set_request_id(exchange->request.request_id());
-      api::ToProtoStatus(batch.status(), api::IsRetryable(batch.status().code()),
-                         response.mutable_error());
-      Send(std::move(response));
+      Send(BatchError(request.request_id, batch.status()));
       ContinueReading();
       return;
     }
-    CountFor(published_, *principal, exchange->request);
+    CountFor(published_, *principal, request);
     {
       absl::MutexLock lock(&mu_);
       ++pending_;
@@ -94,9 +114,9 @@ class PublishStreamReactor final
         limiter_->Release(bytes);
         BatchDone();
       } else {
-        publisher_->Publish(&exchange->request, &exchange->response, batch,
+        publisher_->Publish(&exchange->request(), exchange->answer(), batch,
                             [this, exchange] {
-                              Send(std::move(exchange->response));
+                              Send(exchange->Response());
                               BatchDone();
                             });
       }
@@ -111,7 +131,7 @@ class PublishStreamReactor final
   }
 
   void OnWriteDone(bool ok) override {
-    const v1::PublishResponse* next = nullptr;
+    const grpc::ByteBuffer* next = nullptr;
     bool resume_reading = false;
     {
       absl::MutexLock lock(&mu_);
@@ -146,12 +166,6 @@ class PublishStreamReactor final
   void OnDone() override { delete this; }
 
  private:
-  // One batch's request and the response BatchPublisher fills in.
-  struct Exchange {
-    v1::PublishRequest request;
-    v1::PublishResponse response;
-  };
-
   // Answers waiting for a slow reader are bounded: past this many, the next
   // batch is not read until the client takes some.
   static constexpr size_t kMaxQueuedReplies = 64;
@@ -170,8 +184,8 @@ class PublishStreamReactor final
     StartRead(&request_);
   }
 
-  void Send(v1::PublishResponse response) {
-    const v1::PublishResponse* start = nullptr;
+  void Send(grpc::ByteBuffer response) {
+    const grpc::ByteBuffer* start = nullptr;
     {
       absl::MutexLock lock(&mu_);
       if (broken_) return;
@@ -195,12 +209,14 @@ class PublishStreamReactor final
   // Finishes once the client stopped sending and every batch was answered.
   // Finish is called outside the lock: OnDone (which deletes this) may follow.
   void MaybeFinish() {
+    grpc::Status status;
     {
       absl::MutexLock lock(&mu_);
       if (!reads_done_ || pending_ > 0 || writing_ || finished_) return;
       finished_ = true;
+      status = end_status_;
     }
-    Finish(grpc::Status::OK);
+    Finish(status);
   }
 
   BatchPublisher* const publisher_;
@@ -209,51 +225,22 @@ class PublishStreamReactor final
   metrics::PrincipalCounters* const published_;
   grpc::CallbackServerContext* const context_;  // valid until OnDone
   // Only touched by the read chain (one read in flight at a time).
-  v1::PublishRequest request_;
+  grpc::ByteBuffer request_;
   std::atomic<bool> cancelled_{false};
 
   absl::Mutex mu_;
-  std::deque<v1::PublishResponse> writes_ ABSL_GUARDED_BY(mu_);
+  std::deque<grpc::ByteBuffer> writes_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
   bool broken_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   int pending_ ABSL_GUARDED_BY(mu_) = 0;
-};
-
-// One unary call's messages, on an arena of their own: parsing the request
-// and building the response allocate a message, a result, a status and a
-// timestamp per published message, which the arena turns into pointer bumps
-// freed at once. Deleted by gRPC (Release) after the call.
-class UnaryMessages final
-    : public grpc::MessageHolder<v1::PublishRequest, v1::PublishResponse> {
- public:
-  UnaryMessages() : arena_(ArenaOptions()) {
-    set_request(google::protobuf::Arena::CreateMessage<v1::PublishRequest>(&arena_));
-    set_response(google::protobuf::Arena::CreateMessage<v1::PublishResponse>(&arena_));
-  }
-  void Release() override { delete this; }
-
- private:
-  static google::protobuf::ArenaOptions ArenaOptions() {
-    google::protobuf::ArenaOptions options;
-    // A batch of a few hundred messages needs tens of KiB: start big
-    // enough that most need one or two blocks.
-    options.start_block_size = 16 << 10;
-    options.max_block_size = 256 << 10;
-    return options;
-  }
-
-  google::protobuf::Arena arena_;
+  // What Finish reports: OK, or why the stream was ended.
+  grpc::Status end_status_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
-
-grpc::MessageHolder<v1::PublishRequest, v1::PublishResponse>*
-PublisherService::UnaryAllocator::AllocateMessages() {
-  return new UnaryMessages();
-}
 
 PublisherService::PublisherService(BatchPublisher* publisher, InflightLimiter* limiter,
                                    security::Authorizer* authorizer,
@@ -261,20 +248,24 @@ PublisherService::PublisherService(BatchPublisher* publisher, InflightLimiter* l
     : publisher_(publisher),
       limiter_(limiter),
       authorizer_(authorizer),
-      published_(published) {
-  SetMessageAllocatorFor_Publish(&allocator_);
-}
+      published_(published) {}
 
 grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext* context,
-                                                    const v1::PublishRequest* request,
-                                                    v1::PublishResponse* response) {
+                                                    const grpc::ByteBuffer* request,
+                                                    grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<std::string> principal = Admit(authorizer_, *context, *request);
+  auto exchange = std::make_unique<ReceivedBatch>();
+  if (absl::Status s = exchange->Decode(*request); !s.ok()) {
+    reactor->Finish(api::ToGrpcStatus(s));
+    return reactor;
+  }
+  absl::StatusOr<std::string> principal =
+      Admit(authorizer_, *context, exchange->request());
   if (!principal.ok()) {
     reactor->Finish(api::ToGrpcStatus(principal.status()));
     return reactor;
   }
-  auto batch = publisher_->Prepare(*request);
+  auto batch = publisher_->Prepare(exchange->request());
   if (!batch.ok()) {
     reactor->Finish(api::ToGrpcStatus(batch.status()));
     return reactor;
@@ -283,17 +274,19 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
     reactor->Finish(api::ToGrpcStatus(Overloaded(*limiter_)));
     return reactor;
   }
-  CountFor(published_, *principal, *request);
-  // `request` is the one UnaryMessages holds (our allocator made it), which
-  // gRPC frees only after Finish: the publisher may move values out of it,
-  // and writes the results straight into `response` on the same arena.
-  auto* messages = static_cast<UnaryMessages*>(context->GetRpcAllocatorState());
-  publisher_->Publish(messages->request(), response, *batch,
-                      [reactor] { reactor->Finish(grpc::Status::OK); });
+  CountFor(published_, *principal, exchange->request());
+  // `response` is gRPC's until the call is done, which Finish starts.
+  ReceivedBatch* received = exchange.release();
+  publisher_->Publish(&received->request(), received->answer(), *batch,
+                      [reactor, received, response] {
+                        *response = received->Response();
+                        delete received;
+                        reactor->Finish(grpc::Status::OK);
+                      });
   return reactor;
 }
 
-grpc::ServerBidiReactor<v1::PublishRequest, v1::PublishResponse>*
+grpc::ServerBidiReactor<grpc::ByteBuffer, grpc::ByteBuffer>*
 PublisherService::PublishStream(grpc::CallbackServerContext* context) {
   return new PublishStreamReactor(publisher_, limiter_, authorizer_, published_, context);
 }

@@ -10,6 +10,7 @@
 #include "absl/synchronization/notification.h"
 #include "backend/fake_cluster.h"
 #include "publish/batch_publisher.h"
+#include "publish/test_batch.h"
 
 namespace ferry::publish {
 namespace {
@@ -157,16 +158,22 @@ class HeldPublishPath {
         std::vector<std::string>{"a", "b"});
   }
 
-  // Publishes one message to "orders"; `answered` is notified with the
-  // response in `response`.
+  // Publishes one message to "orders"; `answered` is notified, then
+  // sent.Response() is the answer.
   void Publish() {
-    request.set_topic("orders");
-    request.add_messages()->set_value("v");
-    auto batch = publisher_.Prepare(request);
+    auto batch = publisher_.Prepare(sent.request());
     ASSERT_TRUE(batch.ok()) << batch.status();
     ASSERT_EQ(batch->cluster, &a_);
     ASSERT_TRUE(limiter_.TryAcquire(batch->bytes));
-    publisher_.Publish(&request, &response, *batch, [this] { answered.Notify(); });
+    publisher_.Publish(&sent.request(), sent.answer(), *batch,
+                       [this] { answered.Notify(); });
+  }
+
+  static v1::PublishRequest OneMessage() {
+    v1::PublishRequest request;
+    request.set_topic("orders");
+    request.add_messages()->set_value("v");
+    return request;
   }
 
   backend::FakeCluster a_{"a"};
@@ -179,8 +186,7 @@ class HeldPublishPath {
   BatchPublisher publisher_;
   absl::Notification answered;
   // The publisher's until `answered`.
-  v1::PublishRequest request;
-  v1::PublishResponse response;
+  TestBatch sent{OneMessage()};
 };
 
 // A batch published while its topic is held waits, and once released goes to
@@ -195,9 +201,10 @@ TEST(WriteHold, AHeldBatchIsRoutedAfreshWhenReleased) {
   path.routes_.Swap(HeldPublishPath::RouteTo("b"));
   path.hold_.Set("orders", false, 6);
   ASSERT_TRUE(path.answered.WaitForNotificationWithTimeout(kWait));
-  ASSERT_EQ(path.response.results_size(), 1);
-  EXPECT_EQ(path.response.results(0).status().code(), 0);
-  EXPECT_EQ(path.response.results(0).cluster(), "b");
+  const v1::PublishResponse response = path.sent.Response();
+  ASSERT_EQ(response.results_size(), 1);
+  EXPECT_EQ(response.results(0).status().code(), 0);
+  EXPECT_EQ(response.results(0).cluster(), "b");
   EXPECT_TRUE(path.a_.published().empty());
   EXPECT_EQ(path.b_.published().size(), 1u);
   EXPECT_EQ(path.limiter_.in_use(), 0);
@@ -211,10 +218,11 @@ TEST(WriteHold, AHeldBatchFailsRetryableUnavailableAtThePublishTimeout) {
   path.hold_.Set("orders", true, 1);
   path.Publish();
   ASSERT_TRUE(path.answered.WaitForNotificationWithTimeout(kWait));
-  ASSERT_EQ(path.response.results_size(), 1);
-  EXPECT_EQ(path.response.results(0).status().code(),
+  const v1::PublishResponse response = path.sent.Response();
+  ASSERT_EQ(response.results_size(), 1);
+  EXPECT_EQ(response.results(0).status().code(),
             static_cast<int>(absl::StatusCode::kUnavailable));
-  EXPECT_TRUE(path.response.results(0).status().retryable());
+  EXPECT_TRUE(response.results(0).status().retryable());
   EXPECT_TRUE(path.a_.published().empty());
   EXPECT_EQ(path.limiter_.in_use(), 0);
 }

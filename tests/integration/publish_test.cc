@@ -2,6 +2,7 @@
 // what is acknowledged is in Kafka byte for byte, bad input gets precise
 // statuses, and a dead broker gives UNAVAILABLE within the timeout.
 #include <gmock/gmock.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -191,6 +192,52 @@ TEST_F(PublishTest, StreamPipelinesBatchesAndMatchesAnswersById) {
   EXPECT_TRUE(stream->Finish().ok());
   EXPECT_EQ(answered.size(), static_cast<size_t>(kBatches));
   EXPECT_EQ(ok_messages, (kBatches - 1) * 20);
+}
+
+// A client that sets compact_results gets the cluster once and packed
+// partitions and offsets that are where the messages are; bytes that are not
+// a PublishRequest fail the call with INVALID_ARGUMENT naming the field.
+TEST_F(PublishTest, CompactAnswersAndMalformedRequests) {
+  const std::string topic = Topic(2);
+  auto node = Node();
+  ASSERT_NE(node, nullptr);
+  auto stub = Stub(*node);
+
+  v1::PublishRequest request;
+  request.set_topic(topic);
+  request.set_compact_results(true);
+  for (int i = 0; i < 3; ++i) Add(request, absl::StrCat("k", i), absl::StrCat("v", i));
+  v1::PublishResponse response;
+  grpc::Status status = Publish(*stub, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.results_size(), 0);
+  EXPECT_EQ(response.compact().cluster(), "main");
+  ASSERT_EQ(response.compact().offsets_size(), 3);
+  ASSERT_EQ(response.compact().timestamps_ms_size(), 3);
+  auto records = testing::ConsumeRecords(broker_->bootstrap(), topic, {0, 1}, 3);
+  ASSERT_TRUE(records.ok()) << records.status();
+  for (const ConsumedRecord& r : *records) {
+    const int i = r.value.back() - '0';
+    EXPECT_EQ(r.partition, response.compact().partitions(i)) << i;
+    EXPECT_EQ(r.offset, response.compact().offsets(i)) << i;
+    EXPECT_EQ(r.timestamp_ms, response.compact().timestamps_ms(i)) << i;
+  }
+
+  grpc::GenericStub generic(
+      grpc::CreateChannel(node->grpc_address(), grpc::InsecureChannelCredentials()));
+  const std::string malformed =
+      "\x12\x01t\x1a\x09\x12\x20"
+      "abc";  // value past its end
+  grpc::Slice slice(malformed);
+  grpc::ByteBuffer bytes(&slice, 1);
+  grpc::ByteBuffer answer;
+  grpc::ClientContext context;
+  std::promise<grpc::Status> done;
+  generic.UnaryCall(&context, "/ferry.v1.Publisher/Publish", grpc::StubOptions(), &bytes,
+                    &answer, [&](grpc::Status s) { done.set_value(s); });
+  status = done.get_future().get();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("messages[0]"));
 }
 
 TEST_F(PublishTest, BadBatchesFailTheCallWithAPreciseStatus) {

@@ -64,6 +64,31 @@ def test_publisher_core_sends_resolves_and_flushes():
     assert core.flushed(watermark) and core.outstanding_bytes == 0 and not core.inflight
 
 
+def test_publisher_core_asks_for_and_reads_the_compact_answer():
+    core = publisher()
+    for value in (b"a", b"b", b"c"):
+        publish(core, "t", value, 0.0)
+    (batch,), _ = core.step(0.0)
+    assert core.request(batch).compact_results
+    compact = publisher_pb2.CompactPublishResults(
+        cluster="main", partitions=[0, 2, 1], offsets=[5, 9, 7], timestamps_ms=[1, 2, 3])
+    resolved = core.on_response(batch, publisher_pb2.PublishResponse(compact=compact), 0.01)
+    outcomes = [o for _, outcome in resolved for o in outcome]
+    assert outcomes == [ferry.PublishResult("main", 0, 5), ferry.PublishResult("main", 2, 9),
+                        ferry.PublishResult("main", 1, 7)]
+
+
+def test_publisher_core_fails_a_compact_answer_of_the_wrong_length():
+    core = publisher()
+    publish(core, "t", b"a", 0.0)
+    publish(core, "t", b"b", 0.0)
+    (batch,), _ = core.step(0.0)
+    compact = publisher_pb2.CompactPublishResults(cluster="main", partitions=[0], offsets=[5])
+    resolved = core.on_response(batch, publisher_pb2.PublishResponse(compact=compact), 0.01)
+    outcomes = [o for _, outcome in resolved for o in outcome]
+    assert len(outcomes) == 2 and all(isinstance(o, ferry.FerryError) for o in outcomes)
+
+
 def test_publisher_core_retries_on_the_other_node_after_a_node_failure():
     core = publisher()
     publish(core, "t", b"v", 0.0)

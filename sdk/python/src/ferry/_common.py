@@ -55,7 +55,11 @@ def result_outcomes(response, count, endpoint):
 
     One comprehension over the results, successes built with tuple.__new__
     (no Python-level constructor): this runs for every published message and
-    was the largest part of a batch's completion (1.4 -> 0.5 µs a message)."""
+    was the largest part of a batch's completion (1.4 -> 0.5 µs a message).
+    A fully written batch may come in the compact form (the request set
+    compact_results): one cluster and the partitions and offsets in order."""
+    if response.HasField("compact"):
+        return compact_outcomes(response.compact, count, endpoint)
     results = response.results
     if len(results) != count:
         error = Unavailable("node answered %d results for %d messages" % (len(results), count),
@@ -72,6 +76,18 @@ def result_outcomes(response, count, endpoint):
                                                     retryable=status.retryable,
                                                     endpoint=endpoint)
     return outcomes
+
+
+def compact_outcomes(compact, count, endpoint):
+    """Outcomes of a PublishResponse.compact: every message was written."""
+    partitions, offsets = compact.partitions, compact.offsets
+    if len(partitions) != count or len(offsets) != count:
+        error = Unavailable("node answered %d partitions and %d offsets for %d messages"
+                            % (len(partitions), len(offsets), count),
+                            retryable=False, endpoint=endpoint)
+        return [error] * count
+    new, cls, cluster = tuple.__new__, _types.PublishResult, compact.cluster
+    return [new(cls, (cluster, p, o)) for p, o in zip(partitions, offsets)]
 
 
 def call_error(error, endpoint):

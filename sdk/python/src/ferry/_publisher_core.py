@@ -249,7 +249,10 @@ class PublisherCore:
         return None if when is None else max(0.0, when - now)
 
     def request(self, batch: Batch) -> publisher_pb2.PublishRequest:
-        request = publisher_pb2.PublishRequest(topic=batch.topic)
+        # compact_results: a fully written batch is answered with packed
+        # arrays instead of a PublishResult per message (less for the node to
+        # build and for result_outcomes to read); older nodes ignore it.
+        request = publisher_pb2.PublishRequest(topic=batch.topic, compact_results=True)
         messages = request.messages
         for entry in batch.entries:
             _outgoing.write(messages, entry)
