@@ -53,14 +53,19 @@ bool Contains(const std::string& line, const char* part) {
   return line.find(part) != std::string::npos;
 }
 
-TEST(KafkaClusterProbe, GivenManyTopicsEachProbeAsksForOneTopicNotForAllOfThem) {
+absl::StatusOr<std::unique_ptr<KafkaCluster>> StartOnSharedBroker(
+    ClientFactory& factory, absl::Duration probe_interval) {
   testing::KafkaBroker* broker = testing::SharedBroker();
-  ASSERT_NE(broker, nullptr);
-  MetadataLoggingFactory factory;
-  auto cluster = KafkaCluster::Start(
+  if (broker == nullptr) return absl::UnavailableError("no shared Kafka broker");
+  return KafkaCluster::Start(
       config::ClusterConfig{
           .name = "main", .type = "kafka", .bootstrap = broker->bootstrap()},
-      {.probe_interval = absl::Milliseconds(100)}, factory);
+      {.probe_interval = probe_interval}, factory);
+}
+
+TEST(KafkaClusterProbe, GivenManyTopicsEachProbeAsksForOneTopicNotForAllOfThem) {
+  MetadataLoggingFactory factory;
+  auto cluster = StartOnSharedBroker(factory, absl::Milliseconds(100));
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(
@@ -91,13 +96,8 @@ TEST(KafkaClusterProbe, GivenManyTopicsEachProbeAsksForOneTopicNotForAllOfThem) 
 // Creating or describing one topic must not fetch the metadata of every
 // topic: creating N topics one by one would cost O(N^2).
 TEST(KafkaClusterProbe, GivenManyTopicsCreatingAndDescribingOneAsksForThatTopicOnly) {
-  testing::KafkaBroker* broker = testing::SharedBroker();
-  ASSERT_NE(broker, nullptr);
   MetadataLoggingFactory factory;
-  auto cluster = KafkaCluster::Start(
-      config::ClusterConfig{
-          .name = "main", .type = "kafka", .bootstrap = broker->bootstrap()},
-      {.probe_interval = absl::Minutes(5)}, factory);
+  auto cluster = StartOnSharedBroker(factory, absl::Minutes(5));
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   MetadataLog::Take();
   for (int i = 0; i < 5; ++i) {
