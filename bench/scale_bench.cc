@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <sstream>
 
 #include "bench/bench_util.h"
 #include "ferry/client/publisher.h"
@@ -613,6 +614,33 @@ double FerryConsume(v1::Subscriber::Stub* stub, const std::vector<std::string>& 
   return all ? messages / seconds : -1;
 }
 
+// What ferryd's /metrics say about its publishes so far: messages the broker
+// acknowledged, messages that failed (a client resends the retryable ones,
+// so acknowledged + failed is what the clients sent), and the breaker.
+struct PublishCounts {
+  int64_t acknowledged = 0;
+  int64_t failed = 0;
+  int64_t failovers = 0;
+  int breaker_state = -1;  // 0 closed, 1 half-open, 2 open
+
+  static PublishCounts Read(const testing::FerrydProcess& node) {
+    PublishCounts counts;
+    std::istringstream metrics(node.HttpGet("/metrics").second);
+    for (std::string line; std::getline(metrics, line);) {
+      const size_t space = line.rfind(' ');
+      if (line.starts_with('#') || space == std::string::npos) continue;
+      const auto value = static_cast<int64_t>(std::stod(line.substr(space + 1)));
+      if (line.starts_with("ferry_publish_messages_total{")) counts.acknowledged += value;
+      if (line.starts_with("ferry_publish_errors_total{")) counts.failed += value;
+      if (line.starts_with("ferry_cluster_failovers_total{")) counts.failovers += value;
+      if (line.starts_with("ferry_cluster_breaker_state{")) {
+        counts.breaker_state = static_cast<int>(value);
+      }
+    }
+    return counts;
+  }
+};
+
 // Publish and consume throughput over few and many topics, through ferryd and
 // straight to Kafka, side by side.
 int RunTopics(const Options& o) {
@@ -642,9 +670,16 @@ int RunTopics(const Options& o) {
     row.direct_publish = DirectPublish(infra.bootstrap, topics, o.messages, o.size);
     Log("{} topics: direct publish {:.0f} msgs/s", count, row.direct_publish);
     int64_t ferry_acked = 0;
+    const PublishCounts before = PublishCounts::Read(*infra.node);
     row.ferry_publish =
         FerryPublish(infra.ferryd, topics, o.messages, o.size, &ferry_acked);
-    Log("{} topics: Ferry publish {:.0f} msgs/s", count, row.ferry_publish);
+    const PublishCounts after = PublishCounts::Read(*infra.node);
+    Log("{} topics: Ferry publish {:.0f} msgs/s; ferryd: {} acknowledged, {} failed "
+        "(the SDK sent {} for {}), {} failovers, breaker state {} (0 closed, 2 open)",
+        count, row.ferry_publish, after.acknowledged - before.acknowledged,
+        after.failed - before.failed,
+        after.acknowledged - before.acknowledged + after.failed - before.failed,
+        o.messages, after.failovers - before.failovers, after.breaker_state);
     // Both paths' messages (those acknowledged: a publish that timed out
     // leaves fewer).
     const int64_t written = (row.direct_publish > 0 ? o.messages : 0) + ferry_acked;

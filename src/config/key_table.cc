@@ -306,7 +306,9 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
     {"breaker.failure_rate", "percent", "50%", "1%..100%",
      "Share of failed outcomes in the window that opens a breaker. Only failures "
      "that say the cluster is unhealthy count (UNAVAILABLE, DEADLINE_EXCEEDED: "
-     "timeouts, transport errors, not enough replicas), never rejected messages.",
+     "timeouts, transport errors, not enough replicas), never rejected messages, "
+     "nor messages that timed out in the node's queue while the cluster "
+     "acknowledged others (a busy cluster, not a failed one).",
      [](Config& c, const Captures&, std::string_view v) {
        return ParsePercent(v, c.breaker.failure_rate);
      }},

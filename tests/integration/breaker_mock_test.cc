@@ -83,7 +83,8 @@ TEST_F(BreakerOnMockCluster, GivenRejectedMessagesTheBreakerStaysClosed) {
 }
 
 // A partial failure: one topic has no leader, the cluster answers
-// otherwise. Its publishes time out, which counts against the cluster.
+// otherwise. Its publishes time out while nothing is acknowledged, which
+// counts against the cluster.
 TEST_F(BreakerOnMockCluster, GivenATopicWithoutLeaderItsTimeoutsOpenTheBreaker) {
   ASSERT_TRUE(mock_->CreateTopic("orders", 1).ok());
   ASSERT_TRUE(mock_->CreateTopic("orders.broken", 1).ok());

@@ -28,7 +28,8 @@ ErrorClass Classify(rd_kafka_resp_err_t err) {
     // resend, possibly through another node that reaches the cluster.
     // __MSG_TIMED_OUT is librdkafka giving up on an unreachable cluster, which
     // Ferry reports as UNAVAILABLE: DEADLINE_EXCEEDED belongs to the client's
-    // own gRPC deadline.
+    // own gRPC deadline. (KafkaCluster does not count it against a cluster
+    // that acknowledged other records while this one waited: a busy queue.)
     case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
     case RD_KAFKA_RESP_ERR__FAIL:
     case RD_KAFKA_RESP_ERR__TRANSPORT:

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <thread>
@@ -111,6 +113,15 @@ class KafkaCluster final : public Cluster {
   void ProbeLoop();
   // The outcome of a record librdkafka refused or failed.
   PublishOutcome Failure(rd_kafka_resp_err_t err, int32_t partition) const;
+  // The outcome of a record whose delivery report failed. A record that timed
+  // out while the cluster acknowledged others waited in a busy queue (e.g.
+  // 10,000 partitions draining slower than publish.timeout): retryable, but
+  // not a sign of an unhealthy cluster, so it does not count towards its
+  // breaker. A cluster that acknowledged nothing meanwhile is down or stuck.
+  // The price: a partition without a leader among partitions that still
+  // acknowledge does not move the cluster's writes either (its records fail
+  // retryably, and the metadata probe still watches the cluster).
+  PublishOutcome DeliveryFailure(const rd_kafka_message_t& message) const;
   // Waits up to `wait` for in-flight records, then purges the rest so every
   // Publish callback still runs (UNAVAILABLE, retryable).
   void FailOutstanding(rd_kafka_t* producer, absl::Duration wait);
@@ -143,6 +154,9 @@ class KafkaCluster final : public Cluster {
   // Set when the producer raised a fatal error, until it was replaced; the
   // cluster is reported down meanwhile.
   std::string fatal_error_ ABSL_GUARDED_BY(mu_);
+  // When the producer last had a record acknowledged (absl::GetCurrentTimeNanos);
+  // 0 before the first. Written by delivery reports only.
+  std::atomic<int64_t> last_ack_nanos_{0};
   std::thread poll_thread_;
   std::thread probe_thread_;
 };

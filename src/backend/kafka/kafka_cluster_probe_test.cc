@@ -1,5 +1,6 @@
-// What KafkaCluster's probe asks a real broker for (librdkafka's mock answers
-// metadata requests differently from Kafka, so this needs the real one).
+// What KafkaCluster's probe and its single-topic administration ask a real
+// broker for (librdkafka's mock answers metadata requests differently from
+// Kafka, so this needs the real one).
 #include <gtest/gtest.h>
 
 #include <string>
@@ -52,14 +53,19 @@ bool Contains(const std::string& line, const char* part) {
   return line.find(part) != std::string::npos;
 }
 
-TEST(KafkaClusterProbe, GivenManyTopicsEachProbeAsksForOneTopicNotForAllOfThem) {
+absl::StatusOr<std::unique_ptr<KafkaCluster>> StartOnSharedBroker(
+    ClientFactory& factory, absl::Duration probe_interval) {
   testing::KafkaBroker* broker = testing::SharedBroker();
-  ASSERT_NE(broker, nullptr);
-  MetadataLoggingFactory factory;
-  auto cluster = KafkaCluster::Start(
+  if (broker == nullptr) return absl::UnavailableError("no shared Kafka broker");
+  return KafkaCluster::Start(
       config::ClusterConfig{
           .name = "main", .type = "kafka", .bootstrap = broker->bootstrap()},
-      {.probe_interval = absl::Milliseconds(100)}, factory);
+      {.probe_interval = probe_interval}, factory);
+}
+
+TEST(KafkaClusterProbe, GivenManyTopicsEachProbeAsksForOneTopicNotForAllOfThem) {
+  MetadataLoggingFactory factory;
+  auto cluster = StartOnSharedBroker(factory, absl::Milliseconds(100));
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   for (int i = 0; i < 5; ++i) {
     ASSERT_TRUE(
@@ -85,6 +91,34 @@ TEST(KafkaClusterProbe, GivenManyTopicsEachProbeAsksForOneTopicNotForAllOfThem) 
   EXPECT_GE(named_one, 5);
   EXPECT_TRUE(full.empty()) << full.size() << " full answers, e.g. " << full.front();
   EXPECT_EQ((*cluster)->Status().state, ClusterState::kUp) << (*cluster)->Status().error;
+}
+
+// Creating or describing one topic must not fetch the metadata of every
+// topic: creating N topics one by one would cost O(N^2).
+TEST(KafkaClusterProbe, GivenManyTopicsCreatingAndDescribingOneAsksForThatTopicOnly) {
+  MetadataLoggingFactory factory;
+  auto cluster = StartOnSharedBroker(factory, absl::Minutes(5));
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  MetadataLog::Take();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE((*cluster)->CreateTopic("admin.one." + std::to_string(i), 3, 1, {}).ok());
+  }
+  auto described = (*cluster)->DescribeTopic("admin.one.0");
+  ASSERT_TRUE(described.ok()) << described.status();
+  EXPECT_EQ(described->partitions.size(), 3u);
+  EXPECT_EQ((*cluster)->DescribeTopic("admin.one.missing").status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE((*cluster)->DeleteTopic("admin.one.4").ok());
+
+  int named_one = 0;
+  std::vector<std::string> full;
+  for (const std::string& line : MetadataLog::Take()) {
+    if (!Contains(line, "application requested")) continue;
+    if (Contains(line, "Received metadata (for 1 requested topics)")) ++named_one;
+    if (Contains(line, "Caching full metadata")) full.push_back(line);
+  }
+  EXPECT_GE(named_one, 8);  // at least one per call above
+  EXPECT_TRUE(full.empty()) << full.size() << " full answers, e.g. " << full.front();
 }
 
 }  // namespace

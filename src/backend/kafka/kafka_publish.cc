@@ -100,6 +100,22 @@ PublishOutcome KafkaCluster::Failure(rd_kafka_resp_err_t err, int32_t partition)
   };
 }
 
+PublishOutcome KafkaCluster::DeliveryFailure(const rd_kafka_message_t& message) const {
+  PublishOutcome outcome = Failure(message.err, message.partition);
+  if (message.err != RD_KAFKA_RESP_ERR__MSG_TIMED_OUT) return outcome;
+  // How long the record waited; librdkafka times records out at
+  // message.timeout.ms after they were produced, give or take its 1 s scan.
+  const int64_t latency_us = rd_kafka_message_latency(&message);
+  const absl::Duration waited =
+      latency_us >= 0 ? absl::Microseconds(latency_us) : options_.publish_timeout;
+  const int64_t produced_nanos =
+      absl::GetCurrentTimeNanos() - absl::ToInt64Nanoseconds(waited);
+  if (last_ack_nanos_.load(std::memory_order_relaxed) > produced_nanos) {
+    outcome.counts_against_cluster = false;
+  }
+  return outcome;
+}
+
 void KafkaCluster::PublishBatch(const RecordBatch& batch, BatchCallback done) {
   const std::shared_ptr<ProducerHandle> producer = this->producer();
   BatchCompletion* completion = BatchCompletion::Start(batch, std::move(done));
@@ -142,11 +158,12 @@ void KafkaCluster::PublishBatch(const RecordBatch& batch, BatchCallback done) {
 void KafkaCluster::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message,
                               void* opaque) {
   auto [completion, index] = BatchCompletion::FromToken(message->_private);
+  auto* self = static_cast<KafkaCluster*>(opaque);
   if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    completion->Finish(index, static_cast<KafkaCluster*>(opaque)->Failure(
-                                  message->err, message->partition));
+    completion->Finish(index, self->DeliveryFailure(*message));
     return;
   }
+  self->last_ack_nanos_.store(absl::GetCurrentTimeNanos(), std::memory_order_relaxed);
   completion->Finish(index, PublishOutcome{.partition = message->partition,
                                            .offset = message->offset,
                                            .timestamp_ms = rd_kafka_message_timestamp(

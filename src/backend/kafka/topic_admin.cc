@@ -70,13 +70,12 @@ absl::Status TimedOut(std::string_view context, std::string_view detail) {
   return KafkaStatusWithDetail(RD_KAFKA_RESP_ERR__TIMED_OUT, context, detail);
 }
 
-// Metadata of all topics, on purpose. Asking for one topic needs a
-// rd_kafka_topic_t, and librdkafka sends that request with the handle's
-// allow.auto.create.topics, which defaults to true for producers: on a broker
-// with auto.create.topics.enable=true (Kafka's default) describing a missing
-// topic would create it. The topic object would also stay in the shared
-// handle and be part of every later probe. The price is a full metadata
-// response per call, acceptable for operator-driven administration.
+struct TopicDeleter {
+  void operator()(rd_kafka_topic_t* topic) const { rd_kafka_topic_destroy(topic); }
+};
+using TopicPtr = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
+
+// Metadata of all topics (for listings).
 absl::StatusOr<MetadataPtr> FetchMetadata(rd_kafka_t* handle, absl::Time deadline,
                                           std::string_view context) {
   if (absl::Now() >= deadline) return TimedOut(context, "no time left for metadata");
@@ -87,10 +86,34 @@ absl::StatusOr<MetadataPtr> FetchMetadata(rd_kafka_t* handle, absl::Time deadlin
   return MetadataPtr(metadata);
 }
 
+// Metadata naming only `topic`: checking one topic must not cost a response
+// listing every topic of the cluster (creating 1,000 topics one by one asked
+// for 500,000 topic entries). The handle must set
+// allow.auto.create.topics=false (KafkaCluster's administration handle does),
+// or naming a missing topic could create it.
+absl::StatusOr<MetadataPtr> FetchTopicMetadata(rd_kafka_t* handle,
+                                               const std::string& topic,
+                                               absl::Time deadline,
+                                               std::string_view context) {
+  if (absl::Now() >= deadline) return TimedOut(context, "no time left for metadata");
+  TopicPtr only(rd_kafka_topic_new(handle, topic.c_str(), nullptr));
+  if (only == nullptr) return KafkaStatus(rd_kafka_last_error(), context);
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const rd_kafka_resp_err_t err = rd_kafka_metadata(handle, /*all_topics=*/0, only.get(),
+                                                    &metadata, MillisUntil(deadline));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return KafkaStatus(err, context);
+  return MetadataPtr(metadata);
+}
+
+// The topic's entry; nullptr when the cluster does not have it (a response
+// naming it answers UNKNOWN_TOPIC_OR_PART for a missing topic).
 const rd_kafka_metadata_topic_t* FindTopic(const rd_kafka_metadata_t& metadata,
                                            const std::string& topic) {
   for (int i = 0; i < metadata.topic_cnt; ++i) {
-    if (topic == metadata.topics[i].topic) return &metadata.topics[i];
+    const rd_kafka_metadata_topic_t& found = metadata.topics[i];
+    if (topic != found.topic) continue;
+    if (found.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) return nullptr;
+    return &found;
   }
   return nullptr;
 }
@@ -169,7 +192,8 @@ absl::Status AwaitMetadata(
   absl::Duration pause = absl::Milliseconds(50);
   std::string why;
   while (true) {
-    absl::StatusOr<MetadataPtr> metadata = FetchMetadata(handle, deadline, context);
+    absl::StatusOr<MetadataPtr> metadata =
+        FetchTopicMetadata(handle, topic, deadline, context);
     if (metadata.ok()) {
       why = not_ready(FindTopic(**metadata, topic));
       if (why.empty()) return absl::OkStatus();
@@ -202,7 +226,8 @@ absl::StatusOr<TopicInfo> DescribeTopic(rd_kafka_t* handle, const std::string& t
   TopicInfo info;
   info.name = topic;
   {
-    absl::StatusOr<MetadataPtr> metadata = FetchMetadata(handle, deadline, context);
+    absl::StatusOr<MetadataPtr> metadata =
+        FetchTopicMetadata(handle, topic, deadline, context);
     if (!metadata.ok()) return metadata.status();
     const rd_kafka_metadata_topic_t* found = FindTopic(**metadata, topic);
     if (found == nullptr) {
