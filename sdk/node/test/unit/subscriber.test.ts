@@ -48,7 +48,7 @@ test('the stream opens with the options; messages arrive in order; acks go in on
   a.ack(); // only the first settlement counts
   await until(() => n.streams[0].requests.length === 2);
   await sleep(20);
-  assert.deepEqual(n.streams[0].requests.slice(1), [{ ack: { receipts: [Buffer.from('r-1'), Buffer.from('r-2')] }, request: 'ack' }]);
+  assert.deepEqual(n.streams[0].requests.slice(1), [{ ack: { receipts: [Buffer.from('r-1'), Buffer.from('r-2')], spans: [] }, request: 'ack' }]);
   assert.equal(sub.stats().acksSent, 2);
 });
 
