@@ -56,6 +56,11 @@ void LogFileLimit(const absl::StatusOr<ferry::server::FileLimitChange>& change) 
     spdlog::warn("open file limit not raised: {}", change.status().ToString());
     return;
   }
+  if (change->before.soft == change->after.soft) {
+    spdlog::info("open file limit (RLIMIT_NOFILE): {}, already the hard limit",
+                 change->after.soft);
+    return;
+  }
   spdlog::info("open file limit (RLIMIT_NOFILE): soft {} -> {}, hard {}",
                change->before.soft, change->after.soft, change->after.hard);
 }
