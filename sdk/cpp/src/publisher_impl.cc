@@ -119,36 +119,12 @@ void Publisher::Impl::Publish(std::string topic, Message message,
   pending->id = std::move(id);
   pending->done = std::move(done);
 
-  std::optional<PublishResult> failed;
-  {
-    absl::MutexLock lock(&mu_);
-    const std::size_t bytes = pending->payload_bytes;
-    auto fits = [this, bytes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return closing_ || outstanding_bytes_ + bytes <= options_.max_outstanding_bytes;
-    };
-    if (!fits() && !options_.block_when_full) {
-      failed = internal::Failure(
-          kResourceExhausted,
-          fmt::format("MaxOutstandingBytes ({} bytes) reached: {} bytes are waiting for "
-                      "their results",
-                      options_.max_outstanding_bytes, outstanding_bytes_),
-          pending->id);
-    } else {
-      mu_.Await(absl::Condition(&fits));
-      if (closing_) {
-        failed = Closed(*pending);
-      } else {
-        pending->seq = seqs_.Add();
-        pending->published_at = Clock::now();
-        pending->deadline = pending->published_at + delivery_timeout_;
-        outstanding_bytes_ += bytes;
-        incoming_.push_back(std::move(pending));
-        return;
-      }
-    }
-  }
-  // Outside mu_: a callback may publish again.
-  pending->done.Complete(*std::move(failed));
+  std::optional<Refusal<Pending>> refused = Admit(std::move(pending));
+  if (!refused) return;
+  // Outside mu_: a callback may publish again. A new message has no last
+  // error, so "publisher closed" is what Closed() would say.
+  refused->item->done.Complete(
+      internal::Failure(refused->code, std::move(refused->error), refused->item->id));
 }
 
 void Publisher::Impl::PublishMany(std::string_view topic,
@@ -211,44 +187,44 @@ void Publisher::Impl::PublishMany(std::string_view topic,
 }
 
 void Publisher::Impl::Enqueue(std::unique_ptr<ManyPart> part) {
-  int code = 0;
-  std::string error;
-  {
-    absl::MutexLock lock(&mu_);
-    const std::size_t bytes = part->payload_bytes;
-    auto fits = [this, bytes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return closing_ || outstanding_bytes_ + bytes <= options_.max_outstanding_bytes;
-    };
-    if (!fits() && !options_.block_when_full) {
-      code = kResourceExhausted;
-      error = fmt::format(
-          "MaxOutstandingBytes ({} bytes) reached: {} bytes are waiting for their "
-          "results",
-          options_.max_outstanding_bytes, outstanding_bytes_);
-    } else {
-      mu_.Await(absl::Condition(&fits));
-      if (closing_) {
-        code = kUnavailable;
-        error = "publisher closed";
-      } else {
-        part->seq = seqs_.Add();
-        part->published_at = Clock::now();
-        part->deadline = part->published_at + delivery_timeout_;
-        outstanding_bytes_ += bytes;
-        incoming_parts_.push_back(std::move(part));
-        return;
-      }
-    }
-  }
+  std::optional<Refusal<ManyPart>> refused = Admit(std::move(part));
+  if (!refused) return;
   // Outside mu_: the release may complete the call, and a callback may
   // publish again.
+  ManyPart& refused_part = *refused->item;
   {
-    internal::ManyCall::Writer writer(*part->call);
-    for (uint32_t i : part->sending) {
-      writer.Failed(part->first + i, code, internal::Retryable(code), error);
+    internal::ManyCall::Writer writer(*refused_part.call);
+    for (uint32_t i : refused_part.sending) {
+      writer.Failed(refused_part.first + i, refused->code,
+                    internal::Retryable(refused->code), refused->error);
     }
   }
-  part->call->Release();
+  refused_part.call->Release();
+}
+
+template <typename Item>
+std::optional<Publisher::Impl::Refusal<Item>> Publisher::Impl::Admit(
+    std::unique_ptr<Item> item) {
+  absl::MutexLock lock(&mu_);
+  const std::size_t bytes = item->payload_bytes;
+  auto fits = [this, bytes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return closing_ || outstanding_bytes_ + bytes <= options_.max_outstanding_bytes;
+  };
+  if (!fits() && !options_.block_when_full) {
+    return Refusal<Item>{
+        std::move(item), kResourceExhausted,
+        fmt::format("MaxOutstandingBytes ({} bytes) reached: {} bytes are waiting for "
+                    "their results",
+                    options_.max_outstanding_bytes, outstanding_bytes_)};
+  }
+  mu_.Await(absl::Condition(&fits));
+  if (closing_) return Refusal<Item>{std::move(item), kUnavailable, "publisher closed"};
+  item->seq = seqs_.Add();
+  item->published_at = Clock::now();
+  item->deadline = item->published_at + delivery_timeout_;
+  outstanding_bytes_ += bytes;
+  IncomingFor(std::move(item));
+  return std::nullopt;
 }
 
 bool Publisher::Impl::Flush(std::chrono::milliseconds timeout) {

@@ -116,6 +116,28 @@ class Publisher::Impl {
   // PublishMany's steps on the calling thread: queues `part` (waiting for
   // room as Publish does) or fails its messages at once.
   void Enqueue(std::unique_ptr<ManyPart> part);
+
+  // Why Admit turned an item away, and the item, to fail.
+  template <typename Item>
+  struct Refusal {
+    std::unique_ptr<Item> item;
+    int code = 0;
+    std::string error;
+  };
+  // Publish's and PublishMany's admission of a Pending or a ManyPart: waits
+  // for room under MaxOutstandingBytes (BlockWhenFull; else refuses with
+  // RESOURCE_EXHAUSTED at once), refuses with UNAVAILABLE once closing, and
+  // otherwise gives the item its seq, times and bytes and queues it for the
+  // sender thread.
+  template <typename Item>
+  std::optional<Refusal<Item>> Admit(std::unique_ptr<Item> item);
+  // The sender thread's incoming queue for the item's kind.
+  void IncomingFor(std::unique_ptr<Pending> message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    incoming_.push_back(std::move(message));
+  }
+  void IncomingFor(std::unique_ptr<ManyPart> part) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    incoming_parts_.push_back(std::move(part));
+  }
   // Sender thread: sends a part from the Batcher, or, past its deadline,
   // fails it.
   void StartPart(std::unique_ptr<ManyPart> part, Clock::time_point now, Parts* done);
