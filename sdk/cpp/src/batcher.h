@@ -94,7 +94,8 @@ class Batcher {
   std::vector<std::unique_ptr<Pending>> TakeAll();
 
   // Queues a newly published part behind its keys' earlier messages and
-  // parts. Cost: a key lookup per message of the part.
+  // parts. Cost: a key lookup per message of the part; CompletePart looks up
+  // each distinct key once.
   void AddPart(std::unique_ptr<ManyPart> part);
   // A part that holds all its keys (in the order they got them); null when
   // none.

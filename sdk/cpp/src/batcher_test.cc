@@ -301,7 +301,9 @@ TEST_F(BatcherTest, PartHoldsItsKeysAfterTheirEarlierMessagesAndBeforeLaterOnes)
   std::unique_ptr<ManyPart> part = Part({"J", "K", "", "J"});
   ManyPart* raw = part.get();
   batcher.AddPart(std::move(part));
-  EXPECT_EQ(raw->held_keys, (std::vector<std::string_view>{"J", "K"}));
+  std::vector<std::string_view> held;
+  for (const ManyPart::HeldKey& key : raw->held_keys) held.push_back(raw->KeyOf(key));
+  EXPECT_EQ(held, (std::vector<std::string_view>{"J", "K"}));
   EXPECT_EQ(batcher.NextPart(), nullptr) << "K's earlier message is in flight";
   Add(batcher, "K-2", "K");  // after the part
   Add(batcher, "J-1", "J");  // after the part
@@ -350,6 +352,36 @@ TEST_F(BatcherTest, PartsSharingAKeyGoOneAfterTheOtherAndDisjointOnesTogether) {
   batcher.CompletePart(*third);
   Add(batcher, "B-1", "B");
   EXPECT_EQ(Values(Next(batcher, kStart)), std::vector<std::string>{"B-1"});
+}
+
+TEST_F(BatcherTest, PartReleasesItsKeysOnceTheBytesItWasPublishedFromAreGone) {
+  // More keys than CompletePart looks ahead, each twice in the part.
+  std::vector<std::string> keys;
+  for (int i = 0; i < 20; ++i) keys.push_back("key-" + std::to_string(i));
+  std::vector<std::string> twice = keys;
+  twice.insert(twice.end(), keys.begin(), keys.end());
+  Batcher batcher({.max_messages = 10});
+  std::unique_ptr<ManyPart> first = Part(twice);
+  std::unique_ptr<ManyPart> second = Part(keys);
+  const ManyPart* raw_second = second.get();
+  batcher.AddPart(std::move(first));
+  batcher.AddPart(std::move(second));
+  first = batcher.NextPart();
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->held_keys.size(), keys.size());
+  EXPECT_EQ(batcher.NextPart(), nullptr) << "every key is held by the first part";
+
+  // The request the parts' keys were read from is gone (here: overwritten).
+  for (std::vector<std::string>& part_keys : part_keys_) {
+    for (std::string& key : part_keys) key.assign(key.size(), 'x');
+  }
+  batcher.CompletePart(*first);
+  second = batcher.NextPart();
+  EXPECT_EQ(second.get(), raw_second);
+  Add(batcher, "later", "key-7");
+  EXPECT_TRUE(NothingDue(batcher, kStart)) << "key-7 is held by the second part";
+  batcher.CompletePart(*second);
+  EXPECT_EQ(Values(Next(batcher, kStart)), std::vector<std::string>{"later"});
 }
 
 TEST_F(BatcherTest, MessagesRetriedBeforeAPartKeepTheirPlace) {

@@ -84,10 +84,25 @@ struct ManyPart {
   uint64_t seq = 0;
   std::string topic;
   // Per message with an ordering key (else key): that key, viewing `request`.
+  // Read (and let go) by Batcher::AddPart.
   std::vector<std::string_view> order_keys;
   // The distinct order_keys, filled by Batcher::AddPart: the keys the part
-  // holds from when it may be sent until it is done.
-  std::vector<std::string_view> held_keys;
+  // holds from when it may be sent until it is done. Copied out of the
+  // request with their hashes: a part is released long after it was
+  // published, when its request is out of the cache, and views into it cost
+  // a cache miss per key; these are a few sequential lines.
+  struct HeldKey {
+    // The Batcher's key map's hash of the key.
+    std::size_t hash = 0;
+    // Where the key is in held_key_bytes.
+    uint32_t begin = 0;
+    uint32_t size = 0;
+  };
+  std::vector<HeldKey> held_keys;
+  std::string held_key_bytes;
+  std::string_view KeyOf(const HeldKey& key) const {
+    return std::string_view(held_key_bytes).substr(key.begin, key.size);
+  }
   // Keys it still waits for (Batcher).
   std::size_t keys_to_grant = 0;
   Clock::time_point published_at;
