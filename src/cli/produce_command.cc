@@ -5,12 +5,14 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "cli/line_blocks.h"
 #include "ferry/client/publisher.h"
 
 namespace ferry::cli {
@@ -27,12 +29,13 @@ struct ProduceOptions {
 // Results arrive on the publisher's thread while lines are still read.
 class Summary {
  public:
-  client::Publisher::Callback Track() {
+  // The callback of a PublishMany call of `count` messages.
+  client::Publisher::ManyCallback Track(std::size_t count) {
     {
       absl::MutexLock lock(&mu_);
-      ++published_;
+      published_ += static_cast<int64_t>(count);
     }
-    return [this](client::PublishResult result) { Add(result); };
+    return [this](client::PublishManyResult result) { Add(result); };
   }
 
   // Waits until every tracked message has its result.
@@ -59,13 +62,19 @@ class Summary {
   }
 
  private:
-  void Add(const client::PublishResult& result) {
+  void Add(const client::PublishManyResult& result) {
     absl::MutexLock lock(&mu_);
-    if (result.ok()) {
-      ++sent_;
-    } else if (failed_++ == 0) {
-      first_error_ = fmt::format("code {}: {}", result.code, result.error);
+    sent_ += static_cast<int64_t>(result.messages.size() - result.failed);
+    if (result.failed == 0) return;
+    if (failed_ == 0) {
+      for (const client::MessageOutcome& outcome : result.messages) {
+        if (outcome.ok()) continue;
+        first_error_ =
+            fmt::format("code {}: {}", outcome.code, result.errors[outcome.error]);
+        break;
+      }
     }
+    failed_ += static_cast<int64_t>(result.failed);
   }
 
   mutable absl::Mutex mu_;
@@ -74,33 +83,6 @@ class Summary {
   int64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
   std::string first_error_ ABSL_GUARDED_BY(mu_);
 };
-
-// Calls `line` for each line of `in` (without its '\n'; a last line without
-// one counts too). Reads in large blocks: getline on a stream synchronized
-// with stdio reads a character at a time.
-template <typename OnLine>
-void ForEachLine(std::FILE* in, OnLine line) {
-  std::vector<char> block(std::size_t{1} << 20);
-  std::string partial;
-  for (;;) {
-    const std::size_t read = std::fread(block.data(), 1, block.size(), in);
-    if (read == 0) break;
-    std::string_view data(block.data(), read);
-    for (std::size_t end = data.find('\n'); end != std::string_view::npos;
-         end = data.find('\n')) {
-      if (partial.empty()) {
-        line(data.substr(0, end));
-      } else {
-        partial.append(data.substr(0, end));
-        line(std::string_view(partial));
-        partial.clear();
-      }
-      data.remove_prefix(end + 1);
-    }
-    partial.append(data);
-  }
-  if (!partial.empty()) line(std::string_view(partial));
-}
 
 int RunProduce(const GlobalOptions& global, const ProduceOptions& options) {
   std::vector<client::Header> headers;
@@ -131,26 +113,29 @@ int RunProduce(const GlobalOptions& global, const ProduceOptions& options) {
   }
 
   const auto start = std::chrono::steady_clock::now();
-  // The SDK batches and pipelines the messages and bounds what is in flight
-  // (Publish blocks at MaxOutstandingBytes); results are counted as they come.
+  // One PublishMany call per block of lines: the SDK encodes the views into
+  // requests at the call (keeping each key's order, also across calls),
+  // pipelines them and bounds what is in flight (the call blocks at
+  // MaxOutstandingBytes); results are counted as the calls complete.
   Summary summary;
-  ForEachLine(stdin, [&](std::string_view line) {
-    client::Message message;
-    message.headers = headers;
-    if (!options.key_delimiter.empty()) {
-      size_t at = line.find(options.key_delimiter);
-      if (at == std::string_view::npos) {
-        message.value = line;
-      } else {
-        message.key = line.substr(0, at);
-        message.value = line.substr(at + options.key_delimiter.size());
-      }
-    } else {
-      message.key = options.key;
-      message.value = line;
-    }
-    publisher->Publish(options.topic, std::move(message), summary.Track());
-  });
+  std::vector<client::MessageView> views;
+  const bool read_all = ForEachBlockOfLines(
+      stdin, std::size_t{1} << 20, [&](std::span<const std::string_view> lines) {
+        views.clear();
+        for (std::string_view line : lines) {
+          client::MessageView& view = views.emplace_back();
+          view.headers = headers;
+          view.value = line;
+          if (options.key_delimiter.empty()) {
+            view.key = options.key;
+          } else if (size_t at = line.find(options.key_delimiter);
+                     at != std::string_view::npos) {
+            view.key = line.substr(0, at);
+            view.value = line.substr(at + options.key_delimiter.size());
+          }
+        }
+        publisher->PublishMany(options.topic, views, summary.Track(views.size()));
+      });
   summary.WaitForAll();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -160,8 +145,12 @@ int RunProduce(const GlobalOptions& global, const ProduceOptions& options) {
     std::cerr << fmt::format("ferry: produce: {} of {} messages failed; first: {}\n",
                              summary.failed(), summary.sent() + summary.failed(),
                              summary.first_error());
-    return 1;
   }
+  if (!read_all) {
+    std::cerr << "ferry: produce: reading standard input failed; only the lines read "
+                 "before were published\n";
+  }
+  if (summary.failed() > 0 || !read_all) return 1;
   return 0;
 }
 

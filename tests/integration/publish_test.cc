@@ -396,6 +396,43 @@ TEST_F(PublishTest, CliProducesOneMessagePerLineWithKeysAndHeaders) {
   EXPECT_EQ(by_value["no delimiter here"], "");
 }
 
+TEST_F(PublishTest, CliKeepsEachKeysLineOrderAcrossReadBlocksAndRequests) {
+  // 1.3 MB of input: more than one read block, and many requests per key.
+  const std::string topic = Topic(3);
+  auto node = Node();
+  ASSERT_NE(node, nullptr);
+  constexpr int kLines = 3000;
+  const std::string padding(420, 'p');
+  std::string input;
+  for (int i = 0; i < kLines; ++i) {
+    absl::StrAppend(&input, "key-", i % 5, ":", absl::Dec(i, absl::kZeroPad6), padding,
+                    "\n");
+  }
+  input.pop_back();  // the last line without its newline still counts
+  auto result = testing::RunFerryCli(
+      {"--server", node->grpc_address(), "produce", "--topic", topic, "-K", ":"}, {},
+      input);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->exit_code, 0) << result->err;
+  EXPECT_THAT(result->out, HasSubstr("sent 3000, failed 0"));
+  auto records = testing::ConsumeRecords(broker_->bootstrap(), topic, {0, 1, 2}, kLines);
+  ASSERT_TRUE(records.ok()) << records.status();
+  // A key's records, in partition (= arrival) order, are its lines in input
+  // order.
+  std::map<std::string, std::vector<int>> lines_by_key;
+  for (const auto& r : *records) {
+    ASSERT_EQ(r.value.size(), 6 + padding.size());
+    lines_by_key[r.key].push_back(std::stoi(r.value.substr(0, 6)));
+  }
+  ASSERT_EQ(lines_by_key.size(), 5U);
+  for (const auto& [key, lines] : lines_by_key) {
+    ASSERT_EQ(lines.size(), static_cast<size_t>(kLines / 5)) << key;
+    for (size_t j = 0; j < lines.size(); ++j) {
+      EXPECT_EQ(lines[j], static_cast<int>(j * 5 + (key.back() - '0'))) << key;
+    }
+  }
+}
+
 TEST_F(PublishTest, CliReportsFailuresAndExitsNonZero) {
   auto node = Node();
   ASSERT_NE(node, nullptr);

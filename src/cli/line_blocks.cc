@@ -1,0 +1,40 @@
+#include "cli/line_blocks.h"
+
+#include <cstring>
+#include <vector>
+
+namespace ferry::cli {
+
+bool ForEachBlockOfLines(
+    std::FILE* in, std::size_t block_bytes,
+    absl::FunctionRef<void(std::span<const std::string_view> lines)> on_lines) {
+  std::vector<char> block(block_bytes > 0 ? block_bytes : 1);
+  std::vector<std::string_view> lines;
+  // block[0, filled): read and not yet handed out (the start of a line).
+  std::size_t filled = 0;
+  for (;;) {
+    if (filled == block.size()) block.resize(block.size() * 2);
+    filled += std::fread(block.data() + filled, 1, block.size() - filled, in);
+    // fread returns less than asked only at the end of the input or on an
+    // error.
+    const bool end = filled < block.size();
+    const std::string_view data(block.data(), filled);
+    std::size_t begin = 0;
+    lines.clear();
+    for (std::size_t newline = data.find('\n'); newline != std::string_view::npos;
+         newline = data.find('\n', begin)) {
+      lines.push_back(data.substr(begin, newline - begin));
+      begin = newline + 1;
+    }
+    if (end && begin < filled) {
+      lines.push_back(data.substr(begin));
+      begin = filled;
+    }
+    if (!lines.empty()) on_lines(lines);
+    if (end) return std::ferror(in) == 0;
+    std::memmove(block.data(), block.data() + begin, filled - begin);
+    filled -= begin;
+  }
+}
+
+}  // namespace ferry::cli
