@@ -2,7 +2,6 @@
 #include "common/thread_allocator_cache.h"
 
 #include <gtest/gtest.h>
-#include <sys/types.h>
 
 #include <cstddef>
 #include <thread>
@@ -28,16 +27,6 @@ TEST(ThreadAllocatorCache, TurnsOffTheCallingThreadsCacheOnly) {
     EXPECT_FALSE(CacheEnabled());
   }).join();
   EXPECT_TRUE(CacheEnabled()) << "other threads keep theirs";
-}
-
-// cmake/jemalloc_conf.c: freed pages are kept for reuse (fetch buffers would
-// otherwise be faulted in again on every fetch).
-TEST(Allocator, KeepsFreedPagesForReuse) {
-  if (mallctl == nullptr) GTEST_SKIP() << "built without jemalloc";
-  ssize_t decay_ms = 0;
-  size_t size = sizeof(decay_ms);
-  ASSERT_EQ(mallctl("opt.dirty_decay_ms", &decay_ms, &size, nullptr, 0), 0);
-  EXPECT_EQ(decay_ms, -1);
 }
 
 }  // namespace
