@@ -444,8 +444,9 @@ size_t StatusSize(const MessageResult& r) {
          BytesFieldSize(MessageOf(r.status)) + (!r.status.ok() && r.retryable ? 2 : 0);
 }
 
-size_t ResultSize(const MessageResult& r, std::string_view cluster, std::string_view id) {
-  size_t n = LengthFieldSize(StatusSize(r)) + BytesFieldSize(id);
+size_t ResultSize(const MessageResult& r, std::string_view cluster, std::string_view id,
+                  size_t status_size) {
+  size_t n = LengthFieldSize(status_size) + BytesFieldSize(id);
   if (r.status.ok()) {
     n += BytesFieldSize(cluster) + Int64FieldSize(r.partition) +
          Int64FieldSize(r.offset) +
@@ -455,8 +456,8 @@ size_t ResultSize(const MessageResult& r, std::string_view cluster, std::string_
 }
 
 char* WriteResult(const MessageResult& r, std::string_view cluster, std::string_view id,
-                  char* out) {
-  out = WriteLengthHeader(1, StatusSize(r), out);
+                  size_t status_size, char* out) {
+  out = WriteLengthHeader(1, status_size, out);
   out = WriteInt64Field(1, static_cast<int32_t>(r.status.code()), out);
   out = WriteBytesField(2, MessageOf(r.status), out);
   if (!r.status.ok() && r.retryable) {
@@ -483,24 +484,28 @@ bool Compact(const PublishRequestView& request, const BatchResults& answer) {
   return true;
 }
 
-// The packed arrays of CompactPublishResults; each has one entry per message.
-struct PackedSizes {
-  size_t partitions = 0;
-  size_t offsets = 0;
-  size_t timestamps = 0;
-};
-PackedSizes PackedSizesOf(const BatchResults& answer) {
-  PackedSizes s;
+void PlanCompact(const BatchResults& answer, ResponsePlan* plan) {
   for (const MessageResult& r : answer.results) {
-    s.partitions += Int64Size(r.partition);
-    s.offsets += Int64Size(r.offset);
-    s.timestamps += Int64Size(r.timestamp_ms);
+    plan->packed_partitions += Int64Size(r.partition);
+    plan->packed_offsets += Int64Size(r.offset);
+    plan->packed_timestamps += Int64Size(r.timestamp_ms);
   }
-  return s;
+  plan->compact_size =
+      BytesFieldSize(answer.cluster) + LengthFieldSize(plan->packed_partitions) +
+      LengthFieldSize(plan->packed_offsets) + LengthFieldSize(plan->packed_timestamps);
+  plan->size += LengthFieldSize(plan->compact_size);
 }
-size_t CompactSize(const BatchResults& answer, const PackedSizes& s) {
-  return BytesFieldSize(answer.cluster) + LengthFieldSize(s.partitions) +
-         LengthFieldSize(s.offsets) + LengthFieldSize(s.timestamps);
+
+void PlanResults(const PublishRequestView& request, const BatchResults& answer,
+                 ResponsePlan* plan) {
+  plan->results.resize(answer.results.size());
+  for (size_t i = 0; i < answer.results.size(); ++i) {
+    const MessageResult& r = answer.results[i];
+    ResponsePlan::ResultSizes& sizes = plan->results[i];
+    sizes.status = StatusSize(r);
+    sizes.result = ResultSize(r, answer.cluster, request.messages[i].id, sizes.status);
+    plan->size += LengthFieldSize(sizes.result);
+  }
 }
 
 }  // namespace
@@ -510,47 +515,46 @@ absl::Status DecodePublishRequest(std::span<const std::string_view> pieces,
   return RequestDecoder(pieces, out).Request();
 }
 
-size_t PublishResponseSize(const PublishRequestView& request,
-                           const BatchResults& answer) {
-  size_t n = request.request_id == 0 ? 0 : 1 + VarintSize(request.request_id);
-  if (Compact(request, answer)) {
-    return n + LengthFieldSize(CompactSize(answer, PackedSizesOf(answer)));
+ResponsePlan PlanPublishResponse(const PublishRequestView& request,
+                                 const BatchResults& answer) {
+  ResponsePlan plan;
+  plan.compact = Compact(request, answer);
+  plan.size = request.request_id == 0 ? 0 : 1 + VarintSize(request.request_id);
+  if (plan.compact) {
+    PlanCompact(answer, &plan);
+  } else {
+    PlanResults(request, answer, &plan);
   }
-  for (size_t i = 0; i < answer.results.size(); ++i) {
-    n += LengthFieldSize(
-        ResultSize(answer.results[i], answer.cluster, request.messages[i].id));
-  }
-  return n;
+  return plan;
 }
 
 char* WritePublishResponse(const PublishRequestView& request, const BatchResults& answer,
-                           char* out) {
+                           const ResponsePlan& plan, char* out) {
   if (request.request_id != 0) {
     out = WriteVarint(request.request_id, WriteTag(1, kVarint, out));
   }
-  if (Compact(request, answer)) {
-    const PackedSizes sizes = PackedSizesOf(answer);
-    out = WriteLengthHeader(4, CompactSize(answer, sizes), out);
+  if (plan.compact) {
+    out = WriteLengthHeader(4, plan.compact_size, out);
     out = WriteBytesField(1, answer.cluster, out);
-    out = WriteLengthHeader(2, sizes.partitions, out);
+    out = WriteLengthHeader(2, plan.packed_partitions, out);
     for (const MessageResult& r : answer.results) {
       out = WriteVarint(static_cast<uint64_t>(int64_t{r.partition}), out);
     }
-    out = WriteLengthHeader(3, sizes.offsets, out);
+    out = WriteLengthHeader(3, plan.packed_offsets, out);
     for (const MessageResult& r : answer.results) {
       out = WriteVarint(static_cast<uint64_t>(r.offset), out);
     }
-    out = WriteLengthHeader(4, sizes.timestamps, out);
+    out = WriteLengthHeader(4, plan.packed_timestamps, out);
     for (const MessageResult& r : answer.results) {
       out = WriteVarint(static_cast<uint64_t>(r.timestamp_ms), out);
     }
     return out;
   }
   for (size_t i = 0; i < answer.results.size(); ++i) {
-    const MessageResult& r = answer.results[i];
-    const std::string_view id = request.messages[i].id;
-    out = WriteLengthHeader(3, ResultSize(r, answer.cluster, id), out);
-    out = WriteResult(r, answer.cluster, id, out);
+    const ResponsePlan::ResultSizes& sizes = plan.results[i];
+    out = WriteLengthHeader(3, sizes.result, out);
+    out = WriteResult(answer.results[i], answer.cluster, request.messages[i].id,
+                      sizes.status, out);
   }
   return out;
 }

@@ -91,13 +91,32 @@ struct BatchResults {
   std::vector<MessageResult> results;
 };
 
-// The PublishResponse for `request` and its `answer`: the compact form
-// (PublishResponse.compact) when the request asked for it and every message
-// is OK, else a PublishResult per message (id echoed; cluster, partition,
-// offset and timestamp for OK ones), as publisher.proto describes.
-size_t PublishResponseSize(const PublishRequestView& request, const BatchResults& answer);
-// Writes those PublishResponseSize() bytes to `out`; returns their end.
+// How the PublishResponse for `request` and its `answer` is laid out: the
+// compact form (PublishResponse.compact) when the request asked for it and
+// every message is OK, else a PublishResult per message (id echoed; cluster,
+// partition, offset and timestamp for OK ones), as publisher.proto
+// describes. Decided and sized once, so the writer does not repeat the
+// passes over the results.
+struct ResponsePlan {
+  bool compact = false;
+  // The compact form's packed arrays, one entry per message each.
+  size_t packed_partitions = 0;
+  size_t packed_offsets = 0;
+  size_t packed_timestamps = 0;
+  size_t compact_size = 0;  // the CompactPublishResults message
+  // The per-message form: each PublishResult's and its Status's size.
+  struct ResultSizes {
+    size_t result = 0;
+    size_t status = 0;
+  };
+  std::vector<ResultSizes> results;
+  size_t size = 0;  // the whole response
+};
+ResponsePlan PlanPublishResponse(const PublishRequestView& request,
+                                 const BatchResults& answer);
+// Writes the plan.size bytes of that response to `out`; returns their end.
+// `plan` must come from PlanPublishResponse for the same request and answer.
 char* WritePublishResponse(const PublishRequestView& request, const BatchResults& answer,
-                           char* out);
+                           const ResponsePlan& plan, char* out);
 
 }  // namespace ferry::publish

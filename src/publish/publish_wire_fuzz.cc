@@ -94,10 +94,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (i % 3 == 2) r.status = absl::UnavailableError("down");
     answer.results.push_back(r);
   }
-  const size_t response_size = ferry::publish::PublishResponseSize(cut, answer);
-  auto response = std::make_unique<char[]>(response_size);
-  if (ferry::publish::WritePublishResponse(cut, answer, response.get()) !=
-      response.get() + response_size) {
+  const ferry::publish::ResponsePlan plan =
+      ferry::publish::PlanPublishResponse(cut, answer);
+  auto response = std::make_unique<char[]>(plan.size);
+  if (ferry::publish::WritePublishResponse(cut, answer, plan, response.get()) !=
+      response.get() + plan.size) {
     std::abort();
   }
   return 0;

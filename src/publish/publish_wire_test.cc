@@ -245,8 +245,10 @@ ResponsePair Encode(const v1::PublishRequest& request, const BatchResults& answe
   PublishRequestView view;
   EXPECT_TRUE(DecodePublishRequest({&piece, 1}, &view).ok());
   ResponsePair pair;
-  pair.encoded.resize(PublishResponseSize(view, answer));
-  WritePublishResponse(view, answer, pair.encoded.data());
+  const ResponsePlan plan = PlanPublishResponse(view, answer);
+  pair.encoded.resize(plan.size);
+  EXPECT_EQ(WritePublishResponse(view, answer, plan, pair.encoded.data()),
+            pair.encoded.data() + plan.size);
 
   v1::PublishResponse reference;
   reference.set_request_id(request.request_id());

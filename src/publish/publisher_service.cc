@@ -189,7 +189,8 @@ class PublishStreamReactor final
     {
       absl::MutexLock lock(&mu_);
       if (broken_) return;
-      writes_.push_back(std::move(response));
+      // Swapped in: ByteBuffer has no move constructor, a push would copy.
+      writes_.emplace_back().Swap(&response);
       if (!writing_) {
         writing_ = true;
         start = &writes_.front();
@@ -279,7 +280,9 @@ grpc::ServerUnaryReactor* PublisherService::Publish(grpc::CallbackServerContext*
   ReceivedBatch* received = exchange.release();
   publisher_->Publish(&received->request(), received->answer(), *batch,
                       [reactor, received, response] {
-                        *response = received->Response();
+                        // ByteBuffer has no move assignment: `=` would copy.
+                        grpc::ByteBuffer answer = received->Response();
+                        response->Swap(&answer);
                         delete received;
                         reactor->Finish(grpc::Status::OK);
                       });

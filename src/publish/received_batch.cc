@@ -16,9 +16,9 @@ absl::Status ReceivedBatch::Decode(const grpc::ByteBuffer& buffer) {
 }
 
 grpc::ByteBuffer ReceivedBatch::Response() const {
-  const size_t size = PublishResponseSize(request_, answer_);
-  grpc_slice bytes = grpc_slice_malloc(size);
-  WritePublishResponse(request_, answer_,
+  const ResponsePlan plan = PlanPublishResponse(request_, answer_);
+  grpc_slice bytes = grpc_slice_malloc(plan.size);
+  WritePublishResponse(request_, answer_, plan,
                        reinterpret_cast<char*>(GRPC_SLICE_START_PTR(bytes)));
   grpc::Slice slice(bytes, grpc::Slice::STEAL_REF);
   return grpc::ByteBuffer(&slice, 1);

@@ -25,8 +25,10 @@ class TestBatch {
   BatchResults* answer() { return &answer_; }
 
   v1::PublishResponse Response() const {
-    std::string bytes(PublishResponseSize(request_, answer_), '\0');
-    WritePublishResponse(request_, answer_, bytes.data());
+    const ResponsePlan plan = PlanPublishResponse(request_, answer_);
+    std::string bytes(plan.size, '\0');
+    EXPECT_EQ(WritePublishResponse(request_, answer_, plan, bytes.data()),
+              bytes.data() + plan.size);
     v1::PublishResponse response;
     EXPECT_TRUE(response.ParseFromString(bytes));
     return response;
