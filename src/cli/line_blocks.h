@@ -1,7 +1,6 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdio>
 #include <span>
 #include <string_view>
 
@@ -9,14 +8,16 @@
 
 namespace ferry::cli {
 
-// Calls `on_lines` with the lines of `in` (without their '\n'; a last line
-// without one counts too, a final '\n' does not start another), a block at a
-// time, in input order: the views are valid only during the call. Reads
-// `block_bytes` at a time (getline on a stream synchronized with stdio reads
-// a character at a time); a line longer than the block grows it. Returns
-// false if reading failed (after handing out the lines read before).
+// Calls `on_lines` with the lines read from `fd` (without their '\n'; a last
+// line without one counts too, a final '\n' does not start another), in
+// input order: the views are valid only during the call. Reads up to
+// `block_bytes` at a time with read(2) and hands out the complete lines of
+// each read at once, so lines piped in slowly (`tail -f | ferry produce`)
+// go out as they arrive rather than when a block is full; a line longer
+// than the block grows it. Returns false if reading failed (after handing
+// out the lines read before).
 bool ForEachBlockOfLines(
-    std::FILE* in, std::size_t block_bytes,
+    int fd, std::size_t block_bytes,
     absl::FunctionRef<void(std::span<const std::string_view> lines)> on_lines);
 
 }  // namespace ferry::cli

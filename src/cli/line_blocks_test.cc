@@ -1,9 +1,13 @@
 #include "cli/line_blocks.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
+#include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace ferry::cli {
@@ -24,11 +28,12 @@ Read ReadAll(const std::string& input, std::size_t block_bytes) {
   if (in == nullptr) return read;
   std::fwrite(input.data(), 1, input.size(), in);
   std::rewind(in);
-  read.ok =
-      ForEachBlockOfLines(in, block_bytes, [&](std::span<const std::string_view> lines) {
-        ++read.calls;
-        for (std::string_view line : lines) read.lines.emplace_back(line);
-      });
+  read.ok = ForEachBlockOfLines(fileno(in), block_bytes,
+                                [&](std::span<const std::string_view> lines) {
+                                  ++read.calls;
+                                  for (std::string_view line : lines)
+                                    read.lines.emplace_back(line);
+                                });
   std::fclose(in);
   return read;
 }
@@ -67,10 +72,36 @@ TEST(ForEachBlockOfLines, ReportsAReadError) {
   std::FILE* directory = std::fopen("/", "r");
   ASSERT_NE(directory, nullptr);
   int calls = 0;
-  EXPECT_FALSE(ForEachBlockOfLines(directory, 16,
+  EXPECT_FALSE(ForEachBlockOfLines(fileno(directory), 16,
                                    [&](std::span<const std::string_view>) { ++calls; }));
   EXPECT_EQ(calls, 0);
   std::fclose(directory);
+}
+
+TEST(ForEachBlockOfLines, HandsOutPipedLinesAsTheyArriveNotWhenABlockIsFull) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::promise<void> first_line_out;
+  bool out_before_the_rest = false;
+  // The rest of the input is written only once the first line went out (or
+  // after 10 s, which a reader waiting for a full block would need).
+  std::thread writer([&] {
+    EXPECT_EQ(write(fds[1], "first\n", 6), 6);
+    out_before_the_rest = first_line_out.get_future().wait_for(
+                              std::chrono::seconds(10)) == std::future_status::ready;
+    EXPECT_EQ(write(fds[1], "second\n", 7), 7);
+    close(fds[1]);
+  });
+  std::vector<std::string> lines;
+  EXPECT_TRUE(
+      ForEachBlockOfLines(fds[0], 1 << 20, [&](std::span<const std::string_view> got) {
+        for (std::string_view line : got) lines.emplace_back(line);
+        if (lines.size() == 1) first_line_out.set_value();
+      }));
+  writer.join();
+  close(fds[0]);
+  EXPECT_TRUE(out_before_the_rest);
+  EXPECT_EQ(lines, (std::vector<std::string>{"first", "second"}));
 }
 
 }  // namespace

@@ -120,7 +120,7 @@ int RunProduce(const GlobalOptions& global, const ProduceOptions& options) {
   Summary summary;
   std::vector<client::MessageView> views;
   const bool read_all = ForEachBlockOfLines(
-      stdin, std::size_t{1} << 20, [&](std::span<const std::string_view> lines) {
+      STDIN_FILENO, std::size_t{1} << 20, [&](std::span<const std::string_view> lines) {
         views.clear();
         for (std::string_view line : lines) {
           client::MessageView& view = views.emplace_back();
