@@ -205,20 +205,37 @@ class ResponseDecoder {
     out_->results.clear();
   }
 
-  bool Opened(std::size_t outer_end) {
+  // Reads the submessage whose length comes next (within `outer_end`):
+  // `field(number, type, end)` reads each field it knows; the others are
+  // skipped. `depth` is the submessage's nesting.
+  enum class Read { kOk, kBad, kUnknown };
+  static Read Ok(bool ok) { return ok ? Read::kOk : Read::kBad; }
+
+  template <typename Field>
+  bool Submessage(std::size_t outer_end, int depth, Field field) {
     std::size_t end = 0;
     if (!Length(outer_end, &end)) return false;
     while (cursor_.position() < end) {
       uint32_t number = 0;
       WireType type{};
       if (!Tag(end, &number, &type)) return false;
-      // node_id and stream_id: checked, not kept.
-      const bool ok = (number == 1 || number == 2) && type == kLength
-                          ? String(end, &scratch_)
-                          : SkipField(end, number, type, 1);
-      if (!ok) return false;
+      const Read read = field(number, type, end);
+      if (read == Read::kBad ||
+          (read == Read::kUnknown && !SkipField(end, number, type, depth))) {
+        return false;
+      }
     }
     return true;
+  }
+
+  bool Opened(std::size_t outer_end) {
+    // node_id and stream_id: checked, not kept.
+    return Submessage(outer_end, 1,
+                      [this](uint32_t number, WireType type, std::size_t end) {
+                        if ((number == 1 || number == 2) && type == kLength)
+                          return Ok(String(end, &scratch_));
+                        return Read::kUnknown;
+                      });
   }
 
   absl::Status Batch(std::size_t outer_end) {
@@ -252,208 +269,135 @@ class ResponseDecoder {
         ReceivedMessage{.partition = 0, .offset = 0, .delivery_attempt = 0});
     std::string& receipts = out_->receipts.bytes;
     const std::size_t receipt_begin = receipts.size();
-    std::size_t end = 0;
-    if (!Length(outer_end, &end)) return false;
     bool has_time = false;
     int64_t seconds = 0;
     int32_t nanos = 0;
-    while (cursor_.position() < end) {
-      uint32_t number = 0;
-      WireType type{};
-      if (!Tag(end, &number, &type)) return false;
-      uint64_t v = 0;
-      bool ok = true;
-      if (type == kLength) {
-        switch (number) {
-          case 1:
-            receipts.resize(receipt_begin);
-            ok = AppendBytes(end, &receipts);
-            break;
-          case 2:
-            ok = String(end, &m.topic);
-            break;
-          case 5:
-            ok = Bytes(end, &m.key);
-            break;
-          case 6:
-            ok = Bytes(end, &m.value);
-            break;
-          case 7:
-            ok = Header(end, &m.headers.emplace_back());
-            break;
-          case 8:
-            has_time = true;
-            ok = Timestamp(end, &seconds, &nanos);
-            break;
-          case 10:
-            ok = String(end, &m.cluster);
-            break;
-          case 11:
-            ok = String(end, &m.id);
-            break;
-          default:
-            ok = SkipField(end, number, type, 2);
-        }
-      } else if (type == kVarint && (number == 3 || number == 4 || number == 9)) {
-        ok = Varint(end, &v);
-        if (number == 3) m.partition = static_cast<int32_t>(v);
-        if (number == 4) m.offset = static_cast<int64_t>(v);
-        if (number == 9) m.delivery_attempt = static_cast<int32_t>(v);
-      } else {
-        ok = SkipField(end, number, type, 2);
-      }
-      if (!ok) return false;
-    }
+    const bool ok =
+        Submessage(outer_end, 2, [&](uint32_t number, WireType type, std::size_t end) {
+          uint64_t v = 0;
+          if (type == kVarint && (number == 3 || number == 4 || number == 9)) {
+            if (!Varint(end, &v)) return Read::kBad;
+            if (number == 3) m.partition = static_cast<int32_t>(v);
+            if (number == 4) m.offset = static_cast<int64_t>(v);
+            if (number == 9) m.delivery_attempt = static_cast<int32_t>(v);
+            return Read::kOk;
+          }
+          if (type != kLength) return Read::kUnknown;
+          switch (number) {
+            case 1:
+              receipts.resize(receipt_begin);  // the last receipt wins
+              return Ok(AppendBytes(end, &receipts));
+            case 2:
+              return Ok(String(end, &m.topic));
+            case 5:
+              return Ok(Bytes(end, &m.key));
+            case 6:
+              return Ok(Bytes(end, &m.value));
+            case 7:
+              return Ok(Header(end, &m.headers.emplace_back()));
+            case 8:
+              has_time = true;
+              return Ok(Timestamp(end, &seconds, &nanos));
+            case 10:
+              return Ok(String(end, &m.cluster));
+            case 11:
+              return Ok(String(end, &m.id));
+            default:
+              return Read::kUnknown;
+          }
+        });
+    if (!ok || receipts.size() > std::numeric_limits<uint32_t>::max()) return false;
     if (has_time) m.publish_time = TimePoint(seconds, nanos);
-    if (receipts.size() > std::numeric_limits<uint32_t>::max()) return false;
     out_->receipts.ends.push_back(static_cast<uint32_t>(receipts.size()));
     return true;
   }
 
   bool Header(std::size_t outer_end, client::Header* header) {
-    std::size_t end = 0;
-    if (!Length(outer_end, &end)) return false;
-    while (cursor_.position() < end) {
-      uint32_t number = 0;
-      WireType type{};
-      if (!Tag(end, &number, &type)) return false;
-      bool ok = true;
-      if (number == 1 && type == kLength) {
-        ok = String(end, &header->key);
-      } else if (number == 2 && type == kLength) {
-        ok = Bytes(end, &header->value);
-      } else {
-        ok = SkipField(end, number, type, 3);
-      }
-      if (!ok) return false;
-    }
-    return true;
+    return Submessage(outer_end, 3, [&](uint32_t number, WireType type, std::size_t end) {
+      if (number == 1 && type == kLength) return Ok(String(end, &header->key));
+      if (number == 2 && type == kLength) return Ok(Bytes(end, &header->value));
+      return Read::kUnknown;
+    });
   }
 
+  // Repeated occurrences merge, as the generated parser's do.
   bool Timestamp(std::size_t outer_end, int64_t* seconds, int32_t* nanos) {
-    std::size_t end = 0;
-    if (!Length(outer_end, &end)) return false;
-    while (cursor_.position() < end) {
-      uint32_t number = 0;
-      WireType type{};
-      if (!Tag(end, &number, &type)) return false;
+    return Submessage(outer_end, 3, [&](uint32_t number, WireType type, std::size_t end) {
       uint64_t v = 0;
       if (number == 1 && type == kVarint) {
-        if (!Varint(end, &v)) return false;
+        if (!Varint(end, &v)) return Read::kBad;
         *seconds = static_cast<int64_t>(v);
-      } else if (number == 2 && type == kVarint) {
-        if (!Varint(end, &v)) return false;
-        *nanos = static_cast<int32_t>(v);
-      } else if (!SkipField(end, number, type, 3)) {
-        return false;
+        return Read::kOk;
       }
-    }
-    return true;
+      if (number == 2 && type == kVarint) {
+        if (!Varint(end, &v)) return Read::kBad;
+        *nanos = static_cast<int32_t>(v);
+        return Read::kOk;
+      }
+      return Read::kUnknown;
+    });
   }
 
   bool Run(std::size_t outer_end) {
     DecodedRun& run = out_->runs.emplace_back();
-    std::size_t end = 0;
-    if (!Length(outer_end, &end)) return false;
-    while (cursor_.position() < end) {
-      uint32_t number = 0;
-      WireType type{};
-      if (!Tag(end, &number, &type)) return false;
+    return Submessage(outer_end, 2, [&](uint32_t number, WireType type, std::size_t end) {
       uint64_t v = 0;
-      bool ok = true;
-      if (number == 1 && type == kLength) {
-        ok = Bytes(end, &run.token);
-      } else if ((number == 2 || number == 3) && type == kVarint) {
-        ok = Varint(end, &v);
+      if (number == 1 && type == kLength) return Ok(Bytes(end, &run.token));
+      if ((number == 2 || number == 3) && type == kVarint) {
+        if (!Varint(end, &v)) return Read::kBad;
         (number == 2 ? run.first_message : run.count) = static_cast<uint32_t>(v);
-      } else {
-        ok = SkipField(end, number, type, 2);
+        return Read::kOk;
       }
-      if (!ok) return false;
-    }
-    return true;
+      return Read::kUnknown;
+    });
   }
 
   bool Results(std::size_t outer_end) {
-    std::size_t end = 0;
-    if (!Length(outer_end, &end)) return false;
-    while (cursor_.position() < end) {
-      uint32_t number = 0;
-      WireType type{};
-      if (!Tag(end, &number, &type)) return false;
-      const bool ok = number == 1 && type == kLength
-                          ? Result(end, &out_->results.emplace_back())
-                          : SkipField(end, number, type, 1);
-      if (!ok) return false;
-    }
-    return true;
+    return Submessage(outer_end, 1,
+                      [this](uint32_t number, WireType type, std::size_t end) {
+                        if (number == 1 && type == kLength) {
+                          return Ok(Result(end, &out_->results.emplace_back()));
+                        }
+                        return Read::kUnknown;
+                      });
   }
 
   bool Result(std::size_t outer_end, DecodedResult* result) {
-    std::size_t end = 0;
-    if (!Length(outer_end, &end)) return false;
-    while (cursor_.position() < end) {
-      uint32_t number = 0;
-      WireType type{};
-      if (!Tag(end, &number, &type)) return false;
-      bool ok = true;
-      if (number == 1 && type == kLength) {
-        ok = Bytes(end, &result->receipt);
-      } else if (number == 2 && type == kLength) {
-        ok = Status(end, result);
-      } else if (number == 3 && type == kLength) {
-        ok = Span(end);
-      } else {
-        ok = SkipField(end, number, type, 2);
-      }
-      if (!ok) return false;
-    }
-    return true;
+    return Submessage(outer_end, 2, [&](uint32_t number, WireType type, std::size_t end) {
+      if (type != kLength) return Read::kUnknown;
+      if (number == 1) return Ok(Bytes(end, &result->receipt));
+      if (number == 2) return Ok(Status(end, result));
+      if (number == 3) return Ok(Span(end));
+      return Read::kUnknown;
+    });
   }
 
   bool Status(std::size_t outer_end, DecodedResult* result) {
-    std::size_t end = 0;
-    if (!Length(outer_end, &end)) return false;
-    while (cursor_.position() < end) {
-      uint32_t number = 0;
-      WireType type{};
-      if (!Tag(end, &number, &type)) return false;
+    return Submessage(outer_end, 3, [&](uint32_t number, WireType type, std::size_t end) {
       uint64_t v = 0;
-      bool ok = true;
       if (number == 1 && type == kVarint) {
-        ok = Varint(end, &v);
+        if (!Varint(end, &v)) return Read::kBad;
         result->code = static_cast<int32_t>(v);
-      } else if (number == 2 && type == kLength) {
-        ok = String(end, &result->message);
-      } else if (number == 3 && type == kVarint) {
-        ok = Varint(end, &v);  // retryable: not used here
-      } else {
-        ok = SkipField(end, number, type, 3);
+        return Read::kOk;
       }
-      if (!ok) return false;
-    }
-    return true;
+      if (number == 2 && type == kLength) return Ok(String(end, &result->message));
+      if (number == 3 && type == kVarint)
+        return Ok(Varint(end, &v));  // retryable: unused
+      return Read::kUnknown;
+    });
   }
 
+  // A failed span: checked, not kept.
   bool Span(std::size_t outer_end) {
-    std::size_t end = 0;
-    if (!Length(outer_end, &end)) return false;
-    while (cursor_.position() < end) {
-      uint32_t number = 0;
-      WireType type{};
-      if (!Tag(end, &number, &type)) return false;
-      uint64_t v = 0;
-      bool ok = true;
-      if (number == 1 && type == kLength) {
-        ok = Bytes(end, &scratch_);
-      } else if ((number == 2 || number == 3) && type == kVarint) {
-        ok = Varint(end, &v);
-      } else {
-        ok = SkipField(end, number, type, 3);
-      }
-      if (!ok) return false;
-    }
-    return true;
+    return Submessage(outer_end, 3,
+                      [this](uint32_t number, WireType type, std::size_t end) {
+                        uint64_t v = 0;
+                        if (number == 1 && type == kLength)
+                          return Ok(Bytes(end, &scratch_));
+                        if ((number == 2 || number == 3) && type == kVarint)
+                          return Ok(Varint(end, &v));
+                        return Read::kUnknown;
+                      });
   }
 
   bool Varint(std::size_t end, uint64_t* value) {
