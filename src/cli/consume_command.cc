@@ -3,9 +3,13 @@
 #include <fmt/format.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <climits>
 #include <iostream>
 #include <optional>
 #include <thread>
@@ -45,6 +49,32 @@ client::Ordering ParseOrdering(const std::string& ordering) {
   if (ordering == "key") return client::Ordering::kKey;
   if (ordering == "partition") return client::Ordering::kPartition;
   return client::Ordering::kNone;
+}
+
+// Writes every byte of `pieces` to `fd` (IOV_MAX at a time, resuming after
+// partial writes and EINTR); false on an error.
+bool WriteAll(int fd, std::vector<iovec>& pieces) {
+  std::size_t next = 0;
+  while (next < pieces.size()) {
+    const int count =
+        static_cast<int>(std::min<std::size_t>(pieces.size() - next, IOV_MAX));
+    ssize_t written = writev(fd, &pieces[next], count);
+    if (written < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    // Skip what was written; a piece written in part is cut to its rest.
+    while (next < pieces.size() &&
+           static_cast<std::size_t>(written) >= pieces[next].iov_len) {
+      written -= static_cast<ssize_t>(pieces[next].iov_len);
+      ++next;
+    }
+    if (written > 0) {
+      pieces[next].iov_base = static_cast<char*>(pieces[next].iov_base) + written;
+      pieces[next].iov_len -= static_cast<std::size_t>(written);
+    }
+  }
+  return true;
 }
 
 // One line for stderr about a failed stream, in DescribeError's format.
@@ -140,7 +170,12 @@ int RunConsume(const GlobalOptions& global, const ConsumeOptions& options) {
   int64_t printed = 0;
   bool output_failed = false;
   std::vector<client::PulledMessage> batch;
+  // The lines of a batch: in line format the values themselves and a
+  // newline each, written with writev (no copy into a buffer); in JSON
+  // format pieces of `text`.
+  std::vector<iovec> pieces;
   std::string text;
+  static constexpr char kNewline[] = "\n";
   while (options.count == 0 || printed < options.count) {
     std::optional<client::PulledMessage> message =
         subscriber->Next(std::chrono::seconds(1));
@@ -160,14 +195,22 @@ int RunConsume(const GlobalOptions& global, const ConsumeOptions& options) {
       if (!more.has_value()) break;
       batch.push_back(*std::move(more));
     }
-    for (const client::PulledMessage& m : batch) {
-      text += json ? FormatJson(m.message()) : m.message().value;
-      text += '\n';
+    if (json) {
+      for (const client::PulledMessage& m : batch) {
+        text += FormatJson(m.message());
+        text += '\n';
+      }
+      pieces.push_back({text.data(), text.size()});
+    } else {
+      for (const client::PulledMessage& m : batch) {
+        const std::string& value = m.message().value;
+        pieces.push_back({const_cast<char*>(value.data()), value.size()});
+        pieces.push_back({const_cast<char*>(kNewline), 1});
+      }
     }
-    // Written and flushed before acked: nothing acked is lost in a buffer.
-    std::cout.write(text.data(), static_cast<std::streamsize>(text.size()));
-    std::cout.flush();
-    if (!std::cout) {
+    // Written before acked (no buffer of ours in between): nothing acked is
+    // lost in a buffer.
+    if (!WriteAll(STDOUT_FILENO, pieces)) {
       // Not acked: the group gets them again.
       output_failed = true;
       break;
@@ -175,6 +218,7 @@ int RunConsume(const GlobalOptions& global, const ConsumeOptions& options) {
     for (client::PulledMessage& m : batch) m.Ack();
     printed += static_cast<int64_t>(batch.size());
     batch.clear();
+    pieces.clear();
     text.clear();
   }
   batch.clear();  // Unacked handles nack: redelivered at once.

@@ -10,13 +10,11 @@
 namespace ferry::client::internal {
 namespace {
 
-// Blocks large enough that a batch of 1 KiB messages takes a few of them
-// (the values themselves are heap strings the listener takes over).
-google::protobuf::ArenaOptions ArenaOptions() {
-  google::protobuf::ArenaOptions options;
-  options.start_block_size = 16 << 10;
-  options.max_block_size = 256 << 10;
-  return options;
+// RpcMethod keeps a pointer to the name for the call's life.
+const std::string& SubscribeMethod() {
+  static const std::string* const method =
+      new std::string("/ferry.v1.Subscriber/Subscribe");
+  return *method;
 }
 
 int64_t AckedMessages(const ferry::v1::Acks& acks) {
@@ -38,23 +36,18 @@ SubscribeStream::SubscribeStream(std::size_t endpoint, std::string address,
       address_(std::move(address)),
       config_(config),
       listener_(listener),
-      counters_(std::move(counters)),
-      arena_(ArenaOptions()),
-      response_(
-          google::protobuf::Arena::CreateMessage<ferry::v1::SubscribeResponse>(&arena_)) {
-}
+      counters_(std::move(counters)) {}
 
-void SubscribeStream::Start(ferry::v1::Subscriber::StubInterface* stub,
-                            const ferry::v1::SubscribeRequest& open) {
+void SubscribeStream::Start(Stub* stub, const ferry::v1::SubscribeRequest& open) {
   {
     absl::MutexLock lock(&mu_);
     current_ = open;
     writing_ = true;
   }
-  stub->async()->Subscribe(&context_, this);
+  stub->PrepareBidiStreamingCall(&context_, SubscribeMethod(), grpc::StubOptions(), this);
   AddHold();
   StartWrite(&current_);
-  StartRead(response_);
+  StartRead(&response_);
   StartCall();
 }
 
@@ -98,7 +91,8 @@ void SubscribeStream::Extend(uint64_t seq, std::chrono::milliseconds deadline) {
       next_tick_ = due;
       listener_->Wake();  // under mu_, as in AddPendingLocked
     }
-    write = AddPendingLocked(&extensions_[deadline], lease->second.receipt);
+    write = AddPendingLocked(&extensions_[deadline],
+                             std::string(lease->second.block->At(seq)));
   }
   if (write) StartWrite(&current_);
 }
@@ -108,39 +102,41 @@ bool SubscribeStream::SettleLocked(uint64_t seq, std::vector<std::string>* list)
   // Leases go only when settled (a handle settles once) or when the stream
   // stops accepting, which the callers checked.
   if (lease == leases_.end()) return false;
-  std::string receipt = std::move(lease->second.receipt);
+  std::string receipt(lease->second.block->At(seq));
   if (lease->second.run_start != kNoRun) ReleaseRunLocked(lease->second.run_start, 1);
+  ReleaseBlockLocked(lease->second.block);
   leases_.erase(lease);
   return AddPendingLocked(list, std::move(receipt));
+}
+
+void SubscribeStream::ReleaseBlockLocked(ReceiptBlock* block) {
+  if (--block->live == 0) blocks_.erase(block->first_seq);
 }
 
 bool SubscribeStream::AckLocked(uint64_t seq) {
   auto lease = leases_.find(seq);
   if (lease == leases_.end()) return false;  // as in SettleLocked
-  acks_.push_back({.seq = seq,
-                   .run_start = lease->second.run_start,
-                   .receipt = std::move(lease->second.receipt)});
+  acks_.push_back(
+      {.seq = seq, .run_start = lease->second.run_start, .block = lease->second.block});
   leases_.erase(lease);
   return CountPendingLocked();
 }
 
-void SubscribeStream::AddRunsLocked(const ferry::v1::MessageBatch& batch,
+void SubscribeStream::AddRunsLocked(std::vector<DecodedRun>& runs, uint64_t messages,
                                     uint64_t first_seq) {
   // The node sends runs in order, apart and within the batch; a run that is
   // not is ignored (its messages are acked by receipt).
   uint64_t end = 0;
-  for (const ferry::v1::ReceiptRun& run : batch.runs()) {
-    const uint64_t first = run.first_message(), count = run.count();
-    if (first < end || count == 0 ||
-        first + count > static_cast<uint64_t>(batch.messages_size())) {
-      continue;
-    }
+  for (DecodedRun& run : runs) {
+    const uint64_t first = run.first_message, count = run.count;
+    if (first < end || count == 0 || first + count > messages) continue;
     end = first + count;
     const uint64_t start = first_seq + first;
     for (uint64_t seq = start; seq < start + count; ++seq) {
       leases_.find(seq)->second.run_start = start;
     }
-    runs_.emplace(start, Run{.token = run.run(), .unsent = static_cast<uint32_t>(count)});
+    runs_.emplace(start, Run{.token = std::move(run.token),
+                             .unsent = static_cast<uint32_t>(count)});
   }
 }
 
@@ -177,10 +173,10 @@ void SubscribeStream::TakeAcksLocked(ferry::v1::Acks& request) {
       span.set_first(static_cast<uint32_t>(acks_[i].seq - start));
       span.set_count(count);
     } else {
-      request.add_receipts(std::move(acks_[i].receipt));
+      request.add_receipts(std::string(acks_[i].block->At(acks_[i].seq)));
       if (start != kNoRun) ReleaseRunLocked(start, 1);
     }
-    i = end;
+    for (; i < end; ++i) ReleaseBlockLocked(acks_[i].block);
   }
   acks_.clear();
 }
@@ -256,7 +252,7 @@ Clock::time_point SubscribeStream::Tick(Clock::time_point now) {
           continue;
         }
         if (now >= lease.expires - margin) {
-          due.push_back(lease.receipt);
+          due.emplace_back(lease.block->At(seq));
           lease.expires = now + config_.ack_deadline;
         }
         next_extension_ = std::min(next_extension_, lease.expires - margin);
@@ -287,6 +283,7 @@ void SubscribeStream::Close() {
     leases_.clear();
     TakePendingLocked();
     runs_.clear();
+    blocks_.clear();
     write = NextWriteLocked();
     if (!writing_) {
       writing_ = true;
@@ -336,7 +333,11 @@ void SubscribeStream::OnWritesDoneDone(bool /*ok*/) {
 }
 
 void SubscribeStream::OnReadDone(bool ok) {
-  if (!ok) {
+  // A response that does not decode ends the call (OnDone reports why); no
+  // further read is started.
+  const bool malformed = ok && !HandleResponse();
+  if (malformed) context_.TryCancel();
+  if (!ok || malformed) {
     bool release;
     {
       absl::MutexLock lock(&mu_);
@@ -346,77 +347,107 @@ void SubscribeStream::OnReadDone(bool ok) {
     if (release) RemoveHold();
     return;
   }
-  HandleResponse();
-  // What the listener kept was moved out of the arena's strings.
-  arena_.Reset();
-  response_ =
-      google::protobuf::Arena::CreateMessage<ferry::v1::SubscribeResponse>(&arena_);
-  StartRead(response_);
+  StartRead(&response_);
 }
 
-void SubscribeStream::HandleResponse() {
-  switch (response_->response_case()) {
-    case ferry::v1::SubscribeResponse::kOpened:
+bool SubscribeStream::HandleResponse() {
+  slices_.clear();
+  pieces_.clear();
+  // An empty response (all fields default) has no slices to dump.
+  if (response_.Length() > 0 && !response_.Dump(&slices_).ok()) {
+    decode_error_ = "could not read a SubscribeResponse";
+    return false;
+  }
+  response_.Clear();
+  for (const grpc::Slice& slice : slices_) {
+    pieces_.emplace_back(reinterpret_cast<const char*>(slice.begin()), slice.size());
+  }
+  decoded_.kind = DecodedResponse::Kind::kNotSet;
+  decoded_.messages.clear();
+  decoded_.receipts = {};
+  decoded_.runs.clear();
+  decoded_.results.clear();
+  absl::Status status = DecodeSubscribeResponse(pieces_, &decoded_);
+  slices_.clear();
+  if (!status.ok()) {
+    decode_error_ = std::string(status.message());
+    return false;
+  }
+  switch (decoded_.kind) {
+    case DecodedResponse::Kind::kOpened:
       if (!opened_.exchange(true)) ++counters_->open_streams;
       break;
-    case ferry::v1::SubscribeResponse::kMessages: {
-      auto& messages = *response_->mutable_messages()->mutable_messages();
-      counters_->received += static_cast<int64_t>(messages.size());
-      bool wake;
-      uint64_t first_seq;
-      {
-        absl::MutexLock lock(&mu_);
-        // Messages that arrive while closing are not handed out: the node
-        // redelivers them once the stream ends.
-        if (!accepting_) break;
-        const Clock::time_point now = Clock::now();
-        leases_.reserve(leases_.size() + messages.size());
-        first_seq = next_seq_;
-        for (ferry::v1::ReceivedMessage& message : messages) {
-          leases_.emplace(next_seq_++,
-                          Lease{.receipt = std::move(*message.mutable_receipt()),
-                                .delivered = now,
-                                .expires = now + config_.ack_deadline});
-        }
-        AddRunsLocked(response_->messages(), first_seq);
-        const Clock::time_point due = now + config_.ack_deadline - ExtensionMargin();
-        next_extension_ = std::min(next_extension_, due);
-        // The background thread wakes for Tick() by itself unless their
-        // extensions are due before it planned to (a wake-up per batch would
-        // cost a scan of every lease per batch).
-        wake = due < next_tick_;
-        if (wake) next_tick_ = due;
-      }
-      if (wake) listener_->Wake();
-      listener_->OnMessages(this, messages, first_seq);
+    case DecodedResponse::Kind::kMessages:
+      HandleMessages();
       break;
-    }
-    case ferry::v1::SubscribeResponse::kReceiptResults: {
-      std::vector<ReceiptFailure> failures;
-      absl::flat_hash_set<std::string_view> failed;
-      for (const ferry::v1::ReceiptResult& result :
-           response_->receipt_results().results()) {
-        if (result.status().code() == 0) continue;
-        failed.insert(result.receipt());
-        failures.push_back(ReceiptFailure{.code = result.status().code(),
-                                          .error = result.status().message(),
-                                          .endpoint = address_});
-      }
-      if (!failed.empty()) {
-        // No point extending those further. Rare (rebalances, seeks), so a
-        // scan rather than an index by receipt.
-        absl::MutexLock lock(&mu_);
-        for (auto& [seq, lease] : leases_) {
-          if (failed.contains(lease.receipt)) lease.extending = false;
-        }
-      }
-      counters_->receipt_failures += static_cast<int64_t>(failures.size());
-      if (!failures.empty()) listener_->OnReceiptFailures(this, std::move(failures));
+    case DecodedResponse::Kind::kReceiptResults:
+      HandleReceiptResults();
       break;
-    }
-    case ferry::v1::SubscribeResponse::RESPONSE_NOT_SET:
+    case DecodedResponse::Kind::kNotSet:
       break;
   }
+  return true;
+}
+
+void SubscribeStream::HandleMessages() {
+  std::vector<ReceivedMessage>& messages = decoded_.messages;
+  const uint64_t count = messages.size();
+  counters_->received += static_cast<int64_t>(count);
+  if (count == 0) return;
+  bool wake;
+  uint64_t first_seq;
+  {
+    absl::MutexLock lock(&mu_);
+    // Messages that arrive while closing are not handed out: the node
+    // redelivers them once the stream ends.
+    if (!accepting_) return;
+    const Clock::time_point now = Clock::now();
+    first_seq = next_seq_;
+    next_seq_ += count;
+    auto block = std::make_unique<ReceiptBlock>(
+        ReceiptBlock{.receipts = std::move(decoded_.receipts),
+                     .first_seq = first_seq,
+                     .live = static_cast<uint32_t>(count)});
+    ReceiptBlock* const receipts = block.get();
+    blocks_.emplace(first_seq, std::move(block));
+    leases_.reserve(leases_.size() + count);
+    for (uint64_t seq = first_seq; seq < first_seq + count; ++seq) {
+      leases_.emplace(seq, Lease{.block = receipts,
+                                 .delivered = now,
+                                 .expires = now + config_.ack_deadline});
+    }
+    AddRunsLocked(decoded_.runs, count, first_seq);
+    const Clock::time_point due = now + config_.ack_deadline - ExtensionMargin();
+    next_extension_ = std::min(next_extension_, due);
+    // The background thread wakes for Tick() by itself unless their
+    // extensions are due before it planned to (a wake-up per batch would
+    // cost a scan of every lease per batch).
+    wake = due < next_tick_;
+    if (wake) next_tick_ = due;
+  }
+  if (wake) listener_->Wake();
+  listener_->OnMessages(this, std::move(messages), first_seq);
+}
+
+void SubscribeStream::HandleReceiptResults() {
+  std::vector<ReceiptFailure> failures;
+  absl::flat_hash_set<std::string_view> failed;
+  for (const DecodedResult& result : decoded_.results) {
+    if (result.code == 0) continue;
+    failed.insert(result.receipt);
+    failures.push_back(ReceiptFailure{
+        .code = result.code, .error = result.message, .endpoint = address_});
+  }
+  if (!failed.empty()) {
+    // No point extending those further. Rare (rebalances, seeks), so a
+    // scan rather than an index by receipt.
+    absl::MutexLock lock(&mu_);
+    for (auto& [seq, lease] : leases_) {
+      if (failed.contains(lease.block->At(seq))) lease.extending = false;
+    }
+  }
+  counters_->receipt_failures += static_cast<int64_t>(failures.size());
+  if (!failures.empty()) listener_->OnReceiptFailures(this, std::move(failures));
 }
 
 void SubscribeStream::OnDone(const grpc::Status& status) {
@@ -426,7 +457,10 @@ void SubscribeStream::OnDone(const grpc::Status& status) {
   }
   if (opened_.load()) --counters_->open_streams;
   // Last: the subscriber may release this stream as soon as it knows.
-  listener_->OnStreamDone(this, status);
+  listener_->OnStreamDone(this,
+                          decode_error_.empty()
+                              ? status
+                              : grpc::Status(grpc::StatusCode::INTERNAL, decode_error_));
 }
 
 void SubscribeStream::BreakLocked() {
@@ -444,6 +478,7 @@ void SubscribeStream::BreakLocked() {
   queue_.clear();
   leases_.clear();
   runs_.clear();
+  blocks_.clear();
 }
 
 bool SubscribeStream::ReleaseHoldLocked() {

@@ -4,7 +4,9 @@
 #ifndef FERRY_CLIENT_SRC_SUBSCRIBE_STREAM_H_
 #define FERRY_CLIENT_SRC_SUBSCRIBE_STREAM_H_
 
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/impl/codegen/proto_utils.h>
 
 #include <atomic>
 #include <chrono>
@@ -21,7 +23,8 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "ferry/client/subscriber.h"
-#include "ferry/v1/subscriber.grpc.pb.h"
+#include "ferry/v1/subscriber.pb.h"
+#include "subscribe_wire.h"
 
 namespace ferry::client::internal {
 
@@ -48,14 +51,10 @@ class StreamListener {
  public:
   virtual ~StreamListener() = default;
   // Messages whose receipts the stream now tracks (deadline extension) under
-  // the sequence numbers first_seq, first_seq + 1, ...; their `receipt`
-  // fields were moved out (the stream keeps them). They live on the stream's
-  // arena, freed when this returns: move their fields out (std::string
-  // moves take the heap bytes), do not keep the messages.
-  virtual void OnMessages(
-      SubscribeStream* stream,
-      google::protobuf::RepeatedPtrField<ferry::v1::ReceivedMessage>& messages,
-      uint64_t first_seq) = 0;
+  // the sequence numbers first_seq, first_seq + 1, ...; the listener takes
+  // them over.
+  virtual void OnMessages(SubscribeStream* stream, std::vector<ReceivedMessage> messages,
+                          uint64_t first_seq) = 0;
   virtual void OnReceiptFailures(SubscribeStream* stream,
                                  std::vector<ReceiptFailure> failures) = 0;
   // The stream ended; the last call the stream makes.
@@ -81,16 +80,22 @@ struct StreamConfig {
 // OnStreamDone; after that every call is a no-op, so handles may keep it
 // longer. A hold keeps gRPC from finishing the call while this object may
 // still start a write.
-class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeRequest,
-                                                       ferry::v1::SubscribeResponse>,
-                        public std::enable_shared_from_this<SubscribeStream> {
+//
+// Responses are read as raw bytes and decoded by hand (subscribe_wire.h); a
+// response that does not decode ends the stream with INTERNAL naming the
+// field, and the subscriber reconnects.
+class SubscribeStream
+    : public grpc::ClientBidiReactor<ferry::v1::SubscribeRequest, grpc::ByteBuffer>,
+      public std::enable_shared_from_this<SubscribeStream> {
  public:
+  // Requests are typed, responses raw bytes.
+  using Stub = grpc::TemplatedGenericStub<ferry::v1::SubscribeRequest, grpc::ByteBuffer>;
+
   SubscribeStream(std::size_t endpoint, std::string address, StreamConfig config,
                   StreamListener* listener, std::shared_ptr<Counters> counters);
 
   // Sends `open` and starts reading. Called once.
-  void Start(ferry::v1::Subscriber::StubInterface* stub,
-             const ferry::v1::SubscribeRequest& open);
+  void Start(Stub* stub, const ferry::v1::SubscribeRequest& open);
 
   std::size_t endpoint() const { return endpoint_; }
   const std::string& address() const { return address_; }
@@ -122,11 +127,19 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
   // Not in a receipt run.
   static constexpr uint64_t kNoRun = UINT64_MAX;
 
-  // A delivered message not settled yet. The receipt lives here only: the
-  // handle names it by sequence number, so delivering and acking copy no
-  // receipt and hash no string.
+  // The receipts of one received batch, kept while a message of it is
+  // neither settled nor its ack sent.
+  struct ReceiptBlock {
+    Receipts receipts;
+    uint64_t first_seq = 0;
+    uint32_t live = 0;
+    std::string_view At(uint64_t seq) const { return receipts.At(seq - first_seq); }
+  };
+  // A delivered message not settled yet. The receipt lives in its batch's
+  // block only: the handle names it by sequence number, so delivering and
+  // acking copy no receipt and hash no string.
   struct Lease {
-    std::string receipt;
+    ReceiptBlock* block;
     Clock::time_point delivered;
     // When the node will redeliver the message, as far as we know.
     Clock::time_point expires;
@@ -149,7 +162,8 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
   struct PendingAck {
     uint64_t seq;
     uint64_t run_start;
-    std::string receipt;
+    // Holds one of the block's `live`.
+    ReceiptBlock* block;
   };
 
   void OnReadDone(bool ok) override;
@@ -157,7 +171,12 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
   void OnWritesDoneDone(bool ok) override;
   void OnDone(const grpc::Status& status) override;
 
-  void HandleResponse();
+  // False when the response did not decode (the stream is then cancelled).
+  bool HandleResponse();
+  void HandleMessages();
+  void HandleReceiptResults();
+  // A message of `block` no longer needs its receipt.
+  void ReleaseBlockLocked(ReceiptBlock* block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Extend when 2/3 of the deadline has passed: a third of it is left for
   // the extension to reach the node.
   Clock::duration ExtensionMargin() const { return config_.ack_deadline / 3; }
@@ -173,9 +192,9 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ack: the same into acks_, keeping the message's run.
   bool AckLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Counts the runs of `messages` (a batch delivered from first_seq on) on
-  // their leases and keeps their tokens.
-  void AddRunsLocked(const ferry::v1::MessageBatch& batch, uint64_t first_seq)
+  // Counts the runs of a batch of `count` messages delivered from first_seq
+  // on, on their leases, and keeps their tokens.
+  void AddRunsLocked(std::vector<DecodedRun>& runs, uint64_t count, uint64_t first_seq)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `n` messages of the run at run_start no longer need its token. With
   // `token`, sets it to the token (moved out at the last use).
@@ -200,11 +219,15 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
   const std::shared_ptr<Counters> counters_;
 
   grpc::ClientContext context_;
-  // Owned by the read in flight (one at a time). Parsed on arena_, reset after
-  // each response: a batch's messages and their string objects are not
-  // allocated one by one.
-  google::protobuf::Arena arena_;
-  ferry::v1::SubscribeResponse* response_;
+  // Owned by the read in flight (one at a time).
+  grpc::ByteBuffer response_;
+  // Used by OnReadDone only (one read at a time).
+  std::vector<grpc::Slice> slices_;
+  std::vector<std::string_view> pieces_;
+  DecodedResponse decoded_;
+  // Why the stream was cancelled, if a response did not decode; set before
+  // TryCancel, read in OnDone.
+  std::string decode_error_;
   // Owned by the write in flight, while writing_.
   Request current_;
   std::atomic<bool> opened_{false};
@@ -214,6 +237,9 @@ class SubscribeStream : public grpc::ClientBidiReactor<ferry::v1::SubscribeReque
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   // By sequence number; the next message gets next_seq_.
   absl::flat_hash_map<uint64_t, Lease> leases_ ABSL_GUARDED_BY(mu_);
+  // By first_seq.
+  absl::flat_hash_map<uint64_t, std::unique_ptr<ReceiptBlock>> blocks_
+      ABSL_GUARDED_BY(mu_);
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
   // No lease is due for extension before this (it may be earlier than the
   // first that is: Tick() then scans and sets it exactly).

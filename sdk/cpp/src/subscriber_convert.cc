@@ -70,31 +70,6 @@ ferry::v1::SubscribeRequest OpenRequest(const SubscriberOptions& options) {
   return request;
 }
 
-ReceivedMessage FromProto(ferry::v1::ReceivedMessage&& message) {
-  ReceivedMessage out;
-  out.topic = std::move(*message.mutable_topic());
-  out.partition = message.partition();
-  out.offset = message.offset();
-  out.key = std::move(*message.mutable_key());
-  out.value = std::move(*message.mutable_value());
-  out.headers.reserve(message.headers_size());
-  for (ferry::v1::Header& header : *message.mutable_headers()) {
-    out.headers.push_back(
-        Header{std::move(*header.mutable_key()), std::move(*header.mutable_value())});
-  }
-  if (message.has_publish_time()) {
-    const auto& time = message.publish_time();
-    out.publish_time = std::chrono::system_clock::time_point(
-        std::chrono::duration_cast<std::chrono::system_clock::duration>(
-            std::chrono::seconds(time.seconds()) +
-            std::chrono::nanoseconds(time.nanos())));
-  }
-  out.delivery_attempt = message.delivery_attempt();
-  out.cluster = std::move(*message.mutable_cluster());
-  out.id = std::move(*message.mutable_id());
-  return out;
-}
-
 std::string OrderingKey(Ordering ordering, const ReceivedMessage& message) {
   switch (ordering) {
     case Ordering::kNone:

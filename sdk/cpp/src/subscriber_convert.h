@@ -18,8 +18,6 @@ void SetDuration(std::chrono::milliseconds duration, google::protobuf::Duration*
 // The stream's first request.
 ferry::v1::SubscribeRequest OpenRequest(const SubscriberOptions& options);
 
-ReceivedMessage FromProto(ferry::v1::ReceivedMessage&& message);
-
 // The key whose handler invocations run one at a time; empty: unordered.
 std::string OrderingKey(Ordering ordering, const ReceivedMessage& message);
 

@@ -35,6 +35,10 @@ struct Delivery {
   AckHandle handle;
 };
 
+AckHandle Handle(const std::shared_ptr<internal::SubscribeStream>& stream, uint64_t seq) {
+  return AckHandle(std::make_unique<internal::Receipt>(internal::Receipt{stream, seq}));
+}
+
 }  // namespace
 
 Subscriber::Impl::Impl(internal::SubscriberOptions options)
@@ -57,7 +61,7 @@ Subscriber::Impl::Impl(internal::SubscriberOptions options)
     auto channel = grpc::CreateCustomChannel(address, options_.credentials, args);
     Endpoint endpoint;
     endpoint.address = address;
-    endpoint.stub = ferry::v1::Subscriber::NewStub(channel);
+    endpoint.stub = std::make_unique<internal::SubscribeStream::Stub>(channel);
     endpoints_.push_back(std::move(endpoint));
   }
   background_ = std::thread([this] { Run(); });
@@ -120,72 +124,69 @@ bool Subscriber::Impl::Close(std::chrono::milliseconds timeout) {
   return handlers_done;
 }
 
-void Subscriber::Impl::OnMessages(
-    internal::SubscribeStream* stream,
-    google::protobuf::RepeatedPtrField<ferry::v1::ReceivedMessage>& messages,
-    uint64_t first_seq) {
+void Subscriber::Impl::OnMessages(internal::SubscribeStream* stream,
+                                  std::vector<ReceivedMessage> messages,
+                                  uint64_t first_seq) {
   {
     // Not handed out: the node redelivers them once the closing streams end.
     absl::MutexLock lock(&mu_);
     if (!delivering_) return;
   }
   std::shared_ptr<internal::SubscribeStream> owner = stream->shared_from_this();
-  uint64_t seq = first_seq;
-  auto handle = [&owner, &seq] {
-    return AckHandle(
-        std::make_unique<internal::Receipt>(internal::Receipt{owner, seq++}));
-  };
   if (pool_ != nullptr) {
-    const MessageHandler* handler = &options_.on_message;
-    std::vector<internal::HandlerPool::Keyed> tasks;
-    if (options_.ordering == Ordering::kNone) {
-      // Unordered: a task per run of messages rather than per message, so
-      // the pool's lock and the stream's (for the acks, see AckCollector) are
-      // taken once per run. Runs are short enough that one slow handler holds
-      // up few others, and split the batch over all handler threads.
-      const int threads = options_.handler_threads;
-      const int count = messages.size();
-      const int run_size = std::clamp((count + threads - 1) / threads, 1, kMaxRun);
-      tasks.reserve((count + run_size - 1) / run_size);
-      for (int begin = 0; begin < count; begin += run_size) {
-        const int end = std::min(begin + run_size, count);
-        std::vector<Delivery> run;
-        run.reserve(end - begin);
-        for (int i = begin; i < end; ++i) {
-          run.push_back(Delivery{internal::FromProto(std::move(messages[i])), handle()});
-        }
-        tasks.push_back({{}, [handler, owner, run = std::move(run)]() mutable {
-                           internal::AckCollector acks(owner.get());
-                           for (Delivery& delivery : run) {
-                             (*handler)(delivery.message, std::move(delivery.handle));
-                           }
-                         }});
-      }
-    } else {
-      tasks.reserve(messages.size());
-      for (ferry::v1::ReceivedMessage& message : messages) {
-        AckHandle ack = handle();
-        Delivery delivery{internal::FromProto(std::move(message)), std::move(ack)};
-        std::string key = internal::OrderingKey(options_.ordering, delivery.message);
-        tasks.push_back(
-            {std::move(key), [handler, delivery = std::move(delivery)]() mutable {
-               (*handler)(delivery.message, std::move(delivery.handle));
-             }});
-      }
-    }
-    // One lock and one wake-up round per batch, not per message.
-    pool_->SubmitAll(std::move(tasks));
+    Dispatch(std::move(owner), std::move(messages), first_seq);
     return;
   }
   std::vector<PulledMessage> batch;
   batch.reserve(messages.size());
-  for (ferry::v1::ReceivedMessage& message : messages) {
-    AckHandle ack = handle();
-    batch.emplace_back(internal::FromProto(std::move(message)), std::move(ack));
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    batch.emplace_back(std::move(messages[i]), Handle(owner, first_seq + i));
   }
   absl::MutexLock lock(&mu_);
   if (!delivering_) return;  // Closed meanwhile: `batch` nacks, after unlocking.
   for (PulledMessage& message : batch) pulled_.push_back(std::move(message));
+}
+
+void Subscriber::Impl::Dispatch(std::shared_ptr<internal::SubscribeStream> owner,
+                                std::vector<ReceivedMessage> messages,
+                                uint64_t first_seq) {
+  const MessageHandler* handler = &options_.on_message;
+  std::vector<internal::HandlerPool::Keyed> tasks;
+  if (options_.ordering == Ordering::kNone) {
+    // Unordered: a task per run of messages rather than per message, so the
+    // pool's lock and the stream's (for the acks, see AckCollector) are taken
+    // once per run. Runs are short enough that one slow handler holds up few
+    // others, and split the batch over all handler threads. The tasks share
+    // the batch; each makes its handles and frees its messages on its own
+    // thread, where they are used.
+    const int threads = options_.handler_threads;
+    const int count = static_cast<int>(messages.size());
+    const int run_size = std::clamp((count + threads - 1) / threads, 1, kMaxRun);
+    auto batch = std::make_shared<std::vector<ReceivedMessage>>(std::move(messages));
+    tasks.reserve((count + run_size - 1) / run_size);
+    for (int begin = 0; begin < count; begin += run_size) {
+      const int end = std::min(begin + run_size, count);
+      tasks.push_back({{}, [handler, owner, batch, begin, end, first_seq] {
+                         internal::AckCollector acks(owner.get());
+                         for (int i = begin; i < end; ++i) {
+                           ReceivedMessage message = std::move((*batch)[i]);
+                           (*handler)(message, Handle(owner, first_seq + i));
+                         }
+                       }});
+    }
+  } else {
+    tasks.reserve(messages.size());
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      Delivery delivery{std::move(messages[i]), Handle(owner, first_seq + i)};
+      std::string key = internal::OrderingKey(options_.ordering, delivery.message);
+      tasks.push_back(
+          {std::move(key), [handler, delivery = std::move(delivery)]() mutable {
+             (*handler)(delivery.message, std::move(delivery.handle));
+           }});
+    }
+  }
+  // One lock and one wake-up round per batch, not per message.
+  pool_->SubmitAll(std::move(tasks));
 }
 
 void Subscriber::Impl::OnReceiptFailures(internal::SubscribeStream* /*stream*/,

@@ -19,7 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "endpoints.h"
 #include "ferry/client/subscriber.h"
-#include "ferry/v1/subscriber.grpc.pb.h"
+#include "ferry/v1/subscriber.pb.h"
 #include "handler_pool.h"
 #include "subscribe_stream.h"
 #include "subscriber_options.h"
@@ -43,10 +43,8 @@ class Subscriber::Impl : public internal::StreamListener {
   SubscriberStats Stats() const;
   bool Close(std::chrono::milliseconds timeout);
 
-  void OnMessages(
-      internal::SubscribeStream* stream,
-      google::protobuf::RepeatedPtrField<ferry::v1::ReceivedMessage>& messages,
-      uint64_t first_seq) override;
+  void OnMessages(internal::SubscribeStream* stream,
+                  std::vector<ReceivedMessage> messages, uint64_t first_seq) override;
   void OnReceiptFailures(internal::SubscribeStream* stream,
                          std::vector<ReceiptFailure> failures) override;
   void OnStreamDone(internal::SubscribeStream* stream, grpc::Status status) override;
@@ -57,7 +55,7 @@ class Subscriber::Impl : public internal::StreamListener {
 
   struct Endpoint {
     std::string address;
-    std::unique_ptr<ferry::v1::Subscriber::Stub> stub;
+    std::unique_ptr<internal::SubscribeStream::Stub> stub;
     // Null while waiting to reopen.
     std::shared_ptr<internal::SubscribeStream> stream;
     // Streams opened so far.
@@ -78,6 +76,9 @@ class Subscriber::Impl : public internal::StreamListener {
   void Reap(std::vector<Finished> finished, Clock::time_point now, bool draining,
             std::vector<SubscriberError>* errors);
   void Open(Endpoint& endpoint, std::size_t index);
+  // Callback mode: hands a batch to the handler pool.
+  void Dispatch(std::shared_ptr<internal::SubscribeStream> stream,
+                std::vector<ReceivedMessage> messages, uint64_t first_seq);
 
   const internal::SubscriberOptions options_;
   const ferry::v1::SubscribeRequest open_;

@@ -382,6 +382,36 @@ TEST(Subscriber, ReconnectsAfterAStreamBreaksAndDropsAcksForTheBrokenStream) {
   EXPECT_EQ(errors.Get()[0].endpoint, node.address());
 }
 
+// A response the generated parser would refuse too (a topic that is not
+// UTF-8) ends the stream with INTERNAL naming the field; the subscriber
+// reconnects and nothing of that response is handed out.
+TEST(Subscriber, AMalformedResponseEndsTheStreamWithAPreciseErrorAndReconnects) {
+  FakeSubscriberNode node;
+  Errors errors;
+  auto subscriber = Build(Options({&node}).OnError(errors.Handler()));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  ferry::v1::ReceivedMessage bad = Msg("bad");
+  bad.set_topic("\xff");
+  node.Deliver(0, {Msg("good"), bad});
+
+  ASSERT_TRUE(WaitOpened(node, 2));
+  node.Deliver(1, {Msg("after")});
+  EXPECT_EQ(Pull(*subscriber).message().value, "after");
+  // OnError runs on the background thread, just after it reopened the stream.
+  for (auto until = std::chrono::steady_clock::now() + kWait;
+       errors.Get().empty() && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  ASSERT_EQ(errors.Get().size(), 1u);
+  const SubscriberError error = errors.Get()[0];
+  EXPECT_EQ(error.code, static_cast<int>(grpc::StatusCode::INTERNAL));
+  EXPECT_NE(error.error.find("malformed SubscribeResponse: messages.messages[1]"),
+            std::string::npos)
+      << error.error;
+  EXPECT_FALSE(error.fatal);
+  EXPECT_EQ(subscriber->Stats().received, 1);
+}
+
 TEST(Subscriber, KeepsReconnectingWhileTheNodeIsUnavailable) {
   FakeSubscriberNode node;
   node.RejectOpens(grpc::StatusCode::UNAVAILABLE, "no cluster");

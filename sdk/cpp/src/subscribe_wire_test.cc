@@ -1,0 +1,316 @@
+#include "subscribe_wire.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "ferry/v1/subscriber.pb.h"
+
+namespace ferry::client::internal {
+namespace {
+
+// `bytes` cut into pieces of 1..max_piece bytes, as gRPC may deliver it.
+std::vector<std::string_view> Cut(std::string_view bytes, std::mt19937& random,
+                                  std::size_t max_piece) {
+  std::vector<std::string_view> pieces;
+  while (!bytes.empty()) {
+    const std::size_t n = std::min(
+        bytes.size(), std::uniform_int_distribution<std::size_t>(1, max_piece)(random));
+    pieces.push_back(bytes.substr(0, n));
+    bytes.remove_prefix(n);
+  }
+  return pieces;
+}
+
+constexpr int64_t kNanosPerSecond = 1'000'000'000;
+
+// A publish time as the Timestamp the decoder read it from (seconds and
+// nanos normalized: only their sum reaches the clock).
+void SetTime(std::chrono::system_clock::time_point at, google::protobuf::Timestamp* out) {
+  const int64_t nanos =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count();
+  int64_t seconds = nanos / kNanosPerSecond, rest = nanos % kNanosPerSecond;
+  if (rest < 0) rest += kNanosPerSecond, --seconds;
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(rest));
+}
+
+// What the decoder read, rebuilt as the generated message.
+v1::SubscribeResponse Rebuild(const DecodedResponse& decoded) {
+  v1::SubscribeResponse response;
+  switch (decoded.kind) {
+    case DecodedResponse::Kind::kNotSet:
+      break;
+    case DecodedResponse::Kind::kOpened:
+      response.mutable_opened();
+      break;
+    case DecodedResponse::Kind::kMessages: {
+      v1::MessageBatch* batch = response.mutable_messages();
+      EXPECT_EQ(decoded.receipts.size(), decoded.messages.size());
+      for (std::size_t i = 0; i < decoded.messages.size(); ++i) {
+        const ReceivedMessage& m = decoded.messages[i];
+        v1::ReceivedMessage* out = batch->add_messages();
+        out->set_receipt(std::string(decoded.receipts.At(i)));
+        out->set_topic(m.topic);
+        out->set_partition(m.partition);
+        out->set_offset(m.offset);
+        out->set_key(m.key);
+        out->set_value(m.value);
+        for (const Header& header : m.headers) {
+          v1::Header* h = out->add_headers();
+          h->set_key(header.key);
+          h->set_value(header.value);
+        }
+        if (m.publish_time.has_value())
+          SetTime(*m.publish_time, out->mutable_publish_time());
+        out->set_delivery_attempt(m.delivery_attempt);
+        out->set_cluster(m.cluster);
+        out->set_id(m.id);
+      }
+      for (const DecodedRun& run : decoded.runs) {
+        v1::ReceiptRun* out = batch->add_runs();
+        out->set_run(run.token);
+        out->set_first_message(run.first_message);
+        out->set_count(run.count);
+      }
+      break;
+    }
+    case DecodedResponse::Kind::kReceiptResults: {
+      v1::ReceiptResults* results = response.mutable_receipt_results();
+      for (const DecodedResult& result : decoded.results) {
+        v1::ReceiptResult* out = results->add_results();
+        out->set_receipt(result.receipt);
+        out->mutable_status()->set_code(result.code);
+        out->mutable_status()->set_message(result.message);
+      }
+      break;
+    }
+  }
+  return response;
+}
+
+// The generated parser's reading in the same form: without what the decoder
+// checks but does not keep, and publish times as the clock holds them.
+v1::SubscribeResponse Expected(v1::SubscribeResponse response) {
+  response.DiscardUnknownFields();
+  if (response.has_opened()) response.mutable_opened()->Clear();
+  // (mutable_* would set the oneof.)
+  google::protobuf::RepeatedPtrField<v1::ReceivedMessage> none;
+  for (v1::ReceivedMessage& m : response.has_messages()
+                                    ? *response.mutable_messages()->mutable_messages()
+                                    : none) {
+    if (!m.has_publish_time()) continue;
+    int64_t ticks = 0;
+    if (__builtin_mul_overflow(m.publish_time().seconds(), kNanosPerSecond, &ticks) ||
+        __builtin_add_overflow(ticks, int64_t{m.publish_time().nanos()}, &ticks)) {
+      m.clear_publish_time();
+      continue;
+    }
+    SetTime(std::chrono::system_clock::time_point(std::chrono::nanoseconds(ticks)),
+            m.mutable_publish_time());
+  }
+  if (response.has_receipt_results()) {
+    for (v1::ReceiptResult& r : *response.mutable_receipt_results()->mutable_results()) {
+      r.clear_span();
+      r.mutable_status()->set_retryable(false);
+    }
+  }
+  return response;
+}
+
+void ExpectSameAsGeneratedParser(const std::string& bytes, std::mt19937& random) {
+  v1::SubscribeResponse reference;
+  const bool parsed = reference.ParseFromString(bytes);
+  for (std::size_t max_piece : {bytes.size() + 1, std::size_t{7}, std::size_t{1}}) {
+    const std::vector<std::string_view> pieces = Cut(bytes, random, max_piece);
+    DecodedResponse decoded;
+    const absl::Status status = DecodeSubscribeResponse(pieces, &decoded);
+    ASSERT_EQ(status.ok(), parsed) << status << " for " << absl::BytesToHexString(bytes);
+    if (!parsed) {
+      EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_TRUE(absl::StrContains(status.message(), "malformed SubscribeResponse"));
+      continue;
+    }
+    const v1::SubscribeResponse got = Rebuild(decoded);
+    const v1::SubscribeResponse want = Expected(reference);
+    ASSERT_EQ(got.SerializeAsString(), want.SerializeAsString())
+        << got.DebugString() << "\nwant\n"
+        << want.DebugString() << "\nfor " << absl::BytesToHexString(bytes);
+  }
+}
+
+v1::SubscribeResponse RandomResponse(std::mt19937& random) {
+  auto coin = [&] { return std::bernoulli_distribution(0.5)(random); };
+  auto bytes = [&](std::size_t max) {
+    std::string s(std::uniform_int_distribution<std::size_t>(0, max)(random), '\0');
+    for (char& c : s) c = static_cast<char>(random());
+    return s;
+  };
+  auto text = [&](std::size_t max) {
+    std::string s(std::uniform_int_distribution<std::size_t>(0, max)(random), 'a');
+    for (char& c : s) c = static_cast<char>('a' + random() % 26);
+    if (coin() && !s.empty()) s += "é€😀";  // 2-, 3- and 4-byte forms
+    return s;
+  };
+  auto number = [&] {
+    return static_cast<int64_t>(random()) - (coin() ? 0 : int64_t{1} << 31);
+  };
+  v1::SubscribeResponse response;
+  switch (random() % 4) {
+    case 0:
+      response.mutable_opened()->set_node_id(text(10));
+      response.mutable_opened()->set_stream_id(text(10));
+      break;
+    case 1:
+    case 2: {
+      v1::MessageBatch* batch = response.mutable_messages();
+      const int count = std::uniform_int_distribution<int>(0, 6)(random);
+      for (int i = 0; i < count; ++i) {
+        v1::ReceivedMessage* m = batch->add_messages();
+        m->set_receipt(bytes(40));
+        m->set_topic(text(20));
+        m->set_partition(static_cast<int32_t>(number()));
+        m->set_offset(number() * (coin() ? 1 : 1 << 20));
+        if (coin()) m->set_key(bytes(20));
+        m->set_value(bytes(coin() ? 40 : 300));
+        for (int h = std::uniform_int_distribution<int>(0, 3)(random); h > 0; --h) {
+          v1::Header* header = m->add_headers();
+          header->set_key(text(8));
+          header->set_value(bytes(8));
+        }
+        if (coin()) {
+          m->mutable_publish_time()->set_seconds(number() * (coin() ? 1 : 1 << 30));
+          m->mutable_publish_time()->set_nanos(
+              static_cast<int32_t>(random() % 1'000'000'000));
+        }
+        m->set_delivery_attempt(static_cast<int32_t>(random() % 5));
+        m->set_cluster(text(6));
+        if (coin()) m->set_id(text(32));
+      }
+      for (int r = std::uniform_int_distribution<int>(0, 2)(random); r > 0; --r) {
+        v1::ReceiptRun* run = batch->add_runs();
+        run->set_run(bytes(30));
+        run->set_first_message(static_cast<uint32_t>(random() % 8));
+        run->set_count(static_cast<uint32_t>(random() % 8));
+      }
+      break;
+    }
+    case 3: {
+      v1::ReceiptResults* results = response.mutable_receipt_results();
+      for (int r = std::uniform_int_distribution<int>(0, 3)(random); r > 0; --r) {
+        v1::ReceiptResult* result = results->add_results();
+        result->set_receipt(bytes(30));
+        result->mutable_status()->set_code(static_cast<int32_t>(random() % 17));
+        result->mutable_status()->set_message(text(30));
+        result->mutable_status()->set_retryable(coin());
+        if (coin()) {
+          result->mutable_span()->set_run(bytes(20));
+          result->mutable_span()->set_first(static_cast<uint32_t>(random() % 9));
+          result->mutable_span()->set_count(static_cast<uint32_t>(random() % 9));
+        }
+      }
+      break;
+    }
+  }
+  return response;
+}
+
+TEST(SubscribeWire, DecodesWhatTheGeneratedSerializerWritesInAnyPieces) {
+  std::mt19937 random(1);
+  for (int i = 0; i < 500; ++i) {
+    ExpectSameAsGeneratedParser(RandomResponse(random).SerializeAsString(), random);
+  }
+}
+
+TEST(SubscribeWire, ReceiptsLieBackToBackInOneString) {
+  v1::SubscribeResponse response;
+  for (const char* receipt : {"r-one", "", "r-three"}) {
+    response.mutable_messages()->add_messages()->set_receipt(receipt);
+  }
+  const std::string bytes = response.SerializeAsString();
+  const std::string_view piece = bytes;
+  DecodedResponse decoded;
+  ASSERT_TRUE(DecodeSubscribeResponse({&piece, 1}, &decoded).ok());
+  EXPECT_EQ(decoded.receipts.bytes, "r-oner-three");
+  ASSERT_EQ(decoded.receipts.size(), 3u);
+  EXPECT_EQ(decoded.receipts.At(0), "r-one");
+  EXPECT_EQ(decoded.receipts.At(1), "");
+  EXPECT_EQ(decoded.receipts.At(2), "r-three");
+}
+
+// Every truncation and every single-byte change of valid responses, plus
+// unknown fields of each wire type, groups, known fields with the wrong wire
+// type and the oneof's members in turn: accepted exactly when the generated
+// parser accepts, with the same content.
+TEST(SubscribeWire, AgreesWithTheGeneratedParserOnMalformedAndUnknownInput) {
+  std::mt19937 random(2);
+  for (int i = 0; i < 60; ++i) {
+    const std::string bytes = RandomResponse(random).SerializeAsString();
+    for (std::size_t n = 0; n < bytes.size(); ++n) {
+      ExpectSameAsGeneratedParser(bytes.substr(0, n), random);
+      std::string changed = bytes;
+      changed[n] = static_cast<char>(random());
+      ExpectSameAsGeneratedParser(changed, random);
+    }
+  }
+  // messages { messages { receipt: "r" value: "abc" } }
+  const std::string batch = std::string("\x12\x0a\x0a\x08\x0a\x01r\x32\x03") + "abc";
+  const std::string extras[] = {
+      "\x28\x96\x01",  // field 5 varint
+      "\x31"
+      "12345678",  // field 6 fixed64
+      "\x3d"
+      "1234",                              // field 7 fixed32
+      "\x42\x02xy",                        // field 8 length-delimited
+      "\x4b\x08\x01\x4c",                  // group 9 { field 1 varint }
+      "\x4b\x53\x08\x01\x54\x4c",          // nested groups
+      "\x4b\x4c\x4c",                      // an end tag too many
+      "\x4b\x54",                          // a group closed by another field's end tag
+      "\x4b",                              // a group never closed
+      "\x0a\x00",                          // opened: replaces the batch
+      "\x0a\x03\x0a\x01\xff",              // a node_id that is not UTF-8
+      "\x1a\x00",                          // receipt_results: replaces the batch
+      "\x12\x05\x0a\x03\x12\x01t",         // a second batch merges
+      "\x12\x05\x0a\x03\x12\x01\xc3",      // a topic that is not UTF-8
+      "\x12\x06\x0a\x04\x5a\x02\xed\xa0",  // an id that is a surrogate half
+      "\x12\x07\x0a\x05\x3a\x03\x0a\x01\xff",  // a header key that is not UTF-8
+      "\x12\x06\x0a\x04\x42\x02\x08\x05",      // a publish time of 5 s
+      "\x12\x0a\x0a\x08\x42\x02\x08\x05\x42\x02\x10\x07",  // two times merge
+      "\x12\x07\x0a\x05\x0a\x01x\x0a\x00",                 // the last receipt wins
+      "\x12\x04\x0a\x02\x18\x80",          // a partition past its message's end
+      "\x12\x04\x0a\x02\x1a\x00",          // partition as length-delimited: skipped
+      "\x12\x06\x12\x04\x0a\x00\x10\x01",  // a run
+      "\x1a\x09\x0a\x07\x12\x05\x08\x05\x12\x01\xff",  // a status message not UTF-8
+      "\x1a\x08\x0a\x06\x1a\x04\x0a\x00\x18\x02",      // a failed span
+      "\x07",                                          // wire type 7
+      std::string(1, '\0'),                            // field 0
+      "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  // an 11-byte varint tag
+      "\x12\x0d\x0a\x0b\x20\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  // 10-byte offset
+  };
+  for (const std::string& extra : extras) {
+    ExpectSameAsGeneratedParser(batch + extra, random);
+    ExpectSameAsGeneratedParser(extra + batch, random);
+    ExpectSameAsGeneratedParser(extra, random);
+  }
+}
+
+TEST(SubscribeWire, AMalformedResponseNamesTheFieldAndByte) {
+  // messages { messages { value: <runs past its message> } }
+  const std::string bytes = std::string("\x12\x06\x0a\x04\x32\x20") + "ab";
+  const std::string_view piece = bytes;
+  DecodedResponse decoded;
+  const absl::Status status = DecodeSubscribeResponse({&piece, 1}, &decoded);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(status.message(), "messages.messages[0]")) << status;
+  EXPECT_TRUE(absl::StrContains(status.message(), "before byte")) << status;
+}
+
+}  // namespace
+}  // namespace ferry::client::internal
