@@ -210,6 +210,14 @@ class Cluster {
   // Topic administration. Blocking (bounded by the backend's admin timeout);
   // errors carry the backend's reason and a gRPC-compatible code.
   virtual absl::StatusOr<TopicInfo> DescribeTopic(const std::string& topic) = 0;
+  // DescribeTopic bounded by `timeout` when that is shorter than the admin
+  // timeout: for a caller that must stay quick to stop (a starting node's
+  // control plane). Backends without remote calls ignore it.
+  virtual absl::StatusOr<TopicInfo> DescribeTopicWithin(const std::string& topic,
+                                                        absl::Duration timeout) {
+    static_cast<void>(timeout);
+    return DescribeTopic(topic);
+  }
   virtual absl::Status CreateTopic(const std::string& topic, int partitions,
                                    int replication_factor,
                                    const std::map<std::string, std::string>& configs) = 0;

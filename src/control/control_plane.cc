@@ -109,7 +109,7 @@ void ControlPlane::BeatSoon() {
 }
 
 absl::Status ControlPlane::EnsureTopic() {
-  auto info = cluster_->DescribeTopic(options_.topic);
+  auto info = cluster_->DescribeTopicWithin(options_.topic, options_.start_call_timeout);
   if (info.ok()) {
     absl::MutexLock lock(&mu_);
     start_end_ = info->partitions.empty() ? 0 : info->partitions[0].high_watermark;

@@ -83,6 +83,10 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
     // A node unheard for longer is departed: listed as lost, and no barrier
     // waits for it.
     absl::Duration node_timeout = absl::Seconds(20);
+    // Bounds each look at the control topic while starting, so a node told
+    // to stop meanwhile is not held by a stalled cluster for the admin
+    // timeout (the server passes cluster_probe.timeout).
+    absl::Duration start_call_timeout = absl::Seconds(3);
   };
 
   // Starts in the background: creates the control topic if missing

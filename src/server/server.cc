@@ -211,7 +211,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
             .http_address = identity.http_address,
             .started = server->started_,
             .heartbeat_interval = config.control.heartbeat_interval,
-            .node_timeout = config.control.node_timeout},
+            .node_timeout = config.control.node_timeout,
+            .start_call_timeout = config.cluster_probe_timeout},
         server->node_control_.get());
     server->groups_->SetSeekLedger(server->control_.get());
     server->groups_->SetMigrationLookup(

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "backend/kafka/kafka_group_member.h"
@@ -230,6 +231,12 @@ ClusterStatus KafkaCluster::Describe(bool include_topics) {
 
 absl::StatusOr<TopicInfo> KafkaCluster::DescribeTopic(const std::string& topic) {
   return kafka::DescribeTopic(handle_.get(), topic, options_.admin_timeout);
+}
+
+absl::StatusOr<TopicInfo> KafkaCluster::DescribeTopicWithin(const std::string& topic,
+                                                            absl::Duration timeout) {
+  return kafka::DescribeTopic(handle_.get(), topic,
+                              std::min(timeout, options_.admin_timeout));
 }
 
 absl::Status KafkaCluster::CreateTopic(

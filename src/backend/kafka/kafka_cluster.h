@@ -63,6 +63,8 @@ class KafkaCluster final : public Cluster {
   void PublishBatch(const RecordBatch& batch, BatchCallback done) override;
   void FailPendingPublishes() override;
   absl::StatusOr<TopicInfo> DescribeTopic(const std::string& topic) override;
+  absl::StatusOr<TopicInfo> DescribeTopicWithin(const std::string& topic,
+                                                absl::Duration timeout) override;
   absl::Status CreateTopic(const std::string& topic, int partitions,
                            int replication_factor,
                            const std::map<std::string, std::string>& configs) override;

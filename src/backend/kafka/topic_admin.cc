@@ -9,7 +9,9 @@
 #include <memory>
 #include <set>
 #include <string_view>
+#include <vector>
 
+#include "backend/kafka/client_factory.h"
 #include "backend/kafka/errors.h"
 #include "common/topic_name.h"
 
@@ -208,15 +210,54 @@ absl::Status AwaitMetadata(
   }
 }
 
+// The offset at `end` (RD_KAFKA_OFFSET_BEGINNING or _END) of each of
+// `partitions`, in their order, retrying retryable errors until `deadline`.
+absl::StatusOr<std::vector<int64_t>> ListOffsets(
+    rd_kafka_t* handle, const std::string& topic,
+    const std::vector<PartitionInfo*>& partitions, int64_t end, absl::Time deadline,
+    std::string_view context) {
+  absl::Duration pause = absl::Milliseconds(50);
+  while (true) {
+    if (absl::Now() >= deadline) return TimedOut(context, "no time left");
+    PartitionListPtr list(
+        rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+    for (const PartitionInfo* p : partitions) {
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p->id)->offset = end;
+    }
+    rd_kafka_resp_err_t err =
+        rd_kafka_offsets_for_times(handle, list.get(), MillisUntil(deadline));
+    std::vector<int64_t> offsets;
+    for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
+      err = list->elems[i].err;
+      // Unanswered by the deadline: the call returns no error and leaves the
+      // asked-for position (negative) in place.
+      if (err == RD_KAFKA_RESP_ERR_NO_ERROR && list->elems[i].offset < 0) {
+        err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+      }
+      offsets.push_back(list->elems[i].offset);
+    }
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return offsets;
+    if (!Classify(err).retryable || absl::Now() + pause >= deadline) {
+      return KafkaStatus(err, context);
+    }
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Seconds(1));
+  }
+}
+
 }  // namespace
 
-// Watermarks are asked partition by partition (librdkafka 2.0.2 has no
-// ListOffsets admin call), each bounded by what is left of `timeout`. A
-// partition without a leader cannot answer, so its watermarks stay -1 rather
-// than failing the description an operator needs most in that situation.
-// Retryable errors are retried until the deadline: metadata names a new
-// leader (after a creation or an election) a moment before that broker
-// serves the partition, and answers NOT_LEADER_FOR_PARTITION meanwhile.
+// Watermarks are asked for all partitions at once, one ListOffsets request
+// per leader and end (librdkafka 2.0.2 has no ListOffsets admin call), with
+// rd_kafka_offsets_for_times, which returns when its timeout is over:
+// rd_kafka_query_watermark_offsets waits for the broker's answer whatever
+// timeout it is given (a broker that accepted the request and stalls held
+// a stopping node for the request timeout). A partition without a leader
+// cannot answer, so its watermarks stay -1 rather than failing the
+// description an operator needs most in that situation. Retryable errors are
+// retried until the deadline: metadata names a new leader (after a creation
+// or an election) a moment before that broker serves the partition, and
+// answers NOT_LEADER_FOR_PARTITION meanwhile.
 absl::StatusOr<TopicInfo> DescribeTopic(rd_kafka_t* handle, const std::string& topic,
                                         absl::Duration timeout) {
   if (absl::Status valid = ValidateTopicName(topic); !valid.ok()) return valid;
@@ -251,25 +292,21 @@ absl::StatusOr<TopicInfo> DescribeTopic(rd_kafka_t* handle, const std::string& t
   std::sort(info.partitions.begin(), info.partitions.end(),
             [](const PartitionInfo& a, const PartitionInfo& b) { return a.id < b.id; });
 
+  std::vector<PartitionInfo*> led;
   for (PartitionInfo& partition : info.partitions) {
-    if (partition.leader < 0) continue;
-    const std::string partition_context =
-        fmt::format("{}: watermarks of partition {}", context, partition.id);
-    int64_t low = -1, high = -1;
-    absl::Duration pause = absl::Milliseconds(50);
-    while (true) {
-      if (absl::Now() >= deadline) return TimedOut(partition_context, "no time left");
-      const rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-          handle, topic.c_str(), partition.id, &low, &high, MillisUntil(deadline));
-      if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-      if (!Classify(err).retryable || absl::Now() + pause >= deadline) {
-        return KafkaStatus(err, partition_context);
-      }
-      absl::SleepFor(pause);
-      pause = std::min(pause * 2, absl::Seconds(1));
+    if (partition.leader >= 0) led.push_back(&partition);
+  }
+  if (led.empty()) return info;
+  for (const int64_t end : {RD_KAFKA_OFFSET_BEGINNING, RD_KAFKA_OFFSET_END}) {
+    const std::string end_context = fmt::format(
+        "{}: {} watermarks", context, end == RD_KAFKA_OFFSET_BEGINNING ? "low" : "high");
+    absl::StatusOr<std::vector<int64_t>> offsets =
+        ListOffsets(handle, topic, led, end, deadline, end_context);
+    if (!offsets.ok()) return offsets.status();
+    for (size_t i = 0; i < led.size(); ++i) {
+      (end == RD_KAFKA_OFFSET_BEGINNING ? led[i]->low_watermark
+                                        : led[i]->high_watermark) = (*offsets)[i];
     }
-    partition.low_watermark = low;
-    partition.high_watermark = high;
   }
   return info;
 }
