@@ -67,4 +67,18 @@ void MockKafkaCluster::PushRequestErrors(int16_t api_key,
   rd_kafka_mock_push_request_errors_array(cluster_, api_key, errs.size(), errs.data());
 }
 
+void MockKafkaCluster::StallRequests(int32_t broker_id, int16_t api_key, int count,
+                                     absl::Duration delay) {
+  const int delay_ms = static_cast<int>(absl::ToInt64Milliseconds(delay));
+  for (int i = 0; i < count; ++i) {
+    const rd_kafka_resp_err_t err = rd_kafka_mock_broker_push_request_error_rtts(
+        cluster_, broker_id, api_key, 1, RD_KAFKA_RESP_ERR_NO_ERROR, delay_ms);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      ADD_FAILURE() << "stall requests of mock broker " << broker_id << ": "
+                    << rd_kafka_err2str(err);
+      return;
+    }
+  }
+}
+
 }  // namespace ferry::testing

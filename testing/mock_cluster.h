@@ -16,6 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace ferry::testing {
 
@@ -23,6 +24,7 @@ namespace ferry::testing {
 // do not name them).
 inline constexpr int16_t kProduceApiKey = 0;
 inline constexpr int16_t kFetchApiKey = 1;
+inline constexpr int16_t kListOffsetsApiKey = 2;
 inline constexpr int16_t kMetadataApiKey = 3;
 
 // Owns a mock cluster (brokers with ids 1..N listening on 127.0.0.1, served
@@ -51,6 +53,11 @@ class MockKafkaCluster {
   // The next errs.size() requests with this API key (e.g. kProduceApiKey),
   // to any broker, fail with these errors in order.
   void PushRequestErrors(int16_t api_key, std::vector<rd_kafka_resp_err_t> errs);
+
+  // The next `count` requests with this API key to broker `broker_id` are
+  // answered (without error) only after `delay`; the broker's later answers
+  // on the same connection wait behind them.
+  void StallRequests(int32_t broker_id, int16_t api_key, int count, absl::Duration delay);
 
   rd_kafka_mock_cluster_t* raw() const { return cluster_; }
 

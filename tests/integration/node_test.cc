@@ -9,12 +9,14 @@
 #include "common/version.h"
 #include "testing/ferryd_process.h"
 #include "testing/kafka_broker.h"
+#include "testing/mock_cluster.h"
 
 namespace ferry {
 namespace {
 
 using ::ferry::testing::FerrydProcess;
 using ::ferry::testing::KafkaBroker;
+using ::ferry::testing::MockKafkaCluster;
 using ::ferry::testing::ProcessResult;
 using ::ferry::testing::RunFerryCli;
 using ::ferry::testing::RunFerryd;
@@ -136,6 +138,33 @@ TEST(Node, SigtermWithTheOnlyClusterDownExitsWithinTheGrace) {
   (*node)->process().Signal(SIGTERM);
   auto code = (*node)->process().Wait(absl::Seconds(5));
   ASSERT_TRUE(code.ok()) << "ferryd did not exit 5 s after SIGTERM\n" << (*node)->Log();
+  EXPECT_EQ(*code, 0) << (*node)->Log();
+}
+
+// A broker that stops answering while the starting control plane asks it
+// about the control topic must not hold the node's shutdown. Here it stalls
+// its ListOffsets answers (the topic's watermarks), which librdkafka 2.0.2's
+// rd_kafka_query_watermark_offsets waited for past the timeout it was given.
+TEST(Node, SigtermWhileTheControlPlaneWaitsForAStalledBrokerExitsWithinTheGrace) {
+  auto mock = MockKafkaCluster::Start(1);
+  ASSERT_TRUE(mock.ok()) << mock.status();
+  ASSERT_TRUE((*mock)->CreateTopic("__ferry_control", 1).ok());
+  (*mock)->StallRequests(1, testing::kListOffsetsApiKey, 50, absl::Seconds(60));
+  constexpr absl::Duration kGrace = absl::Seconds(3);
+  auto node = FerrydProcess::Start(absl::StrCat(
+      "shutdown: { grace: 3s }\ncluster_probe: { interval: 200ms, timeout: 1s }\n",
+      "clusters:\n  main: { type: kafka, bootstrap: \"", (*mock)->bootstrap(), "\" }\n",
+      // The mock serves no CreateTopics: the control topic is the one made above.
+      "control: { topic: __ferry_control }\n"));
+  ASSERT_TRUE(node.ok()) << node.status();
+  // The probe finds the cluster up within its first rounds, then the control
+  // plane asks for the watermarks and gets no answer.
+  absl::SleepFor(absl::Seconds(3));
+  ASSERT_THAT((*node)->Log(), Not(HasSubstr("caught up")));
+  (*node)->process().Signal(SIGTERM);
+  auto code = (*node)->process().Wait(kGrace);
+  ASSERT_TRUE(code.ok()) << "ferryd did not exit within the grace of SIGTERM\n"
+                         << (*node)->Log();
   EXPECT_EQ(*code, 0) << (*node)->Log();
 }
 
