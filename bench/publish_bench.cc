@@ -71,6 +71,8 @@ struct Options {
   double paced_rate = 0;
   int sdk_linger_ms = -1;
   int ferryd_linger_ms = -1;  // -1: ferryd's default
+  // KEY=VALUE librdkafka properties of the started ferryd's cluster.
+  std::vector<std::string> ferryd_properties;
   // --backends mode (empty: the classic direct-vs-Ferry comparison on Kafka).
   std::vector<std::string> backends;
   double fsync_seconds = 2;
@@ -717,15 +719,23 @@ class Bench {
 // ---------------------------------------------------------------------------
 // Output.
 
-// The config of the ferryd the bench starts: its defaults, with linger.ms
-// only when --ferryd-linger-ms set it.
-std::string FerrydYaml(const std::string& bootstrap, int linger_ms) {
+// The config of the ferryd the bench starts: its defaults, with the cluster
+// properties --ferryd-property and --ferryd-linger-ms set.
+std::string FerrydYaml(const std::string& bootstrap, const Options& o) {
+  std::map<std::string, std::string> properties;
+  ParseKeyValues(o.ferryd_properties, "--ferryd-property", &properties);
+  if (o.ferryd_linger_ms >= 0) {
+    properties["linger.ms"] = std::to_string(o.ferryd_linger_ms);
+  }
+  std::string listed;
+  for (const auto& [key, value] : properties) {
+    listed += fmt::format("{}{}: \"{}\"", listed.empty() ? "" : ", ", key, value);
+  }
   return fmt::format(
       "log: {{ level: warn }}\n"
       "clusters:\n"
       "  main: {{ type: kafka, bootstrap: \"{}\"{} }}\n",
-      bootstrap,
-      linger_ms < 0 ? "" : fmt::format(", properties: {{ linger.ms: {} }}", linger_ms));
+      bootstrap, listed.empty() ? "" : fmt::format(", properties: {{ {} }}", listed));
 }
 
 std::string SizeLabel(int size) {
@@ -916,9 +926,7 @@ class BackendBench {
     if (kafka) {
       if (!StartInfra(
               o_.bootstrap, o_.broker_pid, "", 0,
-              [&](const std::string& bootstrap) {
-                return FerrydYaml(bootstrap, o_.ferryd_linger_ms);
-              },
+              [&](const std::string& bootstrap) { return FerrydYaml(bootstrap, o_); },
               env_, &infra)) {
         return false;
       }
@@ -1194,6 +1202,9 @@ int Main(int argc, char** argv) {
                  "linger.ms of the ferryd the bench starts (default: ferryd's, 1 ms; "
                  "the direct producers always use 5)")
       ->check(CLI::Range(0, 10000));
+  app.add_option("--ferryd-property", o.ferryd_properties,
+                 "KEY=VALUE: a librdkafka property of the started ferryd's cluster "
+                 "(clusters.main.properties), e.g. socket.nagle.disable=true");
   app.add_option("--paced-seconds", o.paced_seconds,
                  "Length of the paced pass per path and size")
       ->check(CLI::Range(0.0, 3600.0))
@@ -1245,6 +1256,8 @@ int Main(int argc, char** argv) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  std::map<std::string, std::string> properties;  // checked here, used by FerrydYaml
+  if (!ParseKeyValues(o.ferryd_properties, "--ferryd-property", &properties)) return 2;
   std::string command = "publish_bench";
   for (int i = 1; i < argc; ++i) command += fmt::format(" {}", argv[i]);
   if (!o.backends.empty()) {
@@ -1271,10 +1284,8 @@ int Main(int argc, char** argv) {
   Infra infra;
   if (!StartInfra(
           o.bootstrap, o.broker_pid, o.ferryd, o.ferryd_pid,
-          [&](const std::string& bootstrap) {
-            return FerrydYaml(bootstrap, o.ferryd_linger_ms);
-          },
-          env, &infra)) {
+          [&](const std::string& bootstrap) { return FerrydYaml(bootstrap, o); }, env,
+          &infra)) {
     return 1;
   }
   const std::string& bootstrap = infra.bootstrap;
@@ -1296,7 +1307,7 @@ int Main(int argc, char** argv) {
   fmt::print(
       "Resolved: --messages {} --sizes {} --concurrency {} --topic-partitions {} --keys "
       "{} --rounds {} --paced-fraction {} --paced-seconds {}; Ferry: {}, SDK linger {}, "
-      "ferryd linger.ms {}{}; {} hardware threads\n",
+      "ferryd linger.ms {}{}{}; {} hardware threads\n",
       o.messages, Join(o.sizes), o.concurrency, o.partitions, o.keys, o.rounds,
       o.paced_fraction, o.paced_seconds,
       fmt::format("{}, {}{}",
@@ -1313,6 +1324,9 @@ int Main(int argc, char** argv) {
       !o.ferryd.empty()        ? std::string("(external)")
       : o.ferryd_linger_ms < 0 ? std::string("default (1)")
                                : std::to_string(o.ferryd_linger_ms),
+      o.ferryd_properties.empty()
+          ? ""
+          : fmt::format(", ferryd properties {}", fmt::join(o.ferryd_properties, " ")),
       o.ferryd_env.empty() ? ""
                            : fmt::format(", ferryd env {}", fmt::join(o.ferryd_env, " ")),
       std::thread::hardware_concurrency());
