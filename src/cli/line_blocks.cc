@@ -8,7 +8,7 @@
 
 namespace ferry::cli {
 
-bool ForEachBlockOfLines(
+int ForEachBlockOfLines(
     int fd, std::size_t block_bytes,
     absl::FunctionRef<void(std::span<const std::string_view> lines)> on_lines) {
   std::vector<char> block(block_bytes > 0 ? block_bytes : 1);
@@ -20,7 +20,8 @@ bool ForEachBlockOfLines(
     // What is kept from the last read holds no '\n': search only the new bytes.
     const std::size_t search_from = filled;
     const ssize_t got = ::read(fd, block.data() + filled, block.size() - filled);
-    if (got < 0 && errno == EINTR) continue;
+    const int error = got < 0 ? errno : 0;
+    if (error == EINTR) continue;
     const bool end = got <= 0;
     if (!end) filled += static_cast<std::size_t>(got);
     const std::string_view data(block.data(), filled);
@@ -31,12 +32,12 @@ bool ForEachBlockOfLines(
       lines.push_back(data.substr(begin, newline - begin));
       begin = newline + 1;
     }
-    if (end && begin < filled) {
+    if (got == 0 && begin < filled) {
       lines.push_back(data.substr(begin));
       begin = filled;
     }
     if (!lines.empty()) on_lines(lines);
-    if (end) return got == 0;
+    if (end) return error;
     std::memmove(block.data(), block.data() + begin, filled - begin);
     filled -= begin;
   }

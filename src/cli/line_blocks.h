@@ -14,9 +14,10 @@ namespace ferry::cli {
 // `block_bytes` at a time with read(2) and hands out the complete lines of
 // each read at once, so lines piped in slowly (`tail -f | ferry produce`)
 // go out as they arrive rather than when a block is full; a line longer
-// than the block grows it. Returns false if reading failed (after handing
-// out the lines read before).
-bool ForEachBlockOfLines(
+// than the block grows it. Returns 0 at the end of the input, or the errno
+// of a failed read (after handing out the complete lines read before it; a
+// line cut off by the failure is not handed out).
+int ForEachBlockOfLines(
     int fd, std::size_t block_bytes,
     absl::FunctionRef<void(std::span<const std::string_view> lines)> on_lines);
 

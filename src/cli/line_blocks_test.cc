@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <future>
@@ -18,7 +19,7 @@ namespace {
 struct Read {
   std::vector<std::string> lines;
   int calls = 0;
-  bool ok = false;
+  int error = -1;
 };
 
 Read ReadAll(const std::string& input, std::size_t block_bytes) {
@@ -28,12 +29,12 @@ Read ReadAll(const std::string& input, std::size_t block_bytes) {
   if (in == nullptr) return read;
   std::fwrite(input.data(), 1, input.size(), in);
   std::rewind(in);
-  read.ok = ForEachBlockOfLines(fileno(in), block_bytes,
-                                [&](std::span<const std::string_view> lines) {
-                                  ++read.calls;
-                                  for (std::string_view line : lines)
-                                    read.lines.emplace_back(line);
-                                });
+  read.error = ForEachBlockOfLines(fileno(in), block_bytes,
+                                   [&](std::span<const std::string_view> lines) {
+                                     ++read.calls;
+                                     for (std::string_view line : lines)
+                                       read.lines.emplace_back(line);
+                                   });
   std::fclose(in);
   return read;
 }
@@ -44,7 +45,7 @@ TEST(ForEachBlockOfLines, HandsOutEveryLineInOrderWhateverTheBlockSize) {
                                              "last without newline"};
   for (std::size_t block : {1, 2, 3, 5, 7, 16, 1 << 20}) {
     Read read = ReadAll(input, block);
-    EXPECT_TRUE(read.ok);
+    EXPECT_EQ(read.error, 0);
     EXPECT_EQ(read.lines, expected) << "block of " << block;
   }
 }
@@ -53,7 +54,7 @@ TEST(ForEachBlockOfLines, AFinalNewlineStartsNoLineAndEmptyInputHasNone) {
   EXPECT_EQ(ReadAll("a\nb\n", 4).lines, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(ReadAll("\n", 4).lines, (std::vector<std::string>{""}));
   Read empty = ReadAll("", 4);
-  EXPECT_TRUE(empty.ok);
+  EXPECT_EQ(empty.error, 0);
   EXPECT_EQ(empty.calls, 0);
 }
 
@@ -72,8 +73,9 @@ TEST(ForEachBlockOfLines, ReportsAReadError) {
   std::FILE* directory = std::fopen("/", "r");
   ASSERT_NE(directory, nullptr);
   int calls = 0;
-  EXPECT_FALSE(ForEachBlockOfLines(fileno(directory), 16,
-                                   [&](std::span<const std::string_view>) { ++calls; }));
+  EXPECT_EQ(ForEachBlockOfLines(fileno(directory), 16,
+                                [&](std::span<const std::string_view>) { ++calls; }),
+            EISDIR);
   EXPECT_EQ(calls, 0);
   std::fclose(directory);
 }
@@ -82,22 +84,25 @@ TEST(ForEachBlockOfLines, HandsOutPipedLinesAsTheyArriveNotWhenABlockIsFull) {
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   std::promise<void> first_line_out;
+  std::future<void> first_out = first_line_out.get_future();
   bool out_before_the_rest = false;
   // The rest of the input is written only once the first line went out (or
   // after 10 s, which a reader waiting for a full block would need).
   std::thread writer([&] {
     EXPECT_EQ(write(fds[1], "first\n", 6), 6);
-    out_before_the_rest = first_line_out.get_future().wait_for(
-                              std::chrono::seconds(10)) == std::future_status::ready;
+    out_before_the_rest =
+        first_out.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
     EXPECT_EQ(write(fds[1], "second\n", 7), 7);
     close(fds[1]);
   });
   std::vector<std::string> lines;
-  EXPECT_TRUE(
-      ForEachBlockOfLines(fds[0], 1 << 20, [&](std::span<const std::string_view> got) {
-        for (std::string_view line : got) lines.emplace_back(line);
-        if (lines.size() == 1) first_line_out.set_value();
-      }));
+  EXPECT_EQ(ForEachBlockOfLines(fds[0], 1 << 20,
+                                [&](std::span<const std::string_view> got) {
+                                  for (std::string_view line : got)
+                                    lines.emplace_back(line);
+                                  if (lines.size() == 1) first_line_out.set_value();
+                                }),
+            0);
   writer.join();
   close(fds[0]);
   EXPECT_TRUE(out_before_the_rest);

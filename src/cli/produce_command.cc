@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <span>
 #include <string>
@@ -119,7 +120,7 @@ int RunProduce(const GlobalOptions& global, const ProduceOptions& options) {
   // MaxOutstandingBytes); results are counted as the calls complete.
   Summary summary;
   std::vector<client::MessageView> views;
-  const bool read_all = ForEachBlockOfLines(
+  const int read_error = ForEachBlockOfLines(
       STDIN_FILENO, std::size_t{1} << 20, [&](std::span<const std::string_view> lines) {
         views.clear();
         for (std::string_view line : lines) {
@@ -146,11 +147,12 @@ int RunProduce(const GlobalOptions& global, const ProduceOptions& options) {
                              summary.failed(), summary.sent() + summary.failed(),
                              summary.first_error());
   }
-  if (!read_all) {
-    std::cerr << "ferry: produce: reading standard input failed; only the lines read "
-                 "before were published\n";
+  if (read_error != 0) {
+    std::cerr << "ferry: produce: reading standard input failed ("
+              << std::strerror(read_error)
+              << "); only the complete lines read before were published\n";
   }
-  if (summary.failed() > 0 || !read_all) return 1;
+  if (summary.failed() > 0 || read_error != 0) return 1;
   return 0;
 }
 

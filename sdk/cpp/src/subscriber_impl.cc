@@ -39,6 +39,31 @@ AckHandle Handle(const std::shared_ptr<internal::SubscribeStream>& stream, uint6
   return AckHandle(std::make_unique<internal::Receipt>(internal::Receipt{stream, seq}));
 }
 
+// The batch the unordered tasks share. Each task makes its messages' handles
+// on its own thread; a message whose task never ran (the pool stopped at
+// Close) is nacked when the last task lets go of the batch, as its handle
+// would have been had it been made up front.
+struct SharedBatch {
+  SharedBatch(std::shared_ptr<internal::SubscribeStream> stream, uint64_t seq,
+              std::vector<ReceivedMessage> batch)
+      : owner(std::move(stream)),
+        first_seq(seq),
+        messages(std::move(batch)),
+        handed_out(messages.size(), 0) {}
+  SharedBatch(const SharedBatch&) = delete;
+  SharedBatch& operator=(const SharedBatch&) = delete;
+  ~SharedBatch() {
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+      if (handed_out[i] == 0) Handle(owner, first_seq + i).Nack();
+    }
+  }
+
+  std::shared_ptr<internal::SubscribeStream> owner;
+  uint64_t first_seq;
+  std::vector<ReceivedMessage> messages;
+  std::vector<char> handed_out;  // each entry written by the one task of its run
+};
+
 }  // namespace
 
 Subscriber::Impl::Impl(internal::SubscriberOptions options)
@@ -162,15 +187,17 @@ void Subscriber::Impl::Dispatch(std::shared_ptr<internal::SubscribeStream> owner
     const int threads = options_.handler_threads;
     const int count = static_cast<int>(messages.size());
     const int run_size = std::clamp((count + threads - 1) / threads, 1, kMaxRun);
-    auto batch = std::make_shared<std::vector<ReceivedMessage>>(std::move(messages));
+    auto batch = std::make_shared<SharedBatch>(owner, first_seq, std::move(messages));
     tasks.reserve((count + run_size - 1) / run_size);
     for (int begin = 0; begin < count; begin += run_size) {
       const int end = std::min(begin + run_size, count);
-      tasks.push_back({{}, [handler, owner, batch, begin, end, first_seq] {
-                         internal::AckCollector acks(owner.get());
+      tasks.push_back({{}, [handler, batch, begin, end] {
+                         internal::AckCollector acks(batch->owner.get());
                          for (int i = begin; i < end; ++i) {
-                           ReceivedMessage message = std::move((*batch)[i]);
-                           (*handler)(message, Handle(owner, first_seq + i));
+                           ReceivedMessage message = std::move(batch->messages[i]);
+                           batch->handed_out[i] = 1;
+                           (*handler)(message,
+                                      Handle(batch->owner, batch->first_seq + i));
                          }
                        }});
     }

@@ -543,6 +543,48 @@ TEST(Subscriber, CloseWaitsForRunningHandlersAndFlushesTheirAcks) {
   EXPECT_EQ(subscriber->Stats().dropped_settlements, 0);
 }
 
+// Unordered messages whose handler never ran when Close stopped the pool are
+// nacked, as Close promises: here one handler thread holds the first run of
+// a 40-message batch (runs of 16) while Close begins.
+TEST(Subscriber, CloseNacksUnorderedMessagesWhoseHandlerNeverRan) {
+  FakeSubscriberNode node;
+  absl::Notification started;
+  absl::Notification release;
+  auto subscriber = Build(Options({&node})
+                              .Ordering(Ordering::kNone)
+                              .HandlerThreads(1)
+                              .AckBatch(1000, kLong)
+                              .OnMessage([&](const ReceivedMessage&, AckHandle handle) {
+                                if (!started.HasBeenNotified()) started.Notify();
+                                release.WaitForNotification();
+                                handle.Ack();
+                              }));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  std::vector<ferry::v1::ReceivedMessage> batch;
+  for (int i = 0; i < 40; ++i) batch.push_back(Msg(std::to_string(i)));
+  const std::vector<std::string> receipts = node.Deliver(0, std::move(batch));
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(absl::FromChrono(kWait)));
+
+  std::future<bool> closed =
+      std::async(std::launch::async, [&] { return subscriber->Close(kWait); });
+  EXPECT_EQ(closed.wait_for(milliseconds(100)), std::future_status::timeout);
+  release.Notify();
+  ASSERT_EQ(closed.wait_for(kWait), std::future_status::ready);
+  EXPECT_TRUE(closed.get());
+
+  // The running handler finishes its run of 16; the other 24 were never
+  // handed out.
+  const StreamLog log = node.streams()[0];
+  std::vector<std::string> settled = log.Acked();
+  for (const StreamLog::Timed& nack : log.Nacked()) settled.push_back(nack.receipt);
+  std::vector<std::string> want = receipts;
+  std::sort(settled.begin(), settled.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(settled, want);
+  EXPECT_EQ(log.Acked().size(), 16U);
+  EXPECT_EQ(log.Nacked().size(), 24U);
+}
+
 TEST(Subscriber, CloseGivesUpOnAStuckHandlerAndDropsItsLateAck) {
   FakeSubscriberNode node;
   absl::Notification started;
