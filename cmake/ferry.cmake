@@ -19,6 +19,7 @@ function(ferry_test name)
     add_test(NAME ${name} COMMAND ${name} --gtest_color=no)
     set_tests_properties(${name} PROPERTIES LABELS ${ARG_LABEL} TIMEOUT 900)
   else()
+    set_property(GLOBAL APPEND PROPERTY FERRY_UNIT_TESTS ${name})
     gtest_discover_tests(${name} PROPERTIES LABELS ${ARG_LABEL} TIMEOUT 120
       DISCOVERY_TIMEOUT 30)
   endif()
