@@ -251,7 +251,9 @@ TEST(SubscribeWire, ReceiptsLieBackToBackInOneString) {
 // parser accepts, with the same content.
 TEST(SubscribeWire, AgreesWithTheGeneratedParserOnMalformedAndUnknownInput) {
   std::mt19937 random(2);
-  for (int i = 0; i < 60; ++i) {
+  // 20 inputs, each cut at and changed in every byte: the fuzz target goes
+  // deeper; more here took minutes under the sanitizers.
+  for (int i = 0; i < 20; ++i) {
     const std::string bytes = RandomResponse(random).SerializeAsString();
     for (std::size_t n = 0; n < bytes.size(); ++n) {
       ExpectSameAsGeneratedParser(bytes.substr(0, n), random);
