@@ -9,6 +9,7 @@
 #include <array>
 
 #include "backend/kafka/errors.h"
+#include "backend/kafka/fetch_arena.h"
 
 namespace ferry::backend::kafka {
 namespace {
@@ -157,6 +158,7 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
   rd_kafka_conf_set_error_cb(conf->get(), &KafkaGroupMember::OnError);
   rd_kafka_conf_set_offset_commit_cb(conf->get(), &KafkaGroupMember::OnCommitted);
   rd_kafka_conf_set_log_cb(conf->get(), &OnLog);
+  UseFetchArena(conf->get());
   auto handle = factory.Create(RD_KAFKA_CONSUMER, *std::move(conf));
   if (!handle.ok()) return handle.status();
   member->handle_ = *std::move(handle);
