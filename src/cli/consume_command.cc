@@ -215,7 +215,7 @@ int RunConsume(const GlobalOptions& global, const ConsumeOptions& options) {
       output_failed = true;
       break;
     }
-    for (client::PulledMessage& m : batch) m.Ack();
+    client::AckAll(batch);
     printed += static_cast<int64_t>(batch.size());
     batch.clear();
     pieces.clear();

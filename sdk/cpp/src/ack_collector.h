@@ -1,7 +1,7 @@
 // Collects the acks a handler thread makes while it runs a run of one
-// stream's messages, and settles them under one stream lock when the run
-// ends, instead of taking that lock (which every handler thread wants) once
-// per message.
+// stream's messages (or that AckAll makes for a pulled batch), and settles
+// them under one stream lock when the run ends, instead of taking that lock
+// (which every handler thread wants) once per message.
 #ifndef FERRY_CLIENT_SRC_ACK_COLLECTOR_H_
 #define FERRY_CLIENT_SRC_ACK_COLLECTOR_H_
 

@@ -193,10 +193,18 @@ bool SubscribeStream::CountPendingLocked() {
     TakePendingLocked();
     return NextWriteLocked();
   }
-  // The background thread sleeps until the next thing it knew of; a new
-  // batch is due earlier. Called under mu_ so that the subscriber, which
-  // waits for OnStreamDone before it goes away, is still there.
-  if (pending_ == 1) listener_->Wake();
+  if (pending_ == 1) {
+    // The background thread ticks by next_tick_ anyway: while acks flow it is
+    // usually due for the previous batch's delay and finds this one then, so
+    // only a batch due earlier wakes it (a futex wake and the subscriber's
+    // lock per batch otherwise). Called under mu_ so that the subscriber,
+    // which waits for OnStreamDone before it goes away, is still there.
+    const Clock::time_point due = oldest_pending_ + config_.max_ack_delay;
+    if (due < next_tick_) {
+      next_tick_ = due;
+      listener_->Wake();
+    }
+  }
   return false;
 }
 

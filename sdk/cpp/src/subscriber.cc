@@ -37,6 +37,26 @@ void AckHandle::Ack() {
   }
 }
 
+void AckAll(std::span<PulledMessage> messages) {
+  std::size_t i = 0;
+  while (i < messages.size()) {
+    const internal::Receipt* receipt = messages[i].handle_.receipt_.get();
+    if (receipt == nullptr) {
+      ++i;
+      continue;
+    }
+    // Kept here: the handles let go of the stream before the collector is
+    // done with it.
+    const std::shared_ptr<internal::SubscribeStream> stream = receipt->stream;
+    internal::AckCollector acks(stream.get());
+    for (; i < messages.size(); ++i) {
+      receipt = messages[i].handle_.receipt_.get();
+      if (receipt != nullptr && receipt->stream != stream) break;
+      messages[i].Ack();
+    }
+  }
+}
+
 void AckHandle::Nack(std::chrono::milliseconds delay) {
   if (receipt_ == nullptr) return;
   std::unique_ptr<internal::Receipt> receipt = std::move(receipt_);

@@ -656,5 +656,43 @@ TEST(Subscriber, AcksGoToTheNodeThatDeliveredTheMessage) {
   EXPECT_EQ(subscriber->Stats().open_streams, 2);
 }
 
+TEST(Subscriber, AckAllAcksAPulledBatchFromSeveralNodesEachOnceAtItsNode) {
+  FakeSubscriberNode first;
+  FakeSubscriberNode second;
+  auto subscriber = Build(Options({&first, &second}).AckBatch(1000, kLong));
+  ASSERT_TRUE(WaitOpened(first, 1));
+  ASSERT_TRUE(WaitOpened(second, 1));
+  std::vector<ferry::v1::ReceivedMessage> to_first, to_second;
+  for (int i = 0; i < 3; ++i) {
+    to_first.push_back(Msg("f"));
+    to_first.back().set_receipt("first-" + std::to_string(i));
+    to_second.push_back(Msg("s"));
+    to_second.back().set_receipt("second-" + std::to_string(i));
+  }
+  std::vector<std::string> from_first = first.Deliver(0, to_first);
+  std::vector<PulledMessage> batch;
+  for (int i = 0; i < 2; ++i) batch.push_back(Pull(*subscriber));
+  std::vector<std::string> from_second = second.Deliver(0, to_second);
+  for (int i = 0; i < 4; ++i) batch.push_back(Pull(*subscriber));
+  // A message settled already is skipped; so is a batch acked twice.
+  batch[1].Nack();
+  AckAll(batch);
+  AckAll(batch);
+
+  EXPECT_TRUE(subscriber->Close(kWait));
+  const StreamLog first_log = first.streams()[0];
+  const StreamLog second_log = second.streams()[0];
+  std::vector<std::string> first_acked = first_log.Acked();
+  std::sort(first_acked.begin(), first_acked.end());
+  EXPECT_EQ(first_acked, (std::vector<std::string>{from_first[0], from_first[2]}));
+  ASSERT_EQ(first_log.Nacked().size(), 1u);
+  EXPECT_EQ(first_log.Nacked()[0].receipt, from_first[1]);
+  std::vector<std::string> second_acked = second_log.Acked();
+  std::sort(second_acked.begin(), second_acked.end());
+  EXPECT_EQ(second_acked, from_second);
+  EXPECT_TRUE(second_log.Nacked().empty());
+  EXPECT_EQ(subscriber->Stats().acks_sent, 5);
+}
+
 }  // namespace
 }  // namespace ferry::client

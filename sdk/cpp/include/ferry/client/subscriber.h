@@ -62,6 +62,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -165,6 +166,14 @@ struct SubscriberStats {
   int open_streams = 0;
 };
 
+class PulledMessage;
+
+// Acks every message of `messages`, as PulledMessage::Ack on each would, but
+// takes the lock of the stream that delivered them once per stretch of
+// messages from one stream rather than once per message (a pull loop that
+// acks what it took in a batch). Messages already settled are skipped.
+void AckAll(std::span<PulledMessage> messages);
+
 // Settles one delivered message. Move-only; a handle is used by one thread at
 // a time. Of Ack and Nack only the first call counts; later calls (and calls
 // on a moved-from or default-constructed handle) do nothing. A handle
@@ -192,6 +201,8 @@ class AckHandle {
   void ExtendDeadline(std::chrono::milliseconds deadline);
 
  private:
+  friend void AckAll(std::span<PulledMessage> messages);
+
   std::unique_ptr<internal::Receipt> receipt_;
 };
 
@@ -211,6 +222,8 @@ class PulledMessage {
   }
 
  private:
+  friend void AckAll(std::span<PulledMessage> messages);
+
   ReceivedMessage message_;
   AckHandle handle_;
 };

@@ -1,0 +1,145 @@
+// SubscribeStream against an in-process fake node, with a listener that acks
+// every message inline, on the gRPC thread that delivers it, and counts the
+// wake-ups the stream asks of the subscriber's background thread.
+#include "subscribe_stream.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "fake_subscriber_node.h"
+
+namespace ferry::client::internal {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using testing::FakeSubscriberNode;
+using Streams = FakeSubscriberNode::Streams;
+
+constexpr milliseconds kWait(5000);
+
+class InlineAcker final : public StreamListener {
+ public:
+  void OnMessages(SubscribeStream* stream, std::vector<ReceivedMessage> messages,
+                  uint64_t first_seq) override {
+    std::vector<uint64_t> seqs(messages.size());
+    std::iota(seqs.begin(), seqs.end(), first_seq);
+    stream->AckAll(seqs);
+    delivered_ += static_cast<int>(messages.size());
+  }
+  void OnReceiptFailures(SubscribeStream* /*stream*/,
+                         std::vector<ReceiptFailure> /*failures*/) override {}
+  void OnStreamDone(SubscribeStream* /*stream*/, grpc::Status /*status*/) override {
+    done_.Notify();
+  }
+  // Under the stream's lock: counts only.
+  void Wake() override { ++wakes_; }
+
+  int wakes() const { return wakes_.load(); }
+  int delivered() const { return delivered_.load(); }
+  bool WaitDone() { return done_.WaitForNotificationWithTimeout(absl::Seconds(5)); }
+
+ private:
+  std::atomic<int> wakes_{0};
+  std::atomic<int> delivered_{0};
+  absl::Notification done_;
+};
+
+std::vector<ferry::v1::ReceivedMessage> Messages(int count) {
+  std::vector<ferry::v1::ReceivedMessage> messages(count);
+  for (ferry::v1::ReceivedMessage& message : messages) {
+    message.set_topic("t");
+    message.set_value("v");
+  }
+  return messages;
+}
+
+class SubscribeStreamTest : public ::testing::Test {
+ protected:
+  void Open(StreamConfig config) {
+    stub_ = std::make_unique<SubscribeStream::Stub>(
+        grpc::CreateChannel(node_.address(), grpc::InsecureChannelCredentials()));
+    stream_ = std::make_shared<SubscribeStream>(0, node_.address(), config, &listener_,
+                                                std::make_shared<Counters>());
+    ferry::v1::SubscribeRequest open;
+    open.mutable_open()->set_group("g");
+    open.mutable_open()->add_topics("t");
+    stream_->Start(stub_.get(), open);
+    ASSERT_TRUE(node_.WaitFor(
+        [](const Streams& streams) { return !streams.empty() && streams[0].opened; },
+        kWait));
+  }
+
+  // Delivers `count` messages and waits until the listener has acked them.
+  void DeliverAndAck(int count) {
+    const int before = listener_.delivered();
+    node_.Deliver(0, Messages(count));
+    for (int i = 0; i < 500 && listener_.delivered() < before + count; ++i) {
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    ASSERT_EQ(listener_.delivered(), before + count);
+  }
+
+  std::vector<std::size_t> AckBatches() { return node_.streams()[0].AckBatchSizes(); }
+
+  void TearDown() override {
+    if (stream_ == nullptr) return;
+    stream_->Close();
+    EXPECT_TRUE(listener_.WaitDone());
+  }
+
+  FakeSubscriberNode node_;
+  InlineAcker listener_;
+  std::unique_ptr<SubscribeStream::Stub> stub_;
+  std::shared_ptr<SubscribeStream> stream_;
+};
+
+TEST_F(SubscribeStreamTest, AckBatchesWakeTheTickerOnlyWhenDueBeforeItsNextTick) {
+  // Extensions due in 2 h, a partial ack batch in 1 h: nothing here is due,
+  // so batches leave by count only.
+  Open({.ack_deadline = hours(3), .max_ack_batch = 3, .max_ack_delay = hours(1)});
+  // The first messages plan the extension (one wake), their first ack plans
+  // the batch an hour earlier (a second).
+  DeliverAndAck(3);
+  EXPECT_EQ(listener_.wakes(), 2);
+  // Every later batch is due after the tick already planned: no wake-up, however
+  // many batches follow.
+  for (int i = 0; i < 5; ++i) DeliverAndAck(3);
+  EXPECT_EQ(listener_.wakes(), 2);
+  ASSERT_TRUE(node_.WaitFor(
+      [](const Streams& streams) { return streams[0].Acked().size() == 18; }, kWait));
+  EXPECT_EQ(AckBatches(), std::vector<std::size_t>(6, 3));
+}
+
+TEST_F(SubscribeStreamTest, AckBatchAfterATickThatFoundNothingPendingWakesAgain) {
+  Open({.ack_deadline = hours(3),
+        .max_ack_batch = 1000,
+        .max_ack_delay = milliseconds(20)});
+  DeliverAndAck(2);
+  EXPECT_EQ(listener_.wakes(), 2);
+  // Not due yet: the tick plans the batch's delay.
+  const Clock::time_point planned = stream_->Tick(Clock::now());
+  EXPECT_LE(planned, Clock::now() + milliseconds(20));
+  // Due: sent; nothing pending, so the next tick is the extensions' (2 h).
+  EXPECT_GT(stream_->Tick(planned), Clock::now() + hours(1));
+  ASSERT_TRUE(node_.WaitFor(
+      [](const Streams& streams) { return streams[0].Acked().size() == 2; }, kWait));
+  // A new batch is due long before that tick: the ticker must be woken.
+  DeliverAndAck(1);
+  EXPECT_EQ(listener_.wakes(), 3);
+  stream_->Tick(Clock::now() + milliseconds(20));
+  ASSERT_TRUE(node_.WaitFor(
+      [](const Streams& streams) { return streams[0].Acked().size() == 3; }, kWait));
+  EXPECT_EQ(AckBatches(), (std::vector<std::size_t>{2, 1}));
+}
+
+}  // namespace
+}  // namespace ferry::client::internal
