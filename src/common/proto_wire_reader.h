@@ -207,7 +207,7 @@ class Reader {
 
   // Fails on a check of the decoder's own, at the current byte.
   ABSL_ATTRIBUTE_COLD ABSL_ATTRIBUTE_NOINLINE bool Reject(std::string_view reason) {
-    return Fail(std::string(reason), position());
+    return Fail(reason, position());
   }
 
   // Names the field a failed read was in: the decoder of each enclosing
@@ -271,8 +271,10 @@ class Reader {
   }
 
   // A varint of at most `max_bytes`: within the current piece when the
-  // longest one fits there, else byte by byte across pieces.
-  bool SlowVarint(int max_bytes, const char* what, uint64_t* value) {
+  // longest one fits there, else byte by byte across pieces. Out of line, so
+  // the one-byte reads that call it stay small enough to inline.
+  ABSL_ATTRIBUTE_NOINLINE bool SlowVarint(int max_bytes, const char* what,
+                                          uint64_t* value) {
     const size_t at = position();
     uint64_t result = 0;
     if (stop_ - p_ >= max_bytes) {
@@ -377,10 +379,12 @@ class Reader {
     return Fail(absl::StrCat("group ", number, " never closed"), at);
   }
 
-  // Records the first failure; returns false.
-  ABSL_ATTRIBUTE_COLD ABSL_ATTRIBUTE_NOINLINE bool Fail(std::string reason, size_t at) {
+  // Records the first failure; returns false. (A view: callers build no
+  // string on the paths that succeed.)
+  ABSL_ATTRIBUTE_COLD ABSL_ATTRIBUTE_NOINLINE bool Fail(std::string_view reason,
+                                                        size_t at) {
     if (reason_.empty()) {
-      reason_ = std::move(reason);
+      reason_ = reason;
       at_ = at;
     }
     return false;
