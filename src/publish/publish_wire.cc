@@ -1,228 +1,95 @@
 #include "publish/publish_wire.h"
 
 #include <cstring>
-#include <limits>
 #include <string>
 
-#include "absl/strings/str_cat.h"
+#include "common/proto_wire_reader.h"
 
 namespace ferry::publish {
 namespace {
 
-enum WireType : uint32_t {
-  kVarint = 0,
-  kFixed64 = 1,
-  kLength = 2,
-  kStartGroup = 3,
-  kEndGroup = 4,
-  kFixed32 = 5,
-};
+using proto_wire::kLength;
+using proto_wire::kVarint;
+using proto_wire::WireType;
 
-// The generated parser's recursion limit, which bounds nested groups here.
-constexpr int kMaxGroupDepth = 100;
-
-// Structurally valid UTF-8 (no overlong forms, surrogates or code points
-// past U+10FFFF), the check the generated parser makes for proto3 strings.
-bool IsValidUtf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    const unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    int length = 0;
-    uint32_t lowest = 0;
-    uint32_t code = 0;
-    if ((c & 0xE0) == 0xC0) {
-      length = 2, lowest = 0x80, code = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      length = 3, lowest = 0x800, code = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      length = 4, lowest = 0x10000, code = c & 0x07;
-    } else {
-      return false;
-    }
-    if (end - p < length) return false;
-    for (int i = 1; i < length; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      code = (code << 6) | (p[i] & 0x3F);
-    }
-    if (code < lowest || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF)) {
-      return false;
-    }
-    p += length;
-  }
-  return true;
-}
-
-// Reads protobuf wire form from pieces that are one byte string back to back.
-class WireReader {
- public:
-  explicit WireReader(std::span<const std::string_view> pieces) : pieces_(pieces) {
-    for (std::string_view piece : pieces) size_ += piece.size();
-    SkipEmptyPieces();
-  }
-
-  size_t position() const { return position_; }
-  size_t size() const { return size_; }
-
-  bool ReadVarint(uint64_t* value) {
-    if (piece_ < pieces_.size() && pieces_[piece_].size() - offset_ >= 10) {
-      // Fast path: the longest varint fits in this piece.
-      const char* start = pieces_[piece_].data() + offset_;
-      const char* p = start;
-      uint64_t result = 0;
-      for (int shift = 0; shift < 70; shift += 7) {
-        const auto byte = static_cast<uint8_t>(*p++);
-        result |= static_cast<uint64_t>(byte & 0x7F) << shift;
-        if ((byte & 0x80) == 0) {
-          Advance(static_cast<size_t>(p - start));
-          *value = result;
-          return true;
-        }
-      }
-      return false;  // longer than 10 bytes
-    }
-    uint64_t result = 0;
-    for (int i = 0; i < 10; ++i) {
-      if (position_ == size_) return false;
-      const auto byte = static_cast<uint8_t>(pieces_[piece_][offset_]);
-      Advance(1);
-      result |= static_cast<uint64_t>(byte & 0x7F) << (7 * i);
-      if ((byte & 0x80) == 0) {
-        *value = result;
-        return true;
-      }
-    }
-    return false;  // longer than 10 bytes
-  }
-
-  // The next `n` bytes: a view into their piece when they lie in one, else
-  // a copy kept in *spilled.
-  bool ReadBytes(size_t n, std::deque<std::string>* spilled, std::string_view* out) {
-    if (n > size_ - position_) return false;
-    if (n == 0) {
-      *out = {};
-      return true;
-    }
-    const std::string_view piece = pieces_[piece_];
-    if (piece.size() - offset_ >= n) {
-      *out = piece.substr(offset_, n);
-      Advance(n);
-      return true;
-    }
-    std::string& copy = spilled->emplace_back();
-    copy.reserve(n);
-    while (copy.size() < n) {
-      const std::string_view rest = pieces_[piece_].substr(offset_);
-      const size_t take = std::min(rest.size(), n - copy.size());
-      copy.append(rest.data(), take);
-      Advance(take);
-    }
-    *out = copy;
-    return true;
-  }
-
-  bool Skip(size_t n) {
-    if (n > size_ - position_) return false;
-    while (n > 0) {
-      const size_t take = std::min(pieces_[piece_].size() - offset_, n);
-      Advance(take);
-      n -= take;
-    }
-    return true;
-  }
-
- private:
-  // `n` must not pass the current piece's end.
-  void Advance(size_t n) {
-    offset_ += n;
-    position_ += n;
-    SkipEmptyPieces();
-  }
-  void SkipEmptyPieces() {
-    while (piece_ < pieces_.size() && offset_ == pieces_[piece_].size()) {
-      ++piece_;
-      offset_ = 0;
-    }
-  }
-
-  std::span<const std::string_view> pieces_;
-  size_t size_ = 0;
-  size_t piece_ = 0;
-  size_t offset_ = 0;
-  size_t position_ = 0;
-};
-
-// Decodes a PublishRequest; each nested message's fields are read up to its
-// `end` (an absolute position), so no field may overrun its parent.
+// Decodes a PublishRequest; each nested message is read between the reader's
+// Enter and Leave, so no field may overrun its parent. A failed read returns
+// false after naming its field (Reader::In), innermost first.
 class RequestDecoder {
  public:
   RequestDecoder(std::span<const std::string_view> pieces, PublishRequestView* out)
-      : reader_(pieces), out_(out) {}
+      : reader_(pieces, "PublishRequest"), out_(out) {}
 
-  absl::Status Request() {
-    const size_t end = reader_.size();
-    while (reader_.position() < end) {
-      uint32_t number = 0;
-      WireType type{};
-      if (!ReadTag(end, &number, &type)) return Malformed("PublishRequest", "tag");
-      if (number == 1 && type == kVarint) {
-        if (!ReadVarint(end, &out_->request_id)) return Malformed("request_id", "varint");
-      } else if (number == 2 && type == kLength) {
-        std::string_view topic;
-        if (!ReadString(end, &topic)) return Malformed("topic", "string");
-        out_->topic.assign(topic);
-      } else if (number == 3 && type == kLength) {
-        if (absl::Status s = Message(end); !s.ok()) return s;
-      } else if (number == 4 && type == kVarint) {
-        uint64_t flag = 0;
-        if (!ReadVarint(end, &flag)) return Malformed("compact_results", "varint");
-        out_->compact_results = flag != 0;
-      } else if (!SkipField(end, number, type, 0)) {
-        return Malformed("PublishRequest", absl::StrCat("field ", number));
-      }
-    }
-    return absl::OkStatus();
-  }
+  absl::Status Request() { return Fields() ? absl::OkStatus() : reader_.Error(); }
 
  private:
-  absl::Status Message(size_t outer_end) {
-    const auto field = [index = out_->messages.size()] {
-      return absl::StrCat("messages[", index, "]");
-    };
-    size_t end = 0;
-    if (!ReadLength(outer_end, &end)) return Malformed(field(), "length");
+  bool Fields() {
+    while (reader_.More()) {
+      uint32_t number = 0;
+      WireType type{};
+      if (!reader_.Tag(&number, &type)) return false;
+      if (number == 1 && type == kVarint) {
+        if (!reader_.Varint(&out_->request_id)) return reader_.In("request_id");
+      } else if (number == 2 && type == kLength) {
+        std::string_view topic;
+        if (!String(&topic)) return reader_.In("topic");
+        out_->topic.assign(topic);
+      } else if (number == 3 && type == kLength) {
+        if (!Message()) return reader_.In("messages", out_->messages.size());
+      } else if (number == 4 && type == kVarint) {
+        uint64_t flag = 0;
+        if (!reader_.Varint(&flag)) return reader_.In("compact_results");
+        out_->compact_results = flag != 0;
+      } else if (!reader_.SkipField(number, type, 0)) {
+        return reader_.InField(number);
+      }
+    }
+    return true;
+  }
+
+  bool Message() {
+    size_t outer = 0;
+    if (!reader_.Enter(&outer)) return false;
     MessageView m;
     m.first_header = static_cast<uint32_t>(out_->headers.size());
     int64_t seconds = 0;
     int32_t nanos = 0;
-    while (reader_.position() < end) {
+    while (reader_.More()) {
       uint32_t number = 0;
       WireType type{};
-      if (!ReadTag(end, &number, &type)) return Malformed(field(), "tag");
-      bool ok = true;
-      if (type == kLength && number == 1) {
-        ok = ReadBytes(end, &m.key);
-      } else if (type == kLength && number == 2) {
-        ok = ReadBytes(end, &m.value);
-      } else if (type == kLength && number == 3) {
-        if (!Header(end)) return Malformed(field() + ".headers", "header");
-      } else if (type == kLength && number == 4) {
-        ok = ReadBytes(end, &m.ordering_key);
-      } else if (type == kLength && number == 5) {
-        ok = ReadString(end, &m.id);
-      } else if (type == kLength && number == 6) {
-        // Repeated occurrences merge, as the generated parser's do.
-        m.has_timestamp = true;
-        if (!Timestamp(end, &seconds, &nanos)) return Malformed(field(), "timestamp");
-      } else {
-        ok = SkipField(end, number, type, 0);
+      if (!reader_.Tag(&number, &type)) return false;
+      if (type != kLength || number > 6) {
+        if (!reader_.SkipField(number, type, 0)) return reader_.InField(number);
+        continue;
       }
-      if (!ok) return Malformed(field(), absl::StrCat("field ", number));
+      switch (number) {
+        case 1:
+          if (!reader_.View(&out_->spilled, &m.key)) return reader_.In("key");
+          break;
+        case 2:
+          if (!reader_.View(&out_->spilled, &m.value)) return reader_.In("value");
+          break;
+        case 3:
+          if (!Header()) {
+            return reader_.In("headers", out_->headers.size() - m.first_header);
+          }
+          break;
+        case 4:
+          if (!reader_.View(&out_->spilled, &m.ordering_key)) {
+            return reader_.In("ordering_key");
+          }
+          break;
+        case 5:
+          if (!String(&m.id)) return reader_.In("id");
+          break;
+        case 6:
+          // Repeated occurrences merge, as the generated parser's do.
+          m.has_timestamp = true;
+          if (!Timestamp(&seconds, &nanos)) return reader_.In("timestamp");
+          break;
+      }
     }
+    reader_.Leave(outer);
     m.header_count = static_cast<uint32_t>(out_->headers.size()) - m.first_header;
     if (m.has_timestamp) {
       int64_t millis = 0;
@@ -237,128 +104,57 @@ class RequestDecoder {
                                       out_->headers[h].value.size());
     }
     out_->messages.push_back(m);
-    return absl::OkStatus();
+    return true;
   }
 
-  bool Header(size_t outer_end) {
-    size_t end = 0;
-    if (!ReadLength(outer_end, &end)) return false;
+  bool Header() {
+    size_t outer = 0;
+    if (!reader_.Enter(&outer)) return false;
     HeaderView h;
-    while (reader_.position() < end) {
+    while (reader_.More()) {
       uint32_t number = 0;
       WireType type{};
-      if (!ReadTag(end, &number, &type)) return false;
-      bool ok = true;
+      if (!reader_.Tag(&number, &type)) return false;
       if (type == kLength && number == 1) {
-        ok = ReadString(end, &h.key);
+        if (!String(&h.key)) return reader_.In("key");
       } else if (type == kLength && number == 2) {
-        ok = ReadBytes(end, &h.value);
-      } else {
-        ok = SkipField(end, number, type, 0);
+        if (!reader_.View(&out_->spilled, &h.value)) return reader_.In("value");
+      } else if (!reader_.SkipField(number, type, 0)) {
+        return reader_.InField(number);
       }
-      if (!ok) return false;
     }
+    reader_.Leave(outer);
     out_->headers.push_back(h);
     return true;
   }
 
-  bool Timestamp(size_t outer_end, int64_t* seconds, int32_t* nanos) {
-    size_t end = 0;
-    if (!ReadLength(outer_end, &end)) return false;
-    while (reader_.position() < end) {
+  bool Timestamp(int64_t* seconds, int32_t* nanos) {
+    size_t outer = 0;
+    if (!reader_.Enter(&outer)) return false;
+    while (reader_.More()) {
       uint32_t number = 0;
       WireType type{};
-      if (!ReadTag(end, &number, &type)) return false;
+      if (!reader_.Tag(&number, &type)) return false;
       uint64_t v = 0;
       if (number == 1 && type == kVarint) {
-        if (!ReadVarint(end, &v)) return false;
+        if (!reader_.Varint(&v)) return reader_.In("seconds");
         *seconds = static_cast<int64_t>(v);
       } else if (number == 2 && type == kVarint) {
-        if (!ReadVarint(end, &v)) return false;
+        if (!reader_.Varint(&v)) return reader_.In("nanos");
         *nanos = static_cast<int32_t>(static_cast<uint32_t>(v));
-      } else if (!SkipField(end, number, type, 0)) {
-        return false;
+      } else if (!reader_.SkipField(number, type, 0)) {
+        return reader_.InField(number);
       }
     }
+    reader_.Leave(outer);
     return true;
   }
 
-  bool ReadVarint(size_t end, uint64_t* value) {
-    return reader_.ReadVarint(value) && reader_.position() <= end;
+  bool String(std::string_view* out) {
+    return reader_.View(&out_->spilled, out) && reader_.Utf8(*out);
   }
 
-  // Tags and lengths are at most five bytes, as the generated parser reads
-  // them; a tag's bits past 32 are dropped, as there.
-  bool ReadShortVarint(size_t end, uint64_t* value) {
-    const size_t start = reader_.position();
-    return ReadVarint(end, value) && reader_.position() - start <= 5;
-  }
-
-  bool ReadTag(size_t end, uint32_t* number, WireType* type) {
-    uint64_t tag = 0;
-    if (!ReadShortVarint(end, &tag)) return false;
-    *number = static_cast<uint32_t>(tag) >> 3;
-    *type = static_cast<WireType>(tag & 7);
-    return *number != 0;
-  }
-
-  // A length prefix whose bytes lie within `end`; *field_end is where they stop.
-  bool ReadLength(size_t end, size_t* field_end) {
-    uint64_t length = 0;
-    if (!ReadShortVarint(end, &length) || length > end - reader_.position() ||
-        length > std::numeric_limits<int32_t>::max()) {
-      return false;
-    }
-    *field_end = reader_.position() + length;
-    return true;
-  }
-
-  bool ReadBytes(size_t end, std::string_view* out) {
-    size_t field_end = 0;
-    return ReadLength(end, &field_end) &&
-           reader_.ReadBytes(field_end - reader_.position(), &out_->spilled, out);
-  }
-
-  bool ReadString(size_t end, std::string_view* out) {
-    return ReadBytes(end, out) && IsValidUtf8(*out);
-  }
-
-  // Skips a field this decoder does not read; a group up to its end tag.
-  bool SkipField(size_t end, uint32_t number, WireType type, int depth) {
-    uint64_t ignored = 0;
-    size_t field_end = 0;
-    switch (type) {
-      case kVarint:
-        return ReadVarint(end, &ignored);
-      case kFixed64:
-        return end - reader_.position() >= 8 && reader_.Skip(8);
-      case kFixed32:
-        return end - reader_.position() >= 4 && reader_.Skip(4);
-      case kLength:
-        return ReadLength(end, &field_end) &&
-               reader_.Skip(field_end - reader_.position());
-      case kStartGroup:
-        if (depth >= kMaxGroupDepth) return false;
-        while (reader_.position() < end) {
-          uint32_t inner = 0;
-          WireType inner_type{};
-          if (!ReadTag(end, &inner, &inner_type)) return false;
-          if (inner_type == kEndGroup) return inner == number;
-          if (!SkipField(end, inner, inner_type, depth + 1)) return false;
-        }
-        return false;  // no end tag
-      default:
-        return false;  // an end tag without a group, or wire types 6 and 7
-    }
-  }
-
-  absl::Status Malformed(const std::string& field, const std::string& what) const {
-    return absl::InvalidArgumentError(absl::StrCat("malformed PublishRequest: ", field,
-                                                   ": bad ", what, " before byte ",
-                                                   reader_.position()));
-  }
-
-  WireReader reader_;
+  proto_wire::Reader reader_;
   PublishRequestView* out_;
 };
 

@@ -69,9 +69,11 @@ struct PublishRequestView {
 // Decodes the PublishRequest whose bytes are `pieces` back to back into
 // *out (which must be fresh). Unknown fields, and known ones with another
 // wire type, are skipped, as the generated parser does; repeated singular
-// fields: the last one wins. INVALID_ARGUMENT naming the field and byte
-// offset when the bytes are not a PublishRequest (truncated or overlong
-// field, bad tag, string field not UTF-8, groups nested too deep).
+// fields: the last one wins. INVALID_ARGUMENT naming the field, the reason
+// and the byte when the bytes are not a PublishRequest (truncated or overlong
+// field, bad tag, string field not UTF-8, groups nested too deep), e.g.
+// "malformed PublishRequest.messages[0].value: length 32 past the end (3
+// bytes left) at byte 6".
 absl::Status DecodePublishRequest(std::span<const std::string_view> pieces,
                                   PublishRequestView* out);
 

@@ -15,6 +15,8 @@
 namespace ferry::publish {
 namespace {
 
+using namespace std::string_literals;
+
 // `bytes` cut into pieces of 1..max_piece bytes, as gRPC may deliver it.
 std::vector<std::string_view> Cut(std::string_view bytes, std::mt19937& random,
                                   size_t max_piece) {
@@ -223,15 +225,32 @@ TEST(PublishWire, AgreesWithTheGeneratedParserOnMalformedAndUnknownInput) {
   }
 }
 
-TEST(PublishWire, AMalformedRequestNamesTheFieldAndByte) {
-  const std::string bytes =
-      "\x12\x01t\x1a\x09\x12\x20"
-      "abc";  // value runs past its message
-  const std::string_view piece = bytes;
-  PublishRequestView view;
-  absl::Status s = DecodePublishRequest({&piece, 1}, &view);
-  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(absl::StrContains(s.message(), "messages[0]")) << s;
+TEST(PublishWire, AMalformedRequestNamesTheFieldTheReasonAndTheByte) {
+  const struct {
+    std::string bytes;
+    std::string error;
+  } cases[] = {
+      {std::string("\x12\x01t\x1a\x05\x12\x20") + "abc",
+       "malformed PublishRequest.messages[0].value: length 32 past the end (3 bytes "
+       "left) at byte 6"},
+      {"\x12\x01\xff", "malformed PublishRequest.topic: not UTF-8 at byte 2"},
+      {"\x1a\x00\x1a\x05\x1a\x03\x0a\x01\xff"s,
+       "malformed PublishRequest.messages[1].headers[0].key: not UTF-8 at byte 8"},
+      {"\x1a\x04\x32\x02\x08\x80",
+       "malformed PublishRequest.messages[0].timestamp.seconds: varint past the end at "
+       "byte 5"},
+      {"\x1a\x01\x0b",
+       "malformed PublishRequest.messages[0].(field 1): group 1 never closed at byte 2"},
+      {"\x20\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+       "malformed PublishRequest.compact_results: varint longer than 10 bytes at byte 1"},
+  };
+  for (const auto& c : cases) {
+    const std::string_view piece = c.bytes;
+    PublishRequestView view;
+    const absl::Status s = DecodePublishRequest({&piece, 1}, &view);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(s.message(), c.error);
+  }
 }
 
 // The response to `request` with `answer`, serialized by the encoder and by

@@ -8,8 +8,10 @@
 // known ones with another wire type are skipped, a repeated singular field's
 // last occurrence wins, repeated submessages merge, the oneof keeps its last
 // member, proto3 strings must be UTF-8) and rejects the rest with
-// INVALID_ARGUMENT naming the field and byte. Plain functions: no gRPC and no
-// protobuf runtime, so the libFuzzer target builds them alone.
+// INVALID_ARGUMENT naming the field, the reason and the byte (e.g.
+// "malformed SubscribeResponse.messages.messages[1].topic: not UTF-8 at byte
+// 57"). Plain functions: no gRPC and no protobuf runtime, so the libFuzzer
+// target builds them alone. The wire reading is common/proto_wire_reader.h.
 #ifndef FERRY_CLIENT_SRC_SUBSCRIBE_WIRE_H_
 #define FERRY_CLIENT_SRC_SUBSCRIBE_WIRE_H_
 

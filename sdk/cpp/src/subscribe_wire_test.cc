@@ -16,6 +16,8 @@
 namespace ferry::client::internal {
 namespace {
 
+using namespace std::string_literals;
+
 // `bytes` cut into pieces of 1..max_piece bytes, as gRPC may deliver it.
 std::vector<std::string_view> Cut(std::string_view bytes, std::mt19937& random,
                                   std::size_t max_piece) {
@@ -276,21 +278,21 @@ TEST(SubscribeWire, AgreesWithTheGeneratedParserOnMalformedAndUnknownInput) {
       "\x4b\x4c\x4c",                      // an end tag too many
       "\x4b\x54",                          // a group closed by another field's end tag
       "\x4b",                              // a group never closed
-      "\x0a\x00",                          // opened: replaces the batch
+      "\x0a\x00"s,                         // opened: replaces the batch
       "\x0a\x03\x0a\x01\xff",              // a node_id that is not UTF-8
-      "\x1a\x00",                          // receipt_results: replaces the batch
+      "\x1a\x00"s,                         // receipt_results: replaces the batch
       "\x12\x05\x0a\x03\x12\x01t",         // a second batch merges
       "\x12\x05\x0a\x03\x12\x01\xc3",      // a topic that is not UTF-8
       "\x12\x06\x0a\x04\x5a\x02\xed\xa0",  // an id that is a surrogate half
       "\x12\x07\x0a\x05\x3a\x03\x0a\x01\xff",  // a header key that is not UTF-8
       "\x12\x06\x0a\x04\x42\x02\x08\x05",      // a publish time of 5 s
       "\x12\x0a\x0a\x08\x42\x02\x08\x05\x42\x02\x10\x07",  // two times merge
-      "\x12\x07\x0a\x05\x0a\x01x\x0a\x00",                 // the last receipt wins
-      "\x12\x04\x0a\x02\x18\x80",          // a partition past its message's end
-      "\x12\x04\x0a\x02\x1a\x00",          // partition as length-delimited: skipped
-      "\x12\x06\x12\x04\x0a\x00\x10\x01",  // a run
+      "\x12\x07\x0a\x05\x0a\x01x\x0a\x00"s,                // the last receipt wins
+      "\x12\x04\x0a\x02\x18\x80",           // a partition past its message's end
+      "\x12\x04\x0a\x02\x1a\x00"s,          // partition as length-delimited: skipped
+      "\x12\x06\x12\x04\x0a\x00\x10\x01"s,  // a run
       "\x1a\x09\x0a\x07\x12\x05\x08\x05\x12\x01\xff",  // a status message not UTF-8
-      "\x1a\x08\x0a\x06\x1a\x04\x0a\x00\x18\x02",      // a failed span
+      "\x1a\x08\x0a\x06\x1a\x04\x0a\x00\x18\x02"s,     // a failed span
       "\x07",                                          // wire type 7
       std::string(1, '\0'),                            // field 0
       "\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",  // an 11-byte varint tag
@@ -303,15 +305,35 @@ TEST(SubscribeWire, AgreesWithTheGeneratedParserOnMalformedAndUnknownInput) {
   }
 }
 
-TEST(SubscribeWire, AMalformedResponseNamesTheFieldAndByte) {
-  // messages { messages { value: <runs past its message> } }
-  const std::string bytes = std::string("\x12\x06\x0a\x04\x32\x20") + "ab";
-  const std::string_view piece = bytes;
-  DecodedResponse decoded;
-  const absl::Status status = DecodeSubscribeResponse({&piece, 1}, &decoded);
-  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_TRUE(absl::StrContains(status.message(), "messages.messages[0]")) << status;
-  EXPECT_TRUE(absl::StrContains(status.message(), "before byte")) << status;
+TEST(SubscribeWire, AMalformedResponseNamesTheFieldTheReasonAndTheByte) {
+  const struct {
+    std::string bytes;
+    std::string error;
+  } cases[] = {
+      {std::string("\x12\x06\x0a\x04\x32\x20") + "ab",
+       "malformed SubscribeResponse.messages.messages[0].value: length 32 past the end "
+       "(2 bytes left) at byte 5"},
+      {"\x12\x07\x0a\x00\x0a\x03\x12\x01\xff"s,
+       "malformed SubscribeResponse.messages.messages[1].topic: not UTF-8 at byte 8"},
+      {"\x1a\x09\x0a\x07\x12\x05\x08\x05\x12\x01\xff",
+       "malformed SubscribeResponse.receipt_results.results[0].status.message: not UTF-8 "
+       "at byte 10"},
+      {"\x12\x03\x0a\x01\x63",
+       "malformed SubscribeResponse.messages.messages[0].(field 12): group 12 never "
+       "closed at byte 4"},
+      {"\x12\x05\x12\x03\x18\x80\x80",
+       "malformed SubscribeResponse.messages.runs[0].count: varint past the end at byte "
+       "5"},
+      {"\x0a\x03\x12\x01\xc3",
+       "malformed SubscribeResponse.opened.stream_id: not UTF-8 at byte 4"},
+  };
+  for (const auto& c : cases) {
+    const std::string_view piece = c.bytes;
+    DecodedResponse decoded;
+    const absl::Status status = DecodeSubscribeResponse({&piece, 1}, &decoded);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(status.message(), c.error);
+  }
 }
 
 }  // namespace

@@ -405,7 +405,8 @@ TEST(Subscriber, AMalformedResponseEndsTheStreamWithAPreciseErrorAndReconnects) 
   ASSERT_EQ(errors.Get().size(), 1u);
   const SubscriberError error = errors.Get()[0];
   EXPECT_EQ(error.code, static_cast<int>(grpc::StatusCode::INTERNAL));
-  EXPECT_NE(error.error.find("malformed SubscribeResponse: messages.messages[1]"),
+  EXPECT_NE(error.error.find(
+                "malformed SubscribeResponse.messages.messages[1].topic: not UTF-8"),
             std::string::npos)
       << error.error;
   EXPECT_FALSE(error.fatal);
