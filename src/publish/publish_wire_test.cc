@@ -225,6 +225,21 @@ TEST(PublishWire, AgreesWithTheGeneratedParserOnMalformedAndUnknownInput) {
   }
 }
 
+// Groups nested in a message count against the same depth limit as the
+// messages around them, as in the generated parser (a message holds 99).
+TEST(PublishWire, AgreesWithTheGeneratedParserOnNestedGroupsInsideAMessage) {
+  std::mt19937 random(3);
+  for (int groups : {98, 99, 100}) {
+    const std::string inner = std::string(groups, '\x4b') + std::string(groups, '\x4c');
+    std::string length;
+    for (size_t n = inner.size();; n >>= 7) {
+      length.push_back(static_cast<char>((n & 0x7f) | (n >= 0x80 ? 0x80 : 0)));
+      if (n < 0x80) break;
+    }
+    ExpectSameAsGeneratedParser("\x1a" + length + inner, random);
+  }
+}
+
 TEST(PublishWire, AMalformedRequestNamesTheFieldTheReasonAndTheByte) {
   const struct {
     std::string bytes;
