@@ -137,9 +137,9 @@ TEST(ArenaPurger, LeavesABusyArenaAlone) {
   EXPECT_EQ(purger.purges(), 0u);
 }
 
+// Needs no jemalloc: the purger stops before its first look.
 TEST(ArenaPurger, StopsPromptlyAndTwice) {
-  if (mallctl == nullptr) GTEST_SKIP() << "built without jemalloc";
-  ArenaPurger purger(KeepingArena(), std::chrono::hours(1));
+  ArenaPurger purger(0, std::chrono::hours(1));
   const auto start = std::chrono::steady_clock::now();
   purger.Stop();
   purger.Stop();
