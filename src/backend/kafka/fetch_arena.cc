@@ -5,8 +5,12 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
+#include <memory>
 #include <string>
+
+#include "backend/kafka/arena_purger.h"
 
 // jemalloc's control interface, weak: null where jemalloc is not linked in
 // (unit tests without it, sanitizer builds), which disables the arena.
@@ -17,6 +21,9 @@ namespace ferry::backend::kafka {
 namespace {
 
 constexpr char kInterceptorName[] = "ferry-fetch-arena";
+// How often the purger looks whether fetching has stopped: an idle arena
+// gives its pages back within one to two intervals.
+constexpr std::chrono::seconds kPurgeInterval{10};
 
 bool SetDecay(unsigned arena, const char* which, ssize_t milliseconds) {
   const std::string name = fmt::format("arena.{}.{}", arena, which);
@@ -47,7 +54,8 @@ std::optional<unsigned> CreateArena() {
         strerror(error));
     return std::nullopt;
   }
-  // Dirty pages are never purged; no muzzy stage, as for the other arenas.
+  // Dirty pages are never purged by decay (ArenaPurger gives them back once
+  // fetching stops); no muzzy stage, as for the other arenas.
   if (!SetDecay(arena, "dirty_decay_ms", -1) || !SetDecay(arena, "muzzy_decay_ms", 0)) {
     return std::nullopt;
   }
@@ -77,6 +85,10 @@ rd_kafka_resp_err_t OnNew(rd_kafka_t* handle, const rd_kafka_conf_t* /*conf*/,
 
 std::optional<unsigned> FetchArenaIndex() {
   static const std::optional<unsigned> arena = CreateArena();
+  // Started with the arena, stopped and joined at exit (destroyed before
+  // spdlog's registry, which was created before it).
+  static const std::unique_ptr<ArenaPurger> purger =
+      arena ? std::make_unique<ArenaPurger>(*arena, kPurgeInterval) : nullptr;
   return arena;
 }
 

@@ -13,7 +13,8 @@ namespace ferry::backend::kafka {
 // serving a backlog (bench/RESULTS.md, dcons3). Broker threads bound here
 // allocate from one jemalloc arena that keeps its freed pages, so the
 // retained memory is bounded by what the fetches used at their peak while
-// the rest of the process keeps the 1 s decay.
+// the rest of the process keeps the 1 s decay. Once fetching has stopped
+// the arena gives its pages back (arena_purger.h).
 
 // Makes the broker threads of the handle created from `conf` allocate from
 // the fetch arena. Does nothing where jemalloc is not the allocator.
