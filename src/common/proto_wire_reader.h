@@ -129,18 +129,20 @@ class Reader {
   }
 
   // Reads a length prefix and makes the bytes it covers the message being
-  // read; *outer keeps the enclosing message's end for Leave.
+  // read, one level deeper; *outer keeps the enclosing message's end for Leave.
   bool Enter(size_t* outer) {
     size_t field_end = 0;
     if (!Length(&field_end)) return false;
     *outer = end_;
     end_ = field_end;
+    ++depth_;
     Restop();
     return true;
   }
   // Back to the enclosing message, once More() is false.
   void Leave(size_t outer) {
     end_ = outer;
+    --depth_;
     Restop();
   }
 
@@ -180,30 +182,9 @@ class Reader {
     return IsValidUtf8(s) || Fail("not UTF-8", position() - s.size());
   }
 
-  // Skips a field the decoder does not read: a group up to its end tag.
-  // `depth` is the nesting of the message being read (the outermost is 0).
-  bool SkipField(uint32_t number, WireType type, int depth) {
-    uint64_t ignored = 0;
-    size_t n = 0;
-    switch (type) {
-      case kVarint:
-        return Varint(&ignored);
-      case kFixed64:
-        return SkipFixed(8);
-      case kFixed32:
-        return SkipFixed(4);
-      case kLength:
-        if (!BytesLength(&n)) return false;
-        Skip(n);
-        return true;
-      case kStartGroup:
-        return SkipGroup(number, depth);
-      case kEndGroup:
-        return Fail(absl::StrCat("end of group ", number, " outside a group"), tag_at_);
-      default:
-        return Fail(absl::StrCat("wire type ", static_cast<uint32_t>(type)), tag_at_);
-    }
-  }
+  // Skips a field the decoder does not read: a group up to its end tag, its
+  // nesting counted from the message being read (Enter/Leave keep that depth).
+  bool SkipField(uint32_t number, WireType type) { return SkipAt(number, type, depth_); }
 
   // Fails on a check of the decoder's own, at the current byte.
   ABSL_ATTRIBUTE_COLD ABSL_ATTRIBUTE_NOINLINE bool Reject(std::string_view reason) {
@@ -360,6 +341,30 @@ class Reader {
     return true;
   }
 
+  // `depth`: the nesting of the message or group the field is in.
+  bool SkipAt(uint32_t number, WireType type, int depth) {
+    uint64_t ignored = 0;
+    size_t n = 0;
+    switch (type) {
+      case kVarint:
+        return Varint(&ignored);
+      case kFixed64:
+        return SkipFixed(8);
+      case kFixed32:
+        return SkipFixed(4);
+      case kLength:
+        if (!BytesLength(&n)) return false;
+        Skip(n);
+        return true;
+      case kStartGroup:
+        return SkipGroup(number, depth);
+      case kEndGroup:
+        return Fail(absl::StrCat("end of group ", number, " outside a group"), tag_at_);
+      default:
+        return Fail(absl::StrCat("wire type ", static_cast<uint32_t>(type)), tag_at_);
+    }
+  }
+
   bool SkipGroup(uint32_t number, int depth) {
     const size_t at = tag_at_;
     if (depth >= kMaxDepth) {
@@ -374,7 +379,7 @@ class Reader {
                Fail(absl::StrCat("end of group ", inner, " closes group ", number),
                     tag_at_);
       }
-      if (!SkipField(inner, type, depth + 1)) return false;
+      if (!SkipAt(inner, type, depth + 1)) return false;
     }
     return Fail(absl::StrCat("group ", number, " never closed"), at);
   }
@@ -415,6 +420,7 @@ class Reader {
   // nearer of it and the piece's end.
   size_t end_ = 0;
   const char* stop_ = nullptr;
+  int depth_ = 0;      // of the message being read: the outermost is 0
   size_t tag_at_ = 0;  // where the last tag started
   // The first failure.
   std::string reason_;

@@ -51,7 +51,7 @@ Read ReadHeader(std::span<const std::string_view> pieces) {
       } else if (number == 2 && type == kLength) {
         read.value.clear();
         if (!reader.Append(&read.value)) return reader.In("value");
-      } else if (!reader.SkipField(number, type, 0)) {
+      } else if (!reader.SkipField(number, type)) {
         return reader.InField(number);
       }
     }

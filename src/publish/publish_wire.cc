@@ -40,7 +40,7 @@ class RequestDecoder {
         uint64_t flag = 0;
         if (!reader_.Varint(&flag)) return reader_.In("compact_results");
         out_->compact_results = flag != 0;
-      } else if (!reader_.SkipField(number, type, 0)) {
+      } else if (!reader_.SkipField(number, type)) {
         return reader_.InField(number);
       }
     }
@@ -59,7 +59,7 @@ class RequestDecoder {
       WireType type{};
       if (!reader_.Tag(&number, &type)) return false;
       if (type != kLength || number > 6) {
-        if (!reader_.SkipField(number, type, 1)) return reader_.InField(number);
+        if (!reader_.SkipField(number, type)) return reader_.InField(number);
         continue;
       }
       switch (number) {
@@ -119,7 +119,7 @@ class RequestDecoder {
         if (!String(&h.key)) return reader_.In("key");
       } else if (type == kLength && number == 2) {
         if (!reader_.View(&out_->spilled, &h.value)) return reader_.In("value");
-      } else if (!reader_.SkipField(number, type, 2)) {
+      } else if (!reader_.SkipField(number, type)) {
         return reader_.InField(number);
       }
     }
@@ -142,7 +142,7 @@ class RequestDecoder {
       } else if (number == 2 && type == kVarint) {
         if (!reader_.Varint(&v)) return reader_.In("nanos");
         *nanos = static_cast<int32_t>(static_cast<uint32_t>(v));
-      } else if (!reader_.SkipField(number, type, 2)) {
+      } else if (!reader_.SkipField(number, type)) {
         return reader_.InField(number);
       }
     }

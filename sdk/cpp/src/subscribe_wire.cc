@@ -27,9 +27,8 @@ std::optional<std::chrono::system_clock::time_point> TimePoint(int64_t seconds,
 }
 
 // Reads one response; each nested message is read between the reader's Enter
-// and Leave, so no field overruns its parent. `depth` is the nesting of the
-// message being read (the response is 0). A failed read returns false after
-// naming its field (Reader::In), innermost first.
+// and Leave, so no field overruns its parent. A failed read returns false
+// after naming its field (Reader::In), innermost first.
 class ResponseDecoder {
  public:
   ResponseDecoder(std::span<const std::string_view> pieces, DecodedResponse* out)
@@ -52,7 +51,7 @@ class ResponseDecoder {
       } else if (number == 3 && type == kLength) {
         Switch(DecodedResponse::Kind::kReceiptResults);
         if (!Results()) return reader_.In("receipt_results");
-      } else if (!reader_.SkipField(number, type, 0)) {
+      } else if (!reader_.SkipField(number, type)) {
         return reader_.InField(number);
       }
     }
@@ -73,11 +72,11 @@ class ResponseDecoder {
 
   // Reads the submessage whose length comes next: `field(number, type)` reads
   // each field it knows and returns kOk, or kBad after naming the field; the
-  // others are skipped. `depth` is the submessage's nesting.
+  // others are skipped.
   enum class Read { kOk, kBad, kUnknown };
 
   template <typename Field>
-  bool Submessage(int depth, Field field) {
+  bool Submessage(Field field) {
     size_t outer = 0;
     if (!reader_.Enter(&outer)) return false;
     while (reader_.More()) {
@@ -86,7 +85,7 @@ class ResponseDecoder {
       if (!reader_.Tag(&number, &type)) return false;
       const Read read = field(number, type);
       if (read == Read::kBad) return false;
-      if (read == Read::kUnknown && !reader_.SkipField(number, type, depth)) {
+      if (read == Read::kUnknown && !reader_.SkipField(number, type)) {
         return reader_.InField(number);
       }
     }
@@ -101,7 +100,7 @@ class ResponseDecoder {
 
   bool Opened() {
     // node_id and stream_id: checked, not kept.
-    return Submessage(1, [this](uint32_t number, WireType type) {
+    return Submessage([this](uint32_t number, WireType type) {
       if (number == 1 && type == kLength) return Named(String(&scratch_), "node_id");
       if (number == 2 && type == kLength) return Named(String(&scratch_), "stream_id");
       return Read::kUnknown;
@@ -109,7 +108,7 @@ class ResponseDecoder {
   }
 
   bool Batch() {
-    return Submessage(1, [this](uint32_t number, WireType type) {
+    return Submessage([this](uint32_t number, WireType type) {
       if (number == 1 && type == kLength) {
         return Message() || reader_.In("messages", out_->messages.size() - 1)
                    ? Read::kOk
@@ -132,7 +131,7 @@ class ResponseDecoder {
     bool has_time = false;
     int64_t seconds = 0;
     int32_t nanos = 0;
-    const bool ok = Submessage(2, [&](uint32_t number, WireType type) {
+    const bool ok = Submessage([&](uint32_t number, WireType type) {
       uint64_t v = 0;
       if (type == kVarint) {
         switch (number) {
@@ -189,7 +188,7 @@ class ResponseDecoder {
   }
 
   bool Header(client::Header* header) {
-    return Submessage(3, [&](uint32_t number, WireType type) {
+    return Submessage([&](uint32_t number, WireType type) {
       if (number == 1 && type == kLength) return Named(String(&header->key), "key");
       if (number == 2 && type == kLength) return Named(Bytes(&header->value), "value");
       return Read::kUnknown;
@@ -198,7 +197,7 @@ class ResponseDecoder {
 
   // Repeated occurrences merge, as the generated parser's do.
   bool Timestamp(int64_t* seconds, int32_t* nanos) {
-    return Submessage(3, [&](uint32_t number, WireType type) {
+    return Submessage([&](uint32_t number, WireType type) {
       uint64_t v = 0;
       if (number == 1 && type == kVarint) {
         if (!reader_.Varint(&v)) return Named(false, "seconds");
@@ -216,7 +215,7 @@ class ResponseDecoder {
 
   bool Run() {
     DecodedRun& run = out_->runs.emplace_back();
-    return Submessage(2, [&](uint32_t number, WireType type) {
+    return Submessage([&](uint32_t number, WireType type) {
       uint64_t v = 0;
       if (number == 1 && type == kLength) return Named(Bytes(&run.token), "run");
       if ((number == 2 || number == 3) && type == kVarint) {
@@ -230,7 +229,7 @@ class ResponseDecoder {
   }
 
   bool Results() {
-    return Submessage(1, [this](uint32_t number, WireType type) {
+    return Submessage([this](uint32_t number, WireType type) {
       if (number == 1 && type == kLength) {
         return Result(&out_->results.emplace_back()) ||
                        reader_.In("results", out_->results.size() - 1)
@@ -242,7 +241,7 @@ class ResponseDecoder {
   }
 
   bool Result(DecodedResult* result) {
-    return Submessage(2, [&](uint32_t number, WireType type) {
+    return Submessage([&](uint32_t number, WireType type) {
       if (type != kLength) return Read::kUnknown;
       if (number == 1) return Named(Bytes(&result->receipt), "receipt");
       if (number == 2) return Named(Status(result), "status");
@@ -252,7 +251,7 @@ class ResponseDecoder {
   }
 
   bool Status(DecodedResult* result) {
-    return Submessage(3, [&](uint32_t number, WireType type) {
+    return Submessage([&](uint32_t number, WireType type) {
       uint64_t v = 0;
       if (number == 1 && type == kVarint) {
         if (!reader_.Varint(&v)) return Named(false, "code");
@@ -270,7 +269,7 @@ class ResponseDecoder {
 
   // A failed span: checked, not kept.
   bool Span() {
-    return Submessage(3, [this](uint32_t number, WireType type) {
+    return Submessage([this](uint32_t number, WireType type) {
       uint64_t v = 0;
       if (number == 1 && type == kLength) return Named(Bytes(&scratch_), "run");
       if (number == 2 && type == kVarint) return Named(reader_.Varint(&v), "first");
