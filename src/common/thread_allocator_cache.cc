@@ -2,10 +2,7 @@
 
 #include <cstddef>
 
-// jemalloc's control interface, weak: null when the binary runs on another
-// allocator (tests, sanitizer builds).
-extern "C" int mallctl(const char* name, void* old_value, size_t* old_size,
-                       void* new_value, size_t new_size) __attribute__((weak));
+#include "common/jemalloc_control.h"
 
 namespace ferry {
 

@@ -5,8 +5,7 @@
 
 #include <cstring>
 
-extern "C" int mallctl(const char* name, void* old_value, size_t* old_size,
-                       void* new_value, size_t new_size) __attribute__((weak));
+#include "common/jemalloc_control.h"
 
 namespace ferry::backend::kafka {
 namespace {

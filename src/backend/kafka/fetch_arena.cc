@@ -11,11 +11,7 @@
 #include <string>
 
 #include "backend/kafka/arena_purger.h"
-
-// jemalloc's control interface, weak: null where jemalloc is not linked in
-// (unit tests without it, sanitizer builds), which disables the arena.
-extern "C" int mallctl(const char* name, void* old_value, size_t* old_size,
-                       void* new_value, size_t new_size) __attribute__((weak));
+#include "common/jemalloc_control.h"
 
 namespace ferry::backend::kafka {
 namespace {

@@ -14,9 +14,7 @@
 #include <vector>
 
 #include "backend/kafka/client_factory.h"
-
-extern "C" int mallctl(const char* name, void* old_value, size_t* old_size,
-                       void* new_value, size_t new_size) __attribute__((weak));
+#include "common/jemalloc_control.h"
 
 namespace ferry::backend::kafka {
 namespace {
