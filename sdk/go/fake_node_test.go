@@ -10,6 +10,7 @@ import (
 
 	ferryv1 "ferry.dev/ferry/sdk/go/gen/ferry/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // serve starts an in-process gRPC server on a free port of 127.0.0.1 and
@@ -40,11 +41,14 @@ func deadEndpoint(t *testing.T) string {
 
 // fakePublisher answers Publish with `answer` (default: every message OK)
 // and records what it stored per key, and whether a key was ever in two
-// calls at once.
+// calls at once. Like ferryd, it answers a fully written batch in the
+// compact form when the request asks for it, unless oldNode (a node that
+// predates compact_results).
 type fakePublisher struct {
 	ferryv1.UnimplementedPublisherServer
-	answer func(*ferryv1.PublishRequest) (*ferryv1.PublishResponse, error)
-	delay  time.Duration // per call, so calls overlap
+	answer  func(*ferryv1.PublishRequest) (*ferryv1.PublishResponse, error)
+	delay   time.Duration // per call, so calls overlap
+	oldNode bool
 
 	mu           sync.Mutex
 	calls        []*ferryv1.PublishRequest
@@ -88,6 +92,9 @@ func (f *fakePublisher) Publish(ctx context.Context, req *ferryv1.PublishRequest
 		if response, err = f.answer(req); err != nil {
 			return nil, err
 		}
+		if response.Compact != nil {
+			return response, nil // as given: nothing to fill in
+		}
 	} else {
 		for range req.Messages {
 			response.Results = append(response.Results, &ferryv1.PublishResult{Status: &ferryv1.Status{}})
@@ -95,15 +102,32 @@ func (f *fakePublisher) Publish(ctx context.Context, req *ferryv1.PublishRequest
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	written := 0
 	for i, m := range req.Messages {
 		r := response.Results[i]
 		if r.Status.GetCode() == 0 {
 			f.offset++
+			written++
 			r.Cluster, r.Offset, r.Id = "fake", f.offset, m.Id
+			r.Partition, r.Timestamp = int32(len(m.Key)%3), timestamppb.New(time.UnixMilli(1_700_000_000_000+f.offset))
 			f.stored[string(m.Key)] = append(f.stored[string(m.Key)], string(m.Value))
 		}
 	}
+	if req.CompactResults && !f.oldNode && written == len(req.Messages) && written > 0 {
+		return compactForm(response), nil
+	}
 	return response, nil
+}
+
+// compactForm is what ferryd sends for a fully written batch of `full`.
+func compactForm(full *ferryv1.PublishResponse) *ferryv1.PublishResponse {
+	c := &ferryv1.CompactPublishResults{Cluster: full.Results[0].Cluster}
+	for _, r := range full.Results {
+		c.Partitions = append(c.Partitions, r.Partition)
+		c.Offsets = append(c.Offsets, r.Offset)
+		c.TimestampsMs = append(c.TimestampsMs, r.Timestamp.AsTime().UnixMilli())
+	}
+	return &ferryv1.PublishResponse{RequestId: full.RequestId, Compact: c}
 }
 
 func (f *fakePublisher) callCount() int {

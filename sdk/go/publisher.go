@@ -321,7 +321,10 @@ type batchCall struct {
 
 func (p *Publisher) send(c *batchCall) {
 	defer p.calls.Done()
-	request := &ferryv1.PublishRequest{Topic: c.batch.topic}
+	// compact_results: a fully written batch comes back as packed arrays
+	// instead of a PublishResult per message; nodes that predate the flag
+	// ignore it and answer per message.
+	request := &ferryv1.PublishRequest{Topic: c.batch.topic, CompactResults: true}
 	for _, m := range c.batch.messages {
 		request.Messages = append(request.Messages, m.proto)
 	}
@@ -346,8 +349,9 @@ func (p *Publisher) finish(c *batchCall, response *ferryv1.PublishResponse, err 
 			retries = append(retries, r)
 		}
 	}
+	compact, resultErr := results(response, len(messages))
 	switch {
-	case err == nil && len(response.Results) == len(messages):
+	case err == nil && resultErr == "":
 		if p.health.succeeded(c.endpoint) {
 			select { // the settings fetcher asks again; one pending signal is enough
 			case p.reconnected <- struct{}{}:
@@ -356,6 +360,12 @@ func (p *Publisher) finish(c *batchCall, response *ferryv1.PublishResponse, err 
 		}
 		for i, m := range messages {
 			m.avoid = -1
+			if compact != nil {
+				w := compactWritten(compact, i)
+				w.ID = m.proto.Id
+				p.resolveLocked(m, w, nil)
+				continue
+			}
 			result := response.Results[i]
 			if st := result.Status; st != nil && st.Code != 0 {
 				retry(m, &Error{Code: codes.Code(st.Code), Message: st.Message,
@@ -370,8 +380,7 @@ func (p *Publisher) finish(c *batchCall, response *ferryv1.PublishResponse, err 
 		}
 	case err == nil:
 		// A node that breaks the protocol: the messages' fate is unknown.
-		e := &Error{Code: codes.Internal, Endpoint: endpoint, Message: fmt.Sprintf(
-			"answered %d results for a batch of %d messages", len(response.Results), len(messages))}
+		e := &Error{Code: codes.Internal, Endpoint: endpoint, Message: resultErr}
 		for _, m := range messages {
 			retry(m, e)
 		}

@@ -376,3 +376,54 @@ func TestTimedOutCallIsRetriedOnTheOtherNode(t *testing.T) {
 		t.Errorf("healthy node stored %d of 6", n)
 	}
 }
+
+func TestResultsAreTheSameInTheCompactAndThePerMessageForm(t *testing.T) {
+	publishTo := func(node *fakePublisher) []Written {
+		p := newTestPublisher(t, []string{startFakePublisher(t, node)})
+		var results []*PublishResult
+		for i, key := range []string{"", "a", "bb", "a"} {
+			results = append(results, p.Publish(context.Background(), &Message{Topic: "t", Key: []byte(key),
+				Value: []byte(fmt.Sprint(i)), ID: fmt.Sprint("id-", i)}))
+		}
+		var written []Written
+		for _, r := range results {
+			w, err := get(t, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			written = append(written, w)
+		}
+		if !node.calls[0].CompactResults {
+			t.Error("the request did not ask for compact results")
+		}
+		return written
+	}
+	current, old := newFakePublisher(), newFakePublisher()
+	old.oldNode = true
+	compact, perMessage := publishTo(current), publishTo(old)
+	for i := range compact {
+		c, m := compact[i], perMessage[i]
+		if c.ID != fmt.Sprint("id-", i) || c.Cluster != "fake" || c.Timestamp.IsZero() {
+			t.Errorf("message %d: compact form gave %+v", i, c)
+		}
+		if c.ID != m.ID || c.Cluster != m.Cluster || c.Partition != m.Partition || !c.Timestamp.Equal(m.Timestamp) {
+			t.Errorf("message %d: compact form gave %+v, per-message form %+v", i, c, m)
+		}
+	}
+	if compact[3].Partition != 1 || compact[2].Partition != 2 {
+		t.Errorf("partitions not read from the packed array: %+v", compact)
+	}
+}
+
+func TestCompactResultsThatDoNotFitTheBatchFailIt(t *testing.T) {
+	node := newFakePublisher()
+	node.answer = func(req *ferryv1.PublishRequest) (*ferryv1.PublishResponse, error) {
+		return &ferryv1.PublishResponse{Compact: &ferryv1.CompactPublishResults{
+			Cluster: "fake", Partitions: []int32{0}, Offsets: []int64{1, 2}}}, nil
+	}
+	p := newTestPublisher(t, []string{startFakePublisher(t, node)})
+	_, err := get(t, p.Publish(context.Background(), &Message{Topic: "t", Value: []byte("v")}))
+	if status.Code(err) != codes.Internal || IsRetryable(err) {
+		t.Errorf("got %v, want a non-retryable INTERNAL error", err)
+	}
+}
