@@ -378,40 +378,38 @@ func TestTimedOutCallIsRetriedOnTheOtherNode(t *testing.T) {
 }
 
 func TestResultsAreTheSameInTheCompactAndThePerMessageForm(t *testing.T) {
-	publishTo := func(node *fakePublisher) []Written {
+	keys := []string{"", "a", "bb", "a"}
+	for _, oldNode := range []bool{false, true} {
+		node := newFakePublisher()
+		node.oldNode = oldNode
 		p := newTestPublisher(t, []string{startFakePublisher(t, node)})
 		var results []*PublishResult
-		for i, key := range []string{"", "a", "bb", "a"} {
+		for i, key := range keys {
 			results = append(results, p.Publish(context.Background(), &Message{Topic: "t", Key: []byte(key),
 				Value: []byte(fmt.Sprint(i)), ID: fmt.Sprint("id-", i)}))
 		}
-		var written []Written
-		for _, r := range results {
+		offsets := map[int64]bool{}
+		for i, r := range results {
 			w, err := get(t, r)
 			if err != nil {
 				t.Fatal(err)
 			}
-			written = append(written, w)
+			// The fake puts message i in partition len(key) % 3 with a
+			// timestamp of 1.7e12 ms + its offset.
+			if w.ID != fmt.Sprint("id-", i) || w.Cluster != "fake" || w.Partition != int32(len(keys[i])%3) ||
+				!w.Timestamp.Equal(time.UnixMilli(1_700_000_000_000+w.Offset)) {
+				t.Errorf("old node %v, message %d: got %+v", oldNode, i, w)
+			}
+			offsets[w.Offset] = true
 		}
+		if len(offsets) != len(keys) {
+			t.Errorf("old node %v: offsets %v", oldNode, offsets)
+		}
+		node.mu.Lock()
 		if !node.calls[0].CompactResults {
 			t.Error("the request did not ask for compact results")
 		}
-		return written
-	}
-	current, old := newFakePublisher(), newFakePublisher()
-	old.oldNode = true
-	compact, perMessage := publishTo(current), publishTo(old)
-	for i := range compact {
-		c, m := compact[i], perMessage[i]
-		if c.ID != fmt.Sprint("id-", i) || c.Cluster != "fake" || c.Timestamp.IsZero() {
-			t.Errorf("message %d: compact form gave %+v", i, c)
-		}
-		if c.ID != m.ID || c.Cluster != m.Cluster || c.Partition != m.Partition || !c.Timestamp.Equal(m.Timestamp) {
-			t.Errorf("message %d: compact form gave %+v, per-message form %+v", i, c, m)
-		}
-	}
-	if compact[3].Partition != 1 || compact[2].Partition != 2 {
-		t.Errorf("partitions not read from the packed array: %+v", compact)
+		node.mu.Unlock()
 	}
 }
 

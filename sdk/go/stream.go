@@ -21,12 +21,13 @@ const (
 type delivery struct {
 	stream  *stream
 	receipt []byte
-	settled int32 // atomic: only the first Ack or Nack counts
+	place   runPlace // acks go as spans of the run when it has one
+	settled int32    // atomic: only the first Ack or Nack counts
 }
 
 func (d *delivery) settle(kind settleKind, delay time.Duration) {
 	if atomic.CompareAndSwapInt32(&d.settled, 0, 1) {
-		d.stream.settle(d.receipt, kind, delay)
+		d.stream.settle(d, kind, delay)
 	}
 }
 
@@ -47,7 +48,8 @@ type stream struct {
 	mu        sync.Mutex
 	accepting bool // false once broken or closing: settlements are dropped
 	closing   bool // send what is pending, then half-close
-	acks      [][]byte
+	acks      pendingAcks
+	runSeq    uint64 // numbers the runs of delivered batches
 	nacks     map[time.Duration][][]byte
 	pending   int
 	since     time.Time // when the oldest pending settlement came
@@ -66,34 +68,38 @@ func (s *stream) signal() {
 	}
 }
 
-// delivered starts tracking receipts for extension; false when the stream
-// no longer accepts settlements (the messages are not handed out then: the
-// node redelivers them once the stream ends).
-func (s *stream) delivered(messages []*ferryv1.ReceivedMessage, now time.Time) bool {
+// delivered starts tracking the batch's receipts for extension and returns
+// each message's delivery; nil when the stream no longer accepts
+// settlements (the messages are not handed out then: the node redelivers
+// them once the stream ends).
+func (s *stream) delivered(batch *ferryv1.MessageBatch, now time.Time) []*delivery {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.accepting {
-		return false
+		return nil
 	}
-	for _, m := range messages {
+	places := placeInRuns(len(batch.Messages), batch.Runs, &s.runSeq)
+	deliveries := make([]*delivery, len(batch.Messages))
+	for i, m := range batch.Messages {
 		s.leases[string(m.Receipt)] = &lease{delivered: now, expires: now.Add(s.cfg.ackDeadline)}
+		deliveries[i] = &delivery{stream: s, receipt: m.Receipt, place: places[i]}
 	}
 	s.signal() // their extensions may be due before anything planned
-	return true
+	return deliveries
 }
 
-func (s *stream) settle(receipt []byte, kind settleKind, delay time.Duration) {
+func (s *stream) settle(d *delivery, kind settleKind, delay time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.accepting {
 		atomic.AddInt64(&s.stats.droppedSettlements, 1)
 		return
 	}
-	delete(s.leases, string(receipt))
+	delete(s.leases, string(d.receipt))
 	if kind == settleAck {
-		s.acks = append(s.acks, receipt)
+		s.acks.add(d.place, d.receipt)
 	} else {
-		s.nacks[delay] = append(s.nacks[delay], receipt)
+		s.nacks[delay] = append(s.nacks[delay], d.receipt)
 	}
 	s.pending++
 	if s.pending == 1 {
@@ -127,7 +133,7 @@ func (s *stream) broken() {
 	defer s.mu.Unlock()
 	s.accepting = false
 	atomic.AddInt64(&s.stats.droppedSettlements, int64(s.pending))
-	s.acks, s.nacks, s.pending = nil, map[time.Duration][][]byte{}, 0
+	s.acks, s.nacks, s.pending = pendingAcks{}, map[time.Duration][][]byte{}, 0
 	s.leases = map[string]*lease{}
 }
 
@@ -173,15 +179,14 @@ func (s *stream) due(now time.Time) (requests []*ferryv1.SubscribeRequest, next 
 
 func (s *stream) takeLocked() []*ferryv1.SubscribeRequest {
 	var requests []*ferryv1.SubscribeRequest
-	if len(s.acks) > 0 {
-		requests = append(requests, &ferryv1.SubscribeRequest{Request: &ferryv1.SubscribeRequest_Ack{
-			Ack: &ferryv1.Acks{Receipts: s.acks}}})
+	if acks := s.acks.take(); acks != nil {
+		requests = append(requests, &ferryv1.SubscribeRequest{Request: &ferryv1.SubscribeRequest_Ack{Ack: acks}})
 	}
 	for delay, receipts := range s.nacks {
 		requests = append(requests, &ferryv1.SubscribeRequest{Request: &ferryv1.SubscribeRequest_Nack{
 			Nack: &ferryv1.Nacks{Receipts: receipts, Delay: durationpb.New(delay)}}})
 	}
-	s.acks, s.nacks, s.pending = nil, map[time.Duration][][]byte{}, 0
+	s.nacks, s.pending = map[time.Duration][][]byte{}, 0
 	return requests
 }
 
@@ -194,11 +199,11 @@ func (s *stream) writeLoop(send func(*ferryv1.SubscribeRequest) error, closeSend
 		requests, next, halfClose := s.due(time.Now())
 		for _, r := range requests {
 			if err := send(r); err != nil {
-				atomic.AddInt64(&s.stats.droppedSettlements, int64(len(r.GetAck().GetReceipts())+len(r.GetNack().GetReceipts())))
+				atomic.AddInt64(&s.stats.droppedSettlements, int64(ackedMessages(r.GetAck())+len(r.GetNack().GetReceipts())))
 				s.broken()
 				return
 			}
-			atomic.AddInt64(&s.stats.acksSent, int64(len(r.GetAck().GetReceipts())))
+			atomic.AddInt64(&s.stats.acksSent, int64(ackedMessages(r.GetAck())))
 			atomic.AddInt64(&s.stats.nacksSent, int64(len(r.GetNack().GetReceipts())))
 			atomic.AddInt64(&s.stats.extensionsSent, int64(len(r.GetExtend().GetReceipts())))
 		}

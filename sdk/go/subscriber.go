@@ -43,7 +43,7 @@ type Stats struct {
 	NacksSent          int64
 	ExtensionsSent     int64
 	DroppedSettlements int64 // acks and nacks lost with their broken stream
-	ReceiptFailures    int64 // settlements the node refused
+	ReceiptFailures    int64 // settlements the node refused (a refused span: each of its messages)
 	Reconnects         int64
 	OpenStreams        int64
 }
@@ -292,32 +292,41 @@ func (r *receiveRun) runStream(i int) (opened bool, _ *Error) {
 				atomic.AddInt64(&s.stats.openStreams, 1)
 			}
 		case *ferryv1.SubscribeResponse_Messages:
-			r.deliver(st, body.Messages.Messages)
+			r.deliver(st, body.Messages)
 		case *ferryv1.SubscribeResponse_ReceiptResults:
 			r.receiptFailures(st, body.ReceiptResults.Results, endpoint)
 		}
 	}
 }
 
-func (r *receiveRun) deliver(st *stream, messages []*ferryv1.ReceivedMessage) {
-	atomic.AddInt64(&r.sub.stats.received, int64(len(messages)))
-	if !st.delivered(messages, time.Now()) {
+func (r *receiveRun) deliver(st *stream, batch *ferryv1.MessageBatch) {
+	atomic.AddInt64(&r.sub.stats.received, int64(len(batch.Messages)))
+	deliveries := st.delivered(batch, time.Now())
+	if deliveries == nil {
 		return
 	}
-	for _, in := range messages {
+	for i, in := range batch.Messages {
 		m := fromProto(in)
-		m.delivery = &delivery{stream: st, receipt: in.Receipt}
+		m.delivery = deliveries[i]
 		r.dispatch.submit(m)
 	}
 }
 
+// receiptFailures reports settlements the node refused: one error per
+// result, counted per message (a span the node could not read as a whole
+// refused all of its messages; one it could read fails message by message,
+// by receipt).
 func (r *receiveRun) receiptFailures(st *stream, results []*ferryv1.ReceiptResult, endpoint string) {
 	for _, result := range results {
 		if result.Status.GetCode() == 0 {
 			continue
 		}
+		refused := int64(1)
+		if span := result.GetSpan(); span != nil && len(result.Receipt) == 0 {
+			refused = int64(span.Count)
+		}
 		st.forget(result.Receipt)
-		atomic.AddInt64(&r.sub.stats.receiptFailures, 1)
+		atomic.AddInt64(&r.sub.stats.receiptFailures, refused)
 		if r.sub.cfg.onError != nil {
 			r.sub.cfg.onError(&Error{Code: codes.Code(result.Status.Code), Message: result.Status.Message,
 				Retryable: result.Status.Retryable, Endpoint: endpoint})
