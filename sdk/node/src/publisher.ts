@@ -12,7 +12,7 @@ import { Backoff, EndpointSelector } from './endpoints';
 import { FerryError, Status, errorFromCall } from './errors';
 import { isNodeFailure, isRetryable } from './retry';
 import { SETTING_NAMES, Settings, SettingsFetcher, effectiveSettings } from './client-settings';
-import { PublishResponse, PublisherClient, channelOptions, services } from './wire';
+import { CompactPublishResults, OutgoingMessage, PublishResponse, PublisherClient, channelOptions, services } from './wire';
 
 export interface PublisherOptions {
   /** Messages per batch (default 500). */
@@ -261,7 +261,10 @@ export class Publisher {
   private send(batch: Batch<Handle>, t: number): void {
     const index = this.selector.pick(t, batch.entries[0].handle.failedOn);
     const endpoint = this.targets[index];
-    const request = { topic: batch.topic, messages: batch.entries.map((e) => e.message) };
+    // compact_results: a fully written batch comes back as packed arrays
+    // instead of a result per message; nodes that predate it answer per message.
+    const messages = batch.entries.map((e) => e.message);
+    const request = { topic: batch.topic, messages, compact_results: true };
     const call = this.clients[index].Publish(request, { deadline: Date.now() + this.options.requestTimeout },
       (error, response) => {
         this.inflight.delete(call);
@@ -275,7 +278,7 @@ export class Publisher {
           outcomes = batch.entries.map(() => ({ error: failure }));
         } else {
           if (this.selector.reportSuccess(index)) this.fetcher?.reconnected();
-          outcomes = resultOutcomes(response!, batch.entries.length, endpoint);
+          outcomes = resultOutcomes(response!, messages, endpoint);
         }
         const { succeeded, failed } = this.batcher.complete(batch, outcomes, done);
         for (const [entry, result] of succeeded) this.resolve(entry, { ok: result });
@@ -305,7 +308,9 @@ export class Publisher {
   }
 }
 
-function resultOutcomes(response: PublishResponse, count: number, endpoint: string): Outcome<PublishResult>[] {
+function resultOutcomes(response: PublishResponse, messages: OutgoingMessage[], endpoint: string): Outcome<PublishResult>[] {
+  if (response.compact) return compactOutcomes(response.compact, messages, endpoint);
+  const count = messages.length;
   const results = response.results ?? [];
   if (results.length !== count) {
     const error = new FerryError(Status.INTERNAL, `node answered ${results.length} results for ${count} messages`,
@@ -319,6 +324,21 @@ function resultOutcomes(response: PublishResponse, count: number, endpoint: stri
     }
     return { error: new FerryError(code, r.status!.message, { retryable: isRetryable(code, r.status!.retryable), endpoint }) };
   });
+}
+
+/** Outcomes of a PublishResponse.compact: every message was written (the ids are the ones sent). */
+function compactOutcomes(compact: CompactPublishResults, messages: OutgoingMessage[], endpoint: string):
+    Outcome<PublishResult>[] {
+  const { cluster, partitions, offsets } = compact;
+  const timestamps = compact.timestamps_ms ?? [];
+  const count = messages.length;
+  if (partitions.length !== count || offsets.length !== count || (timestamps.length !== 0 && timestamps.length !== count)) {
+    const error = new FerryError(Status.INTERNAL, `node answered compact results of ${partitions.length} partitions, ` +
+      `${offsets.length} offsets and ${timestamps.length} timestamps for ${count} messages`, { retryable: false, endpoint });
+    return new Array(count).fill({ error });
+  }
+  return messages.map((m, i) => ({ ok: { cluster, partition: partitions[i], offset: Number(offsets[i]), id: m.id,
+    timestamp: timestamps.length > 0 ? new Date(Number(timestamps[i])) : null } }));
 }
 
 function expiredError(entry: Entry<Handle>): FerryError {

@@ -19,12 +19,16 @@ export interface OutgoingMessage {
   key: Buffer; value: Buffer; headers: WireHeader[]; ordering_key: Buffer; id: string;
   timestamp?: Timestamp | null;
 }
-export interface PublishRequest { topic: string; messages: OutgoingMessage[] }
+export interface PublishRequest { topic: string; messages: OutgoingMessage[]; compact_results?: boolean }
 export interface PublishResult {
   status: WireStatus | null; cluster: string; partition: number; offset: number; id: string;
   timestamp: Timestamp | null;
 }
-export interface PublishResponse { results: PublishResult[] }
+/** Where each message of a fully written batch went: the i-th entry of each array is the i-th message's. */
+export interface CompactPublishResults {
+  cluster: string; partitions: number[]; offsets: number[]; timestamps_ms: number[];
+}
+export interface PublishResponse { results: PublishResult[]; compact?: CompactPublishResults | null }
 
 export interface FlowControl { max_outstanding_messages: number; max_outstanding_bytes: number }
 export type Position = { earliest: true } | { latest: true } | { timestamp: Timestamp };

@@ -13,9 +13,14 @@ export class FakeNode {
   endpoint = '';
   /** Every Publish request, in arrival order. */
   readonly publishes: PublishRequest[] = [];
-  /** Answers a Publish request; default: every message OK at the next offset. */
+  /**
+   * Answers a Publish request; default: every message OK at the next offset.
+   * Like ferryd, the node sends an all-OK answer in the compact form when the
+   * request asks for it, unless `oldNode` (a node that predates compact_results).
+   */
   onPublish: (request: PublishRequest) => PublishAnswer | Promise<PublishAnswer> = (r) => ok(r, this);
   nextOffset = 0;
+  oldNode = false;
   /** Subscribe streams in arrival order, with the requests each received. */
   readonly streams: { call: ServerStream; requests: SubscribeRequest[]; ended: boolean }[] = [];
   onSubscribe: (stream: FakeNode['streams'][number]) => void = () => {};
@@ -34,7 +39,7 @@ export class FakeNode {
         this.publishes.push(call.request);
         void Promise.resolve(this.onPublish(call.request)).then((answer) => {
           if ('code' in answer) callback({ code: answer.code, details: answer.details });
-          else callback(null, answer);
+          else callback(null, call.request.compact_results && !this.oldNode ? compactIfAllOk(answer) : answer);
         });
       },
     });
@@ -70,13 +75,33 @@ export class FakeNode {
   }
 }
 
+/** The record timestamp the fake gives a message at `offset`: 1.7e12 ms + offset. */
+export const timestampMsAt = (offset: number) => 1_700_000_000_000 + offset;
+
 /** Every message of `request` OK, at consecutive offsets of partition 0. */
 export function ok(request: PublishRequest, node: { nextOffset: number }): PublishResponse {
   return {
-    results: request.messages.map((m) => ({
-      status: { code: 0, message: '', retryable: false }, cluster: 'main', partition: 0,
-      offset: node.nextOffset++, id: m.id, timestamp: null,
-    })),
+    results: request.messages.map((m) => {
+      const offset = node.nextOffset++;
+      const ms = timestampMsAt(offset);
+      return {
+        status: { code: 0, message: '', retryable: false }, cluster: 'main', partition: 0,
+        offset, id: m.id, timestamp: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 },
+      };
+    }),
+  };
+}
+
+/** What ferryd sends for `answer` when the request set compact_results. */
+function compactIfAllOk(answer: PublishResponse): PublishResponse {
+  const results = answer.results ?? [];
+  if (answer.compact || results.length === 0 || results.some((r) => (r.status?.code ?? 0) !== 0)) return answer;
+  return {
+    results: [],
+    compact: {
+      cluster: results[0].cluster, partitions: results.map((r) => r.partition), offsets: results.map((r) => r.offset),
+      timestamps_ms: results.map((r) => (r.timestamp ? r.timestamp.seconds * 1000 + r.timestamp.nanos / 1e6 : 0)),
+    },
   };
 }
 

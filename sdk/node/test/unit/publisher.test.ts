@@ -1,7 +1,7 @@
 import { afterEach, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { FerryError, Publisher, Status } from '../../src';
-import { FakeNode, ok, sleep, until } from '../fake-node';
+import { FakeNode, ok, sleep, timestampMsAt, until } from '../fake-node';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -187,4 +187,36 @@ test('bad input rejects with a clear error', async () => {
   await assert.rejects(p.publish('t', 5 as unknown as string), TypeError);
   assert.throws(() => new Publisher([]), TypeError);
   assert.throws(() => new Publisher(['a:1'], { maxBatchMessages: 0 }), RangeError);
+});
+
+test('results are the same whether the node answers in the compact form or per message', async () => {
+  for (const oldNode of [false, true]) {
+    const n = await node();
+    n.oldNode = oldNode;
+    const p = publisher([n.endpoint]);
+    const results = await Promise.all([0, 1, 2].map((i) => p.publish('t', `v${i}`, { id: `id-${i}` })));
+    assert.equal(n.publishes[0].compact_results, true, 'the request asks for compact results');
+    assert.deepEqual(results, [0, 1, 2].map((i) =>
+      ({ cluster: 'main', partition: 0, offset: i, id: `id-${i}`, timestamp: new Date(timestampMsAt(i)) })), `oldNode ${oldNode}`);
+  }
+});
+
+test('a batch with a failure comes back per message and is read so', async () => {
+  const n = await node();
+  n.onPublish = (r) => {
+    const answer = ok(r, n);
+    answer.results[1] = failed(Status.INVALID_ARGUMENT, false);
+    return answer;
+  };
+  const p = publisher([n.endpoint]);
+  const [a, b] = await Promise.allSettled([p.publish('t', 'a', { id: 'x' }), p.publish('t', 'b')]);
+  assert.deepEqual(a, { status: 'fulfilled', value: { cluster: 'main', partition: 0, offset: 0, id: 'x', timestamp: new Date(timestampMsAt(0)) } });
+  assert.equal(b.status, 'rejected');
+});
+
+test('compact results that do not fit the batch reject it with INTERNAL', async () => {
+  const n = await node();
+  n.onPublish = () => ({ results: [], compact: { cluster: 'main', partitions: [0], offsets: [1, 2], timestamps_ms: [] } });
+  const p = publisher([n.endpoint]);
+  await assert.rejects(p.publish('t', 'a'), (e: FerryError) => e.code === Status.INTERNAL && !e.retryable);
 });
