@@ -1,4 +1,5 @@
 // A delivered message and how it is settled.
+import type { RunPlace } from './ack-spans';
 import { dateOf } from './convert';
 import type { ReceivedMessage } from './wire';
 
@@ -36,8 +37,12 @@ export class Message {
   expiresAt: number;
   private settledFlag = false;
 
+  /** @internal Its place in a receipt run of its batch (null: in none): its ack may go in a span. */
+  readonly place: RunPlace | null;
+
   /** @internal */
-  constructor(pb: ReceivedMessage, endpoint: string, private readonly settler: Settler, now: number, ackDeadline: number) {
+  constructor(pb: ReceivedMessage, endpoint: string, private readonly settler: Settler, now: number, ackDeadline: number,
+    place: RunPlace | null = null) {
     this.topic = pb.topic;
     this.partition = pb.partition;
     this.offset = Number(pb.offset);
@@ -53,6 +58,7 @@ export class Message {
     this.receipt = pb.receipt;
     this.deliveredAt = now;
     this.expiresAt = now + ackDeadline;
+    this.place = place;
   }
 
   /** The message was processed: the node may commit past it. Only the first ack or nack counts. */

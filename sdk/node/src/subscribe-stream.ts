@@ -13,6 +13,8 @@ export class SubscribeStream {
   readonly pending = new Settlements();
   /** Delivered and not settled, by receipt (latin1). */
   readonly unsettled = new Map<string, Message>();
+  /** Numbers the receipt runs of the batches it delivered. */
+  readonly runs = { seq: 0 };
 
   /** `settler` settles this stream's messages (a Message keeps it). */
   constructor(readonly index: number, readonly endpoint: string, readonly call: SubscribeCall,

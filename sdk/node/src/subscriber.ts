@@ -13,7 +13,8 @@ import { Handler, HandlerDispatch } from './handler-dispatch';
 import { Message, SettleKind } from './message';
 import { isFatalStreamCode } from './retry';
 import { SubscribeStream } from './subscribe-stream';
-import { Position, ReceiptResult, ReceivedMessage, SubscribeResponse, SubscriberClient, SubscriptionOpen, channelOptions,
+import { placeInRuns } from './ack-spans';
+import { Position, ReceiptResult, ReceiptRun, ReceivedMessage, SubscribeResponse, SubscriberClient, SubscriptionOpen, channelOptions,
   durationOf, services, timestampOf } from './wire';
 
 export type Ordering = 'none' | 'key' | 'partition';
@@ -66,6 +67,7 @@ export interface SubscriberStats {
   extensionsSent: number;
   /** Settlements dropped because their stream had broken (the node redelivers). */
   droppedSettlements: number;
+  /** Settlements the node refused (a span refused as a whole: each of its messages). */
   receiptFailures: number;
   reconnects: number;
   openStreams: number;
@@ -192,7 +194,7 @@ export class Subscriber implements AsyncIterable<Message> {
       ms ??= this.options.ackDeadline;
       message.expiresAt = now() + ms;
     }
-    stream.pending.add(kind, message.receipt, ms ?? 0);
+    stream.pending.add(kind, message.receipt, ms ?? 0, message.place);
     if (stream.pending.count >= this.options.ackBatchCount) this.flush(stream);
     else this.flushTimer ??= setTimeout(() => this.flushAll(), this.options.ackBatchDelay);
   }
@@ -224,17 +226,19 @@ export class Subscriber implements AsyncIterable<Message> {
     if (response.response === 'opened') {
       this.backoffs[stream.index] = this.options.reconnectBackoff[0];
     } else if (response.response === 'messages') {
-      this.deliver(stream, response.messages!.messages);
+      this.deliver(stream, response.messages!.messages, response.messages!.runs);
     } else if (response.response === 'receipt_results') {
       this.receiptFailures(stream, response.receipt_results!.results);
     }
   }
 
-  private deliver(stream: SubscribeStream, batch: ReceivedMessage[]): void {
+  private deliver(stream: SubscribeStream, batch: ReceivedMessage[], runs: ReceiptRun[] | undefined): void {
     const t = now();
     this.counters.received += batch.length;
-    for (const pb of batch) {
-      const message = new Message(pb, stream.endpoint, stream.settler, t, this.options.ackDeadline);
+    const places = placeInRuns(batch.length, runs, stream.runs);
+    for (let i = 0; i < batch.length; i++) {
+      const pb = batch[i];
+      const message = new Message(pb, stream.endpoint, stream.settler, t, this.options.ackDeadline, places[i]);
       stream.unsettled.set(pb.receipt.toString('latin1'), message);
       if (this.closing) {
         message.nack();
@@ -248,9 +252,14 @@ export class Subscriber implements AsyncIterable<Message> {
     }
   }
 
+  /**
+   * One onReceiptFailure per result, counted per message: a span the node
+   * could not read as a whole refused each of its messages (one it could read
+   * fails message by message, by receipt).
+   */
   private receiptFailures(stream: SubscribeStream, results: ReceiptResult[]): void {
-    this.counters.receiptFailures += results.length;
     for (const r of results) {
+      this.counters.receiptFailures += r.span && r.receipt.length === 0 ? r.span.count : 1;
       const code = r.status?.code ?? Status.UNKNOWN;
       this.options.onReceiptFailure(new FerryError(code, r.status?.message ?? '', { retryable: r.status?.retryable ?? false, endpoint: stream.endpoint }));
     }

@@ -39,7 +39,7 @@ export interface SubscriptionOpen {
 }
 export type SubscribeRequest =
   | { open: SubscriptionOpen }
-  | { ack: { receipts: Buffer[] } }
+  | { ack: Acks }
   | { nack: { receipts: Buffer[]; delay: Duration } }
   | { extend: { receipts: Buffer[]; deadline: Duration } }
   | { flow: FlowControl };
@@ -49,11 +49,15 @@ export interface ReceivedMessage {
   headers: WireHeader[]; publish_time: Timestamp | null; delivery_attempt: number; cluster: string;
   id: string;
 }
-export interface ReceiptResult { receipt: Buffer; status: WireStatus | null }
+export interface ReceiptSpan { run: Buffer; first: number; count: number }
+export interface Acks { receipts: Buffer[]; spans?: ReceiptSpan[] }
+/** Messages [first_message, first_message + count) of a batch, acked together by a ReceiptSpan. */
+export interface ReceiptRun { run: Buffer; first_message: number; count: number }
+export interface ReceiptResult { receipt: Buffer; status: WireStatus | null; span?: ReceiptSpan | null }
 export interface SubscribeResponse {
   response?: 'opened' | 'messages' | 'receipt_results';
   opened?: { node_id: string; stream_id: string } | null;
-  messages?: { messages: ReceivedMessage[] } | null;
+  messages?: { messages: ReceivedMessage[]; runs?: ReceiptRun[] } | null;
   receipt_results?: { results: ReceiptResult[] } | null;
 }
 

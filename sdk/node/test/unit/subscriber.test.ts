@@ -2,6 +2,7 @@ import { afterEach, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import { FerryError, Message, Status, Subscriber, SubscriberOptions } from '../../src';
 import { FakeNode, ServerStream, failStream, received, sleep, until } from '../fake-node';
+import type { Acks } from '../../src/wire';
 
 const cleanups: (() => unknown)[] = [];
 afterEach(async () => {
@@ -164,4 +165,42 @@ test('close nacks messages not handed out, sends pending acks and ends the strea
   assert.ok(n.streams[0].ended);
   assert.deepEqual(await sub[Symbol.asyncIterator]().next(), { done: true, value: undefined });
   await sub.done();
+});
+
+test('messages of a receipt run are acked by spans, the rest by receipt; nacks stay per receipt', async () => {
+  const n = await node();
+  const sub = subscriber([n.endpoint], { ackBatchDelay: 60_000 });
+  await until(() => n.streams.length === 1);
+  // run-0: messages 0-2; run-4: messages 4-5; message 3 in no run.
+  n.streams[0].call.write({ messages: { messages: [0, 1, 2, 3, 4, 5].map((i) => received(i)), runs: [
+    { run: Buffer.from('run-0'), first_message: 0, count: 3 }, { run: Buffer.from('run-4'), first_message: 4, count: 2 }] } });
+  const messages = await take(sub[Symbol.asyncIterator](), 6);
+  for (const i of [2, 0, 3, 5, 1]) messages[i].ack(); // out of order
+  messages[4].nack();
+  await sub.close();
+  const requests = n.streams[0].requests.slice(1);
+  const ack = requests.find((r) => 'ack' in r) as { ack: Acks };
+  assert.deepEqual((ack.ack.spans ?? []).map((s) => [String(s.run), s.first, s.count]), [['run-0', 0, 3]]);
+  assert.deepEqual(ack.ack.receipts.map(String), ['r-3', 'r-5']);
+  assert.deepEqual(requests.flatMap((r) => ('nack' in r ? r.nack.receipts.map(String) : [])), ['r-4']);
+  assert.deepEqual([sub.stats().acksSent, sub.stats().nacksSent], [5, 1]);
+});
+
+test('a span the node refuses as a whole is one failure report, counted for each of its messages', async () => {
+  const n = await node();
+  const failures: FerryError[] = [];
+  const sub = subscriber([n.endpoint], { onReceiptFailure: (e) => failures.push(e) });
+  await until(() => n.streams.length === 1);
+  const call = n.streams[0].call;
+  call.write({ messages: { messages: [0, 1, 2].map((i) => received(i)),
+    runs: [{ run: Buffer.from('run-0'), first_message: 0, count: 3 }] } });
+  for (const m of await take(sub[Symbol.asyncIterator](), 3)) m.ack();
+  await until(() => n.streams[0].requests.length === 2);
+  const span = (n.streams[0].requests[1] as { ack: Acks }).ack.spans![0];
+  assert.deepEqual([span.first, span.count], [0, 3]);
+  call.write({ receipt_results: { results: [{ receipt: Buffer.alloc(0), span,
+    status: { code: Status.FAILED_PRECONDITION, message: 'run issued on another stream', retryable: false } }] } });
+  await until(() => failures.length === 1);
+  await sleep(20);
+  assert.deepEqual([failures.length, failures[0].code, sub.stats().receiptFailures], [1, Status.FAILED_PRECONDITION, 3]);
 });
