@@ -13,9 +13,10 @@ runs. Each client publishes --messages values of --size bytes to a fresh
 group, acking every message (bench/sdk_bench's clients). The clients talk to
 ferryd through a byte-counting TCP relay in this process, so "up" is what
 the client sent (publish requests; subscribe acks) and "down" what ferryd
-sent back (publish results; deliveries), gRPC framing included. ferryd's CPU
-is read from /proc around each client process (bench/sdk_bench/run.py), its
-context switches ("cs", per 1000 messages) from its threads' /proc status.
+sent back (publish results; deliveries), gRPC framing included. franz-go and
+kafkajs (straight to Kafka) run once per run for the ratio; their bench
+clients come from the first tree. ferryd's CPU is read from /proc around
+each client process (bench/sdk_bench/run.py).
 Needs what bench/sdk_bench/run.py needs for Go and Node.
 """
 import argparse
@@ -24,12 +25,15 @@ import os
 import pathlib
 import signal
 import socket
+import shutil
 import subprocess
-import sys
+import tempfile
 import threading
 import uuid
 
 HERE = pathlib.Path(__file__).resolve().parent
+SDKS = ("go-sdk", "node-sdk")
+DIRECT = ("franz-go", "kafkajs")  # bench/sdk_bench's direct clients of the same languages
 
 
 def load_sdk_bench(tree):
@@ -84,23 +88,49 @@ class Relay:
             return self.up, self.down
 
 
-def switches(pid):
-    """Context switches of a process's live threads so far (/proc/PID/task)."""
-    total = 0
-    for task in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/status" % (pid, task)) as f:
-                total += sum(int(line.split()[1]) for line in f if "ctxt_switches" in line)
-        except OSError:
-            pass  # the thread ended
-    return total
-
-
 def prepare(tree):
     subprocess.run(["go", "build", "-o", str(tree / ".cache" / "sdk-bench" / "go-client"), "."],
                    cwd=tree / "bench" / "sdk_bench" / "go", check=True)
-    subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-                   cwd=tree / "sdk" / "node", check=True, stdout=subprocess.DEVNULL)
+    for project in (tree / "sdk" / "node", tree / "bench" / "sdk_bench" / "node"):  # the SDK; kafkajs
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                       cwd=project, check=True, stdout=subprocess.DEVNULL)
+
+
+def run_client(args, stack, relay, bench, build, number, label, client):
+    """Publishes a backlog with one client, consumes it, prints a row for each."""
+    topic = "wb-%s-%s" % (client, uuid.uuid4().hex[:8])
+    stack.create_topic(topic)
+    direct = client in DIRECT
+    common = ["--target", stack.bootstrap if direct else relay.endpoint, "--topic", topic,
+              "--size", str(args.size), "--messages", str(args.messages)]
+    for mode in ("publish", "consume"):
+        extra = ["--group", "g-" + topic] if mode == "consume" else []
+        load = open("/proc/loadavg").read().split()[0]
+        perf = None
+        if args.perf_consume and mode == "consume" and not direct:
+            perf = subprocess.Popen(
+                ["perf", "record", "-q", "-e", "cpu-clock", "-F", "499", "--call-graph", "dwarf,16384",
+                 "-p", str(stack.ferryd.pid),
+                 "-o", os.path.join(args.perf_consume, "%d-%s-%s.data" % (number, label, client))],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        before = relay.counts()
+        result = bench.measure(stack, bench.command(client, build) + ["--mode", mode] + common + extra, 600)
+        if perf:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
+        up, down = (a - b for a, b in zip(relay.counts(), before))
+        if "error" in result:
+            print("%-4d %-7s %-9s %-8s FAILED: %s" % (number, label, client, mode, result["error"]),
+                  flush=True)
+            continue
+        n = result["messages"]
+        if direct:
+            print("%-4d %-7s %-9s %-8s %12s %12s %10s %9.2f  %s" % (
+                number, label, client, mode, "-", "-", "-", result["cpu"] / n * 1e6, load), flush=True)
+            continue
+        print("%-4d %-7s %-9s %-8s %12.1f %12.1f %10.2f %9.2f  %s" % (
+            number, label, client, mode, up / n, down / n, result["ferryd"] / n * 1e6,
+            result["cpu"] / n * 1e6, load), flush=True)
 
 
 def main():
@@ -110,10 +140,12 @@ def main():
     parser.add_argument("--messages", type=int, default=200000)
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--clients", nargs="+", default=["go-sdk", "node-sdk"])
+    parser.add_argument("--clients", nargs="+", default=["go-sdk", "node-sdk"], choices=SDKS)
+    parser.add_argument("--direct", nargs="*", default=list(DIRECT), choices=DIRECT,
+                        help="direct Kafka clients run once per run, for the ratio (default: both)")
     parser.add_argument("--skip-prepare", action="store_true")
     parser.add_argument("--perf-consume", metavar="DIR",
-                        help="also record ferryd (perf record -e cpu-clock -g) during each consume "
+                        help="also record ferryd (perf record, DWARF call graphs) during each consume "
                              "into DIR/RUN-TREE-CLIENT.data; its CPU figures then include perf's cost")
     args = parser.parse_args()
     trees = [(label, pathlib.Path(path).resolve())
@@ -124,49 +156,21 @@ def main():
     benches = {label: load_sdk_bench(tree) for label, tree in trees}
     build = pathlib.Path(args.build)
     first = benches[trees[0][0]]
-    workdir = pathlib.Path(subprocess.check_output(["mktemp", "-d"]).decode().strip())
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="sdk-wire-bytes-"))
     stack = first.Stack(build, workdir)
     relay = Relay(stack.endpoint)
-    print("%-4s %-7s %-9s %-8s %12s %12s %10s %10s %9s  %s" % (
-        "run", "tree", "client", "phase", "up B/msg", "down B/msg", "ferryd µs", "ferryd cs", "client µs",
-        "load"))
+    print("%-4s %-7s %-9s %-8s %12s %12s %10s %9s  %s" % (
+        "run", "tree", "client", "phase", "up B/msg", "down B/msg", "ferryd µs", "client µs", "load"))
     try:
         for number in range(1, args.runs + 1):
+            for client in args.direct:  # the same in every tree: once per run
+                run_client(args, stack, relay, first, build, number, "direct", client)
             for label, _ in trees:
-                bench = benches[label]
                 for client in args.clients:
-                    topic = "wb-%s-%s" % (client, uuid.uuid4().hex[:8])
-                    stack.create_topic(topic)
-                    common = ["--target", relay.endpoint, "--topic", topic, "--size", str(args.size),
-                              "--messages", str(args.messages)]
-                    for mode in ("publish", "consume"):
-                        extra = ["--group", "g-" + topic] if mode == "consume" else []
-                        load = open("/proc/loadavg").read().split()[0]
-                        perf = None
-                        if args.perf_consume and mode == "consume":
-                            perf = subprocess.Popen(
-                                ["perf", "record", "-q", "-e", "cpu-clock", "-F", "999", "-g", "-p",
-                                 str(stack.ferryd.pid), "-o", os.path.join(
-                                     args.perf_consume, "%d-%s-%s.data" % (number, label, client))],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                        before, switched = relay.counts(), switches(stack.ferryd.pid)
-                        result = bench.measure(stack, bench.command(client, build) + ["--mode", mode]
-                                               + common + extra, 600)
-                        if perf:
-                            perf.send_signal(signal.SIGINT)
-                            perf.wait()
-                        up, down = (a - b for a, b in zip(relay.counts(), before))
-                        switched = switches(stack.ferryd.pid) - switched
-                        if "error" in result:
-                            print("%-4d %-7s %-9s %-8s FAILED: %s" % (number, label, client, mode,
-                                                                     result["error"]), flush=True)
-                            continue
-                        n = result["messages"]
-                        print("%-4d %-7s %-9s %-8s %12.1f %12.1f %10.2f %10.2f %9.2f  %s" % (
-                            number, label, client, mode, up / n, down / n, result["ferryd"] / n * 1e6,
-                            switched / n * 1000, result["cpu"] / n * 1e6, load), flush=True)
+                    run_client(args, stack, relay, benches[label], build, number, label, client)
     finally:
         stack.close()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
