@@ -4,14 +4,15 @@ Ferry backlog pass with perf stat: CPU time, page faults and context switches pe
 message. Needs root and perf.
 
     bench/consume_pass_stat.py LABEL BUILD [--out DIR] [--pass N] [--record]
-        [-- BENCH ARGS]
+        [--call-graph MODE] [-- BENCH ARGS]
 
 BENCH ARGS default to `--skip-latency --skip-filter --messages 1000000
 --rounds 1`. `perf stat -p` does not follow threads created after it
 attaches, and the consumer's librdkafka threads are, so ferryd is moved into
 a cgroup v2 group and counted there (`perf stat -a -G`), enabled at the
 bench's "ferry run: group" line and disabled at "ferry run: N messages in".
---record also samples the pass (`perf record -g`) into DIR/LABEL.data.
+--record also samples the pass (`perf record --call-graph dwarf,16384`, -G
+after -e as perf wants it) into DIR/LABEL.data.
 Prints one line: ferryd µs/msg, faults and context switches per 1000
 messages, steal, and the bench's peak RSS. Used for bench/RESULTS.md.
 """
@@ -48,10 +49,16 @@ def main():
     parser.add_argument("--pass", dest="ferry_pass", type=int, default=1,
                         help="which Ferry pass to count (with --rounds N)")
     parser.add_argument("--record", action="store_true")
+    parser.add_argument("--events", default="",
+                        help="more perf events to count, comma-separated (e.g. uprobes "
+                        "on the allocator, `perf probe -x LIB malloc`), printed per message")
+    parser.add_argument("--call-graph", default="dwarf,16384",
+                        help="perf record's --call-graph (ferryd has no frame pointers)")
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
     a = parser.parse_args(argv[:split])
     bench_args = argv[split + 1:] or DEFAULT_ARGS
+    events = EVENTS + [e for e in a.events.split(",") if e]
     out = os.path.join(a.out, a.label)
     load = open("/proc/loadavg").read().split()[0]
     started = time.strftime("%H:%M:%S", time.gmtime())
@@ -78,15 +85,16 @@ def main():
                 procs.write(m.group(1))
             stat = subprocess.Popen(
                 ["perf", "stat", "-x,", "-o", out + ".perf", "-a", "-D", "-1",
-                 "--control", f"fifo:{ctl},{ack}", "-e", ",".join(EVENTS),
-                 "-G", ",".join([os.path.basename(CGROUP)] * len(EVENTS))])
+                 "--control", f"fifo:{ctl},{ack}", "-e", ",".join(events),
+                 "-G", ",".join([os.path.basename(CGROUP)] * len(events))])
         elif "ferry run: group" in line and stat and (passes := passes + 1) == a.ferry_pass:
             control("enable")
             steal_before = steal_and_total()
             if a.record:
                 record = subprocess.Popen(
-                    ["perf", "record", "-q", "-a", "-G", os.path.basename(CGROUP),
-                     "-e", "cpu-clock", "-F", "499", "-g", "-o", out + ".data"])
+                    ["perf", "record", "-q", "-a", "-e", "cpu-clock", "-G",
+                     os.path.basename(CGROUP), "-F", "499", "--call-graph", a.call_graph,
+                     "-o", out + ".data"])
         elif ((m := re.search(r"ferry run: (\d+) messages in", line)) and steal_before
               and messages is None):
             control("disable")
@@ -121,7 +129,8 @@ def main():
           f"{counts['cpu-clock'] * 1000 / messages:.3f} µs/msg, "
           f"{counts['page-faults'] * 1000 / messages:.1f} faults and "
           f"{counts['context-switches'] * 1000 / messages:.1f} context switches per 1000 msgs; "
-          f"steal {steal:.1f} %; peak RSS {rss.group(1) if rss else '?'}")
+          f"steal {steal:.1f} %; peak RSS {rss.group(1) if rss else '?'}"
+          + "".join(f"; {e} {counts.get(e, 0) / messages:.2f}/msg" for e in events[3:]))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 
 #include "api/convert.h"
 #include "api/retry.h"
+#include "subscribe/ack_metrics.h"
 #include "subscribe/delivery_encoder.h"
 #include "subscribe/wire_receipt.h"
 
@@ -441,25 +442,23 @@ std::vector<v1::ReceiptResult> GroupDispatcher::Ack(StreamId stream,
   {
     absl::MutexLock lock(&mu_);
     const absl::Time now = clock_();
+    AckMetrics observed(now);
     const auto ack = [&](const ClusterPartition& cp, PartitionSlot& slot,
                          const Receipt& r) {
       if (slot.state().Ack(r) != ReceiptCheck::kOk) return false;
       const std::optional<InFlight> in_flight = slot.Release(r.offset);
       if (in_flight.has_value()) ReturnCredit(*in_flight);
-      const absl::Time delivered = in_flight.has_value() ? in_flight->delivered : now;
-      TopicMetrics& m = slot.metrics();
-      m.acked->Inc();
-      m.processing->Observe(absl::ToDoubleSeconds(now - delivered));
-      if (const backend::ConsumedRecord* record = slot.Find(r.offset)) {
-        m.end_to_end->Observe(
-            absl::ToDoubleSeconds(now - absl::FromUnixMillis(record->timestamp_ms)));
-      }
+      const backend::ConsumedRecord* record = slot.Find(r.offset);
+      observed.Add(
+          slot.metrics(), in_flight.has_value() ? in_flight->delivered : now,
+          record != nullptr ? std::optional(record->timestamp_ms) : std::nullopt);
       slot.Forget(r.offset);
       MaybeResumeFetch(cp, slot);
       return true;
     };
     failures = ForEachReceipt(stream, receipts, ack);
     ForEachSpanned(stream, spans, ack, failures);
+    observed.Flush();
     Pump(now);
     ClaimOutbox(out);
   }
@@ -556,7 +555,7 @@ void GroupDispatcher::Pump(absl::Time now) {
   std::advance(stream_it, round % streams_.size());
   // Records stay in their slots until each stream's responses are written:
   // nothing below forgets or buffers one (a slot's ring moves its records
-  // when it grows or shrinks).
+  // when it grows or is trimmed).
   DeliveryBatchWriter batch;
   for (size_t s = 0; s < streams_.size(); ++s, ++stream_it) {
     if (stream_it == streams_.end()) stream_it = streams_.begin();

@@ -55,6 +55,8 @@ void GroupDispatcher::Tick(absl::Time now) {
       CommitAll(now);
       next_commit_ = now + config_.commit_interval;
       for (auto& [cp, slot] : slots_) {
+        // Before Pump, which holds pointers to records while it writes.
+        slot->Trim();
         backend::GroupMember* member = Member(cp.cluster);
         const int64_t high = member ? member->HighWatermark(cp.partition) : -1;
         if (high >= 0) {

@@ -14,7 +14,7 @@
 //
 // Threading: not thread-safe. Cost: Append, Erase amortized O(1); Find O(1)
 // without gaps, O(log n) otherwise; ForEach O(n) over the slots. Pointers
-// from Find() stay valid until the next Append(), Erase() or Clear().
+// from Find() stay valid until the next Append(), Erase(), Clear() or Trim().
 //
 // Usage:
 //
@@ -102,6 +102,10 @@ class OffsetRing {
     slots_.clear();
     live_ = 0;
   }
+
+  // Gives back slots the ring did not need since the last Trim() (see
+  // RingBuffer::Trim). Pointers from Find() are invalidated.
+  void Trim() { slots_.Trim(); }
 
  private:
   struct Slot {

@@ -68,6 +68,11 @@ void PartitionSlot::SkipWaiting(int64_t offset) {
   Forget(offset);
 }
 
+void PartitionSlot::Trim() {
+  held_.Trim();
+  state_.Trim();
+}
+
 const backend::ConsumedRecord* PartitionSlot::Find(int64_t offset) const {
   const Held* held = held_.Find(offset);
   return held == nullptr ? nullptr : &held->record;

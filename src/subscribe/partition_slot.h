@@ -90,6 +90,11 @@ class PartitionSlot {
   // Drops a buffered record that is not in flight (a filter changed and no
   // longer wants it); it counts as acked.
   void SkipWaiting(int64_t offset);
+  // Gives back buffer memory the slot did not need since the last Trim():
+  // buffers grow as records arrive but shrink only here, so a buffer that
+  // fills and drains over and over keeps its size. Records may move:
+  // pointers from Find() are invalidated.
+  void Trim();
   // The buffered record at `offset`, or null once acked / skipped.
   const backend::ConsumedRecord* Find(int64_t offset) const;
   // Drops an acked or skipped record.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace ferry::subscribe {
@@ -112,6 +113,43 @@ TEST(PartitionSlotTest, RecordsHeldLongOwnTheirBytesAndLetGoOfTheBackendsBuffer)
     EXPECT_EQ(record->headers[0].value,
               std::string(record->key) + std::string(record->value));
   }
+}
+
+TEST(PartitionSlotTest, TrimKeepsWhatIsBufferedAndInFlight) {
+  PartitionSlot slot(0, OrderingMode::kNone, 1, NoMetrics());
+  for (int64_t offset = 0; offset < 1000; ++offset) {
+    ASSERT_TRUE(slot.Buffer(Record(offset, "v" + std::to_string(offset)), 0, kT0));
+  }
+  for (int i = 0; i < 995; ++i) {
+    auto delivery = slot.state().Deliver(7, kT0, absl::Seconds(30));
+    ASSERT_TRUE(delivery.has_value());
+    slot.Hand(delivery->offset, {.stream = 7, .bytes = 4, .delivered = kT0});
+    if (delivery->offset < 990) {
+      ASSERT_EQ(slot.state().Ack(delivery->receipt()), ReceiptCheck::kOk);
+      ASSERT_TRUE(slot.Release(delivery->offset).has_value());
+      slot.Forget(delivery->offset);
+    }
+  }
+  // Twice: the first period's peak held all 1000, the second's only 10.
+  slot.Trim();
+  slot.Trim();
+
+  EXPECT_EQ(slot.buffered_records(), 10u);
+  EXPECT_EQ(slot.Find(989), nullptr);
+  for (int64_t offset = 990; offset < 1000; ++offset) {
+    const backend::ConsumedRecord* record = slot.Find(offset);
+    ASSERT_NE(record, nullptr) << offset;
+    EXPECT_EQ(record->value, "v" + std::to_string(offset));
+  }
+  for (int64_t offset = 990; offset < 995; ++offset) {
+    const std::optional<InFlight> in_flight = slot.Release(offset);
+    ASSERT_TRUE(in_flight.has_value()) << offset;
+    EXPECT_EQ(in_flight->stream, 7u);
+  }
+  auto next = slot.state().Deliver(8, kT0, absl::Seconds(30));
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->offset, 995);
+  EXPECT_EQ(slot.state().CommitOffset(), 990);
 }
 
 TEST(PartitionSlotTest, CountsConsecutiveDeadLetterFailuresPerMessage) {

@@ -175,6 +175,10 @@ class PartitionState {
   // is appended).
   void Reset(int64_t next_offset);
 
+  // Gives back buffer memory the state did not need since the last Trim()
+  // (call it now and then: buffers grow, but only this shrinks them).
+  void Trim() { entries_.Trim(); }
+
   // The offset safe to commit: the lowest offset not yet acked or skipped,
   // or, when everything appended is acked, the offset after the last one
   // appended or skipped (or the current next_offset if there was none).

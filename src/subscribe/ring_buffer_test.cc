@@ -32,15 +32,48 @@ TEST(RingBuffer, KeepsOrderAcrossWrapAroundAndGrowth) {
   EXPECT_EQ(ring.back(), next - 1);
 }
 
-TEST(RingBuffer, ShrinksWhenMostlyEmpty) {
+TEST(RingBuffer, FillingAndDrainingAgainKeepsTheArray) {
+  RingBuffer<int> ring;
+  for (int i = 0; i < 500; ++i) ring.push_back(i);
+  const size_t grown = ring.capacity();
+  EXPECT_GE(grown, 500u);
+  for (int round = 0; round < 3; ++round) {
+    while (!ring.empty()) ring.pop_front();
+    EXPECT_EQ(ring.capacity(), grown) << "shrank while draining in round " << round;
+    for (int i = 0; i < 500; ++i) ring.push_back(i);
+    EXPECT_EQ(ring.capacity(), grown) << "reallocated while refilling in round " << round;
+  }
+  ring.Trim();  // the peak since the start needed all of it
+  EXPECT_EQ(ring.capacity(), grown);
+}
+
+TEST(RingBuffer, TrimShrinksToThePeakSinceTheLastTrim) {
   RingBuffer<int> ring;
   for (int i = 0; i < 1000; ++i) ring.push_back(i);
   const size_t grown = ring.capacity();
-  EXPECT_GE(grown, 1000u);
   while (ring.size() > 10) ring.pop_front();
+  ring.Trim();  // this period's peak was 1000
+  EXPECT_EQ(ring.capacity(), grown);
+  ring.push_back(1000);
+  ring.pop_front();
+  ring.Trim();  // this period's peak was 11
   EXPECT_LE(ring.capacity(), 64u) << "grown to " << grown;
-  EXPECT_EQ(ring.front(), 990);
-  EXPECT_EQ(ring.back(), 999);
+  EXPECT_GE(ring.capacity(), 16u);
+  ASSERT_EQ(ring.size(), 10u);
+  EXPECT_EQ(ring.front(), 991);
+  EXPECT_EQ(ring.back(), 1000);
+}
+
+TEST(RingBuffer, TrimFreesTheArrayOfABufferIdleForAPeriod) {
+  RingBuffer<int> ring;
+  for (int i = 0; i < 100; ++i) ring.push_back(i);
+  while (!ring.empty()) ring.pop_front();
+  ring.Trim();
+  EXPECT_GT(ring.capacity(), 0u) << "held 100 in this period";
+  ring.Trim();
+  EXPECT_EQ(ring.capacity(), 0u);
+  ring.push_back(7);  // usable again
+  EXPECT_EQ(ring.front(), 7);
 }
 
 TEST(RingBuffer, RemoveIfKeepsTheOrderOfTheRest) {
