@@ -128,8 +128,11 @@ TEST(ArenaPurger, LeavesABusyArenaAlone) {
       std::this_thread::yield();
     }
   });
-  ArenaPurger purger(arena, kInterval * 2);
-  std::this_thread::sleep_for(kInterval * 25);
+  // Looks far apart: the fetcher fails the test only if it gets no CPU for a
+  // whole interval, which a loaded 2-core CI machine did at 40 ms.
+  constexpr milliseconds kBusyInterval{250};
+  ArenaPurger purger(arena, kBusyInterval);
+  std::this_thread::sleep_for(kBusyInterval * 6);
   purger.Stop();
   busy = false;
   fetcher.join();
