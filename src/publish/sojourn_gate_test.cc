@@ -66,8 +66,10 @@ TEST(SojournGate, AStalledTopicRefusesItsOwnBatchesButNotAnotherTopics) {
   absl::Time now = kStart;
   for (int i = 0; i < 100; ++i) {
     now += absl::Milliseconds(100);
-    const SojournGate::Ticket healthy = Admit(gate, "healthy", now);
-    gate.Done(healthy);
+    absl::Duration waited;
+    const std::optional<SojournGate::Ticket> healthy = gate.TryAdmit("healthy", now, &waited);
+    ASSERT_TRUE(healthy.has_value()) << "refused after " << now - kStart;
+    gate.Done(*healthy);
   }
   EXPECT_TRUE(Refuses(gate, "stalled", now));
   EXPECT_FALSE(Refuses(gate, "healthy", now));
