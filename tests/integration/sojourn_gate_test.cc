@@ -44,15 +44,16 @@ double MetricSum(const FerrydProcess& node, const std::string& prefix) {
 constexpr char kRefused[] = "ferry_publish_refused_messages_total{cluster=\"main\"}";
 constexpr char kFailed[] = "ferry_publish_errors_total{cluster=\"main\"";
 
-// A node on librdkafka's mock cluster with publish.timeout 1 s (so a batch
-// is refused once its topic's oldest has waited 500 ms).
-std::string MockNodeYaml(const MockKafkaCluster& mock) {
+// A node on librdkafka's mock cluster with publish.timeout `timeout` and
+// publish.drain_share `share`.
+std::string MockNodeYaml(const MockKafkaCluster& mock, std::string_view timeout,
+                         std::string_view share) {
   return fmt::format(
       "clusters:\n  main: {{ type: kafka, bootstrap: \"{}\" }}\n"
       // The mock serves no CreateTopics: the control topic is made by the test.
       "control: {{ topic: __ferry_control }}\n"
-      "publish:\n  timeout: 1s\n",
-      mock.bootstrap());
+      "publish:\n  timeout: {}\n  drain_share: {}\n",
+      mock.bootstrap(), timeout, share);
 }
 
 std::unique_ptr<client::Publisher> NewPublisher(const FerrydProcess& node,
@@ -105,18 +106,20 @@ TEST(SojournGate, AHealthyMultiTopicBurstIsNeverRefused) {
 }
 
 // librdkafka sends one produce request per partition, at most 5 in flight,
-// so with a 400 ms round trip 40 busy partitions take ~3 s to drain: far
-// beyond a 1 s publish.timeout. The test publishes a steady stream faster
-// than that; ferryd refuses a batch once the topic's oldest has waited
-// 500 ms, so what it admits is drained within the timeout, and the SDK
-// sends the refused ones again later.
+// so with a 400 ms round trip 40 busy partitions take ~3 s to cycle. The
+// test publishes a steady stream (a batch of 20 every 20 ms) faster than the
+// mock drains it; ferryd refuses a batch once the topic's oldest has waited
+// 500 ms (25 % of a 2 s publish.timeout, room for a loaded machine), so what
+// it admits drains within the timeout, and the SDK sends the refused ones
+// again later. With drain_share 100 % (no refusal) 200 of these 1,200 timed
+// out in ferryd's queue (16:04 UTC, load 22).
 TEST(SojournGate, AClusterSlowerThanItsLoadRefusesAndEveryMessageLandsThroughRetries) {
   constexpr int kPartitions = 40, kBatch = 20, kBatches = 60;
   auto mock = MockKafkaCluster::Start(1);
   ASSERT_TRUE(mock.ok()) << mock.status();
   ASSERT_TRUE((*mock)->CreateTopic("__ferry_control", 1).ok());
   ASSERT_TRUE((*mock)->CreateTopic("orders", kPartitions).ok());
-  auto node = FerrydProcess::Start(MockNodeYaml(**mock));
+  auto node = FerrydProcess::Start(MockNodeYaml(**mock, "2s", "25%"));
   ASSERT_TRUE(node.ok()) << node.status();
   auto publisher = NewPublisher(**node, kBatch);
   ASSERT_NE(publisher, nullptr);
@@ -131,7 +134,7 @@ TEST(SojournGate, AClusterSlowerThanItsLoadRefusesAndEveryMessageLandsThroughRet
     for (int i = 0; i < kBatch; ++i) {
       results.push_back(publisher->Publish("orders", {.value = value}));
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   const int failed = FailedOf(results);
   const double refused = MetricSum(**node, kRefused);
@@ -177,7 +180,8 @@ TEST(SojournGate, ATopicWithoutLeaderRefusesOnlyItsOwnBatches) {
   ASSERT_TRUE((*mock)->CreateTopic("__ferry_control", 1).ok());
   ASSERT_TRUE((*mock)->CreateTopic("orders", 4).ok());
   ASSERT_TRUE((*mock)->CreateTopic("orders.broken", 1).ok());
-  auto node = FerrydProcess::Start(MockNodeYaml(**mock));
+  // A batch is refused once its topic's oldest has waited 500 ms.
+  auto node = FerrydProcess::Start(MockNodeYaml(**mock, "1s", "50%"));
   ASSERT_TRUE(node.ok()) << node.status();
   auto stub = v1::Publisher::NewStub(
       grpc::CreateChannel((*node)->grpc_address(), grpc::InsecureChannelCredentials()));
