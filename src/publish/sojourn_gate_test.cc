@@ -67,7 +67,8 @@ TEST(SojournGate, AStalledTopicRefusesItsOwnBatchesButNotAnotherTopics) {
   for (int i = 0; i < 100; ++i) {
     now += absl::Milliseconds(100);
     absl::Duration waited;
-    const std::optional<SojournGate::Ticket> healthy = gate.TryAdmit("healthy", now, &waited);
+    const std::optional<SojournGate::Ticket> healthy =
+        gate.TryAdmit("healthy", now, &waited);
     ASSERT_TRUE(healthy.has_value()) << "refused after " << now - kStart;
     gate.Done(*healthy);
   }
