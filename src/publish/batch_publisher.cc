@@ -169,8 +169,8 @@ absl::Status BatchPublisher::Refuse(const PublishRequestView& request,
     if (now - admission.logged >= kRefusalLogInterval) {
       spdlog::warn(
           "cluster {}: refusing publishes RESOURCE_EXHAUSTED ({} messages since the last "
-          "note); topic {}'s oldest batch has waited {} for the broker, more than {} "
-          "(publish.drain_share of publish.timeout)",
+          "note): the oldest batch of topic {} has waited {} for the broker, more than "
+          "{} (publish.drain_share of publish.timeout)",
           cluster, admission.unlogged, request.topic, absl::FormatDuration(oldest_wait),
           absl::FormatDuration(admission.gate.budget()));
       admission.logged = now;
