@@ -620,6 +620,7 @@ double FerryConsume(v1::Subscriber::Stub* stub, const std::vector<std::string>& 
 struct PublishCounts {
   int64_t acknowledged = 0;
   int64_t failed = 0;
+  int64_t refused = 0;  // RESOURCE_EXHAUSTED by admission by wait, never written
   int64_t failovers = 0;
   int breaker_state = -1;  // 0 closed, 1 half-open, 2 open
 
@@ -632,6 +633,8 @@ struct PublishCounts {
       const auto value = static_cast<int64_t>(std::stod(line.substr(space + 1)));
       if (line.starts_with("ferry_publish_messages_total{")) counts.acknowledged += value;
       if (line.starts_with("ferry_publish_errors_total{")) counts.failed += value;
+      if (line.starts_with("ferry_publish_refused_messages_total{"))
+        counts.refused += value;
       if (line.starts_with("ferry_cluster_failovers_total{")) counts.failovers += value;
       if (line.starts_with("ferry_cluster_breaker_state{")) {
         counts.breaker_state = static_cast<int>(value);
@@ -674,11 +677,13 @@ int RunTopics(const Options& o) {
     row.ferry_publish =
         FerryPublish(infra.ferryd, topics, o.messages, o.size, &ferry_acked);
     const PublishCounts after = PublishCounts::Read(*infra.node);
-    Log("{} topics: Ferry publish {:.0f} msgs/s; ferryd: {} acknowledged, {} failed "
-        "(the SDK sent {} for {}), {} failovers, breaker state {} (0 closed, 2 open)",
-        count, row.ferry_publish, after.acknowledged - before.acknowledged,
-        after.failed - before.failed,
-        after.acknowledged - before.acknowledged + after.failed - before.failed,
+    const int64_t acked = after.acknowledged - before.acknowledged;
+    const int64_t failed = after.failed - before.failed;
+    const int64_t refused = after.refused - before.refused;
+    Log("{} topics: Ferry publish {:.0f} msgs/s; ferryd: {} acknowledged, {} failed, {} "
+        "refused (the SDK sent {} for {}), {} failovers, breaker state {} (0 closed, 2 "
+        "open)",
+        count, row.ferry_publish, acked, failed, refused, acked + failed + refused,
         o.messages, after.failovers - before.failovers, after.breaker_state);
     // Both paths' messages (those acknowledged: a publish that timed out
     // leaves fewer).

@@ -71,6 +71,9 @@ struct PublishConfig {
   int64_t max_batch_bytes = 16 << 20;
   int64_t max_inflight_bytes = 64 << 20;
   absl::Duration timeout = absl::Seconds(10);
+  // Admission by wait: a topic's batches are refused while its oldest
+  // unanswered batch has waited longer than this share of `timeout`.
+  double drain_share = 0.5;
 };
 
 // The subscribe path (`subscribe.*`).

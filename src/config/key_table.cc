@@ -260,6 +260,14 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::Seconds(1), absl::Minutes(5), c.publish.timeout);
      }},
+    {"publish.drain_share", "percent", "50%", "1%..100%",
+     "Admission by wait: while a topic's oldest batch not yet acknowledged by the "
+     "broker has waited longer than this share of publish.timeout, further batches for "
+     "that topic fail RESOURCE_EXHAUSTED (retryable) without being written, instead of "
+     "being queued to time out. Other topics are not affected.",
+     [](Config& c, const Captures&, std::string_view v) {
+       return ParsePercent(v, c.publish.drain_share);
+     }},
     {"subscribe.commit_interval", "duration", "1s", "10ms..1m",
      "How often each group's acked prefix (lowest unacked offset per partition) is "
      "committed. Revokes and closes commit at once as well.",

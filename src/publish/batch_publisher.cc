@@ -1,6 +1,7 @@
 #include "publish/batch_publisher.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <optional>
@@ -15,6 +16,8 @@ namespace ferry::publish {
 namespace {
 
 constexpr size_t kMaxIdLength = 256;
+// Refusals are logged at most this often per cluster.
+constexpr absl::Duration kRefusalLogInterval = absl::Seconds(10);
 constexpr char kIdHeader[] = "ferry.id";
 
 // Nonzero and random: backend::Record::keyless_group of one batch.
@@ -29,6 +32,18 @@ struct BatchPublisher::TopicMetrics {
   metrics::Counter& messages;
   metrics::Counter& bytes;
   metrics::Histogram& latency;
+};
+
+// A cluster's admission by wait, and what an operator sees of it.
+struct BatchPublisher::ClusterAdmission {
+  ClusterAdmission(absl::Duration budget, metrics::Counter& refused)
+      : gate(budget), refused(refused) {}
+
+  SojournGate gate;
+  metrics::Counter& refused;
+  absl::Mutex log_mu;
+  absl::Time logged ABSL_GUARDED_BY(log_mu) = absl::InfinitePast();
+  int64_t unlogged ABSL_GUARDED_BY(log_mu) = 0;
 };
 
 BatchPublisher::BatchPublisher(config::PublishConfig limits,
@@ -120,6 +135,55 @@ BatchPublisher::TopicMetrics& BatchPublisher::MetricsFor(const std::string& topi
   return *slot;
 }
 
+BatchPublisher::ClusterAdmission& BatchPublisher::AdmissionFor(
+    const backend::Cluster& cluster) {
+  {
+    absl::ReaderMutexLock lock(&admissions_mu_);
+    auto it = admissions_.find(&cluster);
+    if (it != admissions_.end()) return *it->second;
+  }
+  absl::MutexLock lock(&admissions_mu_);
+  auto& slot = admissions_[&cluster];
+  if (slot == nullptr) {
+    slot = std::make_unique<ClusterAdmission>(
+        limits_.timeout * limits_.drain_share,
+        registry_->GetCounter(
+            "ferry_publish_refused_messages_total",
+            "Messages refused RESOURCE_EXHAUSTED (retryable, never written) because "
+            "their topic's oldest unacknowledged batch had waited longer than "
+            "publish.drain_share of publish.timeout.",
+            {{"cluster", cluster.name()}}));
+  }
+  return *slot;
+}
+
+absl::Status BatchPublisher::Refuse(const PublishRequestView& request,
+                                    const std::string& cluster,
+                                    ClusterAdmission& admission,
+                                    absl::Duration oldest_wait, absl::Time now) {
+  const auto messages = static_cast<int64_t>(request.messages.size());
+  admission.refused.Inc(static_cast<double>(messages));
+  {
+    absl::MutexLock lock(&admission.log_mu);
+    admission.unlogged += messages;
+    if (now - admission.logged >= kRefusalLogInterval) {
+      spdlog::warn(
+          "cluster {}: refusing publishes RESOURCE_EXHAUSTED ({} messages since the last "
+          "note): the oldest batch of topic {} has waited {} for the broker, more than "
+          "{} (publish.drain_share of publish.timeout)",
+          cluster, admission.unlogged, request.topic, absl::FormatDuration(oldest_wait),
+          absl::FormatDuration(admission.gate.budget()));
+      admission.logged = now;
+      admission.unlogged = 0;
+    }
+  }
+  return absl::ResourceExhaustedError(fmt::format(
+      "topic {}: its oldest batch on cluster {} has waited {} for the broker, more than "
+      "{} (publish.drain_share of publish.timeout); retry later",
+      request.topic, cluster, absl::FormatDuration(oldest_wait),
+      absl::FormatDuration(admission.gate.budget())));
+}
+
 // One batch from Dispatch until its answer. The request and answer are
 // the caller's (alive until `done` ran): the backend batch views keys, values
 // and headers where they lie in the received request. Deletes itself once
@@ -133,6 +197,8 @@ struct BatchPublisher::Call {
   std::function<void()> done;
   const std::string* cluster = nullptr;  // the cluster's name; it outlives us
   routing::ClusterBreaker* breaker = nullptr;
+  SojournGate* gate = nullptr;
+  SojournGate::Ticket admitted;
   // The messages that passed CheckMessage, as the backend writes them, and
   // the request index of each.
   backend::RecordBatch batch;
@@ -180,6 +246,7 @@ struct BatchPublisher::Call {
       acked_bytes += request->messages[i].bytes;
     }
     if (attempted > 0) breaker->Record(attempted, cluster_failures, cluster_failure);
+    gate->Done(admitted);
     if (acked > 0) {
       // Series appear with the first acknowledged message, so only topics
       // that exist get them.
@@ -272,16 +339,29 @@ void BatchPublisher::PublishAdmitted(const PublishRequestView* request,
 
 void BatchPublisher::Dispatch(const PublishRequestView* request, BatchResults* answer,
                               PreparedBatch batch, std::function<void()> done) {
+  ClusterAdmission& admission = AdmissionFor(*batch.cluster);
+  const absl::Time now = absl::Now();
+  absl::Duration oldest_wait;
+  std::optional<SojournGate::Ticket> admitted =
+      admission.gate.TryAdmit(request->topic, now, &oldest_wait);
+  if (!admitted.has_value()) {
+    // Never written, so the breaker takes no outcome: the cluster did not fail.
+    FailAll(*request, answer, batch,
+            Refuse(*request, batch.cluster->name(), admission, oldest_wait, now), done);
+    return;
+  }
   const auto count = static_cast<int>(request->messages.size());
   auto* call = new Call;
   call->publisher = this;
   call->request = request;
   call->answer = answer;
   call->bytes = batch.bytes;
-  call->started = absl::Now();
+  call->started = now;
   call->done = std::move(done);
   call->cluster = &batch.cluster->name();
   call->breaker = batch.breaker;
+  call->gate = &admission.gate;
+  call->admitted = *admitted;
   answer->cluster = batch.cluster->name();
   answer->results.assign(count, MessageResult{});
 

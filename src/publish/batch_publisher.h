@@ -11,6 +11,7 @@
 #include "metrics/registry.h"
 #include "publish/inflight_limiter.h"
 #include "publish/publish_wire.h"
+#include "publish/sojourn_gate.h"
 #include "publish/topic_auto_creator.h"
 #include "publish/write_hold.h"
 #include "routing/cluster_breakers.h"
@@ -66,6 +67,7 @@ class BatchPublisher {
 
  private:
   struct TopicMetrics;
+  struct ClusterAdmission;
   struct Call;
   // Publish, past the write hold.
   void PublishAdmitted(const PublishRequestView* request, BatchResults* answer,
@@ -77,10 +79,17 @@ class BatchPublisher {
                const PreparedBatch& batch, const absl::Status& status,
                const std::function<void()>& done);
   // Publishes the messages of a batch whose topic exists (or is not ours to
-  // create).
+  // create), or refuses the whole batch unwritten while the topic's oldest
+  // unanswered batch on its cluster has waited longer than
+  // publish.drain_share of publish.timeout (RESOURCE_EXHAUSTED, retryable).
   void Dispatch(const PublishRequestView* request, BatchResults* answer,
                 PreparedBatch batch, std::function<void()> done);
   TopicMetrics& MetricsFor(const std::string& topic, const std::string& cluster);
+  ClusterAdmission& AdmissionFor(const backend::Cluster& cluster);
+  // Counts and logs a refusal; returns the status each message gets.
+  absl::Status Refuse(const PublishRequestView& request, const std::string& cluster,
+                      ClusterAdmission& admission, absl::Duration oldest_wait,
+                      absl::Time now);
   absl::Status CheckMessage(const PublishRequestView& request,
                             const MessageView& message) const;
 
@@ -94,6 +103,9 @@ class BatchPublisher {
   absl::Mutex metrics_mu_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<TopicMetrics>>
       topic_metrics_ ABSL_GUARDED_BY(metrics_mu_);
+  absl::Mutex admissions_mu_;
+  std::map<const backend::Cluster*, std::unique_ptr<ClusterAdmission>> admissions_
+      ABSL_GUARDED_BY(admissions_mu_);
   // Last: its worker may still dispatch while it is being destroyed, which
   // uses everything above.
   TopicAutoCreator auto_creator_;

@@ -3,12 +3,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "api/retry.h"
 #include "publish/admin_only_cluster.h"
 #include "publish/test_batch.h"
@@ -84,14 +87,14 @@ v1::PublishResponse PublishAndWait(BatchPublisher& publisher, InflightLimiter& l
 // route's read cluster).
 struct PublishPath {
   PublishPath(const std::string& topic, const std::vector<backend::Cluster*>& clusters,
-              config::BreakerConfig breaker = {})
+              config::BreakerConfig breaker = {}, config::PublishConfig limits = {})
       : router(std::make_shared<const routing::Router>(
             std::vector<config::RouteConfig>{{.topic = topic,
                                               .write = Names(clusters),
                                               .read = {clusters[0]->name()}}},
             Names(clusters))),
         breakers(breaker, clusters, &registry),
-        publisher(config::PublishConfig{}, &router, &breakers, &registry, &limiter) {}
+        publisher(limits, &router, &breakers, &registry, &limiter) {}
 
   static std::vector<std::string> Names(const std::vector<backend::Cluster*>& clusters) {
     std::vector<std::string> names;
@@ -101,7 +104,7 @@ struct PublishPath {
 
   routing::RouteTable router;
   metrics::Registry registry;
-  InflightLimiter limiter{1 << 20};
+  InflightLimiter limiter{64 << 20};  // the node's default publish.max_inflight_bytes
   routing::ClusterBreakers breakers;
   BatchPublisher publisher;
 };
@@ -222,6 +225,149 @@ TEST(BatchPublisher, EachBatchGivesItsRecordsOneKeylessGroupOfItsOwn) {
     groups.insert(group);
   }
   EXPECT_EQ(groups.size(), size_t{kBatches});  // a collision: 1 in ~1.4 billion
+}
+
+// A cluster that answers batches only when the test says so.
+class HoldingCluster : public backend::FakeCluster {
+ public:
+  using FakeCluster::FakeCluster;
+  void PublishBatch(const backend::RecordBatch& batch,
+                    backend::BatchCallback done) override {
+    absl::MutexLock lock(&mu_);
+    held_.push_back({batch.records.size(), std::move(done)});
+  }
+  // Acknowledges the oldest held batch.
+  void AnswerOne() {
+    std::pair<size_t, backend::BatchCallback> next;
+    {
+      absl::MutexLock lock(&mu_);
+      ASSERT_FALSE(held_.empty());
+      next = std::move(held_.front());
+      held_.erase(held_.begin());
+    }
+    std::vector<backend::PublishOutcome> outcomes(next.first);
+    next.second(outcomes);
+  }
+  size_t held() const {
+    absl::MutexLock lock(&mu_);
+    return held_.size();
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::pair<size_t, backend::BatchCallback>> held_ ABSL_GUARDED_BY(mu_);
+};
+
+// publish.timeout 1 s × 1 %: a batch waits past the budget after 10 ms.
+config::PublishConfig TenMillisecondBudget() {
+  config::PublishConfig limits;
+  limits.timeout = absl::Seconds(1);
+  limits.drain_share = 0.01;
+  return limits;
+}
+
+// One batch of `messages` × 1,000 bytes through the publish path, answered
+// into `answered`.
+struct SentBatch {
+  SentBatch(PublishPath& path, const std::string& topic, int messages = 2) {
+    v1::PublishRequest request;
+    request.set_topic(topic);
+    for (int i = 0; i < messages; ++i) {
+      request.add_messages()->set_value(std::string(1000, 'v'));
+    }
+    sent = std::make_unique<TestBatch>(request);
+    auto batch = path.publisher.Prepare(sent->request());
+    EXPECT_TRUE(batch.ok()) << batch.status();
+    if (!batch.ok()) return;
+    EXPECT_TRUE(path.limiter.TryAcquire(batch->bytes));
+    path.publisher.Publish(&sent->request(), sent->answer(), *batch,
+                           [this] { answered.Notify(); });
+  }
+  v1::PublishResponse Wait() {
+    EXPECT_TRUE(answered.WaitForNotificationWithTimeout(absl::Seconds(10)));
+    return sent->Response();
+  }
+
+  std::unique_ptr<TestBatch> sent;
+  absl::Notification answered;
+};
+
+// Admission by wait: while a topic's oldest batch waits past the budget, its
+// next batch is answered RESOURCE_EXHAUSTED, retryable, without reaching the
+// cluster, and counted; another topic of the same cluster is still written;
+// once the oldest is answered the topic's batches pass again.
+TEST(BatchPublisher, ATopicsBatchBehindAnOverdueOneIsRefusedUnwrittenOthersAreNot) {
+  HoldingCluster cluster("main");
+  PublishPath path("orders.*", {&cluster}, {}, TenMillisecondBudget());
+  SentBatch first(path, "orders.stalled");
+  absl::SleepFor(absl::Milliseconds(30));
+  SentBatch second(path, "orders.stalled");
+  const v1::PublishResponse refused = second.Wait();
+  EXPECT_EQ(cluster.held(), 1u);
+  ASSERT_EQ(refused.results_size(), 2);
+  for (const v1::PublishResult& result : refused.results()) {
+    EXPECT_EQ(result.status().code(),
+              static_cast<int>(absl::StatusCode::kResourceExhausted));
+    EXPECT_TRUE(result.status().retryable());
+    EXPECT_THAT(result.status().message(), ::testing::HasSubstr("publish.drain_share"));
+  }
+  EXPECT_THAT(
+      path.registry.Render(),
+      ::testing::HasSubstr("ferry_publish_refused_messages_total{cluster=\"main\"} 2"));
+
+  SentBatch other(path, "orders.healthy");
+  EXPECT_EQ(cluster.held(), 2u) << "another topic's batch is written";
+
+  cluster.AnswerOne();
+  EXPECT_EQ(first.Wait().results(0).status().code(), 0);
+  SentBatch third(path, "orders.stalled");
+  EXPECT_EQ(cluster.held(), 2u);
+  cluster.AnswerOne();
+  cluster.AnswerOne();
+  EXPECT_EQ(other.Wait().results(0).status().code(), 0);
+  EXPECT_EQ(third.Wait().results(1).status().code(), 0);
+  EXPECT_EQ(path.limiter.in_use(), 0);
+}
+
+// A refusal is not the cluster failing (nothing was written): the breaker
+// takes no outcome from it, so refusals alone never move a route to its
+// standby.
+TEST(BatchPublisher, RefusalsDoNotCountAgainstTheClustersBreaker) {
+  HoldingCluster primary("primary");
+  backend::FakeCluster standby("standby");
+  PublishPath path("orders", {&primary, &standby},
+                   config::BreakerConfig{.min_requests = 20, .failure_rate = 0.5},
+                   TenMillisecondBudget());
+  SentBatch overdue(path, "orders");
+  absl::SleepFor(absl::Milliseconds(30));
+  for (int i = 0; i < 30; ++i) {
+    SentBatch refused(path, "orders", 10);
+    EXPECT_EQ(refused.Wait().results(0).status().code(),
+              static_cast<int>(absl::StatusCode::kResourceExhausted));
+  }
+  EXPECT_EQ(path.breakers.Find("primary")->state(), routing::BreakerState::kClosed);
+  EXPECT_TRUE(standby.published().empty());
+  primary.AnswerOne();
+  EXPECT_EQ(overdue.Wait().results(0).status().code(), 0);
+  EXPECT_EQ(path.limiter.in_use(), 0);
+}
+
+// The start of a burst far larger than the cluster drains at once: nothing
+// has waited yet, so nothing is refused (what the rate gates got wrong).
+TEST(BatchPublisher, AStartBurstIsAdmittedWhateverItsSize) {
+  HoldingCluster cluster("main");
+  PublishPath path("orders", {&cluster});
+  std::vector<std::unique_ptr<SentBatch>> burst;
+  for (int i = 0; i < 60; ++i) {
+    burst.push_back(std::make_unique<SentBatch>(path, "orders", 500));  // 30 MB
+  }
+  EXPECT_EQ(cluster.held(), 60u);
+  EXPECT_THAT(
+      path.registry.Render(),
+      ::testing::HasSubstr("ferry_publish_refused_messages_total{cluster=\"main\"} 0"));
+  for (int i = 0; i < 60; ++i) cluster.AnswerOne();
+  for (auto& sent : burst) EXPECT_EQ(sent->Wait().results(0).status().code(), 0);
+  EXPECT_EQ(path.limiter.in_use(), 0);
 }
 
 }  // namespace
