@@ -21,6 +21,7 @@ namespace {
 
 using std::chrono::hours;
 using std::chrono::milliseconds;
+using std::chrono::seconds;
 using testing::FakeSubscriberNode;
 using Streams = FakeSubscriberNode::Streams;
 
@@ -120,14 +121,15 @@ TEST_F(SubscribeStreamTest, AckBatchesWakeTheTickerOnlyWhenDueBeforeItsNextTick)
 }
 
 TEST_F(SubscribeStreamTest, AckBatchAfterATickThatFoundNothingPendingWakesAgain) {
-  Open({.ack_deadline = hours(3),
-        .max_ack_batch = 1000,
-        .max_ack_delay = milliseconds(20)});
+  // A delay no loaded machine sleeps through between the ack and the first
+  // Tick below (20 ms once did), so only the ticks given here make it due.
+  constexpr auto kDelay = seconds(10);
+  Open({.ack_deadline = hours(3), .max_ack_batch = 1000, .max_ack_delay = kDelay});
   DeliverAndAck(2);
   EXPECT_EQ(listener_.wakes(), 2);
   // Not due yet: the tick plans the batch's delay.
   const Clock::time_point planned = stream_->Tick(Clock::now());
-  EXPECT_LE(planned, Clock::now() + milliseconds(20));
+  EXPECT_LE(planned, Clock::now() + kDelay);
   // Due: sent; nothing pending, so the next tick is the extensions' (2 h).
   EXPECT_GT(stream_->Tick(planned), Clock::now() + hours(1));
   ASSERT_TRUE(node_.WaitFor(
@@ -135,7 +137,7 @@ TEST_F(SubscribeStreamTest, AckBatchAfterATickThatFoundNothingPendingWakesAgain)
   // A new batch is due long before that tick: the ticker must be woken.
   DeliverAndAck(1);
   EXPECT_EQ(listener_.wakes(), 3);
-  stream_->Tick(Clock::now() + milliseconds(20));
+  stream_->Tick(Clock::now() + kDelay);
   ASSERT_TRUE(node_.WaitFor(
       [](const Streams& streams) { return streams[0].Acked().size() == 3; }, kWait));
   EXPECT_EQ(AckBatches(), (std::vector<std::size_t>{2, 1}));
