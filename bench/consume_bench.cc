@@ -978,7 +978,7 @@ std::string CpuPerMessage(const Cpu& cpu, int64_t messages, bool known_ferryd,
                           bool known_broker) {
   auto us = [&](double seconds, bool known) {
     if (!known || messages <= 0) return std::string("?");
-    return fmt::format("{:.1f}", seconds * 1e6 / static_cast<double>(messages));
+    return fmt::format("{:.2f}", seconds * 1e6 / static_cast<double>(messages));
   };
   return fmt::format("{} / {} / {}", us(cpu.client, true), us(cpu.ferryd, known_ferryd),
                      us(cpu.broker, known_broker));
