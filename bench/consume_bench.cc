@@ -38,6 +38,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -75,6 +76,9 @@ struct Options {
   int64_t flow_bytes = 0;
   int ack_batch = 0;
   int ack_delay_ms = -1;
+  // A third backlog path: the SDK's pull API with NextBatch's views.
+  bool sdk_view = false;
+  bool view_ack_all = false;
   // ferryd.
   std::vector<std::string> ferryd_subscribe;  // subscribe.KEY=VALUE
   std::vector<std::string> ferryd_env;
@@ -418,10 +422,16 @@ struct SdkOptions {
   int64_t flow_bytes = 0;
   int ack_batch = 0;
   int ack_delay_ms = -1;
+  // Pull MessageBatches (NextBatch) on one thread instead of the callback API;
+  // ack each message by index, or the whole batch with AckAll.
+  bool views = false;
+  bool ack_all = false;
 };
 
 // (a) The C++ SDK Subscriber, callback API: the handler acks every message
 // at once. Fresh group, start at the earliest offset.
+// (a') With SdkOptions::views: one thread takes MessageBatches with NextBatch,
+// reads each message through its view and acks it.
 class FerryConsumer final : public Consumer {
  public:
   static std::unique_ptr<FerryConsumer> Create(const std::string& ferryd,
@@ -438,12 +448,6 @@ class FerryConsumer final : public Consumer {
         .ClientId("consume-bench")
         .StartAt(client::StartPosition::Earliest())
         .Filter(filter)
-        .OnMessage(
-            [tracker](const client::ReceivedMessage& message, client::AckHandle handle) {
-              tracker->Seen(message.partition, message.offset, message.value.data(),
-                            message.value.size());
-              handle.Ack();
-            })
         .OnError([raw = c.get()](const client::SubscriberError& e) {
           Log("ferry subscriber: {} code {}: {}", e.fatal ? "fatal" : "error", e.code,
               e.error);
@@ -452,6 +456,14 @@ class FerryConsumer final : public Consumer {
             raw->failure_ = e.error;
           }
         });
+    if (!sdk.views) {
+      builder.OnMessage(
+          [tracker](const client::ReceivedMessage& message, client::AckHandle handle) {
+            tracker->Seen(message.partition, message.offset, message.value.data(),
+                          message.value.size());
+            handle.Ack();
+          });
+    }
     if (sdk.handler_threads > 0) builder.HandlerThreads(sdk.handler_threads);
     if (sdk.flow_messages > 0 || sdk.flow_bytes > 0) {
       builder.FlowControl(sdk.flow_messages > 0 ? sdk.flow_messages : 1000,
@@ -464,10 +476,17 @@ class FerryConsumer final : public Consumer {
     }
     c->subscriber_ = builder.Build(error);
     if (c->subscriber_ == nullptr) return nullptr;
+    if (sdk.views) {
+      c->puller_ = std::thread([raw = c.get(), tracker, ack_all = sdk.ack_all] {
+        raw->Pull(tracker, ack_all);
+      });
+    }
     return c;
   }
 
   ~FerryConsumer() override {
+    stop_ = true;
+    if (puller_.joinable()) puller_.join();
     if (subscriber_ != nullptr) subscriber_->Close(std::chrono::seconds(10));
   }
 
@@ -480,6 +499,24 @@ class FerryConsumer final : public Consumer {
 
  private:
   FerryConsumer() = default;
+
+  void Pull(Tracker* tracker, bool ack_all) {
+    while (!stop_) {
+      std::optional<client::MessageBatch> batch =
+          subscriber_->NextBatch(std::chrono::milliseconds(100));
+      if (!batch.has_value()) continue;
+      for (std::size_t i = 0; i < batch->size(); ++i) {
+        const client::ReceivedView& message = (*batch)[i];
+        tracker->Seen(message.partition, message.offset, message.value.data(),
+                      message.value.size());
+        if (!ack_all) batch->Ack(i);
+      }
+      if (ack_all) batch->AckAll();
+    }
+  }
+
+  std::atomic<bool> stop_{false};
+  std::thread puller_;
 
   std::mutex mu_;
   std::string failure_;
@@ -523,10 +560,18 @@ struct LatencyResult {
   std::vector<int64_t> latency_ns;  // sorted
 };
 
-enum class Path { kDirect, kFerry };
+enum class Path { kDirect, kFerry, kFerryView };
 
 const char* PathName(Path path) {
-  return path == Path::kDirect ? "(b) direct librdkafka" : "(a) Ferry SDK ← ferryd";
+  switch (path) {
+    case Path::kDirect:
+      return "(b) direct librdkafka";
+    case Path::kFerry:
+      return "(a) Ferry SDK ← ferryd";
+    case Path::kFerryView:
+      return "(a') Ferry SDK NextBatch views ← ferryd";
+  }
+  return "";
 }
 
 // ---------------------------------------------------------------------------
@@ -545,11 +590,13 @@ class Bench {
              .flow_messages = o_.flow_messages,
              .flow_bytes = o_.flow_bytes,
              .ack_batch = o_.ack_batch,
-             .ack_delay_ms = o_.ack_delay_ms} {
+             .ack_delay_ms = o_.ack_delay_ms,
+             .views = false,
+             .ack_all = o_.view_ack_all} {
     for (int k = 0; k < o_.keys; ++k) keys_.push_back(fmt::format("key-{:04d}", k));
   }
 
-  BacklogResult backlog_direct, backlog_ferry;
+  BacklogResult backlog_direct, backlog_ferry, backlog_view;
   // Filter pass: what the backlog held, and the Ferry runs without / with the
   // filter (their `messages` count deliveries).
   int64_t filter_backlog = 0;
@@ -606,6 +653,10 @@ class Bench {
           return false;
         }
       }
+      if (o_.sdk_view &&
+          !ConsumeBacklog(Path::kFerryView, topic, high, total, &backlog_view)) {
+        return false;
+      }
     }
     return true;
   }
@@ -628,8 +679,10 @@ class Bench {
     if (path == Path::kDirect) {
       consumer = DirectConsumer::Create(bootstrap_, group, topic, tracker, &error);
     } else {
+      SdkOptions sdk = sdk_;
+      sdk.views = path == Path::kFerryView;
       consumer =
-          FerryConsumer::Create(ferryd_, group, topic, sdk_, filter, tracker, &error);
+          FerryConsumer::Create(ferryd_, group, topic, sdk, filter, tracker, &error);
     }
     if (consumer == nullptr) Log("{} consumer: {}", PathName(path), error);
     return consumer;
@@ -640,8 +693,11 @@ class Bench {
   bool ConsumeBacklog(Path path, const std::string& topic,
                       const std::vector<int64_t>& high, int64_t total,
                       BacklogResult* into, const std::string& filter = "") {
-    const std::string group = Name(path == Path::kDirect ? "direct" : "ferry");
-    Log("  {} run: group {}", path == Path::kDirect ? "direct" : "ferry", group);
+    const char* const label = path == Path::kDirect  ? "direct"
+                              : path == Path::kFerry ? "ferry"
+                                                     : "ferry-view";
+    const std::string group = Name(label);
+    Log("  {} run: group {}", label, group);
     Tracker tracker(high, total);
     const int64_t rss_before = ferryd_pid_ > 0 ? StatusKb(ferryd_pid_, "VmRSS") : -1;
     rss_.Reset();
@@ -686,15 +742,14 @@ class Bench {
     into->cpu.machine += used.machine;
     into->cpu_wall += wall;
     into->run_rates.push_back(static_cast<double>(total) / seconds);
-    if (path == Path::kFerry) {
+    if (path != Path::kDirect) {
       into->peak_rss_kb = std::max(into->peak_rss_kb, peak);
       if (into->rss_before_kb < 0) into->rss_before_kb = rss_before;
     }
     Log("  {} run: {} messages in {:.2f} s after {:.2f} s to the first: {:.0f} msgs/s"
         "{}{}",
-        path == Path::kDirect ? "direct" : "ferry", total, seconds, start,
-        static_cast<double>(total) / seconds,
-        path == Path::kFerry
+        label, total, seconds, start, static_cast<double>(total) / seconds,
+        path != Path::kDirect
             ? fmt::format(", ferryd RSS {} → peak {}", Mib(rss_before), Mib(peak))
             : "",
         extra);
@@ -923,7 +978,7 @@ std::string CpuPerMessage(const Cpu& cpu, int64_t messages, bool known_ferryd,
                           bool known_broker) {
   auto us = [&](double seconds, bool known) {
     if (!known || messages <= 0) return std::string("?");
-    return fmt::format("{:.1f}", seconds * 1e6 / static_cast<double>(messages));
+    return fmt::format("{:.2f}", seconds * 1e6 / static_cast<double>(messages));
   };
   return fmt::format("{} / {} / {}", us(cpu.client, true), us(cpu.ferryd, known_ferryd),
                      us(cpu.broker, known_broker));
@@ -943,7 +998,7 @@ std::string Rates(const std::vector<double>& rates) {
 }
 
 void PrintBacklog(const Options& o, const BacklogResult& b, const BacklogResult& a,
-                  bool known_ferryd, bool known_broker) {
+                  const BacklogResult& view, bool known_ferryd, bool known_broker) {
   fmt::print(
       "\n### Backlog: {} messages of {} B in {} partitions, fresh group each run\n\n",
       o.messages, o.size, o.partitions);
@@ -955,14 +1010,17 @@ void PrintBacklog(const Options& o, const BacklogResult& b, const BacklogResult&
     fmt::print("| {} | {} | {:.0f} | {:.1f} | {} | {} | {:.2f} | {} | {} | {} |\n",
                PathName(path), r.runs, r.rate(), r.rate() * o.size / 1e6, ratio,
                Rates(r.run_rates), r.runs > 0 ? r.start_seconds / r.runs : NAN,
-               path == Path::kFerry ? fmt::format("{} (before: {})", Mib(r.peak_rss_kb),
-                                                  Mib(r.rss_before_kb))
-                                    : "–",
+               path != Path::kDirect ? fmt::format("{} (before: {})", Mib(r.peak_rss_kb),
+                                                   Mib(r.rss_before_kb))
+                                     : "–",
                CpuPerMessage(r.cpu, r.messages, known_ferryd, known_broker),
                Load(r.cpu, r.cpu_wall));
   };
   row(Path::kDirect, b, "");
   row(Path::kFerry, a, fmt::format("**{:.2f}**", a.rate() / b.rate()));
+  if (view.runs > 0) {
+    row(Path::kFerryView, view, fmt::format("**{:.2f}**", view.rate() / b.rate()));
+  }
   fmt::print(
       "\nmsgs/s = distinct messages / (time the last one arrived − time the first "
       "arrived), summed over runs; the join (consumer created → first message) is "
@@ -1106,6 +1164,11 @@ int Main(int argc, char** argv) {
   app.add_option("--ferryd-pid", o.ferryd_pid, "Pid of --ferryd, for RSS and CPU");
   app.add_option("--broker-pid", o.broker_pid, "Pid of --bootstrap's broker, for CPU");
   app.add_flag("--skip-backlog", o.skip_backlog, "Skip the backlog pass");
+  app.add_flag("--sdk-view", o.sdk_view,
+               "Backlog pass: also consume through the SDK's NextBatch views (one "
+               "pulling thread), after the callback API in each round");
+  app.add_flag("--view-ack-all", o.view_ack_all,
+               "With --sdk-view: ack each batch with AckAll instead of per message");
   app.add_flag("--skip-latency", o.skip_latency, "Skip the latency pass");
   app.add_flag("--skip-filter", o.skip_filter, "Skip the filter pass");
   app.add_option("--filter", o.filter,
@@ -1186,8 +1249,8 @@ int Main(int argc, char** argv) {
       o.producer_linger_ms, std::thread::hardware_concurrency());
   const bool known_ferryd = infra.ferryd_pid > 0, known_broker = infra.broker_pid > 0;
   if (bench.backlog_direct.runs > 0 || bench.backlog_ferry.runs > 0) {
-    PrintBacklog(o, bench.backlog_direct, bench.backlog_ferry, known_ferryd,
-                 known_broker);
+    PrintBacklog(o, bench.backlog_direct, bench.backlog_ferry, bench.backlog_view,
+                 known_ferryd, known_broker);
   }
   if (bench.filtered.runs > 0) PrintFilter(o, bench, known_ferryd);
   if (!bench.latency_direct.latency_ns.empty() ||

@@ -169,45 +169,54 @@ int RunConsume(const GlobalOptions& global, const ConsumeOptions& options) {
   const bool json = options.format == "json";
   int64_t printed = 0;
   bool output_failed = false;
-  std::vector<client::PulledMessage> batch;
-  // The lines of a batch: in line format the values themselves and a
+  // What one write prints: whole received batches, the last one perhaps in
+  // part (--count); the views point into the batches' bytes, so they are
+  // written without a copy and acked once written.
+  std::vector<client::MessageBatch> batches;
+  // The lines of a write: in line format the values themselves and a
   // newline each, written with writev (no copy into a buffer); in JSON
   // format pieces of `text`.
   std::vector<iovec> pieces;
   std::string text;
   static constexpr char kNewline[] = "\n";
   while (options.count == 0 || printed < options.count) {
-    std::optional<client::PulledMessage> message =
-        subscriber->Next(std::chrono::seconds(1));
-    if (!message.has_value()) {
+    std::optional<client::MessageBatch> first =
+        subscriber->NextBatch(std::chrono::seconds(1));
+    if (!first.has_value()) {
       if (signals.interrupted() || subscriber->Failure().has_value()) break;
       continue;
     }
     // Whatever else has arrived joins it, so that a backlog costs one write
-    // and flush per batch instead of per message.
-    batch.push_back(*std::move(message));
+    // and flush per kMaxPrintBatch messages instead of per response.
     const int64_t room = options.count == 0
                              ? kMaxPrintBatch
                              : std::min<int64_t>(kMaxPrintBatch, options.count - printed);
-    while (static_cast<int64_t>(batch.size()) < room) {
-      std::optional<client::PulledMessage> more =
-          subscriber->Next(std::chrono::milliseconds(0));
+    int64_t taken = static_cast<int64_t>(first->size());
+    batches.push_back(*std::move(first));
+    while (taken < room) {
+      std::optional<client::MessageBatch> more =
+          subscriber->NextBatch(std::chrono::milliseconds(0));
       if (!more.has_value()) break;
-      batch.push_back(*std::move(more));
+      taken += static_cast<int64_t>(more->size());
+      batches.push_back(*std::move(more));
     }
-    if (json) {
-      for (const client::PulledMessage& m : batch) {
-        text += FormatJson(m.message());
-        text += '\n';
-      }
-      pieces.push_back({text.data(), text.size()});
-    } else {
-      for (const client::PulledMessage& m : batch) {
-        const std::string& value = m.message().value;
-        pieces.push_back({const_cast<char*>(value.data()), value.size()});
-        pieces.push_back({const_cast<char*>(kNewline), 1});
+    // Past --count: the rest of the last batch is not printed (it is nacked
+    // with its batch, for the group's next reader).
+    const int64_t printing = std::min(taken, room);
+    int64_t left = printing;
+    for (const client::MessageBatch& batch : batches) {
+      for (std::size_t i = 0; i < batch.size() && left > 0; ++i, --left) {
+        const client::ReceivedView& m = batch[i];
+        if (json) {
+          text += FormatJson(m.Copy());
+          text += '\n';
+        } else {
+          pieces.push_back({const_cast<char*>(m.value.data()), m.value.size()});
+          pieces.push_back({const_cast<char*>(kNewline), 1});
+        }
       }
     }
+    if (json) pieces.push_back({text.data(), text.size()});
     // Written before acked (no buffer of ours in between): nothing acked is
     // lost in a buffer.
     if (!WriteAll(STDOUT_FILENO, pieces)) {
@@ -215,13 +224,21 @@ int RunConsume(const GlobalOptions& global, const ConsumeOptions& options) {
       output_failed = true;
       break;
     }
-    client::AckAll(batch);
-    printed += static_cast<int64_t>(batch.size());
-    batch.clear();
+    left = printing;
+    for (client::MessageBatch& batch : batches) {
+      if (static_cast<int64_t>(batch.size()) <= left) {
+        left -= static_cast<int64_t>(batch.size());
+        batch.AckAll();
+        continue;
+      }
+      for (std::size_t i = 0; left > 0; ++i, --left) batch.Ack(i);
+    }
+    printed += printing;
+    batches.clear();
     pieces.clear();
     text.clear();
   }
-  batch.clear();  // Unacked handles nack: redelivered at once.
+  batches.clear();  // Unsettled messages are nacked: redelivered at once.
   subscriber->Close(std::chrono::seconds(10));
   if (output_failed) {
     std::cerr << "ferry: consume: writing to standard output failed; the last "

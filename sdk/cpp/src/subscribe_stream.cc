@@ -359,37 +359,34 @@ void SubscribeStream::OnReadDone(bool ok) {
 }
 
 bool SubscribeStream::HandleResponse() {
-  slices_.clear();
+  // Fresh for each response: the messages' views point into its slices, and
+  // it lives as long as any of them is used.
+  auto batch = std::make_shared<ReceivedBatch>();
   pieces_.clear();
   // An empty response (all fields default) has no slices to dump.
-  if (response_.Length() > 0 && !response_.Dump(&slices_).ok()) {
+  if (response_.Length() > 0 && !response_.Dump(&batch->slices).ok()) {
     decode_error_ = "could not read a SubscribeResponse";
     return false;
   }
   response_.Clear();
-  for (const grpc::Slice& slice : slices_) {
+  for (const grpc::Slice& slice : batch->slices) {
     pieces_.emplace_back(reinterpret_cast<const char*>(slice.begin()), slice.size());
   }
-  decoded_.kind = DecodedResponse::Kind::kNotSet;
-  decoded_.messages.clear();
-  decoded_.receipts = {};
-  decoded_.runs.clear();
-  decoded_.results.clear();
-  absl::Status status = DecodeSubscribeResponse(pieces_, &decoded_);
-  slices_.clear();
+  DecodedResponse& decoded = batch->decoded;
+  absl::Status status = DecodeSubscribeResponse(pieces_, &decoded);
   if (!status.ok()) {
     decode_error_ = std::string(status.message());
     return false;
   }
-  switch (decoded_.kind) {
+  switch (decoded.kind) {
     case DecodedResponse::Kind::kOpened:
       if (!opened_.exchange(true)) ++counters_->open_streams;
       break;
     case DecodedResponse::Kind::kMessages:
-      HandleMessages();
+      HandleMessages(std::move(batch));
       break;
     case DecodedResponse::Kind::kReceiptResults:
-      HandleReceiptResults();
+      HandleReceiptResults(decoded);
       break;
     case DecodedResponse::Kind::kNotSet:
       break;
@@ -397,23 +394,22 @@ bool SubscribeStream::HandleResponse() {
   return true;
 }
 
-void SubscribeStream::HandleMessages() {
-  std::vector<ReceivedMessage>& messages = decoded_.messages;
-  const uint64_t count = messages.size();
+void SubscribeStream::HandleMessages(std::shared_ptr<ReceivedBatch> batch) {
+  DecodedResponse& decoded = batch->decoded;
+  const uint64_t count = decoded.messages.size();
   counters_->received += static_cast<int64_t>(count);
   if (count == 0) return;
   bool wake;
-  uint64_t first_seq;
   {
     absl::MutexLock lock(&mu_);
     // Messages that arrive while closing are not handed out: the node
     // redelivers them once the stream ends.
     if (!accepting_) return;
     const Clock::time_point now = Clock::now();
-    first_seq = next_seq_;
+    const uint64_t first_seq = next_seq_;
     next_seq_ += count;
     auto block = std::make_unique<ReceiptBlock>(
-        ReceiptBlock{.receipts = std::move(decoded_.receipts),
+        ReceiptBlock{.receipts = std::move(decoded.receipts),
                      .first_seq = first_seq,
                      .live = static_cast<uint32_t>(count)});
     ReceiptBlock* const receipts = block.get();
@@ -424,7 +420,8 @@ void SubscribeStream::HandleMessages() {
                                  .delivered = now,
                                  .expires = now + config_.ack_deadline});
     }
-    AddRunsLocked(decoded_.runs, count, first_seq);
+    AddRunsLocked(decoded.runs, count, first_seq);
+    batch->first_seq = first_seq;
     const Clock::time_point due = now + config_.ack_deadline - ExtensionMargin();
     next_extension_ = std::min(next_extension_, due);
     // The background thread wakes for Tick() by itself unless their
@@ -434,13 +431,14 @@ void SubscribeStream::HandleMessages() {
     if (wake) next_tick_ = due;
   }
   if (wake) listener_->Wake();
-  listener_->OnMessages(this, std::move(messages), first_seq);
+  batch->stream = shared_from_this();
+  listener_->OnMessages(std::move(batch));
 }
 
-void SubscribeStream::HandleReceiptResults() {
+void SubscribeStream::HandleReceiptResults(const DecodedResponse& response) {
   std::vector<ReceiptFailure> failures;
   absl::flat_hash_set<std::string_view> failed;
-  for (const DecodedResult& result : decoded_.results) {
+  for (const DecodedResult& result : response.results) {
     if (result.code == 0) continue;
     failed.insert(result.receipt);
     failures.push_back(ReceiptFailure{

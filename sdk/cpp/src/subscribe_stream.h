@@ -45,16 +45,28 @@ struct Counters {
 
 class SubscribeStream;
 
+// One response's messages as received: the slices gRPC read it into, kept
+// alive so that the decoded MessageViews can point into them instead of
+// copying each field. Immutable once handed to the listener; shared by
+// whatever still uses a view (MessageBatch, handler tasks).
+struct ReceivedBatch {
+  std::vector<grpc::Slice> slices;
+  DecodedResponse decoded;
+  // The stream that delivered the messages; message i's sequence number on it
+  // is first_seq + i.
+  std::shared_ptr<SubscribeStream> stream;
+  uint64_t first_seq = 0;
+};
+
 // What a stream tells its subscriber. Called on gRPC threads, never with the
 // stream's lock held except Wake (which must therefore not call the stream).
 class StreamListener {
  public:
   virtual ~StreamListener() = default;
   // Messages whose receipts the stream now tracks (deadline extension) under
-  // the sequence numbers first_seq, first_seq + 1, ...; the listener takes
-  // them over.
-  virtual void OnMessages(SubscribeStream* stream, std::vector<ReceivedMessage> messages,
-                          uint64_t first_seq) = 0;
+  // the sequence numbers batch->first_seq, first_seq + 1, ...; the listener
+  // settles each of them (or lets its AckHandle or MessageBatch nack it).
+  virtual void OnMessages(std::shared_ptr<const ReceivedBatch> batch) = 0;
   virtual void OnReceiptFailures(SubscribeStream* stream,
                                  std::vector<ReceiptFailure> failures) = 0;
   // The stream ended; the last call the stream makes.
@@ -173,8 +185,8 @@ class SubscribeStream
 
   // False when the response did not decode (the stream is then cancelled).
   bool HandleResponse();
-  void HandleMessages();
-  void HandleReceiptResults();
+  void HandleMessages(std::shared_ptr<ReceivedBatch> batch);
+  void HandleReceiptResults(const DecodedResponse& response);
   // A message of `block` no longer needs its receipt.
   void ReleaseBlockLocked(ReceiptBlock* block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Extend when 2/3 of the deadline has passed: a third of it is left for
@@ -222,9 +234,7 @@ class SubscribeStream
   // Owned by the read in flight (one at a time).
   grpc::ByteBuffer response_;
   // Used by OnReadDone only (one read at a time).
-  std::vector<grpc::Slice> slices_;
   std::vector<std::string_view> pieces_;
-  DecodedResponse decoded_;
   // Why the stream was cancelled, if a response did not decode; set before
   // TryCancel, read in OnDone.
   std::string decode_error_;

@@ -29,12 +29,11 @@ constexpr milliseconds kWait(5000);
 
 class InlineAcker final : public StreamListener {
  public:
-  void OnMessages(SubscribeStream* stream, std::vector<ReceivedMessage> messages,
-                  uint64_t first_seq) override {
-    std::vector<uint64_t> seqs(messages.size());
-    std::iota(seqs.begin(), seqs.end(), first_seq);
-    stream->AckAll(seqs);
-    delivered_ += static_cast<int>(messages.size());
+  void OnMessages(std::shared_ptr<const ReceivedBatch> batch) override {
+    std::vector<uint64_t> seqs(batch->decoded.messages.size());
+    std::iota(seqs.begin(), seqs.end(), batch->first_seq);
+    batch->stream->AckAll(seqs);
+    delivered_ += static_cast<int>(seqs.size());
   }
   void OnReceiptFailures(SubscribeStream* /*stream*/,
                          std::vector<ReceiptFailure> /*failures*/) override {}

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <limits>
 #include <optional>
+#include <utility>
 
 #include "common/proto_wire_reader.h"
 
@@ -34,7 +35,15 @@ class ResponseDecoder {
   ResponseDecoder(std::span<const std::string_view> pieces, DecodedResponse* out)
       : reader_(pieces, "SubscribeResponse"), out_(out) {}
 
-  absl::Status Response() { return Fields() ? absl::OkStatus() : reader_.Error(); }
+  absl::Status Response() {
+    if (!Fields()) return reader_.Error();
+    // Spans only now: the headers vector no longer moves.
+    for (size_t i = 0; i < out_->messages.size(); ++i) {
+      const auto [begin, count] = header_ranges_[i];
+      out_->messages[i].headers = std::span(out_->headers).subspan(begin, count);
+    }
+    return absl::OkStatus();
+  }
 
  private:
   bool Fields() {
@@ -64,6 +73,8 @@ class ResponseDecoder {
     if (out_->kind == kind) return;
     out_->kind = kind;
     out_->messages.clear();
+    out_->headers.clear();
+    header_ranges_.clear();
     out_->receipts.bytes.clear();
     out_->receipts.ends.clear();
     out_->runs.clear();
@@ -101,8 +112,9 @@ class ResponseDecoder {
   bool Opened() {
     // node_id and stream_id: checked, not kept.
     return Submessage([this](uint32_t number, WireType type) {
-      if (number == 1 && type == kLength) return Named(String(&scratch_), "node_id");
-      if (number == 2 && type == kLength) return Named(String(&scratch_), "stream_id");
+      std::string_view unused;
+      if (number == 1 && type == kLength) return Named(String(&unused), "node_id");
+      if (number == 2 && type == kLength) return Named(String(&unused), "stream_id");
       return Read::kUnknown;
     });
   }
@@ -124,8 +136,10 @@ class ResponseDecoder {
 
   bool Message() {
     // The wire's defaults, not the public struct's (partition and offset -1).
-    ReceivedMessage& m = out_->messages.emplace_back(
-        ReceivedMessage{.partition = 0, .offset = 0, .delivery_attempt = 0});
+    ReceivedView& m = out_->messages.emplace_back(
+        ReceivedView{.partition = 0, .offset = 0, .delivery_attempt = 0});
+    std::vector<HeaderView>& headers = out_->headers;
+    const size_t headers_begin = headers.size();
     std::string& receipts = out_->receipts.bytes;
     const size_t receipt_begin = receipts.size();
     bool has_time = false;
@@ -163,8 +177,8 @@ class ResponseDecoder {
         case 6:
           return Named(Bytes(&m.value), "value");
         case 7:
-          return Header(&m.headers.emplace_back()) ||
-                         reader_.In("headers", m.headers.size() - 1)
+          return Header(&headers.emplace_back()) ||
+                         reader_.In("headers", headers.size() - 1 - headers_begin)
                      ? Read::kOk
                      : Read::kBad;
         case 8:
@@ -183,11 +197,12 @@ class ResponseDecoder {
       return reader_.Reject("a batch's receipts past 4 GiB");
     }
     if (has_time) m.publish_time = TimePoint(seconds, nanos);
+    header_ranges_.emplace_back(headers_begin, headers.size() - headers_begin);
     out_->receipts.ends.push_back(static_cast<uint32_t>(receipts.size()));
     return true;
   }
 
-  bool Header(client::Header* header) {
+  bool Header(HeaderView* header) {
     return Submessage([&](uint32_t number, WireType type) {
       if (number == 1 && type == kLength) return Named(String(&header->key), "key");
       if (number == 2 && type == kLength) return Named(Bytes(&header->value), "value");
@@ -217,7 +232,7 @@ class ResponseDecoder {
     DecodedRun& run = out_->runs.emplace_back();
     return Submessage([&](uint32_t number, WireType type) {
       uint64_t v = 0;
-      if (number == 1 && type == kLength) return Named(Bytes(&run.token), "run");
+      if (number == 1 && type == kLength) return Named(Copy(&run.token), "run");
       if ((number == 2 || number == 3) && type == kVarint) {
         if (!reader_.Varint(&v))
           return Named(false, number == 2 ? "first_message" : "count");
@@ -243,7 +258,7 @@ class ResponseDecoder {
   bool Result(DecodedResult* result) {
     return Submessage([&](uint32_t number, WireType type) {
       if (type != kLength) return Read::kUnknown;
-      if (number == 1) return Named(Bytes(&result->receipt), "receipt");
+      if (number == 1) return Named(Copy(&result->receipt), "receipt");
       if (number == 2) return Named(Status(result), "status");
       if (number == 3) return Named(Span(), "span");
       return Read::kUnknown;
@@ -259,7 +274,7 @@ class ResponseDecoder {
         return Read::kOk;
       }
       if (number == 2 && type == kLength)
-        return Named(String(&result->message), "message");
+        return Named(Copy(&result->message) && reader_.Utf8(result->message), "message");
       if (number == 3 && type == kVarint) {
         return Named(reader_.Varint(&v), "retryable");  // unused
       }
@@ -271,25 +286,29 @@ class ResponseDecoder {
   bool Span() {
     return Submessage([this](uint32_t number, WireType type) {
       uint64_t v = 0;
-      if (number == 1 && type == kLength) return Named(Bytes(&scratch_), "run");
+      std::string_view unused;
+      if (number == 1 && type == kLength) return Named(Bytes(&unused), "run");
       if (number == 2 && type == kVarint) return Named(reader_.Varint(&v), "first");
       if (number == 3 && type == kVarint) return Named(reader_.Varint(&v), "count");
       return Read::kUnknown;
     });
   }
 
-  // A bytes field: the last occurrence wins.
-  bool Bytes(std::string* out) {
+  // A bytes field, viewed: the last occurrence wins.
+  bool Bytes(std::string_view* out) { return reader_.View(&out_->spilled, out); }
+
+  bool String(std::string_view* out) { return Bytes(out) && reader_.Utf8(*out); }
+
+  // A bytes field copied, for what outlives the pieces.
+  bool Copy(std::string* out) {
     out->clear();
     return reader_.Append(out);
   }
 
-  bool String(std::string* out) { return Bytes(out) && reader_.Utf8(*out); }
-
   proto_wire::Reader reader_;
   DecodedResponse* const out_;
-  // Fields checked but not kept.
-  std::string scratch_;
+  // Per message: its first header and how many it has.
+  std::vector<std::pair<size_t, size_t>> header_ranges_;
 };
 
 }  // namespace

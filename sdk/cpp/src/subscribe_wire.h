@@ -1,8 +1,9 @@
 // The Subscribe stream's responses read by hand, from the pieces gRPC
 // received them in: no SubscribeResponse, ReceivedMessage, Header or
-// Timestamp object in between. Each field the public ReceivedMessage owns
-// (key, value, topic, ...) is copied once, straight from the pieces into its
-// std::string; a batch's receipts are copied back to back into one string.
+// Timestamp object in between. The messages' fields are ReceivedViews into
+// the pieces (a field split across two pieces is copied once, into
+// DecodedResponse::spilled), so the pieces must outlive the decoded
+// messages; a batch's receipts are copied back to back into one string.
 //
 // Accepts exactly the bytes the generated parser accepts (unknown fields and
 // known ones with another wire type are skipped, a repeated singular field's
@@ -17,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <span>
 #include <string>
 #include <string_view>
@@ -59,8 +61,13 @@ struct DecodedResult {
 struct DecodedResponse {
   enum class Kind { kNotSet, kOpened, kMessages, kReceiptResults };
   Kind kind = Kind::kNotSet;
-  // kMessages: the batch's messages, their receipts and runs.
-  std::vector<ReceivedMessage> messages;
+  // kMessages: the batch's messages, their receipts and runs. The views
+  // point into the pieces, `headers` and `spilled`.
+  std::vector<ReceivedView> messages;
+  // The messages' headers, each message's back to back.
+  std::vector<HeaderView> headers;
+  // Fields that lay across pieces, copied (a deque never moves them).
+  std::deque<std::string> spilled;
   Receipts receipts;
   std::vector<DecodedRun> runs;
   // kReceiptResults.
@@ -68,7 +75,8 @@ struct DecodedResponse {
 };
 
 // Decodes the SubscribeResponse whose bytes are `pieces` back to back into
-// *out (which must be fresh or Clear()ed).
+// *out (which must be fresh). The views in *out point into the pieces' bytes
+// (not into `pieces` itself), which must therefore outlive them.
 absl::Status DecodeSubscribeResponse(std::span<const std::string_view> pieces,
                                      DecodedResponse* out);
 

@@ -57,24 +57,24 @@ v1::SubscribeResponse Rebuild(const DecodedResponse& decoded) {
       v1::MessageBatch* batch = response.mutable_messages();
       EXPECT_EQ(decoded.receipts.size(), decoded.messages.size());
       for (std::size_t i = 0; i < decoded.messages.size(); ++i) {
-        const ReceivedMessage& m = decoded.messages[i];
+        const ReceivedView& m = decoded.messages[i];
         v1::ReceivedMessage* out = batch->add_messages();
         out->set_receipt(std::string(decoded.receipts.At(i)));
-        out->set_topic(m.topic);
+        out->set_topic(std::string(m.topic));
         out->set_partition(m.partition);
         out->set_offset(m.offset);
-        out->set_key(m.key);
-        out->set_value(m.value);
-        for (const Header& header : m.headers) {
+        out->set_key(std::string(m.key));
+        out->set_value(std::string(m.value));
+        for (const HeaderView& header : m.headers) {
           v1::Header* h = out->add_headers();
-          h->set_key(header.key);
-          h->set_value(header.value);
+          h->set_key(std::string(header.key));
+          h->set_value(std::string(header.value));
         }
         if (m.publish_time.has_value())
           SetTime(*m.publish_time, out->mutable_publish_time());
         out->set_delivery_attempt(m.delivery_attempt);
-        out->set_cluster(m.cluster);
-        out->set_id(m.id);
+        out->set_cluster(std::string(m.cluster));
+        out->set_id(std::string(m.id));
       }
       for (const DecodedRun& run : decoded.runs) {
         v1::ReceiptRun* out = batch->add_runs();
@@ -245,6 +245,59 @@ TEST(SubscribeWire, ReceiptsLieBackToBackInOneString) {
   EXPECT_EQ(decoded.receipts.At(0), "r-one");
   EXPECT_EQ(decoded.receipts.At(1), "");
   EXPECT_EQ(decoded.receipts.At(2), "r-three");
+}
+
+// The decoded messages view the bytes they arrived in: a field that lies in
+// one piece is not copied; one that lies across two is copied once, into
+// `spilled`; each message's headers are its own stretch of `headers`.
+TEST(SubscribeWire, MessagesViewThePiecesAndCopyOnlyAFieldThatCrossesTwo) {
+  v1::SubscribeResponse response;
+  v1::ReceivedMessage* first = response.mutable_messages()->add_messages();
+  first->set_topic("orders");
+  first->set_value(std::string(100, 'a'));
+  for (const char* key : {"h1", "h2"}) {
+    v1::Header* header = first->add_headers();
+    header->set_key(key);
+    header->set_value("x");
+  }
+  v1::ReceivedMessage* second = response.mutable_messages()->add_messages();
+  second->set_topic("orders");
+  second->set_key("k");
+  second->set_value(std::string(100, 'b'));
+  second->add_headers()->set_key("h3");
+  const std::string bytes = response.SerializeAsString();
+  auto in = [](std::string_view view, std::string_view range) {
+    return view.data() >= range.data() &&
+           view.data() + view.size() <= range.data() + range.size();
+  };
+
+  // Given the response in one piece.
+  const std::string_view whole = bytes;
+  DecodedResponse decoded;
+  ASSERT_TRUE(DecodeSubscribeResponse({&whole, 1}, &decoded).ok());
+  ASSERT_EQ(decoded.messages.size(), 2u);
+  EXPECT_TRUE(decoded.spilled.empty());
+  const ReceivedView& a = decoded.messages[0];
+  const ReceivedView& b = decoded.messages[1];
+  EXPECT_EQ(a.value, std::string(100, 'a'));
+  EXPECT_TRUE(in(a.value, whole) && in(a.topic, whole) && in(b.key, whole));
+  ASSERT_EQ(a.headers.size(), 2u);
+  EXPECT_EQ(a.headers[1].key, "h2");
+  EXPECT_TRUE(in(a.headers[1].key, whole));
+  ASSERT_EQ(b.headers.size(), 1u);
+  EXPECT_EQ(b.headers[0].key, "h3");
+  EXPECT_EQ(b.headers.data(), a.headers.data() + 2);
+
+  // When the second value is cut between two pieces.
+  const std::size_t cut = bytes.rfind(std::string(100, 'b')) + 50;
+  const std::string_view pieces[] = {whole.substr(0, cut), whole.substr(cut)};
+  DecodedResponse split;
+  ASSERT_TRUE(DecodeSubscribeResponse(pieces, &split).ok());
+  ASSERT_EQ(split.spilled.size(), 1u);
+  EXPECT_EQ(split.messages[1].value, std::string(100, 'b'));
+  EXPECT_EQ(split.messages[1].value.data(), split.spilled.front().data());
+  EXPECT_TRUE(in(split.messages[0].value, pieces[0]));
+  EXPECT_TRUE(in(split.messages[1].headers[0].key, pieces[1]));
 }
 
 // Every truncation and every single-byte change of valid responses, plus

@@ -208,6 +208,10 @@ std::optional<PulledMessage> Subscriber::Next(std::chrono::milliseconds timeout)
   return impl_->Next(timeout);
 }
 
+std::optional<MessageBatch> Subscriber::NextBatch(std::chrono::milliseconds timeout) {
+  return impl_->NextBatch(timeout);
+}
+
 std::optional<SubscriberError> Subscriber::Failure() const { return impl_->Failure(); }
 
 SubscriberStats Subscriber::Stats() const { return impl_->Stats(); }

@@ -70,12 +70,12 @@ ferry::v1::SubscribeRequest OpenRequest(const SubscriberOptions& options) {
   return request;
 }
 
-std::string OrderingKey(Ordering ordering, const ReceivedMessage& message) {
+std::string OrderingKey(Ordering ordering, const ReceivedView& message) {
   switch (ordering) {
     case Ordering::kNone:
       return {};
     case Ordering::kKey:
-      return message.key;
+      return std::string(message.key);
     case Ordering::kPartition:
       // '\0' never occurs in a topic name, so no two partitions share a key.
       return fmt::format("{}{}{}", message.topic, '\0', message.partition);

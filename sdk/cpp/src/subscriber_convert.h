@@ -19,7 +19,7 @@ void SetDuration(std::chrono::milliseconds duration, google::protobuf::Duration*
 ferry::v1::SubscribeRequest OpenRequest(const SubscriberOptions& options);
 
 // The key whose handler invocations run one at a time; empty: unordered.
-std::string OrderingKey(Ordering ordering, const ReceivedMessage& message);
+std::string OrderingKey(Ordering ordering, const ReceivedView& message);
 
 }  // namespace ferry::client::internal
 

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "ack_collector.h"
+#include "message_batch.h"
 #include "subscriber_convert.h"
 
 namespace ferry::client {
@@ -29,38 +30,26 @@ absl::Duration ToAbsl(internal::Clock::duration duration) {
 // Most messages one handler task runs in sequence when unordered.
 constexpr int kMaxRun = 16;
 
-// A message and its handle, owned by the handler task.
-struct Delivery {
-  ReceivedMessage message;
-  AckHandle handle;
-};
-
 AckHandle Handle(const std::shared_ptr<internal::SubscribeStream>& stream, uint64_t seq) {
   return AckHandle(std::make_unique<internal::Receipt>(internal::Receipt{stream, seq}));
 }
 
-// The batch the unordered tasks share. Each task makes its messages' handles
-// on its own thread; a message whose task never ran (the pool stopped at
-// Close) is nacked when the last task lets go of the batch, as its handle
-// would have been had it been made up front.
+// The batch the unordered tasks share. Each task copies its messages out of
+// the views and makes their handles on its own thread; a message whose task
+// never ran (the pool stopped at Close) is nacked when the last task lets go
+// of the batch, as its handle would have been had it been made up front.
 struct SharedBatch {
-  SharedBatch(std::shared_ptr<internal::SubscribeStream> stream, uint64_t seq,
-              std::vector<ReceivedMessage> batch)
-      : owner(std::move(stream)),
-        first_seq(seq),
-        messages(std::move(batch)),
-        handed_out(messages.size(), 0) {}
+  explicit SharedBatch(std::shared_ptr<const internal::ReceivedBatch> batch)
+      : received(std::move(batch)), handed_out(received->decoded.messages.size(), 0) {}
   SharedBatch(const SharedBatch&) = delete;
   SharedBatch& operator=(const SharedBatch&) = delete;
   ~SharedBatch() {
-    for (std::size_t i = 0; i < messages.size(); ++i) {
-      if (handed_out[i] == 0) Handle(owner, first_seq + i).Nack();
+    for (std::size_t i = 0; i < handed_out.size(); ++i) {
+      if (handed_out[i] == 0) Handle(received->stream, received->first_seq + i).Nack();
     }
   }
 
-  std::shared_ptr<internal::SubscribeStream> owner;
-  uint64_t first_seq;
-  std::vector<ReceivedMessage> messages;
+  std::shared_ptr<const internal::ReceivedBatch> received;
   std::vector<char> handed_out;  // each entry written by the one task of its run
 };
 
@@ -97,15 +86,41 @@ Subscriber::Impl::~Impl() {
   pool_.reset();  // Waits for handlers still running: they use options_.
 }
 
-std::optional<PulledMessage> Subscriber::Impl::Next(std::chrono::milliseconds timeout) {
-  if (pool_ != nullptr) return std::nullopt;
-  absl::MutexLock lock(&mu_);
+bool Subscriber::Impl::AwaitPulled(std::chrono::milliseconds timeout) {
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !delivering_ || !pulled_.empty();
   };
   mu_.AwaitWithTimeout(absl::Condition(&ready), absl::FromChrono(timeout));
-  if (!delivering_ || pulled_.empty()) return std::nullopt;
-  std::optional<PulledMessage> next(std::move(pulled_.front()));
+  return delivering_ && !pulled_.empty();
+}
+
+std::optional<PulledMessage> Subscriber::Impl::Next(std::chrono::milliseconds timeout) {
+  if (pool_ != nullptr) return std::nullopt;
+  MessageBatch used_up;  // let go of after unlocking
+  std::shared_ptr<const internal::ReceivedBatch> batch;
+  std::size_t index = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!AwaitPulled(timeout)) return std::nullopt;
+    internal::BatchState& state = internal::BatchAccess::State(pulled_.front());
+    batch = state.batch;
+    index = state.TakeFront();
+    if (state.Messages().empty()) {
+      used_up = std::move(pulled_.front());
+      pulled_.pop_front();
+    }
+  }
+  // Copied outside mu_, which the gRPC threads take to queue batches.
+  return PulledMessage(batch->decoded.messages[index].Copy(),
+                       Handle(batch->stream, batch->first_seq + index));
+}
+
+std::optional<MessageBatch> Subscriber::Impl::NextBatch(
+    std::chrono::milliseconds timeout) {
+  if (pool_ != nullptr) return std::nullopt;
+  absl::MutexLock lock(&mu_);
+  if (!AwaitPulled(timeout)) return std::nullopt;
+  std::optional<MessageBatch> next(std::move(pulled_.front()));
   pulled_.pop_front();
   return next;
 }
@@ -130,7 +145,7 @@ SubscriberStats Subscriber::Impl::Stats() const {
 bool Subscriber::Impl::Close(std::chrono::milliseconds timeout) {
   absl::MutexLock close_lock(&close_mu_);
   if (closed_.has_value()) return *closed_;
-  std::deque<PulledMessage> undelivered;
+  std::deque<MessageBatch> undelivered;
   {
     absl::MutexLock lock(&mu_);
     delivering_ = false;
@@ -149,66 +164,60 @@ bool Subscriber::Impl::Close(std::chrono::milliseconds timeout) {
   return handlers_done;
 }
 
-void Subscriber::Impl::OnMessages(internal::SubscribeStream* stream,
-                                  std::vector<ReceivedMessage> messages,
-                                  uint64_t first_seq) {
+void Subscriber::Impl::OnMessages(std::shared_ptr<const internal::ReceivedBatch> batch) {
   {
     // Not handed out: the node redelivers them once the closing streams end.
     absl::MutexLock lock(&mu_);
     if (!delivering_) return;
   }
-  std::shared_ptr<internal::SubscribeStream> owner = stream->shared_from_this();
   if (pool_ != nullptr) {
-    Dispatch(std::move(owner), std::move(messages), first_seq);
+    Dispatch(std::move(batch));
     return;
   }
-  std::vector<PulledMessage> batch;
-  batch.reserve(messages.size());
-  for (std::size_t i = 0; i < messages.size(); ++i) {
-    batch.emplace_back(std::move(messages[i]), Handle(owner, first_seq + i));
-  }
+  MessageBatch pulled = internal::WholeBatch(std::move(batch));
   absl::MutexLock lock(&mu_);
-  if (!delivering_) return;  // Closed meanwhile: `batch` nacks, after unlocking.
-  for (PulledMessage& message : batch) pulled_.push_back(std::move(message));
+  if (!delivering_) return;  // Closed meanwhile: `pulled` nacks, after unlocking.
+  pulled_.push_back(std::move(pulled));
 }
 
-void Subscriber::Impl::Dispatch(std::shared_ptr<internal::SubscribeStream> owner,
-                                std::vector<ReceivedMessage> messages,
-                                uint64_t first_seq) {
+void Subscriber::Impl::Dispatch(std::shared_ptr<const internal::ReceivedBatch> received) {
   const MessageHandler* handler = &options_.on_message;
+  const std::vector<ReceivedView>& messages = received->decoded.messages;
   std::vector<internal::HandlerPool::Keyed> tasks;
   if (options_.ordering == Ordering::kNone) {
     // Unordered: a task per run of messages rather than per message, so the
     // pool's lock and the stream's (for the acks, see AckCollector) are taken
     // once per run. Runs are short enough that one slow handler holds up few
     // others, and split the batch over all handler threads. The tasks share
-    // the batch; each makes its handles and frees its messages on its own
-    // thread, where they are used.
+    // the batch; each copies its messages, makes their handles and frees
+    // them on its own thread, where they are used.
     const int threads = options_.handler_threads;
     const int count = static_cast<int>(messages.size());
     const int run_size = std::clamp((count + threads - 1) / threads, 1, kMaxRun);
-    auto batch = std::make_shared<SharedBatch>(owner, first_seq, std::move(messages));
+    auto batch = std::make_shared<SharedBatch>(std::move(received));
     tasks.reserve((count + run_size - 1) / run_size);
     for (int begin = 0; begin < count; begin += run_size) {
       const int end = std::min(begin + run_size, count);
-      tasks.push_back({{}, [handler, batch, begin, end] {
-                         internal::AckCollector acks(batch->owner.get());
-                         for (int i = begin; i < end; ++i) {
-                           ReceivedMessage message = std::move(batch->messages[i]);
-                           batch->handed_out[i] = 1;
-                           (*handler)(message,
-                                      Handle(batch->owner, batch->first_seq + i));
-                         }
-                       }});
+      tasks.push_back(
+          {{}, [handler, batch, begin, end] {
+             const internal::ReceivedBatch& received = *batch->received;
+             internal::AckCollector acks(received.stream.get());
+             for (int i = begin; i < end; ++i) {
+               const ReceivedMessage message = received.decoded.messages[i].Copy();
+               batch->handed_out[i] = 1;
+               (*handler)(message, Handle(received.stream, received.first_seq + i));
+             }
+           }});
     }
   } else {
     tasks.reserve(messages.size());
     for (std::size_t i = 0; i < messages.size(); ++i) {
-      Delivery delivery{std::move(messages[i]), Handle(owner, first_seq + i)};
-      std::string key = internal::OrderingKey(options_.ordering, delivery.message);
+      std::string key = internal::OrderingKey(options_.ordering, messages[i]);
       tasks.push_back(
-          {std::move(key), [handler, delivery = std::move(delivery)]() mutable {
-             (*handler)(delivery.message, std::move(delivery.handle));
+          {std::move(key),
+           [handler, received, i,
+            handle = Handle(received->stream, received->first_seq + i)]() mutable {
+             (*handler)(received->decoded.messages[i].Copy(), std::move(handle));
            }});
     }
   }
@@ -323,7 +332,7 @@ void Subscriber::Impl::Reap(std::vector<Finished> finished, Clock::time_point no
     const grpc::StatusCode code = done.status.error_code();
     std::string message = done.status.error_message();
     if (message.empty()) message = "stream ended";
-    std::deque<PulledMessage> undelivered;
+    std::deque<MessageBatch> undelivered;
     {
       absl::MutexLock lock(&mu_);
       if (failure_.has_value()) continue;  // Stopped: nothing is reopened.

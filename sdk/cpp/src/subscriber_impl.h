@@ -39,12 +39,12 @@ class Subscriber::Impl : public internal::StreamListener {
   ~Impl() override;
 
   std::optional<PulledMessage> Next(std::chrono::milliseconds timeout);
+  std::optional<MessageBatch> NextBatch(std::chrono::milliseconds timeout);
   std::optional<SubscriberError> Failure() const;
   SubscriberStats Stats() const;
   bool Close(std::chrono::milliseconds timeout);
 
-  void OnMessages(internal::SubscribeStream* stream,
-                  std::vector<ReceivedMessage> messages, uint64_t first_seq) override;
+  void OnMessages(std::shared_ptr<const internal::ReceivedBatch> batch) override;
   void OnReceiptFailures(internal::SubscribeStream* stream,
                          std::vector<ReceiptFailure> failures) override;
   void OnStreamDone(internal::SubscribeStream* stream, grpc::Status status) override;
@@ -77,8 +77,10 @@ class Subscriber::Impl : public internal::StreamListener {
             std::vector<SubscriberError>* errors);
   void Open(Endpoint& endpoint, std::size_t index);
   // Callback mode: hands a batch to the handler pool.
-  void Dispatch(std::shared_ptr<internal::SubscribeStream> stream,
-                std::vector<ReceivedMessage> messages, uint64_t first_seq);
+  void Dispatch(std::shared_ptr<const internal::ReceivedBatch> batch);
+  // Pull mode: waits up to `timeout` for a received batch in pulled_; false
+  // if there is none to take.
+  bool AwaitPulled(std::chrono::milliseconds timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const internal::SubscriberOptions options_;
   const ferry::v1::SubscribeRequest open_;
@@ -94,7 +96,8 @@ class Subscriber::Impl : public internal::StreamListener {
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<SubscriberError> failure_ ABSL_GUARDED_BY(mu_);
-  std::deque<PulledMessage> pulled_ ABSL_GUARDED_BY(mu_);
+  // Pull mode: received batches not handed out yet, oldest first; none empty.
+  std::deque<MessageBatch> pulled_ ABSL_GUARDED_BY(mu_);
   std::vector<Finished> finished_ ABSL_GUARDED_BY(mu_);
   std::vector<ReceiptFailure> receipt_failures_ ABSL_GUARDED_BY(mu_);
 

@@ -695,5 +695,105 @@ TEST(Subscriber, AckAllAcksAPulledBatchFromSeveralNodesEachOnceAtItsNode) {
   EXPECT_EQ(subscriber->Stats().acks_sent, 5);
 }
 
+// NextBatch hands out the rest of a received response as views (after what
+// Next took of it); each message is settled by index at its node, and the
+// batch nacks what it did not settle when it goes.
+TEST(Subscriber, NextBatchViewsTheRestOfAResponseAndSettlesByIndex) {
+  FakeSubscriberNode node;
+  auto subscriber = Build(Options({&node}).AckBatch(1000, kLong));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  EXPECT_FALSE(subscriber->NextBatch(milliseconds(20)).has_value());
+  std::vector<ferry::v1::ReceivedMessage> sent;
+  for (int i = 0; i < 5; ++i) sent.push_back(Msg("v" + std::to_string(i), "k", 1));
+  sent[1].set_offset(7);
+  sent[1].set_cluster("c1");
+  sent[1].set_id("id-1");
+  sent[1].mutable_publish_time()->set_seconds(1'700'000'000);
+  ferry::v1::Header* header = sent[1].add_headers();
+  header->set_key("h");
+  header->set_value(std::string("\xff\x00", 2));
+  const std::vector<std::string> receipts = node.Deliver(0, sent);
+
+  Pull(*subscriber).Ack();  // message 0, by Next
+  std::optional<MessageBatch> batch = subscriber->NextBatch(kWait);
+  ASSERT_TRUE(batch.has_value());
+  ASSERT_EQ(batch->size(), 4u);
+  const ReceivedView& view = (*batch)[0];
+  EXPECT_EQ(view.value, "v1");
+  EXPECT_EQ(view.key, "k");
+  EXPECT_EQ(view.topic, "t");
+  EXPECT_EQ(view.partition, 1);
+  EXPECT_EQ(view.offset, 7);
+  EXPECT_EQ(view.cluster, "c1");
+  EXPECT_EQ(view.id, "id-1");
+  ASSERT_EQ(view.headers.size(), 1u);
+  EXPECT_EQ(view.headers[0].value, std::string("\xff\x00", 2));
+  ASSERT_TRUE(view.publish_time.has_value());
+  const ReceivedMessage copy = view.Copy();
+  EXPECT_EQ(copy.value, "v1");
+  EXPECT_EQ(copy.headers[0].key, "h");
+  EXPECT_EQ(copy.publish_time, view.publish_time);
+  EXPECT_TRUE((*batch)[3].headers.empty());
+
+  batch->Ack(0);
+  batch->Ack(0);  // only the first settlement counts
+  batch->Nack(1, milliseconds(250));
+  batch->Ack(1);
+  batch.reset();  // nacks messages 3 and 4 at once
+
+  EXPECT_TRUE(subscriber->Close(kWait));
+  const StreamLog log = node.streams()[0];
+  std::vector<std::string> acked = log.Acked();
+  std::sort(acked.begin(), acked.end());
+  EXPECT_EQ(acked, (std::vector<std::string>{receipts[0], receipts[1]}));
+  std::map<std::string, milliseconds> nacked;
+  for (const StreamLog::Timed& nack : log.Nacked()) nacked[nack.receipt] = nack.duration;
+  EXPECT_EQ(nacked,
+            (std::map<std::string, milliseconds>{{receipts[2], milliseconds(250)},
+                                                 {receipts[3], milliseconds(0)},
+                                                 {receipts[4], milliseconds(0)}}));
+}
+
+TEST(Subscriber, MessageBatchAckAllAcksWhatIsUnsettledOnce) {
+  FakeSubscriberNode node;
+  auto subscriber = Build(Options({&node}).AckBatch(1000, kLong));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  const std::vector<std::string> receipts =
+      node.Deliver(0, {Msg("1"), Msg("2"), Msg("3")});
+  std::optional<MessageBatch> batch = subscriber->NextBatch(kWait);
+  ASSERT_TRUE(batch.has_value());
+  ASSERT_EQ(batch->size(), 3u);
+  batch->Nack(2);
+  batch->AckAll();
+  batch->AckAll();
+  MessageBatch moved = std::move(*batch);
+  EXPECT_TRUE(batch->empty());  // moved from
+
+  EXPECT_TRUE(subscriber->Close(kWait));
+  const StreamLog log = node.streams()[0];
+  std::vector<std::string> acked = log.Acked();
+  std::sort(acked.begin(), acked.end());
+  EXPECT_EQ(acked, (std::vector<std::string>{receipts[0], receipts[1]}));
+  ASSERT_EQ(log.Nacked().size(), 1u);
+  EXPECT_EQ(log.Nacked()[0].receipt, receipts[2]);
+  EXPECT_EQ(subscriber->Stats().acks_sent, 2);
+}
+
+// The views are the batch's, not the subscriber's: they stay readable after
+// the subscriber is gone, and settling then does nothing.
+TEST(Subscriber, AMessageBatchOutlivesItsSubscriber) {
+  FakeSubscriberNode node;
+  auto subscriber = Build(Options({&node}));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  node.Deliver(0, {Msg(std::string(4096, 'x'), "key")});
+  std::optional<MessageBatch> batch = subscriber->NextBatch(kWait);
+  ASSERT_TRUE(batch.has_value());
+  subscriber.reset();
+  ASSERT_EQ(batch->size(), 1u);
+  EXPECT_EQ((*batch)[0].value, std::string(4096, 'x'));
+  EXPECT_EQ((*batch)[0].key, "key");
+  batch->AckAll();
+}
+
 }  // namespace
 }  // namespace ferry::client

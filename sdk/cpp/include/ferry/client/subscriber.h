@@ -39,6 +39,17 @@
 //     m->Ack();
 //   }
 //
+// Batch pull API: NextBatch hands out what one node's response delivered as
+// a MessageBatch of ReceivedViews, whose fields point into the bytes the
+// response arrived in: no copy and no allocation per field.
+//
+//   std::optional<ferry::client::MessageBatch> batch =
+//       subscriber->NextBatch(std::chrono::seconds(1));
+//   if (batch) {
+//     for (const ferry::client::ReceivedView& m : *batch) Print(m.value);
+//     batch->AckAll();
+//   }  // The views end with the batch; unsettled messages are nacked then.
+//
 // Delivery: the subscriber opens one stream to every endpoint (each node
 // serves different partitions of the group) and reopens a broken stream with
 // exponential backoff. Delivery is at least once: a message is redelivered
@@ -58,12 +69,14 @@
 #define FERRY_CLIENT_SUBSCRIBER_H_
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ferry/client/header.h"
@@ -164,6 +177,83 @@ struct SubscriberStats {
   int64_t reconnects = 0;
   // Streams open right now.
   int open_streams = 0;
+};
+
+// A header of a ReceivedView; valid as long as its ReceivedView.
+struct HeaderView {
+  std::string_view key{};
+  std::string_view value{};
+};
+
+// A delivered message read in place: the same fields as ReceivedMessage, as
+// views into the bytes the node's response arrived in (or, for the rare field
+// split across two of gRPC's slices, into one copy of it). The MessageBatch
+// that handed it out owns those bytes: every view, including `headers`, stays
+// valid until that batch is destroyed or assigned to; settling a message does
+// not end its view. Copy() makes an owning ReceivedMessage that outlives it.
+struct ReceivedView {
+  std::string_view topic{};
+  int32_t partition = -1;
+  int64_t offset = -1;
+  std::string_view key{};
+  std::string_view value{};
+  std::span<const HeaderView> headers{};
+  std::optional<std::chrono::system_clock::time_point> publish_time{};
+  int delivery_attempt = 1;
+  std::string_view cluster{};
+  std::string_view id{};
+
+  ReceivedMessage Copy() const;
+};
+
+namespace internal {
+struct BatchState;
+struct BatchAccess;
+}  // namespace internal
+
+// Messages that one node delivered together, taken with Subscriber::NextBatch,
+// and their settlement. Move-only; used by one thread at a time.
+//
+// Lifetime: the batch owns the bytes its ReceivedViews point into (about the
+// size of the node's response, up to FlowControl's bytes): keep a batch only
+// as long as its views are needed, and Copy() a message to keep it longer.
+// Destroying (or assigning to) a batch nacks its messages that were neither
+// acked nor nacked (redelivery as soon as possible). A batch may outlive its
+// subscriber: settling then does nothing, the views stay valid.
+//
+// Settlement is as with AckHandle, per message by index: of Ack and Nack only
+// the first call counts. Out-of-range indexes are a programming error.
+class MessageBatch {
+ public:
+  MessageBatch();
+  // For the SDK's own use: Subscriber makes batches.
+  explicit MessageBatch(std::unique_ptr<internal::BatchState> state);
+  ~MessageBatch();
+  MessageBatch(MessageBatch&&) noexcept;
+  // Nacks the unsettled messages this batch held.
+  MessageBatch& operator=(MessageBatch&&) noexcept;
+  MessageBatch(const MessageBatch&) = delete;
+  MessageBatch& operator=(const MessageBatch&) = delete;
+
+  std::span<const ReceivedView> messages() const;
+  std::size_t size() const { return messages().size(); }
+  bool empty() const { return messages().empty(); }
+  const ReceivedView& operator[](std::size_t i) const { return messages()[i]; }
+  auto begin() const { return messages().begin(); }
+  auto end() const { return messages().end(); }
+
+  void Ack(std::size_t i);
+  void Nack(std::size_t i,
+            std::chrono::milliseconds delay = std::chrono::milliseconds(0));
+  // As AckHandle::ExtendDeadline, for message i.
+  void ExtendDeadline(std::size_t i, std::chrono::milliseconds deadline);
+  // Acks every message not settled yet, under one lock of the stream.
+  void AckAll();
+
+ private:
+  friend struct internal::BatchAccess;
+
+  std::unique_ptr<internal::BatchState> state_;
 };
 
 class PulledMessage;
@@ -330,6 +420,11 @@ class Subscriber {
   // arrived in time, after Close, after a fatal error (see Failure), or in
   // callback mode.
   std::optional<PulledMessage> Next(std::chrono::milliseconds timeout);
+
+  // Pull mode: the messages of the oldest received response not handed out
+  // yet (what Next would return next and the rest of its batch), waiting up to
+  // `timeout`. nullopt as for Next. Next and NextBatch may be mixed.
+  std::optional<MessageBatch> NextBatch(std::chrono::milliseconds timeout);
 
   // The fatal error that stopped the subscriber, if any.
   std::optional<SubscriberError> Failure() const;

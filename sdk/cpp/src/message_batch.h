@@ -1,0 +1,61 @@
+// What a MessageBatch holds, and the hand-out of one message of it at a time
+// for Subscriber::Next.
+#ifndef FERRY_CLIENT_SRC_MESSAGE_BATCH_H_
+#define FERRY_CLIENT_SRC_MESSAGE_BATCH_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "ferry/client/subscriber.h"
+#include "subscribe_stream.h"
+
+namespace ferry::client::internal {
+
+// The messages of `batch` from `begin` on that were not handed out yet, and
+// which of them were settled. Used by one thread at a time.
+struct BatchState {
+  explicit BatchState(std::shared_ptr<const ReceivedBatch> received)
+      : batch(std::move(received)), settled(batch->decoded.messages.size(), 0) {}
+
+  std::span<const ReceivedView> Messages() const {
+    return std::span(batch->decoded.messages).subspan(begin);
+  }
+  // The stream's sequence number of Messages()[i].
+  uint64_t Seq(std::size_t i) const { return batch->first_seq + begin + i; }
+  // Marks Messages()[i] settled; false if it already was.
+  bool Settle(std::size_t i) {
+    char& done = settled[begin + i];
+    if (done != 0) return false;
+    done = 1;
+    return true;
+  }
+
+  // Hands Messages()[0] over to whoever settles it from now on (a
+  // PulledMessage's handle): returns its index in batch->decoded.messages.
+  // Requires !Messages().empty().
+  std::size_t TakeFront() {
+    settled[begin] = 1;
+    return begin++;
+  }
+
+  std::shared_ptr<const ReceivedBatch> batch;
+  std::size_t begin = 0;
+  std::vector<char> settled;
+};
+
+struct BatchAccess {
+  // Requires a batch made by the SDK (not default-constructed or moved from).
+  static BatchState& State(MessageBatch& batch) { return *batch.state_; }
+};
+
+// A batch of all of `received`'s messages.
+inline MessageBatch WholeBatch(std::shared_ptr<const ReceivedBatch> received) {
+  return MessageBatch(std::make_unique<BatchState>(std::move(received)));
+}
+
+}  // namespace ferry::client::internal
+
+#endif  // FERRY_CLIENT_SRC_MESSAGE_BATCH_H_
