@@ -27,7 +27,7 @@ func placeInRuns(n int, runs []*ferryv1.ReceiptRun, nextSeq *uint64) []runPlace 
 	places := make([]runPlace, n)
 	for _, r := range runs {
 		first, count := uint64(r.FirstMessage), uint64(r.Count)
-		if count == 0 || first+count > uint64(n) || places[first].run != nil || places[first+count-1].run != nil {
+		if count == 0 || first+count > uint64(n) || anyPlaced(places[first:first+count]) {
 			continue
 		}
 		*nextSeq++
@@ -37,6 +37,16 @@ func placeInRuns(n int, runs []*ferryv1.ReceiptRun, nextSeq *uint64) []runPlace 
 		}
 	}
 	return places
+}
+
+// anyPlaced reports whether a message of places is already in a run.
+func anyPlaced(places []runPlace) bool {
+	for _, p := range places {
+		if p.run != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // spanPiece acks messages [first, first+count) of run, or, with run nil,

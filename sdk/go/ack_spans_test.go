@@ -98,11 +98,12 @@ func TestTakeEmptiesThePendingAcks(t *testing.T) {
 
 func TestRunsThatDoNotFitTheBatchAreIgnored(t *testing.T) {
 	var seq uint64
-	places := placeInRuns(4, []*ferryv1.ReceiptRun{
+	places := placeInRuns(6, []*ferryv1.ReceiptRun{
 		{Run: []byte("empty"), FirstMessage: 0, Count: 0},
-		{Run: []byte("past-the-end"), FirstMessage: 2, Count: 3},
+		{Run: []byte("past-the-end"), FirstMessage: 4, Count: 3},
 		{Run: []byte("ok"), FirstMessage: 1, Count: 2},
 		{Run: []byte("overlaps"), FirstMessage: 2, Count: 2},
+		{Run: []byte("encloses"), FirstMessage: 0, Count: 5},
 	}, &seq)
 	for i, p := range places {
 		inOK := i == 1 || i == 2

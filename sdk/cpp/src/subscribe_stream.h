@@ -46,7 +46,7 @@ struct Counters {
 class SubscribeStream;
 
 // One response's messages as received: the slices gRPC read it into, kept
-// alive so that the decoded MessageViews can point into them instead of
+// alive so that the decoded ReceivedViews can point into them instead of
 // copying each field. Immutable once handed to the listener; shared by
 // whatever still uses a view (MessageBatch, handler tasks).
 struct ReceivedBatch {

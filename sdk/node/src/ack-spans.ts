@@ -20,7 +20,7 @@ export function placeInRuns(count: number, runs: ReceiptRun[] | undefined, count
   for (const r of runs ?? []) {
     const first = r.first_message;
     const end = first + r.count;
-    if (r.count === 0 || end > count || places[first] !== null || places[end - 1] !== null) continue;
+    if (r.count === 0 || end > count || places.slice(first, end).some((p) => p !== null)) continue;
     const run = { token: r.run, seq: ++counter.seq };
     for (let i = 0; i < r.count; i++) places[first + i] = { run, index: i };
   }

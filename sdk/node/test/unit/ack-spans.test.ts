@@ -47,11 +47,12 @@ test('take empties the pending acks; a later ack of a run is a piece of its own'
 });
 
 test('runs that do not fit the batch are ignored: their messages go by receipt', () => {
-  const places = placeInRuns(4, [
+  const places = placeInRuns(6, [
     { run: Buffer.from('empty'), first_message: 0, count: 0 },
-    { run: Buffer.from('past-the-end'), first_message: 2, count: 3 },
+    { run: Buffer.from('past-the-end'), first_message: 4, count: 3 },
     { run: Buffer.from('ok'), first_message: 1, count: 2 },
     { run: Buffer.from('overlaps'), first_message: 2, count: 2 },
+    { run: Buffer.from('encloses'), first_message: 0, count: 5 },
   ], { seq: 0 });
-  assert.deepEqual(places.map((p) => (p ? `${p.run.token}:${p.index}` : null)), [null, 'ok:0', 'ok:1', null]);
+  assert.deepEqual(places.map((p) => (p ? `${p.run.token}:${p.index}` : null)), [null, 'ok:0', 'ok:1', null, null, null]);
 });
