@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "common/proto_wire_reader.h"
+
 namespace ferry::subscribe {
 namespace {
 
@@ -30,8 +32,8 @@ enum ReceivedMessageField : int {
 constexpr int kHeaderKey = 1, kHeaderValue = 2;
 constexpr int kSeconds = 1, kNanos = 2;  // google.protobuf.Timestamp
 
-// Wire types.
-constexpr uint32_t kVarint = 0, kLengthDelimited = 2;
+using proto_wire::kLength;
+using proto_wire::kVarint;
 // Every field number here is below 16: its tag is one byte.
 constexpr size_t kTagSize = 1;
 
@@ -82,7 +84,7 @@ uint8_t* WriteVarintField(int field, uint64_t value, uint8_t* out) {
   return CodedOutputStream::WriteVarint64ToArray(value, out);
 }
 uint8_t* WriteLength(int field, size_t size, uint8_t* out) {
-  out = WriteTag(field, kLengthDelimited, out);
+  out = WriteTag(field, kLength, out);
   return CodedOutputStream::WriteVarint64ToArray(size, out);
 }
 uint8_t* WriteBytesField(int field, std::string_view bytes, uint8_t* out) {

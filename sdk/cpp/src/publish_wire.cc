@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstring>
 
+#include "common/proto_wire_reader.h"
+
 namespace ferry::client::internal {
 namespace {
 
@@ -26,8 +28,10 @@ constexpr uint32_t kHeaderValue = 2;
 constexpr uint32_t kSeconds = 1;
 constexpr uint32_t kNanos = 2;
 
-constexpr uint32_t kVarint = 0;
-constexpr uint32_t kLengthDelimited = 2;
+using proto_wire::kFixed32;
+using proto_wire::kFixed64;
+using proto_wire::kLength;
+using proto_wire::kVarint;
 
 constexpr std::size_t VarintSize(uint64_t value) {
   std::size_t size = 1;
@@ -63,7 +67,7 @@ std::size_t BytesSize(std::string_view bytes) {
 }
 
 char* WriteLengthPrefix(uint32_t field, std::size_t length, char* out) {
-  *out++ = Tag(field, kLengthDelimited);
+  *out++ = Tag(field, kLength);
   return WriteVarint(length, out);
 }
 
@@ -311,11 +315,11 @@ class FieldReader {
     switch (wire_type) {
       case kVarint:
         return Varint(&ignored);
-      case 1:  // fixed64
+      case kFixed64:
         return Advance(8);
-      case kLengthDelimited:
+      case kLength:
         return Bytes(&bytes);
-      case 5:  // fixed32
+      case kFixed32:
         return Advance(4);
       default:  // groups are not in proto3
         return false;
@@ -362,7 +366,7 @@ bool ReadStatus(std::string_view bytes, ResultView* out) {
     if (field == kStatusCode && Is(wire_type, kVarint)) {
       if (!reader.Varint(&number)) return false;
       out->code = static_cast<int32_t>(number);
-    } else if (field == kStatusMessage && Is(wire_type, kLengthDelimited)) {
+    } else if (field == kStatusMessage && Is(wire_type, kLength)) {
       if (!reader.Bytes(&out->error)) return false;
     } else if (field == kStatusRetryable && Is(wire_type, kVarint)) {
       if (!reader.Varint(&number)) return false;
@@ -381,10 +385,10 @@ bool ReadResult(std::string_view bytes, ResultView* out) {
     uint64_t number = 0;
     std::string_view status;
     if (!reader.Tag(&field, &wire_type)) return false;
-    if (field == kResultStatus && Is(wire_type, kLengthDelimited)) {
+    if (field == kResultStatus && Is(wire_type, kLength)) {
       // A repeated submessage merges, as in the generated parser.
       if (!reader.Bytes(&status) || !ReadStatus(status, out)) return false;
-    } else if (field == kResultCluster && Is(wire_type, kLengthDelimited)) {
+    } else if (field == kResultCluster && Is(wire_type, kLength)) {
       if (!reader.Bytes(&out->cluster)) return false;
     } else if (field == kResultPartition && Is(wire_type, kVarint)) {
       if (!reader.Varint(&number)) return false;
@@ -392,7 +396,7 @@ bool ReadResult(std::string_view bytes, ResultView* out) {
     } else if (field == kResultOffset && Is(wire_type, kVarint)) {
       if (!reader.Varint(&number)) return false;
       out->offset = static_cast<int64_t>(number);
-    } else if (field == kResultId && Is(wire_type, kLengthDelimited)) {
+    } else if (field == kResultId && Is(wire_type, kLength)) {
       if (!reader.Bytes(&out->id)) return false;
     } else if (!reader.Skip(wire_type)) {
       return false;
@@ -421,7 +425,7 @@ bool ReadVarints(FieldReader& reader, uint32_t wire_type, std::vector<uint64_t>*
 }
 
 bool IsVarints(uint32_t wire_type) {
-  return wire_type == kVarint || wire_type == kLengthDelimited;
+  return wire_type == kVarint || wire_type == kLength;
 }
 
 // CompactPublishResults: an OK result per message, without an id echo.
@@ -432,7 +436,7 @@ bool ReadCompact(std::string_view bytes, std::vector<ResultView>* results) {
   while (!reader.done()) {
     uint32_t field = 0, wire_type = 0;
     if (!reader.Tag(&field, &wire_type)) return false;
-    if (field == kCompactCluster && Is(wire_type, kLengthDelimited)) {
+    if (field == kCompactCluster && Is(wire_type, kLength)) {
       if (!reader.Bytes(&cluster)) return false;
     } else if (field == kCompactPartitions && IsVarints(wire_type)) {
       if (!ReadVarints(reader, wire_type, &partitions)) return false;
@@ -475,11 +479,11 @@ bool ReadResults(const grpc::ByteBuffer& response, std::string* storage,
     uint32_t field = 0, wire_type = 0;
     std::string_view result;
     if (!reader.Tag(&field, &wire_type)) return false;
-    if (field == kResponseResults && Is(wire_type, kLengthDelimited)) {
+    if (field == kResponseResults && Is(wire_type, kLength)) {
       if (!reader.Bytes(&result) || !ReadResult(result, &results->emplace_back())) {
         return false;
       }
-    } else if (field == kResponseCompact && Is(wire_type, kLengthDelimited)) {
+    } else if (field == kResponseCompact && Is(wire_type, kLength)) {
       if (!reader.Bytes(&result) || !ReadCompact(result, results)) return false;
     } else if (!reader.Skip(wire_type)) {
       return false;
