@@ -38,7 +38,7 @@ void MessageBatch::Nack(std::size_t i, std::chrono::milliseconds delay) {
 }
 
 void MessageBatch::ExtendDeadline(std::size_t i, std::chrono::milliseconds deadline) {
-  if (state_->settled[state_->begin + i] == 0) {
+  if (!state_->Settled(i)) {
     state_->batch->stream->Extend(state_->Seq(i), deadline);
   }
 }

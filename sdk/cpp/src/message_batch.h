@@ -25,11 +25,11 @@ struct BatchState {
   }
   // The stream's sequence number of Messages()[i].
   uint64_t Seq(std::size_t i) const { return batch->first_seq + begin + i; }
+  bool Settled(std::size_t i) const { return settled[begin + i] != 0; }
   // Marks Messages()[i] settled; false if it already was.
   bool Settle(std::size_t i) {
-    char& done = settled[begin + i];
-    if (done != 0) return false;
-    done = 1;
+    if (Settled(i)) return false;
+    settled[begin + i] = 1;
     return true;
   }
 
