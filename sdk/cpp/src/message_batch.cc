@@ -29,16 +29,20 @@ std::span<const ReceivedView> MessageBatch::messages() const {
   return state_->Messages();
 }
 
+// A moved-from or default batch holds nothing, and an index past the end names
+// no message: both are ignored, as AckHandle ignores calls on an empty handle.
+bool MessageBatch::Holds(std::size_t i) const { return i < size(); }
+
 void MessageBatch::Ack(std::size_t i) {
-  if (state_->Settle(i)) state_->batch->stream->Ack(state_->Seq(i));
+  if (Holds(i) && state_->Settle(i)) state_->batch->stream->Ack(state_->Seq(i));
 }
 
 void MessageBatch::Nack(std::size_t i, std::chrono::milliseconds delay) {
-  if (state_->Settle(i)) state_->batch->stream->Nack(state_->Seq(i), delay);
+  if (Holds(i) && state_->Settle(i)) state_->batch->stream->Nack(state_->Seq(i), delay);
 }
 
 void MessageBatch::ExtendDeadline(std::size_t i, std::chrono::milliseconds deadline) {
-  if (!state_->Settled(i)) {
+  if (Holds(i) && !state_->Settled(i)) {
     state_->batch->stream->Extend(state_->Seq(i), deadline);
   }
 }

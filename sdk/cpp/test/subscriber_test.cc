@@ -754,7 +754,7 @@ TEST(Subscriber, NextBatchViewsTheRestOfAResponseAndSettlesByIndex) {
                                                  {receipts[4], milliseconds(0)}}));
 }
 
-TEST(Subscriber, MessageBatchAckAllAcksWhatIsUnsettledOnce) {
+TEST(Subscriber, MessageBatchAckAllAcksWhatIsUnsettledOnceAndIgnoresWhatItDoesNotHold) {
   FakeSubscriberNode node;
   auto subscriber = Build(Options({&node}).AckBatch(1000, kLong));
   ASSERT_TRUE(WaitOpened(node, 1));
@@ -766,8 +766,14 @@ TEST(Subscriber, MessageBatchAckAllAcksWhatIsUnsettledOnce) {
   batch->Nack(2);
   batch->AckAll();
   batch->AckAll();
+  batch->Ack(3);  // past the end: ignored
+  batch->ExtendDeadline(3, milliseconds(500));
   MessageBatch moved = std::move(*batch);
   EXPECT_TRUE(batch->empty());  // moved from
+  batch->Ack(0);                // a moved-from batch settles nothing
+  batch->Nack(1);
+  batch->ExtendDeadline(0, milliseconds(500));
+  MessageBatch().AckAll();
 
   EXPECT_TRUE(subscriber->Close(kWait));
   const StreamLog log = node.streams()[0];
@@ -776,6 +782,7 @@ TEST(Subscriber, MessageBatchAckAllAcksWhatIsUnsettledOnce) {
   EXPECT_EQ(acked, (std::vector<std::string>{receipts[0], receipts[1]}));
   ASSERT_EQ(log.Nacked().size(), 1u);
   EXPECT_EQ(log.Nacked()[0].receipt, receipts[2]);
+  EXPECT_TRUE(log.Extended().empty());
   EXPECT_EQ(subscriber->Stats().acks_sent, 2);
 }
 

@@ -242,6 +242,8 @@ class MessageBatch {
   auto begin() const { return messages().begin(); }
   auto end() const { return messages().end(); }
 
+  // Settle message i. Only the first Ack or Nack of a message counts; an i
+  // past the end, or a moved-from or default-constructed batch, does nothing.
   void Ack(std::size_t i);
   void Nack(std::size_t i,
             std::chrono::milliseconds delay = std::chrono::milliseconds(0));
@@ -252,6 +254,7 @@ class MessageBatch {
 
  private:
   friend struct internal::BatchAccess;
+  bool Holds(std::size_t i) const;
 
   std::unique_ptr<internal::BatchState> state_;
 };
