@@ -1,6 +1,7 @@
 """Plain values of the subscribers: messages, counters, stream failures."""
 import datetime
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Dict, List, Optional, Tuple
 
 from ferry import _types
@@ -53,11 +54,12 @@ class Received:
     Handing out and settling a whole response is one step, not one per
     message (issue 18).
     """
-    __slots__ = ("pbs", "runs", "stream", "delivered", "expires", "next", "settled",
+    __slots__ = ("pbs", "size", "runs", "stream", "delivered", "expires", "next", "settled",
                  "unsettled", "extended", "_views")
 
     def __init__(self, pbs, stream, now, ack_deadline, runs=()):
         self.pbs = pbs
+        self.size = len(pbs)
         self.runs = receipt_runs(runs, len(pbs))
         self.stream = stream
         self.delivered = now
@@ -167,14 +169,15 @@ class Message:
         self._owner = owner
         self._headers = None
 
-    topic = property(lambda self: self._pb.topic)
-    partition = property(lambda self: self._pb.partition)
-    offset = property(lambda self: self._pb.offset)
+    # attrgetter reads the field without a Python frame.
+    topic = property(attrgetter("_pb.topic"))
+    partition = property(attrgetter("_pb.partition"))
+    offset = property(attrgetter("_pb.offset"))
     key = property(lambda self: self._pb.key or None)
-    value = property(lambda self: self._pb.value)
-    delivery_attempt = property(lambda self: self._pb.delivery_attempt)
-    cluster = property(lambda self: self._pb.cluster)
-    id = property(lambda self: self._pb.id)
+    value = property(attrgetter("_pb.value"))
+    delivery_attempt = property(attrgetter("_pb.delivery_attempt"))
+    cluster = property(attrgetter("_pb.cluster"))
+    id = property(attrgetter("_pb.id"))
 
     @property
     def header_list(self) -> List[Tuple[str, bytes]]:
@@ -248,6 +251,12 @@ class MessageBatch(Sequence):
         received, owner = self._received, self._owner
         for index in range(self._start, self._stop):
             yield Message(received, index, owner)
+
+    def _part(self, start: int, stop: int) -> "MessageBatch":
+        """Messages [start, stop) of this batch as a batch of their own."""
+        stop = min(stop, len(self))
+        return MessageBatch(self._received, self._start + start, self._start + stop,
+                            self._owner)
 
     @property
     def values(self) -> List[bytes]:
