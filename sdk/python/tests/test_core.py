@@ -322,13 +322,13 @@ def test_message_builds_headers_and_publish_time_as_the_received_record_had_them
     pb = subscriber_pb2.ReceivedMessage(
         receipt=b"r", topic="t", value=b"v", publish_time=time,
         headers=[common_pb2.Header(key="h", value=b"1"), common_pb2.Header(key="h", value=b"2")])
-    message = Message(Received([pb], None, 0.0, 30.0), 0, None)
+    message = Message(Received([pb], None, 0.0, 30.0), 0)
     assert message.publish_time == time.ToDatetime(tzinfo=datetime.timezone.utc)
     assert message.publish_time.tzinfo is not None
     assert message.header_list == [("h", b"1"), ("h", b"2")]
     assert message.headers == {"h": b"2"}
     bare = Message(Received([subscriber_pb2.ReceivedMessage(receipt=b"r", topic="t")], None,
-                            0.0, 30.0), 0, None)
+                            0.0, 30.0), 0)
     assert bare.publish_time is None and bare.headers == {} and bare.key is None
 
 

@@ -214,7 +214,7 @@ class SubscriberCore:
                 return False, ()
             self.stats.received += len(batch)
             received = Received(batch, stream, now, self.ack_deadline,
-                                response.messages.runs)
+                                response.messages.runs, self.owner)
             stream.unsettled[received] = None
             self.delivery.append(received)
             return True, ()
@@ -286,7 +286,7 @@ class SubscriberCore:
             if index + 1 == received.size:
                 delivery.popleft()
             if received.stream.alive:
-                return Message(received, index, self.owner)
+                return Message(received, index)
         return None
 
     def next_batch(self, max_messages: Optional[int] = None) -> Optional[MessageBatch]:
@@ -304,7 +304,7 @@ class SubscriberCore:
                 stop = start + max(1, max_messages)
                 delivery.appendleft(received)
             received.next = stop
-            return MessageBatch(received, start, stop, self.owner)
+            return MessageBatch(received, start, stop)
         return None
 
     def _delivering(self) -> bool:
@@ -566,7 +566,7 @@ class SubscriberCore:
         """Stops delivering; returns the messages received but not handed
         out (the shell nacks them)."""
         self.closing = True
-        leftovers = [Message(r, i, self.owner) for r in self.delivery
+        leftovers = [Message(r, i) for r in self.delivery
                      for i in range(r.next, len(r.pbs)) if r.stream.alive]
         self.delivery.clear()
         for chain in self.chains.values():
