@@ -334,11 +334,8 @@ class Subscriber:
                 return
             if batch is None:
                 return
-            if unordered:
-                ready = None
-            else:
-                messages = list(batch)
-                keyed = core.chain_keys(messages)
+            if not unordered:
+                keyed = core.chain_keys(list(batch))
             with self._lock:
                 closing = core.closing
                 if not closing:
