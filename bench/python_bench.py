@@ -210,7 +210,10 @@ def run_worker(args, name, topic, messages):
     command = [sys.executable, os.path.abspath(__file__), "--worker", name,
                "--server", args.server, "--bootstrap", args.bootstrap, "--topic", topic,
                "--messages", str(messages), "--size", str(args.size), "--many", str(args.many)]
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    env = None
+    if name.startswith("ferry-") and args.ferry_env:
+        env = dict(os.environ, **dict(item.split("=", 1) for item in args.ferry_env))
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     wall, cpu, done = json.loads(out.strip().splitlines()[-1])
     if done < messages:
         sys.exit("python_bench: %s did only %d of %d messages" % (name, done, messages))
@@ -316,6 +319,8 @@ def bench(args):
     print("%d messages of %d B, %d partitions, one local broker, ferryd in front; load "
           "before: %s, after: %s" % (n, args.size, args.partitions, args.load,
                                      "%.2f %.2f %.2f" % os.getloadavg()))
+    if args.ferry_env:
+        print("Ferry's workers ran with %s" % " ".join(args.ferry_env))
     print("msgs/s per core of the Python process (CPU µs/msg; wall msgs/s); ratio = "
           "Ferry / confluent-kafka per core (target >= 1); publish_many: %d messages "
           "per call" % args.many)
@@ -353,6 +358,9 @@ def main():
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--many", type=int, default=1000,
                         help="messages per publish_many call (default 1000)")
+    parser.add_argument("--ferry-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="environment of Ferry's workers only (repeatable), e.g. "
+                             "GLIBC_TUNABLES=glibc.malloc.trim_threshold=16777216")
     parser.add_argument("--topic", help=argparse.SUPPRESS)
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()

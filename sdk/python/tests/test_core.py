@@ -322,13 +322,13 @@ def test_message_builds_headers_and_publish_time_as_the_received_record_had_them
     pb = subscriber_pb2.ReceivedMessage(
         receipt=b"r", topic="t", value=b"v", publish_time=time,
         headers=[common_pb2.Header(key="h", value=b"1"), common_pb2.Header(key="h", value=b"2")])
-    message = Message(Received([pb], None, 0.0, 30.0), 0, None)
+    message = Message(Received([pb], None, 0.0, 30.0), 0)
     assert message.publish_time == time.ToDatetime(tzinfo=datetime.timezone.utc)
     assert message.publish_time.tzinfo is not None
     assert message.header_list == [("h", b"1"), ("h", b"2")]
     assert message.headers == {"h": b"2"}
     bare = Message(Received([subscriber_pb2.ReceivedMessage(receipt=b"r", topic="t")], None,
-                            0.0, 30.0), 0, None)
+                            0.0, 30.0), 0)
     assert bare.publish_time is None and bare.headers == {} and bare.key is None
 
 
@@ -541,3 +541,24 @@ def test_subscriber_core_admits_a_responses_handlers_at_once_chaining_per_key():
     batch = list(core.next_batch())
     assert core.admit_handlers(core.chain_keys(batch)) == [(m, None) for m in batch]
     assert core.running == 2 and core.handler_done(None) is None and core.running == 1
+
+
+def test_subscriber_core_acks_a_group_of_handled_messages_by_stretches_of_each_response():
+    owner, core = subscriber(ack_batch=(100, 0.01))
+    sent = []
+    stream = core.open_stream(0, sent.append)
+    deliver_with_runs(core, stream, 6, [(0, 6)])
+    deliver_with_runs(core, stream, 3, [])  # no runs: acked by receipt
+    first, second = list(core.next_batch()), list(core.next_batch())
+    first[3].nack()  # settled by its handler: not acked again
+    group = first[1:5] + [second[0], second[2]]  # 1-4 and two of the next response
+    core.handlers_admitted(len(group))
+    assert not core.ack_messages(group, 0.0)  # the nack is pending: the timer is set
+    core.handlers_done(len(group))
+    assert core.running == 0
+    assert not core.ack_messages(first[1:3], 0.0)  # already acked: nothing queued
+    core.maintain(1.0)
+    assert acks_of(sent) == ([b"r0", b"r2"], [(b"run0", 1, 2), (b"run0", 4, 1)])
+    assert [m.settled for m in first] == [False, True, True, True, True, False]
+    assert [m.settled for m in second] == [True, False, True]
+    assert core.snapshot().acks_sent == 5 and core.snapshot().nacks_sent == 1

@@ -377,3 +377,45 @@ def test_failover_kill9_during_subscribe_loses_nothing(node_pair):
     assert not missing, "%d messages never delivered after the kill, e.g. %s" % (
         len(missing), sorted(missing)[:5])
     print("duplicates after kill -9: %d" % (len(acked) - len(set(acked))))
+
+
+def test_callback_without_ordering_auto_acks_each_message_once(node, topic_factory):
+    # Handlers take slices of responses; their auto-acks go as one
+    # settlement per stretch, around the messages a handler settled itself.
+    topic = topic_factory(partitions=2)
+    group = unique("g")
+    total = 3000
+    with ferry.Publisher([node.endpoint]) as pub:
+        outcomes = pub.publish_many(topic, [b"%d" % i for i in range(total)]).result(30)
+        assert all(isinstance(o, ferry.PublishResult) for o in outcomes)
+    retried = {i for i in range(total) if i % 7 == 0 or i % 11 == 0}
+    lock = threading.Lock()
+    calls = collections.Counter()
+    finished = threading.Event()
+
+    def handle(m):
+        n = int(m.value)
+        with lock:
+            calls[n] += 1
+            first = calls[n] == 1
+            if len(calls) == total and all(calls[i] >= 2 for i in retried):
+                finished.set()
+        if first and n % 7 == 0:
+            m.nack()
+        elif first and n % 11 == 0:
+            raise RuntimeError("first try fails")
+
+    sub = ferry.Subscriber([node.endpoint], group, [topic], start="earliest",
+                           callback=handle, handler_threads=3)
+    try:
+        assert finished.wait(60), "handled %d of %d" % (len(calls), total)
+        time.sleep(0.5)
+    finally:
+        sub.close()
+    assert sorted(calls) == list(range(total))
+    assert all(calls[i] == 1 for i in range(total) if i not in retried)
+    stats = sub.stats()
+    assert stats.acks_sent == total and stats.nacks_sent == len(retried)
+    # Everything was acked and committed: the group sees nothing more.
+    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
+        assert again.receive(timeout=4) is None

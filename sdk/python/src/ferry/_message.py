@@ -1,6 +1,7 @@
 """Plain values of the subscribers: messages, counters, stream failures."""
 import datetime
 from collections.abc import Sequence
+from operator import attrgetter
 from typing import Dict, List, Optional, Tuple
 
 from ferry import _types
@@ -53,13 +54,15 @@ class Received:
     Handing out and settling a whole response is one step, not one per
     message (issue 18).
     """
-    __slots__ = ("pbs", "runs", "stream", "delivered", "expires", "next", "settled",
-                 "unsettled", "extended", "_views")
+    __slots__ = ("pbs", "size", "runs", "stream", "owner", "delivered", "expires", "next",
+                 "settled", "unsettled", "extended", "_views")
 
-    def __init__(self, pbs, stream, now, ack_deadline, runs=()):
+    def __init__(self, pbs, stream, now, ack_deadline, runs=(), owner=None):
         self.pbs = pbs
+        self.size = len(pbs)
         self.runs = receipt_runs(runs, len(pbs))
         self.stream = stream
+        self.owner = owner  # the shell: its messages' ack/nack/extend land there
         self.delivered = now
         self.expires = now + ack_deadline
         self.next = 0                           # the first not handed out
@@ -158,23 +161,22 @@ class Message:
     A receipt is valid only on the stream that delivered the message: after
     that stream broke, ack/nack do nothing and the node redelivers.
     """
-    __slots__ = ("_pb", "_received", "_index", "_owner", "_headers")
+    __slots__ = ("_pb", "_received", "_index", "_headers")  # _headers: set when first read
 
-    def __init__(self, received: Received, index: int, owner):
+    def __init__(self, received: Received, index: int):
         self._pb = (received._views or received.views())[index]
         self._received = received
         self._index = index
-        self._owner = owner
-        self._headers = None
 
-    topic = property(lambda self: self._pb.topic)
-    partition = property(lambda self: self._pb.partition)
-    offset = property(lambda self: self._pb.offset)
+    # attrgetter reads the field without a Python frame.
+    topic = property(attrgetter("_pb.topic"))
+    partition = property(attrgetter("_pb.partition"))
+    offset = property(attrgetter("_pb.offset"))
     key = property(lambda self: self._pb.key or None)
-    value = property(lambda self: self._pb.value)
-    delivery_attempt = property(lambda self: self._pb.delivery_attempt)
-    cluster = property(lambda self: self._pb.cluster)
-    id = property(lambda self: self._pb.id)
+    value = property(attrgetter("_pb.value"))
+    delivery_attempt = property(attrgetter("_pb.delivery_attempt"))
+    cluster = property(attrgetter("_pb.cluster"))
+    id = property(attrgetter("_pb.id"))
 
     @property
     def header_list(self) -> List[Tuple[str, bytes]]:
@@ -182,9 +184,11 @@ class Message:
 
     @property
     def headers(self) -> Dict[str, bytes]:
-        if self._headers is None:
+        try:
+            return self._headers
+        except AttributeError:
             self._headers = dict(self.header_list)
-        return self._headers
+            return self._headers
 
     @property
     def publish_time(self) -> Optional[datetime.datetime]:
@@ -194,20 +198,20 @@ class Message:
 
     def ack(self) -> None:
         """The message was processed: the node may commit past it."""
-        self._owner._settle(self, "ack", 0.0)
+        self._received.owner._settle(self, "ack", 0.0)
 
     def nack(self, delay: Optional[float] = None) -> None:
         """Redeliver the message, no sooner than ``delay`` seconds (or a
         timedelta; None: as soon as possible)."""
         seconds = 0.0 if delay is None else _types.seconds_of(delay, "delay")
-        self._owner._settle(self, "nack", seconds)
+        self._received.owner._settle(self, "nack", seconds)
 
     def extend(self, deadline: Optional[float] = None) -> None:
         """Sets the node's deadline for this message to now + ``deadline``
         seconds (default: the subscription's ack_deadline). Automatic
         extension continues afterwards, so this is needed only to ask for
         more than ack_deadline at once."""
-        self._owner._settle(self, "extend", deadline)
+        self._received.owner._settle(self, "extend", deadline)
 
     @property
     def settled(self) -> bool:
@@ -224,13 +228,12 @@ class MessageBatch(Sequence):
     sequence of :class:`Message` (built when read), with :meth:`ack` and
     :meth:`nack` for all of them in one call. Settling single messages
     (``batch[i].nack()``) first and then the batch settles the rest."""
-    __slots__ = ("_received", "_start", "_stop", "_owner")
+    __slots__ = ("_received", "_start", "_stop")
 
-    def __init__(self, received: Received, start: int, stop: int, owner):
+    def __init__(self, received: Received, start: int, stop: int):
         self._received = received
         self._start = start
         self._stop = stop
-        self._owner = owner
 
     def __len__(self) -> int:
         return self._stop - self._start
@@ -242,12 +245,17 @@ class MessageBatch(Sequence):
             index += len(self)
         if not 0 <= index < len(self):
             raise IndexError("MessageBatch index out of range")
-        return Message(self._received, self._start + index, self._owner)
+        return Message(self._received, self._start + index)
 
     def __iter__(self):
-        received, owner = self._received, self._owner
+        received = self._received
         for index in range(self._start, self._stop):
-            yield Message(received, index, owner)
+            yield Message(received, index)
+
+    def _part(self, start: int, stop: int) -> "MessageBatch":
+        """Messages [start, stop) of this batch as a batch of their own."""
+        stop = min(stop, len(self))
+        return MessageBatch(self._received, self._start + start, self._start + stop)
 
     @property
     def values(self) -> List[bytes]:
@@ -256,13 +264,13 @@ class MessageBatch(Sequence):
 
     def ack(self) -> None:
         """Acks every message of the batch not settled yet."""
-        self._owner._settle_batch(self, "ack", 0.0)
+        self._received.owner._settle_batch(self, "ack", 0.0)
 
     def nack(self, delay: Optional[float] = None) -> None:
         """Nacks every message of the batch not settled yet (see
         :meth:`Message.nack`)."""
         seconds = 0.0 if delay is None else _types.seconds_of(delay, "delay")
-        self._owner._settle_batch(self, "nack", seconds)
+        self._received.owner._settle_batch(self, "nack", seconds)
 
     def __repr__(self):
         return "MessageBatch(%d messages)" % len(self)

@@ -214,7 +214,7 @@ class SubscriberCore:
                 return False, ()
             self.stats.received += len(batch)
             received = Received(batch, stream, now, self.ack_deadline,
-                                response.messages.runs)
+                                response.messages.runs, self.owner)
             stream.unsettled[received] = None
             self.delivery.append(received)
             return True, ()
@@ -283,10 +283,10 @@ class SubscriberCore:
             received = delivery[0]
             index = received.next
             received.next = index + 1
-            if received.next == len(received.pbs):
+            if index + 1 == received.size:
                 delivery.popleft()
             if received.stream.alive:
-                return Message(received, index, self.owner)
+                return Message(received, index)
         return None
 
     def next_batch(self, max_messages: Optional[int] = None) -> Optional[MessageBatch]:
@@ -299,12 +299,12 @@ class SubscriberCore:
             received = delivery.popleft()
             if not received.stream.alive:
                 continue
-            start, stop = received.next, len(received.pbs)
+            start, stop = received.next, received.size
             if max_messages is not None and stop - start > max_messages:
                 stop = start + max(1, max_messages)
                 delivery.appendleft(received)
             received.next = stop
-            return MessageBatch(received, start, stop, self.owner)
+            return MessageBatch(received, start, stop)
         return None
 
     def _delivering(self) -> bool:
@@ -347,6 +347,14 @@ class SubscriberCore:
             self.chains[key] = collections.deque()
         return True
 
+    def handlers_admitted(self, count: int) -> None:
+        """``count`` handler calls outside any chain are about to run."""
+        self.running += count
+
+    def handlers_done(self, count: int) -> None:
+        """``count`` handler calls outside any chain returned."""
+        self.running -= count
+
     def handler_done(self, key) -> Optional[Message]:
         """A handler call returned; the next message of its chain, if any."""
         self.running -= 1
@@ -364,10 +372,42 @@ class SubscriberCore:
         """Records an ack, nack or extension (only the first ack/nack
         counts); True when the maintenance timer should wake up."""
         received, index = message._received, message._index
-        if received.settled[index]:
+        flags = received.settled
+        if flags[index]:
             return False
         if kind == "ack":
-            return self._ack_one(received, index, message._pb, now)
+            # The iterator's per-message path, kept to one frame: by span when
+            # the message is in a run (growing the last span when it
+            # continues it), else by receipt.
+            flags[index] = 1
+            received.unsettled -= 1
+            stream = received.stream
+            if not received.unsettled:
+                stream.unsettled.pop(received, None)
+            if not stream.alive or not self.accepting:
+                self.stats.dropped_settlements += 1
+                return False
+            pending = stream.pending
+            first = not pending.count
+            for run_first, count, run in received.runs:
+                if run_first <= index < run_first + count:
+                    spans, at = pending.spans, index - run_first
+                    last = spans[-1] if spans else None
+                    if last is not None and last[0] is run and last[1] + last[2] == at:
+                        last[2] += 1
+                    else:
+                        spans.append([run, at, 1])
+                    pending.span_messages += 1
+                    pending.count += 1
+                    if pending.since is None:
+                        pending.since = now
+                    break
+            else:
+                pending.add("ack", (message._pb.receipt,), 0.0, now)
+            if pending.count >= self.ack_batch_count:
+                self._flush(stream)
+                return False
+            return first
         if kind == "extend":
             seconds = self.ack_deadline if seconds is None else _types.seconds_of(
                 seconds, "deadline")
@@ -378,39 +418,44 @@ class SubscriberCore:
             self._mark_settled(received, index, index + 1)
         return self._queue(received.stream, kind, [message._pb.receipt], seconds, now)
 
-    def _ack_one(self, received: Received, index: int, pb, now: float) -> bool:
-        """settle() of one ack, the iterator's and auto-ack's per-message
-        path, kept short: by span when the message is in a run (joining the
-        last span when it continues it), else by receipt."""
-        received.settled[index] = 1
-        received.unsettled -= 1
-        stream = received.stream
-        if received.unsettled == 0:
-            stream.unsettled.pop(received, None)
-        if not stream.alive or not self.accepting:
-            self.stats.dropped_settlements += 1
-            return False
-        pending = stream.pending
-        first = pending.count == 0
-        for run_first, count, run in received.runs:
-            if run_first <= index < run_first + count:
-                pending.add_spans(((run, index - run_first, 1),), now)
-                break
-        else:
-            pending.add("ack", (pb.receipt,), 0.0, now)
-        return self._after_queue(stream, first)
+    def ack_messages(self, messages: List[Message], now: float) -> bool:
+        """Acks those of ``messages`` not settled yet (the callback API's
+        auto-acks of a group of calls): each stretch of consecutive messages
+        of one response as one settlement. True when the maintenance timer
+        should wake up."""
+        wake = False
+        received, start, stop = None, 0, 0
+        for message in messages:
+            if message._received is received and message._index == stop:
+                stop += 1
+                continue
+            if received is not None:
+                wake = self._ack_range(received, start, stop, now) or wake
+            received, start = message._received, message._index
+            stop = start + 1
+        if received is not None:
+            wake = self._ack_range(received, start, stop, now) or wake
+        return wake
 
     def settle_batch(self, batch: MessageBatch, kind: str, seconds, now: float) -> bool:
         """Acks or nacks every message of ``batch`` not settled yet, as one
         settlement; True when the maintenance timer should wake up."""
         received, start, stop = batch._received, batch._start, batch._stop
+        if kind == "ack":
+            return self._ack_range(received, start, stop, now)
         pieces = unsettled_pieces(received.settled, start, stop)
         if not pieces:
             return False
         self._mark_settled(received, start, stop)
-        if kind == "ack":
-            return self._queue_acks(received, pieces, now)
         return self._queue(received.stream, kind, received.receipts(pieces), seconds, now)
+
+    def _ack_range(self, received: Received, start: int, stop: int, now: float) -> bool:
+        """Acks ``received``'s messages [start, stop) not settled yet."""
+        pieces = unsettled_pieces(received.settled, start, stop)
+        if not pieces:
+            return False
+        self._mark_settled(received, start, stop)
+        return self._queue_acks(received, pieces, now)
 
     def _queue_acks(self, received: Received, pieces, now: float) -> bool:
         """Queues acks of ``pieces`` of ``received``: spans of its receipt
@@ -521,7 +566,7 @@ class SubscriberCore:
         """Stops delivering; returns the messages received but not handed
         out (the shell nacks them)."""
         self.closing = True
-        leftovers = [Message(r, i, self.owner) for r in self.delivery
+        leftovers = [Message(r, i) for r in self.delivery
                      for i in range(r.next, len(r.pbs)) if r.stream.alive]
         self.delivery.clear()
         for chain in self.chains.values():

@@ -322,8 +322,11 @@ class Subscriber:
         one lock and go to the handlers in chunks, an even share of the
         response per handler thread (at most MAX_HANDLER_CHUNK), so a
         thread hand-off serves many messages when many are waiting and one
-        when few are."""
+        when few are. Without ordering a chunk is a slice of the response
+        (a MessageBatch): the handler builds its messages, so the
+        dispatcher does nothing per message."""
         core = self._core
+        unordered = core.ordering is _types.Ordering.NONE
         while True:
             try:
                 batch = self.receive_batch()
@@ -331,19 +334,25 @@ class Subscriber:
                 return
             if batch is None:
                 return
-            messages = list(batch)
-            keyed = core.chain_keys(messages)
+            if not unordered:
+                keyed = core.chain_keys(list(batch))
             with self._lock:
                 closing = core.closing
                 if not closing:
-                    ready = core.admit_handlers(keyed)
+                    if unordered:
+                        core.handlers_admitted(len(batch))
+                    else:
+                        ready = core.admit_handlers(keyed)
             if closing:
-                for message in messages:
-                    message.nack()  # as close() did with the messages still queued
+                batch.nack()  # as close() did with the messages still queued
                 return
-            chunk = min(MAX_HANDLER_CHUNK, max(1, len(ready) // len(self._handlers)))
-            for start in range(0, len(ready), chunk):
-                self._pool.put(ready[start:start + chunk])
+            count = len(batch) if unordered else len(ready)
+            chunk = min(MAX_HANDLER_CHUNK, max(1, count // len(self._handlers)))
+            for start in range(0, count, chunk):
+                if unordered:
+                    self._pool.put(batch._part(start, start + chunk))
+                else:
+                    self._pool.put(ready[start:start + chunk])
 
     def _handler_loop(self):
         while True:
@@ -353,32 +362,47 @@ class Subscriber:
             self._handle_chunk(chunk)
 
     def _handle_chunk(self, chunk):
-        """Runs a chunk's calls. Those outside any chain (ordering "none",
-        keyless messages) end in groups under one lock, auto-acks included;
-        a group closes once its first call ended ack_batch's delay ago, so
-        auto-acks wait no longer than the ack batching would."""
-        ended, since = [], 0.0
+        """Runs a chunk's calls: a MessageBatch (no ordering) or (message,
+        chain key) pairs, whose chained calls run first and those outside
+        any chain (keyless messages) after them."""
+        if isinstance(chunk, MessageBatch):
+            self._call_group(chunk)
+            return
+        loose = []
         for message, key in chunk:
-            if key is not None:
+            if key is None:
+                loose.append(message)
+            else:
                 self._handle(message, key)
-                continue
-            ended.append((message, self._call(message)))
-            now = time.monotonic()
-            if len(ended) == 1:
-                since = now
-            elif now - since >= self._core.ack_batch_delay:
-                self._end_calls(ended, now)
-                ended = []
-        if ended:
-            self._end_calls(ended, time.monotonic())
+        if loose:
+            self._call_group(loose)
 
-    def _end_calls(self, ended, now):
+    def _call_group(self, messages):
+        """Calls outside any chain end in groups under one lock, their
+        auto-acks as one settlement per stretch of a response; a group
+        closes once its first call ended ack_batch's delay ago, so auto-acks
+        wait no longer than the ack batching would."""
+        ended, acks, since = 0, [], 0.0
+        delay = self._core.ack_batch_delay
+        for message in messages:
+            if self._call(message):
+                acks.append(message)
+            ended += 1
+            now = time.monotonic()
+            if ended == 1:
+                since = now
+            elif now - since >= delay:
+                self._end_calls(ended, acks, now)
+                ended, acks = 0, []
+        if ended:
+            self._end_calls(ended, acks, time.monotonic())
+
+    def _end_calls(self, ended, acks, now):
         core = self._core
         with self._lock:
-            for message, auto_ack in ended:
-                if auto_ack and core.settle(message, "ack", 0.0, now):
-                    self._maint.notify()
-                core.handler_done(None)
+            if acks and core.ack_messages(acks, now):
+                self._maint.notify()
+            core.handlers_done(ended)
             if core.closing:
                 self._ready.notify_all()
 
