@@ -119,7 +119,7 @@ class SeekOnAssignListener final : public GroupMemberListener {
 };
 
 // Ignores everything: the second member only causes rebalances.
-class IdleListener final : public GroupMemberListener {
+class IdleListener : public GroupMemberListener {
  public:
   void OnAssigned(const std::vector<AssignedPartition>&) override {}
   std::map<TopicPartition, int64_t> OnRevoked(
@@ -227,9 +227,8 @@ void ProduceBatch(const std::string& bootstrap, const std::string& topic,
     const size_t value_size = r.value ? r.value->size() : 0;
     const rd_kafka_resp_err_t err = rd_kafka_producev(
         producer, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
-        RD_KAFKA_V_VALUE(value, value_size),
-        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_END);
+        RD_KAFKA_V_VALUE(value, value_size), RD_KAFKA_V_HEADERS(headers),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
     ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
   }
   EXPECT_EQ(rd_kafka_flush(producer, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
@@ -237,13 +236,8 @@ void ProduceBatch(const std::string& bootstrap, const std::string& topic,
 }
 
 // Keeps a copy of every record, by offset.
-class CollectingListener final : public GroupMemberListener {
+class CollectingListener final : public IdleListener {
  public:
-  void OnAssigned(const std::vector<AssignedPartition>&) override {}
-  std::map<TopicPartition, int64_t> OnRevoked(
-      const std::vector<TopicPartition>&) override {
-    return {};
-  }
   void OnRecords(std::vector<ConsumedRecord> records) override {
     absl::MutexLock lock(&mu_);
     for (const ConsumedRecord& r : records) {
@@ -252,8 +246,6 @@ class CollectingListener final : public GroupMemberListener {
       for (const HeaderView& h : r.headers) out.headers.emplace_back(h.key, h.value);
     }
   }
-  void OnSeekDone(const TopicPartition&, int64_t) override {}
-  void OnError(const absl::Status&) override {}
 
   std::map<int64_t, PlainRecord> WaitFor(size_t count, absl::Duration timeout) {
     absl::MutexLock lock(&mu_);
@@ -296,12 +288,12 @@ TEST(KafkaGroupMemberTest, EachRecordArrivesWithExactlyItsHeaders) {
 
   LibrdkafkaClientFactory factory;
   CollectingListener listener;
-  auto member = KafkaGroupMember::Join(
-      {{"bootstrap.servers", broker->bootstrap()}}, "",
-      {.group = "member-headers",
-       .topics = {topic},
-       .start = {.kind = StartPosition::Kind::kEarliest}},
-      {.session_timeout = absl::Seconds(6)}, &listener, factory);
+  auto member =
+      KafkaGroupMember::Join({{"bootstrap.servers", broker->bootstrap()}}, "",
+                             {.group = "member-headers",
+                              .topics = {topic},
+                              .start = {.kind = StartPosition::Kind::kEarliest}},
+                             {.session_timeout = absl::Seconds(6)}, &listener, factory);
   ASSERT_TRUE(member.ok()) << member.status();
   const std::map<int64_t, PlainRecord> received =
       listener.WaitFor(sent.size(), absl::Seconds(30));
