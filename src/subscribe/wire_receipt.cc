@@ -29,7 +29,8 @@ char* PutVarint(uint64_t value, char* out) {
 
 char* PutBytes(std::string_view bytes, char* out) {
   out = PutVarint(bytes.size(), out);
-  std::memcpy(out, bytes.data(), bytes.size());
+  // An empty view may have no data at all (a version-1 receipt's cluster).
+  if (!bytes.empty()) std::memcpy(out, bytes.data(), bytes.size());
   return out + bytes.size();
 }
 

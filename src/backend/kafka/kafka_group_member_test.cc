@@ -241,9 +241,12 @@ class CollectingListener final : public IdleListener {
   void OnRecords(std::vector<ConsumedRecord> records) override {
     absl::MutexLock lock(&mu_);
     for (const ConsumedRecord& r : records) {
-      PlainRecord& out = records_[r.offset];
+      // A rebalance on a fresh broker may deliver a record again: the last
+      // delivery counts.
+      PlainRecord out;
       if (r.value.data() != nullptr) out.value = std::string(r.value);
       for (const HeaderView& h : r.headers) out.headers.emplace_back(h.key, h.value);
+      records_[r.offset] = std::move(out);
     }
   }
 
