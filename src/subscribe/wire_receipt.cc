@@ -1,5 +1,7 @@
 #include "subscribe/wire_receipt.h"
 
+#include <cstring>
+
 namespace ferry::subscribe {
 namespace {
 
@@ -12,12 +14,24 @@ constexpr uint64_t kMaxTopicBytes = 249;
 // make the node allocate.
 constexpr uint64_t kMaxClusterBytes = 255;
 
-void PutVarint(std::string& out, uint64_t value) {
+// Receipts are written for every delivered message: sized first, then
+// written through a pointer into room made once, not a push_back per byte.
+constexpr size_t kMaxVarintBytes = 10;
+
+char* PutVarint(uint64_t value, char* out) {
   while (value >= 0x80) {
-    out.push_back(static_cast<char>((value & 0x7f) | 0x80));
+    *out++ = static_cast<char>((value & 0x7f) | 0x80);
     value >>= 7;
   }
-  out.push_back(static_cast<char>(value));
+  *out++ = static_cast<char>(value);
+  return out;
+}
+
+char* PutBytes(std::string_view bytes, char* out) {
+  out = PutVarint(bytes.size(), out);
+  // An empty view may have no data at all (a version-1 receipt's cluster).
+  if (!bytes.empty()) std::memcpy(out, bytes.data(), bytes.size());
+  return out + bytes.size();
 }
 
 bool GetVarint(std::string_view& in, uint64_t& value) {
@@ -41,21 +55,34 @@ int64_t UnZigZag(uint64_t v) {
   return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
 }
 
-// The fields after the version byte, up to the cluster.
-void AppendFields(const WireReceipt& r, std::string& out) {
-  PutVarint(out, r.stream);
-  PutVarint(out, r.partition_epoch);
-  PutVarint(out, r.generation);
-  PutVarint(out, ZigZag(r.partition));
-  PutVarint(out, ZigZag(r.attempt));
-  PutVarint(out, ZigZag(r.offset));
-  PutVarint(out, r.topic.size());
-  out.append(r.topic);
-  PutVarint(out, r.cluster.size());
-  out.append(r.cluster);
+// Room for the version byte, nine varints (six fields, two lengths, a run's
+// count), the topic and the cluster.
+size_t MaxBytes(const WireReceipt& r) {
+  return 1 + 9 * kMaxVarintBytes + r.topic.size() + r.cluster.size();
 }
 
-// Reads what AppendFields wrote (without the cluster for version 1) from
+// The fields after the version byte, up to the cluster.
+char* PutFields(const WireReceipt& r, char* out) {
+  out = PutVarint(r.stream, out);
+  out = PutVarint(r.partition_epoch, out);
+  out = PutVarint(r.generation, out);
+  out = PutVarint(ZigZag(r.partition), out);
+  out = PutVarint(ZigZag(r.attempt), out);
+  out = PutVarint(ZigZag(r.offset), out);
+  out = PutBytes(r.topic, out);
+  return PutBytes(r.cluster, out);
+}
+
+// Appends what `put` writes (at most MaxBytes(r)) to `out`.
+template <typename Put>
+void AppendTo(const WireReceipt& r, std::string& out, Put put) {
+  const size_t begin = out.size();
+  out.resize(begin + MaxBytes(r));
+  char* end = put(out.data() + begin);
+  out.resize(static_cast<size_t>(end - out.data()));
+}
+
+// Reads what PutFields wrote (without the cluster for version 1) from
 // the front of `in`; false when malformed.
 bool GetFields(std::string_view& in, bool with_cluster, WireReceipt& r) {
   uint64_t partition = 0, attempt = 0, offset = 0, topic_size = 0;
@@ -91,14 +118,15 @@ bool GetFields(std::string_view& in, bool with_cluster, WireReceipt& r) {
 
 std::string EncodeReceipt(const WireReceipt& receipt) {
   std::string out;
-  out.reserve(26 + receipt.topic.size() + receipt.cluster.size());
   AppendReceipt(receipt, out);
   return out;
 }
 
 void AppendReceipt(const WireReceipt& r, std::string& out) {
-  out.push_back(kVersion);
-  AppendFields(r, out);
+  AppendTo(r, out, [&r](char* p) {
+    *p++ = kVersion;
+    return PutFields(r, p);
+  });
 }
 
 std::optional<WireReceipt> DecodeReceipt(std::string_view in) {
@@ -112,9 +140,10 @@ std::optional<WireReceipt> DecodeReceipt(std::string_view in) {
 }
 
 void AppendRun(const WireRun& run, std::string& out) {
-  out.push_back(kRunVersion);
-  AppendFields(run.first, out);
-  PutVarint(out, run.count);
+  AppendTo(run.first, out, [&run](char* p) {
+    *p++ = kRunVersion;
+    return PutVarint(run.count, PutFields(run.first, p));
+  });
 }
 
 std::optional<WireRun> DecodeRun(std::string_view in) {

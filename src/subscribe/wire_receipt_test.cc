@@ -31,6 +31,47 @@ TEST(WireReceipt, RoundTrips) {
   EXPECT_EQ(out->cluster, in.cluster);
 }
 
+// Receipts outlive a node upgrade in clients' hands: the bytes are fixed.
+TEST(WireReceipt, EncodesTheVersionTwoBytesWithTheLongestVarints) {
+  const WireReceipt r{.stream = UINT64_MAX,
+                      .partition_epoch = 300,
+                      .generation = uint64_t{1} << 63,
+                      .partition = INT32_MAX,
+                      .attempt = INT32_MAX,
+                      .offset = INT64_MAX,
+                      .topic = "orders",
+                      .cluster = "east"};
+  const std::string expected =
+      "\x02"
+      "\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"  // stream
+      "\xac\x02"                                  // partition epoch
+      "\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01"  // generation
+      "\xfe\xff\xff\xff\x0f"                      // partition, zig-zag
+      "\xfe\xff\xff\xff\x0f"                      // attempt
+      "\xfe\xff\xff\xff\xff\xff\xff\xff\xff\x01"  // offset
+      "\x06orders\x04"
+      "east";
+  EXPECT_EQ(EncodeReceipt(r), expected);
+}
+
+TEST(WireRun, AppendsAfterWhatIsThereWithTheLongestNamesAndCount) {
+  WireRun run{.first = Sample(), .count = UINT32_MAX};
+  const std::string topic(249, 't'), cluster(255, 'c');
+  run.first.offset = 1000;
+  run.first.topic = topic;
+  run.first.cluster = cluster;
+  std::string out = "prefix";
+  AppendRun(run, out);
+  const std::string expected = "prefix\x03\x07\x87\xad\x4b\x03\x16\x04\xd0\x0f\xf9\x01" +
+                               topic + "\xff\x01" + cluster + "\xff\xff\xff\xff\x0f";
+  EXPECT_EQ(out, expected);
+  std::optional<WireRun> back = DecodeRun(std::string_view(out).substr(6));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->count, UINT32_MAX);
+  EXPECT_EQ(back->first.topic, topic);
+  EXPECT_EQ(back->first.cluster, cluster);
+}
+
 TEST(WireReceipt, ReceiptsOfTwoClustersDifferOnlyInTheirCluster) {
   WireReceipt other = Sample();
   other.cluster = "main";

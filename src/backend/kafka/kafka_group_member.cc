@@ -10,6 +10,7 @@
 
 #include "backend/kafka/errors.h"
 #include "backend/kafka/fetch_arena.h"
+#include "backend/kafka/message_headers.h"
 
 namespace ferry::backend::kafka {
 namespace {
@@ -81,9 +82,11 @@ ConsumedRecord ToRecord(rd_kafka_message_t* message, std::shared_ptr<const void>
                         .timestamp_ms = rd_kafka_message_timestamp(message, nullptr),
                         .bytes = std::move(bytes)};
   // The message owns the parsed headers: their names and values live as long
-  // as it does.
+  // as it does. Most records have none; asking costs two allocations anyway.
+  static const int kLibraryVersion = rd_kafka_version();
   rd_kafka_headers_t* headers = nullptr;
-  if (rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (MayHaveHeaders(*message, kLibraryVersion) &&
+      rd_kafka_message_headers(message, &headers) == RD_KAFKA_RESP_ERR_NO_ERROR) {
     const char* name = nullptr;
     const void* value = nullptr;
     size_t size = 0;
@@ -628,9 +631,9 @@ void KafkaGroupMember::Take(rd_kafka_message_t* const* messages, size_t count) {
     pending_.reserve(static_cast<size_t>(std::max(options_.max_batch_records, 1)));
   }
   for (size_t i = 0; i < count; ++i) {
-    // rd_kafka_message_headers (in ToRecord) reads the record's header count,
-    // which follows the value in librdkafka's fetch buffer (v2 records; the
-    // value is a view into that buffer). The fetch thread's socket read
+    // ToRecord reads the record's header count (MayHaveHeaders), which
+    // follows the value in librdkafka's fetch buffer (v2 records; the value
+    // is a view into that buffer). The fetch thread's socket read
     // wrote that line on another core, so the first read was one cache miss
     // per message (4 % of ferryd's consume CPU). A prefetch is only a hint:
     // it never faults, and where the layout differs it merely does not help.

@@ -7,11 +7,13 @@
 
 #include <iostream>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "librdkafka/rdkafka.h"
 #include "testing/kafka_broker.h"
 #include "testing/kafka_client.h"
 
@@ -117,7 +119,7 @@ class SeekOnAssignListener final : public GroupMemberListener {
 };
 
 // Ignores everything: the second member only causes rebalances.
-class IdleListener final : public GroupMemberListener {
+class IdleListener : public GroupMemberListener {
  public:
   void OnAssigned(const std::vector<AssignedPartition>&) override {}
   std::map<TopicPartition, int64_t> OnRevoked(
@@ -184,6 +186,126 @@ TEST(KafkaGroupMemberTest, SeekRightAfterEachRebalanceTakesEffect) {
   // what counts.
   for (const std::string& error : listener.errors()) {
     std::cerr << "[ reported ] " << error << "\n";
+  }
+}
+
+// What a record carried or should carry: a null value is a tombstone.
+struct PlainRecord {
+  std::optional<std::string> value;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool operator==(const PlainRecord&) const = default;
+};
+
+std::ostream& operator<<(std::ostream& out, const PlainRecord& r) {
+  out << (r.value ? "\"" + r.value->substr(0, 20) + "\"" : "null") << " {";
+  for (const auto& [k, v] : r.headers) out << k << "=" << v << " ";
+  return out << "}";
+}
+
+// Produces `records` to partition 0 as one batch compressed with `codec`.
+void ProduceBatch(const std::string& bootstrap, const std::string& topic,
+                  const char* codec, const std::vector<PlainRecord>& records) {
+  char error[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [key, value] :
+       std::map<std::string, std::string>{{"bootstrap.servers", bootstrap},
+                                          {"compression.codec", codec},
+                                          {"linger.ms", "1000"}}) {
+    ASSERT_EQ(rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof error),
+              RD_KAFKA_CONF_OK)
+        << error;
+  }
+  rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
+  ASSERT_NE(producer, nullptr) << error;
+  for (const PlainRecord& r : records) {
+    rd_kafka_headers_t* headers = rd_kafka_headers_new(r.headers.size());
+    for (const auto& [k, v] : r.headers) {
+      rd_kafka_header_add(headers, k.data(), static_cast<ssize_t>(k.size()), v.data(),
+                          static_cast<ssize_t>(v.size()));
+    }
+    void* value = r.value ? const_cast<char*>(r.value->data()) : nullptr;
+    const size_t value_size = r.value ? r.value->size() : 0;
+    const rd_kafka_resp_err_t err = rd_kafka_producev(
+        producer, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
+        RD_KAFKA_V_VALUE(value, value_size), RD_KAFKA_V_HEADERS(headers),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+    ASSERT_EQ(err, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(err);
+  }
+  EXPECT_EQ(rd_kafka_flush(producer, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+  rd_kafka_destroy(producer);
+}
+
+// Keeps a copy of every record, by offset.
+class CollectingListener final : public IdleListener {
+ public:
+  void OnRecords(std::vector<ConsumedRecord> records) override {
+    absl::MutexLock lock(&mu_);
+    for (const ConsumedRecord& r : records) {
+      // A rebalance on a fresh broker may deliver a record again: the last
+      // delivery counts.
+      PlainRecord out;
+      if (r.value.data() != nullptr) out.value = std::string(r.value);
+      for (const HeaderView& h : r.headers) out.headers.emplace_back(h.key, h.value);
+      records_[r.offset] = std::move(out);
+    }
+  }
+
+  std::map<int64_t, PlainRecord> WaitFor(size_t count, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, count]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return records_.size() >= count;
+    };
+    mu_.AwaitWithTimeout(absl::Condition(&enough), timeout);
+    return records_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::map<int64_t, PlainRecord> records_ ABSL_GUARDED_BY(mu_);
+};
+
+// The member asks librdkafka for a record's headers only when the byte after
+// its value is not a zero count (MayHaveHeaders): every record, compressed or
+// not, with an empty or a null value, must still arrive with exactly its own.
+TEST(KafkaGroupMemberTest, EachRecordArrivesWithExactlyItsHeaders) {
+  testing::KafkaBroker* broker = testing::SharedBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "member.headers";
+  ASSERT_TRUE(broker->CreateTopic(topic, 1).ok());
+  const std::vector<PlainRecord> batch = {
+      {"plain", {}},
+      {"one", {{"a", "1"}}},
+      {"", {{"empty-value", "x"}}},
+      {"", {}},
+      {std::nullopt, {{"tombstone", "y"}}},
+      {std::nullopt, {}},
+      {std::string(3000, 'v'), {{"k1", "v1"}, {"k2", ""}, {"", "no name"}}},
+      {std::string("ends in zero\0", 13), {}},
+      {"last", {{"z", std::string(300, 'h')}}},
+  };
+  std::vector<PlainRecord> sent;
+  for (const char* codec : {"none", "gzip", "snappy", "lz4", "zstd"}) {
+    ProduceBatch(broker->bootstrap(), topic, codec, batch);
+    sent.insert(sent.end(), batch.begin(), batch.end());
+  }
+
+  LibrdkafkaClientFactory factory;
+  CollectingListener listener;
+  auto member =
+      KafkaGroupMember::Join({{"bootstrap.servers", broker->bootstrap()}}, "",
+                             {.group = "member-headers",
+                              .topics = {topic},
+                              .start = {.kind = StartPosition::Kind::kEarliest}},
+                             {.session_timeout = absl::Seconds(6)}, &listener, factory);
+  ASSERT_TRUE(member.ok()) << member.status();
+  const std::map<int64_t, PlainRecord> received =
+      listener.WaitFor(sent.size(), absl::Seconds(30));
+  ASSERT_EQ(received.size(), sent.size());
+  int64_t offset = 0;
+  for (const auto& [at, record] : received) {
+    EXPECT_EQ(at, offset);
+    EXPECT_EQ(record, sent[static_cast<size_t>(offset)]) << "offset " << offset;
+    ++offset;
   }
 }
 
