@@ -5,22 +5,26 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <random>
 #include <utility>
 
 #include "retry.h"
 
 namespace ferry::client::internal {
 
-IdGenerator::IdGenerator() {
-  std::random_device device;
-  std::array<uint32_t, 8> entropy;
-  for (uint32_t& word : entropy) word = device();
-  std::seed_seq seed(entropy.begin(), entropy.end());
-  absl::MutexLock lock(&mu_);
-  rng_.seed(seed);
-}
-
 namespace {
+
+// The calling thread's engine.
+std::mt19937_64& ThreadEngine() {
+  thread_local std::mt19937_64 engine = [] {
+    std::random_device device;
+    std::array<uint32_t, 8> entropy;
+    for (uint32_t& word : entropy) word = device();
+    std::seed_seq seed(entropy.begin(), entropy.end());
+    return std::mt19937_64(seed);
+  }();
+  return engine;
+}
 
 constexpr std::size_t kIdDigits = 32;
 
@@ -39,12 +43,9 @@ void WriteHexId(uint64_t high, uint64_t low, char* out) {
 }  // namespace
 
 std::string IdGenerator::Next() {
-  uint64_t high, low;
-  {
-    absl::MutexLock lock(&mu_);
-    high = rng_();
-    low = rng_();
-  }
+  std::mt19937_64& engine = ThreadEngine();
+  const uint64_t high = engine();
+  const uint64_t low = engine();
   std::string id(kIdDigits, '0');
   WriteHexId(high, low, id.data());
   return id;
@@ -60,11 +61,11 @@ PublishManyResult IdGenerator::NewResult(std::span<const MessageView> messages) 
   result.ids.resize(bytes);
   result.id_ends.reserve(messages.size());
   char* out = result.ids.data();
-  absl::MutexLock lock(&mu_);
+  std::mt19937_64& engine = ThreadEngine();
   for (const MessageView& message : messages) {
     if (message.id.empty()) {
-      const uint64_t high = rng_();
-      WriteHexId(high, rng_(), out);
+      const uint64_t high = engine();
+      WriteHexId(high, engine(), out);
       out += kIdDigits;
     } else {
       out = std::copy(message.id.begin(), message.id.end(), out);

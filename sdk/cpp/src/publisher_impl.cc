@@ -97,10 +97,11 @@ Publisher::Impl::~Impl() {
   follower_.reset();
 }
 
-void Publisher::Impl::Publish(std::string topic, Message message,
+void Publisher::Impl::Publish(std::string_view topic, const Message& message,
                               internal::Completion done) {
-  const std::size_t payload_bytes = internal::PayloadBytes(message);
-  std::string id = message.id.empty() ? ids_.Next() : std::move(message.id);
+  const MessageView view = internal::ViewOf(message);
+  const std::size_t payload_bytes = internal::PayloadBytes(view);
+  std::string id = message.id.empty() ? ids_.Next() : message.id;
   if (payload_bytes > options_.max_outstanding_bytes) {
     done.Complete(internal::Failure(
         kInvalidArgument,
@@ -111,10 +112,10 @@ void Publisher::Impl::Publish(std::string topic, Message message,
   }
   // Encoded here, once: the sender thread only concatenates (a retry resends
   // the same bytes, so also the same ferry.id).
-  std::unique_ptr<Pending> pending = Pending::New(
-      topic, message.ordering_key.empty() ? message.key : message.ordering_key,
-      internal::MessageFieldSize(message, id));
-  internal::WriteMessageField(message, id, pending->mutable_wire());
+  std::unique_ptr<Pending> pending =
+      Pending::New(topic, view.ordering_key.empty() ? view.key : view.ordering_key,
+                   internal::MessageFieldSize(view, id));
+  internal::WriteMessageField(view, id, pending->mutable_wire());
   pending->payload_bytes = payload_bytes;
   pending->id = std::move(id);
   pending->done = std::move(done);
