@@ -35,7 +35,9 @@ inline std::size_t PayloadBytes(const Message& message) {
 // when the node echoed none, and then moved into the result when it
 // succeeded (the message is done then). `retryable` is the node's decision
 // (Retryable with its flag).
-PublishResult FromWire(const ResultView& result, std::string* id);
+// Written into *written (a default PublishResult), in place: it is built
+// once per message and moved once, into the completion.
+void FromWire(const ResultView& result, std::string* id, PublishResult* written);
 
 // A failure the node did not describe with a ferry.v1.Status (a failed call,
 // an unreachable node, the SDK's own checks and limits): `retryable` is

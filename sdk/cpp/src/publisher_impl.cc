@@ -469,11 +469,14 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
     for (std::size_t i = 0; i < count; ++i) {
       std::unique_ptr<Pending>& message = call->messages[i];
       message->failed_endpoint = -1;
-      PublishResult result = internal::FromWire(results_[i], &message->id);
+      auto& [resolved, result] = done->emplace_back();
+      internal::FromWire(results_[i], &message->id, &result);
       if (result.ok()) {
-        done->emplace_back(std::move(message), std::move(result));
+        resolved = std::move(message);
       } else {
-        Failed(std::move(message), std::move(result), now, closing, &retries, done);
+        PublishResult error = std::move(result);
+        done->pop_back();
+        Failed(std::move(message), std::move(error), now, closing, &retries, done);
       }
     }
   } else {
