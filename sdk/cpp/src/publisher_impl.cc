@@ -437,7 +437,7 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
   const std::string& address = endpoints_[call->endpoint].address;
   results_.clear();
   const bool readable =
-      status.ok() && internal::ReadResults(call->response, &response_bytes_, &results_);
+      status.ok() && internal::ReadResults(call->response, &response_storage_, &results_);
   const bool answered = readable && results_.size() == count;
   // When not answered: what each message failed with.
   int code = static_cast<int>(status.error_code());

@@ -183,7 +183,7 @@ class Publisher::Impl {
   // Finish's scratch space, kept for the next batch.
   std::vector<internal::ResultView> results_;
   std::vector<uint32_t> retries_;
-  std::string response_bytes_;
+  internal::ResponseStorage response_storage_;
   uint64_t last_request_id_ = 0;
 
   // Without fallback (whose probe fetches the settings itself): follows the
