@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/fuzz_pieces.h"
 #include "publish_result_wire.h"
 
 namespace {
@@ -31,21 +32,16 @@ bool Same(const std::vector<ResultView>& a, const std::vector<ResultView>& b) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  // The first byte picks the piece size of the second read.
-  const size_t piece_size = data[0] % 8 + 1;
-  const std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
+  const ferry::fuzz::Pieces input = ferry::fuzz::CutInput(data, size);
 
   std::deque<std::string> whole_spilled;
   std::vector<ResultView> whole;
   const bool read =
-      ferry::client::internal::ReadResults({&input, 1}, &whole_spilled, &whole);
-  std::vector<std::string_view> pieces;
-  for (size_t at = 0; at < input.size(); at += piece_size) {
-    pieces.push_back(input.substr(at, piece_size));
-  }
+      ferry::client::internal::ReadResults({&input.whole, 1}, &whole_spilled, &whole);
   std::deque<std::string> cut_spilled;
   std::vector<ResultView> cut;
-  const bool read_cut = ferry::client::internal::ReadResults(pieces, &cut_spilled, &cut);
+  const bool read_cut =
+      ferry::client::internal::ReadResults(input.cut, &cut_spilled, &cut);
   if (read != read_cut) std::abort();
   if (!read) return 0;
   // In one piece nothing is copied: every field is a view of the input.
