@@ -195,8 +195,8 @@ Batch Batcher::Build(const std::string& name, Topic& topic, Clock::time_point no
       bytes += message->wire_bytes;
       batch.messages.push_back(std::move(message));
     }
-    // Everything before `seq` was taken and Promote adds only later seqs: the
-    // next candidate is the first.
+    // Every candidate before the one just taken was taken too, and Promote
+    // adds only later seqs: the next candidate is the first.
     it = topic.ready.begin();
   }
   // The batch is closed: messages of its keys still in `ready` wait for it.
