@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/fuzz_pieces.h"
 #include "publish/publish_wire.h"
 
 namespace {
@@ -58,18 +59,13 @@ bool Same(const PublishRequestView& a, const PublishRequestView& b) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  // The first byte picks the piece size of the second decode.
-  const size_t piece_size = data[0] % 8 + 1;
-  const std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
+  const ferry::fuzz::Pieces pieces = ferry::fuzz::CutInput(data, size);
+  const std::string_view input = pieces.whole;
 
   PublishRequestView whole;
   const absl::Status decoded = ferry::publish::DecodePublishRequest({&input, 1}, &whole);
-  std::vector<std::string_view> pieces;
-  for (size_t at = 0; at < input.size(); at += piece_size) {
-    pieces.push_back(input.substr(at, piece_size));
-  }
   PublishRequestView cut;
-  const absl::Status decoded_cut = ferry::publish::DecodePublishRequest(pieces, &cut);
+  const absl::Status decoded_cut = ferry::publish::DecodePublishRequest(pieces.cut, &cut);
   if (decoded.ok() != decoded_cut.ok()) std::abort();
   if (!decoded.ok()) {
     if (decoded.code() != absl::StatusCode::kInvalidArgument) std::abort();

@@ -51,7 +51,7 @@ std::optional<Batch> Batcher::NextBatch(Clock::time_point now, uint64_t urgent_u
       }
       continue;
     }
-    it = topic.empty() ? topics_.erase(it) : std::next(it);
+    it = topic.empty() ? EraseTopic(it) : std::next(it);
   }
   return std::nullopt;
 }
@@ -92,9 +92,9 @@ void Batcher::Complete(const std::string& topic_name,
     } else {
       Promote(topic, queue);
     }
-    EraseIfIdle(topic, key);
+    if (queue.idle()) topic.keys.erase(found);
   }
-  if (topic.empty()) topics_.erase(topic_name);
+  if (topic.empty()) EraseTopic(topics_.find(topic_name));
 }
 
 void Batcher::ReleaseBackoff(Clock::time_point now) {
@@ -144,6 +144,7 @@ std::vector<std::unique_ptr<Pending>> Batcher::TakeAll() {
   }
   for (auto& [at, message] : backoff_) all.push_back(std::move(message));
   topics_.clear();
+  cached_topic_ = nullptr;
   backoff_.clear();
   size_ = 0;
   return all;
@@ -166,7 +167,6 @@ Batch Batcher::Build(const std::string& name, Topic& topic, Clock::time_point no
   std::size_t bytes = 0;
   auto it = topic.ready.begin();
   while (it != topic.ready.end() && batch.messages.size() < limits_.max_messages) {
-    const uint64_t seq = it->first;
     const bool too_late = it->second->deadline <= now;
     if (!too_late && !batch.messages.empty() &&
         bytes + it->second->wire_bytes > limits_.max_bytes) {
@@ -186,6 +186,7 @@ Batch Batcher::Build(const std::string& name, Topic& topic, Clock::time_point no
       // The key's next message joins the candidates (at a higher seq, so
       // this loop still meets it in publish order).
       Promote(topic, queue, /*same_batch=*/true);
+      if (queue.in_ready && queue.in_flight) promoted_.push_back(&queue);
       if (queue.idle()) topic.keys.erase(entry);
     }
     if (too_late) {
@@ -194,16 +195,20 @@ Batch Batcher::Build(const std::string& name, Topic& topic, Clock::time_point no
       bytes += message->wire_bytes;
       batch.messages.push_back(std::move(message));
     }
-    it = topic.ready.upper_bound(seq);
+    // Every candidate before the one just taken was taken too, and Promote
+    // adds only later seqs: the next candidate is the first.
+    it = topic.ready.begin();
   }
   // The batch is closed: messages of its keys still in `ready` wait for it.
-  for (const std::string& key : batch.keys) {
-    KeyQueue& queue = topic.keys[key];
-    if (!queue.in_ready) continue;
-    auto found = topic.ready.find(queue.ready_seq);
-    queue.waiting.push_front(TakeReady(topic, found));
-    queue.in_ready = false;
+  // Erasing from the key map (above) moves no other entry, so the pointers
+  // hold.
+  for (KeyQueue* queue : promoted_) {
+    if (!queue->in_ready) continue;
+    auto found = topic.ready.find(queue->ready_seq);
+    queue->waiting.push_front(TakeReady(topic, found));
+    queue->in_ready = false;
   }
+  promoted_.clear();
   return batch;
 }
 
@@ -238,11 +243,6 @@ void Batcher::Promote(Topic& topic, KeyQueue& queue, bool same_batch) {
   queue.in_ready = true;
   queue.ready_seq = first->seq;
   MakeReady(topic, std::move(first));
-}
-
-void Batcher::EraseIfIdle(Topic& topic, std::string_view key) {
-  auto found = topic.keys.find(KeyOf(key));
-  if (found != topic.keys.end() && found->second.idle()) topic.keys.erase(found);
 }
 
 bool Batcher::PartFirst(const KeyQueue& queue) {
@@ -334,7 +334,7 @@ void Batcher::CompletePart(const ManyPart& part) {
     Promote(topic, queue);
     if (queue.idle()) topic.keys.erase(found);
   }
-  if (topic.empty()) topics_.erase(topic_entry);
+  if (topic.empty()) EraseTopic(topic_entry);
 }
 
 std::vector<std::unique_ptr<ManyPart>> Batcher::TakeAllParts() {
@@ -349,9 +349,17 @@ std::vector<std::unique_ptr<ManyPart>> Batcher::TakeAllParts() {
 }
 
 Batcher::Topic& Batcher::TopicNamed(std::string_view name) {
+  if (cached_topic_ != nullptr && cached_topic_->first == name)
+    return cached_topic_->second;
   auto found = topics_.find(name);
-  if (found != topics_.end()) return found->second;
-  return topics_.emplace(std::string(name), Topic()).first->second;
+  if (found == topics_.end()) found = topics_.emplace(std::string(name), Topic()).first;
+  cached_topic_ = &*found;
+  return found->second;
+}
+
+Batcher::Topics::iterator Batcher::EraseTopic(Topics::iterator topic) {
+  if (cached_topic_ == &*topic) cached_topic_ = nullptr;
+  return topics_.erase(topic);
 }
 
 }  // namespace ferry::client::internal

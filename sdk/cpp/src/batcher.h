@@ -63,6 +63,8 @@ struct Batch {
 class Batcher {
  public:
   explicit Batcher(BatchLimits limits) : limits_(limits) {}
+  Batcher(const Batcher&) = delete;
+  Batcher& operator=(const Batcher&) = delete;
 
   // New limits for the batches built from now on (settings pushed by the
   // nodes); queued messages stay queued.
@@ -164,16 +166,23 @@ class Batcher {
   // there, backing off, or (unless `same_batch`) in flight. `same_batch`: the
   // key is in flight in the batch being built, which may take more of it.
   void Promote(Topic& topic, KeyQueue& queue, bool same_batch = false);
-  void EraseIfIdle(Topic& topic, std::string_view key);
   // The key's first part comes before its first waiting message.
   static bool PartFirst(const KeyQueue& queue);
   // Gives the key to its first waiting part.
   void Grant(KeyQueue& queue);
-  // The topic's state, created if it has none.
+  using Topics = std::map<std::string, Topic, std::less<>>;
+  // The topic's state, created if it has none. Remembers the last topic
+  // asked for: a publisher's messages mostly go to one.
   Topic& TopicNamed(std::string_view name);
+  // Every erase of a topic goes through here (it forgets the remembered one).
+  Topics::iterator EraseTopic(Topics::iterator topic);
 
   BatchLimits limits_;
-  std::map<std::string, Topic, std::less<>> topics_;
+  Topics topics_;
+  Topics::value_type* cached_topic_ = nullptr;
+  // Build's scratch: the batch's keys whose next message it made a
+  // candidate.
+  std::vector<KeyQueue*> promoted_;
   // Messages waiting for their retry backoff, by not_before. For a key, only
   // its first message is here (KeyQueue::backing_off); the rest wait behind.
   std::multimap<Clock::time_point, std::unique_ptr<Pending>> backoff_;

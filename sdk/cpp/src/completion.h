@@ -37,7 +37,9 @@ class BasicCompletion {
   BasicCompletion(BasicCompletion&&) noexcept = default;
   BasicCompletion& operator=(BasicCompletion&&) noexcept = default;
 
-  void Complete(Result result) {
+  // By reference: the result is moved once, into the promise or the
+  // callback's parameter.
+  void Complete(Result&& result) {
     if (auto* promise = std::get_if<std::promise<Result>>(&target_)) {
       promise->set_value(std::move(result));
     } else if (auto* callback = std::get_if<Callback>(&target_)) {

@@ -28,8 +28,6 @@ constexpr uint32_t kHeaderValue = 2;
 constexpr uint32_t kSeconds = 1;
 constexpr uint32_t kNanos = 2;
 
-using proto_wire::kFixed32;
-using proto_wire::kFixed64;
 using proto_wire::kLength;
 using proto_wire::kVarint;
 
@@ -265,231 +263,18 @@ grpc::ByteBuffer EncodeRetry(const ManyPart& part) {
   return grpc::ByteBuffer(&slice, 1);
 }
 
-namespace {
-
-// Reads protobuf fields from [pos, end); every method returns false on bytes
-// that are not well-formed, leaving the reader unusable.
-class FieldReader {
- public:
-  FieldReader(const char* begin, const char* end) : pos_(begin), end_(end) {}
-  explicit FieldReader(std::string_view bytes)
-      : FieldReader(bytes.data(), bytes.data() + bytes.size()) {}
-
-  bool done() const { return pos_ == end_; }
-
-  bool Varint(uint64_t* value) {
-    uint64_t result = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      if (pos_ == end_) return false;
-      const auto byte = static_cast<uint8_t>(*pos_++);
-      result |= uint64_t{byte & 0x7fu} << shift;
-      if (byte < 0x80) {
-        *value = result;
-        return true;
-      }
-    }
-    return false;
-  }
-
-  // The next field's number and wire type.
-  bool Tag(uint32_t* field, uint32_t* wire_type) {
-    uint64_t tag = 0;
-    if (!Varint(&tag) || (tag >> 3) == 0 || (tag >> 3) > UINT32_MAX) return false;
-    *field = static_cast<uint32_t>(tag >> 3);
-    *wire_type = static_cast<uint32_t>(tag & 7);
-    return true;
-  }
-
-  bool Bytes(std::string_view* bytes) {
-    uint64_t length = 0;
-    if (!Varint(&length) || length > static_cast<uint64_t>(end_ - pos_)) return false;
-    *bytes = {pos_, static_cast<std::size_t>(length)};
-    pos_ += length;
-    return true;
-  }
-
-  // The value of a field this reader does not want.
-  bool Skip(uint32_t wire_type) {
-    uint64_t ignored = 0;
-    std::string_view bytes;
-    switch (wire_type) {
-      case kVarint:
-        return Varint(&ignored);
-      case kFixed64:
-        return Advance(8);
-      case kLength:
-        return Bytes(&bytes);
-      case kFixed32:
-        return Advance(4);
-      default:  // groups are not in proto3
-        return false;
-    }
-  }
-
- private:
-  bool Advance(std::size_t n) {
-    if (static_cast<std::size_t>(end_ - pos_) < n) return false;
-    pos_ += n;
-    return true;
-  }
-
-  const char* pos_;
-  const char* end_;
-};
-
-// Field numbers of ferry.v1.PublishResponse, PublishResult, Status and
-// CompactPublishResults.
-constexpr uint32_t kResponseResults = 3;
-constexpr uint32_t kResponseCompact = 4;
-constexpr uint32_t kCompactCluster = 1;
-constexpr uint32_t kCompactPartitions = 2;
-constexpr uint32_t kCompactOffsets = 3;
-constexpr uint32_t kResultStatus = 1;
-constexpr uint32_t kResultCluster = 2;
-constexpr uint32_t kResultPartition = 3;
-constexpr uint32_t kResultOffset = 4;
-constexpr uint32_t kResultId = 6;
-constexpr uint32_t kStatusCode = 1;
-constexpr uint32_t kStatusMessage = 2;
-constexpr uint32_t kStatusRetryable = 3;
-
-// Whether a known field came with its own wire type; with another it is
-// skipped as an unknown field, as the generated parser does.
-bool Is(uint32_t wire_type, uint32_t expected) { return wire_type == expected; }
-
-bool ReadStatus(std::string_view bytes, ResultView* out) {
-  FieldReader reader(bytes);
-  while (!reader.done()) {
-    uint32_t field = 0, wire_type = 0;
-    uint64_t number = 0;
-    if (!reader.Tag(&field, &wire_type)) return false;
-    if (field == kStatusCode && Is(wire_type, kVarint)) {
-      if (!reader.Varint(&number)) return false;
-      out->code = static_cast<int32_t>(number);
-    } else if (field == kStatusMessage && Is(wire_type, kLength)) {
-      if (!reader.Bytes(&out->error)) return false;
-    } else if (field == kStatusRetryable && Is(wire_type, kVarint)) {
-      if (!reader.Varint(&number)) return false;
-      out->retryable = number != 0;
-    } else if (!reader.Skip(wire_type)) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool ReadResult(std::string_view bytes, ResultView* out) {
-  FieldReader reader(bytes);
-  while (!reader.done()) {
-    uint32_t field = 0, wire_type = 0;
-    uint64_t number = 0;
-    std::string_view status;
-    if (!reader.Tag(&field, &wire_type)) return false;
-    if (field == kResultStatus && Is(wire_type, kLength)) {
-      // A repeated submessage merges, as in the generated parser.
-      if (!reader.Bytes(&status) || !ReadStatus(status, out)) return false;
-    } else if (field == kResultCluster && Is(wire_type, kLength)) {
-      if (!reader.Bytes(&out->cluster)) return false;
-    } else if (field == kResultPartition && Is(wire_type, kVarint)) {
-      if (!reader.Varint(&number)) return false;
-      out->partition = static_cast<int32_t>(number);
-    } else if (field == kResultOffset && Is(wire_type, kVarint)) {
-      if (!reader.Varint(&number)) return false;
-      out->offset = static_cast<int64_t>(number);
-    } else if (field == kResultId && Is(wire_type, kLength)) {
-      if (!reader.Bytes(&out->id)) return false;
-    } else if (!reader.Skip(wire_type)) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// A repeated varint field's values, packed (one length-delimited run) or
-// not (one value per tag): parsers must accept both.
-bool ReadVarints(FieldReader& reader, uint32_t wire_type, std::vector<uint64_t>* out) {
-  uint64_t value = 0;
-  if (wire_type == kVarint) {
-    if (!reader.Varint(&value)) return false;
-    out->push_back(value);
-    return true;
-  }
-  std::string_view packed;
-  if (!reader.Bytes(&packed)) return false;
-  FieldReader values(packed);
-  while (!values.done()) {
-    if (!values.Varint(&value)) return false;
-    out->push_back(value);
-  }
-  return true;
-}
-
-bool IsVarints(uint32_t wire_type) {
-  return wire_type == kVarint || wire_type == kLength;
-}
-
-// CompactPublishResults: an OK result per message, without an id echo.
-bool ReadCompact(std::string_view bytes, std::vector<ResultView>* results) {
-  FieldReader reader(bytes);
-  std::string_view cluster;
-  std::vector<uint64_t> partitions, offsets;
-  while (!reader.done()) {
-    uint32_t field = 0, wire_type = 0;
-    if (!reader.Tag(&field, &wire_type)) return false;
-    if (field == kCompactCluster && Is(wire_type, kLength)) {
-      if (!reader.Bytes(&cluster)) return false;
-    } else if (field == kCompactPartitions && IsVarints(wire_type)) {
-      if (!ReadVarints(reader, wire_type, &partitions)) return false;
-    } else if (field == kCompactOffsets && IsVarints(wire_type)) {
-      if (!ReadVarints(reader, wire_type, &offsets)) return false;
-    } else if (!reader.Skip(wire_type)) {
-      return false;
-    }
-  }
-  if (partitions.size() != offsets.size()) return false;
-  for (std::size_t i = 0; i < partitions.size(); ++i) {
-    ResultView& result = results->emplace_back();
-    result.cluster = cluster;
-    result.partition = static_cast<int32_t>(partitions[i]);
-    result.offset = static_cast<int64_t>(offsets[i]);
-  }
-  return true;
-}
-
-}  // namespace
-
-bool ReadResults(const grpc::ByteBuffer& response, std::string* storage,
+bool ReadResults(const grpc::ByteBuffer& response, ResponseStorage* storage,
                  std::vector<ResultView>* results) {
+  storage->slices.clear();
+  storage->pieces.clear();
+  storage->spilled.clear();
   if (response.Length() == 0) return true;  // All defaults (Dump refuses it).
-  std::vector<grpc::Slice> slices;
-  if (!response.Dump(&slices).ok()) return false;
-  std::string_view bytes;
-  if (slices.size() == 1) {
-    bytes = {reinterpret_cast<const char*>(slices[0].begin()), slices[0].size()};
-  } else {
-    storage->clear();
-    storage->reserve(response.Length());
-    for (const grpc::Slice& slice : slices) {
-      storage->append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-    }
-    bytes = *storage;
+  if (!response.Dump(&storage->slices).ok()) return false;
+  for (const grpc::Slice& slice : storage->slices) {
+    storage->pieces.emplace_back(reinterpret_cast<const char*>(slice.begin()),
+                                 slice.size());
   }
-  FieldReader reader(bytes);
-  while (!reader.done()) {
-    uint32_t field = 0, wire_type = 0;
-    std::string_view result;
-    if (!reader.Tag(&field, &wire_type)) return false;
-    if (field == kResponseResults && Is(wire_type, kLength)) {
-      if (!reader.Bytes(&result) || !ReadResult(result, &results->emplace_back())) {
-        return false;
-      }
-    } else if (field == kResponseCompact && Is(wire_type, kLength)) {
-      if (!reader.Bytes(&result) || !ReadCompact(result, results)) return false;
-    } else if (!reader.Skip(wire_type)) {
-      return false;
-    }
-  }
-  return true;
+  return ReadResults(storage->pieces, &storage->spilled, results);
 }
 
 }  // namespace ferry::client::internal

@@ -7,15 +7,16 @@
 // those the generated serializer writes (fields in number order, defaults
 // left out), so ferryd's parser reads them unchanged.
 //
-// Responses: read in place into views of the response's bytes, without a
-// PublishResult object and its strings per message.
+// Responses: read in place (publish_result_wire.h).
 #ifndef FERRY_CLIENT_SRC_PUBLISH_WIRE_H_
 #define FERRY_CLIENT_SRC_PUBLISH_WIRE_H_
 
 #include <grpcpp/support/byte_buffer.h>
+#include <grpcpp/support/slice.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <span>
 #include <string>
@@ -25,6 +26,7 @@
 #include "ferry/client/publisher.h"
 #include "many_part.h"
 #include "pending.h"
+#include "publish_result_wire.h"
 
 namespace ferry::client::internal {
 
@@ -78,25 +80,18 @@ std::unique_ptr<ManyPart> EncodePart(std::string_view topic,
 // its trailer, copied from the part's request.
 grpc::ByteBuffer EncodeRetry(const ManyPart& part);
 
-// One ferry.v1.PublishResult, viewing the bytes it was read from.
-struct ResultView {
-  int code = 0;            // status.code
-  std::string_view error;  // status.message
-  bool retryable = false;  // status.retryable
-  std::string_view cluster;
-  int32_t partition = 0;
-  int64_t offset = 0;
-  std::string_view id;
+// What the views of ReadResults point into besides the response: its slices
+// (a small one keeps its bytes inside the grpc::Slice) and the fields cut
+// between two of them. Kept by the caller while it uses the views; reused.
+struct ResponseStorage {
+  std::vector<grpc::Slice> slices;
+  std::vector<std::string_view> pieces;
+  std::deque<std::string> spilled;
 };
 
-// A PublishResponse's results, in order: its PublishResults, or, when the
-// node answered in the compact form, an OK view per message (cluster,
-// partition and offset; no id). The views point into *storage
-// (which keeps the bytes when `response` is not one flat slice) or into
-// `response`'s slices; both must outlive them. False when the bytes are not
-// a well-formed PublishResponse (fields this SDK does not know are skipped,
-// as the generated parser does).
-bool ReadResults(const grpc::ByteBuffer& response, std::string* storage,
+// The results of `response` (publish_result_wire.h), read in place from its
+// slices.
+bool ReadResults(const grpc::ByteBuffer& response, ResponseStorage* storage,
                  std::vector<ResultView>* results);
 
 }  // namespace ferry::client::internal

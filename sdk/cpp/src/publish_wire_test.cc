@@ -211,7 +211,7 @@ TEST(PublishWireTest, CompactResultsAreOneOkViewPerMessage) {
   }
   const std::string bytes = response.SerializeAsString();
   for (std::size_t slice_size : {bytes.size(), std::size_t{3}}) {
-    std::string storage;
+    ResponseStorage storage;
     std::vector<ResultView> results;
     const grpc::ByteBuffer buffer = InSlices(bytes, slice_size);
     ASSERT_TRUE(ReadResults(buffer, &storage, &results));
@@ -231,7 +231,7 @@ TEST(PublishWireTest, CompactResultsAreOneOkViewPerMessage) {
       "eu"                 // cluster
       "\x10\x01\x10\x02"   // partitions 1, 2, one tag each
       "\x18\x07\x18\x08";  // offsets 7, 8
-  std::string storage;
+  ResponseStorage storage;
   std::vector<ResultView> results;
   ASSERT_TRUE(ReadResults(InSlices(unpacked, unpacked.size()), &storage, &results));
   ASSERT_EQ(results.size(), 2u);
@@ -302,7 +302,7 @@ TEST(PublishWireTest, ResultsAreReadAsTheGeneratedParserReadsThem) {
   const std::string bytes = SampleResponse().SerializeAsString();
   for (std::size_t slice_size : {bytes.size(), std::size_t{1}, std::size_t{7}}) {
     SCOPED_TRACE(slice_size);
-    std::string storage;
+    ResponseStorage storage;
     std::vector<ResultView> results;
     // The views may point into the buffer's slices: it outlives them.
     const grpc::ByteBuffer response = InSlices(bytes, slice_size);
@@ -335,7 +335,7 @@ TEST(PublishWireTest, UnknownFieldsAndWireTypesAreSkipped) {
   EXPECT_EQ(check.results(0).cluster(), "eu-1");
   EXPECT_EQ(check.results_size(), 4);
 
-  std::string storage;
+  ResponseStorage storage;
   std::vector<ResultView> results;
   const grpc::ByteBuffer response = InSlices(bytes, 5);
   ASSERT_TRUE(ReadResults(response, &storage, &results));
@@ -346,14 +346,14 @@ TEST(PublishWireTest, TruncatedResponseIsRejected) {
   const std::string bytes = SampleResponse().SerializeAsString();
   for (std::size_t cut : {bytes.size() - 1, bytes.size() - 2, std::size_t{3}}) {
     SCOPED_TRACE(cut);
-    std::string storage;
+    ResponseStorage storage;
     std::vector<ResultView> results;
     EXPECT_FALSE(ReadResults(InSlices(bytes.substr(0, cut), 4), &storage, &results));
   }
 }
 
 TEST(PublishWireTest, EmptyResponseHasNoResults) {
-  std::string storage;
+  ResponseStorage storage;
   std::vector<ResultView> results;
   EXPECT_TRUE(ReadResults(grpc::ByteBuffer(), &storage, &results));
   EXPECT_TRUE(results.empty());

@@ -135,7 +135,7 @@ std::future<PublishResult> Publisher::Publish(std::string topic, Message message
   if (fallback_) {
     fallback_->Publish(std::move(topic), std::move(message), std::move(completion));
   } else {
-    impl_->Publish(std::move(topic), std::move(message), std::move(completion));
+    impl_->Publish(topic, message, std::move(completion));
   }
   return std::move(future);
 }
@@ -145,7 +145,7 @@ void Publisher::Publish(std::string topic, Message message, Callback done) {
   if (fallback_) {
     fallback_->Publish(std::move(topic), std::move(message), std::move(completion));
   } else {
-    impl_->Publish(std::move(topic), std::move(message), std::move(completion));
+    impl_->Publish(topic, message, std::move(completion));
   }
 }
 

@@ -97,10 +97,11 @@ Publisher::Impl::~Impl() {
   follower_.reset();
 }
 
-void Publisher::Impl::Publish(std::string topic, Message message,
+void Publisher::Impl::Publish(std::string_view topic, const Message& message,
                               internal::Completion done) {
-  const std::size_t payload_bytes = internal::PayloadBytes(message);
-  std::string id = message.id.empty() ? ids_.Next() : std::move(message.id);
+  const MessageView view = internal::ViewOf(message);
+  const std::size_t payload_bytes = internal::PayloadBytes(view);
+  std::string id = message.id.empty() ? ids_.Next() : message.id;
   if (payload_bytes > options_.max_outstanding_bytes) {
     done.Complete(internal::Failure(
         kInvalidArgument,
@@ -111,10 +112,10 @@ void Publisher::Impl::Publish(std::string topic, Message message,
   }
   // Encoded here, once: the sender thread only concatenates (a retry resends
   // the same bytes, so also the same ferry.id).
-  std::unique_ptr<Pending> pending = Pending::New(
-      topic, message.ordering_key.empty() ? message.key : message.ordering_key,
-      internal::MessageFieldSize(message, id));
-  internal::WriteMessageField(message, id, pending->mutable_wire());
+  std::unique_ptr<Pending> pending =
+      Pending::New(topic, view.ordering_key.empty() ? view.key : view.ordering_key,
+                   internal::MessageFieldSize(view, id));
+  internal::WriteMessageField(view, id, pending->mutable_wire());
   pending->payload_bytes = payload_bytes;
   pending->id = std::move(id);
   pending->done = std::move(done);
@@ -436,7 +437,7 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
   const std::string& address = endpoints_[call->endpoint].address;
   results_.clear();
   const bool readable =
-      status.ok() && internal::ReadResults(call->response, &response_bytes_, &results_);
+      status.ok() && internal::ReadResults(call->response, &response_storage_, &results_);
   const bool answered = readable && results_.size() == count;
   // When not answered: what each message failed with.
   int code = static_cast<int>(status.error_code());
@@ -468,11 +469,14 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
     for (std::size_t i = 0; i < count; ++i) {
       std::unique_ptr<Pending>& message = call->messages[i];
       message->failed_endpoint = -1;
-      PublishResult result = internal::FromWire(results_[i], &message->id);
+      auto& [resolved, result] = done->emplace_back();
+      internal::FromWire(results_[i], &message->id, &result);
       if (result.ok()) {
-        done->emplace_back(std::move(message), std::move(result));
+        resolved = std::move(message);
       } else {
-        Failed(std::move(message), std::move(result), now, closing, &retries, done);
+        PublishResult error = std::move(result);
+        done->pop_back();
+        Failed(std::move(message), std::move(error), now, closing, &retries, done);
       }
     }
   } else {

@@ -48,8 +48,9 @@ class Publisher::Impl {
   explicit Impl(internal::PublisherOptions options);
   ~Impl();
 
-  // Queues the message; `done` gets its result (inline when it fails at once).
-  void Publish(std::string topic, Message message, internal::Completion done);
+  // Queues the message (encoded here: nothing of `message` is kept); `done`
+  // gets its result (inline when it fails at once).
+  void Publish(std::string_view topic, const Message& message, internal::Completion done);
   // Encodes the messages into parts and queues them; `done` gets the call's
   // result (inline when every message failed at once).
   void PublishMany(std::string_view topic, std::span<const MessageView> messages,
@@ -182,7 +183,7 @@ class Publisher::Impl {
   // Finish's scratch space, kept for the next batch.
   std::vector<internal::ResultView> results_;
   std::vector<uint32_t> retries_;
-  std::string response_bytes_;
+  internal::ResponseStorage response_storage_;
   uint64_t last_request_id_ = 0;
 
   // Without fallback (whose probe fetches the settings itself): follows the

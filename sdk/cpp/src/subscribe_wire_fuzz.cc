@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/fuzz_pieces.h"
 #include "subscribe_wire.h"
 
 namespace {
@@ -56,20 +57,14 @@ bool Same(const DecodedResponse& a, const DecodedResponse& b) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
-  // The first byte picks the piece size of the second decode.
-  const size_t piece_size = data[0] % 8 + 1;
-  const std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
+  const ferry::fuzz::Pieces input = ferry::fuzz::CutInput(data, size);
 
   DecodedResponse whole;
   const absl::Status decoded =
-      ferry::client::internal::DecodeSubscribeResponse({&input, 1}, &whole);
-  std::vector<std::string_view> pieces;
-  for (size_t at = 0; at < input.size(); at += piece_size) {
-    pieces.push_back(input.substr(at, piece_size));
-  }
+      ferry::client::internal::DecodeSubscribeResponse({&input.whole, 1}, &whole);
   DecodedResponse cut;
   const absl::Status decoded_cut =
-      ferry::client::internal::DecodeSubscribeResponse(pieces, &cut);
+      ferry::client::internal::DecodeSubscribeResponse(input.cut, &cut);
   if (decoded.ok() != decoded_cut.ok()) std::abort();
   if (!decoded.ok()) {
     if (decoded.code() != absl::StatusCode::kInvalidArgument) std::abort();
