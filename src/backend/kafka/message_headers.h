@@ -20,8 +20,13 @@ bool HeaderCountFollowsValue(int library_version);
 // of those versions, the value has at least one byte and the byte after it
 // is 0. An empty value is not in the record's bytes (librdkafka points it at
 // a static "", rd_kafka_buf_read_bytes_varint) nor is a null one, so for
-// those the count's place is unknown and librdkafka is asked. Legacy v0/v1
-// records have no headers at all, so a 0 read there is right as well.
+// those the count's place is unknown and librdkafka is asked. A legacy v0/v1
+// value (old segments, kept as stored) is the last field of its record, so
+// the byte after it may lie past the fetch buffer: it is recognised by the
+// big-endian int32 length in front of it and librdkafka is asked. A v2 value
+// has at least five record bytes in front of it (length, attributes, two
+// deltas, key length), so reading four is safe; one whose bytes happen to
+// read as its length merely costs the ordinary call.
 bool MayHaveHeaders(const rd_kafka_message_t& message, int library_version);
 
 }  // namespace ferry::backend::kafka
