@@ -285,7 +285,7 @@ TEST(KafkaGroupMemberTest, EachRecordArrivesWithExactlyItsHeaders) {
   };
   std::vector<PlainRecord> sent;
   for (const char* codec : {"none", "gzip", "snappy", "lz4", "zstd"}) {
-    ProduceBatch(broker->bootstrap(), topic, codec, batch);
+    ASSERT_NO_FATAL_FAILURE(ProduceBatch(broker->bootstrap(), topic, codec, batch));
     sent.insert(sent.end(), batch.begin(), batch.end());
   }
 
