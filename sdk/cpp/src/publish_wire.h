@@ -42,14 +42,6 @@ std::size_t MessageFieldSize(const MessageView& message, std::string_view id);
 // end of what it wrote.
 char* WriteMessageField(const MessageView& message, std::string_view id, char* out);
 
-// The same for a Message (Publish).
-inline std::size_t MessageFieldSize(const Message& message, std::string_view id) {
-  return MessageFieldSize(ViewOf(message), id);
-}
-inline char* WriteMessageField(const Message& message, std::string_view id, char* out) {
-  return WriteMessageField(ViewOf(message), id, out);
-}
-
 // Bytes of a PublishRequest's fields before its messages.
 std::size_t RequestHeaderSize(uint64_t request_id, std::string_view topic);
 

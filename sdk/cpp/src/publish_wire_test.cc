@@ -38,8 +38,8 @@ ferry::v1::OutgoingMessage Reference(const Message& message, const std::string& 
 }
 
 std::string Encode(const Message& message, const std::string& id) {
-  std::string bytes(MessageFieldSize(message, id), '\0');
-  char* end = WriteMessageField(message, id, bytes.data());
+  std::string bytes(MessageFieldSize(ViewOf(message), id), '\0');
+  char* end = WriteMessageField(ViewOf(message), id, bytes.data());
   EXPECT_EQ(end, bytes.data() + bytes.size()) << "size and writer disagree";
   return bytes;
 }
@@ -119,8 +119,8 @@ TEST(PublishWireTest, RequestIsHeaderAndMessagesBackToBack) {
       const std::string id = "id-" + std::to_string(n++);
       *expected.add_messages() = Reference(message, id);
       std::unique_ptr<Pending> pending =
-          Pending::New("orders.eu", message.key, MessageFieldSize(message, id));
-      WriteMessageField(message, id, pending->mutable_wire());
+          Pending::New("orders.eu", message.key, MessageFieldSize(ViewOf(message), id));
+      WriteMessageField(ViewOf(message), id, pending->mutable_wire());
       pendings.push_back(std::move(pending));
     }
     EXPECT_EQ(
@@ -246,8 +246,8 @@ TEST(PublishWireTest, CompactResultsAreOneOkViewPerMessage) {
 TEST(PublishWireTest, PendingKeepsTopicAndOrderKeyBehindTheEncoding) {
   const Message message{.key = "k", .value = "v"};
   std::unique_ptr<Pending> pending =
-      Pending::New("topic", "order key", MessageFieldSize(message, "id"));
-  WriteMessageField(message, "id", pending->mutable_wire());
+      Pending::New("topic", "order key", MessageFieldSize(ViewOf(message), "id"));
+  WriteMessageField(ViewOf(message), "id", pending->mutable_wire());
   EXPECT_EQ(pending->topic, "topic");
   EXPECT_EQ(pending->order_key, "order key");
   ferry::v1::PublishRequest parsed;
