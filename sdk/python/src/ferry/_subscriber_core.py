@@ -74,6 +74,7 @@ class Settlements:
         self.count = 0
 
     def add_spans(self, spans, now: float) -> None:
+        # SubscriberCore.settle() inlines this for one ack: keep them alike.
         pending = self.spans
         for run, first, count in spans:
             last = pending[-1] if pending else None
@@ -378,7 +379,8 @@ class SubscriberCore:
         if kind == "ack":
             # The iterator's per-message path, kept to one frame: by span when
             # the message is in a run (growing the last span when it
-            # continues it), else by receipt.
+            # continues it), else by receipt. It is Settlements.add_spans and
+            # _after_queue inlined: a change to either belongs here too.
             flags[index] = 1
             received.unsettled -= 1
             stream = received.stream
