@@ -352,6 +352,7 @@ constexpr uint32_t kResultId = 6;
 constexpr uint32_t kStatusCode = 1;
 constexpr uint32_t kStatusMessage = 2;
 constexpr uint32_t kStatusRetryable = 3;
+constexpr uint32_t kStatusRetryAfterMs = 4;
 
 // Whether a known field came with its own wire type; with another it is
 // skipped as an unknown field, as the generated parser does.
@@ -371,6 +372,9 @@ bool ReadStatus(std::string_view bytes, ResultView* out) {
     } else if (field == kStatusRetryable && Is(wire_type, kVarint)) {
       if (!reader.Varint(&number)) return false;
       out->retryable = number != 0;
+    } else if (field == kStatusRetryAfterMs && Is(wire_type, kVarint)) {
+      if (!reader.Varint(&number)) return false;
+      out->retry_after_ms = static_cast<uint32_t>(number);
     } else if (!reader.Skip(wire_type)) {
       return false;
     }

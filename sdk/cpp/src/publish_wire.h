@@ -83,6 +83,7 @@ struct ResultView {
   int code = 0;            // status.code
   std::string_view error;  // status.message
   bool retryable = false;  // status.retryable
+  uint32_t retry_after_ms = 0;  // status.retry_after_ms: the node's hint, 0 none
   std::string_view cluster;
   int32_t partition = 0;
   int64_t offset = 0;
