@@ -157,6 +157,48 @@ func TestOnlyRetryableFailuresAreRetried(t *testing.T) {
 	}
 }
 
+// A refusal's retry_after_ms hint replaces the backoff for that retry; a
+// refusal without one keeps the backoff.
+func TestARetryWaitsTheNodesHintInsteadOfTheBackoff(t *testing.T) {
+	node := newFakePublisher()
+	attempts := map[string]int{}
+	node.answer = func(req *ferryv1.PublishRequest) (*ferryv1.PublishResponse, error) {
+		response := &ferryv1.PublishResponse{}
+		for _, m := range req.Messages {
+			v := string(m.Value)
+			attempts[v]++
+			st := &ferryv1.Status{}
+			if attempts[v] == 1 {
+				st = &ferryv1.Status{Code: int32(codes.ResourceExhausted), Message: "overdue", Retryable: true}
+				if v == "hinted" {
+					st.RetryAfterMs = 600
+				}
+			}
+			response.Results = append(response.Results, &ferryv1.PublishResult{Status: st})
+		}
+		return response, nil
+	}
+	p := newTestPublisher(t, []string{startFakePublisher(t, node)}, WithRetryBackoff(5*time.Millisecond, 40*time.Millisecond))
+	elapsed := func(value string) time.Duration {
+		start := time.Now()
+		if _, err := get(t, p.Publish(context.Background(), &Message{Topic: "t", Value: []byte(value)})); err != nil {
+			t.Errorf("%s: %v", value, err)
+		}
+		return time.Since(start)
+	}
+	if d := elapsed("hinted"); d < 600*time.Millisecond {
+		t.Errorf("hinted retry after %v, before the node's 600 ms", d)
+	}
+	if d := elapsed("plain"); d >= 600*time.Millisecond {
+		t.Errorf("plain retry after %v: the backoff is 5-40 ms", d)
+	}
+	node.mu.Lock()
+	defer node.mu.Unlock()
+	if attempts["hinted"] != 2 || attempts["plain"] != 2 {
+		t.Errorf("attempts %v", attempts)
+	}
+}
+
 func TestUnreachableNodeFailsOverToTheOther(t *testing.T) {
 	node := newFakePublisher()
 	p := newTestPublisher(t, []string{deadEndpoint(t), startFakePublisher(t, node)},
