@@ -583,8 +583,9 @@ void Publisher::Impl::FinishPart(Call& call, bool answered, int code,
   done->push_back(std::move(call.part));
 }
 
-internal::Clock::time_point Publisher::Impl::RetryAt(internal::Clock::time_point now, int attempts,
-                                           uint32_t retry_after_ms) const {
+internal::Clock::time_point Publisher::Impl::RetryAt(internal::Clock::time_point now,
+                                                     int attempts,
+                                                     uint32_t retry_after_ms) const {
   if (retry_after_ms > 0) return now + std::chrono::milliseconds(retry_after_ms);
   return now + backoff_.Delay(attempts);
 }
