@@ -47,6 +47,8 @@ struct Options {
   // --mode topics
   int few_topics = 10;
   int64_t messages = 100000;
+  int direct_timeout_ms = 10000;  // ferryd's publish.timeout default
+  bool skip_consume = false;
 };
 
 // Where the node stands: /proc readings of ferryd.
@@ -507,15 +509,67 @@ rd_kafka_t* NewKafka(rd_kafka_type_t type,
   return handle;
 }
 
-// Messages per second of `messages` values of `size` bytes published round
-// robin over `topics` straight to Kafka (a producer configured like ferryd's).
-double DirectPublish(const std::string& bootstrap, const std::vector<std::string>& topics,
-                     int64_t messages, int size) {
-  rd_kafka_t* producer = NewKafka(RD_KAFKA_PRODUCER, {{"bootstrap.servers", bootstrap},
-                                                      {"acks", "all"},
-                                                      {"enable.idempotence", "true"},
-                                                      {"linger.ms", "5"}});
-  if (producer == nullptr) return -1;
+constexpr int kLibrdkafkaMessageTimeoutMs = 300'000;
+
+// One publish pass: its rate, outcomes and the CPU each process spent on it.
+struct PublishArm {
+  double msgs_per_s = -1;  // acknowledged messages per second of the pass
+  int64_t acked = 0;
+  int64_t timed_out = 0;  // failed for good (the SDK's or librdkafka's timeout)
+  int64_t refused = 0;    // Ferry: sends refused RESOURCE_EXHAUSTED, resent
+  int64_t sends = 0;      // Ferry: messages ferryd was sent, resends included
+  double client_cpu_s = 0, ferryd_cpu_s = 0, broker_cpu_s = 0;
+};
+
+// CPU seconds of the bench (the client), ferryd and the broker, to subtract.
+struct CpuMark {
+  double client = 0, ferryd = 0, broker = 0;
+  static CpuMark Now(const Infra& infra) {
+    return {CpuSeconds(getpid()), CpuSeconds(infra.ferryd_pid),
+            CpuSeconds(infra.broker_pid)};
+  }
+  void Charge(const Infra& infra, PublishArm* arm) const {
+    const CpuMark now = Now(infra);
+    arm->client_cpu_s = now.client - client;
+    arm->ferryd_cpu_s = now.ferryd - ferryd;
+    arm->broker_cpu_s = now.broker - broker;
+  }
+};
+
+// `messages` values of `size` bytes published round robin over `topics`
+// straight to Kafka by a producer configured like ferryd's (acks=all,
+// idempotent, linger 5 ms, message.timeout.ms = `timeout_ms`, ferryd's
+// publish.timeout), keeping librdkafka's sticky partitioner.
+PublishArm DirectPublish(const std::string& bootstrap,
+                         const std::vector<std::string>& topics, int64_t messages,
+                         int size, int timeout_ms) {
+  PublishArm arm;
+  char error[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  for (const auto& [key, value] : std::map<std::string, std::string>{
+           {"bootstrap.servers", bootstrap},
+           {"acks", "all"},
+           {"enable.idempotence", "true"},
+           {"linger.ms", "5"},
+           {"message.timeout.ms", std::to_string(timeout_ms)}}) {
+    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof(error)) !=
+        RD_KAFKA_CONF_OK) {
+      Log("{}: {}", key, error);
+      rd_kafka_conf_destroy(conf);
+      return arm;
+    }
+  }
+  rd_kafka_conf_set_opaque(conf, &arm);
+  rd_kafka_conf_set_dr_msg_cb(
+      conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+        auto* a = static_cast<PublishArm*>(opaque);
+        (m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? a->acked : a->timed_out)++;
+      });
+  rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof(error));
+  if (producer == nullptr) {
+    Log("rd_kafka_new: {}", error);
+    return arm;
+  }
   std::string value(static_cast<size_t>(size), 'v');
   const int64_t start = NowNs();
   for (int64_t i = 0; i < messages; ++i) {
@@ -531,18 +585,21 @@ double DirectPublish(const std::string& bootstrap, const std::vector<std::string
   const bool flushed = rd_kafka_flush(producer, 120'000) == RD_KAFKA_RESP_ERR_NO_ERROR;
   const double seconds = (NowNs() - start) / 1e9;
   rd_kafka_destroy(producer);
-  return flushed ? messages / seconds : -1;
+  if (!flushed) Log("direct publish: flush timed out");
+  arm.msgs_per_s = arm.acked / seconds;
+  return arm;
 }
 
-// The same through ferryd with the C++ SDK's Publisher (default batching);
-// `acknowledged`: how many of them the node acknowledged within 120 s.
-double FerryPublish(const std::string& ferryd, const std::vector<std::string>& topics,
-                    int64_t messages, int size, int64_t* acknowledged) {
+// The same through ferryd with the C++ SDK's Publisher (default batching and
+// delivery timeout).
+PublishArm FerryPublish(const std::string& ferryd, const std::vector<std::string>& topics,
+                        int64_t messages, int size) {
+  PublishArm arm;
   std::string error;
   auto publisher = client::Publisher::Builder().Endpoints({ferryd}).Build(&error);
   if (publisher == nullptr) {
     Log("publisher: {}", error);
-    return -1;
+    return arm;
   }
   // Shared with callbacks that may run after a timed-out flush.
   auto acked = std::make_shared<std::atomic<int64_t>>(0);
@@ -557,13 +614,13 @@ double FerryPublish(const std::string& ferryd, const std::vector<std::string>& t
   }
   const bool flushed = publisher->Flush(std::chrono::seconds(120));
   const double seconds = (NowNs() - start) / 1e9;
-  *acknowledged = acked->load();
+  arm.acked = acked->load();
   if (!flushed || failed->load() > 0) {
     Log("Ferry publish: {} acknowledged, {} failed in {:.1f} s{}", acked->load(),
         failed->load(), seconds, flushed ? "" : ", flush timed out");
-    return -1;
   }
-  return messages / seconds;
+  arm.msgs_per_s = arm.acked / seconds;
+  return arm;
 }
 
 // Messages per second of a new group reading `messages` records of `topics`
@@ -654,8 +711,10 @@ int RunTopics(const Options& o) {
   RssSampler rss(infra.ferryd_pid);
   struct Row {
     int topics = 0;
-    double direct_publish = 0, ferry_publish = 0, direct_consume = 0, ferry_consume = 0;
-    double ferryd_cpu_s = 0;
+    PublishArm direct, direct_default, ferry;
+    double direct_consume = 0, ferry_consume = 0;
+    int64_t failovers = 0;
+    int breaker_state = -1;
     int64_t peak_rss_kb = -1;
   };
   std::vector<Row> rows;
@@ -667,50 +726,103 @@ int RunTopics(const Options& o) {
     Log("{} topics x {} partitions created in {:.1f} s", count, o.partitions,
         (NowNs() - created) / 1e9);
     rss.Reset();
-    const double cpu = CpuSeconds(infra.ferryd_pid);
     Row row;
     row.topics = count;
-    row.direct_publish = DirectPublish(infra.bootstrap, topics, o.messages, o.size);
-    Log("{} topics: direct publish {:.0f} msgs/s", count, row.direct_publish);
-    int64_t ferry_acked = 0;
+    CpuMark mark = CpuMark::Now(infra);
+    row.direct =
+        DirectPublish(infra.bootstrap, topics, o.messages, o.size, o.direct_timeout_ms);
+    mark.Charge(infra, &row.direct);
+    Log("{} topics: direct publish {:.0f} msgs/s, {} acknowledged, {} timed out", count,
+        row.direct.msgs_per_s, row.direct.acked, row.direct.timed_out);
+    // librdkafka's own message.timeout.ms (300 s): what a direct client
+    // gets when it waits as long as it takes.
+    mark = CpuMark::Now(infra);
+    row.direct_default = DirectPublish(infra.bootstrap, topics, o.messages, o.size,
+                                       kLibrdkafkaMessageTimeoutMs);
+    mark.Charge(infra, &row.direct_default);
+    Log("{} topics: direct publish (300 s timeout) {:.0f} msgs/s, {} acknowledged, {} "
+        "timed out",
+        count, row.direct_default.msgs_per_s, row.direct_default.acked,
+        row.direct_default.timed_out);
     const PublishCounts before = PublishCounts::Read(*infra.node);
-    row.ferry_publish =
-        FerryPublish(infra.ferryd, topics, o.messages, o.size, &ferry_acked);
+    mark = CpuMark::Now(infra);
+    row.ferry = FerryPublish(infra.ferryd, topics, o.messages, o.size);
+    mark.Charge(infra, &row.ferry);
     const PublishCounts after = PublishCounts::Read(*infra.node);
-    const int64_t acked = after.acknowledged - before.acknowledged;
-    const int64_t failed = after.failed - before.failed;
-    const int64_t refused = after.refused - before.refused;
+    row.ferry.timed_out = after.failed - before.failed;
+    row.ferry.refused = after.refused - before.refused;
+    row.ferry.sends = after.acknowledged - before.acknowledged + row.ferry.timed_out +
+                      row.ferry.refused;
+    row.failovers = after.failovers - before.failovers;
+    row.breaker_state = after.breaker_state;
     Log("{} topics: Ferry publish {:.0f} msgs/s; ferryd: {} acknowledged, {} failed, {} "
         "refused (the SDK sent {} for {}), {} failovers, breaker state {} (0 closed, 2 "
         "open)",
-        count, row.ferry_publish, acked, failed, refused, acked + failed + refused,
-        o.messages, after.failovers - before.failovers, after.breaker_state);
-    // Both paths' messages (those acknowledged: a publish that timed out
-    // leaves fewer).
-    const int64_t written = (row.direct_publish > 0 ? o.messages : 0) + ferry_acked;
-    row.direct_consume = DirectConsume(infra.bootstrap, topics, written);
-    Log("{} topics: direct consume {:.0f} msgs/s", count, row.direct_consume);
-    row.ferry_consume = FerryConsume(subscriber.get(), topics, written);
-    Log("{} topics: Ferry consume {:.0f} msgs/s", count, row.ferry_consume);
-    row.ferryd_cpu_s = CpuSeconds(infra.ferryd_pid) - cpu;
+        count, row.ferry.msgs_per_s, after.acknowledged - before.acknowledged,
+        row.ferry.timed_out, row.ferry.refused, row.ferry.sends, o.messages,
+        row.failovers, row.breaker_state);
+    if (!o.skip_consume) {
+      // Both paths' acknowledged messages.
+      const int64_t written =
+          row.direct.acked + row.direct_default.acked + row.ferry.acked;
+      row.direct_consume = DirectConsume(infra.bootstrap, topics, written);
+      Log("{} topics: direct consume {:.0f} msgs/s", count, row.direct_consume);
+      row.ferry_consume = FerryConsume(subscriber.get(), topics, written);
+      Log("{} topics: Ferry consume {:.0f} msgs/s", count, row.ferry_consume);
+    }
     row.peak_rss_kb = rss.Peak();
     rows.push_back(row);
   }
   fmt::print(
-      "\nscale_bench --mode topics: {} messages of {} B published per path, what "
-      "both paths wrote read back per consume, {} partitions per topic\n",
-      o.messages, o.size, o.partitions);
+      "\nscale_bench --mode topics: {} messages of {} B published per path, {} "
+      "partitions per topic, one broker; direct message.timeout.ms {}\n",
+      o.messages, o.size, o.partitions, o.direct_timeout_ms);
   fmt::print(
-      "| topics | publish direct / Ferry msgs/s | ratio | consume direct / Ferry msgs/s "
-      "| "
-      "ratio | ferryd CPU s | ferryd peak RSS |\n|--:|--:|--:|--:|--:|--:|--:|\n");
+      "| path | topics | msgs/s acked | acked / timed out | CPU us/msg client / ferryd / "
+      "broker | refused sends | sends per acked msg |\n"
+      "|---|--:|--:|--:|--:|--:|--:|\n");
+  const auto per_msg = [](double cpu_s, int64_t acked) {
+    return acked > 0 ? fmt::format("{:.1f}", cpu_s * 1e6 / acked) : std::string("-");
+  };
+  const std::string direct_label =
+      fmt::format("direct, {} s", o.direct_timeout_ms / 1000);
+  for (const int path : {0, 1, 2}) {
+    const bool ferry = path == 2;
+    for (const Row& r : rows) {
+      const PublishArm& a = path == 0 ? r.direct : path == 1 ? r.direct_default : r.ferry;
+      fmt::print("| {} | {} | {:.0f} | {} / {} | {} / {} / {} | {} | {} |\n",
+                 path == 0   ? direct_label
+                 : path == 1 ? std::string("direct, 300 s")
+                             : std::string("Ferry"),
+                 r.topics, a.msgs_per_s, a.acked, a.timed_out,
+                 per_msg(a.client_cpu_s, a.acked), per_msg(a.ferryd_cpu_s, a.acked),
+                 per_msg(a.broker_cpu_s, a.acked),
+                 ferry ? std::to_string(a.refused) : "-",
+                 ferry && a.acked > 0
+                     ? fmt::format("{:.2f}", static_cast<double>(a.sends) / a.acked)
+                     : "-");
+    }
+  }
+  fmt::print(
+      "\n| topics | Ferry / direct (same timeout) msgs/s | this / first count: direct | "
+      "direct 300 s | Ferry | failovers, breaker after (Ferry) | consume direct / Ferry "
+      "msgs/s | ferryd peak RSS |\n|--:|--:|--:|--:|--:|--:|--:|--:|\n");
   for (const Row& r : rows) {
     fmt::print(
-        "| {} | {:.0f} / {:.0f} | {:.2f} | {:.0f} / {:.0f} | {:.2f} | {:.1f} | {} |\n",
-        r.topics, r.direct_publish, r.ferry_publish, r.ferry_publish / r.direct_publish,
-        r.direct_consume, r.ferry_consume, r.ferry_consume / r.direct_consume,
-        r.ferryd_cpu_s, Mib(r.peak_rss_kb));
+        "| {} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {}, {} | {:.0f} / {:.0f} | {} |\n",
+        r.topics, r.ferry.msgs_per_s / r.direct.msgs_per_s,
+        r.direct.msgs_per_s / rows[0].direct.msgs_per_s,
+        r.direct_default.msgs_per_s / rows[0].direct_default.msgs_per_s,
+        r.ferry.msgs_per_s / rows[0].ferry.msgs_per_s, r.failovers,
+        r.breaker_state == 0 ? "closed" : std::to_string(r.breaker_state),
+        r.direct_consume, r.ferry_consume, Mib(r.peak_rss_kb));
   }
+  fmt::print("machine load average at the end: {}", [] {
+    std::ifstream in("/proc/loadavg");
+    std::string line;
+    std::getline(in, line);
+    return line + "\n";
+  }());
   return 0;
 }
 
@@ -728,6 +840,12 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--messages", o.messages, "--mode topics: messages published per path")
       ->check(CLI::PositiveNumber);
+  app.add_option("--direct-timeout-ms", o.direct_timeout_ms,
+                 "--mode topics: the direct producer's message.timeout.ms (ferryd's "
+                 "publish.timeout)")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--skip-consume", o.skip_consume,
+               "--mode topics: publish passes only, no read-back");
   app.add_option("--backend", o.backend, "--mode streams: embedded or kafka")
       ->check(CLI::IsMember({"embedded", "kafka"}));
   app.add_option("--streams", o.streams, "Subscriber streams")

@@ -369,7 +369,8 @@ func (p *Publisher) finish(c *batchCall, response *ferryv1.PublishResponse, err 
 			result := response.Results[i]
 			if st := result.Status; st != nil && st.Code != 0 {
 				retry(m, &Error{Code: codes.Code(st.Code), Message: st.Message,
-					Retryable: retryable(codes.Code(st.Code), &st.Retryable), Endpoint: endpoint})
+					Retryable:  retryable(codes.Code(st.Code), &st.Retryable),
+					RetryAfter: time.Duration(st.RetryAfterMs) * time.Millisecond, Endpoint: endpoint})
 				continue
 			}
 			w := Written{ID: m.proto.Id, Cluster: result.Cluster, Partition: result.Partition, Offset: result.Offset}
@@ -417,7 +418,11 @@ func (p *Publisher) retryOrResolve(m *pending, e *Error, now time.Time) *pending
 		return nil
 	}
 	m.attempts++
-	at := now.Add(p.cfg.backoff.delay(m.attempts))
+	delay := e.RetryAfter // the node knows how long it will refuse
+	if delay == 0 {
+		delay = p.cfg.backoff.delay(m.attempts)
+	}
+	at := now.Add(delay)
 	if !at.Before(m.deadline) {
 		p.resolveLocked(m, Written{}, e)
 		return nil

@@ -16,7 +16,8 @@ bool MayHaveHeaders(const rd_kafka_message_t& message, int library_version) {
   }
   const auto* value = static_cast<const unsigned char*>(message.payload);
   // A legacy value ends its record (maybe its buffer): never read past it.
-  const uint32_t legacy_length = (uint32_t{value[-4]} << 24) | (uint32_t{value[-3]} << 16) |
+  const uint32_t legacy_length = (uint32_t{value[-4]} << 24) |
+                                 (uint32_t{value[-3]} << 16) |
                                  (uint32_t{value[-2]} << 8) | uint32_t{value[-1]};
   if (legacy_length == message.len) return true;
   return value[message.len] != 0;

@@ -64,7 +64,7 @@ TEST(MessageHeaders, AZeroCountAfterTheValueMeansNone) {
 
 TEST(MessageHeaders, AnyOtherCountMayHaveHeaders) {
   EXPECT_TRUE(MayHaveHeaders(V2("value", "\x02").message, kVerified));  // zig-zag 1
-  EXPECT_TRUE(MayHaveHeaders(V2("v", "\x80\x01").message, kVerified));   // 64, two bytes
+  EXPECT_TRUE(MayHaveHeaders(V2("v", "\x80\x01").message, kVerified));  // 64, two bytes
 }
 
 // librdkafka points an empty value at a static "", whose terminator says

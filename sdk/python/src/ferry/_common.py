@@ -74,7 +74,8 @@ def result_outcomes(response, count, endpoint):
                 status = results[index].status
                 outcomes[index] = error_from_status(status.code, status.message,
                                                     retryable=status.retryable,
-                                                    endpoint=endpoint)
+                                                    endpoint=endpoint,
+                                                    retry_after=status.retry_after_ms / 1000)
     return outcomes
 
 
