@@ -2,8 +2,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <deque>
 #include <list>
+#include <map>
+#include <random>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ferry::client::internal {
@@ -19,7 +25,14 @@ class BatcherTest : public ::testing::Test {
   // Queues a message labelled `value` (its id); published `at` (seq order).
   void Add(Batcher& batcher, const std::string& value, const std::string& key = "",
            Clock::time_point at = kStart, std::size_t bytes = 10) {
-    std::unique_ptr<Pending> message = Pending::New("t", key, bytes);
+    AddTo(batcher, "t", value, key, at, bytes);
+  }
+
+  // The same, to `topic`.
+  void AddTo(Batcher& batcher, const std::string& topic, const std::string& value,
+             const std::string& key = "", Clock::time_point at = kStart,
+             std::size_t bytes = 10) {
+    std::unique_ptr<Pending> message = Pending::New(topic, key, bytes);
     message->seq = ++seq_;
     message->id = value;  // The label the checks read back.
     message->published_at = at;
@@ -418,6 +431,462 @@ TEST_F(BatcherTest, TakeAllPartsReturnsWaitingReadyAndBackingOffParts) {
   EXPECT_EQ(batcher.NextPart(), nullptr);
   batcher.TakeAll();
   batcher.Complete("t", first.keys, {});
+}
+
+}  // namespace
+}  // namespace ferry::client::internal
+
+// The Batcher keeps raw pointers into its maps (the topic it looked up last,
+// the key queues Build promoted) and erases a topic or key once idle: these
+// pin that the erased state is forgotten and the live state stays right.
+namespace ferry::client::internal {
+namespace {
+
+TEST_F(BatcherTest, TopicErasedWhenItsLastKeyCompletesBatchesAgain) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 10, .max_bytes = 1000, .linger = milliseconds(5)});
+  AddTo(batcher, "x", "x1", "k");
+  Batch first = Next(batcher, kStart);
+  batcher.Complete("x", first.keys, {});  // nothing of "x" is left: it goes
+  EXPECT_TRUE(NothingDue(batcher, kStart, AllUrgent()));
+
+  AddTo(batcher, "x", "x2", "k");
+  AddTo(batcher, "x", "x3");
+  Batch second = Next(batcher, kStart);
+  EXPECT_EQ(second.topic, "x");
+  EXPECT_EQ(Values(second), (std::vector<std::string>{"x2", "x3"}));
+  EXPECT_EQ(second.keys, std::vector<std::string>{"k"});
+  // The new topic counts its batch in flight: the next message lingers, and
+  // the key waits for the batch.
+  AddTo(batcher, "x", "x4", "k", kStart + milliseconds(1));
+  AddTo(batcher, "x", "x5", "", kStart + milliseconds(1));
+  EXPECT_TRUE(NothingDue(batcher, kStart + milliseconds(5)));
+  EXPECT_EQ(Values(Next(batcher, kStart + milliseconds(6))),
+            std::vector<std::string>{"x5"});
+  batcher.Complete("x", second.keys, {});
+  EXPECT_EQ(Values(Next(batcher, kStart + milliseconds(6))),
+            std::vector<std::string>{"x4"});
+  EXPECT_EQ(batcher.size(), 0u);
+}
+
+TEST_F(BatcherTest, TopicErasedWhenAllItsMessagesExpiredBatchesAgain) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 10, .max_bytes = 1000, .linger = milliseconds(0)});
+  AddTo(batcher, "x", "late-1", "k");
+  AddTo(batcher, "x", "late-2");
+  const Clock::time_point later = kStart + std::chrono::seconds(10);
+  std::vector<std::unique_ptr<Pending>> expired;
+  EXPECT_FALSE(batcher.NextBatch(later, kNotUrgent, &expired).has_value());
+  EXPECT_EQ(expired.size(), 2u);
+
+  AddTo(batcher, "x", "fresh-1", "k", later);
+  AddTo(batcher, "x", "fresh-2", "k", later);
+  Batch batch = Next(batcher, later);
+  EXPECT_EQ(batch.topic, "x");
+  EXPECT_EQ(Values(batch), (std::vector<std::string>{"fresh-1", "fresh-2"}));
+  EXPECT_EQ(batch.keys, std::vector<std::string>{"k"});
+}
+
+TEST_F(BatcherTest, MessagesAlternatingBetweenTopicsLeaveInTheirOwnTopicsBatches) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 10, .max_bytes = 1000, .linger = milliseconds(0)});
+  const std::vector<std::string> order = {"a", "b", "a", "b", "c",
+                                          "a", "c", "c", "b", "a"};
+  for (int round = 0; round < 2; ++round) {
+    SCOPED_TRACE(round);
+    std::map<std::string, std::vector<std::string>> expected;
+    for (std::size_t i = 0; i < order.size(); ++i) {
+      const std::string value =
+          order[i] + std::to_string(round) + "-" + std::to_string(i);
+      AddTo(batcher, order[i], value, i % 2 == 0 ? "k" : "");
+      expected[order[i]].push_back(value);
+    }
+    std::map<std::string, std::vector<std::string>> sent;
+    std::vector<Batch> batches;
+    for (int i = 0; i < 3; ++i) {
+      batches.push_back(Next(batcher, kStart));
+      sent[batches.back().topic] = Values(batches.back());
+      EXPECT_EQ(batches.back().keys, std::vector<std::string>{"k"});
+    }
+    EXPECT_EQ(sent, expected);
+    EXPECT_TRUE(NothingDue(batcher, kStart, AllUrgent()));
+    // Each topic goes with its batch, the one looked up last too; the next
+    // round uses the same names.
+    for (const Batch& batch : batches) batcher.Complete(batch.topic, batch.keys, {});
+    EXPECT_EQ(batcher.size(), 0u);
+  }
+}
+
+TEST_F(BatcherTest, TopicErasedWhileAnotherIsTheLastLookedUpStaysApart) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 10, .max_bytes = 1000, .linger = milliseconds(0)});
+  AddTo(batcher, "a", "a1", "k");
+  Batch a = Next(batcher, kStart);
+  AddTo(batcher, "b", "b1", "k");     // "b" is the last looked up
+  batcher.Complete("a", a.keys, {});  // "a" goes
+  AddTo(batcher, "a", "a2", "k");
+  AddTo(batcher, "b", "b2", "k");
+  AddTo(batcher, "a", "a3", "k");
+  Batch first = Next(batcher, kStart);
+  EXPECT_EQ(first.topic, "a");
+  EXPECT_EQ(Values(first), (std::vector<std::string>{"a2", "a3"}));
+  Batch second = Next(batcher, kStart);
+  EXPECT_EQ(second.topic, "b");
+  EXPECT_EQ(Values(second), (std::vector<std::string>{"b1", "b2"}));
+}
+
+TEST_F(BatcherTest, KeyCompletedAndAddedAgainWhileOtherKeysOfTheTopicAreInFlight) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 100, .max_bytes = 10000, .linger = milliseconds(0)});
+  // Enough keys that the key map grew (rehashed) before the erase below.
+  for (int i = 0; i < 40; ++i) {
+    const std::string key = "j" + std::to_string(i);
+    Add(batcher, key + "-1", key);
+  }
+  Batch others = Next(batcher, kStart);
+  ASSERT_EQ(others.keys.size(), 40u);
+  Add(batcher, "k1", "k");
+  Batch first = Next(batcher, kStart);
+  EXPECT_EQ(Values(first), std::vector<std::string>{"k1"});
+  Add(batcher, "j3-2", "j3");  // waits for `others`
+
+  batcher.Complete("t", first.keys, {});  // k's queue goes, the j's stay
+  Add(batcher, "k2", "k");
+  Add(batcher, "k3", "k");
+  Batch second = Next(batcher, kStart);
+  EXPECT_EQ(Values(second), (std::vector<std::string>{"k2", "k3"}));
+  EXPECT_EQ(second.keys, std::vector<std::string>{"k"});
+  EXPECT_TRUE(NothingDue(batcher, kStart, AllUrgent())) << "j3-2 waits";
+
+  // k3 fails: it goes again before k4, after its backoff.
+  Add(batcher, "k4", "k");
+  std::vector<std::unique_ptr<Pending>> retries;
+  retries.push_back(std::move(second.messages[1]));
+  retries[0]->attempts = 1;
+  retries[0]->not_before = kStart + milliseconds(5);
+  batcher.Complete("t", second.keys, std::move(retries));
+  EXPECT_TRUE(NothingDue(batcher, kStart, AllUrgent()));
+
+  batcher.Complete("t", others.keys, {});
+  EXPECT_EQ(Values(Next(batcher, kStart)), std::vector<std::string>{"j3-2"});
+  batcher.ReleaseBackoff(kStart + milliseconds(5));
+  Batch third = Next(batcher, kStart + milliseconds(5));
+  EXPECT_EQ(Values(third), (std::vector<std::string>{"k3", "k4"}));
+  EXPECT_EQ(third.keys, std::vector<std::string>{"k"});
+  EXPECT_EQ(batcher.size(), 0u);
+}
+
+}  // namespace
+}  // namespace ferry::client::internal
+
+// A randomized run checked against a model of what batcher.h promises:
+// every message leaves exactly once (sent, expired or taken), a key is in at
+// most one in-flight batch, a key's messages leave in publish order with its
+// retries put back in front, batches keep to the limits (one oversized
+// message alone excepted), no topic is due before NextWakeup(), and once all
+// is complete and urgent everything leaves.
+namespace ferry::client::internal {
+namespace {
+
+using std::chrono::microseconds;
+
+class BatcherModelCheck {
+ public:
+  explicit BatcherModelCheck(uint32_t seed)
+      : rng_(seed), limits_(RandomLimits()), batcher_(limits_) {
+    retry_percent_ = Uniform(0, 30);
+  }
+
+  void Run(int steps, bool take_all_at_end) {
+    // Stops at the first failure: what follows it would only repeat it.
+    for (int step = 0; step < steps && !::testing::Test::HasFailure(); ++step) {
+      SCOPED_TRACE(::testing::Message() << "step " << step);
+      const int64_t action = Uniform(0, 99);
+      if (action < 40) {
+        AddMessage();
+      } else if (action < 55) {
+        Advance();
+      } else if (action < 75) {
+        Drain(PickUrgent(), /*whole=*/Uniform(0, 99) < 80);
+      } else if (action < 98) {
+        if (!in_flight_.empty()) {
+          Complete(static_cast<std::size_t>(Uniform(0, in_flight_.size() - 1)),
+                   retry_percent_);
+        }
+      } else {
+        limits_ = RandomLimits();
+        batcher_.SetLimits(limits_);
+        quiet_ = false;
+      }
+      EXPECT_EQ(batcher_.size(), held_);
+    }
+    if (::testing::Test::HasFailure()) return;
+    if (take_all_at_end) {
+      TakeAllThenComplete();
+    } else {
+      FlushEverything();
+    }
+    for (const Message& message : messages_) {
+      EXPECT_TRUE(message.state == State::kSent || message.state == State::kExpired ||
+                  message.state == State::kTaken)
+          << "a message of topic " << message.topic << " key " << message.key
+          << " never left";
+    }
+    // The run reached what it is meant to check.
+    EXPECT_GT(sent_, 0);
+    EXPECT_GT(expired_, 0);
+    EXPECT_GT(multi_key_batches_, 0);
+    if (retry_percent_ > 0) {
+      EXPECT_GT(retried_, 0);
+    }
+    if (take_all_at_end) {
+      EXPECT_GT(taken_, 0);
+    }
+  }
+
+ private:
+  enum class State { kHeld, kInFlight, kSent, kExpired, kTaken };
+  struct Message {
+    std::string topic;
+    std::string key;
+    State state = State::kHeld;
+  };
+  using KeyId = std::pair<std::string, std::string>;  // (topic, key)
+
+  int64_t Uniform(int64_t low, int64_t high) {
+    return std::uniform_int_distribution<int64_t>(low, high)(rng_);
+  }
+
+  BatchLimits RandomLimits() {
+    return {.max_messages = static_cast<std::size_t>(Uniform(1, 8)),
+            .max_bytes = static_cast<std::size_t>(Uniform(20, 200)),
+            .linger = microseconds(Uniform(0, 3000))};
+  }
+
+  uint64_t PickUrgent() {
+    const int64_t choice = Uniform(0, 9);
+    if (choice < 6) return 0;
+    if (choice < 8) return seq_;  // Flush
+    return static_cast<uint64_t>(Uniform(0, static_cast<int64_t>(seq_)));
+  }
+
+  void AddMessage() {
+    static const char* const kTopics[] = {"t0", "t1", "t2"};
+    static const char* const kKeys[] = {"", "", "k0", "k1", "k2", "k3", "k4"};
+    // Runs on one topic, switching now and then.
+    if (Uniform(0, 1) == 0) topic_ = kTopics[Uniform(0, 2)];
+    const std::string key = kKeys[Uniform(0, 6)];
+    const std::size_t bytes =
+        Uniform(0, 19) == 0 ? limits_.max_bytes + static_cast<std::size_t>(Uniform(1, 50))
+                            : static_cast<std::size_t>(Uniform(
+                                  1, static_cast<int64_t>(limits_.max_bytes / 2)));
+    std::unique_ptr<Pending> message = Pending::New(topic_, key, bytes);
+    message->seq = ++seq_;
+    message->published_at = now_;
+    message->deadline = Uniform(0, 9) == 0 ? now_ + microseconds(Uniform(0, 4000))
+                                           : now_ + std::chrono::hours(1);
+    messages_.push_back({.topic = topic_, .key = key});
+    if (!key.empty()) queues_[{topic_, key}].push_back(seq_);
+    ++held_;
+    batcher_.Add(std::move(message));
+    quiet_ = false;
+  }
+
+  void Advance() {
+    if (wakeup_ != Clock::time_point::max() && wakeup_ > now_ && Uniform(0, 2) == 0) {
+      // Right before or at the moment NextWakeup() named.
+      now_ = Uniform(0, 1) == 0 ? std::max(now_, wakeup_ - microseconds(1)) : wakeup_;
+      return;
+    }
+    now_ += microseconds(Uniform(0, 1500));
+  }
+
+  // What the sender does: releases backoffs, then takes batches (all that
+  // are due, or only one when not `whole`).
+  void Drain(uint64_t urgent_upto, bool whole) {
+    batcher_.ReleaseBackoff(now_);
+    if (quiet_ && now_ < wakeup_) {
+      std::vector<std::unique_ptr<Pending>> expired;
+      ASSERT_FALSE(batcher_.NextBatch(now_, kNotUrgent, &expired).has_value())
+          << "a topic is due before NextWakeup()";
+      ASSERT_TRUE(expired.empty());
+    }
+    // Every batch takes a held message: more rounds than that means a loop.
+    const std::size_t most_rounds = held_ + 1;
+    for (std::size_t round = 0;; ++round) {
+      ASSERT_LE(round, most_rounds) << "NextBatch keeps returning batches";
+      std::vector<std::unique_ptr<Pending>> expired;
+      std::optional<Batch> batch = batcher_.NextBatch(now_, urgent_upto, &expired);
+      ASSERT_NO_FATAL_FAILURE(CheckLeaving(batch ? &*batch : nullptr, expired));
+      if (!batch.has_value()) break;
+      in_flight_.push_back(std::move(*batch));
+      if (!whole) break;
+    }
+    quiet_ = whole;
+    wakeup_ = whole ? batcher_.NextWakeup() : Clock::time_point::min();
+  }
+
+  void CheckLeaving(const Batch* batch,
+                    const std::vector<std::unique_ptr<Pending>>& expired) {
+    // Per key: what leaves (expired and sent) must be the first of what the
+    // key holds, and the sent ones in that order.
+    std::map<KeyId, std::vector<uint64_t>> leaving;
+    std::map<KeyId, std::vector<uint64_t>> sent;
+    for (const std::unique_ptr<Pending>& message : expired) {
+      Message& model = Model(*message);
+      ASSERT_EQ(model.state, State::kHeld) << "seq " << message->seq << " left twice";
+      EXPECT_LE(message->deadline, now_);
+      model.state = State::kExpired;
+      --held_;
+      ++expired_;
+      if (!model.key.empty()) leaving[{model.topic, model.key}].push_back(message->seq);
+    }
+    if (batch != nullptr) {
+      ASSERT_FALSE(batch->messages.empty());
+      EXPECT_LE(batch->messages.size(), limits_.max_messages);
+      std::size_t bytes = 0;
+      std::set<std::string> keys;
+      for (const std::unique_ptr<Pending>& message : batch->messages) {
+        Message& model = Model(*message);
+        ASSERT_EQ(model.state, State::kHeld) << "seq " << message->seq << " left twice";
+        EXPECT_EQ(model.topic, batch->topic);
+        EXPECT_GT(message->deadline, now_);
+        model.state = State::kInFlight;
+        --held_;
+        bytes += message->wire_bytes;
+        if (model.key.empty()) continue;
+        keys.insert(model.key);
+        leaving[{model.topic, model.key}].push_back(message->seq);
+        sent[{model.topic, model.key}].push_back(message->seq);
+      }
+      EXPECT_TRUE(bytes <= limits_.max_bytes || batch->messages.size() == 1)
+          << bytes << " bytes in " << batch->messages.size() << " messages";
+      EXPECT_EQ(std::set<std::string>(batch->keys.begin(), batch->keys.end()), keys);
+      EXPECT_EQ(batch->keys.size(), keys.size()) << "a key twice in Batch::keys";
+      for (const std::string& key : batch->keys) {
+        EXPECT_TRUE(keys_in_flight_.insert({batch->topic, key}).second)
+            << "key " << key << " in two batches in flight";
+      }
+      if (keys.size() > 1) ++multi_key_batches_;
+    }
+    for (auto& [key, seqs] : leaving) {
+      std::deque<uint64_t>& queue = queues_[key];
+      ASSERT_LE(seqs.size(), queue.size());
+      std::vector<uint64_t> first(queue.begin(), queue.begin() + seqs.size());
+      std::vector<uint64_t> left = seqs;
+      std::sort(first.begin(), first.end());
+      std::sort(left.begin(), left.end());
+      EXPECT_EQ(left, first) << "key " << key.second << " of " << key.first
+                             << " left out of order";
+      std::vector<uint64_t> in_order;
+      for (uint64_t seq : queue) {
+        if (std::find(sent[key].begin(), sent[key].end(), seq) != sent[key].end()) {
+          in_order.push_back(seq);
+        }
+      }
+      EXPECT_EQ(sent[key], in_order)
+          << "key " << key.second << " out of order in a batch";
+      queue.erase(queue.begin(), queue.begin() + seqs.size());
+    }
+  }
+
+  // Completes in_flight_[index]: each message fails retryably with
+  // `retry_percent` chance, the others are done.
+  void Complete(std::size_t index, int64_t retry_percent) {
+    Batch batch = std::move(in_flight_[index]);
+    in_flight_.erase(in_flight_.begin() + static_cast<std::ptrdiff_t>(index));
+    const bool retry_all = retry_percent > 0 && Uniform(0, 9) == 0;
+    std::vector<std::unique_ptr<Pending>> retries;
+    std::map<KeyId, std::vector<uint64_t>> retried;
+    for (std::unique_ptr<Pending>& message : batch.messages) {
+      Message& model = Model(*message);
+      if (retry_all || Uniform(0, 99) < retry_percent) {
+        ++message->attempts;
+        message->not_before = now_ + microseconds(Uniform(0, 3000));
+        model.state = State::kHeld;
+        ++held_;
+        ++retried_;
+        if (!model.key.empty()) retried[{model.topic, model.key}].push_back(message->seq);
+        retries.push_back(std::move(message));
+      } else {
+        model.state = State::kSent;
+        ++sent_;
+      }
+    }
+    // The model: retries go in front of their key's queue, in request order.
+    for (auto& [key, seqs] : retried) {
+      std::deque<uint64_t>& queue = queues_[key];
+      queue.insert(queue.begin(), seqs.begin(), seqs.end());
+    }
+    for (const std::string& key : batch.keys) keys_in_flight_.erase({batch.topic, key});
+    batcher_.Complete(batch.topic, batch.keys, std::move(retries));
+    quiet_ = false;
+  }
+
+  // Completes every batch without retries, then sends all that is left at
+  // once (urgent) after every backoff: nothing may stay behind.
+  void FlushEverything() {
+    now_ += std::chrono::milliseconds(10);  // past every backoff
+    for (int round = 0; round < 1000; ++round) {
+      while (!in_flight_.empty()) Complete(0, /*retry_percent=*/0);
+      Drain(seq_, /*whole=*/true);
+      if (::testing::Test::HasFatalFailure() || in_flight_.empty()) break;
+    }
+    EXPECT_TRUE(in_flight_.empty());
+    EXPECT_EQ(held_, 0u);
+    EXPECT_EQ(batcher_.size(), 0u);
+    EXPECT_EQ(batcher_.NextWakeup(), Clock::time_point::max());
+    EXPECT_TRUE(batcher_.TakeAll().empty());
+  }
+
+  // As the publisher closes: takes what is held, then the batches in flight
+  // complete.
+  void TakeAllThenComplete() {
+    for (const std::unique_ptr<Pending>& message : batcher_.TakeAll()) {
+      Message& model = Model(*message);
+      EXPECT_EQ(model.state, State::kHeld) << "seq " << message->seq << " taken twice";
+      model.state = State::kTaken;
+      --held_;
+      ++taken_;
+    }
+    queues_.clear();
+    EXPECT_EQ(held_, 0u);
+    EXPECT_EQ(batcher_.size(), 0u);
+    while (!in_flight_.empty()) Complete(0, /*retry_percent=*/0);
+    EXPECT_EQ(batcher_.size(), 0u);
+    EXPECT_EQ(batcher_.NextWakeup(), Clock::time_point::max());
+  }
+
+  Message& Model(const Pending& message) { return messages_.at(message.seq - 1); }
+
+  std::mt19937 rng_;
+  BatchLimits limits_;
+  Batcher batcher_;
+  int64_t retry_percent_ = 0;
+  Clock::time_point now_ = kStart;
+  uint64_t seq_ = 0;
+  std::string topic_ = "t0";
+  // By seq - 1.
+  std::vector<Message> messages_;
+  // Per key, its held messages in the order they must leave.
+  std::map<KeyId, std::deque<uint64_t>> queues_;
+  std::set<KeyId> keys_in_flight_;
+  std::vector<Batch> in_flight_;
+  std::size_t held_ = 0;
+  // No call but NextBatch and ReleaseBackoff since the last whole drain,
+  // after which NextWakeup() said `wakeup_`.
+  bool quiet_ = false;
+  Clock::time_point wakeup_ = Clock::time_point::min();
+  int sent_ = 0, expired_ = 0, retried_ = 0, taken_ = 0, multi_key_batches_ = 0;
+};
+
+TEST(BatcherModelTest, RandomRunsKeepTheContract) {
+  for (uint32_t seed = 1; seed <= 16; ++seed) {
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
+    BatcherModelCheck check(seed);
+    check.Run(/*steps=*/5000, /*take_all_at_end=*/seed % 2 == 0);
+    if (::testing::Test::HasFailure()) return;
+  }
 }
 
 }  // namespace
