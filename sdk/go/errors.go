@@ -3,7 +3,6 @@ package ferry
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -28,10 +27,6 @@ type Error struct {
 	// For publish results the publisher already retried until its delivery
 	// timeout.
 	Retryable bool
-	// The node's hint of how long a retry would be refused (ferryd's
-	// admission by wait); 0 when it gave none. The publisher waits this long
-	// before its retry instead of its backoff.
-	RetryAfter time.Duration
 	// The node that answered, when known.
 	Endpoint string
 	// What errors.Is also matches, e.g. ErrClosed.

@@ -369,8 +369,7 @@ func (p *Publisher) finish(c *batchCall, response *ferryv1.PublishResponse, err 
 			result := response.Results[i]
 			if st := result.Status; st != nil && st.Code != 0 {
 				retry(m, &Error{Code: codes.Code(st.Code), Message: st.Message,
-					Retryable:  retryable(codes.Code(st.Code), &st.Retryable),
-					RetryAfter: time.Duration(st.RetryAfterMs) * time.Millisecond, Endpoint: endpoint})
+					Retryable: retryable(codes.Code(st.Code), &st.Retryable), Endpoint: endpoint})
 				continue
 			}
 			w := Written{ID: m.proto.Id, Cluster: result.Cluster, Partition: result.Partition, Offset: result.Offset}
@@ -418,11 +417,7 @@ func (p *Publisher) retryOrResolve(m *pending, e *Error, now time.Time) *pending
 		return nil
 	}
 	m.attempts++
-	delay := e.RetryAfter // the node knows how long it will refuse
-	if delay == 0 {
-		delay = p.cfg.backoff.delay(m.attempts)
-	}
-	at := now.Add(delay)
+	at := now.Add(p.cfg.backoff.delay(m.attempts))
 	if !at.Before(m.deadline) {
 		p.resolveLocked(m, Written{}, e)
 		return nil

@@ -112,36 +112,28 @@ func TestBatchesRespectTheByteLimit(t *testing.T) {
 	}
 }
 
-// answerEach makes node answer each message with status(value, attempt),
-// attempt counting from 1 per value; the counts are read under node.mu.
-func answerEach(node *fakePublisher, status func(value string, attempt int) *ferryv1.Status) map[string]int {
+func TestOnlyRetryableFailuresAreRetried(t *testing.T) {
+	node := newFakePublisher()
 	attempts := map[string]int{}
 	node.answer = func(req *ferryv1.PublishRequest) (*ferryv1.PublishResponse, error) {
 		response := &ferryv1.PublishResponse{}
 		for _, m := range req.Messages {
 			v := string(m.Value)
 			attempts[v]++
-			response.Results = append(response.Results, &ferryv1.PublishResult{Status: status(v, attempts[v])})
+			st := &ferryv1.Status{}
+			switch {
+			case v == "flaky" && attempts[v] == 1:
+				st = &ferryv1.Status{Code: int32(codes.Unavailable), Message: "broker away", Retryable: true}
+			case v == "missing":
+				st = &ferryv1.Status{Code: int32(codes.NotFound), Message: "no such topic"}
+			case v == "node-says-no":
+				// UNAVAILABLE is retryable by code, but the node's word wins.
+				st = &ferryv1.Status{Code: int32(codes.Unavailable), Message: "gave up"}
+			}
+			response.Results = append(response.Results, &ferryv1.PublishResult{Status: st})
 		}
 		return response, nil
 	}
-	return attempts
-}
-
-func TestOnlyRetryableFailuresAreRetried(t *testing.T) {
-	node := newFakePublisher()
-	attempts := answerEach(node, func(v string, attempt int) *ferryv1.Status {
-		switch {
-		case v == "flaky" && attempt == 1:
-			return &ferryv1.Status{Code: int32(codes.Unavailable), Message: "broker away", Retryable: true}
-		case v == "missing":
-			return &ferryv1.Status{Code: int32(codes.NotFound), Message: "no such topic"}
-		case v == "node-says-no":
-			// UNAVAILABLE is retryable by code, but the node's word wins.
-			return &ferryv1.Status{Code: int32(codes.Unavailable), Message: "gave up"}
-		}
-		return &ferryv1.Status{}
-	})
 	p := newTestPublisher(t, []string{startFakePublisher(t, node)}, WithRetryBackoff(time.Millisecond, time.Millisecond))
 	ctx := context.Background()
 	flaky := p.Publish(ctx, &Message{Topic: "t", Value: []byte("flaky")})
@@ -161,41 +153,6 @@ func TestOnlyRetryableFailuresAreRetried(t *testing.T) {
 	node.mu.Lock()
 	defer node.mu.Unlock()
 	if attempts["flaky"] != 2 || attempts["missing"] != 1 || attempts["node-says-no"] != 1 {
-		t.Errorf("attempts %v", attempts)
-	}
-}
-
-// A refusal's retry_after_ms hint replaces the backoff for that retry; a
-// refusal without one keeps the backoff.
-func TestARetryWaitsTheNodesHintInsteadOfTheBackoff(t *testing.T) {
-	node := newFakePublisher()
-	attempts := answerEach(node, func(v string, attempt int) *ferryv1.Status {
-		if attempt > 1 {
-			return &ferryv1.Status{}
-		}
-		st := &ferryv1.Status{Code: int32(codes.ResourceExhausted), Message: "overdue", Retryable: true}
-		if v == "hinted" {
-			st.RetryAfterMs = 600
-		}
-		return st
-	})
-	p := newTestPublisher(t, []string{startFakePublisher(t, node)}, WithRetryBackoff(5*time.Millisecond, 40*time.Millisecond))
-	elapsed := func(value string) time.Duration {
-		start := time.Now()
-		if _, err := get(t, p.Publish(context.Background(), &Message{Topic: "t", Value: []byte(value)})); err != nil {
-			t.Errorf("%s: %v", value, err)
-		}
-		return time.Since(start)
-	}
-	if d := elapsed("hinted"); d < 600*time.Millisecond {
-		t.Errorf("hinted retry after %v, before the node's 600 ms", d)
-	}
-	if d := elapsed("plain"); d >= 600*time.Millisecond {
-		t.Errorf("plain retry after %v: the backoff is 5-40 ms", d)
-	}
-	node.mu.Lock()
-	defer node.mu.Unlock()
-	if attempts["hinted"] != 2 || attempts["plain"] != 2 {
 		t.Errorf("attempts %v", attempts)
 	}
 }

@@ -306,15 +306,13 @@ std::function<void()> BatchPublisher::CountedDone(const std::string& topic,
 
 void BatchPublisher::FailAll(const PublishRequestView& request, BatchResults* answer,
                              const PreparedBatch& batch, const absl::Status& status,
-                             const std::function<void()>& done,
-                             absl::Duration retry_after) {
+                             const std::function<void()>& done) {
   // The status carries its code, not a backend's retry flag: the one table
   // decides from the code.
   answer->cluster.clear();
   MessageResult failed;
   failed.status = status;
   failed.retryable = api::IsRetryable(status.code());
-  failed.retry_after_ms = static_cast<uint32_t>(absl::ToInt64Milliseconds(retry_after));
   answer->results.assign(request.messages.size(), failed);
   limiter_->Release(batch.bytes);
   done();
@@ -343,14 +341,13 @@ void BatchPublisher::Dispatch(const PublishRequestView* request, BatchResults* a
                               PreparedBatch batch, std::function<void()> done) {
   ClusterAdmission& admission = AdmissionFor(*batch.cluster);
   const absl::Time now = absl::Now();
-  absl::Duration oldest_wait, newest_wait;
+  absl::Duration oldest_wait;
   std::optional<SojournGate::Ticket> admitted =
-      admission.gate.TryAdmit(request->topic, now, &oldest_wait, &newest_wait);
+      admission.gate.TryAdmit(request->topic, now, &oldest_wait);
   if (!admitted.has_value()) {
     // Never written, so the breaker takes no outcome: the cluster did not fail.
     FailAll(*request, answer, batch,
-            Refuse(*request, batch.cluster->name(), admission, oldest_wait, now), done,
-            RetryAfter(oldest_wait, newest_wait, limits_.timeout));
+            Refuse(*request, batch.cluster->name(), admission, oldest_wait, now), done);
     return;
   }
   const auto count = static_cast<int>(request->messages.size());

@@ -74,12 +74,10 @@ class BatchPublisher {
                        PreparedBatch batch, std::function<void()> done);
   // `done`, then the hold learns the batch's writes completed.
   std::function<void()> CountedDone(const std::string& topic, std::function<void()> done);
-  // Answers every message with `status` (and the node's `retry_after` hint,
-  // when not zero) and releases the batch's bytes.
+  // Answers every message with `status` and releases the batch's bytes.
   void FailAll(const PublishRequestView& request, BatchResults* answer,
                const PreparedBatch& batch, const absl::Status& status,
-               const std::function<void()>& done,
-               absl::Duration retry_after = absl::ZeroDuration());
+               const std::function<void()>& done);
   // Publishes the messages of a batch whose topic exists (or is not ours to
   // create), or refuses the whole batch unwritten while the topic's oldest
   // unanswered batch on its cluster has waited longer than

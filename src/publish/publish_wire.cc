@@ -234,13 +234,10 @@ std::string_view MessageOf(const absl::Status& status) {
   return {status.message().data(), status.message().size()};
 }
 
-// ferry.v1.Status of a result, as api::ToProtoStatus fills it, and the
-// failure's retry hint.
+// ferry.v1.Status of a result, as api::ToProtoStatus fills it.
 size_t StatusSize(const MessageResult& r) {
-  const size_t base = Int64FieldSize(static_cast<int32_t>(r.status.code())) +
-                      BytesFieldSize(MessageOf(r.status));
-  if (r.status.ok()) return base;
-  return base + (r.retryable ? 2 : 0) + Int64FieldSize(r.retry_after_ms);
+  return Int64FieldSize(static_cast<int32_t>(r.status.code())) +
+         BytesFieldSize(MessageOf(r.status)) + (!r.status.ok() && r.retryable ? 2 : 0);
 }
 
 size_t ResultSize(const MessageResult& r, std::string_view cluster, std::string_view id,
@@ -263,7 +260,6 @@ char* WriteResult(const MessageResult& r, std::string_view cluster, std::string_
     out = WriteTag(3, kVarint, out);
     *out++ = 1;
   }
-  if (!r.status.ok()) out = WriteInt64Field(4, r.retry_after_ms, out);
   if (r.status.ok()) {
     out = WriteBytesField(2, cluster, out);
     out = WriteInt64Field(3, r.partition, out);

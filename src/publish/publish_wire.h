@@ -81,9 +81,6 @@ absl::Status DecodePublishRequest(std::span<const std::string_view> pieces,
 struct MessageResult {
   absl::Status status;     // OK once the broker acknowledged the message
   bool retryable = false;  // for a failure: the error table's decision
-  // For a retryable failure: the node's hint of when a retry may succeed
-  // (ferry.v1.Status.retry_after_ms); 0: none.
-  uint32_t retry_after_ms = 0;
   int32_t partition = 0;
   int64_t offset = 0;
   int64_t timestamp_ms = 0;

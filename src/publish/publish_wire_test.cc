@@ -307,10 +307,7 @@ ResponsePair Encode(const v1::PublishRequest& request, const BatchResults& answe
       status->set_code(static_cast<int>(r.status.code()));
       status->set_message(std::string(r.status.message()));
       status->set_retryable(!r.status.ok() && r.retryable);
-      if (!r.status.ok()) {
-        status->set_retry_after_ms(r.retry_after_ms);
-        continue;
-      }
+      if (!r.status.ok()) continue;
       result->set_cluster(answer.cluster);
       result->set_partition(r.partition);
       result->set_offset(r.offset);
@@ -344,8 +341,6 @@ TEST(PublishWire, ResponsesAreTheGeneratedSerializersBytes) {
         r.status = random() % 2 ? absl::UnavailableError("broker down")
                                 : absl::InvalidArgumentError("");
         r.retryable = random() % 2 == 0;
-        const uint32_t hints[] = {0, 50, 127, 128, 5000, UINT32_MAX};
-        r.retry_after_ms = hints[random() % std::size(hints)];
       }
       answer.results.push_back(r);
     }

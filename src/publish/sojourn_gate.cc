@@ -6,8 +6,7 @@ namespace ferry::publish {
 
 std::optional<SojournGate::Ticket> SojournGate::TryAdmit(std::string_view topic,
                                                          absl::Time now,
-                                                         absl::Duration* oldest_wait,
-                                                         absl::Duration* newest_wait) {
+                                                         absl::Duration* oldest_wait) {
   // Debian's Abseil has an absl::string_view of its own.
   const absl::string_view key(topic.data(), topic.size());
   absl::MutexLock lock(&mu_);
@@ -17,7 +16,6 @@ std::optional<SojournGate::Ticket> SojournGate::TryAdmit(std::string_view topic,
     const absl::Duration waited = now - it->second.batches.front().admitted;
     if (waited > budget_) {
       *oldest_wait = waited;
-      if (newest_wait != nullptr) *newest_wait = now - it->second.batches.back().admitted;
       return std::nullopt;
     }
   } else {
@@ -52,13 +50,6 @@ void SojournGate::Done(const Ticket& ticket) {
 size_t SojournGate::topics() const {
   absl::MutexLock lock(&mu_);
   return queues_.size();
-}
-
-absl::Duration RetryAfter(absl::Duration oldest_wait, absl::Duration newest_wait,
-                          absl::Duration timeout) {
-  const absl::Duration until_drained = oldest_wait - newest_wait;
-  const absl::Duration until_resolved = timeout - newest_wait;
-  return std::max(std::min(until_drained, until_resolved), kMinRetryAfter);
 }
 
 }  // namespace ferry::publish

@@ -49,11 +49,9 @@ class SojournGate {
   SojournGate& operator=(const SojournGate&) = delete;
 
   // Admits a batch for `topic` at `now`, or refuses it (nullopt) and says in
-  // *oldest_wait how long the topic's oldest unanswered batch has waited,
-  // and *newest_wait (when given) how long its newest one has.
+  // *oldest_wait how long the topic's oldest unanswered batch has waited.
   std::optional<Ticket> TryAdmit(std::string_view topic, absl::Time now,
-                                 absl::Duration* oldest_wait,
-                                 absl::Duration* newest_wait = nullptr);
+                                 absl::Duration* oldest_wait);
   // The batch was answered, in any order relative to its topic's others.
   void Done(const Ticket& ticket);
 
@@ -66,17 +64,5 @@ class SojournGate {
   mutable absl::Mutex mu_;
   absl::node_hash_map<std::string, TopicQueue> queues_ ABSL_GUARDED_BY(mu_);
 };
-
-// How long the sender of a batch refused while its topic's oldest and
-// newest unanswered batches had waited `oldest_wait` and `newest_wait`
-// should wait before sending it again (ferry.v1.Status.retry_after_ms). The
-// topic stays refused until the batches admitted before the oldest's wait
-// went under the budget are answered: while each waits about as long as the
-// oldest did, that is when the newest is answered, oldest_wait - newest_wait
-// from now. Never later than `timeout` after the newest's admission (answered
-// or timed out by then), and at least kMinRetryAfter.
-inline constexpr absl::Duration kMinRetryAfter = absl::Milliseconds(50);
-absl::Duration RetryAfter(absl::Duration oldest_wait, absl::Duration newest_wait,
-                          absl::Duration timeout);
 
 }  // namespace ferry::publish

@@ -143,36 +143,5 @@ TEST(SojournGate, AnEarlierClockReadingDoesNotMakeTheQueueLookYounger) {
       << "the second batch counts as admitted at 1 s";
 }
 
-// The refusal's retry hint (a 10 s timeout): until the topic's newest batch
-// is answered if it waits as long as the oldest has, at least 50 ms, and
-// never past the moment the newest must have been answered or timed out.
-TEST(SojournGate, TheRetryHintIsWhenTheNewestBatchIsAnsweredIfItWaitsAsLongAsTheOldest) {
-  const absl::Duration timeout = absl::Seconds(10);
-  EXPECT_EQ(RetryAfter(absl::Seconds(6), absl::Seconds(1), timeout), absl::Seconds(5));
-  EXPECT_EQ(RetryAfter(absl::Seconds(6), absl::Seconds(5), timeout), absl::Seconds(1));
-  EXPECT_EQ(RetryAfter(absl::Seconds(6), absl::Milliseconds(5990), timeout),
-            kMinRetryAfter);
-  EXPECT_EQ(RetryAfter(absl::Seconds(6), absl::Seconds(6), timeout), kMinRetryAfter);
-  EXPECT_EQ(RetryAfter(absl::Seconds(9), absl::Seconds(2), timeout), absl::Seconds(7));
-  EXPECT_EQ(RetryAfter(absl::Seconds(9), absl::Milliseconds(0), timeout),
-            absl::Seconds(9));
-  // Held longer than the timeout (librdkafka's fires a little after it).
-  EXPECT_EQ(RetryAfter(absl::Seconds(11), absl::Milliseconds(500), timeout),
-            absl::Milliseconds(9500));
-  EXPECT_EQ(RetryAfter(absl::Seconds(11), absl::Seconds(10), timeout), kMinRetryAfter);
-}
-
-// A refusal reports how long the topic's newest unanswered batch has waited.
-TEST(SojournGate, ARefusalSaysHowLongTheNewestBatchWaited) {
-  SojournGate gate(kBudget);
-  Admit(gate, "orders", kStart);
-  Admit(gate, "orders", kStart + absl::Seconds(2));
-  absl::Duration oldest, newest;
-  EXPECT_FALSE(
-      gate.TryAdmit("orders", kStart + absl::Seconds(6), &oldest, &newest).has_value());
-  EXPECT_EQ(oldest, absl::Seconds(6));
-  EXPECT_EQ(newest, absl::Seconds(4));
-}
-
 }  // namespace
 }  // namespace ferry::publish

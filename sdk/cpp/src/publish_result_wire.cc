@@ -25,7 +25,6 @@ constexpr uint32_t kResultId = 6;
 constexpr uint32_t kStatusCode = 1;
 constexpr uint32_t kStatusMessage = 2;
 constexpr uint32_t kStatusRetryable = 3;
-constexpr uint32_t kStatusRetryAfterMs = 4;
 
 // Each reader below reads the message the reader is in, until its end. A
 // known field with another wire type is skipped as an unknown field, as the
@@ -102,9 +101,6 @@ class ResponseReader {
       } else if (field == kStatusRetryable && type == kVarint) {
         if (!reader_.Varint(&number)) return false;
         out->retryable = number != 0;
-      } else if (field == kStatusRetryAfterMs && type == kVarint) {
-        if (!reader_.Varint(&number)) return false;
-        out->retry_after_ms = static_cast<uint32_t>(number);
       } else if (!reader_.SkipField(field, type)) {
         return false;
       }

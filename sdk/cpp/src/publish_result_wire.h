@@ -17,10 +17,9 @@ namespace ferry::client::internal {
 
 // One ferry.v1.PublishResult, viewing the bytes it was read from.
 struct ResultView {
-  int code = 0;                 // status.code
-  std::string_view error;       // status.message
-  bool retryable = false;       // status.retryable
-  uint32_t retry_after_ms = 0;  // status.retry_after_ms: the node's hint, 0 none
+  int code = 0;            // status.code
+  std::string_view error;  // status.message
+  bool retryable = false;  // status.retryable
   std::string_view cluster;
   int32_t partition = 0;
   int64_t offset = 0;

@@ -19,9 +19,9 @@ bool Same(const std::vector<ResultView>& a, const std::vector<ResultView>& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i].code != b[i].code || a[i].error != b[i].error ||
-        a[i].retryable != b[i].retryable || a[i].retry_after_ms != b[i].retry_after_ms ||
-        a[i].cluster != b[i].cluster || a[i].partition != b[i].partition ||
-        a[i].offset != b[i].offset || a[i].id != b[i].id) {
+        a[i].retryable != b[i].retryable || a[i].cluster != b[i].cluster ||
+        a[i].partition != b[i].partition || a[i].offset != b[i].offset ||
+        a[i].id != b[i].id) {
       return false;
     }
   }

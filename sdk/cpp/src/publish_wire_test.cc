@@ -269,7 +269,6 @@ ferry::v1::PublishResponse SampleResponse() {
   failed->mutable_status()->set_code(14);
   failed->mutable_status()->set_message("broker unavailable");
   failed->mutable_status()->set_retryable(true);
-  failed->mutable_status()->set_retry_after_ms(1500);
   failed->set_id("id-failed");
   response.add_results();  // all defaults: an empty message
   ferry::v1::PublishResult* negative = response.add_results();
@@ -289,14 +288,12 @@ void ExpectSample(const std::vector<ResultView>& results) {
   EXPECT_EQ(results[1].code, 14);
   EXPECT_EQ(results[1].error, "broker unavailable");
   EXPECT_TRUE(results[1].retryable);
-  EXPECT_EQ(results[1].retry_after_ms, 1500u);
   EXPECT_EQ(results[1].id, "id-failed");
   EXPECT_EQ(results[2].code, 0);
   EXPECT_TRUE(results[2].id.empty());
   EXPECT_TRUE(results[2].cluster.empty());
   EXPECT_EQ(results[3].code, 3);
   EXPECT_FALSE(results[3].retryable);
-  EXPECT_EQ(results[3].retry_after_ms, 0u);
   EXPECT_EQ(results[3].partition, -1);
   EXPECT_EQ(results[3].offset, -1);
 }

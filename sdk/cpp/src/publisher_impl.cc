@@ -476,8 +476,7 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
       } else {
         PublishResult error = std::move(result);
         done->pop_back();
-        Failed(std::move(message), std::move(error), now, closing, &retries, done,
-               results_[i].retry_after_ms);
+        Failed(std::move(message), std::move(error), now, closing, &retries, done);
       }
     }
   } else {
@@ -538,7 +537,6 @@ void Publisher::Impl::FinishPart(Call& call, bool answered, int code,
   }
   retries_.clear();
   uint64_t acknowledged = 0;
-  uint32_t retry_after_ms = 0;  // the longest hint of a retried message
   {
     internal::ManyCall::Writer writer(*part.call);
     for (std::size_t k = 0; k < part.sending.size(); ++k) {
@@ -561,10 +559,7 @@ void Publisher::Impl::FinishPart(Call& call, bool answered, int code,
           result.error.empty()
               ? fmt::format("node answered code {} without a reason", result.code)
               : std::string(result.error));
-      if (retryable) {
-        retries_.push_back(i);
-        retry_after_ms = std::max(retry_after_ms, result.retry_after_ms);
-      }
+      if (retryable) retries_.push_back(i);
     }
   }
   acknowledged_ += acknowledged;
@@ -575,7 +570,7 @@ void Publisher::Impl::FinishPart(Call& call, bool answered, int code,
       ClosePart(part);
     } else {
       ++part.attempts;
-      const Clock::time_point retry_at = RetryAt(now, part.attempts, retry_after_ms);
+      const Clock::time_point retry_at = now + backoff_.Delay(part.attempts);
       // Else the retried messages keep their last error.
       if (retry_at < part.deadline) {
         part.not_before = retry_at;
@@ -585,13 +580,6 @@ void Publisher::Impl::FinishPart(Call& call, bool answered, int code,
     }
   }
   done->push_back(std::move(call.part));
-}
-
-internal::Clock::time_point Publisher::Impl::RetryAt(internal::Clock::time_point now,
-                                                     int attempts,
-                                                     uint32_t retry_after_ms) const {
-  if (retry_after_ms > 0) return now + std::chrono::milliseconds(retry_after_ms);
-  return now + backoff_.Delay(attempts);
 }
 
 void Publisher::Impl::ClosePart(ManyPart& part) {
@@ -607,7 +595,7 @@ void Publisher::Impl::ClosePart(ManyPart& part) {
 void Publisher::Impl::Failed(std::unique_ptr<Pending> message, PublishResult error,
                              Clock::time_point now, bool closing,
                              std::vector<std::unique_ptr<Pending>>* retries,
-                             Resolutions* done, uint32_t retry_after_ms) {
+                             Resolutions* done) {
   if (!error.retryable) {
     done->emplace_back(std::move(message), std::move(error));
     return;
@@ -619,7 +607,7 @@ void Publisher::Impl::Failed(std::unique_ptr<Pending> message, PublishResult err
     return;
   }
   ++message->attempts;
-  const Clock::time_point retry_at = RetryAt(now, message->attempts, retry_after_ms);
+  const Clock::time_point retry_at = now + backoff_.Delay(message->attempts);
   if (retry_at >= message->deadline) {
     PublishResult result = std::move(*message->last_error);
     done->emplace_back(std::move(message), std::move(result));

@@ -106,16 +106,10 @@ class Publisher::Impl {
   void Finish(Call* call, Clock::time_point now, bool closing, Resolutions* done,
               Parts* parts_done);
   // Retries `message` after a retryable `error` if its deadline allows, else
-  // resolves it with `error`. `retry_after_ms`: the node's hint (0: none).
+  // resolves it with `error`.
   void Failed(std::unique_ptr<Pending> message, PublishResult error,
               Clock::time_point now, bool closing,
-              std::vector<std::unique_ptr<Pending>>* retries, Resolutions* done,
-              uint32_t retry_after_ms = 0);
-  // When the `attempts`th retry goes: after the node's hint when it gave one
-  // (ferry.v1.Status.retry_after_ms: it knows how long it will refuse),
-  // else after the backoff.
-  Clock::time_point RetryAt(Clock::time_point now, int attempts,
-                            uint32_t retry_after_ms) const;
+              std::vector<std::unique_ptr<Pending>>* retries, Resolutions* done);
   // Releases the messages' bytes, completes their futures, then lets Flush
   // waiters see them resolved; the same for finished parts.
   void Resolve(Resolutions* done, Parts* parts);

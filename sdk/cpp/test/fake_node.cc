@@ -51,9 +51,9 @@ FakeNode::~FakeNode() {
 }
 
 void FakeNode::FailMessageOnce(const std::string& value, int code, bool retryable,
-                               const std::string& reason, uint32_t retry_after_ms) {
+                               const std::string& reason) {
   absl::MutexLock lock(&mu_);
-  fail_messages_[value] = Failure{code, retryable, reason, retry_after_ms};
+  fail_messages_[value] = Failure{code, retryable, reason};
 }
 
 void FakeNode::FailCalls(int calls, grpc::StatusCode code) {
@@ -165,7 +165,6 @@ grpc::ServerUnaryReactor* FakeNode::Handle(grpc::CallbackServerContext* context,
           result->mutable_status()->set_code(failure->second.code);
           result->mutable_status()->set_message(failure->second.reason);
           result->mutable_status()->set_retryable(failure->second.retryable);
-          result->mutable_status()->set_retry_after_ms(failure->second.retry_after_ms);
           if (failure->second.retryable && !key.empty()) failed_keys.insert(key);
           fail_messages_.erase(failure);
           continue;

@@ -43,11 +43,9 @@ class FakeNode {
 
   // The next message with this value fails with `code` (once). A retryable
   // failure also fails the later messages of the same ordering key in that
-  // call (retryably), as a Kafka partition batch would. `retry_after_ms`:
-  // the failure's retry hint (ferry.v1.Status.retry_after_ms), 0 none.
+  // call (retryably), as a Kafka partition batch would.
   void FailMessageOnce(const std::string& value, int code, bool retryable,
-                       const std::string& reason = "scripted message failure",
-                       uint32_t retry_after_ms = 0);
+                       const std::string& reason = "scripted message failure");
   // The next `calls` calls fail as a whole with `code` (nothing is written).
   void FailCalls(int calls, grpc::StatusCode code);
   // Answers a call that asks for compact results (PublishRequest.
@@ -99,7 +97,6 @@ class FakeNode {
     int code;
     bool retryable;
     std::string reason;
-    uint32_t retry_after_ms;
   };
   std::map<std::string, Failure> fail_messages_ ABSL_GUARDED_BY(mu_);
   int fail_calls_ ABSL_GUARDED_BY(mu_) = 0;

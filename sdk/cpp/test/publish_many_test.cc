@@ -175,22 +175,6 @@ TEST(PublishMany, RetriesOnlyTheRetryableFailuresWithTheSameIds) {
   EXPECT_EQ(calls[1].messages(0).id(), result.id(1));
 }
 
-// The retried part waits the longest hint of its refused messages.
-TEST(PublishMany, ARetryWaitsTheNodesHintInsteadOfTheBackoff) {
-  FakeNode node;
-  node.FailMessageOnce("m1", kResourceExhausted, /*retryable=*/true, "overdue", 300);
-  node.FailMessageOnce("m2", kResourceExhausted, /*retryable=*/true, "overdue", 600);
-  auto publisher = Build(Options({&node}));
-  const std::vector<std::string> values = {"m1", "m2", "m3"};
-  const auto start = std::chrono::steady_clock::now();
-  auto future = publisher->PublishMany("t", Views(values));
-  EXPECT_TRUE(Get(future).ok());
-  EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(600));
-  auto calls = node.calls();
-  ASSERT_EQ(calls.size(), 2u);
-  EXPECT_EQ(Values(calls[1]), (std::vector<std::string>{"m1", "m2"}));
-}
-
 TEST(PublishMany, RetriesAWholeFailedCallAndGivesUpAtDeliveryTimeout) {
   FakeNode node;
   node.FailCalls(2, grpc::StatusCode::UNAVAILABLE);

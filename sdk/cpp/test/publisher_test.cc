@@ -174,25 +174,6 @@ TEST(Publisher, RetriesOnlyTheFailedMessages) {
   EXPECT_EQ(calls[2].messages(0).id(), calls[1].messages(1).id());
 }
 
-// A node that refuses a message for a while says how long (ferryd's sojourn
-// gate: retry_after_ms); the retry waits that long instead of the 5-40 ms
-// backoff, and a refusal without the hint keeps the backoff.
-TEST(Publisher, ARetryWaitsTheNodesHintInsteadOfTheBackoff) {
-  FakeNode node;
-  node.FailMessageOnce("hinted", kResourceExhausted, /*retryable=*/true, "overdue", 600);
-  node.FailMessageOnce("plain", kResourceExhausted, /*retryable=*/true, "overdue");
-  auto publisher = Build(Options({&node}));
-  const auto elapsed = [&](const std::string& value) {
-    const auto start = std::chrono::steady_clock::now();
-    auto future = publisher->Publish("t", Make(value));
-    EXPECT_TRUE(Get(future).ok());
-    return std::chrono::steady_clock::now() - start;
-  };
-  EXPECT_GE(elapsed("hinted"), milliseconds(600));
-  EXPECT_LT(elapsed("plain"), milliseconds(600));
-  EXPECT_EQ(node.calls().size(), 4u) << "each sent twice, not more";
-}
-
 TEST(Publisher, NonRetryableMessageFailureResolvesWithItsCodeAtOnce) {
   FakeNode node;
   node.FailMessageOnce("bad", kInvalidArgument, /*retryable=*/false, "message too large");

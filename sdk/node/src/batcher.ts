@@ -239,8 +239,7 @@ export class Batcher<H = unknown> {
       }
       entry.lastError = outcome.error;
       entry.attempts++;
-      // The node's hint, when it gave one, knows how long it will refuse.
-      const due = now + (outcome.error.retryAfterMs || this.limits.backoff.delay(entry.attempts));
+      const due = now + this.limits.backoff.delay(entry.attempts);
       if (!outcome.error.retryable || due > entry.deadline) {
         failed.push([entry, outcome.error]);
         return;

@@ -21,24 +21,16 @@ export class FerryError extends Error {
    * fails was already retried by the publisher until its deliveryTimeout.
    */
   readonly retryable: boolean;
-  /**
-   * The node's hint of how long a retry would be refused (ferryd's admission
-   * by wait), in ms; 0 when it gave none. The publisher waits this long
-   * before its retry instead of its backoff.
-   */
-  readonly retryAfterMs: number;
   /** The node that answered, when known. */
   readonly endpoint?: string;
 
-  constructor(code: Status, reason: string,
-    options: { retryable?: boolean; retryAfterMs?: number; endpoint?: string } = {}) {
+  constructor(code: Status, reason: string, options: { retryable?: boolean; endpoint?: string } = {}) {
     const codeName = Status[code] ?? 'UNKNOWN';
     super(`${codeName}: ${reason}`);
     this.name = 'FerryError';
     this.code = Status[code] === undefined ? Status.UNKNOWN : code;
     this.codeName = codeName;
     this.retryable = options.retryable ?? isRetryable(code);
-    this.retryAfterMs = options.retryAfterMs ?? 0;
     this.endpoint = options.endpoint;
   }
 }

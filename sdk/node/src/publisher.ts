@@ -322,10 +322,7 @@ function resultOutcomes(response: PublishResponse, messages: OutgoingMessage[], 
     if (code === Status.OK) {
       return { ok: { cluster: r.cluster, partition: r.partition, offset: Number(r.offset), id: r.id, timestamp: dateOf(r.timestamp) } };
     }
-    return {
-      error: new FerryError(code, r.status!.message,
-        { retryable: isRetryable(code, r.status!.retryable), retryAfterMs: r.status!.retry_after_ms, endpoint }),
-    };
+    return { error: new FerryError(code, r.status!.message, { retryable: isRetryable(code, r.status!.retryable), endpoint }) };
   });
 }
 

@@ -10,7 +10,7 @@ import * as protoLoader from '@grpc/proto-loader';
 
 export const PROTO_DIR = path.join(__dirname, '..', '..', 'proto');
 
-export interface WireStatus { code: number; message: string; retryable: boolean; retry_after_ms?: number }
+export interface WireStatus { code: number; message: string; retryable: boolean }
 export interface WireHeader { key: string; value: Buffer }
 export interface Timestamp { seconds: number; nanos: number }
 export type Duration = Timestamp;

@@ -107,20 +107,6 @@ def test_publisher_core_retries_on_the_other_node_after_a_node_failure():
     assert isinstance(resolved[0][1][0], ferry.PublishResult)
 
 
-def test_publisher_core_waits_the_nodes_retry_hint_instead_of_the_backoff():
-    core = publisher()
-    publish(core, "t", b"v", 0.0)
-    (batch,), _ = core.step(0.0)
-    refused = common_pb2.Status(code=grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
-                                message="overdue", retryable=True, retry_after_ms=600)
-    response = publisher_pb2.PublishResponse(results=[publisher_pb2.PublishResult(status=refused)])
-    assert core.on_response(batch, response, 0.0) == []
-    assert core.step(0.5) == ([], [])  # not the 0.1 s backoff
-    assert core.wakeup(0.5) == pytest.approx(0.1)
-    (retry,), _ = core.step(0.6)
-    assert [e.records[0].id for e in retry.entries] == [e.records[0].id for e in batch.entries]
-
-
 def test_publisher_core_fails_non_retryable_call_errors_at_once():
     core = publisher()
     publish(core, "t", b"v", 0.0)

@@ -75,19 +75,6 @@ test('a retryable failure is retried after its backoff, ahead of its key; a fata
   assert.deepEqual(b.takeBatch('t', 15).batch!.entries, [x, later]);
 });
 
-test('a refusal with the node\'s retry hint waits the hint instead of the backoff', () => {
-  const b = new Batcher<null>(limits);
-  b.add(entry(null), 0);
-  const batch = b.takeBatch('t', 0).batch!;
-  const refused = new FerryError(Status.RESOURCE_EXHAUSTED, 'overdue', { retryable: true, retryAfterMs: 600 });
-  assert.equal(b.complete(batch, [{ error: refused }], 10).failed.length, 0);
-  assert.equal(b.nextWakeup(10), 610, 'not the 5 ms backoff');
-  b.releaseDue(609);
-  assert.equal(b.takeBatch('t', 609).batch, null);
-  b.releaseDue(610);
-  assert.equal(b.takeBatch('t', 610).batch!.entries.length, 1);
-});
-
 test('a message whose delivery deadline passed is failed, not sent or retried', () => {
   const b = new Batcher<null>(limits);
   const soon = entry(null, { deadline: 5 });

@@ -305,9 +305,7 @@ class Batcher:
                 continue
             entry.last_error = mine[failures[0]]
             entry.attempts += 1
-            # The node's hint, when it gave one, knows how long it will refuse.
-            hint = max(mine[i].retry_after for i in failures)
-            due = now + (hint or self.backoff(entry.attempts))
+            due = now + self.backoff(entry.attempts)
             retry = ([i for i in failures if mine[i].retryable]
                      if due <= entry.deadline else [])
             if not retry:

@@ -74,8 +74,7 @@ def result_outcomes(response, count, endpoint):
                 status = results[index].status
                 outcomes[index] = error_from_status(status.code, status.message,
                                                     retryable=status.retryable,
-                                                    endpoint=endpoint,
-                                                    retry_after=status.retry_after_ms / 1000)
+                                                    endpoint=endpoint)
     return outcomes
 
 

@@ -41,18 +41,13 @@ class FerryError(Exception):
     default_retryable = False
 
     def __init__(self, reason: str = "", *, code: Optional[grpc.StatusCode] = None,
-                 retryable: Optional[bool] = None, endpoint: Optional[str] = None,
-                 retry_after: float = 0.0):
+                 retryable: Optional[bool] = None, endpoint: Optional[str] = None):
         super().__init__(reason)
         if code is not None:
             self.code = code
         self.reason = reason
         self.retryable = self.default_retryable if retryable is None else retryable
         self.endpoint = endpoint
-        # The node's hint of how long a retry would be refused, in seconds
-        # (ferryd's admission by wait); 0 when it gave none. The publisher
-        # waits this long before its retry instead of its backoff.
-        self.retry_after = retry_after
 
     @property
     def code_number(self) -> int:
@@ -148,16 +143,14 @@ _CLASSES = {cls.code: cls for cls in (
 
 def error_from_status(code: Union[int, grpc.StatusCode], reason: str,
                       retryable: Optional[bool] = None,
-                      endpoint: Optional[str] = None,
-                      retry_after: float = 0.0) -> FerryError:
+                      endpoint: Optional[str] = None) -> FerryError:
     """Builds the typed error for a gRPC status code (number or StatusCode)."""
     if isinstance(code, int):
         status = _BY_NUMBER.get(code, grpc.StatusCode.UNKNOWN)
     else:
         status = code
     cls = _CLASSES.get(status, FerryError)
-    return cls(reason, code=status, retryable=retryable, endpoint=endpoint,
-               retry_after=retry_after)
+    return cls(reason, code=status, retryable=retryable, endpoint=endpoint)
 
 
 def error_from_rpc_error(error: grpc.RpcError, endpoint: Optional[str] = None,
