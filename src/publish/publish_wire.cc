@@ -4,13 +4,16 @@
 #include <string>
 
 #include "common/proto_wire_reader.h"
+#include "common/proto_wire_writer.h"
 
 namespace ferry::publish {
 namespace {
 
 using proto_wire::kLength;
 using proto_wire::kVarint;
+using proto_wire::VarintSize;
 using proto_wire::WireType;
+using proto_wire::WriteVarint;
 
 // Decodes a PublishRequest; each nested message is read between the reader's
 // Enter and Leave, so no field may overrun its parent. A failed read returns
@@ -160,28 +163,10 @@ class RequestDecoder {
 
 // Writing. Sizes first, so nested lengths are known and one buffer holds it all.
 
-size_t VarintSize(uint64_t v) {
-  size_t n = 1;
-  while (v >= 0x80) {
-    v >>= 7;
-    ++n;
-  }
-  return n;
-}
-
 // int32 and int64 fields: negative values take ten bytes (sign-extended).
 size_t Int64Size(int64_t v) { return VarintSize(static_cast<uint64_t>(v)); }
 
 size_t LengthFieldSize(size_t length) { return 1 + VarintSize(length) + length; }
-
-char* WriteVarint(uint64_t v, char* out) {
-  while (v >= 0x80) {
-    *out++ = static_cast<char>(v | 0x80);
-    v >>= 7;
-  }
-  *out++ = static_cast<char>(v);
-  return out;
-}
 
 // Field numbers here are below 16: the tag is one byte.
 char* WriteTag(uint32_t number, WireType type, char* out) {

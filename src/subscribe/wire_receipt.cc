@@ -2,8 +2,12 @@
 
 #include <cstring>
 
+#include "common/proto_wire_writer.h"
+
 namespace ferry::subscribe {
 namespace {
+
+using proto_wire::WriteVarint;
 
 constexpr char kVersionWithoutCluster = 1;
 constexpr char kVersion = 2;
@@ -18,17 +22,8 @@ constexpr uint64_t kMaxClusterBytes = 255;
 // written through a pointer into room made once, not a push_back per byte.
 constexpr size_t kMaxVarintBytes = 10;
 
-char* PutVarint(uint64_t value, char* out) {
-  while (value >= 0x80) {
-    *out++ = static_cast<char>((value & 0x7f) | 0x80);
-    value >>= 7;
-  }
-  *out++ = static_cast<char>(value);
-  return out;
-}
-
 char* PutBytes(std::string_view bytes, char* out) {
-  out = PutVarint(bytes.size(), out);
+  out = WriteVarint(bytes.size(), out);
   // An empty view may have no data at all (a version-1 receipt's cluster).
   if (!bytes.empty()) std::memcpy(out, bytes.data(), bytes.size());
   return out + bytes.size();
@@ -63,12 +58,12 @@ size_t MaxBytes(const WireReceipt& r) {
 
 // The fields after the version byte, up to the cluster.
 char* PutFields(const WireReceipt& r, char* out) {
-  out = PutVarint(r.stream, out);
-  out = PutVarint(r.partition_epoch, out);
-  out = PutVarint(r.generation, out);
-  out = PutVarint(ZigZag(r.partition), out);
-  out = PutVarint(ZigZag(r.attempt), out);
-  out = PutVarint(ZigZag(r.offset), out);
+  out = WriteVarint(r.stream, out);
+  out = WriteVarint(r.partition_epoch, out);
+  out = WriteVarint(r.generation, out);
+  out = WriteVarint(ZigZag(r.partition), out);
+  out = WriteVarint(ZigZag(r.attempt), out);
+  out = WriteVarint(ZigZag(r.offset), out);
   out = PutBytes(r.topic, out);
   return PutBytes(r.cluster, out);
 }
@@ -142,7 +137,7 @@ std::optional<WireReceipt> DecodeReceipt(std::string_view in) {
 void AppendRun(const WireRun& run, std::string& out) {
   AppendTo(run.first, out, [&run](char* p) {
     *p++ = kRunVersion;
-    return PutVarint(run.count, PutFields(run.first, p));
+    return WriteVarint(run.count, PutFields(run.first, p));
   });
 }
 

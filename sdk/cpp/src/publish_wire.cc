@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "common/proto_wire_reader.h"
+#include "common/proto_wire_writer.h"
 
 namespace ferry::client::internal {
 namespace {
@@ -30,24 +31,8 @@ constexpr uint32_t kNanos = 2;
 
 using proto_wire::kLength;
 using proto_wire::kVarint;
-
-constexpr std::size_t VarintSize(uint64_t value) {
-  std::size_t size = 1;
-  while (value >= 0x80) {
-    value >>= 7;
-    ++size;
-  }
-  return size;
-}
-
-char* WriteVarint(uint64_t value, char* out) {
-  while (value >= 0x80) {
-    *out++ = static_cast<char>(value | 0x80);
-    value >>= 7;
-  }
-  *out++ = static_cast<char>(value);
-  return out;
-}
+using proto_wire::VarintSize;
+using proto_wire::WriteVarint;
 
 // All field numbers here are below 16: a tag is one byte.
 constexpr char Tag(uint32_t field, uint32_t wire_type) {
