@@ -24,6 +24,8 @@ struct ResultView {
   int32_t partition = 0;
   int64_t offset = 0;
   std::string_view id;
+
+  bool operator==(const ResultView&) const = default;
 };
 
 // The results of the PublishResponse held by `pieces` (back to back), in

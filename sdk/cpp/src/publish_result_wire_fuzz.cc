@@ -11,24 +11,7 @@
 #include "common/fuzz_pieces.h"
 #include "publish_result_wire.h"
 
-namespace {
-
 using ferry::client::internal::ResultView;
-
-bool Same(const std::vector<ResultView>& a, const std::vector<ResultView>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (a[i].code != b[i].code || a[i].error != b[i].error ||
-        a[i].retryable != b[i].retryable || a[i].cluster != b[i].cluster ||
-        a[i].partition != b[i].partition || a[i].offset != b[i].offset ||
-        a[i].id != b[i].id) {
-      return false;
-    }
-  }
-  return true;
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
@@ -45,6 +28,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (read != read_cut) std::abort();
   if (!read) return 0;
   // In one piece nothing is copied: every field is a view of the input.
-  if (!whole_spilled.empty() || !Same(whole, cut)) std::abort();
+  if (!whole_spilled.empty() || whole != cut) std::abort();
   return 0;
 }
