@@ -22,7 +22,7 @@ void Batcher::Add(std::unique_ptr<Pending> message) {
   ++size_;
   Topic& topic = TopicNamed(message->topic);
   if (message->order_key.empty()) {
-    MakeReady(topic, std::move(message));
+    topic.ready.Push(std::move(message));
     return;
   }
   KeyQueue& queue = topic.keys[KeyOf(message->order_key)];
@@ -30,8 +30,7 @@ void Batcher::Add(std::unique_ptr<Pending> message) {
     // Nothing of its key to wait for: straight to the candidates, without
     // allocating the key's queue.
     queue.in_ready = true;
-    queue.ready_seq = message->seq;
-    MakeReady(topic, std::move(message));
+    topic.ready.Push(std::move(message));
     return;
   }
   queue.waiting.push_back(std::move(message));
@@ -107,7 +106,7 @@ void Batcher::ReleaseBackoff(Clock::time_point now) {
     backoff_.erase(backoff_.begin());
     Topic& topic = TopicNamed(message->topic);
     if (message->order_key.empty()) {
-      MakeReady(topic, std::move(message));
+      topic.ready.Push(std::move(message));
       continue;
     }
     KeyQueue& queue = topic.keys[KeyOf(message->order_key)];
@@ -125,10 +124,10 @@ Clock::time_point Batcher::NextWakeup() const {
   for (const auto& [name, topic] : topics_) {
     if (topic.ready.empty()) continue;
     if (topic.batches_in_flight == 0 || topic.ready.size() >= limits_.max_messages ||
-        topic.ready_bytes >= limits_.max_bytes || topic.ready_retries > 0) {
+        topic.ready.bytes() >= limits_.max_bytes || topic.ready.retries() > 0) {
       return Clock::time_point::min();
     }
-    wakeup = std::min(wakeup, topic.ready.begin()->second->published_at + limits_.linger);
+    wakeup = std::min(wakeup, topic.ready.front().published_at + limits_.linger);
   }
   return wakeup;
 }
@@ -137,7 +136,7 @@ std::vector<std::unique_ptr<Pending>> Batcher::TakeAll() {
   std::vector<std::unique_ptr<Pending>> all;
   all.reserve(size_);
   for (auto& [name, topic] : topics_) {
-    for (auto& [seq, message] : topic.ready) all.push_back(std::move(message));
+    topic.ready.TakeAll(&all);
     for (auto& [key, queue] : topic.keys) {
       while (!queue.waiting.empty()) all.push_back(queue.waiting.pop_front());
     }
@@ -154,9 +153,9 @@ bool Batcher::Due(const Topic& topic, Clock::time_point now, uint64_t urgent_upt
   if (topic.ready.empty()) return false;
   // `ready` is ordered by seq, hence also by published_at: its first message
   // is the oldest and the one with the lowest seq.
-  const Pending& oldest = *topic.ready.begin()->second;
+  const Pending& oldest = topic.ready.front();
   return topic.batches_in_flight == 0 || topic.ready.size() >= limits_.max_messages ||
-         topic.ready_bytes >= limits_.max_bytes || topic.ready_retries > 0 ||
+         topic.ready.bytes() >= limits_.max_bytes || topic.ready.retries() > 0 ||
          oldest.seq <= urgent_upto || oldest.published_at + limits_.linger <= now;
 }
 
@@ -165,17 +164,22 @@ Batch Batcher::Build(const std::string& name, Topic& topic, Clock::time_point no
   Batch batch;
   batch.topic = name;
   std::size_t bytes = 0;
-  auto it = topic.ready.begin();
-  while (it != topic.ready.end() && batch.messages.size() < limits_.max_messages) {
-    const bool too_late = it->second->deadline <= now;
+  while (batch.messages.size() < limits_.max_messages) {
+    // The next candidate in publish order: the topic's, or a later message
+    // of a key this batch holds.
+    Candidates& from =
+        same_batch_.front_seq() < topic.ready.front_seq() ? same_batch_ : topic.ready;
+    if (from.empty()) break;
+    const Pending& next = from.front();
+    const bool too_late = next.deadline <= now;
     if (!too_late && !batch.messages.empty() &&
-        bytes + it->second->wire_bytes > limits_.max_bytes) {
+        bytes + next.wire_bytes > limits_.max_bytes) {
       break;
     }
-    std::unique_ptr<Pending> message = TakeReady(topic, it);
+    std::unique_ptr<Pending> message = from.Pop();
     --size_;
     if (!message->order_key.empty()) {
-      // One lookup: the key has a queue while its message is in `ready`.
+      // One lookup: the key has a queue while its message is a candidate.
       auto entry = topic.keys.find(KeyOf(message->order_key));
       KeyQueue& queue = entry->second;
       queue.in_ready = false;
@@ -186,7 +190,6 @@ Batch Batcher::Build(const std::string& name, Topic& topic, Clock::time_point no
       // The key's next message joins the candidates (at a higher seq, so
       // this loop still meets it in publish order).
       Promote(topic, queue, /*same_batch=*/true);
-      if (queue.in_ready && queue.in_flight) promoted_.push_back(&queue);
       if (queue.idle()) topic.keys.erase(entry);
     }
     if (too_late) {
@@ -195,37 +198,15 @@ Batch Batcher::Build(const std::string& name, Topic& topic, Clock::time_point no
       bytes += message->wire_bytes;
       batch.messages.push_back(std::move(message));
     }
-    // Every candidate before the one just taken was taken too, and Promote
-    // adds only later seqs: the next candidate is the first.
-    it = topic.ready.begin();
   }
-  // The batch is closed: messages of its keys still in `ready` wait for it.
-  // Erasing from the key map (above) moves no other entry, so the pointers
-  // hold.
-  for (KeyQueue* queue : promoted_) {
-    if (!queue->in_ready) continue;
-    auto found = topic.ready.find(queue->ready_seq);
-    queue->waiting.push_front(TakeReady(topic, found));
-    queue->in_ready = false;
+  // The batch is closed: the next messages of its keys wait for it.
+  while (!same_batch_.empty()) {
+    std::unique_ptr<Pending> message = same_batch_.Pop();
+    KeyQueue& queue = topic.keys.find(KeyOf(message->order_key))->second;
+    queue.waiting.push_front(std::move(message));
+    queue.in_ready = false;
   }
-  promoted_.clear();
   return batch;
-}
-
-void Batcher::MakeReady(Topic& topic, std::unique_ptr<Pending> message) {
-  topic.ready_bytes += message->wire_bytes;
-  if (message->attempts > 0) ++topic.ready_retries;
-  uint64_t seq = message->seq;
-  topic.ready.emplace(seq, std::move(message));
-}
-
-std::unique_ptr<Pending> Batcher::TakeReady(
-    Topic& topic, absl::btree_map<uint64_t, std::unique_ptr<Pending>>::iterator it) {
-  std::unique_ptr<Pending> message = std::move(it->second);
-  topic.ready.erase(it);
-  topic.ready_bytes -= message->wire_bytes;
-  if (message->attempts > 0) --topic.ready_retries;
-  return message;
 }
 
 void Batcher::Promote(Topic& topic, KeyQueue& queue, bool same_batch) {
@@ -239,10 +220,10 @@ void Batcher::Promote(Topic& topic, KeyQueue& queue, bool same_batch) {
     return;
   }
   if (queue.waiting.empty()) return;
-  std::unique_ptr<Pending> first = queue.waiting.pop_front();
   queue.in_ready = true;
-  queue.ready_seq = first->seq;
-  MakeReady(topic, std::move(first));
+  // Only Build's calls get here with the key in flight: the batch it builds
+  // holds the key.
+  (queue.in_flight ? same_batch_ : topic.ready).Push(queue.waiting.pop_front());
 }
 
 bool Batcher::PartFirst(const KeyQueue& queue) {
@@ -352,7 +333,7 @@ Batcher::Topic& Batcher::TopicNamed(std::string_view name) {
   if (cached_topic_ != nullptr && cached_topic_->first == name)
     return cached_topic_->second;
   auto found = topics_.find(name);
-  if (found == topics_.end()) found = topics_.emplace(std::string(name), Topic()).first;
+  if (found == topics_.end()) found = topics_.try_emplace(std::string(name)).first;
   cached_topic_ = &*found;
   return found->second;
 }

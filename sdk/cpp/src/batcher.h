@@ -13,8 +13,8 @@
 #include <string_view>
 #include <vector>
 
-#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
+#include "candidates.h"
 #include "many_part.h"
 #include "pending.h"
 #include "pending_queue.h"
@@ -120,10 +120,10 @@ class Batcher {
     // Messages of the key that are nowhere else, in publish order.
     PendingQueue waiting;
     // At most one of these holds. in_ready: the key's first message is in
-    // Topic::ready (under ready_seq). in_flight: a batch (or the batch being
-    // built) holds the key. backing_off: its first message waits in backoff_.
+    // Topic::ready (or, while a batch is built, in same_batch_). in_flight: a batch (or
+    // the batch being built) holds the key. backing_off: its first message waits in
+    // backoff_.
     bool in_ready = false;
-    uint64_t ready_seq = 0;
     bool in_flight = false;
     bool backing_off = false;
     // Set only inside Complete(): retried messages were put in front.
@@ -142,11 +142,8 @@ class Batcher {
 
   struct Topic {
     // Eligible messages by seq: unordered ones and at most one per key.
-    // A B-tree: no allocation per message, and its nodes stay in cache.
-    absl::btree_map<uint64_t, std::unique_ptr<Pending>> ready;
-    std::size_t ready_bytes = 0;
-    // Messages in `ready` that failed before: they make the topic due.
-    std::size_t ready_retries = 0;
+    // Its retries (attempts > 0) make the topic due.
+    Candidates ready;
     // Open addressing: a key's queue comes and goes with each of its batches,
     // so entries must be cheap to create and erase.
     absl::flat_hash_map<std::string, KeyQueue> keys;
@@ -159,12 +156,10 @@ class Batcher {
   bool Due(const Topic& topic, Clock::time_point now, uint64_t urgent_upto) const;
   Batch Build(const std::string& name, Topic& topic, Clock::time_point now,
               std::vector<std::unique_ptr<Pending>>* expired);
-  void MakeReady(Topic& topic, std::unique_ptr<Pending> message);
-  std::unique_ptr<Pending> TakeReady(
-      Topic& topic, absl::btree_map<uint64_t, std::unique_ptr<Pending>>::iterator it);
   // Moves the key's first waiting message to `ready` unless it is already
   // there, backing off, or (unless `same_batch`) in flight. `same_batch`: the
-  // key is in flight in the batch being built, which may take more of it.
+  // key may be in flight in the batch being built, which may take more of it
+  // (from same_batch_).
   void Promote(Topic& topic, KeyQueue& queue, bool same_batch = false);
   // The key's first part comes before its first waiting message.
   static bool PartFirst(const KeyQueue& queue);
@@ -180,9 +175,9 @@ class Batcher {
   BatchLimits limits_;
   Topics topics_;
   Topics::value_type* cached_topic_ = nullptr;
-  // Build's scratch: the batch's keys whose next message it made a
-  // candidate.
-  std::vector<KeyQueue*> promoted_;
+  // Build's scratch: the next message of each key the batch being built
+  // holds. What the batch does not take goes back to its key's queue.
+  Candidates same_batch_;
   // Messages waiting for their retry backoff, by not_before. For a key, only
   // its first message is here (KeyQueue::backing_off); the rest wait behind.
   std::multimap<Clock::time_point, std::unique_ptr<Pending>> backoff_;
