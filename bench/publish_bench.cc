@@ -40,6 +40,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/api_floor.h"
 #include "bench/bench_util.h"
 #include "ferry/client/publisher.h"
 #include "ferry/client/subscriber.h"
@@ -63,6 +64,9 @@ struct Options {
   bool sdk_callbacks = false;
   // > 0: a third path publishes through PublishMany in calls of this many.
   int sdk_batch = 0;
+  // > 0: after the passes, the API floor (api_floor.h) over this many
+  // messages per form, beside the direct producer's CPU per message.
+  int64_t api_floor_messages = 200000;
   std::string bootstrap;
   std::string ferryd;
   int ferryd_pid = 0;
@@ -822,6 +826,30 @@ void PrintTable(const std::string& title, std::vector<SizeResult>& results, bool
   std::fflush(stdout);
 }
 
+// What the per-message API alone costs (api_floor.h), measured now in this
+// process, against the direct producer's CPU per message of the max pass.
+void PrintApiFloor(const Options& o, const std::vector<SizeResult>& results) {
+  const int batch = o.sdk_batch > 0 ? o.sdk_batch : 500;
+  const FloorResult floor = MeasureApiFloor(o.api_floor_messages, batch);
+  fmt::print(
+      "\nAPI floor (bench/api_floor.h, {} messages per form, handed over {} at a time; "
+      "client CPU µs per message, and ÷ the direct producer's of the max pass):\n",
+      o.api_floor_messages, batch);
+  for (const SizeResult& r : results) {
+    const PathResult& direct = r.max_direct;
+    if (direct.messages == 0) continue;
+    const double direct_us =
+        direct.cpu.client * 1e6 / static_cast<double>(direct.messages);
+    auto of = [&](double us) {
+      return fmt::format("{:.2f} ({:.2f}×)", us, us / direct_us);
+    };
+    fmt::print("- {}: direct {:.2f}; result alone {}; future {}; callback {}\n",
+               SizeLabel(r.size), direct_us, of(floor.result_us), of(floor.future_us),
+               of(floor.callback_us));
+  }
+  std::fflush(stdout);
+}
+
 // ---------------------------------------------------------------------------
 // --backends: the Ferry path (SDK → ferryd) on each backend, one after the
 // other in one process, each on a ferryd of its own: publish (max pass),
@@ -1231,6 +1259,10 @@ int Main(int argc, char** argv) {
                  "Also publish through the SDK's PublishMany, this many messages per "
                  "call, in rows of its own (a'); 0: not")
       ->check(CLI::Range(0, 100000));
+  app.add_option("--api-floor-messages", o.api_floor_messages,
+                 "Messages per form of the API floor (bench/api_floor.h) printed beside "
+                 "the max pass; 0: not measured")
+      ->capture_default_str();
   app.add_option("--bootstrap", o.bootstrap,
                  "Use this running Kafka broker instead of starting one");
   app.add_option("--ferryd", o.ferryd,
@@ -1333,6 +1365,7 @@ int Main(int argc, char** argv) {
   if (o.messages > 0) {
     PrintTable("Max throughput (closed loop: every handle publishes as fast as it can)",
                results, false, ferryd_pid > 0, broker_pid > 0);
+    if (o.api_floor_messages > 0) PrintApiFloor(o, results);
   }
   if ((o.paced_fraction > 0 || o.paced_rate > 0) && o.paced_seconds > 0) {
     PrintTable(o.paced_rate > 0
