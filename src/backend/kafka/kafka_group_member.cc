@@ -34,6 +34,16 @@ constexpr absl::Duration kNudgeInterval = absl::Milliseconds(50);
 // How soon a standalone member looks up its topics again after a failure
 // (a topic missing, the cluster unreachable).
 constexpr absl::Duration kStandaloneRetry = absl::Seconds(1);
+// librdkafka's fetch.wait.max.ms unless the cluster's properties set it: how
+// long the broker may hold a fetch that found no data. A partition whose
+// queue is full is left out of a fetch, so while the member catches up on
+// some partitions and the others have nothing new, a fetch of only those
+// others is held this long, with the connection, and the full partitions
+// wait for it however soon they have room (a nudge queues behind it).
+// librdkafka's 500 ms stalled the end of uneven backlog drains by up to
+// half a second (bench/RESULTS.md, branch dcons6); 100 ms bounds that stall
+// at a fifth for ten idle fetches a second per broker instead of two.
+constexpr char kFetchWaitMaxMs[] = "100";
 
 PartitionListPtr ToList(const std::map<TopicPartition, int64_t>& offsets) {
   PartitionListPtr list(
@@ -113,7 +123,9 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
     const Properties& properties, std::string_view key_prefix,
     const GroupMemberOptions& member_options, const Options& options,
     GroupMemberListener* listener, ClientFactory& factory) {
-  auto conf = BuildConf(properties, key_prefix);
+  Properties with_defaults = properties;
+  with_defaults.try_emplace("fetch.wait.max.ms", kFetchWaitMaxMs);
+  auto conf = BuildConf(with_defaults, key_prefix);
   if (!conf.ok()) return conf.status();
   const int64_t prefetch_bytes =
       member_options.max_prefetch_bytes > 0

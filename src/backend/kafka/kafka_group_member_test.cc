@@ -309,5 +309,87 @@ TEST(KafkaGroupMemberTest, EachRecordArrivesWithExactlyItsHeaders) {
   }
 }
 
+// Counts records and notes when the first and the last arrived. Takes 10 ms
+// per call, as a member behind a busy subscriber does, so that fetches
+// outpace it.
+class TimingListener final : public IdleListener {
+ public:
+  void OnRecords(std::vector<ConsumedRecord> records) override {
+    absl::SleepFor(absl::Milliseconds(10));
+    absl::MutexLock lock(&mu_);
+    if (count_ == 0) first_ = absl::Now();
+    count_ += records.size();
+    last_ = absl::Now();
+  }
+
+  // The time from the first record to the `count`th, or nullopt if they did
+  // not all arrive within `timeout`.
+  std::optional<absl::Duration> WaitFor(size_t count, absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    auto enough = [this, count]()
+                      ABSL_SHARED_LOCKS_REQUIRED(mu_) { return count_ >= count; };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&enough), timeout)) return std::nullopt;
+    return last_ - first_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  size_t count_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time first_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_ ABSL_GUARDED_BY(mu_);
+};
+
+// One partition holds a backlog larger than the member's prefetch, the other
+// nothing. After each fetch the full partition's queue is over the limit, so
+// librdkafka's next fetch asks for the empty partition alone and the broker
+// holds it for fetch.wait.max.ms; the member's default keeps that short.
+// With librdkafka's 500 ms the records took 3.3 s to arrive, with 100 ms 0.74 s.
+TEST(KafkaGroupMemberTest, AnEmptyPartitionDoesNotHoldUpAFullOne) {
+  testing::KafkaBroker* broker = testing::SharedBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string topic = "member.empty_beside_full";
+  ASSERT_TRUE(broker->CreateTopic(topic, 2).ok());
+  constexpr int kRecords = 1024;
+  constexpr int64_t kPrefetchBytes = 64 << 10;
+  {
+    // Small batches (16 records), so that each fetch stops near the prefetch.
+    char error[512];
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    for (const auto& [key, value] : std::map<std::string, std::string>{
+             {"bootstrap.servers", broker->bootstrap()}, {"batch.num.messages", "16"}}) {
+      ASSERT_EQ(rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof error),
+                RD_KAFKA_CONF_OK)
+          << error;
+    }
+    rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
+    ASSERT_NE(producer, nullptr) << error;
+    std::string value(1024, 'v');
+    for (int i = 0; i < kRecords; ++i) {
+      ASSERT_EQ(rd_kafka_producev(
+                    producer, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(0),
+                    RD_KAFKA_V_VALUE(value.data(), value.size()),
+                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                RD_KAFKA_RESP_ERR_NO_ERROR);
+    }
+    EXPECT_EQ(rd_kafka_flush(producer, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    rd_kafka_destroy(producer);
+  }
+
+  LibrdkafkaClientFactory factory;
+  TimingListener listener;
+  auto member =
+      KafkaGroupMember::Join({{"bootstrap.servers", broker->bootstrap()}}, "",
+                             {.group = "member-empty-beside-full",
+                              .topics = {topic},
+                              .start = {.kind = StartPosition::Kind::kEarliest},
+                              .max_prefetch_bytes = kPrefetchBytes},
+                             {.session_timeout = absl::Seconds(6)}, &listener, factory);
+  ASSERT_TRUE(member.ok()) << member.status();
+  const std::optional<absl::Duration> took =
+      listener.WaitFor(kRecords, absl::Seconds(60));
+  ASSERT_TRUE(took.has_value()) << "not every record arrived";
+  EXPECT_LT(*took, absl::Seconds(2)) << absl::FormatDuration(*took);
+}
+
 }  // namespace
 }  // namespace ferry::backend::kafka
