@@ -535,7 +535,9 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
     {"clusters.NAME.properties.KEY", "string", "(none)",
      "checked by the client library at start-up",
      "Raw client property passed through unchanged (librdkafka for Kafka), "
-     "e.g. clusters.main.properties.linger.ms: 5.",
+     "e.g. clusters.main.properties.linger.ms: 5. Ferry's own defaults, which these "
+     "override: linger.ms 1 for producers, fetch.wait.max.ms 100 for consumers "
+     "(librdkafka: 5 and 500). acks=all and enable.idempotence=true are required.",
      [](Config& c, const Captures& k, std::string_view v) {
        Cluster(c, k).properties[k[1]] = std::string(v);
        return absl::OkStatus();
