@@ -49,6 +49,7 @@ struct Options {
   int64_t messages = 100000;
   int direct_timeout_ms = 10000;  // ferryd's publish.timeout default
   bool skip_consume = false;
+  std::string direct_stats_dir;  // librdkafka statistics of the direct passes
 };
 
 // Where the node stands: /proc readings of ferryd.
@@ -540,18 +541,40 @@ struct CpuMark {
 // straight to Kafka by a producer configured like ferryd's (acks=all,
 // idempotent, linger 5 ms, message.timeout.ms = `timeout_ms`, ferryd's
 // publish.timeout), keeping librdkafka's sticky partitioner.
+// With `stats_path`, librdkafka's statistics JSON (statistics.interval.ms
+// 1000) is written there, one object a line.
 PublishArm DirectPublish(const std::string& bootstrap,
                          const std::vector<std::string>& topics, int64_t messages,
-                         int size, int timeout_ms) {
+                         int size, int timeout_ms, const std::string& stats_path) {
   PublishArm arm;
   char error[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [key, value] : std::map<std::string, std::string>{
-           {"bootstrap.servers", bootstrap},
-           {"acks", "all"},
-           {"enable.idempotence", "true"},
-           {"linger.ms", "5"},
-           {"message.timeout.ms", std::to_string(timeout_ms)}}) {
+  std::map<std::string, std::string> properties{
+      {"bootstrap.servers", bootstrap},
+      {"acks", "all"},
+      {"enable.idempotence", "true"},
+      {"linger.ms", "5"},
+      {"message.timeout.ms", std::to_string(timeout_ms)}};
+  // What the callbacks see (the configuration's opaque).
+  struct Context {
+    PublishArm* arm;
+    FILE* stats;
+  };
+  std::unique_ptr<FILE, int (*)(FILE*)> stats(
+      stats_path.empty() ? nullptr : std::fopen(stats_path.c_str(), "w"), &std::fclose);
+  if (!stats_path.empty() && stats == nullptr) Log("cannot write {}", stats_path);
+  Context context{&arm, stats.get()};
+  if (stats != nullptr) {
+    properties["statistics.interval.ms"] = "1000";
+    rd_kafka_conf_set_stats_cb(conf,
+                               [](rd_kafka_t*, char* json, size_t length, void* opaque) {
+                                 FILE* out = static_cast<Context*>(opaque)->stats;
+                                 std::fwrite(json, 1, length, out);
+                                 std::fputc('\n', out);
+                                 return 0;  // librdkafka frees json
+                               });
+  }
+  for (const auto& [key, value] : properties) {
     if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), error, sizeof(error)) !=
         RD_KAFKA_CONF_OK) {
       Log("{}: {}", key, error);
@@ -559,10 +582,10 @@ PublishArm DirectPublish(const std::string& bootstrap,
       return arm;
     }
   }
-  rd_kafka_conf_set_opaque(conf, &arm);
+  rd_kafka_conf_set_opaque(conf, &context);
   rd_kafka_conf_set_dr_msg_cb(
       conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-        auto* a = static_cast<PublishArm*>(opaque);
+        PublishArm* a = static_cast<Context*>(opaque)->arm;
         (m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? a->acked : a->timed_out)++;
       });
   rd_kafka_t* producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof(error));
@@ -701,6 +724,13 @@ struct PublishCounts {
   }
 };
 
+// Where a direct pass writes librdkafka's statistics; empty without
+// --direct-stats-dir.
+std::string StatsPath(const Options& o, int topics, std::string_view pass) {
+  if (o.direct_stats_dir.empty()) return "";
+  return fmt::format("{}/{}-topics-{}.json", o.direct_stats_dir, topics, pass);
+}
+
 // Publish and consume throughput over few and many topics, through ferryd and
 // straight to Kafka, side by side.
 int RunTopics(const Options& o) {
@@ -729,16 +759,17 @@ int RunTopics(const Options& o) {
     Row row;
     row.topics = count;
     CpuMark mark = CpuMark::Now(infra);
-    row.direct =
-        DirectPublish(infra.bootstrap, topics, o.messages, o.size, o.direct_timeout_ms);
+    row.direct = DirectPublish(infra.bootstrap, topics, o.messages, o.size,
+                               o.direct_timeout_ms, StatsPath(o, count, "direct"));
     mark.Charge(infra, &row.direct);
     Log("{} topics: direct publish {:.0f} msgs/s, {} acknowledged, {} timed out", count,
         row.direct.msgs_per_s, row.direct.acked, row.direct.timed_out);
     // librdkafka's own message.timeout.ms (300 s): what a direct client
     // gets when it waits as long as it takes.
     mark = CpuMark::Now(infra);
-    row.direct_default = DirectPublish(infra.bootstrap, topics, o.messages, o.size,
-                                       kLibrdkafkaMessageTimeoutMs);
+    row.direct_default =
+        DirectPublish(infra.bootstrap, topics, o.messages, o.size,
+                      kLibrdkafkaMessageTimeoutMs, StatsPath(o, count, "direct-300s"));
     mark.Charge(infra, &row.direct_default);
     Log("{} topics: direct publish (300 s timeout) {:.0f} msgs/s, {} acknowledged, {} "
         "timed out",
@@ -844,6 +875,9 @@ int main(int argc, char** argv) {
                  "--mode topics: the direct producer's message.timeout.ms (ferryd's "
                  "publish.timeout)")
       ->check(CLI::PositiveNumber);
+  app.add_option("--direct-stats-dir", o.direct_stats_dir,
+                 "--mode topics: write librdkafka's statistics JSON of each direct pass "
+                 "(every second) to DIR/<topics>-topics-<pass>.json");
   app.add_flag("--skip-consume", o.skip_consume,
                "--mode topics: publish passes only, no read-back");
   app.add_option("--backend", o.backend, "--mode streams: embedded or kafka")
