@@ -216,12 +216,15 @@ def main():
     msgs = []  # (published, batch, is_part, stamps)
     for r in sdk:
         stamps = tuple(int(x) for x in r[2:7])
-        msgs.append((stamps[0], r[0], r[0] == "part", stamps))
+        behind = len(r) > 8 and r[8] == "1"
+        msgs.append((stamps[0], r[0], r[0] == "part", stamps, behind))
     msgs.sort()
     starts = [m[0] for m in msgs]
     for path, size, paced, start, end in passes:
         start, end = int(start), int(end)
         if path == "direct":
+            if sched is not None and paced == "1":
+                print_sched(sched, path, size, start, end, [], [])
             continue
         lo, hi = bisect.bisect_left(starts, start), bisect.bisect_right(starts, end)
         chosen = [m for m in msgs[lo:hi] if m[2] == (path != "ferry")]
@@ -230,9 +233,9 @@ def main():
                 print_sched(sched, path, size, start, end, [], [])
             continue
         items = []
-        for published, batch, is_part, s in chosen:
+        for published, batch, is_part, s, behind in chosen:
             f = None if is_part else ferryd.get(batch)
-            items.append((s[4] - s[0], stages(s, f)))
+            items.append((s[4] - s[0], stages(s, f), behind))
         items.sort(key=lambda x: x[0])
         totals = [x[0] for x in items]
         n = len(items)
@@ -247,14 +250,22 @@ def main():
         print("|---|--:|--:|" + "--:|" * len(STAGES))
         describe("p45-p55", items[int(n * 0.45):max(int(n * 0.55), int(n * 0.45) + 1)])
         describe(">= p99", [x for x in items if x[0] >= p99])
+        behind = [x for x in items if x[2]]
+        if behind:
+            describe("behind its key", behind)
+            describe("not behind its key", [x for x in items if not x[2]])
         if path == "ferry":
-            # A message that waited past the linger was held behind its key
-            # (in an in-flight batch) or behind the sender thread.
-            held = [x for x in items if x[1][0] > LINGER_NS + 1e6]
+            # Past the linger: behind its key (in an in-flight batch) or
+            # behind the sender thread.
             slow = [x for x in items if x[0] >= p99]
-            print(f"\nWaited in the SDK longer than linger + 1 ms: {len(held) * 100 / n:.1f} % "
-                  f"of all messages, {sum(1 for x in slow if x[1][0] > LINGER_NS + 1e6) * 100 / max(1, len(slow)):.0f} % "
-                  f"of the slowest 1 %.")
+            late = LINGER_NS + 1e6
+            print(f"\nWaited in the SDK longer than linger + 1 ms: "
+                  f"{sum(1 for x in items if x[1][0] > late) * 100 / n:.1f} % of all "
+                  f"messages, {sum(1 for x in slow if x[1][0] > late) * 100 / len(slow):.0f} "
+                  f"% of the slowest 1 %. Queued behind an earlier message of their key "
+                  f"(traced since behind_key): {len(behind) * 100 / n:.1f} % of all, "
+                  f"{sum(1 for x in slow if x[2]) * 100 / len(slow):.0f} % of the slowest "
+                  f"1 %.")
         if sched is not None:
             slow = [(m[3][0], m[3][4]) for m in chosen if m[3][4] - m[3][0] >= p99]
             mid = [(m[3][0], m[3][4]) for m in chosen

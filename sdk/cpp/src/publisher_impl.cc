@@ -57,7 +57,8 @@ Publisher::Impl::Impl(internal::PublisherOptions options)
       request_timeout_(options_.request_timeout),
       trace_(stage_trace::Tracer::Open("sdk-publish",
                                        "batch\tmessages\tpublished_ns\tsent_ns\t"
-                                       "answered_ns\tpicked_ns\tresolved_ns\tattempts")) {
+                                       "answered_ns\tpicked_ns\tresolved_ns\tattempts\t"
+                                       "behind_key")) {
   {
     absl::MutexLock lock(&mu_);
     delivery_timeout_ = options_.delivery_timeout;
@@ -332,6 +333,9 @@ void Publisher::Impl::Run() {
         PublishResult result = Closed(*message);
         done.emplace_back(std::move(message), std::move(result));
       } else {
+        if (trace_ != nullptr && batcher_.WaitsBehindKey(*message)) {
+          trace_behind_key_.insert(message->seq);
+        }
         batcher_.Add(std::move(message));
       }
     }
@@ -683,22 +687,24 @@ void Publisher::Impl::TraceFinished(const Call& call, Clock::time_point picked) 
     return;
   }
   for (const std::unique_ptr<Pending>& message : call.messages) {
-    trace_rows_.push_back(TraceRow{.batch = call.messages.front()->id,
-                                   .messages = 1,
-                                   .published_ns = ns(message->published_at),
-                                   .sent_ns = call.sent_ns,
-                                   .answered_ns = call.answered_ns,
-                                   .picked_ns = ns(picked),
-                                   .attempts = message->attempts});
+    trace_rows_.push_back(
+        TraceRow{.batch = call.messages.front()->id,
+                 .messages = 1,
+                 .published_ns = ns(message->published_at),
+                 .sent_ns = call.sent_ns,
+                 .answered_ns = call.answered_ns,
+                 .picked_ns = ns(picked),
+                 .attempts = message->attempts,
+                 .behind_key = trace_behind_key_.erase(message->seq) > 0});
   }
 }
 
 void Publisher::Impl::WriteTrace() {
   const int64_t resolved_ns = stage_trace::NowNs();
   for (const TraceRow& row : trace_rows_) {
-    trace_->Row(row.batch,
-                {static_cast<int64_t>(row.messages), row.published_ns, row.sent_ns,
-                 row.answered_ns, row.picked_ns, resolved_ns, row.attempts});
+    trace_->Row(row.batch, {static_cast<int64_t>(row.messages), row.published_ns,
+                            row.sent_ns, row.answered_ns, row.picked_ns, resolved_ns,
+                            row.attempts, row.behind_key ? 1 : 0});
   }
   trace_rows_.clear();
 }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "batcher.h"
 #include "common/stage_trace.h"
@@ -107,6 +108,7 @@ class Publisher::Impl {
     std::size_t messages = 1;
     int64_t published_ns = 0, sent_ns = 0, answered_ns = 0, picked_ns = 0;
     int attempts = 0;
+    bool behind_key = false;
   };
 
   // The sender thread's loop; returns once closing and nothing is in flight.
@@ -205,6 +207,9 @@ class Publisher::Impl {
   // FERRY_STAGE_TRACE (stage_trace.h): null when off.
   const std::unique_ptr<stage_trace::Tracer> trace_;
   std::vector<TraceRow> trace_rows_;
+  // With a stage trace: the seqs of queued messages that waited behind an
+  // earlier message of their key.
+  absl::flat_hash_set<uint64_t> trace_behind_key_;
 
   // Without fallback (whose probe fetches the settings itself): follows the
   // pushed settings unless the application opted out. Null otherwise.

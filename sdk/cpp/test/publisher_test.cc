@@ -726,7 +726,8 @@ TEST(PublisherBuilder, RejectsBadOptionsWithOneLineNamingTheOption) {
 }
 
 // FERRY_STAGE_TRACE (common/stage_trace.h): a row per acknowledged message,
-// keyed by the id of its call's first message, its stamps in stage order.
+// keyed by the id of its call's first message, its stamps in stage order,
+// and whether it waited behind an earlier message of its key.
 TEST(Publisher, StageTraceWritesARowPerAcknowledgedMessage) {
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
                                     fmt::format("publisher_stage_trace.{}", getpid());
@@ -737,10 +738,18 @@ TEST(Publisher, StageTraceWritesARowPerAcknowledgedMessage) {
   {
     auto publisher = Build(Options({&node}));
     unsetenv("FERRY_STAGE_TRACE");
+    // k's first message in flight (held by the node): its next three wait
+    // behind it, j's message does not.
+    node.HoldAnswers(true);
     std::vector<std::future<PublishResult>> futures;
-    for (int i = 0; i < 5; ++i) {
+    futures.push_back(publisher->Publish("t", Make("v0", "k")));
+    ASSERT_TRUE(node.WaitForHeld(1, kWait));
+    for (int i = 1; i < 4; ++i) {
       futures.push_back(publisher->Publish("t", Make(fmt::format("v{}", i), "k")));
     }
+    futures.push_back(publisher->Publish("t", Make("v4", "j")));
+    node.HoldAnswers(false);
+    node.ReleaseAll();
     for (auto& future : futures) ASSERT_TRUE(Get(future).ok());
   }  // The trace is written out when the publisher closes.
   std::set<std::string> call_firsts;
@@ -762,8 +771,9 @@ TEST(Publisher, StageTraceWritesARowPerAcknowledgedMessage) {
   }
   std::filesystem::remove_all(dir);
   ASSERT_EQ(rows.size(), 5u);
+  int behind_key = 0;
   for (const std::vector<std::string>& row : rows) {
-    ASSERT_EQ(row.size(), 8u);
+    ASSERT_EQ(row.size(), 9u);
     EXPECT_TRUE(call_firsts.contains(row[0])) << row[0];
     EXPECT_EQ(row[1], "1");
     for (int stage = 2; stage < 6; ++stage) {
@@ -771,7 +781,9 @@ TEST(Publisher, StageTraceWritesARowPerAcknowledgedMessage) {
     }
     EXPECT_GT(std::stoll(row[2]), 0);
     EXPECT_EQ(row[7], "0");  // attempts before the one that was answered
+    behind_key += row[8] == "1" ? 1 : 0;
   }
+  EXPECT_EQ(behind_key, 3);
 }
 
 }  // namespace
