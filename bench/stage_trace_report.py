@@ -262,8 +262,8 @@ def main():
             print(f"\nWaited in the SDK longer than linger + 1 ms: "
                   f"{sum(1 for x in items if x[1][0] > late) * 100 / n:.1f} % of all "
                   f"messages, {sum(1 for x in slow if x[1][0] > late) * 100 / len(slow):.0f} "
-                  f"% of the slowest 1 %. Queued behind an earlier message of their key "
-                  f"(traced since behind_key): {len(behind) * 100 / n:.1f} % of all, "
+                  f"% of the slowest 1 %. Queued behind an earlier message of their "
+                  f"key: {len(behind) * 100 / n:.1f} % of all, "
                   f"{sum(1 for x in slow if x[2]) * 100 / len(slow):.0f} % of the slowest "
                   f"1 %.")
         if sched is not None:

@@ -748,6 +748,9 @@ TEST(Publisher, StageTraceWritesARowPerAcknowledgedMessage) {
       futures.push_back(publisher->Publish("t", Make(fmt::format("v{}", i), "k")));
     }
     futures.push_back(publisher->Publish("t", Make("v4", "j")));
+    // j's call held too: the sender thread took k's three (published
+    // before j) while k's first was still in flight.
+    ASSERT_TRUE(node.WaitForHeld(2, kWait));
     node.HoldAnswers(false);
     node.ReleaseAll();
     for (auto& future : futures) ASSERT_TRUE(Get(future).ok());
