@@ -37,8 +37,10 @@ def rows(pattern):
     out = []
     for path in sorted(glob.glob(pattern)):
         with open(path) as f:
-            next(f, None)
-            out.extend(line.rstrip("\n").split("\t") for line in f)
+            width = len(next(f, "").split("\t"))
+            # A line cut short (a process killed mid-write) is left out.
+            out.extend(fields for fields in (line.rstrip("\n").split("\t") for line in f)
+                       if len(fields) == width)
     return out
 
 
@@ -139,6 +141,16 @@ def stages(s, f):
             resolved - picked]
 
 
+def attempt(candidates, s):
+    """ferryd's row of the attempt the SDK's row describes: dispatched
+    between the request's send and its answer, else the nearest."""
+    if not candidates:
+        return None
+    sent, answered = s[1], s[2]
+    inside = [f for f in candidates if sent <= f[0] <= answered]
+    return (inside or sorted(candidates, key=lambda f: abs(f[0] - sent)))[0]
+
+
 def describe(label, group):
     cols = []
     for k in range(len(STAGES)):
@@ -209,8 +221,10 @@ def main():
     if not passes and os.path.exists(os.path.join(d, "bench.err.ts")):
         passes = passes_from_log(os.path.join(d, "bench.err.ts"))
     sdk = rows(os.path.join(d, "sdk-publish-*.tsv"))
-    ferryd = {r[0]: tuple(int(x) for x in r[2:5])
-              for r in rows(os.path.join(d, "ferryd-publish-*.tsv"))}
+    # A resent batch shows up once per attempt under the same first id.
+    ferryd = defaultdict(list)
+    for r in rows(os.path.join(d, "ferryd-publish-*.tsv")):
+        ferryd[r[0]].append(tuple(int(x) for x in r[2:5]))
     sched_path = os.path.join(d, "sched.tsv")
     sched = load_sched(sched_path) if os.path.exists(sched_path) else None
     msgs = []  # (published, batch, is_part, stamps)
@@ -234,7 +248,7 @@ def main():
             continue
         items = []
         for published, batch, is_part, s, behind in chosen:
-            f = None if is_part else ferryd.get(batch)
+            f = None if is_part else attempt(ferryd.get(batch), s)
             items.append((s[4] - s[0], stages(s, f), behind))
         items.sort(key=lambda x: x[0])
         totals = [x[0] for x in items]

@@ -6,12 +6,12 @@
 // and the C++ SDK (as proto_wire_writer.h).
 #pragma once
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <initializer_list>
 #include <memory>
@@ -40,17 +40,23 @@ class Tracer {
     const std::string path = std::string(dir) + "/" + std::string(who) + "-" +
                              std::to_string(getpid()) + "-" +
                              std::to_string(opened.fetch_add(1)) + ".tsv";
-    FILE* file = std::fopen(path.c_str(), "w");
-    if (file == nullptr) return nullptr;
-    std::fprintf(file, "%.*s\n", static_cast<int>(header.size()), header.data());
-    return std::unique_ptr<Tracer>(new Tracer(file));
+    const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return nullptr;
+    auto tracer = std::unique_ptr<Tracer>(new Tracer(fd));
+    tracer->pending_.append(header).push_back('\n');
+    return tracer;
   }
 
-  ~Tracer() { std::fclose(file_); }
+  ~Tracer() {
+    WriteOut();
+    close(fd_);
+  }
   Tracer(const Tracer&) = delete;
   Tracer& operator=(const Tracer&) = delete;
 
-  // One line: `key`, then the numbers, tab-separated. Thread-safe.
+  // One line: `key`, then the numbers, tab-separated. Thread-safe. Whole
+  // lines go to the file at least once a second, so a process that exits
+  // without destroying its tracer (ferryd) loses at most its last second.
   void Row(std::string_view key, std::initializer_list<int64_t> numbers) {
     std::string line(key);
     for (int64_t n : numbers) {
@@ -58,17 +64,35 @@ class Tracer {
       line += std::to_string(n);
     }
     line += '\n';
+    const int64_t now = NowNs();
     std::lock_guard lock(mu_);
-    std::fwrite(line.data(), 1, line.size(), file_);
+    pending_ += line;
+    if (pending_.size() >= kWriteBytes || now - written_ns_ >= kWriteNs) {
+      WriteOut();
+      written_ns_ = now;
+    }
   }
 
  private:
-  explicit Tracer(FILE* file) : file_(file) {
-    std::setvbuf(file_, nullptr, _IOFBF, 1 << 20);
+  static constexpr size_t kWriteBytes = 1 << 20;
+  static constexpr int64_t kWriteNs = 1000000000;
+
+  explicit Tracer(int fd) : fd_(fd) {}
+
+  // Under mu_ or from the destructor.
+  void WriteOut() {
+    for (size_t done = 0; done < pending_.size();) {
+      const ssize_t n = write(fd_, pending_.data() + done, pending_.size() - done);
+      if (n <= 0) break;  // A full disk loses the trace, not the process.
+      done += static_cast<size_t>(n);
+    }
+    pending_.clear();
   }
 
   std::mutex mu_;
-  FILE* file_;
+  const int fd_;
+  std::string pending_;  // Whole lines not yet written.
+  int64_t written_ns_ = 0;
 };
 
 }  // namespace ferry::stage_trace

@@ -73,6 +73,23 @@ TEST(StageTrace, WritesTheHeaderAndWholeRowsFromManyThreads) {
   }
 }
 
+// A process that exits without destroying its tracer (ferryd) still leaves
+// whole lines: they are written out a megabyte (or a second) at a time.
+TEST(StageTrace, WholeLinesReachTheFileWhileTheTracerIsOpen) {
+  TraceDir dir;
+  std::unique_ptr<Tracer> trace = Tracer::Open("open", "key\tn");
+  ASSERT_NE(trace, nullptr);
+  for (int i = 0; i < 100000; ++i) trace->Row("some-batch-id", {i});
+  std::vector<std::string> lines = dir.Lines();
+  ASSERT_GT(lines.size(), 1u);
+  EXPECT_EQ(lines[0], "key\tn");
+  for (size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i], "some-batch-id\t" + std::to_string(i - 1));
+  }
+  trace.reset();
+  EXPECT_EQ(dir.Lines().size(), 100001u);
+}
+
 TEST(StageTrace, StampsFollowTheMonotonicClock) {
   const int64_t first = NowNs();
   const int64_t second = NowNs();
