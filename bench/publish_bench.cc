@@ -42,6 +42,7 @@
 
 #include "bench/api_floor.h"
 #include "bench/bench_util.h"
+#include "common/stage_trace.h"
 #include "ferry/client/publisher.h"
 #include "ferry/client/subscriber.h"
 
@@ -645,6 +646,10 @@ class Bench {
       if (into != nullptr) {
         into->Add(results, used, static_cast<double>(NowNs() - before_ns) / 1e9,
                   path == Path::kDirect ? -1 : rss_.Peak());
+        if (trace_ != nullptr) {
+          trace_->Row(PathName(path),
+                      {size, work.interval_ns > 0 ? 1 : 0, before_ns, NowNs()});
+        }
       }
     };
     // ABBA order over the rounds (ABCCBA with --sdk-batch), so that drift
@@ -718,6 +723,11 @@ class Bench {
   RssSampler rss_;
   std::vector<std::string> keys_;
   double warmup_left_ = o_.warmup_seconds;
+  // With FERRY_STAGE_TRACE: a row per measured pass (path, size, paced or
+  // not, first and last stamp), to find each pass in the SDK's and ferryd's
+  // rows.
+  const std::unique_ptr<stage_trace::Tracer> trace_ =
+      stage_trace::Tracer::Open("bench", "path\tsize\tpaced\tstart_ns\tend_ns");
 };
 
 // ---------------------------------------------------------------------------

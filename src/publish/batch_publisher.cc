@@ -56,7 +56,10 @@ BatchPublisher::BatchPublisher(config::PublishConfig limits,
       breakers_(breakers),
       registry_(registry),
       limiter_(limiter),
-      hold_(hold) {}
+      hold_(hold),
+      trace_(stage_trace::Tracer::Open(
+          "ferryd-publish", "batch\tmessages\tdispatched_ns\treported_ns\tanswered_ns")) {
+}
 
 BatchPublisher::~BatchPublisher() = default;
 
@@ -194,6 +197,8 @@ struct BatchPublisher::Call {
   BatchResults* answer = nullptr;
   int64_t bytes = 0;
   absl::Time started;
+  // With a stage trace only (steady clock).
+  int64_t dispatched_ns = 0;
   std::function<void()> done;
   const std::string* cluster = nullptr;  // the cluster's name; it outlives us
   routing::ClusterBreaker* breaker = nullptr;
@@ -222,6 +227,7 @@ struct BatchPublisher::Call {
   // breaker reads the clock and takes a lock, a floating-point counter's
   // increment is a CAS loop, the histogram takes a lock.
   void Completed(std::span<const backend::PublishOutcome> outcomes) {
+    const int64_t reported_ns = dispatched_ns != 0 ? stage_trace::NowNs() : 0;
     int64_t attempted = 0, cluster_failures = 0, acked = 0, acked_bytes = 0;
     absl::Status cluster_failure;
     for (size_t j = 0; j < outcomes.size(); ++j) {
@@ -259,6 +265,11 @@ struct BatchPublisher::Call {
                         static_cast<uint64_t>(acked));
     }
     publisher->limiter_->Release(bytes);
+    if (dispatched_ns != 0) {
+      publisher->trace_->Row(request->messages.empty() ? "" : request->messages[0].id,
+                             {static_cast<int64_t>(request->messages.size()),
+                              dispatched_ns, reported_ns, stage_trace::NowNs()});
+    }
     // The request and answer may be gone once `done` returned.
     std::function<void()> answer = std::move(done);
     delete this;
@@ -339,6 +350,7 @@ void BatchPublisher::PublishAdmitted(const PublishRequestView* request,
 
 void BatchPublisher::Dispatch(const PublishRequestView* request, BatchResults* answer,
                               PreparedBatch batch, std::function<void()> done) {
+  const int64_t dispatched_ns = trace_ != nullptr ? stage_trace::NowNs() : 0;
   ClusterAdmission& admission = AdmissionFor(*batch.cluster);
   const absl::Time now = absl::Now();
   absl::Duration oldest_wait;
@@ -357,6 +369,7 @@ void BatchPublisher::Dispatch(const PublishRequestView* request, BatchResults* a
   call->answer = answer;
   call->bytes = batch.bytes;
   call->started = now;
+  call->dispatched_ns = dispatched_ns;
   call->done = std::move(done);
   call->cluster = &batch.cluster->name();
   call->breaker = batch.breaker;

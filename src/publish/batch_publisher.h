@@ -7,6 +7,7 @@
 
 #include "absl/status/statusor.h"
 #include "backend/cluster.h"
+#include "common/stage_trace.h"
 #include "config/config.h"
 #include "metrics/registry.h"
 #include "publish/inflight_limiter.h"
@@ -99,6 +100,8 @@ class BatchPublisher {
   metrics::Registry* registry_;
   InflightLimiter* limiter_;
   WriteHold* hold_;
+  // FERRY_STAGE_TRACE (stage_trace.h): a row per batch; null when off.
+  const std::unique_ptr<stage_trace::Tracer> trace_;
 
   absl::Mutex metrics_mu_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<TopicMetrics>>

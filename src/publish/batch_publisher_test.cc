@@ -2,13 +2,17 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <stdlib.h>
 
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -196,6 +200,49 @@ TEST(BatchPublisher, WritesTheAcceptedMessagesAndAnswersEachAtItsIndex) {
     EXPECT_EQ(record.headers[1].value, absl::StrCat("id", i));
   }
   EXPECT_EQ(path.limiter.in_use(), 0);
+}
+
+// FERRY_STAGE_TRACE (common/stage_trace.h): one row per answered batch, keyed
+// by its first message's id, with its size and its stamps in stage order.
+TEST(BatchPublisher, StageTraceWritesARowPerAnsweredBatch) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() /
+      absl::StrCat("batch_publisher_stage_trace.", getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  setenv("FERRY_STAGE_TRACE", dir.c_str(), 1);
+  {
+    backend::FakeCluster cluster("main");
+    PublishPath path("orders", {&cluster});
+    unsetenv("FERRY_STAGE_TRACE");
+    for (int batch = 0; batch < 2; ++batch) {
+      v1::PublishRequest request;
+      request.set_topic("orders");
+      for (int i = 0; i < 3; ++i) {
+        v1::OutgoingMessage* m = request.add_messages();
+        m->set_id(absl::StrCat("b", batch, "m", i));
+        m->set_value("v");
+      }
+      ASSERT_EQ(PublishAndWait(path.publisher, path.limiter, request).results_size(), 3);
+    }
+  }  // The trace is written out when the publisher goes.
+  std::vector<std::string> lines;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path());
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+  }
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0], "batch\tmessages\tdispatched_ns\treported_ns\tanswered_ns");
+  for (int batch = 0; batch < 2; ++batch) {
+    std::vector<std::string> f = absl::StrSplit(lines[batch + 1], '\t');
+    ASSERT_EQ(f.size(), 5u);
+    EXPECT_EQ(f[0], absl::StrCat("b", batch, "m0"));
+    EXPECT_EQ(f[1], "3");
+    EXPECT_GT(std::stoll(f[2]), 0);
+    EXPECT_LE(std::stoll(f[2]), std::stoll(f[3]));
+    EXPECT_LE(std::stoll(f[3]), std::stoll(f[4]));
+  }
 }
 
 // Each batch's keyless messages carry one nonzero placement group of their

@@ -37,6 +37,14 @@ void Batcher::Add(std::unique_ptr<Pending> message) {
   Promote(topic, queue);
 }
 
+bool Batcher::WaitsBehindKey(const Pending& message) const {
+  if (message.order_key.empty()) return false;
+  auto topic = topics_.find(message.topic);
+  if (topic == topics_.end()) return false;
+  auto queue = topic->second.keys.find(KeyOf(message.order_key));
+  return queue != topic->second.keys.end() && !queue->second.idle();
+}
+
 std::optional<Batch> Batcher::NextBatch(Clock::time_point now, uint64_t urgent_upto,
                                         std::vector<std::unique_ptr<Pending>>* expired) {
   for (auto it = topics_.begin(); it != topics_.end();) {

@@ -72,6 +72,9 @@ class Batcher {
 
   // Queues a newly published message behind its key's earlier ones.
   void Add(std::unique_ptr<Pending> message);
+  // Whether Add would queue `message` behind an earlier message or part of
+  // its key (in flight, queued or backing off) instead of making it eligible.
+  bool WaitsBehindKey(const Pending& message) const;
 
   // The next batch of a due topic, or nullopt when no topic is due. Messages
   // met on the way whose deadline passed are moved to *expired instead.

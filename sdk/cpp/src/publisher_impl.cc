@@ -54,7 +54,11 @@ Publisher::Impl::Impl(internal::PublisherOptions options)
           .max_messages = static_cast<std::size_t>(options_.max_batch_messages),
           .max_bytes = options_.max_batch_bytes,
           .linger = options_.linger}),
-      request_timeout_(options_.request_timeout) {
+      request_timeout_(options_.request_timeout),
+      trace_(stage_trace::Tracer::Open("sdk-publish",
+                                       "batch\tmessages\tpublished_ns\tsent_ns\t"
+                                       "answered_ns\tpicked_ns\tresolved_ns\tattempts\t"
+                                       "behind_key")) {
   {
     absl::MutexLock lock(&mu_);
     delivery_timeout_ = options_.delivery_timeout;
@@ -329,6 +333,9 @@ void Publisher::Impl::Run() {
         PublishResult result = Closed(*message);
         done.emplace_back(std::move(message), std::move(result));
       } else {
+        if (trace_ != nullptr && batcher_.WaitsBehindKey(*message)) {
+          trace_behind_key_.insert(message->seq);
+        }
         batcher_.Add(std::move(message));
       }
     }
@@ -405,6 +412,7 @@ void Publisher::Impl::Send(std::unique_ptr<Call> call) {
   call->context.set_deadline(std::chrono::system_clock::now() + request_timeout_);
   ++batches_;
   Call* raw = call.get();
+  if (trace_ != nullptr) raw->sent_ns = stage_trace::NowNs();
   in_flight_.emplace(raw, std::move(call));
   endpoints_[raw->endpoint].stub->UnaryCall(
       &raw->context, kPublishMethod, grpc::StubOptions(), &raw->request, &raw->response,
@@ -412,6 +420,7 @@ void Publisher::Impl::Send(std::unique_ptr<Call> call) {
 }
 
 void Publisher::Impl::OnCallDone(Call* call, grpc::Status status) {
+  if (trace_ != nullptr) call->answered_ns = stage_trace::NowNs();
   call->status = std::move(status);
   absl::MutexLock lock(&mu_);
   finished_.push_back(call);
@@ -421,6 +430,7 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
                              Resolutions* done, Parts* parts_done) {
   std::unique_ptr<Call> call = std::move(in_flight_.extract(raw).mapped());
   const grpc::Status& status = call->status;
+  if (trace_ != nullptr && status.ok()) TraceFinished(*call, now);
   // Run() cancels in-flight calls only when closing.
   const bool cancelled_by_us =
       closing && status.error_code() == grpc::StatusCode::CANCELLED;
@@ -651,6 +661,7 @@ void Publisher::Impl::Resolve(Resolutions* done, Parts* parts) {
   }
   for (auto& [message, result] : *done) message->done.Complete(std::move(result));
   for (std::unique_ptr<ManyPart>& part : *parts) part->call->Release();
+  if (trace_ != nullptr) WriteTrace();
   {
     // Last, so that Flush never sees a message done whose future is not.
     absl::MutexLock lock(&mu_);
@@ -658,6 +669,44 @@ void Publisher::Impl::Resolve(Resolutions* done, Parts* parts) {
   }
   done->clear();
   parts->clear();
+}
+
+void Publisher::Impl::TraceFinished(const Call& call, Clock::time_point picked) {
+  auto ns = [](Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch())
+        .count();
+  };
+  if (call.part != nullptr) {
+    trace_rows_.push_back(TraceRow{.batch = "part",
+                                   .messages = call.part->sending.size(),
+                                   .published_ns = ns(call.part->published_at),
+                                   .sent_ns = call.sent_ns,
+                                   .answered_ns = call.answered_ns,
+                                   .picked_ns = ns(picked),
+                                   .attempts = call.part->attempts});
+    return;
+  }
+  for (const std::unique_ptr<Pending>& message : call.messages) {
+    trace_rows_.push_back(
+        TraceRow{.batch = call.messages.front()->id,
+                 .messages = 1,
+                 .published_ns = ns(message->published_at),
+                 .sent_ns = call.sent_ns,
+                 .answered_ns = call.answered_ns,
+                 .picked_ns = ns(picked),
+                 .attempts = message->attempts,
+                 .behind_key = trace_behind_key_.erase(message->seq) > 0});
+  }
+}
+
+void Publisher::Impl::WriteTrace() {
+  const int64_t resolved_ns = stage_trace::NowNs();
+  for (const TraceRow& row : trace_rows_) {
+    trace_->Row(row.batch, {static_cast<int64_t>(row.messages), row.published_ns,
+                            row.sent_ns, row.answered_ns, row.picked_ns, resolved_ns,
+                            row.attempts, row.behind_key ? 1 : 0});
+  }
+  trace_rows_.clear();
 }
 
 }  // namespace ferry::client

@@ -20,8 +20,10 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "batcher.h"
+#include "common/stage_trace.h"
 #include "convert.h"
 #include "endpoints.h"
 #include "ferry/client/publisher.h"
@@ -94,6 +96,19 @@ class Publisher::Impl {
     grpc::ByteBuffer response;
     // Written by the gRPC callback before it queues the call under mu_.
     grpc::Status status;
+    // With a stage trace only: when the request was handed to gRPC and when
+    // its answer came back (the callback).
+    int64_t sent_ns = 0;
+    int64_t answered_ns = 0;
+  };
+  // With a stage trace only: a finished message's stamps, written once its
+  // future is complete.
+  struct TraceRow {
+    std::string batch;  // The id of the batch's first message (ferryd's key).
+    std::size_t messages = 1;
+    int64_t published_ns = 0, sent_ns = 0, answered_ns = 0, picked_ns = 0;
+    int attempts = 0;
+    bool behind_key = false;
   };
 
   // The sender thread's loop; returns once closing and nothing is in flight.
@@ -113,6 +128,10 @@ class Publisher::Impl {
   // Releases the messages' bytes, completes their futures, then lets Flush
   // waiters see them resolved; the same for finished parts.
   void Resolve(Resolutions* done, Parts* parts);
+  // With a stage trace: keeps the stamps of the call's messages (or part)
+  // until Resolve has completed them.
+  void TraceFinished(const Call& call, Clock::time_point picked);
+  void WriteTrace();
 
   // PublishMany's steps on the calling thread: queues `part` (waiting for
   // room as Publish does) or fails its messages at once.
@@ -185,6 +204,12 @@ class Publisher::Impl {
   std::vector<uint32_t> retries_;
   internal::ResponseStorage response_storage_;
   uint64_t last_request_id_ = 0;
+  // FERRY_STAGE_TRACE (stage_trace.h): null when off.
+  const std::unique_ptr<stage_trace::Tracer> trace_;
+  std::vector<TraceRow> trace_rows_;
+  // With a stage trace: the seqs of queued messages that waited behind an
+  // earlier message of their key.
+  absl::flat_hash_set<uint64_t> trace_behind_key_;
 
   // Without fallback (whose probe fetches the settings itself): follows the
   // pushed settings unless the application opted out. Null otherwise.

@@ -8,11 +8,15 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <future>
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -719,6 +723,70 @@ TEST(PublisherBuilder, RejectsBadOptionsWithOneLineNamingTheOption) {
   std::string error;
   EXPECT_NE(Publisher::Builder().Endpoints({"dns:///ferry:7400"}).Build(&error), nullptr)
       << error;
+}
+
+// FERRY_STAGE_TRACE (common/stage_trace.h): a row per acknowledged message,
+// keyed by the id of its call's first message, its stamps in stage order,
+// and whether it waited behind an earlier message of its key.
+TEST(Publisher, StageTraceWritesARowPerAcknowledgedMessage) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    fmt::format("publisher_stage_trace.{}", getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  setenv("FERRY_STAGE_TRACE", dir.c_str(), 1);
+  FakeNode node;
+  {
+    auto publisher = Build(Options({&node}));
+    unsetenv("FERRY_STAGE_TRACE");
+    // k's first message in flight (held by the node): its next three wait
+    // behind it, j's message does not.
+    node.HoldAnswers(true);
+    std::vector<std::future<PublishResult>> futures;
+    futures.push_back(publisher->Publish("t", Make("v0", "k")));
+    ASSERT_TRUE(node.WaitForHeld(1, kWait));
+    for (int i = 1; i < 4; ++i) {
+      futures.push_back(publisher->Publish("t", Make(fmt::format("v{}", i), "k")));
+    }
+    futures.push_back(publisher->Publish("t", Make("v4", "j")));
+    // j's call held too: the sender thread took k's three (published
+    // before j) while k's first was still in flight.
+    ASSERT_TRUE(node.WaitForHeld(2, kWait));
+    node.HoldAnswers(false);
+    node.ReleaseAll();
+    for (auto& future : futures) ASSERT_TRUE(Get(future).ok());
+  }  // The trace is written out when the publisher closes.
+  std::set<std::string> call_firsts;
+  for (const ferry::v1::PublishRequest& call : node.calls()) {
+    call_firsts.insert(call.messages(0).id());
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path());
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line.rfind("batch\tmessages\tpublished_ns", 0), 0u) << line;
+    while (std::getline(in, line)) {
+      std::vector<std::string> fields;
+      std::istringstream split(line);
+      for (std::string field; std::getline(split, field, '\t');) fields.push_back(field);
+      rows.push_back(fields);
+    }
+  }
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(rows.size(), 5u);
+  int behind_key = 0;
+  for (const std::vector<std::string>& row : rows) {
+    ASSERT_EQ(row.size(), 9u);
+    EXPECT_TRUE(call_firsts.contains(row[0])) << row[0];
+    EXPECT_EQ(row[1], "1");
+    for (int stage = 2; stage < 6; ++stage) {
+      EXPECT_LE(std::stoll(row[stage]), std::stoll(row[stage + 1])) << stage;
+    }
+    EXPECT_GT(std::stoll(row[2]), 0);
+    EXPECT_EQ(row[7], "0");  // attempts before the one that was answered
+    behind_key += row[8] == "1" ? 1 : 0;
+  }
+  EXPECT_EQ(behind_key, 3);
 }
 
 }  // namespace
