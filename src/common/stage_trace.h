@@ -2,7 +2,8 @@
 // sender thread, ferryd's batch path, publish_bench's passes): rows of
 // steady_clock stamps, one tab-separated file per tracer. Off unless the
 // environment names a directory in FERRY_STAGE_TRACE; Open then returns null,
-// so traced code pays one null check per batch. Header-only, shared by ferryd
+// so traced code pays one null check (per message in the SDK, per batch in
+// ferryd). Header-only, shared by ferryd
 // and the C++ SDK (as proto_wire_writer.h).
 #pragma once
 
@@ -10,9 +11,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <initializer_list>
 #include <memory>
 #include <mutex>
@@ -41,7 +45,13 @@ class Tracer {
                              std::to_string(getpid()) + "-" +
                              std::to_string(opened.fetch_add(1)) + ".tsv";
     const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return nullptr;
+    if (fd < 0) {
+      // Whoever set the variable expects files: say why there are none.
+      const int error = errno;
+      std::fprintf(stderr, "FERRY_STAGE_TRACE: cannot create %s: %s; not tracing\n",
+                   path.c_str(), std::strerror(error));
+      return nullptr;
+    }
     auto tracer = std::unique_ptr<Tracer>(new Tracer(fd));
     tracer->pending_.append(header).push_back('\n');
     return tracer;
@@ -74,7 +84,8 @@ class Tracer {
   }
 
  private:
-  static constexpr size_t kWriteBytes = 1 << 20;
+  // Small writes: Row runs on the threads being traced.
+  static constexpr size_t kWriteBytes = 64 << 10;
   static constexpr int64_t kWriteNs = 1000000000;
 
   explicit Tracer(int fd) : fd_(fd) {}
@@ -83,6 +94,7 @@ class Tracer {
   void WriteOut() {
     for (size_t done = 0; done < pending_.size();) {
       const ssize_t n = write(fd_, pending_.data() + done, pending_.size() - done);
+      if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;  // A full disk loses the trace, not the process.
       done += static_cast<size_t>(n);
     }

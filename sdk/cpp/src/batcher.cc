@@ -159,8 +159,7 @@ std::vector<std::unique_ptr<Pending>> Batcher::TakeAll() {
 
 bool Batcher::Due(const Topic& topic, Clock::time_point now, uint64_t urgent_upto) const {
   if (topic.ready.empty()) return false;
-  // `ready` is ordered by seq, hence also by published_at: its first message
-  // is the oldest and the one with the lowest seq.
+  // `ready`'s front has the lowest seq, hence also the oldest published_at.
   const Pending& oldest = topic.ready.front();
   return topic.batches_in_flight == 0 || topic.ready.size() >= limits_.max_messages ||
          topic.ready.bytes() >= limits_.max_bytes || topic.ready.retries() > 0 ||

@@ -122,7 +122,8 @@ class Batcher {
   struct KeyQueue {
     // Messages of the key that are nowhere else, in publish order.
     PendingQueue waiting;
-    // At most one of these holds. in_ready: the key's first message is in
+    // At most one of these holds, except inside Build, where a key the batch
+    // holds is in_flight and may be in_ready too. in_ready: the key's first message is in
     // Topic::ready (or, while a batch is built, in same_batch_). in_flight: a batch (or
     // the batch being built) holds the key. backing_off: its first message waits in
     // backoff_.

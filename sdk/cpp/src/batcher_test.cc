@@ -200,6 +200,24 @@ TEST_F(BatcherTest, KeysRestWaitsWhenTheBatchIsFull) {
   EXPECT_EQ(Values(Next(batcher, kStart)), std::vector<std::string>{"k3"});
 }
 
+// The batch stops on bytes while it holds the key's next message as a
+// candidate: that message goes back to wait for the batch, and another key's
+// message, which did not fit, leaves in the next batch.
+TEST_F(BatcherTest, KeysNextMessageWaitsWhenTheBatchIsFullOfBytes) {
+  Batcher batcher(
+      BatchLimits{.max_messages = 10, .max_bytes = 25, .linger = milliseconds(0)});
+  Add(batcher, "k1", "k");
+  Add(batcher, "k2", "k");
+  Add(batcher, "j1", "j");
+  Add(batcher, "k3", "k");
+  Batch first = Next(batcher, kStart);
+  EXPECT_EQ(Values(first), (std::vector<std::string>{"k1", "k2"}));
+  EXPECT_EQ(Values(Next(batcher, kStart)), std::vector<std::string>{"j1"});
+  EXPECT_TRUE(NothingDue(batcher, kStart, AllUrgent()));
+  batcher.Complete("t", first.keys, {});
+  EXPECT_EQ(Values(Next(batcher, kStart)), std::vector<std::string>{"k3"});
+}
+
 TEST_F(BatcherTest, RetriedMessagesGoBackInFrontOfTheirKeyAfterBackoff) {
   Batcher batcher(
       BatchLimits{.max_messages = 10, .max_bytes = 1000, .linger = milliseconds(0)});

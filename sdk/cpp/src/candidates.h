@@ -42,17 +42,21 @@ class Candidates {
   std::size_t retries() const { return retries_; }
 
   void Push(std::unique_ptr<Pending> message) {
-    ++size_;
-    bytes_ += message->wire_bytes;
-    if (message->attempts > 0) ++retries_;
+    const std::size_t wire_bytes = message->wire_bytes;
+    const bool retry = message->attempts > 0;
     if (in_order_.empty() || message->seq > newest_in_order_) {
       newest_in_order_ = message->seq;
       in_order_.push_back(std::move(message));
-      return;
+    } else {
+      // Released only once the entry is in: a failed allocation leaves the
+      // message with the caller's unique_ptr.
+      older_.push_back({message->seq, message.get()});
+      message.release();
+      std::push_heap(older_.begin(), older_.end(), std::greater<>());
     }
-    const uint64_t seq = message->seq;
-    older_.push_back({seq, message.release()});
-    std::push_heap(older_.begin(), older_.end(), std::greater<>());
+    ++size_;
+    bytes_ += wire_bytes;
+    if (retry) ++retries_;
   }
 
   // These two: must not be empty. The message with the lowest seq.

@@ -430,7 +430,6 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
                              Resolutions* done, Parts* parts_done) {
   std::unique_ptr<Call> call = std::move(in_flight_.extract(raw).mapped());
   const grpc::Status& status = call->status;
-  if (trace_ != nullptr && status.ok()) TraceFinished(*call, now);
   // Run() cancels in-flight calls only when closing.
   const bool cancelled_by_us =
       closing && status.error_code() == grpc::StatusCode::CANCELLED;
@@ -469,6 +468,7 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
   const int failed_endpoint =
       NodeFailure(status.error_code()) ? static_cast<int>(call->endpoint) : -1;
   if (call->part != nullptr) {
+    if (trace_ != nullptr && answered) TracePart(*call, now);
     FinishPart(*call, answered, code, error, cancelled_by_us, failed_endpoint, now,
                closing, parts_done);
     return;
@@ -476,12 +476,15 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
 
   std::vector<std::unique_ptr<Pending>> retries;
   if (answered) {
+    // The trace names a batch by its first message's id (ferryd's rows too).
+    const std::string batch_id = trace_ != nullptr ? call->messages.front()->id : "";
     for (std::size_t i = 0; i < count; ++i) {
       std::unique_ptr<Pending>& message = call->messages[i];
       message->failed_endpoint = -1;
       auto& [resolved, result] = done->emplace_back();
       internal::FromWire(results_[i], &message->id, &result);
       if (result.ok()) {
+        if (trace_ != nullptr) TraceAcknowledged(*call, batch_id, *message, now);
         resolved = std::move(message);
       } else {
         PublishResult error = std::move(result);
@@ -639,6 +642,7 @@ void Publisher::Impl::Resolve(Resolutions* done, Parts* parts) {
     bytes += message->payload_bytes;
     seqs.push_back(message->seq);
     if (result.ok()) ++acknowledged;
+    if (trace_ != nullptr) trace_behind_key_.erase(message->seq);
   }
   for (const std::unique_ptr<ManyPart>& part : *parts) {
     bytes += part->payload_bytes;
@@ -671,32 +675,34 @@ void Publisher::Impl::Resolve(Resolutions* done, Parts* parts) {
   parts->clear();
 }
 
-void Publisher::Impl::TraceFinished(const Call& call, Clock::time_point picked) {
-  auto ns = [](Clock::time_point t) {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch())
-        .count();
-  };
-  if (call.part != nullptr) {
-    trace_rows_.push_back(TraceRow{.batch = "part",
-                                   .messages = call.part->sending.size(),
-                                   .published_ns = ns(call.part->published_at),
-                                   .sent_ns = call.sent_ns,
-                                   .answered_ns = call.answered_ns,
-                                   .picked_ns = ns(picked),
-                                   .attempts = call.part->attempts});
-    return;
-  }
-  for (const std::unique_ptr<Pending>& message : call.messages) {
-    trace_rows_.push_back(
-        TraceRow{.batch = call.messages.front()->id,
-                 .messages = 1,
-                 .published_ns = ns(message->published_at),
-                 .sent_ns = call.sent_ns,
-                 .answered_ns = call.answered_ns,
-                 .picked_ns = ns(picked),
-                 .attempts = message->attempts,
-                 .behind_key = trace_behind_key_.erase(message->seq) > 0});
-  }
+namespace {
+int64_t SteadyNs(internal::Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch())
+      .count();
+}
+}  // namespace
+
+void Publisher::Impl::TracePart(const Call& call, Clock::time_point picked) {
+  trace_rows_.push_back(TraceRow{.batch = "part",
+                                 .messages = call.part->sending.size(),
+                                 .published_ns = SteadyNs(call.part->published_at),
+                                 .sent_ns = call.sent_ns,
+                                 .answered_ns = call.answered_ns,
+                                 .picked_ns = SteadyNs(picked),
+                                 .attempts = call.part->attempts});
+}
+
+void Publisher::Impl::TraceAcknowledged(const Call& call, const std::string& batch_id,
+                                        const Pending& message,
+                                        Clock::time_point picked) {
+  trace_rows_.push_back(TraceRow{.batch = batch_id,
+                                 .messages = 1,
+                                 .published_ns = SteadyNs(message.published_at),
+                                 .sent_ns = call.sent_ns,
+                                 .answered_ns = call.answered_ns,
+                                 .picked_ns = SteadyNs(picked),
+                                 .attempts = message.attempts,
+                                 .behind_key = trace_behind_key_.contains(message.seq)});
 }
 
 void Publisher::Impl::WriteTrace() {

@@ -130,7 +130,11 @@ class Publisher::Impl {
   void Resolve(Resolutions* done, Parts* parts);
   // With a stage trace: keeps the stamps of the call's messages (or part)
   // until Resolve has completed them.
-  void TraceFinished(const Call& call, Clock::time_point picked);
+  // A stage-trace row for a MessageBatch part the node answered, and for a
+  // message of `call` the node acknowledged.
+  void TracePart(const Call& call, Clock::time_point picked);
+  void TraceAcknowledged(const Call& call, const std::string& batch_id,
+                         const Pending& message, Clock::time_point picked);
   void WriteTrace();
 
   // PublishMany's steps on the calling thread: queues `part` (waiting for
@@ -207,8 +211,8 @@ class Publisher::Impl {
   // FERRY_STAGE_TRACE (stage_trace.h): null when off.
   const std::unique_ptr<stage_trace::Tracer> trace_;
   std::vector<TraceRow> trace_rows_;
-  // With a stage trace: the seqs of queued messages that waited behind an
-  // earlier message of their key.
+  // With a stage trace: the seqs of messages that waited behind an earlier
+  // message of their key, until their final outcome.
   absl::flat_hash_set<uint64_t> trace_behind_key_;
 
   // Without fallback (whose probe fetches the settings itself): follows the
