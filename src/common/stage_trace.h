@@ -27,11 +27,11 @@ namespace ferry::stage_trace {
 
 // The clock of every stamp: CLOCK_MONOTONIC, the same in every process of
 // the machine, so rows of the SDK, ferryd and the bench line up.
-inline int64_t NowNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
+inline int64_t Ns(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch())
       .count();
 }
+inline int64_t NowNs() { return Ns(std::chrono::steady_clock::now()); }
 
 class Tracer {
  public:

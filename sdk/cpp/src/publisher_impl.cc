@@ -675,20 +675,13 @@ void Publisher::Impl::Resolve(Resolutions* done, Parts* parts) {
   parts->clear();
 }
 
-namespace {
-int64_t SteadyNs(internal::Clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch())
-      .count();
-}
-}  // namespace
-
 void Publisher::Impl::TracePart(const Call& call, Clock::time_point picked) {
   trace_rows_.push_back(TraceRow{.batch = "part",
                                  .messages = call.part->sending.size(),
-                                 .published_ns = SteadyNs(call.part->published_at),
+                                 .published_ns = stage_trace::Ns(call.part->published_at),
                                  .sent_ns = call.sent_ns,
                                  .answered_ns = call.answered_ns,
-                                 .picked_ns = SteadyNs(picked),
+                                 .picked_ns = stage_trace::Ns(picked),
                                  .attempts = call.part->attempts});
 }
 
@@ -697,10 +690,10 @@ void Publisher::Impl::TraceAcknowledged(const Call& call, const std::string& bat
                                         Clock::time_point picked) {
   trace_rows_.push_back(TraceRow{.batch = batch_id,
                                  .messages = 1,
-                                 .published_ns = SteadyNs(message.published_at),
+                                 .published_ns = stage_trace::Ns(message.published_at),
                                  .sent_ns = call.sent_ns,
                                  .answered_ns = call.answered_ns,
-                                 .picked_ns = SteadyNs(picked),
+                                 .picked_ns = stage_trace::Ns(picked),
                                  .attempts = message.attempts,
                                  .behind_key = trace_behind_key_.contains(message.seq)});
 }

@@ -128,9 +128,8 @@ class Publisher::Impl {
   // Releases the messages' bytes, completes their futures, then lets Flush
   // waiters see them resolved; the same for finished parts.
   void Resolve(Resolutions* done, Parts* parts);
-  // With a stage trace: keeps the stamps of the call's messages (or part)
-  // until Resolve has completed them.
-  // A stage-trace row for a MessageBatch part the node answered, and for a
+  // With a stage trace: keep a row, for Resolve to write once it has
+  // completed them, for a MessageBatch part the node answered and for a
   // message of `call` the node acknowledged.
   void TracePart(const Call& call, Clock::time_point picked);
   void TraceAcknowledged(const Call& call, const std::string& batch_id,
