@@ -20,8 +20,6 @@
 #ifndef FERRY_BENCH_API_FLOOR_H_
 #define FERRY_BENCH_API_FLOOR_H_
 
-#include <time.h>
-
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -34,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench/thread_cpu.h"
 #include "ferry/client/publisher.h"
 
 namespace ferry::bench {
@@ -45,12 +44,6 @@ struct FloorResult {
 };
 
 namespace floor_internal {
-
-inline int64_t ThreadCpuNs() {
-  timespec now{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
-}
 
 // A batch of T handed from one thread to another under one lock.
 template <typename T>

@@ -13,11 +13,11 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
-#include <ctime>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "bench/thread_cpu.h"
 #include "filter/filter.h"
 
 namespace ferry::bench {
@@ -77,14 +77,6 @@ struct Result {
   double ns_per_message = 0;
   double matched_fraction = 0;
 };
-
-// CPU time of this thread, so that other processes on a busy machine do not
-// count (they still share caches and cores, so compare on an idle one).
-int64_t ThreadCpuNs() {
-  timespec now{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
-  return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
-}
 
 Result Measure(const filter::Filter& filter, const std::vector<Message>& messages,
                double seconds) {
