@@ -19,11 +19,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <random>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include "bench/profile_workload.h"
 
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
@@ -37,10 +38,7 @@ namespace {
 struct Options {
   std::string bootstrap;
   std::string topic = "profile-direct";
-  int64_t warmup = 5000;
-  int64_t messages = 20000;
-  int size = 100;
-  int keys = 1000;
+  ferry::bench::ProfileRun run;
   std::string linger_ms = "5";
 };
 
@@ -60,17 +58,8 @@ void OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message, void* opaque) {
 
 rd_kafka_t* NewProducer(const Options& o, Counters* counters) {
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  // publish_bench's DirectProducer settings.
-  const std::vector<std::pair<std::string, std::string>> settings = {
-      {"bootstrap.servers", o.bootstrap},
-      {"client.id", "direct-profile"},
-      {"acks", "all"},
-      {"enable.idempotence", "true"},
-      {"linger.ms", o.linger_ms},
-      {"message.timeout.ms", "10000"},
-      {"allow.auto.create.topics", "false"},
-      {"partitioner", "murmur2_random"},
-  };
+  const std::vector<std::pair<std::string, std::string>> settings =
+      ferry::bench::DirectProducerSettings(o.bootstrap, "direct-profile", o.linger_ms);
   char errstr[512];
   for (const auto& [key, value] : settings) {
     if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof(errstr)) !=
@@ -93,17 +82,16 @@ rd_kafka_t* NewProducer(const Options& o, Counters* counters) {
 // Produces messages [first, first + n) and waits for their reports; returns
 // how many failed.
 int64_t Produce(rd_kafka_t* rk, Counters& counters, const Options& o,
-                const std::vector<std::string>& keys, const std::vector<int>& key_order,
-                const std::string& payload, int64_t first, int64_t n) {
+                const ferry::bench::ProfileWorkload& work, int64_t first, int64_t n) {
   counters.done.store(0);
   counters.failed.store(0);
   counters.target.store(n);
   for (int64_t i = first; i < first + n; ++i) {
-    const std::string& key = keys[key_order[i % key_order.size()]];
+    const std::string& key = work.KeyAt(i);
     for (;;) {
       const rd_kafka_resp_err_t err = rd_kafka_producev(
           rk, RD_KAFKA_V_TOPIC(o.topic.c_str()), RD_KAFKA_V_KEY(key.data(), key.size()),
-          RD_KAFKA_V_VALUE(const_cast<char*>(payload.data()), payload.size()),
+          RD_KAFKA_V_VALUE(const_cast<char*>(work.payload.data()), work.payload.size()),
           RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
       if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
@@ -127,22 +115,11 @@ int main(int argc, char** argv) {
   CLI::App app{"direct librdkafka producer driver for callgrind/strace/perf stat"};
   app.add_option("--bootstrap", o.bootstrap, "host:port of a Kafka broker")->required();
   app.add_option("--topic", o.topic, "an existing topic to produce to");
-  app.add_option("--warmup", o.warmup, "messages produced before counting");
-  app.add_option("--messages", o.messages, "messages counted");
-  app.add_option("--size", o.size, "value bytes");
-  app.add_option("--keys", o.keys, "distinct keys");
+  o.run.AddOptions(app);
   app.add_option("--linger-ms", o.linger_ms, "linger.ms (publish_bench: 5)");
   CLI11_PARSE(app, argc, argv);
 
-  // publish_profile's workload, drawn the same way.
-  std::vector<std::string> keys;
-  for (int k = 0; k < o.keys; ++k) keys.push_back(fmt::format("key-{}", k));
-  std::mt19937 random(42);
-  std::uniform_int_distribution<int> pick(0, o.keys - 1);
-  std::vector<int> key_order;
-  for (int i = 0; i < 65536; ++i) key_order.push_back(pick(random));
-  const std::string payload(static_cast<std::size_t>(o.size), 'x');
-
+  const ferry::bench::ProfileWorkload work(o.run.keys, o.run.size);
   Counters counters;
   rd_kafka_t* rk = NewProducer(o, &counters);
   if (rk == nullptr) return 1;
@@ -152,15 +129,15 @@ int main(int argc, char** argv) {
   std::thread poller([&] {
     while (!stop.load()) rd_kafka_poll(rk, 100);
   });
-  int64_t failed = Produce(rk, counters, o, keys, key_order, payload, 0, o.warmup);
+  int64_t failed = Produce(rk, counters, o, work, 0, o.run.warmup);
   CALLGRIND_ZERO_STATS;
-  failed += Produce(rk, counters, o, keys, key_order, payload, o.warmup, o.messages);
+  failed += Produce(rk, counters, o, work, o.run.warmup, o.run.messages);
   CALLGRIND_DUMP_STATS;
   stop = true;
   poller.join();
   rd_kafka_flush(rk, 10000);
   rd_kafka_destroy(rk);
-  fmt::print("{} messages of {} B (direct librdkafka), {} failed\n", o.messages, o.size,
-             failed);
+  fmt::print("{} messages of {} B (direct librdkafka), {} failed\n", o.run.messages,
+             o.run.size, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -15,6 +15,7 @@ request charges calls that were active at the zeroing with the warm-up).
 import re
 import sys
 
+import publish_profile_split
 from publish_profile_split import parse
 
 
@@ -60,16 +61,5 @@ def table(path, n):
     return total, rows
 
 
-def main():
-    n = float(sys.argv[1])
-    paths = sys.argv[2:]
-    out = [table(p, n) for p in paths]
-    print("| component | " + " | ".join(p.split('/')[-1] for p in paths) + " |")
-    print("|---|" + "--:|" * len(paths))
-    for i in range(len(out[0][1])):
-        print(f"| {out[0][1][i][0]} | " + " | ".join(f"{o[1][i][1]/n:,.0f}" for o in out) + " |")
-    print("| **total Ir per message** | " + " | ".join(f"**{o[0]/n:,.0f}**" for o in out) + " |")
-
-
 if __name__ == '__main__':
-    main()
+    publish_profile_split.main(table)

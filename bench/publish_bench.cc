@@ -42,6 +42,7 @@
 
 #include "bench/api_floor.h"
 #include "bench/bench_util.h"
+#include "bench/profile_workload.h"
 #include "common/stage_trace.h"
 #include "ferry/client/publisher.h"
 #include "ferry/client/subscriber.h"
@@ -192,18 +193,8 @@ class DirectProducer {
                                                 std::string* error) {
     std::unique_ptr<DirectProducer> p(new DirectProducer());
     rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    // ferryd's settings (src/backend/kafka/kafka_publish.cc) plus linger.ms=5,
-    // which the bench also sets on ferryd's cluster.
-    const std::vector<std::pair<std::string, std::string>> settings = {
-        {"bootstrap.servers", bootstrap},
-        {"client.id", fmt::format("publish-bench-direct-{}", index)},
-        {"acks", "all"},
-        {"enable.idempotence", "true"},
-        {"linger.ms", "5"},
-        {"message.timeout.ms", "10000"},
-        {"allow.auto.create.topics", "false"},
-        {"partitioner", "murmur2_random"},
-    };
+    const std::vector<std::pair<std::string, std::string>> settings =
+        DirectProducerSettings(bootstrap, fmt::format("publish-bench-direct-{}", index));
     char errstr[512];
     for (const auto& [key, value] : settings) {
       if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), errstr, sizeof(errstr)) !=

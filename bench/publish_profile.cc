@@ -14,11 +14,11 @@
 #include <cstdint>
 #include <future>
 #include <memory>
-#include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench/profile_workload.h"
 #include "ferry/client/publisher.h"
 
 #if __has_include(<valgrind/callgrind.h>)
@@ -35,22 +35,15 @@ namespace client = ferry::client;
 struct Options {
   std::string ferryd;
   std::string topic = "profile";
-  int64_t warmup = 5000;
-  int64_t messages = 20000;
-  int size = 100;
-  int keys = 1000;
+  ferry::bench::ProfileRun run;
   bool callbacks = false;
 };
 
-struct Workload {
-  std::vector<std::string> keys;
-  std::vector<int> key_order;
-  std::string payload;
-};
+using Workload = ferry::bench::ProfileWorkload;
 
 client::Message MessageAt(const Workload& work, int64_t i) {
   client::Message message;
-  message.key = work.keys[work.key_order[i % work.key_order.size()]];
+  message.key = work.KeyAt(i);
   message.value = work.payload;
   return message;
 }
@@ -101,19 +94,11 @@ int main(int argc, char** argv) {
   CLI::App app{"C++ SDK Publish driver for callgrind/strace/perf stat"};
   app.add_option("--ferryd", o.ferryd, "host:port of a running ferryd")->required();
   app.add_option("--topic", o.topic, "topic to publish to");
-  app.add_option("--warmup", o.warmup, "messages published before counting");
-  app.add_option("--messages", o.messages, "messages counted");
-  app.add_option("--size", o.size, "value bytes");
-  app.add_option("--keys", o.keys, "distinct keys");
+  o.run.AddOptions(app);
   app.add_flag("--callbacks", o.callbacks, "the callback form (default: futures)");
   CLI11_PARSE(app, argc, argv);
 
-  Workload work;
-  for (int k = 0; k < o.keys; ++k) work.keys.push_back(fmt::format("key-{}", k));
-  std::mt19937 random(42);
-  std::uniform_int_distribution<int> pick(0, o.keys - 1);
-  for (int i = 0; i < 65536; ++i) work.key_order.push_back(pick(random));
-  work.payload.assign(static_cast<std::size_t>(o.size), 'x');
+  const Workload work(o.run.keys, o.run.size);
 
   std::string error;
   std::unique_ptr<client::Publisher> publisher =
@@ -122,17 +107,17 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "publisher: {}\n", error);
     return 1;
   }
-  auto run = o.callbacks ? PublishCallbacks : PublishFutures;
-  int64_t failed = run(*publisher, o, work, 0, o.warmup);
+  auto publish = o.callbacks ? PublishCallbacks : PublishFutures;
+  int64_t failed = publish(*publisher, o, work, 0, o.run.warmup);
   const uint64_t batches_before = publisher->Stats().node_batches;
   CALLGRIND_ZERO_STATS;
-  failed += run(*publisher, o, work, o.warmup, o.messages);
+  failed += publish(*publisher, o, work, o.run.warmup, o.run.messages);
   CALLGRIND_DUMP_STATS;
   const uint64_t batches = publisher->Stats().node_batches - batches_before;
   fmt::print(
       "{} messages of {} B ({}), {} batches ({:.1f} messages per batch), {} failed\n",
-      o.messages, o.size, o.callbacks ? "callbacks" : "futures", batches,
-      static_cast<double>(o.messages) / static_cast<double>(batches ? batches : 1),
+      o.run.messages, o.run.size, o.callbacks ? "callbacks" : "futures", batches,
+      static_cast<double>(o.run.messages) / static_cast<double>(batches ? batches : 1),
       failed);
   return failed == 0 ? 0 : 1;
 }

@@ -98,7 +98,8 @@ def table(path, n):
     return total, rows
 
 
-def main():
+def main(table=table):
+    """Prints `table`'s rows for the dumps named on the command line."""
     n = float(sys.argv[1])
     paths = sys.argv[2:]
     out = [table(p, n) for p in paths]
