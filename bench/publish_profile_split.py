@@ -6,6 +6,9 @@ as instructions (Ir) per message: bench/RESULTS.md, branch sdkpub.
       --ferryd HOST:PORT --messages 20000 [--callbacks] [--size 1024]
   bench/publish_profile_split.py 20000 cg.PID.1 [more dumps...]
 
+With --event D1mr+D1mw (a dump of --cache-sim=yes), the same split counts
+those events (here: first-level data cache misses) instead of instructions.
+
 A part is the inclusive cost of the function that owns the work (inlined code
 counts with the function it was inlined into; names are merged across files).
 """
@@ -13,10 +16,14 @@ import collections
 import re
 import sys
 
+# The events counted, summed: `--event` on the command line.
+EVENTS = ['Ir']
+
 
 def parse(path):
-    """Self cost and call costs per function name."""
+    """Self cost and call costs per function name, of EVENTS."""
     names = {}
+    columns = [0]
     self_cost = collections.Counter()
     calls = collections.defaultdict(collections.Counter)
     fn = cfn = pending_call = None
@@ -29,7 +36,10 @@ def parse(path):
         return tok
     for line in open(path, errors='replace'):
         line = line.rstrip('\n')
-        if line.startswith('fn='):
+        if line.startswith('events:'):
+            recorded = line.split()[1:]
+            columns = [recorded.index(e) for e in EVENTS]
+        elif line.startswith('fn='):
             fn = name(line[3:])
         elif line.startswith('cfn='):
             cfn = name(line[4:])
@@ -37,7 +47,7 @@ def parse(path):
             pending_call = cfn  # the next cost line is the call's inclusive cost
         elif line and (line[0].isdigit() or line[0] in '+-*'):
             parts = line.split()
-            cost = int(parts[1]) if len(parts) > 1 else 0
+            cost = sum(int(parts[1 + c]) for c in columns if 1 + c < len(parts))
             if pending_call is not None:
                 if pending_call != fn: calls[fn][pending_call] += cost
                 pending_call = None
@@ -100,14 +110,21 @@ def table(path, n):
 
 def main(table=table):
     """Prints `table`'s rows for the dumps named on the command line."""
-    n = float(sys.argv[1])
-    paths = sys.argv[2:]
+    args = sys.argv[1:]
+    if args[0] == '--event':
+        EVENTS[:] = args[1].split('+')
+        args = args[2:]
+    n = float(args[0])
+    paths = args[1:]
+    digits = 0 if EVENTS == ['Ir'] else 1
     out = [table(p, n) for p in paths]
     print("| component | " + " | ".join(p.split('/')[-1] for p in paths) + " |")
     print("|---|" + "--:|" * len(paths))
     for i in range(len(out[0][1])):
-        print(f"| {out[0][1][i][0]} | " + " | ".join(f"{o[1][i][1]/n:,.0f}" for o in out) + " |")
-    print("| **total Ir per message** | " + " | ".join(f"**{o[0]/n:,.0f}**" for o in out) + " |")
+        print(f"| {out[0][1][i][0]} | " +
+              " | ".join(f"{o[1][i][1]/n:,.{digits}f}" for o in out) + " |")
+    print(f"| **total {'+'.join(EVENTS)} per message** | " +
+          " | ".join(f"**{o[0]/n:,.{digits}f}**" for o in out) + " |")
 
 
 if __name__ == '__main__':
