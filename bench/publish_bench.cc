@@ -226,6 +226,11 @@ class DirectProducer {
         return nullptr;
       }
     }
+    // With FERRY_STAGE_TRACE: a row per acknowledged message, beside the
+    // SDK's rows, so stage_trace_report.py can compare both paths' latencies
+    // in the same moments of the box (e.g. only while a core was free).
+    p->trace_ =
+        stage_trace::Tracer::Open("direct-publish", "path\tpublished_ns\tacked_ns");
     rd_kafka_conf_set_opaque(conf, p.get());
     rd_kafka_conf_set_dr_msg_cb(conf, &DirectProducer::OnDelivery);
     p->rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
@@ -256,6 +261,7 @@ class DirectProducer {
   HandleResult Run(const Workload& work, int handle, int64_t start_ns) {
     const int64_t n = work.per_handle;
     sent_ns_.assign(n, 0);
+    acked_ns_.assign(n, 0);
     result_ = HandleResult{};
     result_.latency_ns.reserve(n);
     done_.store(0);
@@ -296,6 +302,12 @@ class DirectProducer {
       seen = done_.load();
     }
     std::lock_guard lock(mu_);
+    // After the run, so that writing the rows delays no message.
+    if (trace_ != nullptr) {
+      for (int64_t i = 0; i < n; ++i) {
+        if (acked_ns_[i] > 0) trace_->Row("direct", {sent_ns_[i], acked_ns_[i]});
+      }
+    }
     return std::move(result_);
   }
 
@@ -311,6 +323,7 @@ class DirectProducer {
       std::lock_guard lock(self->mu_);
       if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         self->result_.latency_ns.push_back(now - self->sent_ns_[i]);
+        self->acked_ns_[i] = now;
       } else {
         ++self->result_.errors;
         if (self->result_.first_error.empty()) {
@@ -329,6 +342,8 @@ class DirectProducer {
   // Written by the publishing thread before each produce call; read by the
   // poller after the report (librdkafka's queues order the two).
   std::vector<int64_t> sent_ns_;
+  std::vector<int64_t> acked_ns_;               // Guarded by mu_; 0: not acknowledged.
+  std::unique_ptr<stage_trace::Tracer> trace_;  // Null unless FERRY_STAGE_TRACE.
   std::mutex mu_;
   HandleResult result_;  // Guarded by mu_.
   std::atomic<int64_t> done_{0};
@@ -1311,7 +1326,19 @@ std::string Join(const std::vector<int>& values) {
   return out;
 }
 
+// The ferryd the bench starts runs in a directory of its own and inherits
+// FERRY_STAGE_TRACE: a relative directory would put its rows there, where
+// stage_trace_report.py never finds them.
+void MakeStageTraceDirAbsolute() {
+  const char* dir = std::getenv("FERRY_STAGE_TRACE");
+  if (dir == nullptr || *dir == '\0') return;
+  std::error_code error;
+  const std::filesystem::path absolute = std::filesystem::absolute(dir, error);
+  if (!error) setenv("FERRY_STAGE_TRACE", absolute.c_str(), 1);
+}
+
 int Main(int argc, char** argv) {
+  MakeStageTraceDirAbsolute();
   CLI::App app{
       "publish_bench: Ferry (SDK -> ferryd -> Kafka) against direct librdkafka "
       "producers on the same broker"};
