@@ -117,6 +117,19 @@ struct Cpu {
   double client = 0, ferryd = 0, broker = 0, machine = 0;
 };
 
+// "1.23 cores busy of 2 (bench 0.40, ferryd 0.30, broker 0.35, other 0.18)":
+// what the whole box (all CPUs, /proc/stat) used over `wall` seconds, and
+// whose it was; "other" is every process but these three, i.e. noise.
+std::string BoxCores(const Cpu& cpu, double wall) {
+  if (wall <= 0) return "n/a";
+  const double other = cpu.machine - cpu.client - cpu.ferryd - cpu.broker;
+  return fmt::format(
+      "box {:.2f} cores busy of {} (bench {:.2f}, ferryd {:.2f}, broker {:.2f}, other "
+      "{:.2f})",
+      cpu.machine / wall, std::thread::hardware_concurrency(), cpu.client / wall,
+      cpu.ferryd / wall, cpu.broker / wall, std::max(0.0, other) / wall);
+}
+
 // Several runs of one path at one size, merged.
 struct PathResult {
   int64_t messages = 0;
@@ -204,6 +217,11 @@ class DirectProducer {
         return nullptr;
       }
     }
+    // With FERRY_STAGE_TRACE: a row per acknowledged message, beside the
+    // SDK's rows, so stage_trace_report.py can compare both paths' latencies
+    // in the same moments of the box (e.g. only while a core was free).
+    p->trace_ =
+        stage_trace::Tracer::Open("direct-publish", "path\tpublished_ns\tacked_ns");
     rd_kafka_conf_set_opaque(conf, p.get());
     rd_kafka_conf_set_dr_msg_cb(conf, &DirectProducer::OnDelivery);
     p->rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
@@ -234,6 +252,7 @@ class DirectProducer {
   HandleResult Run(const Workload& work, int handle, int64_t start_ns) {
     const int64_t n = work.per_handle;
     sent_ns_.assign(n, 0);
+    acked_ns_.assign(n, 0);
     result_ = HandleResult{};
     result_.latency_ns.reserve(n);
     done_.store(0);
@@ -248,7 +267,8 @@ class DirectProducer {
         sent_ns_[i] = now;
         rd_kafka_resp_err_t err = rd_kafka_producev(
             rk_, RD_KAFKA_V_TOPIC(work.topic.c_str()),
-            RD_KAFKA_V_KEY(key.data(), key.size()),
+            // Keyless (--keys 0): a null key, placed by the partitioner.
+            RD_KAFKA_V_KEY(key.empty() ? nullptr : key.data(), key.size()),
             RD_KAFKA_V_VALUE(const_cast<char*>(work.payload->data()),
                              work.payload->size()),
             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -273,6 +293,12 @@ class DirectProducer {
       seen = done_.load();
     }
     std::lock_guard lock(mu_);
+    // After the run, so that writing the rows delays no message.
+    if (trace_ != nullptr) {
+      for (int64_t i = 0; i < n; ++i) {
+        if (acked_ns_[i] > 0) trace_->Row("direct", {sent_ns_[i], acked_ns_[i]});
+      }
+    }
     return std::move(result_);
   }
 
@@ -288,6 +314,7 @@ class DirectProducer {
       std::lock_guard lock(self->mu_);
       if (message->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         self->result_.latency_ns.push_back(now - self->sent_ns_[i]);
+        self->acked_ns_[i] = now;
       } else {
         ++self->result_.errors;
         if (self->result_.first_error.empty()) {
@@ -306,6 +333,8 @@ class DirectProducer {
   // Written by the publishing thread before each produce call; read by the
   // poller after the report (librdkafka's queues order the two).
   std::vector<int64_t> sent_ns_;
+  std::vector<int64_t> acked_ns_;               // Guarded by mu_; 0: not acknowledged.
+  std::unique_ptr<stage_trace::Tracer> trace_;  // Null unless FERRY_STAGE_TRACE.
   std::mutex mu_;
   HandleResult result_;  // Guarded by mu_.
   std::atomic<int64_t> done_{0};
@@ -323,6 +352,21 @@ std::unique_ptr<client::Publisher> NewPublisher(const std::string& endpoint,
   builder.Endpoints({endpoint});
   if (linger_ms >= 0) builder.Linger(std::chrono::milliseconds(linger_ms));
   return builder.Build(error);
+}
+
+// The workload's key names: `keys` distinct ones, or for 0 one empty key,
+// which both paths send as no key at all (the SDK does not order keyless
+// messages, and ferryd and librdkafka place them without a key).
+std::vector<std::string> KeyNames(int keys) {
+  if (keys == 0) return {std::string()};
+  std::vector<std::string> names;
+  for (int k = 0; k < keys; ++k) names.push_back(fmt::format("key-{:04d}", k));
+  return names;
+}
+
+// A uniform pick over the workload's key names.
+std::uniform_int_distribution<int> KeyPick(int keys) {
+  return std::uniform_int_distribution<int>(0, std::max(keys, 1) - 1);
 }
 
 // Waits for message i's turn, then builds it and stamps its send time (and
@@ -511,6 +555,19 @@ const char* PathName(Path path) {
   return "?";
 }
 
+// One paced run of one path (a pass) on its own. A path's pooled p99 is set
+// by its worst pass, so each pass is shown with the CPU the whole box used
+// meanwhile: whether a core was free while it ran.
+struct PassRecord {
+  int size = 0;
+  Path path = Path::kDirect;
+  int pass = 0;  // 1, 2, ... per size and path
+  int64_t messages = 0;
+  double p50_ms = 0, p99_ms = 0, max_ms = 0;
+  double wall = 0;  // Seconds over which `cpu` was measured.
+  Cpu cpu;
+};
+
 struct SizeResult {
   int size = 0;
   int64_t messages = 0;  // Per path in the max pass.
@@ -530,7 +587,7 @@ class Bench {
         ferryd_pid_(ferryd_pid),
         broker_pid_(broker_pid),
         rss_(ferryd_pid) {
-    for (int k = 0; k < o_.keys; ++k) keys_.push_back(fmt::format("key-{:04d}", k));
+    keys_ = KeyNames(o_.keys);
   }
 
   // Runs every size; false if setting up failed (messages on stderr).
@@ -547,6 +604,7 @@ class Bench {
     return ferryd_pid_ > 0 ? StatusKb(ferryd_pid_, "VmHWM") : -1;
   }
   int64_t FerrydOverallPeakKb() const { return rss_.OverallPeak(); }
+  const std::vector<PassRecord>& Passes() const { return passes_; }
 
  private:
   bool RunSize(int size, SizeResult* r) {
@@ -594,7 +652,7 @@ class Bench {
     auto fill = [&](int64_t count) {
       for (int h = 0; h < handles; ++h) {
         std::mt19937 rng(1234 + h);
-        std::uniform_int_distribution<int> pick(0, o_.keys - 1);
+        std::uniform_int_distribution<int> pick = KeyPick(o_.keys);
         auto& s = sequence[h];
         while (static_cast<int64_t>(s.size()) < count) s.push_back(pick(rng));
       }
@@ -635,8 +693,9 @@ class Bench {
       const Cpu used{after.client - before.client, after.ferryd - before.ferryd,
                      after.broker - before.broker, after.machine - before.machine};
       if (into != nullptr) {
-        into->Add(results, used, static_cast<double>(NowNs() - before_ns) / 1e9,
-                  path == Path::kDirect ? -1 : rss_.Peak());
+        const double wall = static_cast<double>(NowNs() - before_ns) / 1e9;
+        if (work.interval_ns > 0) RecordPass(size, path, results, used, wall);
+        into->Add(results, used, wall, path == Path::kDirect ? -1 : rss_.Peak());
         if (trace_ != nullptr) {
           trace_->Row(PathName(path),
                       {size, work.interval_ns > 0 ? 1 : 0, before_ns, NowNs()});
@@ -701,6 +760,28 @@ class Bench {
     return true;
   }
 
+  // Keeps the figures of one paced pass and logs them.
+  void RecordPass(int size, Path path, std::vector<HandleResult>& results,
+                  const Cpu& used, double wall) {
+    PathResult alone;
+    alone.Add(results, used, wall, -1);
+    PassRecord p{.size = size,
+                 .path = path,
+                 .pass = 1,
+                 .messages = alone.messages,
+                 .p50_ms = alone.PercentileMs(0.5),
+                 .p99_ms = alone.PercentileMs(0.99),
+                 .max_ms = alone.PercentileMs(1.0),
+                 .wall = wall,
+                 .cpu = used};
+    for (const PassRecord& q : passes_) {
+      if (q.size == size && q.path == path) ++p.pass;
+    }
+    Log("  {} pass {}: p50 {:.2f} ms, p99 {:.2f} ms, max {:.2f} ms; {}", PathName(path),
+        p.pass, p.p50_ms, p.p99_ms, p.max_ms, BoxCores(used, wall));
+    passes_.push_back(p);
+  }
+
   Cpu CpuNow() const {
     return Cpu{CpuSeconds(0), ferryd_pid_ > 0 ? CpuSeconds(ferryd_pid_) : 0,
                broker_pid_ > 0 ? CpuSeconds(broker_pid_) : 0, MachineBusySeconds()};
@@ -714,6 +795,7 @@ class Bench {
   RssSampler rss_;
   std::vector<std::string> keys_;
   double warmup_left_ = o_.warmup_seconds;
+  std::vector<PassRecord> passes_;  // Paced passes, in run order.
   // With FERRY_STAGE_TRACE: a row per measured pass (path, size, paced or
   // not, first and last stamp), to find each pass in the SDK's and ferryd's
   // rows.
@@ -823,6 +905,31 @@ void PrintTable(const std::string& title, std::vector<SizeResult>& results, bool
                    p->errors, p->messages, p->first_error);
       }
     }
+  }
+  std::fflush(stdout);
+}
+
+// One row per paced pass, in run order: its latencies alone and the CPU the
+// whole box used while it ran.
+void PrintPasses(const std::vector<PassRecord>& passes) {
+  if (passes.empty()) return;
+  fmt::print(
+      "\n### Paced passes, one row each, in run order (a path's p99 above pools its "
+      "passes)\n\n");
+  fmt::print(
+      "| size | path | pass | messages | seconds | p50 ms | p99 ms | max ms | box cores "
+      "busy (of {}) | bench / ferryd / broker / other cores |\n",
+      std::thread::hardware_concurrency());
+  fmt::print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+  for (const PassRecord& p : passes) {
+    auto cores = [&](double seconds) { return seconds / p.wall; };
+    fmt::print(
+        "| {} | {} | {} | {} | {:.1f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} | {:.2f} / "
+        "{:.2f} / {:.2f} / {:.2f} |\n",
+        SizeLabel(p.size), PathName(p.path), p.pass, p.messages, p.wall, p.p50_ms,
+        p.p99_ms, p.max_ms, cores(p.cpu.machine), cores(p.cpu.client),
+        cores(p.cpu.ferryd), cores(p.cpu.broker),
+        std::max(0.0, cores(p.cpu.machine - p.cpu.client - p.cpu.ferryd - p.cpu.broker)));
   }
   std::fflush(stdout);
 }
@@ -943,7 +1050,7 @@ class BackendBench {
   BackendBench(const Options& o, std::map<std::string, std::string> env,
                std::filesystem::path root)
       : o_(o), env_(std::move(env)), root_(std::move(root)) {
-    for (int k = 0; k < o_.keys; ++k) keys_.push_back(fmt::format("key-{:04d}", k));
+    keys_ = KeyNames(o_.keys);
   }
 
   // Measures `backend`; a direct librdkafka row follows kafka's. False if
@@ -1021,7 +1128,7 @@ class BackendBench {
     std::vector<std::vector<int>> sequence(handles);
     for (int h = 0; h < handles; ++h) {
       std::mt19937 rng(1234 + h);
-      std::uniform_int_distribution<int> pick(0, o_.keys - 1);
+      std::uniform_int_distribution<int> pick = KeyPick(o_.keys);
       while (static_cast<int64_t>(sequence[h].size()) < std::max(per_handle, o_.warmup)) {
         sequence[h].push_back(pick(rng));
       }
@@ -1182,13 +1289,47 @@ int RunBackends(const Options& o, const std::map<std::string, std::string>& env,
   return ok && failed == 0 ? 0 : 1;
 }
 
+// Why the paced pass's options do not fit together, or "" if they do.
+// `fraction_given`: --paced-fraction was on the command line.
+std::string PacedError(const Options& o, bool fraction_given) {
+  if (o.paced_rate > 0 && fraction_given) {
+    return "--paced-rate and --paced-fraction both set the paced pass's load: give one";
+  }
+  if (o.messages == 0 && o.paced_rate <= 0) {
+    return "--messages 0 skips the max pass, so the paced pass needs --paced-rate";
+  }
+  if (o.paced_rate > 0 && o.paced_seconds <= 0) {
+    return "--paced-rate needs --paced-seconds > 0";
+  }
+  const double per_run = o.paced_rate * o.paced_seconds / (o.concurrency * o.rounds);
+  if (o.paced_rate > 0 && per_run < 1) {
+    return fmt::format(
+        "--paced-rate {} for --paced-seconds {} gives {:.2f} messages per thread and "
+        "run (--concurrency {}, --rounds {}): raise the rate or the seconds",
+        o.paced_rate, o.paced_seconds, per_run, o.concurrency, o.rounds);
+  }
+  return "";
+}
+
 std::string Join(const std::vector<int>& values) {
   std::string out;
   for (int v : values) out += (out.empty() ? "" : ",") + std::to_string(v);
   return out;
 }
 
+// The ferryd the bench starts runs in a directory of its own and inherits
+// FERRY_STAGE_TRACE: a relative directory would put its rows there, where
+// stage_trace_report.py never finds them.
+void MakeStageTraceDirAbsolute() {
+  const char* dir = std::getenv("FERRY_STAGE_TRACE");
+  if (dir == nullptr || *dir == '\0') return;
+  std::error_code error;
+  const std::filesystem::path absolute = std::filesystem::absolute(dir, error);
+  if (!error) setenv("FERRY_STAGE_TRACE", absolute.c_str(), 1);
+}
+
 int Main(int argc, char** argv) {
+  MakeStageTraceDirAbsolute();
   CLI::App app{
       "publish_bench: Ferry (SDK -> ferryd -> Kafka) against direct librdkafka "
       "producers on the same broker"};
@@ -1207,8 +1348,10 @@ int Main(int argc, char** argv) {
   app.add_option("--topic-partitions", o.partitions, "Partitions of each fresh topic")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
-  app.add_option("--keys", o.keys, "Distinct message keys (uniformly random)")
-      ->check(CLI::Range(1, 1000000))
+  app.add_option("--keys", o.keys,
+                 "Distinct message keys (uniformly random); 0: keyless, no key on any "
+                 "message of either path")
+      ->check(CLI::Range(0, 1000000))
       ->capture_default_str();
   app.add_option("--rounds", o.rounds,
                  "Alternations per pass (ABBA order); each run gets 1/rounds of the "
@@ -1221,9 +1364,9 @@ int Main(int argc, char** argv) {
       ->check(CLI::Range(0.0, 1.0))
       ->capture_default_str();
   app.add_option("--paced-rate", o.paced_rate,
-                 "Paced pass offered load in msgs/s for both paths, instead of "
-                 "--paced-fraction (then --messages 0 skips the max pass)")
-      ->check(CLI::NonNegativeNumber);
+                 "Paced pass offered load in msgs/s, the same for every path and size, "
+                 "instead of --paced-fraction (then --messages 0 skips the max pass)")
+      ->check(CLI::Range(1.0, 1e7));
   app.add_option("--sdk-linger-ms", o.sdk_linger_ms,
                  "Linger of the ferry Publishers (default: the SDK's, 5 ms)")
       ->check(CLI::Range(0, 10000));
@@ -1294,6 +1437,10 @@ int Main(int argc, char** argv) {
   std::string command = "publish_bench";
   for (int i = 1; i < argc; ++i) command += fmt::format(" {}", argv[i]);
   if (!o.backends.empty()) {
+    if (o.paced_rate > 0) {
+      fmt::print(stderr, "--backends has no paced pass: drop --paced-rate\n");
+      return 2;
+    }
     if (!o.ferryd.empty() || o.messages == 0) {
       fmt::print(stderr, "--backends starts its own ferryds and needs --messages > 0\n");
       return 2;
@@ -1303,8 +1450,9 @@ int Main(int argc, char** argv) {
     if (app.count("--sizes") == 0) o.sizes = {1024};
     return RunBackends(o, env, command);
   }
-  if (o.messages == 0 && o.paced_rate <= 0) {
-    fmt::print(stderr, "--messages 0 needs --paced-rate\n");
+  if (const std::string error = PacedError(o, app.count("--paced-fraction") > 0);
+      !error.empty()) {
+    fmt::print(stderr, "{}\n", error);
     return 2;
   }
   if (!o.ferryd.empty() && o.bootstrap.empty()) {
@@ -1327,6 +1475,7 @@ int Main(int argc, char** argv) {
   const int ferryd_pid = infra.ferryd_pid;
 
   std::vector<SizeResult> results;
+  std::vector<PassRecord> passes;
   bool ok;
   int64_t hwm_kb, peak_kb;
   {
@@ -1334,15 +1483,19 @@ int Main(int argc, char** argv) {
     ok = bench.RunAll(&results);
     hwm_kb = bench.FerrydHwmKb();
     peak_kb = bench.FerrydOverallPeakKb();
+    passes = bench.Passes();
   }
 
   fmt::print("## publish_bench\n\n`{}`\n\n", command);
   fmt::print(
       "Resolved: --messages {} --sizes {} --concurrency {} --topic-partitions {} --keys "
-      "{} --rounds {} --paced-fraction {} --paced-seconds {}; Ferry: {}, SDK linger {}, "
+      "{} --rounds {} {} --paced-seconds {}; Ferry: {}, SDK linger {}, "
       "ferryd linger.ms {}{}{}; {} hardware threads\n",
-      o.messages, Join(o.sizes), o.concurrency, o.partitions, o.keys, o.rounds,
-      o.paced_fraction, o.paced_seconds,
+      o.messages, Join(o.sizes), o.concurrency, o.partitions,
+      o.keys == 0 ? std::string("0 (keyless)") : std::to_string(o.keys), o.rounds,
+      o.paced_rate > 0 ? fmt::format("--paced-rate {}", o.paced_rate)
+                       : fmt::format("--paced-fraction {}", o.paced_fraction),
+      o.paced_seconds,
       fmt::format("{}, {}{}",
                   o.shared_publisher ? "one Publisher shared by all threads"
                                      : "one Publisher per thread",
@@ -1380,6 +1533,7 @@ int Main(int argc, char** argv) {
       fmt::print(" {} {:.0f} msgs/s;", SizeLabel(r.size), r.paced_rate);
     }
     fmt::print("\n");
+    PrintPasses(passes);
   }
   fmt::print("\nferryd memory: peak VmRSS sampled every 20 ms {}, VmHWM at the end {}\n",
              Mib(peak_kb), Mib(hwm_kb));

@@ -3,7 +3,7 @@
 
     FERRY_STAGE_TRACE=DIR publish_bench ... &
     bench/run_queue_sampler.py --root $! --out DIR/sched.tsv
-    bench/stage_trace_report.py DIR
+    bench/stage_trace_report.py DIR [FREE_CORE_BUSY]
 
 For each paced pass of the bench (its `bench-*.tsv` rows) it prints, for the
 Ferry `Publish` path, each message's time split into stages (SDK rows joined
@@ -23,6 +23,13 @@ for the median messages (p45-p55) and the slowest 1 % (>= p99), and with
 DIR/sched.tsv the CPU cores and run-queue wait (threads waiting for a CPU,
 on average) of each process over the pass and over the slow messages'
 lifetimes. PublishMany parts have no ferryd join: their SDK stages only.
+
+With DIR/sched.tsv and the bench's direct-publish rows, it ends with each
+path's latencies (publish -> acknowledged, per paced pass and size) over
+all messages and over only those whose lifetime fell in moments with a core
+free (the box's cores busy over the sampler's intervals that the lifetime
+touches, at most FREE_CORE_BUSY, default 1.0 of 2): the hop with and without a wait for a CPU,
+both paths judged by the same clock and the same box.
 """
 
 import bisect
@@ -215,6 +222,75 @@ def print_sched(sched, path, size, start, end, mid, slow):
               for (c, name), (cp, w) in top[:8]))
 
 
+FREE_CORE_BUSY = float(sys.argv[2]) if len(sys.argv) > 2 else 1.0  # Cores busy, of 2.
+
+
+def busy_over(machine, a, b):
+    """The box's cores busy over the sampler intervals that [a, b] touches
+    (a message lives a few ms, an interval is 20 ms)."""
+    ts = machine.t["busy"]
+    lo = max(0, bisect.bisect_right(ts, a) - 1)
+    hi = min(len(ts) - 1, bisect.bisect_left(ts, b))
+    if hi <= lo:
+        return float("nan")
+    return (machine.v["busy"][hi] - machine.v["busy"][lo]) / (ts[hi] - ts[lo])
+
+
+def print_free_core(sched, passes, lifetimes):
+    """Per paced pass: p50 / p99 / max over all messages and over those that
+    lived while a core was free. `lifetimes`: path -> sorted (published, done)."""
+    machine = sched[2]
+    print(f"\n## Latency with a core free (lifetime's box <= {FREE_CORE_BUSY:.1f} cores "
+          f"busy), per paced pass\n")
+    print("| path | size | pass | messages (PublishMany: parts) | p50 / p99 / max ms, all | share with a core "
+          "free | p50 / p99 / max ms, core free |")
+    print("|---|--:|--:|--:|--:|--:|--:|")
+    seen = defaultdict(int)
+    pooled = defaultdict(lambda: ([], []))  # (path, size) -> (all, core free)
+    for path, size, paced, start, end in passes:
+        if paced != "1" or path not in lifetimes:
+            continue
+        start, end = int(start), int(end)
+        seen[(path, size)] += 1
+        items = lifetimes[path]
+        lo = bisect.bisect_left(items, (start, 0))
+        hi = bisect.bisect_right(items, (end, 0))
+        spans = items[lo:hi]
+        if not spans:
+            continue
+        every = sorted(b - a for a, b in spans)
+        free = sorted(b - a for a, b in spans if busy_over(machine, a, b) <= FREE_CORE_BUSY)
+        pooled[(path, size)][0].extend(every)
+        pooled[(path, size)][1].extend(free)
+        print(f"| {path} | {size} | {seen[(path, size)]} | {len(every)} | {spread(every)} | "
+              f"{len(free) * 100 / len(every):.0f} % | {spread(free)} |")
+    print("\nThe passes of each path pooled, and p99 added by the hop (Ferry's "
+          "p99 - direct's of the same size):\n")
+    print("| path | size | messages, all; core free | p50 / p99 / max ms, all | p99 added, "
+          "all | p50 / p99 / max ms, core free | p99 added, core free |")
+    print("|---|--:|--:|--:|--:|--:|--:|")
+    for (path, size), (every, free) in sorted(pooled.items(), key=lambda kv: (
+            int(kv[0][1]), kv[0][0] != "direct", kv[0][0])):
+        every.sort()
+        free.sort()
+        direct = pooled.get(("direct", size))
+
+        def added(mine, theirs):
+            if path == "direct" or not mine or not theirs:
+                return "-"
+            return f"{(pct(mine, 0.99) - pct(sorted(theirs), 0.99)) / 1e6:+.2f} ms"
+        print(f"| {path} | {size} | {len(every)}; {len(free)} | {spread(every)} | "
+              f"{added(every, direct[0] if direct else [])} | {spread(free)} | "
+              f"{added(free, direct[1] if direct else [])} |")
+
+
+def spread(v):
+    """p50 / p99 / max in ms of sorted ns values."""
+    if not v:
+        return "-"
+    return f"{pct(v, 0.5) / 1e6:.2f} / {pct(v, 0.99) / 1e6:.2f} / {v[-1] / 1e6:.2f}"
+
+
 def main():
     d = sys.argv[1]
     passes = rows(os.path.join(d, "bench-*.tsv"))
@@ -234,6 +310,12 @@ def main():
         msgs.append((stamps[0], r[0], r[0] == "part", stamps, behind))
     msgs.sort()
     starts = [m[0] for m in msgs]
+    lifetimes = {
+        "direct": sorted((int(r[1]), int(r[2]))
+                         for r in rows(os.path.join(d, "direct-publish-*.tsv"))),
+        "ferry": [(m[3][0], m[3][4]) for m in msgs if not m[2]],
+        "ferry PublishMany": [(m[3][0], m[3][4]) for m in msgs if m[2]],
+    }
     for path, size, paced, start, end in passes:
         start, end = int(start), int(end)
         if path == "direct":
@@ -285,6 +367,8 @@ def main():
             mid = [(m[3][0], m[3][4]) for m in chosen
                    if pct(totals, 0.45) <= m[3][4] - m[3][0] <= pct(totals, 0.55)]
             print_sched(sched, path, size, start, end, mid, slow)
+    if sched is not None and lifetimes["direct"]:
+        print_free_core(sched, passes, lifetimes)
 
 if __name__ == "__main__":
     main()
