@@ -7,6 +7,7 @@
 #include <regex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/blocking_counter.h"
@@ -94,6 +95,25 @@ std::vector<Published> PublishToEach(KafkaCluster& cluster,
   return published;
 }
 
+// Creates the topics four at a time (each creation waits for its leaders).
+absl::Status CreateTopics(testing::KafkaBroker& broker,
+                          const std::vector<std::string>& topics, int partitions) {
+  absl::Mutex mu;
+  absl::Status status;
+  std::vector<std::thread> creators;
+  for (size_t first = 0; first < 4; ++first) {
+    creators.emplace_back([&, first] {
+      for (size_t i = first; i < topics.size(); i += 4) {
+        absl::Status created = broker.CreateTopic(topics[i], partitions);
+        absl::MutexLock lock(&mu);
+        status.Update(created);
+      }
+    });
+  }
+  for (std::thread& creator : creators) creator.join();
+  return status;
+}
+
 absl::StatusOr<std::unique_ptr<KafkaCluster>> StartOnSharedBroker(
     ClientFactory& factory) {
   testing::KafkaBroker* broker = testing::SharedBroker();
@@ -113,10 +133,9 @@ TEST(KafkaNewTopics, ManyNewTopicsPublishedTogetherCostAFewMetadataRequestsNotOn
   ASSERT_NE(broker, nullptr);
   constexpr int kTopics = 200;
   std::vector<std::string> topics;
-  for (int i = 0; i < kTopics; ++i) {
-    topics.push_back("new.topics." + std::to_string(i));
-    ASSERT_TRUE(broker->CreateTopic(topics.back(), 2).ok()) << topics.back();
-  }
+  for (int i = 0; i < kTopics; ++i) topics.push_back("new.topics." + std::to_string(i));
+  const absl::Status created = CreateTopics(*broker, topics, 2);
+  ASSERT_TRUE(created.ok()) << created;
   StatisticsFactory factory;
   auto cluster = StartOnSharedBroker(factory);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
@@ -143,12 +162,13 @@ TEST(KafkaNewTopics, MissingTopicsAmongNewOnesFailNotFoundAfterThePropagationWai
   testing::KafkaBroker* broker = testing::SharedBroker();
   ASSERT_NE(broker, nullptr);
   std::vector<std::string> topics;
+  std::vector<std::string> existing;
   for (int i = 0; i < 20; ++i) {
     topics.push_back("new.mixed." + std::to_string(i));
-    if (i % 4 != 0) {
-      ASSERT_TRUE(broker->CreateTopic(topics.back(), 2).ok()) << topics.back();
-    }
+    if (i % 4 != 0) existing.push_back(topics.back());
   }
+  const absl::Status created = CreateTopics(*broker, existing, 2);
+  ASSERT_TRUE(created.ok()) << created;
   StatisticsFactory factory;
   auto cluster = StartOnSharedBroker(factory);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
