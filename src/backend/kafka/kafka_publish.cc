@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <iterator>
+
 #include "backend/batch_completion.h"
 #include "backend/kafka/errors.h"
 #include "backend/kafka/kafka_cluster.h"
@@ -153,7 +155,8 @@ void KafkaCluster::PublishBatch(const RecordBatch& batch, BatchCallback done) {
     message[4] = {.vtype = RD_KAFKA_VTYPE_TIMESTAMP, .u = {.i64 = r.timestamp_ms}};
     message[5] = {.vtype = RD_KAFKA_VTYPE_HEADERS, .u = {.headers = headers}};
     message[6] = {.vtype = RD_KAFKA_VTYPE_OPAQUE, .u = {.ptr = completion->Token(i)}};
-    if (rd_kafka_error_t* error = rd_kafka_produceva(producer->get(), message, 7)) {
+    if (rd_kafka_error_t* error =
+            rd_kafka_produceva(producer->get(), message, std::size(message))) {
       const rd_kafka_resp_err_t err = rd_kafka_error_code(error);
       rd_kafka_error_destroy(error);
       // Ownership of headers passes to librdkafka only on success.
