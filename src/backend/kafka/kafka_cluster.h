@@ -13,6 +13,7 @@
 #include "backend/kafka/client_factory.h"
 #include "backend/kafka/group_admin.h"
 #include "backend/kafka/producer_handle.h"
+#include "common/blocking_task_runner.h"
 #include "config/config.h"
 
 namespace ferry::backend::kafka {
@@ -106,6 +107,10 @@ class KafkaCluster final : public Cluster {
   // it still holds and is destroyed.
   void ReplaceProducer();
   void PollLoop();
+  // Has the topic learner ask for the topics the producer opened (see
+  // ProducerHandle::LearnOpenedTopics), on its own thread: one request at a
+  // time, so topics that arrive together share one.
+  void LearnTopicsSoon();
   // Every probe interval, a metadata request naming one topic: the broker
   // list is all the state needs. Naming none, rd_kafka_metadata(all_topics=0)
   // in librdkafka 2.0.2 asks for the topics the handle holds objects for,
@@ -161,6 +166,11 @@ class KafkaCluster final : public Cluster {
   std::atomic<int64_t> last_ack_nanos_{0};
   std::thread poll_thread_;
   std::thread probe_thread_;
+  // A learning task is posted and has not started yet.
+  std::atomic<bool> learn_queued_{false};
+  // Last, so that it finishes its tasks (bounded by the probe timeout) while
+  // the producer they use still exists.
+  BlockingTaskRunner topic_learner_{1};
 };
 
 }  // namespace ferry::backend::kafka

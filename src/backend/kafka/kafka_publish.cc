@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <iterator>
+
 #include "backend/batch_completion.h"
 #include "backend/kafka/errors.h"
 #include "backend/kafka/kafka_cluster.h"
@@ -119,12 +121,9 @@ PublishOutcome KafkaCluster::DeliveryFailure(const rd_kafka_message_t& message) 
 void KafkaCluster::PublishBatch(const RecordBatch& batch, BatchCallback done) {
   const std::shared_ptr<ProducerHandle> producer = this->producer();
   BatchCompletion* completion = BatchCompletion::Start(batch, std::move(done));
+  // Null until a record went to the topic by name (see ProducerHandle).
   rd_kafka_topic_t* topic = producer->Topic(batch.topic);
   for (size_t i = 0; i < batch.records.size(); ++i) {
-    if (topic == nullptr) {
-      completion->Finish(i, Failure(rd_kafka_last_error(), -1));
-      continue;
-    }
     if (completion->FailedBehindKey(i)) continue;
     const RecordView& r = batch.records[i];
     rd_kafka_headers_t* headers = nullptr;
@@ -138,21 +137,48 @@ void KafkaCluster::PublishBatch(const RecordBatch& batch, BatchCallback done) {
     // Key and value are referenced, not copied (no RD_KAFKA_MSG_F_COPY): the
     // caller keeps them alive until the batch's callback, which runs after
     // the last delivery report.
-    const rd_kafka_resp_err_t err = rd_kafka_producev(
-        producer->get(), RD_KAFKA_V_RKT(topic),
-        RD_KAFKA_V_PARTITION(r.partition >= 0 ? r.partition : RD_KAFKA_PARTITION_UA),
-        RD_KAFKA_V_KEY(r.key.empty() ? nullptr : const_cast<char*>(r.key.data()),
-                       r.key.size()),
-        RD_KAFKA_V_VALUE(const_cast<char*>(r.value.data()), r.value.size()),
-        RD_KAFKA_V_TIMESTAMP(r.timestamp_ms), RD_KAFKA_V_HEADERS(headers),
-        RD_KAFKA_V_OPAQUE(completion->Token(i)), RD_KAFKA_V_END);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    rd_kafka_vu_t message[7];
+    if (topic != nullptr) {
+      message[0] = {.vtype = RD_KAFKA_VTYPE_RKT, .u = {.rkt = topic}};
+    } else {
+      message[0] = {.vtype = RD_KAFKA_VTYPE_TOPIC, .u = {.cstr = batch.topic.c_str()}};
+    }
+    message[1] = {.vtype = RD_KAFKA_VTYPE_PARTITION,
+                  .u = {.i32 = r.partition >= 0 ? r.partition : RD_KAFKA_PARTITION_UA}};
+    message[2] = {
+        .vtype = RD_KAFKA_VTYPE_KEY,
+        .u = {.mem = {.ptr = r.key.empty() ? nullptr : const_cast<char*>(r.key.data()),
+                      .size = r.key.size()}}};
+    message[3] = {
+        .vtype = RD_KAFKA_VTYPE_VALUE,
+        .u = {.mem = {.ptr = const_cast<char*>(r.value.data()), .size = r.value.size()}}};
+    message[4] = {.vtype = RD_KAFKA_VTYPE_TIMESTAMP, .u = {.i64 = r.timestamp_ms}};
+    message[5] = {.vtype = RD_KAFKA_VTYPE_HEADERS, .u = {.headers = headers}};
+    message[6] = {.vtype = RD_KAFKA_VTYPE_OPAQUE, .u = {.ptr = completion->Token(i)}};
+    if (rd_kafka_error_t* error =
+            rd_kafka_produceva(producer->get(), message, std::size(message))) {
+      const rd_kafka_resp_err_t err = rd_kafka_error_code(error);
+      rd_kafka_error_destroy(error);
       // Ownership of headers passes to librdkafka only on success.
       if (headers != nullptr) rd_kafka_headers_destroy(headers);
       completion->Finish(i, Failure(err, -1));
+      continue;
+    }
+    if (topic == nullptr) {
+      topic = producer->Open(batch.topic);
+      LearnTopicsSoon();
     }
   }
   completion->Submitted();
+}
+
+void KafkaCluster::LearnTopicsSoon() {
+  // At most one learning queued: topics opened while it waits join it.
+  if (learn_queued_.exchange(true, std::memory_order_acq_rel)) return;
+  topic_learner_.Post([this] {
+    learn_queued_.store(false, std::memory_order_release);
+    producer()->LearnOpenedTopics(options_.probe_timeout);
+  });
 }
 
 void KafkaCluster::OnDelivery(rd_kafka_t*, const rd_kafka_message_t* message,

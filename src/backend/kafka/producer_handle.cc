@@ -1,5 +1,9 @@
 #include "backend/kafka/producer_handle.h"
 
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
 namespace ferry::backend::kafka {
 
 ProducerHandle::~ProducerHandle() {
@@ -8,20 +12,44 @@ ProducerHandle::~ProducerHandle() {
 }
 
 rd_kafka_topic_t* ProducerHandle::Topic(const std::string& topic) {
-  {
-    absl::ReaderMutexLock lock(&mu_);
-    if (auto it = topics_.find(topic); it != topics_.end()) return it->second;
-  }
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = topics_.find(topic);
+  return it != topics_.end() ? it->second : nullptr;
+}
+
+rd_kafka_topic_t* ProducerHandle::Open(const std::string& topic) {
   absl::MutexLock lock(&mu_);
   auto [it, added] = topics_.try_emplace(topic, nullptr);
-  if (added) {
-    it->second = rd_kafka_topic_new(producer_.get(), topic.c_str(), nullptr);
-    if (it->second == nullptr) {
-      topics_.erase(it);
-      return nullptr;
-    }
+  if (!added) return it->second;
+  it->second = rd_kafka_topic_new(producer_.get(), topic.c_str(), nullptr);
+  if (it->second == nullptr) {
+    topics_.erase(it);
+    return nullptr;
   }
+  unlearned_.push_back(it->second);
   return it->second;
+}
+
+void ProducerHandle::LearnOpenedTopics(absl::Duration timeout) {
+  std::vector<rd_kafka_topic_t*> opened;
+  {
+    absl::MutexLock lock(&mu_);
+    opened = std::exchange(unlearned_, {});
+  }
+  if (opened.empty()) return;
+  // With no topic named, librdkafka names every topic it knows: never none
+  // here (an empty list would ask for every topic of the cluster).
+  rd_kafka_topic_t* only = opened.size() == 1 ? opened.front() : nullptr;
+  const rd_kafka_metadata_t* metadata = nullptr;
+  const rd_kafka_resp_err_t err =
+      rd_kafka_metadata(producer_.get(), /*all_topics=*/0, only, &metadata,
+                        static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    spdlog::debug("metadata request for {} new topics failed: {}", opened.size(),
+                  rd_kafka_err2str(err));
+    return;
+  }
+  rd_kafka_metadata_destroy(metadata);
 }
 
 }  // namespace ferry::backend::kafka

@@ -3,21 +3,39 @@
 #include <librdkafka/rdkafka.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "backend/kafka/client_factory.h"
 
 namespace ferry::backend::kafka {
 
-// A producer and the topic handles it published to, so records are produced
+// A producer and the topic handles it publishes with, so records are produced
 // by rd_kafka_topic_t rather than by name: by name, librdkafka 2.0.2 takes
 // the handle's write lock and scans every topic the handle knows
 // (rd_kafka_topic_new0 -> rd_kafka_topic_find) for each record, which with
 // 1,000 topics is 1,000 string compares per record under a lock its broker
 // threads need too. A topic handle lives as long as the producer (librdkafka
 // keeps a topic it produced to until the producer is destroyed anyway).
+//
+// Learning new topics. rd_kafka_topic_new sends a Metadata request naming
+// the one topic whenever the producer does not know it yet (v2.0.2
+// rdkafka_topic.c:519). 1,000 new topics at once queued ~700 such requests
+// behind the produce traffic, and librdkafka's broker thread walked that
+// queue for each never-written partition on every wake-up: 57-73 % of
+// ferryd (bench/RESULTS.md, scale5). So a topic's first record goes by name,
+// which creates librdkafka's topic without a request (rdkafka_msg.c:386,
+// rd_kafka_topic_new0); Open() then takes a handle to that topic
+// (rd_kafka_topic_new finds it, :288, and asks nothing), and
+// LearnOpenedTopics() asks for all topics opened since its last call in one
+// request. The records wait in librdkafka's unassigned queue meanwhile, as
+// they did for the one-topic request; a topic the cluster lacks fails as it
+// did (librdkafka's 1-s topic scan asks again, rdkafka_topic.c:1506, until
+// topic.metadata.propagation.max.ms has passed).
+//
 // Thread-safe.
 class ProducerHandle {
  public:
@@ -29,14 +47,29 @@ class ProducerHandle {
 
   rd_kafka_t* get() const { return producer_.get(); }
 
-  // The handle of `topic`, created with the producer's default topic
-  // configuration on first use; null when librdkafka refuses the name.
+  // The handle of `topic` once Open() returned one, else null: produce by
+  // name (RD_KAFKA_V_TOPIC) until then.
   rd_kafka_topic_t* Topic(const std::string& topic);
+  // Call once a record went to `topic` by name (librdkafka then knows the
+  // topic, so no Metadata request is sent): the handle of `topic`, with the
+  // producer's default topic configuration; null when librdkafka refuses
+  // the name. A topic opened here for the first time waits for the next
+  // LearnOpenedTopics().
+  rd_kafka_topic_t* Open(const std::string& topic);
+  // One Metadata request for the topics opened since the last call: naming
+  // the topic when there is one, else every topic the producer knows
+  // (rd_kafka_metadata with all_topics=0, rdkafka_metadata.c:66-76, a
+  // forced request). Its answer gives those topics their partitions and
+  // leaders. Blocks up to `timeout`, so it belongs on a thread of its own;
+  // when it fails librdkafka's 1-s topic scan asks for the topics instead.
+  void LearnOpenedTopics(absl::Duration timeout);
 
  private:
   RdKafkaPtr producer_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, rd_kafka_topic_t*> topics_ ABSL_GUARDED_BY(mu_);
+  // Opened since the last LearnOpenedTopics; owned by topics_.
+  std::vector<rd_kafka_topic_t*> unlearned_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace ferry::backend::kafka
