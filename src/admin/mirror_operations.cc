@@ -30,6 +30,14 @@ absl::Status CheckName(const std::string& name) {
   return absl::OkStatus();
 }
 
+control::MirrorSpec SpecOf(const v1::MirrorJob& job) {
+  return control::MirrorSpec{.name = job.name(),
+                             .source = job.source(),
+                             .target = job.target(),
+                             .topics = {job.topics().begin(), job.topics().end()},
+                             .skip_origin = job.skip_origin()};
+}
+
 }  // namespace
 
 MirrorOperations::MirrorOperations(std::map<std::string, backend::Cluster*> clusters,
@@ -85,11 +93,7 @@ absl::StatusOr<control::MirrorSpec> MirrorOperations::Check(
                           fmt::format("job.topics: {}", std::string(s.message())));
     }
   }
-  return control::MirrorSpec{.name = job.name(),
-                             .source = job.source(),
-                             .target = job.target(),
-                             .topics = {job.topics().begin(), job.topics().end()},
-                             .skip_origin = job.skip_origin()};
+  return SpecOf(job);
 }
 
 std::optional<control::MirrorSpec> MirrorOperations::Find(const std::string& name) const {
@@ -101,18 +105,21 @@ std::optional<control::MirrorSpec> MirrorOperations::Find(const std::string& nam
 }
 
 absl::StatusOr<v1::MirrorJob> MirrorOperations::Start(const v1::MirrorJob& job) {
+  // A name in use is answered before the clusters are asked: the running
+  // job may not have created its topics yet, and a topic check would then
+  // refuse the request for the wrong reason.
+  if (auto existing = Find(job.name())) {
+    if (*existing == SpecOf(job)) return ToProto(*existing);
+    return absl::AlreadyExistsError(fmt::format(
+        "mirror job {} runs already, copying {} from {} to {}; stop it first or choose "
+        "another name",
+        existing->name, fmt::join(existing->topics, ", "), existing->source,
+        existing->target));
+  }
   auto spec = Check(job);
   if (!spec.ok()) return spec.status();
   if (control_ == nullptr) {
     return absl::FailedPreconditionError("no control plane: configure a cluster");
-  }
-  if (auto existing = Find(spec->name)) {
-    if (*existing == *spec) return ToProto(*spec);
-    return absl::AlreadyExistsError(fmt::format(
-        "mirror job {} runs already, copying {} from {} to {}; stop it first or choose "
-        "another name",
-        spec->name, fmt::join(existing->topics, ", "), existing->source,
-        existing->target));
   }
   if (absl::Status s = control_->StartMirror(*spec); !s.ok()) return s;
   return ToProto(*spec);

@@ -226,7 +226,12 @@ TEST_F(MirrorTest, BadJobsAreRefusedWithAPreciseStatus) {
   ASSERT_TRUE(StartMirror(*node, "j", "a", "b", topic).ok());
   EXPECT_TRUE(StartMirror(*node, "j", "a", "b", topic).ok()) << "the same job again";
   grpc::Status other = StartMirror(*node, "j", "b", "a", topic);
-  EXPECT_EQ(other.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+  EXPECT_EQ(other.error_code(), grpc::StatusCode::ALREADY_EXISTS)
+      << other.error_message();
+  // The name is answered first, whatever the clusters hold.
+  grpc::Status missing = StartMirror(*node, "j", "a", "b", "missing.topic");
+  EXPECT_EQ(missing.error_code(), grpc::StatusCode::ALREADY_EXISTS)
+      << missing.error_message();
 
   auto list = testing::RunFerryCli({"--server", node->grpc_address(), "mirror", "list"});
   ASSERT_TRUE(list.ok());
