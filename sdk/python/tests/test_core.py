@@ -483,6 +483,17 @@ def deliver_with_runs(core, stream, count, runs):
     return core.on_response(stream, response, 0.0)
 
 
+def handed_out(count, runs, **options):
+    """A subscriber with one stream that delivered ``count`` messages with
+    ``runs`` (see deliver_with_runs), each handed out by next_message:
+    (owner, core, sent requests, stream, messages)."""
+    owner, core = subscriber(**options)
+    sent = []
+    stream = core.open_stream(0, sent.append)
+    deliver_with_runs(core, stream, count, runs)
+    return owner, core, sent, stream, [core.next_message() for _ in range(count)]
+
+
 def acks_of(sent):
     """(receipts, spans as (run, first, count)) of the ack requests in ``sent``."""
     acks = [r.ack for r in sent if r is not None and r.WhichOneof("request") == "ack"]
@@ -505,11 +516,7 @@ def test_subscriber_core_acks_a_batch_by_spans_of_its_runs_and_receipts_outside_
 
 
 def test_subscriber_core_joins_single_acks_into_one_span_per_stretch_of_a_run():
-    owner, core = subscriber(ack_batch=(100, 0.01))
-    sent = []
-    stream = core.open_stream(0, sent.append)
-    deliver_with_runs(core, stream, 6, [(0, 4), (4, 2)])
-    messages = [core.next_message() for _ in range(6)]
+    owner, core, sent, stream, messages = handed_out(6, [(0, 4), (4, 2)], ack_batch=(100, 0.01))
     for index in (0, 1, 4, 5, 3):  # out of order, 2 not yet
         messages[index].ack()
     core.maintain(1.0)
@@ -570,11 +577,7 @@ def test_subscriber_core_records_single_acks_by_stretches_of_each_response():
 
 
 def test_subscriber_core_sends_a_full_batch_of_single_acks_at_once_and_sets_the_timer_once():
-    owner, core = subscriber(ack_batch=(3, 10.0))
-    sent = []
-    stream = core.open_stream(0, sent.append)
-    deliver_with_runs(core, stream, 7, [(0, 7)])
-    messages = [core.next_message() for _ in range(7)]
+    owner, core, sent, stream, messages = handed_out(7, [(0, 7)], ack_batch=(3, 10.0))
     calls = []
     owner._acks_pending = lambda s: calls.append(core.acks_pending(s, owner.now))
     messages[0].ack()
@@ -589,11 +592,7 @@ def test_subscriber_core_sends_a_full_batch_of_single_acks_at_once_and_sets_the_
 
 
 def test_subscriber_core_drops_acks_of_a_broken_stream_and_they_do_not_ack_its_redelivery():
-    owner, core = subscriber(ack_batch=(100, 0.01))
-    sent = []
-    stream = core.open_stream(0, sent.append)
-    deliver_with_runs(core, stream, 4, [(0, 4)])
-    old = [core.next_message() for _ in range(4)]
+    owner, core, sent, stream, old = handed_out(4, [(0, 4)], ack_batch=(100, 0.01))
     old[0].ack()
     old[1].ack()  # flagged, not yet recorded, when the stream breaks
     core.on_stream_end(stream, None)
