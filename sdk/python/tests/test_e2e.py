@@ -476,3 +476,43 @@ def test_acks_of_a_restarted_stream_settle_only_its_own_deliveries(kafka, topic_
             assert sorted(rest) == values[80:] and again.receive(timeout=2) is None
     finally:
         node.stop()
+
+
+def test_threads_receiving_from_one_subscriber_each_get_different_messages(node, topic_factory):
+    # receive() takes a message of the response being handed out without a
+    # lock; with threads switching every microsecond each message still
+    # goes to one of them once, and their lock-free acks all arrive.
+    import sys
+    topic = topic_factory(partitions=2)
+    group = unique("g")
+    total = 3000
+    with ferry.Publisher([node.endpoint]) as pub:
+        assert all(isinstance(o, ferry.PublishResult) for o in
+                   pub.publish_many(topic, [b"%d" % i for i in range(total)]).result(30))
+    got = [[] for _ in range(4)]
+    sub = ferry.Subscriber([node.endpoint], group, [topic], start="earliest")
+
+    def take(mine):
+        while sum(map(len, got)) < total:
+            m = sub.receive(timeout=0.2)
+            if m is not None:
+                mine.append(m.value)
+                m.ack()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=take, args=(mine,)) for mine in got]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        sys.setswitchinterval(interval)
+        sub.close()
+    values = [v for mine in got for v in mine]
+    assert sorted(values) == sorted(b"%d" % i for i in range(total))
+    assert sum(1 for mine in got if mine) > 1  # the threads did share the work
+    assert sub.stats().acks_sent == total
+    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
+        assert again.receive(timeout=4) is None
