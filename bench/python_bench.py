@@ -286,6 +286,13 @@ def create_topic(args, topic):
                    check=True, stdout=subprocess.DEVNULL)
 
 
+def delete_topic(args, topic):
+    """A broker kept across runs (--server) would otherwise fill the disk."""
+    subprocess.run([os.path.join(args.build, "src/cli/ferry"), "--server", args.server,
+                    "topics", "delete", topic], stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+
+
 def per_core(messages, cpu):
     return messages / cpu if cpu > 0 else float("inf")
 
@@ -297,22 +304,25 @@ CONSUMERS = ["ferry-consume-iterator", "ferry-consume-callback", "ferry-consume-
 
 def bench(args):
     rows = []
+    publishers = [] if args.skip_publish else PUBLISHERS
     for run in range(1, args.runs + 1):
         tag = "%d-%s" % (run, uuid.uuid4().hex[:6])
-        topics = {name: "pybench-%s-%s" % (name, tag) for name in PUBLISHERS + ["backlog"]}
+        topics = {name: "pybench-%s-%s" % (name, tag) for name in publishers + ["backlog"]}
         for topic in topics.values():
             create_topic(args, topic)
         print("python_bench: run %d: backlog" % run, file=sys.stderr)
         run_worker(args, "ferry-publish-many", topics["backlog"], args.messages)
         results = {}
         # Alternate the order, so no client always meets a colder broker.
-        for name in PUBLISHERS if run % 2 else reversed(PUBLISHERS):
+        for name in publishers if run % 2 else reversed(publishers):
             print("python_bench: run %d: %s" % (run, name), file=sys.stderr)
             results[name] = run_worker(args, name, topics[name], args.messages)
         for name in CONSUMERS if run % 2 else reversed(CONSUMERS):
             print("python_bench: run %d: %s" % (run, name), file=sys.stderr)
             results[name] = run_worker(args, name, topics["backlog"], args.messages)
         rows.append(results)
+        for topic in topics.values():
+            delete_topic(args, topic)
 
     n = args.messages
     print()
@@ -343,7 +353,8 @@ def bench(args):
                                         " / ".join("%.2f" % (per_core(n, r[name][1]) / base)
                                                    for name in ferry_names)))
 
-    table(PUBLISHERS, "kafka-publish")
+    if publishers:
+        table(PUBLISHERS, "kafka-publish")
     table(CONSUMERS, "kafka-consume")
 
 
@@ -358,6 +369,8 @@ def main():
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--many", type=int, default=1000,
                         help="messages per publish_many call (default 1000)")
+    parser.add_argument("--skip-publish", action="store_true",
+                        help="the consume forms only (the backlog is still written)")
     parser.add_argument("--ferry-env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment of Ferry's workers only (repeatable), e.g. "
                              "GLIBC_TUNABLES=glibc.malloc.trim_threshold=16777216")

@@ -165,6 +165,9 @@ class Owner:
     def _settle_batch(self, batch, kind, seconds):
         self.core.settle_batch(batch, kind, seconds, self.now)
 
+    def _acks_pending(self, stream):
+        self.core.acks_pending(stream, self.now)
+
 
 def subscriber(**overrides):
     options = dict(ordering="none", ack_deadline=3.0, max_outstanding_messages=10,
@@ -480,6 +483,17 @@ def deliver_with_runs(core, stream, count, runs):
     return core.on_response(stream, response, 0.0)
 
 
+def handed_out(count, runs, **options):
+    """A subscriber with one stream that delivered ``count`` messages with
+    ``runs`` (see deliver_with_runs), each handed out by next_message:
+    (owner, core, sent requests, stream, messages)."""
+    owner, core = subscriber(**options)
+    sent = []
+    stream = core.open_stream(0, sent.append)
+    deliver_with_runs(core, stream, count, runs)
+    return owner, core, sent, stream, [core.next_message() for _ in range(count)]
+
+
 def acks_of(sent):
     """(receipts, spans as (run, first, count)) of the ack requests in ``sent``."""
     acks = [r.ack for r in sent if r is not None and r.WhichOneof("request") == "ack"]
@@ -501,17 +515,16 @@ def test_subscriber_core_acks_a_batch_by_spans_of_its_runs_and_receipts_outside_
     assert core.snapshot().acks_sent == 7 and core.snapshot().nacks_sent == 1
 
 
-def test_subscriber_core_joins_in_order_single_acks_into_one_span_per_run():
-    owner, core = subscriber(ack_batch=(100, 0.01))
-    sent = []
-    stream = core.open_stream(0, sent.append)
-    deliver_with_runs(core, stream, 6, [(0, 4), (4, 2)])
-    messages = [core.next_message() for _ in range(6)]
-    for index in (0, 1, 2, 4, 5, 3):  # 3 after the second run: a span of its own
+def test_subscriber_core_joins_single_acks_into_one_span_per_stretch_of_a_run():
+    owner, core, sent, stream, messages = handed_out(6, [(0, 4), (4, 2)], ack_batch=(100, 0.01))
+    for index in (0, 1, 4, 5, 3):  # out of order, 2 not yet
         messages[index].ack()
     core.maintain(1.0)
-    assert acks_of(sent) == ([], [(b"run0", 0, 3), (b"run4", 0, 2), (b"run0", 3, 1)])
-    assert core.snapshot().acks_sent == 6
+    assert acks_of(sent) == ([], [(b"run0", 0, 2), (b"run0", 3, 1), (b"run4", 0, 2)])
+    messages[2].ack()
+    core.maintain(2.0)
+    assert acks_of(sent)[1][3:] == [(b"run0", 2, 1)]
+    assert core.snapshot().acks_sent == 6 and not stream.unsettled
 
 
 def test_subscriber_core_acks_by_receipt_when_runs_are_absent_or_unusable():
@@ -543,7 +556,7 @@ def test_subscriber_core_admits_a_responses_handlers_at_once_chaining_per_key():
     assert core.running == 2 and core.handler_done(None) is None and core.running == 1
 
 
-def test_subscriber_core_acks_a_group_of_handled_messages_by_stretches_of_each_response():
+def test_subscriber_core_records_single_acks_by_stretches_of_each_response():
     owner, core = subscriber(ack_batch=(100, 0.01))
     sent = []
     stream = core.open_stream(0, sent.append)
@@ -551,14 +564,68 @@ def test_subscriber_core_acks_a_group_of_handled_messages_by_stretches_of_each_r
     deliver_with_runs(core, stream, 3, [])  # no runs: acked by receipt
     first, second = list(core.next_batch()), list(core.next_batch())
     first[3].nack()  # settled by its handler: not acked again
-    group = first[1:5] + [second[0], second[2]]  # 1-4 and two of the next response
-    core.handlers_admitted(len(group))
-    assert not core.ack_messages(group, 0.0)  # the nack is pending: the timer is set
-    core.handlers_done(len(group))
-    assert core.running == 0
-    assert not core.ack_messages(first[1:3], 0.0)  # already acked: nothing queued
+    for message in first[1:5] + [second[0], second[2]]:  # 1-4 and two of the next response
+        message.ack()
+    for message in first[1:3]:
+        message.ack()  # already acked: nothing more
+    assert stream.acked == 5
     core.maintain(1.0)
     assert acks_of(sent) == ([b"r0", b"r2"], [(b"run0", 1, 2), (b"run0", 4, 1)])
     assert [m.settled for m in first] == [False, True, True, True, True, False]
     assert [m.settled for m in second] == [True, False, True]
     assert core.snapshot().acks_sent == 5 and core.snapshot().nacks_sent == 1
+
+
+def test_subscriber_core_sends_a_full_batch_of_single_acks_at_once_and_sets_the_timer_once():
+    owner, core, sent, stream, messages = handed_out(7, [(0, 7)], ack_batch=(3, 10.0))
+    calls = []
+    owner._acks_pending = lambda s: calls.append(core.acks_pending(s, owner.now))
+    messages[0].ack()
+    messages[1].ack()
+    assert calls == [True] and acks_of(sent) == ([], [])  # the first sets the timer
+    messages[2].ack()  # the third fills the batch: sent without waiting
+    assert acks_of(sent) == ([], [(b"run0", 0, 3)]) and calls == [True, False]
+    messages[4].ack()  # the first since: the timer again
+    assert calls == [True, False, True]
+    core.maintain(20.0)
+    assert acks_of(sent) == ([], [(b"run0", 0, 3), (b"run0", 4, 1)])
+
+
+def test_subscriber_core_drops_acks_of_a_broken_stream_and_they_do_not_ack_its_redelivery():
+    owner, core, sent, stream, old = handed_out(4, [(0, 4)], ack_batch=(100, 0.01))
+    old[0].ack()
+    old[1].ack()  # flagged, not yet recorded, when the stream breaks
+    core.on_stream_end(stream, None)
+    old[2].ack()  # after: does nothing
+    assert core.snapshot().dropped_settlements == 2
+    again = core.open_stream(0, sent.append)
+    deliver_with_runs(core, again, 4, [(0, 4)])  # the node redelivers on the new stream
+    new = [core.next_message() for _ in range(4)]
+    old[3].ack()
+    assert not any(m.settled for m in new)
+    new[3].ack()
+    core.maintain(1.0)
+    assert acks_of(sent) == ([], [(b"run0", 3, 1)]) and core.snapshot().acks_sent == 1
+    assert list(again.unsettled) == [new[0]._received]
+
+
+def test_subscriber_core_takes_back_what_receive_had_not_handed_out():
+    owner, core = subscriber(ack_batch=(100, 0.01))
+    stream = core.open_stream(0, lambda r: None)
+    deliver_with_runs(core, stream, 5, [(0, 5)])
+    deliver_with_runs(core, stream, 2, [(0, 2)])
+    assert core.next_message().offset == 0
+    assert next(core.hand).offset == 1  # the rest of the response, without the core
+    batch = core.next_batch()  # mixes: the rest of the first response
+    assert [m.offset for m in batch] == [2, 3, 4] and next(core.hand, None) is None
+    assert core.next_message().offset == 0  # the second response
+    leftovers = core.begin_close()
+    assert [m.offset for m in leftovers] == [1] and next(core.hand, None) is None
+    assert core.next_message() is None
+
+    owner, core = subscriber()
+    stream = core.open_stream(0, lambda r: None)
+    deliver_with_runs(core, stream, 3, [])
+    core.next_message()
+    core.on_stream_end(stream, None)  # its receipts are void: not handed out
+    assert next(core.hand, None) is None and core.next_message() is None

@@ -419,3 +419,100 @@ def test_callback_without_ordering_auto_acks_each_message_once(node, topic_facto
     # Everything was acked and committed: the group sees nothing more.
     with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
         assert again.receive(timeout=4) is None
+
+
+def test_acks_of_a_restarted_stream_settle_only_its_own_deliveries(kafka, topic_factory, tmp_path):
+    # Message.ack flags without a lock; the flags are recorded per stream.
+    # Partly acked responses commit their acked prefix; acks of the old
+    # stream's messages after the stream restarted do nothing, and do not
+    # settle the redelivered copies.
+    from conftest import Ferryd
+    node = Ferryd(kafka.bootstrap, tmp_path, unique("py-restart")).start()
+    try:
+        topic = topic_factory(partitions=1)
+        group = unique("g")
+        values = [b"r%03d" % i for i in range(100)]
+        with ferry.Publisher([node.endpoint]) as pub:
+            assert all(isinstance(o, ferry.PublishResult)
+                       for o in pub.publish_many(topic, values).result(30))
+        errors = []
+        sub = ferry.Subscriber([node.endpoint], group, [topic], start="earliest",
+                               reconnect_backoff=(0.1, 0.5), on_error=errors.append)
+        try:
+            old = [sub.receive(timeout=30) for _ in values]
+            assert sorted(m.value for m in old) == values
+            old.sort(key=lambda m: m.offset)
+            for m in old[:40]:
+                m.ack()
+            time.sleep(1.0)  # sent and committed (commit_interval 100 ms)
+            assert sub.stats().acks_sent == 40
+            node.stop()
+            node.start()
+            new = {}
+            deadline = time.monotonic() + 60
+            while len(new) < 60 and time.monotonic() < deadline:
+                m = sub.receive(timeout=0.5)
+                if m is not None:
+                    new[m.value] = m
+            assert errors and sorted(new) == values[40:]  # exactly what was not acked
+            for m in old[40:]:
+                m.ack()  # receipts of the ended stream: nothing happens
+            assert not any(m.settled for m in new.values())
+            for value in values[40:80]:
+                new[value].ack()
+            time.sleep(1.0)
+            assert not any(new[value].settled for value in values[80:])
+        finally:
+            sub.close()
+        assert sub.stats().acks_sent == 80
+        # The group gets exactly the unacked rest back.
+        with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
+            rest = []
+            while len(rest) < 20:
+                m = again.receive(timeout=30)
+                assert m is not None, "got %d of the 20 unacked" % len(rest)
+                rest.append(m.value)
+                m.ack()
+            assert sorted(rest) == values[80:] and again.receive(timeout=2) is None
+    finally:
+        node.stop()
+
+
+def test_threads_receiving_from_one_subscriber_each_get_different_messages(node, topic_factory):
+    # receive() takes a message of the response being handed out without a
+    # lock; with threads switching every microsecond each message still
+    # goes to one of them once, and their lock-free acks all arrive.
+    import sys
+    topic = topic_factory(partitions=2)
+    group = unique("g")
+    total = 3000
+    with ferry.Publisher([node.endpoint]) as pub:
+        assert all(isinstance(o, ferry.PublishResult) for o in
+                   pub.publish_many(topic, [b"%d" % i for i in range(total)]).result(30))
+    got = [[] for _ in range(4)]
+    sub = ferry.Subscriber([node.endpoint], group, [topic], start="earliest")
+
+    def take(mine):
+        while sum(map(len, got)) < total:
+            m = sub.receive(timeout=0.2)
+            if m is not None:
+                mine.append(m.value)
+                m.ack()
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=take, args=(mine,)) for mine in got]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        sys.setswitchinterval(interval)
+        sub.close()
+    values = [v for mine in got for v in mine]
+    assert sorted(values) == sorted(b"%d" % i for i in range(total))
+    assert sum(1 for mine in got if mine) > 1  # the threads did share the work
+    assert sub.stats().acks_sent == total
+    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
+        assert again.receive(timeout=4) is None

@@ -1,6 +1,8 @@
 """Plain values of the subscribers: messages, counters, stream failures."""
 import datetime
+import re
 from collections.abc import Sequence
+from itertools import repeat
 from operator import attrgetter
 from typing import Dict, List, Optional, Tuple
 
@@ -46,13 +48,22 @@ class SubscriberError:
         return "SubscriberError(%r, endpoint=%r, fatal=%s)" % (self.error, self.endpoint, self.fatal)
 
 
+#: A message's settled flag: 0 unsettled; 1 settled (its ack, nack or
+#: drop recorded); ACKED: acked by Message.ack without a lock, not yet
+#: recorded (SubscriberCore collects a stream's ACKED flags in one step).
+ACKED = 2
+_ACKED_STRETCHES = re.compile(b"\x02+")
+
+
 class Received:
     """The messages of one response of one stream, kept until each is
     settled: the response's repeated ``ReceivedMessage`` as gRPC parsed it
     (upb; nothing is copied out until read), its receipt runs, one settled
-    flag per message, and one deadline for those not extended on their own.
-    Handing out and settling a whole response is one step, not one per
-    message (issue 18).
+    flag per message (0, 1 or ACKED), and one deadline for those not
+    extended on their own. Handing out and settling a whole response is one
+    step, not one per message (issue 18). ``unsettled`` counts the flags
+    that are not 1: the response stays in its stream's ``unsettled`` until
+    every ack is recorded.
     """
     __slots__ = ("pbs", "size", "runs", "stream", "owner", "delivered", "expires", "next",
                  "settled", "unsettled", "extended", "_views")
@@ -66,7 +77,7 @@ class Received:
         self.delivered = now
         self.expires = now + ack_deadline
         self.next = 0                           # the first not handed out
-        self.settled = bytearray(len(pbs))      # 1: acked, nacked or dropped
+        self.settled = bytearray(len(pbs))      # see ACKED
         self.unsettled = len(pbs)
         self.extended: Optional[Dict[int, float]] = None  # index -> own deadline
         self._views = None
@@ -117,6 +128,22 @@ class Received:
         self.settled[:] = b"\x01" * len(self.settled)
         self.unsettled = 0
 
+    def take_acked(self) -> List[Tuple[int, int]]:
+        """The stretches of ACKED messages as (start, stop) pairs, now marked
+        settled (the caller records their acks)."""
+        flags = self.settled
+        pieces = [m.span() for m in _ACKED_STRETCHES.finditer(flags)]
+        for start, stop in pieces:
+            flags[start:stop] = b"\x01" * (stop - start)
+            self.unsettled -= stop - start
+        return pieces
+
+    def messages(self, start: int, stop: int):
+        """An iterator of the Messages [start, stop), built as they are taken
+        (each ``next`` is one C call up to Message's constructor, so threads
+        taking from one iterator each get a different message)."""
+        return map(Message, repeat(self), range(start, stop))
+
 
 def receipt_runs(runs, size: int) -> List[Tuple[int, int, bytes]]:
     """A batch's ReceiptRuns as sorted (first_message, count, run) tuples;
@@ -140,8 +167,8 @@ def unsettled_pieces(flags: bytearray, start: int, stop: int) -> List[Tuple[int,
     pieces = []
     at = flags.find(0, start, stop)
     while at >= 0:
-        end = flags.find(1, at, stop)
-        end = stop if end < 0 else end
+        end = min((e for e in (flags.find(1, at, stop), flags.find(ACKED, at, stop)) if e >= 0),
+                  default=stop)
         pieces.append((at, end))
         at = flags.find(0, end, stop)
     return pieces
@@ -198,7 +225,21 @@ class Message:
 
     def ack(self) -> None:
         """The message was processed: the node may commit past it."""
-        self._received.owner._settle(self, "ack", 0.0)
+        # No lock per ack (issue 18): the flag says ACKED, and the
+        # subscriber records a stream's ACKED flags in one step when a batch
+        # is full, when the ack batch delay passed (the first ack since the
+        # last step wakes its timer) or at close. The test and the set have
+        # no call or loop between them, where CPython could switch threads,
+        # so of two threads acking one message only one sets the flag.
+        received = self._received
+        flags = received.settled
+        if flags[self._index]:
+            return
+        flags[self._index] = ACKED
+        stream = received.stream
+        stream.acked += 1
+        if not stream.acks_waiting or stream.acked >= stream.ack_batch:
+            received.owner._acks_pending(stream)
 
     def nack(self, delay: Optional[float] = None) -> None:
         """Redeliver the message, no sooner than ``delay`` seconds (or a
@@ -216,7 +257,7 @@ class Message:
     @property
     def settled(self) -> bool:
         """True once acked or nacked (or dropped with its stream)."""
-        return self._received.settled[self._index] == 1
+        return self._received.settled[self._index] != 0
 
     def __repr__(self):
         return "Message(topic=%r, partition=%d, offset=%d, key=%r, value=%r)" % (
@@ -248,9 +289,7 @@ class MessageBatch(Sequence):
         return Message(self._received, self._start + index)
 
     def __iter__(self):
-        received = self._received
-        for index in range(self._start, self._stop):
-            yield Message(received, index)
+        return self._received.messages(self._start, self._stop)
 
     def _part(self, start: int, stop: int) -> "MessageBatch":
         """Messages [start, stop) of this batch as a batch of their own."""

@@ -22,12 +22,14 @@ How a shell drives it, per endpoint ``i``::
     tell the user ``report`` (if any); if report.fatal: core.fail(report.error)
     reconnect after ``delay`` (None: stop)
 
-and beside that: ``core.next_message()`` / ``core.next_batch()`` for
-receivers, ``core.settle(...)`` from Message.ack/nack/extend and
-``core.settle_batch(...)`` from MessageBatch.ack/nack (wake the maintenance
-timer when they return True), ``core.maintain(now)`` when that timer fires
-(it returns the next time), ``core.begin_close()`` / ``core.end_close()``
-from close.
+and beside that: ``next(core.hand, None)`` and then ``core.next_message()``
+for receivers (``hand`` is taken without a lock: see :meth:`next_message`),
+``core.next_batch()``, ``core.acks_pending(stream, now)`` from Message.ack
+(which flags its message ACKED without a lock), ``core.settle(...)`` from
+Message.nack/extend and ``core.settle_batch(...)`` from MessageBatch.ack/nack
+(wake the maintenance timer when they return True), ``core.maintain(now)``
+when that timer fires (it returns the next time), ``core.begin_close()`` /
+``core.end_close()`` from close.
 
 A response's messages stay in one :class:`ferry._message.Received` (the
 parsed protobuf and a settled flag per message) from arrival to their last
@@ -36,13 +38,14 @@ settlement; a ``Message`` is a view built when handed out.
 import collections
 import os
 import socket
+from itertools import repeat
 from typing import Dict, List, Optional
 
 from google.protobuf import duration_pb2
 
 from ferry import _common, _types
-from ferry._message import (VERSION, Message, MessageBatch, Received, Stats, SubscriberError,
-                            unsettled_pieces)
+from ferry._message import (ACKED, VERSION, Message, MessageBatch, Received, Stats,
+                            SubscriberError, unsettled_pieces)
 from ferry.errors import FerryError, Unavailable, error_from_status
 from ferry.v1 import subscriber_pb2
 
@@ -130,16 +133,24 @@ class Stream:
     """One connection attempt to one endpoint. Receipts are valid on it only.
 
     ``send`` is the shell's: it queues a request on the gRPC stream, and
-    ``send(None)`` half-closes it. ``call`` is the shell's call object."""
-    __slots__ = ("index", "send", "call", "alive", "pending", "unsettled")
+    ``send(None)`` half-closes it. ``call`` is the shell's call object.
 
-    def __init__(self, index, send):
+    Message.ack, without a lock, counts in ``acked`` (about: two threads may
+    count one) and calls the shell when ``acks_waiting`` is False (no ack
+    waits for the timer yet) or ``acked`` reached ``ack_batch``."""
+    __slots__ = ("index", "send", "call", "alive", "pending", "unsettled", "acked",
+                 "acks_waiting", "ack_batch")
+
+    def __init__(self, index, send, ack_batch=1):
         self.index = index
         self.send = send
         self.call = None
         self.alive = True
         self.pending = Settlements()
         self.unsettled: Dict[Received, None] = {}  # responses with unsettled messages
+        self.acked = 0              # ACKED flags since the last collection
+        self.acks_waiting = False   # the timer is set for them
+        self.ack_batch = ack_batch
 
     def half_close(self):
         self.send(None)
@@ -192,6 +203,11 @@ class SubscriberCore:
         self.next_scan: Optional[float] = None
         self.running = 0         # handler calls running or waiting in a chain
         self.chains: Dict[object, collections.deque] = {}  # chain key -> waiting messages
+        # The response receive() hands out a message at a time: ``hand``
+        # builds the Messages of ``_hand_indices`` of ``_hand_received``.
+        self.hand = iter(())
+        self._hand_received: Optional[Received] = None
+        self._hand_indices = iter(())
 
     # -- streams ----------------------------------------------------------
 
@@ -200,7 +216,7 @@ class SubscriberCore:
         None once closing."""
         if self.closing:
             return None
-        stream = self.streams[index] = Stream(index, send)
+        stream = self.streams[index] = Stream(index, send, self.ack_batch_count)
         send(self.open_request)
         return stream
 
@@ -237,6 +253,7 @@ class SubscriberCore:
         :meth:`fail` once it told the user, so ``on_error`` has run by the
         time receivers see the failure."""
         stream.alive = False
+        self._collect_acks(stream)  # dropped: the stream is dead
         self.stats.dropped_settlements += stream.pending.count
         stream.pending.take()
         for received in stream.unsettled:
@@ -244,6 +261,8 @@ class SubscriberCore:
         stream.unsettled.clear()
         if self.delivery:
             self.delivery = collections.deque(r for r in self.delivery if r.stream is not stream)
+        if self._hand_received is not None and self._hand_received.stream is stream:
+            self._take_hand()  # void receipts: not handed out
         stream.half_close()
         if self.closing:
             return None, None
@@ -262,6 +281,7 @@ class SubscriberCore:
         """Stops the subscriber after a fatal error: receivers get ``error``;
         the other streams send their pending settlements and half-close."""
         self.failure = self.failure or error
+        self._take_hand()  # receivers get the error, not these
         self._stop_streams()
 
     def open_streams(self) -> int:
@@ -276,18 +296,31 @@ class SubscriberCore:
 
     def next_message(self) -> Optional[Message]:
         """The next deliverable message; raises the fatal error after a fatal
-        failure; None when there is none (or closing)."""
+        failure; None when there is none (or closing).
+
+        It hands out a response at a time: the rest of the response goes to
+        ``hand``, which receivers take from without a lock (``next`` of it is
+        one C call that takes an index, so each message goes to one
+        receiver). Whatever stops hand-outs (close, a fatal failure, the
+        response's stream ending) takes the hand's indices that are left
+        (:meth:`_take_hand`), so a message is handed out or taken back,
+        never both."""
         if (self.failure is not None or self.closing) and not self._delivering():
             return None
+        message = next(self.hand, None)
+        if message is not None:
+            return message
         delivery = self.delivery
         while delivery:
-            received = delivery[0]
-            index = received.next
-            received.next = index + 1
-            if index + 1 == received.size:
-                delivery.popleft()
-            if received.stream.alive:
-                return Message(received, index)
+            received = delivery.popleft()
+            if not received.stream.alive:
+                continue
+            start = received.next
+            received.next = received.size
+            self._hand_received = received
+            self._hand_indices = iter(range(start + 1, received.size))
+            self.hand = map(Message, repeat(received), self._hand_indices)
+            return Message(received, start)
         return None
 
     def next_batch(self, max_messages: Optional[int] = None) -> Optional[MessageBatch]:
@@ -296,6 +329,10 @@ class SubscriberCore:
         if not self._delivering():
             return None
         delivery = self.delivery
+        received, left = self._take_hand()
+        if left:  # the rest of the response receive() was handing out
+            received.next = left[0]
+            delivery.appendleft(received)
         while delivery:
             received = delivery.popleft()
             if not received.stream.alive:
@@ -307,6 +344,14 @@ class SubscriberCore:
             received.next = stop
             return MessageBatch(received, start, stop)
         return None
+
+    def _take_hand(self):
+        """Ends the hand-out of one response: (its Received, the indices not
+        handed out, in order)."""
+        received, left = self._hand_received, list(self._hand_indices)
+        self.hand = iter(())
+        self._hand_received, self._hand_indices = None, iter(())
+        return received, left
 
     def _delivering(self) -> bool:
         """False once closing; raises the fatal error after a fatal failure."""
@@ -417,27 +462,50 @@ class SubscriberCore:
                 received.extended = {}
             received.extended[index] = now + seconds
         else:
-            self._mark_settled(received, index, index + 1)
+            self._mark_settled(received, ((index, index + 1),))
         return self._queue(received.stream, kind, [message._pb.receipt], seconds, now)
 
-    def ack_messages(self, messages: List[Message], now: float) -> bool:
-        """Acks those of ``messages`` not settled yet (the callback API's
-        auto-acks of a group of calls): each stretch of consecutive messages
-        of one response as one settlement. True when the maintenance timer
-        should wake up."""
-        wake = False
-        received, start, stop = None, 0, 0
-        for message in messages:
-            if message._received is received and message._index == stop:
-                stop += 1
+    def acks_pending(self, stream: Stream, now: float) -> bool:
+        """Message.ack flagged ACKED with no timer set for the stream's acks,
+        or a full batch of them: sets the timer (True: wake the maintenance
+        timer) or sends the batch."""
+        if stream.acked >= self.ack_batch_count or not stream.alive or not self.accepting:
+            self._flush(stream)
+            return False
+        if stream.acks_waiting:
+            return False
+        stream.acks_waiting = True
+        if stream.pending.since is None:
+            stream.pending.since = now
+            return True
+        return False
+
+    def _collect_acks(self, stream: Stream) -> None:
+        """Records the stream's ACKED flags as pending acks (or drops them
+        when it is dead or closed), right before its pending settlements are
+        sent or dropped: one step per stretch of a response.
+        Message.ack checks ``acks_waiting`` after flagging, and this clears
+        it before looking at the flags, so an ack it misses calls the shell
+        again."""
+        stream.acks_waiting = False
+        stream.acked = 0
+        done = []
+        for received in stream.unsettled:
+            if ACKED not in received.settled:
                 continue
-            if received is not None:
-                wake = self._ack_range(received, start, stop, now) or wake
-            received, start = message._received, message._index
-            stop = start + 1
-        if received is not None:
-            wake = self._ack_range(received, start, stop, now) or wake
-        return wake
+            pieces = received.take_acked()
+            if not stream.alive or not self.accepting:
+                self.stats.dropped_settlements += sum(stop - start for start, stop in pieces)
+            else:
+                spans, receipts = received.ack_items(pieces)
+                if spans:
+                    stream.pending.add_spans(spans, None)
+                if receipts:
+                    stream.pending.add("ack", receipts, 0.0, None)
+            if received.unsettled == 0:
+                done.append(received)
+        for received in done:
+            del stream.unsettled[received]
 
     def settle_batch(self, batch: MessageBatch, kind: str, seconds, now: float) -> bool:
         """Acks or nacks every message of ``batch`` not settled yet, as one
@@ -448,7 +516,7 @@ class SubscriberCore:
         pieces = unsettled_pieces(received.settled, start, stop)
         if not pieces:
             return False
-        self._mark_settled(received, start, stop)
+        self._mark_settled(received, pieces)
         return self._queue(received.stream, kind, received.receipts(pieces), seconds, now)
 
     def _ack_range(self, received: Received, start: int, stop: int, now: float) -> bool:
@@ -456,7 +524,7 @@ class SubscriberCore:
         pieces = unsettled_pieces(received.settled, start, stop)
         if not pieces:
             return False
-        self._mark_settled(received, start, stop)
+        self._mark_settled(received, pieces)
         return self._queue_acks(received, pieces, now)
 
     def _queue_acks(self, received: Received, pieces, now: float) -> bool:
@@ -474,10 +542,12 @@ class SubscriberCore:
             stream.pending.add("ack", receipts, 0.0, now)
         return self._after_queue(stream, first)
 
-    def _mark_settled(self, received: Received, start: int, stop: int) -> None:
+    def _mark_settled(self, received: Received, pieces) -> None:
+        """Marks the unsettled ``pieces`` ((start, stop) pairs) settled."""
         flags = received.settled
-        received.unsettled -= stop - start - flags.count(1, start, stop)
-        flags[start:stop] = b"\x01" * (stop - start)
+        for start, stop in pieces:
+            flags[start:stop] = b"\x01" * (stop - start)
+            received.unsettled -= stop - start
         if received.unsettled == 0:
             received.stream.unsettled.pop(received, None)
 
@@ -499,7 +569,9 @@ class SubscriberCore:
         return first
 
     def _flush(self, stream: Stream) -> None:
+        self._collect_acks(stream)
         if stream.pending.count == 0:
+            stream.pending.since = None  # set by acks_pending for acks sent since
             return
         requests, (acks, nacks, extensions) = stream.pending.take()
         if not stream.alive:
@@ -568,8 +640,10 @@ class SubscriberCore:
         """Stops delivering; returns the messages received but not handed
         out (the shell nacks them)."""
         self.closing = True
-        leftovers = [Message(r, i) for r in self.delivery
-                     for i in range(r.next, len(r.pbs)) if r.stream.alive]
+        received, left = self._take_hand()
+        leftovers = [Message(received, i) for i in left]
+        leftovers += [Message(r, i) for r in self.delivery
+                      for i in range(r.next, len(r.pbs)) if r.stream.alive]
         self.delivery.clear()
         for chain in self.chains.values():
             leftovers.extend(chain)

@@ -381,7 +381,10 @@ class Subscriber:
         """The next message within ``timeout`` seconds (None: wait); None on
         timeout or after close; raises the fatal FerryError after a fatal
         failure."""
-        return await self._wait_for(self._core.next_message, timeout)
+        message = next(self._core.hand, None)  # a message of the response being handed out
+        if message is None:
+            message = await self._wait_for(self._core.next_message, timeout)
+        return message
 
     async def receive_batch(self, timeout: Optional[float] = None,
                             max_messages: Optional[int] = None) -> Optional[MessageBatch]:
@@ -467,6 +470,10 @@ class Subscriber:
 
     def _settle_batch(self, batch, kind, seconds):
         if self._core.settle_batch(batch, kind, seconds, time.monotonic()):
+            self._maint_wake.set()
+
+    def _acks_pending(self, stream):
+        if self._core.acks_pending(stream, time.monotonic()):
             self._maint_wake.set()
 
     async def _maintain(self):

@@ -150,9 +150,12 @@ class Subscriber:
         """Iterator API: the next message, waiting up to ``timeout`` seconds
         (None: until one arrives). Returns None on timeout and after close;
         raises the fatal :class:`ferry.FerryError` after a fatal failure."""
-        with self._lock:  # the common case, a message waiting: no deadline to compute
-            message = self._core.next_message()
-        return message or self._wait_for(self._core.next_message, timeout)
+        # The common case, a message of the response being handed out: no
+        # lock (see SubscriberCore.next_message).
+        message = next(self._core.hand, None)
+        if message is None:
+            message = self._wait_for(self._core.next_message, timeout)
+        return message
 
     def receive_batch(self, timeout: Optional[float] = None,
                       max_messages: Optional[int] = None) -> Optional[MessageBatch]:
@@ -261,6 +264,11 @@ class Subscriber:
             if self._core.settle(message, kind, seconds, time.monotonic()):
                 self._maint.notify()
 
+    def _acks_pending(self, stream):
+        with self._lock:
+            if self._core.acks_pending(stream, time.monotonic()):
+                self._maint.notify()
+
     def _settle_batch(self, batch, kind, seconds):
         with self._lock:
             if self._core.settle_batch(batch, kind, seconds, time.monotonic()):
@@ -366,7 +374,7 @@ class Subscriber:
         chain key) pairs, whose chained calls run first and those outside
         any chain (keyless messages) after them."""
         if isinstance(chunk, MessageBatch):
-            self._call_group(chunk)
+            self._call_all(chunk)
             return
         loose = []
         for message, key in chunk:
@@ -375,34 +383,26 @@ class Subscriber:
             else:
                 self._handle(message, key)
         if loose:
-            self._call_group(loose)
+            self._call_all(loose)
 
-    def _call_group(self, messages):
-        """Calls outside any chain end in groups under one lock, their
-        auto-acks as one settlement per stretch of a response; a group
-        closes once its first call ended ack_batch's delay ago, so auto-acks
-        wait no longer than the ack batching would."""
-        ended, acks, since = 0, [], 0.0
-        delay = self._core.ack_batch_delay
+    def _call_all(self, messages):
+        """Runs calls outside any chain. A call that returns without settling
+        its message auto-acks it as Message.ack does, without a lock (the
+        acks of a stream are recorded in one step per batch or per ack
+        delay); the calls end under one lock."""
+        callback, auto_ack = self._callback, self._auto_ack
         for message in messages:
-            if self._call(message):
-                acks.append(message)
-            ended += 1
-            now = time.monotonic()
-            if ended == 1:
-                since = now
-            elif now - since >= delay:
-                self._end_calls(ended, acks, now)
-                ended, acks = 0, []
-        if ended:
-            self._end_calls(ended, acks, time.monotonic())
-
-    def _end_calls(self, ended, acks, now):
+            try:
+                callback(message)
+            except Exception:  # noqa: BLE001 - a failing handler nacks
+                log.exception("ferry: message handler raised; nacking %r", message)
+                message.nack()
+                continue
+            if auto_ack:
+                message.ack()  # nothing when the handler settled it
         core = self._core
         with self._lock:
-            if acks and core.ack_messages(acks, now):
-                self._maint.notify()
-            core.handlers_done(ended)
+            core.handlers_done(len(messages))
             if core.closing:
                 self._ready.notify_all()
 
