@@ -38,6 +38,17 @@ control::MirrorSpec SpecOf(const v1::MirrorJob& job) {
                              .skip_origin = job.skip_origin()};
 }
 
+// Starting a job whose name runs already: the job when it is the same one,
+// else ALREADY_EXISTS.
+absl::StatusOr<v1::MirrorJob> SameJobOrInUse(const control::MirrorSpec& existing,
+                                             const control::MirrorSpec& requested) {
+  if (existing == requested) return ToProto(existing);
+  return absl::AlreadyExistsError(fmt::format(
+      "mirror job {} runs already, copying {} from {} to {}; stop it first or choose "
+      "another name",
+      existing.name, fmt::join(existing.topics, ", "), existing.source, existing.target));
+}
+
 }  // namespace
 
 MirrorOperations::MirrorOperations(std::map<std::string, backend::Cluster*> clusters,
@@ -107,20 +118,15 @@ std::optional<control::MirrorSpec> MirrorOperations::Find(const std::string& nam
 absl::StatusOr<v1::MirrorJob> MirrorOperations::Start(const v1::MirrorJob& job) {
   // A name in use is answered before the clusters are asked: the running
   // job may not have created its topics yet, and a topic check would then
-  // refuse the request for the wrong reason.
-  if (auto existing = Find(job.name())) {
-    if (*existing == SpecOf(job)) return ToProto(*existing);
-    return absl::AlreadyExistsError(fmt::format(
-        "mirror job {} runs already, copying {} from {} to {}; stop it first or choose "
-        "another name",
-        existing->name, fmt::join(existing->topics, ", "), existing->source,
-        existing->target));
-  }
+  // refuse the request for the wrong reason. Asked again after the checks,
+  // which take broker round trips, for a job started meanwhile.
+  if (auto existing = Find(job.name())) return SameJobOrInUse(*existing, SpecOf(job));
   auto spec = Check(job);
   if (!spec.ok()) return spec.status();
   if (control_ == nullptr) {
     return absl::FailedPreconditionError("no control plane: configure a cluster");
   }
+  if (auto existing = Find(spec->name)) return SameJobOrInUse(*existing, *spec);
   if (absl::Status s = control_->StartMirror(*spec); !s.ok()) return s;
   return ToProto(*spec);
 }

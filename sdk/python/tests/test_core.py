@@ -9,9 +9,13 @@ import grpc
 import pytest
 
 import ferry
+from ferry._message import LOCK_FREE
 from ferry._publisher_core import PublisherCore
 from ferry._subscriber_core import SubscriberCore
 from ferry.v1 import common_pb2, publisher_pb2, subscriber_pb2
+
+#: Tests of the lock-free acks' bookkeeping (ACKED flags collected per stream).
+lock_free_acks = pytest.mark.skipif(not LOCK_FREE, reason="acks take the lock here")
 
 
 class FakeRpcError(grpc.RpcError):
@@ -515,6 +519,7 @@ def test_subscriber_core_acks_a_batch_by_spans_of_its_runs_and_receipts_outside_
     assert core.snapshot().acks_sent == 7 and core.snapshot().nacks_sent == 1
 
 
+@lock_free_acks
 def test_subscriber_core_joins_single_acks_into_one_span_per_stretch_of_a_run():
     owner, core, sent, stream, messages = handed_out(6, [(0, 4), (4, 2)], ack_batch=(100, 0.01))
     for index in (0, 1, 4, 5, 3):  # out of order, 2 not yet
@@ -556,6 +561,7 @@ def test_subscriber_core_admits_a_responses_handlers_at_once_chaining_per_key():
     assert core.running == 2 and core.handler_done(None) is None and core.running == 1
 
 
+@lock_free_acks
 def test_subscriber_core_records_single_acks_by_stretches_of_each_response():
     owner, core = subscriber(ack_batch=(100, 0.01))
     sent = []
@@ -576,6 +582,7 @@ def test_subscriber_core_records_single_acks_by_stretches_of_each_response():
     assert core.snapshot().acks_sent == 5 and core.snapshot().nacks_sent == 1
 
 
+@lock_free_acks
 def test_subscriber_core_sends_a_full_batch_of_single_acks_at_once_and_sets_the_timer_once():
     owner, core, sent, stream, messages = handed_out(7, [(0, 7)], ack_batch=(3, 10.0))
     calls = []

@@ -9,6 +9,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "backend/cluster.h"
 #include "backend/kafka/client_factory.h"
 #include "backend/kafka/group_admin.h"
@@ -168,8 +169,14 @@ class KafkaCluster final : public Cluster {
   std::thread probe_thread_;
   // A learning task is posted and has not started yet.
   std::atomic<bool> learn_queued_{false};
-  // Last, so that it finishes its tasks (bounded by the probe timeout) while
-  // the producer they use still exists.
+  // When the last learning round ended; the learner's thread only.
+  absl::Time last_learning_ = absl::InfinitePast();
+  static constexpr absl::Duration kTopicLearningInterval = absl::Milliseconds(200);
+  // A round that fails is not retried: librdkafka's 1-s topic scan asks
+  // for the topics it still lacks.
+  static constexpr absl::Duration kTopicLearningTimeout = absl::Seconds(1);
+  // Last, so that it finishes its tasks (bounded by kTopicLearningTimeout)
+  // while the producer they use still exists.
   BlockingTaskRunner topic_learner_{1};
 };
 

@@ -157,7 +157,11 @@ void KafkaCluster::PublishBatch(const RecordBatch& batch, BatchCallback done) {
     message[6] = {.vtype = RD_KAFKA_VTYPE_OPAQUE, .u = {.ptr = completion->Token(i)}};
     if (rd_kafka_error_t* error =
             rd_kafka_produceva(producer->get(), message, std::size(message))) {
-      const rd_kafka_resp_err_t err = rd_kafka_error_code(error);
+      // A fatal producer: produceva names the error that made it fatal,
+      // producev answered __FATAL, which is what Failure treats as fatal.
+      const rd_kafka_resp_err_t err = rd_kafka_error_is_fatal(error)
+                                          ? RD_KAFKA_RESP_ERR__FATAL
+                                          : rd_kafka_error_code(error);
       rd_kafka_error_destroy(error);
       // Ownership of headers passes to librdkafka only on success.
       if (headers != nullptr) rd_kafka_headers_destroy(headers);
@@ -176,8 +180,18 @@ void KafkaCluster::LearnTopicsSoon() {
   // At most one learning queued: topics opened while it waits join it.
   if (learn_queued_.exchange(true, std::memory_order_acq_rel)) return;
   topic_learner_.Post([this] {
+    {
+      // A round naming several topics asks for every topic the producer
+      // knows; spaced out, a stream of new topics costs a few a second, not
+      // one per round trip. Shutdown ends the wait.
+      absl::MutexLock lock(&mu_);
+      mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                           last_learning_ + kTopicLearningInterval - absl::Now());
+      if (stopping_) return;
+    }
     learn_queued_.store(false, std::memory_order_release);
-    producer()->LearnOpenedTopics(options_.probe_timeout);
+    producer()->LearnOpenedTopics(kTopicLearningTimeout);
+    last_learning_ = absl::Now();
   });
 }
 

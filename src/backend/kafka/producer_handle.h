@@ -30,8 +30,10 @@ namespace ferry::backend::kafka {
 // which creates librdkafka's topic without a request (rdkafka_msg.c:386,
 // rd_kafka_topic_new0); Open() then takes a handle to that topic
 // (rd_kafka_topic_new finds it, :288, and asks nothing), and
-// LearnOpenedTopics() asks for all topics opened since its last call in one
-// request. The records wait in librdkafka's unassigned queue meanwhile, as
+// LearnOpenedTopics() learns all topics opened since its last call in one
+// request (naming the topic when there is one, else every topic the
+// producer knows: the public call names one or all, so its caller spaces
+// such rounds out). The records wait in librdkafka's unassigned queue meanwhile, as
 // they did for the one-topic request; a topic the cluster lacks fails as it
 // did (librdkafka's 1-s topic scan asks again, rdkafka_topic.c:1506, until
 // topic.metadata.propagation.max.ms has passed).

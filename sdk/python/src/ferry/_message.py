@@ -1,6 +1,8 @@
 """Plain values of the subscribers: messages, counters, stream failures."""
 import datetime
+import os
 import re
+import sys
 from collections.abc import Sequence
 from itertools import repeat
 from operator import attrgetter
@@ -47,6 +49,15 @@ class SubscriberError:
     def __repr__(self):
         return "SubscriberError(%r, endpoint=%r, fatal=%s)" % (self.error, self.endpoint, self.fatal)
 
+
+#: Message.ack and Subscriber.receive go without a lock only where CPython
+#: cannot switch threads between ack's test of a flag and its set: 3.11 and
+#: later check for a switch on backward jumps and calls, not on the forward
+#: jump between them (3.10 does), and only with the GIL on. Elsewhere they
+#: take the subscriber's lock, one ack at a time; so they do with
+#: FERRY_LOCKED_ACKS=1 in the environment (the tests run both ways).
+LOCK_FREE = (sys.version_info >= (3, 11) and getattr(sys, "_is_gil_enabled", lambda: True)()
+             and os.environ.get("FERRY_LOCKED_ACKS") != "1")
 
 #: A message's settled flag: 0 unsettled; 1 settled (its ack, nack or
 #: drop recorded); ACKED: acked by Message.ack without a lock, not yet
@@ -229,8 +240,9 @@ class Message:
         # subscriber records a stream's ACKED flags in one step when a batch
         # is full, when the ack batch delay passed (the first ack since the
         # last step wakes its timer) or at close. The test and the set have
-        # no call or loop between them, where CPython could switch threads,
-        # so of two threads acking one message only one sets the flag.
+        # no call or loop between them, where CPython could switch threads
+        # (see LOCK_FREE), so of two threads acking one message only one
+        # sets the flag.
         received = self._received
         flags = received.settled
         if flags[self._index]:
@@ -240,6 +252,11 @@ class Message:
         stream.acked += 1
         if not stream.acks_waiting or stream.acked >= stream.ack_batch:
             received.owner._acks_pending(stream)
+
+    if not LOCK_FREE:
+        def ack(self) -> None:  # noqa: F811 (see LOCK_FREE)
+            """The message was processed: the node may commit past it."""
+            self._received.owner._settle(self, "ack", 0.0)
 
     def nack(self, delay: Optional[float] = None) -> None:
         """Redeliver the message, no sooner than ``delay`` seconds (or a

@@ -12,7 +12,7 @@ from typing import Callable, Optional
 import grpc
 
 from ferry import _common, _types
-from ferry._message import Message, MessageBatch, Stats, SubscriberError
+from ferry._message import LOCK_FREE, Message, MessageBatch, Stats, SubscriberError
 from ferry._subscriber_core import SubscriberCore
 from ferry.errors import Unavailable, error_from_rpc_error
 from ferry.v1 import subscriber_pb2_grpc
@@ -151,8 +151,12 @@ class Subscriber:
         (None: until one arrives). Returns None on timeout and after close;
         raises the fatal :class:`ferry.FerryError` after a fatal failure."""
         # The common case, a message of the response being handed out: no
-        # lock (see SubscriberCore.next_message).
-        message = next(self._core.hand, None)
+        # lock (see SubscriberCore.next_message and LOCK_FREE).
+        if LOCK_FREE:
+            message = next(self._core.hand, None)
+        else:
+            with self._lock:
+                message = next(self._core.hand, None)
         if message is None:
             message = self._wait_for(self._core.next_message, timeout)
         return message
