@@ -119,3 +119,33 @@ def test_publisher_validates_without_server():
         with pytest.raises(ferry.Unavailable) as info:
             f.result(10)
         assert info.value.retryable
+
+
+def test_close_from_on_error_returns_and_stops_the_subscriber():
+    # on_error runs on a stream thread; close() there must not try to join
+    # that thread (RuntimeError "cannot join current thread" before).
+    import socket
+    import threading
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        endpoint = "127.0.0.1:%d" % unused.getsockname()[1]  # nothing listens
+    outcome, called = [], threading.Event()
+    holder = []
+
+    def on_error(report):
+        try:
+            outcome.append(holder[0].close(timeout=1.0))
+        except Exception as error:  # what the test looks for
+            outcome.append(error)
+        called.set()
+
+    holder.append(ferry.Subscriber([endpoint], "g", ["t"], on_error=on_error,
+                                   reconnect_backoff=(0.05, 0.1)))
+    try:
+        assert called.wait(30)
+        assert outcome == [True]
+        for thread in holder[0]._threads:  # the caller's stream thread ends after close
+            thread.join(10)
+            assert not thread.is_alive()
+    finally:
+        holder[0].close()

@@ -23,6 +23,13 @@ log = logging.getLogger("ferry")
 MAX_HANDLER_CHUNK = 32
 
 
+def _others(threads):
+    """The threads but the caller's: close() may run on a stream thread
+    (from on_error) or a handler thread, which ends once close returns."""
+    me = threading.current_thread()
+    return [thread for thread in threads if thread is not me]
+
+
 class Subscriber:
     """Consumes a consumer group's messages from Ferry nodes, at least once.
 
@@ -237,19 +244,19 @@ class Subscriber:
                 self._maint.notify_all()
             self._closed.set()
             end = time.monotonic() + 5.0
-            for thread in self._threads[:len(core.targets)]:
+            for thread in _others(self._threads[:len(core.targets)]):
                 thread.join(max(0.0, end - time.monotonic()))
             with self._lock:
                 calls = [s.call for s in core.streams if s is not None and s.call is not None]
             for call in calls:
                 call.cancel()
-            for thread in self._threads:
+            for thread in _others(self._threads):
                 thread.join(5.0)
             if self._pool is not None:
                 for _ in self._handlers:
                     self._pool.put(None)
                 if handlers_done:
-                    for thread in self._handlers:
+                    for thread in _others(self._handlers):
                         thread.join()
             for channel in self._channels:
                 channel.close()
