@@ -202,9 +202,34 @@ TEST(KafkaNewTopics, MissingTopicsAmongNewOnesFailNotFoundAfterThePropagationWai
 }
 
 // A topic's first record fails NOT_FOUND while the topic does not exist
-// (librdkafka then keeps the topic as not existing). Created by someone
-// else, the topic is known by librdkafka's next 1-s topic scan; until then
-// its records fail NOT_FOUND at once.
+// (librdkafka then keeps the topic as not existing); once the cluster
+// created it, the next record is acknowledged at once (CreateTopic's
+// contract), and the next new topic is learned as usual.
+TEST(KafkaNewTopics,
+     ATopicTheClusterCreatedAfterARecordFailedNotFoundTakesTheNextRecord) {
+  testing::KafkaBroker* broker = testing::SharedBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string prefix = FreshPrefix("new.late");
+  const std::string late = prefix + "created";
+  const std::string next = prefix + "next";
+  ASSERT_TRUE(broker->CreateTopic(next, 2).ok());
+  StatisticsFactory factory;
+  auto cluster = StartOnSharedBroker(factory);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  const Published missing = PublishToEach(**cluster, {late}).front();
+  ASSERT_EQ(missing.outcome.status.code(), absl::StatusCode::kNotFound)
+      << missing.outcome.status;
+
+  const absl::Status created = (*cluster)->CreateTopic(late, 2, 1, {});
+  ASSERT_TRUE(created.ok()) << created;
+
+  for (const Published& p : PublishToEach(**cluster, {late, next})) {
+    EXPECT_TRUE(p.outcome.status.ok()) << p.outcome.status;
+  }
+}
+
+// Created by someone else, the topic is known by librdkafka's next 1-s topic
+// scan; until then its records fail NOT_FOUND at once.
 TEST(KafkaNewTopics,
      ATopicCreatedElsewhereAfterARecordFailedNotFoundTakesRecordsWithinAScan) {
   testing::KafkaBroker* broker = testing::SharedBroker();
