@@ -133,6 +133,12 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> StartOnSharedBroker(
       {}, factory);
 }
 
+// A record to `topic`, which does not exist, fails NOT_FOUND.
+void ExpectNotFound(KafkaCluster& cluster, const std::string& topic) {
+  const PublishOutcome outcome = PublishToEach(cluster, {topic}).front().outcome;
+  ASSERT_EQ(outcome.status.code(), absl::StatusCode::kNotFound) << outcome.status;
+}
+
 // librdkafka 2.0.2's rd_kafka_topic_new sends one Metadata request per topic
 // it does not know; behind produce traffic, 1,000 of them made librdkafka's
 // broker thread spend 57-73 % of ferryd walking them (bench/RESULTS.md,
@@ -216,9 +222,7 @@ TEST(KafkaNewTopics,
   StatisticsFactory factory;
   auto cluster = StartOnSharedBroker(factory);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
-  const Published missing = PublishToEach(**cluster, {late}).front();
-  ASSERT_EQ(missing.outcome.status.code(), absl::StatusCode::kNotFound)
-      << missing.outcome.status;
+  ASSERT_NO_FATAL_FAILURE(ExpectNotFound(**cluster, late));
 
   const absl::Status created = (*cluster)->CreateTopic(late, 2, 1, {});
   ASSERT_TRUE(created.ok()) << created;
@@ -238,9 +242,7 @@ TEST(KafkaNewTopics,
   StatisticsFactory factory;
   auto cluster = StartOnSharedBroker(factory);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
-  const Published missing = PublishToEach(**cluster, {late}).front();
-  ASSERT_EQ(missing.outcome.status.code(), absl::StatusCode::kNotFound)
-      << missing.outcome.status;
+  ASSERT_NO_FATAL_FAILURE(ExpectNotFound(**cluster, late));
 
   const absl::Status created = broker->CreateTopic(late, 2);
   ASSERT_TRUE(created.ok()) << created;

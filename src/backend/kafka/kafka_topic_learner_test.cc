@@ -143,13 +143,31 @@ class KafkaTopicLearnerTest : public ::testing::Test {
     return *std::move(cluster);
   }
 
+  // A cluster (publish timeout 60 s) that had a record to "orders"
+  // acknowledged, and so a learning round for it; "fresh" exists too.
+  std::unique_ptr<KafkaCluster> StartAfterAnAcknowledgedRecord() {
+    EXPECT_TRUE(mock_->CreateTopic("orders", 1).ok());
+    EXPECT_TRUE(mock_->CreateTopic("fresh", 1).ok());
+    std::unique_ptr<KafkaCluster> cluster =
+        StartCluster({.publish_timeout = absl::Seconds(60)});
+    if (cluster == nullptr) return nullptr;
+    const PublishOutcome first =
+        PublishAndWait(*cluster, {.topic = "orders", .value = "v"});
+    EXPECT_TRUE(first.status.ok()) << first.status;
+    return first.status.ok() ? std::move(cluster) : nullptr;
+  }
+
   // What the server does at the end of its grace: fail what the brokers
-  // still hold, then close the cluster. How long that took.
-  static absl::Duration FailPendingAndClose(std::unique_ptr<KafkaCluster> cluster) {
+  // still hold, then close the cluster. How long that took (printed).
+  static absl::Duration FailPendingAndClose(std::unique_ptr<KafkaCluster> cluster,
+                                            const char* when) {
     const absl::Time start = absl::Now();
     cluster->FailPendingPublishes();
     cluster.reset();
-    return absl::Now() - start;
+    const absl::Duration took = absl::Now() - start;
+    std::printf("[ measured ] closed in %s %s\n", absl::FormatDuration(took).c_str(),
+                when);
+    return took;
   }
 
   // Records published while the broker answers nothing for 30 s (its round
@@ -189,12 +207,8 @@ class KafkaTopicLearnerTest : public ::testing::Test {
 // that long, not for the broker.
 TEST_F(KafkaTopicLearnerTest,
        CloseDuringALearningRoundOnAStalledBrokerWaitsAtMostTheRound) {
-  ASSERT_TRUE(mock_->CreateTopic("orders", 1).ok());
-  ASSERT_TRUE(mock_->CreateTopic("fresh", 1).ok());
-  std::unique_ptr<KafkaCluster> cluster =
-      StartCluster({.publish_timeout = absl::Seconds(60)});
+  std::unique_ptr<KafkaCluster> cluster = StartAfterAnAcknowledgedRecord();
   ASSERT_NE(cluster, nullptr);
-  ASSERT_TRUE(PublishAndWait(*cluster, {.topic = "orders", .value = "v"}).status.ok());
   // Past the learning interval, so the next round starts at once.
   absl::SleepFor(absl::Milliseconds(300));
 
@@ -203,10 +217,8 @@ TEST_F(KafkaTopicLearnerTest,
   absl::SleepFor(absl::Milliseconds(300));  // the round is waiting
   ASSERT_EQ(outcomes.answered(), 0u) << "the stalled broker answered";
 
-  const absl::Duration took = FailPendingAndClose(std::move(cluster));
-  std::printf("[ measured ] closed in %s during a learning round\n",
-              absl::FormatDuration(took).c_str());
-  EXPECT_LT(took, absl::Seconds(2));
+  EXPECT_LT(FailPendingAndClose(std::move(cluster), "during a learning round"),
+            absl::Seconds(2));
   ExpectFailedRetryably(outcomes);
 }
 
@@ -214,21 +226,15 @@ TEST_F(KafkaTopicLearnerTest,
 // cluster closes does not start: started, it would wait up to 1 s for the
 // stalled broker.
 TEST_F(KafkaTopicLearnerTest, CloseDoesNotStartALearningRoundWaitingForItsTurn) {
-  ASSERT_TRUE(mock_->CreateTopic("orders", 1).ok());
-  ASSERT_TRUE(mock_->CreateTopic("fresh", 1).ok());
-  std::unique_ptr<KafkaCluster> cluster =
-      StartCluster({.publish_timeout = absl::Seconds(60)});
-  ASSERT_NE(cluster, nullptr);
   // "orders" had a round of its own just now, so the next one waits.
-  ASSERT_TRUE(PublishAndWait(*cluster, {.topic = "orders", .value = "v"}).status.ok());
+  std::unique_ptr<KafkaCluster> cluster = StartAfterAnAcknowledgedRecord();
+  ASSERT_NE(cluster, nullptr);
 
   Outcomes outcomes;
   PublishWhileTheBrokerStalls(*cluster, outcomes);
 
-  const absl::Duration took = FailPendingAndClose(std::move(cluster));
-  std::printf("[ measured ] closed in %s with a learning round queued\n",
-              absl::FormatDuration(took).c_str());
-  EXPECT_LT(took, absl::Milliseconds(900));
+  EXPECT_LT(FailPendingAndClose(std::move(cluster), "with a learning round queued"),
+            absl::Milliseconds(900));
   ExpectFailedRetryably(outcomes);
 }
 
