@@ -242,8 +242,15 @@ absl::StatusOr<TopicInfo> KafkaCluster::DescribeTopicWithin(const std::string& t
 absl::Status KafkaCluster::CreateTopic(
     const std::string& topic, int partitions, int replication_factor,
     const std::map<std::string, std::string>& configs) {
-  return kafka::CreateTopic(handle_.get(), topic, partitions, replication_factor, configs,
-                            options_.admin_timeout);
+  absl::Status status =
+      kafka::CreateTopic(handle_.get(), topic, partitions, replication_factor, configs,
+                         options_.admin_timeout);
+  // The topic can be used at once, also when the producer was told it did
+  // not exist before.
+  if (status.ok() || status.code() == absl::StatusCode::kAlreadyExists) {
+    producer()->RelearnTopic(topic, kTopicLearningTimeout);
+  }
+  return status;
 }
 
 absl::Status KafkaCluster::DeleteTopic(const std::string& topic) {

@@ -1,8 +1,10 @@
 // What KafkaCluster's producer asks the broker when it meets many topics at
 // once, against a real broker (librdkafka's mock creates any topic a
 // Metadata request names, so it cannot show a missing one).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <regex>
 #include <string>
@@ -114,6 +116,13 @@ absl::Status CreateTopics(testing::KafkaBroker& broker,
   return status;
 }
 
+// Topic names of their own for each run of a test (the broker is shared by
+// the tests of this process, --gtest_repeat runs included): "<base>.<run>.".
+std::string FreshPrefix(std::string_view base) {
+  static std::atomic<int> runs{0};
+  return fmt::format("{}.{}.", base, runs.fetch_add(1));
+}
+
 absl::StatusOr<std::unique_ptr<KafkaCluster>> StartOnSharedBroker(
     ClientFactory& factory) {
   testing::KafkaBroker* broker = testing::SharedBroker();
@@ -122,6 +131,12 @@ absl::StatusOr<std::unique_ptr<KafkaCluster>> StartOnSharedBroker(
       config::ClusterConfig{
           .name = "main", .type = "kafka", .bootstrap = broker->bootstrap()},
       {}, factory);
+}
+
+// A record to `topic`, which does not exist, fails NOT_FOUND.
+void ExpectNotFound(KafkaCluster& cluster, const std::string& topic) {
+  const PublishOutcome outcome = PublishToEach(cluster, {topic}).front().outcome;
+  ASSERT_EQ(outcome.status.code(), absl::StatusCode::kNotFound) << outcome.status;
 }
 
 // librdkafka 2.0.2's rd_kafka_topic_new sends one Metadata request per topic
@@ -133,7 +148,8 @@ TEST(KafkaNewTopics, ManyNewTopicsPublishedTogetherCostAFewMetadataRequestsNotOn
   ASSERT_NE(broker, nullptr);
   constexpr int kTopics = 200;
   std::vector<std::string> topics;
-  for (int i = 0; i < kTopics; ++i) topics.push_back("new.topics." + std::to_string(i));
+  const std::string prefix = FreshPrefix("new.topics");
+  for (int i = 0; i < kTopics; ++i) topics.push_back(prefix + std::to_string(i));
   const absl::Status created = CreateTopics(*broker, topics, 2);
   ASSERT_TRUE(created.ok()) << created;
   StatisticsFactory factory;
@@ -163,8 +179,9 @@ TEST(KafkaNewTopics, MissingTopicsAmongNewOnesFailNotFoundAfterThePropagationWai
   ASSERT_NE(broker, nullptr);
   std::vector<std::string> topics;
   std::vector<std::string> existing;
+  const std::string prefix = FreshPrefix("new.mixed");
   for (int i = 0; i < 20; ++i) {
-    topics.push_back("new.mixed." + std::to_string(i));
+    topics.push_back(prefix + std::to_string(i));
     if (i % 4 != 0) existing.push_back(topics.back());
   }
   const absl::Status created = CreateTopics(*broker, existing, 2);
@@ -188,6 +205,60 @@ TEST(KafkaNewTopics, MissingTopicsAmongNewOnesFailNotFoundAfterThePropagationWai
     EXPECT_GE(published[i].took, absl::Seconds(2)) << topics[i];
     EXPECT_LE(published[i].took, absl::Seconds(5)) << topics[i];
   }
+}
+
+// A topic's first record fails NOT_FOUND while the topic does not exist
+// (librdkafka then keeps the topic as not existing); once the cluster
+// created it, the next record is acknowledged at once (CreateTopic's
+// contract), and the next new topic is learned as usual.
+TEST(KafkaNewTopics,
+     ATopicTheClusterCreatedAfterARecordFailedNotFoundTakesTheNextRecord) {
+  testing::KafkaBroker* broker = testing::SharedBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string prefix = FreshPrefix("new.late");
+  const std::string late = prefix + "created";
+  const std::string next = prefix + "next";
+  ASSERT_TRUE(broker->CreateTopic(next, 2).ok());
+  StatisticsFactory factory;
+  auto cluster = StartOnSharedBroker(factory);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_NO_FATAL_FAILURE(ExpectNotFound(**cluster, late));
+
+  const absl::Status created = (*cluster)->CreateTopic(late, 2, 1, {});
+  ASSERT_TRUE(created.ok()) << created;
+
+  for (const Published& p : PublishToEach(**cluster, {late, next})) {
+    EXPECT_TRUE(p.outcome.status.ok()) << p.outcome.status;
+  }
+}
+
+// Created by someone else, the topic is known by librdkafka's next 1-s topic
+// scan; until then its records fail NOT_FOUND at once.
+TEST(KafkaNewTopics,
+     ATopicCreatedElsewhereAfterARecordFailedNotFoundTakesRecordsWithinAScan) {
+  testing::KafkaBroker* broker = testing::SharedBroker();
+  ASSERT_NE(broker, nullptr);
+  const std::string late = FreshPrefix("new.elsewhere") + "created";
+  StatisticsFactory factory;
+  auto cluster = StartOnSharedBroker(factory);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_NO_FATAL_FAILURE(ExpectNotFound(**cluster, late));
+
+  const absl::Status created = broker->CreateTopic(late, 2);
+  ASSERT_TRUE(created.ok()) << created;
+  const absl::Time start = absl::Now();
+  PublishOutcome outcome;
+  int refused = 0;
+  while (absl::Now() - start < absl::Seconds(3)) {
+    outcome = PublishToEach(**cluster, {late}).front().outcome;
+    if (outcome.status.ok()) break;
+    EXPECT_EQ(outcome.status.code(), absl::StatusCode::kNotFound) << outcome.status;
+    ++refused;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  std::printf("acknowledged %s after the creation (%d refused before)\n",
+              absl::FormatDuration(absl::Now() - start).c_str(), refused);
+  EXPECT_TRUE(outcome.status.ok()) << outcome.status;
 }
 
 }  // namespace

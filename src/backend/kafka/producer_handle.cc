@@ -1,5 +1,6 @@
 #include "backend/kafka/producer_handle.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <utility>
@@ -39,14 +40,22 @@ void ProducerHandle::LearnOpenedTopics(absl::Duration timeout) {
   if (opened.empty()) return;
   // With no topic named, librdkafka names every topic it knows: never none
   // here (an empty list would ask for every topic of the cluster).
-  rd_kafka_topic_t* only = opened.size() == 1 ? opened.front() : nullptr;
+  AskMetadata(opened.size() == 1 ? opened.front() : nullptr, timeout,
+              fmt::format("{} new topics", opened.size()));
+}
+
+void ProducerHandle::RelearnTopic(const std::string& topic, absl::Duration timeout) {
+  if (rd_kafka_topic_t* handle = Topic(topic)) AskMetadata(handle, timeout, topic);
+}
+
+void ProducerHandle::AskMetadata(rd_kafka_topic_t* only, absl::Duration timeout,
+                                 std::string_view what) {
   const rd_kafka_metadata_t* metadata = nullptr;
   const rd_kafka_resp_err_t err =
       rd_kafka_metadata(producer_.get(), /*all_topics=*/0, only, &metadata,
                         static_cast<int>(absl::ToInt64Milliseconds(timeout)));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    spdlog::debug("metadata request for {} new topics failed: {}", opened.size(),
-                  rd_kafka_err2str(err));
+    spdlog::debug("metadata request for {} failed: {}", what, rd_kafka_err2str(err));
     return;
   }
   rd_kafka_metadata_destroy(metadata);

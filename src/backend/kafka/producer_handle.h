@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -65,8 +66,17 @@ class ProducerHandle {
   // leaders. Blocks up to `timeout`, so it belongs on a thread of its own;
   // when it fails librdkafka's 1-s topic scan asks for the topics instead.
   void LearnOpenedTopics(absl::Duration timeout);
+  // One Metadata request naming `topic` if it was opened, else nothing. For
+  // a topic just created: librdkafka keeps a topic it was told does not
+  // exist as such, failing its records at once (NOT_FOUND), until its next
+  // 1-s topic scan. Blocks up to `timeout`.
+  void RelearnTopic(const std::string& topic, absl::Duration timeout);
 
  private:
+  // rd_kafka_metadata naming `only` (null: every topic the producer knows);
+  // failures are logged, the 1-s topic scan asks again.
+  void AskMetadata(rd_kafka_topic_t* only, absl::Duration timeout, std::string_view what);
+
   RdKafkaPtr producer_;
   absl::Mutex mu_;
   absl::flat_hash_map<std::string, rd_kafka_topic_t*> topics_ ABSL_GUARDED_BY(mu_);
