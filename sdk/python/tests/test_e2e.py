@@ -277,6 +277,30 @@ def test_close_waits_for_a_running_callback_and_sends_its_auto_ack(node, topic_f
     assert sub.stats().acks_sent == 1
 
 
+def test_close_from_a_callback_returns_without_waiting_for_itself(node, topic_factory):
+    # The caller is a running callback: close() waited its whole timeout for
+    # it before (core.running counts it), then returned False.
+    topic = topic_factory(partitions=1)
+    with ferry.Publisher([node.endpoint]) as pub:
+        pub.publish(topic, b"x").result(30)
+    holder, outcome, made, done = [], [], threading.Event(), threading.Event()
+
+    def handle(_m):
+        made.wait(30)
+        if not outcome:
+            begin = time.monotonic()
+            outcome.append(holder[0].close(timeout=20))
+            outcome.append(time.monotonic() - begin)
+            done.set()
+
+    holder.append(ferry.Subscriber([node.endpoint], unique("g"), [topic], start="earliest",
+                                   callback=handle))
+    made.set()
+    assert done.wait(60)
+    assert outcome[0] is False and outcome[1] < 10, outcome
+    assert holder[0].close() is True  # closed: idempotent
+
+
 def test_close_flushes_acks(node, topic_factory):
     topic = topic_factory(partitions=1)
     group = unique("g")

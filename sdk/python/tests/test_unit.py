@@ -121,31 +121,87 @@ def test_publisher_validates_without_server():
         assert info.value.retryable
 
 
+def unreachable_endpoint():
+    """An address nothing listens on: a stream there fails at once."""
+    import socket
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        return "127.0.0.1:%d" % unused.getsockname()[1]
+
+
+def subscriber_calling(on_error):
+    """A Subscriber to an unreachable endpoint whose on_error calls
+    ``on_error(subscriber, report)`` once the constructor returned."""
+    import threading
+    made, holder = threading.Event(), []
+
+    def report(error):
+        made.wait(30)
+        on_error(holder[0], error)
+
+    holder.append(ferry.Subscriber([unreachable_endpoint()], "g", ["t"], on_error=report,
+                                   reconnect_backoff=(0.05, 0.1)))
+    made.set()
+    return holder[0]
+
+
 def test_close_from_on_error_returns_and_stops_the_subscriber():
     # on_error runs on a stream thread; close() there must not try to join
     # that thread (RuntimeError "cannot join current thread" before).
-    import socket
     import threading
-    with socket.socket() as unused:
-        unused.bind(("127.0.0.1", 0))
-        endpoint = "127.0.0.1:%d" % unused.getsockname()[1]  # nothing listens
     outcome, called = [], threading.Event()
-    holder = []
 
-    def on_error(report):
+    def on_error(subscriber, _report):
+        if called.is_set():
+            return
         try:
-            outcome.append(holder[0].close(timeout=1.0))
+            outcome.append(subscriber.close(timeout=1.0))
         except Exception as error:  # what the test looks for
             outcome.append(error)
         called.set()
 
-    holder.append(ferry.Subscriber([endpoint], "g", ["t"], on_error=on_error,
-                                   reconnect_backoff=(0.05, 0.1)))
+    subscriber = subscriber_calling(on_error)
     try:
         assert called.wait(30)
         assert outcome == [True]
-        for thread in holder[0]._threads:  # the caller's stream thread ends after close
+        for thread in subscriber._threads:  # the caller's stream thread ends after close
             thread.join(10)
             assert not thread.is_alive()
     finally:
-        holder[0].close()
+        subscriber.close()
+
+
+def test_close_from_on_error_during_another_close_does_not_stall_it():
+    # An application thread closes while on_error (on a stream thread, which
+    # that close joins) calls close too: the stream thread's close returns
+    # False at once instead of waiting for the lock the joiner holds (the
+    # joiner waited 5 s twice for that thread before).
+    import threading
+    import time
+    reporting, closing, outcome = threading.Event(), threading.Event(), []
+
+    def on_error(subscriber, _report):
+        if outcome:
+            return
+        reporting.set()
+        assert closing.wait(30)
+        deadline = time.monotonic() + 10
+        while not subscriber._close_lock.locked() and time.monotonic() < deadline:
+            time.sleep(0.001)
+        outcome.append(subscriber.close(timeout=1.0))
+
+    subscriber = subscriber_calling(on_error)
+    assert reporting.wait(30)
+    took = []
+
+    def close_from_application():
+        start = time.monotonic()
+        closing.set()
+        subscriber.close(timeout=1.0)
+        took.append(time.monotonic() - start)
+
+    closer = threading.Thread(target=close_from_application)
+    closer.start()
+    closer.join(30)
+    assert outcome == [False]
+    assert took and took[0] < 4.0, took

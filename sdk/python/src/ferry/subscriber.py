@@ -218,49 +218,64 @@ class Subscriber:
         running callbacks, sends every pending ack and nack, half-closes the
         streams and waits for the nodes to end them (cancelling after 5 s).
         Returns False if callbacks were still running at the timeout.
-        Idempotent."""
+        Idempotent. From a callback it does not wait for callbacks (the
+        caller is one) and returns False. From a callback or ``on_error``
+        while another thread's close is under way it returns False at once
+        (that close waits for the caller's thread)."""
         timeout = self._close_timeout if timeout is None else timeout
+        me = threading.current_thread()
+        own_thread = me in self._threads or me in self._handlers
+        if not self._close_lock.acquire(blocking=not own_thread):
+            return False
+        try:
+            return self._close(timeout, me in self._handlers)
+        finally:
+            self._close_lock.release()
+
+    def _close(self, timeout: float, from_handler: bool) -> bool:
+        """close() under the close lock."""
         core = self._core
-        with self._close_lock:
-            if self._closed.is_set():
-                return True
-            deadline = time.monotonic() + timeout
+        if self._closed.is_set():
+            return True
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            leftovers = core.begin_close()
+            self._ready.notify_all()
+        for message in leftovers:
+            self._settle(message, "nack", 0.0)
+        handlers_done = True
+        if self._pool is not None and from_handler:
+            handlers_done = False
+        elif self._pool is not None:
             with self._lock:
-                leftovers = core.begin_close()
-                self._ready.notify_all()
-            for message in leftovers:
-                self._settle(message, "nack", 0.0)
-            handlers_done = True
-            if self._pool is not None:
-                with self._lock:
-                    while core.running > 0:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            handlers_done = False
-                            break
-                        self._ready.wait(remaining)
-            with self._lock:
-                core.end_close()
-                self._maint.notify_all()
-            self._closed.set()
-            end = time.monotonic() + 5.0
-            for thread in _others(self._threads[:len(core.targets)]):
-                thread.join(max(0.0, end - time.monotonic()))
-            with self._lock:
-                calls = [s.call for s in core.streams if s is not None and s.call is not None]
-            for call in calls:
-                call.cancel()
-            for thread in _others(self._threads):
-                thread.join(5.0)
-            if self._pool is not None:
-                for _ in self._handlers:
-                    self._pool.put(None)
-                if handlers_done:
-                    for thread in _others(self._handlers):
-                        thread.join()
-            for channel in self._channels:
-                channel.close()
-            return handlers_done
+                while core.running > 0:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        handlers_done = False
+                        break
+                    self._ready.wait(remaining)
+        with self._lock:
+            core.end_close()
+            self._maint.notify_all()
+        self._closed.set()
+        end = time.monotonic() + 5.0
+        for thread in _others(self._threads[:len(core.targets)]):
+            thread.join(max(0.0, end - time.monotonic()))
+        with self._lock:
+            calls = [s.call for s in core.streams if s is not None and s.call is not None]
+        for call in calls:
+            call.cancel()
+        for thread in _others(self._threads):
+            thread.join(5.0)
+        if self._pool is not None:
+            for _ in self._handlers:
+                self._pool.put(None)
+            if handlers_done:
+                for thread in _others(self._handlers):
+                    thread.join()
+        for channel in self._channels:
+            channel.close()
+        return handlers_done
 
     def __enter__(self):
         return self
