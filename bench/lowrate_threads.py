@@ -22,13 +22,7 @@ import re
 import subprocess
 import sys
 
-
-def read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
+from run_queue_sampler import read  # a /proc file, or None once gone
 
 
 def snapshot(pid):
