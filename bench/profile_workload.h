@@ -29,7 +29,7 @@ struct ProfileRun {
     app.add_option("--warmup", warmup, "messages published before counting");
     app.add_option("--messages", messages, "messages counted");
     app.add_option("--size", size, "value bytes");
-    app.add_option("--keys", keys, "distinct keys");
+    app.add_option("--keys", keys, "distinct keys (0: no key on any message)");
   }
 };
 
@@ -39,18 +39,22 @@ struct ProfileWorkload {
   ProfileWorkload(int key_count, int size)
       : payload(static_cast<std::size_t>(size), 'x') {
     for (int k = 0; k < key_count; ++k) keys.push_back(fmt::format("key-{}", k));
+    if (key_count <= 0) return;
     std::mt19937 random(42);
     std::uniform_int_distribution<int> pick(0, key_count - 1);
     for (int i = 0; i < 65536; ++i) key_order.push_back(pick(random));
   }
 
+  // "" when there are no keys.
   const std::string& KeyAt(int64_t i) const {
+    if (key_order.empty()) return no_key;
     return keys[key_order[static_cast<std::size_t>(i) % key_order.size()]];
   }
 
   std::vector<std::string> keys;
   std::vector<int> key_order;
   std::string payload;
+  std::string no_key;
 };
 
 // librdkafka properties of the direct producer: ferryd's

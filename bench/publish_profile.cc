@@ -6,12 +6,18 @@
 // ferryd, first a warm-up, then the measured messages. Under callgrind the
 // counters are zeroed after the warm-up and dumped after the last result, so
 // the dump holds exactly the measured messages (bench/RESULTS.md, branch
-// sdkpub, says how it is split by component).
+// sdkpub, says how it is split by component). With --rate it publishes at
+// that many messages per second instead of as fast as it can, and prints a
+// line when the measured messages start and one when they are done, for a
+// script sampling the threads of the driver and ferryd over that window
+// (bench/lowrate_threads.py).
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <future>
 #include <memory>
 #include <string>
@@ -37,7 +43,16 @@ struct Options {
   std::string topic = "profile";
   ferry::bench::ProfileRun run;
   bool callbacks = false;
+  // Messages per second; 0: as fast as the publisher takes them.
+  int rate = 0;
 };
+
+// Sleeps until message `i` of a run at `rate` per second is due.
+void Pace(int rate, std::chrono::steady_clock::time_point start, int64_t i) {
+  if (rate <= 0) return;
+  std::this_thread::sleep_until(start +
+                                std::chrono::nanoseconds(i * 1'000'000'000 / rate));
+}
 
 using Workload = ferry::bench::ProfileWorkload;
 
@@ -56,15 +71,18 @@ int64_t PublishFutures(client::Publisher& publisher, const Options& o,
   std::vector<std::future<client::PublishResult>> futures(n);
   std::atomic<int64_t> published{0};
   int64_t failed = 0;
+  const auto start = std::chrono::steady_clock::now();
   std::thread collector([&] {
     for (int64_t i = 0; i < n; ++i) {
       for (int64_t seen = published.load(); seen <= i; seen = published.load()) {
         published.wait(seen);
       }
-      if (!futures[i].get().ok()) ++failed;
+      const client::PublishResult result = futures[i].get();
+      if (!result.ok() && failed++ == 0) fmt::print(stderr, "failed: {}\n", result.error);
     }
   });
   for (int64_t i = 0; i < n; ++i) {
+    Pace(o.rate, start, i);
     futures[i] = publisher.Publish(o.topic, MessageAt(work, first + i));
     published.store(i + 1);
     published.notify_one();
@@ -76,7 +94,9 @@ int64_t PublishFutures(client::Publisher& publisher, const Options& o,
 int64_t PublishCallbacks(client::Publisher& publisher, const Options& o,
                          const Workload& work, int64_t first, int64_t n) {
   std::atomic<int64_t> done{0}, failed{0};
+  const auto start = std::chrono::steady_clock::now();
   for (int64_t i = 0; i < n; ++i) {
+    Pace(o.rate, start, i);
     publisher.Publish(o.topic, MessageAt(work, first + i),
                       [&, n](client::PublishResult result) {
                         if (!result.ok()) failed.fetch_add(1);
@@ -96,6 +116,8 @@ int main(int argc, char** argv) {
   app.add_option("--topic", o.topic, "topic to publish to");
   o.run.AddOptions(app);
   app.add_flag("--callbacks", o.callbacks, "the callback form (default: futures)");
+  app.add_option("--rate", o.rate, "messages per second (default: as fast as it can)")
+      ->check(CLI::Range(0, 10'000'000));
   CLI11_PARSE(app, argc, argv);
 
   const Workload work(o.run.keys, o.run.size);
@@ -110,9 +132,16 @@ int main(int argc, char** argv) {
   auto publish = o.callbacks ? PublishCallbacks : PublishFutures;
   int64_t failed = publish(*publisher, o, work, 0, o.run.warmup);
   const uint64_t batches_before = publisher->Stats().node_batches;
+  fmt::print("window start\n");
+  std::fflush(stdout);
   CALLGRIND_ZERO_STATS;
   failed += publish(*publisher, o, work, o.run.warmup, o.run.messages);
   CALLGRIND_DUMP_STATS;
+  fmt::print("window end\n");
+  std::fflush(stdout);
+  // Time for a sampling script to read the threads before they end (the
+  // collector thread of the futures form has ended already).
+  if (o.rate > 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const uint64_t batches = publisher->Stats().node_batches - batches_before;
   fmt::print(
       "{} messages of {} B ({}), {} batches ({:.1f} messages per batch), {} failed\n",

@@ -140,6 +140,19 @@ Clock::time_point Batcher::NextWakeup() const {
   return wakeup;
 }
 
+void Batcher::Quiet(QuietTopics* out) const {
+  out->clear();
+  for (const auto& [name, topic] : topics_) {
+    if (topic.batches_in_flight == 0 || topic.ready.retries() > 0 ||
+        topic.ready.size() >= limits_.max_messages ||
+        topic.ready.bytes() >= limits_.max_bytes) {
+      continue;
+    }
+    out->emplace(name, TopicRoom{.messages = limits_.max_messages - topic.ready.size(),
+                                 .bytes = limits_.max_bytes - topic.ready.bytes()});
+  }
+}
+
 std::vector<std::unique_ptr<Pending>> Batcher::TakeAll() {
   std::vector<std::unique_ptr<Pending>> all;
   all.reserve(size_);

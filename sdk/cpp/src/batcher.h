@@ -27,6 +27,14 @@ struct BatchLimits {
   Clock::duration linger{};
 };
 
+// How many more messages, and bytes of them, a topic with a batch in flight
+// takes before its queued messages fill a batch.
+struct TopicRoom {
+  std::size_t messages = 0;
+  std::size_t bytes = 0;
+};
+using QuietTopics = absl::flat_hash_map<std::string, TopicRoom>;
+
 // Messages of one topic to send in one call.
 struct Batch {
   std::string topic;
@@ -94,6 +102,13 @@ class Batcher {
   // When NextBatch or ReleaseBackoff may next have work without any other
   // call in between; Clock::time_point::max() when never.
   Clock::time_point NextWakeup() const;
+
+  // Replaces *out with the topics that have a batch in flight and nothing
+  // due, each with its room. Until NextWakeup(), a message added to one of
+  // them within its room and published no earlier than NextWakeup() - linger
+  // makes nothing due: the sender thread need not wake for it.
+  void Quiet(QuietTopics* out) const;
+  Clock::duration linger() const { return limits_.linger; }
 
   // Removes and returns every queued message (not the in-flight ones).
   std::vector<std::unique_ptr<Pending>> TakeAll();

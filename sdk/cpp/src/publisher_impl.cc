@@ -284,15 +284,25 @@ void Publisher::Impl::Run() {
     bool closing = false;
     {
       absl::MutexLock lock(&mu_);
+      // New messages wake this thread only when they change what is due
+      // (WakeSenderFor): a wake-up costs more than a small batch's work.
       auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return wake_ || !incoming_.empty() || !incoming_parts_.empty() ||
-               !finished_.empty();
+        return wake_ || !incoming_parts_.empty() || !finished_.empty();
       };
       const absl::Condition condition(&has_work);
-      if (wakeup == Clock::time_point::max()) {
-        mu_.Await(condition);
-      } else if (Clock::time_point now = Clock::now(); wakeup > now) {
-        mu_.AwaitWithTimeout(condition, ToAbsl(wakeup - now));
+      // Messages that came while this thread worked are not in the Batcher
+      // (nor in its quiet topics) yet: take them first.
+      if (const Clock::time_point now = Clock::now(); incoming_.empty() && wakeup > now) {
+        batcher_.Quiet(&quiet_);
+        quiet_linger_ = batcher_.linger();
+        sender_wakeup_ = wakeup;
+        sender_asleep_ = true;
+        if (wakeup == Clock::time_point::max()) {
+          mu_.Await(condition);
+        } else {
+          mu_.AwaitWithTimeout(condition, ToAbsl(wakeup - now));
+        }
+        sender_asleep_ = false;
       }
       incoming.swap(incoming_);
       incoming_parts.swap(incoming_parts_);
@@ -388,6 +398,18 @@ void Publisher::Impl::Run() {
     Resolve(&done, &done_parts);
     if (closing && in_flight_.empty()) return;
   }
+}
+
+void Publisher::Impl::WakeSenderFor(const Pending& message) {
+  // Debian's Abseil keeps its own string_view.
+  auto quiet = quiet_.find(absl::string_view(message.topic.data(), message.topic.size()));
+  if (quiet == quiet_.end() || message.published_at + quiet_linger_ < sender_wakeup_ ||
+      quiet->second.messages <= 1 || quiet->second.bytes <= message.wire_bytes) {
+    wake_ = true;
+    return;
+  }
+  --quiet->second.messages;
+  quiet->second.bytes -= message.wire_bytes;
 }
 
 void Publisher::Impl::Start(internal::Batch batch, Clock::time_point now) {

@@ -156,11 +156,19 @@ class Publisher::Impl {
   std::optional<Refusal<Item>> Admit(std::unique_ptr<Item> item);
   // The sender thread's incoming queue for the item's kind.
   void IncomingFor(std::unique_ptr<Pending> message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (sender_asleep_ && !wake_) WakeSenderFor(*message);
     incoming_.push_back(std::move(message));
   }
+  // A part always wakes the sender (has_work in Run).
   void IncomingFor(std::unique_ptr<ManyPart> part) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     incoming_parts_.push_back(std::move(part));
   }
+  // Wakes the sleeping sender thread for a message it must see before its
+  // wake-up: one it would send at once (nothing of its topic in flight), one
+  // that fills its topic's batch, or one whose linger ends first. Others
+  // (while a batch of their topic travels) wait for the answer or the
+  // linger of an earlier one, as they would in the Batcher.
+  void WakeSenderFor(const Pending& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sender thread: sends a part from the Batcher, or, past its deadline,
   // fails it.
   void StartPart(std::unique_ptr<ManyPart> part, Clock::time_point now, Parts* done);
@@ -185,8 +193,15 @@ class Publisher::Impl {
   std::size_t outstanding_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   // Hands out seqs; unresolved: the message's future is not complete yet.
   internal::SeqWindow seqs_ ABSL_GUARDED_BY(mu_);
-  // Wakes the sender thread for a Flush or for closing.
+  // Wakes the sender thread: a Flush, closing, new settings, a message it
+  // must see (WakeSenderFor).
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
+  // While the sender thread sleeps: until when, and its Batcher's quiet
+  // topics and linger then (Batcher::Quiet), for WakeSenderFor.
+  bool sender_asleep_ ABSL_GUARDED_BY(mu_) = false;
+  Clock::time_point sender_wakeup_ ABSL_GUARDED_BY(mu_);
+  Clock::duration quiet_linger_ ABSL_GUARDED_BY(mu_){};
+  internal::QuietTopics quiet_ ABSL_GUARDED_BY(mu_);
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   std::chrono::milliseconds delivery_timeout_ ABSL_GUARDED_BY(mu_);
   // Settings for the sender thread to apply.

@@ -140,6 +140,62 @@ TEST(Publisher, PartialBatchLeavesAfterLingerInPublishOrder) {
   EXPECT_EQ(Values(node.calls()[1]), (std::vector<std::string>{"a", "b", "c"}));
 }
 
+// While a call is out, new messages of its topic do not wake the sender
+// thread unless they change what is due: these are the ones that must. The
+// held call must not time out first (its answer would wake the sender).
+TEST(Publisher, BatchFullByBytesLeavesWithoutWaitingForLinger) {
+  FakeNode node;
+  auto publisher =
+      Build(Options({&node}).MaxBatchBytes(1000).Linger(kLong).RequestTimeout(
+          milliseconds(30000)));
+  auto busy = Occupy(*publisher, node);
+  auto a = publisher->Publish("t", Make(std::string(10, 'a')));
+  auto b = publisher->Publish("t", Make(std::string(10, 'b')));
+  // Not needed for the outcome: lets the sender fall asleep again, so that
+  // it is the third message, which fills the batch, that must wake it.
+  std::this_thread::sleep_for(milliseconds(50));
+  auto c = publisher->Publish("t", Make(std::string(900, 'c')));
+  ASSERT_TRUE(node.WaitForHeld(2, kWait));  // sent while the first call is out
+  node.HoldAnswers(false);
+  for (auto* future : {&a, &b, &c}) EXPECT_TRUE(Get(*future).ok());
+  ASSERT_GE(node.calls().size(), 2u);
+  EXPECT_EQ(Values(node.calls()[1]),
+            (std::vector<std::string>{std::string(10, 'a'), std::string(10, 'b')}));
+}
+
+TEST(Publisher, AnIdleTopicSendsAtOnceWhileAnotherTopicsCallIsOut) {
+  FakeNode node;
+  auto publisher =
+      Build(Options({&node}).Linger(kLong).RequestTimeout(milliseconds(30000)));
+  auto busy = Occupy(*publisher, node, "t");
+  auto queued = publisher->Publish("t", Make("waits for the first call"));
+  std::this_thread::sleep_for(milliseconds(50));  // as above
+  auto other = publisher->Publish("u", Make("goes at once"));
+  ASSERT_TRUE(node.WaitForHeld(2, kWait));
+  EXPECT_EQ(node.calls()[1].topic(), "u");
+  node.HoldAnswers(false);
+  EXPECT_TRUE(Get(busy).ok());
+  EXPECT_TRUE(Get(queued).ok());
+  EXPECT_TRUE(Get(other).ok());
+}
+
+TEST(Publisher, LingerOfALaterMessageEndsWhileACallIsOut) {
+  FakeNode node;
+  auto publisher = Build(
+      Options({&node}).Linger(milliseconds(50)).RequestTimeout(milliseconds(30000)));
+  auto busy = Occupy(*publisher, node);
+  // The first lingers and leaves; the second, published while the sender
+  // waits for nothing else, must still leave after its own linger.
+  auto first = publisher->Publish("t", Make("first"));
+  ASSERT_TRUE(node.WaitForHeld(2, kWait));
+  auto second = publisher->Publish("t", Make("second"));
+  ASSERT_TRUE(node.WaitForHeld(3, kWait));
+  node.HoldAnswers(false);
+  EXPECT_TRUE(Get(first).ok());
+  EXPECT_TRUE(Get(second).ok());
+  EXPECT_EQ(Values(node.calls()[2]), (std::vector<std::string>{"second"}));
+}
+
 TEST(Publisher, NoBatchExceedsMaxBatchBytes) {
   FakeNode node;
   auto publisher = Build(Options({&node}).MaxBatchBytes(300).Linger(kLong));
