@@ -242,13 +242,15 @@ absl::StatusOr<TopicInfo> KafkaCluster::DescribeTopicWithin(const std::string& t
 absl::Status KafkaCluster::CreateTopic(
     const std::string& topic, int partitions, int replication_factor,
     const std::map<std::string, std::string>& configs) {
+  // One deadline for both steps: CreateTopic stays within admin_timeout.
+  const absl::Time deadline = absl::Now() + options_.admin_timeout;
   absl::Status status =
       kafka::CreateTopic(handle_.get(), topic, partitions, replication_factor, configs,
                          options_.admin_timeout);
   // The topic can be used at once, also when the producer was told it did
   // not exist before.
   if (status.ok() || status.code() == absl::StatusCode::kAlreadyExists) {
-    producer()->RelearnTopic(topic, kTopicLearningTimeout);
+    producer()->RelearnTopic(topic, deadline);
   }
   return status;
 }

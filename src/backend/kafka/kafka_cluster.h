@@ -43,6 +43,8 @@ class KafkaCluster final : public Cluster {
     // Group members: how long a member (node) may be silent before the
     // coordinator moves its partitions to others.
     absl::Duration group_session_timeout = absl::Seconds(10);
+    // Least time between two topic learning rounds (see LearnTopicsSoon).
+    absl::Duration topic_learning_interval = absl::Milliseconds(200);
   };
 
   // Fails with INVALID_ARGUMENT when a raw property is rejected by
@@ -171,7 +173,6 @@ class KafkaCluster final : public Cluster {
   std::atomic<bool> learn_queued_{false};
   // When the last learning round ended; the learner's thread only.
   absl::Time last_learning_ = absl::InfinitePast();
-  static constexpr absl::Duration kTopicLearningInterval = absl::Milliseconds(200);
   // A round that fails is not retried: librdkafka's 1-s topic scan asks
   // for the topics it still lacks.
   static constexpr absl::Duration kTopicLearningTimeout = absl::Seconds(1);

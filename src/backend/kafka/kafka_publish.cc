@@ -185,8 +185,9 @@ void KafkaCluster::LearnTopicsSoon() {
       // knows; spaced out, a stream of new topics costs a few a second, not
       // one per round trip. Shutdown ends the wait.
       absl::MutexLock lock(&mu_);
-      mu_.AwaitWithTimeout(absl::Condition(&stopping_),
-                           last_learning_ + kTopicLearningInterval - absl::Now());
+      mu_.AwaitWithTimeout(
+          absl::Condition(&stopping_),
+          last_learning_ + options_.topic_learning_interval - absl::Now());
       if (stopping_) return;
     }
     learn_queued_.store(false, std::memory_order_release);

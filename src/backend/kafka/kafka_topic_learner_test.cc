@@ -127,12 +127,15 @@ class KafkaTopicLearnerTest : public ::testing::Test {
   // A cluster whose first probe is done. The probe runs only then: a probe
   // waiting on a stalled broker would hold shutdown for probe_timeout, which
   // is not what these tests are about.
-  std::unique_ptr<KafkaCluster> StartCluster(KafkaCluster::Options options = {}) {
+  std::unique_ptr<KafkaCluster> StartCluster(KafkaCluster::Options options = {},
+                                             Properties properties = {}) {
     options.probe_interval = absl::Hours(1);
-    auto cluster = KafkaCluster::Start(
-        config::ClusterConfig{
-            .name = "main", .type = "kafka", .bootstrap = mock_->bootstrap()},
-        options, factory_);
+    auto cluster =
+        KafkaCluster::Start(config::ClusterConfig{.name = "main",
+                                                  .type = "kafka",
+                                                  .bootstrap = mock_->bootstrap(),
+                                                  .properties = std::move(properties)},
+                            options, factory_);
     EXPECT_TRUE(cluster.ok()) << cluster.status();
     if (!cluster.ok()) return nullptr;
     const absl::Time until = absl::Now() + absl::Seconds(10);
@@ -145,11 +148,14 @@ class KafkaTopicLearnerTest : public ::testing::Test {
 
   // A cluster (publish timeout 60 s) that had a record to "orders"
   // acknowledged, and so a learning round for it; "fresh" exists too.
-  std::unique_ptr<KafkaCluster> StartAfterAnAcknowledgedRecord() {
+  std::unique_ptr<KafkaCluster> StartAfterAnAcknowledgedRecord(
+      absl::Duration learning_interval =
+          KafkaCluster::Options{}.topic_learning_interval) {
     EXPECT_TRUE(mock_->CreateTopic("orders", 1).ok());
     EXPECT_TRUE(mock_->CreateTopic("fresh", 1).ok());
     std::unique_ptr<KafkaCluster> cluster =
-        StartCluster({.publish_timeout = absl::Seconds(60)});
+        StartCluster({.publish_timeout = absl::Seconds(60),
+                      .topic_learning_interval = learning_interval});
     if (cluster == nullptr) return nullptr;
     const PublishOutcome first =
         PublishAndWait(*cluster, {.topic = "orders", .value = "v"});
@@ -204,7 +210,7 @@ class KafkaTopicLearnerTest : public ::testing::Test {
 
 // A round waits at most kTopicLearningTimeout (1 s) for a broker that does
 // not answer, and the cluster's close waits for the round: so it waits about
-// that long, not for the broker.
+// that long (~0.7 s, what is left of the round), not for the broker (30 s).
 TEST_F(KafkaTopicLearnerTest,
        CloseDuringALearningRoundOnAStalledBrokerWaitsAtMostTheRound) {
   std::unique_ptr<KafkaCluster> cluster = StartAfterAnAcknowledgedRecord();
@@ -218,16 +224,18 @@ TEST_F(KafkaTopicLearnerTest,
   ASSERT_EQ(outcomes.answered(), 0u) << "the stalled broker answered";
 
   EXPECT_LT(FailPendingAndClose(std::move(cluster), "during a learning round"),
-            absl::Seconds(2));
+            absl::Seconds(5));
   ExpectFailedRetryably(outcomes);
 }
 
-// A round still waiting for its turn (rounds are 200 ms apart) when the
-// cluster closes does not start: started, it would wait up to 1 s for the
-// stalled broker.
+// A round still waiting for its turn when the cluster closes does not start:
+// started, it would wait 1 s for the stalled broker. Rounds are 10 s apart
+// here, so the round is still waiting however slow the machine; a close that
+// waited for the turn (10 s) or the round (1 s) fails the bound.
 TEST_F(KafkaTopicLearnerTest, CloseDoesNotStartALearningRoundWaitingForItsTurn) {
   // "orders" had a round of its own just now, so the next one waits.
-  std::unique_ptr<KafkaCluster> cluster = StartAfterAnAcknowledgedRecord();
+  std::unique_ptr<KafkaCluster> cluster =
+      StartAfterAnAcknowledgedRecord(/*learning_interval=*/absl::Seconds(10));
   ASSERT_NE(cluster, nullptr);
 
   Outcomes outcomes;
@@ -294,9 +302,11 @@ TEST_F(KafkaTopicLearnerTest, AFatalProducerAnswersEachRecordAbortedUntilItIsRep
 
 // A new topic's first record fails while its broker is down (timed out:
 // UNAVAILABLE, retryable) and so does its learning round; once the broker is
-// back, the next record to the topic is acknowledged (librdkafka's 1-s topic
-// scan learns it; a failed round is not retried) and the learner goes on
-// with the next new topics.
+// back, the next record to the topic is acknowledged (a failed round is not
+// retried: librdkafka reconnects, then its metadata refresh learns the
+// topic) and the learner goes on with the next new topics. Reconnect backoff
+// at most 250 ms: librdkafka's default doubles up to 10 s with jitter, which
+// could outlast the record's 4-s publish timeout.
 TEST_F(KafkaTopicLearnerTest,
        ANewTopicWhoseFirstRecordFailedOnADownBrokerTakesTheNextOne) {
   constexpr int kLaterTopics = 5;
@@ -306,8 +316,8 @@ TEST_F(KafkaTopicLearnerTest,
   for (int i = 0; i < kLaterTopics; ++i) {
     ASSERT_TRUE(mock_->CreateTopic("later." + std::to_string(i), 1).ok());
   }
-  std::unique_ptr<KafkaCluster> cluster =
-      StartCluster({.publish_timeout = absl::Seconds(4)});
+  std::unique_ptr<KafkaCluster> cluster = StartCluster(
+      {.publish_timeout = absl::Seconds(4)}, {{"reconnect.backoff.max.ms", "250"}});
   ASSERT_NE(cluster, nullptr);
   ASSERT_TRUE(PublishAndWait(*cluster, {.topic = "orders", .value = "v"}).status.ok());
 

@@ -3,9 +3,26 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/time/clock.h"
+
 namespace ferry::backend::kafka {
+namespace {
+
+// Why `metadata` does not show `topic` usable (empty when it does).
+std::string TopicMissing(const rd_kafka_metadata_t& metadata, const std::string& topic) {
+  for (int i = 0; i < metadata.topic_cnt; ++i) {
+    const rd_kafka_metadata_topic_t& found = metadata.topics[i];
+    if (topic != found.topic) continue;
+    if (found.err != RD_KAFKA_RESP_ERR_NO_ERROR) return rd_kafka_err2str(found.err);
+    return found.partition_cnt > 0 ? "" : "no partitions";
+  }
+  return "not in the answer";
+}
+
+}  // namespace
 
 ProducerHandle::~ProducerHandle() {
   absl::MutexLock lock(&mu_);
@@ -44,21 +61,40 @@ void ProducerHandle::LearnOpenedTopics(absl::Duration timeout) {
               fmt::format("{} new topics", opened.size()));
 }
 
-void ProducerHandle::RelearnTopic(const std::string& topic, absl::Duration timeout) {
-  if (rd_kafka_topic_t* handle = Topic(topic)) AskMetadata(handle, timeout, topic);
+bool ProducerHandle::RelearnTopic(const std::string& topic, absl::Time deadline) {
+  rd_kafka_topic_t* handle = Topic(topic);
+  if (handle == nullptr) return false;
+  absl::Duration pause = absl::Milliseconds(50);
+  while (true) {
+    MetadataPtr metadata = AskMetadata(handle, deadline - absl::Now(), topic);
+    const std::string why =
+        metadata == nullptr ? "no answer" : TopicMissing(*metadata, topic);
+    if (why.empty()) return true;
+    if (absl::Now() + pause >= deadline) {
+      spdlog::warn(
+          "producer metadata for created topic {} still says {}: its records may "
+          "fail NOT_FOUND until librdkafka's next topic scan (within 1 s)",
+          topic, why);
+      return false;
+    }
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Seconds(1));
+  }
 }
 
-void ProducerHandle::AskMetadata(rd_kafka_topic_t* only, absl::Duration timeout,
-                                 std::string_view what) {
+MetadataPtr ProducerHandle::AskMetadata(rd_kafka_topic_t* only, absl::Duration timeout,
+                                        std::string_view what) {
   const rd_kafka_metadata_t* metadata = nullptr;
+  // At least 1 ms: a negative timeout (a deadline passed) would wait forever.
+  const int timeout_ms =
+      std::max(1, static_cast<int>(absl::ToInt64Milliseconds(timeout)));
   const rd_kafka_resp_err_t err =
-      rd_kafka_metadata(producer_.get(), /*all_topics=*/0, only, &metadata,
-                        static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+      rd_kafka_metadata(producer_.get(), /*all_topics=*/0, only, &metadata, timeout_ms);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     spdlog::debug("metadata request for {} failed: {}", what, rd_kafka_err2str(err));
-    return;
+    return nullptr;
   }
-  rd_kafka_metadata_destroy(metadata);
+  return MetadataPtr(metadata);
 }
 
 }  // namespace ferry::backend::kafka

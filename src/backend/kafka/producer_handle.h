@@ -66,16 +66,21 @@ class ProducerHandle {
   // leaders. Blocks up to `timeout`, so it belongs on a thread of its own;
   // when it fails librdkafka's 1-s topic scan asks for the topics instead.
   void LearnOpenedTopics(absl::Duration timeout);
-  // One Metadata request naming `topic` if it was opened, else nothing. For
-  // a topic just created: librdkafka keeps a topic it was told does not
+  // For a topic just created: librdkafka keeps a topic it was told does not
   // exist as such, failing its records at once (NOT_FOUND), until its next
-  // 1-s topic scan. Blocks up to `timeout`.
-  void RelearnTopic(const std::string& topic, absl::Duration timeout);
+  // 1-s topic scan. Asks for `topic`'s metadata, with a growing pause, until
+  // the answer shows it without error and with partitions (another broker,
+  // or a slow one, may not have heard of it yet) or `deadline` passes
+  // (logged as a warning); true once shown. Does nothing (false) when the
+  // producer has no handle for the topic yet, e.g. its first record was
+  // refused on the spot: the 1-s topic scan covers that case.
+  bool RelearnTopic(const std::string& topic, absl::Time deadline);
 
  private:
   // rd_kafka_metadata naming `only` (null: every topic the producer knows);
-  // failures are logged, the 1-s topic scan asks again.
-  void AskMetadata(rd_kafka_topic_t* only, absl::Duration timeout, std::string_view what);
+  // null on failure (logged; the 1-s topic scan asks again).
+  MetadataPtr AskMetadata(rd_kafka_topic_t* only, absl::Duration timeout,
+                          std::string_view what);
 
   RdKafkaPtr producer_;
   absl::Mutex mu_;

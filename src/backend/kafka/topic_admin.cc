@@ -37,17 +37,11 @@ struct DeleteTopicDeleter {
     rd_kafka_DeleteTopic_destroy(topic);
   }
 };
-struct MetadataDeleter {
-  void operator()(const rd_kafka_metadata_t* metadata) const {
-    rd_kafka_metadata_destroy(metadata);
-  }
-};
 using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
 using AdminOptionsPtr = std::unique_ptr<rd_kafka_AdminOptions_t, AdminOptionsDeleter>;
 using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
 using NewTopicPtr = std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter>;
 using DeleteTopicPtr = std::unique_ptr<rd_kafka_DeleteTopic_t, DeleteTopicDeleter>;
-using MetadataPtr = std::unique_ptr<const rd_kafka_metadata_t, MetadataDeleter>;
 
 // Milliseconds left until `deadline`, as the int librdkafka takes; at least 1
 // because 0 means "do not wait" (or "no timeout") to some of its calls.
