@@ -82,6 +82,7 @@ struct SubscribeConfig {
   int64_t partition_buffer_bytes = 8 << 20;
   absl::Duration group_idle_timeout = absl::Seconds(30);
   absl::Duration session_timeout = absl::Seconds(10);
+  absl::Duration leave_timeout = absl::Seconds(10);
 };
 
 // Per-cluster circuit breakers for writes (`breaker.*`, DESIGN.md §2

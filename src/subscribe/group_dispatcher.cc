@@ -5,12 +5,12 @@
 
 #include <algorithm>
 #include <atomic>
-#include <thread>
 
 #include "api/convert.h"
 #include "api/retry.h"
 #include "subscribe/ack_metrics.h"
 #include "subscribe/delivery_encoder.h"
+#include "subscribe/member_leave.h"
 #include "subscribe/wire_receipt.h"
 
 namespace ferry::subscribe {
@@ -84,29 +84,41 @@ GroupDispatcher::Stream::Stream(StreamOptions options, std::shared_ptr<StreamSin
       credit(this->options.max_outstanding_messages,
              this->options.max_outstanding_bytes) {}
 
+void GroupDispatcher::ClusterListener::Cut() {
+  absl::MutexLock lock(&cut_mu_);
+  cut_ = true;
+}
+
 void GroupDispatcher::ClusterListener::OnAssigned(
     const std::vector<backend::AssignedPartition>& partitions) {
-  dispatcher_->OnAssigned(*cluster_, partitions);
+  absl::ReaderMutexLock lock(&cut_mu_);
+  if (!cut_) dispatcher_->OnAssigned(*cluster_, partitions);
 }
 std::map<backend::TopicPartition, int64_t> GroupDispatcher::ClusterListener::OnRevoked(
     const std::vector<backend::TopicPartition>& partitions) {
+  absl::ReaderMutexLock lock(&cut_mu_);
+  if (cut_) return {};
   return dispatcher_->OnRevoked(*cluster_, partitions);
 }
 void GroupDispatcher::ClusterListener::OnRecords(
     std::vector<backend::ConsumedRecord> records) {
-  dispatcher_->OnRecords(*cluster_, std::move(records));
+  absl::ReaderMutexLock lock(&cut_mu_);
+  if (!cut_) dispatcher_->OnRecords(*cluster_, std::move(records));
 }
 void GroupDispatcher::ClusterListener::OnSeekDone(const backend::TopicPartition& tp,
                                                   int64_t offset) {
-  dispatcher_->OnSeekDone(*cluster_, tp, offset);
+  absl::ReaderMutexLock lock(&cut_mu_);
+  if (!cut_) dispatcher_->OnSeekDone(*cluster_, tp, offset);
 }
 void GroupDispatcher::ClusterListener::OnError(const absl::Status& error) {
-  dispatcher_->OnError(*cluster_, error);
+  absl::ReaderMutexLock lock(&cut_mu_);
+  if (!cut_) dispatcher_->OnError(*cluster_, error);
 }
 void GroupDispatcher::ClusterListener::OnCommitted(const backend::TopicPartition& tp,
                                                    int64_t offset,
                                                    const absl::Status& status) {
-  dispatcher_->OnCommitted(*cluster_, tp, offset, status);
+  absl::ReaderMutexLock lock(&cut_mu_);
+  if (!cut_) dispatcher_->OnCommitted(*cluster_, tp, offset, status);
 }
 
 GroupDispatcher::GroupDispatcher(GroupOptions options,
@@ -152,7 +164,7 @@ void GroupDispatcher::Stop() {
     tick_request_ = nullptr;
     members.swap(members_);
   }
-  LeaveInParallel(std::move(members));
+  Leave(std::move(members));
 }
 
 void GroupDispatcher::SetClusters(std::vector<backend::Cluster*> clusters) {
@@ -197,7 +209,7 @@ void GroupDispatcher::SetClusters(std::vector<backend::Cluster*> clusters) {
   }
   std::set<std::string> left;
   for (const auto& [cluster, member] : removed) left.insert(cluster);
-  LeaveInParallel(std::move(removed));
+  Leave(std::move(removed));
   Outbox out;
   {
     absl::MutexLock lock(&mu_);
@@ -217,8 +229,8 @@ void GroupDispatcher::SetClusters(std::vector<backend::Cluster*> clusters) {
 absl::StatusOr<std::unique_ptr<backend::GroupMember>> GroupDispatcher::Join(
     backend::Cluster* cluster, const std::vector<std::string>& topics,
     const backend::StartPosition& start) {
-  std::unique_ptr<ClusterListener>& listener = listeners_[cluster->name()];
-  if (!listener) listener = std::make_unique<ClusterListener>(this, cluster);
+  std::shared_ptr<ClusterListener>& listener = listeners_[cluster->name()];
+  if (!listener) listener = std::make_shared<ClusterListener>(this, cluster);
   return cluster->JoinGroup({.group = options_.group,
                              .client_id = options_.client_id,
                              .topics = topics,
@@ -246,13 +258,24 @@ void GroupDispatcher::AddMember(const std::string& cluster,
   Flush(std::move(out));
 }
 
-void GroupDispatcher::LeaveInParallel(
+void GroupDispatcher::Leave(
     std::map<std::string, std::unique_ptr<backend::GroupMember>> members) {
-  std::vector<std::thread> leaving;
+  std::map<std::string, LeavingMember> leaving;
   for (auto& [cluster, member] : members) {
-    leaving.emplace_back([member = std::move(member)]() mutable { member.reset(); });
+    leaving[cluster] = {.member = std::move(member), .keep_alive = listeners_[cluster]};
   }
-  for (std::thread& thread : leaving) thread.join();
+  for (const std::string& cluster :
+       LeaveWithin(std::move(leaving), config_.leave_timeout)) {
+    listeners_[cluster]->Cut();
+    listeners_.erase(cluster);  // a later join of the cluster gets a fresh one
+    spdlog::error(
+        "group={} cluster={} member still leaving after subscribe.leave_timeout ({}): "
+        "abandoned; its broker client stays allocated until it finishes, the group's "
+        "acked prefix since the last commit is delivered again",
+        options_.group, cluster, absl::FormatDuration(config_.leave_timeout));
+    absl::MutexLock lock(&mu_);
+    metrics_.LeavesAbandoned(cluster).Inc();
+  }
 }
 
 void GroupDispatcher::DropSlot(

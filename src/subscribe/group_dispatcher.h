@@ -161,7 +161,7 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
   // Attach().
   absl::Status Start(const std::vector<std::string>& topics);
   // Leaves the broker group on every cluster (commits the acked prefixes).
-  // Blocks.
+  // Blocks, at most subscribe.leave_timeout (see Leave).
   void Stop();
 
   // Reads `clusters` from now on, without touching the streams. A cluster
@@ -171,7 +171,8 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
   // written to it before must not be skipped). A cluster no longer listed
   // stops delivering at once and is left: its acked prefixes are committed,
   // then its in-flight receipts answer "receipt expired". Blocks (leaving
-  // waits for the broker; clusters leave in parallel). Not on a member's
+  // waits for the broker; clusters leave in parallel, each for at most
+  // subscribe.leave_timeout). Not on a member's
   // thread nor a gRPC callback thread. No-op after Stop().
   void SetClusters(std::vector<backend::Cluster*> clusters);
 
@@ -247,11 +248,17 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
 
  private:
   // The listener of the group's member on one cluster: tells the dispatcher
-  // which cluster each event is about.
+  // which cluster each event is about. Cut() when its member was abandoned
+  // while leaving (see Leave): the member may call back whenever it gets
+  // unstuck, after the dispatcher is gone.
   class ClusterListener final : public backend::GroupMemberListener {
    public:
     ClusterListener(GroupDispatcher* dispatcher, backend::Cluster* cluster)
         : dispatcher_(dispatcher), cluster_(cluster) {}
+
+    // From now on events are dropped (a revoke commits nothing, so the next
+    // owner redelivers from the last commit); waits for one being handled.
+    void Cut();
 
     void OnAssigned(const std::vector<backend::AssignedPartition>& partitions) override;
     std::map<backend::TopicPartition, int64_t> OnRevoked(
@@ -265,6 +272,9 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
    private:
     GroupDispatcher* const dispatcher_;
     backend::Cluster* const cluster_;
+    // Held shared by each callback, exclusively by Cut().
+    absl::Mutex cut_mu_;
+    bool cut_ ABSL_GUARDED_BY(cut_mu_) = false;
   };
 
   struct Stream {
@@ -318,9 +328,12 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
       ABSL_LOCKS_EXCLUDED(mu_);
   // Destroys members without mu_ held (each runs OnRevoked, which commits the
   // acked prefix), in parallel so a cluster that is down (whose leave waits
-  // for timeouts) does not hold up committing what was acked on the others.
-  static void LeaveInParallel(
-      std::map<std::string, std::unique_ptr<backend::GroupMember>> members);
+  // for timeouts) does not hold up committing what was acked on the others,
+  // and waits at most subscribe.leave_timeout (LeaveWithin): a member still
+  // leaving then is abandoned (logged, counted, its listener cut and
+  // replaced for a later join of that cluster).
+  void Leave(std::map<std::string, std::unique_ptr<backend::GroupMember>> members)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(membership_mu_) ABSL_LOCKS_EXCLUDED(mu_);
   // Forgets a partition: its in-flight deliveries give their credit back
   // and their receipts expire.
   void DropSlot(std::map<ClusterPartition, std::unique_ptr<PartitionSlot>>::iterator it)
@@ -385,8 +398,10 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
   // those calls (mu_ may not).
   absl::Mutex membership_mu_ ABSL_ACQUIRED_BEFORE(mu_);
   // By cluster name; kept while the dispatcher lives, so every member's
-  // listener outlives it (a cluster may be removed and added again).
-  std::map<std::string, std::unique_ptr<ClusterListener>> listeners_
+  // listener outlives it (a cluster may be removed and added again). Shared
+  // with the thread of a member abandoned while leaving, which may outlive
+  // the dispatcher.
+  std::map<std::string, std::shared_ptr<ClusterListener>> listeners_
       ABSL_GUARDED_BY(membership_mu_);
 
   mutable absl::Mutex mu_;

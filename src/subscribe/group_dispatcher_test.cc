@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "backend/fake_cluster.h"
+#include "subscribe/member_leave.h"
 #include "subscribe/wire_receipt.h"
 
 namespace ferry::subscribe {
@@ -687,6 +688,54 @@ TEST_F(DualClusterDispatcherTest, AClusterSlowToLeaveDoesNotHoldUpTheOther) {
     stopper.join();
     slow->HoldLeaving(nullptr);
   }
+}
+
+// librdkafka's destroy can hang for good (a topic deleted under the group):
+// the dispatcher stops waiting after subscribe.leave_timeout, counts the
+// member as abandoned, and joins that cluster again later with a fresh
+// listener. The abandoned member, once it gets unstuck, reaches nothing.
+TEST_F(DualClusterDispatcherTest, AMemberStuckLeavingIsAbandonedAfterTheLeaveTimeout) {
+  config_.leave_timeout = absl::Milliseconds(200);
+  SetUpDispatcher({});
+  const size_t joins = main_.members("g").size();
+  const size_t leave_commits = main_.leave_commits("g").size();
+  main_member_->Deliver(Records(0, 2));
+  auto delivered = sink_->Take();
+  ASSERT_THAT(delivered, SizeIs(2));
+  EXPECT_THAT(dispatcher_->Ack(1, Receipts({delivered[0]})), IsEmpty());
+
+  absl::Notification release;
+  main_.HoldLeaving(&release);
+  const absl::Time start = absl::Now();
+  dispatcher_->SetClusters({&standby_});  // returns although main never left
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  EXPECT_EQ(main_.leaving(), 1);
+  EXPECT_THAT(
+      registry_.Render(),
+      ::testing::HasSubstr("ferry_subscribe_leaves_abandoned_total{cluster=\"main\"} 1"));
+  main_.HoldLeaving(nullptr);
+
+  // Read again: a new member with a listener of its own delivers.
+  dispatcher_->SetClusters({&standby_, &main_});
+  ASSERT_THAT(main_.members("g"), SizeIs(joins + 1));
+  FakeGroupMember* rejoined = main_.members("g").back();
+  rejoined->Assign({{.partition = kP0, .next_offset = 1}});
+  rejoined->Deliver(Records(1, 1));
+  auto again = sink_->Take();
+  ASSERT_THAT(again, SizeIs(1));
+  EXPECT_EQ(again[0].cluster(), "main");
+
+  // The abandoned member revokes what it owned: its listener was cut, so
+  // nothing is committed for it, and the new member's partition stays.
+  release.Notify();
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (MembersLeaving() > 0 && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(MembersLeaving(), 0);
+  ASSERT_THAT(main_.leave_commits("g"), SizeIs(leave_commits + 1));
+  EXPECT_THAT(main_.leave_commits("g").back(), IsEmpty());
+  EXPECT_THAT(dispatcher_->Snapshot().partitions, SizeIs(2));
 }
 
 // A route's read list changes while a stream is open: [main] -> [main,

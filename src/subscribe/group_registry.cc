@@ -112,7 +112,12 @@ GroupRegistry::~GroupRegistry() {
     groups.swap(groups_);
   }
   if (ticker_.joinable()) ticker_.join();
-  for (auto& [name, dispatcher] : groups) dispatcher->Stop();
+  // All at once: shutdown then takes one subscribe.leave_timeout at most.
+  std::vector<std::thread> stopping;
+  for (auto& [name, dispatcher] : groups) {
+    stopping.emplace_back([dispatcher = dispatcher] { dispatcher->Stop(); });
+  }
+  for (std::thread& thread : stopping) thread.join();
 }
 
 absl::StatusOr<OpenRequest> GroupRegistry::Validate(const v1::SubscriptionOpen& open) {

@@ -5,9 +5,11 @@
 // each dispatcher when it asked to be (deadlines, delays, commits: a
 // TickSchedule, so idle groups cost nothing per tick) and leaves a group once
 // it has had no stream for subscribe.group_idle_timeout. Leaving blocks (a
-// synchronous commit, closing the broker consumer), so it runs on a thread
+// synchronous commit, closing the broker consumer), so it runs on threads
 // of its own: the ticker keeps every other group's deadlines and commits
-// going meanwhile. A group's metric series go with it (group names come from
+// going meanwhile, and groups leave concurrently, each for at most
+// subscribe.leave_timeout (GroupDispatcher::Stop), so one whose leave hangs
+// holds up no other. A group's metric series go with it (group names come from
 // clients; the registry's per-family bound caps the rest).
 
 #include <atomic>
@@ -103,6 +105,8 @@ class GroupRegistry final : public control::ControlListener {
   void OnRoutes(const std::vector<config::RouteConfig>& routes) override;
 
  private:
+  static constexpr int kLeaverThreads = 4;
+
   void TickLoop();
   // Moves each group whose read list changed to the current one.
   void FollowRoutes();
@@ -154,8 +158,9 @@ class GroupRegistry final : public control::ControlListener {
   TickSchedule tick_schedule_;
   std::thread ticker_;
   // Leaves idle groups; destroyed after the ticker was joined, it finishes
-  // the leaves still queued.
-  BlockingTaskRunner leaver_{1};
+  // the leaves still queued. Several at once: a leave that hangs takes one
+  // thread for up to subscribe.leave_timeout.
+  BlockingTaskRunner leaver_{kLeaverThreads};
   // Applies route changes to open groups, one at a time, in order.
   BlockingTaskRunner route_follower_{1};
 };

@@ -5,7 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "backend/fake_cluster.h"
+#include "subscribe/member_leave.h"
 
 namespace ferry::subscribe {
 namespace {
@@ -66,6 +69,44 @@ class GroupRegistryTest : public ::testing::Test {
   void TearDown() override {
     if (!release_.HasBeenNotified()) release_.Notify();
     registry_.reset();
+    // Abandoned members use cluster_ until they finish.
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while (MembersLeaving() > 0 && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    ASSERT_EQ(MembersLeaving(), 0);
+  }
+
+  // Waits until the group's series are gone, which the registry does once
+  // the group left.
+  bool WaitLeft(const std::string& group) {
+    const std::string label = "group=\"" + group + "\"";
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while (metrics_.Render().find(label) != std::string::npos && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return metrics_.Render().find(label) == std::string::npos;
+  }
+
+  // Attaches a stream of `group` and has its member deliver one message.
+  std::shared_ptr<GroupDispatcher> Delivering(const std::string& group, StreamId stream) {
+    auto sink = std::make_shared<CountingSink>();
+    auto dispatcher = registry().Attach(Request(group, absl::Seconds(30)), stream, sink);
+    EXPECT_TRUE(dispatcher.ok()) << dispatcher.status();
+    if (!dispatcher.ok()) return nullptr;
+    backend::FakeGroupMember* member = cluster_.members(group).back();
+    member->Assign({{.partition = {"orders", 0}, .next_offset = 0}});
+    member->Deliver({{.topic = "orders", .partition = 0, .offset = 0, .value = "x"}});
+    EXPECT_TRUE(sink->WaitForAttempt(1, absl::Seconds(10)));
+    return *dispatcher;
+  }
+
+  void WaitUntilLeaving(int count) {
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while (cluster_.leaving() < count && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    ASSERT_EQ(cluster_.leaving(), count);
   }
 
   absl::Notification release_;
@@ -107,6 +148,62 @@ TEST_F(GroupRegistryTest, LeavingAnIdleGroupDoesNotStallTheOthers) {
       << "the busy group was not ticked while another group was leaving";
   release_.Notify();
   (*busy)->Detach(2);
+}
+
+// A member whose leave hung (librdkafka's destroy, after the group's topic
+// was deleted) kept the registry's one leaving thread, and no idle group
+// left the node afterwards: their consumers piled up.
+TEST_F(GroupRegistryTest, AGroupStuckLeavingHoldsUpNoOtherGroupAndCanJoinAgain) {
+  config_.leave_timeout = absl::Seconds(1);
+  auto stuck = Delivering("stuck", 1);
+  ASSERT_NE(stuck, nullptr);
+  cluster_.HoldLeaving(&release_);
+  stuck->Detach(1);
+  stuck.reset();
+  WaitUntilLeaving(1);
+  cluster_.HoldLeaving(nullptr);  // later leaves go through
+
+  auto later = Delivering("later", 2);
+  ASSERT_NE(later, nullptr);
+  later->Detach(2);
+  later.reset();
+  EXPECT_TRUE(WaitLeft("later")) << "an idle group waited for a stuck leave";
+  // The stuck one is abandoned after the leave timeout and its series go.
+  EXPECT_TRUE(WaitLeft("stuck"));
+  EXPECT_EQ(cluster_.leaving(), 1);
+  EXPECT_THAT(metrics_.Render(),
+              HasSubstr("ferry_subscribe_leaves_abandoned_total{cluster=\"fake\"} 1"));
+
+  // The group joins again with a new member while the old one still hangs.
+  auto again = Delivering("stuck", 3);
+  ASSERT_NE(again, nullptr);
+  EXPECT_THAT(cluster_.members("stuck"), ::testing::SizeIs(2));
+  again->Detach(3);
+}
+
+// Shutdown left the groups one after the other, each for as long as it
+// took: a stuck leave held the node until its shutdown watchdog.
+TEST_F(GroupRegistryTest, ShutdownLeavesStuckGroupsInParallelWithinTheLeaveTimeout) {
+  config_.leave_timeout = absl::Seconds(2);
+  config_.group_idle_timeout = absl::Hours(1);
+  for (StreamId stream : {1, 2, 3}) {
+    auto group = Delivering("g" + std::to_string(stream), stream);
+    ASSERT_NE(group, nullptr);
+    group->Detach(stream);
+  }
+  cluster_.HoldLeaving(&release_);
+  absl::Notification stopped;
+  std::thread shutdown([&] {
+    registry_.reset();
+    stopped.Notify();
+  });
+  // One leave timeout (2 s), not one per group (6 s), nor forever.
+  EXPECT_TRUE(stopped.WaitForNotificationWithTimeout(absl::Milliseconds(4500)))
+      << "shutdown waited for stuck leaves one after the other";
+  release_.Notify();
+  shutdown.join();
+  EXPECT_THAT(metrics_.Render(),
+              HasSubstr("ferry_subscribe_leaves_abandoned_total{cluster=\"fake\"} 3"));
 }
 
 // Fault 4 of issue 24: series of groups gone from the node stayed forever.

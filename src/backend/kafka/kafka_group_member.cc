@@ -596,6 +596,11 @@ void KafkaGroupMember::FlushRecords() {
 
 void KafkaGroupMember::OpenQueue(const TopicPartition& partition) {
   if (queues_.contains(partition)) return;
+  if (auto it = given_back_.find(partition); it != given_back_.end()) {
+    Drain(it->second);
+    rd_kafka_queue_destroy(it->second);
+    given_back_.erase(it);
+  }
   rd_kafka_queue_t* queue = rd_kafka_queue_get_partition(
       handle_.get(), partition.topic.c_str(), partition.partition);
   // Without its own queue the partition's records arrive on the consumer
@@ -613,13 +618,18 @@ void KafkaGroupMember::CloseQueue(const TopicPartition& partition) {
   queues_.erase(it);
   rd_kafka_queue_io_event_enable(queue, -1, nullptr, 0);
   // Frees what was prefetched; the next owner fetches from the commit.
+  Drain(queue);
+  given_back_[partition] = queue;
+}
+
+void KafkaGroupMember::Drain(rd_kafka_queue_t* queue) {
+  // Barriers are destroyed by the read itself.
   std::array<rd_kafka_message_t*, kReadBatch> messages;
   ssize_t n = 0;
   while ((n = rd_kafka_consume_batch_queue(queue, 0, messages.data(), messages.size())) >
          0) {
     for (ssize_t i = 0; i < n; ++i) rd_kafka_message_destroy(messages[i]);
   }
-  rd_kafka_queue_destroy(queue);
 }
 
 void KafkaGroupMember::ReclaimQueue(const rd_kafka_message_t* message) {
@@ -722,6 +732,13 @@ void KafkaGroupMember::RunLoop() {
   // group so the partitions move to other members at once.
   rd_kafka_consumer_close(handle_.get());
   while (!queues_.empty()) CloseQueue(queues_.begin()->first);
+  // The close stopped and resumed every partition it revoked, each putting a
+  // barrier in the partition's queue; read now, they release the partition.
+  for (auto& [partition, queue] : given_back_) {
+    Drain(queue);
+    rd_kafka_queue_destroy(queue);
+  }
+  given_back_.clear();
   assigned_.clear();
   seeks_.clear();
 }

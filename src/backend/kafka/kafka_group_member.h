@@ -139,6 +139,8 @@ class KafkaGroupMember final : public GroupMember {
   // Takes over / gives back the fetch queue of an owned partition.
   void OpenQueue(const TopicPartition& partition);
   void CloseQueue(const TopicPartition& partition);
+  // Reads a queue empty, destroying what it held.
+  static void Drain(rd_kafka_queue_t* queue);
   // Hands the records polled so far to the listener.
   void FlushRecords();
   bool stopping() const;
@@ -157,6 +159,16 @@ class KafkaGroupMember final : public GroupMember {
   // Fetch queues of owned partitions and the paused ones; member thread only.
   std::map<TopicPartition, rd_kafka_queue_t*> queues_;
   std::set<TopicPartition> paused_;
+  // Fetch queues given back (partitions revoked), still held: a fetch stop
+  // leaves a queue forwarded nowhere (and once Ferry took it over,
+  // librdkafka never forwards it again), so the barriers of the stop and
+  // resume that follow a revoke stay there, each holding a reference to the
+  // partition. For a partition of a deleted topic nothing else frees
+  // it, nor the leader broker it references, and rd_kafka_destroy waited
+  // for that broker's thread forever (librdkafka 2.0.2, fixed in 2.6.1 by
+  // librdkafka#4724). Drained and destroyed after the close; member thread
+  // only.
+  std::map<TopicPartition, rd_kafka_queue_t*> given_back_;
   // Where the next ReadPartitionQueues() starts, so partitions share fairly.
   size_t next_queue_ = 0;
   // An eventfd that librdkafka (a queue turned non-empty) and Enqueue() write.
