@@ -196,6 +196,55 @@ TEST(Publisher, LingerOfALaterMessageEndsWhileACallIsOut) {
   EXPECT_EQ(Values(node.calls()[2]), (std::vector<std::string>{"second"}));
 }
 
+// The sender thread is asleep when the last message fills the batch: that
+// message must wake it.
+TEST(Publisher, BatchFullByCountLeavesAtOnceWhenTheSenderSleeps) {
+  FakeNode node;
+  auto publisher =
+      Build(Options({&node}).MaxBatchMessages(4).Linger(kLong).RequestTimeout(
+          milliseconds(30000)));
+  auto busy = Occupy(*publisher, node);
+  std::vector<std::future<PublishResult>> futures;
+  for (int i = 0; i < 3; ++i) futures.push_back(publisher->Publish("t", Make("m")));
+  std::this_thread::sleep_for(milliseconds(50));  // lets the sender fall asleep
+  futures.push_back(publisher->Publish("t", Make("last")));
+  ASSERT_TRUE(node.WaitForHeld(2, kWait));  // sent while the first call is out
+  node.HoldAnswers(false);
+  for (auto& future : futures) EXPECT_TRUE(Get(future).ok());
+  ASSERT_EQ(node.calls().size(), 2u);
+  EXPECT_EQ(node.calls()[1].messages_size(), 4);
+}
+
+// A message that waited behind a PublishMany part of its key becomes
+// eligible only when the part's answer is handled; a Flush that came before
+// must still send it at once, not after the linger, although a batch of its
+// topic is out.
+TEST(Publisher, FlushSendsAMessageThatWaitedBehindAPart) {
+  FakeNode node;
+  auto publisher =
+      Build(Options({&node}).Linger(kLong).RequestTimeout(milliseconds(30000)));
+  auto busy = Occupy(*publisher, node);
+  const std::vector<MessageView> part = {MessageView{.key = "k", .value = "part"}};
+  auto many = publisher->PublishMany("t", part);
+  ASSERT_TRUE(node.WaitForHeld(2, kWait));  // a part leaves as it is
+  auto behind = publisher->Publish("t", Make("behind", "k"));
+  auto flushed =
+      std::async(std::launch::async, [&publisher] { return publisher->Flush(kWait); });
+  // Not needed for the outcome: the sender has taken the Flush (and the
+  // message) before the part's answer comes.
+  std::this_thread::sleep_for(milliseconds(50));
+  node.ReleaseLatest();  // the part's; the first call stays out
+  ASSERT_EQ(many.wait_for(kWait), std::future_status::ready);
+  EXPECT_TRUE(many.get().ok());
+  EXPECT_TRUE(node.WaitForHeld(2, kWait)) << "the flushed message lingers";
+  node.HoldAnswers(false);
+  EXPECT_TRUE(Get(busy).ok());
+  EXPECT_TRUE(Get(behind).ok());
+  EXPECT_TRUE(flushed.get());
+  ASSERT_EQ(node.calls().size(), 3u);
+  EXPECT_EQ(Values(node.calls()[2]), std::vector<std::string>{"behind"});
+}
+
 TEST(Publisher, NoBatchExceedsMaxBatchBytes) {
   FakeNode node;
   auto publisher = Build(Options({&node}).MaxBatchBytes(300).Linger(kLong));
@@ -784,16 +833,47 @@ TEST(PublisherBuilder, RejectsBadOptionsWithOneLineNamingTheOption) {
 // FERRY_STAGE_TRACE (common/stage_trace.h): a row per acknowledged message,
 // keyed by the id of its call's first message, its stamps in stage order,
 // and whether it waited behind an earlier message of its key.
-TEST(Publisher, StageTraceWritesARowPerAcknowledgedMessage) {
+std::filesystem::path NewTraceDir() {
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
                                     fmt::format("publisher_stage_trace.{}", getpid());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// A publisher that writes its trace to `dir`.
+std::unique_ptr<Publisher> BuildTraced(const Publisher::Builder& builder,
+                                       const std::filesystem::path& dir) {
   setenv("FERRY_STAGE_TRACE", dir.c_str(), 1);
+  auto publisher = Build(builder);
+  unsetenv("FERRY_STAGE_TRACE");
+  return publisher;
+}
+
+// The rows of the trace files in `dir` (split at tabs), which it removes.
+std::vector<std::vector<std::string>> TakeTraceRows(const std::filesystem::path& dir) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path());
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line.rfind("batch\tmessages\tpublished_ns", 0), 0u) << line;
+    while (std::getline(in, line)) {
+      std::vector<std::string> fields;
+      std::istringstream split(line);
+      for (std::string field; std::getline(split, field, '\t');) fields.push_back(field);
+      rows.push_back(fields);
+    }
+  }
+  std::filesystem::remove_all(dir);
+  return rows;
+}
+
+TEST(Publisher, StageTraceWritesARowPerAcknowledgedMessage) {
+  const std::filesystem::path dir = NewTraceDir();
   FakeNode node;
   {
-    auto publisher = Build(Options({&node}));
-    unsetenv("FERRY_STAGE_TRACE");
+    auto publisher = BuildTraced(Options({&node}), dir);
     // k's first message in flight (held by the node): its next three wait
     // behind it, j's message does not.
     node.HoldAnswers(true);
@@ -815,20 +895,7 @@ TEST(Publisher, StageTraceWritesARowPerAcknowledgedMessage) {
   for (const ferry::v1::PublishRequest& call : node.calls()) {
     call_firsts.insert(call.messages(0).id());
   }
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    std::ifstream in(entry.path());
-    std::string line;
-    std::getline(in, line);
-    EXPECT_EQ(line.rfind("batch\tmessages\tpublished_ns", 0), 0u) << line;
-    while (std::getline(in, line)) {
-      std::vector<std::string> fields;
-      std::istringstream split(line);
-      for (std::string field; std::getline(split, field, '\t');) fields.push_back(field);
-      rows.push_back(fields);
-    }
-  }
-  std::filesystem::remove_all(dir);
+  const std::vector<std::vector<std::string>> rows = TakeTraceRows(dir);
   ASSERT_EQ(rows.size(), 5u);
   int behind_key = 0;
   for (const std::vector<std::string>& row : rows) {
