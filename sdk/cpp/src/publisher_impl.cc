@@ -327,6 +327,14 @@ void Publisher::Impl::Run() {
     }
 
     const Clock::time_point now = Clock::now();
+    if (trace_ != nullptr && !closing) {
+      // Before Finish frees their keys: a message that came while its key's
+      // call was out waited behind it. (Add, below, sees the ones behind
+      // an earlier message of this turn.)
+      for (const std::unique_ptr<Pending>& message : incoming) {
+        if (batcher_.WaitsBehindKey(*message)) trace_behind_key_.insert(message->seq);
+      }
+    }
     for (Call* call : finished) Finish(call, now, closing, &done, &done_parts);
     finished.clear();
     // In publish order (seq) across both queues: a key goes to whichever

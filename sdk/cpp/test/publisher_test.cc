@@ -912,5 +912,37 @@ TEST(Publisher, StageTraceWritesARowPerAcknowledgedMessage) {
   EXPECT_EQ(behind_key, 3);
 }
 
+// The sender sleeps through the second message of key k (its topic's call
+// is out, an earlier message lingers long) and takes it in the same turn as
+// the first's answer: it still waited behind its key.
+TEST(Publisher, StageTraceMarksAMessageTakenWithItsKeysAnswer) {
+  const std::filesystem::path dir = NewTraceDir();
+  FakeNode node;
+  {
+    auto publisher = BuildTraced(
+        Options({&node}).Linger(kLong).RequestTimeout(milliseconds(30000)), dir);
+    node.HoldAnswers(true);
+    auto first = publisher->Publish("t", Make("first", "k"));
+    ASSERT_TRUE(node.WaitForHeld(1, kWait));
+    auto lingers = publisher->Publish("t", Make("lingers"));
+    std::this_thread::sleep_for(milliseconds(50));  // lets the sender fall asleep
+    auto second = publisher->Publish("t", Make("second", "k"));
+    std::this_thread::sleep_for(milliseconds(50));  // it stays asleep
+    node.HoldAnswers(false);
+    ASSERT_TRUE(Get(first).ok());
+    ASSERT_TRUE(Get(lingers).ok());
+    ASSERT_TRUE(Get(second).ok());
+  }
+  const std::vector<std::vector<std::string>> rows = TakeTraceRows(dir);
+  ASSERT_EQ(rows.size(), 3u);
+  std::vector<std::string> behind_key;
+  for (const std::vector<std::string>& row : rows) {
+    ASSERT_EQ(row.size(), 9u);
+    behind_key.push_back(row[8]);
+  }
+  std::sort(behind_key.begin(), behind_key.end());
+  EXPECT_EQ(behind_key, (std::vector<std::string>{"0", "0", "1"}));
+}
+
 }  // namespace
 }  // namespace ferry::client
