@@ -124,32 +124,26 @@ void Batcher::ReleaseBackoff(Clock::time_point now) {
   }
 }
 
-Clock::time_point Batcher::NextWakeup() const {
+Clock::time_point Batcher::NextWakeup(uint64_t urgent_upto) const {
   if (!ready_parts_.empty()) return Clock::time_point::min();
   Clock::time_point wakeup = Clock::time_point::max();
   if (!backoff_.empty()) wakeup = backoff_.begin()->first;
   if (!part_backoff_.empty()) wakeup = std::min(wakeup, part_backoff_.begin()->first);
   for (const auto& [name, topic] : topics_) {
     if (topic.ready.empty()) continue;
-    if (topic.batches_in_flight == 0 || topic.ready.size() >= limits_.max_messages ||
-        topic.ready.bytes() >= limits_.max_bytes || topic.ready.retries() > 0) {
-      return Clock::time_point::min();
-    }
+    if (DueNow(topic, urgent_upto)) return Clock::time_point::min();
     wakeup = std::min(wakeup, topic.ready.front().published_at + limits_.linger);
   }
   return wakeup;
 }
 
-void Batcher::Quiet(QuietTopics* out) const {
+void Batcher::Quiet(uint64_t urgent_upto, QuietTopics* out) const {
   out->clear();
   for (const auto& [name, topic] : topics_) {
-    if (topic.batches_in_flight == 0 || topic.ready.retries() > 0 ||
-        topic.ready.size() >= limits_.max_messages ||
-        topic.ready.bytes() >= limits_.max_bytes) {
-      continue;
-    }
-    out->emplace(name, TopicRoom{.messages = limits_.max_messages - topic.ready.size(),
-                                 .bytes = limits_.max_bytes - topic.ready.bytes()});
+    if (DueNow(topic, urgent_upto)) continue;
+    out->emplace(KeyOf(name),
+                 TopicRoom{.messages = limits_.max_messages - topic.ready.size(),
+                           .bytes = limits_.max_bytes - topic.ready.bytes()});
   }
 }
 
@@ -173,10 +167,14 @@ std::vector<std::unique_ptr<Pending>> Batcher::TakeAll() {
 bool Batcher::Due(const Topic& topic, Clock::time_point now, uint64_t urgent_upto) const {
   if (topic.ready.empty()) return false;
   // `ready`'s front has the lowest seq, hence also the oldest published_at.
-  const Pending& oldest = topic.ready.front();
+  return DueNow(topic, urgent_upto) ||
+         topic.ready.front().published_at + limits_.linger <= now;
+}
+
+bool Batcher::DueNow(const Topic& topic, uint64_t urgent_upto) const {
   return topic.batches_in_flight == 0 || topic.ready.size() >= limits_.max_messages ||
          topic.ready.bytes() >= limits_.max_bytes || topic.ready.retries() > 0 ||
-         oldest.seq <= urgent_upto || oldest.published_at + limits_.linger <= now;
+         topic.ready.front_seq() <= urgent_upto;
 }
 
 Batch Batcher::Build(const std::string& name, Topic& topic, Clock::time_point now,

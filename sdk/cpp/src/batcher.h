@@ -33,7 +33,8 @@ struct TopicRoom {
   std::size_t messages = 0;
   std::size_t bytes = 0;
 };
-using QuietTopics = absl::flat_hash_map<std::string, TopicRoom>;
+// Keys view the Batcher's topic names: valid until the Batcher next changes.
+using QuietTopics = absl::flat_hash_map<absl::string_view, TopicRoom>;
 
 // Messages of one topic to send in one call.
 struct Batch {
@@ -99,15 +100,17 @@ class Batcher {
   // Messages whose retry backoff ended by `now` become eligible again.
   void ReleaseBackoff(Clock::time_point now);
 
-  // When NextBatch or ReleaseBackoff may next have work without any other
-  // call in between; Clock::time_point::max() when never.
-  Clock::time_point NextWakeup() const;
+  // When NextBatch (with this urgent_upto) or ReleaseBackoff may next have
+  // work without any other call in between; Clock::time_point::max() when
+  // never.
+  Clock::time_point NextWakeup(uint64_t urgent_upto) const;
 
   // Replaces *out with the topics that have a batch in flight and nothing
-  // due, each with its room. Until NextWakeup(), a message added to one of
-  // them within its room and published no earlier than NextWakeup() - linger
-  // makes nothing due: the sender thread need not wake for it.
-  void Quiet(QuietTopics* out) const;
+  // due (with this urgent_upto), each with its room. Until
+  // NextWakeup(urgent_upto), a message with a higher seq added to one of them
+  // within its room and published no earlier than NextWakeup() - linger makes
+  // nothing due: the sender thread need not wake for it.
+  void Quiet(uint64_t urgent_upto, QuietTopics* out) const;
   Clock::duration linger() const { return limits_.linger; }
 
   // Removes and returns every queued message (not the in-flight ones).
@@ -173,6 +176,8 @@ class Batcher {
   };
 
   bool Due(const Topic& topic, Clock::time_point now, uint64_t urgent_upto) const;
+  // Due whatever the time: all but the linger.
+  bool DueNow(const Topic& topic, uint64_t urgent_upto) const;
   Batch Build(const std::string& name, Topic& topic, Clock::time_point now,
               std::vector<std::unique_ptr<Pending>>* expired);
   // Moves the key's first waiting message to `ready` unless it is already

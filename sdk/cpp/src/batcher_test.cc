@@ -98,7 +98,7 @@ TEST_F(BatcherTest, IdleTopicSendsAtOnceAndCollectsWhileABatchIsInFlight) {
   Batcher batcher(BatchLimits{
       .max_messages = 10, .max_bytes = 1000, .linger = std::chrono::hours(1)});
   Add(batcher, "a");
-  EXPECT_EQ(batcher.NextWakeup(), Clock::time_point::min());
+  EXPECT_EQ(batcher.NextWakeup(kNotUrgent), Clock::time_point::min());
   Batch first = Next(batcher, kStart);
   EXPECT_EQ(Values(first), std::vector<std::string>{"a"});
   Add(batcher, "b");
@@ -118,7 +118,7 @@ TEST_F(BatcherTest, PartialBatchWaitsForLingerThenLeavesInPublishOrder) {
   Add(batcher, "b", "k");
   Add(batcher, "c");
   EXPECT_TRUE(NothingDue(batcher, kStart + milliseconds(4)));
-  EXPECT_EQ(batcher.NextWakeup(), kStart + milliseconds(5));
+  EXPECT_EQ(batcher.NextWakeup(kNotUrgent), kStart + milliseconds(5));
   Batch batch = Next(batcher, kStart + milliseconds(5));
   EXPECT_EQ(Values(batch), (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_EQ(batch.keys, std::vector<std::string>{"k"});
@@ -238,7 +238,7 @@ TEST_F(BatcherTest, RetriedMessagesGoBackInFrontOfTheirKeyAfterBackoff) {
   batcher.Complete("t", first.keys, std::move(retries));
   // when their backoff has not ended, the key waits (k4 too),
   EXPECT_TRUE(NothingDue(batcher, kStart + milliseconds(49), AllUrgent()));
-  EXPECT_EQ(batcher.NextWakeup(), kStart + milliseconds(50));
+  EXPECT_EQ(batcher.NextWakeup(kNotUrgent), kStart + milliseconds(50));
   // then they go first, in order, followed by k4.
   batcher.ReleaseBackoff(kStart + milliseconds(50));
   EXPECT_EQ(Values(Next(batcher, kStart + milliseconds(50))),
@@ -273,7 +273,7 @@ TEST_F(BatcherTest, RetryLeavesWhenItsBackoffEndsWithoutWaitingForLinger) {
   }
   Add(batcher, "u2");
   batcher.Complete("t", first.keys, std::move(first.messages));
-  EXPECT_EQ(batcher.NextWakeup(), kStart + milliseconds(50));
+  EXPECT_EQ(batcher.NextWakeup(kNotUrgent), kStart + milliseconds(50));
   batcher.ReleaseBackoff(kStart + milliseconds(50));
   EXPECT_EQ(Values(Next(batcher, kStart + milliseconds(50))),
             (std::vector<std::string>{"u1", "k1", "u2"}));
@@ -304,7 +304,7 @@ TEST_F(BatcherTest, TakeAllReturnsQueuedAndBackingOffMessages) {
   Add(batcher, "u1");
   EXPECT_EQ(batcher.TakeAll().size(), 3u);
   EXPECT_EQ(batcher.size(), 0u);
-  EXPECT_EQ(batcher.NextWakeup(), Clock::time_point::max());
+  EXPECT_EQ(batcher.NextWakeup(kNotUrgent), Clock::time_point::max());
 }
 
 TEST_F(BatcherTest, NewLimitsApplyToTheNextBatch) {
@@ -601,8 +601,10 @@ TEST_F(BatcherTest, KeyCompletedAndAddedAgainWhileOtherKeysOfTheTopicAreInFlight
 // every message leaves exactly once (sent, expired or taken), a key is in at
 // most one in-flight batch, a key's messages leave in publish order with its
 // retries put back in front, batches keep to the limits (one oversized
-// message alone excepted), no topic is due before NextWakeup(), and once all
-// is complete and urgent everything leaves.
+// message alone excepted), no topic is due before NextWakeup() even after
+// messages added to its quiet topics within their room (as Publish leaves
+// the sender asleep for them), and once all is complete and urgent
+// everything leaves.
 namespace ferry::client::internal {
 namespace {
 
@@ -660,6 +662,7 @@ class BatcherModelCheck {
     if (take_all_at_end) {
       EXPECT_GT(taken_, 0);
     }
+    EXPECT_GT(quiet_adds_, 0);
   }
 
  private:
@@ -706,8 +709,25 @@ class BatcherModelCheck {
     messages_.push_back({.topic = topic_, .key = key});
     if (!key.empty()) queues_[{topic_, key}].push_back(seq_);
     ++held_;
+    const bool stays_quiet = quiet_ && WithinRoom(*message);
     batcher_.Add(std::move(message));
-    quiet_ = false;
+    quiet_ = stays_quiet;
+    if (stays_quiet) ++quiet_adds_;
+  }
+
+  // What Publisher::Impl::WakeSenderFor lets the sender sleep through: a
+  // message of a quiet topic within its room whose linger ends no earlier
+  // than the wake-up.
+  bool WithinRoom(const Pending& message) {
+    auto room =
+        rooms_.find(absl::string_view(message.topic.data(), message.topic.size()));
+    if (room == rooms_.end() || message.published_at + limits_.linger < wakeup_ ||
+        room->second.messages <= 1 || room->second.bytes <= message.wire_bytes) {
+      return false;
+    }
+    --room->second.messages;
+    room->second.bytes -= message.wire_bytes;
+    return true;
   }
 
   void Advance() {
@@ -725,7 +745,7 @@ class BatcherModelCheck {
     batcher_.ReleaseBackoff(now_);
     if (quiet_ && now_ < wakeup_) {
       std::vector<std::unique_ptr<Pending>> expired;
-      ASSERT_FALSE(batcher_.NextBatch(now_, kNotUrgent, &expired).has_value())
+      ASSERT_FALSE(batcher_.NextBatch(now_, quiet_urgent_upto_, &expired).has_value())
           << "a topic is due before NextWakeup()";
       ASSERT_TRUE(expired.empty());
     }
@@ -741,7 +761,9 @@ class BatcherModelCheck {
       if (!whole) break;
     }
     quiet_ = whole;
-    wakeup_ = whole ? batcher_.NextWakeup() : Clock::time_point::min();
+    wakeup_ = whole ? batcher_.NextWakeup(urgent_upto) : Clock::time_point::min();
+    quiet_urgent_upto_ = urgent_upto;
+    batcher_.Quiet(urgent_upto, &rooms_);
   }
 
   void CheckLeaving(const Batch* batch,
@@ -853,7 +875,7 @@ class BatcherModelCheck {
     EXPECT_TRUE(in_flight_.empty());
     EXPECT_EQ(held_, 0u);
     EXPECT_EQ(batcher_.size(), 0u);
-    EXPECT_EQ(batcher_.NextWakeup(), Clock::time_point::max());
+    EXPECT_EQ(batcher_.NextWakeup(kNotUrgent), Clock::time_point::max());
     EXPECT_TRUE(batcher_.TakeAll().empty());
   }
 
@@ -872,7 +894,7 @@ class BatcherModelCheck {
     EXPECT_EQ(batcher_.size(), 0u);
     while (!in_flight_.empty()) Complete(0, /*retry_percent=*/0);
     EXPECT_EQ(batcher_.size(), 0u);
-    EXPECT_EQ(batcher_.NextWakeup(), Clock::time_point::max());
+    EXPECT_EQ(batcher_.NextWakeup(kNotUrgent), Clock::time_point::max());
   }
 
   Message& Model(const Pending& message) { return messages_.at(message.seq - 1); }
@@ -891,10 +913,14 @@ class BatcherModelCheck {
   std::set<KeyId> keys_in_flight_;
   std::vector<Batch> in_flight_;
   std::size_t held_ = 0;
-  // No call but NextBatch and ReleaseBackoff since the last whole drain,
-  // after which NextWakeup() said `wakeup_`.
+  // No call but NextBatch, ReleaseBackoff and adds within `rooms_` since the
+  // last whole drain (with `quiet_urgent_upto_`), after which NextWakeup()
+  // said `wakeup_` and Quiet() `rooms_`.
   bool quiet_ = false;
   Clock::time_point wakeup_ = Clock::time_point::min();
+  uint64_t quiet_urgent_upto_ = kNotUrgent;
+  QuietTopics rooms_;
+  int quiet_adds_ = 0;
   int sent_ = 0, expired_ = 0, retried_ = 0, taken_ = 0, multi_key_batches_ = 0;
 };
 

@@ -278,9 +278,14 @@ void Publisher::Impl::Run() {
   Parts done_parts;
   std::optional<internal::NodePathSettings> new_settings;
   bool cancelled = false;
+  // As last read: a Flush that raises it since also sets wake_.
+  uint64_t urgent_upto = 0;
+  internal::QuietTopics quiet;
   for (;;) {
-    const Clock::time_point wakeup = batcher_.NextWakeup();
-    uint64_t urgent_upto = 0;
+    const Clock::time_point wakeup = batcher_.NextWakeup(urgent_upto);
+    // Before mu_, which Publish waits for: only this thread changes the
+    // Batcher.
+    if (wakeup > Clock::now()) batcher_.Quiet(urgent_upto, &quiet);
     bool closing = false;
     {
       absl::MutexLock lock(&mu_);
@@ -293,7 +298,7 @@ void Publisher::Impl::Run() {
       // Messages that came while this thread worked are not in the Batcher
       // (nor in its quiet topics) yet: take them first.
       if (const Clock::time_point now = Clock::now(); incoming_.empty() && wakeup > now) {
-        batcher_.Quiet(&quiet_);
+        quiet_.swap(quiet);
         quiet_linger_ = batcher_.linger();
         sender_wakeup_ = wakeup;
         sender_asleep_ = true;
@@ -322,6 +327,14 @@ void Publisher::Impl::Run() {
     }
 
     const Clock::time_point now = Clock::now();
+    if (trace_ != nullptr && !closing) {
+      // Before Finish frees their keys: a message that came while its key's
+      // call was out waited behind it. (Add, below, sees the ones behind
+      // an earlier message of this turn.)
+      for (const std::unique_ptr<Pending>& message : incoming) {
+        if (batcher_.WaitsBehindKey(*message)) trace_behind_key_.insert(message->seq);
+      }
+    }
     for (Call* call : finished) Finish(call, now, closing, &done, &done_parts);
     finished.clear();
     // In publish order (seq) across both queues: a key goes to whichever

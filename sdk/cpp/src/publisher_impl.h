@@ -197,7 +197,8 @@ class Publisher::Impl {
   // must see (WakeSenderFor).
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   // While the sender thread sleeps: until when, and its Batcher's quiet
-  // topics and linger then (Batcher::Quiet), for WakeSenderFor.
+  // topics (views of the Batcher's names, which stay put while it sleeps)
+  // and linger then (Batcher::Quiet), for WakeSenderFor.
   bool sender_asleep_ ABSL_GUARDED_BY(mu_) = false;
   Clock::time_point sender_wakeup_ ABSL_GUARDED_BY(mu_);
   Clock::duration quiet_linger_ ABSL_GUARDED_BY(mu_){};

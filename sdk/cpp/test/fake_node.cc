@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <optional>
 #include <utility>
 
 namespace ferry::client::testing {
@@ -87,6 +88,17 @@ void FakeNode::ReleaseAll() {
     answers.swap(held_);
   }
   for (Held& held : answers) Answer(std::move(held));
+}
+
+void FakeNode::ReleaseLatest() {
+  std::optional<Held> latest;
+  {
+    absl::MutexLock lock(&mu_);
+    if (held_.empty()) return;
+    latest = std::move(held_.back());
+    held_.pop_back();
+  }
+  Answer(std::move(*latest));
 }
 
 void FakeNode::Shutdown() {

@@ -57,6 +57,8 @@ class FakeNode {
   // Answers wait until ReleaseAll() (or Shutdown()).
   void HoldAnswers(bool hold);
   void ReleaseAll();
+  // Answers only the held call that arrived last (if any).
+  void ReleaseLatest();
   // Answers what is held with UNAVAILABLE and stops listening: new calls
   // fail to connect.
   void Shutdown();

@@ -110,12 +110,18 @@ TEST(Publisher, SendsHeadersTimestampAndOrderingKey) {
   EXPECT_EQ(sent.timestamp().nanos(), 123'000'000);
 }
 
+// The sender thread is asleep when the last message fills the batch: that
+// message must wake it.
 TEST(Publisher, FullBatchLeavesWithoutWaitingForLinger) {
   FakeNode node;
-  auto publisher = Build(Options({&node}).MaxBatchMessages(4).Linger(kLong));
+  auto publisher =
+      Build(Options({&node}).MaxBatchMessages(4).Linger(kLong).RequestTimeout(
+          milliseconds(30000)));
   auto busy = Occupy(*publisher, node);
   std::vector<std::future<PublishResult>> futures;
-  for (int i = 0; i < 4; ++i) futures.push_back(publisher->Publish("t", Make("m")));
+  for (int i = 0; i < 3; ++i) futures.push_back(publisher->Publish("t", Make("m")));
+  std::this_thread::sleep_for(milliseconds(50));  // lets the sender fall asleep
+  futures.push_back(publisher->Publish("t", Make("last")));
   ASSERT_TRUE(node.WaitForHeld(2, kWait));  // sent while the first call is out
   node.HoldAnswers(false);
   for (auto& future : futures) EXPECT_TRUE(Get(future).ok());
@@ -194,6 +200,36 @@ TEST(Publisher, LingerOfALaterMessageEndsWhileACallIsOut) {
   EXPECT_TRUE(Get(first).ok());
   EXPECT_TRUE(Get(second).ok());
   EXPECT_EQ(Values(node.calls()[2]), (std::vector<std::string>{"second"}));
+}
+
+// A message that waited behind a PublishMany part of its key becomes
+// eligible only when the part's answer is handled; a Flush that came before
+// must still send it at once, not after the linger, although a batch of its
+// topic is out.
+TEST(Publisher, FlushSendsAMessageThatWaitedBehindAPart) {
+  FakeNode node;
+  auto publisher =
+      Build(Options({&node}).Linger(kLong).RequestTimeout(milliseconds(30000)));
+  auto busy = Occupy(*publisher, node);
+  const std::vector<MessageView> part = {MessageView{.key = "k", .value = "part"}};
+  auto many = publisher->PublishMany("t", part);
+  ASSERT_TRUE(node.WaitForHeld(2, kWait));  // a part leaves as it is
+  auto behind = publisher->Publish("t", Make("behind", "k"));
+  auto flushed =
+      std::async(std::launch::async, [&publisher] { return publisher->Flush(kWait); });
+  // Not needed for the outcome: the sender has taken the Flush (and the
+  // message) before the part's answer comes.
+  std::this_thread::sleep_for(milliseconds(50));
+  node.ReleaseLatest();  // the part's; the first call stays out
+  ASSERT_EQ(many.wait_for(kWait), std::future_status::ready);
+  EXPECT_TRUE(many.get().ok());
+  EXPECT_TRUE(node.WaitForHeld(2, kWait)) << "the flushed message lingers";
+  node.HoldAnswers(false);
+  EXPECT_TRUE(Get(busy).ok());
+  EXPECT_TRUE(Get(behind).ok());
+  EXPECT_TRUE(flushed.get());
+  ASSERT_EQ(node.calls().size(), 3u);
+  EXPECT_EQ(Values(node.calls()[2]), std::vector<std::string>{"behind"});
 }
 
 TEST(Publisher, NoBatchExceedsMaxBatchBytes) {
@@ -784,16 +820,47 @@ TEST(PublisherBuilder, RejectsBadOptionsWithOneLineNamingTheOption) {
 // FERRY_STAGE_TRACE (common/stage_trace.h): a row per acknowledged message,
 // keyed by the id of its call's first message, its stamps in stage order,
 // and whether it waited behind an earlier message of its key.
-TEST(Publisher, StageTraceWritesARowPerAcknowledgedMessage) {
+std::filesystem::path NewTraceDir() {
   const std::filesystem::path dir = std::filesystem::temp_directory_path() /
                                     fmt::format("publisher_stage_trace.{}", getpid());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// A publisher that writes its trace to `dir`.
+std::unique_ptr<Publisher> BuildTraced(const Publisher::Builder& builder,
+                                       const std::filesystem::path& dir) {
   setenv("FERRY_STAGE_TRACE", dir.c_str(), 1);
+  auto publisher = Build(builder);
+  unsetenv("FERRY_STAGE_TRACE");
+  return publisher;
+}
+
+// The rows of the trace files in `dir` (split at tabs), which it removes.
+std::vector<std::vector<std::string>> TakeTraceRows(const std::filesystem::path& dir) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    std::ifstream in(entry.path());
+    std::string line;
+    std::getline(in, line);
+    EXPECT_EQ(line.rfind("batch\tmessages\tpublished_ns", 0), 0u) << line;
+    while (std::getline(in, line)) {
+      std::vector<std::string> fields;
+      std::istringstream split(line);
+      for (std::string field; std::getline(split, field, '\t');) fields.push_back(field);
+      rows.push_back(fields);
+    }
+  }
+  std::filesystem::remove_all(dir);
+  return rows;
+}
+
+TEST(Publisher, StageTraceWritesARowPerAcknowledgedMessage) {
+  const std::filesystem::path dir = NewTraceDir();
   FakeNode node;
   {
-    auto publisher = Build(Options({&node}));
-    unsetenv("FERRY_STAGE_TRACE");
+    auto publisher = BuildTraced(Options({&node}), dir);
     // k's first message in flight (held by the node): its next three wait
     // behind it, j's message does not.
     node.HoldAnswers(true);
@@ -815,20 +882,7 @@ TEST(Publisher, StageTraceWritesARowPerAcknowledgedMessage) {
   for (const ferry::v1::PublishRequest& call : node.calls()) {
     call_firsts.insert(call.messages(0).id());
   }
-  std::vector<std::vector<std::string>> rows;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    std::ifstream in(entry.path());
-    std::string line;
-    std::getline(in, line);
-    EXPECT_EQ(line.rfind("batch\tmessages\tpublished_ns", 0), 0u) << line;
-    while (std::getline(in, line)) {
-      std::vector<std::string> fields;
-      std::istringstream split(line);
-      for (std::string field; std::getline(split, field, '\t');) fields.push_back(field);
-      rows.push_back(fields);
-    }
-  }
-  std::filesystem::remove_all(dir);
+  const std::vector<std::vector<std::string>> rows = TakeTraceRows(dir);
   ASSERT_EQ(rows.size(), 5u);
   int behind_key = 0;
   for (const std::vector<std::string>& row : rows) {
@@ -843,6 +897,38 @@ TEST(Publisher, StageTraceWritesARowPerAcknowledgedMessage) {
     behind_key += row[8] == "1" ? 1 : 0;
   }
   EXPECT_EQ(behind_key, 3);
+}
+
+// The sender sleeps through the second message of key k (its topic's call
+// is out, an earlier message lingers long) and takes it in the same turn as
+// the first's answer: it still waited behind its key.
+TEST(Publisher, StageTraceMarksAMessageTakenWithItsKeysAnswer) {
+  const std::filesystem::path dir = NewTraceDir();
+  FakeNode node;
+  {
+    auto publisher = BuildTraced(
+        Options({&node}).Linger(kLong).RequestTimeout(milliseconds(30000)), dir);
+    node.HoldAnswers(true);
+    auto first = publisher->Publish("t", Make("first", "k"));
+    ASSERT_TRUE(node.WaitForHeld(1, kWait));
+    auto lingers = publisher->Publish("t", Make("lingers"));
+    std::this_thread::sleep_for(milliseconds(50));  // lets the sender fall asleep
+    auto second = publisher->Publish("t", Make("second", "k"));
+    std::this_thread::sleep_for(milliseconds(50));  // it stays asleep
+    node.HoldAnswers(false);
+    ASSERT_TRUE(Get(first).ok());
+    ASSERT_TRUE(Get(lingers).ok());
+    ASSERT_TRUE(Get(second).ok());
+  }
+  const std::vector<std::vector<std::string>> rows = TakeTraceRows(dir);
+  ASSERT_EQ(rows.size(), 3u);
+  std::vector<std::string> behind_key;
+  for (const std::vector<std::string>& row : rows) {
+    ASSERT_EQ(row.size(), 9u);
+    behind_key.push_back(row[8]);
+  }
+  std::sort(behind_key.begin(), behind_key.end());
+  EXPECT_EQ(behind_key, (std::vector<std::string>{"0", "0", "1"}));
 }
 
 }  // namespace
