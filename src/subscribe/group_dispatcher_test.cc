@@ -526,7 +526,17 @@ class DualClusterDispatcherTest : public ::testing::Test {
     ASSERT_TRUE(dispatcher_->Attach(1, {.topics = {kP0.topic}}, sink_));
   }
 
-  void TearDown() override { dispatcher_->Stop(); }
+  void TearDown() override {
+    // A member held leaving waits on release_: freed before a failed
+    // assertion's test ends, and waited for before the clusters go.
+    if (!release_.HasBeenNotified()) release_.Notify();
+    dispatcher_->Stop();
+    const absl::Time give_up = absl::Now() + absl::Seconds(10);
+    while (MembersLeaving() > 0 && absl::Now() < give_up) {
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    ASSERT_EQ(MembersLeaving(), 0);
+  }
 
   static std::vector<v1::ReceivedMessage> From(
       const std::vector<v1::ReceivedMessage>& messages, const std::string& cluster) {
@@ -537,6 +547,7 @@ class DualClusterDispatcherTest : public ::testing::Test {
     return out;
   }
 
+  absl::Notification release_;
   config::SubscribeConfig config_;
   metrics::Registry registry_;
   FakeCluster main_{"main"};
@@ -704,11 +715,15 @@ TEST_F(DualClusterDispatcherTest, AMemberStuckLeavingIsAbandonedAfterTheLeaveTim
   ASSERT_THAT(delivered, SizeIs(2));
   EXPECT_THAT(dispatcher_->Ack(1, Receipts({delivered[0]})), IsEmpty());
 
-  absl::Notification release;
-  main_.HoldLeaving(&release);
+  main_.HoldLeaving(&release_);
   const absl::Time start = absl::Now();
   dispatcher_->SetClusters({&standby_});  // returns although main never left
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  // Its leaving thread may reach the hold after the wait gave up.
+  const absl::Time held_by = absl::Now() + absl::Seconds(10);
+  while (main_.leaving() == 0 && absl::Now() < held_by) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
   EXPECT_EQ(main_.leaving(), 1);
   EXPECT_THAT(
       registry_.Render(),
@@ -727,7 +742,7 @@ TEST_F(DualClusterDispatcherTest, AMemberStuckLeavingIsAbandonedAfterTheLeaveTim
 
   // The abandoned member revokes what it owned: its listener was cut, so
   // nothing is committed for it, and the new member's partition stays.
-  release.Notify();
+  release_.Notify();
   const absl::Time give_up = absl::Now() + absl::Seconds(10);
   while (MembersLeaving() > 0 && absl::Now() < give_up) {
     absl::SleepFor(absl::Milliseconds(5));

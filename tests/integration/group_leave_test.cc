@@ -31,7 +31,11 @@ class GroupLeaveTest : public ::testing::Test {
     auto node = FerrydProcess::Start(testing::MainClusterYaml(broker_->bootstrap()) +
                                      "subscribe:\n"
                                      "  commit_interval: 100ms\n"
-                                     "  group_idle_timeout: 1s\n");
+                                     "  group_idle_timeout: 1s\n"
+                                     // The longest allowed: "not abandoned"
+                                     // then means the leave completed, not
+                                     // that it was quick on a loaded box.
+                                     "  leave_timeout: 10s\n");
     ASSERT_TRUE(node.ok()) << node.status();
     node_ = *std::move(node);
   }
