@@ -105,16 +105,23 @@ GroupRegistry::GroupRegistry(std::string node_id, const config::SubscribeConfig&
 
 GroupRegistry::~GroupRegistry() {
   migration_targets_.Cancel();
-  std::map<std::string, std::shared_ptr<GroupDispatcher>> groups;
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    groups.swap(groups_);
   }
   if (ticker_.joinable()) ticker_.join();
+  std::vector<std::shared_ptr<GroupDispatcher>> groups;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [name, dispatcher] : groups_) groups.push_back(dispatcher);
+    groups_.clear();
+    // Idle groups still queued on leaver_ (behind stuck leaves) or leaving
+    // there: Stop() is idempotent, and waits for a leave under way.
+    groups.insert(groups.end(), leaving_.begin(), leaving_.end());
+  }
   // All at once: shutdown then takes one subscribe.leave_timeout at most.
   std::vector<std::thread> stopping;
-  for (auto& [name, dispatcher] : groups) {
+  for (auto& dispatcher : groups) {
     stopping.emplace_back([dispatcher = dispatcher] { dispatcher->Stop(); });
   }
   for (std::thread& thread : stopping) thread.join();
@@ -510,6 +517,7 @@ void GroupRegistry::TickLoop() {
         if (it == groups_.end()) continue;  // left since it asked
         if (now - it->second->idle_since() >= config_.group_idle_timeout) {
           idle.push_back(it->second);
+          leaving_.insert(it->second);
           groups_.erase(it);
         } else {
           active.push_back(it->second);
@@ -528,6 +536,7 @@ void GroupRegistry::TickLoop() {
         // dispatcher of the same group created meanwhile (which shares the
         // series) is seen, and one created later gets fresh series.
         absl::MutexLock lock(&mu_);
+        leaving_.erase(dispatcher);
         if (!groups_.contains(group)) metrics_->RemoveSeries({{"group", group}});
       });
     }

@@ -145,6 +145,9 @@ class GroupRegistry final : public control::ControlListener {
 
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<GroupDispatcher>> groups_ ABSL_GUARDED_BY(mu_);
+  // Idle groups handed to leaver_ and not left yet: shutdown starts their
+  // leave too, instead of leaving them queued behind stuck ones.
+  std::set<std::shared_ptr<GroupDispatcher>> leaving_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::set<std::string> paused_ ABSL_GUARDED_BY(mu_);
   // Group filters from the control topic: the parsed filter and its text.
@@ -157,9 +160,10 @@ class GroupRegistry final : public control::ControlListener {
   // and outliving the dispatchers' requests (Stop() ends them).
   TickSchedule tick_schedule_;
   std::thread ticker_;
-  // Leaves idle groups; destroyed after the ticker was joined, it finishes
-  // the leaves still queued. Several at once: a leave that hangs takes one
-  // thread for up to subscribe.leave_timeout.
+  // Leaves idle groups; destroyed after the ticker was joined and every
+  // group was stopped, it only finishes the bookkeeping of queued leaves.
+  // Several at once: a leave that hangs takes one thread for up to
+  // subscribe.leave_timeout.
   BlockingTaskRunner leaver_{kLeaverThreads};
   // Applies route changes to open groups, one at a time, in order.
   BlockingTaskRunner route_follower_{1};

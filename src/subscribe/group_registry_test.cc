@@ -211,6 +211,45 @@ TEST_F(GroupRegistryTest, ShutdownLeavesGroupsInParallel) {
   EXPECT_TRUE(stopped_in_time);
 }
 
+// Idle groups queued for leaving behind stuck leaves were only left after
+// the registry was gone (its leaving threads, 4 at a time, each up to the
+// leave timeout): the shutdown watchdog killed the node first. Shutdown
+// starts their leave with all the others.
+TEST_F(GroupRegistryTest, ShutdownLeavesIdleGroupsStillQueuedForLeaving) {
+  config_.leave_timeout = absl::Seconds(60);
+  cluster_.HoldLeaving(&release_);
+  constexpr int kGroups = 5;  // one more than the registry's leaving threads
+  for (StreamId stream = 1; stream <= kGroups; ++stream) {
+    auto group = Delivering("g" + std::to_string(stream), stream);
+    ASSERT_NE(group, nullptr);
+    group->Detach(stream);
+  }
+  // Every group went idle: four hang leaving, the fifth waits its turn.
+  const absl::Time idle_by = absl::Now() + absl::Seconds(10);
+  while ((!registry().Groups().empty() || cluster_.leaving() < 4) &&
+         absl::Now() < idle_by) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_THAT(registry().Groups(), ::testing::IsEmpty());
+  ASSERT_EQ(cluster_.leaving(), 4);
+
+  absl::Notification stopped;
+  std::thread shutdown([&] {
+    registry_.reset();
+    stopped.Notify();
+  });
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (cluster_.leaving() < kGroups && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  const int leaving_at_once = cluster_.leaving();
+  release_.Notify();
+  const bool stopped_in_time = stopped.WaitForNotificationWithTimeout(absl::Seconds(10));
+  shutdown.join();
+  EXPECT_EQ(leaving_at_once, kGroups) << "shutdown left the queued group only afterwards";
+  EXPECT_TRUE(stopped_in_time);
+}
+
 // Fault 4 of issue 24: series of groups gone from the node stayed forever.
 TEST_F(GroupRegistryTest, SeriesOfAGroupThatLeftTheNodeAreRemoved) {
   auto sink = std::make_shared<CountingSink>();
