@@ -16,6 +16,7 @@
 #include "server/file_limit.h"
 #include "server/server.h"
 #include "server/shutdown_watchdog.h"
+#include "subscribe/member_leave.h"
 
 extern char** environ;
 
@@ -127,5 +128,15 @@ int main(int argc, char** argv) {
       &ferry::server::ShutdownWatchdog::LogAndExit);
   watchdog.Arm(config->shutdown_grace + kShutdownMargin);
   (*server)->Shutdown();
+  // Members abandoned while leaving (subscribe.leave_timeout) go on, on
+  // detached threads, with their broker clients' threads: they may still
+  // log or touch what static destructors (spdlog's registry among them)
+  // would tear down under them. Nothing is left to save: exit without them.
+  if (const int leaving = ferry::subscribe::MembersLeaving(); leaving > 0) {
+    spdlog::warn("exiting with {} consumer group member(s) still leaving (abandoned)",
+                 leaving);
+    spdlog::default_logger()->flush();
+    _exit(0);
+  }
   return 0;
 }
