@@ -312,6 +312,12 @@ TEST(Config, DurationsAreCheckedAgainstBounds) {
               HasSubstr("shutdown.grace: \"10\" is not a duration"));
   EXPECT_THAT(Error(LoadYaml("shutdown: { grace: 1h }")),
               HasSubstr("shutdown.grace: 1h is not in 0..5m"));
+  // Above 10s, leaving the groups at shutdown could outlast the watchdog.
+  EXPECT_THAT(Error(LoadYaml("subscribe: { leave_timeout: 11s }")),
+              HasSubstr("subscribe.leave_timeout: 11s is not in 1s..10s"));
+  auto longest = LoadYaml("subscribe: { leave_timeout: 10s }");
+  ASSERT_TRUE(longest.ok()) << longest.status();
+  EXPECT_EQ(longest->subscribe.leave_timeout, absl::Seconds(10));
 }
 
 TEST(Config, MetricsSeriesBoundIsReadAndChecked) {

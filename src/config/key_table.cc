@@ -291,17 +291,17 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
        return ParseDurationIn(v, absl::ZeroDuration(), absl::Hours(1),
                               c.subscribe.group_idle_timeout);
      }},
-    {"subscribe.leave_timeout", "duration", "10s", "1s..5m",
+    {"subscribe.leave_timeout", "duration", "10s", "1s..10s",
      "How long a node waits for one member of a consumer group to leave (final "
      "commit, closing its broker consumer) when the group goes idle, stops reading a "
      "cluster, or the node shuts down. A member still leaving then is abandoned: an "
      "error names the group and cluster, ferry_subscribe_leaves_abandoned_total counts "
      "it, and its broker client is left to finish on its own (memory and threads stay "
      "allocated until it does); what was acked since the last commit is delivered "
-     "again. Other groups leave meanwhile. Keep it below 15s so shutdown finishes "
-     "before its watchdog (shutdown.grace + 15s).",
+     "again. Other groups leave meanwhile. At most 10s: shutdown leaves every group "
+     "within it and must finish before its watchdog (shutdown.grace + 15s).",
      [](Config& c, const Captures&, std::string_view v) {
-       return ParseDurationIn(v, absl::Seconds(1), absl::Minutes(5),
+       return ParseDurationIn(v, absl::Seconds(1), absl::Seconds(10),
                               c.subscribe.leave_timeout);
      }},
     {"subscribe.session_timeout", "duration", "10s", "6s..5m",
