@@ -547,6 +547,9 @@ void KafkaGroupMember::Assign(rd_kafka_topic_partition_list_t* partitions) {
   for (int i = 0; i < partitions->cnt; ++i) {
     OpenQueue({partitions->elems[i].topic, partitions->elems[i].partition});
   }
+  // Barriers of earlier revokes that arrived since: read now, they release
+  // their partitions (and leader brokers) without waiting for the close.
+  for (auto& [partition, queue] : given_back_) Drain(queue);
   rd_kafka_assign(handle_.get(), partitions);
   std::vector<AssignedPartition> assigned;
   for (int i = 0; i < partitions->cnt; ++i) {

@@ -166,8 +166,8 @@ class KafkaGroupMember final : public GroupMember {
   // partition. For a partition of a deleted topic nothing else frees
   // it, nor the leader broker it references, and rd_kafka_destroy waited
   // for that broker's thread forever (librdkafka 2.0.2, fixed in 2.6.1 by
-  // librdkafka#4724). Drained and destroyed after the close; member thread
-  // only.
+  // librdkafka#4724). Drained at each assignment, drained and destroyed
+  // after the close; member thread only.
   std::map<TopicPartition, rd_kafka_queue_t*> given_back_;
   // Where the next ReadPartitionQueues() starts, so partitions share fairly.
   size_t next_queue_ = 0;
