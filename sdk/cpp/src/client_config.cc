@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "absl/time/time.h"
+#include "grpc_channel.h"
 
 namespace ferry::client::internal {
 namespace {
@@ -147,7 +148,7 @@ NodeProbe::NodeProbe(const std::vector<std::string>& endpoints,
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, static_cast<int>(interval_.count()));
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (const std::string& address : endpoints) {
-    channels.push_back(grpc::CreateCustomChannel(address, credentials, args));
+    channels.push_back(NewChannel(address, credentials, args));
     stubs_.push_back(ferry::v1::Admin::NewStub(channels.back()));
   }
   fetcher_ = std::make_unique<ClientConfigFetcher>(GrpcConfigSource(channels));

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "grpc_channel.h"
 #include "retry.h"
 
 namespace ferry::client {
@@ -74,7 +75,7 @@ Publisher::Impl::Impl(internal::PublisherOptions options)
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, as_int(options_.max_backoff));
   std::vector<std::shared_ptr<grpc::Channel>> channels;
   for (const std::string& address : options_.endpoints) {
-    channels.push_back(grpc::CreateCustomChannel(address, options_.credentials, args));
+    channels.push_back(internal::NewChannel(address, options_.credentials, args));
     endpoints_.push_back(
         Endpoint{address, std::make_unique<grpc::GenericStub>(channels.back())});
   }

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "ack_collector.h"
+#include "grpc_channel.h"
 #include "message_batch.h"
 #include "subscriber_convert.h"
 
@@ -72,7 +73,7 @@ Subscriber::Impl::Impl(internal::SubscriberOptions options)
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, as_int(options_.initial_backoff));
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, as_int(options_.max_backoff));
   for (const std::string& address : options_.endpoints) {
-    auto channel = grpc::CreateCustomChannel(address, options_.credentials, args);
+    auto channel = internal::NewChannel(address, options_.credentials, args);
     Endpoint endpoint;
     endpoint.address = address;
     endpoint.stub = std::make_unique<internal::SubscribeStream::Stub>(channel);
