@@ -10,13 +10,13 @@
 #include <iostream>
 
 #include "absl/synchronization/mutex.h"
+#include "backend/member_leave.h"
 #include "common/version.h"
 #include "config/config.h"
 #include "config/key_table.h"
 #include "server/file_limit.h"
 #include "server/server.h"
 #include "server/shutdown_watchdog.h"
-#include "subscribe/member_leave.h"
 
 extern char** environ;
 
@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
   // detached threads, with their broker clients' threads: they may still
   // log or touch what static destructors (spdlog's registry among them)
   // would tear down under them. Nothing is left to save: exit without them.
-  if (const int leaving = ferry::subscribe::MembersLeaving(); leaving > 0) {
+  if (const int leaving = ferry::backend::MembersLeaving(); leaving > 0) {
     spdlog::warn("exiting with {} consumer group member(s) still leaving (abandoned)",
                  leaving);
     spdlog::default_logger()->flush();

@@ -12,6 +12,7 @@
 #include "absl/synchronization/notification.h"
 #include "backend/embedded/embedded_cluster.h"
 #include "backend/kafka/kafka_cluster.h"
+#include "backend/member_leave.h"
 #include "common/version.h"
 #include "grpc/health/v1/health.pb.h"
 #include "security/grpc_credentials.h"
@@ -45,6 +46,11 @@ void RegisterNodeMetrics(metrics::Registry& registry, absl::Time started) {
         auto stats = ReadProcessStats();
         return stats ? stats->cpu_seconds : 0.0;
       });
+  registry.AddGaugeCallback(
+      "ferry_consumers_closing",
+      "Consumers (group members, mirror jobs' and the control topic's readers) being "
+      "closed now, those abandoned past their bound included.",
+      {}, [] { return static_cast<double>(backend::MembersLeaving()); });
   registry.AddGaugeCallback("ferry_process_resident_memory_bytes",
                             "Resident memory (RSS) of ferryd.", {}, [] {
                               auto stats = ReadProcessStats();
@@ -330,6 +336,10 @@ void Server::Shutdown() {
   groups_.reset();  // leaves the groups, committing acked prefixes
   SetStage("closing clusters");
   if (breakers_) breakers_->Stop();  // its watchers use the clusters
+  // A member abandoned while leaving may still use its cluster (the
+  // embedded store): that one is kept, and main() exits without destroying
+  // it.
+  backend::CloseClusters(std::move(clusters_));
   clusters_.clear();
   SetStage("stopped");
 }

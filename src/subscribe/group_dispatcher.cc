@@ -10,7 +10,6 @@
 #include "api/retry.h"
 #include "subscribe/ack_metrics.h"
 #include "subscribe/delivery_encoder.h"
-#include "subscribe/member_leave.h"
 #include "subscribe/wire_receipt.h"
 
 namespace ferry::subscribe {
@@ -84,41 +83,29 @@ GroupDispatcher::Stream::Stream(StreamOptions options, std::shared_ptr<StreamSin
       credit(this->options.max_outstanding_messages,
              this->options.max_outstanding_bytes) {}
 
-void GroupDispatcher::ClusterListener::Cut() {
-  absl::MutexLock lock(&cut_mu_);
-  cut_ = true;
-}
-
 void GroupDispatcher::ClusterListener::OnAssigned(
     const std::vector<backend::AssignedPartition>& partitions) {
-  absl::ReaderMutexLock lock(&cut_mu_);
-  if (!cut_) dispatcher_->OnAssigned(*cluster_, partitions);
+  dispatcher_->OnAssigned(*cluster_, partitions);
 }
 std::map<backend::TopicPartition, int64_t> GroupDispatcher::ClusterListener::OnRevoked(
     const std::vector<backend::TopicPartition>& partitions) {
-  absl::ReaderMutexLock lock(&cut_mu_);
-  if (cut_) return {};
   return dispatcher_->OnRevoked(*cluster_, partitions);
 }
 void GroupDispatcher::ClusterListener::OnRecords(
     std::vector<backend::ConsumedRecord> records) {
-  absl::ReaderMutexLock lock(&cut_mu_);
-  if (!cut_) dispatcher_->OnRecords(*cluster_, std::move(records));
+  dispatcher_->OnRecords(*cluster_, std::move(records));
 }
 void GroupDispatcher::ClusterListener::OnSeekDone(const backend::TopicPartition& tp,
                                                   int64_t offset) {
-  absl::ReaderMutexLock lock(&cut_mu_);
-  if (!cut_) dispatcher_->OnSeekDone(*cluster_, tp, offset);
+  dispatcher_->OnSeekDone(*cluster_, tp, offset);
 }
 void GroupDispatcher::ClusterListener::OnError(const absl::Status& error) {
-  absl::ReaderMutexLock lock(&cut_mu_);
-  if (!cut_) dispatcher_->OnError(*cluster_, error);
+  dispatcher_->OnError(*cluster_, error);
 }
 void GroupDispatcher::ClusterListener::OnCommitted(const backend::TopicPartition& tp,
                                                    int64_t offset,
                                                    const absl::Status& status) {
-  absl::ReaderMutexLock lock(&cut_mu_);
-  if (!cut_) dispatcher_->OnCommitted(*cluster_, tp, offset, status);
+  dispatcher_->OnCommitted(*cluster_, tp, offset, status);
 }
 
 GroupDispatcher::GroupDispatcher(GroupOptions options,
@@ -229,8 +216,9 @@ void GroupDispatcher::SetClusters(std::vector<backend::Cluster*> clusters) {
 absl::StatusOr<std::unique_ptr<backend::GroupMember>> GroupDispatcher::Join(
     backend::Cluster* cluster, const std::vector<std::string>& topics,
     const backend::StartPosition& start) {
-  std::shared_ptr<ClusterListener>& listener = listeners_[cluster->name()];
-  if (!listener) listener = std::make_shared<ClusterListener>(this, cluster);
+  auto [adapter, unused] = cluster_listeners_.try_emplace(cluster->name(), this, cluster);
+  std::shared_ptr<backend::CuttableListener>& listener = listeners_[cluster->name()];
+  if (!listener) listener = std::make_shared<backend::CuttableListener>(&adapter->second);
   return cluster->JoinGroup({.group = options_.group,
                              .client_id = options_.client_id,
                              .topics = topics,
@@ -260,12 +248,14 @@ void GroupDispatcher::AddMember(const std::string& cluster,
 
 void GroupDispatcher::Leave(
     std::map<std::string, std::unique_ptr<backend::GroupMember>> members) {
-  std::map<std::string, LeavingMember> leaving;
+  std::map<std::string, backend::LeavingMember> leaving;
   for (auto& [cluster, member] : members) {
-    leaving[cluster] = {.member = std::move(member), .keep_alive = listeners_[cluster]};
+    leaving[cluster] = {.member = std::move(member),
+                        .keep_alive = listeners_[cluster],
+                        .cluster = cluster_listeners_.at(cluster).cluster()};
   }
   for (const std::string& cluster :
-       LeaveWithin(std::move(leaving), config_.leave_timeout)) {
+       backend::LeaveWithin(std::move(leaving), config_.leave_timeout)) {
     listeners_[cluster]->Cut();
     listeners_.erase(cluster);  // a later join of the cluster gets a fresh one
     spdlog::error(

@@ -58,6 +58,7 @@
 #include "absl/time/time.h"
 #include "backend/cluster.h"
 #include "backend/group_member.h"
+#include "backend/member_leave.h"
 #include "config/config.h"
 #include "control/seek_ledger.h"
 #include "ferry/v1/subscriber.pb.h"
@@ -247,18 +248,16 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
   GroupSnapshot Snapshot() const;
 
  private:
-  // The listener of the group's member on one cluster: tells the dispatcher
-  // which cluster each event is about. Cut() when its member was abandoned
-  // while leaving (see Leave): the member may call back whenever it gets
-  // unstuck, after the dispatcher is gone.
+  // Tells the dispatcher which cluster a member's event is about. Reached
+  // through a backend::CuttableListener (listeners_), cut when its member
+  // was abandoned while leaving (see Leave): the member may call back
+  // whenever it gets unstuck, after the dispatcher is gone.
   class ClusterListener final : public backend::GroupMemberListener {
    public:
     ClusterListener(GroupDispatcher* dispatcher, backend::Cluster* cluster)
         : dispatcher_(dispatcher), cluster_(cluster) {}
 
-    // From now on events are dropped (a revoke commits nothing, so the next
-    // owner redelivers from the last commit); waits for one being handled.
-    void Cut();
+    backend::Cluster* cluster() const { return cluster_; }
 
     void OnAssigned(const std::vector<backend::AssignedPartition>& partitions) override;
     std::map<backend::TopicPartition, int64_t> OnRevoked(
@@ -272,9 +271,6 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
    private:
     GroupDispatcher* const dispatcher_;
     backend::Cluster* const cluster_;
-    // Held shared by each callback, exclusively by Cut().
-    absl::Mutex cut_mu_;
-    bool cut_ ABSL_GUARDED_BY(cut_mu_) = false;
   };
 
   struct Stream {
@@ -397,11 +393,14 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
   // and leaving; never taken by member callbacks, so it may be held across
   // those calls (mu_ may not).
   absl::Mutex membership_mu_ ABSL_ACQUIRED_BEFORE(mu_);
-  // By cluster name; kept while the dispatcher lives, so every member's
-  // listener outlives it (a cluster may be removed and added again). Shared
+  // By cluster name; kept while the dispatcher lives (a cluster may be
+  // removed and added again).
+  std::map<std::string, ClusterListener> cluster_listeners_
+      ABSL_GUARDED_BY(membership_mu_);
+  // What each cluster's member calls: its cluster listener until cut. Shared
   // with the thread of a member abandoned while leaving, which may outlive
   // the dispatcher.
-  std::map<std::string, std::shared_ptr<ClusterListener>> listeners_
+  std::map<std::string, std::shared_ptr<backend::CuttableListener>> listeners_
       ABSL_GUARDED_BY(membership_mu_);
 
   mutable absl::Mutex mu_;

@@ -10,7 +10,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "backend/fake_cluster.h"
-#include "subscribe/member_leave.h"
+#include "backend/member_leave.h"
 #include "subscribe/wire_receipt.h"
 
 namespace ferry::subscribe {
@@ -531,11 +531,7 @@ class DualClusterDispatcherTest : public ::testing::Test {
     // assertion's test ends, and waited for before the clusters go.
     if (!release_.HasBeenNotified()) release_.Notify();
     dispatcher_->Stop();
-    const absl::Time give_up = absl::Now() + absl::Seconds(10);
-    while (MembersLeaving() > 0 && absl::Now() < give_up) {
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    ASSERT_EQ(MembersLeaving(), 0);
+    ASSERT_TRUE(backend::AwaitNoMembersLeaving(absl::Seconds(10)));
   }
 
   static std::vector<v1::ReceivedMessage> From(
@@ -743,11 +739,7 @@ TEST_F(DualClusterDispatcherTest, AMemberStuckLeavingIsAbandonedAfterTheLeaveTim
   // The abandoned member revokes what it owned: its listener was cut, so
   // nothing is committed for it, and the new member's partition stays.
   release_.Notify();
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (MembersLeaving() > 0 && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  ASSERT_EQ(MembersLeaving(), 0);
+  ASSERT_TRUE(backend::AwaitNoMembersLeaving(absl::Seconds(10)));
   ASSERT_THAT(main_.leave_commits("g"), SizeIs(leave_commits + 1));
   EXPECT_THAT(main_.leave_commits("g").back(), IsEmpty());
   EXPECT_THAT(dispatcher_->Snapshot().partitions, SizeIs(2));

@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "backend/fake_cluster.h"
-#include "subscribe/member_leave.h"
+#include "backend/member_leave.h"
 
 namespace ferry::subscribe {
 namespace {
@@ -70,11 +70,7 @@ class GroupRegistryTest : public ::testing::Test {
     if (!release_.HasBeenNotified()) release_.Notify();
     registry_.reset();
     // Abandoned members use cluster_ until they finish.
-    const absl::Time give_up = absl::Now() + absl::Seconds(10);
-    while (MembersLeaving() > 0 && absl::Now() < give_up) {
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    ASSERT_EQ(MembersLeaving(), 0);
+    ASSERT_TRUE(backend::AwaitNoMembersLeaving(absl::Seconds(10)));
   }
 
   // Waits until the group's series are gone, which the registry does once

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "backend/fake_cluster.h"
 #include "librdkafka/rdkafka.h"
 #include "testing/kafka_broker.h"
 #include "testing/kafka_client.h"
@@ -116,19 +117,6 @@ class SeekOnAssignListener final : public GroupMemberListener {
   // The first record delivered after each partition's seek completed.
   std::map<TopicPartition, int64_t> first_offset_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> errors_ ABSL_GUARDED_BY(mu_);
-};
-
-// Ignores everything: the second member only causes rebalances.
-class IdleListener : public GroupMemberListener {
- public:
-  void OnAssigned(const std::vector<AssignedPartition>&) override {}
-  std::map<TopicPartition, int64_t> OnRevoked(
-      const std::vector<TopicPartition>&) override {
-    return {};
-  }
-  void OnRecords(std::vector<ConsumedRecord>) override {}
-  void OnSeekDone(const TopicPartition&, int64_t) override {}
-  void OnError(const absl::Status&) override {}
 };
 
 TEST(KafkaGroupMemberTest, SeekRightAfterEachRebalanceTakesEffect) {
