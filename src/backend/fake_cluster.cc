@@ -1,7 +1,10 @@
 #include "backend/fake_cluster.h"
 
+#include <gtest/gtest.h>
+
 #include "api/retry.h"
 #include "backend/batch_completion.h"
+#include "backend/member_leave.h"
 #include "backend/record_batch.h"
 
 namespace ferry::backend {
@@ -242,6 +245,22 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> FakeCluster::OffsetsForTime(
 
 absl::StatusOr<std::vector<std::string>> FakeCluster::ListGroups() {
   return absl::UnimplementedError("fake cluster");
+}
+
+LeaveHold::LeaveHold(FakeCluster& cluster, absl::Duration longest) : cluster_(cluster) {
+  cluster_.HoldLeaving(&release_);
+  releaser_ = std::thread([this, longest] {
+    done_.WaitForNotificationWithTimeout(longest);
+    release_.Notify();
+  });
+}
+
+LeaveHold::~LeaveHold() {
+  done_.Notify();
+  releaser_.join();
+  cluster_.HoldLeaving(nullptr);
+  // Released members still wake up on release_.
+  EXPECT_TRUE(AwaitNoMembersLeaving(absl::Seconds(10)));
 }
 
 }  // namespace ferry::backend

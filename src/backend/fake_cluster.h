@@ -21,6 +21,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -155,6 +156,24 @@ class FakeCluster : public Cluster {
   int leaving_ ABSL_GUARDED_BY(mu_) = 0;
   std::map<std::string, std::vector<std::map<TopicPartition, int64_t>>> leave_commits_
       ABSL_GUARDED_BY(mu_);
+};
+
+// Holds the members leaving `cluster` (FakeCluster::HoldLeaving) while it
+// lives, at most `longest`: code that waits for a leave without a bound
+// then returns late (a test's timing assertion fails) instead of hanging.
+// Destruction releases them and waits until no member leaves anymore.
+class LeaveHold {
+ public:
+  LeaveHold(FakeCluster& cluster, absl::Duration longest);
+  ~LeaveHold();
+  LeaveHold(const LeaveHold&) = delete;
+  LeaveHold& operator=(const LeaveHold&) = delete;
+
+ private:
+  FakeCluster& cluster_;
+  absl::Notification release_;
+  absl::Notification done_;
+  std::thread releaser_;
 };
 
 }  // namespace ferry::backend

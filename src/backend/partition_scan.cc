@@ -8,11 +8,15 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "backend/member_leave.h"
 
 namespace ferry::backend {
 namespace {
 
 constexpr absl::Duration kCheckInterval = absl::Milliseconds(50);
+// How long closing the reader may take before it is abandoned: it commits
+// nothing, so only a stuck broker client takes longer.
+constexpr absl::Duration kReaderCloseTimeout = absl::Seconds(2);
 
 class Scan final : public GroupMemberListener {
  public:
@@ -131,6 +135,9 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
     all_positioned &= target.from.has_value();
   }
   Scan scan(partitions);
+  // The reader may be abandoned while closing, and call back after `scan`
+  // is gone.
+  auto listener = std::make_shared<CuttableListener>(&scan);
   // Starting at the end when every partition is moved anyway: nothing is
   // fetched before the seeks.
   auto reader = cluster.JoinGroup(
@@ -139,11 +146,14 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
        .start = {.kind = all_positioned ? StartPosition::Kind::kLatest
                                         : StartPosition::Kind::kEarliest},
        .standalone = true},
-      &scan);
+      listener.get());
   if (!reader.ok()) return reader.status();
   scan.Attach(reader->get());
   const bool finished = scan.Wait(deadline, quiet);
-  reader->reset();  // stops the reader before `scan` goes
+  // Stops the reader before `scan` goes; bounded, as the admin call or
+  // migration step waiting for this must answer.
+  LeaveOneWithin(*std::move(reader), listener, &cluster, kReaderCloseTimeout,
+                 fmt::format("reader {} of cluster {}", reader_name, cluster.name()));
   if (finished) return absl::OkStatus();
   return absl::DeadlineExceededError(
       fmt::format("reading {} of cluster {} did not finish in time",

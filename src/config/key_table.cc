@@ -298,8 +298,12 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "error names the group and cluster, ferry_subscribe_leaves_abandoned_total counts "
      "it, and its broker client is left to finish on its own (memory and threads stay "
      "allocated until it does); what was acked since the last commit is delivered "
-     "again. Other groups leave meanwhile. At most 10s: shutdown leaves every group "
-     "within it and must finish before its watchdog (shutdown.grace + 15s).",
+     "again. Other groups leave meanwhile. Also the bound on a mirror job's member "
+     "leaving when the job stops and on the control topic's reader closing at "
+     "shutdown (abandoned the same way, with an error naming them; "
+     "ferry_consumers_closing shows those still closing). At most 10s: shutdown "
+     "leaves every group within it and must finish before its watchdog "
+     "(shutdown.grace + 15s).",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::Seconds(1), absl::Seconds(10),
                               c.subscribe.leave_timeout);

@@ -43,6 +43,8 @@ ControlPlane::ControlPlane(backend::Cluster* cluster, Options options,
     : cluster_(cluster),
       options_(std::move(options)),
       listener_(listener),
+      member_listener_(std::make_shared<backend::CuttableListener>(
+          static_cast<backend::GroupMemberListener*>(this))),
       nodes_(options_.node_timeout, kKeepDeparted) {
   starter_ = std::thread([this] { Run(); });
   heartbeat_ = std::thread([this] { Heartbeat(); });
@@ -64,7 +66,11 @@ ControlPlane::~ControlPlane() {
                    options_.topic, std::string(left.status().message()));
     }
   }
-  member_.reset();
+  if (member_ != nullptr) {
+    backend::LeaveOneWithin(std::move(member_), member_listener_, cluster_,
+                            options_.leave_timeout,
+                            fmt::format("control topic {} reader", options_.topic));
+  }
 }
 
 NodeBeat ControlPlane::OwnBeat(bool left) const {
@@ -158,14 +164,15 @@ void ControlPlane::Run() {
                            .topics = {options_.topic},
                            .start = {.kind = backend::StartPosition::Kind::kEarliest},
                            .standalone = true},
-                          this);
+                          member_listener_.get());
   if (!member.ok()) {
     spdlog::error("control topic {}: cannot read: {}", options_.topic,
                   std::string(member.status().message()));
     return;
   }
   absl::MutexLock lock(&mu_);
-  if (!stopping_) member_ = *std::move(member);
+  // Also when stopping: the destructor closes it, within its bound.
+  member_ = *std::move(member);
   topic_ready_ = true;
 }
 

@@ -23,6 +23,7 @@
 #include "absl/synchronization/mutex.h"
 #include "backend/cluster.h"
 #include "backend/group_member.h"
+#include "backend/member_leave.h"
 #include "config/config.h"
 #include "control/control_record.h"
 #include "control/node_registry.h"
@@ -87,13 +88,19 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
     // to stop meanwhile is not held by a stalled cluster for the admin
     // timeout (the server passes cluster_probe.timeout).
     absl::Duration start_call_timeout = absl::Seconds(3);
+    // How long closing the control topic's reader may take; a reader still
+    // closing then is abandoned (backend/member_leave.h), so a stuck broker
+    // client cannot hold up the rest of the node's shutdown (groups leave
+    // after this).
+    absl::Duration leave_timeout = absl::Seconds(10);
   };
 
   // Starts in the background: creates the control topic if missing
   // (compacted, one partition) and starts reading, retrying while the control
   // cluster is unreachable. `cluster` and `listener` must outlive this.
   ControlPlane(backend::Cluster* cluster, Options options, ControlListener* listener);
-  // Writes this node's departure record (waiting up to 2 s for it).
+  // Writes this node's departure record (waiting up to 2 s for it) and
+  // closes the reader (at most Options::leave_timeout).
   ~ControlPlane() override;
 
   // Write a command and wait until the control cluster acknowledged it
@@ -204,6 +211,9 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   backend::Cluster* const cluster_;
   const Options options_;
   ControlListener* const listener_;
+  // What member_ calls: this, until cut (an abandoned reader may call back
+  // after this is gone).
+  const std::shared_ptr<backend::CuttableListener> member_listener_;
   std::unique_ptr<backend::GroupMember> member_;
   std::thread starter_;
   std::thread heartbeat_;

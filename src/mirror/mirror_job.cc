@@ -174,7 +174,7 @@ absl::StatusOr<std::unique_ptr<MirrorJob>> MirrorJob::Start(control::MirrorSpec 
     partitions += *checked;
   }
   std::unique_ptr<MirrorJob> job(
-      new MirrorJob(std::move(spec), target, std::move(options), metrics));
+      new MirrorJob(std::move(spec), source, target, std::move(options), metrics));
   auto member =
       source->JoinGroup({.group = MirrorGroup(job->spec_.name),
                          .client_id = fmt::format("ferryd/{}", job->options_.node_id),
@@ -182,7 +182,7 @@ absl::StatusOr<std::unique_ptr<MirrorJob>> MirrorJob::Start(control::MirrorSpec 
                          .start = {.kind = backend::StartPosition::Kind::kEarliest},
                          .max_prefetch_bytes = PrefetchBytes(
                              job->options_.max_in_flight_bytes, partitions)},
-                        job.get());
+                        job->member_listener_.get());
   if (!member.ok()) return member.status();
   job->member_ = *std::move(member);
   job->ticker_ = std::thread([job = job.get()] { job->Tick(); });
@@ -191,9 +191,15 @@ absl::StatusOr<std::unique_ptr<MirrorJob>> MirrorJob::Start(control::MirrorSpec 
   return job;
 }
 
-MirrorJob::MirrorJob(control::MirrorSpec spec, backend::Cluster* target, Options options,
+MirrorJob::MirrorJob(control::MirrorSpec spec, backend::Cluster* source,
+                     backend::Cluster* target, Options options,
                      metrics::Registry* metrics)
-    : spec_(std::move(spec)), target_(target), options_(std::move(options)) {
+    : spec_(std::move(spec)),
+      source_(source),
+      target_(target),
+      options_(std::move(options)),
+      member_listener_(std::make_shared<backend::CuttableListener>(
+          static_cast<backend::GroupMemberListener*>(this))) {
   // Not "job": Prometheus's own target label would rename it exported_job.
   const metrics::Labels labels = {{"mirror", spec_.name}};
   shared_ = std::make_shared<Shared>(
@@ -219,7 +225,10 @@ MirrorJob::~MirrorJob() {
     shared_->stopping = true;
   }
   if (ticker_.joinable()) ticker_.join();
-  member_.reset();  // OnRevoked commits the acknowledged prefixes
+  if (member_ == nullptr) return;
+  // OnRevoked commits the acknowledged prefixes.
+  backend::LeaveOneWithin(std::move(member_), member_listener_, source_,
+                          options_.leave_timeout, fmt::format("mirror {}", spec_.name));
 }
 
 void MirrorJob::Tick() {

@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "backend/cluster.h"
 #include "backend/group_member.h"
+#include "backend/member_leave.h"
 #include "control/control_record.h"
 #include "metrics/registry.h"
 #include "mirror/origin.h"
@@ -70,6 +71,10 @@ class MirrorJob final : private backend::GroupMemberListener {
     // How long a revoked partition waits for its in-flight records before
     // its acknowledged prefix is committed.
     absl::Duration revoke_wait = absl::Seconds(10);
+    // How long leaving the job's group may take when the job stops; a member
+    // still leaving then is abandoned (backend/member_leave.h), so a stuck
+    // broker client holds up neither the runner's other jobs nor shutdown.
+    absl::Duration leave_timeout = absl::Seconds(10);
   };
 
   // Checks the topics (on the source; on the target created with the
@@ -81,15 +86,16 @@ class MirrorJob final : private backend::GroupMemberListener {
                                                           backend::Cluster* target,
                                                           Options options,
                                                           metrics::Registry* metrics);
-  // Leaves the group, committing the acknowledged prefix of each partition.
+  // Leaves the group, committing the acknowledged prefix of each partition
+  // (at most Options::leave_timeout).
   ~MirrorJob() override;
 
   const control::MirrorSpec& spec() const { return spec_; }
 
  private:
   struct Shared;
-  MirrorJob(control::MirrorSpec spec, backend::Cluster* target, Options options,
-            metrics::Registry* metrics);
+  MirrorJob(control::MirrorSpec spec, backend::Cluster* source, backend::Cluster* target,
+            Options options, metrics::Registry* metrics);
 
   void Tick();
 
@@ -101,11 +107,15 @@ class MirrorJob final : private backend::GroupMemberListener {
   void OnError(const absl::Status& error) override;
 
   const control::MirrorSpec spec_;
+  backend::Cluster* const source_;
   backend::Cluster* const target_;
   const Options options_;
   // Publish callbacks keep this alive: a record the target answers after
   // the job stopped finds its state still there.
   std::shared_ptr<Shared> shared_;
+  // What member_ calls: this, until cut (an abandoned member may call back
+  // after this is gone).
+  const std::shared_ptr<backend::CuttableListener> member_listener_;
   std::unique_ptr<backend::GroupMember> member_;
   std::thread ticker_;
 };

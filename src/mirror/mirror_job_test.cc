@@ -297,5 +297,25 @@ TEST_F(MirrorJobTest, AMissingTargetTopicIsCreatedWithTheSourcesPartitions) {
   EXPECT_EQ(info->partitions.size(), 2u);
 }
 
+// The runner's thread stops a job; before, a member hanging while leaving
+// held it for good (no other job started or stopped, nor did shutdown go
+// on). Released later, the member revokes through a cut listener: nothing
+// is committed for it and, under ASan, nothing uses the destroyed job.
+TEST_F(MirrorJobTest, AJobWhoseMemberHangsLeavingStopsAfterTheLeaveTimeout) {
+  auto job = MirrorJob::Start(
+      {.name = "move", .source = "old", .target = "new", .topics = {"orders"}}, &source_,
+      &target_, {.node_id = "n1", .leave_timeout = absl::Milliseconds(200)}, &metrics_);
+  ASSERT_TRUE(job.ok()) << job.status();
+  Member().Assign({{.partition = {"orders", 0}, .next_offset = 0}});
+  {
+    backend::LeaveHold hold(source_, absl::Seconds(8));
+    const absl::Time start = absl::Now();
+    job->reset();
+    EXPECT_LT(absl::Now() - start, absl::Seconds(5));
+  }
+  ASSERT_EQ(source_.leave_commits(MirrorGroup("move")).size(), 1u);
+  EXPECT_TRUE(source_.leave_commits(MirrorGroup("move"))[0].empty());
+}
+
 }  // namespace
 }  // namespace ferry::mirror

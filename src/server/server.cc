@@ -200,7 +200,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
         mirror::MirrorJob::Options{
             .node_id = identity.id,
             .commit_interval = config.subscribe.commit_interval,
-            .max_in_flight_bytes = config.mirror.max_inflight_bytes},
+            .max_in_flight_bytes = config.mirror.max_inflight_bytes,
+            .leave_timeout = config.subscribe.leave_timeout},
         &server->registry_);
     server->node_control_ = std::make_unique<NodeControl>(
         server->groups_.get(), server->routes_.get(), server->breakers_.get(),
@@ -218,7 +219,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
             .started = server->started_,
             .heartbeat_interval = config.control.heartbeat_interval,
             .node_timeout = config.control.node_timeout,
-            .start_call_timeout = config.cluster_probe_timeout},
+            .start_call_timeout = config.cluster_probe_timeout,
+            .leave_timeout = config.subscribe.leave_timeout},
         server->node_control_.get());
     server->groups_->SetSeekLedger(server->control_.get());
     server->groups_->SetMigrationLookup(
