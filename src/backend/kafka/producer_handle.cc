@@ -7,22 +7,9 @@
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "backend/kafka/topic_admin.h"
 
 namespace ferry::backend::kafka {
-namespace {
-
-// Why `metadata` does not show `topic` usable (empty when it does).
-std::string TopicMissing(const rd_kafka_metadata_t& metadata, const std::string& topic) {
-  for (int i = 0; i < metadata.topic_cnt; ++i) {
-    const rd_kafka_metadata_topic_t& found = metadata.topics[i];
-    if (topic != found.topic) continue;
-    if (found.err != RD_KAFKA_RESP_ERR_NO_ERROR) return rd_kafka_err2str(found.err);
-    return found.partition_cnt > 0 ? "" : "no partitions";
-  }
-  return "not in the answer";
-}
-
-}  // namespace
 
 ProducerHandle::~ProducerHandle() {
   absl::MutexLock lock(&mu_);
@@ -62,24 +49,22 @@ void ProducerHandle::LearnOpenedTopics(absl::Duration timeout) {
 }
 
 bool ProducerHandle::RelearnTopic(const std::string& topic, absl::Time deadline) {
-  rd_kafka_topic_t* handle = Topic(topic);
-  if (handle == nullptr) return false;
-  absl::Duration pause = absl::Milliseconds(50);
-  while (true) {
-    MetadataPtr metadata = AskMetadata(handle, deadline - absl::Now(), topic);
-    const std::string why =
-        metadata == nullptr ? "no answer" : TopicMissing(*metadata, topic);
-    if (why.empty()) return true;
-    if (absl::Now() + pause >= deadline) {
-      spdlog::warn(
-          "producer metadata for created topic {} still says {}: its records may "
-          "fail NOT_FOUND until librdkafka's next topic scan (within 1 s)",
-          topic, why);
-      return false;
-    }
-    absl::SleepFor(pause);
-    pause = std::min(pause * 2, absl::Seconds(1));
-  }
+  if (Topic(topic) == nullptr) return false;
+  const absl::Status shown =
+      AwaitMetadata(producer_.get(), topic, deadline,
+                    fmt::format("producer metadata for created topic {}", topic),
+                    "created", [](const rd_kafka_metadata_topic_t* found) -> std::string {
+                      if (found == nullptr) return "it does not exist";
+                      if (found->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+                        return rd_kafka_err2str(found->err);
+                      return found->partition_cnt > 0 ? "" : "no partitions";
+                    });
+  if (shown.ok()) return true;
+  spdlog::warn(
+      "{}: its records may fail NOT_FOUND until librdkafka's next topic scan (within "
+      "1 s)",
+      std::string(shown.message()));
+  return false;
 }
 
 MetadataPtr ProducerHandle::AskMetadata(rd_kafka_topic_t* only, absl::Duration timeout,

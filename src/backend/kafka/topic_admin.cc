@@ -177,33 +177,6 @@ absl::Status TopicResultsStatus(const rd_kafka_topic_result_t** results, size_t 
   return absl::OkStatus();
 }
 
-// Polls metadata with a growing pause until `not_ready` returns an empty
-// string, or `deadline` passes. Otherwise `not_ready` says why the topic
-// (nullptr when absent) is not there yet; the timeout message quotes it after
-// `done_what` ("created, but 1 of 3 partitions have no leader").
-absl::Status AwaitMetadata(
-    rd_kafka_t* handle, const std::string& topic, absl::Time deadline,
-    std::string_view context, std::string_view done_what,
-    const std::function<std::string(const rd_kafka_metadata_topic_t*)>& not_ready) {
-  absl::Duration pause = absl::Milliseconds(50);
-  std::string why;
-  while (true) {
-    absl::StatusOr<MetadataPtr> metadata =
-        FetchTopicMetadata(handle, topic, deadline, context);
-    if (metadata.ok()) {
-      why = not_ready(FindTopic(**metadata, topic));
-      if (why.empty()) return absl::OkStatus();
-    } else {
-      why = std::string(metadata.status().message());
-    }
-    if (absl::Now() + pause >= deadline) {
-      return TimedOut(context, fmt::format("{}, but {}", done_what, why));
-    }
-    absl::SleepFor(pause);
-    pause = std::min(pause * 2, absl::Seconds(1));
-  }
-}
-
 // The offset at `end` (RD_KAFKA_OFFSET_BEGINNING or _END) of each of
 // `partitions`, in their order, retrying retryable errors until `deadline`.
 absl::StatusOr<std::vector<int64_t>> ListOffsets(
@@ -240,6 +213,29 @@ absl::StatusOr<std::vector<int64_t>> ListOffsets(
 }
 
 }  // namespace
+
+absl::Status AwaitMetadata(
+    rd_kafka_t* handle, const std::string& topic, absl::Time deadline,
+    std::string_view context, std::string_view done_what,
+    const std::function<std::string(const rd_kafka_metadata_topic_t*)>& not_ready) {
+  absl::Duration pause = absl::Milliseconds(50);
+  std::string why;
+  while (true) {
+    absl::StatusOr<MetadataPtr> metadata =
+        FetchTopicMetadata(handle, topic, deadline, context);
+    if (metadata.ok()) {
+      why = not_ready(FindTopic(**metadata, topic));
+      if (why.empty()) return absl::OkStatus();
+    } else {
+      why = std::string(metadata.status().message());
+    }
+    if (absl::Now() + pause >= deadline) {
+      return TimedOut(context, fmt::format("{}, but {}", done_what, why));
+    }
+    absl::SleepFor(pause);
+    pause = std::min(pause * 2, absl::Seconds(1));
+  }
+}
 
 // Watermarks are asked for all partitions at once, one ListOffsets request
 // per leader and end (librdkafka 2.0.2 has no ListOffsets admin call), with

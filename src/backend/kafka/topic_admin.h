@@ -2,8 +2,10 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -32,6 +34,17 @@ absl::Status CreateTopic(rd_kafka_t* handle, const std::string& topic, int parti
 // __transaction_state).
 absl::StatusOr<std::map<std::string, int>> PartitionCounts(rd_kafka_t* handle,
                                                            absl::Duration timeout);
+
+// Asks for `topic`'s metadata (a request naming it), with a pause growing
+// from 50 ms to 1 s, until `not_ready` returns an empty string, or
+// `deadline` passes: then DEADLINE_EXCEEDED (via the error table) quoting
+// `not_ready`'s last reason after `done_what` ("created, but 1 of 3
+// partitions have no leader"). `not_ready` gets the topic's entry, nullptr
+// when the answer says the topic does not exist.
+absl::Status AwaitMetadata(
+    rd_kafka_t* handle, const std::string& topic, absl::Time deadline,
+    std::string_view context, std::string_view done_what,
+    const std::function<std::string(const rd_kafka_metadata_topic_t*)>& not_ready);
 
 // NOT_FOUND for an unknown topic.
 absl::Status DeleteTopic(rd_kafka_t* handle, const std::string& topic,
