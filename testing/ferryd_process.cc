@@ -21,10 +21,41 @@
 
 namespace ferry::testing {
 
+namespace {
+
+// Where WriteTempFile writes: one directory per test program, removed with
+// everything in it (stores a node made beside a file too) when the program
+// exits, after failed tests as well. Not in forked children (death tests).
+class TempFiles {
+ public:
+  TempFiles() : owner_pid_(getpid()) {
+    std::string pattern = absl::StrCat(P_tmpdir, "/ferry-", getpid(), "-XXXXXX");
+    if (mkdtemp(pattern.data()) != nullptr) dir_ = pattern;
+  }
+  ~TempFiles() {
+    if (dir_.empty() || getpid() != owner_pid_) return;
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+  TempFiles(const TempFiles&) = delete;
+  TempFiles& operator=(const TempFiles&) = delete;
+
+  // Empty when it could not be made.
+  const std::string& dir() const { return dir_; }
+
+ private:
+  const pid_t owner_pid_;
+  std::string dir_;
+};
+
+}  // namespace
+
 std::string WriteTempFile(const std::string& stem, const std::string& content) {
+  static TempFiles files;
   static std::atomic<int> counter{0};
-  std::string path =
-      absl::StrCat(P_tmpdir, "/ferry-", getpid(), "-", counter++, "-", stem);
+  EXPECT_FALSE(files.dir().empty())
+      << "cannot make a temp directory for the test's files";
+  const std::string path = absl::StrCat(files.dir(), "/", counter++, "-", stem);
   std::ofstream(path) << content;
   return path;
 }

@@ -104,7 +104,9 @@ std::string KafkaClusterEntry(const std::string& name, const std::string& bootst
 // serves every topic.
 std::string MainClusterYaml(const std::string& bootstrap);
 
-// Writes `content` to a fresh file in the temp directory; returns its path.
+// Writes `content` to a fresh file in the test program's own temp
+// directory, removed with what else is in it when the program exits;
+// returns its path.
 std::string WriteTempFile(const std::string& stem, const std::string& content);
 
 }  // namespace ferry::testing
