@@ -129,6 +129,23 @@ int FakeCluster::leaving() const {
   return leaving_;
 }
 
+bool FakeCluster::AwaitLeaving(int count, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto reached = [this, count]()
+                     ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return leaving_ >= count; };
+  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
+bool FakeCluster::AwaitLeaveCommits(const std::string& group, size_t count,
+                                    absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = leave_commits_.find(group);
+    return it != leave_commits_.end() && it->second.size() >= count;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
 void FakeCluster::Leave(FakeGroupMember*) {
   absl::Notification* hold;
   {

@@ -110,6 +110,13 @@ class FakeCluster : public Cluster {
   void HoldLeaving(absl::Notification* release);
   // How many members are blocked leaving now.
   int leaving() const;
+  // Waits until at least `count` members are blocked leaving; false after
+  // `timeout`.
+  bool AwaitLeaving(int count, absl::Duration timeout) const;
+  // Waits until members of `group` made `count` leave commits (each after
+  // its listener's OnRevoked returned); false after `timeout`.
+  bool AwaitLeaveCommits(const std::string& group, size_t count,
+                         absl::Duration timeout) const;
   // What members of `group` committed as they left (their OnRevoked
   // offsets), oldest first; readable after the members are gone.
   std::vector<std::map<TopicPartition, int64_t>> leave_commits(

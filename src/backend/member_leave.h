@@ -73,7 +73,16 @@ class CuttableListener final : public GroupMemberListener {
  public:
   explicit CuttableListener(GroupMemberListener* target) : target_(target) {}
 
-  // From now on events are dropped; waits for one being handled.
+  // From now on events are dropped. Once Cut() returned, no event is being
+  // passed to `target` nor ever will be: `target` may be destroyed. Waits
+  // for an event being handled, so not from inside one (it would wait for
+  // itself). Idempotent; any thread.
+  //
+  // Who may still call in: the member, on its own threads, until it is
+  // destroyed (an abandoned member whenever it gets unstuck, maybe after
+  // the owner is gone: it holds this listener through
+  // LeavingMember::keep_alive). Those calls return at once; OnRevoked
+  // returns no offsets, so nothing is committed.
   void Cut();
 
   void OnAssigned(const std::vector<AssignedPartition>& partitions) override;

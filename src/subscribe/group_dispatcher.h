@@ -251,7 +251,11 @@ class GroupDispatcher final : public std::enable_shared_from_this<GroupDispatche
   // Tells the dispatcher which cluster a member's event is about. Reached
   // through a backend::CuttableListener (listeners_), cut when its member
   // was abandoned while leaving (see Leave): the member may call back
-  // whenever it gets unstuck, after the dispatcher is gone.
+  // whenever it gets unstuck, after the dispatcher is gone. After the cut
+  // (CuttableListener::Cut states what then holds) no event of that member
+  // reaches the dispatcher, and its revoke commits nothing (the next owner
+  // redelivers from the last commit); a later join of the cluster gets a
+  // fresh CuttableListener in front of the same ClusterListener.
   class ClusterListener final : public backend::GroupMemberListener {
    public:
     ClusterListener(GroupDispatcher* dispatcher, backend::Cluster* cluster)

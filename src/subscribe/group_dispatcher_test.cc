@@ -672,25 +672,20 @@ TEST_F(DualClusterDispatcherTest, AClusterSlowToLeaveDoesNotHoldUpTheOther) {
   for (auto [slow, other] : {std::pair{&main_, &standby_}, {&standby_, &main_}}) {
     SCOPED_TRACE(slow->name() + " slow to leave");
     SetUpDispatcher({});
+    const size_t other_commits = other->leave_commits("g").size();
     absl::Notification release;
     slow->HoldLeaving(&release);
     std::thread stopper([this] { dispatcher_->Stop(); });
-    const auto owned = [this](const std::string& cluster) {
-      for (const auto& p : dispatcher_->Snapshot().partitions) {
-        if (p.cluster == cluster) return true;
-      }
-      return false;
-    };
-    const absl::Time give_up = absl::Now() + absl::Seconds(10);
-    while (owned(other->name()) && absl::Now() < give_up) {
-      absl::SleepFor(absl::Milliseconds(5));
+    // The other member revoked (its partition dropped) and committed while
+    // the slow one is still held.
+    EXPECT_TRUE(other->AwaitLeaveCommits("g", other_commits + 1, absl::Seconds(10)))
+        << other->name() << " waited for the slow one";
+    for (const auto& p : dispatcher_->Snapshot().partitions) {
+      EXPECT_NE(p.cluster, other->name());
     }
-    EXPECT_FALSE(owned(other->name())) << other->name() << " waited for the slow one";
     // Its leaving thread may start after the other one finished.
-    while (slow->leaving() == 0 && absl::Now() < give_up) {
-      absl::SleepFor(absl::Milliseconds(5));
-    }
-    EXPECT_EQ(slow->leaving(), 1);
+    EXPECT_TRUE(slow->AwaitLeaving(1, absl::Seconds(10)));
+    EXPECT_FALSE(release.HasBeenNotified());
     release.Notify();
     stopper.join();
     slow->HoldLeaving(nullptr);
@@ -716,11 +711,7 @@ TEST_F(DualClusterDispatcherTest, AMemberStuckLeavingIsAbandonedAfterTheLeaveTim
   dispatcher_->SetClusters({&standby_});  // returns although main never left
   EXPECT_LT(absl::Now() - start, absl::Seconds(5));
   // Its leaving thread may reach the hold after the wait gave up.
-  const absl::Time held_by = absl::Now() + absl::Seconds(10);
-  while (main_.leaving() == 0 && absl::Now() < held_by) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-  EXPECT_EQ(main_.leaving(), 1);
+  EXPECT_TRUE(main_.AwaitLeaving(1, absl::Seconds(10)));
   EXPECT_THAT(
       registry_.Render(),
       ::testing::HasSubstr("ferry_subscribe_leaves_abandoned_total{cluster=\"main\"} 1"));
@@ -780,10 +771,7 @@ TEST_F(DualClusterDispatcherTest, ReadListChangesReachTheOpenStream) {
   absl::Notification release;
   main_.HoldLeaving(&release);
   std::thread remover([&] { moving->SetClusters({&standby_}); });
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (main_.leaving() == 0 && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
+  EXPECT_TRUE(main_.AwaitLeaving(1, absl::Seconds(10)));
   EXPECT_THAT(moving->Ack(1, Receipts({from_main[1], from_main[2]})), IsEmpty());
   auto from_standby = sink->Take();
   ASSERT_THAT(from_standby, SizeIs(1)) << "main delivered while it was being left";

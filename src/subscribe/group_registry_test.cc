@@ -98,10 +98,7 @@ class GroupRegistryTest : public ::testing::Test {
   }
 
   void WaitUntilLeaving(int count) {
-    const absl::Time give_up = absl::Now() + absl::Seconds(10);
-    while (cluster_.leaving() < count && absl::Now() < give_up) {
-      absl::SleepFor(absl::Milliseconds(10));
-    }
+    ASSERT_TRUE(cluster_.AwaitLeaving(count, absl::Seconds(10)));
     ASSERT_EQ(cluster_.leaving(), count);
   }
 
