@@ -96,6 +96,16 @@ class Subscriber:
         close_timeout: how long ``close`` waits for running handlers (30 s).
     """
 
+    #: True on the native path (ferry._native over the C++ SDK).
+    native = False
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Subscriber:
+            from ferry import _native_subscriber
+            if _native_subscriber.serves(kwargs):
+                cls = _native_subscriber.NativeSubscriber
+        return object.__new__(cls)
+
     def __init__(self, endpoints, group: str, topics, *, ordering="none",
                  ack_deadline=30.0, max_outstanding_messages: int = 1000,
                  max_outstanding_bytes: int = 10 << 20, start="latest",
