@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <optional>
+#include <type_traits>
 #include <vector>
 
 #include "ferry/client/subscriber.h"
@@ -102,6 +103,21 @@ void NoteSubscriberBuilt();
 // True on a thread running one of the subscriber's callbacks (on_error,
 // on_receipt_failure): close() there must not wait for that thread.
 bool InCallback();
+
+// Runs `call` with the GIL released (the caller holds it) and returns what
+// it returns.
+template <typename F>
+auto WithoutGil(F call) {
+  PyThreadState* saved = PyEval_SaveThread();
+  if constexpr (std::is_void_v<decltype(call())>) {
+    call();
+    PyEval_RestoreThread(saved);
+  } else {
+    auto result = call();
+    PyEval_RestoreThread(saved);
+    return result;
+  }
+}
 
 // Runs `call` (which holds no GIL) on a C++ SDK thread with the GIL taken and
 // the thread marked as in a callback; does nothing while Python finalizes.

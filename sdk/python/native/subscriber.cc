@@ -76,9 +76,10 @@ struct FatalReported {
 struct State {
   std::shared_ptr<client::Subscriber> subscriber;
   std::deque<ReceivedObject*> pending;
-  Py_ssize_t next = 0;  // first message of pending.front() not handed out
-  bool closed = false;
-  std::thread closer;  // a close() made from a callback runs here
+  Py_ssize_t next = 0;   // first message of pending.front() not handed out
+  bool stopped = false;  // no more hand-outs (stop() or close())
+  bool closed = false;   // the SDK's Close was called
+  std::thread closer;    // a close() made from a callback runs here
   PyObject* make_error = nullptr;
   PyObject* failure = nullptr;  // the typed fatal error, made once
   std::chrono::milliseconds ack_deadline{0};
@@ -248,7 +249,7 @@ PyObject* Take(State* s, double timeout, bool one, Py_ssize_t max) {
       }
       if (taken != nullptr) return taken;
     }
-    if (s->closed) Py_RETURN_NONE;
+    if (s->stopped) Py_RETURN_NONE;
     Clock::time_point now = Clock::now();
     if (!first && now >= deadline) Py_RETURN_NONE;
     auto wait =
@@ -258,13 +259,15 @@ PyObject* Take(State* s, double timeout, bool one, Py_ssize_t max) {
     std::optional<client::MessageBatch> batch;
     std::optional<client::SubscriberError> failure;
     client::Subscriber* subscriber = s->subscriber.get();
-    Py_BEGIN_ALLOW_THREADS batch = subscriber->NextBatch(wait);
-    if (!batch) failure = subscriber->Failure();
-    Py_END_ALLOW_THREADS if (batch) {
+    WithoutGil([&] {
+      batch = subscriber->NextBatch(wait);
+      if (!batch) failure = subscriber->Failure();
+    });
+    if (batch) {
       if (batch->empty()) continue;
       ReceivedObject* received = NewReceived(std::move(*batch), s->ack_deadline);
       if (received == nullptr) return nullptr;
-      if (s->closed) {  // closed while this thread waited: as close() does
+      if (s->stopped) {  // stopped while this thread waited: as stop() does
         NackRange(received, 0,
                   static_cast<Py_ssize_t>(received->received->settled.size()));
         Py_DECREF(received);
@@ -273,10 +276,9 @@ PyObject* Take(State* s, double timeout, bool one, Py_ssize_t max) {
       s->pending.push_back(received);
       continue;
     }
-    if (failure && !s->closed) {
+    if (failure && !s->stopped) {
       if (FatalReported* reported = s->fatal_reported.get()) {
-        Py_BEGIN_ALLOW_THREADS reported->Await(std::chrono::seconds(5));
-        Py_END_ALLOW_THREADS
+        WithoutGil([reported] { reported->Await(std::chrono::seconds(5)); });
       }
       return RaiseFailure(s, *failure);
     }
@@ -359,6 +361,19 @@ void NackPending(State* s) {
   s->next = 0;
 }
 
+// Stops handing out messages (receive returns None) and nacks what was taken
+// but not handed out; the streams stay open, for the settlements of
+// messages handed out before (the callback API's close waits for its
+// handlers between stop() and close()).
+PyObject* Stop(PyObject* self, PyObject*) {
+  State* s = reinterpret_cast<SubscriberObject*>(self)->state;
+  if (!InForkedChild() && !s->stopped) {
+    s->stopped = true;
+    NackPending(s);
+  }
+  Py_RETURN_NONE;
+}
+
 PyObject* Close(PyObject* self, PyObject* arg) {
   State* s = reinterpret_cast<SubscriberObject*>(self)->state;
   if (InForkedChild()) Py_RETURN_TRUE;
@@ -366,25 +381,20 @@ PyObject* Close(PyObject* self, PyObject* arg) {
   if (!timeout) return nullptr;
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
       std::chrono::duration<double>(std::max(*timeout, 0.0)));
+  Stop(self, nullptr);
   if (s->closed) {
-    if (s->closer.joinable() && !InCallback()) {
-      Py_BEGIN_ALLOW_THREADS s->closer.join();
-      Py_END_ALLOW_THREADS
-    }
+    if (s->closer.joinable() && !InCallback()) WithoutGil([s] { s->closer.join(); });
     Py_RETURN_TRUE;
   }
   s->closed = true;
-  NackPending(s);
   if (InCallback()) {
     // The SDK's Close waits for the thread running this callback: close
     // from another one, as the pure path's close from on_error goes on.
     s->closer = std::thread([subscriber = s->subscriber, ms] { subscriber->Close(ms); });
     Py_RETURN_TRUE;
   }
-  bool done;
   client::Subscriber* subscriber = s->subscriber.get();
-  Py_BEGIN_ALLOW_THREADS done = subscriber->Close(ms);
-  Py_END_ALLOW_THREADS return PyBool_FromLong(done);
+  return PyBool_FromLong(WithoutGil([subscriber, ms] { return subscriber->Close(ms); }));
 }
 
 PyObject* Failure(PyObject* self, PyObject*) {
@@ -430,9 +440,10 @@ void SubscriberDealloc(PyObject* self) {
         subscriber.reset();
       }).detach();
     } else {
-      Py_BEGIN_ALLOW_THREADS if (closer.joinable()) closer.join();
-      subscriber.reset();
-      Py_END_ALLOW_THREADS
+      WithoutGil([&] {
+        if (closer.joinable()) closer.join();
+        subscriber.reset();
+      });
     }
   }
   PyTypeObject* type = Py_TYPE(self);
@@ -445,6 +456,8 @@ PyMethodDef subscriber_methods[] = {
      "receive(timeout=None) -> Message or None"},
     {"receive_batch", AsMethod(ReceiveBatch), METH_FASTCALL | METH_KEYWORDS,
      "receive_batch(timeout=None, max_messages=None) -> MessageBatch or None"},
+    {"stop", AsMethod(Stop), METH_NOARGS,
+     "Stops handing out messages; streams stay open."},
     {"close", AsMethod(Close), METH_O, "close(timeout) -> bool"},
     {"failure", AsMethod(Failure), METH_NOARGS, "The fatal error, or None."},
     {"stats", AsMethod(Stats), METH_NOARGS,

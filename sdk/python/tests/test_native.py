@@ -37,13 +37,16 @@ def first_batch(sub, timeout=30.0):
 
 def test_path_taken_by_options(node):
     plain = ferry.Subscriber([node.endpoint], unique("g"), ["t"])
-    with_callback = ferry.Subscriber([node.endpoint], unique("g"), ["t"], callback=print)
+    unordered = ferry.Subscriber([node.endpoint], unique("g"), ["t"], callback=print)
+    keyed = ferry.Subscriber([node.endpoint], unique("g"), ["t"], callback=print,
+                             ordering="key")
     try:
         assert plain.native and isinstance(plain, ferry.Subscriber)
-        assert not with_callback.native  # the callback API is pure Python
+        assert unordered.native
+        assert not keyed.native  # handler chains per key: the pure path's
     finally:
-        plain.close()
-        with_callback.close()
+        for subscriber in (plain, unordered, keyed):
+            subscriber.close()
     # An option the C++ SDK refuses (the pure path leaves it to the node).
     loose = ferry.Subscriber([node.endpoint], unique("g"), ["t"], ack_deadline=0.2)
     try:

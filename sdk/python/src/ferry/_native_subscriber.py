@@ -11,8 +11,10 @@ the same errors.
 """
 import atexit
 import inspect
+import logging
 import os
 import threading
+import time
 import weakref
 from typing import Optional
 
@@ -29,9 +31,13 @@ except ImportError:  # installed without the extension: pure Python only
 else:
     MessageBatch.register(_native.MessageBatch)
 
-#: Options only the pure path serves: the callback API (its handler pool),
-#: TLS/token credentials and raw grpcio channel options.
-PURE_ONLY = ("callback", "credentials", "channel_options")
+#: Options only the pure path serves: TLS/token credentials and raw grpcio
+#: channel options (and the callback API with key or partition ordering).
+PURE_ONLY = ("credentials", "channel_options")
+
+#: Most messages a handler thread takes at a time (as the pure dispatcher's
+#: MAX_HANDLER_CHUNK): its unsettled messages keep being extended meanwhile.
+MAX_HANDLER_CHUNK = 32
 
 
 def available() -> bool:
@@ -41,9 +47,17 @@ def available() -> bool:
 
 
 def serves(kwargs) -> bool:
-    return available() and all(kwargs.get(name) is None for name in PURE_ONLY)
+    if not available() or any(kwargs.get(name) is not None for name in PURE_ONLY):
+        return False
+    if kwargs.get("callback") is None:
+        return True
+    try:  # the callback API natively only without ordering (no handler chains)
+        return _types.ordering_of(kwargs.get("ordering", "none")) is _types.Ordering.NONE
+    except ValueError:
+        return False  # the pure path raises it
 
 
+log = logging.getLogger("ferry")
 _SIGNATURE = inspect.signature(Subscriber.__init__)
 #: The options SubscriberCore checks (all but the shell's).
 _CORE_OPTIONS = [name for name in inspect.signature(SubscriberCore.__init__).parameters
@@ -130,6 +144,14 @@ class NativeSubscriber(Subscriber):
         self.receive_batch = self._native.receive_batch
         self._threads = []  # the C++ SDK's threads are not Python threads
         self._close_lock = threading.Lock()
+        self._callback, self._auto_ack = options["callback"], options["auto_ack"]
+        self._handlers = []
+        if self._callback is not None:
+            self._handlers = [threading.Thread(target=self._handler_loop,
+                                               name="ferry-handler-%d" % i, daemon=True)
+                              for i in range(options["handler_threads"])]
+            for thread in self._handlers:
+                thread.start()
         _open.add(self)
 
     def __iter__(self):
@@ -150,14 +172,48 @@ class NativeSubscriber(Subscriber):
 
     def close(self, timeout: Optional[float] = None) -> bool:
         timeout = self._close_timeout if timeout is None else timeout
-        # From on_error (an SDK thread) while another thread's close is under
-        # way: that close waits for this thread, so do not wait for it.
-        if not self._close_lock.acquire(blocking=not _native.in_callback()):
+        me = threading.current_thread()
+        from_handler = me in self._handlers
+        # From on_error (an SDK thread) or a callback while another thread's
+        # close is under way: that close waits for this thread, so do not
+        # wait for it.
+        if not self._close_lock.acquire(blocking=not (_native.in_callback() or from_handler)):
             return False
         try:
-            return self._native.close(float(timeout))
+            deadline = time.monotonic() + timeout
+            self._native.stop()
+            handlers_done = not from_handler
+            if self._handlers and not from_handler:
+                for thread in self._handlers:
+                    thread.join(max(0.0, deadline - time.monotonic()))
+                handlers_done = not any(thread.is_alive() for thread in self._handlers)
+            closed = self._native.close(float(max(0.0, deadline - time.monotonic())))
+            return closed and handlers_done
         finally:
             self._close_lock.release()
+
+    def _handler_loop(self):
+        """The callback API without ordering: each handler thread takes up to
+        MAX_HANDLER_CHUNK messages of the oldest response and calls the
+        callback on each; a call that returns without settling its message
+        acks it (auto_ack), one that raises nacks it."""
+        take, callback, auto_ack = self._native.receive_batch, self._callback, self._auto_ack
+        while True:
+            try:
+                batch = take(None, MAX_HANDLER_CHUNK)
+            except Exception:  # noqa: BLE001 - a fatal failure ends delivery
+                return
+            if batch is None:
+                return
+            for message in batch:
+                try:
+                    callback(message)
+                except Exception:  # noqa: BLE001 - a failing handler nacks
+                    log.exception("ferry: message handler raised; nacking %r", message)
+                    message.nack()
+                    continue
+                if auto_ack:
+                    message.ack()  # nothing when the handler settled it
 
 
 def ms(seconds: float) -> int:
