@@ -11,7 +11,6 @@ the same errors.
 """
 import atexit
 import inspect
-import logging
 import os
 import threading
 import time
@@ -22,7 +21,7 @@ from ferry import _common, _types
 from ferry._message import MessageBatch, Stats, SubscriberError
 from ferry._subscriber_core import SubscriberCore
 from ferry.errors import error_from_status
-from ferry.subscriber import Subscriber
+from ferry.subscriber import Subscriber, call_each
 
 try:
     from ferry import _native
@@ -57,7 +56,6 @@ def serves(kwargs) -> bool:
         return False  # the pure path raises it
 
 
-log = logging.getLogger("ferry")
 _SIGNATURE = inspect.signature(Subscriber.__init__)
 #: The options SubscriberCore checks (all but the shell's).
 _CORE_OPTIONS = [name for name in inspect.signature(SubscriberCore.__init__).parameters
@@ -205,15 +203,7 @@ class NativeSubscriber(Subscriber):
                 return
             if batch is None:
                 return
-            for message in batch:
-                try:
-                    callback(message)
-                except Exception:  # noqa: BLE001 - a failing handler nacks
-                    log.exception("ferry: message handler raised; nacking %r", message)
-                    message.nack()
-                    continue
-                if auto_ack:
-                    message.ack()  # nothing when the handler settled it
+            call_each(batch, callback, auto_ack)
 
 
 def ms(seconds: float) -> int:
