@@ -210,14 +210,20 @@ PyObject* SubscriberNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   return reinterpret_cast<PyObject*>(self);
 }
 
-// Sets the fatal error (made once) as the current exception.
-PyObject* RaiseFailure(State* s, const client::SubscriberError& e) {
+// The typed fatal error, made once; false with make_error's exception set.
+bool MakeFailure(State* s, const client::SubscriberError& e) {
   if (s->failure == nullptr) {
     s->failure = PyObject_CallFunction(s->make_error, "iss", e.code, e.error.c_str(),
                                        e.endpoint.c_str());
-    if (s->failure == nullptr) return nullptr;
   }
-  PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(s->failure)), s->failure);
+  return s->failure != nullptr;
+}
+
+// Sets the fatal error as the current exception.
+PyObject* RaiseFailure(State* s, const client::SubscriberError& e) {
+  if (MakeFailure(s, e)) {
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(s->failure)), s->failure);
+  }
   return nullptr;
 }
 
@@ -403,9 +409,7 @@ PyObject* Failure(PyObject* self, PyObject*) {
   if (s->failure == nullptr) {
     std::optional<client::SubscriberError> failure = s->subscriber->Failure();
     if (!failure) Py_RETURN_NONE;
-    RaiseFailure(s, *failure);
-    PyErr_Clear();
-    if (s->failure == nullptr) return nullptr;
+    if (!MakeFailure(s, *failure)) return nullptr;
   }
   Py_INCREF(s->failure);
   return s->failure;
