@@ -127,22 +127,28 @@ PyObject* SubscriberNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
                                    "backoff_initial_ms",
                                    "backoff_max_ms",
                                    "close_timeout_ms",
+                                   "tls",
+                                   "ca_file",
+                                   "cert_file",
+                                   "key_file",
+                                   "token",
                                    "make_error",
                                    "report_error",
                                    "report_receipt_failure",
                                    nullptr};
   PyObject *endpoints, *topics, *make_error, *report_error, *report_receipt;
   const char *group, *filter, *dead_letter_topic, *client_id;
-  int ordering, start, max_attempts, ack_batch_count;
+  const char *ca_file = "", *cert_file = "", *key_file = "", *token = "";
+  int ordering, start, max_attempts, ack_batch_count, tls = 0;
   long long ack_deadline_ms, max_messages, max_bytes, start_ms, ack_batch_delay_ms,
       max_extension_ms, backoff_initial_ms, backoff_max_ms, close_timeout_ms;
   if (!PyArg_ParseTupleAndKeywords(
-          args, kwargs, "$OsOiLLLiLsissiLLLLLOOO", const_cast<char**>(keywords),
+          args, kwargs, "$OsOiLLLiLsissiLLLLLpssssOOO", const_cast<char**>(keywords),
           &endpoints, &group, &topics, &ordering, &ack_deadline_ms, &max_messages,
           &max_bytes, &start, &start_ms, &filter, &max_attempts, &dead_letter_topic,
           &client_id, &ack_batch_count, &ack_batch_delay_ms, &max_extension_ms,
-          &backoff_initial_ms, &backoff_max_ms, &close_timeout_ms, &make_error,
-          &report_error, &report_receipt)) {
+          &backoff_initial_ms, &backoff_max_ms, &close_timeout_ms, &tls, &ca_file,
+          &cert_file, &key_file, &token, &make_error, &report_error, &report_receipt)) {
     return nullptr;
   }
   if (InForkedChild()) {
@@ -176,7 +182,12 @@ PyObject* SubscriberNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
       .AckBatch(ack_batch_count, milliseconds(ack_batch_delay_ms))
       .MaxExtension(milliseconds(max_extension_ms))
       .ReconnectBackoff(milliseconds(backoff_initial_ms), milliseconds(backoff_max_ms))
-      .CloseTimeout(milliseconds(close_timeout_ms));
+      .CloseTimeout(milliseconds(close_timeout_ms))
+      .Security({.tls = tls != 0,
+                 .ca_file = ca_file,
+                 .cert_file = cert_file,
+                 .key_file = key_file,
+                 .token = token});
   std::shared_ptr<FatalReported> fatal_reported;
   if (report_error != Py_None) {
     fatal_reported = std::make_shared<FatalReported>();

@@ -30,9 +30,10 @@ except ImportError:  # installed without the extension: pure Python only
 else:
     MessageBatch.register(_native.MessageBatch)
 
-#: Options only the pure path serves: TLS/token credentials and raw grpcio
-#: channel options (and the callback API with key or partition ordering).
-PURE_ONLY = ("credentials", "channel_options")
+#: Options only the pure path serves: raw grpcio channel options (and
+#: credentials not made by ferry.credentials(), and the callback API with key
+#: or partition ordering).
+PURE_ONLY = ("channel_options",)
 
 #: Most messages a handler thread takes at a time (as the pure dispatcher's
 #: MAX_HANDLER_CHUNK): its unsettled messages keep being extended meanwhile.
@@ -47,6 +48,9 @@ def available() -> bool:
 
 def serves(kwargs) -> bool:
     if not available() or any(kwargs.get(name) is not None for name in PURE_ONLY):
+        return False
+    credentials = kwargs.get("credentials")
+    if credentials is not None and not hasattr(credentials, "_ferry_security"):
         return False
     if kwargs.get("callback") is None:
         return True
@@ -103,6 +107,9 @@ class NativeSubscriber(Subscriber):
         close_timeout = options["close_timeout"]
         self._close_timeout = _types.seconds_of(close_timeout, "close_timeout")
         opened = core.open_request.open
+        credentials = options["credentials"]
+        ca_file, cert_file, key_file, token = (
+            ("", "", "", "") if credentials is None else credentials._ferry_security)
         start_kind, start_ms = _start_ms(opened.start)
 
         def report_error(code, reason, endpoint, fatal):
@@ -126,6 +133,8 @@ class NativeSubscriber(Subscriber):
                 max_extension_ms=ms(core.max_extension),
                 backoff_initial_ms=ms(core.backoff_initial), backoff_max_ms=ms(core.backoff_max),
                 close_timeout_ms=ms(self._close_timeout),
+                tls=credentials is not None, ca_file=ca_file, cert_file=cert_file,
+                key_file=key_file, token=token,
                 make_error=lambda code, reason, endpoint: error_from_status(
                     code, reason, endpoint=endpoint),
                 report_error=report_error,
