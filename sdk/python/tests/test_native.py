@@ -153,18 +153,23 @@ def test_receive_batch_splits_a_response_and_mixes_with_receive(node, topic_fact
 
 
 def test_waiting_releases_the_gil(node, topic_factory):
+    def count_for(seconds):
+        counted, end = 0, time.monotonic() + seconds
+        while time.monotonic() < end:
+            counted += 1
+        return counted
+
     topic = topic_factory(partitions=1)
     with ferry.Subscriber([node.endpoint], unique("g"), [topic]) as sub:
-        counted = [0]
-        waiter = threading.Thread(target=sub.receive, kwargs={"timeout": 1.5})
-        waiter.start()
-        end = time.monotonic() + 1.0
-        while time.monotonic() < end:
-            counted[0] += 1
-        waiter.join()
-        # Without the GIL released the loop would get one switch interval
-        # (5 ms) in turn with the waiter; with it, all of the second.
-        assert counted[0] > 100000, counted
+        alone = count_for(1.0)
+        counts = []
+        counter = threading.Thread(target=lambda: counts.append(count_for(1.0)))
+        counter.start()
+        assert sub.receive(timeout=1.5) is None
+        counter.join()
+        # With the GIL held while receive waits, the counter would get a
+        # switch interval (5 ms) of its second, not most of it.
+        assert counts[0] > alone / 2, (alone, counts)
 
 
 def test_close_from_another_thread_ends_a_receive_without_timeout(node, topic_factory):
