@@ -7,13 +7,26 @@ from this file). While building, ``grpc_tools.protoc`` compiles every
 so generated code is never edited by hand nor committed. Set ``FERRY_PROTO_DIR``
 to build from a different copy of ``proto/``.
 
+It also builds the native extension ``ferry._native`` (sdk/python/native, over
+the C++ SDK) with CMake: in the build directory ``FERRY_NATIVE_BUILD_DIR`` when
+given (e.g. the checkout's ``build/`` of ``scripts/build``: one build for CI),
+else in ``build/native`` of this folder (a full configure of the checkout).
+Without a checkout, CMake or the C++ SDK's libraries (``scripts/setup``) the
+package installs pure Python, with one warning; ``FERRY_NATIVE_BUILD=0``
+skips the attempt.
+
 The runtime dependencies are pinned to at least the grpcio/protobuf versions
 that generated the stubs, because generated code refuses older runtimes.
 """
 import glob
 import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import warnings
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -49,11 +62,55 @@ def generate(out_dir):
         f.write('"""Generated ferry.v1 wire API (from proto/ferry/v1 at build time)."""\n')
 
 
+def native_module(build_dir):
+    """Builds ferry._native in the CMake build directory ``build_dir``
+    (configured here when it is not yet) and returns its path."""
+    checkout = os.path.abspath(os.path.join(HERE, "..", ".."))
+    if not os.path.exists(os.path.join(build_dir, "build.ninja")) and not os.path.exists(
+            os.path.join(build_dir, "Makefile")):
+        generator = ["-G", "Ninja"] if shutil.which("ninja") else []
+        subprocess.run(["cmake", "-S", checkout, "-B", build_dir, "-DFERRY_BUILD_TESTS=OFF",
+                        "-DPython3_EXECUTABLE=" + sys.executable] + generator,
+                       check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", build_dir, "--target", "ferry_python_native", "-j",
+                    os.environ.get("FERRY_BUILD_JOBS", "2")], check=True, stdout=subprocess.DEVNULL)
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    built = glob.glob(os.path.join(build_dir, "sdk", "python", "native", "_native" + suffix))
+    if not built:
+        raise RuntimeError("no _native%s in %s (built for another Python?)" % (suffix, build_dir))
+    return built[0]
+
+
+def add_native(out_dir):
+    """Copies ferry._native into the package, or warns once and leaves the
+    package pure Python."""
+    if os.environ.get("FERRY_NATIVE_BUILD") == "0":
+        return
+    build_dir = os.environ.get("FERRY_NATIVE_BUILD_DIR") or os.path.join(HERE, "build", "native")
+    try:
+        if not os.path.exists(os.path.join(HERE, "native", "CMakeLists.txt")):
+            raise RuntimeError("not built from a Ferry checkout")
+        module = native_module(os.path.abspath(build_dir))
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+        warnings.warn("ferry-client: native extension not built (%s); installing the pure-Python "
+                      "SDK (same API, more CPU per message; see README, 'Native path')" % (e,))
+        return
+    shutil.copy(module, os.path.join(out_dir, "ferry"))
+
+
 class BuildPyWithProtos(build_py):
     def run(self):
         super().run()
         if not self.dry_run:
             generate(self.build_lib)
+            add_native(self.build_lib)
+
+
+class PlatformDistribution(Distribution):
+    """Wheels carry ferry._native: tag them for this platform and Python."""
+
+    def has_ext_modules(self):
+        return True
 
 
 def runtime_requirements():
@@ -69,5 +126,5 @@ def runtime_requirements():
         return ["grpcio>=1.62", "protobuf>=4.25"]
 
 
-setup(cmdclass={"build_py": BuildPyWithProtos},
+setup(cmdclass={"build_py": BuildPyWithProtos}, distclass=PlatformDistribution,
       install_requires=runtime_requirements())

@@ -55,6 +55,7 @@ def test_publish_and_consume_over_mutual_tls(pki, tls_node):
         assert pub.publish(topic, b"over tls").result(30).offset >= 0
     with ferry.Subscriber([tls_node.endpoint], unique("g"), [topic], start="earliest",
                           credentials=creds) as sub:
+        assert sub.native == ferry.native_available()  # the C++ SDK's TLS when native
         m = sub.receive(timeout=30)
         assert m is not None and m.value == b"over tls"
         m.ack()

@@ -21,6 +21,15 @@ from ferry.publisher import Publisher
 from ferry.security import credentials
 from ferry.subscriber import Subscriber
 
-__all__ = ["Publisher", "Subscriber", "credentials", "Message", "MessageBatch", "PublishResult",
+
+def native_available() -> bool:
+    """True when ``ferry.Subscriber`` takes the native path (the extension
+    ``ferry._native`` over the C++ SDK) for the options it serves; False
+    without the extension, with ``FERRY_NATIVE=0`` or in a child forked
+    after the parent used it. ``subscriber.native`` tells per subscriber."""
+    from ferry import _native_subscriber
+    return _native_subscriber.available()
+
+__all__ = ["Publisher", "Subscriber", "credentials", "native_available", "Message", "MessageBatch", "PublishResult",
            "PublisherStats", "Ordering", "Start", "Stats", "SubscriberError",
            "__version__"] + list(_errors_all)

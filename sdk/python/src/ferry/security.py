@@ -32,4 +32,7 @@ def credentials(ca_file=None, cert_file=None, key_file=None, token=None):
         certificate_chain=_read(cert_file, "certificate file"))
     if token:
         creds = grpc.composite_channel_credentials(creds, grpc.access_token_call_credentials(token))
+    # What the native subscriber (ferry._native over the C++ SDK) builds its
+    # own channels from; grpcio's credentials object cannot be read back.
+    creds._ferry_security = (ca_file or "", cert_file or "", key_file or "", token or "")
     return creds

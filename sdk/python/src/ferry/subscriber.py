@@ -30,6 +30,20 @@ def _others(threads):
     return [thread for thread in threads if thread is not me]
 
 
+def call_each(messages, callback, auto_ack) -> None:
+    """The callback on each message: one that returns without settling its
+    message acks it (with auto_ack), one that raises nacks it."""
+    for message in messages:
+        try:
+            callback(message)
+        except Exception:  # noqa: BLE001 - a failing handler nacks
+            log.exception("ferry: message handler raised; nacking %r", message)
+            message.nack()
+            continue
+        if auto_ack:
+            message.ack()  # nothing when the handler settled it
+
+
 class Subscriber:
     """Consumes a consumer group's messages from Ferry nodes, at least once.
 
@@ -95,6 +109,16 @@ class Subscriber:
         reconnect_backoff: ``(initial, max)`` seconds (default 0.1, 5).
         close_timeout: how long ``close`` waits for running handlers (30 s).
     """
+
+    #: True on the native path (ferry._native over the C++ SDK).
+    native = False
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Subscriber:
+            from ferry import _native_subscriber
+            if _native_subscriber.serves(kwargs):
+                cls = _native_subscriber.NativeSubscriber
+        return object.__new__(cls)
 
     def __init__(self, endpoints, group: str, topics, *, ordering="none",
                  ack_deadline=30.0, max_outstanding_messages: int = 1000,
@@ -416,16 +440,7 @@ class Subscriber:
         its message auto-acks it as Message.ack does, without a lock (the
         acks of a stream are recorded in one step per batch or per ack
         delay); the calls end under one lock."""
-        callback, auto_ack = self._callback, self._auto_ack
-        for message in messages:
-            try:
-                callback(message)
-            except Exception:  # noqa: BLE001 - a failing handler nacks
-                log.exception("ferry: message handler raised; nacking %r", message)
-                message.nack()
-                continue
-            if auto_ack:
-                message.ack()  # nothing when the handler settled it
+        call_each(messages, self._callback, self._auto_ack)
         core = self._core
         with self._lock:
             core.handlers_done(len(messages))

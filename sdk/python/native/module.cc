@@ -1,0 +1,98 @@
+// ferry._native: module init, fork handling and the helpers its types share.
+#include <pthread.h>
+
+#include <atomic>
+#include <cmath>
+
+#include "native.h"
+
+namespace ferry::python {
+namespace {
+
+std::atomic<bool> built{false};   // a native subscriber was built here
+std::atomic<bool> forked{false};  // this is a child forked after that
+thread_local int callback_depth = 0;
+
+void AfterForkInChild() {
+  if (built.load()) forked.store(true);
+}
+
+PyObject* InCallbackFunction(PyObject*, PyObject*) {
+  return PyBool_FromLong(InCallback());
+}
+PyObject* UsableFunction(PyObject*, PyObject*) {
+  return PyBool_FromLong(!InForkedChild());
+}
+
+PyMethodDef module_functions[] = {
+    {"in_callback", InCallbackFunction, METH_NOARGS,
+     "True on a thread running a native subscriber's callback."},
+    {"usable", UsableFunction, METH_NOARGS,
+     "False in a child forked after this process used the native module."},
+    {nullptr, nullptr, 0, nullptr}};
+
+PyModuleDef module_def = {PyModuleDef_HEAD_INIT,
+                          "ferry._native",
+                          "The Python SDK's native path over the C++ SDK (sdk/cpp).",
+                          -1,
+                          module_functions,
+                          nullptr,
+                          nullptr,
+                          nullptr,
+                          nullptr};
+
+}  // namespace
+
+Types& NativeTypes() {
+  static Types types;
+  return types;
+}
+
+std::optional<double> SecondsOf(PyObject* value, const char* what) {
+  if (PyFloat_Check(value) || (PyLong_Check(value) && !PyBool_Check(value))) {
+    double seconds = PyFloat_AsDouble(value);
+    if (seconds == -1.0 && PyErr_Occurred()) return std::nullopt;
+    return seconds;
+  }
+  PyObject* total = PyObject_CallMethod(value, "total_seconds", nullptr);
+  if (total != nullptr && PyFloat_Check(total)) {
+    double seconds = PyFloat_AsDouble(total);
+    Py_DECREF(total);
+    return seconds;
+  }
+  Py_XDECREF(total);
+  PyErr_Clear();
+  PyErr_Format(PyExc_TypeError, "%s must be seconds (a number) or a timedelta, not %R",
+               what, value);
+  return std::nullopt;
+}
+
+std::chrono::milliseconds Millis(double seconds) {
+  return std::chrono::milliseconds(
+      static_cast<int64_t>(std::llround(std::max(seconds, 0.0) * 1e3)));
+}
+
+bool InForkedChild() { return forked.load(std::memory_order_relaxed); }
+void NoteSubscriberBuilt() { built.store(true); }
+bool InCallback() { return callback_depth > 0; }
+void EnterCallback() { ++callback_depth; }
+void LeaveCallback() { --callback_depth; }
+
+}  // namespace ferry::python
+
+PyMODINIT_FUNC PyInit__native() {
+  static bool fork_handler =
+      pthread_atfork(nullptr, nullptr, ferry::python::AfterForkInChild) == 0;
+  if (!fork_handler) {
+    PyErr_SetString(PyExc_ImportError, "ferry._native: pthread_atfork failed");
+    return nullptr;
+  }
+  PyObject* module = PyModule_Create(&ferry::python::module_def);
+  if (module == nullptr) return nullptr;
+  if (!ferry::python::AddMessageTypes(module) ||
+      !ferry::python::AddSubscriberType(module)) {
+    Py_DECREF(module);
+    return nullptr;
+  }
+  return module;
+}

@@ -1,0 +1,141 @@
+// Declarations shared by the files of ferry._native (the CPython extension
+// over the C++ SDK). Every function here runs with the GIL held unless its
+// comment says otherwise.
+#ifndef FERRY_SDK_PYTHON_NATIVE_NATIVE_H_
+#define FERRY_SDK_PYTHON_NATIVE_NATIVE_H_
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <type_traits>
+#include <vector>
+
+#include "ferry/client/subscriber.h"
+
+namespace ferry::python {
+
+// METH_* functions take several signatures; CPython's table wants one.
+template <typename F>
+PyCFunction AsMethod(F function) {
+  return reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(function));
+}
+
+// The arguments of a METH_FASTCALL | METH_KEYWORDS method, by position or by
+// one of `names`, into `out` (null: not given); false with TypeError set.
+template <std::size_t N>
+bool Arguments(PyObject* const* args, Py_ssize_t n, PyObject* kwnames,
+               const std::array<const char*, N>& names, std::array<PyObject*, N>& out) {
+  out.fill(nullptr);
+  if (n > static_cast<Py_ssize_t>(N)) {
+    PyErr_Format(PyExc_TypeError, "takes at most %zd arguments",
+                 static_cast<Py_ssize_t>(N));
+    return false;
+  }
+  for (Py_ssize_t i = 0; i < n; ++i) out[i] = args[i];
+  Py_ssize_t keywords = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+  for (Py_ssize_t k = 0; k < keywords; ++k) {
+    const char* name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, k));
+    if (name == nullptr) return false;
+    std::size_t j = 0;
+    while (j < N && std::strcmp(names[j], name) != 0) ++j;
+    if (j == N || out[j] != nullptr) {
+      PyErr_Format(PyExc_TypeError, "unexpected or repeated argument '%s'", name);
+      return false;
+    }
+    out[j] = args[n + k];
+  }
+  return true;
+}
+
+// Seconds given as a number or a datetime.timedelta (as ferry._types.seconds_of);
+// nullopt with a TypeError set otherwise.
+std::optional<double> SecondsOf(PyObject* value, const char* what);
+std::chrono::milliseconds Millis(double seconds);
+
+// One response of one stream as the C++ SDK handed it out (a MessageBatch)
+// and which of its messages this process settled. Messages and batch views
+// hold a reference to it, so it outlives the subscriber when they do; its
+// destruction nacks what was left unsettled (MessageBatch's contract).
+struct Received {
+  client::MessageBatch batch;
+  std::vector<uint8_t> settled;
+  std::chrono::milliseconds ack_deadline;
+};
+
+struct ReceivedObject {
+  PyObject_HEAD Received* received;
+};
+
+// Types made at module init (heap types); null before.
+struct Types {
+  PyTypeObject* received = nullptr;
+  PyTypeObject* message = nullptr;
+  PyTypeObject* batch = nullptr;
+  PyTypeObject* batch_iterator = nullptr;
+  PyTypeObject* subscriber = nullptr;
+};
+Types& NativeTypes();
+
+// Adds the message types to the module; false with an exception set on failure.
+bool AddMessageTypes(PyObject* module);
+bool AddSubscriberType(PyObject* module);
+
+// A new ReceivedObject owning `batch`; null with an exception set on failure.
+ReceivedObject* NewReceived(client::MessageBatch batch,
+                            std::chrono::milliseconds ack_deadline);
+// The Message at `index` of `owner`, and the MessageBatch view [start, stop).
+PyObject* NewMessage(ReceivedObject* owner, Py_ssize_t index);
+PyObject* NewBatch(ReceivedObject* owner, Py_ssize_t start, Py_ssize_t stop);
+// Nacks messages [start, stop) of `owner` not settled yet.
+void NackRange(ReceivedObject* owner, Py_ssize_t start, Py_ssize_t stop);
+
+// True in a child forked after this process built a native subscriber: the
+// C++ SDK's threads and gRPC's did not come along, so its objects there are
+// left alone (never closed or destroyed) and no new one is built.
+bool InForkedChild();
+void NoteSubscriberBuilt();
+
+// True on a thread running one of the subscriber's callbacks (on_error,
+// on_receipt_failure): close() there must not wait for that thread.
+bool InCallback();
+
+// Runs `call` with the GIL released (the caller holds it) and returns what
+// it returns.
+template <typename F>
+auto WithoutGil(F call) {
+  PyThreadState* saved = PyEval_SaveThread();
+  if constexpr (std::is_void_v<decltype(call())>) {
+    call();
+    PyEval_RestoreThread(saved);
+  } else {
+    auto result = call();
+    PyEval_RestoreThread(saved);
+    return result;
+  }
+}
+
+// Runs `call` (which holds no GIL) on a C++ SDK thread with the GIL taken and
+// the thread marked as in a callback; does nothing while Python finalizes.
+template <typename F>
+void WithGil(F call);
+void EnterCallback();
+void LeaveCallback();
+
+template <typename F>
+void WithGil(F call) {
+  if (_Py_IsFinalizing()) return;
+  PyGILState_STATE state = PyGILState_Ensure();
+  EnterCallback();
+  call();
+  LeaveCallback();
+  PyGILState_Release(state);
+}
+
+}  // namespace ferry::python
+
+#endif  // FERRY_SDK_PYTHON_NATIVE_NATIVE_H_

@@ -1,0 +1,219 @@
+"""ferry.Subscriber's native path: the C++ SDK's subscriber (sdk/cpp) through
+the extension ``ferry._native`` (sdk/python/native), for the iterator,
+``receive`` and ``receive_batch``.
+
+:class:`ferry.Subscriber` builds a :class:`NativeSubscriber` when the
+extension imported, ``FERRY_NATIVE`` is not ``0``, and the options are ones it
+serves (see :func:`serves`); otherwise, and when the C++ SDK refuses the
+options, the pure-Python subscriber, with the same API and semantics. Options
+are checked by the pure path's own code (``SubscriberCore``), so both raise
+the same errors.
+"""
+import atexit
+import inspect
+import os
+import threading
+import time
+import weakref
+from typing import Optional
+
+from ferry import _common, _types
+from ferry._message import MessageBatch, Stats, SubscriberError
+from ferry._subscriber_core import SubscriberCore
+from ferry.errors import error_from_status
+from ferry.subscriber import Subscriber, call_each
+
+try:
+    from ferry import _native
+except ImportError:  # installed without the extension: pure Python only
+    _native = None
+else:
+    MessageBatch.register(_native.MessageBatch)
+
+#: Options only the pure path serves: raw grpcio channel options (and
+#: credentials not made by ferry.credentials(), and the callback API with key
+#: or partition ordering).
+PURE_ONLY = ("channel_options",)
+
+#: Most messages a handler thread takes at a time (as the pure dispatcher's
+#: MAX_HANDLER_CHUNK): its unsettled messages keep being extended meanwhile.
+MAX_HANDLER_CHUNK = 32
+
+
+def available() -> bool:
+    """True when new subscribers take the native path (options permitting)."""
+    return (_native is not None and os.environ.get("FERRY_NATIVE", "1") != "0"
+            and _native.usable())
+
+
+def serves(kwargs) -> bool:
+    if not available() or any(kwargs.get(name) is not None for name in PURE_ONLY):
+        return False
+    credentials = kwargs.get("credentials")
+    if credentials is not None and not hasattr(credentials, "_ferry_security"):
+        return False
+    if kwargs.get("callback") is None:
+        return True
+    try:  # the callback API natively only without ordering (no handler chains)
+        return _types.ordering_of(kwargs.get("ordering", "none")) is _types.Ordering.NONE
+    except ValueError:
+        return False  # the pure path raises it
+
+
+_SIGNATURE = inspect.signature(Subscriber.__init__)
+#: The options SubscriberCore checks (all but the shell's).
+_CORE_OPTIONS = [name for name in inspect.signature(SubscriberCore.__init__).parameters
+                 if name not in ("self", "owner")]
+_open = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_subscribers():
+    """Closes what the application left open, before the interpreter (and
+    the C++ SDK's statics) go: their threads must not outlive them."""
+    for subscriber in list(_open):
+        subscriber.close(0.0)
+
+
+def _start_ms(position) -> tuple:
+    which = position.WhichOneof("at")
+    if which == "earliest":
+        return 1, 0
+    if which == "timestamp":
+        return 2, position.timestamp.ToMilliseconds()
+    return 0, 0
+
+
+class NativeSubscriber(Subscriber):
+    """ferry.Subscriber over the C++ SDK (see the module doc). Differences
+    from the pure path: messages are ``ferry._native.Message`` (same
+    attributes and methods, not a subclass of ferry.Message); a message
+    dropped unsettled together with every other reference to its response is
+    nacked (the pure path keeps extending it until ``max_extension``);
+    ``Message.settled`` does not turn True when the delivering stream
+    breaks."""
+
+    native = True
+
+    def __init__(self, *args, **kwargs):
+        given = _SIGNATURE.bind(self, *args, **kwargs)
+        given.apply_defaults()
+        options = dict(given.arguments)
+        options.pop("self")
+        if options["handler_threads"] < 1:
+            raise ValueError("handler_threads must be >= 1")
+        core = SubscriberCore(None, **{name: options[name] for name in _CORE_OPTIONS})
+        on_error, on_receipt_failure = options["on_error"], options["on_receipt_failure"]
+        close_timeout = options["close_timeout"]
+        self._close_timeout = _types.seconds_of(close_timeout, "close_timeout")
+        opened = core.open_request.open
+        credentials = options["credentials"]
+        ca_file, cert_file, key_file, token = (
+            ("", "", "", "") if credentials is None else credentials._ferry_security)
+        start_kind, start_ms = _start_ms(opened.start)
+
+        def report_error(code, reason, endpoint, fatal):
+            error = error_from_status(code, reason, endpoint=endpoint)
+            _common.report_stream_failure(on_error, SubscriberError(error, endpoint, fatal))
+
+        def report_receipt_failure(code, reason, endpoint):
+            _common.report_receipt_failure(
+                on_receipt_failure, error_from_status(code, reason, endpoint=endpoint))
+
+        try:
+            self._native = _native.Subscriber(
+                endpoints=core.targets, group=opened.group, topics=list(opened.topics),
+                ordering=max(0, opened.ordering - 1), ack_deadline_ms=ms(core.ack_deadline),
+                max_outstanding_messages=opened.flow.max_outstanding_messages,
+                max_outstanding_bytes=opened.flow.max_outstanding_bytes,
+                start=start_kind, start_ms=start_ms, filter=opened.filter,
+                max_delivery_attempts=opened.max_delivery_attempts,
+                dead_letter_topic=opened.dead_letter_topic, client_id=opened.client_id,
+                ack_batch_count=core.ack_batch_count, ack_batch_delay_ms=ms(core.ack_batch_delay),
+                max_extension_ms=ms(core.max_extension),
+                backoff_initial_ms=ms(core.backoff_initial), backoff_max_ms=ms(core.backoff_max),
+                close_timeout_ms=ms(self._close_timeout),
+                tls=credentials is not None, ca_file=ca_file, cert_file=cert_file,
+                key_file=key_file, token=token,
+                make_error=lambda code, reason, endpoint: error_from_status(
+                    code, reason, endpoint=endpoint),
+                report_error=report_error,
+                report_receipt_failure=None if on_receipt_failure is None
+                else report_receipt_failure)
+        except ValueError:
+            # Options the C++ SDK checks more strictly than the pure path
+            # (which leaves them to the node): the pure path, as before.
+            self.__class__ = Subscriber
+            Subscriber.__init__(self, *args, **kwargs)
+            return
+        # The hot calls go straight to C: no Python frame per message.
+        self.receive = self._native.receive
+        self.receive_batch = self._native.receive_batch
+        self._threads = []  # the C++ SDK's threads are not Python threads
+        self._close_lock = threading.Lock()
+        self._callback, self._auto_ack = options["callback"], options["auto_ack"]
+        self._handlers = []
+        if self._callback is not None:
+            self._handlers = [threading.Thread(target=self._handler_loop,
+                                               name="ferry-handler-%d" % i, daemon=True)
+                              for i in range(options["handler_threads"])]
+            for thread in self._handlers:
+                thread.start()
+        _open.add(self)
+
+    def __iter__(self):
+        return self._native
+
+    def __next__(self):
+        return next(self._native)
+
+    @property
+    def failure(self):
+        return self._native.failure()
+
+    def stats(self) -> Stats:
+        stats = Stats()
+        for name, value in zip(Stats.__slots__, self._native.stats()):
+            setattr(stats, name, value)
+        return stats
+
+    def close(self, timeout: Optional[float] = None) -> bool:
+        timeout = self._close_timeout if timeout is None else timeout
+        me = threading.current_thread()
+        from_handler = me in self._handlers
+        # From on_error (an SDK thread) or a callback while another thread's
+        # close is under way: that close waits for this thread, so do not
+        # wait for it.
+        if not self._close_lock.acquire(blocking=not (_native.in_callback() or from_handler)):
+            return False
+        try:
+            deadline = time.monotonic() + timeout
+            self._native.stop()
+            handlers_done = not from_handler
+            if self._handlers and not from_handler:
+                for thread in self._handlers:
+                    thread.join(max(0.0, deadline - time.monotonic()))
+                handlers_done = not any(thread.is_alive() for thread in self._handlers)
+            closed = self._native.close(float(max(0.0, deadline - time.monotonic())))
+            return closed and handlers_done
+        finally:
+            self._close_lock.release()
+
+    def _handler_loop(self):
+        """The callback API without ordering: each handler thread takes up to
+        MAX_HANDLER_CHUNK messages of the oldest response and calls the
+        callback on each; a call that returns without settling its message
+        acks it (auto_ack), one that raises nacks it."""
+        take, callback, auto_ack = self._native.receive_batch, self._callback, self._auto_ack
+        while True:
+            try:
+                batch = take(None, MAX_HANDLER_CHUNK)
+            except Exception:  # noqa: BLE001 - a fatal failure ends delivery
+                return
+            if batch is None:
+                return
+            call_each(batch, callback, auto_ack)
+
+
+def ms(seconds: float) -> int:
+    return int(round(seconds * 1000))

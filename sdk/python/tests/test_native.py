@@ -1,0 +1,219 @@
+"""The native path (ferry._native over the C++ SDK): which path a subscriber
+takes, lifetimes of what it hands out, the GIL, fork and grpcio in one
+process. Skipped where the extension was not built (pure-Python install)."""
+import datetime
+import gc
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+import ferry
+from conftest import unique
+
+native = pytest.importorskip("ferry._native")
+pytestmark = pytest.mark.skipif(not ferry.native_available(),
+                                reason="native path off (FERRY_NATIVE=0)")
+
+
+def publish(endpoint, topic, count, **kwargs):
+    with ferry.Publisher([endpoint]) as pub:
+        for f in [pub.publish(topic, b"v%d" % i, **kwargs) for i in range(count)]:
+            f.result(30)
+
+
+def first_batch(sub, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        batch = sub.receive_batch(timeout=1)
+        if batch is not None:
+            return batch
+    raise AssertionError("nothing received")
+
+
+def test_path_taken_by_options(node):
+    plain = ferry.Subscriber([node.endpoint], unique("g"), ["t"])
+    unordered = ferry.Subscriber([node.endpoint], unique("g"), ["t"], callback=print)
+    keyed = ferry.Subscriber([node.endpoint], unique("g"), ["t"], callback=print,
+                             ordering="key")
+    try:
+        assert plain.native and isinstance(plain, ferry.Subscriber)
+        assert unordered.native
+        assert not keyed.native  # handler chains per key: the pure path's
+    finally:
+        for subscriber in (plain, unordered, keyed):
+            subscriber.close()
+    # An option the C++ SDK refuses (the pure path leaves it to the node).
+    loose = ferry.Subscriber([node.endpoint], unique("g"), ["t"], ack_deadline=0.2)
+    try:
+        assert not loose.native and type(loose) is ferry.Subscriber
+    finally:
+        loose.close()
+
+
+def test_ferry_native_0_forces_pure_python(node):
+    code = ("import ferry; s = ferry.Subscriber([%r], 'g', ['t']); "
+            "print(ferry.native_available(), s.native); s.close()" % node.endpoint)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, env=dict(os.environ, FERRY_NATIVE="0"))
+    assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_fields_match_the_pure_path(node, topic_factory):
+    topic = topic_factory(partitions=1)
+    publish(node.endpoint, topic, 1, key="k", headers=[("a", b"1"), ("a", b"2"), ("b", b"x")])
+    publish(node.endpoint, topic, 1)  # no key, no headers
+    fields = ("topic", "partition", "offset", "key", "value", "headers", "header_list",
+              "publish_time", "delivery_attempt", "cluster", "id", "settled")
+    seen = []
+    for env in ("1", "0"):
+        os.environ["FERRY_NATIVE"] = env
+        try:
+            with ferry.Subscriber([node.endpoint], unique("g"), [topic], start="earliest") as sub:
+                assert sub.native == (env == "1")
+                got = []
+                while len(got) < 2:
+                    m = sub.receive(timeout=30)
+                    assert m is not None
+                    got.append({f: getattr(m, f) for f in fields})
+                    assert repr(m).startswith("Message(topic=%r" % topic)
+                seen.append(got)
+        finally:
+            os.environ.pop("FERRY_NATIVE")
+    assert seen[0] == seen[1]
+    keyed, bare = seen[0]
+    own = [(k, v) for k, v in keyed["header_list"] if k != "ferry.id"]
+    assert own == [("a", b"1"), ("a", b"2"), ("b", b"x")]
+    assert keyed["key"] == b"k" and keyed["headers"]["a"] == b"2"
+    assert keyed["headers"]["ferry.id"].decode() == keyed["id"]
+    assert isinstance(keyed["publish_time"], datetime.datetime)
+    assert keyed["publish_time"].tzinfo is not None and keyed["id"]
+    assert bare["key"] is None and list(bare["headers"]) == ["ferry.id"]
+
+
+def test_messages_outlive_their_batch_and_subscriber(node, topic_factory):
+    topic = topic_factory(partitions=1)
+    publish(node.endpoint, topic, 5)
+    group = unique("g")
+    sub = ferry.Subscriber([node.endpoint], group, [topic], start="earliest")
+    batch = first_batch(sub)
+    assert isinstance(batch, ferry.MessageBatch)
+    kept = list(batch)
+    first, last = kept[0], batch[-1]
+    assert [m.value for m in kept] == batch.values
+    assert len(batch[1:3]) == 2 and last.value == kept[-1].value
+    del batch
+    sub.close()
+    del sub
+    gc.collect()
+    assert first.value == b"v0" and last.offset == kept[-1].offset
+    first.ack()  # after close: does nothing, does not crash
+    first.nack(datetime.timedelta(seconds=1))
+    assert first.settled
+
+
+def test_ack_after_close_is_dropped_and_the_message_redelivered(node, topic_factory):
+    topic = topic_factory(partitions=1)
+    publish(node.endpoint, topic, 1)
+    group = unique("g")
+    sub = ferry.Subscriber([node.endpoint], group, [topic], start="earliest")
+    m = sub.receive(timeout=30)
+    assert m is not None
+    sub.close()
+    m.ack()
+    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
+        m = again.receive(timeout=30)
+        assert m is not None and m.value == b"v0"
+        m.ack()
+
+
+def test_receive_batch_splits_a_response_and_mixes_with_receive(node, topic_factory):
+    topic = topic_factory(partitions=1)
+    publish(node.endpoint, topic, 20)
+    with ferry.Subscriber([node.endpoint], unique("g"), [topic], start="earliest") as sub:
+        values = []
+        while len(values) < 20:
+            batch = sub.receive_batch(timeout=30, max_messages=3)
+            assert batch is not None and 1 <= len(batch) <= 3
+            values += batch.values
+            batch[0].nack() if len(values) == 3 else None
+            batch.ack()  # the rest of it
+            m = sub.receive(timeout=0)
+            if m is not None:
+                values.append(m.value)
+                m.ack()
+        assert values[:20] == [b"v%d" % i for i in range(20)]
+        again = sub.receive(timeout=30)  # the one nacked
+        assert again is not None and again.value == b"v0" and again.delivery_attempt == 2
+        again.ack()
+
+
+def test_waiting_releases_the_gil(node, topic_factory):
+    def count_for(seconds):
+        counted, end = 0, time.monotonic() + seconds
+        while time.monotonic() < end:
+            counted += 1
+        return counted
+
+    topic = topic_factory(partitions=1)
+    with ferry.Subscriber([node.endpoint], unique("g"), [topic]) as sub:
+        alone = count_for(1.0)
+        counts = []
+        counter = threading.Thread(target=lambda: counts.append(count_for(1.0)))
+        counter.start()
+        assert sub.receive(timeout=1.5) is None
+        counter.join()
+        # With the GIL held while receive waits, the counter would get a
+        # switch interval (5 ms) of its second, not most of it.
+        assert counts[0] > alone / 2, (alone, counts)
+
+
+def test_close_from_another_thread_ends_a_receive_without_timeout(node, topic_factory):
+    topic = topic_factory(partitions=1)
+    sub = ferry.Subscriber([node.endpoint], unique("g"), [topic])
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(sub.receive()))
+    waiter.start()
+    time.sleep(0.3)
+    assert sub.close(5)
+    waiter.join(5)
+    assert not waiter.is_alive() and got == [None]
+
+
+FORK_CHILD = textwrap.dedent("""
+    import os, sys, ferry
+    endpoint, topic = sys.argv[1], sys.argv[2]
+    parent = ferry.Subscriber([endpoint], "fork-parent-" + topic, [topic], start="earliest")
+    assert parent.native
+    with ferry.Publisher([endpoint]) as pub:  # grpcio, beside the native module
+        pub.publish(topic, b"hello").result(30)
+    m = parent.receive(timeout=30)
+    assert m is not None and m.value == b"hello"
+    pid = os.fork()
+    if pid == 0:
+        ok = False
+        try:
+            assert not ferry.native_available()
+            with ferry.Subscriber([endpoint], "fork-child-" + topic, [topic],
+                                  start="earliest") as child:
+                got = child.receive(timeout=30)
+                ok = got is not None and got.value == b"hello" and not child.native
+                got.ack()
+        finally:
+            os._exit(0 if ok else 3)
+    _, status = os.waitpid(pid, 0)
+    m.ack()
+    parent.close()
+    print("child", os.waitstatus_to_exitcode(status))
+""")
+
+
+def test_forked_child_of_an_open_native_subscriber_subscribes(node, topic_factory):
+    topic = topic_factory(partitions=1)
+    out = subprocess.run([sys.executable, "-c", FORK_CHILD, node.endpoint, topic],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "child 0" in out.stdout, out.stdout + out.stderr
