@@ -105,6 +105,9 @@ class FakeCluster : public Cluster {
   // The members that joined `group`, oldest first (they stay listed after
   // they left). Owned by their callers.
   std::vector<FakeGroupMember*> members(const std::string& group) const;
+  // Waits until `count` members joined `group` (left ones included); false
+  // after `timeout`.
+  bool AwaitMembers(const std::string& group, size_t count, absl::Duration timeout) const;
   // Leaving members block in their destructor until `release` is notified
   // (null: they leave at once).
   void HoldLeaving(absl::Notification* release);
