@@ -36,6 +36,13 @@ std::vector<ConsumedRecord> Records(int32_t partition, int64_t from, int64_t to)
   return records;
 }
 
+// A target that never answers: records stay in flight.
+class SilentTarget final : public FakeCluster {
+ public:
+  SilentTarget() : FakeCluster("new") {}
+  void Publish(backend::Record, backend::PublishCallback) override {}
+};
+
 class MirrorJobTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -151,12 +158,7 @@ TEST_F(MirrorJobTest, FailedRecordsAreCopiedAgainFromTheFirstFailure) {
 
 // Records fetched beyond the in-flight bound pause the partition's fetching.
 TEST_F(MirrorJobTest, TooManyRecordsInFlightPauseFetching) {
-  // A target that never answers keeps records in flight.
-  class SilentTarget final : public FakeCluster {
-   public:
-    SilentTarget() : FakeCluster("new") {}
-    void Publish(backend::Record, backend::PublishCallback) override {}
-  } silent;
+  SilentTarget silent;
   silent.AddTopic("orders", 2);
   auto job = MirrorJob::Start(
       {.name = "move", .source = "old", .target = "new", .topics = {"orders"}}, &source_,
@@ -323,11 +325,7 @@ TEST_F(MirrorJobTest, AJobWhoseMemberHangsLeavingStopsAfterTheLeaveTimeout) {
 // none. Now the revoke waits half of the leave's time and the member
 // commits and leaves within it.
 TEST_F(MirrorJobTest, AStoppingJobsRevokeWaitsWithinTheLeaveTimeout) {
-  class SilentTarget final : public FakeCluster {
-   public:
-    SilentTarget() : FakeCluster("new") {}
-    void Publish(backend::Record, backend::PublishCallback) override {}
-  } silent;
+  SilentTarget silent;
   silent.AddTopic("orders", 2);
   auto job = MirrorJob::Start(
       {.name = "move", .source = "old", .target = "new", .topics = {"orders"}}, &source_,
