@@ -7,11 +7,15 @@
 #include <atomic>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 
@@ -23,14 +27,43 @@ namespace ferry::testing {
 
 namespace {
 
+// Directories of test programs that died without removing theirs (a
+// crash, an ASan abort, a ctest timeout): /tmp/ferry-<pid>-* of a pid no
+// process has.
+void RemoveDirsOfDeadPrograms() {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(P_tmpdir, error)) {
+    const std::string name = entry.path().filename().string();
+    std::vector<std::string> parts = absl::StrSplit(name, '-');
+    int pid = 0;
+    if (parts.size() != 3 || parts[0] != "ferry" || !absl::SimpleAtoi(parts[1], &pid) ||
+        pid <= 0 || !entry.is_directory(error)) {
+      continue;
+    }
+    if (kill(pid, 0) != 0 && errno == ESRCH) {
+      std::error_code ignored;
+      std::filesystem::remove_all(entry.path(), ignored);
+    }
+  }
+}
+
 // Where WriteTempFile writes: one directory per test program, removed with
 // everything in it (stores a node made beside a file too) when the program
 // exits, after failed tests as well. Not in forked children (death tests).
+// Removed by a static destructor: whatever was constructed before it (and
+// so is destroyed after it) must not use the files at exit.
 class TempFiles {
  public:
   TempFiles() : owner_pid_(getpid()) {
+    RemoveDirsOfDeadPrograms();
     std::string pattern = absl::StrCat(P_tmpdir, "/ferry-", getpid(), "-XXXXXX");
-    if (mkdtemp(pattern.data()) != nullptr) dir_ = pattern;
+    if (mkdtemp(pattern.data()) == nullptr) {
+      // Not a test failure only: the files would land in / instead.
+      std::fprintf(stderr, "cannot make a directory for the test's files: %s\n",
+                   std::strerror(errno));
+      std::abort();
+    }
+    dir_ = pattern;
   }
   ~TempFiles() {
     if (dir_.empty() || getpid() != owner_pid_) return;
@@ -40,7 +73,6 @@ class TempFiles {
   TempFiles(const TempFiles&) = delete;
   TempFiles& operator=(const TempFiles&) = delete;
 
-  // Empty when it could not be made.
   const std::string& dir() const { return dir_; }
 
  private:
@@ -53,8 +85,6 @@ class TempFiles {
 std::string WriteTempFile(const std::string& stem, const std::string& content) {
   static TempFiles files;
   static std::atomic<int> counter{0};
-  EXPECT_FALSE(files.dir().empty())
-      << "cannot make a temp directory for the test's files";
   const std::string path = absl::StrCat(files.dir(), "/", counter++, "-", stem);
   std::ofstream(path) << content;
   return path;

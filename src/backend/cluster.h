@@ -229,6 +229,10 @@ class Cluster {
   // and reported through OnError.
   virtual absl::StatusOr<std::unique_ptr<GroupMember>> JoinGroup(
       const GroupMemberOptions& options, GroupMemberListener* listener) = 0;
+  // Whether a member uses this cluster until it is destroyed (the embedded
+  // store, a fake's coordinator). A cluster whose members do not may be
+  // closed while one is still leaving (backend::CloseClusters).
+  virtual bool MembersUseCluster() const { return true; }
 
   // Group offsets, for administration (blocking, bounded by the admin
   // timeout). Committed offsets of every partition of `topics` (empty: of the

@@ -129,6 +129,16 @@ int FakeCluster::leaving() const {
   return leaving_;
 }
 
+bool FakeCluster::AwaitMembers(const std::string& group, size_t count,
+                               absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto reached = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto it = members_.find(group);
+    return it != members_.end() && it->second.size() >= count;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&reached), timeout);
+}
+
 bool FakeCluster::AwaitLeaving(int count, absl::Duration timeout) const {
   absl::MutexLock lock(&mu_);
   auto reached = [this, count]()

@@ -30,23 +30,11 @@
 #include "absl/synchronization/notification.h"
 #include "backend/cluster.h"
 #include "backend/group_member.h"
+#include "backend/idle_listener.h"
 
 namespace ferry::backend {
 
 class FakeCluster;
-
-// Ignores every event (a member a test only joins, leaves or rebalances).
-class IdleListener : public GroupMemberListener {
- public:
-  void OnAssigned(const std::vector<AssignedPartition>&) override {}
-  std::map<TopicPartition, int64_t> OnRevoked(
-      const std::vector<TopicPartition>&) override {
-    return {};
-  }
-  void OnRecords(std::vector<ConsumedRecord>) override {}
-  void OnSeekDone(const TopicPartition&, int64_t) override {}
-  void OnError(const absl::Status&) override {}
-};
 
 class FakeGroupMember final : public GroupMember {
  public:
@@ -105,6 +93,9 @@ class FakeCluster : public Cluster {
   // The members that joined `group`, oldest first (they stay listed after
   // they left). Owned by their callers.
   std::vector<FakeGroupMember*> members(const std::string& group) const;
+  // Waits until `count` members joined `group` (left ones included); false
+  // after `timeout`.
+  bool AwaitMembers(const std::string& group, size_t count, absl::Duration timeout) const;
   // Leaving members block in their destructor until `release` is notified
   // (null: they leave at once).
   void HoldLeaving(absl::Notification* release);

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/synchronization/notification.h"
@@ -16,6 +17,8 @@ struct Leaving {
   int total ABSL_GUARDED_BY(mu) = 0;
   // Clusters CloseClusters kept.
   std::vector<std::unique_ptr<Cluster>> kept ABSL_GUARDED_BY(mu);
+  absl::Time deadline ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
+  std::map<ConsumerKind, int64_t> abandoned ABSL_GUARDED_BY(mu);
 };
 
 Leaving& State() {
@@ -40,7 +43,9 @@ struct Leave {
 std::vector<std::string> LeaveWithin(std::map<std::string, LeavingMember> members,
                                      absl::Duration bound) {
   std::vector<std::pair<std::string, std::shared_ptr<Leave>>> leaves;
+  std::map<std::string, ConsumerKind> members_kind;
   for (auto& [name, leaving] : members) {
+    members_kind[name] = leaving.kind;
     auto leave = std::make_shared<Leave>();
     leave->leaving = std::move(leaving);
     const Cluster* cluster = leave->leaving.cluster;
@@ -55,12 +60,53 @@ std::vector<std::string> LeaveWithin(std::map<std::string, LeavingMember> member
     }).detach();
     leaves.emplace_back(name, std::move(leave));
   }
-  const absl::Time deadline = absl::Now() + bound;
+  const absl::Time deadline = LeaveDeadline(bound);
   std::vector<std::string> abandoned;
   for (const auto& [name, leave] : leaves) {
     if (!leave->done.WaitForNotificationWithDeadline(deadline)) abandoned.push_back(name);
   }
+  if (!abandoned.empty()) {
+    Leaving& state = State();
+    absl::MutexLock lock(&state.mu);
+    for (const std::string& name : abandoned) {
+      ++state.abandoned[members_kind.at(name)];
+    }
+  }
   return abandoned;
+}
+
+std::string_view KindName(ConsumerKind kind) {
+  switch (kind) {
+    case ConsumerKind::kGroupMember:
+      return "group";
+    case ConsumerKind::kMirrorJob:
+      return "mirror";
+    case ConsumerKind::kControlReader:
+      return "control";
+    case ConsumerKind::kPartitionScan:
+      return "scan";
+  }
+  return "unknown";
+}
+
+int64_t ConsumersAbandoned(ConsumerKind kind) {
+  Leaving& state = State();
+  absl::MutexLock lock(&state.mu);
+  auto it = state.abandoned.find(kind);
+  return it == state.abandoned.end() ? 0 : it->second;
+}
+
+void SetLeaveDeadline(absl::Time deadline) {
+  Leaving& state = State();
+  absl::MutexLock lock(&state.mu);
+  state.deadline = deadline;
+}
+
+absl::Time LeaveDeadline(absl::Duration bound) {
+  const absl::Time own = absl::Now() + bound;
+  Leaving& state = State();
+  absl::MutexLock lock(&state.mu);
+  return std::min(own, state.deadline);
 }
 
 int MembersLeaving() {
@@ -76,6 +122,12 @@ int MembersLeaving(const Cluster* cluster) {
   return it == state.by_cluster.end() ? 0 : it->second;
 }
 
+int ClustersKept() {
+  Leaving& state = State();
+  absl::MutexLock lock(&state.mu);
+  return static_cast<int>(state.kept.size());
+}
+
 bool AwaitNoMembersLeaving(absl::Duration timeout) {
   Leaving& state = State();
   absl::MutexLock lock(&state.mu);
@@ -87,7 +139,7 @@ bool AwaitNoMembersLeaving(absl::Duration timeout) {
 std::vector<std::string> CloseClusters(std::vector<std::unique_ptr<Cluster>> clusters) {
   std::vector<std::string> kept;
   for (std::unique_ptr<Cluster>& cluster : clusters) {
-    if (MembersLeaving(cluster.get()) == 0) {
+    if (!cluster->MembersUseCluster() || MembersLeaving(cluster.get()) == 0) {
       cluster.reset();
       continue;
     }
@@ -142,12 +194,14 @@ void CuttableListener::OnCommitted(const TopicPartition& partition, int64_t offs
 
 bool LeaveOneWithin(std::unique_ptr<GroupMember> member,
                     std::shared_ptr<CuttableListener> listener, const Cluster* cluster,
-                    absl::Duration bound, const std::string& what) {
+                    ConsumerKind kind, absl::Duration bound, const std::string& what) {
   // Held here too: the leaving thread may drop its copy at any time.
   const std::shared_ptr<CuttableListener> cut = listener;
   std::map<std::string, LeavingMember> leaving;
-  leaving[what] = {
-      .member = std::move(member), .keep_alive = std::move(listener), .cluster = cluster};
+  leaving[what] = {.member = std::move(member),
+                   .keep_alive = std::move(listener),
+                   .cluster = cluster,
+                   .kind = kind};
   if (LeaveWithin(std::move(leaving), bound).empty()) return true;
   cut->Cut();
   spdlog::error(

@@ -15,15 +15,17 @@
 // LeavingMember::keep_alive holds (its listener, a CuttableListener cut by
 // then), the process-wide logger, librdkafka's own state and, for the
 // embedded and fake backends, its cluster (the store, the group
-// coordinator). A Kafka member keeps nothing of its cluster after joining.
-// So the owner of the clusters closes them with CloseClusters, and the
-// process exits without static destructors while MembersLeaving() > 0.
+// coordinator). A Kafka member keeps nothing of its cluster after joining
+// (Cluster::MembersUseCluster). So the owner of the clusters closes them
+// with CloseClusters, and the process exits without destructors (_exit)
+// while MembersLeaving() > 0 or a cluster was kept (ClustersKept()).
 //
 // Threading: thread-safe.
 
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -34,6 +36,14 @@
 
 namespace ferry::backend {
 
+// What a leaving consumer is (ferry_consumers_abandoned{kind}).
+enum class ConsumerKind { kGroupMember, kMirrorJob, kControlReader, kPartitionScan };
+inline constexpr ConsumerKind kConsumerKinds[] = {
+    ConsumerKind::kGroupMember, ConsumerKind::kMirrorJob, ConsumerKind::kControlReader,
+    ConsumerKind::kPartitionScan};
+// "group", "mirror", "control", "scan".
+std::string_view KindName(ConsumerKind kind);
+
 struct LeavingMember {
   std::unique_ptr<GroupMember> member;
   // What the member uses and must outlive it (its listener): released on
@@ -42,13 +52,26 @@ struct LeavingMember {
   // Where the member was joined: CloseClusters keeps it while the member
   // leaves.
   const Cluster* cluster = nullptr;
+  ConsumerKind kind = ConsumerKind::kGroupMember;
 };
 
 // Destroys `members` (by name: a cluster, a job) in parallel and waits for
-// them at most `bound`; returns the names of those still leaving then
-// (abandoned).
+// them until LeaveDeadline(bound); returns the names of those still leaving
+// then (abandoned).
 std::vector<std::string> LeaveWithin(std::map<std::string, LeavingMember> members,
                                      absl::Duration bound);
+
+// Shutdown stops the control plane's reader, then the mirror jobs, then
+// the groups, each waiting for its leave: with one deadline for all of
+// them, set before the first, the whole shutdown waits one leave bound
+// however many steps hit theirs. absl::InfiniteFuture() lifts it.
+void SetLeaveDeadline(absl::Time deadline);
+// When a leave starting now with `bound` gives up: the earlier of now +
+// `bound` and the deadline set.
+absl::Time LeaveDeadline(absl::Duration bound);
+
+// Consumers of `kind` LeaveWithin abandoned since the process started.
+int64_t ConsumersAbandoned(ConsumerKind kind);
 
 // Members being destroyed now, abandoned ones included: tests wait for 0
 // before destroying what a member uses (a fake cluster).
@@ -62,7 +85,12 @@ bool AwaitNoMembersLeaving(absl::Duration timeout);
 // for the rest of the process (a cluster destroyed later, on the member's
 // thread, would fail its pending publishes into components already gone).
 // Call once nothing joins them anymore. Returns the names of those kept.
+// Clusters whose members do not use them (Cluster::MembersUseCluster) are
+// destroyed all the same: a kept cluster's own threads would run on.
 std::vector<std::string> CloseClusters(std::vector<std::unique_ptr<Cluster>> clusters);
+// Clusters CloseClusters kept, in this process: their threads may still run,
+// so the process must end without destructors (_exit).
+int ClustersKept();
 
 // Passes a member's events on to `target` until Cut(), then drops them (a
 // revoke then commits nothing: the next owner reads again from the last
@@ -95,7 +123,13 @@ class CuttableListener final : public GroupMemberListener {
                    const absl::Status& status) override;
 
  private:
-  // Held shared by each event, exclusively by Cut().
+  // Held shared by each event, exclusively by Cut(), so the shared hold
+  // spans the whole of `target`'s callback, whatever it does (a backend
+  // publish, a gRPC write and what completes inline in them). Hence no
+  // callback, nor anything it runs inline, may call Cut() on this listener:
+  // it would wait for itself (and Abseil's writer priority would then block
+  // every other event too). Nothing does today: Cut() is called only by the
+  // owner, after LeaveWithin returned.
   absl::Mutex mu_;
   GroupMemberListener* target_ ABSL_GUARDED_BY(mu_);  // null once cut
 };
@@ -105,6 +139,6 @@ class CuttableListener final : public GroupMemberListener {
 // naming `what`. True when it left in time.
 bool LeaveOneWithin(std::unique_ptr<GroupMember> member,
                     std::shared_ptr<CuttableListener> listener, const Cluster* cluster,
-                    absl::Duration bound, const std::string& what);
+                    ConsumerKind kind, absl::Duration bound, const std::string& what);
 
 }  // namespace ferry::backend

@@ -5,6 +5,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "absl/synchronization/notification.h"
 #include "backend/fake_cluster.h"
 
@@ -68,25 +70,48 @@ TEST(CloseClustersTest, ClosesEveryClusterNoMemberIsLeaving) {
   EXPECT_TRUE(destroyed);
 }
 
+// Commits offset 5 of every partition revoked and counts its revokes into
+// a counter that outlives it.
+class CommittingOwner final : public IdleListener {
+ public:
+  explicit CommittingOwner(std::atomic<int>* revokes) : revokes_(revokes) {}
+  std::map<TopicPartition, int64_t> OnRevoked(
+      const std::vector<TopicPartition>& partitions) override {
+    ++*revokes_;
+    std::map<TopicPartition, int64_t> commits;
+    for (const TopicPartition& tp : partitions) commits[tp] = 5;
+    return commits;
+  }
+
+ private:
+  std::atomic<int>* const revokes_;
+};
+
 // What the owner of an abandoned member cuts is no longer called, even
-// when the member gets unstuck after the owner is gone.
+// when the member gets unstuck after the owner is gone: no revoke reaches
+// it, nothing is committed (without the cut, offset 5 would be).
 TEST(LeaveOneWithinTest, AnAbandonedMemberNoLongerReachesItsOwner) {
   FakeCluster cluster("c");
   cluster.AddTopic("t", 1);
   absl::Notification release;
   cluster.HoldLeaving(&release);
-  auto owner = std::make_unique<IdleListener>();
+  std::atomic<int> revokes = 0;
+  auto owner = std::make_unique<CommittingOwner>(&revokes);
   auto listener = std::make_shared<CuttableListener>(owner.get());
   auto member = cluster.JoinGroup({.group = "g", .topics = {"t"}}, listener.get());
   ASSERT_TRUE(member.ok()) << member.status();
   FakeGroupMember* fake = cluster.members("g").back();
   fake->Assign({{.partition = {"t", 0}, .next_offset = 0}});  // revoked as it leaves
+  const int64_t abandoned_before = ConsumersAbandoned(ConsumerKind::kPartitionScan);
   EXPECT_FALSE(LeaveOneWithin(*std::move(member), listener, &cluster,
-                              absl::Milliseconds(50), "test reader"));
+                              ConsumerKind::kPartitionScan, absl::Milliseconds(50),
+                              "test reader"));
+  EXPECT_EQ(ConsumersAbandoned(ConsumerKind::kPartitionScan), abandoned_before + 1);
   owner.reset();  // under ASan: the revoke would reach it after this
   release.Notify();
   ASSERT_TRUE(AwaitNoMembersLeaving(absl::Seconds(10)));
   EXPECT_THAT(cluster.leave_commits("g"), ElementsAre(IsEmpty()));
+  EXPECT_EQ(revokes, 0);
 }
 
 TEST(LeaveOneWithinTest, AMemberThatLeavesInTimeIsNotCut) {
@@ -96,7 +121,8 @@ TEST(LeaveOneWithinTest, AMemberThatLeavesInTimeIsNotCut) {
   auto listener = std::make_shared<CuttableListener>(&owner);
   auto member = cluster.JoinGroup({.group = "g", .topics = {"t"}}, listener.get());
   ASSERT_TRUE(member.ok()) << member.status();
-  EXPECT_TRUE(LeaveOneWithin(*std::move(member), listener, &cluster, absl::Seconds(10),
+  EXPECT_TRUE(LeaveOneWithin(*std::move(member), listener, &cluster,
+                             ConsumerKind::kPartitionScan, absl::Seconds(10),
                              "test reader"));
   EXPECT_EQ(MembersLeaving(), 0);
 }

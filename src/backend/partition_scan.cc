@@ -4,6 +4,8 @@
 #include <fmt/ranges.h>
 
 #include <algorithm>
+#include <map>
+#include <memory>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -14,9 +16,62 @@ namespace ferry::backend {
 namespace {
 
 constexpr absl::Duration kCheckInterval = absl::Milliseconds(50);
-// How long closing the reader may take before it is abandoned: it commits
-// nothing, so only a stuck broker client takes longer.
+// How long closing the reader may take before it is abandoned. It joined no
+// group and commits nothing: closing ends its fetch in flight (librdkafka's
+// fetch.wait.max.ms, 500 ms by default) and its connections, well under
+// this; only a stuck broker client takes longer. The admin call waiting for
+// the scan answers at most this much later.
 constexpr absl::Duration kReaderCloseTimeout = absl::Seconds(2);
+// Abandoned readers of one cluster still closing (each with its broker
+// client's threads and sockets) past which new scans are refused: retries
+// of an admin call against a stuck cluster must not pile them up.
+constexpr int kMaxAbandonedReaders = 3;
+
+// Per cluster, the abandoned readers not finished yet. Never destroyed: a
+// reader may finish at exit.
+struct AbandonedReaders {
+  absl::Mutex mu;
+  std::map<const Cluster*, int> count ABSL_GUARDED_BY(mu);
+};
+
+AbandonedReaders& AbandonedState() {
+  static AbandonedReaders* const abandoned = new AbandonedReaders;
+  return *abandoned;
+}
+
+int AbandonedReadersOf(const Cluster* cluster) {
+  AbandonedReaders& abandoned = AbandonedState();
+  absl::MutexLock lock(&abandoned.mu);
+  auto it = abandoned.count.find(cluster);
+  return it == abandoned.count.end() ? 0 : it->second;
+}
+
+// Lives as long as the reader's listener, so until the reader is gone (the
+// leaving thread releases it last); counts the reader while abandoned.
+class ReaderClosing {
+ public:
+  ReaderClosing(const Cluster* cluster, std::shared_ptr<CuttableListener> listener)
+      : cluster_(cluster), listener_(std::move(listener)) {}
+  ~ReaderClosing() {
+    AbandonedReaders& abandoned = AbandonedState();
+    absl::MutexLock lock(&abandoned.mu);
+    if (abandoned_ && --abandoned.count[cluster_] == 0) abandoned.count.erase(cluster_);
+  }
+  ReaderClosing(const ReaderClosing&) = delete;
+  ReaderClosing& operator=(const ReaderClosing&) = delete;
+
+  void MarkAbandoned() {
+    AbandonedReaders& abandoned = AbandonedState();
+    absl::MutexLock lock(&abandoned.mu);
+    abandoned_ = true;
+    ++abandoned.count[cluster_];
+  }
+
+ private:
+  const Cluster* const cluster_;
+  const std::shared_ptr<CuttableListener> listener_;
+  bool abandoned_ = false;  // guarded by AbandonedState().mu
+};
 
 class Scan final : public GroupMemberListener {
  public:
@@ -128,6 +183,12 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
                             const std::map<TopicPartition, PartitionToScan>& partitions,
                             absl::Time deadline, absl::Duration quiet) {
   if (partitions.empty()) return absl::OkStatus();
+  if (const int stuck = AbandonedReadersOf(&cluster); stuck >= kMaxAbandonedReaders) {
+    return absl::UnavailableError(fmt::format(
+        "cluster {}: {} earlier readers are still closing (its broker client is "
+        "stuck); retry in a few seconds",
+        cluster.name(), stuck));
+  }
   std::vector<std::string> topics;
   bool all_positioned = true;
   for (const auto& [tp, target] : partitions) {
@@ -152,8 +213,14 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
   const bool finished = scan.Wait(deadline, quiet);
   // Stops the reader before `scan` goes; bounded, as the admin call or
   // migration step waiting for this must answer.
-  LeaveOneWithin(*std::move(reader), listener, &cluster, kReaderCloseTimeout,
-                 fmt::format("reader {} of cluster {}", reader_name, cluster.name()));
+  auto closing = std::make_shared<ReaderClosing>(&cluster, listener);
+  if (!LeaveOneWithin(
+          *std::move(reader), std::shared_ptr<CuttableListener>(closing, listener.get()),
+          &cluster, ConsumerKind::kPartitionScan, kReaderCloseTimeout,
+          fmt::format("reader {} of cluster {}", reader_name, cluster.name()))) {
+    closing->MarkAbandoned();
+  }
+  closing.reset();
   if (finished) return absl::OkStatus();
   return absl::DeadlineExceededError(
       fmt::format("reading {} of cluster {} did not finish in time",

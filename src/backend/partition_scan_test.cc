@@ -1,9 +1,13 @@
 // Scanning partitions on a fake cluster whose reader hangs while closing.
 #include "backend/partition_scan.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "backend/fake_cluster.h"
+#include "backend/member_leave.h"
 
 namespace ferry::backend {
 namespace {
@@ -27,6 +31,34 @@ TEST(ScanPartitionsTest, AReaderHangingWhileClosingDoesNotHoldUpTheAnswer) {
                      start + absl::Milliseconds(100), absl::Milliseconds(50));
   EXPECT_EQ(scanned.code(), absl::StatusCode::kDeadlineExceeded) << scanned;
   EXPECT_LT(absl::Now() - start, absl::Seconds(6));
+}
+
+// Each scan against a stuck cluster abandoned one reader with its broker
+// client's threads and sockets, and retries piled them up without end. Now
+// new scans are refused while three are still closing, and run again once
+// they finished.
+TEST(ScanPartitionsTest, ScansAreRefusedWhileTooManyAbandonedReadersStillClose) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  NeverDoneSink sink;
+  auto scan = [&cluster, &sink] {
+    return ScanPartitions(cluster, "scan", {{{"t", 0}, {.end = 1, .sink = &sink}}},
+                          absl::Now() + absl::Milliseconds(100), absl::Milliseconds(50));
+  };
+  {
+    LeaveHold hold(cluster, absl::Seconds(10));
+    std::vector<std::thread> stuck;
+    for (int i = 0; i < 3; ++i) {
+      stuck.emplace_back(
+          [&scan] { EXPECT_EQ(scan().code(), absl::StatusCode::kDeadlineExceeded); });
+    }
+    for (std::thread& thread : stuck) thread.join();
+    absl::Status refused = scan();
+    EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
+    EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("retry"));
+  }
+  ASSERT_TRUE(AwaitNoMembersLeaving(absl::Seconds(10)));
+  EXPECT_EQ(scan().code(), absl::StatusCode::kDeadlineExceeded);
 }
 
 }  // namespace

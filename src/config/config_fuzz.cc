@@ -16,6 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::fwrite(data, 1, size, file);
   std::fclose(file);
   auto config = ferry::config::Load({.file = path});
+  std::remove(path.c_str());  // none left behind, whenever the fuzzer stops
   if (!config.ok() && (config.status().code() != absl::StatusCode::kInvalidArgument ||
                        config.status().message().empty())) {
     std::abort();

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "config/key_table.h"
+#include "testing/test_dir.h"
 
 namespace ferry::config {
 namespace {
@@ -18,13 +19,13 @@ using ::testing::HasSubstr;
 using ::testing::Not;
 
 // Writes `yaml` to a fresh file under the test's temp dir; returns its path.
+// Into one directory for the program, removed with its files at exit.
 std::string WriteYaml(const std::string& yaml) {
+  static const ferry::testing::TestDir dir;
   static int counter = 0;
-  std::filesystem::path path = std::filesystem::path(::testing::TempDir()) /
-                               ("ferry_config_" + std::to_string(getpid()) + "_" +
-                                std::to_string(counter++) + ".yaml");
+  const std::string path = dir.Sub(std::to_string(counter++) + ".yaml");
   std::ofstream(path) << yaml;
-  return path.string();
+  return path;
 }
 
 absl::StatusOr<Config> LoadYaml(const std::string& yaml) {

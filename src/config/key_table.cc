@@ -301,9 +301,11 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "again. Other groups leave meanwhile. Also the bound on a mirror job's member "
      "leaving when the job stops and on the control topic's reader closing at "
      "shutdown (abandoned the same way, with an error naming them; "
-     "ferry_consumers_closing shows those still closing). At most 10s: shutdown "
-     "leaves every group within it and must finish before its watchdog "
-     "(shutdown.grace + 15s).",
+     "ferry_consumers_closing shows those still closing). At shutdown all of them "
+     "(reader, mirror jobs, groups) share one leave_timeout, from when the control "
+     "plane stops; the watchdog ends the node at shutdown.grace + 2 x "
+     "cluster_probe_timeout + 4s + leave_timeout + (cluster_probe_timeout + 2s) per "
+     "cluster.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::Seconds(1), absl::Seconds(10),
                               c.subscribe.leave_timeout);

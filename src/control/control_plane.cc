@@ -68,7 +68,7 @@ ControlPlane::~ControlPlane() {
   }
   if (member_ != nullptr) {
     backend::LeaveOneWithin(std::move(member_), member_listener_, cluster_,
-                            options_.leave_timeout,
+                            backend::ConsumerKind::kControlReader, options_.leave_timeout,
                             fmt::format("control topic {} reader", options_.topic));
   }
 }

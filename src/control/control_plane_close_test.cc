@@ -29,10 +29,7 @@ TEST(ControlPlaneCloseTest, AReaderHangingWhileClosingIsAbandonedAfterTheLeaveTi
       &cluster,
       ControlPlane::Options{.node_id = "n1", .leave_timeout = absl::Milliseconds(200)},
       &listener);
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (cluster.members(reader_group).empty() && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
+  ASSERT_TRUE(cluster.AwaitMembers(reader_group, 1, absl::Seconds(10)));
   ASSERT_EQ(cluster.members(reader_group).size(), 1u);
   cluster.members(reader_group)[0]->Assign(
       {{.partition = {"__ferry_control", 0}, .next_offset = 0}});

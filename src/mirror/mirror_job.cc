@@ -101,6 +101,9 @@ struct MirrorJob::Shared {
   metrics::Counter& skipped;
   absl::Mutex mu;
   bool stopping ABSL_GUARDED_BY(mu) = false;
+  // While stopping: when a revoke stops waiting for in-flight records, so
+  // that the commit and the close fit in the leave's bound.
+  absl::Time revoke_by ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
   // Of the records sent and not answered yet, revoked partitions' included.
   int64_t in_flight_bytes ABSL_GUARDED_BY(mu) = 0;
   // Every partition paused: in_flight_bytes reached max_in_flight_bytes.
@@ -221,14 +224,18 @@ MirrorJob::MirrorJob(control::MirrorSpec spec, backend::Cluster* source,
 
 MirrorJob::~MirrorJob() {
   {
+    const absl::Time now = absl::Now();
     absl::MutexLock lock(&shared_->mu);
     shared_->stopping = true;
+    // Half of the leave's time for the revoke's wait, half for the rest.
+    shared_->revoke_by = now + (backend::LeaveDeadline(options_.leave_timeout) - now) / 2;
   }
   if (ticker_.joinable()) ticker_.join();
   if (member_ == nullptr) return;
   // OnRevoked commits the acknowledged prefixes.
   backend::LeaveOneWithin(std::move(member_), member_listener_, source_,
-                          options_.leave_timeout, fmt::format("mirror {}", spec_.name));
+                          backend::ConsumerKind::kMirrorJob, options_.leave_timeout,
+                          fmt::format("mirror {}", spec_.name));
 }
 
 void MirrorJob::Tick() {
@@ -307,7 +314,9 @@ std::map<backend::TopicPartition, int64_t> MirrorJob::OnRevoked(
     }
     return true;
   };
-  shared_->mu.AwaitWithTimeout(absl::Condition(&settled), options_.revoke_wait);
+  shared_->mu.AwaitWithDeadline(
+      absl::Condition(&settled),
+      std::min(absl::Now() + options_.revoke_wait, shared_->revoke_by));
   std::map<backend::TopicPartition, int64_t> commits;
   for (const auto& tp : partitions) {
     auto it = shared_->partitions.find(tp);

@@ -69,11 +69,15 @@ class MirrorJob final : private backend::GroupMemberListener {
     // the job's memory stays near this bound whatever the record size.
     int64_t max_in_flight_bytes = 32 << 20;
     // How long a revoked partition waits for its in-flight records before
-    // its acknowledged prefix is committed.
+    // its acknowledged prefix is committed. When the job stops, at most half
+    // of what is left of the leave's bound (the other half for the commit
+    // and the close), so the stop takes leave_timeout, not this plus it.
     absl::Duration revoke_wait = absl::Seconds(10);
-    // How long leaving the job's group may take when the job stops; a member
-    // still leaving then is abandoned (backend/member_leave.h), so a stuck
-    // broker client holds up neither the runner's other jobs nor shutdown.
+    // How long leaving the job's group may take when the job stops (less
+    // when a shutdown's deadline comes first: backend::LeaveDeadline); a
+    // member still leaving then is abandoned (backend/member_leave.h), so a
+    // stuck broker client holds up neither the runner's other jobs nor
+    // shutdown.
     absl::Duration leave_timeout = absl::Seconds(10);
   };
 

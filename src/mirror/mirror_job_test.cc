@@ -36,6 +36,13 @@ std::vector<ConsumedRecord> Records(int32_t partition, int64_t from, int64_t to)
   return records;
 }
 
+// A target that never answers: records stay in flight.
+class SilentTarget final : public FakeCluster {
+ public:
+  SilentTarget() : FakeCluster("new") {}
+  void Publish(backend::Record, backend::PublishCallback) override {}
+};
+
 class MirrorJobTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -151,12 +158,7 @@ TEST_F(MirrorJobTest, FailedRecordsAreCopiedAgainFromTheFirstFailure) {
 
 // Records fetched beyond the in-flight bound pause the partition's fetching.
 TEST_F(MirrorJobTest, TooManyRecordsInFlightPauseFetching) {
-  // A target that never answers keeps records in flight.
-  class SilentTarget final : public FakeCluster {
-   public:
-    SilentTarget() : FakeCluster("new") {}
-    void Publish(backend::Record, backend::PublishCallback) override {}
-  } silent;
+  SilentTarget silent;
   silent.AddTopic("orders", 2);
   auto job = MirrorJob::Start(
       {.name = "move", .source = "old", .target = "new", .topics = {"orders"}}, &source_,
@@ -315,6 +317,28 @@ TEST_F(MirrorJobTest, AJobWhoseMemberHangsLeavingStopsAfterTheLeaveTimeout) {
   }
   ASSERT_EQ(source_.leave_commits(MirrorGroup("move")).size(), 1u);
   EXPECT_TRUE(source_.leave_commits(MirrorGroup("move"))[0].empty());
+}
+
+// Before, a stopping job's revoke waited revoke_wait (10 s) for records the
+// target never answered while the leave gave up after leave_timeout: the
+// stop took the larger of the two, and reported an abandonment that was
+// none. Now the revoke waits half of the leave's time and the member
+// commits and leaves within it.
+TEST_F(MirrorJobTest, AStoppingJobsRevokeWaitsWithinTheLeaveTimeout) {
+  SilentTarget silent;
+  silent.AddTopic("orders", 2);
+  auto job = MirrorJob::Start(
+      {.name = "move", .source = "old", .target = "new", .topics = {"orders"}}, &source_,
+      &silent, {.node_id = "n1", .leave_timeout = absl::Seconds(1)}, &metrics_);
+  ASSERT_TRUE(job.ok()) << job.status();
+  Member().Assign({{.partition = {"orders", 0}, .next_offset = 0}});
+  Member().Deliver(Records(0, 0, 4));
+  const absl::Time start = absl::Now();
+  job->reset();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(1));
+  ASSERT_EQ(source_.leave_commits(MirrorGroup("move")).size(), 1u);
+  EXPECT_THAT(source_.leave_commits(MirrorGroup("move"))[0],
+              ::testing::ElementsAre(::testing::Pair(TopicPartition{"orders", 0}, 0)));
 }
 
 }  // namespace

@@ -23,6 +23,13 @@ MirrorRunner::~MirrorRunner() {
     stopping_ = true;
   }
   thread_.join();
+  // All at once: each waits for its leave (backend::LeaveWithin), so
+  // stopping K jobs takes one leave bound, not K.
+  std::vector<std::thread> stops;
+  for (auto& [name, job] : running_) {
+    stops.emplace_back([job = std::move(job)]() mutable { job.reset(); });
+  }
+  for (std::thread& stop : stops) stop.join();
   running_.clear();
 }
 
@@ -58,6 +65,11 @@ void MirrorRunner::Run() {
     for (const auto& [name, job] : running_) names.insert(name);
     for (const auto& [name, spec] : wanted) names.insert(name);
     for (const std::string& name : names) {
+      {
+        // Shutdown waits for one job's start or stop at most, not all.
+        absl::MutexLock lock(&mu_);
+        if (stopping_) return;
+      }
       auto it = wanted.find(name);
       Reconcile(name, it == wanted.end() ? nullptr : &it->second);
     }

@@ -26,7 +26,8 @@ class MirrorRunner {
   MirrorRunner(std::map<std::string, backend::Cluster*> clusters,
                MirrorJob::Options job_options, metrics::Registry* metrics,
                absl::Duration retry_interval = absl::Seconds(5));
-  // Stops every job (each commits what the target acknowledged).
+  // Stops every job, in parallel (each commits what the target
+  // acknowledged, within its leave bound).
   ~MirrorRunner();
 
   // The jobs that should run from now on. Returns at once.

@@ -23,9 +23,20 @@ extern char** environ;
 namespace {
 
 // How long shutdown may take beyond shutdown.grace before the watchdog ends
-// the process (leaving groups commits synchronously, bounded by librdkafka's
-// socket timeouts).
-constexpr absl::Duration kShutdownMargin = absl::Seconds(15);
+// the process: the control plane's start (joined: its topic checks take
+// cluster_probe_timeout each) and departure record, then one
+// subscribe.leave_timeout for every consumer to leave together (the
+// control topic's reader, mirror jobs, groups: backend::SetLeaveDeadline),
+// then closing each cluster (its probe's last request, then 2 s for the
+// publishes still waiting), and a little slack.
+absl::Duration ShutdownMargin(const ferry::config::Config& config) {
+  constexpr absl::Duration kDeparture = absl::Seconds(2);
+  constexpr absl::Duration kPendingPublishes = absl::Seconds(2);
+  constexpr absl::Duration kSlack = absl::Seconds(2);
+  const auto clusters = static_cast<int64_t>(config.clusters.size());
+  return 2 * config.cluster_probe_timeout + kDeparture + config.subscribe.leave_timeout +
+         clusters * (config.cluster_probe_timeout + kPendingPublishes) + kSlack;
+}
 
 std::map<std::string, std::string> ProcessEnvironment() {
   std::map<std::string, std::string> env;
@@ -122,19 +133,25 @@ int main(int argc, char** argv) {
   sigwait(&signals, &signal);
   spdlog::info("received {}, shutting down", strsignal(signal));
   // Whatever is stuck inside, the node exits: the grace for calls, plus a
-  // margin for leaving groups (final commits) and closing broker clients.
+  // margin for leaving (final commits) and closing broker clients.
   ferry::server::ShutdownWatchdog watchdog(
       [server = server->get()] { return server->ShutdownStage(); },
       &ferry::server::ShutdownWatchdog::LogAndExit);
-  watchdog.Arm(config->shutdown_grace + kShutdownMargin);
+  watchdog.Arm(config->shutdown_grace + ShutdownMargin(*config));
   (*server)->Shutdown();
-  // Members abandoned while leaving (subscribe.leave_timeout) go on, on
-  // detached threads, with their broker clients' threads: they may still
-  // log or touch what static destructors (spdlog's registry among them)
-  // would tear down under them. Nothing is left to save: exit without them.
-  if (const int leaving = ferry::backend::MembersLeaving(); leaving > 0) {
-    spdlog::warn("exiting with {} consumer group member(s) still leaving (abandoned)",
-                 leaving);
+  // Consumers abandoned while leaving (subscribe.leave_timeout) go on, on
+  // detached threads, with their broker clients' threads, and so do the
+  // clusters kept for them (their probe, poll and store threads): they may
+  // still log or touch what ~Server and static destructors (spdlog's
+  // registry among them) would tear down under them. Kept clusters first:
+  // their member may finish just now. Nothing is left to save: exit
+  // without destructors.
+  const int kept = ferry::backend::ClustersKept();
+  if (const int leaving = ferry::backend::MembersLeaving(); kept > 0 || leaving > 0) {
+    spdlog::warn(
+        "exiting with {} consumer(s) still closing (abandoned) and {} cluster(s) kept "
+        "for them",
+        leaving, kept);
     spdlog::default_logger()->flush();
     _exit(0);
   }

@@ -1,6 +1,5 @@
 #include "server/server.h"
 
-#include <fmt/ranges.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server_builder.h>
@@ -16,6 +15,7 @@
 #include "common/version.h"
 #include "grpc/health/v1/health.pb.h"
 #include "security/grpc_credentials.h"
+#include "server/consumer_shutdown.h"
 #include "server/process_stats.h"
 
 namespace ferry::server {
@@ -48,9 +48,18 @@ void RegisterNodeMetrics(metrics::Registry& registry, absl::Time started) {
       });
   registry.AddGaugeCallback(
       "ferry_consumers_closing",
-      "Consumers (group members, mirror jobs' and the control topic's readers) being "
-      "closed now, those abandoned past their bound included.",
+      "Consumers (group members, mirror jobs', the control topic's and partition "
+      "scans' readers) being closed now, those abandoned past their bound included.",
       {}, [] { return static_cast<double>(backend::MembersLeaving()); });
+  for (const backend::ConsumerKind kind : backend::kConsumerKinds) {
+    registry.AddGaugeCallback(
+        "ferry_consumers_abandoned",
+        "Consumers abandoned while closing (still closing past their bound) since "
+        "ferryd started, by kind: group, mirror, control, scan. Only grows; each is "
+        "also logged as an error.",
+        {{"kind", std::string(backend::KindName(kind))}},
+        [kind] { return static_cast<double>(backend::ConsumersAbandoned(kind)); });
+  }
   registry.AddGaugeCallback("ferry_process_resident_memory_bytes",
                             "Resident memory (RSS) of ferryd.", {}, [] {
                               auto stats = ReadProcessStats();
@@ -326,23 +335,12 @@ void Server::Shutdown() {
   if (groups_) groups_->SetSeekLedger(nullptr);
   if (groups_) groups_->SetMigrationLookup(nullptr);
   if (node_control_) node_control_->SetControlPlane(nullptr);
-  SetStage("stopping the control plane");
-  control_.reset();
-  SetStage("stopping mirror jobs");
-  mirrors_.reset();  // each commits what its target acknowledged
-  if (groups_) {
-    std::vector<std::string> groups = groups_->Groups();
-    SetStage(fmt::format("leaving consumer groups ({}: {})", groups.size(),
-                         fmt::join(groups, ", ")));
-  }
-  groups_.reset();  // leaves the groups, committing acked prefixes
-  SetStage("closing clusters");
-  if (breakers_) breakers_->Stop();  // its watchers use the clusters
-  // A member abandoned while leaving may still use its cluster (the
-  // embedded store): that one is kept, and main() exits without destroying
-  // it.
-  backend::CloseClusters(std::move(clusters_));
-  clusters_.clear();
+  StopConsumersAndCloseClusters(
+      {.control = std::move(control_),
+       .mirrors = std::move(mirrors_),
+       .groups = std::move(groups_)},
+      breakers_.get(), std::move(clusters_), config_.subscribe.leave_timeout,
+      [this](std::string stage) { SetStage(std::move(stage)); });
   SetStage("stopped");
 }
 

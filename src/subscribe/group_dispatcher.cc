@@ -217,6 +217,14 @@ absl::StatusOr<std::unique_ptr<backend::GroupMember>> GroupDispatcher::Join(
     backend::Cluster* cluster, const std::vector<std::string>& topics,
     const backend::StartPosition& start) {
   auto [adapter, unused] = cluster_listeners_.try_emplace(cluster->name(), this, cluster);
+  // Clusters live as long as the node, so a name stands for one cluster; a
+  // second one of the same name would get the first one's listener (events,
+  // leaves counted against it), and that one may still be in use.
+  if (adapter->second.cluster() != cluster) {
+    return absl::InternalError(
+        fmt::format("group {}: cluster {} is not the one of that name it joined before",
+                    options_.group, cluster->name()));
+  }
   std::shared_ptr<backend::CuttableListener>& listener = listeners_[cluster->name()];
   if (!listener) listener = std::make_shared<backend::CuttableListener>(&adapter->second);
   return cluster->JoinGroup({.group = options_.group,

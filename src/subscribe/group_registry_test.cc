@@ -130,11 +130,9 @@ TEST_F(GroupRegistryTest, LeavingAnIdleGroupDoesNotStallTheOthers) {
   // The idle group's member hangs while leaving.
   cluster_.HoldLeaving(&release_);
   (*idle)->Detach(1);
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (cluster_.leaving() == 0 && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  ASSERT_EQ(cluster_.leaving(), 1) << "the idle group was not left";
+  ASSERT_TRUE(cluster_.AwaitLeaving(1, absl::Seconds(10)))
+      << "the idle group was not left";
+  ASSERT_EQ(cluster_.leaving(), 1);
 
   // Meanwhile the busy group's unacked message still expires and comes back.
   EXPECT_TRUE(busy_sink->WaitForAttempt(2, absl::Seconds(10)))
@@ -192,10 +190,7 @@ TEST_F(GroupRegistryTest, ShutdownLeavesGroupsInParallel) {
     registry_.reset();
     stopped.Notify();
   });
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (cluster_.leaving() < 3 && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  cluster_.AwaitLeaving(3, absl::Seconds(10));
   const int leaving_at_once = cluster_.leaving();
   release_.Notify();
   const bool stopped_in_time = stopped.WaitForNotificationWithTimeout(absl::Seconds(10));
@@ -231,10 +226,7 @@ TEST_F(GroupRegistryTest, ShutdownLeavesIdleGroupsStillQueuedForLeaving) {
     registry_.reset();
     stopped.Notify();
   });
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (cluster_.leaving() < kGroups && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  cluster_.AwaitLeaving(kGroups, absl::Seconds(10));
   const int leaving_at_once = cluster_.leaving();
   release_.Notify();
   const bool stopped_in_time = stopped.WaitForNotificationWithTimeout(absl::Seconds(10));
@@ -258,11 +250,7 @@ TEST_F(GroupRegistryTest, SeriesOfAGroupThatLeftTheNodeAreRemoved) {
   ASSERT_THAT(metrics_.Render(), HasSubstr("group=\"gone\""));
 
   (*gone)->Detach(1);
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (metrics_.Render().find("group=\"gone\"") != std::string::npos &&
-         absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  EXPECT_TRUE(WaitLeft("gone"));
   const std::string text = metrics_.Render();
   EXPECT_THAT(text, ::testing::Not(HasSubstr("group=\"gone\"")));
   EXPECT_THAT(text, HasSubstr("group=\"stays\""));

@@ -5,8 +5,10 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <future>
+#include <iostream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -381,13 +383,16 @@ TEST_F(PublishTest, AutoCreatedTopicIsAcceptedAtOnceAfterItsRecordsWereRefused) 
   auto node = Node();
   ASSERT_NE(node, nullptr);
   auto stub = Stub(*node);
-  const std::string topic = "late.created";
+  // Not made before: a new name per run (--gtest_repeat, a reused broker).
+  static int run = 0;
+  const std::string topic = absl::StrCat("late.created.", getpid(), ".", run++);
   v1::PublishRequest request;
   request.set_topic(topic);
   Add(request, "k", "x");
   v1::PublishResponse response;
   ASSERT_TRUE(Publish(*stub, request, &response).ok());
   ASSERT_EQ(response.results(0).status().code(), grpc::StatusCode::NOT_FOUND);
+  const absl::Time refused = absl::Now();
 
   auto put = testing::RunFerryCli({"--server", node->grpc_address(), "routes", "put",
                                    "--topic", topic, "--write", "main", "--auto-create"});
@@ -398,6 +403,11 @@ TEST_F(PublishTest, AutoCreatedTopicIsAcceptedAtOnceAfterItsRecordsWereRefused) 
   ASSERT_TRUE(Publish(*stub, request, &response).ok());
   EXPECT_EQ(response.results(0).status().code(), 0)
       << response.results(0).status().message();
+  // Past librdkafka's next topic scan the old code passes too.
+  if (absl::Now() - refused > absl::Milliseconds(900)) {
+    std::cerr << "note: the route took " << absl::Now() - refused
+              << " to put; this run cannot tell a relearned topic from a rescan\n";
+  }
 }
 
 TEST_F(PublishTest, CliProducesOneMessagePerLineWithKeysAndHeaders) {

@@ -10,13 +10,16 @@
 #include "backend/kafka/topic_admin.h"
 
 namespace ferry::backend::kafka {
-absl::StatusOr<RdKafkaPtr> GroupAdmin::GroupClient(const std::string& group) {
+absl::StatusOr<GroupAdmin::GroupClientPtr> GroupAdmin::GroupClient(
+    const std::string& group) {
   Properties properties = properties_;
   properties["group.id"] = group;
   properties["enable.auto.commit"] = "false";
   auto conf = BuildConf(properties, "");
   if (!conf.ok()) return conf.status();
-  return factory_.Create(RD_KAFKA_CONSUMER, *std::move(conf));
+  auto client = factory_.Create(RD_KAFKA_CONSUMER, *std::move(conf));
+  if (!client.ok()) return client.status();
+  return GroupClientPtr(client->release());
 }
 
 absl::StatusOr<std::map<TopicPartition, int64_t>> GroupAdmin::CommittedOffsets(

@@ -38,8 +38,20 @@ class GroupAdmin {
   absl::StatusOr<GroupDescription> DescribeGroup(const std::string& group);
 
  private:
-  // A consumer handle with group.id = `group` that never joins the group.
-  absl::StatusOr<RdKafkaPtr> GroupClient(const std::string& group);
+  // Destroys a consumer handle without rd_kafka_consumer_close: that leaves
+  // the group and commits the final offsets (with their rebalance and
+  // commit callbacks), none of which a handle that never joined has to do,
+  // and it waits on the group coordinator, which may not answer.
+  struct NoConsumerCloseDeleter {
+    void operator()(rd_kafka_t* handle) const {
+      rd_kafka_destroy_flags(handle, RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    }
+  };
+  using GroupClientPtr = std::unique_ptr<rd_kafka_t, NoConsumerCloseDeleter>;
+  // A consumer handle with group.id = `group` that never joins the group;
+  // what it asks (committed offsets, a commit) it waits for (synchronous
+  // calls), so nothing is pending when it is destroyed.
+  absl::StatusOr<GroupClientPtr> GroupClient(const std::string& group);
   int timeout_ms() const { return static_cast<int>(absl::ToInt64Milliseconds(timeout_)); }
 
   const Properties properties_;

@@ -75,6 +75,8 @@ class KafkaCluster final : public Cluster {
   absl::Status DeleteTopic(const std::string& topic) override;
   absl::StatusOr<std::unique_ptr<GroupMember>> JoinGroup(
       const GroupMemberOptions& options, GroupMemberListener* listener) override;
+  // A member has its own broker client and nothing of the cluster's.
+  bool MembersUseCluster() const override { return false; }
   absl::StatusOr<std::map<TopicPartition, int64_t>> CommittedOffsets(
       const std::string& group, const std::vector<std::string>& topics) override;
   absl::Status AlterCommittedOffsets(

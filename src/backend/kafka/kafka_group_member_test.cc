@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
-#include "backend/fake_cluster.h"
+#include "backend/idle_listener.h"
 #include "librdkafka/rdkafka.h"
 #include "testing/kafka_broker.h"
 #include "testing/kafka_client.h"

@@ -40,7 +40,10 @@ absl::StatusOr<std::map<std::string, int>> PartitionCounts(rd_kafka_t* handle,
 // `deadline` passes: then DEADLINE_EXCEEDED (via the error table) quoting
 // `not_ready`'s last reason after `done_what` ("created, but 1 of 3
 // partitions have no leader"). `not_ready` gets the topic's entry, nullptr
-// when the answer says the topic does not exist.
+// when the answer says the topic does not exist. The request names the
+// topic, so `handle` must set allow.auto.create.topics=false (KafkaCluster's
+// administration handle and its producers do, kafka_publish.cc): otherwise
+// asking for a missing topic (one deleted meanwhile) could create it.
 absl::Status AwaitMetadata(
     rd_kafka_t* handle, const std::string& topic, absl::Time deadline,
     std::string_view context, std::string_view done_what,

@@ -1,0 +1,37 @@
+#pragma once
+
+// The end of Server::Shutdown, on its own so that tests run it on fake
+// clusters: stops what reads from the clusters, then closes them.
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "backend/cluster.h"
+#include "control/control_plane.h"
+#include "mirror/mirror_runner.h"
+#include "routing/cluster_breakers.h"
+#include "subscribe/group_registry.h"
+
+namespace ferry::server {
+
+struct Consumers {
+  std::unique_ptr<control::ControlPlane> control;
+  std::unique_ptr<mirror::MirrorRunner> mirrors;
+  std::unique_ptr<subscribe::GroupRegistry> groups;
+};
+
+// Stops the control plane (its reader), the mirror jobs and the groups, in
+// this order, then `breakers` (may be null) and closes `clusters`
+// (backend::CloseClusters). Every leave waits until one deadline,
+// `leave_timeout` from now (backend::SetLeaveDeadline), so all of them take
+// one leave_timeout at most together. `stage` is told each step. Returns
+// the names of the clusters kept for a member still leaving.
+std::vector<std::string> StopConsumersAndCloseClusters(
+    Consumers consumers, routing::ClusterBreakers* breakers,
+    std::vector<std::unique_ptr<backend::Cluster>> clusters, absl::Duration leave_timeout,
+    const std::function<void(std::string)>& stage);
+
+}  // namespace ferry::server
