@@ -211,9 +211,11 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      }},
     {"shutdown.grace", "duration", "10s", "0s..5m",
      "On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled "
-     "(publishes still waiting for a broker then fail with UNAVAILABLE). If shutdown has "
-     "not finished 15s after the grace, ferryd logs what was still running and exits "
-     "with code 3.",
+     "(publishes still waiting for a broker then fail with UNAVAILABLE). Consumers then "
+     "leave within one subscribe.leave_timeout and the clusters close; if shutdown has "
+     "not finished by the margin subscribe.leave_timeout gives (25s after the grace with "
+     "the defaults and one cluster), ferryd logs what was still running and exits with "
+     "code 3.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::ZeroDuration(), absl::Minutes(5),
                               c.shutdown_grace);
