@@ -34,6 +34,10 @@ struct IteratorObject {
   Py_ssize_t stop;
 };
 
+// Made by this module only: type(m)() would have no owner to read.
+constexpr unsigned int kInternalType =
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION;
+
 PyObject* utc_epoch = nullptr;  // datetime(1970, 1, 1, tzinfo=utc)
 
 const client::ReceivedView& ViewOf(const MessageObject* m) {
@@ -45,6 +49,16 @@ PyObject* Bytes(std::string_view s) {
 }
 PyObject* Str(std::string_view s) {
   return PyUnicode_DecodeUTF8(s.data(), s.size(), "replace");
+}
+
+// Settling from a child forked after the subscriber was built would write on
+// the parent's gRPC connection (its socket is shared; its threads are not
+// here): refused, as receive() is there.
+bool RefuseInForkedChild() {
+  if (!InForkedChild()) return false;
+  PyErr_SetString(PyExc_RuntimeError,
+                  "ferry: this message belongs to the parent process's subscriber");
+  return true;
 }
 
 void Ack(ReceivedObject* owner, Py_ssize_t i) {
@@ -91,14 +105,14 @@ PyType_Slot received_slots[] = {
     {Py_tp_doc, const_cast<char*>("One response's messages (internal).")},
     {0, nullptr}};
 PyType_Spec received_spec = {"ferry._native._Received", sizeof(ReceivedObject), 0,
-                             Py_TPFLAGS_DEFAULT, received_slots};
+                             kInternalType, received_slots};
 
 // -- Message ----------------------------------------------------------------
 
 void MessageDealloc(PyObject* self) {
   auto* m = reinterpret_cast<MessageObject*>(self);
   Py_XDECREF(m->headers);
-  Py_DECREF(m->owner);
+  Py_XDECREF(m->owner);
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);
@@ -189,6 +203,7 @@ PyObject* GetSettled(PyObject* self, void*) {
 
 PyObject* MessageAck(PyObject* self, PyObject*) {
   auto* m = reinterpret_cast<MessageObject*>(self);
+  if (RefuseInForkedChild()) return nullptr;
   Ack(m->owner, m->index);
   Py_RETURN_NONE;
 }
@@ -197,7 +212,9 @@ PyObject* MessageNack(PyObject* self, PyObject* const* args, Py_ssize_t n,
                       PyObject* kwnames) {
   auto* m = reinterpret_cast<MessageObject*>(self);
   std::optional<std::chrono::milliseconds> delay;
-  if (!DurationArg(args, n, kwnames, "delay", &delay)) return nullptr;
+  if (RefuseInForkedChild() || !DurationArg(args, n, kwnames, "delay", &delay)) {
+    return nullptr;
+  }
   Nack(m->owner, m->index, delay.value_or(std::chrono::milliseconds(0)));
   Py_RETURN_NONE;
 }
@@ -207,7 +224,9 @@ PyObject* MessageExtend(PyObject* self, PyObject* const* args, Py_ssize_t n,
   auto* m = reinterpret_cast<MessageObject*>(self);
   Received* r = m->owner->received;
   std::optional<std::chrono::milliseconds> deadline;
-  if (!DurationArg(args, n, kwnames, "deadline", &deadline)) return nullptr;
+  if (RefuseInForkedChild() || !DurationArg(args, n, kwnames, "deadline", &deadline)) {
+    return nullptr;
+  }
   if (!r->settled[m->index]) {
     r->batch.ExtendDeadline(static_cast<std::size_t>(m->index),
                             deadline.value_or(r->ack_deadline));
@@ -265,12 +284,12 @@ PyType_Slot message_slots[] = {
     {Py_tp_doc, const_cast<char*>("A delivered message (see ferry.Message).")},
     {0, nullptr}};
 PyType_Spec message_spec = {"ferry._native.Message", sizeof(MessageObject), 0,
-                            Py_TPFLAGS_DEFAULT, message_slots};
+                            kInternalType, message_slots};
 
 // -- MessageBatch -----------------------------------------------------------
 
 void BatchDealloc(PyObject* self) {
-  Py_DECREF(reinterpret_cast<BatchObject*>(self)->owner);
+  Py_XDECREF(reinterpret_cast<BatchObject*>(self)->owner);
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);
@@ -342,6 +361,7 @@ PyObject* BatchValues(PyObject* self, void*) {
 
 PyObject* BatchAck(PyObject* self, PyObject*) {
   auto* b = reinterpret_cast<BatchObject*>(self);
+  if (RefuseInForkedChild()) return nullptr;
   Received* r = b->owner->received;
   if (b->start == 0 && b->stop == static_cast<Py_ssize_t>(r->settled.size())) {
     // The whole response: one lock of its stream for all of it.
@@ -357,7 +377,9 @@ PyObject* BatchNack(PyObject* self, PyObject* const* args, Py_ssize_t n,
                     PyObject* kwnames) {
   auto* b = reinterpret_cast<BatchObject*>(self);
   std::optional<std::chrono::milliseconds> delay;
-  if (!DurationArg(args, n, kwnames, "delay", &delay)) return nullptr;
+  if (RefuseInForkedChild() || !DurationArg(args, n, kwnames, "delay", &delay)) {
+    return nullptr;
+  }
   for (Py_ssize_t i = b->start; i < b->stop; ++i) {
     Nack(b->owner, i, delay.value_or(std::chrono::milliseconds(0)));
   }
@@ -405,12 +427,12 @@ PyType_Slot batch_slots[] = {
     {Py_tp_doc, const_cast<char*>("Messages of one response (see ferry.MessageBatch).")},
     {0, nullptr}};
 PyType_Spec batch_spec = {"ferry._native.MessageBatch", sizeof(BatchObject), 0,
-                          Py_TPFLAGS_DEFAULT | Py_TPFLAGS_SEQUENCE, batch_slots};
+                          kInternalType | Py_TPFLAGS_SEQUENCE, batch_slots};
 
 // -- MessageBatch's iterator -----------------------------------------------
 
 void IteratorDealloc(PyObject* self) {
-  Py_DECREF(reinterpret_cast<IteratorObject*>(self)->owner);
+  Py_XDECREF(reinterpret_cast<IteratorObject*>(self)->owner);
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);
@@ -427,7 +449,7 @@ PyType_Slot iterator_slots[] = {{Py_tp_dealloc, reinterpret_cast<void*>(Iterator
                                 {Py_tp_iternext, reinterpret_cast<void*>(IteratorNext)},
                                 {0, nullptr}};
 PyType_Spec iterator_spec = {"ferry._native._BatchIterator", sizeof(IteratorObject), 0,
-                             Py_TPFLAGS_DEFAULT, iterator_slots};
+                             kInternalType, iterator_slots};
 
 bool AddType(PyObject* module, PyType_Spec* spec, PyTypeObject** slot, const char* name) {
   *slot = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(spec));
@@ -474,6 +496,7 @@ PyObject* NewBatch(ReceivedObject* owner, Py_ssize_t start, Py_ssize_t stop) {
 }
 
 void NackRange(ReceivedObject* owner, Py_ssize_t start, Py_ssize_t stop) {
+  if (InForkedChild()) return;  // the parent's stream (see RefuseInForkedChild)
   for (Py_ssize_t i = start; i < stop; ++i) Nack(owner, i, std::chrono::milliseconds(0));
 }
 

@@ -217,3 +217,80 @@ def test_forked_child_of_an_open_native_subscriber_subscribes(node, topic_factor
     out = subprocess.run([sys.executable, "-c", FORK_CHILD, node.endpoint, topic],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "child 0" in out.stdout, out.stdout + out.stderr
+
+
+FORK_ACKS = textwrap.dedent("""
+    import os, sys, ferry
+    endpoint, topic, group = sys.argv[1], sys.argv[2], sys.argv[3]
+    parent = ferry.Subscriber([endpoint], group, [topic], start="earliest",
+                              ack_batch=(1, 0.001))
+    assert parent.native
+    held = []
+    while len(held) < 5:
+        m = parent.receive(timeout=30)
+        assert m is not None
+        held.append(m)
+    pid = os.fork()
+    if pid == 0:
+        refused = 0
+        for m in held:
+            try:
+                m.ack()
+            except RuntimeError:
+                refused += 1
+        os._exit(0 if refused == len(held) else 3)
+    _, status = os.waitpid(pid, 0)
+    parent.close()  # nothing acked here
+    print("child", os.waitstatus_to_exitcode(status))
+""")
+
+
+def test_forked_child_cannot_settle_the_parents_messages(node, topic_factory):
+    # The child's ack went out on the parent's gRPC connection and the node
+    # committed it (only v1-v4 came back before): now it raises, and every
+    # message held by the parent is redelivered after the parent closes.
+    topic = topic_factory(partitions=1)
+    publish(node.endpoint, topic, 5)
+    group = unique("g")
+    out = subprocess.run([sys.executable, "-c", FORK_ACKS, node.endpoint, topic, group],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "child 0" in out.stdout, out.stdout + out.stderr
+    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
+        values = set()
+        deadline = time.monotonic() + 30
+        while len(values) < 5 and time.monotonic() < deadline:
+            m = again.receive(timeout=1)
+            if m is not None:
+                values.add(m.value)
+                m.ack()
+        assert values == {b"v%d" % i for i in range(5)}
+
+
+NEW_NATIVE_OBJECTS = textwrap.dedent("""
+    import sys, ferry, ferry._native as native
+    endpoint, topic = sys.argv[1], sys.argv[2]
+    with ferry.Subscriber([endpoint], "types-" + topic, [topic], start="earliest") as sub:
+        batch = sub.receive_batch(timeout=30)
+        assert batch is not None
+        for make in (native.Message, native.MessageBatch, type(batch), type(batch[0]),
+                     type(iter(batch))):
+            try:
+                made = make()
+                print("made", made)
+                made.value  # no owner: the crash
+            except TypeError:
+                print("refused")
+        batch.ack()
+""")
+
+
+def test_native_types_cannot_be_made_from_python(node, topic_factory):
+    # They inherited object.__new__: an instance without an owner crashed the
+    # interpreter (rc 139) on its first read or its dealloc.
+    topic = topic_factory(partitions=1)
+    publish(node.endpoint, topic, 1)
+    out = subprocess.run([sys.executable, "-c", NEW_NATIVE_OBJECTS, node.endpoint, topic],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.stdout.split() == ["refused"] * 5, out.stdout + out.stderr
+
