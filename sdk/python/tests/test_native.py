@@ -294,3 +294,43 @@ def test_native_types_cannot_be_made_from_python(node, topic_factory):
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.split() == ["refused"] * 5, out.stdout + out.stderr
 
+
+def test_close_from_on_error_does_not_hold_the_sdk_thread_for_handlers(node, topic_factory):
+    # on_error runs on the C++ SDK's one background thread (acks, deadline
+    # extensions, reconnects of every stream): close() there waited for the
+    # handler threads, up to close_timeout, before. Now it returns at once and
+    # the close goes on elsewhere.
+    import socket
+    with socket.socket() as unused:  # a second endpoint whose stream keeps failing
+        unused.bind(("127.0.0.1", 0))
+        unreachable = "127.0.0.1:%d" % unused.getsockname()[1]
+    topic = topic_factory(partitions=1)
+    publish(node.endpoint, topic, 1)
+    made, in_handler, release = threading.Event(), threading.Event(), threading.Event()
+    holder, took = [], []
+
+    def handle(_message):
+        in_handler.set()
+        release.wait(30)
+
+    def on_error(_error):
+        if not made.wait(30) or not in_handler.is_set() or took:
+            return
+        start = time.monotonic()
+        took.append(holder[0].close())
+        took.append(time.monotonic() - start)
+
+    sub = ferry.Subscriber([node.endpoint, unreachable], unique("g"), [topic],
+                           start="earliest", callback=handle, on_error=on_error,
+                           reconnect_backoff=(0.05, 0.1), close_timeout=5)
+    holder.append(sub)
+    made.set()
+    try:
+        assert sub.native
+        deadline = time.monotonic() + 30
+        while len(took) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert took and took[0] is True and took[1] < 1.0, took
+    finally:
+        release.set()
+        assert sub.close(10)  # waits for the close under way, then closes

@@ -179,12 +179,13 @@ class NativeSubscriber(Subscriber):
 
     def close(self, timeout: Optional[float] = None) -> bool:
         timeout = self._close_timeout if timeout is None else timeout
+        if _native.in_callback():
+            return self._close_elsewhere(timeout)
         me = threading.current_thread()
         from_handler = me in self._handlers
-        # From on_error (an SDK thread) or a callback while another thread's
-        # close is under way: that close waits for this thread, so do not
-        # wait for it.
-        if not self._close_lock.acquire(blocking=not (_native.in_callback() or from_handler)):
+        # From a callback while another thread's close is under way: that
+        # close waits for this thread, so do not wait for it.
+        if not self._close_lock.acquire(blocking=not from_handler):
             return False
         try:
             deadline = time.monotonic() + timeout
@@ -198,6 +199,20 @@ class NativeSubscriber(Subscriber):
             return closed and handlers_done
         finally:
             self._close_lock.release()
+
+    def _close_elsewhere(self, timeout: float) -> bool:
+        """close() from on_error, on the C++ SDK's one background thread,
+        which every stream's deadline extensions, ack flushes and reconnects
+        wait for: the close (its wait for handlers included) goes on on a new
+        thread and this returns at once, as the C++ SDK's own close from a
+        callback; False while another close is under way (it waits for this
+        thread)."""
+        if self._close_lock.locked():
+            return False
+        self._native.stop()  # receive() returns None from now on, as after close
+        threading.Thread(target=self.close, args=(timeout,), name="ferry-close",
+                         daemon=True).start()
+        return True
 
     def _handler_loop(self):
         """The callback API without ordering: each handler thread takes up to
