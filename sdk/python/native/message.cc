@@ -268,11 +268,11 @@ PyGetSetDef message_getset[] = {
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMethodDef message_methods[] = {
-    {"ack", AsMethod(MessageAck), METH_NOARGS,
+    {"ack", AsMethod(Safe<MessageAck>), METH_NOARGS,
      "The message was processed: the node may commit past it."},
-    {"nack", AsMethod(MessageNack), METH_FASTCALL | METH_KEYWORDS,
+    {"nack", AsMethod(Safe<MessageNack>), METH_FASTCALL | METH_KEYWORDS,
      "Redeliver the message, no sooner than delay seconds (None: at once)."},
-    {"extend", AsMethod(MessageExtend), METH_FASTCALL | METH_KEYWORDS,
+    {"extend", AsMethod(Safe<MessageExtend>), METH_FASTCALL | METH_KEYWORDS,
      "The node's deadline for this message becomes now + deadline seconds."},
     {nullptr, nullptr, 0, nullptr}};
 
@@ -403,13 +403,13 @@ PyObject* BatchRepr(PyObject* self) {
   return PyUnicode_FromFormat("MessageBatch(%zd messages)", BatchLength(self));
 }
 
-PyGetSetDef batch_getset[] = {{"values", BatchValues, nullptr, nullptr, nullptr},
+PyGetSetDef batch_getset[] = {{"values", Safe<BatchValues>, nullptr, nullptr, nullptr},
                               {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMethodDef batch_methods[] = {
-    {"ack", AsMethod(BatchAck), METH_NOARGS,
+    {"ack", AsMethod(Safe<BatchAck>), METH_NOARGS,
      "Acks every message of the batch not settled yet."},
-    {"nack", AsMethod(BatchNack), METH_FASTCALL | METH_KEYWORDS,
+    {"nack", AsMethod(Safe<BatchNack>), METH_FASTCALL | METH_KEYWORDS,
      "Nacks every message of the batch not settled yet."},
     {"_part", AsMethod(BatchPart), METH_FASTCALL, "Messages [start, stop) as a batch."},
     {nullptr, nullptr, 0, nullptr}};

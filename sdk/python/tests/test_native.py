@@ -334,3 +334,31 @@ def test_close_from_on_error_does_not_hold_the_sdk_thread_for_handlers(node, top
     finally:
         release.set()
         assert sub.close(10)  # waits for the close under way, then closes
+
+
+DROPPED_IN_ON_ERROR = textwrap.dedent("""
+    import socket, sys, threading, ferry
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        endpoint = "127.0.0.1:%d" % unused.getsockname()[1]
+    made, dropped, holder = threading.Event(), threading.Event(), []
+
+    def on_error(_error):
+        if made.wait(30) and holder:
+            holder.clear()  # the last reference: ended on a thread of its own
+            dropped.set()
+
+    holder.append(ferry.Subscriber([endpoint], "g", ["t"], on_error=on_error,
+                                   reconnect_backoff=(0.05, 0.1)))
+    assert holder[0].native
+    made.set()
+    assert dropped.wait(30)
+    print("exiting")  # the exit waits for the thread ending the subscriber
+""")
+
+
+def test_subscriber_dropped_in_on_error_ends_before_exit():
+    out = subprocess.run([sys.executable, "-c", DROPPED_IN_ON_ERROR], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.split() == ["exiting"], out.stdout + out.stderr
+    assert out.stderr == "", out.stderr

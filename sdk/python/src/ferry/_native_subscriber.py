@@ -73,6 +73,8 @@ def _close_open_subscribers():
     the C++ SDK's statics) go: their threads must not outlive them."""
     for subscriber in list(_open):
         subscriber.close(0.0)
+    if _native is not None:
+        _native.join_detached()
 
 
 def _start_ms(position) -> tuple:
