@@ -91,10 +91,31 @@ bool DurationArg(PyObject* const* args, Py_ssize_t n, PyObject* kwnames, const c
 
 // -- Received ---------------------------------------------------------------
 
+// Messages dropped unsettled are nacked by ~MessageBatch: redelivered at
+// once, each nack a delivery attempt (with max_delivery_attempts, soon in
+// the dead-letter topic). The pure path extends them until max_extension
+// instead; say so where the program can see it.
+void WarnDroppedUnsettled(const Received& r) {
+  auto unsettled = std::count(r.settled.begin(), r.settled.end(), 0);
+  if (unsettled == 0 || Finalizing()) return;
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);
+  if (PyErr_WarnFormat(PyExc_ResourceWarning, 1,
+                       "ferry: %zd message(s) dropped unsettled were nacked (redelivered "
+                       "at once; each nack counts a delivery attempt)",
+                       static_cast<Py_ssize_t>(unsettled)) < 0) {
+    PyErr_WriteUnraisable(nullptr);
+  }
+  PyErr_Restore(type, value, traceback);
+}
+
 void ReceivedDealloc(PyObject* self) {
   auto* r = reinterpret_cast<ReceivedObject*>(self);
   // In a forked child the batch's stream is gone with its threads: leak it.
-  if (!InForkedChild()) delete r->received;
+  if (!InForkedChild() && r->received != nullptr) {
+    WarnDroppedUnsettled(*r->received);
+    delete r->received;
+  }
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);

@@ -372,3 +372,23 @@ def test_subscriber_dropped_in_on_error_ends_before_exit():
                          text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.split() == ["exiting"], out.stdout + out.stderr
     assert out.stderr == "", out.stderr
+
+
+def test_a_message_dropped_unsettled_warns_that_it_was_nacked(node, topic_factory):
+    import warnings
+    topic = topic_factory(partitions=1)
+    publish(node.endpoint, topic, 1)
+    with ferry.Subscriber([node.endpoint], unique("g"), [topic], start="earliest") as sub:
+        for attempt in (1, 2):
+            m = sub.receive(timeout=30)
+            assert m is not None and (m.value, m.delivery_attempt) == (b"v0", attempt)
+            if attempt == 2:
+                m.ack()
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                del m  # the last reference to its response
+                gc.collect()
+            warned = [str(w.message) for w in caught if w.category is ResourceWarning]
+            assert warned == ([] if attempt == 2 else [
+                "ferry: 1 message(s) dropped unsettled were nacked (redelivered at once; "
+                "each nack counts a delivery attempt)"])
