@@ -392,3 +392,33 @@ def test_a_message_dropped_unsettled_warns_that_it_was_nacked(node, topic_factor
             assert warned == ([] if attempt == 2 else [
                 "ferry: 1 message(s) dropped unsettled were nacked (redelivered at once; "
                 "each nack counts a delivery attempt)"])
+
+
+FAILING_NATIVE_IMPORT = textwrap.dedent("""
+    import sys, warnings
+    raised = sys.argv[1]
+
+    class Failing:
+        def find_spec(self, name, path=None, target=None):
+            if name == "ferry._native":
+                if raised == "missing":
+                    raise ModuleNotFoundError("No module named 'ferry._native'", name=name)
+                raise ImportError("libgrpc++.so.1.51: cannot open shared object file")
+
+    sys.meta_path.insert(0, Failing())
+    warnings.simplefilter("default")
+    import ferry
+    print(ferry.native_available())
+""")
+
+
+@pytest.mark.parametrize("raised", ["missing", "unloadable"])
+def test_an_extension_that_does_not_load_is_reported_once(raised):
+    out = subprocess.run([sys.executable, "-c", FAILING_NATIVE_IMPORT, raised],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.split() == ["False"], out.stdout + out.stderr
+    if raised == "missing":  # installed pure Python: silent
+        assert "ferry._native" not in out.stderr, out.stderr
+    else:
+        assert out.stderr.count("ferry._native did not load (libgrpc++.so.1.51") == 1, \
+            out.stderr

@@ -10,10 +10,12 @@ are checked by the pure path's own code (``SubscriberCore``), so both raise
 the same errors.
 """
 import atexit
+import importlib
 import inspect
 import os
 import threading
 import time
+import warnings
 import weakref
 from typing import Optional
 
@@ -23,10 +25,15 @@ from ferry._subscriber_core import SubscriberCore
 from ferry.errors import error_from_status
 from ferry.subscriber import Subscriber, call_each
 
-try:
-    from ferry import _native
-except ImportError:  # installed without the extension: pure Python only
+try:  # (from ferry import _native would make a missing module an ImportError)
+    _native = importlib.import_module("ferry._native")
+except ImportError as error:
     _native = None
+    if not (isinstance(error, ModuleNotFoundError) and error.name == "ferry._native"):
+        # Built but not loadable (say a wheel on a machine without the gRPC
+        # it linked): the pure path works, but the user should know why.
+        warnings.warn("ferry: the native extension ferry._native did not load (%s); "
+                      "subscribers take the pure-Python path" % error, RuntimeWarning)
 else:
     MessageBatch.register(_native.MessageBatch)
 
