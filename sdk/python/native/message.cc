@@ -407,19 +407,6 @@ PyObject* BatchNack(PyObject* self, PyObject* const* args, Py_ssize_t n,
   Py_RETURN_NONE;
 }
 
-PyObject* BatchPart(PyObject* self, PyObject* const* args, Py_ssize_t n) {
-  auto* b = reinterpret_cast<BatchObject*>(self);
-  Py_ssize_t start, stop;
-  if (n != 2 || (start = PyLong_AsSsize_t(args[0])) == -1 ||
-      (stop = PyLong_AsSsize_t(args[1])) == -1) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_part(start, stop)");
-    return nullptr;
-  }
-  stop = std::min(stop, BatchLength(self));
-  start = std::min(std::max<Py_ssize_t>(start, 0), stop);
-  return NewBatch(b->owner, b->start + start, b->start + stop);
-}
-
 PyObject* BatchRepr(PyObject* self) {
   return PyUnicode_FromFormat("MessageBatch(%zd messages)", BatchLength(self));
 }
@@ -432,7 +419,6 @@ PyMethodDef batch_methods[] = {
      "Acks every message of the batch not settled yet."},
     {"nack", AsMethod(Safe<BatchNack>), METH_FASTCALL | METH_KEYWORDS,
      "Nacks every message of the batch not settled yet."},
-    {"_part", AsMethod(BatchPart), METH_FASTCALL, "Messages [start, stop) as a batch."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyType_Slot batch_slots[] = {
