@@ -233,6 +233,8 @@ PyObject* SubscriberNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   return reinterpret_cast<PyObject*>(self);
 }
 
+void NackPending(State* s);
+
 // The typed fatal error, made once; false with make_error's exception set.
 bool MakeFailure(State* s, const client::SubscriberError& e) {
   if (s->failure == nullptr) {
@@ -261,6 +263,12 @@ PyObject* Take(State* s, double timeout, bool one, Py_ssize_t max) {
               : Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                    std::chrono::duration<double>(timeout));
   for (bool first = true;; first = false) {
+    // As the pure path: after a fatal failure receivers get the error, not
+    // what was taken before it (their acks would be dropped). Looked at once
+    // per response, not per message.
+    if (!s->pending.empty() && s->next == 0 && !s->stopped && s->subscriber->Failure()) {
+      NackPending(s);
+    }
     while (!s->pending.empty()) {
       ReceivedObject* front = s->pending.front();
       const auto size = static_cast<Py_ssize_t>(front->received->settled.size());
