@@ -102,6 +102,7 @@ def test_messages_outlive_their_batch_and_subscriber(node, topic_factory):
     sub = ferry.Subscriber([node.endpoint], group, [topic], start="earliest")
     batch = first_batch(sub)
     assert isinstance(batch, ferry.MessageBatch)
+    assert isinstance(batch[0], ferry.Message)
     kept = list(batch)
     first, last = kept[0], batch[-1]
     assert [m.value for m in kept] == batch.values
@@ -113,7 +114,11 @@ def test_messages_outlive_their_batch_and_subscriber(node, topic_factory):
     assert first.value == b"v0" and last.offset == kept[-1].offset
     first.ack()  # after close: does nothing, does not crash
     first.nack(datetime.timedelta(seconds=1))
-    assert first.settled
+    assert first.settled  # the local flag; the node never saw the ack:
+    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
+        m = again.receive(timeout=30)
+        assert m is not None and m.value == b"v0"
+        m.ack()
 
 
 def test_ack_after_close_is_dropped_and_the_message_redelivered(node, topic_factory):

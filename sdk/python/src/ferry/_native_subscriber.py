@@ -20,7 +20,7 @@ import weakref
 from typing import Optional
 
 from ferry import _common, _types
-from ferry._message import MessageBatch, Stats, SubscriberError
+from ferry._message import Message, MessageBatch, Stats, SubscriberError
 from ferry._subscriber_core import SubscriberCore
 from ferry.errors import error_from_status
 from ferry.subscriber import Subscriber, call_each
@@ -35,6 +35,8 @@ except ImportError as error:
         warnings.warn("ferry: the native extension ferry._native did not load (%s); "
                       "subscribers take the pure-Python path" % error, RuntimeWarning)
 else:
+    # isinstance(m, ferry.Message) holds on both paths (ABCs: registered).
+    Message.register(_native.Message)
     MessageBatch.register(_native.MessageBatch)
 
 #: Options only the pure path serves: raw grpcio channel options (and
@@ -96,7 +98,7 @@ def _start_ms(position) -> tuple:
 class NativeSubscriber(Subscriber):
     """ferry.Subscriber over the C++ SDK (see the module doc). Differences
     from the pure path: messages are ``ferry._native.Message`` (same
-    attributes and methods, not a subclass of ferry.Message); a message
+    attributes and methods, registered as a ferry.Message); a message
     dropped unsettled together with every other reference to its response is
     nacked (the pure path keeps extending it until ``max_extension``);
     ``Message.settled`` does not turn True when the delivering stream
