@@ -35,6 +35,14 @@ def first_batch(sub, timeout=30.0):
     raise AssertionError("nothing received")
 
 
+def assert_group_gets_v0_again(endpoint, group, topic):
+    """The group's next subscriber gets v0 first: no ack of it reached the node."""
+    with ferry.Subscriber([endpoint], group, [topic], start="earliest") as again:
+        m = again.receive(timeout=30)
+        assert m is not None and m.value == b"v0"
+        m.ack()
+
+
 def test_path_taken_by_options(node):
     plain = ferry.Subscriber([node.endpoint], unique("g"), ["t"])
     unordered = ferry.Subscriber([node.endpoint], unique("g"), ["t"], callback=print)
@@ -115,10 +123,7 @@ def test_messages_outlive_their_batch_and_subscriber(node, topic_factory):
     first.ack()  # after close: does nothing, does not crash
     first.nack(datetime.timedelta(seconds=1))
     assert first.settled  # the local flag; the node never saw the ack:
-    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
-        m = again.receive(timeout=30)
-        assert m is not None and m.value == b"v0"
-        m.ack()
+    assert_group_gets_v0_again(node.endpoint, group, topic)
 
 
 def test_ack_after_close_is_dropped_and_the_message_redelivered(node, topic_factory):
@@ -130,10 +135,7 @@ def test_ack_after_close_is_dropped_and_the_message_redelivered(node, topic_fact
     assert m is not None
     sub.close()
     m.ack()
-    with ferry.Subscriber([node.endpoint], group, [topic], start="earliest") as again:
-        m = again.receive(timeout=30)
-        assert m is not None and m.value == b"v0"
-        m.ack()
+    assert_group_gets_v0_again(node.endpoint, group, topic)
 
 
 def test_receive_batch_splits_a_response_and_mixes_with_receive(node, topic_factory):
