@@ -5,6 +5,7 @@
 // taken with NextBatch and not handed out in full wait in `pending`, oldest
 // first, so receive() and receive_batch() mix as on the pure path.
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -61,10 +62,12 @@ struct FatalReported {
   std::mutex mu;
   std::condition_variable cv;
   bool reported = false;
+  std::atomic<bool> seen{false};  // = reported, read without the lock
 
   void Set() {
     std::lock_guard lock(mu);
     reported = true;
+    seen.store(true, std::memory_order_release);
     cv.notify_all();
   }
   // Without the GIL.
@@ -252,6 +255,13 @@ PyObject* RaiseFailure(State* s, const client::SubscriberError& e) {
   return nullptr;
 }
 
+// Whether the subscriber failed: on_error's report of it (an atomic read)
+// when it is wired, else the SDK's Failure() (a lock) once per response.
+bool FailureKnown(State* s) {
+  if (s->fatal_reported) return s->fatal_reported->seen.load(std::memory_order_acquire);
+  return s->next == 0 && s->subscriber->Failure();
+}
+
 // The next message (one) or batch of at most `max` messages; None after
 // close or when `timeout` (seconds; negative: none) passed; the fatal error
 // raised after one.
@@ -264,11 +274,8 @@ PyObject* Take(State* s, double timeout, bool one, Py_ssize_t max) {
                                    std::chrono::duration<double>(timeout));
   for (bool first = true;; first = false) {
     // As the pure path: after a fatal failure receivers get the error, not
-    // what was taken before it (their acks would be dropped). Looked at once
-    // per response, not per message.
-    if (!s->pending.empty() && s->next == 0 && !s->stopped && s->subscriber->Failure()) {
-      NackPending(s);
-    }
+    // what was taken before it (their acks would be dropped).
+    if (!s->pending.empty() && !s->stopped && FailureKnown(s)) NackPending(s);
     while (!s->pending.empty()) {
       ReceivedObject* front = s->pending.front();
       const auto size = static_cast<Py_ssize_t>(front->received->settled.size());

@@ -429,3 +429,42 @@ def test_an_extension_that_does_not_load_is_reported_once(raised):
     else:
         assert out.stderr.count("ferry._native did not load (libgrpc++.so.1.51") == 1, \
             out.stderr
+
+
+def test_after_a_fatal_failure_receive_raises_instead_of_handing_out_what_was_taken(
+        node, topic_factory):
+    # A second endpoint whose stream ends with NOT_FOUND (fatal) while the
+    # node's response is being handed out: the rest of it was handed out
+    # before (and its acks dropped); as on the pure path, receive raises.
+    from concurrent import futures
+    import grpc
+    fail_now = threading.Event()
+
+    def subscribe(_requests, context):
+        fail_now.wait(30)
+        context.abort(grpc.StatusCode.NOT_FOUND, "topic deleted")
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+        "ferry.v1.Subscriber", {"Subscribe": grpc.stream_stream_rpc_method_handler(subscribe)})])
+    failing = "127.0.0.1:%d" % server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    topic = topic_factory(partitions=1)
+    publish(node.endpoint, topic, 5)
+    sub = ferry.Subscriber([node.endpoint, failing], unique("g"), [topic], start="earliest")
+    try:
+        assert sub.native
+        first = sub.receive(timeout=30)
+        assert first is not None and first.value == b"v0"
+        fail_now.set()
+        deadline = time.monotonic() + 30
+        while sub.failure is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert isinstance(sub.failure, ferry.NotFound)
+        with pytest.raises(ferry.NotFound):
+            got = sub.receive(timeout=5)
+            print("handed out after the failure:", got)
+    finally:
+        fail_now.set()
+        sub.close()
+        server.stop(0)
