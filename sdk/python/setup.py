@@ -84,6 +84,8 @@ def native_module(build_dir):
 def add_native(out_dir):
     """Copies ferry._native into the package, or warns once and leaves the
     package pure Python."""
+    for stale in glob.glob(os.path.join(out_dir, "ferry", "_native.*")):
+        os.remove(stale)  # an earlier build's (pip builds in the source tree)
     if os.environ.get("FERRY_NATIVE_BUILD") == "0":
         return
     build_dir = os.environ.get("FERRY_NATIVE_BUILD_DIR") or os.path.join(HERE, "build", "native")
@@ -95,7 +97,11 @@ def add_native(out_dir):
         warnings.warn("ferry-client: native extension not built (%s); installing the pure-Python "
                       "SDK (same API, more CPU per message; see README, 'Native path')" % (e,))
         return
-    shutil.copy(module, os.path.join(out_dir, "ferry"))
+    # Without its debug info (a RelWithDebInfo build's is most of its 11 MB).
+    target = os.path.join(out_dir, "ferry", os.path.basename(module))
+    objcopy = shutil.which("objcopy")
+    if objcopy is None or subprocess.run([objcopy, "--strip-debug", module, target]).returncode:
+        shutil.copy(module, target)
 
 
 class BuildPyWithProtos(build_py):

@@ -34,6 +34,10 @@ struct IteratorObject {
   Py_ssize_t stop;
 };
 
+// Made by this module only: type(m)() would have no owner to read.
+constexpr unsigned int kInternalType =
+    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_DISALLOW_INSTANTIATION;
+
 PyObject* utc_epoch = nullptr;  // datetime(1970, 1, 1, tzinfo=utc)
 
 const client::ReceivedView& ViewOf(const MessageObject* m) {
@@ -45,6 +49,16 @@ PyObject* Bytes(std::string_view s) {
 }
 PyObject* Str(std::string_view s) {
   return PyUnicode_DecodeUTF8(s.data(), s.size(), "replace");
+}
+
+// Settling from a child forked after the subscriber was built would write on
+// the parent's gRPC connection (its socket is shared; its threads are not
+// here): refused, as receive() is there.
+bool RefuseInForkedChild() {
+  if (!InForkedChild()) return false;
+  PyErr_SetString(PyExc_RuntimeError,
+                  "ferry: this message belongs to the parent process's subscriber");
+  return true;
 }
 
 void Ack(ReceivedObject* owner, Py_ssize_t i) {
@@ -77,10 +91,31 @@ bool DurationArg(PyObject* const* args, Py_ssize_t n, PyObject* kwnames, const c
 
 // -- Received ---------------------------------------------------------------
 
+// Messages dropped unsettled are nacked by ~MessageBatch: redelivered at
+// once, each nack a delivery attempt (with max_delivery_attempts, soon in
+// the dead-letter topic). The pure path extends them until max_extension
+// instead; say so where the program can see it.
+void WarnDroppedUnsettled(const Received& r) {
+  auto unsettled = std::count(r.settled.begin(), r.settled.end(), 0);
+  if (unsettled == 0 || Finalizing()) return;
+  PyObject *type, *value, *traceback;
+  PyErr_Fetch(&type, &value, &traceback);
+  if (PyErr_WarnFormat(PyExc_ResourceWarning, 1,
+                       "ferry: %zd message(s) dropped unsettled were nacked (redelivered "
+                       "at once; each nack counts a delivery attempt)",
+                       static_cast<Py_ssize_t>(unsettled)) < 0) {
+    PyErr_WriteUnraisable(nullptr);
+  }
+  PyErr_Restore(type, value, traceback);
+}
+
 void ReceivedDealloc(PyObject* self) {
   auto* r = reinterpret_cast<ReceivedObject*>(self);
   // In a forked child the batch's stream is gone with its threads: leak it.
-  if (!InForkedChild()) delete r->received;
+  if (!InForkedChild() && r->received != nullptr) {
+    WarnDroppedUnsettled(*r->received);
+    delete r->received;
+  }
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);
@@ -91,14 +126,14 @@ PyType_Slot received_slots[] = {
     {Py_tp_doc, const_cast<char*>("One response's messages (internal).")},
     {0, nullptr}};
 PyType_Spec received_spec = {"ferry._native._Received", sizeof(ReceivedObject), 0,
-                             Py_TPFLAGS_DEFAULT, received_slots};
+                             kInternalType, received_slots};
 
 // -- Message ----------------------------------------------------------------
 
 void MessageDealloc(PyObject* self) {
   auto* m = reinterpret_cast<MessageObject*>(self);
   Py_XDECREF(m->headers);
-  Py_DECREF(m->owner);
+  Py_XDECREF(m->owner);
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);
@@ -189,6 +224,7 @@ PyObject* GetSettled(PyObject* self, void*) {
 
 PyObject* MessageAck(PyObject* self, PyObject*) {
   auto* m = reinterpret_cast<MessageObject*>(self);
+  if (RefuseInForkedChild()) return nullptr;
   Ack(m->owner, m->index);
   Py_RETURN_NONE;
 }
@@ -197,7 +233,9 @@ PyObject* MessageNack(PyObject* self, PyObject* const* args, Py_ssize_t n,
                       PyObject* kwnames) {
   auto* m = reinterpret_cast<MessageObject*>(self);
   std::optional<std::chrono::milliseconds> delay;
-  if (!DurationArg(args, n, kwnames, "delay", &delay)) return nullptr;
+  if (RefuseInForkedChild() || !DurationArg(args, n, kwnames, "delay", &delay)) {
+    return nullptr;
+  }
   Nack(m->owner, m->index, delay.value_or(std::chrono::milliseconds(0)));
   Py_RETURN_NONE;
 }
@@ -207,7 +245,9 @@ PyObject* MessageExtend(PyObject* self, PyObject* const* args, Py_ssize_t n,
   auto* m = reinterpret_cast<MessageObject*>(self);
   Received* r = m->owner->received;
   std::optional<std::chrono::milliseconds> deadline;
-  if (!DurationArg(args, n, kwnames, "deadline", &deadline)) return nullptr;
+  if (RefuseInForkedChild() || !DurationArg(args, n, kwnames, "deadline", &deadline)) {
+    return nullptr;
+  }
   if (!r->settled[m->index]) {
     r->batch.ExtendDeadline(static_cast<std::size_t>(m->index),
                             deadline.value_or(r->ack_deadline));
@@ -249,11 +289,11 @@ PyGetSetDef message_getset[] = {
     {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMethodDef message_methods[] = {
-    {"ack", AsMethod(MessageAck), METH_NOARGS,
+    {"ack", AsMethod(Safe<MessageAck>), METH_NOARGS,
      "The message was processed: the node may commit past it."},
-    {"nack", AsMethod(MessageNack), METH_FASTCALL | METH_KEYWORDS,
+    {"nack", AsMethod(Safe<MessageNack>), METH_FASTCALL | METH_KEYWORDS,
      "Redeliver the message, no sooner than delay seconds (None: at once)."},
-    {"extend", AsMethod(MessageExtend), METH_FASTCALL | METH_KEYWORDS,
+    {"extend", AsMethod(Safe<MessageExtend>), METH_FASTCALL | METH_KEYWORDS,
      "The node's deadline for this message becomes now + deadline seconds."},
     {nullptr, nullptr, 0, nullptr}};
 
@@ -265,12 +305,12 @@ PyType_Slot message_slots[] = {
     {Py_tp_doc, const_cast<char*>("A delivered message (see ferry.Message).")},
     {0, nullptr}};
 PyType_Spec message_spec = {"ferry._native.Message", sizeof(MessageObject), 0,
-                            Py_TPFLAGS_DEFAULT, message_slots};
+                            kInternalType, message_slots};
 
 // -- MessageBatch -----------------------------------------------------------
 
 void BatchDealloc(PyObject* self) {
-  Py_DECREF(reinterpret_cast<BatchObject*>(self)->owner);
+  Py_XDECREF(reinterpret_cast<BatchObject*>(self)->owner);
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);
@@ -342,6 +382,7 @@ PyObject* BatchValues(PyObject* self, void*) {
 
 PyObject* BatchAck(PyObject* self, PyObject*) {
   auto* b = reinterpret_cast<BatchObject*>(self);
+  if (RefuseInForkedChild()) return nullptr;
   Received* r = b->owner->received;
   if (b->start == 0 && b->stop == static_cast<Py_ssize_t>(r->settled.size())) {
     // The whole response: one lock of its stream for all of it.
@@ -357,39 +398,27 @@ PyObject* BatchNack(PyObject* self, PyObject* const* args, Py_ssize_t n,
                     PyObject* kwnames) {
   auto* b = reinterpret_cast<BatchObject*>(self);
   std::optional<std::chrono::milliseconds> delay;
-  if (!DurationArg(args, n, kwnames, "delay", &delay)) return nullptr;
+  if (RefuseInForkedChild() || !DurationArg(args, n, kwnames, "delay", &delay)) {
+    return nullptr;
+  }
   for (Py_ssize_t i = b->start; i < b->stop; ++i) {
     Nack(b->owner, i, delay.value_or(std::chrono::milliseconds(0)));
   }
   Py_RETURN_NONE;
 }
 
-PyObject* BatchPart(PyObject* self, PyObject* const* args, Py_ssize_t n) {
-  auto* b = reinterpret_cast<BatchObject*>(self);
-  Py_ssize_t start, stop;
-  if (n != 2 || (start = PyLong_AsSsize_t(args[0])) == -1 ||
-      (stop = PyLong_AsSsize_t(args[1])) == -1) {
-    if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "_part(start, stop)");
-    return nullptr;
-  }
-  stop = std::min(stop, BatchLength(self));
-  start = std::min(std::max<Py_ssize_t>(start, 0), stop);
-  return NewBatch(b->owner, b->start + start, b->start + stop);
-}
-
 PyObject* BatchRepr(PyObject* self) {
   return PyUnicode_FromFormat("MessageBatch(%zd messages)", BatchLength(self));
 }
 
-PyGetSetDef batch_getset[] = {{"values", BatchValues, nullptr, nullptr, nullptr},
+PyGetSetDef batch_getset[] = {{"values", Safe<BatchValues>, nullptr, nullptr, nullptr},
                               {nullptr, nullptr, nullptr, nullptr, nullptr}};
 
 PyMethodDef batch_methods[] = {
-    {"ack", AsMethod(BatchAck), METH_NOARGS,
+    {"ack", AsMethod(Safe<BatchAck>), METH_NOARGS,
      "Acks every message of the batch not settled yet."},
-    {"nack", AsMethod(BatchNack), METH_FASTCALL | METH_KEYWORDS,
+    {"nack", AsMethod(Safe<BatchNack>), METH_FASTCALL | METH_KEYWORDS,
      "Nacks every message of the batch not settled yet."},
-    {"_part", AsMethod(BatchPart), METH_FASTCALL, "Messages [start, stop) as a batch."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyType_Slot batch_slots[] = {
@@ -405,12 +434,12 @@ PyType_Slot batch_slots[] = {
     {Py_tp_doc, const_cast<char*>("Messages of one response (see ferry.MessageBatch).")},
     {0, nullptr}};
 PyType_Spec batch_spec = {"ferry._native.MessageBatch", sizeof(BatchObject), 0,
-                          Py_TPFLAGS_DEFAULT | Py_TPFLAGS_SEQUENCE, batch_slots};
+                          kInternalType | Py_TPFLAGS_SEQUENCE, batch_slots};
 
 // -- MessageBatch's iterator -----------------------------------------------
 
 void IteratorDealloc(PyObject* self) {
-  Py_DECREF(reinterpret_cast<IteratorObject*>(self)->owner);
+  Py_XDECREF(reinterpret_cast<IteratorObject*>(self)->owner);
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);
@@ -427,7 +456,7 @@ PyType_Slot iterator_slots[] = {{Py_tp_dealloc, reinterpret_cast<void*>(Iterator
                                 {Py_tp_iternext, reinterpret_cast<void*>(IteratorNext)},
                                 {0, nullptr}};
 PyType_Spec iterator_spec = {"ferry._native._BatchIterator", sizeof(IteratorObject), 0,
-                             Py_TPFLAGS_DEFAULT, iterator_slots};
+                             kInternalType, iterator_slots};
 
 bool AddType(PyObject* module, PyType_Spec* spec, PyTypeObject** slot, const char* name) {
   *slot = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(spec));
@@ -474,6 +503,7 @@ PyObject* NewBatch(ReceivedObject* owner, Py_ssize_t start, Py_ssize_t stop) {
 }
 
 void NackRange(ReceivedObject* owner, Py_ssize_t start, Py_ssize_t stop) {
+  if (InForkedChild()) return;  // the parent's stream (see RefuseInForkedChild)
   for (Py_ssize_t i = start; i < stop; ++i) Nack(owner, i, std::chrono::milliseconds(0));
 }
 

@@ -3,6 +3,9 @@
 
 #include <atomic>
 #include <cmath>
+#include <mutex>
+#include <thread>
+#include <vector>
 
 #include "native.h"
 
@@ -12,6 +15,9 @@ namespace {
 std::atomic<bool> built{false};   // a native subscriber was built here
 std::atomic<bool> forked{false};  // this is a child forked after that
 thread_local int callback_depth = 0;
+
+std::mutex detached_mu;
+std::vector<std::thread> detached;  // see Detach
 
 void AfterForkInChild() {
   if (built.load()) forked.store(true);
@@ -24,11 +30,18 @@ PyObject* UsableFunction(PyObject*, PyObject*) {
   return PyBool_FromLong(!InForkedChild());
 }
 
+PyObject* JoinDetachedFunction(PyObject*, PyObject*) {
+  WithoutGil(JoinDetached);
+  Py_RETURN_NONE;
+}
+
 PyMethodDef module_functions[] = {
     {"in_callback", InCallbackFunction, METH_NOARGS,
      "True on a thread running a native subscriber's callback."},
     {"usable", UsableFunction, METH_NOARGS,
      "False in a child forked after this process used the native module."},
+    {"join_detached", JoinDetachedFunction, METH_NOARGS,
+     "Waits for the threads ending subscribers let go in callbacks (at exit)."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyModuleDef module_def = {PyModuleDef_HEAD_INIT,
@@ -70,6 +83,25 @@ std::optional<double> SecondsOf(PyObject* value, const char* what) {
 std::chrono::milliseconds Millis(double seconds) {
   return std::chrono::milliseconds(
       static_cast<int64_t>(std::llround(std::max(seconds, 0.0) * 1e3)));
+}
+
+void Detach(std::thread thread) {
+  std::lock_guard lock(detached_mu);
+  try {
+    detached.push_back(std::move(thread));
+  } catch (const std::bad_alloc&) {
+    thread.detach();  // not joined at exit, as before
+  }
+}
+
+void JoinDetached() {
+  if (InForkedChild()) return;  // those threads stayed in the parent
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(detached_mu);
+    threads.swap(detached);
+  }
+  for (std::thread& thread : threads) thread.join();
 }
 
 bool InForkedChild() { return forked.load(std::memory_order_relaxed); }

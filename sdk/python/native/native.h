@@ -11,7 +11,10 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <exception>
+#include <new>
 #include <optional>
+#include <thread>
 #include <type_traits>
 #include <vector>
 
@@ -105,19 +108,51 @@ void NoteSubscriberBuilt();
 bool InCallback();
 
 // Runs `call` with the GIL released (the caller holds it) and returns what
-// it returns.
+// it returns; the GIL is taken back also when it throws.
 template <typename F>
 auto WithoutGil(F call) {
-  PyThreadState* saved = PyEval_SaveThread();
-  if constexpr (std::is_void_v<decltype(call())>) {
-    call();
-    PyEval_RestoreThread(saved);
-  } else {
-    auto result = call();
-    PyEval_RestoreThread(saved);
-    return result;
-  }
+  struct Restore {
+    PyThreadState* saved;
+    ~Restore() { PyEval_RestoreThread(saved); }
+  } restore{PyEval_SaveThread()};
+  return call();
 }
+
+// Py_IsFinalizing, public from 3.13 (where _Py_IsFinalizing is gone).
+inline bool Finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
+// A CPython entry point `F` (returning a new reference or null) with C++
+// exceptions turned into Python ones: one escaping into the interpreter
+// aborts it. Safe<F> has F's signature.
+template <auto F>
+struct SafeCall;
+template <typename... A, PyObject* (*F)(A...)>
+struct SafeCall<F> {
+  static PyObject* Call(A... args) noexcept {
+    try {
+      return F(args...);
+    } catch (const std::bad_alloc&) {
+      PyErr_NoMemory();
+    } catch (const std::exception& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+    }
+    return nullptr;
+  }
+};
+template <auto F>
+constexpr auto Safe = &SafeCall<F>::Call;
+
+// Threads that end a subscriber away from the thread that let it go (a
+// callback's): JoinDetached (at exit) waits for them, so none outlives the
+// interpreter and the C++ SDK's statics.
+void Detach(std::thread thread);
+void JoinDetached();
 
 // Runs `call` (which holds no GIL) on a C++ SDK thread with the GIL taken and
 // the thread marked as in a callback; does nothing while Python finalizes.
@@ -128,7 +163,7 @@ void LeaveCallback();
 
 template <typename F>
 void WithGil(F call) {
-  if (_Py_IsFinalizing()) return;
+  if (Finalizing()) return;
   PyGILState_STATE state = PyGILState_Ensure();
   EnterCallback();
   call();

@@ -5,11 +5,13 @@
 // taken with NextBatch and not handed out in full wait in `pending`, oldest
 // first, so receive() and receive_batch() mix as on the pure path.
 #include <array>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -26,7 +28,7 @@ class PyRef {
  public:
   explicit PyRef(PyObject* object) : object_(object) { Py_XINCREF(object_); }
   ~PyRef() {
-    if (object_ == nullptr || _Py_IsFinalizing() || InForkedChild()) return;
+    if (object_ == nullptr || Finalizing() || InForkedChild()) return;
     PyGILState_STATE state = PyGILState_Ensure();
     Py_DECREF(object_);
     PyGILState_Release(state);
@@ -60,10 +62,12 @@ struct FatalReported {
   std::mutex mu;
   std::condition_variable cv;
   bool reported = false;
+  std::atomic<bool> seen{false};  // = reported, read without the lock
 
   void Set() {
     std::lock_guard lock(mu);
     reported = true;
+    seen.store(true, std::memory_order_release);
     cv.notify_all();
   }
   // Without the GIL.
@@ -203,16 +207,27 @@ PyObject* SubscriberNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
       Report(report->get(), f.code, f.error, f.endpoint, std::nullopt);
     });
   }
+  // The object first: failing after Build would end the subscriber here,
+  // with the GIL, which its background thread may be waiting for.
+  auto state = std::make_unique<State>();
+  auto* self = reinterpret_cast<SubscriberObject*>(type->tp_alloc(type, 0));
+  if (self == nullptr) return nullptr;
+  self->state = state.release();
   std::string error;
-  std::unique_ptr<client::Subscriber> subscriber = builder.Build(&error);
+  std::shared_ptr<client::Subscriber> subscriber;
+  try {
+    subscriber = WithoutGil(
+        [&] { return std::shared_ptr<client::Subscriber>(builder.Build(&error)); });
+  } catch (...) {
+    Py_DECREF(self);
+    throw;
+  }
   if (subscriber == nullptr) {
+    Py_DECREF(self);
     PyErr_SetString(PyExc_ValueError, error.c_str());
     return nullptr;
   }
   NoteSubscriberBuilt();
-  auto* self = reinterpret_cast<SubscriberObject*>(type->tp_alloc(type, 0));
-  if (self == nullptr) return nullptr;
-  self->state = new State();
   self->state->subscriber = std::move(subscriber);
   self->state->ack_deadline = milliseconds(ack_deadline_ms);
   self->state->fatal_reported = std::move(fatal_reported);
@@ -220,6 +235,8 @@ PyObject* SubscriberNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   self->state->make_error = make_error;
   return reinterpret_cast<PyObject*>(self);
 }
+
+void NackPending(State* s);
 
 // The typed fatal error, made once; false with make_error's exception set.
 bool MakeFailure(State* s, const client::SubscriberError& e) {
@@ -238,6 +255,13 @@ PyObject* RaiseFailure(State* s, const client::SubscriberError& e) {
   return nullptr;
 }
 
+// Whether the subscriber failed: on_error's report of it (an atomic read)
+// when it is wired, else the SDK's Failure() (a lock) once per response.
+bool FailureKnown(State* s) {
+  if (s->fatal_reported) return s->fatal_reported->seen.load(std::memory_order_acquire);
+  return s->next == 0 && s->subscriber->Failure();
+}
+
 // The next message (one) or batch of at most `max` messages; None after
 // close or when `timeout` (seconds; negative: none) passed; the fatal error
 // raised after one.
@@ -249,6 +273,9 @@ PyObject* Take(State* s, double timeout, bool one, Py_ssize_t max) {
               : Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                    std::chrono::duration<double>(timeout));
   for (bool first = true;; first = false) {
+    // As the pure path: after a fatal failure receivers get the error, not
+    // what was taken before it (their acks would be dropped).
+    if (!s->pending.empty() && !s->stopped && FailureKnown(s)) NackPending(s);
     while (!s->pending.empty()) {
       ReceivedObject* front = s->pending.front();
       const auto size = static_cast<Py_ssize_t>(front->received->settled.size());
@@ -407,7 +434,15 @@ PyObject* Close(PyObject* self, PyObject* arg) {
   if (InCallback()) {
     // The SDK's Close waits for the thread running this callback: close
     // from another one, as the pure path's close from on_error goes on.
-    s->closer = std::thread([subscriber = s->subscriber, ms] { subscriber->Close(ms); });
+    try {
+      s->closer =
+          std::thread([subscriber = s->subscriber, ms] { subscriber->Close(ms); });
+    } catch (const std::system_error& e) {  // no thread to be had: not closed
+      s->closed = false;
+      PyErr_Format(PyExc_RuntimeError, "ferry: cannot close from a callback: %s",
+                   e.what());
+      return nullptr;
+    }
     Py_RETURN_TRUE;
   }
   client::Subscriber* subscriber = s->subscriber.get();
@@ -450,10 +485,13 @@ void SubscriberDealloc(PyObject* self) {
     delete s;
     if (InCallback()) {
       // On an SDK thread, which ~Subscriber joins: end it elsewhere.
-      if (closer.joinable()) closer.detach();
-      std::thread([subscriber = std::move(subscriber)]() mutable {
-        subscriber.reset();
-      }).detach();
+      if (closer.joinable()) Detach(std::move(closer));
+      auto* kept = new std::shared_ptr<client::Subscriber>(std::move(subscriber));
+      try {
+        Detach(std::thread([kept] { delete kept; }));
+      } catch (const std::system_error&) {
+        // No thread to end it: left open rather than joined from itself.
+      }
     } else {
       WithoutGil([&] {
         if (closer.joinable()) closer.join();
@@ -467,23 +505,23 @@ void SubscriberDealloc(PyObject* self) {
 }
 
 PyMethodDef subscriber_methods[] = {
-    {"receive", AsMethod(Receive), METH_FASTCALL | METH_KEYWORDS,
+    {"receive", AsMethod(Safe<Receive>), METH_FASTCALL | METH_KEYWORDS,
      "receive(timeout=None) -> Message or None"},
-    {"receive_batch", AsMethod(ReceiveBatch), METH_FASTCALL | METH_KEYWORDS,
+    {"receive_batch", AsMethod(Safe<ReceiveBatch>), METH_FASTCALL | METH_KEYWORDS,
      "receive_batch(timeout=None, max_messages=None) -> MessageBatch or None"},
-    {"stop", AsMethod(Stop), METH_NOARGS,
+    {"stop", AsMethod(Safe<Stop>), METH_NOARGS,
      "Stops handing out messages; streams stay open."},
-    {"close", AsMethod(Close), METH_O, "close(timeout) -> bool"},
-    {"failure", AsMethod(Failure), METH_NOARGS, "The fatal error, or None."},
-    {"stats", AsMethod(Stats), METH_NOARGS,
+    {"close", AsMethod(Safe<Close>), METH_O, "close(timeout) -> bool"},
+    {"failure", AsMethod(Safe<Failure>), METH_NOARGS, "The fatal error, or None."},
+    {"stats", AsMethod(Safe<Stats>), METH_NOARGS,
      "The counters as a tuple (ferry.Stats order)."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyType_Slot subscriber_slots[] = {
-    {Py_tp_new, reinterpret_cast<void*>(SubscriberNew)},
+    {Py_tp_new, reinterpret_cast<void*>(Safe<SubscriberNew>)},
     {Py_tp_dealloc, reinterpret_cast<void*>(SubscriberDealloc)},
     {Py_tp_iter, reinterpret_cast<void*>(PyObject_SelfIter)},
-    {Py_tp_iternext, reinterpret_cast<void*>(IterNext)},
+    {Py_tp_iternext, reinterpret_cast<void*>(Safe<IterNext>)},
     {Py_tp_methods, subscriber_methods},
     {Py_tp_doc,
      const_cast<char*>("The C++ SDK's subscriber, pull mode (see ferry.Subscriber).")},

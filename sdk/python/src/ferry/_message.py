@@ -3,6 +3,7 @@ import datetime
 import os
 import re
 import sys
+from abc import ABCMeta
 from collections.abc import Sequence
 from itertools import repeat
 from operator import attrgetter
@@ -185,7 +186,7 @@ def unsettled_pieces(flags: bytearray, start: int, stop: int) -> List[Tuple[int,
     return pieces
 
 
-class Message:
+class Message(metaclass=ABCMeta):
     """A delivered message: a view of the received record, read when asked.
 
     Attributes: ``topic``, ``partition``, ``offset``, ``key`` (bytes, None when

@@ -10,24 +10,33 @@ are checked by the pure path's own code (``SubscriberCore``), so both raise
 the same errors.
 """
 import atexit
+import importlib
 import inspect
 import os
 import threading
 import time
+import warnings
 import weakref
 from typing import Optional
 
 from ferry import _common, _types
-from ferry._message import MessageBatch, Stats, SubscriberError
+from ferry._message import Message, MessageBatch, Stats, SubscriberError
 from ferry._subscriber_core import SubscriberCore
 from ferry.errors import error_from_status
 from ferry.subscriber import Subscriber, call_each
 
-try:
-    from ferry import _native
-except ImportError:  # installed without the extension: pure Python only
+try:  # (from ferry import _native would make a missing module an ImportError)
+    _native = importlib.import_module("ferry._native")
+except ImportError as error:
     _native = None
+    if not (isinstance(error, ModuleNotFoundError) and error.name == "ferry._native"):
+        # Built but not loadable (say a wheel on a machine without the gRPC
+        # it linked): the pure path works, but the user should know why.
+        warnings.warn("ferry: the native extension ferry._native did not load (%s); "
+                      "subscribers take the pure-Python path" % error, RuntimeWarning)
 else:
+    # isinstance(m, ferry.Message) holds on both paths (ABCs: registered).
+    Message.register(_native.Message)
     MessageBatch.register(_native.MessageBatch)
 
 #: Options only the pure path serves: raw grpcio channel options (and
@@ -73,6 +82,8 @@ def _close_open_subscribers():
     the C++ SDK's statics) go: their threads must not outlive them."""
     for subscriber in list(_open):
         subscriber.close(0.0)
+    if _native is not None:
+        _native.join_detached()
 
 
 def _start_ms(position) -> tuple:
@@ -87,7 +98,7 @@ def _start_ms(position) -> tuple:
 class NativeSubscriber(Subscriber):
     """ferry.Subscriber over the C++ SDK (see the module doc). Differences
     from the pure path: messages are ``ferry._native.Message`` (same
-    attributes and methods, not a subclass of ferry.Message); a message
+    attributes and methods, registered as a ferry.Message); a message
     dropped unsettled together with every other reference to its response is
     nacked (the pure path keeps extending it until ``max_extension``);
     ``Message.settled`` does not turn True when the delivering stream
@@ -179,12 +190,13 @@ class NativeSubscriber(Subscriber):
 
     def close(self, timeout: Optional[float] = None) -> bool:
         timeout = self._close_timeout if timeout is None else timeout
+        if _native.in_callback():
+            return self._close_elsewhere(timeout)
         me = threading.current_thread()
         from_handler = me in self._handlers
-        # From on_error (an SDK thread) or a callback while another thread's
-        # close is under way: that close waits for this thread, so do not
-        # wait for it.
-        if not self._close_lock.acquire(blocking=not (_native.in_callback() or from_handler)):
+        # From a callback while another thread's close is under way: that
+        # close waits for this thread, so do not wait for it.
+        if not self._close_lock.acquire(blocking=not from_handler):
             return False
         try:
             deadline = time.monotonic() + timeout
@@ -198,6 +210,20 @@ class NativeSubscriber(Subscriber):
             return closed and handlers_done
         finally:
             self._close_lock.release()
+
+    def _close_elsewhere(self, timeout: float) -> bool:
+        """close() from on_error, on the C++ SDK's one background thread,
+        which every stream's deadline extensions, ack flushes and reconnects
+        wait for: the close (its wait for handlers included) goes on on a new
+        thread and this returns at once, as the C++ SDK's own close from a
+        callback; False while another close is under way (it waits for this
+        thread)."""
+        if self._close_lock.locked():
+            return False
+        self._native.stop()  # receive() returns None from now on, as after close
+        threading.Thread(target=self.close, args=(timeout,), name="ferry-close",
+                         daemon=True).start()
+        return True
 
     def _handler_loop(self):
         """The callback API without ordering: each handler thread takes up to
