@@ -122,7 +122,8 @@ PyMODINIT_FUNC PyInit__native() {
   PyObject* module = PyModule_Create(&ferry::python::module_def);
   if (module == nullptr) return nullptr;
   if (!ferry::python::AddMessageTypes(module) ||
-      !ferry::python::AddSubscriberType(module)) {
+      !ferry::python::AddSubscriberType(module) ||
+      !ferry::python::AddPublisherTypes(module)) {
     Py_DECREF(module);
     return nullptr;
   }

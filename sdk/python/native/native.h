@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "ferry/client/publisher.h"
 #include "ferry/client/subscriber.h"
 
 namespace ferry::python {
@@ -81,12 +82,15 @@ struct Types {
   PyTypeObject* batch = nullptr;
   PyTypeObject* batch_iterator = nullptr;
   PyTypeObject* subscriber = nullptr;
+  PyTypeObject* future = nullptr;
+  PyTypeObject* publisher = nullptr;
 };
 Types& NativeTypes();
 
 // Adds the message types to the module; false with an exception set on failure.
 bool AddMessageTypes(PyObject* module);
 bool AddSubscriberType(PyObject* module);
+bool AddPublisherTypes(PyObject* module);
 
 // A new ReceivedObject owning `batch`; null with an exception set on failure.
 ReceivedObject* NewReceived(client::MessageBatch batch,

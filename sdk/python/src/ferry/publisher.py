@@ -95,6 +95,16 @@ class Publisher:
         pushed_settings: follow the settings the nodes push (default True).
     """
 
+    #: True on the native path (ferry._native over the C++ SDK).
+    native = False
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Publisher:
+            from ferry import _native_publisher
+            if _native_publisher.serves(kwargs):
+                cls = _native_publisher.NativePublisher
+        return object.__new__(cls)
+
     def __init__(self, endpoints, *, max_batch_messages: Optional[int] = None,
                  max_batch_bytes: Optional[int] = None, linger: Optional[float] = None,
                  max_outstanding_bytes: int = 64 << 20, block_when_full: bool = True,

@@ -1,0 +1,106 @@
+"""ferry.Publisher over the C++ SDK (ferry._native.Publisher, sdk/python/native).
+
+``publish`` and ``publish_many`` go straight to C: the message is handed to
+ferry::client::Publisher with the GIL released, and the SDK's results are
+delivered by one thread per publisher that takes the GIL once per batch of
+results, completing ``ferry._native.Future`` objects (result, exception,
+done, add_done_callback, cancel as a running concurrent.futures.Future) or
+calling the callbacks. ``fallback=True``, ``channel_options``, credentials
+not made by ferry.credentials() and a non-default ``max_inflight_batches``
+take the pure path (ferry.publisher), as does FERRY_NATIVE=0."""
+import inspect
+from typing import Optional
+
+from ferry import _native_subscriber
+from ferry._fallback import PublisherStats
+from ferry._native_subscriber import _native, ms
+from ferry._publisher_core import CORE_OPTIONS, PublisherCore
+from ferry._types import PublishResult
+from ferry.errors import error_from_status
+from ferry.publisher import Publisher
+
+#: Options only the pure path serves (anything but None).
+PURE_ONLY = ("channel_options",)
+
+_SIGNATURE = inspect.signature(Publisher.__init__)
+_DEFAULT_INFLIGHT = _SIGNATURE.parameters["max_inflight_batches"].default
+
+
+def serves(kwargs) -> bool:
+    if (not _native_subscriber.available() or not hasattr(_native, "Publisher")
+            or kwargs.get("fallback")
+            or any(kwargs.get(name) is not None for name in PURE_ONLY)
+            or kwargs.get("max_inflight_batches", _DEFAULT_INFLIGHT) != _DEFAULT_INFLIGHT):
+        return False
+    credentials = kwargs.get("credentials")
+    return credentials is None or hasattr(credentials, "_ferry_security")
+
+
+def _make_error(code, reason, retryable):
+    return error_from_status(code, reason, retryable=retryable)
+
+
+def _optional_ms(seconds) -> int:
+    return -1 if seconds is None else ms(seconds)
+
+
+class NativePublisher(Publisher):
+    """ferry.Publisher over the C++ SDK (see the module doc). Futures are
+    ``ferry._native.Future`` (the methods of concurrent.futures.Future that
+    the documented use needs; not an instance of it)."""
+
+    native = True
+
+    def __init__(self, *args, **kwargs):
+        given = _SIGNATURE.bind(self, *args, **kwargs)
+        given.apply_defaults()
+        options = dict(given.arguments)
+        core = PublisherCore(options["endpoints"],
+                             **{name: options[name] for name in CORE_OPTIONS})
+        explicit = core.explicit
+        credentials = options["credentials"]
+        ca_file, cert_file, key_file, token = (
+            ("", "", "", "") if credentials is None else credentials._ferry_security)
+        self._core = core
+        self._fallback = None
+        self._closed = False
+        self._native = _native.Publisher(
+            endpoints=core.targets,
+            max_batch_messages=-1 if explicit.max_batch_messages is None
+            else explicit.max_batch_messages,
+            max_batch_bytes=-1 if explicit.max_batch_bytes is None else explicit.max_batch_bytes,
+            linger_ms=_optional_ms(explicit.linger),
+            max_outstanding_bytes=core.max_outstanding_bytes,
+            block_when_full=bool(options["block_when_full"]),
+            request_timeout_ms=_optional_ms(explicit.request_timeout),
+            delivery_timeout_ms=_optional_ms(explicit.delivery_timeout),
+            backoff_initial_ms=ms(core.batcher.backoff_initial),
+            backoff_max_ms=ms(core.batcher.backoff_max),
+            close_timeout_ms=ms(core.close_timeout),
+            pushed_settings=bool(options["pushed_settings"]),
+            client_id=options["client_id"] or "",
+            tls=credentials is not None, ca_file=ca_file, cert_file=cert_file,
+            key_file=key_file, token=token,
+            make_result=PublishResult, make_error=_make_error)
+        # The hot calls go straight to C: no Python frame per message.
+        self.publish = self._native.publish
+        self.publish_many = self._native.publish_many
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        return self._native.flush(timeout)
+
+    def close(self, timeout: Optional[float] = None) -> bool:
+        if self._closed:
+            return True
+        flushed = self.flush(self._core.close_timeout if timeout is None else timeout)
+        self._closed = True
+        self._native.close()
+        return flushed
+
+    def stats(self) -> PublisherStats:
+        (ferry_messages, direct, active, fetched, batches, linger, max_messages,
+         delivery_timeout) = self._native.stats()
+        settings = self._core.settings()
+        return PublisherStats(ferry_messages, direct, active, fetched, batches, linger,
+                              max_messages, settings.max_batch_bytes,
+                              settings.request_timeout, delivery_timeout)
