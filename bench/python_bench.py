@@ -199,6 +199,10 @@ WORKERS = {
     "ferry-publish-callback": ferry_publish_callback,
     "ferry-publish-many": ferry_publish_many,
     "kafka-publish": kafka_publish,
+    # The same on the pure-Python path (FERRY_NATIVE=0), beside the native one.
+    "ferry-pure-publish": ferry_publish,
+    "ferry-pure-publish-callback": ferry_publish_callback,
+    "ferry-pure-publish-many": ferry_publish_many,
     "ferry-consume-iterator": ferry_consume_iterator,
     "ferry-consume-callback": ferry_consume_callback,
     "ferry-consume-batch": ferry_consume_batch,
@@ -213,6 +217,8 @@ def run_worker(args, name, topic, messages):
     env = None
     if name.startswith("ferry-") and args.ferry_env:
         env = dict(os.environ, **dict(item.split("=", 1) for item in args.ferry_env))
+    if name.startswith("ferry-pure-"):
+        env = dict(env or os.environ, FERRY_NATIVE="0")
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     wall, cpu, done = json.loads(out.strip().splitlines()[-1])
     if done < messages:
@@ -297,7 +303,9 @@ def per_core(messages, cpu):
     return messages / cpu if cpu > 0 else float("inf")
 
 
-PUBLISHERS = ["ferry-publish", "ferry-publish-callback", "ferry-publish-many", "kafka-publish"]
+PUBLISHERS = ["ferry-publish", "ferry-publish-callback", "ferry-publish-many",
+              "ferry-pure-publish", "ferry-pure-publish-callback", "ferry-pure-publish-many",
+              "kafka-publish"]
 CONSUMERS = ["ferry-consume-iterator", "ferry-consume-callback", "ferry-consume-batch",
              "kafka-consume"]
 
@@ -317,7 +325,7 @@ def bench(args):
         for name in publishers if run % 2 else reversed(publishers):
             print("python_bench: run %d: %s" % (run, name), file=sys.stderr)
             results[name] = run_worker(args, name, topics[name], args.messages)
-        for name in CONSUMERS if run % 2 else reversed(CONSUMERS):
+        for name in [] if args.skip_consume else CONSUMERS if run % 2 else reversed(CONSUMERS):
             print("python_bench: run %d: %s" % (run, name), file=sys.stderr)
             results[name] = run_worker(args, name, topics["backlog"], args.messages)
         rows.append(results)
@@ -355,7 +363,8 @@ def bench(args):
 
     if publishers:
         table(PUBLISHERS, "kafka-publish")
-    table(CONSUMERS, "kafka-consume")
+    if not args.skip_consume:
+        table(CONSUMERS, "kafka-consume")
 
 
 def main():
@@ -371,6 +380,8 @@ def main():
                         help="messages per publish_many call (default 1000)")
     parser.add_argument("--skip-publish", action="store_true",
                         help="the consume forms only (the backlog is still written)")
+    parser.add_argument("--skip-consume", action="store_true",
+                        help="the publish forms only")
     parser.add_argument("--ferry-env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment of Ferry's workers only (repeatable), e.g. "
                              "GLIBC_TUNABLES=glibc.malloc.trim_threshold=16777216")

@@ -40,6 +40,8 @@ PyMethodDef module_functions[] = {
      "True on a thread running a native subscriber's callback."},
     {"usable", UsableFunction, METH_NOARGS,
      "False in a child forked after this process used the native module."},
+    {"set_report_raised", SetReportRaised, METH_O,
+     "report(exception) logs what a publish callback raised."},
     {"join_detached", JoinDetachedFunction, METH_NOARGS,
      "Waits for the threads ending subscribers let go in callbacks (at exit)."},
     {nullptr, nullptr, 0, nullptr}};

@@ -91,6 +91,8 @@ Types& NativeTypes();
 bool AddMessageTypes(PyObject* module);
 bool AddSubscriberType(PyObject* module);
 bool AddPublisherTypes(PyObject* module);
+// report(exception) logs what a publish callback raised (set at import).
+PyObject* SetReportRaised(PyObject* module, PyObject* report);
 
 // A new ReceivedObject owning `batch`; null with an exception set on failure.
 ReceivedObject* NewReceived(client::MessageBatch batch,

@@ -26,6 +26,27 @@ constexpr std::chrono::milliseconds kWaitSlice(100);
 std::mutex waker_mu;
 std::condition_variable waker_cv;
 
+PyObject* report_raised = nullptr;  // report(exception): logs what a callback raised
+
+// Hands the exception a callback raised (current) to report_raised, which
+// logs it as the pure path does; the delivery thread goes on.
+void ReportRaised(PyObject* fn) {
+  if (report_raised == nullptr) {
+    PyErr_WriteUnraisable(fn);
+    return;
+  }
+  PyObject *type, *exc, *tb;
+  PyErr_Fetch(&type, &exc, &tb);
+  PyErr_NormalizeException(&type, &exc, &tb);
+  if (exc != nullptr && tb != nullptr) PyException_SetTraceback(exc, tb);
+  PyObject* r = PyObject_CallOneArg(report_raised, exc != nullptr ? exc : Py_None);
+  if (r == nullptr) PyErr_WriteUnraisable(report_raised);
+  Py_XDECREF(r);
+  Py_XDECREF(type);
+  Py_XDECREF(exc);
+  Py_XDECREF(tb);
+}
+
 // What a result becomes: a PublishResult, or a FerryError (failed).
 struct Outcome {
   PyObject* value = nullptr;
@@ -109,7 +130,7 @@ void Complete(FutureObject* future, PyObject* value, bool failed) {
   for (Py_ssize_t i = 0; i < PyList_GET_SIZE(callbacks); ++i) {
     PyObject* fn = PyList_GET_ITEM(callbacks, i);
     PyObject* r = PyObject_CallOneArg(fn, reinterpret_cast<PyObject*>(future));
-    if (r == nullptr) PyErr_WriteUnraisable(fn);
+    if (r == nullptr) ReportRaised(fn);
     Py_XDECREF(r);
   }
   Py_DECREF(callbacks);
@@ -145,7 +166,7 @@ void DeliverBatch(Delivery* d, std::vector<Completion>& batch,
     PyObject* outcome = Convert(d, c.result, &failed);
     if (c.callback) {
       PyObject* r = outcome == nullptr ? nullptr : PyObject_CallOneArg(c.target, outcome);
-      if (r == nullptr) PyErr_WriteUnraisable(c.target);
+      if (r == nullptr) ReportRaised(c.target);
       Py_XDECREF(r);
       Py_XDECREF(outcome);
     } else {
@@ -289,7 +310,7 @@ PyObject* FutureAddDoneCallback(PyObject* self, PyObject* fn) {
     Py_RETURN_NONE;
   }
   PyObject* r = PyObject_CallOneArg(fn, self);
-  if (r == nullptr) PyErr_WriteUnraisable(fn);
+  if (r == nullptr) ReportRaised(fn);
   Py_XDECREF(r);
   Py_RETURN_NONE;
 }
@@ -328,7 +349,7 @@ PyMethodDef future_methods[] = {
      "False: a queued message is not taken back."},
     {"cancelled", AsMethod(Safe<FutureCancelled>), METH_NOARGS, "False."},
     {"add_done_callback", AsMethod(Safe<FutureAddDoneCallback>), METH_O,
-     "fn(future) once done (at once when done); what it raises is printed."},
+     "fn(future) once done (at once when done); what it raises is logged."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyType_Slot future_slots[] = {
@@ -806,6 +827,11 @@ bool AddType(PyObject* module, PyType_Spec* spec, const char* name, PyTypeObject
 }
 
 }  // namespace
+
+PyObject* SetReportRaised(PyObject*, PyObject* report) {
+  Py_XSETREF(report_raised, Py_NewRef(report));
+  Py_RETURN_NONE;
+}
 
 bool AddPublisherTypes(PyObject* module) {
   PyObject* futures = PyImport_ImportModule("concurrent.futures");

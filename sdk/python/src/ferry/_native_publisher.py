@@ -9,6 +9,7 @@ calling the callbacks. ``fallback=True``, ``channel_options``, credentials
 not made by ferry.credentials() and a non-default ``max_inflight_batches``
 take the pure path (ferry.publisher), as does FERRY_NATIVE=0."""
 import inspect
+import logging
 from typing import Optional
 
 from ferry import _native_subscriber
@@ -34,6 +35,19 @@ def serves(kwargs) -> bool:
         return False
     credentials = kwargs.get("credentials")
     return credentials is None or hasattr(credentials, "_ferry_security")
+
+
+log = logging.getLogger("ferry")
+
+
+def _report_raised(error):
+    """What a publish callback or a future's done callback raised: logged,
+    as on the pure path; delivery goes on."""
+    log.error("ferry: publish callback raised", exc_info=error)
+
+
+if _native is not None and hasattr(_native, "set_report_raised"):
+    _native.set_report_raised(_report_raised)
 
 
 def _make_error(code, reason, retryable):
