@@ -211,6 +211,8 @@ struct State {
   std::shared_ptr<Delivery> delivery;
   std::thread thread;  // runs DeliveryLoop
   bool closed = false;
+  std::chrono::milliseconds close_timeout{0};  // how long a dropped one flushes
+  client::PublisherStats final_stats{};        // stats() after close
 };
 
 struct PublisherObject {
@@ -431,7 +433,8 @@ PyObject* PublisherNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
       .MaxOutstandingBytes(static_cast<std::size_t>(max_outstanding))
       .BlockWhenFull(block != 0)
       .RetryBackoff(milliseconds(backoff_initial), milliseconds(backoff_max))
-      .CloseTimeout(milliseconds(close_ms))
+      // close() flushed for its own timeout already: the SDK fails the rest.
+      .CloseTimeout(milliseconds(0))
       .PushedSettings(pushed != 0)
       .ClientId(client_id)
       .Security({.tls = tls != 0,
@@ -470,6 +473,7 @@ PyObject* PublisherNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
     });
     return nullptr;
   }
+  state->close_timeout = milliseconds(close_ms);
   self->state = state.release();
   return reinterpret_cast<PyObject*>(self);
 }
@@ -743,8 +747,8 @@ PyObject* Flush(PyObject* self, PyObject* arg) {
   return PyBool_FromLong(flushed);
 }
 
-// Ends the SDK publisher (flushing up to close_timeout, then failing what is
-// left), then the delivery thread once it delivered everything.
+// Ends the SDK publisher (failing what is still outstanding: the caller
+// flushed first), then the delivery thread once it delivered everything.
 void Shut(State* s) {
   s->publisher.reset();
   {
@@ -763,14 +767,21 @@ PyObject* Close(PyObject* self, PyObject*) {
     return nullptr;
   }
   s->closed = true;
-  WithoutGil([s] { Shut(s); });
+  WithoutGil([s] {
+    s->final_stats = s->publisher->Stats();
+    Shut(s);
+  });
   Py_RETURN_NONE;
 }
 
 PyObject* Stats(PyObject* self, PyObject*) {
-  State* s = Open(self);
-  if (s == nullptr) return nullptr;
-  client::PublisherStats st = s->publisher->Stats();
+  State* s = reinterpret_cast<PublisherObject*>(self)->state;
+  if (InForkedChild()) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "ferry: this publisher belongs to the parent process");
+    return nullptr;
+  }
+  client::PublisherStats st = s->closed ? s->final_stats : s->publisher->Stats();
   return Py_BuildValue(
       "(LLOOLdid)", static_cast<long long>(st.ferry_messages),
       static_cast<long long>(st.direct_messages), st.fallback_active ? Py_True : Py_False,
@@ -781,7 +792,12 @@ PyObject* Stats(PyObject* self, PyObject*) {
 void PublisherDealloc(PyObject* self) {
   State* s = reinterpret_cast<PublisherObject*>(self)->state;
   if (s != nullptr && !InForkedChild()) {  // in a forked child: left alone
-    if (!s->closed && !InCallback()) WithoutGil([s] { Shut(s); });
+    if (!s->closed && !InCallback()) {
+      WithoutGil([s] {
+        s->publisher->Flush(s->close_timeout);
+        Shut(s);
+      });
+    }
     if (!s->thread.joinable()) {
       Py_CLEAR(s->delivery->make_result);
       Py_CLEAR(s->delivery->make_error);
@@ -800,7 +816,8 @@ PyMethodDef publisher_methods[] = {
     {"publish_many", AsMethod(Safe<PublishMany>), METH_FASTCALL | METH_KEYWORDS,
      "publish_many(topic, messages) -> Future of a list of outcomes"},
     {"flush", AsMethod(Safe<Flush>), METH_O, "flush(timeout) -> bool"},
-    {"close", AsMethod(Safe<Close>), METH_NOARGS, "Flushes (close_timeout), then ends."},
+    {"close", AsMethod(Safe<Close>), METH_NOARGS,
+     "Fails what is outstanding (flush first), then ends."},
     {"stats", AsMethod(Safe<Stats>), METH_NOARGS,
      "(ferry_messages, direct_messages, fallback_active, config_fetched, node_batches, "
      "linger, max_batch_messages, delivery_timeout)"},

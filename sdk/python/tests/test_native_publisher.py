@@ -165,3 +165,15 @@ def test_forked_child_cannot_use_the_parents_publisher():
     out = subprocess.run([sys.executable, "-c", FORK_CHILD, unreachable()],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "child 0" in out.stdout, out.stdout + out.stderr
+
+
+def test_close_waits_its_timeout_only_then_fails_what_is_left():
+    pub = ferry.Publisher([unreachable()], delivery_timeout=60, close_timeout=60,
+                          retry_backoff=(0.05, 0.1))
+    future = pub.publish("t", b"x")
+    start = time.monotonic()
+    assert pub.close(0.3) is False
+    assert time.monotonic() - start < 5  # not the close_timeout on top
+    with pytest.raises(ferry.Unavailable, match="publisher closed"):
+        future.result(5)
+    assert pub.flush(0) and pub.stats().ferry_messages == 0 and pub.close() is True

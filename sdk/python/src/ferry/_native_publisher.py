@@ -8,8 +8,10 @@ done, add_done_callback, cancel as a running concurrent.futures.Future) or
 calling the callbacks. ``fallback=True``, ``channel_options``, credentials
 not made by ferry.credentials() and a non-default ``max_inflight_batches``
 take the pure path (ferry.publisher), as does FERRY_NATIVE=0."""
+import atexit
 import inspect
 import logging
+import weakref
 from typing import Optional
 
 from ferry import _native_subscriber
@@ -48,6 +50,17 @@ def _report_raised(error):
 
 if _native is not None and hasattr(_native, "set_report_raised"):
     _native.set_report_raised(_report_raised)
+
+
+_open = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_publishers():
+    """Closes what the application left open, before the interpreter (and
+    the C++ SDK's statics) go: their threads must not outlive them."""
+    for publisher in list(_open):
+        publisher.close(0.0)
 
 
 def _make_error(code, reason, retryable):
@@ -99,9 +112,10 @@ class NativePublisher(Publisher):
         # The hot calls go straight to C: no Python frame per message.
         self.publish = self._native.publish
         self.publish_many = self._native.publish_many
+        _open.add(self)
 
     def flush(self, timeout: Optional[float] = None) -> bool:
-        return self._native.flush(timeout)
+        return True if self._closed else self._native.flush(timeout)
 
     def close(self, timeout: Optional[float] = None) -> bool:
         if self._closed:

@@ -124,9 +124,10 @@ class Publisher:
             # This object is the facade; a plain Publisher carries the Ferry path.
             # Its probe fetches the settings: the node path does not follow itself.
             self._fallback = FallbackPublisher(
-                lambda: Publisher(endpoints, block_when_full=block_when_full,
-                                  credentials=credentials, channel_options=channel_options,
-                                  pushed_settings=False, **options),
+                lambda: _pure_publisher(endpoints, block_when_full=block_when_full,
+                                        credentials=credentials,
+                                        channel_options=channel_options,
+                                        pushed_settings=False, **options),
                 self._core.targets, _types.seconds_of(fallback_after, "fallback_after"),
                 client_id, self._core.explicit, credentials, channel_options,
                 pushed_settings)
@@ -375,3 +376,11 @@ class Publisher:
         except concurrent.futures.CancelledError:
             return core.on_not_sent(batch, None, now)
         return core.on_response(batch, response, now)
+
+
+def _pure_publisher(*args, **kwargs) -> Publisher:
+    """A pure-Python Publisher whatever the native path: the fallback's Ferry
+    path drives its internals (publish_prepared, apply_settings)."""
+    publisher = object.__new__(Publisher)
+    publisher.__init__(*args, **kwargs)
+    return publisher
