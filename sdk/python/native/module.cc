@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -80,6 +81,23 @@ std::optional<double> SecondsOf(PyObject* value, const char* what) {
   PyErr_Format(PyExc_TypeError, "%s must be seconds (a number) or a timedelta, not %R",
                what, value);
   return std::nullopt;
+}
+
+std::optional<std::vector<std::string>> Strings(PyObject* list, const char* what) {
+  PyObject* seq = PySequence_Fast(list, what);
+  if (seq == nullptr) return std::nullopt;
+  std::vector<std::string> out;
+  for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); ++i) {
+    Py_ssize_t size;
+    const char* s = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(seq, i), &size);
+    if (s == nullptr) {
+      Py_DECREF(seq);
+      return std::nullopt;
+    }
+    out.emplace_back(s, size);
+  }
+  Py_DECREF(seq);
+  return out;
 }
 
 std::chrono::milliseconds Millis(double seconds) {

@@ -14,6 +14,7 @@
 #include <exception>
 #include <new>
 #include <optional>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -60,6 +61,9 @@ bool Arguments(PyObject* const* args, Py_ssize_t n, PyObject* kwnames,
 // nullopt with a TypeError set otherwise.
 std::optional<double> SecondsOf(PyObject* value, const char* what);
 std::chrono::milliseconds Millis(double seconds);
+
+// The str items of a sequence; nullopt with an exception set otherwise.
+std::optional<std::vector<std::string>> Strings(PyObject* list, const char* what);
 
 // One response of one stream as the C++ SDK handed it out (a MessageBatch)
 // and which of its messages this process settled. Messages and batch views

@@ -258,8 +258,10 @@ std::optional<bool> Wait(FutureObject* f, PyObject* timeout_arg) {
   return true;
 }
 
-PyObject* FutureResult(PyObject* self, PyObject* const* args, Py_ssize_t n,
-                       PyObject* kwnames) {
+// The future once done (waiting up to the `timeout` argument); null with
+// TimeoutError (or what a signal raised) set otherwise.
+FutureObject* Awaited(PyObject* self, PyObject* const* args, Py_ssize_t n,
+                      PyObject* kwnames) {
   auto* f = reinterpret_cast<FutureObject*>(self);
   std::array<PyObject*, 1> given;
   if (!Arguments(args, n, kwnames, std::array{"timeout"}, given)) return nullptr;
@@ -269,6 +271,13 @@ PyObject* FutureResult(PyObject* self, PyObject* const* args, Py_ssize_t n,
     PyErr_SetNone(timeout_error);
     return nullptr;
   }
+  return f;
+}
+
+PyObject* FutureResult(PyObject* self, PyObject* const* args, Py_ssize_t n,
+                       PyObject* kwnames) {
+  FutureObject* f = Awaited(self, args, n, kwnames);
+  if (f == nullptr) return nullptr;
   if (f->outcome.failed) {
     PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(f->outcome.value)),
                     f->outcome.value);
@@ -279,15 +288,8 @@ PyObject* FutureResult(PyObject* self, PyObject* const* args, Py_ssize_t n,
 
 PyObject* FutureException(PyObject* self, PyObject* const* args, Py_ssize_t n,
                           PyObject* kwnames) {
-  auto* f = reinterpret_cast<FutureObject*>(self);
-  std::array<PyObject*, 1> given;
-  if (!Arguments(args, n, kwnames, std::array{"timeout"}, given)) return nullptr;
-  std::optional<bool> done = Wait(f, given[0]);
-  if (!done) return nullptr;
-  if (!*done) {
-    PyErr_SetNone(timeout_error);
-    return nullptr;
-  }
+  FutureObject* f = Awaited(self, args, n, kwnames);
+  if (f == nullptr) return nullptr;
   return Py_NewRef(f->outcome.failed ? f->outcome.value : Py_None);
 }
 
@@ -369,23 +371,6 @@ PyType_Spec future_spec = {
 
 // -- Publisher --------------------------------------------------------------
 
-std::optional<std::vector<std::string>> Strings(PyObject* list) {
-  PyObject* seq = PySequence_Fast(list, "endpoints must be a sequence");
-  if (seq == nullptr) return std::nullopt;
-  std::vector<std::string> out;
-  for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); ++i) {
-    Py_ssize_t size;
-    const char* s = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(seq, i), &size);
-    if (s == nullptr) {
-      Py_DECREF(seq);
-      return std::nullopt;
-    }
-    out.emplace_back(s, size);
-  }
-  Py_DECREF(seq);
-  return out;
-}
-
 PyObject* PublisherNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   static const char* keywords[] = {"endpoints",
                                    "max_batch_messages",
@@ -425,7 +410,7 @@ PyObject* PublisherNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
                     "ferry._native: not usable in a child forked after it was used");
     return nullptr;
   }
-  std::optional<std::vector<std::string>> endpoint_list = Strings(endpoints);
+  std::optional<std::vector<std::string>> endpoint_list = Strings(endpoints, "endpoints");
   if (!endpoint_list) return nullptr;
   using std::chrono::milliseconds;
   client::Publisher::Builder builder;

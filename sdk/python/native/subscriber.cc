@@ -94,23 +94,6 @@ struct SubscriberObject {
   PyObject_HEAD State* state;
 };
 
-std::optional<std::vector<std::string>> Strings(PyObject* list, const char* what) {
-  PyObject* seq = PySequence_Fast(list, what);
-  if (seq == nullptr) return std::nullopt;
-  std::vector<std::string> out;
-  for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); ++i) {
-    Py_ssize_t size;
-    const char* s = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(seq, i), &size);
-    if (s == nullptr) {
-      Py_DECREF(seq);
-      return std::nullopt;
-    }
-    out.emplace_back(s, size);
-  }
-  Py_DECREF(seq);
-  return out;
-}
-
 PyObject* SubscriberNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   static const char* keywords[] = {"endpoints",
                                    "group",
