@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -141,10 +142,22 @@ std::string WithTestControlTopic(const std::string& yaml) {
 absl::StatusOr<std::unique_ptr<FerrydProcess>> FerrydProcess::Start(
     const std::string& yaml, const std::map<std::string, std::string>& env,
     const std::string& working_dir, HttpsClientFiles https) {
+  for (int attempt = 1;; ++attempt) {
+    auto node = StartOnce(yaml, env, working_dir, https);
+    if (node.ok() || attempt == 3 ||
+        !absl::StrContains(node.status().message(), "cannot listen on")) {
+      return node;
+    }
+  }
+}
+
+absl::StatusOr<std::unique_ptr<FerrydProcess>> FerrydProcess::StartOnce(
+    const std::string& yaml, const std::map<std::string, std::string>& env,
+    const std::string& working_dir, const HttpsClientFiles& https) {
   auto ports = PickFreePorts(2);
   if (!ports.ok()) return ports.status();
   std::unique_ptr<FerrydProcess> node(new FerrydProcess());
-  node->https_ = std::move(https);
+  node->https_ = https;
   node->grpc_address_ = absl::StrCat("127.0.0.1:", (*ports)[0]);
   node->http_address_ = absl::StrCat("127.0.0.1:", (*ports)[1]);
   node->config_path_ =

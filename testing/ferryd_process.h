@@ -32,7 +32,10 @@ class FerrydProcess {
   // without clusters do not share the embedded store ./ferry-data). Returns
   // once GET /healthz answers 200; fails with the node's log if it exits or
   // does not become healthy within 20 s. With `https`, the HTTP calls below
-  // (the health check too) use HTTPS with those files.
+  // (the health check too) use HTTPS with those files. A port found free can
+  // be taken by another process before ferryd binds it (suites run side by
+  // side), so a node refused its listen address is started again on new
+  // ports, at most 3 times.
   static absl::StatusOr<std::unique_ptr<FerrydProcess>> Start(
       const std::string& yaml, const std::map<std::string, std::string>& env = {},
       const std::string& working_dir = "", HttpsClientFiles https = {});
@@ -59,6 +62,10 @@ class FerrydProcess {
       const std::map<std::string, std::string>& headers = {}) const;
 
  private:
+  static absl::StatusOr<std::unique_ptr<FerrydProcess>> StartOnce(
+      const std::string& yaml, const std::map<std::string, std::string>& env,
+      const std::string& working_dir, const HttpsClientFiles& https);
+
   FerrydProcess() = default;
 
   std::string grpc_address_;

@@ -84,8 +84,9 @@ def native_module(build_dir):
 def add_native(out_dir):
     """Copies ferry._native into the package, or warns once and leaves the
     package pure Python."""
-    for stale in glob.glob(os.path.join(out_dir, "ferry", "_native.*")):
-        os.remove(stale)  # an earlier build's (pip builds in the source tree)
+    for pattern in ("_native*.so", "_native*.pyd"):  # extensions only, not a _native.pyi
+        for stale in glob.glob(os.path.join(out_dir, "ferry", pattern)):
+            os.remove(stale)  # an earlier build's (pip builds in the source tree)
     if os.environ.get("FERRY_NATIVE_BUILD") == "0":
         return
     build_dir = os.environ.get("FERRY_NATIVE_BUILD_DIR") or os.path.join(HERE, "build", "native")

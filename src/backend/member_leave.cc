@@ -102,11 +102,15 @@ void SetLeaveDeadline(absl::Time deadline) {
   state.deadline = deadline;
 }
 
+absl::Duration LeaveFloor(absl::Duration bound) {
+  return std::min(bound, absl::Seconds(2));
+}
+
 absl::Time LeaveDeadline(absl::Duration bound) {
-  const absl::Time own = absl::Now() + bound;
+  const absl::Time now = absl::Now();
   Leaving& state = State();
   absl::MutexLock lock(&state.mu);
-  return std::min(own, state.deadline);
+  return std::min(now + bound, std::max(state.deadline, now + LeaveFloor(bound)));
 }
 
 int MembersLeaving() {
@@ -202,12 +206,13 @@ bool LeaveOneWithin(std::unique_ptr<GroupMember> member,
                    .keep_alive = std::move(listener),
                    .cluster = cluster,
                    .kind = kind};
+  const absl::Time start = absl::Now();
   if (LeaveWithin(std::move(leaving), bound).empty()) return true;
   cut->Cut();
   spdlog::error(
       "{}: consumer still closing after {}: abandoned; its broker client stays "
       "allocated until it finishes",
-      what, absl::FormatDuration(bound));
+      what, absl::FormatDuration(absl::Now() - start));
   return false;
 }
 

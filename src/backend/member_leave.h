@@ -64,10 +64,15 @@ std::vector<std::string> LeaveWithin(std::map<std::string, LeavingMember> member
 // Shutdown stops the control plane's reader, then the mirror jobs, then
 // the groups, each waiting for its leave: with one deadline for all of
 // them, set before the first, the whole shutdown waits one leave bound
-// however many steps hit theirs. absl::InfiniteFuture() lifts it.
+// (plus a floor per later step) however many steps hit theirs.
+// absl::InfiniteFuture() lifts it.
 void SetLeaveDeadline(absl::Time deadline);
-// When a leave starting now with `bound` gives up: the earlier of now +
-// `bound` and the deadline set.
+// The least a leave with `bound` gets even past the deadline set: an
+// earlier step that used up the window must not cut healthy members at
+// once. min(bound, 2 s).
+absl::Duration LeaveFloor(absl::Duration bound);
+// When a leave starting now with `bound` gives up: now + `bound`, or the
+// deadline set if earlier, but not before now + LeaveFloor(bound).
 absl::Time LeaveDeadline(absl::Duration bound);
 
 // Consumers of `kind` LeaveWithin abandoned since the process started.

@@ -212,10 +212,12 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
     {"shutdown.grace", "duration", "10s", "0s..5m",
      "On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled "
      "(publishes still waiting for a broker then fail with UNAVAILABLE). Consumers then "
-     "leave within one subscribe.leave_timeout and the clusters close; if shutdown has "
-     "not finished by the margin subscribe.leave_timeout gives (25s after the grace with "
-     "the defaults and one cluster), ferryd logs what was still running and exits with "
-     "code 3.",
+     "leave within one subscribe.leave_timeout (plus min(leave_timeout, 2s) for the "
+     "mirror "
+     "jobs and again for the groups when an earlier step used it up) and the clusters "
+     "close; if shutdown has not finished by the margin subscribe.leave_timeout and "
+     "cluster_probe.timeout give (29s after the grace with the defaults and one "
+     "cluster), ferryd logs what was still running and exits with code 3.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::ZeroDuration(), absl::Minutes(5),
                               c.shutdown_grace);
@@ -305,9 +307,9 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "shutdown (abandoned the same way, with an error naming them; "
      "ferry_consumers_closing shows those still closing). At shutdown all of them "
      "(reader, mirror jobs, groups) share one leave_timeout, from when the control "
-     "plane stops; the watchdog ends the node at shutdown.grace + 2 x "
-     "cluster_probe_timeout + 4s + leave_timeout + (cluster_probe_timeout + 2s) per "
-     "cluster.",
+     "plane stops, but each step gets at least min(leave_timeout, 2s); the watchdog "
+     "ends the node at shutdown.grace + 2 x cluster_probe.timeout + 4s + leave_timeout "
+     "+ 2 x min(leave_timeout, 2s) + (cluster_probe.timeout + 2s) per cluster.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::Seconds(1), absl::Seconds(10),
                               c.subscribe.leave_timeout);

@@ -26,8 +26,10 @@ struct Consumers {
 // Stops the control plane (its reader), the mirror jobs and the groups, in
 // this order, then `breakers` (may be null) and closes `clusters`
 // (backend::CloseClusters). Every leave waits until one deadline,
-// `leave_timeout` from now (backend::SetLeaveDeadline), so all of them take
-// one leave_timeout at most together. `stage` is told each step. Returns
+// `leave_timeout` from now (backend::SetLeaveDeadline), or its floor
+// (backend::LeaveFloor) if an earlier step used it up, so all of them take
+// one leave_timeout and two floors at most together. `stage` is told each
+// step. Returns
 // the names of the clusters kept for a member still leaving.
 std::vector<std::string> StopConsumersAndCloseClusters(
     Consumers consumers, routing::ClusterBreakers* breakers,

@@ -6,6 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include "backend/fake_cluster.h"
 #include "backend/member_leave.h"
 
@@ -89,12 +91,13 @@ class ConsumerShutdownTest : public ::testing::Test {
 };
 
 // Before, the control topic's reader, the mirror jobs and the groups each
-// waited their own leave_timeout, one step after the other (3 s here; 30 s
-// and more with the defaults, past the node's watchdog). Now one deadline
-// bounds them all. The stuck cluster is kept, not destroyed under its
-// members (under ASan: no use after free when they are released); the
-// other one is closed.
-TEST_F(ConsumerShutdownTest, EveryStuckConsumerTogetherTakesOneLeaveTimeout) {
+// waited their own leave_timeout, one step after the other (30 s and more
+// with the defaults, past the node's watchdog). Now one deadline bounds them
+// all, and the two later steps get their floor (min(leave_timeout, 2 s))
+// beyond it. The stuck cluster is kept, not destroyed under its members
+// (under ASan: no use after free when they are released); the other one is
+// closed.
+TEST_F(ConsumerShutdownTest, EveryStuckConsumerTogetherTakesOneLeaveTimeoutAndTwoFloors) {
   Consumers consumers = Start();
   const int kept_before = backend::ClustersKept();
   std::vector<std::string> stages;
@@ -106,8 +109,9 @@ TEST_F(ConsumerShutdownTest, EveryStuckConsumerTogetherTakesOneLeaveTimeout) {
         std::move(consumers), nullptr, std::move(clusters_), kLeaveTimeout,
         [&stages](std::string stage) { stages.push_back(std::move(stage)); });
     const absl::Duration took = absl::Now() - start;
-    EXPECT_LT(took, kLeaveTimeout + absl::Milliseconds(700));
-    EXPECT_GE(took, kLeaveTimeout - absl::Milliseconds(100));
+    const absl::Duration longest = kLeaveTimeout + 2 * backend::LeaveFloor(kLeaveTimeout);
+    EXPECT_LT(took, longest + absl::Milliseconds(700));
+    EXPECT_GE(took, longest - absl::Milliseconds(100));
     EXPECT_EQ(backend::MembersLeaving(stuck_), 3);
   }
   EXPECT_THAT(kept, ElementsAre("stuck"));
@@ -115,6 +119,71 @@ TEST_F(ConsumerShutdownTest, EveryStuckConsumerTogetherTakesOneLeaveTimeout) {
   EXPECT_EQ(stages.back(), "closing clusters");
   // After shutdown, leaves get their own bound again.
   EXPECT_GT(backend::LeaveDeadline(absl::Hours(1)), absl::Now() + absl::Minutes(59));
+}
+
+// A cluster whose publishes take `delay` once armed: the control plane's
+// departure record uses up the shutdown's leave window.
+class SlowPublishCluster final : public backend::FakeCluster {
+ public:
+  using FakeCluster::FakeCluster;
+  void SlowDown(absl::Duration delay) { delay_.store(delay); }
+  void Publish(backend::Record record, backend::PublishCallback done) override {
+    absl::SleepFor(delay_.load());
+    FakeCluster::Publish(std::move(record), std::move(done));
+  }
+
+ private:
+  std::atomic<absl::Duration> delay_{absl::ZeroDuration()};
+};
+
+// An earlier step (here the departure record, slow but finishing) that
+// uses up the one leave deadline does not cut the healthy members left:
+// before, the control reader and the group's member got a deadline already
+// past and were abandoned at once (their revoke committing nothing).
+TEST(ConsumerShutdown, HealthyMembersLeaveAfterAnEarlierStepUsedUpTheWindow) {
+  auto owned = std::make_unique<SlowPublishCluster>("slow");
+  SlowPublishCluster* cluster = owned.get();
+  cluster->AddTopic("orders", 1);
+  std::vector<std::unique_ptr<backend::Cluster>> clusters;
+  clusters.push_back(std::move(owned));
+  IgnoringControlListener control_listener;
+  metrics::Registry metrics;
+  routing::RouteTable router{std::make_shared<const routing::Router>(
+      std::vector<config::RouteConfig>{
+          {.topic = "*", .write = {"slow"}, .read = {"slow"}}},
+      std::vector<std::string>{"slow"})};
+  Consumers consumers;
+  consumers.control = std::make_unique<control::ControlPlane>(
+      cluster,
+      control::ControlPlane::Options{.node_id = "n1", .leave_timeout = kLeaveTimeout},
+      &control_listener);
+  ASSERT_TRUE(cluster->AwaitMembers("__ferry_control.n1", 1, kWait));
+  config::SubscribeConfig subscribe;
+  subscribe.leave_timeout = kLeaveTimeout;
+  consumers.groups = std::make_unique<subscribe::GroupRegistry>(
+      "n1", subscribe, &router,
+      std::map<std::string, backend::Cluster*>{{"slow", cluster}}, &metrics);
+  consumers.groups->OnCaughtUp();
+  subscribe::OpenRequest request;
+  request.group.group = "g";
+  request.stream.topics = {"orders"};
+  request.stream.ack_deadline = absl::Seconds(30);
+  request.clusters = {cluster};
+  ASSERT_TRUE(consumers.groups->Attach(request, 1, std::make_shared<NullSink>()).ok());
+  ASSERT_TRUE(cluster->AwaitMembers("g", 1, kWait));
+  const int64_t control_before =
+      backend::ConsumersAbandoned(backend::ConsumerKind::kControlReader);
+  const int64_t groups_before =
+      backend::ConsumersAbandoned(backend::ConsumerKind::kGroupMember);
+  cluster->SlowDown(kLeaveTimeout + absl::Milliseconds(300));
+  const std::vector<std::string> kept =
+      StopConsumersAndCloseClusters(std::move(consumers), nullptr, std::move(clusters),
+                                    kLeaveTimeout, [](std::string) {});
+  EXPECT_TRUE(kept.empty());
+  EXPECT_EQ(backend::ConsumersAbandoned(backend::ConsumerKind::kControlReader),
+            control_before);
+  EXPECT_EQ(backend::ConsumersAbandoned(backend::ConsumerKind::kGroupMember),
+            groups_before);
 }
 
 }  // namespace

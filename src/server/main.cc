@@ -27,6 +27,8 @@ namespace {
 // cluster_probe_timeout each) and departure record, then one
 // subscribe.leave_timeout for every consumer to leave together (the
 // control topic's reader, mirror jobs, groups: backend::SetLeaveDeadline),
+// plus the floor of the two steps after the first (mirror jobs, groups:
+// backend::LeaveFloor) for when an earlier step used up that window,
 // then closing each cluster (its probe's last request, then 2 s for the
 // publishes still waiting), and a little slack.
 absl::Duration ShutdownMargin(const ferry::config::Config& config) {
@@ -35,6 +37,7 @@ absl::Duration ShutdownMargin(const ferry::config::Config& config) {
   constexpr absl::Duration kSlack = absl::Seconds(2);
   const auto clusters = static_cast<int64_t>(config.clusters.size());
   return 2 * config.cluster_probe_timeout + kDeparture + config.subscribe.leave_timeout +
+         2 * ferry::backend::LeaveFloor(config.subscribe.leave_timeout) +
          clusters * (config.cluster_probe_timeout + kPendingPublishes) + kSlack;
 }
 

@@ -262,15 +262,18 @@ void GroupDispatcher::Leave(
                         .keep_alive = listeners_[cluster],
                         .cluster = cluster_listeners_.at(cluster).cluster()};
   }
+  const absl::Time start = absl::Now();
   for (const std::string& cluster :
        backend::LeaveWithin(std::move(leaving), config_.leave_timeout)) {
+    const absl::Duration waited = absl::Now() - start;
     listeners_[cluster]->Cut();
     listeners_.erase(cluster);  // a later join of the cluster gets a fresh one
     spdlog::error(
-        "group={} cluster={} member still leaving after subscribe.leave_timeout ({}): "
-        "abandoned; its broker client stays allocated until it finishes, the group's "
-        "acked prefix since the last commit is delivered again",
-        options_.group, cluster, absl::FormatDuration(config_.leave_timeout));
+        "group={} cluster={} member still leaving after {} (subscribe.leave_timeout {}, "
+        "or less in a shutdown): abandoned; its broker client stays allocated until it "
+        "finishes, the group's acked prefix since the last commit is delivered again",
+        options_.group, cluster, absl::FormatDuration(waited),
+        absl::FormatDuration(config_.leave_timeout));
     absl::MutexLock lock(&mu_);
     metrics_.LeavesAbandoned(cluster).Inc();
   }

@@ -6,6 +6,7 @@
 // ack and nack counts" (and Message.settled) on this side, under the GIL.
 #include <algorithm>
 #include <cstddef>
+#include <memory>
 #include <string_view>
 
 // clang-format off
@@ -94,28 +95,31 @@ bool DurationArg(PyObject* const* args, Py_ssize_t n, PyObject* kwnames, const c
 // Messages dropped unsettled are nacked by ~MessageBatch: redelivered at
 // once, each nack a delivery attempt (with max_delivery_attempts, soon in
 // the dead-letter topic). The pure path extends them until max_extension
-// instead; say so where the program can see it.
-void WarnDroppedUnsettled(const Received& r) {
-  auto unsettled = std::count(r.settled.begin(), r.settled.end(), 0);
-  if (unsettled == 0 || Finalizing()) return;
+// instead; say so where the program can see it. From tp_finalize, not
+// tp_dealloc: a warning runs Python (filters, showwarning).
+void ReceivedFinalize(PyObject* self) {
+  auto* r = reinterpret_cast<ReceivedObject*>(self);
+  if (InForkedChild() || r->received == nullptr || Finalizing()) return;
+  auto unsettled =
+      std::count(r->received->settled.begin(), r->received->settled.end(), 0);
+  if (unsettled == 0) return;
   PyObject *type, *value, *traceback;
   PyErr_Fetch(&type, &value, &traceback);
   if (PyErr_WarnFormat(PyExc_ResourceWarning, 1,
                        "ferry: %zd message(s) dropped unsettled were nacked (redelivered "
-                       "at once; each nack counts a delivery attempt)",
+                       "at once; each nack counts a delivery attempt), or left to their "
+                       "ack deadline once the subscriber was closed or failed",
                        static_cast<Py_ssize_t>(unsettled)) < 0) {
-    PyErr_WriteUnraisable(nullptr);
+    PyErr_WriteUnraisable(self);
   }
   PyErr_Restore(type, value, traceback);
 }
 
 void ReceivedDealloc(PyObject* self) {
+  if (PyObject_CallFinalizerFromDealloc(self) < 0) return;  // resurrected
   auto* r = reinterpret_cast<ReceivedObject*>(self);
   // In a forked child the batch's stream is gone with its threads: leak it.
-  if (!InForkedChild() && r->received != nullptr) {
-    WarnDroppedUnsettled(*r->received);
-    delete r->received;
-  }
+  if (!InForkedChild() && r->received != nullptr) delete r->received;
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
   Py_DECREF(type);
@@ -123,6 +127,7 @@ void ReceivedDealloc(PyObject* self) {
 
 PyType_Slot received_slots[] = {
     {Py_tp_dealloc, reinterpret_cast<void*>(ReceivedDealloc)},
+    {Py_tp_finalize, reinterpret_cast<void*>(ReceivedFinalize)},
     {Py_tp_doc, const_cast<char*>("One response's messages (internal).")},
     {0, nullptr}};
 PyType_Spec received_spec = {"ferry._native._Received", sizeof(ReceivedObject), 0,
@@ -474,11 +479,13 @@ bool AddType(PyObject* module, PyType_Spec* spec, PyTypeObject** slot, const cha
 
 ReceivedObject* NewReceived(client::MessageBatch batch,
                             std::chrono::milliseconds ack_deadline) {
+  // Made first: if it throws, no half-made object is left behind.
+  std::size_t size = batch.size();
+  auto received = std::make_unique<Received>(
+      Received{std::move(batch), std::vector<uint8_t>(size), ack_deadline});
   auto* object = PyObject_New(ReceivedObject, NativeTypes().received);
   if (object == nullptr) return nullptr;
-  std::size_t size = batch.size();
-  object->received =
-      new Received{std::move(batch), std::vector<uint8_t>(size), ack_deadline};
+  object->received = received.release();
   return object;
 }
 

@@ -3,9 +3,9 @@
 
 #include <atomic>
 #include <cmath>
+#include <condition_variable>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "native.h"
@@ -17,8 +17,10 @@ std::atomic<bool> built{false};   // a native subscriber was built here
 std::atomic<bool> forked{false};  // this is a child forked after that
 thread_local int callback_depth = 0;
 
-std::mutex detached_mu;
-std::vector<std::thread> detached;  // see Detach
+// Never destroyed: a detached thread may still use them while statics end.
+std::mutex& detached_mu = *new std::mutex;
+std::condition_variable& detached_done = *new std::condition_variable;
+int detached_running = 0;  // see Detach
 
 void AfterForkInChild() {
   if (built.load()) forked.store(true);
@@ -41,9 +43,9 @@ PyMethodDef module_functions[] = {
      "True on a thread running a native subscriber's callback."},
     {"usable", UsableFunction, METH_NOARGS,
      "False in a child forked after this process used the native module."},
-    {"set_report_raised", SetReportRaised, METH_O,
+    {"set_report_raised", AsMethod(Safe<SetReportRaised>), METH_O,
      "report(exception) logs what a publish callback raised."},
-    {"join_detached", JoinDetachedFunction, METH_NOARGS,
+    {"join_detached", AsMethod(Safe<JoinDetachedFunction>), METH_NOARGS,
      "Waits for the threads ending subscribers let go in callbacks (at exit)."},
     {nullptr, nullptr, 0, nullptr}};
 
@@ -105,23 +107,20 @@ std::chrono::milliseconds Millis(double seconds) {
       static_cast<int64_t>(std::llround(std::max(seconds, 0.0) * 1e3)));
 }
 
-void Detach(std::thread thread) {
+void DetachedStarted() {
   std::lock_guard lock(detached_mu);
-  try {
-    detached.push_back(std::move(thread));
-  } catch (const std::bad_alloc&) {
-    thread.detach();  // not joined at exit, as before
-  }
+  ++detached_running;
+}
+
+void DetachedEnded() {
+  std::lock_guard lock(detached_mu);
+  if (--detached_running == 0) detached_done.notify_all();
 }
 
 void JoinDetached() {
   if (InForkedChild()) return;  // those threads stayed in the parent
-  std::vector<std::thread> threads;
-  {
-    std::lock_guard lock(detached_mu);
-    threads.swap(detached);
-  }
-  for (std::thread& thread : threads) thread.join();
+  std::unique_lock lock(detached_mu);
+  detached_done.wait(lock, [] { return detached_running == 0; });
 }
 
 bool InForkedChild() { return forked.load(std::memory_order_relaxed); }

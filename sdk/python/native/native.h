@@ -6,6 +6,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <cxxabi.h>
 
 #include <array>
 #include <chrono>
@@ -118,14 +119,30 @@ void NoteSubscriberBuilt();
 bool InCallback();
 
 // Runs `call` with the GIL released (the caller holds it) and returns what
-// it returns; the GIL is taken back also when it throws.
+// it returns; the GIL is taken back also when it throws. Not from a
+// destructor: retaking the GIL once finalization began ends the thread with
+// a forced unwind (pthread_exit), which through a noexcept frame aborts.
 template <typename F>
 auto WithoutGil(F call) {
-  struct Restore {
-    PyThreadState* saved;
-    ~Restore() { PyEval_RestoreThread(saved); }
-  } restore{PyEval_SaveThread()};
-  return call();
+  PyThreadState* saved = PyEval_SaveThread();
+  if constexpr (std::is_void_v<decltype(call())>) {
+    try {
+      call();
+    } catch (...) {
+      PyEval_RestoreThread(saved);
+      throw;
+    }
+    PyEval_RestoreThread(saved);
+  } else {
+    try {
+      auto result = call();
+      PyEval_RestoreThread(saved);
+      return result;
+    } catch (...) {
+      PyEval_RestoreThread(saved);
+      throw;
+    }
+  }
 }
 
 // Py_IsFinalizing, public from 3.13 (where _Py_IsFinalizing is gone).
@@ -144,13 +161,19 @@ template <auto F>
 struct SafeCall;
 template <typename... A, PyObject* (*F)(A...)>
 struct SafeCall<F> {
-  static PyObject* Call(A... args) noexcept {
+  // Not noexcept: a thread ended while retaking the GIL at shutdown unwinds
+  // through here (abi::__forced_unwind), which must go on.
+  static PyObject* Call(A... args) {
     try {
       return F(args...);
+    } catch (const abi::__forced_unwind&) {
+      throw;
     } catch (const std::bad_alloc&) {
       PyErr_NoMemory();
     } catch (const std::exception& e) {
       PyErr_SetString(PyExc_RuntimeError, e.what());
+    } catch (...) {
+      PyErr_SetString(PyExc_RuntimeError, "ferry._native: unknown C++ exception");
     }
     return nullptr;
   }
@@ -158,11 +181,27 @@ struct SafeCall<F> {
 template <auto F>
 constexpr auto Safe = &SafeCall<F>::Call;
 
-// Threads that end a subscriber away from the thread that let it go (a
-// callback's): JoinDetached (at exit) waits for them, so none outlives the
-// interpreter and the C++ SDK's statics.
-void Detach(std::thread thread);
+// Runs `work` (which needs no GIL) on a detached thread: ends a subscriber
+// away from the thread that let it go (a callback's). JoinDetached (at exit)
+// waits until every such thread ended, so none outlives the interpreter and
+// the C++ SDK's statics; a forked child inherits no thread object. Throws
+// std::system_error when no thread can be had.
+void DetachedStarted();
+void DetachedEnded();
 void JoinDetached();
+template <typename F>
+void Detach(F work) {
+  DetachedStarted();
+  try {
+    std::thread([work = std::move(work)]() mutable {
+      work();
+      DetachedEnded();
+    }).detach();
+  } catch (...) {
+    DetachedEnded();
+    throw;
+  }
+}
 
 // Runs `call` (which holds no GIL) on a C++ SDK thread with the GIL taken and
 // the thread marked as in a callback; does nothing while Python finalizes.

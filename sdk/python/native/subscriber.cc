@@ -41,21 +41,6 @@ class PyRef {
   PyObject* object_;
 };
 
-// Calls report(code, error, endpoint[, fatal]) on the calling SDK thread; a
-// raising report is printed, as an exception in a thread would be.
-void Report(PyObject* report, int code, const std::string& error,
-            const std::string& endpoint, std::optional<bool> fatal) {
-  WithGil([&] {
-    PyObject* result =
-        fatal
-            ? PyObject_CallFunction(report, "issO", code, error.c_str(), endpoint.c_str(),
-                                    *fatal ? Py_True : Py_False)
-            : PyObject_CallFunction(report, "iss", code, error.c_str(), endpoint.c_str());
-    if (result == nullptr) PyErr_WriteUnraisable(report);
-    Py_XDECREF(result);
-  });
-}
-
 // Set once on_error has seen the fatal error: receive() raises it only then,
 // as on the pure path, where on_error runs before the subscriber fails.
 struct FatalReported {
@@ -76,6 +61,24 @@ struct FatalReported {
     cv.wait_for(lock, at_most, [this] { return reported; });
   }
 };
+
+// Calls report(code, error, endpoint[, fatal]) on the calling SDK thread; a
+// raising report is printed, as an exception in a thread would be.
+void Report(PyObject* report, int code, const std::string& error,
+            const std::string& endpoint, std::optional<bool> fatal,
+            FatalReported* fatal_reported = nullptr) {
+  WithGil([&] {
+    PyObject* result =
+        fatal
+            ? PyObject_CallFunction(report, "issO", code, error.c_str(), endpoint.c_str(),
+                                    *fatal ? Py_True : Py_False)
+            : PyObject_CallFunction(report, "iss", code, error.c_str(), endpoint.c_str());
+    if (result == nullptr) PyErr_WriteUnraisable(report);
+    Py_XDECREF(result);
+    // Before the GIL goes: a thread that saw on_error end sees it reported.
+    if (fatal_reported != nullptr && *fatal) fatal_reported->Set();
+  });
+}
 
 struct State {
   std::shared_ptr<client::Subscriber> subscriber;
@@ -180,8 +183,8 @@ PyObject* SubscriberNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
     fatal_reported = std::make_shared<FatalReported>();
     builder.OnError([report = std::make_shared<PyRef>(report_error),
                      fatal_reported](const client::SubscriberError& e) {
-      Report(report->get(), e.code, e.error, e.endpoint, e.fatal);
-      if (e.fatal) fatal_reported->Set();
+      Report(report->get(), e.code, e.error, e.endpoint, e.fatal, fatal_reported.get());
+      if (e.fatal) fatal_reported->Set();  // also while Python finalizes
     });
   }
   if (report_receipt != Py_None) {
@@ -196,6 +199,9 @@ PyObject* SubscriberNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   auto* self = reinterpret_cast<SubscriberObject*>(type->tp_alloc(type, 0));
   if (self == nullptr) return nullptr;
   self->state = state.release();
+  // Marked before Build starts gRPC's threads and the SDK's: a child forked
+  // from here on must not build one on their copied state.
+  NoteSubscriberBuilt();
   std::string error;
   std::shared_ptr<client::Subscriber> subscriber;
   try {
@@ -210,7 +216,6 @@ PyObject* SubscriberNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
     PyErr_SetString(PyExc_ValueError, error.c_str());
     return nullptr;
   }
-  NoteSubscriberBuilt();
   self->state->subscriber = std::move(subscriber);
   self->state->ack_deadline = milliseconds(ack_deadline_ms);
   self->state->fatal_reported = std::move(fatal_reported);
@@ -300,7 +305,14 @@ PyObject* Take(State* s, double timeout, bool one, Py_ssize_t max) {
         Py_DECREF(received);
         Py_RETURN_NONE;
       }
-      s->pending.push_back(received);
+      try {
+        s->pending.push_back(received);
+      } catch (...) {  // not handed out: nacked, not left to the ack deadline
+        NackRange(received, 0,
+                  static_cast<Py_ssize_t>(received->received->settled.size()));
+        Py_DECREF(received);
+        throw;
+      }
       continue;
     }
     if (failure && !s->stopped) {
@@ -416,7 +428,9 @@ PyObject* Close(PyObject* self, PyObject* arg) {
   s->closed = true;
   if (InCallback()) {
     // The SDK's Close waits for the thread running this callback: close
-    // from another one, as the pure path's close from on_error goes on.
+    // from another one. ferry.Subscriber never gets here (its close from a
+    // callback moves to a Python thread first); a guard for raw use of
+    // ferry._native.Subscriber, which would otherwise join itself.
     try {
       s->closer =
           std::thread([subscriber = s->subscriber, ms] { subscriber->Close(ms); });
@@ -457,30 +471,38 @@ PyObject* Stats(PyObject* self, PyObject*) {
                        static_cast<long long>(st.reconnects), st.open_streams);
 }
 
+// Ends the subscriber off this thread when it is one of the SDK's (a
+// callback's), which ~Subscriber joins; `s` is deleted there.
+void EndState(State* s) {
+  if (!InCallback()) {
+    WithoutGil([s] {
+      if (s->closer.joinable()) s->closer.join();
+      delete s;
+    });
+    return;
+  }
+  try {
+    Detach([s] {
+      if (s->closer.joinable()) s->closer.join();
+      delete s;
+    });
+  } catch (const std::exception&) {
+    // No thread to end it: left open rather than joined from itself.
+    if (s->closer.joinable()) s->closer.detach();
+  }
+}
+
 void SubscriberDealloc(PyObject* self) {
   State* s = reinterpret_cast<SubscriberObject*>(self)->state;
   if (s != nullptr && !InForkedChild()) {  // in a forked child: left alone
-    NackPending(s);
+    try {
+      NackPending(s);
+    } catch (const std::exception&) {
+      // Out of memory: what was not nacked is left to its ack deadline.
+    }
     Py_CLEAR(s->failure);
     Py_CLEAR(s->make_error);
-    std::shared_ptr<client::Subscriber> subscriber = std::move(s->subscriber);
-    std::thread closer = std::move(s->closer);
-    delete s;
-    if (InCallback()) {
-      // On an SDK thread, which ~Subscriber joins: end it elsewhere.
-      if (closer.joinable()) Detach(std::move(closer));
-      auto* kept = new std::shared_ptr<client::Subscriber>(std::move(subscriber));
-      try {
-        Detach(std::thread([kept] { delete kept; }));
-      } catch (const std::system_error&) {
-        // No thread to end it: left open rather than joined from itself.
-      }
-    } else {
-      WithoutGil([&] {
-        if (closer.joinable()) closer.join();
-        subscriber.reset();
-      });
-    }
+    EndState(s);
   }
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);

@@ -81,8 +81,6 @@ class Ferryd:
             cluster = ["--set", "clusters.main.type=embedded",
                        "--set", "clusters.main.path=" + str(store)]
         self.args = [str(ferryd_binary())] + cluster + [
-                     "--set", "listen.grpc=" + self.endpoint,
-                     "--set", "listen.http=127.0.0.1:%d" % self.http_port,
                      "--set", "node.id=" + name,
                      "--set", "subscribe.commit_interval=100ms",
                      "--set", "subscribe.session_timeout=6s",
@@ -91,17 +89,37 @@ class Ferryd:
             self.args += ["--set", setting]
         self.https = https
         self.proc = None
+        self.started = False
 
     def start(self, timeout=30.0):
+        """Starts the node and waits until it is healthy. A free port can be
+        taken by another process between free_port() and ferryd's bind (CI runs
+        suites side by side), so a first start refused its listen address picks
+        new ports and tries again; a restart keeps its ports, which clients know."""
+        deadline = time.monotonic() + timeout
+        for attempt in range(1, 4):
+            exited = self._start_once(deadline)
+            if exited is None:
+                self.started = True
+                return self
+            log = self.log_path.read_text()[-3000:]
+            if self.started or "cannot listen on" not in log or attempt == 3:
+                raise RuntimeError("ferryd exited with %s; log %s:\n%s" % (
+                    exited, self.log_path, log))
+            self.grpc_port, self.http_port = free_port(), free_port()
+            self.endpoint = "127.0.0.1:%d" % self.grpc_port
+
+    def _start_once(self, deadline):
+        """None once healthy, else the exit code of a ferryd that stopped first."""
+        listen = ["--set", "listen.grpc=" + self.endpoint,
+                  "--set", "listen.http=127.0.0.1:%d" % self.http_port]
         log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(self.args + listen, stdout=log, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL)
         log.close()
-        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("ferryd exited with %s; log %s:\n%s" % (
-                    self.proc.returncode, self.log_path, self.log_path.read_text()[-3000:]))
+                return self.proc.returncode
             try:
                 scheme, context = "http", None
                 if self.https:
@@ -111,7 +129,7 @@ class Ferryd:
                 with urllib.request.urlopen("%s://127.0.0.1:%d/healthz" % (scheme, self.http_port),
                                             timeout=1, context=context) as r:
                     if r.status == 200:
-                        return self
+                        return None
             except OSError:
                 pass
             time.sleep(0.1)

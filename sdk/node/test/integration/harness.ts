@@ -71,14 +71,17 @@ export interface HealthTls {
 
 /** A ferryd process on free ports, on Kafka or on an embedded store of its own. */
 export class Ferryd {
-  readonly endpoint: string;
   readonly logPath: string;
   private proc: ChildProcess | null = null;
+  private started = false;
 
-  private constructor(readonly name: string, private readonly args: string[], private readonly httpPort: number, grpcPort: number,
+  private constructor(readonly name: string, private readonly args: string[], private httpPort: number, private grpcPort: number,
     private readonly tls?: HealthTls) {
-    this.endpoint = `127.0.0.1:${grpcPort}`;
     this.logPath = path.join(WORK, `ferryd-${name}.log`);
+  }
+
+  get endpoint(): string {
+    return `127.0.0.1:${this.grpcPort}`;
   }
 
   /** `extra`: more ferryd arguments, and what the health check presents to a node with listen.tls. */
@@ -89,19 +92,40 @@ export class Ferryd {
     const cluster = backend === 'embedded'
       ? ['clusters.main.type=embedded', `clusters.main.path=${fs.mkdtempSync(path.join(WORK, 'embedded-'))}`]
       : ['clusters.main.type=kafka', `clusters.main.bootstrap=${backend.kafka}`];
-    const settings = [...cluster, `listen.grpc=127.0.0.1:${grpcPort}`, `listen.http=127.0.0.1:${httpPort}`,
-      `node.id=${name}`, 'subscribe.commit_interval=100ms', 'subscribe.session_timeout=6s', 'shutdown.grace=2s'];
+    const settings = [...cluster, `node.id=${name}`, 'subscribe.commit_interval=100ms', 'subscribe.session_timeout=6s',
+      'shutdown.grace=2s'];
     return new Ferryd(name, [...(extra.args ?? []), ...settings.flatMap((s) => ['--set', s])], httpPort, grpcPort, extra.tls);
   }
 
+  /**
+   * Starts the node and waits until it is healthy. A free port can be taken by
+   * another process between freePort() and ferryd's bind (CI runs suites side
+   * by side), so a first start refused its listen address picks new ports and
+   * tries again; a restart keeps its ports, which clients already know.
+   */
   async start(timeout = 30_000): Promise<this> {
-    const log = fs.openSync(this.logPath, 'a');
-    this.proc = spawn(FERRYD, this.args, { stdio: ['ignore', log, log] });
-    fs.closeSync(log);
     const deadline = Date.now() + timeout;
+    for (let attempt = 1; ; attempt++) {
+      const exitCode = await this.startOnce(deadline);
+      if (exitCode === null) {
+        this.started = true;
+        return this;
+      }
+      const lostPort = /cannot listen on/.test(this.tail());
+      if (this.started || !lostPort || attempt === 3) throw new Error(`ferryd exited with ${exitCode}:\n${this.tail()}`);
+      [this.grpcPort, this.httpPort] = [await freePort(), await freePort()];
+    }
+  }
+
+  /** null once healthy, else the exit code of a ferryd that stopped first. */
+  private async startOnce(deadline: number): Promise<number | null> {
+    const listen = ['--set', `listen.grpc=127.0.0.1:${this.grpcPort}`, '--set', `listen.http=127.0.0.1:${this.httpPort}`];
+    const log = fs.openSync(this.logPath, 'a');
+    this.proc = spawn(FERRYD, [...this.args, ...listen], { stdio: ['ignore', log, log] });
+    fs.closeSync(log);
     while (Date.now() < deadline) {
-      if (this.proc.exitCode !== null) throw new Error(`ferryd exited with ${this.proc.exitCode}:\n${this.tail()}`);
-      if (await this.healthy()) return this;
+      if (this.proc.exitCode !== null) return this.proc.exitCode;
+      if (await this.healthy()) return null;
       await sleep(100);
     }
     throw new Error(`ferryd did not become healthy:\n${this.tail()}`);

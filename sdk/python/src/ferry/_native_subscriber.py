@@ -79,11 +79,18 @@ _open = weakref.WeakSet()
 @atexit.register
 def _close_open_subscribers():
     """Closes what the application left open, before the interpreter (and
-    the C++ SDK's statics) go: their threads must not outlive them."""
-    for subscriber in list(_open):
-        subscriber.close(0.0)
-    if _native is not None:
-        _native.join_detached()
+    the C++ SDK's statics) go: their threads must not outlive them. A close
+    started from on_error (the ferry-close thread) is waited for, up to the
+    close timeout it was given: exiting under it would race those statics."""
+    try:
+        for subscriber in list(_open):
+            try:
+                subscriber.close(0.0)
+            except Exception:  # the others are closed all the same
+                _common.log.exception("ferry: closing a subscriber at exit failed")
+    finally:
+        if _native is not None:
+            _native.join_detached()
 
 
 def _start_ms(position) -> tuple:
