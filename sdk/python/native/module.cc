@@ -43,8 +43,8 @@ PyMethodDef module_functions[] = {
      "True on a thread running a native subscriber's callback."},
     {"usable", UsableFunction, METH_NOARGS,
      "False in a child forked after this process used the native module."},
-    {"set_report_raised", AsMethod(Safe<SetReportRaised>), METH_O,
-     "report(exception) logs what a publish callback raised."},
+    {"set_publish_hooks", AsMethod(Safe<SetPublishHooks>), METH_FASTCALL,
+     "set_publish_hooks(make_result, make_error, report): set once at import."},
     {"join_detached", AsMethod(Safe<JoinDetachedFunction>), METH_NOARGS,
      "Waits for the threads ending subscribers let go in callbacks (at exit)."},
     {nullptr, nullptr, 0, nullptr}};
@@ -142,7 +142,7 @@ PyMODINIT_FUNC PyInit__native() {
   if (module == nullptr) return nullptr;
   if (!ferry::python::AddMessageTypes(module) ||
       !ferry::python::AddSubscriberType(module) ||
-      !ferry::python::AddPublisherTypes(module)) {
+      !ferry::python::AddPublisherType(module)) {
     Py_DECREF(module);
     return nullptr;
   }

@@ -87,7 +87,6 @@ struct Types {
   PyTypeObject* batch = nullptr;
   PyTypeObject* batch_iterator = nullptr;
   PyTypeObject* subscriber = nullptr;
-  PyTypeObject* future = nullptr;
   PyTypeObject* publisher = nullptr;
 };
 Types& NativeTypes();
@@ -95,9 +94,10 @@ Types& NativeTypes();
 // Adds the message types to the module; false with an exception set on failure.
 bool AddMessageTypes(PyObject* module);
 bool AddSubscriberType(PyObject* module);
-bool AddPublisherTypes(PyObject* module);
-// report(exception) logs what a publish callback raised (set at import).
-PyObject* SetReportRaised(PyObject* module, PyObject* report);
+bool AddPublisherType(PyObject* module);
+// set_publish_hooks(make_result, make_error, report): what publish results
+// and errors become, and what logs what a callback raised (set at import).
+PyObject* SetPublishHooks(PyObject* module, PyObject* const* args, Py_ssize_t n);
 
 // A new ReceivedObject owning `batch`; null with an exception set on failure.
 ReceivedObject* NewReceived(client::MessageBatch batch,

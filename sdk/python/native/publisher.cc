@@ -2,7 +2,8 @@
 // Python SDK's publish(), publish(callback=) and publish_many(). The SDK's
 // sender thread only queues each result (a lock, no GIL); one delivery
 // thread per publisher takes the GIL once per batch of queued results and
-// completes their futures (ferry._native.Future) or calls their callbacks.
+// completes their concurrent.futures.Future (set_result / set_exception) or
+// calls their callbacks.
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -10,23 +11,29 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <utility>
 #include <vector>
 
 #include "native.h"
+#include "publish_input.h"
 
 namespace ferry::python {
 namespace {
 
-constexpr std::chrono::milliseconds kWaitSlice(100);
-
-// Futures waiting wake here after each delivered batch (one for the process:
-// waiters are rare on the fast paths, and a batch wakes them all once).
-std::mutex waker_mu;
-std::condition_variable waker_cv;
-
+// Set once at import (set_publish_hooks): process-wide, so a thread ending a
+// publisher needs no GIL for them.
+PyObject* make_result = nullptr;    // PublishResult: a tuple subclass
+PyObject* make_error = nullptr;     // (code, error, retryable) -> FerryError
 PyObject* report_raised = nullptr;  // report(exception): logs what a callback raised
+PyObject* set_result_name = nullptr;
+PyObject* set_exception_name = nullptr;
+PyObject* set_running_name = nullptr;
+
+constexpr int kUnavailable = 14;
+constexpr int kInvalidArgument = 3;
+constexpr std::string_view kClosed = "publisher closed";
 
 // Hands the exception a callback raised (current) to report_raised, which
 // logs it as the pure path does; the delivery thread goes on.
@@ -47,21 +54,101 @@ void ReportRaised(PyObject* fn) {
   Py_XDECREF(tb);
 }
 
-// What a result becomes: a PublishResult, or a FerryError (failed).
-struct Outcome {
-  PyObject* value = nullptr;
-  bool failed = false;
-};
+// A FerryError; a failure once closing is final (the SDK marks it retryable
+// with its last error appended), as the pure path's Unavailable("publisher
+// closed", retryable=False): retrying after one's own close cannot succeed.
+PyObject* ErrorOf(int code, const std::string& error, bool retryable) {
+  if (code == kUnavailable && std::string_view(error).starts_with(kClosed))
+    retryable = false;
+  return PyObject_CallFunction(make_error, "isO", code, error.c_str(),
+                               retryable ? Py_True : Py_False);
+}
 
-struct FutureObject {
-  PyObject_HEAD std::atomic<bool> done;
-  Outcome outcome;
-  PyObject* callbacks;  // list of add_done_callback's, null when none
-};
+// A PublishResult (a tuple subclass) made as tuple.__new__ makes it, without
+// its Python __new__; `direct` is a class attribute set on the instance only
+// when true. The cluster's str is kept while results name the same one.
+PyObject* ResultOf(const std::string& cluster, int32_t partition, int64_t offset,
+                   bool direct) {
+  static PyObject* last_cluster = nullptr;  // under the GIL
+  static std::string& last_text = *new std::string;
+  if (last_cluster == nullptr || last_text != cluster) {
+    PyObject* name = PyUnicode_FromStringAndSize(cluster.data(),
+                                                 static_cast<Py_ssize_t>(cluster.size()));
+    if (name == nullptr) return nullptr;
+    Py_XSETREF(last_cluster, name);
+    last_text = cluster;
+  }
+  PyObject* items = PyTuple_New(3);
+  if (items == nullptr) return nullptr;
+  PyTuple_SET_ITEM(items, 0, Py_NewRef(last_cluster));
+  PyTuple_SET_ITEM(items, 1, PyLong_FromLong(partition));
+  PyTuple_SET_ITEM(items, 2, PyLong_FromLongLong(offset));
+  PyObject* args =
+      PyTuple_GET_ITEM(items, 1) != nullptr && PyTuple_GET_ITEM(items, 2) != nullptr
+          ? PyTuple_Pack(1, items)
+          : nullptr;
+  Py_DECREF(items);
+  if (args == nullptr) return nullptr;
+  PyObject* result =
+      PyTuple_Type.tp_new(reinterpret_cast<PyTypeObject*>(make_result), args, nullptr);
+  Py_DECREF(args);
+  if (result != nullptr && direct &&
+      PyObject_SetAttrString(result, "direct", Py_True) < 0)
+    Py_CLEAR(result);
+  return result;
+}
 
-PyObject* timeout_error = nullptr;  // concurrent.futures.TimeoutError
-PyObject* datetime_type = nullptr;  // datetime.datetime
-PyObject* utc = nullptr;            // datetime.timezone.utc
+PyObject* Convert(const client::PublishResult& r, bool* failed) {
+  *failed = !r.ok();
+  return r.ok() ? ResultOf(r.cluster, r.partition, r.offset, r.direct)
+                : ErrorOf(r.code, r.error, r.retryable);
+}
+
+// Raises `error` (stolen; null: already set).
+std::nullptr_t Raise(PyObject* error) {
+  if (error != nullptr) {
+    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error)), error);
+    Py_DECREF(error);
+  }
+  return nullptr;
+}
+
+// Completes `future` with `value` (stolen; null: the current exception).
+void Complete(PyObject* future, PyObject* value, bool failed) {
+  if (value == nullptr) {
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    value = exc != nullptr ? exc : Py_NewRef(Py_None);
+    failed = exc != nullptr;
+  }
+  // Runs the done callbacks (concurrent.futures logs what they raise).
+  PyObject* r = PyObject_CallMethodOneArg(
+      future, failed ? set_exception_name : set_result_name, value);
+  if (r == nullptr) ReportRaised(future);  // InvalidStateError: set by someone else
+  Py_XDECREF(r);
+  Py_DECREF(value);
+}
+
+// The outcome of each message of a PublishMany call, as a list.
+PyObject* ManyOutcomes(const client::PublishManyResult& r) {
+  PyObject* list = PyList_New(static_cast<Py_ssize_t>(r.size()));
+  if (list == nullptr) return nullptr;
+  for (std::size_t i = 0; i < r.size(); ++i) {
+    const client::MessageOutcome& m = r.messages[i];
+    PyObject* item =
+        m.ok() ? ResultOf(r.clusters[m.cluster], m.partition, m.offset, m.direct)
+               : ErrorOf(m.code, r.errors[m.error], m.retryable);
+    if (item == nullptr) {
+      Py_DECREF(list);
+      return nullptr;
+    }
+    PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), item);
+  }
+  return list;
+}
 
 // One result to deliver: to `target`, a Future or a callable (callback).
 struct Completion {
@@ -74,7 +161,8 @@ struct ManyCompletion {
   client::PublishManyResult result;
 };
 
-// Shared by the SDK's callbacks and the delivery thread; lives until both end.
+// Shared by the SDK's callbacks and the delivery thread; outlives the SDK
+// publisher (whose callbacks point to it) and the delivery thread.
 struct Delivery {
   std::mutex mu;
   std::condition_variable cv;
@@ -83,8 +171,6 @@ struct Delivery {
   uint64_t pushed = 0;     // results queued
   uint64_t delivered = 0;  // results whose delivery ran
   bool stop = false;
-  PyObject* make_result = nullptr;  // (cluster, partition, offset, direct)
-  PyObject* make_error = nullptr;   // (code, error, retryable)
 
   void Push(Completion c) {
     std::lock_guard lock(mu);
@@ -98,84 +184,30 @@ struct Delivery {
     ++pushed;
     cv.notify_all();
   }
+  void Stop() {
+    std::lock_guard lock(mu);
+    stop = true;
+    cv.notify_all();
+  }
 };
 
-PyObject* Convert(Delivery* d, const client::PublishResult& r, bool* failed) {
-  *failed = !r.ok();
-  if (r.ok()) {
-    return PyObject_CallFunction(d->make_result, "siLO", r.cluster.c_str(), r.partition,
-                                 static_cast<long long>(r.offset),
-                                 r.direct ? Py_True : Py_False);
-  }
-  return PyObject_CallFunction(d->make_error, "isO", r.code, r.error.c_str(),
-                               r.retryable ? Py_True : Py_False);
-}
-
-// Completes `future` with `value` (stolen; null: the current exception).
-void Complete(FutureObject* future, PyObject* value, bool failed) {
-  if (value == nullptr) {
-    PyObject *type, *exc, *tb;
-    PyErr_Fetch(&type, &exc, &tb);
-    PyErr_NormalizeException(&type, &exc, &tb);
-    Py_XDECREF(type);
-    Py_XDECREF(tb);
-    value = exc != nullptr ? exc : Py_NewRef(Py_None);
-    failed = exc != nullptr;
-  }
-  future->outcome = {value, failed};
-  future->done.store(true, std::memory_order_release);
-  PyObject* callbacks = future->callbacks;
-  future->callbacks = nullptr;
-  if (callbacks == nullptr) return;
-  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(callbacks); ++i) {
-    PyObject* fn = PyList_GET_ITEM(callbacks, i);
-    PyObject* r = PyObject_CallOneArg(fn, reinterpret_cast<PyObject*>(future));
-    if (r == nullptr) ReportRaised(fn);
-    Py_XDECREF(r);
-  }
-  Py_DECREF(callbacks);
-}
-
-// The outcome of each message of a PublishMany call, as a list.
-PyObject* ManyOutcomes(Delivery* d, const client::PublishManyResult& r) {
-  PyObject* list = PyList_New(static_cast<Py_ssize_t>(r.size()));
-  if (list == nullptr) return nullptr;
-  for (std::size_t i = 0; i < r.size(); ++i) {
-    const client::MessageOutcome& m = r.messages[i];
-    PyObject* item =
-        m.ok() ? PyObject_CallFunction(
-                     d->make_result, "siLO", r.clusters[m.cluster].c_str(), m.partition,
-                     static_cast<long long>(m.offset), m.direct ? Py_True : Py_False)
-               : PyObject_CallFunction(d->make_error, "isO", m.code,
-                                       r.errors[m.error].c_str(),
-                                       m.retryable ? Py_True : Py_False);
-    if (item == nullptr) {
-      Py_DECREF(list);
-      return nullptr;
-    }
-    PyList_SET_ITEM(list, static_cast<Py_ssize_t>(i), item);
-  }
-  return list;
-}
-
 // Delivers one batch under the GIL (held).
-void DeliverBatch(Delivery* d, std::vector<Completion>& batch,
-                  std::vector<ManyCompletion>& many) {
+void DeliverBatch(std::vector<Completion>& batch, std::vector<ManyCompletion>& many) {
   for (Completion& c : batch) {
     bool failed;
-    PyObject* outcome = Convert(d, c.result, &failed);
+    PyObject* outcome = Convert(c.result, &failed);
     if (c.callback) {
       PyObject* r = outcome == nullptr ? nullptr : PyObject_CallOneArg(c.target, outcome);
       if (r == nullptr) ReportRaised(c.target);
       Py_XDECREF(r);
       Py_XDECREF(outcome);
     } else {
-      Complete(reinterpret_cast<FutureObject*>(c.target), outcome, failed);
+      Complete(c.target, outcome, failed);
     }
     Py_DECREF(c.target);
   }
   for (ManyCompletion& c : many) {
-    Complete(reinterpret_cast<FutureObject*>(c.target), ManyOutcomes(d, c.result), false);
+    Complete(c.target, ManyOutcomes(c.result), false);
     Py_DECREF(c.target);
   }
 }
@@ -193,181 +225,69 @@ void DeliveryLoop(std::shared_ptr<Delivery> d) {
       many.swap(d->many);
       taken = batch.size() + many.size();
     }
-    WithGil([&] { DeliverBatch(d.get(), batch, many); });
+    WithGil([&] { DeliverBatch(batch, many); });
     batch.clear();
     many.clear();
-    {
-      std::lock_guard lock(d->mu);
-      d->delivered += taken;
-      d->cv.notify_all();
-    }
-    std::lock_guard lock(waker_mu);
-    waker_cv.notify_all();
+    std::lock_guard lock(d->mu);
+    d->delivered += taken;
+    d->cv.notify_all();
   }
 }
 
 struct State {
   std::unique_ptr<client::Publisher> publisher;
   std::shared_ptr<Delivery> delivery;
-  std::thread thread;  // runs DeliveryLoop
-  bool closed = false;
+  std::thread thread;               // runs DeliveryLoop
+  std::thread::id delivery_thread;  // its id (read while another thread joins it)
+  PyObject* future_type = nullptr;  // a concurrent.futures.Future subclass
+  std::size_t max_outstanding_bytes = 0;
   std::chrono::milliseconds close_timeout{0};  // how long a dropped one flushes
   client::PublisherStats final_stats{};        // stats() after close
+  bool closed = false;                         // under the GIL: no call starts once set
+  std::atomic<int> calls{0};                   // calls that may be in the SDK publisher
+  std::atomic<bool> shut{false};  // Close ended the SDK publisher and the thread
 };
 
 struct PublisherObject {
   PyObject_HEAD State* state;
 };
 
-// -- Future -----------------------------------------------------------------
-
-FutureObject* NewFuture() {
-  auto* f = PyObject_GC_New(FutureObject, NativeTypes().future);
-  if (f == nullptr) return nullptr;
-  new (&f->done) std::atomic<bool>(false);
-  f->outcome = {};
-  f->callbacks = nullptr;
-  PyObject_GC_Track(f);
-  return f;
-}
-
-// Waits (GIL released in slices) until `f` is done; false on timeout or with
-// an exception set (a signal).
-std::optional<bool> Wait(FutureObject* f, PyObject* timeout_arg) {
-  if (f->done.load(std::memory_order_acquire)) return true;
-  using Clock = std::chrono::steady_clock;
-  bool forever = timeout_arg == nullptr || timeout_arg == Py_None;
-  Clock::time_point deadline = Clock::time_point::max();
-  if (!forever) {
-    std::optional<double> seconds = SecondsOf(timeout_arg, "timeout");
-    if (!seconds) return std::nullopt;
-    deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                  std::chrono::duration<double>(std::max(*seconds, 0.0)));
+// Counts a call into the SDK publisher (begun under the GIL after Open):
+// Close destroys it only once every call returned (the SDK's contract).
+class InCall {
+ public:
+  explicit InCall(State* s) : s_(s) { s_->calls.fetch_add(1); }
+  ~InCall() {
+    if (s_->calls.fetch_sub(1) == 1) s_->calls.notify_all();
   }
-  while (!f->done.load(std::memory_order_acquire)) {
-    Clock::time_point now = Clock::now();
-    if (now >= deadline) return false;
-    auto slice = std::min<Clock::duration>(kWaitSlice, deadline - now);
-    WithoutGil([&] {
-      std::unique_lock lock(waker_mu);
-      waker_cv.wait_for(lock, slice,
-                        [f] { return f->done.load(std::memory_order_acquire); });
-    });
-    if (PyErr_CheckSignals() < 0) return std::nullopt;
-  }
-  return true;
+  InCall(const InCall&) = delete;
+  InCall& operator=(const InCall&) = delete;
+
+ private:
+  State* s_;
+};
+
+// True on this publisher's delivery thread (its callbacks' and futures').
+bool OnDeliveryThread(const State* s) {
+  return std::this_thread::get_id() == s->delivery_thread;
 }
 
-// The future once done (waiting up to the `timeout` argument); null with
-// TimeoutError (or what a signal raised) set otherwise.
-FutureObject* Awaited(PyObject* self, PyObject* const* args, Py_ssize_t n,
-                      PyObject* kwnames) {
-  auto* f = reinterpret_cast<FutureObject*>(self);
-  std::array<PyObject*, 1> given;
-  if (!Arguments(args, n, kwnames, std::array{"timeout"}, given)) return nullptr;
-  std::optional<bool> done = Wait(f, given[0]);
-  if (!done) return nullptr;
-  if (!*done) {
-    PyErr_SetNone(timeout_error);
-    return nullptr;
-  }
-  return f;
+// Ends the SDK publisher (failing what is still outstanding: the caller
+// flushed first) once no call is in it, then the delivery thread once it
+// delivered everything, those failures included. No GIL held.
+void Shut(State* s) {
+  for (int n = s->calls.load(); n != 0; n = s->calls.load()) s->calls.wait(n);
+  s->final_stats = s->publisher->Stats();
+  s->publisher.reset();
+  s->delivery->Stop();
+  if (s->thread.joinable()) s->thread.join();
+  s->shut.store(true);
+  s->shut.notify_all();
 }
 
-PyObject* FutureResult(PyObject* self, PyObject* const* args, Py_ssize_t n,
-                       PyObject* kwnames) {
-  FutureObject* f = Awaited(self, args, n, kwnames);
-  if (f == nullptr) return nullptr;
-  if (f->outcome.failed) {
-    PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(f->outcome.value)),
-                    f->outcome.value);
-    return nullptr;
-  }
-  return Py_NewRef(f->outcome.value);
+void WaitShut(State* s) {
+  WithoutGil([s] { s->shut.wait(false); });
 }
-
-PyObject* FutureException(PyObject* self, PyObject* const* args, Py_ssize_t n,
-                          PyObject* kwnames) {
-  FutureObject* f = Awaited(self, args, n, kwnames);
-  if (f == nullptr) return nullptr;
-  return Py_NewRef(f->outcome.failed ? f->outcome.value : Py_None);
-}
-
-PyObject* FutureDone(PyObject* self, PyObject*) {
-  return PyBool_FromLong(
-      reinterpret_cast<FutureObject*>(self)->done.load(std::memory_order_acquire));
-}
-PyObject* FutureRunning(PyObject* self, PyObject*) {
-  return PyBool_FromLong(
-      !reinterpret_cast<FutureObject*>(self)->done.load(std::memory_order_acquire));
-}
-// A queued message cannot be taken back (as the pure path's running future).
-PyObject* FutureCancel(PyObject*, PyObject*) { Py_RETURN_FALSE; }
-PyObject* FutureCancelled(PyObject*, PyObject*) { Py_RETURN_FALSE; }
-
-PyObject* FutureAddDoneCallback(PyObject* self, PyObject* fn) {
-  auto* f = reinterpret_cast<FutureObject*>(self);
-  if (!f->done.load(std::memory_order_acquire)) {
-    if (f->callbacks == nullptr && (f->callbacks = PyList_New(0)) == nullptr)
-      return nullptr;
-    if (PyList_Append(f->callbacks, fn) < 0) return nullptr;
-    Py_RETURN_NONE;
-  }
-  PyObject* r = PyObject_CallOneArg(fn, self);
-  if (r == nullptr) ReportRaised(fn);
-  Py_XDECREF(r);
-  Py_RETURN_NONE;
-}
-
-int FutureTraverse(PyObject* self, visitproc visit, void* arg) {
-  auto* f = reinterpret_cast<FutureObject*>(self);
-  Py_VISIT(f->outcome.value);
-  Py_VISIT(f->callbacks);
-  Py_VISIT(Py_TYPE(self));
-  return 0;
-}
-
-int FutureClear(PyObject* self) {
-  auto* f = reinterpret_cast<FutureObject*>(self);
-  Py_CLEAR(f->outcome.value);
-  Py_CLEAR(f->callbacks);
-  return 0;
-}
-
-void FutureDealloc(PyObject* self) {
-  PyObject_GC_UnTrack(self);
-  FutureClear(self);
-  PyTypeObject* type = Py_TYPE(self);
-  type->tp_free(self);
-  Py_DECREF(type);
-}
-
-PyMethodDef future_methods[] = {
-    {"result", AsMethod(Safe<FutureResult>), METH_FASTCALL | METH_KEYWORDS,
-     "result(timeout=None): the PublishResult, or raises the FerryError"},
-    {"exception", AsMethod(Safe<FutureException>), METH_FASTCALL | METH_KEYWORDS,
-     "exception(timeout=None): the FerryError, or None"},
-    {"done", AsMethod(Safe<FutureDone>), METH_NOARGS, "True once the outcome is known."},
-    {"running", AsMethod(Safe<FutureRunning>), METH_NOARGS, "True until done."},
-    {"cancel", AsMethod(Safe<FutureCancel>), METH_NOARGS,
-     "False: a queued message is not taken back."},
-    {"cancelled", AsMethod(Safe<FutureCancelled>), METH_NOARGS, "False."},
-    {"add_done_callback", AsMethod(Safe<FutureAddDoneCallback>), METH_O,
-     "fn(future) once done (at once when done); what it raises is logged."},
-    {nullptr, nullptr, 0, nullptr}};
-
-PyType_Slot future_slots[] = {
-    {Py_tp_dealloc, reinterpret_cast<void*>(FutureDealloc)},
-    {Py_tp_traverse, reinterpret_cast<void*>(FutureTraverse)},
-    {Py_tp_clear, reinterpret_cast<void*>(FutureClear)},
-    {Py_tp_methods, future_methods},
-    {Py_tp_doc,
-     const_cast<char*>("The outcome of a native publish (see ferry.Publisher).")},
-    {0, nullptr}};
-PyType_Spec future_spec = {
-    "ferry._native.Future", sizeof(FutureObject), 0,
-    Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
-    future_slots};
 
 // -- Publisher --------------------------------------------------------------
 
@@ -390,19 +310,18 @@ PyObject* PublisherNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
                                    "cert_file",
                                    "key_file",
                                    "token",
-                                   "make_result",
-                                   "make_error",
+                                   "future_type",
                                    nullptr};
-  PyObject *endpoints, *make_result, *make_error;
+  PyObject *endpoints, *future_type;
   const char *client_id, *ca_file, *cert_file, *key_file, *token;
   int block, pushed, tls;
   long long max_messages, max_bytes, linger_ms, max_outstanding, request_ms, delivery_ms,
       backoff_initial, backoff_max, close_ms;
   if (!PyArg_ParseTupleAndKeywords(
-          args, kwargs, "$OLLLLpLLLLLpspssssOO", const_cast<char**>(keywords), &endpoints,
+          args, kwargs, "$OLLLLpLLLLLpspssssO", const_cast<char**>(keywords), &endpoints,
           &max_messages, &max_bytes, &linger_ms, &max_outstanding, &block, &request_ms,
           &delivery_ms, &backoff_initial, &backoff_max, &close_ms, &pushed, &client_id,
-          &tls, &ca_file, &cert_file, &key_file, &token, &make_result, &make_error)) {
+          &tls, &ca_file, &cert_file, &key_file, &token, &future_type)) {
     return nullptr;
   }
   if (InForkedChild()) {
@@ -410,8 +329,15 @@ PyObject* PublisherNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
                     "ferry._native: not usable in a child forked after it was used");
     return nullptr;
   }
+  if (make_result == nullptr) {
+    PyErr_SetString(PyExc_RuntimeError, "ferry._native: set_publish_hooks not called");
+    return nullptr;
+  }
   std::optional<std::vector<std::string>> endpoint_list = Strings(endpoints, "endpoints");
   if (!endpoint_list) return nullptr;
+  auto* self = reinterpret_cast<PublisherObject*>(type->tp_alloc(type, 0));
+  if (self == nullptr) return nullptr;
+  self->state = nullptr;
   using std::chrono::milliseconds;
   client::Publisher::Builder builder;
   builder.Endpoints(std::move(*endpoint_list))
@@ -438,26 +364,15 @@ PyObject* PublisherNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   std::string error;
   state->publisher = WithoutGil([&] { return builder.Build(&error); });
   if (state->publisher == nullptr) {
+    Py_DECREF(self);
     PyErr_SetString(PyExc_ValueError, error.c_str());
     return nullptr;
   }
-  state->delivery->make_result = Py_NewRef(make_result);
-  state->delivery->make_error = Py_NewRef(make_error);
   state->thread = std::thread(DeliveryLoop, state->delivery);
+  state->delivery_thread = state->thread.get_id();
   NoteSubscriberBuilt();
-  auto* self = reinterpret_cast<PublisherObject*>(type->tp_alloc(type, 0));
-  if (self == nullptr) {
-    WithoutGil([&] {
-      state->publisher.reset();
-      {
-        std::lock_guard lock(state->delivery->mu);
-        state->delivery->stop = true;
-        state->delivery->cv.notify_all();
-      }
-      state->thread.join();
-    });
-    return nullptr;
-  }
+  state->future_type = Py_NewRef(future_type);
+  state->max_outstanding_bytes = static_cast<std::size_t>(max_outstanding);
   state->close_timeout = milliseconds(close_ms);
   self->state = state.release();
   return reinterpret_cast<PyObject*>(self);
@@ -470,98 +385,61 @@ State* Open(PyObject* self) {
                     "ferry: this publisher belongs to the parent process");
     return nullptr;
   }
-  if (s->closed) {
-    PyObject* e = PyObject_CallFunction(s->delivery->make_error, "isO", 14,
-                                        "publisher closed", Py_False);
-    if (e != nullptr) PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(e)), e);
-    Py_XDECREF(e);
-    return nullptr;
-  }
+  if (s->closed) return Raise(ErrorOf(kUnavailable, std::string(kClosed), false));
   return s;
 }
 
-// bytes (or str, UTF-8) into `out`; None leaves it empty when `optional`.
-bool BytesOf(PyObject* value, std::string_view* out, const char* what, bool optional) {
-  if (value == nullptr || (optional && value == Py_None)) return true;
-  if (PyBytes_Check(value)) {
-    *out = std::string_view(PyBytes_AS_STRING(value),
-                            static_cast<std::size_t>(PyBytes_GET_SIZE(value)));
-    return true;
+// A new running future of this publisher (the pure path's are running too:
+// a queued message cannot be taken back).
+PyObject* NewFuture(State* s) {
+  PyObject* future = PyObject_CallNoArgs(s->future_type);
+  if (future == nullptr) return nullptr;
+  PyObject* r = PyObject_CallMethodNoArgs(future, set_running_name);
+  if (r == nullptr) {
+    Py_DECREF(future);
+    return nullptr;
   }
-  if (PyUnicode_Check(value)) {
-    Py_ssize_t size;
-    const char* s = PyUnicode_AsUTF8AndSize(value, &size);
-    if (s == nullptr) return false;
-    *out = std::string_view(s, static_cast<std::size_t>(size));
-    return true;
-  }
-  PyErr_Format(PyExc_TypeError, "%s must be bytes or str, not %s", what,
-               Py_TYPE(value)->tp_name);
-  return false;
-}
-
-// A dict or iterable of (str, bytes|str) pairs.
-bool HeadersOf(PyObject* headers, std::vector<client::Header>* out) {
-  if (headers == nullptr || headers == Py_None) return true;
-  PyObject* items =
-      PyDict_Check(headers) ? PyDict_Items(headers) : PySequence_List(headers);
-  if (items == nullptr) return false;
-  bool ok = true;
-  for (Py_ssize_t i = 0; ok && i < PyList_GET_SIZE(items); ++i) {
-    PyObject* pair = PyList_GET_ITEM(items, i);
-    if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
-        !PyUnicode_Check(PyTuple_GET_ITEM(pair, 0))) {
-      PyErr_SetString(PyExc_TypeError, "headers must be (str, bytes|str) pairs");
-      ok = false;
-      break;
-    }
-    std::string_view key, value;
-    ok = BytesOf(PyTuple_GET_ITEM(pair, 0), &key, "header key", false) &&
-         BytesOf(PyTuple_GET_ITEM(pair, 1), &value, "header value", false);
-    if (ok) out->push_back({std::string(key), std::string(value)});
-  }
-  Py_DECREF(items);
-  return ok;
-}
-
-// A datetime (naive: UTC, as the pure path's protobuf Timestamp) as the
-// message's timestamp; false with TypeError set otherwise.
-bool TimestampOf(PyObject* value, client::Message* message) {
-  if (!PyObject_IsInstance(value, datetime_type)) {
-    PyErr_Format(PyExc_TypeError, "timestamp must be a datetime, not %s",
-                 Py_TYPE(value)->tp_name);
-    return false;
-  }
-  PyObject* zone = PyObject_GetAttrString(value, "tzinfo");
-  if (zone == nullptr) return false;
-  PyObject* aware = Py_NewRef(value);
-  if (zone == Py_None) {
-    Py_DECREF(aware);
-    PyObject* replace = PyObject_GetAttrString(value, "replace");
-    PyObject* kwargs = Py_BuildValue("{sO}", "tzinfo", utc);
-    PyObject* none = PyTuple_New(0);
-    aware = replace && kwargs && none ? PyObject_Call(replace, none, kwargs) : nullptr;
-    Py_XDECREF(replace);
-    Py_XDECREF(kwargs);
-    Py_XDECREF(none);
-  }
-  Py_DECREF(zone);
-  if (aware == nullptr) return false;
-  PyObject* seconds = PyObject_CallMethod(aware, "timestamp", nullptr);
-  Py_DECREF(aware);
-  if (seconds == nullptr) return false;
-  double s = PyFloat_AsDouble(seconds);
-  Py_DECREF(seconds);
-  if (s == -1.0 && PyErr_Occurred()) return false;
-  message->timestamp = std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(
-          std::chrono::duration<double>(s)));
-  return true;
+  Py_DECREF(r);
+  return future;
 }
 
 // Set while this thread is in Publish: a result handed over inline (the
 // message failed at once) lands here and is raised, as the pure path does.
 thread_local std::optional<client::PublishResult>* inline_result = nullptr;
+
+class InlineResult {
+ public:
+  explicit InlineResult(std::optional<client::PublishResult>* to) { inline_result = to; }
+  ~InlineResult() { inline_result = nullptr; }
+  InlineResult(const InlineResult&) = delete;
+  InlineResult& operator=(const InlineResult&) = delete;
+};
+
+// The SDK's callbacks: on its thread, or inline (failed at once); either
+// way they only queue, without the GIL. Two pointers each, so std::function
+// keeps them without a heap allocation.
+struct FutureDone {
+  Delivery* d;
+  PyObject* future;
+  void operator()(client::PublishResult r) const {
+    if (inline_result != nullptr) {
+      *inline_result = std::move(r);
+      return;
+    }
+    d->Push({future, false, std::move(r)});
+  }
+};
+struct CallbackDone {
+  Delivery* d;
+  PyObject* callback;
+  void operator()(client::PublishResult r) const {
+    if (inline_result != nullptr) {
+      *inline_result = std::move(r);
+      return;
+    }
+    d->Push({callback, true, std::move(r)});
+  }
+};
 
 // publish(topic, value, key=None, headers=None, ordering_key=None, id=None,
 //         timestamp=None, callback=None) -> Future or None
@@ -589,13 +467,15 @@ PyObject* Publish(PyObject* self, PyObject* const* args, Py_ssize_t n,
     PyErr_SetString(PyExc_TypeError, "id must be str");
     return nullptr;
   }
+  Owned owned;
   std::string_view topic, value, key, ordering_key, id;
   client::Message message;
-  if (!BytesOf(given[0], &topic, "topic", false) ||
-      !BytesOf(given[1], &value, "value", false) ||
-      !BytesOf(given[2], &key, "key", true) || !HeadersOf(given[3], &message.headers) ||
-      !BytesOf(given[4], &ordering_key, "ordering_key", true) ||
-      !BytesOf(given[5], &id, "id", true)) {
+  if (!BytesOf(given[0], &topic, "topic", &owned) ||
+      !BytesOf(given[1], &value, "value", &owned) ||
+      !BytesOf(given[2], &key, "key", &owned) ||
+      !HeadersOf(given[3], &message.headers, &owned) ||
+      !BytesOf(given[4], &ordering_key, "ordering_key", &owned) ||
+      !BytesOf(given[5], &id, "id", &owned)) {
     return nullptr;
   }
   if (given[6] != nullptr && given[6] != Py_None && !TimestampOf(given[6], &message))
@@ -605,56 +485,34 @@ PyObject* Publish(PyObject* self, PyObject* const* args, Py_ssize_t n,
   message.ordering_key = ordering_key;
   message.id = id;
   PyObject* callback = given[7] != nullptr && given[7] != Py_None ? given[7] : nullptr;
-  // `target`'s reference goes with the result (the SDK's callback).
-  PyObject* target = callback != nullptr ? Py_NewRef(callback)
-                                         : reinterpret_cast<PyObject*>(NewFuture());
-  if (target == nullptr) return nullptr;
-  std::shared_ptr<Delivery> d = s->delivery;
-  // The SDK's callback runs on its thread, or inline (failed at once):
-  // either way it only queues, without the GIL.
-  client::Publisher* publisher = s->publisher.get();
-  auto done = [d, target, is_callback = callback != nullptr](client::PublishResult r) {
-    if (inline_result != nullptr) {
-      *inline_result = std::move(r);
-      return;
-    }
-    d->Push({target, is_callback, std::move(r)});
-  };
+  PyObject* future = nullptr;
+  if (callback == nullptr) {
+    if ((future = NewFuture(s)) == nullptr) return nullptr;
+    owned.refs.push_back(future);  // ours, returned below (released if the SDK throws)
+  }
+  // This reference goes with the result (the SDK's callback).
+  PyObject* target = Py_NewRef(callback != nullptr ? callback : future);
+  client::Publisher::Callback done =
+      callback != nullptr
+          ? client::Publisher::Callback(CallbackDone{s->delivery.get(), target})
+          : client::Publisher::Callback(FutureDone{s->delivery.get(), target});
   std::string topic_copy(topic);
   std::optional<client::PublishResult> failed_at_once;
-  WithoutGil([&] {
-    inline_result = &failed_at_once;
-    publisher->Publish(std::move(topic_copy), std::move(message), done);
-    inline_result = nullptr;
-  });
+  {
+    InCall in_call(s);
+    client::Publisher* publisher = s->publisher.get();
+    WithoutGil([&] {
+      InlineResult inline_to(&failed_at_once);
+      publisher->Publish(std::move(topic_copy), std::move(message), std::move(done));
+    });
+  }
   if (failed_at_once) {
     Py_DECREF(target);
     bool failed;
-    PyObject* error = Convert(d.get(), *failed_at_once, &failed);
-    if (error != nullptr)
-      PyErr_SetObject(reinterpret_cast<PyObject*>(Py_TYPE(error)), error);
-    Py_XDECREF(error);
-    return nullptr;
+    return Raise(Convert(*failed_at_once, &failed));
   }
   if (callback != nullptr) Py_RETURN_NONE;
-  return Py_NewRef(target);
-}
-
-// One item of publish_many: a value, or (value[, key[, headers[, ordering_key]]]).
-bool ViewOf(PyObject* item, client::MessageView* view,
-            std::vector<client::Header>* headers) {
-  if (!PyTuple_Check(item)) return BytesOf(item, &view->value, "value", false);
-  Py_ssize_t size = PyTuple_GET_SIZE(item);
-  if (size < 1 || size > 4) {
-    PyErr_SetString(PyExc_TypeError,
-                    "a publish_many item is a value or (value[, key[, headers[, "
-                    "ordering_key]]])");
-    return false;
-  }
-  auto at = [&](Py_ssize_t i) { return i < size ? PyTuple_GET_ITEM(item, i) : nullptr; };
-  return BytesOf(at(0), &view->value, "value", false) &&
-         BytesOf(at(1), &view->key, "key", true) && HeadersOf(at(2), headers) &&
-         BytesOf(at(3), &view->ordering_key, "ordering_key", true);
+  return Py_NewRef(future);
 }
 
 // publish_many(topic, messages) -> Future of a list of outcomes
@@ -670,43 +528,54 @@ PyObject* PublishMany(PyObject* self, PyObject* const* args, Py_ssize_t n,
     PyErr_SetString(PyExc_TypeError, "publish_many needs a topic and messages");
     return nullptr;
   }
+  Owned owned;
   std::string_view topic;
-  if (!BytesOf(given[0], &topic, "topic", false)) return nullptr;
-  PyObject* items = PySequence_Fast(given[1], "messages must be iterable");
+  if (!BytesOf(given[0], &topic, "topic", &owned)) return nullptr;
+  // A tuple of its own: the caller's list may change while the GIL is released.
+  PyObject* items = PySequence_Tuple(given[1]);
   if (items == nullptr) return nullptr;
-  const Py_ssize_t count = PySequence_Fast_GET_SIZE(items);
+  owned.refs.push_back(items);
+  const Py_ssize_t count = PyTuple_GET_SIZE(items);
   std::vector<client::MessageView> views(static_cast<std::size_t>(count));
   std::vector<std::vector<client::Header>> headers(static_cast<std::size_t>(count));
+  std::size_t bytes = 0;  // as the SDK counts them against max_outstanding_bytes
   for (Py_ssize_t i = 0; i < count; ++i) {
     auto k = static_cast<std::size_t>(i);
-    if (!ViewOf(PySequence_Fast_GET_ITEM(items, i), &views[k], &headers[k])) {
-      Py_DECREF(items);
+    if (!ViewOf(PyTuple_GET_ITEM(items, i), &views[k], &headers[k], &owned))
       return nullptr;
-    }
     views[k].headers = headers[k];
+    bytes += views[k].key.size() + views[k].value.size() + views[k].ordering_key.size();
+    for (const client::Header& h : headers[k]) bytes += h.key.size() + h.value.size();
   }
-  FutureObject* future = NewFuture();
-  if (future == nullptr) {
-    Py_DECREF(items);
-    return nullptr;
+  if (bytes > s->max_outstanding_bytes) {  // never fits: as the pure path, at once
+    std::string text = "publish_many call of " + std::to_string(bytes) +
+                       " bytes exceeds max_outstanding_bytes " +
+                       std::to_string(s->max_outstanding_bytes);
+    return Raise(ErrorOf(kInvalidArgument, text, false));
   }
-  PyObject* target = Py_NewRef(reinterpret_cast<PyObject*>(future));
-  std::shared_ptr<Delivery> d = s->delivery;
-  client::Publisher* publisher = s->publisher.get();
+  PyObject* future = NewFuture(s);
+  if (future == nullptr) return nullptr;
+  owned.refs.push_back(future);  // ours, returned below
+  PyObject* target = Py_NewRef(future);
+  Delivery* d = s->delivery.get();
   auto done = [d, target](client::PublishManyResult r) {
     d->PushMany({target, std::move(r)});
   };
-  // `items` keeps the viewed bytes alive until PublishMany returned.
-  WithoutGil([&] { publisher->PublishMany(topic, views, done); });
-  Py_DECREF(items);
-  return reinterpret_cast<PyObject*>(future);
+  {
+    InCall in_call(s);
+    client::Publisher* publisher = s->publisher.get();
+    // `owned` keeps the viewed bytes alive until PublishMany returned.
+    WithoutGil([&] { publisher->PublishMany(topic, views, done); });
+  }
+  return Py_NewRef(future);
 }
 
 PyObject* Flush(PyObject* self, PyObject* arg) {
   State* s = Open(self);
   if (s == nullptr) return nullptr;
-  if (InCallback()) {
-    PyErr_SetString(PyExc_RuntimeError, "ferry: flush from a publish callback");
+  if (OnDeliveryThread(s)) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "ferry: flush from this publisher's callback would wait for itself");
     return nullptr;
   }
   double seconds = 1e9;
@@ -718,6 +587,7 @@ PyObject* Flush(PyObject* self, PyObject* arg) {
   using Clock = std::chrono::steady_clock;
   Clock::time_point deadline = Clock::now() + std::chrono::duration_cast<Clock::duration>(
                                                   std::chrono::duration<double>(seconds));
+  InCall in_call(s);
   client::Publisher* publisher = s->publisher.get();
   Delivery* d = s->delivery.get();
   bool flushed = WithoutGil([&] {
@@ -732,30 +602,20 @@ PyObject* Flush(PyObject* self, PyObject* arg) {
   return PyBool_FromLong(flushed);
 }
 
-// Ends the SDK publisher (failing what is still outstanding: the caller
-// flushed first), then the delivery thread once it delivered everything.
-void Shut(State* s) {
-  s->publisher.reset();
-  {
-    std::lock_guard lock(s->delivery->mu);
-    s->delivery->stop = true;
-    s->delivery->cv.notify_all();
-  }
-  if (s->thread.joinable()) s->thread.join();
-}
-
 PyObject* Close(PyObject* self, PyObject*) {
   State* s = reinterpret_cast<PublisherObject*>(self)->state;
-  if (InForkedChild() || s->closed) Py_RETURN_NONE;
-  if (InCallback()) {
-    PyErr_SetString(PyExc_RuntimeError, "ferry: close from a publish callback");
+  if (InForkedChild()) Py_RETURN_NONE;
+  if (OnDeliveryThread(s)) {
+    PyErr_SetString(PyExc_RuntimeError,
+                    "ferry: close from this publisher's callback would wait for itself");
     return nullptr;
   }
+  if (s->closed) {  // another thread's close may still be ending it
+    WaitShut(s);
+    Py_RETURN_NONE;
+  }
   s->closed = true;
-  WithoutGil([s] {
-    s->final_stats = s->publisher->Stats();
-    Shut(s);
-  });
+  WithoutGil([s] { Shut(s); });
   Py_RETURN_NONE;
 }
 
@@ -766,6 +626,7 @@ PyObject* Stats(PyObject* self, PyObject*) {
                     "ferry: this publisher belongs to the parent process");
     return nullptr;
   }
+  if (s->closed) WaitShut(s);
   client::PublisherStats st = s->closed ? s->final_stats : s->publisher->Stats();
   return Py_BuildValue(
       "(LLOOLdid)", static_cast<long long>(st.ferry_messages),
@@ -774,21 +635,38 @@ PyObject* Stats(PyObject* self, PyObject*) {
       st.linger.count() / 1e3, st.max_batch_messages, st.delivery_timeout.count() / 1e3);
 }
 
+PyObject* DeliveryThread(PyObject* self, PyObject*) {
+  State* s = reinterpret_cast<PublisherObject*>(self)->state;
+  static_assert(sizeof(std::thread::native_handle_type) <= sizeof(unsigned long));
+  // pthread_self(), which threading.get_ident() returns there.
+  return PyLong_FromUnsignedLong(static_cast<unsigned long>(s->thread.native_handle()));
+}
+
+// An unclosed publisher let go: flushed for close_timeout, then ended. On its
+// own delivery thread (released in its callback, or collected there) that
+// runs on a thread of its own, which cannot join the thread it runs on;
+// join_detached waits for it at exit.
 void PublisherDealloc(PyObject* self) {
   State* s = reinterpret_cast<PublisherObject*>(self)->state;
   if (s != nullptr && !InForkedChild()) {  // in a forked child: left alone
-    if (!s->closed && !InCallback()) {
-      WithoutGil([s] {
+    Py_CLEAR(s->future_type);
+    auto end = [s] {
+      if (!s->closed) {
+        s->closed = true;
         s->publisher->Flush(s->close_timeout);
         Shut(s);
-      });
-    }
-    if (!s->thread.joinable()) {
-      Py_CLEAR(s->delivery->make_result);
-      Py_CLEAR(s->delivery->make_error);
+      }
       delete s;
+    };
+    if (!OnDeliveryThread(s)) {
+      WithoutGil(end);
+    } else {
+      try {
+        Detach(end);
+      } catch (const std::exception&) {
+        // No thread to be had: left running rather than joined from itself.
+      }
     }
-    // else: let go from its own callback: left running (never joined from itself)
   }
   PyTypeObject* type = Py_TYPE(self);
   type->tp_free(self);
@@ -797,15 +675,23 @@ void PublisherDealloc(PyObject* self) {
 
 PyMethodDef publisher_methods[] = {
     {"publish", AsMethod(Safe<Publish>), METH_FASTCALL | METH_KEYWORDS,
-     "publish(topic, value, key, headers, ordering_key, id, timestamp_ms, callback)"},
+     "publish($self, /, topic, value, key=None, headers=None, ordering_key=None, "
+     "id=None, "
+     "timestamp=None, callback=None)\n--\n\n"
+     "Queues one message; a concurrent.futures.Future of its PublishResult, or None "
+     "with callback (see ferry.Publisher.publish)."},
     {"publish_many", AsMethod(Safe<PublishMany>), METH_FASTCALL | METH_KEYWORDS,
-     "publish_many(topic, messages) -> Future of a list of outcomes"},
+     "publish_many($self, /, topic, messages)\n--\n\n"
+     "A concurrent.futures.Future of a list of outcomes (see "
+     "ferry.Publisher.publish_many)."},
     {"flush", AsMethod(Safe<Flush>), METH_O, "flush(timeout) -> bool"},
     {"close", AsMethod(Safe<Close>), METH_NOARGS,
      "Fails what is outstanding (flush first), then ends."},
     {"stats", AsMethod(Safe<Stats>), METH_NOARGS,
      "(ferry_messages, direct_messages, fallback_active, config_fetched, node_batches, "
      "linger, max_batch_messages, delivery_timeout)"},
+    {"delivery_thread", AsMethod(Safe<DeliveryThread>), METH_NOARGS,
+     "The threading.get_ident() of the thread completing this publisher's futures."},
     {nullptr, nullptr, 0, nullptr}};
 
 PyType_Slot publisher_slots[] = {
@@ -817,41 +703,43 @@ PyType_Slot publisher_slots[] = {
 PyType_Spec publisher_spec = {"ferry._native.Publisher", sizeof(PublisherObject), 0,
                               Py_TPFLAGS_DEFAULT, publisher_slots};
 
-bool AddType(PyObject* module, PyType_Spec* spec, const char* name, PyTypeObject** out) {
-  *out = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(spec));
-  if (*out == nullptr) return false;
-  Py_INCREF(*out);
-  if (PyModule_AddObject(module, name, reinterpret_cast<PyObject*>(*out)) < 0) {
-    Py_DECREF(*out);
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
-PyObject* SetReportRaised(PyObject*, PyObject* report) {
-  Py_XSETREF(report_raised, Py_NewRef(report));
+PyObject* SetPublishHooks(PyObject*, PyObject* const* args, Py_ssize_t n) {
+  if (n != 3) {
+    PyErr_SetString(PyExc_TypeError,
+                    "set_publish_hooks(make_result, make_error, report)");
+    return nullptr;
+  }
+  if (!PyType_Check(args[0]) ||
+      !PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(args[0]), &PyTuple_Type)) {
+    PyErr_SetString(PyExc_TypeError, "make_result must be a tuple subclass");
+    return nullptr;
+  }
+  Py_XSETREF(make_result, Py_NewRef(args[0]));
+  Py_XSETREF(make_error, Py_NewRef(args[1]));
+  Py_XSETREF(report_raised, Py_NewRef(args[2]));
   Py_RETURN_NONE;
 }
 
-bool AddPublisherTypes(PyObject* module) {
-  PyObject* futures = PyImport_ImportModule("concurrent.futures");
-  if (futures == nullptr) return false;
-  timeout_error = PyObject_GetAttrString(futures, "TimeoutError");
-  Py_DECREF(futures);
-  if (timeout_error == nullptr) return false;
-  PyObject* datetime = PyImport_ImportModule("datetime");
-  if (datetime == nullptr) return false;
-  datetime_type = PyObject_GetAttrString(datetime, "datetime");
-  PyObject* timezone = PyObject_GetAttrString(datetime, "timezone");
-  Py_DECREF(datetime);
-  if (timezone != nullptr) utc = PyObject_GetAttrString(timezone, "utc");
-  Py_XDECREF(timezone);
-  if (datetime_type == nullptr || utc == nullptr) return false;
+bool AddPublisherType(PyObject* module) {
+  set_result_name = PyUnicode_InternFromString("set_result");
+  set_exception_name = PyUnicode_InternFromString("set_exception");
+  set_running_name = PyUnicode_InternFromString("set_running_or_notify_cancel");
+  if (set_result_name == nullptr || set_exception_name == nullptr ||
+      set_running_name == nullptr || !LoadPublishInputTypes()) {
+    return false;
+  }
   Types& types = NativeTypes();
-  return AddType(module, &future_spec, "Future", &types.future) &&
-         AddType(module, &publisher_spec, "Publisher", &types.publisher);
+  types.publisher = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&publisher_spec));
+  if (types.publisher == nullptr) return false;
+  Py_INCREF(types.publisher);
+  if (PyModule_AddObject(module, "Publisher",
+                         reinterpret_cast<PyObject*>(types.publisher)) < 0) {
+    Py_DECREF(types.publisher);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace ferry::python

@@ -1,5 +1,7 @@
 """The native Publisher (ferry._native.Publisher over the C++ SDK): what the
 shared publisher tests do not see. Runs only where the extension loaded."""
+import concurrent.futures
+import gc
 import logging
 import os
 import subprocess
@@ -7,6 +9,7 @@ import sys
 import textwrap
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -57,17 +60,16 @@ def test_future_is_completed_from_the_delivery_thread(node, topic_factory):
 
     with ferry.Publisher([node.endpoint]) as pub:
         future = pub.publish(topic, b"v", key="k")
-        assert type(future) is native.Future
+        assert isinstance(future, concurrent.futures.Future)
         future.add_done_callback(on_done)
         result = future.result(30)
         assert done.wait(10)
         assert isinstance(result, ferry.PublishResult) and result.partition == 0
         assert future.done() and not future.running() and future.exception() is None
         assert not future.cancel() and not future.cancelled()
-        assert seen[0][0] != threading.get_ident() and seen[0][1] is future
-        late = []
-        future.add_done_callback(late.append)  # done: called at once, here
-        assert late == [future]
+        assert seen[0][0] == pub._delivery_thread != threading.get_ident()
+        assert seen[0][1] is future
+        assert not hasattr(native, "Future")
 
 
 def test_callbacks_that_raise_are_logged_and_delivery_goes_on(node, topic_factory, caplog):
@@ -78,7 +80,7 @@ def test_callbacks_that_raise_are_logged_and_delivery_goes_on(node, topic_factor
         outcomes.append(outcome)
         raise ValueError("from the callback")
 
-    with caplog.at_level(logging.ERROR, logger="ferry"):
+    with caplog.at_level(logging.ERROR):
         with ferry.Publisher([node.endpoint]) as pub:
             for i in range(3):
                 pub.publish(topic, b"v%d" % i, callback=raising)
@@ -89,7 +91,10 @@ def test_callbacks_that_raise_are_logged_and_delivery_goes_on(node, topic_factor
     assert len(outcomes) == 3 and all(isinstance(o, ferry.PublishResult) for o in outcomes)
     raised = sorted(type(r.exc_info[1]).__name__ for r in caplog.records
                     if "publish callback raised" in r.getMessage())
-    assert raised == ["ValueError"] * 3 + ["ZeroDivisionError"]
+    assert raised == ["ValueError"] * 3
+    # A done callback's: concurrent.futures logs it, as on the pure path.
+    assert any(r.name == "concurrent.futures" and r.exc_info[0] is ZeroDivisionError
+               for r in caplog.records)
 
 
 def test_errors_are_ferry_errors_at_once_or_through_the_future():
@@ -112,11 +117,10 @@ def test_errors_are_ferry_errors_at_once_or_through_the_future():
     with pytest.raises(ferry.Unavailable):
         pub.publish("t", b"closed")
     with pytest.raises(TypeError):
-        native.Future()
+        native.Publisher()
 
 
 def test_result_times_out_with_concurrent_futures_timeout_error():
-    import concurrent.futures
     with ferry.Publisher([unreachable()], delivery_timeout=2) as pub:
         f = pub.publish("t", b"x")
         with pytest.raises(concurrent.futures.TimeoutError):
@@ -126,37 +130,129 @@ def test_result_times_out_with_concurrent_futures_timeout_error():
 
 
 def test_flush_and_close_release_the_gil():
-    def spin_for(seconds, cpu):
-        start, end = time.thread_time(), time.monotonic() + seconds
-        while time.monotonic() < end:
-            pass
-        cpu.append(time.thread_time() - start)
-
     pub = ferry.Publisher([unreachable()], delivery_timeout=3, retry_backoff=(0.05, 0.1))
     pub.publish("t", b"x")
     for wait in (lambda: pub.flush(1.0), lambda: pub.close(1.0)):
-        cpu = []
-        counter = threading.Thread(target=spin_for, args=(0.8, cpu))
-        counter.start()
-        assert wait() is False  # the message is still being retried
-        counter.join()
-        # With the GIL held in flush/close the second thread got about none.
-        assert cpu[0] > 0.1, cpu
+        ran = []
+        other = threading.Thread(target=lambda: ran.append(time.monotonic()))
+        start = time.monotonic()
+        other.start()
+        assert wait() is False  # the message is still being retried (1 s)
+        returned = time.monotonic()
+        other.join()
+        # With the GIL held for the whole wait the thread ran only after it.
+        assert returned - start >= 0.9 and ran[0] < returned, (start, ran, returned)
+
+
+def test_flush_and_close_refused_only_in_this_publishers_own_callbacks():
+    outcomes = []
+    other = ferry.Publisher([unreachable()], delivery_timeout=0.2, retry_backoff=(0.05, 0.1))
+    pub = ferry.Publisher([unreachable()], delivery_timeout=0.2, retry_backoff=(0.05, 0.1))
+    done = threading.Event()
+
+    def on_outcome(_):
+        for call in (lambda: pub.flush(0), lambda: pub.close(0),
+                     lambda: other.flush(0), lambda: other.close(0)):
+            try:
+                outcomes.append(call())
+            except RuntimeError as e:
+                outcomes.append(e)
+        done.set()
+
+    pub.publish("t", b"x", callback=on_outcome)
+    assert done.wait(10)
+    pub.close(0)
+    assert [type(o) for o in outcomes] == [RuntimeError, RuntimeError, bool, bool], outcomes
+
+
+def threads():
+    """This process's threads named as its main thread: the publishers' own
+    (delivery, sender), not gRPC's pools, which grow as they please."""
+    def name(task):
+        with open("/proc/self/task/%s/comm" % task) as f:
+            return f.read()
+    main = name(os.getpid())
+    return sum(name(task) == main for task in os.listdir("/proc/self/task"))
+
+
+def test_publishers_let_go_in_their_own_callbacks_end():
+    baseline = threads()
+    holder, ended = {}, threading.Semaphore(0)
+    for i in range(10):
+        pub = ferry.Publisher([unreachable()], delivery_timeout=0.2, close_timeout=0.1,
+                              retry_backoff=(0.05, 0.1))
+
+        def let_go(_, i=i):
+            del holder[i]  # the last reference: released on its delivery thread
+            ended.release()
+
+        holder[i] = pub
+        pub.publish("t", b"x", callback=let_go)
+        del pub
+    for _ in range(10):
+        assert ended.acquire(timeout=20)
+    deadline = time.monotonic() + 20
+    while threads() > baseline and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert threads() <= baseline, (threads(), baseline)
+
+
+def test_close_while_another_thread_is_blocked_in_publish():
+    pub = ferry.Publisher([unreachable()], max_outstanding_bytes=100, block_when_full=True,
+                          delivery_timeout=1.0, retry_backoff=(0.05, 0.1))
+    first = pub.publish("t", b"x" * 60)
+    outcome = []
+
+    def blocked():  # waits for room until `first` failed (about 1 s)
+        try:
+            outcome.append(pub.publish("t", b"y" * 60))
+        except ferry.FerryError as e:
+            outcome.append(e)
+
+    publisher_thread = threading.Thread(target=blocked)
+    publisher_thread.start()
+    time.sleep(0.3)
+    assert pub.close(0) is False
+    publisher_thread.join(10)
+    assert isinstance(first.exception(10), ferry.Unavailable)
+    [second] = outcome
+    if isinstance(second, concurrent.futures.Future):  # admitted before the end
+        second = second.exception(10)
+    assert isinstance(second, ferry.Unavailable) and not second.retryable, second
+
+
+def test_publish_from_a_done_callback_while_full_and_collected_cycles():
+    pub = ferry.Publisher([unreachable()], max_outstanding_bytes=100, block_when_full=True,
+                          delivery_timeout=0.3, retry_backoff=(0.05, 0.1))
+    again = []
+    future = pub.publish("t", b"x" * 60)
+    # future -> callback -> future: a cycle the collector ends after completion.
+    future.add_done_callback(lambda f, keep=future: again.append(pub.publish("t", b"y" * 60)))
+    assert isinstance(future.exception(10), ferry.Unavailable)
+    assert pub.flush(10)
+    assert isinstance(again[0].exception(10), ferry.Unavailable)
+    ref = weakref.ref(future)
+    del future
+    gc.collect()
+    assert ref() is None
+    pub.close(0)
 
 
 FORK_CHILD = textwrap.dedent("""
     import os, sys, ferry
-    parent = ferry.Publisher([sys.argv[1]], delivery_timeout=0.5)
-    assert parent.native
-    pid = os.fork()
-    if pid == 0:
-        try:
-            parent.publish("t", b"x")
-        except RuntimeError:
-            os._exit(0 if not ferry.Publisher([sys.argv[1]]).native else 4)
-        os._exit(3)
-    _, status = os.waitpid(pid, 0)
-    parent.close(0)
+    left_open = ferry.Publisher([sys.argv[1]], delivery_timeout=0.5)
+    with ferry.Publisher([sys.argv[1]], delivery_timeout=0.5) as parent:
+        assert parent.native
+        pid = os.fork()
+        if pid == 0:
+            try:
+                parent.publish("t", b"x")
+            except RuntimeError:
+                # Leaving the with block, and exit's closing of left_open,
+                # leave the parent's publishers alone without raising.
+                sys.exit(0 if not ferry.Publisher([sys.argv[1]]).native else 4)
+            sys.exit(3)
+        _, status = os.waitpid(pid, 0)
     print("child", os.waitstatus_to_exitcode(status))
 """)
 
@@ -165,6 +261,7 @@ def test_forked_child_cannot_use_the_parents_publisher():
     out = subprocess.run([sys.executable, "-c", FORK_CHILD, unreachable()],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "child 0" in out.stdout, out.stdout + out.stderr
+    assert "Exception" not in out.stderr and "Traceback" not in out.stderr, out.stderr
 
 
 def test_close_waits_its_timeout_only_then_fails_what_is_left():

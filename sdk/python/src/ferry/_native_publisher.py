@@ -3,18 +3,19 @@
 ``publish`` and ``publish_many`` go straight to C: the message is handed to
 ferry::client::Publisher with the GIL released, and the SDK's results are
 delivered by one thread per publisher that takes the GIL once per batch of
-results, completing ``ferry._native.Future`` objects (result, exception,
-done, add_done_callback, cancel as a running concurrent.futures.Future) or
-calling the callbacks. ``fallback=True``, ``channel_options``, credentials
+results, completing the concurrent.futures.Future objects ``publish``
+returned (running from the start, as on the pure path) or calling the
+callbacks. ``fallback=True``, ``channel_options``, credentials
 not made by ferry.credentials() and a non-default ``max_inflight_batches``
 take the pure path (ferry.publisher), as does FERRY_NATIVE=0."""
 import atexit
 import inspect
 import logging
+import threading
 import weakref
 from typing import Optional
 
-from ferry import _native_subscriber
+from ferry import _futures, _native_subscriber
 from ferry._fallback import PublisherStats
 from ferry._native_subscriber import _native, ms
 from ferry._publisher_core import CORE_OPTIONS, PublisherCore
@@ -48,8 +49,12 @@ def _report_raised(error):
     log.error("ferry: publish callback raised", exc_info=error)
 
 
-if _native is not None and hasattr(_native, "set_report_raised"):
-    _native.set_report_raised(_report_raised)
+def _make_error(code, reason, retryable):
+    return error_from_status(code, reason, retryable=retryable)
+
+
+if _native is not None and hasattr(_native, "set_publish_hooks"):
+    _native.set_publish_hooks(PublishResult, _make_error, _report_raised)
 
 
 _open = weakref.WeakSet()
@@ -58,13 +63,16 @@ _open = weakref.WeakSet()
 @atexit.register
 def _close_open_publishers():
     """Closes what the application left open, before the interpreter (and
-    the C++ SDK's statics) go: their threads must not outlive them."""
+    the C++ SDK's statics) go: their threads must not outlive them; then
+    waits for those let go in their own callbacks, ending on threads of
+    their own."""
     for publisher in list(_open):
-        publisher.close(0.0)
-
-
-def _make_error(code, reason, retryable):
-    return error_from_status(code, reason, retryable=retryable)
+        try:
+            publisher.close(0.0)
+        except Exception:  # one that cannot close must not keep the rest open
+            log.exception("ferry: closing a publisher at exit")
+    if _native is not None and _native.usable():
+        _native.join_detached()
 
 
 def _optional_ms(seconds) -> int:
@@ -72,9 +80,7 @@ def _optional_ms(seconds) -> int:
 
 
 class NativePublisher(Publisher):
-    """ferry.Publisher over the C++ SDK (see the module doc). Futures are
-    ``ferry._native.Future`` (the methods of concurrent.futures.Future that
-    the documented use needs; not an instance of it)."""
+    """ferry.Publisher over the C++ SDK (see the module doc)."""
 
     native = True
 
@@ -91,6 +97,8 @@ class NativePublisher(Publisher):
         self._core = core
         self._fallback = None
         self._closed = False
+        self._closing = threading.Lock()
+        future_type = _futures.for_thread(None)
         self._native = _native.Publisher(
             endpoints=core.targets,
             max_batch_messages=-1 if explicit.max_batch_messages is None
@@ -108,22 +116,44 @@ class NativePublisher(Publisher):
             client_id=options["client_id"] or "",
             tls=credentials is not None, ca_file=ca_file, cert_file=cert_file,
             key_file=key_file, token=token,
-            make_result=PublishResult, make_error=_make_error)
-        # The hot calls go straight to C: no Python frame per message.
+            future_type=future_type)
+        self._delivery_thread = future_type._completer = self._native.delivery_thread()
+        # The hot calls go straight to C: no Python frame per message (the
+        # methods below serve help() and NativePublisher.publish(pub, ...)).
         self.publish = self._native.publish
         self.publish_many = self._native.publish_many
         _open.add(self)
 
+    def publish(self, *args, **kwargs):
+        return self._native.publish(*args, **kwargs)
+
+    def publish_many(self, topic, messages):
+        return self._native.publish_many(topic, messages)
+
+    publish.__doc__ = Publisher.publish.__doc__
+    publish.__signature__ = inspect.signature(Publisher.publish)
+    publish_many.__doc__ = Publisher.publish_many.__doc__
+
     def flush(self, timeout: Optional[float] = None) -> bool:
-        return True if self._closed else self._native.flush(timeout)
+        if self._closed or not _native.usable():  # a forked child: the parent's
+            return True
+        return self._native.flush(timeout)
 
     def close(self, timeout: Optional[float] = None) -> bool:
+        if not _native.usable():  # a forked child: the parent's to close
+            return True
         if self._closed:
             return True
-        flushed = self.flush(self._core.close_timeout if timeout is None else timeout)
-        self._closed = True
-        self._native.close()
-        return flushed
+        if threading.get_ident() == self._delivery_thread:
+            raise RuntimeError("ferry: close from this publisher's callback would wait "
+                               "for itself")
+        with self._closing:  # a second close returns once the first one ended
+            if self._closed:
+                return True
+            flushed = self.flush(self._core.close_timeout if timeout is None else timeout)
+            self._closed = True
+            self._native.close()
+            return flushed
 
     def stats(self) -> PublisherStats:
         (ferry_messages, direct, active, fetched, batches, linger, max_messages,

@@ -9,7 +9,7 @@ from typing import Optional
 
 import grpc
 
-from ferry import _common, _outgoing, _types
+from ferry import _common, _futures, _outgoing, _types
 from ferry._fallback import FallbackPublisher, PublisherStats
 from ferry._publisher_core import CORE_OPTIONS, PublisherCore, acked, deliver
 from ferry._settings import SettingsFollower
@@ -144,6 +144,8 @@ class Publisher:
                           if pushed_settings else None)
         self._thread = threading.Thread(target=self._run, name="ferry-publisher", daemon=True)
         self._thread.start()
+        # Its futures refuse a wait on this thread (see _futures).
+        self._future_type = _futures.for_thread(self._thread.ident)
 
     # -- public API -------------------------------------------------------
 
@@ -204,10 +206,12 @@ class Publisher:
         ``ResourceExhausted`` when it does not fit now and
         ``block_when_full=False``, ``Unavailable`` after ``close``.
         """
-        future = concurrent.futures.Future()
-        future.set_running_or_notify_cancel()
         if self._fallback is not None:
+            future = concurrent.futures.Future()
+            future.set_running_or_notify_cancel()
             return self._fallback.publish_many(self._core, topic, messages, future)
+        future = self._future_type()
+        future.set_running_or_notify_cancel()
         core = self._core
         chunks, count, size = core.prepare_many(topic, messages)
         handle = _outgoing.ManyResults(future, count)
@@ -223,7 +227,7 @@ class Publisher:
     def publish_prepared(self, topic, record, size, okey) -> concurrent.futures.Future:
         """Queues a message PublisherCore.prepare built (the fallback's
         Ferry path)."""
-        future = concurrent.futures.Future()
+        future = self._future_type()
         future.set_running_or_notify_cancel()
         self._enqueue(topic, record, size, okey, future)
         return future
