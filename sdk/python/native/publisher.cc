@@ -418,26 +418,16 @@ class InlineResult {
 // The SDK's callbacks: on its thread, or inline (failed at once); either
 // way they only queue, without the GIL. Two pointers each, so std::function
 // keeps them without a heap allocation.
-struct FutureDone {
+template <bool kCallback>
+struct Done {
   Delivery* d;
-  PyObject* future;
+  PyObject* target;  // a callback (kCallback) or a Future
   void operator()(client::PublishResult r) const {
     if (inline_result != nullptr) {
       *inline_result = std::move(r);
       return;
     }
-    d->Push({future, false, std::move(r)});
-  }
-};
-struct CallbackDone {
-  Delivery* d;
-  PyObject* callback;
-  void operator()(client::PublishResult r) const {
-    if (inline_result != nullptr) {
-      *inline_result = std::move(r);
-      return;
-    }
-    d->Push({callback, true, std::move(r)});
+    d->Push({target, kCallback, std::move(r)});
   }
 };
 
@@ -494,8 +484,8 @@ PyObject* Publish(PyObject* self, PyObject* const* args, Py_ssize_t n,
   PyObject* target = Py_NewRef(callback != nullptr ? callback : future);
   client::Publisher::Callback done =
       callback != nullptr
-          ? client::Publisher::Callback(CallbackDone{s->delivery.get(), target})
-          : client::Publisher::Callback(FutureDone{s->delivery.get(), target});
+          ? client::Publisher::Callback(Done<true>{s->delivery.get(), target})
+          : client::Publisher::Callback(Done<false>{s->delivery.get(), target});
   std::string topic_copy(topic);
   std::optional<client::PublishResult> failed_at_once;
   {

@@ -169,8 +169,11 @@ def threads():
     """This process's threads named as its main thread: the publishers' own
     (delivery, sender), not gRPC's pools, which grow as they please."""
     def name(task):
-        with open("/proc/self/task/%s/comm" % task) as f:
-            return f.read()
+        try:
+            with open("/proc/self/task/%s/comm" % task) as f:
+                return f.read()
+        except FileNotFoundError:  # ended meanwhile
+            return None
     main = name(os.getpid())
     return sum(name(task) == main for task in os.listdir("/proc/self/task"))
 
