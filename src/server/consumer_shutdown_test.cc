@@ -8,13 +8,17 @@
 
 #include <atomic>
 
+#include "absl/strings/numbers.h"
 #include "backend/fake_cluster.h"
 #include "backend/member_leave.h"
+#include "server/consumer_metrics.h"
 
 namespace ferry::server {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr absl::Duration kLeaveTimeout = absl::Seconds(1);
 constexpr absl::Duration kWait = absl::Seconds(10);
@@ -121,6 +125,49 @@ TEST_F(ConsumerShutdownTest, EveryStuckConsumerTogetherTakesOneLeaveTimeoutAndTw
   EXPECT_GT(backend::LeaveDeadline(absl::Hours(1)), absl::Now() + absl::Minutes(59));
 }
 
+// The value of `series` (name and labels) in `exposition`; -1 when absent.
+double Sample(const std::string& exposition, const std::string& series) {
+  const std::string line_start = "\n" + series + " ";
+  const size_t at = exposition.find(line_start);
+  if (at == std::string::npos) return -1;
+  const size_t from = at + line_start.size();
+  double value = -1;
+  EXPECT_TRUE(absl::SimpleAtod(
+      exposition.substr(from, exposition.find('\n', from) - from), &value));
+  return value;
+}
+
+// One abandoned consumer, one count: before, a group's member was counted by
+// ferry_subscribe_leaves_abandoned_total{cluster} and again by the gauge
+// ferry_consumers_abandoned{kind="group"}. Now only the counter
+// ferry_consumers_abandoned_total{kind,cluster} counts it, for every kind.
+TEST_F(ConsumerShutdownTest, AnAbandonedConsumerIsCountedOnceByKindAndCluster) {
+  RegisterConsumerMetrics(metrics_, {"stuck", "target"});
+  const auto series = [](const std::string& kind, const std::string& cluster) {
+    return "ferry_consumers_abandoned_total{cluster=\"" + cluster + "\",kind=\"" + kind +
+           "\"}";
+  };
+  Consumers consumers = Start();
+  const std::string before = metrics_.Render();
+  EXPECT_THAT(before, HasSubstr("# TYPE ferry_consumers_abandoned_total counter\n"));
+  {
+    backend::LeaveHold hold(*stuck_, absl::Seconds(8));
+    StopConsumersAndCloseClusters(std::move(consumers), nullptr, std::move(clusters_),
+                                  kLeaveTimeout, [](std::string) {});
+  }
+  const std::string after = metrics_.Render();
+  for (const std::string kind : {"control", "mirror", "group"}) {
+    EXPECT_EQ(Sample(after, series(kind, "stuck")),
+              Sample(before, series(kind, "stuck")) + 1)
+        << kind;
+  }
+  EXPECT_EQ(Sample(after, series("scan", "stuck")),
+            Sample(before, series("scan", "stuck")));
+  EXPECT_GE(Sample(after, series("group", "target")), 0);
+  EXPECT_THAT(after, Not(HasSubstr("leaves_abandoned")));
+  EXPECT_THAT(after, Not(HasSubstr("ferry_consumers_abandoned{")));
+}
+
 // A cluster whose publishes take `delay` once armed: the control plane's
 // departure record uses up the shutdown's leave window.
 class SlowPublishCluster final : public backend::FakeCluster {
@@ -172,17 +219,17 @@ TEST(ConsumerShutdown, HealthyMembersLeaveAfterAnEarlierStepUsedUpTheWindow) {
   ASSERT_TRUE(consumers.groups->Attach(request, 1, std::make_shared<NullSink>()).ok());
   ASSERT_TRUE(cluster->AwaitMembers("g", 1, kWait));
   const int64_t control_before =
-      backend::ConsumersAbandoned(backend::ConsumerKind::kControlReader);
+      backend::ConsumersAbandoned(backend::ConsumerKind::kControlReader, "slow");
   const int64_t groups_before =
-      backend::ConsumersAbandoned(backend::ConsumerKind::kGroupMember);
+      backend::ConsumersAbandoned(backend::ConsumerKind::kGroupMember, "slow");
   cluster->SlowDown(kLeaveTimeout + absl::Milliseconds(300));
   const std::vector<std::string> kept =
       StopConsumersAndCloseClusters(std::move(consumers), nullptr, std::move(clusters),
                                     kLeaveTimeout, [](std::string) {});
   EXPECT_TRUE(kept.empty());
-  EXPECT_EQ(backend::ConsumersAbandoned(backend::ConsumerKind::kControlReader),
+  EXPECT_EQ(backend::ConsumersAbandoned(backend::ConsumerKind::kControlReader, "slow"),
             control_before);
-  EXPECT_EQ(backend::ConsumersAbandoned(backend::ConsumerKind::kGroupMember),
+  EXPECT_EQ(backend::ConsumersAbandoned(backend::ConsumerKind::kGroupMember, "slow"),
             groups_before);
 }
 

@@ -11,10 +11,10 @@
 #include "absl/synchronization/notification.h"
 #include "backend/embedded/embedded_cluster.h"
 #include "backend/kafka/kafka_cluster.h"
-#include "backend/member_leave.h"
 #include "common/version.h"
 #include "grpc/health/v1/health.pb.h"
 #include "security/grpc_credentials.h"
+#include "server/consumer_metrics.h"
 #include "server/consumer_shutdown.h"
 #include "server/process_stats.h"
 
@@ -46,20 +46,6 @@ void RegisterNodeMetrics(metrics::Registry& registry, absl::Time started) {
         auto stats = ReadProcessStats();
         return stats ? stats->cpu_seconds : 0.0;
       });
-  registry.AddGaugeCallback(
-      "ferry_consumers_closing",
-      "Consumers (group members, mirror jobs', the control topic's and partition "
-      "scans' readers) being closed now, those abandoned past their bound included.",
-      {}, [] { return static_cast<double>(backend::MembersLeaving()); });
-  for (const backend::ConsumerKind kind : backend::kConsumerKinds) {
-    registry.AddGaugeCallback(
-        "ferry_consumers_abandoned",
-        "Consumers abandoned while closing (still closing past their bound) since "
-        "ferryd started, by kind: group, mirror, control, scan. Only grows; each is "
-        "also logged as an error.",
-        {{"kind", std::string(backend::KindName(kind))}},
-        [kind] { return static_cast<double>(backend::ConsumersAbandoned(kind)); });
-  }
   registry.AddGaugeCallback("ferry_process_resident_memory_bytes",
                             "Resident memory (RSS) of ferryd.", {}, [] {
                               auto stats = ReadProcessStats();
@@ -152,6 +138,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
                                .started = server->started_};
   std::vector<std::string> cluster_names;
   for (const auto& [name, unused] : config.clusters) cluster_names.push_back(name);
+  RegisterConsumerMetrics(server->registry_, cluster_names);
   // The YAML routes serve until the control topic's are known (DESIGN.md
   // §2: YAML seeds a fresh control topic; afterwards the control topic wins).
   server->routes_ = std::make_unique<routing::RouteTable>(
