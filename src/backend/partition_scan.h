@@ -45,9 +45,18 @@ struct PartitionToScan {
 // (transaction markers, compaction); a `quiet` too short can only leave a
 // sink without its answer, never give it a wrong record.
 // DEADLINE_EXCEEDED when `deadline` passed first; the cluster's error when
-// the reader cannot be created.
+// the reader cannot be created; UNAVAILABLE (IsScanRefused) without trying
+// while the cluster has too many readers alive (3: scanning, or abandoned
+// while closing and not finished yet).
 absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
                             const std::map<TopicPartition, PartitionToScan>& partitions,
                             absl::Time deadline, absl::Duration quiet);
+
+// The payload marking ScanPartitions' refusal: whoever rewraps the status
+// keeps it.
+inline constexpr char kScanRefusedPayload[] = "ferry.dev/scan-refused";
+// True for ScanPartitions' refusal: a scan may succeed once the cluster's
+// abandoned readers finished closing.
+bool IsScanRefused(const absl::Status& status);
 
 }  // namespace ferry::backend

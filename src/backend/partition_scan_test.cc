@@ -4,8 +4,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
+#include "absl/synchronization/barrier.h"
 #include "backend/fake_cluster.h"
 #include "backend/member_leave.h"
 
@@ -56,9 +58,48 @@ TEST(ScanPartitionsTest, ScansAreRefusedWhileTooManyAbandonedReadersStillClose) 
     absl::Status refused = scan();
     EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
     EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("retry"));
+    EXPECT_TRUE(IsScanRefused(refused));
   }
   ASSERT_TRUE(AwaitNoMembersLeaving(absl::Seconds(10)));
   EXPECT_EQ(scan().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+// Scans started together against a stuck cluster: before, each checked the
+// count of abandoned readers (0) and only then started, so all of them were
+// abandoned (8 broker clients left closing, past the cap of 3). Now a scan
+// takes its place in the same step as the check: at most 3 run, the others
+// are refused without starting a reader.
+TEST(ScanPartitionsTest, ScansStartedTogetherStayWithinTheCap) {
+  FakeCluster cluster("race");
+  cluster.AddTopic("t", 1);
+  NeverDoneSink sink;
+  constexpr int kScans = 8;
+  std::atomic<int> ran = 0;
+  std::atomic<int> refused = 0;
+  {
+    LeaveHold hold(cluster, absl::Seconds(10));
+    absl::Barrier start(kScans);
+    std::vector<std::thread> scans;
+    for (int i = 0; i < kScans; ++i) {
+      scans.emplace_back([&] {
+        start.Block();
+        absl::Status s =
+            ScanPartitions(cluster, "scan", {{{"t", 0}, {.end = 1, .sink = &sink}}},
+                           absl::Now() + absl::Milliseconds(300), absl::Milliseconds(50));
+        if (IsScanRefused(s)) {
+          ++refused;
+        } else {
+          EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+          ++ran;
+        }
+      });
+    }
+    for (std::thread& scan : scans) scan.join();
+    EXPECT_LE(MembersLeaving(&cluster), 3);
+  }
+  EXPECT_EQ(ran, 3);
+  EXPECT_EQ(refused, kScans - 3);
+  ASSERT_TRUE(AwaitNoMembersLeaving(absl::Seconds(10)));
 }
 
 }  // namespace
