@@ -8,6 +8,7 @@
 #include <set>
 
 #include "api/convert.h"
+#include "backend/partition_scan.h"
 #include "common/topic_name.h"
 #include "mirror/mirror_job.h"
 #include "mirror/offset_translator.h"
@@ -32,6 +33,17 @@ int64_t HighWatermark(const backend::TopicInfo& info, int32_t partition) {
   return partition < static_cast<int32_t>(info.partitions.size())
              ? info.partitions[partition].high_watermark
              : -1;
+}
+
+// A translation's error: scans still refused at the stage's bound (each
+// retried within it) name the group and what to do; others are as they are.
+absl::Status TranslationError(const std::string& group, const absl::Status& status,
+                              std::string_view then) {
+  if (!backend::IsScanRefused(status)) return status;
+  return absl::UnavailableError(
+      fmt::format("group {}: {}; {} once the cluster's stuck readers closed (the groups "
+                  "stay paused)",
+                  group, std::string(status.message()), then));
 }
 
 bool IsDone(const control::MigrationState& state) {
@@ -641,10 +653,15 @@ absl::Status MigrationOperations::MoveOffsetsForward(control::MigrationState& st
     mirror::ForwardHints hints;
     if (auto it = earlier.find(group); it != earlier.end()) hints.earlier = it->second;
     while (true) {
-      absl::StatusOr<std::vector<mirror::Translation>> translated =
-          mirror::TranslateOffsets(ForwardSpec(state), group, from, to,
-                                   {.timeout = absl::Seconds(30)}, hints);
-      if (!translated.ok()) return translated.status();
+      absl::StatusOr<std::vector<mirror::Translation>> translated;
+      auto translate = [&] {
+        translated = mirror::TranslateOffsets(ForwardSpec(state), group, from, to,
+                                              {.timeout = absl::Seconds(30)}, hints);
+        return translated.status();
+      };
+      if (absl::Status s = backend::RetryRefusedScans(give_up, translate); !s.ok()) {
+        return TranslationError(group, s, "run the stage again");
+      }
       // B's end, read before A's: when the group is at A's end and the
       // mirror copied everything below it, B's end (read first) holds no
       // copy of a later record.
@@ -742,12 +759,17 @@ absl::Status MigrationOperations::MoveOffsetsBack(const control::MigrationState&
     const absl::Time give_up = absl::Now() + options_.mirror_timeout;
     std::map<backend::TopicPartition, int64_t> source;
     while (true) {
-      absl::StatusOr<std::vector<mirror::ReturnPosition>> positions =
-          mirror::TranslateBack(ForwardSpec(state), group, *clusters_.at(state.from),
-                                *clusters_.at(state.to), copied_back,
-                                ReturnHintsFor(state, earlier, group),
-                                {.timeout = absl::Seconds(30)});
-      if (!positions.ok()) return positions.status();
+      absl::StatusOr<std::vector<mirror::ReturnPosition>> positions;
+      auto translate = [&] {
+        positions = mirror::TranslateBack(
+            ForwardSpec(state), group, *clusters_.at(state.from), *clusters_.at(state.to),
+            copied_back, ReturnHintsFor(state, earlier, group),
+            {.timeout = absl::Seconds(30)});
+        return positions.status();
+      };
+      if (absl::Status s = backend::RetryRefusedScans(give_up, translate); !s.ok()) {
+        return TranslationError(group, s, "run rollback again");
+      }
       source.clear();
       const mirror::ReturnPosition* unknown = nullptr;
       for (const mirror::ReturnPosition& p : *positions) {

@@ -211,6 +211,28 @@ bool IsScanRefused(const absl::Status& status) {
          status.GetPayload(kScanRefusedPayload).has_value();
 }
 
+absl::Status RetryRefusedScans(absl::Time give_up,
+                               absl::FunctionRef<absl::Status()> attempt) {
+  constexpr absl::Duration kFirstWait = absl::Milliseconds(100);
+  constexpr absl::Duration kLongestWait = absl::Seconds(2);
+  const absl::Time start = absl::Now();
+  absl::Duration wait = kFirstWait;
+  for (int attempts = 1;; ++attempts) {
+    absl::Status status = attempt();
+    if (!IsScanRefused(status)) return status;
+    const absl::Time now = absl::Now();
+    if (now >= give_up) {
+      absl::Status refused = absl::UnavailableError(fmt::format(
+          "partition scans refused for {} ({} attempts), last: {}",
+          absl::FormatDuration(now - start), attempts, std::string(status.message())));
+      refused.SetPayload(kScanRefusedPayload, absl::Cord("1"));
+      return refused;
+    }
+    absl::SleepFor(std::min(wait, give_up - now));
+    wait = std::min(2 * wait, kLongestWait);
+  }
+}
+
 absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
                             const std::map<TopicPartition, PartitionToScan>& partitions,
                             absl::Time deadline, absl::Duration quiet) {

@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "backend/cluster.h"
@@ -58,5 +59,12 @@ inline constexpr char kScanRefusedPayload[] = "ferry.dev/scan-refused";
 // True for ScanPartitions' refusal: a scan may succeed once the cluster's
 // abandoned readers finished closing.
 bool IsScanRefused(const absl::Status& status);
+
+// Calls `attempt` again while it returns a refused scan (IsScanRefused),
+// waiting 100 ms, doubling up to 2 s, between calls, until `give_up`. Then
+// UNAVAILABLE (still IsScanRefused) saying for how long and how often scans
+// were refused, with the last refusal. Any other status is returned at once.
+absl::Status RetryRefusedScans(absl::Time give_up,
+                               absl::FunctionRef<absl::Status()> attempt);
 
 }  // namespace ferry::backend

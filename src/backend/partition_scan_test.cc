@@ -7,6 +7,7 @@
 #include <atomic>
 #include <thread>
 
+#include "absl/strings/cord.h"
 #include "absl/synchronization/barrier.h"
 #include "backend/fake_cluster.h"
 #include "backend/member_leave.h"
@@ -100,6 +101,53 @@ TEST(ScanPartitionsTest, ScansStartedTogetherStayWithinTheCap) {
   EXPECT_EQ(ran, 3);
   EXPECT_EQ(refused, kScans - 3);
   ASSERT_TRUE(AwaitNoMembersLeaving(absl::Seconds(10)));
+}
+
+absl::Status Refusal() {
+  absl::Status refused = absl::UnavailableError("cluster c: readers still closing");
+  refused.SetPayload(kScanRefusedPayload, absl::Cord("1"));
+  return refused;
+}
+
+TEST(RetryRefusedScansTest, RetriesARefusalUntilTheScanRuns) {
+  int attempts = 0;
+  absl::Status s = RetryRefusedScans(absl::Now() + absl::Seconds(10), [&attempts] {
+    return ++attempts < 3 ? Refusal() : absl::OkStatus();
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(attempts, 3);
+}
+
+// Within the caller's bound (a migration stage's mirror_timeout), then a
+// status saying what happened, still recognisable as a refusal.
+TEST(RetryRefusedScansTest, GivesUpAtTheBoundSayingForHowLong) {
+  int attempts = 0;
+  const absl::Time start = absl::Now();
+  absl::Status s = RetryRefusedScans(start + absl::Milliseconds(500), [&attempts] {
+    ++attempts;
+    return Refusal();
+  });
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(IsScanRefused(s));
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::AllOf(::testing::HasSubstr("refused for"),
+                               ::testing::HasSubstr("readers still closing")));
+  EXPECT_GE(took, absl::Milliseconds(500));
+  EXPECT_LT(took, absl::Milliseconds(1500));
+  EXPECT_GE(attempts, 4);  // 100, 200, then 200 ms to the bound: backoff, no spin
+  EXPECT_LE(attempts, 6);
+}
+
+TEST(RetryRefusedScansTest, ReturnsOtherErrorsAtOnce) {
+  int attempts = 0;
+  absl::Status s = RetryRefusedScans(absl::Now() + absl::Seconds(10), [&attempts] {
+    ++attempts;
+    return absl::UnavailableError("broker down");  // no refusal: not retried here
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(IsScanRefused(s));
+  EXPECT_EQ(attempts, 1);
 }
 
 }  // namespace
