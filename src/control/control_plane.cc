@@ -122,6 +122,12 @@ absl::Status ControlPlane::EnsureTopic() {
     return absl::OkStatus();
   }
   if (info.status().code() != absl::StatusCode::kNotFound) return info.status();
+  {
+    // A stopping node waits for one call of its start at most (the
+    // watchdog's margin counts one admin_timeout).
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::CancelledError("the node is stopping");
+  }
   absl::Status created =
       cluster_->CreateTopic(options_.topic, 1, -1,
                             // Hourly segments: Kafka compacts only closed
@@ -147,7 +153,8 @@ void ControlPlane::Run() {
             : absl::UnavailableError(known.error.empty() ? "waiting for the first probe"
                                                          : known.error);
     if (status.ok()) break;
-    if (known.state != backend::ClusterState::kConnecting) {
+    if (known.state != backend::ClusterState::kConnecting &&
+        status.code() != absl::StatusCode::kCancelled) {
       spdlog::warn("control topic {} on cluster {}: {} (retrying)", options_.topic,
                    cluster_->name(), std::string(status.message()));
     }

@@ -12,6 +12,9 @@ std::vector<std::string> StopConsumersAndCloseClusters(
     std::vector<std::unique_ptr<backend::Cluster>> clusters, absl::Duration leave_timeout,
     const std::function<void(std::string)>& stage) {
   backend::SetLeaveDeadline(absl::Now() + leave_timeout);
+  // A job's start in progress ends with its cluster call while the control
+  // plane's start ends with its own: one admin call's time for both.
+  if (consumers.mirrors) consumers.mirrors->BeginStop();
   stage("stopping the control plane");
   consumers.control.reset();
   stage("stopping mirror jobs");

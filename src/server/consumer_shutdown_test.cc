@@ -125,6 +125,68 @@ TEST_F(ConsumerShutdownTest, EveryStuckConsumerTogetherTakesOneLeaveTimeoutAndTw
   EXPECT_GT(backend::LeaveDeadline(absl::Hours(1)), absl::Now() + absl::Minutes(59));
 }
 
+// A cluster whose topic creations take `delay` each (a Kafka admin call
+// against a stalled cluster takes admin_timeout, 30 s).
+class SlowCreateCluster final : public backend::FakeCluster {
+ public:
+  SlowCreateCluster(std::string name, absl::Duration delay)
+      : FakeCluster(std::move(name)), delay_(delay) {}
+  absl::Status CreateTopic(const std::string& topic, int partitions, int replication,
+                           const std::map<std::string, std::string>& configs) override {
+    ++creates_;
+    absl::SleepFor(delay_);
+    return FakeCluster::CreateTopic(topic, partitions, replication, configs);
+  }
+  int creates() const { return creates_.load(); }
+
+ private:
+  const absl::Duration delay_;
+  std::atomic<int> creates_ = 0;
+};
+
+// Starts in progress at shutdown: the control plane creating its topic and
+// a mirror job creating its three topics on the target, one after the
+// other. Before, shutdown joined the control plane's start, then waited
+// for the job's whole start (three creations, 3 x the admin call, past the
+// watchdog's margin, which counted none). Now both are told to stop first,
+// and each start ends after its call in progress: one admin call in all.
+TEST(ConsumerShutdown, StartsInProgressCostOneClusterCall) {
+  constexpr absl::Duration kCreate = absl::Milliseconds(1500);
+  auto owned_target = std::make_unique<SlowCreateCluster>("slow", kCreate);
+  auto owned_source = std::make_unique<backend::FakeCluster>("source");
+  SlowCreateCluster* target = owned_target.get();
+  for (const char* topic : {"a", "b", "c"}) owned_source->AddTopic(topic, 1);
+  const std::map<std::string, backend::Cluster*> by_name = {
+      {"slow", target}, {"source", owned_source.get()}};
+  std::vector<std::unique_ptr<backend::Cluster>> clusters;
+  clusters.push_back(std::move(owned_target));
+  clusters.push_back(std::move(owned_source));
+  IgnoringControlListener control_listener;
+  metrics::Registry metrics;
+  Consumers consumers;
+  consumers.control = std::make_unique<control::ControlPlane>(
+      target,
+      control::ControlPlane::Options{.node_id = "n1", .leave_timeout = kLeaveTimeout},
+      &control_listener);
+  consumers.mirrors = std::make_unique<mirror::MirrorRunner>(
+      by_name,
+      mirror::MirrorJob::Options{.node_id = "n1", .leave_timeout = kLeaveTimeout},
+      &metrics);
+  consumers.mirrors->SetJobs({{.name = "move",
+                               .source = "source",
+                               .target = "slow",
+                               .topics = {"a", "b", "c"}}});
+  const absl::Time until = absl::Now() + kWait;
+  while (target->creates() < 2 && absl::Now() < until)
+    absl::SleepFor(absl::Milliseconds(5));
+  ASSERT_EQ(target->creates(), 2) << "the control topic's and the job's first topic";
+  const absl::Time start = absl::Now();
+  StopConsumersAndCloseClusters(std::move(consumers), nullptr, std::move(clusters),
+                                kLeaveTimeout, [](std::string) {});
+  EXPECT_LT(absl::Now() - start, kCreate + absl::Milliseconds(500));
+  EXPECT_EQ(target->creates(), 2) << "a creation started after the stop";
+}
+
 // The value of `series` (name and labels) in `exposition`; -1 when absent.
 double Sample(const std::string& exposition, const std::string& series) {
   const std::string line_start = "\n" + series + " ";
