@@ -24,12 +24,15 @@ constexpr absl::Duration kCheckInterval = absl::Milliseconds(50);
 // this; only a stuck broker client takes longer. The admin call waiting for
 // the scan answers at most this much later.
 constexpr absl::Duration kReaderCloseTimeout = absl::Seconds(2);
-// Readers of one cluster alive at once, scanning or abandoned and still
-// closing, past which new scans are refused: any scanning reader may be
-// abandoned (its broker client's threads and sockets stay), so retries of
-// an admin call against a stuck cluster pile them up unless a scan takes its
-// place before it starts.
-constexpr int kMaxReaders = 3;
+// Abandoned readers of one cluster still closing past which new scans are
+// refused: any scanning reader may be abandoned (its broker client's threads
+// and sockets stay), so retries of an admin call against a stuck cluster
+// would pile them up. While any is abandoned, scanning and abandoned readers
+// together stay below this too: every new scan may be abandoned as well.
+constexpr int kMaxAbandonedReaders = 3;
+// Scans of one cluster at once on a healthy cluster; a further scan waits
+// for a slot (console pages, translations, migration stages share them).
+constexpr int kMaxScanningReaders = 16;
 
 // Per cluster, the readers alive. Never destroyed: a reader may finish at
 // exit.
@@ -40,6 +43,7 @@ struct LiveReaders {
     int abandoned = 0;  // not finished closing yet
   };
   std::map<const Cluster*, Count> by_cluster ABSL_GUARDED_BY(mu);
+  absl::CondVar slot_freed;  // signalled whenever a count goes down
 };
 
 LiveReaders& ReadersState() {
@@ -47,29 +51,41 @@ LiveReaders& ReadersState() {
   return *readers;
 }
 
-// A reader's place among its cluster's kMaxReaders, taken before it starts
-// and held until it is gone: the scan's or, once abandoned, the leaving
-// thread's (it releases the listener, so this, last).
+// A reader's place among its cluster's readers, taken before it starts and
+// held until it is gone: the scan's or, once abandoned, the leaving thread's
+// (it releases the listener, so this, last).
 class ReaderSlot {
  public:
-  // The slot, taken in the same step as the count is checked (concurrent
-  // scans cannot all pass one check); UNAVAILABLE (IsScanRefused) when the
-  // cluster has kMaxReaders alive.
+  // The slot, taken in the same step as the counts are checked (concurrent
+  // scans cannot all pass one check). Waits until `deadline` while
+  // kMaxScanningReaders scan; UNAVAILABLE (IsScanRefused) while abandoned
+  // readers still close, or when no slot was free by `deadline`.
   static absl::StatusOr<std::shared_ptr<ReaderSlot>> Take(
-      const Cluster& cluster, std::shared_ptr<CuttableListener> listener) {
+      const Cluster& cluster, std::shared_ptr<CuttableListener> listener,
+      absl::Time deadline) {
     LiveReaders& readers = ReadersState();
     absl::MutexLock lock(&readers.mu);
-    LiveReaders::Count& count = readers.by_cluster[&cluster];
-    if (count.scanning + count.abandoned >= kMaxReaders) {
-      absl::Status refused = absl::UnavailableError(fmt::format(
-          "cluster {}: {} earlier readers are still closing (its broker client is "
-          "stuck) and {} scanning; retry in a few seconds",
-          cluster.name(), count.abandoned, count.scanning));
-      refused.SetPayload(kScanRefusedPayload, absl::Cord("1"));
-      return refused;
+    bool timed_out = false;
+    while (true) {
+      // Looked up again after each wait: an entry at zero is erased.
+      LiveReaders::Count& count = readers.by_cluster[&cluster];
+      if (count.abandoned > 0 &&
+          count.abandoned + count.scanning >= kMaxAbandonedReaders) {
+        return Refusal(fmt::format(
+            "cluster {}: {} readers are closing past their bound (its broker client "
+            "is stuck) and {} scanning",
+            cluster.name(), count.abandoned, count.scanning));
+      }
+      if (count.scanning < kMaxScanningReaders) {
+        ++count.scanning;
+        return std::shared_ptr<ReaderSlot>(new ReaderSlot(&cluster, std::move(listener)));
+      }
+      if (timed_out) {
+        return Refusal(fmt::format("cluster {}: {} scans running, none ended in time",
+                                   cluster.name(), count.scanning));
+      }
+      timed_out = readers.slot_freed.WaitWithDeadline(&readers.mu, deadline);
     }
-    ++count.scanning;
-    return std::shared_ptr<ReaderSlot>(new ReaderSlot(&cluster, std::move(listener)));
   }
 
   ~ReaderSlot() {
@@ -78,6 +94,7 @@ class ReaderSlot {
     LiveReaders::Count& count = readers.by_cluster[cluster_];
     --(abandoned_ ? count.abandoned : count.scanning);
     if (count.scanning == 0 && count.abandoned == 0) readers.by_cluster.erase(cluster_);
+    readers.slot_freed.SignalAll();
   }
   ReaderSlot(const ReaderSlot&) = delete;
   ReaderSlot& operator=(const ReaderSlot&) = delete;
@@ -89,9 +106,16 @@ class ReaderSlot {
     --count.scanning;
     ++count.abandoned;
     abandoned_ = true;
+    readers.slot_freed.SignalAll();  // waiting scans are refused now
   }
 
  private:
+  static absl::Status Refusal(const std::string& message) {
+    absl::Status refused = absl::UnavailableError(message);
+    refused.SetPayload(kScanRefusedPayload, absl::Cord("1"));
+    return refused;
+  }
+
   ReaderSlot(const Cluster* cluster, std::shared_ptr<CuttableListener> listener)
       : cluster_(cluster), listener_(std::move(listener)) {}
 
@@ -211,10 +235,12 @@ bool IsScanRefused(const absl::Status& status) {
          status.GetPayload(kScanRefusedPayload).has_value();
 }
 
-absl::Status RetryRefusedScans(absl::Time give_up,
+absl::Status RetryRefusedScans(absl::Time give_up, absl::FunctionRef<bool()> cancelled,
                                absl::FunctionRef<absl::Status()> attempt) {
   constexpr absl::Duration kFirstWait = absl::Milliseconds(100);
   constexpr absl::Duration kLongestWait = absl::Seconds(2);
+  // How late a cancellation is noticed while waiting.
+  constexpr absl::Duration kCancelCheck = absl::Milliseconds(100);
   const absl::Time start = absl::Now();
   absl::Duration wait = kFirstWait;
   for (int attempts = 1;; ++attempts) {
@@ -228,7 +254,15 @@ absl::Status RetryRefusedScans(absl::Time give_up,
       refused.SetPayload(kScanRefusedPayload, absl::Cord("1"));
       return refused;
     }
-    absl::SleepFor(std::min(wait, give_up - now));
+    const absl::Time next = std::min(now + wait, give_up);
+    for (absl::Time t = now; t < next; t = absl::Now()) {
+      if (cancelled()) {
+        return absl::CancelledError(fmt::format(
+            "cancelled while partition scans were refused ({} attempts), last: {}",
+            attempts, std::string(status.message())));
+      }
+      absl::SleepFor(std::min(kCancelCheck, next - t));
+    }
     wait = std::min(2 * wait, kLongestWait);
   }
 }
@@ -247,7 +281,8 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
   // The reader may be abandoned while closing, and call back after `scan`
   // is gone.
   auto listener = std::make_shared<CuttableListener>(&scan);
-  absl::StatusOr<std::shared_ptr<ReaderSlot>> slot = ReaderSlot::Take(cluster, listener);
+  absl::StatusOr<std::shared_ptr<ReaderSlot>> slot =
+      ReaderSlot::Take(cluster, listener, deadline);
   if (!slot.ok()) return slot.status();
   // Starting at the end when every partition is moved anyway: nothing is
   // fetched before the seeks.

@@ -46,9 +46,11 @@ struct PartitionToScan {
 // (transaction markers, compaction); a `quiet` too short can only leave a
 // sink without its answer, never give it a wrong record.
 // DEADLINE_EXCEEDED when `deadline` passed first; the cluster's error when
-// the reader cannot be created; UNAVAILABLE (IsScanRefused) without trying
-// while the cluster has too many readers alive (3: scanning, or abandoned
-// while closing and not finished yet).
+// the reader cannot be created. Up to 16 scans of a cluster run at once; a
+// further one waits for a slot until `deadline`. UNAVAILABLE (IsScanRefused)
+// without trying while the cluster's abandoned readers (closing past their
+// bound: a stuck broker client) and scans number 3 or more, at least one
+// abandoned; or when no slot was free by `deadline`.
 absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
                             const std::map<TopicPartition, PartitionToScan>& partitions,
                             absl::Time deadline, absl::Duration quiet);
@@ -63,8 +65,9 @@ bool IsScanRefused(const absl::Status& status);
 // Calls `attempt` again while it returns a refused scan (IsScanRefused),
 // waiting 100 ms, doubling up to 2 s, between calls, until `give_up`. Then
 // UNAVAILABLE (still IsScanRefused) saying for how long and how often scans
-// were refused, with the last refusal. Any other status is returned at once.
-absl::Status RetryRefusedScans(absl::Time give_up,
+// were refused, with the last refusal. CANCELLED once `cancelled` (checked
+// while waiting, every 100 ms) is true. Any other status is returned at once.
+absl::Status RetryRefusedScans(absl::Time give_up, absl::FunctionRef<bool()> cancelled,
                                absl::FunctionRef<absl::Status()> attempt);
 
 }  // namespace ferry::backend

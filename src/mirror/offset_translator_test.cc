@@ -121,10 +121,12 @@ TEST(TranslateOffsets, ARefusedScanIsRetriedUntilTheStuckReadersClosed) {
   });
   const absl::Time start = absl::Now();
   int attempts = 0;
-  absl::Status retried = backend::RetryRefusedScans(absl::Now() + absl::Seconds(10), [&] {
-    ++attempts;
-    return TranslateOffsets(job, "g", source, target, options).status();
-  });
+  absl::Status retried = backend::RetryRefusedScans(
+      absl::Now() + absl::Seconds(10), [] { return false; },
+      [&] {
+        ++attempts;
+        return TranslateOffsets(job, "g", source, target, options).status();
+      });
   release.join();
   EXPECT_EQ(retried.code(), absl::StatusCode::kDeadlineExceeded) << retried;
   EXPECT_GT(attempts, 1);

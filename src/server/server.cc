@@ -234,7 +234,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
       clusters_by_name, server->control_.get(), server->mirrors_.get());
   server->migration_operations_ = std::make_unique<admin::MigrationOperations>(
       clusters_by_name, server->routes_.get(), server->control_.get(),
-      server->mirror_operations_.get(), admin::MigrationOperations::Options{});
+      server->mirror_operations_.get(),
+      admin::MigrationOperations::Options{
+          .max_write_hold = config.migration.max_write_hold,
+          .stopping = [s = server.get()] { return s->draining_.load(); }});
   server->client_config_ = std::make_unique<admin::ClientConfigOperations>(
       clusters_by_name, config.clusters, server->routes_.get(), server->breakers_.get(),
       server->control_.get(), config.client, &server->registry_);
