@@ -183,7 +183,8 @@ TEST(ConsumerShutdown, StartsInProgressCostOneClusterCall) {
   const absl::Time start = absl::Now();
   StopConsumersAndCloseClusters(std::move(consumers), nullptr, std::move(clusters),
                                 kLeaveTimeout, [](std::string) {});
-  EXPECT_LT(absl::Now() - start, kCreate + absl::Milliseconds(500));
+  // 2x: the box is shared; the old code is caught by the creation count.
+  EXPECT_LT(absl::Now() - start, 2 * kCreate);
   EXPECT_EQ(target->creates(), 2) << "a creation started after the stop";
 }
 
