@@ -58,7 +58,7 @@ class MigrationOperations {
     // before the nodes release it themselves.
     absl::Duration max_write_hold = absl::Seconds(30);
     // True once the node stops: waits inside a stage end (CANCELLED).
-    std::function<bool()> stopping;
+    std::function<bool()> stopping = {};
   };
 
   // Everything must outlive this object; `control` may be null (no cluster
