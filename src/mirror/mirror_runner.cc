@@ -108,6 +108,8 @@ void MirrorRunner::Reconcile(const std::string& name, const control::MirrorSpec*
   std::string state = "running";
   if (job.ok()) {
     running_[name] = *std::move(job);
+  } else if (job.status().code() == absl::StatusCode::kCancelled && Stopping()) {
+    return;  // a start cut by the node's shutdown: nothing to report
   } else {
     state = fmt::format("not running: {} (retrying every {})",
                         std::string(job.status().message()),
