@@ -50,14 +50,21 @@ ControlPlane::ControlPlane(backend::Cluster* cluster, Options options,
   heartbeat_ = std::thread([this] { Heartbeat(); });
 }
 
-ControlPlane::~ControlPlane() {
-  bool ready;
+void ControlPlane::EndStart() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    ready = topic_ready_;
   }
   if (starter_.joinable()) starter_.join();
+}
+
+ControlPlane::~ControlPlane() {
+  EndStart();
+  bool ready;
+  {
+    absl::MutexLock lock(&mu_);
+    ready = topic_ready_;
+  }
   if (heartbeat_.joinable()) heartbeat_.join();
   // Others stop waiting for this node at once instead of after node_timeout.
   if (ready) {

@@ -18,8 +18,7 @@ MirrorRunner::MirrorRunner(std::map<std::string, backend::Cluster*> clusters,
 }
 
 MirrorRunner::~MirrorRunner() {
-  BeginStop();
-  thread_.join();
+  EndStarts();
   // All at once: each waits for its leave (backend::LeaveWithin), so
   // stopping K jobs takes one leave bound, not K.
   std::vector<std::thread> stops;
@@ -33,6 +32,11 @@ MirrorRunner::~MirrorRunner() {
 void MirrorRunner::BeginStop() {
   absl::MutexLock lock(&mu_);
   stopping_ = true;
+}
+
+void MirrorRunner::EndStarts() {
+  BeginStop();
+  if (thread_.joinable()) thread_.join();
 }
 
 bool MirrorRunner::Stopping() const {

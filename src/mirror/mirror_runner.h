@@ -35,6 +35,9 @@ class MirrorRunner {
   // call in progress; returns at once. Shutdown calls it first, so that
   // call overlaps the control plane's stop instead of following it.
   void BeginStop() ABSL_LOCKS_EXCLUDED(mu_);
+  // BeginStop, then returns once a start in progress ended; the jobs run
+  // on until the destructor stops them.
+  void EndStarts() ABSL_LOCKS_EXCLUDED(mu_);
 
   // The jobs that should run from now on. Returns at once.
   void SetJobs(std::vector<control::MirrorSpec> jobs) ABSL_LOCKS_EXCLUDED(mu_);

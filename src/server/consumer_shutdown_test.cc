@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <functional>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
@@ -167,14 +168,14 @@ class CapturedLog {
   const std::shared_ptr<spdlog::logger> previous_;
 };
 
-// Starts in progress at shutdown: the control plane creating its topic and
-// a mirror job creating its three topics on the target, one after the
-// other. Before, shutdown joined the control plane's start, then waited
-// for the job's whole start (three creations, 3 x the admin call, past the
-// watchdog's margin, which counted none). Now both are told to stop first,
-// and each start ends after its call in progress: one admin call in all.
-TEST(ConsumerShutdown, StartsInProgressCostOneClusterCall) {
-  constexpr absl::Duration kCreate = absl::Milliseconds(1500);
+constexpr absl::Duration kCreate = absl::Milliseconds(1500);
+
+// Shuts down (StopConsumersAndCloseClusters with `leave_timeout`, `stage`)
+// while two starts are in progress: the control plane creating its topic
+// and a mirror job the first of its three topics, each creation taking
+// kCreate. Returns from when the shutdown began.
+absl::Time StopDuringStarts(absl::Duration leave_timeout,
+                            const std::function<void(std::string)>& stage) {
   auto owned_target = std::make_unique<SlowCreateCluster>("slow", kCreate);
   auto owned_source = std::make_unique<backend::FakeCluster>("source");
   SlowCreateCluster* target = owned_target.get();
@@ -202,16 +203,39 @@ TEST(ConsumerShutdown, StartsInProgressCostOneClusterCall) {
   const absl::Time until = absl::Now() + kWait;
   while (target->creates() < 2 && absl::Now() < until)
     absl::SleepFor(absl::Milliseconds(5));
-  ASSERT_EQ(target->creates(), 2) << "the control topic's and the job's first topic";
+  EXPECT_EQ(target->creates(), 2) << "the control topic's and the job's first topic";
   const absl::Time start = absl::Now();
-  CapturedLog log;
   StopConsumersAndCloseClusters(std::move(consumers), nullptr, std::move(clusters),
-                                kLeaveTimeout, [](std::string) {});
+                                leave_timeout, stage);
+  EXPECT_EQ(target->creates(), 2) << "a creation started after the stop";
+  return start;
+}
+
+// Before, shutdown joined the control plane's start, then waited for the
+// job's whole start (three creations, 3 x the admin call, past the
+// watchdog's margin, which counted none). Now both are told to stop first,
+// and each start ends after its call in progress: one admin call in all.
+TEST(ConsumerShutdown, StartsInProgressCostOneClusterCall) {
+  CapturedLog log;
+  const absl::Time start = StopDuringStarts(kLeaveTimeout, [](std::string) {});
   // 2x: the box is shared; the old code is caught by the creation count.
   EXPECT_LT(absl::Now() - start, 2 * kCreate);
-  EXPECT_EQ(target->creates(), 2) << "a creation started after the stop";
   // A start cut by the shutdown is no failure to warn about.
   EXPECT_THAT(log.text(), ::testing::Not(::testing::HasSubstr("not running")));
+}
+
+// The leaves' window opens once the starts ended: before, it opened first
+// and the starts' cluster call used it up, leaving the mirror jobs and the
+// groups only the floor (2 s).
+TEST(ConsumerShutdown, TheLeavesWindowOpensAfterTheStartsEnded) {
+  constexpr absl::Duration kWindow = absl::Seconds(5);
+  absl::Time deadline = absl::InfinitePast();
+  const absl::Time start =
+      StopDuringStarts(kWindow, [&deadline](const std::string& stage) {
+        if (stage.starts_with("stopping mirror jobs"))
+          deadline = backend::LeaveDeadline(absl::Hours(1));
+      });
+  EXPECT_GE(deadline - start, kWindow + kCreate / 2);
 }
 
 // The value of `series` (name and labels) in `exposition`; -1 when absent.
