@@ -35,8 +35,8 @@ namespace {
 // closing each cluster (its probe's last request, then 2 s for the
 // publishes still waiting), and a little slack.
 absl::Duration ShutdownMargin(const ferry::config::Config& config) {
-  const absl::Duration start_call =
-      ferry::backend::kafka::KafkaCluster::Options{}.admin_timeout;
+  // The nodes' clusters are built with it (server.cc).
+  const absl::Duration start_call = ferry::backend::kafka::KafkaCluster::kAdminTimeout;
   constexpr absl::Duration kDeparture = absl::Seconds(2);
   constexpr absl::Duration kPendingPublishes = absl::Seconds(2);
   constexpr absl::Duration kSlack = absl::Seconds(2);

@@ -103,6 +103,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   backend::kafka::KafkaCluster::Options kafka_options{
       .probe_interval = config.cluster_probe_interval,
       .probe_timeout = config.cluster_probe_timeout,
+      .admin_timeout = backend::kafka::KafkaCluster::kAdminTimeout,
       .publish_timeout = config.publish.timeout,
       .group_session_timeout = config.subscribe.session_timeout};
   std::vector<backend::Cluster*> clusters;
