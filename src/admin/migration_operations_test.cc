@@ -21,31 +21,11 @@
 namespace ferry::admin {
 namespace {
 
+using backend::CommittedCluster;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
-
-// Group "g" (the only one) and the mirror job committed offset 5 of
-// orders/0, which holds [0, 5).
-class CommittedCluster final : public backend::FakeCluster {
- public:
-  using FakeCluster::FakeCluster;
-  absl::StatusOr<std::vector<std::string>> ListGroups() override {
-    return std::vector<std::string>{"g"};
-  }
-  absl::StatusOr<std::map<backend::TopicPartition, int64_t>> CommittedOffsets(
-      const std::string&, const std::vector<std::string>& topics) override {
-    std::map<backend::TopicPartition, int64_t> offsets;
-    for (const std::string& topic : topics) offsets[{topic, 0}] = 5;
-    return offsets;
-  }
-  absl::StatusOr<backend::TopicInfo> DescribeTopic(const std::string& topic) override {
-    backend::PartitionInfo partition;
-    partition.high_watermark = 5;
-    return backend::TopicInfo{.name = topic, .partitions = {partition}};
-  }
-};
 
 class CaughtUpListener final : public control::ControlListener {
  public:

@@ -57,24 +57,6 @@ TEST(TargetResumeOffset, AtTheSourcesEndWithEverythingCopiedIsTheTargetsEnd) {
       << "no position";
 }
 
-// Answers a translation's offset and metadata requests: every group
-// committed offset 5 in each partition, each holding records [0, 5).
-class CommittedCluster final : public backend::FakeCluster {
- public:
-  using FakeCluster::FakeCluster;
-  absl::StatusOr<std::map<backend::TopicPartition, int64_t>> CommittedOffsets(
-      const std::string&, const std::vector<std::string>& topics) override {
-    std::map<backend::TopicPartition, int64_t> offsets;
-    for (const std::string& topic : topics) offsets[{topic, 0}] = 5;
-    return offsets;
-  }
-  absl::StatusOr<backend::TopicInfo> DescribeTopic(const std::string& topic) override {
-    backend::PartitionInfo partition;
-    partition.high_watermark = 5;
-    return backend::TopicInfo{.name = topic, .partitions = {partition}};
-  }
-};
-
 class NeverDoneSink final : public backend::RecordSink {
  public:
   bool Add(const backend::ConsumedRecord&) override { return false; }
@@ -85,6 +67,8 @@ class NeverDoneSink final : public backend::RecordSink {
 // refusal stays recognisable through the job's wrapping, so the stage
 // retries it (backend::RetryRefusedScans, as MoveOffsetsForward and
 // MoveOffsetsBack do) and goes on once those readers closed.
+using backend::CommittedCluster;
+
 TEST(TranslateOffsets, ARefusedScanIsRetriedUntilTheStuckReadersClosed) {
   CommittedCluster source("a");
   CommittedCluster target("b");
