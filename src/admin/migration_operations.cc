@@ -8,6 +8,7 @@
 #include <set>
 
 #include "api/convert.h"
+#include "backend/partition_scan.h"
 #include "common/topic_name.h"
 #include "mirror/mirror_job.h"
 #include "mirror/offset_translator.h"
@@ -33,6 +34,19 @@ int64_t HighWatermark(const backend::TopicInfo& info, int32_t partition) {
              ? info.partitions[partition].high_watermark
              : -1;
 }
+
+// A translation's error: scans still refused at the stage's bound (each
+// retried within it) name the group and what to do; others are as they are.
+absl::Status TranslationError(const std::string& group, const absl::Status& status,
+                              std::string_view then) {
+  if (!backend::IsScanRefused(status)) return status;
+  return absl::UnavailableError(
+      fmt::format("group {}: {}; {}", group, std::string(status.message()), then));
+}
+
+// Left of a write hold (migration.max_write_hold) when a retry inside it
+// gives up: releasing it and resuming the groups take a few admin calls.
+constexpr absl::Duration kWriteHoldMargin = absl::Seconds(5);
 
 bool IsDone(const control::MigrationState& state) {
   return std::find(kDone.begin(), kDone.end(), state.stage) != kDone.end();
@@ -380,7 +394,10 @@ absl::Status MigrationOperations::RollbackReads(control::MigrationState& state,
         return s;
       }
       steps.Done("acknowledged messages committed on " + state.to);
-      if (absl::Status s = MoveOffsetsBack(state, false, earlier, steps); !s.ok()) {
+      if (absl::Status s =
+              MoveOffsetsBack(state, false, earlier, absl::InfiniteFuture(),
+                              "run rollback again (the groups stay paused)", steps);
+          !s.ok()) {
         return s;
       }
     }
@@ -436,6 +453,7 @@ absl::Status MigrationOperations::RollbackWrites(control::MigrationState& state,
     absl::StatusOr<int64_t> held =
         Issue(control::WriteHoldCommand{.topic = topic, .held = true});
     if (!held.ok()) return held.status();
+    const absl::Time hold_start = absl::Now();
     // Any failure below releases the hold and resumes the groups: the topic
     // works on B as before, and rollback can run again.
     auto fail = [&](absl::Status status) -> absl::Status {
@@ -467,7 +485,11 @@ absl::Status MigrationOperations::RollbackWrites(control::MigrationState& state,
       return fail(s);
     }
     steps.Done("acknowledged messages committed on " + state.to);
-    if (absl::Status s = MoveOffsetsBack(state, true, earlier, steps); !s.ok()) {
+    if (absl::Status s = MoveOffsetsBack(
+            state, true, earlier, hold_start + options_.max_write_hold - kWriteHoldMargin,
+            "run rollback again (the write hold was released and the groups resumed)",
+            steps);
+        !s.ok()) {
       return fail(s);
     }
     if (absl::Status s = RouteTo(topic, {state.from}, state.from); !s.ok()) {
@@ -493,6 +515,10 @@ absl::Status MigrationOperations::RollbackWrites(control::MigrationState& state,
   if (absl::Status s = control_->PutMigration(state); !s.ok()) return s;
   steps.Done("mirrors stopped");
   return absl::OkStatus();
+}
+
+bool MigrationOperations::Stopping() const {
+  return options_.stopping && options_.stopping();
 }
 
 absl::Status MigrationOperations::StopMirror(const std::string& name) {
@@ -641,10 +667,17 @@ absl::Status MigrationOperations::MoveOffsetsForward(control::MigrationState& st
     mirror::ForwardHints hints;
     if (auto it = earlier.find(group); it != earlier.end()) hints.earlier = it->second;
     while (true) {
-      absl::StatusOr<std::vector<mirror::Translation>> translated =
-          mirror::TranslateOffsets(ForwardSpec(state), group, from, to,
-                                   {.timeout = absl::Seconds(30)}, hints);
-      if (!translated.ok()) return translated.status();
+      absl::StatusOr<std::vector<mirror::Translation>> translated;
+      auto translate = [&] {
+        translated = mirror::TranslateOffsets(ForwardSpec(state), group, from, to,
+                                              {.timeout = absl::Seconds(30)}, hints);
+        return translated.status();
+      };
+      if (absl::Status s = backend::RetryRefusedScans(
+              give_up, [this] { return Stopping(); }, translate);
+          !s.ok()) {
+        return TranslationError(group, s, "run the stage again (the groups stay paused)");
+      }
       // B's end, read before A's: when the group is at A's end and the
       // mirror copied everything below it, B's end (read first) holds no
       // copy of a later record.
@@ -667,6 +700,7 @@ absl::Status MigrationOperations::MoveOffsetsForward(control::MigrationState& st
       }
       if (complete) break;
       hints.earlier = *std::move(translated);
+      if (Stopping()) return absl::CancelledError("the node is stopping");
       if (absl::Now() >= give_up) {
         return absl::DeadlineExceededError(fmt::format(
             "group {}: the mirror has not copied its committed offsets on {} within {}; "
@@ -737,17 +771,26 @@ MigrationOperations::EarlierReturns MigrationOperations::TranslateBackEarly(
 absl::Status MigrationOperations::MoveOffsetsBack(const control::MigrationState& state,
                                                   bool copied_back,
                                                   const EarlierReturns& earlier,
-                                                  Steps& steps) {
+                                                  absl::Time give_up_by,
+                                                  std::string_view then, Steps& steps) {
   for (const std::string& group : state.groups) {
-    const absl::Time give_up = absl::Now() + options_.mirror_timeout;
+    const absl::Time started = absl::Now();
+    const absl::Time give_up = std::min(started + options_.mirror_timeout, give_up_by);
     std::map<backend::TopicPartition, int64_t> source;
     while (true) {
-      absl::StatusOr<std::vector<mirror::ReturnPosition>> positions =
-          mirror::TranslateBack(ForwardSpec(state), group, *clusters_.at(state.from),
-                                *clusters_.at(state.to), copied_back,
-                                ReturnHintsFor(state, earlier, group),
-                                {.timeout = absl::Seconds(30)});
-      if (!positions.ok()) return positions.status();
+      absl::StatusOr<std::vector<mirror::ReturnPosition>> positions;
+      auto translate = [&] {
+        positions = mirror::TranslateBack(
+            ForwardSpec(state), group, *clusters_.at(state.from), *clusters_.at(state.to),
+            copied_back, ReturnHintsFor(state, earlier, group),
+            {.timeout = absl::Seconds(30)});
+        return positions.status();
+      };
+      if (absl::Status s = backend::RetryRefusedScans(
+              give_up, [this] { return Stopping(); }, translate);
+          !s.ok()) {
+        return TranslationError(group, s, then);
+      }
       source.clear();
       const mirror::ReturnPosition* unknown = nullptr;
       for (const mirror::ReturnPosition& p : *positions) {
@@ -758,14 +801,14 @@ absl::Status MigrationOperations::MoveOffsetsBack(const control::MigrationState&
         }
       }
       if (unknown == nullptr) break;
+      if (Stopping()) return absl::CancelledError("the node is stopping");
       if (absl::Now() >= give_up) {
         return absl::DeadlineExceededError(fmt::format(
             "group {}: its committed offset {} on {} in {}/{} could not be translated "
-            "back to {} within {} (the records before it were not all read); run "
-            "rollback again (the groups stay paused)",
+            "back to {} within {} (the records before it were not all read); {}",
             group, unknown->target_offset, state.to, unknown->partition.topic,
             unknown->partition.partition, state.from,
-            absl::FormatDuration(options_.mirror_timeout)));
+            absl::FormatDuration(absl::Now() - started), then));
       }
       absl::SleepFor(kPoll);
     }

@@ -27,8 +27,10 @@
 // Blocking (broker requests, barriers, waiting for the mirror): for the
 // Admin service's sync threads.
 
+#include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -52,6 +54,11 @@ class MigrationOperations {
     // How long a paused group's committed offsets must stay unchanged
     // before they count as settled (acks of delivered messages committed).
     absl::Duration settle = absl::Seconds(1);
+    // The nodes' migration.max_write_hold: work inside a write hold ends
+    // before the nodes release it themselves.
+    absl::Duration max_write_hold = absl::Seconds(30);
+    // True once the node stops: waits inside a stage end (CANCELLED).
+    std::function<bool()> stopping = {};
   };
 
   // Everything must outlive this object; `control` may be null (no cluster
@@ -124,8 +131,12 @@ class MigrationOperations {
   // Commits on A, per group, where it resumes there after reading B;
   // `copied_back`: B's own records were copied to A (RollbackWrites);
   // `earlier`: TranslateBackEarly's answers, continued from.
+  // Retries end by `give_up_by` (a write hold's end) at the latest; a
+  // failure's status ends with `then` (what to do, the groups' state).
   absl::Status MoveOffsetsBack(const control::MigrationState& state, bool copied_back,
-                               const EarlierReturns& earlier, Steps& steps);
+                               const EarlierReturns& earlier, absl::Time give_up_by,
+                               std::string_view then, Steps& steps);
+  bool Stopping() const;
   // Waits until `mirror` committed every record below `ends` per partition;
   // on timeout the status says what was waited for and `then`.
   absl::Status AwaitMirrored(const std::string& mirror, const std::string& cluster,

@@ -156,6 +156,28 @@ class FakeCluster : public Cluster {
       ABSL_GUARDED_BY(mu_);
 };
 
+// Answers an offset translation's offset and metadata requests: one group,
+// "g", and every group asked about committed offset 5 in partition 0 of
+// each topic, which holds records [0, 5).
+class CommittedCluster final : public FakeCluster {
+ public:
+  using FakeCluster::FakeCluster;
+  absl::StatusOr<std::vector<std::string>> ListGroups() override {
+    return std::vector<std::string>{"g"};
+  }
+  absl::StatusOr<std::map<TopicPartition, int64_t>> CommittedOffsets(
+      const std::string&, const std::vector<std::string>& topics) override {
+    std::map<TopicPartition, int64_t> offsets;
+    for (const std::string& topic : topics) offsets[{topic, 0}] = 5;
+    return offsets;
+  }
+  absl::StatusOr<TopicInfo> DescribeTopic(const std::string& topic) override {
+    PartitionInfo partition;
+    partition.high_watermark = 5;
+    return TopicInfo{.name = topic, .partitions = {partition}};
+  }
+};
+
 // Holds the members leaving `cluster` (FakeCluster::HoldLeaving) while it
 // lives, at most `longest`: code that waits for a leave without a bound
 // then returns late (a test's timing assertion fails) instead of hanging.

@@ -18,7 +18,8 @@ struct Leaving {
   // Clusters CloseClusters kept.
   std::vector<std::unique_ptr<Cluster>> kept ABSL_GUARDED_BY(mu);
   absl::Time deadline ABSL_GUARDED_BY(mu) = absl::InfiniteFuture();
-  std::map<ConsumerKind, int64_t> abandoned ABSL_GUARDED_BY(mu);
+  // By kind and cluster name.
+  std::map<std::pair<ConsumerKind, std::string>, int64_t> abandoned ABSL_GUARDED_BY(mu);
 };
 
 Leaving& State() {
@@ -43,9 +44,11 @@ struct Leave {
 std::vector<std::string> LeaveWithin(std::map<std::string, LeavingMember> members,
                                      absl::Duration bound) {
   std::vector<std::pair<std::string, std::shared_ptr<Leave>>> leaves;
-  std::map<std::string, ConsumerKind> members_kind;
+  // What each member is counted by when abandoned: its kind and cluster.
+  std::map<std::string, std::pair<ConsumerKind, std::string>> counted_as;
   for (auto& [name, leaving] : members) {
-    members_kind[name] = leaving.kind;
+    counted_as[name] = {leaving.kind,
+                        leaving.cluster == nullptr ? "" : leaving.cluster->name()};
     auto leave = std::make_shared<Leave>();
     leave->leaving = std::move(leaving);
     const Cluster* cluster = leave->leaving.cluster;
@@ -69,7 +72,7 @@ std::vector<std::string> LeaveWithin(std::map<std::string, LeavingMember> member
     Leaving& state = State();
     absl::MutexLock lock(&state.mu);
     for (const std::string& name : abandoned) {
-      ++state.abandoned[members_kind.at(name)];
+      ++state.abandoned[counted_as.at(name)];
     }
   }
   return abandoned;
@@ -89,10 +92,10 @@ std::string_view KindName(ConsumerKind kind) {
   return "unknown";
 }
 
-int64_t ConsumersAbandoned(ConsumerKind kind) {
+int64_t ConsumersAbandoned(ConsumerKind kind, std::string_view cluster) {
   Leaving& state = State();
   absl::MutexLock lock(&state.mu);
-  auto it = state.abandoned.find(kind);
+  auto it = state.abandoned.find(std::pair<ConsumerKind, std::string>(kind, cluster));
   return it == state.abandoned.end() ? 0 : it->second;
 }
 

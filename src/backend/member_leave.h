@@ -36,7 +36,7 @@
 
 namespace ferry::backend {
 
-// What a leaving consumer is (ferry_consumers_abandoned{kind}).
+// What a leaving consumer is (ferry_consumers_abandoned_total{kind}).
 enum class ConsumerKind { kGroupMember, kMirrorJob, kControlReader, kPartitionScan };
 inline constexpr ConsumerKind kConsumerKinds[] = {
     ConsumerKind::kGroupMember, ConsumerKind::kMirrorJob, ConsumerKind::kControlReader,
@@ -75,8 +75,10 @@ absl::Duration LeaveFloor(absl::Duration bound);
 // deadline set if earlier, but not before now + LeaveFloor(bound).
 absl::Time LeaveDeadline(absl::Duration bound);
 
-// Consumers of `kind` LeaveWithin abandoned since the process started.
-int64_t ConsumersAbandoned(ConsumerKind kind);
+// Consumers of `kind` joined on the cluster named `cluster` that LeaveWithin
+// abandoned since the process started (process-wide: one count per event,
+// whoever exports it).
+int64_t ConsumersAbandoned(ConsumerKind kind, std::string_view cluster);
 
 // Members being destroyed now, abandoned ones included: tests wait for 0
 // before destroying what a member uses (a fake cluster).

@@ -102,11 +102,11 @@ TEST(LeaveOneWithinTest, AnAbandonedMemberNoLongerReachesItsOwner) {
   ASSERT_TRUE(member.ok()) << member.status();
   FakeGroupMember* fake = cluster.members("g").back();
   fake->Assign({{.partition = {"t", 0}, .next_offset = 0}});  // revoked as it leaves
-  const int64_t abandoned_before = ConsumersAbandoned(ConsumerKind::kPartitionScan);
+  const int64_t abandoned_before = ConsumersAbandoned(ConsumerKind::kPartitionScan, "c");
   EXPECT_FALSE(LeaveOneWithin(*std::move(member), listener, &cluster,
                               ConsumerKind::kPartitionScan, absl::Milliseconds(50),
                               "test reader"));
-  EXPECT_EQ(ConsumersAbandoned(ConsumerKind::kPartitionScan), abandoned_before + 1);
+  EXPECT_EQ(ConsumersAbandoned(ConsumerKind::kPartitionScan, "c"), abandoned_before + 1);
   owner.reset();  // under ASan: the revoke would reach it after this
   release.Notify();
   ASSERT_TRUE(AwaitNoMembersLeaving(absl::Seconds(10)));

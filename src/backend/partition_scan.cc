@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/cord.h"
 #include "absl/synchronization/mutex.h"
 #include "backend/member_leave.h"
 
@@ -22,55 +24,104 @@ constexpr absl::Duration kCheckInterval = absl::Milliseconds(50);
 // this; only a stuck broker client takes longer. The admin call waiting for
 // the scan answers at most this much later.
 constexpr absl::Duration kReaderCloseTimeout = absl::Seconds(2);
-// Abandoned readers of one cluster still closing (each with its broker
-// client's threads and sockets) past which new scans are refused: retries
-// of an admin call against a stuck cluster must not pile them up.
+// Abandoned readers of one cluster still closing past which new scans are
+// refused: any scanning reader may be abandoned (its broker client's threads
+// and sockets stay), so retries of an admin call against a stuck cluster
+// would pile them up. While any is abandoned, scanning and abandoned readers
+// together stay below this too: every new scan may be abandoned as well.
 constexpr int kMaxAbandonedReaders = 3;
+// Scans of one cluster at once on a healthy cluster; a further scan waits
+// for a slot (console pages, translations, migration stages share them).
+constexpr int kMaxScanningReaders = 16;
 
-// Per cluster, the abandoned readers not finished yet. Never destroyed: a
-// reader may finish at exit.
-struct AbandonedReaders {
+// Per cluster, the readers alive. Never destroyed: a reader may finish at
+// exit.
+struct LiveReaders {
   absl::Mutex mu;
-  std::map<const Cluster*, int> count ABSL_GUARDED_BY(mu);
+  struct Count {
+    int scanning = 0;
+    int abandoned = 0;  // not finished closing yet
+  };
+  std::map<const Cluster*, Count> by_cluster ABSL_GUARDED_BY(mu);
+  absl::CondVar slot_freed;  // signalled whenever a count goes down
 };
 
-AbandonedReaders& AbandonedState() {
-  static AbandonedReaders* const abandoned = new AbandonedReaders;
-  return *abandoned;
+LiveReaders& ReadersState() {
+  static LiveReaders* const readers = new LiveReaders;
+  return *readers;
 }
 
-int AbandonedReadersOf(const Cluster* cluster) {
-  AbandonedReaders& abandoned = AbandonedState();
-  absl::MutexLock lock(&abandoned.mu);
-  auto it = abandoned.count.find(cluster);
-  return it == abandoned.count.end() ? 0 : it->second;
-}
-
-// Lives as long as the reader's listener, so until the reader is gone (the
-// leaving thread releases it last); counts the reader while abandoned.
-class ReaderClosing {
+// A reader's place among its cluster's readers, taken before it starts and
+// held until it is gone: the scan's or, once abandoned, the leaving thread's
+// (it releases the listener, so this, last).
+class ReaderSlot {
  public:
-  ReaderClosing(const Cluster* cluster, std::shared_ptr<CuttableListener> listener)
-      : cluster_(cluster), listener_(std::move(listener)) {}
-  ~ReaderClosing() {
-    AbandonedReaders& abandoned = AbandonedState();
-    absl::MutexLock lock(&abandoned.mu);
-    if (abandoned_ && --abandoned.count[cluster_] == 0) abandoned.count.erase(cluster_);
+  // The slot, taken in the same step as the counts are checked (concurrent
+  // scans cannot all pass one check). Waits until `deadline` while
+  // kMaxScanningReaders scan; UNAVAILABLE (IsScanRefused) while abandoned
+  // readers still close, or when no slot was free by `deadline`.
+  static absl::StatusOr<std::shared_ptr<ReaderSlot>> Take(
+      const Cluster& cluster, std::shared_ptr<CuttableListener> listener,
+      absl::Time deadline) {
+    LiveReaders& readers = ReadersState();
+    absl::MutexLock lock(&readers.mu);
+    bool timed_out = false;
+    while (true) {
+      // Looked up again after each wait: an entry at zero is erased.
+      LiveReaders::Count& count = readers.by_cluster[&cluster];
+      if (count.abandoned > 0 &&
+          count.abandoned + count.scanning >= kMaxAbandonedReaders) {
+        return Refusal(fmt::format(
+            "cluster {}: {} readers are closing past their bound (its broker client "
+            "is stuck) and {} scanning",
+            cluster.name(), count.abandoned, count.scanning));
+      }
+      if (count.scanning < kMaxScanningReaders) {
+        ++count.scanning;
+        return std::shared_ptr<ReaderSlot>(new ReaderSlot(&cluster, std::move(listener)));
+      }
+      if (timed_out) {
+        return Refusal(fmt::format("cluster {}: {} scans running, none ended in time",
+                                   cluster.name(), count.scanning));
+      }
+      timed_out = readers.slot_freed.WaitWithDeadline(&readers.mu, deadline);
+    }
   }
-  ReaderClosing(const ReaderClosing&) = delete;
-  ReaderClosing& operator=(const ReaderClosing&) = delete;
+
+  ~ReaderSlot() {
+    LiveReaders& readers = ReadersState();
+    absl::MutexLock lock(&readers.mu);
+    LiveReaders::Count& count = readers.by_cluster[cluster_];
+    --(abandoned_ ? count.abandoned : count.scanning);
+    if (count.scanning == 0 && count.abandoned == 0) readers.by_cluster.erase(cluster_);
+    readers.slot_freed.SignalAll();
+  }
+  ReaderSlot(const ReaderSlot&) = delete;
+  ReaderSlot& operator=(const ReaderSlot&) = delete;
 
   void MarkAbandoned() {
-    AbandonedReaders& abandoned = AbandonedState();
-    absl::MutexLock lock(&abandoned.mu);
+    LiveReaders& readers = ReadersState();
+    absl::MutexLock lock(&readers.mu);
+    LiveReaders::Count& count = readers.by_cluster[cluster_];
+    --count.scanning;
+    ++count.abandoned;
     abandoned_ = true;
-    ++abandoned.count[cluster_];
+    readers.slot_freed.SignalAll();  // waiting scans are refused now
   }
 
  private:
+  static absl::Status Refusal(const std::string& message) {
+    absl::Status refused = absl::UnavailableError(message);
+    refused.SetPayload(kScanRefusedPayload, absl::Cord("1"));
+    return refused;
+  }
+
+  ReaderSlot(const Cluster* cluster, std::shared_ptr<CuttableListener> listener)
+      : cluster_(cluster), listener_(std::move(listener)) {}
+
   const Cluster* const cluster_;
   const std::shared_ptr<CuttableListener> listener_;
-  bool abandoned_ = false;  // guarded by AbandonedState().mu
+  bool abandoned_ = false;  // guarded by ReadersState().mu
 };
 
 class Scan final : public GroupMemberListener {
@@ -179,16 +230,47 @@ class Scan final : public GroupMemberListener {
 
 }  // namespace
 
+bool IsScanRefused(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable &&
+         status.GetPayload(kScanRefusedPayload).has_value();
+}
+
+absl::Status RetryRefusedScans(absl::Time give_up, absl::FunctionRef<bool()> cancelled,
+                               absl::FunctionRef<absl::Status()> attempt) {
+  constexpr absl::Duration kFirstWait = absl::Milliseconds(100);
+  constexpr absl::Duration kLongestWait = absl::Seconds(2);
+  // How late a cancellation is noticed while waiting.
+  constexpr absl::Duration kCancelCheck = absl::Milliseconds(100);
+  const absl::Time start = absl::Now();
+  absl::Duration wait = kFirstWait;
+  for (int attempts = 1;; ++attempts) {
+    absl::Status status = attempt();
+    if (!IsScanRefused(status)) return status;
+    const absl::Time now = absl::Now();
+    if (now >= give_up) {
+      absl::Status refused = absl::UnavailableError(fmt::format(
+          "partition scans refused for {} ({} attempts), last: {}",
+          absl::FormatDuration(now - start), attempts, std::string(status.message())));
+      refused.SetPayload(kScanRefusedPayload, absl::Cord("1"));
+      return refused;
+    }
+    const absl::Time next = std::min(now + wait, give_up);
+    for (absl::Time t = now; t < next; t = absl::Now()) {
+      if (cancelled()) {
+        return absl::CancelledError(fmt::format(
+            "cancelled while partition scans were refused ({} attempts), last: {}",
+            attempts, std::string(status.message())));
+      }
+      absl::SleepFor(std::min(kCancelCheck, next - t));
+    }
+    wait = std::min(2 * wait, kLongestWait);
+  }
+}
+
 absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
                             const std::map<TopicPartition, PartitionToScan>& partitions,
                             absl::Time deadline, absl::Duration quiet) {
   if (partitions.empty()) return absl::OkStatus();
-  if (const int stuck = AbandonedReadersOf(&cluster); stuck >= kMaxAbandonedReaders) {
-    return absl::UnavailableError(fmt::format(
-        "cluster {}: {} earlier readers are still closing (its broker client is "
-        "stuck); retry in a few seconds",
-        cluster.name(), stuck));
-  }
   std::vector<std::string> topics;
   bool all_positioned = true;
   for (const auto& [tp, target] : partitions) {
@@ -199,6 +281,9 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
   // The reader may be abandoned while closing, and call back after `scan`
   // is gone.
   auto listener = std::make_shared<CuttableListener>(&scan);
+  absl::StatusOr<std::shared_ptr<ReaderSlot>> slot =
+      ReaderSlot::Take(cluster, listener, deadline);
+  if (!slot.ok()) return slot.status();
   // Starting at the end when every partition is moved anyway: nothing is
   // fetched before the seeks.
   auto reader = cluster.JoinGroup(
@@ -213,14 +298,13 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
   const bool finished = scan.Wait(deadline, quiet);
   // Stops the reader before `scan` goes; bounded, as the admin call or
   // migration step waiting for this must answer.
-  auto closing = std::make_shared<ReaderClosing>(&cluster, listener);
   if (!LeaveOneWithin(
-          *std::move(reader), std::shared_ptr<CuttableListener>(closing, listener.get()),
+          *std::move(reader), std::shared_ptr<CuttableListener>(*slot, listener.get()),
           &cluster, ConsumerKind::kPartitionScan, kReaderCloseTimeout,
           fmt::format("reader {} of cluster {}", reader_name, cluster.name()))) {
-    closing->MarkAbandoned();
+    (*slot)->MarkAbandoned();
   }
-  closing.reset();
+  slot->reset();
   if (finished) return absl::OkStatus();
   return absl::DeadlineExceededError(
       fmt::format("reading {} of cluster {} did not finish in time",

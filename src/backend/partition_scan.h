@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "backend/cluster.h"
@@ -45,9 +46,28 @@ struct PartitionToScan {
 // (transaction markers, compaction); a `quiet` too short can only leave a
 // sink without its answer, never give it a wrong record.
 // DEADLINE_EXCEEDED when `deadline` passed first; the cluster's error when
-// the reader cannot be created.
+// the reader cannot be created. Up to 16 scans of a cluster run at once; a
+// further one waits for a slot until `deadline`. UNAVAILABLE (IsScanRefused)
+// without trying while the cluster's abandoned readers (closing past their
+// bound: a stuck broker client) and scans number 3 or more, at least one
+// abandoned; or when no slot was free by `deadline`.
 absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
                             const std::map<TopicPartition, PartitionToScan>& partitions,
                             absl::Time deadline, absl::Duration quiet);
+
+// The payload marking ScanPartitions' refusal: whoever rewraps the status
+// keeps it.
+inline constexpr char kScanRefusedPayload[] = "ferry.dev/scan-refused";
+// True for ScanPartitions' refusal: a scan may succeed once the cluster's
+// abandoned readers finished closing.
+bool IsScanRefused(const absl::Status& status);
+
+// Calls `attempt` again while it returns a refused scan (IsScanRefused),
+// waiting 100 ms, doubling up to 2 s, between calls, until `give_up`. Then
+// UNAVAILABLE (still IsScanRefused) saying for how long and how often scans
+// were refused, with the last refusal. CANCELLED once `cancelled` (checked
+// while waiting, every 100 ms) is true. Any other status is returned at once.
+absl::Status RetryRefusedScans(absl::Time give_up, absl::FunctionRef<bool()> cancelled,
+                               absl::FunctionRef<absl::Status()> attempt);
 
 }  // namespace ferry::backend

@@ -4,8 +4,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <functional>
 #include <thread>
+#include <vector>
 
+#include "absl/strings/cord.h"
+#include "absl/synchronization/barrier.h"
 #include "backend/fake_cluster.h"
 #include "backend/member_leave.h"
 
@@ -55,10 +60,163 @@ TEST(ScanPartitionsTest, ScansAreRefusedWhileTooManyAbandonedReadersStillClose) 
     for (std::thread& thread : stuck) thread.join();
     absl::Status refused = scan();
     EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
-    EXPECT_THAT(std::string(refused.message()), ::testing::HasSubstr("retry"));
+    EXPECT_THAT(
+        std::string(refused.message()),
+        ::testing::AllOf(::testing::HasSubstr("3 readers are closing past their bound"),
+                         ::testing::Not(::testing::HasSubstr("retry"))));
+    EXPECT_TRUE(IsScanRefused(refused));
   }
   ASSERT_TRUE(AwaitNoMembersLeaving(absl::Seconds(10)));
   EXPECT_EQ(scan().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+// Runs `scans` scans of `cluster` started together, each ending at its
+// deadline (the fake reader is assigned nothing); the ith waits `delay(i)`
+// first and ends `length(i)` after starting. Counts those refused.
+struct ScanCounts {
+  int ran = 0;
+  int refused = 0;
+};
+ScanCounts ScanTogether(FakeCluster& cluster, int scans,
+                        const std::function<absl::Duration(int)>& delay,
+                        const std::function<absl::Duration(int)>& length) {
+  NeverDoneSink sink;
+  std::atomic<int> ran = 0;
+  std::atomic<int> refused = 0;
+  absl::Barrier start(scans);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < scans; ++i) {
+    threads.emplace_back([&, i] {
+      start.Block();
+      absl::SleepFor(delay(i));
+      absl::Status s =
+          ScanPartitions(cluster, "scan", {{{"t", 0}, {.end = 1, .sink = &sink}}},
+                         absl::Now() + length(i), absl::Milliseconds(50));
+      if (IsScanRefused(s)) {
+        ++refused;
+      } else {
+        EXPECT_EQ(s.code(), absl::StatusCode::kDeadlineExceeded) << s;
+        ++ran;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  return {.ran = ran, .refused = refused};
+}
+
+absl::Duration Zero(int) { return absl::ZeroDuration(); }
+absl::Duration Short(int) { return absl::Milliseconds(300); }
+
+// A healthy cluster serves several operators' console pages and
+// translations at once; before, a fourth scan was refused.
+TEST(ScanPartitionsTest, ScansOfAHealthyClusterRunTogether) {
+  FakeCluster cluster("healthy");
+  cluster.AddTopic("t", 1);
+  const ScanCounts counts = ScanTogether(cluster, 8, Zero, Short);
+  EXPECT_EQ(counts.ran, 8);
+  EXPECT_EQ(counts.refused, 0);
+}
+
+// Past 16 scans at once a scan waits for a slot instead of being refused.
+TEST(ScanPartitionsTest, AScanPastTheLimitWaitsForASlot) {
+  FakeCluster cluster("busy");
+  cluster.AddTopic("t", 1);
+  const ScanCounts counts = ScanTogether(
+      cluster, 20,
+      [](int i) { return i < 16 ? absl::ZeroDuration() : absl::Milliseconds(100); },
+      [](int i) { return i < 16 ? absl::Milliseconds(300) : absl::Seconds(2); });
+  EXPECT_EQ(counts.ran, 20);
+  EXPECT_EQ(counts.refused, 0);
+}
+
+// Scans started together against a stuck cluster: before, each checked the
+// count of abandoned readers (0) and only then started, so every one was
+// abandoned. Now a scan takes its place in the same step as the check: at
+// most 16 run (and are abandoned), the others wait and are refused; while
+// those close every new scan is refused.
+TEST(ScanPartitionsTest, ScansStartedTogetherStayWithinTheCap) {
+  FakeCluster cluster("race");
+  cluster.AddTopic("t", 1);
+  {
+    LeaveHold hold(cluster, absl::Seconds(10));
+    const ScanCounts counts = ScanTogether(cluster, 20, Zero, Short);
+    EXPECT_EQ(counts.ran, 16);
+    EXPECT_EQ(counts.refused, 4);
+    EXPECT_LE(MembersLeaving(&cluster), 16);
+    const ScanCounts later = ScanTogether(cluster, 4, Zero, Short);
+    EXPECT_EQ(later.refused, 4);
+    EXPECT_LE(MembersLeaving(&cluster), 16);
+  }
+  ASSERT_TRUE(AwaitNoMembersLeaving(absl::Seconds(10)));
+}
+
+absl::Status Refusal() {
+  absl::Status refused = absl::UnavailableError("cluster c: readers still closing");
+  refused.SetPayload(kScanRefusedPayload, absl::Cord("1"));
+  return refused;
+}
+
+bool Never() { return false; }
+
+TEST(RetryRefusedScansTest, RetriesARefusalUntilTheScanRuns) {
+  int attempts = 0;
+  absl::Status s = RetryRefusedScans(absl::Now() + absl::Seconds(10), Never, [&attempts] {
+    return ++attempts < 3 ? Refusal() : absl::OkStatus();
+  });
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_EQ(attempts, 3);
+}
+
+// Within the caller's bound (a migration stage's mirror_timeout), then a
+// status saying what happened, still recognisable as a refusal. Between
+// attempts it waits (100 ms, then 200 ms): no spin.
+TEST(RetryRefusedScansTest, GivesUpAtTheBoundSayingForHowLong) {
+  std::vector<absl::Time> attempts;
+  const absl::Time start = absl::Now();
+  absl::Status s = RetryRefusedScans(start + absl::Milliseconds(500), Never, [&attempts] {
+    attempts.push_back(absl::Now());
+    return Refusal();
+  });
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(IsScanRefused(s));
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::AllOf(::testing::HasSubstr("refused for"),
+                               ::testing::HasSubstr("readers still closing")));
+  EXPECT_GE(took, absl::Milliseconds(500));
+  ASSERT_GE(attempts.size(), 2u);
+  EXPECT_GE(attempts[1] - attempts[0], absl::Milliseconds(100));
+  if (attempts.size() >= 3) {
+    EXPECT_GE(attempts[2] - attempts[1], absl::Milliseconds(200));
+  }
+}
+
+// A node stopping ends the wait: gRPC waits for the handler past the
+// shutdown grace otherwise.
+TEST(RetryRefusedScansTest, EndsWhenCancelled) {
+  const absl::Time start = absl::Now();
+  int attempts = 0;
+  absl::Status s = RetryRefusedScans(
+      start + absl::Seconds(30),
+      [start] { return absl::Now() - start >= absl::Milliseconds(250); },
+      [&attempts] {
+        ++attempts;
+        return Refusal();
+      });
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+  EXPECT_GE(attempts, 1);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
+TEST(RetryRefusedScansTest, ReturnsOtherErrorsAtOnce) {
+  int attempts = 0;
+  absl::Status s = RetryRefusedScans(absl::Now() + absl::Seconds(10), Never, [&attempts] {
+    ++attempts;
+    return absl::UnavailableError("broker down");  // no refusal: not retried here
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(IsScanRefused(s));
+  EXPECT_EQ(attempts, 1);
 }
 
 }  // namespace

@@ -216,8 +216,10 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "mirror "
      "jobs and again for the groups when an earlier step used it up) and the clusters "
      "close; if shutdown has not finished by the margin subscribe.leave_timeout and "
-     "cluster_probe.timeout give (29s after the grace with the defaults and one "
-     "cluster), ferryd logs what was still running and exits with code 3.",
+     "cluster_probe.timeout give (53s after the grace with the defaults and one "
+     "cluster, 30s of it for a Kafka admin call of the control topic's or a mirror "
+     "job's start in progress), ferryd logs what was still running and exits with "
+     "code 3.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::ZeroDuration(), absl::Minutes(5),
                               c.shutdown_grace);
@@ -299,7 +301,8 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "How long a node waits for one member of a consumer group to leave (final "
      "commit, closing its broker consumer) when the group goes idle, stops reading a "
      "cluster, or the node shuts down. A member still leaving then is abandoned: an "
-     "error names the group and cluster, ferry_subscribe_leaves_abandoned_total counts "
+     "error names the group and cluster, ferry_consumers_abandoned_total{kind=\"group\"} "
+     "counts "
      "it, and its broker client is left to finish on its own (memory and threads stay "
      "allocated until it does); what was acked since the last commit is delivered "
      "again. Other groups leave meanwhile. Also the bound on a mirror job's member "
@@ -308,8 +311,9 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "ferry_consumers_closing shows those still closing). At shutdown all of them "
      "(reader, mirror jobs, groups) share one leave_timeout, from when the control "
      "plane stops, but each step gets at least min(leave_timeout, 2s); the watchdog "
-     "ends the node at shutdown.grace + 2 x cluster_probe.timeout + 4s + leave_timeout "
-     "+ 2 x min(leave_timeout, 2s) + (cluster_probe.timeout + 2s) per cluster.",
+     "ends the node at shutdown.grace + 30s (one admin call of a start in progress: the "
+     "control topic's, a mirror job's) + 4s + leave_timeout + 2 x min(leave_timeout, "
+     "2s) + (cluster_probe.timeout + 2s) per cluster.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::Seconds(1), absl::Seconds(10),
                               c.subscribe.leave_timeout);

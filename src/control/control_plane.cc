@@ -50,14 +50,21 @@ ControlPlane::ControlPlane(backend::Cluster* cluster, Options options,
   heartbeat_ = std::thread([this] { Heartbeat(); });
 }
 
-ControlPlane::~ControlPlane() {
-  bool ready;
+void ControlPlane::EndStart() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    ready = topic_ready_;
   }
   if (starter_.joinable()) starter_.join();
+}
+
+ControlPlane::~ControlPlane() {
+  EndStart();
+  bool ready;
+  {
+    absl::MutexLock lock(&mu_);
+    ready = topic_ready_;
+  }
   if (heartbeat_.joinable()) heartbeat_.join();
   // Others stop waiting for this node at once instead of after node_timeout.
   if (ready) {
@@ -122,6 +129,12 @@ absl::Status ControlPlane::EnsureTopic() {
     return absl::OkStatus();
   }
   if (info.status().code() != absl::StatusCode::kNotFound) return info.status();
+  {
+    // A stopping node waits for one call of its start at most (the
+    // watchdog's margin counts one admin_timeout).
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return absl::CancelledError("the node is stopping");
+  }
   absl::Status created =
       cluster_->CreateTopic(options_.topic, 1, -1,
                             // Hourly segments: Kafka compacts only closed
@@ -147,7 +160,8 @@ void ControlPlane::Run() {
             : absl::UnavailableError(known.error.empty() ? "waiting for the first probe"
                                                          : known.error);
     if (status.ok()) break;
-    if (known.state != backend::ClusterState::kConnecting) {
+    if (known.state != backend::ClusterState::kConnecting &&
+        status.code() != absl::StatusCode::kCancelled) {
       spdlog::warn("control topic {} on cluster {}: {} (retrying)", options_.topic,
                    cluster_->name(), std::string(status.message()));
     }

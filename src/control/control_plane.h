@@ -102,6 +102,10 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   // Writes this node's departure record (waiting up to 2 s for it) and
   // closes the reader (at most Options::leave_timeout).
   ~ControlPlane() override;
+  // Starts nothing more (a start in progress ends after its cluster call in
+  // progress) and returns once the start ended; shutdown calls it before the
+  // leaves' deadline is set, so that call does not use up their window.
+  void EndStart();
 
   // Write a command and wait until the control cluster acknowledged it
   // (UNAVAILABLE / DEADLINE_EXCEEDED otherwise). Blocking.

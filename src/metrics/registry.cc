@@ -129,8 +129,9 @@ Histogram::Snapshot Histogram::Read() const {
   return s;
 }
 
-// Exactly one member is set, matching the family type (gauge families hold
-// either `gauge` or `callback` per series).
+// Exactly one member is set, matching the family type (a counter family's
+// series holds `counter` or `callback`, a gauge family's `gauge` or
+// `callback`).
 struct Registry::Series {
   std::unique_ptr<Counter> counter;
   std::unique_ptr<Gauge> gauge;
@@ -205,6 +206,7 @@ Counter& Registry::GetCounter(std::string_view name, std::string_view help,
   absl::MutexLock lock(&mu_);
   bool overflow;
   Series& s = GetSeries(name, help, Type::kCounter, {}, labels, &overflow);
+  if (s.callback) Die(name, "series already registered as a callback");
   if (!s.counter) s.counter = std::make_unique<Counter>();
   return *s.counter;
 }
@@ -230,13 +232,23 @@ Histogram& Registry::GetHistogram(std::string_view name, std::string_view help,
 
 void Registry::AddGaugeCallback(std::string_view name, std::string_view help,
                                 const Labels& labels, std::function<double()> fn) {
-  if (!fn) Die(name, "null gauge callback");
+  AddCallback(name, help, Type::kGauge, labels, std::move(fn));
+}
+
+void Registry::AddCounterCallback(std::string_view name, std::string_view help,
+                                  const Labels& labels, std::function<double()> fn) {
+  AddCallback(name, help, Type::kCounter, labels, std::move(fn));
+}
+
+void Registry::AddCallback(std::string_view name, std::string_view help, Type type,
+                           const Labels& labels, std::function<double()> fn) {
+  if (!fn) Die(name, "null callback");
   {
     absl::MutexLock lock(&mu_);
     bool overflow;
-    Series& s = GetSeries(name, help, Type::kGauge, {}, labels, &overflow);
+    Series& s = GetSeries(name, help, type, {}, labels, &overflow);
     if (!overflow) {
-      if (s.gauge || s.callback) Die(name, "series already registered");
+      if (s.counter || s.gauge || s.callback) Die(name, "series already registered");
       s.callback = std::move(fn);
       return;
     }
@@ -282,7 +294,8 @@ std::string Registry::Render() const {
     for (const auto& [labels, s] : family->series) {
       switch (family->type) {
         case Type::kCounter:
-          AppendSample(out, name, labels, "", FormatValue(s.counter->Value()));
+          AppendSample(out, name, labels, "",
+                       FormatValue(s.callback ? s.callback() : s.counter->Value()));
           break;
         case Type::kGauge:
           AppendSample(out, name, labels, "",

@@ -90,8 +90,8 @@ class Histogram {
 // Get* that would create a series returns the family's overflow series
 // instead: it works like any series of the family but is never rendered and
 // never removed, so callers need no error path (what they count there is not
-// exported). AddGaugeCallback past the bound drops the callback. Each refusal
-// increments ferry_metrics_series_dropped_total{family="<name>"} (a family
+// exported). AddGaugeCallback or AddCounterCallback past the bound drops the callback.
+// Each refusal increments ferry_metrics_series_dropped_total{family="<name>"} (a family
 // exempt from the bound: one series per family at most). A caller keeps the
 // overflow series it got even after RemoveSeries() made room; only a later
 // Get* returns a real series.
@@ -140,6 +140,10 @@ class Registry {
   // called.
   void AddGaugeCallback(std::string_view name, std::string_view help,
                         const Labels& labels, std::function<double()> fn);
+  // The same for a counter kept elsewhere (rendered with "# TYPE counter"):
+  // fn must never return less than it returned before.
+  void AddCounterCallback(std::string_view name, std::string_view help,
+                          const Labels& labels, std::function<double()> fn);
 
   // Removes every series, of every family, whose labels include all pairs of
   // `match` (e.g. {{"group", "g1"}} removes the group's series however many
@@ -168,6 +172,8 @@ class Registry {
                     const std::vector<double>& bounds, const Labels& labels,
                     bool* overflow) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void CountDropped(std::string_view family) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AddCallback(std::string_view name, std::string_view help, Type type,
+                   const Labels& labels, std::function<double()> fn);
 
   const Options options_;
   mutable absl::Mutex mu_;

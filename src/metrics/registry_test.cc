@@ -61,6 +61,25 @@ TEST(Registry, EvaluatesGaugeCallbackAtEachRender) {
             "ferry_uptime_seconds{instance=\"a\"} 42\n");
 }
 
+TEST(Registry, RendersCounterCallbackAsACounter) {
+  Registry registry;
+  int64_t abandoned = 0;
+  registry.AddCounterCallback("ferry_things_total", "Things.", {{"kind", "a"}},
+                              [&] { return static_cast<double>(abandoned); });
+  abandoned = 3;
+
+  EXPECT_EQ(registry.Render(),
+            "# HELP ferry_things_total Things.\n"
+            "# TYPE ferry_things_total counter\n"
+            "ferry_things_total{kind=\"a\"} 3\n");
+}
+
+TEST(RegistryDeathTest, CounterCallbackSeriesCannotBeIncrementedToo) {
+  Registry registry;
+  registry.AddCounterCallback("ferry_things_total", "Things.", {}, [] { return 1.0; });
+  EXPECT_DEATH(registry.GetCounter("ferry_things_total", "Things."), "callback");
+}
+
 TEST(Registry, RendersHistogramBucketsCumulatively) {
   Registry registry;
   Histogram& histogram = registry.GetHistogram("ferry_latency_seconds", "Latency.",

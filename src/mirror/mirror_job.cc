@@ -133,8 +133,17 @@ bool HasOrigin(const backend::ConsumedRecord& record, const std::string& cluster
 }
 
 // The topic's partitions on the source, once the target has as many.
+absl::Status Stopped(const std::function<bool()>& stopping) {
+  if (stopping && stopping()) return absl::CancelledError("the node is stopping");
+  return absl::OkStatus();
+}
+
+// Checks `stopping` before each cluster call: a stopping node waits for
+// the one in progress only.
 absl::StatusOr<int> CheckTopic(const std::string& topic, backend::Cluster* source,
-                               backend::Cluster* target) {
+                               backend::Cluster* target,
+                               const std::function<bool()>& stopping) {
+  if (absl::Status s = Stopped(stopping); !s.ok()) return s;
   auto from = source->DescribeTopic(topic);
   if (!from.ok()) {
     return absl::Status(from.status().code(),
@@ -142,6 +151,7 @@ absl::StatusOr<int> CheckTopic(const std::string& topic, backend::Cluster* sourc
                                     std::string(from.status().message())));
   }
   const int partitions = static_cast<int>(from->partitions.size());
+  if (absl::Status s = Stopped(stopping); !s.ok()) return s;
   auto to = target->DescribeTopic(topic);
   if (to.ok()) {
     absl::Status enough =
@@ -150,6 +160,7 @@ absl::StatusOr<int> CheckTopic(const std::string& topic, backend::Cluster* sourc
     return partitions;
   }
   if (to.status().code() != absl::StatusCode::kNotFound) return to.status();
+  if (absl::Status s = Stopped(stopping); !s.ok()) return s;
   absl::Status created = target->CreateTopic(topic, partitions, -1, {});
   if (!created.ok() && created.code() != absl::StatusCode::kAlreadyExists) return created;
   return partitions;
@@ -165,14 +176,12 @@ int64_t PrefetchBytes(int64_t max_in_flight_bytes, int partitions) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<MirrorJob>> MirrorJob::Start(control::MirrorSpec spec,
-                                                            backend::Cluster* source,
-                                                            backend::Cluster* target,
-                                                            Options options,
-                                                            metrics::Registry* metrics) {
+absl::StatusOr<std::unique_ptr<MirrorJob>> MirrorJob::Start(
+    control::MirrorSpec spec, backend::Cluster* source, backend::Cluster* target,
+    Options options, metrics::Registry* metrics, const std::function<bool()>& stopping) {
   int partitions = 0;
   for (const std::string& topic : spec.topics) {
-    absl::StatusOr<int> checked = CheckTopic(topic, source, target);
+    absl::StatusOr<int> checked = CheckTopic(topic, source, target, stopping);
     if (!checked.ok()) return checked.status();
     partitions += *checked;
   }

@@ -15,6 +15,7 @@
 // With MirrorSpec::skip_origin set, records that already carry a ferry.origin
 // naming that cluster are not copied (committed as if they were).
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -84,12 +85,12 @@ class MirrorJob final : private backend::GroupMemberListener {
   // Checks the topics (on the source; on the target created with the
   // source's partition count when missing, FAILED_PRECONDITION when it has
   // fewer) and joins the job's group. Blocking (metadata requests). The
-  // clusters must outlive the job.
-  static absl::StatusOr<std::unique_ptr<MirrorJob>> Start(control::MirrorSpec spec,
-                                                          backend::Cluster* source,
-                                                          backend::Cluster* target,
-                                                          Options options,
-                                                          metrics::Registry* metrics);
+  // clusters must outlive the job. CANCELLED once `stopping` (if set)
+  // returns true, which is asked before each cluster call.
+  static absl::StatusOr<std::unique_ptr<MirrorJob>> Start(
+      control::MirrorSpec spec, backend::Cluster* source, backend::Cluster* target,
+      Options options, metrics::Registry* metrics,
+      const std::function<bool()>& stopping = {});
   // Leaves the group, committing the acknowledged prefix of each partition
   // (at most Options::leave_timeout).
   ~MirrorJob() override;

@@ -18,11 +18,7 @@ MirrorRunner::MirrorRunner(std::map<std::string, backend::Cluster*> clusters,
 }
 
 MirrorRunner::~MirrorRunner() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  thread_.join();
+  EndStarts();
   // All at once: each waits for its leave (backend::LeaveWithin), so
   // stopping K jobs takes one leave bound, not K.
   std::vector<std::thread> stops;
@@ -31,6 +27,21 @@ MirrorRunner::~MirrorRunner() {
   }
   for (std::thread& stop : stops) stop.join();
   running_.clear();
+}
+
+void MirrorRunner::BeginStop() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+}
+
+void MirrorRunner::EndStarts() {
+  BeginStop();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool MirrorRunner::Stopping() const {
+  absl::MutexLock lock(&mu_);
+  return stopping_;
 }
 
 void MirrorRunner::SetJobs(std::vector<control::MirrorSpec> jobs) {
@@ -65,11 +76,9 @@ void MirrorRunner::Run() {
     for (const auto& [name, job] : running_) names.insert(name);
     for (const auto& [name, spec] : wanted) names.insert(name);
     for (const std::string& name : names) {
-      {
-        // Shutdown waits for one job's start or stop at most, not all.
-        absl::MutexLock lock(&mu_);
-        if (stopping_) return;
-      }
+      // Shutdown waits for one job's start (one cluster call) or stop at
+      // most, not all.
+      if (Stopping()) return;
       auto it = wanted.find(name);
       Reconcile(name, it == wanted.end() ? nullptr : &it->second);
     }
@@ -97,12 +106,14 @@ void MirrorRunner::Reconcile(const std::string& name, const control::MirrorSpec*
       fmt::format("this node has no cluster \"{}\"",
                   source == clusters_.end() ? wanted->source : wanted->target));
   if (source != clusters_.end() && target != clusters_.end()) {
-    job =
-        MirrorJob::Start(*wanted, source->second, target->second, job_options_, metrics_);
+    job = MirrorJob::Start(*wanted, source->second, target->second, job_options_,
+                           metrics_, [this] { return Stopping(); });
   }
   std::string state = "running";
   if (job.ok()) {
     running_[name] = *std::move(job);
+  } else if (job.status().code() == absl::StatusCode::kCancelled && Stopping()) {
+    return;  // a start cut by the node's shutdown: nothing to report
   } else {
     state = fmt::format("not running: {} (retrying every {})",
                         std::string(job.status().message()),

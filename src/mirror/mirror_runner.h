@@ -27,8 +27,17 @@ class MirrorRunner {
                MirrorJob::Options job_options, metrics::Registry* metrics,
                absl::Duration retry_interval = absl::Seconds(5));
   // Stops every job, in parallel (each commits what the target
-  // acknowledged, within its leave bound).
+  // acknowledged, within its leave bound). A job's start in progress ends
+  // after its cluster call in progress (metadata, creating a topic).
   ~MirrorRunner();
+
+  // Starts no job anymore and cuts a start in progress after its cluster
+  // call in progress; returns at once. Shutdown calls it first, so that
+  // call overlaps the control plane's stop instead of following it.
+  void BeginStop() ABSL_LOCKS_EXCLUDED(mu_);
+  // BeginStop, then returns once a start in progress ended; the jobs run
+  // on until the destructor stops them.
+  void EndStarts() ABSL_LOCKS_EXCLUDED(mu_);
 
   // The jobs that should run from now on. Returns at once.
   void SetJobs(std::vector<control::MirrorSpec> jobs) ABSL_LOCKS_EXCLUDED(mu_);
@@ -37,6 +46,7 @@ class MirrorRunner {
 
  private:
   void Run();
+  bool Stopping() const ABSL_LOCKS_EXCLUDED(mu_);
   // Starts or stops one job towards `wanted` (null: not wanted).
   void Reconcile(const std::string& name, const control::MirrorSpec* wanted);
 

@@ -24,8 +24,13 @@ absl::Status Scan(
   absl::Status s = backend::ScanPartitions(
       cluster, fmt::format("ferry-translate-{}", job.name), scans, deadline, quiet);
   if (s.ok()) return s;
-  return absl::Status(
+  absl::Status named(
       s.code(), fmt::format("mirror job {}: {}", job.name, std::string(s.message())));
+  // Callers retry a refused scan (backend::IsScanRefused).
+  s.ForEachPayload([&named](absl::string_view url, const absl::Cord& payload) {
+    named.SetPayload(url, payload);
+  });
+  return named;
 }
 
 int64_t ScanFrom(const ForwardHints& hints, const backend::TopicPartition& tp,

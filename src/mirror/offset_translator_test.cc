@@ -1,9 +1,16 @@
-// The header check of offset translation; TranslateOffsets itself reads real
-// clusters and is tested on two Kafka brokers (tests/integration/
-// mirror_translate_test.cc).
+// The header check of offset translation, and a refused scan retried;
+// TranslateOffsets' answers are tested on two Kafka brokers
+// (tests/integration/mirror_translate_test.cc).
 #include "mirror/offset_translator.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <thread>
+
+#include "backend/fake_cluster.h"
+#include "backend/member_leave.h"
+#include "backend/partition_scan.h"
 
 namespace ferry::mirror {
 namespace {
@@ -48,6 +55,67 @@ TEST(TargetResumeOffset, AtTheSourcesEndWithEverythingCopiedIsTheTargetsEnd) {
   EXPECT_EQ(TargetResumeOffset(behind, 45, 44), std::nullopt) << "not all copied";
   EXPECT_EQ(TargetResumeOffset({.partition = kP1}, 45, 44), std::nullopt)
       << "no position";
+}
+
+class NeverDoneSink final : public backend::RecordSink {
+ public:
+  bool Add(const backend::ConsumedRecord&) override { return false; }
+};
+
+// A migration stage's translation met a refused scan (three abandoned
+// readers of the target still closing) and failed the stage at once. The
+// refusal stays recognisable through the job's wrapping, so the stage
+// retries it (backend::RetryRefusedScans, as MoveOffsetsForward and
+// MoveOffsetsBack do) and goes on once those readers closed.
+using backend::CommittedCluster;
+
+TEST(TranslateOffsets, ARefusedScanIsRetriedUntilTheStuckReadersClosed) {
+  CommittedCluster source("a");
+  CommittedCluster target("b");
+  source.AddTopic("orders", 1);
+  target.AddTopic("orders", 1);
+  auto hold = std::make_unique<backend::LeaveHold>(target, absl::Seconds(10));
+  NeverDoneSink sink;
+  std::vector<std::thread> stuck;
+  for (int i = 0; i < 3; ++i) {
+    stuck.emplace_back([&] {
+      EXPECT_EQ(backend::ScanPartitions(
+                    target, "stuck", {{{"orders", 0}, {.end = 5, .sink = &sink}}},
+                    absl::Now() + absl::Milliseconds(100), absl::Milliseconds(50))
+                    .code(),
+                absl::StatusCode::kDeadlineExceeded);
+    });
+  }
+  for (std::thread& thread : stuck) thread.join();
+  const control::MirrorSpec job{
+      .name = "move", .source = "a", .target = "b", .topics = {"orders"}};
+  // The fake reader is never assigned: a scan that runs ends at this
+  // deadline (DEADLINE_EXCEEDED), a refused one at once.
+  const TranslateOptions options{.timeout = absl::Milliseconds(200),
+                                 .quiet = absl::Milliseconds(50)};
+  absl::StatusOr<std::vector<Translation>> refused =
+      TranslateOffsets(job, "g", source, target, options);
+  EXPECT_TRUE(backend::IsScanRefused(refused.status())) << refused.status();
+  EXPECT_THAT(std::string(refused.status().message()),
+              ::testing::HasSubstr("mirror job move"));
+
+  std::thread release([&hold] {
+    absl::SleepFor(absl::Milliseconds(500));
+    hold.reset();  // the stuck readers finish closing
+  });
+  const absl::Time start = absl::Now();
+  int attempts = 0;
+  absl::Status retried = backend::RetryRefusedScans(
+      absl::Now() + absl::Seconds(10), [] { return false; },
+      [&] {
+        ++attempts;
+        return TranslateOffsets(job, "g", source, target, options).status();
+      });
+  release.join();
+  EXPECT_EQ(retried.code(), absl::StatusCode::kDeadlineExceeded) << retried;
+  EXPECT_GT(attempts, 1);
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(500));
+  EXPECT_TRUE(backend::AwaitNoMembersLeaving(absl::Seconds(10)));
 }
 
 }  // namespace

@@ -11,6 +11,13 @@ std::vector<std::string> StopConsumersAndCloseClusters(
     Consumers consumers, routing::ClusterBreakers* breakers,
     std::vector<std::unique_ptr<backend::Cluster>> clusters, absl::Duration leave_timeout,
     const std::function<void(std::string)>& stage) {
+  // A job's start in progress ends with its cluster call while the control
+  // plane's start ends with its own: one admin call's time for both, before
+  // the leaves' window opens.
+  if (consumers.mirrors) consumers.mirrors->BeginStop();
+  stage("ending starts in progress");
+  if (consumers.control) consumers.control->EndStart();
+  if (consumers.mirrors) consumers.mirrors->EndStarts();
   backend::SetLeaveDeadline(absl::Now() + leave_timeout);
   stage("stopping the control plane");
   consumers.control.reset();

@@ -5,16 +5,24 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <functional>
+#include <sstream>
 
+#include "absl/strings/numbers.h"
 #include "backend/fake_cluster.h"
 #include "backend/member_leave.h"
+#include "server/consumer_metrics.h"
 
 namespace ferry::server {
 namespace {
 
 using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr absl::Duration kLeaveTimeout = absl::Seconds(1);
 constexpr absl::Duration kWait = absl::Seconds(10);
@@ -121,6 +129,162 @@ TEST_F(ConsumerShutdownTest, EveryStuckConsumerTogetherTakesOneLeaveTimeoutAndTw
   EXPECT_GT(backend::LeaveDeadline(absl::Hours(1)), absl::Now() + absl::Minutes(59));
 }
 
+// A cluster whose topic creations take `delay` each (a Kafka admin call
+// against a stalled cluster takes admin_timeout, 30 s).
+class SlowCreateCluster final : public backend::FakeCluster {
+ public:
+  SlowCreateCluster(std::string name, absl::Duration delay)
+      : FakeCluster(std::move(name)), delay_(delay) {}
+  absl::Status CreateTopic(const std::string& topic, int partitions, int replication,
+                           const std::map<std::string, std::string>& configs) override {
+    ++creates_;
+    absl::SleepFor(delay_);
+    return FakeCluster::CreateTopic(topic, partitions, replication, configs);
+  }
+  int creates() const { return creates_.load(); }
+
+ private:
+  const absl::Duration delay_;
+  std::atomic<int> creates_ = 0;
+};
+
+// Captures what is logged through the default logger while it lives.
+class CapturedLog {
+ public:
+  CapturedLog() : previous_(spdlog::default_logger()) {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+        "captured", std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_)));
+  }
+  ~CapturedLog() { spdlog::set_default_logger(previous_); }
+  CapturedLog(const CapturedLog&) = delete;
+  CapturedLog& operator=(const CapturedLog&) = delete;
+  std::string text() {
+    spdlog::default_logger()->flush();
+    return stream_.str();
+  }
+
+ private:
+  std::ostringstream stream_;
+  const std::shared_ptr<spdlog::logger> previous_;
+};
+
+constexpr absl::Duration kCreate = absl::Milliseconds(1500);
+
+// Shuts down (StopConsumersAndCloseClusters with `leave_timeout`, `stage`)
+// while two starts are in progress: the control plane creating its topic
+// and a mirror job the first of its three topics, each creation taking
+// kCreate. Returns from when the shutdown began.
+absl::Time StopDuringStarts(absl::Duration leave_timeout,
+                            const std::function<void(std::string)>& stage) {
+  auto owned_target = std::make_unique<SlowCreateCluster>("slow", kCreate);
+  auto owned_source = std::make_unique<backend::FakeCluster>("source");
+  SlowCreateCluster* target = owned_target.get();
+  for (const char* topic : {"a", "b", "c"}) owned_source->AddTopic(topic, 1);
+  const std::map<std::string, backend::Cluster*> by_name = {
+      {"slow", target}, {"source", owned_source.get()}};
+  std::vector<std::unique_ptr<backend::Cluster>> clusters;
+  clusters.push_back(std::move(owned_target));
+  clusters.push_back(std::move(owned_source));
+  IgnoringControlListener control_listener;
+  metrics::Registry metrics;
+  Consumers consumers;
+  consumers.control = std::make_unique<control::ControlPlane>(
+      target,
+      control::ControlPlane::Options{.node_id = "n1", .leave_timeout = kLeaveTimeout},
+      &control_listener);
+  consumers.mirrors = std::make_unique<mirror::MirrorRunner>(
+      by_name,
+      mirror::MirrorJob::Options{.node_id = "n1", .leave_timeout = kLeaveTimeout},
+      &metrics);
+  consumers.mirrors->SetJobs({{.name = "move",
+                               .source = "source",
+                               .target = "slow",
+                               .topics = {"a", "b", "c"}}});
+  const absl::Time until = absl::Now() + kWait;
+  while (target->creates() < 2 && absl::Now() < until)
+    absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_EQ(target->creates(), 2) << "the control topic's and the job's first topic";
+  const absl::Time start = absl::Now();
+  StopConsumersAndCloseClusters(std::move(consumers), nullptr, std::move(clusters),
+                                leave_timeout, stage);
+  EXPECT_EQ(target->creates(), 2) << "a creation started after the stop";
+  return start;
+}
+
+// Before, shutdown joined the control plane's start, then waited for the
+// job's whole start (three creations, 3 x the admin call, past the
+// watchdog's margin, which counted none). Now both are told to stop first,
+// and each start ends after its call in progress: one admin call in all.
+TEST(ConsumerShutdown, StartsInProgressCostOneClusterCall) {
+  CapturedLog log;
+  const absl::Time start = StopDuringStarts(kLeaveTimeout, [](std::string) {});
+  // 2x: the box is shared; the old code is caught by the creation count.
+  EXPECT_LT(absl::Now() - start, 2 * kCreate);
+  // A start cut by the shutdown is no failure to warn about.
+  EXPECT_THAT(log.text(), ::testing::Not(::testing::HasSubstr("not running")));
+}
+
+// The leaves' window opens once the starts ended: before, it opened first
+// and the starts' cluster call used it up, leaving the mirror jobs and the
+// groups only the floor (2 s).
+TEST(ConsumerShutdown, TheLeavesWindowOpensAfterTheStartsEnded) {
+  constexpr absl::Duration kWindow = absl::Seconds(5);
+  absl::Time deadline = absl::InfinitePast();
+  const absl::Time start =
+      StopDuringStarts(kWindow, [&deadline](const std::string& stage) {
+        if (stage.starts_with("stopping mirror jobs"))
+          deadline = backend::LeaveDeadline(absl::Hours(1));
+      });
+  EXPECT_GE(deadline - start, kWindow + kCreate / 2);
+}
+
+// The value of `series` (name and labels) in `exposition`; -1 when absent.
+double Sample(const std::string& exposition, const std::string& series) {
+  const std::string line_start = "\n" + series + " ";
+  const size_t at = exposition.find(line_start);
+  if (at == std::string::npos) return -1;
+  const size_t from = at + line_start.size();
+  double value = -1;
+  EXPECT_TRUE(absl::SimpleAtod(
+      exposition.substr(from, exposition.find('\n', from) - from), &value));
+  return value;
+}
+
+// One abandoned consumer, one count: before, a group's member was counted by
+// ferry_subscribe_leaves_abandoned_total{cluster} and again by the gauge
+// ferry_consumers_abandoned{kind="group"}. Now only the counter
+// ferry_consumers_abandoned_total{kind,cluster} counts it, for every kind.
+TEST_F(ConsumerShutdownTest, AnAbandonedConsumerIsCountedOnceByKindAndCluster) {
+  RegisterConsumerMetrics(metrics_, {"stuck", "target"});
+  const auto series = [](const std::string& kind, const std::string& cluster) {
+    return "ferry_consumers_abandoned_total{cluster=\"" + cluster + "\",kind=\"" + kind +
+           "\"}";
+  };
+  Consumers consumers = Start();
+  const std::string before = metrics_.Render();
+  EXPECT_THAT(before, HasSubstr("# TYPE ferry_consumers_abandoned_total counter\n"));
+  {
+    backend::LeaveHold hold(*stuck_, absl::Seconds(8));
+    StopConsumersAndCloseClusters(std::move(consumers), nullptr, std::move(clusters_),
+                                  kLeaveTimeout, [](std::string) {});
+  }
+  const std::string after = metrics_.Render();
+  for (const std::string kind : {"control", "mirror", "group"}) {
+    EXPECT_EQ(Sample(after, series(kind, "stuck")),
+              Sample(before, series(kind, "stuck")) + 1)
+        << kind;
+  }
+  EXPECT_EQ(Sample(after, series("scan", "stuck")),
+            Sample(before, series("scan", "stuck")));
+  // The healthy cluster's series is there and counts nothing of this
+  // (process-wide counts: earlier tests may have counted on "target").
+  EXPECT_GE(Sample(before, series("group", "target")), 0);
+  EXPECT_EQ(Sample(after, series("group", "target")),
+            Sample(before, series("group", "target")));
+  EXPECT_THAT(after, Not(HasSubstr("leaves_abandoned")));
+  EXPECT_THAT(after, Not(HasSubstr("ferry_consumers_abandoned{")));
+}
+
 // A cluster whose publishes take `delay` once armed: the control plane's
 // departure record uses up the shutdown's leave window.
 class SlowPublishCluster final : public backend::FakeCluster {
@@ -172,17 +336,17 @@ TEST(ConsumerShutdown, HealthyMembersLeaveAfterAnEarlierStepUsedUpTheWindow) {
   ASSERT_TRUE(consumers.groups->Attach(request, 1, std::make_shared<NullSink>()).ok());
   ASSERT_TRUE(cluster->AwaitMembers("g", 1, kWait));
   const int64_t control_before =
-      backend::ConsumersAbandoned(backend::ConsumerKind::kControlReader);
+      backend::ConsumersAbandoned(backend::ConsumerKind::kControlReader, "slow");
   const int64_t groups_before =
-      backend::ConsumersAbandoned(backend::ConsumerKind::kGroupMember);
+      backend::ConsumersAbandoned(backend::ConsumerKind::kGroupMember, "slow");
   cluster->SlowDown(kLeaveTimeout + absl::Milliseconds(300));
   const std::vector<std::string> kept =
       StopConsumersAndCloseClusters(std::move(consumers), nullptr, std::move(clusters),
                                     kLeaveTimeout, [](std::string) {});
   EXPECT_TRUE(kept.empty());
-  EXPECT_EQ(backend::ConsumersAbandoned(backend::ConsumerKind::kControlReader),
+  EXPECT_EQ(backend::ConsumersAbandoned(backend::ConsumerKind::kControlReader, "slow"),
             control_before);
-  EXPECT_EQ(backend::ConsumersAbandoned(backend::ConsumerKind::kGroupMember),
+  EXPECT_EQ(backend::ConsumersAbandoned(backend::ConsumerKind::kGroupMember, "slow"),
             groups_before);
 }
 

@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "absl/synchronization/mutex.h"
+#include "backend/kafka/kafka_cluster.h"
 #include "backend/member_leave.h"
 #include "common/version.h"
 #include "config/config.h"
@@ -23,20 +24,24 @@ extern char** environ;
 namespace {
 
 // How long shutdown may take beyond shutdown.grace before the watchdog ends
-// the process: the control plane's start (joined: its topic checks take
-// cluster_probe_timeout each) and departure record, then one
-// subscribe.leave_timeout for every consumer to leave together (the
-// control topic's reader, mirror jobs, groups: backend::SetLeaveDeadline),
-// plus the floor of the two steps after the first (mirror jobs, groups:
-// backend::LeaveFloor) for when an earlier step used up that window,
-// then closing each cluster (its probe's last request, then 2 s for the
+// the process: a start in progress, cut after its cluster call in progress
+// (the control plane's topic check or creation, a mirror job's topic checks
+// or creation, together: both are told to stop first), at most a Kafka admin
+// call (admin_timeout); the control plane's departure record; then one
+// subscribe.leave_timeout for every consumer to leave together (the control
+// topic's reader, mirror jobs, groups: backend::SetLeaveDeadline), plus the
+// floor of the two steps after the first (mirror jobs, groups:
+// backend::LeaveFloor) for when an earlier step used up that window, then
+// closing each cluster (its probe's last request, then 2 s for the
 // publishes still waiting), and a little slack.
 absl::Duration ShutdownMargin(const ferry::config::Config& config) {
+  // The nodes' clusters are built with it (server.cc).
+  const absl::Duration start_call = ferry::backend::kafka::KafkaCluster::kAdminTimeout;
   constexpr absl::Duration kDeparture = absl::Seconds(2);
   constexpr absl::Duration kPendingPublishes = absl::Seconds(2);
   constexpr absl::Duration kSlack = absl::Seconds(2);
   const auto clusters = static_cast<int64_t>(config.clusters.size());
-  return 2 * config.cluster_probe_timeout + kDeparture + config.subscribe.leave_timeout +
+  return start_call + kDeparture + config.subscribe.leave_timeout +
          2 * ferry::backend::LeaveFloor(config.subscribe.leave_timeout) +
          clusters * (config.cluster_probe_timeout + kPendingPublishes) + kSlack;
 }

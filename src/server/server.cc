@@ -11,10 +11,10 @@
 #include "absl/synchronization/notification.h"
 #include "backend/embedded/embedded_cluster.h"
 #include "backend/kafka/kafka_cluster.h"
-#include "backend/member_leave.h"
 #include "common/version.h"
 #include "grpc/health/v1/health.pb.h"
 #include "security/grpc_credentials.h"
+#include "server/consumer_metrics.h"
 #include "server/consumer_shutdown.h"
 #include "server/process_stats.h"
 
@@ -46,20 +46,6 @@ void RegisterNodeMetrics(metrics::Registry& registry, absl::Time started) {
         auto stats = ReadProcessStats();
         return stats ? stats->cpu_seconds : 0.0;
       });
-  registry.AddGaugeCallback(
-      "ferry_consumers_closing",
-      "Consumers (group members, mirror jobs', the control topic's and partition "
-      "scans' readers) being closed now, those abandoned past their bound included.",
-      {}, [] { return static_cast<double>(backend::MembersLeaving()); });
-  for (const backend::ConsumerKind kind : backend::kConsumerKinds) {
-    registry.AddGaugeCallback(
-        "ferry_consumers_abandoned",
-        "Consumers abandoned while closing (still closing past their bound) since "
-        "ferryd started, by kind: group, mirror, control, scan. Only grows; each is "
-        "also logged as an error.",
-        {{"kind", std::string(backend::KindName(kind))}},
-        [kind] { return static_cast<double>(backend::ConsumersAbandoned(kind)); });
-  }
   registry.AddGaugeCallback("ferry_process_resident_memory_bytes",
                             "Resident memory (RSS) of ferryd.", {}, [] {
                               auto stats = ReadProcessStats();
@@ -117,6 +103,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
   backend::kafka::KafkaCluster::Options kafka_options{
       .probe_interval = config.cluster_probe_interval,
       .probe_timeout = config.cluster_probe_timeout,
+      .admin_timeout = backend::kafka::KafkaCluster::kAdminTimeout,
       .publish_timeout = config.publish.timeout,
       .group_session_timeout = config.subscribe.session_timeout};
   std::vector<backend::Cluster*> clusters;
@@ -152,6 +139,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
                                .started = server->started_};
   std::vector<std::string> cluster_names;
   for (const auto& [name, unused] : config.clusters) cluster_names.push_back(name);
+  RegisterConsumerMetrics(server->registry_, cluster_names);
   // The YAML routes serve until the control topic's are known (DESIGN.md
   // §2: YAML seeds a fresh control topic; afterwards the control topic wins).
   server->routes_ = std::make_unique<routing::RouteTable>(
@@ -247,7 +235,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const config::Config& conf
       clusters_by_name, server->control_.get(), server->mirrors_.get());
   server->migration_operations_ = std::make_unique<admin::MigrationOperations>(
       clusters_by_name, server->routes_.get(), server->control_.get(),
-      server->mirror_operations_.get(), admin::MigrationOperations::Options{});
+      server->mirror_operations_.get(),
+      admin::MigrationOperations::Options{
+          .max_write_hold = config.migration.max_write_hold,
+          .stopping = [s = server.get()] { return s->draining_.load(); }});
   server->client_config_ = std::make_unique<admin::ClientConfigOperations>(
       clusters_by_name, config.clusters, server->routes_.get(), server->breakers_.get(),
       server->control_.get(), config.client, &server->registry_);

@@ -274,8 +274,6 @@ void GroupDispatcher::Leave(
         "finishes, the group's acked prefix since the last commit is delivered again",
         options_.group, cluster, absl::FormatDuration(waited),
         absl::FormatDuration(config_.leave_timeout));
-    absl::MutexLock lock(&mu_);
-    metrics_.LeavesAbandoned(cluster).Inc();
   }
 }
 

@@ -81,12 +81,4 @@ metrics::Histogram& GroupMetrics::FilterEvalSeconds() {
   return *filter_eval_seconds_;
 }
 
-metrics::Counter& GroupMetrics::LeavesAbandoned(const std::string& cluster) {
-  return registry_->GetCounter(
-      "ferry_subscribe_leaves_abandoned_total",
-      "Consumer group members still leaving after subscribe.leave_timeout, left to "
-      "finish (or leak) on their own; the log names the group.",
-      {{"cluster", cluster}});
-}
-
 }  // namespace ferry::subscribe

@@ -44,9 +44,6 @@ class GroupMetrics {
   // Filter evaluation, created on first use (groups without filters export
   // none).
   metrics::Counter& FilterErrors();
-  // Members of any group on `cluster` abandoned while leaving (no group
-  // label: it outlives the group's series).
-  metrics::Counter& LeavesAbandoned(const std::string& cluster);
   metrics::Histogram& FilterEvalSeconds();
 
  private:

@@ -117,7 +117,9 @@ TEST_F(GroupLeaveTest, GroupWhoseTopicWasDeletedLeavesAndDoesNotHoldUpOthers) {
   EXPECT_TRUE(WaitLeft(doomed, absl::Seconds(20)))
       << "the group whose topic was deleted never left";
   // It left by itself: librdkafka's destroy completed within the bound.
-  EXPECT_THAT(Metrics(), Not(HasSubstr("ferry_subscribe_leaves_abandoned_total")));
+  EXPECT_THAT(
+      Metrics(),
+      HasSubstr("ferry_consumers_abandoned_total{cluster=\"main\",kind=\"group\"} 0\n"));
   EXPECT_THAT(node_->Log(), Not(HasSubstr("abandoned")));
 
   // The first group's name joins again and consumes.

@@ -32,11 +32,14 @@ namespace ferry::backend::kafka {
 // publishing goes on with a new producer.
 class KafkaCluster final : public Cluster {
  public:
+  // The nodes' bound on topic administration calls; the shutdown watchdog's
+  // margin counts one such call (a start in progress).
+  static constexpr absl::Duration kAdminTimeout = absl::Seconds(30);
   struct Options {
     absl::Duration probe_interval = absl::Seconds(5);
     absl::Duration probe_timeout = absl::Seconds(3);
     // Bound on topic administration calls (create, delete, describe).
-    absl::Duration admin_timeout = absl::Seconds(30);
+    absl::Duration admin_timeout = kAdminTimeout;
     // How long a published record may wait for the broker's acknowledgement
     // (librdkafka message.timeout.ms) before it fails UNAVAILABLE.
     absl::Duration publish_timeout = absl::Seconds(10);

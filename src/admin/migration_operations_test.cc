@@ -1,0 +1,163 @@
+// A migration stage whose target refuses partition scans (three abandoned
+// readers of it still closing): the stage retries the translation within
+// mirror_timeout, then fails saying so, the groups left paused. Fake
+// clusters for the migration, the embedded store for the control topic.
+#include "admin/migration_operations.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "backend/embedded/embedded_cluster.h"
+#include "backend/fake_cluster.h"
+#include "backend/member_leave.h"
+#include "backend/partition_scan.h"
+#include "testing/test_dir.h"
+
+namespace ferry::admin {
+namespace {
+
+using backend::CommittedCluster;
+using ::testing::AllOf;
+using ::testing::HasSubstr;
+
+constexpr absl::Duration kWait = absl::Seconds(30);
+
+class CaughtUpListener final : public control::ControlListener {
+ public:
+  void OnPaused(const std::string&, bool) override {}
+  std::set<backend::TopicPartition> OnSeek(const control::SeekCommand&) override {
+    return {};
+  }
+  void OnCaughtUp() override { caught_up_.Notify(); }
+  bool WaitCaughtUp() { return caught_up_.WaitForNotificationWithTimeout(kWait); }
+
+ private:
+  absl::Notification caught_up_;
+};
+
+class NeverDoneSink final : public backend::RecordSink {
+ public:
+  bool Add(const backend::ConsumedRecord&) override { return false; }
+};
+
+// Leaves three readers of `cluster` abandoned, closing until `hold` ends:
+// its scans are refused meanwhile.
+void AbandonThreeReaders(backend::FakeCluster& cluster) {
+  NeverDoneSink sink;
+  std::vector<std::thread> stuck;
+  for (int i = 0; i < 3; ++i) {
+    stuck.emplace_back([&] {
+      EXPECT_EQ(backend::ScanPartitions(
+                    cluster, "stuck", {{{"orders", 0}, {.end = 5, .sink = &sink}}},
+                    absl::Now() + absl::Milliseconds(100), absl::Milliseconds(50))
+                    .code(),
+                absl::StatusCode::kDeadlineExceeded);
+    });
+  }
+  for (std::thread& thread : stuck) thread.join();
+}
+
+class MigrationOperationsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto store = backend::embedded::EmbeddedCluster::Open("ctl", {.path = dir_.path()});
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = *std::move(store);
+    control_ = std::make_unique<control::ControlPlane>(
+        store_.get(),
+        control::ControlPlane::Options{.node_id = "n1",
+                                       .heartbeat_interval = absl::Milliseconds(100)},
+        &listener_);
+    ASSERT_TRUE(listener_.WaitCaughtUp());
+    source_.AddTopic("orders", 1);
+    target_.AddTopic("orders", 1);
+  }
+  void TearDown() override {
+    control_.reset();
+    EXPECT_TRUE(backend::AwaitNoMembersLeaving(kWait));
+  }
+
+  ::ferry::testing::TestDir dir_;
+  std::unique_ptr<backend::embedded::EmbeddedCluster> store_;
+  CaughtUpListener listener_;
+  std::unique_ptr<control::ControlPlane> control_;
+  CommittedCluster source_{"a"};
+  CommittedCluster target_{"b"};
+  routing::RouteTable routes_{std::make_shared<const routing::Router>(
+      std::vector<config::RouteConfig>{
+          {.topic = "orders", .write = {"a"}, .read = {"a"}}},
+      std::vector<std::string>{"a", "b"})};
+
+  MigrationOperations Operations() {
+    return MigrationOperations(clusters_, &routes_, control_.get(), &mirrors_,
+                               {.barrier_timeout = absl::Seconds(10),
+                                .mirror_timeout = absl::Seconds(1),
+                                .settle = absl::Milliseconds(100)});
+  }
+  void PutMigration(std::string stage, std::vector<std::string> groups) {
+    control::MigrationState state{.topic = "orders",
+                                  .from = "a",
+                                  .to = "b",
+                                  .stage = std::move(stage),
+                                  .groups = std::move(groups)};
+    ASSERT_TRUE(control_->PutMigration(state).ok());
+  }
+
+  const std::map<std::string, backend::Cluster*> clusters_ = {{"a", &source_},
+                                                              {"b", &target_}};
+  MirrorOperations mirrors_{clusters_, nullptr, nullptr};
+};
+
+// Before, the consumer stage failed at the first refused scan; now it
+// retries until mirror_timeout, then says for how long scans were refused
+// and that the groups stay paused (they do), the stage where it was.
+TEST_F(MigrationOperationsTest, TheConsumerStageRetriesRefusedScansUntilItsBound) {
+  MigrationOperations operations = Operations();
+  PutMigration("mirroring", {});
+  backend::LeaveHold hold(target_, absl::Seconds(20));
+  AbandonThreeReaders(target_);
+
+  absl::StatusOr<v1::Migration> advanced = operations.Advance("orders", "consumers");
+  EXPECT_EQ(advanced.status().code(), absl::StatusCode::kUnavailable)
+      << advanced.status();
+  EXPECT_THAT(std::string(advanced.status().message()),
+              AllOf(HasSubstr("group g: partition scans refused for"),
+                    HasSubstr("3 readers are closing past their bound"),
+                    HasSubstr("run the stage again (the groups stay paused)")));
+  EXPECT_TRUE(control_->IsPaused("g"));
+  absl::StatusOr<v1::Migration> now = operations.Get("orders");
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->stage(), "consumers-paused");
+}
+
+// The same for a rollback while the groups read B: the translation back
+// retries, then the rollback fails with the groups paused.
+TEST_F(MigrationOperationsTest, ARollbackOfReadsRetriesRefusedScansUntilItsBound) {
+  routes_.Swap(std::make_shared<const routing::Router>(
+      std::vector<config::RouteConfig>{
+          {.topic = "orders", .write = {"a"}, .read = {"b"}}},
+      std::vector<std::string>{"a", "b"}));
+  MigrationOperations operations = Operations();
+  PutMigration("consumers", {"g"});
+  backend::LeaveHold hold(target_, absl::Seconds(20));
+  AbandonThreeReaders(target_);
+
+  absl::StatusOr<v1::Migration> rolled_back = operations.Rollback("orders");
+  EXPECT_EQ(rolled_back.status().code(), absl::StatusCode::kUnavailable)
+      << rolled_back.status();
+  EXPECT_THAT(std::string(rolled_back.status().message()),
+              AllOf(HasSubstr("group g: partition scans refused for"),
+                    HasSubstr("run rollback again (the groups stay paused)")));
+  EXPECT_TRUE(control_->IsPaused("g"));
+  absl::StatusOr<v1::Migration> now = operations.Get("orders");
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->stage(), "rollback-paused");
+}
+
+}  // namespace
+}  // namespace ferry::admin
