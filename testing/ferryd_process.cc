@@ -28,6 +28,27 @@ namespace ferry::testing {
 
 namespace {
 
+// In a test program's directory kept after a failure: the sweep below
+// leaves it for whoever reads the node logs.
+constexpr char kKeptMarker[] = "KEPT-AFTER-A-FAILED-TEST";
+
+// Whether any test of this program failed so far, over every --gtest_repeat
+// iteration (UnitTest::Failed() says so of the last one only). Set as the
+// failure is reported, so it holds in the failed test's TearDown already.
+std::atomic<bool> any_test_failed{false};
+
+class FailureWatch : public ::testing::EmptyTestEventListener {
+  void OnTestPartResult(const ::testing::TestPartResult& result) override {
+    if (result.failed()) any_test_failed = true;
+  }
+};
+
+// At load time, before RUN_ALL_TESTS, as gtest wants listeners added.
+[[maybe_unused]] const bool failure_watch_added = [] {
+  ::testing::UnitTest::GetInstance()->listeners().Append(new FailureWatch);
+  return true;
+}();
+
 // Directories of test programs that died without removing theirs (a
 // crash, an ASan abort, a ctest timeout): /tmp/ferry-<pid>-* of a pid no
 // process has.
@@ -38,7 +59,8 @@ void RemoveDirsOfDeadPrograms() {
     std::vector<std::string> parts = absl::StrSplit(name, '-');
     int pid = 0;
     if (parts.size() != 3 || parts[0] != "ferry" || !absl::SimpleAtoi(parts[1], &pid) ||
-        pid <= 0 || !entry.is_directory(error)) {
+        pid <= 0 || !entry.is_directory(error) ||
+        std::filesystem::exists(entry.path() / kKeptMarker, error)) {
       continue;
     }
     if (kill(pid, 0) != 0 && errno == ESRCH) {
@@ -50,7 +72,8 @@ void RemoveDirsOfDeadPrograms() {
 
 // Where WriteTempFile writes: one directory per test program, removed with
 // everything in it (stores a node made beside a file too) when the program
-// exits, after failed tests as well. Not in forked children (death tests).
+// exits; kept, with its path printed, when a test failed, so its node logs
+// can be read. Not in forked children (death tests).
 // Removed by a static destructor: whatever was constructed before it (and
 // so is destroyed after it) must not use the files at exit.
 class TempFiles {
@@ -68,6 +91,15 @@ class TempFiles {
   }
   ~TempFiles() {
     if (dir_.empty() || getpid() != owner_pid_) return;
+    if (any_test_failed || ::testing::UnitTest::GetInstance()->Failed()) {
+      std::ofstream(dir_ + "/" + kKeptMarker)
+          << "Files (node configs and logs) of test program " << owner_pid_
+          << ", kept because a test failed. Remove the directory when done.\n";
+      std::fprintf(stderr,
+                   "a test failed: its files (node logs, configs) are kept in %s\n",
+                   dir_.c_str());
+      return;
+    }
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
   }
@@ -193,8 +225,10 @@ absl::StatusOr<std::unique_ptr<FerrydProcess>> FerrydProcess::StartOnce(
 
 FerrydProcess::~FerrydProcess() {
   process_.reset();
-  unlink(config_path_.c_str());
-  unlink(log_path_.c_str());
+  if (!any_test_failed) {
+    unlink(config_path_.c_str());
+    unlink(log_path_.c_str());
+  }
   if (!own_working_dir_.empty()) RemoveWorkingDir(own_working_dir_);
 }
 
