@@ -78,8 +78,13 @@ class Scan final : public GroupMemberListener {
   struct Partition {
     PartitionToScan target;
     bool done = false;
-    // The quiet period counts from the assignment: until then (connecting,
-    // metadata) only the deadline ends the wait.
+    // With a start offset: the reader confirmed the move there. Until then it
+    // fetches from where it was assigned (the end, which a partition being
+    // written passes), and those records are not the scan's.
+    bool moved = false;
+    // The quiet period counts from the assignment, or from the move to the
+    // start offset: until then (connecting, metadata, the move) only the
+    // deadline ends the wait.
     absl::Time last_progress = absl::InfiniteFuture();
   };
 
@@ -127,8 +132,11 @@ class Scan final : public GroupMemberListener {
       for (const AssignedPartition& a : assigned) {
         auto it = scans_.find(a.partition);
         if (it == scans_.end()) continue;
-        it->second.last_progress = now;
-        if (it->second.target.from.has_value()) seeks.push_back(a.partition);
+        if (it->second.target.from.has_value()) {
+          seeks.push_back(a.partition);
+        } else {
+          it->second.last_progress = now;
+        }
       }
       reader = reader_;
       if (reader == nullptr) pending_.insert(pending_.end(), seeks.begin(), seeks.end());
@@ -147,6 +155,7 @@ class Scan final : public GroupMemberListener {
       auto it = scans_.find({record.topic, record.partition});
       if (it == scans_.end() || it->second.done) continue;
       Partition& scan = it->second;
+      if (scan.target.from.has_value() && !scan.moved) continue;
       scan.last_progress = now;
       if (record.offset < scan.target.from.value_or(0)) continue;
       // Sinks are plain state machines: calling them under the lock is safe.
@@ -154,7 +163,14 @@ class Scan final : public GroupMemberListener {
       changed_ |= scan.done;
     }
   }
-  void OnSeekDone(const TopicPartition&, int64_t) override {}
+  // The member delivers only records of the new position after this.
+  void OnSeekDone(const TopicPartition& tp, int64_t offset) override {
+    absl::MutexLock lock(&mu_);
+    auto it = scans_.find(tp);
+    if (it == scans_.end() || it->second.target.from != offset) return;
+    it->second.moved = true;
+    it->second.last_progress = absl::Now();
+  }
   void OnError(const absl::Status&) override {}
 
  private:
@@ -199,8 +215,8 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
   // The reader may be abandoned while closing, and call back after `scan`
   // is gone.
   auto listener = std::make_shared<CuttableListener>(&scan);
-  // Starting at the end when every partition is moved anyway: nothing is
-  // fetched before the seeks.
+  // Starting at the end when every partition is moved anyway: little is
+  // fetched before the seeks (what is, is dropped: Scan::OnRecords).
   auto reader = cluster.JoinGroup(
       {.group = reader_name,
        .topics = topics,

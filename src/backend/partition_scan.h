@@ -34,8 +34,9 @@ struct PartitionToScan {
   // The high watermark when the scan began: a record at end - 1 is the last.
   int64_t end = 0;
   RecordSink* sink = nullptr;  // not owned; outlives the scan
-  // Where reading starts; unset: at the partition's start. Records below it
-  // that arrive before the reader moved there are not handed to the sink.
+  // Where reading starts; unset: at the partition's start. Records that
+  // arrive before the reader confirmed the move there (fetched from where it
+  // was assigned, below or beyond `from`) are not handed to the sink.
   std::optional<int64_t> from = std::nullopt;
 };
 

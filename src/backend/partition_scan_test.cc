@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <thread>
+#include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "backend/fake_cluster.h"
 #include "backend/member_leave.h"
 
@@ -59,6 +61,77 @@ TEST(ScanPartitionsTest, ScansAreRefusedWhileTooManyAbandonedReadersStillClose) 
   }
   ASSERT_TRUE(AwaitNoMembersLeaving(absl::Seconds(10)));
   EXPECT_EQ(scan().code(), absl::StatusCode::kDeadlineExceeded);
+}
+
+// Records the offsets it is handed; done at the partition's last one.
+class OffsetsSink final : public RecordSink {
+ public:
+  explicit OffsetsSink(int64_t last) : last_(last) {}
+  bool Add(const ConsumedRecord& record) override {
+    absl::MutexLock lock(&mu_);
+    offsets_.push_back(record.offset);
+    return record.offset >= last_;
+  }
+  std::vector<int64_t> offsets() const {
+    absl::MutexLock lock(&mu_);
+    return offsets_;
+  }
+
+ private:
+  const int64_t last_;
+  mutable absl::Mutex mu_;
+  std::vector<int64_t> offsets_;
+};
+
+std::vector<ConsumedRecord> Records(int64_t first, int64_t end) {
+  std::vector<ConsumedRecord> records;
+  for (int64_t offset = first; offset < end; ++offset) {
+    records.push_back({.topic = "t", .partition = 0, .offset = offset});
+  }
+  return records;
+}
+
+// A reader moved to a start offset fetches from where it was assigned (the
+// partition's end) until the move lands, and a partition being written hands
+// it records from there. Before, those reached the sink as if they came
+// after `from`: an offset translation, answered by the first copy it was
+// handed, skipped everything between its start and the end (a group that
+// moved to the migration's target at the consumer stage while the mirror
+// caught up missed 191 messages for good).
+TEST(ScanPartitionsTest, RecordsFetchedBeforeTheMoveToTheStartAreNotHandedToTheSink) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  absl::Status scanned;
+  std::thread scan;
+  {
+    // Keeps the reader alive for the calls below should the scan end early.
+    LeaveHold hold(cluster, absl::Seconds(30));
+    scan = std::thread([&] {
+      scanned = ScanPartitions(cluster, "scan",
+                               {{{"t", 0}, {.end = 20, .sink = &sink, .from = 10}}},
+                               absl::Now() + absl::Seconds(20), absl::Seconds(10));
+    });
+    // Without a reader the scan ends at its deadline.
+    if (cluster.AwaitMembers("scan", 1, absl::Seconds(10))) {
+      FakeGroupMember& reader = *cluster.members("scan").front();
+      // Assigned at the end, which grew to 21 since the scan read it (20).
+      reader.Assign({{.partition = {"t", 0}, .next_offset = 21}});
+      reader.Deliver(Records(21, 23));
+      const absl::Time give_up = absl::Now() + absl::Seconds(10);
+      while (reader.CompleteSeeks().empty() && absl::Now() < give_up) {
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+      reader.Deliver(Records(10, 23));
+    } else {
+      ADD_FAILURE() << "the scan's reader never joined";
+    }
+  }
+  scan.join();
+  EXPECT_TRUE(scanned.ok()) << scanned;
+  std::vector<int64_t> expected;
+  for (int64_t offset = 10; offset < 20; ++offset) expected.push_back(offset);
+  EXPECT_EQ(sink.offsets(), expected);
 }
 
 }  // namespace
