@@ -158,6 +158,14 @@ class Scan final : public GroupMemberListener {
       if (scan.target.from.has_value() && !scan.moved) continue;
       scan.last_progress = now;
       if (record.offset < scan.target.from.value_or(0)) continue;
+      // Beyond the range the reader can only be when it jumped there (Kafka
+      // resets a position below the log start, which `from` can fall
+      // below after the offsets were read): what lay before is gone, and
+      // this record must not count as if it came after `from`.
+      if (record.offset >= scan.target.end) {
+        scan.done = changed_ = true;
+        continue;
+      }
       // Sinks are plain state machines: calling them under the lock is safe.
       scan.done = scan.target.sink->Add(record) || record.offset + 1 >= scan.target.end;
       changed_ |= scan.done;
@@ -171,7 +179,15 @@ class Scan final : public GroupMemberListener {
     it->second.moved = true;
     it->second.last_progress = absl::Now();
   }
-  void OnError(const absl::Status&) override {}
+  // Kept for the answer of a scan that does not finish in time.
+  void OnError(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    last_error_ = status;
+  }
+  absl::Status last_error() {
+    absl::MutexLock lock(&mu_);
+    return last_error_;
+  }
 
  private:
   // Partitions come here only with a start offset.
@@ -191,6 +207,7 @@ class Scan final : public GroupMemberListener {
   bool changed_ ABSL_GUARDED_BY(mu_) = false;
   GroupMember* reader_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::vector<TopicPartition> pending_ ABSL_GUARDED_BY(mu_);
+  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -222,7 +239,8 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
        .topics = topics,
        .start = {.kind = all_positioned ? StartPosition::Kind::kLatest
                                         : StartPosition::Kind::kEarliest},
-       .standalone = true},
+       .standalone = true,
+       .fail_out_of_range = true},
       listener.get());
   if (!reader.ok()) return reader.status();
   scan.Attach(reader->get());
@@ -238,9 +256,11 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
   }
   closing.reset();
   if (finished) return absl::OkStatus();
+  const absl::Status error = scan.last_error();
   return absl::DeadlineExceededError(
-      fmt::format("reading {} of cluster {} did not finish in time",
-                  fmt::join(topics, ", "), cluster.name()));
+      fmt::format("reading {} of cluster {} did not finish in time{}",
+                  fmt::join(topics, ", "), cluster.name(),
+                  error.ok() ? "" : fmt::format(" (last error: {})", error.ToString())));
 }
 
 }  // namespace ferry::backend

@@ -31,7 +31,9 @@ class RecordSink {
 };
 
 struct PartitionToScan {
-  // The high watermark when the scan began: a record at end - 1 is the last.
+  // The high watermark when the scan began: a record at end - 1 is the last;
+  // one at or beyond it (the reader jumped past the range) ends the
+  // partition without reaching the sink.
   int64_t end = 0;
   RecordSink* sink = nullptr;  // not owned; outlives the scan
   // Where reading starts; unset: at the partition's start. Records that
@@ -44,8 +46,10 @@ struct PartitionToScan {
 // whose reader got nothing for `quiet` (since it was assigned or since its
 // last record) counts as read to its end: its last offsets may be no records
 // (transaction markers, compaction); a `quiet` too short can only leave a
-// sink without its answer, never give it a wrong record.
-// DEADLINE_EXCEEDED when `deadline` passed first; the cluster's error when
+// sink without its answer, never give it a wrong record. With a start
+// offset the quiet period counts from the reader's move there.
+// DEADLINE_EXCEEDED when `deadline` passed first (with the reader's last
+// error, such as a start offset retention passed); the cluster's error when
 // the reader cannot be created.
 absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
                             const std::map<TopicPartition, PartitionToScan>& partitions,

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -91,6 +92,44 @@ std::vector<ConsumedRecord> Records(int64_t first, int64_t end) {
   return records;
 }
 
+// Scans offsets [10, 20) of t/0 from 10 in a thread while `drive` acts as
+// the reader's member thread; returns the scan's answer.
+absl::Status ScanFrom10(FakeCluster& cluster, OffsetsSink& sink, absl::Duration quiet,
+                        const std::function<void(FakeGroupMember&)>& drive) {
+  absl::Status scanned;
+  std::thread scan;
+  {
+    // Keeps the reader alive for `drive` should the scan end early.
+    LeaveHold hold(cluster, absl::Seconds(30));
+    scan = std::thread([&] {
+      scanned = ScanPartitions(cluster, "scan",
+                               {{{"t", 0}, {.end = 20, .sink = &sink, .from = 10}}},
+                               absl::Now() + absl::Seconds(20), quiet);
+    });
+    // Without a reader the scan ends at its deadline.
+    if (cluster.AwaitMembers("scan", 1, absl::Seconds(10))) {
+      drive(*cluster.members("scan").front());
+    } else {
+      ADD_FAILURE() << "the scan's reader never joined";
+    }
+  }
+  scan.join();
+  return scanned;
+}
+
+void AwaitSeek(FakeGroupMember& reader) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (reader.CompleteSeeks().empty() && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+}
+
+std::vector<int64_t> From10To20() {
+  std::vector<int64_t> offsets;
+  for (int64_t offset = 10; offset < 20; ++offset) offsets.push_back(offset);
+  return offsets;
+}
+
 // A reader moved to a start offset fetches from where it was assigned (the
 // partition's end) until the move lands, and a partition being written hands
 // it records from there. Before, those reached the sink as if they came
@@ -102,36 +141,54 @@ TEST(ScanPartitionsTest, RecordsFetchedBeforeTheMoveToTheStartAreNotHandedToTheS
   FakeCluster cluster("c");
   cluster.AddTopic("t", 1);
   OffsetsSink sink(/*last=*/19);
-  absl::Status scanned;
-  std::thread scan;
-  {
-    // Keeps the reader alive for the calls below should the scan end early.
-    LeaveHold hold(cluster, absl::Seconds(30));
-    scan = std::thread([&] {
-      scanned = ScanPartitions(cluster, "scan",
-                               {{{"t", 0}, {.end = 20, .sink = &sink, .from = 10}}},
-                               absl::Now() + absl::Seconds(20), absl::Seconds(10));
-    });
-    // Without a reader the scan ends at its deadline.
-    if (cluster.AwaitMembers("scan", 1, absl::Seconds(10))) {
-      FakeGroupMember& reader = *cluster.members("scan").front();
-      // Assigned at the end, which grew to 21 since the scan read it (20).
-      reader.Assign({{.partition = {"t", 0}, .next_offset = 21}});
-      reader.Deliver(Records(21, 23));
-      const absl::Time give_up = absl::Now() + absl::Seconds(10);
-      while (reader.CompleteSeeks().empty() && absl::Now() < give_up) {
-        absl::SleepFor(absl::Milliseconds(5));
-      }
-      reader.Deliver(Records(10, 23));
-    } else {
-      ADD_FAILURE() << "the scan's reader never joined";
-    }
-  }
-  scan.join();
+  absl::Status scanned = ScanFrom10(cluster, sink, absl::Seconds(10), [](auto& reader) {
+    // Assigned at the end, which grew to 21 since the scan read it (20).
+    reader.Assign({{.partition = {"t", 0}, .next_offset = 21}});
+    reader.Deliver(Records(21, 23));
+    AwaitSeek(reader);
+    reader.Deliver(Records(10, 23));
+  });
   EXPECT_TRUE(scanned.ok()) << scanned;
-  std::vector<int64_t> expected;
-  for (int64_t offset = 10; offset < 20; ++offset) expected.push_back(offset);
-  EXPECT_EQ(sink.offsets(), expected);
+  EXPECT_EQ(sink.offsets(), From10To20());
+}
+
+// Connecting, the assignment and the move to the start may take longer than
+// the quiet period (a loaded broker); the partition is not quiet before the
+// reader could read it.
+TEST(ScanPartitionsTest, TheQuietPeriodCountsFromTheMoveToTheStartNotTheAssignment) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  absl::Status scanned =
+      ScanFrom10(cluster, sink, absl::Milliseconds(200), [](auto& reader) {
+        reader.Assign({{.partition = {"t", 0}, .next_offset = 20}});
+        absl::SleepFor(absl::Milliseconds(600));
+        AwaitSeek(reader);
+        reader.Deliver(Records(10, 20));
+      });
+  EXPECT_TRUE(scanned.ok()) << scanned;
+  EXPECT_EQ(sink.offsets(), From10To20());
+}
+
+// `from` fell below the log start after the scan read the offsets: Kafka's
+// offset reset moves the reader, after it confirmed the move, to the end,
+// and a partition being written hands it records from there. Before, they
+// reached the sink as if read from `from`.
+TEST(ScanPartitionsTest, ARecordBeyondTheEndEndsThePartitionWithoutReachingTheSink) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  const absl::Time start = absl::Now();
+  absl::Status scanned = ScanFrom10(cluster, sink, absl::Seconds(10), [](auto& reader) {
+    // Kafka's readers report the reset instead where the option is honoured.
+    EXPECT_TRUE(reader.options().fail_out_of_range);
+    reader.Assign({{.partition = {"t", 0}, .next_offset = 20}});
+    AwaitSeek(reader);
+    reader.Deliver(Records(25, 27));
+  });
+  EXPECT_TRUE(scanned.ok()) << scanned;
+  EXPECT_THAT(sink.offsets(), ::testing::IsEmpty());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "ended by the record, not quiet";
 }
 
 }  // namespace
