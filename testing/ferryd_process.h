@@ -74,6 +74,7 @@ class FerrydProcess {
   std::string config_path_;
   std::string log_path_;
   std::string own_working_dir_;  // created by Start; empty if given
+  int failures_at_start_ = 0;    // test failures of the program before Start
   HttpsClientFiles https_;
   std::unique_ptr<Subprocess> process_;
 };

@@ -73,7 +73,7 @@ int TrafficConsumer::OrderViolations() const {
   return violations;
 }
 
-std::string TrafficConsumer::Summary() {
+std::string TrafficConsumer::Summary() const {
   std::string out =
       absl::StrCat(group_, ": ", ids_.size(), " distinct, ", duplicates_, " duplicates, ",
                    OrderViolations(), " order violations; first deliveries by cluster:");
@@ -83,10 +83,9 @@ std::string TrafficConsumer::Summary() {
   // A raw stream is not reopened as an SDK's would be: what it missed
   // afterwards is the test's, not the node's, unless the node ended it
   // wrongly.
-  if (stream_.ended()) {
-    const grpc::Status status = stream_.WaitEnded(absl::ZeroDuration());
-    absl::StrAppend(&out, "; the node ended the stream: ", status.error_code(), " ",
-                    status.error_message());
+  if (const std::optional<grpc::Status> status = stream_.end_status()) {
+    absl::StrAppend(&out, "; the node ended the stream: ", status->error_code(), " ",
+                    status->error_message());
   }
   return out;
 }

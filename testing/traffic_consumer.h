@@ -47,7 +47,7 @@ class TrafficConsumer {
   int OrderViolations() const;
   // "<group>: N distinct, D duplicates, V order violations; first deliveries
   // by cluster: a=.. b=..", then how the node ended the stream if it did.
-  std::string Summary();
+  std::string Summary() const;
 
  private:
   void Record(const v1::ReceivedMessage& m);
