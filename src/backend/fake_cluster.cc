@@ -80,6 +80,10 @@ void FakeGroupMember::Deliver(std::vector<ConsumedRecord> records) {
   listener_->OnRecords(std::move(records));
 }
 
+void FakeGroupMember::ReportError(const absl::Status& status) {
+  listener_->OnError(status);
+}
+
 void FakeGroupMember::AnswerCommits(const absl::Status& status) {
   std::vector<std::map<TopicPartition, int64_t>> answer;
   {

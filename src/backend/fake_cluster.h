@@ -57,6 +57,7 @@ class FakeGroupMember final : public GroupMember {
   // Test side: events of the member thread.
   void Assign(const std::vector<AssignedPartition>& partitions);
   void Deliver(std::vector<ConsumedRecord> records);
+  void ReportError(const absl::Status& status);
   // Answers the commits asked for so far (in order) with `status`.
   void AnswerCommits(const absl::Status& status);
   // Completes the oldest `count` seeks not completed yet (OnSeekDone each),

@@ -95,7 +95,8 @@ std::vector<ConsumedRecord> Records(int64_t first, int64_t end) {
 // Scans offsets [10, 20) of t/0 from 10 in a thread while `drive` acts as
 // the reader's member thread; returns the scan's answer.
 absl::Status ScanFrom10(FakeCluster& cluster, OffsetsSink& sink, absl::Duration quiet,
-                        const std::function<void(FakeGroupMember&)>& drive) {
+                        const std::function<void(FakeGroupMember&)>& drive,
+                        absl::Duration timeout = absl::Seconds(20)) {
   absl::Status scanned;
   std::thread scan;
   {
@@ -104,7 +105,7 @@ absl::Status ScanFrom10(FakeCluster& cluster, OffsetsSink& sink, absl::Duration 
     scan = std::thread([&] {
       scanned = ScanPartitions(cluster, "scan",
                                {{{"t", 0}, {.end = 20, .sink = &sink, .from = 10}}},
-                               absl::Now() + absl::Seconds(20), quiet);
+                               absl::Now() + timeout, quiet);
     });
     // Without a reader the scan ends at its deadline.
     if (cluster.AwaitMembers("scan", 1, absl::Seconds(10))) {
@@ -189,6 +190,23 @@ TEST(ScanPartitionsTest, ARecordBeyondTheEndEndsThePartitionWithoutReachingTheSi
   EXPECT_TRUE(scanned.ok()) << scanned;
   EXPECT_THAT(sink.offsets(), ::testing::IsEmpty());
   EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "ended by the record, not quiet";
+}
+
+// A scan that does not finish says what its reader last reported (a start
+// offset retention passed, a broker down); before, only that it timed out.
+TEST(ScanPartitionsTest, AScanThatDoesNotFinishNamesTheReadersLastError) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  absl::Status scanned = ScanFrom10(
+      cluster, sink, absl::Seconds(10),
+      [](auto& reader) {
+        reader.ReportError(absl::OutOfRangeError("t/0: offset 10 out of range"));
+      },
+      absl::Seconds(1));
+  EXPECT_EQ(scanned.code(), absl::StatusCode::kDeadlineExceeded) << scanned;
+  EXPECT_THAT(std::string(scanned.message()),
+              ::testing::HasSubstr("offset 10 out of range"));
 }
 
 }  // namespace
