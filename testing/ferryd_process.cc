@@ -4,8 +4,10 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -28,46 +30,37 @@ namespace ferry::testing {
 
 namespace {
 
-// Directories of test programs that died without removing theirs (a
-// crash, an ASan abort, a ctest timeout): /tmp/ferry-<pid>-* of a pid no
-// process has.
-void RemoveDirsOfDeadPrograms() {
-  std::error_code error;
-  for (const auto& entry : std::filesystem::directory_iterator(P_tmpdir, error)) {
-    const std::string name = entry.path().filename().string();
-    std::vector<std::string> parts = absl::StrSplit(name, '-');
-    int pid = 0;
-    if (parts.size() != 3 || parts[0] != "ferry" || !absl::SimpleAtoi(parts[1], &pid) ||
-        pid <= 0 || !entry.is_directory(error)) {
-      continue;
-    }
-    if (kill(pid, 0) != 0 && errno == ESRCH) {
-      std::error_code ignored;
-      std::filesystem::remove_all(entry.path(), ignored);
-    }
-  }
-}
+// In a test program's directory kept after a failure: the sweep below
+// leaves it for whoever reads the node logs (for a few days).
+constexpr char kKeptMarker[] = "KEPT-AFTER-A-FAILED-TEST";
+// A dead program's directory without the marker (it hung and was killed,
+// or crashed, with no test failed) stays this long for its logs to be read.
+constexpr auto kUnmarkedDirsKeptFor = std::chrono::hours(1);
+constexpr auto kKeptDirsKeptFor = std::chrono::hours(72);
+
+// Test failures so far, over every --gtest_repeat iteration
+// (UnitTest::Failed() says so of the last one only). Counted as each is
+// reported, so a failed test's TearDown sees it already.
+std::atomic<int> test_failures{0};
+
+class TempFiles;
+// The program's TempFiles once made (on the first WriteTempFile).
+std::atomic<TempFiles*> temp_files{nullptr};
 
 // Where WriteTempFile writes: one directory per test program, removed with
 // everything in it (stores a node made beside a file too) when the program
-// exits, after failed tests as well. Not in forked children (death tests).
+// exits; kept, with its path printed, from a test's first failure on (so a
+// program killed later, by a ctest timeout or an abort, leaves it too), so
+// its node logs can be read. Not in forked children (death tests).
 // Removed by a static destructor: whatever was constructed before it (and
 // so is destroyed after it) must not use the files at exit.
 class TempFiles {
  public:
-  TempFiles() : owner_pid_(getpid()) {
-    RemoveDirsOfDeadPrograms();
-    std::string pattern = absl::StrCat(P_tmpdir, "/ferry-", getpid(), "-XXXXXX");
-    if (mkdtemp(pattern.data()) == nullptr) {
-      // Not a test failure only: the files would land in / instead.
-      std::fprintf(stderr, "cannot make a directory for the test's files: %s\n",
-                   std::strerror(errno));
-      std::abort();
-    }
-    dir_ = pattern;
-  }
+  TempFiles();
   ~TempFiles() {
-    if (dir_.empty() || getpid() != owner_pid_) return;
+    if (getpid() != owner_pid_) return;
+    temp_files = nullptr;
+    if (kept_) return;
     std::error_code ignored;
     std::filesystem::remove_all(dir_, ignored);
   }
@@ -76,10 +69,96 @@ class TempFiles {
 
   const std::string& dir() const { return dir_; }
 
+  // Marks the directory as kept and says where it is; once.
+  void Keep() {
+    if (getpid() != owner_pid_ || kept_.exchange(true)) return;
+    std::ofstream(dir_ + "/" + kKeptMarker)
+        << "Files (node configs and logs) of test program " << owner_pid_
+        << ", kept because a test failed. Remove the directory when done.\n";
+    std::fprintf(stderr, "a test failed: its files (node logs, configs) are kept in %s\n",
+                 dir_.c_str());
+  }
+
  private:
   const pid_t owner_pid_;
   std::string dir_;
+  std::atomic<bool> kept_{false};
 };
+
+class FailureWatch : public ::testing::EmptyTestEventListener {
+  void OnTestPartResult(const ::testing::TestPartResult& result) override {
+    if (!result.failed()) return;
+    ++test_failures;
+    if (TempFiles* files = temp_files.load()) files->Keep();
+  }
+};
+
+// At load time, before RUN_ALL_TESTS, as gtest wants listeners added.
+[[maybe_unused]] const bool failure_watch_added = [] {
+  ::testing::UnitTest::GetInstance()->listeners().Append(new FailureWatch);
+  return true;
+}();
+
+// The newest change in `dir` or directly in it.
+std::filesystem::file_time_type LastChange(const std::filesystem::path& dir) {
+  std::error_code error;
+  auto newest = std::filesystem::last_write_time(dir, error);
+  for (const auto& entry : std::filesystem::directory_iterator(dir, error)) {
+    newest = std::max(newest, entry.last_write_time(error));
+  }
+  return newest;
+}
+
+// Directories of test programs that died without removing theirs (a crash,
+// an ASan abort, a ctest timeout): /tmp/ferry-<pid>-* of a pid no process
+// has, once old enough. Liveness first: a dead program writes no marker any
+// more, so the marker read after it is final.
+void RemoveDirsOfDeadPrograms() {
+  std::error_code error;
+  const auto now = std::filesystem::file_time_type::clock::now();
+  for (const auto& entry : std::filesystem::directory_iterator(P_tmpdir, error)) {
+    const std::string name = entry.path().filename().string();
+    std::vector<std::string> parts = absl::StrSplit(name, '-');
+    int pid = 0;
+    if (parts.size() != 3 || parts[0] != "ferry" || !absl::SimpleAtoi(parts[1], &pid) ||
+        pid <= 0 || !entry.is_directory(error) || kill(pid, 0) == 0 || errno != ESRCH) {
+      continue;
+    }
+    const bool marked = std::filesystem::exists(entry.path() / kKeptMarker, error);
+    if (now - LastChange(entry.path()) <
+        (marked ? kKeptDirsKeptFor : kUnmarkedDirsKeptFor)) {
+      continue;
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(entry.path(), ignored);
+  }
+}
+
+TempFiles::TempFiles() : owner_pid_(getpid()) {
+  RemoveDirsOfDeadPrograms();
+  std::string pattern = absl::StrCat(P_tmpdir, "/ferry-", getpid(), "-XXXXXX");
+  if (mkdtemp(pattern.data()) == nullptr) {
+    // Not a test failure only: the files would land in / instead.
+    std::fprintf(stderr, "cannot make a directory for the test's files: %s\n",
+                 std::strerror(errno));
+    std::abort();
+  }
+  dir_ = pattern;
+  temp_files = this;
+  if (test_failures > 0) Keep();
+}
+
+// "Suite.Name" of the running test, fit for a file name; empty outside one.
+std::string CurrentTestName() {
+  const ::testing::TestInfo* test =
+      ::testing::UnitTest::GetInstance()->current_test_info();
+  if (test == nullptr) return "";
+  std::string name = absl::StrCat(test->test_suite_name(), ".", test->name());
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_') c = '_';
+  }
+  return name;
+}
 
 }  // namespace
 
@@ -124,15 +203,10 @@ namespace {
 // control topic seeds it with its YAML routes, which win from then on, so
 // tests sharing a broker would otherwise serve the first test's routes.
 std::string WithTestControlTopic(const std::string& yaml) {
-  const ::testing::TestInfo* test =
-      ::testing::UnitTest::GetInstance()->current_test_info();
-  if (test == nullptr || yaml.starts_with("control:") ||
+  const std::string name = CurrentTestName();
+  if (name.empty() || yaml.starts_with("control:") ||
       yaml.find("\ncontrol:") != std::string::npos) {
     return yaml;
-  }
-  std::string name = absl::StrCat(test->test_suite_name(), ".", test->name());
-  for (char& c : name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_') c = '_';
   }
   return absl::StrCat(yaml, "\ncontrol: { topic: \"__ferry_control.", name, "\" }\n");
 }
@@ -160,11 +234,15 @@ absl::StatusOr<std::unique_ptr<FerrydProcess>> FerrydProcess::StartOnce(
   node->https_ = https;
   node->grpc_address_ = absl::StrCat("127.0.0.1:", (*ports)[0]);
   node->http_address_ = absl::StrCat("127.0.0.1:", (*ports)[1]);
-  node->config_path_ =
-      WriteTempFile("ferry.yaml", absl::StrCat("listen: { grpc: \"", node->grpc_address_,
-                                               "\", http: \"", node->http_address_,
-                                               "\" }\n", WithTestControlTopic(yaml)));
-  node->log_path_ = WriteTempFile("ferryd.log", "");
+  // Named after the test, so a kept directory says whose logs are whose.
+  const std::string test = CurrentTestName();
+  const std::string prefix = test.empty() ? "" : test + "-";
+  node->failures_at_start_ = test_failures;
+  node->config_path_ = WriteTempFile(
+      prefix + "ferry.yaml",
+      absl::StrCat("listen: { grpc: \"", node->grpc_address_, "\", http: \"",
+                   node->http_address_, "\" }\n", WithTestControlTopic(yaml)));
+  node->log_path_ = WriteTempFile(prefix + "ferryd.log", "");
   std::string dir = working_dir;
   if (dir.empty()) {
     auto fresh = MakeWorkingDir();
@@ -193,8 +271,11 @@ absl::StatusOr<std::unique_ptr<FerrydProcess>> FerrydProcess::StartOnce(
 
 FerrydProcess::~FerrydProcess() {
   process_.reset();
-  unlink(config_path_.c_str());
-  unlink(log_path_.c_str());
+  // Kept when a test failed while the node ran: its log may say why.
+  if (test_failures == failures_at_start_) {
+    unlink(config_path_.c_str());
+    unlink(log_path_.c_str());
+  }
   if (!own_working_dir_.empty()) RemoveWorkingDir(own_working_dir_);
 }
 

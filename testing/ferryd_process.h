@@ -40,7 +40,8 @@ class FerrydProcess {
       const std::string& yaml, const std::map<std::string, std::string>& env = {},
       const std::string& working_dir = "", HttpsClientFiles https = {});
 
-  // SIGKILLs the node if it is still running.
+  // SIGKILLs the node if it is still running; removes its config and log
+  // unless a test of the program failed.
   ~FerrydProcess();
 
   const std::string& grpc_address() const { return grpc_address_; }
@@ -73,6 +74,7 @@ class FerrydProcess {
   std::string config_path_;
   std::string log_path_;
   std::string own_working_dir_;  // created by Start; empty if given
+  int failures_at_start_ = 0;    // test failures of the program before Start
   HttpsClientFiles https_;
   std::unique_ptr<Subprocess> process_;
 };
@@ -112,8 +114,9 @@ std::string KafkaClusterEntry(const std::string& name, const std::string& bootst
 std::string MainClusterYaml(const std::string& bootstrap);
 
 // Writes `content` to a fresh file in the test program's own temp
-// directory, removed with what else is in it when the program exits;
-// returns its path.
+// directory, removed with what else is in it when the program exits (kept,
+// node logs included, and its path printed, when a test failed); returns its
+// path.
 std::string WriteTempFile(const std::string& stem, const std::string& content);
 
 }  // namespace ferry::testing

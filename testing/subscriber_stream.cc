@@ -174,9 +174,15 @@ grpc::Status SubscriberStream::WaitEnded(absl::Duration timeout) {
   return status_;
 }
 
-bool SubscriberStream::ended() {
+bool SubscriberStream::ended() const {
   absl::MutexLock lock(&mu_);
   return ended_;
+}
+
+std::optional<grpc::Status> SubscriberStream::end_status() const {
+  absl::MutexLock lock(&mu_);
+  if (!ended_) return std::nullopt;
+  return status_;
 }
 
 void SubscriberStream::Cancel() { context_.TryCancel(); }

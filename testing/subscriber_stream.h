@@ -61,7 +61,9 @@ class SubscriberStream {
   // Returns the status the server ended the stream with (waits for it).
   grpc::Status WaitEnded(absl::Duration timeout = absl::Seconds(30));
   // Whether the stream ended (the final status is then available).
-  bool ended();
+  bool ended() const;
+  // The status the server ended the stream with; nullopt while it has not.
+  std::optional<grpc::Status> end_status() const;
   // Breaks the stream abruptly, as a crashed client would.
   void Cancel();
 
@@ -79,7 +81,7 @@ class SubscriberStream {
   absl::Mutex write_mu_;
   bool writes_done_ = false;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::optional<v1::Opened> opened_ ABSL_GUARDED_BY(mu_);
   std::deque<v1::ReceivedMessage> messages_ ABSL_GUARDED_BY(mu_);
   std::vector<v1::ReceiptResult> results_ ABSL_GUARDED_BY(mu_);

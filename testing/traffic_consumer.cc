@@ -80,6 +80,13 @@ std::string TrafficConsumer::Summary() const {
   for (const auto& [cluster, count] : first_by_cluster_) {
     absl::StrAppend(&out, " ", cluster, "=", count);
   }
+  // A raw stream is not reopened as an SDK's would be: what it missed
+  // afterwards is the test's, not the node's, unless the node ended it
+  // wrongly.
+  if (const std::optional<grpc::Status> status = stream_.end_status()) {
+    absl::StrAppend(&out, "; the node ended the stream: ", status->error_code(), " ",
+                    status->error_message());
+  }
   return out;
 }
 

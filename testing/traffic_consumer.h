@@ -46,7 +46,7 @@ class TrafficConsumer {
   // First deliveries of a key that came after a later message of the key.
   int OrderViolations() const;
   // "<group>: N distinct, D duplicates, V order violations; first deliveries
-  // by cluster: a=.. b=.."
+  // by cluster: a=.. b=..", then how the node ended the stream if it did.
   std::string Summary() const;
 
  private:

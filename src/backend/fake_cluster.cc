@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "api/retry.h"
 #include "backend/batch_completion.h"
 #include "backend/member_leave.h"
@@ -50,11 +52,15 @@ void FakeGroupMember::Seek(const TopicPartition& partition, int64_t offset) {
   pending_seeks_.emplace_back(partition, offset);
 }
 
-std::vector<std::pair<TopicPartition, int64_t>> FakeGroupMember::CompleteSeeks() {
+std::vector<std::pair<TopicPartition, int64_t>> FakeGroupMember::CompleteSeeks(
+    size_t count) {
   std::vector<std::pair<TopicPartition, int64_t>> seeks;
   {
     absl::MutexLock lock(&mu_);
-    seeks.swap(pending_seeks_);
+    const auto end = pending_seeks_.begin() +
+                     static_cast<std::ptrdiff_t>(std::min(count, pending_seeks_.size()));
+    seeks.assign(pending_seeks_.begin(), end);
+    pending_seeks_.erase(pending_seeks_.begin(), end);
   }
   for (const auto& [partition, offset] : seeks) listener_->OnSeekDone(partition, offset);
   return seeks;
@@ -72,6 +78,10 @@ void FakeGroupMember::Assign(const std::vector<AssignedPartition>& partitions) {
 
 void FakeGroupMember::Deliver(std::vector<ConsumedRecord> records) {
   listener_->OnRecords(std::move(records));
+}
+
+void FakeGroupMember::ReportError(const absl::Status& status) {
+  listener_->OnError(status);
 }
 
 void FakeGroupMember::AnswerCommits(const absl::Status& status) {

@@ -17,6 +17,7 @@
 //
 // Threading: thread-safe.
 
+#include <limits>
 #include <map>
 #include <memory>
 #include <set>
@@ -56,11 +57,13 @@ class FakeGroupMember final : public GroupMember {
   // Test side: events of the member thread.
   void Assign(const std::vector<AssignedPartition>& partitions);
   void Deliver(std::vector<ConsumedRecord> records);
+  void ReportError(const absl::Status& status);
   // Answers the commits asked for so far (in order) with `status`.
   void AnswerCommits(const absl::Status& status);
-  // Completes the seeks asked for since the last call (OnSeekDone each) and
-  // returns them.
-  std::vector<std::pair<TopicPartition, int64_t>> CompleteSeeks();
+  // Completes the oldest `count` seeks not completed yet (OnSeekDone each),
+  // by default all, and returns them.
+  std::vector<std::pair<TopicPartition, int64_t>> CompleteSeeks(
+      size_t count = std::numeric_limits<size_t>::max());
 
   const GroupMemberOptions& options() const { return options_; }
   // Every Commit() so far, answered or not.

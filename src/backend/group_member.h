@@ -157,6 +157,11 @@ struct GroupMemberOptions {
   // broker while nothing is committed). For readers that replay a topic from
   // the start at every start, such as the control plane.
   bool standalone = false;
+  // Kafka: a position outside the log (retention passed it) is reported
+  // through OnError (kOutOfRange) and the partition is not read on, instead
+  // of jumping to the end (librdkafka's default auto.offset.reset). For
+  // readers of a range. The embedded store ignores it.
+  bool fail_out_of_range = false;
   // What the member may fetch ahead of OnRecords per owned partition, in
   // bytes; 0: the backend's default (Kafka: 8 MiB). Kafka: librdkafka's
   // queued.max.messages.kbytes, which one fetch response may exceed by up to

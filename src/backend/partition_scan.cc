@@ -129,8 +129,13 @@ class Scan final : public GroupMemberListener {
   struct Partition {
     PartitionToScan target;
     bool done = false;
-    // The quiet period counts from the assignment: until then (connecting,
-    // metadata) only the deadline ends the wait.
+    // With a start offset: the reader confirmed the move there. Until then it
+    // fetches from where it was assigned (the end, which a partition being
+    // written passes), and those records are not the scan's.
+    bool moved = false;
+    // The quiet period counts from the assignment, or from the move to the
+    // start offset: until then (connecting, metadata, the move) only the
+    // deadline ends the wait.
     absl::Time last_progress = absl::InfiniteFuture();
   };
 
@@ -178,8 +183,11 @@ class Scan final : public GroupMemberListener {
       for (const AssignedPartition& a : assigned) {
         auto it = scans_.find(a.partition);
         if (it == scans_.end()) continue;
-        it->second.last_progress = now;
-        if (it->second.target.from.has_value()) seeks.push_back(a.partition);
+        if (it->second.target.from.has_value()) {
+          seeks.push_back(a.partition);
+        } else {
+          it->second.last_progress = now;
+        }
       }
       reader = reader_;
       if (reader == nullptr) pending_.insert(pending_.end(), seeks.begin(), seeks.end());
@@ -198,15 +206,39 @@ class Scan final : public GroupMemberListener {
       auto it = scans_.find({record.topic, record.partition});
       if (it == scans_.end() || it->second.done) continue;
       Partition& scan = it->second;
+      if (scan.target.from.has_value() && !scan.moved) continue;
       scan.last_progress = now;
       if (record.offset < scan.target.from.value_or(0)) continue;
+      // Beyond the range the reader can only be when it jumped there (Kafka
+      // resets a position below the log start, which `from` can fall
+      // below after the offsets were read): what lay before is gone, and
+      // this record must not count as if it came after `from`.
+      if (record.offset >= scan.target.end) {
+        scan.done = changed_ = true;
+        continue;
+      }
       // Sinks are plain state machines: calling them under the lock is safe.
       scan.done = scan.target.sink->Add(record) || record.offset + 1 >= scan.target.end;
       changed_ |= scan.done;
     }
   }
-  void OnSeekDone(const TopicPartition&, int64_t) override {}
-  void OnError(const absl::Status&) override {}
+  // The member delivers only records of the new position after this.
+  void OnSeekDone(const TopicPartition& tp, int64_t offset) override {
+    absl::MutexLock lock(&mu_);
+    auto it = scans_.find(tp);
+    if (it == scans_.end() || it->second.target.from != offset) return;
+    it->second.moved = true;
+    it->second.last_progress = absl::Now();
+  }
+  // Kept for the answer of a scan that does not finish in time.
+  void OnError(const absl::Status& status) override {
+    absl::MutexLock lock(&mu_);
+    last_error_ = status;
+  }
+  absl::Status last_error() {
+    absl::MutexLock lock(&mu_);
+    return last_error_;
+  }
 
  private:
   // Partitions come here only with a start offset.
@@ -226,6 +258,7 @@ class Scan final : public GroupMemberListener {
   bool changed_ ABSL_GUARDED_BY(mu_) = false;
   GroupMember* reader_ ABSL_GUARDED_BY(mu_) = nullptr;
   std::vector<TopicPartition> pending_ ABSL_GUARDED_BY(mu_);
+  absl::Status last_error_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace
@@ -284,14 +317,15 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
   absl::StatusOr<std::shared_ptr<ReaderSlot>> slot =
       ReaderSlot::Take(cluster, listener, deadline);
   if (!slot.ok()) return slot.status();
-  // Starting at the end when every partition is moved anyway: nothing is
-  // fetched before the seeks.
+  // Starting at the end when every partition is moved anyway: little is
+  // fetched before the seeks (what is, is dropped: Scan::OnRecords).
   auto reader = cluster.JoinGroup(
       {.group = reader_name,
        .topics = topics,
        .start = {.kind = all_positioned ? StartPosition::Kind::kLatest
                                         : StartPosition::Kind::kEarliest},
-       .standalone = true},
+       .standalone = true,
+       .fail_out_of_range = true},
       listener.get());
   if (!reader.ok()) return reader.status();
   scan.Attach(reader->get());
@@ -306,9 +340,11 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
   }
   slot->reset();
   if (finished) return absl::OkStatus();
+  const absl::Status error = scan.last_error();
   return absl::DeadlineExceededError(
-      fmt::format("reading {} of cluster {} did not finish in time",
-                  fmt::join(topics, ", "), cluster.name()));
+      fmt::format("reading {} of cluster {} did not finish in time{}",
+                  fmt::join(topics, ", "), cluster.name(),
+                  error.ok() ? "" : fmt::format(" (last error: {})", error.ToString())));
 }
 
 }  // namespace ferry::backend

@@ -32,11 +32,14 @@ class RecordSink {
 };
 
 struct PartitionToScan {
-  // The high watermark when the scan began: a record at end - 1 is the last.
+  // The high watermark when the scan began: a record at end - 1 is the last;
+  // one at or beyond it (the reader jumped past the range) ends the
+  // partition without reaching the sink.
   int64_t end = 0;
   RecordSink* sink = nullptr;  // not owned; outlives the scan
-  // Where reading starts; unset: at the partition's start. Records below it
-  // that arrive before the reader moved there are not handed to the sink.
+  // Where reading starts; unset: at the partition's start. Records that
+  // arrive before the reader confirmed the move there (fetched from where it
+  // was assigned, below or beyond `from`) are not handed to the sink.
   std::optional<int64_t> from = std::nullopt;
 };
 
@@ -44,8 +47,10 @@ struct PartitionToScan {
 // whose reader got nothing for `quiet` (since it was assigned or since its
 // last record) counts as read to its end: its last offsets may be no records
 // (transaction markers, compaction); a `quiet` too short can only leave a
-// sink without its answer, never give it a wrong record.
-// DEADLINE_EXCEEDED when `deadline` passed first; the cluster's error when
+// sink without its answer, never give it a wrong record. With a start
+// offset the quiet period counts from the reader's move there.
+// DEADLINE_EXCEEDED when `deadline` passed first (with the reader's last
+// error, such as a start offset retention passed); the cluster's error when
 // the reader cannot be created. Up to 16 scans of a cluster run at once; a
 // further one waits for a slot until `deadline`. UNAVAILABLE (IsScanRefused)
 // without trying while the cluster's abandoned readers (closing past their

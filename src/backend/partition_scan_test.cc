@@ -11,6 +11,7 @@
 
 #include "absl/strings/cord.h"
 #include "absl/synchronization/barrier.h"
+#include "absl/synchronization/mutex.h"
 #include "backend/fake_cluster.h"
 #include "backend/member_leave.h"
 
@@ -217,6 +218,151 @@ TEST(RetryRefusedScansTest, ReturnsOtherErrorsAtOnce) {
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   EXPECT_FALSE(IsScanRefused(s));
   EXPECT_EQ(attempts, 1);
+}
+
+// Records the offsets it is handed; done at the partition's last one.
+class OffsetsSink final : public RecordSink {
+ public:
+  explicit OffsetsSink(int64_t last) : last_(last) {}
+  bool Add(const ConsumedRecord& record) override {
+    absl::MutexLock lock(&mu_);
+    offsets_.push_back(record.offset);
+    return record.offset >= last_;
+  }
+  std::vector<int64_t> offsets() const {
+    absl::MutexLock lock(&mu_);
+    return offsets_;
+  }
+
+ private:
+  const int64_t last_;
+  mutable absl::Mutex mu_;
+  std::vector<int64_t> offsets_;
+};
+
+std::vector<ConsumedRecord> Records(int64_t first, int64_t end) {
+  std::vector<ConsumedRecord> records;
+  for (int64_t offset = first; offset < end; ++offset) {
+    records.push_back({.topic = "t", .partition = 0, .offset = offset});
+  }
+  return records;
+}
+
+// Scans offsets [10, 20) of t/0 from 10 in a thread while `drive` acts as
+// the reader's member thread; returns the scan's answer.
+absl::Status ScanFrom10(FakeCluster& cluster, OffsetsSink& sink, absl::Duration quiet,
+                        const std::function<void(FakeGroupMember&)>& drive,
+                        absl::Duration timeout = absl::Seconds(20)) {
+  absl::Status scanned;
+  std::thread scan;
+  {
+    // Keeps the reader alive for `drive` should the scan end early.
+    LeaveHold hold(cluster, absl::Seconds(30));
+    scan = std::thread([&] {
+      scanned = ScanPartitions(cluster, "scan",
+                               {{{"t", 0}, {.end = 20, .sink = &sink, .from = 10}}},
+                               absl::Now() + timeout, quiet);
+    });
+    // Without a reader the scan ends at its deadline.
+    if (cluster.AwaitMembers("scan", 1, absl::Seconds(10))) {
+      drive(*cluster.members("scan").front());
+    } else {
+      ADD_FAILURE() << "the scan's reader never joined";
+    }
+  }
+  scan.join();
+  return scanned;
+}
+
+void AwaitSeek(FakeGroupMember& reader) {
+  const absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (reader.CompleteSeeks().empty() && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+}
+
+std::vector<int64_t> From10To20() {
+  std::vector<int64_t> offsets;
+  for (int64_t offset = 10; offset < 20; ++offset) offsets.push_back(offset);
+  return offsets;
+}
+
+// A reader moved to a start offset fetches from where it was assigned (the
+// partition's end) until the move lands, and a partition being written hands
+// it records from there. Before, those reached the sink as if they came
+// after `from`: an offset translation, answered by the first copy it was
+// handed, skipped everything between its start and the end (a group that
+// moved to the migration's target at the consumer stage while the mirror
+// caught up missed 191 messages for good).
+TEST(ScanPartitionsTest, RecordsFetchedBeforeTheMoveToTheStartAreNotHandedToTheSink) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  absl::Status scanned = ScanFrom10(cluster, sink, absl::Seconds(10), [](auto& reader) {
+    // Assigned at the end, which grew to 21 since the scan read it (20).
+    reader.Assign({{.partition = {"t", 0}, .next_offset = 21}});
+    reader.Deliver(Records(21, 23));
+    AwaitSeek(reader);
+    reader.Deliver(Records(10, 23));
+  });
+  EXPECT_TRUE(scanned.ok()) << scanned;
+  EXPECT_EQ(sink.offsets(), From10To20());
+}
+
+// Connecting, the assignment and the move to the start may take longer than
+// the quiet period (a loaded broker); the partition is not quiet before the
+// reader could read it.
+TEST(ScanPartitionsTest, TheQuietPeriodCountsFromTheMoveToTheStartNotTheAssignment) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  absl::Status scanned =
+      ScanFrom10(cluster, sink, absl::Milliseconds(200), [](auto& reader) {
+        reader.Assign({{.partition = {"t", 0}, .next_offset = 20}});
+        absl::SleepFor(absl::Milliseconds(600));
+        AwaitSeek(reader);
+        reader.Deliver(Records(10, 20));
+      });
+  EXPECT_TRUE(scanned.ok()) << scanned;
+  EXPECT_EQ(sink.offsets(), From10To20());
+}
+
+// `from` fell below the log start after the scan read the offsets: Kafka's
+// offset reset moves the reader, after it confirmed the move, to the end,
+// and a partition being written hands it records from there. Before, they
+// reached the sink as if read from `from`.
+TEST(ScanPartitionsTest, ARecordBeyondTheEndEndsThePartitionWithoutReachingTheSink) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  const absl::Time start = absl::Now();
+  absl::Status scanned = ScanFrom10(cluster, sink, absl::Seconds(10), [](auto& reader) {
+    // Kafka's readers report the reset instead where the option is honoured.
+    EXPECT_TRUE(reader.options().fail_out_of_range);
+    reader.Assign({{.partition = {"t", 0}, .next_offset = 20}});
+    AwaitSeek(reader);
+    reader.Deliver(Records(25, 27));
+  });
+  EXPECT_TRUE(scanned.ok()) << scanned;
+  EXPECT_THAT(sink.offsets(), ::testing::IsEmpty());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "ended by the record, not quiet";
+}
+
+// A scan that does not finish says what its reader last reported (a start
+// offset retention passed, a broker down); before, only that it timed out.
+TEST(ScanPartitionsTest, AScanThatDoesNotFinishNamesTheReadersLastError) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  absl::Status scanned = ScanFrom10(
+      cluster, sink, absl::Seconds(10),
+      [](auto& reader) {
+        reader.ReportError(absl::OutOfRangeError("t/0: offset 10 out of range"));
+      },
+      absl::Seconds(1));
+  EXPECT_EQ(scanned.code(), absl::StatusCode::kDeadlineExceeded) << scanned;
+  EXPECT_THAT(std::string(scanned.message()),
+              ::testing::HasSubstr("offset 10 out of range"));
 }
 
 }  // namespace

@@ -936,6 +936,10 @@ void GroupDispatcher::OnSeekDone(backend::Cluster& cluster,
     auto it = slots_.find({cluster.name(), tp});
     if (it == slots_.end()) return;
     PartitionSlot& slot = *it->second;
+    // The confirmation of an earlier seek, overtaken by a later one (or by
+    // a new assignment): records may still come from before the later
+    // move, which its own confirmation ends.
+    if (!slot.seeking() || offset != slot.seek_target()) return;
     backend::GroupMember* member = Member(cluster.name());
     const absl::Time now = clock_();
     for (const InFlight& in_flight : slot.FinishSeek(offset)) ReturnCredit(in_flight);

@@ -481,6 +481,26 @@ TEST_F(GroupDispatcherTest, ASpanFromBeforeASeekExpiresAndTheNewRunSettles) {
   EXPECT_EQ(CommitOffset(), 3);
 }
 
+// A second seek before the first was confirmed: the first confirmation
+// ended the seek, and records the member still read from the first position
+// were delivered (and their offset committed) before the second move.
+TEST_F(GroupDispatcherTest, TheConfirmationOfAnOvertakenSeekDoesNotEndTheLaterOne) {
+  SetUpDispatcher({});
+  ASSERT_EQ(dispatcher_->Seek("", {{kP0, 0}}), std::set<TopicPartition>{kP0});
+  ASSERT_EQ(dispatcher_->Seek("", {{kP0, 5}}), std::set<TopicPartition>{kP0});
+  ASSERT_THAT(member_->CompleteSeeks(1), SizeIs(1));
+  member_->Deliver(Records(0, 3));
+  EXPECT_THAT(sink_->Take(), IsEmpty()) << "read from the overtaken position";
+
+  ASSERT_THAT(member_->CompleteSeeks(), SizeIs(1));
+  member_->Deliver(Records(5, 2));
+  const auto messages = sink_->Take();
+  ASSERT_THAT(messages, SizeIs(2));
+  EXPECT_THAT(dispatcher_->Ack(1, Receipts(messages)), IsEmpty());
+  dispatcher_->Tick(now_ += config_.commit_interval);
+  EXPECT_EQ(CommitOffset(), 7);
+}
+
 TEST_F(GroupDispatcherTest, ASpanOfALeftPartitionExpiresMessageByMessage) {
   SetUpDispatcher({});
   member_->Deliver(Records(0, 2));

@@ -116,6 +116,39 @@ class MigrationTest : public ::testing::Test {
     }
   }
 
+  // Where the acknowledged messages `consumer` lacks were written, per
+  // cluster and partition: how many, their offsets and publish times (since
+  // the first message), so a miss tells a stretch skipped from a stall.
+  static std::string DescribeMissing(const std::vector<testing::SentMessage>& sent,
+                                     const Consumer& consumer) {
+    struct Stretch {
+      int count = 0;
+      int64_t first_offset = -1, last_offset = -1;
+      absl::Time first_published, last_published;
+    };
+    std::map<std::pair<std::string, int32_t>, Stretch> missing;
+    for (const testing::SentMessage& s : sent) {
+      if (!s.result.ok() || consumer.Has(s.result.id)) continue;
+      Stretch& m = missing[{s.result.cluster, s.result.partition}];
+      if (m.count++ == 0) {
+        m.first_offset = s.result.offset;
+        m.first_published = s.published;
+      }
+      m.last_offset = s.result.offset;
+      m.last_published = s.published;
+    }
+    const absl::Time start = sent.empty() ? absl::Now() : sent.front().published;
+    std::string out;
+    for (const auto& [where, m] : missing) {
+      absl::StrAppend(&out, "\n  ", where.first, "/", where.second, ": ", m.count,
+                      " missing, offsets ", m.first_offset, "..", m.last_offset,
+                      ", published ", absl::FormatDuration(m.first_published - start),
+                      "..", absl::FormatDuration(m.last_published - start),
+                      " after the first message");
+    }
+    return out;
+  }
+
   // Every acknowledged message reached both groups (waiting up to 90 s for
   // the last ones); the key-ordered group's first deliveries are in order.
   static void ExpectEverythingConsumed(const std::vector<testing::SentMessage>& sent,
@@ -144,9 +177,10 @@ class MigrationTest : public ::testing::Test {
       DrainBoth(keyed, unordered, absl::Milliseconds(500));
     }
     std::cout << keyed.Summary() << "\n" << unordered.Summary() << "\n";
-    EXPECT_EQ(missing(keyed), 0) << "acknowledged messages the key-ordered group missed";
-    EXPECT_EQ(missing(unordered), 0)
-        << "acknowledged messages the unordered group missed";
+    EXPECT_EQ(missing(keyed), 0) << "acknowledged messages the key-ordered group missed"
+                                 << DescribeMissing(sent, keyed);
+    EXPECT_EQ(missing(unordered), 0) << "acknowledged messages the unordered group missed"
+                                     << DescribeMissing(sent, unordered);
     EXPECT_EQ(keyed.OrderViolations(), 0);
   }
 

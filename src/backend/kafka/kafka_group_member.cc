@@ -152,6 +152,7 @@ absl::StatusOr<std::unique_ptr<KafkaGroupMember>> KafkaGroupMember::Join(
       {"fetch.message.max.bytes",
        std::to_string(std::min<int64_t>(prefetch_bytes, 1 << 20))},
   };
+  if (member_options.fail_out_of_range) fixed["auto.offset.reset"] = "error";
   if (member_options.max_prefetch_bytes > 0) {
     // One fetch response holds every partition's share and stays allocated
     // while any record of it is queued: at most one partition's prefetch
