@@ -130,22 +130,22 @@ TEST_F(ConsumerShutdownTest, EveryStuckConsumerTogetherTakesOneLeaveTimeoutAndTw
 }
 
 // A cluster whose topic creations take `delay` each (a Kafka admin call
-// against a stalled cluster takes admin_timeout, 30 s).
+// against a stalled cluster takes admin_timeout, 30 s), counted in
+// `creates`, which outlives the cluster (shutdown destroys it).
 class SlowCreateCluster final : public backend::FakeCluster {
  public:
-  SlowCreateCluster(std::string name, absl::Duration delay)
-      : FakeCluster(std::move(name)), delay_(delay) {}
+  SlowCreateCluster(std::string name, absl::Duration delay, std::atomic<int>* creates)
+      : FakeCluster(std::move(name)), delay_(delay), creates_(creates) {}
   absl::Status CreateTopic(const std::string& topic, int partitions, int replication,
                            const std::map<std::string, std::string>& configs) override {
-    ++creates_;
+    ++*creates_;
     absl::SleepFor(delay_);
     return FakeCluster::CreateTopic(topic, partitions, replication, configs);
   }
-  int creates() const { return creates_.load(); }
 
  private:
   const absl::Duration delay_;
-  std::atomic<int> creates_ = 0;
+  std::atomic<int>* const creates_;
 };
 
 // Captures what is logged through the default logger while it lives.
@@ -176,7 +176,8 @@ constexpr absl::Duration kCreate = absl::Milliseconds(1500);
 // kCreate. Returns from when the shutdown began.
 absl::Time StopDuringStarts(absl::Duration leave_timeout,
                             const std::function<void(std::string)>& stage) {
-  auto owned_target = std::make_unique<SlowCreateCluster>("slow", kCreate);
+  std::atomic<int> creates = 0;
+  auto owned_target = std::make_unique<SlowCreateCluster>("slow", kCreate, &creates);
   auto owned_source = std::make_unique<backend::FakeCluster>("source");
   SlowCreateCluster* target = owned_target.get();
   for (const char* topic : {"a", "b", "c"}) owned_source->AddTopic(topic, 1);
@@ -201,13 +202,12 @@ absl::Time StopDuringStarts(absl::Duration leave_timeout,
                                .target = "slow",
                                .topics = {"a", "b", "c"}}});
   const absl::Time until = absl::Now() + kWait;
-  while (target->creates() < 2 && absl::Now() < until)
-    absl::SleepFor(absl::Milliseconds(5));
-  EXPECT_EQ(target->creates(), 2) << "the control topic's and the job's first topic";
+  while (creates.load() < 2 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_EQ(creates.load(), 2) << "the control topic's and the job's first topic";
   const absl::Time start = absl::Now();
   StopConsumersAndCloseClusters(std::move(consumers), nullptr, std::move(clusters),
                                 leave_timeout, stage);
-  EXPECT_EQ(target->creates(), 2) << "a creation started after the stop";
+  EXPECT_EQ(creates.load(), 2) << "a creation started after the stop";
   return start;
 }
 
