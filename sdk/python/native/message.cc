@@ -463,18 +463,6 @@ PyType_Slot iterator_slots[] = {{Py_tp_dealloc, reinterpret_cast<void*>(Iterator
 PyType_Spec iterator_spec = {"ferry._native._BatchIterator", sizeof(IteratorObject), 0,
                              kInternalType, iterator_slots};
 
-bool AddType(PyObject* module, PyType_Spec* spec, PyTypeObject** slot, const char* name) {
-  *slot = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(spec));
-  if (*slot == nullptr) return false;
-  if (name == nullptr) return true;
-  Py_INCREF(*slot);
-  if (PyModule_AddObject(module, name, reinterpret_cast<PyObject*>(*slot)) < 0) {
-    Py_DECREF(*slot);
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 ReceivedObject* NewReceived(client::MessageBatch batch,

@@ -66,6 +66,18 @@ Types& NativeTypes() {
   return types;
 }
 
+bool AddType(PyObject* module, PyType_Spec* spec, PyTypeObject** slot, const char* name) {
+  *slot = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(spec));
+  if (*slot == nullptr) return false;
+  if (name == nullptr) return true;
+  Py_INCREF(*slot);
+  if (PyModule_AddObject(module, name, reinterpret_cast<PyObject*>(*slot)) < 0) {
+    Py_DECREF(*slot);
+    return false;
+  }
+  return true;
+}
+
 std::optional<double> SecondsOf(PyObject* value, const char* what) {
   if (PyFloat_Check(value) || (PyLong_Check(value) && !PyBool_Check(value))) {
     double seconds = PyFloat_AsDouble(value);

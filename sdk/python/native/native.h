@@ -91,6 +91,9 @@ struct Types {
 };
 Types& NativeTypes();
 
+// Makes a type from `spec` into `slot` and, given a `name`, adds it to the
+// module under it; false with an exception set on failure.
+bool AddType(PyObject* module, PyType_Spec* spec, PyTypeObject** slot, const char* name);
 // Adds the message types to the module; false with an exception set on failure.
 bool AddMessageTypes(PyObject* module);
 bool AddSubscriberType(PyObject* module);

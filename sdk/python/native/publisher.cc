@@ -720,16 +720,7 @@ bool AddPublisherType(PyObject* module) {
       set_running_name == nullptr || !LoadPublishInputTypes()) {
     return false;
   }
-  Types& types = NativeTypes();
-  types.publisher = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&publisher_spec));
-  if (types.publisher == nullptr) return false;
-  Py_INCREF(types.publisher);
-  if (PyModule_AddObject(module, "Publisher",
-                         reinterpret_cast<PyObject*>(types.publisher)) < 0) {
-    Py_DECREF(types.publisher);
-    return false;
-  }
-  return true;
+  return AddType(module, &publisher_spec, &NativeTypes().publisher, "Publisher");
 }
 
 }  // namespace ferry::python

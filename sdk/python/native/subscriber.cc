@@ -537,16 +537,7 @@ PyType_Spec subscriber_spec = {"ferry._native.Subscriber", sizeof(SubscriberObje
 }  // namespace
 
 bool AddSubscriberType(PyObject* module) {
-  Types& types = NativeTypes();
-  types.subscriber = reinterpret_cast<PyTypeObject*>(PyType_FromSpec(&subscriber_spec));
-  if (types.subscriber == nullptr) return false;
-  Py_INCREF(types.subscriber);
-  if (PyModule_AddObject(module, "Subscriber",
-                         reinterpret_cast<PyObject*>(types.subscriber)) < 0) {
-    Py_DECREF(types.subscriber);
-    return false;
-  }
-  return true;
+  return AddType(module, &subscriber_spec, &NativeTypes().subscriber, "Subscriber");
 }
 
 }  // namespace ferry::python
