@@ -8,14 +8,13 @@
 #include <gtest/gtest.h>
 
 #include <memory>
-#include <thread>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
 #include "backend/embedded/embedded_cluster.h"
 #include "backend/fake_cluster.h"
 #include "backend/member_leave.h"
-#include "backend/partition_scan.h"
+#include "backend/scan_test_support.h"
 #include "testing/test_dir.h"
 
 namespace ferry::admin {
@@ -39,28 +38,6 @@ class CaughtUpListener final : public control::ControlListener {
  private:
   absl::Notification caught_up_;
 };
-
-class NeverDoneSink final : public backend::RecordSink {
- public:
-  bool Add(const backend::ConsumedRecord&) override { return false; }
-};
-
-// Leaves three readers of `cluster` abandoned, closing until `hold` ends:
-// its scans are refused meanwhile.
-void AbandonThreeReaders(backend::FakeCluster& cluster) {
-  NeverDoneSink sink;
-  std::vector<std::thread> stuck;
-  for (int i = 0; i < 3; ++i) {
-    stuck.emplace_back([&] {
-      EXPECT_EQ(backend::ScanPartitions(
-                    cluster, "stuck", {{{"orders", 0}, {.end = 5, .sink = &sink}}},
-                    absl::Now() + absl::Milliseconds(100), absl::Milliseconds(50))
-                    .code(),
-                absl::StatusCode::kDeadlineExceeded);
-    });
-  }
-  for (std::thread& thread : stuck) thread.join();
-}
 
 class MigrationOperationsTest : public ::testing::Test {
  protected:
@@ -120,7 +97,7 @@ TEST_F(MigrationOperationsTest, TheConsumerStageRetriesRefusedScansUntilItsBound
   MigrationOperations operations = Operations();
   PutMigration("mirroring", {});
   backend::LeaveHold hold(target_, absl::Seconds(20));
-  AbandonThreeReaders(target_);
+  backend::AbandonThreeReaders(target_, "orders");
 
   absl::StatusOr<v1::Migration> advanced = operations.Advance("orders", "consumers");
   EXPECT_EQ(advanced.status().code(), absl::StatusCode::kUnavailable)
@@ -145,7 +122,7 @@ TEST_F(MigrationOperationsTest, ARollbackOfReadsRetriesRefusedScansUntilItsBound
   MigrationOperations operations = Operations();
   PutMigration("consumers", {"g"});
   backend::LeaveHold hold(target_, absl::Seconds(20));
-  AbandonThreeReaders(target_);
+  backend::AbandonThreeReaders(target_, "orders");
 
   absl::StatusOr<v1::Migration> rolled_back = operations.Rollback("orders");
   EXPECT_EQ(rolled_back.status().code(), absl::StatusCode::kUnavailable)

@@ -14,14 +14,10 @@
 #include "absl/synchronization/mutex.h"
 #include "backend/fake_cluster.h"
 #include "backend/member_leave.h"
+#include "backend/scan_test_support.h"
 
 namespace ferry::backend {
 namespace {
-
-class NeverDoneSink final : public RecordSink {
- public:
-  bool Add(const ConsumedRecord&) override { return false; }
-};
 
 // The admin call (latest messages, an offset translation) answers although
 // the reader does not close; before, it waited for the reader for good.
@@ -53,12 +49,7 @@ TEST(ScanPartitionsTest, ScansAreRefusedWhileTooManyAbandonedReadersStillClose) 
   };
   {
     LeaveHold hold(cluster, absl::Seconds(10));
-    std::vector<std::thread> stuck;
-    for (int i = 0; i < 3; ++i) {
-      stuck.emplace_back(
-          [&scan] { EXPECT_EQ(scan().code(), absl::StatusCode::kDeadlineExceeded); });
-    }
-    for (std::thread& thread : stuck) thread.join();
+    AbandonThreeReaders(cluster, "t");
     absl::Status refused = scan();
     EXPECT_EQ(refused.code(), absl::StatusCode::kUnavailable) << refused;
     EXPECT_THAT(

@@ -11,6 +11,7 @@
 #include "backend/fake_cluster.h"
 #include "backend/member_leave.h"
 #include "backend/partition_scan.h"
+#include "backend/scan_test_support.h"
 
 namespace ferry::mirror {
 namespace {
@@ -57,11 +58,6 @@ TEST(TargetResumeOffset, AtTheSourcesEndWithEverythingCopiedIsTheTargetsEnd) {
       << "no position";
 }
 
-class NeverDoneSink final : public backend::RecordSink {
- public:
-  bool Add(const backend::ConsumedRecord&) override { return false; }
-};
-
 // A migration stage's translation met a refused scan (three abandoned
 // readers of the target still closing) and failed the stage at once. The
 // refusal stays recognisable through the job's wrapping, so the stage
@@ -75,18 +71,7 @@ TEST(TranslateOffsets, ARefusedScanIsRetriedUntilTheStuckReadersClosed) {
   source.AddTopic("orders", 1);
   target.AddTopic("orders", 1);
   auto hold = std::make_unique<backend::LeaveHold>(target, absl::Seconds(10));
-  NeverDoneSink sink;
-  std::vector<std::thread> stuck;
-  for (int i = 0; i < 3; ++i) {
-    stuck.emplace_back([&] {
-      EXPECT_EQ(backend::ScanPartitions(
-                    target, "stuck", {{{"orders", 0}, {.end = 5, .sink = &sink}}},
-                    absl::Now() + absl::Milliseconds(100), absl::Milliseconds(50))
-                    .code(),
-                absl::StatusCode::kDeadlineExceeded);
-    });
-  }
-  for (std::thread& thread : stuck) thread.join();
+  backend::AbandonThreeReaders(target, "orders");
   const control::MirrorSpec job{
       .name = "move", .source = "a", .target = "b", .topics = {"orders"}};
   // The fake reader is never assigned: a scan that runs ends at this

@@ -1,4 +1,5 @@
 import time
+import urllib.request
 
 import grpc
 
@@ -55,3 +56,13 @@ def wait_until(condition, timeout=10.0):
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.05)
     return condition()
+
+
+def group_counter(node, name, group):
+    """The node's counter `name` summed over the series of `group` (its /metrics)."""
+    url = "http://127.0.0.1:%d/metrics" % node.http_port
+    with urllib.request.urlopen(url, timeout=5) as r:
+        lines = r.read().decode().splitlines()
+    label = 'group="%s"' % group
+    return sum(float(line.rsplit(" ", 1)[1]) for line in lines
+               if line.startswith(name + "{") and label in line)

@@ -160,7 +160,11 @@ struct ReceiptFailure {
   std::string endpoint{};
 };
 
-// Counters since the subscriber was built.
+// Counters since the subscriber was built. An ack, nack or extension counts
+// as sent once gRPC reports its write done, which can be after the node acted
+// on it: a nacked message may be redelivered (and handled) before its nack is
+// counted. Close returns after the last write is done: read then, they are
+// complete.
 struct SubscriberStats {
   // Messages received from nodes.
   int64_t received = 0;
