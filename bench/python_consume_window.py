@@ -4,8 +4,9 @@ consumes WARM messages of a backlog, then N more inside a window that perf or
 callgrind can be limited to, and prints the window's CPU µs per message
 (user and system apart). Hand-run, not CI.
 
-    python_consume_window.py FORM SERVER BOOTSTRAP TOPIC WARM N
+    python_consume_window.py FORM SERVER BOOTSTRAP TOPIC WARM N [keep]
     FORM: kafka (confluent-kafka's consume loop), batch, iterator, callback
+    keep: call ferry.keep_freed_memory() first (glibc keeps freed memory)
 
 The window is announced to
 - perf, through PERF_CTL/PERF_ACK (fifos of `perf ... -D -1 --control
@@ -116,6 +117,9 @@ def callback(server, topic, warm, total, window):
 def main():
     form, server, bootstrap, topic = sys.argv[1:5]
     warm, n = int(sys.argv[5]), int(sys.argv[6])
+    if sys.argv[7:] == ["keep"]:
+        import ferry
+        ferry.keep_freed_memory()
     window = Window()
     if form == "kafka":
         kafka(bootstrap, topic, warm, warm + n, window)
