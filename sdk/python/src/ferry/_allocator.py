@@ -8,6 +8,7 @@ argument changes those buffers, so the only lever is glibc's, and it holds
 for the whole process: the SDK never sets it unless asked.
 """
 import ctypes
+import sys
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -32,8 +33,10 @@ def keep_freed_memory(trim_threshold: int = 256 << 20, mmap_threshold: int = 16 
         raise ValueError("trim_threshold: 1 byte to 2 GiB - 1")
     if not 0 < mmap_threshold <= _MMAP_THRESHOLD_MAX:
         raise ValueError("mmap_threshold: 1 byte to 32 MiB (glibc's limit)")
+    if not sys.platform.startswith("linux"):
+        return False
     libc = ctypes.CDLL(None)
-    if not hasattr(libc, "gnu_get_libc_version"):
+    if not hasattr(libc, "gnu_get_libc_version"):  # musl and others: no mallopt of glibc's
         return False
     libc.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     return bool(libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and \
