@@ -121,8 +121,15 @@ def kafka_publish(args):
     return time.monotonic() - start, cpu_seconds() - cpu, delivered[0]
 
 
-def ferry_consume_iterator(args):
+def ferry_for_consume(args):
     import ferry
+    if args.keep_freed_memory:
+        ferry.keep_freed_memory()
+    return ferry
+
+
+def ferry_consume_iterator(args):
+    ferry = ferry_for_consume(args)
     start, cpu = time.monotonic(), cpu_seconds()
     count = 0
     with ferry.Subscriber([args.server], "pybench-" + uuid.uuid4().hex[:8], [args.topic],
@@ -138,7 +145,7 @@ def ferry_consume_iterator(args):
 
 
 def ferry_consume_callback(args):
-    import ferry
+    ferry = ferry_for_consume(args)
     done = threading.Event()
     lock = threading.Lock()
     count = [0]
@@ -159,7 +166,7 @@ def ferry_consume_callback(args):
 
 
 def ferry_consume_batch(args):
-    import ferry
+    ferry = ferry_for_consume(args)
     start, cpu = time.monotonic(), cpu_seconds()
     count = 0
     with ferry.Subscriber([args.server], "pybench-" + uuid.uuid4().hex[:8], [args.topic],
@@ -214,6 +221,8 @@ def run_worker(args, name, topic, messages):
     command = [sys.executable, os.path.abspath(__file__), "--worker", name,
                "--server", args.server, "--bootstrap", args.bootstrap, "--topic", topic,
                "--messages", str(messages), "--size", str(args.size), "--many", str(args.many)]
+    if name.startswith("ferry-consume-") and args.keep_freed_memory:
+        command.append("--keep-freed-memory")
     env = None
     if name.startswith("ferry-") and args.ferry_env:
         env = dict(os.environ, **dict(item.split("=", 1) for item in args.ferry_env))
@@ -339,6 +348,8 @@ def bench(args):
                                      "%.2f %.2f %.2f" % os.getloadavg()))
     if args.ferry_env:
         print("Ferry's workers ran with %s" % " ".join(args.ferry_env))
+    if args.keep_freed_memory:
+        print("Ferry's consumers called ferry.keep_freed_memory()")
     print("msgs/s per core of the Python process (CPU µs/msg; wall msgs/s); ratio = "
           "Ferry / confluent-kafka per core (target >= 1); publish_many: %d messages "
           "per call" % args.many)
@@ -378,6 +389,8 @@ def main():
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--many", type=int, default=1000,
                         help="messages per publish_many call (default 1000)")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="Ferry's consumers call ferry.keep_freed_memory() first")
     parser.add_argument("--skip-publish", action="store_true",
                         help="the consume forms only (the backlog is still written)")
     parser.add_argument("--skip-consume", action="store_true",

@@ -256,10 +256,8 @@ bool FailureKnown(State* s) {
 PyObject* Take(State* s, double timeout, bool one, Py_ssize_t max) {
   using Clock = std::chrono::steady_clock;
   const bool forever = timeout < 0;
-  const Clock::time_point deadline =
-      forever ? Clock::time_point::max()
-              : Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                                   std::chrono::duration<double>(timeout));
+  // Set at the first wait: a message already taken costs no clock read.
+  Clock::time_point deadline = Clock::time_point::max();
   for (bool first = true;; first = false) {
     // As the pure path: after a fatal failure receivers get the error, not
     // what was taken before it (their acks would be dropped).
@@ -283,6 +281,10 @@ PyObject* Take(State* s, double timeout, bool one, Py_ssize_t max) {
     }
     if (s->stopped) Py_RETURN_NONE;
     Clock::time_point now = Clock::now();
+    if (first && !forever) {
+      deadline = now + std::chrono::duration_cast<Clock::duration>(
+                           std::chrono::duration<double>(timeout));
+    }
     if (!first && now >= deadline) Py_RETURN_NONE;
     auto wait =
         forever ? kWaitSlice

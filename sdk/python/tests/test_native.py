@@ -515,3 +515,17 @@ def test_after_a_fatal_failure_receive_raises_instead_of_handing_out_what_was_ta
         fail_now.set()
         sub.close()
         server.stop(0)
+
+
+def test_receive_timeout_counts_from_the_call_when_nothing_is_pending(node, topic_factory):
+    # Take sets its deadline at its first wait (no clock read per message
+    # handed out): a timeout still ends the call in about that time.
+    topic = topic_factory(partitions=1)
+    with ferry.Subscriber([node.endpoint], unique("g"), [topic], start="earliest") as sub:
+        assert sub.native
+        for timeout in (0, 0.3, 1.0):
+            start = time.monotonic()
+            assert sub.receive(timeout=timeout) is None
+            assert sub.receive_batch(timeout=timeout) is None
+            took = (time.monotonic() - start) / 2
+            assert timeout <= took + 0.01 and took < timeout + 1.0, (timeout, took)

@@ -9,8 +9,11 @@
   subclasses of :class:`ferry.FerryError`.
 * :func:`ferry.credentials` — TLS, client certificate and token for both
   (``credentials=`` argument).
+* :func:`ferry.keep_freed_memory` — an explicit, process-wide glibc setting
+  for heavy consumers (not set by the SDK).
 * :mod:`ferry.v1` — the generated wire API (protobuf + gRPC stubs).
 """
+from ferry._allocator import keep_freed_memory
 from ferry._message import VERSION as __version__
 from ferry._message import Message, MessageBatch, Stats, SubscriberError
 from ferry._fallback import PublisherStats
@@ -30,6 +33,6 @@ def native_available() -> bool:
     from ferry import _native_subscriber
     return _native_subscriber.available()
 
-__all__ = ["Publisher", "Subscriber", "credentials", "native_available", "Message", "MessageBatch", "PublishResult",
-           "PublisherStats", "Ordering", "Start", "Stats", "SubscriberError",
-           "__version__"] + list(_errors_all)
+__all__ = ["Publisher", "Subscriber", "credentials", "native_available", "keep_freed_memory",
+           "Message", "MessageBatch", "PublishResult", "PublisherStats", "Ordering", "Start",
+           "Stats", "SubscriberError", "__version__"] + list(_errors_all)
