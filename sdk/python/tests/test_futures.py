@@ -298,12 +298,10 @@ def test_callbacks_added_during_completion_run_once_each(node, topic_factory):
         assert pub.flush(30)
         concurrent.futures.wait(futures, 30)
 
-        def settled():
-            return all(len(r) == (3 if i == 0 else 4) for i, r in enumerate(ran))
-        assert helpers.wait_until(settled), [r for r in ran if len(r) != 4][:3]
-    assert all(sorted(r) == sorted(["outer", "self", "previous", "side"][:len(r)])
-               or (i == 0 and sorted(r) == ["outer", "self", "side"])
-               for i, r in enumerate(ran))
+        want = [["outer", "self", "side"]] + [["outer", "previous", "self", "side"]] * (
+            len(futures) - 1)
+        assert helpers.wait_until(lambda: [sorted(r) for r in ran] == want), \
+            [r for r, w in zip(ran, want) if sorted(r) != w][:3]
     assert all(r.index("outer") < r.index("self") for r in ran)
 
 
