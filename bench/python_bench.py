@@ -328,7 +328,8 @@ def bench(args):
         print("python_bench: run %d: backlog" % run, file=sys.stderr)
         run_worker(args, "ferry-publish-many", topics["backlog"], args.messages)
         results = {}
-        # Alternate the order, so no client always meets a colder broker.
+        # Alternate the order, so no client always meets a colder broker
+        # (and each --baseline pair runs base-X before X on even runs).
         for name in publishers if run % 2 else reversed(publishers):
             print("python_bench: run %d: %s" % (run, name), file=sys.stderr)
             results[name] = run_worker(args, name, topics[name], args.messages)

@@ -60,6 +60,55 @@ def one_pass(make, count, collect):
             ((start, made), (made, completed), (completed, read), (start, read))]
 
 
+def watched_pass(make, count):
+    """µs per future watched while pending, as an application adding a done
+    callback before the outcome: made, add_done_callback, set_result,
+    result(); GC on."""
+    def noop(_):
+        pass
+    gc.collect()
+    clock = time.thread_time
+    start = clock()
+    futures = [make() for _ in range(count)]
+    for f in futures:
+        f.add_done_callback(noop)
+    for i, f in enumerate(futures):
+        f.set_result(i)
+    total = sum(f.result() for f in futures)
+    assert total == count * (count - 1) // 2
+    return (clock() - start) / count * 1e6
+
+
+def fallback_node_handle():
+    """What the fallback's Ferry path (_fallback._send_node) hands the
+    pure publisher per message in this package: a Callback (publish_prepared_
+    callback) or a future watched with a done callback."""
+    from ferry import _outgoing, publisher
+    if hasattr(publisher.Publisher, "publish_prepared_callback"):
+        return "Callback handle", _outgoing.Callback
+    make = publish_future_type()
+
+    def watched(sink):
+        future = make()
+        future.add_done_callback(lambda f: sink(f.exception() or f.result()))
+        return future
+    return "future + done callback", watched
+
+
+def handle_pass(make, count):
+    """µs per message of the fallback's node-path handle: made, completed."""
+    seen = []
+    gc.collect()
+    clock = time.thread_time
+    start = clock()
+    handles = [make(seen.append) for _ in range(count)]
+    for i, h in enumerate(handles):
+        h.set_result(i)
+    spent = clock() - start
+    assert len(seen) == count
+    return spent / count * 1e6
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--futures", type=int, default=100000)
@@ -79,6 +128,20 @@ def main():
                 cells = one_pass(make, args.futures, collect)
                 print("| %d | %s | %s | %s |" % (run, name, "on" if collect else "off",
                                                  " | ".join("%.2f" % c for c in cells)))
+
+
+    handle_name, handle = fallback_node_handle()
+    for title, rows, measure in [
+            ("watched while pending (make, add_done_callback, set_result, result)", kinds,
+             watched_pass),
+            ("fallback's node-path handle (made, completed)", [(handle_name, handle)],
+             handle_pass)]:
+        print()
+        print("| run | %s | µs |" % title)
+        print("|---|---|--:|")
+        for run in range(1, args.runs + 1):
+            for name, make in rows if run % 2 else list(reversed(rows)):
+                print("| %d | %s | %.2f |" % (run, name, measure(make, args.futures)))
 
 
 if __name__ == "__main__":

@@ -40,10 +40,26 @@ PyObject*& At(PyObject* future, Py_ssize_t offset) {
   return *reinterpret_cast<PyObject**>(reinterpret_cast<char*>(future) + offset);
 }
 
+// 1 when `type` is a ferry._futures.PublishFuture subclass, 0 when not, -1
+// with an exception set.
+int IsPublishFutureType(PyObject* type) {
+  if (!PyType_Check(type)) return 0;
+  PyObject* module = PyImport_ImportModule("ferry._futures");
+  if (module == nullptr) return -1;
+  PyObject* base = PyObject_GetAttrString(module, "PublishFuture");
+  Py_DECREF(module);
+  if (base == nullptr) return -1;
+  int subclass = PyObject_IsSubclass(type, base);
+  Py_DECREF(base);
+  return subclass;
+}
+
 }  // namespace
 
 bool FutureSlotsOf(PyObject* type, FutureSlots* out) {
-  if (!PyType_Check(type)) {
+  int subclass = IsPublishFutureType(type);
+  if (subclass < 0) return false;
+  if (subclass == 0) {
     PyErr_SetString(PyExc_TypeError, "future_type must be a PublishFuture subclass");
     return false;
   }

@@ -18,8 +18,9 @@ struct FutureSlots {
   Py_ssize_t exception = 0;
 };
 
-// The slots of `type`, a PublishFuture subclass; false with TypeError set
-// when it is not one.
+// The slots of `type`, a ferry._futures.PublishFuture subclass; false with
+// an exception set: TypeError when it is not one or its members are not
+// writable slots.
 bool FutureSlotsOf(PyObject* type, FutureSlots* out);
 
 // Completes `future` (of slots.type) with `value` (a result or, `failed`,

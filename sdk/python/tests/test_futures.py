@@ -6,10 +6,13 @@ behaviour step by step, every way of waiting or watching racing the
 completing thread, and what a live future costs the cyclic collector."""
 import asyncio
 import concurrent.futures
+import copy
 import gc
 import logging
+import os
 import pickle
 import random
+import subprocess
 import sys
 import threading
 import time
@@ -31,10 +34,9 @@ def stdlib_future():
     return future
 
 
-def observe(make, caplog):
-    """What each call of the API gives or raises on a future from `make`."""
-    seen = []
-
+def recorders(seen):
+    """record(name, call): appends what `call()` gave or raised; callback:
+    a done callback appending its thread's name, then raising."""
     def record(name, call):
         try:
             seen.append((name, call()))
@@ -44,6 +46,13 @@ def observe(make, caplog):
     def callback(f):
         seen.append(("callback on", threading.current_thread().name))
         raise ValueError("in a done callback")
+    return record, callback
+
+
+def observe(make, caplog):
+    """What each call of the API gives or raises on a future from `make`."""
+    seen = []
+    record, callback = recorders(seen)
 
     f = make()
     for name, call in [("running", f.running), ("done", f.done), ("cancelled", f.cancelled),
@@ -96,6 +105,114 @@ def test_the_stdlib_future_api_step_by_step(caplog):
     # running future, then the two callbacks that raised.
     assert [level for level, _ in expected[1]] == ["CRITICAL", "ERROR", "ERROR"]
     assert ("pickle", "TypeError") in expected[0]
+
+
+def completed_first(make, caplog):
+    """The API on a future completed before anything else was called on it
+    (so without its condition), then the calls after completion."""
+    seen = []
+    record, callback = recorders(seen)
+
+    f = make()
+    f.set_result(7)
+    f.add_done_callback(callback)  # done: runs here, at once
+    for name, call in [("running", f.running), ("done", f.done), ("cancel", f.cancel),
+                       ("result", f.result), ("result 0", lambda: f.result(0)),
+                       ("exception", f.exception), ("set_result", lambda: f.set_result(8)),
+                       ("set_exception", lambda: f.set_exception(KeyError())),
+                       ("result after", f.result),
+                       ("repr", lambda: repr(f).split(" at ")[1].split(" ", 1)[1]),
+                       ("wait first", lambda: len(concurrent.futures.wait(
+                           [f], 1, concurrent.futures.FIRST_COMPLETED).done)),
+                       ("wait all", lambda: len(concurrent.futures.wait([f], 1).done)),
+                       ("as_completed", lambda: list(concurrent.futures.as_completed([f])) == [f]),
+                       ("wrap_future", lambda: asyncio.run(wrapped(f)))]:
+        record(name, call)
+    logged = [(r.levelname, r.msg) for r in caplog.records if r.name == "concurrent.futures"]
+    return seen, logged
+
+
+def test_a_future_completed_before_any_call_as_the_stdlib(caplog):
+    caplog.set_level(logging.ERROR)
+    expected = completed_first(stdlib_future, caplog)
+    caplog.clear()
+    assert completed_first(Future, caplog) == expected
+    assert ("set_result", "InvalidStateError") in expected[0]
+    assert [level for level, _ in expected[1]] == ["ERROR"]
+
+
+def test_copying_a_future_raises_type_error():
+    # (The stdlib's copies shallowly; a copy would share nothing made later.)
+    f = Future()
+    with pytest.raises(TypeError):
+        copy.copy(f)
+    with pytest.raises(TypeError):
+        copy.deepcopy(f)
+
+
+def test_the_stdlib_future_has_the_members_publish_future_stands_in_for():
+    # PublishFuture replaces these (slots, or made on first use); a CPython
+    # whose Future gains a member must be looked at again.
+    assert set(vars(concurrent.futures.Future())) == {
+        "_condition", "_state", "_result", "_exception", "_waiters", "_done_callbacks"}
+
+
+def test_without_the_gil_the_futures_take_the_condition_in_each_method(monkeypatch):
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: False, raising=False)
+    locked = _futures.for_thread(None)
+    assert issubclass(locked, _futures.PublishFuture)
+    assert locked.done is concurrent.futures.Future.done
+    f = locked()
+    assert f._sync is not None  # made with the future: completed the stdlib's way
+    ran = []
+    f.add_done_callback(ran.append)
+    waiter = threading.Thread(target=lambda: ran.append(f.result(10)))
+    waiter.start()
+    f.set_result(3)
+    waiter.join(10)
+    assert sorted(ran, key=repr) == [3, f] and not f.cancel()
+    assert list(concurrent.futures.as_completed([f], 1)) == [f]
+
+
+def test_a_forked_child_can_wait_while_a_parent_thread_held_the_install_lock():
+    """A thread of the parent holds ``_install`` across the fork: the child
+    (one thread) would wait for it forever without the fork handler."""
+    code = """
+import concurrent.futures, os, sys, threading, time
+from ferry import _futures
+if sys.argv[1] == "no-handler":
+    os.register_at_fork(after_in_child=lambda: setattr(_futures, "_install", held))
+taken, release = threading.Event(), threading.Event()
+def hold():
+    with _futures._install:
+        taken.set()
+        release.wait()
+threading.Thread(target=hold, daemon=True).start()
+taken.wait()
+held = _futures._install
+pid = os.fork()
+if pid == 0:
+    try:
+        _futures.PublishFuture().result(0.01)
+    except concurrent.futures.TimeoutError:  # the builtin one from 3.11
+        os._exit(0)
+    os._exit(1)
+release.set()
+for _ in range(300):  # 3 s for the child
+    done, status = os.waitpid(pid, os.WNOHANG)
+    if done:
+        sys.exit(os.waitstatus_to_exitcode(status))
+    time.sleep(0.01)
+os.kill(pid, 9)
+os.waitpid(pid, 0)
+sys.exit(3)  # the child hung
+"""
+    ok = subprocess.run([sys.executable, "-c", code, "handler"], timeout=60)
+    assert ok.returncode == 0
+    # The same with the lock put back as the parent's thread held it (no
+    # handler): the child hangs.
+    hung = subprocess.run([sys.executable, "-c", code, "no-handler"], timeout=60)
+    assert hung.returncode == 3
 
 
 def test_waiting_on_a_pending_future_on_its_completing_thread_raises():
@@ -344,3 +461,44 @@ def test_a_pending_publish_future_costs_the_collector_one_object_more_than_a_cal
             1000, lambda: [pub.publish("t", b"x") for _ in range(1000)])
         pub.close(0)
     assert with_future - with_callback < 1.5, (with_future, with_callback)  # stdlib's: +10
+
+
+@pytest.mark.skipif(not ferry.native_available(), reason="native path off (FERRY_NATIVE=0)")
+def test_the_native_delivery_thread_completes_unwatched_futures_without_set_result(
+        node, topic_factory, monkeypatch):
+    topic = topic_factory()
+    calls = []
+
+    def counting(name):
+        stdlib_way = getattr(_futures.PublishFuture, name)
+        return lambda f, outcome: (calls.append(name), stdlib_way(f, outcome))[1]
+
+    with ferry.Publisher([node.endpoint]) as pub:
+        future_type = type(pub.publish(topic, b"first"))
+        for name in ("set_result", "set_exception"):
+            monkeypatch.setattr(future_type, name, counting(name))
+        futures = [pub.publish(topic, b"m-%d" % i) for i in range(200)]
+        assert pub.flush(30)
+        assert calls == [] and all(f.result(0) for f in futures)
+    with publisher(delivery_timeout=1) as pub:  # fails them, in batches
+        future_type = type(pub.publish("t", b"first"))
+        for name in ("set_result", "set_exception"):
+            monkeypatch.setattr(future_type, name, counting(name))
+        futures = [pub.publish("t", b"x") for _ in range(200)]
+        ran = []
+        assert not futures[-1].done()
+        futures[-1].add_done_callback(ran.append)  # pending: its condition is made
+        pub.flush(30)
+        assert all(f.exception(0) for f in futures) and ran == [futures[-1]]
+    assert calls == ["set_exception"]
+
+
+@pytest.mark.skipif(not ferry.native_available(), reason="native path off (FERRY_NATIVE=0)")
+def test_the_native_publisher_takes_only_publish_future_types(monkeypatch):
+    class LookAlike(concurrent.futures.Future):  # the same slots, not a PublishFuture
+        __slots__ = ("_sync", "_state", "_result", "_exception")
+
+    from ferry import _native_publisher
+    monkeypatch.setattr(_native_publisher._futures, "for_thread", lambda ident: LookAlike)
+    with pytest.raises(TypeError, match="PublishFuture subclass"):
+        publisher()

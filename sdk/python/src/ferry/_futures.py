@@ -22,10 +22,18 @@ thread). Once made, ``_sync`` never changes, so the state changes only under
 the condition while anyone can hold it. The read-only methods (``done``,
 ``result`` of a finished future, ...) read one slot without the condition:
 under the GIL a slot read is atomic, and the outcome is stored before
-FINISHED is.
+FINISHED is. Without a GIL (free-threaded CPython) that does not hold:
+``for_thread`` then gives a class with the stdlib's locked methods.
+
+``_install`` is one lock for the process, not reentrant: on Python 3.9 and
+3.10 (whose ``threading.Lock`` acquire can run a signal handler) a Python
+signal handler that touches a pending PublishFuture (waits on it, adds a
+callback) while the main thread holds ``_install`` deadlocks. Keep futures
+out of signal handlers there (hand them to another thread).
 """
 import concurrent.futures
 import os
+import sys
 import threading
 from concurrent.futures import _base
 
@@ -91,13 +99,35 @@ class PublishFuture(concurrent.futures.Future):
 
     # -- completion ----------------------------------------------------------
 
+    # A _sync once made stays: seen without _install, the stdlib's way at once.
     def set_result(self, result):
-        if not self._complete_alone(result, None):
-            super().set_result(result)
+        if self._sync is not None or not self._complete_alone(result, None):
+            self._complete_synced(result, False)
 
     def set_exception(self, exception):
-        if not self._complete_alone(None, exception):
-            super().set_exception(exception)
+        if self._sync is not None or not self._complete_alone(None, exception):
+            self._complete_synced(exception, True)
+
+    def _complete_synced(self, outcome, failed):
+        """The stdlib's set_result / set_exception, reading ``_sync`` once
+        (no property call per member)."""
+        condition, waiters, callbacks = self._sync or self._make_sync()
+        with condition:
+            if self._state in _DONE:
+                raise _base.InvalidStateError("{}: {!r}".format(self._state, self))
+            if failed:
+                self._exception = outcome
+            else:
+                self._result = outcome
+            self._state = FINISHED
+            for waiter in waiters:
+                if failed:
+                    waiter.add_exception(self)
+                else:
+                    waiter.add_result(self)
+            condition.notify_all()
+        for fn in callbacks:
+            self._run_callback(fn)
 
     def _complete_alone(self, result, exception) -> bool:
         """Completes a running future nobody waits on or watches; False
@@ -145,8 +175,14 @@ class PublishFuture(concurrent.futures.Future):
 
     def add_done_callback(self, fn):
         if self._state not in _DONE:
-            super().add_done_callback(fn)  # under the condition; runs fn if done meanwhile
-            return
+            condition, _, callbacks = self._sync or self._make_sync()
+            with condition:  # as the stdlib's: runs fn below if done meanwhile
+                if self._state not in _DONE:
+                    callbacks.append(fn)
+                    return
+        self._run_callback(fn)
+
+    def _run_callback(self, fn):
         try:
             fn(self)
         except Exception:
@@ -171,6 +207,46 @@ class PublishFuture(concurrent.futures.Future):
                                "of the same publisher would wait forever")
 
 
+class LockedPublishFuture(PublishFuture):
+    """A PublishFuture for a CPython without the GIL: the condition is made
+    with the future (so it is always completed the stdlib's way) and each
+    method takes it, as the stdlib's do."""
+
+    __slots__ = ()
+
+    def __init__(self):
+        super().__init__()
+        self._sync = (threading.Condition(), [], [])
+
+    done = concurrent.futures.Future.done
+    running = concurrent.futures.Future.running
+    cancelled = concurrent.futures.Future.cancelled
+    __repr__ = concurrent.futures.Future.__repr__
+
+    def cancel(self):
+        with self._condition:
+            if self._state in (RUNNING, FINISHED):
+                return False
+        return super().cancel()
+
+    def result(self, timeout=None):
+        self._refuse_self_wait()
+        return concurrent.futures.Future.result(self, timeout)
+
+    def exception(self, timeout=None):
+        self._refuse_self_wait()
+        return concurrent.futures.Future.exception(self, timeout)
+
+    def add_done_callback(self, fn):
+        concurrent.futures.Future.add_done_callback(self, fn)
+
+
+def _gil_enabled() -> bool:
+    check = getattr(sys, "_is_gil_enabled", None)  # 3.13+
+    return check is None or check()
+
+
 def for_thread(ident) -> type:
     """The PublishFuture subclass of one publisher, completed on ``ident``."""
-    return type("PublishFuture", (PublishFuture,), {"_completer": ident})
+    base = PublishFuture if _gil_enabled() else LockedPublishFuture
+    return type("PublishFuture", (base,), {"_completer": ident})

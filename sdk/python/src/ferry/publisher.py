@@ -230,6 +230,11 @@ class Publisher:
         self._enqueue(topic, record, size, okey, future)
         return future
 
+    def publish_prepared_callback(self, topic, record, size, okey, fn) -> None:
+        """Queues a message PublisherCore.prepare built; ``fn(outcome)`` on
+        the sending thread (the fallback's Ferry path: no future to watch)."""
+        self._enqueue(topic, record, size, okey, _outgoing.Callback(fn))
+
     def _enqueue(self, topic, record, size, okey, handle):
         with self._cond:
             self._admit(size)
