@@ -218,6 +218,8 @@ WORKERS = {
 
 
 def run_worker(args, name, topic, messages):
+    base = name.startswith("base-")  # the same form from --baseline's package
+    name = name[len("base-"):] if base else name
     command = [sys.executable, os.path.abspath(__file__), "--worker", name,
                "--server", args.server, "--bootstrap", args.bootstrap, "--topic", topic,
                "--messages", str(messages), "--size", str(args.size), "--many", str(args.many)]
@@ -228,6 +230,8 @@ def run_worker(args, name, topic, messages):
         env = dict(os.environ, **dict(item.split("=", 1) for item in args.ferry_env))
     if name.startswith("ferry-pure-"):
         env = dict(env or os.environ, FERRY_NATIVE="0")
+    if base:
+        env = dict(env or os.environ, PYTHONPATH=args.baseline)
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     wall, cpu, done = json.loads(out.strip().splitlines()[-1])
     if done < messages:
@@ -322,6 +326,9 @@ CONSUMERS = ["ferry-consume-iterator", "ferry-consume-callback", "ferry-consume-
 def bench(args):
     rows = []
     publishers = [] if args.skip_publish else PUBLISHERS
+    if args.baseline:  # each Ferry form beside the same form from the baseline
+        publishers = [form for name in publishers for form in
+                      ([name, "base-" + name] if name.startswith("ferry-") else [name])]
     for run in range(1, args.runs + 1):
         tag = "%d-%s" % (run, uuid.uuid4().hex[:6])
         topics = {name: "pybench-%s-%s" % (name, tag) for name in publishers + ["backlog"]}
@@ -330,7 +337,8 @@ def bench(args):
         print("python_bench: run %d: backlog" % run, file=sys.stderr)
         run_worker(args, "ferry-publish-many", topics["backlog"], args.messages)
         results = {}
-        # Alternate the order, so no client always meets a colder broker.
+        # Alternate the order, so no client always meets a colder broker
+        # (and each --baseline pair runs base-X before X on even runs).
         for name in publishers if run % 2 else reversed(publishers):
             print("python_bench: run %d: %s" % (run, name), file=sys.stderr)
             results[name] = run_worker(args, name, topics[name], args.messages)
@@ -372,8 +380,10 @@ def bench(args):
                                         " / ".join("%.2f" % (per_core(n, r[name][1]) / base)
                                                    for name in ferry_names)))
 
+    if args.baseline:
+        print("base-: the same form with the ferry package of %s" % args.baseline)
     if publishers:
-        table(PUBLISHERS, "kafka-publish")
+        table(publishers, "kafka-publish")
     if not args.skip_consume:
         table(CONSUMERS, "kafka-consume")
 
@@ -398,6 +408,10 @@ def main():
     parser.add_argument("--ferry-env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment of Ferry's workers only (repeatable), e.g. "
                              "GLIBC_TUNABLES=glibc.malloc.trim_threshold=16777216")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="a directory holding another ferry package (e.g. main's, "
+                             "with its _native): each Ferry publish form runs from it too "
+                             "(PYTHONPATH), right after the same form, as base-...")
     parser.add_argument("--topic", help=argparse.SUPPRESS)
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -2,8 +2,9 @@
 // Python SDK's publish(), publish(callback=) and publish_many(). The SDK's
 // sender thread only queues each result (a lock, no GIL); one delivery
 // thread per publisher takes the GIL once per batch of queued results and
-// completes their concurrent.futures.Future (set_result / set_exception) or
-// calls their callbacks.
+// completes their futures (ferry._futures.PublishFuture: CompleteAlone, or
+// set_result / set_exception once someone waits on one) or calls their
+// callbacks.
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -16,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "future.h"
 #include "native.h"
 #include "publish_input.h"
 
@@ -29,7 +31,6 @@ PyObject* make_error = nullptr;     // (code, error, retryable) -> FerryError
 PyObject* report_raised = nullptr;  // report(exception): logs what a callback raised
 PyObject* set_result_name = nullptr;
 PyObject* set_exception_name = nullptr;
-PyObject* set_running_name = nullptr;
 
 constexpr int kUnavailable = 14;
 constexpr int kInvalidArgument = 3;
@@ -114,7 +115,7 @@ std::nullptr_t Raise(PyObject* error) {
 }
 
 // Completes `future` with `value` (stolen; null: the current exception).
-void Complete(PyObject* future, PyObject* value, bool failed) {
+void Complete(const FutureSlots& slots, PyObject* future, PyObject* value, bool failed) {
   if (value == nullptr) {
     PyObject *type, *exc, *tb;
     PyErr_Fetch(&type, &exc, &tb);
@@ -124,6 +125,7 @@ void Complete(PyObject* future, PyObject* value, bool failed) {
     value = exc != nullptr ? exc : Py_NewRef(Py_None);
     failed = exc != nullptr;
   }
+  if (CompleteAlone(slots, future, value, failed)) return;
   // Runs the done callbacks (concurrent.futures logs what they raise).
   PyObject* r = PyObject_CallMethodOneArg(
       future, failed ? set_exception_name : set_result_name, value);
@@ -164,6 +166,7 @@ struct ManyCompletion {
 // Shared by the SDK's callbacks and the delivery thread; outlives the SDK
 // publisher (whose callbacks point to it) and the delivery thread.
 struct Delivery {
+  FutureSlots future_slots;  // set before the delivery thread starts
   std::mutex mu;
   std::condition_variable cv;
   std::vector<Completion> queue;
@@ -192,7 +195,8 @@ struct Delivery {
 };
 
 // Delivers one batch under the GIL (held).
-void DeliverBatch(std::vector<Completion>& batch, std::vector<ManyCompletion>& many) {
+void DeliverBatch(const FutureSlots& slots, std::vector<Completion>& batch,
+                  std::vector<ManyCompletion>& many) {
   for (Completion& c : batch) {
     bool failed;
     PyObject* outcome = Convert(c.result, &failed);
@@ -202,12 +206,12 @@ void DeliverBatch(std::vector<Completion>& batch, std::vector<ManyCompletion>& m
       Py_XDECREF(r);
       Py_XDECREF(outcome);
     } else {
-      Complete(c.target, outcome, failed);
+      Complete(slots, c.target, outcome, failed);
     }
     Py_DECREF(c.target);
   }
   for (ManyCompletion& c : many) {
-    Complete(c.target, ManyOutcomes(c.result), false);
+    Complete(slots, c.target, ManyOutcomes(c.result), false);
     Py_DECREF(c.target);
   }
 }
@@ -225,7 +229,7 @@ void DeliveryLoop(std::shared_ptr<Delivery> d) {
       many.swap(d->many);
       taken = batch.size() + many.size();
     }
-    WithGil([&] { DeliverBatch(batch, many); });
+    WithGil([&] { DeliverBatch(d->future_slots, batch, many); });
     batch.clear();
     many.clear();
     std::lock_guard lock(d->mu);
@@ -239,7 +243,7 @@ struct State {
   std::shared_ptr<Delivery> delivery;
   std::thread thread;               // runs DeliveryLoop
   std::thread::id delivery_thread;  // its id (read while another thread joins it)
-  PyObject* future_type = nullptr;  // a concurrent.futures.Future subclass
+  PyObject* future_type = nullptr;  // a ferry._futures.PublishFuture subclass
   std::size_t max_outstanding_bytes = 0;
   std::chrono::milliseconds close_timeout{0};  // how long a dropped one flushes
   client::PublisherStats final_stats{};        // stats() after close
@@ -334,7 +338,8 @@ PyObject* PublisherNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
     return nullptr;
   }
   std::optional<std::vector<std::string>> endpoint_list = Strings(endpoints, "endpoints");
-  if (!endpoint_list) return nullptr;
+  FutureSlots future_slots;
+  if (!endpoint_list || !FutureSlotsOf(future_type, &future_slots)) return nullptr;
   auto* self = reinterpret_cast<PublisherObject*>(type->tp_alloc(type, 0));
   if (self == nullptr) return nullptr;
   self->state = nullptr;
@@ -361,6 +366,7 @@ PyObject* PublisherNew(PyTypeObject* type, PyObject* args, PyObject* kwargs) {
   if (delivery_ms >= 0) builder.DeliveryTimeout(milliseconds(delivery_ms));
   auto state = std::make_unique<State>();
   state->delivery = std::make_shared<Delivery>();
+  state->delivery->future_slots = future_slots;
   std::string error;
   state->publisher = WithoutGil([&] { return builder.Build(&error); });
   if (state->publisher == nullptr) {
@@ -389,19 +395,9 @@ State* Open(PyObject* self) {
   return s;
 }
 
-// A new running future of this publisher (the pure path's are running too:
-// a queued message cannot be taken back).
-PyObject* NewFuture(State* s) {
-  PyObject* future = PyObject_CallNoArgs(s->future_type);
-  if (future == nullptr) return nullptr;
-  PyObject* r = PyObject_CallMethodNoArgs(future, set_running_name);
-  if (r == nullptr) {
-    Py_DECREF(future);
-    return nullptr;
-  }
-  Py_DECREF(r);
-  return future;
-}
+// A new future of this publisher, running from the start as the pure
+// path's (a queued message cannot be taken back).
+PyObject* NewFuture(State* s) { return PyObject_CallNoArgs(s->future_type); }
 
 // Set while this thread is in Publish: a result handed over inline (the
 // message failed at once) lands here and is raised, as the pure path does.
@@ -715,9 +711,8 @@ PyObject* SetPublishHooks(PyObject*, PyObject* const* args, Py_ssize_t n) {
 bool AddPublisherType(PyObject* module) {
   set_result_name = PyUnicode_InternFromString("set_result");
   set_exception_name = PyUnicode_InternFromString("set_exception");
-  set_running_name = PyUnicode_InternFromString("set_running_or_notify_cancel");
   if (set_result_name == nullptr || set_exception_name == nullptr ||
-      set_running_name == nullptr || !LoadPublishInputTypes()) {
+      !LoadPublishInputTypes()) {
     return false;
   }
   return AddType(module, &publisher_spec, &NativeTypes().publisher, "Publisher");

@@ -199,13 +199,11 @@ class FallbackPublisher:
     def _send_node(self, entry):
         token = entry.token
         try:
-            future = self._node.publish_prepared(entry.topic, entry.message, entry.size,
-                                                 entry.okey and entry.okey[1])
+            self._node.publish_prepared_callback(
+                entry.topic, entry.message, entry.size, entry.okey and entry.okey[1],
+                lambda outcome: self._queue_outcome(token, outcome))
         except FerryError as e:
             self._queue_outcome(token, e)
-            return
-        future.add_done_callback(lambda f: self._queue_outcome(token, f.exception() or
-                                                               f.result()))
 
     def _send_direct(self, entry):
         token = entry.token

@@ -210,8 +210,7 @@ class Publisher:
             future = concurrent.futures.Future()
             future.set_running_or_notify_cancel()
             return self._fallback.publish_many(self._core, topic, messages, future)
-        future = self._future_type()
-        future.set_running_or_notify_cancel()
+        future = self._future_type()  # running from the start
         core = self._core
         chunks, count, size = core.prepare_many(topic, messages)
         handle = _outgoing.ManyResults(future, count)
@@ -227,10 +226,14 @@ class Publisher:
     def publish_prepared(self, topic, record, size, okey) -> concurrent.futures.Future:
         """Queues a message PublisherCore.prepare built (the fallback's
         Ferry path)."""
-        future = self._future_type()
-        future.set_running_or_notify_cancel()
+        future = self._future_type()  # running from the start
         self._enqueue(topic, record, size, okey, future)
         return future
+
+    def publish_prepared_callback(self, topic, record, size, okey, fn) -> None:
+        """Queues a message PublisherCore.prepare built; ``fn(outcome)`` on
+        the sending thread (the fallback's Ferry path: no future to watch)."""
+        self._enqueue(topic, record, size, okey, _outgoing.Callback(fn))
 
     def _enqueue(self, topic, record, size, okey, handle):
         with self._cond:
