@@ -76,6 +76,14 @@ void FakeGroupMember::Assign(const std::vector<AssignedPartition>& partitions) {
   listener_->OnAssigned(partitions);
 }
 
+void FakeGroupMember::AssignAtStartOffsets() {
+  std::vector<AssignedPartition> partitions;
+  for (const auto& [partition, offset] : options_.start_offsets) {
+    partitions.push_back({.partition = partition, .next_offset = offset});
+  }
+  Assign(partitions);
+}
+
 void FakeGroupMember::Deliver(std::vector<ConsumedRecord> records) {
   listener_->OnRecords(std::move(records));
 }

@@ -97,8 +97,8 @@ struct AssignedPartition {
   // Where fetching starts: the committed offset, or the resolved start
   // position when the group had none (the member commits that position at
   // once, so a crash before the first ack cannot move a "latest" group past
-  // records published meanwhile; a standalone member always starts at the
-  // start position and commits nothing).
+  // records published meanwhile; a standalone member always starts at its
+  // start offset or start position and commits nothing).
   int64_t next_offset = 0;
 };
 
@@ -157,6 +157,12 @@ struct GroupMemberOptions {
   // broker while nothing is committed). For readers that replay a topic from
   // the start at every start, such as the control plane.
   bool standalone = false;
+  // Standalone only: partitions that start at these offsets instead of at
+  // `start`, on every assignment, so that a reader of a range fetches
+  // nothing before it (a seek after the assignment leaves a window in which
+  // records of the start position arrive). Other partitions of `topics`
+  // start at `start`.
+  std::map<TopicPartition, int64_t> start_offsets = {};
   // Kafka: a position outside the log (retention passed it) is reported
   // through OnError (kOutOfRange) and the partition is not read on, instead
   // of jumping to the end (librdkafka's default auto.offset.reset). For

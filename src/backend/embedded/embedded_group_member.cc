@@ -16,6 +16,8 @@ EmbeddedGroupMember::EmbeddedGroupMember(Store* store, GroupCoordinator* coordin
       group_(options.group),
       standalone_(options.standalone),
       start_(options.start),
+      start_offsets_(options.standalone ? options.start_offsets
+                                        : std::map<TopicPartition, int64_t>{}),
       limits_(limits),
       topics_(options.topics) {
   if (standalone_) {
@@ -200,7 +202,8 @@ void EmbeddedGroupMember::Revoke(const std::vector<std::string>& topics, bool co
 }
 
 void EmbeddedGroupMember::Assign(const std::string& topic, const TopicMeta& meta) {
-  // A standalone member has no committed offsets: it starts at `start_`.
+  // A standalone member has no committed offsets: it starts at its start
+  // offsets, or else at `start_`.
   std::map<TopicPartition, int64_t> committed;
   if (!standalone_) {
     auto stored = store_->CommittedOffsets(group_, {topic});
@@ -217,7 +220,10 @@ void EmbeddedGroupMember::Assign(const std::string& topic, const TopicMeta& meta
     const TopicPartition partition{topic, p};
     auto stored = committed.find(partition);
     int64_t offset = stored == committed.end() ? -1 : stored->second;
-    if (offset < 0) {
+    if (auto start = start_offsets_.find(partition); start != start_offsets_.end()) {
+      // Where a seek would have moved it, unclamped as a seek is.
+      offset = start->second;
+    } else if (offset < 0) {
       offset = StartOffset(topic, p);
       start_positions[partition] = offset;
     } else if (auto watermarks = store_->Watermarks(topic, p); watermarks.ok()) {

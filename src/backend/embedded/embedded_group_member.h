@@ -23,8 +23,8 @@ namespace ferry::backend::embedded {
 //
 // A standalone member (GroupMemberOptions::standalone) joins no group of the
 // coordinator (it is only woken by it), owns every partition of its topics,
-// starts each at the start position and commits nothing to the store, so
-// the group never shows in ListGroups.
+// starts each at its start offset or else the start position and commits
+// nothing to the store, so the group never shows in ListGroups.
 class EmbeddedGroupMember final : public GroupMember, public Wakeable {
  public:
   struct Limits {
@@ -73,6 +73,7 @@ class EmbeddedGroupMember final : public GroupMember, public Wakeable {
   const std::string group_;
   const bool standalone_;
   const StartPosition start_;
+  const std::map<TopicPartition, int64_t> start_offsets_;  // standalone only
   const Limits limits_;
 
   absl::Mutex mu_;

@@ -204,6 +204,25 @@ TEST_F(GroupMemberTest, ACommittedOffsetWinsOverTheStartPosition) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+// A standalone reader of a range (a partition scan) starts the listed
+// partitions at their start offsets, the others at the start position, and
+// delivers nothing before: no seek, no record of another position.
+TEST_F(GroupMemberTest, AStandaloneMemberStartsAtItsStartOffsets) {
+  ASSERT_TRUE(cluster_->CreateTopic("t", 2, 1, {}).ok());
+  Publish("t", 10);  // round-robin: 5 on each partition
+  Listener listener;
+  auto member = cluster_->JoinGroup({.group = "scan",
+                                     .topics = {"t"},
+                                     .start = {.kind = StartPosition::Kind::kLatest},
+                                     .standalone = true,
+                                     .start_offsets = {{{"t", 0}, 3}}},
+                                    &listener);
+  ASSERT_TRUE(member.ok()) << member.status();
+  ASSERT_TRUE(listener.WaitForRecords(2));
+  EXPECT_THAT(listener.Events(), ElementsAre("assigned t/0@3", "assigned t/1@5",
+                                             "record t/0@3", "record t/0@4"));
+}
+
 TEST_F(GroupMemberTest, NewRecordsArriveWithoutAPollingDelay) {
   ASSERT_TRUE(cluster_->CreateTopic("t", 1, 1, {}).ok());
   Listener listener;
