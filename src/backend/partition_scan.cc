@@ -200,6 +200,10 @@ class Scan final : public GroupMemberListener {
       if (it == scans_.end() || it->second.done || !it->second.positioned) continue;
       Partition& scan = it->second;
       scan.last_progress = now;
+      // Nothing promises a member's records start at its assigned offset
+      // (Kafka fetches whole batches): one before `from` is not the scan's,
+      // the later ones still are.
+      if (record.offset < scan.target.from.value_or(0)) continue;
       // Beyond the range the reader can only be when it jumped there (Kafka
       // resets a position below the log start, which `from` can fall
       // below after the offsets were read): what lay before is gone, and
