@@ -84,6 +84,14 @@ void FakeGroupMember::AssignAtStartOffsets() {
   Assign(partitions);
 }
 
+void FakeGroupMember::Revoke(const std::vector<TopicPartition>& partitions) {
+  {
+    absl::MutexLock lock(&mu_);
+    for (const TopicPartition& partition : partitions) assigned_.erase(partition);
+  }
+  listener_->OnRevoked(partitions);
+}
+
 void FakeGroupMember::Deliver(std::vector<ConsumedRecord> records) {
   listener_->OnRecords(std::move(records));
 }

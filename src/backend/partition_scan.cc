@@ -128,9 +128,12 @@ class ReaderSlot {
 // partition with a start offset at that offset (GroupMemberOptions::
 // start_offsets), so its first fetch is from there and no seek is needed: a
 // seek after an assignment elsewhere left a window in which records of the
-// other position arrived (bench/RESULTS.md, branch migflake). A standalone
-// reader is assigned again only on SetTopics, which the scan never calls,
-// and would start at the same offsets. Records still count only after an
+// other position arrived (bench/RESULTS.md, branch migflake). A reader may
+// still lose and get back a partition (the embedded store re-assigns a topic
+// deleted and re-created during the scan, at the start offsets again): a
+// revocation fails every unfinished partition (ABORTED), as the sink has
+// records of the partition it lost and the second assignment would hand
+// them again, or those of another log. Records count only after an
 // assignment at `from`: one anywhere else (a backend not honouring the
 // start offsets) ends its partition without reaching the sink, and the scan
 // fails.
@@ -175,21 +178,30 @@ class Scan final : public GroupMemberListener {
     const absl::Time now = absl::Now();
     for (const AssignedPartition& a : assigned) {
       auto it = scans_.find(a.partition);
-      if (it == scans_.end()) continue;
+      // A partition done (its sink has its answer, or it failed) stays so.
+      if (it == scans_.end() || it->second.done) continue;
       Partition& scan = it->second;
       const std::optional<int64_t> from = scan.target.from;
       scan.positioned = !from.has_value() || a.next_offset == *from;
       scan.last_progress = now;
       if (scan.positioned) continue;
-      scan.done = changed_ = true;
-      misplaced_ = absl::InternalError(fmt::format(
-          "reader assigned {}/{} at {}, not at the scan's start {}: its records were "
-          "not read",
-          a.partition.topic, a.partition.partition, a.next_offset, *from));
+      Fail(scan, absl::InternalError(fmt::format(
+                     "reader assigned {}/{} at {}, not at the scan's start {}: its "
+                     "records were not read",
+                     a.partition.topic, a.partition.partition, a.next_offset, *from)));
     }
   }
   std::map<TopicPartition, int64_t> OnRevoked(
-      const std::vector<TopicPartition>&) override {
+      const std::vector<TopicPartition>& revoked) override {
+    absl::MutexLock lock(&mu_);
+    for (const TopicPartition& tp : revoked) {
+      auto it = scans_.find(tp);
+      if (it == scans_.end() || it->second.done) continue;
+      Fail(it->second, absl::AbortedError(fmt::format(
+                           "reader lost {}/{} (revoked during the scan: the topic was "
+                           "deleted or re-created)",
+                           tp.topic, tp.partition)));
+    }
     return {};
   }
   void OnRecords(std::vector<ConsumedRecord> records) override {
@@ -228,10 +240,11 @@ class Scan final : public GroupMemberListener {
     absl::MutexLock lock(&mu_);
     return last_error_;
   }
-  // Not OK once a partition was assigned anywhere but at its start offset.
-  absl::Status misplaced() {
+  // The first partition's failure: assigned anywhere but at its start
+  // offset, or revoked before it was read.
+  absl::Status failure() {
     absl::MutexLock lock(&mu_);
-    return misplaced_;
+    return failure_;
   }
 
  private:
@@ -239,7 +252,13 @@ class Scan final : public GroupMemberListener {
   std::map<TopicPartition, Partition> scans_ ABSL_GUARDED_BY(mu_);
   bool changed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
-  absl::Status misplaced_ ABSL_GUARDED_BY(mu_);
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+
+  // Ends `scan` without its answer; the scan reports the first failure.
+  void Fail(Partition& scan, absl::Status failure) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    scan.done = changed_ = true;
+    if (failure_.ok()) failure_ = std::move(failure);
+  }
 };
 
 }  // namespace
@@ -322,7 +341,7 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
     (*slot)->MarkAbandoned();
   }
   slot->reset();
-  if (absl::Status misplaced = scan.misplaced(); !misplaced.ok()) return misplaced;
+  if (absl::Status failure = scan.failure(); !failure.ok()) return failure;
   if (finished) return absl::OkStatus();
   const absl::Status error = scan.last_error();
   return absl::DeadlineExceededError(

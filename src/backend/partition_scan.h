@@ -51,11 +51,12 @@ struct PartitionToScan {
 // error, such as a start offset retention passed); the cluster's error when
 // the reader cannot be created; INTERNAL when the reader was assigned a
 // partition anywhere but at its start offset (a backend ignoring
-// GroupMemberOptions::start_offsets). Up to 16 scans of a cluster run at once; a
-// further one waits for a slot until `deadline`. UNAVAILABLE (IsScanRefused)
-// without trying while the cluster's abandoned readers (closing past their
-// bound: a stuck broker client) and scans number 3 or more, at least one
-// abandoned; or when no slot was free by `deadline`.
+// GroupMemberOptions::start_offsets); ABORTED when it lost a partition not
+// read yet (its topic deleted or re-created during the scan). Up to 16 scans of a cluster
+// run at once; a further one waits for a slot until `deadline`. UNAVAILABLE
+// (IsScanRefused) without trying while the cluster's abandoned readers (closing past
+// their bound: a stuck broker client) and scans number 3 or more, at least one abandoned;
+// or when no slot was free by `deadline`.
 absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
                             const std::map<TopicPartition, PartitionToScan>& partitions,
                             absl::Time deadline, absl::Duration quiet);

@@ -318,6 +318,27 @@ TEST(ScanPartitionsTest, AReaderAssignedElsewhereHandsTheSinkNothing) {
       << "ended by the assignment, not quiet";
 }
 
+// The embedded store re-assigns a topic deleted and re-created during a
+// scan, at the start offsets again. Before, the second assignment's records
+// reached the sink after those of the first (duplicates, or another log's)
+// and the scan answered OK.
+TEST(ScanPartitionsTest, AReaderLosingAPartitionFailsTheScan) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  absl::Status scanned = ScanFrom10(cluster, sink, absl::Seconds(10), [](auto& reader) {
+    reader.AssignAtStartOffsets();
+    reader.Deliver(Records(10, 13));
+    reader.Revoke({{"t", 0}});
+    reader.AssignAtStartOffsets();
+    reader.Deliver(Records(10, 20));
+  });
+  EXPECT_EQ(scanned.code(), absl::StatusCode::kAborted) << scanned;
+  EXPECT_THAT(std::string(scanned.message()),
+              ::testing::HasSubstr("revoked during the scan"));
+  EXPECT_EQ(sink.offsets(), (std::vector<int64_t>{10, 11, 12}));
+}
+
 // Connecting and the assignment may take longer than the quiet period (a
 // loaded broker); the partition is not quiet before the reader could read it.
 TEST(ScanPartitionsTest, TheQuietPeriodCountsFromTheAssignment) {
