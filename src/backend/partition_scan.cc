@@ -231,10 +231,18 @@ class Scan final : public GroupMemberListener {
   }
   // The scan never seeks.
   void OnSeekDone(const TopicPartition&, int64_t) override {}
-  // Kept for the answer of a scan that does not finish in time.
+  // Kept for the answer of a scan that does not finish in time. Out of
+  // range (a start offset below the log start, fail_out_of_range) fails the
+  // scan at once: the reader does not read that partition on, so quiet
+  // would count it as read and hand its sink nothing. The error does not
+  // name its partition, so every unfinished one fails.
   void OnError(const absl::Status& status) override {
     absl::MutexLock lock(&mu_);
     last_error_ = status;
+    if (status.code() != absl::StatusCode::kOutOfRange) return;
+    for (auto& [tp, scan] : scans_) {
+      if (!scan.done) Fail(scan, status);
+    }
   }
   absl::Status last_error() {
     absl::MutexLock lock(&mu_);

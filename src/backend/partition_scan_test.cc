@@ -273,27 +273,36 @@ std::vector<int64_t> From10To20() {
   return offsets;
 }
 
-// The reader is assigned the partition at the scan's start, so it fetches
-// nothing before it and needs no seek. Before, it started at the end and
-// then sought to the start: records fetched from the end until the seek
+// The reader is assigned the partition at the scan's start (the start
+// offsets it joins with), so it needs no seek. Before, it started at the end
+// and then sought to the start: records fetched from the end until the seek
 // landed were a window for wrong answers (a migration lost 191 messages).
-TEST(ScanPartitionsTest, TheReaderStartsAtTheScansStartWithoutASeek) {
+TEST(ScanPartitionsTest, TheReaderStartsAtTheScansStart) {
   FakeCluster cluster("c");
   cluster.AddTopic("t", 1);
   OffsetsSink sink(/*last=*/19);
-  std::vector<std::pair<TopicPartition, int64_t>> seeks;
-  absl::Status scanned =
-      ScanFrom10(cluster, sink, absl::Seconds(10), [&seeks](auto& reader) {
-        EXPECT_TRUE(reader.options().standalone);
-        EXPECT_EQ(reader.options().start_offsets,
-                  (std::map<TopicPartition, int64_t>{{{"t", 0}, 10}}));
-        reader.AssignAtStartOffsets();
-        reader.Deliver(Records(10, 20));
-        seeks = reader.CompleteSeeks();
-      });
+  absl::Status scanned = ScanFrom10(cluster, sink, absl::Seconds(10), [](auto& reader) {
+    EXPECT_TRUE(reader.options().standalone);
+    EXPECT_EQ(reader.options().start_offsets,
+              (std::map<TopicPartition, int64_t>{{{"t", 0}, 10}}));
+    reader.AssignAtStartOffsets();
+    reader.Deliver(Records(10, 20));
+  });
   EXPECT_TRUE(scanned.ok()) << scanned;
   EXPECT_EQ(sink.offsets(), From10To20());
-  EXPECT_THAT(seeks, ::testing::IsEmpty());
+}
+
+// A negative start offset is refused by the backend (the fake checks as the
+// real ones do) and the scan says so instead of waiting for its deadline.
+TEST(ScanPartitionsTest, ANegativeStartOffsetIsRefusedAtOnce) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  absl::Status scanned = ScanPartitions(
+      cluster, "scan", {{{"t", 0}, {.end = 20, .sink = &sink, .from = -2}}},
+      absl::Now() + absl::Seconds(10), absl::Seconds(10));
+  EXPECT_EQ(scanned.code(), absl::StatusCode::kInvalidArgument) << scanned;
+  EXPECT_THAT(cluster.members("scan"), ::testing::IsEmpty());
 }
 
 // A reader assigned anywhere but at the start (a backend not honouring
@@ -375,21 +384,39 @@ TEST(ScanPartitionsTest, ARecordBeyondTheEndEndsThePartitionWithoutReachingTheSi
   EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "ended by the record, not quiet";
 }
 
-// A scan that does not finish says what its reader last reported (a start
-// offset retention passed, a broker down); before, only that it timed out.
+// A scan that does not finish says what its reader last reported (a broker
+// down); before, only that it timed out.
 TEST(ScanPartitionsTest, AScanThatDoesNotFinishNamesTheReadersLastError) {
   FakeCluster cluster("c");
   cluster.AddTopic("t", 1);
   OffsetsSink sink(/*last=*/19);
   absl::Status scanned = ScanFrom10(
       cluster, sink, absl::Seconds(10),
-      [](auto& reader) {
-        reader.ReportError(absl::OutOfRangeError("t/0: offset 10 out of range"));
-      },
+      [](auto& reader) { reader.ReportError(absl::UnavailableError("broker 1 down")); },
       absl::Seconds(1));
   EXPECT_EQ(scanned.code(), absl::StatusCode::kDeadlineExceeded) << scanned;
+  EXPECT_THAT(std::string(scanned.message()), ::testing::HasSubstr("broker 1 down"));
+}
+
+// A start offset retention passed (Kafka with auto.offset.reset=error): the
+// reader reports it and reads that partition no further. Before, the scan
+// only kept the error, the partition went quiet and counted as read: OK with
+// an empty sink.
+TEST(ScanPartitionsTest, AStartOffsetOutOfRangeFailsTheScanAtOnce) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  const absl::Time start = absl::Now();
+  absl::Status scanned =
+      ScanFrom10(cluster, sink, absl::Milliseconds(200), [](auto& reader) {
+        reader.AssignAtStartOffsets();
+        reader.ReportError(absl::OutOfRangeError("t/0: offset 10 out of range"));
+      });
+  EXPECT_EQ(scanned.code(), absl::StatusCode::kOutOfRange) << scanned;
   EXPECT_THAT(std::string(scanned.message()),
               ::testing::HasSubstr("offset 10 out of range"));
+  EXPECT_THAT(sink.offsets(), ::testing::IsEmpty());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
 }  // namespace
