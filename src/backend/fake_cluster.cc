@@ -76,6 +76,22 @@ void FakeGroupMember::Assign(const std::vector<AssignedPartition>& partitions) {
   listener_->OnAssigned(partitions);
 }
 
+void FakeGroupMember::AssignAtStartOffsets() {
+  std::vector<AssignedPartition> partitions;
+  for (const auto& [partition, offset] : options_.start_offsets) {
+    partitions.push_back({.partition = partition, .next_offset = offset});
+  }
+  Assign(partitions);
+}
+
+void FakeGroupMember::Revoke(const std::vector<TopicPartition>& partitions) {
+  {
+    absl::MutexLock lock(&mu_);
+    for (const TopicPartition& partition : partitions) assigned_.erase(partition);
+  }
+  listener_->OnRevoked(partitions);
+}
+
 void FakeGroupMember::Deliver(std::vector<ConsumedRecord> records) {
   listener_->OnRecords(std::move(records));
 }
@@ -259,6 +275,7 @@ absl::Status FakeCluster::DeleteTopic(const std::string& topic) {
 
 absl::StatusOr<std::unique_ptr<GroupMember>> FakeCluster::JoinGroup(
     const GroupMemberOptions& options, GroupMemberListener* listener) {
+  if (absl::Status checked = CheckStartOffsets(options); !checked.ok()) return checked;
   auto member = std::make_unique<FakeGroupMember>(this, options, listener);
   absl::MutexLock lock(&mu_);
   members_[options.group].push_back(member.get());

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "backend/cluster.h"
 
@@ -97,8 +98,8 @@ struct AssignedPartition {
   // Where fetching starts: the committed offset, or the resolved start
   // position when the group had none (the member commits that position at
   // once, so a crash before the first ack cannot move a "latest" group past
-  // records published meanwhile; a standalone member always starts at the
-  // start position and commits nothing).
+  // records published meanwhile; a standalone member always starts at its
+  // start offset or start position and commits nothing).
   int64_t next_offset = 0;
 };
 
@@ -157,10 +158,18 @@ struct GroupMemberOptions {
   // broker while nothing is committed). For readers that replay a topic from
   // the start at every start, such as the control plane.
   bool standalone = false;
+  // Standalone only: partitions that start at these offsets (0 or more)
+  // instead of at `start`, on every assignment, so that a reader of a range
+  // is delivered nothing before it (a seek after the assignment leaves a
+  // window in which records of the start position arrive). Other partitions
+  // of `topics` start at `start`. JoinGroup refuses them (InvalidArgument)
+  // for a group member, whose committed offsets decide, or below 0.
+  std::map<TopicPartition, int64_t> start_offsets = {};
   // Kafka: a position outside the log (retention passed it) is reported
   // through OnError (kOutOfRange) and the partition is not read on, instead
   // of jumping to the end (librdkafka's default auto.offset.reset). For
-  // readers of a range. The embedded store ignores it.
+  // readers of a range. The embedded store likewise, for a position below the
+  // log start.
   bool fail_out_of_range = false;
   // What the member may fetch ahead of OnRecords per owned partition, in
   // bytes; 0: the backend's default (Kafka: 8 MiB). Kafka: librdkafka's
@@ -169,6 +178,24 @@ struct GroupMemberOptions {
   // embedded store reads on demand and ignores it.
   int64_t max_prefetch_bytes = 0;
 };
+
+// InvalidArgument for start offsets no member can honour (see
+// GroupMemberOptions::start_offsets); every backend's JoinGroup checks this.
+inline absl::Status CheckStartOffsets(const GroupMemberOptions& options) {
+  if (options.start_offsets.empty()) return absl::OkStatus();
+  if (!options.standalone) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "join group ", options.group, ": start offsets need a standalone member"));
+  }
+  for (const auto& [partition, offset] : options.start_offsets) {
+    if (offset < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("join group ", options.group, ": start offset ", offset, " of ",
+                       partition.topic, "/", partition.partition, " is below 0"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 class GroupMember {
  public:

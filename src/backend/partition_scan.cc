@@ -124,35 +124,34 @@ class ReaderSlot {
   bool abandoned_ = false;  // guarded by ReadersState().mu
 };
 
+// Hands each partition's records to its sink. The reader is assigned every
+// partition with a start offset at that offset (GroupMemberOptions::
+// start_offsets), so its first fetch is from there and no seek is needed: a
+// seek after an assignment elsewhere left a window in which records of the
+// other position arrived (bench/RESULTS.md, branch migflake). A reader may
+// still lose and get back a partition (the embedded store re-assigns a topic
+// deleted and re-created during the scan, at the start offsets again): a
+// revocation fails every unfinished partition (ABORTED), as the sink has
+// records of the partition it lost and the second assignment would hand
+// them again, or those of another log. Records count only after an
+// assignment at `from`: one anywhere else (a backend not honouring the
+// start offsets) ends its partition without reaching the sink, and the scan
+// fails.
 class Scan final : public GroupMemberListener {
  public:
   struct Partition {
     PartitionToScan target;
     bool done = false;
-    // With a start offset: the reader confirmed the move there. Until then it
-    // fetches from where it was assigned (the end, which a partition being
-    // written passes), and those records are not the scan's.
-    bool moved = false;
-    // The quiet period counts from the assignment, or from the move to the
-    // start offset: until then (connecting, metadata, the move) only the
-    // deadline ends the wait.
+    // The reader was assigned the partition at `from` (or at its start,
+    // without one): its records are the scan's.
+    bool positioned = false;
+    // The quiet period counts from the assignment: until then (connecting,
+    // metadata) only the deadline ends the wait.
     absl::Time last_progress = absl::InfiniteFuture();
   };
 
   explicit Scan(const std::map<TopicPartition, PartitionToScan>& partitions) {
     for (const auto& [tp, target] : partitions) scans_[tp].target = target;
-  }
-
-  // Moves the partitions with a start offset there: those assigned before
-  // the reader was known, and (through OnAssigned) those assigned later.
-  void Attach(GroupMember* reader) {
-    std::vector<TopicPartition> pending;
-    {
-      absl::MutexLock lock(&mu_);
-      reader_ = reader;
-      pending.swap(pending_);
-    }
-    SeekToStarts(reader, pending);
   }
 
   // Waits until every partition is done; false at `deadline`.
@@ -175,28 +174,34 @@ class Scan final : public GroupMemberListener {
   }
 
   void OnAssigned(const std::vector<AssignedPartition>& assigned) override {
-    std::vector<TopicPartition> seeks;
-    GroupMember* reader = nullptr;
-    {
-      absl::MutexLock lock(&mu_);
-      const absl::Time now = absl::Now();
-      for (const AssignedPartition& a : assigned) {
-        auto it = scans_.find(a.partition);
-        if (it == scans_.end()) continue;
-        if (it->second.target.from.has_value()) {
-          seeks.push_back(a.partition);
-        } else {
-          it->second.last_progress = now;
-        }
-      }
-      reader = reader_;
-      if (reader == nullptr) pending_.insert(pending_.end(), seeks.begin(), seeks.end());
+    absl::MutexLock lock(&mu_);
+    const absl::Time now = absl::Now();
+    for (const AssignedPartition& a : assigned) {
+      auto it = scans_.find(a.partition);
+      // A partition done (its sink has its answer, or it failed) stays so.
+      if (it == scans_.end() || it->second.done) continue;
+      Partition& scan = it->second;
+      const std::optional<int64_t> from = scan.target.from;
+      scan.positioned = !from.has_value() || a.next_offset == *from;
+      scan.last_progress = now;
+      if (scan.positioned) continue;
+      Fail(scan, absl::InternalError(fmt::format(
+                     "reader assigned {}/{} at {}, not at the scan's start {}: its "
+                     "records were not read",
+                     a.partition.topic, a.partition.partition, a.next_offset, *from)));
     }
-    // Outside the lock: a seek may complete inline and call OnSeekDone.
-    if (reader != nullptr) SeekToStarts(reader, seeks);
   }
   std::map<TopicPartition, int64_t> OnRevoked(
-      const std::vector<TopicPartition>&) override {
+      const std::vector<TopicPartition>& revoked) override {
+    absl::MutexLock lock(&mu_);
+    for (const TopicPartition& tp : revoked) {
+      auto it = scans_.find(tp);
+      if (it == scans_.end() || it->second.done) continue;
+      Fail(it->second, absl::AbortedError(fmt::format(
+                           "reader lost {}/{} (revoked during the scan: the topic was "
+                           "deleted or re-created)",
+                           tp.topic, tp.partition)));
+    }
     return {};
   }
   void OnRecords(std::vector<ConsumedRecord> records) override {
@@ -204,10 +209,12 @@ class Scan final : public GroupMemberListener {
     const absl::Time now = absl::Now();
     for (const ConsumedRecord& record : records) {
       auto it = scans_.find({record.topic, record.partition});
-      if (it == scans_.end() || it->second.done) continue;
+      if (it == scans_.end() || it->second.done || !it->second.positioned) continue;
       Partition& scan = it->second;
-      if (scan.target.from.has_value() && !scan.moved) continue;
       scan.last_progress = now;
+      // Nothing promises a member's records start at its assigned offset
+      // (Kafka fetches whole batches): one before `from` is not the scan's,
+      // the later ones still are.
       if (record.offset < scan.target.from.value_or(0)) continue;
       // Beyond the range the reader can only be when it jumped there (Kafka
       // resets a position below the log start, which `from` can fall
@@ -222,43 +229,44 @@ class Scan final : public GroupMemberListener {
       changed_ |= scan.done;
     }
   }
-  // The member delivers only records of the new position after this.
-  void OnSeekDone(const TopicPartition& tp, int64_t offset) override {
-    absl::MutexLock lock(&mu_);
-    auto it = scans_.find(tp);
-    if (it == scans_.end() || it->second.target.from != offset) return;
-    it->second.moved = true;
-    it->second.last_progress = absl::Now();
-  }
-  // Kept for the answer of a scan that does not finish in time.
+  // The scan never seeks.
+  void OnSeekDone(const TopicPartition&, int64_t) override {}
+  // Kept for the answer of a scan that does not finish in time. Out of
+  // range (a start offset below the log start, fail_out_of_range) fails the
+  // scan at once: the reader does not read that partition on, so quiet
+  // would count it as read and hand its sink nothing. The error does not
+  // name its partition, so every unfinished one fails.
   void OnError(const absl::Status& status) override {
     absl::MutexLock lock(&mu_);
     last_error_ = status;
+    if (status.code() != absl::StatusCode::kOutOfRange) return;
+    for (auto& [tp, scan] : scans_) {
+      if (!scan.done) Fail(scan, status);
+    }
   }
   absl::Status last_error() {
     absl::MutexLock lock(&mu_);
     return last_error_;
   }
-
- private:
-  // Partitions come here only with a start offset.
-  void SeekToStarts(GroupMember* reader, const std::vector<TopicPartition>& partitions) {
-    std::vector<std::pair<TopicPartition, int64_t>> seeks;
-    {
-      absl::MutexLock lock(&mu_);
-      for (const TopicPartition& tp : partitions) {
-        seeks.emplace_back(tp, *scans_.at(tp).target.from);
-      }
-    }
-    for (const auto& [tp, offset] : seeks) reader->Seek(tp, offset);
+  // The first partition's failure: assigned anywhere but at its start
+  // offset, or revoked before it was read.
+  absl::Status failure() {
+    absl::MutexLock lock(&mu_);
+    return failure_;
   }
 
+ private:
   absl::Mutex mu_;
   std::map<TopicPartition, Partition> scans_ ABSL_GUARDED_BY(mu_);
   bool changed_ ABSL_GUARDED_BY(mu_) = false;
-  GroupMember* reader_ ABSL_GUARDED_BY(mu_) = nullptr;
-  std::vector<TopicPartition> pending_ ABSL_GUARDED_BY(mu_);
   absl::Status last_error_ ABSL_GUARDED_BY(mu_);
+  absl::Status failure_ ABSL_GUARDED_BY(mu_);
+
+  // Ends `scan` without its answer; the scan reports the first failure.
+  void Fail(Partition& scan, absl::Status failure) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    scan.done = changed_ = true;
+    if (failure_.ok()) failure_ = std::move(failure);
+  }
 };
 
 }  // namespace
@@ -305,11 +313,12 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
                             absl::Time deadline, absl::Duration quiet) {
   if (partitions.empty()) return absl::OkStatus();
   std::vector<std::string> topics;
-  bool all_positioned = true;
+  std::map<TopicPartition, int64_t> start_offsets;
   for (const auto& [tp, target] : partitions) {
     if (topics.empty() || topics.back() != tp.topic) topics.push_back(tp.topic);
-    all_positioned &= target.from.has_value();
+    if (target.from.has_value()) start_offsets[tp] = *target.from;
   }
+  const bool all_positioned = start_offsets.size() == partitions.size();
   Scan scan(partitions);
   // The reader may be abandoned while closing, and call back after `scan`
   // is gone.
@@ -317,18 +326,19 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
   absl::StatusOr<std::shared_ptr<ReaderSlot>> slot =
       ReaderSlot::Take(cluster, listener, deadline);
   if (!slot.ok()) return slot.status();
-  // Starting at the end when every partition is moved anyway: little is
-  // fetched before the seeks (what is, is dropped: Scan::OnRecords).
+  // The reader owns every partition of the topics; those not scanned start
+  // at the end when no scanned one needs the earliest position, so little
+  // of them is fetched (and none of it reaches a sink).
   auto reader = cluster.JoinGroup(
       {.group = reader_name,
        .topics = topics,
        .start = {.kind = all_positioned ? StartPosition::Kind::kLatest
                                         : StartPosition::Kind::kEarliest},
        .standalone = true,
+       .start_offsets = std::move(start_offsets),
        .fail_out_of_range = true},
       listener.get());
   if (!reader.ok()) return reader.status();
-  scan.Attach(reader->get());
   const bool finished = scan.Wait(deadline, quiet);
   // Stops the reader before `scan` goes; bounded, as the admin call or
   // migration step waiting for this must answer.
@@ -339,6 +349,7 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
     (*slot)->MarkAbandoned();
   }
   slot->reset();
+  if (absl::Status failure = scan.failure(); !failure.ok()) return failure;
   if (finished) return absl::OkStatus();
   const absl::Status error = scan.last_error();
   return absl::DeadlineExceededError(

@@ -37,9 +37,9 @@ struct PartitionToScan {
   // partition without reaching the sink.
   int64_t end = 0;
   RecordSink* sink = nullptr;  // not owned; outlives the scan
-  // Where reading starts; unset: at the partition's start. Records that
-  // arrive before the reader confirmed the move there (fetched from where it
-  // was assigned, below or beyond `from`) are not handed to the sink.
+  // Where reading starts; unset: at the partition's start. The reader is
+  // assigned the partition at this offset, so nothing before it is delivered
+  // (a record before it that still arrives is dropped).
   std::optional<int64_t> from = std::nullopt;
 };
 
@@ -47,15 +47,21 @@ struct PartitionToScan {
 // whose reader got nothing for `quiet` (since it was assigned or since its
 // last record) counts as read to its end: its last offsets may be no records
 // (transaction markers, compaction); a `quiet` too short can only leave a
-// sink without its answer, never give it a wrong record. With a start
-// offset the quiet period counts from the reader's move there.
+// sink without its answer, never give it a wrong record. The limit: the
+// quiet period counts from the assignment, not from a first fetch, so a
+// partition a slow broker serves nothing within `quiet` ends empty.
 // DEADLINE_EXCEEDED when `deadline` passed first (with the reader's last
-// error, such as a start offset retention passed); the cluster's error when
-// the reader cannot be created. Up to 16 scans of a cluster run at once; a
-// further one waits for a slot until `deadline`. UNAVAILABLE (IsScanRefused)
-// without trying while the cluster's abandoned readers (closing past their
-// bound: a stuck broker client) and scans number 3 or more, at least one
-// abandoned; or when no slot was free by `deadline`.
+// error, such as a broker down); OUT_OF_RANGE at once when the reader
+// reports a position outside a log (a start offset retention passed); the
+// cluster's error when the reader cannot be created; INTERNAL when the
+// reader was assigned a partition anywhere but at its start offset (a
+// backend ignoring GroupMemberOptions::start_offsets); ABORTED when it lost a
+// partition not read yet (its topic deleted or re-created during the scan).
+// Up to 16 scans of a cluster run at once; a further one waits for a slot
+// until `deadline`. UNAVAILABLE (IsScanRefused) without trying while the
+// cluster's abandoned readers (closing past their bound: a stuck broker
+// client) and scans number 3 or more, at least one abandoned; or when no
+// slot was free by `deadline`.
 absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
                             const std::map<TopicPartition, PartitionToScan>& partitions,
                             absl::Time deadline, absl::Duration quiet);

@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/cord.h"
@@ -265,53 +267,97 @@ absl::Status ScanFrom10(FakeCluster& cluster, OffsetsSink& sink, absl::Duration 
   return scanned;
 }
 
-void AwaitSeek(FakeGroupMember& reader) {
-  const absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (reader.CompleteSeeks().empty() && absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(5));
-  }
-}
-
 std::vector<int64_t> From10To20() {
   std::vector<int64_t> offsets;
   for (int64_t offset = 10; offset < 20; ++offset) offsets.push_back(offset);
   return offsets;
 }
 
-// A reader moved to a start offset fetches from where it was assigned (the
-// partition's end) until the move lands, and a partition being written hands
-// it records from there. Before, those reached the sink as if they came
-// after `from`: an offset translation, answered by the first copy it was
-// handed, skipped everything between its start and the end (a group that
-// moved to the migration's target at the consumer stage while the mirror
-// caught up missed 191 messages for good).
-TEST(ScanPartitionsTest, RecordsFetchedBeforeTheMoveToTheStartAreNotHandedToTheSink) {
+// The reader is assigned the partition at the scan's start (the start
+// offsets it joins with), so it needs no seek. Before, it started at the end
+// and then sought to the start: records fetched from the end until the seek
+// landed were a window for wrong answers (a migration lost 191 messages).
+TEST(ScanPartitionsTest, TheReaderStartsAtTheScansStart) {
   FakeCluster cluster("c");
   cluster.AddTopic("t", 1);
   OffsetsSink sink(/*last=*/19);
   absl::Status scanned = ScanFrom10(cluster, sink, absl::Seconds(10), [](auto& reader) {
-    // Assigned at the end, which grew to 21 since the scan read it (20).
-    reader.Assign({{.partition = {"t", 0}, .next_offset = 21}});
-    reader.Deliver(Records(21, 23));
-    AwaitSeek(reader);
-    reader.Deliver(Records(10, 23));
+    EXPECT_TRUE(reader.options().standalone);
+    EXPECT_EQ(reader.options().start_offsets,
+              (std::map<TopicPartition, int64_t>{{{"t", 0}, 10}}));
+    reader.AssignAtStartOffsets();
+    reader.Deliver(Records(10, 20));
   });
   EXPECT_TRUE(scanned.ok()) << scanned;
   EXPECT_EQ(sink.offsets(), From10To20());
 }
 
-// Connecting, the assignment and the move to the start may take longer than
-// the quiet period (a loaded broker); the partition is not quiet before the
-// reader could read it.
-TEST(ScanPartitionsTest, TheQuietPeriodCountsFromTheMoveToTheStartNotTheAssignment) {
+// A negative start offset is refused by the backend (the fake checks as the
+// real ones do) and the scan says so instead of waiting for its deadline.
+TEST(ScanPartitionsTest, ANegativeStartOffsetIsRefusedAtOnce) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  absl::Status scanned = ScanPartitions(
+      cluster, "scan", {{{"t", 0}, {.end = 20, .sink = &sink, .from = -2}}},
+      absl::Now() + absl::Seconds(10), absl::Seconds(10));
+  EXPECT_EQ(scanned.code(), absl::StatusCode::kInvalidArgument) << scanned;
+  EXPECT_THAT(cluster.members("scan"), ::testing::IsEmpty());
+}
+
+// A reader assigned anywhere but at the start (a backend not honouring
+// start_offsets) fetches records that are not the scan's: none reaches the
+// sink and the scan says why, at once.
+TEST(ScanPartitionsTest, AReaderAssignedElsewhereHandsTheSinkNothing) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  const absl::Time start = absl::Now();
+  absl::Status scanned = ScanFrom10(cluster, sink, absl::Seconds(10), [](auto& reader) {
+    // At the end, which grew to 21 since the scan read it (20).
+    reader.Assign({{.partition = {"t", 0}, .next_offset = 21}});
+    reader.Deliver(Records(21, 23));
+    reader.Deliver(Records(10, 23));
+  });
+  EXPECT_EQ(scanned.code(), absl::StatusCode::kInternal) << scanned;
+  EXPECT_THAT(std::string(scanned.message()),
+              ::testing::HasSubstr("t/0 at 21, not at the scan's start 10"));
+  EXPECT_THAT(sink.offsets(), ::testing::IsEmpty());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5))
+      << "ended by the assignment, not quiet";
+}
+
+// The embedded store re-assigns a topic deleted and re-created during a
+// scan, at the start offsets again. Before, the second assignment's records
+// reached the sink after those of the first (duplicates, or another log's)
+// and the scan answered OK.
+TEST(ScanPartitionsTest, AReaderLosingAPartitionFailsTheScan) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  absl::Status scanned = ScanFrom10(cluster, sink, absl::Seconds(10), [](auto& reader) {
+    reader.AssignAtStartOffsets();
+    reader.Deliver(Records(10, 13));
+    reader.Revoke({{"t", 0}});
+    reader.AssignAtStartOffsets();
+    reader.Deliver(Records(10, 20));
+  });
+  EXPECT_EQ(scanned.code(), absl::StatusCode::kAborted) << scanned;
+  EXPECT_THAT(std::string(scanned.message()),
+              ::testing::HasSubstr("revoked during the scan"));
+  EXPECT_EQ(sink.offsets(), (std::vector<int64_t>{10, 11, 12}));
+}
+
+// Connecting and the assignment may take longer than the quiet period (a
+// loaded broker); the partition is not quiet before the reader could read it.
+TEST(ScanPartitionsTest, TheQuietPeriodCountsFromTheAssignment) {
   FakeCluster cluster("c");
   cluster.AddTopic("t", 1);
   OffsetsSink sink(/*last=*/19);
   absl::Status scanned =
       ScanFrom10(cluster, sink, absl::Milliseconds(200), [](auto& reader) {
-        reader.Assign({{.partition = {"t", 0}, .next_offset = 20}});
         absl::SleepFor(absl::Milliseconds(600));
-        AwaitSeek(reader);
+        reader.AssignAtStartOffsets();
         reader.Deliver(Records(10, 20));
       });
   EXPECT_TRUE(scanned.ok()) << scanned;
@@ -319,7 +365,7 @@ TEST(ScanPartitionsTest, TheQuietPeriodCountsFromTheMoveToTheStartNotTheAssignme
 }
 
 // `from` fell below the log start after the scan read the offsets: Kafka's
-// offset reset moves the reader, after it confirmed the move, to the end,
+// offset reset moves the reader, after its assignment at `from`, to the end,
 // and a partition being written hands it records from there. Before, they
 // reached the sink as if read from `from`.
 TEST(ScanPartitionsTest, ARecordBeyondTheEndEndsThePartitionWithoutReachingTheSink) {
@@ -330,8 +376,7 @@ TEST(ScanPartitionsTest, ARecordBeyondTheEndEndsThePartitionWithoutReachingTheSi
   absl::Status scanned = ScanFrom10(cluster, sink, absl::Seconds(10), [](auto& reader) {
     // Kafka's readers report the reset instead where the option is honoured.
     EXPECT_TRUE(reader.options().fail_out_of_range);
-    reader.Assign({{.partition = {"t", 0}, .next_offset = 20}});
-    AwaitSeek(reader);
+    reader.AssignAtStartOffsets();
     reader.Deliver(Records(25, 27));
   });
   EXPECT_TRUE(scanned.ok()) << scanned;
@@ -339,21 +384,39 @@ TEST(ScanPartitionsTest, ARecordBeyondTheEndEndsThePartitionWithoutReachingTheSi
   EXPECT_LT(absl::Now() - start, absl::Seconds(5)) << "ended by the record, not quiet";
 }
 
-// A scan that does not finish says what its reader last reported (a start
-// offset retention passed, a broker down); before, only that it timed out.
+// A scan that does not finish says what its reader last reported (a broker
+// down); before, only that it timed out.
 TEST(ScanPartitionsTest, AScanThatDoesNotFinishNamesTheReadersLastError) {
   FakeCluster cluster("c");
   cluster.AddTopic("t", 1);
   OffsetsSink sink(/*last=*/19);
   absl::Status scanned = ScanFrom10(
       cluster, sink, absl::Seconds(10),
-      [](auto& reader) {
-        reader.ReportError(absl::OutOfRangeError("t/0: offset 10 out of range"));
-      },
+      [](auto& reader) { reader.ReportError(absl::UnavailableError("broker 1 down")); },
       absl::Seconds(1));
   EXPECT_EQ(scanned.code(), absl::StatusCode::kDeadlineExceeded) << scanned;
+  EXPECT_THAT(std::string(scanned.message()), ::testing::HasSubstr("broker 1 down"));
+}
+
+// A start offset retention passed (Kafka with auto.offset.reset=error): the
+// reader reports it and reads that partition no further. Before, the scan
+// only kept the error, the partition went quiet and counted as read: OK with
+// an empty sink.
+TEST(ScanPartitionsTest, AStartOffsetOutOfRangeFailsTheScanAtOnce) {
+  FakeCluster cluster("c");
+  cluster.AddTopic("t", 1);
+  OffsetsSink sink(/*last=*/19);
+  const absl::Time start = absl::Now();
+  absl::Status scanned =
+      ScanFrom10(cluster, sink, absl::Milliseconds(200), [](auto& reader) {
+        reader.AssignAtStartOffsets();
+        reader.ReportError(absl::OutOfRangeError("t/0: offset 10 out of range"));
+      });
+  EXPECT_EQ(scanned.code(), absl::StatusCode::kOutOfRange) << scanned;
   EXPECT_THAT(std::string(scanned.message()),
               ::testing::HasSubstr("offset 10 out of range"));
+  EXPECT_THAT(sink.offsets(), ::testing::IsEmpty());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(5));
 }
 
 }  // namespace

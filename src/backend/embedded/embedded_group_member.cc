@@ -16,6 +16,9 @@ EmbeddedGroupMember::EmbeddedGroupMember(Store* store, GroupCoordinator* coordin
       group_(options.group),
       standalone_(options.standalone),
       start_(options.start),
+      start_offsets_(options.standalone ? options.start_offsets
+                                        : std::map<TopicPartition, int64_t>{}),
+      fail_out_of_range_(options.fail_out_of_range),
       limits_(limits),
       topics_(options.topics) {
   if (standalone_) {
@@ -144,6 +147,7 @@ void EmbeddedGroupMember::ApplySeeks(
     auto position = positions_.find(partition);
     if (position == positions_.end()) continue;  // not owned
     position->second = offset;
+    out_of_range_.erase(partition);
     listener_->OnSeekDone(partition, offset);
   }
 }
@@ -200,7 +204,8 @@ void EmbeddedGroupMember::Revoke(const std::vector<std::string>& topics, bool co
 }
 
 void EmbeddedGroupMember::Assign(const std::string& topic, const TopicMeta& meta) {
-  // A standalone member has no committed offsets: it starts at `start_`.
+  // A standalone member has no committed offsets: it starts at its start
+  // offsets, or else at `start_`.
   std::map<TopicPartition, int64_t> committed;
   if (!standalone_) {
     auto stored = store_->CommittedOffsets(group_, {topic});
@@ -217,7 +222,10 @@ void EmbeddedGroupMember::Assign(const std::string& topic, const TopicMeta& meta
     const TopicPartition partition{topic, p};
     auto stored = committed.find(partition);
     int64_t offset = stored == committed.end() ? -1 : stored->second;
-    if (offset < 0) {
+    if (auto start = start_offsets_.find(partition); start != start_offsets_.end()) {
+      // Where a seek would have moved it, unclamped as a seek is.
+      offset = start->second;
+    } else if (offset < 0) {
       offset = StartOffset(topic, p);
       start_positions[partition] = offset;
     } else if (auto watermarks = store_->Watermarks(topic, p); watermarks.ok()) {
@@ -225,6 +233,7 @@ void EmbeddedGroupMember::Assign(const std::string& topic, const TopicMeta& meta
       offset = std::clamp(offset, watermarks->first, watermarks->second);
     }
     positions_[partition] = offset;
+    out_of_range_.erase(partition);
     assigned.push_back({.partition = partition, .next_offset = offset});
   }
   owned_[topic] = {.id = meta.id, .partitions = meta.partitions};
@@ -250,10 +259,24 @@ int64_t EmbeddedGroupMember::StartOffset(const std::string& topic, int32_t parti
                                                        : watermarks->second;
 }
 
+bool EmbeddedGroupMember::OutOfRange(const TopicPartition& partition) {
+  if (!fail_out_of_range_) return false;
+  if (out_of_range_.contains(partition)) return true;
+  auto watermarks = store_->Watermarks(partition.topic, partition.partition);
+  const int64_t position = positions_.at(partition);
+  if (!watermarks.ok() || position >= watermarks->first) return false;
+  out_of_range_.insert(partition);
+  listener_->OnError(absl::OutOfRangeError(fmt::format(
+      "{}/{}: offset {} is below the log start {} (embedded store {})", partition.topic,
+      partition.partition, position, watermarks->first, store_->path())));
+  return true;
+}
+
 bool EmbeddedGroupMember::DeliverBatch(const std::set<TopicPartition>& paused) {
   std::vector<TopicPartition> readable;
   for (const auto& [partition, unused] : positions_) {
-    if (!paused.contains(partition)) readable.push_back(partition);
+    if (!paused.contains(partition) && !OutOfRange(partition))
+      readable.push_back(partition);
   }
   if (readable.empty()) return false;
   std::vector<ConsumedRecord> batch;

@@ -23,8 +23,8 @@ namespace ferry::backend::embedded {
 //
 // A standalone member (GroupMemberOptions::standalone) joins no group of the
 // coordinator (it is only woken by it), owns every partition of its topics,
-// starts each at the start position and commits nothing to the store, so
-// the group never shows in ListGroups.
+// starts each at its start offset or else the start position and commits
+// nothing to the store, so the group never shows in ListGroups.
 class EmbeddedGroupMember final : public GroupMember, public Wakeable {
  public:
   struct Limits {
@@ -66,6 +66,10 @@ class EmbeddedGroupMember final : public GroupMember, public Wakeable {
   // Reads the next batch from unpaused partitions, round-robin so a busy
   // partition cannot starve the others; true if it delivered records.
   bool DeliverBatch(const std::set<TopicPartition>& paused);
+  // With fail_out_of_range: true, reported once through OnError, while the
+  // partition's position is below its log's start (Kafka's
+  // auto.offset.reset=error), instead of reading on from the start.
+  bool OutOfRange(const TopicPartition& partition);
 
   Store* const store_;
   GroupCoordinator* const coordinator_;
@@ -73,6 +77,8 @@ class EmbeddedGroupMember final : public GroupMember, public Wakeable {
   const std::string group_;
   const bool standalone_;
   const StartPosition start_;
+  const std::map<TopicPartition, int64_t> start_offsets_;  // standalone only
+  const bool fail_out_of_range_;
   const Limits limits_;
 
   absl::Mutex mu_;
@@ -88,6 +94,9 @@ class EmbeddedGroupMember final : public GroupMember, public Wakeable {
   std::map<std::string, OwnedTopic> owned_;
   std::map<TopicPartition, int64_t> positions_;  // next offset to deliver
   std::set<std::string> reported_missing_;
+  // With fail_out_of_range: partitions whose position fell below their log's
+  // start, reported and not read on until assigned or sought again.
+  std::set<TopicPartition> out_of_range_;
   size_t next_partition_ = 0;  // where the next round-robin pass starts
 
   std::thread thread_;

@@ -204,6 +204,41 @@ TEST_F(GroupMemberTest, ACommittedOffsetWinsOverTheStartPosition) {
             absl::StatusCode::kFailedPrecondition);
 }
 
+// A standalone reader of a range (a partition scan) starts the listed
+// partitions at their start offsets, the others at the start position, and
+// delivers nothing before: no seek, no record of another position.
+TEST_F(GroupMemberTest, AStandaloneMemberStartsAtItsStartOffsets) {
+  ASSERT_TRUE(cluster_->CreateTopic("t", 2, 1, {}).ok());
+  Publish("t", 10);  // round-robin: 5 on each partition
+  Listener listener;
+  auto member = cluster_->JoinGroup({.group = "scan",
+                                     .topics = {"t"},
+                                     .start = {.kind = StartPosition::Kind::kLatest},
+                                     .standalone = true,
+                                     .start_offsets = {{{"t", 0}, 3}}},
+                                    &listener);
+  ASSERT_TRUE(member.ok()) << member.status();
+  ASSERT_TRUE(listener.WaitForRecords(2));
+  EXPECT_THAT(listener.Events(), ElementsAre("assigned t/0@3", "assigned t/1@5",
+                                             "record t/0@3", "record t/0@4"));
+}
+
+// Start offsets bind only a standalone reader, and only at 0 or more;
+// before, a group member silently ignored them.
+TEST_F(GroupMemberTest, JoinGroupRefusesStartOffsetsItCannotHonour) {
+  ASSERT_TRUE(cluster_->CreateTopic("t", 1, 1, {}).ok());
+  Listener listener;
+  auto grouped = cluster_->JoinGroup(
+      {.group = "g", .topics = {"t"}, .start_offsets = {{{"t", 0}, 3}}}, &listener);
+  EXPECT_EQ(grouped.status().code(), absl::StatusCode::kInvalidArgument);
+  auto negative = cluster_->JoinGroup({.group = "g",
+                                       .topics = {"t"},
+                                       .standalone = true,
+                                       .start_offsets = {{{"t", 0}, -1}}},
+                                      &listener);
+  EXPECT_EQ(negative.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(GroupMemberTest, NewRecordsArriveWithoutAPollingDelay) {
   ASSERT_TRUE(cluster_->CreateTopic("t", 1, 1, {}).ok());
   Listener listener;
@@ -346,6 +381,29 @@ TEST_F(GroupMemberTest, AnUnknownTopicIsReportedAndAssignedOnceCreated) {
   ASSERT_TRUE(listener.WaitUntilEventStartsWith("error unknown topic later"));
   ASSERT_TRUE(cluster_->CreateTopic("later", 1, 1, {}).ok());
   ASSERT_TRUE(listener.WaitForEvent("assigned later/0@0"));
+}
+
+// A reader of a range (fail_out_of_range) whose start offset retention
+// passed is told so, as Kafka's is, and reads nothing of that partition.
+// Before, it read on silently from the log start: a scan took what followed
+// the gap for its range.
+TEST_F(GroupMemberTest, AReaderOfARangeStartingBelowTheLogStartIsOutOfRange) {
+  ASSERT_TRUE(cluster_->CreateTopic("t", 1, 1, {{"retention.ms", "60000"}}).ok());
+  Publish("t", 2, "expired", 1000);
+  Publish("t", 1, "kept");
+  ASSERT_EQ(cluster_->EnforceRetention().value(), 2);
+  Listener listener;
+  auto member = cluster_->JoinGroup({.group = "scan",
+                                     .topics = {"t"},
+                                     .standalone = true,
+                                     .start_offsets = {{{"t", 0}, 1}},
+                                     .fail_out_of_range = true},
+                                    &listener);
+  ASSERT_TRUE(member.ok()) << member.status();
+  ASSERT_TRUE(
+      listener.WaitUntilEventStartsWith("error t/0: offset 1 is below the log start 2"));
+  absl::SleepFor(absl::Milliseconds(100));
+  EXPECT_THAT(listener.Records(), ::testing::IsEmpty());
 }
 
 TEST_F(GroupMemberTest, AMemberBelowTheLowWatermarkContinuesFromIt) {
