@@ -216,9 +216,10 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "mirror "
      "jobs and again for the groups when an earlier step used it up) and the clusters "
      "close; if shutdown has not finished by the margin subscribe.leave_timeout and "
-     "cluster_probe.timeout give (53s after the grace with the defaults and one "
-     "cluster, 30s of it for a Kafka admin call of the control topic's or a mirror "
-     "job's start in progress), ferryd logs what was still running and exits with "
+     "cluster_probe.timeout give (43s after the grace with the defaults and one "
+     "cluster, 20s of it for what outlasts the grace of a Kafka admin call, 30s, of "
+     "the control topic's or a mirror job's start in progress: they are told to stop "
+     "when draining begins), ferryd logs what was still running and exits with "
      "code 3.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::ZeroDuration(), absl::Minutes(5),
@@ -311,9 +312,10 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "ferry_consumers_closing shows those still closing). At shutdown all of them "
      "(reader, mirror jobs, groups) share one leave_timeout, from when the control "
      "plane stops, but each step gets at least min(leave_timeout, 2s); the watchdog "
-     "ends the node at shutdown.grace + 30s (one admin call of a start in progress: the "
-     "control topic's, a mirror job's) + 4s + leave_timeout + 2 x min(leave_timeout, "
-     "2s) + (cluster_probe.timeout + 2s) per cluster.",
+     "ends the node at max(shutdown.grace, 30s: one admin call of a start in progress, "
+     "the control topic's or a mirror job's, cut when draining begins) + 4s + "
+     "leave_timeout + 2 x min(leave_timeout, 2s) + (cluster_probe.timeout + 2s) per "
+     "cluster.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::Seconds(1), absl::Seconds(10),
                               c.subscribe.leave_timeout);

@@ -50,9 +50,15 @@ ControlPlane::ControlPlane(backend::Cluster* cluster, Options options,
   heartbeat_ = std::thread([this] { Heartbeat(); });
 }
 
+void ControlPlane::CutStart() {
+  absl::MutexLock lock(&mu_);
+  start_cut_ = true;
+}
+
 void ControlPlane::EndStart() {
   {
     absl::MutexLock lock(&mu_);
+    start_cut_ = true;
     stopping_ = true;
   }
   if (starter_.joinable()) starter_.join();
@@ -131,9 +137,10 @@ absl::Status ControlPlane::EnsureTopic() {
   if (info.status().code() != absl::StatusCode::kNotFound) return info.status();
   {
     // A stopping node waits for one call of its start at most (the
-    // watchdog's margin counts one admin_timeout).
+    // watchdog's margin counts one admin_timeout, less the grace it
+    // overlaps).
     absl::MutexLock lock(&mu_);
-    if (stopping_) return absl::CancelledError("the node is stopping");
+    if (start_cut_) return absl::CancelledError("the node is stopping");
   }
   absl::Status created =
       cluster_->CreateTopic(options_.topic, 1, -1,
@@ -168,7 +175,7 @@ void ControlPlane::Run() {
     absl::MutexLock lock(&mu_);
     const absl::Duration pause =
         known.state == backend::ClusterState::kConnecting ? kProbeWait : kRetryInterval;
-    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), pause)) return;
+    if (mu_.AwaitWithTimeout(absl::Condition(&start_cut_), pause)) return;
   }
   // Standalone: the name never reaches the cluster as a group (Kafka only
   // looks up its coordinator); stable per node, so an ACL can name it.

@@ -32,8 +32,10 @@ class MirrorRunner {
   ~MirrorRunner();
 
   // Starts no job anymore and cuts a start in progress after its cluster
-  // call in progress; returns at once. Shutdown calls it first, so that
-  // call overlaps the control plane's stop instead of following it.
+  // call in progress; returns at once. Running jobs go on; job changes
+  // after it (a job stopped or changed) apply only when the runner is
+  // destroyed. Shutdown calls it when draining begins, so that call
+  // overlaps the grace instead of following it.
   void BeginStop() ABSL_LOCKS_EXCLUDED(mu_);
   // BeginStop, then returns once a start in progress ended; the jobs run
   // on until the destructor stops them.

@@ -297,6 +297,10 @@ void Server::Shutdown() {
   if (stopped_) return;
   stopped_ = true;
   draining_ = true;
+  // A start in progress (control topic, mirror job) would otherwise begin
+  // its last cluster call only after the grace: cut now, it overlaps it.
+  // Started ones go on (heartbeats, copying) until the consumers stop.
+  CutStarts(control_.get(), mirrors_.get());
   if (grpc_) {
     spdlog::info("draining: grace {}", absl::FormatDuration(config_.shutdown_grace));
     SetStage("draining gRPC calls");
