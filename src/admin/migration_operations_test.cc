@@ -1,13 +1,16 @@
 // A migration stage whose target refuses partition scans (three abandoned
 // readers of it still closing): the stage retries the translation within
-// mirror_timeout, then fails saying so, the groups left paused. Fake
-// clusters for the migration, the embedded store for the control topic.
+// mirror_timeout, then fails saying so, the groups left paused. A rollback
+// whose translation inside the write hold never finishes ends at the hold's
+// bound. Fake clusters for the migration (their partition scans never end
+// before their deadline), the embedded store for the control topic.
 #include "admin/migration_operations.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -34,9 +37,23 @@ class CaughtUpListener final : public control::ControlListener {
   }
   void OnCaughtUp() override { caught_up_.Notify(); }
   bool WaitCaughtUp() { return caught_up_.WaitForNotificationWithTimeout(kWait); }
+  void OnWriteHold(const std::string&, bool held, int64_t) override {
+    absl::MutexLock lock(&mu_);
+    (held ? held_at_ : released_at_) = absl::Now();
+  }
+  // How long the last write hold lasted as this node read it; nullopt while
+  // none was held and released.
+  std::optional<absl::Duration> LastHold() const {
+    absl::MutexLock lock(&mu_);
+    if (!held_at_ || !released_at_ || *released_at_ < *held_at_) return std::nullopt;
+    return *released_at_ - *held_at_;
+  }
 
  private:
   absl::Notification caught_up_;
+  mutable absl::Mutex mu_;
+  std::optional<absl::Time> held_at_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::Time> released_at_ ABSL_GUARDED_BY(mu_);
 };
 
 class MigrationOperationsTest : public ::testing::Test {
@@ -134,6 +151,44 @@ TEST_F(MigrationOperationsTest, ARollbackOfReadsRetriesRefusedScansUntilItsBound
   absl::StatusOr<v1::Migration> now = operations.Get("orders");
   ASSERT_TRUE(now.ok()) << now.status();
   EXPECT_EQ(now->stage(), "rollback-paused");
+}
+
+// Before, one translation attempt inside the write hold read for its whole
+// timeout (30 s by default; 4 s here), past the hold's bound (hold start +
+// max_write_hold - 5 s: 1.5 s here), and only the retries stopped there.
+// Now the attempt's reads end at the bound: the rollback fails saying so,
+// releases the hold and resumes the groups, as RollbackWrites documents.
+TEST_F(MigrationOperationsTest, ATranslationInsideTheWriteHoldEndsAtTheHoldsBound) {
+  routes_.Swap(std::make_shared<const routing::Router>(
+      std::vector<config::RouteConfig>{
+          {.topic = "orders", .write = {"b"}, .read = {"b"}}},
+      std::vector<std::string>{"a", "b"}));
+  MirrorOperations mirrors(clusters_, control_.get(), nullptr);
+  MigrationOperations operations(clusters_, &routes_, control_.get(), &mirrors,
+                                 {.barrier_timeout = absl::Seconds(10),
+                                  .mirror_timeout = absl::Seconds(10),
+                                  .settle = absl::Milliseconds(100),
+                                  .max_write_hold = absl::Milliseconds(6500),
+                                  .translate_timeout = absl::Seconds(4)});
+  PutMigration("producers", {"g"});
+
+  absl::StatusOr<v1::Migration> rolled_back = operations.Rollback("orders");
+  EXPECT_EQ(rolled_back.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << rolled_back.status();
+  EXPECT_THAT(
+      std::string(rolled_back.status().message()),
+      AllOf(HasSubstr("group g: translating its offsets back reached the write hold's "
+                      "bound (migration.max_write_hold 6.5s less 5s to release it)"),
+            HasSubstr("run rollback again (the write hold was released and the groups "
+                      "resumed)")));
+  std::optional<absl::Duration> hold = listener_.LastHold();
+  ASSERT_TRUE(hold.has_value()) << "the hold was not released";
+  // The bound (1.5 s), then the release; the attempt's 4 s would pass it.
+  EXPECT_LT(*hold, absl::Seconds(3));
+  EXPECT_FALSE(control_->IsPaused("g"));
+  absl::StatusOr<v1::Migration> now = operations.Get("orders");
+  ASSERT_TRUE(now.ok()) << now.status();
+  EXPECT_EQ(now->stage(), "rollback-held");
 }
 
 }  // namespace
