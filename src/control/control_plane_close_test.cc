@@ -52,6 +52,17 @@ std::vector<NodeBeat> Beats(const std::vector<backend::Record>& published) {
   return beats;
 }
 
+// Node n1's control plane on `cluster`, heartbeating every 20 ms.
+std::unique_ptr<ControlPlane> BeatingFast(backend::FakeCluster& cluster,
+                                          ControlListener& listener) {
+  return std::make_unique<ControlPlane>(
+      &cluster,
+      ControlPlane::Options{.node_id = "n1",
+                            .heartbeat_interval = absl::Milliseconds(20),
+                            .leave_timeout = absl::Milliseconds(200)},
+      &listener);
+}
+
 // Draining begins (CutStart) after the start ended: barriers of other nodes
 // still hear from this one through the grace, and its departure is written
 // when it stops. A cut that stopped the heartbeats would hold the other
@@ -60,12 +71,7 @@ std::vector<NodeBeat> Beats(const std::vector<backend::Record>& published) {
 TEST(ControlPlaneCutTest, AStartThatEndedGoesOnHeartbeatingThroughTheCut) {
   backend::FakeCluster cluster("control");
   IgnoringListener listener;
-  auto plane = std::make_unique<ControlPlane>(
-      &cluster,
-      ControlPlane::Options{.node_id = "n1",
-                            .heartbeat_interval = absl::Milliseconds(20),
-                            .leave_timeout = absl::Milliseconds(200)},
-      &listener);
+  std::unique_ptr<ControlPlane> plane = BeatingFast(cluster, listener);
   ASSERT_TRUE(cluster.AwaitMembers("__ferry_control.n1", 1, absl::Seconds(10)));
   plane->CutStart();
   const size_t at_cut = Beats(cluster.published()).size();
@@ -88,12 +94,7 @@ TEST(ControlPlaneCutTest, AStartCutBeforeTheTopicWasReadyStaysCut) {
   backend::FakeCluster cluster("control");
   cluster.SetStatus({.state = backend::ClusterState::kConnecting});
   IgnoringListener listener;
-  auto plane = std::make_unique<ControlPlane>(
-      &cluster,
-      ControlPlane::Options{.node_id = "n1",
-                            .heartbeat_interval = absl::Milliseconds(20),
-                            .leave_timeout = absl::Milliseconds(200)},
-      &listener);
+  std::unique_ptr<ControlPlane> plane = BeatingFast(cluster, listener);
   plane->CutStart();
   cluster.SetStatus({.state = backend::ClusterState::kUp});
   EXPECT_FALSE(cluster.AwaitMembers("__ferry_control.n1", 1, absl::Milliseconds(500)));
