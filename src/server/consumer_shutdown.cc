@@ -9,7 +9,7 @@ namespace ferry::server {
 
 void CutStarts(control::ControlPlane* control, mirror::MirrorRunner* mirrors) {
   if (control != nullptr) control->CutStart();
-  if (mirrors != nullptr) mirrors->BeginStop();
+  if (mirrors != nullptr) mirrors->CutStarts();
 }
 
 std::vector<std::string> StopConsumersAndCloseClusters(
