@@ -46,7 +46,10 @@ absl::Status TranslationError(const std::string& group, const absl::Status& stat
 
 // Left of a write hold (migration.max_write_hold) when a retry inside it
 // gives up: releasing it and resuming the groups take a few admin calls.
-constexpr absl::Duration kWriteHoldMargin = absl::Seconds(5);
+// Half a short hold (the key allows 1 s), so its work still gets time.
+absl::Duration WriteHoldMargin(absl::Duration max_write_hold) {
+  return std::min(absl::Seconds(5), max_write_hold / 2);
+}
 
 bool IsDone(const control::MigrationState& state) {
   return std::find(kDone.begin(), kDone.end(), state.stage) != kDone.end();
@@ -486,7 +489,9 @@ absl::Status MigrationOperations::RollbackWrites(control::MigrationState& state,
     }
     steps.Done("acknowledged messages committed on " + state.to);
     if (absl::Status s = MoveOffsetsBack(
-            state, true, earlier, hold_start + options_.max_write_hold - kWriteHoldMargin,
+            state, true, earlier,
+            hold_start + options_.max_write_hold -
+                WriteHoldMargin(options_.max_write_hold),
             "run rollback again (the write hold was released and the groups resumed)",
             steps);
         !s.ok()) {
@@ -781,13 +786,13 @@ absl::Status MigrationOperations::MoveOffsetsBack(const control::MigrationState&
     const absl::Time give_up = std::min(started + options_.mirror_timeout, hold_bound);
     std::map<backend::TopicPartition, int64_t> source;
     while (true) {
-      absl::StatusOr<std::vector<mirror::ReturnPosition>> positions;
+      absl::StatusOr<std::vector<mirror::ReturnPosition>> positions =
+          absl::DeadlineExceededError("no time left to read");
       auto translate = [&] {
-        // A write hold ends at its bound, not after an attempt's reads.
+        // A write hold ends at its bound, not after an attempt's reads. The
+        // bound passing in a back-off leaves the last attempt's cause.
         const absl::Duration left = hold_bound - absl::Now();
-        if (left <= absl::ZeroDuration()) {
-          positions = absl::DeadlineExceededError("no time left to read");
-        } else {
+        if (left > absl::ZeroDuration()) {
           positions = mirror::TranslateBack(
               ForwardSpec(state), group, *clusters_.at(state.from),
               *clusters_.at(state.to), copied_back, ReturnHintsFor(state, earlier, group),
@@ -798,13 +803,16 @@ absl::Status MigrationOperations::MoveOffsetsBack(const control::MigrationState&
       if (absl::Status s = backend::RetryRefusedScans(
               give_up, [this] { return Stopping(); }, translate);
           !s.ok()) {
-        if (s.code() == absl::StatusCode::kDeadlineExceeded &&
+        // Out of time (the attempt's reads, or refused until the bound).
+        if ((s.code() == absl::StatusCode::kDeadlineExceeded ||
+             backend::IsScanRefused(s)) &&
             absl::Now() >= hold_bound) {
           return absl::DeadlineExceededError(fmt::format(
               "group {}: translating its offsets back reached the write hold's bound "
               "(migration.max_write_hold {} less {} to release it), last: {}; {}",
               group, absl::FormatDuration(options_.max_write_hold),
-              absl::FormatDuration(kWriteHoldMargin), std::string(s.message()), then));
+              absl::FormatDuration(WriteHoldMargin(options_.max_write_hold)),
+              std::string(s.message()), then));
         }
         return TranslationError(group, s, then);
       }
