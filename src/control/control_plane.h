@@ -183,6 +183,7 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
 
  private:
   void Run();
+  bool StartCut() const ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status EnsureTopic();
   // Writes a heartbeat every heartbeat_interval, or sooner when one is due.
   void Heartbeat();

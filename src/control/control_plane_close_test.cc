@@ -3,9 +3,11 @@
 // when draining begins: a start that ended goes on heartbeating.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <variant>
 
+#include "absl/synchronization/notification.h"
 #include "backend/fake_cluster.h"
 #include "control/control_plane.h"
 
@@ -100,6 +102,44 @@ TEST(ControlPlaneCutTest, AStartCutBeforeTheTopicWasReadyStaysCut) {
   EXPECT_FALSE(cluster.AwaitMembers("__ferry_control.n1", 1, absl::Milliseconds(500)));
   plane.reset();
   EXPECT_TRUE(Beats(cluster.published()).empty());
+}
+
+// A control cluster without the topic whose first DescribeTopic blocks
+// until `release`; counts the creations.
+class SlowDescribeCluster final : public backend::FakeCluster {
+ public:
+  SlowDescribeCluster() : FakeCluster("control") {}
+  absl::StatusOr<backend::TopicInfo> DescribeTopic(const std::string& topic) override {
+    if (!describing_.HasBeenNotified()) {
+      describing_.Notify();
+      release_.WaitForNotification();
+    }
+    return FakeCluster::DescribeTopic(topic);
+  }
+  absl::Status CreateTopic(const std::string& topic, int partitions, int replication,
+                           const std::map<std::string, std::string>& configs) override {
+    ++creates_;
+    return FakeCluster::CreateTopic(topic, partitions, replication, configs);
+  }
+
+  absl::Notification describing_;
+  absl::Notification release_;
+  std::atomic<int> creates_ = 0;
+};
+
+// The start cut while its describe is in progress ends with it: the topic
+// found missing is not created (a second call shutdown would wait for),
+// and the node does not start reading.
+TEST(ControlPlaneCutTest, AStartCutDuringItsDescribeCreatesNoTopic) {
+  SlowDescribeCluster cluster;
+  IgnoringListener listener;
+  std::unique_ptr<ControlPlane> plane = BeatingFast(cluster, listener);
+  ASSERT_TRUE(cluster.describing_.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  plane->CutStart();
+  cluster.release_.Notify();
+  EXPECT_FALSE(cluster.AwaitMembers("__ferry_control.n1", 1, absl::Milliseconds(500)));
+  EXPECT_EQ(cluster.creates_.load(), 0);
+  plane.reset();
 }
 
 }  // namespace

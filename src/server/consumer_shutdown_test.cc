@@ -241,7 +241,9 @@ TEST(ConsumerShutdown, StartsInTheirCallWhenDrainingBeginsEndDuringTheGrace) {
   static_assert(kGrace > kCreate);
   const absl::Time start = StopDuringStarts(
       kLeaveTimeout, [](std::string) {}, kGrace);
-  EXPECT_LT(absl::Now() - start, kGrace + kCreate / 2);
+  // kGrace + kCreate: the box is shared; the old code is caught by the
+  // creation count (a third one begun during the grace).
+  EXPECT_LT(absl::Now() - start, kGrace + kCreate);
 }
 
 // The leaves' window opens once the starts ended: before, it opened first
