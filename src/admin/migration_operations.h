@@ -58,7 +58,8 @@ class MigrationOperations {
     // before the nodes release it themselves.
     absl::Duration max_write_hold = absl::Seconds(30);
     // Longest one offset translation attempt reads (its partition scans'
-    // deadline); inside a write hold, at most what is left of the hold.
+    // deadline); inside a write hold, at most what is left of the hold (its
+    // admin calls are bounded by the admin timeout, not by this).
     absl::Duration translate_timeout = absl::Seconds(30);
     // True once the node stops: waits inside a stage end (CANCELLED).
     std::function<bool()> stopping = {};
@@ -135,9 +136,12 @@ class MigrationOperations {
   // `copied_back`: B's own records were copied to A (RollbackWrites);
   // `earlier`: TranslateBackEarly's answers, continued from.
   // Retries, and each attempt's reads, end by `hold_bound` (inside a write
-  // hold: its start + max_write_hold less the time to release it;
-  // InfiniteFuture outside one), DEADLINE_EXCEEDED saying so. A failure's
-  // status ends with `then` (what to do, the groups' state).
+  // hold: its start + max_write_hold less the time to release it, min(5 s,
+  // half the hold); InfiniteFuture outside one), DEADLINE_EXCEEDED saying
+  // so, with the last attempt's cause. An attempt's admin calls (committed
+  // offsets, describing the topic) are bounded by the admin timeout only,
+  // not by `hold_bound`. A failure's status ends with `then` (what to do,
+  // the groups' state).
   absl::Status MoveOffsetsBack(const control::MigrationState& state, bool copied_back,
                                const EarlierReturns& earlier, absl::Time hold_bound,
                                std::string_view then, Steps& steps);

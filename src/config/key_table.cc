@@ -217,10 +217,10 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "jobs and again for the groups when an earlier step used it up) and the clusters "
      "close; if shutdown has not finished by the margin subscribe.leave_timeout and "
      "cluster_probe.timeout give (43s after the grace with the defaults and one "
-     "cluster, 20s of it for what outlasts the grace of a Kafka admin call, 30s, of "
-     "the control topic's or a mirror job's start in progress: they are told to stop "
-     "when draining begins), ferryd logs what was still running and exits with "
-     "code 3.",
+     "cluster, of it max(0, 30s - grace) for a start in progress, the control "
+     "topic's or a mirror job's, whose Kafka admin call (30s) goes on after it is "
+     "cut when draining begins: 20s with the defaults), ferryd logs what was still "
+     "running and exits with code 3.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::ZeroDuration(), absl::Minutes(5),
                               c.shutdown_grace);
@@ -414,7 +414,9 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "Longest a node keeps a migration's write hold (publishes to the topic queue "
      "while its write cluster changes). A node past it releases the hold by itself, "
      "logs an error and counts ferry_write_hold_expired_total: a coordinator that "
-     "died holding must not stop publishing for good (docs/migration.md).",
+     "died holding must not stop publishing for good (docs/migration.md). The "
+     "stage's own work inside a hold (offset translation) ends min(5s, half of it) "
+     "before it, left to release the hold.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::Seconds(1), absl::Minutes(10),
                               c.migration.max_write_hold);
