@@ -46,7 +46,10 @@ absl::Status TranslationError(const std::string& group, const absl::Status& stat
 
 // Left of a write hold (migration.max_write_hold) when a retry inside it
 // gives up: releasing it and resuming the groups take a few admin calls.
-constexpr absl::Duration kWriteHoldMargin = absl::Seconds(5);
+// Half a short hold (the key allows 1 s), so its work still gets time.
+absl::Duration WriteHoldMargin(absl::Duration max_write_hold) {
+  return std::min(absl::Seconds(5), max_write_hold / 2);
+}
 
 bool IsDone(const control::MigrationState& state) {
   return std::find(kDone.begin(), kDone.end(), state.stage) != kDone.end();
@@ -486,7 +489,9 @@ absl::Status MigrationOperations::RollbackWrites(control::MigrationState& state,
     }
     steps.Done("acknowledged messages committed on " + state.to);
     if (absl::Status s = MoveOffsetsBack(
-            state, true, earlier, hold_start + options_.max_write_hold - kWriteHoldMargin,
+            state, true, earlier,
+            hold_start + options_.max_write_hold -
+                WriteHoldMargin(options_.max_write_hold),
             "run rollback again (the write hold was released and the groups resumed)",
             steps);
         !s.ok()) {
@@ -638,7 +643,8 @@ MigrationOperations::EarlierForwards MigrationOperations::TranslateForwardEarly(
   for (const std::string& group : state.groups) {
     absl::StatusOr<std::vector<mirror::Translation>> translated =
         mirror::TranslateOffsets(ForwardSpec(state), group, *clusters_.at(state.from),
-                                 *clusters_.at(state.to), {.timeout = absl::Seconds(30)});
+                                 *clusters_.at(state.to),
+                                 {.timeout = options_.translate_timeout});
     // Only a head start: MoveOffsetsForward does the whole work without it.
     if (!translated.ok()) {
       spdlog::warn("migration of {}: group {}: no early translation: {}", state.topic,
@@ -669,8 +675,9 @@ absl::Status MigrationOperations::MoveOffsetsForward(control::MigrationState& st
     while (true) {
       absl::StatusOr<std::vector<mirror::Translation>> translated;
       auto translate = [&] {
-        translated = mirror::TranslateOffsets(ForwardSpec(state), group, from, to,
-                                              {.timeout = absl::Seconds(30)}, hints);
+        translated =
+            mirror::TranslateOffsets(ForwardSpec(state), group, from, to,
+                                     {.timeout = options_.translate_timeout}, hints);
         return translated.status();
       };
       if (absl::Status s = backend::RetryRefusedScans(
@@ -754,7 +761,8 @@ MigrationOperations::EarlierReturns MigrationOperations::TranslateBackEarly(
   for (const std::string& group : state.groups) {
     absl::StatusOr<std::vector<mirror::ReturnPosition>> positions = mirror::TranslateBack(
         ForwardSpec(state), group, *clusters_.at(state.from), *clusters_.at(state.to),
-        copied_back, ReturnHintsFor(state, {}, group), {.timeout = absl::Seconds(30)});
+        copied_back, ReturnHintsFor(state, {}, group),
+        {.timeout = options_.translate_timeout});
     // Only a head start: MoveOffsetsBack does the whole work without it.
     if (!positions.ok()) {
       spdlog::warn("migration of {}: group {}: no early translation back: {}",
@@ -771,24 +779,41 @@ MigrationOperations::EarlierReturns MigrationOperations::TranslateBackEarly(
 absl::Status MigrationOperations::MoveOffsetsBack(const control::MigrationState& state,
                                                   bool copied_back,
                                                   const EarlierReturns& earlier,
-                                                  absl::Time give_up_by,
+                                                  absl::Time hold_bound,
                                                   std::string_view then, Steps& steps) {
   for (const std::string& group : state.groups) {
     const absl::Time started = absl::Now();
-    const absl::Time give_up = std::min(started + options_.mirror_timeout, give_up_by);
+    const absl::Time give_up = std::min(started + options_.mirror_timeout, hold_bound);
     std::map<backend::TopicPartition, int64_t> source;
     while (true) {
-      absl::StatusOr<std::vector<mirror::ReturnPosition>> positions;
+      absl::StatusOr<std::vector<mirror::ReturnPosition>> positions =
+          absl::DeadlineExceededError("no time left to read");
       auto translate = [&] {
-        positions = mirror::TranslateBack(
-            ForwardSpec(state), group, *clusters_.at(state.from), *clusters_.at(state.to),
-            copied_back, ReturnHintsFor(state, earlier, group),
-            {.timeout = absl::Seconds(30)});
+        // A write hold ends at its bound, not after an attempt's reads. The
+        // bound passing in a back-off leaves the last attempt's cause.
+        const absl::Duration left = hold_bound - absl::Now();
+        if (left > absl::ZeroDuration()) {
+          positions = mirror::TranslateBack(
+              ForwardSpec(state), group, *clusters_.at(state.from),
+              *clusters_.at(state.to), copied_back, ReturnHintsFor(state, earlier, group),
+              {.timeout = std::min(options_.translate_timeout, left)});
+        }
         return positions.status();
       };
       if (absl::Status s = backend::RetryRefusedScans(
               give_up, [this] { return Stopping(); }, translate);
           !s.ok()) {
+        // Out of time (the attempt's reads, or refused until the bound).
+        if ((s.code() == absl::StatusCode::kDeadlineExceeded ||
+             backend::IsScanRefused(s)) &&
+            absl::Now() >= hold_bound) {
+          return absl::DeadlineExceededError(fmt::format(
+              "group {}: translating its offsets back reached the write hold's bound "
+              "(migration.max_write_hold {} less {} to release it), last: {}; {}",
+              group, absl::FormatDuration(options_.max_write_hold),
+              absl::FormatDuration(WriteHoldMargin(options_.max_write_hold)),
+              std::string(s.message()), then));
+        }
         return TranslationError(group, s, then);
       }
       source.clear();

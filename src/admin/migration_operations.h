@@ -57,6 +57,10 @@ class MigrationOperations {
     // The nodes' migration.max_write_hold: work inside a write hold ends
     // before the nodes release it themselves.
     absl::Duration max_write_hold = absl::Seconds(30);
+    // Longest one offset translation attempt reads (its partition scans'
+    // deadline); inside a write hold, at most what is left of the hold (its
+    // admin calls are bounded by the admin timeout, not by this).
+    absl::Duration translate_timeout = absl::Seconds(30);
     // True once the node stops: waits inside a stage end (CANCELLED).
     std::function<bool()> stopping = {};
   };
@@ -131,10 +135,15 @@ class MigrationOperations {
   // Commits on A, per group, where it resumes there after reading B;
   // `copied_back`: B's own records were copied to A (RollbackWrites);
   // `earlier`: TranslateBackEarly's answers, continued from.
-  // Retries end by `give_up_by` (a write hold's end) at the latest; a
-  // failure's status ends with `then` (what to do, the groups' state).
+  // Retries, and each attempt's reads, end by `hold_bound` (inside a write
+  // hold: its start + max_write_hold less the time to release it, min(5 s,
+  // half the hold); InfiniteFuture outside one), DEADLINE_EXCEEDED saying
+  // so, with the last attempt's cause. An attempt's admin calls (committed
+  // offsets, describing the topic) are bounded by the admin timeout only,
+  // not by `hold_bound`. A failure's status ends with `then` (what to do,
+  // the groups' state).
   absl::Status MoveOffsetsBack(const control::MigrationState& state, bool copied_back,
-                               const EarlierReturns& earlier, absl::Time give_up_by,
+                               const EarlierReturns& earlier, absl::Time hold_bound,
                                std::string_view then, Steps& steps);
   bool Stopping() const;
   // Waits until `mirror` committed every record below `ends` per partition;

@@ -1,13 +1,16 @@
 // A migration stage whose target refuses partition scans (three abandoned
 // readers of it still closing): the stage retries the translation within
-// mirror_timeout, then fails saying so, the groups left paused. Fake
-// clusters for the migration, the embedded store for the control topic.
+// mirror_timeout, then fails saying so, the groups left paused. A rollback
+// whose translation inside the write hold never finishes ends at the hold's
+// bound. Fake clusters for the migration (their partition scans never end
+// before their deadline), the embedded store for the control topic.
 #include "admin/migration_operations.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -23,6 +26,7 @@ namespace {
 using backend::CommittedCluster;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
 
@@ -34,9 +38,23 @@ class CaughtUpListener final : public control::ControlListener {
   }
   void OnCaughtUp() override { caught_up_.Notify(); }
   bool WaitCaughtUp() { return caught_up_.WaitForNotificationWithTimeout(kWait); }
+  void OnWriteHold(const std::string&, bool held, int64_t) override {
+    absl::MutexLock lock(&mu_);
+    (held ? held_at_ : released_at_) = absl::Now();
+  }
+  // How long the last write hold lasted as this node read it; nullopt while
+  // none was held and released.
+  std::optional<absl::Duration> LastHold() const {
+    absl::MutexLock lock(&mu_);
+    if (!held_at_ || !released_at_ || *released_at_ < *held_at_) return std::nullopt;
+    return *released_at_ - *held_at_;
+  }
 
  private:
   absl::Notification caught_up_;
+  mutable absl::Mutex mu_;
+  std::optional<absl::Time> held_at_ ABSL_GUARDED_BY(mu_);
+  std::optional<absl::Time> released_at_ ABSL_GUARDED_BY(mu_);
 };
 
 class MigrationOperationsTest : public ::testing::Test {
@@ -88,6 +106,33 @@ class MigrationOperationsTest : public ::testing::Test {
   const std::map<std::string, backend::Cluster*> clusters_ = {{"a", &source_},
                                                               {"b", &target_}};
   MirrorOperations mirrors_{clusters_, nullptr, nullptr};
+
+  // A rollback of writes (the topic on B), its translation back inside a
+  // write hold of `max_write_hold`, an attempt reading `translate_timeout`.
+  absl::StatusOr<v1::Migration> RollbackOfWrites(absl::Duration max_write_hold,
+                                                 absl::Duration translate_timeout) {
+    routes_.Swap(std::make_shared<const routing::Router>(
+        std::vector<config::RouteConfig>{
+            {.topic = "orders", .write = {"b"}, .read = {"b"}}},
+        std::vector<std::string>{"a", "b"}));
+    MirrorOperations mirrors(clusters_, control_.get(), nullptr);
+    MigrationOperations operations(clusters_, &routes_, control_.get(), &mirrors,
+                                   {.barrier_timeout = absl::Seconds(10),
+                                    .mirror_timeout = absl::Seconds(10),
+                                    .settle = absl::Milliseconds(100),
+                                    .max_write_hold = max_write_hold,
+                                    .translate_timeout = translate_timeout});
+    PutMigration("producers", {"g"});
+    absl::StatusOr<v1::Migration> rolled_back = operations.Rollback("orders");
+    // As RollbackWrites documents: the hold released, the groups resumed.
+    EXPECT_FALSE(control_->IsPaused("g"));
+    absl::StatusOr<v1::Migration> now = operations.Get("orders");
+    EXPECT_TRUE(now.ok()) << now.status();
+    if (now.ok()) {
+      EXPECT_EQ(now->stage(), "rollback-held");
+    }
+    return rolled_back;
+  }
 };
 
 // Before, the consumer stage failed at the first refused scan; now it
@@ -134,6 +179,59 @@ TEST_F(MigrationOperationsTest, ARollbackOfReadsRetriesRefusedScansUntilItsBound
   absl::StatusOr<v1::Migration> now = operations.Get("orders");
   ASSERT_TRUE(now.ok()) << now.status();
   EXPECT_EQ(now->stage(), "rollback-paused");
+}
+
+// Before, one translation attempt inside the write hold read for its whole
+// timeout (30 s by default; 8 s here), past the hold's bound (hold start +
+// max_write_hold - 5 s: 5 s here), and only the retries stopped there.
+// Now the attempt's reads end at the bound: the rollback fails saying so.
+TEST_F(MigrationOperationsTest, ATranslationInsideTheWriteHoldEndsAtTheHoldsBound) {
+  absl::StatusOr<v1::Migration> rolled_back =
+      RollbackOfWrites(absl::Seconds(10), absl::Seconds(8));
+  EXPECT_EQ(rolled_back.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << rolled_back.status();
+  EXPECT_THAT(
+      std::string(rolled_back.status().message()),
+      AllOf(HasSubstr("group g: translating its offsets back reached the write hold's "
+                      "bound (migration.max_write_hold 10s less 5s to release it)"),
+            HasSubstr("run rollback again (the write hold was released and the groups "
+                      "resumed)")));
+  std::optional<absl::Duration> hold = listener_.LastHold();
+  ASSERT_TRUE(hold.has_value()) << "the hold was not released";
+  // The bound (5 s), then the release; the attempt's 8 s would pass it.
+  EXPECT_LT(*hold, absl::Seconds(7));
+}
+
+// Before, a hold of 5 s or less (the key allows 1 s) had its bound (start +
+// hold - 5 s) already past: no translation was ever tried. Now the margin
+// is half such a hold: the attempt reads until the bound (1 s here).
+TEST_F(MigrationOperationsTest, AShortWriteHoldStillTriesTheTranslation) {
+  absl::StatusOr<v1::Migration> rolled_back =
+      RollbackOfWrites(absl::Seconds(2), absl::Seconds(4));
+  EXPECT_EQ(rolled_back.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << rolled_back.status();
+  EXPECT_THAT(std::string(rolled_back.status().message()),
+              AllOf(HasSubstr("(migration.max_write_hold 2s less 1s to release it)"),
+                    Not(HasSubstr("no time left to read"))));
+  std::optional<absl::Duration> hold = listener_.LastHold();
+  ASSERT_TRUE(hold.has_value()) << "the hold was not released";
+  EXPECT_GE(*hold, absl::Milliseconds(900));
+  EXPECT_LT(*hold, absl::Seconds(3));
+}
+
+// Before, the bound passing during the back-off after refused scans made
+// the error say "last: no time left to read"; now it keeps the real cause.
+TEST_F(MigrationOperationsTest, ABoundReachedWhileScansAreRefusedKeepsTheirCause) {
+  backend::LeaveHold leave_hold(target_, absl::Seconds(20));
+  backend::AbandonThreeReaders(target_, "orders");
+  absl::StatusOr<v1::Migration> rolled_back =
+      RollbackOfWrites(absl::Seconds(2), absl::Seconds(4));
+  EXPECT_EQ(rolled_back.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << rolled_back.status();
+  EXPECT_THAT(std::string(rolled_back.status().message()),
+              AllOf(HasSubstr("reached the write hold's bound"),
+                    HasSubstr("3 readers are closing past their bound"),
+                    Not(HasSubstr("no time left to read"))));
 }
 
 }  // namespace

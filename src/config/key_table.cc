@@ -216,10 +216,11 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "mirror "
      "jobs and again for the groups when an earlier step used it up) and the clusters "
      "close; if shutdown has not finished by the margin subscribe.leave_timeout and "
-     "cluster_probe.timeout give (53s after the grace with the defaults and one "
-     "cluster, 30s of it for a Kafka admin call of the control topic's or a mirror "
-     "job's start in progress), ferryd logs what was still running and exits with "
-     "code 3.",
+     "cluster_probe.timeout give (43s after the grace with the defaults and one "
+     "cluster, of it max(0, 30s - grace) for a start in progress, the control "
+     "topic's or a mirror job's, whose Kafka admin call (30s) goes on after it is "
+     "cut when draining begins: 20s with the defaults), ferryd logs what was still "
+     "running and exits with code 3.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::ZeroDuration(), absl::Minutes(5),
                               c.shutdown_grace);
@@ -311,9 +312,10 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "ferry_consumers_closing shows those still closing). At shutdown all of them "
      "(reader, mirror jobs, groups) share one leave_timeout, from when the control "
      "plane stops, but each step gets at least min(leave_timeout, 2s); the watchdog "
-     "ends the node at shutdown.grace + 30s (one admin call of a start in progress: the "
-     "control topic's, a mirror job's) + 4s + leave_timeout + 2 x min(leave_timeout, "
-     "2s) + (cluster_probe.timeout + 2s) per cluster.",
+     "ends the node at max(shutdown.grace, 30s: one admin call of a start in progress, "
+     "the control topic's or a mirror job's, cut when draining begins) + 4s + "
+     "leave_timeout + 2 x min(leave_timeout, 2s) + (cluster_probe.timeout + 2s) per "
+     "cluster.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::Seconds(1), absl::Seconds(10),
                               c.subscribe.leave_timeout);
@@ -412,7 +414,9 @@ constexpr auto kKeys = std::to_array<KeyInfo>({
      "Longest a node keeps a migration's write hold (publishes to the topic queue "
      "while its write cluster changes). A node past it releases the hold by itself, "
      "logs an error and counts ferry_write_hold_expired_total: a coordinator that "
-     "died holding must not stop publishing for good (docs/migration.md).",
+     "died holding must not stop publishing for good (docs/migration.md). The "
+     "stage's own work inside a hold (offset translation) ends min(5s, half of it) "
+     "before it, left to release the hold.",
      [](Config& c, const Captures&, std::string_view v) {
        return ParseDurationIn(v, absl::Seconds(1), absl::Minutes(10),
                               c.migration.max_write_hold);

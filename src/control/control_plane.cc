@@ -50,9 +50,20 @@ ControlPlane::ControlPlane(backend::Cluster* cluster, Options options,
   heartbeat_ = std::thread([this] { Heartbeat(); });
 }
 
+void ControlPlane::CutStart() {
+  absl::MutexLock lock(&mu_);
+  start_cut_ = true;
+}
+
+bool ControlPlane::StartCut() const {
+  absl::MutexLock lock(&mu_);
+  return start_cut_;
+}
+
 void ControlPlane::EndStart() {
   {
     absl::MutexLock lock(&mu_);
+    start_cut_ = true;
     stopping_ = true;
   }
   if (starter_.joinable()) starter_.join();
@@ -129,12 +140,9 @@ absl::Status ControlPlane::EnsureTopic() {
     return absl::OkStatus();
   }
   if (info.status().code() != absl::StatusCode::kNotFound) return info.status();
-  {
-    // A stopping node waits for one call of its start at most (the
-    // watchdog's margin counts one admin_timeout).
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return absl::CancelledError("the node is stopping");
-  }
+  // A stopping node waits for one call of its start at most (the watchdog's
+  // margin counts one admin_timeout, less the grace it overlaps).
+  if (StartCut()) return absl::CancelledError("the node is stopping");
   absl::Status created =
       cluster_->CreateTopic(options_.topic, 1, -1,
                             // Hourly segments: Kafka compacts only closed
@@ -151,6 +159,7 @@ void ControlPlane::Run() {
   // Retries until the control cluster answers; the node serves meanwhile,
   // with new groups held paused until the pause state is known.
   while (true) {
+    if (StartCut()) return;
     // Asked only once the probe found the cluster up: a call to a down
     // cluster blocks for the admin timeout, and a stopping node waits for it.
     const backend::ClusterStatus known = cluster_->Status();
@@ -168,8 +177,9 @@ void ControlPlane::Run() {
     absl::MutexLock lock(&mu_);
     const absl::Duration pause =
         known.state == backend::ClusterState::kConnecting ? kProbeWait : kRetryInterval;
-    if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), pause)) return;
+    if (mu_.AwaitWithTimeout(absl::Condition(&start_cut_), pause)) return;
   }
+  if (StartCut()) return;
   // Standalone: the name never reaches the cluster as a group (Kafka only
   // looks up its coordinator); stable per node, so an ACL can name it.
   auto member =

@@ -102,9 +102,15 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
   // Writes this node's departure record (waiting up to 2 s for it) and
   // closes the reader (at most Options::leave_timeout).
   ~ControlPlane() override;
-  // Starts nothing more (a start in progress ends after its cluster call in
-  // progress) and returns once the start ended; shutdown calls it before the
-  // leaves' deadline is set, so that call does not use up their window.
+  // Starts nothing more: a start in progress (the control topic's check or
+  // creation) ends after its cluster call in progress, a start that ended
+  // is unaffected (reading, writing and heartbeats go on); returns at once.
+  // Shutdown calls it when draining begins, so that call runs during the
+  // grace.
+  void CutStart();
+  // CutStart, stops the heartbeats, and returns once the start ended;
+  // shutdown calls it before the leaves' deadline is set, so a start still
+  // in its call does not use up their window.
   void EndStart();
 
   // Write a command and wait until the control cluster acknowledged it
@@ -177,6 +183,7 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
 
  private:
   void Run();
+  bool StartCut() const ABSL_LOCKS_EXCLUDED(mu_);
   absl::Status EnsureTopic();
   // Writes a heartbeat every heartbeat_interval, or sooner when one is due.
   void Heartbeat();
@@ -224,6 +231,8 @@ class ControlPlane final : public SeekLedger, private backend::GroupMemberListen
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Set by CutStart (and EndStart): the starter makes no further cluster call.
+  bool start_cut_ ABSL_GUARDED_BY(mu_) = false;
   std::set<std::string> paused_ ABSL_GUARDED_BY(mu_);
   // High watermark of the control topic when reading started; caught up
   // once every record below it was read.

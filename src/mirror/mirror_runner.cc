@@ -29,19 +29,28 @@ MirrorRunner::~MirrorRunner() {
   running_.clear();
 }
 
-void MirrorRunner::BeginStop() {
+void MirrorRunner::CutStarts() {
   absl::MutexLock lock(&mu_);
-  stopping_ = true;
+  starts_cut_ = true;
 }
 
 void MirrorRunner::EndStarts() {
-  BeginStop();
+  {
+    absl::MutexLock lock(&mu_);
+    starts_cut_ = true;
+    stopping_ = true;
+  }
   if (thread_.joinable()) thread_.join();
 }
 
 bool MirrorRunner::Stopping() const {
   absl::MutexLock lock(&mu_);
   return stopping_;
+}
+
+bool MirrorRunner::StartsCut() const {
+  absl::MutexLock lock(&mu_);
+  return starts_cut_;
 }
 
 void MirrorRunner::SetJobs(std::vector<control::MirrorSpec> jobs) {
@@ -76,8 +85,8 @@ void MirrorRunner::Run() {
     for (const auto& [name, job] : running_) names.insert(name);
     for (const auto& [name, spec] : wanted) names.insert(name);
     for (const std::string& name : names) {
-      // Shutdown waits for one job's start (one cluster call) or stop at
-      // most, not all.
+      // Shutdown waits for one job's start (one cluster call) or stop (at
+      // most leave_timeout) at most, not all.
       if (Stopping()) return;
       auto it = wanted.find(name);
       Reconcile(name, it == wanted.end() ? nullptr : &it->second);
@@ -100,6 +109,13 @@ void MirrorRunner::Reconcile(const std::string& name, const control::MirrorSpec*
     states_.erase(name);
     return;
   }
+  if (StartsCut()) {
+    // Draining: a job started now would be stopped again at the end of the
+    // grace, and its start is a cluster call shutdown would wait for.
+    absl::MutexLock lock(&mu_);
+    states_[name] = "not running: the node is stopping";
+    return;
+  }
   auto source = clusters_.find(wanted->source);
   auto target = clusters_.find(wanted->target);
   absl::StatusOr<std::unique_ptr<MirrorJob>> job = absl::FailedPreconditionError(
@@ -107,12 +123,12 @@ void MirrorRunner::Reconcile(const std::string& name, const control::MirrorSpec*
                   source == clusters_.end() ? wanted->source : wanted->target));
   if (source != clusters_.end() && target != clusters_.end()) {
     job = MirrorJob::Start(*wanted, source->second, target->second, job_options_,
-                           metrics_, [this] { return Stopping(); });
+                           metrics_, [this] { return StartsCut(); });
   }
   std::string state = "running";
   if (job.ok()) {
     running_[name] = *std::move(job);
-  } else if (job.status().code() == absl::StatusCode::kCancelled && Stopping()) {
+  } else if (job.status().code() == absl::StatusCode::kCancelled && StartsCut()) {
     return;  // a start cut by the node's shutdown: nothing to report
   } else {
     state = fmt::format("not running: {} (retrying every {})",

@@ -32,11 +32,14 @@ class MirrorRunner {
   ~MirrorRunner();
 
   // Starts no job anymore and cuts a start in progress after its cluster
-  // call in progress; returns at once. Shutdown calls it first, so that
-  // call overlaps the control plane's stop instead of following it.
-  void BeginStop() ABSL_LOCKS_EXCLUDED(mu_);
-  // BeginStop, then returns once a start in progress ended; the jobs run
-  // on until the destructor stops them.
+  // call in progress; returns at once. Running jobs go on, and job changes
+  // still apply: a removed job stops (within leave_timeout), a changed one
+  // stops and does not start again. Shutdown calls it when draining
+  // begins, so that call overlaps the grace instead of following it.
+  void CutStarts() ABSL_LOCKS_EXCLUDED(mu_);
+  // CutStarts, then returns once a start or stop in progress ended and
+  // applies no job change anymore; the jobs run on until the destructor
+  // stops them.
   void EndStarts() ABSL_LOCKS_EXCLUDED(mu_);
 
   // The jobs that should run from now on. Returns at once.
@@ -47,6 +50,7 @@ class MirrorRunner {
  private:
   void Run();
   bool Stopping() const ABSL_LOCKS_EXCLUDED(mu_);
+  bool StartsCut() const ABSL_LOCKS_EXCLUDED(mu_);
   // Starts or stops one job towards `wanted` (null: not wanted).
   void Reconcile(const std::string& name, const control::MirrorSpec* wanted);
 
@@ -56,7 +60,10 @@ class MirrorRunner {
   const absl::Duration retry_interval_;
 
   mutable absl::Mutex mu_;
+  // EndStarts: the runner thread ends.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // CutStarts (and EndStarts): no job starts, removals and changes apply.
+  bool starts_cut_ ABSL_GUARDED_BY(mu_) = false;
   bool changed_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, control::MirrorSpec> wanted_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> states_ ABSL_GUARDED_BY(mu_);

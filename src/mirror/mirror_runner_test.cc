@@ -36,5 +36,32 @@ TEST(MirrorRunnerTest, StuckJobsStopTogetherWithinOneLeaveTimeout) {
   EXPECT_LT(absl::Now() - start, kLeaveTimeout + absl::Milliseconds(400));
 }
 
+// Before, cutting the starts (draining) also ended the runner thread: a job
+// removed during the grace (a rollback) went on copying until the end.
+TEST(MirrorRunnerTest, JobRemovedAfterStartsCutStopsWithinLeaveTimeout) {
+  backend::FakeCluster source("old");
+  backend::FakeCluster target("new");
+  source.AddTopic("a", 1);
+  target.AddTopic("a", 1);
+  source.AddTopic("b", 1);
+  target.AddTopic("b", 1);
+  metrics::Registry metrics;
+  constexpr absl::Duration kLeaveTimeout = absl::Milliseconds(500);
+  MirrorRunner runner(
+      std::map<std::string, backend::Cluster*>{{"old", &source}, {"new", &target}},
+      MirrorJob::Options{.node_id = "n1", .leave_timeout = kLeaveTimeout}, &metrics);
+  runner.SetJobs({{.name = "a", .source = "old", .target = "new", .topics = {"a"}}});
+  ASSERT_TRUE(source.AwaitMembers(MirrorGroup("a"), 1, absl::Seconds(10)));
+  source.members(MirrorGroup("a"))[0]->Assign(
+      {{.partition = {"a", 0}, .next_offset = 0}});
+  runner.CutStarts();
+  runner.SetJobs({{.name = "b", .source = "old", .target = "new", .topics = {"b"}}});
+  EXPECT_TRUE(source.AwaitLeaveCommits(MirrorGroup("a"), 1,
+                                       kLeaveTimeout + absl::Milliseconds(500)));
+  // The added job does not start while draining.
+  EXPECT_FALSE(source.AwaitMembers(MirrorGroup("b"), 1, absl::Milliseconds(200)));
+  EXPECT_EQ(runner.States().count("a"), 0u);
+}
+
 }  // namespace
 }  // namespace ferry::mirror

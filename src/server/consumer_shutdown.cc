@@ -7,14 +7,20 @@
 
 namespace ferry::server {
 
+void CutStarts(control::ControlPlane* control, mirror::MirrorRunner* mirrors) {
+  if (control != nullptr) control->CutStart();
+  if (mirrors != nullptr) mirrors->CutStarts();
+}
+
 std::vector<std::string> StopConsumersAndCloseClusters(
     Consumers consumers, routing::ClusterBreakers* breakers,
     std::vector<std::unique_ptr<backend::Cluster>> clusters, absl::Duration leave_timeout,
     const std::function<void(std::string)>& stage) {
   // A job's start in progress ends with its cluster call while the control
-  // plane's start ends with its own: one admin call's time for both, before
-  // the leaves' window opens.
-  if (consumers.mirrors) consumers.mirrors->BeginStop();
+  // plane's start ends with its own: one admin call's time for both (from
+  // when they were cut: the grace's start in ferryd), before the leaves'
+  // window opens.
+  CutStarts(consumers.control.get(), consumers.mirrors.get());
   stage("ending starts in progress");
   if (consumers.control) consumers.control->EndStart();
   if (consumers.mirrors) consumers.mirrors->EndStarts();

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 
@@ -24,10 +25,12 @@ extern char** environ;
 namespace {
 
 // How long shutdown may take beyond shutdown.grace before the watchdog ends
-// the process: a start in progress, cut after its cluster call in progress
-// (the control plane's topic check or creation, a mirror job's topic checks
-// or creation, together: both are told to stop first), at most a Kafka admin
-// call (admin_timeout); the control plane's departure record; then one
+// the process: the starts in progress (the control plane's topic check or
+// creation, a mirror job's topic checks or creation; or the runner's stop
+// of a job, at most leave_timeout, shorter) are told to stop when draining
+// begins and end after their cluster call in progress, at most a Kafka
+// admin call (admin_timeout), which overlaps the grace: only what outlasts
+// it counts; then the control plane's departure record; then one
 // subscribe.leave_timeout for every consumer to leave together (the control
 // topic's reader, mirror jobs, groups: backend::SetLeaveDeadline), plus the
 // floor of the two steps after the first (mirror jobs, groups:
@@ -37,11 +40,13 @@ namespace {
 absl::Duration ShutdownMargin(const ferry::config::Config& config) {
   // The nodes' clusters are built with it (server.cc).
   const absl::Duration start_call = ferry::backend::kafka::KafkaCluster::kAdminTimeout;
+  const absl::Duration start_past_grace =
+      std::max(absl::ZeroDuration(), start_call - config.shutdown_grace);
   constexpr absl::Duration kDeparture = absl::Seconds(2);
   constexpr absl::Duration kPendingPublishes = absl::Seconds(2);
   constexpr absl::Duration kSlack = absl::Seconds(2);
   const auto clusters = static_cast<int64_t>(config.clusters.size());
-  return start_call + kDeparture + config.subscribe.leave_timeout +
+  return start_past_grace + kDeparture + config.subscribe.leave_timeout +
          2 * ferry::backend::LeaveFloor(config.subscribe.leave_timeout) +
          clusters * (config.cluster_probe_timeout + kPendingPublishes) + kSlack;
 }

@@ -297,6 +297,11 @@ void Server::Shutdown() {
   if (stopped_) return;
   stopped_ = true;
   draining_ = true;
+  // Cut now, a start in progress (control topic, mirror job) ends with its
+  // cluster call in progress during the grace, instead of going on and
+  // having a call begun late in the grace waited for after it. Started
+  // ones go on (heartbeats, copying) until the consumers stop.
+  CutStarts(control_.get(), mirrors_.get());
   if (grpc_) {
     spdlog::info("draining: grace {}", absl::FormatDuration(config_.shutdown_grace));
     SetStage("draining gRPC calls");
