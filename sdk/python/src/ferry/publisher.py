@@ -184,7 +184,9 @@ class Publisher:
             future.add_done_callback(lambda f: handle.set_result(f.exception() or f.result()))
             return None
         if callback is None:
-            return self.publish_prepared(topic, message, size, okey)
+            future = self._future_type()  # running from the start
+            self._enqueue(topic, message, size, okey, future)
+            return future
         self._enqueue(topic, message, size, okey, _outgoing.Callback(callback))
         return None
 
@@ -221,13 +223,6 @@ class Publisher:
             self._admit(size)
             if core.enqueue_many(topic, chunks, handle, time.monotonic()):
                 self._cond.notify_all()
-        return future
-
-    def publish_prepared(self, topic, record, size, okey) -> concurrent.futures.Future:
-        """Queues a message PublisherCore.prepare built (the fallback's
-        Ferry path)."""
-        future = self._future_type()  # running from the start
-        self._enqueue(topic, record, size, okey, future)
         return future
 
     def publish_prepared_callback(self, topic, record, size, okey, fn) -> None:
@@ -387,7 +382,7 @@ class Publisher:
 
 def _pure_publisher(*args, **kwargs) -> Publisher:
     """A pure-Python Publisher whatever the native path: the fallback's Ferry
-    path drives its internals (publish_prepared, apply_settings)."""
+    path drives its internals (publish_prepared_callback, apply_settings)."""
     publisher = object.__new__(Publisher)
     publisher.__init__(*args, **kwargs)
     return publisher
