@@ -16,8 +16,7 @@ EmbeddedGroupMember::EmbeddedGroupMember(Store* store, GroupCoordinator* coordin
       group_(options.group),
       standalone_(options.standalone),
       start_(options.start),
-      start_offsets_(options.standalone ? options.start_offsets
-                                        : std::map<TopicPartition, int64_t>{}),
+      start_offsets_(options.start_offsets),  // standalone only: CheckStartOffsets
       fail_out_of_range_(options.fail_out_of_range),
       limits_(limits),
       topics_(options.topics) {

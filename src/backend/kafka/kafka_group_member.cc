@@ -505,12 +505,11 @@ bool KafkaGroupMember::ResolvePositions(rd_kafka_topic_partition_list_t* partiti
   std::map<TopicPartition, int64_t> resolved;
   for (int i = 0; i < partitions->cnt && !stopping(); ++i) {
     rd_kafka_topic_partition_t& p = partitions->elems[i];
-    if (member_options_.standalone) {
-      auto start = member_options_.start_offsets.find({p.topic, p.partition});
-      // rd_kafka_assign starts the fetcher there: nothing before it is
-      // delivered (a fetched batch may begin earlier; librdkafka skips those).
-      if (start != member_options_.start_offsets.end()) p.offset = start->second;
-    }
+    // Standalone only (JoinGroup: CheckStartOffsets). rd_kafka_assign starts
+    // the fetcher there: nothing before it is delivered (a fetched batch may
+    // begin earlier; librdkafka skips those).
+    auto start = member_options_.start_offsets.find({p.topic, p.partition});
+    if (start != member_options_.start_offsets.end()) p.offset = start->second;
     if (p.offset >= 0) continue;
     while (!stopping()) {
       int64_t low = 0, high = 0;
