@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <limits>
 #include <span>
@@ -48,10 +49,9 @@ enum WireType : uint32_t {
 inline constexpr int kMaxDepth = 100;
 
 // Structurally valid UTF-8 (no overlong forms, surrogates or code points past
-// U+10FFFF): the check the generated parser makes for proto3 strings.
-inline bool IsValidUtf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* const end = p + s.size();
+// U+10FFFF), checked a sequence at a time from `p`: the check the generated
+// parser makes for proto3 strings.
+inline bool IsValidUtf8From(const unsigned char* p, const unsigned char* const end) {
   while (p < end) {
     if (*p < 0x80) {
       ++p;
@@ -79,6 +79,33 @@ inline bool IsValidUtf8(std::string_view s) {
     p += length;
   }
   return true;
+}
+
+// IsValidUtf8From for a whole string. Most strings checked (topics, ids,
+// header keys) are ASCII: that is seen a word at a time (the last word
+// overlapping the one before), and only a string with a byte >= 0x80 is
+// checked a sequence at a time, from the first word that has one.
+inline bool IsValidUtf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* const end = p + s.size();
+  if (s.size() >= 8) {
+    constexpr uint64_t kHigh = 0x8080808080808080;
+    uint64_t word = 0;
+    for (; end - p >= 8; p += 8) {
+      std::memcpy(&word, p, 8);
+      if ((word & kHigh) != 0) return IsValidUtf8From(p, end);
+    }
+    std::memcpy(&word, end - 8, 8);
+    return (word & kHigh) == 0 || IsValidUtf8From(p, end);
+  }
+  if (s.size() >= 4) {
+    constexpr uint32_t kHigh = 0x80808080;
+    uint32_t first = 0, last = 0;
+    std::memcpy(&first, p, 4);
+    std::memcpy(&last, end - 4, 4);
+    return ((first | last) & kHigh) == 0 || IsValidUtf8From(p, end);
+  }
+  return IsValidUtf8From(p, end);
 }
 
 class Reader {
@@ -121,11 +148,7 @@ class Reader {
 
   // At most ten bytes, the last below 0x80.
   bool Varint(uint64_t* value) {
-    if (p_ < stop_ && static_cast<uint8_t>(*p_) < 0x80) {
-      *value = static_cast<uint8_t>(*p_++);
-      return true;
-    }
-    return SlowVarint(10, "varint", value);
+    return ShortVarint(value) || SlowVarint(10, "varint", value);
   }
 
   // Reads a length prefix and makes the bytes it covers the message being
@@ -251,6 +274,22 @@ class Reader {
     return true;
   }
 
+  // A varint of one or two bytes that lies in the current piece (the common
+  // lengths and values), read inline; false, having read nothing, otherwise.
+  bool ShortVarint(uint64_t* value) {
+    if (p_ == stop_) return false;
+    const auto first = static_cast<uint8_t>(p_[0]);
+    if (first < 0x80) {
+      *value = first;
+      ++p_;
+      return true;
+    }
+    if (stop_ - p_ < 2 || static_cast<uint8_t>(p_[1]) >= 0x80) return false;
+    *value = (first & 0x7Fu) | (static_cast<uint64_t>(static_cast<uint8_t>(p_[1])) << 7);
+    p_ += 2;
+    return true;
+  }
+
   // A varint of at most `max_bytes`: within the current piece when the
   // longest one fits there, else byte by byte across pieces. Out of line, so
   // the one-byte reads that call it stay small enough to inline.
@@ -286,11 +325,7 @@ class Reader {
   bool BytesLength(size_t* n) {
     const size_t at = position();
     uint64_t length = 0;
-    if (p_ < stop_ && static_cast<uint8_t>(*p_) < 0x80) {
-      length = static_cast<uint8_t>(*p_++);
-    } else if (!SlowVarint(5, "length", &length)) {
-      return false;
-    }
+    if (!ShortVarint(&length) && !SlowVarint(5, "length", &length)) return false;
     const size_t left = end_ - position();
     if (length > left ||
         length > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
