@@ -21,8 +21,10 @@ Consume: the first --messages of one backlog (written before the run by
 publish_many), a fresh group from the earliest offset, every message's value
 read and every message acked: Ferry's iterator (receive + ack), callback API
 (auto-ack) and batch form (receive_batch + batch.ack), and confluent-kafka's
-consume() loop (auto-commit). msgs/s per core = messages / CPU seconds of the
-process; ratio = Ferry's over confluent-kafka's (target >= 1).
+consume(500) loop and poll() loop (auto-commit). msgs/s per core = messages /
+CPU seconds of the process; ratio = Ferry's over confluent-kafka's (target
+>= 1): every form over consume(500), then the per-message forms (one message
+a call) over poll(), the like for like.
 """
 import argparse
 import json
@@ -201,6 +203,28 @@ def kafka_consume(args):
     return time.monotonic() - start, cpu_seconds() - cpu, count
 
 
+def kafka_poll(args):
+    """confluent-kafka one message per call, as Ferry's receive(): the
+    per-message forms' like for like (kafka_consume takes 500 a call)."""
+    from confluent_kafka import Consumer
+    consumer = Consumer({"bootstrap.servers": args.bootstrap,
+                         "group.id": "pybench-" + uuid.uuid4().hex[:8],
+                         "auto.offset.reset": "earliest", "enable.auto.commit": True})
+    start, cpu = time.monotonic(), cpu_seconds()
+    consumer.subscribe([args.topic])
+    count, idle_since = 0, time.monotonic()
+    while count < args.messages and time.monotonic() - idle_since < 60:
+        message = consumer.poll(1.0)
+        if message is None:
+            continue
+        if message.error() is None:
+            message.value()
+            count += 1
+        idle_since = time.monotonic()
+    consumer.close()
+    return time.monotonic() - start, cpu_seconds() - cpu, count
+
+
 WORKERS = {
     "ferry-publish": ferry_publish,
     "ferry-publish-callback": ferry_publish_callback,
@@ -214,6 +238,7 @@ WORKERS = {
     "ferry-consume-callback": ferry_consume_callback,
     "ferry-consume-batch": ferry_consume_batch,
     "kafka-consume": kafka_consume,
+    "kafka-poll": kafka_poll,
 }
 
 
@@ -320,7 +345,7 @@ PUBLISHERS = ["ferry-publish", "ferry-publish-callback", "ferry-publish-many",
               "ferry-pure-publish", "ferry-pure-publish-callback", "ferry-pure-publish-many",
               "kafka-publish"]
 CONSUMERS = ["ferry-consume-iterator", "ferry-consume-callback", "ferry-consume-batch",
-             "kafka-consume"]
+             "kafka-consume", "kafka-poll"]
 
 
 def bench(args):
@@ -366,10 +391,10 @@ def bench(args):
         wall, cpu = result
         return "%.0f (%.1f; %.0f)" % (per_core(n, cpu), cpu / n * 1e6, n / wall)
 
-    def table(names, reference):
+    def table(names, reference, shown=None):
         labels = [name.replace("ferry-", "Ferry ").replace("kafka-", "confluent-kafka ")
                   for name in names]
-        ferry_names = [name for name in names if name != reference]
+        ferry_names = [name for name in names if name != reference and name in (shown or names)]
         print()
         print("| run | %s | ratio %s |" % (" | ".join(labels), " / ".join(
             name.replace("ferry-", "") for name in ferry_names)))
@@ -385,7 +410,10 @@ def bench(args):
     if publishers:
         table(publishers, "kafka-publish")
     if not args.skip_consume:
-        table(CONSUMERS, "kafka-consume")
+        table(CONSUMERS, "kafka-consume", CONSUMERS[:3])
+        print()
+        print("The per-message forms beside confluent-kafka's poll() (one message a call):")
+        table(["ferry-consume-iterator", "ferry-consume-callback", "kafka-poll"], "kafka-poll")
 
 
 def main():
