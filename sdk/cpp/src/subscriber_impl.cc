@@ -166,18 +166,20 @@ bool Subscriber::Impl::Close(std::chrono::milliseconds timeout) {
 }
 
 void Subscriber::Impl::OnMessages(std::shared_ptr<const internal::ReceivedBatch> batch) {
-  {
-    // Not handed out: the node redelivers them once the closing streams end.
-    absl::MutexLock lock(&mu_);
-    if (!delivering_) return;
-  }
   if (pool_ != nullptr) {
+    {
+      // Not handed out: the node redelivers them once the closing streams end.
+      absl::MutexLock lock(&mu_);
+      if (!delivering_) return;
+    }
     Dispatch(std::move(batch));
     return;
   }
+  // Made before locking, so mu_ (which the application thread waits on) is
+  // taken once per batch; if closed, `pulled` nacks after unlocking.
   MessageBatch pulled = internal::WholeBatch(std::move(batch));
   absl::MutexLock lock(&mu_);
-  if (!delivering_) return;  // Closed meanwhile: `pulled` nacks, after unlocking.
+  if (!delivering_) return;
   pulled_.push_back(std::move(pulled));
 }
 
