@@ -18,7 +18,9 @@ namespace ferry::client::internal {
 // which of them were settled. Used by one thread at a time.
 struct BatchState {
   explicit BatchState(std::shared_ptr<const ReceivedBatch> received)
-      : batch(std::move(received)), settled(batch->decoded.messages.size(), 0) {}
+      : batch(std::move(received)),
+        settled(batch->decoded.messages.size(), 0),
+        unsettled(settled.size()) {}
 
   std::span<const ReceivedView> Messages() const {
     return std::span(batch->decoded.messages).subspan(begin);
@@ -30,6 +32,7 @@ struct BatchState {
   bool Settle(std::size_t i) {
     if (Settled(i)) return false;
     settled[begin + i] = 1;
+    --unsettled;
     return true;
   }
 
@@ -37,13 +40,16 @@ struct BatchState {
   // PulledMessage's handle): returns its index in batch->decoded.messages.
   // Requires !Messages().empty().
   std::size_t TakeFront() {
-    settled[begin] = 1;
+    Settle(0);
     return begin++;
   }
 
   std::shared_ptr<const ReceivedBatch> batch;
   std::size_t begin = 0;
   std::vector<char> settled;
+  // Messages neither settled nor handed out: none left, and a batch's end
+  // has nothing to nack.
+  std::size_t unsettled;
 };
 
 struct BatchAccess {

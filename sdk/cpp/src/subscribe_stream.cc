@@ -181,8 +181,11 @@ void SubscribeStream::ReleaseRunLocked(uint64_t run_start, uint32_t n,
 
 void SubscribeStream::TakeAcksLocked(ferry::v1::Acks& request) {
   // Handler threads ack in any order; a span needs its messages together.
-  std::sort(acks_.begin(), acks_.end(),
-            [](const PendingAck& a, const PendingAck& b) { return a.seq < b.seq; });
+  // One thread acking a batch acks in order: no sort then.
+  auto by_seq = [](const PendingAck& a, const PendingAck& b) { return a.seq < b.seq; };
+  if (!std::is_sorted(acks_.begin(), acks_.end(), by_seq)) {
+    std::sort(acks_.begin(), acks_.end(), by_seq);
+  }
   for (size_t i = 0; i < acks_.size();) {
     const uint64_t start = acks_[i].run_start;
     size_t end = i + 1;
