@@ -3,6 +3,7 @@
 #ifndef FERRY_CLIENT_SRC_MESSAGE_BATCH_H_
 #define FERRY_CLIENT_SRC_MESSAGE_BATCH_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -42,6 +43,14 @@ struct BatchState {
   std::size_t TakeFront() {
     Settle(0);
     return begin++;
+  }
+
+  // The batch was never handed out (the subscriber closed or failed): its
+  // end neither settles nor nacks anything, the node redelivers the messages
+  // once the stream ends. A nack would count a delivery attempt.
+  void LeaveUnsettled() {
+    std::fill(settled.begin(), settled.end(), 1);
+    unsettled = 0;
   }
 
   std::shared_ptr<const ReceivedBatch> batch;

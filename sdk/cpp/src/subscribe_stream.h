@@ -118,7 +118,8 @@ class SubscribeStream
   // StreamListener::OnMessages). Batched; dropped and counted once the stream
   // broke or is closing.
   void Ack(uint64_t seq) { AckAll(std::span<const uint64_t>(&seq, 1)); }
-  // Many acks under one lock.
+  // Many acks under one lock. A call of at least max_ack_batch acks that
+  // sent a full batch sends what it leaves over too (no background wake).
   void AckAll(std::span<const uint64_t> seqs);
   void Nack(uint64_t seq, std::chrono::milliseconds delay);
   void Extend(uint64_t seq, std::chrono::milliseconds deadline);
@@ -164,6 +165,9 @@ class SubscribeStream
     std::vector<Lease> leases;
     // Messages whose receipt is still needed: unsettled or ack pending.
     uint32_t live = 0;
+    // Leases still unsettled: the extension and receipt-failure scans skip
+    // a block at 0 (its acks may still be pending).
+    uint32_t unsettled = 0;
     std::string_view At(uint64_t seq) const { return receipts.At(seq - first_seq); }
   };
   // A v1::ReceiptRun the node sent: consecutive acks of its messages go out
@@ -185,6 +189,11 @@ class SubscribeStream
   struct Found {
     ReceiptBlock* block;
     Lease* lease;
+    // Marks the lease settled.
+    void Settle() const {
+      lease->unsettled = false;
+      --block->unsettled;
+    }
   };
 
   void OnReadDone(bool ok) override;

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <memory>
 #include <numeric>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -105,6 +106,40 @@ class SubscribeStreamTest : public ::testing::Test {
     ASSERT_EQ(listener_.delivered(), before + count);
   }
 
+  // A stream whose listener keeps what it delivers unsettled; acks leave
+  // in batches of `max_ack_batch` (nothing else is due for an hour).
+  void OpenKeeping(int max_ack_batch) {
+    listener_.KeepUnsettled();
+    Open({.ack_deadline = hours(3),
+          .max_ack_batch = max_ack_batch,
+          .max_ack_delay = hours(1)});
+  }
+
+  // Delivers `batches` batches of `size` messages that the listener keeps
+  // unsettled (KeepUnsettled); returns their receipts and sets *seqs to
+  // their sequence numbers once all are kept.
+  std::vector<std::string> DeliverKept(int batches, int size,
+                                       std::vector<uint64_t>* seqs) {
+    std::vector<std::string> receipts;
+    for (int i = 0; i < batches; ++i) {
+      const std::vector<std::string> batch = node_.Deliver(0, Messages(size));
+      receipts.insert(receipts.end(), batch.begin(), batch.end());
+    }
+    for (int i = 0; i < 500 && listener_.kept().size() < receipts.size(); ++i) {
+      std::this_thread::sleep_for(milliseconds(10));
+    }
+    *seqs = listener_.kept();
+    return receipts;
+  }
+
+  // Closes the stream; what the node saw once the stream half-closed.
+  testing::StreamLog CloseAndLog() {
+    stream_->Close();
+    EXPECT_TRUE(node_.WaitFor(
+        [](const Streams& streams) { return streams[0].half_closed; }, kWait));
+    return node_.streams()[0];
+  }
+
   std::vector<std::size_t> AckBatches() { return node_.streams()[0].AckBatchSizes(); }
 
   void TearDown() override {
@@ -131,17 +166,26 @@ TEST_F(SubscribeStreamTest, AckBatchesWakeTheTickerOnlyWhenDueBeforeItsNextTick)
   // Nor for the batches that follow, each full when its AckAll returns.
   for (int i = 0; i < 5; ++i) DeliverAndAck(3);
   EXPECT_EQ(listener_.wakes(), 1);
-  // Four acks: a full batch leaves, one ack stays pending, due an hour
-  // before the planned tick: one wake.
+  // Four acks in one call: a full batch leaves and the call sends its
+  // leftover too, as a smaller request: no wake.
   DeliverAndAck(4);
+  EXPECT_EQ(listener_.wakes(), 1);
+  // Two acks stay pending, due an hour before the planned tick: one wake.
+  DeliverAndAck(2);
   EXPECT_EQ(listener_.wakes(), 2);
-  // Later batches are due after the tick already planned: no wake-up,
-  // however many batches follow.
+  // A call smaller than a batch that fills one leaves its leftover pending
+  // (small calls would otherwise send a small request per batch); it is due
+  // after the tick already planned: no wake.
+  DeliverAndAck(2);
+  EXPECT_EQ(listener_.wakes(), 2);
+  // A batch-sized call sends the one pending and its own: a full batch and
+  // its leftover; then full batches.
   for (int i = 0; i < 5; ++i) DeliverAndAck(3);
   EXPECT_EQ(listener_.wakes(), 2);
   ASSERT_TRUE(node_.WaitFor(
-      [](const Streams& streams) { return streams[0].Acked().size() == 36; }, kWait));
-  EXPECT_EQ(AckBatches(), std::vector<std::size_t>(12, 3));
+      [](const Streams& streams) { return streams[0].Acked().size() == 41; }, kWait));
+  EXPECT_EQ(AckBatches(),
+            (std::vector<std::size_t>{3, 3, 3, 3, 3, 3, 3, 1, 3, 3, 1, 3, 3, 3, 3}));
 }
 
 TEST_F(SubscribeStreamTest, AckBatchAfterATickThatFoundNothingPendingWakesAgain) {
@@ -168,17 +212,9 @@ TEST_F(SubscribeStreamTest, AckBatchAfterATickThatFoundNothingPendingWakesAgain)
 }
 
 TEST_F(SubscribeStreamTest, SettlementsAcrossBlocksSettleEachMessageOnce) {
-  listener_.KeepUnsettled();
-  Open({.ack_deadline = hours(3), .max_ack_batch = 1000, .max_ack_delay = hours(1)});
-  std::vector<std::string> receipts;
-  for (int i = 0; i < 3; ++i) {
-    const std::vector<std::string> batch = node_.Deliver(0, Messages(4));
-    receipts.insert(receipts.end(), batch.begin(), batch.end());
-  }
-  for (int i = 0; i < 500 && listener_.kept().size() < 12; ++i) {
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  const std::vector<uint64_t> seqs = listener_.kept();
+  OpenKeeping(1000);
+  std::vector<uint64_t> seqs;
+  const std::vector<std::string> receipts = DeliverKept(3, 4, &seqs);
   ASSERT_EQ(seqs.size(), 12U);
   // Out of order and across the three blocks; the second ack of a message,
   // a nack after its ack and sequence numbers never delivered are ignored.
@@ -192,15 +228,12 @@ TEST_F(SubscribeStreamTest, SettlementsAcrossBlocksSettleEachMessageOnce) {
   stream_->Extend(seqs[7], seconds(60));
   stream_->Ack(seqs[11] + 1);
   stream_->Ack(seqs[11] + 1000);
-  // Every message of the first block settled: its block goes; later
-  // settlements of its messages find nothing.
+  // Every message of the first block settled; their acks wait in the
+  // pending batch, so the block stays, and a nack finds its lease settled.
   const std::vector<uint64_t> rest = {seqs[1], seqs[2], seqs[3]};
   stream_->AckAll(rest);
   stream_->Nack(seqs[1], milliseconds(7));
-  stream_->Close();
-  ASSERT_TRUE(node_.WaitFor([](const Streams& streams) { return streams[0].half_closed; },
-                            kWait));
-  const testing::StreamLog log = node_.streams()[0];
+  const testing::StreamLog log = CloseAndLog();
   std::vector<std::string> acked = log.Acked();
   std::sort(acked.begin(), acked.end());
   std::vector<std::string> expected = {receipts[0], receipts[1], receipts[2], receipts[3],
@@ -212,6 +245,28 @@ TEST_F(SubscribeStreamTest, SettlementsAcrossBlocksSettleEachMessageOnce) {
   ASSERT_EQ(log.Extended().size(), 1U);
   EXPECT_EQ(log.Extended()[0].receipt, receipts[7]);
   EXPECT_TRUE(log.AckedSpans().empty());
+}
+
+// Settlements of messages whose block was freed (its acks left in a full
+// batch) find nothing and touch no freed memory; the next block is unaffected.
+TEST_F(SubscribeStreamTest, SettlementsOfAFreedBlockAreIgnored) {
+  OpenKeeping(4);
+  std::vector<uint64_t> seqs;
+  const std::vector<std::string> receipts = DeliverKept(2, 4, &seqs);
+  ASSERT_EQ(seqs.size(), 8U);
+  // A full batch: sent at once, and the first block freed with it.
+  stream_->AckAll(std::span(seqs).first(4));
+  stream_->Ack(seqs[0]);
+  stream_->Nack(seqs[1], milliseconds(7));
+  stream_->Extend(seqs[2], seconds(60));
+  const std::vector<uint64_t> again = {seqs[3], seqs[0]};
+  stream_->AckAll(again);
+  stream_->AckAll(std::span(seqs).last(4));
+  const testing::StreamLog log = CloseAndLog();
+  EXPECT_EQ(log.Acked(), receipts);
+  EXPECT_EQ(log.AckBatchSizes(), (std::vector<std::size_t>{4, 4}));
+  EXPECT_TRUE(log.Nacked().empty());
+  EXPECT_TRUE(log.Extended().empty());
 }
 
 }  // namespace

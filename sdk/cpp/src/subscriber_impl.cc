@@ -166,9 +166,12 @@ bool Subscriber::Impl::Close(std::chrono::milliseconds timeout) {
 }
 
 void Subscriber::Impl::OnMessages(std::shared_ptr<const internal::ReceivedBatch> batch) {
+  // Either way, messages that arrive once the subscriber stopped delivering
+  // (Close, a fatal error) are not handed out and not nacked: the node
+  // redelivers them once the closing streams end, without counting an
+  // attempt.
   if (pool_ != nullptr) {
     {
-      // Not handed out: the node redelivers them once the closing streams end.
       absl::MutexLock lock(&mu_);
       if (!delivering_) return;
     }
@@ -176,10 +179,13 @@ void Subscriber::Impl::OnMessages(std::shared_ptr<const internal::ReceivedBatch>
     return;
   }
   // Made before locking, so mu_ (which the application thread waits on) is
-  // taken once per batch; if closed, `pulled` nacks after unlocking.
+  // taken once per batch.
   MessageBatch pulled = internal::WholeBatch(std::move(batch));
   absl::MutexLock lock(&mu_);
-  if (!delivering_) return;
+  if (!delivering_) {
+    internal::BatchAccess::State(pulled).LeaveUnsettled();
+    return;
+  }
   pulled_.push_back(std::move(pulled));
 }
 
