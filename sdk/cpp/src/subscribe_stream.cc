@@ -61,22 +61,8 @@ void SubscribeStream::AckAll(std::span<const uint64_t> seqs) {
       return;
     }
     // At most one of these starts a write: the others find it in flight.
-    bool sent_batch = false;
-    for (uint64_t seq : seqs) {
-      const int before = pending_;
-      write = AckLocked(seq) || write;
-      sent_batch = sent_batch || (pending_ == 0 && before + 1 >= config_.max_ack_batch);
-    }
-    // A call of at least a batch's acks that sent one sends its leftover too,
-    // as a smaller request, sooner than the delay asks: cheaper than waking
-    // the background thread for it.
-    if (sent_batch && pending_ > 0 &&
-        seqs.size() >= static_cast<std::size_t>(config_.max_ack_batch)) {
-      TakePendingLocked();
-      write = NextWriteLocked() || write;
-    } else {
-      PlanFlushLocked();
-    }
+    for (uint64_t seq : seqs) write = AckLocked(seq) || write;
+    PlanFlushLocked();
   }
   if (write) StartWrite(&current_);
 }

@@ -118,8 +118,7 @@ class SubscribeStream
   // StreamListener::OnMessages). Batched; dropped and counted once the stream
   // broke or is closing.
   void Ack(uint64_t seq) { AckAll(std::span<const uint64_t>(&seq, 1)); }
-  // Many acks under one lock. A call of at least max_ack_batch acks that
-  // sent a full batch sends what it leaves over too (no background wake).
+  // Many acks under one lock.
   void AckAll(std::span<const uint64_t> seqs);
   void Nack(uint64_t seq, std::chrono::milliseconds delay);
   void Extend(uint64_t seq, std::chrono::milliseconds deadline);
