@@ -12,7 +12,7 @@ MessageBatch::MessageBatch(std::unique_ptr<internal::BatchState> state)
 MessageBatch::MessageBatch(MessageBatch&&) noexcept = default;
 
 MessageBatch::~MessageBatch() {
-  if (state_ == nullptr) return;
+  if (state_ == nullptr || state_->unsettled == 0) return;
   for (std::size_t i = 0; i < size(); ++i) Nack(i);
 }
 

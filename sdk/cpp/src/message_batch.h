@@ -3,6 +3,7 @@
 #ifndef FERRY_CLIENT_SRC_MESSAGE_BATCH_H_
 #define FERRY_CLIENT_SRC_MESSAGE_BATCH_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -18,7 +19,9 @@ namespace ferry::client::internal {
 // which of them were settled. Used by one thread at a time.
 struct BatchState {
   explicit BatchState(std::shared_ptr<const ReceivedBatch> received)
-      : batch(std::move(received)), settled(batch->decoded.messages.size(), 0) {}
+      : batch(std::move(received)),
+        settled(batch->decoded.messages.size(), 0),
+        unsettled(settled.size()) {}
 
   std::span<const ReceivedView> Messages() const {
     return std::span(batch->decoded.messages).subspan(begin);
@@ -30,6 +33,7 @@ struct BatchState {
   bool Settle(std::size_t i) {
     if (Settled(i)) return false;
     settled[begin + i] = 1;
+    --unsettled;
     return true;
   }
 
@@ -37,13 +41,24 @@ struct BatchState {
   // PulledMessage's handle): returns its index in batch->decoded.messages.
   // Requires !Messages().empty().
   std::size_t TakeFront() {
-    settled[begin] = 1;
+    Settle(0);
     return begin++;
+  }
+
+  // The batch was never handed out (the subscriber closed or failed): its
+  // end neither settles nor nacks anything, the node redelivers the messages
+  // once the stream ends. A nack would count a delivery attempt.
+  void LeaveUnsettled() {
+    std::fill(settled.begin(), settled.end(), 1);
+    unsettled = 0;
   }
 
   std::shared_ptr<const ReceivedBatch> batch;
   std::size_t begin = 0;
   std::vector<char> settled;
+  // Messages neither settled nor handed out: none left, and a batch's end
+  // has nothing to nack.
+  std::size_t unsettled;
 };
 
 struct BatchAccess {

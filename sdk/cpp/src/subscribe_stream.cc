@@ -1,6 +1,7 @@
 #include "subscribe_stream.h"
 
 #include <algorithm>
+#include <iterator>
 #include <string_view>
 #include <utility>
 
@@ -61,6 +62,7 @@ void SubscribeStream::AckAll(std::span<const uint64_t> seqs) {
     }
     // At most one of these starts a write: the others find it in flight.
     for (uint64_t seq : seqs) write = AckLocked(seq) || write;
+    PlanFlushLocked();
   }
   if (write) StartWrite(&current_);
 }
@@ -74,6 +76,7 @@ void SubscribeStream::Nack(uint64_t seq, std::chrono::milliseconds delay) {
       return;
     }
     write = SettleLocked(seq, &nacks_[delay]);
+    PlanFlushLocked();
   }
   if (write) StartWrite(&current_);
 }
@@ -82,48 +85,74 @@ void SubscribeStream::Extend(uint64_t seq, std::chrono::milliseconds deadline) {
   bool write;
   {
     absl::MutexLock lock(&mu_);
-    auto lease = leases_.find(seq);
-    if (!accepting_ || lease == leases_.end() || !lease->second.extending) return;
-    lease->second.expires = Clock::now() + deadline;
-    const Clock::time_point due = lease->second.expires - ExtensionMargin();
+    if (!accepting_) return;
+    const Found found = FindLocked(seq);
+    if (found.lease == nullptr || !found.lease->extending) return;
+    found.lease->expires = Clock::now() + deadline;
+    const Clock::time_point due = found.lease->expires - ExtensionMargin();
     next_extension_ = std::min(next_extension_, due);
     if (due < next_tick_) {
       next_tick_ = due;
-      listener_->Wake();  // under mu_, as in AddPendingLocked
+      listener_->Wake();  // under mu_, as in PlanFlushLocked
     }
-    write = AddPendingLocked(&extensions_[deadline],
-                             std::string(lease->second.block->At(seq)));
+    write = AddPendingLocked(&extensions_[deadline], std::string(found.block->At(seq)));
+    PlanFlushLocked();
   }
   if (write) StartWrite(&current_);
 }
 
+SubscribeStream::Found SubscribeStream::FindLocked(uint64_t seq) {
+  ReceiptBlock* block = recent_block_;
+  if (block == nullptr || seq < block->first_seq ||
+      seq - block->first_seq >= block->leases.size()) {
+    auto after = blocks_.upper_bound(seq);
+    if (after == blocks_.begin()) return {nullptr, nullptr};
+    block = std::prev(after)->second.get();
+    if (seq - block->first_seq >= block->leases.size()) return {nullptr, nullptr};
+    recent_block_ = block;
+  }
+  Lease& lease = block->leases[seq - block->first_seq];
+  if (!lease.unsettled) return {nullptr, nullptr};
+  return {block, &lease};
+}
+
+template <typename F>
+void SubscribeStream::ForEachUnsettledLocked(F f) {
+  for (auto& [first_seq, block] : blocks_) {
+    if (block->unsettled == 0) continue;
+    for (std::size_t i = 0; i < block->leases.size(); ++i) {
+      if (block->leases[i].unsettled) f(first_seq + i, *block, block->leases[i]);
+    }
+  }
+}
+
 bool SubscribeStream::SettleLocked(uint64_t seq, std::vector<std::string>* list) {
-  auto lease = leases_.find(seq);
-  // Leases go only when settled (a handle settles once) or when the stream
-  // stops accepting, which the callers checked.
-  if (lease == leases_.end()) return false;
-  std::string receipt(lease->second.block->At(seq));
-  if (lease->second.run_start != kNoRun) ReleaseRunLocked(lease->second.run_start, 1);
-  ReleaseBlockLocked(lease->second.block);
-  leases_.erase(lease);
+  const Found found = FindLocked(seq);
+  if (found.lease == nullptr) return false;
+  found.Settle();
+  std::string receipt(found.block->At(seq));
+  if (found.lease->run_start != kNoRun) ReleaseRunLocked(found.lease->run_start, 1);
+  ReleaseBlockLocked(found.block);
   return AddPendingLocked(list, std::move(receipt));
 }
 
 void SubscribeStream::ReleaseBlockLocked(ReceiptBlock* block) {
-  if (--block->live == 0) blocks_.erase(block->first_seq);
+  if (--block->live > 0) return;
+  if (recent_block_ == block) recent_block_ = nullptr;
+  blocks_.erase(block->first_seq);
 }
 
 bool SubscribeStream::AckLocked(uint64_t seq) {
-  auto lease = leases_.find(seq);
-  if (lease == leases_.end()) return false;  // as in SettleLocked
+  const Found found = FindLocked(seq);
+  if (found.lease == nullptr) return false;
+  found.Settle();
   acks_.push_back(
-      {.seq = seq, .run_start = lease->second.run_start, .block = lease->second.block});
-  leases_.erase(lease);
+      {.seq = seq, .run_start = found.lease->run_start, .block = found.block});
   return CountPendingLocked();
 }
 
-void SubscribeStream::AddRunsLocked(std::vector<DecodedRun>& runs, uint64_t messages,
-                                    uint64_t first_seq) {
+void SubscribeStream::AddRunsLocked(std::vector<DecodedRun>& runs, ReceiptBlock& block) {
+  const uint64_t messages = block.leases.size();
   // The node sends runs in order, apart and within the batch; a run that is
   // not is ignored (its messages are acked by receipt).
   uint64_t end = 0;
@@ -131,10 +160,8 @@ void SubscribeStream::AddRunsLocked(std::vector<DecodedRun>& runs, uint64_t mess
     const uint64_t first = run.first_message, count = run.count;
     if (first < end || count == 0 || first + count > messages) continue;
     end = first + count;
-    const uint64_t start = first_seq + first;
-    for (uint64_t seq = start; seq < start + count; ++seq) {
-      leases_.find(seq)->second.run_start = start;
-    }
+    const uint64_t start = block.first_seq + first;
+    for (uint64_t i = first; i < first + count; ++i) block.leases[i].run_start = start;
     runs_.emplace(start, Run{.token = std::move(run.token),
                              .unsent = static_cast<uint32_t>(count)});
   }
@@ -155,8 +182,11 @@ void SubscribeStream::ReleaseRunLocked(uint64_t run_start, uint32_t n,
 
 void SubscribeStream::TakeAcksLocked(ferry::v1::Acks& request) {
   // Handler threads ack in any order; a span needs its messages together.
-  std::sort(acks_.begin(), acks_.end(),
-            [](const PendingAck& a, const PendingAck& b) { return a.seq < b.seq; });
+  // One thread acking a batch acks in order: no sort then.
+  auto by_seq = [](const PendingAck& a, const PendingAck& b) { return a.seq < b.seq; };
+  if (!std::is_sorted(acks_.begin(), acks_.end(), by_seq)) {
+    std::sort(acks_.begin(), acks_.end(), by_seq);
+  }
   for (size_t i = 0; i < acks_.size();) {
     const uint64_t start = acks_[i].run_start;
     size_t end = i + 1;
@@ -193,19 +223,21 @@ bool SubscribeStream::CountPendingLocked() {
     TakePendingLocked();
     return NextWriteLocked();
   }
-  if (pending_ == 1) {
-    // The background thread ticks by next_tick_ anyway: while acks flow it is
-    // usually due for the previous batch's delay and finds this one then, so
-    // only a batch due earlier wakes it (a futex wake and the subscriber's
-    // lock per batch otherwise). Called under mu_ so that the subscriber,
-    // which waits for OnStreamDone before it goes away, is still there.
-    const Clock::time_point due = oldest_pending_ + config_.max_ack_delay;
-    if (due < next_tick_) {
-      next_tick_ = due;
-      listener_->Wake();
-    }
-  }
   return false;
+}
+
+void SubscribeStream::PlanFlushLocked() {
+  if (pending_ == 0) return;
+  // The background thread ticks by next_tick_ anyway: while acks flow it is
+  // usually due for the previous batch's delay and finds this one then, so
+  // only a batch due earlier wakes it (a futex wake and the subscriber's
+  // lock per batch otherwise). Called under mu_ so that the subscriber,
+  // which waits for OnStreamDone before it goes away, is still there.
+  const Clock::time_point due = oldest_pending_ + config_.max_ack_delay;
+  if (due < next_tick_) {
+    next_tick_ = due;
+    listener_->Wake();
+  }
 }
 
 void SubscribeStream::TakePendingLocked() {
@@ -253,18 +285,20 @@ Clock::time_point SubscribeStream::Tick(Clock::time_point now) {
     // Leases are scanned only once the earliest extension may be due.
     if (now >= next_extension_) {
       next_extension_ = Clock::time_point::max();
-      for (auto& [seq, lease] : leases_) {
-        if (!lease.extending) continue;
-        if (now - lease.delivered >= config_.max_extension) {
-          lease.extending = false;  // Given up: the node will redeliver it.
-          continue;
+      ForEachUnsettledLocked([&](uint64_t seq, const ReceiptBlock& block,
+                                 Lease& lease) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        if (!lease.extending) return;
+        if (now - block.delivered >= config_.max_extension) {
+          // Given up: the node will redeliver it.
+          lease.extending = false;
+          return;
         }
         if (now >= lease.expires - margin) {
-          due.emplace_back(lease.block->At(seq));
+          due.emplace_back(block.At(seq));
           lease.expires = now + config_.ack_deadline;
         }
         next_extension_ = std::min(next_extension_, lease.expires - margin);
-      }
+      });
     }
     next = std::min(next, next_extension_);
     if (!due.empty()) {
@@ -288,9 +322,9 @@ void SubscribeStream::Close() {
     half_close_requested_ = true;
     if (broken_) return;
     accepting_ = false;
-    leases_.clear();
     TakePendingLocked();
     runs_.clear();
+    recent_block_ = nullptr;
     blocks_.clear();
     write = NextWriteLocked();
     if (!writing_) {
@@ -408,19 +442,16 @@ void SubscribeStream::HandleMessages(std::shared_ptr<ReceivedBatch> batch) {
     const Clock::time_point now = Clock::now();
     const uint64_t first_seq = next_seq_;
     next_seq_ += count;
-    auto block = std::make_unique<ReceiptBlock>(
-        ReceiptBlock{.receipts = std::move(decoded.receipts),
-                     .first_seq = first_seq,
-                     .live = static_cast<uint32_t>(count)});
-    ReceiptBlock* const receipts = block.get();
-    blocks_.emplace(first_seq, std::move(block));
-    leases_.reserve(leases_.size() + count);
-    for (uint64_t seq = first_seq; seq < first_seq + count; ++seq) {
-      leases_.emplace(seq, Lease{.block = receipts,
-                                 .delivered = now,
-                                 .expires = now + config_.ack_deadline});
-    }
-    AddRunsLocked(decoded.runs, count, first_seq);
+    auto block = std::make_unique<ReceiptBlock>(ReceiptBlock{
+        .receipts = std::move(decoded.receipts),
+        .first_seq = first_seq,
+        .delivered = now,
+        .leases = std::vector<Lease>(count, Lease{.expires = now + config_.ack_deadline}),
+        .live = static_cast<uint32_t>(count),
+        .unsettled = static_cast<uint32_t>(count)});
+    AddRunsLocked(decoded.runs, *block);
+    // Sequence numbers only grow: the new block goes at the map's end.
+    blocks_.emplace_hint(blocks_.end(), first_seq, std::move(block));
     batch->first_seq = first_seq;
     const Clock::time_point due = now + config_.ack_deadline - ExtensionMargin();
     next_extension_ = std::min(next_extension_, due);
@@ -448,9 +479,9 @@ void SubscribeStream::HandleReceiptResults(const DecodedResponse& response) {
     // No point extending those further. Rare (rebalances, seeks), so a
     // scan rather than an index by receipt.
     absl::MutexLock lock(&mu_);
-    for (auto& [seq, lease] : leases_) {
-      if (failed.contains(lease.block->At(seq))) lease.extending = false;
-    }
+    ForEachUnsettledLocked([&](uint64_t seq, const ReceiptBlock& block, Lease& lease) {
+      if (failed.contains(block.At(seq))) lease.extending = false;
+    });
   }
   counters_->receipt_failures += static_cast<int64_t>(failures.size());
   if (!failures.empty()) listener_->OnReceiptFailures(this, std::move(failures));
@@ -482,8 +513,8 @@ void SubscribeStream::BreakLocked() {
   extensions_.clear();
   pending_ = 0;
   queue_.clear();
-  leases_.clear();
   runs_.clear();
+  recent_block_ = nullptr;
   blocks_.clear();
 }
 

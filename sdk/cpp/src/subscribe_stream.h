@@ -139,28 +139,35 @@ class SubscribeStream
   // Not in a receipt run.
   static constexpr uint64_t kNoRun = UINT64_MAX;
 
-  // The receipts of one received batch, kept while a message of it is
-  // neither settled nor its ack sent.
-  struct ReceiptBlock {
-    Receipts receipts;
-    uint64_t first_seq = 0;
-    uint32_t live = 0;
-    std::string_view At(uint64_t seq) const { return receipts.At(seq - first_seq); }
-  };
-  // A delivered message not settled yet. The receipt lives in its batch's
-  // block only: the handle names it by sequence number, so delivering and
-  // acking copy no receipt and hash no string.
+  // A delivered message, by its place in its batch's block. The receipt
+  // lives in the block only: the handle names it by sequence number, so
+  // delivering and acking copy no receipt and hash no string.
   struct Lease {
-    ReceiptBlock* block;
-    Clock::time_point delivered;
     // When the node will redeliver the message, as far as we know.
     Clock::time_point expires;
     // The sequence number of the first message of its receipt run (see
     // runs_), or kNoRun.
     uint64_t run_start = kNoRun;
+    // False once acked or nacked (its receipt may still wait in acks_).
+    bool unsettled = true;
     // False once automatic extension gave up (MaxExtension) or the node
     // reported the receipt failed: kept only so a late ack is still sent.
     bool extending = true;
+  };
+  // The receipts and leases of one received batch, kept while a message of
+  // it is neither settled nor its ack sent. Leases are indexed by
+  // seq - first_seq: settling one is a flag, not a map erase.
+  struct ReceiptBlock {
+    Receipts receipts;
+    uint64_t first_seq = 0;
+    Clock::time_point delivered;
+    std::vector<Lease> leases;
+    // Messages whose receipt is still needed: unsettled or ack pending.
+    uint32_t live = 0;
+    // Leases still unsettled: the extension and receipt-failure scans skip
+    // a block at 0 (its acks may still be pending).
+    uint32_t unsettled = 0;
+    std::string_view At(uint64_t seq) const { return receipts.At(seq - first_seq); }
   };
   // A v1::ReceiptRun the node sent: consecutive acks of its messages go out
   // as one v1::ReceiptSpan instead of a receipt each.
@@ -177,6 +184,16 @@ class SubscribeStream
     // Holds one of the block's `live`.
     ReceiptBlock* block;
   };
+  // An unsettled lease and its block.
+  struct Found {
+    ReceiptBlock* block;
+    Lease* lease;
+    // Marks the lease settled.
+    void Settle() const {
+      lease->unsettled = false;
+      --block->unsettled;
+    }
+  };
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -187,6 +204,13 @@ class SubscribeStream
   bool HandleResponse();
   void HandleMessages(std::shared_ptr<ReceivedBatch> batch);
   void HandleReceiptResults(const DecodedResponse& response);
+  // The unsettled lease of `seq`, or {nullptr, nullptr}: a message settled
+  // already (a handle settles once) or whose block is gone (the stream
+  // stopped accepting, which the callers checked).
+  Found FindLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Calls f(seq, block, lease) for every unsettled lease.
+  template <typename F>
+  void ForEachUnsettledLocked(F f) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A message of `block` no longer needs its receipt.
   void ReleaseBlockLocked(ReceiptBlock* block) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Extend when 2/3 of the deadline has passed: a third of it is left for
@@ -194,19 +218,24 @@ class SubscribeStream
   Clock::duration ExtensionMargin() const { return config_.ack_deadline / 3; }
   // Adds one settlement or extension to the pending batch; sends the batch
   // when it is full. Returns whether the caller must StartWrite(&current_).
+  // The caller then calls PlanFlushLocked once.
   bool AddPendingLocked(std::vector<std::string>* list, std::string receipt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The same once the settlement is in its list.
   bool CountPendingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // At the end of a call that added settlements: wakes the background thread
+  // if what is left pending is due before its next tick. Once per call, not
+  // per settlement, so that a call whose acks all left in full batches
+  // wakes nobody.
+  void PlanFlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Nack: takes the lease's receipt into `list`. Returns whether the caller
   // must StartWrite(&current_).
   bool SettleLocked(uint64_t seq, std::vector<std::string>* list)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ack: the same into acks_, keeping the message's run.
   bool AckLocked(uint64_t seq) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Counts the runs of a batch of `count` messages delivered from first_seq
-  // on, on their leases, and keeps their tokens.
-  void AddRunsLocked(std::vector<DecodedRun>& runs, uint64_t count, uint64_t first_seq)
+  // Marks the runs of a new block on its leases and keeps their tokens.
+  void AddRunsLocked(std::vector<DecodedRun>& runs, ReceiptBlock& block)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // `n` messages of the run at run_start no longer need its token. With
   // `token`, sets it to the token (moved out at the last use).
@@ -245,11 +274,12 @@ class SubscribeStream
   absl::Mutex mu_;
   // Settlements and extensions are accepted (not broken, not closing).
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
-  // By sequence number; the next message gets next_seq_.
-  absl::flat_hash_map<uint64_t, Lease> leases_ ABSL_GUARDED_BY(mu_);
-  // By first_seq.
-  absl::flat_hash_map<uint64_t, std::unique_ptr<ReceiptBlock>> blocks_
-      ABSL_GUARDED_BY(mu_);
+  // By first_seq (ordered: a sequence number's block is the last one that
+  // starts at or before it). The next message gets next_seq_.
+  std::map<uint64_t, std::unique_ptr<ReceiptBlock>> blocks_ ABSL_GUARDED_BY(mu_);
+  // The block FindLocked found last (settlements come mostly in order), or
+  // null.
+  ReceiptBlock* recent_block_ ABSL_GUARDED_BY(mu_) = nullptr;
   uint64_t next_seq_ ABSL_GUARDED_BY(mu_) = 0;
   // No lease is due for extension before this (it may be earlier than the
   // first that is: Tick() then scans and sets it exactly).

@@ -166,18 +166,26 @@ bool Subscriber::Impl::Close(std::chrono::milliseconds timeout) {
 }
 
 void Subscriber::Impl::OnMessages(std::shared_ptr<const internal::ReceivedBatch> batch) {
-  {
-    // Not handed out: the node redelivers them once the closing streams end.
-    absl::MutexLock lock(&mu_);
-    if (!delivering_) return;
-  }
+  // Either way, messages that arrive once the subscriber stopped delivering
+  // (Close, a fatal error) are not handed out and not nacked: the node
+  // redelivers them once the closing streams end, without counting an
+  // attempt.
   if (pool_ != nullptr) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (!delivering_) return;
+    }
     Dispatch(std::move(batch));
     return;
   }
+  // Made before locking, so mu_ (which the application thread waits on) is
+  // taken once per batch.
   MessageBatch pulled = internal::WholeBatch(std::move(batch));
   absl::MutexLock lock(&mu_);
-  if (!delivering_) return;  // Closed meanwhile: `pulled` nacks, after unlocking.
+  if (!delivering_) {
+    internal::BatchAccess::State(pulled).LeaveUnsettled();
+    return;
+  }
   pulled_.push_back(std::move(pulled));
 }
 

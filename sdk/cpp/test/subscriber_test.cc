@@ -786,6 +786,48 @@ TEST(Subscriber, MessageBatchAckAllAcksWhatIsUnsettledOnceAndIgnoresWhatItDoesNo
   EXPECT_EQ(subscriber->Stats().acks_sent, 2);
 }
 
+// A batch that arrives once Close has stopped delivering is neither handed
+// out nor nacked (a nack would count a delivery attempt): the node
+// redelivers it when the stream ends. The background thread is held in
+// OnError (a first node's stream broke) so that the second node's stream is
+// still open when the batch arrives.
+TEST(Subscriber, ABatchArrivingAfterCloseBeganIsLeftUnsettledNotNacked) {
+  FakeSubscriberNode first;
+  FakeSubscriberNode second;
+  absl::Notification in_on_error;
+  absl::Notification release;
+  auto subscriber = Build(Options({&first, &second}).OnError([&](const SubscriberError&) {
+    if (in_on_error.HasBeenNotified()) return;
+    in_on_error.Notify();
+    release.WaitForNotificationWithTimeout(absl::FromChrono(kWait));
+  }));
+  ASSERT_TRUE(WaitOpened(first, 1));
+  ASSERT_TRUE(WaitOpened(second, 1));
+  first.Break(0, grpc::Status(grpc::StatusCode::UNAVAILABLE, "node going away"));
+  ASSERT_TRUE(in_on_error.WaitForNotificationWithTimeout(absl::FromChrono(kWait)));
+
+  std::future<bool> closing =
+      std::async(std::launch::async, [&] { return subscriber->Close(kWait); });
+  // Next returns empty-handed as soon as Close has stopped delivering.
+  EXPECT_FALSE(subscriber->Next(kWait).has_value());
+  second.Deliver(0, {Msg("late"), Msg("later")});
+  for (auto until = std::chrono::steady_clock::now() + kWait;
+       subscriber->Stats().received < 2 && std::chrono::steady_clock::now() < until;) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  ASSERT_EQ(subscriber->Stats().received, 2);
+  // The gRPC thread is done with the batch a moment after counting it.
+  std::this_thread::sleep_for(milliseconds(100));
+  release.Notify();
+  EXPECT_TRUE(closing.get());
+
+  const StreamLog log = second.streams()[0];
+  EXPECT_TRUE(log.half_closed);
+  EXPECT_TRUE(log.Nacked().empty());
+  EXPECT_TRUE(log.Acked().empty());
+  EXPECT_EQ(subscriber->Stats().nacks_sent, 0);
+}
+
 // The views are the batch's, not the subscriber's: they stay readable after
 // the subscriber is gone, and settling then does nothing.
 TEST(Subscriber, AMessageBatchOutlivesItsSubscriber) {
