@@ -1,11 +1,13 @@
 #include "subscribe_wire.h"
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <optional>
 #include <utility>
 
 #include "common/proto_wire_reader.h"
+#include "subscribe_wire_fast.h"
 
 namespace ferry::client::internal {
 namespace {
@@ -32,8 +34,11 @@ std::optional<std::chrono::system_clock::time_point> TimePoint(int64_t seconds,
 // after naming its field (Reader::In), innermost first.
 class ResponseDecoder {
  public:
-  ResponseDecoder(std::span<const std::string_view> pieces, DecodedResponse* out)
-      : reader_(pieces, "SubscribeResponse"), out_(out) {}
+  // `fast`: whether a message that lies whole in one piece is read by the
+  // fast path (subscribe_wire_fast.h) first.
+  ResponseDecoder(std::span<const std::string_view> pieces, DecodedResponse* out,
+                  bool fast)
+      : reader_(pieces, "SubscribeResponse"), out_(out), fast_(fast) {}
 
   absl::Status Response() {
     if (!Fields()) return reader_.Error();
@@ -122,9 +127,14 @@ class ResponseDecoder {
   bool Batch() {
     return Submessage([this](uint32_t number, WireType type) {
       if (number == 1 && type == kLength) {
-        return Message() || reader_.In("messages", out_->messages.size() - 1)
-                   ? Read::kOk
-                   : Read::kBad;
+        const bool first = out_->messages.empty();
+        const size_t left = first ? reader_.left() : 0;
+        if (!Message()) {
+          reader_.In("messages", out_->messages.size() - 1);
+          return Read::kBad;
+        }
+        if (first) Reserve(left, left - reader_.left());
+        return Read::kOk;
       }
       if (number == 2 && type == kLength) {
         return Run() || reader_.In("runs", out_->runs.size() - 1) ? Read::kOk
@@ -132,6 +142,19 @@ class ResponseDecoder {
       }
       return Read::kUnknown;
     });
+  }
+
+  // Room for as many messages as the batch's `left` bytes hold if they are
+  // like the first (`first_bytes` of them; at most kMaxReserved), so the
+  // vectors do not grow message by message. Others only cost growth again.
+  void Reserve(size_t left, size_t first_bytes) {
+    constexpr size_t kMaxReserved = 4096;
+    const size_t n = std::min(left / std::max<size_t>(first_bytes, 1), kMaxReserved);
+    out_->messages.reserve(n);
+    header_ranges_.reserve(n);
+    out_->receipts.ends.reserve(n);
+    out_->headers.reserve(n * out_->headers.size());
+    out_->receipts.bytes.reserve(n * out_->receipts.bytes.size());
   }
 
   bool Message() {
@@ -142,9 +165,20 @@ class ResponseDecoder {
     const size_t headers_begin = headers.size();
     std::string& receipts = out_->receipts.bytes;
     const size_t receipt_begin = receipts.size();
-    bool has_time = false;
-    int64_t seconds = 0;
-    int32_t nanos = 0;
+    FastTime time;
+    std::string_view bytes;
+    if (fast_ && reader_.PeekField(&bytes)) {
+      if (FastMessageReader(bytes).Message(&m, &headers, &receipts, receipt_begin,
+                                           &time)) {
+        reader_.SkipPast(bytes);
+        return Done(m, headers_begin, time);
+      }
+      // Read again, on the general path: undo what the fast one wrote.
+      m = ReceivedView{.partition = 0, .offset = 0, .delivery_attempt = 0};
+      headers.resize(headers_begin);
+      receipts.resize(receipt_begin);
+      time = FastTime{};
+    }
     const bool ok = Submessage([&](uint32_t number, WireType type) {
       uint64_t v = 0;
       if (type == kVarint) {
@@ -182,8 +216,8 @@ class ResponseDecoder {
                      ? Read::kOk
                      : Read::kBad;
         case 8:
-          has_time = true;
-          return Named(Timestamp(&seconds, &nanos), "publish_time");
+          time.seen = true;
+          return Named(Timestamp(&time.seconds, &time.nanos), "publish_time");
         case 10:
           return Named(String(&m.cluster), "cluster");
         case 11:
@@ -192,12 +226,17 @@ class ResponseDecoder {
           return Read::kUnknown;
       }
     });
-    if (!ok) return false;
+    return ok && Done(m, headers_begin, time);
+  }
+
+  // What is left of a message once its fields are read.
+  bool Done(ReceivedView& m, size_t headers_begin, const FastTime& time) {
+    const std::string& receipts = out_->receipts.bytes;
     if (receipts.size() > std::numeric_limits<uint32_t>::max()) {
       return reader_.Reject("a batch's receipts past 4 GiB");
     }
-    if (has_time) m.publish_time = TimePoint(seconds, nanos);
-    header_ranges_.emplace_back(headers_begin, headers.size() - headers_begin);
+    if (time.seen) m.publish_time = TimePoint(time.seconds, time.nanos);
+    header_ranges_.emplace_back(headers_begin, out_->headers.size() - headers_begin);
     out_->receipts.ends.push_back(static_cast<uint32_t>(receipts.size()));
     return true;
   }
@@ -307,6 +346,7 @@ class ResponseDecoder {
 
   proto_wire::Reader reader_;
   DecodedResponse* const out_;
+  const bool fast_;
   // Per message: its first header and how many it has.
   std::vector<std::pair<size_t, size_t>> header_ranges_;
 };
@@ -315,7 +355,12 @@ class ResponseDecoder {
 
 absl::Status DecodeSubscribeResponse(std::span<const std::string_view> pieces,
                                      DecodedResponse* out) {
-  return ResponseDecoder(pieces, out).Response();
+  return ResponseDecoder(pieces, out, /*fast=*/true).Response();
+}
+
+absl::Status DecodeSubscribeResponseGenerally(std::span<const std::string_view> pieces,
+                                              DecodedResponse* out) {
+  return ResponseDecoder(pieces, out, /*fast=*/false).Response();
 }
 
 }  // namespace ferry::client::internal

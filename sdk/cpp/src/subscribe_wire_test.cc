@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -355,6 +356,103 @@ TEST(SubscribeWire, AgreesWithTheGeneratedParserOnMalformedAndUnknownInput) {
     ExpectSameAsGeneratedParser(batch + extra, random);
     ExpectSameAsGeneratedParser(extra + batch, random);
     ExpectSameAsGeneratedParser(extra, random);
+  }
+}
+
+// A length prefix as the wire writes it.
+std::string VarintBytes(uint64_t n) {
+  std::string out;
+  for (; n >= 0x80; n >>= 7) out += static_cast<char>(n | 0x80);
+  return out + static_cast<char>(n);
+}
+
+// `m`'s fields one by one, each serialized alone (a repeated field's
+// elements apart).
+std::vector<std::string> FieldChunks(const google::protobuf::Message& m) {
+  const google::protobuf::Reflection* reflection = m.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection->ListFields(m, &fields);
+  std::vector<std::string> chunks;
+  for (const google::protobuf::FieldDescriptor* field : fields) {
+    const int n = field->is_repeated() ? reflection->FieldSize(m, field) : 1;
+    for (int i = 0; i < n; ++i) {
+      std::unique_ptr<google::protobuf::Message> one(m.New());
+      one->CopyFrom(m);
+      for (const google::protobuf::FieldDescriptor* other : fields) {
+        if (other != field || field->is_repeated())
+          reflection->ClearField(one.get(), other);
+      }
+      if (field->is_repeated()) {
+        reflection->AddMessage(one.get(), field)
+            ->CopyFrom(reflection->GetRepeatedMessage(m, field, i));
+      }
+      chunks.push_back(one->SerializeAsString());
+    }
+  }
+  return chunks;
+}
+
+// `response`'s batch with each message's fields in a random order, some
+// repeated (the last wins, or they merge) and, now and then, an unknown field
+// or a known one with another wire type among them.
+std::string Shuffled(const v1::SubscribeResponse& response, std::mt19937& random) {
+  std::string batch;
+  for (const v1::ReceivedMessage& m : response.messages().messages()) {
+    std::vector<std::string> chunks = FieldChunks(m);
+    if (!chunks.empty() && random() % 3 == 0)
+      chunks.push_back(chunks[random() % chunks.size()]);
+    if (random() % 4 == 0) chunks.push_back("\x68\x05");          // field 13, varint
+    if (random() % 8 == 0) chunks.push_back("\x1a\x01x");         // partition as bytes
+    if (random() % 8 == 0) chunks.push_back("\x3a\x02\x18\x01");  // a header's field 3
+    std::shuffle(chunks.begin(), chunks.end(), random);
+    std::string body;
+    for (const std::string& chunk : chunks) body += chunk;
+    batch += "\x0a" + VarintBytes(body.size()) + body;
+  }
+  v1::MessageBatch runs;
+  *runs.mutable_runs() = response.messages().runs();
+  batch += runs.SerializeAsString();
+  return "\x12" + VarintBytes(batch.size()) + batch;
+}
+
+// The decoder with its fast path and without it read `bytes`, whole and cut
+// into pieces, alike: the same content or the same error.
+void ExpectFastPathSameAsGeneral(const std::string& bytes, std::mt19937& random) {
+  for (std::size_t max_piece : {bytes.size() + 1, std::size_t{64}}) {
+    const std::vector<std::string_view> pieces = Cut(bytes, random, max_piece);
+    DecodedResponse fast, general;
+    const absl::Status fast_status = DecodeSubscribeResponse(pieces, &fast);
+    const absl::Status general_status =
+        DecodeSubscribeResponseGenerally(pieces, &general);
+    ASSERT_EQ(fast_status, general_status) << absl::BytesToHexString(bytes);
+    if (!fast_status.ok()) continue;
+    ASSERT_EQ(Rebuild(fast).SerializeAsString(), Rebuild(general).SerializeAsString())
+        << absl::BytesToHexString(bytes);
+    EXPECT_EQ(fast.receipts.bytes, general.receipts.bytes);
+    EXPECT_EQ(fast.receipts.ends, general.receipts.ends);
+    EXPECT_EQ(fast.spilled.size(), general.spilled.size());
+  }
+}
+
+// The fast path against the general path on batches in ferryd's field order,
+// in shuffled orders, and on every truncation and single-byte change of some.
+TEST(SubscribeWire, TheFastPathReadsExactlyWhatTheGeneralPathReads) {
+  std::mt19937 random(3);
+  int batches = 0;
+  while (batches < 300) {
+    const v1::SubscribeResponse response = RandomResponse(random);
+    if (!response.has_messages()) continue;
+    ++batches;
+    ExpectFastPathSameAsGeneral(response.SerializeAsString(), random);
+    const std::string shuffled = Shuffled(response, random);
+    ExpectFastPathSameAsGeneral(shuffled, random);
+    if (batches > 30) continue;
+    for (std::size_t n = 0; n < shuffled.size(); ++n) {
+      ExpectFastPathSameAsGeneral(shuffled.substr(0, n), random);
+      std::string changed = shuffled;
+      changed[n] = static_cast<char>(random());
+      ExpectFastPathSameAsGeneral(changed, random);
+    }
   }
 }
 
