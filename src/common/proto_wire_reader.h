@@ -20,6 +20,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -211,7 +212,10 @@ class Reader {
     return true;
   }
   // Moves past `field`, which PeekField returned.
-  void SkipPast(std::string_view field) { p_ = field.data() + field.size(); }
+  void SkipPast(std::string_view field) {
+    assert(field.data() >= p_ && field.data() + field.size() <= stop_);
+    p_ = field.data() + field.size();
+  }
 
   // A length-delimited field's bytes appended to *out.
   bool Append(std::string* out) {

@@ -16,6 +16,10 @@ using proto_wire::kLength;
 using proto_wire::kVarint;
 using proto_wire::WireType;
 
+// A message's fields before any is read: the wire's defaults, not the public
+// struct's (partition and offset -1).
+constexpr ReceivedView kWireDefaults{.partition = 0, .offset = 0, .delivery_attempt = 0};
+
 // A Timestamp as the clock's time, or nullopt when it does not fit.
 std::optional<std::chrono::system_clock::time_point> TimePoint(int64_t seconds,
                                                                int32_t nanos) {
@@ -145,22 +149,25 @@ class ResponseDecoder {
   }
 
   // Room for as many messages as the batch's `left` bytes hold if they are
-  // like the first (`first_bytes` of them; at most kMaxReserved), so the
-  // vectors do not grow message by message. Others only cost growth again.
+  // like the first (`first_bytes` of them), so the vectors do not grow message
+  // by message. Others only cost growth again. Each reservation is capped on
+  // its own: a first message of many empty headers or a long receipt followed
+  // by one huge value must not reserve a multiple of the batch.
   void Reserve(size_t left, size_t first_bytes) {
-    constexpr size_t kMaxReserved = 4096;
-    const size_t n = std::min(left / std::max<size_t>(first_bytes, 1), kMaxReserved);
+    constexpr size_t kMaxMessages = 4096;
+    constexpr size_t kMaxHeaders = 16 * 1024;
+    constexpr size_t kMaxReceiptBytes = 256 * 1024;
+    const size_t n = std::min(left / std::max<size_t>(first_bytes, 1), kMaxMessages);
     out_->messages.reserve(n);
     header_ranges_.reserve(n);
     out_->receipts.ends.reserve(n);
-    out_->headers.reserve(n * out_->headers.size());
-    out_->receipts.bytes.reserve(n * out_->receipts.bytes.size());
+    out_->headers.reserve(std::min(n * out_->headers.size(), kMaxHeaders));
+    out_->receipts.bytes.reserve(
+        std::min({n * out_->receipts.bytes.size(), kMaxReceiptBytes, left}));
   }
 
   bool Message() {
-    // The wire's defaults, not the public struct's (partition and offset -1).
-    ReceivedView& m = out_->messages.emplace_back(
-        ReceivedView{.partition = 0, .offset = 0, .delivery_attempt = 0});
+    ReceivedView& m = out_->messages.emplace_back(kWireDefaults);
     std::vector<HeaderView>& headers = out_->headers;
     const size_t headers_begin = headers.size();
     std::string& receipts = out_->receipts.bytes;
@@ -174,7 +181,7 @@ class ResponseDecoder {
         return Done(m, headers_begin, time);
       }
       // Read again, on the general path: undo what the fast one wrote.
-      m = ReceivedView{.partition = 0, .offset = 0, .delivery_attempt = 0};
+      m = kWireDefaults;
       headers.resize(headers_begin);
       receipts.resize(receipt_begin);
       time = FastTime{};

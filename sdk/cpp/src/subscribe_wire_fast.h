@@ -4,11 +4,13 @@
 // per-field dispatch through the general decoder's callbacks.
 //
 // It reads the message's known fields in any order (ferryd writes them in
-// field order), and gives up on anything else: a field it does not know, a
-// known field with another wire type, a tag longer than one byte, a malformed
-// varint or length, a string that is not UTF-8, an unknown field inside a
-// header or publish time. The caller then reads the same message again on the
-// general path, which accepts it or names the fault exactly as before; so
+// field order) and skips, as the general path does, any other field (in the
+// message, a header or a publish time) that has a one-byte tag and wire type
+// varint or length. It gives up on anything else: a longer tag, field number
+// 0, a group, a fixed-width field, a bad wire type, a malformed varint or
+// length, a string that is not UTF-8. The caller then reads the same message
+// again on the general path, which accepts it or names the fault exactly as
+// before; so
 // what the fast path accepts, it must read exactly as the general path does
 // (the differential test and the fuzz target check that).
 #ifndef FERRY_CLIENT_SRC_SUBSCRIBE_WIRE_FAST_H_
@@ -46,7 +48,8 @@ class FastMessageReader {
     uint64_t v = 0;
     std::string_view bytes;
     while (p_ < end_) {
-      switch (static_cast<uint8_t>(*p_++)) {
+      const auto tag = static_cast<uint8_t>(*p_++);
+      switch (tag) {
         case (1 << 3) | proto_wire::kLength:
           if (!Bytes(&bytes)) return false;
           receipts->resize(receipt_begin);  // the last receipt wins
@@ -90,7 +93,7 @@ class FastMessageReader {
           if (!String(&m->id)) return false;
           break;
         default:
-          return false;
+          if (!SkipUnknown(tag)) return false;
       }
     }
     return true;
@@ -99,7 +102,8 @@ class FastMessageReader {
  private:
   bool Header(HeaderView* header) {
     while (p_ < end_) {
-      switch (static_cast<uint8_t>(*p_++)) {
+      const auto tag = static_cast<uint8_t>(*p_++);
+      switch (tag) {
         case (1 << 3) | proto_wire::kLength:
           if (!String(&header->key)) return false;
           break;
@@ -107,7 +111,7 @@ class FastMessageReader {
           if (!Bytes(&header->value)) return false;
           break;
         default:
-          return false;
+          if (!SkipUnknown(tag)) return false;
       }
     }
     return true;
@@ -116,7 +120,8 @@ class FastMessageReader {
   bool Time(FastTime* time) {
     uint64_t v = 0;
     while (p_ < end_) {
-      switch (static_cast<uint8_t>(*p_++)) {
+      const auto tag = static_cast<uint8_t>(*p_++);
+      switch (tag) {
         case (1 << 3) | proto_wire::kVarint:
           if (!Varint(&v)) return false;
           time->seconds = static_cast<int64_t>(v);
@@ -126,10 +131,29 @@ class FastMessageReader {
           time->nanos = static_cast<int32_t>(v);
           break;
         default:
-          return false;
+          if (!SkipUnknown(tag)) return false;
       }
     }
     return true;
+  }
+
+  // A field the reader does not know, after its one-byte tag: a varint or a
+  // length-delimited field skipped as the general path's SkipField skips it.
+  // False for what only the general path reads or rejects: field number 0 (an
+  // error there), a group, a fixed-width field, a bad wire type, a tag of more
+  // than one byte (0x80 and up).
+  bool SkipUnknown(uint8_t tag) {
+    if (tag < 8 || tag >= 0x80) return false;
+    uint64_t ignored = 0;
+    std::string_view skipped;
+    switch (tag & 7) {
+      case proto_wire::kVarint:
+        return Varint(&ignored);
+      case proto_wire::kLength:
+        return Bytes(&skipped);
+      default:
+        return false;
+    }
   }
 
   // At most `max_bytes` bytes, the last below 0x80, all before the end; bits
