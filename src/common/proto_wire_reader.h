@@ -20,6 +20,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -123,6 +124,9 @@ class Reader {
   // Bytes read since the start.
   size_t position() const { return piece_start_ + static_cast<size_t>(p_ - piece_data_); }
 
+  // The bytes left in the message being read.
+  size_t left() const { return end_ - position(); }
+
   // Whether the message being read has bytes left.
   bool More() {
     if (p_ < stop_) return true;
@@ -184,6 +188,33 @@ class Reader {
     Copy(n, &copy);
     *out = copy;
     return true;
+  }
+
+  // The bytes of the length-delimited field that comes next, when its length
+  // prefix and all its bytes lie in the current piece, inside the message
+  // being read; nothing is consumed. For a decoder's fast path, which then
+  // reads them itself and moves on with SkipPast, or else reads the field
+  // again the usual way.
+  bool PeekField(std::string_view* field) const {
+    const char* p = p_;
+    uint64_t length = 0;
+    for (int shift = 0;; shift += 7) {
+      if (p == stop_ || shift == 35) return false;
+      const auto byte = static_cast<uint8_t>(*p++);
+      length |= static_cast<uint64_t>(byte & 0x7F) << shift;
+      if (byte < 0x80) break;
+    }
+    if (length > static_cast<size_t>(stop_ - p) ||
+        length > static_cast<uint64_t>(std::numeric_limits<int32_t>::max())) {
+      return false;
+    }
+    *field = std::string_view(p, static_cast<size_t>(length));
+    return true;
+  }
+  // Moves past `field`, which PeekField returned.
+  void SkipPast(std::string_view field) {
+    assert(field.data() >= p_ && field.data() + field.size() <= stop_);
+    p_ = field.data() + field.size();
   }
 
   // A length-delimited field's bytes appended to *out.

@@ -1,11 +1,13 @@
 #include "subscribe_wire.h"
 
+#include <algorithm>
 #include <chrono>
 #include <limits>
 #include <optional>
 #include <utility>
 
 #include "common/proto_wire_reader.h"
+#include "subscribe_wire_fast.h"
 
 namespace ferry::client::internal {
 namespace {
@@ -13,6 +15,10 @@ namespace {
 using proto_wire::kLength;
 using proto_wire::kVarint;
 using proto_wire::WireType;
+
+// A message's fields before any is read: the wire's defaults, not the public
+// struct's (partition and offset -1).
+constexpr ReceivedView kWireDefaults{.partition = 0, .offset = 0, .delivery_attempt = 0};
 
 // A Timestamp as the clock's time, or nullopt when it does not fit.
 std::optional<std::chrono::system_clock::time_point> TimePoint(int64_t seconds,
@@ -32,8 +38,11 @@ std::optional<std::chrono::system_clock::time_point> TimePoint(int64_t seconds,
 // after naming its field (Reader::In), innermost first.
 class ResponseDecoder {
  public:
-  ResponseDecoder(std::span<const std::string_view> pieces, DecodedResponse* out)
-      : reader_(pieces, "SubscribeResponse"), out_(out) {}
+  // `fast`: whether a message that lies whole in one piece is read by the
+  // fast path (subscribe_wire_fast.h) first.
+  ResponseDecoder(std::span<const std::string_view> pieces, DecodedResponse* out,
+                  bool fast)
+      : reader_(pieces, "SubscribeResponse"), out_(out), fast_(fast) {}
 
   absl::Status Response() {
     if (!Fields()) return reader_.Error();
@@ -122,9 +131,14 @@ class ResponseDecoder {
   bool Batch() {
     return Submessage([this](uint32_t number, WireType type) {
       if (number == 1 && type == kLength) {
-        return Message() || reader_.In("messages", out_->messages.size() - 1)
-                   ? Read::kOk
-                   : Read::kBad;
+        const bool first = out_->messages.empty();
+        const size_t left = first ? reader_.left() : 0;
+        if (!Message()) {
+          reader_.In("messages", out_->messages.size() - 1);
+          return Read::kBad;
+        }
+        if (first) Reserve(left, left - reader_.left());
+        return Read::kOk;
       }
       if (number == 2 && type == kLength) {
         return Run() || reader_.In("runs", out_->runs.size() - 1) ? Read::kOk
@@ -134,17 +148,44 @@ class ResponseDecoder {
     });
   }
 
+  // Room for as many messages as the batch's `left` bytes hold if they are
+  // like the first (`first_bytes` of them), so the vectors do not grow message
+  // by message. Others only cost growth again. Each reservation is capped on
+  // its own: a first message of many empty headers or a long receipt followed
+  // by one huge value must not reserve a multiple of the batch.
+  void Reserve(size_t left, size_t first_bytes) {
+    constexpr size_t kMaxMessages = 4096;
+    constexpr size_t kMaxHeaders = 16 * 1024;
+    constexpr size_t kMaxReceiptBytes = 256 * 1024;
+    const size_t n = std::min(left / std::max<size_t>(first_bytes, 1), kMaxMessages);
+    out_->messages.reserve(n);
+    header_ranges_.reserve(n);
+    out_->receipts.ends.reserve(n);
+    out_->headers.reserve(std::min(n * out_->headers.size(), kMaxHeaders));
+    out_->receipts.bytes.reserve(
+        std::min({n * out_->receipts.bytes.size(), kMaxReceiptBytes, left}));
+  }
+
   bool Message() {
-    // The wire's defaults, not the public struct's (partition and offset -1).
-    ReceivedView& m = out_->messages.emplace_back(
-        ReceivedView{.partition = 0, .offset = 0, .delivery_attempt = 0});
+    ReceivedView& m = out_->messages.emplace_back(kWireDefaults);
     std::vector<HeaderView>& headers = out_->headers;
     const size_t headers_begin = headers.size();
     std::string& receipts = out_->receipts.bytes;
     const size_t receipt_begin = receipts.size();
-    bool has_time = false;
-    int64_t seconds = 0;
-    int32_t nanos = 0;
+    FastTime time;
+    std::string_view bytes;
+    if (fast_ && reader_.PeekField(&bytes)) {
+      if (FastMessageReader(bytes).Message(&m, &headers, &receipts, receipt_begin,
+                                           &time)) {
+        reader_.SkipPast(bytes);
+        return Done(m, headers_begin, time);
+      }
+      // Read again, on the general path: undo what the fast one wrote.
+      m = kWireDefaults;
+      headers.resize(headers_begin);
+      receipts.resize(receipt_begin);
+      time = FastTime{};
+    }
     const bool ok = Submessage([&](uint32_t number, WireType type) {
       uint64_t v = 0;
       if (type == kVarint) {
@@ -182,8 +223,8 @@ class ResponseDecoder {
                      ? Read::kOk
                      : Read::kBad;
         case 8:
-          has_time = true;
-          return Named(Timestamp(&seconds, &nanos), "publish_time");
+          time.seen = true;
+          return Named(Timestamp(&time.seconds, &time.nanos), "publish_time");
         case 10:
           return Named(String(&m.cluster), "cluster");
         case 11:
@@ -192,12 +233,17 @@ class ResponseDecoder {
           return Read::kUnknown;
       }
     });
-    if (!ok) return false;
+    return ok && Done(m, headers_begin, time);
+  }
+
+  // What is left of a message once its fields are read.
+  bool Done(ReceivedView& m, size_t headers_begin, const FastTime& time) {
+    const std::string& receipts = out_->receipts.bytes;
     if (receipts.size() > std::numeric_limits<uint32_t>::max()) {
       return reader_.Reject("a batch's receipts past 4 GiB");
     }
-    if (has_time) m.publish_time = TimePoint(seconds, nanos);
-    header_ranges_.emplace_back(headers_begin, headers.size() - headers_begin);
+    if (time.seen) m.publish_time = TimePoint(time.seconds, time.nanos);
+    header_ranges_.emplace_back(headers_begin, out_->headers.size() - headers_begin);
     out_->receipts.ends.push_back(static_cast<uint32_t>(receipts.size()));
     return true;
   }
@@ -307,6 +353,7 @@ class ResponseDecoder {
 
   proto_wire::Reader reader_;
   DecodedResponse* const out_;
+  const bool fast_;
   // Per message: its first header and how many it has.
   std::vector<std::pair<size_t, size_t>> header_ranges_;
 };
@@ -315,7 +362,12 @@ class ResponseDecoder {
 
 absl::Status DecodeSubscribeResponse(std::span<const std::string_view> pieces,
                                      DecodedResponse* out) {
-  return ResponseDecoder(pieces, out).Response();
+  return ResponseDecoder(pieces, out, /*fast=*/true).Response();
+}
+
+absl::Status DecodeSubscribeResponseGenerally(std::span<const std::string_view> pieces,
+                                              DecodedResponse* out) {
+  return ResponseDecoder(pieces, out, /*fast=*/false).Response();
 }
 
 }  // namespace ferry::client::internal

@@ -80,6 +80,11 @@ struct DecodedResponse {
 absl::Status DecodeSubscribeResponse(std::span<const std::string_view> pieces,
                                      DecodedResponse* out);
 
+// The same decode without the fast path for messages that lie in one piece
+// (subscribe_wire_fast.h): the reference it is tested against.
+absl::Status DecodeSubscribeResponseGenerally(std::span<const std::string_view> pieces,
+                                              DecodedResponse* out);
+
 }  // namespace ferry::client::internal
 
 #endif  // FERRY_CLIENT_SRC_SUBSCRIBE_WIRE_H_

@@ -1,7 +1,7 @@
 // libFuzzer target (scripts/fuzz): responses come from a node the SDK does
 // not control, so any bytes, in any cut into pieces, must decode to
 // INVALID_ARGUMENT or to the same content whatever the cut, with a receipt
-// per message.
+// per message, and the fast path must read what the general path reads.
 #include <cstdint>
 #include <cstdlib>
 #include <string_view>
@@ -66,6 +66,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::Status decoded_cut =
       ferry::client::internal::DecodeSubscribeResponse(input.cut, &cut);
   if (decoded.ok() != decoded_cut.ok()) std::abort();
+  // The fast path for messages in one piece reads exactly what the general
+  // path reads: the same content, or the same error.
+  DecodedResponse general;
+  const absl::Status decoded_generally =
+      ferry::client::internal::DecodeSubscribeResponseGenerally({&input.whole, 1},
+                                                                &general);
+  if (decoded != decoded_generally) std::abort();
+  if (decoded.ok() && !Same(whole, general)) std::abort();
   if (!decoded.ok()) {
     if (decoded.code() != absl::StatusCode::kInvalidArgument) std::abort();
     return 0;

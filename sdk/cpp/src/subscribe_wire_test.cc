@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <memory>
 #include <random>
 #include <string>
 #include <string_view>
@@ -356,6 +357,226 @@ TEST(SubscribeWire, AgreesWithTheGeneratedParserOnMalformedAndUnknownInput) {
     ExpectSameAsGeneratedParser(extra + batch, random);
     ExpectSameAsGeneratedParser(extra, random);
   }
+}
+
+// A length prefix as the wire writes it.
+std::string VarintBytes(uint64_t n) {
+  std::string out;
+  for (; n >= 0x80; n >>= 7) out += static_cast<char>(n | 0x80);
+  return out + static_cast<char>(n);
+}
+
+// `m`'s fields one by one, each serialized alone (a repeated field's
+// elements apart).
+std::vector<std::string> FieldChunks(const google::protobuf::Message& m) {
+  const google::protobuf::Reflection* reflection = m.GetReflection();
+  std::vector<const google::protobuf::FieldDescriptor*> fields;
+  reflection->ListFields(m, &fields);
+  std::vector<std::string> chunks;
+  for (const google::protobuf::FieldDescriptor* field : fields) {
+    const int n = field->is_repeated() ? reflection->FieldSize(m, field) : 1;
+    for (int i = 0; i < n; ++i) {
+      std::unique_ptr<google::protobuf::Message> one(m.New());
+      one->CopyFrom(m);
+      for (const google::protobuf::FieldDescriptor* other : fields) {
+        if (other != field || field->is_repeated())
+          reflection->ClearField(one.get(), other);
+      }
+      if (field->is_repeated()) {
+        reflection->AddMessage(one.get(), field)
+            ->CopyFrom(reflection->GetRepeatedMessage(m, field, i));
+      }
+      chunks.push_back(one->SerializeAsString());
+    }
+  }
+  return chunks;
+}
+
+// Fields a ReceivedMessage's reader does not know, of each kind, in the
+// message, a header or a publish time: first those the fast path skips itself
+// (a one-byte tag, wire type varint or length, a known number with another
+// wire type among them), then those it leaves to the general path.
+const std::vector<std::string> kUnknownFields = {
+    "\x68\x05"s,                                      // field 13, varint
+    "\x68\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01"s,  // field 13, ten-byte varint
+    "\x62\x02"
+    "ab"s,                // field 12, length
+    "\x1a\x01x"s,         // partition as bytes
+    "\x38\x01"s,          // headers as a varint
+    "\x3a\x02\x18\x01"s,  // a header's field 3, varint
+    "\x3a\x04\x1a\x02"
+    "ab"s,                                    // a header's field 3, length
+    "\x42\x02\x18\x01"s,                      // a publish time's field 3
+    "\x42\x03\x2a\x01x"s,                     // a publish time's field 5
+    "\x6d\x01\x02\x03\x04"s,                  // field 13, fixed32
+    "\x69\x01\x02\x03\x04\x05\x06\x07\x08"s,  // field 13, fixed64
+    "\x73\x08\x01\x74"s,                      // group 14 holding a varint
+    "\x80\x01\x05"s,                          // field 16: a two-byte tag
+    "\x3a\x03\x80\x01\x05"s,                  // the same in a header
+    "\x42\x03\x80\x01\x05"s,                  // the same in a publish time
+};
+// Fields the general path rejects.
+const std::vector<std::string> kBadFields = {
+    "\x00\x01"s,          // field number 0
+    "\x6e\x00"s,          // wire type 6
+    "\x6c"s,              // end of group 13 outside a group
+    "\x3a\x02\x00\x01"s,  // field number 0 in a header
+};
+
+// `response`'s messages' bytes with their fields in a random order, some
+// repeated (the last wins, or they merge) and, now and then, unknown fields
+// of each kind (rarely a bad one) among them.
+std::vector<std::string> ShuffledBodies(const v1::SubscribeResponse& response,
+                                        std::mt19937& random) {
+  std::vector<std::string> bodies;
+  for (const v1::ReceivedMessage& m : response.messages().messages()) {
+    std::vector<std::string> chunks = FieldChunks(m);
+    if (!chunks.empty() && random() % 3 == 0)
+      chunks.push_back(chunks[random() % chunks.size()]);
+    for (unsigned i = random() % 3; i > 0; --i)
+      chunks.push_back(kUnknownFields[random() % kUnknownFields.size()]);
+    if (random() % 32 == 0) chunks.push_back(kBadFields[random() % kBadFields.size()]);
+    std::shuffle(chunks.begin(), chunks.end(), random);
+    std::string body;
+    for (const std::string& chunk : chunks) body += chunk;
+    bodies.push_back(std::move(body));
+  }
+  return bodies;
+}
+
+// A response of a batch of messages with these bytes and `response`'s runs.
+std::string Framed(const std::vector<std::string>& bodies,
+                   const v1::SubscribeResponse& response) {
+  std::string batch;
+  for (const std::string& body : bodies)
+    batch += "\x0a" + VarintBytes(body.size()) + body;
+  v1::MessageBatch runs;
+  *runs.mutable_runs() = response.messages().runs();
+  batch += runs.SerializeAsString();
+  return "\x12" + VarintBytes(batch.size()) + batch;
+}
+
+// The decoder with its fast path and without it read `pieces` alike: the
+// same content or the same error.
+void ExpectFastPathSameAsGeneral(const std::vector<std::string_view>& pieces,
+                                 const std::string& bytes) {
+  DecodedResponse fast, general;
+  const absl::Status fast_status = DecodeSubscribeResponse(pieces, &fast);
+  const absl::Status general_status = DecodeSubscribeResponseGenerally(pieces, &general);
+  ASSERT_EQ(fast_status, general_status)
+      << absl::BytesToHexString(bytes) << " in " << pieces.size() << " pieces, first "
+      << pieces[0].size();
+  if (!fast_status.ok()) return;
+  ASSERT_EQ(Rebuild(fast).SerializeAsString(), Rebuild(general).SerializeAsString())
+      << absl::BytesToHexString(bytes);
+  EXPECT_EQ(fast.receipts.bytes, general.receipts.bytes);
+  EXPECT_EQ(fast.receipts.ends, general.receipts.ends);
+  EXPECT_EQ(fast.spilled.size(), general.spilled.size());
+}
+
+// ... on `bytes` whole, in one piece, and cut at random into small pieces.
+void ExpectFastPathSameAsGeneral(const std::string& bytes, std::mt19937& random) {
+  ExpectFastPathSameAsGeneral({bytes}, bytes);
+  if (!bytes.empty()) ExpectFastPathSameAsGeneral(Cut(bytes, random, 64), bytes);
+}
+
+// ... on `bytes` split in two at every offset.
+void ExpectFastPathSameAsGeneralAtEverySplit(const std::string& bytes) {
+  const std::string_view all = bytes;
+  for (std::size_t k = 1; k < bytes.size(); ++k)
+    ExpectFastPathSameAsGeneral({all.substr(0, k), all.substr(k)}, bytes);
+}
+
+// The fast path against the general path on batches in ferryd's field order
+// and in shuffled orders with unknown fields, whole and in pieces; for some,
+// split at every offset, every truncation inside one message (its length and
+// the batch's re-encoded, so that its fields overrun its end while it lies
+// in one piece) and every single-byte change.
+TEST(SubscribeWire, TheFastPathReadsExactlyWhatTheGeneralPathReads) {
+  std::mt19937 random(3);
+  int batches = 0;
+  while (batches < 300) {
+    const v1::SubscribeResponse response = RandomResponse(random);
+    if (!response.has_messages()) continue;
+    ++batches;
+    ExpectFastPathSameAsGeneral(response.SerializeAsString(), random);
+    const std::vector<std::string> bodies = ShuffledBodies(response, random);
+    const std::string shuffled = Framed(bodies, response);
+    ExpectFastPathSameAsGeneral(shuffled, random);
+    if (batches > 30 || bodies.empty()) continue;
+    ExpectFastPathSameAsGeneralAtEverySplit(shuffled);
+    const std::size_t k = random() % bodies.size();
+    for (std::size_t n = 0; n < bodies[k].size(); ++n) {
+      std::vector<std::string> truncated = bodies;
+      truncated[k].resize(n);
+      ExpectFastPathSameAsGeneral(Framed(truncated, response), random);
+    }
+    for (std::size_t n = 0; n < shuffled.size(); ++n) {
+      std::string changed = shuffled;
+      changed[n] = static_cast<char>(random());
+      ExpectFastPathSameAsGeneral(changed, random);
+    }
+  }
+}
+
+// Piece ends at the places the fast path must leave to the general one or
+// take up again: a message's tag the last byte of a piece, its length prefix
+// split, a field's tag the last byte, a message ending exactly at a piece end.
+TEST(SubscribeWire, TheFastPathAndTheGeneralPathMeetAtPieceEnds) {
+  v1::SubscribeResponse response;
+  for (int i = 0; i < 2; ++i) {
+    v1::ReceivedMessage* m = response.mutable_messages()->add_messages();
+    m->set_receipt("r" + std::to_string(i));
+    m->set_topic("orders");
+    m->set_offset(7 + i);
+    m->set_value(std::string(200, 'v'));  // a two-byte message length
+    v1::Header* h = m->add_headers();
+    h->set_key("ferry.id");
+    h->set_value("id" + std::to_string(i));
+  }
+  const std::string bytes = response.SerializeAsString();
+  const std::size_t body = response.messages().messages(0).ByteSizeLong();
+  ASSERT_TRUE(body >= 128 && body < 16 * 1024);
+  std::size_t first = 1;  // past the batch's tag and length
+  while (static_cast<uint8_t>(bytes[first]) >= 0x80) ++first;
+  ++first;
+  ASSERT_EQ(static_cast<uint8_t>(bytes[first]), 0x0a);
+  const std::size_t first_end = first + 1 + 2 + body;
+  ASSERT_EQ(static_cast<uint8_t>(bytes[first_end]), 0x0a);
+  const std::string want = Expected(response).SerializeAsString();
+  const std::string_view all = bytes;
+  for (std::size_t k : {first + 1,         // message 0's tag ends the piece
+                        first + 2,         // its length prefix split
+                        first + 4,         // its first field's tag ends the piece
+                        first_end,         // message 0 ends with the piece
+                        first_end + 1,     // message 1's tag ends the piece
+                        first_end + 2}) {  // its length prefix split
+    const std::vector<std::string_view> pieces = {all.substr(0, k), all.substr(k)};
+    for (auto decode : {DecodeSubscribeResponse, DecodeSubscribeResponseGenerally}) {
+      DecodedResponse decoded;
+      ASSERT_TRUE(decode(pieces, &decoded).ok()) << k;
+      EXPECT_EQ(Rebuild(decoded).SerializeAsString(), want) << k;
+    }
+  }
+}
+
+// A first message of many empty headers and a long receipt, then one huge
+// value: the vectors reserved from the first message stay bounded each on
+// its own, not a multiple of the batch.
+TEST(SubscribeWire, ReservesBoundedRoomFromTheFirstMessage) {
+  v1::SubscribeResponse response;
+  v1::ReceivedMessage* first = response.mutable_messages()->add_messages();
+  first->set_receipt(std::string(16 * 1024, 'r'));
+  for (int i = 0; i < 8192; ++i) first->add_headers();
+  response.mutable_messages()->add_messages()->set_value(std::string(60 << 20, 'v'));
+  const std::string bytes = response.SerializeAsString();
+  DecodedResponse decoded;
+  const std::vector<std::string_view> pieces = {bytes};
+  ASSERT_TRUE(DecodeSubscribeResponse(pieces, &decoded).ok());
+  ASSERT_EQ(decoded.messages.size(), 2u);
+  EXPECT_EQ(decoded.headers.size(), 8192u);
+  EXPECT_LE(decoded.headers.capacity(), 16u * 1024);
+  EXPECT_LE(decoded.receipts.bytes.capacity(), 256u * 1024);
 }
 
 TEST(SubscribeWire, AMalformedResponseNamesTheFieldTheReasonAndTheByte) {
