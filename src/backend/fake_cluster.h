@@ -56,8 +56,9 @@ class FakeGroupMember final : public GroupMember {
 
   // Test side: events of the member thread.
   void Assign(const std::vector<AssignedPartition>& partitions);
-  // Assigns the partitions of options().start_offsets at those offsets, as a
-  // standalone member of a real backend starts them.
+  // Assigns the partitions of options().start_offsets at those offsets (of
+  // options().partitions only, when there are), as a standalone member of a
+  // real backend starts them.
   void AssignAtStartOffsets();
   // Takes `partitions` away (OnRevoked), as a rebalance does.
   void Revoke(const std::vector<TopicPartition>& partitions);

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -165,6 +166,12 @@ struct GroupMemberOptions {
   // of `topics` start at `start`. JoinGroup refuses them (InvalidArgument)
   // for a group member, whose committed offsets decide, or below 0.
   std::map<TopicPartition, int64_t> start_offsets = {};
+  // Standalone only: when not empty, the member owns just these partitions
+  // of `topics` (those that exist), not every one: a reader of a few
+  // partitions neither assigns nor queries the others, one of which may
+  // have no leader. JoinGroup refuses them (InvalidArgument) for a group
+  // member.
+  std::set<TopicPartition> partitions = {};
   // Kafka: a position outside the log (retention passed it) is reported
   // through OnError (kOutOfRange) and the partition is not read on, instead
   // of jumping to the end (librdkafka's default auto.offset.reset). For
@@ -179,9 +186,14 @@ struct GroupMemberOptions {
   int64_t max_prefetch_bytes = 0;
 };
 
-// InvalidArgument for start offsets no member can honour (see
-// GroupMemberOptions::start_offsets); every backend's JoinGroup checks this.
+// InvalidArgument for start offsets or chosen partitions no member can
+// honour (see GroupMemberOptions::start_offsets and ::partitions); every
+// backend's JoinGroup checks this.
 inline absl::Status CheckStartOffsets(const GroupMemberOptions& options) {
+  if (!options.partitions.empty() && !options.standalone) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "join group ", options.group, ": chosen partitions need a standalone member"));
+  }
   if (options.start_offsets.empty()) return absl::OkStatus();
   if (!options.standalone) {
     return absl::InvalidArgumentError(absl::StrCat(

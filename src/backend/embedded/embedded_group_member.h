@@ -78,6 +78,7 @@ class EmbeddedGroupMember final : public GroupMember, public Wakeable {
   const bool standalone_;
   const StartPosition start_;
   const std::map<TopicPartition, int64_t> start_offsets_;  // standalone only
+  const std::set<TopicPartition> chosen_partitions_;       // standalone only
   const bool fail_out_of_range_;
   const Limits limits_;
 

@@ -223,8 +223,29 @@ TEST_F(GroupMemberTest, AStandaloneMemberStartsAtItsStartOffsets) {
                                              "record t/0@3", "record t/0@4"));
 }
 
-// Start offsets bind only a standalone reader, and only at 0 or more;
-// before, a group member silently ignored them.
+// A reader of some partitions (a partition scan) owns only those: before,
+// it was assigned every partition of the topic, reading the others too.
+TEST_F(GroupMemberTest, AStandaloneMemberOfChosenPartitionsOwnsOnlyThose) {
+  ASSERT_TRUE(cluster_->CreateTopic("t", 2, 1, {}).ok());
+  Publish("t", 6);  // round-robin: 3 on each partition
+  Listener listener;
+  auto member = cluster_->JoinGroup({.group = "scan",
+                                     .topics = {"t"},
+                                     .start = {.kind = StartPosition::Kind::kEarliest},
+                                     .standalone = true,
+                                     .start_offsets = {{{"t", 1}, 1}},
+                                     .partitions = {{"t", 1}}},
+                                    &listener);
+  ASSERT_TRUE(member.ok()) << member.status();
+  ASSERT_TRUE(listener.WaitForRecords(2));
+  member->reset();
+  EXPECT_THAT(listener.Events(), ElementsAre("assigned t/1@1", "record t/1@1",
+                                             "record t/1@2", "revoked t/1"));
+}
+
+// Start offsets and chosen partitions bind only a standalone reader, and
+// start offsets only at 0 or more; before, a group member silently ignored
+// them.
 TEST_F(GroupMemberTest, JoinGroupRefusesStartOffsetsItCannotHonour) {
   ASSERT_TRUE(cluster_->CreateTopic("t", 1, 1, {}).ok());
   Listener listener;
@@ -237,6 +258,9 @@ TEST_F(GroupMemberTest, JoinGroupRefusesStartOffsetsItCannotHonour) {
                                        .start_offsets = {{{"t", 0}, -1}}},
                                       &listener);
   EXPECT_EQ(negative.status().code(), absl::StatusCode::kInvalidArgument);
+  auto chosen = cluster_->JoinGroup(
+      {.group = "g", .topics = {"t"}, .partitions = {{"t", 0}}}, &listener);
+  EXPECT_EQ(chosen.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(GroupMemberTest, NewRecordsArriveWithoutAPollingDelay) {

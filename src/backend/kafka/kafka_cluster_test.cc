@@ -51,9 +51,9 @@ std::vector<int32_t> PublishAll(KafkaCluster& cluster, std::vector<Record> recor
   return partitions;
 }
 
-// Start offsets bind only a standalone reader, and only at 0 or more; before,
-// a group member silently ignored them and a negative one meant librdkafka's
-// logical offsets (the end, stored offsets).
+// Start offsets and chosen partitions bind only a standalone reader, start
+// offsets only at 0 or more; before, a group member silently ignored them and
+// a negative one meant librdkafka's logical offsets (the end, stored offsets).
 TEST_F(KafkaClusterTest, JoinGroupRefusesStartOffsetsItCannotHonour) {
   ASSERT_TRUE(mock_->CreateTopic("t", 1).ok());
   std::unique_ptr<KafkaCluster> cluster = StartCluster({});
@@ -68,6 +68,9 @@ TEST_F(KafkaClusterTest, JoinGroupRefusesStartOffsetsItCannotHonour) {
                                       .start_offsets = {{{"t", 0}, -1}}},
                                      &listener);
   EXPECT_EQ(negative.status().code(), absl::StatusCode::kInvalidArgument);
+  auto chosen = cluster->JoinGroup(
+      {.group = "g", .topics = {"t"}, .partitions = {{"t", 0}}}, &listener);
+  EXPECT_EQ(chosen.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(KafkaClusterTest, KeylessRecordsOfOneGroupShareAPartitionAndKeysKeepTheirs) {
