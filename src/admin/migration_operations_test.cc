@@ -9,6 +9,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -30,6 +32,54 @@ using ::testing::Not;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
 
+// A CommittedCluster whose committed offsets, once slowed, answer only after
+// `delay` (a coordinator that does not answer within the admin timeout), or
+// DEADLINE_EXCEEDED at the caller's shorter bound; it counts commits asked.
+class SlowOffsetsCluster final : public CommittedCluster {
+ public:
+  using CommittedCluster::CommittedCluster;
+  void SlowDown(absl::Duration delay) {
+    absl::MutexLock lock(&mu_);
+    delay_ = delay;
+  }
+  int commits() const {
+    absl::MutexLock lock(&mu_);
+    return commits_;
+  }
+  absl::StatusOr<std::map<backend::TopicPartition, int64_t>> CommittedOffsets(
+      const std::string& group, const std::vector<std::string>& topics) override {
+    return CommittedOffsetsWithin(group, topics, absl::InfiniteDuration());
+  }
+  absl::StatusOr<std::map<backend::TopicPartition, int64_t>> CommittedOffsetsWithin(
+      const std::string& group, const std::vector<std::string>& topics,
+      absl::Duration timeout) override {
+    const absl::Duration delay = [this] {
+      absl::MutexLock lock(&mu_);
+      return delay_;
+    }();
+    absl::SleepFor(std::min(delay, timeout));
+    if (timeout < delay) {
+      return absl::DeadlineExceededError("committed offsets of group " + group + " on " +
+                                         name() + ": timed out");
+    }
+    return CommittedCluster::CommittedOffsets(group, topics);
+  }
+  absl::Status AlterCommittedOffsets(
+      const std::string& group,
+      const std::map<backend::TopicPartition, int64_t>& offsets) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++commits_;
+    }
+    return CommittedCluster::AlterCommittedOffsets(group, offsets);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Duration delay_ ABSL_GUARDED_BY(mu_);
+  int commits_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 class CaughtUpListener final : public control::ControlListener {
  public:
   void OnPaused(const std::string&, bool) override {}
@@ -41,7 +91,15 @@ class CaughtUpListener final : public control::ControlListener {
   void OnWriteHold(const std::string&, bool held, int64_t) override {
     absl::MutexLock lock(&mu_);
     (held ? held_at_ : released_at_) = absl::Now();
+    if (held && slowed_when_held_ != nullptr) slowed_when_held_->SlowDown(kSlowOffsets);
   }
+  // Committed offsets of `cluster` answer after kSlowOffsets from the write
+  // hold on (before it the early translation and its checks read them).
+  void SlowOffsetsWhenHeld(SlowOffsetsCluster* cluster) {
+    absl::MutexLock lock(&mu_);
+    slowed_when_held_ = cluster;
+  }
+  static constexpr absl::Duration kSlowOffsets = absl::Seconds(8);
   // How long the last write hold lasted as this node read it; nullopt while
   // none was held and released.
   std::optional<absl::Duration> LastHold() const {
@@ -55,6 +113,7 @@ class CaughtUpListener final : public control::ControlListener {
   mutable absl::Mutex mu_;
   std::optional<absl::Time> held_at_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Time> released_at_ ABSL_GUARDED_BY(mu_);
+  SlowOffsetsCluster* slowed_when_held_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 class MigrationOperationsTest : public ::testing::Test {
@@ -81,7 +140,7 @@ class MigrationOperationsTest : public ::testing::Test {
   std::unique_ptr<backend::embedded::EmbeddedCluster> store_;
   CaughtUpListener listener_;
   std::unique_ptr<control::ControlPlane> control_;
-  CommittedCluster source_{"a"};
+  SlowOffsetsCluster source_{"a"};
   CommittedCluster target_{"b"};
   routing::RouteTable routes_{std::make_shared<const routing::Router>(
       std::vector<config::RouteConfig>{
@@ -200,6 +259,27 @@ TEST_F(MigrationOperationsTest, ATranslationInsideTheWriteHoldEndsAtTheHoldsBoun
   ASSERT_TRUE(hold.has_value()) << "the hold was not released";
   // The bound (5 s), then the release; the attempt's 8 s would pass it.
   EXPECT_LT(*hold, absl::Seconds(7));
+}
+
+// Before, the attempt's offset requests inside the hold were bounded by the
+// admin timeout only: A's committed offsets answering after 8 s held writes
+// for 8 s, past the bound (5 s). Now they end at the bound too, with the
+// hold's error and the request's cause; nothing is committed on A.
+TEST_F(MigrationOperationsTest, AnOffsetRequestInsideTheWriteHoldEndsAtTheHoldsBound) {
+  listener_.SlowOffsetsWhenHeld(&source_);
+  absl::StatusOr<v1::Migration> rolled_back =
+      RollbackOfWrites(absl::Seconds(10), absl::Seconds(6));
+  EXPECT_EQ(rolled_back.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << rolled_back.status();
+  EXPECT_THAT(std::string(rolled_back.status().message()),
+              AllOf(HasSubstr("group g: translating its offsets back reached the write "
+                              "hold's bound (migration.max_write_hold 10s less 5s"),
+                    HasSubstr("committed offsets of group g on a: timed out"),
+                    HasSubstr("the write hold was released and the groups resumed")));
+  std::optional<absl::Duration> hold = listener_.LastHold();
+  ASSERT_TRUE(hold.has_value()) << "the hold was not released";
+  EXPECT_LT(*hold, absl::Seconds(7));
+  EXPECT_EQ(source_.commits(), 0);
 }
 
 // Before, a hold of 5 s or less (the key allows 1 s) had its bound (start +

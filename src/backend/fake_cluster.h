@@ -168,7 +168,7 @@ class FakeCluster : public Cluster {
 // Answers an offset translation's offset and metadata requests: one group,
 // "g", and every group asked about committed offset 5 in partition 0 of
 // each topic, which holds records [0, 5).
-class CommittedCluster final : public FakeCluster {
+class CommittedCluster : public FakeCluster {
  public:
   using FakeCluster::FakeCluster;
   absl::StatusOr<std::vector<std::string>> ListGroups() override {
