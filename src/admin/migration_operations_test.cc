@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -33,14 +34,21 @@ using ::testing::Not;
 constexpr absl::Duration kWait = absl::Seconds(30);
 
 // A CommittedCluster whose committed offsets, once slowed, answer only after
-// `delay` (a coordinator that does not answer within the admin timeout), or
-// DEADLINE_EXCEEDED at the caller's shorter bound; it counts commits asked.
+// `delay` (a coordinator that does not answer within the admin timeout).
+// Asked with a shorter bound, they fail 1 ms before it, as librdkafka's
+// calls do (milliseconds rounded down, a back-off given up early): with
+// DEADLINE_EXCEEDED, or UNAVAILABLE for a silent broker (its _TRANSPORT).
+// It counts commits asked.
 class SlowOffsetsCluster final : public CommittedCluster {
  public:
   using CommittedCluster::CommittedCluster;
   void SlowDown(absl::Duration delay) {
     absl::MutexLock lock(&mu_);
     delay_ = delay;
+  }
+  void FailCutRequestsWith(absl::StatusCode code) {
+    absl::MutexLock lock(&mu_);
+    cut_code_ = code;
   }
   int commits() const {
     absl::MutexLock lock(&mu_);
@@ -53,15 +61,22 @@ class SlowOffsetsCluster final : public CommittedCluster {
   absl::StatusOr<std::map<backend::TopicPartition, int64_t>> CommittedOffsetsWithin(
       const std::string& group, const std::vector<std::string>& topics,
       absl::Duration timeout) override {
-    const absl::Duration delay = [this] {
+    absl::Duration delay;
+    absl::StatusCode cut_code;
+    {
       absl::MutexLock lock(&mu_);
-      return delay_;
-    }();
-    absl::SleepFor(std::min(delay, timeout));
-    if (timeout < delay) {
-      return absl::DeadlineExceededError("committed offsets of group " + group + " on " +
-                                         name() + ": timed out");
+      delay = delay_;
+      cut_code = cut_code_;
     }
+    if (timeout < delay) {
+      absl::SleepFor(timeout - absl::Milliseconds(1));
+      return absl::Status(
+          cut_code,
+          "committed offsets of group " + group + " on " + name() + ": " +
+              (cut_code == absl::StatusCode::kUnavailable ? "broker transport failure"
+                                                          : "timed out"));
+    }
+    absl::SleepFor(delay);
     return CommittedCluster::CommittedOffsets(group, topics);
   }
   absl::Status AlterCommittedOffsets(
@@ -77,6 +92,7 @@ class SlowOffsetsCluster final : public CommittedCluster {
  private:
   mutable absl::Mutex mu_;
   absl::Duration delay_ ABSL_GUARDED_BY(mu_);
+  absl::StatusCode cut_code_ ABSL_GUARDED_BY(mu_) = absl::StatusCode::kDeadlineExceeded;
   int commits_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -99,7 +115,7 @@ class CaughtUpListener final : public control::ControlListener {
     absl::MutexLock lock(&mu_);
     slowed_when_held_ = cluster;
   }
-  static constexpr absl::Duration kSlowOffsets = absl::Seconds(8);
+  static constexpr absl::Duration kSlowOffsets = absl::Seconds(4);
   // How long the last write hold lasted as this node read it; nullopt while
   // none was held and released.
   std::optional<absl::Duration> LastHold() const {
@@ -262,25 +278,45 @@ TEST_F(MigrationOperationsTest, ATranslationInsideTheWriteHoldEndsAtTheHoldsBoun
 }
 
 // Before, the attempt's offset requests inside the hold were bounded by the
-// admin timeout only: A's committed offsets answering after 8 s held writes
-// for 8 s, past the bound (5 s). Now they end at the bound too, with the
-// hold's error and the request's cause; nothing is committed on A.
-TEST_F(MigrationOperationsTest, AnOffsetRequestInsideTheWriteHoldEndsAtTheHoldsBound) {
+// admin timeout only: A's committed offsets answering after 4 s held writes
+// for 4 s, past the bound (2 s: a 4 s hold less half of it). Now they end at
+// the bound too, with the hold's error and the request's cause; nothing is
+// committed on A. The request fails 1 ms before the bound (as librdkafka's
+// do), and as DEADLINE_EXCEEDED or UNAVAILABLE: both are the hold's error,
+// which before needed DEADLINE_EXCEEDED at or after the bound.
+class OffsetRequestInsideTheWriteHoldTest
+    : public MigrationOperationsTest,
+      public ::testing::WithParamInterface<std::pair<absl::StatusCode, const char*>> {};
+
+TEST_P(OffsetRequestInsideTheWriteHoldTest, EndsAtTheHoldsBoundWithItsError) {
+  const auto& [code, cause] = GetParam();
+  source_.FailCutRequestsWith(code);
   listener_.SlowOffsetsWhenHeld(&source_);
   absl::StatusOr<v1::Migration> rolled_back =
-      RollbackOfWrites(absl::Seconds(10), absl::Seconds(6));
+      RollbackOfWrites(absl::Seconds(4), absl::Seconds(3));
   EXPECT_EQ(rolled_back.status().code(), absl::StatusCode::kDeadlineExceeded)
       << rolled_back.status();
   EXPECT_THAT(std::string(rolled_back.status().message()),
               AllOf(HasSubstr("group g: translating its offsets back reached the write "
-                              "hold's bound (migration.max_write_hold 10s less 5s"),
-                    HasSubstr("committed offsets of group g on a: timed out"),
+                              "hold's bound (migration.max_write_hold 4s less 2s"),
+                    HasSubstr(std::string("committed offsets of group g on a: ") + cause),
                     HasSubstr("the write hold was released and the groups resumed")));
   std::optional<absl::Duration> hold = listener_.LastHold();
   ASSERT_TRUE(hold.has_value()) << "the hold was not released";
-  EXPECT_LT(*hold, absl::Seconds(7));
+  EXPECT_LT(*hold, absl::Seconds(3));
   EXPECT_EQ(source_.commits(), 0);
 }
+
+INSTANTIATE_TEST_SUITE_P(Causes, OffsetRequestInsideTheWriteHoldTest,
+                         ::testing::Values(std::pair(absl::StatusCode::kDeadlineExceeded,
+                                                     "timed out"),
+                                           std::pair(absl::StatusCode::kUnavailable,
+                                                     "broker transport failure")),
+                         [](const auto& info) {
+                           return info.param.first == absl::StatusCode::kUnavailable
+                                      ? "Unavailable"
+                                      : "DeadlineExceeded";
+                         });
 
 // Before, a hold of 5 s or less (the key allows 1 s) had its bound (start +
 // hold - 5 s) already past: no translation was ever tried. Now the margin
