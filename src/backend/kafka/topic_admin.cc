@@ -43,13 +43,6 @@ using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
 using NewTopicPtr = std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter>;
 using DeleteTopicPtr = std::unique_ptr<rd_kafka_DeleteTopic_t, DeleteTopicDeleter>;
 
-// Milliseconds left until `deadline`, as the int librdkafka takes; at least 1
-// because 0 means "do not wait" (or "no timeout") to some of its calls.
-int MillisUntil(absl::Time deadline) {
-  const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-  return static_cast<int>(std::clamp<int64_t>(ms, 1, std::numeric_limits<int>::max()));
-}
-
 // KafkaStatus, plus the broker's or librdkafka's own explanation when it
 // says more than the code's description, e.g. INVALID_REPLICATION_FACTOR's
 // "Unable to replicate the partition 3 time(s): ... only 1 broker(s) are
@@ -213,6 +206,30 @@ absl::StatusOr<std::vector<int64_t>> ListOffsets(
 }
 
 }  // namespace
+
+int MillisUntil(absl::Time deadline) {
+  const int64_t ms = absl::ToInt64Milliseconds(
+      absl::Ceil(deadline - absl::Now(), absl::Milliseconds(1)));
+  return static_cast<int>(std::clamp<int64_t>(ms, 1, std::numeric_limits<int>::max()));
+}
+
+absl::StatusOr<int> PartitionCount(rd_kafka_t* handle, const std::string& topic,
+                                   absl::Time deadline) {
+  if (absl::Status valid = ValidateTopicName(topic); !valid.ok()) return valid;
+  const std::string context = fmt::format("partitions of topic {}", topic);
+  absl::StatusOr<MetadataPtr> metadata =
+      FetchTopicMetadata(handle, topic, deadline, context);
+  if (!metadata.ok()) return metadata.status();
+  const rd_kafka_metadata_topic_t* found = FindTopic(**metadata, topic);
+  if (found == nullptr) {
+    return KafkaStatus(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, context);
+  }
+  // As DescribeTopic: a topic-level error without partitions is the answer.
+  if (found->err != RD_KAFKA_RESP_ERR_NO_ERROR && found->partition_cnt == 0) {
+    return KafkaStatus(found->err, context);
+  }
+  return found->partition_cnt;
+}
 
 absl::Status AwaitMetadata(
     rd_kafka_t* handle, const std::string& topic, absl::Time deadline,
