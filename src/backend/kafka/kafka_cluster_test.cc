@@ -71,6 +71,21 @@ TEST_F(KafkaClusterTest, JoinGroupRefusesStartOffsetsItCannotHonour) {
   auto chosen = cluster->JoinGroup(
       {.group = "g", .topics = {"t"}, .partitions = {{"t", 0}}}, &listener);
   EXPECT_EQ(chosen.status().code(), absl::StatusCode::kInvalidArgument);
+  // Chosen partitions of an unsubscribed topic or below 0, and start offsets
+  // outside chosen partitions, would be silently not read.
+  const std::vector<GroupMemberOptions> unreadable = {
+      {.group = "g", .topics = {"t"}, .standalone = true, .partitions = {{"u", 0}}},
+      {.group = "g", .topics = {"t"}, .standalone = true, .partitions = {{"t", -1}}},
+      {.group = "g",
+       .topics = {"t"},
+       .standalone = true,
+       .start_offsets = {{{"t", 1}, 0}},
+       .partitions = {{"t", 0}}}};
+  for (const GroupMemberOptions& options : unreadable) {
+    auto refused = cluster->JoinGroup(options, &listener);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument)
+        << refused.status();
+  }
 }
 
 TEST_F(KafkaClusterTest, KeylessRecordsOfOneGroupShareAPartitionAndKeysKeepTheirs) {
