@@ -5,9 +5,7 @@
 //   until a restart: ferryd fails the affected messages retryably, creates a
 //   new producer and publishes again;
 // - shutdown does not wait for the publish timeout of records a down broker
-//   holds: once the drain grace is over they fail;
-// - nor for a start in progress that would make its next call during the
-//   grace (the control plane's, describing its topic).
+//   holds: once the drain grace is over they fail.
 #include <fmt/format.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -168,51 +166,6 @@ TEST(ProducerRecoveryTest, ShutdownFailsPublishesWaitingForADownBrokerAfterTheGr
   EXPECT_LT(took, absl::Seconds(10)) << (*node)->Log();
   ASSERT_EQ(waiting.wait_for(std::chrono::seconds(5)), std::future_status::ready);
   EXPECT_NE(waiting.get().code(), 0) << "a publish to a down broker was answered OK";
-}
-
-// The control plane's start describes its topic within the probe timeout
-// (15 s); the broker answers each ListOffsets after 8 s, so the description
-// (low, then high watermarks) fails after 15 s, and the start tries again
-// 2 s later. SIGTERM in that pause, while an idle publish stream keeps gRPC
-// draining for the whole grace. Server::Shutdown cuts the start when
-// draining begins: the node exits after the grace. Before (the start told to
-// stop only after the grace), the start began its next description during
-// the grace and the node waited for it (about 12 s past the grace).
-TEST(ProducerRecoveryTest, ShutdownCutsAStartThatWouldCallAgainDuringTheGrace) {
-  auto mock = MockKafkaCluster::Start(1);
-  ASSERT_TRUE(mock.ok()) << mock.status();
-  ASSERT_TRUE((*mock)->CreateTopic("__ferry_control", 1).ok());
-  (*mock)->StallRequests(1, testing::kListOffsetsApiKey, 100, absl::Seconds(8));
-  constexpr absl::Duration kGrace = absl::Seconds(5);
-  auto node = FerrydProcess::Start(fmt::format(
-      "clusters:\n  main: {{ type: kafka, bootstrap: \"{}\" }}\n"
-      // The mock serves no CreateTopics: the control topic is the one made above.
-      "control: {{ topic: __ferry_control }}\n"
-      "cluster_probe: {{ interval: 1s, timeout: 15s }}\nshutdown:\n  grace: 5s\n",
-      (*mock)->bootstrap()));
-  ASSERT_TRUE(node.ok()) << node.status();
-  auto stub = v1::Publisher::NewStub(
-      grpc::CreateChannel((*node)->grpc_address(), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext stream_context;
-  auto stream = stub->PublishStream(&stream_context);
-  // The first description failed: the start waits 2 s before its next call.
-  ASSERT_TRUE(AskUntil(absl::Seconds(60), absl::Milliseconds(50), [&] {
-    return (*node)->Log().find("(retrying)") != std::string::npos;
-  })) << (*node)->Log();
-
-  const absl::Time term = absl::Now();
-  (*node)->process().Signal(SIGTERM);
-  absl::StatusOr<int> exit = (*node)->process().Wait(absl::Seconds(60));
-  const absl::Duration took = absl::Now() - term;
-  stream_context.TryCancel();
-  stream->Finish();
-  ASSERT_TRUE(exit.ok()) << exit.status() << "\n" << (*node)->Log();
-  std::printf("[ measured ] ferryd exited %s after SIGTERM (grace 5s)\n",
-              absl::FormatDuration(took).c_str());
-  EXPECT_EQ(*exit, 0) << (*node)->Log();
-  EXPECT_GE(took, kGrace - absl::Milliseconds(500)) << "gRPC did not drain the grace";
-  // The grace, then closing; not another description of 15 s.
-  EXPECT_LT(took, kGrace + absl::Seconds(5)) << (*node)->Log();
 }
 
 }  // namespace
