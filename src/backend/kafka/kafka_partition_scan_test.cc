@@ -2,10 +2,11 @@
 // reader assigns only the scanned partitions.
 #include <gtest/gtest.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/mutex.h"
 #include "backend/kafka/kafka_cluster.h"
 #include "backend/partition_scan.h"
 #include "testing/mock_cluster.h"
@@ -41,15 +42,28 @@ TEST(KafkaPartitionScanTest, AnUnscannedPartitionWithoutALeaderDoesNotHoldTheSca
       {}, factory);
   ASSERT_TRUE(cluster.ok()) << cluster.status();
 
-  absl::BlockingCounter published(3);
+  // Shared with the callbacks, which may outlive a failed wait.
+  struct Published {
+    absl::Mutex mu;
+    int count ABSL_GUARDED_BY(mu) = 0;
+  };
+  auto published = std::make_shared<Published>();
   for (const char* value : {"a", "b", "c"}) {
     (*cluster)->Publish({.topic = "t", .value = value, .partition = 0},
-                        [&published](PublishOutcome outcome) {
+                        [published](PublishOutcome outcome) {
                           EXPECT_TRUE(outcome.status.ok()) << outcome.status;
-                          published.DecrementCount();
+                          absl::MutexLock lock(&published->mu);
+                          ++published->count;
                         });
   }
-  published.Wait();
+  {
+    absl::MutexLock lock(&published->mu);
+    const auto all = [&published]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(published->mu) {
+      return published->count == 3;
+    };
+    ASSERT_TRUE(published->mu.AwaitWithTimeout(absl::Condition(&all), absl::Seconds(30)))
+        << published->count << " of 3 publishes answered";
+  }
   ASSERT_EQ(rd_kafka_mock_partition_set_leader((*mock)->raw(), "t", 1, -1),
             RD_KAFKA_RESP_ERR_NO_ERROR);
 
