@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "backend/embedded/embedded_cluster.h"
+#include "backend/refused_member_options.h"
 #include "testing/test_dir.h"
 
 namespace ferry::backend::embedded {
@@ -249,32 +250,10 @@ TEST_F(GroupMemberTest, AStandaloneMemberOfChosenPartitionsOwnsOnlyThose) {
 TEST_F(GroupMemberTest, JoinGroupRefusesStartOffsetsItCannotHonour) {
   ASSERT_TRUE(cluster_->CreateTopic("t", 1, 1, {}).ok());
   Listener listener;
-  auto grouped = cluster_->JoinGroup(
-      {.group = "g", .topics = {"t"}, .start_offsets = {{{"t", 0}, 3}}}, &listener);
-  EXPECT_EQ(grouped.status().code(), absl::StatusCode::kInvalidArgument);
-  auto negative = cluster_->JoinGroup({.group = "g",
-                                       .topics = {"t"},
-                                       .standalone = true,
-                                       .start_offsets = {{{"t", 0}, -1}}},
-                                      &listener);
-  EXPECT_EQ(negative.status().code(), absl::StatusCode::kInvalidArgument);
-  auto chosen = cluster_->JoinGroup(
-      {.group = "g", .topics = {"t"}, .partitions = {{"t", 0}}}, &listener);
-  EXPECT_EQ(chosen.status().code(), absl::StatusCode::kInvalidArgument);
-  // Chosen partitions of an unsubscribed topic or below 0, and start offsets
-  // outside chosen partitions, would be silently not read.
-  const std::vector<GroupMemberOptions> unreadable = {
-      {.group = "g", .topics = {"t"}, .standalone = true, .partitions = {{"u", 0}}},
-      {.group = "g", .topics = {"t"}, .standalone = true, .partitions = {{"t", -1}}},
-      {.group = "g",
-       .topics = {"t"},
-       .standalone = true,
-       .start_offsets = {{{"t", 1}, 0}},
-       .partitions = {{"t", 0}}}};
-  for (const GroupMemberOptions& options : unreadable) {
+  for (const GroupMemberOptions& options : RefusedMemberOptions()) {
     auto refused = cluster_->JoinGroup(options, &listener);
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument)
-        << refused.status();
+        << options.group << ": " << refused.status();
   }
 }
 

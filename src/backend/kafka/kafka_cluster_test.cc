@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/blocking_counter.h"
 #include "backend/idle_listener.h"
+#include "backend/refused_member_options.h"
 #include "testing/mock_cluster.h"
 
 namespace ferry::backend::kafka {
@@ -59,32 +60,10 @@ TEST_F(KafkaClusterTest, JoinGroupRefusesStartOffsetsItCannotHonour) {
   std::unique_ptr<KafkaCluster> cluster = StartCluster({});
   ASSERT_NE(cluster, nullptr);
   IdleListener listener;
-  auto grouped = cluster->JoinGroup(
-      {.group = "g", .topics = {"t"}, .start_offsets = {{{"t", 0}, 3}}}, &listener);
-  EXPECT_EQ(grouped.status().code(), absl::StatusCode::kInvalidArgument);
-  auto negative = cluster->JoinGroup({.group = "g",
-                                      .topics = {"t"},
-                                      .standalone = true,
-                                      .start_offsets = {{{"t", 0}, -1}}},
-                                     &listener);
-  EXPECT_EQ(negative.status().code(), absl::StatusCode::kInvalidArgument);
-  auto chosen = cluster->JoinGroup(
-      {.group = "g", .topics = {"t"}, .partitions = {{"t", 0}}}, &listener);
-  EXPECT_EQ(chosen.status().code(), absl::StatusCode::kInvalidArgument);
-  // Chosen partitions of an unsubscribed topic or below 0, and start offsets
-  // outside chosen partitions, would be silently not read.
-  const std::vector<GroupMemberOptions> unreadable = {
-      {.group = "g", .topics = {"t"}, .standalone = true, .partitions = {{"u", 0}}},
-      {.group = "g", .topics = {"t"}, .standalone = true, .partitions = {{"t", -1}}},
-      {.group = "g",
-       .topics = {"t"},
-       .standalone = true,
-       .start_offsets = {{{"t", 1}, 0}},
-       .partitions = {{"t", 0}}}};
-  for (const GroupMemberOptions& options : unreadable) {
+  for (const GroupMemberOptions& options : RefusedMemberOptions()) {
     auto refused = cluster->JoinGroup(options, &listener);
     EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument)
-        << refused.status();
+        << options.group << ": " << refused.status();
   }
 }
 

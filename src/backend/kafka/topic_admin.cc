@@ -107,6 +107,29 @@ const rd_kafka_metadata_topic_t* FindTopic(const rd_kafka_metadata_t& metadata,
   return nullptr;
 }
 
+// `topic`'s entry in its metadata, fetched into `metadata` (which the entry
+// lives in). NOT_FOUND for an unknown topic. A topic-level error with
+// partitions (e.g. LEADER_NOT_AVAILABLE while a leader is elected) still
+// describes the topic; without any, it is the answer.
+absl::StatusOr<const rd_kafka_metadata_topic_t*> FetchTopicEntry(rd_kafka_t* handle,
+                                                                 const std::string& topic,
+                                                                 absl::Time deadline,
+                                                                 std::string_view context,
+                                                                 MetadataPtr& metadata) {
+  absl::StatusOr<MetadataPtr> fetched =
+      FetchTopicMetadata(handle, topic, deadline, context);
+  if (!fetched.ok()) return fetched.status();
+  metadata = *std::move(fetched);
+  const rd_kafka_metadata_topic_t* found = FindTopic(*metadata, topic);
+  if (found == nullptr) {
+    return KafkaStatus(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, context);
+  }
+  if (found->err != RD_KAFKA_RESP_ERR_NO_ERROR && found->partition_cnt == 0) {
+    return KafkaStatus(found->err, context);
+  }
+  return found;
+}
+
 // Submits one admin request (through `submit`, which calls e.g.
 // rd_kafka_CreateTopics with the options and queue it is given) and waits
 // for its result event until `deadline`. The request timeout makes librdkafka
@@ -216,19 +239,11 @@ int MillisUntil(absl::Time deadline) {
 absl::StatusOr<int> PartitionCount(rd_kafka_t* handle, const std::string& topic,
                                    absl::Time deadline) {
   if (absl::Status valid = ValidateTopicName(topic); !valid.ok()) return valid;
-  const std::string context = fmt::format("partitions of topic {}", topic);
-  absl::StatusOr<MetadataPtr> metadata =
-      FetchTopicMetadata(handle, topic, deadline, context);
-  if (!metadata.ok()) return metadata.status();
-  const rd_kafka_metadata_topic_t* found = FindTopic(**metadata, topic);
-  if (found == nullptr) {
-    return KafkaStatus(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, context);
-  }
-  // As DescribeTopic: a topic-level error without partitions is the answer.
-  if (found->err != RD_KAFKA_RESP_ERR_NO_ERROR && found->partition_cnt == 0) {
-    return KafkaStatus(found->err, context);
-  }
-  return found->partition_cnt;
+  MetadataPtr metadata;
+  absl::StatusOr<const rd_kafka_metadata_topic_t*> found = FetchTopicEntry(
+      handle, topic, deadline, fmt::format("partitions of topic {}", topic), metadata);
+  if (!found.ok()) return found.status();
+  return (*found)->partition_cnt;
 }
 
 absl::Status AwaitMetadata(
@@ -274,19 +289,11 @@ absl::StatusOr<TopicInfo> DescribeTopic(rd_kafka_t* handle, const std::string& t
   TopicInfo info;
   info.name = topic;
   {
-    absl::StatusOr<MetadataPtr> metadata =
-        FetchTopicMetadata(handle, topic, deadline, context);
-    if (!metadata.ok()) return metadata.status();
-    const rd_kafka_metadata_topic_t* found = FindTopic(**metadata, topic);
-    if (found == nullptr) {
-      return KafkaStatus(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, context);
-    }
-    // A topic-level error with partitions (e.g. LEADER_NOT_AVAILABLE while a
-    // leader is elected) still describes the topic; without any, it is the
-    // answer.
-    if (found->err != RD_KAFKA_RESP_ERR_NO_ERROR && found->partition_cnt == 0) {
-      return KafkaStatus(found->err, context);
-    }
+    MetadataPtr metadata;
+    absl::StatusOr<const rd_kafka_metadata_topic_t*> entry =
+        FetchTopicEntry(handle, topic, deadline, context, metadata);
+    if (!entry.ok()) return entry.status();
+    const rd_kafka_metadata_topic_t* found = *entry;
     for (int i = 0; i < found->partition_cnt; ++i) {
       const rd_kafka_metadata_partition_t& p = found->partitions[i];
       PartitionInfo& out = info.partitions.emplace_back();
