@@ -788,10 +788,16 @@ absl::Status MigrationOperations::MoveOffsetsBack(const control::MigrationState&
     while (true) {
       absl::StatusOr<std::vector<mirror::ReturnPosition>> positions =
           absl::DeadlineExceededError("no time left to read");
+      // Whether the last attempt ended at the hold's bound rather than its
+      // own timeout: its calls then return at or slightly before the bound
+      // (librdkafka rounds down, gives up a back-off early, and reports a
+      // silent broker as UNAVAILABLE), so the clock cannot tell.
+      bool bounded_by_hold = false;
       auto translate = [&] {
         // A write hold ends at its bound, not after an attempt's reads. The
         // bound passing in a back-off leaves the last attempt's cause.
         const absl::Duration left = hold_bound - absl::Now();
+        bounded_by_hold = left <= options_.translate_timeout;
         if (left > absl::ZeroDuration()) {
           positions = mirror::TranslateBack(
               ForwardSpec(state), group, *clusters_.at(state.from),
@@ -803,10 +809,12 @@ absl::Status MigrationOperations::MoveOffsetsBack(const control::MigrationState&
       if (absl::Status s = backend::RetryRefusedScans(
               give_up, [this] { return Stopping(); }, translate);
           !s.ok()) {
-        // Out of time (the attempt's reads, or refused until the bound).
-        if ((s.code() == absl::StatusCode::kDeadlineExceeded ||
-             backend::IsScanRefused(s)) &&
-            absl::Now() >= hold_bound) {
+        // Out of time (an attempt cut by the bound, or refused until it).
+        const bool refused = backend::IsScanRefused(s);
+        const bool cut = bounded_by_hold && !refused &&
+                         (s.code() == absl::StatusCode::kDeadlineExceeded ||
+                          s.code() == absl::StatusCode::kUnavailable);
+        if (cut || (refused && absl::Now() >= hold_bound)) {
           return absl::DeadlineExceededError(fmt::format(
               "group {}: translating its offsets back reached the write hold's bound "
               "(migration.max_write_hold {} less {} to release it), last: {}; {}",

@@ -57,9 +57,9 @@ class MigrationOperations {
     // The nodes' migration.max_write_hold: work inside a write hold ends
     // before the nodes release it themselves.
     absl::Duration max_write_hold = absl::Seconds(30);
-    // Longest one offset translation attempt reads (its partition scans'
-    // deadline); inside a write hold, at most what is left of the hold (its
-    // admin calls are bounded by the admin timeout, not by this).
+    // Longest one offset translation attempt takes (its offset and metadata
+    // requests and its partition scans); inside a write hold, at most what
+    // is left of the hold.
     absl::Duration translate_timeout = absl::Seconds(30);
     // True once the node stops: waits inside a stage end (CANCELLED).
     std::function<bool()> stopping = {};
@@ -138,10 +138,10 @@ class MigrationOperations {
   // Retries, and each attempt's reads, end by `hold_bound` (inside a write
   // hold: its start + max_write_hold less the time to release it, min(5 s,
   // half the hold); InfiniteFuture outside one), DEADLINE_EXCEEDED saying
-  // so, with the last attempt's cause. An attempt's admin calls (committed
-  // offsets, describing the topic) are bounded by the admin timeout only,
-  // not by `hold_bound`. A failure's status ends with `then` (what to do,
-  // the groups' state).
+  // so, with the last attempt's cause; an attempt's offset and metadata
+  // requests end there too. The commit on A after a translation is bounded
+  // by the admin timeout only (a write cut short could still land). A
+  // failure's status ends with `then` (what to do, the groups' state).
   absl::Status MoveOffsetsBack(const control::MigrationState& state, bool copied_back,
                                const EarlierReturns& earlier, absl::Time hold_bound,
                                std::string_view then, Steps& steps);

@@ -9,8 +9,11 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/synchronization/notification.h"
@@ -30,6 +33,69 @@ using ::testing::Not;
 
 constexpr absl::Duration kWait = absl::Seconds(30);
 
+// A CommittedCluster whose committed offsets, once slowed, answer only after
+// `delay` (a coordinator that does not answer within the admin timeout).
+// Asked with a shorter bound, they fail 1 ms before it, as librdkafka's
+// calls do (milliseconds rounded down, a back-off given up early): with
+// DEADLINE_EXCEEDED, or UNAVAILABLE for a silent broker (its _TRANSPORT).
+// It counts commits asked.
+class SlowOffsetsCluster final : public CommittedCluster {
+ public:
+  using CommittedCluster::CommittedCluster;
+  void SlowDown(absl::Duration delay) {
+    absl::MutexLock lock(&mu_);
+    delay_ = delay;
+  }
+  void FailCutRequestsWith(absl::StatusCode code) {
+    absl::MutexLock lock(&mu_);
+    cut_code_ = code;
+  }
+  int commits() const {
+    absl::MutexLock lock(&mu_);
+    return commits_;
+  }
+  absl::StatusOr<std::map<backend::TopicPartition, int64_t>> CommittedOffsets(
+      const std::string& group, const std::vector<std::string>& topics) override {
+    return CommittedOffsetsWithin(group, topics, absl::InfiniteDuration());
+  }
+  absl::StatusOr<std::map<backend::TopicPartition, int64_t>> CommittedOffsetsWithin(
+      const std::string& group, const std::vector<std::string>& topics,
+      absl::Duration timeout) override {
+    absl::Duration delay;
+    absl::StatusCode cut_code;
+    {
+      absl::MutexLock lock(&mu_);
+      delay = delay_;
+      cut_code = cut_code_;
+    }
+    if (timeout < delay) {
+      absl::SleepFor(timeout - absl::Milliseconds(1));
+      return absl::Status(
+          cut_code,
+          "committed offsets of group " + group + " on " + name() + ": " +
+              (cut_code == absl::StatusCode::kUnavailable ? "broker transport failure"
+                                                          : "timed out"));
+    }
+    absl::SleepFor(delay);
+    return CommittedCluster::CommittedOffsets(group, topics);
+  }
+  absl::Status AlterCommittedOffsets(
+      const std::string& group,
+      const std::map<backend::TopicPartition, int64_t>& offsets) override {
+    {
+      absl::MutexLock lock(&mu_);
+      ++commits_;
+    }
+    return CommittedCluster::AlterCommittedOffsets(group, offsets);
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::Duration delay_ ABSL_GUARDED_BY(mu_);
+  absl::StatusCode cut_code_ ABSL_GUARDED_BY(mu_) = absl::StatusCode::kDeadlineExceeded;
+  int commits_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 class CaughtUpListener final : public control::ControlListener {
  public:
   void OnPaused(const std::string&, bool) override {}
@@ -41,7 +107,15 @@ class CaughtUpListener final : public control::ControlListener {
   void OnWriteHold(const std::string&, bool held, int64_t) override {
     absl::MutexLock lock(&mu_);
     (held ? held_at_ : released_at_) = absl::Now();
+    if (held && slowed_when_held_ != nullptr) slowed_when_held_->SlowDown(kSlowOffsets);
   }
+  // Committed offsets of `cluster` answer after kSlowOffsets from the write
+  // hold on (before it the early translation and its checks read them).
+  void SlowOffsetsWhenHeld(SlowOffsetsCluster* cluster) {
+    absl::MutexLock lock(&mu_);
+    slowed_when_held_ = cluster;
+  }
+  static constexpr absl::Duration kSlowOffsets = absl::Seconds(4);
   // How long the last write hold lasted as this node read it; nullopt while
   // none was held and released.
   std::optional<absl::Duration> LastHold() const {
@@ -55,6 +129,7 @@ class CaughtUpListener final : public control::ControlListener {
   mutable absl::Mutex mu_;
   std::optional<absl::Time> held_at_ ABSL_GUARDED_BY(mu_);
   std::optional<absl::Time> released_at_ ABSL_GUARDED_BY(mu_);
+  SlowOffsetsCluster* slowed_when_held_ ABSL_GUARDED_BY(mu_) = nullptr;
 };
 
 class MigrationOperationsTest : public ::testing::Test {
@@ -81,7 +156,7 @@ class MigrationOperationsTest : public ::testing::Test {
   std::unique_ptr<backend::embedded::EmbeddedCluster> store_;
   CaughtUpListener listener_;
   std::unique_ptr<control::ControlPlane> control_;
-  CommittedCluster source_{"a"};
+  SlowOffsetsCluster source_{"a"};
   CommittedCluster target_{"b"};
   routing::RouteTable routes_{std::make_shared<const routing::Router>(
       std::vector<config::RouteConfig>{
@@ -201,6 +276,47 @@ TEST_F(MigrationOperationsTest, ATranslationInsideTheWriteHoldEndsAtTheHoldsBoun
   // The bound (5 s), then the release; the attempt's 8 s would pass it.
   EXPECT_LT(*hold, absl::Seconds(7));
 }
+
+// Before, the attempt's offset requests inside the hold were bounded by the
+// admin timeout only: A's committed offsets answering after 4 s held writes
+// for 4 s, past the bound (2 s: a 4 s hold less half of it). Now they end at
+// the bound too, with the hold's error and the request's cause; nothing is
+// committed on A. The request fails 1 ms before the bound (as librdkafka's
+// do), and as DEADLINE_EXCEEDED or UNAVAILABLE: both are the hold's error,
+// which before needed DEADLINE_EXCEEDED at or after the bound.
+class OffsetRequestInsideTheWriteHoldTest
+    : public MigrationOperationsTest,
+      public ::testing::WithParamInterface<std::pair<absl::StatusCode, const char*>> {};
+
+TEST_P(OffsetRequestInsideTheWriteHoldTest, EndsAtTheHoldsBoundWithItsError) {
+  const auto& [code, cause] = GetParam();
+  source_.FailCutRequestsWith(code);
+  listener_.SlowOffsetsWhenHeld(&source_);
+  absl::StatusOr<v1::Migration> rolled_back =
+      RollbackOfWrites(absl::Seconds(4), absl::Seconds(3));
+  EXPECT_EQ(rolled_back.status().code(), absl::StatusCode::kDeadlineExceeded)
+      << rolled_back.status();
+  EXPECT_THAT(std::string(rolled_back.status().message()),
+              AllOf(HasSubstr("group g: translating its offsets back reached the write "
+                              "hold's bound (migration.max_write_hold 4s less 2s"),
+                    HasSubstr(std::string("committed offsets of group g on a: ") + cause),
+                    HasSubstr("the write hold was released and the groups resumed")));
+  std::optional<absl::Duration> hold = listener_.LastHold();
+  ASSERT_TRUE(hold.has_value()) << "the hold was not released";
+  EXPECT_LT(*hold, absl::Seconds(3));
+  EXPECT_EQ(source_.commits(), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Causes, OffsetRequestInsideTheWriteHoldTest,
+                         ::testing::Values(std::pair(absl::StatusCode::kDeadlineExceeded,
+                                                     "timed out"),
+                                           std::pair(absl::StatusCode::kUnavailable,
+                                                     "broker transport failure")),
+                         [](const auto& info) {
+                           return info.param.first == absl::StatusCode::kUnavailable
+                                      ? "Unavailable"
+                                      : "DeadlineExceeded";
+                         });
 
 // Before, a hold of 5 s or less (the key allows 1 s) had its bound (start +
 // hold - 5 s) already past: no translation was ever tried. Now the margin

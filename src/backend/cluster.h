@@ -240,6 +240,15 @@ class Cluster {
   // committed offset maps to -1.
   virtual absl::StatusOr<std::map<TopicPartition, int64_t>> CommittedOffsets(
       const std::string& group, const std::vector<std::string>& topics) = 0;
+  // CommittedOffsets bounded by `timeout` when that is shorter than the admin
+  // timeout: for a caller bound by a deadline of its own (a translation
+  // inside a write hold). Backends without remote calls ignore it.
+  virtual absl::StatusOr<std::map<TopicPartition, int64_t>> CommittedOffsetsWithin(
+      const std::string& group, const std::vector<std::string>& topics,
+      absl::Duration timeout) {
+    static_cast<void>(timeout);
+    return CommittedOffsets(group, topics);
+  }
   // Overwrites committed offsets. Kafka refuses this while the group has
   // active members (FAILED_PRECONDITION); live groups are moved by their
   // members (GroupMember::Seek).

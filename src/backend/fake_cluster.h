@@ -56,8 +56,9 @@ class FakeGroupMember final : public GroupMember {
 
   // Test side: events of the member thread.
   void Assign(const std::vector<AssignedPartition>& partitions);
-  // Assigns the partitions of options().start_offsets at those offsets, as a
-  // standalone member of a real backend starts them.
+  // Assigns the partitions of options().start_offsets at those offsets (of
+  // options().partitions only, when there are), as a standalone member of a
+  // real backend starts them.
   void AssignAtStartOffsets();
   // Takes `partitions` away (OnRevoked), as a rebalance does.
   void Revoke(const std::vector<TopicPartition>& partitions);
@@ -167,7 +168,7 @@ class FakeCluster : public Cluster {
 // Answers an offset translation's offset and metadata requests: one group,
 // "g", and every group asked about committed offset 5 in partition 0 of
 // each topic, which holds records [0, 5).
-class CommittedCluster final : public FakeCluster {
+class CommittedCluster : public FakeCluster {
  public:
   using FakeCluster::FakeCluster;
   absl::StatusOr<std::vector<std::string>> ListGroups() override {

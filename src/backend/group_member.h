@@ -16,9 +16,11 @@
 // thread-safe and do not block on the broker (they queue work for the member
 // thread), except the destructor.
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -148,7 +150,8 @@ struct GroupMemberOptions {
   std::vector<std::string> topics = {};
   StartPosition start = {};
   // Reads without a consumer group (Kafka's "standalone consumer"): the
-  // member owns every partition of `topics` that exists when it starts (or
+  // member owns every partition of `topics` (only `partitions`, when set)
+  // that exists when it starts (or
   // when SetTopics() runs; a missing topic is reported through OnError and
   // looked up again), each starting at `start` on every assignment, and
   // leaves nothing on the cluster: it joins no group, reads no committed
@@ -165,6 +168,13 @@ struct GroupMemberOptions {
   // of `topics` start at `start`. JoinGroup refuses them (InvalidArgument)
   // for a group member, whose committed offsets decide, or below 0.
   std::map<TopicPartition, int64_t> start_offsets = {};
+  // Standalone only: when not empty, the member owns just these partitions
+  // of `topics` (those that exist), not every one: a reader of a few
+  // partitions neither assigns nor queries the others, one of which may
+  // have no leader. JoinGroup refuses them (InvalidArgument) for a group
+  // member, below 0, of a topic not in `topics`, or with start_offsets
+  // outside them.
+  std::set<TopicPartition> partitions = {};
   // Kafka: a position outside the log (retention passed it) is reported
   // through OnError (kOutOfRange) and the partition is not read on, instead
   // of jumping to the end (librdkafka's default auto.offset.reset). For
@@ -179,9 +189,29 @@ struct GroupMemberOptions {
   int64_t max_prefetch_bytes = 0;
 };
 
-// InvalidArgument for start offsets no member can honour (see
-// GroupMemberOptions::start_offsets); every backend's JoinGroup checks this.
+// InvalidArgument for start offsets or chosen partitions no member can
+// honour (see GroupMemberOptions::start_offsets and ::partitions); every
+// backend's JoinGroup checks this.
 inline absl::Status CheckStartOffsets(const GroupMemberOptions& options) {
+  if (!options.partitions.empty() && !options.standalone) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "join group ", options.group, ": chosen partitions need a standalone member"));
+  }
+  const auto name = [](const TopicPartition& p) {
+    return absl::StrCat(p.topic, "/", p.partition);
+  };
+  for (const TopicPartition& p : options.partitions) {
+    if (p.partition < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "join group ", options.group, ": chosen partition ", name(p), " is below 0"));
+    }
+    if (std::find(options.topics.begin(), options.topics.end(), p.topic) ==
+        options.topics.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("join group ", options.group,
+                                                     ": chosen partition ", name(p),
+                                                     " is not of a subscribed topic"));
+    }
+  }
   if (options.start_offsets.empty()) return absl::OkStatus();
   if (!options.standalone) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -189,9 +219,14 @@ inline absl::Status CheckStartOffsets(const GroupMemberOptions& options) {
   }
   for (const auto& [partition, offset] : options.start_offsets) {
     if (offset < 0) {
+      return absl::InvalidArgumentError(absl::StrCat("join group ", options.group,
+                                                     ": start offset ", offset, " of ",
+                                                     name(partition), " is below 0"));
+    }
+    if (!options.partitions.empty() && !options.partitions.contains(partition)) {
       return absl::InvalidArgumentError(
-          absl::StrCat("join group ", options.group, ": start offset ", offset, " of ",
-                       partition.topic, "/", partition.partition, " is below 0"));
+          absl::StrCat("join group ", options.group, ": start offset of ",
+                       name(partition), " outside the chosen partitions"));
     }
   }
   return absl::OkStatus();

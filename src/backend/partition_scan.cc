@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <map>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -314,11 +315,12 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
   if (partitions.empty()) return absl::OkStatus();
   std::vector<std::string> topics;
   std::map<TopicPartition, int64_t> start_offsets;
+  std::set<TopicPartition> scanned;
   for (const auto& [tp, target] : partitions) {
     if (topics.empty() || topics.back() != tp.topic) topics.push_back(tp.topic);
     if (target.from.has_value()) start_offsets[tp] = *target.from;
+    scanned.insert(tp);
   }
-  const bool all_positioned = start_offsets.size() == partitions.size();
   Scan scan(partitions);
   // The reader may be abandoned while closing, and call back after `scan`
   // is gone.
@@ -326,18 +328,16 @@ absl::Status ScanPartitions(Cluster& cluster, const std::string& reader_name,
   absl::StatusOr<std::shared_ptr<ReaderSlot>> slot =
       ReaderSlot::Take(cluster, listener, deadline);
   if (!slot.ok()) return slot.status();
-  // The reader owns every partition of the topics; those not scanned start
-  // at the end when no scanned one needs the earliest position, so little
-  // of them is fetched (and none of it reaches a sink).
-  auto reader = cluster.JoinGroup(
-      {.group = reader_name,
-       .topics = topics,
-       .start = {.kind = all_positioned ? StartPosition::Kind::kLatest
-                                        : StartPosition::Kind::kEarliest},
-       .standalone = true,
-       .start_offsets = std::move(start_offsets),
-       .fail_out_of_range = true},
-      listener.get());
+  // The reader owns only the scanned partitions: another one's start position
+  // is not looked up, so one without a leader cannot hold up the scan.
+  auto reader = cluster.JoinGroup({.group = reader_name,
+                                   .topics = topics,
+                                   .start = {.kind = StartPosition::Kind::kEarliest},
+                                   .standalone = true,
+                                   .start_offsets = std::move(start_offsets),
+                                   .partitions = std::move(scanned),
+                                   .fail_out_of_range = true},
+                                  listener.get());
   if (!reader.ok()) return reader.status();
   const bool finished = scan.Wait(deadline, quiet);
   // Stops the reader before `scan` goes; bounded, as the admin call or

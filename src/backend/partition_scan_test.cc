@@ -7,6 +7,7 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <set>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -285,6 +286,8 @@ TEST(ScanPartitionsTest, TheReaderStartsAtTheScansStart) {
     EXPECT_TRUE(reader.options().standalone);
     EXPECT_EQ(reader.options().start_offsets,
               (std::map<TopicPartition, int64_t>{{{"t", 0}, 10}}));
+    // Only the scanned partition (the Kafka one: kafka_partition_scan_test).
+    EXPECT_EQ(reader.options().partitions, (std::set<TopicPartition>{{"t", 0}}));
     reader.AssignAtStartOffsets();
     reader.Deliver(Records(10, 20));
   });

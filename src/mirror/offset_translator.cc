@@ -166,9 +166,14 @@ absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
     backend::Cluster& target, bool copied_back, const ReturnHints& hints,
     const TranslateOptions& options) {
   const absl::Time deadline = absl::Now() + options.timeout;
-  auto on_target = target.CommittedOffsets(group, job.topics);
+  // The admin calls too end at the deadline (a write hold's bound), not
+  // after the cluster's admin timeout.
+  auto left = [deadline] {
+    return std::max(deadline - absl::Now(), absl::ZeroDuration());
+  };
+  auto on_target = target.CommittedOffsetsWithin(group, job.topics, left());
   if (!on_target.ok()) return on_target.status();
-  auto on_source = source.CommittedOffsets(group, job.topics);
+  auto on_source = source.CommittedOffsetsWithin(group, job.topics, left());
   if (!on_source.ok()) return on_source.status();
   std::vector<ReturnPosition> positions;
   std::map<backend::TopicPartition, int64_t> source_ends;
@@ -176,9 +181,9 @@ absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
   std::map<backend::TopicPartition, std::unique_ptr<SourcePosition>> read;
   std::map<backend::TopicPartition, backend::PartitionToScan> scans;
   for (const std::string& topic : job.topics) {
-    auto to = target.DescribeTopic(topic);
+    auto to = target.DescribeTopicWithin(topic, left());
     if (!to.ok() && to.status().code() != absl::StatusCode::kNotFound) return to.status();
-    auto from = source.DescribeTopic(topic);
+    auto from = source.DescribeTopicWithin(topic, left());
     if (!from.ok()) return from.status();
     for (const backend::PartitionInfo& p : from->partitions) {
       const backend::TopicPartition tp{topic, p.id};

@@ -133,7 +133,8 @@ struct ReturnHints {
 // source, which must be complete) also each source partition from the
 // group's source commit (or the earlier answer) up to the first record the
 // group did not read (FirstUnreadOnSource). Errors of the clusters' requests
-// are returned as they are, DEADLINE_EXCEEDED after `options.timeout`.
+// are returned as they are, DEADLINE_EXCEEDED after `options.timeout`, which
+// bounds the offset and metadata requests too (a write hold's bound).
 absl::StatusOr<std::vector<ReturnPosition>> TranslateBack(
     const control::MirrorSpec& job, const std::string& group, backend::Cluster& source,
     backend::Cluster& target, bool copied_back, const ReturnHints& hints = {},

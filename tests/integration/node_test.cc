@@ -1,12 +1,20 @@
 // ferryd as an operator meets it: configuration, start-up, `ferry status`,
 // metrics, health, reflection and shutdown, against real Kafka brokers.
 #include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cstdio>
+#include <memory>
+#include <string>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/version.h"
+#include "ferry/v1/publisher.grpc.pb.h"
 #include "testing/ferryd_process.h"
 #include "testing/kafka_broker.h"
 #include "testing/mock_cluster.h"
@@ -141,31 +149,99 @@ TEST(Node, SigtermWithTheOnlyClusterDownExitsWithinTheGrace) {
   EXPECT_EQ(*code, 0) << (*node)->Log();
 }
 
+// A node on a mock broker that answers each ListOffsets (the control topic's
+// watermarks, asked by the control plane's start) after `stall`.
+struct StalledStart {
+  std::unique_ptr<MockKafkaCluster> mock;
+  std::unique_ptr<FerrydProcess> node;
+};
+StalledStart StartWithStalledWatermarks(absl::Duration stall, const std::string& probe,
+                                        const std::string& grace) {
+  auto mock = MockKafkaCluster::Start(1);
+  EXPECT_TRUE(mock.ok()) << mock.status();
+  if (!mock.ok()) return {};
+  EXPECT_TRUE((*mock)->CreateTopic("__ferry_control", 1).ok());
+  (*mock)->StallRequests(1, testing::kListOffsetsApiKey, 100, stall);
+  auto node = FerrydProcess::Start(absl::StrCat(
+      "shutdown: { grace: ", grace, " }\ncluster_probe: ", probe, "\n",
+      "clusters:\n  main: { type: kafka, bootstrap: \"", (*mock)->bootstrap(), "\" }\n",
+      // The mock serves no CreateTopics: the control topic is the one made above.
+      "control: { topic: __ferry_control }\n"));
+  EXPECT_TRUE(node.ok()) << node.status();
+  if (!node.ok()) return {};
+  return {*std::move(mock), *std::move(node)};
+}
+
 // A broker that stops answering while the starting control plane asks it
 // about the control topic must not hold the node's shutdown. Here it stalls
 // its ListOffsets answers (the topic's watermarks), which librdkafka 2.0.2's
 // rd_kafka_query_watermark_offsets waited for past the timeout it was given.
 TEST(Node, SigtermWhileTheControlPlaneWaitsForAStalledBrokerExitsWithinTheGrace) {
-  auto mock = MockKafkaCluster::Start(1);
-  ASSERT_TRUE(mock.ok()) << mock.status();
-  ASSERT_TRUE((*mock)->CreateTopic("__ferry_control", 1).ok());
-  (*mock)->StallRequests(1, testing::kListOffsetsApiKey, 50, absl::Seconds(60));
+  StalledStart start = StartWithStalledWatermarks(
+      absl::Seconds(60), "{ interval: 200ms, timeout: 1s }", "3s");
+  ASSERT_NE(start.node, nullptr);
   constexpr absl::Duration kGrace = absl::Seconds(3);
-  auto node = FerrydProcess::Start(absl::StrCat(
-      "shutdown: { grace: 3s }\ncluster_probe: { interval: 200ms, timeout: 1s }\n",
-      "clusters:\n  main: { type: kafka, bootstrap: \"", (*mock)->bootstrap(), "\" }\n",
-      // The mock serves no CreateTopics: the control topic is the one made above.
-      "control: { topic: __ferry_control }\n"));
-  ASSERT_TRUE(node.ok()) << node.status();
   // The probe finds the cluster up within its first rounds, then the control
   // plane asks for the watermarks and gets no answer.
   absl::SleepFor(absl::Seconds(3));
-  ASSERT_THAT((*node)->Log(), Not(HasSubstr("caught up")));
-  (*node)->process().Signal(SIGTERM);
-  auto code = (*node)->process().Wait(kGrace);
+  ASSERT_THAT(start.node->Log(), Not(HasSubstr("caught up")));
+  start.node->process().Signal(SIGTERM);
+  auto code = start.node->process().Wait(kGrace);
   ASSERT_TRUE(code.ok()) << "ferryd did not exit within the grace of SIGTERM\n"
-                         << (*node)->Log();
-  EXPECT_EQ(*code, 0) << (*node)->Log();
+                         << start.node->Log();
+  EXPECT_EQ(*code, 0) << start.node->Log();
+}
+
+// The control plane's start describes its topic within the probe timeout
+// (6 s); the broker answers each ListOffsets after 4 s, so the description
+// (low, then high watermarks) fails after 6 s, and the start tries again
+// 2 s later. SIGTERM in that pause, while an idle publish stream keeps gRPC
+// draining for the whole grace (3 s). Server::Shutdown cuts the start when
+// draining begins: the node exits after the grace. Before (the start told to
+// stop only after the grace), the start began its next description during
+// the grace and the node waited for it (about 5 s past the grace).
+TEST(Node, SigtermCutsAStartThatWouldCallAgainDuringTheGrace) {
+  StalledStart start =
+      StartWithStalledWatermarks(absl::Seconds(4), "{ interval: 1s, timeout: 6s }", "3s");
+  ASSERT_NE(start.node, nullptr);
+  constexpr absl::Duration kGrace = absl::Seconds(3);
+  auto stub = v1::Publisher::NewStub(grpc::CreateChannel(
+      start.node->grpc_address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext stream_context;
+  auto stream = stub->PublishStream(&stream_context);
+  // The first description failed: the start waits 2 s before its next call.
+  const absl::Time until = absl::Now() + absl::Seconds(60);
+  auto failed_description = [&] {
+    for (absl::string_view line : absl::StrSplit(start.node->Log(), '\n')) {
+      if (absl::StrContains(line, "describe topic __ferry_control") &&
+          absl::StrContains(line, "(retrying)")) {
+        return true;
+      }
+    }
+    return false;
+  };
+  while (!failed_description()) {
+    ASSERT_LT(absl::Now(), until) << start.node->Log();
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  const absl::Time seen = absl::Now();
+
+  start.node->process().Signal(SIGTERM);
+  const absl::Time term = absl::Now();
+  // Later than this, the start's pause may be over before draining begins.
+  ASSERT_LT(term - seen, absl::Milliseconds(1500))
+      << "SIGTERM went out " << term - seen << " after the failed description was seen";
+  absl::StatusOr<int> exit = start.node->process().Wait(absl::Seconds(60));
+  const absl::Duration took = absl::Now() - term;
+  stream_context.TryCancel();
+  stream->Finish();
+  ASSERT_TRUE(exit.ok()) << exit.status() << "\n" << start.node->Log();
+  std::printf("[ measured ] ferryd exited %s after SIGTERM (grace 3s)\n",
+              absl::FormatDuration(took).c_str());
+  EXPECT_EQ(*exit, 0) << start.node->Log();
+  EXPECT_GE(took, kGrace - absl::Milliseconds(500)) << "gRPC did not drain the grace";
+  // The grace, then closing; not another description of 6 s begun in it.
+  EXPECT_LT(took, kGrace + absl::Seconds(2)) << start.node->Log();
 }
 
 TEST(Node, ReflectionAndHealthWorkWithGrpcurl) {

@@ -16,7 +16,8 @@ EmbeddedGroupMember::EmbeddedGroupMember(Store* store, GroupCoordinator* coordin
       group_(options.group),
       standalone_(options.standalone),
       start_(options.start),
-      start_offsets_(options.start_offsets),  // standalone only: CheckStartOffsets
+      start_offsets_(options.start_offsets),   // standalone only: CheckStartOffsets
+      chosen_partitions_(options.partitions),  // likewise
       fail_out_of_range_(options.fail_out_of_range),
       limits_(limits),
       topics_(options.topics) {
@@ -188,7 +189,8 @@ void EmbeddedGroupMember::Revoke(const std::vector<std::string>& topics, bool co
   std::vector<TopicPartition> partitions;
   for (const std::string& topic : topics) {
     for (int32_t p = 0; p < owned_.at(topic).partitions; ++p) {
-      partitions.push_back({topic, p});
+      // Of a standalone member's chosen partitions, only those it owns.
+      if (positions_.contains({topic, p})) partitions.push_back({topic, p});
     }
   }
   std::map<TopicPartition, int64_t> offsets = listener_->OnRevoked(partitions);
@@ -219,6 +221,7 @@ void EmbeddedGroupMember::Assign(const std::string& topic, const TopicMeta& meta
   std::map<TopicPartition, int64_t> start_positions;
   for (int32_t p = 0; p < meta.partitions; ++p) {
     const TopicPartition partition{topic, p};
+    if (!chosen_partitions_.empty() && !chosen_partitions_.contains(partition)) continue;
     auto stored = committed.find(partition);
     int64_t offset = stored == committed.end() ? -1 : stored->second;
     if (auto start = start_offsets_.find(partition); start != start_offsets_.end()) {

@@ -22,9 +22,9 @@ namespace ferry::backend::embedded {
 // is no polling interval.
 //
 // A standalone member (GroupMemberOptions::standalone) joins no group of the
-// coordinator (it is only woken by it), owns every partition of its topics,
-// starts each at its start offset or else the start position and commits
-// nothing to the store, so the group never shows in ListGroups.
+// coordinator (it is only woken by it), owns every partition of its topics
+// (only `partitions`, when set), starts each at its start offset or else the start
+// position and commits nothing to the store, so the group never shows in ListGroups.
 class EmbeddedGroupMember final : public GroupMember, public Wakeable {
  public:
   struct Limits {
@@ -78,6 +78,7 @@ class EmbeddedGroupMember final : public GroupMember, public Wakeable {
   const bool standalone_;
   const StartPosition start_;
   const std::map<TopicPartition, int64_t> start_offsets_;  // standalone only
+  const std::set<TopicPartition> chosen_partitions_;       // standalone only
   const bool fail_out_of_range_;
   const Limits limits_;
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "backend/embedded/embedded_cluster.h"
+#include "backend/refused_member_options.h"
 #include "testing/test_dir.h"
 
 namespace ferry::backend::embedded {
@@ -223,20 +224,37 @@ TEST_F(GroupMemberTest, AStandaloneMemberStartsAtItsStartOffsets) {
                                              "record t/0@3", "record t/0@4"));
 }
 
-// Start offsets bind only a standalone reader, and only at 0 or more;
-// before, a group member silently ignored them.
+// A reader of some partitions (a partition scan) owns only those: before,
+// it was assigned every partition of the topic, reading the others too.
+TEST_F(GroupMemberTest, AStandaloneMemberOfChosenPartitionsOwnsOnlyThose) {
+  ASSERT_TRUE(cluster_->CreateTopic("t", 2, 1, {}).ok());
+  Publish("t", 6);  // round-robin: 3 on each partition
+  Listener listener;
+  auto member = cluster_->JoinGroup({.group = "scan",
+                                     .topics = {"t"},
+                                     .start = {.kind = StartPosition::Kind::kEarliest},
+                                     .standalone = true,
+                                     .start_offsets = {{{"t", 1}, 1}},
+                                     .partitions = {{"t", 1}}},
+                                    &listener);
+  ASSERT_TRUE(member.ok()) << member.status();
+  ASSERT_TRUE(listener.WaitForRecords(2));
+  member->reset();
+  EXPECT_THAT(listener.Events(), ElementsAre("assigned t/1@1", "record t/1@1",
+                                             "record t/1@2", "revoked t/1"));
+}
+
+// Start offsets and chosen partitions bind only a standalone reader, and
+// start offsets only at 0 or more; before, a group member silently ignored
+// them.
 TEST_F(GroupMemberTest, JoinGroupRefusesStartOffsetsItCannotHonour) {
   ASSERT_TRUE(cluster_->CreateTopic("t", 1, 1, {}).ok());
   Listener listener;
-  auto grouped = cluster_->JoinGroup(
-      {.group = "g", .topics = {"t"}, .start_offsets = {{{"t", 0}, 3}}}, &listener);
-  EXPECT_EQ(grouped.status().code(), absl::StatusCode::kInvalidArgument);
-  auto negative = cluster_->JoinGroup({.group = "g",
-                                       .topics = {"t"},
-                                       .standalone = true,
-                                       .start_offsets = {{{"t", 0}, -1}}},
-                                      &listener);
-  EXPECT_EQ(negative.status().code(), absl::StatusCode::kInvalidArgument);
+  for (const GroupMemberOptions& options : RefusedMemberOptions()) {
+    auto refused = cluster_->JoinGroup(options, &listener);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument)
+        << options.group << ": " << refused.status();
+  }
 }
 
 TEST_F(GroupMemberTest, NewRecordsArriveWithoutAPollingDelay) {

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 #include <set>
 
@@ -23,7 +24,9 @@ absl::StatusOr<GroupAdmin::GroupClientPtr> GroupAdmin::GroupClient(
 }
 
 absl::StatusOr<std::map<TopicPartition, int64_t>> GroupAdmin::CommittedOffsets(
-    const std::string& group, const std::vector<std::string>& requested) {
+    const std::string& group, const std::vector<std::string>& requested,
+    absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
   // Without topics: ask for every partition of every topic and keep the
   // topics with a commit. Not ListConsumerGroupOffsets: librdkafka (2.0.2
   // up to at least 2.4) crashes when an admin handle gets NOT_COORDINATOR
@@ -31,14 +34,14 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> GroupAdmin::CommittedOffsets(
   // (librdkafka#5040); rd_kafka_committed on a consumer handle retries.
   std::map<std::string, int> partitions;
   if (requested.empty()) {
-    auto counts = PartitionCounts(handle_, timeout_);
+    auto counts = PartitionCounts(handle_, deadline - absl::Now());
     if (!counts.ok()) return counts.status();
     partitions = *std::move(counts);
   }
   for (const std::string& topic : requested) {
-    absl::StatusOr<TopicInfo> info = DescribeTopic(handle_, topic, timeout_);
-    if (!info.ok()) return info.status();
-    partitions[topic] = static_cast<int>(info->partitions.size());
+    absl::StatusOr<int> count = PartitionCount(handle_, topic, deadline);
+    if (!count.ok()) return count.status();
+    partitions[topic] = *count;
   }
   PartitionListPtr list(rd_kafka_topic_partition_list_new(8));
   for (const auto& [topic, count] : partitions) {
@@ -50,7 +53,8 @@ absl::StatusOr<std::map<TopicPartition, int64_t>> GroupAdmin::CommittedOffsets(
   if (list->cnt == 0) return offsets;
   auto client = GroupClient(group);
   if (!client.ok()) return client.status();
-  rd_kafka_resp_err_t err = rd_kafka_committed(client->get(), list.get(), timeout_ms());
+  rd_kafka_resp_err_t err =
+      rd_kafka_committed(client->get(), list.get(), MillisUntil(deadline));
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return KafkaStatus(err, fmt::format("committed offsets of group {}", group));
   }

@@ -26,8 +26,10 @@ class GroupAdmin {
         factory_(factory),
         timeout_(timeout) {}
 
+  // Within `timeout` in all (its metadata requests and the offset request).
   absl::StatusOr<std::map<TopicPartition, int64_t>> CommittedOffsets(
-      const std::string& group, const std::vector<std::string>& topics);
+      const std::string& group, const std::vector<std::string>& topics,
+      absl::Duration timeout);
   // Commits as a "simple" (non-member) consumer, which Kafka accepts only
   // for a group without active members.
   absl::Status AlterCommittedOffsets(const std::string& group,

@@ -296,7 +296,14 @@ absl::StatusOr<std::unique_ptr<GroupMember>> KafkaCluster::JoinGroup(
 
 absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaCluster::CommittedOffsets(
     const std::string& group, const std::vector<std::string>& topics) {
-  return group_admin_->CommittedOffsets(group, topics);
+  return group_admin_->CommittedOffsets(group, topics, options_.admin_timeout);
+}
+
+absl::StatusOr<std::map<TopicPartition, int64_t>> KafkaCluster::CommittedOffsetsWithin(
+    const std::string& group, const std::vector<std::string>& topics,
+    absl::Duration timeout) {
+  return group_admin_->CommittedOffsets(group, topics,
+                                        std::min(timeout, options_.admin_timeout));
 }
 
 absl::Status KafkaCluster::AlterCommittedOffsets(

@@ -82,6 +82,9 @@ class KafkaCluster final : public Cluster {
   bool MembersUseCluster() const override { return false; }
   absl::StatusOr<std::map<TopicPartition, int64_t>> CommittedOffsets(
       const std::string& group, const std::vector<std::string>& topics) override;
+  absl::StatusOr<std::map<TopicPartition, int64_t>> CommittedOffsetsWithin(
+      const std::string& group, const std::vector<std::string>& topics,
+      absl::Duration timeout) override;
   absl::Status AlterCommittedOffsets(
       const std::string& group,
       const std::map<TopicPartition, int64_t>& offsets) override;

@@ -10,6 +10,7 @@
 
 #include "absl/synchronization/blocking_counter.h"
 #include "backend/idle_listener.h"
+#include "backend/refused_member_options.h"
 #include "testing/mock_cluster.h"
 
 namespace ferry::backend::kafka {
@@ -51,23 +52,19 @@ std::vector<int32_t> PublishAll(KafkaCluster& cluster, std::vector<Record> recor
   return partitions;
 }
 
-// Start offsets bind only a standalone reader, and only at 0 or more; before,
-// a group member silently ignored them and a negative one meant librdkafka's
-// logical offsets (the end, stored offsets).
+// Start offsets and chosen partitions bind only a standalone reader, start
+// offsets only at 0 or more; before, a group member silently ignored them and
+// a negative one meant librdkafka's logical offsets (the end, stored offsets).
 TEST_F(KafkaClusterTest, JoinGroupRefusesStartOffsetsItCannotHonour) {
   ASSERT_TRUE(mock_->CreateTopic("t", 1).ok());
   std::unique_ptr<KafkaCluster> cluster = StartCluster({});
   ASSERT_NE(cluster, nullptr);
   IdleListener listener;
-  auto grouped = cluster->JoinGroup(
-      {.group = "g", .topics = {"t"}, .start_offsets = {{{"t", 0}, 3}}}, &listener);
-  EXPECT_EQ(grouped.status().code(), absl::StatusCode::kInvalidArgument);
-  auto negative = cluster->JoinGroup({.group = "g",
-                                      .topics = {"t"},
-                                      .standalone = true,
-                                      .start_offsets = {{{"t", 0}, -1}}},
-                                     &listener);
-  EXPECT_EQ(negative.status().code(), absl::StatusCode::kInvalidArgument);
+  for (const GroupMemberOptions& options : RefusedMemberOptions()) {
+    auto refused = cluster->JoinGroup(options, &listener);
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument)
+        << options.group << ": " << refused.status();
+  }
 }
 
 TEST_F(KafkaClusterTest, KeylessRecordsOfOneGroupShareAPartitionAndKeysKeepTheirs) {

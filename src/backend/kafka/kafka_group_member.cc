@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <set>
 
 #include "backend/kafka/errors.h"
 #include "backend/kafka/fetch_arena.h"
@@ -408,8 +409,12 @@ void KafkaGroupMember::AssignStandalone() {
                                      : RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART;
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         for (int i = 0; i < metadata->topics[0].partition_cnt; ++i) {
-          rd_kafka_topic_partition_list_add(wanted.get(), topic.c_str(),
-                                            metadata->topics[0].partitions[i].id);
+          const int32_t id = metadata->topics[0].partitions[i].id;
+          // Only the chosen ones when there are: another may have no leader,
+          // and resolving its start position would hold up the assignment.
+          const std::set<TopicPartition>& chosen = member_options_.partitions;
+          if (!chosen.empty() && !chosen.contains({topic, id})) continue;
+          rd_kafka_topic_partition_list_add(wanted.get(), topic.c_str(), id);
         }
       }
       rd_kafka_metadata_destroy(metadata);

@@ -37,7 +37,8 @@ namespace ferry::backend::kafka {
 //
 // Standalone (GroupMemberOptions::standalone): no rd_kafka_subscribe; the
 // member thread looks up the topics' partitions (metadata, retried every
-// second while a topic is missing) and assigns them all with rd_kafka_assign
+// second while a topic is missing) and assigns them all (only `partitions`,
+// when set) with rd_kafka_assign
 // at resolved start offsets. librdkafka needs a group.id for that, but sends
 // it to the broker only for group operations (joining, offset fetch and
 // commit; librdkafka#593), none of which a standalone member does, so no

@@ -43,13 +43,6 @@ using EventPtr = std::unique_ptr<rd_kafka_event_t, EventDeleter>;
 using NewTopicPtr = std::unique_ptr<rd_kafka_NewTopic_t, NewTopicDeleter>;
 using DeleteTopicPtr = std::unique_ptr<rd_kafka_DeleteTopic_t, DeleteTopicDeleter>;
 
-// Milliseconds left until `deadline`, as the int librdkafka takes; at least 1
-// because 0 means "do not wait" (or "no timeout") to some of its calls.
-int MillisUntil(absl::Time deadline) {
-  const int64_t ms = absl::ToInt64Milliseconds(deadline - absl::Now());
-  return static_cast<int>(std::clamp<int64_t>(ms, 1, std::numeric_limits<int>::max()));
-}
-
 // KafkaStatus, plus the broker's or librdkafka's own explanation when it
 // says more than the code's description, e.g. INVALID_REPLICATION_FACTOR's
 // "Unable to replicate the partition 3 time(s): ... only 1 broker(s) are
@@ -112,6 +105,29 @@ const rd_kafka_metadata_topic_t* FindTopic(const rd_kafka_metadata_t& metadata,
     return &found;
   }
   return nullptr;
+}
+
+// `topic`'s entry in its metadata, fetched into `metadata` (which the entry
+// lives in). NOT_FOUND for an unknown topic. A topic-level error with
+// partitions (e.g. LEADER_NOT_AVAILABLE while a leader is elected) still
+// describes the topic; without any, it is the answer.
+absl::StatusOr<const rd_kafka_metadata_topic_t*> FetchTopicEntry(rd_kafka_t* handle,
+                                                                 const std::string& topic,
+                                                                 absl::Time deadline,
+                                                                 std::string_view context,
+                                                                 MetadataPtr& metadata) {
+  absl::StatusOr<MetadataPtr> fetched =
+      FetchTopicMetadata(handle, topic, deadline, context);
+  if (!fetched.ok()) return fetched.status();
+  metadata = *std::move(fetched);
+  const rd_kafka_metadata_topic_t* found = FindTopic(*metadata, topic);
+  if (found == nullptr) {
+    return KafkaStatus(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, context);
+  }
+  if (found->err != RD_KAFKA_RESP_ERR_NO_ERROR && found->partition_cnt == 0) {
+    return KafkaStatus(found->err, context);
+  }
+  return found;
 }
 
 // Submits one admin request (through `submit`, which calls e.g.
@@ -214,6 +230,22 @@ absl::StatusOr<std::vector<int64_t>> ListOffsets(
 
 }  // namespace
 
+int MillisUntil(absl::Time deadline) {
+  const int64_t ms = absl::ToInt64Milliseconds(
+      absl::Ceil(deadline - absl::Now(), absl::Milliseconds(1)));
+  return static_cast<int>(std::clamp<int64_t>(ms, 1, std::numeric_limits<int>::max()));
+}
+
+absl::StatusOr<int> PartitionCount(rd_kafka_t* handle, const std::string& topic,
+                                   absl::Time deadline) {
+  if (absl::Status valid = ValidateTopicName(topic); !valid.ok()) return valid;
+  MetadataPtr metadata;
+  absl::StatusOr<const rd_kafka_metadata_topic_t*> found = FetchTopicEntry(
+      handle, topic, deadline, fmt::format("partitions of topic {}", topic), metadata);
+  if (!found.ok()) return found.status();
+  return (*found)->partition_cnt;
+}
+
 absl::Status AwaitMetadata(
     rd_kafka_t* handle, const std::string& topic, absl::Time deadline,
     std::string_view context, std::string_view done_what,
@@ -257,19 +289,11 @@ absl::StatusOr<TopicInfo> DescribeTopic(rd_kafka_t* handle, const std::string& t
   TopicInfo info;
   info.name = topic;
   {
-    absl::StatusOr<MetadataPtr> metadata =
-        FetchTopicMetadata(handle, topic, deadline, context);
-    if (!metadata.ok()) return metadata.status();
-    const rd_kafka_metadata_topic_t* found = FindTopic(**metadata, topic);
-    if (found == nullptr) {
-      return KafkaStatus(RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART, context);
-    }
-    // A topic-level error with partitions (e.g. LEADER_NOT_AVAILABLE while a
-    // leader is elected) still describes the topic; without any, it is the
-    // answer.
-    if (found->err != RD_KAFKA_RESP_ERR_NO_ERROR && found->partition_cnt == 0) {
-      return KafkaStatus(found->err, context);
-    }
+    MetadataPtr metadata;
+    absl::StatusOr<const rd_kafka_metadata_topic_t*> entry =
+        FetchTopicEntry(handle, topic, deadline, context, metadata);
+    if (!entry.ok()) return entry.status();
+    const rd_kafka_metadata_topic_t* found = *entry;
     for (int i = 0; i < found->partition_cnt; ++i) {
       const rd_kafka_metadata_partition_t& p = found->partitions[i];
       PartitionInfo& out = info.partitions.emplace_back();

@@ -17,6 +17,16 @@ namespace ferry::backend::kafka {
 // call blocks for at most `timeout`; errors come from the error-mapping
 // table (errors.h) with the topic named in the message.
 
+// Milliseconds left until `deadline`, rounded up, at least 1: the int
+// librdkafka's calls take, where 0 means "do not wait" (RD_POLL_NOWAIT) or
+// "no timeout" to some of them.
+int MillisUntil(absl::Time deadline);
+
+// The partition count of `topic`, from one metadata request (no watermarks,
+// unlike DescribeTopic). NOT_FOUND for an unknown topic.
+absl::StatusOr<int> PartitionCount(rd_kafka_t* handle, const std::string& topic,
+                                   absl::Time deadline);
+
 // Partitions with leader, replicas, ISR and low/high watermarks. NOT_FOUND
 // for an unknown topic.
 absl::StatusOr<TopicInfo> DescribeTopic(rd_kafka_t* handle, const std::string& topic,
