@@ -20,7 +20,8 @@ on), then flush; each client into a topic of its own.
 Consume: the first --messages of one backlog (written before the run by
 publish_many), a fresh group from the earliest offset, every message's value
 read and every message acked: Ferry's iterator (receive + ack), callback API
-(auto-ack) and batch form (receive_batch + batch.ack), and confluent-kafka's
+(auto-ack) and batch form (receive_batch, then batch.values or each
+message's value in turn ("batch-each"), + batch.ack), and confluent-kafka's
 consume(500) loop and poll() loop (auto-commit). msgs/s per core = messages /
 CPU seconds of the process; ratio = Ferry's over confluent-kafka's (target
 >= 1): every form over consume(500), then the per-message forms (one message
@@ -183,6 +184,25 @@ def ferry_consume_batch(args):
     return time.monotonic() - start, cpu_seconds() - cpu, count
 
 
+def ferry_consume_batch_each(args):
+    """receive_batch, each message's value read in turn (as kafka_consume reads
+    consume(500)'s), then one ack for the batch."""
+    ferry = ferry_for_consume(args)
+    start, cpu = time.monotonic(), cpu_seconds()
+    count = 0
+    with ferry.Subscriber([args.server], "pybench-" + uuid.uuid4().hex[:8], [args.topic],
+                          start="earliest") as sub:
+        while count < args.messages:
+            batch = sub.receive_batch(timeout=60, max_messages=args.messages - count)
+            if batch is None:
+                break
+            for message in batch:
+                message.value
+            batch.ack()
+            count += len(batch)
+    return time.monotonic() - start, cpu_seconds() - cpu, count
+
+
 def kafka_consume(args):
     from confluent_kafka import Consumer
     consumer = Consumer({"bootstrap.servers": args.bootstrap,
@@ -237,6 +257,7 @@ WORKERS = {
     "ferry-consume-iterator": ferry_consume_iterator,
     "ferry-consume-callback": ferry_consume_callback,
     "ferry-consume-batch": ferry_consume_batch,
+    "ferry-consume-batch-each": ferry_consume_batch_each,
     "kafka-consume": kafka_consume,
     "kafka-poll": kafka_poll,
 }
@@ -345,7 +366,7 @@ PUBLISHERS = ["ferry-publish", "ferry-publish-callback", "ferry-publish-many",
               "ferry-pure-publish", "ferry-pure-publish-callback", "ferry-pure-publish-many",
               "kafka-publish"]
 CONSUMERS = ["ferry-consume-iterator", "ferry-consume-callback", "ferry-consume-batch",
-             "kafka-consume", "kafka-poll"]
+             "ferry-consume-batch-each", "kafka-consume", "kafka-poll"]
 
 
 def bench(args):
@@ -410,7 +431,7 @@ def bench(args):
     if publishers:
         table(publishers, "kafka-publish")
     if not args.skip_consume:
-        table(CONSUMERS, "kafka-consume", CONSUMERS[:3])
+        table(CONSUMERS, "kafka-consume", CONSUMERS[:4])
         print()
         print("The per-message forms beside confluent-kafka's poll() (one message a call):")
         table(["ferry-consume-iterator", "ferry-consume-callback", "kafka-poll"], "kafka-poll")
