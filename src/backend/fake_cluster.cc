@@ -277,7 +277,7 @@ absl::Status FakeCluster::DeleteTopic(const std::string& topic) {
 
 absl::StatusOr<std::unique_ptr<GroupMember>> FakeCluster::JoinGroup(
     const GroupMemberOptions& options, GroupMemberListener* listener) {
-  if (absl::Status checked = CheckStartOffsets(options); !checked.ok()) return checked;
+  if (absl::Status checked = CheckReaderOptions(options); !checked.ok()) return checked;
   auto member = std::make_unique<FakeGroupMember>(this, options, listener);
   absl::MutexLock lock(&mu_);
   members_[options.group].push_back(member.get());

@@ -192,7 +192,7 @@ struct GroupMemberOptions {
 // InvalidArgument for start offsets or chosen partitions no member can
 // honour (see GroupMemberOptions::start_offsets and ::partitions); every
 // backend's JoinGroup checks this.
-inline absl::Status CheckStartOffsets(const GroupMemberOptions& options) {
+inline absl::Status CheckReaderOptions(const GroupMemberOptions& options) {
   if (!options.partitions.empty() && !options.standalone) {
     return absl::InvalidArgumentError(absl::StrCat(
         "join group ", options.group, ": chosen partitions need a standalone member"));

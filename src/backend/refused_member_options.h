@@ -7,7 +7,7 @@
 namespace ferry::backend {
 
 // For backends' tests: options of a member of topic "t" (1 partition or
-// more) that every JoinGroup refuses with InvalidArgument (CheckStartOffsets),
+// more) that every JoinGroup refuses with InvalidArgument (CheckReaderOptions),
 // each named by its `group`. Start offsets and chosen partitions bind only a
 // standalone reader, start offsets only at 0 or more; chosen partitions of an
 // unsubscribed topic or below 0, and start offsets outside chosen partitions,

@@ -115,7 +115,7 @@ absl::StatusOr<std::unique_ptr<GroupMember>> EmbeddedCluster::JoinGroup(
   if (listener == nullptr) {
     return absl::InvalidArgumentError("join group: no listener");
   }
-  if (absl::Status checked = CheckStartOffsets(options); !checked.ok()) return checked;
+  if (absl::Status checked = CheckReaderOptions(options); !checked.ok()) return checked;
   return std::make_unique<EmbeddedGroupMember>(store_.get(), &coordinator_, options,
                                                listener, options_.fetch_limits);
 }

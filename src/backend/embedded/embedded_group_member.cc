@@ -16,7 +16,7 @@ EmbeddedGroupMember::EmbeddedGroupMember(Store* store, GroupCoordinator* coordin
       group_(options.group),
       standalone_(options.standalone),
       start_(options.start),
-      start_offsets_(options.start_offsets),   // standalone only: CheckStartOffsets
+      start_offsets_(options.start_offsets),   // standalone only: CheckReaderOptions
       chosen_partitions_(options.partitions),  // likewise
       fail_out_of_range_(options.fail_out_of_range),
       limits_(limits),

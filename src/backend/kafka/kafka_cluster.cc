@@ -286,7 +286,7 @@ void KafkaCluster::ProbeLoop() {
 
 absl::StatusOr<std::unique_ptr<GroupMember>> KafkaCluster::JoinGroup(
     const GroupMemberOptions& options, GroupMemberListener* listener) {
-  if (absl::Status checked = CheckStartOffsets(options); !checked.ok()) return checked;
+  if (absl::Status checked = CheckReaderOptions(options); !checked.ok()) return checked;
   auto member = KafkaGroupMember::Join(
       client_properties_, fmt::format("clusters.{}.properties.", name_), options,
       {.session_timeout = options_.group_session_timeout}, listener, factory_);

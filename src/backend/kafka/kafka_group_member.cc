@@ -510,7 +510,7 @@ bool KafkaGroupMember::ResolvePositions(rd_kafka_topic_partition_list_t* partiti
   std::map<TopicPartition, int64_t> resolved;
   for (int i = 0; i < partitions->cnt && !stopping(); ++i) {
     rd_kafka_topic_partition_t& p = partitions->elems[i];
-    // Standalone only (JoinGroup: CheckStartOffsets). rd_kafka_assign starts
+    // Standalone only (JoinGroup: CheckReaderOptions). rd_kafka_assign starts
     // the fetcher there: nothing before it is delivered (a fetched batch may
     // begin earlier; librdkafka skips those).
     auto start = member_options_.start_offsets.find({p.topic, p.partition});
