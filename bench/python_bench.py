@@ -168,7 +168,9 @@ def ferry_consume_callback(args):
     return time.monotonic() - start, cpu_seconds() - cpu, min(count[0], args.messages)
 
 
-def ferry_consume_batch(args):
+def consume_batches(args, each):
+    """receive_batch + batch.ack(); the values read with batch.values, or each
+    message's in turn (`each`, as kafka_consume reads consume(500)'s)."""
     ferry = ferry_for_consume(args)
     start, cpu = time.monotonic(), cpu_seconds()
     count = 0
@@ -178,36 +180,34 @@ def ferry_consume_batch(args):
             batch = sub.receive_batch(timeout=60, max_messages=args.messages - count)
             if batch is None:
                 break
-            batch.values
+            if each:
+                for message in batch:
+                    message.value
+            else:
+                batch.values
             batch.ack()
             count += len(batch)
     return time.monotonic() - start, cpu_seconds() - cpu, count
+
+
+def ferry_consume_batch(args):
+    return consume_batches(args, each=False)
 
 
 def ferry_consume_batch_each(args):
-    """receive_batch, each message's value read in turn (as kafka_consume reads
-    consume(500)'s), then one ack for the batch."""
-    ferry = ferry_for_consume(args)
-    start, cpu = time.monotonic(), cpu_seconds()
-    count = 0
-    with ferry.Subscriber([args.server], "pybench-" + uuid.uuid4().hex[:8], [args.topic],
-                          start="earliest") as sub:
-        while count < args.messages:
-            batch = sub.receive_batch(timeout=60, max_messages=args.messages - count)
-            if batch is None:
-                break
-            for message in batch:
-                message.value
-            batch.ack()
-            count += len(batch)
-    return time.monotonic() - start, cpu_seconds() - cpu, count
+    return consume_batches(args, each=True)
+
+
+def kafka_consumer(args):
+    """A fresh group from the earliest offset, auto-commit, as every Ferry form."""
+    from confluent_kafka import Consumer
+    return Consumer({"bootstrap.servers": args.bootstrap,
+                     "group.id": "pybench-" + uuid.uuid4().hex[:8],
+                     "auto.offset.reset": "earliest", "enable.auto.commit": True})
 
 
 def kafka_consume(args):
-    from confluent_kafka import Consumer
-    consumer = Consumer({"bootstrap.servers": args.bootstrap,
-                         "group.id": "pybench-" + uuid.uuid4().hex[:8],
-                         "auto.offset.reset": "earliest", "enable.auto.commit": True})
+    consumer = kafka_consumer(args)
     start, cpu = time.monotonic(), cpu_seconds()
     consumer.subscribe([args.topic])
     count, idle_since = 0, time.monotonic()
@@ -226,10 +226,7 @@ def kafka_consume(args):
 def kafka_poll(args):
     """confluent-kafka one message per call, as Ferry's receive(): the
     per-message forms' like for like (kafka_consume takes 500 a call)."""
-    from confluent_kafka import Consumer
-    consumer = Consumer({"bootstrap.servers": args.bootstrap,
-                         "group.id": "pybench-" + uuid.uuid4().hex[:8],
-                         "auto.offset.reset": "earliest", "enable.auto.commit": True})
+    consumer = kafka_consumer(args)
     start, cpu = time.monotonic(), cpu_seconds()
     consumer.subscribe([args.topic])
     count, idle_since = 0, time.monotonic()
