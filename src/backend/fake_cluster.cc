@@ -79,8 +79,7 @@ void FakeGroupMember::Assign(const std::vector<AssignedPartition>& partitions) {
 void FakeGroupMember::AssignAtStartOffsets() {
   std::vector<AssignedPartition> partitions;
   for (const auto& [partition, offset] : options_.start_offsets) {
-    if (!options_.partitions.empty() && !options_.partitions.contains(partition))
-      continue;
+    if (!IsChosen(options_.partitions, partition)) continue;
     partitions.push_back({.partition = partition, .next_offset = offset});
   }
   Assign(partitions);

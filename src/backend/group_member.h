@@ -189,6 +189,13 @@ struct GroupMemberOptions {
   int64_t max_prefetch_bytes = 0;
 };
 
+// Whether a standalone reader whose GroupMemberOptions::partitions are
+// `chosen` reads `partition` of its topics (none chosen: every one).
+inline bool IsChosen(const std::set<TopicPartition>& chosen,
+                     const TopicPartition& partition) {
+  return chosen.empty() || chosen.contains(partition);
+}
+
 // InvalidArgument for start offsets or chosen partitions no member can
 // honour (see GroupMemberOptions::start_offsets and ::partitions); every
 // backend's JoinGroup checks this.
@@ -223,7 +230,7 @@ inline absl::Status CheckReaderOptions(const GroupMemberOptions& options) {
                                                      ": start offset ", offset, " of ",
                                                      name(partition), " is below 0"));
     }
-    if (!options.partitions.empty() && !options.partitions.contains(partition)) {
+    if (!IsChosen(options.partitions, partition)) {
       return absl::InvalidArgumentError(
           absl::StrCat("join group ", options.group, ": start offset of ",
                        name(partition), " outside the chosen partitions"));

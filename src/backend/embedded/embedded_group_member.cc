@@ -221,7 +221,7 @@ void EmbeddedGroupMember::Assign(const std::string& topic, const TopicMeta& meta
   std::map<TopicPartition, int64_t> start_positions;
   for (int32_t p = 0; p < meta.partitions; ++p) {
     const TopicPartition partition{topic, p};
-    if (!chosen_partitions_.empty() && !chosen_partitions_.contains(partition)) continue;
+    if (!IsChosen(chosen_partitions_, partition)) continue;
     auto stored = committed.find(partition);
     int64_t offset = stored == committed.end() ? -1 : stored->second;
     if (auto start = start_offsets_.find(partition); start != start_offsets_.end()) {

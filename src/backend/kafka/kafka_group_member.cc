@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <array>
-#include <set>
 
 #include "backend/kafka/errors.h"
 #include "backend/kafka/fetch_arena.h"
@@ -412,8 +411,7 @@ void KafkaGroupMember::AssignStandalone() {
           const int32_t id = metadata->topics[0].partitions[i].id;
           // Only the chosen ones when there are: another may have no leader,
           // and resolving its start position would hold up the assignment.
-          const std::set<TopicPartition>& chosen = member_options_.partitions;
-          if (!chosen.empty() && !chosen.contains({topic, id})) continue;
+          if (!IsChosen(member_options_.partitions, {topic, id})) continue;
           rd_kafka_topic_partition_list_add(wanted.get(), topic.c_str(), id);
         }
       }
