@@ -25,7 +25,9 @@ message's value in turn ("batch-each"), + batch.ack), and confluent-kafka's
 consume(500) loop and poll() loop (auto-commit). msgs/s per core = messages /
 CPU seconds of the process; ratio = Ferry's over confluent-kafka's (target
 >= 1): every form over consume(500), then the per-message forms (one message
-a call) over poll(), the like for like.
+a call) over poll(), the like for like. --detail splits each process's time
+into user and system and counts its minor faults and context switches, to
+tell a slow run's cause (kernel work, waits, preemption) from the next one's.
 """
 import argparse
 import json
@@ -45,9 +47,21 @@ import uuid
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+USAGES = []  # every reading of a worker: its first and last bound its measured loop
+
+
 def cpu_seconds():
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    USAGES.append(usage)
     return usage.ru_utime + usage.ru_stime
+
+
+def usage_detail():
+    """User and system seconds, minor faults and context switches (voluntary:
+    the process waited; involuntary: it was preempted) of the measured loop."""
+    first, last = USAGES[0], USAGES[-1]
+    return {field: getattr(last, "ru_" + field) - getattr(first, "ru_" + field)
+            for field in ("utime", "stime", "minflt", "nvcsw", "nivcsw")}
 
 
 # -- workers (each in its own process) ----------------------------------------
@@ -276,10 +290,10 @@ def run_worker(args, name, topic, messages):
     if base:
         env = dict(env or os.environ, PYTHONPATH=args.baseline)
     out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
-    wall, cpu, done = json.loads(out.strip().splitlines()[-1])
+    wall, cpu, done, detail = json.loads(out.strip().splitlines()[-1])
     if done < messages:
         sys.exit("python_bench: %s did only %d of %d messages" % (name, done, messages))
-    return wall, cpu
+    return wall, cpu, detail
 
 
 # -- the broker and ferryd (unless given) -------------------------------------
@@ -406,7 +420,7 @@ def bench(args):
           "per call" % args.many)
 
     def cell(result):
-        wall, cpu = result
+        wall, cpu, _ = result
         return "%.0f (%.1f; %.0f)" % (per_core(n, cpu), cpu / n * 1e6, n / wall)
 
     def table(names, reference, shown=None):
@@ -432,6 +446,21 @@ def bench(args):
         print()
         print("The per-message forms beside confluent-kafka's poll() (one message a call):")
         table(["ferry-consume-iterator", "ferry-consume-callback", "kafka-poll"], "kafka-poll")
+    if args.detail:
+        print()
+        print("Where each process's time went, per message of the measured loop: user / "
+              "system µs; per 1,000 messages: minor faults, voluntary (waits) and "
+              "involuntary (preempted) context switches")
+        names = publishers + ([] if args.skip_consume else CONSUMERS)
+        print()
+        print("| run | form | user µs | sys µs | faults | waits | preempted |")
+        print("|---|---|--:|--:|--:|--:|--:|")
+        for run, r in enumerate(rows, 1):
+            for name in names:
+                d = r[name][2]
+                print("| %d | %s | %.2f | %.2f | %.1f | %.1f | %.1f |" % (
+                    run, name, d["utime"] / n * 1e6, d["stime"] / n * 1e6,
+                    d["minflt"] / n * 1e3, d["nvcsw"] / n * 1e3, d["nivcsw"] / n * 1e3))
 
 
 def main():
@@ -458,11 +487,14 @@ def main():
                         help="a directory holding another ferry package (e.g. main's, "
                              "with its _native): each Ferry publish form runs from it too "
                              "(PYTHONPATH), right after the same form, as base-...")
+    parser.add_argument("--detail", action="store_true",
+                        help="also print each process's user/system time, faults and "
+                             "context switches per message")
     parser.add_argument("--topic", help=argparse.SUPPRESS)
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(WORKERS[args.worker](args)))
+        print(json.dumps(list(WORKERS[args.worker](args)) + [usage_detail()]))
         return
     if (args.server is None) != (args.bootstrap is None):
         parser.error("--server and --bootstrap go together")
