@@ -157,6 +157,33 @@ TEST(SdkPublish, PublishManyLandsEveryMessageOnceInPerKeyOrderBesidePublish) {
   EXPECT_EQ(stored_ids, acknowledged_ids);
 }
 
+// A node that refuses a message: the failure names that node (Publish and
+// PublishMany), so an operator knows which one to look at.
+TEST(SdkPublish, ARefusedMessageNamesTheNodeThatRefusedIt) {
+  auto* broker = SharedBroker();
+  ASSERT_NE(broker, nullptr);
+  auto node = FerrydProcess::Start(testing::MainClusterYaml(broker->bootstrap()));
+  ASSERT_TRUE(node.ok()) << node.status();
+  auto publisher = NewPublisher({(*node)->grpc_address()});
+  ASSERT_NE(publisher, nullptr);
+
+  constexpr int kInvalidArgument = 3;  // gRPC's code (the SDK's API has no gRPC types)
+  const std::string invalid_topic = "no spaces allowed";
+  client::PublishResult one =
+      publisher->Publish(invalid_topic, client::Message{.value = "v"}).get();
+  EXPECT_EQ(one.code, kInvalidArgument) << one.error;
+  EXPECT_EQ(one.endpoint, (*node)->grpc_address());
+
+  const std::vector<client::MessageView> views = {{.value = "a"}, {.value = "b"}};
+  const client::PublishManyResult result =
+      publisher->PublishMany(invalid_topic, views).get();
+  ASSERT_EQ(result.failed, 2u);
+  for (std::size_t i = 0; i < result.size(); ++i) {
+    EXPECT_EQ(result.Get(i).code, kInvalidArgument);
+    EXPECT_EQ(result.Get(i).endpoint, (*node)->grpc_address()) << i;
+  }
+}
+
 TEST(SdkPublish, KillingANodeLosesNoAcknowledgedMessage) {
   auto* broker = SharedBroker();
   ASSERT_NE(broker, nullptr);

@@ -122,7 +122,7 @@ void Publisher::WithFallback::PublishMany(std::string_view topic,
                                    result.direct);
                 } else {
                   writer.Failed(i, result.code, result.retryable, result.error,
-                                result.direct);
+                                result.direct, result.endpoint);
                 }
               }
               call->Release();

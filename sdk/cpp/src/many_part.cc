@@ -44,11 +44,13 @@ void RecordSuccess(PublishManyResult* result, std::size_t index, std::string_vie
 }
 
 void RecordFailure(PublishManyResult* result, std::size_t index, int code, bool retryable,
-                   std::string_view error, bool direct) {
-  result->messages[index] = MessageOutcome{.code = code,
-                                           .retryable = retryable,
-                                           .direct = direct,
-                                           .error = IndexOf(result->errors, error)};
+                   std::string_view error, bool direct, std::string_view endpoint) {
+  result->messages[index] =
+      MessageOutcome{.code = code,
+                     .retryable = retryable,
+                     .direct = direct,
+                     .error = IndexOf(result->errors, error),
+                     .endpoint = IndexOf(result->endpoints, endpoint)};
 }
 
 std::string_view ManyCall::Writer::LastError(std::size_t index) const {

@@ -25,8 +25,10 @@ namespace ferry::client::internal {
 // lists it may extend).
 void RecordSuccess(PublishManyResult* result, std::size_t index, std::string_view cluster,
                    int32_t partition, int64_t offset, bool direct = false);
+// `endpoint`: the node the failing request went to (empty: none was tried).
 void RecordFailure(PublishManyResult* result, std::size_t index, int code, bool retryable,
-                   std::string_view error, bool direct = false);
+                   std::string_view error, bool direct = false,
+                   std::string_view endpoint = {});
 
 // The outcomes of one PublishMany call, written by whoever resolves a part
 // (the sender thread; the calling thread for what fails at once), and its
@@ -55,8 +57,8 @@ class ManyCall {
       RecordSuccess(&call_.result_, index, cluster, partition, offset, direct);
     }
     void Failed(std::size_t index, int code, bool retryable, std::string_view error,
-                bool direct = false) {
-      RecordFailure(&call_.result_, index, code, retryable, error, direct);
+                bool direct = false, std::string_view endpoint = {}) {
+      RecordFailure(&call_.result_, index, code, retryable, error, direct, endpoint);
     }
     // The message failed before: the text of its last error; empty if not.
     std::string_view LastError(std::size_t index) const;

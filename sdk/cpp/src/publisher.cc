@@ -182,6 +182,7 @@ PublishResult PublishManyResult::Get(std::size_t i) const {
     result.offset = outcome.offset;
   } else {
     result.error = errors[outcome.error];
+    result.endpoint = endpoints[outcome.endpoint];
   }
   return result;
 }

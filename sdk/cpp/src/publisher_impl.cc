@@ -524,6 +524,7 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
         resolved = std::move(message);
       } else {
         PublishResult error = std::move(result);
+        error.endpoint = address;
         done->pop_back();
         Failed(std::move(message), std::move(error), now, closing, &retries, done);
       }
@@ -539,6 +540,7 @@ void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
     for (std::unique_ptr<Pending>& message : call->messages) {
       message->failed_endpoint = failed_endpoint;
       PublishResult result = internal::Failure(code, error, message->id);
+      result.endpoint = address;
       Failed(std::move(message), std::move(result), now, closing, &retries, done);
     }
   }
@@ -586,13 +588,14 @@ void Publisher::Impl::FinishPart(Call& call, bool answered, int code,
   }
   retries_.clear();
   uint64_t acknowledged = 0;
+  const std::string& address = endpoints_[call.endpoint].address;
   {
     internal::ManyCall::Writer writer(*part.call);
     for (std::size_t k = 0; k < part.sending.size(); ++k) {
       const uint32_t i = part.sending[k];
       if (!answered) {
         const bool retryable = internal::Retryable(code);
-        writer.Failed(part.first + i, code, retryable, error);
+        writer.Failed(part.first + i, code, retryable, error, false, address);
         if (retryable) retries_.push_back(i);
         continue;
       }
@@ -607,7 +610,8 @@ void Publisher::Impl::FinishPart(Call& call, bool answered, int code,
           part.first + i, result.code, retryable,
           result.error.empty()
               ? fmt::format("node answered code {} without a reason", result.code)
-              : std::string(result.error));
+              : std::string(result.error),
+          false, address);
       if (retryable) retries_.push_back(i);
     }
   }

@@ -167,6 +167,8 @@ TEST(PublishMany, RetriesOnlyTheRetryableFailuresWithTheSameIds) {
   EXPECT_FALSE(result.messages[2].retryable);
   EXPECT_EQ(result.errors[result.messages[2].error], "too large");
   EXPECT_EQ(result.Get(2).error, "too large");
+  EXPECT_EQ(result.Get(2).endpoint, node.address()) << "the node that refused it";
+  EXPECT_EQ(result.Get(3).endpoint, "");
   EXPECT_TRUE(result.messages[3].ok());
   auto calls = node.calls();
   ASSERT_EQ(calls.size(), 2u);
@@ -193,6 +195,7 @@ TEST(PublishMany, RetriesAWholeFailedCallAndGivesUpAtDeliveryTimeout) {
   EXPECT_TRUE(result.messages[0].retryable);
   EXPECT_NE(result.errors[result.messages[0].error].find("scripted call failure"),
             std::string::npos);
+  EXPECT_EQ(result.endpoints[result.messages[0].endpoint], node.address());
 }
 
 TEST(PublishMany, FailsWhatDoesNotFitWithResourceExhaustedWithoutBlockWhenFull) {
@@ -209,6 +212,8 @@ TEST(PublishMany, FailsWhatDoesNotFitWithResourceExhaustedWithoutBlockWhenFull) 
   EXPECT_TRUE(result.messages[0].ok());
   EXPECT_EQ(result.messages[1].code, kResourceExhausted) << "60 + 60 > 100";
   EXPECT_EQ(result.messages[2].code, kInvalidArgument) << "alone over the cap";
+  EXPECT_EQ(result.Get(1).endpoint, "") << "refused before a node was tried";
+  EXPECT_EQ(result.Get(2).endpoint, "");
   EXPECT_TRUE(result.messages[3].ok()) << "60 + 30 fit";
   EXPECT_EQ(result.failed, 2u);
 }
@@ -261,6 +266,7 @@ TEST(PublishMany, DestructorFailsWhatIsLeftWithPublisherClosed) {
   EXPECT_EQ(result.failed, 2u);
   EXPECT_EQ(result.messages[0].code, kUnavailable);
   EXPECT_EQ(result.errors[result.messages[0].error], "publisher closed");
+  EXPECT_EQ(result.Get(0).endpoint, "");
   node.HoldAnswers(false);
 }
 

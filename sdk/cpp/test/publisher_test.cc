@@ -285,6 +285,7 @@ TEST(Publisher, NonRetryableMessageFailureResolvesWithItsCodeAtOnce) {
   EXPECT_EQ(result.error, "message too large");
   EXPECT_FALSE(result.retryable);
   EXPECT_FALSE(result.id.empty());
+  EXPECT_EQ(result.endpoint, node.address()) << "the node that refused it";
   EXPECT_TRUE(Get(ok1).ok());
   EXPECT_TRUE(Get(ok2).ok());
   ASSERT_TRUE(publisher->Flush(kWait));
@@ -303,6 +304,7 @@ TEST(Publisher, NonRetryableCallErrorFailsTheWholeBatchOnce) {
     EXPECT_EQ(result.code, kNotFound);
     EXPECT_NE(result.error.find("scripted call failure"), std::string::npos)
         << result.error;
+    EXPECT_EQ(result.endpoint, node.address());
   }
   node.HoldAnswers(false);
   EXPECT_EQ(node.calls().size(), 2u);
@@ -604,7 +606,9 @@ TEST(Publisher, MessageLargerThanTheOutstandingCapFailsAtOnce) {
   auto publisher = Build(Options({&node}).MaxOutstandingBytes(10));
   auto future = publisher->Publish("t", Make(std::string(11, 'x')));
   ASSERT_TRUE(IsReady(future));
-  EXPECT_EQ(future.get().code, kInvalidArgument);
+  PublishResult result = future.get();
+  EXPECT_EQ(result.code, kInvalidArgument);
+  EXPECT_EQ(result.endpoint, "") << "no node was tried";
 }
 
 TEST(Publisher, FlushWaitsForEveryPublishedMessage) {
@@ -657,6 +661,7 @@ TEST(Publisher, DestructorCompletesEveryFutureWithPublisherClosed) {
     PublishResult result = future.get();
     EXPECT_EQ(result.code, kUnavailable);
     EXPECT_EQ(result.error, "publisher closed");
+    EXPECT_EQ(result.endpoint, "");
   }
   node.ReleaseAll();
 }

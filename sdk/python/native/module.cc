@@ -44,7 +44,8 @@ PyMethodDef module_functions[] = {
     {"usable", UsableFunction, METH_NOARGS,
      "False in a child forked after this process used the native module."},
     {"set_publish_hooks", AsMethod(Safe<SetPublishHooks>), METH_FASTCALL,
-     "set_publish_hooks(make_result, make_error, report): set once at import."},
+     "set_publish_hooks(make_result, make_error, report, refuse_publish_arguments): "
+     "set once at import."},
     {"join_detached", AsMethod(Safe<JoinDetachedFunction>), METH_NOARGS,
      "Waits for the threads ending subscribers let go in callbacks (at exit)."},
     {nullptr, nullptr, 0, nullptr}};

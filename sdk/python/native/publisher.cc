@@ -5,6 +5,7 @@
 // completes their futures (ferry._futures.PublishFuture: CompleteAlone, or
 // set_result / set_exception once someone waits on one) or calls their
 // callbacks.
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <condition_variable>
@@ -27,8 +28,11 @@ namespace {
 // Set once at import (set_publish_hooks): process-wide, so a thread ending a
 // publisher needs no GIL for them.
 PyObject* make_result = nullptr;    // PublishResult: a tuple subclass
-PyObject* make_error = nullptr;     // (code, error, retryable) -> FerryError
+PyObject* make_error = nullptr;     // (code, error, retryable, endpoint) -> FerryError
 PyObject* report_raised = nullptr;  // report(exception): logs what a callback raised
+// (self, *args, **kwargs) with the pure path's publish signature and name:
+// raises its TypeError for arguments publish does not take.
+PyObject* refuse_publish_arguments = nullptr;
 PyObject* set_result_name = nullptr;
 PyObject* set_exception_name = nullptr;
 
@@ -55,14 +59,21 @@ void ReportRaised(PyObject* fn) {
   Py_XDECREF(tb);
 }
 
-// A FerryError; a failure once closing is final (the SDK marks it retryable
-// with its last error appended), as the pure path's Unavailable("publisher
-// closed", retryable=False): retrying after one's own close cannot succeed.
-PyObject* ErrorOf(int code, const std::string& error, bool retryable) {
+// A FerryError, with the endpoint of the node that failed the message (None:
+// no node was tried); a failure once closing is final (the SDK marks it
+// retryable with its last error appended), as the pure path's
+// Unavailable("publisher closed", retryable=False): retrying after one's own
+// close cannot succeed.
+PyObject* ErrorOf(int code, const std::string& error, bool retryable,
+                  const std::string& endpoint = {}) {
   if (code == kUnavailable && std::string_view(error).starts_with(kClosed))
     retryable = false;
-  return PyObject_CallFunction(make_error, "isO", code, error.c_str(),
-                               retryable ? Py_True : Py_False);
+  if (endpoint.empty()) {
+    return PyObject_CallFunction(make_error, "isOO", code, error.c_str(),
+                                 retryable ? Py_True : Py_False, Py_None);
+  }
+  return PyObject_CallFunction(make_error, "isOs", code, error.c_str(),
+                               retryable ? Py_True : Py_False, endpoint.c_str());
 }
 
 // A PublishResult (a tuple subclass) made as tuple.__new__ makes it, without
@@ -102,7 +113,7 @@ PyObject* ResultOf(const std::string& cluster, int32_t partition, int64_t offset
 PyObject* Convert(const client::PublishResult& r, bool* failed) {
   *failed = !r.ok();
   return r.ok() ? ResultOf(r.cluster, r.partition, r.offset, r.direct)
-                : ErrorOf(r.code, r.error, r.retryable);
+                : ErrorOf(r.code, r.error, r.retryable, r.endpoint);
 }
 
 // Raises `error` (stolen; null: already set).
@@ -142,7 +153,7 @@ PyObject* ManyOutcomes(const client::PublishManyResult& r) {
     const client::MessageOutcome& m = r.messages[i];
     PyObject* item =
         m.ok() ? ResultOf(r.clusters[m.cluster], m.partition, m.offset, m.direct)
-               : ErrorOf(m.code, r.errors[m.error], m.retryable);
+               : ErrorOf(m.code, r.errors[m.error], m.retryable, r.endpoints[m.endpoint]);
     if (item == nullptr) {
       Py_DECREF(list);
       return nullptr;
@@ -427,23 +438,43 @@ struct Done {
   }
 };
 
-// publish(topic, value, key=None, headers=None, ordering_key=None, id=None,
+// Arguments publish does not take: raises the TypeError the pure path's
+// publish raises for them (refuse_publish_arguments binds them as it does).
+std::nullptr_t RefuseArguments(PyObject* self, PyObject* const* args, Py_ssize_t n,
+                               PyObject* kwnames) {
+  if (PyErr_Occurred()) {
+    if (!PyErr_ExceptionMatches(PyExc_TypeError)) return nullptr;
+    PyErr_Clear();
+  }
+  const Py_ssize_t keywords = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+  std::vector<PyObject*> with_self(static_cast<std::size_t>(1 + n + keywords));
+  with_self[0] = self;
+  std::copy(args, args + n + keywords, with_self.begin() + 1);
+  PyObject* r = PyObject_Vectorcall(refuse_publish_arguments, with_self.data(),
+                                    static_cast<std::size_t>(1 + n), kwnames);
+  if (r != nullptr) {  // bound there: this side and the pure signature differ
+    Py_DECREF(r);
+    PyErr_SetString(PyExc_TypeError, "publish: arguments not taken");
+  }
+  return nullptr;
+}
+
+// publish(topic, value, key=None, headers=None, ordering_key=None, *, id=None,
 //         timestamp=None, callback=None) -> Future or None
 PyObject* Publish(PyObject* self, PyObject* const* args, Py_ssize_t n,
                   PyObject* kwnames) {
-  State* s = Open(self);
+  constexpr Py_ssize_t kPositional = 5;  // the rest are keyword-only
   std::array<PyObject*, 8> given;
-  if (s == nullptr ||
+  if (n > kPositional ||
       !Arguments(args, n, kwnames,
                  std::array{"topic", "value", "key", "headers", "ordering_key", "id",
                             "timestamp", "callback"},
-                 given)) {
-    return nullptr;
+                 given) ||
+      given[0] == nullptr || given[1] == nullptr) {
+    return RefuseArguments(self, args, n, kwnames);
   }
-  if (given[0] == nullptr || given[1] == nullptr) {
-    PyErr_SetString(PyExc_TypeError, "publish needs a topic and a value");
-    return nullptr;
-  }
+  State* s = Open(self);
+  if (s == nullptr) return nullptr;
   if (!PyUnicode_Check(given[0])) {
     PyErr_Format(PyExc_TypeError, "topic must be str, not %s",
                  Py_TYPE(given[0])->tp_name);
@@ -692,9 +723,10 @@ PyType_Spec publisher_spec = {"ferry._native.Publisher", sizeof(PublisherObject)
 }  // namespace
 
 PyObject* SetPublishHooks(PyObject*, PyObject* const* args, Py_ssize_t n) {
-  if (n != 3) {
+  if (n != 4) {
     PyErr_SetString(PyExc_TypeError,
-                    "set_publish_hooks(make_result, make_error, report)");
+                    "set_publish_hooks(make_result, make_error, report, "
+                    "refuse_publish_arguments)");
     return nullptr;
   }
   if (!PyType_Check(args[0]) ||
@@ -705,6 +737,7 @@ PyObject* SetPublishHooks(PyObject*, PyObject* const* args, Py_ssize_t n) {
   Py_XSETREF(make_result, Py_NewRef(args[0]));
   Py_XSETREF(make_error, Py_NewRef(args[1]));
   Py_XSETREF(report_raised, Py_NewRef(args[2]));
+  Py_XSETREF(refuse_publish_arguments, Py_NewRef(args[3]));
   Py_RETURN_NONE;
 }
 

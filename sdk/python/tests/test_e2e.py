@@ -69,6 +69,25 @@ def test_unknown_topic_is_not_found(node):
     assert info.value.code_number == 5
 
 
+def test_a_refused_message_names_the_node_that_refused_it(node):
+    topic = unique("no-such-topic")
+    called = threading.Event()
+    from_callback = []
+
+    def on_done(outcome):
+        from_callback.append(outcome)
+        called.set()
+
+    with ferry.Publisher([node.endpoint]) as pub:
+        error = pub.publish(topic, b"x").exception(30)
+        pub.publish(topic, b"y", callback=on_done)
+        assert called.wait(30)
+        outcomes = pub.publish_many(topic, [b"a", b"b"]).result(30)
+    for refused in [error, from_callback[0]] + outcomes:
+        assert isinstance(refused, ferry.NotFound), refused
+        assert refused.endpoint == node.endpoint
+
+
 def test_subscribe_unknown_topic_is_fatal_not_found(node):
     errors = []
     sub = ferry.Subscriber([node.endpoint], unique("g"), [unique("missing")],

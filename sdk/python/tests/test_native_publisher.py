@@ -41,6 +41,48 @@ def test_path_taken_by_options():
             p.close(0)
 
 
+def test_publish_takes_the_arguments_the_pure_path_takes():
+    endpoint = unreachable()
+    native_pub = ferry.Publisher([endpoint])
+    pure_pub = ferry.Publisher([endpoint], channel_options=[])
+    assert native_pub.native and not pure_pub.native
+    calls = [
+        (("t", b"v"), {}),
+        (("t", b"v", "k", {"h": b"1"}, "o"), {}),
+        ((), {"topic": "t", "value": b"v", "key": "k", "headers": None,
+              "ordering_key": "o", "id": "i", "timestamp": None}),
+        (("t", b"v"), {"callback": lambda outcome: None}),
+        (("t", b"v", None, None, None, "id"), {}),
+        (("t", b"v", None, None, None, "id", None, None), {}),
+        (("t", b"v", None, None, None, None), {"id": "i"}),
+        (("t",), {}),
+        ((), {"value": b"v"}),
+        ((), {}),
+        (("t", b"v"), {"topic": "t"}),
+        (("t", b"v", "k"), {"key": "k"}),
+        (("t", b"v"), {"partition": 1}),
+        (("t", b"v"), {"ID": "i"}),
+    ]
+
+    def outcome(pub, args, kwargs):
+        try:
+            returned = pub.publish(*args, **kwargs)
+        except TypeError as e:
+            return "TypeError: %s" % e
+        return "Future" if isinstance(returned, concurrent.futures.Future) else repr(returned)
+
+    try:
+        for args, kwargs in calls:
+            on_native = outcome(native_pub, args, kwargs)
+            assert on_native == outcome(pure_pub, args, kwargs), (args, kwargs)
+        assert outcome(native_pub, ("t", b"v", None, None, None, "id"), {}) == (
+            "TypeError: Publisher.publish() takes from 3 to 6 positional arguments "
+            "but 7 were given")
+    finally:
+        native_pub.close(0)
+        pure_pub.close(0)
+
+
 def test_ferry_native_0_forces_pure_python():
     code = ("import ferry; p = ferry.Publisher([%r]); print(p.native); p.close(0)"
             % unreachable())

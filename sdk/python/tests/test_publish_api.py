@@ -108,6 +108,7 @@ def test_errors_after_close_are_final():
     error = pending.exception(10)
     assert isinstance(error, ferry.Unavailable) and "publisher closed" in str(error)
     assert not error.retryable  # retrying after one's own close cannot succeed
+    assert error.endpoint is None  # no node refused it
     [outcome] = many.result(10)
     assert isinstance(outcome, ferry.Unavailable) and not outcome.retryable
     with pytest.raises(ferry.Unavailable) as refused:

@@ -49,12 +49,22 @@ def _report_raised(error):
     log.error("ferry: publish callback raised", exc_info=error)
 
 
-def _make_error(code, reason, retryable):
-    return error_from_status(code, reason, retryable=retryable)
+def _make_error(code, reason, retryable, endpoint):
+    return error_from_status(code, reason, retryable=retryable, endpoint=endpoint)
+
+
+def _refuse_publish_arguments(self, topic, value, key=None, headers=None, ordering_key=None,
+                              *, id=None, timestamp=None, callback=None):
+    """Called by the native publish with arguments it does not take: binding
+    them raises the pure path's TypeError (same signature, same name)."""
+
+
+_refuse_publish_arguments.__qualname__ = Publisher.publish.__qualname__
 
 
 if _native is not None and hasattr(_native, "set_publish_hooks"):
-    _native.set_publish_hooks(PublishResult, _make_error, _report_raised)
+    _native.set_publish_hooks(PublishResult, _make_error, _report_raised,
+                              _refuse_publish_arguments)
 
 
 _open = weakref.WeakSet()

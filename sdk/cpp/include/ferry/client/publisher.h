@@ -84,6 +84,11 @@ struct PublishResult {
   // True when the fallback producer wrote the message straight to the cluster
   // (no node answered); false when a Ferry node carried it.
   bool direct = false;
+  // When failed: the endpoint (as given to Endpoints) of the node the failing
+  // request went to, so an operator knows which node refused or failed it.
+  // Empty when ok() and when no node was tried (refused before sending,
+  // failed because of Close, written by the fallback producer).
+  std::string endpoint{};
 
   bool ok() const { return code == 0; }
 };
@@ -113,8 +118,10 @@ struct MessageOutcome {
   uint32_t cluster = 0;
   int32_t partition = -1;
   int64_t offset = -1;
-  // Set when failed: PublishManyResult::errors[error].
+  // Set when failed: PublishManyResult::errors[error] and
+  // PublishManyResult::endpoints[endpoint] (as PublishResult::endpoint).
   uint32_t error = 0;
+  uint32_t endpoint = 0;
 
   bool ok() const { return code == 0; }
 };
@@ -123,9 +130,11 @@ struct MessageOutcome {
 // call order.
 struct PublishManyResult {
   std::vector<MessageOutcome> messages{};
-  // The distinct cluster names and error texts the outcomes point to.
+  // The distinct cluster names, error texts and endpoints the outcomes point
+  // to (an empty endpoint: no node was tried).
   std::vector<std::string> clusters{};
   std::vector<std::string> errors{};
+  std::vector<std::string> endpoints{};
   // Messages that failed (0: every message was acknowledged).
   std::size_t failed = 0;
   // The messages' ids (given or generated) back to back: message i's is
