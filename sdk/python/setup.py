@@ -10,7 +10,9 @@ to build from a different copy of ``proto/``.
 It also builds the native extension ``ferry._native`` (sdk/python/native, over
 the C++ SDK) with CMake: in the build directory ``FERRY_NATIVE_BUILD_DIR`` when
 given (e.g. the checkout's ``build/`` of ``scripts/build``: one build for CI),
-else in ``build/native`` of this folder (a full configure of the checkout).
+else in ``build/native`` of this folder, configured with ``FERRY_CLIENT_ONLY``
+(the stubs, the C++ SDK and the extension only: no ferryd, tests or their
+dependencies).
 Without a checkout, CMake or the C++ SDK's libraries (``scripts/setup``) the
 package installs pure Python, with one warning; ``FERRY_NATIVE_BUILD=0``
 skips the attempt.
@@ -69,11 +71,17 @@ def native_module(build_dir):
     if not os.path.exists(os.path.join(build_dir, "build.ninja")) and not os.path.exists(
             os.path.join(build_dir, "Makefile")):
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-        subprocess.run(["cmake", "-S", checkout, "-B", build_dir, "-DFERRY_BUILD_TESTS=OFF",
+        subprocess.run(["cmake", "-S", checkout, "-B", build_dir, "-DFERRY_CLIENT_ONLY=ON",
                         "-DPython3_EXECUTABLE=" + sys.executable] + generator,
                        check=True, stdout=subprocess.DEVNULL)
+    # As scripts/build: ccache paths relative to the checkout, so a clone or
+    # a pip build directory hits the objects other builds of this machine left.
+    env = dict(os.environ)
+    env.setdefault("CCACHE_BASEDIR", checkout)
+    env.setdefault("CCACHE_NOHASHDIR", "1")
     subprocess.run(["cmake", "--build", build_dir, "--target", "ferry_python_native", "-j",
-                    os.environ.get("FERRY_BUILD_JOBS", "2")], check=True, stdout=subprocess.DEVNULL)
+                    os.environ.get("FERRY_BUILD_JOBS", "2")], check=True, stdout=subprocess.DEVNULL,
+                   env=env)
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
     built = glob.glob(os.path.join(build_dir, "sdk", "python", "native", "_native" + suffix))
     if not built:
