@@ -48,12 +48,14 @@ def test_path_taken_by_options(node):
     unordered = ferry.Subscriber([node.endpoint], unique("g"), ["t"], callback=print)
     keyed = ferry.Subscriber([node.endpoint], unique("g"), ["t"], callback=print,
                              ordering="key")
+    by_partition = ferry.Subscriber([node.endpoint], unique("g"), ["t"], callback=print,
+                                    ordering=ferry.Ordering.PARTITION)
     try:
         assert plain.native and isinstance(plain, ferry.Subscriber)
         assert unordered.native
-        assert not keyed.native  # handler chains per key: the pure path's
+        assert keyed.native and by_partition.native  # the pure path's chains, natively
     finally:
-        for subscriber in (plain, unordered, keyed):
+        for subscriber in (plain, unordered, keyed, by_partition):
             subscriber.close()
     # An option the C++ SDK refuses (the pure path leaves it to the node).
     loose = ferry.Subscriber([node.endpoint], unique("g"), ["t"], ack_deadline=0.2)
