@@ -297,13 +297,14 @@ def test_subscriber_core_serialises_handlers_per_key_and_close_returns_the_waiti
     stream = core.open_stream(0, lambda r: None)
     deliver(core, stream, "a", "b", "a", "a")
     m = [core.next_message() for _ in range(4)]
-    runs = [core.admit_handler(x, core.chain_key(x)) for x in m]
-    assert runs == [True, True, False, False]  # the later a's wait behind the first
-    assert core.handler_done(core.chain_key(m[0])) is m[2]
+    keyed = core.chain_keys(m)
+    assert [key for _, key in keyed] == [("t", b"a"), ("t", b"b"), ("t", b"a"), ("t", b"a")]
+    assert core.admit_handlers(keyed) == keyed[:2]  # the later a's wait behind the first
+    assert core.chains_done(keyed[:1]) == [keyed[2]]
     assert core.running == 3
     leftovers = core.begin_close()
     assert leftovers == [m[3]] and core.running == 2
-    assert core.handler_done(core.chain_key(m[2])) is None
+    assert core.chains_done(keyed[1:3]) == [] and core.running == 0 and not core.chains
 
 
 def test_subscriber_core_close_sends_pending_settlements_then_drops_later_ones():
@@ -552,13 +553,21 @@ def test_subscriber_core_admits_a_responses_handlers_at_once_chaining_per_key():
     batch = list(core.next_batch())
     ready = core.admit_handlers(core.chain_keys(batch))
     assert [m.key for m, _ in ready] == [b"a", b"b"] and core.running == 3
-    assert core.handler_done(("t", b"a")) is batch[2]  # the second a waited for the first
+    # The second a waited for the first; b's chain ends.
+    assert core.chains_done(ready) == [(batch[2], ("t", b"a"))] and core.running == 1
+    assert list(core.chains) == [("t", b"a")]
+    owner, core = subscriber(ordering="partition")
+    stream = core.open_stream(0, lambda r: None)
+    deliver(core, stream, "a", "b")
+    batch = list(core.next_batch())
+    assert core.admit_handlers(core.chain_keys(batch)) == [(batch[0], ("t", 0))]
     owner, core = subscriber(ordering="none")
     stream = core.open_stream(0, lambda r: None)
     deliver(core, stream, "a", "a")
     batch = list(core.next_batch())
     assert core.admit_handlers(core.chain_keys(batch)) == [(m, None) for m in batch]
-    assert core.running == 2 and core.handler_done(None) is None and core.running == 1
+    core.handlers_done(1)
+    assert core.running == 1 and not core.chains
 
 
 @lock_free_acks

@@ -185,6 +185,7 @@ class NativeSubscriber(Subscriber):
         if core.ordering is not _types.Ordering.NONE:
             self._core = core  # its chains only: the C++ SDK does the rest
             self._lock = threading.Lock()  # guards the chains
+            self._ready = threading.Condition(self._lock)  # notified at close; unused here
             self._pool = queue.SimpleQueue()
             self._dispatcher = threading.Thread(target=self._dispatch_until_stopped,
                                                 name="ferry-sub-dispatch", daemon=True)
@@ -287,21 +288,6 @@ class NativeSubscriber(Subscriber):
             leftovers = self._core.begin_close()
         for message in leftovers:
             message.nack()
-
-    def _call_all(self, messages):
-        call_each(messages, self._callback, self._auto_ack)
-        with self._lock:
-            self._core.handlers_done(len(messages))
-
-    def _handle(self, message, key):
-        """The calls of one chain: ``message``'s, then the messages that
-        waited behind it, one at a time."""
-        core = self._core
-        while message is not None:
-            if self._call(message):
-                message.ack()
-            with self._lock:
-                message = core.handler_done(key)
 
 
 def ms(seconds: float) -> int:

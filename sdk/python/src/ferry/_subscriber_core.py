@@ -202,7 +202,8 @@ class SubscriberCore:
         self.accepting = True    # settlements still sent (until close's last flush)
         self.next_scan: Optional[float] = None
         self.running = 0         # handler calls running or waiting in a chain
-        self.chains: Dict[object, collections.deque] = {}  # chain key -> waiting messages
+        # A running chain's key -> its waiting messages (None: none waits).
+        self.chains: Dict[object, Optional[collections.deque]] = {}
         # The response receive() hands out a message at a time: ``hand``
         # builds the Messages of ``_hand_indices`` of ``_hand_received``.
         self.hand = iter(())
@@ -359,39 +360,35 @@ class SubscriberCore:
             raise self.failure
         return not self.closing
 
-    def chain_key(self, message: Message):
-        """Messages with one chain key are handled one at a time, in order."""
-        if self.ordering is _types.Ordering.KEY and message.key is not None:
-            return (message.topic, message.key)
-        if self.ordering is _types.Ordering.PARTITION:
-            return (message.topic, message.partition)
-        return None
-
     def chain_keys(self, messages: List[Message]):
-        """(message, chain key) pairs."""
-        if self.ordering is _types.Ordering.NONE:
-            return [(message, None) for message in messages]
-        return [(message, self.chain_key(message)) for message in messages]
+        """(message, chain key) pairs: messages with one chain key are
+        handled one at a time, in order; those with None in no chain."""
+        if self.ordering is _types.Ordering.KEY:
+            return [(message, None if (key := message.key) is None else (message.topic, key))
+                    for message in messages]
+        if self.ordering is _types.Ordering.PARTITION:
+            return [(message, (message.topic, message.partition)) for message in messages]
+        return [(message, None) for message in messages]
 
     def admit_handlers(self, keyed):
-        """admit_handler for each (message, key) pair; the pairs that may
-        run now."""
-        if all(key is None for _, key in keyed):
-            self.running += len(keyed)
-            return keyed
-        return [item for item in keyed if self.admit_handler(*item)]
-
-    def admit_handler(self, message: Message, key) -> bool:
-        """Counts a handler call; True when it may run now, False when it
-        waits behind a running one of its chain."""
-        self.running += 1
-        if key is not None:
-            chain = self.chains.get(key)
-            if chain is not None:
-                chain.append(message)
-                return False
-            self.chains[key] = collections.deque()
-        return True
+        """Counts a handler call for each (message, key) pair; returns the
+        pairs that may run now. The others wait behind a running call of
+        their chain (``chains``: a running chain's key -> its waiting
+        messages, None while none waits)."""
+        self.running += len(keyed)
+        chains, ready = self.chains, []
+        for item in keyed:
+            key = item[1]
+            if key is not None:
+                if key in chains:
+                    waiting = chains[key]
+                    if waiting is None:
+                        waiting = chains[key] = collections.deque()
+                    waiting.append(item[0])
+                    continue
+                chains[key] = None
+            ready.append(item)
+        return ready
 
     def handlers_admitted(self, count: int) -> None:
         """``count`` handler calls outside any chain are about to run."""
@@ -401,16 +398,19 @@ class SubscriberCore:
         """``count`` handler calls outside any chain returned."""
         self.running -= count
 
-    def handler_done(self, key) -> Optional[Message]:
-        """A handler call returned; the next message of its chain, if any."""
-        self.running -= 1
-        if key is None:
-            return None
-        chain = self.chains.get(key)
-        if chain:
-            return chain.popleft()
-        self.chains.pop(key, None)
-        return None
+    def chains_done(self, keyed):
+        """The handler calls of (message, chain key) pairs returned; the
+        next (message, key) of each of their chains that has one waiting."""
+        self.running -= len(keyed)
+        chains, following = self.chains, []
+        for item in keyed:
+            key = item[1]
+            waiting = chains[key]
+            if waiting:
+                following.append((waiting.popleft(), key))
+            else:
+                del chains[key]
+        return following
 
     # -- settlements ------------------------------------------------------
 
@@ -646,9 +646,10 @@ class SubscriberCore:
                       for i in range(r.next, len(r.pbs)) if r.stream.alive]
         self.delivery.clear()
         for chain in self.chains.values():
-            leftovers.extend(chain)
-            self.running -= len(chain)
-            chain.clear()
+            if chain:
+                leftovers.extend(chain)
+                self.running -= len(chain)
+                chain.clear()
         return leftovers
 
     def end_close(self) -> None:

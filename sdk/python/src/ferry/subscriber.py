@@ -421,17 +421,17 @@ class Subscriber:
 
     def _handle_chunk(self, chunk):
         """Runs a chunk's calls: a MessageBatch (no ordering) or (message,
-        chain key) pairs, whose chained calls run first and those outside
+        chain key) pairs, whose chained calls run first, then the calls
+        their chains' next messages waited for, and so on; those outside
         any chain (keyless messages) after them."""
         if isinstance(chunk, MessageBatch):
             self._call_all(chunk)
             return
-        loose = []
-        for message, key in chunk:
-            if key is None:
-                loose.append(message)
-            else:
-                self._handle(message, key)
+        chained = [item for item in chunk if item[1] is not None]
+        loose = [message for message, key in chunk if key is None] if len(chained) < len(
+            chunk) else None
+        while chained:
+            chained = self._call_chained(chained)
         if loose:
             self._call_all(loose)
 
@@ -447,25 +447,14 @@ class Subscriber:
             if core.closing:
                 self._ready.notify_all()
 
-    def _call(self, message) -> bool:
-        """The user's callback; True when its message is to be auto-acked."""
-        try:
-            self._callback(message)
-        except Exception:  # noqa: BLE001 - a failing handler nacks
-            log.exception("ferry: message handler raised; nacking %r", message)
-            message.nack()
-            return False
-        return self._auto_ack and not message.settled
-
-    def _handle(self, message, key):
+    def _call_chained(self, keyed):
+        """Runs the calls of (message, chain key) pairs of distinct chains,
+        as _call_all; returns the next pair of each chain that has one
+        waiting (only close() waits for handler calls: only it is woken)."""
+        call_each([message for message, _ in keyed], self._callback, self._auto_ack)
         core = self._core
-        while message is not None:
-            auto_ack = self._call(message)
-            # The auto-ack and the end of the call under one lock; only close()
-            # waits for handler calls to end, so only it is woken.
-            with self._lock:
-                if auto_ack and core.settle(message, "ack", 0.0, time.monotonic()):
-                    self._maint.notify()
-                message = core.handler_done(key)
-                if core.closing:
-                    self._ready.notify_all()
+        with self._lock:
+            following = core.chains_done(keyed)
+            if core.closing:
+                self._ready.notify_all()
+        return following
