@@ -100,6 +100,22 @@ def ferry_publish_many(args):
         return time.monotonic() - start, cpu_seconds() - cpu, delivered
 
 
+def ferry_publish_many_keyed(args):
+    """The keyed backlog of --ordered: --keys keys in turn."""
+    import ferry
+    value = os.urandom(args.size)
+    keys = ["key-%d" % k for k in range(args.keys)]
+    with ferry.Publisher([args.server]) as pub:
+        start, cpu = time.monotonic(), cpu_seconds()
+        futures = [pub.publish_many(args.topic, [
+            (value, keys[i % args.keys]) for i in range(first, min(first + args.many,
+                                                                    args.messages))])
+            for first in range(0, args.messages, args.many)]
+        delivered = sum(1 for f in futures for r in f.result()
+                        if isinstance(r, ferry.PublishResult))
+        return time.monotonic() - start, cpu_seconds() - cpu, delivered
+
+
 def kafka_publish(args):
     from confluent_kafka import Producer
     value = os.urandom(args.size)
@@ -147,7 +163,7 @@ def ferry_consume_iterator(args):
     return time.monotonic() - start, cpu_seconds() - cpu, count
 
 
-def ferry_consume_callback(args):
+def ferry_consume_callback(args, ordering="none"):
     ferry = ferry_for_consume(args)
     done = threading.Event()
     lock = threading.Lock()
@@ -162,10 +178,15 @@ def ferry_consume_callback(args):
 
     start, cpu = time.monotonic(), cpu_seconds()
     sub = ferry.Subscriber([args.server], "pybench-" + uuid.uuid4().hex[:8], [args.topic],
-                           start="earliest", callback=handle)
+                           start="earliest", callback=handle, ordering=ordering)
     done.wait(120)
     sub.close()
     return time.monotonic() - start, cpu_seconds() - cpu, min(count[0], args.messages)
+
+
+def ferry_consume_callback_key(args):
+    """The callback API with key ordering (the keyed backlog of --ordered)."""
+    return ferry_consume_callback(args, ordering="key")
 
 
 def consume_batches(args, each):
@@ -253,6 +274,9 @@ WORKERS = {
     "ferry-pure-publish-many": ferry_publish_many,
     "ferry-consume-iterator": ferry_consume_iterator,
     "ferry-consume-callback": ferry_consume_callback,
+    "ferry-publish-many-keyed": ferry_publish_many_keyed,
+    "ferry-consume-callback-key": ferry_consume_callback_key,
+    "ferry-pure-consume-callback-key": ferry_consume_callback_key,
     "ferry-consume-batch": ferry_consume_batch,
     "ferry-consume-batch-each": ferry_consume_batch_each,
     "kafka-consume": kafka_consume,
@@ -265,7 +289,8 @@ def run_worker(args, name, topic, messages):
     name = name[len("base-"):] if base else name
     command = [sys.executable, os.path.abspath(__file__), "--worker", name,
                "--server", args.server, "--bootstrap", args.bootstrap, "--topic", topic,
-               "--messages", str(messages), "--size", str(args.size), "--many", str(args.many)]
+               "--messages", str(messages), "--size", str(args.size), "--many", str(args.many),
+               "--keys", str(args.keys)]
     if name.startswith("ferry-consume-") and args.keep_freed_memory:
         command.append("--keep-freed-memory")
     env = None
@@ -364,6 +389,10 @@ PUBLISHERS = ["ferry-publish", "ferry-publish-callback", "ferry-publish-many",
               "kafka-publish"]
 CONSUMERS = ["ferry-consume-iterator", "ferry-consume-callback", "ferry-consume-batch",
              "ferry-consume-batch-each", "kafka-consume", "kafka-poll"]
+#: --ordered: on a backlog of --keys keys, the callback API with key ordering
+#: (native, pure), without ordering, and confluent-kafka's poll() loop.
+ORDERED = ["ferry-consume-callback-key", "ferry-pure-consume-callback-key",
+           "ferry-consume-callback", "kafka-poll"]
 
 
 def bench(args):
@@ -372,6 +401,8 @@ def bench(args):
     if args.baseline:  # each Ferry form beside the same form from the baseline
         publishers = [form for name in publishers for form in
                       ([name, "base-" + name] if name.startswith("ferry-") else [name])]
+    if args.ordered:
+        return bench_ordered(args)
     for run in range(1, args.runs + 1):
         tag = "%d-%s" % (run, uuid.uuid4().hex[:6])
         topics = {name: "pybench-%s-%s" % (name, tag) for name in publishers + ["backlog"]}
@@ -393,10 +424,7 @@ def bench(args):
             delete_topic(args, topic)
 
     n = args.messages
-    print()
-    print("%d messages of %d B, %d partitions, one local broker, ferryd in front; load "
-          "before: %s, after: %s" % (n, args.size, args.partitions, args.load,
-                                     "%.2f %.2f %.2f" % os.getloadavg()))
+    print_header(args)
     if args.ferry_env:
         print("Ferry's workers ran with %s" % " ".join(args.ferry_env))
     if args.keep_freed_memory:
@@ -405,23 +433,8 @@ def bench(args):
           "Ferry / confluent-kafka per core (target >= 1); publish_many: %d messages "
           "per call" % args.many)
 
-    def cell(result):
-        wall, cpu = result
-        return "%.0f (%.1f; %.0f)" % (per_core(n, cpu), cpu / n * 1e6, n / wall)
-
     def table(names, reference, shown=None):
-        labels = [name.replace("ferry-", "Ferry ").replace("kafka-", "confluent-kafka ")
-                  for name in names]
-        ferry_names = [name for name in names if name != reference and name in (shown or names)]
-        print()
-        print("| run | %s | ratio %s |" % (" | ".join(labels), " / ".join(
-            name.replace("ferry-", "") for name in ferry_names)))
-        print("|---|%s--:|" % ("--:|" * len(names)))
-        for run, r in enumerate(rows, 1):
-            base = per_core(n, r[reference][1])
-            print("| %d | %s | %s |" % (run, " | ".join(cell(r[name]) for name in names),
-                                        " / ".join("%.2f" % (per_core(n, r[name][1]) / base)
-                                                   for name in ferry_names)))
+        print_table(rows, n, names, reference, shown)
 
     if args.baseline:
         print("base-: the same form with the ferry package of %s" % args.baseline)
@@ -432,6 +445,55 @@ def bench(args):
         print()
         print("The per-message forms beside confluent-kafka's poll() (one message a call):")
         table(["ferry-consume-iterator", "ferry-consume-callback", "kafka-poll"], "kafka-poll")
+
+
+def print_header(args):
+    print()
+    print("%d messages of %d B, %d partitions, one local broker, ferryd in front; load "
+          "before: %s, after: %s" % (args.messages, args.size, args.partitions, args.load,
+                                     "%.2f %.2f %.2f" % os.getloadavg()))
+
+
+def print_table(rows, n, names, reference, shown=None):
+    """One row per run: each form's msgs/s per core (CPU µs/msg; wall
+    msgs/s), then each Ferry form's per-core ratio over ``reference``."""
+    def cell(result):
+        wall, cpu = result
+        return "%.0f (%.1f; %.0f)" % (per_core(n, cpu), cpu / n * 1e6, n / wall)
+
+    labels = [name.replace("ferry-", "Ferry ").replace("kafka-", "confluent-kafka ")
+              for name in names]
+    ferry_names = [name for name in names if name != reference and name in (shown or names)]
+    print()
+    print("| run | %s | ratio %s |" % (" | ".join(labels), " / ".join(
+        name.replace("ferry-", "") for name in ferry_names)))
+    print("|---|%s--:|" % ("--:|" * len(names)))
+    for run, r in enumerate(rows, 1):
+        base = per_core(n, r[reference][1])
+        print("| %d | %s | %s |" % (run, " | ".join(cell(r[name]) for name in names),
+                                    " / ".join("%.2f" % (per_core(n, r[name][1]) / base)
+                                               for name in ferry_names)))
+
+
+def bench_ordered(args):
+    """--ordered: the ORDERED forms on one backlog of --keys keys per run,
+    in alternating order."""
+    rows = []
+    for run in range(1, args.runs + 1):
+        topic = "pybench-keyed-%d-%s" % (run, uuid.uuid4().hex[:6])
+        create_topic(args, topic)
+        print("python_bench: run %d: keyed backlog" % run, file=sys.stderr)
+        run_worker(args, "ferry-publish-many-keyed", topic, args.messages)
+        results = {}
+        for name in ORDERED if run % 2 else reversed(ORDERED):
+            print("python_bench: run %d: %s" % (run, name), file=sys.stderr)
+            results[name] = run_worker(args, name, topic, args.messages)
+        rows.append(results)
+        delete_topic(args, topic)
+    print_header(args)
+    print("%d keys; msgs/s per core of the Python process (CPU µs/msg; wall msgs/s); "
+          "ratio = Ferry / confluent-kafka poll() per core" % args.keys)
+    print_table(rows, args.messages, ORDERED, "kafka-poll")
 
 
 def main():
@@ -451,6 +513,12 @@ def main():
                         help="the consume forms only (the backlog is still written)")
     parser.add_argument("--skip-consume", action="store_true",
                         help="the publish forms only")
+    parser.add_argument("--ordered", action="store_true",
+                        help="only the callback API with key ordering (native and pure) "
+                             "beside the unordered one and confluent-kafka's poll(), on a "
+                             "backlog of --keys keys")
+    parser.add_argument("--keys", type=int, default=1000,
+                        help="keys of the --ordered backlog (default 1000)")
     parser.add_argument("--ferry-env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment of Ferry's workers only (repeatable), e.g. "
                              "GLIBC_TUNABLES=glibc.malloc.trim_threshold=16777216")
