@@ -177,6 +177,7 @@ class SubscriberCore:
         if max_outstanding_messages < 1 or max_outstanding_bytes < 1:
             raise ValueError("max_outstanding_messages and max_outstanding_bytes must be >= 1")
         self.ordering = _types.ordering_of(ordering)
+        self.one_topic = len(set(topics)) == 1
         self.ack_deadline = _types.seconds_of(ack_deadline, "ack_deadline")
         self.ack_batch_count = int(ack_batch[0])
         self.ack_batch_delay = _types.seconds_of(ack_batch[1], "ack_batch delay")
@@ -362,11 +363,18 @@ class SubscriberCore:
 
     def chain_keys(self, messages: List[Message]):
         """(message, chain key) pairs: messages with one chain key are
-        handled one at a time, in order; those with None in no chain."""
+        handled one at a time, in order; those with None in no chain. The
+        key is the message's key (key ordering; keyless: None) or partition,
+        with its topic when the subscription has several (a tuple is hashed
+        anew at each lookup, the key bytes once)."""
         if self.ordering is _types.Ordering.KEY:
+            if self.one_topic:
+                return [(message, message.key) for message in messages]
             return [(message, None if (key := message.key) is None else (message.topic, key))
                     for message in messages]
         if self.ordering is _types.Ordering.PARTITION:
+            if self.one_topic:
+                return [(message, message.partition) for message in messages]
             return [(message, (message.topic, message.partition)) for message in messages]
         return [(message, None) for message in messages]
 
