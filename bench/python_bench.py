@@ -478,6 +478,7 @@ def print_table(rows, n, names, reference, shown=None):
 def bench_ordered(args):
     """--ordered: the ORDERED forms on one backlog of --keys keys per run,
     in alternating order."""
+    forms = ORDERED + (["base-ferry-pure-consume-callback-key"] if args.baseline else [])
     rows = []
     for run in range(1, args.runs + 1):
         topic = "pybench-keyed-%d-%s" % (run, uuid.uuid4().hex[:6])
@@ -485,7 +486,7 @@ def bench_ordered(args):
         print("python_bench: run %d: keyed backlog" % run, file=sys.stderr)
         run_worker(args, "ferry-publish-many-keyed", topic, args.messages)
         results = {}
-        for name in ORDERED if run % 2 else reversed(ORDERED):
+        for name in forms if run % 2 else reversed(forms):
             print("python_bench: run %d: %s" % (run, name), file=sys.stderr)
             results[name] = run_worker(args, name, topic, args.messages)
         rows.append(results)
@@ -493,7 +494,9 @@ def bench_ordered(args):
     print_header(args)
     print("%d keys; msgs/s per core of the Python process (CPU µs/msg; wall msgs/s); "
           "ratio = Ferry / confluent-kafka poll() per core" % args.keys)
-    print_table(rows, args.messages, ORDERED, "kafka-poll")
+    if args.baseline:
+        print("base-: the pure form with the ferry package of %s" % args.baseline)
+    print_table(rows, args.messages, forms, "kafka-poll")
 
 
 def main():
@@ -525,7 +528,8 @@ def main():
     parser.add_argument("--baseline", metavar="DIR",
                         help="a directory holding another ferry package (e.g. main's, "
                              "with its _native): each Ferry publish form runs from it too "
-                             "(PYTHONPATH), right after the same form, as base-...")
+                             "(PYTHONPATH), right after the same form, as base-...; with "
+                             "--ordered, its pure keyed callback form")
     parser.add_argument("--topic", help=argparse.SUPPRESS)
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
