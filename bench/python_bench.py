@@ -26,6 +26,8 @@ consume(500) loop and poll() loop (auto-commit). msgs/s per core = messages /
 CPU seconds of the process; ratio = Ferry's over confluent-kafka's (target
 >= 1): every form over consume(500), then the per-message forms (one message
 a call) over poll(), the like for like.
+--ordered: only the callback API with key ordering, natively and pure, beside
+the unordered callback form and poll(), on a backlog of --keys keys.
 """
 import argparse
 import json
