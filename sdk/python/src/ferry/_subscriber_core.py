@@ -39,6 +39,7 @@ import collections
 import os
 import socket
 from itertools import repeat
+from operator import itemgetter
 from typing import Dict, List, Optional
 
 from google.protobuf import duration_pb2
@@ -203,8 +204,8 @@ class SubscriberCore:
         self.accepting = True    # settlements still sent (until close's last flush)
         self.next_scan: Optional[float] = None
         self.running = 0         # handler calls running or waiting in a chain
-        # A running chain's key -> its waiting messages (None: none waits).
-        self.chains: Dict[object, Optional[collections.deque]] = {}
+        self.busy = set()        # chain keys with a handler call running
+        self.waiting: Dict[object, collections.deque] = {}  # busy key -> waiting messages
         # The response receive() hands out a message at a time: ``hand``
         # builds the Messages of ``_hand_indices`` of ``_hand_received``.
         self.hand = iter(())
@@ -381,20 +382,31 @@ class SubscriberCore:
     def admit_handlers(self, keyed):
         """Counts a handler call for each (message, key) pair; returns the
         pairs that may run now. The others wait behind a running call of
-        their chain (``chains``: a running chain's key -> its waiting
-        messages, None while none waits)."""
+        their chain (``busy``: the keys of running chains; ``waiting``: a busy
+        key -> the messages waiting behind it, while some wait). A response
+        whose keys are all distinct and idle (the common one: the node hands
+        out a key's next message once the previous one was acked) is
+        admitted by set operations, without a loop in Python."""
         self.running += len(keyed)
-        chains, ready = self.chains, []
+        busy = self.busy
+        keys = list(map(itemgetter(1), keyed))
+        if None not in keys and busy.isdisjoint(keys):
+            before = len(busy)
+            busy.update(keys)
+            if len(busy) - before == len(keys):
+                return keyed
+            busy.difference_update(keys)  # a key repeats: one at a time below
+        waiting, ready = self.waiting, []
         for item in keyed:
             key = item[1]
             if key is not None:
-                if key in chains:
-                    waiting = chains[key]
-                    if waiting is None:
-                        waiting = chains[key] = collections.deque()
-                    waiting.append(item[0])
+                if key in busy:
+                    behind = waiting.get(key)
+                    if behind is None:
+                        behind = waiting[key] = collections.deque()
+                    behind.append(item[0])
                     continue
-                chains[key] = None
+                busy.add(key)
             ready.append(item)
         return ready
 
@@ -410,14 +422,20 @@ class SubscriberCore:
         """The handler calls of (message, chain key) pairs returned; the
         next (message, key) of each of their chains that has one waiting."""
         self.running -= len(keyed)
-        chains, following = self.chains, []
+        waiting = self.waiting
+        if not waiting:
+            self.busy.difference_update(map(itemgetter(1), keyed))
+            return []
+        busy, following = self.busy, []
         for item in keyed:
             key = item[1]
-            waiting = chains[key]
-            if waiting:
-                following.append((waiting.popleft(), key))
+            behind = waiting.get(key)
+            if behind:
+                following.append((behind.popleft(), key))
+                if not behind:
+                    del waiting[key]
             else:
-                del chains[key]
+                busy.discard(key)
         return following
 
     # -- settlements ------------------------------------------------------
@@ -653,11 +671,10 @@ class SubscriberCore:
         leftovers += [Message(r, i) for r in self.delivery
                       for i in range(r.next, len(r.pbs)) if r.stream.alive]
         self.delivery.clear()
-        for chain in self.chains.values():
-            if chain:
-                leftovers.extend(chain)
-                self.running -= len(chain)
-                chain.clear()
+        for behind in self.waiting.values():
+            leftovers.extend(behind)
+            self.running -= len(behind)
+        self.waiting.clear()  # their keys stay busy until their calls return
         return leftovers
 
     def end_close(self) -> None:
