@@ -306,8 +306,7 @@ def test_subscriber_core_serialises_handlers_per_key_and_close_returns_the_waiti
     assert core.running == 3
     leftovers = core.begin_close()
     assert leftovers == [m[3]] and core.running == 2
-    assert core.chains_done(keyed[1:3]) == [] and core.running == 0
-    assert not core.busy and not core.waiting
+    assert core.chains_done(keyed[1:3]) == [] and core.running == 0 and not core.chains
 
 
 def test_subscriber_core_close_sends_pending_settlements_then_drops_later_ones():
@@ -558,19 +557,7 @@ def test_subscriber_core_admits_a_responses_handlers_at_once_chaining_per_key():
     assert [m.key for m, _ in ready] == [b"a", b"b"] and core.running == 3
     # The second a waited for the first; b's chain ends.
     assert core.chains_done(ready) == [(batch[2], b"a")] and core.running == 1
-    assert core.busy == {b"a"} and not core.waiting
-    # A response of distinct idle keys is admitted whole; a busy key waits.
-    deliver(core, stream, "c", "a", "d")
-    batch = list(core.next_batch())
-    keyed = core.chain_keys(batch)
-    assert core.admit_handlers(keyed) == [keyed[0], keyed[2]] and core.running == 4
-    assert core.busy == {b"a", b"c", b"d"} and list(core.waiting[b"a"]) == [batch[1]]
-    assert core.chains_done([keyed[0], keyed[2]]) == [] and core.busy == {b"a"}
-    deliver(core, stream, "e", "f")
-    batch = list(core.next_batch())
-    keyed = core.chain_keys(batch)
-    assert core.admit_handlers(keyed) == keyed and core.busy == {b"a", b"e", b"f"}
-    assert core.chains_done(keyed) == [] and core.running == 2  # the two a's
+    assert list(core.chains) == [b"a"]
     owner, core = subscriber(ordering="partition")
     stream = core.open_stream(0, lambda r: None)
     deliver(core, stream, "a", "b")
@@ -585,7 +572,7 @@ def test_subscriber_core_admits_a_responses_handlers_at_once_chaining_per_key():
     batch = list(core.next_batch())
     assert core.admit_handlers(core.chain_keys(batch)) == [(m, None) for m in batch]
     core.handlers_done(1)
-    assert core.running == 1 and not core.busy
+    assert core.running == 1 and not core.chains
 
 
 @lock_free_acks

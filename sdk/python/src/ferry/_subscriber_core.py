@@ -39,7 +39,6 @@ import collections
 import os
 import socket
 from itertools import repeat
-from operator import itemgetter
 from typing import Dict, List, Optional
 
 from google.protobuf import duration_pb2
@@ -204,8 +203,8 @@ class SubscriberCore:
         self.accepting = True    # settlements still sent (until close's last flush)
         self.next_scan: Optional[float] = None
         self.running = 0         # handler calls running or waiting in a chain
-        self.busy = set()        # chain keys with a handler call running
-        self.waiting: Dict[object, collections.deque] = {}  # busy key -> waiting messages
+        # A running chain's key -> its waiting messages (None: none waits).
+        self.chains: Dict[object, Optional[collections.deque]] = {}
         # The response receive() hands out a message at a time: ``hand``
         # builds the Messages of ``_hand_indices`` of ``_hand_received``.
         self.hand = iter(())
@@ -382,31 +381,20 @@ class SubscriberCore:
     def admit_handlers(self, keyed):
         """Counts a handler call for each (message, key) pair; returns the
         pairs that may run now. The others wait behind a running call of
-        their chain (``busy``: the keys of running chains; ``waiting``: a busy
-        key -> the messages waiting behind it, while some wait). A response
-        whose keys are all distinct and idle (the common one: the node hands
-        out a key's next message once the previous one was acked) is
-        admitted by set operations, without a loop in Python."""
+        their chain (``chains``: a running chain's key -> its waiting
+        messages, None while none waits)."""
         self.running += len(keyed)
-        busy = self.busy
-        keys = list(map(itemgetter(1), keyed))
-        if None not in keys and busy.isdisjoint(keys):
-            before = len(busy)
-            busy.update(keys)
-            if len(busy) - before == len(keys):
-                return keyed
-            busy.difference_update(keys)  # a key repeats: one at a time below
-        waiting, ready = self.waiting, []
+        chains, ready = self.chains, []
         for item in keyed:
             key = item[1]
             if key is not None:
-                if key in busy:
-                    behind = waiting.get(key)
-                    if behind is None:
-                        behind = waiting[key] = collections.deque()
-                    behind.append(item[0])
+                if key in chains:
+                    waiting = chains[key]
+                    if waiting is None:
+                        waiting = chains[key] = collections.deque()
+                    waiting.append(item[0])
                     continue
-                busy.add(key)
+                chains[key] = None
             ready.append(item)
         return ready
 
@@ -422,20 +410,14 @@ class SubscriberCore:
         """The handler calls of (message, chain key) pairs returned; the
         next (message, key) of each of their chains that has one waiting."""
         self.running -= len(keyed)
-        waiting = self.waiting
-        if not waiting:
-            self.busy.difference_update(map(itemgetter(1), keyed))
-            return []
-        busy, following = self.busy, []
+        chains, following = self.chains, []
         for item in keyed:
             key = item[1]
-            behind = waiting.get(key)
-            if behind:
-                following.append((behind.popleft(), key))
-                if not behind:
-                    del waiting[key]
+            waiting = chains[key]
+            if waiting:
+                following.append((waiting.popleft(), key))
             else:
-                busy.discard(key)
+                del chains[key]
         return following
 
     # -- settlements ------------------------------------------------------
@@ -671,10 +653,11 @@ class SubscriberCore:
         leftovers += [Message(r, i) for r in self.delivery
                       for i in range(r.next, len(r.pbs)) if r.stream.alive]
         self.delivery.clear()
-        for behind in self.waiting.values():
-            leftovers.extend(behind)
-            self.running -= len(behind)
-        self.waiting.clear()  # their keys stay busy until their calls return
+        for chain in self.chains.values():
+            if chain:
+                leftovers.extend(chain)
+                self.running -= len(chain)
+                chain.clear()
         return leftovers
 
     def end_close(self) -> None:
