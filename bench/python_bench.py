@@ -480,7 +480,8 @@ def print_table(rows, n, names, reference, shown=None):
 def bench_ordered(args):
     """--ordered: the ORDERED forms on one backlog of --keys keys per run,
     in alternating order."""
-    forms = ORDERED + (["base-ferry-pure-consume-callback-key"] if args.baseline else [])
+    forms = ORDERED + (["base-ferry-consume-callback-key", "base-ferry-pure-consume-callback-key"]
+                       if args.baseline else [])
     rows = []
     for run in range(1, args.runs + 1):
         topic = "pybench-keyed-%d-%s" % (run, uuid.uuid4().hex[:6])
@@ -497,7 +498,7 @@ def bench_ordered(args):
     print("%d keys; msgs/s per core of the Python process (CPU µs/msg; wall msgs/s); "
           "ratio = Ferry / confluent-kafka poll() per core" % args.keys)
     if args.baseline:
-        print("base-: the pure form with the ferry package of %s" % args.baseline)
+        print("base-: the keyed forms with the ferry package of %s" % args.baseline)
     print_table(rows, args.messages, forms, "kafka-poll")
 
 
@@ -531,7 +532,7 @@ def main():
                         help="a directory holding another ferry package (e.g. main's, "
                              "with its _native): each Ferry publish form runs from it too "
                              "(PYTHONPATH), right after the same form, as base-...; with "
-                             "--ordered, its pure keyed callback form")
+                             "--ordered, its keyed callback forms")
     parser.add_argument("--topic", help=argparse.SUPPRESS)
     parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = parser.parse_args()
