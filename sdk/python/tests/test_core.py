@@ -301,12 +301,13 @@ def test_subscriber_core_serialises_handlers_per_key_and_close_returns_the_waiti
     m = [core.next_message() for _ in range(4)]
     keyed = core.chain_keys(m)
     assert [key for _, key in keyed] == [b"a", b"b", b"a", b"a"]
-    assert core.admit_handlers(keyed) == keyed[:2]  # the later a's wait behind the first
-    assert core.chains_done(keyed[:1]) == [keyed[2]]
+    assert core.admit_handlers(keyed) == (keyed[:2], [])  # the later a's wait behind the first
+    assert core.handler_done(b"a") is m[2]
     assert core.running == 3
     leftovers = core.begin_close()
     assert leftovers == [m[3]] and core.running == 2
-    assert core.chains_done(keyed[1:3]) == [] and core.running == 0 and not core.chains
+    assert core.handler_done(b"b") is None and core.handler_done(b"a") is None
+    assert core.running == 0 and not core.chains
 
 
 def test_subscriber_core_close_sends_pending_settlements_then_drops_later_ones():
@@ -553,16 +554,16 @@ def test_subscriber_core_admits_a_responses_handlers_at_once_chaining_per_key():
     stream = core.open_stream(0, lambda r: None)
     deliver(core, stream, "a", "b", "a")
     batch = list(core.next_batch())
-    ready = core.admit_handlers(core.chain_keys(batch))
-    assert [m.key for m, _ in ready] == [b"a", b"b"] and core.running == 3
+    ready, loose = core.admit_handlers(core.chain_keys(batch))
+    assert [m.key for m, _ in ready] == [b"a", b"b"] and not loose and core.running == 3
     # The second a waited for the first; b's chain ends.
-    assert core.chains_done(ready) == [(batch[2], b"a")] and core.running == 1
-    assert list(core.chains) == [b"a"]
+    assert core.handler_done(b"a") is batch[2] and core.handler_done(b"b") is None
+    assert core.running == 1 and list(core.chains) == [b"a"]
     owner, core = subscriber(ordering="partition")
     stream = core.open_stream(0, lambda r: None)
     deliver(core, stream, "a", "b")
     batch = list(core.next_batch())
-    assert core.admit_handlers(core.chain_keys(batch)) == [(batch[0], 0)]
+    assert core.admit_handlers(core.chain_keys(batch)) == ([(batch[0], 0)], [])
     # With several topics a chain is a topic's key (partition).
     assert SubscriberCore(owner, ["a:1"], "g", ["t", "u"], **dict(
         OPTIONS, ordering="key")).chain_keys(batch[:1]) == [(batch[0], ("t", b"a"))]
@@ -570,7 +571,7 @@ def test_subscriber_core_admits_a_responses_handlers_at_once_chaining_per_key():
     stream = core.open_stream(0, lambda r: None)
     deliver(core, stream, "a", "a")
     batch = list(core.next_batch())
-    assert core.admit_handlers(core.chain_keys(batch)) == [(m, None) for m in batch]
+    assert core.admit_handlers(core.chain_keys(batch)) == ([], batch)
     core.handlers_done(1)
     assert core.running == 1 and not core.chains
 

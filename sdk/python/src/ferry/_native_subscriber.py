@@ -180,13 +180,14 @@ class NativeSubscriber(Subscriber):
         a response at a time and admits its messages to the handler chains
         of ``core`` (per key or partition: one call at a time, in delivery
         order), and the handler threads run what it queues (Subscriber's
-        _dispatch, _handler_loop and _handle_chunk)."""
+        _dispatch, _handler_loop, _call_chained and _call_all)."""
         loop = self._take_loop
         if core.ordering is not _types.Ordering.NONE:
             self._core = core  # its chains only: the C++ SDK does the rest
             self._lock = threading.Lock()  # guards the chains
             self._ready = threading.Condition(self._lock)  # notified at close; unused here
             self._pool = queue.SimpleQueue()
+            self._handlers_stopping = False
             self._dispatcher = threading.Thread(target=self._dispatch_until_stopped,
                                                 name="ferry-sub-dispatch", daemon=True)
             loop = self._handler_loop
@@ -273,13 +274,12 @@ class NativeSubscriber(Subscriber):
 
     def _dispatch_until_stopped(self):
         """Subscriber._dispatch until stop() or a fatal failure, then one
-        None per handler thread, queued after every chunk it queued, so each
-        admitted message is called before its handler thread ends."""
+        None per handler thread, queued after every chunk queued so far, so
+        each admitted message is called before its handler thread ends."""
         try:
             self._dispatch()
         finally:
-            for _ in self._handlers:
-                self._pool.put(None)
+            self._stop_handlers()
 
     def _stop_chains(self):
         """As the pure path's close: no chain call starts any more; the

@@ -380,23 +380,25 @@ class SubscriberCore:
 
     def admit_handlers(self, keyed):
         """Counts a handler call for each (message, key) pair; returns the
-        pairs that may run now. The others wait behind a running call of
-        their chain (``chains``: a running chain's key -> its waiting
-        messages, None while none waits)."""
+        pairs that may run now and the messages outside any chain (key
+        None). The others wait behind a running call of their chain
+        (``chains``: a running chain's key -> its waiting messages, None
+        while none waits)."""
         self.running += len(keyed)
-        chains, ready = self.chains, []
+        chains, ready, loose = self.chains, [], []
         for item in keyed:
             key = item[1]
-            if key is not None:
-                if key in chains:
-                    waiting = chains[key]
-                    if waiting is None:
-                        waiting = chains[key] = collections.deque()
-                    waiting.append(item[0])
-                    continue
+            if key is None:
+                loose.append(item[0])
+            elif key in chains:
+                waiting = chains[key]
+                if waiting is None:
+                    waiting = chains[key] = collections.deque()
+                waiting.append(item[0])
+            else:
                 chains[key] = None
-            ready.append(item)
-        return ready
+                ready.append(item)
+        return ready, loose
 
     def handlers_admitted(self, count: int) -> None:
         """``count`` handler calls outside any chain are about to run."""
@@ -406,19 +408,15 @@ class SubscriberCore:
         """``count`` handler calls outside any chain returned."""
         self.running -= count
 
-    def chains_done(self, keyed):
-        """The handler calls of (message, chain key) pairs returned; the
-        next (message, key) of each of their chains that has one waiting."""
-        self.running -= len(keyed)
-        chains, following = self.chains, []
-        for item in keyed:
-            key = item[1]
-            waiting = chains[key]
-            if waiting:
-                following.append((waiting.popleft(), key))
-            else:
-                del chains[key]
-        return following
+    def handler_done(self, key) -> Optional[Message]:
+        """A call of ``key``'s chain returned; the chain's next message, if
+        one waits (the chain stays running for it)."""
+        self.running -= 1
+        waiting = self.chains[key]
+        if waiting:
+            return waiting.popleft()
+        del self.chains[key]
+        return None
 
     # -- settlements ------------------------------------------------------
 
