@@ -58,6 +58,7 @@ def ferry_publish(args):
     import ferry
     value = os.urandom(args.size)
     with ferry.Publisher([args.server]) as pub:
+        on_path(pub)
         start, cpu = time.monotonic(), cpu_seconds()
         futures = [pub.publish(args.topic, value) for _ in range(args.messages)]
         pub.flush()
@@ -75,6 +76,7 @@ def ferry_publish_callback(args):
             delivered[0] += 1  # only the publisher's thread calls it
 
     with ferry.Publisher([args.server]) as pub:
+        on_path(pub)
         start, cpu = time.monotonic(), cpu_seconds()
         for _ in range(args.messages):
             pub.publish(args.topic, value, callback=on_outcome)
@@ -91,6 +93,7 @@ def ferry_publish_many(args):
     import ferry
     value = os.urandom(args.size)
     with ferry.Publisher([args.server]) as pub:
+        on_path(pub)
         start, cpu = time.monotonic(), cpu_seconds()
         futures = []
         for first in range(0, args.messages, args.many):
@@ -108,6 +111,7 @@ def ferry_publish_many_keyed(args):
     value = os.urandom(args.size)
     keys = ["key-%d" % k for k in range(args.keys)]
     with ferry.Publisher([args.server]) as pub:
+        on_path(pub)
         start, cpu = time.monotonic(), cpu_seconds()
         futures = [pub.publish_many(args.topic, [
             (value, keys[i % args.keys]) for i in range(first, min(first + args.many,
@@ -142,6 +146,18 @@ def kafka_publish(args):
     return time.monotonic() - start, cpu_seconds() - cpu, delivered[0]
 
 
+def on_path(client):
+    """Says which path a Ferry client took (stderr, echoed by run_worker) and
+    exits unless it is the one FERRY_NATIVE asks for, so a column cannot
+    silently measure the other path. A --baseline package's form may take
+    the other (main's keyed callback form is pure only): said, not fatal."""
+    want = os.environ.get("FERRY_NATIVE") != "0"
+    print("path: %s" % ("native" if client.native else "pure"), file=sys.stderr)
+    if client.native != want and not os.environ.get("PYTHON_BENCH_BASELINE"):
+        sys.exit("python_bench: %s path wanted, %s taken" % (
+            "native" if want else "pure", "native" if client.native else "pure"))
+
+
 def ferry_for_consume(args):
     import ferry
     if args.keep_freed_memory:
@@ -155,6 +171,7 @@ def ferry_consume_iterator(args):
     count = 0
     with ferry.Subscriber([args.server], "pybench-" + uuid.uuid4().hex[:8], [args.topic],
                           start="earliest") as sub:
+        on_path(sub)
         while count < args.messages:
             message = sub.receive(timeout=60)
             if message is None:
@@ -181,6 +198,7 @@ def ferry_consume_callback(args, ordering="none"):
     start, cpu = time.monotonic(), cpu_seconds()
     sub = ferry.Subscriber([args.server], "pybench-" + uuid.uuid4().hex[:8], [args.topic],
                            start="earliest", callback=handle, ordering=ordering)
+    on_path(sub)
     done.wait(120)
     sub.close()
     return time.monotonic() - start, cpu_seconds() - cpu, min(count[0], args.messages)
@@ -199,6 +217,7 @@ def consume_batches(args, each):
     count = 0
     with ferry.Subscriber([args.server], "pybench-" + uuid.uuid4().hex[:8], [args.topic],
                           start="earliest") as sub:
+        on_path(sub)
         while count < args.messages:
             batch = sub.receive_batch(timeout=60, max_messages=args.messages - count)
             if batch is None:
@@ -301,9 +320,12 @@ def run_worker(args, name, topic, messages):
     if name.startswith("ferry-pure-"):
         env = dict(env or os.environ, FERRY_NATIVE="0")
     if base:
-        env = dict(env or os.environ, PYTHONPATH=args.baseline)
-    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
-    wall, cpu, done = json.loads(out.strip().splitlines()[-1])
+        env = dict(env or os.environ, PYTHONPATH=args.baseline, PYTHON_BENCH_BASELINE="1")
+    done_run = subprocess.run(command, capture_output=True, text=True, env=env)
+    for line in done_run.stderr.splitlines():
+        print("python_bench: %s%s: %s" % ("base-" if base else "", name, line), file=sys.stderr)
+    done_run.check_returncode()
+    wall, cpu, done = json.loads(done_run.stdout.strip().splitlines()[-1])
     if done < messages:
         sys.exit("python_bench: %s did only %d of %d messages" % (name, done, messages))
     return wall, cpu
@@ -460,7 +482,7 @@ def print_table(rows, n, names, reference, shown=None):
     """One row per run: each form's msgs/s per core (CPU µs/msg; wall
     msgs/s), then each Ferry form's per-core ratio over ``reference``."""
     def cell(result):
-        wall, cpu = result
+        wall, cpu = result[:2]
         return "%.0f (%.1f; %.0f)" % (per_core(n, cpu), cpu / n * 1e6, n / wall)
 
     labels = [name.replace("ferry-", "Ferry ").replace("kafka-", "confluent-kafka ")
@@ -491,15 +513,33 @@ def bench_ordered(args):
         results = {}
         for name in forms if run % 2 else reversed(forms):
             print("python_bench: run %d: %s" % (run, name), file=sys.stderr)
-            results[name] = run_worker(args, name, topic, args.messages)
+            before = ferryd_cpu(args)
+            results[name] = run_worker(args, name, topic, args.messages) + (
+                ferryd_cpu(args) - before,)
         rows.append(results)
         delete_topic(args, topic)
     print_header(args)
     print("%d keys; msgs/s per core of the Python process (CPU µs/msg; wall msgs/s); "
           "ratio = Ferry / confluent-kafka poll() per core" % args.keys)
     if args.baseline:
-        print("base-: the keyed forms with the ferry package of %s" % args.baseline)
+        print("base-: the keyed forms with the ferry package of %s (each worker's "
+              "stderr above says which path it took)" % args.baseline)
     print_table(rows, args.messages, forms, "kafka-poll")
+    if args.ferryd_pid is not None:
+        print("\nferryd's CPU µs per message over each form's run (/proc/PID/stat, 10 ms ticks)")
+        print("\n| run | %s |\n|---|%s" % (" | ".join(forms), "--:|" * len(forms)))
+        for run, r in enumerate(rows, 1):
+            print("| %d | %s |" % (run, " | ".join(
+                "%.2f" % (r[name][2] / args.messages * 1e6) for name in forms)))
+
+
+def ferryd_cpu(args):
+    """ferryd's CPU seconds so far (user + system), when the bench started it."""
+    if args.ferryd_pid is None:
+        return 0.0
+    with open("/proc/%d/stat" % args.ferryd_pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -542,10 +582,11 @@ def main():
     if (args.server is None) != (args.bootstrap is None):
         parser.error("--server and --bootstrap go together")
     args.load = "%.2f %.2f %.2f" % os.getloadavg()
-    cluster = None
+    cluster, args.ferryd_pid = None, None
     if args.server is None:
         cluster = Cluster(args.build)
         args.server, args.bootstrap = cluster.server, cluster.bootstrap
+        args.ferryd_pid = cluster.ferryd.pid
     try:
         bench(args)
     finally:

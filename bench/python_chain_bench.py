@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """The key-ordered callback API's chain bookkeeping alone (issue 18): CPU ns
 per message of SubscriberCore's chain_keys and admit_handlers over a response
-of 1,000 distinct keys, then chains_done per chunk of 32, without I/O.
-Hand-run, not CI; PYTHONPATH picks the ferry package to measure.
+of 1,000 distinct keys, then the end of each call under the subscriber's
+lock as its handler thread takes it: handler_done and the lock per call, or
+(a package with chains_done, 683a963-bc74112) chains_done and the lock per
+chunk of 32; without I/O. Hand-run, not CI; PYTHONPATH picks the ferry
+package to measure.
 
     python3 bench/python_chain_bench.py LABEL
 """
 import sys
+import threading
 import time
 
 from ferry._subscriber_core import SubscriberCore
@@ -26,15 +30,26 @@ core = SubscriberCore(None, ["a:1"], "g", ["t"], ordering="key", ack_deadline=30
                       dead_letter_topic="", client_id="x", ack_batch=(500, 0.005),
                       max_extension=60, reconnect_backoff=(0.1, 1))
 msgs = [M(b"key-%d" % i) for i in range(1000)]
+lock = threading.Lock()
 
 
-def once():
+def per_call():
+    ready, _ = core.admit_handlers(core.chain_keys(msgs))
+    for _, key in ready:
+        with lock:
+            core.handler_done(key)
+
+
+def per_chunk():
     ready = core.admit_handlers(core.chain_keys(msgs))
     for i in range(0, len(ready), 32):
-        chunk = ready[i:i + 32]
-        chained = [item for item in chunk if item[1] is not None]
+        chained = ready[i:i + 32]
         while chained:
-            chained = core.chains_done(chained)
+            with lock:
+                chained = core.chains_done(chained)
+
+
+once = per_chunk if hasattr(core, "chains_done") else per_call
 
 
 best = []
