@@ -28,6 +28,8 @@ CPU seconds of the process; ratio = Ferry's over confluent-kafka's (target
 a call) over poll(), the like for like. --detail splits each process's time
 into user and system and counts its minor faults and context switches, to
 tell a slow run's cause (kernel work, waits, preemption) from the next one's.
+--ordered: only the callback API with key ordering, natively and pure, beside
+the unordered callback form and poll(), on a backlog of --keys keys.
 """
 import argparse
 import json
@@ -70,6 +72,7 @@ def ferry_publish(args):
     import ferry
     value = os.urandom(args.size)
     with ferry.Publisher([args.server]) as pub:
+        on_path(pub)
         start, cpu = time.monotonic(), cpu_seconds()
         futures = [pub.publish(args.topic, value) for _ in range(args.messages)]
         pub.flush()
@@ -87,6 +90,7 @@ def ferry_publish_callback(args):
             delivered[0] += 1  # only the publisher's thread calls it
 
     with ferry.Publisher([args.server]) as pub:
+        on_path(pub)
         start, cpu = time.monotonic(), cpu_seconds()
         for _ in range(args.messages):
             pub.publish(args.topic, value, callback=on_outcome)
@@ -103,12 +107,30 @@ def ferry_publish_many(args):
     import ferry
     value = os.urandom(args.size)
     with ferry.Publisher([args.server]) as pub:
+        on_path(pub)
         start, cpu = time.monotonic(), cpu_seconds()
         futures = []
         for first in range(0, args.messages, args.many):
             futures.append(pub.publish_many(args.topic,
                                             [value] * min(args.many, args.messages - first)))
         pub.flush()
+        delivered = sum(1 for f in futures for r in f.result()
+                        if isinstance(r, ferry.PublishResult))
+        return time.monotonic() - start, cpu_seconds() - cpu, delivered
+
+
+def ferry_publish_many_keyed(args):
+    """The keyed backlog of --ordered: --keys keys in turn."""
+    import ferry
+    value = os.urandom(args.size)
+    keys = ["key-%d" % k for k in range(args.keys)]
+    with ferry.Publisher([args.server]) as pub:
+        on_path(pub)
+        start, cpu = time.monotonic(), cpu_seconds()
+        futures = [pub.publish_many(args.topic, [
+            (value, keys[i % args.keys]) for i in range(first, min(first + args.many,
+                                                                    args.messages))])
+            for first in range(0, args.messages, args.many)]
         delivered = sum(1 for f in futures for r in f.result()
                         if isinstance(r, ferry.PublishResult))
         return time.monotonic() - start, cpu_seconds() - cpu, delivered
@@ -138,6 +160,18 @@ def kafka_publish(args):
     return time.monotonic() - start, cpu_seconds() - cpu, delivered[0]
 
 
+def on_path(client):
+    """Says which path a Ferry client took (stderr, echoed by run_worker) and
+    exits unless it is the one FERRY_NATIVE asks for, so a column cannot
+    silently measure the other path. A --baseline package's form may take
+    the other (main's keyed callback form is pure only): said, not fatal."""
+    want = os.environ.get("FERRY_NATIVE") != "0"
+    print("path: %s" % ("native" if client.native else "pure"), file=sys.stderr)
+    if client.native != want and not os.environ.get("PYTHON_BENCH_BASELINE"):
+        sys.exit("python_bench: %s path wanted, %s taken" % (
+            "native" if want else "pure", "native" if client.native else "pure"))
+
+
 def ferry_for_consume(args):
     import ferry
     if args.keep_freed_memory:
@@ -151,6 +185,7 @@ def ferry_consume_iterator(args):
     count = 0
     with ferry.Subscriber([args.server], "pybench-" + uuid.uuid4().hex[:8], [args.topic],
                           start="earliest") as sub:
+        on_path(sub)
         while count < args.messages:
             message = sub.receive(timeout=60)
             if message is None:
@@ -161,7 +196,7 @@ def ferry_consume_iterator(args):
     return time.monotonic() - start, cpu_seconds() - cpu, count
 
 
-def ferry_consume_callback(args):
+def ferry_consume_callback(args, ordering="none"):
     ferry = ferry_for_consume(args)
     done = threading.Event()
     lock = threading.Lock()
@@ -176,10 +211,16 @@ def ferry_consume_callback(args):
 
     start, cpu = time.monotonic(), cpu_seconds()
     sub = ferry.Subscriber([args.server], "pybench-" + uuid.uuid4().hex[:8], [args.topic],
-                           start="earliest", callback=handle)
+                           start="earliest", callback=handle, ordering=ordering)
+    on_path(sub)
     done.wait(120)
     sub.close()
     return time.monotonic() - start, cpu_seconds() - cpu, min(count[0], args.messages)
+
+
+def ferry_consume_callback_key(args):
+    """The callback API with key ordering (the keyed backlog of --ordered)."""
+    return ferry_consume_callback(args, ordering="key")
 
 
 def consume_batches(args, each):
@@ -190,6 +231,7 @@ def consume_batches(args, each):
     count = 0
     with ferry.Subscriber([args.server], "pybench-" + uuid.uuid4().hex[:8], [args.topic],
                           start="earliest") as sub:
+        on_path(sub)
         while count < args.messages:
             batch = sub.receive_batch(timeout=60, max_messages=args.messages - count)
             if batch is None:
@@ -267,6 +309,9 @@ WORKERS = {
     "ferry-pure-publish-many": ferry_publish_many,
     "ferry-consume-iterator": ferry_consume_iterator,
     "ferry-consume-callback": ferry_consume_callback,
+    "ferry-publish-many-keyed": ferry_publish_many_keyed,
+    "ferry-consume-callback-key": ferry_consume_callback_key,
+    "ferry-pure-consume-callback-key": ferry_consume_callback_key,
     "ferry-consume-batch": ferry_consume_batch,
     "ferry-consume-batch-each": ferry_consume_batch_each,
     "kafka-consume": kafka_consume,
@@ -279,7 +324,8 @@ def run_worker(args, name, topic, messages):
     name = name[len("base-"):] if base else name
     command = [sys.executable, os.path.abspath(__file__), "--worker", name,
                "--server", args.server, "--bootstrap", args.bootstrap, "--topic", topic,
-               "--messages", str(messages), "--size", str(args.size), "--many", str(args.many)]
+               "--messages", str(messages), "--size", str(args.size), "--many", str(args.many),
+               "--keys", str(args.keys)]
     if name.startswith("ferry-consume-") and args.keep_freed_memory:
         command.append("--keep-freed-memory")
     env = None
@@ -288,9 +334,12 @@ def run_worker(args, name, topic, messages):
     if name.startswith("ferry-pure-"):
         env = dict(env or os.environ, FERRY_NATIVE="0")
     if base:
-        env = dict(env or os.environ, PYTHONPATH=args.baseline)
-    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
-    wall, cpu, done, detail = json.loads(out.strip().splitlines()[-1])
+        env = dict(env or os.environ, PYTHONPATH=args.baseline, PYTHON_BENCH_BASELINE="1")
+    done_run = subprocess.run(command, capture_output=True, text=True, env=env)
+    for line in done_run.stderr.splitlines():
+        print("python_bench: %s%s: %s" % ("base-" if base else "", name, line), file=sys.stderr)
+    done_run.check_returncode()
+    wall, cpu, done, detail = json.loads(done_run.stdout.strip().splitlines()[-1])
     if done < messages:
         sys.exit("python_bench: %s did only %d of %d messages" % (name, done, messages))
     return wall, cpu, detail
@@ -378,6 +427,10 @@ PUBLISHERS = ["ferry-publish", "ferry-publish-callback", "ferry-publish-many",
               "kafka-publish"]
 CONSUMERS = ["ferry-consume-iterator", "ferry-consume-callback", "ferry-consume-batch",
              "ferry-consume-batch-each", "kafka-consume", "kafka-poll"]
+#: --ordered: on a backlog of --keys keys, the callback API with key ordering
+#: (native, pure), without ordering, and confluent-kafka's poll() loop.
+ORDERED = ["ferry-consume-callback-key", "ferry-pure-consume-callback-key",
+           "ferry-consume-callback", "kafka-poll"]
 
 
 def bench(args):
@@ -386,6 +439,8 @@ def bench(args):
     if args.baseline:  # each Ferry form beside the same form from the baseline
         publishers = [form for name in publishers for form in
                       ([name, "base-" + name] if name.startswith("ferry-") else [name])]
+    if args.ordered:
+        return bench_ordered(args)
     for run in range(1, args.runs + 1):
         tag = "%d-%s" % (run, uuid.uuid4().hex[:6])
         topics = {name: "pybench-%s-%s" % (name, tag) for name in publishers + ["backlog"]}
@@ -407,10 +462,7 @@ def bench(args):
             delete_topic(args, topic)
 
     n = args.messages
-    print()
-    print("%d messages of %d B, %d partitions, one local broker, ferryd in front; load "
-          "before: %s, after: %s" % (n, args.size, args.partitions, args.load,
-                                     "%.2f %.2f %.2f" % os.getloadavg()))
+    print_header(args)
     if args.ferry_env:
         print("Ferry's workers ran with %s" % " ".join(args.ferry_env))
     if args.keep_freed_memory:
@@ -419,23 +471,8 @@ def bench(args):
           "Ferry / confluent-kafka per core (target >= 1); publish_many: %d messages "
           "per call" % args.many)
 
-    def cell(result):
-        wall, cpu, _ = result
-        return "%.0f (%.1f; %.0f)" % (per_core(n, cpu), cpu / n * 1e6, n / wall)
-
     def table(names, reference, shown=None):
-        labels = [name.replace("ferry-", "Ferry ").replace("kafka-", "confluent-kafka ")
-                  for name in names]
-        ferry_names = [name for name in names if name != reference and name in (shown or names)]
-        print()
-        print("| run | %s | ratio %s |" % (" | ".join(labels), " / ".join(
-            name.replace("ferry-", "") for name in ferry_names)))
-        print("|---|%s--:|" % ("--:|" * len(names)))
-        for run, r in enumerate(rows, 1):
-            base = per_core(n, r[reference][1])
-            print("| %d | %s | %s |" % (run, " | ".join(cell(r[name]) for name in names),
-                                        " / ".join("%.2f" % (per_core(n, r[name][1]) / base)
-                                                   for name in ferry_names)))
+        print_table(rows, n, names, reference, shown)
 
     if args.baseline:
         print("base-: the same form with the ferry package of %s" % args.baseline)
@@ -463,6 +500,77 @@ def bench(args):
                     d["minflt"] / n * 1e3, d["nvcsw"] / n * 1e3, d["nivcsw"] / n * 1e3))
 
 
+def print_header(args):
+    print()
+    print("%d messages of %d B, %d partitions, one local broker, ferryd in front; load "
+          "before: %s, after: %s" % (args.messages, args.size, args.partitions, args.load,
+                                     "%.2f %.2f %.2f" % os.getloadavg()))
+
+
+def print_table(rows, n, names, reference, shown=None):
+    """One row per run: each form's msgs/s per core (CPU µs/msg; wall
+    msgs/s), then each Ferry form's per-core ratio over ``reference``."""
+    def cell(result):
+        wall, cpu = result[:2]
+        return "%.0f (%.1f; %.0f)" % (per_core(n, cpu), cpu / n * 1e6, n / wall)
+
+    labels = [name.replace("ferry-", "Ferry ").replace("kafka-", "confluent-kafka ")
+              for name in names]
+    ferry_names = [name for name in names if name != reference and name in (shown or names)]
+    print()
+    print("| run | %s | ratio %s |" % (" | ".join(labels), " / ".join(
+        name.replace("ferry-", "") for name in ferry_names)))
+    print("|---|%s--:|" % ("--:|" * len(names)))
+    for run, r in enumerate(rows, 1):
+        base = per_core(n, r[reference][1])
+        print("| %d | %s | %s |" % (run, " | ".join(cell(r[name]) for name in names),
+                                    " / ".join("%.2f" % (per_core(n, r[name][1]) / base)
+                                               for name in ferry_names)))
+
+
+def bench_ordered(args):
+    """--ordered: the ORDERED forms on one backlog of --keys keys per run,
+    in alternating order."""
+    forms = ORDERED + (["base-ferry-consume-callback-key", "base-ferry-pure-consume-callback-key"]
+                       if args.baseline else [])
+    rows = []
+    for run in range(1, args.runs + 1):
+        topic = "pybench-keyed-%d-%s" % (run, uuid.uuid4().hex[:6])
+        create_topic(args, topic)
+        print("python_bench: run %d: keyed backlog" % run, file=sys.stderr)
+        run_worker(args, "ferry-publish-many-keyed", topic, args.messages)
+        results = {}
+        for name in forms if run % 2 else reversed(forms):
+            print("python_bench: run %d: %s" % (run, name), file=sys.stderr)
+            before = ferryd_cpu(args)
+            results[name] = run_worker(args, name, topic, args.messages) + (
+                ferryd_cpu(args) - before,)
+        rows.append(results)
+        delete_topic(args, topic)
+    print_header(args)
+    print("%d keys; msgs/s per core of the Python process (CPU µs/msg; wall msgs/s); "
+          "ratio = Ferry / confluent-kafka poll() per core" % args.keys)
+    if args.baseline:
+        print("base-: the keyed forms with the ferry package of %s (each worker's "
+              "stderr above says which path it took)" % args.baseline)
+    print_table(rows, args.messages, forms, "kafka-poll")
+    if args.ferryd_pid is not None:
+        print("\nferryd's CPU µs per message over each form's run (/proc/PID/stat, 10 ms ticks)")
+        print("\n| run | %s |\n|---|%s" % (" | ".join(forms), "--:|" * len(forms)))
+        for run, r in enumerate(rows, 1):
+            print("| %d | %s |" % (run, " | ".join(
+                "%.2f" % (r[name][3] / args.messages * 1e6) for name in forms)))
+
+
+def ferryd_cpu(args):
+    """ferryd's CPU seconds so far (user + system), when the bench started it."""
+    if args.ferryd_pid is None:
+        return 0.0
+    with open("/proc/%d/stat" % args.ferryd_pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", help="a running ferryd (host:port); needs --bootstrap")
@@ -480,13 +588,20 @@ def main():
                         help="the consume forms only (the backlog is still written)")
     parser.add_argument("--skip-consume", action="store_true",
                         help="the publish forms only")
+    parser.add_argument("--ordered", action="store_true",
+                        help="only the callback API with key ordering (native and pure) "
+                             "beside the unordered one and confluent-kafka's poll(), on a "
+                             "backlog of --keys keys")
+    parser.add_argument("--keys", type=int, default=1000,
+                        help="keys of the --ordered backlog (default 1000)")
     parser.add_argument("--ferry-env", action="append", default=[], metavar="NAME=VALUE",
                         help="environment of Ferry's workers only (repeatable), e.g. "
                              "GLIBC_TUNABLES=glibc.malloc.trim_threshold=16777216")
     parser.add_argument("--baseline", metavar="DIR",
                         help="a directory holding another ferry package (e.g. main's, "
                              "with its _native): each Ferry publish form runs from it too "
-                             "(PYTHONPATH), right after the same form, as base-...")
+                             "(PYTHONPATH), right after the same form, as base-...; with "
+                             "--ordered, its keyed callback forms")
     parser.add_argument("--detail", action="store_true",
                         help="also print each process's user/system time, faults and "
                              "context switches per message")
@@ -499,10 +614,11 @@ def main():
     if (args.server is None) != (args.bootstrap is None):
         parser.error("--server and --bootstrap go together")
     args.load = "%.2f %.2f %.2f" % os.getloadavg()
-    cluster = None
+    cluster, args.ferryd_pid = None, None
     if args.server is None:
         cluster = Cluster(args.build)
         args.server, args.bootstrap = cluster.server, cluster.bootstrap
+        args.ferryd_pid = cluster.ferryd.pid
     try:
         bench(args)
     finally:

@@ -5,7 +5,9 @@ callgrind can be limited to, and prints the window's CPU µs per message
 (user and system apart). Hand-run, not CI.
 
     python_consume_window.py FORM SERVER BOOTSTRAP TOPIC WARM N [keep]
-    FORM: kafka (confluent-kafka's consume loop), batch, iterator, callback
+    FORM: kafka (confluent-kafka's consume loop), poll (its poll() loop),
+          batch, iterator, callback, callback-key (key ordering: a keyed
+          backlog, as python_bench.py --ordered writes)
     keep: call ferry.keep_freed_memory() first (glibc keeps freed memory)
 
 The window is announced to
@@ -56,7 +58,8 @@ class Window:
                        (usage.ru_stime - self.start[2]) / n * 1e6)
 
 
-def kafka(bootstrap, topic, warm, total, window):
+def kafka(bootstrap, topic, warm, total, window, each):
+    """consume(500) loop, or poll() (``each``: one message a call)."""
     from confluent_kafka import Consumer
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "pcw-" + uuid.uuid4().hex,
                          "auto.offset.reset": "earliest", "enable.auto.commit": True})
@@ -65,7 +68,12 @@ def kafka(bootstrap, topic, warm, total, window):
     while count < total:
         if window.start is None and count >= warm:
             window.open(count)
-        for message in consumer.consume(num_messages=min(500, total - count), timeout=1.0):
+        if each:
+            message = consumer.poll(1.0)
+            batch = [] if message is None else [message]
+        else:
+            batch = consumer.consume(num_messages=min(500, total - count), timeout=1.0)
+        for message in batch:
             if message.error() is None:
                 message.value()
                 count += 1
@@ -94,7 +102,7 @@ def pulled(form, server, topic, warm, total, window):
         window.close(count)
 
 
-def callback(server, topic, warm, total, window):
+def callback(server, topic, warm, total, window, ordering="none"):
     import ferry
     lock, done, count = threading.Lock(), threading.Event(), [0]
 
@@ -108,7 +116,7 @@ def callback(server, topic, warm, total, window):
                 done.set()
 
     sub = ferry.Subscriber([server], "pcw-" + uuid.uuid4().hex, [topic], start="earliest",
-                           callback=handle)
+                           callback=handle, ordering=ordering)
     done.wait(600)
     window.close(count[0])
     sub.close()
@@ -121,10 +129,11 @@ def main():
         import ferry
         ferry.keep_freed_memory()
     window = Window()
-    if form == "kafka":
-        kafka(bootstrap, topic, warm, warm + n, window)
-    elif form == "callback":
-        callback(server, topic, warm, warm + n, window)
+    if form in ("kafka", "poll"):
+        kafka(bootstrap, topic, warm, warm + n, window, each=form == "poll")
+    elif form in ("callback", "callback-key"):
+        callback(server, topic, warm, warm + n, window,
+                 ordering="key" if form == "callback-key" else "none")
     else:
         pulled(form, server, topic, warm, warm + n, window)
     n, user, system = window.result

@@ -219,3 +219,17 @@ def topic_factory(node):
 
 def unique(prefix):
     return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+@pytest.fixture(params=["native", "pure"])
+def subscriber_path(request, monkeypatch):
+    """Runs a test on both subscriber paths; its value is the ``native`` a
+    subscriber built in the test must have. The native one is skipped where
+    the extension is off (FERRY_NATIVE=0 runs, no build)."""
+    import ferry
+    native = request.param == "native"
+    if native and not ferry.native_available():
+        pytest.skip("native path off")
+    if not native:
+        monkeypatch.setenv("FERRY_NATIVE", "0")
+    return native

@@ -173,12 +173,14 @@ class Owner:
         self.core.acks_pending(stream, self.now)
 
 
+OPTIONS = dict(ordering="none", ack_deadline=3.0, max_outstanding_messages=10,
+               max_outstanding_bytes=1 << 20, start="earliest", filter="",
+               max_delivery_attempts=0, dead_letter_topic="", client_id="test",
+               ack_batch=(3, 0.01), max_extension=60.0, reconnect_backoff=(0.1, 0.4))
+
+
 def subscriber(**overrides):
-    options = dict(ordering="none", ack_deadline=3.0, max_outstanding_messages=10,
-                   max_outstanding_bytes=1 << 20, start="earliest", filter="",
-                   max_delivery_attempts=0, dead_letter_topic="", client_id="test",
-                   ack_batch=(3, 0.01), max_extension=60.0, reconnect_backoff=(0.1, 0.4))
-    options.update(overrides)
+    options = dict(OPTIONS, **overrides)
     owner = Owner()
     owner.now = 0.0
     owner.core = SubscriberCore(owner, ["a:1", "b:1"], "g", ["t"], **options)
@@ -297,13 +299,15 @@ def test_subscriber_core_serialises_handlers_per_key_and_close_returns_the_waiti
     stream = core.open_stream(0, lambda r: None)
     deliver(core, stream, "a", "b", "a", "a")
     m = [core.next_message() for _ in range(4)]
-    runs = [core.admit_handler(x, core.chain_key(x)) for x in m]
-    assert runs == [True, True, False, False]  # the later a's wait behind the first
-    assert core.handler_done(core.chain_key(m[0])) is m[2]
+    keyed = core.chain_keys(m)
+    assert [key for _, key in keyed] == [b"a", b"b", b"a", b"a"]
+    assert core.admit_handlers(keyed) == (keyed[:2], [])  # the later a's wait behind the first
+    assert core.handler_done(b"a") is m[2]
     assert core.running == 3
     leftovers = core.begin_close()
     assert leftovers == [m[3]] and core.running == 2
-    assert core.handler_done(core.chain_key(m[2])) is None
+    assert core.handler_done(b"b") is None and core.handler_done(b"a") is None
+    assert core.running == 0 and not core.chains
 
 
 def test_subscriber_core_close_sends_pending_settlements_then_drops_later_ones():
@@ -550,15 +554,26 @@ def test_subscriber_core_admits_a_responses_handlers_at_once_chaining_per_key():
     stream = core.open_stream(0, lambda r: None)
     deliver(core, stream, "a", "b", "a")
     batch = list(core.next_batch())
-    ready = core.admit_handlers(core.chain_keys(batch))
-    assert [m.key for m, _ in ready] == [b"a", b"b"] and core.running == 3
-    assert core.handler_done(("t", b"a")) is batch[2]  # the second a waited for the first
+    ready, loose = core.admit_handlers(core.chain_keys(batch))
+    assert [m.key for m, _ in ready] == [b"a", b"b"] and not loose and core.running == 3
+    # The second a waited for the first; b's chain ends.
+    assert core.handler_done(b"a") is batch[2] and core.handler_done(b"b") is None
+    assert core.running == 1 and list(core.chains) == [b"a"]
+    owner, core = subscriber(ordering="partition")
+    stream = core.open_stream(0, lambda r: None)
+    deliver(core, stream, "a", "b")
+    batch = list(core.next_batch())
+    assert core.admit_handlers(core.chain_keys(batch)) == ([(batch[0], 0)], [])
+    # With several topics a chain is a topic's key (partition).
+    assert SubscriberCore(owner, ["a:1"], "g", ["t", "u"], **dict(
+        OPTIONS, ordering="key")).chain_keys(batch[:1]) == [(batch[0], ("t", b"a"))]
     owner, core = subscriber(ordering="none")
     stream = core.open_stream(0, lambda r: None)
     deliver(core, stream, "a", "a")
     batch = list(core.next_batch())
-    assert core.admit_handlers(core.chain_keys(batch)) == [(m, None) for m in batch]
-    assert core.running == 2 and core.handler_done(None) is None and core.running == 1
+    assert core.admit_handlers(core.chain_keys(batch)) == ([], batch)
+    core.handlers_done(1)
+    assert core.running == 1 and not core.chains
 
 
 @lock_free_acks

@@ -217,7 +217,7 @@ def test_deadline_extended_while_handler_runs(node, topic_factory):
         sub.close()
 
 
-def test_callback_key_mode_serial_per_key(node, topic_factory):
+def test_callback_key_mode_serial_per_key(node, topic_factory, subscriber_path):
     topic = topic_factory(partitions=3)
     keys = ["a", "b", "c", "d", "e", "f"]
     with ferry.Publisher([node.endpoint]) as pub:
@@ -252,6 +252,7 @@ def test_callback_key_mode_serial_per_key(node, topic_factory):
     sub = ferry.Subscriber([node.endpoint], unique("g"), [topic], start="earliest",
                            ordering=ferry.Ordering.KEY, callback=handle, handler_threads=4)
     try:
+        assert sub.native == subscriber_path
         assert finished.wait(60), "handled %d of 300" % count[0]
     finally:
         sub.close()

@@ -214,7 +214,7 @@ def threads():
         try:
             with open("/proc/self/task/%s/comm" % task) as f:
                 return f.read()
-        except FileNotFoundError:  # ended meanwhile
+        except (FileNotFoundError, ProcessLookupError):  # ended meanwhile (ESRCH on read)
             return None
     main = name(os.getpid())
     return sum(name(task) == main for task in os.listdir("/proc/self/task"))

@@ -1,6 +1,7 @@
 """ferry.Subscriber's native path: the C++ SDK's subscriber (sdk/cpp) through
 the extension ``ferry._native`` (sdk/python/native), for the iterator,
-``receive`` and ``receive_batch``.
+``receive``, ``receive_batch`` and the callback API (with or without
+ordering).
 
 :class:`ferry.Subscriber` builds a :class:`NativeSubscriber` when the
 extension imported, ``FERRY_NATIVE`` is not ``0``, and the options are ones it
@@ -13,6 +14,7 @@ import atexit
 import importlib
 import inspect
 import os
+import queue
 import threading
 import time
 import warnings
@@ -40,8 +42,7 @@ else:
     MessageBatch.register(_native.MessageBatch)
 
 #: Options only the pure path serves: raw grpcio channel options (and
-#: credentials not made by ferry.credentials(), and the callback API with key
-#: or partition ordering).
+#: credentials not made by ferry.credentials()).
 PURE_ONLY = ("channel_options",)
 
 #: Most messages a handler thread takes at a time (as the pure dispatcher's
@@ -59,14 +60,7 @@ def serves(kwargs) -> bool:
     if not available() or any(kwargs.get(name) is not None for name in PURE_ONLY):
         return False
     credentials = kwargs.get("credentials")
-    if credentials is not None and not hasattr(credentials, "_ferry_security"):
-        return False
-    if kwargs.get("callback") is None:
-        return True
-    try:  # the callback API natively only without ordering (no handler chains)
-        return _types.ordering_of(kwargs.get("ordering", "none")) is _types.Ordering.NONE
-    except ValueError:
-        return False  # the pure path raises it
+    return credentials is None or hasattr(credentials, "_ferry_security")
 
 
 _SIGNATURE = inspect.signature(Subscriber.__init__)
@@ -103,13 +97,16 @@ def _start_ms(position) -> tuple:
 
 
 class NativeSubscriber(Subscriber):
-    """ferry.Subscriber over the C++ SDK (see the module doc). Differences
-    from the pure path: messages are ``ferry._native.Message`` (same
-    attributes and methods, registered as a ferry.Message); a message
-    dropped unsettled together with every other reference to its response is
-    nacked (the pure path keeps extending it until ``max_extension``);
-    ``Message.settled`` does not turn True when the delivering stream
-    breaks."""
+    """ferry.Subscriber over the C++ SDK (see the module doc). The callback
+    API's handler threads are Python threads: without ordering each takes
+    its messages from the C++ SDK; with key or partition ordering a
+    dispatcher thread admits each response to the pure path's handler
+    chains (see :meth:`_start_handlers`). Differences from the pure path:
+    messages are ``ferry._native.Message`` (same attributes and methods,
+    registered as a ferry.Message); a message dropped unsettled together
+    with every other reference to its response is nacked (the pure path
+    keeps extending it until ``max_extension``); ``Message.settled`` does
+    not turn True when the delivering stream breaks."""
 
     native = True
 
@@ -171,13 +168,37 @@ class NativeSubscriber(Subscriber):
         self._close_lock = threading.Lock()
         self._callback, self._auto_ack = options["callback"], options["auto_ack"]
         self._handlers = []
+        self._dispatcher = None
         if self._callback is not None:
-            self._handlers = [threading.Thread(target=self._handler_loop,
-                                               name="ferry-handler-%d" % i, daemon=True)
-                              for i in range(options["handler_threads"])]
-            for thread in self._handlers:
-                thread.start()
+            self._start_handlers(core, options["handler_threads"])
         _open.add(self)
+
+    def _start_handlers(self, core, count):
+        """The callback API. Without ordering each handler thread takes its
+        messages from the native subscriber itself (_take_loop). With key or
+        partition ordering it is the pure path's: one dispatcher thread takes
+        a response at a time and admits its messages to the handler chains
+        of ``core`` (per key or partition: one call at a time, in delivery
+        order), and the handler threads run what it queues (Subscriber's
+        _dispatch, _handler_loop, _call_chained and _call_all)."""
+        loop = self._take_loop
+        if core.ordering is not _types.Ordering.NONE:
+            self._core = core  # its chains only: the C++ SDK does the rest
+            self._lock = threading.Lock()  # guards the chains
+            self._ready = threading.Condition(self._lock)  # notified at close; unused here
+            self._pool = queue.SimpleQueue()
+            self._handlers_stopping = False
+            self._dispatcher = threading.Thread(target=self._dispatch_until_stopped,
+                                                name="ferry-sub-dispatch", daemon=True)
+            loop = self._handler_loop
+        self._handlers = [threading.Thread(target=loop, name="ferry-handler-%d" % i,
+                                           daemon=True) for i in range(count)]
+        for thread in self._callback_threads():
+            thread.start()
+
+    def _callback_threads(self):
+        """The dispatcher (if any) first: close joins it before the handlers."""
+        return self._handlers if self._dispatcher is None else [self._dispatcher] + self._handlers
 
     def __iter__(self):
         return self._native
@@ -208,9 +229,11 @@ class NativeSubscriber(Subscriber):
         try:
             deadline = time.monotonic() + timeout
             self._native.stop()
+            if self._dispatcher is not None:
+                self._stop_chains()
             handlers_done = not from_handler
             if self._handlers and not from_handler:
-                for thread in self._handlers:
+                for thread in self._callback_threads():
                     thread.join(max(0.0, deadline - time.monotonic()))
                 handlers_done = not any(thread.is_alive() for thread in self._handlers)
             closed = self._native.close(float(max(0.0, deadline - time.monotonic())))
@@ -232,7 +255,7 @@ class NativeSubscriber(Subscriber):
                          daemon=True).start()
         return True
 
-    def _handler_loop(self):
+    def _take_loop(self):
         """The callback API without ordering: each handler thread takes up to
         MAX_HANDLER_CHUNK messages of the oldest response and calls the
         callback on each; a call that returns without settling its message
@@ -246,6 +269,25 @@ class NativeSubscriber(Subscriber):
             if batch is None:
                 return
             call_each(batch, callback, auto_ack)
+
+    # -- the callback API with ordering --------------------------------------
+
+    def _dispatch_until_stopped(self):
+        """Subscriber._dispatch until stop() or a fatal failure, then one
+        None per handler thread, queued after every chunk queued so far, so
+        each admitted message is called before its handler thread ends."""
+        try:
+            self._dispatch()
+        finally:
+            self._stop_handlers()
+
+    def _stop_chains(self):
+        """As the pure path's close: no chain call starts any more; the
+        messages waiting in chains are nacked (calls already admitted run)."""
+        with self._lock:
+            leftovers = self._core.begin_close()
+        for message in leftovers:
+            message.nack()
 
 
 def ms(seconds: float) -> int:

@@ -177,6 +177,7 @@ class SubscriberCore:
         if max_outstanding_messages < 1 or max_outstanding_bytes < 1:
             raise ValueError("max_outstanding_messages and max_outstanding_bytes must be >= 1")
         self.ordering = _types.ordering_of(ordering)
+        self.one_topic = len(set(topics)) == 1
         self.ack_deadline = _types.seconds_of(ack_deadline, "ack_deadline")
         self.ack_batch_count = int(ack_batch[0])
         self.ack_batch_delay = _types.seconds_of(ack_batch[1], "ack_batch delay")
@@ -202,7 +203,8 @@ class SubscriberCore:
         self.accepting = True    # settlements still sent (until close's last flush)
         self.next_scan: Optional[float] = None
         self.running = 0         # handler calls running or waiting in a chain
-        self.chains: Dict[object, collections.deque] = {}  # chain key -> waiting messages
+        # A running chain's key -> its waiting messages (None: none waits).
+        self.chains: Dict[object, Optional[collections.deque]] = {}
         # The response receive() hands out a message at a time: ``hand``
         # builds the Messages of ``_hand_indices`` of ``_hand_received``.
         self.hand = iter(())
@@ -359,39 +361,44 @@ class SubscriberCore:
             raise self.failure
         return not self.closing
 
-    def chain_key(self, message: Message):
-        """Messages with one chain key are handled one at a time, in order."""
-        if self.ordering is _types.Ordering.KEY and message.key is not None:
-            return (message.topic, message.key)
-        if self.ordering is _types.Ordering.PARTITION:
-            return (message.topic, message.partition)
-        return None
-
     def chain_keys(self, messages: List[Message]):
-        """(message, chain key) pairs."""
-        if self.ordering is _types.Ordering.NONE:
-            return [(message, None) for message in messages]
-        return [(message, self.chain_key(message)) for message in messages]
+        """(message, chain key) pairs: messages with one chain key are
+        handled one at a time, in order; those with None in no chain. The
+        key is the message's key (key ordering; keyless: None) or partition,
+        with its topic when the subscription has several (a tuple is hashed
+        anew at each lookup, the key bytes once)."""
+        if self.ordering is _types.Ordering.KEY:
+            if self.one_topic:
+                return [(message, message.key) for message in messages]
+            return [(message, None if (key := message.key) is None else (message.topic, key))
+                    for message in messages]
+        if self.ordering is _types.Ordering.PARTITION:
+            if self.one_topic:
+                return [(message, message.partition) for message in messages]
+            return [(message, (message.topic, message.partition)) for message in messages]
+        return [(message, None) for message in messages]
 
     def admit_handlers(self, keyed):
-        """admit_handler for each (message, key) pair; the pairs that may
-        run now."""
-        if all(key is None for _, key in keyed):
-            self.running += len(keyed)
-            return keyed
-        return [item for item in keyed if self.admit_handler(*item)]
-
-    def admit_handler(self, message: Message, key) -> bool:
-        """Counts a handler call; True when it may run now, False when it
-        waits behind a running one of its chain."""
-        self.running += 1
-        if key is not None:
-            chain = self.chains.get(key)
-            if chain is not None:
-                chain.append(message)
-                return False
-            self.chains[key] = collections.deque()
-        return True
+        """Counts a handler call for each (message, key) pair; returns the
+        pairs that may run now and the messages outside any chain (key
+        None). The others wait behind a running call of their chain
+        (``chains``: a running chain's key -> its waiting messages, None
+        while none waits)."""
+        self.running += len(keyed)
+        chains, ready, loose = self.chains, [], []
+        for item in keyed:
+            key = item[1]
+            if key is None:
+                loose.append(item[0])
+            elif key in chains:
+                waiting = chains[key]
+                if waiting is None:
+                    waiting = chains[key] = collections.deque()
+                waiting.append(item[0])
+            else:
+                chains[key] = None
+                ready.append(item)
+        return ready, loose
 
     def handlers_admitted(self, count: int) -> None:
         """``count`` handler calls outside any chain are about to run."""
@@ -402,14 +409,13 @@ class SubscriberCore:
         self.running -= count
 
     def handler_done(self, key) -> Optional[Message]:
-        """A handler call returned; the next message of its chain, if any."""
+        """A call of ``key``'s chain returned; the chain's next message, if
+        one waits (the chain stays running for it)."""
         self.running -= 1
-        if key is None:
-            return None
-        chain = self.chains.get(key)
-        if chain:
-            return chain.popleft()
-        self.chains.pop(key, None)
+        waiting = self.chains[key]
+        if waiting:
+            return waiting.popleft()
+        del self.chains[key]
         return None
 
     # -- settlements ------------------------------------------------------
@@ -646,9 +652,10 @@ class SubscriberCore:
                       for i in range(r.next, len(r.pbs)) if r.stream.alive]
         self.delivery.clear()
         for chain in self.chains.values():
-            leftovers.extend(chain)
-            self.running -= len(chain)
-            chain.clear()
+            if chain:
+                leftovers.extend(chain)
+                self.running -= len(chain)
+                chain.clear()
         return leftovers
 
     def end_close(self) -> None:

@@ -160,11 +160,12 @@ class Subscriber:
                          for i in range(len(targets))]
         self._threads.append(threading.Thread(target=self._maintain, name="ferry-sub-maint",
                                               daemon=True))
-        # Callback API: handler threads take lists of (message, chain key)
-        # from a plain queue (a ThreadPoolExecutor built a Future and a
-        # Condition per message); None stops one of them.
+        # Callback API: handler threads take (function, chunk of calls) from
+        # a plain queue (a ThreadPoolExecutor built a Future and a Condition
+        # per message); None stops one of them.
         self._pool = None
         self._handlers = []
+        self._handlers_stopping = False
         if callback is not None:
             self._pool = queue.SimpleQueue()
             self._handlers = [threading.Thread(target=self._handler_loop,
@@ -292,8 +293,7 @@ class Subscriber:
         for thread in _others(self._threads):
             thread.join(5.0)
         if self._pool is not None:
-            for _ in self._handlers:
-                self._pool.put(None)
+            self._stop_handlers()
             if handlers_done:
                 for thread in _others(self._handlers):
                     thread.join()
@@ -382,7 +382,8 @@ class Subscriber:
         thread hand-off serves many messages when many are waiting and one
         when few are. Without ordering a chunk is a slice of the response
         (a MessageBatch): the handler builds its messages, so the
-        dispatcher does nothing per message."""
+        dispatcher does nothing per message. With ordering the keyless
+        messages go in chunks of their own, behind no chained call."""
         core = self._core
         unordered = core.ordering is _types.Ordering.NONE
         while True:
@@ -400,40 +401,38 @@ class Subscriber:
                     if unordered:
                         core.handlers_admitted(len(batch))
                     else:
-                        ready = core.admit_handlers(keyed)
+                        ready, loose = core.admit_handlers(keyed)
             if closing:
                 batch.nack()  # as close() did with the messages still queued
                 return
-            count = len(batch) if unordered else len(ready)
-            chunk = min(MAX_HANDLER_CHUNK, max(1, count // len(self._handlers)))
-            for start in range(0, count, chunk):
-                if unordered:
-                    self._pool.put(batch._part(start, start + chunk))
-                else:
-                    self._pool.put(ready[start:start + chunk])
+            if unordered:
+                self._queue_chunks(self._call_all, len(batch), batch._part)
+            else:
+                self._queue_chunks(self._call_all, len(loose), lambda i, j: loose[i:j])
+                self._queue_chunks(self._call_chained, len(ready), lambda i, j: ready[i:j])
+
+    def _queue_chunks(self, handle, count, part):
+        """Queues ``handle`` on even chunks of ``count`` items; ``part(i, j)``
+        is items i to j."""
+        chunk = min(MAX_HANDLER_CHUNK, max(1, count // len(self._handlers)))
+        for start in range(0, count, chunk):
+            self._pool.put((handle, part(start, start + chunk)))
 
     def _handler_loop(self):
         while True:
-            chunk = self._pool.get()
-            if chunk is None:
+            work = self._pool.get()
+            if work is None:
                 return
-            self._handle_chunk(chunk)
+            work[0](work[1])
 
-    def _handle_chunk(self, chunk):
-        """Runs a chunk's calls: a MessageBatch (no ordering) or (message,
-        chain key) pairs, whose chained calls run first and those outside
-        any chain (keyless messages) after them."""
-        if isinstance(chunk, MessageBatch):
-            self._call_all(chunk)
-            return
-        loose = []
-        for message, key in chunk:
-            if key is None:
-                loose.append(message)
-            else:
-                self._handle(message, key)
-        if loose:
-            self._call_all(loose)
+    def _stop_handlers(self):
+        """One None per handler thread, queued after every chunk queued so
+        far; from then on a chain's next message is run by the thread whose
+        call released it (_call_chained), not queued behind the Nones."""
+        with self._lock:
+            self._handlers_stopping = True
+            for _ in self._handlers:
+                self._pool.put(None)
 
     def _call_all(self, messages):
         """Runs calls outside any chain. A call that returns without settling
@@ -447,25 +446,22 @@ class Subscriber:
             if core.closing:
                 self._ready.notify_all()
 
-    def _call(self, message) -> bool:
-        """The user's callback; True when its message is to be auto-acked."""
-        try:
-            self._callback(message)
-        except Exception:  # noqa: BLE001 - a failing handler nacks
-            log.exception("ferry: message handler raised; nacking %r", message)
-            message.nack()
-            return False
-        return self._auto_ack and not message.settled
-
-    def _handle(self, message, key):
-        core = self._core
-        while message is not None:
-            auto_ack = self._call(message)
-            # The auto-ack and the end of the call under one lock; only close()
-            # waits for handler calls to end, so only it is woken.
-            with self._lock:
-                if auto_ack and core.settle(message, "ack", 0.0, time.monotonic()):
-                    self._maint.notify()
-                message = core.handler_done(key)
+    def _call_chained(self, keyed):
+        """Runs the calls of (message, chain key) pairs, as _call_all, each
+        ending its chain's turn as soon as it returns: the message waiting
+        next in its chain, if any, is queued for any idle handler thread,
+        so a key never waits behind another key's call (only close() waits
+        for handler calls to end: only it is woken)."""
+        callback, auto_ack, core, lock = self._callback, self._auto_ack, self._core, self._lock
+        keyed = list(keyed)
+        for message, key in keyed:  # grows by the chains' next messages once stopping
+            call_each((message,), callback, auto_ack)
+            with lock:
+                following = core.handler_done(key)
+                if following is not None:
+                    if self._handlers_stopping:
+                        keyed.append((following, key))
+                    else:
+                        self._pool.put((self._call_chained, ((following, key),)))
                 if core.closing:
                     self._ready.notify_all()
