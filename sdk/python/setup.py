@@ -64,18 +64,22 @@ def generate(out_dir):
         f.write('"""Generated ferry.v1 wire API (from proto/ferry/v1 at build time)."""\n')
 
 
-def native_module(build_dir):
+def native_module(build_dir, own):
     """Builds ferry._native in the CMake build directory ``build_dir``
-    (configured here when it is not yet) and returns its path."""
+    (configured here when it is not yet) and returns its path. Only this
+    package's ``own`` build directory is configured client-only: a directory
+    the user named (say the checkout's build/) gets the whole project, as
+    scripts/build would configure it, so ferryd and the tests still build there."""
     checkout = os.path.abspath(os.path.join(HERE, "..", ".."))
     if not os.path.exists(os.path.join(build_dir, "build.ninja")) and not os.path.exists(
             os.path.join(build_dir, "Makefile")):
         generator = ["-G", "Ninja"] if shutil.which("ninja") else []
-        subprocess.run(["cmake", "-S", checkout, "-B", build_dir, "-DFERRY_CLIENT_ONLY=ON",
-                        "-DPython3_EXECUTABLE=" + sys.executable] + generator,
+        scope = ["-DFERRY_CLIENT_ONLY=ON"] if own else []
+        subprocess.run(["cmake", "-S", checkout, "-B", build_dir,
+                        "-DPython3_EXECUTABLE=" + sys.executable] + scope + generator,
                        check=True, stdout=subprocess.DEVNULL)
-    # As scripts/build: ccache paths relative to the checkout, so a clone or
-    # a pip build directory hits the objects other builds of this machine left.
+    # As scripts/build: ccache paths relative to the checkout, so a pip build
+    # of a clone at another path hits the objects earlier pip builds left.
     env = dict(os.environ)
     env.setdefault("CCACHE_BASEDIR", checkout)
     env.setdefault("CCACHE_NOHASHDIR", "1")
@@ -97,11 +101,12 @@ def add_native(out_dir):
             os.remove(stale)  # an earlier build's (pip builds in the source tree)
     if os.environ.get("FERRY_NATIVE_BUILD") == "0":
         return
-    build_dir = os.environ.get("FERRY_NATIVE_BUILD_DIR") or os.path.join(HERE, "build", "native")
+    named = os.environ.get("FERRY_NATIVE_BUILD_DIR")
+    build_dir = named or os.path.join(HERE, "build", "native")
     try:
         if not os.path.exists(os.path.join(HERE, "native", "CMakeLists.txt")):
             raise RuntimeError("not built from a Ferry checkout")
-        module = native_module(os.path.abspath(build_dir))
+        module = native_module(os.path.abspath(build_dir), own=not named)
     except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
         warnings.warn("ferry-client: native extension not built (%s); installing the pure-Python "
                       "SDK (same API, more CPU per message; see README, 'Native path')" % (e,))
