@@ -620,6 +620,31 @@ TEST(Publisher, FlushWaitsForEveryPublishedMessage) {
   }
 }
 
+// Flush's and a blocked Publish's waits end when the results arrive, not at
+// their timeouts: something must wake them (the publisher's lock re-checks
+// no condition on unlock, plain_mutex.h).
+TEST(Publisher, FlushReturnsOnceTheResultsArriveNotAtItsTimeout) {
+  FakeNode node;
+  node.HoldAnswers(true);
+  auto publisher = Build(Options({&node}));
+  auto future = publisher->Publish("t", Make("m"));
+  ASSERT_TRUE(node.WaitForHeld(1, kWait));
+  for (const milliseconds timeout :
+       {milliseconds(std::chrono::hours(1)), milliseconds::max()}) {
+    auto flushed =
+        std::async(std::launch::async, [&] { return publisher->Flush(timeout); });
+    EXPECT_EQ(flushed.wait_for(milliseconds(50)), std::future_status::timeout);
+    node.HoldAnswers(false);
+    ASSERT_EQ(flushed.wait_for(kWait), std::future_status::ready);
+    EXPECT_TRUE(flushed.get());
+    node.HoldAnswers(true);
+    future = publisher->Publish("t", Make("m"));
+    ASSERT_TRUE(node.WaitForHeld(1, kWait));
+  }
+  node.HoldAnswers(false);
+  EXPECT_TRUE(Get(future).ok());
+}
+
 TEST(Publisher, FlushReturnsFalseWhenItsTimeoutPasses) {
   FakeNode node;
   node.HoldAnswers(true);
