@@ -10,43 +10,33 @@
 // counters are zeroed when the warm-up is done and dumped when the last
 // counted message was handled, so the dump holds those messages (and what
 // the SDK's threads did meanwhile). It prints the window's CPU time of the
-// process (getrusage) per message.
+// process per message.
 //
 //   consume_profile --ferryd 127.0.0.1:7400 --topic backlog --form view --messages 20000
 
 #include <fmt/format.h>
-#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <random>
 #include <string>
 #include <thread>
 
+#include "bench/profile_workload.h"
 #include "ferry/client/subscriber.h"
-
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#else
-#define CALLGRIND_ZERO_STATS
-#define CALLGRIND_DUMP_STATS
-#endif
 
 namespace {
 
 namespace client = ferry::client;
 
-double CpuSeconds() {
-  rusage usage{};
-  getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
-  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
-}
+// The process's CPU time, all threads (CLOCK_PROCESS_CPUTIME_ID on Linux).
+double CpuSeconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
 
 // Counts handled messages; opens the window after the warm-up and closes it
 // after the last counted message. Called by one thread at a time per message

@@ -26,13 +26,6 @@
 
 #include "bench/profile_workload.h"
 
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#else
-#define CALLGRIND_ZERO_STATS
-#define CALLGRIND_DUMP_STATS
-#endif
-
 namespace {
 
 struct Options {

@@ -1,7 +1,9 @@
 // What the profile drivers (publish_profile: the C++ SDK; direct_profile:
 // the direct librdkafka producer) both publish, so that the two sides of
 // issue 18's ratio are counted on the same messages, and the direct
-// producer's settings, which publish_bench's direct pass uses too.
+// producer's settings, which publish_bench's direct pass uses too. The
+// drivers (consume_profile too) zero and dump callgrind's counters around
+// their window: without valgrind's header those macros do nothing.
 #ifndef FERRY_BENCH_PROFILE_WORKLOAD_H_
 #define FERRY_BENCH_PROFILE_WORKLOAD_H_
 
@@ -14,6 +16,13 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#else
+#define CALLGRIND_ZERO_STATS
+#define CALLGRIND_DUMP_STATS
+#endif
 
 namespace ferry::bench {
 

@@ -1,8 +1,8 @@
 // A mutex that Abseil's deadlock detector does not see, for the SDK's locks
 // taken per message. Debian builds Abseil without NDEBUG, so there every
 // absl::Mutex Lock/Unlock runs the detector (a global lock, a graph lookup,
-// per-thread bookkeeping: ~300 instructions a message in the per-message
-// consume forms, bench/RESULTS.md, branch sdklock), and the SDK must not
+// per-thread bookkeeping: ~300 instructions per lock/unlock pair,
+// bench/RESULTS.md, branch sdklock), and the SDK must not
 // switch the detector off in the application's process. It carries the same
 // thread-safety annotations as absl::Mutex, so ABSL_GUARDED_BY and
 // ABSL_EXCLUSIVE_LOCKS_REQUIRED keep being checked.
