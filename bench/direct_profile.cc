@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench/callgrind_window.h"
 #include "bench/profile_workload.h"
 
 namespace {
@@ -111,6 +112,7 @@ int main(int argc, char** argv) {
   o.run.AddOptions(app);
   app.add_option("--linger-ms", o.linger_ms, "linger.ms (publish_bench: 5)");
   CLI11_PARSE(app, argc, argv);
+  ferry::bench::NoteCallgrindWindow();
 
   const ferry::bench::ProfileWorkload work(o.run.keys, o.run.size);
   Counters counters;

@@ -24,6 +24,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/callgrind_window.h"
 #include "bench/profile_workload.h"
 #include "ferry/client/publisher.h"
 
@@ -112,6 +113,7 @@ int main(int argc, char** argv) {
   app.add_option("--rate", o.rate, "messages per second (default: as fast as it can)")
       ->check(CLI::Range(0, 10'000'000));
   CLI11_PARSE(app, argc, argv);
+  ferry::bench::NoteCallgrindWindow();
 
   const Workload work(o.run.keys, o.run.size);
 

@@ -90,7 +90,7 @@ Publisher::Impl::~Impl() {
   {
     internal::PlainLock lock(&mu_);
     closing_ = true;
-    WakeSenderLocked();
+    if (WakeSenderLocked()) sender_cv_.NotifyOne();
     // Admit's waiters give up.
     room_.NotifyAll();
   }
@@ -209,49 +209,66 @@ void Publisher::Impl::Enqueue(std::unique_ptr<ManyPart> part) {
 template <typename Item>
 std::optional<Publisher::Impl::Refusal<Item>> Publisher::Impl::Admit(
     std::unique_ptr<Item> item) {
-  internal::PlainLock lock(&mu_);
-  const std::size_t bytes = item->payload_bytes;
-  auto fits = [this, bytes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return closing_ || outstanding_bytes_ + bytes <= options_.max_outstanding_bytes;
-  };
-  if (!fits() && !options_.block_when_full) {
-    return Refusal<Item>{
-        std::move(item), kResourceExhausted,
-        fmt::format("MaxOutstandingBytes ({} bytes) reached: {} bytes are waiting for "
-                    "their results",
-                    options_.max_outstanding_bytes, outstanding_bytes_)};
+  bool wake_sender = false;
+  {
+    internal::PlainLock lock(&mu_);
+    const std::size_t bytes = item->payload_bytes;
+    auto fits = [this, bytes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return closing_ || outstanding_bytes_ + bytes <= options_.max_outstanding_bytes;
+    };
+    if (!fits() && !options_.block_when_full) {
+      return Refusal<Item>{
+          std::move(item), kResourceExhausted,
+          fmt::format("MaxOutstandingBytes ({} bytes) reached: {} bytes are waiting for "
+                      "their results",
+                      options_.max_outstanding_bytes, outstanding_bytes_)};
+    }
+    room_.Await(&mu_, fits);
+    if (closing_) return Refusal<Item>{std::move(item), kUnavailable, "publisher closed"};
+    item->seq = seqs_.Add();
+    item->published_at = Clock::now();
+    item->deadline = item->published_at + delivery_timeout_;
+    outstanding_bytes_ += bytes;
+    wake_sender = IncomingFor(std::move(item));
   }
-  room_.Await(&mu_, fits);
-  if (closing_) return Refusal<Item>{std::move(item), kUnavailable, "publisher closed"};
-  item->seq = seqs_.Add();
-  item->published_at = Clock::now();
-  item->deadline = item->published_at + delivery_timeout_;
-  outstanding_bytes_ += bytes;
-  IncomingFor(std::move(item));
+  // Unlocked: the woken sender takes mu_ at once.
+  if (wake_sender) sender_cv_.NotifyOne();
   return std::nullopt;
 }
 
 bool Publisher::Impl::Flush(std::chrono::milliseconds timeout) {
+  uint64_t upto = 0;
+  bool wake_sender = false;
+  {
+    internal::PlainLock lock(&mu_);
+    upto = seqs_.next() - 1;
+    if (seqs_.LowestUnresolved() > upto) return true;
+    if (upto > urgent_upto_) {
+      urgent_upto_ = upto;
+      wake_sender = WakeSenderLocked();
+    }
+  }
+  // Unlocked: the woken sender takes mu_ at once (Flush is rare: the second
+  // lock costs less than the sender blocking behind this thread).
+  if (wake_sender) sender_cv_.NotifyOne();
   internal::PlainLock lock(&mu_);
-  const uint64_t upto = seqs_.next() - 1;
   auto done = [this, upto]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return seqs_.LowestUnresolved() > upto;
   };
-  if (done()) return true;
-  if (upto > urgent_upto_) {
-    urgent_upto_ = upto;
-    WakeSenderLocked();
-  }
   return resolved_.AwaitFor(&mu_, done, timeout);
 }
 
 void Publisher::Impl::ApplySettings(const internal::NodePathSettings& settings) {
-  internal::PlainLock lock(&mu_);
-  if (settings == settings_) return;
-  settings_ = settings;
-  delivery_timeout_ = settings.delivery_timeout;
-  new_settings_ = settings;
-  WakeSenderLocked();
+  bool wake_sender = false;
+  {
+    internal::PlainLock lock(&mu_);
+    if (settings == settings_) return;
+    settings_ = settings;
+    delivery_timeout_ = settings.delivery_timeout;
+    new_settings_ = settings;
+    wake_sender = WakeSenderLocked();
+  }
+  if (wake_sender) sender_cv_.NotifyOne();
 }
 
 PublisherStats Publisher::Impl::Stats() const {
@@ -411,16 +428,16 @@ void Publisher::Impl::Run() {
   }
 }
 
-void Publisher::Impl::WakeSenderFor(const Pending& message) {
+bool Publisher::Impl::WakeSenderFor(const Pending& message) {
   // Debian's Abseil keeps its own string_view.
   auto quiet = quiet_.find(absl::string_view(message.topic.data(), message.topic.size()));
   if (quiet == quiet_.end() || message.published_at + quiet_linger_ < sender_wakeup_ ||
       quiet->second.messages <= 1 || quiet->second.bytes <= message.wire_bytes) {
-    WakeSenderLocked();
-    return;
+    return WakeSenderLocked();
   }
   --quiet->second.messages;
   quiet->second.bytes -= message.wire_bytes;
+  return false;
 }
 
 void Publisher::Impl::Start(internal::Batch batch, Clock::time_point now) {
@@ -457,6 +474,9 @@ void Publisher::Impl::OnCallDone(Call* call, grpc::Status status) {
   call->status = std::move(status);
   internal::PlainLock lock(&mu_);
   finished_.push_back(call);
+  // Under mu_, unlike the other wake-ups: once mu_ is released the sender
+  // may finish this call, see nothing in flight at close, return, and the
+  // destructor free sender_cv_.
   if (sender_asleep_) sender_cv_.NotifyOne();
 }
 
@@ -690,8 +710,12 @@ void Publisher::Impl::Resolve(Resolutions* done, Parts* parts) {
     // and must find room.
     internal::PlainLock lock(&mu_);
     outstanding_bytes_ -= bytes;
-    room_.NotifyAll();
   }
+  // After unlocking (this thread outlives every waiter). All: each waiter
+  // needs its own amount of room. With many callers blocked in Admit this
+  // wakes them all per resolved batch, to find room for some; BlockWhenFull
+  // at its limit is the slow path this accepts.
+  room_.NotifyAll();
   // Outside mu_: completing wakes waiting threads, which then would contend
   // for mu_ with this thread, and Publish callers would wait for the whole
   // batch; a callback may publish again.
@@ -705,8 +729,11 @@ void Publisher::Impl::Resolve(Resolutions* done, Parts* parts) {
     // Last, so that Flush never sees a message done whose future is not.
     internal::PlainLock lock(&mu_);
     for (uint64_t seq : seqs) seqs_.Resolve(seq);
-    resolved_.NotifyAll();
   }
+  // After unlocking, as room_. All: each Flush waits for its own seq. A
+  // thread that does not wait costs nothing here; glibc's notify without
+  // waiters makes no system call.
+  resolved_.NotifyAll();
   done->clear();
   parts->clear();
 }

@@ -154,26 +154,34 @@ class Publisher::Impl {
   // sender thread.
   template <typename Item>
   std::optional<Refusal<Item>> Admit(std::unique_ptr<Item> item);
-  // The sender thread's incoming queue for the item's kind.
-  void IncomingFor(std::unique_ptr<Pending> message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (sender_asleep_ && !wake_) WakeSenderFor(*message);
+  // The sender thread's incoming queue for the item's kind. True: the
+  // caller notifies sender_cv_ (after unlocking mu_, so that the woken
+  // sender does not block on it at once).
+  [[nodiscard]] bool IncomingFor(std::unique_ptr<Pending> message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const bool wake = sender_asleep_ && !wake_ && WakeSenderFor(*message);
     incoming_.push_back(std::move(message));
+    return wake;
   }
   // A part always wakes the sender (has_work in Run).
-  void IncomingFor(std::unique_ptr<ManyPart> part) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  [[nodiscard]] bool IncomingFor(std::unique_ptr<ManyPart> part)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     incoming_parts_.push_back(std::move(part));
-    if (sender_asleep_) sender_cv_.NotifyOne();
+    return sender_asleep_;
   }
   // Wakes the sleeping sender thread for a message it must see before its
   // wake-up: one it would send at once (nothing of its topic in flight), one
   // that fills its topic's batch, or one whose linger ends first. Others
   // (while a batch of their topic travels) wait for the answer or the
-  // linger of an earlier one, as they would in the Batcher.
-  void WakeSenderFor(const Pending& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Sets wake_ and wakes the sender thread if it sleeps.
-  void WakeSenderLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // linger of an earlier one, as they would in the Batcher. True: as
+  // WakeSenderLocked.
+  [[nodiscard]] bool WakeSenderFor(const Pending& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets wake_. True if the sender thread sleeps: the caller notifies
+  // sender_cv_, after unlocking mu_ where the Impl outlives the call.
+  [[nodiscard]] bool WakeSenderLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     wake_ = true;
-    if (sender_asleep_) sender_cv_.NotifyOne();
+    return sender_asleep_;
   }
   // Sender thread: sends a part from the Batcher, or, past its deadline,
   // fails it.
