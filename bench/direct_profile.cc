@@ -24,14 +24,8 @@
 #include <utility>
 #include <vector>
 
+#include "bench/callgrind_window.h"
 #include "bench/profile_workload.h"
-
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#else
-#define CALLGRIND_ZERO_STATS
-#define CALLGRIND_DUMP_STATS
-#endif
 
 namespace {
 
@@ -118,6 +112,7 @@ int main(int argc, char** argv) {
   o.run.AddOptions(app);
   app.add_option("--linger-ms", o.linger_ms, "linger.ms (publish_bench: 5)");
   CLI11_PARSE(app, argc, argv);
+  ferry::bench::NoteCallgrindWindow();
 
   const ferry::bench::ProfileWorkload work(o.run.keys, o.run.size);
   Counters counters;

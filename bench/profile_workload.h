@@ -1,7 +1,8 @@
 // What the profile drivers (publish_profile: the C++ SDK; direct_profile:
 // the direct librdkafka producer) both publish, so that the two sides of
 // issue 18's ratio are counted on the same messages, and the direct
-// producer's settings, which publish_bench's direct pass uses too.
+// producer's settings, which publish_bench's direct pass uses too, and the
+// drivers' common options (consume_profile's too).
 #ifndef FERRY_BENCH_PROFILE_WORKLOAD_H_
 #define FERRY_BENCH_PROFILE_WORKLOAD_H_
 
@@ -17,17 +18,22 @@
 
 namespace ferry::bench {
 
-// The drivers' common options: how many messages, how large, over how many
-// keys.
+// The drivers' common options: how many messages (all drivers), how large,
+// over how many keys (the publishing ones).
 struct ProfileRun {
   int64_t warmup = 5000;
   int64_t messages = 20000;
   int size = 100;
   int keys = 1000;
 
+  void AddCountOptions(CLI::App& app) {
+    app.add_option("--warmup", warmup, "messages before counting")
+        ->check(CLI::NonNegativeNumber);
+    app.add_option("--messages", messages, "messages counted")
+        ->check(CLI::PositiveNumber);
+  }
   void AddOptions(CLI::App& app) {
-    app.add_option("--warmup", warmup, "messages published before counting");
-    app.add_option("--messages", messages, "messages counted");
+    AddCountOptions(app);
     app.add_option("--size", size, "value bytes");
     app.add_option("--keys", keys, "distinct keys (0: no key on any message)");
   }

@@ -24,15 +24,9 @@
 #include <thread>
 #include <vector>
 
+#include "bench/callgrind_window.h"
 #include "bench/profile_workload.h"
 #include "ferry/client/publisher.h"
-
-#if __has_include(<valgrind/callgrind.h>)
-#include <valgrind/callgrind.h>
-#else
-#define CALLGRIND_ZERO_STATS
-#define CALLGRIND_DUMP_STATS
-#endif
 
 namespace {
 
@@ -119,6 +113,7 @@ int main(int argc, char** argv) {
   app.add_option("--rate", o.rate, "messages per second (default: as fast as it can)")
       ->check(CLI::Range(0, 10'000'000));
   CLI11_PARSE(app, argc, argv);
+  ferry::bench::NoteCallgrindWindow();
 
   const Workload work(o.run.keys, o.run.size);
 

@@ -15,15 +15,23 @@ HandlerPool::~HandlerPool() {
 }
 
 void HandlerPool::Submit(std::string key, Task task) {
-  absl::MutexLock lock(&mu_);
+  PlainLock lock(&mu_);
   if (stopped_) return;  // `task` is destroyed when this returns, unlocked.
   AddLocked(Keyed{std::move(key), std::move(task)});
+  // Under mu_: the pool outlives its threads, not necessarily a notify
+  // made after unlocking while ~HandlerPool runs.
+  work_cv_.NotifyOne();
 }
 
 void HandlerPool::SubmitAll(std::vector<Keyed> tasks) {
-  absl::MutexLock lock(&mu_);
+  PlainLock lock(&mu_);
   if (stopped_) return;  // `tasks` are destroyed when this returns, unlocked.
   for (Keyed& keyed : tasks) AddLocked(std::move(keyed));
+  if (tasks.size() == 1) {
+    work_cv_.NotifyOne();
+  } else if (!tasks.empty()) {
+    work_cv_.NotifyAll();
+  }
 }
 
 void HandlerPool::AddLocked(Keyed keyed) {
@@ -42,25 +50,25 @@ bool HandlerPool::Stop(std::chrono::milliseconds timeout) {
   std::unordered_map<std::string, std::deque<Task>> waiting;
   bool idle;
   {
-    absl::MutexLock lock(&mu_);
+    PlainLock lock(&mu_);
     stopped_ = true;
+    work_cv_.NotifyAll();
     ready.swap(ready_);
     waiting.swap(busy_keys_);
     auto none_running = [this]()
                             ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return running_ == 0; };
-    idle =
-        mu_.AwaitWithTimeout(absl::Condition(&none_running), absl::FromChrono(timeout));
+    idle = idle_cv_.AwaitFor(&mu_, none_running, timeout);
   }
   return idle;  // `ready` and `waiting` are destroyed unlocked.
 }
 
 void HandlerPool::Work() {
-  absl::MutexLock lock(&mu_);
+  PlainLock lock(&mu_);
   auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return stopped_ || !ready_.empty();
   };
   for (;;) {
-    mu_.Await(absl::Condition(&has_work));
+    work_cv_.Await(&mu_, has_work);
     if (stopped_) return;
     Ready next = std::move(ready_.front());
     ready_.pop_front();
@@ -70,6 +78,8 @@ void HandlerPool::Work() {
     next.task = nullptr;  // Destroyed unlocked, like the task's own state.
     mu_.Lock();
     --running_;
+    // Only Stop waits for running_ == 0, once stopped_.
+    if (stopped_ && running_ == 0) idle_cv_.NotifyAll();
     if (next.key.empty()) continue;
     auto it = busy_keys_.find(next.key);
     if (it == busy_keys_.end()) continue;  // Stopped meanwhile.
@@ -78,6 +88,9 @@ void HandlerPool::Work() {
     } else {
       ready_.push_back(Ready{std::move(next.key), std::move(it->second.front())});
       it->second.pop_front();
+      // This thread takes the front on its next turn; anything behind it
+      // may need another worker.
+      if (ready_.size() > 1) work_cv_.NotifyOne();
     }
   }
 }

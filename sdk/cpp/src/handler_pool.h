@@ -11,7 +11,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/functional/any_invocable.h"
-#include "absl/synchronization/mutex.h"
+#include "plain_mutex.h"
 
 namespace ferry::client::internal {
 
@@ -52,7 +52,15 @@ class HandlerPool {
   void Work();
   void AddLocked(Keyed keyed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  absl::Mutex mu_;
+  // Taken per task (twice with Ordering::kKey/kPartition, a task per
+  // message): a PlainMutex, not an absl::Mutex, for the deadlock detection
+  // Debian's Abseil runs on every lock (plain_mutex.h). Nothing re-checks a
+  // waiter's condition on unlock: whoever makes one true notifies.
+  PlainMutex mu_;
+  // Work waits here for stopped_ or a ready task.
+  PlainCondVar work_cv_;
+  // Stop waits here for running_ == 0.
+  PlainCondVar idle_cv_;
   std::deque<Ready> ready_ ABSL_GUARDED_BY(mu_);
   // Keys with a task ready or running, each with the tasks waiting behind it.
   std::unordered_map<std::string, std::deque<Task>> busy_keys_ ABSL_GUARDED_BY(mu_);

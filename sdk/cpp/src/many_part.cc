@@ -53,7 +53,10 @@ void RecordFailure(PublishManyResult* result, std::size_t index, int code, bool 
                      .endpoint = IndexOf(result->endpoints, endpoint)};
 }
 
-std::string_view ManyCall::Writer::LastError(std::size_t index) const {
+// Not analysed: a Writer holds call_.mu_ for its life, which clang cannot see
+// from a member function.
+std::string_view ManyCall::Writer::LastError(std::size_t index) const
+    ABSL_NO_THREAD_SAFETY_ANALYSIS {
   const PublishManyResult& result = call_.result_;
   const MessageOutcome& outcome = result.messages[index];
   if (outcome.ok()) return {};

@@ -48,7 +48,7 @@ class ManyCall {
   void Release();
 
   // Message `index`'s outcome, under one lock per group of messages.
-  class Writer {
+  class ABSL_SCOPED_LOCKABLE Writer {
    public:
     explicit Writer(ManyCall& call) ABSL_EXCLUSIVE_LOCK_FUNCTION(call.mu_);
     ~Writer() ABSL_UNLOCK_FUNCTION();

@@ -41,10 +41,6 @@ PublishResult Closed(const internal::Pending& message) {
 // Publisher.Publish, called through a generic stub (see PublishStub).
 const std::string kPublishMethod = "/ferry.v1.Publisher/Publish";
 
-absl::Duration ToAbsl(internal::Clock::duration duration) {
-  return absl::FromChrono(std::chrono::duration_cast<std::chrono::nanoseconds>(duration));
-}
-
 }  // namespace
 
 Publisher::Impl::Impl(internal::PublisherOptions options)
@@ -61,7 +57,7 @@ Publisher::Impl::Impl(internal::PublisherOptions options)
                                        "answered_ns\tpicked_ns\tresolved_ns\tattempts\t"
                                        "behind_key")) {
   {
-    absl::MutexLock lock(&mu_);
+    internal::PlainLock lock(&mu_);
     delivery_timeout_ = options_.delivery_timeout;
     settings_ = internal::SettingsOf(options_);
   }
@@ -92,9 +88,11 @@ Publisher::Impl::Impl(internal::PublisherOptions options)
 Publisher::Impl::~Impl() {
   Flush(options_.close_timeout);
   {
-    absl::MutexLock lock(&mu_);
+    internal::PlainLock lock(&mu_);
     closing_ = true;
-    wake_ = true;
+    if (WakeSenderLocked()) sender_cv_.NotifyOne();
+    // Admit's waiters give up.
+    room_.NotifyAll();
   }
   sender_.join();
   // After the sender (which tells it of reconnects), before the state its
@@ -139,7 +137,7 @@ void Publisher::Impl::PublishMany(std::string_view topic,
   PublishManyResult result = ids_.NewResult(messages);
   std::size_t max_messages = 0, max_bytes = 0;
   {
-    absl::MutexLock lock(&mu_);
+    internal::PlainLock lock(&mu_);
     max_messages = static_cast<std::size_t>(settings_.max_batch_messages);
     max_bytes = settings_.max_batch_bytes;
   }
@@ -211,55 +209,72 @@ void Publisher::Impl::Enqueue(std::unique_ptr<ManyPart> part) {
 template <typename Item>
 std::optional<Publisher::Impl::Refusal<Item>> Publisher::Impl::Admit(
     std::unique_ptr<Item> item) {
-  absl::MutexLock lock(&mu_);
-  const std::size_t bytes = item->payload_bytes;
-  auto fits = [this, bytes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return closing_ || outstanding_bytes_ + bytes <= options_.max_outstanding_bytes;
-  };
-  if (!fits() && !options_.block_when_full) {
-    return Refusal<Item>{
-        std::move(item), kResourceExhausted,
-        fmt::format("MaxOutstandingBytes ({} bytes) reached: {} bytes are waiting for "
-                    "their results",
-                    options_.max_outstanding_bytes, outstanding_bytes_)};
+  bool wake_sender = false;
+  {
+    internal::PlainLock lock(&mu_);
+    const std::size_t bytes = item->payload_bytes;
+    auto fits = [this, bytes]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return closing_ || outstanding_bytes_ + bytes <= options_.max_outstanding_bytes;
+    };
+    if (!fits() && !options_.block_when_full) {
+      return Refusal<Item>{
+          std::move(item), kResourceExhausted,
+          fmt::format("MaxOutstandingBytes ({} bytes) reached: {} bytes are waiting for "
+                      "their results",
+                      options_.max_outstanding_bytes, outstanding_bytes_)};
+    }
+    room_.Await(&mu_, fits);
+    if (closing_) return Refusal<Item>{std::move(item), kUnavailable, "publisher closed"};
+    item->seq = seqs_.Add();
+    item->published_at = Clock::now();
+    item->deadline = item->published_at + delivery_timeout_;
+    outstanding_bytes_ += bytes;
+    wake_sender = IncomingFor(std::move(item));
   }
-  mu_.Await(absl::Condition(&fits));
-  if (closing_) return Refusal<Item>{std::move(item), kUnavailable, "publisher closed"};
-  item->seq = seqs_.Add();
-  item->published_at = Clock::now();
-  item->deadline = item->published_at + delivery_timeout_;
-  outstanding_bytes_ += bytes;
-  IncomingFor(std::move(item));
+  // Unlocked: the woken sender takes mu_ at once.
+  if (wake_sender) sender_cv_.NotifyOne();
   return std::nullopt;
 }
 
 bool Publisher::Impl::Flush(std::chrono::milliseconds timeout) {
-  absl::MutexLock lock(&mu_);
-  const uint64_t upto = seqs_.next() - 1;
+  uint64_t upto = 0;
+  bool wake_sender = false;
+  {
+    internal::PlainLock lock(&mu_);
+    upto = seqs_.next() - 1;
+    if (seqs_.LowestUnresolved() > upto) return true;
+    if (upto > urgent_upto_) {
+      urgent_upto_ = upto;
+      wake_sender = WakeSenderLocked();
+    }
+  }
+  // Unlocked: the woken sender takes mu_ at once (Flush is rare: the second
+  // lock costs less than the sender blocking behind this thread).
+  if (wake_sender) sender_cv_.NotifyOne();
+  internal::PlainLock lock(&mu_);
   auto done = [this, upto]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return seqs_.LowestUnresolved() > upto;
   };
-  if (done()) return true;
-  if (upto > urgent_upto_) {
-    urgent_upto_ = upto;
-    wake_ = true;
-  }
-  return mu_.AwaitWithTimeout(absl::Condition(&done), absl::FromChrono(timeout));
+  return resolved_.AwaitFor(&mu_, done, timeout);
 }
 
 void Publisher::Impl::ApplySettings(const internal::NodePathSettings& settings) {
-  absl::MutexLock lock(&mu_);
-  if (settings == settings_) return;
-  settings_ = settings;
-  delivery_timeout_ = settings.delivery_timeout;
-  new_settings_ = settings;
-  wake_ = true;
+  bool wake_sender = false;
+  {
+    internal::PlainLock lock(&mu_);
+    if (settings == settings_) return;
+    settings_ = settings;
+    delivery_timeout_ = settings.delivery_timeout;
+    new_settings_ = settings;
+    wake_sender = WakeSenderLocked();
+  }
+  if (wake_sender) sender_cv_.NotifyOne();
 }
 
 PublisherStats Publisher::Impl::Stats() const {
   internal::NodePathSettings settings;
   {
-    absl::MutexLock lock(&mu_);
+    internal::PlainLock lock(&mu_);
     settings = settings_;
   }
   return PublisherStats{.ferry_messages = acknowledged_.load(),
@@ -289,13 +304,12 @@ void Publisher::Impl::Run() {
     if (wakeup > Clock::now()) batcher_.Quiet(urgent_upto, &quiet);
     bool closing = false;
     {
-      absl::MutexLock lock(&mu_);
+      internal::PlainLock lock(&mu_);
       // New messages wake this thread only when they change what is due
       // (WakeSenderFor): a wake-up costs more than a small batch's work.
       auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return wake_ || !incoming_parts_.empty() || !finished_.empty();
       };
-      const absl::Condition condition(&has_work);
       // Messages that came while this thread worked are not in the Batcher
       // (nor in its quiet topics) yet: take them first.
       if (const Clock::time_point now = Clock::now(); incoming_.empty() && wakeup > now) {
@@ -304,9 +318,9 @@ void Publisher::Impl::Run() {
         sender_wakeup_ = wakeup;
         sender_asleep_ = true;
         if (wakeup == Clock::time_point::max()) {
-          mu_.Await(condition);
+          sender_cv_.Await(&mu_, has_work);
         } else {
-          mu_.AwaitWithTimeout(condition, ToAbsl(wakeup - now));
+          sender_cv_.AwaitUntil(&mu_, has_work, wakeup);
         }
         sender_asleep_ = false;
       }
@@ -414,16 +428,16 @@ void Publisher::Impl::Run() {
   }
 }
 
-void Publisher::Impl::WakeSenderFor(const Pending& message) {
+bool Publisher::Impl::WakeSenderFor(const Pending& message) {
   // Debian's Abseil keeps its own string_view.
   auto quiet = quiet_.find(absl::string_view(message.topic.data(), message.topic.size()));
   if (quiet == quiet_.end() || message.published_at + quiet_linger_ < sender_wakeup_ ||
       quiet->second.messages <= 1 || quiet->second.bytes <= message.wire_bytes) {
-    wake_ = true;
-    return;
+    return WakeSenderLocked();
   }
   --quiet->second.messages;
   quiet->second.bytes -= message.wire_bytes;
+  return false;
 }
 
 void Publisher::Impl::Start(internal::Batch batch, Clock::time_point now) {
@@ -458,8 +472,12 @@ void Publisher::Impl::Send(std::unique_ptr<Call> call) {
 void Publisher::Impl::OnCallDone(Call* call, grpc::Status status) {
   if (trace_ != nullptr) call->answered_ns = stage_trace::NowNs();
   call->status = std::move(status);
-  absl::MutexLock lock(&mu_);
+  internal::PlainLock lock(&mu_);
   finished_.push_back(call);
+  // Under mu_, unlike the other wake-ups: once mu_ is released the sender
+  // may finish this call, see nothing in flight at close, return, and the
+  // destructor free sender_cv_.
+  if (sender_asleep_) sender_cv_.NotifyOne();
 }
 
 void Publisher::Impl::Finish(Call* raw, Clock::time_point now, bool closing,
@@ -694,9 +712,14 @@ void Publisher::Impl::Resolve(Resolutions* done, Parts* parts) {
   {
     // Bytes first: a caller woken by its future may publish again at once
     // and must find room.
-    absl::MutexLock lock(&mu_);
+    internal::PlainLock lock(&mu_);
     outstanding_bytes_ -= bytes;
   }
+  // After unlocking (this thread outlives every waiter). All: each waiter
+  // needs its own amount of room. With many callers blocked in Admit this
+  // wakes them all per resolved batch, to find room for some; BlockWhenFull
+  // at its limit is the slow path this accepts.
+  room_.NotifyAll();
   // Outside mu_: completing wakes waiting threads, which then would contend
   // for mu_ with this thread, and Publish callers would wait for the whole
   // batch; a callback may publish again.
@@ -708,9 +731,13 @@ void Publisher::Impl::Resolve(Resolutions* done, Parts* parts) {
   if (trace_ != nullptr) WriteTrace();
   {
     // Last, so that Flush never sees a message done whose future is not.
-    absl::MutexLock lock(&mu_);
+    internal::PlainLock lock(&mu_);
     for (uint64_t seq : seqs) seqs_.Resolve(seq);
   }
+  // After unlocking, as room_. All: each Flush waits for its own seq. A
+  // thread that does not wait costs nothing here; glibc's notify without
+  // waiters makes no system call.
+  resolved_.NotifyAll();
   done->clear();
   parts->clear();
 }

@@ -21,7 +21,6 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/synchronization/mutex.h"
 #include "batcher.h"
 #include "common/stage_trace.h"
 #include "convert.h"
@@ -31,6 +30,7 @@
 #include "many_part.h"
 #include "options.h"
 #include "pending.h"
+#include "plain_mutex.h"
 #include "publish_wire.h"
 #include "seq_window.h"
 #include "settings_follower.h"
@@ -154,21 +154,35 @@ class Publisher::Impl {
   // sender thread.
   template <typename Item>
   std::optional<Refusal<Item>> Admit(std::unique_ptr<Item> item);
-  // The sender thread's incoming queue for the item's kind.
-  void IncomingFor(std::unique_ptr<Pending> message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (sender_asleep_ && !wake_) WakeSenderFor(*message);
+  // The sender thread's incoming queue for the item's kind. True: the
+  // caller notifies sender_cv_ (after unlocking mu_, so that the woken
+  // sender does not block on it at once).
+  [[nodiscard]] bool IncomingFor(std::unique_ptr<Pending> message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const bool wake = sender_asleep_ && !wake_ && WakeSenderFor(*message);
     incoming_.push_back(std::move(message));
+    return wake;
   }
   // A part always wakes the sender (has_work in Run).
-  void IncomingFor(std::unique_ptr<ManyPart> part) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  [[nodiscard]] bool IncomingFor(std::unique_ptr<ManyPart> part)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     incoming_parts_.push_back(std::move(part));
+    return sender_asleep_;
   }
   // Wakes the sleeping sender thread for a message it must see before its
   // wake-up: one it would send at once (nothing of its topic in flight), one
   // that fills its topic's batch, or one whose linger ends first. Others
   // (while a batch of their topic travels) wait for the answer or the
-  // linger of an earlier one, as they would in the Batcher.
-  void WakeSenderFor(const Pending& message) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // linger of an earlier one, as they would in the Batcher. True: as
+  // WakeSenderLocked.
+  [[nodiscard]] bool WakeSenderFor(const Pending& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets wake_. True if the sender thread sleeps: the caller notifies
+  // sender_cv_, after unlocking mu_ where the Impl outlives the call.
+  [[nodiscard]] bool WakeSenderLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    wake_ = true;
+    return sender_asleep_;
+  }
   // Sender thread: sends a part from the Batcher, or, past its deadline,
   // fails it.
   void StartPart(std::unique_ptr<ManyPart> part, Clock::time_point now, Parts* done);
@@ -184,7 +198,17 @@ class Publisher::Impl {
   const internal::Backoff backoff_;
   internal::IdGenerator ids_;
 
-  mutable absl::Mutex mu_;
+  // Taken per Publish: not an absl::Mutex, whose deadlock detection Debian's
+  // Abseil runs on every lock (plain_mutex.h). Nothing re-checks a waiter's
+  // condition on unlock: whoever makes one true notifies its PlainCondVar.
+  mutable internal::PlainMutex mu_;
+  // Admit waits here for room (or closing_).
+  internal::PlainCondVar room_;
+  // Flush waits here for its messages' results.
+  internal::PlainCondVar resolved_;
+  // The sender thread sleeps here (sender_asleep_) until wake_, a part or a
+  // finished call.
+  internal::PlainCondVar sender_cv_;
   std::vector<std::unique_ptr<Pending>> incoming_ ABSL_GUARDED_BY(mu_);
   Parts incoming_parts_ ABSL_GUARDED_BY(mu_);
   std::vector<Call*> finished_ ABSL_GUARDED_BY(mu_);

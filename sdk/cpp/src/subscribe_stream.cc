@@ -41,7 +41,7 @@ SubscribeStream::SubscribeStream(std::size_t endpoint, std::string address,
 
 void SubscribeStream::Start(Stub* stub, const ferry::v1::SubscribeRequest& open) {
   {
-    absl::MutexLock lock(&mu_);
+    PlainLock lock(&mu_);
     current_ = open;
     writing_ = true;
   }
@@ -55,7 +55,7 @@ void SubscribeStream::Start(Stub* stub, const ferry::v1::SubscribeRequest& open)
 void SubscribeStream::AckAll(std::span<const uint64_t> seqs) {
   bool write = false;
   {
-    absl::MutexLock lock(&mu_);
+    PlainLock lock(&mu_);
     if (!accepting_) {
       counters_->dropped_settlements += static_cast<int64_t>(seqs.size());
       return;
@@ -70,7 +70,7 @@ void SubscribeStream::AckAll(std::span<const uint64_t> seqs) {
 void SubscribeStream::Nack(uint64_t seq, std::chrono::milliseconds delay) {
   bool write;
   {
-    absl::MutexLock lock(&mu_);
+    PlainLock lock(&mu_);
     if (!accepting_) {
       ++counters_->dropped_settlements;
       return;
@@ -84,7 +84,7 @@ void SubscribeStream::Nack(uint64_t seq, std::chrono::milliseconds delay) {
 void SubscribeStream::Extend(uint64_t seq, std::chrono::milliseconds deadline) {
   bool write;
   {
-    absl::MutexLock lock(&mu_);
+    PlainLock lock(&mu_);
     if (!accepting_) return;
     const Found found = FindLocked(seq);
     if (found.lease == nullptr || !found.lease->extending) return;
@@ -271,7 +271,7 @@ Clock::time_point SubscribeStream::Tick(Clock::time_point now) {
   Clock::time_point next = Clock::time_point::max();
   bool write;
   {
-    absl::MutexLock lock(&mu_);
+    PlainLock lock(&mu_);
     if (!accepting_) return next;
     if (pending_ > 0) {
       if (now >= oldest_pending_ + config_.max_ack_delay) {
@@ -317,7 +317,7 @@ void SubscribeStream::Close() {
   bool write = false;
   bool writes_done = false;
   {
-    absl::MutexLock lock(&mu_);
+    PlainLock lock(&mu_);
     if (half_close_requested_) return;
     half_close_requested_ = true;
     if (broken_) return;
@@ -341,7 +341,7 @@ void SubscribeStream::OnWriteDone(bool ok) {
   bool writes_done = false;
   bool release = false;
   {
-    absl::MutexLock lock(&mu_);
+    PlainLock lock(&mu_);
     writing_ = false;
     if (ok) {
       counters_->acks_sent += AckedMessages(current_.ack());
@@ -366,7 +366,7 @@ void SubscribeStream::OnWriteDone(bool ok) {
 void SubscribeStream::OnWritesDoneDone(bool /*ok*/) {
   bool release;
   {
-    absl::MutexLock lock(&mu_);
+    PlainLock lock(&mu_);
     writing_ = false;
     half_closed_ = true;
     release = ReleaseHoldLocked();
@@ -382,7 +382,7 @@ void SubscribeStream::OnReadDone(bool ok) {
   if (!ok || malformed) {
     bool release;
     {
-      absl::MutexLock lock(&mu_);
+      PlainLock lock(&mu_);
       BreakLocked();
       release = ReleaseHoldLocked();
     }
@@ -435,7 +435,7 @@ void SubscribeStream::HandleMessages(std::shared_ptr<ReceivedBatch> batch) {
   if (count == 0) return;
   bool wake;
   {
-    absl::MutexLock lock(&mu_);
+    PlainLock lock(&mu_);
     // Messages that arrive while closing are not handed out: the node
     // redelivers them once the stream ends.
     if (!accepting_) return;
@@ -478,7 +478,7 @@ void SubscribeStream::HandleReceiptResults(const DecodedResponse& response) {
   if (!failed.empty()) {
     // No point extending those further. Rare (rebalances, seeks), so a
     // scan rather than an index by receipt.
-    absl::MutexLock lock(&mu_);
+    PlainLock lock(&mu_);
     ForEachUnsettledLocked([&](uint64_t seq, const ReceiptBlock& block, Lease& lease) {
       if (failed.contains(block.At(seq))) lease.extending = false;
     });
@@ -489,7 +489,7 @@ void SubscribeStream::HandleReceiptResults(const DecodedResponse& response) {
 
 void SubscribeStream::OnDone(const grpc::Status& status) {
   {
-    absl::MutexLock lock(&mu_);
+    PlainLock lock(&mu_);
     BreakLocked();
   }
   if (opened_.load()) --counters_->open_streams;

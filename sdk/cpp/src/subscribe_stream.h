@@ -21,9 +21,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "ferry/client/subscriber.h"
 #include "ferry/v1/subscriber.pb.h"
+#include "plain_mutex.h"
 #include "subscribe_wire.h"
 
 namespace ferry::client::internal {
@@ -271,7 +271,9 @@ class SubscribeStream
   Request current_;
   std::atomic<bool> opened_{false};
 
-  absl::Mutex mu_;
+  // Taken per ack (MessageBatch::Ack, AckHandle): not an absl::Mutex, whose
+  // deadlock detection Debian's Abseil runs on every lock (plain_mutex.h).
+  PlainMutex mu_;
   // Settlements and extensions are accepted (not broken, not closing).
   bool accepting_ ABSL_GUARDED_BY(mu_) = true;
   // By first_seq (ordered: a sequence number's block is the last one that

@@ -24,10 +24,6 @@ bool Fatal(grpc::StatusCode code) {
          code == grpc::StatusCode::PERMISSION_DENIED;
 }
 
-absl::Duration ToAbsl(internal::Clock::duration duration) {
-  return absl::FromChrono(std::chrono::duration_cast<std::chrono::nanoseconds>(duration));
-}
-
 // Most messages one handler task runs in sequence when unordered.
 constexpr int kMaxRun = 16;
 
@@ -91,8 +87,18 @@ bool Subscriber::Impl::AwaitPulled(std::chrono::milliseconds timeout) {
   auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     return !delivering_ || !pulled_.empty();
   };
-  mu_.AwaitWithTimeout(absl::Condition(&ready), absl::FromChrono(timeout));
+  pulled_cv_.AwaitFor(&mu_, ready, timeout);
   return delivering_ && !pulled_.empty();
+}
+
+void Subscriber::Impl::WakeLocked() {
+  wake_ = true;
+  wake_cv_.NotifyOne();
+}
+
+void Subscriber::Impl::StopDeliveringLocked() {
+  delivering_ = false;
+  pulled_cv_.NotifyAll();
 }
 
 std::optional<PulledMessage> Subscriber::Impl::Next(std::chrono::milliseconds timeout) {
@@ -101,7 +107,7 @@ std::optional<PulledMessage> Subscriber::Impl::Next(std::chrono::milliseconds ti
   std::shared_ptr<const internal::ReceivedBatch> batch;
   std::size_t index = 0;
   {
-    absl::MutexLock lock(&mu_);
+    internal::PlainLock lock(&mu_);
     if (!AwaitPulled(timeout)) return std::nullopt;
     internal::BatchState& state = internal::BatchAccess::State(pulled_.front());
     batch = state.batch;
@@ -119,7 +125,7 @@ std::optional<PulledMessage> Subscriber::Impl::Next(std::chrono::milliseconds ti
 std::optional<MessageBatch> Subscriber::Impl::NextBatch(
     std::chrono::milliseconds timeout) {
   if (pool_ != nullptr) return std::nullopt;
-  absl::MutexLock lock(&mu_);
+  internal::PlainLock lock(&mu_);
   if (!AwaitPulled(timeout)) return std::nullopt;
   std::optional<MessageBatch> next(std::move(pulled_.front()));
   pulled_.pop_front();
@@ -127,7 +133,7 @@ std::optional<MessageBatch> Subscriber::Impl::NextBatch(
 }
 
 std::optional<SubscriberError> Subscriber::Impl::Failure() const {
-  absl::MutexLock lock(&mu_);
+  internal::PlainLock lock(&mu_);
   return failure_;
 }
 
@@ -148,17 +154,17 @@ bool Subscriber::Impl::Close(std::chrono::milliseconds timeout) {
   if (closed_.has_value()) return *closed_;
   std::deque<MessageBatch> undelivered;
   {
-    absl::MutexLock lock(&mu_);
-    delivering_ = false;
+    internal::PlainLock lock(&mu_);
+    StopDeliveringLocked();
     undelivered.swap(pulled_);
   }
   // Nacked (unlocked): redelivered at once, to whoever is still subscribed.
   undelivered.clear();
   const bool handlers_done = pool_ == nullptr || pool_->Stop(timeout);
   {
-    absl::MutexLock lock(&mu_);
+    internal::PlainLock lock(&mu_);
     draining_ = true;
-    wake_ = true;
+    WakeLocked();
   }
   background_.join();
   closed_ = handlers_done;
@@ -172,7 +178,7 @@ void Subscriber::Impl::OnMessages(std::shared_ptr<const internal::ReceivedBatch>
   // attempt.
   if (pool_ != nullptr) {
     {
-      absl::MutexLock lock(&mu_);
+      internal::PlainLock lock(&mu_);
       if (!delivering_) return;
     }
     Dispatch(std::move(batch));
@@ -181,12 +187,14 @@ void Subscriber::Impl::OnMessages(std::shared_ptr<const internal::ReceivedBatch>
   // Made before locking, so mu_ (which the application thread waits on) is
   // taken once per batch.
   MessageBatch pulled = internal::WholeBatch(std::move(batch));
-  absl::MutexLock lock(&mu_);
+  internal::PlainLock lock(&mu_);
   if (!delivering_) {
     internal::BatchAccess::State(pulled).LeaveUnsettled();
     return;
   }
   pulled_.push_back(std::move(pulled));
+  // All: the batch may hold a message for each waiting Next.
+  pulled_cv_.NotifyAll();
 }
 
 void Subscriber::Impl::Dispatch(std::shared_ptr<const internal::ReceivedBatch> received) {
@@ -237,22 +245,22 @@ void Subscriber::Impl::Dispatch(std::shared_ptr<const internal::ReceivedBatch> r
 void Subscriber::Impl::OnReceiptFailures(internal::SubscribeStream* /*stream*/,
                                          std::vector<ReceiptFailure> failures) {
   if (!options_.on_receipt_failure) return;
-  absl::MutexLock lock(&mu_);
+  internal::PlainLock lock(&mu_);
   for (ReceiptFailure& failure : failures)
     receipt_failures_.push_back(std::move(failure));
-  wake_ = true;
+  WakeLocked();
 }
 
 void Subscriber::Impl::OnStreamDone(internal::SubscribeStream* stream,
                                     grpc::Status status) {
-  absl::MutexLock lock(&mu_);
+  internal::PlainLock lock(&mu_);
   finished_.push_back(Finished{stream, std::move(status)});
-  wake_ = true;
+  WakeLocked();
 }
 
 void Subscriber::Impl::Wake() {
-  absl::MutexLock lock(&mu_);
-  wake_ = true;
+  internal::PlainLock lock(&mu_);
+  WakeLocked();
 }
 
 void Subscriber::Impl::Run() {
@@ -266,12 +274,12 @@ void Subscriber::Impl::Run() {
   for (;;) {
     bool draining;
     {
-      absl::MutexLock lock(&mu_);
+      internal::PlainLock lock(&mu_);
       auto woken = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return wake_; };
       if (next == Clock::time_point::max()) {
-        mu_.Await(absl::Condition(&woken));
-      } else if (Clock::time_point now = Clock::now(); next > now) {
-        mu_.AwaitWithTimeout(absl::Condition(&woken), ToAbsl(next - now));
+        wake_cv_.Await(&mu_, woken);
+      } else if (next > Clock::now()) {
+        wake_cv_.AwaitUntil(&mu_, woken, next);
       }
       wake_ = false;
       finished.swap(finished_);
@@ -283,7 +291,7 @@ void Subscriber::Impl::Run() {
     finished.clear();
     bool stopping;
     {
-      absl::MutexLock lock(&mu_);
+      internal::PlainLock lock(&mu_);
       stopping = draining || failure_.has_value();
     }
 
@@ -343,7 +351,7 @@ void Subscriber::Impl::Reap(std::vector<Finished> finished, Clock::time_point no
     if (message.empty()) message = "stream ended";
     std::deque<MessageBatch> undelivered;
     {
-      absl::MutexLock lock(&mu_);
+      internal::PlainLock lock(&mu_);
       if (failure_.has_value()) continue;  // Stopped: nothing is reopened.
       if (Fatal(code)) {
         failure_ = SubscriberError{.code = static_cast<int>(code),
@@ -351,7 +359,7 @@ void Subscriber::Impl::Reap(std::vector<Finished> finished, Clock::time_point no
                                    .endpoint = endpoint.address,
                                    .fatal = true};
         errors->push_back(*failure_);
-        delivering_ = false;
+        StopDeliveringLocked();
         undelivered.swap(pulled_);
         continue;  // `undelivered` nacks, after unlocking.
       }

@@ -21,6 +21,7 @@
 #include "ferry/client/subscriber.h"
 #include "ferry/v1/subscriber.pb.h"
 #include "handler_pool.h"
+#include "plain_mutex.h"
 #include "subscribe_stream.h"
 #include "subscriber_options.h"
 
@@ -81,6 +82,10 @@ class Subscriber::Impl : public internal::StreamListener {
   // Pull mode: waits up to `timeout` for a received batch in pulled_; false
   // if there is none to take.
   bool AwaitPulled(std::chrono::milliseconds timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Sets wake_ and wakes the background thread.
+  void WakeLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stops the hand-out: Next/NextBatch callers return.
+  void StopDeliveringLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const internal::SubscriberOptions options_;
   const ferry::v1::SubscribeRequest open_;
@@ -89,11 +94,23 @@ class Subscriber::Impl : public internal::StreamListener {
   // Callback mode only.
   std::unique_ptr<internal::HandlerPool> pool_;
 
-  mutable absl::Mutex mu_;
+  // Taken once per message by Next (and per batch by NextBatch, the gRPC
+  // threads, the background thread): a PlainMutex, not an absl::Mutex, for
+  // the deadlock detection Debian's Abseil runs on every lock
+  // (plain_mutex.h). Nothing re-checks a waiter's condition on unlock, so
+  // whoever makes one true notifies its condition variable, under mu_: a
+  // stream's last call (OnStreamDone) may let the background thread end
+  // and the destructor run once mu_ is released.
+  mutable internal::PlainMutex mu_;
+  // Next/NextBatch wait here for !delivering_ || !pulled_.empty().
+  internal::PlainCondVar pulled_cv_;
+  // The background thread waits here for wake_.
+  internal::PlainCondVar wake_cv_;
   // False once Close started or a fatal error stopped the subscriber.
   bool delivering_ ABSL_GUARDED_BY(mu_) = true;
   // Close: send what is pending, half-close, wait for the streams to end.
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  // Set only through WakeLocked.
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   std::optional<SubscriberError> failure_ ABSL_GUARDED_BY(mu_);
   // Pull mode: received batches not handed out yet, oldest first; none empty.
