@@ -198,6 +198,38 @@ TEST(PublishMany, RetriesAWholeFailedCallAndGivesUpAtDeliveryTimeout) {
   EXPECT_EQ(result.endpoints[result.messages[0].endpoint], node.address());
 }
 
+TEST(PublishMany, FailureAfterARetryOnAnotherNodeNamesThatNode) {
+  FakeNode first;
+  FakeNode refusing;
+  auto publisher = RetriedElsewhereThenRefused(first, refusing, "bad");
+  const std::vector<std::string> values = {"ok", "bad"};
+  auto future = publisher->PublishMany("t", Views(values));
+  PublishManyResult result = Get(future);
+  ASSERT_EQ(result.size(), 2u);
+  EXPECT_TRUE(result.messages[0].ok());
+  EXPECT_EQ(result.messages[1].code, kInvalidArgument);
+  EXPECT_EQ(result.Get(1).endpoint, refusing.address());
+  EXPECT_EQ(first.calls().size(), 1u) << "tried there first";
+  EXPECT_EQ(refusing.calls().size(), 1u);
+}
+
+TEST(PublishMany, RetriedMessageThatTimesOutNamesTheNodeOfItsLastAttempt) {
+  FakeNode first;
+  FakeNode failing;
+  auto publisher = TriedTwiceThenTimedOut(first, failing, "m");
+  const std::vector<std::string> values = {"ok", "m"};
+  auto future = publisher->PublishMany("t", Views(values));
+  PublishManyResult result = Get(future);
+  ASSERT_EQ(result.size(), 2u);
+  EXPECT_TRUE(result.messages[0].ok());
+  EXPECT_EQ(result.messages[1].code, kUnavailable);
+  EXPECT_NE(result.Get(1).error.find("scripted call failure"), std::string::npos)
+      << result.Get(1).error;
+  EXPECT_EQ(result.Get(1).endpoint, failing.address());
+  EXPECT_EQ(first.calls().size(), 1u);
+  EXPECT_EQ(failing.calls().size(), 1u);
+}
+
 TEST(PublishMany, FailsWhatDoesNotFitWithResourceExhaustedWithoutBlockWhenFull) {
   FakeNode node;
   node.HoldAnswers(true);

@@ -374,6 +374,34 @@ TEST(Publisher, GivesUpAfterDeliveryTimeoutWithTheLastError) {
   EXPECT_GE(node.calls().size(), 2u);
 }
 
+// The endpoint of a failure is the node of the attempt that gave it, not of
+// an earlier one.
+TEST(Publisher, FailureAfterARetryOnAnotherNodeNamesThatNode) {
+  FakeNode first;
+  FakeNode refusing;
+  auto publisher = RetriedElsewhereThenRefused(first, refusing, "bad");
+  auto future = publisher->Publish("t", Make("bad"));
+  PublishResult result = Get(future);
+  EXPECT_EQ(result.code, kInvalidArgument);
+  EXPECT_EQ(result.endpoint, refusing.address());
+  EXPECT_EQ(first.calls().size(), 1u) << "tried there first";
+  EXPECT_EQ(refusing.calls().size(), 1u);
+}
+
+TEST(Publisher, RetriedMessageThatTimesOutNamesTheNodeOfItsLastAttempt) {
+  FakeNode first;
+  FakeNode failing;
+  auto publisher = TriedTwiceThenTimedOut(first, failing, "m");
+  auto future = publisher->Publish("t", Make("m"));
+  PublishResult result = Get(future);
+  EXPECT_EQ(result.code, kUnavailable);
+  EXPECT_NE(result.error.find("scripted call failure"), std::string::npos)
+      << result.error;
+  EXPECT_EQ(result.endpoint, failing.address());
+  EXPECT_EQ(first.calls().size(), 1u);
+  EXPECT_EQ(failing.calls().size(), 1u);
+}
+
 TEST(Publisher, FailsOverToTheNextEndpointWhenOneIsDown) {
   FakeNode down;
   FakeNode up;

@@ -47,6 +47,31 @@ inline std::unique_ptr<Publisher> Build(const Publisher::Builder& builder) {
   return publisher;
 }
 
+// The two paths to a failure after a retry on another node (round robin
+// starts at the first endpoint). Here `first` fails its next call
+// UNAVAILABLE, so `value` is retried on `refusing`, which refuses it for good.
+inline std::unique_ptr<Publisher> RetriedElsewhereThenRefused(FakeNode& first,
+                                                              FakeNode& refusing,
+                                                              const std::string& value) {
+  first.FailCalls(1, grpc::StatusCode::UNAVAILABLE);
+  refusing.FailMessageOnce(value, kInvalidArgument, /*retryable=*/false, "too large");
+  return Build(Options({&first, &refusing}));
+}
+
+// Here `first` refuses `value` once retryably (answered: it stays healthy)
+// and `failing` fails every call UNAVAILABLE. Backoffs of 1 s then 2 s and a
+// 2.5 s delivery timeout: tried on `first`, then on `failing`, whose failure's
+// retry would come after the timeout, so `value` fails with `failing`'s error.
+inline std::unique_ptr<Publisher> TriedTwiceThenTimedOut(FakeNode& first,
+                                                         FakeNode& failing,
+                                                         const std::string& value) {
+  first.FailMessageOnce(value, kUnavailable, /*retryable=*/true, "broker away");
+  failing.FailCalls(1'000'000, grpc::StatusCode::UNAVAILABLE);
+  return Build(Options({&first, &failing})
+                   .RetryBackoff(milliseconds(1000), milliseconds(4000))
+                   .DeliveryTimeout(milliseconds(2500)));
+}
+
 inline std::vector<std::string> Values(const ferry::v1::PublishRequest& call) {
   std::vector<std::string> values;
   for (const auto& message : call.messages()) values.push_back(message.value());

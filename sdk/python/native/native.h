@@ -11,7 +11,6 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <cstring>
 #include <exception>
 #include <new>
 #include <optional>
@@ -45,12 +44,13 @@ bool Arguments(PyObject* const* args, Py_ssize_t n, PyObject* kwnames,
   for (Py_ssize_t i = 0; i < n; ++i) out[i] = args[i];
   Py_ssize_t keywords = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
   for (Py_ssize_t k = 0; k < keywords; ++k) {
-    const char* name = PyUnicode_AsUTF8(PyTuple_GET_ITEM(kwnames, k));
-    if (name == nullptr) return false;
+    // Compared without encoding (a name may hold a lone surrogate): the
+    // mismatch is a TypeError, as for any other unknown name.
+    PyObject* name = PyTuple_GET_ITEM(kwnames, k);
     std::size_t j = 0;
-    while (j < N && std::strcmp(names[j], name) != 0) ++j;
+    while (j < N && PyUnicode_CompareWithASCIIString(name, names[j]) != 0) ++j;
     if (j == N || out[j] != nullptr) {
-      PyErr_Format(PyExc_TypeError, "unexpected or repeated argument '%s'", name);
+      PyErr_Format(PyExc_TypeError, "unexpected or repeated argument %R", name);
       return false;
     }
     out[j] = args[n + k];

@@ -62,6 +62,7 @@ def test_publish_takes_the_arguments_the_pure_path_takes():
         (("t", b"v", "k"), {"key": "k"}),
         (("t", b"v"), {"partition": 1}),
         (("t", b"v"), {"ID": "i"}),
+        (("t", b"v"), {"\udc80": 1}),  # a name UTF-8 cannot encode
     ]
 
     def outcome(pub, args, kwargs):
