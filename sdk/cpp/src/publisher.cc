@@ -183,7 +183,8 @@ PublishResult PublishManyResult::Get(std::size_t i) const {
   } else {
     result.error = errors[outcome.error];
     // Bounded: a result an application built by hand may have no endpoints.
-    if (outcome.endpoint < endpoints.size()) result.endpoint = endpoints[outcome.endpoint];
+    if (outcome.endpoint < endpoints.size())
+      result.endpoint = endpoints[outcome.endpoint];
   }
   return result;
 }
