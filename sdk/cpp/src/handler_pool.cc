@@ -15,34 +15,46 @@ HandlerPool::~HandlerPool() {
 }
 
 void HandlerPool::Submit(std::string key, Task task) {
-  PlainLock lock(&mu_);
-  if (stopped_) return;  // `task` is destroyed when this returns, unlocked.
-  AddLocked(Keyed{std::move(key), std::move(task)});
-  // Under mu_: the pool outlives its threads, not necessarily a notify
-  // made after unlocking while ~HandlerPool runs.
-  work_cv_.NotifyOne();
+  bool made_ready = false;
+  {
+    PlainLock lock(&mu_);
+    if (stopped_) return;  // `task` is destroyed when this returns, unlocked.
+    made_ready = AddLocked(Keyed{std::move(key), std::move(task)});
+  }
+  // After unlocking, so the woken worker does not block on mu_. Safe while
+  // the pool outlives this call, as any caller must ensure: the subscriber
+  // submits from a stream's reaction, and drops its pool only after every
+  // stream's last call (OnStreamDone), which gRPC makes once the stream's
+  // other reactions have returned.
+  if (made_ready) work_cv_.NotifyOne();
 }
 
 void HandlerPool::SubmitAll(std::vector<Keyed> tasks) {
-  PlainLock lock(&mu_);
-  if (stopped_) return;  // `tasks` are destroyed when this returns, unlocked.
-  for (Keyed& keyed : tasks) AddLocked(std::move(keyed));
-  if (tasks.size() == 1) {
+  int made_ready = 0;
+  {
+    PlainLock lock(&mu_);
+    if (stopped_) return;  // `tasks` are destroyed when this returns, unlocked.
+    for (Keyed& keyed : tasks) made_ready += AddLocked(std::move(keyed)) ? 1 : 0;
+  }
+  // After unlocking, as in Submit. A task queued behind its key needs no
+  // worker until the one ahead of it ends (Work).
+  if (made_ready == 1) {
     work_cv_.NotifyOne();
-  } else if (!tasks.empty()) {
+  } else if (made_ready > 1) {
     work_cv_.NotifyAll();
   }
 }
 
-void HandlerPool::AddLocked(Keyed keyed) {
+bool HandlerPool::AddLocked(Keyed keyed) {
   if (!keyed.key.empty()) {
     auto [it, inserted] = busy_keys_.try_emplace(keyed.key);
     if (!inserted) {
       it->second.push_back(std::move(keyed.task));
-      return;
+      return false;
     }
   }
   ready_.push_back(std::move(keyed));
+  return true;
 }
 
 bool HandlerPool::Stop(std::chrono::milliseconds timeout) {
@@ -73,10 +85,11 @@ void HandlerPool::Work() {
     Ready next = std::move(ready_.front());
     ready_.pop_front();
     ++running_;
-    mu_.Unlock();
-    next.task();
-    next.task = nullptr;  // Destroyed unlocked, like the task's own state.
-    mu_.Lock();
+    {
+      PlainUnlock unlock(&mu_);
+      next.task();
+      next.task = nullptr;  // Destroyed unlocked, like the task's own state.
+    }
     --running_;
     // Only Stop waits for running_ == 0, once stopped_.
     if (stopped_ && running_ == 0) idle_cv_.NotifyAll();
@@ -88,8 +101,9 @@ void HandlerPool::Work() {
     } else {
       ready_.push_back(Ready{std::move(next.key), std::move(it->second.front())});
       it->second.pop_front();
-      // This thread takes the front on its next turn; anything behind it
-      // may need another worker.
+      // This thread takes the front on its next turn. Belt-and-braces:
+      // whatever is behind it was notified for when it became ready, so a
+      // worker is already on its way to it; this wakes one more in case.
       if (ready_.size() > 1) work_cv_.NotifyOne();
     }
   }

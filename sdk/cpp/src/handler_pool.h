@@ -50,7 +50,8 @@ class HandlerPool {
   using Ready = Keyed;
 
   void Work();
-  void AddLocked(Keyed keyed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // True if `keyed` is ready to run, false if it waits behind its key.
+  bool AddLocked(Keyed keyed) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Taken per task (twice with Ordering::kKey/kPartition, a task per
   // message): a PlainMutex, not an absl::Mutex, for the deadlock detection

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -12,6 +13,8 @@
 
 #include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 
 namespace ferry::client::internal {
 namespace {
@@ -98,6 +101,61 @@ TEST(HandlerPool, StopDestroysQueuedTasksAndWaitsForRunningOnes) {
   release.Notify();
   EXPECT_TRUE(pool.Stop(std::chrono::milliseconds(5000)));
   EXPECT_FALSE(queued_ran);
+}
+
+// Nothing re-checks a waiter's condition on unlock (plain_mutex.h): a missed
+// notify leaves a worker asleep, or Stop waiting out its timeout. These wake
+// a pool that had kSettle to go idle and bound how late it reacts (generous,
+// for a loaded machine; the waits are far longer).
+constexpr absl::Duration kLongWait = absl::Seconds(60);
+constexpr absl::Duration kWakeBound = absl::Seconds(10);
+constexpr absl::Duration kSettle = absl::Milliseconds(200);
+
+TEST(HandlerPool, ATaskSubmittedToAnIdlePoolRunsPromptly) {
+  HandlerPool pool(2);
+  absl::SleepFor(kSettle);
+  absl::Notification ran;
+  const absl::Time submitted = absl::Now();
+  pool.Submit("k", [&] { ran.Notify(); });
+  ASSERT_TRUE(ran.WaitForNotificationWithTimeout(kLongWait));
+  EXPECT_LT(absl::Now() - submitted, kWakeBound);
+}
+
+// Two ready tasks, one waiting for the other: both workers must wake.
+TEST(HandlerPool, ReadyTasksSubmittedTogetherToAnIdlePoolRunInParallelPromptly) {
+  HandlerPool pool(2);
+  absl::SleepFor(kSettle);
+  absl::Notification second_ran;
+  absl::Notification first_ran;
+  std::vector<HandlerPool::Keyed> tasks;
+  tasks.push_back({"a", [&] {
+                     if (second_ran.WaitForNotificationWithTimeout(kLongWait))
+                       first_ran.Notify();
+                   }});
+  tasks.push_back({"b", [&] { second_ran.Notify(); }});
+  const absl::Time submitted = absl::Now();
+  pool.SubmitAll(std::move(tasks));
+  ASSERT_TRUE(first_ran.WaitForNotificationWithTimeout(kLongWait));
+  EXPECT_LT(absl::Now() - submitted, kWakeBound);
+}
+
+TEST(HandlerPool, StopReturnsPromptlyOnceTheRunningTaskEnds) {
+  HandlerPool pool(2);
+  absl::Notification started;
+  absl::Notification release;
+  pool.Submit("", [&] {
+    started.Notify();
+    release.WaitForNotification();
+  });
+  ASSERT_TRUE(started.WaitForNotificationWithTimeout(kWait));
+  std::future<bool> stopped = std::async(std::launch::async, [&] {
+    return pool.Stop(absl::ToChronoMilliseconds(kLongWait));
+  });
+  absl::SleepFor(kSettle);
+  const absl::Time released = absl::Now();
+  release.Notify();
+  EXPECT_TRUE(stopped.get());
+  EXPECT_LT(absl::Now() - released, kWakeBound);
 }
 
 }  // namespace

@@ -187,13 +187,18 @@ void Subscriber::Impl::OnMessages(std::shared_ptr<const internal::ReceivedBatch>
   // Made before locking, so mu_ (which the application thread waits on) is
   // taken once per batch.
   MessageBatch pulled = internal::WholeBatch(std::move(batch));
-  internal::PlainLock lock(&mu_);
-  if (!delivering_) {
-    internal::BatchAccess::State(pulled).LeaveUnsettled();
-    return;
+  {
+    internal::PlainLock lock(&mu_);
+    if (!delivering_) {
+      internal::BatchAccess::State(pulled).LeaveUnsettled();
+      return;
+    }
+    pulled_.push_back(std::move(pulled));
   }
-  pulled_.push_back(std::move(pulled));
-  // All: the batch may hold a message for each waiting Next.
+  // All: the batch may hold a message for each waiting Next. After
+  // unlocking, so a woken Next does not block on mu_: this stream's
+  // OnStreamDone, which this Impl waits for before it goes away, comes only
+  // after this reaction returned.
   pulled_cv_.NotifyAll();
 }
 

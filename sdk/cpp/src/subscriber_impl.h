@@ -98,9 +98,11 @@ class Subscriber::Impl : public internal::StreamListener {
   // threads, the background thread): a PlainMutex, not an absl::Mutex, for
   // the deadlock detection Debian's Abseil runs on every lock
   // (plain_mutex.h). Nothing re-checks a waiter's condition on unlock, so
-  // whoever makes one true notifies its condition variable, under mu_: a
-  // stream's last call (OnStreamDone) may let the background thread end
-  // and the destructor run once mu_ is released.
+  // whoever makes one true notifies its condition variable. Under mu_
+  // wherever this Impl may go away once mu_ is released (a stream's last
+  // call, OnStreamDone, may let the background thread end and the
+  // destructor run); OnMessages notifies after unlocking, as gRPC makes a
+  // stream's OnStreamDone only after its other reactions returned.
   mutable internal::PlainMutex mu_;
   // Next/NextBatch wait here for !delivering_ || !pulled_.empty().
   internal::PlainCondVar pulled_cv_;

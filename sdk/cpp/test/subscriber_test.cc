@@ -194,6 +194,80 @@ TEST(Subscriber, PullReturnsMessagesWithAllTheirFields) {
   EXPECT_EQ(subscriber->Stats().received, 1);
 }
 
+// Nothing re-checks a waiter's condition on unlock (plain_mutex.h): a missed
+// notify only makes a wait run to its timeout. These start a wait far longer
+// than kWakeBound, give it kSettle to begin, wake it, and bound how late it
+// returns (generous, for a loaded machine).
+constexpr milliseconds kLongWait(60'000);
+constexpr milliseconds kWakeBound(10'000);
+constexpr milliseconds kSettle(200);
+
+// Runs `wait` on another thread, then `wake` once `wait` has had kSettle to
+// start waiting; returns how long after `wake` began `wait` returned.
+template <typename Wait, typename Wake>
+milliseconds WakeDelay(Wait wait, Wake wake) {
+  std::future<void> waiting = std::async(std::launch::async, std::move(wait));
+  std::this_thread::sleep_for(kSettle);
+  const auto woken = std::chrono::steady_clock::now();
+  wake();
+  waiting.get();
+  return std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() -
+                                                  woken);
+}
+
+TEST(Subscriber, AWaitingNextReturnsPromptlyWhenAMessageArrives) {
+  FakeSubscriberNode node;
+  auto subscriber = Build(Options({&node}));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  std::optional<PulledMessage> pulled;
+  const milliseconds delay = WakeDelay([&] { pulled = subscriber->Next(kLongWait); },
+                                       [&] { node.Deliver(0, {Msg("v")}); });
+  ASSERT_TRUE(pulled.has_value());
+  EXPECT_EQ(pulled->message().value, "v");
+  EXPECT_LT(delay, kWakeBound);
+}
+
+TEST(Subscriber, AWaitingNextBatchReturnsPromptlyWhenABatchArrives) {
+  FakeSubscriberNode node;
+  auto subscriber = Build(Options({&node}));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  std::optional<MessageBatch> batch;
+  const milliseconds delay = WakeDelay([&] { batch = subscriber->NextBatch(kLongWait); },
+                                       [&] {
+                                         node.Deliver(0, {Msg("a"), Msg("b")});
+                                       });
+  ASSERT_TRUE(batch.has_value());
+  EXPECT_EQ(batch->size(), 2u);
+  EXPECT_LT(delay, kWakeBound);
+}
+
+TEST(Subscriber, CloseWakesAWaitingNextPromptly) {
+  FakeSubscriberNode node;
+  auto subscriber = Build(Options({&node}));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  std::optional<PulledMessage> pulled;
+  bool closed = false;
+  const milliseconds delay = WakeDelay([&] { pulled = subscriber->Next(kLongWait); },
+                                       [&] { closed = subscriber->Close(kWait); });
+  EXPECT_TRUE(closed);
+  EXPECT_FALSE(pulled.has_value());
+  EXPECT_LT(delay, kWakeBound);
+}
+
+TEST(Subscriber, AFatalStreamEndWakesAWaitingNextPromptly) {
+  FakeSubscriberNode node;
+  auto subscriber = Build(Options({&node}));
+  ASSERT_TRUE(WaitOpened(node, 1));
+  std::optional<PulledMessage> pulled;
+  const milliseconds delay = WakeDelay(
+      [&] { pulled = subscriber->Next(kLongWait); },
+      [&] { node.Break(0, grpc::Status(grpc::StatusCode::NOT_FOUND, "no topic")); });
+  EXPECT_FALSE(pulled.has_value());
+  ASSERT_TRUE(subscriber->Failure().has_value());
+  EXPECT_TRUE(subscriber->Failure()->fatal);
+  EXPECT_LT(delay, kWakeBound);
+}
+
 TEST(Subscriber, AcksLeaveInBatchesOfMaxReceiptsAndTheRestOnClose) {
   FakeSubscriberNode node;
   auto subscriber = Build(Options({&node}).AckBatch(3, kLong));
